@@ -1,0 +1,415 @@
+// Protocol v1: the string-level envelope codec, shared by the firmware (DeviceScript compiler, TS 4.9,
+// no regex/Map/Set/enum, `rec["key"]` on index signatures) and the Node server (imported as
+// "../../src/protocol.ts"). This file must stay import-free. Byte framing lives in each side's framer.
+// Reference: docs/PROTOCOL.md (section numbers cited as [P§n]).
+
+export const PROTOCOL_VERSION = 1
+
+/** [P§4] keep-alive defaults, from the design documents: heartbeat 300 ms, faulty after 1 s, dead after 3 s. */
+export const DEFAULT_HEARTBEAT_MS = 300
+export const DEFAULT_FAULTY_MS = 1000
+export const DEFAULT_TIMEOUT_MS = 3000
+
+/** [P§3] one JSON object on the wire; bigger ones are answered 413 and the connection is closed. */
+export const MAX_OBJECT_BYTES = 16384
+/** [P§3] ESP32 TLS asserts (reboots) on one send of 4096 bytes or more; devices keep each send under this. */
+export const DEVICE_MAX_SEND_BYTES = 2048
+/** [P§5] the token is echoed back unchanged; longer ones are refused so a client cannot make us echo kilobytes. */
+export const MAX_TOKEN_CHARS = 64
+/** [P§5] resource paths are short; the longest legal one is /feeds/<id>/datastreams/<64 chars>/datapoints. */
+export const MAX_RESOURCE_CHARS = 256
+/** [P§10] Xively's limit on current_value. */
+export const MAX_VALUE_CHARS = 32
+/** [P§10] datastream ids: 1..64 chars of A-Za-z0-9_.- */
+export const MAX_DATASTREAM_ID_CHARS = 64
+/** [P§5] nesting deeper than this in a request is refused (Xively bodies are 4 levels deep). */
+export const MAX_DEPTH = 8
+
+export type Method = "get" | "put" | "post" | "delete" | "subscribe" | "unsubscribe"
+export const METHODS: Method[] = ["get", "put", "post", "delete", "subscribe", "unsubscribe"]
+
+export type Json = any
+
+/** [P§5] a request as both sides see it after decoding; `method` is lower case, `resource` normalised. */
+export interface Request {
+    method: Method
+    resource?: string
+    params?: Record<string, string | number | boolean>
+    headers?: Record<string, string>
+    body?: Json
+    token?: string
+}
+
+/** [P§6] a response, a push (same shape, token of a subscription) or a connection notice (no token). */
+export interface Response {
+    token?: string
+    status: number
+    resource?: string
+    body?: Json
+}
+
+/** [P§2] the first line the server sends on every connection. */
+export interface Welcome {
+    welcome: string
+    session: string
+    time: number
+    heartbeat: number
+    faulty: number
+    timeout: number
+}
+
+/** Stable error codes; tests assert on these, never on message text. */
+export type ErrorCode =
+    | "E_BAD_JSON"
+    | "E_NOT_OBJECT"
+    | "E_TOO_DEEP"
+    | "E_BAD_TOKEN"
+    | "E_NO_METHOD"
+    | "E_BAD_METHOD"
+    | "E_NO_RESOURCE"
+    | "E_BAD_RESOURCE"
+    | "E_BAD_PARAMS"
+    | "E_BAD_HEADERS"
+    | "E_BAD_LINE"
+
+export interface ProtocolError {
+    code: ErrorCode
+    status: number
+    /** a reason a person can act on */
+    reason: string
+    /** the request's token when it could be read, so the error reaches the right caller */
+    token?: string
+}
+
+export interface DecodedRequest {
+    request?: Request
+    error?: ProtocolError
+}
+
+/** What one line from the server turned out to be. */
+export interface ServerLine {
+    kind: "heartbeat" | "welcome" | "response" | "invalid"
+    welcome?: Welcome
+    response?: Response
+    error?: ProtocolError
+}
+
+function fail(code: ErrorCode, status: number, reason: string, token?: string): DecodedRequest {
+    const error: ProtocolError = { code: code, status: status, reason: reason }
+    if (token !== undefined) error.token = token
+    return { error: error }
+}
+
+function isPlainObject(v: Json): boolean {
+    return v !== null && typeof v === "object" && !Array.isArray(v)
+}
+
+function depthOf(v: Json, limit: number): number {
+    if (v === null || typeof v !== "object") return 0
+    if (limit <= 0) return 1
+    let max = 0
+    const items: Json[] = Array.isArray(v) ? v : Object.values(v)
+    for (let i = 0; i < items.length; ++i) {
+        const d = depthOf(items[i], limit - 1)
+        if (d > max) max = d
+        if (max >= limit) break
+    }
+    return max + 1
+}
+
+function isIdChar(c: number): boolean {
+    return (
+        (c >= 48 && c <= 57) || // 0-9
+        (c >= 65 && c <= 90) || // A-Z
+        (c >= 97 && c <= 122) || // a-z
+        c === 95 || // _
+        c === 46 || // .
+        c === 45 // -
+    )
+}
+
+/** [P§10] 1..64 characters of A-Za-z0-9_.- */
+export function isDatastreamId(id: Json): boolean {
+    if (typeof id !== "string" || id.length < 1 || id.length > MAX_DATASTREAM_ID_CHARS) return false
+    for (let i = 0; i < id.length; ++i) if (!isIdChar(id.charCodeAt(i))) return false
+    return true
+}
+
+/**
+ * [P§5] Normalises a resource path, or returns undefined when it is not one.
+ * Accepts `/feeds/504`, `/feeds/504/`, `/feeds/504.json`; refuses empty, `.` and `..` segments,
+ * percent-escapes, backslashes, NUL and anything outside A-Za-z0-9_.- between slashes.
+ */
+export function normalizeResource(resource: Json): string | undefined {
+    if (typeof resource !== "string") return undefined
+    let r: string = resource
+    if (r.length < 1 || r.length > MAX_RESOURCE_CHARS || r.charCodeAt(0) !== 47) return undefined
+    if (r.length > 1 && r.charCodeAt(r.length - 1) === 47) r = r.slice(0, r.length - 1)
+    if (r.endsWith(".json")) r = r.slice(0, r.length - 5)
+    if (r === "/" || r === "") return "/"
+    const segments = r.slice(1).split("/")
+    for (let i = 0; i < segments.length; ++i) {
+        const s = segments[i]
+        if (s.length === 0 || s === "." || s === "..") return undefined
+        for (let j = 0; j < s.length; ++j) if (!isIdChar(s.charCodeAt(j))) return undefined
+    }
+    return r
+}
+
+/** Splits a normalised resource into its segments: "/feeds/1/datastreams/t" -> ["feeds","1","datastreams","t"]. */
+export function resourceSegments(resource: string): string[] {
+    if (resource === "/") return []
+    return resource.slice(1).split("/")
+}
+
+/** True when `changed` is `subscribed` or lies under it ([P§8] "R or anything under it"). */
+export function resourceCovers(subscribed: string, changed: string): boolean {
+    if (subscribed === changed || subscribed === "/") return true
+    return changed.startsWith(subscribed) && changed.charCodeAt(subscribed.length) === 47
+}
+
+/**
+ * [P§5] Decodes one request object (the text of one JSON object, as the server's framer cut it).
+ * Unknown fields are ignored. Never throws.
+ */
+export function decodeRequest(text: string): DecodedRequest {
+    let raw: Json
+    try {
+        raw = JSON.parse(text)
+    } catch (e) {
+        return fail("E_BAD_JSON", 400, "the request is not valid JSON; send one JSON object per request")
+    }
+    if (!isPlainObject(raw)) return fail("E_NOT_OBJECT", 400, "a request must be a JSON object with method and resource")
+
+    let token: string | undefined = undefined
+    const rawToken = raw["token"]
+    if (rawToken !== undefined && rawToken !== null) {
+        if (typeof rawToken === "number" && rawToken - rawToken === 0) token = "" + rawToken
+        else if (typeof rawToken === "string") token = rawToken
+        else return fail("E_BAD_TOKEN", 400, "token must be a string of at most " + MAX_TOKEN_CHARS + " characters")
+        if (token.length > MAX_TOKEN_CHARS) {
+            return fail("E_BAD_TOKEN", 400, "token is " + token.length + " characters; at most " + MAX_TOKEN_CHARS + " are allowed")
+        }
+    }
+    if (depthOf(raw, MAX_DEPTH + 1) > MAX_DEPTH) {
+        return fail("E_TOO_DEEP", 400, "the request nests more than " + MAX_DEPTH + " levels deep", token)
+    }
+
+    const rawMethod = raw["method"]
+    if (rawMethod === undefined || rawMethod === null || rawMethod === "") {
+        return fail("E_NO_METHOD", 400, "method is missing; use one of " + METHODS.join(", "), token)
+    }
+    const method: Method | undefined = typeof rawMethod === "string" ? (rawMethod.toLowerCase() as Method) : undefined
+    if (method === undefined || METHODS.indexOf(method) < 0) {
+        return fail("E_BAD_METHOD", 405, "method must be one of " + METHODS.join(", "), token)
+    }
+
+    const req: Request = { method: method }
+    const rawResource = raw["resource"]
+    if (rawResource === undefined || rawResource === null) {
+        // [P§8] unsubscribe without a resource removes every subscription of the connection
+        if (method !== "unsubscribe") return fail("E_NO_RESOURCE", 400, "resource is missing, e.g. \"/feeds/504\"", token)
+    } else {
+        const resource = normalizeResource(rawResource)
+        if (resource === undefined) {
+            return fail(
+                "E_BAD_RESOURCE",
+                400,
+                "resource must be a path such as /feeds/504/datastreams/temp: segments of A-Za-z0-9_.- separated by /, no . or .. segments, at most " +
+                    MAX_RESOURCE_CHARS +
+                    " characters",
+                token
+            )
+        }
+        req.resource = resource
+    }
+
+    const rawParams = raw["params"]
+    if (rawParams !== undefined && rawParams !== null) {
+        if (!isPlainObject(rawParams)) return fail("E_BAD_PARAMS", 400, "params must be an object of query parameters", token)
+        const keys = Object.keys(rawParams)
+        for (let i = 0; i < keys.length; ++i) {
+            const t = typeof rawParams[keys[i]]
+            if (t !== "string" && t !== "number" && t !== "boolean") {
+                return fail("E_BAD_PARAMS", 400, "params." + keys[i] + " must be a string, number or boolean", token)
+            }
+        }
+        if (keys.length) req.params = rawParams
+    }
+
+    const rawHeaders = raw["headers"]
+    if (rawHeaders !== undefined && rawHeaders !== null) {
+        if (!isPlainObject(rawHeaders)) return fail("E_BAD_HEADERS", 400, "headers must be an object such as {\"X-ApiKey\":\"...\"}", token)
+        const keys = Object.keys(rawHeaders)
+        for (let i = 0; i < keys.length; ++i) {
+            if (typeof rawHeaders[keys[i]] !== "string") return fail("E_BAD_HEADERS", 400, "headers." + keys[i] + " must be a string", token)
+        }
+        if (keys.length) req.headers = rawHeaders
+    }
+
+    const body = raw["body"]
+    if (body !== undefined && body !== null) req.body = body
+    if (token !== undefined) req.token = token
+    return { request: req }
+}
+
+/** [P§7] The API key a request carries, whatever the header's case. */
+export function apiKeyOf(req: Request): string | undefined {
+    const h = req.headers
+    if (!h) return undefined
+    const keys = Object.keys(h)
+    for (let i = 0; i < keys.length; ++i) if (keys[i].toLowerCase() === "x-apikey") return h[keys[i]]
+    return undefined
+}
+
+function isWelcome(o: Json): boolean {
+    return typeof o["welcome"] === "string" && typeof o["session"] === "string" && typeof o["time"] === "number"
+}
+
+function positiveOr(v: Json, dflt: number): number {
+    return typeof v === "number" && v > 0 ? v : dflt
+}
+
+/** [P§2, P§6] Decodes one line the server sent (without its "\n"). Never throws. */
+export function decodeServerLine(line: string): ServerLine {
+    let onlySpace = true
+    for (let i = 0; i < line.length && onlySpace; ++i) {
+        const c = line.charCodeAt(i)
+        if (c !== 32 && c !== 9 && c !== 13) onlySpace = false
+    }
+    if (onlySpace) return { kind: "heartbeat" }
+    let o: Json
+    try {
+        o = JSON.parse(line)
+    } catch (e) {
+        return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line is not JSON" } }
+    }
+    if (!isPlainObject(o)) return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line is not an object" } }
+    if (isWelcome(o)) {
+        const timeout = positiveOr(o["timeout"], DEFAULT_TIMEOUT_MS)
+        const welcome: Welcome = {
+            welcome: o["welcome"],
+            session: o["session"],
+            time: o["time"],
+            heartbeat: positiveOr(o["heartbeat"], DEFAULT_HEARTBEAT_MS),
+            faulty: positiveOr(o["faulty"], Math.min(DEFAULT_FAULTY_MS, timeout)),
+            timeout: timeout,
+        }
+        return { kind: "welcome", welcome: welcome }
+    }
+    if (typeof o["status"] !== "number") {
+        return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line has no status" } }
+    }
+    const resp: Response = { status: o["status"] }
+    if (typeof o["token"] === "string") resp.token = o["token"]
+    if (typeof o["resource"] === "string") resp.resource = o["resource"]
+    if (o["body"] !== undefined) resp.body = o["body"]
+    return { kind: "response", response: resp }
+}
+
+const HEX = "0123456789abcdef"
+
+function hex4(c: number): string {
+    return "\\u" + HEX.charAt((c >> 12) & 15) + HEX.charAt((c >> 8) & 15) + HEX.charAt((c >> 4) & 15) + HEX.charAt(c & 15)
+}
+
+/** [P§3] A JSON string literal, ASCII only: control and non-ASCII characters are written as \uXXXX. */
+export function quote(s: string): string {
+    let out = "\""
+    let start = 0
+    for (let i = 0; i < s.length; ++i) {
+        const c = s.charCodeAt(i)
+        if (c >= 32 && c < 127 && c !== 34 && c !== 92) continue
+        if (i > start) out += s.slice(start, i)
+        start = i + 1
+        if (c === 34) out += "\\\""
+        else if (c === 92) out += "\\\\"
+        else if (c === 10) out += "\\n"
+        else if (c === 13) out += "\\r"
+        else if (c === 9) out += "\\t"
+        else if (c > 0xffff) {
+            // runtimes whose charCodeAt yields code points: write a UTF-16 surrogate pair
+            const v = c - 0x10000
+            out += hex4(0xd800 + (v >> 10)) + hex4(0xdc00 + (v & 0x3ff))
+        } else out += hex4(c)
+    }
+    if (start === 0) return "\"" + s + "\""
+    if (start < s.length) out += s.slice(start)
+    return out + "\""
+}
+
+/**
+ * [P§3] Compact, ASCII-only JSON. Written by hand (not JSON.stringify) so that both runtimes produce
+ * the same bytes: DeviceScript's simulator mangles non-ASCII in JSON.stringify. Keys keep insertion
+ * order; undefined members are left out; non-finite numbers become null (as JSON.stringify does).
+ */
+export function encode(v: Json): string {
+    if (v === null || v === undefined) return "null"
+    const t = typeof v
+    if (t === "string") return quote(v)
+    if (t === "number") return v - v === 0 ? "" + v : "null"
+    if (t === "boolean") return v ? "true" : "false"
+    if (Array.isArray(v)) {
+        let out = "["
+        for (let i = 0; i < v.length; ++i) {
+            if (i) out += ","
+            out += v[i] === undefined ? "null" : encode(v[i])
+        }
+        return out + "]"
+    }
+    let out = "{"
+    let first = true
+    const keys = Object.keys(v)
+    for (let i = 0; i < keys.length; ++i) {
+        const item = v[keys[i]]
+        if (item === undefined || typeof item === "function") continue
+        if (!first) out += ","
+        first = false
+        out += quote(keys[i]) + ":" + encode(item)
+    }
+    return out + "}"
+}
+
+/** [P§5] One compact request line, in canonical member order. */
+export function encodeRequest(req: Request): string {
+    return encode({
+        method: req.method,
+        resource: req.resource,
+        params: req.params,
+        headers: req.headers,
+        body: req.body,
+        token: req.token,
+    })
+}
+
+/** [P§6] One compact response line, in canonical member order. */
+export function encodeResponse(resp: Response): string {
+    return encode({ token: resp.token, status: resp.status, resource: resp.resource, body: resp.body })
+}
+
+/** [P§2] The welcome line. */
+export function encodeWelcome(w: Welcome): string {
+    return encode({
+        welcome: w.welcome,
+        session: w.session,
+        time: w.time,
+        heartbeat: w.heartbeat,
+        faulty: w.faulty,
+        timeout: w.timeout,
+    })
+}
+
+/** [P§6] The body of every error response; `code` is the stable E_* code programs test. */
+export function errorBody(title: string, reason: string, code?: string): Json {
+    return { title: title, errors: reason, code: code }
+}
+
+/** [P§10] A value as stored: strings as they are, numbers as their text; undefined when not acceptable. */
+export function valueText(v: Json): string | undefined {
+    let s: string
+    if (typeof v === "string") s = v
+    else if (typeof v === "number" && v - v === 0) s = "" + v
+    else if (typeof v === "boolean") s = v ? "1" : "0"
+    else return undefined
+    return s.length <= MAX_VALUE_CHARS ? s : undefined
+}

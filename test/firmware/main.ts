@@ -1,0 +1,2 @@
+// Entry for every firmware test suite: `devs run test/firmware/main.ts --test --test-self-exit`.
+import "./protocol.test"

@@ -1,0 +1,33 @@
+// Protocol v1 golden vectors, DeviceScript side. The Node twin is test/host/protocol.test.ts.
+import { describe, expect, test } from "@devicescript/test"
+import { decodeRequest, decodeServerLine, encodeRequest, encodeResponse } from "../../src/protocol"
+import { ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../vectors/envelope"
+
+describe("protocol vectors", () => {
+    test("request vectors decode as on the server", () => {
+        for (const v of REQUEST_VECTORS) {
+            const d = decodeRequest(v.input)
+            if (v.error) {
+                if (!d.error || d.error.code !== v.error) throw new Error(`${v.name}: expected ${v.error}`)
+                if (d.error.token !== v.errorToken) throw new Error(`${v.name}: token ${d.error.token}`)
+            } else {
+                if (d.error) throw new Error(`${v.name}: ${d.error.code} ${d.error.reason}`)
+                const got = encodeRequest(d.request)
+                if (got !== v.expect) throw new Error(`${v.name}: got ${got}`)
+            }
+        }
+        console.log(`protocol: ${REQUEST_VECTORS.length} request vectors agree`)
+    })
+    test("server line vectors decode as on the server", () => {
+        for (const v of SERVER_LINE_VECTORS) {
+            const d = decodeServerLine(v.input)
+            expect(d.kind as string).toBe(v.kind)
+            if (v.expect) expect(encodeResponse(d.response)).toBe(v.expect)
+        }
+    })
+    test("one-value update is one compact line", () => {
+        const line = encodeRequest(ONE_VALUE_UPDATE as any)
+        expect(line).toBe(ONE_VALUE_UPDATE_LINE)
+        console.log(`protocol: one-value update ${line.length + 1} bytes on the wire`)
+    })
+})

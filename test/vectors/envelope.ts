@@ -1,0 +1,165 @@
+// Golden wire vectors for protocol v1 (docs/PROTOCOL.md). Import-free so that both the Node test
+// (test/host/protocol.test.ts) and the DeviceScript test (test/firmware/protocol.test.ts) run them.
+// `expect` is the canonical encoding (encodeRequest / encodeResponse) of what decoding must yield,
+// or the stable error code. Both runtimes must produce these exact strings.
+
+export interface RequestVector {
+    name: string
+    /** provenance: where the input comes from */
+    from: string
+    input: string
+    expect?: string
+    error?: string
+    /** the token the error must carry */
+    errorToken?: string
+}
+
+export const REQUEST_VECTORS: RequestVector[] = [
+    {
+        name: "xively documentation example, pretty-printed",
+        from: "seeds/000 (Xively Socket Server, Request Syntax)",
+        input:
+            '{\n  "method" : "put",\n  "resource" : "/feeds/504",\n  "params" : {},\n  "headers" : {"X-ApiKey":"abcdef123456"},\n  "body" :\n    {\n      "version" : "1.0.0",\n      "datastreams" : [\n        {\n          "id" : "0",\n          "current_value" : "980"\n        },\n        {\n          "id" : "1",\n          "current_value" : "-261"\n        }\n      ]\n    },\n  "token" : "0x12345"\n}',
+        expect:
+            '{"method":"put","resource":"/feeds/504","headers":{"X-ApiKey":"abcdef123456"},"body":{"version":"1.0.0","datastreams":[{"id":"0","current_value":"980"},{"id":"1","current_value":"-261"}]},"token":"0x12345"}',
+    },
+    {
+        name: "compact device update with datapoints",
+        from: "protocol v1 §5, device batch",
+        input: '{"method":"put","resource":"/feeds/1","body":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"token":"a1"}',
+        expect: '{"method":"put","resource":"/feeds/1","body":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"token":"a1"}',
+    },
+    {
+        name: "method in upper case, .json suffix and trailing slash on the resource",
+        from: "protocol v1 §5 (any case; .json accepted)",
+        input: '{"method":"GET","resource":"/feeds/504.json","token":"t"}',
+        expect: '{"method":"get","resource":"/feeds/504","token":"t"}',
+    },
+    {
+        name: "trailing slash",
+        from: "protocol v1 §5",
+        input: '{"method":"get","resource":"/feeds/504/"}',
+        expect: '{"method":"get","resource":"/feeds/504"}',
+    },
+    {
+        name: "subscribe with since",
+        from: "protocol v1 §8; seeds/001 (Exosite since)",
+        input: '{"method":"subscribe","resource":"/feeds/1/datastreams/led","params":{"since":"2026-11-22T05:00:00.000Z"},"token":"s1"}',
+        expect: '{"method":"subscribe","resource":"/feeds/1/datastreams/led","params":{"since":"2026-11-22T05:00:00.000Z"},"token":"s1"}',
+    },
+    {
+        name: "unsubscribe without a resource (all)",
+        from: "protocol v1 §8",
+        input: '{"method":"unsubscribe","token":"u"}',
+        expect: '{"method":"unsubscribe","token":"u"}',
+    },
+    {
+        name: "numbers as values are kept as numbers in the envelope",
+        from: "protocol v1 §10",
+        input: '{"method":"put","resource":"/feeds/1/datastreams/t","body":{"current_value":21.5}}',
+        expect: '{"method":"put","resource":"/feeds/1/datastreams/t","body":{"current_value":21.5}}',
+    },
+    {
+        name: "numeric token becomes its text",
+        from: "seeds/000 (token: an incrementing counter)",
+        input: '{"method":"get","resource":"/feeds/1","token":123}',
+        expect: '{"method":"get","resource":"/feeds/1","token":"123"}',
+    },
+    {
+        name: "non-ASCII text is escaped on output",
+        from: "protocol v1 §3 (ASCII only)",
+        input: '{"method":"put","resource":"/feeds/1/datastreams/t","body":{"current_value":"caf\\u00e9 \\u2103"}}',
+        expect: '{"method":"put","resource":"/feeds/1/datastreams/t","body":{"current_value":"caf\\u00e9 \\u2103"}}',
+    },
+    {
+        name: "unknown fields are ignored, empty params dropped",
+        from: "protocol v1 §5",
+        input: '{"method":"get","resource":"/feeds","params":{},"extra":[1,2,3],"token":"x"}',
+        expect: '{"method":"get","resource":"/feeds","token":"x"}',
+    },
+    {
+        name: "whitespace and CRLF inside the object",
+        from: "protocol v1 §3 (openssl s_client paste)",
+        input: '\r\n {"method" :\r\n "get", "resource":"/feeds/7"}\r\n',
+        expect: '{"method":"get","resource":"/feeds/7"}',
+    },
+    { name: "not JSON", from: "malformed", input: '{"method":"get",', error: "E_BAD_JSON" },
+    { name: "array instead of object", from: "malformed", input: '[{"method":"get"}]', error: "E_NOT_OBJECT" },
+    { name: "a bare string", from: "malformed", input: '"get"', error: "E_NOT_OBJECT" },
+    { name: "unknown method", from: "protocol v1 §5", input: '{"method":"patch","resource":"/feeds/1","token":"m"}', error: "E_BAD_METHOD", errorToken: "m" },
+    { name: "method of the wrong type", from: "malformed", input: '{"method":7,"resource":"/feeds/1"}', error: "E_BAD_METHOD" },
+    { name: "missing method", from: "malformed", input: '{"resource":"/feeds/1","token":"q"}', error: "E_NO_METHOD", errorToken: "q" },
+    { name: "missing resource", from: "protocol v1 §5", input: '{"method":"get","token":"r"}', error: "E_NO_RESOURCE", errorToken: "r" },
+    { name: "resource without leading slash", from: "seeds/000 (leading slash)", input: '{"method":"get","resource":"feeds/1"}', error: "E_BAD_RESOURCE" },
+    { name: "dot-dot segment", from: "path trick", input: '{"method":"get","resource":"/feeds/1/../2"}', error: "E_BAD_RESOURCE" },
+    { name: "encoded slash", from: "path trick", input: '{"method":"get","resource":"/feeds/1%2F2"}', error: "E_BAD_RESOURCE" },
+    { name: "double slash", from: "path trick", input: '{"method":"get","resource":"/feeds//2"}', error: "E_BAD_RESOURCE" },
+    { name: "NUL in resource", from: "path trick", input: '{"method":"get","resource":"/feeds/1\\u0000"}', error: "E_BAD_RESOURCE" },
+    { name: "non-ASCII resource", from: "path trick", input: '{"method":"get","resource":"/feeds/\\u00e9"}', error: "E_BAD_RESOURCE" },
+    {
+        name: "over-long token",
+        from: "protocol v1 §5 (token at most 64 chars)",
+        input: '{"method":"get","resource":"/feeds/1","token":"01234567890123456789012345678901234567890123456789012345678901234"}',
+        error: "E_BAD_TOKEN",
+    },
+    { name: "token of the wrong type", from: "malformed", input: '{"method":"get","resource":"/feeds/1","token":{"a":1}}', error: "E_BAD_TOKEN" },
+    { name: "params not an object", from: "malformed", input: '{"method":"get","resource":"/feeds/1","params":"a=1"}', error: "E_BAD_PARAMS" },
+    { name: "nested param", from: "malformed", input: '{"method":"get","resource":"/feeds/1","params":{"a":{"b":1}}}', error: "E_BAD_PARAMS" },
+    { name: "header not a string", from: "malformed", input: '{"method":"get","resource":"/feeds/1","headers":{"X-ApiKey":5}}', error: "E_BAD_HEADERS" },
+    {
+        name: "deep nesting",
+        from: "hostile input",
+        input: '{"method":"put","resource":"/feeds/1","body":{"a":[[[[[[[[[[1]]]]]]]]]]},"token":"d"}',
+        error: "E_TOO_DEEP",
+        errorToken: "d",
+    },
+]
+
+export interface ServerLineVector {
+    name: string
+    input: string
+    kind: string
+    /** canonical re-encoding of the response, for kind "response" */
+    expect?: string
+}
+
+export const SERVER_LINE_VECTORS: ServerLineVector[] = [
+    { name: "heartbeat", input: "", kind: "heartbeat" },
+    { name: "heartbeat with CR", input: "\r", kind: "heartbeat" },
+    {
+        name: "welcome",
+        input: '{"welcome":"feedline/0.1.0","session":"s1","time":1732250000000,"heartbeat":300,"faulty":1000,"timeout":3000}',
+        kind: "welcome",
+    },
+    {
+        name: "response from the documentation",
+        input: '{"token":"0x12345","status":200,"resource":"/feeds/504"}',
+        kind: "response",
+        expect: '{"token":"0x12345","status":200,"resource":"/feeds/504"}',
+    },
+    {
+        name: "push",
+        input: '{"token":"s1","status":200,"resource":"/feeds/1/datastreams/led","body":{"id":"led","current_value":"1","at":"2026-11-22T05:00:00.000Z"}}',
+        kind: "response",
+        expect: '{"token":"s1","status":200,"resource":"/feeds/1/datastreams/led","body":{"id":"led","current_value":"1","at":"2026-11-22T05:00:00.000Z"}}',
+    },
+    {
+        name: "error response",
+        input: '{"token":"a","status":401,"resource":"/feeds/1","body":{"title":"Unauthorized","errors":"X-ApiKey is missing"}}',
+        kind: "response",
+        expect: '{"token":"a","status":401,"resource":"/feeds/1","body":{"title":"Unauthorized","errors":"X-ApiKey is missing"}}',
+    },
+    { name: "garbage", input: "HTTP/1.1 400 Bad Request", kind: "invalid" },
+    { name: "array", input: "[1,2]", kind: "invalid" },
+    { name: "object without status", input: '{"hello":1}', kind: "invalid" },
+]
+
+/** The one-datastream update a device sends most often; its byte count is printed by both tests. */
+export const ONE_VALUE_UPDATE = {
+    method: "put",
+    resource: "/feeds/1",
+    body: { datastreams: [{ id: "temp", datapoints: [{ at: 1732250000000, value: "21.5" }] }] },
+    token: "a1",
+}
+export const ONE_VALUE_UPDATE_LINE =
+    '{"method":"put","resource":"/feeds/1","body":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"token":"a1"}'
