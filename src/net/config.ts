@@ -1,0 +1,81 @@
+// Link configuration from device settings (flash). Keys are at most 13 characters (the settings API
+// throws above that). Defaults sit in .env.defaults; secrets (API_KEY) in .env.local. See README
+// "Firmware configuration (settings)".
+import { readSetting } from "@devicescript/settings"
+import { BackoffConfig, DEFAULT_BACKOFF } from "./backoff"
+
+export interface LinkConfig {
+    /** server name; on a device it must match the server certificate (SNI + hostname check) */
+    host: string
+    /** device TLS port [P§1] */
+    port: number
+    /** false only for a development server started with --insecure-tcp-port */
+    tls: boolean
+    feedId: number
+    apiKey: string
+    /** no successful exchange for this long → ds.reboot() (stretched by earlier reboots) */
+    rebootMin: number
+    /** reboots the link has already done for lack of a server (kept in settings) */
+    reboots: number
+    /** heap budget of the outbox; ~100 bytes per queued sample */
+    outboxBytes: number
+    /** period of the link's own diagnostics datastreams (_rtt_ms, …) */
+    diagMs: number
+    /** give up on a TCP/TLS connect after this long (a device handshake can take seconds) */
+    connectTimeoutMs: number
+    backoff: BackoffConfig
+}
+
+/** Settings key of the reboot counter, written by the link itself. */
+export const REBOOTS_KEY = "REBOOTS"
+
+export const DEFAULT_CONFIG: LinkConfig = {
+    host: "localhost",
+    port: 7443,
+    tls: true,
+    feedId: 1,
+    apiKey: "",
+    rebootMin: 15,
+    reboots: 0,
+    outboxBytes: 12000,
+    diagMs: 60000,
+    connectTimeoutMs: 15000,
+    backoff: DEFAULT_BACKOFF,
+}
+
+/** Reads every link setting; a missing or mistyped one falls back to DEFAULT_CONFIG (and says so). */
+export async function readLinkConfig(): Promise<LinkConfig> {
+    const d = DEFAULT_CONFIG
+    return {
+        host: await text("SRV_HOST", d.host),
+        port: await num("SRV_PORT", d.port),
+        tls: (await readSetting<any>("SRV_TLS", d.tls)) !== false,
+        feedId: await num("FEED_ID", d.feedId),
+        apiKey: await text("API_KEY", d.apiKey),
+        rebootMin: await num("REBOOT_MIN", d.rebootMin),
+        reboots: await num(REBOOTS_KEY, d.reboots),
+        outboxBytes: await num("OUTBOX_BYTES", d.outboxBytes),
+        diagMs: (await num("DIAG_S", d.diagMs / 1000)) * 1000,
+        connectTimeoutMs: (await num("CONNECT_S", d.connectTimeoutMs / 1000)) * 1000,
+        backoff: {
+            baseMs: await num("BACKOFF_MS", d.backoff.baseMs),
+            capMs: (await num("BACKOFF_MAX_S", d.backoff.capMs / 1000)) * 1000,
+            stableMs: d.backoff.stableMs,
+        },
+    }
+}
+
+async function num(key: string, dflt: number): Promise<number> {
+    const v = await readSetting<any>(key, dflt)
+    if (typeof v === "number" && v >= 0) return v
+    console.warn(`link: setting ${key}=${v} is not a non-negative number; using ${dflt}`)
+    return dflt
+}
+
+async function text(key: string, dflt: string): Promise<string> {
+    const v = await readSetting<any>(key, dflt)
+    if (typeof v === "string") return v
+    if (typeof v === "number") return "" + v
+    console.warn(`link: setting ${key} is not text; using ${dflt}`)
+    return dflt
+}

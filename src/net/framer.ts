@@ -1,0 +1,56 @@
+// Splits the server's byte stream into lines [P§3], bounded so a misbehaving server cannot exhaust
+// the 64 KB VM heap: a ~10 KB line already ran the simulator out of memory (platform notes §2).
+
+/** Longest line kept. Server lines are small (responses, pushes of one datapoint); longer ones are dropped. */
+export const MAX_LINE_BYTES = 4096
+
+/**
+ * `push(chunk)` hands every complete line (without "\n" or a trailing "\r") to `onLine`.
+ * A line longer than MAX_LINE_BYTES is skipped up to its "\n" and counted in `overlong`.
+ */
+export class LineFramer {
+    private parts: Buffer[] = []
+    private partBytes = 0
+    /** true while skipping the rest of an over-long line */
+    private skipping = false
+    /** over-long lines dropped so far */
+    overlong = 0
+
+    constructor(private onLine: (line: string) => void) {}
+
+    push(chunk: Buffer) {
+        let start = 0
+        while (start < chunk.length) {
+            const nl = chunk.indexOf(10, start)
+            const end = nl < 0 ? chunk.length : nl
+            if (!this.skipping) {
+                if (this.partBytes + end - start > MAX_LINE_BYTES) {
+                    this.skipping = true
+                    this.overlong++
+                    this.reset()
+                } else if (end > start) {
+                    this.parts.push(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end))
+                    this.partBytes += end - start
+                }
+            }
+            if (nl < 0) return
+            if (this.skipping) this.skipping = false
+            else this.emit()
+            start = nl + 1
+        }
+    }
+
+    /** Forgets a partial line: the next connection starts clean. */
+    reset() {
+        this.parts = []
+        this.partBytes = 0
+    }
+
+    private emit() {
+        const n = this.parts.length
+        let line = n === 0 ? "" : n === 1 ? this.parts[0].toString("utf-8") : Buffer.concat(...this.parts).toString("utf-8")
+        this.reset()
+        if (line.length && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, line.length - 1)
+        this.onLine(line)
+    }
+}

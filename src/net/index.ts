@@ -1,0 +1,124 @@
+// feedline link: the device's one TLS connection to the feedline server (docs/PROTOCOL.md).
+//
+// PUBLIC API (what sensors, actuators and the app use; nothing else in src/net is meant for them)
+//
+//   const link = await startLink()                 // config from settings; or startLink({ feedId: 7 }) to override
+//   link.report("temp", 21.5)                      // queue a sample, stamped with server time (policy "every")
+//   link.report("relay", 1, "latest")              // a state: only the newest queued value is kept
+//   link.subscribe("datastreams/led", (body, resource) => { ... body.current_value ... })
+//                                                  // relative to /feeds/<FEED_ID>/, or an absolute "/feeds/…"
+//   link.state                                     // "offline"|"connecting"|"greeting"|"up"|"degraded"|"down"
+//   link.onState((state, reason) => { ... })       // every transition, with its reason
+//   link.stats()                                   // reconnects, lastDisconnect, rttMs, outbox, drops, uptimeS, reboots, …
+//
+// report(streamId, value, policy?) → boolean
+//   streamId: 1-64 chars of A-Za-z0-9_.- ; value: string (≤ 32 chars), number (7 significant digits
+//   on DeviceScript: scale if you need more) or boolean (1/0). Returns false (logged, counted in
+//   stats().rejected) for an invalid id or value. Never blocks, never throws; the sample waits in a
+//   bounded outbox (setting OUTBOX_BYTES) until the server acknowledged it. When the outbox is full the
+//   oldest "every" sample is dropped and counted (stats().drops). Streams starting with "_" are the
+//   link's own diagnostics.
+// subscribe(resource, handler) → void
+//   handler(body, resource) runs for each change pushed by the server, in order, once: after a
+//   reconnect the link subscribes again with since = the last `at` seen. A throwing handler is
+//   counted (stats().handlerErrors), never fatal. Subscribe once per resource, at start-up.
+//
+// Everything runs in the background: one ticker (every TICK_MS) and one reader fiber per connection.
+import * as ds from "@devicescript/core"
+import { writeSetting } from "@devicescript/settings"
+import { LinkConfig, REBOOTS_KEY, readLinkConfig } from "./config"
+import { Link, TICK_MS, Transport } from "./link"
+import { LinkSocket } from "./socket"
+
+export { Link, LinkState, LinkStats, PushHandler } from "./link"
+export { LinkConfig } from "./config"
+export { Policy } from "./outbox"
+
+/** Starts the link with the settings (overridden by `overrides`) and returns it at once (state "offline"). */
+export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> {
+    const cfg = await readLinkConfig()
+    if (overrides) Object.assign(cfg, overrides)
+    const transport = new SocketTransport(cfg)
+    const link = new Link(cfg, {
+        transport: transport,
+        now: ds.millis,
+        random: Math.random,
+        reboot: (n: number) => rebootNow.start(n),
+        healthy: () => saveReboots.start(0),
+        log: (msg: string) => console.log(msg),
+    })
+    transport.link = link
+    console.log(`link: ${cfg.tls ? "tls" : "tcp"}://${cfg.host}:${cfg.port} feed ${cfg.feedId}, reboot after ${cfg.rebootMin} min (reboots so far ${cfg.reboots})`)
+    link.start()
+    setInterval(() => {
+        try {
+            link.tick()
+        } catch (e) {
+            // a bug in the link must not stop the device: log it, the next tick tries again
+            console.error(`link: E_INTERNAL ${e}`)
+        }
+    }, TICK_MS)
+    return link
+}
+
+async function saveReboots(n: number) {
+    await writeSetting(REBOOTS_KEY, n)
+}
+
+async function rebootNow(n: number) {
+    await saveReboots(n)
+    ds.reboot()
+}
+
+/** Adapts LinkSocket to the link: one reader fiber per connection; events of old connections are dropped. */
+class SocketTransport implements Transport {
+    link: Link
+    sock: LinkSocket = null
+
+    constructor(readonly cfg: LinkConfig) {}
+
+    open(): string {
+        try {
+            this.sock = LinkSocket.open(this.cfg.host, this.cfg.port, this.cfg.tls)
+        } catch (e) {
+            this.sock = null
+            const msg = "" + e
+            return e instanceof RangeError || msg.indexOf("network") >= 0 ? "E_NO_NETWORK" : "E_OPEN"
+        }
+        serve.start(this, this.sock)
+        return ""
+    }
+
+    send(text: string) {
+        if (this.sock) this.sock.send(text)
+    }
+
+    close() {
+        const s = this.sock
+        this.sock = null
+        if (s) s.close("E_CLOSED")
+    }
+}
+
+/** The reader fiber of one connection. It ends when its socket closes (close() wakes it). */
+async function serve(t: SocketTransport, sock: LinkSocket) {
+    const open = await sock.waitOpen(t.cfg.connectTimeoutMs)
+    if (t.sock !== sock) return
+    if (!open) {
+        t.sock = null
+        sock.close(sock.reason || "E_CONNECT_TIMEOUT")
+        t.link.onClosed(sock.reason)
+        return
+    }
+    t.link.onOpen()
+    for (;;) {
+        const chunk = await sock.recv()
+        if (t.sock !== sock) return
+        if (chunk === null) {
+            t.sock = null
+            t.link.onClosed(sock.reason)
+            return
+        }
+        t.link.onData(chunk)
+    }
+}

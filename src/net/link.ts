@@ -1,0 +1,472 @@
+// The link: one connection to the server, driven by events (socket open/data/closed) and by tick().
+// It never reads the clock or the socket itself: `now`, `random` and the transport are injected, so the
+// whole state machine runs in tests with a fake transport and a hand-moved clock.
+//
+// States (ONE field, changed only by `to()`, every change logged "link: a -> b (reason)" and counted):
+//   offline    no network (Wi-Fi has no IP) or not started; polls for the network, no backoff growth
+//   connecting TCP/TLS connect under way
+//   greeting   socket open, waiting for the welcome line [P§2]
+//   up         welcome received, traffic flowing: samples go out, pushes come in
+//   degraded   up, but silent longer than `faulty` [P§4]; still sending; back to up on the next byte
+//   down       connection lost; waiting a backoff delay before connecting again
+import { DEVICE_MAX_SEND_BYTES, MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, encodeRequest, isDatastreamId, valueText } from "../protocol"
+import { attemptAfterDrop, backoffDelayMs } from "./backoff"
+import { LinkConfig } from "./config"
+import { LineFramer } from "./framer"
+import { KeepaliveConfig, defaultKeepalive, heartbeatDue, keepaliveFromWelcome, liveness } from "./keepalive"
+import { Outbox, Policy, encodeBatch } from "./outbox"
+import { RequestTable } from "./tokens"
+
+export type LinkState = "offline" | "connecting" | "greeting" | "up" | "degraded" | "down"
+
+/**
+ * The socket as the link sees it. Outcomes of open() arrive later as link.onOpen() / link.onData() /
+ * link.onClosed(); events of a connection the link has closed must not be delivered.
+ */
+export interface Transport {
+    /** Starts a connection. Returns "" when under way, else an error code: E_NO_NETWORK (wait for Wi-Fi), E_OPEN. */
+    open(): string
+    /** Queues bytes; failures surface later as onClosed(). */
+    send(text: string): void
+    /** Abandons the connection and wakes its reader; no onClosed() follows. */
+    close(): void
+}
+
+export interface LinkDeps {
+    transport: Transport
+    /** device clock, ms (ds.millis()) */
+    now(): number
+    /** uniform in [0, 1) */
+    random(): number
+    /** last resort after rebootMin without a successful exchange; `reboots` is the new counter value */
+    reboot(reboots: number): void
+    /** the link worked again after reboots: the counter can go back to 0 */
+    healthy(): void
+    log(msg: string): void
+}
+
+/** A push handler: the datapoint (or `{id, deleted:true}`) and the resource it belongs to. */
+export type PushHandler = (body: any, resource: string) => void
+
+export interface LinkStats {
+    state: LinkState
+    /** connection attempts after the first */
+    reconnects: number
+    lastDisconnect: string
+    /** round-trip time of the last acknowledged batch */
+    rttMs: number
+    outbox: number
+    outboxBytes: number
+    /** samples dropped because the outbox was full */
+    drops: number
+    /** samples the server refused (4xx other than auth); never retried */
+    rejected: number
+    uptimeS: number
+    reboots: number
+    transitions: number
+    badLines: number
+    overlongLines: number
+    unknownTokens: number
+    handlerErrors: number
+}
+
+interface Subscription {
+    resource: string
+    handler: PushHandler
+    /** token of the current subscription; pushes carry it */
+    token: string
+    /** `at` of the last push seen: resubscribing with since=lastAt replays only what was missed [P§8] */
+    lastAt: string
+}
+
+/** Tick period the runner uses; heartbeats and deadlines are this precise. */
+export const TICK_MS = 100
+/** While offline, look for the network this often (no backoff: nothing is being hammered). */
+const OFFLINE_POLL_MS = 1000
+/** After a 401/403 on a batch, wait this long before trying again (someone has to fix the key). */
+const AUTH_RETRY_MS = 30000
+/** After a 5xx or 408 on a batch, wait this long before resending it on the same connection. */
+const SERVER_ERROR_RETRY_MS = 1000
+/** A batch holds at most this many samples (the byte limit usually binds first). */
+const MAX_BATCH_SAMPLES = 64
+/** Reboot waits stretch ×2 per earlier reboot, up to ×16 (15 min → 4 h with the default). */
+const MAX_REBOOT_STRETCH = 16
+
+export class Link {
+    state: LinkState = "offline"
+    private stateSinceMs: number
+    private keepalive: KeepaliveConfig = defaultKeepalive()
+    private lastRxMs = 0
+    private lastTxMs = 0
+    private upSinceMs = 0
+    /** server time − device time, known after the first welcome */
+    private offsetMs: number = undefined
+    private attempt = 0
+    private nextAttemptMs = 0
+    /** a retry hint from the server (notice or 429/503), applied to the next wait */
+    private retryAfterMs = 0
+    /** no batch leaves before this (server asked us to wait) */
+    private holdUntilMs = 0
+    private lastSuccessMs: number
+    private nextDiagMs = 0
+    private authed = false
+    private batchSeq = 0
+    /** the batch in flight (one at a time: acks stay simple and ordered), 0 when none */
+    private batchInFlight = 0
+    private feedResource: string
+    private listeners: ((state: LinkState, reason: string) => void)[] = []
+    private subs: Subscription[] = []
+    readonly outbox: Outbox
+    private requests = new RequestTable()
+    private framer: LineFramer
+    private s: LinkStats
+
+    constructor(private cfg: LinkConfig, private deps: LinkDeps) {
+        const now = deps.now()
+        this.stateSinceMs = now
+        this.lastSuccessMs = now
+        this.feedResource = "/feeds/" + cfg.feedId
+        this.outbox = new Outbox(cfg.outboxBytes)
+        const self = this
+        this.framer = new LineFramer(line => self.onLine(line))
+        this.s = {
+            state: "offline",
+            reconnects: 0,
+            lastDisconnect: "",
+            rttMs: 0,
+            outbox: 0,
+            outboxBytes: 0,
+            drops: 0,
+            rejected: 0,
+            uptimeS: 0,
+            reboots: cfg.reboots,
+            transitions: 0,
+            badLines: 0,
+            overlongLines: 0,
+            unknownTokens: 0,
+            handlerErrors: 0,
+        }
+    }
+
+    // ---- API used by the application (see index.ts) ----
+
+    /**
+     * Queues one sample, stamped with the server clock (or as soon as it is known).
+     * Returns false, logs and counts it in `rejected` when the stream id or value is not acceptable [P§10].
+     */
+    report(streamId: string, value: string | number | boolean, policy?: Policy): boolean {
+        const text = valueText(value)
+        if (!isDatastreamId(streamId) || text === undefined) {
+            this.s.rejected++
+            this.deps.log(`link: E_BAD_SAMPLE ${streamId}=${value}: ids are 1-64 of A-Za-z0-9_.-, values at most ${MAX_VALUE_CHARS} characters`)
+            return false
+        }
+        this.outbox.add(streamId, text, policy || "every", this.deps.now(), this.offsetMs)
+        this.flush()
+        return true
+    }
+
+    /**
+     * Calls `handler` for every change of `resource` (absolute, or relative to this feed: "datastreams/led").
+     * Subscribed again after every reconnect with since = the last `at` seen, so nothing sent while
+     * offline is missed and nothing arrives twice.
+     */
+    subscribe(resource: string, handler: PushHandler) {
+        const r = resource.charCodeAt(0) === 47 ? resource : this.feedResource + "/" + resource
+        const sub: Subscription = { resource: r, handler: handler, token: undefined, lastAt: undefined }
+        this.subs.push(sub)
+        if (this.isUp()) this.sendSubscribe(this.subs.length - 1)
+    }
+
+    onState(listener: (state: LinkState, reason: string) => void) {
+        this.listeners.push(listener)
+    }
+
+    stats(): LinkStats {
+        const s = this.s
+        s.state = this.state
+        s.outbox = this.outbox.depth()
+        s.outboxBytes = this.outbox.bytes
+        s.drops = this.outbox.drops
+        s.overlongLines = this.framer.overlong
+        s.uptimeS = Math.floor(this.deps.now() / 1000)
+        return s
+    }
+
+    /** Leaves `offline`: the first connection attempt happens on the next tick. */
+    start() {
+        this.nextAttemptMs = this.deps.now()
+    }
+
+    // ---- events from the transport ----
+
+    onOpen() {
+        if (this.state !== "connecting") return
+        const now = this.deps.now()
+        this.lastRxMs = now // the welcome deadline runs from here
+        this.lastTxMs = now
+        this.framer.reset()
+        this.to("greeting", "socket open")
+    }
+
+    onData(chunk: Buffer) {
+        if (this.state === "offline" || this.state === "down" || this.state === "connecting") return
+        this.lastRxMs = this.deps.now() // any byte proves the peer alive [P§4]
+        if (this.state === "degraded") this.to("up", "traffic resumed")
+        this.framer.push(chunk)
+    }
+
+    onClosed(reason: string) {
+        this.drop(reason || "E_CLOSED")
+    }
+
+    // ---- the periodic driver ----
+
+    tick() {
+        const now = this.deps.now()
+        const st = this.state
+        if (st === "offline" || st === "down") {
+            if (this.nextAttemptMs > 0 && now >= this.nextAttemptMs) this.connect(now)
+        } else if (st === "connecting") {
+            if (now - this.stateSinceMs >= this.cfg.connectTimeoutMs) this.drop("E_CONNECT_TIMEOUT")
+        } else if (st === "greeting") {
+            if (liveness(now, this.lastRxMs, this.keepalive) === "dead") this.drop("E_NO_WELCOME")
+        } else {
+            const late = this.requests.overdue(now)
+            const live = liveness(now, this.lastRxMs, this.keepalive)
+            if (late) this.drop("E_ACK_TIMEOUT")
+            else if (live === "dead") this.drop("E_SILENT")
+            else {
+                if (live === "degraded" && st === "up") this.to("degraded", "silent " + (now - this.lastRxMs) + " ms")
+                if (now >= this.nextDiagMs) this.reportDiagnostics(now)
+                this.flush()
+                if (heartbeatDue(now, this.lastTxMs, this.keepalive)) this.send("")
+            }
+        }
+        this.checkLastResort(now)
+    }
+
+    // ---- internals ----
+
+    private isUp() {
+        return this.state === "up" || this.state === "degraded"
+    }
+
+    private to(state: LinkState, reason: string) {
+        const old = this.state
+        this.state = state
+        this.stateSinceMs = this.deps.now()
+        this.s.transitions++
+        this.deps.log(`link: ${old} -> ${state} (${reason})`)
+        for (let i = 0; i < this.listeners.length; ++i) {
+            try {
+                this.listeners[i](state, reason)
+            } catch (e) {
+                this.s.handlerErrors++
+            }
+        }
+    }
+
+    private connect(now: number) {
+        if (this.state === "down") this.s.reconnects++
+        const err = this.deps.transport.open()
+        if (err === "") this.to("connecting", `attempt ${this.attempt + 1} to ${this.cfg.host}:${this.cfg.port}`)
+        else if (err === "E_NO_NETWORK") {
+            // waiting for Wi-Fi is not a failure of the server: poll, do not grow the backoff
+            this.nextAttemptMs = now + OFFLINE_POLL_MS
+            if (this.state !== "offline") this.to("offline", err)
+        } else this.backOff(err, 0)
+    }
+
+    /** Ends the current connection (if any) and schedules the next attempt after a backoff delay. */
+    private drop(reason: string) {
+        const st = this.state
+        if (st === "offline" || st === "down") return
+        const upForMs = st === "up" || st === "degraded" ? this.deps.now() - this.upSinceMs : 0
+        this.deps.transport.close()
+        this.requests.clear()
+        if (this.batchInFlight) this.outbox.release(this.batchInFlight)
+        this.batchInFlight = 0
+        this.authed = false
+        this.backOff(reason, upForMs)
+    }
+
+    private backOff(reason: string, upForMs: number) {
+        const now = this.deps.now()
+        this.attempt = attemptAfterDrop(this.cfg.backoff, this.attempt, upForMs)
+        const delayMs = backoffDelayMs(this.cfg.backoff, this.attempt, this.deps.random(), this.retryAfterMs)
+        this.attempt++
+        this.retryAfterMs = 0
+        this.holdUntilMs = 0
+        this.nextAttemptMs = now + delayMs
+        this.s.lastDisconnect = reason
+        this.to("down", `${reason}; retry in ${delayMs} ms`)
+    }
+
+    private onLine(line: string) {
+        const d = decodeServerLine(line)
+        if (d.kind === "heartbeat") return
+        if (d.kind === "welcome") this.onWelcome(d.welcome)
+        else if (d.kind === "response") this.onResponse(d.response)
+        else this.s.badLines++
+    }
+
+    private onWelcome(w: Welcome) {
+        if (this.state !== "greeting") {
+            this.s.badLines++ // a second welcome on one connection: ignore it
+            return
+        }
+        const now = this.deps.now()
+        this.keepalive = keepaliveFromWelcome(w)
+        this.offsetMs = w.time - now
+        this.outbox.stampAll(this.offsetMs)
+        this.upSinceMs = now
+        this.succeeded(now)
+        this.to("up", `welcome, session ${w.session}`)
+        for (let i = 0; i < this.subs.length; ++i) this.sendSubscribe(i)
+        this.flush()
+    }
+
+    private onResponse(r: Response) {
+        if (r.token === undefined) return this.onNotice(r)
+        const p = this.requests.take(r.token)
+        if (p) {
+            const now = this.deps.now()
+            if (p.kind === "batch") this.onBatchAck(r, p.ref, now - p.sentMs)
+            else if (r.status >= 300) {
+                this.s.rejected++
+                this.deps.log(`link: subscribe ${this.subs[p.ref].resource} refused: ${r.status} ${codeOf(r)}`)
+            } else this.authed = true
+            return
+        }
+        for (let i = 0; i < this.subs.length; ++i) {
+            const sub = this.subs[i]
+            if (sub.token === r.token) return this.onPush(sub, r)
+        }
+        this.s.unknownTokens++ // late, duplicate or foreign: nothing waits for it
+    }
+
+    private onBatchAck(r: Response, batchId: number, rttMs: number) {
+        if (batchId !== this.batchInFlight) return
+        this.batchInFlight = 0
+        const now = this.deps.now()
+        const st = r.status
+        if (st < 300) {
+            this.outbox.ack(batchId)
+            this.s.rttMs = rttMs
+            this.authed = true
+            this.succeeded(now)
+        } else if (st === 401 || st === 403 || st === 429 || st === 503 || st === 408 || st >= 500) {
+            this.outbox.release(batchId) // not stored; keep the samples and try again later
+            const hint = r.body && typeof r.body["retry_after_ms"] === "number" ? r.body["retry_after_ms"] : 0
+            const waitMs = st === 401 || st === 403 ? AUTH_RETRY_MS : hint > 0 ? hint : SERVER_ERROR_RETRY_MS
+            this.holdUntilMs = now + waitMs
+            this.deps.log(`link: batch ${st} ${codeOf(r)}; retry in ${waitMs} ms`)
+        } else {
+            // 400/404/413/422: resending cannot help, and it would block everything queued behind it
+            this.s.rejected += this.outbox.ack(batchId)
+            this.deps.log(`link: batch refused ${st} ${codeOf(r)}; samples dropped`)
+        }
+        this.flush()
+    }
+
+    private onPush(sub: Subscription, r: Response) {
+        const body = r.body
+        const at = body && typeof body["at"] === "string" ? (body["at"] as string) : undefined
+        if (at !== undefined && sub.lastAt !== undefined && at <= sub.lastAt) return // already handled
+        if (r.status >= 300) return // e.g. 408 "subscription ended": resubscribed on the next connection
+        if (at !== undefined) sub.lastAt = at
+        try {
+            sub.handler(body, r.resource || sub.resource)
+        } catch (e) {
+            this.s.handlerErrors++
+            this.deps.log(`link: handler for ${sub.resource} threw: ${e}`)
+        }
+    }
+
+    /** [P§6] A line without token: the server is about to close; honour its retry hint. */
+    private onNotice(r: Response) {
+        const hint = r.body && typeof r.body["retry_after_ms"] === "number" ? r.body["retry_after_ms"] : 0
+        if (hint > 0) this.retryAfterMs = hint
+        this.drop("E_NOTICE_" + r.status)
+    }
+
+    private sendSubscribe(i: number) {
+        const sub = this.subs[i]
+        const token = this.requests.nextToken()
+        sub.token = token
+        const params: any = {}
+        if (sub.lastAt !== undefined) params["since"] = sub.lastAt
+        this.requests.add(token, "subscribe", i, this.deps.now(), this.keepalive.timeoutMs)
+        this.send(encodeRequest({ method: "subscribe", resource: sub.resource, params: params, headers: this.authHeaders(), token: token }))
+    }
+
+    /** Sends the next batch when none is in flight. */
+    private flush() {
+        if (!this.isUp() || this.batchInFlight !== 0) return
+        const now = this.deps.now()
+        if (now < this.holdUntilMs) return
+        let max = MAX_BATCH_SAMPLES
+        for (;;) {
+            const id = ++this.batchSeq
+            const samples = this.outbox.takeBatch(id, max)
+            if (samples.length === 0) return
+            const token = this.requests.nextToken()
+            const line = encodeBatch(this.feedResource, samples, token, this.authHeaders())
+            if (line.length + 1 >= DEVICE_MAX_SEND_BYTES && samples.length > 1) {
+                // the size estimate missed (heavy escaping): never send it, split it
+                this.outbox.release(id)
+                max = samples.length >> 1
+                continue
+            }
+            this.batchInFlight = id
+            this.requests.add(token, "batch", id, now, this.keepalive.timeoutMs)
+            this.send(line)
+            return
+        }
+    }
+
+    /** [P§7] auth once per connection: requests carry the key until one has been acknowledged */
+    private authHeaders(): any {
+        return this.authed ? undefined : { "X-ApiKey": this.cfg.apiKey }
+    }
+
+    private send(text: string) {
+        this.lastTxMs = this.deps.now()
+        this.deps.transport.send(text + "\n")
+    }
+
+    private succeeded(now: number) {
+        this.lastSuccessMs = now
+        if (this.s.reboots > 0) {
+            this.s.reboots = 0
+            this.deps.healthy()
+        }
+    }
+
+    private checkLastResort(now: number) {
+        const stretch = Math.min(Math.pow(2, this.s.reboots), MAX_REBOOT_STRETCH)
+        const limitMs = this.cfg.rebootMin * 60000 * stretch
+        if (limitMs > 0 && now - this.lastSuccessMs >= limitMs) {
+            this.deps.log(`link: no successful exchange for ${Math.round((now - this.lastSuccessMs) / 1000)} s; rebooting`)
+            this.lastSuccessMs = now // in case reboot() returns (tests, simulator)
+            this.deps.reboot(this.s.reboots + 1)
+        }
+    }
+
+    private reportDiagnostics(now: number) {
+        this.nextDiagMs = now + this.cfg.diagMs
+        const s = this.stats()
+        this.report("_reconnects", s.reconnects, "latest")
+        this.report("_disconnect", s.lastDisconnect.slice(0, MAX_VALUE_CHARS) || "none", "latest")
+        this.report("_rtt_ms", s.rttMs, "latest")
+        this.report("_outbox", s.outbox, "latest")
+        this.report("_drops", s.drops, "latest")
+        this.report("_uptime_s", s.uptimeS, "latest")
+        this.report("_reboots", s.reboots, "latest")
+    }
+}
+
+function codeOf(r: Response): string {
+    return r.body && typeof r.body["code"] === "string" ? r.body["code"] : ""
+}
