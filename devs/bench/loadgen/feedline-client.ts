@@ -1,0 +1,131 @@
+// Simulated devices and subscribers speaking protocol v1 over the TLS device port [P§1-§8], built on
+// the shared codec (src/protocol.ts): welcome line, auth once with X-ApiKey, `put /feeds/:id` acked
+// by token, `subscribe /feeds/:id` for pushes, blank-line heartbeats when idle.
+import { decodeServerLine, encodeRequest, DEFAULT_HEARTBEAT_MS, type Response } from "../../../src/protocol.ts"
+import { connectCountedTls, OPEN_TIMEOUT_MS, withTimeout, type CountedTls } from "./wire.ts"
+import { deviceOf, updateBody } from "./payload.ts"
+import type { AckHandler, ClientAdapter, DeviceConnection, PushHandler, SubscriberConnection, TargetAddress } from "./types.ts"
+
+const SUBSCRIPTION_TOKEN = "s"
+
+/** One protocol v1 connection: line framing in, request writing out, heartbeat bookkeeping. */
+class LineConnection {
+    readonly wire: CountedTls
+    heartbeatMs = DEFAULT_HEARTBEAT_MS
+    lastSentMs = performance.now()
+    private partial = ""
+    private welcomed!: Promise<void>
+    onResponse: (r: Response) => void = () => {}
+
+    constructor(address: TargetAddress, onClose: (why: string) => void) {
+        this.wire = connectCountedTls(address.host, address.port, address.caPath)
+        this.wire.tls.setEncoding("latin1")
+        let closed = false
+        const close = (why: string) => {
+            if (!closed) onClose(why)
+            closed = true
+        }
+        this.wire.tls.on("error", (e) => close(`error: ${e.message}`))
+        this.wire.tls.on("close", () => close("closed"))
+        this.welcomed = new Promise((resolve, reject) => {
+            this.wire.tls.once("close", () => reject(new Error("connection closed before the welcome line")))
+            this.wire.tls.on("data", (chunk: string) => {
+                const text = this.partial + chunk
+                let start = 0
+                for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
+                    const line = decodeServerLine(text.slice(start, nl))
+                    start = nl + 1
+                    if (line.kind === "welcome") {
+                        this.heartbeatMs = line.welcome!.heartbeat
+                        resolve()
+                    } else if (line.kind === "response") this.onResponse(line.response!)
+                }
+                this.partial = text.slice(start)
+            })
+        })
+    }
+
+    welcome(): Promise<void> {
+        return withTimeout(this.welcomed, OPEN_TIMEOUT_MS, "the welcome line")
+    }
+
+    write(text: string): void {
+        this.lastSentMs = performance.now()
+        this.wire.tls.write(text)
+    }
+
+    /** [P§4] a blank line after `heartbeat` ms without sending */
+    keepAlive(nowMs: number): void {
+        if (nowMs - this.lastSentMs >= this.heartbeatMs) this.write("\n")
+    }
+}
+
+export function feedlineAdapter(address: TargetAddress): ClientAdapter {
+    const resource = `/feeds/${address.feedId}`
+    const live = new Set<LineConnection>()
+
+    function track(c: LineConnection): LineConnection {
+        live.add(c)
+        c.wire.tls.once("close", () => live.delete(c))
+        return c
+    }
+
+    return {
+        async openDevice(device: number, onAck: AckHandler, onClose: (why: string) => void): Promise<DeviceConnection> {
+            const c = track(new LineConnection(address, onClose))
+            let first: ((r: Response) => void) | undefined
+            c.onResponse = (r) => {
+                if (r.token === undefined) return // a connection notice; the close follows
+                const seq = parseInt(r.token, 36)
+                if (seq === 0 && first) return first(r)
+                onAck(seq, r.status === 200, r.status === 200 ? undefined : `${r.status} ${r.body?.code ?? ""}`)
+            }
+            const send = (seq: number, atMs: number, withKey: boolean) =>
+                c.write(
+                    encodeRequest({
+                        method: "put",
+                        resource,
+                        headers: withKey ? { "X-ApiKey": address.deviceKey! } : undefined,
+                        body: updateBody(device, seq, atMs),
+                        token: seq.toString(36),
+                    }) + "\n"
+                )
+            await c.welcome()
+            // [P§7] auth once: the first request carries the key, later ones do not
+            const ack = new Promise<Response>((resolve) => (first = resolve))
+            send(0, Date.now(), true)
+            const r = await withTimeout(ack, OPEN_TIMEOUT_MS, "the first acknowledgement")
+            if (r.status !== 200) throw new Error(`first update refused: ${r.status} ${JSON.stringify(r.body)}`)
+            first = undefined
+            return {
+                send: (seq, atMs) => send(seq, atMs, false),
+                bytes: () => c.wire.bytes(),
+                close: () => c.wire.tls.destroy(),
+            }
+        },
+
+        async openSubscriber(_index: number, onPush: PushHandler, onClose: (why: string) => void): Promise<SubscriberConnection> {
+            const c = track(new LineConnection(address, onClose))
+            let subscribed: ((r: Response) => void) | undefined
+            c.onResponse = (r) => {
+                if (r.token !== SUBSCRIPTION_TOKEN) return
+                if (subscribed) return subscribed(r)
+                const body = r.body
+                if (r.status === 200 && body && typeof body.id === "string") onPush(deviceOf(body.id), Number(body.current_value))
+            }
+            await c.welcome()
+            const ack = new Promise<Response>((resolve) => (subscribed = resolve))
+            c.write(
+                encodeRequest({ method: "subscribe", resource, headers: { "X-ApiKey": address.readKey! }, token: SUBSCRIPTION_TOKEN }) + "\n"
+            )
+            const r = await withTimeout(ack, OPEN_TIMEOUT_MS, "the subscribe acknowledgement")
+            if (r.status !== 200) throw new Error(`subscribe refused: ${r.status} ${JSON.stringify(r.body)}`)
+            subscribed = undefined
+            return { bytes: () => c.wire.bytes(), close: () => c.wire.tls.destroy() }
+        },
+
+        sweepKeepAlive(nowMs: number): void {
+            for (const c of live) c.keepAlive(nowMs)
+        },
+    }
+}

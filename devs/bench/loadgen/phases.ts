@@ -1,0 +1,322 @@
+// The workload phases, identical for every target; only the ClientAdapter differs. Each phase
+// measures the target server process from outside (/proc) over exactly its measured window.
+import { cpuBetween, sampleProc, type ProcSample } from "../proc-stats.ts"
+import { Samples, type Percentiles } from "../stats.ts"
+import type { ClientAdapter, DeviceConnection, SubscriberConnection, WireBytes } from "./types.ts"
+
+/** sequence numbers in flight per device are remembered in a ring of this size (a power of two) */
+const SEND_RING = 1 << 14
+/** an update whose ack takes longer than this after the phase ends counts as unacknowledged */
+const DRAIN_MS = 10_000
+/** how often idle connections are checked for a due keep-alive */
+export const KEEPALIVE_SWEEP_MS = 100
+/** the paced sender wakes this often and sends whatever the rate owes by now */
+const PACER_TICK_MS = 2
+
+export interface OpenResult {
+    requested: number
+    open: number
+    failed: number
+    firstError?: string
+    ms: number
+}
+
+export interface ServerWindow {
+    cpuMs: number
+    coreShare: number
+    rssBytes: number
+}
+
+export interface ClosedLoopResult {
+    devices: number
+    window: number
+    measureMs: number
+    acked: number
+    ackedPerS: number
+    refused: number
+    unacked: number
+    firstRefusal?: string
+    server: ServerWindow
+    clientCoreShare: number
+}
+
+export interface PacedResult {
+    ratePerS: number
+    devices: number
+    subscribers: number
+    measureMs: number
+    sent: number
+    acked: number
+    refused: number
+    unacked: number
+    firstRefusal?: string
+    ack: Percentiles
+    push: Percentiles
+    pushesExpected: number
+    pushesReceived: number
+    deviceBytesPerUpdate: { up: number; down: number }
+    subscriberBytesPerPush: number
+    server: ServerWindow
+    clientCoreShare: number
+}
+
+function sumBytes(conns: { bytes(): WireBytes }[]): WireBytes {
+    let read = 0
+    let written = 0
+    for (const c of conns) {
+        const b = c.bytes()
+        read += b.read
+        written += b.written
+    }
+    return { read, written }
+}
+
+function serverWindow(a: ProcSample, b: ProcSample): ServerWindow {
+    return { ...cpuBetween(a, b), rssBytes: b.rssBytes }
+}
+
+function clientShare(a: NodeJS.CpuUsage, ms: number): number {
+    const d = process.cpuUsage(a)
+    return (d.user + d.system) / 1000 / ms
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Routes acks and pushes to whichever phase is running. */
+interface PhaseHooks {
+    onAck(device: number, seq: number, ok: boolean, detail?: string): void
+    onPush(device: number, seq: number): void
+}
+const IDLE: PhaseHooks = { onAck() {}, onPush() {} }
+
+export class LoadGenerator {
+    private devices: DeviceConnection[] = []
+    private subscribers: SubscriberConnection[] = []
+    private nextSeq: number[] = []
+    private lastAtMs: number[] = []
+    private sendTimes: Float64Array[] = []
+    private hooks: PhaseHooks = IDLE
+    private keepAliveTimer: NodeJS.Timeout
+    unexpectedCloses = 0
+    firstClose?: string
+    private closingAll = false
+
+    constructor(private adapter: ClientAdapter, private serverPid: number) {
+        this.keepAliveTimer = setInterval(() => adapter.sweepKeepAlive?.(performance.now()), KEEPALIVE_SWEEP_MS)
+    }
+
+    private onClose = (why: string) => {
+        if (this.closingAll) return
+        this.unexpectedCloses++
+        this.firstClose ??= why
+    }
+
+    /** Grows the set of device connections to `total`, `concurrency` handshakes at a time. */
+    async openDevices(total: number, concurrency: number): Promise<OpenResult> {
+        const t0 = performance.now()
+        let failed = 0
+        let firstError: string | undefined
+        let next = this.devices.length
+        const worker = async () => {
+            while (next < total) {
+                const i = next++
+                try {
+                    this.nextSeq[i] = 1
+                    this.lastAtMs[i] = 0
+                    this.sendTimes[i] = new Float64Array(SEND_RING)
+                    this.devices[i] = await this.adapter.openDevice(i, (seq, ok, detail) => this.hooks.onAck(i, seq, ok, detail), this.onClose)
+                } catch (e) {
+                    failed++
+                    firstError ??= (e as Error).message
+                }
+            }
+        }
+        await Promise.all(Array.from({ length: concurrency }, worker))
+        // failed slots are dropped so the device list stays dense
+        this.devices = this.devices.filter(Boolean)
+        return { requested: total, open: this.devices.length, failed, firstError, ms: performance.now() - t0 }
+    }
+
+    async openSubscribers(total: number, concurrency: number): Promise<OpenResult> {
+        const t0 = performance.now()
+        let failed = 0
+        let firstError: string | undefined
+        let next = this.subscribers.length
+        const worker = async () => {
+            while (next < total) {
+                const j = next++
+                try {
+                    this.subscribers.push(await this.adapter.openSubscriber(j, (d, s) => this.hooks.onPush(d, s), this.onClose))
+                } catch (e) {
+                    failed++
+                    firstError ??= (e as Error).message
+                }
+            }
+        }
+        await Promise.all(Array.from({ length: concurrency }, worker))
+        return { requested: total, open: this.subscribers.length, failed, firstError, ms: performance.now() - t0 }
+    }
+
+    private sendNext(device: number): void {
+        const seq = this.nextSeq[device]++
+        // [P§9] (feed, datastream, at) identifies a datapoint: keep each device's stamps unique
+        const atMs = Math.max(Date.now(), this.lastAtMs[device] + 1)
+        this.lastAtMs[device] = atMs
+        this.sendTimes[device][seq & (SEND_RING - 1)] = performance.now()
+        this.devices[device].send(seq, atMs)
+    }
+
+    /** Every one of the first `devices` connections keeps `window` updates in flight. */
+    async closedLoop(devices: number, window: number, warmupMs: number, measureMs: number): Promise<ClosedLoopResult> {
+        const n = Math.min(devices, this.devices.length)
+        let running = true
+        let measuring = false
+        let outstanding = 0
+        let acked = 0
+        let refused = 0
+        let firstRefusal: string | undefined
+        this.hooks = {
+            onAck: (device, _seq, ok, detail) => {
+                outstanding--
+                if (measuring) {
+                    if (ok) acked++
+                    else refused++
+                }
+                if (!ok) firstRefusal ??= detail
+                if (running) {
+                    outstanding++
+                    this.sendNext(device)
+                }
+            },
+            onPush() {},
+        }
+        for (let d = 0; d < n; d++) for (let w = 0; w < window; w++, outstanding++) this.sendNext(d)
+        await sleep(warmupMs)
+        const s0 = sampleProc(this.serverPid)
+        const c0 = process.cpuUsage()
+        measuring = true
+        await sleep(measureMs)
+        measuring = false
+        const s1 = sampleProc(this.serverPid)
+        const elapsed = s1.atMs - s0.atMs
+        const clientCoreShare = clientShare(c0, elapsed)
+        running = false
+        await this.drain(() => outstanding)
+        this.hooks = IDLE
+        return {
+            devices: n,
+            window,
+            measureMs: elapsed,
+            acked,
+            ackedPerS: (acked * 1000) / elapsed,
+            refused,
+            unacked: outstanding,
+            firstRefusal,
+            server: serverWindow(s0, s1),
+            clientCoreShare,
+        }
+    }
+
+    /** Open loop: `ratePerS` updates per second spread round-robin over all devices. */
+    async paced(ratePerS: number, warmupMs: number, measureMs: number): Promise<PacedResult> {
+        const n = this.devices.length
+        const m = this.subscribers.length
+        const ack = new Samples()
+        const push = new Samples()
+        const measureFrom = new Array<number>(n).fill(Infinity)
+        const measureTo = new Array<number>(n).fill(Infinity)
+        let measuring = false
+        let outstanding = 0
+        let sent = 0
+        let acked = 0
+        let refused = 0
+        let pushesReceived = 0
+        let firstRefusal: string | undefined
+        const inWindow = (d: number, seq: number) => seq >= measureFrom[d] && seq < measureTo[d]
+        this.hooks = {
+            onAck: (d, seq, ok, detail) => {
+                outstanding--
+                if (!ok) firstRefusal ??= detail
+                if (!inWindow(d, seq)) return
+                if (!ok) return void refused++
+                acked++
+                ack.add(performance.now() - this.sendTimes[d][seq & (SEND_RING - 1)])
+            },
+            onPush: (d, seq) => {
+                if (d < 0 || d >= n || !inWindow(d, seq)) return
+                pushesReceived++
+                push.add(performance.now() - this.sendTimes[d][seq & (SEND_RING - 1)])
+            },
+        }
+        let rr = 0
+        const owedFrom = performance.now()
+        let sentSinceOwed = 0
+        const pacer = setInterval(() => {
+            const owed = Math.floor(((performance.now() - owedFrom) * ratePerS) / 1000) - sentSinceOwed
+            for (let k = 0; k < owed; k++) {
+                outstanding++
+                sentSinceOwed++
+                if (measuring) sent++
+                this.sendNext(rr)
+                rr = (rr + 1) % n
+            }
+        }, PACER_TICK_MS)
+        await sleep(warmupMs)
+        const b0dev = sumBytes(this.devices)
+        const b0sub = sumBytes(this.subscribers)
+        const s0 = sampleProc(this.serverPid)
+        const c0 = process.cpuUsage()
+        for (let d = 0; d < n; d++) measureFrom[d] = this.nextSeq[d]
+        measuring = true
+        await sleep(measureMs)
+        measuring = false
+        for (let d = 0; d < n; d++) measureTo[d] = this.nextSeq[d]
+        const s1 = sampleProc(this.serverPid)
+        const elapsed = s1.atMs - s0.atMs
+        const clientCoreShare = clientShare(c0, elapsed)
+        const b1dev = sumBytes(this.devices)
+        const b1sub = sumBytes(this.subscribers)
+        clearInterval(pacer)
+        await this.drain(() => outstanding)
+        // pushes of the last updates may trail their acks a little
+        const pushesExpected = sent * m
+        for (let t = 0; t < 20 && pushesReceived < pushesExpected; t++) await sleep(100)
+        this.hooks = IDLE
+        return {
+            ratePerS,
+            devices: n,
+            subscribers: m,
+            measureMs: elapsed,
+            sent,
+            acked,
+            refused,
+            unacked: outstanding,
+            firstRefusal,
+            ack: ack.percentiles(),
+            push: push.percentiles(),
+            pushesExpected,
+            pushesReceived,
+            deviceBytesPerUpdate: { up: (b1dev.written - b0dev.written) / sent, down: (b1dev.read - b0dev.read) / sent },
+            subscriberBytesPerPush: m ? (b1sub.read + b1sub.written - b0sub.read - b0sub.written) / (sent * m) : NaN,
+            server: serverWindow(s0, s1),
+            clientCoreShare,
+        }
+    }
+
+    private async drain(outstanding: () => number): Promise<void> {
+        const until = performance.now() + DRAIN_MS
+        while (outstanding() > 0 && performance.now() < until) await sleep(20)
+    }
+
+    closeAll(): void {
+        this.closingAll = true
+        for (const c of [...this.devices, ...this.subscribers]) c.close()
+        this.devices = []
+        this.subscribers = []
+        clearInterval(this.keepAliveTimer)
+    }
+
+    counts(): { devices: number; subscribers: number; unexpectedCloses: number; firstClose?: string } {
+        return { devices: this.devices.length, subscribers: this.subscribers.length, unexpectedCloses: this.unexpectedCloses, firstClose: this.firstClose }
+    }
+}

@@ -1,0 +1,42 @@
+// How big each benchmark phase is. The full profile is what `npm run bench` runs; the smoke profile
+// (FEEDLINE_BENCH_SMOKE=1) runs every code path in a few seconds so the benchmark cannot rot.
+
+export interface Profile {
+    name: "full" | "smoke"
+    /** closed loop: devices each keeping `window` updates in flight; the best window counts */
+    throughput: { devices: number; windows: number[]; warmupMs: number; measureMs: number }
+    /** open loop at a fixed moderate rate, with subscribers receiving every update */
+    latency: { devices: number; subscribers: number; ratePerS: number; warmupMs: number; measureMs: number }
+    /** idle connections at the target's default keep-alive (feedline: 300 ms heartbeat) */
+    defaultKeepAliveIdle: { connections: number; settleMs: number; measureMs: number }
+    /** idle connections held open, measured at each step (metered keep-alive for feedline) */
+    connections: { steps: number[]; settleMs: number; measureMs: number }
+    /** TLS handshakes in flight at once while opening connections */
+    openConcurrency: number
+    /** feedline's SQLite store alone */
+    ingest: { datapoints: number; batchSizes: number[] }
+}
+
+export const FULL: Profile = {
+    name: "full",
+    throughput: { devices: 50, windows: [1, 8, 32], warmupMs: 1500, measureMs: 5000 },
+    latency: { devices: 50, subscribers: 10, ratePerS: 1000, warmupMs: 2000, measureMs: 10_000 },
+    defaultKeepAliveIdle: { connections: 1000, settleMs: 2000, measureMs: 5000 },
+    connections: { steps: [1000, 5000, 10_000], settleMs: 3000, measureMs: 3000 },
+    openConcurrency: 64,
+    ingest: { datapoints: 200_000, batchSizes: [1, 10, 100, 1000] },
+}
+
+export const SMOKE: Profile = {
+    name: "smoke",
+    throughput: { devices: 3, windows: [2], warmupMs: 100, measureMs: 400 },
+    latency: { devices: 3, subscribers: 2, ratePerS: 100, warmupMs: 100, measureMs: 500 },
+    defaultKeepAliveIdle: { connections: 10, settleMs: 100, measureMs: 300 },
+    connections: { steps: [10], settleMs: 100, measureMs: 300 },
+    openConcurrency: 8,
+    ingest: { datapoints: 2000, batchSizes: [1, 100] },
+}
+
+export function profileFromEnv(env: NodeJS.ProcessEnv = process.env): Profile {
+    return env.FEEDLINE_BENCH_SMOKE === "1" ? SMOKE : FULL
+}

@@ -1,0 +1,120 @@
+// `npm run bench`: every benchmark this machine can run, in one run, so ratios hold on a noisy
+// machine. Prints one table and writes bench/results/latest.json + latest.md.
+//   FEEDLINE_BENCH_SMOKE=1       tiny sizes, a few seconds (what the smoke test runs)
+//   FEEDLINE_BENCH_ONLY=a,b      only these parts: feedline, mosquitto, aedes, ingest, firmware
+//   FEEDLINE_BENCH_OUT=DIR       where to write latest.json/latest.md (smoke runs: a temp dir)
+import { execSync } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { benchFirmware, type FirmwareResult } from "./firmware/index.ts"
+import { profileFromEnv } from "./profile.ts"
+import { firmwareTable, ingestRows, machine, markdownTable, serverRows } from "./report.ts"
+import { benchTarget, type TargetResult } from "./server-bench.ts"
+import { benchStoreIngest, type IngestResult } from "./store-ingest.ts"
+import { startAedes } from "./targets/aedes.ts"
+import { startFeedline } from "./targets/feedline.ts"
+import { startMosquitto } from "./targets/mosquitto.ts"
+import type { StartTarget, TargetName } from "./targets/target.ts"
+import { makeTlsFixture } from "./tls-fixture.ts"
+
+const REPO = fileURLToPath(new URL("../../", import.meta.url))
+const STARTS: [TargetName, StartTarget][] = [
+    ["feedline", startFeedline],
+    ["mosquitto", startMosquitto],
+    ["aedes", startAedes],
+]
+/** file descriptors besides the connections themselves (stdio, listeners, SQLite, IPC) */
+const FD_MARGIN = 200
+
+export interface BenchResults {
+    startedAt: string
+    profile: string
+    machine: ReturnType<typeof machine>
+    targets: TargetResult[]
+    ingest?: IngestResult
+    firmware?: FirmwareResult
+    table: string
+}
+
+function fdLimit(): number {
+    try {
+        return Number(execSync("ulimit -n", { encoding: "utf8", shell: "/bin/sh" }).trim()) || 1024
+    } catch {
+        return 1024
+    }
+}
+
+export async function runBench(env: NodeJS.ProcessEnv = process.env, log: (l: string) => void = console.log): Promise<BenchResults> {
+    const profile = profileFromEnv(env)
+    const only = env.FEEDLINE_BENCH_ONLY ? env.FEEDLINE_BENCH_ONLY.split(",").map((s) => s.trim()) : undefined
+    const wanted = (part: string) => !only || only.includes(part)
+    const smoke = profile.name === "smoke"
+    const scratch = mkdtempSync(join(tmpdir(), "feedline-bench-"))
+    const m = machine()
+    log(`feedline bench (${profile.name}) on ${m.nproc} × ${m.cpuModel}, Node ${m.node}, ${m.os}`)
+
+    const limit = fdLimit()
+    const steps = profile.connections.steps.filter((s) => s + FD_MARGIN <= limit)
+    if (steps.length < profile.connections.steps.length) {
+        log(`! open files limit is ${limit}: connection steps above ${limit - FD_MARGIN} are skipped (raise it with ulimit -n)`)
+        profile.connections.steps = steps
+    }
+
+    const results: BenchResults = { startedAt: new Date().toISOString(), profile: profile.name, machine: m, targets: [], table: "" }
+    try {
+        const tls = await makeTlsFixture(join(scratch, "tls"))
+        for (const [name, start] of STARTS) {
+            if (!wanted(name)) continue
+            log(`- ${name}`)
+            const workDir = join(scratch, name)
+            mkdirSync(workDir, { recursive: true })
+            results.targets.push(await benchTarget(start, name, profile, { tls, workDir, mayInstall: !smoke, log }))
+        }
+        if (wanted("ingest")) {
+            log("- feedline SQLite store alone")
+            results.ingest = await benchStoreIngest(profile.ingest.datapoints, profile.ingest.batchSizes)
+        }
+        if (wanted("firmware")) {
+            log("- firmware (DeviceScript simulator)")
+            results.firmware = await benchFirmware({ smoke, workDir: join(scratch, "firmware"), log })
+        }
+    } finally {
+        rmSync(scratch, { recursive: true, force: true })
+    }
+
+    const present = results.targets.map((t) => t.name)
+    const rows = [...serverRows(results.targets, profile), ...(results.ingest ? ingestRows(results.ingest) : [])]
+    const parts = [
+        `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memGiB} GiB, Node ${m.node}, ${m.os}; profile ${profile.name}; ${results.startedAt}`,
+        "",
+        markdownTable(rows, present),
+    ]
+    if (results.firmware) parts.push("", firmwareTable(results.firmware.rows))
+    const notes = [
+        ...results.targets.flatMap((t) => [...t.notes, ...t.errors.map((e) => `${t.name}: ${e}`), ...(t.unexpectedCloses ? [`${t.name}: ${t.unexpectedCloses} connections closed unexpectedly (first: ${t.firstClose})`] : [])]),
+        ...(results.firmware?.notes ?? []),
+    ]
+    if (notes.length) parts.push("", ...notes.map((n) => `- ${n}`))
+    parts.push("", "Ratios are feedline ÷ peer; **behind** marks figures where feedline does worse. Latency from the load generator's clock: send → ack/push.")
+    results.table = parts.join("\n")
+    log("")
+    log(results.table)
+
+    const outDir = env.FEEDLINE_BENCH_OUT ?? (smoke ? undefined : join(REPO, "bench/results"))
+    if (outDir) {
+        mkdirSync(outDir, { recursive: true })
+        writeFileSync(join(outDir, "latest.json"), JSON.stringify(results, null, 2) + "\n")
+        writeFileSync(join(outDir, "latest.md"), `# feedline benchmark\n\n${results.table}\n`)
+        log(`\nwrote ${join(outDir, "latest.json")} and latest.md`)
+    }
+    return results
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+    runBench().catch((e) => {
+        console.error(e)
+        process.exit(1)
+    })
+}

@@ -1,0 +1,91 @@
+// The feedline server, started through its CLI (`devs/cli.ts serve`) in its own process, with the
+// same throwaway certificate as the MQTT peers when the CLI accepts one.
+import { execFileSync } from "node:child_process"
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { spawnServer, stopChild, type StartTarget } from "./target.ts"
+
+const REPO = fileURLToPath(new URL("../../../", import.meta.url))
+export const FEEDLINE_CLI = join(REPO, "devs/cli.ts")
+const START_TIMEOUT_MS = 30_000
+/** [P§4] the metered-link keep-alive, used when every target should idle like MQTT's 60 s keepalive */
+const METERED_HEARTBEAT_MS = 25_000
+const METERED_TIMEOUT_MS = 60_000
+
+interface ReadyFile {
+    devicePort: number
+    appPort: number
+    caCertPath: string
+    pid: number
+}
+
+let helpText: string | undefined
+function cliHelp(): string {
+    if (helpText === undefined) {
+        try {
+            helpText = execFileSync(process.execPath, ["--import", "tsx", FEEDLINE_CLI, "serve", "--help"], {
+                cwd: REPO,
+                encoding: "utf8",
+                stdio: "pipe",
+                timeout: 20_000,
+            })
+        } catch (e) {
+            const x = e as { stdout?: string; stderr?: string }
+            helpText = `${x.stdout ?? ""}${x.stderr ?? ""}`
+        }
+    }
+    return helpText
+}
+
+/** Whether `devs/cli.ts serve` exists yet (the server is written in parallel with the benchmark). */
+export function feedlineAvailable(): boolean {
+    return existsSync(FEEDLINE_CLI)
+}
+
+export const startFeedline: StartTarget = async (ctx) => {
+    if (!feedlineAvailable()) return { name: "feedline", skipped: "not yet: devs/cli.ts does not exist (the server is not ready)" }
+    const dataDir = join(ctx.workDir, "data")
+    const readyFile = join(ctx.workDir, "ready.json")
+    const args = ["--import", "tsx", FEEDLINE_CLI, "serve", "--data-dir", dataDir, "--device-port", "0", "--app-port", "0", "--ready-file", readyFile]
+    const help = cliHelp()
+    const notes: string[] = []
+    if (help.includes("--tls-cert") && help.includes("--tls-key")) args.push("--tls-cert", ctx.tls.certPath, "--tls-key", ctx.tls.keyPath)
+    else notes.push("feedline used its own dev CA certificate (the CLI takes no --tls-cert)")
+    if (ctx.meteredKeepAlive) {
+        if (help.includes("--heartbeat-ms") && help.includes("--timeout-ms")) {
+            args.push("--heartbeat-ms", String(METERED_HEARTBEAT_MS), "--timeout-ms", String(METERED_TIMEOUT_MS))
+        } else notes.push("feedline CLI has no --heartbeat-ms: idle connections ran at the default 300 ms heartbeat")
+    }
+    const { child, stderrTail } = spawnServer(process.execPath, args, { cwd: REPO })
+    const until = performance.now() + START_TIMEOUT_MS
+    let ready: ReadyFile | undefined
+    while (!ready && performance.now() < until && child.exitCode === null) {
+        try {
+            ready = JSON.parse(readFileSync(readyFile, "utf8")) as ReadyFile
+        } catch {
+            await new Promise((r) => setTimeout(r, 50))
+        }
+    }
+    if (!ready) {
+        await stopChild(child)
+        return { name: "feedline", skipped: `feedline server did not become ready: ${child.exitCode !== null ? `exit ${child.exitCode}` : "timeout"}\n${stderrTail()}` }
+    }
+    const creds = JSON.parse(readFileSync(join(dataDir, "credentials.json"), "utf8")) as { masterKey: string; feedId: number; deviceKey: string }
+    const usesOurCert = args.includes("--tls-cert")
+    return {
+        name: "feedline",
+        pid: ready.pid,
+        address: {
+            kind: "feedline",
+            host: "127.0.0.1",
+            port: ready.devicePort,
+            caPath: usesOurCert ? ctx.tls.caPath : ready.caCertPath,
+            feedId: creds.feedId,
+            deviceKey: creds.deviceKey,
+            readKey: creds.masterKey,
+        },
+        notes: [`feedline server via devs/cli.ts serve on Node ${process.version} (tsx loader), SQLite store`, ...notes],
+        stop: () => stopChild(child, 10_000),
+    }
+}

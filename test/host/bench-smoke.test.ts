@@ -1,0 +1,57 @@
+// The benchmark's smoke run (FEEDLINE_BENCH_SMOKE=1): every phase against every target with tiny
+// sizes, so `npm run bench` cannot rot. Asserts that figures were produced, never what they are.
+import assert from "node:assert/strict"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { test } from "node:test"
+import { runBench } from "../../devs/bench/run.ts"
+
+test("bench smoke run produces figures for every target it can run", { timeout: 120_000 }, async () => {
+    const out = mkdtempSync(join(tmpdir(), "feedline-bench-smoke-"))
+    try {
+        const lines: string[] = []
+        const r = await runBench({ FEEDLINE_BENCH_SMOKE: "1", FEEDLINE_BENCH_OUT: out, FEEDLINE_BENCH_ONLY: "feedline,mosquitto,aedes,ingest" }, (l) => lines.push(l))
+        assert.equal(r.profile, "smoke")
+        assert.deepEqual(r.targets.map((t) => t.name), ["feedline", "mosquitto", "aedes"])
+        for (const t of r.targets) {
+            if (t.skipped) {
+                // a peer that cannot run here is skipped with a reason a person can act on
+                assert.match(t.skipped, /not installed|not yet|did not start/, `${t.name}: ${t.skipped}`)
+                assert.ok(lines.some((l) => l.includes(`${t.name}: SKIPPED`)), `${t.name} skip is announced`)
+                continue
+            }
+            assert.deepEqual(t.errors, [], `${t.name} phases ran without errors`)
+            assert.ok(t.throughput && t.throughput.acked > 0, `${t.name}: closed loop got acks`)
+            assert.ok(t.latency && t.latency.acked === t.latency.sent, `${t.name}: every paced update acked`)
+            assert.equal(t.latency!.pushesReceived, t.latency!.pushesExpected, `${t.name}: every push arrived`)
+            assert.ok(t.latency!.deviceBytesPerUpdate.up > 0, `${t.name}: wire bytes counted`)
+            assert.ok(t.connections.length > 0 && t.connections[0].open.failed === 0, `${t.name}: idle connections held`)
+        }
+        // Aedes is an npm dependency: it always runs
+        assert.ok(!r.targets.find((t) => t.name === "aedes")!.skipped)
+        if (r.ingest && !r.ingest.skipped) assert.ok(r.ingest.runs.every((x) => x.datapoints > 0))
+        const md = readFileSync(join(out, "latest.md"), "utf8")
+        for (const name of ["feedline", "mosquitto", "aedes"]) assert.ok(md.includes(name), `table names ${name}`)
+        assert.ok(JSON.parse(readFileSync(join(out, "latest.json"), "utf8")).table.length > 0)
+    } finally {
+        rmSync(out, { recursive: true, force: true })
+    }
+})
+
+test("bench skips Mosquitto with a clear message when it is not installed", { timeout: 30_000 }, async () => {
+    const saved = process.env.FEEDLINE_BENCH_MOSQUITTO_BIN
+    process.env.FEEDLINE_BENCH_MOSQUITTO_BIN = "/nonexistent/mosquitto"
+    try {
+        const lines: string[] = []
+        const r = await runBench({ FEEDLINE_BENCH_SMOKE: "1", FEEDLINE_BENCH_ONLY: "mosquitto" }, (l) => lines.push(l))
+        const m = r.targets[0]
+        assert.equal(m.name, "mosquitto")
+        assert.match(m.skipped ?? "", /not installed.*apt-get install -y mosquitto/)
+        assert.ok(lines.some((l) => l.includes("mosquitto: SKIPPED")))
+        assert.match(r.table, /\| skipped \|/)
+    } finally {
+        if (saved === undefined) delete process.env.FEEDLINE_BENCH_MOSQUITTO_BIN
+        else process.env.FEEDLINE_BENCH_MOSQUITTO_BIN = saved
+    }
+})
