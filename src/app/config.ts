@@ -1,0 +1,152 @@
+// Which sensors and outputs a board has, their datastream ids and sampling policies. Import-free, so the
+// Node build tool (devs/tools/build-boards.ts) reads the same table the firmware runs with.
+// Pins are GPIO numbers; boards/<id>.board.json names the same pins for the DeviceScript runtime.
+
+/** What a sensor measures; each quantity is one datastream. */
+export type Quantity = "temp" | "humidity" | "pressure" | "gas" | "light" | "soil" | "rssi"
+
+/** I2C climate chips with a DeviceScript driver (@devicescript/drivers). */
+export type ClimateChip = "sht30" | "shtc3" | "aht20" | "bme680"
+
+export type Outbox = "every" | "latest"
+
+export interface QuantityInfo {
+    /** datastream id [P§10] */
+    id: string
+    unit: string
+    /** digits sent after the point: the sensor's real resolution, not what the float holds */
+    decimals: number
+    /** default sampling policy */
+    intervalMs: number
+    deadband: number
+    maxSilenceMs: number
+    outbox: Outbox
+}
+
+/**
+ * Defaults per quantity. Resolutions: SHT30/SHTC3/AHT20 ±0.2 °C and ±2 %RH, BME680 ±0.12 hPa; light
+ * and soil are 0–100 % of the ADC range; RSSI is whole dBm.
+ */
+export const QUANTITIES: Record<string, QuantityInfo> = {
+    temp: { id: "temp", unit: "C", decimals: 2, intervalMs: 5000, deadband: 0.1, maxSilenceMs: 60000, outbox: "every" },
+    humidity: { id: "humidity", unit: "%RH", decimals: 1, intervalMs: 5000, deadband: 0.5, maxSilenceMs: 60000, outbox: "every" },
+    pressure: { id: "pressure", unit: "hPa", decimals: 2, intervalMs: 10000, deadband: 0.1, maxSilenceMs: 300000, outbox: "every" },
+    gas: { id: "gas", unit: "ohm", decimals: 0, intervalMs: 10000, deadband: 500, maxSilenceMs: 300000, outbox: "every" },
+    light: { id: "light", unit: "%", decimals: 1, intervalMs: 2000, deadband: 2, maxSilenceMs: 60000, outbox: "latest" },
+    soil: { id: "soil", unit: "%", decimals: 1, intervalMs: 30000, deadband: 1, maxSilenceMs: 600000, outbox: "every" },
+    rssi: { id: "rssi", unit: "dBm", decimals: 0, intervalMs: 10000, deadband: 3, maxSilenceMs: 300000, outbox: "latest" },
+}
+
+/** Quantities each climate chip measures. */
+export const CHIP_QUANTITIES: Record<string, Quantity[]> = {
+    sht30: ["temp", "humidity"],
+    shtc3: ["temp", "humidity"],
+    aht20: ["temp", "humidity"],
+    bme680: ["temp", "humidity", "pressure", "gas"],
+}
+
+/** An on/off output (a relay, an LED). */
+export interface SwitchOutput {
+    /** command datastream; the applied state goes to `<id>.state` */
+    id: string
+    /** GPIO; absent in the simulator */
+    pin?: number
+    activeLow?: boolean
+    /** "relay" drives a relay service, "light" a light bulb (LED) service */
+    kind: "relay" | "light"
+}
+
+/** A numeric target the device keeps (a thermostat setpoint), range-checked. */
+export interface SetpointOutput {
+    id: string
+    unit: string
+    min: number
+    max: number
+    decimals: number
+    initial: number
+}
+
+export interface BoardConfig {
+    /** the board id: boards/<id>.board.json, `devs flash esp32 --board <id>` */
+    id: string
+    /** true: every sensor is simulated (in-VM sensor servers), outputs only log */
+    simulated: boolean
+    climate?: { chip: ClimateChip; address?: number }
+    /** analog light level input (ADC1 pin) */
+    lightPin?: number
+    /** analog soil moisture input (ADC1 pin) */
+    soilPin?: number
+    /** report the Wi-Fi signal strength */
+    rssi: boolean
+    switches: SwitchOutput[]
+    setpoints: SetpointOutput[]
+}
+
+const THERMOSTAT: SetpointOutput = { id: "setpoint", unit: "C", min: 5, max: 35, decimals: 1, initial: 20 }
+
+/** The simulator: every sensor simulated, so `npm start` shows a device with no board at hand. */
+export const SIM_BOARD: BoardConfig = {
+    id: "sim",
+    simulated: true,
+    climate: { chip: "sht30" },
+    lightPin: 0,
+    rssi: true,
+    switches: [
+        { id: "led", kind: "light" },
+        { id: "relay", kind: "relay" },
+    ],
+    setpoints: [THERMOSTAT],
+}
+
+/**
+ * ESP32-C3 SuperMini: SHT30 on I2C (SDA 6, SCL 7), light sensor on GPIO3 (ADC1_CH3), soil probe on
+ * GPIO1 (ADC1_CH1), relay module on GPIO10, LED on GPIO5. GPIO2/8/9 are strapping pins and stay free.
+ */
+export const FEEDLINE_C3: BoardConfig = {
+    id: "feedline_c3",
+    simulated: false,
+    climate: { chip: "sht30", address: 0x44 },
+    lightPin: 3,
+    soilPin: 1,
+    rssi: true,
+    switches: [
+        { id: "led", kind: "light", pin: 5 },
+        { id: "relay", kind: "relay", pin: 10 },
+    ],
+    setpoints: [THERMOSTAT],
+}
+
+/**
+ * ESP32-S3 DevKitM/C: BME680 on I2C (SDA 8, SCL 9) at 0x77 (Adafruit/Pimoroni breakouts), light
+ * sensor on GPIO4 (ADC1_CH3), relay on GPIO16, LED on GPIO15. The RGB LED on GPIO48 stays the status LED.
+ */
+export const FEEDLINE_S3: BoardConfig = {
+    id: "feedline_s3",
+    simulated: false,
+    climate: { chip: "bme680", address: 0x77 },
+    lightPin: 4,
+    rssi: true,
+    switches: [
+        { id: "led", kind: "light", pin: 15 },
+        { id: "relay", kind: "relay", pin: 16, activeLow: true },
+    ],
+    setpoints: [THERMOSTAT],
+}
+
+/** Every board the firmware knows, by id. `npm run build` builds each one that has a board file. */
+export const BOARDS: BoardConfig[] = [SIM_BOARD, FEEDLINE_C3, FEEDLINE_S3]
+
+export function boardById(id: string): BoardConfig | undefined {
+    for (const b of BOARDS) if (b.id === id) return b
+    return undefined
+}
+
+/** The datastream ids a board reports, in order (sensors first). */
+export function sensorQuantities(board: BoardConfig): Quantity[] {
+    const out: Quantity[] = []
+    if (board.climate) for (const q of CHIP_QUANTITIES[board.climate.chip]) out.push(q)
+    if (board.lightPin !== undefined) out.push("light")
+    if (board.soilPin !== undefined) out.push("soil")
+    if (board.rssi) out.push("rssi")
+    return out
+}

@@ -1,0 +1,46 @@
+// The small interfaces the sensor and actuator parts need from the link (src/net). Kept here, not
+// imported from src/net, so these parts are tested with fakes and wired with a few lines in main.ts.
+import * as ds from "@devicescript/core"
+
+export type OutboxPolicy = "every" | "latest"
+
+/** Where readings and reported states go: the link's outbox. */
+export interface SampleSink {
+    report(id: string, value: string, policy: OutboxPolicy): void
+}
+
+/** Server pushes [P§8]: `handler` gets each pushed body, e.g. {"id":"led","current_value":"1","at":…}. */
+export interface CommandSource {
+    subscribe(resource: string, handler: (body: any) => void): void
+}
+
+/** The diagnostics datastream for errors a person should see: bad commands, failing sensors. */
+export const ERRORS_ID = "_errors"
+/** The same error text is sent at most once per this period: a flood of bad commands cannot fill the outbox. */
+export const ERROR_REPEAT_MS = 10000
+/** [P§10] value limit */
+const MAX_VALUE_CHARS = 32
+
+/** Reports `E_CODE detail` on `_errors` (and the console); never throws. */
+export class ErrorReporter {
+    private lastText = ""
+    private lastAtMs = 0
+    /** errors not sent because they repeated the previous one */
+    suppressed = 0
+
+    constructor(private sink: SampleSink, private clock: () => number = ds.millis) {}
+
+    report(code: string, detail: string) {
+        let text = detail ? code + " " + detail : code
+        if (text.length > MAX_VALUE_CHARS) text = text.slice(0, MAX_VALUE_CHARS)
+        const now = this.clock()
+        if (text === this.lastText && now - this.lastAtMs < ERROR_REPEAT_MS) {
+            this.suppressed++
+            return
+        }
+        this.lastText = text
+        this.lastAtMs = now
+        console.log(`feedline: ${ERRORS_ID} ${text}`)
+        this.sink.report(ERRORS_ID, text, "every")
+    }
+}
