@@ -1,0 +1,93 @@
+// `POST /jwt` and `DELETE /jwt` on the app port, independent of the HTTP framework: the server's HTTP
+// listener hands over method, headers and parsed body and writes back status and JSON body.
+//
+//   POST /jwt   X-ApiKey: <key>                       mint a token from a key
+//   POST /jwt   Authorization: Bearer <jwt>            renew: a fresh token with the same grant
+//               body (optional): {"permissions":["read"],"feeds":[1],"ttl":3600}   narrow it
+//   -> 200 {"token","expires_at","expires_in","key_id","permissions","feeds","master"}
+//   DELETE /jwt Authorization: Bearer <jwt>            revoke that token (log out)
+
+import { errorBody } from "../../src/protocol.ts"
+import { bearerToken, TokenError, type Grant, type TokenAuthority } from "./tokens.ts"
+
+export interface JwtHttpRequest {
+    method: string
+    headers: Record<string, string | string[] | undefined>
+    body?: unknown
+}
+
+export interface JwtHttpResponse {
+    status: number
+    body: unknown
+}
+
+export interface JwtEndpointDeps {
+    authority: TokenAuthority
+    /** the server's key check (KeyRing.authenticate): the grant of a secret API key, undefined when unknown or revoked */
+    authenticateKey: (secret: string) => Grant | undefined | Promise<Grant | undefined>
+}
+
+function header(h: JwtHttpRequest["headers"], name: string): string | undefined {
+    for (const k of Object.keys(h)) {
+        if (k.toLowerCase() !== name) continue
+        const v = h[k]
+        return Array.isArray(v) ? v[0] : v
+    }
+    return undefined
+}
+
+/** The credential of an HTTP request: Authorization: Bearer, else X-ApiKey (a key or "Bearer <jwt>"). */
+export function credentialOf(h: JwtHttpRequest["headers"]): { jwt?: string; key?: string } {
+    const jwt = bearerToken(header(h, "authorization")) ?? bearerToken(header(h, "x-apikey"))
+    if (jwt) return { jwt }
+    const key = header(h, "x-apikey")
+    return key ? { key } : {}
+}
+
+function fail(status: number, code: string, reason: string): JwtHttpResponse {
+    const titles: Record<number, string> = { 401: "Unauthorized", 405: "Method Not Allowed", 422: "Unprocessable Entity" }
+    return { status, body: errorBody(titles[status] ?? "Error", reason, code) }
+}
+
+export async function handleJwtRequest(req: JwtHttpRequest, deps: JwtEndpointDeps): Promise<JwtHttpResponse> {
+    const method = req.method.toUpperCase()
+    if (method !== "POST" && method !== "DELETE") return fail(405, "E_NOT_ALLOWED", "use POST /jwt to get a token, DELETE /jwt to revoke one")
+    const cred = credentialOf(req.headers)
+    try {
+        if (method === "DELETE") {
+            if (!cred.jwt) return fail(401, "E_UNAUTHORIZED", "send the token to revoke as Authorization: Bearer <jwt>")
+            deps.authority.revoke(await deps.authority.verify(cred.jwt))
+            return { status: 200, body: { revoked: true } }
+        }
+        let grant: Grant | undefined
+        if (cred.jwt) grant = await deps.authority.verify(cred.jwt)
+        else if (cred.key) {
+            grant = await deps.authenticateKey(cred.key)
+            if (!grant) return fail(401, "E_UNAUTHORIZED", "unknown or revoked API key; check the key you typed")
+        } else return fail(401, "E_UNAUTHORIZED", "send an API key as X-ApiKey: <key> (or a token to renew as Authorization: Bearer <jwt>)")
+
+        const body = (req.body ?? {}) as Record<string, unknown>
+        if (typeof body !== "object" || Array.isArray(body)) return fail(422, "E_TOKEN_REQUEST", "the body must be a JSON object such as {\"ttl\":3600}")
+        if (body.ttl !== undefined && typeof body.ttl !== "number") return fail(422, "E_TOKEN_REQUEST", "ttl is a number of seconds")
+        const minted = await deps.authority.mint(grant, {
+            permissions: body.permissions,
+            feeds: body.feeds,
+            ttlMs: body.ttl === undefined ? undefined : (body.ttl as number) * 1000,
+        })
+        return {
+            status: 200,
+            body: {
+                token: minted.token,
+                expires_at: new Date(minted.expiresMs).toISOString(),
+                expires_in: Math.round((minted.expiresMs - deps.authority.now()) / 1000),
+                key_id: minted.grant.keyId,
+                permissions: minted.grant.permissions,
+                feeds: minted.grant.feeds ?? null,
+                master: minted.grant.master,
+            },
+        }
+    } catch (e) {
+        if (e instanceof TokenError) return fail(e.status, e.code, e.message)
+        throw e
+    }
+}

@@ -1,0 +1,269 @@
+// One protocol-v1 connection seen from a client: the welcome line [P§2], heartbeats and liveness [P§4],
+// requests matched to responses by token [P§5, P§6], pushes routed to their subscription [P§8], and
+// auth once per connection [P§7]: the key rides on requests until one succeeds, then is left off.
+//
+// Link states (one field, transitions only here):
+//   online   – traffic within `faulty`
+//   degraded – silent past `faulty`: reported, the connection is kept
+//   closed   – we closed, the server closed, or silent past `timeout` (then closed with E_DEAD_LINK)
+
+import { EventEmitter } from "node:events"
+import {
+    DEFAULT_FAULTY_MS,
+    DEFAULT_HEARTBEAT_MS,
+    DEFAULT_TIMEOUT_MS,
+    decodeServerLine,
+    encodeRequest,
+    type Method,
+    type Request,
+    type Response,
+    type Welcome,
+} from "../../src/protocol.ts"
+import { parseAddress, type ServerAddress } from "./address.ts"
+import { ClientError, statusError } from "./errors.ts"
+import { keepaliveStep, type KeepaliveContract } from "./keepalive.ts"
+import { openTransport, type Transport, type TransportOptions } from "./transport.ts"
+
+/** A server that accepted TCP but says nothing is not a feedline server (or is stuck); give up after this. */
+export const WELCOME_TIMEOUT_MS = 5000
+/** Default wait for a response; history queries of 1000 points answer well within this. */
+export const REQUEST_TIMEOUT_MS = 10_000
+
+export type LinkState = "online" | "degraded" | "closed"
+
+export interface ConnectOptions extends TransportOptions {
+    /** tls://host:7443, ws://host:7080/ws, http://host:7080 … (see address.ts) */
+    server: string | ServerAddress
+    /** an API key, or "Bearer <jwt>" */
+    apiKey?: string
+    welcomeTimeoutMs?: number
+    requestTimeoutMs?: number
+    /** injected for tests */
+    now?: () => number
+}
+
+export interface RequestOptions {
+    params?: Request["params"]
+    body?: unknown
+    /** use this key for this request instead of the connection's */
+    apiKey?: string
+    timeoutMs?: number
+}
+
+interface Pending {
+    resolve: (r: Response) => void
+    reject: (e: Error) => void
+    timer: NodeJS.Timeout
+}
+
+export interface FeedlineConnectionEvents {
+    /** a push for a subscription token nobody listens to any more, or a response nobody waits for */
+    stray: [Response]
+    state: [LinkState]
+    /** the connection is gone; `err` is undefined after our own close() */
+    close: [ClientError | undefined]
+}
+
+export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
+    readonly address: ServerAddress
+    welcome!: Welcome
+    state: LinkState = "online"
+    private transport!: Transport
+    private readonly pending = new Map<string, Pending>()
+    private readonly subscriptions = new Map<string, (push: Response) => void>()
+    private nextToken = 1
+    private authenticated = false
+    private lastRxMs: number
+    private lastTxMs: number
+    private keepaliveTimer?: NodeJS.Timeout
+    private contract: KeepaliveContract = { heartbeatMs: DEFAULT_HEARTBEAT_MS, faultyMs: DEFAULT_FAULTY_MS, timeoutMs: DEFAULT_TIMEOUT_MS }
+    private readonly now: () => number
+    private closeReason: ClientError | undefined
+    private ended = false
+
+    private constructor(private readonly opts: ConnectOptions) {
+        super()
+        this.address = typeof opts.server === "string" ? parseAddress(opts.server) : opts.server
+        this.now = opts.now ?? Date.now
+        this.lastRxMs = this.lastTxMs = this.now()
+    }
+
+    /** Dials, waits for the welcome line, and starts the keep-alive. */
+    static async connect(opts: ConnectOptions): Promise<FeedlineConnection> {
+        const c = new FeedlineConnection(opts)
+        await c.open()
+        return c
+    }
+
+    private async open(): Promise<void> {
+        this.transport = await openTransport(this.address, this.opts)
+        await new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => {
+                this.transport.close()
+                reject(new ClientError("E_NO_WELCOME", `${this.address.url} accepted the connection but sent no feedline welcome line within ${this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS} ms; is this the right port?`))
+            }, this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS)
+            const onClose = (err?: Error) => {
+                clearTimeout(timer)
+                reject(err instanceof ClientError ? err : new ClientError("E_NO_WELCOME", `${this.address.url} closed the connection before its welcome line`))
+            }
+            const onLine = (line: string) => {
+                this.lastRxMs = this.now()
+                const d = decodeServerLine(line)
+                if (d.kind === "heartbeat") return
+                clearTimeout(timer)
+                if (d.kind === "welcome") {
+                    this.welcome = d.welcome!
+                    this.contract = { heartbeatMs: d.welcome!.heartbeat, faultyMs: d.welcome!.faulty, timeoutMs: d.welcome!.timeout }
+                    // from the next line on (maybe in this same chunk) the connection proper handles them
+                    this.transport.attach({ onLine: (line) => this.onLine(line), onClose: (err) => this.onTransportClose(err) })
+                    resolve()
+                } else if (d.kind === "response" && d.response!.token === undefined) {
+                    // a notice instead of a welcome: e.g. 429 too many connections, 503 shutting down [P§6]
+                    this.transport.close()
+                    reject(noticeError(d.response!, this.address.url))
+                } else {
+                    this.transport.close()
+                    reject(new ClientError("E_NO_WELCOME", `${this.address.url} did not start with a feedline welcome line; is this the right port?`))
+                }
+            }
+            this.transport.attach({ onLine, onClose })
+        })
+        this.scheduleKeepalive(0)
+    }
+
+    /** Sends a request and resolves with the response, whatever its status. Rejects only when no response can come. */
+    send(method: Method, resource: string | undefined, o: RequestOptions = {}): Promise<Response> {
+        if (this.ended) return Promise.reject(this.closeReason ?? new ClientError("E_CLOSED", "the connection is closed"))
+        const token = "c" + this.nextToken++
+        return this.sendWithToken(method, resource, token, o)
+    }
+
+    /** Like send(), but an error status rejects with a ClientError and a success resolves with the body. */
+    async call(method: Method, resource: string, o: RequestOptions = {}): Promise<any> {
+        const r = await this.send(method, resource, o)
+        if (r.status >= 400) throw statusError(r.status, r.resource ?? resource, r.body)
+        return r.body
+    }
+
+    /**
+     * [P§8] Subscribes; `onPush` gets every push (status 200) and the final 408 when `params.timeout` ends it.
+     * Resolves once acknowledged; rejects with the server's refusal. Returns the subscription's token.
+     */
+    async subscribe(resource: string, params: Request["params"], onPush: (push: Response) => void): Promise<string> {
+        const token = "s" + this.nextToken++
+        this.subscriptions.set(token, onPush)
+        const r = await this.sendWithToken("subscribe", resource, token, { params }).catch((e) => {
+            this.subscriptions.delete(token)
+            throw e
+        })
+        if (r.status >= 400) {
+            this.subscriptions.delete(token)
+            throw statusError(r.status, resource, r.body)
+        }
+        return token
+    }
+
+    async unsubscribe(resource?: string): Promise<void> {
+        await this.call("unsubscribe", resource as string)
+    }
+
+    /** Graceful close: pending requests fail with E_CLOSED. */
+    close(): void {
+        this.end(undefined)
+    }
+
+    private sendWithToken(method: Method, resource: string | undefined, token: string, o: RequestOptions): Promise<Response> {
+        const key = o.apiKey ?? (this.authenticated ? undefined : this.opts.apiKey)
+        const req: Request = { method, resource, params: o.params, body: o.body, token }
+        if (key !== undefined) req.headers = { "X-ApiKey": key }
+        return new Promise<Response>((resolve, reject) => {
+            const timeoutMs = o.timeoutMs ?? this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
+            const timer = setTimeout(() => {
+                this.pending.delete(token)
+                reject(new ClientError("E_TIMEOUT", `no response to ${method} ${resource ?? ""} within ${timeoutMs} ms`))
+            }, timeoutMs)
+            this.pending.set(token, {
+                resolve: (r) => {
+                    // [P§7] the first success proves the key; later requests may leave it off
+                    if (key !== undefined && o.apiKey === undefined && r.status < 400) this.authenticated = true
+                    resolve(r)
+                },
+                reject,
+                timer,
+            })
+            this.write(encodeRequest(req))
+        })
+    }
+
+    private write(text: string): void {
+        this.lastTxMs = this.now()
+        this.transport.send(text)
+    }
+
+    private onLine(line: string): void {
+        this.lastRxMs = this.now()
+        if (this.state === "degraded") this.setState("online")
+        const d = decodeServerLine(line)
+        if (d.kind !== "response") return // heartbeats; a second welcome or garbage is ignored
+        const r = d.response!
+        if (r.token === undefined) return this.end(noticeError(r, this.address.url))
+        const p = this.pending.get(r.token)
+        if (p) {
+            this.pending.delete(r.token)
+            clearTimeout(p.timer)
+            return p.resolve(r)
+        }
+        const sub = this.subscriptions.get(r.token)
+        if (sub) {
+            if (r.status === 408) this.subscriptions.delete(r.token) // [P§8] params.timeout ended it
+            return sub(r)
+        }
+        this.emit("stray", r)
+    }
+
+    private scheduleKeepalive(delayMs: number): void {
+        this.keepaliveTimer = setTimeout(() => {
+            const step = keepaliveStep(this.now(), this.lastRxMs, this.lastTxMs, this.contract)
+            if (step.health === "dead") {
+                return this.end(new ClientError("E_DEAD_LINK", `no traffic from ${this.address.url} for ${this.contract.timeoutMs} ms; the link is dead`))
+            }
+            if (step.health !== this.state) this.setState(step.health)
+            if (step.sendHeartbeat) this.write("\n")
+            this.scheduleKeepalive(step.nextCheckInMs)
+        }, delayMs)
+        // the keep-alive alone must not keep a finished CLI process running
+        this.keepaliveTimer.unref()
+    }
+
+    private onTransportClose(err?: Error): void {
+        this.end(err === undefined ? undefined : err instanceof ClientError ? err : new ClientError("E_CLOSED", `connection lost: ${err.message}`, { cause: err }))
+    }
+
+    private setState(s: LinkState): void {
+        this.state = s
+        this.emit("state", s)
+    }
+
+    private end(reason: ClientError | undefined): void {
+        if (this.ended) return
+        this.ended = true
+        this.closeReason = reason
+        clearTimeout(this.keepaliveTimer)
+        this.transport.close()
+        const failure = reason ?? new ClientError("E_CLOSED", "the connection was closed")
+        for (const p of this.pending.values()) {
+            clearTimeout(p.timer)
+            p.reject(failure)
+        }
+        this.pending.clear()
+        this.subscriptions.clear()
+        this.setState("closed")
+        this.emit("close", reason)
+    }
+}
+
+function noticeError(r: Response, url: string): ClientError {
+    const e = statusError(r.status, undefined, r.body)
+    if (e.code !== "E_STATUS") return e
+    return new ClientError("E_NOTICE", `the server at ${url} closed the connection: ${e.message}`, { status: r.status, serverCode: e.serverCode, retryAfterMs: e.retryAfterMs })
+}

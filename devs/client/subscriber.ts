@@ -1,0 +1,113 @@
+// A subscription that outlives its connection: on any loss it reconnects with backoff and subscribes
+// again with `since` = the newest `at` it has delivered, so the server replays what was missed and
+// nothing is delivered twice [P§8]. Used by `feedline sub` and by anything that must keep listening.
+//
+// Known limit: `since` is one timestamp per subscription. A feed subscription whose datastreams are
+// written with out-of-order timestamps (a device backfilling old data during our outage) can miss
+// points older than the newest one we saw.
+
+import type { Request, Response } from "../../src/protocol.ts"
+import { BACKOFF_START, honourRetryAfter, nextBackoff, type Backoff } from "./backoff.ts"
+import { FeedlineConnection, type ConnectOptions, type LinkState } from "./connection.ts"
+import { ClientError } from "./errors.ts"
+
+export type SubscriberEvent =
+    | { kind: "subscribed"; session: string; since?: string }
+    | { kind: "link"; state: LinkState }
+    | { kind: "lost"; error: ClientError }
+    | { kind: "retrying"; delayMs: number; attempt: number }
+
+export interface SubscribeForeverOptions extends ConnectOptions {
+    resource: string
+    /** replay from here on the first connection (an `at` as the server wrote it, or ms) */
+    since?: string
+    /** extra subscribe params, e.g. { timeout: 60000 } */
+    params?: Request["params"]
+    onPush: (push: Response) => void
+    onEvent?: (e: SubscriberEvent) => void
+    signal?: AbortSignal
+    /** injected for tests: randomness for the jitter, and the wait between attempts */
+    random?: () => number
+    sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
+}
+
+/** Errors that another attempt cannot fix: the user must change something. */
+export function isFatal(e: ClientError): boolean {
+    if (e.code === "E_AUTH" || e.code === "E_FORBIDDEN" || e.code === "E_UNTRUSTED_CERT" || e.code === "E_USAGE" || e.code === "E_TLS") return true
+    return e.code === "E_STATUS" && e.status !== undefined && e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429
+}
+
+/** The newest `at` in a push body: a datastream `{at}`, or a feed `{datastreams:[{at}]}`. */
+export function newestAt(body: any, after?: string): string | undefined {
+    let best = after
+    const consider = (at: unknown) => {
+        if (typeof at === "string" && (best === undefined || at > best)) best = at
+    }
+    if (body && typeof body === "object") {
+        consider(body.at)
+        if (Array.isArray(body.datastreams)) for (const d of body.datastreams) consider(d?.at)
+        if (Array.isArray(body.datapoints)) for (const d of body.datapoints) consider(d?.at)
+    }
+    return best
+}
+
+/**
+ * Runs until `signal` aborts (resolves), the subscription's own `params.timeout` ends it (resolves),
+ * or a fatal error (rejects with a ClientError).
+ */
+export async function subscribeForever(o: SubscribeForeverOptions): Promise<void> {
+    const random = o.random ?? Math.random
+    const sleep = o.sleep ?? abortableSleep
+    let since = o.since
+    let backoff: Backoff = BACKOFF_START
+    while (!o.signal?.aborted) {
+        let conn: FeedlineConnection | undefined
+        let failure: ClientError
+        const onAbort = () => conn?.close()
+        try {
+            conn = await FeedlineConnection.connect(o)
+            const lost = new Promise<ClientError>((resolve) => conn!.once("close", (e) => resolve(e ?? new ClientError("E_CLOSED", "closed"))))
+            // registered before subscribing: a push in the same chunk as the ack may already abort
+            o.signal?.addEventListener("abort", onAbort, { once: true })
+            conn.on("state", (state) => o.onEvent?.({ kind: "link", state }))
+            let ended = false
+            const params = { ...o.params, ...(since !== undefined ? { since } : {}) }
+            await conn.subscribe(o.resource, params, (push) => {
+                if (push.status === 200) since = newestAt(push.body, since)
+                if (push.status === 408) ended = true
+                o.onPush(push)
+                if (ended) conn!.close()
+            })
+            backoff = BACKOFF_START // a protocol-level success: only now is the link known good
+            o.onEvent?.({ kind: "subscribed", session: conn.welcome.session, since })
+            failure = await lost
+            if (ended || o.signal?.aborted) return
+        } catch (e) {
+            conn?.close()
+            failure = e instanceof ClientError ? e : new ClientError("E_CLOSED", String((e as Error)?.message ?? e), { cause: e })
+        } finally {
+            o.signal?.removeEventListener("abort", onAbort)
+        }
+        if (isFatal(failure)) throw failure
+        if (o.signal?.aborted) return
+        o.onEvent?.({ kind: "lost", error: failure })
+        const step = nextBackoff(backoff, random())
+        backoff = step.state
+        const delayMs = honourRetryAfter(step.delayMs, failure.retryAfterMs)
+        o.onEvent?.({ kind: "retrying", delayMs, attempt: backoff.attempt })
+        await sleep(delayMs, o.signal)
+    }
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+        if (signal?.aborted) return resolve()
+        const t = setTimeout(done, ms)
+        function done() {
+            clearTimeout(t)
+            signal?.removeEventListener("abort", done)
+            resolve()
+        }
+        signal?.addEventListener("abort", done, { once: true })
+    })
+}
