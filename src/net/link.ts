@@ -9,7 +9,7 @@
 //   up         welcome received, traffic flowing: samples go out, pushes come in
 //   degraded   up, but silent longer than `faulty` [P§4]; still sending; back to up on the next byte
 //   down       connection lost; waiting a backoff delay before connecting again
-import { DEVICE_MAX_SEND_BYTES, MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, encodeRequest, isDatastreamId, valueText } from "../protocol"
+import { MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, encodeRequest, isDatastreamId, valueText } from "../protocol"
 import { attemptAfterDrop, backoffDelayMs } from "./backoff"
 import { LinkConfig } from "./config"
 import { LineFramer } from "./framer"
@@ -89,6 +89,11 @@ const AUTH_RETRY_MS = 30000
 const SERVER_ERROR_RETRY_MS = 1000
 /** A batch holds at most this many samples (the byte limit usually binds first). */
 const MAX_BATCH_SAMPLES = 64
+/**
+ * A batch line is at most this long, half of DEVICE_MAX_SEND_BYTES: encoding costs ~40 VM opcodes per
+ * character and the VM panics (InfiniteLoop) after ~128K opcodes without yielding (platform notes §3).
+ */
+export const BATCH_MAX_BYTES = 1024
 /** Reboot waits stretch ×2 per earlier reboot, up to ×16 (15 min → 4 h with the default). */
 const MAX_REBOOT_STRETCH = 16
 
@@ -125,6 +130,7 @@ export class Link {
         const now = deps.now()
         this.stateSinceMs = now
         this.lastSuccessMs = now
+        this.nextDiagMs = now + cfg.diagMs
         this.feedResource = "/feeds/" + cfg.feedId
         this.outbox = new Outbox(cfg.outboxBytes)
         const self = this
@@ -155,15 +161,9 @@ export class Link {
      * Returns false, logs and counts it in `rejected` when the stream id or value is not acceptable [P§10].
      */
     report(streamId: string, value: string | number | boolean, policy?: Policy): boolean {
-        const text = valueText(value)
-        if (!isDatastreamId(streamId) || text === undefined) {
-            this.s.rejected++
-            this.deps.log(`link: E_BAD_SAMPLE ${streamId}=${value}: ids are 1-64 of A-Za-z0-9_.-, values at most ${MAX_VALUE_CHARS} characters`)
-            return false
-        }
-        this.outbox.add(streamId, text, policy || "every", this.deps.now(), this.offsetMs)
+        const ok = this.enqueue(streamId, value, policy)
         this.flush()
-        return true
+        return ok
     }
 
     /**
@@ -247,6 +247,17 @@ export class Link {
     }
 
     // ---- internals ----
+
+    private enqueue(streamId: string, value: string | number | boolean, policy: Policy): boolean {
+        const text = valueText(value)
+        if (!isDatastreamId(streamId) || text === undefined) {
+            this.s.rejected++
+            this.deps.log(`link: E_BAD_SAMPLE ${streamId}=${value}: ids are 1-64 of A-Za-z0-9_.-, values at most ${MAX_VALUE_CHARS} characters`)
+            return false
+        }
+        this.outbox.add(streamId, text, policy || "every", this.deps.now(), this.offsetMs)
+        return true
+    }
 
     private isUp() {
         return this.state === "up" || this.state === "degraded"
@@ -373,7 +384,7 @@ export class Link {
     private onPush(sub: Subscription, r: Response) {
         const body = r.body
         const at = body && typeof body["at"] === "string" ? (body["at"] as string) : undefined
-        if (at !== undefined && sub.lastAt !== undefined && at <= sub.lastAt) return // already handled
+        if (at !== undefined && sub.lastAt !== undefined && !textAfter(at, sub.lastAt)) return // already handled
         if (r.status >= 300) return // e.g. 408 "subscription ended": resubscribed on the next connection
         if (at !== undefined) sub.lastAt = at
         try {
@@ -395,8 +406,7 @@ export class Link {
         const sub = this.subs[i]
         const token = this.requests.nextToken()
         sub.token = token
-        const params: any = {}
-        if (sub.lastAt !== undefined) params["since"] = sub.lastAt
+        const params: any = sub.lastAt === undefined ? undefined : { since: sub.lastAt }
         this.requests.add(token, "subscribe", i, this.deps.now(), this.keepalive.timeoutMs)
         this.send(encodeRequest({ method: "subscribe", resource: sub.resource, params: params, headers: this.authHeaders(), token: token }))
     }
@@ -409,11 +419,11 @@ export class Link {
         let max = MAX_BATCH_SAMPLES
         for (;;) {
             const id = ++this.batchSeq
-            const samples = this.outbox.takeBatch(id, max)
+            const samples = this.outbox.takeBatch(id, max, BATCH_MAX_BYTES)
             if (samples.length === 0) return
             const token = this.requests.nextToken()
             const line = encodeBatch(this.feedResource, samples, token, this.authHeaders())
-            if (line.length + 1 >= DEVICE_MAX_SEND_BYTES && samples.length > 1) {
+            if (line.length + 1 > BATCH_MAX_BYTES && samples.length > 1) {
                 // the size estimate missed (heavy escaping): never send it, split it
                 this.outbox.release(id)
                 max = samples.length >> 1
@@ -457,14 +467,27 @@ export class Link {
     private reportDiagnostics(now: number) {
         this.nextDiagMs = now + this.cfg.diagMs
         const s = this.stats()
-        this.report("_reconnects", s.reconnects, "latest")
-        this.report("_disconnect", s.lastDisconnect.slice(0, MAX_VALUE_CHARS) || "none", "latest")
-        this.report("_rtt_ms", s.rttMs, "latest")
-        this.report("_outbox", s.outbox, "latest")
-        this.report("_drops", s.drops, "latest")
-        this.report("_uptime_s", s.uptimeS, "latest")
-        this.report("_reboots", s.reboots, "latest")
+        this.enqueue("_reconnects", s.reconnects, "latest")
+        this.enqueue("_disconnect", s.lastDisconnect.slice(0, MAX_VALUE_CHARS) || "none", "latest")
+        this.enqueue("_rtt_ms", s.rttMs, "latest")
+        this.enqueue("_outbox", s.outbox, "latest")
+        this.enqueue("_drops", s.drops, "latest")
+        this.enqueue("_uptime_s", s.uptimeS, "latest")
+        this.enqueue("_reboots", s.reboots, "latest")
     }
+}
+
+/**
+ * a > b for text, by char codes. DeviceScript's `<`/`>` on runtime strings do not compare text
+ * (measured: "…02.000Z" <= "…01.000Z" was true). ISO-8601 `at`s of one format sort as text.
+ */
+export function textAfter(a: string, b: string): boolean {
+    const n = a.length < b.length ? a.length : b.length
+    for (let i = 0; i < n; ++i) {
+        const d = a.charCodeAt(i) - b.charCodeAt(i)
+        if (d !== 0) return d > 0
+    }
+    return a.length > b.length
 }
 
 function codeOf(r: Response): string {

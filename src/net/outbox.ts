@@ -1,7 +1,7 @@
 // The outbox: samples waiting for the server's acknowledgement. Pure (no sockets, no clock reads).
 // Bounded in bytes because it lives in the 64 KB VM heap; a sample leaves only when the batch that
 // carries it is acknowledged, and a resend is harmless because writes are idempotent on `at` [P§9].
-import { DEVICE_MAX_SEND_BYTES, encodeRequest, quote } from "../protocol"
+import { DEVICE_MAX_SEND_BYTES, encodeRequest } from "../protocol"
 
 /** every: keep each sample (a time series); latest: only the newest one matters (a state, a setting). */
 export type Policy = "every" | "latest"
@@ -78,19 +78,22 @@ export class Outbox {
 
     /**
      * Marks the oldest waiting, stamped samples as carried by batch `batchId`, as many as fit in one
-     * line under DEVICE_MAX_SEND_BYTES (and at most `maxCount`). Returns them in queue order.
+     * line of `maxBytes` (at most DEVICE_MAX_SEND_BYTES) and at most `maxCount`. Returns them in queue order.
      */
-    takeBatch(batchId: number, maxCount: number): Sample[] {
+    takeBatch(batchId: number, maxCount: number, maxBytes: number): Sample[] {
+        if (maxBytes > DEVICE_MAX_SEND_BYTES) maxBytes = DEVICE_MAX_SEND_BYTES
         const out: Sample[] = []
         const groups: string[] = []
         let size = ENVELOPE_BYTES
         for (let i = 0; i < this.items.length && out.length < maxCount; ++i) {
             const s = this.items[i]
             if (s.batch !== 0 || s.at === 0) continue
-            let add = DATAPOINT_BYTES + quote(s.value).length
-            if (groups.indexOf(s.stream) < 0) add += GROUP_BYTES + s.stream.length
-            if (size + add >= DEVICE_MAX_SEND_BYTES && out.length) break
-            if (groups.indexOf(s.stream) < 0) groups.push(s.stream)
+            // quotes only; escapes are rare (values are short ASCII) and the link checks the exact size
+            let add = DATAPOINT_BYTES + s.value.length + 2
+            const newGroup = groups.indexOf(s.stream) < 0
+            if (newGroup) add += GROUP_BYTES + s.stream.length
+            if (size + add >= maxBytes && out.length) break
+            if (newGroup) groups.push(s.stream)
             size += add
             s.batch = batchId
             out.push(s)

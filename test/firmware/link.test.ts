@@ -1,0 +1,212 @@
+// The link's state machine, driven through a recording transport and a hand-moved clock.
+import { describe, expect, test } from "@devicescript/test"
+import { ackLast, advance, bringUp, makeLink, rx, SERVER_TIME_MS, welcomeLine } from "./netfakes"
+
+describe("link states", () => {
+    test("offline -> connecting -> greeting -> up; samples before the welcome get server time", async () => {
+        const h = makeLink()
+        const states: string[] = []
+        h.link.onState((s, why) => {
+            states.push(s)
+        })
+        h.link.report("temp", 21.5) // no clock yet
+        h.link.start()
+        h.link.tick()
+        expect(h.link.state).toBe("connecting")
+        h.clock.ms = 1200
+        h.link.onOpen()
+        expect(h.link.state).toBe("greeting")
+        h.clock.ms = 1500
+        rx(h, welcomeLine(SERVER_TIME_MS))
+        expect(h.link.state).toBe("up")
+        expect(states.join(",")).toBe("connecting,greeting,up")
+        const req = h.t.lastRequest()
+        expect(req.method).toBe("put")
+        expect(req.resource).toBe("/feeds/7")
+        expect(req.headers["X-ApiKey"]).toBe("KEY")
+        const dp = req.body.datastreams[0].datapoints[0]
+        expect(dp.value).toBe("21.5")
+        expect(dp.at).toBe(SERVER_TIME_MS - 500) // taken 500 ms before the welcome
+        h.clock.ms = 1520
+        ackLast(h, 200)
+        expect(h.link.stats().outbox).toBe(0)
+        expect(h.link.stats().rttMs).toBe(20)
+    })
+    test("the key is sent until a request is acknowledged, then left out", async () => {
+        const h = makeLink()
+        bringUp(h)
+        h.link.report("temp", 1)
+        ackLast(h, 200)
+        h.link.report("temp", 2)
+        expect(h.t.lastRequest().headers).toBe(undefined)
+    })
+    test("one-value update envelope is compact", async () => {
+        const h = makeLink()
+        bringUp(h)
+        h.link.report("temp", 1)
+        ackLast(h, 200)
+        h.link.report("temp", 21.5)
+        const line = h.t.sent[h.t.sent.length - 1]
+        console.log(`link: one-value update ${line.length} bytes on the wire`)
+        expect(line.length <= 142).toBe(true) // the protocol vector's size; `at` makes it idempotent
+    })
+    test("heartbeat after `heartbeat` ms without sending", async () => {
+        const h = makeLink()
+        bringUp(h)
+        const before = h.t.heartbeats()
+        await advance(h, 300)
+        expect(h.t.heartbeats()).toBe(before + 1)
+    })
+    test("silence: degraded after faulty, up again on any byte, dead after timeout", async () => {
+        const h = makeLink()
+        bringUp(h)
+        await advance(h, 1000)
+        expect(h.link.state).toBe("degraded")
+        rx(h, "\n")
+        expect(h.link.state).toBe("up")
+        await advance(h, 2900)
+        expect(h.link.state).toBe("degraded")
+        await advance(h, 100)
+        expect(h.link.state).toBe("down")
+        expect(h.link.stats().lastDisconnect).toBe("E_SILENT")
+        expect(h.t.closes).toBe(1)
+    })
+    test("down waits the jittered backoff, then connects again (counted)", async () => {
+        const h = makeLink({}, 0.5)
+        bringUp(h)
+        await advance(h, 3000) // dead; attempt 0: delay 0.5 * 500 = 250 ms
+        expect(h.link.state).toBe("down")
+        await advance(h, 200)
+        expect(h.t.opens).toBe(1)
+        await advance(h, 100)
+        expect(h.t.opens).toBe(2)
+        expect(h.link.state).toBe("connecting")
+        expect(h.link.stats().reconnects).toBe(1)
+    })
+    test("no welcome within timeout: E_NO_WELCOME", async () => {
+        const h = makeLink()
+        h.link.start()
+        h.link.tick()
+        h.link.onOpen()
+        await advance(h, 3000)
+        expect(h.link.stats().lastDisconnect).toBe("E_NO_WELCOME")
+    })
+    test("connect that never completes: E_CONNECT_TIMEOUT", async () => {
+        const h = makeLink({ connectTimeoutMs: 5000 })
+        h.link.start()
+        h.link.tick()
+        await advance(h, 5000)
+        expect(h.link.stats().lastDisconnect).toBe("E_CONNECT_TIMEOUT")
+    })
+    test("no network: offline, polled every second without growing the backoff", async () => {
+        const h = makeLink()
+        h.t.openResult = "E_NO_NETWORK"
+        h.link.start()
+        h.link.tick()
+        expect(h.link.state).toBe("offline")
+        await advance(h, 5000)
+        expect(h.t.opens).toBe(6)
+        h.t.openResult = ""
+        await advance(h, 1000)
+        expect(h.link.state).toBe("connecting")
+        expect(h.link.stats().reconnects).toBe(0)
+    })
+    test("a missed acknowledgement is treated like silence; the batch is resent with the same at", async () => {
+        const h = makeLink({}, 0)
+        bringUp(h)
+        h.link.report("temp", 5)
+        const first = h.t.lastRequest()
+        for (let i = 0; i < 30; ++i) {
+            await advance(h, 100)
+            rx(h, "\n") // the server is alive, but never acknowledges
+        }
+        expect(h.link.stats().lastDisconnect).toBe("E_ACK_TIMEOUT")
+        await advance(h, 100)
+        bringUp(h)
+        const again = h.t.lastRequest()
+        expect(again.token === first.token).toBe(false)
+        expect(again.body.datastreams[0].datapoints[0].at).toBe(first.body.datastreams[0].datapoints[0].at)
+        ackLast(h, 200)
+        expect(h.link.stats().outbox).toBe(0)
+    })
+    test("a notice with retry_after_ms sets the next wait", async () => {
+        const h = makeLink({}, 0)
+        bringUp(h)
+        rx(h, '{"status":503,"body":{"title":"Shutting down","errors":"restart","code":"E_SHUTDOWN","retry_after_ms":4000}}\n')
+        expect(h.link.state).toBe("down")
+        expect(h.link.stats().lastDisconnect).toBe("E_NOTICE_503")
+        await advance(h, 3900)
+        expect(h.t.opens).toBe(1)
+        await advance(h, 100)
+        expect(h.t.opens).toBe(2)
+    })
+    test("backoff grows while flapping and resets after 20 s up", async () => {
+        const h = makeLink({}, 0.999)
+        let t = 0
+        for (let i = 0; i < 4; ++i) {
+            bringUp(h)
+            rx(h, '{"status":503}\n') // drops at once: attempts 0,1,2,3
+            t = h.link.stats().transitions
+            await advance(h, 5000)
+        }
+        expect(h.logs.join("|").indexOf("retry in 3996 ms") >= 0).toBe(true)
+        bringUp(h)
+        for (let i = 0; i < 200; ++i) {
+            await advance(h, 100)
+            rx(h, "\n")
+        }
+        rx(h, '{"status":503}\n')
+        expect(h.logs[h.logs.length - 1].indexOf("retry in 499 ms") >= 0).toBe(true)
+    })
+    test("batch refused with 4xx: dropped and counted; 503: kept and resent later", async () => {
+        const h = makeLink()
+        bringUp(h)
+        h.link.report("temp", 1)
+        ackLast(h, 422)
+        expect(h.link.stats().rejected).toBe(1)
+        expect(h.link.stats().outbox).toBe(0)
+        h.link.report("temp", 2)
+        const req = h.t.lastRequest()
+        rx(h, '{"token":"' + req.token + '","status":503,"body":{"retry_after_ms":500}}\n')
+        expect(h.link.stats().outbox).toBe(1)
+        await advance(h, 400)
+        expect(h.t.lastRequest().token).toBe(req.token)
+        await advance(h, 200)
+        expect(h.t.lastRequest().token === req.token).toBe(false)
+    })
+    test("last resort: reboot after rebootMin without success, stretched by earlier reboots", async () => {
+        const h = makeLink({ rebootMin: 1, reboots: 1 })
+        h.t.openResult = "E_NO_NETWORK"
+        h.link.start()
+        await advance(h, 60000)
+        expect(h.reboots.length).toBe(0) // 1 earlier reboot: the wait doubles
+        await advance(h, 60000)
+        expect(h.reboots.length).toBe(1)
+        expect(h.reboots[0]).toBe(2)
+    })
+    test("a successful exchange after reboots resets the counter", async () => {
+        const h = makeLink({ reboots: 3 })
+        bringUp(h)
+        expect(h.healthy).toBe(1)
+        expect(h.link.stats().reboots).toBe(0)
+    })
+    test("invalid samples are refused, counted, never queued", async () => {
+        const h = makeLink()
+        expect(h.link.report("bad id", 1)).toBe(false)
+        expect(h.link.report("t", "x123456789x123456789x123456789x12")).toBe(false)
+        expect(h.link.stats().rejected).toBe(2)
+        expect(h.link.stats().outbox).toBe(0)
+    })
+    test("diagnostics datastreams go out while up", async () => {
+        const h = makeLink({ diagMs: 1000 })
+        bringUp(h)
+        await advance(h, 1000)
+        const ids: string[] = []
+        const reqs = h.t.requests()
+        for (let i = 0; i < reqs.length; ++i) {
+            const ds = reqs[i].body ? reqs[i].body.datastreams : undefined
+            if (ds) for (let j = 0; j < ds.length; ++j) ids.push(ds[j].id)
+        }
+        expect(ids.join(",")).toBe("_reconnects,_disconnect,_rtt_ms,_outbox,_drops,_uptime_s,_reboots")
+    })
+})

@@ -1,0 +1,108 @@
+import * as ds from "@devicescript/core"
+// Fakes for the link's tests: a transport that records what the link sends, and a clock moved by hand.
+import { LinkConfig, DEFAULT_CONFIG } from "../../src/net/config"
+import { Link, Transport } from "../../src/net/link"
+
+/** Records opens, closes and every line sent; open() answers `openResult` ("" = under way). */
+export class RecordingTransport implements Transport {
+    opens = 0
+    closes = 0
+    sent: string[] = []
+    openResult = ""
+    open(): string {
+        this.opens++
+        return this.openResult
+    }
+    send(text: string) {
+        this.sent.push(text)
+    }
+    close() {
+        this.closes++
+    }
+    /** the requests sent (heartbeats left out), decoded */
+    requests(): any[] {
+        const out: any[] = []
+        for (let i = 0; i < this.sent.length; ++i) if (this.sent[i] !== "\n") out.push(JSON.parse(this.sent[i]))
+        return out
+    }
+    lastRequest(): any {
+        const r = this.requests()
+        return r[r.length - 1]
+    }
+    heartbeats(): number {
+        let n = 0
+        for (let i = 0; i < this.sent.length; ++i) if (this.sent[i] === "\n") n++
+        return n
+    }
+}
+
+export const SERVER_TIME_MS = 1763790000000
+
+export interface Harness {
+    link: Link
+    t: RecordingTransport
+    clock: { ms: number }
+    logs: string[]
+    reboots: number[]
+    healthy: number
+}
+
+export function makeLink(overrides?: Partial<LinkConfig>, rand?: number): Harness {
+    const cfg: LinkConfig = Object.assign({}, DEFAULT_CONFIG) as LinkConfig
+    cfg.apiKey = "KEY"
+    cfg.feedId = 7
+    if (overrides) Object.assign(cfg, overrides)
+    const h: Harness = { link: undefined, t: new RecordingTransport(), clock: { ms: 1000 }, logs: [], reboots: [], healthy: 0 }
+    const r = rand === undefined ? 0.5 : rand
+    h.link = new Link(cfg, {
+        transport: h.t,
+        now: () => h.clock.ms,
+        random: () => r,
+        reboot: (n: number) => {
+            h.reboots.push(n)
+        },
+        healthy: () => {
+            h.healthy++
+        },
+        log: (m: string) => {
+            h.logs.push(m)
+            if (h.logs.length > 50) h.logs.shift()
+        },
+    })
+    return h
+}
+
+/** Bytes from the server, as one chunk. */
+export function rx(h: Harness, text: string) {
+    h.link.onData(Buffer.from(text))
+}
+
+export function welcomeLine(timeMs: number): string {
+    return `{"welcome":"feedline/0.1.0","session":"s1","time":${timeMs},"heartbeat":300,"faulty":1000,"timeout":3000}\n`
+}
+
+/** Moves the clock, ticking every 100 ms like the runner (yielding now and then: the VM panics on long synchronous runs). */
+export async function advance(h: Harness, ms: number) {
+    await ds.sleep(0)
+    const end = h.clock.ms + ms
+    let n = 0
+    while (h.clock.ms < end) {
+        h.clock.ms = Math.min(end, h.clock.ms + 100)
+        h.link.tick()
+        if (++n % 20 === 0) await ds.sleep(0)
+    }
+}
+
+/** start → connecting → greeting → up, with the server clock at SERVER_TIME_MS. */
+export function bringUp(h: Harness) {
+    if (h.link.state === "offline") h.link.start()
+    h.link.tick()
+    h.link.onOpen()
+    rx(h, welcomeLine(SERVER_TIME_MS))
+}
+
+/** Acknowledges the last request sent with `status`. */
+export function ackLast(h: Harness, status: number) {
+    const req = h.t.lastRequest()
+    rx(h, `{"token":"${req.token}","status":${status},"resource":"${req.resource}"}\n`)
+}

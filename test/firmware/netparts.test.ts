@@ -1,0 +1,193 @@
+// The link's pure parts: backoff, keep-alive, framer, request table, outbox. No sockets, no sleeps.
+import * as ds from "@devicescript/core"
+import { describe, expect, test } from "@devicescript/test"
+import { DEVICE_MAX_SEND_BYTES } from "../../src/protocol"
+import { attemptAfterDrop, backoffDelayMs, BackoffConfig } from "../../src/net/backoff"
+import { defaultKeepalive, heartbeatDue, liveness } from "../../src/net/keepalive"
+import { LineFramer, MAX_LINE_BYTES } from "../../src/net/framer"
+import { RequestTable } from "../../src/net/tokens"
+import { encodeBatch, Outbox } from "../../src/net/outbox"
+
+const B: BackoffConfig = { baseMs: 500, capMs: 60000, stableMs: 20000 }
+
+describe("backoff", () => {
+    test("full jitter: uniform below min(cap, base*2^n)", () => {
+        expect(backoffDelayMs(B, 0, 0.999, 0)).toBe(499)
+        expect(backoffDelayMs(B, 3, 0.5, 0)).toBe(2000)
+        expect(backoffDelayMs(B, 3, 0, 0)).toBe(0)
+        expect(backoffDelayMs(B, 10, 0.5, 0)).toBe(30000) // capped at 60 s
+        expect(backoffDelayMs(B, 1000, 0.5, 0)).toBe(30000) // huge attempt counts stay finite
+    })
+    test("a server retry hint is a floor, even above the cap", () => {
+        expect(backoffDelayMs(B, 0, 0.5, 5000)).toBe(5000)
+        expect(backoffDelayMs(B, 10, 0.9, 1000)).toBe(54000)
+        expect(backoffDelayMs(B, 10, 0.1, 90000)).toBe(90000)
+    })
+    test("the attempt counter resets only after a stable connection", () => {
+        expect(attemptAfterDrop(B, 5, 0)).toBe(5)
+        expect(attemptAfterDrop(B, 5, 19999)).toBe(5)
+        expect(attemptAfterDrop(B, 5, 20000)).toBe(0)
+    })
+})
+
+describe("keepalive", () => {
+    test("silence decides: ok, degraded after faulty, dead after timeout", () => {
+        const k = defaultKeepalive()
+        expect(liveness(1999, 1000, k)).toBe("ok")
+        expect(liveness(2000, 1000, k)).toBe("degraded")
+        expect(liveness(3999, 1000, k)).toBe("degraded")
+        expect(liveness(4000, 1000, k)).toBe("dead")
+    })
+    test("heartbeat due after heartbeat ms without sending", () => {
+        const k = defaultKeepalive()
+        expect(heartbeatDue(1299, 1000, k)).toBe(false)
+        expect(heartbeatDue(1300, 1000, k)).toBe(true)
+    })
+})
+
+function framerWith(lines: string[]) {
+    return new LineFramer(l => {
+        lines.push(l)
+    })
+}
+
+describe("framer", () => {
+    test("lines split over chunks, coalesced, CRLF, blank heartbeats", () => {
+        const lines: string[] = []
+        const f = framerWith(lines)
+        f.push(Buffer.from('{"a":1}\n{"b"'))
+        f.push(Buffer.from(':2}\r\n\n{"c":3}\n'))
+        expect(lines.length).toBe(4)
+        expect(lines[0]).toBe('{"a":1}')
+        expect(lines[1]).toBe('{"b":2}')
+        expect(lines[2]).toBe("")
+        expect(lines[3]).toBe('{"c":3}')
+    })
+    test("one byte at a time", () => {
+        const lines: string[] = []
+        const f = framerWith(lines)
+        const b = Buffer.from('{"token":"1","status":200}\n')
+        for (let i = 0; i < b.length; ++i) f.push(b.slice(i, i + 1))
+        expect(lines.length).toBe(1)
+        expect(lines[0]).toBe('{"token":"1","status":200}')
+    })
+    test("an over-long line is dropped and counted; the next line is intact", () => {
+        const lines: string[] = []
+        const f = framerWith(lines)
+        const chunk = Buffer.alloc(1000)
+        chunk.fillAt(0, chunk.length, 120) // "x"
+        for (let i = 0; i < 6; ++i) f.push(chunk) // 6000 bytes, no newline
+        f.push(Buffer.from('xx\n{"ok":1}\n'))
+        expect(f.overlong).toBe(1)
+        expect(lines.length).toBe(1)
+        expect(lines[0]).toBe('{"ok":1}')
+    })
+    test("a line of exactly MAX_LINE_BYTES is kept", () => {
+        const lines: string[] = []
+        const f = framerWith(lines)
+        const b = Buffer.alloc(MAX_LINE_BYTES + 1)
+        b.fillAt(0, MAX_LINE_BYTES, 97)
+        b[MAX_LINE_BYTES] = 10
+        f.push(b)
+        expect(f.overlong).toBe(0)
+        expect(lines[0].length).toBe(MAX_LINE_BYTES)
+    })
+})
+
+describe("request table", () => {
+    test("tokens are unique; take matches once; overdue by deadline", () => {
+        const r = new RequestTable()
+        const a = r.nextToken()
+        const b = r.nextToken()
+        expect(a === b).toBe(false)
+        r.add(a, "batch", 1, 1000, 3000)
+        r.add(b, "subscribe", 0, 1500, 3000)
+        expect(r.overdue(3999)).toBe(undefined)
+        expect(r.overdue(4000).token).toBe(a)
+        expect(r.take(b).kind).toBe("subscribe") // out of order is fine
+        expect(r.take(b)).toBe(undefined) // a duplicate response matches nothing
+        expect(r.has("batch")).toBe(true)
+        r.clear()
+        expect(r.size()).toBe(0)
+        expect(r.nextToken() === a || r.nextToken() === b).toBe(false) // never reused
+    })
+})
+
+describe("outbox", () => {
+    test("samples before the clock wait unstamped, then get server time", () => {
+        const o = new Outbox(10000)
+        o.add("temp", "21.5", "every", 500, undefined)
+        expect(o.takeBatch(1, 64, 2048).length).toBe(0) // no `at` yet: cannot be sent
+        o.stampAll(SERVER_OFFSET)
+        const b = o.takeBatch(2, 64, 2048)
+        expect(b.length).toBe(1)
+        expect(b[0].at).toBe(500 + SERVER_OFFSET)
+    })
+    test("two samples of one stream in the same ms get distinct at", () => {
+        const o = new Outbox(10000)
+        o.add("t", "1", "every", 500, 0)
+        o.add("t", "2", "every", 500, 0)
+        o.add("u", "3", "every", 500, 0)
+        const b = o.takeBatch(1, 64, 2048)
+        expect(b[0].at).toBe(500)
+        expect(b[1].at).toBe(501)
+        expect(b[2].at).toBe(500)
+    })
+    test("latest keeps only the newest waiting value, but never touches one in flight", () => {
+        const o = new Outbox(10000)
+        o.add("led", "1", "latest", 1, 0)
+        o.add("led", "0", "latest", 2, 0)
+        expect(o.depth()).toBe(1)
+        const b = o.takeBatch(1, 64, 2048)
+        expect(b[0].value).toBe("0")
+        o.add("led", "1", "latest", 3, 0)
+        expect(o.depth()).toBe(2) // the in-flight one stays until acked
+        expect(o.ack(1)).toBe(1)
+        expect(o.depth()).toBe(1)
+    })
+    test("full: the oldest keep-every sample is dropped and counted; latest ones survive", () => {
+        const o = new Outbox(700) // room for about 10 samples
+        o.add("state", "on", "latest", 0, SERVER_OFFSET)
+        for (let i = 0; i < 20; ++i) o.add("t", "" + i, "every", i + 1, SERVER_OFFSET)
+        expect(o.bytes <= 700).toBe(true)
+        expect(o.drops > 0).toBe(true)
+        expect(o.drops + o.depth()).toBe(21)
+        const b = o.takeBatch(1, 64, 2048)
+        expect(b[0].stream).toBe("state")
+        expect(b[1].value).toBe("" + o.drops) // the oldest went first
+        expect(b[b.length - 1].value).toBe("19")
+    })
+    test("a released batch is resent with the same at; an acked one is gone", () => {
+        const o = new Outbox(10000)
+        o.add("t", "1", "every", 10, 100)
+        const a = o.takeBatch(1, 64, 2048)
+        o.release(1)
+        const again = o.takeBatch(2, 64, 2048)
+        expect(again[0].at).toBe(a[0].at)
+        expect(o.ack(2)).toBe(1)
+        expect(o.depth()).toBe(0)
+        expect(o.bytes).toBe(0)
+    })
+    test("batches stay under DEVICE_MAX_SEND_BYTES and take everything in order", async () => {
+        const o = new Outbox(40000)
+        const long = "abcdefghijklmnopqrstuvwxyz012345" // 32 chars, the longest value
+        for (let i = 0; i < 150; ++i) {
+            o.add(i % 2 ? "temperature_outside" : "humidity_outside", long, "every", i, SERVER_OFFSET)
+            if (i % 50 === 0) await ds.sleep(0)
+        }
+        let sent = 0
+        let id = 0
+        for (;;) {
+            const b = o.takeBatch(++id, 64, DEVICE_MAX_SEND_BYTES)
+            if (!b.length) break
+            const line = encodeBatch("/feeds/123456", b, "123456", { "X-ApiKey": "0123456789012345678901234567890123456789" })
+            expect(line.length + 1 < DEVICE_MAX_SEND_BYTES).toBe(true)
+            sent += b.length
+            o.ack(id)
+            await ds.sleep(0) // long synchronous runs trip the VM's InfiniteLoop guard
+        }
+        expect(sent).toBe(150)
+    })
+})
+
+const SERVER_OFFSET = 1763790000000

@@ -1,0 +1,116 @@
+// Subscriptions and robustness against a misbehaving server (issue 6): nothing crashes, nothing queued is lost.
+import { describe, expect, test } from "@devicescript/test"
+import { textAfter } from "../../src/net/link"
+import { ackLast, advance, bringUp, makeLink, rx } from "./netfakes"
+
+function push(token: string, at: string, value: string): string {
+    // concatenation, not a template: DeviceScript's template literals turn "}}" into "}"
+    return '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"id":"led","current_value":"' + value + '","at":"' + at + '"}}\n'
+}
+
+describe("link subscriptions", () => {
+    test("textAfter orders ISO timestamps (the runtime's string < does not)", () => {
+        const a: string = JSON.parse('"2026-11-22T05:00:02.000Z"')
+        const b: string = JSON.parse('"2026-11-22T05:00:01.000Z"')
+        expect(textAfter(a, b)).toBe(true)
+        expect(textAfter(b, a)).toBe(false)
+        expect(textAfter(a, a)).toBe(false)
+    })
+    test("subscribed after the welcome; pushes reach the handler in order", async () => {
+        const h = makeLink()
+        const got: string[] = []
+        h.link.subscribe("datastreams/led", (body, resource) => {
+            got.push(body.current_value + "@" + resource)
+        })
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        expect(sub.method).toBe("subscribe")
+        expect(sub.resource).toBe("/feeds/7/datastreams/led")
+        expect(sub.params).toBe(undefined)
+        ackLast(h, 200)
+        rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1") + push(sub.token, "2026-11-22T05:00:02.000Z", "0"))
+        expect(got.join(",")).toBe("1@/feeds/7/datastreams/led,0@/feeds/7/datastreams/led")
+    })
+    test("after a reconnect: subscribed again with since = last at; a replayed duplicate is not delivered twice", async () => {
+        const h = makeLink({}, 0)
+        const got: string[] = []
+        h.link.subscribe("/feeds/7/datastreams/led", body => {
+            got.push(body.current_value)
+        })
+        bringUp(h)
+        const first = h.t.lastRequest()
+        ackLast(h, 200)
+        rx(h, push(first.token, "2026-11-22T05:00:01.000Z", "1"))
+        rx(h, '{"status":408}\n') // server closes
+        await advance(h, 100)
+        bringUp(h)
+        const again = h.t.lastRequest()
+        expect(again.method).toBe("subscribe")
+        expect(again.params.since).toBe("2026-11-22T05:00:01.000Z")
+        ackLast(h, 200)
+        rx(h, push(again.token, "2026-11-22T05:00:01.000Z", "1")) // duplicate
+        rx(h, push(again.token, "2026-11-22T05:00:03.000Z", "7")) // sent while offline
+        rx(h, push(first.token, "2026-11-22T05:00:04.000Z", "9")) // old subscription's token: not ours any more
+        expect(got.join(",")).toBe("1,7")
+    })
+    test("a throwing handler is counted, the link keeps going", async () => {
+        const h = makeLink()
+        h.link.subscribe("datastreams/led", body => {
+            throw new Error("boom")
+        })
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        ackLast(h, 200)
+        rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1"))
+        expect(h.link.stats().handlerErrors).toBe(1)
+        expect(h.link.state).toBe("up")
+    })
+})
+
+describe("link robustness (misbehaving server)", () => {
+    test("garbage, non-objects, over-long lines: counted, never fatal, samples kept", async () => {
+        const h = makeLink()
+        bringUp(h)
+        h.link.report("temp", 1)
+        h.link.report("temp", 2)
+        rx(h, "hello\n[1,2]\n{\"no\":\"status\"}\n{broken\n")
+        const big = Buffer.alloc(2000)
+        big.fillAt(0, big.length, 65)
+        for (let i = 0; i < 5; ++i) h.link.onData(big)
+        rx(h, "\n")
+        const s = h.link.stats()
+        expect(s.badLines).toBe(4)
+        expect(s.overlongLines).toBe(1)
+        expect(h.link.state).toBe("up")
+        expect(s.outbox).toBe(2)
+        ackLast(h, 200)
+        expect(h.link.stats().outbox).toBe(1) // the first batch held sample 1; sample 2 follows
+        ackLast(h, 200)
+        expect(h.link.stats().outbox).toBe(0)
+    })
+    test("duplicate, unknown-token and out-of-order responses", async () => {
+        const h = makeLink()
+        h.link.subscribe("datastreams/a", body => {})
+        h.link.subscribe("datastreams/b", body => {})
+        h.link.report("temp", 1)
+        bringUp(h)
+        const reqs = h.t.requests() // subscribe a, subscribe b, put
+        expect(reqs.length).toBe(3)
+        rx(h, `{"token":"${reqs[2].token}","status":200}\n`) // the put first
+        rx(h, `{"token":"${reqs[1].token}","status":200}\n`)
+        rx(h, `{"token":"${reqs[0].token}","status":200}\n`)
+        rx(h, `{"token":"${reqs[2].token}","status":200}\n`) // duplicate ack
+        rx(h, `{"token":"zz9","status":200}\n`) // nobody asked
+        const s = h.link.stats()
+        expect(s.unknownTokens).toBe(2)
+        expect(s.outbox).toBe(0)
+        expect(h.link.state).toBe("up")
+    })
+    test("a second welcome is ignored", async () => {
+        const h = makeLink()
+        bringUp(h)
+        rx(h, '{"welcome":"x","session":"s2","time":5}\n')
+        expect(h.link.state).toBe("up")
+        expect(h.link.stats().badLines).toBe(1)
+    })
+})
