@@ -145,7 +145,12 @@ export function normalizeResource(resource: Json): string | undefined {
     let r: string = resource
     if (r.length < 1 || r.length > MAX_RESOURCE_CHARS || r.charCodeAt(0) !== 47) return undefined
     if (r.length > 1 && r.charCodeAt(r.length - 1) === 47) r = r.slice(0, r.length - 1)
-    if (r.endsWith(".json")) r = r.slice(0, r.length - 5)
+    if (r.endsWith(".json")) {
+        r = r.slice(0, r.length - 5)
+        // the suffix is removed once; "/x.json.json" would normalise to "/x.json", which a second
+        // decoding would change again, so the normal form would not be stable
+        if (r.endsWith(".json")) return undefined
+    }
     if (r === "/" || r === "") return "/"
     const segments = r.slice(1).split("/")
     for (let i = 0; i < segments.length; ++i) {
@@ -229,9 +234,11 @@ export function decodeRequest(text: string): DecodedRequest {
         if (!isPlainObject(rawParams)) return fail("E_BAD_PARAMS", 400, "params must be an object of query parameters", token)
         const keys = Object.keys(rawParams)
         for (let i = 0; i < keys.length; ++i) {
-            const t = typeof rawParams[keys[i]]
-            if (t !== "string" && t !== "number" && t !== "boolean") {
-                return fail("E_BAD_PARAMS", 400, "params." + keys[i] + " must be a string, number or boolean", token)
+            const v = rawParams[keys[i]]
+            const t = typeof v
+            // a number too large for a double (1e400) parses as Infinity, which JSON cannot carry on
+            if ((t !== "string" && t !== "number" && t !== "boolean") || (t === "number" && v - v !== 0)) {
+                return fail("E_BAD_PARAMS", 400, "params." + keys[i] + " must be a string, a finite number or a boolean", token)
             }
         }
         if (keys.length) req.params = rawParams
@@ -248,7 +255,8 @@ export function decodeRequest(text: string): DecodedRequest {
     }
 
     const body = raw["body"]
-    if (body !== undefined && body !== null) req.body = body
+    // a bare non-finite number (1e400) would be encoded as null, i.e. as no body: drop it now
+    if (body !== undefined && body !== null && !(typeof body === "number" && body - body !== 0)) req.body = body
     if (token !== undefined) req.token = token
     return { request: req }
 }

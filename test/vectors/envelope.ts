@@ -94,6 +94,8 @@ export const REQUEST_VECTORS: RequestVector[] = [
     { name: "dot-dot segment", from: "path trick", input: '{"method":"get","resource":"/feeds/1/../2"}', error: "E_BAD_RESOURCE" },
     { name: "encoded slash", from: "path trick", input: '{"method":"get","resource":"/feeds/1%2F2"}', error: "E_BAD_RESOURCE" },
     { name: "double slash", from: "path trick", input: '{"method":"get","resource":"/feeds//2"}', error: "E_BAD_RESOURCE" },
+    { name: "double .json suffix", from: "fuzzing (the normal form must be stable)", input: '{"method":"get","resource":"/feeds/1.json.json"}', error: "E_BAD_RESOURCE" },
+    { name: "param too large for a double", from: "fuzzing (1e400 parses as Infinity)", input: '{"method":"get","resource":"/feeds/1","params":{"limit":1e400},"token":"p"}', error: "E_BAD_PARAMS", errorToken: "p" },
     { name: "NUL in resource", from: "path trick", input: '{"method":"get","resource":"/feeds/1\\u0000"}', error: "E_BAD_RESOURCE" },
     { name: "non-ASCII resource", from: "path trick", input: '{"method":"get","resource":"/feeds/\\u00e9"}', error: "E_BAD_RESOURCE" },
     {
