@@ -1,0 +1,156 @@
+// API keys, Xively's model [P§7]: permissions from read/update/create/delete, scoped to a list of feeds or
+// to all; a master key manages feeds and keys. Only a sha-256 hash of each key is stored; a presented key
+// is hashed, looked up, and compared in constant time. The ring caches the keys and reloads them whenever
+// the store says they may have changed (also by the `feedline keys` CLI in another process), so every
+// request sees a revocation at once.
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+import { ApiError } from "../errors.ts"
+import { PERMISSIONS, type KeyRecord, type Permission, type Store } from "../storage/store.ts"
+
+/** What a valid credential allows. Produced by the key ring, or by a bearer-token verifier (JWT, later). */
+export interface Grant {
+    /** the key's public id (or the token subject) */
+    keyId: string
+    permissions: Permission[]
+    /** undefined = all feeds */
+    feeds?: number[]
+    master: boolean
+    /** a bearer token's expiry; keys do not expire */
+    expiresMs?: number
+    /** true for bearer tokens: their validity is their signature and expiry, not the key ring */
+    bearer?: boolean
+}
+
+/** Verifies `X-ApiKey: Bearer <token>` / `Authorization: Bearer <token>`; undefined = not valid. */
+export type BearerVerifier = (token: string) => Promise<Grant | undefined>
+
+export interface NewKey {
+    label?: string
+    permissions: Permission[]
+    feeds?: number[]
+    master?: boolean
+    /** import an existing key (e.g. one devices already carry); else a random one is made */
+    secret?: string
+}
+
+/** A user-chosen key must be at least this long: shorter ones can be guessed. */
+export const MIN_SECRET_CHARS = 12
+export const MAX_SECRET_CHARS = 128
+
+export function hashSecret(secret: string): Buffer {
+    return createHash("sha256").update(secret, "utf8").digest()
+}
+
+export function newSecret(): string {
+    return randomBytes(24).toString("base64url") // 32 characters, 192 bits
+}
+
+function isPrintableAscii(s: string): boolean {
+    for (let i = 0; i < s.length; ++i) {
+        const c = s.charCodeAt(i)
+        if (c <= 32 || c >= 127) return false
+    }
+    return true
+}
+
+/** A key as shown by `keys list` and GET /keys: never the secret or its hash. */
+export function describeKey(k: KeyRecord): Record<string, unknown> {
+    return {
+        id: k.id,
+        label: k.label,
+        permissions: k.permissions,
+        feeds: k.feeds ?? "*",
+        master: k.master,
+        created: new Date(k.createdMs).toISOString(),
+        revoked: k.revokedMs === undefined ? undefined : new Date(k.revokedMs).toISOString(),
+    }
+}
+
+export class KeyRing {
+    private byHash = new Map<string, KeyRecord>()
+    private activeIds = new Set<string>()
+    private version = -1
+
+    constructor(
+        private readonly store: Store,
+        private readonly now: () => number = Date.now,
+    ) {}
+
+    /** Reloads the keys when the store says they changed. The server also calls it every second so that
+     *  a revocation by the CLI reaches live subscriptions, which check keys without a request. */
+    async refresh(): Promise<void> {
+        const v = this.store.keysVersion()
+        if (v === this.version) return
+        const keys = await this.store.listKeys()
+        this.version = v
+        this.byHash = new Map(keys.filter((k) => k.revokedMs === undefined).map((k) => [k.hash.toString("hex"), k]))
+        this.activeIds = new Set([...this.byHash.values()].map((k) => k.id))
+    }
+
+    /** The grant of a key, or undefined when it is unknown or revoked. */
+    async authenticate(secret: string): Promise<Grant | undefined> {
+        await this.refresh()
+        const hash = hashSecret(secret)
+        const k = this.byHash.get(hash.toString("hex"))
+        if (!k || !timingSafeEqual(hash, k.hash)) return undefined
+        return { keyId: k.id, permissions: k.permissions, feeds: k.feeds, master: k.master }
+    }
+
+    /**
+     * Synchronous re-check for pushes: is this grant still valid and may it still do `permission` on `feed`?
+     * Keys are checked against the cached ring (revocations through /keys are seen at once).
+     */
+    stillPermits(grant: Grant, permission: Permission, feed: number): boolean {
+        if (grant.expiresMs !== undefined && grant.expiresMs <= this.now()) return false
+        if (!grant.bearer && !this.activeIds.has(grant.keyId)) return false
+        return permits(grant, permission, feed)
+    }
+
+    async create(input: NewKey): Promise<{ record: KeyRecord; secret: string }> {
+        const secret = input.secret ?? newSecret()
+        if (secret.length < MIN_SECRET_CHARS || secret.length > MAX_SECRET_CHARS || !isPrintableAscii(secret)) {
+            throw new ApiError(422, "E_BAD_VALUE", `a key must be ${MIN_SECRET_CHARS} to ${MAX_SECRET_CHARS} printable ASCII characters without spaces`)
+        }
+        for (const p of input.permissions) {
+            if (!PERMISSIONS.includes(p)) throw new ApiError(422, "E_BAD_VALUE", `unknown permission "${p}"; use ${PERMISSIONS.join(", ")}`)
+        }
+        const hash = hashSecret(secret)
+        if ((await this.store.listKeys()).some((k) => k.hash.equals(hash))) {
+            throw new ApiError(422, "E_CONFLICT", "that key exists already; choose another")
+        }
+        const record: KeyRecord = {
+            id: randomBytes(4).toString("hex"),
+            hash,
+            label: input.label ?? "",
+            permissions: input.master ? [...PERMISSIONS] : [...new Set(input.permissions)],
+            feeds: input.master ? undefined : input.feeds,
+            master: input.master === true,
+            createdMs: this.now(),
+        }
+        await this.store.insertKey(record)
+        return { record, secret }
+    }
+
+    async list(): Promise<KeyRecord[]> {
+        return this.store.listKeys()
+    }
+
+    async revoke(id: string): Promise<boolean> {
+        const revoked = await this.store.revokeKey(id, this.now())
+        await this.refresh()
+        return revoked
+    }
+}
+
+/** May this grant do `permission` on `feed` (undefined: on the collection of all feeds)? */
+export function permits(grant: Grant, permission: Permission, feed?: number): boolean {
+    if (grant.master) return true
+    if (!grant.permissions.includes(permission)) return false
+    if (grant.feeds === undefined) return true
+    return feed !== undefined && grant.feeds.includes(feed)
+}
+
+/** The feeds a grant can see; undefined = all. */
+export function visibleFeeds(grant: Grant): number[] | undefined {
+    return grant.master ? undefined : grant.feeds
+}

@@ -1,0 +1,53 @@
+// A fresh data folder gets a master key, a first feed and a device key (read + update on that feed),
+// written once to <dataDir>/credentials.json (mode 0600) where `npm start` and the simulator read them.
+// Only hashes are in the database: this file is the one place the plain keys are kept.
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import type { KeyRing } from "./auth/keys.ts"
+import type { Store } from "./storage/store.ts"
+
+export interface Credentials {
+    masterKey: string
+    feedId: number
+    deviceKey: string
+}
+
+/** The file's format. */
+export interface CredentialsFile extends Credentials {
+    masterKeyId: string
+    deviceKeyId: string
+    created: string
+}
+
+export const CREDENTIALS_FILE = "credentials.json"
+
+export function credentialsPath(dataDir: string): string {
+    return join(dataDir, CREDENTIALS_FILE)
+}
+
+/**
+ * Returns the bootstrap credentials, making them when the store has no keys at all. `created` tells the
+ * caller to print them (once). When the store has keys but the file is gone, the keys cannot be
+ * recovered (only hashes are stored): the fields are empty; make new keys with `feedline keys create`.
+ */
+export async function ensureCredentials(dataDir: string, store: Store, keys: KeyRing, now: () => number): Promise<{ credentials: Credentials; created: boolean }> {
+    const path = credentialsPath(dataDir)
+    if ((await store.listKeys()).length > 0) {
+        if (!existsSync(path)) return { credentials: { masterKey: "", feedId: 0, deviceKey: "" }, created: false }
+        const f = JSON.parse(readFileSync(path, "utf8")) as CredentialsFile
+        return { credentials: { masterKey: f.masterKey, feedId: f.feedId, deviceKey: f.deviceKey }, created: false }
+    }
+    const feed = (await store.getFeed(1)) ?? (await store.createFeed({ id: 1, title: "first feed" }))
+    const master = await keys.create({ label: "master", permissions: [], master: true })
+    const device = await keys.create({ label: `device, feed ${feed.id}`, permissions: ["read", "update"], feeds: [feed.id] })
+    const file: CredentialsFile = {
+        masterKey: master.secret,
+        masterKeyId: master.record.id,
+        feedId: feed.id,
+        deviceKey: device.secret,
+        deviceKeyId: device.record.id,
+        created: new Date(now()).toISOString(),
+    }
+    writeFileSync(path, JSON.stringify(file, null, 2) + "\n", { mode: 0o600 })
+    return { credentials: { masterKey: file.masterKey, feedId: file.feedId, deviceKey: file.deviceKey }, created: true }
+}

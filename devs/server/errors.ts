@@ -1,0 +1,82 @@
+// Server errors: one stable code each (tests assert on codes), an HTTP status and a reason a person can
+// act on. Codec errors (E_BAD_JSON, E_BAD_RESOURCE, ...) come from src/protocol.ts with the same shape.
+import { errorBody, type Response } from "../../src/protocol.ts"
+
+export type ServerErrorCode =
+    | "E_BAD_BODY" // 400: body has the wrong shape
+    | "E_UNAUTHORIZED" // 401: no key, unknown or revoked key
+    | "E_FORBIDDEN" // 403: the key may not do this here
+    | "E_NOT_FOUND" // 404
+    | "E_NOT_ALLOWED" // 405: method not supported on this resource
+    | "E_IDLE_TIMEOUT" // 408 notice: silent too long
+    | "E_SUBSCRIPTION_ENDED" // 408 push: params.timeout elapsed
+    | "E_TOO_LARGE" // 413 notice
+    | "E_CONFLICT" // 422: exists already
+    | "E_BAD_VALUE" // 422
+    | "E_BAD_ID" // 422
+    | "E_BAD_TIME" // 422
+    | "E_BAD_PARAM" // 422
+    | "E_LIMIT" // 422: asks for more than one request may
+    | "E_TOO_MANY_SUBSCRIPTIONS" // 422
+    | "E_RATE_LIMITED" // 429
+    | "E_AUTH_RATE_LIMITED" // 429
+    | "E_TOO_MANY_CONNECTIONS" // 429 notice
+    | "E_INTERNAL" // 500
+    | "E_STORE_FAILED" // 503: storage did not commit; nothing was acknowledged
+    | "E_SHUTTING_DOWN" // 503 notice
+    | "E_SLOW_CONSUMER" // 503 notice
+
+const TITLES: Record<number, string> = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    408: "Request Timeout",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+export function titleOf(status: number): string {
+    return TITLES[status] ?? "Error"
+}
+
+export class ApiError extends Error {
+    constructor(
+        readonly status: number,
+        readonly code: string,
+        reason: string,
+        /** [P§6] 429/503: wait at least this long */
+        readonly retryAfterMs?: number,
+    ) {
+        super(reason)
+    }
+}
+
+export const badBody = (reason: string) => new ApiError(400, "E_BAD_BODY", reason)
+export const unauthorized = (reason: string) => new ApiError(401, "E_UNAUTHORIZED", reason)
+export const forbidden = (reason: string) => new ApiError(403, "E_FORBIDDEN", reason)
+export const notFound = (reason: string) => new ApiError(404, "E_NOT_FOUND", reason)
+export const notAllowed = (reason: string) => new ApiError(405, "E_NOT_ALLOWED", reason)
+export const unprocessable = (code: ServerErrorCode, reason: string) => new ApiError(422, code, reason)
+
+/** The error body of [P§6], with retry_after_ms when the error has one. */
+export function errorBodyOf(status: number, code: string, reason: string, retryAfterMs?: number): any {
+    const body = errorBody(titleOf(status), reason, code)
+    if (retryAfterMs !== undefined) body.retry_after_ms = Math.max(0, Math.ceil(retryAfterMs))
+    return body
+}
+
+/** A response (token present) or connection notice (token absent) for an error. */
+export function errorResponse(err: ApiError, token?: string, resource?: string): Response {
+    return { token, status: err.status, resource, body: errorBodyOf(err.status, err.code, err.message, err.retryAfterMs) }
+}
+
+/** Anything thrown: ApiErrors as they are, everything else a 500 that reveals nothing internal. */
+export function asApiError(e: unknown): ApiError {
+    if (e instanceof ApiError) return e
+    return new ApiError(500, "E_INTERNAL", "the server failed to handle this request; it was logged, try again")
+}

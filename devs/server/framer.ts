@@ -1,0 +1,113 @@
+// [P§3] Client -> server framing: a stream of JSON objects, whitespace and newlines allowed between and
+// inside them (pretty-printed requests pasted into `openssl s_client` work). A byte-level state machine:
+// feed() it chunks of any size (1 byte, half an object, three objects) and it returns what it cut.
+// It only finds object boundaries (braces outside strings); JSON.parse in decodeRequest judges the rest.
+import { MAX_OBJECT_BYTES } from "./limits.ts"
+
+export type FramerEvent =
+    /** one complete top-level object, as text */
+    | { kind: "object"; text: string; bytes: number }
+    /** [P§3] non-whitespace between objects (reported once per run, skipped up to the next `{`), or a raw newline inside a string */
+    | { kind: "garbage" }
+    /** the current object passed MAX_OBJECT_BYTES; the framer is finished (the stream position is lost) */
+    | { kind: "oversize"; bytes: number }
+
+const OPEN_BRACE = 0x7b
+const CLOSE_BRACE = 0x7d
+const OPEN_BRACKET = 0x5b
+const CLOSE_BRACKET = 0x5d
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const NEWLINE = 0x0a
+
+function isWhitespace(b: number): boolean {
+    return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
+}
+
+export class ObjectFramer {
+    /** nesting depth; 0 = between objects */
+    private depth = 0
+    private inString = false
+    private escaped = false
+    /** inside a run of garbage already reported */
+    private inGarbage = false
+    /** pieces of the current object from earlier chunks */
+    private parts: Buffer[] = []
+    private partsBytes = 0
+    private finished = false
+
+    constructor(private readonly maxObjectBytes = MAX_OBJECT_BYTES) {}
+
+    feed(chunk: Buffer): FramerEvent[] {
+        const events: FramerEvent[] = []
+        if (this.finished) return events
+        let start = this.depth > 0 ? 0 : -1 // where the current object starts in this chunk
+        for (let i = 0; i < chunk.length; ++i) {
+            const b = chunk[i]
+            if (this.depth === 0) {
+                if (b === OPEN_BRACE) {
+                    this.depth = 1
+                    this.inGarbage = false
+                    start = i
+                } else if (!isWhitespace(b) && !this.inGarbage) {
+                    this.inGarbage = true
+                    events.push({ kind: "garbage" })
+                }
+                continue
+            }
+            if (this.inString) {
+                if (this.escaped) this.escaped = false
+                else if (b === BACKSLASH) this.escaped = true
+                else if (b === QUOTE) this.inString = false
+                else if (b === NEWLINE) {
+                    // JSON strings cannot hold a raw newline: this object is broken; resynchronise at the next `{`
+                    this.reset()
+                    this.inGarbage = true
+                    events.push({ kind: "garbage" })
+                    start = -1
+                }
+            } else if (b === QUOTE) this.inString = true
+            else if (b === OPEN_BRACE || b === OPEN_BRACKET) this.depth++
+            else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
+                if (--this.depth === 0) {
+                    const last = chunk.subarray(start, i + 1)
+                    const bytes = this.partsBytes + last.length
+                    if (bytes > this.maxObjectBytes) return this.overflow(events, bytes)
+                    const text = this.parts.length ? Buffer.concat([...this.parts, last]).toString("utf8") : last.toString("utf8")
+                    events.push({ kind: "object", text, bytes })
+                    this.reset()
+                    start = -1
+                    continue
+                }
+            }
+            if (this.partsBytes + (i - start + 1) > this.maxObjectBytes) return this.overflow(events, this.partsBytes + (i - start + 1))
+        }
+        if (this.depth > 0 && start >= 0) {
+            // keep a copy: the caller may reuse the chunk's memory
+            const rest = Buffer.from(chunk.subarray(start))
+            this.parts.push(rest)
+            this.partsBytes += rest.length
+        }
+        return events
+    }
+
+    /** bytes held for an unfinished object */
+    get pendingBytes(): number {
+        return this.partsBytes
+    }
+
+    private overflow(events: FramerEvent[], bytes: number): FramerEvent[] {
+        this.reset()
+        this.finished = true
+        events.push({ kind: "oversize", bytes })
+        return events
+    }
+
+    private reset(): void {
+        this.depth = 0
+        this.inString = false
+        this.escaped = false
+        this.parts = []
+        this.partsBytes = 0
+    }
+}

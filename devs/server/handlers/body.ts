@@ -1,0 +1,75 @@
+// Reading request bodies [P§5, P§9, P§10]: datastream lists and datapoint lists become validated points.
+// A write is all or nothing: every point is checked before anything is stored.
+import { isDatastreamId, MAX_VALUE_CHARS, valueText } from "../../../src/protocol.ts"
+import { badBody, unprocessable } from "../errors.ts"
+import type { PointInput } from "../storage/store.ts"
+import { isoOf, parseTime } from "../time.ts"
+
+/** Times before this are refused: a device that stamps 1970 has not applied the welcome's time [P§2]. */
+export const EARLIEST_AT_MS = Date.UTC(2000, 0, 1)
+/** Times further ahead than this are refused: a clock gone wrong, not a sample. */
+export const MAX_FUTURE_MS = 24 * 3600_000
+
+export function isObject(v: unknown): v is Record<string, any> {
+    return v !== null && typeof v === "object" && !Array.isArray(v)
+}
+
+export function objectBody(body: unknown, example: string): Record<string, any> {
+    if (!isObject(body)) throw badBody(`this request needs a JSON object body, e.g. ${example}`)
+    return body
+}
+
+export function datastreamIdOf(v: unknown, where: string): string {
+    if (!isDatastreamId(v)) throw unprocessable("E_BAD_ID", `${where} must be 1 to 64 characters of A-Za-z0-9_.-`)
+    return v as string
+}
+
+function valueOf(v: unknown, where: string): string {
+    const text = valueText(v)
+    if (text === undefined) throw unprocessable("E_BAD_VALUE", `${where} must be a string of at most ${MAX_VALUE_CHARS} characters, a number or a boolean`)
+    return text
+}
+
+export function atOf(v: unknown, where: string, nowMs: number): number {
+    if (v === undefined || v === null) return nowMs
+    const ms = parseTime(v)
+    if (ms === undefined) throw unprocessable("E_BAD_TIME", `${where} must be integer ms since the epoch or ISO-8601, e.g. "${isoOf(nowMs)}"`)
+    if (ms < EARLIEST_AT_MS) throw unprocessable("E_BAD_TIME", `${where} is ${isoOf(ms)}, before 2000; stamp samples with the welcome's time`)
+    if (ms > nowMs + MAX_FUTURE_MS) throw unprocessable("E_BAD_TIME", `${where} is ${isoOf(ms)}, more than a day ahead of the server's clock`)
+    return ms
+}
+
+/** `[{"at":…,"value":…}]` of one datastream. */
+export function pointsOfDatapoints(stream: string, list: unknown, where: string, nowMs: number, out: PointInput[] = []): PointInput[] {
+    if (!Array.isArray(list)) throw badBody(`${where} must be a list such as [{"at":"${isoOf(nowMs)}","value":"1"}]`)
+    list.forEach((dp, i) => {
+        const w = `${where}[${i}]`
+        if (!isObject(dp)) throw badBody(`${w} must be an object such as {"at":"${isoOf(nowMs)}","value":"1"}`)
+        out.push({ stream, atMs: atOf(dp.at, `${w}.at`, nowMs), value: valueOf(dp.value, `${w}.value`) })
+    })
+    return out
+}
+
+/** One datastream object: `{"id":…, "current_value":…, "at":…, "datapoints":[…]}` (id given by the path or the object). */
+export function pointsOfDatastream(ds: Record<string, any>, stream: string, where: string, nowMs: number, out: PointInput[] = []): PointInput[] {
+    if (ds.datapoints !== undefined) pointsOfDatapoints(stream, ds.datapoints, `${where}.datapoints`, nowMs, out)
+    if (ds.current_value !== undefined) {
+        out.push({ stream, atMs: atOf(ds.at, `${where}.at`, nowMs), value: valueOf(ds.current_value, `${where}.current_value`) })
+    }
+    return out
+}
+
+/** `"datastreams":[…]` of a feed update: the points to write, and the ids named (created even without a value). */
+export function pointsOfDatastreams(list: unknown, nowMs: number): { points: PointInput[]; ids: string[] } {
+    if (!Array.isArray(list)) throw badBody('"datastreams" must be a list such as [{"id":"temp","current_value":"21.5"}]')
+    const points: PointInput[] = []
+    const ids: string[] = []
+    list.forEach((ds, i) => {
+        const where = `datastreams[${i}]`
+        if (!isObject(ds)) throw badBody(`${where} must be an object such as {"id":"temp","current_value":"21.5"}`)
+        const id = datastreamIdOf(ds.id, `${where}.id`)
+        ids.push(id)
+        pointsOfDatastream(ds, id, where, nowMs, points)
+    })
+    return { points, ids }
+}

@@ -1,0 +1,101 @@
+// /feeds/:feed/datastreams/:ds/datapoints: history (Xively's start/end/duration/interval/limit), write
+// many, delete a range [P§5].
+import { unprocessable } from "../errors.ts"
+import { DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS } from "../limits.ts"
+import { requireFeed, type Ctx, type Routes } from "../router.ts"
+import type { HistoryQuery } from "../storage/store.ts"
+import { parseDuration, parseTime } from "../time.ts"
+import { datastreamIdOf, MAX_FUTURE_MS, objectBody, pointsOfDatapoints } from "./body.ts"
+import { pointJson } from "./shapes.ts"
+import { requireFeedExists, writeAndPublish } from "./write.ts"
+
+type Params = Record<string, string | number | boolean>
+
+const HISTORY_PARAMS = ["start", "end", "duration", "interval", "limit"]
+
+export function hasHistoryParams(params: Params): boolean {
+    return HISTORY_PARAMS.some((p) => params[p] !== undefined)
+}
+
+function timeParam(params: Params, name: string): number | undefined {
+    const v = params[name]
+    if (v === undefined) return undefined
+    const ms = parseTime(v)
+    if (ms === undefined) throw unprocessable("E_BAD_PARAM", `${name} must be ISO-8601 (2026-11-22T05:00:00Z) or ms since the epoch, not "${v}"`)
+    return ms
+}
+
+function intParam(params: Params, name: string, min: number, max: number, dflt: number | undefined, code: "E_BAD_PARAM" | "E_LIMIT" = "E_BAD_PARAM"): number | undefined {
+    const v = params[name]
+    if (v === undefined) return dflt
+    const n = typeof v === "number" ? v : /^\d{1,15}$/.test(String(v)) ? Number(v) : NaN
+    if (!Number.isSafeInteger(n) || n < min) throw unprocessable("E_BAD_PARAM", `${name} must be a whole number of at least ${min}, not "${v}"`)
+    if (n > max) throw unprocessable(code, `${name} may be at most ${max}; page through longer histories with start`)
+    return n
+}
+
+/**
+ * Xively's history parameters as a query. With `start`, the oldest points of the range come first; without
+ * it, the newest `limit` points of the range (still returned oldest first). Both ends are inclusive.
+ */
+export function historyQueryOf(params: Params, nowMs: number): HistoryQuery {
+    let start = timeParam(params, "start")
+    let end = timeParam(params, "end")
+    const durationText = params.duration
+    const duration = durationText === undefined ? undefined : parseDuration(durationText)
+    if (durationText !== undefined && duration === undefined) {
+        throw unprocessable("E_BAD_PARAM", `duration must look like 30seconds, 10minutes, 6hours, 2days or 1weeks, not "${durationText}"`)
+    }
+    const newest = start === undefined
+    if (duration !== undefined) {
+        if (start !== undefined && end === undefined) end = start + duration
+        else if (start === undefined) {
+            end ??= nowMs
+            start = end - duration
+        }
+    }
+    start ??= 0
+    end ??= nowMs + MAX_FUTURE_MS
+    if (start > end) throw unprocessable("E_BAD_PARAM", "start must not be after end")
+    const interval = intParam(params, "interval", 1, 366 * 86400, undefined)
+    const limit = intParam(params, "limit", 1, MAX_HISTORY_POINTS, DEFAULT_HISTORY_POINTS, "E_LIMIT")!
+    return { startMs: start, endMs: end, intervalMs: interval === undefined ? undefined : interval * 1000, limit, newest }
+}
+
+export async function historyOf(ctx: Ctx, stream: string): Promise<Record<string, unknown>[]> {
+    const q = historyQueryOf(ctx.params, ctx.deps.now())
+    return (await ctx.deps.store.history(ctx.feed, stream, q)).map(pointJson)
+}
+
+async function list(ctx: Ctx) {
+    requireFeed(ctx, "read")
+    await requireFeedExists(ctx)
+    const stream = datastreamIdOf(ctx.path.ds, "the datastream id")
+    return { status: 200, body: { id: stream, datapoints: await historyOf(ctx, stream) } }
+}
+
+async function write(ctx: Ctx) {
+    // writing datapoints is an update of the datastream: a device key (read + update) may do it
+    requireFeed(ctx, "update")
+    const stream = datastreamIdOf(ctx.path.ds, "the datastream id")
+    const body = objectBody(ctx.req.body, '{"datapoints":[{"at":"2026-11-22T05:00:00Z","value":"21.5"}]}')
+    const points = pointsOfDatapoints(stream, body.datapoints, "datapoints", ctx.deps.now())
+    await requireFeedExists(ctx)
+    const stored = await writeAndPublish(ctx, points)
+    return { status: 200, body: { written: points.length, changed: stored.length } }
+}
+
+async function remove(ctx: Ctx) {
+    requireFeed(ctx, "delete")
+    const stream = datastreamIdOf(ctx.path.ds, "the datastream id")
+    const p = ctx.params
+    if (p.start === undefined && p.end === undefined && p.duration === undefined) {
+        throw unprocessable("E_BAD_PARAM", "say which datapoints to delete with start and/or end (or duration); start=0 deletes all")
+    }
+    const q = historyQueryOf(p, ctx.deps.now())
+    await requireFeedExists(ctx)
+    const deleted = await ctx.deps.store.deletePoints(ctx.feed, stream, q.startMs, q.endMs)
+    return { status: 200, body: { deleted } }
+}
+
+export const datapointsRoutes: Routes = { get: list, post: write, delete: remove }

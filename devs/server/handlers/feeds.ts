@@ -1,0 +1,75 @@
+// /feeds and /feeds/:feed [P§5]. PUT /feeds/:feed is the devices' hot path: many datastreams at once.
+import { forbidden, notFound, unprocessable } from "../errors.ts"
+import { visibleFeeds } from "../auth/keys.ts"
+import { requireFeed, type Ctx, type Routes } from "../router.ts"
+import { objectBody, pointsOfDatastreams } from "./body.ts"
+import { feedJson } from "./shapes.ts"
+import { requireFeedExists, writeAndPublish } from "./write.ts"
+
+/** One page of GET /feeds; ask for the next with `page`. */
+export const FEEDS_PER_PAGE = 1000
+/** Feed titles are labels, not documents. */
+export const MAX_TITLE_CHARS = 255
+
+function titleOf(v: unknown): string | undefined {
+    if (v === undefined) return undefined
+    if (typeof v !== "string" || v.length > MAX_TITLE_CHARS) throw unprocessable("E_BAD_VALUE", `title must be a string of at most ${MAX_TITLE_CHARS} characters`)
+    return v
+}
+
+async function list(ctx: Ctx) {
+    if (!ctx.grant.master && !ctx.grant.permissions.includes("read")) throw forbidden("this key may not read feeds")
+    const page = Math.max(1, Number(ctx.params.page ?? 1) || 1)
+    const feeds = await ctx.deps.store.listFeeds(visibleFeeds(ctx.grant))
+    const results = feeds.slice((page - 1) * FEEDS_PER_PAGE, page * FEEDS_PER_PAGE).map((f) => feedJson(f))
+    return { status: 200, body: { totalResults: feeds.length, page, results } }
+}
+
+/** POST {"title":"field 7","id":504?,"datastreams":[{"id":"temp"}]?}: master keys, or create on all feeds */
+async function create(ctx: Ctx) {
+    if (!ctx.grant.master && (ctx.grant.feeds !== undefined || !ctx.grant.permissions.includes("create"))) {
+        throw forbidden("only a master key (or one that may create on all feeds) may create feeds")
+    }
+    const body = ctx.req.body === undefined ? {} : objectBody(ctx.req.body, '{"title":"field station 7"}')
+    let id: number | undefined
+    if (body.id !== undefined) {
+        if (!Number.isSafeInteger(body.id) || body.id < 1) throw unprocessable("E_BAD_ID", "id must be a positive integer, or left out")
+        id = body.id
+    }
+    const ds = body.datastreams === undefined ? { points: [], ids: [] } : pointsOfDatastreams(body.datastreams, ctx.deps.now())
+    const feed = await ctx.deps.store.createFeed({ id, title: titleOf(body.title) })
+    if (ds.ids.length) await ctx.deps.store.createDatastreams(feed.id, ds.ids)
+    await writeAndPublish({ ...ctx, feed: feed.id }, ds.points)
+    return { status: 201, body: { id: feed.id, resource: `/feeds/${feed.id}` } }
+}
+
+async function read(ctx: Ctx) {
+    requireFeed(ctx, "read")
+    const feed = await ctx.deps.store.getFeed(ctx.feed)
+    if (!feed) throw notFound(`feed ${ctx.feed} does not exist`)
+    return { status: 200, body: feedJson(feed, await ctx.deps.store.listDatastreams(ctx.feed)) }
+}
+
+/** PUT {"version":"1.0.0","datastreams":[{"id":"0","current_value":"980"}]}: the hot path */
+async function update(ctx: Ctx) {
+    requireFeed(ctx, "update")
+    const body = objectBody(ctx.req.body, '{"version":"1.0.0","datastreams":[{"id":"0","current_value":"980"}]}')
+    const title = titleOf(body.title)
+    const ds = body.datastreams === undefined ? { points: [], ids: [] } : pointsOfDatastreams(body.datastreams, ctx.deps.now())
+    await requireFeedExists(ctx)
+    if (title !== undefined) await ctx.deps.store.updateFeed(ctx.feed, { title })
+    const withoutValue = ds.ids.filter((id) => !ds.points.some((p) => p.stream === id))
+    if (withoutValue.length) await ctx.deps.store.createDatastreams(ctx.feed, withoutValue)
+    await writeAndPublish(ctx, ds.points)
+    return { status: 200 }
+}
+
+async function remove(ctx: Ctx) {
+    requireFeed(ctx, "delete")
+    if (!(await ctx.deps.store.deleteFeed(ctx.feed))) throw notFound(`feed ${ctx.feed} does not exist`)
+    ctx.deps.hub.publish([{ feed: ctx.feed, seq: Infinity }])
+    return { status: 200 }
+}
+
+export const feedsRoutes: Routes = { get: list, post: create }
+export const feedRoutes: Routes = { get: read, put: update, delete: remove }

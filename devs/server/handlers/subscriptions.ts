@@ -1,0 +1,129 @@
+// [P§8] subscribe (with `since` replay and `timeout`), unsubscribe, unsubscribe-all.
+// The subscription is registered before the replay is read and buffers live changes until the
+// replay is sent; changes the replay already holds (seq <= its high-water mark) are not sent again.
+import { encodeResponse } from "../../../src/protocol.ts"
+import { ApiError, errorBodyOf, notAllowed, notFound, unprocessable } from "../errors.ts"
+import { pushLine, Subscription, type ChangeEvent } from "../hub.ts"
+import { MAX_REPLAY_POINTS, MAX_SUBSCRIPTIONS_PER_CONNECTION } from "../limits.ts"
+import { requireFeed, type Connection, type Ctx, type Result } from "../router.ts"
+import type { StoredPoint } from "../storage/store.ts"
+import { isoOf, parseTime } from "../time.ts"
+import { datastreamIdOf } from "./body.ts"
+import { requireFeedExists } from "./write.ts"
+
+/** A subscription's `timeout` may be at most a day; longer: resubscribe. */
+export const MAX_SUBSCRIPTION_TIMEOUT_MS = 86_400_000
+
+function connectionOf(ctx: Ctx): Connection {
+    const conn = ctx.caller.connection
+    if (!conn) throw notAllowed("subscriptions need a connection: use the device port (TLS) or WebSocket /ws")
+    return conn
+}
+
+export function endSubscription(ctx: { deps: Ctx["deps"] }, conn: Connection, sub: Subscription): void {
+    ctx.deps.hub.remove(sub)
+    if (conn.subscriptions.get(sub.resource) === sub) conn.subscriptions.delete(sub.resource)
+    ctx.deps.metrics.subscriptions.set({}, ctx.deps.hub.size)
+}
+
+function pointEvent(feed: number, p: StoredPoint): ChangeEvent {
+    return { feed, seq: p.seq, stream: p.stream, atMs: p.atMs, value: p.value }
+}
+
+/**
+ * A replay longer than MAX_REPLAY_POINTS is cut before the last `at` it reaches, so that resubscribing
+ * with since = next_since misses nothing even when several datastreams share that `at`.
+ */
+function cutReplay(points: StoredPoint[]): { points: StoredPoint[]; truncated: boolean } {
+    if (points.length <= MAX_REPLAY_POINTS) return { points, truncated: false }
+    let end = MAX_REPLAY_POINTS
+    const firstLeftOut = points[end].atMs
+    while (end > 0 && points[end - 1].atMs === firstLeftOut) end--
+    return { points: points.slice(0, end || MAX_REPLAY_POINTS), truncated: true }
+}
+
+export async function subscribe(ctx: Ctx): Promise<Result> {
+    const conn = connectionOf(ctx)
+    requireFeed(ctx, "read")
+    const token = ctx.req.token
+    if (token === undefined || token === "") throw new ApiError(400, "E_BAD_TOKEN", 'subscribe needs a "token": every push carries it')
+    const stream = ctx.path.ds === undefined ? undefined : datastreamIdOf(ctx.path.ds, "the datastream id")
+    let sinceMs: number | undefined
+    if (ctx.params.since !== undefined) {
+        sinceMs = parseTime(ctx.params.since)
+        if (sinceMs === undefined) throw unprocessable("E_BAD_PARAM", "since must be an `at` as the server wrote it (ISO-8601) or ms since the epoch")
+    }
+    let timeoutMs: number | undefined
+    if (ctx.params.timeout !== undefined) {
+        timeoutMs = Number(ctx.params.timeout)
+        if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > MAX_SUBSCRIPTION_TIMEOUT_MS) {
+            throw unprocessable("E_BAD_PARAM", `timeout must be ms between 1 and ${MAX_SUBSCRIPTION_TIMEOUT_MS}`)
+        }
+    }
+    await requireFeedExists(ctx)
+    const old = conn.subscriptions.get(ctx.resource)
+    if (!old && conn.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+        throw unprocessable("E_TOO_MANY_SUBSCRIPTIONS", `a connection may hold ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions; subscribe to a whole feed instead`)
+    }
+    if (old) endSubscription(ctx, conn, old) // [P§8] subscribing again replaces it
+
+    const { grant, feed } = ctx
+    const sub = new Subscription(conn.subscriber(), () => ctx.deps.keys.stillPermits(grant, "read", feed), token, ctx.resource, ctx.feed, stream)
+    ctx.deps.hub.add(sub)
+    conn.subscriptions.set(ctx.resource, sub)
+    ctx.deps.metrics.subscriptions.set({}, ctx.deps.hub.size)
+
+    const startTimer = () => {
+        if (timeoutMs === undefined) return
+        sub.timer = setTimeout(() => {
+            if (sub.state === "ended") return
+            endSubscription(ctx, conn, sub)
+            const body = errorBodyOf(408, "E_SUBSCRIPTION_ENDED", `the subscription's timeout of ${timeoutMs} ms elapsed; subscribe again to go on`)
+            sub.subscriber.deliver(encodeResponse({ token, status: 408, resource: ctx.resource, body }))
+        }, timeoutMs)
+        sub.timer.unref()
+    }
+
+    if (sinceMs === undefined) {
+        return { status: 200, after: () => (sub.goLive([], 0), startTimer()) }
+    }
+    let replay
+    try {
+        replay = await ctx.deps.store.replay(ctx.feed, stream, sinceMs, MAX_REPLAY_POINTS + 1)
+    } catch (e) {
+        endSubscription(ctx, conn, sub)
+        throw e
+    }
+    const { points, truncated } = cutReplay(replay.points)
+    const events = points.map((p) => pointEvent(ctx.feed, p))
+    if (truncated) {
+        // not live: the client resubscribes with next_since and gets the rest, then live changes
+        endSubscription(ctx, conn, sub)
+        const nextSince = isoOf(points[points.length - 1].atMs)
+        return {
+            status: 200,
+            body: { replayed: points.length, truncated: true, next_since: nextSince },
+            after: () => events.forEach((ev) => sub.subscriber.deliver(pushLine(token, ev))),
+        }
+    }
+    return {
+        status: 200,
+        body: { replayed: points.length },
+        after: () => (sub.goLive(events, replay.highWaterSeq), startTimer()),
+    }
+}
+
+export async function unsubscribe(ctx: Ctx): Promise<Result> {
+    const conn = connectionOf(ctx)
+    const sub = conn.subscriptions.get(ctx.resource)
+    if (!sub) throw notFound(`this connection has no subscription to ${ctx.resource}`)
+    endSubscription(ctx, conn, sub)
+    return { status: 200 }
+}
+
+export async function unsubscribeAll(ctx: Ctx): Promise<Result> {
+    const conn = connectionOf(ctx)
+    const subs = [...conn.subscriptions.values()]
+    for (const sub of subs) endSubscription(ctx, conn, sub)
+    return { status: 200, body: { removed: subs.length } }
+}

@@ -1,0 +1,192 @@
+// [P§8] Subscriptions and fan-out. Writers publish committed changes; the hub delivers them to every
+// subscription that covers them, in slices of FANOUT_SLICE deliveries per event-loop turn, so that
+// thousands of subscribers never hold up ingest. Each delivery only queues a line on the subscriber's
+// connection, whose outgoing queue is bounded (session.ts drops a connection that cannot keep up).
+import { quote } from "../../src/protocol.ts"
+import { isoOf } from "./time.ts"
+
+/** Deliveries per event-loop turn: large enough to be efficient, small enough to keep requests flowing. */
+export const FANOUT_SLICE = 2000
+
+/** One committed change. */
+export interface ChangeEvent {
+    feed: number
+    /** the store's sequence number of the write; deletions use Infinity (never part of a replay) */
+    seq: number
+    /** undefined: the feed itself (deleted) */
+    stream?: string
+    atMs?: number
+    value?: string
+    deleted?: boolean
+}
+
+/** The connection side of a subscription (implemented by the session). */
+export interface Subscriber {
+    /** queue one line for the peer */
+    deliver(line: string): void
+    /** the subscription ended on the hub's side (its key no longer allows it) */
+    ended(sub: Subscription): void
+}
+
+export type SubscriptionState = "replaying" | "live" | "ended"
+
+export class Subscription {
+    state: SubscriptionState = "replaying"
+    /** live changes that arrive while the replay is being read */
+    buffered: ChangeEvent[] = []
+    /** changes with seq <= this were part of the replay (or happened before it) */
+    liveAfterSeq = 0
+    timer?: NodeJS.Timeout
+
+    constructor(
+        readonly subscriber: Subscriber,
+        /** re-checks the subscribing key before every push [P§7]: false once it may no longer read the feed */
+        readonly allowed: () => boolean,
+        readonly token: string,
+        /** the resource as subscribed, normalised */
+        readonly resource: string,
+        readonly feed: number,
+        /** undefined = the whole feed */
+        readonly stream?: string,
+    ) {}
+
+    covers(ev: ChangeEvent): boolean {
+        return ev.feed === this.feed && (this.stream === undefined || ev.stream === undefined || ev.stream === this.stream)
+    }
+
+    /** Called by the hub with a change this subscription covers. */
+    receive(ev: ChangeEvent): void {
+        if (this.state === "replaying") this.buffered.push(ev)
+        else if (this.state === "live") this.push(ev)
+    }
+
+    /** Ends the replay: pushes the replayed points, then what arrived meanwhile and was not in the replay. */
+    goLive(replayed: ChangeEvent[], highWaterSeq: number): void {
+        if (this.state !== "replaying") return
+        this.liveAfterSeq = highWaterSeq
+        this.state = "live"
+        for (const ev of replayed) this.send(ev)
+        const waiting = this.buffered
+        this.buffered = []
+        for (const ev of waiting) this.push(ev)
+    }
+
+    private push(ev: ChangeEvent): void {
+        if (ev.seq <= this.liveAfterSeq) return // in the replay already: nothing is sent twice
+        if (!this.allowed()) {
+            this.state = "ended"
+            this.subscriber.ended(this)
+            return
+        }
+        this.send(ev)
+    }
+
+    private send(ev: ChangeEvent): void {
+        this.subscriber.deliver(pushLine(this.token, ev))
+    }
+}
+
+/** [P§8] The resource a change is pushed under. */
+export function changeResource(ev: ChangeEvent): string {
+    return ev.stream === undefined ? `/feeds/${ev.feed}` : `/feeds/${ev.feed}/datastreams/${ev.stream}`
+}
+
+/** [P§8] The body of a push. */
+export function changeBody(ev: ChangeEvent): Record<string, unknown> {
+    if (ev.stream === undefined) return { id: ev.feed, deleted: true }
+    if (ev.deleted) return { id: ev.stream, deleted: true }
+    return { id: ev.stream, current_value: ev.value, at: isoOf(ev.atMs!) }
+}
+
+/** One push line; the same bytes encodeResponse() would make (test/host/server-hub.test.ts checks). */
+export function pushLine(token: string, ev: ChangeEvent): string {
+    const resource = changeResource(ev)
+    if (ev.stream === undefined || ev.deleted) {
+        return `{"token":${quote(token)},"status":200,"resource":${quote(resource)},"body":${
+            ev.stream === undefined ? `{"id":${ev.feed},"deleted":true}` : `{"id":${quote(ev.stream)},"deleted":true}`
+        }}`
+    }
+    return `{"token":${quote(token)},"status":200,"resource":${quote(resource)},"body":{"id":${quote(ev.stream)},"current_value":${quote(
+        ev.value!,
+    )},"at":"${isoOf(ev.atMs!)}"}}`
+}
+
+interface Job {
+    ev: ChangeEvent
+    subs: Subscription[]
+    next: number
+}
+
+export class Hub {
+    private readonly byFeed = new Map<number, Set<Subscription>>()
+    private jobs: Job[] = []
+    private head = 0
+    private scheduled = false
+    private count = 0
+
+    get size(): number {
+        return this.count
+    }
+
+    add(sub: Subscription): void {
+        let set = this.byFeed.get(sub.feed)
+        if (!set) this.byFeed.set(sub.feed, (set = new Set()))
+        if (!set.has(sub)) {
+            set.add(sub)
+            this.count++
+        }
+    }
+
+    remove(sub: Subscription): void {
+        if (sub.timer) clearTimeout(sub.timer)
+        sub.state = "ended"
+        const set = this.byFeed.get(sub.feed)
+        if (set?.delete(sub)) {
+            this.count--
+            if (set.size === 0) this.byFeed.delete(sub.feed)
+        }
+    }
+
+    /** Queues committed changes for delivery; returns at once. */
+    publish(events: ChangeEvent[]): void {
+        for (const ev of events) {
+            const set = this.byFeed.get(ev.feed)
+            if (set && set.size) this.jobs.push({ ev, subs: [...set], next: 0 })
+        }
+        if (!this.scheduled && this.head < this.jobs.length) {
+            this.scheduled = true
+            setImmediate(() => this.pump())
+        }
+    }
+
+    /** Delivers up to FANOUT_SLICE, then yields to the event loop. */
+    private pump(): void {
+        this.scheduled = false
+        let budget = FANOUT_SLICE
+        while (budget > 0 && this.head < this.jobs.length) {
+            const job = this.jobs[this.head]
+            while (budget > 0 && job.next < job.subs.length) {
+                const sub = job.subs[job.next++]
+                budget--
+                if (sub.state !== "ended" && sub.covers(job.ev)) sub.receive(job.ev)
+            }
+            if (job.next >= job.subs.length) this.head++
+        }
+        if (this.head === this.jobs.length) {
+            this.jobs = []
+            this.head = 0
+        } else if (this.head > 1024) {
+            this.jobs = this.jobs.slice(this.head)
+            this.head = 0
+        }
+        if (this.head < this.jobs.length) {
+            this.scheduled = true
+            setImmediate(() => this.pump())
+        }
+    }
+
+    /** True when every published change has been handed to its subscribers (for shutdown and tests). */
+    get idle(): boolean {
+        return this.head >= this.jobs.length
+    }
+}

@@ -1,0 +1,230 @@
+// startServer(): one process, three front doors (TLS device port; HTTP REST + WebSocket on the app
+// port; optional plain TCP for development), one router, one store. See README "Running the server".
+import { mkdirSync, readFileSync } from "node:fs"
+import type http from "node:http"
+import type net from "node:net"
+import { join } from "node:path"
+import { DEFAULT_FAULTY_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_TIMEOUT_MS } from "../../src/protocol.ts"
+import { KeyRing, type BearerVerifier } from "./auth/keys.ts"
+import { ensureCredentials, type Credentials } from "./credentials.ts"
+import { ApiError } from "./errors.ts"
+import { Hub } from "./hub.ts"
+import { jitteredRetryMs } from "./listeners/admission.ts"
+import { createHttpListener, type HttpHandler } from "./listeners/http.ts"
+import { createTcpListener, createTlsListener } from "./listeners/tls.ts"
+import { WsListener } from "./listeners/ws.ts"
+import { AUTH_FAILURES_BURST, AUTH_FAILURES_PER_MINUTE, MAX_CONNECTIONS, MAX_QUEUE_BYTES, RATE_BURST, RATE_PER_SECOND, SLOW_CONSUMER_MS, TLS_HANDSHAKE_TIMEOUT_MS } from "./limits.ts"
+import { createLogger, type Logger } from "./log.ts"
+import { Metrics } from "./metrics.ts"
+import { AddressBuckets } from "./ratelimit.ts"
+import { Router } from "./router.ts"
+import { Session, type SessionDeps } from "./session.ts"
+import { SqliteStore } from "./storage/sqlite.ts"
+import type { Store } from "./storage/store.ts"
+import { ensureDevCertificate } from "./tls/devca.ts"
+
+export type { BearerVerifier, Grant } from "./auth/keys.ts"
+export type { Credentials } from "./credentials.ts"
+export type { HttpHandler } from "./listeners/http.ts"
+
+export interface ServerOptions {
+    /** SQLite db, dev CA, credentials.json live here */
+    dataDir: string
+    /** default "127.0.0.1" (the CLI's `serve` uses "0.0.0.0") */
+    host?: string
+    /** TLS device port, default 7443, 0 = ephemeral */
+    devicePort?: number
+    /** HTTP + WebSocket (/ws) port, default 7080, 0 = ephemeral */
+    appPort?: number
+    /** plain TCP device port for development; off unless set (0 = ephemeral) */
+    insecureTcpPort?: number
+    /** [P§4] keep-alive contract announced in the welcome: 300 / 1000 / 3000 ms */
+    heartbeatMs?: number
+    faultyMs?: number
+    timeoutMs?: number
+    /** PEM files; without them a dev CA and a localhost certificate are made in dataDir/tls */
+    tlsCertPath?: string
+    tlsKeyPath?: string
+    /** pino level; "silent" in tests */
+    logLevel?: string
+    /** where logs go (default stdout) */
+    logDestination?: NodeJS.WritableStream
+    /** delete datapoints older than this many days (checked hourly); default: keep everything */
+    retentionDays?: number
+    /** requests per second per connection (token bucket) and its burst */
+    ratePerSecond?: number
+    rateBurst?: number
+    maxConnections?: number
+    /** outgoing queue bound per connection, and how long it may stay congested */
+    maxQueueBytes?: number
+    slowConsumerMs?: number
+    /** SQLite synchronous mode: FULL (default, survives power loss) or NORMAL */
+    synchronous?: "FULL" | "NORMAL"
+    /** [P§7] verifies `Bearer <token>` credentials (the dashboard's JWTs); without it bearer tokens are refused */
+    verifyBearer?: BearerVerifier
+    /** extra routes on the app port, tried in order after /v2, /ws, /healthz and /metrics */
+    httpHandlers?: HttpHandler[]
+}
+
+export interface RunningServer {
+    devicePort: number
+    appPort: number
+    /** set when insecureTcpPort was */
+    insecureTcpPort?: number
+    /** dev CA PEM (for NODE_EXTRA_CA_CERTS / tls `ca`); with your own certificate, the certificate itself */
+    caCertPath: string
+    /** bootstrap credentials, also in dataDir/credentials.json */
+    credentials: Credentials
+    /** true when this start made the credentials (print them once) */
+    credentialsCreated: boolean
+    /** the key ring: verify a key (e.g. for POST /jwt), create or revoke keys */
+    keys: KeyRing
+    store: Store
+    metrics: Metrics
+    log: Logger
+    /** graceful: stop accepting, let requests in flight finish, flush writes, send a final notice, close */
+    close(): Promise<void>
+}
+
+export const SERVER_VERSION: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version
+
+/** Requests in flight get this long to finish during shutdown. */
+const SHUTDOWN_DRAIN_MS = 2000
+/** Keys are reloaded this often, so that a revocation by the CLI also ends live subscriptions. */
+const KEY_REFRESH_MS = 1000
+const RETENTION_CHECK_MS = 3600_000
+
+function listen(server: net.Server, port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+        server.once("error", reject)
+        server.listen(port, host, () => {
+            server.off("error", reject)
+            resolve((server.address() as net.AddressInfo).port)
+        })
+    })
+}
+
+function closeServer(server: net.Server): Promise<void> {
+    return new Promise((resolve) => server.close(() => resolve()))
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+    const host = opts.host ?? "127.0.0.1"
+    const now = Date.now
+    const log = createLogger(opts.logLevel ?? "info", opts.logDestination)
+    const metrics = new Metrics()
+    mkdirSync(opts.dataDir, { recursive: true })
+
+    const store = new SqliteStore({
+        path: join(opts.dataDir, "feedline.db"),
+        synchronous: opts.synchronous,
+        onCommit: (ms) => metrics.storeCommit.observe(ms / 1000),
+    })
+    const keys = new KeyRing(store, now)
+    const { credentials, created } = await ensureCredentials(opts.dataDir, store, keys, now)
+
+    let cert: string | Buffer, key: string | Buffer, caCertPath: string
+    if (opts.tlsCertPath || opts.tlsKeyPath) {
+        if (!opts.tlsCertPath || !opts.tlsKeyPath) throw new Error("give both a TLS certificate and its key (--tls-cert and --tls-key)")
+        cert = readFileSync(opts.tlsCertPath)
+        key = readFileSync(opts.tlsKeyPath)
+        caCertPath = opts.tlsCertPath
+    } else {
+        const dev = await ensureDevCertificate(opts.dataDir)
+        cert = readFileSync(dev.certPath)
+        key = readFileSync(dev.keyPath)
+        caCertPath = dev.caCertPath
+        if (dev.created) log.info({ caCertPath }, "made a development CA; trust it with NODE_EXTRA_CA_CERTS=" + caCertPath)
+    }
+
+    const hub = new Hub()
+    const router = new Router({
+        store,
+        keys,
+        hub,
+        metrics,
+        log,
+        now,
+        authFailures: new AddressBuckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST }),
+        verifyBearer: opts.verifyBearer,
+    })
+    const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
+    const sessions = new Set<Session>()
+    const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS
+    const sessionDeps: SessionDeps = {
+        router,
+        metrics,
+        log,
+        now,
+        sessions,
+        config: {
+            version: SERVER_VERSION,
+            heartbeatMs: opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+            faultyMs: opts.faultyMs ?? Math.min(DEFAULT_FAULTY_MS, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+            timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+            rate,
+            maxQueueBytes: opts.maxQueueBytes ?? MAX_QUEUE_BYTES,
+            slowConsumerMs: opts.slowConsumerMs ?? SLOW_CONSUMER_MS,
+        },
+    }
+    const startedMs = now()
+    const tlsServer = createTlsListener(sessionDeps, { cert, key, handshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS, maxConnections })
+    const ws = new WsListener(sessionDeps, maxConnections)
+    const httpServer: http.Server = createHttpListener({
+        router,
+        metrics,
+        ws,
+        rate: new AddressBuckets(rate),
+        now,
+        health: () => ({ status: "ok", version: SERVER_VERSION, uptime_s: Math.round((now() - startedMs) / 1000), connections: sessions.size }),
+        extraHandlers: opts.httpHandlers ?? [],
+    })
+    const tcpServer = opts.insecureTcpPort === undefined ? undefined : createTcpListener(sessionDeps, maxConnections)
+
+    const devicePort = await listen(tlsServer, opts.devicePort ?? 7443, host)
+    const appPort = await listen(httpServer, opts.appPort ?? 7080, host)
+    const insecureTcpPort = tcpServer ? await listen(tcpServer, opts.insecureTcpPort!, host) : undefined
+    if (tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
+
+    const keyRefresh = setInterval(() => void keys.refresh().catch((err) => log.error({ err }, "reloading keys failed")), KEY_REFRESH_MS)
+    keyRefresh.unref()
+    let retention: NodeJS.Timeout | undefined
+    if (opts.retentionDays !== undefined) {
+        const prune = () =>
+            store
+                .prune(now() - opts.retentionDays! * 86_400_000)
+                .then((n) => n && log.info({ deleted: n, retentionDays: opts.retentionDays }, "retention: deleted old datapoints"))
+                .catch((err) => log.error({ err }, "retention failed"))
+        void prune()
+        retention = setInterval(prune, RETENTION_CHECK_MS)
+        retention.unref()
+    }
+    log.info({ host, devicePort, appPort, dataDir: opts.dataDir, version: SERVER_VERSION }, "feedline server listening")
+
+    let closing: Promise<void> | undefined
+    const close = () =>
+        (closing ??= (async () => {
+            log.info("shutting down")
+            clearInterval(keyRefresh)
+            if (retention) clearInterval(retention)
+            // 1. stop accepting connections and requests
+            const stopped = [tlsServer, httpServer, ...(tcpServer ? [tcpServer] : [])].map(closeServer)
+            ws.close()
+            for (const s of sessions) s.draining = true
+            // 2. let requests in flight finish (their writes commit, their acknowledgements go out)
+            const deadline = now() + SHUTDOWN_DRAIN_MS
+            while ([...sessions].some((s) => s.inflight > 0) && now() < deadline) await new Promise((r) => setTimeout(r, 5))
+            // 3. the final notice [P§6], with a jittered reconnect hint
+            for (const s of [...sessions]) {
+                s.closeWith(new ApiError(503, "E_SHUTTING_DOWN", "the server is shutting down; reconnect after retry_after_ms", jitteredRetryMs()))
+            }
+            httpServer.closeIdleConnections()
+            // 4. flush pending writes and close the store
+            await store.close()
+            setTimeout(() => httpServer.closeAllConnections(), 1000).unref()
+            await Promise.all(stopped)
+            log.info("stopped")
+        })())
+
+    return { devicePort, appPort, insecureTcpPort, caCertPath, credentials, credentialsCreated: created, keys, store, metrics, log, close }
+}

@@ -1,0 +1,52 @@
+// Every limit the server enforces, each next to its reason. README "Running the server" lists them.
+import { MAX_OBJECT_BYTES } from "../../src/protocol.ts"
+
+/** [P§3] one request object; over it: notice 413 and close (the stream position is lost). */
+export { MAX_OBJECT_BYTES }
+
+/**
+ * Bytes waiting to go out on one connection (transport buffer included). A connection over it is a
+ * subscriber that cannot keep up: it is closed with a 503 E_SLOW_CONSUMER notice, so memory per
+ * connection stays bounded. 256 KiB holds a full replay (MAX_REPLAY_POINTS) with room to spare.
+ */
+export const MAX_QUEUE_BYTES = 256 * 1024
+/** Above this many queued bytes a connection counts as congested ... */
+export const CONGESTED_QUEUE_BYTES = 64 * 1024
+/** ... and a connection congested for this long is closed too, even if under MAX_QUEUE_BYTES. */
+export const SLOW_CONSUMER_MS = 10_000
+
+/** [P§8] subscriptions one connection may hold; each costs an index entry and fan-out work. */
+export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 64
+/** [P§8] a `since` replay sends at most this many datapoints; more: the ack says truncated + next_since. */
+export const MAX_REPLAY_POINTS = 1000
+
+/** [P§5] one history request returns at most this many points (Xively's cap); `limit` above: 422. */
+export const MAX_HISTORY_POINTS = 1000
+export const DEFAULT_HISTORY_POINTS = 100
+
+/**
+ * Requests per connection (token bucket): a device reporting every second uses 1/s; 50/s sustained with
+ * bursts of 100 leaves room for a backlog flush after a reconnect while one misbehaving client cannot
+ * monopolise the store. Over it: 429 E_RATE_LIMITED with retry_after_ms. HTTP buckets are per address.
+ */
+export const RATE_PER_SECOND = 50
+export const RATE_BURST = 100
+
+/** Failed authentications per remote address: 10 per minute, then 429 E_AUTH_RATE_LIMITED (key guessing). */
+export const AUTH_FAILURES_BURST = 10
+export const AUTH_FAILURES_PER_MINUTE = 10
+/** Addresses remembered by the per-address limiters; the oldest are forgotten first. */
+export const MAX_TRACKED_ADDRESSES = 10_000
+
+/** A TLS handshake must finish in this time. ESP32 RSA handshakes take seconds, not tens of seconds. */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000
+/**
+ * Open device and WebSocket connections per process. Each may hold MAX_QUEUE_BYTES, so this bounds
+ * worst-case queue memory at 1 GiB. Over it: notice 429 E_TOO_MANY_CONNECTIONS, then close.
+ */
+export const MAX_CONNECTIONS = 4096
+
+/** [P§6] how long a client told to go away (503 shutdown, 429 full) should wait before reconnecting. */
+export const RECONNECT_AFTER_MS = 2000
+/** After the final notice a socket gets this long to flush before it is destroyed. */
+export const CLOSE_GRACE_MS = 1000

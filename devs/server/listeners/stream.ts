@@ -1,0 +1,26 @@
+// Any byte stream (TLS socket, plain TCP socket, or any Duplex) as a session's wire [P§3]:
+// lines out with "\n", bytes in through the session's framer.
+import type { Duplex } from "node:stream"
+import { CLOSE_GRACE_MS } from "../limits.ts"
+import { Session, type SessionDeps, type Wire } from "../session.ts"
+import type { ApiError } from "../errors.ts"
+
+export function attachStream(deps: SessionDeps, stream: Duplex, transport: "tls" | "tcp", remoteAddress: string, refuse?: ApiError): Session {
+    const wire: Wire = {
+        transport,
+        remoteAddress,
+        send: (line) => void stream.write(line + "\n"),
+        heartbeat: () => void stream.write("\n"),
+        bufferedBytes: () => stream.writableLength,
+        end: () => {
+            stream.end()
+            setTimeout(() => stream.destroy(), CLOSE_GRACE_MS).unref()
+        },
+    }
+    const session = new Session(deps, wire)
+    stream.on("data", (chunk: Buffer) => session.receiveBytes(chunk))
+    stream.on("close", () => session.closed())
+    stream.on("error", (err) => deps.log.debug({ session: session.id, err: err.message }, "connection error"))
+    session.start(refuse)
+    return session
+}

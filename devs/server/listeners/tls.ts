@@ -1,0 +1,40 @@
+// The device port: TLS over TCP (1.2 or 1.3 [P§1]), and the plain-TCP development port.
+import net from "node:net"
+import tls from "node:tls"
+import type { SessionDeps } from "../session.ts"
+import { attachStream } from "./stream.ts"
+import { refusal } from "./admission.ts"
+
+export interface TlsListenerOptions {
+    cert: string | Buffer
+    key: string | Buffer
+    handshakeTimeoutMs: number
+    maxConnections: number
+}
+
+/** TCP connections a process accepts beyond maxConnections, so that refusals can still be told why. */
+const REFUSAL_HEADROOM = 256
+
+export function createTlsListener(deps: SessionDeps, opts: TlsListenerOptions): tls.Server {
+    const server = tls.createServer(
+        // ESP32 mbedTLS speaks TLS 1.2 only; nothing older is safe
+        { cert: opts.cert, key: opts.key, minVersion: "TLSv1.2", handshakeTimeout: opts.handshakeTimeoutMs },
+        (socket) => {
+            socket.setNoDelay(true)
+            attachStream(deps, socket, "tls", socket.remoteAddress ?? "?", refusal(deps, opts.maxConnections))
+        },
+    )
+    server.maxConnections = opts.maxConnections + REFUSAL_HEADROOM
+    server.on("tlsClientError", (err, socket) => deps.log.debug({ remote: socket.remoteAddress, err: err.message }, "TLS handshake failed"))
+    return server
+}
+
+/** Development only (`--insecure-tcp-port`): the same protocol without TLS. */
+export function createTcpListener(deps: SessionDeps, maxConnections: number): net.Server {
+    const server = net.createServer((socket) => {
+        socket.setNoDelay(true)
+        attachStream(deps, socket, "tcp", socket.remoteAddress ?? "?", refusal(deps, maxConnections))
+    })
+    server.maxConnections = maxConnections + REFUSAL_HEADROOM
+    return server
+}

@@ -1,0 +1,59 @@
+// WebSocket at /ws on the app port: the same envelopes as the device port, one per text message [P§1].
+// Heartbeats go out as empty messages plus a WebSocket ping; an empty message or a pong counts as life
+// (browsers answer pings by themselves, even in background tabs).
+import type { IncomingMessage } from "node:http"
+import type { Duplex } from "node:stream"
+import { WebSocketServer, type WebSocket } from "ws"
+import { ApiError } from "../errors.ts"
+import { CLOSE_GRACE_MS, MAX_OBJECT_BYTES } from "../limits.ts"
+import { Session, type SessionDeps, type Wire } from "../session.ts"
+import { refusal } from "./admission.ts"
+
+export class WsListener {
+    // ws closes (1009) above maxPayload by itself; up to twice the limit we answer 413 with a notice first
+    private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 2 * MAX_OBJECT_BYTES, perMessageDeflate: false })
+
+    constructor(
+        private readonly deps: SessionDeps,
+        private readonly maxConnections: number,
+    ) {}
+
+    /** For the HTTP server's `upgrade` event on /ws. */
+    upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+        this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, req.socket.remoteAddress ?? "?"))
+    }
+
+    private attach(ws: WebSocket, remoteAddress: string): void {
+        const wire: Wire = {
+            transport: "ws",
+            remoteAddress,
+            send: (line) => ws.send(line),
+            heartbeat: () => {
+                ws.send("")
+                ws.ping()
+            },
+            bufferedBytes: () => ws.bufferedAmount,
+            end: () => {
+                ws.close(1000)
+                setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()
+            },
+        }
+        const session = new Session(this.deps, wire)
+        ws.on("message", (data: Buffer) => {
+            if (data.length > MAX_OBJECT_BYTES) {
+                return session.closeWith(new ApiError(413, "E_TOO_LARGE", `a request may be at most ${MAX_OBJECT_BYTES} bytes; this one is ${data.length}`))
+            }
+            const text = data.toString("utf8")
+            if (text.trim() === "") session.alive()
+            else session.receiveObject(text)
+        })
+        ws.on("pong", () => session.alive())
+        ws.on("close", () => session.closed())
+        ws.on("error", (err) => this.deps.log.debug({ session: session.id, err: err.message }, "websocket error"))
+        session.start(refusal(this.deps, this.maxConnections))
+    }
+
+    close(): void {
+        this.wss.close()
+    }
+}

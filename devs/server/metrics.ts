@@ -1,0 +1,100 @@
+// Prometheus text exposition (GET /metrics), hand-rolled: a few counters, gauges and one histogram.
+
+type Labels = Record<string, string>
+
+function labelText(labels: Labels): string {
+    const keys = Object.keys(labels)
+    if (keys.length === 0) return ""
+    return "{" + keys.map((k) => `${k}="${labels[k].replace(/["\\\n]/g, "_")}"`).join(",") + "}"
+}
+
+class Family {
+    readonly values = new Map<string, number>()
+    constructor(
+        readonly name: string,
+        readonly help: string,
+        readonly type: "counter" | "gauge",
+    ) {}
+
+    add(labels: Labels = {}, by = 1): void {
+        const k = labelText(labels)
+        this.values.set(k, (this.values.get(k) ?? 0) + by)
+    }
+
+    set(labels: Labels, v: number): void {
+        this.values.set(labelText(labels), v)
+    }
+
+    get(labels: Labels = {}): number {
+        return this.values.get(labelText(labels)) ?? 0
+    }
+
+    render(): string {
+        let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} ${this.type}\n`
+        if (this.values.size === 0 && this.type === "counter") out += `${this.name} 0\n`
+        for (const [k, v] of this.values) out += `${this.name}${k} ${v}\n`
+        return out
+    }
+}
+
+class Histogram {
+    private readonly counts: number[]
+    private sum = 0
+    private count = 0
+    constructor(
+        readonly name: string,
+        readonly help: string,
+        private readonly bounds: number[],
+    ) {
+        this.counts = bounds.map(() => 0)
+    }
+
+    observe(v: number): void {
+        this.sum += v
+        this.count++
+        for (let i = 0; i < this.bounds.length; ++i) if (v <= this.bounds[i]) this.counts[i]++
+    }
+
+    render(): string {
+        let out = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`
+        this.bounds.forEach((b, i) => (out += `${this.name}_bucket{le="${b}"} ${this.counts[i]}\n`))
+        out += `${this.name}_bucket{le="+Inf"} ${this.count}\n${this.name}_sum ${this.sum}\n${this.name}_count ${this.count}\n`
+        return out
+    }
+}
+
+export class Metrics {
+    readonly connectionsTotal = new Family("feedline_connections_total", "Connections accepted, by transport.", "counter")
+    readonly connectionsOpen = new Family("feedline_connections_open", "Connections open now, by transport.", "gauge")
+    readonly requests = new Family("feedline_requests_total", "Requests answered, by method and status.", "counter")
+    readonly pushes = new Family("feedline_pushes_total", "Subscription pushes sent.", "counter")
+    readonly notices = new Family("feedline_notices_total", "Connection notices sent before closing, by status and code.", "counter")
+    readonly queueDrops = new Family("feedline_queue_drops_total", "Connections dropped because their outgoing queue stayed full.", "counter")
+    readonly subscriptions = new Family("feedline_subscriptions", "Subscriptions live now.", "gauge")
+    readonly datapoints = new Family("feedline_datapoints_written_total", "Datapoints committed that changed something.", "counter")
+    readonly storeCommit = new Histogram(
+        "feedline_store_commit_seconds",
+        "Time to commit one batch of writes.",
+        [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    )
+    readonly storeQuery = new Histogram("feedline_store_query_seconds", "Time to answer one request that reads the store.", [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+    ])
+
+    render(): string {
+        return [
+            this.connectionsTotal,
+            this.connectionsOpen,
+            this.requests,
+            this.pushes,
+            this.notices,
+            this.queueDrops,
+            this.subscriptions,
+            this.datapoints,
+            this.storeCommit,
+            this.storeQuery,
+        ]
+            .map((m) => m.render())
+            .join("")
+    }
+}

@@ -1,0 +1,223 @@
+// The one resource router [P§5]: TLS, WebSocket and HTTP requests all come here as the same Request and
+// pass the same authentication and permission checks. It matches the resource, authenticates once per
+// connection [P§7], runs one small handler and turns whatever it throws into an error response.
+import { apiKeyOf, resourceSegments, type Request, type Response } from "../../src/protocol.ts"
+import { permits, type BearerVerifier, type Grant, type KeyRing } from "./auth/keys.ts"
+import { ApiError, asApiError, errorResponse, forbidden, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
+import type { Hub, Subscriber, Subscription } from "./hub.ts"
+import type { Logger } from "./log.ts"
+import type { Metrics } from "./metrics.ts"
+import type { AddressBuckets } from "./ratelimit.ts"
+import type { Permission, Store } from "./storage/store.ts"
+import { datapointsRoutes } from "./handlers/datapoints.ts"
+import { datastreamRoutes, datastreamsRoutes } from "./handlers/datastreams.ts"
+import { feedRoutes, feedsRoutes } from "./handlers/feeds.ts"
+import { keyRoutes, keysRoutes } from "./handlers/keys.ts"
+import { sessionRoutes } from "./handlers/session.ts"
+import { subscribe, unsubscribe, unsubscribeAll } from "./handlers/subscriptions.ts"
+
+export type Transport = "tls" | "tcp" | "ws" | "http"
+
+/** A connection as handlers see it (sessions implement it; HTTP requests have none). */
+export interface Connection {
+    readonly id: string
+    readonly transport: Transport
+    readonly remoteAddress: string
+    readonly connectedMs: number
+    readonly requests: number
+    readonly pushes: number
+    /** by subscribed resource */
+    readonly subscriptions: Map<string, Subscription>
+    /** the key remembered for the connection [P§7] */
+    rememberedKey?: string
+    /** ready-made Subscriber for this connection */
+    subscriber(): Subscriber
+}
+
+/** Who is asking. */
+export interface Caller {
+    transport: Transport
+    remoteAddress: string
+    connection?: Connection
+}
+
+export interface RouterDeps {
+    store: Store
+    keys: KeyRing
+    hub: Hub
+    metrics: Metrics
+    log: Logger
+    now: () => number
+    authFailures: AddressBuckets
+    verifyBearer?: BearerVerifier
+}
+
+/** What a handler returns: the status and body of the response, and what to do once it is sent. */
+export interface Result {
+    status: number
+    body?: unknown
+    /** runs right after the response is queued (subscription replays go after their acknowledgement) */
+    after?: () => void
+}
+
+export interface Ctx {
+    req: Request
+    /** the normalised resource */
+    resource: string
+    params: Record<string, string | number | boolean>
+    grant: Grant
+    caller: Caller
+    deps: RouterDeps
+    /** path parameters: feed, ds, key */
+    path: Record<string, string>
+    /** the feed id of the path, parsed */
+    feed: number
+}
+
+export type Handler = (ctx: Ctx) => Promise<Result>
+export type Routes = Partial<Record<"get" | "put" | "post" | "delete", Handler>>
+
+interface Route {
+    pattern: string[]
+    routes: Routes
+    /** subscribe/unsubscribe are allowed on feed-scoped resources */
+    subscribable: boolean
+}
+
+const ROUTES: Route[] = [
+    { pattern: ["feeds"], routes: feedsRoutes, subscribable: false },
+    { pattern: ["feeds", ":feed"], routes: feedRoutes, subscribable: true },
+    { pattern: ["feeds", ":feed", "datastreams"], routes: datastreamsRoutes, subscribable: true },
+    { pattern: ["feeds", ":feed", "datastreams", ":ds"], routes: datastreamRoutes, subscribable: true },
+    { pattern: ["feeds", ":feed", "datastreams", ":ds", "datapoints"], routes: datapointsRoutes, subscribable: true },
+    { pattern: ["keys"], routes: keysRoutes, subscribable: false },
+    { pattern: ["keys", ":key"], routes: keyRoutes, subscribable: false },
+    { pattern: ["session"], routes: sessionRoutes, subscribable: false },
+]
+
+const RESOURCE_HELP = "resources are /feeds, /feeds/:feed, /feeds/:feed/datastreams[/:id[/datapoints]], /keys and /session"
+
+function match(resource: string): { route: Route; path: Record<string, string> } | undefined {
+    const segs = resourceSegments(resource)
+    for (const route of ROUTES) {
+        if (route.pattern.length !== segs.length) continue
+        const path: Record<string, string> = {}
+        let ok = true
+        for (let i = 0; i < segs.length && ok; ++i) {
+            const p = route.pattern[i]
+            if (p.startsWith(":")) path[p.slice(1)] = segs[i]
+            else ok = p === segs[i]
+        }
+        if (ok) return { route, path }
+    }
+    return undefined
+}
+
+/** [P§10] feed ids are positive integers */
+function feedIdOf(text: string | undefined): number {
+    if (text === undefined) return 0
+    const n = /^[1-9]\d{0,15}$/.test(text) ? Number(text) : NaN
+    if (!Number.isSafeInteger(n)) throw unprocessable("E_BAD_ID", `feed ids are positive integers, not "${text}"`)
+    return n
+}
+
+/** [P§7] the permission a method needs by default */
+export function permissionOf(method: string): Permission {
+    switch (method) {
+        case "put":
+            return "update"
+        case "post":
+            return "create"
+        case "delete":
+            return "delete"
+        default:
+            return "read"
+    }
+}
+
+/** Throws 403 unless the grant may do `permission` on `feed`; says nothing about whether the feed exists. */
+export function requireFeed(ctx: Ctx, permission: Permission, feed = ctx.feed): void {
+    if (!permits(ctx.grant, permission, feed)) {
+        throw forbidden(`this key may not ${permission} feed ${feed}; ask for a key with "${permission}" on it`)
+    }
+}
+
+export function requireMaster(ctx: Ctx): void {
+    if (!ctx.grant.master) throw forbidden("only a master key may manage keys")
+}
+
+const BEARER = /^Bearer\s+(\S+)$/i
+
+export class Router {
+    constructor(readonly deps: RouterDeps) {}
+
+    /** [P§7] Authenticates the request's key, or the one remembered for the connection. */
+    private async authenticate(caller: Caller, req: Request): Promise<Grant> {
+        const { authFailures, keys, now, verifyBearer } = this.deps
+        const named = apiKeyOf(req)
+        const credential = named ?? caller.connection?.rememberedKey
+        if (credential === undefined || credential === "") {
+            throw unauthorized('this request needs a key: send "headers":{"X-ApiKey":"<key>"} once per connection')
+        }
+        const limited = authFailures.peek(caller.remoteAddress, now())
+        if (!limited.ok) {
+            throw new ApiError(429, "E_AUTH_RATE_LIMITED", "too many failed keys from this address; wait before trying again", limited.retryAfterMs)
+        }
+        const bearer = BEARER.exec(credential)
+        let grant: Grant | undefined
+        if (bearer) {
+            const g = verifyBearer ? await verifyBearer(bearer[1]) : undefined
+            grant = g && { ...g, bearer: true }
+        }
+        else grant = await keys.authenticate(credential)
+        if (grant && grant.expiresMs !== undefined && grant.expiresMs <= now()) grant = undefined
+        if (!grant) {
+            authFailures.take(caller.remoteAddress, now())
+            if (named === undefined && caller.connection) caller.connection.rememberedKey = undefined
+            throw unauthorized(named === undefined ? "this connection's key was revoked; send a valid X-ApiKey" : "this key is unknown, revoked or expired")
+        }
+        if (caller.connection && caller.connection.rememberedKey === undefined) caller.connection.rememberedKey = credential
+        return grant
+    }
+
+    /** Answers one request. Never throws. */
+    async handle(caller: Caller, req: Request): Promise<{ response: Response; after?: () => void }> {
+        const started = performance.now()
+        let response: Response
+        let after: (() => void) | undefined
+        try {
+            const grant = await this.authenticate(caller, req)
+            const result = await this.dispatch(caller, req, grant)
+            response = { token: req.token, status: result.status, resource: req.resource, body: result.body }
+            after = result.after
+        } catch (e) {
+            const err = asApiError(e)
+            if (err.status >= 500) this.deps.log.error({ err: e, method: req.method, resource: req.resource }, "request failed")
+            response = errorResponse(err, req.token, req.resource)
+        }
+        this.deps.metrics.requests.add({ method: req.method, status: String(response.status) })
+        if (req.method === "get") this.deps.metrics.storeQuery.observe((performance.now() - started) / 1000)
+        return { response, after }
+    }
+
+    private async dispatch(caller: Caller, req: Request, grant: Grant): Promise<Result> {
+        const base = { req, params: req.params ?? {}, grant, caller, deps: this.deps }
+        if (req.resource === undefined) {
+            // [P§8] unsubscribe without a resource: all of the connection's subscriptions
+            return unsubscribeAll({ ...base, resource: "", path: {}, feed: 0 })
+        }
+        const m = match(req.resource)
+        if (!m) throw notFound(`there is no resource ${req.resource}; ${RESOURCE_HELP}`)
+        const ctx: Ctx = { ...base, resource: req.resource, path: m.path, feed: feedIdOf(m.path.feed) }
+        if (req.method === "subscribe" || req.method === "unsubscribe") {
+            if (!m.route.subscribable) throw notAllowed(`${req.resource} cannot be subscribed to; subscribe to a feed or a datastream`)
+            return req.method === "subscribe" ? subscribe(ctx) : unsubscribe(ctx)
+        }
+        const handler = m.route.routes[req.method]
+        if (!handler) {
+            const allowed = Object.keys(m.route.routes).join(", ")
+            throw notAllowed(`${req.resource} does not support ${req.method}; it supports ${allowed}`)
+        }
+        return handler(ctx)
+    }
+}

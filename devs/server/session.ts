@@ -1,0 +1,254 @@
+// One session per connection, whatever the transport: TLS and plain TCP sockets feed it bytes (framed by
+// ObjectFramer), WebSocket feeds it one envelope per message. It sends the welcome [P§2], keeps the
+// connection alive [P§4], rate-limits and routes requests, writes responses and pushes, bounds its
+// outgoing queue, and closes with a notice [P§6]. Listeners are thin adapters around it.
+import { randomBytes } from "node:crypto"
+import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../../src/protocol.ts"
+import { ApiError, errorBodyOf, errorResponse } from "./errors.ts"
+import { ObjectFramer } from "./framer.ts"
+import type { Subscriber, Subscription } from "./hub.ts"
+import { decideKeepAlive } from "./keepalive.ts"
+import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
+import type { Logger } from "./log.ts"
+import type { Metrics } from "./metrics.ts"
+import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts"
+import type { Caller, Connection, Router, Transport } from "./router.ts"
+import { endSubscription } from "./handlers/subscriptions.ts"
+
+/** The four verbs a transport gives a session. */
+export interface Wire {
+    readonly transport: Exclude<Transport, "http">
+    readonly remoteAddress: string
+    /** queue one line (without its "\n"; the wire frames it) */
+    send(line: string): void
+    /** [P§4] a blank line (WebSocket: an empty message) */
+    heartbeat(): void
+    /** bytes queued and not yet handed to the operating system */
+    bufferedBytes(): number
+    /** flush what is queued, then close; force it after a grace period */
+    end(): void
+}
+
+export interface SessionConfig {
+    version: string
+    heartbeatMs: number
+    faultyMs: number
+    timeoutMs: number
+    rate: BucketConfig
+    maxQueueBytes: number
+    slowConsumerMs: number
+}
+
+export interface SessionDeps {
+    router: Router
+    metrics: Metrics
+    log: Logger
+    now: () => number
+    config: SessionConfig
+    /** open sessions: a session adds itself on start and removes itself when closed */
+    sessions: Set<Session>
+}
+
+export type SessionState = "open" | "closing" | "closed"
+
+function sessionId(): string {
+    return randomBytes(5).readUIntBE(0, 5).toString(36).padStart(8, "0")
+}
+
+const WRITES = new Set(["put", "post", "delete"])
+
+export class Session implements Connection {
+    readonly id = sessionId()
+    readonly connectedMs: number
+    readonly subscriptions = new Map<string, Subscription>()
+    rememberedKey?: string
+    requests = 0
+    pushes = 0
+    state: SessionState = "open"
+    /** shutting down: new requests are not taken (the client resends them after reconnecting) */
+    draining = false
+    /** requests being handled */
+    inflight = 0
+
+    private readonly framer = new ObjectFramer(MAX_OBJECT_BYTES)
+    private readonly bucket: Bucket
+    private lastRxMs: number
+    private lastTxMs: number
+    private congestedSinceMs?: number
+    private timer?: NodeJS.Timeout
+    /** settles when every write this connection sent so far is committed: reads wait for it */
+    private writesDone: Promise<unknown> = Promise.resolve()
+    private readonly asSubscriber: Subscriber
+    private readonly asCaller: Caller
+
+    constructor(
+        private readonly deps: SessionDeps,
+        private readonly wire: Wire,
+    ) {
+        const now = deps.now()
+        this.connectedMs = this.lastRxMs = this.lastTxMs = now
+        this.bucket = fullBucket(deps.config.rate, now)
+        this.asCaller = { transport: wire.transport, remoteAddress: wire.remoteAddress, connection: this }
+        this.asSubscriber = {
+            deliver: (line) => {
+                this.pushes++
+                this.deps.metrics.pushes.add()
+                this.send(line)
+            },
+            ended: (sub) => {
+                endSubscription(this.deps.router, this, sub)
+                const body = errorBodyOf(403, "E_FORBIDDEN", `this key may no longer read feed ${sub.feed}; the subscription ended`)
+                this.send(encodeResponse({ token: sub.token, status: 403, resource: sub.resource, body }))
+            },
+        }
+    }
+
+    get transport() {
+        return this.wire.transport
+    }
+    get remoteAddress() {
+        return this.wire.remoteAddress
+    }
+
+    subscriber(): Subscriber {
+        return this.asSubscriber
+    }
+
+    /** Starts the session: the welcome line, then keep-alive. `refuse` closes at once with that notice. */
+    start(refuse?: ApiError): void {
+        this.deps.sessions.add(this)
+        this.deps.metrics.connectionsTotal.add({ transport: this.transport })
+        this.deps.metrics.connectionsOpen.add({ transport: this.transport })
+        // one event-loop turn later: DeviceScript's simulator loses `open` if data arrives in the same turn
+        setImmediate(() => {
+            if (this.state !== "open") return
+            if (refuse) return this.closeWith(refuse)
+            const { version, heartbeatMs, faultyMs, timeoutMs } = this.deps.config
+            this.send(encodeWelcome({ welcome: `feedline/${version}`, session: this.id, time: this.deps.now(), heartbeat: heartbeatMs, faulty: faultyMs, timeout: timeoutMs }))
+            this.schedule(heartbeatMs)
+        })
+    }
+
+    /** [P§3] bytes from a stream transport */
+    receiveBytes(chunk: Buffer): void {
+        if (this.state !== "open") return
+        this.lastRxMs = this.deps.now()
+        for (const ev of this.framer.feed(chunk)) {
+            if (ev.kind === "object") this.receiveObject(ev.text)
+            else if (ev.kind === "garbage") {
+                const err = new ApiError(400, "E_BAD_JSON", "expected a JSON object starting with {; skipped up to the next {")
+                this.send(encodeResponse(errorResponse(err, ""))) // token "": a response, not a notice [P§6]
+            } else {
+                return this.closeWith(new ApiError(413, "E_TOO_LARGE", `a request may be at most ${MAX_OBJECT_BYTES} bytes; this one is over ${ev.bytes}`))
+            }
+        }
+    }
+
+    /** Proof of life without a request (a blank WebSocket message, a pong). */
+    alive(): void {
+        this.lastRxMs = this.deps.now()
+    }
+
+    /** One request object (WebSocket: one message). */
+    receiveObject(text: string): void {
+        if (this.state !== "open" || this.draining) return
+        this.lastRxMs = this.deps.now()
+        this.requests++
+        const decoded = decodeRequest(text)
+        if (decoded.error) {
+            const e = decoded.error
+            this.deps.metrics.requests.add({ method: "invalid", status: String(e.status) })
+            const err = new ApiError(e.status, e.code, e.reason)
+            // no token: an error about an unreadable request is still a response, so give it an empty token
+            this.send(encodeResponse(errorResponse(err, e.token ?? "")))
+            return
+        }
+        const req = decoded.request!
+        const limited = take(this.bucket, this.deps.config.rate, this.deps.now())
+        if (!limited.ok) {
+            const err = new ApiError(429, "E_RATE_LIMITED", `over ${this.deps.config.rate.ratePerSecond} requests per second on one connection; slow down`, limited.retryAfterMs)
+            this.deps.metrics.requests.add({ method: req.method, status: "429" })
+            this.send(encodeResponse(errorResponse(err, req.token ?? "", req.resource)))
+            return
+        }
+        const handled = WRITES.has(req.method) ? this.route(req) : this.writesDone.then(() => this.route(req))
+        if (WRITES.has(req.method)) this.writesDone = Promise.all([this.writesDone, handled])
+    }
+
+    private async route(req: Request): Promise<void> {
+        this.inflight++
+        try {
+            const { response, after } = await this.deps.router.handle(this.asCaller, req)
+            if (this.state !== "open") return
+            this.send(encodeResponse(response))
+            after?.()
+        } finally {
+            this.inflight--
+        }
+    }
+
+    /** Queues one line; a connection whose queue passes maxQueueBytes is a slow consumer and is dropped. */
+    send(line: string): void {
+        if (this.state !== "open") return
+        this.wire.send(line)
+        this.lastTxMs = this.deps.now()
+        if (this.wire.bufferedBytes() > this.deps.config.maxQueueBytes) this.dropSlowConsumer("its outgoing queue passed " + this.deps.config.maxQueueBytes + " bytes")
+    }
+
+    private dropSlowConsumer(why: string): void {
+        this.deps.metrics.queueDrops.add()
+        this.deps.log.warn({ session: this.id, remote: this.remoteAddress, queued: this.wire.bufferedBytes() }, "dropping a slow consumer")
+        this.closeWith(new ApiError(503, "E_SLOW_CONSUMER", `this connection did not read fast enough (${why}); reconnect and subscribe with since`, RECONNECT_AFTER_MS))
+    }
+
+    private schedule(ms: number): void {
+        this.timer = setTimeout(() => this.tick(), Math.max(1, ms))
+    }
+
+    /** [P§4] keep-alive and slow-consumer checks; sleeps until the next is due. */
+    private tick(): void {
+        if (this.state !== "open") return
+        const now = this.deps.now()
+        const { heartbeatMs, timeoutMs, slowConsumerMs } = this.deps.config
+        const queued = this.wire.bufferedBytes()
+        if (queued > CONGESTED_QUEUE_BYTES) {
+            this.congestedSinceMs ??= now
+            if (now - this.congestedSinceMs >= slowConsumerMs) return this.dropSlowConsumer(`more than ${CONGESTED_QUEUE_BYTES} bytes queued for ${slowConsumerMs} ms`)
+        } else this.congestedSinceMs = undefined
+        const d = decideKeepAlive(now, this.lastRxMs, this.lastTxMs, { heartbeatMs, timeoutMs })
+        if (d.action === "timeout") {
+            return this.closeWith(new ApiError(408, "E_IDLE_TIMEOUT", `nothing received for ${timeoutMs} ms; send a blank line every ${heartbeatMs} ms`))
+        }
+        if (d.action === "heartbeat") {
+            // a connection with bytes still queued is not idle: the peer will hear from us
+            if (queued === 0) this.wire.heartbeat()
+            this.lastTxMs = now
+        }
+        this.schedule(this.congestedSinceMs === undefined ? d.dueInMs : Math.min(d.dueInMs, heartbeatMs))
+    }
+
+    /** [P§6] Sends a connection notice (no token), then closes. */
+    closeWith(err: ApiError): void {
+        if (this.state !== "open") return
+        this.wire.send(encodeResponse(errorResponse(err)))
+        this.deps.metrics.notices.add({ status: String(err.status), code: err.code })
+        this.deps.log.info({ session: this.id, remote: this.remoteAddress, status: err.status, code: err.code }, "closing connection")
+        this.state = "closing"
+        this.release()
+        this.wire.end()
+    }
+
+    /** The transport closed (by either side). */
+    closed(): void {
+        if (this.state === "closed") return
+        this.state = "closed"
+        this.release()
+    }
+
+    private release(): void {
+        if (this.timer) clearTimeout(this.timer)
+        this.timer = undefined
+        for (const sub of [...this.subscriptions.values()]) endSubscription(this.deps.router, this, sub)
+        if (this.deps.sessions.delete(this)) this.deps.metrics.connectionsOpen.add({ transport: this.transport }, -1)
+    }
+}

@@ -1,0 +1,432 @@
+// The default store: SQLite through better-sqlite3, WAL mode, one file in the data folder.
+// Datapoint writes from all connections are gathered for one tick and committed in one transaction
+// (group commit): one fsync for many requests, and each request is acknowledged only after its commit.
+import Database from "better-sqlite3"
+import { ApiError } from "../errors.ts"
+import type {
+    DatastreamRecord,
+    FeedRecord,
+    HistoryQuery,
+    KeyRecord,
+    Permission,
+    PointInput,
+    Replay,
+    Store,
+    StoredPoint,
+} from "./store.ts"
+
+/** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
+const MIGRATIONS: string[] = [
+    `CREATE TABLE feeds (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL DEFAULT '',
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    );
+    CREATE TABLE datastreams (
+        feed INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        current_value TEXT,
+        at_ms INTEGER,
+        min_value REAL,
+        max_value REAL,
+        created_ms INTEGER NOT NULL,
+        PRIMARY KEY (feed, id)
+    ) WITHOUT ROWID;
+    CREATE TABLE datapoints (
+        feed INTEGER NOT NULL,
+        stream TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (feed, stream, at_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX datapoints_by_feed_at ON datapoints (feed, at_ms);
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        hash BLOB NOT NULL UNIQUE,
+        label TEXT NOT NULL,
+        permissions TEXT NOT NULL,
+        feeds TEXT,
+        master INTEGER NOT NULL,
+        created_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+    );`,
+]
+
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+export interface SqliteStoreOptions {
+    /** path of the database file */
+    path: string
+    /** FULL (default): a commit survives power loss. NORMAL: faster, survives a process crash only. */
+    synchronous?: "FULL" | "NORMAL"
+    now?: () => number
+    /** observes how long each commit took (metrics) */
+    onCommit?: (ms: number, requests: number) => void
+}
+
+interface PendingWrite {
+    feed: number
+    points: PointInput[]
+    resolve: (points: StoredPoint[]) => void
+    reject: (e: Error) => void
+}
+
+interface FeedRow {
+    id: number
+    title: string
+    created_ms: number
+    updated_ms: number
+}
+interface StreamRow {
+    feed: number
+    id: string
+    current_value: string | null
+    at_ms: number | null
+    min_value: number | null
+    max_value: number | null
+    created_ms: number
+}
+interface PointRow {
+    stream: string
+    at_ms: number
+    value: string
+    seq: number
+}
+interface KeyRow {
+    id: string
+    hash: Buffer
+    label: string
+    permissions: string
+    feeds: string | null
+    master: number
+    created_ms: number
+    revoked_ms: number | null
+}
+
+const feedOf = (r: FeedRow): FeedRecord => ({ id: r.id, title: r.title, createdMs: r.created_ms, updatedMs: r.updated_ms })
+
+function streamOf(r: StreamRow): DatastreamRecord {
+    const ds: DatastreamRecord = { feed: r.feed, id: r.id, createdMs: r.created_ms }
+    if (r.current_value !== null) ds.currentValue = r.current_value
+    if (r.at_ms !== null) ds.atMs = r.at_ms
+    if (r.min_value !== null) ds.minValue = r.min_value
+    if (r.max_value !== null) ds.maxValue = r.max_value
+    return ds
+}
+
+function keyOf(r: KeyRow): KeyRecord {
+    const k: KeyRecord = {
+        id: r.id,
+        hash: r.hash,
+        label: r.label,
+        permissions: JSON.parse(r.permissions) as Permission[],
+        master: r.master === 1,
+        createdMs: r.created_ms,
+    }
+    if (r.feeds !== null) k.feeds = JSON.parse(r.feeds) as number[]
+    if (r.revoked_ms !== null) k.revokedMs = r.revoked_ms
+    return k
+}
+
+/** A value counts for min/max when it is a plain decimal number. */
+function numericOf(value: string): number | null {
+    if (!/^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(value)) return null
+    const n = Number(value)
+    return Number.isFinite(n) ? n : null
+}
+
+export class SqliteStore implements Store {
+    private readonly db: Database.Database
+    private readonly now: () => number
+    private seq: number
+    private pending: PendingWrite[] = []
+    private flushScheduled = false
+    private dataVersion = -1
+    private keysGeneration = 0
+    private closed = false
+    private readonly stmt: ReturnType<SqliteStore["prepare"]>
+
+    constructor(private readonly opts: SqliteStoreOptions) {
+        this.now = opts.now ?? Date.now
+        this.db = new Database(opts.path)
+        this.db.pragma("journal_mode = WAL")
+        this.db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`)
+        this.db.pragma("foreign_keys = ON")
+        this.db.pragma("busy_timeout = 5000") // the `keys` CLI may write while the server runs
+        this.migrate()
+        this.stmt = this.prepare()
+        this.seq = (this.db.prepare("SELECT COALESCE(MAX(seq), 0) AS s FROM datapoints").get() as { s: number }).s
+    }
+
+    private migrate(): void {
+        const version = this.db.pragma("user_version", { simple: true }) as number
+        if (version > MIGRATIONS.length) {
+            throw new Error(`the database ${this.opts.path} has schema version ${version}, newer than this server (${MIGRATIONS.length}); upgrade feedline`)
+        }
+        for (let v = version; v < MIGRATIONS.length; ++v) {
+            this.db.transaction(() => {
+                this.db.exec(MIGRATIONS[v])
+                this.db.pragma(`user_version = ${v + 1}`)
+            })()
+        }
+    }
+
+    private prepare() {
+        const db = this.db
+        return {
+            feedById: db.prepare<[number], FeedRow>("SELECT * FROM feeds WHERE id = ?"),
+            allFeeds: db.prepare<[], FeedRow>("SELECT * FROM feeds ORDER BY id"),
+            insertFeed: db.prepare("INSERT INTO feeds (id, title, created_ms, updated_ms) VALUES (?, ?, ?, ?)"),
+            touchFeed: db.prepare("UPDATE feeds SET updated_ms = ? WHERE id = ?"),
+            renameFeed: db.prepare("UPDATE feeds SET title = ?, updated_ms = ? WHERE id = ?"),
+            deleteFeed: db.prepare("DELETE FROM feeds WHERE id = ?"),
+            deleteFeedPoints: db.prepare("DELETE FROM datapoints WHERE feed = ?"),
+            streams: db.prepare<[number], StreamRow>("SELECT * FROM datastreams WHERE feed = ? ORDER BY id"),
+            stream: db.prepare<[number, string], StreamRow>("SELECT * FROM datastreams WHERE feed = ? AND id = ?"),
+            createStream: db.prepare("INSERT INTO datastreams (feed, id, created_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
+            deleteStream: db.prepare("DELETE FROM datastreams WHERE feed = ? AND id = ?"),
+            deleteStreamPoints: db.prepare("DELETE FROM datapoints WHERE feed = ? AND stream = ?"),
+            // RETURNING yields a row only when something changed: a resent identical datapoint is no change [P§9]
+            upsertPoint: db.prepare<[number, string, number, string, number], { seq: number }>(
+                `INSERT INTO datapoints (feed, stream, at_ms, value, seq) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (feed, stream, at_ms) DO UPDATE SET value = excluded.value, seq = excluded.seq
+                 WHERE datapoints.value <> excluded.value
+                 RETURNING seq`,
+            ),
+            upsertStream: db.prepare(
+                `INSERT INTO datastreams (feed, id, current_value, at_ms, min_value, max_value, created_ms)
+                 VALUES (@feed, @id, @value, @at, @num, @num, @now)
+                 ON CONFLICT (feed, id) DO UPDATE SET
+                   current_value = CASE WHEN datastreams.at_ms IS NULL OR excluded.at_ms >= datastreams.at_ms
+                                        THEN excluded.current_value ELSE datastreams.current_value END,
+                   at_ms = MAX(COALESCE(datastreams.at_ms, excluded.at_ms), excluded.at_ms),
+                   min_value = COALESCE(MIN(datastreams.min_value, excluded.min_value), datastreams.min_value, excluded.min_value),
+                   max_value = COALESCE(MAX(datastreams.max_value, excluded.max_value), datastreams.max_value, excluded.max_value)`,
+            ),
+            history: db.prepare<[number, string, number, number, number], PointRow>(
+                "SELECT at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ? ORDER BY at_ms LIMIT ?",
+            ),
+            historyNewest: db.prepare<[number, string, number, number, number], PointRow>(
+                "SELECT at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ? ORDER BY at_ms DESC LIMIT ?",
+            ),
+            // SQLite: with MIN() the bare column `value` comes from the row holding the minimum
+            historyInterval: db.prepare<[number, string, number, number, number, number], PointRow>(
+                `SELECT MIN(at_ms) AS at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ?
+                 GROUP BY at_ms / ? ORDER BY at_ms LIMIT ?`,
+            ),
+            historyIntervalNewest: db.prepare<[number, string, number, number, number, number], PointRow>(
+                `SELECT MIN(at_ms) AS at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ?
+                 GROUP BY at_ms / ? ORDER BY at_ms DESC LIMIT ?`,
+            ),
+            deleteRange: db.prepare("DELETE FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ?"),
+            newestPoint: db.prepare<[number, string], PointRow>(
+                "SELECT at_ms, value FROM datapoints WHERE feed = ? AND stream = ? ORDER BY at_ms DESC LIMIT 1",
+            ),
+            setCurrent: db.prepare("UPDATE datastreams SET current_value = ?, at_ms = ? WHERE feed = ? AND id = ?"),
+            replayFeed: db.prepare<[number, number, number], PointRow>(
+                "SELECT stream, at_ms, value, seq FROM datapoints WHERE feed = ? AND at_ms > ? ORDER BY at_ms, stream LIMIT ?",
+            ),
+            replayStream: db.prepare<[number, string, number, number], PointRow>(
+                "SELECT stream, at_ms, value, seq FROM datapoints WHERE feed = ? AND stream = ? AND at_ms > ? ORDER BY at_ms LIMIT ?",
+            ),
+            pruneFeed: db.prepare("DELETE FROM datapoints WHERE feed = ? AND at_ms < ?"),
+            feedIds: db.prepare<[], { id: number }>("SELECT id FROM feeds"),
+            keys: db.prepare<[], KeyRow>("SELECT * FROM api_keys ORDER BY created_ms, id"),
+            insertKey: db.prepare(
+                "INSERT INTO api_keys (id, hash, label, permissions, feeds, master, created_ms, revoked_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ),
+            revokeKey: db.prepare("UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL"),
+        }
+    }
+
+    async listFeeds(onlyIds?: number[]): Promise<FeedRecord[]> {
+        const rows = this.stmt.allFeeds.all().map(feedOf)
+        if (!onlyIds) return rows
+        const wanted = new Set(onlyIds)
+        return rows.filter((f) => wanted.has(f.id))
+    }
+
+    async getFeed(id: number): Promise<FeedRecord | undefined> {
+        const r = this.stmt.feedById.get(id)
+        return r && feedOf(r)
+    }
+
+    async createFeed(input: { id?: number; title?: string }): Promise<FeedRecord> {
+        const now = this.now()
+        if (input.id !== undefined && this.stmt.feedById.get(input.id)) {
+            throw new ApiError(422, "E_CONFLICT", `feed ${input.id} exists already; leave out "id" to get a new one`)
+        }
+        const info = this.stmt.insertFeed.run(input.id ?? null, input.title ?? "", now, now)
+        return { id: Number(info.lastInsertRowid), title: input.title ?? "", createdMs: now, updatedMs: now }
+    }
+
+    async updateFeed(id: number, changes: { title?: string }): Promise<void> {
+        if (changes.title !== undefined) this.stmt.renameFeed.run(changes.title, this.now(), id)
+    }
+
+    async deleteFeed(id: number): Promise<boolean> {
+        return this.db.transaction(() => {
+            this.stmt.deleteFeedPoints.run(id)
+            return this.stmt.deleteFeed.run(id).changes > 0
+        })()
+    }
+
+    async listDatastreams(feed: number): Promise<DatastreamRecord[]> {
+        return this.stmt.streams.all(feed).map(streamOf)
+    }
+
+    async getDatastream(feed: number, id: string): Promise<DatastreamRecord | undefined> {
+        const r = this.stmt.stream.get(feed, id)
+        return r && streamOf(r)
+    }
+
+    async createDatastreams(feed: number, ids: string[]): Promise<string[]> {
+        const now = this.now()
+        return this.db.transaction(() => {
+            if (!this.stmt.feedById.get(feed)) throw new ApiError(404, "E_NOT_FOUND", `feed ${feed} does not exist`)
+            return ids.filter((id) => this.stmt.createStream.run(feed, id, now).changes > 0)
+        })()
+    }
+
+    async deleteDatastream(feed: number, id: string): Promise<boolean> {
+        return this.db.transaction(() => {
+            this.stmt.deleteStreamPoints.run(feed, id)
+            return this.stmt.deleteStream.run(feed, id).changes > 0
+        })()
+    }
+
+    writePoints(feed: number, points: PointInput[]): Promise<StoredPoint[]> {
+        if (this.closed) return Promise.reject(new ApiError(503, "E_SHUTTING_DOWN", "the server is shutting down; write again after reconnecting"))
+        return new Promise((resolve, reject) => {
+            this.pending.push({ feed, points, resolve, reject })
+            if (!this.flushScheduled) {
+                this.flushScheduled = true
+                setImmediate(() => this.flush())
+            }
+        })
+    }
+
+    /** Commits every pending write in one transaction, then settles their promises. */
+    private flush(): void {
+        this.flushScheduled = false
+        const batch = this.pending
+        this.pending = []
+        if (batch.length === 0) return
+        const started = performance.now()
+        const outcomes: (StoredPoint[] | ApiError)[] = []
+        try {
+            this.db.transaction(() => {
+                for (const w of batch) outcomes.push(this.applyWrite(w))
+            })()
+        } catch (e) {
+            const err = new ApiError(503, "E_STORE_FAILED", `storage failed (${(e as Error).message}); nothing was written, send it again`, 1000)
+            for (const w of batch) w.reject(err)
+            return
+        }
+        this.opts.onCommit?.(performance.now() - started, batch.length)
+        batch.forEach((w, i) => {
+            const o = outcomes[i]
+            if (o instanceof ApiError) w.reject(o)
+            else w.resolve(o)
+        })
+    }
+
+    private applyWrite(w: PendingWrite): StoredPoint[] | ApiError {
+        if (!this.stmt.feedById.get(w.feed)) return new ApiError(404, "E_NOT_FOUND", `feed ${w.feed} does not exist`)
+        const now = this.now()
+        // in stream then time order; within one request the last of equal (stream, at) wins
+        const sorted = w.points
+            .map((p, i) => ({ p, i }))
+            .sort((a, b) => (a.p.stream < b.p.stream ? -1 : a.p.stream > b.p.stream ? 1 : a.p.atMs - b.p.atMs || a.i - b.i))
+        const stored: StoredPoint[] = []
+        for (let k = 0; k < sorted.length; ++k) {
+            const p = sorted[k].p
+            const next = sorted[k + 1]?.p
+            if (next && next.stream === p.stream && next.atMs === p.atMs) continue
+            const seq = this.seq + 1
+            if (!this.stmt.upsertPoint.get(w.feed, p.stream, p.atMs, p.value, seq)) continue
+            this.seq = seq
+            this.stmt.upsertStream.run({ feed: w.feed, id: p.stream, value: p.value, at: p.atMs, num: numericOf(p.value), now })
+            stored.push({ stream: p.stream, atMs: p.atMs, value: p.value, seq })
+        }
+        if (stored.length) this.stmt.touchFeed.run(now, w.feed)
+        return stored
+    }
+
+    async history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]> {
+        const s = this.stmt
+        let rows: PointRow[]
+        if (q.intervalMs) {
+            rows = (q.newest ? s.historyIntervalNewest : s.historyInterval).all(feed, stream, q.startMs, q.endMs, q.intervalMs, q.limit)
+        } else {
+            rows = (q.newest ? s.historyNewest : s.history).all(feed, stream, q.startMs, q.endMs, q.limit)
+        }
+        if (q.newest) rows.reverse()
+        return rows.map((r) => ({ atMs: r.at_ms, value: r.value }))
+    }
+
+    async deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number> {
+        return this.db.transaction(() => {
+            const n = this.stmt.deleteRange.run(feed, stream, startMs, endMs).changes
+            const newest = this.stmt.newestPoint.get(feed, stream)
+            if (n) this.stmt.setCurrent.run(newest?.value ?? null, newest?.at_ms ?? null, feed, stream)
+            return n
+        })()
+    }
+
+    async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay> {
+        const rows = stream === undefined ? this.stmt.replayFeed.all(feed, afterMs, limit) : this.stmt.replayStream.all(feed, stream, afterMs, limit)
+        // better-sqlite3 is synchronous: no write can land between the read and reading `seq`
+        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), highWaterSeq: this.seq }
+    }
+
+    async prune(beforeMs: number): Promise<number> {
+        let n = 0
+        for (const { id } of this.stmt.feedIds.all()) n += this.stmt.pruneFeed.run(id, beforeMs).changes
+        return n
+    }
+
+    async listKeys(): Promise<KeyRecord[]> {
+        return this.stmt.keys.all().map(keyOf)
+    }
+
+    async insertKey(k: KeyRecord): Promise<void> {
+        this.stmt.insertKey.run(
+            k.id,
+            k.hash,
+            k.label,
+            JSON.stringify(k.permissions),
+            k.feeds ? JSON.stringify(k.feeds) : null,
+            k.master ? 1 : 0,
+            k.createdMs,
+            k.revokedMs ?? null,
+        )
+        this.keysGeneration++
+    }
+
+    async revokeKey(id: string, atMs: number): Promise<boolean> {
+        const changed = this.stmt.revokeKey.run(atMs, id).changes > 0
+        this.keysGeneration++
+        return changed
+    }
+
+    keysVersion(): number {
+        // data_version changes when another connection (the `feedline keys` CLI) commits
+        const dv = this.db.pragma("data_version", { simple: true }) as number
+        if (dv !== this.dataVersion) {
+            this.dataVersion = dv
+            this.keysGeneration++
+        }
+        return this.keysGeneration
+    }
+
+    /** Commits what is pending, then closes the database. */
+    async close(): Promise<void> {
+        if (this.closed) return
+        this.closed = true
+        this.flush()
+        this.db.close()
+    }
+}

@@ -1,0 +1,106 @@
+// The storage interface the router uses. SQLite implements it (storage/sqlite.ts); a server for a larger
+// fleet can implement it on PostgreSQL without touching the router. Times are ms since the epoch.
+// Every datapoint write gets a sequence number from one counter: pushes and `since` replays use it to
+// send nothing twice ([P§8]).
+
+export type Permission = "read" | "update" | "create" | "delete"
+export const PERMISSIONS: Permission[] = ["read", "update", "create", "delete"]
+
+export interface FeedRecord {
+    id: number
+    title: string
+    createdMs: number
+    updatedMs: number
+}
+
+export interface DatastreamRecord {
+    feed: number
+    id: string
+    /** undefined until the first datapoint */
+    currentValue?: string
+    atMs?: number
+    /** numeric minimum / maximum of the values seen (non-numeric values are not counted) */
+    minValue?: number
+    maxValue?: number
+    createdMs: number
+}
+
+export interface PointInput {
+    stream: string
+    atMs: number
+    value: string
+}
+
+/** A datapoint as committed. */
+export interface StoredPoint extends PointInput {
+    seq: number
+}
+
+export interface HistoryQuery {
+    startMs: number
+    endMs: number
+    /** at most one point (the first) per interval of this many ms, aligned to the epoch */
+    intervalMs?: number
+    limit: number
+    /** true: the `limit` newest points of the range (still returned oldest first) */
+    newest?: boolean
+}
+
+export interface Replay {
+    points: StoredPoint[]
+    /** the sequence number of the store when the replay was read: later writes have a greater one */
+    highWaterSeq: number
+}
+
+export interface KeyRecord {
+    /** public id, e.g. for `keys revoke` */
+    id: string
+    /** sha-256 of the secret */
+    hash: Buffer
+    label: string
+    permissions: Permission[]
+    /** feed ids the key is scoped to; undefined = all feeds */
+    feeds?: number[]
+    master: boolean
+    createdMs: number
+    revokedMs?: number
+}
+
+export interface Store {
+    listFeeds(onlyIds?: number[]): Promise<FeedRecord[]>
+    getFeed(id: number): Promise<FeedRecord | undefined>
+    /** E_CONFLICT when the id is taken */
+    createFeed(input: { id?: number; title?: string }): Promise<FeedRecord>
+    updateFeed(id: number, changes: { title?: string }): Promise<void>
+    /** removes its datastreams and datapoints too */
+    deleteFeed(id: number): Promise<boolean>
+
+    listDatastreams(feed: number): Promise<DatastreamRecord[]>
+    getDatastream(feed: number, id: string): Promise<DatastreamRecord | undefined>
+    /** creates the ones that do not exist; returns the ids created */
+    createDatastreams(feed: number, ids: string[]): Promise<string[]>
+    deleteDatastream(feed: number, id: string): Promise<boolean>
+
+    /**
+     * Writes datapoints idempotently on (feed, stream, at): the later value wins, datastreams are created
+     * on first write. Resolves after the write is durably committed (writes are batched into one
+     * transaction per tick). Returns the points that changed something, sorted by stream then at; a
+     * rewrite of an identical value is not a change. Rejects E_NOT_FOUND when the feed does not exist.
+     */
+    writePoints(feed: number, points: PointInput[]): Promise<StoredPoint[]>
+    history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]>
+    /** deletes datapoints with startMs <= at < endMs; the current value falls back to the newest left */
+    deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number>
+    /** datapoints of the feed (or one stream) with at > afterMs, oldest first, at most `limit` */
+    replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay>
+    /** deletes datapoints older than beforeMs (retention); current values stay */
+    prune(beforeMs: number): Promise<number>
+
+    listKeys(): Promise<KeyRecord[]>
+    insertKey(key: KeyRecord): Promise<void>
+    revokeKey(id: string, atMs: number): Promise<boolean>
+    /** changes whenever keys may have been changed, also by another process (the CLI) */
+    keysVersion(): number
+
+    close(): Promise<void>
+}

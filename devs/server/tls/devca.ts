@@ -1,0 +1,103 @@
+// Development TLS: a local CA and a server certificate for localhost / 127.0.0.1 / ::1, made once in the
+// data folder and reused. Trust the CA with NODE_EXTRA_CA_CERTS=<dataDir>/tls/ca.pem (the DeviceScript
+// simulator is Node, sends no SNI and checks the SANs). Real ESP32 devices trust only public CAs.
+import "reflect-metadata" // @peculiar/x509 needs a Reflect polyfill
+import * as x509 from "@peculiar/x509"
+import { webcrypto } from "node:crypto"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+
+x509.cryptoProvider.set(webcrypto as any) // Node's WebCrypto; the DOM type is not in this project's lib
+
+export interface DevCertificate {
+    caCertPath: string
+    certPath: string
+    keyPath: string
+    /** true when made now, false when reused */
+    created: boolean
+}
+
+/** Validity of the dev certificates; a server certificate closer than RENEW_BEFORE_MS to expiry is remade. */
+const CA_VALID_MS = 10 * 365 * 86_400_000
+const SERVER_VALID_MS = 825 * 86_400_000 // the longest validity browsers and macOS accept
+const RENEW_BEFORE_MS = 30 * 86_400_000
+
+const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const
+
+function pem(label: string, der: ArrayBuffer): string {
+    const b64 = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n").trimEnd()
+    return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`
+}
+
+function serial(): string {
+    return Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString("hex").replace(/^[89a-f]/, "1")
+}
+
+function stillGood(certPath: string, nowMs: number): boolean {
+    try {
+        const cert = new x509.X509Certificate(readFileSync(certPath, "utf8"))
+        return cert.notAfter.getTime() - nowMs > RENEW_BEFORE_MS
+    } catch {
+        return false
+    }
+}
+
+/** Makes (or reuses) the dev CA and server certificate under `<dataDir>/tls/`. */
+export async function ensureDevCertificate(dataDir: string, nowMs = Date.now()): Promise<DevCertificate> {
+    const dir = join(dataDir, "tls")
+    const paths = {
+        caCertPath: join(dir, "ca.pem"),
+        caKeyPath: join(dir, "ca-key.pem"),
+        certPath: join(dir, "server.pem"),
+        keyPath: join(dir, "server-key.pem"),
+    }
+    if ([paths.caCertPath, paths.caKeyPath, paths.keyPath].every((p) => existsSync(p)) && stillGood(paths.certPath, nowMs) && stillGood(paths.caCertPath, nowMs)) {
+        return { caCertPath: paths.caCertPath, certPath: paths.certPath, keyPath: paths.keyPath, created: false }
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    const notBefore = new Date(nowMs - 3600_000) // tolerate a little clock skew
+    const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair
+    const caName = "CN=feedline development CA, O=feedline"
+    const ca = await x509.X509CertificateGenerator.createSelfSigned({
+        serialNumber: serial(),
+        name: caName,
+        notBefore,
+        notAfter: new Date(nowMs + CA_VALID_MS),
+        keys: caKeys,
+        signingAlgorithm: ALG,
+        extensions: [
+            new x509.BasicConstraintsExtension(true, 0, true),
+            new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+            await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+        ],
+    })
+    const serverKeys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair
+    const server = await x509.X509CertificateGenerator.create({
+        serialNumber: serial(),
+        subject: "CN=localhost, O=feedline development",
+        issuer: ca.subject,
+        notBefore,
+        notAfter: new Date(nowMs + SERVER_VALID_MS),
+        signingKey: caKeys.privateKey,
+        publicKey: serverKeys.publicKey,
+        signingAlgorithm: ALG,
+        extensions: [
+            new x509.BasicConstraintsExtension(false, undefined, true),
+            new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+            new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+            new x509.SubjectAlternativeNameExtension([
+                { type: "dns", value: "localhost" },
+                { type: "ip", value: "127.0.0.1" },
+                { type: "ip", value: "::1" },
+            ]),
+            await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+        ],
+    })
+    const key = async (k: webcrypto.CryptoKey) => pem("PRIVATE KEY", await webcrypto.subtle.exportKey("pkcs8", k))
+    writeFileSync(paths.caKeyPath, await key(caKeys.privateKey), { mode: 0o600 })
+    writeFileSync(paths.keyPath, await key(serverKeys.privateKey), { mode: 0o600 })
+    writeFileSync(paths.caCertPath, ca.toString("pem") + "\n")
+    // the chain: server certificate first, then the CA (clients that trust the CA need only the first)
+    writeFileSync(paths.certPath, server.toString("pem") + "\n")
+    return { caCertPath: paths.caCertPath, certPath: paths.certPath, keyPath: paths.keyPath, created: true }
+}
