@@ -54,7 +54,8 @@ function serverSensor(q: Quantity, spec: ds.ServiceSpec, role: (name: string) =>
 }
 
 /**
- * A simulated sensor for `q`. Quantities with a Jacdac sensor service go through an in-VM server and
+ * A simulated sensor for `q`. Start all of them at once: servers started after the first batch has been
+ * announced never bind (measured in the simulator), so the sensor set is fixed at start-up. Quantities with a Jacdac sensor service go through an in-VM server and
  * its client; RSSI (the Wi-Fi service is not a sensor server) and gas resistance (beyond the
  * air quality service's u16 range) are computed directly.
  */

@@ -1,0 +1,94 @@
+// An actuator: a command datastream the device subscribes to, an output it drives, and `<id>.state`,
+// the state it really applied, written back so the server shows what the device did.
+import { ErrorReporter, SampleSink } from "../app/ports"
+import * as ds from "@devicescript/core"
+import { formatReading } from "../sensors/sampling"
+import { commandText, parseSetpointCommand, parseSwitchCommand, ParsedCommand } from "./commands"
+import { Output } from "./outputs"
+
+export const STATE_SUFFIX = ".state"
+
+export interface ActuatorSpec {
+    /** command datastream id */
+    id: string
+    kind: "switch" | "setpoint"
+    /** setpoint only: allowed range and resolution */
+    min?: number
+    max?: number
+    decimals?: number
+    initial: number
+}
+
+export class Actuator {
+    /** the value the output last accepted */
+    state: number
+    /** newest command not yet applied: commands arriving during an apply collapse to the latest */
+    private wanted: number | undefined = undefined
+    private busy = false
+    applied = 0
+
+    constructor(readonly spec: ActuatorSpec, private output: Output, private sink: SampleSink, private errors: ErrorReporter) {
+        this.state = spec.initial
+    }
+
+    /** Puts the output in its initial state and reports it, so the server knows the state after a boot. */
+    async start() {
+        this.request(this.spec.initial)
+        await this.idle()
+    }
+
+    /** A pushed body [P§8]. Never throws: a bad command is reported on `_errors` and changes nothing. */
+    command(body: any) {
+        const c = commandText(body)
+        if (c.error) return this.errors.report(c.error, this.spec.id)
+        if (c.text === undefined) return // datastream deleted: keep the current state
+        const p = this.parse(c.text)
+        if (p.error) return this.errors.report(p.error, `${this.spec.id} ${c.text}`)
+        this.request(p.value)
+    }
+
+    parse(text: string): ParsedCommand {
+        const s = this.spec
+        if (s.kind === "switch") return parseSwitchCommand(text, this.wanted !== undefined ? this.wanted : this.state)
+        return parseSetpointCommand(text, s.min, s.max, s.decimals)
+    }
+
+    /** The applied state as sent on `<id>.state`. */
+    stateText(): string {
+        if (this.spec.kind === "switch") return this.state ? "1" : "0"
+        return formatReading(this.state, this.spec.decimals)
+    }
+
+    /** Resolves when every requested value has been applied (tests, start-up). */
+    async idle() {
+        while (this.busy) await ds.sleep(10)
+    }
+
+    private request(value: number) {
+        this.wanted = value
+        if (this.busy) return
+        // a fiber of its own: the caller (the link's reader) must not wait for the hardware
+        this.busy = true
+        const self = this // DeviceScript arrow functions cannot capture `this`
+        const drain = async () => {
+            await self.drain()
+        }
+        drain.start()
+    }
+
+    private async drain() {
+        while (this.wanted !== undefined) {
+            const v = this.wanted
+            this.wanted = undefined
+            try {
+                await this.output.apply(v)
+                this.state = v
+                this.applied++
+                this.sink.report(this.spec.id + STATE_SUFFIX, this.stateText(), "every")
+            } catch (e) {
+                this.errors.report("E_ACT_APPLY", this.spec.id)
+            }
+        }
+        this.busy = false
+    }
+}

@@ -1,0 +1,35 @@
+// Reads the board choice and its overrides from the device settings (.env.defaults / .env.local, or
+// written by the device itself), and keeps server-applied sampling policies across reboots.
+import * as ds from "@devicescript/core"
+import { readSetting, writeSetting } from "@devicescript/settings"
+import { BoardConfig } from "./config"
+import { applyBoardSettings, POLICY_SETTING_PREFIX, selectBoard, SETTING_KEYS } from "./config-board"
+import { PolicyStore } from "./io"
+
+/** The board this device runs as, with every override setting applied; bad settings are logged and ignored. */
+export async function loadBoardConfig(): Promise<BoardConfig> {
+    const settings: Record<string, any> = {}
+    for (const key of SETTING_KEYS) {
+        const v = await readSetting<any>(key, undefined)
+        if (v !== undefined) settings[key] = v
+    }
+    const runtimeId = (ds as any)._dcfgString("id") as string
+    const base = selectBoard(settings["BOARD"], ds.isSimulator(), runtimeId)
+    const r = applyBoardSettings(base, settings)
+    for (const e of r.errors) console.log(`feedline: setting ignored: ${e}`)
+    return r.board
+}
+
+/** CFG_<id> settings. Written only when the applied text changes: flash has limited write cycles. */
+export class SettingsPolicyStore implements PolicyStore {
+    async load(id: string): Promise<string | undefined> {
+        const v = await readSetting<any>(POLICY_SETTING_PREFIX + id, undefined)
+        return typeof v === "string" ? v : undefined
+    }
+
+    async save(id: string, text: string) {
+        const key = POLICY_SETTING_PREFIX + id
+        if ((await readSetting<any>(key, undefined)) === text) return
+        await writeSetting(key, text)
+    }
+}

@@ -1,0 +1,115 @@
+// Sensors and actuators of one board, wired to the link through two small ports (src/app/ports.ts):
+//   const io = await startFieldIo({ board: await loadBoardConfig(), sink: link, commands: link, store: new SettingsPolicyStore() })
+// Datastreams: each sensor `<q>` (temp, humidity, …); `<q>.cfg` in (policy text), `<q>.cfg.state` out
+// (policy applied); each actuator `<a>` in (command), `<a>.state` out (state applied); `_errors` out.
+import * as ds from "@devicescript/core"
+import { Actuator, ActuatorSpec } from "../actuators/actuator"
+import { commandText } from "../actuators/commands"
+import { LogOutput, startSwitchOutput } from "../actuators/outputs"
+import { startHardwareSensors } from "../sensors/hardware"
+import { Sampler } from "../sensors/sampler"
+import { SamplingPolicy } from "../sensors/sampling"
+import { Sensor } from "../sensors/sensor"
+import { Rand01 } from "../sensors/signal"
+import { startSimulatedSensor } from "../sensors/simulated"
+import { BoardConfig, QUANTITIES, sensorQuantities } from "./config"
+import { CommandSource, ErrorReporter, SampleSink } from "./ports"
+
+export const CONFIG_SUFFIX = ".cfg"
+
+/** Keeps a sensor's applied policy text across reboots (CFG_<id> settings on the device). */
+export interface PolicyStore {
+    load(id: string): Promise<string | undefined>
+    save(id: string, text: string): Promise<void>
+}
+
+export interface FieldIoOptions {
+    board: BoardConfig
+    /** the device's feed: command resources are /feeds/<feedId>/datastreams/<id>; absent: "datastreams/<id>",
+     *  which the link resolves against its own feed */
+    feedId?: number | string
+    sink: SampleSink
+    commands: CommandSource
+    store?: PolicyStore
+    clock?: () => number
+    rand?: Rand01
+    /** false: the caller runs `sampler.tick()` itself (tests); default true starts the sampling fiber */
+    autoRun?: boolean
+}
+
+export interface FieldIo {
+    sampler: Sampler
+    actuators: Actuator[]
+    errors: ErrorReporter
+    /** the datastream ids read, in order */
+    sensorIds: string[]
+}
+
+export function defaultPolicy(id: string): SamplingPolicy {
+    const q = QUANTITIES[id]
+    return { intervalMs: q.intervalMs, deadband: q.deadband, maxSilenceMs: q.maxSilenceMs, decimals: q.decimals, outbox: q.outbox }
+}
+
+function resourceOf(feedId: number | string | undefined, id: string): string {
+    return feedId === undefined ? `datastreams/${id}` : `/feeds/${feedId}/datastreams/${id}`
+}
+
+async function startSensors(opts: FieldIoOptions, errors: ErrorReporter, clock: () => number, rand: Rand01): Promise<Sensor[]> {
+    if (!opts.board.simulated) return await startHardwareSensors(opts.board, (code, detail) => errors.report(code, detail))
+    return sensorQuantities(opts.board).map(q => startSimulatedSensor(q, rand, clock))
+}
+
+/** Subscribes `<id>.cfg`: a pushed policy text is applied at once and its result reported on `<id>.cfg.state`. */
+function subscribeConfig(opts: FieldIoOptions, sampler: Sampler, errors: ErrorReporter, id: string) {
+    const cfgId = id + CONFIG_SUFFIX
+    opts.commands.subscribe(resourceOf(opts.feedId, cfgId), body => {
+        const c = commandText(body)
+        if (c.error) return errors.report(c.error, cfgId)
+        if (c.text === undefined) return
+        const applied = sampler.configure(id, c.text)
+        if (applied === undefined) return
+        console.log(`feedline: ${id} policy ${applied}`)
+        opts.sink.report(cfgId + ".state", applied, "latest")
+        if (opts.store) {
+            const save = async () => {
+                await opts.store.save(id, applied)
+            }
+            save.start() // flash writes take a while; the link's reader goes on
+        }
+    })
+}
+
+export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
+    const clock = opts.clock || ds.millis
+    const rand = opts.rand || Math.random
+    const errors = new ErrorReporter(opts.sink, clock)
+    const sampler = new Sampler(opts.sink, errors, clock)
+
+    for (const s of await startSensors(opts, errors, clock, rand)) {
+        sampler.add(s, defaultPolicy(s.id))
+        const saved = opts.store ? await opts.store.load(s.id) : undefined
+        if (saved !== undefined) sampler.configure(s.id, saved)
+        opts.sink.report(s.id + CONFIG_SUFFIX + ".state", sampler.describe(s.id), "latest")
+    }
+    sampler.ids().forEach(id => subscribeConfig(opts, sampler, errors, id))
+
+    const actuators: Actuator[] = []
+    for (const sw of opts.board.switches) {
+        actuators.push(new Actuator({ id: sw.id, kind: "switch", initial: 0 }, startSwitchOutput(sw), opts.sink, errors))
+    }
+    for (const sp of opts.board.setpoints) {
+        const spec: ActuatorSpec = { id: sp.id, kind: "setpoint", min: sp.min, max: sp.max, decimals: sp.decimals, initial: sp.initial }
+        // the setpoint is a target kept for local control; no pin of its own
+        actuators.push(new Actuator(spec, new LogOutput(sp.id), opts.sink, errors))
+    }
+    actuators.forEach(a => opts.commands.subscribe(resourceOf(opts.feedId, a.spec.id), body => a.command(body)))
+    for (const a of actuators) await a.start()
+
+    if (opts.autoRun !== false) {
+        const run = async () => {
+            await sampler.run()
+        }
+        run.start()
+    }
+    return { sampler: sampler, actuators: actuators, errors: errors, sensorIds: sampler.ids() }
+}

@@ -1,0 +1,147 @@
+// Actuator command parsing, applied-state reporting, error reporting; the whole sim board wired to fakes.
+import * as ds from "@devicescript/core"
+import { describe, expect, test } from "@devicescript/test"
+import { Actuator } from "../../src/actuators/actuator"
+import { commandText, parseSetpointCommand, parseSwitchCommand } from "../../src/actuators/commands"
+import { LogOutput, Output } from "../../src/actuators/outputs"
+import { SIM_BOARD } from "../../src/app/config"
+import { parseDecimal } from "../../src/app/config-text"
+import { startFieldIo } from "../../src/app/io"
+import { ErrorReporter } from "../../src/app/ports"
+import { seededRand } from "../../src/sensors/signal"
+import { fakeClock, FakeCommands, RecordingSink } from "./io-fakes"
+
+describe("actuator commands", () => {
+    test("switch: on/off words in any case, toggle, everything else is E_CMD_VALUE", () => {
+        expect(parseSwitchCommand("1", 0).value).toBe(1)
+        expect(parseSwitchCommand(" ON ", 0).value).toBe(1)
+        expect(parseSwitchCommand("true", 0).value).toBe(1)
+        expect(parseSwitchCommand("off", 1).value).toBe(0)
+        expect(parseSwitchCommand("0", 1).value).toBe(0)
+        expect(parseSwitchCommand("toggle", 1).value).toBe(0)
+        expect(parseSwitchCommand("toggle", 0).value).toBe(1)
+        expect(parseSwitchCommand("blink", 0).error).toBe("E_CMD_VALUE")
+        expect(parseSwitchCommand("2", 0).error).toBe("E_CMD_VALUE")
+        expect(parseSwitchCommand("", 0).error).toBe("E_CMD_EMPTY")
+    })
+    test("setpoint: a number in range, rounded to its resolution", () => {
+        expect(parseSetpointCommand("21.26", 5, 35, 1).value).toBe(21.3)
+        expect(parseSetpointCommand("5", 5, 35, 1).value).toBe(5)
+        expect(parseSetpointCommand("35.04", 5, 35, 1).value).toBe(35)
+        expect(parseSetpointCommand("36", 5, 35, 1).error).toBe("E_CMD_RANGE")
+        expect(parseSetpointCommand("-1", 5, 35, 1).error).toBe("E_CMD_RANGE")
+        expect(parseSetpointCommand("warm", 5, 35, 1).error).toBe("E_CMD_VALUE")
+        expect(parseSetpointCommand("21,5", 5, 35, 1).error).toBe("E_CMD_VALUE")
+        expect(parseSetpointCommand(" ", 5, 35, 1).error).toBe("E_CMD_EMPTY")
+    })
+    test("the command text is taken from a pushed body; a deletion is no command", () => {
+        expect(commandText({ id: "led", current_value: "on" }).text).toBe("on")
+        expect(commandText({ id: "led", current_value: 1 }).text).toBe("1")
+        expect(commandText({ id: "led", current_value: true }).text).toBe("1")
+        const del = commandText({ id: "led", deleted: true })
+        expect(del.text).toBe(undefined)
+        expect(del.error).toBe(undefined)
+        expect(commandText({ id: "led" }).error).toBe("E_CMD_BODY")
+        expect(commandText("on").error).toBe("E_CMD_BODY")
+        expect(commandText(null).error).toBe("E_CMD_BODY")
+    })
+})
+
+class FailingOutput implements Output {
+    async apply(value: number) {
+        throw new Error("relay stuck")
+    }
+}
+
+describe("actuators", () => {
+    test("a command is applied and the applied state reported; bad ones go to _errors only", async () => {
+        const sink = new RecordingSink()
+        const out = new LogOutput("led")
+        const led = new Actuator({ id: "led", kind: "switch", initial: 0 }, out, sink, new ErrorReporter(sink, fakeClock().read))
+        await led.start()
+        expect(sink.last("led.state")).toBe("0")
+        led.command({ id: "led", current_value: "on" })
+        await led.idle()
+        expect(out.value).toBe(1)
+        expect(sink.last("led.state")).toBe("1")
+        led.command({ id: "led", current_value: "blink" })
+        led.command({ id: "led", deleted: true })
+        await led.idle()
+        expect(sink.last("_errors")).toBe("E_CMD_VALUE led blink")
+        expect(sink.values("led.state").join(",")).toBe("0,1")
+        expect(led.state).toBe(1)
+    })
+    test("commands arriving while one is applied collapse to the newest", async () => {
+        const sink = new RecordingSink()
+        const relay = new Actuator({ id: "relay", kind: "switch", initial: 0 }, new LogOutput("relay"), sink, new ErrorReporter(sink))
+        relay.command({ current_value: "1" })
+        relay.command({ current_value: "0" })
+        relay.command({ current_value: "1" })
+        await relay.idle()
+        expect(relay.state).toBe(1)
+        expect(sink.last("relay.state")).toBe("1")
+    })
+    test("an output that fails is reported, the old state stays", async () => {
+        const sink = new RecordingSink()
+        const a = new Actuator({ id: "relay", kind: "switch", initial: 0 }, new FailingOutput(), sink, new ErrorReporter(sink))
+        a.command({ current_value: "on" })
+        await a.idle()
+        expect(a.state).toBe(0)
+        expect(sink.last("_errors")).toBe("E_ACT_APPLY relay")
+        expect(sink.values("relay.state").length).toBe(0)
+    })
+    test("setpoint reports its value with its resolution", async () => {
+        const sink = new RecordingSink()
+        const sp = new Actuator({ id: "setpoint", kind: "setpoint", min: 5, max: 35, decimals: 1, initial: 20 }, new LogOutput("setpoint"), sink, new ErrorReporter(sink))
+        await sp.start()
+        sp.command({ current_value: "22.25" })
+        await sp.idle()
+        sp.command({ current_value: "99" })
+        await sp.idle()
+        expect(sink.values("setpoint.state").join(",")).toBe("20.0,22.3")
+        expect(sink.last("_errors")).toBe("E_CMD_RANGE setpoint 99")
+    })
+})
+
+// The only test in the VM run that starts in-VM sensor servers: a second batch of servers started after
+// the first has been announced never binds (measured), so every simulated sensor starts here, at once.
+describe("sim board wired to the ports", () => {
+    test("subscribes commands and configs, reports sensors, applies live config and commands", async () => {
+        const sink = new RecordingSink()
+        const cmds = new FakeCommands()
+        const clock = fakeClock()
+        const io = await startFieldIo({ board: SIM_BOARD, feedId: 7, sink: sink, commands: cmds, clock: clock.read, rand: seededRand(3), autoRun: false })
+        expect(io.sensorIds.join(",")).toBe("temp,humidity,light,rssi")
+        expect(cmds.resources.indexOf("/feeds/7/datastreams/temp.cfg") >= 0).toBe(true)
+        expect(cmds.resources.indexOf("/feeds/7/datastreams/led") >= 0).toBe(true)
+        expect(cmds.resources.indexOf("/feeds/7/datastreams/setpoint") >= 0).toBe(true)
+        expect(sink.last("temp.cfg.state")).toBe("i=5s d=0.10 s=1m")
+        expect(sink.last("relay.state")).toBe("0")
+
+        // the in-VM servers bind within ~1 s; sample until every sensor has reported once
+        for (let i = 0; i < 40 && sink.values("humidity").length === 0; i++) {
+            await ds.sleep(100)
+            clock.now += 1000
+            await io.sampler.tick()
+        }
+        for (const id of io.sensorIds) expect(sink.values(id).length > 0).toBe(true)
+        expect(sink.values("_errors").length).toBe(0)
+        const t = parseDecimal(sink.last("temp"))
+        const h = parseDecimal(sink.last("humidity"))
+        const l = parseDecimal(sink.last("light"))
+        const r = parseDecimal(sink.last("rssi"))
+        console.log(`sim board: temp ${t} C, humidity ${h} %RH, light ${l} %, rssi ${r} dBm`)
+        expect(t > 10 && t < 35 && h > 10 && h < 90 && l >= 0 && l <= 100 && r < -20 && r > -100).toBe(true)
+        expect(sink.last("temp").indexOf(".") === sink.last("temp").length - 3).toBe(true) // two decimals
+
+        expect(cmds.push("/feeds/7/datastreams/temp.cfg", { id: "temp.cfg", current_value: "i=1s d=0" })).toBe(true)
+        expect(io.sampler.policyOf("temp").intervalMs).toBe(1000)
+        expect(sink.last("temp.cfg.state")).toBe("i=1s d=0.00 s=1m")
+        cmds.push("/feeds/7/datastreams/temp.cfg", { id: "temp.cfg", current_value: "i=soon" })
+        expect(sink.last("_errors")).toBe("E_CFG_VALUE temp i=soon")
+
+        cmds.push("/feeds/7/datastreams/relay", { id: "relay", current_value: "on" })
+        for (const a of io.actuators) await a.idle()
+        expect(sink.last("relay.state")).toBe("1")
+    })
+})
