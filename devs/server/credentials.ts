@@ -26,16 +26,18 @@ export function credentialsPath(dataDir: string): string {
 }
 
 /**
- * Returns the bootstrap credentials, making them when the store has no keys at all. `created` tells the
- * caller to print them (once). When the store has keys but the file is gone, the keys cannot be
- * recovered (only hashes are stored): the fields are empty; make new keys with `feedline keys create`.
+ * Returns the bootstrap credentials from the file, or makes them when there is no file and no master key.
+ * `created` tells the caller to print them (once). When a master key exists but the file is gone, the
+ * keys cannot be recovered (only hashes are stored): the fields are empty; use `feedline keys create`.
  */
 export async function ensureCredentials(dataDir: string, store: Store, keys: KeyRing, now: () => number): Promise<{ credentials: Credentials; created: boolean }> {
     const path = credentialsPath(dataDir)
-    if ((await store.listKeys()).length > 0) {
-        if (!existsSync(path)) return { credentials: { masterKey: "", feedId: 0, deviceKey: "" }, created: false }
+    if (existsSync(path)) {
         const f = JSON.parse(readFileSync(path, "utf8")) as CredentialsFile
         return { credentials: { masterKey: f.masterKey, feedId: f.feedId, deviceKey: f.deviceKey }, created: false }
+    }
+    if ((await store.listKeys()).some((k) => k.master && k.revokedMs === undefined)) {
+        return { credentials: { masterKey: "", feedId: 0, deviceKey: "" }, created: false }
     }
     const feed = (await store.getFeed(1)) ?? (await store.createFeed({ id: 1, title: "first feed" }))
     const master = await keys.create({ label: "master", permissions: [], master: true })

@@ -1,0 +1,212 @@
+#!/usr/bin/env -S npx tsx
+// feedline: the command line of the socket server. `feedline --help` lists the commands.
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
+import { parseArgs } from "node:util"
+import { describeKey, KeyRing } from "./server/auth/keys.ts"
+import { credentialsPath } from "./server/credentials.ts"
+import { ApiError } from "./server/errors.ts"
+import { startServer, type ServerOptions } from "./server/index.ts"
+import { SqliteStore } from "./server/storage/sqlite.ts"
+import { PERMISSIONS, type Permission } from "./server/storage/store.ts"
+
+const DEFAULT_DATA_DIR = resolve(fileURLToPath(new URL("../data", import.meta.url)))
+
+const HELP = `feedline: socket server for field devices (protocol v1, docs/PROTOCOL.md)
+
+Usage:
+  feedline serve [options]             run the server (devices: TLS; apps: HTTP /v2 + WebSocket /ws)
+  feedline keys create [options]       make an API key; prints it once
+  feedline keys list [--json]          list keys (never the keys themselves)
+  feedline keys revoke <id>            revoke a key; open connections using it lose it at once
+  feedline --help
+
+Common:
+  --data-dir DIR        database, dev certificates, credentials.json  [FEEDLINE_DATA_DIR, default ./data]
+
+serve:
+  --host ADDR           listen address                  [FEEDLINE_HOST, default 0.0.0.0]
+  --device-port N       TLS device port (0: any free)   [FEEDLINE_DEVICE_PORT, default 7443]
+  --app-port N          HTTP + WebSocket port           [FEEDLINE_APP_PORT, default 7080]
+  --insecure-tcp-port N plain TCP device port, development only (off by default)
+  --tls-cert FILE       PEM certificate chain           [FEEDLINE_TLS_CERT; default: dev CA in DIR/tls]
+  --tls-key FILE        PEM private key                 [FEEDLINE_TLS_KEY]
+  --heartbeat-ms N      keep-alive contract [P§4]       [FEEDLINE_HEARTBEAT_MS, default 300]
+  --faulty-ms N                                         [FEEDLINE_FAULTY_MS, default 1000]
+  --timeout-ms N        idle connections are closed     [FEEDLINE_TIMEOUT_MS, default 3000]
+  --retention-days N    delete older datapoints         [FEEDLINE_RETENTION_DAYS, default: keep]
+  --rate N              requests/s per connection       [FEEDLINE_RATE, default 50, burst 2x]
+  --max-connections N                                   [FEEDLINE_MAX_CONNECTIONS, default 4096]
+  --log-level LEVEL     pino level                      [FEEDLINE_LOG_LEVEL, default info]
+  --ready-file FILE     once listening, write {"devicePort","appPort","caCertPath","pid"} there
+
+keys create:
+  --label TEXT          what the key is for
+  --permissions LIST    comma-separated: ${PERMISSIONS.join(",")}  (default read,update)
+  --feeds LIST          comma-separated feed ids, or * for all (default *)
+  --master              a master key: everything, including feeds and keys
+  --key SECRET          import an existing key instead of making one (12-128 characters)
+`
+
+class UsageError extends Error {}
+
+function intOf(name: string, v: string | undefined): number | undefined {
+    if (v === undefined || v === "") return undefined
+    const n = Number(v)
+    if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, not "${v}"`)
+    return n
+}
+
+function dataDirOf(v: string | undefined): string {
+    return resolve(v ?? process.env.FEEDLINE_DATA_DIR ?? DEFAULT_DATA_DIR)
+}
+
+async function serve(args: string[]): Promise<void> {
+    const { values: v } = parseArgs({
+        args,
+        options: {
+            "data-dir": { type: "string" },
+            host: { type: "string" },
+            "device-port": { type: "string" },
+            "app-port": { type: "string" },
+            "insecure-tcp-port": { type: "string" },
+            "tls-cert": { type: "string" },
+            "tls-key": { type: "string" },
+            "heartbeat-ms": { type: "string" },
+            "faulty-ms": { type: "string" },
+            "timeout-ms": { type: "string" },
+            "retention-days": { type: "string" },
+            rate: { type: "string" },
+            "max-connections": { type: "string" },
+            "log-level": { type: "string" },
+            "ready-file": { type: "string" },
+        },
+    })
+    const env = process.env
+    const rate = intOf("rate", v.rate ?? env.FEEDLINE_RATE)
+    const opts: ServerOptions = {
+        dataDir: dataDirOf(v["data-dir"]),
+        host: v.host ?? env.FEEDLINE_HOST ?? "0.0.0.0",
+        devicePort: intOf("device-port", v["device-port"] ?? env.FEEDLINE_DEVICE_PORT),
+        appPort: intOf("app-port", v["app-port"] ?? env.FEEDLINE_APP_PORT),
+        insecureTcpPort: intOf("insecure-tcp-port", v["insecure-tcp-port"]),
+        tlsCertPath: v["tls-cert"] ?? env.FEEDLINE_TLS_CERT,
+        tlsKeyPath: v["tls-key"] ?? env.FEEDLINE_TLS_KEY,
+        heartbeatMs: intOf("heartbeat-ms", v["heartbeat-ms"] ?? env.FEEDLINE_HEARTBEAT_MS),
+        faultyMs: intOf("faulty-ms", v["faulty-ms"] ?? env.FEEDLINE_FAULTY_MS),
+        timeoutMs: intOf("timeout-ms", v["timeout-ms"] ?? env.FEEDLINE_TIMEOUT_MS),
+        retentionDays: intOf("retention-days", v["retention-days"] ?? env.FEEDLINE_RETENTION_DAYS),
+        ratePerSecond: rate,
+        rateBurst: rate === undefined ? undefined : 2 * rate,
+        maxConnections: intOf("max-connections", v["max-connections"] ?? env.FEEDLINE_MAX_CONNECTIONS),
+        logLevel: v["log-level"] ?? env.FEEDLINE_LOG_LEVEL ?? "info",
+    }
+    if (opts.heartbeatMs !== undefined && opts.timeoutMs !== undefined && opts.heartbeatMs * 2 > opts.timeoutMs) {
+        throw new UsageError("--timeout-ms must be at least twice --heartbeat-ms, or live connections would be closed")
+    }
+    const server = await startServer(opts)
+    if (server.credentialsCreated) {
+        // printed once; the log never carries keys
+        process.stderr.write(
+            `\nNew data folder: made a master key, feed ${server.credentials.feedId} and a device key for it.\n` +
+                `  master key: ${server.credentials.masterKey}\n  device key: ${server.credentials.deviceKey}\n` +
+                `They are kept in ${credentialsPath(opts.dataDir)} (mode 0600). Trust the dev CA with NODE_EXTRA_CA_CERTS=${server.caCertPath}\n\n`,
+        )
+    }
+    if (v["ready-file"]) {
+        const ready = { devicePort: server.devicePort, appPort: server.appPort, caCertPath: server.caCertPath, pid: process.pid, insecureTcpPort: server.insecureTcpPort }
+        writeFileSync(v["ready-file"], JSON.stringify(ready) + "\n")
+    }
+    let stopping = false
+    const stop = (signal: string) => {
+        if (stopping) return
+        stopping = true
+        server.log.info({ signal }, "stopping")
+        server.close().then(
+            () => process.exit(0),
+            (err) => {
+                server.log.error({ err }, "shutdown failed")
+                process.exit(1)
+            },
+        )
+    }
+    process.on("SIGTERM", () => stop("SIGTERM"))
+    process.on("SIGINT", () => stop("SIGINT"))
+}
+
+async function keys(args: string[]): Promise<void> {
+    const [sub, ...rest] = args
+    const { values: v, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+            "data-dir": { type: "string" },
+            label: { type: "string" },
+            permissions: { type: "string" },
+            feeds: { type: "string" },
+            master: { type: "boolean" },
+            key: { type: "string" },
+            json: { type: "boolean" },
+        },
+    })
+    const dataDir = dataDirOf(v["data-dir"])
+    mkdirSync(dataDir, { recursive: true })
+    const store = new SqliteStore({ path: join(dataDir, "feedline.db") })
+    const ring = new KeyRing(store)
+    try {
+        if (sub === "create") {
+            const permissions = (v.permissions ?? "read,update").split(",").map((p) => p.trim()) as Permission[]
+            const bad = permissions.find((p) => !PERMISSIONS.includes(p))
+            if (bad) throw new UsageError(`unknown permission "${bad}"; use ${PERMISSIONS.join(", ")}`)
+            let feeds: number[] | undefined
+            if (v.feeds !== undefined && v.feeds !== "*") {
+                feeds = v.feeds.split(",").map((f) => {
+                    const n = Number(f.trim())
+                    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--feeds takes feed ids such as 1,7 (or *), not "${f}"`)
+                    return n
+                })
+            }
+            const { record, secret } = await ring.create({ label: v.label, permissions, feeds, master: v.master, secret: v.key })
+            process.stdout.write(JSON.stringify({ ...describeKey(record), key: secret }) + "\n")
+            process.stderr.write("Keep this key now: only its hash is stored.\n")
+        } else if (sub === "list") {
+            const list = (await ring.list()).map(describeKey)
+            if (v.json) process.stdout.write(JSON.stringify(list) + "\n")
+            else {
+                for (const k of list) {
+                    const perms = k.master ? "master" : (k.permissions as string[]).join(",")
+                    const feeds = Array.isArray(k.feeds) ? k.feeds.join(",") : k.feeds
+                    process.stdout.write(`${k.id}  ${perms.padEnd(24)} feeds ${String(feeds).padEnd(10)} ${k.revoked ? "REVOKED " : ""}${k.label}\n`)
+                }
+            }
+        } else if (sub === "revoke") {
+            const id = positionals[0]
+            if (!id) throw new UsageError("say which key: feedline keys revoke <id> (ids are in `feedline keys list`)")
+            if (!(await ring.revoke(id))) throw new UsageError(`there is no unrevoked key with id ${id}`)
+            process.stdout.write(`revoked ${id}\n`)
+        } else throw new UsageError(`unknown keys command "${sub ?? ""}"; use create, list or revoke`)
+    } finally {
+        await store.close()
+    }
+}
+
+async function main(argv: string[]): Promise<void> {
+    const [command, ...rest] = argv
+    if (command === undefined || command === "--help" || command === "-h" || command === "help" || rest.includes("--help")) {
+        process.stdout.write(HELP)
+        return
+    }
+    if (command === "serve") return serve(rest)
+    if (command === "keys") return keys(rest)
+    throw new UsageError(`unknown command "${command}"`)
+}
+
+main(process.argv.slice(2)).catch((err) => {
+    if (err instanceof UsageError || err instanceof ApiError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+        process.stderr.write(`feedline: ${err.message}\nRun \`feedline --help\` for usage.\n`)
+        process.exit(2)
+    }
+    process.stderr.write(`feedline: ${(err as Error).stack ?? err}\n`)
+    process.exit(1)
+})
