@@ -1,0 +1,162 @@
+// End to end: the real firmware link in the DeviceScript simulator, through a fault-injection proxy,
+// to the real server over TLS with its dev CA. One simulator run goes through every phase in order
+// (starting the simulator costs seconds); the checks are made on the server side, over HTTP.
+// Timings (dead-link detection, reconnect) are printed, and asserted only with wide margins.
+import assert from "node:assert/strict"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { after, before, describe, test } from "node:test"
+import { startServer, type RunningServer } from "../../devs/server/index.ts"
+import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
+import { api, datapoints, genEntry, runFirmware, until, type FirmwareRun } from "../e2e/firmware-harness.ts"
+
+/** [P§4] the keep-alive contract the server announces in tests: a dead link must be noticed within TIMEOUT_MS */
+const TIMEOUT_MS = 3000
+/** generous bounds: a loaded 2-core machine runs the simulator slowly */
+const SLACK_MS = 5000
+const SAMPLE_PERIOD_MS = 100
+
+// The device app: the link, a counter sampled every 100 ms (to find lost or doubled samples) and an
+// echo of the `cmd` datastream to `cmd_echo` (to see pushes reach the handler).
+const APP = `
+link.subscribe("datastreams/cmd", (body) => {
+    link.report("cmd_echo", body["current_value"])
+})
+let seq = 0
+setInterval(() => {
+    link.report("seq", seq++)
+}, ${SAMPLE_PERIOD_MS})
+`
+
+describe("firmware end to end (simulator, TLS, real server)", { timeout: 150_000 }, () => {
+    let dataDir: string
+    let server: RunningServer
+    let proxy: FaultProxy
+    let fw: FirmwareRun
+    let key: string
+    let feed: number
+    let startedMs: number
+
+    const appPort = () => server.appPort
+    const upLine = /^link: greeting -> up/
+    const downLine = /^link: (up|degraded) -> down/
+
+    async function echoes(): Promise<string[]> {
+        return (await datapoints(appPort(), key, feed, "cmd_echo")).map((p) => p.value)
+    }
+
+    before(async () => {
+        dataDir = mkdtempSync(join(tmpdir(), "feedline-fw-e2e-"))
+        server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent", timeoutMs: TIMEOUT_MS })
+        key = server.credentials.masterKey
+        feed = server.credentials.feedId
+        proxy = await new FaultProxy({ target: { port: server.devicePort } }).start()
+        const entry = genEntry(
+            "e2e",
+            {
+                SRV_HOST: "localhost",
+                SRV_PORT: proxy.port,
+                FEED_ID: feed,
+                API_KEY: server.credentials.deviceKey,
+                DIAG_S: 2,
+                BACKOFF_MS: 200,
+                BACKOFF_MAX_S: 1,
+                REBOOT_MIN: 0, // the simulator cannot reboot
+            },
+            APP
+        )
+        startedMs = Date.now()
+        fw = runFirmware(entry, server.caCertPath, 140_000)
+        await fw.waitFor(upLine, 30_000)
+    })
+
+    after(async () => {
+        const code = await fw?.stop()
+        await proxy?.close()
+        await server?.close()
+        if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+        assert.ok(!/PANIC|OutOfMemory|InfiniteLoop/.test(fw?.output() ?? ""), `the VM panicked (exit ${code}):\n${fw?.output().slice(-3000)}`)
+    })
+
+    test("datapoints arrive with sane timestamps, in order, one per sample", async () => {
+        const points = await until("10 seq datapoints", 15_000, async () => {
+            const p = await datapoints(appPort(), key, feed, "seq")
+            return p.length >= 10 ? p : undefined
+        })
+        const now = Date.now()
+        let prev = 0
+        points.forEach((p, i) => {
+            const at = Date.parse(p.at)
+            assert.ok(at >= startedMs - 1000 && at <= now + 1000, `at ${p.at} is outside the test's run`)
+            assert.ok(at > prev, "ats increase")
+            prev = at
+            assert.equal(p.value, String(i), "values are the counter, none missing")
+        })
+        // about SAMPLE_PERIOD_MS apart: the device clock maps onto the server clock
+        const spanMs = Date.parse(points[9].at) - Date.parse(points[0].at)
+        assert.ok(spanMs >= 9 * SAMPLE_PERIOD_MS * 0.5 && spanMs <= 9 * SAMPLE_PERIOD_MS * 3, `9 periods took ${spanMs} ms`)
+    })
+
+    test("a value written over HTTP reaches the device's handler", async () => {
+        const r = await api(appPort(), key, "PUT", `/feeds/${feed}/datastreams/cmd`, { current_value: "42" })
+        assert.ok(r.status < 300, JSON.stringify(r))
+        await until("cmd_echo 42", 10_000, async () => ((await echoes()).includes("42") ? true : undefined))
+    })
+
+    test("a server that goes silent without closing is detected within timeout, and the device reconnects", async () => {
+        const from = fw.lines.length
+        const t0 = Date.now()
+        proxy.blackhole({ scope: "existing" }) // established connections swallow everything; new ones pass
+        const down = await fw.waitFor(downLine, TIMEOUT_MS + SLACK_MS, from)
+        const detectMs = down.atMs - t0
+        assert.match(down.text, /E_SILENT|E_ACK_TIMEOUT/)
+        const up = await fw.waitFor(upLine, 15_000, from)
+        const reconnectMs = up.atMs - down.atMs
+        console.log(`# e2e: dead link detected after ${detectMs} ms (timeout ${TIMEOUT_MS} ms); reconnected ${reconnectMs} ms later`)
+        assert.ok(detectMs >= TIMEOUT_MS - 500, `detected after ${detectMs} ms: before the silence could have lasted ${TIMEOUT_MS} ms`)
+        proxy.clear()
+    })
+
+    test("pushes sent while the device was offline arrive after the reconnect, once", async () => {
+        const from = fw.lines.length
+        proxy.refuse()
+        proxy.reset()
+        await fw.waitFor(/-> down/, TIMEOUT_MS + SLACK_MS, from)
+        for (const v of ["43", "44"]) {
+            const r = await api(appPort(), key, "PUT", `/feeds/${feed}/datastreams/cmd`, { current_value: v })
+            assert.ok(r.status < 300, JSON.stringify(r))
+        }
+        await new Promise((r) => setTimeout(r, 500))
+        assert.ok(!(await echoes()).includes("43"), "the device cannot have seen 43 yet")
+        proxy.accept()
+        await fw.waitFor(upLine, 15_000, from)
+        await until("cmd_echo 43 and 44", 10_000, async () => {
+            const e = await echoes()
+            return e.includes("43") && e.includes("44") ? true : undefined
+        })
+        await new Promise((r) => setTimeout(r, 500))
+        assert.deepEqual(await echoes(), ["42", "43", "44"], "each command handled once, in order")
+    })
+
+    test("killing the server for 2 s and restarting it on the same data dir loses no sample and duplicates none", async () => {
+        const devicePort = server.devicePort
+        const port = server.appPort
+        const from = fw.lines.length
+        await server.close()
+        await fw.waitFor(/-> down/, TIMEOUT_MS + SLACK_MS, from)
+        await new Promise((r) => setTimeout(r, 2000))
+        server = await startServer({ dataDir, devicePort, appPort: port, logLevel: "silent", timeoutMs: TIMEOUT_MS })
+        await fw.waitFor(upLine, 15_000, from)
+        // let the outbox drain, then every counter value up to the highest stored must be there once
+        await new Promise((r) => setTimeout(r, 1500))
+        const points = await datapoints(appPort(), key, feed, "seq")
+        const values = points.map((p) => Number(p.value))
+        const max = Math.max(...values)
+        assert.ok(max > 40, `the counter reached ${max}`)
+        assert.equal(values.length, max + 1, `${max + 1 - values.length} samples lost or doubled`)
+        values.forEach((v, i) => assert.equal(v, i))
+        const reconnects = await datapoints(appPort(), key, feed, "_reconnects")
+        assert.ok(reconnects.length > 0, "diagnostics datastreams are published")
+    })
+})
