@@ -9,6 +9,7 @@ import { credentialsPath } from "./server/credentials.ts"
 import { ApiError } from "./server/errors.ts"
 import { startServer, type ServerOptions } from "./server/index.ts"
 import { SqliteStore } from "./server/storage/sqlite.ts"
+import { CLIENT_COMMANDS, clientCommandsHelp, processIo, runClientCommand } from "./client/commands/index.ts"
 import { PERMISSIONS, type Permission } from "./server/storage/store.ts"
 
 const DEFAULT_DATA_DIR = resolve(fileURLToPath(new URL("../data", import.meta.url)))
@@ -21,6 +22,10 @@ Usage:
   feedline keys list [--json]          list keys (never the keys themselves)
   feedline keys revoke <id>            revoke a key; open connections using it lose it at once
   feedline --help
+
+Client (over the network; \`feedline <command> --help\` for each):
+${clientCommandsHelp()}
+  \`keys\` works over the network when given --server or --key (or $FEEDLINE_SERVER without --data-dir).
 
 Common:
   --data-dir DIR        database, dev certificates, credentials.json  [FEEDLINE_DATA_DIR, default ./data]
@@ -191,8 +196,18 @@ async function keys(args: string[]): Promise<void> {
     }
 }
 
+/** `keys` is the client's (over the network, devs/client) when it names a server or a key; else the local one. */
+function isRemoteKeys(args: string[]): boolean {
+    if (args.some((a) => /^(-s|-k|--server|--key)(=|$)/.test(a))) return true
+    return process.env.FEEDLINE_SERVER !== undefined && !args.some((a) => a.startsWith("--data-dir"))
+}
+
 async function main(argv: string[]): Promise<void> {
     const [command, ...rest] = argv
+    if (command !== undefined && Object.hasOwn(CLIENT_COMMANDS, command) && (command !== "keys" || isRemoteKeys(rest))) {
+        process.exitCode = await runClientCommand(command, rest, processIo())
+        return
+    }
     if (command === undefined || command === "--help" || command === "-h" || command === "help" || rest.includes("--help")) {
         process.stdout.write(HELP)
         return

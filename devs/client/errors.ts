@@ -75,7 +75,7 @@ export function connectError(err: unknown, where: string): ClientError {
         return new ClientError(
             "E_UNTRUSTED_CERT",
             `the server at ${where} presented a certificate we do not trust (${code}); pass its CA with --ca FILE ` +
-                `(the dev CA is <data-dir>/ca.pem) or set FEEDLINE_CA / NODE_EXTRA_CA_CERTS`,
+                `(the dev CA is <data-dir>/tls/ca.pem) or set FEEDLINE_CA / NODE_EXTRA_CA_CERTS`,
             { cause: err }
         )
     }

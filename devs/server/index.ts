@@ -22,6 +22,7 @@ import { Session, type SessionDeps } from "./session.ts"
 import { SqliteStore } from "./storage/sqlite.ts"
 import type { Store } from "./storage/store.ts"
 import { ensureDevCertificate } from "./tls/devca.ts"
+import { mountDashboard } from "../dashboard/mount.ts"
 
 export type { BearerVerifier, Grant } from "./auth/keys.ts"
 export type { Credentials } from "./credentials.ts"
@@ -121,6 +122,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         onCommit: (ms) => metrics.storeCommit.observe(ms / 1000),
     })
     const keys = new KeyRing(store, now)
+    // the dashboard at /, POST /jwt and `Bearer <jwt>` credentials (devs/dashboard/mount.ts)
+    const dashboard = mountDashboard({ dataDir: opts.dataDir, store, keys, authFailures: () => router.deps.authFailures, now })
     const { credentials, created } = await ensureCredentials(opts.dataDir, store, keys, now)
 
     let cert: string | Buffer, key: string | Buffer, caCertPath: string
@@ -146,7 +149,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         log,
         now,
         authFailures: new AddressBuckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST }),
-        verifyBearer: opts.verifyBearer,
+        verifyBearer: opts.verifyBearer ?? dashboard.verifyBearer,
     })
     const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
     const sessions = new Set<Session>()
@@ -177,7 +180,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         rate: new AddressBuckets(rate),
         now,
         health: () => ({ status: "ok", version: SERVER_VERSION, uptime_s: Math.round((now() - startedMs) / 1000), connections: sessions.size }),
-        extraHandlers: opts.httpHandlers ?? [],
+        extraHandlers: [...(opts.httpHandlers ?? []), ...dashboard.httpHandlers],
     })
     const tcpServer = opts.insecureTcpPort === undefined ? undefined : createTcpListener(sessionDeps, maxConnections)
 

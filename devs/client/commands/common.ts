@@ -35,7 +35,7 @@ export const CONNECTION_OPTIONS = {
 export const CONNECTION_USAGE = `connection:
   -s, --server URL   tls://host:7443 (device port) or ws://host:7080/ws   [$FEEDLINE_SERVER, default ${DEFAULT_SERVER}]
   -k, --key KEY      API key, or "Bearer <jwt>"                             [$FEEDLINE_KEY]
-      --ca FILE      PEM of the CA to trust (the dev CA: <data-dir>/ca.pem)  [$FEEDLINE_CA]
+      --ca FILE      PEM of the CA to trust (dev CA: <data-dir>/tls/ca.pem) [$FEEDLINE_CA]
       --timeout-ms N how long to wait for a response (default 10000)`
 
 export function usageError(message: string, usage: string): ClientError {

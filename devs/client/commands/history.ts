@@ -1,12 +1,16 @@
 import { isDatastreamId } from "../../../src/protocol.ts"
 import { csv, table } from "./format.ts"
+
+/** [P§5] one history request returns at most this many points */
+export const MAX_HISTORY_POINTS = 1000
 import { CONNECTION_USAGE, parse, usageError, withConnection, type ClientCommand } from "./common.ts"
 
 const USAGE = `feedline history DATASTREAM [--feed N] [--duration 6hours] [--interval 60] [--start T] [--end T] [--limit N] [--csv|--json]
   DATASTREAM: temp (with --feed or $FEEDLINE_FEED), 1/temp, or /feeds/1/datastreams/temp
   --duration  30seconds, 10minutes, 6hours, 2days, 1weeks ...
   --interval  seconds; at most one point (the first) per interval
-  --limit     at most this many points (the server caps one request at 1000)
+  --limit     at most this many points, the newest of the range (default and most: 1000, the
+              server's cap for one request; the server's own default would be 100)
   Prints a table of at and value; --csv or --json for programs.
 ${CONNECTION_USAGE}`
 
@@ -46,6 +50,7 @@ export const historyCommand: ClientCommand = {
         const resource = datapointsResource(positionals[0], values.feed ?? io.env.FEEDLINE_FEED)
         const params: Record<string, string> = {}
         for (const p of ["duration", "interval", "start", "end", "limit"] as const) if (values[p] !== undefined) params[p] = values[p]!
+        params.limit ??= String(MAX_HISTORY_POINTS)
         const body = await withConnection(values, io, (c) => c.call("get", resource, { params }))
         const points: { at: string; value: string }[] = Array.isArray(body?.datapoints) ? body.datapoints : Array.isArray(body) ? body : []
         if (values.json) return io.out(JSON.stringify(points) + "\n")

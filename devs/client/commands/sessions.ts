@@ -31,7 +31,7 @@ export const sessionsCommand: ClientCommand = {
         })
         const sessions = sessionsOf(body)
         if (values.json) return printJson(io, sessions, true)
-        const cols = ["id", "transport", "remote", "key", "since", "requests", "pushes", "subscriptions"]
+        const cols = ["id", "transport", "remote_address", "key_id", "feeds", "since", "requests", "pushes", "subscriptions"]
         const present = cols.filter((k) => sessions.some((s) => s[k] !== undefined))
         io.out(table(present, sessions.map((s) => present.map((k) => cell(s[k])))))
     },

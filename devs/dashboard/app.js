@@ -1,0 +1,349 @@
+// The dashboard: feeds and their datastreams with current values, units and age; devices with link state
+// and their `_` diagnostics; a live plot per datastream with a history range; a command box. Plain
+// modules, no framework: the DOM is built with a few helpers and updated in place.
+import { Auth } from "./auth.js"
+import { Link } from "./link.js"
+import { StreamPlot } from "./plots.js"
+import { unitOf } from "./units.js"
+
+/** firmware convention (src/actuators/actuator.ts): a command datastream `x` is answered on `x.state` */
+const STATE_SUFFIX = ".state"
+/** a device whose feed has been silent this long is shown as stale (it reports diagnostics every minute or so) */
+const STALE_AFTER_MS = 120 * 1000
+/** history points per plot: ~one per pixel of a wide card; the server caps one request at 1000 */
+const HISTORY_POINTS = 720
+/** how many command log lines to keep */
+const LOG_LINES = 50
+
+const $ = (id) => document.getElementById(id)
+
+/** el("div.card", {title: "x"}, child, "text") */
+function el(spec, attrs = {}, ...children) {
+    const [tag, ...classes] = spec.split(".")
+    const e = document.createElement(tag)
+    if (classes.length) e.className = classes.join(" ")
+    for (const [k, v] of Object.entries(attrs)) {
+        if (k === "dataset") Object.assign(e.dataset, v)
+        else e.setAttribute(k, v)
+    }
+    for (const c of children) e.append(c)
+    return e
+}
+
+function ageText(atMs, nowMs) {
+    if (!atMs) return "never"
+    const s = Math.max(0, Math.round((nowMs - atMs) / 1000))
+    if (s < 60) return `${s} s ago`
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`
+    if (s < 86400) return `${Math.floor(s / 3600)} h ago`
+    return `${Math.floor(s / 86400)} d ago`
+}
+
+const auth = new Auth()
+const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`
+const link = new Link(wsUrl, () => auth.credential())
+
+/** feedId -> { id, title, streams: Map<dsId, stream>, section, grid, device } */
+const feeds = new Map()
+let rangeSec = Number($("range").value)
+/** open command: { feed, id, value, sentMs } awaiting the device's `.state` */
+let awaiting = []
+let sessionsSupported = true
+
+function status(text) {
+    $("status").textContent = text
+}
+
+// ---- sign-in ------------------------------------------------------------------------------------
+
+function showSignIn(message) {
+    $("main").hidden = true
+    $("sign-out").hidden = true
+    $("sign-in").hidden = false
+    $("sign-in-error").textContent = message || ""
+    $("token-state").textContent = ""
+    link.stop()
+}
+
+function showMain() {
+    $("sign-in").hidden = true
+    $("main").hidden = false
+    $("sign-out").hidden = false
+    if (link.stopped) link.start()
+}
+
+$("sign-in-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault()
+    const input = $("api-key")
+    try {
+        await auth.signIn(input.value.trim())
+        input.value = "" // the key is not kept
+        showMain()
+    } catch (e) {
+        $("sign-in-error").textContent = e.message
+    }
+})
+
+$("sign-out").addEventListener("click", () => auth.signOut().then(() => showSignIn("Signed out.")))
+auth.addEventListener("expired", (e) => showSignIn(`Please sign in again: ${e.detail}`))
+link.addEventListener("unauthorized", (e) => {
+    const b = e.detail.body || {}
+    auth.expire(b.errors || "the server refused the token")
+})
+
+setInterval(() => {
+    if (!auth.signedIn) return
+    const left = auth.expiresMs - Date.now()
+    $("token-state").textContent = left > 0 ? `token valid ${Math.floor(left / 3600000)} h ${Math.floor((left % 3600000) / 60000)} min` : "token expired"
+}, 1000)
+
+// ---- link ---------------------------------------------------------------------------------------
+
+link.addEventListener("state", (e) => {
+    const pill = $("link-state")
+    pill.textContent = e.detail
+    pill.className = `pill ${e.detail}`
+})
+
+link.addEventListener("welcome", (e) => {
+    $("session").textContent = `session ${e.detail.session}`
+    loadAll().catch((err) => status(`loading failed: ${err.message}`))
+})
+
+link.addEventListener("notice", (e) => status(`server notice ${e.detail.status}: ${(e.detail.body && e.detail.body.errors) || ""}`))
+
+/** GET with the link; an error status throws with the server's reason. */
+async function get(resource, params) {
+    const r = await link.request("get", resource, { params })
+    if (r.status >= 400) throw new Error(`${r.status} ${resource}: ${(r.body && r.body.errors) || ""}`)
+    return r.body
+}
+
+async function loadAll() {
+    const list = []
+    for (let page = 1; ; page++) {
+        const b = await get("/feeds", { page })
+        list.push(...b.results)
+        if (!b.results.length || list.length >= b.totalResults) break
+    }
+    for (const f of list) {
+        const feed = feeds.get(f.id) || addFeed(f)
+        const full = await get(`/feeds/${f.id}`)
+        for (const d of full.datastreams || []) upsertStream(feed, d, false)
+        link.subscribe(`/feeds/${f.id}`, () => newestAt(feed), (push) => onPush(feed, push))
+        await loadHistory(feed)
+        renderDevice(feed)
+    }
+    status(list.length ? "" : "No feeds visible to this key yet.")
+    refreshSessions()
+}
+
+function newestAt(feed) {
+    let best
+    for (const s of feed.streams.values()) if (s.at && (!best || s.at > best)) best = s.at
+    return best
+}
+
+// ---- feeds and datastreams ----------------------------------------------------------------------
+
+function addFeed(f) {
+    const grid = el("div.cards")
+    const section = el("section.feed", { dataset: { feed: String(f.id) } }, el("div.feed-title", {}, el("h2", {}, f.title || `Feed ${f.id}`), el("span.muted", {}, `/feeds/${f.id}`)), grid)
+    $("feeds").append(section)
+    const device = el("div.card.device", { dataset: { feed: String(f.id) } })
+    $("device-list").append(device)
+    const feed = { id: f.id, title: f.title || `Feed ${f.id}`, streams: new Map(), section, grid, device, sessions: [] }
+    feeds.set(f.id, feed)
+    $("command-feed").append(el("option", { value: String(f.id) }, feed.title))
+    return feed
+}
+
+/** Creates or updates a datastream from a Xively datastream body {id, current_value, at, unit?}. */
+function upsertStream(feed, d, live) {
+    let s = feed.streams.get(d.id)
+    if (!s) {
+        s = { id: d.id, value: undefined, at: undefined, atMs: 0, unit: unitOf(d) }
+        feed.streams.set(d.id, s)
+        if (!d.id.startsWith("_")) {
+            s.valueEl = el("span.value", {}, "–")
+            s.ageEl = el("span.age.muted")
+            s.plotEl = el("div.plot", { dataset: { stream: d.id } })
+            s.card = el(
+                "div.card.stream",
+                { dataset: { feed: String(feed.id), stream: d.id } },
+                el("header", {}, el("h3", {}, d.id), el("span.spacer"), s.ageEl),
+                el("div", {}, s.valueEl, el("span.unit", {}, s.unit)),
+                s.plotEl
+            )
+            insertSorted(feed.grid, s.card, d.id)
+            s.plot = new StreamPlot(s.plotEl, d.id)
+            if (live) loadStreamHistory(feed, s)
+            $("command-datastreams").append(el("option", { value: d.id }))
+        }
+    }
+    if (d.deleted) return removeStream(feed, s)
+    if (d.current_value !== undefined && (!s.at || !d.at || d.at >= s.at)) {
+        s.value = d.current_value
+        s.at = d.at
+        s.atMs = d.at ? Date.parse(d.at) : Date.now()
+        if (s.valueEl) s.valueEl.textContent = s.value
+    }
+    if (live && s.plot && d.at) s.plot.add(d.at, d.current_value)
+    return s
+}
+
+function insertSorted(parent, child, key) {
+    const after = [...parent.children].find((c) => c.dataset.stream > key)
+    parent.insertBefore(child, after || null)
+}
+
+function removeStream(feed, s) {
+    feed.streams.delete(s.id)
+    if (s.plot) s.plot.destroy()
+    if (s.card) s.card.remove()
+}
+
+function onPush(feed, push) {
+    if (push.status !== 200 || !push.body) return // the subscription's acknowledgement has no body
+    const b = push.body
+    const items = Array.isArray(b.datastreams) ? b.datastreams : [b]
+    for (const d of items) {
+        if (!d.id) continue
+        upsertStream(feed, d, true)
+        if (d.id.endsWith(STATE_SUFFIX)) commandAnswered(feed, d)
+    }
+    renderDevice(feed)
+}
+
+// ---- history ------------------------------------------------------------------------------------
+
+/** Xively's duration/interval for a window: at most HISTORY_POINTS points, one per interval. */
+export function historyParams(windowSec) {
+    const minutes = windowSec % 3600 === 0 ? null : windowSec / 60
+    const duration = minutes === null ? `${windowSec / 3600}hours` : `${minutes}minutes`
+    return { duration, interval: Math.max(1, Math.ceil(windowSec / HISTORY_POINTS)), limit: 1000 }
+}
+
+async function loadStreamHistory(feed, s) {
+    const b = await get(`/feeds/${feed.id}/datastreams/${s.id}/datapoints`, historyParams(rangeSec))
+    s.plot.setHistory(b.datapoints || [], rangeSec)
+}
+
+async function loadHistory(feed) {
+    const started = performance.now()
+    await Promise.all([...feed.streams.values()].filter((s) => s.plot).map((s) => loadStreamHistory(feed, s)))
+    $("history-state").textContent = `history loaded in ${Math.round(performance.now() - started)} ms`
+}
+
+$("range").addEventListener("change", () => {
+    rangeSec = Number($("range").value)
+    Promise.all([...feeds.values()].map(loadHistory)).catch((e) => status(`history failed: ${e.message}`))
+})
+
+// ---- devices ------------------------------------------------------------------------------------
+
+const DIAGNOSTICS = [
+    ["_reconnects", "reconnects"],
+    ["_rtt_ms", "round trip"],
+    ["_outbox", "outbox depth"],
+    ["_drops", "dropped samples"],
+    ["_disconnect", "last disconnect"],
+    ["_uptime_s", "uptime"],
+    ["_reboots", "reboots"],
+]
+
+/** Connected sessions per feed, from GET /sessions when the server offers it (master keys). */
+async function refreshSessions() {
+    if (!sessionsSupported || link.state !== "online") return
+    const r = await link.request("get", "/sessions").catch(() => undefined)
+    if (!r) return
+    if (r.status === 404 || r.status === 403 || r.status === 405) {
+        sessionsSupported = false
+        return
+    }
+    const list = Array.isArray(r.body) ? r.body : (r.body && r.body.sessions) || []
+    for (const feed of feeds.values()) feed.sessions = list.filter((s) => (s.feeds || []).includes(feed.id) || s.feed === feed.id)
+    for (const feed of feeds.values()) renderDevice(feed)
+}
+
+function lastHeardMs(feed) {
+    let best = 0
+    for (const s of feed.streams.values()) best = Math.max(best, s.atMs || 0)
+    return best
+}
+
+function renderDevice(feed) {
+    const now = Date.now()
+    const heard = lastHeardMs(feed)
+    const device = feed.sessions.find((s) => s.transport === "tls" || s.transport === "tcp")
+    const state = device ? "online" : sessionsSupported ? (heard && now - heard < STALE_AFTER_MS ? "online" : "offline") : heard && now - heard < STALE_AFTER_MS ? "online" : "stale"
+    const rows = []
+    if (device) {
+        rows.push(["connected since", `${device.since} (${ageText(Date.parse(device.since), now).replace(" ago", "")})`])
+        rows.push(["from", device.remote_address || ""])
+        rows.push(["requests / pushes", `${device.requests ?? "?"} / ${device.pushes ?? "?"}`])
+    }
+    rows.push(["last heard", ageText(heard, now)])
+    for (const [id, label] of DIAGNOSTICS) {
+        const s = feed.streams.get(id)
+        if (s && s.value !== undefined) rows.push([label, `${s.value}${s.unit ? " " + s.unit : ""}`])
+    }
+    const table = el("table.kv", {}, ...rows.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v))))
+    feed.device.replaceChildren(
+        el("header", {}, el("h3", {}, feed.title), el("span.spacer"), el(`span.pill.${state}`, { title: device ? "connected now" : "from the age of its last report" }, state)),
+        table
+    )
+    feed.device.dataset.state = state
+}
+
+// ---- commands -----------------------------------------------------------------------------------
+
+function log(text, cls) {
+    const list = $("command-log")
+    list.prepend(el(`li${cls ? "." + cls : ""}`, {}, `${new Date().toLocaleTimeString()}  ${text}`))
+    while (list.children.length > LOG_LINES) list.lastChild.remove()
+}
+
+$("command-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault()
+    const feed = Number($("command-feed").value)
+    const id = $("command-datastream").value.trim()
+    const value = $("command-value").value.trim()
+    const started = performance.now()
+    try {
+        const r = await link.request("put", `/feeds/${feed}/datastreams/${id}`, { body: { current_value: value } })
+        const ms = Math.round(performance.now() - started)
+        if (r.status >= 400) return log(`${id} = ${value} refused: ${r.status} ${(r.body && r.body.errors) || ""}`, "bad")
+        log(`${id} = ${value} stored (${r.status}, ${ms} ms); waiting for the device's ${id}${STATE_SUFFIX}`, "ok")
+        awaiting = awaiting.filter((a) => !(a.feed === feed && a.id === id))
+        awaiting.push({ feed, id, value, sentMs: performance.now() })
+    } catch (e) {
+        log(`${id} = ${value} not sent: ${e.message}`, "bad")
+    }
+})
+
+function commandAnswered(feed, d) {
+    const id = d.id.slice(0, -STATE_SUFFIX.length)
+    const a = awaiting.find((x) => x.feed === feed.id && x.id === id)
+    if (!a) return
+    awaiting = awaiting.filter((x) => x !== a)
+    const ms = Math.round(performance.now() - a.sentMs)
+    const same = String(d.current_value) === String(a.value)
+    log(`device reports ${d.id} = ${d.current_value} after ${ms} ms${same ? "" : ` (asked for ${a.value})`}`, same ? "ok" : "bad")
+}
+
+// ---- ages tick ----------------------------------------------------------------------------------
+
+setInterval(() => {
+    const now = Date.now()
+    for (const feed of feeds.values()) {
+        for (const s of feed.streams.values()) if (s.ageEl) s.ageEl.textContent = ageText(s.atMs, now)
+        renderDevice(feed)
+    }
+}, 1000)
+setInterval(refreshSessions, 5000)
+
+// ---- start --------------------------------------------------------------------------------------
+
+if (auth.signedIn) showMain()
+else showSignIn()

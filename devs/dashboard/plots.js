@@ -1,0 +1,93 @@
+// One live uPlot chart per datastream. History fills it; pushes append to it. Redraws are batched to
+// one per animation frame, so a burst of pushes costs one draw. The container's data-points and
+// data-last attributes say what is drawn (the browser test reads them).
+/* global uPlot */
+
+/** a value that is not a number (e.g. "on") is drawn as a gap; booleans as 1/0 are numbers already */
+function numeric(v) {
+    const n = typeof v === "number" ? v : Number(v)
+    return v === "" || v === null || v === undefined || !Number.isFinite(n) ? null : n
+}
+
+export class StreamPlot {
+    constructor(container, label) {
+        this.container = container
+        this.xs = []
+        this.ys = []
+        this.windowSec = 3600
+        this.dirty = false
+        const width = Math.max(200, container.clientWidth || 320)
+        this.plot = new uPlot(
+            {
+                width,
+                height: 150,
+                legend: { show: false },
+                cursor: { drag: { x: true, y: false } },
+                scales: { x: { time: true } },
+                axes: [{ size: 30, font: "11px system-ui" }, { size: 48, font: "11px system-ui" }],
+                series: [{}, { label, stroke: "#2b6cb0", width: 1.5, fill: "rgba(43,108,176,0.08)", spanGaps: false, points: { size: 4 } }],
+            },
+            [this.xs, this.ys],
+            container
+        )
+        this.resizer = new ResizeObserver(() => {
+            const w = Math.max(200, this.container.clientWidth)
+            if (w !== this.plot.width) this.plot.setSize({ width: w, height: 150 })
+        })
+        this.resizer.observe(container)
+        this.mark()
+    }
+
+    /** Replaces the data with a history of {at, value} (oldest first) and shows the last `windowSec`. */
+    setHistory(points, windowSec) {
+        this.windowSec = windowSec
+        this.xs = points.map((p) => Date.parse(p.at) / 1000)
+        this.ys = points.map((p) => numeric(p.value))
+        this.schedule()
+    }
+
+    /** Adds one live point, in time order (a late point is inserted where it belongs). */
+    add(at, value) {
+        const x = Date.parse(at) / 1000
+        let i = this.xs.length
+        while (i > 0 && this.xs[i - 1] > x) i--
+        if (i > 0 && this.xs[i - 1] === x) this.ys[i - 1] = numeric(value) // the same `at` again: the later value wins [P§9]
+        else {
+            this.xs.splice(i, 0, x)
+            this.ys.splice(i, 0, numeric(value))
+        }
+        this.schedule()
+    }
+
+    schedule() {
+        if (this.dirty) return
+        this.dirty = true
+        requestAnimationFrame(() => this.draw())
+    }
+
+    draw() {
+        this.dirty = false
+        // keep only the chosen window: a week of live pushes must not grow without bound
+        const from = Date.now() / 1000 - this.windowSec
+        let cut = 0
+        while (cut < this.xs.length && this.xs[cut] < from) cut++
+        if (cut) {
+            this.xs.splice(0, cut)
+            this.ys.splice(0, cut)
+        }
+        const now = Date.now() / 1000
+        this.plot.setData([this.xs, this.ys])
+        this.plot.setScale("x", { min: now - this.windowSec, max: now })
+        this.mark()
+    }
+
+    mark() {
+        this.container.dataset.points = String(this.xs.length)
+        this.container.dataset.last = this.ys.length ? String(this.ys[this.ys.length - 1]) : ""
+    }
+
+    destroy() {
+        this.resizer.disconnect()
+        this.plot.destroy()
+    }
+}
