@@ -3,7 +3,7 @@
 // `feeds/<feed>/#` at QoS 0 (feedline pushes are not acknowledged either).
 import { MqttClient } from "mqtt"
 import { connectCountedTls, OPEN_TIMEOUT_MS, withTimeout, type CountedTls } from "./wire.ts"
-import { deviceOf, mqttTopic, updatePayload } from "./payload.ts"
+import { deviceOf, mqttTopic, seqOfPayload, updatePayload } from "./payload.ts"
 import type { AckHandler, ClientAdapter, DeviceConnection, PushHandler, SubscriberConnection, TargetAddress } from "./types.ts"
 
 /** MQTT keep-alive for benchmark clients: the same order as feedline's metered-link setting. */
@@ -58,8 +58,7 @@ export function mqttAdapter(address: TargetAddress): ClientAdapter {
             await ready
             const prefix = `feeds/${address.feedId}/`
             client.on("message", (topic, payload) => {
-                const body = JSON.parse(payload.toString("latin1"))
-                onPush(deviceOf(topic.slice(prefix.length)), Number(body.datastreams[0].current_value))
+                onPush(deviceOf(topic.slice(prefix.length)), seqOfPayload(JSON.parse(payload.toString("latin1"))))
             })
             await withTimeout(client.subscribeAsync(prefix + "#", { qos: 0 }), OPEN_TIMEOUT_MS, "SUBACK")
             return { bytes: () => wire().bytes(), close: () => client.end(true) }

@@ -1,5 +1,6 @@
-// The one update every target receives: a Xively v2 body with one datastream, the value being the
-// device's sequence number so a subscriber can tell which update a push belongs to. feedline gets it
+// The one update every target receives: the body the firmware sends (src/net/outbox.ts encodeBatch):
+// one datastream with one stamped datapoint, the value being the device's sequence number so a
+// subscriber can tell which update a push belongs to. feedline gets it
 // as the body of `put /feeds/:id`; the MQTT peers get the same bytes as a QoS 1 PUBLISH payload.
 import { encode } from "../../../src/protocol.ts"
 
@@ -13,11 +14,16 @@ export function deviceOf(datastream: string): number {
 }
 
 export function updateBody(device: number, seq: number, atMs: number): Record<string, unknown> {
-    return { datastreams: [{ id: datastreamId(device), current_value: String(seq), at: atMs }] }
+    return { datastreams: [{ id: datastreamId(device), datapoints: [{ at: atMs, value: String(seq) }] }] }
 }
 
 export function updatePayload(device: number, seq: number, atMs: number): string {
     return encode(updateBody(device, seq, atMs))
+}
+
+/** The sequence number in an MQTT payload written by updatePayload(). */
+export function seqOfPayload(body: { datastreams: { datapoints: { value: string }[] }[] }): number {
+    return Number(body.datastreams[0].datapoints[0].value)
 }
 
 export function mqttTopic(feedId: number, device: number): string {

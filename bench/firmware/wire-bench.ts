@@ -1,0 +1,108 @@
+// Firmware-side benchmark, run in the DeviceScript simulator by devs/bench/firmware/wire.ts:
+// bytes on the wire and VM time per update for feedline's envelope (the firmware's own encodeBatch
+// and LinkSocket) against a publish of the same data by the DeviceScript MQTT client.
+// The host counts the bytes (TLS records included) per connection, in the order connections are made:
+// for every case, ours with 0 then K updates, then MQTT with 0 then K updates.
+// VM time: ds.millis() stands still while the VM runs without yielding and catches up at the next
+// yield, so every timed path ends with `await ds.sleep(0)`. Test mode has GC stress on (a collection
+// per allocation), which inflates both paths: only their ratio means something.
+import * as ds from "@devicescript/core"
+import { startMQTTClient } from "@devicescript/net"
+import { LinkSocket } from "../../src/net/socket"
+import { encodeBatch, Sample } from "../../src/net/outbox"
+import { FW_BENCH } from "../results/tmp/fw-bench-config"
+
+const FEED_RESOURCE = "/feeds/1"
+const MQTT_TOPIC = "feeds/1"
+const OPEN_TIMEOUT_MS = 10000
+/** time for the broker's PUBACKs and the host's counters to settle before the next connection */
+const SETTLE_MS = 300
+const AT0 = 1763790000000
+const YIELD_EVERY = 4
+
+function sample(stream: string, value: string, at: number): Sample {
+    return { stream: stream, value: value, ms: 0, at: at, batch: 1, latest: false }
+}
+
+interface Case {
+    name: string
+    samples: Sample[]
+}
+
+function cases(): Case[] {
+    const names = ["temp", "hum", "pres", "co2", "pm25", "pm10", "voc", "lux", "batt", "rssi"]
+    const values = ["21.5", "48.2", "1013.2", "612", "7.4", "11.9", "0.31", "530", "3.92", "-67"]
+    const ten: Sample[] = []
+    for (let i = 0; i < names.length; ++i) ten.push(sample(names[i], values[i], AT0))
+    const buffered: Sample[] = []
+    for (let i = 0; i < 10; ++i) buffered.push(sample("temp", "21." + i, AT0 + i * 60000))
+    return [
+        { name: "one", samples: [sample("temp", "21.5", AT0)] },
+        { name: "ten", samples: ten },
+        { name: "buffered", samples: buffered },
+    ]
+}
+
+function report(path: string, name: string, k: number, ms: number) {
+    console.log("FWBENCH " + JSON.stringify({ path: path, case: name, k: k, ms: ms }))
+}
+
+/** feedline: welcome, then k `put` lines, each acknowledged by the host; VM time of encode + send. */
+async function ours(c: Case, k: number) {
+    const s = LinkSocket.open(FW_BENCH.host, FW_BENCH.port, true)
+    if (!(await s.waitOpen(OPEN_TIMEOUT_MS))) throw new Error("ours: no connection " + s.reason)
+    let lines = 0
+    // the welcome, then one ack per update
+    const want = 1 + k
+    let ms = 0
+    let sent = false
+    for (;;) {
+        if (lines >= 1 && !sent) {
+            sent = true
+            const t0 = ds.millis()
+            for (let i = 0; i < k; ++i) {
+                s.send(encodeBatch(FEED_RESOURCE, c.samples, "t" + i, undefined) + "\n")
+                // the VM panics after ~128K steps without yielding; the MQTT client yields in every send too
+                if (i % YIELD_EVERY === YIELD_EVERY - 1) await ds.sleep(0)
+            }
+            await ds.sleep(0)
+            while (s._outq().length) await ds.sleep(0)
+            ms = ds.millis() - t0
+        }
+        if (lines >= want) break
+        const b = await s.recv()
+        if (b === null) throw new Error("ours: closed early " + s.reason)
+        for (let i = 0; i < b.length; ++i) if (b[i] === 10) lines++
+    }
+    s.close("done")
+    report("ours", c.name, k, ms)
+    await ds.sleep(SETTLE_MS)
+}
+
+/** DeviceScript MQTT client: CONNECT, then k QoS 1 publishes of the same JSON body. */
+async function mqtt(c: Case, k: number) {
+    const client = await startMQTTClient({ host: FW_BENCH.host, port: FW_BENCH.mqttPort, proto: "tls", clientId: "fwbench" })
+    const body: any = JSON.parse(encodeBatch(FEED_RESOURCE, c.samples, "t", undefined))["body"]
+    const t0 = ds.millis()
+    for (let i = 0; i < k; ++i) await client.publish(MQTT_TOPIC, body, 1)
+    await ds.sleep(0)
+    const ms = ds.millis() - t0
+    await ds.sleep(SETTLE_MS)
+    await client.stop()
+    report("mqtt", c.name, k, ms)
+    await ds.sleep(SETTLE_MS)
+}
+
+async function main() {
+    const all = cases()
+    for (let i = 0; i < all.length; ++i) {
+        await ours(all[i], 0)
+        await ours(all[i], FW_BENCH.updates)
+        await mqtt(all[i], 0)
+        await mqtt(all[i], FW_BENCH.updates)
+    }
+    console.log("FWBENCH_DONE")
+    ds.restart()
+}
+
+main.start()

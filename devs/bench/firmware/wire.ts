@@ -1,0 +1,79 @@
+// Host side of bench/firmware/wire-bench.ts: a protocol v1 endpoint and an Aedes MQTT broker, both on
+// TLS and counting raw TCP bytes (TLS records included) per connection.
+import net from "node:net"
+import tls from "node:tls"
+import { readFileSync, mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { Aedes } from "aedes"
+import type { TlsFixture } from "../tls-fixture.ts"
+import { DeviceEndpoint, type ConnBytes } from "./endpoint.ts"
+import { runSimulator, writeGeneratedConfig, type SimRun } from "./sim.ts"
+
+export interface WireCase {
+    case: string
+    oursBytesPerUpdate: ConnBytes
+    mqttBytesPerUpdate: ConnBytes
+    oursVmMsPerUpdate: number
+    mqttVmMsPerUpdate: number
+}
+
+export interface WireResult {
+    cases: WireCase[]
+    run: Omit<SimRun, "output" | "lines">
+    error?: string
+}
+
+/** An MQTT broker (Aedes) over TLS that counts each connection's raw TCP bytes. */
+async function countingBroker(fx: TlsFixture, done: ConnBytes[]): Promise<{ port: number; close(): void }> {
+    const broker = await Aedes.createBroker()
+    const context = tls.createSecureContext({ cert: readFileSync(fx.certPath), key: readFileSync(fx.keyPath) })
+    const srv = net.createServer((raw) => {
+        const t = new tls.TLSSocket(raw, { isServer: true, secureContext: context })
+        t.on("error", () => {})
+        raw.on("close", () => done.push({ up: raw.bytesRead, down: raw.bytesWritten }))
+        broker.handle(t as never)
+    })
+    await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve))
+    return { port: (srv.address() as net.AddressInfo).port, close: () => (srv.close(), broker.close()) }
+}
+
+export async function benchWire(fx: TlsFixture, updates: number, workDir: string, log: (l: string) => void): Promise<WireResult> {
+    const oursConns: ConnBytes[] = []
+    const mqttConns: ConnBytes[] = []
+    const ours = new DeviceEndpoint(fx, { ack: true, onClose: (_at, bytes) => oursConns.push(bytes) })
+    const mqtt = await countingBroker(fx, mqttConns)
+    try {
+        writeGeneratedConfig("fw-bench-config", "FW_BENCH", { host: "127.0.0.1", port: await ours.listen(), mqttPort: mqtt.port, updates })
+        mkdirSync(workDir, { recursive: true })
+        const run = await runSimulator("bench/firmware/wire-bench.ts", { timeoutMs: 120_000, caPath: fx.caPath, outDir: join(workDir, "built") })
+        // connections close asynchronously after the program's last line
+        await new Promise((r) => setTimeout(r, 300))
+        const { output, lines, ...summary } = run
+        if (!run.done) return { cases: [], run: summary, error: `the simulator run did not finish (exit ${run.code}): ${output.slice(-1500)}` }
+        const cases: WireCase[] = []
+        const names = [...new Set(lines.map((l) => String(l.case)))]
+        const per = (conns: ConnBytes[], i: number): ConnBytes => {
+            const empty = conns[2 * i]
+            const full = conns[2 * i + 1]
+            return { up: (full.up - empty.up) / updates, down: (full.down - empty.down) / updates }
+        }
+        const vm = (path: string, name: string) => {
+            const l = lines.find((x) => x.path === path && x.case === name && x.k === updates)
+            return l ? Number(l.ms) / updates : NaN
+        }
+        names.forEach((name, i) => {
+            cases.push({
+                case: name,
+                oursBytesPerUpdate: per(oursConns, i),
+                mqttBytesPerUpdate: per(mqttConns, i),
+                oursVmMsPerUpdate: vm("ours", name),
+                mqttVmMsPerUpdate: vm("mqtt", name),
+            })
+        })
+        log(`  firmware wire: ${cases.map((c) => `${c.case} ${(c.oursBytesPerUpdate.up + c.oursBytesPerUpdate.down).toFixed(0)} B vs MQTT ${(c.mqttBytesPerUpdate.up + c.mqttBytesPerUpdate.down).toFixed(0)} B`).join("; ")}`)
+        return { cases, run: summary }
+    } finally {
+        await ours.close()
+        mqtt.close()
+    }
+}
