@@ -12,7 +12,8 @@ import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, RECONNECT_AFT
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts"
-import type { Caller, Connection, Router, Transport } from "./router.ts"
+import type { Caller, Connection, Transport } from "./context.ts"
+import type { Router } from "./router.ts"
 import { endSubscription } from "./handlers/subscriptions.ts"
 
 /** The four verbs a transport gives a session. */

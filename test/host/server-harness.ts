@@ -37,8 +37,8 @@ export type Line = { raw: string } & ReturnType<typeof decodeServerLine>
 /** Collects lines and lets a test wait for the next one that matches. */
 class LineQueue {
     readonly lines: Line[] = []
-    private waiters: { pred: (l: Line) => boolean; resolve: (l: Line) => void; from: number }[] = []
-    private cursor = 0
+    private waiters: { pred: (l: Line) => boolean; resolve: (l: Line) => void }[] = []
+    private readonly taken = new Set<Line>()
     closed = false
     private closeWaiters: (() => void)[] = []
 
@@ -47,7 +47,7 @@ class LineQueue {
         this.lines.push(line)
         this.waiters = this.waiters.filter((w) => {
             if (!w.pred(line)) return true
-            w.resolve(line)
+            w.resolve(line) // takes it: later waiters do not see it
             return false
         })
     }
@@ -57,22 +57,20 @@ class LineQueue {
         this.closeWaiters.forEach((f) => f())
     }
 
-    /** The first line not yet consumed by next() that matches. */
+    /** The first line not yet taken by next() that matches (and takes it). */
     next(pred: (l: Line) => boolean = () => true, ms = WAIT_MS): Promise<Line> {
-        for (let i = this.cursor; i < this.lines.length; ++i) {
-            if (pred(this.lines[i])) {
-                this.cursor = i + 1
-                return Promise.resolve(this.lines[i])
-            }
+        const found = this.lines.find((l) => !this.taken.has(l) && pred(l))
+        if (found) {
+            this.taken.add(found)
+            return Promise.resolve(found)
         }
         return new Promise((resolve, reject) => {
             const timer = setTimeout(() => reject(new Error(`no matching line within ${ms} ms; got ${this.lines.map((l) => l.raw).slice(-5).join(" | ")}`)), ms)
             this.waiters.push({
-                pred,
-                from: this.cursor,
+                pred: (l) => !this.taken.has(l) && pred(l),
                 resolve: (l) => {
                     clearTimeout(timer)
-                    this.cursor = this.lines.indexOf(l) + 1
+                    this.taken.add(l)
                     resolve(l)
                 },
             })

@@ -17,7 +17,7 @@ export interface Grant {
     master: boolean
     /** a bearer token's expiry; keys do not expire */
     expiresMs?: number
-    /** true for bearer tokens: their validity is their signature and expiry, not the key ring */
+    /** true for bearer tokens; their keyId is the key that minted them (devs/auth-tokens), so they end with it */
     bearer?: boolean
 }
 
@@ -102,7 +102,7 @@ export class KeyRing {
      */
     stillPermits(grant: Grant, permission: Permission, feed: number): boolean {
         if (grant.expiresMs !== undefined && grant.expiresMs <= this.now()) return false
-        if (!grant.bearer && !this.activeIds.has(grant.keyId)) return false
+        if (!this.activeIds.has(grant.keyId)) return false
         return permits(grant, permission, feed)
     }
 

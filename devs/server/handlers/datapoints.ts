@@ -2,7 +2,7 @@
 // many, delete a range [P§5].
 import { unprocessable } from "../errors.ts"
 import { DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS } from "../limits.ts"
-import { requireFeed, type Ctx, type Routes } from "../router.ts"
+import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import type { HistoryQuery } from "../storage/store.ts"
 import { parseDuration, parseTime } from "../time.ts"
 import { datastreamIdOf, MAX_FUTURE_MS, objectBody, pointsOfDatapoints } from "./body.ts"

@@ -1,6 +1,6 @@
 // /feeds/:feed/datastreams and /feeds/:feed/datastreams/:ds [P§5].
 import { notFound } from "../errors.ts"
-import { requireFeed, type Ctx, type Routes } from "../router.ts"
+import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import { datastreamIdOf, isObject, objectBody, pointsOfDatastream, pointsOfDatastreams } from "./body.ts"
 import { hasHistoryParams, historyOf } from "./datapoints.ts"
 import { datastreamJson } from "./shapes.ts"

@@ -1,7 +1,7 @@
 // /feeds and /feeds/:feed [P§5]. PUT /feeds/:feed is the devices' hot path: many datastreams at once.
 import { forbidden, notFound, unprocessable } from "../errors.ts"
 import { visibleFeeds } from "../auth/keys.ts"
-import { requireFeed, type Ctx, type Routes } from "../router.ts"
+import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import { objectBody, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"
 import { requireFeedExists, writeAndPublish } from "./write.ts"

@@ -1,7 +1,7 @@
 // /keys and /keys/:key: the master key creates, lists and revokes keys [P§7].
 import { describeKey } from "../auth/keys.ts"
 import { notFound, unprocessable } from "../errors.ts"
-import { requireMaster, type Ctx, type Routes } from "../router.ts"
+import { requireMaster, type Ctx, type Routes } from "../context.ts"
 import { PERMISSIONS, type Permission } from "../storage/store.ts"
 import { objectBody } from "./body.ts"
 

@@ -1,5 +1,5 @@
 // GET /session: what the server knows about this connection.
-import type { Ctx, Routes } from "../router.ts"
+import type { Ctx, Routes } from "../context.ts"
 import { isoOf } from "../time.ts"
 
 async function read(ctx: Ctx) {

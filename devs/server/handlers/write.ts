@@ -1,7 +1,7 @@
 // The write path shared by every handler that stores datapoints: commit, count, then publish to the hub.
 // The response is sent after the commit [P§9]; fan-out happens after, off the request's path.
 import type { ChangeEvent } from "../hub.ts"
-import type { Ctx } from "../router.ts"
+import type { Ctx } from "../context.ts"
 import { notFound } from "../errors.ts"
 import type { PointInput, StoredPoint } from "../storage/store.ts"
 

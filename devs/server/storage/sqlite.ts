@@ -211,14 +211,15 @@ export class SqliteStore implements Store {
             historyNewest: db.prepare<[number, string, number, number, number], PointRow>(
                 "SELECT at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ? ORDER BY at_ms DESC LIMIT ?",
             ),
-            // SQLite: with MIN() the bare column `value` comes from the row holding the minimum
+            // SQLite: with MIN() the bare column `value` comes from the row holding the minimum; the CAST keeps
+            // the division integral (better-sqlite3 may bind the interval as a REAL)
             historyInterval: db.prepare<[number, string, number, number, number, number], PointRow>(
                 `SELECT MIN(at_ms) AS at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ?
-                 GROUP BY at_ms / ? ORDER BY at_ms LIMIT ?`,
+                 GROUP BY at_ms / CAST(? AS INTEGER) ORDER BY at_ms LIMIT ?`,
             ),
             historyIntervalNewest: db.prepare<[number, string, number, number, number, number], PointRow>(
                 `SELECT MIN(at_ms) AS at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ?
-                 GROUP BY at_ms / ? ORDER BY at_ms DESC LIMIT ?`,
+                 GROUP BY at_ms / CAST(? AS INTEGER) ORDER BY at_ms DESC LIMIT ?`,
             ),
             deleteRange: db.prepare("DELETE FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ?"),
             newestPoint: db.prepare<[number, string], PointRow>(

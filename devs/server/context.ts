@@ -1,0 +1,96 @@
+// What handlers see: the request context, their result type, and the permission guards. Kept apart
+// from router.ts so that handlers do not import the router that imports them.
+import type { Request } from "../../src/protocol.ts"
+import { permits, type BearerVerifier, type Grant, type KeyRing } from "./auth/keys.ts"
+import { forbidden } from "./errors.ts"
+import type { Hub, Subscriber, Subscription } from "./hub.ts"
+import type { Logger } from "./log.ts"
+import type { Metrics } from "./metrics.ts"
+import type { AddressBuckets } from "./ratelimit.ts"
+import type { Permission, Store } from "./storage/store.ts"
+
+export type Transport = "tls" | "tcp" | "ws" | "http"
+
+/** A connection as handlers see it (sessions implement it; HTTP requests have none). */
+export interface Connection {
+    readonly id: string
+    readonly transport: Transport
+    readonly remoteAddress: string
+    readonly connectedMs: number
+    readonly requests: number
+    readonly pushes: number
+    /** by subscribed resource */
+    readonly subscriptions: Map<string, Subscription>
+    /** the key remembered for the connection [P§7] */
+    rememberedKey?: string
+    /** ready-made Subscriber for this connection */
+    subscriber(): Subscriber
+}
+
+/** Who is asking. */
+export interface Caller {
+    transport: Transport
+    remoteAddress: string
+    connection?: Connection
+}
+
+export interface RouterDeps {
+    store: Store
+    keys: KeyRing
+    hub: Hub
+    metrics: Metrics
+    log: Logger
+    now: () => number
+    authFailures: AddressBuckets
+    verifyBearer?: BearerVerifier
+}
+
+/** What a handler returns: the status and body of the response, and what to do once it is sent. */
+export interface Result {
+    status: number
+    body?: unknown
+    /** runs right after the response is queued (subscription replays go after their acknowledgement) */
+    after?: () => void
+}
+
+export interface Ctx {
+    req: Request
+    /** the normalised resource */
+    resource: string
+    params: Record<string, string | number | boolean>
+    grant: Grant
+    caller: Caller
+    deps: RouterDeps
+    /** path parameters: feed, ds, key */
+    path: Record<string, string>
+    /** the feed id of the path, parsed */
+    feed: number
+}
+
+export type Handler = (ctx: Ctx) => Promise<Result>
+export type Routes = Partial<Record<"get" | "put" | "post" | "delete", Handler>>
+
+/** [P§7] the permission a method needs by default */
+export function permissionOf(method: string): Permission {
+    switch (method) {
+        case "put":
+            return "update"
+        case "post":
+            return "create"
+        case "delete":
+            return "delete"
+        default:
+            return "read"
+    }
+}
+
+/** Throws 403 unless the grant may do `permission` on `feed`; says nothing about whether the feed exists. */
+export function requireFeed(ctx: Ctx, permission: Permission, feed = ctx.feed): void {
+    if (!permits(ctx.grant, permission, feed)) {
+        throw forbidden(`this key may not ${permission} feed ${feed}; ask for a key with "${permission}" on it`)
+    }
+}
+
+export function requireMaster(ctx: Ctx): void {
+    if (!ctx.grant.master) throw forbidden("only a master key may manage keys")
+}

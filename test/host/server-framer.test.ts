@@ -1,0 +1,80 @@
+// ObjectFramer [P§3]: the same stream cut into 1-byte, split and coalesced chunks yields the same objects.
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import { ObjectFramer, type FramerEvent } from "../../devs/server/framer.ts"
+import { REQUEST_VECTORS } from "../vectors/envelope.ts"
+
+const PRETTY = REQUEST_VECTORS[0].input // the Xively documentation's multi-line example
+const COMPACT = '{"method":"get","resource":"/feeds/1","token":"a\\"}{"}'
+const UTF8 = '{"method":"put","resource":"/feeds/1/datastreams/t","body":{"current_value":"café ℃ 😀"}}'
+const STREAM = `${PRETTY}\n\n  ${COMPACT}${UTF8}\r\n`
+
+function feedAll(chunks: Buffer[], framer = new ObjectFramer()): FramerEvent[] {
+    return chunks.flatMap((c) => framer.feed(c))
+}
+
+function texts(events: FramerEvent[]): string[] {
+    return events.map((e) => (e.kind === "object" ? e.text : e.kind))
+}
+
+const bytes = Buffer.from(STREAM, "utf8")
+const expected = [PRETTY, COMPACT, UTF8]
+
+test("framer: one chunk with three objects (coalesced)", () => {
+    assert.deepEqual(texts(feedAll([bytes])), expected)
+})
+
+test("framer: one byte at a time, including inside multi-byte UTF-8 characters", () => {
+    const chunks = [...bytes].map((b) => Buffer.from([b]))
+    assert.deepEqual(texts(feedAll(chunks)), expected)
+})
+
+test("framer: every split point of the stream into two chunks", () => {
+    for (let i = 0; i <= bytes.length; ++i) {
+        assert.deepEqual(texts(feedAll([bytes.subarray(0, i), bytes.subarray(i)])), expected, `split at ${i}`)
+    }
+})
+
+test("framer: the caller may reuse its chunk buffer", () => {
+    const framer = new ObjectFramer()
+    const buf = Buffer.alloc(8)
+    const out: FramerEvent[] = []
+    for (let i = 0; i < bytes.length; i += 8) {
+        const n = bytes.copy(buf, 0, i, Math.min(i + 8, bytes.length))
+        out.push(...framer.feed(buf.subarray(0, n)))
+        buf.fill(0x21) // scribble over it
+    }
+    assert.deepEqual(texts(out), expected)
+})
+
+test("framer: garbage between objects is reported once per run and skipped to the next {", () => {
+    const ev = feedAll([Buffer.from('hello world {"a":1} ] oops {"b":2}')])
+    assert.deepEqual(texts(ev), ["garbage", '{"a":1}', "garbage", '{"b":2}'])
+})
+
+test("framer: a raw newline inside a string breaks that object only", () => {
+    const ev = feedAll([Buffer.from('{"a":"x\n"}\n{"b":2}')])
+    assert.deepEqual(texts(ev), ["garbage", '{"b":2}'])
+})
+
+test("framer: an object over the limit is reported as soon as it passes it, then nothing more", () => {
+    const framer = new ObjectFramer(64)
+    const big = Buffer.from(`{"v":"${"x".repeat(100)}"}{"a":1}`)
+    const ev = feedAll([big.subarray(0, 30), big.subarray(30, 70), big.subarray(70)], framer)
+    assert.equal(ev.length, 1)
+    assert.equal(ev[0].kind, "oversize")
+    assert.deepEqual(framer.feed(Buffer.from('{"a":1}')), [])
+})
+
+test("framer: an object of exactly the limit passes; one byte more does not", () => {
+    const exact = `{"v":"${"x".repeat(64 - 8)}"}`
+    assert.equal(Buffer.byteLength(exact), 64)
+    assert.deepEqual(texts(feedAll([Buffer.from(exact)], new ObjectFramer(64))), [exact])
+    assert.equal(feedAll([Buffer.from(exact.replace("x", "xx"))], new ObjectFramer(64))[0].kind, "oversize")
+})
+
+test("framer: holds only the unfinished object's bytes", () => {
+    const framer = new ObjectFramer()
+    framer.feed(Buffer.from('{"a":1}{"b":'))
+    assert.equal(framer.pendingBytes, 5)
+})

@@ -1,0 +1,101 @@
+// Pure server modules: keep-alive decision, token buckets, times and durations, history queries, push lines.
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import { encodeResponse } from "../../src/protocol.ts"
+import { ApiError } from "../../devs/server/errors.ts"
+import { changeBody, changeResource, pushLine, type ChangeEvent } from "../../devs/server/hub.ts"
+import { decideKeepAlive } from "../../devs/server/keepalive.ts"
+import { historyQueryOf } from "../../devs/server/handlers/datapoints.ts"
+import { AddressBuckets, fullBucket, take } from "../../devs/server/ratelimit.ts"
+import { parseDuration, parseTime } from "../../devs/server/time.ts"
+
+const CFG = { heartbeatMs: 300, timeoutMs: 3000 }
+
+test("keep-alive: heartbeat after 300 ms without sending, timeout after 3000 ms without receiving", () => {
+    assert.deepEqual(decideKeepAlive(1000, 1000, 1000, CFG), { action: "none", dueInMs: 300 })
+    assert.deepEqual(decideKeepAlive(1200, 1000, 1000, CFG), { action: "none", dueInMs: 100 })
+    assert.deepEqual(decideKeepAlive(1300, 1000, 1000, CFG), { action: "heartbeat", dueInMs: 300 })
+    assert.deepEqual(decideKeepAlive(3900, 1000, 3800, CFG), { action: "none", dueInMs: 100 }) // timeout is nearer
+    assert.deepEqual(decideKeepAlive(4000, 1000, 3800, CFG), { action: "timeout", dueInMs: 0 })
+    // sending does not count as life; only receiving does
+    assert.equal(decideKeepAlive(4000, 1000, 3999, CFG).action, "timeout")
+})
+
+test("token bucket: a burst, then the rate, with a retry hint", () => {
+    const cfg = { ratePerSecond: 10, burst: 3 }
+    const b = fullBucket(cfg, 0)
+    assert.deepEqual([take(b, cfg, 0).ok, take(b, cfg, 0).ok, take(b, cfg, 0).ok], [true, true, true])
+    assert.deepEqual(take(b, cfg, 0), { ok: false, retryAfterMs: 100 })
+    assert.deepEqual(take(b, cfg, 50), { ok: false, retryAfterMs: 50 })
+    assert.equal(take(b, cfg, 100).ok, true)
+    assert.equal(take(b, cfg, 10_000).ok, true)
+    assert.ok(b.tokens <= cfg.burst)
+})
+
+test("address buckets: per address, bounded, least recently used forgotten first", () => {
+    const buckets = new AddressBuckets({ ratePerSecond: 1, burst: 1 }, 2)
+    assert.equal(buckets.take("a", 0).ok, true)
+    assert.equal(buckets.take("a", 0).ok, false)
+    assert.equal(buckets.take("b", 0).ok, true)
+    assert.equal(buckets.peek("a", 0).ok, false)
+    buckets.take("c", 0) // forgets "a", the least recently used
+    assert.equal(buckets.peek("a", 0).ok, true)
+})
+
+test("times: ms or ISO-8601; durations as Xively wrote them", () => {
+    assert.equal(parseTime(1763790000000), 1763790000000)
+    assert.equal(parseTime("1763790000000"), 1763790000000)
+    assert.equal(parseTime("2026-11-22T05:00:00.000Z"), Date.UTC(2026, 10, 22, 5))
+    assert.equal(parseTime("2026-11-22T06:00:00+01:00"), Date.UTC(2026, 10, 22, 5))
+    for (const bad of ["March 7", "", "-5", 1.5, -1, "2026-13-45", null, {}]) assert.equal(parseTime(bad), undefined, String(bad))
+    assert.equal(parseDuration("6hours"), 6 * 3600_000)
+    assert.equal(parseDuration("1day"), 86_400_000)
+    assert.equal(parseDuration("30seconds"), 30_000)
+    assert.equal(parseDuration("2 weeks"), 14 * 86_400_000)
+    for (const bad of ["6", "hours", "0hours", "6 fortnights", 6]) assert.equal(parseDuration(bad), undefined, String(bad))
+})
+
+test("history query: duration counts back from end or now, forward from start", () => {
+    const now = Date.UTC(2026, 10, 22, 12)
+    assert.deepEqual(historyQueryOf({ duration: "6hours" }, now), { startMs: now - 6 * 3600_000, endMs: now, intervalMs: undefined, limit: 100, newest: true })
+    const start = "2026-11-22T00:00:00Z"
+    assert.deepEqual(historyQueryOf({ start, duration: "2hours", interval: 60, limit: 1000 }, now), {
+        startMs: Date.UTC(2026, 10, 22),
+        endMs: Date.UTC(2026, 10, 22, 2),
+        intervalMs: 60_000,
+        limit: 1000,
+        newest: false,
+    })
+})
+
+test("history query: bad parameters are 422 with a code", () => {
+    const code = (p: Record<string, string | number>) => {
+        try {
+            historyQueryOf(p, Date.now())
+            return "accepted"
+        } catch (e) {
+            return (e as ApiError).code
+        }
+    }
+    assert.equal(code({ limit: 1001 }), "E_LIMIT")
+    assert.equal(code({ limit: 0 }), "E_BAD_PARAM")
+    assert.equal(code({ interval: "x" }), "E_BAD_PARAM")
+    assert.equal(code({ duration: "6" }), "E_BAD_PARAM")
+    assert.equal(code({ start: "yesterday" }), "E_BAD_PARAM")
+    assert.equal(code({ start: 2000, end: 1000 }), "E_BAD_PARAM")
+})
+
+test("push lines are the bytes encodeResponse makes", () => {
+    const events: ChangeEvent[] = [
+        { feed: 1, seq: 5, stream: "led", atMs: Date.UTC(2026, 10, 22, 5, 0, 1), value: 'on "1" é' },
+        { feed: 1, seq: Infinity, stream: "led", deleted: true },
+        { feed: 7, seq: Infinity },
+    ]
+    for (const ev of events) {
+        assert.equal(pushLine("s\n1", ev), encodeResponse({ token: "s\n1", status: 200, resource: changeResource(ev), body: changeBody(ev) }))
+    }
+    assert.equal(
+        pushLine("s1", events[0]),
+        '{"token":"s1","status":200,"resource":"/feeds/1/datastreams/led","body":{"id":"led","current_value":"on \\"1\\" \\u00e9","at":"2026-11-22T05:00:01.000Z"}}',
+    )
+})
