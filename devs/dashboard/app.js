@@ -12,6 +12,8 @@ const STATE_SUFFIX = ".state"
 const STALE_AFTER_MS = 120 * 1000
 /** history points per plot: ~one per pixel of a wide card; the server caps one request at 1000 */
 const HISTORY_POINTS = 720
+/** how often the page asks for its own /session (and so proves its token still works) */
+const SESSION_POLL_MS = 15 * 1000
 /** how many command log lines to keep */
 const LOG_LINES = 50
 
@@ -91,11 +93,13 @@ link.addEventListener("unauthorized", (e) => {
     auth.expire(b.errors || "the server refused the token")
 })
 
-setInterval(() => {
+function showTokenState() {
     if (!auth.signedIn) return
     const left = auth.expiresMs - Date.now()
     $("token-state").textContent = left > 0 ? `token valid ${Math.floor(left / 3600000)} h ${Math.floor((left % 3600000) / 60000)} min` : "token expired"
-}, 1000)
+}
+setInterval(showTokenState, 1000)
+auth.addEventListener("change", showTokenState)
 
 // ---- link ---------------------------------------------------------------------------------------
 
@@ -136,6 +140,7 @@ async function loadAll() {
     }
     status(list.length ? "" : "No feeds visible to this key yet.")
     refreshSessions()
+    refreshOwnSession()
 }
 
 function newestAt(feed) {
@@ -187,6 +192,7 @@ function upsertStream(feed, d, live) {
         s.at = d.at
         s.atMs = d.at ? Date.parse(d.at) : Date.now()
         if (s.valueEl) s.valueEl.textContent = s.value
+        if (s.ageEl) s.ageEl.textContent = ageText(s.atMs, Date.now())
     }
     if (live && s.plot && d.at) s.plot.add(d.at, d.current_value)
     return s
@@ -343,7 +349,22 @@ setInterval(() => {
 }, 1000)
 setInterval(refreshSessions, 5000)
 
+/**
+ * This page's own connection as the server sees it (GET /session). Also a regular authenticated request:
+ * the server verifies the token on each one, so a revoked key signs the page out even when nothing is pushed.
+ */
+async function refreshOwnSession() {
+    if (link.state !== "online" && link.state !== "degraded") return
+    const r = await link.request("get", "/session").catch(() => undefined)
+    if (!r || r.status !== 200 || !r.body) return
+    const b = r.body
+    $("session").textContent = `session ${b.id} · since ${new Date(b.since).toLocaleTimeString()} · ${b.requests} requests · ${b.pushes} pushes`
+}
+setInterval(refreshOwnSession, SESSION_POLL_MS)
+
 // ---- start --------------------------------------------------------------------------------------
 
-if (auth.signedIn) showMain()
-else showSignIn()
+if (auth.signedIn) {
+    showMain()
+    showTokenState()
+} else showSignIn()

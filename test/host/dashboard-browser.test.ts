@@ -1,0 +1,164 @@
+// The dashboard in a real browser (Debian's chromium, driven by playwright-core) against a real server:
+// sign-in with a key, datastreams with history, a plot that follows values written over HTTP, a command
+// that reaches a (simulated) device and whose reported state comes back, and tokens that stop working
+// when expired or when their key is revoked while the WebSocket is open.
+import { test, before, after } from "node:test"
+import assert from "node:assert/strict"
+import fs from "node:fs"
+import os from "node:os"
+import path from "node:path"
+import { startServer, type RunningServer } from "../../devs/server/index.ts"
+import { FeedlineConnection } from "../../devs/client/connection.ts"
+import { loadOrCreateTokenSecret, TokenAuthority } from "../../devs/auth-tokens/tokens.ts"
+
+const CHROMIUM = "/usr/bin/chromium"
+const SKIP = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the browser test`
+const ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+/** where the screenshot goes, for people to look at */
+const SCREENSHOT = path.join(os.tmpdir(), "feedline-dashboard.png")
+const WAIT_MS = 10_000
+
+let server: RunningServer
+let dataDir: string
+let userDataDir: string
+let base: string
+let device: FeedlineConnection
+let context: import("playwright-core").BrowserContext
+const commandsSeen: string[] = []
+
+async function rest(method: string, resource: string, key: string, body?: unknown) {
+    const r = await fetch(`${base}/v2${resource}`, {
+        method,
+        headers: { "X-ApiKey": key, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    return { status: r.status, body: await r.json().catch(() => undefined) }
+}
+
+before(async () => {
+    if (SKIP) return
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-dash-"))
+    userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-chromium-"))
+    server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent" })
+    base = `http://127.0.0.1:${server.appPort}`
+    const { deviceKey } = server.credentials
+    // an hour of history for two sensors, a command datastream and the device's diagnostics
+    const now = Date.now()
+    const series = (f: (i: number) => number) => Array.from({ length: 60 }, (_, i) => ({ at: now - (60 - i) * 55_000, value: f(i).toFixed(2) }))
+    const seeded = await rest("PUT", "/feeds/1", deviceKey, {
+        datastreams: [
+            { id: "temp", datapoints: series((i) => 20 + 2 * Math.sin(i / 8)) },
+            { id: "humidity", datapoints: series((i) => 45 + 5 * Math.cos(i / 10)) },
+            { id: "led", current_value: "0" },
+            { id: "led.state", current_value: "0" },
+            { id: "_reconnects", current_value: "2" },
+            { id: "_rtt_ms", current_value: "38" },
+            { id: "_outbox", current_value: "0" },
+        ],
+    })
+    assert.equal(seeded.status, 200)
+    // a device on the TLS port that applies `led` commands and reports `led.state` (src/actuators convention)
+    device = await FeedlineConnection.connect({ server: `tls://localhost:${server.devicePort}`, apiKey: deviceKey, ca: fs.readFileSync(server.caCertPath) })
+    await device.subscribe("/feeds/1/datastreams/led", undefined, (push) => {
+        if (push.status !== 200 || push.body?.current_value === undefined) return
+        commandsSeen.push(push.body.current_value)
+        void device.call("put", "/feeds/1/datastreams/led.state", { body: { current_value: push.body.current_value } })
+    })
+    const { chromium } = await import("playwright-core")
+    context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } })
+})
+
+after(async () => {
+    if (SKIP) return
+    await context?.close()
+    device?.close()
+    await server?.close()
+    for (const d of [dataDir, userDataDir]) if (d) fs.rmSync(d, { recursive: true, force: true })
+})
+
+test("sign in, see datastreams with history, follow HTTP writes live, send a command and see the device answer", { skip: SKIP, timeout: 45_000 }, async (t) => {
+    const page = await context.newPage()
+    const errors: string[] = []
+    page.on("pageerror", (e) => errors.push(e.message))
+    await page.goto(base + "/")
+    await page.locator("#api-key").fill(server.credentials.masterKey)
+    await page.locator("#sign-in-form button").click()
+
+    // the page loads and shows a datastream, its unit, and its history in the plot
+    const temp = page.locator('.stream[data-stream="temp"]')
+    const tempPlot = temp.locator(".plot")
+    await page.waitForFunction(() => Number(document.querySelector('.stream[data-stream="temp"] .plot')?.getAttribute("data-points")) >= 60, null, { timeout: WAIT_MS })
+    assert.equal(await temp.locator(".unit").textContent(), "°C")
+    assert.equal(await page.locator("#api-key").inputValue(), "", "the key is not kept in the page")
+    assert.equal(await page.evaluate(() => Object.values(sessionStorage).some((v) => v.includes("."))), true, "only a token is stored")
+    const before = Number(await tempPlot.getAttribute("data-points"))
+
+    // the plot updates when a value is written over HTTP
+    assert.equal((await rest("PUT", "/feeds/1/datastreams/temp", server.credentials.deviceKey, { current_value: "27.25" })).status, 200)
+    await page.waitForFunction(
+        (n) => {
+            const plot = document.querySelector('.stream[data-stream="temp"] .plot')
+            return Number(plot?.getAttribute("data-points")) === n + 1 && plot?.getAttribute("data-last") === "27.25"
+        },
+        before,
+        { timeout: WAIT_MS }
+    )
+    assert.equal(await temp.locator(".value").textContent(), "27.25")
+
+    // a command from the page reaches the server and the device; the device's reported state comes back
+    await page.locator("#command-datastream").fill("led")
+    await page.locator("#command-value").fill("1")
+    await page.locator("#command-form button").click()
+    await page.locator("#command-log li", { hasText: "device reports led.state = 1" }).waitFor({ timeout: WAIT_MS })
+    assert.deepEqual(commandsSeen, ["1"])
+    assert.equal((await rest("GET", "/feeds/1/datastreams/led", server.credentials.masterKey)).body.current_value, "1")
+
+    // devices show their diagnostics
+    const deviceCard = page.locator('.device[data-feed="1"]')
+    await deviceCard.locator("td", { hasText: "38 ms" }).waitFor({ timeout: WAIT_MS })
+    assert.match(await deviceCard.innerText(), /reconnects\s+2/)
+    assert.equal(await page.locator("#link-state").textContent(), "online")
+
+    await page.screenshot({ path: SCREENSHOT, fullPage: true })
+    t.diagnostic(`screenshot: ${SCREENSHOT}`)
+    assert.deepEqual(errors, [])
+    await page.close()
+})
+
+test("an expired token is refused by the server and the page asks to sign in again", { skip: SKIP, timeout: 30_000 }, async () => {
+    // a token minted with this server's secret two hours ago, valid for one hour
+    const masterId = (await server.keys.list()).find((k) => k.master)!.id
+    const past = new TokenAuthority({ secret: loadOrCreateTokenSecret(dataDir), lookupKey: () => undefined, now: () => Date.now() - 2 * 3600_000 })
+    const { token } = await past.mint({ keyId: masterId, permissions: ["read"], master: false }, { ttlMs: 3600_000 })
+    const refused = await fetch(`${base}/v2/feeds/1`, { headers: { Authorization: `Bearer ${token}` } })
+    assert.equal(refused.status, 401)
+
+    const page = await context.newPage()
+    await page.goto(`${base}/#token=${token}`)
+    await page.locator("#sign-in").waitFor({ state: "visible", timeout: WAIT_MS })
+    assert.match(await page.locator("#sign-in-error").textContent() ?? "", /sign in again/i)
+    assert.equal(await page.locator("#main").isHidden(), true)
+    await page.close()
+})
+
+test("revoking the key behind a token signs out a page whose WebSocket is open", { skip: SKIP, timeout: 30_000 }, async () => {
+    const { record, secret } = await server.keys.create({ label: "dashboard", permissions: ["read", "update"], feeds: [1] })
+    const minted = await fetch(`${base}/jwt`, { method: "POST", headers: { "X-ApiKey": secret } })
+    assert.equal(minted.status, 200)
+    const { token } = (await minted.json()) as { token: string }
+
+    const page = await context.newPage()
+    await page.goto(`${base}/#token=${token}`)
+    await page.locator('.stream[data-stream="temp"]').waitFor({ timeout: WAIT_MS })
+    await server.keys.revoke(record.id)
+    // the next push on the open WebSocket is checked against the key and refused
+    const deadline = Date.now() + WAIT_MS
+    let n = 0
+    while (!(await page.locator("#sign-in").isVisible()) && Date.now() < deadline) {
+        await rest("PUT", "/feeds/1/datastreams/temp", server.credentials.deviceKey, { current_value: String(20 + (n++ % 5)) })
+        await new Promise((r) => setTimeout(r, 200))
+    }
+    assert.equal(await page.locator("#sign-in").isVisible(), true, "the page was not signed out after its key was revoked")
+    assert.equal((await fetch(`${base}/v2/feeds/1`, { headers: { Authorization: `Bearer ${token}` } })).status, 401)
+    await page.close()
+})
