@@ -18,7 +18,7 @@ import { createLogger, type Logger } from "./log.ts"
 import { Metrics } from "./metrics.ts"
 import { AddressBuckets } from "./ratelimit.ts"
 import { Router } from "./router.ts"
-import { Session, type SessionDeps } from "./session.ts"
+import { Session, type SessionDeps, type Wire } from "./session.ts"
 import { SqliteStore } from "./storage/sqlite.ts"
 import type { Store } from "./storage/store.ts"
 import { ensureDevCertificate } from "./tls/devca.ts"
@@ -27,6 +27,7 @@ import { mountDashboard } from "../dashboard/mount.ts"
 export type { BearerVerifier, Grant } from "./auth/keys.ts"
 export type { Credentials } from "./credentials.ts"
 export type { HttpHandler } from "./listeners/http.ts"
+export type { Session, Wire } from "./session.ts"
 
 export interface ServerOptions {
     /** SQLite db, dev CA, credentials.json live here */
@@ -83,6 +84,8 @@ export interface RunningServer {
     store: Store
     metrics: Metrics
     log: Logger
+    /** serve the protocol over any other transport: a session on `wire` (welcome first, then requests) */
+    attachWire(wire: Wire): Session
     /** graceful: stop accepting, let requests in flight finish, flush writes, send a final notice, close */
     close(): Promise<void>
 }
@@ -229,5 +232,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             log.info("stopped")
         })())
 
-    return { devicePort, appPort, insecureTcpPort, caCertPath, credentials, credentialsCreated: created, keys, store, metrics, log, close }
+    const attachWire = (wire: Wire) => {
+        const session = new Session(sessionDeps, wire)
+        session.start()
+        return session
+    }
+    return { devicePort, appPort, insecureTcpPort, caCertPath, credentials, credentialsCreated: created, keys, store, metrics, log, attachWire, close }
 }

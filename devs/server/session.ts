@@ -212,9 +212,10 @@ export class Session implements Connection {
         const now = this.deps.now()
         const { heartbeatMs, timeoutMs, slowConsumerMs } = this.deps.config
         const queued = this.wire.bufferedBytes()
-        if (queued > CONGESTED_QUEUE_BYTES) {
+        const congestedBytes = Math.min(CONGESTED_QUEUE_BYTES, this.deps.config.maxQueueBytes / 4)
+        if (queued > congestedBytes) {
             this.congestedSinceMs ??= now
-            if (now - this.congestedSinceMs >= slowConsumerMs) return this.dropSlowConsumer(`more than ${CONGESTED_QUEUE_BYTES} bytes queued for ${slowConsumerMs} ms`)
+            if (now - this.congestedSinceMs >= slowConsumerMs) return this.dropSlowConsumer(`more than ${congestedBytes} bytes queued for ${slowConsumerMs} ms`)
         } else this.congestedSinceMs = undefined
         const d = decideKeepAlive(now, this.lastRxMs, this.lastTxMs, { heartbeatMs, timeoutMs })
         if (d.action === "timeout") {

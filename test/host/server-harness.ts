@@ -19,7 +19,8 @@ export interface TestServer extends RunningServer {
 
 export async function startTestServer(opts: Partial<ServerOptions> = {}): Promise<TestServer> {
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "feedline-test-"))
-    const server = await startServer({ devicePort: 0, appPort: 0, logLevel: "silent", synchronous: "NORMAL", ...opts, dataDir })
+    // tests pipeline many requests: no rate limit unless a test asks for one
+    const server = await startServer({ devicePort: 0, appPort: 0, logLevel: "silent", synchronous: "NORMAL", ratePerSecond: 1e6, rateBurst: 1e6, ...opts, dataDir })
     return {
         ...server,
         dataDir,

@@ -1,0 +1,233 @@
+// [P§8] Subscriptions over TLS: push per datapoint, unsubscribe, unsubscribe-all, `since` replay with nothing
+// missed and nothing twice while writes keep coming, timeout, limits; slow subscribers are dropped while
+// the others keep receiving, and a connection's queue never grows past its bound.
+import assert from "node:assert/strict"
+import { after, before, test } from "node:test"
+import type { Wire } from "../../devs/server/index.ts"
+import { startTestServer, TlsClient, type TestServer } from "./server-harness.ts"
+
+let s: TestServer
+let feed: number
+const T0 = Date.UTC(2026, 10, 22, 5)
+const iso = (ms: number) => new Date(ms).toISOString()
+
+before(async () => {
+    s = await startTestServer()
+    feed = s.credentials.feedId
+})
+after(() => s.stop())
+
+const device = () => TlsClient.open(s, s.credentials.deviceKey)
+
+async function put(c: TlsClient, stream: string, points: { at: number; value: string }[]) {
+    const r = await c.request({ method: "put", resource: `/feeds/${feed}`, body: { datastreams: [{ id: stream, datapoints: points }] } })
+    assert.equal(r.status, 200, JSON.stringify(r))
+}
+
+test("subscribe: acknowledged, then one push per datapoint in at order, for the resource and what is under it", async () => {
+    const sub = await device()
+    const writer = await device()
+    const ack = await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/led`, token: "s1" })
+    assert.deepEqual(ack, { token: "s1", status: 200, resource: `/feeds/${feed}/datastreams/led` })
+    const whole = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, token: "all" })
+    assert.equal(whole.status, 200)
+    await put(writer, "led", [{ at: T0 + 2, value: "0" }, { at: T0 + 1, value: "1" }])
+    await put(writer, "temp", [{ at: T0 + 3, value: "21.5" }])
+    const p1 = await sub.push("s1")
+    const p2 = await sub.push("s1")
+    assert.deepEqual(p1, { token: "s1", status: 200, resource: `/feeds/${feed}/datastreams/led`, body: { id: "led", current_value: "1", at: iso(T0 + 1) } })
+    assert.equal(p2.body.current_value, "0")
+    const all = [await sub.push("all"), await sub.push("all"), await sub.push("all")]
+    assert.deepEqual(all.map((p) => p.body.id), ["led", "led", "temp"])
+    assert.equal(all[2].resource, `/feeds/${feed}/datastreams/temp`)
+    sub.close()
+    writer.close()
+})
+
+test("unsubscribe stops that subscription only; unsubscribe without a resource removes all", async () => {
+    const sub = await device()
+    const writer = await device()
+    await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/a`, token: "a" })
+    await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/b`, token: "b" })
+    const un = await sub.request({ method: "unsubscribe", resource: `/feeds/${feed}/datastreams/a` })
+    assert.equal(un.status, 200)
+    await put(writer, "a", [{ at: T0 + 10, value: "x" }])
+    await put(writer, "b", [{ at: T0 + 10, value: "y" }])
+    assert.equal((await sub.push("b")).body.current_value, "y")
+    // pushes go out in commit order: had "a" still been subscribed, its push would be here by now
+    assert.equal(sub.q.lines.filter((l) => l.response?.token === "a").length, 1) // the subscribe ack only
+    const again = await sub.request({ method: "unsubscribe", resource: `/feeds/${feed}/datastreams/a` })
+    assert.deepEqual([again.status, again.body.code], [404, "E_NOT_FOUND"])
+    await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/c`, token: "c" })
+    const all = await sub.request({ method: "unsubscribe" })
+    assert.deepEqual([all.status, all.body], [200, { removed: 2 }])
+    const session = await sub.request({ method: "get", resource: "/session" })
+    assert.deepEqual(session.body.subscriptions, [])
+    sub.close()
+    writer.close()
+})
+
+test("since: replay then live, with nothing missed and nothing twice while writes keep coming", async () => {
+    const writer = await device()
+    const N = 300
+    let written = 0
+    const writing = (async () => {
+        for (let i = 0; i < N; ++i) {
+            await put(writer, "seq", [{ at: T0 + 100_000 + i, value: String(i) }])
+            written = i + 1
+        }
+    })()
+    while (written < 60) await new Promise((r) => setImmediate(r))
+    const sub = await device()
+    const since = iso(T0 + 100_000 + 49) // replay must start at value 50
+    const ack = await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/seq`, params: { since }, token: "r" })
+    assert.equal(ack.status, 200)
+    assert.ok(ack.body.replayed >= 10, `replayed ${ack.body.replayed}`)
+    assert.ok(written < N, "the subscription happened while writes were still coming")
+    const got: string[] = []
+    while (got.at(-1) !== String(N - 1)) got.push((await sub.push("r")).body.current_value)
+    await writing
+    assert.deepEqual(got, Array.from({ length: N - 50 }, (_, i) => String(50 + i)))
+    sub.close()
+    writer.close()
+})
+
+test("since on a whole feed replays every datastream in at order; a cut replay says where to go on", async () => {
+    const writer = await device()
+    const base = T0 + 500_000
+    // 1200 points over two datastreams: more than one replay may send (1000)
+    for (let i = 0; i < 600; i += 200) {
+        const pts = (k: number) => Array.from({ length: 200 }, (_, j) => ({ at: base + (i + j) * 10 + k, value: String(i + j) }))
+        const r = await writer.request({
+            method: "put",
+            resource: `/feeds/${feed}`,
+            body: { datastreams: [{ id: "ra", datapoints: pts(0) }, { id: "rb", datapoints: pts(5) }] },
+        })
+        assert.equal(r.status, 200)
+    }
+    const sub = await device()
+    const ack = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, params: { since: base - 1 }, token: "f" })
+    assert.equal(ack.body.truncated, true)
+    assert.equal(ack.body.replayed, 1000)
+    const first = []
+    for (let i = 0; i < 1000; ++i) first.push(await sub.push("f"))
+    const ats = first.map((p) => Date.parse(p.body.at))
+    assert.deepEqual(ats, [...ats].sort((a, b) => a - b))
+    assert.equal(ack.body.next_since, first.at(-1)!.body.at)
+    const more = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, params: { since: ack.body.next_since }, token: "f" })
+    assert.deepEqual(more.body, { replayed: 200 })
+    for (let i = 0; i < 200; ++i) await sub.push("f")
+    await put(writer, "ra", [{ at: base + 9_999_999, value: "live" }])
+    assert.equal((await sub.push("f")).body.current_value, "live")
+    sub.close()
+    writer.close()
+})
+
+test("subscription timeout ends it with a 408 push; bad subscribe requests are refused with codes", async () => {
+    const sub = await device()
+    const ack = await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/t`, params: { timeout: 50 }, token: "to" })
+    assert.equal(ack.status, 200)
+    const end = await sub.push("to")
+    assert.deepEqual([end.status, end.body.code], [408, "E_SUBSCRIPTION_ENDED"])
+    const noToken = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, token: "" })
+    assert.equal(noToken.body.code, "E_BAD_TOKEN")
+    const other = await sub.request({ method: "subscribe", resource: "/feeds/999", token: "x" })
+    assert.equal(other.status, 403)
+    const keys = await sub.request({ method: "subscribe", resource: "/keys", token: "k" })
+    assert.equal(keys.status, 405)
+    const badSince = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, params: { since: "soon" }, token: "b" })
+    assert.equal(badSince.body.code, "E_BAD_PARAM")
+    for (let i = 0; i < 64; ++i) assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/m${i}`, token: `m${i}` })).status, 200)
+    const tooMany = await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/m64`, token: "m64" })
+    assert.deepEqual([tooMany.status, tooMany.body.code], [422, "E_TOO_MANY_SUBSCRIPTIONS"])
+    // subscribing again to the same resource replaces it and does not count twice
+    assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/m0`, token: "again" })).status, 200)
+    sub.close()
+})
+
+test("deleting a datastream pushes deleted; revoking the subscriber's key ends its subscription with 403", async () => {
+    const key = await s.keys.create({ permissions: ["read"], feeds: [feed] })
+    const sub = await TlsClient.open(s, key.secret)
+    const admin = await TlsClient.open(s, s.credentials.masterKey)
+    await put(admin, "gone", [{ at: T0, value: "1" }])
+    await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/gone`, token: "g" })
+    assert.equal((await admin.request({ method: "delete", resource: `/feeds/${feed}/datastreams/gone` })).status, 200)
+    assert.deepEqual((await sub.push("g")).body, { id: "gone", deleted: true })
+    await admin.request({ method: "delete", resource: `/keys/${key.record.id}` })
+    await put(admin, "gone", [{ at: T0 + 1, value: "2" }])
+    const ended = await sub.push("g")
+    assert.deepEqual([ended.status, ended.body.code], [403, "E_FORBIDDEN"])
+    sub.close()
+    admin.close()
+})
+
+test("a slow subscriber is dropped with a notice while another keeps receiving everything", async () => {
+    const small = await startTestServer({ maxQueueBytes: 64 * 1024, slowConsumerMs: 300 })
+    try {
+        const key = small.credentials.deviceKey
+        const fast = await TlsClient.open(small, key)
+        const slow = await TlsClient.open(small, key)
+        const writer = await TlsClient.open(small, key)
+        await fast.request({ method: "subscribe", resource: `/feeds/1`, token: "f" })
+        await slow.request({ method: "subscribe", resource: `/feeds/1`, token: "s" })
+        slow.socket.pause() // stops reading: the kernel buffers fill (about 4 MB on loopback), then the server's queue
+        const TOTAL = 48_000
+        for (let i = 0; i < TOTAL; i += 400) {
+            const datapoints = Array.from({ length: 400 }, (_, j) => ({ at: T0 + i + j, value: String(i + j) }))
+            const r = await writer.request({ method: "put", resource: "/feeds/1", body: { datastreams: [{ id: "flood", datapoints }] } })
+            assert.equal(r.status, 200)
+        }
+        await fast.q.next((l) => l.response?.token === "f" && l.response.body?.current_value === String(TOTAL - 1), 20_000)
+        assert.equal(fast.q.lines.filter((l) => l.response?.token === "f").length, TOTAL + 1) // ack + every push
+        assert.equal(small.metrics.queueDrops.get(), 1)
+        slow.socket.resume()
+        const notice = await slow.notice()
+        assert.deepEqual([notice.status, notice.body.code], [503, "E_SLOW_CONSUMER"])
+        assert.ok(notice.body.retry_after_ms > 0)
+        await slow.q.untilClosed()
+        fast.close()
+        writer.close()
+    } finally {
+        await small.stop()
+    }
+})
+
+test("a connection's outgoing queue never holds more than its bound (a wire that never drains)", async () => {
+    const MAX = 32 * 1024
+    const small = await startTestServer({ maxQueueBytes: MAX })
+    try {
+        let queued = 0
+        let peak = 0
+        let ended = false
+        const lines: string[] = []
+        const stuck: Wire = {
+            transport: "tcp",
+            remoteAddress: "test",
+            send: (line) => {
+                lines.push(line)
+                queued += line.length + 1
+                peak = Math.max(peak, queued)
+            },
+            heartbeat: () => {},
+            bufferedBytes: () => queued,
+            end: () => void (ended = true),
+        }
+        const session = small.attachWire(stuck)
+        await new Promise((r) => setImmediate(r))
+        session.receiveObject(JSON.stringify({ method: "subscribe", resource: "/feeds/1", headers: { "X-ApiKey": small.credentials.deviceKey }, token: "z" }))
+        const writer = await TlsClient.open(small, small.credentials.deviceKey)
+        for (let i = 0; i < 4000; i += 400) {
+            const datapoints = Array.from({ length: 400 }, (_, j) => ({ at: T0 + i + j, value: "v" }))
+            await writer.request({ method: "put", resource: "/feeds/1", body: { datastreams: [{ id: "x", datapoints }] } })
+        }
+        while (!ended) await new Promise((r) => setTimeout(r, 5))
+        const lastLine = lines.at(-1)!
+        assert.match(lastLine, /"E_SLOW_CONSUMER"/)
+        // bounded: the limit, plus the one line that crossed it, plus the notice
+        assert.ok(peak <= MAX + 2 * 200 + lastLine.length, `peak ${peak}`)
+        assert.equal(session.state, "closing")
+        writer.close()
+    } finally {
+        await small.stop()
+    }
+})
