@@ -84,7 +84,9 @@ export class Actuator {
                 await this.output.apply(v)
                 this.state = v
                 this.applied++
-                this.sink.report(this.spec.id + STATE_SUFFIX, this.stateText(), "every")
+                const text = this.stateText()
+                console.log(`feedline: ${this.spec.id} = ${text}`)
+                this.sink.report(this.spec.id + STATE_SUFFIX, text, "every")
             } catch (e) {
                 this.errors.report("E_ACT_APPLY", this.spec.id)
             }

@@ -1,5 +1,5 @@
-// What an actuator drives: a GPIO on a board (relay module, LED), or in the simulator nothing but a
-// log line, so `npm start` shows the command arriving. Plain GPIO rather than the runtime's relay and
+// What an actuator drives: a GPIO on a board (relay module, LED), or in the simulator nothing (the
+// actuator logs every applied value either way). Plain GPIO rather than the runtime's relay and
 // light bulb servers: those take their pin as a compile-time literal, and pins here come from the
 // board table and settings at run time.
 import * as ds from "@devicescript/core"
@@ -11,13 +11,11 @@ export interface Output {
     apply(value: number): Promise<void>
 }
 
-/** No hardware: remembers and logs the value. */
-export class LogOutput implements Output {
+/** No hardware: only remembers the value. */
+export class MemoryOutput implements Output {
     value: number | undefined = undefined
-    constructor(private name: string) {}
     async apply(value: number) {
         this.value = value
-        console.log(`feedline: ${this.name} -> ${value}`)
     }
 }
 
@@ -34,8 +32,8 @@ export class GpioOutput implements Output {
     }
 }
 
-/** The output for a switch: its GPIO, or a log line when there is no pin (or in the simulator). */
+/** The output for a switch: its GPIO, or nothing when there is no pin (or in the simulator). */
 export function startSwitchOutput(cfg: SwitchOutput): Output {
-    if (cfg.pin === undefined || ds.isSimulator()) return new LogOutput(cfg.id)
+    if (cfg.pin === undefined || ds.isSimulator()) return new MemoryOutput()
     return new GpioOutput(cfg.pin, !!cfg.activeLow)
 }

@@ -5,7 +5,7 @@
 import * as ds from "@devicescript/core"
 import { Actuator, ActuatorSpec } from "../actuators/actuator"
 import { commandText } from "../actuators/commands"
-import { LogOutput, startSwitchOutput } from "../actuators/outputs"
+import { MemoryOutput, startSwitchOutput } from "../actuators/outputs"
 import { startHardwareSensors } from "../sensors/hardware"
 import { Sampler } from "../sensors/sampler"
 import { SamplingPolicy } from "../sensors/sampling"
@@ -100,8 +100,10 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
     for (const sp of opts.board.setpoints) {
         const spec: ActuatorSpec = { id: sp.id, kind: "setpoint", min: sp.min, max: sp.max, decimals: sp.decimals, initial: sp.initial }
         // the setpoint is a target kept for local control; no pin of its own
-        actuators.push(new Actuator(spec, new LogOutput(sp.id), opts.sink, errors))
+        actuators.push(new Actuator(spec, new MemoryOutput(), opts.sink, errors))
     }
+    const names = actuators.map(a => a.spec.id).join(",")
+    console.log(`feedline: board ${opts.board.id}${opts.board.simulated ? " (simulated sensors)" : ""}, sensors ${sampler.ids().join(",")}, actuators ${names}`)
     actuators.forEach(a => opts.commands.subscribe(resourceOf(opts.feedId, a.spec.id), body => a.command(body)))
     for (const a of actuators) await a.start()
 

@@ -3,7 +3,7 @@ import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
 import { Actuator } from "../../src/actuators/actuator"
 import { commandText, parseSetpointCommand, parseSwitchCommand } from "../../src/actuators/commands"
-import { LogOutput, Output } from "../../src/actuators/outputs"
+import { MemoryOutput, Output } from "../../src/actuators/outputs"
 import { SIM_BOARD } from "../../src/app/config"
 import { parseDecimal } from "../../src/app/config-text"
 import { startFieldIo } from "../../src/app/io"
@@ -56,7 +56,7 @@ class FailingOutput implements Output {
 describe("actuators", () => {
     test("a command is applied and the applied state reported; bad ones go to _errors only", async () => {
         const sink = new RecordingSink()
-        const out = new LogOutput("led")
+        const out = new MemoryOutput()
         const led = new Actuator({ id: "led", kind: "switch", initial: 0 }, out, sink, new ErrorReporter(sink, fakeClock().read))
         await led.start()
         expect(sink.last("led.state")).toBe("0")
@@ -73,7 +73,7 @@ describe("actuators", () => {
     })
     test("commands arriving while one is applied collapse to the newest", async () => {
         const sink = new RecordingSink()
-        const relay = new Actuator({ id: "relay", kind: "switch", initial: 0 }, new LogOutput("relay"), sink, new ErrorReporter(sink))
+        const relay = new Actuator({ id: "relay", kind: "switch", initial: 0 }, new MemoryOutput(), sink, new ErrorReporter(sink))
         relay.command({ current_value: "1" })
         relay.command({ current_value: "0" })
         relay.command({ current_value: "1" })
@@ -92,7 +92,7 @@ describe("actuators", () => {
     })
     test("setpoint reports its value with its resolution", async () => {
         const sink = new RecordingSink()
-        const sp = new Actuator({ id: "setpoint", kind: "setpoint", min: 5, max: 35, decimals: 1, initial: 20 }, new LogOutput("setpoint"), sink, new ErrorReporter(sink))
+        const sp = new Actuator({ id: "setpoint", kind: "setpoint", min: 5, max: 35, decimals: 1, initial: 20 }, new MemoryOutput(), sink, new ErrorReporter(sink))
         await sp.start()
         sp.command({ current_value: "22.25" })
         await sp.idle()
