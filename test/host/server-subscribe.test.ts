@@ -162,7 +162,8 @@ test("deleting a datastream pushes deleted; revoking the subscriber's key ends i
 })
 
 test("a slow subscriber is dropped with a notice while another keeps receiving everything", async () => {
-    const small = await startTestServer({ maxQueueBytes: 64 * 1024, slowConsumerMs: 300 })
+    // the queue bound (256 KiB) decides here, not the time bound: a loaded machine must not fail this test
+    const small = await startTestServer({ slowConsumerMs: 60_000 })
     try {
         const key = small.credentials.deviceKey
         const fast = await TlsClient.open(small, key)
