@@ -35,6 +35,8 @@ export interface FieldIoOptions {
     rand?: Rand01
     /** false: the caller runs `sampler.tick()` itself (tests); default true starts the sampling fiber */
     autoRun?: boolean
+    /** log each value sent, with why (first, moved, silence); default true */
+    logSamples?: boolean
 }
 
 export interface FieldIo {
@@ -84,6 +86,7 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
     const rand = opts.rand || Math.random
     const errors = new ErrorReporter(opts.sink, clock)
     const sampler = new Sampler(opts.sink, errors, clock)
+    if (opts.logSamples !== false) sampler.log = (line: string) => console.log(line)
 
     for (const s of await startSensors(opts, errors, clock, rand)) {
         sampler.add(s, defaultPolicy(s.id))

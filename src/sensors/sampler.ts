@@ -53,6 +53,9 @@ export class Sampler {
     private channels: Channel[] = []
     readonly stats: SamplerStats = { reads: 0, sent: 0, skipped: 0, misses: 0 }
 
+    /** set to log each value sent ("feedline: temp = 21.54 C (moved)") */
+    log: (line: string) => void = undefined
+
     constructor(private sink: SampleSink, private errors: ErrorReporter, private clock: () => number = ds.millis) {}
 
     add(sensor: Sensor, policy: SamplingPolicy) {
@@ -171,6 +174,7 @@ export class Sampler {
         }
         markSent(ch.state, ch.policy, v, now)
         this.stats.sent++
+        if (this.log) this.log(`feedline: ${id} = ${text} ${ch.sensor.unit} (${reason})`)
         this.sink.report(id, text, ch.policy.outbox)
     }
 }
