@@ -117,17 +117,23 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
 
 export function ingestRows(ingest: IngestResult): Row[] {
     if (ingest.skipped) return [{ section: "store", metric: "SQLite ingest alone", unit: "datapoints/s", better: "none", values: { feedline: ingest.skipped } }]
-    return ingest.runs.map((r) => ({
-        section: "store",
-        metric:
+    return ingest.runs.flatMap((r) => {
+        const what =
             r.concurrent === 1
-                ? `SQLite ingest alone, ${r.batch} datapoint${r.batch === 1 ? "" : "s"} per commit`
-                : `SQLite ingest alone, ${r.concurrent} concurrent requests of ${r.batch} (group commit)`,
-        unit: "datapoints/s",
-        better: "none" as const,
-        values: { feedline: r.datapointsPerS },
-        note: r === ingest.runs[0] ? `synchronous=${ingest.synchronous}` : undefined,
-    }))
+                ? `${r.batch} datapoint${r.batch === 1 ? "" : "s"} per commit`
+                : `${r.concurrent} concurrent requests of ${r.batch} (group commit)`
+        const sync = `synchronous=${r.synchronous}`
+        return [
+            { section: "store", metric: `SQLite ingest alone, ${what}, ${sync}`, unit: "datapoints/s", better: "none" as const, values: { feedline: r.datapointsPerS } },
+            {
+                section: "store",
+                metric: `  commit time p50 / p99 (event loop blocked)`,
+                unit: "ms",
+                better: "none" as const,
+                values: { feedline: `${fmt(r.commit.p50)} / ${fmt(r.commit.p99)}` },
+            },
+        ]
+    })
 }
 
 function fmt(v: number | string | undefined): string {

@@ -78,19 +78,17 @@ export async function runBench(env: NodeJS.ProcessEnv = process.env, log: (l: st
         }
         if (wanted("firmware")) {
             log("- firmware (DeviceScript simulator)")
-            results.firmware = await benchFirmware({ smoke, workDir: join(scratch, "firmware"), log })
+            results.firmware = await benchFirmware({ tls, ...profile.firmware, log })
         }
     } finally {
         rmSync(scratch, { recursive: true, force: true })
     }
 
     const present = results.targets.map((t) => t.name)
-    const rows = [...serverRows(results.targets, profile), ...(results.ingest ? ingestRows(results.ingest) : [])]
-    const parts = [
-        `Machine: ${m.nproc} × ${m.cpuModel}, ${m.memGiB} GiB, Node ${m.node}, ${m.os}; profile ${profile.name}; ${results.startedAt}`,
-        "",
-        markdownTable(rows, present),
-    ]
+    if (results.ingest && !present.includes("feedline")) present.unshift("feedline")
+    const rows = [...(results.targets.length ? serverRows(results.targets, profile) : []), ...(results.ingest ? ingestRows(results.ingest) : [])]
+    const parts = [`Machine: ${m.nproc} × ${m.cpuModel}, ${m.memGiB} GiB, Node ${m.node}, ${m.os}; profile ${profile.name}; ${results.startedAt}`]
+    if (rows.length) parts.push("", markdownTable(rows, present))
     if (results.firmware) parts.push("", firmwareTable(results.firmware.rows))
     const notes = [
         ...results.targets.flatMap((t) => [...t.notes, ...t.errors.map((e) => `${t.name}: ${e}`), ...(t.unexpectedCloses ? [`${t.name}: ${t.unexpectedCloses} connections closed unexpectedly (first: ${t.firstClose})`] : [])]),

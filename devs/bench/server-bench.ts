@@ -120,7 +120,8 @@ export async function benchTarget(start: StartTarget, name: TargetName, profile:
     result.notes.push(...b.notes.filter((n) => !result.notes.includes(n)))
     try {
         await sleep(500)
-        const base = sampleProc(b.pid).rssBytes
+        const base = await phase(result, "connection scaling baseline", log, async () => sampleProc(b.pid).rssBytes)
+        if (base === undefined) return result
         const gen = await LoadGenWorker.start(b.address, b.pid)
         try {
             for (const step of profile.connections.steps) {

@@ -2,8 +2,7 @@
 // TLS and counting raw TCP bytes (TLS records included) per connection.
 import net from "node:net"
 import tls from "node:tls"
-import { readFileSync, mkdirSync } from "node:fs"
-import { join } from "node:path"
+import { readFileSync } from "node:fs"
 import { Aedes } from "aedes"
 import type { TlsFixture } from "../tls-fixture.ts"
 import { DeviceEndpoint, type ConnBytes } from "./endpoint.ts"
@@ -37,15 +36,14 @@ async function countingBroker(fx: TlsFixture, done: ConnBytes[]): Promise<{ port
     return { port: (srv.address() as net.AddressInfo).port, close: () => (srv.close(), broker.close()) }
 }
 
-export async function benchWire(fx: TlsFixture, updates: number, workDir: string, log: (l: string) => void): Promise<WireResult> {
+export async function benchWire(fx: TlsFixture, updates: number, log: (l: string) => void): Promise<WireResult> {
     const oursConns: ConnBytes[] = []
     const mqttConns: ConnBytes[] = []
     const ours = new DeviceEndpoint(fx, { ack: true, onClose: (_at, bytes) => oursConns.push(bytes) })
     const mqtt = await countingBroker(fx, mqttConns)
     try {
         writeGeneratedConfig("fw-bench-config", "FW_BENCH", { host: "127.0.0.1", port: await ours.listen(), mqttPort: mqtt.port, updates })
-        mkdirSync(workDir, { recursive: true })
-        const run = await runSimulator("bench/firmware/wire-bench.ts", { timeoutMs: 120_000, caPath: fx.caPath, outDir: join(workDir, "built") })
+        const run = await runSimulator("bench/firmware/wire-bench.ts", { timeoutMs: 120_000, caPath: fx.caPath })
         // connections close asynchronously after the program's last line
         await new Promise((r) => setTimeout(r, 300))
         const { output, lines, ...summary } = run

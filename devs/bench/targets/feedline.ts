@@ -1,7 +1,7 @@
 // The feedline server, started through its CLI (`devs/cli.ts serve`) in its own process, with the
 // same throwaway certificate as the MQTT peers when the CLI accepts one.
 import { execFileSync } from "node:child_process"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { spawnServer, stopChild, type StartTarget } from "./target.ts"
@@ -12,6 +12,10 @@ const START_TIMEOUT_MS = 30_000
 /** [P§4] the metered-link keep-alive, used when every target should idle like MQTT's 60 s keepalive */
 const METERED_HEARTBEAT_MS = 25_000
 const METERED_TIMEOUT_MS = 60_000
+/** per-connection request rate that never binds in the benchmark */
+const UNLIMITED_RATE_PER_S = 1_000_000
+/** above the largest connection step of the full profile */
+const MAX_CONNECTIONS = 20_000
 
 interface ReadyFile {
     devicePort: number
@@ -45,17 +49,36 @@ export function feedlineAvailable(): boolean {
 
 export const startFeedline: StartTarget = async (ctx) => {
     if (!feedlineAvailable()) return { name: "feedline", skipped: "not yet: devs/cli.ts does not exist (the server is not ready)" }
-    const dataDir = join(ctx.workDir, "data")
-    const readyFile = join(ctx.workDir, "ready.json")
+    // a fresh folder per start: a ready file left by an earlier start must not be mistaken for this one
+    const runDir = mkdtempSync(join(ctx.workDir, "run-"))
+    const dataDir = join(runDir, "data")
+    const readyFile = join(runDir, "ready.json")
     const args = ["--import", "tsx", FEEDLINE_CLI, "serve", "--data-dir", dataDir, "--device-port", "0", "--app-port", "0", "--ready-file", readyFile]
     const help = cliHelp()
     const notes: string[] = []
+    // The server's per-connection rate limit (default 50 requests/s) would cap the closed-loop phase
+    // at 50 × connections; the MQTT peers have none, so the comparison runs with it out of the way.
+    if (help.includes("--rate")) {
+        args.push("--rate", String(UNLIMITED_RATE_PER_S))
+        notes.push(`feedline ran with --rate ${UNLIMITED_RATE_PER_S} (default 50 requests/s per connection) so the limit does not cap the load phases`)
+    }
+    if (help.includes("--max-connections")) {
+        args.push("--max-connections", String(MAX_CONNECTIONS))
+        notes.push(`feedline ran with --max-connections ${MAX_CONNECTIONS} (default 4096) for the connection-scaling steps`)
+    }
+    if (!(process.env.FEEDLINE_BENCH_SERVER_ARGS ?? "").includes("--log-level")) notes.push("feedline logged at its default level (info)")
     if (help.includes("--tls-cert") && help.includes("--tls-key")) args.push("--tls-cert", ctx.tls.certPath, "--tls-key", ctx.tls.keyPath)
     else notes.push("feedline used its own dev CA certificate (the CLI takes no --tls-cert)")
     if (ctx.meteredKeepAlive) {
         if (help.includes("--heartbeat-ms") && help.includes("--timeout-ms")) {
             args.push("--heartbeat-ms", String(METERED_HEARTBEAT_MS), "--timeout-ms", String(METERED_TIMEOUT_MS))
         } else notes.push("feedline CLI has no --heartbeat-ms: idle connections ran at the default 300 ms heartbeat")
+    }
+    // FEEDLINE_BENCH_SERVER_ARGS: extra `serve` flags, to try a setting (e.g. --log-level warn)
+    const extra = (process.env.FEEDLINE_BENCH_SERVER_ARGS ?? "").split(" ").filter(Boolean)
+    if (extra.length) {
+        args.push(...extra)
+        notes.push(`feedline ran with extra flags: ${extra.join(" ")}`)
     }
     const { child, stderrTail } = spawnServer(process.execPath, args, { cwd: REPO })
     const until = performance.now() + START_TIMEOUT_MS
