@@ -134,17 +134,18 @@ export async function api(appPort: number, key: string, method: string, path: st
 
 /** Every stored datapoint of a datastream, oldest first (history pages of at most 1000 [P§5]). */
 export async function datapoints(appPort: number, key: string, feedId: number, stream: string): Promise<{ at: string; value: string }[]> {
-    const out: { at: string; value: string }[] = []
-    let start = "0"
+    const seen = new Map<string, { at: string; value: string }>()
+    let start = 0
     for (;;) {
         const r = await api(appPort, key, "GET", `/feeds/${feedId}/datastreams/${stream}/datapoints?start=${start}&limit=1000`)
-        if (r.status === 404) return out
+        if (r.status === 404) break
         if (r.status !== 200) throw new Error(`history of ${stream}: ${r.status} ${JSON.stringify(r.body)}`)
         const page: { at: string; value: string }[] = r.body.datapoints ?? []
-        for (const p of page) if (!out.length || p.at > out[out.length - 1].at) out.push(p)
-        if (page.length < 1000) return out
-        start = String(Date.parse(page[page.length - 1].at) + 1)
+        for (const p of page) seen.set(p.at, p)
+        if (page.length < 1000) break
+        start = Math.max(...page.map((p) => Date.parse(p.at))) + 1
     }
+    return [...seen.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at))
 }
 
 /** Polls `check` every 100 ms until it returns a value other than undefined, or throws after `timeoutMs`. */

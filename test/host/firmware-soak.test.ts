@@ -1,0 +1,62 @@
+// Soak: the firmware link in the simulator through many reconnect cycles (the proxy resets every
+// connection a moment after it comes up). Test mode runs the VM with GC stress on its 64 KB heap, so
+// a leak per cycle (e.g. a reader fiber left blocked on an abandoned socket: OOM after ~44 cycles in
+// the platform notes) fails the run with OutOfMemory. Also checks that no sample is lost on the way.
+import assert from "node:assert/strict"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { test } from "node:test"
+import { startServer } from "../../devs/server/index.ts"
+import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
+import { datapoints, genEntry, runFirmware } from "../e2e/firmware-harness.ts"
+
+const CYCLES = 60
+const UP_FOR_MS = 50
+/** every BLACKHOLE_EVERY-th cycle the connection goes silent instead of being reset (the link must detect it) */
+const BLACKHOLE_EVERY = 6
+
+test(`firmware soak: ${CYCLES} reconnect cycles without running out of memory or losing samples`, { timeout: 120_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "feedline-fw-soak-"))
+    // a short keep-alive contract, so that silent connections are found quickly
+    const server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent", heartbeatMs: 200, faultyMs: 500, timeoutMs: 1000 })
+    const proxy = await new FaultProxy({ target: { port: server.devicePort } }).start()
+    const { feedId, deviceKey, masterKey } = server.credentials
+    const entry = genEntry(
+        "soak",
+        { SRV_HOST: "localhost", SRV_PORT: proxy.port, FEED_ID: feedId, API_KEY: deviceKey, DIAG_S: 1, BACKOFF_MS: 20, BACKOFF_MAX_S: 0.1, REBOOT_MIN: 0 },
+        `let seq = 0
+setInterval(() => {
+    link.report("seq", seq++)
+}, 50)`
+    )
+    const fw = runFirmware(entry, server.caCertPath, 110_000)
+    try {
+        let from = 0
+        const t0 = Date.now()
+        let silent = 0
+        for (let cycle = 0; cycle < CYCLES; cycle++) {
+            const up = await fw.waitFor(/^link: greeting -> up/, 20_000, from)
+            from = fw.lines.indexOf(up) + 1
+            await new Promise((r) => setTimeout(r, UP_FOR_MS))
+            if (cycle % BLACKHOLE_EVERY === BLACKHOLE_EVERY - 1) {
+                proxy.blackhole({ scope: "existing" })
+                await fw.waitFor(/-> down \(E_SILENT|-> down \(E_ACK_TIMEOUT/, 10_000, from)
+                proxy.clear()
+                silent++
+            } else proxy.reset()
+        }
+        await fw.waitFor(/^link: greeting -> up/, 20_000, from)
+        console.log(`# soak: ${CYCLES} reconnect cycles (${silent} through a silent connection) in ${Date.now() - t0} ms`)
+        await new Promise((r) => setTimeout(r, 1500)) // let the outbox drain
+        const values = (await datapoints(server.appPort, masterKey, feedId, "seq")).map((p) => Number(p.value))
+        const max = Math.max(...values)
+        assert.equal(values.length, max + 1, `${max + 1 - values.length} of ${max + 1} samples lost or doubled\n${fw.output().slice(-3000)}`)
+        assert.ok(!/PANIC|OutOfMemory|InfiniteLoop|E_INTERNAL/.test(fw.output()), fw.output().slice(-3000))
+    } finally {
+        await fw.stop()
+        await proxy.close()
+        await server.close()
+        rmSync(dataDir, { recursive: true, force: true })
+    }
+})
