@@ -1,8 +1,8 @@
 // [P§8] subscribe (with `since` replay and `timeout`), unsubscribe, unsubscribe-all.
 // The subscription is registered before the replay is read and buffers live changes until the
 // replay is sent; changes the replay already holds (seq <= its high-water mark) are not sent again.
-import { encodeResponse } from "../../../src/protocol.ts"
-import { ApiError, errorBodyOf, notAllowed, notFound, unprocessable } from "../errors.ts"
+import { encodeResponse, errorBody } from "../../../src/protocol.ts"
+import { ApiError, notAllowed, notFound, unprocessable } from "../errors.ts"
 import { pushLine, Subscription, type ChangeEvent } from "../hub.ts"
 import { MAX_REPLAY_POINTS, MAX_SUBSCRIPTIONS_PER_CONNECTION } from "../limits.ts"
 import { requireFeed, type Connection, type Ctx, type Result } from "../context.ts"
@@ -78,7 +78,7 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
         sub.timer = setTimeout(() => {
             if (sub.state === "ended") return
             endSubscription(ctx, conn, sub)
-            const body = errorBodyOf(408, "E_SUBSCRIPTION_ENDED", `the subscription's timeout of ${timeoutMs} ms elapsed; subscribe again to go on`)
+            const body = errorBody("Subscription ended", `the subscription's timeout of ${timeoutMs} ms elapsed; subscribe again to go on`, "E_SUBSCRIPTION_ENDED")
             sub.subscriber.deliver(encodeResponse({ token, status: 408, resource: ctx.resource, body }))
         }, timeoutMs)
         sub.timer.unref()
@@ -106,11 +106,7 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
             after: () => events.forEach((ev) => sub.subscriber.deliver(pushLine(token, ev))),
         }
     }
-    return {
-        status: 200,
-        body: { replayed: points.length },
-        after: () => (sub.goLive(events, replay.highWaterSeq), startTimer()),
-    }
+    return { status: 200, after: () => (sub.goLive(events, replay.highWaterSeq), startTimer()) }
 }
 
 export async function unsubscribe(ctx: Ctx): Promise<Result> {
