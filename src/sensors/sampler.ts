@@ -25,12 +25,27 @@ export const NOT_READY_RETRY_MS = 1000
 export const MISSES_BEFORE_ERROR = 10
 /** The loop wakes at least this often, so a new, shorter interval applies without waiting out the old one. */
 export const MAX_SLEEP_MS = 1000
+/**
+ * A read that has not finished after this long counts as a miss, so one hung sensor (a native
+ * register read or an I2C transfer that never returns) cannot stop the others. I2C reads take ms.
+ */
+export const READ_TIMEOUT_MS = 3000
+/** Poll period while a read runs in its own fiber. */
+const READ_POLL_MS = 5
 
 interface Channel {
     sensor: Sensor
     policy: SamplingPolicy
     state: SamplingState
     misses: number
+    /** a read fiber has not returned yet; no second one is started for this sensor meanwhile */
+    reading: boolean
+}
+
+interface ReadOutcome {
+    done: boolean
+    value: number | undefined
+    failure: string
 }
 
 export interface SamplerStats {
@@ -55,11 +70,12 @@ export class Sampler {
 
     /** set to log each value sent ("feedline: temp = 21.54 C (moved)") */
     log: (line: string) => void = undefined
+    readTimeoutMs = READ_TIMEOUT_MS
 
     constructor(private sink: SampleSink, private errors: ErrorReporter, private clock: () => number = ds.millis) {}
 
     add(sensor: Sensor, policy: SamplingPolicy) {
-        this.channels.push({ sensor: sensor, policy: policy, state: initialSamplingState(this.clock()), misses: 0 })
+        this.channels.push({ sensor: sensor, policy: policy, state: initialSamplingState(this.clock()), misses: 0, reading: false })
     }
 
     ids(): string[] {
@@ -132,12 +148,37 @@ export class Sampler {
         return wait
     }
 
-    /** The sampling fiber: never returns, never throws. */
+    /** The sampling fiber: never returns, never throws (an exception here would stop the VM). */
     async run() {
         for (;;) {
-            const wait = await this.tick()
+            let wait = MAX_SLEEP_MS
+            try {
+                wait = await this.tick()
+            } catch (e) {
+                console.error(`feedline: E_INTERNAL sampler: ${e}`)
+            }
             await ds.sleep(wait < MAX_SLEEP_MS ? wait : MAX_SLEEP_MS)
         }
+    }
+
+    /** Reads in a fiber of its own and waits at most readTimeoutMs for it. */
+    private async readBounded(ch: Channel): Promise<ReadOutcome> {
+        const out: ReadOutcome = { done: false, value: undefined, failure: "" }
+        if (ch.reading) return out // the previous read is still stuck
+        ch.reading = true
+        const read = async () => {
+            try {
+                out.value = await ch.sensor.read()
+            } catch (e) {
+                out.failure = "" + ((e as Error).message || e)
+            }
+            out.done = true
+            ch.reading = false
+        }
+        read.start()
+        const deadline = ds.millis() + this.readTimeoutMs
+        while (!out.done && ds.millis() < deadline) await ds.sleep(READ_POLL_MS)
+        return out
     }
 
     private channel(id: string): Channel | undefined {
@@ -147,13 +188,9 @@ export class Sampler {
 
     private async sample(ch: Channel) {
         const id = ch.sensor.id
-        let v: number | undefined = undefined
-        let failure = ""
-        try {
-            v = await ch.sensor.read()
-        } catch (e) {
-            failure = "" + ((e as Error).message || e)
-        }
+        const r = await this.readBounded(ch)
+        const v = r.done ? r.value : undefined
+        const failure = r.done ? r.failure : "hung"
         const now = this.clock()
         this.stats.reads++
         if (v === undefined) {

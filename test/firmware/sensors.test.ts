@@ -165,6 +165,33 @@ describe("sampler", () => {
     })
 })
 
+class HungSensor {
+    readonly id = "hung"
+    readonly unit = "C"
+    async read(): Promise<number | undefined> {
+        await ds.sleep(600000)
+        return 1
+    }
+}
+
+describe("sampler with a hung sensor", () => {
+    test("a read that never returns times out, is reported, and the other sensors go on", async () => {
+        const clock = fakeClock()
+        const sink = new RecordingSink()
+        const s = new Sampler(sink, new ErrorReporter(sink, clock.read), clock.read)
+        s.readTimeoutMs = 50
+        s.add(new HungSensor(), policy(1000, 0, 60000, 0))
+        let n = 0
+        s.add(new FunctionSensor("good", "C", () => n++), policy(1000, 0, 60000, 0))
+        for (let i = 0; i < MISSES_BEFORE_ERROR + 2; i++) {
+            await s.tick()
+            clock.now += 1000
+        }
+        expect(sink.values("good").length).toBe(MISSES_BEFORE_ERROR + 2)
+        expect(sink.values("_errors").join(",")).toBe("E_SENSOR_READ hung")
+    })
+})
+
 describe("simulated sensors", () => {
     test("signal stays plausible over a simulated day: drifts, steps, never leaves its range", async () => {
         const shape = SIM_SHAPES["temp"]
