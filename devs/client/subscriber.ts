@@ -78,6 +78,9 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
                 o.onPush(push)
                 if (ended) conn!.close()
             })
+            // from now on nothing may be missed: if the link drops before the first push, the replay starts
+            // at this connection's welcome (the server's clock), which is before the subscription began
+            since ??= new Date(conn.welcome.time).toISOString()
             backoff = BACKOFF_START // a protocol-level success: only now is the link known good
             o.onEvent?.({ kind: "subscribed", session: conn.welcome.session, since })
             failure = await lost
