@@ -57,6 +57,8 @@ export interface ServerOptions {
     ratePerSecond?: number
     rateBurst?: number
     maxConnections?: number
+    /** a TLS handshake must finish in this time (default 10 s) */
+    handshakeTimeoutMs?: number
     /** outgoing queue bound per connection, and how long it may stay congested */
     maxQueueBytes?: number
     slowConsumerMs?: number
@@ -174,7 +176,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         },
     }
     const startedMs = now()
-    const tlsServer = createTlsListener(sessionDeps, { cert, key, handshakeTimeoutMs: TLS_HANDSHAKE_TIMEOUT_MS, maxConnections })
+    const tlsServer = createTlsListener(sessionDeps, { cert, key, handshakeTimeoutMs: opts.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS, maxConnections })
     const ws = new WsListener(sessionDeps, maxConnections)
     const httpServer: http.Server = createHttpListener({
         router,

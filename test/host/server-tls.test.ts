@@ -2,6 +2,7 @@
 // bad input, limits, idempotency, history, permissions and revocation.
 import assert from "node:assert/strict"
 import { after, before, test } from "node:test"
+import net from "node:net"
 import tls from "node:tls"
 import { REQUEST_VECTORS } from "../vectors/envelope.ts"
 import { startTestServer, TlsClient, type TestServer } from "./server-harness.ts"
@@ -258,4 +259,24 @@ test("tls: repeated bad keys from one address are limited (429 E_AUTH_RATE_LIMIT
     assert.equal(codes[0], "E_UNAUTHORIZED")
     assert.equal(codes.at(-1), "E_AUTH_RATE_LIMITED")
     c.close()
+})
+
+test("tls: a handshake that stalls (silent or dripping) is closed by the handshake timeout", async () => {
+    const quick = await startTestServer({ handshakeTimeoutMs: 200 })
+    try {
+        const closed = (sock: net.Socket) => new Promise<void>((resolve) => sock.on("close", () => resolve()).on("error", () => {}))
+        const silent = net.connect(quick.devicePort, "127.0.0.1")
+        const dripping = net.connect(quick.devicePort, "127.0.0.1")
+        // a ClientHello header, one byte at a time: never a whole record
+        const hello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03])
+        let i = 0
+        const drip = setInterval(() => i < hello.length && dripping.write(hello.subarray(i, ++i)), 20)
+        await Promise.all([closed(silent), closed(dripping)])
+        clearInterval(drip)
+        // and the port still serves
+        const c = await TlsClient.open(quick)
+        c.close()
+    } finally {
+        await quick.stop()
+    }
 })

@@ -25,7 +25,12 @@ export function createTlsListener(deps: SessionDeps, opts: TlsListenerOptions): 
         },
     )
     server.maxConnections = opts.maxConnections + REFUSAL_HEADROOM
-    server.on("tlsClientError", (err, socket) => deps.log.debug({ remote: socket.remoteAddress, err: err.message }, "TLS handshake failed"))
+    server.on("tlsClientError", (err, socket) => {
+        deps.log.debug({ remote: socket.remoteAddress, err: err.message }, "TLS handshake failed")
+        // Node reports a handshake timeout here but leaves the socket open: stalled handshakes would
+        // pile up until maxConnections. Close it.
+        socket.destroy()
+    })
     return server
 }
 
