@@ -17,7 +17,7 @@ export interface LinkConfig {
     rebootMin: number
     /** reboots the link has already done for lack of a server (kept in settings) */
     reboots: number
-    /** heap budget of the outbox; ~100 bytes per queued sample */
+    /** heap budget of the outbox, estimated as ~60 bytes per queued sample (16000: ~240 samples) */
     outboxBytes: number
     /** period of the link's own diagnostics datastreams (_rtt_ms, …) */
     diagMs: number
@@ -37,7 +37,7 @@ export const DEFAULT_CONFIG: LinkConfig = {
     apiKey: "",
     rebootMin: 15,
     reboots: 0,
-    outboxBytes: 12000,
+    outboxBytes: 16000,
     diagMs: 60000,
     connectTimeoutMs: 15000,
     backoff: DEFAULT_BACKOFF,

@@ -1,5 +1,7 @@
 // The link's state machine, driven through a recording transport and a hand-moved clock.
+import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
+import { DEFAULT_CONFIG } from "../../src/net/config"
 import { ackLast, advance, bringUp, makeLink, rx, SERVER_TIME_MS, welcomeLine } from "./netfakes"
 
 describe("link states", () => {
@@ -196,6 +198,19 @@ describe("link states", () => {
         expect(h.link.report("t", "x123456789x123456789x123456789x12")).toBe(false)
         expect(h.link.stats().rejected).toBe(2)
         expect(h.link.stats().outbox).toBe(0)
+    })
+    test("offline for long: the outbox stays within its default budget, drops are counted, the heap holds", async () => {
+        const h = makeLink() // DEFAULT_CONFIG.outboxBytes
+        for (let i = 0; i < 1000; ++i) {
+            h.link.report(i % 2 ? "temp" : "humidity", 20 + i / 100)
+            if (i % 50 === 0) await ds.sleep(0)
+        }
+        const s = h.link.stats()
+        console.log(`link: offline outbox holds ${s.outbox} samples in ~${s.outboxBytes} bytes, ${s.drops} dropped`)
+        expect(s.outbox + s.drops).toBe(1000)
+        expect(s.outboxBytes <= DEFAULT_CONFIG.outboxBytes).toBe(true)
+        bringUp(h) // what survived goes out oldest first
+        expect(h.t.lastRequest().body.datastreams[0].datapoints[0].value).toBe("" + (20 + s.drops / 100))
     })
     test("diagnostics datastreams go out while up", async () => {
         const h = makeLink({ diagMs: 1000 })
