@@ -4,7 +4,7 @@ import * as ds from "@devicescript/core"
 import { readSetting, writeSetting } from "@devicescript/settings"
 import { BoardConfig } from "./config"
 import { applyBoardSettings, POLICY_SETTING_PREFIX, selectBoard, SETTING_KEYS } from "./config-board"
-import { PolicyStore } from "./io"
+import { PolicyStore } from "./ports"
 
 /** The board this device runs as, with every override setting applied; bad settings are logged and ignored. */
 export async function loadBoardConfig(): Promise<BoardConfig> {

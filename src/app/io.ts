@@ -1,5 +1,7 @@
-// Sensors and actuators of one board, wired to the link through two small ports (src/app/ports.ts):
-//   const io = await startFieldIo({ board: await loadBoardConfig(), sink: link, commands: link, store: new SettingsPolicyStore() })
+// Sensors and actuators of one board, wired to the link through two small ports (src/app/ports.ts).
+// In src/main.ts:
+//   const link = await startLink()
+//   await startBoardIo(link)        // = startFieldIo({ board from settings, sink: link, commands: link, store: settings })
 // Datastreams: each sensor `<q>` (temp, humidity, …); `<q>.cfg` in (policy text), `<q>.cfg.state` out
 // (policy applied); each actuator `<a>` in (command), `<a>.state` out (state applied); `_errors` out.
 import * as ds from "@devicescript/core"
@@ -13,15 +15,10 @@ import { Sensor } from "../sensors/sensor"
 import { Rand01 } from "../sensors/signal"
 import { startSimulatedSensor } from "../sensors/simulated"
 import { BoardConfig, QUANTITIES, sensorQuantities } from "./config"
-import { CommandSource, ErrorReporter, SampleSink } from "./ports"
+import { loadBoardConfig, SettingsPolicyStore } from "./config-settings"
+import { CommandSource, ErrorReporter, PolicyStore, SampleSink } from "./ports"
 
 export const CONFIG_SUFFIX = ".cfg"
-
-/** Keeps a sensor's applied policy text across reboots (CFG_<id> settings on the device). */
-export interface PolicyStore {
-    load(id: string): Promise<string | undefined>
-    save(id: string, text: string): Promise<void>
-}
 
 export interface FieldIoOptions {
     board: BoardConfig
@@ -117,4 +114,13 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
         run.start()
     }
     return { sampler: sampler, actuators: actuators, errors: errors, sensorIds: sampler.ids() }
+}
+
+/**
+ * The device's sensors and actuators as configured by its board and settings, reporting through and
+ * commanded by `link` (the object startLink() returns). Sampling policies changed from the server are
+ * kept in settings across reboots.
+ */
+export async function startBoardIo(link: SampleSink & CommandSource): Promise<FieldIo> {
+    return await startFieldIo({ board: await loadBoardConfig(), sink: link, commands: link, store: new SettingsPolicyStore() })
 }

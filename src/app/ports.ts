@@ -14,6 +14,12 @@ export interface CommandSource {
     subscribe(resource: string, handler: (body: any) => void): void
 }
 
+/** Keeps a sensor's applied policy text across reboots (CFG_<id> settings on the device). */
+export interface PolicyStore {
+    load(id: string): Promise<string | undefined>
+    save(id: string, text: string): Promise<void>
+}
+
 /** The diagnostics datastream for errors a person should see: bad commands, failing sensors. */
 export const ERRORS_ID = "_errors"
 /** The same error text is sent at most once per this period: a flood of bad commands cannot fill the outbox. */

@@ -11,10 +11,10 @@ import { after, before, describe, test } from "node:test"
 import { startServer, type RunningServer } from "../../devs/server/index.ts"
 import { api, datapoints, genEntry, runFirmware, until, type FirmwareRun } from "../e2e/firmware-harness.ts"
 
+// exactly what src/main.ts does after startLink(): the board from settings (the simulator → "sim")
 const APP = `
-import { startFieldIo } from "../../../src/app/io"
-import { SIM_BOARD } from "../../../src/app/config"
-await startFieldIo({ board: SIM_BOARD, sink: link, commands: link })
+import { startBoardIo } from "../../../src/app/io"
+await startBoardIo(link)
 `
 /** a loaded 2-core machine runs the simulator slowly; these bound a test, they do not measure it */
 const WAIT_MS = 20_000
