@@ -66,6 +66,16 @@ export function parseProxyArgs(argv: string[]): ProxyCliArgs {
     }
 }
 
+function readSchedule(path: string) {
+    let json: unknown
+    try {
+        json = JSON.parse(fs.readFileSync(path, "utf8"))
+    } catch (e) {
+        throw new FaultProxyError("E_BAD_SCHEDULE", `cannot read the schedule ${path}: ${(e as Error).message}`)
+    }
+    return parseSchedule(json)
+}
+
 /**
  * Runs the proxy until stdin closes or SIGINT/SIGTERM. Returns the process exit code:
  * 0 after a clean stop, 2 for bad arguments or an unreadable schedule.
@@ -79,7 +89,7 @@ export async function runProxyCli(argv: string[]): Promise<number> {
     let proxy: FaultProxy
     try {
         args = parseProxyArgs(argv)
-        const schedule = args.schedulePath ? parseSchedule(JSON.parse(fs.readFileSync(args.schedulePath, "utf8"))) : undefined
+        const schedule = args.schedulePath ? readSchedule(args.schedulePath) : undefined
         proxy = new FaultProxy({ listen: args.listen, target: args.target, schedule })
     } catch (e) {
         console.error(`feedline proxy: ${(e as Error).message}`)
