@@ -100,6 +100,9 @@ class SocketTransport implements Transport {
     }
 }
 
+/** Received data is handed to the link at most this much at a time (the ESP32 delivers ≤ 1 KB chunks anyway). */
+const RX_SLICE_BYTES = 1024
+
 /** The reader fiber of one connection. It ends when its socket closes (close() wakes it). */
 async function serve(t: SocketTransport, sock: LinkSocket) {
     const open = await sock.waitOpen(t.cfg.connectTimeoutMs)
@@ -119,6 +122,12 @@ async function serve(t: SocketTransport, sock: LinkSocket) {
             t.link.onClosed(sock.reason)
             return
         }
-        t.link.onData(chunk)
+        // in slices with a yield between: a burst of queued data (a replay after a long outage; Node's
+        // chunks in the simulator reach 16 KB) must not run the VM past its step budget in one go
+        for (let off = 0; off < chunk.length; off += RX_SLICE_BYTES) {
+            t.link.onData(off === 0 && chunk.length <= RX_SLICE_BYTES ? chunk : chunk.slice(off, off + RX_SLICE_BYTES))
+            await ds.sleep(0)
+            if (t.sock !== sock) return
+        }
     }
 }
