@@ -3,7 +3,7 @@
 // Pins are GPIO numbers; boards/<id>.board.json names the same pins for the DeviceScript runtime.
 
 /** What a sensor measures; each quantity is one datastream. */
-export type Quantity = "temp" | "humidity" | "pressure" | "gas" | "light" | "soil" | "rssi"
+export type Quantity = "temp" | "humidity" | "pressure" | "light" | "soil" | "rssi"
 
 /** I2C climate chips with a DeviceScript driver (@devicescript/drivers). */
 export type ClimateChip = "sht30" | "shtc3" | "aht20" | "bme680"
@@ -31,18 +31,20 @@ export const QUANTITIES: Record<string, QuantityInfo> = {
     temp: { id: "temp", unit: "C", decimals: 2, intervalMs: 5000, deadband: 0.1, maxSilenceMs: 60000, outbox: "every" },
     humidity: { id: "humidity", unit: "%RH", decimals: 1, intervalMs: 5000, deadband: 0.5, maxSilenceMs: 60000, outbox: "every" },
     pressure: { id: "pressure", unit: "hPa", decimals: 2, intervalMs: 10000, deadband: 0.1, maxSilenceMs: 300000, outbox: "every" },
-    gas: { id: "gas", unit: "ohm", decimals: 0, intervalMs: 10000, deadband: 500, maxSilenceMs: 300000, outbox: "every" },
     light: { id: "light", unit: "%", decimals: 1, intervalMs: 2000, deadband: 2, maxSilenceMs: 60000, outbox: "latest" },
     soil: { id: "soil", unit: "%", decimals: 1, intervalMs: 30000, deadband: 1, maxSilenceMs: 600000, outbox: "every" },
     rssi: { id: "rssi", unit: "dBm", decimals: 0, intervalMs: 10000, deadband: 3, maxSilenceMs: 300000, outbox: "latest" },
 }
 
-/** Quantities each climate chip measures. */
+/**
+ * Quantities each climate chip measures. The BME680's gas resistance is left out: the driver passes
+ * it through the air-quality service, whose u16.16 register cannot hold the usual 50–500 kOhm.
+ */
 export const CHIP_QUANTITIES: Record<string, Quantity[]> = {
     sht30: ["temp", "humidity"],
     shtc3: ["temp", "humidity"],
     aht20: ["temp", "humidity"],
-    bme680: ["temp", "humidity", "pressure", "gas"],
+    bme680: ["temp", "humidity", "pressure"],
 }
 
 /** An on/off output (a relay, an LED). */

@@ -31,7 +31,6 @@ async function startClimate(board: BoardConfig, out: Sensor[], onError: (code: s
             out.push(sensorFor("temp", r.temperature))
             out.push(sensorFor("humidity", r.humidity))
             out.push(sensorFor("pressure", r.pressure))
-            out.push(sensorFor("gas", r.airQualityIndex))
             return
         }
         let r: { temperature: ds.Temperature; humidity: ds.Humidity }

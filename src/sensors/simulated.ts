@@ -12,7 +12,6 @@ export const SIM_SHAPES: Record<string, SignalShape> = {
     temp: { base: 21.5, drift: 1.2, driftTauMs: 600000, noise: 0.03, stepsPerHour: 4, step: 1.5, stepTauMs: 120000, min: -40, max: 125 },
     humidity: { base: 48, drift: 5, driftTauMs: 900000, noise: 0.2, stepsPerHour: 3, step: 6, stepTauMs: 180000, min: 0, max: 100 },
     pressure: { base: 1013.25, drift: 2, driftTauMs: 3600000, noise: 0.05, stepsPerHour: 0.5, step: 1, stepTauMs: 600000, min: 300, max: 1100 },
-    gas: { base: 50000, drift: 8000, driftTauMs: 900000, noise: 300, stepsPerHour: 2, step: 15000, stepTauMs: 300000, min: 1000, max: 400000 },
     light: { base: 55, drift: 15, driftTauMs: 300000, noise: 0.5, stepsPerHour: 12, step: 25, stepTauMs: 60000, min: 0, max: 100 },
     soil: { base: 40, drift: 4, driftTauMs: 3600000, noise: 0.3, stepsPerHour: 0.5, step: 15, stepTauMs: 1800000, min: 0, max: 100 },
     rssi: { base: -62, drift: 4, driftTauMs: 120000, noise: 1.5, stepsPerHour: 6, step: 8, stepTauMs: 30000, min: -100, max: -20 },
@@ -54,10 +53,9 @@ function serverSensor(q: Quantity, spec: ds.ServiceSpec, role: (name: string) =>
 }
 
 /**
- * A simulated sensor for `q`. Start all of them at once: servers started after the first batch has been
- * announced never bind (measured in the simulator), so the sensor set is fixed at start-up. Quantities with a Jacdac sensor service go through an in-VM server and
- * its client; RSSI (the Wi-Fi service is not a sensor server) and gas resistance (beyond the
- * air quality service's u16 range) are computed directly.
+ * A simulated sensor for `q`: an in-VM server and its client, except RSSI (the Wi-Fi service is not a
+ * sensor server), which is computed directly. Start all of them at once: servers started after the
+ * first batch has been announced never bind (measured in the simulator).
  */
 export function startSimulatedSensor(q: Quantity, rand: Rand01, clock: () => number): Sensor {
     const signal = new SimulatedSignal(SIM_SHAPES[q], rand, clock)

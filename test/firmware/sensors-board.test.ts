@@ -13,7 +13,7 @@ describe("board config", () => {
     test("each board reports the quantities its chips measure", () => {
         expect(sensorQuantities(SIM_BOARD).join(",")).toBe("temp,humidity,light,rssi")
         expect(sensorQuantities(FEEDLINE_C3).join(",")).toBe("temp,humidity,light,soil,rssi")
-        expect(sensorQuantities(FEEDLINE_S3).join(",")).toBe("temp,humidity,pressure,gas,light,rssi")
+        expect(sensorQuantities(FEEDLINE_S3).join(",")).toBe("temp,humidity,pressure,light,rssi")
     })
     test("settings change chip, address, pins and outputs; -1 removes; nonsense is ignored and named", () => {
         const r = applyBoardSettings(FEEDLINE_C3, { CLIMATE: "aht20", LIGHT_PIN: -1, RELAY_PIN: 4, LED_PIN: -1, SIMULATE: true })
