@@ -88,6 +88,7 @@ $("sign-in-form").addEventListener("submit", async (ev) => {
 
 $("sign-out").addEventListener("click", () => auth.signOut().then(() => showSignIn("Signed out.")))
 auth.addEventListener("expired", (e) => showSignIn(`Please sign in again: ${e.detail}`))
+auth.addEventListener("renewed", () => link.resubscribeAll())
 link.addEventListener("unauthorized", (e) => {
     const b = e.detail.body || {}
     auth.expire(b.errors || "the server refused the token")

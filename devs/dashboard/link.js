@@ -145,6 +145,16 @@ export class Link extends EventTarget {
         if (this.welcome && this.ws) this.sendSubscribe(resource, s)
     }
 
+    /**
+     * Subscribes everything again under the current credential. The server checks each push against the
+     * grant the subscription was made with, so after a token renewal the subscriptions must move to the
+     * new token before the old one expires. Replacing a subscription with `since` loses and repeats nothing.
+     */
+    resubscribeAll() {
+        if (!this.welcome || !this.ws) return
+        for (const [resource, s] of this.subs) this.sendSubscribe(resource, s)
+    }
+
     async sendSubscribe(resource, s) {
         const params = {}
         const since = s.since()

@@ -169,3 +169,22 @@ test("revoking the key behind a token signs out a page whose WebSocket is open",
     assert.equal((await fetch(`${base}/v2/feeds/1`, { headers: { Authorization: `Bearer ${token}` } })).status, 401)
     await page.close()
 })
+
+test("the page renews its token before it expires, and its live subscription moves to the new one", { skip: SKIP, timeout: 30_000 }, async () => {
+    // a 4-second token: the page renews it at 80% of its life (a 5-hour one: 30 minutes before expiry)
+    const minted = await fetch(`${base}/jwt`, { method: "POST", headers: { "X-ApiKey": server.credentials.masterKey, "content-type": "application/json" }, body: '{"ttl":4}' })
+    const { token, expires_at } = (await minted.json()) as { token: string; expires_at: string }
+    const page = await context.newPage()
+    await page.goto(`${base}/#token=${token}`)
+    await page.locator('.stream[data-stream="temp"] .plot[data-points]').waitFor({ timeout: WAIT_MS })
+    // past the first token's expiry
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(expires_at) - Date.now()) + 1000))
+    assert.equal((await fetch(`${base}/v2/feeds/1`, { headers: { Authorization: `Bearer ${token}` } })).status, 401, "the first token has expired")
+    const renewed = await page.evaluate(() => (globalThis as any).sessionStorage.getItem("feedline.token") as string)
+    assert.notEqual(renewed, token)
+    // pushes still arrive (the subscription was made again under the new token) and the page stays signed in
+    assert.equal((await rest("PUT", "/feeds/1/datastreams/temp", server.credentials.deviceKey, { current_value: "19.5" })).status, 200)
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('.stream[data-stream="temp"] .plot')?.getAttribute("data-last") === "19.5", null, { timeout: WAIT_MS })
+    assert.equal(await page.locator("#sign-in").isVisible(), false)
+    await page.close()
+})
