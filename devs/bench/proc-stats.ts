@@ -39,3 +39,23 @@ export function isAlive(pid: number): boolean {
         return false
     }
 }
+
+/** Aggregate CPU time of the whole machine, from /proc/stat (all cores; includes the kernel's softirq work). */
+export interface MachineSample {
+    busyTicks: number
+    totalTicks: number
+}
+
+export function sampleMachine(): MachineSample {
+    const cpu = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal ...
+    const idle = cpu[3] + (cpu[4] ?? 0)
+    const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0)
+    return { busyTicks: total - idle, totalTicks: total }
+}
+
+/** Share of the whole machine (all cores together) that was busy between two samples, 0..1. */
+export function machineBusyBetween(a: MachineSample, b: MachineSample): number {
+    const total = b.totalTicks - a.totalTicks
+    return total > 0 ? (b.busyTicks - a.busyTicks) / total : NaN
+}

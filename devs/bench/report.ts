@@ -24,6 +24,8 @@ export interface Machine {
     node: string
     os: string
     memGiB: number
+    /** 1-minute load average when the run started: above nproc, other work shared the machine */
+    loadAvgAtStart: number
 }
 
 export interface Row {
@@ -55,6 +57,7 @@ export function machine(): Machine {
         node: process.version,
         os: `${os.type()} ${os.release()}`,
         memGiB: Math.round(os.totalmem() / 2 ** 30),
+        loadAvgAtStart: os.loadavg()[0],
     }
 }
 
@@ -80,6 +83,8 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
     row(S, "  server CPU at that rate (share of one core)", "%", "none", (r) => r.throughput && r.throughput.server.coreShare * 100)
     row(S, "  load generator CPU at that rate (share of one core)", "%", "none", (r) => r.throughput && r.throughput.clientCoreShare * 100,
         `above ${CLIENT_BOUND_SHARE * 100}% the load generator, not the server, was the limit`)
+    row(S, "  whole machine CPU busy at that rate (all cores, kernel included)", "%", "none", (r) => r.throughput && r.throughput.machineBusy * 100,
+        "near 100%: the 2-core box (TLS both ends, loopback TCP) was the limit; the server's own share says how much of it the server took")
     row(S, "server CPU per update at max rate", "µs", "lower", (r) => r.throughput && (r.throughput.server.cpuMs * 1000) / Math.max(1, r.throughput.acked))
     const rate = `at ${l.ratePerS}/s over ${l.devices} connections`
     row(S, `ack latency p50 ${rate}`, "ms", "lower", (r) => r.latency?.ack.p50)

@@ -5,22 +5,21 @@
 //   FEEDLINE_BENCH_OUT=DIR       where to write latest.json/latest.md (smoke runs: a temp dir)
 import { execSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import os, { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { benchFirmware, type FirmwareResult } from "./firmware/index.ts"
 import { profileFromEnv } from "./profile.ts"
 import { firmwareTable, ingestRows, machine, markdownTable, serverRows } from "./report.ts"
-import { benchTarget, type TargetResult } from "./server-bench.ts"
+import { benchTargets, type TargetResult, type TargetStarts } from "./server-bench.ts"
 import { benchStoreIngest, type IngestResult } from "./store-ingest.ts"
 import { startAedes } from "./targets/aedes.ts"
 import { startFeedline } from "./targets/feedline.ts"
 import { startMosquitto } from "./targets/mosquitto.ts"
-import type { StartTarget, TargetName } from "./targets/target.ts"
 import { makeTlsFixture } from "./tls-fixture.ts"
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url))
-const STARTS: [TargetName, StartTarget][] = [
+const STARTS: TargetStarts = [
     ["feedline", startFeedline],
     ["mosquitto", startMosquitto],
     ["aedes", startAedes],
@@ -65,13 +64,13 @@ export async function runBench(env: NodeJS.ProcessEnv = process.env, log: (l: st
     const results: BenchResults = { startedAt: new Date().toISOString(), profile: profile.name, machine: m, targets: [], table: "" }
     try {
         const tls = await makeTlsFixture(join(scratch, "tls"))
-        for (const [name, start] of STARTS) {
-            if (!wanted(name)) continue
-            log(`- ${name}`)
-            const workDir = join(scratch, name)
-            mkdirSync(workDir, { recursive: true })
-            results.targets.push(await benchTarget(start, name, profile, { tls, workDir, mayInstall: !smoke, log }))
+        const starts = STARTS.filter(([name]) => wanted(name))
+        const workDirOf = (name: string) => {
+            const dir = join(scratch, name)
+            mkdirSync(dir, { recursive: true })
+            return dir
         }
+        if (starts.length) results.targets = await benchTargets(starts, profile, { tls, workDirOf, mayInstall: !smoke, log })
         if (wanted("ingest")) {
             log("- feedline SQLite store alone")
             results.ingest = await benchStoreIngest(profile.ingest.datapoints, profile.ingest.batchSizes)
@@ -87,7 +86,8 @@ export async function runBench(env: NodeJS.ProcessEnv = process.env, log: (l: st
     const present = results.targets.map((t) => t.name)
     if (results.ingest && !present.includes("feedline")) present.unshift("feedline")
     const rows = [...(results.targets.length ? serverRows(results.targets, profile) : []), ...(results.ingest ? ingestRows(results.ingest) : [])]
-    const parts = [`Machine: ${m.nproc} × ${m.cpuModel}, ${m.memGiB} GiB, Node ${m.node}, ${m.os}; profile ${profile.name}; ${results.startedAt}`]
+    const load = `load average ${m.loadAvgAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end`
+    const parts = [`Machine: ${m.nproc} × ${m.cpuModel}, ${m.memGiB} GiB, Node ${m.node}, ${m.os}; ${load}; profile ${profile.name}; ${results.startedAt}`]
     if (rows.length) parts.push("", markdownTable(rows, present))
     if (results.firmware) parts.push("", firmwareTable(results.firmware.rows))
     const notes = [
@@ -111,6 +111,8 @@ export async function runBench(env: NodeJS.ProcessEnv = process.env, log: (l: st
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+    // exit through process.exit so the targets' exit hooks stop the servers
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130))
     runBench().catch((e) => {
         console.error(e)
         process.exit(1)

@@ -1,5 +1,7 @@
-// Runs every server-side phase against one target. Each phase is independent: a failure is recorded
-// with its message and the next phase still runs, so one broken path never hides the other figures.
+// Runs every server-side phase against every target. The load phases are interleaved (window 1 on
+// each target, then window 8 on each, …) so that a neighbour's burst on a shared machine spreads over
+// all targets instead of landing on one. Each phase is independent: a failure is recorded with its
+// message and the next phase still runs, so one broken path never hides the other figures.
 import { LoadGenWorker } from "./loadgen/driver.ts"
 import type { ClosedLoopResult, OpenResult, PacedResult, ServerWindow } from "./loadgen/phases.ts"
 import { cpuBetween, sampleProc } from "./proc-stats.ts"
@@ -32,7 +34,12 @@ export interface TargetResult {
     errors: string[]
 }
 
+export type TargetStarts = [TargetName, StartTarget][]
+type Ctx = Omit<TargetContext, "meteredKeepAlive" | "workDir"> & { workDirOf(name: TargetName): string }
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+/** a server just started settles (JIT, lazy allocations) before its idle memory is read */
+const SETTLE_AFTER_START_MS = 500
 
 async function phase<T>(result: TargetResult, what: string, log: (l: string) => void, run: () => Promise<T>): Promise<T | undefined> {
     try {
@@ -40,7 +47,7 @@ async function phase<T>(result: TargetResult, what: string, log: (l: string) => 
     } catch (e) {
         const msg = `${what}: ${(e as Error).message.split("\n")[0]}`
         result.errors.push(msg)
-        log(`  ! ${msg}`)
+        log(`  ! ${result.name} ${msg}`)
         return undefined
     }
 }
@@ -61,76 +68,84 @@ async function collectCloses(result: TargetResult, gen: LoadGenWorker): Promise<
     result.firstClose ??= c.firstClose
 }
 
-export async function benchTarget(start: StartTarget, name: TargetName, profile: Profile, ctx: Omit<TargetContext, "meteredKeepAlive">): Promise<TargetResult> {
-    const log = ctx.log
-    const result: TargetResult = { name, notes: [], throughputRuns: [], connections: [], unexpectedCloses: 0, errors: [] }
+interface Live {
+    result: TargetResult
+    target: RunningTarget
+    gen?: LoadGenWorker
+}
 
-    // Run A: the target as configured by default; load phases
-    const a = await start({ ...ctx, meteredKeepAlive: false })
-    if (isSkipped(a)) {
-        result.skipped = a.skipped
-        log(`- ${name}: SKIPPED: ${a.skipped}`)
-        return result
+function pct(x: number): string {
+    return `${(x * 100).toFixed(0)}%`
+}
+
+/** Run A: every target up at once with its default settings; load phases interleaved across them. */
+async function loadPhases(live: Live[], profile: Profile, log: (l: string) => void): Promise<void> {
+    const t = profile.throughput
+    const l = profile.latency
+    for (const x of live) {
+        x.result.idleRssBytes = sampleProc(x.target.pid).rssBytes
+        x.gen = await phase(x.result, "start load generator", log, () => LoadGenWorker.start(x.target.address, x.target.pid))
+        if (!x.gen) continue
+        const opened = await phase(x.result, "open devices", log, () => x.gen!.openDevices(t.devices, profile.openConcurrency))
+        if (opened?.failed) x.result.errors.push(`open devices: ${opened.failed} of ${t.devices} failed: ${opened.firstError}`)
     }
-    result.notes.push(...a.notes)
-    try {
-        await sleep(500)
-        result.idleRssBytes = sampleProc(a.pid).rssBytes
-        const gen = await LoadGenWorker.start(a.address, a.pid)
-        try {
-            const t = profile.throughput
-            const opened = await phase(result, "open devices", log, () => gen.openDevices(t.devices, profile.openConcurrency))
-            if (opened?.failed) result.errors.push(`open devices: ${opened.failed} of ${t.devices} failed: ${opened.firstError}`)
-            for (const w of t.windows) {
-                const r = await phase(result, `closed loop window ${w}`, log, () => gen.closedLoop(t.devices, w, t.warmupMs, t.measureMs))
-                if (!r) continue
-                result.throughputRuns.push(r)
-                log(`  ${name} closed loop ${r.devices}x${w}: ${r.ackedPerS.toFixed(0)} acked/s, server ${(r.server.coreShare * 100).toFixed(0)}% core, client ${(r.clientCoreShare * 100).toFixed(0)}%`)
-                if (r.refused) result.errors.push(`closed loop window ${w}: ${r.refused} updates refused (${r.firstRefusal})`)
-            }
-            result.throughput = [...result.throughputRuns].sort((x, y) => y.ackedPerS - x.ackedPerS)[0]
-
-            const l = profile.latency
-            const subs = await phase(result, "open subscribers", log, () => gen.openSubscribers(l.subscribers, profile.openConcurrency))
-            if (subs?.failed) result.errors.push(`open subscribers: ${subs.failed} failed: ${subs.firstError}`)
-            result.latency = await phase(result, "paced latency", log, () => gen.paced(l.ratePerS, l.warmupMs, l.measureMs))
-            if (result.latency) {
-                const p = result.latency
-                log(`  ${name} paced ${p.ratePerS}/s: ack p50 ${p.ack.p50.toFixed(2)} p99 ${p.ack.p99.toFixed(2)} ms; push p50 ${p.push.p50.toFixed(2)} p99 ${p.push.p99.toFixed(2)} ms (${p.pushesReceived}/${p.pushesExpected})`)
-            }
-
-            const k = profile.defaultKeepAliveIdle
-            result.defaultKeepAliveIdle = await phase(result, "idle at default keep-alive", log, () =>
-                idleWindow(a, gen, k.connections, k.settleMs, k.measureMs, profile.openConcurrency)
-            )
-            await collectCloses(result, gen)
-        } finally {
-            await gen.stop()
+    const ready = live.filter((x) => x.gen)
+    for (const w of t.windows) {
+        for (const x of ready) {
+            const r = await phase(x.result, `closed loop window ${w}`, log, () => x.gen!.closedLoop(t.devices, w, t.warmupMs, t.measureMs))
+            if (!r) continue
+            x.result.throughputRuns.push(r)
+            log(`  ${x.result.name.padEnd(9)} closed loop ${r.devices}×${w}: ${r.ackedPerS.toFixed(0)} acked/s; server ${pct(r.server.coreShare)} of a core, load generator ${pct(r.clientCoreShare)}, machine ${pct(r.machineBusy)} busy`)
+            if (r.refused) x.result.errors.push(`closed loop window ${w}: ${r.refused} updates refused (${r.firstRefusal})`)
         }
-    } finally {
-        await a.stop()
     }
+    for (const x of ready) x.result.throughput = [...x.result.throughputRuns].sort((a, b) => b.ackedPerS - a.ackedPerS)[0]
+    for (const x of ready) {
+        const subs = await phase(x.result, "open subscribers", log, () => x.gen!.openSubscribers(l.subscribers, profile.openConcurrency))
+        if (subs?.failed) x.result.errors.push(`open subscribers: ${subs.failed} failed: ${subs.firstError}`)
+    }
+    for (const x of ready) {
+        const p = await phase(x.result, "paced latency", log, () => x.gen!.paced(l.ratePerS, l.warmupMs, l.measureMs))
+        x.result.latency = p
+        if (p) {
+            log(`  ${x.result.name.padEnd(9)} paced ${p.ratePerS}/s: ack p50 ${p.ack.p50.toFixed(2)} p99 ${p.ack.p99.toFixed(2)} ms; push p50 ${p.push.p50.toFixed(2)} p99 ${p.push.p99.toFixed(2)} ms (${p.pushesReceived}/${p.pushesExpected} pushes)`)
+            if (p.refused) x.result.errors.push(`paced: ${p.refused} updates refused (${p.firstRefusal})`)
+        }
+    }
+    // idle phases one target at a time: idle CPU is small and a neighbour's traffic would swamp it
+    const k = profile.defaultKeepAliveIdle
+    for (const x of ready) {
+        x.result.defaultKeepAliveIdle = await phase(x.result, "idle at default keep-alive", log, () =>
+            idleWindow(x.target, x.gen!, k.connections, k.settleMs, k.measureMs, profile.openConcurrency)
+        )
+        await collectCloses(x.result, x.gen!)
+        await x.gen!.stop()
+        x.gen = undefined
+    }
+}
 
-    // Run B: a fresh process holding many idle connections (metered keep-alive for feedline)
-    const b = await start({ ...ctx, meteredKeepAlive: true })
+/** Run B, one target at a time: a fresh process holding more and more idle connections. */
+async function scaleConnections(result: TargetResult, start: StartTarget, profile: Profile, ctx: Ctx): Promise<void> {
+    const log = ctx.log
+    const b = await start({ ...ctx, workDir: ctx.workDirOf(result.name), meteredKeepAlive: true })
     if (isSkipped(b)) {
         result.errors.push(`connection scaling: ${b.skipped}`)
-        return result
+        return
     }
     result.notes.push(...b.notes.filter((n) => !result.notes.includes(n)))
     try {
-        await sleep(500)
+        await sleep(SETTLE_AFTER_START_MS)
         const base = await phase(result, "connection scaling baseline", log, async () => sampleProc(b.pid).rssBytes)
-        if (base === undefined) return result
+        if (base === undefined) return
         const gen = await LoadGenWorker.start(b.address, b.pid)
         try {
-            for (const step of profile.connections.steps) {
-                const c = profile.connections
+            const c = profile.connections
+            for (const step of c.steps) {
                 const r = await phase(result, `hold ${step} connections`, log, () => idleWindow(b, gen, step, c.settleMs, c.measureMs, profile.openConcurrency))
                 if (!r) break
                 const s: ScaleStep = { step, ...r, rssPerConnectionBytes: (r.server.rssBytes - base) / Math.max(1, r.open.open) }
                 result.connections.push(s)
-                log(`  ${name} ${r.open.open}/${step} connections: RSS ${(r.server.rssBytes / 2 ** 20).toFixed(1)} MiB, ${(s.rssPerConnectionBytes / 1024).toFixed(1)} KiB each, idle CPU ${(r.server.coreShare * 100).toFixed(1)}%`)
+                log(`  ${result.name.padEnd(9)} ${r.open.open}/${step} connections: RSS ${(r.server.rssBytes / 2 ** 20).toFixed(1)} MiB, ${(s.rssPerConnectionBytes / 1024).toFixed(1)} KiB each, idle CPU ${(r.server.coreShare * 100).toFixed(1)}%`)
                 if (r.open.failed) {
                     result.errors.push(`hold ${step} connections: ${r.open.failed} failed to open (${r.open.firstError}); stopped scaling here`)
                     break
@@ -143,5 +158,37 @@ export async function benchTarget(start: StartTarget, name: TargetName, profile:
     } finally {
         await b.stop()
     }
-    return result
+}
+
+export async function benchTargets(starts: TargetStarts, profile: Profile, ctx: Ctx): Promise<TargetResult[]> {
+    const log = ctx.log
+    const results: TargetResult[] = []
+    const live: Live[] = []
+    try {
+        for (const [name, start] of starts) {
+            const result: TargetResult = { name, notes: [], throughputRuns: [], connections: [], unexpectedCloses: 0, errors: [] }
+            results.push(result)
+            const a = await start({ ...ctx, workDir: ctx.workDirOf(name), meteredKeepAlive: false })
+            if (isSkipped(a)) {
+                result.skipped = a.skipped
+                log(`- ${name}: SKIPPED: ${a.skipped}`)
+                continue
+            }
+            log(`- ${name}: started (pid ${a.pid})`)
+            result.notes.push(...a.notes)
+            live.push({ result, target: a })
+        }
+        await sleep(SETTLE_AFTER_START_MS)
+        if (live.length) await loadPhases(live, profile, log)
+    } finally {
+        for (const x of live) {
+            await x.gen?.stop()
+            await x.target.stop()
+        }
+    }
+    for (const [name, start] of starts) {
+        const result = results.find((r) => r.name === name)!
+        if (!result.skipped) await scaleConnections(result, start, profile, ctx)
+    }
+    return results
 }

@@ -1,6 +1,6 @@
 // The workload phases, identical for every target; only the ClientAdapter differs. Each phase
 // measures the target server process from outside (/proc) over exactly its measured window.
-import { cpuBetween, sampleProc, type ProcSample } from "../proc-stats.ts"
+import { cpuBetween, machineBusyBetween, sampleMachine, sampleProc, type ProcSample } from "../proc-stats.ts"
 import { Samples, type Percentiles } from "../stats.ts"
 import type { ClientAdapter, DeviceConnection, SubscriberConnection, WireBytes } from "./types.ts"
 
@@ -38,6 +38,8 @@ export interface ClosedLoopResult {
     firstRefusal?: string
     server: ServerWindow
     clientCoreShare: number
+    /** the whole machine's busy share (all cores): near 1 means the box, not one process, was the limit */
+    machineBusy: number
 }
 
 export interface PacedResult {
@@ -90,12 +92,17 @@ interface PhaseHooks {
 const IDLE: PhaseHooks = { onAck() {}, onPush() {} }
 
 export class LoadGenerator {
-    private devices: DeviceConnection[] = []
+    /** open devices; `index` is the device number (datastream d<index>, slot in the per-device arrays) */
+    private devices: { index: number; conn: DeviceConnection }[] = []
     private subscribers: SubscriberConnection[] = []
     private nextSeq: number[] = []
+    /** device number → position in `devices` */
+    private posOf: number[] = []
     private lastAtMs: number[] = []
     private sendTimes: Float64Array[] = []
     private hooks: PhaseHooks = IDLE
+    /** per list, the next index to open (failed opens leave gaps, so it can exceed the list's length) */
+    private opened = new Map<unknown[], number>()
     private keepAliveTimer: NodeJS.Timeout
     unexpectedCloses = 0
     firstClose?: string
@@ -113,18 +120,33 @@ export class LoadGenerator {
 
     /** Grows the set of device connections to `total`, `concurrency` handshakes at a time. */
     async openDevices(total: number, concurrency: number): Promise<OpenResult> {
+        const r = await this.openMany(this.devices, total, concurrency, async (i) => {
+            this.nextSeq[i] = 1
+            this.lastAtMs[i] = 0
+            this.sendTimes[i] = new Float64Array(SEND_RING)
+            return { index: i, conn: await this.adapter.openDevice(i, (seq, ok, detail) => this.hooks.onAck(i, seq, ok, detail), this.onClose) }
+        })
+        // connections finish their handshakes out of order: keep the list in device order
+        this.devices.sort((a, b) => a.index - b.index)
+        this.devices.forEach((d, pos) => (this.posOf[d.index] = pos))
+        return r
+    }
+
+    openSubscribers(total: number, concurrency: number): Promise<OpenResult> {
+        return this.openMany(this.subscribers, total, concurrency, (j) => this.adapter.openSubscriber(j, (d, s) => this.hooks.onPush(d, s), this.onClose))
+    }
+
+    /** Opens connections into `list` until it holds `total`; failed ones are counted and left out. */
+    private async openMany<C>(list: C[], total: number, concurrency: number, open: (index: number) => Promise<C>): Promise<OpenResult> {
         const t0 = performance.now()
         let failed = 0
         let firstError: string | undefined
-        let next = this.devices.length
+        let next = this.opened.get(list) ?? list.length
         const worker = async () => {
             while (next < total) {
                 const i = next++
                 try {
-                    this.nextSeq[i] = 1
-                    this.lastAtMs[i] = 0
-                    this.sendTimes[i] = new Float64Array(SEND_RING)
-                    this.devices[i] = await this.adapter.openDevice(i, (seq, ok, detail) => this.hooks.onAck(i, seq, ok, detail), this.onClose)
+                    list.push(await open(i))
                 } catch (e) {
                     failed++
                     firstError ??= (e as Error).message
@@ -132,38 +154,19 @@ export class LoadGenerator {
             }
         }
         await Promise.all(Array.from({ length: concurrency }, worker))
-        // failed slots are dropped so the device list stays dense
-        this.devices = this.devices.filter(Boolean)
-        return { requested: total, open: this.devices.length, failed, firstError, ms: performance.now() - t0 }
+        this.opened.set(list, next)
+        return { requested: total, open: list.length, failed, firstError, ms: performance.now() - t0 }
     }
 
-    async openSubscribers(total: number, concurrency: number): Promise<OpenResult> {
-        const t0 = performance.now()
-        let failed = 0
-        let firstError: string | undefined
-        let next = this.subscribers.length
-        const worker = async () => {
-            while (next < total) {
-                const j = next++
-                try {
-                    this.subscribers.push(await this.adapter.openSubscriber(j, (d, s) => this.hooks.onPush(d, s), this.onClose))
-                } catch (e) {
-                    failed++
-                    firstError ??= (e as Error).message
-                }
-            }
-        }
-        await Promise.all(Array.from({ length: concurrency }, worker))
-        return { requested: total, open: this.subscribers.length, failed, firstError, ms: performance.now() - t0 }
-    }
-
-    private sendNext(device: number): void {
+    /** Sends the next update of the device at position `pos` of the open devices. */
+    private sendNext(pos: number): void {
+        const { index: device, conn } = this.devices[pos]
         const seq = this.nextSeq[device]++
         // [P§9] (feed, datastream, at) identifies a datapoint: keep each device's stamps unique
         const atMs = Math.max(Date.now(), this.lastAtMs[device] + 1)
         this.lastAtMs[device] = atMs
         this.sendTimes[device][seq & (SEND_RING - 1)] = performance.now()
-        this.devices[device].send(seq, atMs)
+        conn.send(seq, atMs)
     }
 
     /** Every one of the first `devices` connections keeps `window` updates in flight. */
@@ -185,7 +188,7 @@ export class LoadGenerator {
                 if (!ok) firstRefusal ??= detail
                 if (running) {
                     outstanding++
-                    this.sendNext(device)
+                    this.sendNext(this.posOf[device])
                 }
             },
             onPush() {},
@@ -193,11 +196,13 @@ export class LoadGenerator {
         for (let d = 0; d < n; d++) for (let w = 0; w < window; w++, outstanding++) this.sendNext(d)
         await sleep(warmupMs)
         const s0 = sampleProc(this.serverPid)
+        const m0 = sampleMachine()
         const c0 = process.cpuUsage()
         measuring = true
         await sleep(measureMs)
         measuring = false
         const s1 = sampleProc(this.serverPid)
+        const machineBusy = machineBusyBetween(m0, sampleMachine())
         const elapsed = s1.atMs - s0.atMs
         const clientCoreShare = clientShare(c0, elapsed)
         running = false
@@ -214,6 +219,7 @@ export class LoadGenerator {
             firstRefusal,
             server: serverWindow(s0, s1),
             clientCoreShare,
+            machineBusy,
         }
     }
 
@@ -223,8 +229,10 @@ export class LoadGenerator {
         const m = this.subscribers.length
         const ack = new Samples()
         const push = new Samples()
-        const measureFrom = new Array<number>(n).fill(Infinity)
-        const measureTo = new Array<number>(n).fill(Infinity)
+        // indexed by device number, which can exceed n when some devices failed to open
+        const slots = this.nextSeq.length
+        const measureFrom = new Array<number>(slots).fill(Infinity)
+        const measureTo = new Array<number>(slots).fill(Infinity)
         let measuring = false
         let outstanding = 0
         let sent = 0
@@ -243,7 +251,7 @@ export class LoadGenerator {
                 ack.add(performance.now() - this.sendTimes[d][seq & (SEND_RING - 1)])
             },
             onPush: (d, seq) => {
-                if (d < 0 || d >= n || !inWindow(d, seq)) return
+                if (d < 0 || d >= slots || !inWindow(d, seq)) return
                 pushesReceived++
                 push.add(performance.now() - this.sendTimes[d][seq & (SEND_RING - 1)])
             },
@@ -262,19 +270,19 @@ export class LoadGenerator {
             }
         }, PACER_TICK_MS)
         await sleep(warmupMs)
-        const b0dev = sumBytes(this.devices)
+        const b0dev = sumBytes(this.devices.map((d) => d.conn))
         const b0sub = sumBytes(this.subscribers)
         const s0 = sampleProc(this.serverPid)
         const c0 = process.cpuUsage()
-        for (let d = 0; d < n; d++) measureFrom[d] = this.nextSeq[d]
+        for (const { index } of this.devices) measureFrom[index] = this.nextSeq[index]
         measuring = true
         await sleep(measureMs)
         measuring = false
-        for (let d = 0; d < n; d++) measureTo[d] = this.nextSeq[d]
+        for (const { index } of this.devices) measureTo[index] = this.nextSeq[index]
         const s1 = sampleProc(this.serverPid)
         const elapsed = s1.atMs - s0.atMs
         const clientCoreShare = clientShare(c0, elapsed)
-        const b1dev = sumBytes(this.devices)
+        const b1dev = sumBytes(this.devices.map((d) => d.conn))
         const b1sub = sumBytes(this.subscribers)
         clearInterval(pacer)
         await this.drain(() => outstanding)
@@ -310,7 +318,7 @@ export class LoadGenerator {
 
     closeAll(): void {
         this.closingAll = true
-        for (const c of [...this.devices, ...this.subscribers]) c.close()
+        for (const c of [...this.devices.map((d) => d.conn), ...this.subscribers]) c.close()
         this.devices = []
         this.subscribers = []
         clearInterval(this.keepAliveTimer)

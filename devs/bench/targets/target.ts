@@ -70,6 +70,10 @@ export async function waitForPort(port: number, timeoutMs: number, child: ChildP
 /** Spawns a server process whose stderr is kept (last lines) for error messages. */
 export function spawnServer(cmd: string, args: string[], opts: SpawnOptions = {}): { child: ChildProcess; stderrTail(): string } {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], ...opts })
+    // a benchmark stopped half-way (Ctrl-C, a crash) must not leave servers behind
+    const reap = () => child.kill("SIGKILL")
+    process.once("exit", reap)
+    child.once("exit", () => process.removeListener("exit", reap))
     let tail = ""
     const keep = (d: Buffer) => (tail = (tail + d.toString()).slice(-4000))
     child.stdout?.on("data", keep)
