@@ -4,10 +4,11 @@ import { describe, expect, test } from "@devicescript/test"
 import { Actuator } from "../../src/actuators/actuator"
 import { commandText, parseSetpointCommand, parseSwitchCommand } from "../../src/actuators/commands"
 import { MemoryOutput, Output } from "../../src/actuators/outputs"
-import { SIM_BOARD } from "../../src/app/config"
+import { BoardConfig, SIM_BOARD } from "../../src/app/config"
+import { SettingsPolicyStore } from "../../src/app/config-settings"
 import { parseDecimal } from "../../src/app/config-text"
 import { startFieldIo } from "../../src/app/io"
-import { ErrorReporter } from "../../src/app/ports"
+import { ErrorReporter, PolicyStore } from "../../src/app/ports"
 import { seededRand } from "../../src/sensors/signal"
 import { fakeClock, FakeCommands, RecordingSink } from "./io-fakes"
 
@@ -145,5 +146,62 @@ describe("sim board wired to the ports", () => {
         cmds.push("/feeds/7/datastreams/relay", { id: "relay", current_value: "on" })
         for (const a of io.actuators) await a.idle()
         expect(sink.last("relay.state")).toBe("1")
+    })
+})
+
+/** A store in memory, recording saves. */
+class MemoryStore implements PolicyStore {
+    saved: string[] = []
+    constructor(private texts: Record<string, string>) {}
+    async load(id: string) {
+        return this.texts[id]
+    }
+    async save(id: string, text: string) {
+        this.texts[id] = text
+        this.saved.push(`${id}:${text}`)
+    }
+}
+
+describe("policies kept across reboots", () => {
+    // rssi only: simulated without an in-VM server, so this test starts no second batch of servers
+    const RSSI_ONLY: BoardConfig = { id: "t", simulated: true, rssi: true, switches: [], setpoints: [] }
+
+    test("a saved policy applies at start; a server change is saved as applied", async () => {
+        const sink = new RecordingSink()
+        const cmds = new FakeCommands()
+        const store = new MemoryStore({ rssi: "i=30s d=5" })
+        const io = await startFieldIo({ board: RSSI_ONLY, feedId: 1, sink: sink, commands: cmds, store: store, clock: fakeClock().read, autoRun: false })
+        expect(sink.last("rssi.cfg.state")).toBe("i=30s d=5 s=5m")
+        cmds.push("/feeds/1/datastreams/rssi.cfg", { current_value: "s=1h" })
+        await ds.sleep(20) // the save runs in its own fiber
+        expect(store.saved.join(",")).toBe("rssi:i=30s d=5 s=1h")
+        expect(io.sampler.policyOf("rssi").maxSilenceMs).toBe(3600000)
+        cmds.push("/feeds/1/datastreams/rssi.cfg", { current_value: "s=often" })
+        await ds.sleep(20)
+        expect(store.saved.length).toBe(1)
+    })
+    test("settings store: CFG_<id> round trip", async () => {
+        const s = new SettingsPolicyStore()
+        await s.save("rssi", "i=1m")
+        expect(await s.load("rssi")).toBe("i=1m")
+        expect(await s.load("nothing")).toBe(undefined)
+    })
+})
+
+describe("error reporter", () => {
+    test("the same error within 10 s is sent once; later or different ones again", () => {
+        const clock = fakeClock()
+        const sink = new RecordingSink()
+        const e = new ErrorReporter(sink, clock.read)
+        e.report("E_CMD_VALUE", "led x")
+        e.report("E_CMD_VALUE", "led x")
+        clock.now = 9999
+        e.report("E_CMD_VALUE", "led x")
+        e.report("E_CMD_RANGE", "setpoint 99")
+        clock.now = 30000
+        e.report("E_CMD_RANGE", "setpoint 99")
+        e.report("E_CFG_SYNTAX", "a-very-long-detail-that-goes-beyond-the-value-limit")
+        expect(sink.values("_errors").join("|")).toBe("E_CMD_VALUE led x|E_CMD_RANGE setpoint 99|E_CMD_RANGE setpoint 99|E_CFG_SYNTAX a-very-long-detail-") // cut at 32 characters [P§10]
+        expect(e.suppressed).toBe(2)
     })
 })
