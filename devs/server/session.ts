@@ -97,7 +97,7 @@ export class Session implements Connection {
                 this.send(line)
             },
             ended: (sub) => {
-                endSubscription(this.deps.router, this, sub)
+                endSubscription(this.deps.router.deps, this, sub)
                 const body = errorBodyOf(403, "E_FORBIDDEN", `this key may no longer read feed ${sub.feed}; the subscription ended`)
                 this.send(encodeResponse({ token: sub.token, status: 403, resource: sub.resource, body }))
             },
@@ -172,7 +172,9 @@ export class Session implements Connection {
             this.send(encodeResponse(errorResponse(err, req.token ?? "", req.resource)))
             return
         }
-        const handled = WRITES.has(req.method) ? this.route(req) : this.writesDone.then(() => this.route(req))
+        const handled = (WRITES.has(req.method) ? this.route(req) : this.writesDone.then(() => this.route(req))).catch((err) =>
+            this.deps.log.error({ err, session: this.id }, "request handling failed"),
+        )
         if (WRITES.has(req.method)) this.writesDone = Promise.all([this.writesDone, handled])
     }
 
@@ -180,7 +182,11 @@ export class Session implements Connection {
         this.inflight++
         try {
             const { response, after } = await this.deps.router.handle(this.asCaller, req)
-            if (this.state !== "open") return
+            if (this.state !== "open") {
+                // closed meanwhile: a subscription this request made must not outlive the connection
+                this.endSubscriptions()
+                return
+            }
             this.send(encodeResponse(response))
             after?.()
         } finally {
@@ -250,7 +256,11 @@ export class Session implements Connection {
     private release(): void {
         if (this.timer) clearTimeout(this.timer)
         this.timer = undefined
-        for (const sub of [...this.subscriptions.values()]) endSubscription(this.deps.router, this, sub)
+        this.endSubscriptions()
         if (this.deps.sessions.delete(this)) this.deps.metrics.connectionsOpen.add({ transport: this.transport }, -1)
+    }
+
+    private endSubscriptions(): void {
+        for (const sub of [...this.subscriptions.values()]) endSubscription(this.deps.router.deps, this, sub)
     }
 }

@@ -5,7 +5,7 @@ import { encodeResponse, errorBody } from "../../../src/protocol.ts"
 import { ApiError, notAllowed, notFound, unprocessable } from "../errors.ts"
 import { pushLine, Subscription, type ChangeEvent } from "../hub.ts"
 import { MAX_REPLAY_POINTS, MAX_SUBSCRIPTIONS_PER_CONNECTION } from "../limits.ts"
-import { requireFeed, type Connection, type Ctx, type Result } from "../context.ts"
+import { requireFeed, type Connection, type Ctx, type Result, type RouterDeps } from "../context.ts"
 import type { StoredPoint } from "../storage/store.ts"
 import { isoOf, parseTime } from "../time.ts"
 import { datastreamIdOf } from "./body.ts"
@@ -20,10 +20,10 @@ function connectionOf(ctx: Ctx): Connection {
     return conn
 }
 
-export function endSubscription(ctx: { deps: Ctx["deps"] }, conn: Connection, sub: Subscription): void {
-    ctx.deps.hub.remove(sub)
+export function endSubscription(deps: Pick<RouterDeps, "hub" | "metrics">, conn: Connection, sub: Subscription): void {
+    deps.hub.remove(sub)
     if (conn.subscriptions.get(sub.resource) === sub) conn.subscriptions.delete(sub.resource)
-    ctx.deps.metrics.subscriptions.set({}, ctx.deps.hub.size)
+    deps.metrics.subscriptions.set({}, deps.hub.size)
 }
 
 function pointEvent(feed: number, p: StoredPoint): ChangeEvent {
@@ -65,7 +65,7 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
     if (!old && conn.subscriptions.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
         throw unprocessable("E_TOO_MANY_SUBSCRIPTIONS", `a connection may hold ${MAX_SUBSCRIPTIONS_PER_CONNECTION} subscriptions; subscribe to a whole feed instead`)
     }
-    if (old) endSubscription(ctx, conn, old) // [P§8] subscribing again replaces it
+    if (old) endSubscription(ctx.deps, conn, old) // [P§8] subscribing again replaces it
 
     const { grant, feed } = ctx
     const sub = new Subscription(conn.subscriber(), () => ctx.deps.keys.stillPermits(grant, "read", feed), token, ctx.resource, ctx.feed, stream)
@@ -77,7 +77,7 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
         if (timeoutMs === undefined) return
         sub.timer = setTimeout(() => {
             if (sub.state === "ended") return
-            endSubscription(ctx, conn, sub)
+            endSubscription(ctx.deps, conn, sub)
             const body = errorBody("Subscription ended", `the subscription's timeout of ${timeoutMs} ms elapsed; subscribe again to go on`, "E_SUBSCRIPTION_ENDED")
             sub.subscriber.deliver(encodeResponse({ token, status: 408, resource: ctx.resource, body }))
         }, timeoutMs)
@@ -91,14 +91,14 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
     try {
         replay = await ctx.deps.store.replay(ctx.feed, stream, sinceMs, MAX_REPLAY_POINTS + 1)
     } catch (e) {
-        endSubscription(ctx, conn, sub)
+        endSubscription(ctx.deps, conn, sub)
         throw e
     }
     const { points, truncated } = cutReplay(replay.points)
     const events = points.map((p) => pointEvent(ctx.feed, p))
     if (truncated) {
         // not live: the client resubscribes with next_since and gets the rest, then live changes
-        endSubscription(ctx, conn, sub)
+        endSubscription(ctx.deps, conn, sub)
         const nextSince = isoOf(points[points.length - 1].atMs)
         return {
             status: 200,
@@ -113,13 +113,13 @@ export async function unsubscribe(ctx: Ctx): Promise<Result> {
     const conn = connectionOf(ctx)
     const sub = conn.subscriptions.get(ctx.resource)
     if (!sub) throw notFound(`this connection has no subscription to ${ctx.resource}`)
-    endSubscription(ctx, conn, sub)
+    endSubscription(ctx.deps, conn, sub)
     return { status: 200 }
 }
 
 export async function unsubscribeAll(ctx: Ctx): Promise<Result> {
     const conn = connectionOf(ctx)
     const subs = [...conn.subscriptions.values()]
-    for (const sub of subs) endSubscription(ctx, conn, sub)
+    for (const sub of subs) endSubscription(ctx.deps, conn, sub)
     return { status: 200, body: { removed: subs.length } }
 }

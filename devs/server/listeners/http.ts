@@ -25,6 +25,9 @@ export interface HttpListenerDeps {
 }
 
 const REST_PREFIX = "/v2"
+/** Headers must arrive within 10 s and a whole request within 30 s (bodies are at most 16 KiB). */
+const HTTP_HEADERS_TIMEOUT_MS = 10_000
+const HTTP_REQUEST_TIMEOUT_MS = 30_000
 const HTTP_METHODS = new Set(["get", "put", "post", "delete"])
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -114,6 +117,9 @@ export function createHttpListener(deps: HttpListenerDeps): http.Server {
             sendError(res, e instanceof ApiError ? e : new ApiError(500, "E_INTERNAL", "the server failed to handle this request"))
         }
     })
+    // a client that trickles its headers or body (slowloris) is cut off
+    server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS
+    server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS
     server.on("upgrade", (req, socket, head) => {
         if (new URL(req.url ?? "/", "http://localhost").pathname === "/ws") deps.ws.upgrade(req, socket, head)
         else socket.destroy()
