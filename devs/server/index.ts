@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync } from "node:fs"
 import type http from "node:http"
 import type net from "node:net"
 import { join } from "node:path"
+import type { Duplex } from "node:stream"
 import { DEFAULT_FAULTY_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_TIMEOUT_MS } from "../../src/protocol.ts"
 import { KeyRing, type BearerVerifier } from "./auth/keys.ts"
 import { ensureCredentials, type Credentials } from "./credentials.ts"
@@ -13,6 +14,7 @@ import { jitteredRetryMs } from "./listeners/admission.ts"
 import { createHttpListener, type HttpHandler } from "./listeners/http.ts"
 import { createTcpListener, createTlsListener } from "./listeners/tls.ts"
 import { WsListener } from "./listeners/ws.ts"
+import { attachStream } from "./listeners/stream.ts"
 import { AUTH_FAILURES_BURST, AUTH_FAILURES_PER_MINUTE, MAX_CONNECTIONS, MAX_QUEUE_BYTES, RATE_BURST, RATE_PER_SECOND, SLOW_CONSUMER_MS, TLS_HANDSHAKE_TIMEOUT_MS } from "./limits.ts"
 import { createLogger, type Logger } from "./log.ts"
 import { Metrics } from "./metrics.ts"
@@ -88,6 +90,8 @@ export interface RunningServer {
     log: Logger
     /** serve the protocol over any other transport: a session on `wire` (welcome first, then requests) */
     attachWire(wire: Wire): Session
+    /** serve the device protocol over any byte stream (an in-memory Duplex, a serial link, …) */
+    attachDuplex(stream: Duplex, remoteAddress?: string): Session
     /** graceful: stop accepting, let requests in flight finish, flush writes, send a final notice, close */
     close(): Promise<void>
 }
@@ -239,5 +243,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         session.start()
         return session
     }
-    return { devicePort, appPort, insecureTcpPort, caCertPath, credentials, credentialsCreated: created, keys, store, metrics, log, attachWire, close }
+    const attachDuplex = (stream: Duplex, remoteAddress = "duplex") => attachStream(sessionDeps, stream, "tcp", remoteAddress)
+    return { devicePort, appPort, insecureTcpPort, caCertPath, credentials, credentialsCreated: created, keys, store, metrics, log, attachWire, attachDuplex, close }
 }
