@@ -71,7 +71,10 @@ export class Router {
         if (credential === undefined || credential === "") {
             throw unauthorized('this request needs a key: send "headers":{"X-ApiKey":"<key>"} once per connection')
         }
-        const limited = authFailures.peek(caller.remoteAddress, now())
+        // the gate against key guessing; a key this connection already proved is not held up by it
+        // (a device behind the same NAT as someone guessing keys keeps working)
+        const proven = caller.connection !== undefined && credential === caller.connection.rememberedKey
+        const limited = proven ? { ok: true, retryAfterMs: 0 } : authFailures.peek(caller.remoteAddress, now())
         if (!limited.ok) {
             throw new ApiError(429, "E_AUTH_RATE_LIMITED", "too many failed keys from this address; wait before trying again", limited.retryAfterMs)
         }

@@ -253,12 +253,20 @@ test("tls: over the connection limit a client gets notice 429 with a retry hint,
 })
 
 test("tls: repeated bad keys from one address are limited (429 E_AUTH_RATE_LIMITED)", async () => {
+    const device = await TlsClient.open(s, "abcdef123456")
     const c = await TlsClient.open(s)
     const codes = []
     for (let i = 0; i < 12; ++i) codes.push((await c.request({ method: "get", resource: "/feeds/504", headers: { "X-ApiKey": `wrong-key-${i}-xxxx` } })).body.code)
     assert.equal(codes[0], "E_UNAUTHORIZED")
     assert.equal(codes.at(-1), "E_AUTH_RATE_LIMITED")
+    // a new connection from the same address cannot try a key either, not even a good one ...
+    const fresh = await TlsClient.open(s)
+    assert.equal((await fresh.request({ method: "get", resource: "/feeds/504", headers: { "X-ApiKey": "abcdef123456" } })).body.code, "E_AUTH_RATE_LIMITED")
+    // ... but a connection whose key was accepted before goes on working
+    assert.equal((await device.request({ method: "get", resource: "/feeds/504" })).status, 200)
     c.close()
+    fresh.close()
+    device.close()
 })
 
 test("tls: a handshake that stalls (silent or dripping) is closed by the handshake timeout", async () => {
