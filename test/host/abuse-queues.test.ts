@@ -7,7 +7,8 @@ import { performance } from "node:perf_hooks"
 import { MAX_OBJECT_BYTES } from "../../src/protocol.ts"
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from "../../devs/server/limits.ts"
 import { TlsClient } from "./server-harness.ts"
-import { metricSum, startChildServer, type ChildServer } from "./abuse/child-server.ts"
+import { metricSum, startChildServer, stopAndReport, type ChildServer } from "./abuse/child-server.ts"
+import { until } from "./abuse/until.ts"
 
 const RATE_PER_SECOND = 100
 /** Datapoints per PUT in the flood: about 11 KB of JSON, under MAX_OBJECT_BYTES. */
@@ -28,22 +29,7 @@ before(async () => {
     feed = server.credentials.feedId
 })
 
-after(async () => {
-    const peak = server.peakRssMiB()
-    const alive = server.alive()
-    const code = await server.stop()
-    console.log(`# abuse-queues: server peak RSS ${peak.toFixed(0)} MiB; graceful stop exit code ${code}`)
-    assert.ok(alive, `the server died: ${server.stderr()}`)
-    assert.ok(peak < PEAK_RSS_LIMIT_MIB, `peak RSS ${peak.toFixed(0)} MiB`)
-})
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
-    const start = performance.now()
-    while (!(await cond())) {
-        if (performance.now() - start > limitMs) assert.fail(`timed out after ${limitMs} ms waiting for ${what}`)
-        await new Promise((r) => setTimeout(r, 10))
-    }
-}
+after(() => stopAndReport(server, "abuse-queues", PEAK_RSS_LIMIT_MIB))
 
 const pushesOf = (c: TlsClient, token: string, stream: string) => c.q.lines.filter((l) => l.kind === "response" && l.response!.token === token && l.response!.body?.id === stream)
 
@@ -71,7 +57,7 @@ test("a subscriber that never reads is dropped; a reading subscriber gets every 
     assert.ok(metricSum(await server.metrics(), "feedline_queue_drops_total") >= 1, `the non-reader was not dropped after ${written} pushes`)
 
     // the reader keeps up and sees every datapoint once, in order
-    await until(() => pushesOf(reader, "subA", "flood").length >= written, `${written} pushes to the reader`)
+    await until(() => pushesOf(reader, "subA", "flood").length >= written, `${written} pushes to the reader`, 20_000)
     const ats = pushesOf(reader, "subA", "flood").map((l) => Date.parse(l.response!.body.at))
     assert.equal(ats.length, written, "no push twice")
     assert.deepEqual(ats, Array.from({ length: written }, (_, i) => AT0 + i), "every push once, in order")
@@ -179,6 +165,6 @@ test("subscription flood: at most MAX_SUBSCRIPTIONS_PER_CONNECTION, the rest 422
     assert.equal((await c.push("again99")).status, 200)
     assert.equal(metricSum(await server.metrics(), "feedline_subscriptions") - before, MAX_SUBSCRIPTIONS_PER_CONNECTION)
     assert.equal((await c.request({ method: "unsubscribe" })).status, 200)
-    await until(async () => metricSum(await server.metrics(), "feedline_subscriptions") === before, "the subscriptions to go")
+    await until(async () => metricSum(await server.metrics(), "feedline_subscriptions") === before, "the subscriptions to go", 20_000)
     c.close()
 })

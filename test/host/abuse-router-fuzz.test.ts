@@ -10,6 +10,12 @@ import { METHODS } from "../../src/protocol.ts"
 import { startTestServer, TlsClient, type TestServer } from "./server-harness.ts"
 import { bodyArb, FUZZ_SEED, fuzzRuns, mutatedArb, nastyNumberLiteral, nastyString, resourceArb, REQUEST_SEEDS } from "./fuzz/envelope-arbitraries.ts"
 
+/** Cases per test (FUZZ_RUNS scales them all) and a time limit that grows with them: each case is a network round trip. */
+const TLS_RUNS = fuzzRuns(400)
+const MUTATED_RUNS = fuzzRuns(150)
+const HTTP_RUNS = fuzzRuns(300)
+const limitFor = (runs: number) => ({ timeout: 60_000 + runs * 50 })
+
 console.log(`# router fuzz seed ${FUZZ_SEED} (replay: FUZZ_SEED=${FUZZ_SEED} npm run fuzz)`)
 
 let server: TestServer
@@ -104,7 +110,7 @@ function routerRequestArb(feedId: number, apiKey: string) {
     )
 }
 
-test("router fuzz over TLS: never 5xx, rejections are coded 4xx and change nothing", { timeout: 120_000 }, async () => {
+test("router fuzz over TLS: never 5xx, rejections are coded 4xx and change nothing", limitFor(TLS_RUNS), async () => {
     const client = await TlsClient.open(server, key)
     let baseline = await snapshot()
     const counts: Record<string, number> = {}
@@ -123,13 +129,13 @@ test("router fuzz over TLS: never 5xx, rejections are coded 4xx and change nothi
             }
             baseline = after
         }),
-        { seed: FUZZ_SEED, numRuns: fuzzRuns(400), includeErrorInReport: true }
+        { seed: FUZZ_SEED, numRuns: TLS_RUNS, includeErrorInReport: true }
     )
     console.log(`# router fuzz (TLS): ${n} requests, statuses ${JSON.stringify(counts)}`)
     client.close()
 })
 
-test("mutated request text, each on a fresh TLS connection: coded 4xx, nothing written, server alive", { timeout: 120_000 }, async () => {
+test("mutated request text, each on a fresh TLS connection: coded 4xx, nothing written, server alive", limitFor(MUTATED_RUNS), async () => {
     const texts = fc.oneof(
         mutatedArb(REQUEST_SEEDS.map((s) => s.replace(/"\/feeds\/504"/g, `"/feeds/${feed}"`).replace(/abcdef123456/g, key))),
         fc.string({ unit: "binary", maxLength: 40 })
@@ -161,7 +167,7 @@ test("mutated request text, each on a fresh TLS connection: coded 4xx, nothing w
             if (!anyOk) assert.equal(after, baseline, `rejected text changed the store: ${JSON.stringify(text)}`)
             baseline = after
         }),
-        { seed: FUZZ_SEED, numRuns: fuzzRuns(150), includeErrorInReport: true }
+        { seed: FUZZ_SEED, numRuns: MUTATED_RUNS, includeErrorInReport: true }
     )
     console.log(`# mutated texts: sentinel answered on ${sentinels} connections (the others were left mid-object or closed, as they should)`)
 })
@@ -199,7 +205,7 @@ function percentEncode(text: string, keep: RegExp): string {
 const toHttpPath = (resource: string) => percentEncode(resource, /[A-Za-z0-9\-._~/%!$&'()*+,;=:@]/)
 const toQueryPart = (text: string) => percentEncode(text, /[A-Za-z0-9\-._~]/)
 
-test("router fuzz over HTTP: never 5xx, rejections are coded 4xx and change nothing", { timeout: 120_000 }, async () => {
+test("router fuzz over HTTP: never 5xx, rejections are coded 4xx and change nothing", limitFor(HTTP_RUNS), async () => {
     let baseline = await snapshot()
     const counts: Record<string, number> = {}
     const httpMethod = fc.oneof({ weight: 6, arbitrary: fc.constantFrom("GET", "PUT", "POST", "DELETE") }, { weight: 1, arbitrary: fc.constantFrom("PATCH", "OPTIONS", "SUBSCRIBE", "PROPFIND") })
@@ -231,7 +237,7 @@ test("router fuzz over HTTP: never 5xx, rejections are coded 4xx and change noth
             }
             baseline = after
         }),
-        { seed: FUZZ_SEED, numRuns: fuzzRuns(300), includeErrorInReport: true }
+        { seed: FUZZ_SEED, numRuns: HTTP_RUNS, includeErrorInReport: true }
     )
     console.log(`# router fuzz (HTTP): statuses ${JSON.stringify(counts)}`)
 })

@@ -7,7 +7,8 @@ import net from "node:net"
 import { performance } from "node:perf_hooks"
 import { decodeServerLine, encodeRequest, type Request } from "../../src/protocol.ts"
 import { startFaultProxy, type FaultProxy } from "../../devs/faultproxy/proxy.ts"
-import { startTestServer, TlsClient, type TestServer, WAIT_MS } from "./server-harness.ts"
+import { startTestServer, TlsClient, type TestServer } from "./server-harness.ts"
+import { until } from "./abuse/until.ts"
 
 const TIMEOUT_MS = 1000
 let server: TestServer
@@ -25,14 +26,6 @@ after(async () => {
     await tcpProxy?.close()
     await server?.stop()
 })
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, limitMs = WAIT_MS): Promise<void> {
-    const start = performance.now()
-    while (!(await cond())) {
-        if (performance.now() - start > limitMs) assert.fail(`timed out after ${limitMs} ms waiting for ${what}`)
-        await new Promise((r) => setTimeout(r, 10))
-    }
-}
 
 /** A device-like client on the plain-TCP development port: lines in, lines out, heartbeats every 100 ms. */
 async function tcpClient(port: number) {

@@ -10,6 +10,7 @@ import { findCut, freshCursor, freshPace, planPieces } from "../../devs/faultpro
 import { dueSteps, nextDueMs, parseSchedule } from "../../devs/faultproxy/schedule.ts"
 import { startFaultProxy, type FaultProxy } from "../../devs/faultproxy/proxy.ts"
 import { startControlServer } from "../../devs/faultproxy/control.ts"
+import { until } from "./abuse/until.ts"
 
 const WAIT_MS = 5000
 const faults = (over: Partial<DirFaults>): DirFaults => ({ ...noDirFaults(), ...over })
@@ -243,15 +244,6 @@ async function dial(port: number) {
     const c = dialRaw(port)
     await once(c.socket, "connect", { signal: AbortSignal.timeout(WAIT_MS) })
     return c
-}
-
-/** Polls until `cond` holds (never asserts on how long it took). */
-async function until(cond: () => boolean, what: string, limitMs = WAIT_MS): Promise<void> {
-    const start = performance.now()
-    while (!cond()) {
-        if (performance.now() - start > limitMs) assert.fail(`timed out waiting for ${what}`)
-        await new Promise((r) => setTimeout(r, 5))
-    }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))

@@ -1,5 +1,6 @@
 // The server as a user runs it (`feedline serve`), in a child process, for the resource-abuse tests:
 // a crash is seen as an exit, and the kernel's peak-RSS counter (VmHWM) gives its peak memory.
+import assert from "node:assert/strict"
 import { spawn, type ChildProcess } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -95,4 +96,14 @@ export function metricSum(m: Record<string, number>, name: string): number {
     let sum = 0
     for (const [k, v] of Object.entries(m)) if (k === name || k.startsWith(name + "{")) sum += v
     return sum
+}
+
+/** Stops the server gracefully and prints its peak memory; fails if it died during the tests or peaked over the limit. */
+export async function stopAndReport(server: ChildServer, label: string, peakLimitMiB: number): Promise<void> {
+    const peak = server.peakRssMiB()
+    const alive = server.alive()
+    const code = await server.stop()
+    console.log(`# ${label}: server peak RSS ${peak.toFixed(0)} MiB; graceful stop exit code ${code}`)
+    assert.ok(alive, `the server died: ${server.stderr()}`)
+    assert.ok(peak < peakLimitMiB, `peak RSS ${peak.toFixed(0)} MiB, over ${peakLimitMiB} MiB`)
 }
