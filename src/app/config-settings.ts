@@ -20,15 +20,22 @@ export async function loadBoardConfig(): Promise<BoardConfig> {
     return r.board
 }
 
+/** readSetting/writeSetting throw on longer keys (platform notes §4) */
+const MAX_SETTING_KEY_CHARS = 13
+
 /** CFG_<id> settings. Written only when the applied text changes: flash has limited write cycles. */
 export class SettingsPolicyStore implements PolicyStore {
     async load(id: string): Promise<string | undefined> {
-        const v = await readSetting<any>(POLICY_SETTING_PREFIX + id, undefined)
+        const key = POLICY_SETTING_PREFIX + id
+        if (key.length > MAX_SETTING_KEY_CHARS) return undefined
+        const v = await readSetting<any>(key, undefined)
         return typeof v === "string" ? v : undefined
     }
 
+    /** Throws for an id too long to make a setting key (more than 9 characters). */
     async save(id: string, text: string) {
         const key = POLICY_SETTING_PREFIX + id
+        if (key.length > MAX_SETTING_KEY_CHARS) throw new RangeError(`setting key ${key} longer than ${MAX_SETTING_KEY_CHARS}`)
         if ((await readSetting<any>(key, undefined)) === text) return
         await writeSetting(key, text)
     }

@@ -5,7 +5,7 @@
 // Datastreams: each sensor `<q>` (temp, humidity, …); `<q>.cfg` in (policy text), `<q>.cfg.state` out
 // (policy applied); each actuator `<a>` in (command), `<a>.state` out (state applied); `_errors` out.
 import * as ds from "@devicescript/core"
-import { Actuator, ActuatorSpec } from "../actuators/actuator"
+import { Actuator, ActuatorSpec, STATE_SUFFIX } from "../actuators/actuator"
 import { commandText } from "../actuators/commands"
 import { MemoryOutput, startSwitchOutput } from "../actuators/outputs"
 import { startHardwareSensors } from "../sensors/hardware"
@@ -68,10 +68,14 @@ function subscribeConfig(opts: FieldIoOptions, sampler: Sampler, errors: ErrorRe
         const applied = sampler.configure(id, c.text)
         if (applied === undefined) return
         console.log(`feedline: ${id} policy ${applied}`)
-        opts.sink.report(cfgId + ".state", applied, "latest")
+        opts.sink.report(cfgId + STATE_SUFFIX, applied, "latest")
         if (opts.store) {
             const save = async () => {
-                await opts.store.save(id, applied)
+                try {
+                    await opts.store.save(id, applied)
+                } catch (e) {
+                    errors.report("E_CFG_SAVE", id) // applied, but back to the old policy after a reboot
+                }
             }
             save.start() // flash writes take a while; the link's reader goes on
         }
@@ -89,7 +93,7 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
         sampler.add(s, defaultPolicy(s.id))
         const saved = opts.store ? await opts.store.load(s.id) : undefined
         if (saved !== undefined) sampler.configure(s.id, saved)
-        opts.sink.report(s.id + CONFIG_SUFFIX + ".state", sampler.describe(s.id), "latest")
+        opts.sink.report(s.id + CONFIG_SUFFIX + STATE_SUFFIX, sampler.describe(s.id), "latest")
     }
     sampler.ids().forEach(id => subscribeConfig(opts, sampler, errors, id))
 

@@ -180,6 +180,19 @@ describe("policies kept across reboots", () => {
         await ds.sleep(20)
         expect(store.saved.length).toBe(1)
     })
+    test("a policy that cannot be saved still applies, and the failure is reported", async () => {
+        const sink = new RecordingSink()
+        const cmds = new FakeCommands()
+        const store = new MemoryStore({})
+        store.save = async (id: string, text: string) => {
+            throw new RangeError("flash full")
+        }
+        await startFieldIo({ board: RSSI_ONLY, feedId: 1, sink: sink, commands: cmds, store: store, clock: fakeClock().read, autoRun: false })
+        cmds.push("/feeds/1/datastreams/rssi.cfg", { current_value: "i=20s" })
+        await ds.sleep(20)
+        expect(sink.last("rssi.cfg.state")).toBe("i=20s d=3 s=5m")
+        expect(sink.last("_errors")).toBe("E_CFG_SAVE rssi")
+    })
     test("settings store: CFG_<id> round trip", async () => {
         const s = new SettingsPolicyStore()
         await s.save("rssi", "i=1m")
