@@ -30,7 +30,14 @@ function onEvent(event: SocketEvent, arg?: Buffer | string) {
     if (event === "data") s._data(arg as Buffer)
     else if (event === "open") s._open()
     else if (event === "close") s._finish("E_CLOSED_BY_SERVER")
-    else if (event === "error") s._finish("E_SOCKET " + arg)
+    else if (event === "error") s._finish("E_SOCKET " + errorText("" + arg))
+}
+
+/** The runtime's error text without its "tls://host:port: " prefix, so the reason fits a 32-character value. */
+function errorText(msg: string): string {
+    if (!msg.startsWith("tls://") && !msg.startsWith("tcp://")) return msg
+    const i = msg.indexOf(": ")
+    return i < 0 ? msg : msg.slice(i + 2)
 }
 
 /** The writer fiber: sends queued text in order, waiting out a full native queue. */

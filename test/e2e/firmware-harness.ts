@@ -62,10 +62,13 @@ export interface FirmwareRun {
 // the VM's console lines come as "WASM> <colour>text<reset>"
 const ANSI = /\x1b\[[0-9;]*m/g
 
-export function runFirmware(entry: string, caCertPath: string, runMs: number): FirmwareRun {
+/** `caCertPath` undefined: the simulator trusts only the public roots (to see a certificate refused). */
+export function runFirmware(entry: string, caCertPath: string | undefined, runMs: number): FirmwareRun {
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: caCertPath }
+    if (caCertPath === undefined) delete env.NODE_EXTRA_CA_CERTS
     const child: ChildProcess = spawn(DEVS, ["run", entry, "--test", "--test-self-exit", "-T", String(runMs)], {
         cwd: ROOT,
-        env: { ...process.env, NODE_EXTRA_CA_CERTS: caCertPath },
+        env,
         stdio: ["ignore", "pipe", "pipe"],
     })
     const lines: VmLine[] = []

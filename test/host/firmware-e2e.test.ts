@@ -160,3 +160,24 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 150_000
         assert.ok(reconnects.length > 0, "diagnostics datastreams are published")
     })
 })
+
+test("a server certificate the device does not trust: a clear reason, and the link keeps retrying", { timeout: 60_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "feedline-fw-cert-"))
+    const server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent" })
+    const entry = genEntry(
+        "untrusted",
+        { SRV_HOST: "localhost", SRV_PORT: server.devicePort, FEED_ID: 1, API_KEY: "x", BACKOFF_MS: 100, BACKOFF_MAX_S: 0.2, REBOOT_MIN: 0 },
+        ""
+    )
+    const fw = runFirmware(entry, undefined, 50_000)
+    try {
+        const down = await fw.waitFor(/-> down \(E_SOCKET/, 30_000)
+        console.log(`# e2e: ${down.text}`)
+        assert.match(down.text, /certificate/, "the reason names the certificate problem")
+        await fw.waitFor(/attempt 3 /, 15_000)
+    } finally {
+        await fw.stop()
+        await server.close()
+        rmSync(dataDir, { recursive: true, force: true })
+    }
+})
