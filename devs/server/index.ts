@@ -129,6 +129,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         path: join(opts.dataDir, "feedline.db"),
         synchronous: opts.synchronous,
         onCommit: (ms) => metrics.storeCommit.observe(ms / 1000),
+        onError: (err) => log.error({ err }, "store commit failed; the writes were refused (503), nothing was acknowledged"),
     })
     const keys = new KeyRing(store, now)
     // the dashboard at /, POST /jwt and `Bearer <jwt>` credentials (devs/dashboard/mount.ts)

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, describe, test } from "node:test"
+import Database from "better-sqlite3"
 import { SqliteStore } from "../../devs/server/storage/sqlite.ts"
 import type { Store } from "../../devs/server/storage/store.ts"
 import type { ApiError } from "../../devs/server/errors.ts"
@@ -148,3 +149,29 @@ for (const backend of BACKENDS) {
         })
     })
 }
+
+test("sqlite: a commit that fails refuses every write in it (503 E_STORE_FAILED), stores none, and the next one works", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
+    dirs.push(dir)
+    const errors: unknown[] = []
+    const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", now: () => T0, onError: (e) => errors.push(e) })
+    const f = (await store.createFeed({})).id
+    // another connection makes the disk "fail" for one value
+    const other = new Database(join(dir, "db"))
+    other.exec(`CREATE TRIGGER fail BEFORE INSERT ON datapoints WHEN NEW.value = 'boom' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+    other.close()
+    const results = await Promise.allSettled([
+        store.writePoints(f, [{ stream: "s", atMs: T0, value: "fine" }]),
+        store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "boom" }]),
+    ])
+    for (const r of results) {
+        assert.equal(r.status, "rejected")
+        const e = (r as PromiseRejectedResult).reason as ApiError
+        assert.deepEqual([e.status, e.code], [503, "E_STORE_FAILED"])
+        assert.ok(!e.message.includes("fire"), "internal errors are logged, not sent to clients")
+    }
+    assert.equal(errors.length, 1)
+    assert.deepEqual(await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), [])
+    assert.equal((await store.writePoints(f, [{ stream: "s", atMs: T0, value: "fine" }])).length, 1)
+    await store.close()
+})

@@ -56,6 +56,9 @@ const MIGRATIONS: string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length
 
+/** After a failed commit clients wait this long before resending: storage trouble rarely clears at once. */
+const STORE_RETRY_MS = 1000
+
 export interface SqliteStoreOptions {
     /** path of the database file */
     path: string
@@ -64,6 +67,8 @@ export interface SqliteStoreOptions {
     now?: () => number
     /** observes how long each commit took (metrics) */
     onCommit?: (ms: number, requests: number) => void
+    /** a commit failed (disk full, I/O error): for the log; clients get a generic 503 */
+    onError?: (err: unknown) => void
 }
 
 interface PendingWrite {
@@ -322,7 +327,8 @@ export class SqliteStore implements Store {
                 for (const w of batch) outcomes.push(this.applyWrite(w))
             })()
         } catch (e) {
-            const err = new ApiError(503, "E_STORE_FAILED", `storage failed (${(e as Error).message}); nothing was written, send it again`, 1000)
+            this.opts.onError?.(e)
+            const err = new ApiError(503, "E_STORE_FAILED", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
             for (const w of batch) w.reject(err)
             return
         }
