@@ -25,6 +25,7 @@ let base: string
 let device: FeedlineConnection
 let context: import("playwright-core").BrowserContext
 const commandsSeen: string[] = []
+const deviceTrouble: string[] = []
 
 async function rest(method: string, resource: string, key: string, body?: unknown) {
     const r = await fetch(`${base}/v2${resource}`, {
@@ -39,7 +40,8 @@ before(async () => {
     if (SKIP) return
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-dash-"))
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-chromium-"))
-    server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent" })
+    // a keep-alive contract that a loaded 2-core machine running chromium cannot miss by accident
+    server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent", heartbeatMs: 1000, faultyMs: 5000, timeoutMs: 15_000 })
     base = `http://127.0.0.1:${server.appPort}`
     const { deviceKey } = server.credentials
     // an hour of history for two sensors, a command datastream and the device's diagnostics
@@ -59,10 +61,11 @@ before(async () => {
     assert.equal(seeded.status, 200)
     // a device on the TLS port that applies `led` commands and reports `led.state` (src/actuators convention)
     device = await FeedlineConnection.connect({ server: `tls://localhost:${server.devicePort}`, apiKey: deviceKey, ca: fs.readFileSync(server.caCertPath) })
+    device.on("close", (e) => deviceTrouble.push(`device connection closed: ${e?.code} ${e?.message}`))
     await device.subscribe("/feeds/1/datastreams/led", undefined, (push) => {
         if (push.status !== 200 || push.body?.current_value === undefined) return
         commandsSeen.push(push.body.current_value)
-        void device.call("put", "/feeds/1/datastreams/led.state", { body: { current_value: push.body.current_value } })
+        device.call("put", "/feeds/1/datastreams/led.state", { body: { current_value: push.body.current_value } }).catch((e) => deviceTrouble.push(`report failed: ${e.message}`))
     })
     const { chromium } = await import("playwright-core")
     context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS, viewport: { width: 1280, height: 900 } })
@@ -116,7 +119,12 @@ test("sign in, see datastreams with history, follow HTTP writes live, send a com
     await page.locator("#command-datastream").fill("led")
     await page.locator("#command-value").fill("1")
     await page.locator("#command-form button").click()
-    await page.locator("#command-log li", { hasText: "device reports led.state = 1" }).waitFor({ timeout: WAIT_MS })
+    await page
+        .locator("#command-log li", { hasText: "device reports led.state = 1" })
+        .waitFor({ timeout: WAIT_MS })
+        .catch(async (e) => {
+            throw new Error(`${e.message}\ncommand log: ${await page.locator("#command-log").innerText()}\ndevice saw: ${commandsSeen}; ${deviceTrouble.join("; ")}`)
+        })
     assert.deepEqual(commandsSeen, ["1"])
     assert.equal(((await rest("GET", "/feeds/1/datastreams/led", server.credentials.masterKey)).body as any).current_value, "1")
 
