@@ -50,7 +50,8 @@ const feeds = new Map()
 let rangeSec = Number($("range").value)
 /** open command: { feed, id, value, sentMs } awaiting the device's `.state` */
 let awaiting = []
-let sessionsSupported = true
+/** does the server list sessions (GET /sessions)? undefined until asked */
+let sessionsSupported
 
 function status(text) {
     $("status").textContent = text
@@ -261,13 +262,14 @@ const DIAGNOSTICS = [
 
 /** Connected sessions per feed, from GET /sessions when the server offers it (master keys). */
 async function refreshSessions() {
-    if (!sessionsSupported || link.state !== "online") return
+    if (sessionsSupported === false || link.state !== "online") return
     const r = await link.request("get", "/sessions").catch(() => undefined)
     if (!r) return
     if (r.status === 404 || r.status === 403 || r.status === 405) {
         sessionsSupported = false
         return
     }
+    sessionsSupported = true
     const list = Array.isArray(r.body) ? r.body : (r.body && r.body.sessions) || []
     for (const feed of feeds.values()) feed.sessions = list.filter((s) => (s.feeds || []).includes(feed.id) || s.feed === feed.id)
     for (const feed of feeds.values()) renderDevice(feed)
@@ -283,7 +285,15 @@ function renderDevice(feed) {
     const now = Date.now()
     const heard = lastHeardMs(feed)
     const device = feed.sessions.find((s) => s.transport === "tls" || s.transport === "tcp")
-    const state = device ? "online" : sessionsSupported ? (heard && now - heard < STALE_AFTER_MS ? "online" : "offline") : heard && now - heard < STALE_AFTER_MS ? "online" : "stale"
+    // with the server's session list the state is a fact; without it, only the age of the last report
+    const recent = heard && now - heard < STALE_AFTER_MS
+    const [state, label, why] = device
+        ? ["online", "connected", "connected to the server now"]
+        : sessionsSupported === true
+          ? ["offline", "not connected", "no connection from this feed's device"]
+          : recent
+            ? ["online", "reporting", "reported within the last 2 minutes"]
+            : ["stale", "quiet", "no report for 2 minutes or more"]
     const rows = []
     if (device) {
         rows.push(["connected since", `${device.since} (${ageText(Date.parse(device.since), now).replace(" ago", "")})`])
@@ -297,10 +307,10 @@ function renderDevice(feed) {
     }
     const table = el("table.kv", {}, ...rows.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v))))
     feed.device.replaceChildren(
-        el("header", {}, el("h3", {}, feed.title), el("span.spacer"), el(`span.pill.${state}`, { title: device ? "connected now" : "from the age of its last report" }, state)),
+        el("header", {}, el("h3", {}, feed.title), el("span.spacer"), el(`span.pill.${state}`, { title: why }, label)),
         table
     )
-    feed.device.dataset.state = state
+    feed.device.dataset.state = label
 }
 
 // ---- commands -----------------------------------------------------------------------------------
