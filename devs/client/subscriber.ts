@@ -71,7 +71,8 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             o.signal?.addEventListener("abort", onAbort, { once: true })
             conn.on("state", (state) => o.onEvent?.({ kind: "link", state }))
             let ended = false
-            const params = { ...o.params, ...(since !== undefined ? { since } : {}) }
+            const sinceUsed = since
+            const params = { ...o.params, ...(sinceUsed !== undefined ? { since: sinceUsed } : {}) }
             await conn.subscribe(o.resource, params, (push) => {
                 if (push.status === 200) since = newestAt(push.body, since)
                 if (push.status === 408) ended = true
@@ -82,7 +83,7 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             // at this connection's welcome (the server's clock), which is before the subscription began
             since ??= new Date(conn.welcome.time).toISOString()
             backoff = BACKOFF_START // a protocol-level success: only now is the link known good
-            o.onEvent?.({ kind: "subscribed", session: conn.welcome.session, since })
+            o.onEvent?.({ kind: "subscribed", session: conn.welcome.session, since: sinceUsed })
             failure = await lost
             if (ended || o.signal?.aborted) return
         } catch (e) {

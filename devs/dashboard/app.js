@@ -14,6 +14,8 @@ const STALE_AFTER_MS = 120 * 1000
 const HISTORY_POINTS = 720
 /** how often the page asks for its own /session (and so proves its token still works) */
 const SESSION_POLL_MS = 15 * 1000
+/** a request refused with 429 is tried this many times in all */
+const MAX_ATTEMPTS = 5
 /** how many command log lines to keep */
 const LOG_LINES = 50
 
@@ -118,11 +120,20 @@ link.addEventListener("welcome", (e) => {
 
 link.addEventListener("notice", (e) => status(`server notice ${e.detail.status}: ${(e.detail.body && e.detail.body.errors) || ""}`))
 
-/** GET with the link; an error status throws with the server's reason. */
+/**
+ * GET with the link; an error status throws with the server's reason. A 429 (a big fleet's history can
+ * exceed the per-connection request rate) is retried after the server's retry_after_ms.
+ */
 async function get(resource, params) {
-    const r = await link.request("get", resource, { params })
-    if (r.status >= 400) throw new Error(`${r.status} ${resource}: ${(r.body && r.body.errors) || ""}`)
-    return r.body
+    for (let attempt = 1; ; attempt++) {
+        const r = await link.request("get", resource, { params })
+        if (r.status === 429 && attempt < MAX_ATTEMPTS) {
+            await new Promise((done) => setTimeout(done, (r.body && r.body.retry_after_ms) || 1000))
+            continue
+        }
+        if (r.status >= 400) throw new Error(`${r.status} ${resource}: ${(r.body && r.body.errors) || ""}`)
+        return r.body
+    }
 }
 
 async function loadAll() {

@@ -1,4 +1,4 @@
-import type { Response } from "../../../src/protocol.ts"
+import { encodeResponse, type Response } from "../../../src/protocol.ts"
 import { subscribeForever } from "../subscriber.ts"
 import { CONNECTION_USAGE, connectOptions, parse, usageError, type ClientCommand, type CommandIo } from "./common.ts"
 import { resourceArg } from "./get.ts"
@@ -49,7 +49,7 @@ export const subCommand: ClientCommand = {
             signal: stop.signal,
             onPush(push) {
                 if (push.status === 408) return note(`subscription ended by the server: ${push.body?.errors ?? "timeout"}`)
-                if (values.json) io.out(JSON.stringify(push) + "\n")
+                if (values.json) io.out(encodeResponse(push) + "\n")
                 else for (const l of pushLines(push)) io.out(l + "\n")
                 if (++seen >= count) stop.abort()
             },
