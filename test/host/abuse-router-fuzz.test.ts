@@ -250,3 +250,19 @@ test("after the fuzzing, the bystander connection and a fresh one are served", a
     assert.equal(put.status, 200)
     fresh.close()
 })
+
+// [P§2] "the server first sends one line": a client that pastes a request before the welcome arrives
+// (openssl s_client, a device with a queued sample) must still read the welcome first. The session
+// defers the welcome one event-loop turn (for DeviceScript's simulator) but answers requests at once.
+test("a client that speaks before the welcome still reads the welcome first", { todo: "devs/server/session.ts: responses can overtake the deferred welcome" }, async () => {
+    let first = 0
+    const N = 5
+    for (let i = 0; i < N; ++i) {
+        const c = await TlsClient.connect(server, { heartbeat: false })
+        c.sendRaw('{"method":"get","resource":"/session","token":"early"}')
+        await c.response("early")
+        if (c.q.lines[0].kind === "welcome") first++
+        c.close()
+    }
+    assert.equal(first, N, `the welcome came first on ${first} of ${N} connections`)
+})
