@@ -2,6 +2,7 @@
 // with full jitter (AWS backoffAlgorithm), randomness passed in. Reset only after a protocol-level
 // success (the subscription was acknowledged), not on TCP connect, so a server that accepts and then
 // drops us at once is not hammered.
+// Import-free: the dashboard page runs this same file (served compiled as /backoff.js).
 
 /** first retry waits up to this long */
 export const BACKOFF_BASE_MS = 250

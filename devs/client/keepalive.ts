@@ -1,6 +1,7 @@
 // [P§4] The client's keep-alive decision, pure: time comes in as arguments, so tests need no sleeps.
 // Only received bytes count as proof of life; our own sends never do (a half-open socket still accepts
 // writes). The connection calls `keepaliveStep` whenever its timer fires and sleeps `nextCheckInMs`.
+// Import-free: the dashboard page runs this same file (served compiled as /keepalive.js).
 
 export interface KeepaliveContract {
     heartbeatMs: number

@@ -3,13 +3,14 @@
 // reconnect [P§8]. Envelopes are made and read by the shared codec (src/protocol.ts, served as
 // /protocol.js). The credential ("Bearer <jwt>") rides on every request: the server verifies the token
 // each time, and a renewed token takes effect at once.
+// The keep-alive decision and the reconnect backoff are the CLI's own pure modules (devs/client/
+// keepalive.ts and backoff.ts), compiled for the browser like the codec.
 import { decodeServerLine, encodeRequest, DEFAULT_HEARTBEAT_MS, DEFAULT_FAULTY_MS, DEFAULT_TIMEOUT_MS } from "./protocol.js"
+import { keepaliveStep } from "./keepalive.js"
+import { BACKOFF_START, honourRetryAfter, nextBackoff } from "./backoff.js"
 
 /** a request without an answer after this long fails (the link may be dead) */
 const REQUEST_TIMEOUT_MS = 10000
-/** reconnect backoff: full jitter under a doubling ceiling, like the CLI (devs/client/backoff.ts) */
-const BACKOFF_BASE_MS = 250
-const BACKOFF_CAP_MS = 15000
 
 export class Link extends EventTarget {
     /** @param {() => string | undefined} credential the X-ApiKey value for each request */
@@ -24,7 +25,9 @@ export class Link extends EventTarget {
         /** resource -> { token, since(), onPush } */
         this.subs = new Map()
         this.nextToken = 1
-        this.attempt = 0
+        this.backoff = BACKOFF_START
+        /** a notice's retry_after_ms: the next reconnect waits at least this long */
+        this.retryAfterMs = undefined
         this.stopped = true
     }
 
@@ -45,7 +48,7 @@ export class Link extends EventTarget {
         const ws = new WebSocket(this.url)
         this.ws = ws
         this.lastRx = this.lastTx = Date.now()
-        this.contract = { heartbeat: DEFAULT_HEARTBEAT_MS, faulty: DEFAULT_FAULTY_MS, timeout: DEFAULT_TIMEOUT_MS }
+        this.contract = { heartbeatMs: DEFAULT_HEARTBEAT_MS, faultyMs: DEFAULT_FAULTY_MS, timeoutMs: DEFAULT_TIMEOUT_MS }
         ws.onmessage = (ev) => {
             if (ws !== this.ws) return
             for (const line of String(ev.data).split("\n")) this.onLine(line)
@@ -53,25 +56,29 @@ export class Link extends EventTarget {
         ws.onclose = () => {
             if (ws !== this.ws) return // a connection we already replaced
             this.ws = undefined
-            clearInterval(this.keepalive)
+            clearTimeout(this.keepalive)
             for (const p of this.pending.values()) p.reject(new Error("connection lost"))
             this.pending.clear()
             this.setState("offline")
             if (this.stopped) return
-            const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.attempt++, 10))
-            this.retryTimer = setTimeout(() => this.connect(), Math.random() * ceiling)
+            const step = nextBackoff(this.backoff, Math.random())
+            this.backoff = step.state
+            const delayMs = honourRetryAfter(step.delayMs, this.retryAfterMs)
+            this.retryAfterMs = undefined
+            this.retryTimer = setTimeout(() => this.connect(), delayMs)
         }
-        this.keepalive = setInterval(() => this.tick(), 100)
+        this.tick()
     }
 
     /** [P§4] blank line after `heartbeat` quiet; degraded after `faulty` silent; dead after `timeout`. */
     tick() {
-        const now = Date.now()
-        if (!this.welcome) return
-        const silent = now - this.lastRx
-        if (silent >= this.contract.timeout) return this.ws && this.ws.close()
-        this.setState(silent >= this.contract.faulty ? "degraded" : "online")
-        if (now - this.lastTx >= this.contract.heartbeat) this.write("\n")
+        const step = keepaliveStep(Date.now(), this.lastRx, this.lastTx, this.contract)
+        if (step.health === "dead") return this.ws && this.ws.close()
+        if (this.welcome) {
+            this.setState(step.health)
+            if (step.sendHeartbeat) this.write("\n")
+        }
+        this.keepalive = setTimeout(() => this.tick(), step.nextCheckInMs)
     }
 
     write(text) {
@@ -86,8 +93,8 @@ export class Link extends EventTarget {
         const d = decodeServerLine(line)
         if (d.kind === "welcome") {
             this.welcome = d.welcome
-            this.contract = { heartbeat: d.welcome.heartbeat, faulty: d.welcome.faulty, timeout: d.welcome.timeout }
-            this.attempt = 0
+            this.contract = { heartbeatMs: d.welcome.heartbeat, faultyMs: d.welcome.faulty, timeoutMs: d.welcome.timeout }
+            this.backoff = BACKOFF_START
             this.setState("online")
             this.dispatchEvent(new CustomEvent("welcome", { detail: d.welcome }))
             for (const [resource, s] of this.subs) this.sendSubscribe(resource, s)
@@ -97,8 +104,7 @@ export class Link extends EventTarget {
         const r = d.response
         if (r.token === undefined) {
             // a connection notice [P§6]: the server closes next; honour retry_after_ms
-            const wait = r.body && r.body.retry_after_ms
-            if (wait) this.attempt = Math.max(this.attempt, Math.ceil(Math.log2(wait / BACKOFF_BASE_MS)))
+            this.retryAfterMs = (r.body && r.body.retry_after_ms) || undefined
             this.dispatchEvent(new CustomEvent("notice", { detail: r }))
             return
         }

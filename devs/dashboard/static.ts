@@ -1,6 +1,7 @@
 // The dashboard's files on the app port: the page, its modules, uPlot from node_modules (nothing is
 // downloaded), and /protocol.js, the shared envelope codec (src/protocol.ts) compiled for the browser so
-// the page speaks the protocol with the same code as the server and the firmware.
+// the page speaks the protocol with the same code as the server and the firmware (likewise the CLI's
+// keep-alive and backoff decisions).
 
 import fs from "node:fs"
 import type { IncomingMessage, ServerResponse } from "node:http"
@@ -31,7 +32,12 @@ const FILES: Record<string, string> = {
     "/vendor/uPlot.iife.min.js": path.join(UPLOT_DIST, "uPlot.iife.min.js"),
     "/vendor/uPlot.min.css": path.join(UPLOT_DIST, "uPlot.min.css"),
 }
-const PROTOCOL_TS = path.join(ROOT, "src/protocol.ts")
+/** Import-free TypeScript modules the page shares with the firmware, server and CLI, compiled on first request. */
+const SHARED_TS: Record<string, string> = {
+    "/protocol.js": path.join(ROOT, "src/protocol.ts"),
+    "/keepalive.js": path.join(ROOT, "devs/client/keepalive.ts"),
+    "/backoff.js": path.join(ROOT, "devs/client/backoff.ts"),
+}
 
 /**
  * The page loads only its own files and talks only to its own origin (WebSocket included); it cannot be
@@ -63,11 +69,11 @@ function hash(b: Buffer): string {
     return (h >>> 0).toString(16)
 }
 
-/** src/protocol.ts as an ES module: types stripped by esbuild (tsx's compiler, present wherever the server runs). */
-async function compileProtocol(): Promise<Asset> {
-    const source = fs.readFileSync(PROTOCOL_TS, "utf8")
+/** A TypeScript module as an ES module: types stripped by esbuild (tsx's compiler, present wherever the server runs). */
+async function compileShared(file: string): Promise<Asset> {
+    const source = fs.readFileSync(file, "utf8")
     const { transform } = await import("esbuild")
-    const out = await transform(source, { loader: "ts", format: "esm", target: "es2020", sourcefile: "protocol.ts" })
+    const out = await transform(source, { loader: "ts", format: "esm", target: "es2020", sourcefile: path.basename(file) })
     return asset(out.code, TYPES[".js"])
 }
 
@@ -75,7 +81,7 @@ async function load(urlPath: string): Promise<Asset | undefined> {
     const hit = cache.get(urlPath)
     if (hit) return hit
     let a: Asset
-    if (urlPath === "/protocol.js") a = await compileProtocol()
+    if (SHARED_TS[urlPath]) a = await compileShared(SHARED_TS[urlPath])
     else {
         const file = FILES[urlPath]
         if (!file) return undefined
