@@ -55,6 +55,8 @@ export interface FaultProxyStats {
     bytesUp: number
     bytesDown: number
     targetErrors: number
+    /** bytes held in the proxy now (latency, throttle, blackhole), all connections */
+    queuedBytes: number
 }
 
 export interface LinkInfo {
@@ -69,7 +71,7 @@ type QueueItem = { buf: Buffer; atMs: number } | { cut: CutFault; atMs: number }
 /** One direction of one connection: reads `src`, delays/splits/holds, writes `dst`. */
 class Pipe {
     private queue: QueueItem[] = []
-    private queuedBytes = 0
+    queuedBytes = 0
     private pace = freshPace()
     private cursor = freshCursor()
     private timer: NodeJS.Timeout | undefined
@@ -129,11 +131,14 @@ class Pipe {
         if (this.timer) clearTimeout(this.timer)
         this.timer = undefined
         const proxy = this.link.proxy
+        let wrote = false
         while (this.queue.length > 0 && !this.faults().blackhole && !this.draining && !this.swallowed && !this.link.targetPending) {
             const head = this.queue[0]
             const waitMs = head.atMs - proxy.now()
-            if (waitMs > 0) {
-                this.timer = setTimeout(this.pump, Math.ceil(waitMs))
+            // split pieces go one per timer turn, even when several are due after a stall, so that the
+            // receiver reads each on its own instead of the kernel joining them again
+            if (waitMs > 0 || (wrote && this.faults().splitBytes > 0)) {
+                this.timer = setTimeout(this.pump, Math.max(1, Math.ceil(waitMs)))
                 break
             }
             this.queue.shift()
@@ -145,6 +150,7 @@ class Pipe {
             if (this.dst.destroyed || this.dst.writableEnded) continue
             this.bytes += head.buf.length
             proxy.countBytes(this.dir, head.buf.length)
+            wrote = true
             if (!this.dst.write(head.buf)) this.draining = true
         }
         if (this.queue.length === 0 && this.srcEnded && !this.endSent && !this.swallowed && !this.stopped) {
@@ -294,6 +300,7 @@ export class FaultProxy extends EventEmitter {
         bytesUp: 0,
         bytesDown: 0,
         targetErrors: 0,
+        queuedBytes: 0,
     }
     private listenHost: string
     /** the listening port (fixed after the first listen, so that `refuse` and `accept` keep it) */
@@ -400,7 +407,9 @@ export class FaultProxy extends EventEmitter {
     // ---- state ----
 
     stats(): FaultProxyStats {
-        return { ...this.counters, open: this.links.size }
+        let queuedBytes = 0
+        for (const link of this.links.values()) queuedBytes += link.pipes.up.queuedBytes + link.pipes.down.queuedBytes
+        return { ...this.counters, open: this.links.size, queuedBytes }
     }
 
     connections(): LinkInfo[] {

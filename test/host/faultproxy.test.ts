@@ -8,7 +8,7 @@ import { performance } from "node:perf_hooks"
 import { applyToTable, expiryOf, noDirFaults, noFaults, parseCommand, type DirFaults } from "../../devs/faultproxy/faults.ts"
 import { findCut, freshCursor, freshPace, planPieces } from "../../devs/faultproxy/pacing.ts"
 import { dueSteps, nextDueMs, parseSchedule } from "../../devs/faultproxy/schedule.ts"
-import { startFaultProxy, type FaultProxy } from "../../devs/faultproxy/proxy.ts"
+import { MAX_QUEUED_BYTES, startFaultProxy } from "../../devs/faultproxy/proxy.ts"
 import { startControlServer } from "../../devs/faultproxy/control.ts"
 import { until } from "./abuse/until.ts"
 
@@ -453,6 +453,22 @@ describe("fault proxy over loopback", () => {
         const ms = performance.now() - start
         assert.ok(ms >= 450, `20 kB took only ${ms.toFixed(0)} ms`)
         console.log(`# throttle 40000 B/s: measured ${((20_000 / ms) * 1000).toFixed(0)} B/s`)
+        c.socket.destroy()
+    })
+
+    test("throttle holds at most MAX_QUEUED_BYTES: the sender is slowed by TCP backpressure, not buffered", async () => {
+        const { proxy } = await setup()
+        proxy.throttle(50_000, { dir: "up" })
+        const c = await dial(proxy.port)
+        const MiB = Buffer.alloc(1 << 20, 0x63)
+        c.socket.write(MiB)
+        c.socket.write(MiB)
+        await until(() => proxy.stats().queuedBytes >= MAX_QUEUED_BYTES, "the proxy's queue to fill")
+        await sleep(200)
+        const held = proxy.stats().queuedBytes
+        assert.ok(held <= MAX_QUEUED_BYTES + (1 << 20), `the proxy holds ${held} bytes`)
+        assert.ok(c.socket.writableLength > 0 || c.data.length < 2 << 20, "the rest waits in the sender and the kernel")
+        console.log(`# throttle 50000 B/s with 2 MiB sent at once: ${held} bytes held in the proxy (bound ${MAX_QUEUED_BYTES} + one read)`)
         c.socket.destroy()
     })
 
