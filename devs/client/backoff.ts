@@ -1,4 +1,4 @@
-// Reconnect delays for long-lived clients (`sub`, the dashboard's model): capped exponential backoff
+// Reconnect delays for long-lived clients (`sub` and the dashboard page): capped exponential backoff
 // with full jitter (AWS backoffAlgorithm), randomness passed in. Reset only after a protocol-level
 // success (the subscription was acknowledged), not on TCP connect, so a server that accepts and then
 // drops us at once is not hammered.
