@@ -26,7 +26,10 @@ export const sessionsCommand: ClientCommand = {
         const { values } = parse(argv, { json: { type: "boolean" } }, USAGE)
         const body = await withConnection(values, io, async (c) => {
             const r = await c.send("get", "/sessions")
-            if (r.status === 404 || r.status === 405) return c.call("get", "/session")
+            if (r.status === 404 || r.status === 405) {
+                io.err("note: this server does not list sessions (GET /sessions); showing this connection's own /session\n")
+                return c.call("get", "/session")
+            }
             return c.call("get", "/sessions")
         })
         const sessions = sessionsOf(body)
