@@ -58,7 +58,7 @@ function deviceSettings(server: RunningServer): Record<string, unknown> {
             if (k.startsWith("WIFI_")) continue // the simulator has no Wi-Fi
             let value: unknown = v
             try {
-                value = JSON.parse(v) // as DeviceScript's deploy does: numbers and booleans keep their type
+                value = JSON.parse(v ?? "") // as DeviceScript's deploy does: numbers and booleans keep their type
             } catch {}
             settings[k] = value
         }
