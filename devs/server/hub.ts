@@ -1,7 +1,8 @@
 // [P§8] Subscriptions and fan-out. Writers publish committed changes; the hub delivers them to every
 // subscription that covers them, in slices of FANOUT_SLICE deliveries per event-loop turn, so that
-// thousands of subscribers never hold up ingest. Each delivery only queues a line on the subscriber's
-// connection, whose outgoing queue is bounded (session.ts drops a connection that cannot keep up).
+// thousands of subscribers never hold up ingest. The changes of one write reach a subscriber as one
+// batch of lines (one socket write), queued on its connection, whose outgoing queue is bounded
+// (session.ts drops a connection that cannot keep up).
 import { quote } from "../../src/protocol.ts"
 import { isoOf } from "./time.ts"
 
@@ -22,8 +23,8 @@ export interface ChangeEvent {
 
 /** The connection side of a subscription (implemented by the session). */
 export interface Subscriber {
-    /** queue one line for the peer */
-    deliver(line: string): void
+    /** queue lines for the peer, in order */
+    deliver(lines: string[]): void
     /** the subscription ended on the hub's side (its key no longer allows it) */
     ended(sub: Subscription): void
 }
@@ -54,10 +55,12 @@ export class Subscription {
         return ev.feed === this.feed && (this.stream === undefined || ev.stream === undefined || ev.stream === this.stream)
     }
 
-    /** Called by the hub with a change this subscription covers. */
-    receive(ev: ChangeEvent): void {
-        if (this.state === "replaying") this.buffered.push(ev)
-        else if (this.state === "live") this.push(ev)
+    /** Called by the hub with the changes of one write (all of one feed); takes those it covers. */
+    receive(events: ChangeEvent[]): void {
+        const mine = this.stream === undefined ? events : events.filter((ev) => this.covers(ev))
+        if (mine.length === 0) return
+        if (this.state === "replaying") this.buffered.push(...mine)
+        else if (this.state === "live") this.push(mine)
     }
 
     /** Ends the replay: pushes the replayed points, then what arrived meanwhile and was not in the replay. */
@@ -65,24 +68,25 @@ export class Subscription {
         if (this.state !== "replaying") return
         this.liveAfterSeq = highWaterSeq
         this.state = "live"
-        for (const ev of replayed) this.send(ev)
+        this.send(replayed)
         const waiting = this.buffered
         this.buffered = []
-        for (const ev of waiting) this.push(ev)
+        this.push(waiting)
     }
 
-    private push(ev: ChangeEvent): void {
-        if (ev.seq <= this.liveAfterSeq) return // in the replay already: nothing is sent twice
+    private push(events: ChangeEvent[]): void {
+        const fresh = events.filter((ev) => ev.seq > this.liveAfterSeq) // in the replay already: nothing is sent twice
+        if (fresh.length === 0) return
         if (!this.allowed()) {
             this.state = "ended"
             this.subscriber.ended(this)
             return
         }
-        this.send(ev)
+        this.send(fresh)
     }
 
-    private send(ev: ChangeEvent): void {
-        this.subscriber.deliver(pushLine(this.token, ev))
+    private send(events: ChangeEvent[]): void {
+        if (events.length) this.subscriber.deliver(events.map((ev) => pushLine(this.token, ev)))
     }
 }
 
@@ -98,7 +102,7 @@ export function changeBody(ev: ChangeEvent): Record<string, unknown> {
     return { id: ev.stream, current_value: ev.value, at: isoOf(ev.atMs!) }
 }
 
-/** One push line; the same bytes encodeResponse() would make (test/host/server-hub.test.ts checks). */
+/** One push line; the same bytes encodeResponse() would make (test/host/server-units.test.ts checks). */
 export function pushLine(token: string, ev: ChangeEvent): string {
     const resource = changeResource(ev)
     if (ev.stream === undefined || ev.deleted) {
@@ -111,8 +115,9 @@ export function pushLine(token: string, ev: ChangeEvent): string {
     )},"at":"${isoOf(ev.atMs!)}"}}`
 }
 
+/** The changes of one write to one feed, and the subscriptions of that feed still to hand them to. */
 interface Job {
-    ev: ChangeEvent
+    events: ChangeEvent[]
     subs: Subscription[]
     next: number
 }
@@ -147,12 +152,16 @@ export class Hub {
         }
     }
 
-    /** Queues committed changes for delivery; returns at once. */
+    /** Queues the committed changes of one write for delivery; returns at once. */
     publish(events: ChangeEvent[]): void {
+        const byFeed = new Map<number, ChangeEvent[]>()
         for (const ev of events) {
-            const set = this.byFeed.get(ev.feed)
-            if (set && set.size) this.jobs.push({ ev, subs: [...set], next: 0 })
+            if (!this.byFeed.has(ev.feed)) continue
+            const list = byFeed.get(ev.feed)
+            if (list) list.push(ev)
+            else byFeed.set(ev.feed, [ev])
         }
+        for (const [feed, list] of byFeed) this.jobs.push({ events: list, subs: [...this.byFeed.get(feed)!], next: 0 })
         if (!this.scheduled && this.head < this.jobs.length) {
             this.scheduled = true
             setImmediate(() => this.pump())
@@ -167,8 +176,8 @@ export class Hub {
             const job = this.jobs[this.head]
             while (budget > 0 && job.next < job.subs.length) {
                 const sub = job.subs[job.next++]
-                budget--
-                if (sub.state !== "ended" && sub.covers(job.ev)) sub.receive(job.ev)
+                budget -= job.events.length
+                if (sub.state !== "ended") sub.receive(job.events)
             }
             if (job.next >= job.subs.length) this.head++
         }

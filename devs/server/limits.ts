@@ -7,7 +7,8 @@ export { MAX_OBJECT_BYTES }
 /**
  * Bytes waiting to go out on one connection (transport buffer included). A connection over it is a
  * subscriber that cannot keep up: it is closed with a 503 E_SLOW_CONSUMER notice, so memory per
- * connection stays bounded. 256 KiB holds a full replay (MAX_REPLAY_POINTS) with room to spare.
+ * connection stays bounded (by this plus the pushes of one write). 256 KiB holds a full replay
+ * (MAX_REPLAY_POINTS) with room to spare.
  */
 export const MAX_QUEUE_BYTES = 256 * 1024
 /** Above this many queued bytes a connection counts as congested ... */

@@ -20,8 +20,8 @@ import { endSubscription } from "./handlers/subscriptions.ts"
 export interface Wire {
     readonly transport: Exclude<Transport, "http">
     readonly remoteAddress: string
-    /** queue one line (without its "\n"; the wire frames it) */
-    send(line: string): void
+    /** queue lines (without their "\n"; the wire frames them), as few writes as the transport allows */
+    send(lines: string[]): void
     /** [P§4] a blank line (WebSocket: an empty message) */
     heartbeat(): void
     /** bytes queued and not yet handed to the operating system */
@@ -76,6 +76,9 @@ export class Session implements Connection {
     private lastRxMs: number
     private lastTxMs: number
     private congestedSinceMs?: number
+    /** the welcome (or the refusal) has been sent */
+    private greeted = false
+    private refusal?: ApiError
     private timer?: NodeJS.Timeout
     /** settles when every write this connection sent so far is committed: reads wait for it */
     private writesDone: Promise<unknown> = Promise.resolve()
@@ -91,10 +94,10 @@ export class Session implements Connection {
         this.bucket = fullBucket(deps.config.rate, now)
         this.asCaller = { transport: wire.transport, remoteAddress: wire.remoteAddress, connection: this }
         this.asSubscriber = {
-            deliver: (line) => {
-                this.pushes++
-                this.deps.metrics.pushes.add()
-                this.send(line)
+            deliver: (lines) => {
+                this.pushes += lines.length
+                this.deps.metrics.pushes.add({}, lines.length)
+                this.sendLines(lines)
             },
             ended: (sub) => {
                 endSubscription(this.deps.router.deps, this, sub)
@@ -120,18 +123,27 @@ export class Session implements Connection {
         this.deps.sessions.add(this)
         this.deps.metrics.connectionsTotal.add({ transport: this.transport })
         this.deps.metrics.connectionsOpen.add({ transport: this.transport })
+        this.refusal = refuse
         // one event-loop turn later: DeviceScript's simulator loses `open` if data arrives in the same turn
-        setImmediate(() => {
-            if (this.state !== "open") return
-            if (refuse) return this.closeWith(refuse)
-            const { version, heartbeatMs, faultyMs, timeoutMs } = this.deps.config
-            this.send(encodeWelcome({ welcome: `feedline/${version}`, session: this.id, time: this.deps.now(), heartbeat: heartbeatMs, faulty: faultyMs, timeout: timeoutMs }))
-            this.schedule(heartbeatMs)
-        })
+        setImmediate(() => this.greet())
+    }
+
+    /**
+     * [P§2] The first line on every connection: the welcome, or the notice that refuses it. Sent one turn
+     * after the connection opens, or at once when the client speaks first, so nothing overtakes it.
+     */
+    private greet(): void {
+        if (this.greeted || this.state !== "open") return
+        this.greeted = true
+        if (this.refusal) return this.closeWith(this.refusal)
+        const { version, heartbeatMs, faultyMs, timeoutMs } = this.deps.config
+        this.send(encodeWelcome({ welcome: `feedline/${version}`, session: this.id, time: this.deps.now(), heartbeat: heartbeatMs, faulty: faultyMs, timeout: timeoutMs }))
+        this.schedule(heartbeatMs)
     }
 
     /** [P§3] bytes from a stream transport */
     receiveBytes(chunk: Buffer): void {
+        this.greet()
         if (this.state !== "open") return
         this.lastRxMs = this.deps.now()
         for (const ev of this.framer.feed(chunk)) {
@@ -147,11 +159,13 @@ export class Session implements Connection {
 
     /** Proof of life without a request (a blank WebSocket message, a pong). */
     alive(): void {
+        this.greet()
         this.lastRxMs = this.deps.now()
     }
 
     /** One request object (WebSocket: one message). */
     receiveObject(text: string): void {
+        this.greet()
         if (this.state !== "open" || this.draining) return
         this.lastRxMs = this.deps.now()
         this.requests++
@@ -196,8 +210,12 @@ export class Session implements Connection {
 
     /** Queues one line; a connection whose queue passes maxQueueBytes is a slow consumer and is dropped. */
     send(line: string): void {
+        this.sendLines([line])
+    }
+
+    sendLines(lines: string[]): void {
         if (this.state !== "open") return
-        this.wire.send(line)
+        this.wire.send(lines)
         this.lastTxMs = this.deps.now()
         if (this.wire.bufferedBytes() > this.deps.config.maxQueueBytes) this.dropSlowConsumer("its outgoing queue passed " + this.deps.config.maxQueueBytes + " bytes")
     }
@@ -238,7 +256,7 @@ export class Session implements Connection {
     /** [P§6] Sends a connection notice (no token), then closes. */
     closeWith(err: ApiError): void {
         if (this.state !== "open") return
-        this.wire.send(encodeResponse(errorResponse(err)))
+        this.wire.send([encodeResponse(errorResponse(err))])
         this.deps.metrics.notices.add({ status: String(err.status), code: err.code })
         this.deps.log.info({ session: this.id, remote: this.remoteAddress, status: err.status, code: err.code }, "closing connection")
         this.state = "closing"

@@ -288,3 +288,14 @@ test("tls: a handshake that stalls (silent or dripping) is closed by the handsha
         await quick.stop()
     }
 })
+
+test("tls: a client that speaks before the welcome still reads the welcome first", async () => {
+    for (let i = 0; i < 3; ++i) {
+        const c = await TlsClient.connect(s, { heartbeat: false })
+        c.sendRaw('{"method":"get","resource":"/session","headers":{"X-ApiKey":"abcdef123456"},"token":"early"}')
+        c.sendRaw("junk") // even an immediate error response comes after it
+        await c.response("early")
+        assert.equal(c.q.lines[0].kind, "welcome")
+        c.close()
+    }
+})

@@ -66,7 +66,7 @@ test("a connection congested for longer than slowConsumerMs is dropped even unde
         const congested: Wire = {
             transport: "tcp",
             remoteAddress: "test",
-            send: (line) => void lines.push(line),
+            send: (batch) => void lines.push(...batch),
             heartbeat: () => {},
             bufferedBytes: () => 20_000, // over a quarter of the bound, for ever
             end: () => void (ended = true),

@@ -79,7 +79,7 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
             if (sub.state === "ended") return
             endSubscription(ctx.deps, conn, sub)
             const body = errorBody("Subscription ended", `the subscription's timeout of ${timeoutMs} ms elapsed; subscribe again to go on`, "E_SUBSCRIPTION_ENDED")
-            sub.subscriber.deliver(encodeResponse({ token, status: 408, resource: ctx.resource, body }))
+            sub.subscriber.deliver([encodeResponse({ token, status: 408, resource: ctx.resource, body })])
         }, timeoutMs)
         sub.timer.unref()
     }
@@ -103,7 +103,7 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
         return {
             status: 200,
             body: { replayed: points.length, truncated: true, next_since: nextSince },
-            after: () => events.forEach((ev) => sub.subscriber.deliver(pushLine(token, ev))),
+            after: () => sub.subscriber.deliver(events.map((ev) => pushLine(token, ev))),
         }
     }
     return { status: 200, after: () => (sub.goLive(events, replay.highWaterSeq), startTimer()) }

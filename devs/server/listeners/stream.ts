@@ -9,7 +9,7 @@ export function attachStream(deps: SessionDeps, stream: Duplex, transport: "tls"
     const wire: Wire = {
         transport,
         remoteAddress,
-        send: (line) => void stream.write(line + "\n"),
+        send: (lines) => void stream.write(lines.join("\n") + "\n"),
         heartbeat: () => void stream.write("\n"),
         bufferedBytes: () => stream.writableLength,
         end: () => {

@@ -27,7 +27,7 @@ export class WsListener {
         const wire: Wire = {
             transport: "ws",
             remoteAddress,
-            send: (line) => ws.send(line),
+            send: (lines) => lines.forEach((line) => ws.send(line)), // one envelope per message [P§3]
             heartbeat: () => {
                 ws.send("")
                 ws.ping()
