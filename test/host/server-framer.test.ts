@@ -78,3 +78,26 @@ test("framer: holds only the unfinished object's bytes", () => {
     framer.feed(Buffer.from('{"a":1}{"b":'))
     assert.equal(framer.pendingBytes, 5)
 })
+
+test("framer (property): any objects, pretty or compact, cut anywhere, come out whole and in order", async () => {
+    const fc = (await import("fast-check")).default
+    const objects = fc.array(fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 3 })), { minLength: 1, maxLength: 5 })
+    fc.assert(
+        fc.property(objects, fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 20 }), fc.boolean(), (objs, cuts, pretty) => {
+            const text = objs.map((o) => (pretty ? JSON.stringify(o, null, 2) : JSON.stringify(o))).join(pretty ? "\n\n" : "")
+            const bytes = Buffer.from(text, "utf8")
+            const chunks: Buffer[] = []
+            for (let at = 0, i = 0; at < bytes.length; ++i) {
+                const n = cuts[i % cuts.length]
+                chunks.push(bytes.subarray(at, at + n))
+                at += n
+            }
+            const out = feedAll(chunks, new ObjectFramer(1 << 20))
+            assert.deepEqual(
+                out.map((e) => (e.kind === "object" ? JSON.parse(e.text) : e.kind)),
+                objs.map((o) => JSON.parse(JSON.stringify(o))),
+            )
+        }),
+        { numRuns: 300, seed: 20261122 },
+    )
+})
