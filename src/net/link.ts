@@ -238,6 +238,8 @@ export class Link {
             else if (live === "dead") this.drop("E_SILENT")
             else {
                 if (live === "degraded" && st === "up") this.to("degraded", "silent " + (now - this.lastRxMs) + " ms")
+                // an idle link that hears the server and owes nothing is working: no reason to reboot
+                if (live === "ok" && this.requests.size() === 0) this.lastSuccessMs = now
                 if (now >= this.nextDiagMs) this.reportDiagnostics(now)
                 this.flush()
                 if (heartbeatDue(now, this.lastTxMs, this.keepalive)) this.send("")

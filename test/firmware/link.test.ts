@@ -180,6 +180,16 @@ describe("link states", () => {
         expect(h.reboots.length).toBe(1)
         expect(h.reboots[0]).toBe(2)
     })
+    test("an idle link that hears the server is not rebooted", async () => {
+        const h = makeLink({ rebootMin: 0.05 }) // 3 s
+        bringUp(h)
+        for (let i = 0; i < 60; ++i) {
+            await advance(h, 100)
+            rx(h, "\n")
+        }
+        expect(h.reboots.length).toBe(0)
+        expect(h.link.state).toBe("up")
+    })
     test("a successful exchange after reboots resets the counter", async () => {
         const h = makeLink({ reboots: 3 })
         bringUp(h)
