@@ -21,7 +21,7 @@ const AT0 = 1763790000000
 const YIELD_EVERY = 4
 
 function sample(stream: string, value: string, at: number): Sample {
-    return { stream: stream, value: value, ms: 0, at: at, batch: 1, latest: false }
+    return { stream: stream, value: value, at: at }
 }
 
 interface Case {

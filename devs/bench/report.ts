@@ -79,7 +79,7 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
     const l = profile.latency
     const t = profile.throughput
     const S = "server"
-    row(S, `max sustained acked updates/s (${t.devices} connections, closed loop, best of windows ${t.windows.join("/")})`, "updates/s", "higher", (r) => r.throughput?.ackedPerS)
+    row(S, `max sustained acked updates/s (${t.devices} connections, closed loop, best of windows ${t.windows.join("/")} × ${t.rounds} rounds)`, "updates/s", "higher", (r) => r.throughput?.ackedPerS)
     row(S, "  server CPU at that rate (share of one core)", "%", "none", (r) => r.throughput && r.throughput.server.coreShare * 100)
     row(S, "  load generator CPU at that rate (share of one core)", "%", "none", (r) => r.throughput && r.throughput.clientCoreShare * 100,
         `above ${CLIENT_BOUND_SHARE * 100}% the load generator, not the server, was the limit`)

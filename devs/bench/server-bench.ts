@@ -90,13 +90,15 @@ async function loadPhases(live: Live[], profile: Profile, log: (l: string) => vo
         if (opened?.failed) x.result.errors.push(`open devices: ${opened.failed} of ${t.devices} failed: ${opened.firstError}`)
     }
     const ready = live.filter((x) => x.gen)
-    for (const w of t.windows) {
-        for (const x of ready) {
-            const r = await phase(x.result, `closed loop window ${w}`, log, () => x.gen!.closedLoop(t.devices, w, t.warmupMs, t.measureMs))
-            if (!r) continue
-            x.result.throughputRuns.push(r)
-            log(`  ${x.result.name.padEnd(9)} closed loop ${r.devices}×${w}: ${r.ackedPerS.toFixed(0)} acked/s; server ${pct(r.server.coreShare)} of a core, load generator ${pct(r.clientCoreShare)}, machine ${pct(r.machineBusy)} busy`)
-            if (r.refused) x.result.errors.push(`closed loop window ${w}: ${r.refused} updates refused (${r.firstRefusal})`)
+    for (let round = 0; round < t.rounds; round++) {
+        for (const w of t.windows) {
+            for (const x of ready) {
+                const r = await phase(x.result, `closed loop window ${w}`, log, () => x.gen!.closedLoop(t.devices, w, t.warmupMs, t.measureMs))
+                if (!r) continue
+                x.result.throughputRuns.push(r)
+                log(`  ${x.result.name.padEnd(9)} closed loop ${r.devices}×${w}: ${r.ackedPerS.toFixed(0)} acked/s; server ${pct(r.server.coreShare)} of a core, load generator ${pct(r.clientCoreShare)}, machine ${pct(r.machineBusy)} busy`)
+                if (r.refused) x.result.errors.push(`closed loop window ${w}: ${r.refused} updates refused (${r.firstRefusal})`)
+            }
         }
     }
     for (const x of ready) x.result.throughput = [...x.result.throughputRuns].sort((a, b) => b.ackedPerS - a.ackedPerS)[0]

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { test } from "node:test"
+import { compileFirmwareBenchPrograms } from "../../devs/bench/firmware/sim.ts"
 import { runBench } from "../../devs/bench/run.ts"
 
 test("bench smoke run produces figures for every target it can run", { timeout: 120_000 }, async () => {
@@ -54,4 +55,9 @@ test("bench skips Mosquitto with a clear message when it is not installed", { ti
         if (saved === undefined) delete process.env.FEEDLINE_BENCH_MOSQUITTO_BIN
         else process.env.FEEDLINE_BENCH_MOSQUITTO_BIN = saved
     }
+})
+
+test("the firmware benchmark programs still compile against src/net", { timeout: 120_000 }, async () => {
+    // the simulator runs take a minute, too slow for npm test; compiling catches API drift (the usual rot)
+    for (const r of await compileFirmwareBenchPrograms()) assert.equal(r.code, 0, `${r.program}: ${r.output}`)
 })

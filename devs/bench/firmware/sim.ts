@@ -1,7 +1,7 @@
 // Runs a DeviceScript program from bench/firmware/ in the simulator (test mode, which is also the
 // mode with GC stress on) with a generated config module, and collects its FWBENCH lines.
 import { spawn, type ChildProcess } from "node:child_process"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -68,4 +68,38 @@ export function startSimulator(program: string, opts: SimOptions): { child: Chil
 
 export function runSimulator(program: string, opts: SimOptions): Promise<SimRun> {
     return startSimulator(program, opts).exited
+}
+
+/** The lines of a failed simulator run worth showing: compile errors, exceptions, panics. */
+export function simError(output: string): string {
+    const lines = output.replace(ANSI_ESCAPES, "").split("\n")
+    const interesting = lines.filter((l) => /error|Exception|PANIC|failed/i.test(l))
+    return (interesting.length ? interesting : lines.slice(-5)).slice(0, 6).join(" | ").slice(0, 600)
+}
+
+/** The DeviceScript programs of the firmware benchmark and the generated config module each imports. */
+export const FIRMWARE_BENCH_PROGRAMS: { program: string; config: string; exportName: string; sample: unknown }[] = [
+    { program: "bench/firmware/wire-bench.ts", config: "fw-bench-config", exportName: "FW_BENCH", sample: { host: "127.0.0.1", port: 1, mqttPort: 1, updates: 1 } },
+    {
+        program: "bench/firmware/link-bench.ts",
+        config: "fw-link-config",
+        exportName: "FW_LINK",
+        sample: { host: "127.0.0.1", port: 1, mode: "recovery", sampleMs: 200, outboxBytes: 12000, printEvery: 8 },
+    },
+]
+
+/** `devs build` of every firmware benchmark program (compile only, in parallel; devs 2.16's -o takes no value). */
+export function compileFirmwareBenchPrograms(): Promise<{ program: string; code: number | null; output: string }[]> {
+    return Promise.all(
+        FIRMWARE_BENCH_PROGRAMS.map((p) => {
+            if (!existsSync(join(GENERATED_DIR, `${p.config}.ts`))) writeGeneratedConfig(p.config, p.exportName, p.sample)
+            return new Promise<{ program: string; code: number | null; output: string }>((resolve) => {
+                const child = spawn(DEVS, ["build", p.program], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] })
+                let output = ""
+                child.stdout.on("data", (d) => (output += d))
+                child.stderr.on("data", (d) => (output += d))
+                child.on("exit", (code) => resolve({ program: p.program, code, output: simError(output) }))
+            })
+        })
+    )
 }

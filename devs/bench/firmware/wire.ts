@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs"
 import { Aedes } from "aedes"
 import type { TlsFixture } from "../tls-fixture.ts"
 import { DeviceEndpoint, type ConnBytes } from "./endpoint.ts"
-import { runSimulator, writeGeneratedConfig, type SimRun } from "./sim.ts"
+import { runSimulator, simError, writeGeneratedConfig, type SimRun } from "./sim.ts"
 
 export interface WireCase {
     case: string
@@ -47,7 +47,7 @@ export async function benchWire(fx: TlsFixture, updates: number, log: (l: string
         // connections close asynchronously after the program's last line
         await new Promise((r) => setTimeout(r, 300))
         const { output, lines, ...summary } = run
-        if (!run.done) return { cases: [], run: summary, error: `the simulator run did not finish (exit ${run.code}): ${output.slice(-1500)}` }
+        if (!run.done) return { cases: [], run: summary, error: `the simulator run did not finish (exit ${run.code}): ${simError(output)}` }
         const cases: WireCase[] = []
         const names = [...new Set(lines.map((l) => String(l.case)))]
         const per = (conns: ConnBytes[], i: number): ConnBytes => {
