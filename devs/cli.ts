@@ -51,7 +51,7 @@ keys create:
   --permissions LIST    comma-separated: ${PERMISSIONS.join(",")}  (default read,update)
   --feeds LIST          comma-separated feed ids, or * for all (default *)
   --master              a master key: everything, including feeds and keys
-  --key SECRET          import an existing key instead of making one (12-128 characters)
+  --secret SECRET       import an existing key instead of making one (12-128 characters)
 `
 
 class UsageError extends Error {}
@@ -151,7 +151,7 @@ async function keys(args: string[]): Promise<void> {
             permissions: { type: "string" },
             feeds: { type: "string" },
             master: { type: "boolean" },
-            key: { type: "string" },
+            secret: { type: "string" },
             json: { type: "boolean" },
         },
     })
@@ -172,7 +172,7 @@ async function keys(args: string[]): Promise<void> {
                     return n
                 })
             }
-            const { record, secret } = await ring.create({ label: v.label, permissions, feeds, master: v.master, secret: v.key })
+            const { record, secret } = await ring.create({ label: v.label, permissions, feeds, master: v.master, secret: v.secret })
             process.stdout.write(JSON.stringify({ ...describeKey(record), key: secret }) + "\n")
             process.stderr.write("Keep this key now: only its hash is stored.\n")
         } else if (sub === "list") {
@@ -198,6 +198,7 @@ async function keys(args: string[]): Promise<void> {
 
 /** `keys` is the client's (over the network, devs/client) when it names a server or a key; else the local one. */
 function isRemoteKeys(args: string[]): boolean {
+    if (args.some((a) => a.startsWith("--data-dir"))) return false // a data folder is always local
     if (args.some((a) => /^(-s|-k|--server|--key)(=|$)/.test(a))) return true
     return process.env.FEEDLINE_SERVER !== undefined && !args.some((a) => a.startsWith("--data-dir"))
 }

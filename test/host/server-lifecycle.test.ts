@@ -124,8 +124,11 @@ test("cli: serve --ready-file, the simulator's way of trusting the dev CA, keys 
         const key = JSON.parse(created.stdout)
         assert.deepEqual([key.permissions, key.feeds, key.label], [["read"], [1], "cli"])
         const c = await TlsClient.open({ devicePort: info.devicePort, ca: readFileSync(info.caCertPath) }, key.key)
+        const imported = await run(process.execPath, [...CLI, "keys", "create", "--data-dir", dataDir, "--secret", "abcdef123456", "--feeds", "1"])
+        assert.equal(JSON.parse(imported.stdout).key, "abcdef123456")
         const listed = await run(process.execPath, [...CLI, "keys", "list", "--data-dir", dataDir, "--json"])
         assert.ok(JSON.parse(listed.stdout).some((k: any) => k.id === key.id))
+        assert.ok(!listed.stdout.includes("abcdef123456"), "keys are never listed")
         await run(process.execPath, [...CLI, "keys", "revoke", key.id, "--data-dir", dataDir])
         // revoked by another process: the running server sees it on the next request
         assert.equal((await c.request({ method: "get", resource: "/feeds/1" })).status, 401)
