@@ -9,13 +9,16 @@
 //   up         welcome received, traffic flowing: samples go out, pushes come in
 //   degraded   up, but silent longer than `faulty` [P§4]; still sending; back to up on the next byte
 //   down       connection lost; waiting a backoff delay before connecting again
-import { MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, encodeRequest, isDatastreamId, valueText } from "../protocol"
+import { MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, isDatastreamId, valueText } from "../protocol"
 import { attemptAfterDrop, backoffDelayMs } from "./backoff"
 import { LinkConfig } from "./config"
 import { LineFramer } from "./framer"
 import { KeepaliveConfig, defaultKeepalive, heartbeatDue, keepaliveFromWelcome, liveness } from "./keepalive"
 import { Outbox, Policy, encodeBatch } from "./outbox"
+import { PushHandler, Subscriptions } from "./subscriptions"
 import { RequestTable } from "./tokens"
+
+export { PushHandler } from "./subscriptions"
 
 export type LinkState = "offline" | "connecting" | "greeting" | "up" | "degraded" | "down"
 
@@ -45,9 +48,6 @@ export interface LinkDeps {
     log(msg: string): void
 }
 
-/** A push handler: the datapoint (or `{id, deleted:true}`) and the resource it belongs to. */
-export type PushHandler = (body: any, resource: string) => void
-
 export interface LinkStats {
     state: LinkState
     /** connection attempts after the first */
@@ -68,15 +68,6 @@ export interface LinkStats {
     overlongLines: number
     unknownTokens: number
     handlerErrors: number
-}
-
-interface Subscription {
-    resource: string
-    handler: PushHandler
-    /** token of the current subscription; pushes carry it */
-    token: string
-    /** `at` of the last push seen: resubscribing with since=lastAt replays only what was missed [P§8] */
-    lastAt: string
 }
 
 /** Tick period the runner uses; heartbeats and deadlines are this precise. */
@@ -120,7 +111,9 @@ export class Link {
     private batchInFlight = 0
     private feedResource: string
     private listeners: ((state: LinkState, reason: string) => void)[] = []
-    private subs: Subscription[] = []
+    /** state listeners that threw */
+    private listenerErrors = 0
+    private subs: Subscriptions
     readonly outbox: Outbox
     private requests = new RequestTable()
     private framer: LineFramer
@@ -135,6 +128,7 @@ export class Link {
         this.outbox = new Outbox(cfg.outboxBytes)
         const self = this
         this.framer = new LineFramer(line => self.onLine(line))
+        this.subs = new Subscriptions(deps.log)
         this.s = {
             state: "offline",
             reconnects: 0,
@@ -173,9 +167,8 @@ export class Link {
      */
     subscribe(resource: string, handler: PushHandler) {
         const r = resource.charCodeAt(0) === 47 ? resource : this.feedResource + "/" + resource
-        const sub: Subscription = { resource: r, handler: handler, token: undefined, lastAt: undefined }
-        this.subs.push(sub)
-        if (this.isUp()) this.sendSubscribe(this.subs.length - 1)
+        const i = this.subs.add(r, handler)
+        if (this.isUp()) this.sendSubscribe(i)
     }
 
     onState(listener: (state: LinkState, reason: string) => void) {
@@ -189,6 +182,7 @@ export class Link {
         s.outboxBytes = this.outbox.bytes
         s.drops = this.outbox.drops
         s.overlongLines = this.framer.overlong
+        s.handlerErrors = this.listenerErrors + this.subs.handlerErrors
         s.uptimeS = Math.floor(this.deps.now() / 1000)
         return s
     }
@@ -275,7 +269,7 @@ export class Link {
             try {
                 this.listeners[i](state, reason)
             } catch (e) {
-                this.s.handlerErrors++
+                this.listenerErrors++
             }
         }
     }
@@ -336,7 +330,7 @@ export class Link {
         this.upSinceMs = now
         this.succeeded(now)
         this.to("up", `welcome, session ${w.session}`)
-        for (let i = 0; i < this.subs.length; ++i) this.sendSubscribe(i)
+        for (let i = 0; i < this.subs.count(); ++i) this.sendSubscribe(i)
         this.flush()
     }
 
@@ -348,14 +342,11 @@ export class Link {
             if (p.kind === "batch") this.onBatchAck(r, p.ref, now - p.sentMs)
             else if (r.status >= 300) {
                 this.s.rejected++
-                this.deps.log(`link: subscribe ${this.subs[p.ref].resource} refused: ${r.status} ${codeOf(r)}`)
+                this.deps.log(`link: subscribe ${this.subs.resource(p.ref)} refused: ${r.status} ${codeOf(r)}`)
             } else this.authed = true
             return
         }
-        for (let i = 0; i < this.subs.length; ++i) {
-            const sub = this.subs[i]
-            if (sub.token === r.token) return this.onPush(sub, r)
-        }
+        if (this.subs.deliver(r)) return
         this.s.unknownTokens++ // late, duplicate or foreign: nothing waits for it
     }
 
@@ -383,20 +374,6 @@ export class Link {
         this.flush()
     }
 
-    private onPush(sub: Subscription, r: Response) {
-        const body = r.body
-        const at = body && typeof body["at"] === "string" ? (body["at"] as string) : undefined
-        if (at !== undefined && sub.lastAt !== undefined && !textAfter(at, sub.lastAt)) return // already handled
-        if (r.status >= 300) return // e.g. 408 "subscription ended": resubscribed on the next connection
-        if (at !== undefined) sub.lastAt = at
-        try {
-            sub.handler(body, r.resource || sub.resource)
-        } catch (e) {
-            this.s.handlerErrors++
-            this.deps.log(`link: handler for ${sub.resource} threw: ${e}`)
-        }
-    }
-
     /** [P§6] A line without token: the server is about to close; honour its retry hint. */
     private onNotice(r: Response) {
         const hint = r.body && typeof r.body["retry_after_ms"] === "number" ? r.body["retry_after_ms"] : 0
@@ -405,12 +382,9 @@ export class Link {
     }
 
     private sendSubscribe(i: number) {
-        const sub = this.subs[i]
         const token = this.requests.nextToken()
-        sub.token = token
-        const params: any = sub.lastAt === undefined ? undefined : { since: sub.lastAt }
         this.requests.add(token, "subscribe", i, this.deps.now(), this.keepalive.timeoutMs)
-        this.send(encodeRequest({ method: "subscribe", resource: sub.resource, params: params, headers: this.authHeaders(), token: token }))
+        this.send(this.subs.request(i, token, this.authHeaders()))
     }
 
     /** Sends the next batch when none is in flight. */
@@ -477,19 +451,6 @@ export class Link {
         this.enqueue("_uptime_s", s.uptimeS, "latest")
         this.enqueue("_reboots", s.reboots, "latest")
     }
-}
-
-/**
- * a > b for text, by char codes. DeviceScript's `<`/`>` on runtime strings do not compare text
- * (measured: "…02.000Z" <= "…01.000Z" was true). ISO-8601 `at`s of one format sort as text.
- */
-export function textAfter(a: string, b: string): boolean {
-    const n = a.length < b.length ? a.length : b.length
-    for (let i = 0; i < n; ++i) {
-        const d = a.charCodeAt(i) - b.charCodeAt(i)
-        if (d !== 0) return d > 0
-    }
-    return a.length > b.length
 }
 
 function codeOf(r: Response): string {

@@ -1,6 +1,6 @@
 // Subscriptions and robustness against a misbehaving server (issue 6): nothing crashes, nothing queued is lost.
 import { describe, expect, test } from "@devicescript/test"
-import { textAfter } from "../../src/net/link"
+import { textAfter } from "../../src/net/subscriptions"
 import { ackLast, advance, bringUp, makeLink, rx } from "./netfakes"
 
 function push(token: string, at: string, value: string): string {

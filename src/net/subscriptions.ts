@@ -1,0 +1,85 @@
+// The app's subscriptions [P§8]: which resources it follows, the token each subscription currently
+// has (pushes carry it) and the last `at` it has seen, so that after a reconnect the link subscribes
+// again with since = that `at`: what was written meanwhile arrives, and nothing arrives twice.
+import { Response, encodeRequest } from "../protocol"
+
+/** A push handler: the datapoint (or `{id, deleted:true}`) and the resource it belongs to. */
+export type PushHandler = (body: any, resource: string) => void
+
+interface Subscription {
+    resource: string
+    handler: PushHandler
+    /** token of the current subscription; undefined until subscribed on this link */
+    token: string
+    /** `at` of the last push handled */
+    lastAt: string
+}
+
+export class Subscriptions {
+    private subs: Subscription[] = []
+    /** handlers that threw; counted, never fatal */
+    handlerErrors = 0
+
+    constructor(private log: (msg: string) => void) {}
+
+    /** Adds a subscription; returns its index. */
+    add(resource: string, handler: PushHandler): number {
+        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: undefined })
+        return this.subs.length - 1
+    }
+
+    count(): number {
+        return this.subs.length
+    }
+
+    resource(i: number): string {
+        return this.subs[i].resource
+    }
+
+    /** The subscribe request for subscription `i` under a fresh `token` (which its pushes will carry). */
+    request(i: number, token: string, headers: any): string {
+        const sub = this.subs[i]
+        sub.token = token
+        const params: any = sub.lastAt === undefined ? undefined : { since: sub.lastAt }
+        return encodeRequest({ method: "subscribe", resource: sub.resource, params: params, headers: headers, token: token })
+    }
+
+    /** Hands a push to its handler. False when the token belongs to no subscription. */
+    deliver(r: Response): boolean {
+        for (let i = 0; i < this.subs.length; ++i) {
+            const sub = this.subs[i]
+            if (sub.token === r.token) {
+                this.push(sub, r)
+                return true
+            }
+        }
+        return false
+    }
+
+    private push(sub: Subscription, r: Response) {
+        const body = r.body
+        const at = body && typeof body["at"] === "string" ? (body["at"] as string) : undefined
+        if (at !== undefined && sub.lastAt !== undefined && !textAfter(at, sub.lastAt)) return // already handled
+        if (r.status >= 300) return // e.g. 408 "subscription ended": subscribed again on the next connection
+        if (at !== undefined) sub.lastAt = at
+        try {
+            sub.handler(body, r.resource || sub.resource)
+        } catch (e) {
+            this.handlerErrors++
+            this.log(`link: handler for ${sub.resource} threw: ${e}`)
+        }
+    }
+}
+
+/**
+ * a > b for text, by char codes. DeviceScript's `<`/`>` on runtime strings do not compare text
+ * (measured: "…02.000Z" <= "…01.000Z" was true). ISO-8601 `at`s of one format sort as text.
+ */
+export function textAfter(a: string, b: string): boolean {
+    const n = a.length < b.length ? a.length : b.length
+    for (let i = 0; i < n; ++i) {
+        const d = a.charCodeAt(i) - b.charCodeAt(i)
+        if (d !== 0) return d > 0
+    }
+    return a.length > b.length
+}
