@@ -21,8 +21,12 @@
 // subscribe(resource, handler) → void
 //   handler(body, resource) runs for each change pushed by the server, in order, once: after a
 //   reconnect the link subscribes again with since = the last `at` seen. A throwing handler is
-//   counted (stats().handlerErrors), never fatal. Subscribe once per resource, at start-up.
+//   counted (stats().handlerErrors), never fatal. Subscribe once per resource, at start-up. The first
+//   subscription after boot has no `since`: what was written while the device was off is not replayed.
+// stats() → LinkStats, one object refreshed by each call (copy the fields you keep).
 //
+// One link per device: the runtime has ONE socket, so nothing else may open one (fetch() or the MQTT
+// client would kill the link's connection); a second startLink() throws E_LINK_STARTED.
 // Everything runs in the background: one ticker (every TICK_MS) and one reader fiber per connection.
 import * as ds from "@devicescript/core"
 import { writeSetting } from "@devicescript/settings"
@@ -34,8 +38,12 @@ export { Link, LinkState, LinkStats, PushHandler } from "./link"
 export { LinkConfig } from "./config"
 export { Policy } from "./outbox"
 
+let started = false
+
 /** Starts the link with the settings (overridden by `overrides`) and returns it at once (state "offline"). */
 export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> {
+    if (started) throw new Error("E_LINK_STARTED: the device has one socket; start the link once and share it")
+    started = true
     const cfg = await readLinkConfig()
     if (overrides) Object.assign(cfg, overrides)
     const transport = new SocketTransport(cfg)
