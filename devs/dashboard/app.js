@@ -179,6 +179,7 @@ function addFeed(f) {
 /** Creates or updates a datastream from a Xively datastream body {id, current_value, at, unit?}. */
 function upsertStream(feed, d, live) {
     let s = feed.streams.get(d.id)
+    if (d.deleted) return s && removeStream(feed, s)
     if (!s) {
         s = { id: d.id, value: undefined, at: undefined, atMs: 0, unit: unitOf(d) }
         feed.streams.set(d.id, s)
@@ -195,11 +196,10 @@ function upsertStream(feed, d, live) {
             )
             insertSorted(feed.grid, s.card, d.id)
             s.plot = new StreamPlot(s.plotEl, d.id)
-            if (live) loadStreamHistory(feed, s)
-            $("command-datastreams").append(el("option", { value: d.id }))
+            if (live) loadStreamHistory(feed, s).catch((e) => status(`history of ${d.id} failed: ${e.message}`))
+            refreshCommandChoices()
         }
     }
-    if (d.deleted) return removeStream(feed, s)
     if (d.current_value !== undefined && (!s.at || !d.at || d.at >= s.at)) {
         s.value = d.current_value
         s.at = d.at
@@ -220,6 +220,7 @@ function removeStream(feed, s) {
     feed.streams.delete(s.id)
     if (s.plot) s.plot.destroy()
     if (s.card) s.card.remove()
+    refreshCommandChoices()
 }
 
 function onPush(feed, push) {
@@ -325,6 +326,14 @@ function renderDevice(feed) {
 }
 
 // ---- commands -----------------------------------------------------------------------------------
+
+/** The datastream suggestions are those of the chosen feed, without diagnostics and `.state` reports. */
+function refreshCommandChoices() {
+    const feed = feeds.get(Number($("command-feed").value))
+    const ids = feed ? [...feed.streams.keys()].filter((id) => !id.startsWith("_") && !id.endsWith(STATE_SUFFIX)).sort() : []
+    $("command-datastreams").replaceChildren(...ids.map((id) => el("option", { value: id })))
+}
+$("command-feed").addEventListener("change", refreshCommandChoices)
 
 function log(text, cls) {
     const list = $("command-log")
