@@ -109,7 +109,8 @@ for (const backend of BACKENDS) {
             assert.equal(await store.deletePoints(f, "d", T0 + 2, T0 + 3), 2)
             const ds = (await store.getDatastream(f, "d"))!
             assert.deepEqual([ds.currentValue, ds.atMs], ["1", T0 + 1])
-            assert.equal(await store.deleteDatastream(f, "d"), true)
+            await store.writePoints(f, Array.from({ length: 11_000 }, (_, i) => ({ stream: "d", atMs: T0 + 10 + i, value: "x" })))
+            assert.equal(await store.deleteDatastream(f, "d"), true) // in chunks
             assert.equal(await store.getDatastream(f, "d"), undefined)
             await store.close()
         })
@@ -136,6 +137,9 @@ for (const backend of BACKENDS) {
             const f = (await store.createFeed({})).id
             await store.writePoints(f, [{ stream: "r", atMs: T0 - 10, value: "old" }, { stream: "r", atMs: T0, value: "new" }])
             assert.equal(await store.prune(T0 - 5), 1)
+            // more than one chunk (5000 rows per statement)
+            await store.writePoints(f, Array.from({ length: 12_000 }, (_, i) => ({ stream: "p", atMs: T0 - 100_000 + i, value: "x" })))
+            assert.equal(await store.prune(T0 - 50_000), 12_000)
             assert.equal((await store.getDatastream(f, "r"))!.currentValue, "new")
             const v0 = store.keysVersion()
             await store.insertKey({ id: "k1", hash: Buffer.alloc(32, 1), label: "x", permissions: ["read"], feeds: [f], master: false, createdMs: T0 })

@@ -56,6 +56,12 @@ const MIGRATIONS: string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length
 
+/**
+ * Bulk deletes (retention, a feed, a datastream) remove at most this many rows per statement, then yield
+ * to the event loop: deleting millions of rows must not stall every connection (a few ms per chunk).
+ */
+const PRUNE_CHUNK_ROWS = 5000
+
 /** After a failed commit clients wait this long before resending: storage trouble rarely clears at once. */
 const STORE_RETRY_MS = 1000
 
@@ -237,7 +243,18 @@ export class SqliteStore implements Store {
             replayStream: db.prepare<[number, string, number, number], PointRow>(
                 "SELECT stream, at_ms, value, seq FROM datapoints WHERE feed = ? AND stream = ? AND at_ms > ? ORDER BY at_ms LIMIT ?",
             ),
-            pruneFeed: db.prepare("DELETE FROM datapoints WHERE feed = ? AND at_ms < ?"),
+            deleteFeedChunk: db.prepare(
+                `DELETE FROM datapoints WHERE (feed, stream, at_ms) IN
+                   (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? LIMIT ${PRUNE_CHUNK_ROWS})`,
+            ),
+            deleteStreamChunk: db.prepare(
+                `DELETE FROM datapoints WHERE (feed, stream, at_ms) IN
+                   (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? AND stream = ? LIMIT ${PRUNE_CHUNK_ROWS})`,
+            ),
+            pruneChunk: db.prepare(
+                `DELETE FROM datapoints WHERE (feed, stream, at_ms) IN
+                   (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? AND at_ms < ? LIMIT ${PRUNE_CHUNK_ROWS})`,
+            ),
             feedIds: db.prepare<[], { id: number }>("SELECT id FROM feeds"),
             keys: db.prepare<[], KeyRow>("SELECT * FROM api_keys ORDER BY created_ms, id"),
             insertKey: db.prepare(
@@ -272,7 +289,21 @@ export class SqliteStore implements Store {
         if (changes.title !== undefined) this.stmt.renameFeed.run(changes.title, this.now(), id)
     }
 
+    /** Runs a chunked delete until it deletes less than a chunk, yielding between chunks. */
+    private async deleteInChunks(chunk: () => number): Promise<number> {
+        let n = 0
+        for (;;) {
+            if (this.closed) return n
+            const deleted = chunk()
+            n += deleted
+            if (deleted < PRUNE_CHUNK_ROWS) return n
+            await new Promise((r) => setImmediate(r)) // let connections be served between chunks
+        }
+    }
+
     async deleteFeed(id: number): Promise<boolean> {
+        // the bulk in chunks; the transaction below removes what was written meanwhile
+        await this.deleteInChunks(() => this.stmt.deleteFeedChunk.run(id).changes)
         return this.db.transaction(() => {
             this.stmt.deleteFeedPoints.run(id)
             return this.stmt.deleteFeed.run(id).changes > 0
@@ -297,6 +328,7 @@ export class SqliteStore implements Store {
     }
 
     async deleteDatastream(feed: number, id: string): Promise<boolean> {
+        await this.deleteInChunks(() => this.stmt.deleteStreamChunk.run(feed, id).changes)
         return this.db.transaction(() => {
             this.stmt.deleteStreamPoints.run(feed, id)
             return this.stmt.deleteStream.run(feed, id).changes > 0
@@ -391,7 +423,7 @@ export class SqliteStore implements Store {
 
     async prune(beforeMs: number): Promise<number> {
         let n = 0
-        for (const { id } of this.stmt.feedIds.all()) n += this.stmt.pruneFeed.run(id, beforeMs).changes
+        for (const { id } of this.stmt.feedIds.all()) n += await this.deleteInChunks(() => this.stmt.pruneChunk.run(id, beforeMs).changes)
         return n
     }
 
