@@ -16,20 +16,10 @@ export class StreamPlot {
         this.ys = []
         this.windowSec = 3600
         this.dirty = false
-        const width = Math.max(200, container.clientWidth || 320)
-        this.plot = new uPlot(
-            {
-                width,
-                height: 150,
-                legend: { show: false },
-                cursor: { drag: { x: true, y: false } },
-                scales: { x: { time: true } },
-                axes: [{ size: 30, font: "11px system-ui" }, { size: 48, font: "11px system-ui" }],
-                series: [{}, { label, stroke: "#2b6cb0", width: 1.5, fill: "rgba(43,108,176,0.08)", spanGaps: false, points: { size: 4 } }],
-            },
-            [this.xs, this.ys],
-            container
-        )
+        this.label = label
+        /** a switch (only 0 and 1) is drawn as steps: it holds its value until the next change */
+        this.stepped = false
+        this.plot = this.create()
         this.resizer = new ResizeObserver(() => {
             const w = Math.max(200, this.container.clientWidth)
             if (w !== this.plot.width) this.plot.setSize({ width: w, height: 150 })
@@ -38,11 +28,35 @@ export class StreamPlot {
         this.mark()
     }
 
+    create() {
+        const series = { label: this.label, stroke: "#2b6cb0", width: 1.5, fill: "rgba(43,108,176,0.08)", spanGaps: false, points: { size: 4 } }
+        if (this.stepped) series.paths = uPlot.paths.stepped({ align: 1 })
+        return new uPlot(
+            {
+                width: Math.max(200, this.container.clientWidth || 320),
+                height: 150,
+                legend: { show: false },
+                cursor: { drag: { x: true, y: false } },
+                scales: { x: { time: true } },
+                axes: [{ size: 30, font: "11px system-ui" }, { size: 48, font: "11px system-ui" }],
+                series: [{}, series],
+            },
+            [this.xs, this.ys],
+            this.container
+        )
+    }
+
     /** Replaces the data with a history of {at, value} (oldest first) and shows the last `windowSec`. */
     setHistory(points, windowSec) {
         this.windowSec = windowSec
         this.xs = points.map((p) => Date.parse(p.at) / 1000)
         this.ys = points.map((p) => numeric(p.value))
+        const stepped = this.ys.length > 0 && this.ys.every((y) => y === 0 || y === 1 || y === null)
+        if (stepped !== this.stepped) {
+            this.stepped = stepped
+            this.plot.destroy()
+            this.plot = this.create()
+        }
         this.schedule()
     }
 
