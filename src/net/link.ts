@@ -85,6 +85,11 @@ const MAX_BATCH_SAMPLES = 64
  * character and the VM panics (InfiniteLoop) after ~128K opcodes without yielding (platform notes §3).
  */
 export const BATCH_MAX_BYTES = 1024
+/**
+ * A connection is renewed after this long (when nothing is in flight) to take the server's time again:
+ * the device clock drifts (~20 ppm: ~0.4 s in 6 h) and sample timestamps are server time + device offset.
+ */
+const CLOCK_REFRESH_MS = 6 * 3600 * 1000
 /** Reboot waits stretch ×2 per earlier reboot, up to ×16 (15 min → 4 h with the default). */
 const MAX_REBOOT_STRETCH = 16
 
@@ -230,6 +235,7 @@ export class Link {
             const live = liveness(now, this.lastRxMs, this.keepalive)
             if (late) this.drop("E_ACK_TIMEOUT")
             else if (live === "dead") this.drop("E_SILENT")
+            else if (now - this.upSinceMs >= CLOCK_REFRESH_MS && this.requests.size() === 0) this.drop("E_CLOCK_REFRESH")
             else {
                 if (live === "degraded" && st === "up") this.to("degraded", "silent " + (now - this.lastRxMs) + " ms")
                 // an idle link that hears the server and owes nothing is working: no reason to reboot

@@ -190,6 +190,18 @@ describe("link states", () => {
         expect(h.reboots.length).toBe(0)
         expect(h.link.state).toBe("up")
     })
+    test("after 6 h up the connection is renewed (idle) to take the server's clock again", async () => {
+        const h = makeLink({ rebootMin: 0, diagMs: 1e9 }, 0)
+        bringUp(h)
+        h.clock.ms += 6 * 3600 * 1000 - 100
+        rx(h, "\n")
+        h.link.report("temp", 1) // in flight: the renewal waits for its acknowledgement
+        await advance(h, 100)
+        expect(h.link.state).toBe("up")
+        ackLast(h, 200)
+        await advance(h, 100)
+        expect(h.link.stats().lastDisconnect).toBe("E_CLOCK_REFRESH")
+    })
     test("a successful exchange after reboots resets the counter", async () => {
         const h = makeLink({ reboots: 3 })
         bringUp(h)
