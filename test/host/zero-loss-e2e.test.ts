@@ -1,0 +1,373 @@
+// The zero-loss contract, end to end (issue 6): the real firmware link in the DeviceScript simulator,
+// through the fault-injection proxy, to the real server in a child process (`feedline serve`, so it
+// can be SIGKILLed and started again on the same data folder and ports).
+//
+// The device app numbers its samples (`seq` = 1, 2, 3, … every SAMPLE_MS, policy "every") and prints
+// `produced n outbox d drops k` after each; it echoes every `cmd` push to `cmd_echo` and prints
+// `handled cmd v`. One schedule of faults runs against it (the `before` below); each contract is then
+// one test on what the device printed and what the server stored:
+//   - every sample stored exactly once (drops only as many as the device counted: none at this rate);
+//   - every command written while the device was away handled exactly once after it came back;
+//   - a silent (black-holed) link detected within `timeout` (+ a margin for a loaded machine);
+//   - the reported states follow the link's state machine;
+//   - what the server acknowledged before a SIGKILL is in its history after the restart.
+// Timings are printed as `# …` lines; only the detection bound is asserted.
+//
+// Rerun: node --import tsx --test test/host/zero-loss-e2e.test.ts
+import assert from "node:assert/strict"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { before, after, describe, test } from "node:test"
+import { FaultProxy, startFaultProxy } from "../../devs/faultproxy/proxy.ts"
+import { api, genEntry, runFirmware, until, type FirmwareRun, type VmLine } from "../e2e/firmware-harness.ts"
+import { startServerProcess, type ServerProcess } from "../e2e/server-process.ts"
+import { accountSamples, lastProduced, percentile, stateMachineErrors, transitions, type SampleAccount } from "../e2e/zero-loss-checks.ts"
+
+/** [P§4] the keep-alive contract the server announces (its defaults, passed explicitly) */
+const HEARTBEAT_MS = 300
+const FAULTY_MS = 1000
+const TIMEOUT_MS = 3000
+/** a silent link must be declared dead within TIMEOUT_MS plus this: the link ticks every 100 ms, and a loaded 2-core machine delays the VM and its output */
+const DETECT_MARGIN_MS = 2500
+/** one sample every SAMPLE_MS: about 7 per second, far below what the outbox (16000 B ≈ 240 samples) holds through any outage below */
+const SAMPLE_MS = 150
+/** waiting for the device to come back or for the history to fill: bounds, not measurements */
+const WAIT_MS = 25_000
+/** a black-hole lasts until the device noticed, plus this (so commands can be written while it is away) */
+const AWAY_AFTER_DETECT_MS = 700
+/** how long the device runs clean between faults, producing samples */
+const CALM_MS = 1200
+/** slow-link and tiny-write phases last this long */
+const DEGRADED_PHASE_MS = 3500
+
+const APP = `
+let produced = 0
+let producing = true
+link.subscribe("datastreams/cmd", (body) => {
+    const v = body["current_value"]
+    console.log("handled cmd " + v)
+    link.report("cmd_echo", v)
+    if (v === "stop") {
+        producing = false
+        console.log("stopped at " + produced + " drops " + link.stats().drops)
+    }
+})
+setInterval(() => {
+    if (!producing) return
+    produced++
+    link.report("seq", produced)
+    const s = link.stats()
+    console.log("produced " + produced + " outbox " + s.outbox + " drops " + s.drops)
+}, ${SAMPLE_MS})
+`
+
+const UP = /^link: greeting -> up/
+const DOWN_FROM_UP = /^link: (up|degraded) -> down/
+
+/** One fault of the schedule, as measured. */
+interface FaultRun {
+    name: string
+    /** the link goes silent without closing: the keep-alive must find it */
+    silent: boolean
+    startMs: number
+    /** the device's `up|degraded -> down` line */
+    down?: VmLine
+    /** when the way back to the server was open again (the fault lifted, the server restarted) */
+    restoredMs?: number
+    /** the device's next `greeting -> up` line */
+    up?: VmLine
+}
+
+interface Findings {
+    faults: FaultRun[]
+    /** every command written over HTTP, in order, and whether the device was away when it was written */
+    commands: { value: string; away: boolean }[]
+    /** the samples the device counted as acknowledged before the SIGKILL, and how many of them the restarted server had */
+    ackedBeforeKill: number
+    ackedFoundAfterKill: number
+    droppedBeforeKill: number
+    produced: number
+    drops: number
+    account: SampleAccount
+    echoes: string[]
+    handled: string[]
+    /** disconnects during the slow-link phase and the tiny-writes phase before its reset (expected 0; printed) */
+    slowLinkDrops: number
+    tinyWriteDrops: number
+}
+
+/** Every stored datapoint of a stream, oldest first, rows as the server returns them (nothing merged: duplicates must show). */
+async function historyRows(appPort: number, key: string, feed: number, stream: string): Promise<{ at: string; value: string }[]> {
+    const rows: { at: string; value: string }[] = []
+    let start = 0
+    for (;;) {
+        const r = await api(appPort, key, "GET", `/feeds/${feed}/datastreams/${stream}/datapoints?start=${start}&limit=1000`)
+        if (r.status === 404) return rows
+        assert.equal(r.status, 200, `history of ${stream}: ${JSON.stringify(r.body)}`)
+        const page: { at: string; value: string }[] = r.body.datapoints ?? []
+        rows.push(...page)
+        if (page.length < 1000) return rows
+        start = Date.parse(page[page.length - 1].at) + 1
+    }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const fmt = (ms: number) => (Number.isNaN(ms) ? "-" : `${Math.round(ms)} ms`)
+
+describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (child process)", { timeout: 240_000 }, () => {
+    let dataDir: string
+    let server: ServerProcess
+    let proxy: FaultProxy
+    let fw: FirmwareRun
+    let key = ""
+    let feed = 0
+    const rec = { faults: [], commands: [] } as unknown as Findings
+
+    const serverArgs = ["--heartbeat-ms", String(HEARTBEAT_MS), "--faulty-ms", String(FAULTY_MS), "--timeout-ms", String(TIMEOUT_MS)]
+    const restartServer = async () => {
+        server = await startServerProcess({ dataDir, devicePort: server.devicePort, appPort: server.appPort, args: serverArgs })
+    }
+    /** the device's state as its last transition line says */
+    const deviceState = () => transitions(fw.lines).pop()?.to ?? "offline"
+    const deviceAway = () => !["up", "degraded"].includes(deviceState())
+    const awaitUpAfter = async (from: number) => fw.waitFor(UP, WAIT_MS, from)
+    const ensureUp = async () => {
+        if (deviceAway()) await awaitUpAfter(fw.lines.length)
+    }
+    /** `away`: the caller knows the device cannot hear the server now (its link is black-holed); else its last reported state decides */
+    const writeCommand = async (value: string, away = deviceAway()) => {
+        const r = await api(server.appPort, key, "PUT", `/feeds/${feed}/datastreams/cmd`, { current_value: value })
+        assert.equal(r.status, 200, `writing cmd ${value}: ${JSON.stringify(r.body)}`)
+        rec.commands.push({ value, away })
+    }
+
+    /**
+     * Runs one fault that takes the device away: `begin` starts it, `whileAway` runs once the device
+     * noticed (down line), then `restore` lifts it. Measures detection and reconnect.
+     */
+    const runFault = async (name: string, silent: boolean, steps: { begin(): Promise<void> | void; whileAway?(): Promise<void>; restore?(): Promise<void> | void }) => {
+        await ensureUp()
+        await sleep(CALM_MS)
+        await ensureUp()
+        const from = fw.lines.length
+        const f: FaultRun = { name, silent, startMs: Date.now() }
+        rec.faults.push(f)
+        await steps.begin()
+        f.down = await fw.waitFor(DOWN_FROM_UP, WAIT_MS, from)
+        if (steps.whileAway) await steps.whileAway()
+        if (steps.restore) await steps.restore()
+        f.restoredMs = Date.now()
+        f.up = await awaitUpAfter(fw.lines.indexOf(f.down) + 1)
+    }
+
+    before(async () => {
+        dataDir = mkdtempSync(join(tmpdir(), "feedline-zero-loss-"))
+        server = await startServerProcess({ dataDir, args: serverArgs })
+        key = server.credentials.masterKey
+        feed = server.credentials.feedId
+        proxy = await startFaultProxy({ target: { port: server.devicePort } })
+        const entry = genEntry(
+            "zero-loss",
+            {
+                SRV_HOST: "localhost",
+                SRV_PORT: proxy.port,
+                FEED_ID: feed,
+                API_KEY: server.credentials.deviceKey,
+                DIAG_S: 2,
+                BACKOFF_MS: 200,
+                BACKOFF_MAX_S: 1,
+                CONNECT_S: 5,
+                REBOOT_MIN: 0, // the simulator cannot reboot
+            },
+            APP
+        )
+        const t0 = Date.now()
+        fw = runFirmware(entry, server.caCertPath, 220_000)
+        await fw.waitFor(UP, 60_000)
+        console.log(`zero-loss: simulator up ${Date.now() - t0} ms after start`)
+        await writeCommand("c1") // the device is up: handled live
+
+        // a reset (RST both ways), as when a NAT box or the server's host drops the connection
+        await runFault("reset", false, { begin: () => proxy.reset() })
+
+        // a Wi-Fi drop: nothing passes, nothing closes (also not new connections), longer than `timeout`
+        await runFault("black-hole (Wi-Fi drop)", true, {
+            begin: async () => {
+                proxy.blackhole()
+                await writeCommand("b1", true) // pushed into the void: must come back through since
+            },
+            whileAway: async () => {
+                await writeCommand("b2")
+                await sleep(AWAY_AFTER_DETECT_MS)
+            },
+            restore: () => proxy.clear(),
+        })
+
+        // a lost NAT mapping: the open connection goes silent for good, new connections work
+        await runFault("black-hole (lost NAT mapping)", true, {
+            begin: async () => {
+                proxy.blackhole({ scope: "existing" })
+                await writeCommand("n1", true)
+            },
+            restore: () => proxy.clear(),
+        })
+
+        // the server dies (SIGKILL) and comes back on the same data folder; the proxy refuses the
+        // device meanwhile, so the history can be checked and commands written while it is away
+        await runFault("server SIGKILL + restart", false, {
+            begin: async () => {
+                const killMs = Date.now()
+                await server.stop("SIGKILL")
+                proxy.refuse()
+                const last = lastProduced(fw.lines, killMs)
+                assert.ok(last, "the device printed its sample count before the kill")
+                // the outbox keeps unacknowledged "every" samples in order, so at most `outbox` of the
+                // newest are unacknowledged: 1..produced-outbox were acknowledged (or dropped)
+                rec.ackedBeforeKill = last.produced - last.outbox
+                rec.droppedBeforeKill = last.drops
+            },
+            whileAway: async () => {
+                await restartServer()
+                const stored = new Set((await historyRows(server.appPort, key, feed, "seq")).map((p) => Number(p.value)))
+                let found = 0
+                for (let n = 1; n <= rec.ackedBeforeKill; n++) if (stored.has(n)) found++
+                rec.ackedFoundAfterKill = found
+                await writeCommand("k1")
+                await writeCommand("k2")
+            },
+            restore: () => proxy.accept(),
+        })
+
+        // a graceful restart: the server's 503 notice, then the same folder and ports again
+        await runFault("server SIGTERM + restart", false, {
+            begin: async () => {
+                await server.stop("SIGTERM")
+            },
+            whileAway: async () => {
+                proxy.refuse()
+                await restartServer()
+                await writeCommand("g1")
+            },
+            restore: () => proxy.accept(),
+        })
+
+        // a slow link: latency with jitter and a bandwidth limit; the link should keep working through it
+        await ensureUp()
+        let from = fw.lines.length
+        proxy.latency(150, { jitterMs: 100, forMs: DEGRADED_PHASE_MS })
+        proxy.throttle(4000, { forMs: DEGRADED_PHASE_MS })
+        await writeCommand("s1")
+        await sleep(DEGRADED_PHASE_MS)
+        rec.slowLinkDrops = fw.lines.slice(from).filter((l) => DOWN_FROM_UP.test(l.text)).length
+
+        // tiny writes: every write in 8-byte pieces, also through a reconnect (the TLS handshake in
+        // pieces). The pieces end on their own, so a handshake too slow for a loaded machine cannot stall the run.
+        from = fw.lines.length
+        proxy.split(8, { gapMs: 1, forMs: 3 * DEGRADED_PHASE_MS })
+        await writeCommand("t1")
+        await sleep(DEGRADED_PHASE_MS / 2)
+        rec.tinyWriteDrops = fw.lines.slice(from).filter((l) => DOWN_FROM_UP.test(l.text)).length
+        await runFault("reset during tiny writes", false, { begin: () => proxy.reset() })
+        proxy.clear()
+
+        // a connection cut in the middle of a TLS record going up: the server gets a partial request
+        await runFault("cut mid-record", false, { begin: () => proxy.cut(60, { frame: "tls", dir: "up" }) })
+
+        // the end: the device stops producing on command; then its history must fill up
+        await ensureUp()
+        await writeCommand("stop")
+        const stopped = await fw.waitFor(/^stopped at (\d+) drops (\d+)$/, WAIT_MS)
+        const [, produced, drops] = /^stopped at (\d+) drops (\d+)$/.exec(stopped.text)!
+        rec.produced = Number(produced)
+        rec.drops = Number(drops)
+        rec.account = await until("every sample in the history", WAIT_MS, async () => {
+            const a = accountSamples(rec.produced, rec.drops, await historyRows(server.appPort, key, feed, "seq"))
+            return a.distinct + rec.drops >= rec.produced ? a : undefined
+        }).catch(async () => accountSamples(rec.produced, rec.drops, await historyRows(server.appPort, key, feed, "seq")))
+        rec.echoes = await until("every command echoed", WAIT_MS, async () => {
+            const e = (await historyRows(server.appPort, key, feed, "cmd_echo")).map((p) => p.value)
+            return e.length >= rec.commands.length ? e : undefined
+        }).catch(async () => (await historyRows(server.appPort, key, feed, "cmd_echo")).map((p) => p.value))
+        await sleep(500) // a late duplicate would show now
+        rec.echoes = (await historyRows(server.appPort, key, feed, "cmd_echo")).map((p) => p.value)
+        rec.handled = fw.lines.map((l) => /^handled cmd (.*)$/.exec(l.text)?.[1]).filter((v): v is string => v !== undefined)
+        report()
+    })
+
+    function report() {
+        for (const f of rec.faults) {
+            const detect = f.down ? f.down.atMs - f.startMs : NaN
+            const reconnect = f.up && f.down ? f.up.atMs - Math.max(f.down.atMs, f.restoredMs ?? 0) : NaN
+            const reason = f.down ? /\((.*?)[;)]/.exec(f.down.text)?.[1] : "-"
+            console.log(`zero-loss: ${f.name}: down after ${fmt(detect)} (${reason}), up again ${fmt(reconnect)} after the way was clear`)
+        }
+        const a = rec.account
+        const { detect, reconnect } = timings()
+        console.log(
+            `zero-loss: produced ${rec.produced}, stored ${a.distinct}, dropped (counted) ${rec.drops}, lost ${a.lost}, duplicated ${a.stored - a.distinct}, ` +
+                `silent-link detection p50 ${fmt(percentile(detect, 50))} max ${fmt(Math.max(...detect))} (timeout ${TIMEOUT_MS} ms), ` +
+                `reconnect p50 ${fmt(percentile(reconnect, 50))} max ${fmt(Math.max(...reconnect))}`
+        )
+        console.log(`zero-loss: ${rec.commands.length} commands (${rec.commands.filter((c) => c.away).length} written while the device was away), ${rec.handled.length} handled, ${rec.echoes.length} echoed`)
+        console.log(`zero-loss: disconnects while the link was slow: ${rec.slowLinkDrops}; while writes went in 8-byte pieces: ${rec.tinyWriteDrops}`)
+        console.log(`zero-loss: ${rec.ackedBeforeKill} samples acknowledged before the SIGKILL, ${rec.ackedFoundAfterKill} of them in the restarted server's history`)
+    }
+
+    function timings() {
+        const detect = rec.faults.filter((f) => f.silent && f.down).map((f) => f.down!.atMs - f.startMs)
+        const reconnect = rec.faults.filter((f) => f.up && f.down).map((f) => f.up!.atMs - Math.max(f.down!.atMs, f.restoredMs ?? 0))
+        return { detect, reconnect }
+    }
+
+    after(async () => {
+        const code = await fw?.stop()
+        await proxy?.close()
+        if (server?.alive()) await server.stop("SIGTERM")
+        if (dataDir) rmSync(dataDir, { recursive: true, force: true })
+        assert.ok(!/PANIC|OutOfMemory|InfiniteLoop|E_INTERNAL/.test(fw?.output() ?? ""), `the VM failed (exit ${code}):\n${fw?.output().slice(-3000)}`)
+    })
+
+    test("every sample the device produced is stored exactly once", () => {
+        const a = rec.account
+        assert.ok(rec.produced > 100, `the device produced ${rec.produced} samples`)
+        assert.deepEqual(a.foreign, [], "values that are no produced sample")
+        assert.deepEqual(a.sharedAts, [], "two datapoints with one `at`")
+        assert.deepEqual(a.duplicated, [], "samples stored twice")
+        assert.equal(a.lost, 0, `samples lost without being counted as dropped: ${a.missing.slice(0, 50).join(",")}`)
+        assert.equal(rec.drops, 0, `the outbox dropped ${rec.drops} samples: at ${SAMPLE_MS} ms per sample it must hold every outage of this schedule`)
+        assert.equal(a.distinct, rec.produced)
+    })
+
+    test("every command is handled exactly once, also those written while the device was away", () => {
+        const written = rec.commands.map((c) => c.value)
+        assert.ok(rec.commands.filter((c) => c.away).length >= 4, `commands written while away: ${JSON.stringify(rec.commands)}`)
+        assert.deepEqual(rec.handled, written, "the device's handler ran once per command, in order")
+        assert.deepEqual(rec.echoes, written, "each echo stored once, in order")
+    })
+
+    test(`a silent link is detected within timeout (${TIMEOUT_MS} ms) + ${DETECT_MARGIN_MS} ms`, () => {
+        const silent = rec.faults.filter((f) => f.silent)
+        assert.equal(silent.length, 2)
+        for (const f of silent) {
+            const ms = f.down!.atMs - f.startMs
+            assert.match(f.down!.text, /E_SILENT|E_ACK_TIMEOUT/, `${f.name}: ${f.down!.text}`)
+            assert.ok(ms <= TIMEOUT_MS + DETECT_MARGIN_MS, `${f.name}: detected after ${ms} ms`)
+        }
+        for (const f of rec.faults) assert.ok(f.up, `${f.name}: the device came back`)
+    })
+
+    test("the device's reported states follow the link's state machine", () => {
+        const ts = transitions(fw.lines)
+        assert.deepEqual(stateMachineErrors(ts), [])
+        assert.equal(ts[0]?.from, "offline")
+        const downs = ts.filter((t) => t.to === "down" && (t.from === "up" || t.from === "degraded")).length
+        assert.ok(downs >= rec.faults.length, `${downs} drops from up for ${rec.faults.length} faults`)
+    })
+
+    test("what the server acknowledged before a SIGKILL survives it", () => {
+        assert.ok(rec.ackedBeforeKill > 0, "samples were acknowledged before the kill")
+        assert.equal(rec.droppedBeforeKill, 0)
+        assert.equal(rec.ackedFoundAfterKill, rec.ackedBeforeKill, "acknowledged samples missing after the SIGKILL")
+    })
+})
