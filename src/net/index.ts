@@ -53,6 +53,7 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
         random: Math.random,
         reboot: (n: number) => rebootNow.start(n),
         healthy: () => saveReboots.start(0),
+        defer: (fn: () => void) => setTimeout(fn, 0),
         log: (msg: string) => console.log(msg),
     })
     transport.link = link

@@ -45,6 +45,8 @@ export interface LinkDeps {
     reboot(reboots: number): void
     /** the link worked again after reboots: the counter can go back to 0 */
     healthy(): void
+    /** runs `fn` soon, after the current run of the caller (setTimeout 0); tests may run it at once */
+    defer(fn: () => void): void
     log(msg: string): void
 }
 
@@ -111,6 +113,7 @@ export class Link {
     private lastSuccessMs: number
     private nextDiagMs = 0
     private authed = false
+    private flushQueued = false
     private batchSeq = 0
     /** the batch in flight (one at a time: acks stay simple and ordered), 0 when none */
     private batchInFlight = 0
@@ -161,7 +164,15 @@ export class Link {
      */
     report(streamId: string, value: string | number | boolean, policy?: Policy): boolean {
         const ok = this.enqueue(streamId, value, policy)
-        this.flush()
+        if (ok && !this.flushQueued) {
+            // send once the caller's run is over, so samples reported together leave in one batch
+            this.flushQueued = true
+            const self = this
+            this.deps.defer(() => {
+                self.flushQueued = false
+                self.flush()
+            })
+        }
         return ok
     }
 

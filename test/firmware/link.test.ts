@@ -46,6 +46,19 @@ describe("link states", () => {
         console.log(`link: one-value update ${line.length} bytes on the wire`)
         expect(line.length <= 142).toBe(true) // the protocol vector's size; `at` makes it idempotent
     })
+    test("samples reported in one run leave in one batch", async () => {
+        const h = makeLink()
+        bringUp(h)
+        h.deferAtOnce = false
+        h.link.report("temp", 21.5)
+        h.link.report("humidity", 40)
+        h.link.report("light", 3)
+        expect(h.t.requests().length).toBe(0)
+        h.deferred.shift()()
+        expect(h.deferred.length).toBe(0) // one flush was scheduled, not three
+        const req = h.t.lastRequest()
+        expect(req.body.datastreams.length).toBe(3)
+    })
     test("heartbeat after `heartbeat` ms without sending", async () => {
         const h = makeLink()
         bringUp(h)

@@ -45,6 +45,9 @@ export interface Harness {
     logs: string[]
     reboots: number[]
     healthy: number
+    /** false: deferred work waits in `deferred` until the test runs it (like the runner's setTimeout 0) */
+    deferAtOnce: boolean
+    deferred: (() => void)[]
 }
 
 export function makeLink(overrides?: Partial<LinkConfig>, rand?: number): Harness {
@@ -52,7 +55,7 @@ export function makeLink(overrides?: Partial<LinkConfig>, rand?: number): Harnes
     cfg.apiKey = "KEY"
     cfg.feedId = 7
     if (overrides) Object.assign(cfg, overrides)
-    const h: Harness = { link: undefined, t: new RecordingTransport(), clock: { ms: 1000 }, logs: [], reboots: [], healthy: 0 }
+    const h: Harness = { link: undefined, t: new RecordingTransport(), clock: { ms: 1000 }, logs: [], reboots: [], healthy: 0, deferAtOnce: true, deferred: [] }
     const r = rand === undefined ? 0.5 : rand
     h.link = new Link(cfg, {
         transport: h.t,
@@ -63,6 +66,10 @@ export function makeLink(overrides?: Partial<LinkConfig>, rand?: number): Harnes
         },
         healthy: () => {
             h.healthy++
+        },
+        defer: (fn: () => void) => {
+            if (h.deferAtOnce) fn() // a test sees the request right after report()
+            else h.deferred.push(fn)
         },
         log: (m: string) => {
             h.logs.push(m)
