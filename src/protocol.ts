@@ -128,11 +128,14 @@ function isIdChar(c: number): boolean {
     )
 }
 
-/** [P§10] 1..64 characters of A-Za-z0-9_.- */
+/**
+ * [P§10] 1..64 characters of A-Za-z0-9_.-, and a name a resource can carry: not "." or ".." (refused
+ * as path segments) and not ending in ".json" (removed from a resource as its suffix).
+ */
 export function isDatastreamId(id: Json): boolean {
     if (typeof id !== "string" || id.length < 1 || id.length > MAX_DATASTREAM_ID_CHARS) return false
     for (let i = 0; i < id.length; ++i) if (!isIdChar(id.charCodeAt(i))) return false
-    return true
+    return id !== "." && id !== ".." && !id.endsWith(".json")
 }
 
 /**

@@ -9,10 +9,12 @@ import {
     encode,
     encodeRequest,
     encodeResponse,
+    isDatastreamId,
     METHODS,
     MAX_DEPTH,
     MAX_RESOURCE_CHARS,
     MAX_TOKEN_CHARS,
+    normalizeResource,
     type DecodedRequest,
 } from "../../src/protocol.ts"
 import { anyRequestTextArb, deepArb, FUZZ_SEED, fuzzOptions, jsonValueArb, mutatedArb, nastyString, resourceArb, SERVER_LINE_SEEDS } from "./fuzz/envelope-arbitraries.ts"
@@ -94,6 +96,22 @@ test("decodeRequest: nesting deeper than MAX_DEPTH is refused with E_TOO_DEEP, w
             } else checkDecoded(key, d)
         }),
         fuzzOptions(500)
+    )
+})
+
+test("every datastream id isDatastreamId accepts can be named in a resource, and nothing else", () => {
+    const idArb = fc.oneof(
+        fc.array(fc.constantFrom("a", "Z", "0", "_", "-", ".", "json", ".json", "é", "/", "%", "\u0000"), { minLength: 0, maxLength: 8 }).map((a) => a.join("")),
+        fc.constantFrom(".", "..", "...", "x.json", "x.JSON", ".json", "a".repeat(64), "a".repeat(65), "led")
+    )
+    fc.assert(
+        fc.property(idArb, (id) => {
+            const resource = "/feeds/1/datastreams/" + id
+            const named = normalizeResource(resource) === resource
+            if (isDatastreamId(id)) assert.ok(named, `${JSON.stringify(id)} is a valid id but ${resource} normalises to ${normalizeResource(resource)}`)
+            else if (id.length >= 1 && id.length <= 64 && !id.includes("/") && named) assert.fail(`${JSON.stringify(id)} is refused as an id, yet a resource can name it`)
+        }),
+        fuzzOptions(2000)
     )
 })
 
