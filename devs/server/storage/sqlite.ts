@@ -232,7 +232,10 @@ export class SqliteStore implements Store {
                 `SELECT MIN(at_ms) AS at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ?
                  GROUP BY at_ms / CAST(? AS INTEGER) ORDER BY at_ms DESC LIMIT ?`,
             ),
-            deleteRange: db.prepare("DELETE FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ?"),
+            deleteRangeChunk: db.prepare(
+                `DELETE FROM datapoints WHERE (feed, stream, at_ms) IN
+                   (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ? LIMIT ${PRUNE_CHUNK_ROWS})`,
+            ),
             newestPoint: db.prepare<[number, string], PointRow>(
                 "SELECT at_ms, value FROM datapoints WHERE feed = ? AND stream = ? ORDER BY at_ms DESC LIMIT 1",
             ),
@@ -407,12 +410,12 @@ export class SqliteStore implements Store {
     }
 
     async deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number> {
-        return this.db.transaction(() => {
-            const n = this.stmt.deleteRange.run(feed, stream, startMs, endMs).changes
+        const n = await this.deleteInChunks(() => this.stmt.deleteRangeChunk.run(feed, stream, startMs, endMs).changes)
+        if (n && !this.closed) {
             const newest = this.stmt.newestPoint.get(feed, stream)
-            if (n) this.stmt.setCurrent.run(newest?.value ?? null, newest?.at_ms ?? null, feed, stream)
-            return n
-        })()
+            this.stmt.setCurrent.run(newest?.value ?? null, newest?.at_ms ?? null, feed, stream)
+        }
+        return n
     }
 
     async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay> {
