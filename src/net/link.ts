@@ -401,7 +401,7 @@ export class Link {
     private sendSubscribe(i: number) {
         const token = this.requests.nextToken()
         this.requests.add(token, "subscribe", i, this.deps.now(), this.keepalive.timeoutMs)
-        this.send(this.subs.request(i, token, this.authHeaders()))
+        this.send(this.subs.request(i, token, this.authHeaders(), Math.round(this.deps.now() + this.offsetMs)))
     }
 
     /** Sends the next batch when none is in flight. */

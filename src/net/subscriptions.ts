@@ -13,6 +13,8 @@ interface Subscription {
     token: string
     /** `at` of the last push handled */
     lastAt: string
+    /** server time (ms) when it was first subscribed: the replay point until a push has been seen */
+    sinceMs: number
 }
 
 export class Subscriptions {
@@ -24,7 +26,7 @@ export class Subscriptions {
 
     /** Adds a subscription; returns its index. */
     add(resource: string, handler: PushHandler): number {
-        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: undefined })
+        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: undefined, sinceMs: undefined })
         return this.subs.length - 1
     }
 
@@ -36,11 +38,18 @@ export class Subscriptions {
         return this.subs[i].resource
     }
 
-    /** The subscribe request for subscription `i` under a fresh `token` (which its pushes will carry). */
-    request(i: number, token: string, headers: any): string {
+    /**
+     * The subscribe request for subscription `i` under a fresh `token` (which its pushes will carry).
+     * `serverNowMs` is the server's time as the device knows it. Replay starts after the last `at`
+     * seen, or, before any push, after the time the subscription was first made: a command written
+     * while the first subscribe was on its way, or while the link was down before any push came,
+     * still arrives. (What was written before the device first subscribed after boot is not replayed.)
+     */
+    request(i: number, token: string, headers: any, serverNowMs: number): string {
         const sub = this.subs[i]
         sub.token = token
-        const params: any = sub.lastAt === undefined ? undefined : { since: sub.lastAt }
+        if (sub.sinceMs === undefined) sub.sinceMs = serverNowMs
+        const params: any = { since: sub.lastAt === undefined ? sub.sinceMs : sub.lastAt }
         return encodeRequest({ method: "subscribe", resource: sub.resource, params: params, headers: headers, token: token })
     }
 

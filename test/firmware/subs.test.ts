@@ -1,7 +1,7 @@
 // Subscriptions and robustness against a misbehaving server (issue 6): nothing crashes, nothing queued is lost.
 import { describe, expect, test } from "@devicescript/test"
 import { textAfter } from "../../src/net/subscriptions"
-import { ackLast, advance, bringUp, makeLink, rx } from "./netfakes"
+import { ackLast, advance, bringUp, makeLink, rx, SERVER_TIME_MS, welcomeLine } from "./netfakes"
 
 function push(token: string, at: string, value: string): string {
     // concatenation, not a template: DeviceScript's template literals turn "}}" into "}"
@@ -26,7 +26,7 @@ describe("link subscriptions", () => {
         const sub = h.t.lastRequest()
         expect(sub.method).toBe("subscribe")
         expect(sub.resource).toBe("/feeds/7/datastreams/led")
-        expect(sub.params).toBe(undefined)
+        expect(sub.params.since).toBe(SERVER_TIME_MS) // replay from the first subscription on
         ackLast(h, 200)
         rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1") + push(sub.token, "2026-11-22T05:00:02.000Z", "0"))
         expect(got.join(",")).toBe("1@/feeds/7/datastreams/led,0@/feeds/7/datastreams/led")
@@ -52,6 +52,19 @@ describe("link subscriptions", () => {
         rx(h, push(again.token, "2026-11-22T05:00:03.000Z", "7")) // sent while offline
         rx(h, push(first.token, "2026-11-22T05:00:04.000Z", "9")) // old subscription's token: not ours any more
         expect(got.join(",")).toBe("1,7")
+    })
+    test("before any push, a resubscription replays from the first subscription's time", async () => {
+        const h = makeLink({}, 0)
+        h.link.subscribe("datastreams/cmd", body => {})
+        bringUp(h)
+        ackLast(h, 200)
+        rx(h, '{"status":503}\n') // gone before any push
+        await advance(h, 100)
+        h.link.start()
+        h.link.tick()
+        h.link.onOpen()
+        rx(h, welcomeLine(SERVER_TIME_MS + 5000))
+        expect(h.t.lastRequest().params.since).toBe(SERVER_TIME_MS) // not the new welcome's time
     })
     test("a throwing handler is counted, the link keeps going", async () => {
         const h = makeLink()
