@@ -19,9 +19,19 @@ export function defaultKeepalive(): KeepaliveConfig {
     return { heartbeatMs: DEFAULT_HEARTBEAT_MS, faultyMs: DEFAULT_FAULTY_MS, timeoutMs: DEFAULT_TIMEOUT_MS }
 }
 
+/**
+ * Floors under a welcome's values: the link ticks every 100 ms, so shorter thresholds cannot be kept,
+ * and a typo on the server (`timeout: 3`) must not make every device reconnect in a loop.
+ */
+const MIN_HEARTBEAT_MS = 100
+const MIN_TIMEOUT_MS = 1000
+
 /** [P§2] the contract announced by the welcome (decodeServerLine already filled in missing values) */
 export function keepaliveFromWelcome(w: Welcome): KeepaliveConfig {
-    return { heartbeatMs: w.heartbeat, faultyMs: w.faulty, timeoutMs: w.timeout }
+    const timeoutMs = w.timeout > MIN_TIMEOUT_MS ? w.timeout : MIN_TIMEOUT_MS
+    const heartbeatMs = w.heartbeat > MIN_HEARTBEAT_MS ? w.heartbeat : MIN_HEARTBEAT_MS
+    const faultyMs = w.faulty < timeoutMs ? w.faulty : timeoutMs
+    return { heartbeatMs: heartbeatMs, faultyMs: faultyMs, timeoutMs: timeoutMs }
 }
 
 /** Silence since the last received byte decides: ok, degraded (report and keep going) or dead (reconnect). */

@@ -3,7 +3,7 @@ import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
 import { DEVICE_MAX_SEND_BYTES } from "../../src/protocol"
 import { attemptAfterDrop, backoffDelayMs, BackoffConfig } from "../../src/net/backoff"
-import { defaultKeepalive, heartbeatDue, liveness } from "../../src/net/keepalive"
+import { defaultKeepalive, heartbeatDue, keepaliveFromWelcome, liveness } from "../../src/net/keepalive"
 import { LineFramer, MAX_LINE_BYTES } from "../../src/net/framer"
 import { RequestTable } from "../../src/net/tokens"
 import { encodeBatch, Outbox } from "../../src/net/outbox"
@@ -37,6 +37,16 @@ describe("keepalive", () => {
         expect(liveness(2000, 1000, k)).toBe("degraded")
         expect(liveness(3999, 1000, k)).toBe("degraded")
         expect(liveness(4000, 1000, k)).toBe("dead")
+    })
+    test("welcome values are taken, with floors against a misconfigured server", () => {
+        const k = keepaliveFromWelcome({ welcome: "x", session: "s", time: 1, heartbeat: 25000, faulty: 30000, timeout: 60000 })
+        expect(k.heartbeatMs).toBe(25000)
+        expect(k.faultyMs).toBe(30000)
+        expect(k.timeoutMs).toBe(60000)
+        const bad = keepaliveFromWelcome({ welcome: "x", session: "s", time: 1, heartbeat: 1, faulty: 5000, timeout: 3 })
+        expect(bad.heartbeatMs).toBe(100)
+        expect(bad.timeoutMs).toBe(1000)
+        expect(bad.faultyMs).toBe(1000)
     })
     test("heartbeat due after heartbeat ms without sending", () => {
         const k = defaultKeepalive()
