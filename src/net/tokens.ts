@@ -19,10 +19,10 @@ export class RequestTable {
     private counter = 0
     private pending: PendingRequest[] = []
 
-    /** A fresh token: decimal text of a counter, 1-8 characters for years of traffic. */
+    /** A fresh token: a counter in base 36, 1-5 characters for years of traffic (it is echoed in every response). */
     nextToken(): string {
         this.counter++
-        return "" + this.counter
+        return base36(this.counter)
     }
 
     add(token: string, kind: RequestKind, ref: number, nowMs: number, ackMs: number) {
@@ -61,4 +61,16 @@ export class RequestTable {
     clear() {
         this.pending = []
     }
+}
+
+const DIGITS36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+/** n ≥ 1 in base 36 (DeviceScript numbers have no toString(radix)). */
+export function base36(n: number): string {
+    let out = ""
+    while (n > 0) {
+        out = DIGITS36.charAt(n % 36) + out
+        n = Math.floor(n / 36)
+    }
+    return out
 }

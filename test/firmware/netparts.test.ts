@@ -5,7 +5,7 @@ import { DEVICE_MAX_SEND_BYTES } from "../../src/protocol"
 import { attemptAfterDrop, backoffDelayMs, BackoffConfig } from "../../src/net/backoff"
 import { defaultKeepalive, heartbeatDue, keepaliveFromWelcome, liveness } from "../../src/net/keepalive"
 import { LineFramer, MAX_LINE_BYTES } from "../../src/net/framer"
-import { RequestTable } from "../../src/net/tokens"
+import { base36, RequestTable } from "../../src/net/tokens"
 import { encodeBatch, Outbox } from "../../src/net/outbox"
 
 const B: BackoffConfig = { baseMs: 500, capMs: 60000, stableMs: 20000 }
@@ -105,6 +105,12 @@ describe("framer", () => {
 })
 
 describe("request table", () => {
+    test("tokens are short base-36 counters", () => {
+        expect(base36(1)).toBe("1")
+        expect(base36(35)).toBe("z")
+        expect(base36(36)).toBe("10")
+        expect(base36(60466175)).toBe("zzzzz")
+    })
     test("tokens are unique; take matches once; overdue by deadline", () => {
         const r = new RequestTable()
         const a = r.nextToken()
