@@ -23,6 +23,8 @@ export interface Connection {
     readonly subscriptions: Map<string, Subscription>
     /** the key remembered for the connection [P§7] */
     rememberedKey?: string
+    /** what the key of the connection's latest authenticated request allows (GET /sessions shows it) */
+    grant?: Grant
     /** ready-made Subscriber for this connection */
     subscriber(): Subscriber
 }
@@ -43,6 +45,8 @@ export interface RouterDeps {
     now: () => number
     authFailures: AddressBuckets
     verifyBearer?: BearerVerifier
+    /** the open connections (GET /sessions) */
+    connections: Iterable<Connection>
 }
 
 /** What a handler returns: the status and body of the response, and what to do once it is sent. */

@@ -151,6 +151,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
 
     const hub = new Hub()
+    const sessions = new Set<Session>()
     const router = new Router({
         store,
         keys,
@@ -160,9 +161,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         now,
         authFailures: new AddressBuckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST }),
         verifyBearer: opts.verifyBearer ?? dashboard.verifyBearer,
+        connections: sessions,
     })
     const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
-    const sessions = new Set<Session>()
     const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS
     const sessionDeps: SessionDeps = {
         router,

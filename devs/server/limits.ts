@@ -21,6 +21,13 @@ export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 64
 /** [P§8] a `since` replay sends at most this many datapoints; more: the ack says truncated + next_since. */
 export const MAX_REPLAY_POINTS = 1000
 
+/**
+ * [P§5] one page of GET /sessions holds whole entries up to this much JSON (a connection with 64
+ * subscriptions is about 24 KB), far under MAX_QUEUE_BYTES, so listing a big fleet never makes the
+ * asker a slow consumer. Further pages with `page`.
+ */
+export const SESSIONS_PAGE_BYTES = 64 * 1024
+
 /** [P§5] one history request returns at most this many points (Xively's cap); `limit` above: 422. */
 export const MAX_HISTORY_POINTS = 1000
 export const DEFAULT_HISTORY_POINTS = 100

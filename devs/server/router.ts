@@ -9,7 +9,7 @@ import { datapointsRoutes } from "./handlers/datapoints.ts"
 import { datastreamRoutes, datastreamsRoutes } from "./handlers/datastreams.ts"
 import { feedRoutes, feedsRoutes } from "./handlers/feeds.ts"
 import { keyRoutes, keysRoutes } from "./handlers/keys.ts"
-import { sessionRoutes } from "./handlers/session.ts"
+import { sessionRoutes, sessionsRoutes } from "./handlers/session.ts"
 import { subscribe, unsubscribe, unsubscribeAll } from "./handlers/subscriptions.ts"
 
 export type { Caller, Connection, Ctx, Handler, Result, RouterDeps, Routes, Transport } from "./context.ts"
@@ -30,9 +30,10 @@ const ROUTES: Route[] = [
     { pattern: ["keys"], routes: keysRoutes, subscribable: false },
     { pattern: ["keys", ":key"], routes: keyRoutes, subscribable: false },
     { pattern: ["session"], routes: sessionRoutes, subscribable: false },
+    { pattern: ["sessions"], routes: sessionsRoutes, subscribable: false },
 ]
 
-const RESOURCE_HELP = "resources are /feeds, /feeds/:feed, /feeds/:feed/datastreams[/:id[/datapoints]], /keys and /session"
+const RESOURCE_HELP = "resources are /feeds, /feeds/:feed, /feeds/:feed/datastreams[/:id[/datapoints]], /keys, /session and /sessions"
 
 function match(resource: string): { route: Route; path: Record<string, string> } | undefined {
     const segs = resourceSegments(resource)
@@ -88,10 +89,13 @@ export class Router {
         if (grant && grant.expiresMs !== undefined && grant.expiresMs <= now()) grant = undefined
         if (!grant) {
             authFailures.take(caller.remoteAddress, now())
-            if (named === undefined && caller.connection) caller.connection.rememberedKey = undefined
+            if (named === undefined && caller.connection) caller.connection.rememberedKey = caller.connection.grant = undefined
             throw unauthorized(named === undefined ? "this connection's key was revoked; send a valid X-ApiKey" : "this key is unknown, revoked or expired")
         }
-        if (caller.connection && caller.connection.rememberedKey === undefined) caller.connection.rememberedKey = credential
+        if (caller.connection) {
+            caller.connection.rememberedKey ??= credential
+            caller.connection.grant = grant
+        }
         return grant
     }
 

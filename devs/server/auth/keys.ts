@@ -68,7 +68,8 @@ export function describeKey(k: KeyRecord): Record<string, unknown> {
 
 export class KeyRing {
     private byHash = new Map<string, KeyRecord>()
-    private activeIds = new Set<string>()
+    /** unrevoked keys by id */
+    private activeById = new Map<string, KeyRecord>()
     private version = -1
 
     constructor(
@@ -84,7 +85,7 @@ export class KeyRing {
         const keys = await this.store.listKeys()
         this.version = v
         this.byHash = new Map(keys.filter((k) => k.revokedMs === undefined).map((k) => [k.hash.toString("hex"), k]))
-        this.activeIds = new Set([...this.byHash.values()].map((k) => k.id))
+        this.activeById = new Map([...this.byHash.values()].map((k) => [k.id, k]))
     }
 
     /** The grant of a key, or undefined when it is unknown or revoked. */
@@ -101,9 +102,18 @@ export class KeyRing {
      * Keys are checked against the cached ring (revocations through /keys are seen at once).
      */
     stillPermits(grant: Grant, permission: Permission, feed: number): boolean {
+        return this.stillValid(grant) && permits(grant, permission, feed)
+    }
+
+    /** Is this grant unexpired and its key (for a token: the key that minted it) not revoked? Cached ring. */
+    stillValid(grant: Grant): boolean {
         if (grant.expiresMs !== undefined && grant.expiresMs <= this.now()) return false
-        if (!this.activeIds.has(grant.keyId)) return false
-        return permits(grant, permission, feed)
+        return this.activeById.has(grant.keyId)
+    }
+
+    /** The label of an unrevoked key ("" when it has none), from the cached ring. */
+    labelOf(keyId: string): string | undefined {
+        return this.activeById.get(keyId)?.label
     }
 
     async create(input: NewKey): Promise<{ record: KeyRecord; secret: string }> {

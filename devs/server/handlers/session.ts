@@ -1,23 +1,73 @@
-// GET /session: what the server knows about this connection.
-import type { Ctx, Routes } from "../context.ts"
+// GET /session: what the server knows about this connection. GET /sessions: the open connections the
+// key may know about (a master key: all; a key with read: those of keys scoped to feeds it reads).
+import type { Grant } from "../auth/keys.ts"
+import { forbidden } from "../errors.ts"
+import type { Connection, Ctx, Routes } from "../context.ts"
+import { SESSIONS_PAGE_BYTES } from "../limits.ts"
 import { isoOf } from "../time.ts"
+
+/** One connection as /session and /sessions show it; `feeds` are those of its key the asker may see. */
+function describeConnection(ctx: Ctx, conn: Connection, grant: Grant | undefined, feeds: number[] | "*") {
+    return {
+        id: conn.id,
+        transport: conn.transport,
+        remote_address: conn.remoteAddress,
+        since: isoOf(conn.connectedMs),
+        key_id: grant?.keyId ?? null,
+        key_label: grant ? (ctx.deps.keys.labelOf(grant.keyId) ?? null) : null,
+        feeds,
+        requests: conn.requests,
+        pushes: conn.pushes,
+        subscriptions: [...conn.subscriptions.values()].map((s) => ({ resource: s.resource, token: s.token, state: s.state })),
+    }
+}
 
 async function read(ctx: Ctx) {
     const conn = ctx.caller.connection
     if (!conn) return { status: 200, body: { transport: ctx.caller.transport, remote_address: ctx.caller.remoteAddress, key_id: ctx.grant.keyId } }
-    return {
-        status: 200,
-        body: {
-            id: conn.id,
-            transport: conn.transport,
-            remote_address: conn.remoteAddress,
-            since: isoOf(conn.connectedMs),
-            key_id: ctx.grant.keyId,
-            requests: conn.requests,
-            pushes: conn.pushes,
-            subscriptions: [...conn.subscriptions.values()].map((s) => ({ resource: s.resource, token: s.token, state: s.state })),
-        },
+    return { status: 200, body: describeConnection(ctx, conn, ctx.grant, ctx.grant.master ? "*" : (ctx.grant.feeds ?? "*")) }
+}
+
+/**
+ * The feeds of a connection's key that `viewer` may see, or undefined when the connection is not its
+ * business. A master key sees every connection (those not yet authenticated with feeds []). Another key
+ * sees connections of non-master keys scoped to feeds it reads, and only those shared feeds, so nothing
+ * about other feeds leaks; connections of all-feed keys only when it reads all feeds itself.
+ */
+export function sharedFeeds(viewer: Grant, owner: Grant | undefined): number[] | "*" | undefined {
+    if (viewer.master) return owner === undefined ? [] : owner.master ? "*" : (owner.feeds ?? "*")
+    if (owner === undefined || owner.master || !viewer.permissions.includes("read")) return undefined
+    if (owner.feeds === undefined) return viewer.feeds === undefined ? "*" : undefined
+    const shared = viewer.feeds === undefined ? owner.feeds : owner.feeds.filter((f) => viewer.feeds!.includes(f))
+    return shared.length ? shared : undefined
+}
+
+/** GET /sessions?page=N: pages of whole entries, each at most SESSIONS_PAGE_BYTES of JSON. */
+async function list(ctx: Ctx) {
+    if (!ctx.grant.permissions.includes("read")) throw forbidden('listing sessions needs a key with "read"')
+    const wanted = Math.max(1, Number(ctx.params.page ?? 1) || 1)
+    const sessions: unknown[] = []
+    let total = 0
+    let page = 1
+    let bytes = 0
+    for (const conn of ctx.deps.connections) {
+        // a revoked key or an expired token no longer vouches for its connection
+        const owner = conn.grant && ctx.deps.keys.stillValid(conn.grant) ? conn.grant : undefined
+        const feeds = sharedFeeds(ctx.grant, owner)
+        if (feeds === undefined) continue
+        total++
+        if (page > wanted) continue
+        const entry = describeConnection(ctx, conn, owner, feeds)
+        const size = JSON.stringify(entry).length + 1
+        if (bytes > 0 && bytes + size > SESSIONS_PAGE_BYTES) {
+            page++
+            bytes = 0
+        }
+        bytes += size
+        if (page === wanted) sessions.push(entry)
     }
+    return { status: 200, body: { totalResults: total, page: wanted, sessions } }
 }
 
 export const sessionRoutes: Routes = { get: read }
+export const sessionsRoutes: Routes = { get: list }
