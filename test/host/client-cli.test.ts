@@ -12,6 +12,7 @@ import path from "node:path"
 import { fileURLToPath } from "node:url"
 import { startServer, type RunningServer } from "../../devs/server/index.ts"
 import { runClientCommand } from "../../devs/client/commands/index.ts"
+import { FeedlineConnection } from "../../devs/client/connection.ts"
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 let server: RunningServer
@@ -133,6 +134,31 @@ test("keys create, list and revoke over the network; sessions lists connections"
     const sessions = await feedline("sessions", ["--json"])
     assert.equal(sessions.code, 0, sessions.err)
     assert.ok(JSON.parse(sessions.out).some((s: any) => s.transport === "tls"))
+})
+
+test("sessions lists a connected device (table, --json); a key on another feed does not see it", async () => {
+    const device = await FeedlineConnection.connect({ server: tls, apiKey: server.credentials.deviceKey, ca: fs.readFileSync(server.caCertPath) })
+    try {
+        await device.call("get", "/session") // authenticates the connection
+        const id = device.welcome.session
+        const table = await feedline("sessions", [])
+        assert.equal(table.code, 0, table.err)
+        const lines = table.out.trim().split("\n")
+        assert.match(lines[0], /^id\s+transport\s+remote_address\s+key_id\s+key_label\s+feeds\s+since\s+requests\s+pushes\s+subscriptions$/)
+        assert.match(lines.find((l) => l.startsWith(id)) ?? "", /^\w+\s+tls\s+127\.0\.0\.1\s+[0-9a-f]{8}\s+device, feed 1\s+1\s+\d{4}-/)
+        const json = await feedline("sessions", ["--json"])
+        const mine = JSON.parse(json.out).find((s: any) => s.id === id)
+        assert.deepEqual([mine.transport, mine.feeds, mine.key_label], ["tls", [1], "device, feed 1"])
+
+        const other = await feedline("keys", ["create", "--permissions", "read", "--feeds", "99", "--json"])
+        const scoped = await feedline("sessions", ["--json"], { FEEDLINE_KEY: JSON.parse(other.out).key })
+        assert.equal(scoped.code, 0, scoped.err)
+        const seen = JSON.parse(scoped.out)
+        assert.ok(!seen.some((s: any) => s.id === id), "feed 1's device is not listed for a feed-99 key")
+        assert.ok(seen.every((s: any) => s.feeds.length === 1 && s.feeds[0] === 99))
+    } finally {
+        device.close()
+    }
 })
 
 test("a wrong key, an unreachable server, an untrusted certificate and a bad command line: clear errors, distinct exit statuses", async () => {

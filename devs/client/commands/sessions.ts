@@ -1,16 +1,20 @@
+import type { FeedlineConnection } from "../connection.ts"
 import { table } from "./format.ts"
 import { CONNECTION_USAGE, parse, printJson, withConnection, type ClientCommand } from "./common.ts"
 
 const USAGE = `feedline sessions [--json]
-  Lists the connections the server holds (GET /sessions; needs a master key). A server without
-  that resource shows this connection's own /session instead.
+  Lists the connections the server holds (GET /sessions): a master key sees all; a key with read,
+  those of keys scoped to its feeds. --json: one JSON array.
 ${CONNECTION_USAGE}`
 
-/** GET /sessions may answer a list or {sessions:[...]}; /session answers one object. */
-export function sessionsOf(body: any): any[] {
-    if (Array.isArray(body)) return body
-    if (Array.isArray(body?.sessions)) return body.sessions
-    return body && typeof body === "object" ? [body] : []
+/** GET /sessions answers pages of {totalResults, page, sessions}; this reads them all. */
+async function allSessions(c: FeedlineConnection): Promise<any[]> {
+    const sessions: any[] = []
+    for (let page = 1; ; page++) {
+        const body = await c.call("get", "/sessions", { params: { page } })
+        sessions.push(...body.sessions)
+        if (body.sessions.length === 0 || sessions.length >= body.totalResults) return sessions
+    }
 }
 
 function cell(v: unknown): string {
@@ -24,18 +28,9 @@ export const sessionsCommand: ClientCommand = {
     usage: USAGE,
     async run(argv, io) {
         const { values } = parse(argv, { json: { type: "boolean" } }, USAGE)
-        const body = await withConnection(values, io, async (c) => {
-            const r = await c.send("get", "/sessions")
-            if (r.status === 404 || r.status === 405) {
-                io.err("note: this server does not list sessions (GET /sessions); showing this connection's own /session\n")
-                return c.call("get", "/session")
-            }
-            return c.call("get", "/sessions")
-        })
-        const sessions = sessionsOf(body)
+        const sessions = await withConnection(values, io, allSessions)
         if (values.json) return printJson(io, sessions, true)
-        const cols = ["id", "transport", "remote_address", "key_id", "feeds", "since", "requests", "pushes", "subscriptions"]
-        const present = cols.filter((k) => sessions.some((s) => s[k] !== undefined))
-        io.out(table(present, sessions.map((s) => present.map((k) => cell(s[k])))))
+        const cols = ["id", "transport", "remote_address", "key_id", "key_label", "feeds", "since", "requests", "pushes", "subscriptions"]
+        io.out(table(cols, sessions.map((s) => cols.map((k) => cell(s[k])))))
     },
 }
