@@ -83,10 +83,11 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
     row(S, "  server CPU at that rate (share of one core)", "%", "none", (r) => r.throughput && r.throughput.server.coreShare * 100)
     row(S, "  load generator CPU at that rate (share of one core)", "%", "none", (r) => r.throughput && r.throughput.clientCoreShare * 100,
         `above ${CLIENT_BOUND_SHARE * 100}% the load generator, not the server, was the limit`)
+    row(S, "  what limited it", "", "none", (r) => r.throughput && limitOf(r.throughput))
     row(S, "  whole machine CPU busy at that rate (all cores, kernel included)", "%", "none", (r) => r.throughput && r.throughput.machineBusy * 100,
         "near 100%: the 2-core box (TLS both ends, loopback TCP) was the limit; the server's own share says how much of it the server took")
     row(S, "server CPU per update at max rate", "µs", "lower", (r) => r.throughput && (r.throughput.server.cpuMs * 1000) / Math.max(1, r.throughput.acked))
-    const rate = `at ${l.ratePerS}/s over ${l.devices} connections`
+    const rate = `at ${l.ratePerS}/s over ${l.devices} connections${l.rounds > 1 ? ` (least disturbed of ${l.rounds} rounds)` : ""}`
     row(S, `ack latency p50 ${rate}`, "ms", "lower", (r) => r.latency?.ack.p50)
     row(S, "ack latency p99", "ms", "lower", (r) => r.latency?.ack.p99)
     row(S, "ack latency p99.9", "ms", "lower", (r) => r.latency?.ack.p999)
@@ -118,6 +119,14 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
         return s && s.server.coreShare * 100
     })
     return rows
+}
+
+/** What capped a closed-loop run, judged from the CPU shares. */
+function limitOf(r: { clientCoreShare: number; server: { coreShare: number }; machineBusy: number }): string {
+    if (r.clientCoreShare > CLIENT_BOUND_SHARE) return "load generator (the figure is a floor)"
+    if (r.server.coreShare > CLIENT_BOUND_SHARE) return "server CPU"
+    if (r.machineBusy > 0.95) return "the shared machine"
+    return "not CPU (waits)"
 }
 
 export function ingestRows(ingest: IngestResult): Row[] {

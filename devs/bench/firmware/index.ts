@@ -1,9 +1,12 @@
 // Firmware-side figures, measured in the DeviceScript simulator against the DeviceScript MQTT client
 // in the same run, plus the per-board bytecode sizes and the link's recovery times.
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import type { FirmwareRow } from "../report.ts"
 import type { TlsFixture } from "../tls-fixture.ts"
 import { boardSizes, type BoardSize } from "./boards.ts"
-import { benchLink, OUTAGE_MS, type LinkBenchResult } from "./link.ts"
+import { benchLink, type LinkBenchResult } from "./link.ts"
+import { REPO } from "./sim.ts"
 import { benchWire, type WireResult } from "./wire.ts"
 
 export interface FirmwareResult {
@@ -29,8 +32,25 @@ const CASE_LABEL: Record<string, string> = {
     buffered: "a batch of 10 buffered datapoints (1 datastream)",
 }
 
+/** The firmware's default outbox budget, read from src/net/config.ts (DEFAULT_CONFIG.outboxBytes). */
+function defaultOutboxBytes(): number | undefined {
+    try {
+        const m = /outboxBytes:\s*([\d_]+)/.exec(readFileSync(join(REPO, "src/net/config.ts"), "utf8"))
+        return m ? Number(m[1].replace(/_/g, "")) : undefined
+    } catch {
+        return undefined
+    }
+}
+
 /** The DeviceScript MQTT client's recovery behaviour, read from its source (net/src/mqtt.ts), not measured. */
 const MQTT_WATCHDOG_MS = 50_000
+
+function outageRange(l: LinkBenchResult): string {
+    const s = l.runs.map((r) => r.outageMs / 1000)
+    const lo = Math.min(...s)
+    const hi = Math.max(...s)
+    return lo === hi ? `${lo} s` : `${lo}–${hi} s`
+}
 
 export async function benchFirmware(ctx: FirmwareContext): Promise<FirmwareResult> {
     const result: FirmwareResult = { rows: [], notes: [] }
@@ -80,7 +100,7 @@ export async function benchFirmware(ctx: FirmwareContext): Promise<FirmwareResul
         const n = l.runs.length
         if (l.medianRecoveryMs !== undefined) {
             rows.push({
-                metric: `link recovery: server back after a ${OUTAGE_MS / 1000} s outage → first acked sample (median of ${n})`,
+                metric: `link recovery: server back after a ${outageRange(l)} outage → first acked sample (median of ${n})`,
                 unit: "ms",
                 better: "lower",
                 ours: l.medianRecoveryMs,
@@ -98,12 +118,15 @@ export async function benchFirmware(ctx: FirmwareContext): Promise<FirmwareResul
             rows.push({ metric: `black hole → acked again on a new connection (median of ${n})`, unit: "ms", better: "lower", ours: l.medianBlackholeRecoveryMs })
         } else if (ctx.recoveryRuns > 0) notYet("link recovery and black-hole detection", "ms", "not measured: " + (l.errors[0] ?? "no run completed"))
         if (l.outbox) {
+            const perSample = l.outbox.samples ? l.outbox.bytes / l.outbox.samples : NaN
+            const dflt = defaultOutboxBytes()
+            const dfltNote = dflt ? `; the default OUTBOX_BYTES ${dflt} holds ~${Math.floor(dflt / perSample)} samples` : ""
             rows.push({
                 metric: "largest outbox that fits the 64 KB heap, link connected over TLS",
                 unit: "samples",
                 better: "higher",
                 ours: l.outbox.oom ? l.outbox.samples : `> ${l.outbox.samples} (no OOM seen)`,
-                note: `the link's own estimate at that point: ${l.outbox.bytes} B (OUTBOX_BYTES default 12000); the app's other objects share the heap`,
+                note: `the link's own byte estimate at that point: ${l.outbox.bytes} B${dfltNote}; sensors and actuators share the heap on a device`,
             })
         }
     }

@@ -6,8 +6,14 @@ import { median } from "../stats.ts"
 import { DeviceEndpoint } from "./endpoint.ts"
 import { startSimulator, writeGeneratedConfig } from "./sim.ts"
 
-/** how long the server stays away in a recovery run (a restart or a short crash) */
-export const OUTAGE_MS = 3000
+/**
+ * How long the server stays away in recovery run i (a restart or a short crash). The lengths differ
+ * from run to run because the simulator seeds Math.random the same way at every start: equal outages
+ * would draw the same backoff jitter and give five copies of one figure.
+ */
+export function outageMs(run: number): number {
+    return 2000 + 500 * (run % 5)
+}
 /** the device samples this often during recovery runs */
 const SAMPLE_MS = 200
 /** generous: compile (~2 s) + connect + TLS in the simulator under load */
@@ -17,6 +23,7 @@ const EVENT_TIMEOUT_MS = 30_000
 const UP_BEFORE_BLACKHOLE_MS = 1000
 
 export interface RecoveryRun {
+    outageMs: number
     /** server back (listening again) → first acknowledged sample, ms */
     recoveryMs: number
     /** black hole starts → the device closes that connection, ms */
@@ -53,7 +60,7 @@ function eventWaiter() {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-async function recoveryRun(fx: TlsFixture, log: (l: string) => void): Promise<RecoveryRun> {
+async function recoveryRun(fx: TlsFixture, outage: number, log: (l: string) => void): Promise<RecoveryRun> {
     const acks = eventWaiter()
     const closes = eventWaiter()
     const endpoint = new DeviceEndpoint(fx, { ack: true, onAck: (t) => acks.fire(t), onClose: (t) => closes.fire(t) })
@@ -66,7 +73,7 @@ async function recoveryRun(fx: TlsFixture, log: (l: string) => void): Promise<Re
         await firstAck
         await sleep(500)
         await endpoint.down()
-        await sleep(OUTAGE_MS)
+        await sleep(outage)
         const back = performance.now()
         const recovered = acks.next(EVENT_TIMEOUT_MS, "acknowledged sample after the outage")
         await endpoint.listen()
@@ -77,8 +84,8 @@ async function recoveryRun(fx: TlsFixture, log: (l: string) => void): Promise<Re
         endpoint.blackhole()
         const blackholeDetectMs = (await closed) - holed
         const blackholeRecoveryMs = (await acks.next(EVENT_TIMEOUT_MS, "acknowledged sample after the black hole")) - holed
-        log(`  link run: recovery ${recoveryMs.toFixed(0)} ms, black hole detected ${blackholeDetectMs.toFixed(0)} ms, acked again ${blackholeRecoveryMs.toFixed(0)} ms`)
-        return { recoveryMs, blackholeDetectMs, blackholeRecoveryMs }
+        log(`  link run: ${outage} ms outage, recovery ${recoveryMs.toFixed(0)} ms, black hole detected ${blackholeDetectMs.toFixed(0)} ms, acked again ${blackholeRecoveryMs.toFixed(0)} ms`)
+        return { outageMs: outage, recoveryMs, blackholeDetectMs, blackholeRecoveryMs }
     } finally {
         if (sim) {
             sim.child.kill("SIGTERM")
@@ -112,7 +119,7 @@ export async function benchLink(fx: TlsFixture, runs: number, outbox: boolean, l
     const result: LinkBenchResult = { runs: [], errors: [] }
     for (let i = 0; i < runs; i++) {
         try {
-            result.runs.push(await recoveryRun(fx, log))
+            result.runs.push(await recoveryRun(fx, outageMs(i), log))
         } catch (e) {
             result.errors.push(`link recovery run ${i + 1}: ${(e as Error).message}`)
             log(`  ! link recovery run ${i + 1}: ${(e as Error).message}`)
