@@ -15,7 +15,7 @@
 //
 // Rerun: node --import tsx --test test/host/zero-loss-e2e.test.ts
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { before, after, describe, test } from "node:test"
@@ -186,6 +186,17 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         fw = runFirmware(entry, server.caCertPath, 220_000)
         await fw.waitFor(UP, 60_000)
         console.log(`zero-loss: simulator up ${Date.now() - t0} ms after start`)
+
+        // the first command ever is written while the device is away: its subscription has seen no
+        // push yet, and must still catch up after the reconnect
+        await runFault("reset, server unreachable", false, {
+            begin: () => {
+                proxy.refuse()
+                proxy.reset()
+            },
+            whileAway: () => writeCommand("c0"),
+            restore: () => proxy.accept(),
+        })
         await writeCommand("c1") // the device is up: handled live
 
         // a reset (RST both ways), as when a NAT box or the server's host drops the connection
@@ -322,6 +333,12 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
 
     after(async () => {
         const code = await fw?.stop()
+        if (fw) {
+            // what the device printed, with the host's clock, for reading a failure
+            const log = join(tmpdir(), "feedline-zero-loss-vm.log")
+            writeFileSync(log, fw.lines.map((l) => `${new Date(l.atMs).toISOString()} ${l.text}`).join("\n") + "\n")
+            console.log(`zero-loss: the device's output is in ${log}`)
+        }
         await proxy?.close()
         if (server?.alive()) await server.stop("SIGTERM")
         if (dataDir) rmSync(dataDir, { recursive: true, force: true })
@@ -369,5 +386,36 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         assert.ok(rec.ackedBeforeKill > 0, "samples were acknowledged before the kill")
         assert.equal(rec.droppedBeforeKill, 0)
         assert.equal(rec.ackedFoundAfterKill, rec.ackedBeforeKill, "acknowledged samples missing after the SIGKILL")
+    })
+})
+
+// The checks above must be able to fail: each rule on a made-up record that breaks it.
+describe("zero-loss checks (pure)", () => {
+    const line = (text: string, atMs = 0): VmLine => ({ atMs, text })
+    const rows = (...values: number[]) => values.map((v, i) => ({ at: new Date(1_000_000 + i).toISOString(), value: String(v) }))
+
+    test("samples: a lost, a doubled, a foreign value and a shared `at` are each found; counted drops are not losses", () => {
+        assert.deepEqual(accountSamples(3, 0, rows(1, 2, 3)), { produced: 3, stored: 3, distinct: 3, missing: [], lost: 0, duplicated: [], foreign: [], sharedAts: [] })
+        assert.equal(accountSamples(3, 0, rows(1, 3)).lost, 1)
+        assert.equal(accountSamples(3, 1, rows(1, 3)).lost, 0, "one missing, one counted drop")
+        assert.deepEqual(accountSamples(3, 0, rows(1, 2, 2, 3)).duplicated, [2])
+        assert.deepEqual(accountSamples(3, 0, rows(1, 2, 3, 4)).foreign, ["4"])
+        const shared = [...rows(1, 2), { at: rows(1)[0].at, value: "3" }]
+        assert.deepEqual(accountSamples(3, 0, shared).sharedAts, [shared[0].at])
+    })
+
+    test("states: illegal steps and steps that do not start where the last one ended are found", () => {
+        const ok = ["offline -> connecting (a)", "connecting -> greeting (b)", "greeting -> up (c)", "up -> degraded (d)", "degraded -> down (E_SILENT)", "down -> connecting (e)"]
+        assert.deepEqual(stateMachineErrors(transitions(ok.map((t) => line(`link: ${t}`)))), [])
+        assert.equal(stateMachineErrors(transitions([line("link: offline -> up (x)")])).length, 1)
+        assert.equal(stateMachineErrors(transitions([line("link: offline -> connecting (x)"), line("link: greeting -> up (y)")])).length, 1)
+        assert.equal(stateMachineErrors(transitions([line("link: offline -> flying (x)")])).length, 1)
+    })
+
+    test("acknowledged before a moment: the last count printed before it", () => {
+        const lines = [line("produced 5 outbox 1 drops 0", 10), line("produced 6 outbox 2 drops 0", 20)]
+        assert.deepEqual(lastProduced(lines, 15), { produced: 5, outbox: 1, drops: 0, atMs: 10 })
+        assert.equal(lastProduced(lines, 5), undefined)
+        assert.equal(percentile([3, 1, 2], 50), 2)
     })
 })
