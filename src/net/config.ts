@@ -46,7 +46,7 @@ export const DEFAULT_CONFIG: LinkConfig = {
 /** Reads every link setting; a missing or mistyped one falls back to DEFAULT_CONFIG (and says so). */
 export async function readLinkConfig(): Promise<LinkConfig> {
     const d = DEFAULT_CONFIG
-    return {
+    const cfg: LinkConfig = {
         host: await text("SRV_HOST", d.host),
         port: await num("SRV_PORT", d.port),
         tls: (await readSetting<any>("SRV_TLS", d.tls)) !== false,
@@ -63,6 +63,8 @@ export async function readLinkConfig(): Promise<LinkConfig> {
             stableMs: d.backoff.stableMs,
         },
     }
+    if (!cfg.apiKey) console.warn("link: E_NO_API_KEY: setting API_KEY is empty; the server will refuse this device (401). Put the device key in .env.local")
+    return cfg
 }
 
 async function num(key: string, dflt: number): Promise<number> {
