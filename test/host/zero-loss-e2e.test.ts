@@ -89,6 +89,8 @@ interface Findings {
     droppedBeforeKill: number
     produced: number
     drops: number
+    /** the last `_drops` diagnostic stored */
+    diagDrops: number
     account: SampleAccount
     echoes: string[]
     handled: string[]
@@ -302,6 +304,11 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         }).catch(async () => (await historyRows(server.appPort, key, feed, "cmd_echo")).map((p) => p.value))
         await sleep(500) // a late duplicate would show now
         rec.echoes = (await historyRows(server.appPort, key, feed, "cmd_echo")).map((p) => p.value)
+        // the device's own diagnostics must tell the same count of drops (DIAG_S: at most 2 s late)
+        rec.diagDrops = await until("_drops to match the device's count", WAIT_MS, async () => {
+            const v = (await historyRows(server.appPort, key, feed, "_drops")).pop()?.value
+            return v !== undefined && Number(v) === rec.drops ? Number(v) : undefined
+        }).catch(async () => Number((await historyRows(server.appPort, key, feed, "_drops")).pop()?.value ?? NaN))
         rec.handled = fw.lines.map((l) => /^handled cmd (.*)$/.exec(l.text)?.[1]).filter((v): v is string => v !== undefined)
         report()
     })
@@ -352,6 +359,7 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         assert.deepEqual(a.sharedAts, [], "two datapoints with one `at`")
         assert.deepEqual(a.duplicated, [], "samples stored twice")
         assert.equal(a.lost, 0, `samples lost without being counted as dropped: ${a.missing.slice(0, 50).join(",")}`)
+        assert.equal(rec.diagDrops, rec.drops, "the _drops datastream tells the device's count")
         assert.equal(rec.drops, 0, `the outbox dropped ${rec.drops} samples: at ${SAMPLE_MS} ms per sample it must hold every outage of this schedule`)
         assert.equal(a.distinct, rec.produced)
     })
