@@ -19,6 +19,24 @@ const DEVS = join(ROOT, "node_modules", ".bin", "devs")
 export type Settings = Record<string, string | number | boolean>
 
 /**
+ * The settings a test device needs to reach a test server at `port` (the server's device port, or a
+ * proxy in front of it) as `credentials`' device: fast backoff, no reboot (the simulator cannot).
+ * `extra` adds or overrides settings.
+ */
+export function deviceSettings(port: number, credentials: { feedId: number; deviceKey: string }, extra: Settings = {}): Settings {
+    return {
+        SRV_HOST: "localhost",
+        SRV_PORT: port,
+        FEED_ID: credentials.feedId,
+        API_KEY: credentials.deviceKey,
+        BACKOFF_MS: 200,
+        BACKOFF_MAX_S: 1,
+        REBOOT_MIN: 0,
+        ...extra,
+    }
+}
+
+/**
  * Writes test/e2e/.gen/<name>.ts: settings first, then the link, then `app` (DeviceScript code that
  * may use `link`). Returns the entry's path.
  */

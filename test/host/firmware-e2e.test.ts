@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
 import { startServer, type RunningServer } from "../../devs/server/index.ts"
 import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
-import { api, datapoints, genEntry, runFirmware, until, type FirmwareRun } from "../e2e/firmware-harness.ts"
+import { api, datapoints, deviceSettings, genEntry, runFirmware, until, type FirmwareRun } from "../e2e/firmware-harness.ts"
 
 /** [P§4] the keep-alive contract the server announces in tests: a dead link must be noticed within TIMEOUT_MS */
 const TIMEOUT_MS = 3000
@@ -52,20 +52,7 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 150_000
         key = server.credentials.masterKey
         feed = server.credentials.feedId
         proxy = await new FaultProxy({ target: { port: server.devicePort } }).start()
-        const entry = genEntry(
-            "e2e",
-            {
-                SRV_HOST: "localhost",
-                SRV_PORT: proxy.port,
-                FEED_ID: feed,
-                API_KEY: server.credentials.deviceKey,
-                DIAG_S: 2,
-                BACKOFF_MS: 200,
-                BACKOFF_MAX_S: 1,
-                REBOOT_MIN: 0, // the simulator cannot reboot
-            },
-            APP
-        )
+        const entry = genEntry("e2e", deviceSettings(proxy.port, server.credentials, { DIAG_S: 2 }), APP)
         startedMs = Date.now()
         fw = runFirmware(entry, server.caCertPath, 140_000)
         await fw.waitFor(upLine, 30_000)
@@ -179,11 +166,7 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 150_000
 test("a server certificate the device does not trust: a clear reason, and the link keeps retrying", { timeout: 60_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "feedline-fw-cert-"))
     const server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent" })
-    const entry = genEntry(
-        "untrusted",
-        { SRV_HOST: "localhost", SRV_PORT: server.devicePort, FEED_ID: 1, API_KEY: "x", BACKOFF_MS: 100, BACKOFF_MAX_S: 0.2, REBOOT_MIN: 0 },
-        ""
-    )
+    const entry = genEntry("untrusted", deviceSettings(server.devicePort, server.credentials, { BACKOFF_MS: 100, BACKOFF_MAX_S: 0.2 }), "")
     const fw = runFirmware(entry, undefined, 50_000)
     try {
         const down = await fw.waitFor(/-> down \(E_SOCKET/, 30_000)

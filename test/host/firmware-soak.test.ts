@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { startServer } from "../../devs/server/index.ts"
 import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
-import { datapoints, genEntry, runFirmware } from "../e2e/firmware-harness.ts"
+import { datapoints, deviceSettings, genEntry, runFirmware } from "../e2e/firmware-harness.ts"
 
 const CYCLES = 50
 const UP_FOR_MS = 50
@@ -22,10 +22,10 @@ test(`firmware soak: ${CYCLES} reconnect cycles without running out of memory or
     // a short keep-alive contract, so that silent connections are found quickly
     const server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent", heartbeatMs: 200, faultyMs: 500, timeoutMs: 1000 })
     const proxy = await new FaultProxy({ target: { port: server.devicePort } }).start()
-    const { feedId, deviceKey, masterKey } = server.credentials
+    const { feedId, masterKey } = server.credentials
     const entry = genEntry(
         "soak",
-        { SRV_HOST: "localhost", SRV_PORT: proxy.port, FEED_ID: feedId, API_KEY: deviceKey, DIAG_S: 1, BACKOFF_MS: 20, BACKOFF_MAX_S: 0.1, REBOOT_MIN: 0 },
+        deviceSettings(proxy.port, server.credentials, { DIAG_S: 1, BACKOFF_MS: 20, BACKOFF_MAX_S: 0.1 }),
         `let seq = 0
 setInterval(() => {
     link.report("seq", seq++)
