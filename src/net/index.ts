@@ -14,15 +14,17 @@
 // report(streamId, value, policy?) → boolean
 //   streamId: 1-64 chars of A-Za-z0-9_.- ; value: string (≤ 32 chars), number (7 significant digits
 //   on DeviceScript: scale if you need more) or boolean (1/0). Returns false (logged, counted in
-//   stats().rejected) for an invalid id or value. Never blocks, never throws; the sample waits in a
+//   stats().rejected) for an invalid id or value. Never blocks, never throws. Samples reported in one
+//   run of the caller leave together in one batch (sent right after that run); each waits in a
 //   bounded outbox (setting OUTBOX_BYTES) until the server acknowledged it. When the outbox is full the
 //   oldest "every" sample is dropped and counted (stats().drops). Streams starting with "_" are the
 //   link's own diagnostics.
 // subscribe(resource, handler) → void
 //   handler(body, resource) runs for each change pushed by the server, in order, once: after a
 //   reconnect the link subscribes again with since = the last `at` seen. A throwing handler is
-//   counted (stats().handlerErrors), never fatal. Subscribe once per resource, at start-up. The first
-//   subscription after boot has no `since`: what was written while the device was off is not replayed.
+//   counted (stats().handlerErrors), never fatal. Subscribe once per resource, at start-up. Replay
+//   reaches back to the moment of the first subscription after boot: what was written while the link
+//   was down arrives, what was written while the device was off (before it subscribed) does not.
 // stats() → LinkStats, one object refreshed by each call (copy the fields you keep).
 //
 // One link per device: the runtime has ONE socket, so nothing else may open one (fetch() or the MQTT
