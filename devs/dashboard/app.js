@@ -14,6 +14,8 @@ const STALE_AFTER_MS = 120 * 1000
 const HISTORY_POINTS = 720
 /** how often the page asks for its own /session (and so proves its token still works) */
 const SESSION_POLL_MS = 15 * 1000
+/** how often the page asks which devices are connected (GET /sessions: one request, well within the rate limit) */
+const SESSIONS_POLL_MS = 5 * 1000
 /** a request refused with 429 is tried this many times in all */
 const MAX_ATTEMPTS = 5
 /** how many command log lines to keep */
@@ -52,8 +54,10 @@ const feeds = new Map()
 let rangeSec = Number($("range").value)
 /** open command: { feed, id, value, sentMs } awaiting the device's `.state` */
 let awaiting = []
-/** does the server list sessions (GET /sessions)? undefined until asked */
+/** may this key list sessions (GET /sessions)? undefined until asked; false after a refusal */
 let sessionsSupported
+/** when GET /sessions was last asked (Date.now() ms) */
+let sessionsAskedMs = 0
 
 function status(text) {
     $("status").textContent = text
@@ -233,6 +237,7 @@ function onPush(feed, push) {
         if (d.id.endsWith(STATE_SUFFIX)) commandAnswered(feed, d)
     }
     renderDevice(feed)
+    refreshSessionsSoon(feed)
 }
 
 // ---- history ------------------------------------------------------------------------------------
@@ -272,19 +277,45 @@ const DIAGNOSTICS = [
     ["_reboots", "reboots"],
 ]
 
-/** Connected sessions per feed, from GET /sessions when the server offers it (master keys). */
+/**
+ * Connected sessions per feed, from every page of GET /sessions: those whose key is scoped to the feed,
+ * not this page's own. Sessions of all-feed keys ("*": admins, tools) belong to no feed in particular.
+ */
 async function refreshSessions() {
     if (sessionsSupported === false || link.state !== "online") return
-    const r = await link.request("get", "/sessions").catch(() => undefined)
-    if (!r) return
-    if (r.status === 404 || r.status === 403 || r.status === 405) {
-        sessionsSupported = false
-        return
+    sessionsAskedMs = Date.now()
+    const list = []
+    for (let page = 1; ; page++) {
+        const r = await link.request("get", "/sessions", { params: { page } }).catch(() => undefined)
+        if (!r) return
+        if (r.status === 403) {
+            sessionsSupported = false // a key without read: the panel falls back to the age of the last report
+            return
+        }
+        if (r.status !== 200 || !r.body) return
+        list.push(...r.body.sessions)
+        if (!r.body.sessions.length || list.length >= r.body.totalResults) break
     }
     sessionsSupported = true
-    const list = Array.isArray(r.body) ? r.body : (r.body && r.body.sessions) || []
-    for (const feed of feeds.values()) feed.sessions = list.filter((s) => (s.feeds || []).includes(feed.id) || s.feed === feed.id)
-    for (const feed of feeds.values()) renderDevice(feed)
+    const own = link.welcome && link.welcome.session
+    const others = list.filter((s) => s.id !== own && Array.isArray(s.feeds))
+    for (const feed of feeds.values()) {
+        feed.sessions = others.filter((s) => s.feeds.includes(feed.id))
+        renderDevice(feed)
+    }
+}
+
+/** devices speak on the device port; WebSocket sessions on a feed are apps (other dashboards, tools) */
+const isDevice = (session) => session.transport === "tls" || session.transport === "tcp"
+
+let sessionsSoon
+/** A feed shown without a device reported: its device has probably just connected; ask soon (at most once a second). */
+function refreshSessionsSoon(feed) {
+    if (!sessionsSupported || sessionsSoon || feed.sessions.some(isDevice)) return
+    sessionsSoon = setTimeout(() => {
+        sessionsSoon = undefined
+        refreshSessions()
+    }, Math.max(0, sessionsAskedMs + 1000 - Date.now()))
 }
 
 function lastHeardMs(feed) {
@@ -296,11 +327,13 @@ function lastHeardMs(feed) {
 function renderDevice(feed) {
     const now = Date.now()
     const heard = lastHeardMs(feed)
-    const device = feed.sessions.find((s) => s.transport === "tls" || s.transport === "tcp")
+    const devices = feed.sessions.filter(isDevice)
+    const device = devices[devices.length - 1] // the newest: the server lists sessions in connection order
+    const apps = feed.sessions.length - devices.length
     // with the server's session list the state is a fact; without it, only the age of the last report
     const recent = heard && now - heard < STALE_AFTER_MS
     const [state, label, why] = device
-        ? ["online", "connected", "connected to the server now"]
+        ? ["online", devices.length > 1 ? `connected ×${devices.length}` : "connected", "connected to the server now"]
         : sessionsSupported === true
           ? ["offline", "not connected", "no connection from this feed's device"]
           : recent
@@ -308,10 +341,12 @@ function renderDevice(feed) {
             : ["stale", "quiet", "no report for 2 minutes or more"]
     const rows = []
     if (device) {
-        rows.push(["connected since", `${device.since} (${ageText(Date.parse(device.since), now).replace(" ago", "")})`])
-        rows.push(["from", device.remote_address || ""])
-        rows.push(["requests / pushes", `${device.requests ?? "?"} / ${device.pushes ?? "?"}`])
+        rows.push(["connected since", `${new Date(device.since).toLocaleString()} (${ageText(Date.parse(device.since), now).replace(" ago", "")})`])
+        rows.push(["link", `${device.transport} from ${device.remote_address}`])
+        rows.push(["key", device.key_label || device.key_id || ""])
+        rows.push(["requests / pushes", `${device.requests} / ${device.pushes}`])
     }
+    if (apps) rows.push(["apps connected", String(apps)])
     rows.push(["last heard", ageText(heard, now)])
     for (const [id, label] of DIAGNOSTICS) {
         const s = feed.streams.get(id)
@@ -378,7 +413,7 @@ setInterval(() => {
         renderDevice(feed)
     }
 }, 1000)
-setInterval(refreshSessions, 5000)
+setInterval(refreshSessions, SESSIONS_POLL_MS)
 
 /**
  * This page's own connection as the server sees it (GET /session). Also a regular authenticated request:

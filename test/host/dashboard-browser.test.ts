@@ -140,6 +140,43 @@ test("sign in, see datastreams with history, follow HTTP writes live, send a com
     await page.close()
 })
 
+test("the Devices panel shows which devices are connected now, from where and since when", { skip: SKIP, timeout: 45_000 }, async () => {
+    // a dashboard key for feeds 1 and 2 (not a master key): it sees the sessions of keys on those feeds
+    const feed2 = ((await rest("POST", "/feeds", server.credentials.masterKey, { title: "pump house" })).body as any).id as number
+    const viewer = await server.keys.create({ label: "viewer", permissions: ["read"], feeds: [1, feed2] })
+    const device2Key = await server.keys.create({ label: "pump controller", permissions: ["read", "update"], feeds: [feed2] })
+    const minted = await fetch(`${base}/jwt`, { method: "POST", headers: { "X-ApiKey": viewer.secret } })
+    const { token } = (await minted.json()) as { token: string }
+    const page = await context.newPage()
+    await page.goto(`${base}/#token=${token}`)
+    const card1 = page.locator('.device[data-feed="1"]')
+    const card2 = page.locator(`.device[data-feed="${feed2}"]`)
+    // feed 1's device (connected in before()) is there; feed 2 has none yet, and the page itself does not count
+    await page.locator('.device[data-feed="1"][data-state="connected"]').waitFor({ timeout: WAIT_MS })
+    assert.match(await card1.innerText(), /link\s+tls from 127\.0\.0\.1/)
+    assert.match(await card1.innerText(), /key\s+device, feed 1/)
+    await page.locator(`.device[data-feed="${feed2}"][data-state="not connected"]`).waitFor({ timeout: WAIT_MS })
+
+    // a device of feed 2 connects (and reports a diagnostic): the panel shows it within a refresh
+    const device2 = await FeedlineConnection.connect({ server: `tls://localhost:${server.devicePort}`, apiKey: device2Key.secret, ca: fs.readFileSync(server.caCertPath) })
+    try {
+        await device2.call("put", `/feeds/${feed2}`, { body: { datastreams: [{ id: "_disconnect", current_value: "E_SILENT" }, { id: "_rtt_ms", current_value: "52" }] } })
+        await page.locator(`.device[data-feed="${feed2}"][data-state="connected"]`).waitFor({ timeout: WAIT_MS })
+        const text = await card2.innerText()
+        assert.match(text, /connected since\s+\S/)
+        assert.match(text, /key\s+pump controller/)
+        assert.match(text, /last disconnect\s+E_SILENT/)
+        assert.match(text, /round trip\s+52 ms/)
+        await page.locator("#devices").screenshot({ path: SCREENSHOT.replace(".png", "-devices.png") })
+    } finally {
+        device2.close()
+    }
+    // and when it goes, the panel says so
+    await page.locator(`.device[data-feed="${feed2}"][data-state="not connected"]`).waitFor({ timeout: WAIT_MS })
+    assert.equal(await card1.getAttribute("data-state"), "connected")
+    await page.close()
+})
+
 test("an expired token is refused by the server and the page asks to sign in again", { skip: SKIP, timeout: 30_000 }, async () => {
     // a token minted with this server's secret two hours ago, valid for one hour
     const masterId = (await server.keys.list()).find((k) => k.master)!.id
