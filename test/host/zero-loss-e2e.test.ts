@@ -71,6 +71,8 @@ interface FaultRun {
     /** the link goes silent without closing: the keep-alive must find it */
     silent: boolean
     startMs: number
+    /** the device's `up -> degraded` line between the fault and `down`, if any (silence longer than `faulty`) */
+    degraded?: VmLine
     /** the device's `up|degraded -> down` line */
     down?: VmLine
     /** when the way back to the server was open again (the fault lifted, the server restarted) */
@@ -157,6 +159,7 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         rec.faults.push(f)
         await steps.begin()
         f.down = await fw.waitFor(DOWN_FROM_UP, WAIT_MS, from)
+        f.degraded = fw.lines.slice(from, fw.lines.indexOf(f.down)).find((l) => /^link: up -> degraded/.test(l.text))
         if (steps.whileAway) await steps.whileAway()
         if (steps.restore) await steps.restore()
         f.restoredMs = Date.now()
@@ -318,7 +321,8 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
             const detect = f.down ? f.down.atMs - f.startMs : NaN
             const reconnect = f.up && f.down ? f.up.atMs - Math.max(f.down.atMs, f.restoredMs ?? 0) : NaN
             const reason = f.down ? /\((.*?)[;)]/.exec(f.down.text)?.[1] : "-"
-            console.log(`zero-loss: ${f.name}: down after ${fmt(detect)} (${reason}), up again ${fmt(reconnect)} after the way was clear`)
+            const degraded = f.degraded ? `degraded after ${fmt(f.degraded.atMs - f.startMs)}, ` : ""
+            console.log(`zero-loss: ${f.name}: ${degraded}down after ${fmt(detect)} (${reason}), up again ${fmt(reconnect)} after the way was clear`)
         }
         const a = rec.account
         const { detect, reconnect } = timings()
@@ -371,13 +375,15 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         assert.deepEqual(rec.echoes, written, "each echo stored once, in order")
     })
 
-    test(`a silent link is detected within timeout (${TIMEOUT_MS} ms) + ${DETECT_MARGIN_MS} ms`, () => {
+    test(`a silent link is reported degraded, then detected within timeout (${TIMEOUT_MS} ms) + ${DETECT_MARGIN_MS} ms`, () => {
         const silent = rec.faults.filter((f) => f.silent)
         assert.equal(silent.length, 2)
         for (const f of silent) {
             const ms = f.down!.atMs - f.startMs
             assert.match(f.down!.text, /E_SILENT|E_ACK_TIMEOUT/, `${f.name}: ${f.down!.text}`)
             assert.ok(ms <= TIMEOUT_MS + DETECT_MARGIN_MS, `${f.name}: detected after ${ms} ms`)
+            // [P§4] silence longer than `faulty` is reported as degraded before it is declared dead
+            assert.ok(f.degraded, `${f.name}: no "up -> degraded" before "${f.down!.text}"`)
         }
         for (const f of rec.faults) assert.ok(f.up, `${f.name}: the device came back`)
     })
