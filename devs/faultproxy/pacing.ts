@@ -21,41 +21,60 @@ export interface Piece {
     atMs: number
 }
 
+/**
+ * The writes of one received chunk, in O(1) space however small the pieces: piece i (0-based) is bytes
+ * [i × pieceBytes, min(length, (i + 1) × pieceBytes)) and goes at firstAtMs + i × intervalMs.
+ * Equal pieces make the spacing uniform: max(split gap, pieceBytes × 1000 / bytesPerSec).
+ */
+export interface ChunkPlan {
+    length: number
+    pieceBytes: number
+    count: number
+    firstAtMs: number
+    intervalMs: number
+}
+
 export function freshPace(): PaceState {
     return { lastAtMs: -Infinity, nextFreeAtMs: -Infinity }
 }
 
-/** The largest piece a direction's faults allow, or Infinity. */
-export function maxPieceBytes(f: DirFaults): number {
-    let max = Infinity
-    if (f.splitBytes > 0) max = f.splitBytes
+/** The largest piece a direction's faults allow (the whole chunk when neither split nor throttle is on). */
+export function maxPieceBytes(f: DirFaults, length: number): number {
+    let max = Math.max(1, length)
+    if (f.splitBytes > 0) max = Math.min(max, f.splitBytes)
     if (f.bytesPerSec > 0) max = Math.min(max, Math.max(1, Math.floor((f.bytesPerSec * THROTTLE_SLICE_MS) / 1000)))
     return max
 }
 
 /**
- * Plans the writes of one received chunk of `length` bytes that arrived at `nowMs`.
- * Each piece waits for latency plus `rand01` × jitter, for the previous piece (plus the split gap),
- * and for the throttle (length × 1000 / bytesPerSec ms per piece).
+ * Plans the writes of one received chunk of `length` bytes that arrived at `nowMs`. The first piece
+ * waits for latency plus `rand01` × jitter, for the previous piece (plus the split gap) and for the
+ * throttle; each later one for the gap and for the throttle (pieceBytes × 1000 / bytesPerSec ms each).
  */
-export function planPieces(state: PaceState, nowMs: number, length: number, f: DirFaults, rand01: number): { pieces: Piece[]; state: PaceState } {
-    const pieces: Piece[] = []
+export function planChunk(state: PaceState, nowMs: number, length: number, f: DirFaults, rand01: number): { plan: ChunkPlan; state: PaceState } {
     const gapMs = f.splitBytes > 0 ? f.splitGapMs : 0
-    const size = maxPieceBytes(f)
-    let at = Math.max(nowMs + f.latencyMs + rand01 * f.jitterMs, state.lastAtMs + gapMs)
-    let nextFree = state.nextFreeAtMs
-    for (let start = 0; start < length; ) {
-        const end = Math.min(length, start + size)
-        if (start > 0) at += gapMs
-        if (f.bytesPerSec > 0) {
-            at = Math.max(at, nextFree)
-            nextFree = at + ((end - start) * 1000) / f.bytesPerSec
-        }
-        pieces.push({ start, end, atMs: at })
-        start = end
-    }
-    if (pieces.length === 0) return { pieces, state }
-    return { pieces, state: { lastAtMs: at, nextFreeAtMs: nextFree } }
+    const pieceBytes = maxPieceBytes(f, length)
+    const count = Math.ceil(length / pieceBytes)
+    const msPerByte = f.bytesPerSec > 0 ? 1000 / f.bytesPerSec : 0
+    let firstAtMs = Math.max(nowMs + f.latencyMs + rand01 * f.jitterMs, state.lastAtMs + gapMs)
+    if (f.bytesPerSec > 0) firstAtMs = Math.max(firstAtMs, state.nextFreeAtMs)
+    const intervalMs = Math.max(gapMs, pieceBytes * msPerByte)
+    const plan: ChunkPlan = { length, pieceBytes, count, firstAtMs, intervalMs }
+    if (count === 0) return { plan, state }
+    const last = pieceOf(plan, count - 1)
+    const nextFreeAtMs = f.bytesPerSec > 0 ? last.atMs + (last.end - last.start) * msPerByte : state.nextFreeAtMs
+    return { plan, state: { lastAtMs: last.atMs, nextFreeAtMs } }
+}
+
+/** Piece i of a plan. */
+export function pieceOf(plan: ChunkPlan, i: number): Piece {
+    const start = i * plan.pieceBytes
+    return { start, end: Math.min(plan.length, start + plan.pieceBytes), atMs: plan.firstAtMs + i * plan.intervalMs }
+}
+
+/** Every piece of a plan, for logs and tests (the proxy walks a plan without expanding it). */
+export function piecesOf(plan: ChunkPlan): Piece[] {
+    return Array.from({ length: plan.count }, (_, i) => pieceOf(plan, i))
 }
 
 // ---- frames: where a cut lands "in the middle" ----

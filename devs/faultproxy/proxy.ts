@@ -21,7 +21,7 @@ import {
     type FaultCommand,
     type FaultTable,
 } from "./faults.ts"
-import { findCut, freshCursor, freshPace, planPieces } from "./pacing.ts"
+import { findCut, freshCursor, freshPace, pieceOf, planChunk, type ChunkPlan } from "./pacing.ts"
 import { dueSteps, nextDueMs, type Schedule } from "./schedule.ts"
 
 /** A direction stops reading from its source above this many queued bytes (throttle, latency, blackhole). */
@@ -66,7 +66,8 @@ export interface LinkInfo {
     bytesDown: number
 }
 
-type QueueItem = { buf: Buffer; atMs: number } | { cut: CutFault; atMs: number }
+/** A received chunk and the next of its planned pieces to write, or the point where the connection is cut. */
+type QueueItem = { buf: Buffer; plan: ChunkPlan; next: number } | { cut: CutFault }
 
 /** One direction of one connection: reads `src`, delays/splits/holds, writes `dst`. */
 class Pipe {
@@ -114,12 +115,12 @@ class Pipe {
         const cutAt = findCut(this.cursor, chunk, f.cut)
         const data = cutAt >= 0 ? chunk.subarray(0, cutAt) : chunk
         const now = proxy.now()
-        const plan = planPieces(this.pace, now, data.length, f, f.jitterMs > 0 ? proxy.random() : 0)
-        this.pace = plan.state
-        for (const p of plan.pieces) this.queue.push({ buf: data.subarray(p.start, p.end), atMs: p.atMs })
+        const planned = planChunk(this.pace, now, data.length, f, f.jitterMs > 0 ? proxy.random() : 0)
+        this.pace = planned.state
+        if (planned.plan.count > 0) this.queue.push({ buf: data, plan: planned.plan, next: 0 })
         this.queuedBytes += data.length
         if (cutAt >= 0 && f.cut) {
-            this.queue.push({ cut: f.cut, atMs: this.pace.lastAtMs })
+            this.queue.push({ cut: f.cut })
             this.stopped = true
             proxy.cutArmed(this.dir, f.cut)
         }
@@ -134,24 +135,27 @@ class Pipe {
         let wrote = false
         while (this.queue.length > 0 && !this.faults().blackhole && !this.draining && !this.swallowed && !this.link.targetPending) {
             const head = this.queue[0]
-            const waitMs = head.atMs - proxy.now()
+            if ("cut" in head) {
+                this.queue.shift()
+                this.link.cutAfter(this)
+                return
+            }
+            const piece = pieceOf(head.plan, head.next)
+            const waitMs = piece.atMs - proxy.now()
             // split pieces go one per timer turn, even when several are due after a stall, so that the
             // receiver reads each on its own instead of the kernel joining them again
             if (waitMs > 0 || (wrote && this.faults().splitBytes > 0)) {
                 this.timer = setTimeout(this.pump, Math.max(1, Math.ceil(waitMs)))
                 break
             }
-            this.queue.shift()
-            if ("cut" in head) {
-                this.link.cutAfter(this)
-                return
-            }
-            this.queuedBytes -= head.buf.length
+            if (++head.next === head.plan.count) this.queue.shift()
+            const length = piece.end - piece.start
+            this.queuedBytes -= length
             if (this.dst.destroyed || this.dst.writableEnded) continue
-            this.bytes += head.buf.length
-            proxy.countBytes(this.dir, head.buf.length)
+            this.bytes += length
+            proxy.countBytes(this.dir, length)
             wrote = true
-            if (!this.dst.write(head.buf)) this.draining = true
+            if (!this.dst.write(head.buf.subarray(piece.start, piece.end))) this.draining = true
         }
         if (this.queue.length === 0 && this.srcEnded && !this.endSent && !this.swallowed && !this.stopped) {
             this.endSent = true

@@ -6,7 +6,7 @@ import net from "node:net"
 import { once } from "node:events"
 import { performance } from "node:perf_hooks"
 import { applyToTable, expiryOf, noDirFaults, noFaults, parseCommand, type DirFaults } from "../../devs/faultproxy/faults.ts"
-import { findCut, freshCursor, freshPace, planPieces } from "../../devs/faultproxy/pacing.ts"
+import { findCut, freshCursor, freshPace, piecesOf, planChunk, type PaceState } from "../../devs/faultproxy/pacing.ts"
 import { dueSteps, nextDueMs, parseSchedule } from "../../devs/faultproxy/schedule.ts"
 import { MAX_QUEUED_BYTES, startFaultProxy } from "../../devs/faultproxy/proxy.ts"
 import { startControlServer } from "../../devs/faultproxy/control.ts"
@@ -75,6 +75,12 @@ describe("fault commands (pure)", () => {
     })
 })
 
+/** planChunk with its pieces expanded, to assert on every write. */
+function planPieces(state: PaceState, nowMs: number, length: number, f: DirFaults, rand01: number) {
+    const planned = planChunk(state, nowMs, length, f, rand01)
+    return { pieces: piecesOf(planned.plan), state: planned.state }
+}
+
 describe("pacing (pure, time as an argument)", () => {
     test("no faults: one piece, now", () => {
         const { pieces } = planPieces(freshPace(), 1000, 500, noDirFaults(), 0.5)
@@ -104,6 +110,23 @@ describe("pacing (pure, time as an argument)", () => {
         assert.equal(planPieces(state, 10, 5, f, 0).pieces[0].atMs, 50)
         // an idle link does not bank credit
         assert.equal(planPieces(state, 1000, 5, f, 0).pieces[0].atMs, 1000)
+    })
+
+    test("a plan takes constant space however small the pieces", () => {
+        const { plan } = planChunk(freshPace(), 0, 65536, faults({ splitBytes: 1, splitGapMs: 1 }), 0)
+        assert.deepEqual(plan, { length: 65536, pieceBytes: 1, count: 65536, firstAtMs: 0, intervalMs: 1 })
+        assert.deepEqual(planChunk(freshPace(), 0, 0, noDirFaults(), 0).plan.count, 0)
+    })
+
+    test("split and throttle together: the slower of the two spaces the pieces", () => {
+        const f = faults({ splitBytes: 10, splitGapMs: 1, bytesPerSec: 1000 }) // 10 bytes = 10 ms at 1000 B/s
+        const { pieces, state } = planPieces(freshPace(), 0, 25, f, 0)
+        assert.deepEqual(pieces.map((p) => [p.start, p.end, p.atMs]), [
+            [0, 10, 0],
+            [10, 20, 10],
+            [20, 25, 20],
+        ])
+        assert.deepEqual(state, { lastAtMs: 20, nextFreeAtMs: 25 })
     })
 
     test("split: pieces of at most N bytes, gap ms apart", () => {
