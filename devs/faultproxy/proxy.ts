@@ -76,6 +76,8 @@ class Pipe {
     private pace = freshPace()
     private cursor = freshCursor()
     private timer: NodeJS.Timeout | undefined
+    /** a turn of the event loop between two split pieces that are both due */
+    private yielded: NodeJS.Immediate | undefined
     private draining = false
     private srcEnded = false
     private endSent = false
@@ -129,8 +131,7 @@ class Pipe {
 
     /** Writes every piece that is due; sets one timer for the next. Called on every change of state. */
     readonly pump = (): void => {
-        if (this.timer) clearTimeout(this.timer)
-        this.timer = undefined
+        this.clearTimers()
         const proxy = this.link.proxy
         let wrote = false
         while (this.queue.length > 0 && !this.faults().blackhole && !this.draining && !this.swallowed && !this.link.targetPending) {
@@ -144,8 +145,12 @@ class Pipe {
             const waitMs = piece.atMs - proxy.now()
             // split pieces go one per timer turn, even when several are due after a stall, so that the
             // receiver reads each on its own instead of the kernel joining them again
-            if (waitMs > 0 || (wrote && this.faults().splitBytes > 0)) {
-                this.timer = setTimeout(this.pump, Math.max(1, Math.ceil(waitMs)))
+            if (waitMs > 0) {
+                this.timer = setTimeout(this.pump, Math.ceil(waitMs))
+                break
+            }
+            if (wrote && this.faults().splitBytes > 0) {
+                this.yielded = setImmediate(this.pump)
                 break
             }
             if (++head.next === head.plan.count) this.queue.shift()
@@ -178,9 +183,15 @@ class Pipe {
         this.flow()
     }
 
-    dropQueue(): void {
+    private clearTimers(): void {
         if (this.timer) clearTimeout(this.timer)
+        if (this.yielded) clearImmediate(this.yielded)
         this.timer = undefined
+        this.yielded = undefined
+    }
+
+    dropQueue(): void {
+        this.clearTimers()
         this.queue = []
         this.queuedBytes = 0
     }

@@ -508,6 +508,21 @@ describe("fault proxy over loopback", () => {
         c.socket.destroy()
     })
 
+    test("split 1 gap=0 on 4 KiB: one byte per event-loop turn, intact", async () => {
+        const { echo, proxy } = await setup()
+        proxy.split(1, { dir: "up", gapMs: 0 })
+        const c = await dial(proxy.port)
+        const text = Buffer.alloc(4 * 1024, 0x64).toString("latin1")
+        const t0 = performance.now()
+        c.socket.write(text)
+        await until(() => c.data.length >= text.length, "4 KiB through", 30_000)
+        assert.equal(echo.received(0), text)
+        const reads = echo.conns[0].chunks.length
+        assert.ok(reads > 100, `the server read ${reads} times`)
+        console.log(`# split 1 gap=0: 4 KiB in ${(performance.now() - t0).toFixed(0)} ms, the server read ${reads} times`)
+        c.socket.destroy()
+    })
+
     test("cut mid-line: the receiver gets exactly N bytes of the line then FIN; the sender a reset; one-shot", async () => {
         const { echo, proxy } = await setup()
         proxy.cut(4, { dir: "up" })
