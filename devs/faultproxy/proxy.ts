@@ -124,7 +124,7 @@ class Pipe {
         if (cutAt >= 0 && f.cut) {
             this.queue.push({ cut: f.cut })
             this.stopped = true
-            proxy.cutArmed(this.dir, f.cut)
+            proxy.cutArmed(f.cut)
         }
         this.pump()
     }
@@ -470,9 +470,12 @@ export class FaultProxy extends EventEmitter {
         else this.counters.bytesDown += n
     }
 
-    /** A one-shot cut disarms itself as soon as one connection has reached its cut point. */
-    cutArmed(dir: Dir, cut: CutFault): void {
-        if (!cut.repeat && this.table[dir].cut === cut) this.table = applyToTable(this.table, { fault: "off", what: "cut", dir })
+    /** A one-shot cut (in either direction) disarms itself as soon as one connection is cut. */
+    cutArmed(cut: CutFault): void {
+        if (cut.repeat) return
+        for (const d of ["up", "down"] as const) {
+            if (this.table[d].cut && !this.table[d].cut!.repeat) this.table = applyToTable(this.table, { fault: "off", what: "cut", dir: d })
+        }
     }
 
     noteCut(link: Link, dir: Dir): void {
