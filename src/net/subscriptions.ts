@@ -11,8 +11,10 @@ interface Subscription {
     handler: PushHandler
     /** token of the current subscription; undefined until subscribed on this link */
     token: string
-    /** `at` of the last push handled */
+    /** the newest `at` handled: the replay point after a reconnect */
     lastAt: string
+    /** at|id|value of the last push handled: the same push twice in a row is handled once */
+    lastKey: string
     /** server time (ms) when it was first subscribed: the replay point until a push has been seen */
     sinceMs: number
 }
@@ -26,7 +28,7 @@ export class Subscriptions {
 
     /** Adds a subscription; returns its index. */
     add(resource: string, handler: PushHandler): number {
-        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: undefined, sinceMs: undefined })
+        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: undefined, lastKey: undefined, sinceMs: undefined })
         return this.subs.length - 1
     }
 
@@ -66,11 +68,18 @@ export class Subscriptions {
     }
 
     private push(sub: Subscription, r: Response) {
+        if (r.status >= 300) return // e.g. 408 "subscription ended": subscribed again on the next connection
         const body = r.body
         const at = body && typeof body["at"] === "string" ? (body["at"] as string) : undefined
-        if (at !== undefined && sub.lastAt !== undefined && !textAfter(at, sub.lastAt)) return // already handled
-        if (r.status >= 300) return // e.g. 408 "subscription ended": subscribed again on the next connection
-        if (at !== undefined) sub.lastAt = at
+        if (at !== undefined) {
+            // Only an identical repeat is dropped: a datapoint written again comes with the same `at` and
+            // a new value (the later write wins [P§9]), and pushes of different datastreams under one
+            // resource need not come in `at` order.
+            const key = at + "|" + body["id"] + "|" + body["current_value"]
+            if (key === sub.lastKey) return
+            sub.lastKey = key
+            if (sub.lastAt === undefined || textAfter(at, sub.lastAt)) sub.lastAt = at
+        }
         try {
             sub.handler(body, r.resource || sub.resource)
         } catch (e) {

@@ -66,6 +66,37 @@ describe("link subscriptions", () => {
         rx(h, welcomeLine(SERVER_TIME_MS + 5000))
         expect(h.t.lastRequest().params.since).toBe(SERVER_TIME_MS) // not the new welcome's time
     })
+    test("the same at again with another value is that datapoint rewritten: applied, the later value wins", async () => {
+        const h = makeLink()
+        const got: string[] = []
+        h.link.subscribe("datastreams/led", body => {
+            got.push(body.current_value)
+        })
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        ackLast(h, 200)
+        const at = "2026-11-22T05:00:01.000Z" // two writes the server stamped in one millisecond
+        rx(h, push(sub.token, at, "1") + push(sub.token, at, "0") + push(sub.token, at, "0"))
+        expect(got.join(",")).toBe("1,0")
+    })
+    test("a rewrite with the same at is delivered; an older at under a feed subscription too; since stays the newest", async () => {
+        const h = makeLink({}, 0)
+        const got: string[] = []
+        h.link.subscribe("/feeds/7", body => {
+            got.push(body.current_value)
+        })
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        ackLast(h, 200)
+        rx(h, push(sub.token, "2026-11-22T05:00:05.000Z", "p1"))
+        rx(h, push(sub.token, "2026-11-22T05:00:05.000Z", "p2")) // same at, new value: the later write wins
+        rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "old")) // another stream's explicit older at
+        expect(got.join(",")).toBe("p1,p2,old")
+        rx(h, '{"status":408}\n')
+        await advance(h, 100)
+        bringUp(h)
+        expect(h.t.lastRequest().params.since).toBe("2026-11-22T05:00:05.000Z")
+    })
     test("a throwing handler is counted, the link keeps going", async () => {
         const h = makeLink()
         h.link.subscribe("datastreams/led", body => {
