@@ -8,7 +8,7 @@
 //   - api() talks to the server's HTTP front door.
 // `devs run` binds no TCP port (checked with ss), so several simulator runs may go in parallel.
 import { spawn, type ChildProcess } from "node:child_process"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -37,8 +37,8 @@ export function deviceSettings(port: number, credentials: { feedId: number; devi
 }
 
 /**
- * Writes test/e2e/.gen/<name>.ts: settings first, then the link, then `app` (DeviceScript code that
- * may use `link`). Returns the entry's path.
+ * Writes test/e2e/.gen/<name>-<pid>-<n>.ts (deleted when its run ends): settings first, then the
+ * link, then `app` (DeviceScript code that may use `link`). Returns the entry's path.
  */
 export function genEntry(name: string, settings: Settings, app: string): string {
     mkdirSync(GEN_DIR, { recursive: true })
@@ -54,10 +54,14 @@ ${writes}
 const link = await startLink()
 ${app}
 `
-    const path = join(GEN_DIR, `${name}.ts`)
+    // unique per process: several people (or lanes) may run the e2e tests at once in one checkout, and a
+    // shared file name let one run's device read another run's ports
+    const path = join(GEN_DIR, `${name}-${process.pid}-${++generated}.ts`)
     writeFileSync(path, text)
     return path
 }
+
+let generated = 0
 
 export interface VmLine {
     /** Date.now() when the host read it */
@@ -107,7 +111,12 @@ export function runFirmware(entry: string, caCertPath: string | undefined, runMs
     }
     child.stdout!.on("data", onChunk)
     child.stderr!.on("data", onChunk)
-    const exited = new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)))
+    const exited = new Promise<number>((resolve) =>
+        child.on("close", (code) => {
+            if (entry.startsWith(GEN_DIR)) rmSync(entry, { force: true }) // generated for this run only
+            resolve(code ?? 1)
+        })
+    )
     const output = () => lines.map((l) => l.text).join("\n")
     return {
         lines,
