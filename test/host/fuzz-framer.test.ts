@@ -70,7 +70,7 @@ test("framer: any chunking of a hostile stream gives the events of a byte-by-byt
             assert.ok(whole.filter((e) => e.kind === "oversize").length <= 1, "oversize is final")
             if (whole.some((e) => e.kind === "oversize")) assert.equal(whole[whole.length - 1].kind, "oversize", "nothing after an oversize")
         }),
-        fuzzOptions(1000)
+        fuzzOptions(500)
     )
     console.log(`# framer fuzz: ${objects} objects, ${garbage} garbage runs, ${oversize} oversize cut out of the streams`)
 })
