@@ -80,7 +80,8 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
     const t = profile.throughput
     const S = "server"
     row(S, `max sustained acked updates/s (${t.devices} connections, closed loop, best of windows ${t.windows.join("/")} × ${t.rounds} rounds)`, "updates/s", "higher", (r) => r.throughput?.ackedPerS)
-    row(S, "  server CPU at that rate (share of one core)", "%", "none", (r) => r.throughput && r.throughput.server.coreShare * 100)
+    row(S, "  server CPU at that rate (share of one core)", "%", "none", (r) => r.throughput && r.throughput.server.coreShare * 100,
+        "Node's GC and libuv threads can take a server above 100%")
     row(S, "  load generator CPU at that rate (share of one core)", "%", "none", (r) => r.throughput && r.throughput.clientCoreShare * 100,
         `above ${CLIENT_BOUND_SHARE * 100}% the load generator, not the server, was the limit`)
     row(S, "  what limited it", "", "none", (r) => r.throughput && limitOf(r.throughput))
@@ -88,7 +89,8 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
         "near 100%: the 2-core box (TLS both ends, loopback TCP) was the limit; the server's own share says how much of it the server took")
     row(S, "server CPU per update at max rate", "µs", "lower", (r) => r.throughput && (r.throughput.server.cpuMs * 1000) / Math.max(1, r.throughput.acked))
     const rate = `at ${l.ratePerS}/s over ${l.devices} connections${l.rounds > 1 ? ` (least disturbed of ${l.rounds} rounds)` : ""}`
-    row(S, `ack latency p50 ${rate}`, "ms", "lower", (r) => r.latency?.ack.p50)
+    row(S, `ack latency p50 ${rate}`, "ms", "lower", (r) => r.latency?.ack.p50,
+        "feedline acks after a durable SQLite commit (synchronous=FULL, fsync on the event loop) [P§9]; the peers ack from memory (persistence off)")
     row(S, "ack latency p99", "ms", "lower", (r) => r.latency?.ack.p99)
     row(S, "ack latency p99.9", "ms", "lower", (r) => r.latency?.ack.p999)
     row(S, `push fan-out latency p50 (send → push at each of ${l.subscribers} subscribers)`, "ms", "lower", (r) => r.latency?.push.p50)

@@ -4,12 +4,12 @@
 //   FEEDLINE_BENCH_ONLY=a,b      only these parts: feedline, mosquitto, aedes, ingest, firmware
 //   FEEDLINE_BENCH_OUT=DIR       where to write latest.json/latest.md (smoke runs: a temp dir)
 import { execSync } from "node:child_process"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import os, { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { benchFirmware, type FirmwareResult } from "./firmware/index.ts"
-import { profileFromEnv } from "./profile.ts"
+import { FULL, profileFromEnv, SMOKE, type Profile } from "./profile.ts"
 import { firmwareTable, ingestRows, machine, markdownTable, serverRows } from "./report.ts"
 import { benchTargets, type TargetResult, type TargetStarts } from "./server-bench.ts"
 import { benchStoreIngest, type IngestResult } from "./store-ingest.ts"
@@ -34,6 +34,7 @@ export interface BenchResults {
     targets: TargetResult[]
     ingest?: IngestResult
     firmware?: FirmwareResult
+    loadAvgAtEnd: number
     table: string
 }
 
@@ -61,7 +62,7 @@ export async function runBench(env: NodeJS.ProcessEnv = process.env, log: (l: st
         profile.connections.steps = steps
     }
 
-    const results: BenchResults = { startedAt: new Date().toISOString(), profile: profile.name, machine: m, targets: [], table: "" }
+    const results: BenchResults = { startedAt: new Date().toISOString(), profile: profile.name, machine: m, targets: [], loadAvgAtEnd: NaN, table: "" }
     try {
         const tls = await makeTlsFixture(join(scratch, "tls"))
         const starts = STARTS.filter(([name]) => wanted(name))
@@ -83,10 +84,27 @@ export async function runBench(env: NodeJS.ProcessEnv = process.env, log: (l: st
         rmSync(scratch, { recursive: true, force: true })
     }
 
+    results.loadAvgAtEnd = os.loadavg()[0]
+    results.table = renderTable(results, profile)
+    log("")
+    log(results.table)
+
+    const outDir = env.FEEDLINE_BENCH_OUT ?? (smoke ? undefined : join(REPO, "bench/results"))
+    if (outDir) {
+        writeResults(outDir, results)
+        log(`\nwrote ${join(outDir, "latest.json")} and latest.md`)
+    }
+    return results
+}
+
+
+/** The printed and written table, from the results (also used by --render on a saved latest.json). */
+export function renderTable(results: BenchResults, profile: Profile): string {
+    const m = results.machine
     const present = results.targets.map((t) => t.name)
     if (results.ingest && !present.includes("feedline")) present.unshift("feedline")
     const rows = [...(results.targets.length ? serverRows(results.targets, profile) : []), ...(results.ingest ? ingestRows(results.ingest) : [])]
-    const load = `load average ${m.loadAvgAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end`
+    const load = `load average ${m.loadAvgAtStart.toFixed(1)} at the start, ${results.loadAvgAtEnd.toFixed(1)} at the end`
     const parts = [`Machine: ${m.nproc} × ${m.cpuModel}, ${m.memGiB} GiB, Node ${m.node}, ${m.os}; ${load}; profile ${profile.name}; ${results.startedAt}`]
     if (rows.length) parts.push("", markdownTable(rows, present))
     if (results.firmware) parts.push("", firmwareTable(results.firmware.rows))
@@ -96,21 +114,26 @@ export async function runBench(env: NodeJS.ProcessEnv = process.env, log: (l: st
     ]
     if (notes.length) parts.push("", ...notes.map((n) => `- ${n}`))
     parts.push("", "Ratios are feedline ÷ peer; **behind** marks figures where feedline does worse. Latency from the load generator's clock: send → ack/push.")
-    results.table = parts.join("\n")
-    log("")
-    log(results.table)
+    return parts.join("\n")
+}
 
-    const outDir = env.FEEDLINE_BENCH_OUT ?? (smoke ? undefined : join(REPO, "bench/results"))
-    if (outDir) {
-        mkdirSync(outDir, { recursive: true })
-        writeFileSync(join(outDir, "latest.json"), JSON.stringify(results, null, 2) + "\n")
-        writeFileSync(join(outDir, "latest.md"), `# feedline benchmark\n\n${results.table}\n`)
-        log(`\nwrote ${join(outDir, "latest.json")} and latest.md`)
-    }
-    return results
+/** Writes latest.json and latest.md into `outDir`. */
+function writeResults(outDir: string, results: BenchResults): void {
+    mkdirSync(outDir, { recursive: true })
+    writeFileSync(join(outDir, "latest.json"), JSON.stringify(results, null, 2) + "\n")
+    writeFileSync(join(outDir, "latest.md"), `# feedline benchmark\n\n${results.table}\n`)
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+    if (process.argv.includes("--render")) {
+        // re-render the table of bench/results/latest.json (e.g. after a change to the report's wording)
+        const dir = process.env.FEEDLINE_BENCH_OUT ?? join(REPO, "bench/results")
+        const saved = JSON.parse(readFileSync(join(dir, "latest.json"), "utf8")) as BenchResults
+        saved.table = renderTable(saved, saved.profile === "smoke" ? SMOKE : FULL)
+        writeResults(dir, saved)
+        console.log(saved.table)
+        process.exit(0)
+    }
     // exit through process.exit so the targets' exit hooks stop the servers
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130))
     runBench().catch((e) => {
