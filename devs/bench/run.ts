@@ -3,6 +3,10 @@
 //   FEEDLINE_BENCH_SMOKE=1       tiny sizes, a few seconds (what the smoke test runs)
 //   FEEDLINE_BENCH_ONLY=a,b      only these parts: feedline, mosquitto, aedes, ingest, firmware
 //   FEEDLINE_BENCH_OUT=DIR       where to write latest.json/latest.md (smoke runs: a temp dir)
+//   FEEDLINE_BENCH_SERVER_ARGS   extra `serve` flags for the feedline server, e.g. "--log-level warn"
+//   FEEDLINE_BENCH_CPU_PROFILE=1 run the feedline server under --cpu-prof and print its hottest functions
+//   FEEDLINE_BENCH_MOSQUITTO_BIN another mosquitto binary
+//   node --import tsx devs/bench/run.ts --render   re-render the table of a saved latest.json
 import { execSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import os, { tmpdir } from "node:os"

@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { topSelfTime } from "../cpu-profile.ts"
 import { spawnServer, stopChild, type StartTarget } from "./target.ts"
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url))
@@ -80,6 +81,8 @@ export const startFeedline: StartTarget = async (ctx) => {
         args.push(...extra)
         notes.push(`feedline ran with extra flags: ${extra.join(" ")}`)
     }
+    const profileDir = join(runDir, "cpu-profile")
+    if (process.env.FEEDLINE_BENCH_CPU_PROFILE === "1") args.unshift("--cpu-prof", "--cpu-prof-dir", profileDir)
     const { child, stderrTail } = spawnServer(process.execPath, args, { cwd: REPO })
     const until = performance.now() + START_TIMEOUT_MS
     let ready: ReadyFile | undefined
@@ -109,6 +112,10 @@ export const startFeedline: StartTarget = async (ctx) => {
             readKey: creds.masterKey,
         },
         notes: [`feedline server via devs/cli.ts serve on Node ${process.version} (tsx loader), SQLite store`, ...notes],
-        stop: () => stopChild(child, 10_000),
+        stop: async () => {
+            await stopChild(child, 10_000)
+            const top = topSelfTime(profileDir)
+            if (top.length) ctx.log(`  feedline server CPU profile (self time, ${ctx.meteredKeepAlive ? "connection scaling" : "load phases"}):\n${top.map((l) => "    " + l).join("\n")}`)
+        },
     }
 }
