@@ -97,6 +97,21 @@ test("a request cut mid-line writes nothing; the resent one is stored once", asy
     b.close()
 })
 
+test("a TLS record cut in the middle: the server drops the connection, writes nothing, serves the reconnect", async () => {
+    const at = Date.now() - 45_000
+    const c = await TlsClient.open({ devicePort: tlsProxy.port, ca: server.ca }, server.credentials.deviceKey)
+    tlsProxy.cut(10, { frame: "tls", dir: "up" }) // 10 bytes into the next record the client sends: the PUT
+    c.sendRaw(JSON.stringify(putOne(at, "3", "r1")))
+    await c.q.untilClosed()
+    assert.equal(tlsProxy.stats().cuts, 1)
+    assert.equal(c.q.lines.some((l) => l.kind === "response" && l.response!.token === "r1"), false)
+    const points = await server.store.history(server.credentials.feedId, "cut", { startMs: at, endMs: at + 1, limit: 10 })
+    assert.deepEqual(points, [], "half a record is no request")
+    const again = await TlsClient.open({ devicePort: tlsProxy.port, ca: server.ca }, server.credentials.deviceKey)
+    assert.equal((await again.request(putOne(at, "3", "r2"))).status, 200)
+    again.close()
+})
+
 test("an acknowledgement lost to a reset: the resend is stored once", async () => {
     const at = Date.now() - 30_000
     const a = await tcpClient(tcpProxy.port)
