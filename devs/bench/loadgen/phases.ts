@@ -4,8 +4,9 @@ import { cpuBetween, machineBusyBetween, sampleMachine, sampleProc, type ProcSam
 import { Samples, type Percentiles } from "../stats.ts"
 import type { ClientAdapter, DeviceConnection, SubscriberConnection, WireBytes } from "./types.ts"
 
-/** sequence numbers in flight per device are remembered in a ring of this size (a power of two) */
-const SEND_RING = 1 << 14
+/** send times per device are remembered in a ring of this size (a power of two): far more than the
+ * updates a device has in flight or pushes still due (window 32; 20/s × a 10 s drain) */
+const SEND_RING = 1 << 12
 /** an update whose ack takes longer than this after the phase ends counts as unacknowledged */
 const DRAIN_MS = 10_000
 /** how often idle connections are checked for a due keep-alive */
@@ -123,7 +124,6 @@ export class LoadGenerator {
         const r = await this.openMany(this.devices, total, concurrency, async (i) => {
             this.nextSeq[i] = 1
             this.lastAtMs[i] = 0
-            this.sendTimes[i] = new Float64Array(SEND_RING)
             return { index: i, conn: await this.adapter.openDevice(i, (seq, ok, detail) => this.hooks.onAck(i, seq, ok, detail), this.onClose) }
         })
         // connections finish their handshakes out of order: keep the list in device order
@@ -165,7 +165,9 @@ export class LoadGenerator {
         // [P§9] (feed, datastream, at) identifies a datapoint: keep each device's stamps unique
         const atMs = Math.max(Date.now(), this.lastAtMs[device] + 1)
         this.lastAtMs[device] = atMs
-        this.sendTimes[device][seq & (SEND_RING - 1)] = performance.now()
+        // allocated on first use: the thousands of idle connections of the scaling phase never send here
+        const times = (this.sendTimes[device] ??= new Float64Array(SEND_RING))
+        times[seq & (SEND_RING - 1)] = performance.now()
         conn.send(seq, atMs)
     }
 
