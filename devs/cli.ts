@@ -11,6 +11,7 @@ import { startServer, type ServerOptions } from "./server/index.ts"
 import { SqliteStore } from "./server/storage/sqlite.ts"
 import { CLIENT_COMMANDS, clientCommandsHelp, processIo, runClientCommand } from "./client/commands/index.ts"
 import { PERMISSIONS, type Permission } from "./server/storage/store.ts"
+import { runProxyCli } from "./faultproxy/command.ts"
 
 const DEFAULT_DATA_DIR = resolve(fileURLToPath(new URL("../data", import.meta.url)))
 
@@ -21,6 +22,7 @@ Usage:
   feedline keys create [options]       make an API key; prints it once
   feedline keys list [--json]          list keys (never the keys themselves)
   feedline keys revoke <id>            revoke a key; open connections using it lose it at once
+  feedline proxy --target HOST:PORT    fault-injection proxy in front of a server (\`feedline proxy --help\`)
   feedline --help
 
 Client (over the network; \`feedline <command> --help\` for each):
@@ -207,6 +209,10 @@ async function main(argv: string[]): Promise<void> {
     const [command, ...rest] = argv
     if (command !== undefined && Object.hasOwn(CLIENT_COMMANDS, command) && (command !== "keys" || isRemoteKeys(rest))) {
         process.exitCode = await runClientCommand(command, rest, processIo())
+        return
+    }
+    if (command === "proxy") {
+        process.exitCode = await runProxyCli(rest) // handles its own --help
         return
     }
     if (command === undefined || command === "--help" || command === "-h" || command === "help" || rest.includes("--help")) {

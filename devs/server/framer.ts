@@ -65,6 +65,7 @@ export class ObjectFramer {
                     this.inGarbage = true
                     events.push({ kind: "garbage" })
                     start = -1
+                    continue // nothing of a broken object counts towards the size limit
                 }
             } else if (b === QUOTE) this.inString = true
             else if (b === OPEN_BRACE || b === OPEN_BRACKET) this.depth++

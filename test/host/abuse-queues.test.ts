@@ -11,6 +11,8 @@ import { metricSum, startChildServer, stopAndReport, type ChildServer } from "./
 import { until } from "./abuse/until.ts"
 
 const RATE_PER_SECOND = 100
+// `serve --rate N` gives a burst of 2N
+const RATE_BURST_HTTP = 2 * RATE_PER_SECOND
 /** Datapoints per PUT in the flood: about 11 KB of JSON, under MAX_OBJECT_BYTES. */
 const POINTS_PER_BATCH = 250
 /** The flood stops once the non-reader is dropped; this caps it (about 20 MB of pushes per subscriber). */
@@ -106,6 +108,7 @@ test("request flood on one connection: 429 E_RATE_LIMITED with retry_after_ms; t
 
 test("HTTP flood from one address: 429 with a reason, never 5xx", { timeout: 60_000 }, async () => {
     const N = 400
+    const startedMs = Date.now()
     const statuses = await Promise.all(
         Array.from({ length: N }, async () => {
             const res = await fetch(`http://127.0.0.1:${server.appPort}/v2/feeds/${feed}`, { headers: { "X-ApiKey": key } })
@@ -118,7 +121,11 @@ test("HTTP flood from one address: 429 with a reason, never 5xx", { timeout: 60_
     for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1
     console.log(`# HTTP flood: ${N} concurrent GETs: ${JSON.stringify(counts)}`)
     assert.ok(statuses.every((s) => s === 200 || s === 429), JSON.stringify(counts))
-    assert.ok(counts[429] > 0, "limited")
+    // the bucket's budget over the time the flood really took: a loaded machine spreads the requests
+    // out, so the property is "never more than the budget", and "some refused" only when N exceeds it
+    const budget = RATE_BURST_HTTP + (RATE_PER_SECOND * (Date.now() - startedMs)) / 1000
+    assert.ok((counts[200] ?? 0) <= budget + 1, `served ${counts[200]} within a budget of ${budget.toFixed(0)}`)
+    if (N > budget + 1) assert.ok(counts[429] > 0, "limited")
 })
 
 test("an object over MAX_OBJECT_BYTES: notice 413 E_TOO_LARGE, then the connection is closed", async () => {

@@ -117,6 +117,18 @@ export function createHttpListener(deps: HttpListenerDeps): http.Server {
             sendError(res, e instanceof ApiError ? e : new ApiError(500, "E_INTERNAL", "the server failed to handle this request"))
         }
     })
+    // Requests Node's parser refuses (lowercase method, control bytes, NUL in a header) never reach the
+    // handler; without this Node answers a bare 400 with no reason a person could act on.
+    server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+        if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) return void socket.destroy()
+        const timeout = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT"
+        const status = timeout ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400
+        const reason = timeout
+            ? "the request took too long to arrive"
+            : `the request is not valid HTTP/1.1 (${err.code ?? "parse error"}); send an upper-case method, a path and printable headers`
+        const body = JSON.stringify(errorBodyOf(status, timeout ? "E_TIMEOUT" : "E_BAD_HTTP", reason))
+        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+    })
     // a client that trickles its headers or body (slowloris) is cut off
     server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS
     server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS
