@@ -471,6 +471,72 @@ test(
     }
 )
 
+// A device away while many commands were written: after the reconnect the server replays them all
+// (up to 1000 pushes, ~150 B each) in one burst. Measured: 150 are handled; 400 (~60 KB) run the
+// 64 KB VM heap out of memory within 20 ms of the welcome, and the VM panics (on a board: a restart
+// that loses the outbox and the commands).
+const MANY_COMMANDS = 400
+
+/** Waits for a VM line, but gives up at once when the VM panicked (its process may linger after that). Leaves no timer behind. */
+async function lineOrPanic(fw: FirmwareRun, pattern: RegExp, from: number): Promise<void> {
+    const deadline = Date.now() + WAIT_MS
+    for (;;) {
+        const lines = fw.lines.slice(from)
+        if (lines.some((l) => pattern.test(l.text))) return
+        const panic = lines.find((l) => /^PANIC|^Exception/.test(l.text))
+        if (panic) throw new Error(`the VM failed: ${panic.text}`)
+        if (Date.now() > deadline) throw new Error(`no VM line matching ${pattern} within ${WAIT_MS} ms`)
+        await sleep(50)
+    }
+}
+test(
+    `a device away while ${MANY_COMMANDS} commands were written catches up without running out of memory`,
+    {
+        todo: "src/net/socket.ts queues every received chunk; a since replay arrives at once (up to 1000 pushes, ~150 KB): needs a replay limit the device can hold [P§8] or a bounded receive queue",
+        timeout: 120_000,
+    },
+    async () => {
+        const dataDir = mkdtempSync(join(tmpdir(), "feedline-replay-"))
+        const server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent" })
+        const proxy = await startFaultProxy({ target: { port: server.devicePort } })
+        const { feedId, deviceKey, masterKey } = server.credentials
+        const entry = genEntry(
+            "zero-loss-replay",
+            { SRV_HOST: "localhost", SRV_PORT: proxy.port, FEED_ID: feedId, API_KEY: deviceKey, BACKOFF_MS: 200, BACKOFF_MAX_S: 1, REBOOT_MIN: 0 },
+            `let handled = 0
+link.subscribe("datastreams/many", (body) => {
+    handled++
+    if (handled % 50 === 0 || body["current_value"] === "live") console.log("many " + handled + " " + body["current_value"])
+})`
+        )
+        const fw = runFirmware(entry, server.caCertPath, 100_000)
+        try {
+            await fw.waitFor(UP, 60_000)
+            await sleep(500) // subscribed
+            proxy.refuse()
+            proxy.reset()
+            const from = fw.lines.length
+            await fw.waitFor(DOWN_FROM_UP, WAIT_MS, from)
+            const t0 = Date.now() // ats after the subscription was made: all of them are owed
+            for (let i = 0; i < MANY_COMMANDS; i += 200) {
+                const datapoints = Array.from({ length: Math.min(200, MANY_COMMANDS - i) }, (_, k) => ({ at: t0 + i + k, value: `m${i + k}` }))
+                const r = await api(server.appPort, masterKey, "POST", `/feeds/${feedId}/datastreams/many/datapoints`, { datapoints })
+                assert.equal(r.status, 200, JSON.stringify(r.body))
+            }
+            proxy.accept()
+            await lineOrPanic(fw, new RegExp(`^many ${MANY_COMMANDS} `), from)
+            await api(server.appPort, masterKey, "PUT", `/feeds/${feedId}/datastreams/many`, { current_value: "live" })
+            await lineOrPanic(fw, new RegExp(`^many ${MANY_COMMANDS + 1} live$`), from)
+        } finally {
+            await fw.stop()
+            await proxy.close()
+            await server.close()
+            rmSync(dataDir, { recursive: true, force: true })
+            assert.ok(!/OutOfMemory|PANIC/.test(fw.output()), fw.output().split("\n").filter((l) => /Exception|PANIC|^many/.test(l)).join("\n"))
+        }
+    }
+)
+
 // The checks above must be able to fail: each rule on a made-up record that breaks it.
 describe("zero-loss checks (pure)", () => {
     const line = (text: string, atMs = 0): VmLine => ({ atMs, text })
