@@ -424,3 +424,71 @@ export function valueText(v: Json): string | undefined {
     else return undefined
     return s.length <= MAX_VALUE_CHARS ? s : undefined
 }
+
+// ---- [P§4] keep-alive: one decision for every peer (firmware link, CLI, dashboard page, server) ----
+
+/** [P§4] the keep-alive contract of a connection, in ms (the welcome's heartbeat / faulty / timeout) */
+export interface KeepaliveContract {
+    /** send a blank line after this long without sending */
+    heartbeatMs: number
+    /** silence beyond this marks the link degraded */
+    faultyMs: number
+    /** silence beyond this means the connection is dead */
+    timeoutMs: number
+}
+
+/** ok: the peer was heard lately; degraded: silent past `faulty` (report, keep going); dead: silent past `timeout` (drop, reconnect). */
+export type LinkHealth = "ok" | "degraded" | "dead"
+
+export interface KeepaliveStep {
+    health: LinkHealth
+    /** send a heartbeat (a blank line) now: we have been quiet for `heartbeat` ms; never on a dead link */
+    sendHeartbeat: boolean
+    /** when this decision changes next, counted after the heartbeat is sent; never below 10 ms, so a clock jump cannot spin a timer */
+    nextCheckInMs: number
+}
+
+/** Lower bounds a receiver puts under a welcome's values (see keepaliveFromWelcome). */
+export interface KeepaliveFloors {
+    heartbeatMs: number
+    timeoutMs: number
+}
+
+const MIN_KEEPALIVE_CHECK_MS = 10
+
+/** [P§2] the protocol defaults, in force until a welcome announces the server's values */
+export function defaultKeepalive(): KeepaliveContract {
+    return { heartbeatMs: DEFAULT_HEARTBEAT_MS, faultyMs: DEFAULT_FAULTY_MS, timeoutMs: DEFAULT_TIMEOUT_MS }
+}
+
+/**
+ * [P§2] The contract a welcome announces (decodeServerLine has filled in missing values). `faulty` never
+ * exceeds `timeout`. A device passes floors: it cannot keep thresholds shorter than its tick, and a typo
+ * on the server (`timeout: 3`) must not make every device reconnect in a loop.
+ */
+export function keepaliveFromWelcome(w: Welcome, floors?: KeepaliveFloors): KeepaliveContract {
+    let timeoutMs = w.timeout
+    let heartbeatMs = w.heartbeat
+    if (floors !== undefined && timeoutMs < floors.timeoutMs) timeoutMs = floors.timeoutMs
+    if (floors !== undefined && heartbeatMs < floors.heartbeatMs) heartbeatMs = floors.heartbeatMs
+    const faultyMs = w.faulty < timeoutMs ? w.faulty : timeoutMs
+    return { heartbeatMs: heartbeatMs, faultyMs: faultyMs, timeoutMs: timeoutMs }
+}
+
+/**
+ * [P§4] What a peer does about the connection now, pure: the caller passes its clock readings. Only
+ * received bytes prove the peer alive (a half-open socket still accepts writes); our own sends only decide
+ * when a heartbeat is due. A peer that does not report "degraded" (the server) passes faulty = timeout.
+ */
+export function keepaliveStep(nowMs: number, lastRxMs: number, lastTxMs: number, c: KeepaliveContract): KeepaliveStep {
+    const silentMs = nowMs - lastRxMs
+    const quietMs = nowMs - lastTxMs
+    let health: LinkHealth = "ok"
+    if (silentMs >= c.timeoutMs) health = "dead"
+    else if (silentMs >= c.faultyMs) health = "degraded"
+    const sendHeartbeat = health !== "dead" && quietMs >= c.heartbeatMs
+    const txDueMs = sendHeartbeat ? c.heartbeatMs : c.heartbeatMs - quietMs
+    const rxDueMs = health === "ok" ? c.faultyMs - silentMs : c.timeoutMs - silentMs
+    const dueMs = txDueMs < rxDueMs ? txDueMs : rxDueMs
+    return { health: health, sendHeartbeat: sendHeartbeat, nextCheckInMs: dueMs > MIN_KEEPALIVE_CHECK_MS ? dueMs : MIN_KEEPALIVE_CHECK_MS }
+}

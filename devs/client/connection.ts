@@ -9,11 +9,12 @@
 
 import { EventEmitter } from "node:events"
 import {
-    DEFAULT_FAULTY_MS,
-    DEFAULT_HEARTBEAT_MS,
-    DEFAULT_TIMEOUT_MS,
     decodeServerLine,
+    defaultKeepalive,
     encodeRequest,
+    keepaliveFromWelcome,
+    keepaliveStep,
+    type KeepaliveContract,
     type Method,
     type Request,
     type Response,
@@ -21,7 +22,6 @@ import {
 } from "../../src/protocol.ts"
 import { parseAddress, type ServerAddress } from "./address.ts"
 import { ClientError, statusError } from "./errors.ts"
-import { keepaliveStep, type KeepaliveContract } from "./keepalive.ts"
 import { openTransport, type Transport, type TransportOptions } from "./transport.ts"
 
 /** A server that accepted TCP but says nothing is not a feedline server (or is stuck); give up after this. */
@@ -76,7 +76,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     private lastRxMs: number
     private lastTxMs: number
     private keepaliveTimer?: NodeJS.Timeout
-    private contract: KeepaliveContract = { heartbeatMs: DEFAULT_HEARTBEAT_MS, faultyMs: DEFAULT_FAULTY_MS, timeoutMs: DEFAULT_TIMEOUT_MS }
+    private contract: KeepaliveContract = defaultKeepalive()
     private readonly now: () => number
     private closeReason: ClientError | undefined
     private ended = false
@@ -113,7 +113,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
                 clearTimeout(timer)
                 if (d.kind === "welcome") {
                     this.welcome = d.welcome!
-                    this.contract = { heartbeatMs: d.welcome!.heartbeat, faultyMs: d.welcome!.faulty, timeoutMs: d.welcome!.timeout }
+                    this.contract = keepaliveFromWelcome(d.welcome!)
                     // from the next line on (maybe in this same chunk) the connection proper handles them
                     this.transport.attach({ onLine: (line) => this.onLine(line), onClose: (err) => this.onTransportClose(err) })
                     resolve()
@@ -227,7 +227,8 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
             if (step.health === "dead") {
                 return this.end(new ClientError("E_DEAD_LINK", `no traffic from ${this.address.url} for ${this.contract.timeoutMs} ms; the link is dead`))
             }
-            if (step.health !== this.state) this.setState(step.health)
+            const state: LinkState = step.health === "ok" ? "online" : "degraded"
+            if (state !== this.state) this.setState(state)
             if (step.sendHeartbeat) this.write("\n")
             this.scheduleKeepalive(step.nextCheckInMs)
         }, delayMs)

@@ -6,8 +6,8 @@
 // written with out-of-order timestamps (a device backfilling old data during our outage) can miss
 // points older than the newest one we saw.
 
+import { backoffDelayMs, CLIENT_BACKOFF } from "../../src/backoff.ts"
 import type { Request, Response } from "../../src/protocol.ts"
-import { BACKOFF_START, honourRetryAfter, nextBackoff, type Backoff } from "./backoff.ts"
 import { FeedlineConnection, type ConnectOptions, type LinkState } from "./connection.ts"
 import { ClientError } from "./errors.ts"
 
@@ -59,7 +59,8 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
     const random = o.random ?? Math.random
     const sleep = o.sleep ?? abortableSleep
     let since = o.since
-    let backoff: Backoff = BACKOFF_START
+    /** failed attempts since the last acknowledged subscription */
+    let attempt = 0
     while (!o.signal?.aborted) {
         let conn: FeedlineConnection | undefined
         let failure: ClientError
@@ -82,7 +83,7 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             // from now on nothing may be missed: if the link drops before the first push, the replay starts
             // at this connection's welcome (the server's clock), which is before the subscription began
             since ??= new Date(conn.welcome.time).toISOString()
-            backoff = BACKOFF_START // a protocol-level success: only now is the link known good
+            attempt = 0 // a protocol-level success: only now is the link known good
             o.onEvent?.({ kind: "subscribed", session: conn.welcome.session, since: sinceUsed })
             failure = await lost
             if (ended || o.signal?.aborted) return
@@ -95,10 +96,9 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
         if (isFatal(failure)) throw failure
         if (o.signal?.aborted) return
         o.onEvent?.({ kind: "lost", error: failure })
-        const step = nextBackoff(backoff, random())
-        backoff = step.state
-        const delayMs = honourRetryAfter(step.delayMs, failure.retryAfterMs)
-        o.onEvent?.({ kind: "retrying", delayMs, attempt: backoff.attempt })
+        const delayMs = backoffDelayMs(CLIENT_BACKOFF, attempt, random(), failure.retryAfterMs ?? 0)
+        attempt++
+        o.onEvent?.({ kind: "retrying", delayMs, attempt })
         await sleep(delayMs, o.signal)
     }
 }

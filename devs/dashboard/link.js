@@ -3,11 +3,10 @@
 // reconnect [P§8]. Envelopes are made and read by the shared codec (src/protocol.ts, served as
 // /protocol.js). The credential ("Bearer <jwt>") rides on every request: the server verifies the token
 // each time, and a renewed token takes effect at once.
-// The keep-alive decision and the reconnect backoff are the CLI's own pure modules (devs/client/
-// keepalive.ts and backoff.ts), compiled for the browser like the codec.
-import { decodeServerLine, encodeRequest, DEFAULT_HEARTBEAT_MS, DEFAULT_FAULTY_MS, DEFAULT_TIMEOUT_MS } from "./protocol.js"
-import { keepaliveStep } from "./keepalive.js"
-import { BACKOFF_START, honourRetryAfter, nextBackoff } from "./backoff.js"
+// The keep-alive decision (in the codec) and the reconnect backoff (src/backoff.ts, served as /backoff.js)
+// are the ones the firmware, the CLI and the server use.
+import { decodeServerLine, defaultKeepalive, encodeRequest, keepaliveFromWelcome, keepaliveStep } from "./protocol.js"
+import { backoffDelayMs, CLIENT_BACKOFF } from "./backoff.js"
 
 /** a request without an answer after this long fails (the link may be dead) */
 const REQUEST_TIMEOUT_MS = 10000
@@ -25,7 +24,8 @@ export class Link extends EventTarget {
         /** resource -> { token, since(), onPush } */
         this.subs = new Map()
         this.nextToken = 1
-        this.backoff = BACKOFF_START
+        /** failed attempts since the last welcome */
+        this.attempt = 0
         /** a notice's retry_after_ms: the next reconnect waits at least this long */
         this.retryAfterMs = undefined
         this.stopped = true
@@ -48,7 +48,7 @@ export class Link extends EventTarget {
         const ws = new WebSocket(this.url)
         this.ws = ws
         this.lastRx = this.lastTx = Date.now()
-        this.contract = { heartbeatMs: DEFAULT_HEARTBEAT_MS, faultyMs: DEFAULT_FAULTY_MS, timeoutMs: DEFAULT_TIMEOUT_MS }
+        this.contract = defaultKeepalive()
         ws.onmessage = (ev) => {
             if (ws !== this.ws) return
             for (const line of String(ev.data).split("\n")) this.onLine(line)
@@ -61,9 +61,7 @@ export class Link extends EventTarget {
             this.pending.clear()
             this.setState("offline")
             if (this.stopped) return
-            const step = nextBackoff(this.backoff, Math.random())
-            this.backoff = step.state
-            const delayMs = honourRetryAfter(step.delayMs, this.retryAfterMs)
+            const delayMs = backoffDelayMs(CLIENT_BACKOFF, this.attempt++, Math.random(), this.retryAfterMs || 0)
             this.retryAfterMs = undefined
             this.retryTimer = setTimeout(() => this.connect(), delayMs)
         }
@@ -75,7 +73,7 @@ export class Link extends EventTarget {
         const step = keepaliveStep(Date.now(), this.lastRx, this.lastTx, this.contract)
         if (step.health === "dead") return this.ws && this.ws.close()
         if (this.welcome) {
-            this.setState(step.health)
+            this.setState(step.health === "ok" ? "online" : "degraded")
             if (step.sendHeartbeat) this.write("\n")
         }
         this.keepalive = setTimeout(() => this.tick(), step.nextCheckInMs)
@@ -93,8 +91,8 @@ export class Link extends EventTarget {
         const d = decodeServerLine(line)
         if (d.kind === "welcome") {
             this.welcome = d.welcome
-            this.contract = { heartbeatMs: d.welcome.heartbeat, faultyMs: d.welcome.faulty, timeoutMs: d.welcome.timeout }
-            this.backoff = BACKOFF_START
+            this.contract = keepaliveFromWelcome(d.welcome)
+            this.attempt = 0
             this.setState("online")
             this.dispatchEvent(new CustomEvent("welcome", { detail: d.welcome }))
             for (const [resource, s] of this.subs) this.sendSubscribe(resource, s)

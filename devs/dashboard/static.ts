@@ -1,7 +1,7 @@
 // The dashboard's files on the app port: the page, its modules, uPlot from node_modules (nothing is
 // downloaded), and /protocol.js, the shared envelope codec (src/protocol.ts) compiled for the browser so
-// the page speaks the protocol with the same code as the server and the firmware (likewise the CLI's
-// keep-alive and backoff decisions).
+// the page speaks the protocol with the same code as the server and the firmware (the keep-alive decision
+// included), and /backoff.js (src/backoff.ts), the reconnect backoff they share.
 
 import fs from "node:fs"
 import type { IncomingMessage, ServerResponse } from "node:http"
@@ -35,8 +35,7 @@ const FILES: Record<string, string> = {
 /** Import-free TypeScript modules the page shares with the firmware, server and CLI, compiled on first request. */
 const SHARED_TS: Record<string, string> = {
     "/protocol.js": path.join(ROOT, "src/protocol.ts"),
-    "/keepalive.js": path.join(ROOT, "devs/client/keepalive.ts"),
-    "/backoff.js": path.join(ROOT, "devs/client/backoff.ts"),
+    "/backoff.js": path.join(ROOT, "src/backoff.ts"),
 }
 
 /**

@@ -3,11 +3,10 @@
 // connection alive [P§4], rate-limits and routes requests, writes responses and pushes, bounds its
 // outgoing queue, and closes with a notice [P§6]. Listeners are thin adapters around it.
 import { randomBytes } from "node:crypto"
-import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../../src/protocol.ts"
+import { decodeRequest, encodeResponse, encodeWelcome, keepaliveStep, type Request } from "../../src/protocol.ts"
 import { ApiError, errorBodyOf, errorResponse } from "./errors.ts"
 import { ObjectFramer } from "./framer.ts"
 import type { Subscriber, Subscription } from "./hub.ts"
-import { decideKeepAlive } from "./keepalive.ts"
 import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
@@ -241,16 +240,17 @@ export class Session implements Connection {
             this.congestedSinceMs ??= now
             if (now - this.congestedSinceMs >= slowConsumerMs) return this.dropSlowConsumer(`more than ${congestedBytes} bytes queued for ${slowConsumerMs} ms`)
         } else this.congestedSinceMs = undefined
-        const d = decideKeepAlive(now, this.lastRxMs, this.lastTxMs, { heartbeatMs, timeoutMs })
-        if (d.action === "timeout") {
+        // the server reports no "degraded": faulty = timeout
+        const k = keepaliveStep(now, this.lastRxMs, this.lastTxMs, { heartbeatMs, faultyMs: timeoutMs, timeoutMs })
+        if (k.health === "dead") {
             return this.closeWith(new ApiError(408, "E_IDLE_TIMEOUT", `nothing received for ${timeoutMs} ms; send a blank line every ${heartbeatMs} ms`))
         }
-        if (d.action === "heartbeat") {
+        if (k.sendHeartbeat) {
             // a connection with bytes still queued is not idle: the peer will hear from us
             if (queued === 0) this.wire.heartbeat()
             this.lastTxMs = now
         }
-        this.schedule(this.congestedSinceMs === undefined ? d.dueInMs : Math.min(d.dueInMs, heartbeatMs))
+        this.schedule(this.congestedSinceMs === undefined ? k.nextCheckInMs : Math.min(k.nextCheckInMs, heartbeatMs))
     }
 
     /** [P§6] Sends a connection notice (no token), then closes. */

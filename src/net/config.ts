@@ -2,7 +2,7 @@
 // throws above that). Defaults sit in .env.defaults; secrets (API_KEY) in .env.local. See README
 // "Firmware configuration (settings)".
 import { readSetting } from "@devicescript/settings"
-import { BackoffConfig, DEFAULT_BACKOFF } from "./backoff"
+import { DEFAULT_BACKOFF, ReconnectConfig } from "../backoff"
 
 export interface LinkConfig {
     /** server name; on a device it must match the server certificate (SNI + hostname check) */
@@ -23,7 +23,7 @@ export interface LinkConfig {
     diagMs: number
     /** give up on a TCP/TLS connect after this long (a device handshake can take seconds) */
     connectTimeoutMs: number
-    backoff: BackoffConfig
+    backoff: ReconnectConfig
 }
 
 /** Settings key of the reboot counter, written by the link itself. */

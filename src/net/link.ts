@@ -9,11 +9,22 @@
 //   up         welcome received, traffic flowing: samples go out, pushes come in
 //   degraded   up, but silent longer than `faulty` [P§4]; still sending; back to up on the next byte
 //   down       connection lost; waiting a backoff delay before connecting again
-import { MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, isDatastreamId, valueText } from "../protocol"
-import { attemptAfterDrop, backoffDelayMs } from "./backoff"
+import { attemptAfterDrop, backoffDelayMs } from "../backoff"
+import {
+    KeepaliveContract,
+    KeepaliveFloors,
+    MAX_VALUE_CHARS,
+    Response,
+    Welcome,
+    decodeServerLine,
+    defaultKeepalive,
+    isDatastreamId,
+    keepaliveFromWelcome,
+    keepaliveStep,
+    valueText,
+} from "../protocol"
 import { LinkConfig } from "./config"
 import { LineFramer } from "./framer"
-import { KeepaliveConfig, defaultKeepalive, heartbeatDue, keepaliveFromWelcome, liveness } from "./keepalive"
 import { Outbox, Policy, encodeBatch } from "./outbox"
 import { PushHandler, Subscriptions } from "./subscriptions"
 import { RequestTable } from "./tokens"
@@ -74,6 +85,11 @@ export interface LinkStats {
 
 /** Tick period the runner uses; heartbeats and deadlines are this precise. */
 export const TICK_MS = 100
+/**
+ * Floors under a welcome's keep-alive values: the link ticks every TICK_MS, so shorter thresholds cannot be
+ * kept, and a typo on the server (`timeout: 3`) must not make every device reconnect in a loop.
+ */
+const KEEPALIVE_FLOORS: KeepaliveFloors = { heartbeatMs: TICK_MS, timeoutMs: 1000 }
 /** While offline, look for the network this often (no backoff: nothing is being hammered). */
 const OFFLINE_POLL_MS = 1000
 /** After a 401/403 on a batch, wait this long before trying again (someone has to fix the key). */
@@ -98,7 +114,7 @@ const MAX_REBOOT_STRETCH = 16
 export class Link {
     state: LinkState = "offline"
     private stateSinceMs: number
-    private keepalive: KeepaliveConfig = defaultKeepalive()
+    private keepalive: KeepaliveContract = defaultKeepalive()
     private lastRxMs = 0
     private lastTxMs = 0
     private upSinceMs = 0
@@ -240,20 +256,22 @@ export class Link {
         } else if (st === "connecting") {
             if (now - this.stateSinceMs >= this.cfg.connectTimeoutMs) this.drop("E_CONNECT_TIMEOUT")
         } else if (st === "greeting") {
-            if (liveness(now, this.lastRxMs, this.keepalive) === "dead") this.drop("E_NO_WELCOME")
+            if (keepaliveStep(now, this.lastRxMs, this.lastTxMs, this.keepalive).health === "dead") this.drop("E_NO_WELCOME")
         } else {
             const late = this.requests.overdue(now)
-            const live = liveness(now, this.lastRxMs, this.keepalive)
+            const k = keepaliveStep(now, this.lastRxMs, this.lastTxMs, this.keepalive)
             if (late) this.drop("E_ACK_TIMEOUT")
-            else if (live === "dead") this.drop("E_SILENT")
+            else if (k.health === "dead") this.drop("E_SILENT")
             else if (now - this.upSinceMs >= CLOCK_REFRESH_MS && this.requests.size() === 0) this.drop("E_CLOCK_REFRESH")
             else {
-                if (live === "degraded" && st === "up") this.to("degraded", "silent " + (now - this.lastRxMs) + " ms")
+                if (k.health === "degraded" && st === "up") this.to("degraded", "silent " + (now - this.lastRxMs) + " ms")
                 // an idle link that hears the server and owes nothing is working: no reason to reboot
-                if (live === "ok" && this.requests.size() === 0) this.lastSuccessMs = now
+                if (k.health === "ok" && this.requests.size() === 0) this.lastSuccessMs = now
                 if (now >= this.nextDiagMs) this.reportDiagnostics(now)
+                const txBeforeMs = this.lastTxMs
                 this.flush()
-                if (heartbeatDue(now, this.lastTxMs, this.keepalive)) this.send("")
+                // a batch that just went out is as good as a heartbeat on a metered link
+                if (k.sendHeartbeat && this.lastTxMs === txBeforeMs) this.send("")
             }
         }
         this.checkLastResort(now)
@@ -341,7 +359,7 @@ export class Link {
             return
         }
         const now = this.deps.now()
-        this.keepalive = keepaliveFromWelcome(w)
+        this.keepalive = keepaliveFromWelcome(w, KEEPALIVE_FLOORS)
         this.offsetMs = w.time - now
         this.outbox.stampAll(this.offsetMs)
         this.upSinceMs = now

@@ -1,14 +1,14 @@
 // The link's pure parts: backoff, keep-alive, framer, request table, outbox. No sockets, no sleeps.
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
-import { DEVICE_MAX_SEND_BYTES } from "../../src/protocol"
-import { attemptAfterDrop, backoffDelayMs, BackoffConfig } from "../../src/net/backoff"
-import { defaultKeepalive, heartbeatDue, keepaliveFromWelcome, liveness } from "../../src/net/keepalive"
+import { DEVICE_MAX_SEND_BYTES, KeepaliveFloors, keepaliveFromWelcome, keepaliveStep } from "../../src/protocol"
+import { attemptAfterDrop, backoffDelayMs, ReconnectConfig } from "../../src/backoff"
+import { STEP_VECTORS, WELCOME_VECTORS } from "../vectors/keepalive"
 import { LineFramer, MAX_LINE_BYTES } from "../../src/net/framer"
 import { base36, RequestTable } from "../../src/net/tokens"
 import { encodeBatch, Outbox } from "../../src/net/outbox"
 
-const B: BackoffConfig = { baseMs: 500, capMs: 60000, stableMs: 20000 }
+const B: ReconnectConfig = { baseMs: 500, capMs: 60000, stableMs: 20000 }
 
 describe("backoff", () => {
     test("full jitter: uniform below min(cap, base*2^n)", () => {
@@ -31,27 +31,24 @@ describe("backoff", () => {
 })
 
 describe("keepalive", () => {
-    test("silence decides: ok, degraded after faulty, dead after timeout", () => {
-        const k = defaultKeepalive()
-        expect(liveness(1999, 1000, k)).toBe("ok")
-        expect(liveness(2000, 1000, k)).toBe("degraded")
-        expect(liveness(3999, 1000, k)).toBe("degraded")
-        expect(liveness(4000, 1000, k)).toBe("dead")
+    // the same table as test/host/keepalive.test.ts: one decision for the device, the CLI, the page and the server
+    test("keepaliveStep: the shared table", () => {
+        for (let i = 0; i < STEP_VECTORS.length; ++i) {
+            const v = STEP_VECTORS[i]
+            const c = v.contract
+            const step = keepaliveStep(v.nowMs, v.lastRxMs, v.lastTxMs, { heartbeatMs: c[0], faultyMs: c[1], timeoutMs: c[2] })
+            const got = step.health + " " + step.sendHeartbeat + " " + step.nextCheckInMs
+            expect(v.name + ": " + got).toBe(v.name + ": " + v.health + " " + v.sendHeartbeat + " " + v.nextCheckInMs)
+        }
     })
-    test("welcome values are taken, with floors against a misconfigured server", () => {
-        const k = keepaliveFromWelcome({ welcome: "x", session: "s", time: 1, heartbeat: 25000, faulty: 30000, timeout: 60000 })
-        expect(k.heartbeatMs).toBe(25000)
-        expect(k.faultyMs).toBe(30000)
-        expect(k.timeoutMs).toBe(60000)
-        const bad = keepaliveFromWelcome({ welcome: "x", session: "s", time: 1, heartbeat: 1, faulty: 5000, timeout: 3 })
-        expect(bad.heartbeatMs).toBe(100)
-        expect(bad.timeoutMs).toBe(1000)
-        expect(bad.faultyMs).toBe(1000)
-    })
-    test("heartbeat due after heartbeat ms without sending", () => {
-        const k = defaultKeepalive()
-        expect(heartbeatDue(1299, 1000, k)).toBe(false)
-        expect(heartbeatDue(1300, 1000, k)).toBe(true)
+    test("keepaliveFromWelcome: the shared table", () => {
+        for (let i = 0; i < WELCOME_VECTORS.length; ++i) {
+            const v = WELCOME_VECTORS[i]
+            const w = v.welcome
+            const floors: KeepaliveFloors = v.floors ? { heartbeatMs: v.floors[0], timeoutMs: v.floors[1] } : undefined
+            const c = keepaliveFromWelcome({ welcome: "x", session: "s", time: 1, heartbeat: w[0], faulty: w[1], timeout: w[2] }, floors)
+            expect(v.name + ": " + c.heartbeatMs + "," + c.faultyMs + "," + c.timeoutMs).toBe(v.name + ": " + v.contract.join(","))
+        }
     })
 })
 

@@ -1,9 +1,8 @@
-// The client's pure parts: keep-alive decisions, backoff, addresses, and the CLI's argument-to-request
+// The client's pure parts: its backoff config, addresses, and the CLI's argument-to-request
 // translations. No sockets, no sleeps.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { keepaliveStep } from "../../devs/client/keepalive.ts"
-import { BACKOFF_CAP_MS, BACKOFF_START, honourRetryAfter, nextBackoff } from "../../devs/client/backoff.ts"
+import { backoffDelayMs, CLIENT_BACKOFF } from "../../src/backoff.ts"
 import { parseAddress } from "../../devs/client/address.ts"
 import { ClientError, connectError } from "../../devs/client/errors.ts"
 import { isFatal, newestAt } from "../../devs/client/subscriber.ts"
@@ -13,37 +12,19 @@ import { pushLines } from "../../devs/client/commands/sub.ts"
 import { csv, table } from "../../devs/client/commands/format.ts"
 import { LineSplitter } from "../../devs/client/transport.ts"
 
-const C = { heartbeatMs: 300, faultyMs: 1000, timeoutMs: 3000 }
+// the keep-alive decision is shared with the firmware and the server: test/host/keepalive.test.ts
 
-test("keepaliveStep: heartbeat after `heartbeat` ms quiet; degraded after `faulty`, dead after `timeout` silent", () => {
-    assert.deepEqual(keepaliveStep(1000, 1000, 1000, C), { health: "online", sendHeartbeat: false, nextCheckInMs: 300 })
-    assert.deepEqual(keepaliveStep(1300, 1000, 1000, C), { health: "online", sendHeartbeat: true, nextCheckInMs: 300 })
-    assert.deepEqual(keepaliveStep(1900, 1000, 1800, C), { health: "online", sendHeartbeat: false, nextCheckInMs: 100 })
-    assert.deepEqual(keepaliveStep(2000, 1000, 1800, C), { health: "degraded", sendHeartbeat: false, nextCheckInMs: 100 })
-    assert.deepEqual(keepaliveStep(3900, 1000, 3500, C), { health: "degraded", sendHeartbeat: true, nextCheckInMs: 100 })
-    assert.equal(keepaliveStep(4000, 1000, 3990, C).health, "dead")
-    assert.equal(keepaliveStep(4000, 1000, 1000, C).sendHeartbeat, false, "no heartbeat on a dead link")
-    // our own sends never count as life
-    assert.equal(keepaliveStep(4000, 1000, 4000, C).health, "dead")
-    // a clock that jumps back cannot make it spin
-    assert.ok(keepaliveStep(0, 5000, 5000, C).nextCheckInMs >= 10)
-})
-
-test("nextBackoff: full jitter under a doubling ceiling, capped; retry_after_ms is a floor", () => {
-    let s = BACKOFF_START
+test("CLIENT_BACKOFF: full jitter under a doubling ceiling from 250 ms, capped at 30 s; retry_after_ms is a floor", () => {
     const ceilings: number[] = []
-    for (let i = 0; i < 12; ++i) {
-        const top = nextBackoff(s, 0.999999)
-        assert.equal(nextBackoff(s, 0).delayMs, 0)
-        ceilings.push(top.delayMs)
-        s = top.state
-        assert.deepEqual(s, { attempt: i + 1 })
+    for (let attempt = 0; attempt < 12; ++attempt) {
+        assert.equal(backoffDelayMs(CLIENT_BACKOFF, attempt, 0, 0), 0)
+        ceilings.push(backoffDelayMs(CLIENT_BACKOFF, attempt, 0.999999, 0))
     }
     assert.deepEqual(ceilings.slice(0, 4), [249, 499, 999, 1999])
-    assert.equal(ceilings[11], BACKOFF_CAP_MS - 1)
-    assert.equal(honourRetryAfter(100, 2000), 2000)
-    assert.equal(honourRetryAfter(3000, 2000), 3000)
-    assert.equal(honourRetryAfter(100, undefined), 100)
+    assert.equal(ceilings[11], CLIENT_BACKOFF.capMs - 1)
+    assert.equal(backoffDelayMs(CLIENT_BACKOFF, 0, 0.4, 2000), 2000)
+    assert.equal(backoffDelayMs(CLIENT_BACKOFF, 5, 0.5, 2000), 4000)
+    assert.equal(backoffDelayMs(CLIENT_BACKOFF, 20, 0.5, 0), 15000)
 })
 
 test("parseAddress accepts the forms people paste", () => {

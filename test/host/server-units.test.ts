@@ -1,25 +1,12 @@
-// Pure server modules: keep-alive decision, token buckets, times and durations, history queries, push lines.
+// Pure server modules (the keep-alive decision is tested in keepalive.test.ts): token buckets, times and durations, history queries, push lines.
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { encodeResponse } from "../../src/protocol.ts"
 import { ApiError } from "../../devs/server/errors.ts"
 import { changeBody, changeResource, pushLine, type ChangeEvent } from "../../devs/server/hub.ts"
-import { decideKeepAlive } from "../../devs/server/keepalive.ts"
 import { historyQueryOf } from "../../devs/server/handlers/datapoints.ts"
 import { AddressBuckets, fullBucket, take } from "../../devs/server/ratelimit.ts"
 import { parseDuration, parseTime } from "../../devs/server/time.ts"
-
-const CFG = { heartbeatMs: 300, timeoutMs: 3000 }
-
-test("keep-alive: heartbeat after 300 ms without sending, timeout after 3000 ms without receiving", () => {
-    assert.deepEqual(decideKeepAlive(1000, 1000, 1000, CFG), { action: "none", dueInMs: 300 })
-    assert.deepEqual(decideKeepAlive(1200, 1000, 1000, CFG), { action: "none", dueInMs: 100 })
-    assert.deepEqual(decideKeepAlive(1300, 1000, 1000, CFG), { action: "heartbeat", dueInMs: 300 })
-    assert.deepEqual(decideKeepAlive(3900, 1000, 3800, CFG), { action: "none", dueInMs: 100 }) // timeout is nearer
-    assert.deepEqual(decideKeepAlive(4000, 1000, 3800, CFG), { action: "timeout", dueInMs: 0 })
-    // sending does not count as life; only receiving does
-    assert.equal(decideKeepAlive(4000, 1000, 3999, CFG).action, "timeout")
-})
 
 test("token bucket: a burst, then the rate, with a retry hint", () => {
     const cfg = { ratePerSecond: 10, burst: 3 }
