@@ -7,11 +7,14 @@
 // `handled cmd v`. One schedule of faults runs against it (the `before` below); each contract is then
 // one test on what the device printed and what the server stored:
 //   - every sample stored exactly once (drops only as many as the device counted: none at this rate);
-//   - every command written while the device was away handled exactly once after it came back;
-//   - a silent (black-holed) link detected within `timeout` (+ a margin for a loaded machine);
+//   - every command handled exactly once, also those written while the device was away, and the
+//     later of two the server stamped in one millisecond;
+//   - a silent (black-holed) link reported degraded, then detected within `timeout` (+ a margin for
+//     a loaded machine);
 //   - the reported states follow the link's state machine;
 //   - what the server acknowledged before a SIGKILL is in its history after the restart.
-// Timings are printed as `# …` lines; only the detection bound is asserted.
+// Timings are printed as `# …` lines; only the detection bound is asserted. Two todo tests below
+// reproduce what is still open (same-millisecond server stamps; a large replay runs the VM out of memory).
 //
 // Rerun: node --import tsx --test test/host/zero-loss-e2e.test.ts
 import assert from "node:assert/strict"
