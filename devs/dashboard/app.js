@@ -268,6 +268,7 @@ $("range").addEventListener("change", () => {
 // ---- devices ------------------------------------------------------------------------------------
 
 const DIAGNOSTICS = [
+    ["_state", "link state"],
     ["_reconnects", "reconnects"],
     ["_rtt_ms", "round trip"],
     ["_outbox", "outbox depth"],
@@ -332,8 +333,12 @@ function renderDevice(feed) {
     const apps = feed.sessions.length - devices.length
     // with the server's session list the state is a fact; without it, only the age of the last report
     const recent = heard && now - heard < STALE_AFTER_MS
+    // the device's own `_state`: connected, but it has heard nothing from the server for longer than `faulty`
+    const linkState = feed.streams.get("_state")?.value
     const [state, label, why] = device
-        ? ["online", devices.length > 1 ? `connected ×${devices.length}` : "connected", "connected to the server now"]
+        ? linkState === "degraded"
+          ? ["degraded", "degraded", "connected, but the device reports a silent link (its _state)"]
+          : ["online", devices.length > 1 ? `connected ×${devices.length}` : "connected", "connected to the server now"]
         : sessionsSupported === true
           ? ["offline", "not connected", "no connection from this feed's device"]
           : recent

@@ -128,6 +128,8 @@ export class Link {
     private holdUntilMs = 0
     private lastSuccessMs: number
     private nextDiagMs = 0
+    /** the `_state` last queued for the server: "up" or "degraded" */
+    private reportedState: LinkState = "up"
     private authed = false
     private flushQueued = false
     private batchSeq = 0
@@ -260,8 +262,9 @@ export class Link {
         } else {
             const late = this.requests.overdue(now)
             const k = keepaliveStep(now, this.lastRxMs, this.lastTxMs, this.keepalive)
-            if (late) this.drop("E_ACK_TIMEOUT")
-            else if (k.health === "dead") this.drop("E_SILENT")
+            // silence is the root cause when both are due (a batch sent while degraded went unanswered)
+            if (k.health === "dead") this.drop("E_SILENT")
+            else if (late) this.drop("E_ACK_TIMEOUT")
             else if (now - this.upSinceMs >= CLOCK_REFRESH_MS && this.requests.size() === 0) this.drop("E_CLOCK_REFRESH")
             else {
                 if (k.health === "degraded" && st === "up") this.to("degraded", "silent " + (now - this.lastRxMs) + " ms")
@@ -300,6 +303,7 @@ export class Link {
         this.stateSinceMs = this.deps.now()
         this.s.transitions++
         this.deps.log(`link: ${old} -> ${state} (${reason})`)
+        if ((state === "up" || state === "degraded") && state !== this.reportedState) this.reportState(state)
         for (let i = 0; i < this.listeners.length; ++i) {
             try {
                 this.listeners[i](state, reason)
@@ -485,6 +489,17 @@ export class Link {
         this.enqueue("_drops", s.drops, "latest")
         this.enqueue("_uptime_s", s.uptimeS, "latest")
         this.enqueue("_reboots", s.reboots, "latest")
+        this.reportState(this.state)
+    }
+
+    /**
+     * The `_state` diagnostic, so the dashboard can tell a degraded link: on a change of what the server
+     * was last told (a healthy reconnect sends nothing) and with the periodic diagnostics (after a boot).
+     * One "latest" sample: it rides with the next batch, and a flapping link replaces its waiting sample.
+     */
+    private reportState(state: LinkState) {
+        this.reportedState = state
+        this.enqueue("_state", state, "latest")
     }
 }
 

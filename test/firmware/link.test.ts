@@ -251,6 +251,35 @@ describe("link states", () => {
             const ds = reqs[i].body ? reqs[i].body.datastreams : undefined
             if (ds) for (let j = 0; j < ds.length; ++j) ids.push(ds[j].id)
         }
-        expect(ids.join(",")).toBe("_reconnects,_disconnect,_rtt_ms,_outbox,_drops,_uptime_s,_reboots")
+        expect(ids.join(",")).toBe("_reconnects,_disconnect,_rtt_ms,_outbox,_drops,_uptime_s,_reboots,_state")
+    })
+    test("_state: degraded and up again go out once each; a healthy reconnect adds no send", async () => {
+        const h = makeLink()
+        bringUp(h)
+        const before = h.t.requests().length // a healthy welcome sends no _state
+        await advance(h, 1000) // silent for `faulty`
+        expect(h.link.state).toBe("degraded")
+        expect(h.t.requests().length).toBe(before + 1)
+        expect(stateIn(h.t.lastRequest())).toBe("degraded")
+        ackLast(h, 200) // the answer is traffic: up again
+        expect(h.link.state).toBe("up")
+        await advance(h, 100)
+        expect(h.t.requests().length).toBe(before + 2)
+        expect(stateIn(h.t.lastRequest())).toBe("up")
+        ackLast(h, 200)
+        h.link.onClosed("E_CLOSED_BY_SERVER")
+        await advance(h, 1000)
+        h.link.onOpen()
+        rx(h, welcomeLine(SERVER_TIME_MS))
+        await advance(h, 500)
+        expect(h.link.state).toBe("up")
+        expect(h.t.requests().length).toBe(before + 2)
     })
 })
+
+/** the `_state` value a request carries, "" when none */
+function stateIn(req: any): string {
+    const streams = req && req.body ? req.body.datastreams : undefined
+    if (streams) for (let i = 0; i < streams.length; ++i) if (streams[i].id === "_state") return streams[i].datapoints[0].value
+    return ""
+}

@@ -168,6 +168,12 @@ test("the Devices panel shows which devices are connected now, from where and si
         assert.match(text, /last disconnect\s+E_SILENT/)
         assert.match(text, /round trip\s+52 ms/)
         await page.locator("#devices").screenshot({ path: SCREENSHOT.replace(".png", "-devices.png") })
+        // the device reports a silent link (its `_state` diagnostic): the card says degraded until it is up again
+        await device2.call("put", `/feeds/${feed2}`, { body: { datastreams: [{ id: "_state", current_value: "degraded" }] } })
+        await page.locator(`.device[data-feed="${feed2}"][data-state="degraded"]`).waitFor({ timeout: WAIT_MS })
+        assert.match(await card2.innerText(), /link state\s+degraded/)
+        await device2.call("put", `/feeds/${feed2}`, { body: { datastreams: [{ id: "_state", current_value: "up" }] } })
+        await page.locator(`.device[data-feed="${feed2}"][data-state="connected"]`).waitFor({ timeout: WAIT_MS })
     } finally {
         device2.close()
     }
