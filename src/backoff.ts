@@ -46,3 +46,19 @@ export function backoffDelayMs(cfg: BackoffConfig, attempt: number, rand01: numb
 export function attemptAfterDrop(cfg: ReconnectConfig, attempt: number, upForMs: number): number {
     return upForMs >= cfg.stableMs ? 0 : attempt
 }
+
+/**
+ * `random` turned by a fixed offset derived from `deviceId`. The DeviceScript simulator seeds Math.random
+ * identically at every start (measured; the ESP32 seed was not checked), so a fleet rebooting together
+ * after an outage would otherwise draw the same jitter and come back in lock-step. A rotation of a
+ * uniform [0, 1) draw stays uniform.
+ */
+export function spreadByDevice(deviceId: string, random: () => number): () => number {
+    let h = 7
+    for (let i = 0; i < deviceId.length; ++i) h = (h * 31 + deviceId.charCodeAt(i)) % 1000003
+    const offset = h / 1000003
+    return () => {
+        const r = random() + offset
+        return r >= 1 ? r - 1 : r
+    }
+}

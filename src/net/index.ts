@@ -35,6 +35,7 @@ import { writeSetting } from "@devicescript/settings"
 import { LinkConfig, REBOOTS_KEY, readLinkConfig } from "./config"
 import { Link, TICK_MS, Transport } from "./link"
 import { LinkSocket } from "./socket"
+import { spreadByDevice } from "../backoff"
 
 export { Link, LinkState, LinkStats, PushHandler } from "./link"
 export { LinkConfig } from "./config"
@@ -52,7 +53,7 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
     const link = new Link(cfg, {
         transport: transport,
         now: ds.millis,
-        random: Math.random,
+        random: spreadByDevice(ds.deviceIdentifier("self"), Math.random),
         reboot: (n: number) => rebootNow.start(n),
         healthy: () => saveReboots.start(0),
         defer: (fn: () => void) => setTimeout(fn, 0),

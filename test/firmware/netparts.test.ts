@@ -2,7 +2,7 @@
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
 import { DEVICE_MAX_SEND_BYTES, KeepaliveFloors, keepaliveFromWelcome, keepaliveStep } from "../../src/protocol"
-import { attemptAfterDrop, backoffDelayMs, ReconnectConfig } from "../../src/backoff"
+import { attemptAfterDrop, backoffDelayMs, ReconnectConfig, spreadByDevice } from "../../src/backoff"
 import { STEP_VECTORS, WELCOME_VECTORS } from "../vectors/keepalive"
 import { LineFramer, MAX_LINE_BYTES } from "../../src/net/framer"
 import { base36, RequestTable } from "../../src/net/tokens"
@@ -22,6 +22,14 @@ describe("backoff", () => {
         expect(backoffDelayMs(B, 0, 0.5, 5000)).toBe(5000)
         expect(backoffDelayMs(B, 10, 0.9, 1000)).toBe(54000)
         expect(backoffDelayMs(B, 10, 0.1, 90000)).toBe(90000)
+    })
+    test("devices with the same random sequence draw different jitter, still in [0, 1)", () => {
+        const same = () => 0.75 // what every simulator draws first after a start
+        const a = spreadByDevice("1a2b3c4d5e6f7081", same)()
+        const b = spreadByDevice("99887766554433ff", same)()
+        expect(a === b).toBe(false)
+        expect(a >= 0 && a < 1 && b >= 0 && b < 1).toBe(true)
+        expect(spreadByDevice("1a2b3c4d5e6f7081", same)()).toBe(a) // a device's own offset is stable
     })
     test("the attempt counter resets only after a stable connection", () => {
         expect(attemptAfterDrop(B, 5, 0)).toBe(5)
