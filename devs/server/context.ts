@@ -6,6 +6,7 @@ import { forbidden } from "./errors.ts"
 import type { Hub, Subscriber, Subscription } from "./hub.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
+import type { ServerStamps } from "./stamps.ts"
 import type { AddressBuckets } from "./ratelimit.ts"
 import type { Permission, Store } from "./storage/store.ts"
 
@@ -43,6 +44,8 @@ export interface RouterDeps {
     metrics: Metrics
     log: Logger
     now: () => number
+    /** the `at` of points written without one [P§9] */
+    stamps: ServerStamps
     authFailures: AddressBuckets
     verifyBearer?: BearerVerifier
     /** the open connections (GET /sessions) */

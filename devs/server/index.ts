@@ -21,6 +21,7 @@ import { Metrics } from "./metrics.ts"
 import { AddressBuckets } from "./ratelimit.ts"
 import { Router } from "./router.ts"
 import { Session, type SessionDeps, type Wire } from "./session.ts"
+import { ServerStamps } from "./stamps.ts"
 import { SqliteStore } from "./storage/sqlite.ts"
 import type { Store } from "./storage/store.ts"
 import { ensureDevCertificate } from "./tls/devca.ts"
@@ -159,6 +160,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         metrics,
         log,
         now,
+        stamps: new ServerStamps(),
         authFailures: new AddressBuckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST }),
         verifyBearer: opts.verifyBearer ?? dashboard.verifyBearer,
         connections: sessions,

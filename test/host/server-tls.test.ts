@@ -5,7 +5,8 @@ import { after, before, test } from "node:test"
 import net from "node:net"
 import tls from "node:tls"
 import { REQUEST_VECTORS } from "../vectors/envelope.ts"
-import { startTestServer, TlsClient, type TestServer } from "./server-harness.ts"
+import { encodeRequest } from "../../src/protocol.ts"
+import { http, startTestServer, TlsClient, type TestServer } from "./server-harness.ts"
 
 let s: TestServer
 const T0 = Date.UTC(2026, 10, 22, 5) // the history tests' clock origin
@@ -130,6 +131,29 @@ test("tls: writes are idempotent on (feed, datastream, at) and the later value w
     assert.equal(ds.body.current_value, "2b")
     // min/max over numeric values only ("2b" is not a number)
     assert.deepEqual([ds.body.min_value, ds.body.max_value], ["1", "2"])
+    c.close()
+})
+
+test("tls: points written without `at` get their own stamps (strictly increasing per datastream): none replaces another", async () => {
+    const c = await TlsClient.open(s, "abcdef123456")
+    const startMs = Date.now()
+    // pipelined in one send: handled in one turn, so (almost always) in one millisecond
+    const values = ["a", "b", "c", "d"]
+    const tokens = values.map((v, i) => `st${i}`)
+    c.sendRaw(values.map((v, i) => encodeRequest({ method: "put", resource: "/feeds/504/datastreams/stamped", body: { current_value: v }, token: tokens[i] })).join(""))
+    for (const t of tokens) assert.equal((await c.push(t)).status, 200)
+    // over HTTP at once, and two points without `at` in one body
+    const viaHttp = await Promise.all(["e", "f"].map((v) => http(s, "PUT", "/v2/feeds/504/datastreams/stamped", { key: "abcdef123456", body: { current_value: v } })))
+    assert.deepEqual(viaHttp.map((r) => r.status), [200, 200])
+    const batch = await c.request({ method: "post", resource: "/feeds/504/datastreams/stamped/datapoints", body: { datapoints: [{ value: "g" }, { value: "h" }] } })
+    assert.equal(batch.status, 200)
+    const h = await c.request({ method: "get", resource: "/feeds/504/datastreams/stamped/datapoints", params: { start: startMs - 1, limit: 100 } })
+    const rows: { at: string; value: string }[] = h.body.datapoints
+    assert.deepEqual(rows.map((p) => p.value).sort(), ["a", "b", "c", "d", "e", "f", "g", "h"])
+    assert.deepEqual(rows.slice(0, 4).map((p) => p.value), ["a", "b", "c", "d"], "one connection's writes keep their order")
+    const ats = rows.map((p) => Date.parse(p.at))
+    assert.equal(new Set(ats).size, ats.length, "every stamp is its own identity")
+    assert.ok(ats[0] >= startMs && ats.at(-1)! <= Date.now() + ats.length, "stamps are the server's time (ahead only by as many as shared a millisecond)")
     c.close()
 })
 

@@ -6,6 +6,7 @@ import { ApiError } from "../../devs/server/errors.ts"
 import { changeBody, changeResource, pushLine, type ChangeEvent } from "../../devs/server/hub.ts"
 import { historyQueryOf } from "../../devs/server/handlers/datapoints.ts"
 import { AddressBuckets, fullBucket, take } from "../../devs/server/ratelimit.ts"
+import { ServerStamps } from "../../devs/server/stamps.ts"
 import { parseDuration, parseTime } from "../../devs/server/time.ts"
 
 test("token bucket: a burst, then the rate, with a retry hint", () => {
@@ -85,4 +86,15 @@ test("push lines are the bytes encodeResponse makes", () => {
         pushLine("s1", events[0]),
         '{"token":"s1","status":200,"resource":"/feeds/1/datastreams/led","body":{"id":"led","current_value":"on \\"1\\" \\u00e9","at":"2026-11-22T05:00:01.000Z"}}',
     )
+})
+
+test("server stamps [P§9]: strictly increasing per datastream, also within one body; a given `at` is left alone", () => {
+    const st = new ServerStamps()
+    const ats = (feed: number, pts: { stream: string; atMs?: number }[], nowMs: number) => st.stamp(feed, pts.map((p) => ({ ...p, value: "v" })), nowMs).map((p) => p.atMs)
+    assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "a" }, { stream: "b" }], 1000), [1000, 1001, 1000])
+    assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "a", atMs: 1001 }], 1000), [1002, 1001], "the same millisecond again: after the last stamp")
+    assert.deepEqual(ats(2, [{ stream: "a" }], 1000), [1000], "per feed")
+    assert.deepEqual(ats(1, [{ stream: "a" }], 1001), [1003], "the clock has not passed the stamps yet")
+    assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "b" }], 5000), [5000, 5000], "the clock has passed them: its time again")
+    assert.deepEqual(ats(1, [{ stream: "a" }], 4000), [5001], "a clock stepping back never reuses a stamp")
 })

@@ -3,11 +3,13 @@
 import type { ChangeEvent } from "../hub.ts"
 import type { Ctx } from "../context.ts"
 import { notFound } from "../errors.ts"
-import type { PointInput, StoredPoint } from "../storage/store.ts"
+import type { BodyPoint } from "../stamps.ts"
+import type { StoredPoint } from "../storage/store.ts"
 
-export async function writeAndPublish(ctx: Ctx, points: PointInput[]): Promise<StoredPoint[]> {
+/** Points without `at` are stamped here, right before the write is queued [P§9]. */
+export async function writeAndPublish(ctx: Ctx, points: BodyPoint[]): Promise<StoredPoint[]> {
     if (points.length === 0) return []
-    const stored = await ctx.deps.store.writePoints(ctx.feed, points)
+    const stored = await ctx.deps.store.writePoints(ctx.feed, ctx.deps.stamps.stamp(ctx.feed, points, ctx.deps.now()))
     ctx.deps.metrics.datapoints.add({}, stored.length)
     ctx.deps.hub.publish(stored.map((p): ChangeEvent => ({ feed: ctx.feed, seq: p.seq, stream: p.stream, atMs: p.atMs, value: p.value })))
     return stored
