@@ -1,0 +1,60 @@
+// `npm run bench:hotpath`: the feedline server's put hot path alone, for before/after comparisons of a
+// server change in a minute instead of the full `npm run bench`. The same server start (devs/cli.ts
+// serve, the bench certificate, --rate raised) and the same load generator as the full run's closed
+// loop; prints acked updates/s and server CPU per update for each round.
+//   FEEDLINE_HOTPATH_ROUNDS=3     rounds (default 3), each warm-up + measure on one fresh server
+//   FEEDLINE_HOTPATH_WINDOW=8     updates in flight per connection (default 8; 50 connections)
+//   FEEDLINE_BENCH_CPU_PROFILE=1  also print the server's hottest functions when it stops
+import { mkdtempSync, rmSync } from "node:fs"
+import os, { tmpdir } from "node:os"
+import { join } from "node:path"
+import { LoadGenWorker } from "./loadgen/driver.ts"
+import { startFeedline } from "./targets/feedline.ts"
+import { isSkipped } from "./targets/target.ts"
+import { makeTlsFixture } from "./tls-fixture.ts"
+
+const DEVICES = 50
+const WARMUP_MS = 1500
+const MEASURE_MS = 5000
+
+async function main(): Promise<void> {
+    const rounds = Number(process.env.FEEDLINE_HOTPATH_ROUNDS ?? 3)
+    const window = Number(process.env.FEEDLINE_HOTPATH_WINDOW ?? 8)
+    const scratch = mkdtempSync(join(tmpdir(), "feedline-hotpath-"))
+    const log = (l: string) => console.log(l)
+    log(`feedline hot path: ${DEVICES} connections × ${window} in flight, ${rounds} rounds of ${MEASURE_MS} ms; load average ${os.loadavg()[0].toFixed(1)}`)
+    try {
+        const tls = await makeTlsFixture(join(scratch, "tls"))
+        const target = await startFeedline({ tls, workDir: scratch, mayInstall: false, meteredKeepAlive: false, log })
+        if (isSkipped(target)) throw new Error(target.skipped)
+        const perUpdate: number[] = []
+        const rates: number[] = []
+        try {
+            const gen = await LoadGenWorker.start(target.address, target.pid)
+            try {
+                await gen.openDevices(DEVICES, 64)
+                for (let i = 0; i < rounds; i++) {
+                    const r = await gen.closedLoop(DEVICES, window, WARMUP_MS, MEASURE_MS)
+                    const us = (r.server.cpuMs * 1000) / Math.max(1, r.acked)
+                    perUpdate.push(us)
+                    rates.push(r.ackedPerS)
+                    log(`  round ${i + 1}: ${r.ackedPerS.toFixed(0)} acked/s, server ${(r.server.coreShare * 100).toFixed(0)}% of a core, ${us.toFixed(1)} µs CPU per update; load generator ${(r.clientCoreShare * 100).toFixed(0)}%, machine ${(r.machineBusy * 100).toFixed(0)}% busy${r.refused ? `; ${r.refused} refused (${r.firstRefusal})` : ""}`)
+                }
+            } finally {
+                await gen.stop()
+            }
+        } finally {
+            await target.stop()
+        }
+        const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`
+        log(`range: ${range(rates, 0)} acked/s, ${range(perUpdate, 1)} µs server CPU per update; load average ${os.loadavg()[0].toFixed(1)}`)
+    } finally {
+        rmSync(scratch, { recursive: true, force: true })
+    }
+}
+
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130))
+main().catch((e) => {
+    console.error(e)
+    process.exit(1)
+})
