@@ -85,7 +85,7 @@ export class Router {
             const g = verifyBearer ? await verifyBearer(bearer[1]) : undefined
             grant = g && { ...g, bearer: true }
         }
-        else grant = await keys.authenticate(credential)
+        else grant = await keys.authenticate(credential, caller.connection?.grant)
         if (grant && grant.expiresMs !== undefined && grant.expiresMs <= now()) grant = undefined
         if (!grant) {
             authFailures.take(caller.remoteAddress, now())

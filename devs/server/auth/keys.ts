@@ -1,8 +1,8 @@
 // API keys, Xively's model [P§7]: permissions from read/update/create/delete, scoped to a list of feeds or
 // to all; a master key manages feeds and keys. Only a sha-256 hash of each key is stored; a presented key
 // is hashed, looked up, and compared in constant time. The ring caches the keys and reloads them whenever
-// the store says they may have changed (also by the `feedline keys` CLI in another process), so every
-// request sees a revocation at once.
+// the store says they may have changed (also by the `feedline keys` CLI in another process: the store
+// looks once per event-loop turn), so a revocation counts from the next request on.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
 import { ApiError } from "../errors.ts"
 import { PERMISSIONS, type KeyRecord, type Permission, type Store } from "../storage/store.ts"
@@ -71,6 +71,8 @@ export class KeyRing {
     /** unrevoked keys by id */
     private activeById = new Map<string, KeyRecord>()
     private version = -1
+    /** grants this ring gave, with the key and the keys' version they were given for (see authenticate) */
+    private readonly issued = new WeakMap<Grant, { secret: string; version: number }>()
 
     constructor(
         private readonly store: Store,
@@ -88,13 +90,23 @@ export class KeyRing {
         this.activeById = new Map([...this.byHash.values()].map((k) => [k.id, k]))
     }
 
-    /** The grant of a key, or undefined when it is unknown or revoked. */
-    async authenticate(secret: string): Promise<Grant | undefined> {
+    /**
+     * The grant of a key, or undefined when it is unknown or revoked. `known`: a grant this ring gave
+     * earlier (the one a connection remembers); it is returned as it is when it was given for this same
+     * key and the keys have not changed since, which spares hashing the key on every request.
+     */
+    async authenticate(secret: string, known?: Grant): Promise<Grant | undefined> {
         await this.refresh()
+        if (known !== undefined) {
+            const given = this.issued.get(known)
+            if (given !== undefined && given.version === this.version && given.secret === secret) return known
+        }
         const hash = hashSecret(secret)
         const k = this.byHash.get(hash.toString("hex"))
         if (!k || !timingSafeEqual(hash, k.hash)) return undefined
-        return { keyId: k.id, permissions: k.permissions, feeds: k.feeds, master: k.master }
+        const grant: Grant = { keyId: k.id, permissions: k.permissions, feeds: k.feeds, master: k.master }
+        this.issued.set(grant, { secret, version: this.version })
+        return grant
     }
 
     /**

@@ -17,5 +17,5 @@ export async function writeAndPublish(ctx: Ctx, points: BodyPoint[]): Promise<St
 
 /** 404 unless the feed exists; call after the permission check so a scoped key learns nothing [P§7]. */
 export async function requireFeedExists(ctx: Ctx): Promise<void> {
-    if (!(await ctx.deps.store.getFeed(ctx.feed))) throw notFound(`feed ${ctx.feed} does not exist`)
+    if (!(await ctx.deps.store.feedExists(ctx.feed))) throw notFound(`feed ${ctx.feed} does not exist`)
 }

@@ -65,6 +65,10 @@ const PRUNE_CHUNK_ROWS = 5000
 /** After a failed commit clients wait this long before resending: storage trouble rarely clears at once. */
 const STORE_RETRY_MS = 1000
 
+/** Feeds known to exist are remembered up to this many (8 bytes each and Set overhead: a few MB at most);
+ *  past it the memory starts over, so a fleet of a million feeds costs a query on a miss, not memory. */
+const MAX_KNOWN_FEEDS = 100_000
+
 export interface SqliteStoreOptions {
     /** path of the database file */
     path: string
@@ -156,6 +160,11 @@ export class SqliteStore implements Store {
     private flushScheduled = false
     private dataVersion = -1
     private keysGeneration = 0
+    /** data_version was read in this event-loop turn (see noticeOtherWriters) */
+    private lookedThisTurn = false
+    private readonly endTurn = () => (this.lookedThisTurn = false)
+    /** feeds that exist, as far as this connection knows: cleared when another connection commits */
+    private readonly knownFeeds = new Set<number>()
     private closed = false
     private readonly stmt: ReturnType<SqliteStore["prepare"]>
 
@@ -188,6 +197,9 @@ export class SqliteStore implements Store {
         const db = this.db
         return {
             feedById: db.prepare<[number], FeedRow>("SELECT * FROM feeds WHERE id = ?"),
+            feedExists: db.prepare<[number], number>("SELECT 1 FROM feeds WHERE id = ?").pluck(),
+            // changes when another connection (the `feedline keys` CLI, another process) commits
+            dataVersion: db.prepare<[], number>("PRAGMA data_version").pluck(),
             allFeeds: db.prepare<[], FeedRow>("SELECT * FROM feeds ORDER BY id"),
             insertFeed: db.prepare("INSERT INTO feeds (id, title, created_ms, updated_ms) VALUES (?, ?, ?, ?)"),
             touchFeed: db.prepare("UPDATE feeds SET updated_ms = ? WHERE id = ?"),
@@ -279,6 +291,20 @@ export class SqliteStore implements Store {
         return r && feedOf(r)
     }
 
+    async feedExists(id: number): Promise<boolean> {
+        this.noticeOtherWriters()
+        return this.feedKnown(id)
+    }
+
+    /** Whether the feed exists: from memory, else one query. Call noticeOtherWriters() first. */
+    private feedKnown(id: number): boolean {
+        if (this.knownFeeds.has(id)) return true
+        if (this.stmt.feedExists.get(id) === undefined) return false
+        if (this.knownFeeds.size >= MAX_KNOWN_FEEDS) this.knownFeeds.clear()
+        this.knownFeeds.add(id)
+        return true
+    }
+
     async createFeed(input: { id?: number; title?: string }): Promise<FeedRecord> {
         const now = this.now()
         if (input.id !== undefined && this.stmt.feedById.get(input.id)) {
@@ -307,6 +333,7 @@ export class SqliteStore implements Store {
     async deleteFeed(id: number): Promise<boolean> {
         // the bulk in chunks; the transaction below removes what was written meanwhile
         await this.deleteInChunks(() => this.stmt.deleteFeedChunk.run(id).changes)
+        this.knownFeeds.delete(id)
         return this.db.transaction(() => {
             this.stmt.deleteFeedPoints.run(id)
             return this.stmt.deleteFeed.run(id).changes > 0
@@ -357,9 +384,18 @@ export class SqliteStore implements Store {
         if (batch.length === 0) return
         const started = performance.now()
         const outcomes: (StoredPoint[] | ApiError)[] = []
+        const now = this.now()
         try {
             this.db.transaction(() => {
-                for (const w of batch) outcomes.push(this.applyWrite(w))
+                // inside the transaction, so the feeds known to exist are those of the snapshot it writes to
+                this.readDataVersion()
+                const touched = new Set<number>()
+                for (const w of batch) {
+                    const o = this.applyWrite(w, now)
+                    outcomes.push(o)
+                    if (!(o instanceof ApiError) && o.length) touched.add(w.feed)
+                }
+                for (const feed of touched) this.stmt.touchFeed.run(now, feed)
             })()
         } catch (e) {
             this.opts.onError?.(e)
@@ -375,9 +411,9 @@ export class SqliteStore implements Store {
         })
     }
 
-    private applyWrite(w: PendingWrite): StoredPoint[] | ApiError {
-        if (!this.stmt.feedById.get(w.feed)) return new ApiError(404, "E_NOT_FOUND", `feed ${w.feed} does not exist`)
-        const now = this.now()
+    /** One request's points, inside flush()'s transaction; the feed's updated time is set by flush(). */
+    private applyWrite(w: PendingWrite, now: number): StoredPoint[] | ApiError {
+        if (!this.feedKnown(w.feed)) return new ApiError(404, "E_NOT_FOUND", `feed ${w.feed} does not exist`)
         // in stream then time order; within one request the last of equal (stream, at) wins
         const sorted = w.points
             .map((p, i) => ({ p, i }))
@@ -393,7 +429,6 @@ export class SqliteStore implements Store {
             this.stmt.upsertStream.run({ feed: w.feed, id: p.stream, value: p.value, at: p.atMs, num: numericOf(p.value), now })
             stored.push({ stream: p.stream, atMs: p.atMs, value: p.value, seq })
         }
-        if (stored.length) this.stmt.touchFeed.run(now, w.feed)
         return stored
     }
 
@@ -455,13 +490,29 @@ export class SqliteStore implements Store {
     }
 
     keysVersion(): number {
-        // data_version changes when another connection (the `feedline keys` CLI) commits
-        const dv = this.db.pragma("data_version", { simple: true }) as number
-        if (dv !== this.dataVersion) {
-            this.dataVersion = dv
-            this.keysGeneration++
-        }
+        this.noticeOtherWriters()
         return this.keysGeneration
+    }
+
+    /**
+     * Another connection (the `feedline keys` CLI in another process) may have changed keys or deleted
+     * feeds. data_version says whether it committed anything; it is read at most once per event-loop turn
+     * (a turn serves many requests; reading it per request cost a sixth of the server's CPU), so a change
+     * committed there counts from the next turn on. Changes through this store count at once.
+     */
+    private noticeOtherWriters(): void {
+        if (this.lookedThisTurn || this.closed) return
+        this.lookedThisTurn = true
+        setImmediate(this.endTurn)
+        this.readDataVersion()
+    }
+
+    private readDataVersion(): void {
+        const dv = this.stmt.dataVersion.get()!
+        if (dv === this.dataVersion) return
+        this.dataVersion = dv
+        this.keysGeneration++
+        this.knownFeeds.clear()
     }
 
     /** Commits what is pending, then closes the database. */

@@ -69,6 +69,8 @@ export interface KeyRecord {
 export interface Store {
     listFeeds(onlyIds?: number[]): Promise<FeedRecord[]>
     getFeed(id: number): Promise<FeedRecord | undefined>
+    /** whether the feed exists; asked on every write, so a store answers it from memory where it can */
+    feedExists(id: number): Promise<boolean>
     /** E_CONFLICT when the id is taken */
     createFeed(input: { id?: number; title?: string }): Promise<FeedRecord>
     updateFeed(id: number, changes: { title?: string }): Promise<void>
