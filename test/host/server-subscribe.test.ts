@@ -122,6 +122,58 @@ test("since on a whole feed replays every datastream in at order; a cut replay s
     writer.close()
 })
 
+test("limit caps a replay: cut replays acknowledged truncated with next_since until one goes live; one `at` is never split", async () => {
+    const writer = await device()
+    const sub = await device()
+    const base = T0 + 50_000_000
+    await put(writer, "lim", Array.from({ length: 40 }, (_, i) => ({ at: base + i, value: String(i) })))
+    const resource = `/feeds/${feed}/datastreams/lim`
+    for (const limit of [0, 1001, "16x", -1]) {
+        const bad = await sub.request({ method: "subscribe", resource, params: { since: base - 1, limit }, token: "bad" })
+        assert.deepEqual([bad.status, bad.body.code], [422, "E_BAD_PARAM"], `limit ${limit}`)
+    }
+    // a device with little memory catches up 16 at a time
+    const got: string[] = []
+    const acks: unknown[] = []
+    let since: string | number = base - 1
+    for (let round = 0; round < 5; ++round) {
+        const ack = await sub.request({ method: "subscribe", resource, params: { since, limit: 16 }, token: `c${round}` })
+        assert.equal(ack.status, 200)
+        acks.push(ack.body)
+        const n = ack.body?.replayed ?? 40 - got.length
+        for (let i = 0; i < n; ++i) got.push((await sub.push(`c${round}`)).body.current_value)
+        if (!ack.body?.truncated) break
+        since = ack.body.next_since
+    }
+    assert.deepEqual(acks, [
+        { replayed: 16, truncated: true, next_since: iso(base + 15) },
+        { replayed: 16, truncated: true, next_since: iso(base + 31) },
+        undefined, // the last 8, then live
+    ])
+    assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => String(i)))
+    await put(writer, "lim", [{ at: base + 100, value: "live" }])
+    assert.equal((await sub.push("c2")).body.current_value, "live")
+
+    // a whole feed: five datastreams share one `at`, more than the limit of 3: all five go, then the rest
+    const gAt = base + 1000
+    const r = await writer.request({
+        method: "put",
+        resource: `/feeds/${feed}`,
+        body: { datastreams: [0, 1, 2, 3, 4].map((k) => ({ id: `g${k}`, datapoints: [{ at: gAt, value: `g${k}` }] })).concat([{ id: "g0", datapoints: [{ at: gAt + 1, value: "after" }] }]) },
+    })
+    assert.equal(r.status, 200)
+    const wide = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, params: { since: gAt - 1, limit: 3 }, token: "g" })
+    assert.deepEqual(wide.body, { replayed: 5, truncated: true, next_since: iso(gAt) })
+    const group = []
+    for (let i = 0; i < 5; ++i) group.push((await sub.push("g")).body.current_value)
+    assert.deepEqual(group.sort(), ["g0", "g1", "g2", "g3", "g4"])
+    const rest = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, params: { since: wide.body.next_since, limit: 3 }, token: "g2" })
+    assert.deepEqual([rest.status, rest.body], [200, undefined])
+    assert.equal((await sub.push("g2")).body.current_value, "after")
+    sub.close()
+    writer.close()
+})
+
 test("subscription timeout ends it with a 408 push; bad subscribe requests are refused with codes", async () => {
     const sub = await device()
     const ack = await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/t`, params: { timeout: 50 }, token: "to" })

@@ -25,12 +25,21 @@ function timeParam(params: Params, name: string): number | undefined {
     return ms
 }
 
-function intParam(params: Params, name: string, min: number, max: number, dflt: number | undefined, code: "E_BAD_PARAM" | "E_LIMIT" = "E_BAD_PARAM"): number | undefined {
+/** A whole-number parameter; 422 with a reason (and `overHint`, what to do instead) when it is out of range. */
+export function intParam(
+    params: Params,
+    name: string,
+    min: number,
+    max: number,
+    dflt: number | undefined,
+    code: "E_BAD_PARAM" | "E_LIMIT" = "E_BAD_PARAM",
+    overHint = "page through longer histories with start"
+): number | undefined {
     const v = params[name]
     if (v === undefined) return dflt
     const n = typeof v === "number" ? v : /^\d{1,15}$/.test(String(v)) ? Number(v) : NaN
     if (!Number.isSafeInteger(n) || n < min) throw unprocessable("E_BAD_PARAM", `${name} must be a whole number of at least ${min}, not "${v}"`)
-    if (n > max) throw unprocessable(code, `${name} may be at most ${max}; page through longer histories with start`)
+    if (n > max) throw unprocessable(code, `${name} may be at most ${max}; ${overHint}`)
     return n
 }
 

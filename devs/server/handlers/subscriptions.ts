@@ -9,6 +9,7 @@ import { requireFeed, type Connection, type Ctx, type Result, type RouterDeps } 
 import type { StoredPoint } from "../storage/store.ts"
 import { isoOf, parseTime } from "../time.ts"
 import { datastreamIdOf } from "./body.ts"
+import { intParam } from "./datapoints.ts"
 import { requireFeedExists } from "./write.ts"
 
 /** A subscription's `timeout` may be at most a day; longer: resubscribe. */
@@ -31,15 +32,34 @@ function pointEvent(feed: number, p: StoredPoint): ChangeEvent {
 }
 
 /**
- * A replay longer than MAX_REPLAY_POINTS is cut before the last `at` it reaches, so that resubscribing
- * with since = next_since misses nothing even when several datastreams share that `at`.
+ * What of a replay to send: at most `limit` points (`points` holds one more, to tell whether there are
+ * more), cut before the last `at` it reaches, so that resubscribing with since = next_since misses nothing
+ * even when several datastreams share that `at`. When the first `at` alone holds more than `limit`
+ * points, all of them go (a cut inside it would lose the rest); undefined when `points` does not reach
+ * past that `at`: read further.
  */
-function cutReplay(points: StoredPoint[]): { points: StoredPoint[]; truncated: boolean } {
-    if (points.length <= MAX_REPLAY_POINTS) return { points, truncated: false }
-    let end = MAX_REPLAY_POINTS
+export function cutReplay(points: StoredPoint[], limit: number): { points: StoredPoint[]; truncated: boolean } | undefined {
+    if (points.length <= limit) return { points, truncated: false }
+    let end = limit
     const firstLeftOut = points[end].atMs
     while (end > 0 && points[end - 1].atMs === firstLeftOut) end--
-    return { points: points.slice(0, end || MAX_REPLAY_POINTS), truncated: true }
+    if (end === 0) {
+        end = points.findIndex((p) => p.atMs !== firstLeftOut)
+        if (end < 0) return undefined
+    }
+    return { points: points.slice(0, end), truncated: true }
+}
+
+/** The replay after `sinceMs`, cut to `limit` as cutReplay says; the store read from decides the high-water mark. */
+async function readReplay(ctx: Ctx, stream: string | undefined, sinceMs: number, limit: number) {
+    const first = await ctx.deps.store.replay(ctx.feed, stream, sinceMs, limit + 1)
+    const cut = cutReplay(first.points, limit)
+    if (cut) return { ...cut, highWaterSeq: first.highWaterSeq }
+    // more than `limit` points share the first `at`: send them all, as far as one full replay reaches
+    const wide = await ctx.deps.store.replay(ctx.feed, stream, sinceMs, MAX_REPLAY_POINTS + 1)
+    // (more than MAX_REPLAY_POINTS datastreams written at one `at`: that `at` is cut, the rest is lost)
+    const wideCut = cutReplay(wide.points, limit) ?? { points: wide.points.slice(0, MAX_REPLAY_POINTS), truncated: true }
+    return { ...wideCut, highWaterSeq: wide.highWaterSeq }
 }
 
 export async function subscribe(ctx: Ctx): Promise<Result> {
@@ -53,6 +73,8 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
         sinceMs = parseTime(ctx.params.since)
         if (sinceMs === undefined) throw unprocessable("E_BAD_PARAM", "since must be an `at` as the server wrote it (ISO-8601) or ms since the epoch")
     }
+    // [P§8] the most datapoints one replay may send: a device sizes it by its memory
+    const limit = intParam(ctx.params, "limit", 1, MAX_REPLAY_POINTS, MAX_REPLAY_POINTS, "E_BAD_PARAM", "the rest follows on resubscribing with next_since")!
     let timeoutMs: number | undefined
     if (ctx.params.timeout !== undefined) {
         timeoutMs = Number(ctx.params.timeout)
@@ -89,12 +111,12 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
     }
     let replay
     try {
-        replay = await ctx.deps.store.replay(ctx.feed, stream, sinceMs, MAX_REPLAY_POINTS + 1)
+        replay = await readReplay(ctx, stream, sinceMs, limit)
     } catch (e) {
         endSubscription(ctx.deps, conn, sub)
         throw e
     }
-    const { points, truncated } = cutReplay(replay.points)
+    const { points, truncated } = replay
     const events = points.map((p) => pointEvent(ctx.feed, p))
     if (truncated) {
         // not live: the client resubscribes with next_since and gets the rest, then live changes
