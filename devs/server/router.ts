@@ -33,20 +33,22 @@ const ROUTES: Route[] = [
     { pattern: ["sessions"], routes: sessionsRoutes, subscribable: false },
 ]
 
+/** each pattern segment's parameter name (":feed" -> "feed"), undefined for a literal one */
+const PARAM_NAMES = new Map(ROUTES.map((r) => [r, r.pattern.map((p) => (p.startsWith(":") ? p.slice(1) : undefined))]))
+
 const RESOURCE_HELP = "resources are /feeds, /feeds/:feed, /feeds/:feed/datastreams[/:id[/datapoints]], /keys, /session and /sessions"
 
 function match(resource: string): { route: Route; path: Record<string, string> } | undefined {
     const segs = resourceSegments(resource)
     for (const route of ROUTES) {
         if (route.pattern.length !== segs.length) continue
-        const path: Record<string, string> = {}
+        const names = PARAM_NAMES.get(route)!
         let ok = true
-        for (let i = 0; i < segs.length && ok; ++i) {
-            const p = route.pattern[i]
-            if (p.startsWith(":")) path[p.slice(1)] = segs[i]
-            else ok = p === segs[i]
-        }
-        if (ok) return { route, path }
+        for (let i = 0; i < segs.length && ok; ++i) ok = names[i] !== undefined || route.pattern[i] === segs[i]
+        if (!ok) continue
+        const path: Record<string, string> = {}
+        for (let i = 0; i < segs.length; ++i) if (names[i] !== undefined) path[names[i]!] = segs[i]
+        return { route, path }
     }
     return undefined
 }
@@ -120,14 +122,14 @@ export class Router {
     }
 
     private async dispatch(caller: Caller, req: Request, grant: Grant): Promise<Result> {
-        const base = { req, params: req.params ?? {}, grant, caller, deps: this.deps }
+        const params = req.params ?? {}
         if (req.resource === undefined) {
             // [P§8] unsubscribe without a resource: all of the connection's subscriptions
-            return unsubscribeAll({ ...base, resource: "", path: {}, feed: 0 })
+            return unsubscribeAll({ req, params, grant, caller, deps: this.deps, resource: "", path: {}, feed: 0 })
         }
         const m = match(req.resource)
         if (!m) throw notFound(`there is no resource ${req.resource}; ${RESOURCE_HELP}`)
-        const ctx: Ctx = { ...base, resource: req.resource, path: m.path, feed: feedIdOf(m.path.feed) }
+        const ctx: Ctx = { req, params, grant, caller, deps: this.deps, resource: req.resource, path: m.path, feed: feedIdOf(m.path.feed) }
         if (req.method === "subscribe" || req.method === "unsubscribe") {
             if (!m.route.subscribable) throw notAllowed(`${req.resource} cannot be subscribed to; subscribe to a feed or a datastream`)
             return req.method === "subscribe" ? subscribe(ctx) : unsubscribe(ctx)
