@@ -135,9 +135,12 @@ async function serve(t: SocketTransport, sock: LinkSocket) {
             return
         }
         // in slices with a yield between: a burst of queued data (a replay after a long outage; Node's
-        // chunks in the simulator reach 16 KB) must not run the VM past its step budget in one go
+        // chunks in the simulator reach 16 KB) must not run the VM past its step budget in one go.
+        // The end is clamped: DeviceScript's Buffer.slice pads past the end with zero bytes (measured:
+        // "abcdefghij".slice(8, 12) is 69 6a 00 00), which prefixed the next line and lost it.
         for (let off = 0; off < chunk.length; off += RX_SLICE_BYTES) {
-            t.link.onData(off === 0 && chunk.length <= RX_SLICE_BYTES ? chunk : chunk.slice(off, off + RX_SLICE_BYTES))
+            const end = Math.min(chunk.length, off + RX_SLICE_BYTES)
+            t.link.onData(off === 0 && end === chunk.length ? chunk : chunk.slice(off, end))
             await ds.sleep(0)
             if (t.sock !== sock) return
         }
