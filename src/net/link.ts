@@ -154,7 +154,7 @@ export class Link {
         this.outbox = new Outbox(cfg.outboxBytes)
         const self = this
         this.framer = new LineFramer(line => self.onLine(line))
-        this.subs = new Subscriptions(deps.log)
+        this.subs = new Subscriptions(deps.log, i => self.sendSubscribe(i))
         this.s = {
             state: "offline",
             reconnects: 0,
@@ -382,7 +382,12 @@ export class Link {
             else if (r.status >= 300) {
                 this.s.rejected++
                 this.deps.log(`link: subscribe ${this.subs.resource(p.ref)} refused: ${r.status} ${codeOf(r)}`)
-            } else this.authed = true
+            } else {
+                this.authed = true
+                // [P§8] a cut replay: its pushes follow; once handled, the rest is asked for
+                const b = r.body
+                if (b && b["truncated"] === true) this.subs.truncated(p.ref, typeof b["replayed"] === "number" ? b["replayed"] : 0, typeof b["next_since"] === "string" ? b["next_since"] : undefined)
+            }
             return
         }
         if (this.subs.deliver(r)) return

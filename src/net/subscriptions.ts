@@ -1,7 +1,17 @@
 // The app's subscriptions [P§8]: which resources it follows, the token each subscription currently
 // has (pushes carry it) and the last `at` it has seen, so that after a reconnect the link subscribes
 // again with since = that `at`: what was written meanwhile arrives, and nothing arrives twice.
+// A backlog comes in replays of at most REPLAY_LIMIT pushes: after a cut one has been handled, the
+// subscription is made again from where it ended, until the server says it is live.
 import { Response, encodeRequest } from "../protocol"
+
+/**
+ * [P§8] `limit` of every replay: a backlog arrives in pieces the 64 KB heap can hold. A push is ~150 B
+ * on the wire; queued chunk, line, parsed object and the handler's work cost a few times that while it
+ * is handled, so 16 (~2.4 KB on the wire, under ~10 KB in all) leaves the heap to the outbox (16 KB) and
+ * the app. Measured: 150 pushes at once were handled, 400 (~60 KB) ran the VM out of memory.
+ */
+export const REPLAY_LIMIT = 16
 
 /** A push handler: the datapoint (or `{id, deleted:true}`) and the resource it belongs to. */
 export type PushHandler = (body: any, resource: string) => void
@@ -17,6 +27,9 @@ interface Subscription {
     lastKey: string
     /** server time (ms) when it was first subscribed: the replay point until a push has been seen */
     sinceMs: number
+    /** pushes still to come from a cut replay; when they are handled, subscribe again from `nextSince` */
+    replayOwed: number
+    nextSince: string
 }
 
 export class Subscriptions {
@@ -24,11 +37,12 @@ export class Subscriptions {
     /** handlers that threw; counted, never fatal */
     handlerErrors = 0
 
-    constructor(private log: (msg: string) => void) {}
+    /** `resubscribe(i)`: a cut replay of subscription `i` has been handled; send request(i) again */
+    constructor(private log: (msg: string) => void, private resubscribe: (i: number) => void) {}
 
     /** Adds a subscription; returns its index. */
     add(resource: string, handler: PushHandler): number {
-        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: undefined, lastKey: undefined, sinceMs: undefined })
+        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: undefined, lastKey: undefined, sinceMs: undefined, replayOwed: 0, nextSince: undefined })
         return this.subs.length - 1
     }
 
@@ -50,9 +64,21 @@ export class Subscriptions {
     request(i: number, token: string, headers: any, serverNowMs: number): string {
         const sub = this.subs[i]
         sub.token = token
+        sub.replayOwed = 0 // a new subscription: a cut replay of an earlier one no longer counts
         if (sub.sinceMs === undefined) sub.sinceMs = serverNowMs
-        const params: any = { since: sub.lastAt === undefined ? sub.sinceMs : sub.lastAt }
+        const params: any = { since: sub.lastAt === undefined ? sub.sinceMs : sub.lastAt, limit: REPLAY_LIMIT }
         return encodeRequest({ method: "subscribe", resource: sub.resource, params: params, headers: headers, token: token })
+    }
+
+    /**
+     * [P§8] The subscribe of `i` was acknowledged truncated: `replayed` pushes follow, then the rest
+     * is to be asked for with since = `nextSince` (the subscription is not live).
+     */
+    truncated(i: number, replayed: number, nextSince: string) {
+        const sub = this.subs[i]
+        sub.nextSince = nextSince
+        sub.replayOwed = replayed > 0 ? replayed : 0
+        if (sub.replayOwed === 0) this.caughtUp(i)
     }
 
     /** Hands a push to its handler. False when the token belongs to no subscription. */
@@ -61,10 +87,18 @@ export class Subscriptions {
             const sub = this.subs[i]
             if (sub.token === r.token) {
                 this.push(sub, r)
+                if (sub.replayOwed > 0 && --sub.replayOwed === 0) this.caughtUp(i)
                 return true
             }
         }
         return false
+    }
+
+    /** The cut replay of `i` has been handled: everything up to its `next_since` is in; ask for the rest. */
+    private caughtUp(i: number) {
+        const sub = this.subs[i]
+        if (sub.nextSince !== undefined && (sub.lastAt === undefined || textAfter(sub.nextSince, sub.lastAt))) sub.lastAt = sub.nextSince
+        this.resubscribe(i)
     }
 
     private push(sub: Subscription, r: Response) {

@@ -1,7 +1,11 @@
 // Subscriptions and robustness against a misbehaving server (issue 6): nothing crashes, nothing queued is lost.
 import { describe, expect, test } from "@devicescript/test"
-import { textAfter } from "../../src/net/subscriptions"
+import { REPLAY_LIMIT, textAfter } from "../../src/net/subscriptions"
 import { ackLast, advance, bringUp, makeLink, rx, SERVER_TIME_MS, welcomeLine } from "./netfakes"
+
+function truncatedAck(token: string, replayed: number, nextSince: string): string {
+    return '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"replayed":' + replayed + ',"truncated":true,"next_since":"' + nextSince + '"}}\n'
+}
 
 function push(token: string, at: string, value: string): string {
     // concatenation, not a template: DeviceScript's template literals turn "}}" into "}"
@@ -75,7 +79,7 @@ describe("link subscriptions", () => {
         bringUp(h)
         const sub = h.t.lastRequest()
         ackLast(h, 200)
-        const at = "2026-11-22T05:00:01.000Z" // two writes the server stamped in one millisecond
+        const at = "2026-11-22T05:00:01.000Z" // one datapoint written twice with an explicit at
         rx(h, push(sub.token, at, "1") + push(sub.token, at, "0") + push(sub.token, at, "0"))
         expect(got.join(",")).toBe("1,0")
     })
@@ -96,6 +100,51 @@ describe("link subscriptions", () => {
         await advance(h, 100)
         bringUp(h)
         expect(h.t.lastRequest().params.since).toBe("2026-11-22T05:00:05.000Z")
+    })
+    test("a cut replay is handled, then subscribed again from next_since with the same limit, until live", async () => {
+        const h = makeLink({}, 0)
+        const got: string[] = []
+        h.link.subscribe("datastreams/led", body => {
+            got.push(body.current_value)
+        })
+        bringUp(h)
+        const first = h.t.lastRequest()
+        expect(first.params.limit).toBe(REPLAY_LIMIT)
+        const at1 = "2026-11-22T05:00:01.000Z"
+        const at2 = "2026-11-22T05:00:02.000Z"
+        rx(h, truncatedAck(first.token, 2, at2) + push(first.token, at1, "1"))
+        const n = h.t.requests().length
+        expect(n).toBe(1) // not before the replay has been handled
+        rx(h, push(first.token, at2, "2"))
+        expect(h.t.requests().length).toBe(2)
+        const again = h.t.lastRequest()
+        expect(again.method).toBe("subscribe")
+        expect(again.params.since).toBe(at2)
+        expect(again.params.limit).toBe(REPLAY_LIMIT)
+        expect(again.token === first.token).toBe(false)
+        ackLast(h, 200) // live
+        rx(h, push(again.token, at2, "2")) // across the boundary: an identical repeat is handled once
+        rx(h, push(again.token, "2026-11-22T05:00:03.000Z", "3"))
+        expect(got.join(",")).toBe("1,2,3")
+        expect(h.t.requests().length).toBe(2) // live: nothing more asked
+        expect(h.link.stats().rejected).toBe(0)
+    })
+    test("a connection lost in the middle of a cut replay: since = the last at handled, not next_since", async () => {
+        const h = makeLink({}, 0)
+        h.link.subscribe("datastreams/led", body => {})
+        bringUp(h)
+        const first = h.t.lastRequest()
+        rx(h, truncatedAck(first.token, 3, "2026-11-22T05:00:03.000Z") + push(first.token, "2026-11-22T05:00:01.000Z", "1"))
+        rx(h, '{"status":408}\n') // server closes before the other two
+        await advance(h, 100)
+        bringUp(h)
+        const again = h.t.lastRequest()
+        expect(again.params.since).toBe("2026-11-22T05:00:01.000Z")
+        ackLast(h, 200)
+        const n = h.t.requests().length
+        rx(h, push(again.token, "2026-11-22T05:00:02.000Z", "2"))
+        rx(h, push(again.token, "2026-11-22T05:00:03.000Z", "3"))
+        expect(h.t.requests().length).toBe(n) // the old replay's count is gone with it: no extra subscribe
     })
     test("a throwing handler is counted, the link keeps going", async () => {
         const h = makeLink()
