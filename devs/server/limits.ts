@@ -18,7 +18,7 @@ export const SLOW_CONSUMER_MS = 10_000
 
 /** [P§8] subscriptions one connection may hold; each costs an index entry and fan-out work. */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 64
-/** [P§8] a `since` replay sends at most this many datapoints; more: the ack says truncated + next_since. */
+/** [P§8] a `since` replay sends at most this many datapoints (and `limit` may ask for fewer); more: the ack says truncated + next_since. */
 export const MAX_REPLAY_POINTS = 1000
 
 /**

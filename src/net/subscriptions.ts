@@ -7,9 +7,10 @@ import { Response, encodeRequest } from "../protocol"
 
 /**
  * [P§8] `limit` of every replay: a backlog arrives in pieces the 64 KB heap can hold. A push is ~150 B
- * on the wire; queued chunk, line, parsed object and the handler's work cost a few times that while it
- * is handled, so 16 (~2.4 KB on the wire, under ~10 KB in all) leaves the heap to the outbox (16 KB) and
- * the app. Measured: 150 pushes at once were handled, 400 (~60 KB) ran the VM out of memory.
+ * on the wire, and its queued chunk, line and parsed object cost a few times that until it is handled;
+ * 16 (~2.4 KB on the wire) leaves the heap to the outbox (16 KB) and the app. Measured in the simulator:
+ * 150 pushes in one burst were handled, 400 (~60 KB) ran it out of memory; in replays of 16, 400 were
+ * handled in 0.86 s (25 round trips on loopback).
  */
 export const REPLAY_LIMIT = 16
 
