@@ -149,7 +149,8 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
      * [P§8] Subscribes; `onPush` gets every push (status 200) and the final 408 when `params.timeout` ends it.
      * Resolves once acknowledged; rejects with the server's refusal. Returns the subscription's token.
      */
-    async subscribe(resource: string, params: Request["params"], onPush: (push: Response) => void): Promise<string> {
+    /** [P§8] Resolves with the subscription's token and its acknowledgement (a cut replay says `truncated` and `next_since`). */
+    async subscribe(resource: string, params: Request["params"], onPush: (push: Response) => void): Promise<{ token: string; ack: Response }> {
         const token = "s" + this.nextToken++
         this.subscriptions.set(token, onPush)
         const r = await this.sendWithToken("subscribe", resource, token, { params }).catch((e) => {
@@ -160,7 +161,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
             this.subscriptions.delete(token)
             throw statusError(r.status, resource, r.body)
         }
-        return token
+        return { token, ack: r }
     }
 
     async unsubscribe(resource?: string): Promise<void> {

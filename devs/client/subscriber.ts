@@ -73,13 +73,22 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             conn.on("state", (state) => o.onEvent?.({ kind: "link", state }))
             let ended = false
             const sinceUsed = since
-            const params = { ...o.params, ...(sinceUsed !== undefined ? { since: sinceUsed } : {}) }
-            await conn.subscribe(o.resource, params, (push) => {
+            const onPush = (push: Response) => {
                 if (push.status === 200) since = newestAt(push.body, since)
                 if (push.status === 408) ended = true
                 o.onPush(push)
                 if (ended) conn!.close()
-            })
+            }
+            // [P§8] a replay longer than the server sends at once is acknowledged `truncated` and is not
+            // live: its pushes follow the ack, then we go on from next_since until a live acknowledgement
+            let next: string | undefined = sinceUsed
+            for (;;) {
+                const params = { ...o.params, ...(next !== undefined ? { since: next } : {}) }
+                const { ack } = await conn.subscribe(o.resource, params, onPush)
+                const body = ack.body as { truncated?: boolean; next_since?: string } | undefined
+                if (!body?.truncated || typeof body.next_since !== "string") break
+                next = body.next_since
+            }
             // from now on nothing may be missed: if the link drops before the first push, the replay starts
             // at this connection's welcome (the server's clock), which is before the subscription began
             since ??= new Date(conn.welcome.time).toISOString()

@@ -117,7 +117,11 @@ export class Link extends EventTarget {
             if (s.token !== r.token) continue
             if (r.status === 401 || r.status === 403) this.dispatchEvent(new CustomEvent("unauthorized", { detail: r }))
             else if (r.status === 408) this.sendSubscribe(resource, s) // it ended by timeout: renew
-            else s.onPush(r)
+            else if (r.body && r.body.truncated && typeof r.body.next_since === "string") {
+                // [P§8] a cut replay is not live: its pushes follow this ack; go on from next_since
+                const next = r.body.next_since
+                this.sendSubscribe(resource, { ...s, since: () => next })
+            } else s.onPush(r)
             return
         }
     }
