@@ -9,7 +9,7 @@
 import { backoffDelayMs, CLIENT_BACKOFF } from "../../src/backoff.ts"
 import type { Request, Response } from "../../src/protocol.ts"
 import { FeedlineConnection, type ConnectOptions, type LinkState } from "./connection.ts"
-import { ClientError } from "./errors.ts"
+import { ClientError, statusError } from "./errors.ts"
 
 export type SubscriberEvent =
     | { kind: "subscribed"; session: string; since?: string }
@@ -53,7 +53,8 @@ export function newestAt(body: any, after?: string): string | undefined {
 
 /**
  * Runs until `signal` aborts (resolves), the subscription's own `params.timeout` ends it (resolves),
- * or a fatal error (rejects with a ClientError).
+ * or a fatal error (rejects with a ClientError), such as a final push that ends the subscription for good
+ * (403: its key was revoked; 404: its feed was deleted).
  */
 export async function subscribeForever(o: SubscribeForeverOptions): Promise<void> {
     const random = o.random ?? Math.random
@@ -72,12 +73,15 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             o.signal?.addEventListener("abort", onAbort, { once: true })
             conn.on("state", (state) => o.onEvent?.({ kind: "link", state }))
             let ended = false
+            /** the server ended the subscription for good (its key revoked, its feed deleted) [P§8] */
+            let endedBy: ClientError | undefined
             const sinceUsed = since
             const onPush = (push: Response) => {
                 if (push.status === 200) since = newestAt(push.body, since)
-                if (push.status === 408) ended = true
+                else if (push.status === 408) ended = true
+                else if (push.status >= 400) endedBy = statusError(push.status, push.resource, push.body)
                 o.onPush(push)
-                if (ended) conn!.close()
+                if (ended || endedBy) conn!.close()
             }
             // [P§8] a replay longer than the server sends at once is acknowledged `truncated` and is not
             // live: its pushes follow the ack, then we go on from next_since until a live acknowledgement
@@ -95,6 +99,7 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             attempt = 0 // a protocol-level success: only now is the link known good
             o.onEvent?.({ kind: "subscribed", session: conn.welcome.session, since: sinceUsed })
             failure = await lost
+            if (endedBy) throw endedBy
             if (ended || o.signal?.aborted) return
         } catch (e) {
             conn?.close()

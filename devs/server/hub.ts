@@ -25,8 +25,8 @@ export interface ChangeEvent {
 export interface Subscriber {
     /** queue lines for the peer, in order */
     deliver(lines: string[]): void
-    /** the subscription ended on the hub's side (its key no longer allows it) */
-    ended(sub: Subscription): void
+    /** the subscription ended on the hub's side: its key no longer allows it, for `reason` (a person's words) */
+    ended(sub: Subscription, reason: string): void
 }
 
 export type SubscriptionState = "replaying" | "live" | "ended"
@@ -41,8 +41,11 @@ export class Subscription {
 
     constructor(
         readonly subscriber: Subscriber,
-        /** re-checks the subscribing key before every push [P§7]: false once it may no longer read the feed */
-        readonly allowed: () => boolean,
+        /**
+         * re-checks the subscribing key [P§7] before every push and whenever keys change: why it may no longer
+         * read the feed (revoked, expired, narrowed), or undefined while it may
+         */
+        readonly refusal: () => string | undefined,
         readonly token: string,
         /** the resource as subscribed, normalised */
         readonly resource: string,
@@ -72,17 +75,24 @@ export class Subscription {
         const waiting = this.buffered
         this.buffered = []
         this.push(waiting)
+        // the key may have been revoked while the replay was read (a sweep skips replaying subscriptions)
+        if (this.state === "live") this.endIfRefused()
     }
 
     private push(events: ChangeEvent[]): void {
         const fresh = events.filter((ev) => ev.seq > this.liveAfterSeq) // in the replay already: nothing is sent twice
         if (fresh.length === 0) return
-        if (!this.allowed()) {
-            this.state = "ended"
-            this.subscriber.ended(this)
-            return
-        }
+        if (this.endIfRefused()) return
         this.send(fresh)
+    }
+
+    /** Ends the subscription when its key no longer allows it (the subscriber sends the final push); true if it did. */
+    endIfRefused(): boolean {
+        const reason = this.refusal()
+        if (reason === undefined) return false
+        this.state = "ended"
+        this.subscriber.ended(this, reason)
+        return true
     }
 
     private send(events: ChangeEvent[]): void {
@@ -192,6 +202,15 @@ export class Hub {
             this.scheduled = true
             setImmediate(() => this.pump())
         }
+    }
+
+    /**
+     * Ends every live subscription whose key no longer allows it, without waiting for a push: called when
+     * keys or tokens change (a revocation by `DELETE /keys`, `DELETE /jwt`, or the CLI in another process),
+     * so an idle subscription ends too [P§8]. One pass over all subscriptions; keys change rarely.
+     */
+    recheck(): void {
+        for (const set of [...this.byFeed.values()]) for (const sub of [...set]) if (sub.state === "live") sub.endIfRefused()
     }
 
     /** True when every published change has been handed to its subscribers (for shutdown and tests). */

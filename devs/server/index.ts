@@ -101,8 +101,13 @@ export const SERVER_VERSION: string = JSON.parse(readFileSync(new URL("../../pac
 
 /** Requests in flight get this long to finish during shutdown. */
 const SHUTDOWN_DRAIN_MS = 2000
-/** Keys are reloaded this often, so that a revocation by the CLI also ends live subscriptions. */
-const KEY_REFRESH_MS = 1000
+/**
+ * Keys are reloaded this often when the store says another process (the `feedline keys` CLI) changed
+ * them, and every subscription is re-checked: a revoked key's idle subscriptions end within a second
+ * (README, [P§8]), half of it this interval, the rest margin for a busy event loop. A look costs one
+ * `PRAGMA data_version`.
+ */
+const KEY_REFRESH_MS = 500
 const RETENTION_CHECK_MS = 3600_000
 
 function listen(server: net.Server, port: number, host: string): Promise<number> {
@@ -152,6 +157,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
 
     const hub = new Hub()
+    // keys or tokens changed (revoked here, by the CLI, or signed out): end the subscriptions they no longer allow
+    keys.onReload(() => hub.recheck())
     const sessions = new Set<Session>()
     const router = new Router({
         store,

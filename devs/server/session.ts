@@ -98,9 +98,9 @@ export class Session implements Connection {
                 this.deps.metrics.pushes.add({}, lines.length)
                 this.sendLines(lines)
             },
-            ended: (sub) => {
+            ended: (sub, reason) => {
                 endSubscription(this.deps.router.deps, this, sub)
-                const body = errorBodyOf(403, "E_FORBIDDEN", `this key may no longer read feed ${sub.feed}; the subscription ended`)
+                const body = errorBodyOf(403, "E_FORBIDDEN", `${reason}; the subscription to ${sub.resource} ended`)
                 this.send(encodeResponse({ token: sub.token, status: 403, resource: sub.resource, body }))
             },
         }

@@ -92,6 +92,19 @@ test("sub prints a push as it arrives and stops after --count", async () => {
     assert.match(sub.out, /^\d{4}-\d\d-\d\dT[\d:.]+Z {2}\/feeds\/1\/datastreams\/temp {2}22\.75\n$/)
 })
 
+test("sub exits with the key's error (status 4) when its key is revoked while it waits: the server's final 403 push ends it", async () => {
+    const { record, secret } = await server.keys.create({ permissions: ["read"], feeds: [1] })
+    let subscribed!: () => void
+    const ready = new Promise<void>((r) => (subscribed = r))
+    const running = feedline("sub", ["/feeds/1"], { FEEDLINE_KEY: secret }, undefined, (t) => t.includes("subscribed to") && subscribed())
+    await ready
+    await server.keys.revoke(record.id)
+    const sub = await running
+    assert.equal(sub.code, 4, sub.err)
+    assert.match(sub.err, /403 E_FORBIDDEN.*revoked/)
+    assert.equal(sub.out, "")
+})
+
 test("sub --since replays what was written before it started, as JSON lines", async () => {
     const first = await feedline("get", ["/feeds/1/datastreams/temp", "--json"])
     const since = JSON.parse(first.out).at

@@ -1,14 +1,31 @@
 // Test harness for the server suites: a server on 127.0.0.1 with ephemeral ports in a temporary data
 // folder, and line-oriented clients over TLS and WebSocket. Every wait has a deadline; nothing sleeps.
+import { execFile } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import tls from "node:tls"
+import { promisify } from "node:util"
 import { WebSocket } from "ws"
 import { decodeServerLine, encodeRequest, type Request, type Response } from "../../src/protocol.ts"
 import { startServer, type RunningServer, type ServerOptions } from "../../devs/server/index.ts"
 
+const execFileAsync = promisify(execFile)
+
 export const WAIT_MS = 5000
+
+/**
+ * A revoked key's idle subscriptions end "within a second" (README): the server looks for keys changed by
+ * another process every 500 ms. Tests allow three times the promise, so a loaded machine does not fail
+ * them, while a server that waits for the next write (forever, in an idle test) still does.
+ */
+export const REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS = 3000
+
+/** Runs the `feedline` CLI in another process (as an operator would, next to the running server); its stdout. */
+export async function feedlineCli(args: string[]): Promise<string> {
+    const { stdout } = await execFileAsync(process.execPath, ["--import", "tsx", "devs/cli.ts", ...args])
+    return stdout
+}
 
 export interface TestServer extends RunningServer {
     dataDir: string
@@ -176,17 +193,23 @@ export class TlsClient extends Client {
 }
 
 export class WsClient extends Client {
-    private constructor(readonly ws: WebSocket) {
+    private heartbeat?: NodeJS.Timeout
+    private constructor(readonly ws: WebSocket, heartbeat: boolean) {
         super()
+        // [P§3, §4] an empty message is a heartbeat: a client that stays idle for longer than the timeout sends them
+        if (heartbeat) this.heartbeat = setInterval(() => ws.send(""), 250)
         ws.on("message", (data) => this.q.push(data.toString()))
-        ws.on("close", () => this.q.markClosed())
+        ws.on("close", () => {
+            clearInterval(this.heartbeat)
+            this.q.markClosed()
+        })
         ws.on("error", () => {})
     }
 
-    static open(server: { appPort: number }): Promise<WsClient> {
+    static open(server: { appPort: number }, opts: { heartbeat?: boolean } = {}): Promise<WsClient> {
         return new Promise((resolve, reject) => {
             const ws = new WebSocket(`ws://127.0.0.1:${server.appPort}/ws`)
-            ws.once("open", () => resolve(new WsClient(ws)))
+            ws.once("open", () => resolve(new WsClient(ws, opts.heartbeat ?? false)))
             ws.once("error", reject)
         })
     }
@@ -196,6 +219,7 @@ export class WsClient extends Client {
     }
 
     close(): void {
+        clearInterval(this.heartbeat)
         this.ws.terminate()
     }
 }

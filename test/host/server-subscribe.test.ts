@@ -4,7 +4,7 @@
 import assert from "node:assert/strict"
 import { after, before, test } from "node:test"
 import type { Wire } from "../../devs/server/index.ts"
-import { startTestServer, TlsClient, type TestServer } from "./server-harness.ts"
+import { feedlineCli, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, startTestServer, TlsClient, type TestServer } from "./server-harness.ts"
 
 let s: TestServer
 let feed: number
@@ -196,20 +196,32 @@ test("subscription timeout ends it with a 408 push; bad subscribe requests are r
     sub.close()
 })
 
-test("deleting a datastream pushes deleted; revoking the subscriber's key ends its subscription with 403", async () => {
-    const key = await s.keys.create({ permissions: ["read"], feeds: [feed] })
-    const sub = await TlsClient.open(s, key.secret)
+test("deleting a datastream pushes deleted; the subscription goes on", async () => {
+    const sub = await device()
     const admin = await TlsClient.open(s, s.credentials.masterKey)
     await put(admin, "gone", [{ at: T0, value: "1" }])
     await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/gone`, token: "g" })
     assert.equal((await admin.request({ method: "delete", resource: `/feeds/${feed}/datastreams/gone` })).status, 200)
     assert.deepEqual((await sub.push("g")).body, { id: "gone", deleted: true })
-    await admin.request({ method: "delete", resource: `/keys/${key.record.id}` })
     await put(admin, "gone", [{ at: T0 + 1, value: "2" }])
-    const ended = await sub.push("g")
-    assert.deepEqual([ended.status, ended.body.code], [403, "E_FORBIDDEN"])
+    assert.equal((await sub.push("g")).body.current_value, "2")
     sub.close()
     admin.close()
+})
+
+test("revoking the subscriber's key ends its idle subscription with 403 within the bound, also when the CLI revokes it from another process", async () => {
+    const key = await s.keys.create({ permissions: ["read"], feeds: [feed] })
+    const sub = await TlsClient.open(s, key.secret)
+    assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, token: "r" })).status, 200)
+    // idle: nothing is written to the feed after the revocation, so only the server's own re-check can end it
+    await feedlineCli(["keys", "revoke", key.record.id, "--data-dir", s.dataDir])
+    const revokedMs = Date.now()
+    const ended = await sub.push("r", REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS)
+    assert.deepEqual([ended.status, ended.body.code], [403, "E_FORBIDDEN"])
+    assert.match(ended.body.errors, /revoked/)
+    assert.ok(Date.now() - revokedMs <= REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS)
+    assert.equal(sub.q.lines.filter((l) => l.response?.token === "r").length, 2, "the ack and the final push, nothing else")
+    sub.close()
 })
 
 test("a slow subscriber is dropped with a notice while another keeps receiving everything", async () => {

@@ -49,6 +49,7 @@ export const subCommand: ClientCommand = {
             signal: stop.signal,
             onPush(push) {
                 if (push.status === 408) return note(`subscription ended by the server: ${push.body?.errors ?? "timeout"}`)
+                if (push.status >= 400) return // a final push: subscribeForever rejects with it, and the command reports it
                 if (values.json) io.out(encodeResponse(push) + "\n")
                 else for (const l of pushLines(push)) io.out(l + "\n")
                 if (++seen >= count) stop.abort()

@@ -73,14 +73,15 @@ export class KeyRing {
     private version = -1
     /** grants this ring gave, with the key and the keys' version they were given for (see authenticate) */
     private readonly issued = new WeakMap<Grant, { secret: string; version: number }>()
+    private readonly reloadListeners: (() => void)[] = []
 
     constructor(
         private readonly store: Store,
         private readonly now: () => number = Date.now,
     ) {}
 
-    /** Reloads the keys when the store says they changed. The server also calls it every second so that
-     *  a revocation by the CLI reaches live subscriptions, which check keys without a request. */
+    /** Reloads the keys when the store says they changed. The server also calls it every KEY_REFRESH_MS so
+     *  that a revocation by the CLI reaches live subscriptions, which check keys without a request. */
     async refresh(): Promise<void> {
         const v = this.store.keysVersion()
         if (v === this.version) return
@@ -88,6 +89,7 @@ export class KeyRing {
         this.version = v
         this.byHash = new Map(keys.filter((k) => k.revokedMs === undefined).map((k) => [k.hash.toString("hex"), k]))
         this.activeById = new Map([...this.byHash.values()].map((k) => [k.id, k]))
+        for (const listener of this.reloadListeners) listener()
     }
 
     /**
@@ -110,17 +112,27 @@ export class KeyRing {
     }
 
     /**
-     * Synchronous re-check for pushes: is this grant still valid and may it still do `permission` on `feed`?
-     * Keys are checked against the cached ring (revocations through /keys are seen at once).
+     * Synchronous re-check for pushes and for the sweep after keys change: why this grant may no longer do
+     * `permission` on `feed` (expired, its key revoked, the key narrowed), or undefined while it may. Against
+     * the cached ring: revocations through this ring count at once, the CLI's after the next refresh().
      */
-    stillPermits(grant: Grant, permission: Permission, feed: number): boolean {
-        return this.stillValid(grant) && permits(grant, permission, feed)
+    refusal(grant: Grant, permission: Permission, feed: number): string | undefined {
+        if (grant.expiresMs !== undefined && grant.expiresMs <= this.now()) return "the token expired"
+        const key = this.activeById.get(grant.keyId)
+        if (!key) return grant.bearer ? `the key ${grant.keyId} this token was minted from was revoked` : `the key ${grant.keyId} was revoked`
+        if (!permits(grant, permission, feed) || !permits(key, permission, feed)) return `the key ${grant.keyId} may no longer ${permission} feed ${feed}`
+        return undefined
     }
 
     /** Is this grant unexpired and its key (for a token: the key that minted it) not revoked? Cached ring. */
     stillValid(grant: Grant): boolean {
         if (grant.expiresMs !== undefined && grant.expiresMs <= this.now()) return false
         return this.activeById.has(grant.keyId)
+    }
+
+    /** `listener` runs after every reload of the keys (something changed): the server re-checks subscriptions. */
+    onReload(listener: () => void): void {
+        this.reloadListeners.push(listener)
     }
 
     /** The label of an unrevoked key ("" when it has none), from the cached ring. */
@@ -165,7 +177,7 @@ export class KeyRing {
 }
 
 /** May this grant do `permission` on `feed` (undefined: on the collection of all feeds)? */
-export function permits(grant: Grant, permission: Permission, feed?: number): boolean {
+export function permits(grant: Pick<Grant, "master" | "permissions" | "feeds">, permission: Permission, feed?: number): boolean {
     if (grant.master) return true
     if (!grant.permissions.includes(permission)) return false
     if (grant.feeds === undefined) return true

@@ -90,7 +90,7 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
     if (old) endSubscription(ctx.deps, conn, old) // [P§8] subscribing again replaces it
 
     const { grant, feed } = ctx
-    const sub = new Subscription(conn.subscriber(), () => ctx.deps.keys.stillPermits(grant, "read", feed), token, ctx.resource, ctx.feed, stream)
+    const sub = new Subscription(conn.subscriber(), () => ctx.deps.keys.refusal(grant, "read", feed), token, ctx.resource, ctx.feed, stream)
     ctx.deps.hub.add(sub)
     conn.subscriptions.set(ctx.resource, sub)
     ctx.deps.metrics.subscriptions.set({}, ctx.deps.hub.size)
