@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { describeKey, KeyRing } from "./server/auth/keys.ts"
 import { credentialsPath } from "./server/credentials.ts"
-import { ApiError } from "./server/errors.ts"
+import { ApiError, ConfigError } from "./server/errors.ts"
 import { startServer, type ServerOptions } from "./server/index.ts"
 import { SqliteStore } from "./server/storage/sqlite.ts"
 import { CLIENT_COMMANDS, clientCommandsHelp, processIo, runClientCommand } from "./client/commands/index.ts"
@@ -40,7 +40,8 @@ serve:
   --tls-cert FILE       PEM certificate chain           [FEEDLINE_TLS_CERT; default: dev CA in DIR/tls]
   --tls-key FILE        PEM private key                 [FEEDLINE_TLS_KEY]
   --heartbeat-ms N      keep-alive contract [P§4]       [FEEDLINE_HEARTBEAT_MS, default 300]
-  --faulty-ms N                                         [FEEDLINE_FAULTY_MS, default 1000]
+  --faulty-ms N         degraded after this silence     [FEEDLINE_FAULTY_MS, default: 3 heartbeats, >= 1000,
+                                                         at most halfway to the timeout]
   --timeout-ms N        idle connections are closed     [FEEDLINE_TIMEOUT_MS, default 3000]
   --retention-days N    delete older datapoints         [FEEDLINE_RETENTION_DAYS, default: keep]
   --rate N              requests/s per connection       [FEEDLINE_RATE, default 50, burst 2x]
@@ -108,9 +109,6 @@ async function serve(args: string[]): Promise<void> {
         rateBurst: rate === undefined ? undefined : 2 * rate,
         maxConnections: intOf("max-connections", v["max-connections"] ?? env.FEEDLINE_MAX_CONNECTIONS),
         logLevel: v["log-level"] ?? env.FEEDLINE_LOG_LEVEL ?? "info",
-    }
-    if (opts.heartbeatMs !== undefined && opts.timeoutMs !== undefined && opts.heartbeatMs * 2 > opts.timeoutMs) {
-        throw new UsageError("--timeout-ms must be at least twice --heartbeat-ms, or live connections would be closed")
     }
     const server = await startServer(opts)
     if (server.credentialsCreated) {
@@ -225,7 +223,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err) => {
-    if (err instanceof UsageError || err instanceof ApiError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof ApiError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
         process.stderr.write(`feedline: ${err.message}\nRun \`feedline --help\` for usage.\n`)
         process.exit(2)
     }

@@ -298,12 +298,13 @@ export function decodeServerLine(line: string): ServerLine {
     if (!isPlainObject(o)) return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line is not an object" } }
     if (isWelcome(o)) {
         const timeout = positiveOr(o["timeout"], DEFAULT_TIMEOUT_MS)
+        const heartbeat = positiveOr(o["heartbeat"], DEFAULT_HEARTBEAT_MS)
         const welcome: Welcome = {
             welcome: o["welcome"],
             session: o["session"],
             time: o["time"],
-            heartbeat: positiveOr(o["heartbeat"], DEFAULT_HEARTBEAT_MS),
-            faulty: positiveOr(o["faulty"], Math.min(DEFAULT_FAULTY_MS, timeout)),
+            heartbeat: heartbeat,
+            faulty: positiveOr(o["faulty"], deriveFaultyMs(heartbeat, timeout)),
             timeout: timeout,
         }
         return { kind: "welcome", welcome: welcome }
@@ -459,6 +460,50 @@ const MIN_KEEPALIVE_CHECK_MS = 10
 /** [P§2] the protocol defaults, in force until a welcome announces the server's values */
 export function defaultKeepalive(): KeepaliveContract {
     return { heartbeatMs: DEFAULT_HEARTBEAT_MS, faultyMs: DEFAULT_FAULTY_MS, timeoutMs: DEFAULT_TIMEOUT_MS }
+}
+
+/**
+ * [P§4] `faulty` when none is given: three heartbeats missed, at least DEFAULT_FAULTY_MS (the design
+ * documents' 1 s for the 300 ms heartbeat), and at most halfway from heartbeat to timeout, so that a
+ * link is reported degraded well before it is dead. 300/3000 -> 1000; 25000/60000 -> 42500.
+ */
+export function deriveFaultyMs(heartbeatMs: number, timeoutMs: number): number {
+    let faultyMs = 3 * heartbeatMs
+    if (faultyMs < DEFAULT_FAULTY_MS) faultyMs = DEFAULT_FAULTY_MS
+    const capMs = Math.floor((heartbeatMs + timeoutMs) / 2)
+    return faultyMs < capMs ? faultyMs : capMs
+}
+
+export interface KeepaliveSettings {
+    contract?: KeepaliveContract
+    /** why the values cannot work together, naming them */
+    error?: string
+}
+
+function isWholeMs(v: number): boolean {
+    return v > 0 && v - Math.floor(v) === 0
+}
+
+/**
+ * [P§4] The contract a server announces, from its settings: a missing value takes the protocol default,
+ * a missing `faulty` is derived (deriveFaultyMs). Refused unless heartbeat < faulty < timeout and
+ * timeout >= 2 x heartbeat (a peer heartbeating on time must be heard before it is declared dead).
+ */
+export function keepaliveContractOf(heartbeatMs?: number, faultyMs?: number, timeoutMs?: number): KeepaliveSettings {
+    const h = heartbeatMs === undefined ? DEFAULT_HEARTBEAT_MS : heartbeatMs
+    const t = timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : timeoutMs
+    const named = (what: string, v: number, given: boolean) => what + " (" + v + " ms" + (given ? "" : ", the default") + ")"
+    const hb = named("heartbeat", h, heartbeatMs !== undefined)
+    const to = named("timeout", t, timeoutMs !== undefined)
+    if (!isWholeMs(h) || !isWholeMs(t) || (faultyMs !== undefined && !isWholeMs(faultyMs))) {
+        return { error: "heartbeat, faulty and timeout must be whole numbers of ms above 0" }
+    }
+    if (t < 2 * h) return { error: to + " must be at least twice " + hb + ", or connections that heartbeat on time would be closed" }
+    const f = faultyMs === undefined ? deriveFaultyMs(h, t) : faultyMs
+    const fa = named("faulty", f, faultyMs !== undefined)
+    if (f <= h) return { error: fa + " must be above " + hb + ", or every healthy link would be reported degraded" }
+    if (f >= t) return { error: fa + " must be below " + to + ", or a link would be dead before it is degraded" }
+    return { contract: { heartbeatMs: h, faultyMs: f, timeoutMs: t } }
 }
 
 /**

@@ -75,6 +75,11 @@ export function errorResponse(err: ApiError, token?: string, resource?: string):
     return { token, status: err.status, resource, body: errorBodyOf(err.status, err.code, err.message, err.retryAfterMs) }
 }
 
+/** The server's settings cannot work (contradictory keep-alive values, a certificate without its key, …); the CLI prints the message and exits 2. */
+export class ConfigError extends Error {
+    readonly code = "E_BAD_CONFIG"
+}
+
 /** Anything thrown: ApiErrors as they are, everything else a 500 that reveals nothing internal. */
 export function asApiError(e: unknown): ApiError {
     if (e instanceof ApiError) return e

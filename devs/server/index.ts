@@ -5,10 +5,10 @@ import type http from "node:http"
 import type net from "node:net"
 import { join } from "node:path"
 import type { Duplex } from "node:stream"
-import { DEFAULT_FAULTY_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_TIMEOUT_MS } from "../../src/protocol.ts"
+import { keepaliveContractOf } from "../../src/protocol.ts"
 import { KeyRing, type BearerVerifier } from "./auth/keys.ts"
 import { ensureCredentials, type Credentials } from "./credentials.ts"
-import { ApiError } from "./errors.ts"
+import { ApiError, ConfigError } from "./errors.ts"
 import { Hub } from "./hub.ts"
 import { jitteredRetryMs } from "./listeners/admission.ts"
 import { createHttpListener, type HttpHandler } from "./listeners/http.ts"
@@ -43,7 +43,7 @@ export interface ServerOptions {
     appPort?: number
     /** plain TCP device port for development; off unless set (0 = ephemeral) */
     insecureTcpPort?: number
-    /** [P§4] keep-alive contract announced in the welcome: 300 / 1000 / 3000 ms */
+    /** [P§4] keep-alive contract announced in the welcome: 300 / 1000 / 3000 ms; faulty derived when not given (keepaliveContractOf) */
     heartbeatMs?: number
     faultyMs?: number
     timeoutMs?: number
@@ -126,6 +126,8 @@ function closeServer(server: net.Server): Promise<void> {
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const host = opts.host ?? "127.0.0.1"
+    const keepalive = keepaliveContractOf(opts.heartbeatMs, opts.faultyMs, opts.timeoutMs)
+    if (!keepalive.contract) throw new ConfigError(`keep-alive settings (--heartbeat-ms, --faulty-ms, --timeout-ms): ${keepalive.error}`)
     const now = Date.now
     const log = createLogger(opts.logLevel ?? "info", opts.logDestination)
     const metrics = new Metrics()
@@ -144,7 +146,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
     let cert: string | Buffer, key: string | Buffer, caCertPath: string
     if (opts.tlsCertPath || opts.tlsKeyPath) {
-        if (!opts.tlsCertPath || !opts.tlsKeyPath) throw new Error("give both a TLS certificate and its key (--tls-cert and --tls-key)")
+        if (!opts.tlsCertPath || !opts.tlsKeyPath) throw new ConfigError("give both a TLS certificate and its key (--tls-cert and --tls-key)")
         cert = readFileSync(opts.tlsCertPath)
         key = readFileSync(opts.tlsKeyPath)
         caCertPath = opts.tlsCertPath
@@ -182,9 +184,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         sessions,
         config: {
             version: SERVER_VERSION,
-            heartbeatMs: opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
-            faultyMs: opts.faultyMs ?? Math.min(DEFAULT_FAULTY_MS, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-            timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+            ...keepalive.contract,
             rate,
             maxQueueBytes: opts.maxQueueBytes ?? MAX_QUEUE_BYTES,
             slowConsumerMs: opts.slowConsumerMs ?? SLOW_CONSUMER_MS,

@@ -1,9 +1,9 @@
 // The link's pure parts: backoff, keep-alive, framer, request table, outbox. No sockets, no sleeps.
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
-import { DEVICE_MAX_SEND_BYTES, KeepaliveFloors, keepaliveFromWelcome, keepaliveStep } from "../../src/protocol"
+import { decodeServerLine, DEVICE_MAX_SEND_BYTES, KeepaliveFloors, keepaliveContractOf, keepaliveFromWelcome, keepaliveStep } from "../../src/protocol"
 import { attemptAfterDrop, backoffDelayMs, ReconnectConfig, spreadByDevice } from "../../src/backoff"
-import { STEP_VECTORS, WELCOME_VECTORS } from "../vectors/keepalive"
+import { SETTINGS_VECTORS, STEP_VECTORS, WELCOME_LINE_VECTORS, WELCOME_VECTORS } from "../vectors/keepalive"
 import { LineFramer, MAX_LINE_BYTES } from "../../src/net/framer"
 import { base36, RequestTable } from "../../src/net/tokens"
 import { encodeBatch, Outbox } from "../../src/net/outbox"
@@ -55,6 +55,25 @@ describe("keepalive", () => {
             const w = v.welcome
             const floors: KeepaliveFloors = v.floors ? { heartbeatMs: v.floors[0], timeoutMs: v.floors[1] } : undefined
             const c = keepaliveFromWelcome({ welcome: "x", session: "s", time: 1, heartbeat: w[0], faulty: w[1], timeout: w[2] }, floors)
+            expect(v.name + ": " + c.heartbeatMs + "," + c.faultyMs + "," + c.timeoutMs).toBe(v.name + ": " + v.contract.join(","))
+        }
+    })
+    test("keepaliveContractOf: the shared table", () => {
+        for (let i = 0; i < SETTINGS_VECTORS.length; ++i) {
+            const v = SETTINGS_VECTORS[i]
+            const g = v.given
+            // not `g[0] || undefined`: DeviceScript turns `300.5 || undefined` into undefined
+            const got = keepaliveContractOf(g[0] === 0 ? undefined : g[0], g[1] === 0 ? undefined : g[1], g[2] === 0 ? undefined : g[2])
+            if (v.contract) {
+                const c = got.contract
+                expect(v.name + ": " + (c ? c.heartbeatMs + "," + c.faultyMs + "," + c.timeoutMs : got.error)).toBe(v.name + ": " + v.contract.join(","))
+            } else expect(v.name + ": " + (got.error !== undefined && got.error.indexOf(v.error) >= 0)).toBe(v.name + ": true")
+        }
+    })
+    test("a welcome without faulty: derived as the server does", () => {
+        for (let i = 0; i < WELCOME_LINE_VECTORS.length; ++i) {
+            const v = WELCOME_LINE_VECTORS[i]
+            const c = keepaliveFromWelcome(decodeServerLine(v.line).welcome)
             expect(v.name + ": " + c.heartbeatMs + "," + c.faultyMs + "," + c.timeoutMs).toBe(v.name + ": " + v.contract.join(","))
         }
     })

@@ -60,3 +60,42 @@ export const WELCOME_VECTORS: WelcomeVector[] = [
     { name: "an app client takes short values as they are", welcome: [40, 60, 150], contract: [40, 60, 150] },
     { name: "faulty never exceeds timeout", welcome: [300, 5000, 3000], contract: [300, 3000, 3000] },
 ]
+
+export interface SettingsVector {
+    name: string
+    /** a server's settings [heartbeat, faulty, timeout]; 0 = not given */
+    given: number[]
+    /** the contract it announces: [heartbeatMs, faultyMs, timeoutMs] */
+    contract?: number[]
+    /** or: refused, and the reason names this */
+    error?: string
+}
+
+/** keepaliveContractOf [P§4]: what a server announces from its settings, or why it refuses to start */
+export const SETTINGS_VECTORS: SettingsVector[] = [
+    { name: "nothing given: the protocol defaults", given: [0, 0, 0], contract: [300, 1000, 3000] },
+    { name: "metered link, faulty not given: three heartbeats, capped halfway to the timeout", given: [25000, 0, 60000], contract: [25000, 42500, 60000] },
+    { name: "a slow heartbeat with room: three heartbeats", given: [5000, 0, 60000], contract: [5000, 15000, 60000] },
+    { name: "a fast heartbeat keeps the 1 s floor", given: [100, 0, 3000], contract: [100, 1000, 3000] },
+    { name: "a short timeout caps the derived faulty below it", given: [50, 0, 200], contract: [50, 125, 200] },
+    { name: "a given faulty is kept", given: [25000, 30000, 60000], contract: [25000, 30000, 60000] },
+    { name: "heartbeat given alone against the default timeout", given: [25000, 0, 0], error: "twice" },
+    { name: "faulty not above the heartbeat", given: [1000, 1000, 5000], error: "faulty" },
+    { name: "faulty not below the timeout", given: [300, 3000, 3000], error: "faulty" },
+    { name: "faulty beyond the timeout", given: [300, 5000, 3000], error: "faulty" },
+    { name: "a fraction of a ms", given: [300.5, 0, 3000], error: "whole" },
+]
+
+export interface WelcomeLineVector {
+    name: string
+    line: string
+    /** keepaliveFromWelcome(decodeServerLine(line).welcome), no floors */
+    contract: number[]
+}
+
+/** a welcome from a server that leaves out faulty: the client derives it as the server would */
+export const WELCOME_LINE_VECTORS: WelcomeLineVector[] = [
+    { name: "no faulty, defaults", line: '{"welcome":"feedline/0.1.0","session":"s","time":1,"heartbeat":300,"timeout":3000}', contract: [300, 1000, 3000] },
+    { name: "no faulty, metered link", line: '{"welcome":"feedline/0.1.0","session":"s","time":1,"heartbeat":25000,"timeout":60000}', contract: [25000, 42500, 60000] },
+    { name: "nothing but the welcome", line: '{"welcome":"feedline/0.1.0","session":"s","time":1}', contract: [300, 1000, 3000] },
+]
