@@ -40,8 +40,13 @@ export interface Request {
     token?: string
 }
 
-/** [P§6] a response, a push (same shape, token of a subscription) or a connection notice (no token). */
+/**
+ * [P§6] a response (the request's token; none when the request had none), a push (same shape, token of
+ * a subscription) or a connection notice (`"notice":true`, no token: the server closes next).
+ */
 export interface Response {
+    /** [P§6] only on connection notices; they are told apart by this, never by a missing token */
+    notice?: boolean
     token?: string
     status: number
     resource?: string
@@ -313,6 +318,7 @@ export function decodeServerLine(line: string): ServerLine {
         return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line has no status" } }
     }
     const resp: Response = { status: o["status"] }
+    if (o["notice"] === true) resp.notice = true
     if (typeof o["token"] === "string") resp.token = o["token"]
     if (typeof o["resource"] === "string") resp.resource = o["resource"]
     if (o["body"] !== undefined) resp.body = o["body"]
@@ -394,9 +400,14 @@ export function encodeRequest(req: Request): string {
     })
 }
 
-/** [P§6] One compact response line, in canonical member order. */
+/** [P§6] One compact response line, in canonical member order (a notice's marker first). */
 export function encodeResponse(resp: Response): string {
-    return encode({ token: resp.token, status: resp.status, resource: resp.resource, body: resp.body })
+    return encode({ notice: resp.notice === true ? true : undefined, token: resp.token, status: resp.status, resource: resp.resource, body: resp.body })
+}
+
+/** [P§6] A connection notice (the server closes next), not a response: marked, whatever its token. */
+export function isNotice(resp: Response): boolean {
+    return resp.notice === true
 }
 
 /** [P§2] The welcome line. */

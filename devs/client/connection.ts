@@ -12,6 +12,7 @@ import {
     decodeServerLine,
     defaultKeepalive,
     encodeRequest,
+    isNotice,
     keepaliveFromWelcome,
     keepaliveStep,
     type KeepaliveContract,
@@ -117,7 +118,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
                     // from the next line on (maybe in this same chunk) the connection proper handles them
                     this.transport.attach({ onLine: (line) => this.onLine(line), onClose: (err) => this.onTransportClose(err) })
                     resolve()
-                } else if (d.kind === "response" && d.response!.token === undefined) {
+                } else if (d.kind === "response" && isNotice(d.response!)) {
                     // a notice instead of a welcome: e.g. 429 too many connections, 503 shutting down [P§6]
                     this.transport.close()
                     reject(noticeError(d.response!, this.address.url))
@@ -207,7 +208,8 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         const d = decodeServerLine(line)
         if (d.kind !== "response") return // heartbeats; a second welcome or garbage is ignored
         const r = d.response!
-        if (r.token === undefined) return this.end(noticeError(r, this.address.url))
+        if (isNotice(r)) return this.end(noticeError(r, this.address.url))
+        if (r.token === undefined) return void this.emit("stray", r) // a reply to a request without token: this client sends none
         const p = this.pending.get(r.token)
         if (p) {
             this.pending.delete(r.token)

@@ -5,7 +5,7 @@
 // each time, and a renewed token takes effect at once.
 // The keep-alive decision (in the codec) and the reconnect backoff (src/backoff.ts, served as /backoff.js)
 // are the ones the firmware, the CLI and the server use.
-import { decodeServerLine, defaultKeepalive, encodeRequest, keepaliveFromWelcome, keepaliveStep } from "./protocol.js"
+import { decodeServerLine, defaultKeepalive, encodeRequest, isNotice, keepaliveFromWelcome, keepaliveStep } from "./protocol.js"
 import { backoffDelayMs, CLIENT_BACKOFF } from "./backoff.js"
 
 /** a request without an answer after this long fails (the link may be dead) */
@@ -100,7 +100,7 @@ export class Link extends EventTarget {
         }
         if (d.kind !== "response") return
         const r = d.response
-        if (r.token === undefined) {
+        if (isNotice(r)) {
             // a connection notice [P§6]: the server closes next; honour retry_after_ms
             this.retryAfterMs = (r.body && r.body.retry_after_ms) || undefined
             this.dispatchEvent(new CustomEvent("notice", { detail: r }))

@@ -70,7 +70,7 @@ export function errorBodyOf(status: number, code: string, reason: string, retryA
     return body
 }
 
-/** A response (token present) or connection notice (token absent) for an error. */
+/** A response for an error (token absent when the request had none; Session.closeWith marks notices). */
 export function errorResponse(err: ApiError, token?: string, resource?: string): Response {
     return { token, status: err.status, resource, body: errorBodyOf(err.status, err.code, err.message, err.retryAfterMs) }
 }

@@ -253,10 +253,10 @@ export class Session implements Connection {
         this.schedule(this.congestedSinceMs === undefined ? k.nextCheckInMs : Math.min(k.nextCheckInMs, heartbeatMs))
     }
 
-    /** [P§6] Sends a connection notice (no token), then closes. */
+    /** [P§6] Sends a connection notice (`"notice":true`, no token), then closes. */
     closeWith(err: ApiError): void {
         if (this.state !== "open") return
-        this.wire.send([encodeResponse(errorResponse(err))])
+        this.wire.send([encodeResponse({ notice: true, ...errorResponse(err) })])
         this.deps.metrics.notices.add({ status: String(err.status), code: err.code })
         this.deps.log.info({ session: this.id, remote: this.remoteAddress, status: err.status, code: err.code }, "closing connection")
         this.state = "closing"

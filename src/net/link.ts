@@ -19,6 +19,7 @@ import {
     decodeServerLine,
     defaultKeepalive,
     isDatastreamId,
+    isNotice,
     keepaliveFromWelcome,
     keepaliveStep,
     valueText,
@@ -374,7 +375,11 @@ export class Link {
     }
 
     private onResponse(r: Response) {
-        if (r.token === undefined) return this.onNotice(r)
+        if (isNotice(r)) return this.onNotice(r)
+        if (r.token === undefined) {
+            this.s.unknownTokens++ // a reply to a request without token: the link never sends one
+            return
+        }
         const p = this.requests.take(r.token)
         if (p) {
             const now = this.deps.now()
@@ -418,7 +423,7 @@ export class Link {
         this.flush()
     }
 
-    /** [P§6] A line without token: the server is about to close; honour its retry hint. */
+    /** [P§6] A connection notice: the server is about to close; honour its retry hint. */
     private onNotice(r: Response) {
         const hint = r.body && typeof r.body["retry_after_ms"] === "number" ? r.body["retry_after_ms"] : 0
         if (hint > 0) this.retryAfterMs = hint

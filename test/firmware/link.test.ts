@@ -138,10 +138,18 @@ describe("link states", () => {
         ackLast(h, 200)
         expect(h.link.stats().outbox).toBe(0)
     })
+    test("a reply without token is not a notice: the link stays up [P§6]", async () => {
+        const h = makeLink({}, 0)
+        bringUp(h)
+        rx(h, '{"status":400,"body":{"title":"Bad Request","errors":"x","code":"E_BAD_JSON"}}\n')
+        rx(h, '{"status":200,"resource":"/feeds/1"}\n')
+        expect(h.link.state).toBe("up")
+        expect(h.t.opens).toBe(1)
+    })
     test("a notice with retry_after_ms sets the next wait", async () => {
         const h = makeLink({}, 0)
         bringUp(h)
-        rx(h, '{"status":503,"body":{"title":"Shutting down","errors":"restart","code":"E_SHUTDOWN","retry_after_ms":4000}}\n')
+        rx(h, '{"notice":true,"status":503,"body":{"title":"Shutting down","errors":"restart","code":"E_SHUTDOWN","retry_after_ms":4000}}\n')
         expect(h.link.state).toBe("down")
         expect(h.link.stats().lastDisconnect).toBe("E_NOTICE_503")
         await advance(h, 3900)
@@ -154,7 +162,7 @@ describe("link states", () => {
         let t = 0
         for (let i = 0; i < 4; ++i) {
             bringUp(h)
-            rx(h, '{"status":503}\n') // drops at once: attempts 0,1,2,3
+            rx(h, '{"notice":true,"status":503}\n') // drops at once: attempts 0,1,2,3
             t = h.link.stats().transitions
             await advance(h, 5000)
         }
@@ -164,7 +172,7 @@ describe("link states", () => {
             await advance(h, 100)
             rx(h, "\n")
         }
-        rx(h, '{"status":503}\n')
+        rx(h, '{"notice":true,"status":503}\n')
         expect(h.logs[h.logs.length - 1].indexOf("retry in 499 ms") >= 0).toBe(true)
     })
     test("batch refused with 4xx: dropped and counted; 503: kept and resent later", async () => {

@@ -45,7 +45,7 @@ describe("link subscriptions", () => {
         const first = h.t.lastRequest()
         ackLast(h, 200)
         rx(h, push(first.token, "2026-11-22T05:00:01.000Z", "1"))
-        rx(h, '{"status":408}\n') // server closes
+        rx(h, '{"notice":true,"status":408}\n') // server closes
         await advance(h, 100)
         bringUp(h)
         const again = h.t.lastRequest()
@@ -62,7 +62,7 @@ describe("link subscriptions", () => {
         h.link.subscribe("datastreams/cmd", body => {})
         bringUp(h)
         ackLast(h, 200)
-        rx(h, '{"status":503}\n') // gone before any push
+        rx(h, '{"notice":true,"status":503}\n') // gone before any push
         await advance(h, 100)
         h.link.start()
         h.link.tick()
@@ -96,7 +96,7 @@ describe("link subscriptions", () => {
         rx(h, push(sub.token, "2026-11-22T05:00:05.000Z", "p2")) // same at, new value: the later write wins
         rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "old")) // another stream's explicit older at
         expect(got.join(",")).toBe("p1,p2,old")
-        rx(h, '{"status":408}\n')
+        rx(h, '{"notice":true,"status":408}\n')
         await advance(h, 100)
         bringUp(h)
         expect(h.t.lastRequest().params.since).toBe("2026-11-22T05:00:05.000Z")
@@ -135,7 +135,7 @@ describe("link subscriptions", () => {
         bringUp(h)
         const first = h.t.lastRequest()
         rx(h, truncatedAck(first.token, 3, "2026-11-22T05:00:03.000Z") + push(first.token, "2026-11-22T05:00:01.000Z", "1"))
-        rx(h, '{"status":408}\n') // server closes before the other two
+        rx(h, '{"notice":true,"status":408}\n') // server closes before the other two
         await advance(h, 100)
         bringUp(h)
         const again = h.t.lastRequest()

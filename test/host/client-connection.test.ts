@@ -146,7 +146,7 @@ test("a silent server is reported degraded, then dropped as dead [P§4]", async 
 test("a connection notice closes the connection and fails pending requests with its reason [P§6]", async () => {
     const srv = await fakeServer({
         onRequest(_req, ws) {
-            ws.send(encodeResponse({ status: 503, body: { title: "Service Unavailable", errors: "shutting down", code: "E_SHUTTING_DOWN", retry_after_ms: 2000 } }))
+            ws.send(encodeResponse({ notice: true, status: 503, body: { title: "Service Unavailable", errors: "shutting down", code: "E_SHUTTING_DOWN", retry_after_ms: 2000 } }))
         },
     })
     const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })

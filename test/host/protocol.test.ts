@@ -1,7 +1,7 @@
 // Protocol v1 golden vectors, Node side. The DeviceScript twin is test/firmware/protocol.test.ts.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { decodeRequest, decodeServerLine, encode, encodeRequest, encodeResponse, quote } from "../../src/protocol.ts"
+import { decodeRequest, decodeServerLine, encode, encodeRequest, encodeResponse, isNotice, quote } from "../../src/protocol.ts"
 import { ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../vectors/envelope.ts"
 
 for (const v of REQUEST_VECTORS) {
@@ -25,6 +25,7 @@ for (const v of SERVER_LINE_VECTORS) {
         const d = decodeServerLine(v.input)
         assert.equal(d.kind, v.kind)
         if (v.expect) assert.equal(encodeResponse(d.response!), v.expect)
+        if (v.notice !== undefined) assert.equal(isNotice(d.response!), v.notice)
     })
 }
 

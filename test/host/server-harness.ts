@@ -7,7 +7,7 @@ import { join } from "node:path"
 import tls from "node:tls"
 import { promisify } from "node:util"
 import { WebSocket } from "ws"
-import { decodeServerLine, encodeRequest, type Request, type Response } from "../../src/protocol.ts"
+import { decodeServerLine, encodeRequest, isNotice, type Request, type Response } from "../../src/protocol.ts"
 import { startServer, type RunningServer, type ServerOptions } from "../../devs/server/index.ts"
 
 const execFileAsync = promisify(execFile)
@@ -131,9 +131,9 @@ abstract class Client {
         return this.response(token, ms).then((l) => l.response!)
     }
 
-    /** The next connection notice (a status line without token). */
+    /** The next connection notice [P§6] (`"notice":true`). */
     notice(ms = WAIT_MS): Promise<Response> {
-        return this.q.next((l) => l.kind === "response" && l.response!.token === undefined, ms).then((l) => l.response!)
+        return this.q.next((l) => l.kind === "response" && isNotice(l.response!), ms).then((l) => l.response!)
     }
 }
 

@@ -123,6 +123,8 @@ export interface ServerLineVector {
     kind: string
     /** canonical re-encoding of the response, for kind "response" */
     expect?: string
+    /** [P§6] for kind "response": whether it is a connection notice (isNotice) */
+    notice?: boolean
 }
 
 export const SERVER_LINE_VECTORS: ServerLineVector[] = [
@@ -150,6 +152,34 @@ export const SERVER_LINE_VECTORS: ServerLineVector[] = [
         input: '{"token":"a","status":401,"resource":"/feeds/1","body":{"title":"Unauthorized","errors":"X-ApiKey is missing"}}',
         kind: "response",
         expect: '{"token":"a","status":401,"resource":"/feeds/1","body":{"title":"Unauthorized","errors":"X-ApiKey is missing"}}',
+    },
+    {
+        name: "reply to a request without token: a response, not a notice",
+        input: '{"status":200,"resource":"/feeds/504","body":{"id":504}}',
+        kind: "response",
+        expect: '{"status":200,"resource":"/feeds/504","body":{"id":504}}',
+        notice: false,
+    },
+    {
+        name: "error reply to a request without token: a response, not a notice",
+        input: '{"status":404,"resource":"/feeds/9","body":{"title":"Not Found","errors":"no feed 9","code":"E_NOT_FOUND"}}',
+        kind: "response",
+        expect: '{"status":404,"resource":"/feeds/9","body":{"title":"Not Found","errors":"no feed 9","code":"E_NOT_FOUND"}}',
+        notice: false,
+    },
+    {
+        name: "connection notice: marked",
+        input: '{"notice":true,"status":503,"body":{"title":"Service Unavailable","errors":"the server is shutting down","code":"E_SHUTTING_DOWN","retry_after_ms":2400}}',
+        kind: "response",
+        expect: '{"notice":true,"status":503,"body":{"title":"Service Unavailable","errors":"the server is shutting down","code":"E_SHUTTING_DOWN","retry_after_ms":2400}}',
+        notice: true,
+    },
+    {
+        name: "a response with a token is never a notice",
+        input: '{"token":"a","status":503,"resource":"/feeds/1","body":{"code":"E_STORE_FAILED"}}',
+        kind: "response",
+        expect: '{"token":"a","status":503,"resource":"/feeds/1","body":{"code":"E_STORE_FAILED"}}',
+        notice: false,
     },
     { name: "garbage", input: "HTTP/1.1 400 Bad Request", kind: "invalid" },
     { name: "array", input: "[1,2]", kind: "invalid" },

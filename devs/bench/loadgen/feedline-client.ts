@@ -1,7 +1,7 @@
 // Simulated devices and subscribers speaking protocol v1 over the TLS device port [P§1-§8], built on
 // the shared codec (src/protocol.ts): welcome line, auth once with X-ApiKey, `put /feeds/:id` acked
 // by token, `subscribe /feeds/:id` for pushes, blank-line heartbeats when idle.
-import { decodeServerLine, encodeRequest, DEFAULT_HEARTBEAT_MS, type Response } from "../../../src/protocol.ts"
+import { decodeServerLine, encodeRequest, isNotice, DEFAULT_HEARTBEAT_MS, type Response } from "../../../src/protocol.ts"
 import { connectCountedTls, OPEN_TIMEOUT_MS, withTimeout, type CountedTls } from "./wire.ts"
 import { deviceOf, updateBody } from "./payload.ts"
 import type { AckHandler, ClientAdapter, DeviceConnection, PushHandler, SubscriberConnection, TargetAddress } from "./types.ts"
@@ -75,7 +75,7 @@ export function feedlineAdapter(address: TargetAddress): ClientAdapter {
             const c = track(new LineConnection(address, onClose))
             let first: ((r: Response) => void) | undefined
             c.onResponse = (r) => {
-                if (r.token === undefined) return // a connection notice; the close follows
+                if (isNotice(r) || r.token === undefined) return // a connection notice (the close follows), or a reply to nothing we sent
                 const seq = parseInt(r.token, 36)
                 if (seq === 0 && first) return first(r)
                 onAck(seq, r.status === 200, r.status === 200 ? undefined : `${r.status} ${r.body?.code ?? ""}`)
