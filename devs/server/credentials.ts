@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { KeyRing } from "./auth/keys.ts"
+import type { ApiError } from "./errors.ts"
 import type { Store } from "./storage/store.ts"
 
 export interface Credentials {
@@ -25,6 +26,16 @@ export function credentialsPath(dataDir: string): string {
     return join(dataDir, CREDENTIALS_FILE)
 }
 
+/** Feed 1, or a new one when feed 1 was deleted (its id is never given out again). */
+async function firstFeed(store: Store) {
+    try {
+        return await store.createFeed({ id: 1, title: "first feed" })
+    } catch (e) {
+        if ((e as ApiError).code !== "E_FEED_ID_RETIRED") throw e
+        return store.createFeed({ title: "first feed" })
+    }
+}
+
 /**
  * Returns the bootstrap credentials from the file, or makes them when there is no file and no master key.
  * `created` tells the caller to print them (once). When a master key exists but the file is gone, the
@@ -39,7 +50,7 @@ export async function ensureCredentials(dataDir: string, store: Store, keys: Key
     if ((await store.listKeys()).some((k) => k.master && k.revokedMs === undefined)) {
         return { credentials: { masterKey: "", feedId: 0, deviceKey: "" }, created: false }
     }
-    const feed = (await store.getFeed(1)) ?? (await store.createFeed({ id: 1, title: "first feed" }))
+    const feed = (await store.getFeed(1)) ?? (await firstFeed(store))
     const master = await keys.create({ label: "master", permissions: [], master: true })
     const device = await keys.create({ label: `device, feed ${feed.id}`, permissions: ["read", "update"], feeds: [feed.id] })
     const file: CredentialsFile = {

@@ -10,6 +10,8 @@ export type ServerErrorCode =
     | "E_NOT_ALLOWED" // 405: method not supported on this resource
     | "E_IDLE_TIMEOUT" // 408 notice: silent too long
     | "E_SUBSCRIPTION_ENDED" // 408 push: params.timeout elapsed
+    | "E_FEED_ID_RETIRED" // 409: that id belonged to a deleted feed and is never given out again
+    | "E_FEED_DELETED" // 404 push: the subscribed feed was deleted
     | "E_TOO_LARGE" // 413 notice
     | "E_CONFLICT" // 422: exists already
     | "E_BAD_VALUE" // 422
@@ -33,6 +35,7 @@ const TITLES: Record<number, string> = {
     404: "Not Found",
     405: "Method Not Allowed",
     408: "Request Timeout",
+    409: "Conflict",
     413: "Payload Too Large",
     422: "Unprocessable Entity",
     429: "Too Many Requests",

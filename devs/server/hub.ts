@@ -3,7 +3,7 @@
 // thousands of subscribers never hold up ingest. The changes of one write reach a subscriber as one
 // batch of lines (one socket write), queued on its connection, whose outgoing queue is bounded
 // (session.ts drops a connection that cannot keep up).
-import { quote } from "../../src/protocol.ts"
+import { encodeResponse, errorBody, quote } from "../../src/protocol.ts"
 import { isoOf } from "./time.ts"
 
 /** Deliveries per event-loop turn: large enough to be efficient, small enough to keep requests flowing. */
@@ -25,8 +25,8 @@ export interface ChangeEvent {
 export interface Subscriber {
     /** queue lines for the peer, in order */
     deliver(lines: string[]): void
-    /** the subscription ended on the hub's side: its key no longer allows it, for `reason` (a person's words) */
-    ended(sub: Subscription, reason: string): void
+    /** the subscription ended on the hub's side: forget it (its final push is delivered right after) */
+    ended(sub: Subscription): void
 }
 
 export type SubscriptionState = "replaying" | "live" | "ended"
@@ -38,6 +38,8 @@ export class Subscription {
     /** changes with seq <= this were part of the replay (or happened before it) */
     liveAfterSeq = 0
     timer?: NodeJS.Timeout
+    /** the feed was deleted while the replay was read: goLive ends the subscription after its acknowledgement */
+    private feedDeleted = false
 
     constructor(
         readonly subscriber: Subscriber,
@@ -75,6 +77,7 @@ export class Subscription {
         const waiting = this.buffered
         this.buffered = []
         this.push(waiting)
+        if (this.feedDeleted) return this.endFeedDeleted()
         // the key may have been revoked while the replay was read (a sweep skips replaying subscriptions)
         if (this.state === "live") this.endIfRefused()
     }
@@ -86,13 +89,36 @@ export class Subscription {
         this.send(fresh)
     }
 
-    /** Ends the subscription when its key no longer allows it (the subscriber sends the final push); true if it did. */
+    /** Ends the subscription with a final 403 push when its key no longer allows it; true if it did. */
     endIfRefused(): boolean {
         const reason = this.refusal()
         if (reason === undefined) return false
-        this.state = "ended"
-        this.subscriber.ended(this, reason)
+        this.end(403, "E_FORBIDDEN", `${reason}; the subscription to ${this.resource} ended`)
         return true
+    }
+
+    /**
+     * [P§8] The feed was deleted: the deletion push, then a final 404 push; its id is never given out
+     * again, so nothing could ever be pushed here. A subscription still replaying ends once it is acknowledged.
+     */
+    endFeedDeleted(): void {
+        if (this.state === "replaying") this.feedDeleted = true
+        if (this.state !== "live") return
+        const deleted = pushLine(this.token, { feed: this.feed, seq: Infinity })
+        this.end(404, "E_FEED_DELETED", `feed ${this.feed} was deleted; the subscription to ${this.resource} ended`, [deleted])
+    }
+
+    /**
+     * [P§8] Ends the subscription with a final push: `status` (408 timeout, 403 key, 404 feed), a stable
+     * code and a reason a person can act on; `before` goes out first. The subscriber forgets it first, so
+     * nothing follows the final push.
+     */
+    end(status: number, code: string, reason: string, before: string[] = []): void {
+        if (this.state === "ended") return
+        this.state = "ended"
+        this.subscriber.ended(this)
+        const final = encodeResponse({ token: this.token, status, resource: this.resource, body: errorBody("Subscription ended", reason, code) })
+        this.subscriber.deliver([...before, final])
     }
 
     private send(events: ChangeEvent[]): void {
@@ -202,6 +228,11 @@ export class Hub {
             this.scheduled = true
             setImmediate(() => this.pump())
         }
+    }
+
+    /** [P§8] The feed was deleted: every subscription to it (or under it) ends with a final push, at once. */
+    endFeed(feed: number): void {
+        for (const sub of [...(this.byFeed.get(feed) ?? [])]) sub.endFeedDeleted()
     }
 
     /**

@@ -4,7 +4,7 @@
 // outgoing queue, and closes with a notice [P§6]. Listeners are thin adapters around it.
 import { randomBytes } from "node:crypto"
 import { decodeRequest, encodeResponse, encodeWelcome, keepaliveStep, type Request } from "../../src/protocol.ts"
-import { ApiError, errorBodyOf, errorResponse } from "./errors.ts"
+import { ApiError, errorResponse } from "./errors.ts"
 import { ObjectFramer } from "./framer.ts"
 import type { Subscriber, Subscription } from "./hub.ts"
 import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
@@ -98,11 +98,7 @@ export class Session implements Connection {
                 this.deps.metrics.pushes.add({}, lines.length)
                 this.sendLines(lines)
             },
-            ended: (sub, reason) => {
-                endSubscription(this.deps.router.deps, this, sub)
-                const body = errorBodyOf(403, "E_FORBIDDEN", `${reason}; the subscription to ${sub.resource} ended`)
-                this.send(encodeResponse({ token: sub.token, status: 403, resource: sub.resource, body }))
-            },
+            ended: (sub) => endSubscription(this.deps.router.deps, this, sub),
         }
     }
 

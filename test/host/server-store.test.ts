@@ -44,11 +44,47 @@ for (const backend of BACKENDS) {
             assert.equal((await store.getFeed(a.id))!.title, "renamed")
             assert.deepEqual((await store.listFeeds([504])).map((f) => f.id), [504])
             await store.writePoints(504, [{ stream: "t", atMs: T0, value: "1" }])
-            assert.equal(await store.deleteFeed(504), true)
+            assert.deepEqual(await store.deleteFeed(504), { revokedKeys: [], detachedKeys: [] })
             assert.equal(await store.getFeed(504), undefined)
             assert.deepEqual(await store.listDatastreams(504), [])
             assert.deepEqual((await store.replay(504, undefined, 0, 10)).points, [])
-            assert.equal(await store.deleteFeed(504), false)
+            assert.equal(await store.deleteFeed(504), undefined)
+            await store.close()
+        })
+
+        test("feed ids are never given out twice: not after a delete, not by an explicit id, not one a key was made for", async () => {
+            const { store } = backend.open()
+            const a = (await store.createFeed({})).id
+            const b = (await store.createFeed({})).id
+            await store.deleteFeed(b) // the highest: SQLite alone would give it out again
+            const c = (await store.createFeed({})).id
+            assert.ok(c > b, `${c} after deleting ${b}`)
+            await assert.rejects(store.createFeed({ id: b }), (e: ApiError) => e.status === 409 && e.code === "E_FEED_ID_RETIRED")
+            // a key made for a feed that does not exist yet: a new feed never gets that id by chance
+            await store.insertKey({ id: "k", hash: Buffer.alloc(32, 2), label: "", permissions: ["read"], feeds: [c + 5], master: false, createdMs: T0 })
+            assert.ok((await store.createFeed({})).id > c + 5)
+            assert.equal((await store.createFeed({ id: c + 5 })).id, c + 5, "the feed the key was made for can be made with its id")
+            assert.ok(a < b)
+            await store.close()
+        })
+
+        test("deleting a feed revokes the keys scoped to it alone and takes it out of the others' lists", async () => {
+            const { store } = backend.open()
+            const f = (await store.createFeed({})).id
+            const g = (await store.createFeed({})).id
+            let n = 0
+            const key = (id: string, feeds?: number[]) => store.insertKey({ id, hash: Buffer.alloc(32, ++n), label: id, permissions: ["read"], feeds, master: false, createdMs: T0 })
+            await key("only", [f])
+            await key("both", [f, g])
+            await key("other", [g])
+            await key("all")
+            const v0 = store.keysVersion()
+            assert.deepEqual(await store.deleteFeed(f), { revokedKeys: ["only"], detachedKeys: ["both"] })
+            assert.notEqual(store.keysVersion(), v0, "the key ring must reload")
+            const keys = new Map((await store.listKeys()).map((k) => [k.id, k]))
+            assert.equal(keys.get("only")!.revokedMs, T0)
+            assert.deepEqual([keys.get("both")!.feeds, keys.get("both")!.revokedMs], [[g], undefined])
+            assert.deepEqual([keys.get("other")!.feeds, keys.get("all")!.feeds], [[g], undefined])
             await store.close()
         })
 

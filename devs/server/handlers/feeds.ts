@@ -64,11 +64,20 @@ async function update(ctx: Ctx) {
     return { status: 200 }
 }
 
+/**
+ * DELETE: the feed goes with everything under it, and its id is never given out again [P§10]. Its
+ * subscriptions end at once with a final push [P§8]; keys scoped to it lose it (those scoped to it alone are
+ * revoked). The answer says which keys: {"id","deleted":true,"revoked_keys":[…],"detached_keys":[…]}.
+ */
 async function remove(ctx: Ctx) {
     requireFeed(ctx, "delete")
-    if (!(await ctx.deps.store.deleteFeed(ctx.feed))) throw notFound(`feed ${ctx.feed} does not exist`)
-    ctx.deps.hub.publish([{ feed: ctx.feed, seq: Infinity }])
-    return { status: 200 }
+    const deletion = await ctx.deps.store.deleteFeed(ctx.feed)
+    if (!deletion) throw notFound(`feed ${ctx.feed} does not exist`)
+    ctx.deps.hub.endFeed(ctx.feed)
+    // the keys changed: reload them now, so they count from the next request and what they no longer allow ends
+    await ctx.deps.keys.refresh()
+    ctx.deps.log.info({ feed: ctx.feed, revokedKeys: deletion.revokedKeys, detachedKeys: deletion.detachedKeys }, "feed deleted")
+    return { status: 200, body: { id: ctx.feed, deleted: true, revoked_keys: deletion.revokedKeys, detached_keys: deletion.detachedKeys } }
 }
 
 export const feedsRoutes: Routes = { get: list, post: create }

@@ -1,7 +1,6 @@
 // [P§8] subscribe (with `since` replay and `timeout`), unsubscribe, unsubscribe-all.
 // The subscription is registered before the replay is read and buffers live changes until the
 // replay is sent; changes the replay already holds (seq <= its high-water mark) are not sent again.
-import { encodeResponse, errorBody } from "../../../src/protocol.ts"
 import { ApiError, notAllowed, notFound, unprocessable } from "../errors.ts"
 import { pushLine, Subscription, type ChangeEvent } from "../hub.ts"
 import { MAX_REPLAY_POINTS, MAX_SUBSCRIPTIONS_PER_CONNECTION } from "../limits.ts"
@@ -97,12 +96,10 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
 
     const startTimer = () => {
         if (timeoutMs === undefined) return
-        sub.timer = setTimeout(() => {
-            if (sub.state === "ended") return
-            endSubscription(ctx.deps, conn, sub)
-            const body = errorBody("Subscription ended", `the subscription's timeout of ${timeoutMs} ms elapsed; subscribe again to go on`, "E_SUBSCRIPTION_ENDED")
-            sub.subscriber.deliver([encodeResponse({ token, status: 408, resource: ctx.resource, body })])
-        }, timeoutMs)
+        sub.timer = setTimeout(
+            () => sub.end(408, "E_SUBSCRIPTION_ENDED", `the subscription's timeout of ${timeoutMs} ms elapsed; subscribe again to go on`),
+            timeoutMs,
+        )
         sub.timer.unref()
     }
 

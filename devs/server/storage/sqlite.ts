@@ -5,6 +5,7 @@ import Database from "better-sqlite3"
 import { ApiError } from "../errors.ts"
 import type {
     DatastreamRecord,
+    FeedDeletion,
     FeedRecord,
     HistoryQuery,
     KeyRecord,
@@ -16,7 +17,7 @@ import type {
 } from "./store.ts"
 
 /** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: string[] = [
     `CREATE TABLE feeds (
         id INTEGER PRIMARY KEY,
         title TEXT NOT NULL DEFAULT '',
@@ -52,6 +53,22 @@ const MIGRATIONS: string[] = [
         created_ms INTEGER NOT NULL,
         revoked_ms INTEGER
     );`,
+    // 2: feed ids are never given out twice [P§10]. A deleted feed's id is retired (an explicit "id" naming
+    // it is refused) and new ids come from above every id a feed ever had or a key ever named, so no old
+    // key or subscription reaches a new tenant's feed. A store from before cannot know which ids it
+    // deleted: the high-water mark starts above its feeds and above every feed its keys name.
+    `CREATE TABLE retired_feeds (
+        id INTEGER PRIMARY KEY,
+        deleted_ms INTEGER NOT NULL
+    );
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value
+    ) WITHOUT ROWID;
+    INSERT INTO settings (name, value) VALUES ('feed_id_high_water', MAX(
+        COALESCE((SELECT MAX(id) FROM feeds), 0),
+        COALESCE((SELECT MAX(CAST(j.value AS INTEGER)) FROM api_keys, json_each(api_keys.feeds) AS j), 0)
+    ));`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -202,6 +219,15 @@ export class SqliteStore implements Store {
             dataVersion: db.prepare<[], number>("PRAGMA data_version").pluck(),
             allFeeds: db.prepare<[], FeedRow>("SELECT * FROM feeds ORDER BY id"),
             insertFeed: db.prepare("INSERT INTO feeds (id, title, created_ms, updated_ms) VALUES (?, ?, ?, ?)"),
+            feedRetired: db.prepare<[number], number>("SELECT 1 FROM retired_feeds WHERE id = ?").pluck(),
+            retireFeed: db.prepare("INSERT OR IGNORE INTO retired_feeds (id, deleted_ms) VALUES (?, ?)"),
+            feedIdHighWater: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'feed_id_high_water'").pluck(),
+            raiseFeedIdHighWater: db.prepare("UPDATE settings SET value = MAX(value, ?) WHERE name = 'feed_id_high_water'"),
+            // unrevoked keys scoped to a list of feeds that holds this one
+            keysNamingFeed: db.prepare<[number], { id: string; feeds: string }>(
+                "SELECT id, feeds FROM api_keys WHERE revoked_ms IS NULL AND feeds IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(api_keys.feeds) WHERE value = ?)",
+            ),
+            setKeyFeeds: db.prepare("UPDATE api_keys SET feeds = ? WHERE id = ?"),
             touchFeed: db.prepare("UPDATE feeds SET updated_ms = ? WHERE id = ?"),
             renameFeed: db.prepare("UPDATE feeds SET title = ?, updated_ms = ? WHERE id = ?"),
             deleteFeed: db.prepare("DELETE FROM feeds WHERE id = ?"),
@@ -307,11 +333,26 @@ export class SqliteStore implements Store {
 
     async createFeed(input: { id?: number; title?: string }): Promise<FeedRecord> {
         const now = this.now()
-        if (input.id !== undefined && this.stmt.feedById.get(input.id)) {
-            throw new ApiError(422, "E_CONFLICT", `feed ${input.id} exists already; leave out "id" to get a new one`)
-        }
-        const info = this.stmt.insertFeed.run(input.id ?? null, input.title ?? "", now, now)
-        return { id: Number(info.lastInsertRowid), title: input.title ?? "", createdMs: now, updatedMs: now }
+        const title = input.title ?? ""
+        const id = this.db.transaction(() => {
+            if (input.id !== undefined) {
+                if (this.stmt.feedById.get(input.id)) throw new ApiError(422, "E_CONFLICT", `feed ${input.id} exists already; leave out "id" to get a new one`)
+                if (this.stmt.feedRetired.get(input.id) !== undefined) {
+                    throw new ApiError(
+                        409,
+                        "E_FEED_ID_RETIRED",
+                        `feed ${input.id} was deleted, and a deleted feed's id is never given out again (keys and subscriptions of the old feed must not reach a new one); leave out "id" to get a new one`,
+                    )
+                }
+            }
+            const highWater = this.stmt.feedIdHighWater.get()!
+            const id = input.id ?? highWater + 1
+            if (!Number.isSafeInteger(id)) throw new ApiError(422, "E_BAD_ID", `no feed ids are left above ${highWater}; give an explicit "id"`)
+            this.stmt.insertFeed.run(id, title, now, now)
+            this.stmt.raiseFeedIdHighWater.run(id)
+            return id
+        })()
+        return { id, title, createdMs: now, updatedMs: now }
     }
 
     async updateFeed(id: number, changes: { title?: string }): Promise<void> {
@@ -330,14 +371,32 @@ export class SqliteStore implements Store {
         }
     }
 
-    async deleteFeed(id: number): Promise<boolean> {
+    async deleteFeed(id: number): Promise<FeedDeletion | undefined> {
         // the bulk in chunks; the transaction below removes what was written meanwhile
         await this.deleteInChunks(() => this.stmt.deleteFeedChunk.run(id).changes)
         this.knownFeeds.delete(id)
-        return this.db.transaction(() => {
+        const now = this.now()
+        const deletion = this.db.transaction((): FeedDeletion | undefined => {
             this.stmt.deleteFeedPoints.run(id)
-            return this.stmt.deleteFeed.run(id).changes > 0
+            if (this.stmt.deleteFeed.run(id).changes === 0) return undefined
+            this.stmt.retireFeed.run(id, now)
+            // keys scoped to this feed lose it: one scoped to it alone is revoked (a key for no feed at all
+            // is no key; revoked, it shows as such in `keys list` and the tokens it minted end with it)
+            const done: FeedDeletion = { revokedKeys: [], detachedKeys: [] }
+            for (const k of this.stmt.keysNamingFeed.all(id)) {
+                const rest = (JSON.parse(k.feeds) as number[]).filter((f) => f !== id)
+                if (rest.length === 0) {
+                    this.stmt.revokeKey.run(now, k.id)
+                    done.revokedKeys.push(k.id)
+                } else {
+                    this.stmt.setKeyFeeds.run(JSON.stringify(rest), k.id)
+                    done.detachedKeys.push(k.id)
+                }
+            }
+            return done
         })()
+        if (deletion) this.keysGeneration++
+        return deletion
     }
 
     async listDatastreams(feed: number): Promise<DatastreamRecord[]> {
@@ -470,16 +529,20 @@ export class SqliteStore implements Store {
     }
 
     async insertKey(k: KeyRecord): Promise<void> {
-        this.stmt.insertKey.run(
-            k.id,
-            k.hash,
-            k.label,
-            JSON.stringify(k.permissions),
-            k.feeds ? JSON.stringify(k.feeds) : null,
-            k.master ? 1 : 0,
-            k.createdMs,
-            k.revokedMs ?? null,
-        )
+        this.db.transaction(() => {
+            // a new feed's id never lands on one a key was made for (that key would grant it)
+            if (k.feeds?.length) this.stmt.raiseFeedIdHighWater.run(Math.max(...k.feeds))
+            this.stmt.insertKey.run(
+                k.id,
+                k.hash,
+                k.label,
+                JSON.stringify(k.permissions),
+                k.feeds ? JSON.stringify(k.feeds) : null,
+                k.master ? 1 : 0,
+                k.createdMs,
+                k.revokedMs ?? null,
+            )
+        })()
         this.keysGeneration++
     }
 

@@ -13,6 +13,14 @@ export interface FeedRecord {
     updatedMs: number
 }
 
+/** What deleting a feed did to the keys scoped to it (ids). */
+export interface FeedDeletion {
+    /** scoped to that feed alone: revoked */
+    revokedKeys: string[]
+    /** scoped to it and others: it was taken out of their list */
+    detachedKeys: string[]
+}
+
 export interface DatastreamRecord {
     feed: number
     id: string
@@ -71,11 +79,18 @@ export interface Store {
     getFeed(id: number): Promise<FeedRecord | undefined>
     /** whether the feed exists; asked on every write, so a store answers it from memory where it can */
     feedExists(id: number): Promise<boolean>
-    /** E_CONFLICT when the id is taken */
+    /**
+     * A feed with the given id, or a new one above every id ever used by a feed or named by a key: ids are
+     * never given out twice [P§10]. E_CONFLICT when the id is taken, E_FEED_ID_RETIRED (409) when a deleted
+     * feed had it.
+     */
     createFeed(input: { id?: number; title?: string }): Promise<FeedRecord>
     updateFeed(id: number, changes: { title?: string }): Promise<void>
-    /** removes its datastreams and datapoints too */
-    deleteFeed(id: number): Promise<boolean>
+    /**
+     * Removes the feed with its datastreams and datapoints, retires its id, and takes it out of the keys
+     * scoped to it (one scoped to it alone is revoked). Undefined when there was no such feed.
+     */
+    deleteFeed(id: number): Promise<FeedDeletion | undefined>
 
     listDatastreams(feed: number): Promise<DatastreamRecord[]>
     getDatastream(feed: number, id: string): Promise<DatastreamRecord | undefined>
