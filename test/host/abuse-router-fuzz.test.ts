@@ -298,7 +298,7 @@ function rawExchange(port: number, bytes: string): Promise<string> {
 // "400 Bad Request" without a body unless the server handles "clientError" itself.
 test("malformed HTTP (lowercase method, control bytes, NUL in a header, garbage) gets a 4xx with a JSON reason", async () => {
     const malformed = fc.oneof(
-        fc.constantFrom("get /v2/feeds/1 HTTP/1.1\r\nHost: x\r\n\r\n", "GET /v2/feeds/\u0001 HTTP/1.1\r\nHost: x\r\n\r\n", `GET /v2/feeds/1 HTTP/1.1\r\nHost: x\r\nX-ApiKey: a\u0000b\r\n\r\n`, "GARBAGE\r\n\r\n"),
+        fc.constantFrom("get /v2/feeds/1 HTTP/1.1\r\nHost: x\r\n\r\n", "GET /v2/feeds/\u0001 HTTP/1.1\r\nHost: x\r\n\r\n", `GET /v2/feeds/1 HTTP/1.1\r\nHost: x\r\nX-ApiKey: a\u0000b\r\n\r\n`, "GARBAGE\r\n\r\n", "GET /v2/feeds/1 HTTP/1.1\r\n#:\r\n\r\n"),
         fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 60 }).map((junk) => `GET /v2/feeds/1 HTTP/1.1\r\n${junk}\r\n\r\n`)
     )
     await fc.assert(

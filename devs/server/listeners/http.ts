@@ -89,7 +89,9 @@ async function envelopeOf(req: IncomingMessage, url: URL): Promise<Request> {
 }
 
 export function createHttpListener(deps: HttpListenerDeps): http.Server {
-    const server = http.createServer(async (req, res) => {
+    // requireHostHeader off: a request without Host (HTTP/1.1 wants one; we serve no virtual hosts) gets our
+    // coded answer, not Node's bare 400 with an empty body
+    const server = http.createServer({ requireHostHeader: false }, async (req, res) => {
         try {
             const url = new URL(req.url ?? "/", "http://localhost")
             if (url.pathname === "/healthz" && req.method === "GET") return sendJson(res, 200, deps.health())
