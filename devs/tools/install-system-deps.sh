@@ -1,20 +1,47 @@
 #!/usr/bin/env bash
 # Debian packages used by tests and benchmarks: chromium (dashboard browser test, driven by
 # playwright-core; a browser is never downloaded) and mosquitto (the MQTT peer in `npm run bench`).
-# Needs root; without it, or without apt, the tests that need them skip with a message.
+# Needs root and apt-get. Outside CI, a package that cannot be installed is reported and the tests
+# that need it skip (and are counted as skipped on `npm test`'s last line). With CI=true a missing
+# package is an error (exit 1): a CI run must not go green by skipping what it was meant to test.
 set -u
-need=()
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
-command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
-[ ${#need[@]} -eq 0 ] && { echo "system deps: chromium and mosquitto present"; exit 0; }
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-  echo "system deps: cannot install ${need[*]} (need root and apt-get); tests that need them will skip"
+# where the tests look for them (test/host/dashboard-browser.test.ts, devs/bench/targets/mosquitto.ts);
+# the overrides let test/host/system-deps.test.ts see this script fail without uninstalling anything
+chromium_bin=${FEEDLINE_CHROMIUM_BIN:-/usr/bin/chromium}
+mosquitto_bins=${FEEDLINE_BENCH_MOSQUITTO_BIN:-/usr/sbin/mosquitto /usr/bin/mosquitto /usr/local/sbin/mosquitto}
+present() {
+  case "$1" in
+    chromium) [ -x "$chromium_bin" ] ;;
+    mosquitto) for b in $mosquitto_bins; do [ -x "$b" ] && return 0; done; return 1 ;;
+  esac
+}
+missing() {
+  local m=()
+  for p in chromium mosquitto; do present "$p" || m+=("$p"); done
+  echo "${m[*]:-}"
+}
+fail_or_skip() {
+  if [ "${CI:-}" = "true" ]; then
+    echo "system deps: ERROR: $1 (CI=true: the tests that need them must run, so this fails)" >&2
+    exit 1
+  fi
+  echo "system deps: $1; the tests that need them will skip"
   exit 0
+}
+
+need=$(missing)
+[ -z "$need" ] && { echo "system deps: chromium and mosquitto present"; exit 0; }
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  fail_or_skip "cannot install $need (need root and apt-get)"
 fi
-echo "system deps: installing ${need[*]}"
+echo "system deps: installing $need"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null \
-  || echo "system deps: apt-get failed; tests that need ${need[*]} will skip"
+# shellcheck disable=SC2086 # $need is a list of package names
+apt-get update -qq && apt-get install -y -qq --no-install-recommends $need >/dev/null \
+  || echo "system deps: apt-get failed for $need" >&2
 # mosquitto's package starts a system broker on 1883; the benchmark runs its own on a free port
 systemctl stop mosquitto >/dev/null 2>&1 || true
+still=$(missing)
+[ -n "$still" ] && fail_or_skip "$still not installed"
+echo "system deps: installed $need"
 exit 0
