@@ -70,7 +70,13 @@ test("a subscriber that never reads is dropped; a reading subscriber gets every 
     await stuck.q.untilClosed(20_000)
     const got = pushesOf(stuck, "subB", "flood").length
     const pushBytes = pushesOf(reader, "subA", "flood").reduce((n, l) => n + l.raw.length + 1, 0)
-    assert.ok(got < written, `the non-reader got ${got} of ${written}`)
+    // Dropped means: the server ended the connection with a 503 E_SLOW_CONSUMER notice behind what it had
+    // queued, and destroys it CLOSE_GRACE_MS later. A client that reads again within the grace gets all of
+    // it (the notice last); one that reads later finds the rest of its queue, the notice with it, gone.
+    // Which of the two is a matter of timing (how fast the reader caught up), so either is accepted.
+    const notice = stuck.q.lines.find((l) => l.kind === "response" && l.response!.token === undefined)?.response
+    if (notice) assert.deepEqual([notice.status, notice.body.code], [503, "E_SLOW_CONSUMER"])
+    assert.ok(notice !== undefined || got < written, `the non-reader got ${got} of ${written} and no E_SLOW_CONSUMER notice`)
     console.log(
         `# slow consumer: dropped after ${batches + 1} batches (${written} datapoints, ${(pushBytes / 1048576).toFixed(1)} MiB of pushes per subscriber) in ${floodMs.toFixed(0)} ms; ` +
             `it had read ${got}; the reader got all ${written}; server RSS ${server.rssMiB().toFixed(0)} MiB, peak ${server.peakRssMiB().toFixed(0)} MiB`
@@ -107,25 +113,31 @@ test("request flood on one connection: 429 E_RATE_LIMITED with retry_after_ms; t
 })
 
 test("HTTP flood from one address: 429 with a reason, never 5xx", { timeout: 60_000 }, async () => {
-    const N = 400
+    // waves of concurrent GETs until one is refused: a loaded machine that spreads a single wave out
+    // over more than its budget's refill still meets the limit in a later wave, so "limited" is always checked
+    const WAVE = 200
+    const MAX_WAVES = 20
     const startedMs = Date.now()
-    const statuses = await Promise.all(
-        Array.from({ length: N }, async () => {
-            const res = await fetch(`http://127.0.0.1:${server.appPort}/v2/feeds/${feed}`, { headers: { "X-ApiKey": key } })
-            const body = (await res.json()) as any
-            if (res.status === 429) assert.equal(body.code, "E_RATE_LIMITED")
-            return res.status
-        })
-    )
     const counts: Record<number, number> = {}
-    for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1
-    console.log(`# HTTP flood: ${N} concurrent GETs: ${JSON.stringify(counts)}`)
-    assert.ok(statuses.every((s) => s === 200 || s === 429), JSON.stringify(counts))
-    // the bucket's budget over the time the flood really took: a loaded machine spreads the requests
-    // out, so the property is "never more than the budget", and "some refused" only when N exceeds it
+    let waves = 0
+    while (waves < MAX_WAVES && !counts[429]) {
+        waves++
+        const statuses = await Promise.all(
+            Array.from({ length: WAVE }, async () => {
+                const res = await fetch(`http://127.0.0.1:${server.appPort}/v2/feeds/${feed}`, { headers: { "X-ApiKey": key } })
+                const body = (await res.json()) as any
+                if (res.status === 429) assert.equal(body.code, "E_RATE_LIMITED")
+                return res.status
+            })
+        )
+        for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1
+    }
+    console.log(`# HTTP flood: ${waves} waves of ${WAVE} concurrent GETs: ${JSON.stringify(counts)}`)
+    assert.deepEqual(Object.keys(counts).filter((s) => s !== "200" && s !== "429"), [], JSON.stringify(counts))
+    assert.ok(counts[429] > 0, `limited (after ${waves} waves)`)
+    // never more served than the bucket's budget over the time the flood really took
     const budget = RATE_BURST_HTTP + (RATE_PER_SECOND * (Date.now() - startedMs)) / 1000
     assert.ok((counts[200] ?? 0) <= budget + 1, `served ${counts[200]} within a budget of ${budget.toFixed(0)}`)
-    if (N > budget + 1) assert.ok(counts[429] > 0, "limited")
 })
 
 test("an object over MAX_OBJECT_BYTES: notice 413 E_TOO_LARGE, then the connection is closed", async () => {
