@@ -290,13 +290,13 @@ function rawExchange(port: number, bytes: string): Promise<string> {
         s.on("data", (d: string) => (data += d))
         s.on("error", () => {})
         s.on("close", () => resolve(data))
-        s.setTimeout(3000, () => s.destroy())
+        s.setTimeout(10_000, () => s.destroy()) // a bound for a loaded machine; an answer takes milliseconds
     })
 }
 
 // Requests that Node's HTTP parser refuses never reach the router: Node answers a bare
 // "400 Bad Request" without a body unless the server handles "clientError" itself.
-test("malformed HTTP (lowercase method, control bytes, NUL in a header, garbage) gets a 4xx with a JSON reason", async () => {
+test("malformed HTTP (lowercase method, control bytes, NUL in a header, no Host, garbage) gets a 4xx with a JSON reason", async () => {
     const malformed = fc.oneof(
         fc.constantFrom("get /v2/feeds/1 HTTP/1.1\r\nHost: x\r\n\r\n", "GET /v2/feeds/\u0001 HTTP/1.1\r\nHost: x\r\n\r\n", `GET /v2/feeds/1 HTTP/1.1\r\nHost: x\r\nX-ApiKey: a\u0000b\r\n\r\n`, "GARBAGE\r\n\r\n", "GET /v2/feeds/1 HTTP/1.1\r\n#:\r\n\r\n"),
         fc.string({ unit: "binary-ascii", minLength: 1, maxLength: 60 }).map((junk) => `GET /v2/feeds/1 HTTP/1.1\r\n${junk}\r\n\r\n`)
@@ -304,11 +304,12 @@ test("malformed HTTP (lowercase method, control bytes, NUL in a header, garbage)
     await fc.assert(
         fc.asyncProperty(malformed, async (bytes) => {
             const answer = await rawExchange(server.appPort, bytes)
+            // every case is answered: a server that closed unanswered, or served one, would pass otherwise
             const m = /^HTTP\/1\.1 (\d{3})/.exec(answer)
-            if (!m) return // closed without an answer: nothing was served, nothing to check
+            assert.ok(m, `no HTTP answer for ${JSON.stringify(bytes)}: ${JSON.stringify(answer.slice(0, 120))}`)
             const status = Number(m[1])
-            assert.ok(status < 500, `5xx for ${JSON.stringify(bytes)}`)
-            if (status < 400) return // the junk happened to be a valid header
+            // junk that happens to be a valid header still leaves a request without Host and without a key
+            assert.ok(status >= 400 && status < 500, `${status} for ${JSON.stringify(bytes)}`)
             const body = answer.slice(answer.indexOf("\r\n\r\n") + 4)
             let json: unknown
             try {
