@@ -71,6 +71,11 @@ export interface ServerOptions {
     verifyBearer?: BearerVerifier
     /** extra routes on the app port, tried in order after /v2, /ws, /healthz and /metrics */
     httpHandlers?: HttpHandler[]
+    /**
+     * Tests only: the store the server uses, made from the one it opened (e.g. one whose commits a test
+     * can hold open, to see that no acknowledgement leaves before its commit returned). Unset: the SQLite store itself.
+     */
+    wrapStore?: (store: Store) => Store
 }
 
 export interface RunningServer {
@@ -133,12 +138,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const metrics = new Metrics()
     mkdirSync(opts.dataDir, { recursive: true })
 
-    const store = new SqliteStore({
+    const sqlite = new SqliteStore({
         path: join(opts.dataDir, "feedline.db"),
         synchronous: opts.synchronous,
         onCommit: (ms) => metrics.storeCommit.observe(ms / 1000),
         onError: (err) => log.error({ err }, "store commit failed; the writes were refused (503), nothing was acknowledged"),
     })
+    const store: Store = opts.wrapStore ? opts.wrapStore(sqlite) : sqlite
     const keys = new KeyRing(store, now)
     // the dashboard at /, POST /jwt and `Bearer <jwt>` credentials (devs/dashboard/mount.ts)
     const dashboard = mountDashboard({ dataDir: opts.dataDir, store, keys, authFailures: () => router.deps.authFailures, now })
@@ -222,7 +228,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         retention = setInterval(prune, RETENTION_CHECK_MS)
         retention.unref()
     }
-    log.info({ host, devicePort, appPort, dataDir: opts.dataDir, version: SERVER_VERSION }, "feedline server listening")
+    log.info({ host, devicePort, appPort, dataDir: opts.dataDir, version: SERVER_VERSION, store: sqlite.durability() }, "feedline server listening")
 
     let closing: Promise<void> | undefined
     const close = () =>

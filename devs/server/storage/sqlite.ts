@@ -578,6 +578,12 @@ export class SqliteStore implements Store {
         this.knownFeeds.clear()
     }
 
+    /** What a commit survives, as SQLite reports it for this connection: logged at start, asserted by the tests. */
+    durability(): { journalMode: string; synchronous: string } {
+        const synchronous = this.db.pragma("synchronous", { simple: true }) as number
+        return { journalMode: String(this.db.pragma("journal_mode", { simple: true })), synchronous: ["OFF", "NORMAL", "FULL", "EXTRA"][synchronous] ?? String(synchronous) }
+    }
+
     /** Commits what is pending, then closes the database. */
     async close(): Promise<void> {
         if (this.closed) return
