@@ -11,6 +11,8 @@ import { promisify } from "node:util"
 import Database from "better-sqlite3"
 import { startServer } from "../../devs/server/index.ts"
 import { SCHEMA_VERSION } from "../../devs/server/storage/sqlite.ts"
+import { RECONNECT_AFTER_MS } from "../../devs/server/limits.ts"
+import { CommitGate } from "./commit-gate.ts"
 import { http, startTestServer, TlsClient, WAIT_MS } from "./server-harness.ts"
 
 const run = promisify(execFile)
@@ -43,18 +45,25 @@ test("restart: data, keys, credentials and the dev CA are there after a restart"
     }
 })
 
-test("shutdown: requests in flight are acknowledged, then a 503 notice with retry_after_ms, then close", async () => {
-    const s = await startTestServer()
+test("shutdown: a request in flight is acknowledged, then a 503 notice with retry_after_ms of 2-4 s, then close", async () => {
+    // the write's commit is held open, so the request is surely in flight when the shutdown begins (an
+    // event, where a 1 ms sleep let a loaded machine start the shutdown before the request arrived)
+    const gate = new CommitGate()
+    const s = await startTestServer({ wrapStore: gate.wrap })
     const c = await TlsClient.open(s, s.credentials.deviceKey)
+    gate.hold()
     c.sendRaw(JSON.stringify({ method: "put", resource: "/feeds/1", body: { datastreams: [{ id: "last", current_value: "1" }] }, token: "w" }))
-    await new Promise((r) => setTimeout(r, 1)) // the request is on its way
-    const closing = s.stop()
+    await gate.reached(1)
+    const closing = s.stop() // from here the server takes no new request and waits for this one
+    gate.release()
     const ack = await c.response("w")
     const notice = await c.notice()
     assert.equal(ack.response!.status, 200)
     assert.ok(c.q.lines.indexOf(ack) < c.q.lines.findIndex((l) => l.response?.status === 503), "acknowledged before the notice")
     assert.deepEqual([notice.status, notice.body.code], [503, "E_SHUTTING_DOWN"])
-    assert.ok(notice.body.retry_after_ms >= 1000)
+    // [P§6] a jittered hint, so a fleet does not come back at once: RECONNECT_AFTER_MS to twice that
+    assert.ok(notice.body.retry_after_ms >= RECONNECT_AFTER_MS && notice.body.retry_after_ms <= 2 * RECONNECT_AFTER_MS, `retry_after_ms ${notice.body.retry_after_ms}`)
+    assert.deepEqual([RECONNECT_AFTER_MS, 2 * RECONNECT_AFTER_MS], [2000, 4000], "README: 2-4 s")
     await c.q.untilClosed()
     await closing
 })
