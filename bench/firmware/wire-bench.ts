@@ -1,6 +1,6 @@
 // Firmware-side benchmark, run in the DeviceScript simulator by devs/bench/firmware/wire.ts:
 // bytes on the wire and VM time per update for feedline's envelope (the firmware's own encodeBatch
-// and LinkSocket) against a publish of the same data by the DeviceScript MQTT client.
+// and socket layer) against a publish of the same data by the DeviceScript MQTT client.
 // The host counts the bytes (TLS records included) per connection, in the order connections are made:
 // for every case, ours with 0 then K updates, then MQTT with 0 then K updates.
 // VM time: ds.millis() stands still while the VM runs without yielding and catches up at the next
@@ -8,7 +8,7 @@
 // per allocation), which inflates both paths: only their ratio means something.
 import * as ds from "@devicescript/core"
 import { startMQTTClient } from "@devicescript/net"
-import { LinkSocket } from "../../src/net/socket"
+import { NativeSocket, SocketSink, startNativeSocket } from "../../src/net/socket"
 import { encodeBatch, Sample } from "../../src/net/outbox"
 import { FW_BENCH } from "../results/tmp/fw-bench-config"
 
@@ -47,36 +47,52 @@ function report(path: string, name: string, k: number, ms: number) {
     console.log("FWBENCH " + JSON.stringify({ path: path, case: name, k: k, ms: ms }))
 }
 
-/** feedline: welcome, then k `put` lines, each acknowledged by the host; VM time of encode + send. */
-async function ours(c: Case, k: number) {
-    const s = LinkSocket.open(FW_BENCH.host, FW_BENCH.port, true)
-    if (!(await s.waitOpen(OPEN_TIMEOUT_MS))) throw new Error("ours: no connection " + s.reason)
-    let lines = 0
-    // the welcome, then one ack per update
-    const want = 1 + k
-    let ms = 0
-    let sent = false
-    for (;;) {
-        if (lines >= 1 && !sent) {
-            sent = true
-            const t0 = ds.millis()
-            for (let i = 0; i < k; ++i) {
-                s.send(encodeBatch(FEED_RESOURCE, c.samples, "t" + i, undefined) + "\n")
-                // the VM panics after ~128K steps without yielding; the MQTT client yields in every send too
-                if (i % YIELD_EVERY === YIELD_EVERY - 1) await ds.sleep(0)
-            }
-            await ds.sleep(0)
-            while (s._outq().length) await ds.sleep(0)
-            ms = ds.millis() - t0
-        }
-        if (lines >= want) break
-        const b = await s.recv()
-        if (b === null) throw new Error("ours: closed early " + s.reason)
-        for (let i = 0; i < b.length; ++i) if (b[i] === 10) lines++
+/** Counts the lines the host sends on one connection. */
+class LineCounter implements SocketSink {
+    opened = false
+    closed: string = undefined
+    lines = 0
+    onOpen() {
+        this.opened = true
     }
-    s.close("done")
+    onData(b: Buffer) {
+        for (let i = 0; i < b.length; ++i) if (b[i] === 10) this.lines++
+    }
+    onClosed(reason: string) {
+        this.closed = reason
+    }
+}
+
+/** Polls the socket (as the link's ticker does) until `done()` or the connection closed. */
+async function until(sock: NativeSocket, c: LineCounter, what: string, done: () => boolean) {
+    const deadline = ds.millis() + OPEN_TIMEOUT_MS
+    while (!done()) {
+        if (c.closed !== undefined || ds.millis() > deadline) throw new Error("ours: " + what + " " + c.closed)
+        sock.poll()
+        await ds.sleep(10)
+    }
+}
+
+/** feedline: welcome, then k `put` lines, each acknowledged by the host; VM time of encode + send. */
+async function ours(sock: NativeSocket, c: Case, k: number) {
+    const counter = new LineCounter()
+    const err = sock.connect(FW_BENCH.host, -FW_BENCH.port, counter)
+    if (err) throw new Error("ours: " + err)
+    // the welcome, then one ack per update
+    await until(sock, counter, "no welcome", () => counter.lines >= 1)
+    const t0 = ds.millis()
+    for (let i = 0; i < k; ++i) {
+        sock.send(encodeBatch(FEED_RESOURCE, c.samples, "t" + i, undefined) + "\n")
+        // the VM panics after ~128K steps without yielding; the MQTT client yields in every send too
+        if (i % YIELD_EVERY === YIELD_EVERY - 1) await ds.sleep(0)
+    }
+    await ds.sleep(0)
+    const ms = ds.millis() - t0
+    await until(sock, counter, "acks missing", () => counter.lines >= 1 + k)
+    sock.abandon()
     report("ours", c.name, k, ms)
     await ds.sleep(SETTLE_MS)
+    sock.poll()
 }
 
 /** DeviceScript MQTT client: CONNECT, then k QoS 1 publishes of the same JSON body. */
@@ -95,9 +111,10 @@ async function mqtt(c: Case, k: number) {
 
 async function main() {
     const all = cases()
+    const sock = startNativeSocket()
     for (let i = 0; i < all.length; ++i) {
-        await ours(all[i], 0)
-        await ours(all[i], FW_BENCH.updates)
+        await ours(sock, all[i], 0)
+        await ours(sock, all[i], FW_BENCH.updates)
         await mqtt(all[i], 0)
         await mqtt(all[i], FW_BENCH.updates)
     }

@@ -29,12 +29,12 @@
 //
 // One link per device: the runtime has ONE socket, so nothing else may open one (fetch() or the MQTT
 // client would kill the link's connection); a second startLink() throws E_LINK_STARTED.
-// Everything runs in the background: one ticker (every TICK_MS) and one reader fiber per connection.
+// Everything runs in the background: one ticker (every TICK_MS) and one receive fiber (src/net/socket.ts).
 import * as ds from "@devicescript/core"
 import { writeSetting } from "@devicescript/settings"
 import { LinkConfig, REBOOTS_KEY, readLinkConfig } from "./config"
 import { Link, TICK_MS, Transport } from "./link"
-import { LinkSocket } from "./socket"
+import { NativeSocket, startNativeSocket } from "./socket"
 import { spreadByDevice } from "../backoff"
 
 export { Link, LinkState, LinkStats, PushHandler } from "./link"
@@ -49,7 +49,8 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
     started = true
     const cfg = await readLinkConfig()
     if (overrides) Object.assign(cfg, overrides)
-    const transport = new SocketTransport(cfg)
+    const sock = startNativeSocket()
+    const transport = new SocketTransport(cfg, sock)
     const link = new Link(cfg, {
         transport: transport,
         now: ds.millis,
@@ -64,6 +65,7 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
     link.start()
     setInterval(() => {
         try {
+            sock.poll()
             link.tick()
         } catch (e) {
             // a bug in the link must not stop the device: log it, the next tick tries again
@@ -82,67 +84,21 @@ async function rebootNow(n: number) {
     ds.reboot()
 }
 
-/** Adapts LinkSocket to the link: one reader fiber per connection; events of old connections are dropped. */
+/** Adapts the device's socket to the link: one connection at a time, its events go to the link. */
 class SocketTransport implements Transport {
     link: Link
-    sock: LinkSocket = null
 
-    constructor(readonly cfg: LinkConfig) {}
+    constructor(readonly cfg: LinkConfig, private sock: NativeSocket) {}
 
     open(): string {
-        try {
-            this.sock = LinkSocket.open(this.cfg.host, this.cfg.port, this.cfg.tls)
-        } catch (e) {
-            this.sock = null
-            const msg = "" + e
-            return e instanceof RangeError || msg.indexOf("network") >= 0 ? "E_NO_NETWORK" : "E_OPEN"
-        }
-        serve.start(this, this.sock)
-        return ""
+        return this.sock.connect(this.cfg.host, this.cfg.tls ? -this.cfg.port : this.cfg.port, this.link)
     }
 
     send(text: string) {
-        if (this.sock) this.sock.send(text)
+        this.sock.send(text)
     }
 
     close() {
-        const s = this.sock
-        this.sock = null
-        if (s) s.close("E_CLOSED")
-    }
-}
-
-/** Received data is handed to the link at most this much at a time (the ESP32 delivers ≤ 1 KB chunks anyway). */
-const RX_SLICE_BYTES = 1024
-
-/** The reader fiber of one connection. It ends when its socket closes (close() wakes it). */
-async function serve(t: SocketTransport, sock: LinkSocket) {
-    const open = await sock.waitOpen(t.cfg.connectTimeoutMs)
-    if (t.sock !== sock) return
-    if (!open) {
-        t.sock = null
-        sock.close(sock.reason || "E_CONNECT_TIMEOUT")
-        t.link.onClosed(sock.reason)
-        return
-    }
-    t.link.onOpen()
-    for (;;) {
-        const chunk = await sock.recv()
-        if (t.sock !== sock) return
-        if (chunk === null) {
-            t.sock = null
-            t.link.onClosed(sock.reason)
-            return
-        }
-        // in slices with a yield between: a burst of queued data (a replay after a long outage; Node's
-        // chunks in the simulator reach 16 KB) must not run the VM past its step budget in one go.
-        // The end is clamped: DeviceScript's Buffer.slice pads past the end with zero bytes (measured:
-        // "abcdefghij".slice(8, 12) is 69 6a 00 00), which prefixed the next line and lost it.
-        for (let off = 0; off < chunk.length; off += RX_SLICE_BYTES) {
-            const end = Math.min(chunk.length, off + RX_SLICE_BYTES)
-            t.link.onData(off === 0 && end === chunk.length ? chunk : chunk.slice(off, end))
-            await ds.sleep(0)
-            if (t.sock !== sock) return
-        }
+        this.sock.abandon()
     }
 }

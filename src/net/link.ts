@@ -246,7 +246,9 @@ export class Link {
     }
 
     onClosed(reason: string) {
-        this.drop(reason || "E_CLOSED")
+        // an open the socket issued later (after the previous connection was gone) can still find no Wi-Fi
+        if (this.state === "connecting" && reason === "E_NO_NETWORK") this.openFailed(reason, this.deps.now())
+        else this.drop(reason || "E_CLOSED")
     }
 
     // ---- the periodic driver ----
@@ -318,7 +320,11 @@ export class Link {
         if (this.state === "down") this.s.reconnects++
         const err = this.deps.transport.open()
         if (err === "") this.to("connecting", `attempt ${this.attempt + 1} to ${this.cfg.host}:${this.cfg.port}`)
-        else if (err === "E_NO_NETWORK") {
+        else this.openFailed(err, now)
+    }
+
+    private openFailed(err: string, now: number) {
+        if (err === "E_NO_NETWORK") {
             // waiting for Wi-Fi is not a failure of the server: poll, do not grow the backoff
             this.nextAttemptMs = now + OFFLINE_POLL_MS
             if (this.state !== "offline") this.to("offline", err)

@@ -1,161 +1,326 @@
-// The device's one socket, written over the runtime hooks (_socketOpen/_socketWrite/_socketClose/
-// _socketOnEvent) instead of @devicescript/net's connect(), whose bugs bite a server that speaks first
-// (platform notes §0.0, §2):
-//   - data arriving before `open` was consumed made connect() assert: here every event only updates
-//     state flags and queues data, and waiters re-check the flags, so no event can be "lost";
-//   - close() never woke a blocked reader (it leaked until out of memory): here close() wakes it;
-//   - a full native send queue (-1) threw: here sends are queued and retried.
-// The runtime has one native socket per device: opening a new one terminates the previous one.
+// The device's one socket, over the runtime hooks (_socketOpen/_socketWrite/_socketClose/_socketOnEvent),
+// with rules that follow what the ESP32 runtime really does (devicescript-esp32 main/sock.c, devicescript
+// runtime/devicescript/impl_socket.c; README "Link states"):
+//   - connect, TLS handshake and writes run on a worker task fed by a queue; reads and _socketClose() run on
+//     the main task, and close frees the TLS state the worker may be using (the handshake has no timeout);
+//   - events carry no connection id: a late open/error of an abandoned attempt reaches whatever is current;
+//   - _socketOpen returns 0 even when the worker's queue was full: then no event ever comes;
+//   - after close or an error event the runtime drops further events until the next _socketOpen.
+// Rules (each has a test against the fake runtime in test/firmware/socket.test.ts):
+//   R1 one native connection at a time: an open is issued only when the previous one is closed and settled;
+//   R2 never close while the worker may use the connection: an attempt abandoned before its open/error event
+//      is closed after that event; an open one not within WRITE_GAP_MS of the last write;
+//   R3 events are attributed to the one native connection (a generation count) and dropped once the link
+//      has abandoned it; events with no connection are counted as stale;
+//   R4 at most one write in flight: pending text is coalesced into one write, WRITE_GAP_MS apart;
+//   R5 a heartbeat is dropped when other text is pending (that text proves liveness as well);
+//   R6 a dropped open (queue full) is noticed at once: _socketWrite answers -100 when the runtime took none;
+//   R7 received data waits in a queue bounded by RX_MAX_BYTES; beyond it the connection is dropped.
 import * as ds from "@devicescript/core"
 
-type SocketEvent = "open" | "close" | "data" | "error"
-type DsSockets = typeof ds & {
-    _socketOpen(host: string, port: number): number
-    _socketClose(): number
-    _socketWrite(buf: Buffer | string): number
-    _socketOnEvent: (event: SocketEvent, arg?: Buffer | string) => void
+/** The runtime's socket hooks (ds._socketOpen/_socketWrite/_socketClose), or a fake in tests. */
+export interface SocketRuntime {
+    /** 0 when queued (a negative port selects TLS); throws RangeError "network not available" without Wi-Fi */
+    open(host: string, port: number): number
+    /** 0 queued, -1 worker queue full, -10 not connected, -100 no socket (closed, or the open was dropped) */
+    write(text: string): number
+    close(): number
 }
-const rt = ds as DsSockets
 
-/** The native send queue holds 50 entries (ESP32 sock.c); when full, retry every 10 ms for up to this long. */
+/** Where the current connection's events go (the link). */
+export interface SocketSink {
+    onOpen(): void
+    onData(chunk: Buffer): void
+    onClosed(reason: string): void
+}
+
+/** The worker processes a write in a few ms; under TCP backpressure it waits 5 ticks (50 ms at 100 Hz). */
+export const WRITE_GAP_MS = 100
+/** After a close, late events already queued in the runtime drain (one main-loop pass is 10 ms) before the next open. */
+export const SETTLE_MS = 50
+/** One write stays well under the 4096 B that make the ESP32's TLS write assert and reboot. */
+export const MAX_WRITE_BYTES = 2048
+/** A full worker queue (-1) is retried for this long, then the connection is given up. */
 const SEND_STALL_MAX_MS = 2000
-/** Readers re-check their socket this often even without an event (belt and braces against a missed wake). */
-const RECV_RECHECK_MS = 1000
+/** Received bytes waiting for the link; a legitimate burst (a replay of 16 pushes) is ~2.4 KB. */
+export const RX_MAX_BYTES = 6144
+/** Received data is handed to the link at most this much at a time, with a yield between (VM step budget). */
+const RX_SLICE_BYTES = 1024
 
-let current: LinkSocket = null
+const IDLE = 0
+const OPENING = 1
+const OPEN = 2
+const SETTLING = 3
 
-function onEvent(event: SocketEvent, arg?: Buffer | string) {
-    const s = current
-    if (!s) return
-    if (event === "data") s._data(arg as Buffer)
-    else if (event === "open") s._open()
-    else if (event === "close") s._finish("E_CLOSED_BY_SERVER")
-    else if (event === "error") s._finish("E_SOCKET " + errorText("" + arg))
+export class NativeSocket {
+    /** IDLE, OPENING (worker connecting/handshaking), OPEN, SETTLING (closed, late events draining) */
+    private slot = IDLE
+    /** generation of the native connection in the slot */
+    private slotGen = 0
+    /** generation the link uses now (0: none), and where its events go */
+    private live = 0
+    private sink: SocketSink = null
+    private gens = 0
+    /** an open the link asked for while the slot was busy */
+    private wantHost: string = null
+    private wantPort = 0
+    /** the slot's connection is abandoned: close it natively once that is safe (R2) */
+    private closeDue = false
+    private settleUntilMs = 0
+    private out = ""
+    private lastWriteMs = -WRITE_GAP_MS
+    private stallSinceMs = -1
+    /** received entries for the link: generation, kind (0 open, 1 data, 2 closed), data or reason */
+    private rxGen: number[] = []
+    private rxKind: number[] = []
+    private rxData: any[] = []
+    private rxBytes = 0
+    private wake = ds.emitter<number>()
+    /** events that belonged to no connection (dropped) */
+    stale = 0
+    /** closes held back because the worker might have been using the connection */
+    deferredCloses = 0
+    /** connections dropped because the link did not keep up with received data */
+    overflows = 0
+
+    private pumpDue = false
+
+    /** `later(fn, ms)` runs fn after ms (setTimeout): a write held back by the gap goes when it ends */
+    constructor(private rt: SocketRuntime, private now: () => number, private later?: (fn: () => void, ms: number) => void) {}
+
+    /**
+     * Starts a connection for `sink`. "" when under way (issued now, or as soon as the previous native
+     * connection is closed and settled), else E_NO_NETWORK (no Wi-Fi), E_OPEN <n> or E_OPEN_QUEUE_FULL.
+     */
+    connect(host: string, port: number, sink: SocketSink): string {
+        if (this.live) this.abandon()
+        this.live = ++this.gens
+        this.sink = sink
+        this.out = ""
+        this.stallSinceMs = -1
+        this.wantHost = host
+        this.wantPort = port
+        this.settle()
+        if (this.slot !== IDLE) return "" // R1: issued by poll() once the previous connection is gone
+        const err = this.issue()
+        if (err) this.live = 0
+        return err
+    }
+
+    /** Bytes waiting to be written. */
+    pending(): number {
+        return this.out.length
+    }
+
+    /** Queues text for the current connection; failures arrive later as onClosed. */
+    send(text: string) {
+        if (!this.live) return
+        if (text === "\n" && this.out.length) return // R5
+        this.out += text
+        this.pump()
+    }
+
+    /** The link is done with its connection: no event of it is delivered any more; closed natively when safe. */
+    abandon() {
+        if (!this.live) return
+        if (this.slotGen === this.live && (this.slot === OPENING || this.slot === OPEN)) {
+            this.closeDue = true
+            if (!this.closeIfSafe()) this.deferredCloses++
+        }
+        this.live = 0
+        this.sink = null
+        this.wantHost = null
+        this.out = ""
+    }
+
+    /** Runs the deferred work: a safe close, the end of settling, a waiting open, a waiting write. Call often. */
+    poll() {
+        this.closeIfSafe()
+        this.settle()
+        if (this.slot === IDLE && this.wantHost !== null) {
+            const err = this.issue()
+            if (err) this.queue(2, err)
+        }
+        this.pump()
+    }
+
+    /** The runtime's event hook (ds._socketOnEvent). */
+    onEvent(event: string, arg?: any) {
+        const s = this.slot
+        const mine = s === OPENING || s === OPEN
+        if (!mine) {
+            this.stale++
+            return
+        }
+        const live = this.slotGen === this.live
+        if (event === "open" || event === "data") {
+            if (s === OPENING) {
+                // data can come before `open` (the S3 reads on another core): it opens the connection too
+                this.slot = OPEN
+                if (live) this.queue(0, null)
+            }
+            if (event === "data" && live && arg) {
+                if (this.rxBytes + arg.length > RX_MAX_BYTES) {
+                    this.overflows++
+                    this.fail("E_RX_OVERFLOW")
+                } else this.queue(1, arg)
+            }
+            if (!live) this.closeIfSafe() // abandoned while opening: now it can be closed (R2)
+        } else {
+            // error or close: the runtime has closed the socket itself
+            this.toSettling(this.now())
+            if (live) this.queue(2, event === "close" ? "E_CLOSED_BY_SERVER" : "E_SOCKET " + errorText("" + arg))
+        }
+    }
+
+    /** Hands received entries to the link, in order; one fiber for the device's lifetime. */
+    async run() {
+        for (;;) {
+            if (!this.rxGen.length) {
+                await ds.wait(this.wake, 1000)
+                continue
+            }
+            const gen = this.rxGen.shift()
+            const kind = this.rxKind.shift()
+            const d = this.rxData.shift()
+            if (kind === 1) this.rxBytes -= d.length
+            if (gen !== this.live) continue
+            const sink = this.sink
+            if (kind === 0) sink.onOpen()
+            else if (kind === 2) {
+                this.live = 0
+                this.sink = null
+                sink.onClosed(d)
+            } else {
+                // slices with a yield between: the simulator hands over up to 16 KB at once, and the VM
+                // panics after ~128K steps without yielding. DeviceScript's slice pads past the end with
+                // zeros, hence the clamp.
+                for (let off = 0; off < d.length && gen === this.live; off += RX_SLICE_BYTES) {
+                    const end = Math.min(d.length, off + RX_SLICE_BYTES)
+                    sink.onData(off === 0 && end === d.length ? d : d.slice(off, end))
+                    await ds.sleep(0)
+                }
+            }
+        }
+    }
+
+    /** Opens the native connection for the live generation; "" or the reason it failed at once. */
+    private issue(): string {
+        const host = this.wantHost
+        this.wantHost = null
+        let r: number
+        try {
+            r = this.rt.open(host, this.wantPort)
+        } catch (e) {
+            return e instanceof RangeError || ("" + e).indexOf("network") >= 0 ? "E_NO_NETWORK" : "E_OPEN"
+        }
+        if (r !== 0) return "E_OPEN " + r
+        // R6: a runtime that dropped the open holds no socket any more and answers -100; otherwise -10
+        // (not connected yet). Should the worker be connected already, this is a heartbeat after the handshake.
+        if (this.rt.write("\n") === -100) return "E_OPEN_QUEUE_FULL"
+        this.slot = OPENING
+        this.slotGen = this.live
+        this.closeDue = false
+        this.lastWriteMs = -WRITE_GAP_MS
+        return ""
+    }
+
+    /** R2: closes an abandoned connection once the worker is done with it; true when closed. */
+    private closeIfSafe(): boolean {
+        const now = this.now()
+        if (this.slot !== OPEN || !this.closeDue || now - this.lastWriteMs < WRITE_GAP_MS) return false
+        this.rt.close()
+        this.toSettling(now)
+        return true
+    }
+
+    private settle() {
+        if (this.slot === SETTLING && this.now() >= this.settleUntilMs) this.slot = IDLE
+    }
+
+    private pump() {
+        if (this.slot !== OPEN || this.slotGen !== this.live || !this.out.length) return
+        const now = this.now()
+        if (now - this.lastWriteMs < WRITE_GAP_MS) {
+            // R4; the ticker would send it within TICK_MS, a timer sends it as soon as the gap is over
+            if (this.later && !this.pumpDue) {
+                this.pumpDue = true
+                const self = this
+                this.later(() => {
+                    self.pumpDue = false
+                    self.pump()
+                }, WRITE_GAP_MS - (now - this.lastWriteMs))
+            }
+            return
+        }
+        const chunk = this.out.length > MAX_WRITE_BYTES ? this.out.slice(0, MAX_WRITE_BYTES) : this.out
+        const r = this.rt.write(chunk)
+        if (r === 0) {
+            this.out = this.out.slice(chunk.length)
+            this.lastWriteMs = now
+            this.stallSinceMs = -1
+        } else if (r === -1) {
+            if (this.stallSinceMs < 0) this.stallSinceMs = now
+            else if (now - this.stallSinceMs >= SEND_STALL_MAX_MS) this.fail("E_SEND -1")
+        } else this.fail("E_SEND " + r)
+    }
+
+    /** Ends the live connection from this side: the link hears `reason`; the socket closes when safe. */
+    private fail(reason: string) {
+        this.queue(2, reason)
+        this.out = ""
+        this.closeDue = true
+        if (!this.closeIfSafe()) this.deferredCloses++
+    }
+
+    private toSettling(now: number) {
+        this.slot = SETTLING
+        this.closeDue = false
+        this.settleUntilMs = now + SETTLE_MS
+    }
+
+    private queue(kind: number, d: any) {
+        this.rxGen.push(this.live)
+        this.rxKind.push(kind)
+        this.rxData.push(d)
+        if (kind === 1) this.rxBytes += d.length
+        this.wake.emit(0)
+    }
 }
 
 /** The runtime's error text without its "tls://host:port: " prefix, so the reason fits a 32-character value. */
-function errorText(msg: string): string {
+export function errorText(msg: string): string {
     if (!msg.startsWith("tls://") && !msg.startsWith("tcp://")) return msg
     const i = msg.indexOf(": ")
     return i < 0 ? msg : msg.slice(i + 2)
 }
 
-/** The writer fiber: sends queued text in order, waiting out a full native queue. */
-async function drain(s: LinkSocket) {
-    s._writing(true)
-    const q = s._outq()
-    let stalledMs = 0
-    while (q.length && !s.closed) {
-        if (current !== s) {
-            s._finish("E_REPLACED")
-            break
-        }
-        const r = rt._socketWrite(q[0])
-        if (r === 0) {
-            q.shift()
-            stalledMs = 0
-        } else if (r === -1 && stalledMs < SEND_STALL_MAX_MS) {
-            await ds.sleep(10)
-            stalledMs += 10
-        } else s.close("E_SEND " + r)
-    }
-    s._writing(false)
+type DsSockets = typeof ds & {
+    _socketOpen(host: string, port: number): number
+    _socketClose(): number
+    _socketWrite(buf: Buffer | string): number
+    _socketOnEvent: (event: string, arg?: Buffer | string) => void
 }
 
-export class LinkSocket {
-    private chunks: Buffer[] = []
-    private outq: string[] = []
-    private writing = false
-    private wake = ds.emitter<number>()
-    opened = false
-    closed = false
-    /** why it closed (a stable code, with the runtime's text for socket errors) */
-    reason: string = undefined
-
-    private constructor() {}
-
-    /**
-     * Opens the device's socket (terminating any previous one). Port is the server's TCP port; TLS
-     * is selected by a negative port in the runtime. Throws RangeError "network not available" when
-     * Wi-Fi has no IP, Error when the runtime refuses.
-     */
-    static open(host: string, port: number, tls: boolean): LinkSocket {
-        if (current) current._finish("E_REPLACED")
-        rt._socketOnEvent = onEvent
-        const s = new LinkSocket()
-        current = s
-        const r = rt._socketOpen(host, tls ? -port : port)
-        if (r !== 0) {
-            current = null
-            throw new Error("E_OPEN " + r)
-        }
-        return s
-    }
-
-    /** Waits until open or closed; true when open. Data that came before `open` stays queued. */
-    async waitOpen(timeoutMs: number): Promise<boolean> {
-        const deadline = ds.millis() + timeoutMs
-        for (;;) {
-            if (this.closed) return false
-            if (this.opened || this.chunks.length) return true
-            const left = deadline - ds.millis()
-            if (left <= 0) return false
-            await ds.wait(this.wake, left)
-        }
-    }
-
-    /** The next chunk of bytes; null once closed (after the queued data has been read). */
-    async recv(): Promise<Buffer> {
-        for (;;) {
-            if (this.chunks.length) return this.chunks.shift()
-            if (this.closed) return null
-            await ds.wait(this.wake, RECV_RECHECK_MS)
-        }
-    }
-
-    /** Queues text for sending, in order; a failure closes the socket (readers see null). */
-    send(text: string) {
-        if (this.closed) return
-        this.outq.push(text)
-        if (!this.writing) drain.start(this)
-    }
-
-    /** Closes the socket and wakes its reader, who sees null and `reason`. */
-    close(reason: string) {
-        if (current === this) {
-            current = null
-            rt._socketClose()
-        }
-        this._finish(reason)
-    }
-
-    /** @internal the writer fiber's queue */
-    _outq(): string[] {
-        return this.outq
-    }
-
-    /** @internal */
-    _writing(on: boolean) {
-        this.writing = on
-    }
-
-    _open() {
-        this.opened = true
-        this.wake.emit(0)
-    }
-
-    _data(b: Buffer) {
-        if (this.closed || !b) return
-        this.chunks.push(b)
-        this.wake.emit(0)
-    }
-
-    _finish(reason: string) {
-        if (this.closed) return
-        this.closed = true
-        this.reason = reason
-        this.outq.insert(0, -this.outq.length)
-        if (current === this) current = null
-        this.wake.emit(0)
-    }
+/**
+ * The device's socket over the runtime's hooks, and its receive fiber. The event hook is set at every open:
+ * another user of the one socket (the MQTT client, fetch) sets its own, and would get this one's events.
+ */
+export function startNativeSocket(): NativeSocket {
+    const d = ds as DsSockets
+    const onEvent = (event: string, arg?: Buffer | string) => sock.onEvent(event, arg)
+    const sock: NativeSocket = new NativeSocket(
+        {
+            open: (host: string, port: number) => {
+                d._socketOnEvent = onEvent
+                return d._socketOpen(host, port)
+            },
+            write: (text: string) => d._socketWrite(text),
+            close: () => d._socketClose(),
+        },
+        ds.millis,
+        (fn: () => void, ms: number) => setTimeout(fn, ms)
+    )
+    sock.run.start()
+    return sock
 }

@@ -1,103 +1,275 @@
-// The link's socket layer over a fake runtime: the hooks (_socketOpen/_socketWrite/_socketClose) are
-// replaced for the test, events are injected through _socketOnEvent as the runtime would.
+// The socket layer (src/net/socket.ts) against a fake of the ESP32 runtime (fake-runtime.ts): each rule
+// R1-R7 has a test that fails without it. The clock is moved by hand; the worker task and the main loop
+// of the fake are moved by the test, so the interleavings the C code allows are set up on purpose.
 import * as ds from "@devicescript/core"
-import { describe, expect, test, afterEach } from "@devicescript/test"
-import { LinkSocket } from "../../src/net/socket"
+import { describe, expect, test } from "@devicescript/test"
+import { MAX_WRITE_BYTES, NativeSocket, RX_MAX_BYTES, SETTLE_MS, SocketSink, WRITE_GAP_MS } from "../../src/net/socket"
+import { FakeEsp32Socket } from "./fake-runtime"
 
-const rt = ds as any
-const real = { open: rt._socketOpen, write: rt._socketWrite, close: rt._socketClose }
-let written: string[] = []
-let writeResults: number[] = []
-let closes = 0
-
-function fakeRuntime() {
-    written = []
-    writeResults = []
-    closes = 0
-    rt._socketOpen = (host: string, port: number) => 0
-    rt._socketWrite = (b: any) => {
-        const r = writeResults.length ? writeResults.shift() : 0
-        if (r === 0) written.push("" + b)
-        return r
+/** Records what reaches the link, as "open", "data:<text>", "closed:<reason>". */
+class RecordingSink implements SocketSink {
+    seen: string[] = []
+    onOpen() {
+        this.seen.push("open")
     }
-    rt._socketClose = () => {
-        closes++
-        return 0
+    onData(chunk: Buffer) {
+        this.seen.push("data:" + chunk.toString())
+    }
+    onClosed(reason: string) {
+        this.seen.push("closed:" + reason)
+    }
+    text(): string {
+        return this.seen.join(",")
     }
 }
 
-function event(name: string, arg?: any) {
-    rt._socketOnEvent(name, arg)
+interface Rig {
+    rt: FakeEsp32Socket
+    sock: NativeSocket
+    clock: { ms: number }
 }
 
-describe("link socket", () => {
-    afterEach(() => {
-        rt._socketOpen = real.open
-        rt._socketWrite = real.write
-        rt._socketClose = real.close
+function rig(): Rig {
+    const rt = new FakeEsp32Socket()
+    const clock = { ms: 1000 }
+    const sock = new NativeSocket(rt, () => clock.ms)
+    rt.onEvent = (e: string, a?: any) => sock.onEvent(e, a)
+    sock.run.start()
+    return { rt: rt, sock: sock, clock: clock }
+}
+
+/** Lets the receive fiber hand queued entries to the sink. */
+async function settle() {
+    for (let i = 0; i < 20; ++i) await ds.sleep(1)
+}
+
+/** Moves the clock and polls, as the link's ticker does. */
+function later(r: Rig, ms: number) {
+    r.clock.ms += ms
+    r.sock.poll()
+}
+
+/** A connection all the way up: issued, connected, handshake done, `open` delivered. */
+async function up(r: Rig, sink: SocketSink) {
+    expect(r.sock.connect("h", -7443, sink)).toBe("")
+    r.rt.take()
+    r.rt.tcpConnected()
+    r.rt.handshakeDone()
+    r.rt.mainPass()
+    await settle()
+}
+
+describe("socket layer over the ESP32 runtime (fake)", () => {
+    test("R1+R3: a late `open` of an abandoned attempt never reaches the next connection; the next open waits for it", async () => {
+        const r = rig()
+        const a = new RecordingSink()
+        expect(r.sock.connect("h", -7443, a)).toBe("")
+        r.rt.take()
+        r.rt.tcpConnected() // the worker is inside the handshake (it has no timeout)
+        r.sock.abandon() // the link's connect timeout
+        const b = new RecordingSink()
+        expect(r.sock.connect("h", -7443, b)).toBe("")
+        expect(r.rt.cmds.length).toBe(0) // B is not queued behind A
+        r.rt.handshakeDone() // A's open, late
+        r.rt.mainPass()
+        await settle()
+        expect(b.text()).toBe("") // A's open went to nobody
+        expect(a.text()).toBe("")
+        expect(r.rt.closes).toBe(1) // A closed once its handshake was over
+        later(r, SETTLE_MS)
+        expect(r.rt.cmds.length).toBe(1) // now B
+        r.rt.take()
+        r.rt.tcpConnected()
+        r.rt.handshakeDone()
+        r.rt.mainPass()
+        await settle()
+        expect(b.text()).toBe("open")
+        expect(r.rt.hazards.length).toBe(0)
     })
-    test("data that arrives before `open` was consumed is kept (the server speaks first)", async () => {
-        fakeRuntime()
-        const s = LinkSocket.open("h", 1, true)
-        event("open")
-        event("data", Buffer.from("welcome\n"))
-        expect(await s.waitOpen(1000)).toBe(true)
-        const b = await s.recv()
-        expect(b.toString()).toBe("welcome\n")
+
+    test("R2: a connection abandoned during its handshake is not closed under the worker", async () => {
+        const r = rig()
+        const a = new RecordingSink()
+        r.sock.connect("h", -7443, a)
+        r.rt.take()
+        r.rt.tcpConnected()
+        later(r, 15000)
+        r.sock.abandon()
+        later(r, 15000)
+        expect(r.rt.closes).toBe(0)
+        expect(r.rt.hazards.length).toBe(0)
+        expect(r.sock.deferredCloses).toBe(1)
+        r.rt.handshakeFailed("mbedtls_ssl_handshake") // the runtime closes it itself: nothing to do
+        r.rt.mainPass()
+        await settle()
+        expect(r.rt.closes).toBe(0)
+        expect(a.text()).toBe("")
+        expect(r.rt.hazards.length).toBe(0)
     })
-    test("close() wakes a blocked reader with null and the reason", async () => {
-        fakeRuntime()
-        const s = LinkSocket.open("h", 1, true)
-        event("open")
-        let got: any = "pending"
-        const reader = async () => {
-            got = await s.recv()
+
+    test("R2: a connection is not closed while the worker may still be inside a write", async () => {
+        const r = rig()
+        const a = new RecordingSink()
+        await up(r, a)
+        r.sock.send("batch\n")
+        r.rt.take() // the worker is writing
+        r.sock.abandon()
+        expect(r.rt.closes).toBe(0)
+        r.rt.wrote()
+        later(r, WRITE_GAP_MS)
+        expect(r.rt.closes).toBe(1)
+        expect(r.rt.hazards.length).toBe(0)
+        expect(r.rt.received["1"]).toBe("batch\n")
+    })
+
+    test("R3: events when no connection is open (after a VM restart, a late close) are dropped and counted", async () => {
+        const r = rig()
+        const a = new RecordingSink()
+        r.sock.onEvent("data", Buffer.from("left over from the previous program\n"))
+        r.sock.onEvent("close")
+        expect(r.sock.stale).toBe(2)
+        await up(r, a)
+        r.sock.abandon()
+        r.sock.onEvent("data", Buffer.from("x")) // between our close and the runtime dropping events
+        await settle()
+        expect(a.text()).toBe("open")
+    })
+
+    test("R4: writes are coalesced, one in flight, WRITE_GAP_MS apart; reads in between still arrive in order", async () => {
+        const r = rig()
+        const a = new RecordingSink()
+        await up(r, a)
+        r.sock.send("one\n")
+        r.sock.send("two\n")
+        r.sock.send("three\n")
+        expect(r.rt.cmds.length).toBe(1) // "one" at once; two and three wait for the gap
+        r.rt.take()
+        r.rt.serverSends("ack1\n")
+        r.rt.mainPass() // the main task reads while the worker writes: the runtime does that, it must be harmless
+        r.sock.send("four\n")
+        expect(r.rt.cmds.length).toBe(0)
+        r.rt.wrote()
+        later(r, WRITE_GAP_MS)
+        expect(r.rt.cmds.length).toBe(1)
+        r.rt.writeAll()
+        await settle()
+        expect(r.rt.got()).toBe("one\ntwo\nthree\nfour\n")
+        expect(r.rt.maxWrites).toBe(1)
+        expect(r.rt.readsDuringWrite).toBe(1)
+        expect(a.text()).toBe("open,data:ack1\n")
+    })
+
+    test("R4: a long backlog leaves in writes of at most MAX_WRITE_BYTES (the ESP32 asserts at 4096)", async () => {
+        const r = rig()
+        await up(r, new RecordingSink())
+        let line = ""
+        while (line.length < 700) line += "0123456789"
+        r.sock.send("first\n")
+        for (let i = 0; i < 6; ++i) r.sock.send(line + "\n")
+        let writes = 0
+        for (let i = 0; i < 10 && r.rt.got().length < 6 + 6 * 701; ++i) {
+            r.rt.writeAll()
+            writes++
+            later(r, WRITE_GAP_MS)
         }
-        reader.start()
-        await ds.sleep(10)
-        expect(got).toBe("pending")
-        s.close("E_SILENT")
-        await ds.sleep(10)
-        expect(got).toBe(null)
-        expect(s.reason).toBe("E_SILENT")
-        expect(closes).toBe(1)
+        expect(r.rt.got().length).toBe(6 + 6 * 701)
+        expect(writes > 2).toBe(true)
+        expect(r.rt.maxWrites).toBe(1)
+        expect(MAX_WRITE_BYTES < 4096).toBe(true)
     })
-    test("a full native send queue (-1) is retried, in order", async () => {
-        fakeRuntime()
-        const s = LinkSocket.open("h", 1, true)
-        event("open")
-        writeResults = [-1, -1, 0, 0]
-        s.send("a")
-        s.send("b")
-        await ds.sleep(100)
-        expect(written.join(",")).toBe("a,b")
-        expect(s.closed).toBe(false)
+
+    test("R5: a heartbeat is dropped when other text is waiting", async () => {
+        const r = rig()
+        await up(r, new RecordingSink())
+        r.sock.send("a\n")
+        r.sock.send("b\n")
+        r.sock.send("\n")
+        r.rt.writeAll()
+        later(r, WRITE_GAP_MS)
+        r.rt.writeAll()
+        expect(r.rt.got()).toBe("a\nb\n")
+        later(r, WRITE_GAP_MS)
+        r.sock.send("\n") // nothing waiting: it goes
+        r.rt.writeAll()
+        expect(r.rt.got()).toBe("a\nb\n\n")
     })
-    test("a send error closes the socket with E_SEND; opening another replaces the old one", async () => {
-        fakeRuntime()
-        const s = LinkSocket.open("h", 1, true)
-        event("open")
-        writeResults = [-10]
-        s.send("a")
-        await ds.sleep(20)
-        expect(s.closed).toBe(true)
-        expect(s.reason).toBe("E_SEND -10")
-        const s2 = LinkSocket.open("h", 1, true)
-        const s3 = LinkSocket.open("h", 1, true)
-        expect(s2.reason).toBe("E_REPLACED")
-        event("data", Buffer.from("x"))
-        expect((await s3.recv()).toString()).toBe("x") // events go to the newest socket only
+
+    test("R6: an open the runtime dropped (worker queue full) fails at once instead of waiting forever", async () => {
+        const r = rig()
+        for (let i = 0; i < 50; ++i) r.rt.cmds.push({ open: false, text: "stuck" })
+        const a = new RecordingSink()
+        expect(r.sock.connect("h", -7443, a)).toBe("E_OPEN_QUEUE_FULL")
+        r.rt.cmds = []
+        later(r, SETTLE_MS)
+        expect(r.sock.connect("h", -7443, a)).toBe("") // the next attempt is not blocked by the dropped one
+        expect(r.rt.cmds.length).toBe(1)
     })
-    test("server close and socket errors end the socket with a reason", async () => {
-        fakeRuntime()
-        const s = LinkSocket.open("h", 1, true)
-        event("open")
-        event("error", "tls://h:1: unable to verify the first certificate")
-        expect(await s.recv()).toBe(null)
-        expect(s.reason).toBe("E_SOCKET unable to verify the first certificate")
-        const t = LinkSocket.open("h", 1, true)
-        event("close")
-        expect(t.reason).toBe("E_CLOSED_BY_SERVER")
-        expect(await t.waitOpen(100)).toBe(false)
+
+    test("R7: more received data than RX_MAX_BYTES before the link takes it drops the connection", async () => {
+        const r = rig()
+        const a = new RecordingSink()
+        await up(r, a)
+        let big = ""
+        while (big.length <= RX_MAX_BYTES) big += "x"
+        r.rt.serverSends(big)
+        r.rt.mainPass()
+        await settle()
+        expect(r.sock.overflows).toBe(1)
+        expect(a.seen[a.seen.length - 1]).toBe("closed:E_RX_OVERFLOW")
+        later(r, WRITE_GAP_MS)
+        expect(r.rt.closes).toBe(1)
+    })
+
+    test("data read before `open` is delivered (S3: main reads on another core) opens the connection", async () => {
+        const r = rig()
+        const a = new RecordingSink()
+        r.sock.connect("h", -7443, a)
+        r.rt.take()
+        r.rt.tcpConnected()
+        r.rt.serverSends("welcome\n")
+        r.rt.handshakeDone()
+        r.rt.read() // before the pass delivers the queued `open`
+        r.rt.mainPass()
+        await settle()
+        expect(a.text()).toBe("open,data:welcome\n")
+    })
+
+    test("errors and the server's close reach the link with a reason; the runtime closed already", async () => {
+        const r = rig()
+        const a = new RecordingSink()
+        r.sock.connect("h", -7443, a)
+        r.rt.take()
+        r.rt.connectFailed("tls://h:7443: can't connect")
+        r.rt.mainPass()
+        await settle()
+        expect(a.text()).toBe("closed:E_SOCKET can't connect")
+        later(r, SETTLE_MS)
+        const b = new RecordingSink()
+        await up(r, b)
+        r.rt.serverSends("bye\n")
+        r.rt.serverCloses()
+        r.rt.mainPass()
+        r.rt.mainPass()
+        await settle()
+        expect(b.text()).toBe("open,data:bye\n,closed:E_CLOSED_BY_SERVER")
+        expect(r.rt.closes).toBe(0)
+        expect(r.rt.hazards.length).toBe(0)
+    })
+
+    test("no Wi-Fi: E_NO_NETWORK at once, also for an open that had to wait", async () => {
+        const r = rig()
+        r.rt.wifi = false
+        expect(r.sock.connect("h", -7443, new RecordingSink())).toBe("E_NO_NETWORK")
+        r.rt.wifi = true
+        const a = new RecordingSink()
+        await up(r, a)
+        r.sock.abandon()
+        const b = new RecordingSink()
+        expect(r.sock.connect("h", -7443, b)).toBe("") // waits for the close and the settling
+        r.rt.wifi = false
+        later(r, WRITE_GAP_MS)
+        later(r, SETTLE_MS)
+        await settle()
+        expect(b.text()).toBe("closed:E_NO_NETWORK")
     })
 })
