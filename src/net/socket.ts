@@ -75,7 +75,7 @@ export class NativeSocket {
     private rxKind: number[] = []
     private rxData: any[] = []
     private rxBytes = 0
-    private wake = ds.emitter<number>()
+    private delivering = false
     /** events that belonged to no connection (dropped) */
     stale = 0
     /** closes held back because the worker might have been using the connection */
@@ -173,13 +173,9 @@ export class NativeSocket {
         }
     }
 
-    /** Hands received entries to the link, in order; one fiber for the device's lifetime. */
-    async run() {
-        for (;;) {
-            if (!this.rxGen.length) {
-                await ds.wait(this.wake, 1000)
-                continue
-            }
+    /** Hands received entries to the link, in order: one fiber while there are any (started by queue()). */
+    private async deliver() {
+        while (this.rxGen.length) {
             const gen = this.rxGen.shift()
             const kind = this.rxKind.shift()
             const d = this.rxData.shift()
@@ -202,6 +198,7 @@ export class NativeSocket {
                 }
             }
         }
+        this.delivering = false
     }
 
     /** Opens the native connection for the live generation; "" or the reason it failed at once. */
@@ -284,7 +281,10 @@ export class NativeSocket {
         this.rxKind.push(kind)
         this.rxData.push(d)
         if (kind === 1) this.rxBytes += d.length
-        this.wake.emit(0)
+        if (!this.delivering) {
+            this.delivering = true
+            this.deliver.start()
+        }
     }
 }
 
@@ -303,7 +303,7 @@ type DsSockets = typeof ds & {
 }
 
 /**
- * The device's socket over the runtime's hooks, and its receive fiber. The event hook is set at every open:
+ * The device's socket over the runtime's hooks. The event hook is set at every open:
  * another user of the one socket (the MQTT client, fetch) sets its own, and would get this one's events.
  */
 export function startNativeSocket(): NativeSocket {
@@ -321,6 +321,5 @@ export function startNativeSocket(): NativeSocket {
         ds.millis,
         (fn: () => void, ms: number) => setTimeout(fn, ms)
     )
-    sock.run.start()
     return sock
 }

@@ -34,7 +34,6 @@ function rig(): Rig {
     const clock = { ms: 1000 }
     const sock = new NativeSocket(rt, () => clock.ms)
     rt.onEvent = (e: string, a?: any) => sock.onEvent(e, a)
-    sock.run.start()
     return { rt: rt, sock: sock, clock: clock }
 }
 
@@ -209,8 +208,8 @@ describe("socket layer over the ESP32 runtime (fake)", () => {
         const r = rig()
         const a = new RecordingSink()
         await up(r, a)
-        let big = ""
-        while (big.length <= RX_MAX_BYTES) big += "x"
+        let big = "x"
+        while (big.length <= RX_MAX_BYTES) big += big
         r.rt.serverSends(big)
         r.rt.mainPass()
         await settle()
