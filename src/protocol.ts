@@ -76,6 +76,8 @@ export type ErrorCode =
     | "E_BAD_PARAMS"
     | "E_BAD_HEADERS"
     | "E_BAD_LINE"
+    | "E_BAD_UTF8"
+    | "E_BAD_FORMAT"
 
 export interface ProtocolError {
     code: ErrorCode
@@ -109,17 +111,51 @@ function isPlainObject(v: Json): boolean {
     return v !== null && typeof v === "object" && !Array.isArray(v)
 }
 
-function depthOf(v: Json, limit: number): number {
-    if (v === null || typeof v !== "object") return 0
-    if (limit <= 0) return 1
-    let max = 0
-    const items: Json[] = Array.isArray(v) ? v : Object.values(v)
-    for (let i = 0; i < items.length; ++i) {
-        const d = depthOf(items[i], limit - 1)
-        if (d > max) max = d
-        if (max >= limit) break
+/**
+ * [P§5] True when the JSON text nests arrays and objects deeper than `maxDepth`. Measured on the text,
+ * without recursion, so every door can run it before anything recursive does (a body 5000 levels deep
+ * would overflow the stack of JSON.stringify or of a recursive walk). Brackets inside strings do not count.
+ */
+export function jsonDepthExceeds(text: string, maxDepth: number): boolean {
+    let depth = 0
+    let inString = false
+    for (let i = 0; i < text.length; ++i) {
+        const c = text.charCodeAt(i)
+        if (inString) {
+            if (c === 92) ++i // backslash: the next character is escaped
+            else if (c === 34) inString = false
+        } else if (c === 34) inString = true
+        else if (c === 123 || c === 91) {
+            if (++depth > maxDepth) return true
+        } else if (c === 125 || c === 93) --depth
     }
-    return max + 1
+    return false
+}
+
+/** [P§5] A UTF-16 surrogate without its partner: no character at all, and not storable as UTF-8. */
+function hasLoneSurrogate(s: string): boolean {
+    for (let i = 0; i < s.length; ++i) {
+        const c = s.charCodeAt(i)
+        if (c < 0xd800 || c > 0xdfff) continue
+        if (c > 0xdbff) return true // a low surrogate first
+        const next = i + 1 < s.length ? s.charCodeAt(i + 1) : 0
+        if (next < 0xdc00 || next > 0xdfff) return true
+        ++i
+    }
+    return false
+}
+
+/** True when a string anywhere in `v` (a member name too) holds a lone surrogate. `v` is shallow (depth checked). */
+function holdsLoneSurrogate(v: Json): boolean {
+    if (typeof v === "string") return hasLoneSurrogate(v)
+    if (v === null || typeof v !== "object") return false
+    if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; ++i) if (holdsLoneSurrogate(v[i])) return true
+        return false
+    }
+    const keys = Object.keys(v)
+    for (let i = 0; i < keys.length; ++i) if (hasLoneSurrogate(keys[i]) || holdsLoneSurrogate(v[keys[i]])) return true
+    return false
 }
 
 function isIdChar(c: number): boolean {
@@ -135,12 +171,13 @@ function isIdChar(c: number): boolean {
 
 /**
  * [P§10] 1..64 characters of A-Za-z0-9_.-, and a name a resource can carry: not "." or ".." (refused
- * as path segments) and not ending in ".json" (removed from a resource as its suffix).
+ * as path segments), not ending in ".json" (removed from a resource as its suffix) nor in a format
+ * suffix such as ".csv" (answered 406).
  */
 export function isDatastreamId(id: Json): boolean {
     if (typeof id !== "string" || id.length < 1 || id.length > MAX_DATASTREAM_ID_CHARS) return false
     for (let i = 0; i < id.length; ++i) if (!isIdChar(id.charCodeAt(i))) return false
-    return id !== "." && id !== ".." && !id.endsWith(".json")
+    return id !== "." && id !== ".." && !id.endsWith(".json") && formatSuffixOf(id) === undefined
 }
 
 /**
@@ -169,6 +206,20 @@ export function normalizeResource(resource: Json): string | undefined {
     return r
 }
 
+/** [P§5] Format suffixes of the Xively API other than .json; a resource ending in one is answered 406. */
+const OTHER_FORMATS = ["xml", "csv"]
+
+/** The format a resource asks for with a suffix other than .json ("xml", "csv"), else undefined. */
+export function formatSuffixOf(resource: Json): string | undefined {
+    if (typeof resource !== "string") return undefined
+    let r: string = resource
+    if (r.length > 1 && r.charCodeAt(r.length - 1) === 47) r = r.slice(0, r.length - 1)
+    const dot = r.lastIndexOf(".")
+    if (dot < 0 || r.indexOf("/", dot) >= 0) return undefined
+    const suffix = r.slice(dot + 1).toLowerCase()
+    return OTHER_FORMATS.indexOf(suffix) >= 0 ? suffix : undefined
+}
+
 /** Splits a normalised resource into its segments: "/feeds/1/datastreams/t" -> ["feeds","1","datastreams","t"]. */
 export function resourceSegments(resource: string): string[] {
     if (resource === "/") return []
@@ -186,6 +237,8 @@ export function resourceCovers(subscribed: string, changed: string): boolean {
  * Unknown fields are ignored. Never throws.
  */
 export function decodeRequest(text: string): DecodedRequest {
+    // measured before parsing; the error waits for the token, which parsing (not recursive) reads
+    const tooDeep = jsonDepthExceeds(text, MAX_DEPTH)
     let raw: Json
     try {
         raw = JSON.parse(text)
@@ -204,8 +257,9 @@ export function decodeRequest(text: string): DecodedRequest {
             return fail("E_BAD_TOKEN", 400, "token is " + token.length + " characters; at most " + MAX_TOKEN_CHARS + " are allowed")
         }
     }
-    if (depthOf(raw, MAX_DEPTH + 1) > MAX_DEPTH) {
-        return fail("E_TOO_DEEP", 400, "the request nests more than " + MAX_DEPTH + " levels deep", token)
+    if (tooDeep) return fail("E_TOO_DEEP", 400, "the request nests more than " + MAX_DEPTH + " levels deep", token)
+    if (holdsLoneSurrogate(raw)) {
+        return fail("E_BAD_UTF8", 400, "the request holds a lone UTF-16 surrogate (such as \\ud800 without its pair), which is no character; send valid Unicode text", token)
     }
 
     const rawMethod = raw["method"]
@@ -223,6 +277,10 @@ export function decodeRequest(text: string): DecodedRequest {
         // [P§8] unsubscribe without a resource removes every subscription of the connection
         if (method !== "unsubscribe") return fail("E_NO_RESOURCE", 400, "resource is missing, e.g. \"/feeds/504\"", token)
     } else {
+        const format = formatSuffixOf(rawResource)
+        if (format !== undefined) {
+            return fail("E_BAD_FORMAT", 406, "only JSON is served, not " + format + "; leave out the ." + format + " suffix (`feedline history --csv` writes CSV)", token)
+        }
         const resource = normalizeResource(rawResource)
         if (resource === undefined) {
             return fail(

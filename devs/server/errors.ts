@@ -34,6 +34,7 @@ const TITLES: Record<number, string> = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    406: "Not Acceptable",
     408: "Request Timeout",
     409: "Conflict",
     413: "Payload Too Large",

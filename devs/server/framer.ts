@@ -1,14 +1,18 @@
 // [P§3] Client -> server framing: a stream of JSON objects, whitespace and newlines allowed between and
 // inside them (pretty-printed requests pasted into `openssl s_client` work). A byte-level state machine:
 // feed() it chunks of any size (1 byte, half an object, three objects) and it returns what it cut.
-// It only finds object boundaries (braces outside strings); JSON.parse in decodeRequest judges the rest.
+// It only finds object boundaries (braces outside strings) and checks that an object is UTF-8;
+// JSON.parse in decodeRequest judges the rest. A bad line (anything but an object where one should
+// start, or a string running past the end of its line) is reported once and skipped to its end: the
+// next line is read afresh, so a typo in a by-hand session costs that line only.
+import { isUtf8 } from "node:buffer"
 import { MAX_OBJECT_BYTES } from "./limits.ts"
 
 export type FramerEvent =
-    /** one complete top-level object, as text */
-    | { kind: "object"; text: string; bytes: number }
-    /** [P§3] non-whitespace between objects (reported once per run, skipped up to the next `{`), or a raw newline inside a string */
-    | { kind: "garbage" }
+    /** one complete top-level object, as text; `badUtf8`: its bytes are not UTF-8 (the text holds U+FFFD in their place) */
+    | { kind: "object"; text: string; bytes: number; badUtf8?: true }
+    /** [P§3] a bad line, once, with why: non-whitespace where an object should start, or a raw newline inside a string; skipped to its end */
+    | { kind: "garbage"; reason: string }
     /** the current object passed MAX_OBJECT_BYTES; the framer is finished (the stream position is lost) */
     | { kind: "oversize"; bytes: number }
 
@@ -24,12 +28,17 @@ function isWhitespace(b: number): boolean {
     return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
 }
 
+/** The first byte of a bad line, readable, so a person sees which line it was (only that byte: the report must not depend on how the stream was cut). */
+function firstOf(b: number): string {
+    return b > 0x20 && b < 0x7f ? JSON.stringify(String.fromCharCode(b)) : `byte 0x${b.toString(16).padStart(2, "0")}`
+}
+
 export class ObjectFramer {
     /** nesting depth; 0 = between objects */
     private depth = 0
     private inString = false
     private escaped = false
-    /** inside a run of garbage already reported */
+    /** inside a bad line already reported: skipping to its end */
     private inGarbage = false
     /** pieces of the current object from earlier chunks */
     private parts: Buffer[] = []
@@ -45,13 +54,14 @@ export class ObjectFramer {
         for (let i = 0; i < chunk.length; ++i) {
             const b = chunk[i]
             if (this.depth === 0) {
-                if (b === OPEN_BRACE) {
+                if (this.inGarbage) {
+                    if (b === NEWLINE) this.inGarbage = false // the next line is read afresh
+                } else if (b === OPEN_BRACE) {
                     this.depth = 1
-                    this.inGarbage = false
                     start = i
-                } else if (!isWhitespace(b) && !this.inGarbage) {
+                } else if (!isWhitespace(b)) {
                     this.inGarbage = true
-                    events.push({ kind: "garbage" })
+                    events.push({ kind: "garbage", reason: `expected a JSON object starting with {, not a line starting with ${firstOf(b)}; the rest of this line was skipped` })
                 }
                 continue
             }
@@ -60,10 +70,9 @@ export class ObjectFramer {
                 else if (b === BACKSLASH) this.escaped = true
                 else if (b === QUOTE) this.inString = false
                 else if (b === NEWLINE) {
-                    // JSON strings cannot hold a raw newline: this object is broken; resynchronise at the next `{`
+                    // JSON strings cannot hold a raw newline: this object is broken; the next line is read afresh
                     this.reset()
-                    this.inGarbage = true
-                    events.push({ kind: "garbage" })
+                    events.push({ kind: "garbage", reason: "a string ran past the end of its line (a missing \"?); this request was skipped" })
                     start = -1
                     continue // nothing of a broken object counts towards the size limit
                 }
@@ -74,8 +83,10 @@ export class ObjectFramer {
                     const last = chunk.subarray(start, i + 1)
                     const bytes = this.partsBytes + last.length
                     if (bytes > this.maxObjectBytes) return this.overflow(events, bytes)
-                    const text = this.parts.length ? Buffer.concat([...this.parts, last]).toString("utf8") : last.toString("utf8")
-                    events.push({ kind: "object", text, bytes })
+                    const whole = this.parts.length ? Buffer.concat([...this.parts, last]) : last
+                    // [P§5] toString would put U+FFFD in place of bad bytes, and that would be stored as if it had been sent
+                    if (isUtf8(whole)) events.push({ kind: "object", text: whole.toString("utf8"), bytes })
+                    else events.push({ kind: "object", text: whole.toString("utf8"), bytes, badUtf8: true })
                     this.reset()
                     start = -1
                     continue

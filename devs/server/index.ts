@@ -202,6 +202,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const httpServer: http.Server = createHttpListener({
         router,
         metrics,
+        log,
         ws,
         rate: new AddressBuckets(rate),
         now,

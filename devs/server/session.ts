@@ -142,10 +142,10 @@ export class Session implements Connection {
         if (this.state !== "open") return
         this.lastRxMs = this.deps.now()
         for (const ev of this.framer.feed(chunk)) {
-            if (ev.kind === "object") this.receiveObject(ev.text)
+            if (ev.kind === "object") this.receiveObject(ev.text, ev.badUtf8 !== true)
             else if (ev.kind === "garbage") {
-                const err = new ApiError(400, "E_BAD_JSON", "expected a JSON object starting with {; skipped up to the next {")
-                this.send(encodeResponse(errorResponse(err, ""))) // token "": a response, not a notice [P§6]
+                // [P§3] one answer per bad line; token "": no token could be read from it
+                this.send(encodeResponse(errorResponse(new ApiError(400, "E_BAD_JSON", ev.reason), "")))
             } else {
                 return this.closeWith(new ApiError(413, "E_TOO_LARGE", `a request may be at most ${MAX_OBJECT_BYTES} bytes; this one is over ${ev.bytes}`))
             }
@@ -158,13 +158,23 @@ export class Session implements Connection {
         this.lastRxMs = this.deps.now()
     }
 
-    /** One request object (WebSocket: one message). */
-    receiveObject(text: string): void {
+    /**
+     * One request object (WebSocket: one message). `utf8` false: its bytes were not UTF-8 and `text` holds
+     * U+FFFD in their place; it is refused (400 E_BAD_UTF8), with its token when one can be read.
+     */
+    receiveObject(text: string, utf8 = true): void {
         this.greet()
         if (this.state !== "open" || this.draining) return
         this.lastRxMs = this.deps.now()
         this.requests++
         const decoded = decodeRequest(text)
+        if (!utf8) {
+            const token = decoded.request?.token ?? decoded.error?.token ?? ""
+            this.deps.metrics.requests.add({ method: "invalid", status: "400" })
+            const err = new ApiError(400, "E_BAD_UTF8", "the request is not valid UTF-8; send text as UTF-8 (non-ASCII may also be escaped as \\uXXXX); nothing was done")
+            this.send(encodeResponse(errorResponse(err, token, decoded.request?.resource)))
+            return
+        }
         if (decoded.error) {
             const e = decoded.error
             this.deps.metrics.requests.add({ method: "invalid", status: String(e.status) })

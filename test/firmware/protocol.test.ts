@@ -11,8 +11,9 @@ describe("protocol vectors", () => {
             await ds.sleep(0)
             const d = decodeRequest(v.input)
             if (v.error) {
-                if (!d.error || d.error.code !== v.error) throw new Error(`${v.name}: expected ${v.error}`)
-                if (d.error.token !== v.errorToken) throw new Error(`${v.name}: token ${d.error.token}`)
+                const code = v.deviceScriptError ? v.deviceScriptError : v.error
+                if (!d.error || d.error.code !== code) throw new Error(`${v.name}: expected ${code}`)
+                if (d.error.token !== (v.deviceScriptError ? undefined : v.errorToken)) throw new Error(`${v.name}: token ${d.error.token}`)
             } else {
                 if (d.error) throw new Error(`${v.name}: ${d.error.code} ${d.error.reason}`)
                 const got = encodeRequest(d.request)

@@ -154,6 +154,7 @@ test("4 MiB of garbage between objects: answered 400 E_BAD_JSON, memory flat, th
     const rss0 = server.rssMiB()
     const chunk = "x".repeat(64 * 1024)
     for (let i = 0; i < 64; ++i) if (!c.socket.write(chunk)) await new Promise((r) => c.socket.once("drain", r))
+    c.socket.write("\n") // [P§3] a bad line is skipped to its end; the next line is read afresh
     const r = await c.request({ method: "get", resource: "/session" }, 20_000)
     assert.equal(r.status, 200)
     const bad = c.q.lines.filter((l) => l.kind === "response" && l.response!.status === 400)

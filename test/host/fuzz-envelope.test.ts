@@ -19,7 +19,7 @@ import {
 } from "../../src/protocol.ts"
 import { anyRequestTextArb, deepArb, FUZZ_SEED, fuzzOptions, jsonValueArb, mutatedArb, nastyString, resourceArb, SERVER_LINE_SEEDS } from "./fuzz/envelope-arbitraries.ts"
 
-const ERROR_CODES = ["E_BAD_JSON", "E_NOT_OBJECT", "E_TOO_DEEP", "E_BAD_TOKEN", "E_NO_METHOD", "E_BAD_METHOD", "E_NO_RESOURCE", "E_BAD_RESOURCE", "E_BAD_PARAMS", "E_BAD_HEADERS"]
+const ERROR_CODES = ["E_BAD_JSON", "E_NOT_OBJECT", "E_TOO_DEEP", "E_BAD_TOKEN", "E_NO_METHOD", "E_BAD_METHOD", "E_NO_RESOURCE", "E_BAD_RESOURCE", "E_BAD_PARAMS", "E_BAD_HEADERS", "E_BAD_UTF8", "E_BAD_FORMAT"]
 
 console.log(`# fuzz seed ${FUZZ_SEED} (replay: FUZZ_SEED=${FUZZ_SEED} npm run fuzz)`)
 
@@ -70,13 +70,14 @@ test("decodeRequest: never throws; a request in canonical form or a coded 4xx er
     )
 })
 
-test("decodeRequest: tricky resources are normalised or refused with E_BAD_RESOURCE", () => {
+test("decodeRequest: tricky resources are normalised or refused with E_BAD_RESOURCE (E_BAD_UTF8 for a lone surrogate, E_BAD_FORMAT for .xml/.csv)", () => {
     fc.assert(
         fc.property(resourceArb, fc.constantFrom(...METHODS), (resource, method) => {
             const d = decodeRequest(JSON.stringify({ method, resource, token: "t" }))
             checkDecoded(resource, d)
             if (d.error) {
-                assert.equal(d.error.code, "E_BAD_RESOURCE")
+                const expected = /[\ud800-\udfff]/u.test(resource) ? "E_BAD_UTF8" : /\.(xml|csv)\/?$/i.test(resource) ? "E_BAD_FORMAT" : "E_BAD_RESOURCE"
+                assert.equal(d.error.code, expected, `resource ${JSON.stringify(resource)}`)
                 assert.equal(d.error.token, "t", "the error reaches the caller by its token")
             }
         }),

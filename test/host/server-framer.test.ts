@@ -47,14 +47,34 @@ test("framer: the caller may reuse its chunk buffer", () => {
     assert.deepEqual(texts(out), expected)
 })
 
-test("framer: garbage between objects is reported once per run and skipped to the next {", () => {
-    const ev = feedAll([Buffer.from('hello world {"a":1} ] oops {"b":2}')])
-    assert.deepEqual(texts(ev), ["garbage", '{"a":1}', "garbage", '{"b":2}'])
+test("framer: a bad line is reported once and skipped to its end; the next line is read afresh (issue 11 item 14)", () => {
+    const ev = feedAll([Buffer.from('hello world {"a":1} ] oops\n{"b":2} ] oops {"c":3}\nhelo\r\nget /feeds/1\n\n  {"d":4}')])
+    assert.deepEqual(texts(ev), ["garbage", '{"b":2}', "garbage", "garbage", "garbage", '{"d":4}'])
+    const reasons = ev.flatMap((e) => (e.kind === "garbage" ? [e.reason] : []))
+    assert.match(reasons[0], /not a line starting with "h"; the rest of this line was skipped/)
+    assert.match(reasons[1], /not a line starting with "\]"/)
+    assert.match(reasons[3], /not a line starting with "g"/)
 })
 
-test("framer: a raw newline inside a string breaks that object only", () => {
+test("framer: a bad line's report does not depend on how the stream was cut", () => {
+    const stream = Buffer.from('oops {"a":1}\n{"b":2}\n\xff\n')
+    const whole = feedAll([stream])
+    for (let i = 0; i <= stream.length; ++i) assert.deepEqual(feedAll([stream.subarray(0, i), stream.subarray(i)]), whole, `split at ${i}`)
+    assert.match((whole[2] as { reason: string }).reason, /byte 0xc3|byte 0xff/)
+})
+
+test("framer: a raw newline inside a string breaks that object; its tail is a bad line; the next line is read afresh", () => {
     const ev = feedAll([Buffer.from('{"a":"x\n"}\n{"b":2}')])
-    assert.deepEqual(texts(ev), ["garbage", '{"b":2}'])
+    assert.deepEqual(texts(ev), ["garbage", "garbage", '{"b":2}'])
+    assert.match((ev[0] as { reason: string }).reason, /ran past the end of its line/)
+})
+
+test("framer: an object that is not UTF-8 is cut as usual and marked (issue 11 item 8)", () => {
+    const bad = Buffer.concat([Buffer.from('{"v":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}{"w":"\u00e9"}')])
+    const ev = feedAll([bad])
+    assert.deepEqual(ev.map((e) => e.kind === "object" && e.badUtf8 === true), [true, false])
+    // a UTF-8-encoded surrogate (CESU-8) is not UTF-8 either
+    assert.equal((feedAll([Buffer.concat([Buffer.from('{"v":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')])])[0] as { badUtf8?: true }).badUtf8, true)
 })
 
 test("framer: an object over the limit is reported as soon as it passes it, then nothing more", () => {

@@ -224,6 +224,23 @@ export class WsClient extends Client {
     }
 }
 
+/** Both stream doors (TLS and WebSocket), welcomed, for a test that must hold on each; close() closes both. */
+export async function streamDoors(server: { devicePort: number; appPort: number; ca: Buffer }): Promise<{ doors: (readonly ["tls" | "ws", TlsClient | WsClient])[]; close(): void }> {
+    const tls = await TlsClient.connect(server)
+    const ws = await WsClient.open(server)
+    await Promise.all([tls.welcome(), ws.welcome()])
+    return {
+        doors: [
+            ["tls", tls],
+            ["ws", ws],
+        ],
+        close: () => {
+            tls.close()
+            ws.close()
+        },
+    }
+}
+
 /** HTTP request against the app port; returns status, parsed body and headers. */
 export async function http(server: { appPort: number }, method: string, path: string, opts: { key?: string; body?: unknown; headers?: Record<string, string> } = {}) {
     const headers: Record<string, string> = { ...opts.headers }

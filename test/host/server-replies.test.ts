@@ -4,23 +4,13 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { isNotice } from "../../src/protocol.ts"
-import { startTestServer, TlsClient, WsClient, type TestServer } from "./server-harness.ts"
-
-async function doors(s: TestServer) {
-    const tls = await TlsClient.connect(s)
-    const ws = await WsClient.open(s)
-    await tls.welcome()
-    await ws.welcome()
-    return [
-        ["tls", tls],
-        ["ws", ws],
-    ] as const
-}
+import { startTestServer, streamDoors } from "./server-harness.ts"
 
 test("replies: a request without token gets a response without `notice`, and the connection stays open", async () => {
     const s = await startTestServer()
+    const { doors, close } = await streamDoors(s)
     try {
-        for (const [door, c] of await doors(s)) {
+        for (const [door, c] of doors) {
             c.sendRaw(JSON.stringify({ method: "get", resource: `/feeds/${s.credentials.feedId}`, headers: { "X-ApiKey": s.credentials.deviceKey } }))
             const ok = await c.q.next((l) => l.kind === "response")
             assert.equal(ok.response!.status, 200, door)
@@ -34,18 +24,18 @@ test("replies: a request without token gets a response without `notice`, and the
             // still served afterwards
             assert.equal((await c.request({ method: "get", resource: "/session" })).status, 200, door)
             assert.equal(c.q.closed, false, door)
-            c.close()
         }
     } finally {
+        close()
         await s.stop()
     }
 })
 
 test("replies: connection notices carry \"notice\":true and no token", async () => {
     const s = await startTestServer()
-    const connected = await doors(s)
+    const { doors } = await streamDoors(s)
     const stopped = s.stop()
-    for (const [door, c] of connected) {
+    for (const [door, c] of doors) {
         const line = await c.q.next((l) => l.kind === "response" && l.response!.status === 503)
         assert.match(line.raw, /^\{"notice":true,"status":503,"body":\{/, door)
         assert.equal(line.response!.token, undefined, door)

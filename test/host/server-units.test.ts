@@ -45,7 +45,7 @@ test("times: ms or ISO-8601; durations as Xively wrote them", () => {
 
 test("history query: duration counts back from end or now, forward from start", () => {
     const now = Date.UTC(2026, 10, 22, 12)
-    assert.deepEqual(historyQueryOf({ duration: "6hours" }, now), { startMs: now - 6 * 3600_000, endMs: now, intervalMs: undefined, limit: 100, newest: true })
+    assert.deepEqual(historyQueryOf({ duration: "6hours" }, now), { startMs: now - 6 * 3600_000, endMs: now, intervalMs: undefined, limit: 100, newest: true, descending: false })
     const start = "2026-11-22T00:00:00Z"
     assert.deepEqual(historyQueryOf({ start, duration: "2hours", interval: 60, limit: 1000 }, now), {
         startMs: Date.UTC(2026, 10, 22),
@@ -53,7 +53,20 @@ test("history query: duration counts back from end or now, forward from start", 
         intervalMs: 60_000,
         limit: 1000,
         newest: false,
+        descending: false,
     })
+})
+
+test("history query: sort=asc takes the oldest points, sort=desc the newest, newest first (issue 11 item 16)", () => {
+    const now = Date.UTC(2026, 10, 22, 12)
+    const q = (p: Record<string, string>) => {
+        const { newest, descending } = historyQueryOf(p, now)
+        return { newest, descending }
+    }
+    assert.deepEqual(q({ sort: "desc" }), { newest: true, descending: true })
+    assert.deepEqual(q({ sort: "desc", start: "2026-11-22T00:00:00Z" }), { newest: true, descending: true })
+    assert.deepEqual(q({ sort: "asc" }), { newest: false, descending: false })
+    assert.deepEqual(q({ duration: "1hours", sort: "asc" }), { newest: false, descending: false })
 })
 
 test("history query: bad parameters are 422 with a code", () => {
@@ -66,6 +79,7 @@ test("history query: bad parameters are 422 with a code", () => {
         }
     }
     assert.equal(code({ limit: 1001 }), "E_LIMIT")
+    assert.equal(code({ sort: "newest" }), "E_BAD_PARAM")
     assert.equal(code({ limit: 0 }), "E_BAD_PARAM")
     assert.equal(code({ interval: "x" }), "E_BAD_PARAM")
     assert.equal(code({ duration: "6" }), "E_BAD_PARAM")

@@ -12,6 +12,11 @@ export interface RequestVector {
     error?: string
     /** the token the error must carry */
     errorToken?: string
+    /**
+     * where DeviceScript refuses the input differently: its strings are UTF-8 and cannot hold a lone
+     * surrogate, so its JSON.parse throws (E_BAD_JSON, no token). Refused in both runtimes either way.
+     */
+    deviceScriptError?: string
 }
 
 export const REQUEST_VECTORS: RequestVector[] = [
@@ -108,6 +113,44 @@ export const REQUEST_VECTORS: RequestVector[] = [
     { name: "params not an object", from: "malformed", input: '{"method":"get","resource":"/feeds/1","params":"a=1"}', error: "E_BAD_PARAMS" },
     { name: "nested param", from: "malformed", input: '{"method":"get","resource":"/feeds/1","params":{"a":{"b":1}}}', error: "E_BAD_PARAMS" },
     { name: "header not a string", from: "malformed", input: '{"method":"get","resource":"/feeds/1","headers":{"X-ApiKey":5}}', error: "E_BAD_HEADERS" },
+    {
+        name: "brackets inside strings do not count towards the depth",
+        from: "protocol v1 §5 (depth measured on the text, outside strings)",
+        input: '{"method":"put","resource":"/feeds/1","body":{"current_value":"[[[[[[[[[[{{{{"},"token":"b"}',
+        expect: '{"method":"put","resource":"/feeds/1","body":{"current_value":"[[[[[[[[[[{{{{"},"token":"b"}',
+    },
+    {
+        name: "a surrogate pair (one character) is text",
+        from: "protocol v1 §5",
+        input: '{"method":"put","resource":"/feeds/1/datastreams/t","body":{"current_value":"\\ud83d\\ude00"},"token":"e"}',
+        expect: '{"method":"put","resource":"/feeds/1/datastreams/t","body":{"current_value":"\\ud83d\\ude00"},"token":"e"}',
+    },
+    {
+        name: "a lone high surrogate",
+        from: "issue 11 item 8 (stored as U+FFFD and acknowledged)",
+        input: '{"method":"put","resource":"/feeds/1/datastreams/t","body":{"current_value":"\\ud800"},"token":"s"}',
+        error: "E_BAD_UTF8",
+        errorToken: "s",
+        deviceScriptError: "E_BAD_JSON",
+    },
+    {
+        name: "a lone low surrogate in a member name",
+        from: "issue 11 item 8",
+        input: '{"method":"put","resource":"/feeds/1","body":{"\\udc00x":1},"token":"k"}',
+        error: "E_BAD_UTF8",
+        errorToken: "k",
+        deviceScriptError: "E_BAD_JSON",
+    },
+    { name: "an xml suffix", from: "seeds/000 (Xively formats); issue 11 item 16", input: '{"method":"get","resource":"/feeds/1.xml","token":"x"}', error: "E_BAD_FORMAT", errorToken: "x" },
+    {
+        name: "a csv suffix on history",
+        from: "Xively API v2 (.csv); issue 11 item 16",
+        input: '{"method":"get","resource":"/feeds/1/datastreams/t/datapoints.csv/","token":"c"}',
+        error: "E_BAD_FORMAT",
+        errorToken: "c",
+    },
+    { name: "backslash in the resource", from: "path trick (issue 11 item 10)", input: '{"method":"get","resource":"/feeds\\\\1"}', error: "E_BAD_RESOURCE" },
+    { name: "percent-escaped dot-dot", from: "path trick (issue 11 item 10)", input: '{"method":"get","resource":"/feeds/%2e%2e/keys"}', error: "E_BAD_RESOURCE" },
     {
         name: "deep nesting",
         from: "hostile input",

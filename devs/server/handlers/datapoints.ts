@@ -11,7 +11,7 @@ import { requireFeedExists, writeAndPublish } from "./write.ts"
 
 type Params = Record<string, string | number | boolean>
 
-const HISTORY_PARAMS = ["start", "end", "duration", "interval", "limit"]
+const HISTORY_PARAMS = ["start", "end", "duration", "interval", "limit", "sort"]
 
 export function hasHistoryParams(params: Params): boolean {
     return HISTORY_PARAMS.some((p) => params[p] !== undefined)
@@ -43,11 +43,20 @@ export function intParam(
     return n
 }
 
+/** [P§5] `sort`: asc (oldest first) or desc (newest first), as Exosite's `sort`; undefined when not given. */
+function sortParam(params: Params): "asc" | "desc" | undefined {
+    const v = params.sort
+    if (v === undefined) return undefined
+    if (v === "asc" || v === "desc") return v
+    throw unprocessable("E_BAD_PARAM", `sort must be asc (oldest first) or desc (newest first), not "${v}"`)
+}
+
 /**
- * Xively's history parameters as a query. With `start`, the oldest points of the range come first; without
- * it, the newest `limit` points of the range (still returned oldest first). Both ends are inclusive.
+ * Xively's history parameters as a query. With `sort=asc` the oldest `limit` points of the range, oldest
+ * first; with `sort=desc` the newest `limit` points, newest first. Without `sort`: with `start`, as asc;
+ * without it, the newest `limit` points of the range returned oldest first. Both ends are inclusive.
  */
-export function historyQueryOf(params: Params, nowMs: number): HistoryQuery {
+export function historyQueryOf(params: Params, nowMs: number): HistoryQuery & { descending: boolean } {
     let start = timeParam(params, "start")
     let end = timeParam(params, "end")
     const durationText = params.duration
@@ -55,7 +64,8 @@ export function historyQueryOf(params: Params, nowMs: number): HistoryQuery {
     if (durationText !== undefined && duration === undefined) {
         throw unprocessable("E_BAD_PARAM", `duration must look like 30seconds, 10minutes, 6hours, 2days or 1weeks, not "${durationText}"`)
     }
-    const newest = start === undefined
+    const sort = sortParam(params)
+    const newest = sort === undefined ? start === undefined : sort === "desc"
     if (duration !== undefined) {
         if (start !== undefined && end === undefined) end = start + duration
         else if (start === undefined) {
@@ -68,12 +78,13 @@ export function historyQueryOf(params: Params, nowMs: number): HistoryQuery {
     if (start > end) throw unprocessable("E_BAD_PARAM", "start must not be after end")
     const interval = intParam(params, "interval", 1, 366 * 86400, undefined)
     const limit = intParam(params, "limit", 1, MAX_HISTORY_POINTS, DEFAULT_HISTORY_POINTS, "E_LIMIT")!
-    return { startMs: start, endMs: end, intervalMs: interval === undefined ? undefined : interval * 1000, limit, newest }
+    return { startMs: start, endMs: end, intervalMs: interval === undefined ? undefined : interval * 1000, limit, newest, descending: sort === "desc" }
 }
 
 export async function historyOf(ctx: Ctx, stream: string): Promise<Record<string, unknown>[]> {
     const q = historyQueryOf(ctx.params, ctx.deps.now())
-    return (await ctx.deps.store.history(ctx.feed, stream, q)).map(pointJson)
+    const points = (await ctx.deps.store.history(ctx.feed, stream, q)).map(pointJson) // oldest first
+    return q.descending ? points.reverse() : points
 }
 
 async function list(ctx: Ctx) {

@@ -1,10 +1,12 @@
 // The app port: HTTP REST at /v2/<resource> [P§1], WebSocket at /ws, GET /healthz, GET /metrics, and
 // room for more handlers (the dashboard's static files and POST /jwt plug in through `extraHandlers`).
 // A REST request is turned into the same envelope a device sends and goes through the same router.
+import { isUtf8 } from "node:buffer"
 import http, { type IncomingMessage, type ServerResponse } from "node:http"
-import { decodeRequest, encode, type Request } from "../../../src/protocol.ts"
+import { decodeRequest, encode, jsonDepthExceeds, MAX_DEPTH, type Request } from "../../../src/protocol.ts"
 import { ApiError, errorBodyOf } from "../errors.ts"
 import { MAX_OBJECT_BYTES } from "../limits.ts"
+import type { Logger } from "../log.ts"
 import type { Metrics } from "../metrics.ts"
 import type { AddressBuckets } from "../ratelimit.ts"
 import type { Router } from "../router.ts"
@@ -16,6 +18,7 @@ export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => boolean
 export interface HttpListenerDeps {
     router: Router
     metrics: Metrics
+    log: Logger
     ws: WsListener
     /** per remote address: HTTP has no connection to hang a bucket on */
     rate: AddressBuckets
@@ -43,7 +46,7 @@ function sendError(res: ServerResponse, err: ApiError): void {
 }
 
 /** Reads a body of at most MAX_OBJECT_BYTES. */
-function readBody(req: IncomingMessage): Promise<string> {
+function readBody(req: IncomingMessage): Promise<Buffer> {
     return new Promise((resolve, reject) => {
         const declared = Number(req.headers["content-length"] ?? 0)
         if (declared > MAX_OBJECT_BYTES) return reject(new ApiError(413, "E_TOO_LARGE", `a request body may be at most ${MAX_OBJECT_BYTES} bytes`))
@@ -56,33 +59,81 @@ function readBody(req: IncomingMessage): Promise<string> {
                 req.destroy()
             } else parts.push(c)
         })
-        req.on("end", () => resolve(Buffer.concat(parts).toString("utf8")))
+        req.on("end", () => resolve(Buffer.concat(parts)))
         req.on("error", reject)
     })
 }
 
+const BAD_UTF8 = "is not valid UTF-8; send text as UTF-8 (non-ASCII may also be escaped as \\uXXXX in JSON); nothing was done"
+
+/**
+ * [P§5] Why a request target must be refused before any routing, or undefined. URL parsing would
+ * resolve `..`, `%2e%2e` and backslashes into another path: they are refused as they came, on every
+ * path of the app port, so no route ever sees a normalised stand-in for what was asked.
+ */
+export function requestTargetProblem(target: string): string | undefined {
+    if (!target.startsWith("/")) return "send a path starting with /"
+    const q = target.indexOf("?")
+    const path = q < 0 ? target : target.slice(0, q)
+    if (path.includes("\\") || /%5c/i.test(path)) return "backslashes are not allowed in a path"
+    if (/%2e/i.test(path)) return "percent-escaped dots are not allowed in a path"
+    if (path.split("/").some((seg, i, all) => seg === "." || seg === ".." || (seg === "" && i > 0 && i < all.length - 1))) {
+        return "a path may not hold ., .. or empty segments"
+    }
+    return undefined
+}
+
+/** [P§5] Each query parameter percent-decoded strictly: malformed escapes or invalid UTF-8 are refused, not turned into U+FFFD. */
+function paramsOf(target: string): Record<string, string> {
+    const q = target.indexOf("?")
+    const params: Record<string, string> = {}
+    if (q < 0) return params
+    for (const pair of target.slice(q + 1).split("&")) {
+        if (pair === "") continue
+        const eq = pair.indexOf("=")
+        let name: string, value: string
+        try {
+            name = decodeURIComponent((eq < 0 ? pair : pair.slice(0, eq)).replace(/\+/g, " "))
+            value = eq < 0 ? "" : decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, " "))
+        } catch {
+            throw new ApiError(400, "E_BAD_UTF8", `the query parameter ${JSON.stringify(pair.slice(0, 40))} has a malformed %-escape or ${BAD_UTF8}`)
+        }
+        params[name] = value
+    }
+    return params
+}
+
 /** [P§1] method -> method, path minus /v2 -> resource, query -> params, X-ApiKey / ?key= / Authorization -> headers, body -> body. */
-async function envelopeOf(req: IncomingMessage, url: URL): Promise<Request> {
+async function envelopeOf(req: IncomingMessage, target: string): Promise<Request> {
     const method = (req.method ?? "").toLowerCase()
     if (!HTTP_METHODS.has(method)) throw new ApiError(405, "E_BAD_METHOD", "use GET, PUT, POST or DELETE")
+    const all = paramsOf(target)
     const params: Record<string, string> = {}
-    for (const [k, v] of url.searchParams) if (k !== "key") params[k] = v
+    for (const [k, v] of Object.entries(all)) if (k !== "key") params[k] = v
     let key = req.headers["x-apikey"] as string | undefined
-    key ??= url.searchParams.get("key") ?? undefined
+    key ??= all.key
     const authorization = req.headers["authorization"]
     if (key === undefined && authorization && /^Bearer\s/i.test(authorization)) key = authorization
     let body: unknown
-    const text = method === "get" || method === "delete" ? "" : await readBody(req)
+    const bytes = method === "get" || method === "delete" ? Buffer.alloc(0) : await readBody(req)
+    if (!isUtf8(bytes)) throw new ApiError(400, "E_BAD_UTF8", `the request body ${BAD_UTF8}`)
+    const text = bytes.toString("utf8")
     if (text.trim() !== "") {
+        // [P§5] the one depth check of every door, before anything recursive (JSON.stringify below) runs;
+        // the body sits one level inside the envelope
+        if (jsonDepthExceeds(text, MAX_DEPTH - 1)) throw new ApiError(400, "E_TOO_DEEP", `the request body nests more than ${MAX_DEPTH - 1} levels deep`)
         try {
             body = JSON.parse(text)
         } catch {
             throw new ApiError(400, "E_BAD_JSON", "the request body is not valid JSON")
         }
     }
-    // through the shared decoder, so REST requests are validated exactly as device requests are
+    const q = target.indexOf("?")
+    const path = q < 0 ? target : target.slice(0, q)
+    // through the shared decoder, so REST requests are validated exactly as device requests are (the
+    // path as it came, not as URL parsing normalised it)
     const decoded = decodeRequest(
-        JSON.stringify({ method, resource: url.pathname.slice(REST_PREFIX.length) || "/", params, headers: key === undefined ? undefined : { "X-ApiKey": key }, body }),
+        JSON.stringify({ method, resource: path.slice(REST_PREFIX.length) || "/", params, headers: key === undefined ? undefined : { "X-ApiKey": key }, body }),
     )
     if (decoded.error) throw new ApiError(decoded.error.status, decoded.error.code, decoded.error.reason)
     return decoded.request!
@@ -93,7 +144,10 @@ export function createHttpListener(deps: HttpListenerDeps): http.Server {
     // coded answer, not Node's bare 400 with an empty body
     const server = http.createServer({ requireHostHeader: false }, async (req, res) => {
         try {
-            const url = new URL(req.url ?? "/", "http://localhost")
+            const target = req.url ?? "/"
+            const problem = requestTargetProblem(target)
+            if (problem) throw new ApiError(400, "E_BAD_RESOURCE", `${problem}: ${JSON.stringify(target.slice(0, 80))}`)
+            const url = new URL(target, "http://localhost")
             if (url.pathname === "/healthz" && req.method === "GET") return sendJson(res, 200, deps.health())
             if (url.pathname === "/metrics" && req.method === "GET") {
                 const text = deps.metrics.render()
@@ -104,7 +158,7 @@ export function createHttpListener(deps: HttpListenerDeps): http.Server {
                 const remoteAddress = req.socket.remoteAddress ?? "?"
                 const limited = deps.rate.take(remoteAddress, deps.now())
                 if (!limited.ok) throw new ApiError(429, "E_RATE_LIMITED", "too many requests from this address; slow down", limited.retryAfterMs)
-                const envelope = await envelopeOf(req, url)
+                const envelope = await envelopeOf(req, target)
                 const { response } = await deps.router.handle({ transport: "http", remoteAddress }, envelope)
                 const headers: Record<string, string> = {}
                 const body = response.body as Record<string, unknown> | undefined
@@ -115,8 +169,11 @@ export function createHttpListener(deps: HttpListenerDeps): http.Server {
             for (const handler of deps.extraHandlers) if (await handler(req, res)) return
             sendJson(res, 404, errorBodyOf(404, "E_NOT_FOUND", `nothing at ${url.pathname}; the REST API is under ${REST_PREFIX}/, WebSocket at /ws`))
         } catch (e) {
+            const err = e instanceof ApiError ? e : new ApiError(500, "E_INTERNAL", "the server failed to handle this request; it was logged, try again")
+            // every 500 is logged with its cause [P§6]
+            if (err.status === 500) deps.log.error({ err: e, method: req.method, path: (req.url ?? "").split("?")[0] }, "HTTP request failed")
             if (res.headersSent) return void res.destroy()
-            sendError(res, e instanceof ApiError ? e : new ApiError(500, "E_INTERNAL", "the server failed to handle this request"))
+            sendError(res, err)
         }
     })
     // Requests Node's parser refuses (lowercase method, control bytes, NUL in a header) never reach the
@@ -135,7 +192,8 @@ export function createHttpListener(deps: HttpListenerDeps): http.Server {
     server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS
     server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS
     server.on("upgrade", (req, socket, head) => {
-        if (new URL(req.url ?? "/", "http://localhost").pathname === "/ws") deps.ws.upgrade(req, socket, head)
+        const target = req.url ?? "/"
+        if (requestTargetProblem(target) === undefined && new URL(target, "http://localhost").pathname === "/ws") deps.ws.upgrade(req, socket, head)
         else socket.destroy()
     })
     return server

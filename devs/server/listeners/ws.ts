@@ -1,6 +1,7 @@
 // WebSocket at /ws on the app port: the same envelopes as the device port, one per text message [P§1].
-// Heartbeats go out as empty messages plus a WebSocket ping; an empty message or a pong counts as life
-// (browsers answer pings by themselves, even in background tabs).
+// Heartbeats go out as empty messages plus a WebSocket ping; an empty or one-character message or a
+// pong counts as life (browsers answer pings by themselves, even in background tabs).
+import { isUtf8 } from "node:buffer"
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import { WebSocketServer, type WebSocket } from "ws"
@@ -8,6 +9,16 @@ import { ApiError } from "../errors.ts"
 import { CLOSE_GRACE_MS, MAX_OBJECT_BYTES } from "../limits.ts"
 import { Session, type SessionDeps, type Wire } from "../session.ts"
 import { refusal } from "./admission.ts"
+
+/**
+ * [P§3] A message of whitespace only, or of one character besides whitespace, is a heartbeat: Good
+ * Uncle's clients send a backtick, and "messages that aren't valid JSON are ignored, though they count
+ * towards keeping the connection open". Anything longer that is not a request still gets its 400.
+ */
+export function isHeartbeatMessage(text: string): boolean {
+    const t = text.trim()
+    return t.length === 0 || (t.length <= 2 && [...t].length === 1)
+}
 
 export class WsListener {
     // ws closes (1009) above maxPayload by itself; up to twice the limit we answer 413 with a notice first
@@ -39,13 +50,14 @@ export class WsListener {
             },
         }
         const session = new Session(this.deps, wire)
-        ws.on("message", (data: Buffer) => {
+        ws.on("message", (data: Buffer, isBinary: boolean) => {
             if (data.length > MAX_OBJECT_BYTES) {
                 return session.closeWith(new ApiError(413, "E_TOO_LARGE", `a request may be at most ${MAX_OBJECT_BYTES} bytes; this one is ${data.length}`))
             }
             const text = data.toString("utf8")
-            if (text.trim() === "") session.alive()
-            else session.receiveObject(text)
+            if (isHeartbeatMessage(text)) session.alive()
+            // ws has checked text messages (invalid UTF-8 closes with 1007, RFC 6455); binary ones are ours to check
+            else session.receiveObject(text, !isBinary || isUtf8(data))
         })
         ws.on("pong", () => session.alive())
         ws.on("close", () => session.closed())
