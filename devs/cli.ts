@@ -44,6 +44,8 @@ serve:
                                                          at most halfway to the timeout]
   --timeout-ms N        idle connections are closed     [FEEDLINE_TIMEOUT_MS, default 3000]
   --retention-days N    delete older datapoints         [FEEDLINE_RETENTION_DAYS, default: keep]
+  --token-max-age-hours N  a dashboard sign-in (POST /jwt token and its renewals) lasts at most N hours
+                                                        [FEEDLINE_TOKEN_MAX_AGE_HOURS, default 24]
   --rate N              requests/s per connection       [FEEDLINE_RATE, default 50, burst 2x]
   --max-connections N                                   [FEEDLINE_MAX_CONNECTIONS, default 4096]
   --log-level LEVEL     pino level                      [FEEDLINE_LOG_LEVEL, default info]
@@ -66,6 +68,13 @@ function intOf(name: string, v: string | undefined): number | undefined {
     return n
 }
 
+/** A positive whole number of hours, in ms. */
+function hoursOf(name: string, v: string | undefined): number | undefined {
+    const h = intOf(name, v)
+    if (h === 0) throw new UsageError(`--${name} must be at least 1`)
+    return h === undefined ? undefined : h * 3600_000
+}
+
 function dataDirOf(v: string | undefined): string {
     return resolve(v ?? process.env.FEEDLINE_DATA_DIR ?? DEFAULT_DATA_DIR)
 }
@@ -85,6 +94,7 @@ async function serve(args: string[]): Promise<void> {
             "faulty-ms": { type: "string" },
             "timeout-ms": { type: "string" },
             "retention-days": { type: "string" },
+            "token-max-age-hours": { type: "string" },
             rate: { type: "string" },
             "max-connections": { type: "string" },
             "log-level": { type: "string" },
@@ -105,6 +115,7 @@ async function serve(args: string[]): Promise<void> {
         faultyMs: intOf("faulty-ms", v["faulty-ms"] ?? env.FEEDLINE_FAULTY_MS),
         timeoutMs: intOf("timeout-ms", v["timeout-ms"] ?? env.FEEDLINE_TIMEOUT_MS),
         retentionDays: intOf("retention-days", v["retention-days"] ?? env.FEEDLINE_RETENTION_DAYS),
+        tokenMaxAgeMs: hoursOf("token-max-age-hours", v["token-max-age-hours"] ?? env.FEEDLINE_TOKEN_MAX_AGE_HOURS),
         ratePerSecond: rate,
         rateBurst: rate === undefined ? undefined : 2 * rate,
         maxConnections: intOf("max-connections", v["max-connections"] ?? env.FEEDLINE_MAX_CONNECTIONS),

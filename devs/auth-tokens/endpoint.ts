@@ -2,10 +2,12 @@
 // listener hands over method, headers and parsed body and writes back status and JSON body.
 //
 //   POST /jwt   X-ApiKey: <key>                       mint a token from a key
-//   POST /jwt   Authorization: Bearer <jwt>            renew: a fresh token with the same grant
+//   POST /jwt   Authorization: Bearer <jwt>            renew: a fresh token of the same sign-in (family) with
+//                                                      the same grant and lifetime, never past the sign-in's
+//                                                      maximum age (then 401 E_TOKEN_MAX_AGE: sign in again)
 //               body (optional): {"permissions":["read"],"feeds":[1],"ttl":3600}   narrow it
-//   -> 200 {"token","expires_at","expires_in","key_id","permissions","feeds","master"}
-//   DELETE /jwt Authorization: Bearer <jwt>            revoke that token (log out)
+//   -> 200 {"token","expires_at","expires_in","renewable_until","key_id","permissions","feeds","master"}
+//   DELETE /jwt Authorization: Bearer <jwt>            sign out: that token and every token of its family
 
 import { errorBody } from "../../src/protocol.ts"
 import { bearerToken, TokenError, type Grant, type TokenAuthority } from "./tokens.ts"
@@ -56,30 +58,27 @@ export async function handleJwtRequest(req: JwtHttpRequest, deps: JwtEndpointDep
     try {
         if (method === "DELETE") {
             if (!cred.jwt) return fail(401, "E_UNAUTHORIZED", "send the token to revoke as Authorization: Bearer <jwt>")
-            deps.authority.revoke(await deps.authority.verify(cred.jwt))
+            await deps.authority.revoke(await deps.authority.verify(cred.jwt))
             return { status: 200, body: { revoked: true } }
         }
-        let grant: Grant | undefined
-        if (cred.jwt) grant = await deps.authority.verify(cred.jwt)
-        else if (cred.key) {
-            grant = await deps.authenticateKey(cred.key)
-            if (!grant) return fail(401, "E_UNAUTHORIZED", "unknown or revoked API key; check the key you typed")
-        } else return fail(401, "E_UNAUTHORIZED", "send an API key as X-ApiKey: <key> (or a token to renew as Authorization: Bearer <jwt>)")
-
         const body = (req.body ?? {}) as Record<string, unknown>
         if (typeof body !== "object" || Array.isArray(body)) return fail(422, "E_TOKEN_REQUEST", "the body must be a JSON object such as {\"ttl\":3600}")
         if (body.ttl !== undefined && typeof body.ttl !== "number") return fail(422, "E_TOKEN_REQUEST", "ttl is a number of seconds")
-        const minted = await deps.authority.mint(grant, {
-            permissions: body.permissions,
-            feeds: body.feeds,
-            ttlMs: body.ttl === undefined ? undefined : (body.ttl as number) * 1000,
-        })
+        const want = { permissions: body.permissions, feeds: body.feeds, ttlMs: body.ttl === undefined ? undefined : (body.ttl as number) * 1000 }
+        let minted
+        if (cred.jwt) minted = await deps.authority.renew(await deps.authority.verify(cred.jwt), want)
+        else if (cred.key) {
+            const grant = await deps.authenticateKey(cred.key)
+            if (!grant) return fail(401, "E_UNAUTHORIZED", "unknown or revoked API key; check the key you typed")
+            minted = await deps.authority.mint(grant, want)
+        } else return fail(401, "E_UNAUTHORIZED", "send an API key as X-ApiKey: <key> (or a token to renew as Authorization: Bearer <jwt>)")
         return {
             status: 200,
             body: {
                 token: minted.token,
                 expires_at: new Date(minted.expiresMs).toISOString(),
                 expires_in: Math.round((minted.expiresMs - deps.authority.now()) / 1000),
+                renewable_until: new Date(minted.familyExpiresMs).toISOString(),
                 key_id: minted.grant.keyId,
                 permissions: minted.grant.permissions,
                 feeds: minted.grant.feeds ?? null,

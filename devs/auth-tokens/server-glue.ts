@@ -3,7 +3,7 @@
 // `keysVersion` signal the server's KeyRing uses), and the `BearerVerifier` shape its auth path calls.
 
 import path from "node:path"
-import { loadOrCreateTokenSecret, TokenAuthority, TokenError, type KeyState, type VerifiedToken } from "./tokens.ts"
+import { loadOrCreateTokenSecret, TokenAuthority, TokenError, type KeyState, type TokenRevocations, type VerifiedToken } from "./tokens.ts"
 
 export interface KeyStoreLike {
     listKeys(): Promise<KeyState[]>
@@ -25,9 +25,16 @@ export function keyLookup(store: KeyStoreLike): (id: string) => Promise<KeyState
     }
 }
 
-/** The token authority of a server whose data lives in `dataDir` (secret in dataDir/jwt-secret). */
-export function tokenAuthorityFor(dataDir: string, store: KeyStoreLike, now?: () => number): TokenAuthority {
-    return new TokenAuthority({ secret: loadOrCreateTokenSecret(path.resolve(dataDir)), lookupKey: keyLookup(store), now })
+/**
+ * The token authority of a server whose data lives in `dataDir` (secret in dataDir/jwt-secret); signed-out
+ * families go to `revocations` (the server's store, so they stay signed out across restarts).
+ */
+export function tokenAuthorityFor(
+    dataDir: string,
+    store: KeyStoreLike,
+    o: { now?: () => number; maxAgeMs?: number; revocations?: TokenRevocations } = {},
+): TokenAuthority {
+    return new TokenAuthority({ secret: loadOrCreateTokenSecret(path.resolve(dataDir)), lookupKey: keyLookup(store), ...o })
 }
 
 /** The server's BearerVerifier: the grant of a valid token, undefined for any invalid one. */

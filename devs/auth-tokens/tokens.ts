@@ -3,6 +3,12 @@
 // permissions, valid TOKEN_TTL_MS. Every use verifies the signature and expiry AND looks the issuing key
 // up again, so revoking a key (or narrowing it) takes effect at once for every token it minted, also on
 // an already open WebSocket. Signed with HS256 (jose) under a per-server secret kept in the data dir.
+//
+// A sign-in is a *family*: the token minted from the key and every token renewed from it share its `jti`
+// as their `fam` claim. A renewal keeps the first token's lifetime (`ttl`) and no token of the family
+// outlives `fex`, the sign-in time plus the maximum age (default 24 h). Signing out (`DELETE /jwt`)
+// revokes the whole family, in the server's store (`TokenRevocations`) until `fex`, after which its
+// tokens are expired anyway.
 
 import crypto from "node:crypto"
 import fs from "node:fs"
@@ -13,6 +19,8 @@ import { SignJWT, jwtVerify, errors as joseErrors } from "jose"
 export const TOKEN_TTL_MS = 5 * 60 * 60 * 1000
 /** A caller may ask for less (tests, kiosks), never for more. */
 export const MAX_TOKEN_TTL_MS = TOKEN_TTL_MS
+/** A sign-in (the token minted from a key and every renewal of it) lasts at most this long, unless configured. */
+export const DEFAULT_TOKEN_MAX_AGE_MS = 24 * 60 * 60 * 1000
 /** The page renews this long before expiry: room for a sleeping laptop or a slow network to catch up. */
 export const RENEW_BEFORE_MS = 30 * 60 * 1000
 /** 256-bit HMAC secret: HS256 wants at least the hash size. */
@@ -45,9 +53,34 @@ export interface KeyState {
 export interface VerifiedToken extends Grant {
     tokenId: string
     expiresMs: number
+    /** the sign-in this token belongs to: the `jti` of the token minted from the key, carried by its renewals */
+    tokenFamily: string
+    /** no token of the family outlives this (the sign-in time plus the maximum age) */
+    familyExpiresMs: number
+    /** what a renewal lasts: the first token's lifetime (or less, when a renewal asked for less) */
+    lifetimeMs: number
 }
 
-export type TokenErrorCode = "E_TOKEN_INVALID" | "E_TOKEN_EXPIRED" | "E_TOKEN_KEY_REVOKED" | "E_TOKEN_REVOKED" | "E_TOKEN_REQUEST"
+/** Where signed-out families are kept (the server: its store, so they stay signed out across restarts). */
+export interface TokenRevocations {
+    isRevoked(family: string): boolean | Promise<boolean>
+    /** signs the family out until `untilMs`, its end: its tokens are expired after it anyway */
+    revoke(family: string, untilMs: number): void | Promise<void>
+}
+
+/** Revocations in memory, forgotten once past their end (a standalone authority, tests). */
+export function memoryRevocations(now: () => number = Date.now): TokenRevocations {
+    const until = new Map<string, number>()
+    return {
+        isRevoked: (family) => (until.get(family) ?? 0) > now(),
+        revoke(family, untilMs) {
+            until.set(family, untilMs)
+            for (const [f, u] of until) if (u <= now()) until.delete(f)
+        },
+    }
+}
+
+export type TokenErrorCode = "E_TOKEN_INVALID" | "E_TOKEN_EXPIRED" | "E_TOKEN_KEY_REVOKED" | "E_TOKEN_REVOKED" | "E_TOKEN_MAX_AGE" | "E_TOKEN_REQUEST"
 
 /** Always a 401 except E_TOKEN_REQUEST (a bad mint request, 422). */
 export class TokenError extends Error {
@@ -63,6 +96,10 @@ export interface TokenAuthorityOptions {
     /** the issuing key's current state; sync or async (the server's key cache) */
     lookupKey: (keyId: string) => KeyState | undefined | Promise<KeyState | undefined>
     now?: () => number
+    /** how long one sign-in may last, renewals included (default DEFAULT_TOKEN_MAX_AGE_MS) */
+    maxAgeMs?: number
+    /** where signed-out families are kept; default: in memory */
+    revocations?: TokenRevocations
 }
 
 /** "Bearer <jwt>" (any case, as in `Authorization` or `X-ApiKey`) -> the jwt; anything else -> undefined. */
@@ -74,40 +111,69 @@ export function bearerToken(credential: string | undefined): string | undefined 
 
 export class TokenAuthority {
     readonly now: () => number
-    /** token ids revoked one by one (logout), until they expire anyway */
-    private readonly revoked = new Map<string, number>()
+    readonly maxAgeMs: number
+    private readonly revocations: TokenRevocations
 
     constructor(private readonly o: TokenAuthorityOptions) {
         if (o.secret.length < SECRET_BYTES) throw new Error(`token secret must be at least ${SECRET_BYTES} bytes`)
         this.now = o.now ?? Date.now
+        this.maxAgeMs = o.maxAgeMs ?? DEFAULT_TOKEN_MAX_AGE_MS
+        if (!(this.maxAgeMs >= 1000)) throw new Error("the maximum age of a sign-in must be at least a second")
+        this.revocations = o.revocations ?? memoryRevocations(this.now)
     }
 
-    /** Mints a token for `grant`, narrowed to `want` (permissions/feeds) and at most MAX_TOKEN_TTL_MS. */
-    async mint(grant: Grant, want: { permissions?: unknown; feeds?: unknown; ttlMs?: unknown } = {}): Promise<{ token: string; expiresMs: number; grant: Grant }> {
-        const narrowed = narrow(grant, want)
-        const ttlMs = want.ttlMs === undefined ? TOKEN_TTL_MS : want.ttlMs
-        if (typeof ttlMs !== "number" || !(ttlMs > 0) || ttlMs > MAX_TOKEN_TTL_MS) {
-            throw new TokenError("E_TOKEN_REQUEST", `ttl must be between 1 and ${MAX_TOKEN_TTL_MS / 1000} seconds`)
+    /**
+     * Signs in: a token for `grant` (a key's), narrowed to `want` (permissions/feeds), lasting `ttlMs` (at most
+     * MAX_TOKEN_TTL_MS, default TOKEN_TTL_MS) and never past the family's maximum age. It starts a family.
+     */
+    async mint(grant: Grant, want: { permissions?: unknown; feeds?: unknown; ttlMs?: unknown } = {}): Promise<MintedToken> {
+        const lifetimeMs = ttlOf(want.ttlMs, TOKEN_TTL_MS, MAX_TOKEN_TTL_MS, `ttl must be between 1 and ${MAX_TOKEN_TTL_MS / 1000} seconds`)
+        const tokenId = newTokenId()
+        // whole seconds, as JWT times are: rounded down, never up
+        const familyExpiresMs = floorToSecond(this.now() + this.maxAgeMs)
+        return this.sign(narrow(grant, want), { tokenId, tokenFamily: tokenId, familyExpiresMs, lifetimeMs })
+    }
+
+    /**
+     * Renews a verified token: the same family, grant (or a narrower one) and lifetime (or a shorter one);
+     * never past the family's end. E_TOKEN_MAX_AGE when that end leaves nothing to extend: sign in again.
+     */
+    async renew(t: VerifiedToken, want: { permissions?: unknown; feeds?: unknown; ttlMs?: unknown } = {}): Promise<MintedToken> {
+        const lifetimeMs = ttlOf(want.ttlMs, t.lifetimeMs, t.lifetimeMs, `a renewed token lasts at most as long as the first, ${t.lifetimeMs / 1000} seconds`)
+        // capped by the family's end, and that end is no later than this token's: nothing left to extend
+        if (t.familyExpiresMs < floorToSecond(this.now() + lifetimeMs) && t.familyExpiresMs <= t.expiresMs) {
+            const age = `${Math.round(this.maxAgeMs / 60_000) / 60} h`
+            throw new TokenError("E_TOKEN_MAX_AGE", `this sign-in reaches its maximum age (${age}) at ${new Date(t.familyExpiresMs).toISOString()}; sign in with the key again`)
         }
+        return this.sign(narrow(t, want), { tokenId: newTokenId(), tokenFamily: t.tokenFamily, familyExpiresMs: t.familyExpiresMs, lifetimeMs })
+    }
+
+    private async sign(grant: Grant, f: { tokenId: string; tokenFamily: string; familyExpiresMs: number; lifetimeMs: number }): Promise<MintedToken> {
         const nowMs = this.now()
-        const expiresMs = nowMs + ttlMs
-        const claims: Record<string, unknown> = { perm: narrowed.permissions, master: narrowed.master || undefined }
-        if (narrowed.feeds) claims.feeds = narrowed.feeds
+        const expiresMs = Math.min(floorToSecond(nowMs + f.lifetimeMs), f.familyExpiresMs)
+        if (expiresMs <= nowMs) throw new TokenError("E_TOKEN_MAX_AGE", "this sign-in has reached its maximum age; sign in with the key again")
+        const claims: Record<string, unknown> = {
+            perm: grant.permissions,
+            master: grant.master || undefined,
+            fam: f.tokenFamily,
+            fex: f.familyExpiresMs / 1000,
+            ttl: f.lifetimeMs / 1000,
+        }
+        if (grant.feeds) claims.feeds = grant.feeds
         const token = await new SignJWT(claims)
             .setProtectedHeader({ alg: "HS256", typ: "JWT" })
             .setIssuer(ISSUER)
             .setAudience(AUDIENCE)
             .setSubject(grant.keyId)
-            .setJti(crypto.randomBytes(9).toString("base64url"))
+            .setJti(f.tokenId)
             .setIssuedAt(Math.floor(nowMs / 1000))
-            // JWT times are whole seconds; ms precision is kept by rounding expiry down, never up
-            .setExpirationTime(Math.floor(expiresMs / 1000))
+            .setExpirationTime(expiresMs / 1000)
             .sign(this.o.secret)
-        return { token, expiresMs: Math.floor(expiresMs / 1000) * 1000, grant: narrowed }
+        return { token, expiresMs, familyExpiresMs: f.familyExpiresMs, grant }
     }
 
     /**
-     * Checks a token on every use: signature, issuer, audience, expiry, not revoked one by one, and the
+     * Checks a token on every use: signature, issuer, audience, expiry, its family not signed out, and the
      * issuing key still valid. The result is the token's grant intersected with the key's current one.
      */
     async verify(token: string): Promise<VerifiedToken> {
@@ -125,7 +191,13 @@ export class TokenAuthority {
             throw new TokenError("E_TOKEN_INVALID", "the token is not one this server issued (bad signature or claims); get a new one with POST /jwt")
         }
         const tokenId = String(payload.jti)
-        if (this.revoked.has(tokenId)) throw new TokenError("E_TOKEN_REVOKED", "the token was revoked; get a new one with POST /jwt")
+        const expiresMs = Number(payload.exp) * 1000
+        // tokens from before families: their own family, their own lifetime, the maximum age from their issue
+        const tokenFamily = typeof payload.fam === "string" ? payload.fam : tokenId
+        const issuedMs = typeof payload.iat === "number" ? payload.iat * 1000 : expiresMs - TOKEN_TTL_MS
+        const familyExpiresMs = typeof payload.fex === "number" ? payload.fex * 1000 : floorToSecond(issuedMs + this.maxAgeMs)
+        const lifetimeMs = typeof payload.ttl === "number" && payload.ttl > 0 ? payload.ttl * 1000 : Math.max(1000, expiresMs - issuedMs)
+        if (await this.revocations.isRevoked(tokenFamily)) throw new TokenError("E_TOKEN_REVOKED", "the token was signed out (DELETE /jwt); sign in with the key again")
         const key = await this.o.lookupKey(String(payload.sub))
         if (!key || key.revokedMs !== undefined) {
             throw new TokenError("E_TOKEN_KEY_REVOKED", "the key this token was minted from has been revoked; sign in with a valid key")
@@ -135,15 +207,31 @@ export class TokenAuthority {
             feeds: payload.feeds,
         })
         // a master token stays master only while its key is
-        return { ...fromToken, master: key.master && payload.master === true, tokenId, expiresMs: Number(payload.exp) * 1000 }
+        return { ...fromToken, master: key.master && payload.master === true, tokenId, expiresMs, tokenFamily, familyExpiresMs, lifetimeMs }
     }
 
-    /** Revokes one token (logout) until it would have expired anyway. */
-    revoke(t: VerifiedToken): void {
-        this.revoked.set(t.tokenId, t.expiresMs)
-        const nowMs = this.now()
-        for (const [id, exp] of this.revoked) if (exp <= nowMs) this.revoked.delete(id)
+    /** Signs out: the token's whole family (the sign-in and every renewal of it), until the family's end. */
+    async revoke(t: VerifiedToken): Promise<void> {
+        await this.revocations.revoke(t.tokenFamily, t.familyExpiresMs)
     }
+}
+
+export interface MintedToken {
+    token: string
+    expiresMs: number
+    /** the family's end: no renewal goes past it */
+    familyExpiresMs: number
+    grant: Grant
+}
+
+const newTokenId = () => crypto.randomBytes(9).toString("base64url")
+const floorToSecond = (ms: number) => Math.floor(ms / 1000) * 1000
+
+/** A requested ttl in ms: `fallback` when absent, else a number in (0, max]. */
+function ttlOf(ttlMs: unknown, fallback: number, max: number, reason: string): number {
+    const ttl = ttlMs === undefined ? fallback : ttlMs
+    if (typeof ttl !== "number" || !(ttl >= 1000) || ttl > max) throw new TokenError("E_TOKEN_REQUEST", reason)
+    return ttl
 }
 
 export function keyGrant(k: KeyState): Grant {

@@ -1,7 +1,8 @@
 // The page's credential: a short-lived token from POST /jwt [P§7]. The API key a person types is sent
 // once to /jwt and then dropped; only the token is kept (sessionStorage: gone when the tab closes). The
 // token is renewed from itself before it expires, so an open page keeps working for as long as the key
-// stays valid; revoking the key ends it at the next request.
+// stays valid and the sign-in is younger than its maximum age (24 h by default); revoking the key or
+// signing out ends it.
 
 const STORAGE_KEY = "feedline.token"
 /** renew this long before expiry (the server's RENEW_BEFORE_MS), or at 80% of a shorter token's life */
@@ -64,6 +65,8 @@ export class Auth extends EventTarget {
         try {
             const r = await fetch("jwt", { method: "POST", headers: { Authorization: "Bearer " + this.token } })
             const body = await r.json().catch(() => ({}))
+            // the sign-in reached its maximum age: no renewal, but the token works until it expires
+            if (r.status === 401 && body.code === "E_TOKEN_MAX_AGE") return this.expireAt(this.expiresMs, body.errors)
             if (r.status === 401) return this.expire(body.errors || "the token was refused")
             if (!r.ok) throw new Error(body.errors || `HTTP ${r.status}`)
             this.store(body.token)
@@ -84,6 +87,12 @@ export class Auth extends EventTarget {
         // an already expired token is not renewed here: the server's refusal tells the person why
         if (delay > 0) this.renewTimer = setTimeout(() => this.renew(), Math.min(delay, 2 ** 31 - 1))
         else if (Date.now() < this.expiresMs) this.renew()
+    }
+
+    /** Signs out when the token runs out, with `reason`. */
+    expireAt(ms, reason) {
+        clearTimeout(this.renewTimer)
+        this.renewTimer = setTimeout(() => this.expire(reason), Math.min(Math.max(0, ms - Date.now()), 2 ** 31 - 1))
     }
 
     /** The server refused the token: forget it and ask the person to sign in again. */

@@ -18,8 +18,14 @@ export interface DashboardDeps {
     dataDir: string
     /** the server's store: keys by id, and the version that changes when keys do */
     store: KeyStoreLike
-    /** the server's key ring: the grant of a secret API key */
-    keys: { authenticate(secret: string): Promise<Grant | undefined> }
+    /** the server's key ring: the grant of a secret API key, and the signed-out token families (durable) */
+    keys: {
+        authenticate(secret: string): Promise<Grant | undefined>
+        isTokenFamilyRevoked(family: string): Promise<boolean>
+        revokeTokenFamily(family: string, untilMs: number): Promise<void>
+    }
+    /** how long one sign-in (a token and its renewals) may last; default DEFAULT_TOKEN_MAX_AGE_MS (24 h) */
+    tokenMaxAgeMs?: number
     /**
      * The server's failed-authentication limiter per remote address (the router's), so that POST /jwt
      * is no way around it for someone guessing keys. A function: the router is made after the verifier.
@@ -72,7 +78,11 @@ function readJsonBody(req: IncomingMessage): Promise<{ body?: unknown; error?: s
 }
 
 export function mountDashboard(deps: DashboardDeps): MountedDashboard {
-    const authority = tokenAuthorityFor(deps.dataDir, deps.store, deps.now)
+    const authority = tokenAuthorityFor(deps.dataDir, deps.store, {
+        now: deps.now,
+        maxAgeMs: deps.tokenMaxAgeMs,
+        revocations: { isRevoked: (f) => deps.keys.isTokenFamilyRevoked(f), revoke: (f, until) => deps.keys.revokeTokenFamily(f, until) },
+    })
     const jwt: HttpHandler = async (req, res) => {
         if (new URL(req.url ?? "/", "http://localhost").pathname !== "/jwt") return false
         const now = deps.now ?? Date.now

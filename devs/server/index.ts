@@ -69,6 +69,8 @@ export interface ServerOptions {
     synchronous?: "FULL" | "NORMAL"
     /** [P§7] verifies `Bearer <token>` credentials (the dashboard's JWTs); without it bearer tokens are refused */
     verifyBearer?: BearerVerifier
+    /** [P§7] how long one sign-in (a token from POST /jwt and its renewals) may last; default 24 h */
+    tokenMaxAgeMs?: number
     /** extra routes on the app port, tried in order after /v2, /ws, /healthz and /metrics */
     httpHandlers?: HttpHandler[]
     /**
@@ -147,7 +149,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const store: Store = opts.wrapStore ? opts.wrapStore(sqlite) : sqlite
     const keys = new KeyRing(store, now)
     // the dashboard at /, POST /jwt and `Bearer <jwt>` credentials (devs/dashboard/mount.ts)
-    const dashboard = mountDashboard({ dataDir: opts.dataDir, store, keys, authFailures: () => router.deps.authFailures, now })
+    const dashboard = mountDashboard({ dataDir: opts.dataDir, store, keys, authFailures: () => router.deps.authFailures, now, tokenMaxAgeMs: opts.tokenMaxAgeMs })
+    const pruned = await store.pruneRevokedTokenFamilies()
+    if (pruned) log.info({ pruned }, "forgot signed-out token families past their end")
     const { credentials, created } = await ensureCredentials(opts.dataDir, store, keys, now)
 
     let cert: string | Buffer, key: string | Buffer, caCertPath: string

@@ -5,20 +5,20 @@ import assert from "node:assert/strict"
 import fs from "node:fs"
 import os from "node:os"
 import path from "node:path"
-import { bearerToken, loadOrCreateTokenSecret, TokenAuthority, TokenError, TOKEN_TTL_MS, type KeyState } from "../../devs/auth-tokens/tokens.ts"
+import { bearerToken, DEFAULT_TOKEN_MAX_AGE_MS, loadOrCreateTokenSecret, TokenAuthority, TokenError, TOKEN_TTL_MS, type KeyState } from "../../devs/auth-tokens/tokens.ts"
 import { handleJwtRequest } from "../../devs/auth-tokens/endpoint.ts"
 import { bearerVerifier, keyLookup } from "../../devs/auth-tokens/server-glue.ts"
 
 const SECRET = new Uint8Array(32).fill(7)
 const T0 = Date.UTC(2026, 10, 22, 5, 0, 0)
 
-function setup() {
+function setup(o: { maxAgeMs?: number } = {}) {
     let now = T0
     const keys = new Map<string, KeyState>([
         ["k1", { id: "k1", permissions: ["read", "update"], feeds: [1, 2], master: false }],
         ["m", { id: "m", permissions: ["read", "update", "create", "delete"], master: true }],
     ])
-    const authority = new TokenAuthority({ secret: SECRET, lookupKey: (id) => keys.get(id), now: () => now })
+    const authority = new TokenAuthority({ secret: SECRET, lookupKey: (id) => keys.get(id), now: () => now, ...o })
     return { authority, keys, advance: (ms: number) => (now += ms) }
 }
 
@@ -30,7 +30,10 @@ test("a minted token verifies to its key's grant and lasts 5 hours", async () =>
     const { token, expiresMs } = await authority.mint(grantOf(keys.get("k1")!))
     assert.equal(expiresMs, T0 + TOKEN_TTL_MS)
     const v = await authority.verify(token)
-    assert.deepEqual({ ...v, tokenId: "" }, { keyId: "k1", permissions: ["read", "update"], feeds: [1, 2], master: false, tokenId: "", expiresMs })
+    assert.deepEqual(
+        { ...v, tokenId: "" },
+        { keyId: "k1", permissions: ["read", "update"], feeds: [1, 2], master: false, tokenId: "", expiresMs, tokenFamily: v.tokenId, familyExpiresMs: T0 + DEFAULT_TOKEN_MAX_AGE_MS, lifetimeMs: TOKEN_TTL_MS },
+    )
     advance(TOKEN_TTL_MS - 1000)
     await authority.verify(token)
     advance(1000)
@@ -70,7 +73,7 @@ test("forged, tampered and foreign tokens are refused; one token can be revoked"
     const other = new TokenAuthority({ secret: new Uint8Array(32).fill(8), lookupKey: (id) => keys.get(id) })
     await assert.rejects(other.verify(token), codeOf("E_TOKEN_INVALID"))
     await assert.rejects(authority.verify("not.a.jwt"), codeOf("E_TOKEN_INVALID"))
-    authority.revoke(await authority.verify(token))
+    await authority.revoke(await authority.verify(token))
     await assert.rejects(authority.verify(token), codeOf("E_TOKEN_REVOKED"))
 })
 
@@ -131,4 +134,67 @@ test("the secret is created once (0600) and reused; the key lookup reloads only 
     version++
     await lookup("a")
     assert.equal(loads, 2)
+})
+
+test("a renewal keeps the first token's lifetime: a 20 s token renews into 20 s tokens, never longer", async () => {
+    const { authority, keys, advance } = setup()
+    const first = await authority.mint(grantOf(keys.get("k1")!), { ttlMs: 20_000 })
+    assert.equal(first.expiresMs, T0 + 20_000)
+    let current = first.token
+    for (let i = 1; i <= 3; ++i) {
+        advance(15_000)
+        const renewed = await authority.renew(await authority.verify(current))
+        assert.equal(renewed.expiresMs, T0 + i * 15_000 + 20_000, `renewal ${i}`)
+        current = renewed.token
+    }
+    await assert.rejects(authority.renew(await authority.verify(current), { ttlMs: 21_000 }), codeOf("E_TOKEN_REQUEST"))
+    // asking for less narrows it for the renewals after, too
+    const shorter = await authority.renew(await authority.verify(current), { ttlMs: 5000 })
+    advance(4000)
+    assert.equal((await authority.renew(await authority.verify(shorter.token))).expiresMs, T0 + 45_000 + 4000 + 5000)
+})
+
+test("no token of a sign-in outlives its maximum age (default 24 h, configurable); then renewal says so", async () => {
+    const { authority, keys, advance } = setup()
+    let t = await authority.mint(grantOf(keys.get("k1")!))
+    assert.equal(t.familyExpiresMs, T0 + DEFAULT_TOKEN_MAX_AGE_MS)
+    // a page renewing 30 minutes before each expiry, for a day
+    let clock = T0
+    let renewals = 0
+    for (;;) {
+        clock = advance(t.expiresMs - 30 * 60_000 - clock)
+        try {
+            t = await authority.renew(await authority.verify(t.token))
+            renewals++
+        } catch (e) {
+            assert.ok(codeOf("E_TOKEN_MAX_AGE")(e), String(e))
+            assert.match((e as Error).message, /maximum age \(24 h\).*sign in/)
+            break
+        }
+        assert.ok(t.expiresMs <= T0 + DEFAULT_TOKEN_MAX_AGE_MS, `renewal ${renewals} ends after the sign-in's maximum age`)
+        if (renewals > 100) assert.fail("renewed forever")
+    }
+    assert.equal(renewals, 5) // at 4.5 h, 9 h, 13.5 h, 18 h (to 23 h), 22.5 h (to 24 h); at 23.5 h nothing is left to extend
+    assert.equal(t.expiresMs, T0 + DEFAULT_TOKEN_MAX_AGE_MS, "the last renewal ends with the sign-in")
+
+    const short = setup({ maxAgeMs: 60_000 })
+    const s1 = await short.authority.mint(grantOf(short.keys.get("k1")!))
+    assert.equal(s1.expiresMs, T0 + 60_000, "a 5 h token is cut to the 1 minute maximum age")
+    short.advance(59_000)
+    await assert.rejects(short.authority.renew(await short.authority.verify(s1.token)), codeOf("E_TOKEN_MAX_AGE"))
+    short.advance(1000)
+    await assert.rejects(short.authority.verify(s1.token), codeOf("E_TOKEN_EXPIRED"))
+})
+
+test("signing out revokes the token's whole family: the sign-in and every renewal, before or after", async () => {
+    const { authority, keys, advance } = setup()
+    const a = await authority.mint(grantOf(keys.get("k1")!))
+    advance(1000)
+    const b = await authority.renew(await authority.verify(a.token))
+    advance(1000)
+    const c = await authority.renew(await authority.verify(b.token))
+    const other = await authority.mint(grantOf(keys.get("k1")!))
+    await authority.revoke(await authority.verify(b.token))
+    for (const t of [a, b, c]) await assert.rejects(authority.verify(t.token), codeOf("E_TOKEN_REVOKED"))
+    await authority.verify(other.token) // another sign-in of the same key goes on
 })

@@ -19,6 +19,8 @@ export interface Grant {
     expiresMs?: number
     /** true for bearer tokens; their keyId is the key that minted them (devs/auth-tokens), so they end with it */
     bearer?: boolean
+    /** a bearer token's sign-in (family): signing out (DELETE /jwt) ends every token of it */
+    tokenFamily?: string
 }
 
 /** Verifies `X-ApiKey: Bearer <token>` / `Authorization: Bearer <token>`; undefined = not valid. */
@@ -70,6 +72,8 @@ export class KeyRing {
     private byHash = new Map<string, KeyRecord>()
     /** unrevoked keys by id */
     private activeById = new Map<string, KeyRecord>()
+    /** signed-out token families (DELETE /jwt), from the store */
+    private revokedFamilies = new Set<string>()
     private version = -1
     /** grants this ring gave, with the key and the keys' version they were given for (see authenticate) */
     private readonly issued = new WeakMap<Grant, { secret: string; version: number }>()
@@ -86,6 +90,7 @@ export class KeyRing {
         const v = this.store.keysVersion()
         if (v === this.version) return
         const keys = await this.store.listKeys()
+        this.revokedFamilies = new Set(await this.store.revokedTokenFamilies())
         this.version = v
         this.byHash = new Map(keys.filter((k) => k.revokedMs === undefined).map((k) => [k.hash.toString("hex"), k]))
         this.activeById = new Map([...this.byHash.values()].map((k) => [k.id, k]))
@@ -118,6 +123,7 @@ export class KeyRing {
      */
     refusal(grant: Grant, permission: Permission, feed: number): string | undefined {
         if (grant.expiresMs !== undefined && grant.expiresMs <= this.now()) return "the token expired"
+        if (grant.tokenFamily !== undefined && this.revokedFamilies.has(grant.tokenFamily)) return "the token was signed out"
         const key = this.activeById.get(grant.keyId)
         if (!key) return grant.bearer ? `the key ${grant.keyId} this token was minted from was revoked` : `the key ${grant.keyId} was revoked`
         if (!permits(grant, permission, feed) || !permits(key, permission, feed)) return `the key ${grant.keyId} may no longer ${permission} feed ${feed}`
@@ -127,7 +133,20 @@ export class KeyRing {
     /** Is this grant unexpired and its key (for a token: the key that minted it) not revoked? Cached ring. */
     stillValid(grant: Grant): boolean {
         if (grant.expiresMs !== undefined && grant.expiresMs <= this.now()) return false
+        if (grant.tokenFamily !== undefined && this.revokedFamilies.has(grant.tokenFamily)) return false
         return this.activeById.has(grant.keyId)
+    }
+
+    /** [P§7] Has this token family been signed out? Durable: read from the store. */
+    async isTokenFamilyRevoked(family: string): Promise<boolean> {
+        await this.refresh()
+        return this.revokedFamilies.has(family)
+    }
+
+    /** [P§7] Signs a token family out until `untilMs` (its end); what it subscribed ends at once. */
+    async revokeTokenFamily(family: string, untilMs: number): Promise<void> {
+        await this.store.revokeTokenFamily(family, untilMs)
+        await this.refresh()
     }
 
     /** `listener` runs after every reload of the keys (something changed): the server re-checks subscriptions. */

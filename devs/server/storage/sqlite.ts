@@ -69,6 +69,12 @@ export const MIGRATIONS: string[] = [
         COALESCE((SELECT MAX(id) FROM feeds), 0),
         COALESCE((SELECT MAX(CAST(j.value AS INTEGER)) FROM api_keys, json_each(api_keys.feeds) AS j), 0)
     ));`,
+    // 3: signed-out token families [P§7] (DELETE /jwt), kept until the family's end, when its tokens are
+    // expired anyway and the row is pruned
+    `CREATE TABLE revoked_token_families (
+        family TEXT PRIMARY KEY,
+        until_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -302,6 +308,9 @@ export class SqliteStore implements Store {
                 "INSERT INTO api_keys (id, hash, label, permissions, feeds, master, created_ms, revoked_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             ),
             revokeKey: db.prepare("UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL"),
+            revokeTokenFamily: db.prepare("INSERT INTO revoked_token_families (family, until_ms) VALUES (?, ?) ON CONFLICT DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)"),
+            pruneTokenFamilies: db.prepare("DELETE FROM revoked_token_families WHERE until_ms <= ?"),
+            revokedTokenFamilies: db.prepare<[number], string>("SELECT family FROM revoked_token_families WHERE until_ms > ?").pluck(),
         }
     }
 
@@ -550,6 +559,23 @@ export class SqliteStore implements Store {
         const changed = this.stmt.revokeKey.run(atMs, id).changes > 0
         this.keysGeneration++
         return changed
+    }
+
+    async revokeTokenFamily(family: string, untilMs: number): Promise<void> {
+        const now = this.now()
+        this.db.transaction(() => {
+            this.stmt.pruneTokenFamilies.run(now)
+            if (untilMs > now) this.stmt.revokeTokenFamily.run(family, untilMs)
+        })()
+        this.keysGeneration++
+    }
+
+    async revokedTokenFamilies(): Promise<string[]> {
+        return this.stmt.revokedTokenFamilies.all(this.now())
+    }
+
+    async pruneRevokedTokenFamilies(): Promise<number> {
+        return this.stmt.pruneTokenFamilies.run(this.now()).changes
     }
 
     keysVersion(): number {

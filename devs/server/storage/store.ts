@@ -116,7 +116,13 @@ export interface Store {
     listKeys(): Promise<KeyRecord[]>
     insertKey(key: KeyRecord): Promise<void>
     revokeKey(id: string, atMs: number): Promise<boolean>
-    /** changes whenever keys may have been changed, also by another process (the CLI) */
+    /** [P§7] signs a token family out (DELETE /jwt) until `untilMs`, its end; prunes families past their end */
+    revokeTokenFamily(family: string, untilMs: number): Promise<void>
+    /** the token families signed out and not yet past their end */
+    revokedTokenFamilies(): Promise<string[]>
+    /** forgets signed-out families past their end (their tokens are expired); how many */
+    pruneRevokedTokenFamilies(): Promise<number>
+    /** changes whenever keys or token revocations may have been changed, also by another process (the CLI) */
     keysVersion(): number
 
     close(): Promise<void>
