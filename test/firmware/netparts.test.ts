@@ -197,6 +197,43 @@ describe("outbox", () => {
         expect(b[1].value).toBe("" + o.drops) // the oldest went first
         expect(b[b.length - 1].value).toBe("19")
     })
+    // [#18 item 6] each of the next three kills a mutant the tests above let live
+    test("full while samples are in flight: only waiting ones are dropped, the batch in flight stays whole", () => {
+        const o = new Outbox(700) // room for 11 samples of 58-59 bytes
+        for (let i = 0; i < 8; ++i) o.add("t", "" + i, "every", i + 1, SERVER_OFFSET)
+        expect(o.takeBatch(1, 4, 2048).length).toBe(4) // 0..3 in flight
+        for (let i = 8; i < 30; ++i) o.add("t", "" + i, "every", i + 1, SERVER_OFFSET)
+        expect(o.bytes <= 700).toBe(true)
+        expect(o.drops + o.depth()).toBe(30)
+        expect(o.ack(1)).toBe(4) // nothing of the batch in flight was dropped
+        const next = o.takeBatch(2, 64, 2048)
+        expect(next[0].value).toBe("" + (4 + o.drops)) // the oldest waiting went first
+        expect(next[next.length - 1].value).toBe("29")
+    })
+    test("a sample bigger than the oldest drops as many as it takes: the byte budget holds", () => {
+        const o = new Outbox(700)
+        for (let i = 0; i < 11; ++i) o.add("t", "" + i, "every", i + 1, SERVER_OFFSET)
+        const big = "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" // 100 chars
+        o.add("t", big, "every", 12, SERVER_OFFSET)
+        expect(o.bytes <= 700).toBe(true)
+        expect(o.drops).toBe(2) // 157 bytes needed: two samples of 57-58 bytes were not enough room alone
+        const b = o.takeBatch(1, 64, 4096)
+        expect(b[b.length - 1].value).toBe(big)
+        expect(b.length).toBe(10)
+    })
+    test("full of samples that cannot be dropped (in flight, latest): a new keep-every sample is dropped and counted", () => {
+        const o = new Outbox(300) // 5 samples of 58 bytes
+        o.add("t", "0", "every", 1, SERVER_OFFSET)
+        expect(o.takeBatch(1, 64, 2048).length).toBe(1) // in flight
+        for (let i = 1; i < 5; ++i) o.add("s" + i, "1", "latest", i + 1, SERVER_OFFSET)
+        const bytes = o.bytes
+        const depth = o.depth()
+        o.add("t", "9", "every", 10, SERVER_OFFSET)
+        expect(o.drops).toBe(1)
+        expect(o.depth()).toBe(depth)
+        expect(o.bytes).toBe(bytes)
+        expect(o.bytes <= 300).toBe(true)
+    })
     test("a released batch is resent with the same at; an acked one is gone", () => {
         const o = new Outbox(10000)
         o.add("t", "1", "every", 10, 100)
