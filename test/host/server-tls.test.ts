@@ -100,6 +100,12 @@ test("tls: malformed requests get a 4xx with a reason and the connection stays u
         assert.equal(r.status, status, raw)
         assert.ok(r.body.errors.length > 10, "a reason a person can act on")
     }
+    // a sample time more than a day ahead of the server's clock is a clock gone wrong: refused, nothing stored
+    const ahead = await c.request({ method: "put", resource: "/feeds/504", body: { datastreams: [{ id: "ahead", datapoints: [{ at: Date.now() + 25 * 3600_000, value: "1" }] }] } })
+    assert.deepEqual([ahead.status, ahead.body.code], [422, "E_BAD_TIME"])
+    assert.equal((await c.request({ method: "get", resource: "/feeds/504/datastreams/ahead" })).status, 404)
+    const dayAhead = await c.request({ method: "put", resource: "/feeds/504", body: { datastreams: [{ id: "ahead", datapoints: [{ at: Date.now() + 23 * 3600_000, value: "1" }] }] } })
+    assert.equal(dayAhead.status, 200, "less than a day ahead is a sample")
     // a bad point anywhere refuses the whole write: nothing half-written
     const mixed = await c.request({ method: "put", resource: "/feeds/504", body: { datastreams: [{ id: "ok", current_value: "1" }, { id: "bad", current_value: "x".repeat(33) }] } })
     assert.equal(mixed.status, 422)

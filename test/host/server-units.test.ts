@@ -8,6 +8,7 @@ import { historyQueryOf } from "../../devs/server/handlers/datapoints.ts"
 import { AddressBuckets, fullBucket, take } from "../../devs/server/ratelimit.ts"
 import { ServerStamps } from "../../devs/server/stamps.ts"
 import { parseDuration, parseTime } from "../../devs/server/time.ts"
+import { atOf, EARLIEST_AT_MS, MAX_FUTURE_MS } from "../../devs/server/handlers/body.ts"
 
 test("token bucket: a burst, then the rate, with a retry hint", () => {
     const cfg = { ratePerSecond: 10, burst: 3 }
@@ -111,4 +112,15 @@ test("server stamps [P§9]: strictly increasing per datastream, also within one 
     assert.deepEqual(ats(1, [{ stream: "a" }], 1001), [1003], "the clock has not passed the stamps yet")
     assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "b" }], 5000), [5000, 5000], "the clock has passed them: its time again")
     assert.deepEqual(ats(1, [{ stream: "a" }], 4000), [5001], "a clock stepping back never reuses a stamp")
+})
+
+test("sample times: refused before 2000 and more than 24 h ahead of the server's clock, exactly at the bounds", () => {
+    const now = Date.UTC(2026, 10, 22, 5)
+    assert.equal(MAX_FUTURE_MS, 24 * 3600_000)
+    assert.equal(atOf(now + MAX_FUTURE_MS, "at", now), now + MAX_FUTURE_MS, "a day ahead is still a sample")
+    assert.throws(() => atOf(now + MAX_FUTURE_MS + 1, "at", now), (e: any) => e.code === "E_BAD_TIME" && e.status === 422 && /more than a day ahead/.test(e.message))
+    assert.throws(() => atOf(new Date(now + 25 * 3600_000).toISOString(), "at", now), (e: any) => e.code === "E_BAD_TIME")
+    assert.equal(atOf(EARLIEST_AT_MS, "at", now), EARLIEST_AT_MS)
+    assert.throws(() => atOf(EARLIEST_AT_MS - 1, "at", now), (e: any) => e.code === "E_BAD_TIME" && /before 2000/.test(e.message))
+    assert.equal(atOf(undefined, "at", now), undefined, "no time: the server stamps it")
 })
