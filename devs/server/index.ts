@@ -73,6 +73,8 @@ export interface ServerOptions {
     tokenMaxAgeMs?: number
     /** extra routes on the app port, tried in order after /v2, /ws, /healthz and /metrics */
     httpHandlers?: HttpHandler[]
+    /** the server's clock, ms since the epoch (default Date.now); tests move it by hand to check rules of seconds or days without waiting */
+    now?: () => number
     /**
      * Tests only: the store the server uses, made from the one it opened (e.g. one whose commits a test
      * can hold open, to see that no acknowledgement leaves before its commit returned). Unset: the SQLite store itself.
@@ -135,7 +137,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const host = opts.host ?? "127.0.0.1"
     const keepalive = keepaliveContractOf(opts.heartbeatMs, opts.faultyMs, opts.timeoutMs)
     if (!keepalive.contract) throw new ConfigError(`keep-alive settings (--heartbeat-ms, --faulty-ms, --timeout-ms): ${keepalive.error}`)
-    const now = Date.now
+    const now = opts.now ?? Date.now
     const log = createLogger(opts.logLevel ?? "info", opts.logDestination)
     const metrics = new Metrics()
     mkdirSync(opts.dataDir, { recursive: true })

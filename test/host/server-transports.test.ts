@@ -4,7 +4,8 @@ import assert from "node:assert/strict"
 import net from "node:net"
 import { PassThrough, Duplex } from "node:stream"
 import { test } from "node:test"
-import { decodeServerLine } from "../../src/protocol.ts"
+import { decodeServerLine, DEFAULT_HEARTBEAT_MS } from "../../src/protocol.ts"
+import { CONGESTED_QUEUE_BYTES, MAX_QUEUE_BYTES, SLOW_CONSUMER_MS } from "../../devs/server/limits.ts"
 import type { Wire } from "../../devs/server/index.ts"
 import { startTestServer, TlsClient, http } from "./server-harness.ts"
 
@@ -76,6 +77,59 @@ test("a connection congested for longer than slowConsumerMs is dropped even unde
         assert.match(lines.at(-1)!, /"code":"E_SLOW_CONSUMER"/)
         assert.equal(s.metrics.queueDrops.get(), 1)
     } finally {
+        await s.stop()
+    }
+})
+
+test("the slow-consumer rule at its default: congested for SLOW_CONSUMER_MS (10 s) is dropped, a moment less is not", async (t) => {
+    // the real defaults (no slowConsumerMs, maxQueueBytes or keep-alive options), on a clock moved by hand
+    // (the server's `now`, and node:test's mock timers for the session's timers), so the 10 s take no time
+    let clockMs = Date.now()
+    const s = await startTestServer({ now: () => clockMs })
+    try {
+        assert.equal(SLOW_CONSUMER_MS, 10_000)
+        t.mock.timers.enable({ apis: ["setTimeout", "setImmediate"] })
+        const lines: string[] = []
+        let ended = false
+        let queued = 0
+        const wire: Wire = {
+            transport: "tcp",
+            remoteAddress: "test",
+            send: (batch) => void lines.push(...batch),
+            heartbeat: () => {},
+            bufferedBytes: () => queued,
+            end: () => void (ended = true),
+        }
+        const session = s.attachWire(wire)
+        /** moves the clock by `ms` in steps of 100 ms, the client proving it is alive at each (it is slow, not silent) */
+        const advance = (ms: number) => {
+            for (let done = 0; done < ms && !ended; done += 100) {
+                session.alive()
+                clockMs += 100
+                t.mock.timers.tick(100)
+            }
+        }
+        advance(1000) // welcome sent, keep-alive running
+        const congestedFromMs = clockMs
+        queued = CONGESTED_QUEUE_BYTES + 1 // congested, far under MAX_QUEUE_BYTES: only the time rule can drop it
+        assert.ok(queued < MAX_QUEUE_BYTES)
+        advance(SLOW_CONSUMER_MS - 400) // under the rule, with a tick's worth to spare
+        assert.equal(ended, false, `dropped after ${clockMs - congestedFromMs} ms of congestion`)
+        queued = 0 // it caught up: the time starts over
+        advance(1000)
+        queued = CONGESTED_QUEUE_BYTES + 1
+        const againFromMs = clockMs
+        advance(SLOW_CONSUMER_MS - 400)
+        assert.equal(ended, false, "the congestion before it caught up does not count")
+        advance(2 * DEFAULT_HEARTBEAT_MS + 400) // past the rule by more than a check's period
+        assert.equal(ended, true, `still open after ${clockMs - againFromMs} ms of congestion`)
+        const droppedAfterMs = clockMs - againFromMs
+        assert.ok(droppedAfterMs >= SLOW_CONSUMER_MS, `dropped after ${droppedAfterMs} ms`)
+        const last = JSON.parse(lines.at(-1)!)
+        assert.deepEqual([last.status, last.body.code], [503, "E_SLOW_CONSUMER"])
+        assert.equal(s.metrics.queueDrops.get(), 1)
+    } finally {
+        t.mock.timers.reset()
         await s.stop()
     }
 })
