@@ -250,6 +250,10 @@ test("a slow subscriber is dropped with a notice while another keeps receiving e
         // a reset, which discards what its kernel still held: when it arrives, it says why
         const notice = slow.q.lines.find((l) => l.kind === "response" && l.response!.token === undefined)?.response
         if (notice) assert.deepEqual([notice.status, notice.body.code], [503, "E_SLOW_CONSUMER"])
+        // either way it is told: by the notice, or by the pushes it never got (a close that flushed everything
+        // and said nothing would pass neither)
+        const pushes = slow.q.lines.filter((l) => l.response?.token === "s").length - 1
+        assert.ok(notice !== undefined || pushes < TOTAL, `the slow subscriber got all ${TOTAL} pushes and no notice`)
         fast.close()
         writer.close()
     } finally {
