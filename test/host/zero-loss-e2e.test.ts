@@ -8,7 +8,8 @@
 // one test on what the device printed and what the server stored:
 //   - every sample stored exactly once (drops only as many as the device counted: none at this rate);
 //   - every command handled exactly once, also those written while the device was away, and the
-//     two the server stamped in one millisecond (each gets its own `at` [P§9]);
+//     two written in one go (usually stamped in one millisecond, each with its own `at` [P§9]; the
+//     test after the suite makes the same millisecond certain with a frozen server clock);
 //   - a silent (black-holed) link reported degraded, then detected within `timeout` (+ a margin for
 //     a loaded machine);
 //   - the reported states follow the link's state machine;
@@ -98,8 +99,8 @@ interface Findings {
     droppedBeforeKill: number
     produced: number
     drops: number
-    /** p1 and p2, written in one go, were stamped 1 ms apart (the server handled them in one millisecond) */
-    sameMs: boolean
+    /** p2's stamp minus p1's (written in one go): 1 when the server stamped them in one millisecond, or across one tick */
+    p1p2StampGapMs: number
     /** p1 is in the history (p2 did not replace it [P§9]) */
     p1Kept: boolean
     /** the last `_drops` diagnostic stored */
@@ -253,7 +254,8 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         rec.commands.push({ value: "p1", away: false }, { value: "p2", away: false })
         const cmdRows = await historyRows(server.appPort, key, feed, "cmd")
         rec.p1Kept = cmdRows.some((p) => p.value === "p1")
-        rec.sameMs = cmdRows.length >= 2 && Date.parse(cmdRows[cmdRows.length - 1].at) - Date.parse(cmdRows[cmdRows.length - 2].at) === 1
+        const stampOf = (v: string) => Date.parse(cmdRows.find((p) => p.value === v)?.at ?? "")
+        rec.p1p2StampGapMs = stampOf("p2") - stampOf("p1")
 
         // a reset (RST both ways), as when a NAT box or the server's host drops the connection
         await runFault("reset", false, { begin: () => proxy.reset() })
@@ -382,7 +384,7 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
                 `silent-link detection p50 ${fmt(percentile(detect, 50))} max ${fmt(Math.max(...detect))} (timeout ${TIMEOUT_MS} ms), ` +
                 `reconnect p50 ${fmt(percentile(reconnect, 50))} max ${fmt(Math.max(...reconnect))}`
         )
-        console.log(`zero-loss: ${rec.commands.length} commands (${rec.commands.filter((c) => c.away).length} written while the device was away; p1 and p2 in one go, stamped ${rec.sameMs ? "1 ms apart" : "further apart"}), ${rec.handled.length} handled, ${rec.echoes.length} echoed`)
+        console.log(`zero-loss: ${rec.commands.length} commands (${rec.commands.filter((c) => c.away).length} written while the device was away; p1 and p2 in one go, stamped ${rec.p1p2StampGapMs} ms apart), ${rec.handled.length} handled, ${rec.echoes.length} echoed`)
         console.log(`zero-loss: disconnects while the link was slow: ${rec.slowLinkDrops}; while writes went in 8-byte pieces: ${rec.tinyWriteDrops}`)
         console.log(`zero-loss: ${rec.ackedBeforeKill} samples acknowledged before the SIGKILL, ${rec.ackedFoundAfterKill} of them in the restarted server's history`)
     }
@@ -421,8 +423,9 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
     test("every command is handled exactly once, also those written while the device was away", () => {
         const written = rec.commands.map((c) => c.value)
         assert.ok(rec.commands.filter((c) => c.away).length >= 4, `commands written while away: ${JSON.stringify(rec.commands)}`)
-        // p1 and p2 were written in one go: the server gave each its own `at` [P§9]
+        // p1 and p2 were written in one go: the server gave each its own `at` [P§9], in order
         assert.ok(rec.p1Kept, "p1 is in the history next to p2")
+        assert.ok(rec.p1p2StampGapMs >= 1, `p2 stamped ${rec.p1p2StampGapMs} ms after p1`)
         assert.deepEqual(rec.handled, written, "the device's handler ran once per command, in order")
         assert.deepEqual(rec.echoes, written, "each echo stored once, in order")
     })
@@ -462,17 +465,40 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
 })
 
 // Server side of the same millisecond: two different writes the server stamped itself are two
-// datapoints (its stamps increase per datastream [P§9]), so the history, and a device that was away and
-// gets only the replay, sees both commands.
-test("two writes of one datastream that the server stamps in the same millisecond are both kept", async () => {
+// datapoints (its stamps increase per datastream [P§9]), so the history, a live subscriber, and a device
+// that was away and gets only the replay, see both commands. The server's clock stands still here, so
+// the two writes are stamped in one millisecond for certain.
+test("two writes of one datastream that the server stamps in the same millisecond are both kept and both pushed", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "feedline-same-ms-"))
-    const server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent" })
+    const frozenMs = Date.now()
+    const server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent", now: () => frozenMs })
+    const sub = tls.connect({ host: "127.0.0.1", port: server.devicePort, ca: readFileSync(server.caCertPath) })
     try {
         const { masterKey, feedId } = server.credentials
+        const pushes: { at: string; current_value: string }[] = []
+        let subscribed!: () => void
+        const acked = new Promise<void>((r) => (subscribed = r))
+        let got2!: () => void
+        const both = new Promise<void>((r) => (got2 = r))
+        let buf = ""
+        sub.on("data", (d) => {
+            buf += d
+            for (let nl; (nl = buf.indexOf("\n")) >= 0; buf = buf.slice(nl + 1)) {
+                const o = buf.slice(0, nl) ? JSON.parse(buf.slice(0, nl)) : {}
+                if (o.welcome) sub.write(JSON.stringify({ method: "subscribe", resource: `/feeds/${feedId}/datastreams/cmd`, headers: { "X-ApiKey": masterKey }, token: "s" }) + "\n")
+                else if (o.token === "s" && o.body?.current_value === undefined) subscribed()
+                else if (o.token === "s") pushes.push(o.body) === 2 && got2()
+            }
+        })
+        await acked
         await writeInOneGo(server.devicePort, server.caCertPath, masterKey, feedId, "cmd", ["on", "off"])
-        const values = (await historyRows(server.appPort, masterKey, feedId, "cmd")).map((p) => p.value)
-        assert.deepEqual(values, ["on", "off"])
+        const rows = await historyRows(server.appPort, masterKey, feedId, "cmd")
+        assert.deepEqual(rows.map((p) => p.value), ["on", "off"])
+        assert.deepEqual(rows.map((p) => Date.parse(p.at)), [frozenMs, frozenMs + 1], "one millisecond: the second stamp goes one ahead")
+        await both
+        assert.deepEqual(pushes.map((p) => [p.current_value, p.at]), rows.map((p) => [p.value, p.at]), "both pushed, in order")
     } finally {
+        sub.destroy()
         await server.close()
         rmSync(dataDir, { recursive: true, force: true })
     }
