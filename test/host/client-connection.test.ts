@@ -133,7 +133,9 @@ test("an idle client sends heartbeats (blank lines) [P§4]", async () => {
 })
 
 test("a silent server is reported degraded, then dropped as dead [P§4]", async () => {
-    const srv = await fakeServer({ heartbeat: 5000, faulty: 60, timeout: 150 })
+    // "degraded" is seen only if a keep-alive check falls between faulty and timeout: a window of 1.4 s,
+    // which a loaded machine's late timers cannot miss (it was 90 ms)
+    const srv = await fakeServer({ heartbeat: 5000, faulty: 100, timeout: 1500 })
     const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
     const states: string[] = []
     c.on("state", (s) => states.push(s))

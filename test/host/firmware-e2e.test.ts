@@ -90,7 +90,7 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 150_000
         await until("cmd_echo 42", 10_000, async () => ((await echoes()).includes("42") ? true : undefined))
     })
 
-    test("a server that goes silent without closing is detected within timeout, and the device reconnects", async () => {
+    test(`a server that goes silent without closing is detected within timeout (${TIMEOUT_MS} ms) + ${SLACK_MS} ms for a loaded machine, and the device reconnects`, async () => {
         const from = fw.lines.length
         const t0 = Date.now()
         proxy.blackhole({ scope: "existing" }) // established connections swallow everything; new ones pass
@@ -128,15 +128,17 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 150_000
     test("a slow, jittery, fragmented network: the link stays up and samples keep arriving", async () => {
         const from = fw.lines.length
         const before = (await datapoints(appPort(), key, feed, "seq")).length
+        const t0 = Date.now()
         proxy.latency(150, { jitterMs: 50 })
         proxy.split(7, { gapMs: 1 })
-        await new Promise((r) => setTimeout(r, 3000))
-        proxy.clear()
-        await new Promise((r) => setTimeout(r, 1000))
-        const after = (await datapoints(appPort(), key, feed, "seq")).length
+        // until 20 more samples are stored through it (2 s of samples), however long a loaded machine takes
+        const arrived = await until("20 samples through the slow network", 30_000, async () => {
+            const n = (await datapoints(appPort(), key, feed, "seq")).length - before
+            return n >= 20 ? n : undefined
+        }).finally(() => proxy.clear())
         const drops = fw.lines.slice(from).filter((l) => downLine.test(l.text)).map((l) => l.text)
-        console.log(`# e2e: slow network: ${after - before} samples stored in 4 s, disconnects: ${drops.length ? drops.join("; ") : "none"}`)
-        assert.ok(after - before >= 20, `only ${after - before} samples arrived through the slow network`)
+        console.log(`# e2e: slow network: ${arrived} samples stored in ${Date.now() - t0} ms, disconnects: ${drops.length ? drops.join("; ") : "none"}`)
+        assert.deepEqual(drops, [], "the link stayed up")
         // nothing lost or doubled: checked over the whole run by the last test
     })
 
@@ -149,10 +151,14 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 150_000
         await new Promise((r) => setTimeout(r, 2000))
         server = await startServer({ dataDir, devicePort, appPort: port, logLevel: "silent", timeoutMs: TIMEOUT_MS })
         await fw.waitFor(upLine, 15_000, from)
-        // let the outbox drain, then every counter value up to the highest stored must be there once
-        await new Promise((r) => setTimeout(r, 1500))
-        const points = await datapoints(appPort(), key, feed, "seq")
-        const values = points.map((p) => Number(p.value))
+        // once the outbox drained, every counter value up to the highest stored is there once: wait for
+        // that (or the deadline), then check it
+        const counter = async () => (await datapoints(appPort(), key, feed, "seq")).map((p) => Number(p.value))
+        const contiguous = (v: number[]) => v.length === Math.max(...v) + 1
+        const values = await until("the outbox to drain", 20_000, async () => {
+            const v = await counter()
+            return contiguous(v) ? v : undefined
+        }).catch(counter)
         const max = Math.max(...values)
         assert.ok(max > 40, `the counter reached ${max}`)
         assert.equal(values.length, max + 1, `${max + 1 - values.length} samples lost or doubled`)

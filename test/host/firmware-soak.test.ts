@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { startServer } from "../../devs/server/index.ts"
 import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
-import { datapoints, deviceSettings, genEntry, runFirmware } from "../e2e/firmware-harness.ts"
+import { datapoints, deviceSettings, genEntry, runFirmware, until } from "../e2e/firmware-harness.ts"
 
 const CYCLES = 50
 const UP_FOR_MS = 50
@@ -49,13 +49,20 @@ setInterval(() => {
         }
         await fw.waitFor(/^link: greeting -> up/, 20_000, from)
         console.log(`# soak: ${CYCLES} reconnect cycles (${silent} through a silent connection) in ${Date.now() - t0} ms`)
-        await new Promise((r) => setTimeout(r, 2000)) // let the outbox drain and the diagnostics go out
-        const values = (await datapoints(server.appPort, masterKey, feedId, "seq")).map((p) => Number(p.value))
-        const max = Math.max(...values)
-        assert.equal(new Set(values).size, values.length, "a sample was stored twice")
         // A loaded machine can keep the link from draining the outbox between resets; then the bounded
-        // outbox drops its oldest samples. That is allowed, but only as many as the device counted.
-        const drops = Number((await datapoints(server.appPort, masterKey, feedId, "_drops")).pop()?.value ?? 0)
+        // outbox drops its oldest samples. That is allowed, but only as many as the device counted (its
+        // `_drops` diagnostic, sent every DIAG_S). Wait until the outbox drained and the diagnostic caught
+        // up (stored + dropped = produced), or the deadline; then check.
+        const account = async () => {
+            const values = (await datapoints(server.appPort, masterKey, feedId, "seq")).map((p) => Number(p.value))
+            const drops = Number((await datapoints(server.appPort, masterKey, feedId, "_drops")).pop()?.value ?? 0)
+            return { values, drops, max: Math.max(...values) }
+        }
+        const { values, drops, max } = await until("the outbox to drain and _drops to catch up", 30_000, async () => {
+            const a = await account()
+            return a.values.length + a.drops === a.max + 1 ? a : undefined
+        }).catch(account)
+        assert.equal(new Set(values).size, values.length, "a sample was stored twice")
         console.log(`# soak: ${values.length} samples stored, ${drops} dropped by the full outbox (counted)`)
         assert.equal(values.length + drops, max + 1, `${max + 1 - values.length - drops} of ${max + 1} samples lost without being counted\n${fw.output().slice(-3000)}`)
         assert.ok(!/PANIC|OutOfMemory|InfiniteLoop|E_INTERNAL/.test(fw.output()), fw.output().slice(-3000))
