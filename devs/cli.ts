@@ -18,7 +18,7 @@ const DEFAULT_DATA_DIR = resolve(fileURLToPath(new URL("../data", import.meta.ur
 const HELP = `feedline: socket server for field devices (protocol v1, docs/PROTOCOL.md)
 
 Usage:
-  feedline serve [options]             run the server (devices: TLS; apps: HTTP /v2 + WebSocket /ws)
+  feedline serve [options]             run the server (devices: TLS; apps: HTTPS /v2 + WSS /ws)
   feedline keys create [options]       make an API key; prints it once
   feedline keys list [--json]          list keys (never the keys themselves)
   feedline keys revoke <id>            revoke a key; open connections using it lose it at once
@@ -35,7 +35,10 @@ Common:
 serve:
   --host ADDR           listen address                  [FEEDLINE_HOST, default 0.0.0.0]
   --device-port N       TLS device port (0: any free)   [FEEDLINE_DEVICE_PORT, default 7443]
-  --app-port N          HTTP + WebSocket port           [FEEDLINE_APP_PORT, default 7080]
+  --app-port N          HTTPS + WSS port (same certificate as the device port; plain HTTP
+                        when --host is loopback)        [FEEDLINE_APP_PORT, default 7080]
+  --insecure-http       plain HTTP + WS on the app port on any --host: keys cross the network
+                        in clear (behind a TLS-terminating proxy, or development only)
   --insecure-tcp-port N plain TCP device port, development only (off by default)
   --tls-cert FILE       PEM certificate chain           [FEEDLINE_TLS_CERT; default: dev CA in DIR/tls]
   --tls-key FILE        PEM private key                 [FEEDLINE_TLS_KEY]
@@ -49,7 +52,7 @@ serve:
   --rate N              requests/s per connection       [FEEDLINE_RATE, default 50, burst 2x]
   --max-connections N                                   [FEEDLINE_MAX_CONNECTIONS, default 4096]
   --log-level LEVEL     pino level                      [FEEDLINE_LOG_LEVEL, default info]
-  --ready-file FILE     once listening, write {"devicePort","appPort","caCertPath","pid"} there
+  --ready-file FILE     once listening, write {"devicePort","appPort","appScheme","caCertPath","pid"} there
 
 keys create:
   --label TEXT          what the key is for
@@ -88,6 +91,7 @@ async function serve(args: string[]): Promise<void> {
             "device-port": { type: "string" },
             "app-port": { type: "string" },
             "insecure-tcp-port": { type: "string" },
+            "insecure-http": { type: "boolean" },
             "tls-cert": { type: "string" },
             "tls-key": { type: "string" },
             "heartbeat-ms": { type: "string" },
@@ -109,6 +113,7 @@ async function serve(args: string[]): Promise<void> {
         devicePort: intOf("device-port", v["device-port"] ?? env.FEEDLINE_DEVICE_PORT),
         appPort: intOf("app-port", v["app-port"] ?? env.FEEDLINE_APP_PORT),
         insecureTcpPort: intOf("insecure-tcp-port", v["insecure-tcp-port"]),
+        insecureHttp: v["insecure-http"],
         tlsCertPath: v["tls-cert"] ?? env.FEEDLINE_TLS_CERT,
         tlsKeyPath: v["tls-key"] ?? env.FEEDLINE_TLS_KEY,
         heartbeatMs: intOf("heartbeat-ms", v["heartbeat-ms"] ?? env.FEEDLINE_HEARTBEAT_MS),
@@ -131,7 +136,7 @@ async function serve(args: string[]): Promise<void> {
         )
     }
     if (v["ready-file"]) {
-        const ready = { devicePort: server.devicePort, appPort: server.appPort, caCertPath: server.caCertPath, pid: process.pid, insecureTcpPort: server.insecureTcpPort }
+        const ready = { devicePort: server.devicePort, appPort: server.appPort, appScheme: server.appScheme, caCertPath: server.caCertPath, pid: process.pid, insecureTcpPort: server.insecureTcpPort }
         writeFileSync(v["ready-file"], JSON.stringify(ready) + "\n")
     }
     let stopping = false

@@ -116,15 +116,21 @@ function runSimulator(entry: string, caCertPath: string): ChildProcess {
     return child
 }
 
+/** The app port as this machine reaches it: http://127.0.0.1 on loopback (the default), else https://localhost (the dev certificate's name). */
+function appBase(server: RunningServer): string {
+    return server.appScheme === "https" ? `https://localhost:${server.appPort}` : `http://127.0.0.1:${server.appPort}`
+}
+
 function hints(server: RunningServer) {
     const { feedId, masterKey } = server.credentials
-    const http = `http://127.0.0.1:${server.appPort}`
+    const http = appBase(server)
+    const curl = server.appScheme === "https" ? `curl --cacert ${relative(ROOT, server.caCertPath)}` : "curl"
     say("start", `server up: devices tls://localhost:${server.devicePort}, apps ${http} (REST /v2, WebSocket /ws)`)
     say("start", `dashboard:   ${http}/   (sign in with the master key below)`)
     say("start", `master key:  ${masterKey}   (also in ${relative(ROOT, join(dataDir, "credentials.json"))})`)
-    say("start", `read a feed: curl -H "X-ApiKey: ${masterKey}" ${http}/v2/feeds/${feedId}`)
-    say("start", `command:     curl -X PUT -H "X-ApiKey: ${masterKey}" -d '{"current_value":"1"}' ${http}/v2/feeds/${feedId}/datastreams/led`)
-    say("start", `subscribe:   npx feedline sub /feeds/${feedId} --server ws://127.0.0.1:${server.appPort}/ws --key ${masterKey}`)
+    say("start", `read a feed: ${curl} -H "X-ApiKey: ${masterKey}" ${http}/v2/feeds/${feedId}`)
+    say("start", `command:     ${curl} -X PUT -H "X-ApiKey: ${masterKey}" -d '{"current_value":"1"}' ${http}/v2/feeds/${feedId}/datastreams/led`)
+    say("start", `subscribe:   npx feedline sub /feeds/${feedId} --server ${http} --key ${masterKey}${server.appScheme === "https" ? ` --ca ${relative(ROOT, server.caCertPath)}` : ""}`)
     say("start", "Ctrl-C stops everything.")
 }
 
@@ -150,7 +156,8 @@ async function main() {
     // what the server stores, as it stores it: a subscription to the device's feed
     const stopWatching = new AbortController()
     const watch = subscribeForever({
-        server: `ws://127.0.0.1:${server.appPort}/ws`,
+        server: appBase(server),
+        ca: server.appScheme === "https" ? readFileSync(server.caCertPath) : undefined,
         apiKey: server.credentials.masterKey,
         resource: `/feeds/${server.credentials.feedId}`,
         onPush: (p) => {

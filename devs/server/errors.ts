@@ -23,6 +23,8 @@ export type ServerErrorCode =
     | "E_RATE_LIMITED" // 429
     | "E_AUTH_RATE_LIMITED" // 429
     | "E_TOO_MANY_CONNECTIONS" // 429 notice
+    | "E_BAD_UTF8" // 400: not UTF-8, or a lone surrogate (codec errors share it)
+    | "E_USE_HTTPS" // 400: plain HTTP sent to the HTTPS app port
     | "E_INTERNAL" // 500
     | "E_STORE_FAILED" // 503: storage did not commit; nothing was acknowledged
     | "E_SHUTTING_DOWN" // 503 notice

@@ -1,7 +1,9 @@
-// startServer(): one process, three front doors (TLS device port; HTTP REST + WebSocket on the app
-// port; optional plain TCP for development), one router, one store. See README "Running the server".
+// startServer(): one process, three front doors (TLS device port; HTTPS REST + WSS on the app port, plain
+// HTTP there only on loopback or when asked; optional plain TCP for development), one router, one store.
+// See README "Running the server".
 import { mkdirSync, readFileSync } from "node:fs"
 import type http from "node:http"
+import type https from "node:https"
 import type net from "node:net"
 import { join } from "node:path"
 import type { Duplex } from "node:stream"
@@ -11,6 +13,7 @@ import { ensureCredentials, type Credentials } from "./credentials.ts"
 import { ApiError, ConfigError } from "./errors.ts"
 import { Hub } from "./hub.ts"
 import { jitteredRetryMs } from "./listeners/admission.ts"
+import { appSchemeOf, createTlsFront, isLoopbackHost, type AppScheme } from "./listeners/app-port.ts"
 import { createHttpListener, type HttpHandler } from "./listeners/http.ts"
 import { createTcpListener, createTlsListener } from "./listeners/tls.ts"
 import { WsListener } from "./listeners/ws.ts"
@@ -25,6 +28,7 @@ import { ServerStamps } from "./stamps.ts"
 import { SqliteStore } from "./storage/sqlite.ts"
 import type { Store } from "./storage/store.ts"
 import { ensureDevCertificate } from "./tls/devca.ts"
+import { tlsServerOptions } from "./tls/policy.ts"
 import { mountDashboard } from "../dashboard/mount.ts"
 
 export type { BearerVerifier, Grant } from "./auth/keys.ts"
@@ -39,8 +43,15 @@ export interface ServerOptions {
     host?: string
     /** TLS device port, default 7443, 0 = ephemeral */
     devicePort?: number
-    /** HTTP + WebSocket (/ws) port, default 7080, 0 = ephemeral */
+    /** HTTPS + WSS (/ws) port (plain HTTP on loopback: appTls), default 7080, 0 = ephemeral */
     appPort?: number
+    /**
+     * [P§1] serve the app port over TLS with the device port's certificate and policy. Default: true
+     * unless `host` is a loopback address. false on another address needs `insecureHttp`.
+     */
+    appTls?: boolean
+    /** allow (and choose) plain HTTP on an app port other hosts can reach: keys cross the network in clear */
+    insecureHttp?: boolean
     /** plain TCP device port for development; off unless set (0 = ephemeral) */
     insecureTcpPort?: number
     /** [P§4] keep-alive contract announced in the welcome: 300 / 1000 / 3000 ms; faulty derived when not given (keepaliveContractOf) */
@@ -85,6 +96,8 @@ export interface ServerOptions {
 export interface RunningServer {
     devicePort: number
     appPort: number
+    /** [P§1] "https" (and wss) or "http" (and ws) on the app port */
+    appScheme: AppScheme
     /** set when insecureTcpPort was */
     insecureTcpPort?: number
     /** dev CA PEM (for NODE_EXTRA_CA_CERTS / tls `ca`); with your own certificate, the certificate itself */
@@ -137,6 +150,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const host = opts.host ?? "127.0.0.1"
     const keepalive = keepaliveContractOf(opts.heartbeatMs, opts.faultyMs, opts.timeoutMs)
     if (!keepalive.contract) throw new ConfigError(`keep-alive settings (--heartbeat-ms, --faulty-ms, --timeout-ms): ${keepalive.error}`)
+    const app = appSchemeOf(host, opts)
+    if (!app.scheme) throw new ConfigError(`app port: ${app.error}`)
+    const appScheme = app.scheme
     const now = opts.now ?? Date.now
     const log = createLogger(opts.logLevel ?? "info", opts.logDestination)
     const metrics = new Metrics()
@@ -203,22 +219,30 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         },
     }
     const startedMs = now()
-    const tlsServer = createTlsListener(sessionDeps, { cert, key, handshakeTimeoutMs: opts.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS, maxConnections })
+    const handshakeTimeout = opts.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS
+    const tlsServer = createTlsListener(sessionDeps, { cert, key, handshakeTimeoutMs: handshakeTimeout, maxConnections })
     const ws = new WsListener(sessionDeps, maxConnections)
-    const httpServer: http.Server = createHttpListener({
-        router,
-        metrics,
-        log,
-        ws,
-        rate: new AddressBuckets(rate),
-        now,
-        health: () => ({ status: "ok", version: SERVER_VERSION, uptime_s: Math.round((now() - startedMs) / 1000), connections: sessions.size }),
-        extraHandlers: [...(opts.httpHandlers ?? []), ...dashboard.httpHandlers],
-    })
+    const httpServer: http.Server = createHttpListener(
+        {
+            router,
+            metrics,
+            log,
+            ws,
+            rate: new AddressBuckets(rate),
+            now,
+            health: () => ({ status: "ok", version: SERVER_VERSION, uptime_s: Math.round((now() - startedMs) / 1000), connections: sessions.size }),
+            extraHandlers: [...(opts.httpHandlers ?? []), ...dashboard.httpHandlers],
+        },
+        // [P§1] the device port's certificate and TLS policy
+        appScheme === "https" ? { ...tlsServerOptions(cert, key), handshakeTimeout } : undefined,
+    )
     const tcpServer = opts.insecureTcpPort === undefined ? undefined : createTcpListener(sessionDeps, maxConnections)
 
     const devicePort = await listen(tlsServer, opts.devicePort ?? 7443, host)
-    const appPort = await listen(httpServer, opts.appPort ?? 7080, host)
+    // HTTPS listens behind a front that answers plain HTTP sent to it (listeners/app-port.ts)
+    const appListener: net.Server = appScheme === "https" ? createTlsFront(httpServer as https.Server, log) : httpServer
+    const appPort = await listen(appListener, opts.appPort ?? 7080, host)
+    if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")
     const insecureTcpPort = tcpServer ? await listen(tcpServer, opts.insecureTcpPort!, host) : undefined
     if (tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
 
@@ -235,7 +259,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         retention = setInterval(prune, RETENTION_CHECK_MS)
         retention.unref()
     }
-    log.info({ host, devicePort, appPort, dataDir: opts.dataDir, version: SERVER_VERSION, store: sqlite.durability() }, "feedline server listening")
+    log.info({ host, devicePort, appPort, appScheme, dataDir: opts.dataDir, version: SERVER_VERSION, store: sqlite.durability() }, "feedline server listening")
 
     let closing: Promise<void> | undefined
     const close = () =>
@@ -244,7 +268,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             clearInterval(keyRefresh)
             if (retention) clearInterval(retention)
             // 1. stop accepting connections and requests
-            const stopped = [tlsServer, httpServer, ...(tcpServer ? [tcpServer] : [])].map(closeServer)
+            const stopped = [tlsServer, appListener, ...(appListener !== httpServer ? [httpServer] : []), ...(tcpServer ? [tcpServer] : [])].map(closeServer)
             ws.close()
             for (const s of sessions) s.draining = true
             // 2. let requests in flight finish (their writes commit, their acknowledgements go out)
@@ -268,5 +292,5 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         return session
     }
     const attachDuplex = (stream: Duplex, remoteAddress = "duplex") => attachStream(sessionDeps, stream, "tcp", remoteAddress)
-    return { devicePort, appPort, insecureTcpPort, caCertPath, credentials, credentialsCreated: created, keys, store, metrics, log, attachWire, attachDuplex, close }
+    return { devicePort, appPort, appScheme, insecureTcpPort, caCertPath, credentials, credentialsCreated: created, keys, store, metrics, log, attachWire, attachDuplex, close }
 }

@@ -263,3 +263,28 @@ test("across a server restart the page shows the link down, reconnects by itself
     assert.equal(await page.locator('.stream[data-stream="humidity"] .value').textContent(), "61.5")
     await page.close()
 })
+
+test("over HTTPS (the app port's default off loopback, issue 11 item 5) the page signs in and follows pushes over WSS", { skip: SKIP, timeout: 45_000 }, async () => {
+    const secureDir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-dash-https-"))
+    const secure = await startServer({ dataDir: secureDir, devicePort: 0, appPort: 0, appTls: true, logLevel: "silent", heartbeatMs: 1000, faultyMs: 5000, timeoutMs: 15_000 })
+    const { chromium } = await import("playwright-core")
+    // the dev CA is not in Chromium's trust store; the certificate itself is checked by the Node tests
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS })
+    try {
+        assert.equal(secure.appScheme, "https")
+        const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage()
+        await page.goto(`https://localhost:${secure.appPort}/`)
+        await page.locator("#api-key").fill(secure.credentials.masterKey)
+        await page.locator("#sign-in-form button").click()
+        await page.locator("#link-state", { hasText: "online" }).waitFor({ timeout: WAIT_MS })
+        // a write (by a client on the same HTTPS port) reaches the page as a push over wss://
+        const device = await FeedlineConnection.connect({ server: `https://localhost:${secure.appPort}`, apiKey: secure.credentials.deviceKey, ca: fs.readFileSync(secure.caCertPath) })
+        await device.call("put", "/feeds/1/datastreams/temp", { body: { current_value: "23.25" } })
+        device.close()
+        await page.locator('.stream[data-stream="temp"] .value', { hasText: "23.25" }).waitFor({ timeout: WAIT_MS })
+    } finally {
+        await browser.close()
+        await secure.close()
+        fs.rmSync(secureDir, { recursive: true, force: true })
+    }
+})

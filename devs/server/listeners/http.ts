@@ -1,8 +1,10 @@
-// The app port: HTTP REST at /v2/<resource> [P§1], WebSocket at /ws, GET /healthz, GET /metrics, and
+// The app port (HTTPS or, on loopback, HTTP): REST at /v2/<resource> [P§1], WebSocket at /ws, GET /healthz, GET /metrics, and
 // room for more handlers (the dashboard's static files and POST /jwt plug in through `extraHandlers`).
 // A REST request is turned into the same envelope a device sends and goes through the same router.
 import { isUtf8 } from "node:buffer"
 import http, { type IncomingMessage, type ServerResponse } from "node:http"
+import https from "node:https"
+import type tls from "node:tls"
 import { decodeRequest, encode, jsonDepthExceeds, MAX_DEPTH, type Request } from "../../../src/protocol.ts"
 import { ApiError, errorBodyOf } from "../errors.ts"
 import { MAX_OBJECT_BYTES } from "../limits.ts"
@@ -139,10 +141,20 @@ async function envelopeOf(req: IncomingMessage, target: string): Promise<Request
     return decoded.request!
 }
 
-export function createHttpListener(deps: HttpListenerDeps): http.Server {
+/** A whole HTTP/1.1 response with a coded error body, for sockets no request object owns (the parser refused it, or it came in clear to the HTTPS port). */
+export function rawErrorResponse(status: number, code: string, reason: string): string {
+    const body = JSON.stringify(errorBodyOf(status, code, reason))
+    return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+}
+
+/**
+ * The app port's HTTP server; with `tlsOptions` an HTTPS (and WSS) server, which listens behind
+ * createTlsFront (app-port.ts) so that plain HTTP sent to it gets an answer it can read.
+ */
+export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsOptions): http.Server {
     // requireHostHeader off: a request without Host (HTTP/1.1 wants one; we serve no virtual hosts) gets our
     // coded answer, not Node's bare 400 with an empty body
-    const server = http.createServer({ requireHostHeader: false }, async (req, res) => {
+    const handler = async (req: IncomingMessage, res: ServerResponse) => {
         try {
             const target = req.url ?? "/"
             const problem = requestTargetProblem(target)
@@ -175,18 +187,20 @@ export function createHttpListener(deps: HttpListenerDeps): http.Server {
             if (res.headersSent) return void res.destroy()
             sendError(res, err)
         }
-    })
+    }
+    const server = tlsOptions ? https.createServer({ ...tlsOptions, requireHostHeader: false }, handler) : http.createServer({ requireHostHeader: false }, handler)
     // Requests Node's parser refuses (lowercase method, control bytes, NUL in a header) never reach the
-    // handler; without this Node answers a bare 400 with no reason a person could act on.
+    // handler; without this Node answers a bare 400 with no reason a person could act on. Anything else
+    // (a reset, a failed TLS handshake: no HTTP spoken yet) is just closed.
     server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
-        if (!socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) return void socket.destroy()
+        const spokeHttp = err.code?.startsWith("HPE_") || err.code?.startsWith("ERR_HTTP_")
+        if (!spokeHttp || !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) return void socket.destroy()
         const timeout = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT"
         const status = timeout ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400
         const reason = timeout
             ? "the request took too long to arrive"
             : `the request is not valid HTTP/1.1 (${err.code ?? "parse error"}); send an upper-case method, a path and printable headers`
-        const body = JSON.stringify(errorBodyOf(status, timeout ? "E_TIMEOUT" : "E_BAD_HTTP", reason))
-        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+        socket.end(rawErrorResponse(status, timeout ? "E_TIMEOUT" : "E_BAD_HTTP", reason))
     })
     // a client that trickles its headers or body (slowloris) is cut off
     server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS

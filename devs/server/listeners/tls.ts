@@ -1,7 +1,8 @@
-// The device port: TLS over TCP (1.2 or 1.3 [P§1]), and the plain-TCP development port.
+// The device port: TLS over TCP (1.2 or 1.3 [P§1], the policy of tls/policy.ts), and the plain-TCP development port.
 import net from "node:net"
 import tls from "node:tls"
 import type { SessionDeps } from "../session.ts"
+import { tlsServerOptions } from "../tls/policy.ts"
 import { attachStream } from "./stream.ts"
 import { refusal } from "./admission.ts"
 
@@ -17,8 +18,8 @@ const REFUSAL_HEADROOM = 256
 
 export function createTlsListener(deps: SessionDeps, opts: TlsListenerOptions): tls.Server {
     const server = tls.createServer(
-        // ESP32 mbedTLS speaks TLS 1.2 only; nothing older is safe
-        { cert: opts.cert, key: opts.key, minVersion: "TLSv1.2", handshakeTimeout: opts.handshakeTimeoutMs },
+        // ESP32 mbedTLS speaks TLS 1.2 only; nothing older is safe; 1.2 with ECDHE and AEAD only (tls/policy.ts)
+        { ...tlsServerOptions(opts.cert, opts.key), handshakeTimeout: opts.handshakeTimeoutMs },
         (socket) => {
             socket.setNoDelay(true)
             attachStream(deps, socket, "tls", socket.remoteAddress ?? "?", refusal(deps, opts.maxConnections))

@@ -1,0 +1,66 @@
+// The app port's transport [P§1]: HTTPS and WSS with the device port's certificate and TLS policy,
+// unless it listens on loopback only (nothing crosses a network there: `npm start`, a TLS-terminating
+// proxy on the same host) or plain HTTP is asked for explicitly (`--insecure-http`). People sign into
+// the dashboard with a master key; by default no key or token crosses a network in clear.
+import net from "node:net"
+import type https from "node:https"
+import { rawErrorResponse } from "./http.ts"
+import type { Logger } from "../log.ts"
+
+export type AppScheme = "https" | "http"
+
+/** Addresses that reach this host only. */
+export function isLoopbackHost(host: string): boolean {
+    const h = host.toLowerCase().replace(/^\[|\]$/g, "")
+    return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\.\d+\.\d+\.\d+$/.test(h)
+}
+
+/**
+ * The app port's scheme: `appTls` when given; else HTTPS unless the host is loopback. Plain HTTP on an
+ * address other hosts can reach needs `insecureHttp` (which also selects it); asking for it without
+ * that flag is an error (the message says what to do).
+ */
+export function appSchemeOf(host: string, opts: { appTls?: boolean; insecureHttp?: boolean }): { scheme?: AppScheme; error?: string } {
+    if (opts.insecureHttp) {
+        if (opts.appTls) return { error: "choose HTTPS (appTls) or plain HTTP (--insecure-http) for the app port, not both" }
+        return { scheme: "http" }
+    }
+    if (opts.appTls === true || (opts.appTls === undefined && !isLoopbackHost(host))) return { scheme: "https" }
+    if (isLoopbackHost(host)) return { scheme: "http" }
+    return { error: `plain HTTP on ${host} would carry keys and tokens across the network in clear; serve HTTPS (the default) or pass --insecure-http` }
+}
+
+/** A client that connects to the HTTPS port must send its first byte within this (a TLS ClientHello or a plain request). */
+const FIRST_BYTE_TIMEOUT_MS = 10_000
+/** The first byte of a TLS record carrying a handshake (the ClientHello). */
+const TLS_HANDSHAKE_RECORD = 0x16
+
+/**
+ * Listens for `secure` (an https.Server that is not listening itself): a connection whose first byte
+ * starts a TLS handshake goes to it; anything else (plain HTTP sent to the HTTPS port) gets a plain
+ * HTTP 400 that says to use https://, instead of a TLS alert no HTTP client can show.
+ */
+export function createTlsFront(secure: https.Server, log: Logger): net.Server {
+    const front = net.createServer((socket) => {
+        socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy())
+        socket.on("error", () => socket.destroy())
+        socket.once("data", (first: Buffer) => {
+            socket.setTimeout(0)
+            socket.pause()
+            socket.unshift(first)
+            // tls.Server reads what was unshifted when it wraps the socket; resuming here would lose it
+            if (first[0] === TLS_HANDSHAKE_RECORD) return void secure.emit("connection", socket)
+            log.info({ remote: socket.remoteAddress }, "plain HTTP sent to the HTTPS app port: refused")
+            socket.end(
+                rawErrorResponse(
+                    400,
+                    "E_USE_HTTPS",
+                    "this port speaks HTTPS: use https:// (WebSocket: wss://); this request was not served, and anything it carried (a key, a token) crossed the network in clear",
+                ),
+            )
+        })
+    })
+    // the HTTP server tracks its connections (request and header timeouts) from its `listening` event
+    front.on("listening", () => secure.emit("listening"))
+    return front
+}
