@@ -5,6 +5,7 @@
 // normalise them into another resource), and every 500 logged with its cause.
 import assert from "node:assert/strict"
 import httpModule from "node:http"
+import net from "node:net"
 import { PassThrough } from "node:stream"
 import { after, before, test } from "node:test"
 import { MAX_DEPTH } from "../../src/protocol.ts"
@@ -208,6 +209,19 @@ test("paths: .., %2e%2e and backslashes are 400 E_BAD_RESOURCE over HTTP, never 
     // and outside /v2 too (the dashboard's files, /healthz)
     for (const path of ["/../healthz", "/%2e%2e/index.html", "/static\\..\\..\\etc\\passwd"]) {
         assert.deepEqual((await rawHttp("GET", path)).status, 400, path)
+    }
+    // a WebSocket upgrade is judged the same way
+    for (const path of ["/ws/../ws", "/%2e%2e/ws", "/x/..\\ws"]) {
+        const answer = await new Promise<string>((resolve, reject) => {
+            const sock = net.connect(s.appPort, "127.0.0.1", () =>
+                sock.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+            )
+            let text = ""
+            sock.on("data", (d) => (text += d))
+            sock.on("close", () => resolve(text))
+            sock.on("error", reject)
+        })
+        assert.match(answer, /^HTTP\/1\.1 400 .*"code":"E_BAD_RESOURCE"/s, path)
     }
     // the same paths without tricks still work
     assert.equal((await rawHttp("GET", `/v2/feeds/${feed}`)).status, 200)

@@ -207,8 +207,10 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
     server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS
     server.on("upgrade", (req, socket, head) => {
         const target = req.url ?? "/"
-        if (requestTargetProblem(target) === undefined && new URL(target, "http://localhost").pathname === "/ws") deps.ws.upgrade(req, socket, head)
-        else socket.destroy()
+        const problem = requestTargetProblem(target)
+        if (problem) return void socket.end(rawErrorResponse(400, "E_BAD_RESOURCE", `${problem}: ${JSON.stringify(target.slice(0, 80))}`))
+        if (new URL(target, "http://localhost").pathname === "/ws") return deps.ws.upgrade(req, socket, head)
+        socket.end(rawErrorResponse(404, "E_NOT_FOUND", "the WebSocket is at /ws"))
     })
     return server
 }
