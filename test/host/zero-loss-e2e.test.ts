@@ -13,7 +13,10 @@
 //   - a silent (black-holed) link reported degraded, then detected within `timeout` (+ a margin for
 //     a loaded machine);
 //   - the reported states follow the link's state machine;
-//   - what the server acknowledged before a SIGKILL is in its history after the restart.
+//   - what the server acknowledged before a SIGKILL is in its history after the restart: counted from
+//     the acknowledgements the server sent (read by a TLS relay between the proxy and the server,
+//     test/e2e/tls-tap.ts), not from the device's last print before the kill, which leaves out the
+//     newest acknowledged samples, exactly those an acknowledgement sent before its commit would lose.
 // Timings are printed as `# …` lines; only the detection bound is asserted. Two tests after it hold
 // what the suite found on the server's side of a command: two writes the server stamps in one
 // millisecond are both kept [P§9]; a device away while 400 commands were written catches up in cut
@@ -30,6 +33,8 @@ import { FaultProxy, startFaultProxy } from "../../devs/faultproxy/proxy.ts"
 import { startServer } from "../../devs/server/index.ts"
 import { api, genEntry, runFirmware, until, type FirmwareRun, type VmLine } from "../e2e/firmware-harness.ts"
 import { startServerProcess, type ServerProcess } from "../e2e/server-process.ts"
+import { acknowledgedValues, startTlsTap, type TlsTap } from "../e2e/tls-tap.ts"
+import { ensureDevCertificate } from "../../devs/server/tls/devca.ts"
 import { accountSamples, lastProduced, percentile, stateMachineErrors, transitions, type SampleAccount } from "../e2e/zero-loss-checks.ts"
 
 /** [P§4] the keep-alive contract the server announces (its defaults, passed explicitly) */
@@ -93,9 +98,11 @@ interface Findings {
     faults: FaultRun[]
     /** every command written over HTTP, in order, and whether the device was away when it was written */
     commands: { value: string; away: boolean }[]
-    /** the samples the device counted as acknowledged before the SIGKILL, and how many of them the restarted server had */
+    /** the samples the server acknowledged before the SIGKILL (its acks, as they passed the relay), and how many of them the restarted server had */
     ackedBeforeKill: number
     ackedFoundAfterKill: number
+    /** what the device's last print before the kill counted as acknowledged (produced - outbox): printed, for comparison */
+    deviceCountedBeforeKill: number
     droppedBeforeKill: number
     produced: number
     drops: number
@@ -166,6 +173,9 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
     let dataDir: string
     let server: ServerProcess
     let proxy: FaultProxy
+    let tap: TlsTap
+    /** the `seq` values the server acknowledged before the SIGKILL */
+    let acknowledged = new Set<string>()
     let fw: FirmwareRun
     let key = ""
     let feed = 0
@@ -214,7 +224,10 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         server = await startServerProcess({ dataDir, args: serverArgs })
         key = server.credentials.masterKey
         feed = server.credentials.feedId
-        proxy = await startFaultProxy({ target: { port: server.devicePort } })
+        // device -> fault proxy -> TLS relay (records the server's acknowledgements) -> server
+        const cert = await ensureDevCertificate(dataDir)
+        tap = await startTlsTap({ targetPort: server.devicePort, certPath: cert.certPath, keyPath: cert.keyPath, caCertPath: cert.caCertPath })
+        proxy = await startFaultProxy({ target: { port: tap.port } })
         const entry = genEntry(
             "zero-loss",
             {
@@ -289,19 +302,19 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
                 const killMs = Date.now()
                 await server.stop("SIGKILL")
                 proxy.refuse()
+                // every acknowledgement the killed server sent has passed the relay once its connections closed
+                await until("the relay's connections to the killed server to close", WAIT_MS, async () => (tap.open() === 0 ? true : undefined))
+                acknowledged = acknowledgedValues(tap.lines, "seq")
+                rec.ackedBeforeKill = acknowledged.size
                 const last = lastProduced(fw.lines, killMs)
                 assert.ok(last, "the device printed its sample count before the kill")
-                // the outbox keeps unacknowledged "every" samples in order, so at most `outbox` of the
-                // newest are unacknowledged: 1..produced-outbox were acknowledged (or dropped)
-                rec.ackedBeforeKill = last.produced - last.outbox
+                rec.deviceCountedBeforeKill = last.produced - last.outbox
                 rec.droppedBeforeKill = last.drops
             },
             whileAway: async () => {
                 await restartServer()
-                const stored = new Set((await historyRows(server.appPort, key, feed, "seq")).map((p) => Number(p.value)))
-                let found = 0
-                for (let n = 1; n <= rec.ackedBeforeKill; n++) if (stored.has(n)) found++
-                rec.ackedFoundAfterKill = found
+                const stored = new Set((await historyRows(server.appPort, key, feed, "seq")).map((p) => p.value))
+                rec.ackedFoundAfterKill = [...acknowledged].filter((v) => stored.has(v)).length
                 await writeCommand("k1")
                 await writeCommand("k2")
             },
@@ -340,7 +353,8 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         await runFault("reset during tiny writes", false, { begin: () => proxy.reset() })
         proxy.clear()
 
-        // a connection cut in the middle of a TLS record going up: the server gets a partial request
+        // a connection cut in the middle of a TLS record going up: the relay gets a partial record and
+        // closes towards the server (the server's side of a cut record: faultproxy-server.test.ts)
         await runFault("cut mid-record", false, { begin: () => proxy.cut(60, { frame: "tls", dir: "up" }) })
 
         // the end: the device stops producing on command; then its history must fill up
@@ -386,7 +400,10 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         )
         console.log(`zero-loss: ${rec.commands.length} commands (${rec.commands.filter((c) => c.away).length} written while the device was away; p1 and p2 in one go, stamped ${rec.p1p2StampGapMs} ms apart), ${rec.handled.length} handled, ${rec.echoes.length} echoed`)
         console.log(`zero-loss: disconnects while the link was slow: ${rec.slowLinkDrops}; while writes went in 8-byte pieces: ${rec.tinyWriteDrops}`)
-        console.log(`zero-loss: ${rec.ackedBeforeKill} samples acknowledged before the SIGKILL, ${rec.ackedFoundAfterKill} of them in the restarted server's history`)
+        console.log(
+            `zero-loss: ${rec.ackedBeforeKill} samples acknowledged by the server before the SIGKILL (the device's last print counted ${rec.deviceCountedBeforeKill}), ` +
+                `${rec.ackedFoundAfterKill} of them in the restarted server's history`
+        )
     }
 
     function timings() {
@@ -404,6 +421,7 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
             console.log(`zero-loss: the device's output is in ${log}`)
         }
         await proxy?.close()
+        await tap?.close()
         if (server?.alive()) await server.stop("SIGTERM")
         if (dataDir) rmSync(dataDir, { recursive: true, force: true })
     })
