@@ -50,9 +50,11 @@ setInterval(() => {
         await fw.waitFor(/^link: greeting -> up/, 20_000, from)
         console.log(`# soak: ${CYCLES} reconnect cycles (${silent} through a silent connection) in ${Date.now() - t0} ms`)
         // A loaded machine can keep the link from draining the outbox between resets; then the bounded
-        // outbox drops its oldest samples. That is allowed, but only as many as the device counted (its
-        // `_drops` diagnostic, sent every DIAG_S). Wait until the outbox drained and the diagnostic caught
-        // up (stored + dropped = produced), or the deadline; then check.
+        // outbox drops its oldest waiting samples. That is allowed, but no more may be missing than the
+        // device counted (its `_drops` diagnostic, sent every DIAG_S). A counted drop can be of a sample
+        // the server had already stored: a batch whose acknowledgement a reset lost waits again and may be
+        // the oldest when the outbox is full (seen at load 8: 36 counted, none missing). So: missing <=
+        // counted. Wait until that holds (the outbox drained, the diagnostic caught up) or the deadline.
         const account = async () => {
             const values = (await datapoints(server.appPort, masterKey, feedId, "seq")).map((p) => Number(p.value))
             const drops = Number((await datapoints(server.appPort, masterKey, feedId, "_drops")).pop()?.value ?? 0)
@@ -60,11 +62,12 @@ setInterval(() => {
         }
         const { values, drops, max } = await until("the outbox to drain and _drops to catch up", 30_000, async () => {
             const a = await account()
-            return a.values.length + a.drops === a.max + 1 ? a : undefined
+            return a.max + 1 - a.values.length <= a.drops ? a : undefined
         }).catch(account)
         assert.equal(new Set(values).size, values.length, "a sample was stored twice")
-        console.log(`# soak: ${values.length} samples stored, ${drops} dropped by the full outbox (counted)`)
-        assert.equal(values.length + drops, max + 1, `${max + 1 - values.length - drops} of ${max + 1} samples lost without being counted\n${fw.output().slice(-3000)}`)
+        console.log(`# soak: ${values.length} samples stored, ${drops} dropped by the full outbox (counted), ${max + 1 - values.length} missing`)
+        const missing = max + 1 - values.length
+        assert.ok(missing <= drops, `${missing - drops} of ${max + 1} samples lost without being counted (${missing} missing, ${drops} dropped)\n${fw.output().slice(-3000)}`)
         assert.ok(!/PANIC|OutOfMemory|InfiniteLoop|E_INTERNAL/.test(fw.output()), fw.output().slice(-3000))
     } finally {
         await fw.stop()
