@@ -1,6 +1,6 @@
 #!/usr/bin/env -S npx tsx
 // feedline: the command line of the socket server. `feedline --help` lists the commands.
-import { mkdirSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
@@ -8,6 +8,7 @@ import { describeKey, KeyRing } from "./server/auth/keys.ts"
 import { credentialsPath } from "./server/credentials.ts"
 import { ApiError, ConfigError } from "./server/errors.ts"
 import { startServer, type ServerOptions } from "./server/index.ts"
+import { octal, securePrivateFolder } from "./server/storage/private-folder.ts"
 import { SqliteStore } from "./server/storage/sqlite.ts"
 import { CLIENT_COMMANDS, clientCommandsHelp, processIo, runClientCommand } from "./client/commands/index.ts"
 import { PERMISSIONS, type Permission } from "./server/storage/store.ts"
@@ -172,7 +173,9 @@ async function keys(args: string[]): Promise<void> {
         },
     })
     const dataDir = dataDirOf(v["data-dir"])
-    mkdirSync(dataDir, { recursive: true })
+    for (const fix of securePrivateFolder(dataDir)) {
+        process.stderr.write(fix.error ? `feedline: ${fix.path} is ${octal(fix.from)} (readable by other users) and could not be narrowed: ${fix.error}\n` : `feedline: ${fix.path} was ${octal(fix.from)}, readable by other users; made it ${octal(fix.to)}\n`)
+    }
     const store = new SqliteStore({ path: join(dataDir, "feedline.db") })
     const ring = new KeyRing(store)
     try {

@@ -1,7 +1,7 @@
 // startServer(): one process, three front doors (TLS device port; HTTPS REST + WSS on the app port, plain
 // HTTP there only on loopback or when asked; optional plain TCP for development), one router, one store.
 // See README "Running the server".
-import { mkdirSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import type http from "node:http"
 import type https from "node:https"
 import type net from "node:net"
@@ -25,6 +25,7 @@ import { AddressBuckets } from "./ratelimit.ts"
 import { Router } from "./router.ts"
 import { Session, type SessionDeps, type Wire } from "./session.ts"
 import { ServerStamps } from "./stamps.ts"
+import { octal, securePrivateFolder } from "./storage/private-folder.ts"
 import { SqliteStore } from "./storage/sqlite.ts"
 import type { Store } from "./storage/store.ts"
 import { ensureDevCertificate } from "./tls/devca.ts"
@@ -156,7 +157,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const now = opts.now ?? Date.now
     const log = createLogger(opts.logLevel ?? "info", opts.logDestination)
     const metrics = new Metrics()
-    mkdirSync(opts.dataDir, { recursive: true })
+    // every datapoint, the key hashes and the token secret live here: owner-only, narrowed when found wider
+    for (const fix of securePrivateFolder(opts.dataDir)) {
+        if (fix.error) log.error({ path: fix.path, mode: octal(fix.from), error: fix.error }, "the data folder is readable by other users and could not be narrowed; fix its permissions")
+        else log.warn({ path: fix.path, from: octal(fix.from), to: octal(fix.to) }, "the data folder was readable by other users; narrowed it")
+    }
 
     const sqlite = new SqliteStore({
         path: join(opts.dataDir, "feedline.db"),

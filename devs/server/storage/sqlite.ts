@@ -1,8 +1,10 @@
 // The default store: SQLite through better-sqlite3, WAL mode, one file in the data folder.
 // Datapoint writes from all connections are gathered for one tick and committed in one transaction
 // (group commit): one fsync for many requests, and each request is acknowledged only after its commit.
+import { closeSync, openSync } from "node:fs"
 import Database from "better-sqlite3"
 import { ApiError } from "../errors.ts"
+import { PRIVATE_FILE_MODE } from "./private-folder.ts"
 import type {
     DatastreamRecord,
     FeedDeletion,
@@ -193,6 +195,8 @@ export class SqliteStore implements Store {
 
     constructor(private readonly opts: SqliteStoreOptions) {
         this.now = opts.now ?? Date.now
+        // owner-only from the start; SQLite gives the -wal and -shm files the database file's mode
+        if (opts.path !== ":memory:") closeSync(openSync(opts.path, "a", PRIVATE_FILE_MODE))
         this.db = new Database(opts.path)
         this.db.pragma("journal_mode = WAL")
         this.db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`)

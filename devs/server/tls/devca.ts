@@ -96,8 +96,9 @@ export async function ensureDevCertificate(dataDir: string, nowMs = Date.now()):
     const key = async (k: webcrypto.CryptoKey) => pem("PRIVATE KEY", await webcrypto.subtle.exportKey("pkcs8", k))
     writeFileSync(paths.caKeyPath, await key(caKeys.privateKey), { mode: 0o600 })
     writeFileSync(paths.keyPath, await key(serverKeys.privateKey), { mode: 0o600 })
-    writeFileSync(paths.caCertPath, ca.toString("pem") + "\n")
+    // certificates are public, but every file of the data folder is owner-only (storage/private-folder.ts)
+    writeFileSync(paths.caCertPath, ca.toString("pem") + "\n", { mode: 0o600 })
     // the chain: server certificate first, then the CA (clients that trust the CA need only the first)
-    writeFileSync(paths.certPath, server.toString("pem") + "\n")
+    writeFileSync(paths.certPath, server.toString("pem") + "\n", { mode: 0o600 })
     return { caCertPath: paths.caCertPath, certPath: paths.certPath, keyPath: paths.keyPath, created: true }
 }
