@@ -251,6 +251,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const insecureTcpPort = tcpServer ? await listen(tcpServer, opts.insecureTcpPort!, host) : undefined
     if (tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
 
+    // keys stored before imported and generated keys were told apart: scrypt, in the background
+    void keys.upgradeLegacyHashes().then(
+        (n) => n && log.info({ keys: n }, "re-hashed the keys stored by an older version with scrypt"),
+        (err) => log.error({ err }, "re-hashing old keys with scrypt failed; they keep working with their SHA-256"),
+    )
     const keyRefresh = setInterval(() => void keys.refresh().catch((err) => log.error({ err }, "reloading keys failed")), KEY_REFRESH_MS)
     keyRefresh.unref()
     let retention: NodeJS.Timeout | undefined

@@ -61,7 +61,7 @@ for (const backend of BACKENDS) {
             assert.ok(c > b, `${c} after deleting ${b}`)
             await assert.rejects(store.createFeed({ id: b }), (e: ApiError) => e.status === 409 && e.code === "E_FEED_ID_RETIRED")
             // a key made for a feed that does not exist yet: a new feed never gets that id by chance
-            await store.insertKey({ id: "k", hash: Buffer.alloc(32, 2), label: "", permissions: ["read"], feeds: [c + 5], master: false, createdMs: T0 })
+            await store.insertKey({ id: "k", hash: Buffer.alloc(32, 2), hashKind: "sha256", label: "", permissions: ["read"], feeds: [c + 5], master: false, createdMs: T0 })
             assert.ok((await store.createFeed({})).id > c + 5)
             assert.equal((await store.createFeed({ id: c + 5 })).id, c + 5, "the feed the key was made for can be made with its id")
             assert.ok(a < b)
@@ -73,7 +73,7 @@ for (const backend of BACKENDS) {
             const f = (await store.createFeed({})).id
             const g = (await store.createFeed({})).id
             let n = 0
-            const key = (id: string, feeds?: number[]) => store.insertKey({ id, hash: Buffer.alloc(32, ++n), label: id, permissions: ["read"], feeds, master: false, createdMs: T0 })
+            const key = (id: string, feeds?: number[]) => store.insertKey({ id, hash: Buffer.alloc(32, ++n), hashKind: "sha256", label: id, permissions: ["read"], feeds, master: false, createdMs: T0 })
             await key("only", [f])
             await key("both", [f, g])
             await key("other", [g])
@@ -178,7 +178,7 @@ for (const backend of BACKENDS) {
             assert.equal(await store.prune(T0 - 50_000), 12_000)
             assert.equal((await store.getDatastream(f, "r"))!.currentValue, "new")
             const v0 = store.keysVersion()
-            await store.insertKey({ id: "k1", hash: Buffer.alloc(32, 1), label: "x", permissions: ["read"], feeds: [f], master: false, createdMs: T0 })
+            await store.insertKey({ id: "k1", hash: Buffer.alloc(32, 1), hashKind: "sha256", label: "x", permissions: ["read"], feeds: [f], master: false, createdMs: T0 })
             assert.notEqual(store.keysVersion(), v0)
             const [k] = await store.listKeys()
             assert.deepEqual([k.id, k.permissions, k.feeds, k.master, k.hash.equals(Buffer.alloc(32, 1))], ["k1", ["read"], [f], false, true])

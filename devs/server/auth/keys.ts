@@ -1,11 +1,12 @@
 // API keys, Xively's model [P§7]: permissions from read/update/create/delete, scoped to a list of feeds or
-// to all; a master key manages feeds and keys. Only a sha-256 hash of each key is stored; a presented key
-// is hashed, looked up, and compared in constant time. The ring caches the keys and reloads them whenever
+// to all; a master key manages feeds and keys. Only a hash of each key is stored (key-hash.ts: SHA-256 for
+// generated keys, scrypt for imported ones); a presented key is hashed and looked up. The ring caches the keys and reloads them whenever
 // the store says they may have changed (also by the `feedline keys` CLI in another process: the store
 // looks once per event-loop turn), so a revocation counts from the next request on.
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto"
+import { randomBytes, timingSafeEqual } from "node:crypto"
 import { ApiError } from "../errors.ts"
 import { PERMISSIONS, type KeyRecord, type Permission, type Store } from "../storage/store.ts"
+import { scryptOf, sha256Of } from "./key-hash.ts"
 
 /** What a valid credential allows. Produced by the key ring, or by a bearer-token verifier (JWT, later). */
 export interface Grant {
@@ -35,13 +36,16 @@ export interface NewKey {
     secret?: string
 }
 
+/**
+ * Imported keys found by their scrypt hash are remembered by their SHA-256 (in memory only, as the
+ * database held them before), so a device pays the scrypt once per server start, not per connection.
+ * Past this many the memory starts over (64 B each).
+ */
+const MAX_REMEMBERED_SCRYPT_KEYS = 10_000
+
 /** A user-chosen key must be at least this long: shorter ones can be guessed. */
 export const MIN_SECRET_CHARS = 12
 export const MAX_SECRET_CHARS = 128
-
-export function hashSecret(secret: string): Buffer {
-    return createHash("sha256").update(secret, "utf8").digest()
-}
 
 export function newSecret(): string {
     return randomBytes(24).toString("base64url") // 32 characters, 192 bits
@@ -69,7 +73,13 @@ export function describeKey(k: KeyRecord): Record<string, unknown> {
 }
 
 export class KeyRing {
-    private byHash = new Map<string, KeyRecord>()
+    /** unrevoked keys whose hash is a SHA-256 ("sha256", "sha256-legacy"), by its hex */
+    private bySha256 = new Map<string, KeyRecord>()
+    /** unrevoked keys whose hash is a scrypt (imported keys), by its hex */
+    private byScrypt = new Map<string, KeyRecord>()
+    /** SHA-256 hex of a presented key -> id of the scrypt-hashed key it matched */
+    private readonly scryptMatches = new Map<string, string>()
+    private salt?: Buffer
     /** unrevoked keys by id */
     private activeById = new Map<string, KeyRecord>()
     /** signed-out token families (DELETE /jwt), from the store */
@@ -92,8 +102,10 @@ export class KeyRing {
         const keys = await this.store.listKeys()
         this.revokedFamilies = new Set(await this.store.revokedTokenFamilies())
         this.version = v
-        this.byHash = new Map(keys.filter((k) => k.revokedMs === undefined).map((k) => [k.hash.toString("hex"), k]))
-        this.activeById = new Map([...this.byHash.values()].map((k) => [k.id, k]))
+        const active = keys.filter((k) => k.revokedMs === undefined)
+        this.bySha256 = new Map(active.filter((k) => k.hashKind !== "scrypt").map((k) => [k.hash.toString("hex"), k]))
+        this.byScrypt = new Map(active.filter((k) => k.hashKind === "scrypt").map((k) => [k.hash.toString("hex"), k]))
+        this.activeById = new Map(active.map((k) => [k.id, k]))
         for (const listener of this.reloadListeners) listener()
     }
 
@@ -108,12 +120,46 @@ export class KeyRing {
             const given = this.issued.get(known)
             if (given !== undefined && given.version === this.version && given.secret === secret) return known
         }
-        const hash = hashSecret(secret)
-        const k = this.byHash.get(hash.toString("hex"))
-        if (!k || !timingSafeEqual(hash, k.hash)) return undefined
+        const sha256 = sha256Of(secret)
+        let k = this.bySha256.get(sha256.toString("hex"))
+        if (k && !timingSafeEqual(sha256, k.hash)) k = undefined
+        // a key not found among the SHA-256 ones may be an imported key: one scrypt, unless remembered
+        if (!k && this.byScrypt.size > 0) k = await this.findImported(sha256)
+        if (!k) return undefined
         const grant: Grant = { keyId: k.id, permissions: k.permissions, feeds: k.feeds, master: k.master }
         this.issued.set(grant, { secret, version: this.version })
         return grant
+    }
+
+    private async findImported(sha256: Buffer): Promise<KeyRecord | undefined> {
+        const shaHex = sha256.toString("hex")
+        const id = this.scryptMatches.get(shaHex)
+        if (id !== undefined) return this.activeById.get(id)
+        const k = this.byScrypt.get((await scryptOf(sha256, await this.hashSalt())).toString("hex"))
+        if (k) {
+            if (this.scryptMatches.size >= MAX_REMEMBERED_SCRYPT_KEYS) this.scryptMatches.clear()
+            this.scryptMatches.set(shaHex, k.id)
+        }
+        return k
+    }
+
+    private async hashSalt(): Promise<Buffer> {
+        return (this.salt ??= await this.store.keyHashSalt())
+    }
+
+    /**
+     * Re-hashes keys stored before generated and imported keys were told apart ("sha256-legacy": either
+     * kind, no one can tell) with scrypt, as imported keys are; they keep working throughout. The server runs
+     * it in the background after its start (about 50 ms per key, in the thread pool). How many it did.
+     */
+    async upgradeLegacyHashes(): Promise<number> {
+        const salt = await this.hashSalt()
+        let n = 0
+        for (const k of await this.store.listKeys()) {
+            if (k.hashKind !== "sha256-legacy") continue
+            if (await this.store.rehashKey(k.id, k.hash, await scryptOf(k.hash, salt), "scrypt")) n++
+        }
+        return n // the store says keys changed: the ring reloads them on its next use
     }
 
     /**
@@ -167,13 +213,16 @@ export class KeyRing {
         for (const p of input.permissions) {
             if (!PERMISSIONS.includes(p)) throw new ApiError(422, "E_BAD_VALUE", `unknown permission "${p}"; use ${PERMISSIONS.join(", ")}`)
         }
-        const hash = hashSecret(secret)
-        if ((await this.store.listKeys()).some((k) => k.hash.equals(hash))) {
+        // generated keys: SHA-256; imported ones: scrypt (key-hash.ts says why)
+        const sha256 = sha256Of(secret)
+        const scrypt = input.secret === undefined ? undefined : await scryptOf(sha256, await this.hashSalt())
+        if ((await this.store.listKeys()).some((k) => k.hash.equals(k.hashKind === "scrypt" ? (scrypt ?? Buffer.alloc(0)) : sha256))) {
             throw new ApiError(422, "E_CONFLICT", "that key exists already; choose another")
         }
         const record: KeyRecord = {
             id: randomBytes(4).toString("hex"),
-            hash,
+            hash: scrypt ?? sha256,
+            hashKind: scrypt ? "scrypt" : "sha256",
             label: input.label ?? "",
             permissions: input.master ? [...PERMISSIONS] : [...new Set(input.permissions)],
             feeds: input.master ? undefined : input.feeds,

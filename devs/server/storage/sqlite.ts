@@ -10,6 +10,7 @@ import type {
     FeedDeletion,
     FeedRecord,
     HistoryQuery,
+    KeyHashKind,
     KeyRecord,
     Permission,
     PointInput,
@@ -77,6 +78,10 @@ export const MIGRATIONS: string[] = [
         family TEXT PRIMARY KEY,
         until_ms INTEGER NOT NULL
     ) WITHOUT ROWID;`,
+    // 4: how each key's hash was made (auth/keys.ts): keys stored before are "sha256-legacy" (imported or
+    // generated, no one can tell) until the server re-hashes them with scrypt; the salt of scrypt hashes
+    `ALTER TABLE api_keys ADD COLUMN hash_kind TEXT NOT NULL DEFAULT 'sha256-legacy';
+    INSERT INTO settings (name, value) VALUES ('key_hash_salt', randomblob(16));`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -137,6 +142,7 @@ interface PointRow {
 interface KeyRow {
     id: string
     hash: Buffer
+    hash_kind: KeyHashKind
     label: string
     permissions: string
     feeds: string | null
@@ -160,6 +166,7 @@ function keyOf(r: KeyRow): KeyRecord {
     const k: KeyRecord = {
         id: r.id,
         hash: r.hash,
+        hashKind: r.hash_kind,
         label: r.label,
         permissions: JSON.parse(r.permissions) as Permission[],
         master: r.master === 1,
@@ -309,8 +316,10 @@ export class SqliteStore implements Store {
             feedIds: db.prepare<[], { id: number }>("SELECT id FROM feeds"),
             keys: db.prepare<[], KeyRow>("SELECT * FROM api_keys ORDER BY created_ms, id"),
             insertKey: db.prepare(
-                "INSERT INTO api_keys (id, hash, label, permissions, feeds, master, created_ms, revoked_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO api_keys (id, hash, hash_kind, label, permissions, feeds, master, created_ms, revoked_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ),
+            rehashKey: db.prepare("UPDATE api_keys SET hash = ?, hash_kind = ? WHERE id = ? AND hash = ?"),
+            keyHashSalt: db.prepare<[], Buffer>("SELECT value FROM settings WHERE name = 'key_hash_salt'").pluck(),
             revokeKey: db.prepare("UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL"),
             revokeTokenFamily: db.prepare("INSERT INTO revoked_token_families (family, until_ms) VALUES (?, ?) ON CONFLICT DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)"),
             pruneTokenFamilies: db.prepare("DELETE FROM revoked_token_families WHERE until_ms <= ?"),
@@ -548,6 +557,7 @@ export class SqliteStore implements Store {
             this.stmt.insertKey.run(
                 k.id,
                 k.hash,
+                k.hashKind,
                 k.label,
                 JSON.stringify(k.permissions),
                 k.feeds ? JSON.stringify(k.feeds) : null,
@@ -563,6 +573,17 @@ export class SqliteStore implements Store {
         const changed = this.stmt.revokeKey.run(atMs, id).changes > 0
         this.keysGeneration++
         return changed
+    }
+
+    async rehashKey(id: string, from: Buffer, to: Buffer, kind: KeyHashKind): Promise<boolean> {
+        if (this.closed) return false
+        const changed = this.stmt.rehashKey.run(to, kind, id, from).changes > 0
+        this.keysGeneration++
+        return changed
+    }
+
+    async keyHashSalt(): Promise<Buffer> {
+        return this.stmt.keyHashSalt.get()!
     }
 
     async revokeTokenFamily(family: string, untilMs: number): Promise<void> {

@@ -60,11 +60,19 @@ export interface Replay {
     highWaterSeq: number
 }
 
+/**
+ * How a key's hash was made (auth/keys.ts says why): "sha256" = sha-256 of a generated key (192 random
+ * bits); "scrypt" = scrypt of the key's sha-256 under the store's salt (imported keys); "sha256-legacy" =
+ * sha-256 stored before the distinction was made, upgraded to "scrypt" by the server after its start.
+ */
+export type KeyHashKind = "sha256" | "scrypt" | "sha256-legacy"
+
 export interface KeyRecord {
     /** public id, e.g. for `keys revoke` */
     id: string
-    /** sha-256 of the secret */
+    /** the secret's hash, made as `hashKind` says */
     hash: Buffer
+    hashKind: KeyHashKind
     label: string
     permissions: Permission[]
     /** feed ids the key is scoped to; undefined = all feeds */
@@ -116,6 +124,10 @@ export interface Store {
     listKeys(): Promise<KeyRecord[]>
     insertKey(key: KeyRecord): Promise<void>
     revokeKey(id: string, atMs: number): Promise<boolean>
+    /** replaces a key's hash (upgrading how it is made) if it still is `from`; false when it changed meanwhile */
+    rehashKey(id: string, from: Buffer, to: Buffer, kind: KeyHashKind): Promise<boolean>
+    /** random bytes made once per store: the salt of "scrypt" key hashes */
+    keyHashSalt(): Promise<Buffer>
     /** [P§7] signs a token family out (DELETE /jwt) until `untilMs`, its end; prunes families past their end */
     revokeTokenFamily(family: string, untilMs: number): Promise<void>
     /** the token families signed out and not yet past their end */
