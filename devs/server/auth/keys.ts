@@ -43,6 +43,9 @@ export interface NewKey {
  */
 const MAX_REMEMBERED_SCRYPT_KEYS = 10_000
 
+/** Legacy keys re-hashed per store write (a fleet of per-device keys may hold thousands). */
+const REHASH_BATCH = 32
+
 /** A user-chosen key must be at least this long: shorter ones can be guessed. */
 export const MIN_SECRET_CHARS = 12
 export const MAX_SECRET_CHARS = 128
@@ -154,10 +157,13 @@ export class KeyRing {
      */
     async upgradeLegacyHashes(): Promise<number> {
         const salt = await this.hashSalt()
+        const legacy = (await this.store.listKeys()).filter((k) => k.hashKind === "sha256-legacy")
         let n = 0
-        for (const k of await this.store.listKeys()) {
-            if (k.hashKind !== "sha256-legacy") continue
-            if (await this.store.rehashKey(k.id, k.hash, await scryptOf(k.hash, salt), "scrypt")) n++
+        // in batches: the thread pool hashes several at once, and each batch is one change the ring reloads
+        for (let i = 0; i < legacy.length; i += REHASH_BATCH) {
+            const batch = legacy.slice(i, i + REHASH_BATCH)
+            const hashes = await Promise.all(batch.map((k) => scryptOf(k.hash, salt)))
+            n += await this.store.rehashKeys(batch.map((k, j) => ({ id: k.id, from: k.hash, to: hashes[j] })), "scrypt")
         }
         return n // the store says keys changed: the ring reloads them on its next use
     }

@@ -93,6 +93,11 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
     ctx.deps.hub.add(sub)
     conn.subscriptions.set(ctx.resource, sub)
     ctx.deps.metrics.subscriptions.set({}, ctx.deps.hub.size)
+    // the feed may have been deleted since it was checked: its deletion ends only what the hub holds by then
+    if (!(await ctx.deps.store.feedExists(ctx.feed))) {
+        endSubscription(ctx.deps, conn, sub)
+        throw notFound(`feed ${ctx.feed} does not exist`)
+    }
 
     const startTimer = () => {
         if (timeoutMs === undefined) return

@@ -575,11 +575,11 @@ export class SqliteStore implements Store {
         return changed
     }
 
-    async rehashKey(id: string, from: Buffer, to: Buffer, kind: KeyHashKind): Promise<boolean> {
-        if (this.closed) return false
-        const changed = this.stmt.rehashKey.run(to, kind, id, from).changes > 0
+    async rehashKeys(changes: { id: string; from: Buffer; to: Buffer }[], kind: KeyHashKind): Promise<number> {
+        if (this.closed) return 0
+        const n = this.db.transaction(() => changes.reduce((n, c) => n + this.stmt.rehashKey.run(c.to, kind, c.id, c.from).changes, 0))()
         this.keysGeneration++
-        return changed
+        return n
     }
 
     async keyHashSalt(): Promise<Buffer> {

@@ -124,8 +124,8 @@ export interface Store {
     listKeys(): Promise<KeyRecord[]>
     insertKey(key: KeyRecord): Promise<void>
     revokeKey(id: string, atMs: number): Promise<boolean>
-    /** replaces a key's hash (upgrading how it is made) if it still is `from`; false when it changed meanwhile */
-    rehashKey(id: string, from: Buffer, to: Buffer, kind: KeyHashKind): Promise<boolean>
+    /** replaces keys' hashes (upgrading how they are made), each only if it still is `from`; how many it replaced */
+    rehashKeys(changes: { id: string; from: Buffer; to: Buffer }[], kind: KeyHashKind): Promise<number>
     /** random bytes made once per store: the salt of "scrypt" key hashes */
     keyHashSalt(): Promise<Buffer>
     /** [P§7] signs a token family out (DELETE /jwt) until `untilMs`, its end; prunes families past their end */
