@@ -71,7 +71,8 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     state: LinkState = "online"
     private transport!: Transport
     private readonly pending = new Map<string, Pending>()
-    private readonly subscriptions = new Map<string, (push: Response) => void>()
+    /** [P§8] subscriptions by their token (a connection may hold several to one resource) */
+    private readonly subscriptions = new Map<string, { resource: string; onPush: (push: Response) => void }>()
     private nextToken = 1
     private authenticated = false
     private lastRxMs: number
@@ -147,13 +148,14 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     }
 
     /**
-     * [P§8] Subscribes; `onPush` gets every push (status 200) and the final 408 when `params.timeout` ends it.
-     * Resolves once acknowledged; rejects with the server's refusal. Returns the subscription's token.
+     * [P§8] Subscribes under a fresh token (another subscription, also when one to `resource` exists);
+     * `onPush` gets every push (status 200) and the final push that ends it (408 `params.timeout`, 403,
+     * 404). Resolves once acknowledged with the token and the acknowledgement (a cut replay says
+     * `truncated` and `next_since`); rejects with the server's refusal.
      */
-    /** [P§8] Resolves with the subscription's token and its acknowledgement (a cut replay says `truncated` and `next_since`). */
     async subscribe(resource: string, params: Request["params"], onPush: (push: Response) => void): Promise<{ token: string; ack: Response }> {
         const token = "s" + this.nextToken++
-        this.subscriptions.set(token, onPush)
+        this.subscriptions.set(token, { resource, onPush })
         const r = await this.sendWithToken("subscribe", resource, token, { params }).catch((e) => {
             this.subscriptions.delete(token)
             throw e
@@ -165,8 +167,17 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         return { token, ack: r }
     }
 
-    async unsubscribe(resource?: string): Promise<void> {
-        await this.call("unsubscribe", resource as string)
+    /**
+     * [P§8] Ends subscriptions of this connection: the one with `token`, every one to `resource`, or (neither)
+     * all. Resolves with how many the server removed.
+     */
+    async unsubscribe(which: { resource?: string; token?: string } = {}): Promise<number> {
+        const params = which.token === undefined ? undefined : { token: which.token }
+        const body = await this.call("unsubscribe", which.resource as string, { params })
+        for (const [token, sub] of [...this.subscriptions]) {
+            if ((which.token === undefined || token === which.token) && (which.resource === undefined || sub.resource === which.resource)) this.subscriptions.delete(token)
+        }
+        return typeof body?.removed === "number" ? body.removed : 0
     }
 
     /** Graceful close: pending requests fail with E_CLOSED. */
@@ -218,8 +229,8 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         }
         const sub = this.subscriptions.get(r.token)
         if (sub) {
-            if (r.status === 408) this.subscriptions.delete(r.token) // [P§8] params.timeout ended it
-            return sub(r)
+            if (r.status !== 200) this.subscriptions.delete(r.token) // [P§8] a final push: nothing follows it
+            return sub.onPush(r)
         }
         this.emit("stray", r)
     }

@@ -16,7 +16,7 @@ const HISTORY_POINTS = 720
 const SESSION_POLL_MS = 15 * 1000
 /** how often the page asks which devices are connected (GET /sessions: one request, well within the rate limit) */
 const SESSIONS_POLL_MS = 5 * 1000
-/** a request refused with 429 is tried this many times in all */
+/** a request refused with 429 or 503 ("later", not "no") is tried this many times in all */
 const MAX_ATTEMPTS = 5
 /** how many command log lines to keep */
 const LOG_LINES = 50
@@ -125,19 +125,29 @@ link.addEventListener("welcome", (e) => {
 link.addEventListener("notice", (e) => status(`server notice ${e.detail.status}: ${(e.detail.body && e.detail.body.errors) || ""}`))
 
 /**
- * GET with the link; an error status throws with the server's reason. A 429 (a big fleet's history can
- * exceed the per-connection request rate) is retried after the server's retry_after_ms.
+ * A request with the link, answered with any status. A 429 or 503 says "not now, nothing was done": a
+ * big fleet's history can exceed the per-connection request rate, and a write to a feed that owes its
+ * subscribers too many pushes is refused (429 E_FANOUT_BUSY). Such an answer is sent again after the
+ * server's retry_after_ms (`onWait` is told), up to MAX_ATTEMPTS in all; the last answer is returned.
  */
-async function get(resource, params) {
+async function requestRetrying(method, resource, o = {}, onWait = () => {}) {
     for (let attempt = 1; ; attempt++) {
-        const r = await link.request("get", resource, { params })
-        if (r.status === 429 && attempt < MAX_ATTEMPTS) {
-            await new Promise((done) => setTimeout(done, (r.body && r.body.retry_after_ms) || 1000))
+        const r = await link.request(method, resource, o)
+        if ((r.status === 429 || r.status === 503) && attempt < MAX_ATTEMPTS) {
+            const waitMs = (r.body && r.body.retry_after_ms) || 1000
+            onWait(r, waitMs)
+            await new Promise((done) => setTimeout(done, waitMs))
             continue
         }
-        if (r.status >= 400) throw new Error(`${r.status} ${resource}: ${(r.body && r.body.errors) || ""}`)
-        return r.body
+        return r
     }
+}
+
+/** GET with the link; an error status throws with the server's reason. */
+async function get(resource, params) {
+    const r = await requestRetrying("get", resource, { params })
+    if (r.status >= 400) throw new Error(`${r.status} ${resource}: ${(r.body && r.body.errors) || ""}`)
+    return r.body
 }
 
 async function loadAll() {
@@ -388,8 +398,10 @@ $("command-form").addEventListener("submit", async (ev) => {
     const value = $("command-value").value.trim()
     const started = performance.now()
     try {
-        const r = await link.request("put", `/feeds/${feed}/datastreams/${id}`, { body: { current_value: value } })
+        const busy = (r, waitMs) => log(`${id} = ${value} not stored yet (${r.status} ${(r.body && r.body.code) || ""}); sending it again in ${waitMs} ms`)
+        const r = await requestRetrying("put", `/feeds/${feed}/datastreams/${id}`, { body: { current_value: value } }, busy)
         const ms = Math.round(performance.now() - started)
+        if (r.status === 429 || r.status === 503) return log(`${id} = ${value} not stored: the server stayed busy (${r.status} ${(r.body && r.body.code) || ""}); send it again`, "bad")
         if (r.status >= 400) return log(`${id} = ${value} refused: ${r.status} ${(r.body && r.body.errors) || ""}`, "bad")
         log(`${id} = ${value} stored (${r.status}, ${ms} ms); waiting for the device's ${id}${STATE_SUFFIX}`, "ok")
         awaiting = awaiting.filter((a) => !(a.feed === feed && a.id === id))

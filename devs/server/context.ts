@@ -3,7 +3,7 @@
 import type { Request } from "../../src/protocol.ts"
 import { permits, type BearerVerifier, type Grant, type KeyRing } from "./auth/keys.ts"
 import { forbidden } from "./errors.ts"
-import type { Hub, Subscriber, Subscription } from "./hub.ts"
+import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import type { ServerStamps } from "./stamps.ts"
@@ -12,22 +12,18 @@ import type { Permission, Store } from "./storage/store.ts"
 
 export type Transport = "tls" | "tcp" | "ws" | "http"
 
-/** A connection as handlers see it (sessions implement it; HTTP requests have none). */
-export interface Connection {
+/** A connection as handlers see it (sessions implement it; HTTP requests have none); its subscriptions are the hub's. */
+export interface Connection extends PushTarget {
     readonly id: string
     readonly transport: Transport
     readonly remoteAddress: string
     readonly connectedMs: number
     readonly requests: number
     readonly pushes: number
-    /** by subscribed resource */
-    readonly subscriptions: Map<string, Subscription>
     /** the key remembered for the connection [P§7] */
     rememberedKey?: string
     /** what the key of the connection's latest authenticated request allows (GET /sessions shows it) */
     grant?: Grant
-    /** ready-made Subscriber for this connection */
-    subscriber(): Subscriber
 }
 
 /** Who is asking. */

@@ -21,6 +21,7 @@ export type ServerErrorCode =
     | "E_LIMIT" // 422: asks for more than one request may
     | "E_TOO_MANY_SUBSCRIPTIONS" // 422
     | "E_RATE_LIMITED" // 429
+    | "E_FANOUT_BUSY" // 429: the feed owes too many pushes to its subscribers; nothing stored, send again after retry_after_ms
     | "E_AUTH_RATE_LIMITED" // 429
     | "E_TOO_MANY_CONNECTIONS" // 429 notice
     | "E_BAD_UTF8" // 400: not UTF-8, or a lone surrogate (codec errors share it)

@@ -11,7 +11,7 @@ import { keepaliveContractOf } from "../../src/protocol.ts"
 import { KeyRing, type BearerVerifier } from "./auth/keys.ts"
 import { ensureCredentials, type Credentials } from "./credentials.ts"
 import { ApiError, ConfigError } from "./errors.ts"
-import { Hub } from "./hub.ts"
+import { Hub, NODE_CLOCK } from "./hub/index.ts"
 import { jitteredRetryMs } from "./listeners/admission.ts"
 import { appSchemeOf, createTlsFront, isLoopbackHost, type AppScheme } from "./listeners/app-port.ts"
 import { createHttpListener, type HttpHandler } from "./listeners/http.ts"
@@ -191,7 +191,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         if (dev.created) log.info({ caCertPath }, "made a development CA; trust it with NODE_EXTRA_CA_CERTS=" + caCertPath)
     }
 
-    const hub = new Hub()
+    // subscription timeouts and fan-out turns on Node's timers (tests of the hub inject their own)
+    const hub = new Hub({ store, clock: NODE_CLOCK, onCount: (n) => metrics.subscriptions.set({}, n) })
     // keys or tokens changed (revoked here, by the CLI, or signed out): end the subscriptions they no longer allow
     keys.onReload(() => hub.recheck())
     const sessions = new Set<Session>()
@@ -211,6 +212,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS
     const sessionDeps: SessionDeps = {
         router,
+        hub,
         metrics,
         log,
         now,
@@ -284,6 +286,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             // 2. let requests in flight finish (their writes commit, their acknowledgements go out)
             const deadline = now() + SHUTDOWN_DRAIN_MS
             while ([...sessions].some((s) => s.inflight > 0) && now() < deadline) await new Promise((r) => setTimeout(r, 5))
+            // what was acknowledged is pushed before the connections close (bounded: each feed owes at most MAX_OWED_PUSHES_PER_FEED)
+            hub.drain(performance.now() + SHUTDOWN_DRAIN_MS)
             // 3. the final notice [P§6], with a jittered reconnect hint
             for (const s of [...sessions]) {
                 s.closeWith(new ApiError(503, "E_SHUTTING_DOWN", "the server is shutting down; reconnect after retry_after_ms", jitteredRetryMs()))

@@ -18,6 +18,31 @@ export const SLOW_CONSUMER_MS = 10_000
 
 /** [P§8] subscriptions one connection may hold; each costs an index entry and fan-out work. */
 export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 64
+/**
+ * [P§8] subscriptions one connection may hold to the same resource (each under its own token): enough for
+ * several views of one feed multiplexed on one connection, while each copy pushes every change again.
+ */
+export const MAX_SUBSCRIPTIONS_PER_RESOURCE = 8
+
+/**
+ * [P§8] Fan-out. A feed may owe at most this many pushes (one change to one subscription) queued for its
+ * subscribers; while it owes more, writes to it are refused 429 E_FANOUT_BUSY with retry_after_ms, and
+ * nothing of them is stored. So a write that is acknowledged is pushed to every live subscriber, and one
+ * feed's backlog (and the memory and CPU it costs) stays bounded: at the ~100-200 k pushes/s this 2-core
+ * machine delivers, 50 000 is a quarter to half a second of the feed's own backlog. One write's fan-out
+ * above the bound still goes through when the feed owes less than the bound, alone.
+ */
+export const MAX_OWED_PUSHES_PER_FEED = 50_000
+/**
+ * Feeds with pushes owed are served round robin, this many pushes per feed per visit: another feed's push
+ * waits at most one quantum per busy feed (~2-5 ms each here), not for the busy feed's backlog.
+ */
+export const FANOUT_QUANTUM_PUSHES = 1000
+/** One fan-out turn delivers for at most this long, then sockets are read and writes committed again. */
+export const FANOUT_TURN_BUDGET_MS = 5
+/** retry_after_ms of a 429 E_FANOUT_BUSY: the time to deliver half the feed's bound at its share, within these. */
+export const FANOUT_RETRY_MIN_MS = 100
+export const FANOUT_RETRY_MAX_MS = 5000
 /** [P§8] a `since` replay sends at most this many datapoints (and `limit` may ask for fewer); more: the ack says truncated + next_since. */
 export const MAX_REPLAY_POINTS = 1000
 

@@ -6,14 +6,13 @@ import { randomBytes } from "node:crypto"
 import { decodeRequest, encodeResponse, encodeWelcome, keepaliveStep, type Request } from "../../src/protocol.ts"
 import { ApiError, errorResponse } from "./errors.ts"
 import { ObjectFramer } from "./framer.ts"
-import type { Subscriber, Subscription } from "./hub.ts"
 import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts"
 import type { Caller, Connection, Transport } from "./context.ts"
 import type { Router } from "./router.ts"
-import { endSubscription } from "./handlers/subscriptions.ts"
+import type { Hub } from "./hub/index.ts"
 
 /** The four verbs a transport gives a session. */
 export interface Wire {
@@ -41,6 +40,8 @@ export interface SessionConfig {
 
 export interface SessionDeps {
     router: Router
+    /** owns the connection's subscriptions: told when the connection closes */
+    hub: Pick<Hub, "connectionClosed">
     metrics: Metrics
     log: Logger
     now: () => number
@@ -60,7 +61,6 @@ const WRITES = new Set(["put", "post", "delete"])
 export class Session implements Connection {
     readonly id = sessionId()
     readonly connectedMs: number
-    readonly subscriptions = new Map<string, Subscription>()
     rememberedKey?: string
     requests = 0
     pushes = 0
@@ -81,7 +81,6 @@ export class Session implements Connection {
     private timer?: NodeJS.Timeout
     /** settles when every write this connection sent so far is committed: reads wait for it */
     private writesDone: Promise<unknown> = Promise.resolve()
-    private readonly asSubscriber: Subscriber
     private readonly asCaller: Caller
 
     constructor(
@@ -92,14 +91,6 @@ export class Session implements Connection {
         this.connectedMs = this.lastRxMs = this.lastTxMs = now
         this.bucket = fullBucket(deps.config.rate, now)
         this.asCaller = { transport: wire.transport, remoteAddress: wire.remoteAddress, connection: this }
-        this.asSubscriber = {
-            deliver: (lines) => {
-                this.pushes += lines.length
-                this.deps.metrics.pushes.add({}, lines.length)
-                this.sendLines(lines)
-            },
-            ended: (sub) => endSubscription(this.deps.router.deps, this, sub),
-        }
     }
 
     get transport() {
@@ -109,8 +100,16 @@ export class Session implements Connection {
         return this.wire.remoteAddress
     }
 
-    subscriber(): Subscriber {
-        return this.asSubscriber
+    /** [P§8] the hub registers subscriptions only while this is true */
+    get open(): boolean {
+        return this.state === "open"
+    }
+
+    /** [P§8] pushes from the hub, queued like any line */
+    deliver(lines: string[]): void {
+        this.pushes += lines.length
+        this.deps.metrics.pushes.add({}, lines.length)
+        this.sendLines(lines)
     }
 
     /** Starts the session: the welcome line, then keep-alive. `refuse` closes at once with that notice. */
@@ -201,11 +200,8 @@ export class Session implements Connection {
         this.inflight++
         try {
             const { response, after } = await this.deps.router.handle(this.asCaller, req)
-            if (this.state !== "open") {
-                // closed meanwhile: a subscription this request made must not outlive the connection
-                this.endSubscriptions()
-                return
-            }
+            // closed meanwhile: the hub already forgot what this request subscribed
+            if (this.state !== "open") return
             this.send(encodeResponse(response))
             after?.()
         } finally {
@@ -280,11 +276,7 @@ export class Session implements Connection {
     private release(): void {
         if (this.timer) clearTimeout(this.timer)
         this.timer = undefined
-        this.endSubscriptions()
+        this.deps.hub.connectionClosed(this)
         if (this.deps.sessions.delete(this)) this.deps.metrics.connectionsOpen.add({ transport: this.transport }, -1)
-    }
-
-    private endSubscriptions(): void {
-        for (const sub of [...this.subscriptions.values()]) endSubscription(this.deps.router.deps, this, sub)
     }
 }

@@ -191,6 +191,21 @@ describe("link states", () => {
         await advance(h, 200)
         expect(h.t.lastRequest().token === req.token).toBe(false)
     })
+    test("batch answered 429 E_FANOUT_BUSY (the feed's subscribers are behind): kept, resent after retry_after_ms", async () => {
+        const h = makeLink()
+        bringUp(h)
+        h.link.report("temp", 3)
+        const req = h.t.lastRequest()
+        rx(h, '{"token":"' + req.token + '","status":429,"body":{"title":"Too Many Requests","errors":"busy; nothing was stored","code":"E_FANOUT_BUSY","retry_after_ms":800}}\n')
+        expect(h.link.stats().outbox).toBe(1)
+        expect(h.link.stats().rejected).toBe(0)
+        await advance(h, 700)
+        expect(h.t.lastRequest().token).toBe(req.token)
+        await advance(h, 200)
+        expect(h.t.lastRequest().token === req.token).toBe(false)
+        ackLast(h, 200)
+        expect(h.link.stats().outbox).toBe(0)
+    })
     test("last resort: reboot after rebootMin without success, stretched by earlier reboots", async () => {
         const h = makeLink({ rebootMin: 1, reboots: 1 })
         h.t.openResult = "E_NO_NETWORK"

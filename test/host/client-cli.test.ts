@@ -76,6 +76,33 @@ test("put then get round-trips, over TLS and over WebSocket", async () => {
     assert.equal(JSON.parse(relay.out).current_value, "1")
 })
 
+test("the client library holds several subscriptions to one resource and ends them by token or by resource [P§8]", async () => {
+    const c = await FeedlineConnection.connect({ server: tls, apiKey: server.credentials.masterKey, ca: fs.readFileSync(server.caCertPath) })
+    const writer = await FeedlineConnection.connect({ server: tls, apiKey: server.credentials.masterKey, ca: fs.readFileSync(server.caCertPath) })
+    try {
+        const got: Record<string, string[]> = { a: [], b: [] }
+        const a = await c.subscribe("/feeds/1/datastreams/twice", {}, (p) => got.a.push(p.body?.current_value))
+        const b = await c.subscribe("/feeds/1/datastreams/twice", {}, (p) => got.b.push(p.body?.current_value))
+        assert.notEqual(a.token, b.token)
+        const pushed = (n: number) => new Promise<void>((resolve) => {
+            const check = () => (got.a.length + got.b.length >= n ? resolve() : setTimeout(check, 5))
+            check()
+        })
+        await writer.call("put", "/feeds/1/datastreams/twice", { body: { current_value: "1" } })
+        await pushed(2)
+        assert.deepEqual(got, { a: ["1"], b: ["1"] })
+        assert.equal(await c.unsubscribe({ token: a.token }), 1)
+        await writer.call("put", "/feeds/1/datastreams/twice", { body: { current_value: "2" } })
+        await pushed(3)
+        assert.deepEqual(got, { a: ["1"], b: ["1", "2"] })
+        assert.equal(await c.unsubscribe({ resource: "/feeds/1/datastreams/twice" }), 1)
+        assert.equal(await c.unsubscribe(), 0)
+    } finally {
+        c.close()
+        writer.close()
+    }
+})
+
 test("sub prints a push as it arrives and stops after --count", async () => {
     let subscribed!: () => void
     const ready = new Promise<void>((r) => (subscribed = r))

@@ -6,7 +6,7 @@ import { backoffDelayMs, CLIENT_BACKOFF } from "../../src/backoff.ts"
 import { parseAddress } from "../../devs/client/address.ts"
 import { ClientError, connectError } from "../../devs/client/errors.ts"
 import { isFatal, newestAt } from "../../devs/client/subscriber.ts"
-import { putBody } from "../../devs/client/commands/put.ts"
+import { putBody, sendRetrying } from "../../devs/client/commands/put.ts"
 import { datapointsResource } from "../../devs/client/commands/history.ts"
 import { pushLines } from "../../devs/client/commands/sub.ts"
 import { csv, table } from "../../devs/client/commands/format.ts"
@@ -76,6 +76,29 @@ test("put: id=value pairs become a feed update; one value a datastream update; m
     ] as const) {
         assert.throws(() => putBody(r, [...w], b), (e: ClientError) => e.code === "E_USAGE", `${r} ${w} ${b}`)
     }
+})
+
+test("put: a 429 or 503 answer is sent again after retry_after_ms (a floor under the backoff), not taken as a refusal; other errors are final", async () => {
+    const busy = { token: "c1", status: 429, resource: "/feeds/1", body: { title: "Too Many Requests", errors: "feed 1 owes …; nothing was stored", code: "E_FANOUT_BUSY", retry_after_ms: 700 } }
+    const answers = [busy, { ...busy, status: 503, body: { ...busy.body, code: "E_STORE_FAILED", retry_after_ms: 0 } }, { token: "c3", status: 200, resource: "/feeds/1" }]
+    const waits: number[] = []
+    let sent = 0
+    const body = await sendRetrying(async () => answers[sent++], "/feeds/1", { random: () => 0.5, sleep: async (ms) => void waits.push(ms) })
+    assert.equal(sent, 3)
+    assert.equal(body, undefined)
+    assert.deepEqual(waits, [700, 250]) // the hint; then the backoff of the second attempt (half of 500)
+    // a server that stays busy: the last answer is the error, after PUT_ATTEMPTS sends
+    sent = 0
+    await assert.rejects(
+        sendRetrying(async () => (sent++, busy), "/feeds/1", { attempts: 3, random: () => 0, sleep: async () => {} }),
+        (e: any) => e instanceof ClientError && e.status === 429 && e.serverCode === "E_FANOUT_BUSY" && e.retryAfterMs === 700,
+    )
+    assert.equal(sent, 3)
+    // a refusal that another attempt cannot change is not sent again
+    sent = 0
+    const bad = { token: "c1", status: 422, resource: "/feeds/1", body: { errors: "bad value", code: "E_BAD_VALUE" } }
+    await assert.rejects(sendRetrying(async () => (sent++, bad), "/feeds/1", { sleep: async () => {} }), (e: any) => e.status === 422)
+    assert.equal(sent, 1)
 })
 
 test("history: the datastream argument in its three forms", () => {

@@ -4,7 +4,8 @@
 import assert from "node:assert/strict"
 import { after, before, test } from "node:test"
 import type { Wire } from "../../devs/server/index.ts"
-import { feedlineCli, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, startTestServer, TlsClient, type TestServer } from "./server-harness.ts"
+import { MAX_SUBSCRIPTIONS_PER_RESOURCE } from "../../devs/server/limits.ts"
+import { feedlineCli, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, startTestServer, streamDoors, TlsClient, type TestServer } from "./server-harness.ts"
 
 let s: TestServer
 let feed: number
@@ -64,6 +65,56 @@ test("unsubscribe stops that subscription only; unsubscribe without a resource r
     const session = await sub.request({ method: "get", resource: "/session" })
     assert.deepEqual(session.body.subscriptions, [])
     sub.close()
+    writer.close()
+})
+
+test("several subscriptions to one resource on one connection, each by its token; unsubscribe by token, by resource or all, on TLS and WebSocket (issue 11 item 15)", async () => {
+    const writer = await device()
+    const { doors, close } = await streamDoors(s)
+    const key = { "X-ApiKey": s.credentials.deviceKey }
+    for (const [door, c] of doors) {
+        const stream = `multi-${door}`
+        const ds = `/feeds/${feed}/datastreams/${stream}`
+        // two subscriptions to the same datastream (one with a replay), one to the whole feed
+        for (const [token, resource, params] of [["m1", ds, undefined], ["m2", ds, { since: T0 }], ["f", `/feeds/${feed}`, undefined]] as const) {
+            const ack = await c.request({ method: "subscribe", resource, params, headers: key, token })
+            assert.equal(ack.status, 200, `${door} ${token}: ${JSON.stringify(ack)}`)
+        }
+        await put(writer, stream, [{ at: T0 + 1, value: `${door}-1` }])
+        for (const token of ["m1", "m2", "f"]) assert.equal((await c.push(token)).body.current_value, `${door}-1`, `${door}: ${token} got its own push`)
+        const session = await c.request({ method: "get", resource: "/session" })
+        assert.deepEqual(session.body.subscriptions.map((x: any) => [x.token, x.resource]), [["m1", ds], ["m2", ds], ["f", `/feeds/${feed}`]])
+        // by token: only that one
+        const byToken = await c.request({ method: "unsubscribe", resource: ds, params: { token: "m1" } })
+        assert.deepEqual([byToken.status, byToken.body], [200, { removed: 1 }], door)
+        const gone = await c.request({ method: "unsubscribe", resource: ds, params: { token: "m1" } })
+        assert.deepEqual([gone.status, gone.body.code], [404, "E_NOT_FOUND"], door)
+        await put(writer, stream, [{ at: T0 + 2, value: `${door}-2` }])
+        assert.equal((await c.push("m2")).body.current_value, `${door}-2`)
+        assert.equal((await c.push("f")).body.current_value, `${door}-2`)
+        // the same token again replaces it (the dashboard renews its subscriptions this way)
+        assert.equal((await c.request({ method: "subscribe", resource: ds, headers: key, token: "m2" })).status, 200)
+        // by resource: all of that resource, the feed's stays
+        await c.request({ method: "subscribe", resource: ds, headers: key, token: "m3" })
+        const byResource = await c.request({ method: "unsubscribe", resource: ds })
+        assert.deepEqual([byResource.status, byResource.body], [200, { removed: 2 }], door)
+        await put(writer, stream, [{ at: T0 + 3, value: `${door}-3` }])
+        assert.equal((await c.push("f")).body.current_value, `${door}-3`)
+        assert.equal(c.q.lines.filter((l) => l.response?.token === "m1").length, 2, `${door}: m1 got its ack and one push, nothing after its unsubscribe`)
+        // by token without a resource; then all
+        await c.request({ method: "subscribe", resource: ds, headers: key, token: "m4" })
+        assert.deepEqual((await c.request({ method: "unsubscribe", params: { token: "m4" } })).body, { removed: 1 })
+        assert.equal((await c.request({ method: "unsubscribe", params: { token: "nope" } })).status, 404)
+        const bad = await c.request({ method: "unsubscribe", params: { token: 7 } })
+        assert.deepEqual([bad.status, bad.body.code], [422, "E_BAD_PARAM"])
+        assert.deepEqual((await c.request({ method: "unsubscribe" })).body, { removed: 1 })
+        // bounded per resource
+        for (let i = 0; i < MAX_SUBSCRIPTIONS_PER_RESOURCE; ++i) assert.equal((await c.request({ method: "subscribe", resource: ds, headers: key, token: `b${i}` })).status, 200)
+        const over = await c.request({ method: "subscribe", resource: ds, headers: key, token: "over" })
+        assert.deepEqual([over.status, over.body.code], [422, "E_TOO_MANY_SUBSCRIPTIONS"], door)
+        assert.deepEqual((await c.request({ method: "unsubscribe" })).body, { removed: MAX_SUBSCRIPTIONS_PER_RESOURCE })
+    }
+    close()
     writer.close()
 })
 
@@ -191,8 +242,11 @@ test("subscription timeout ends it with a 408 push; bad subscribe requests are r
     for (let i = 0; i < 64; ++i) assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/m${i}`, token: `m${i}` })).status, 200)
     const tooMany = await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/m64`, token: "m64" })
     assert.deepEqual([tooMany.status, tooMany.body.code], [422, "E_TOO_MANY_SUBSCRIPTIONS"])
-    // subscribing again to the same resource replaces it and does not count twice
-    assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/m0`, token: "again" })).status, 200)
+    // subscribing again with the same token replaces that subscription and does not count twice (issue 11 item 15)
+    assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/m0`, token: "m0" })).status, 200)
+    // another token is another subscription, even to the same resource
+    const another = await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/m0`, token: "again" })
+    assert.deepEqual([another.status, another.body.code], [422, "E_TOO_MANY_SUBSCRIPTIONS"])
     sub.close()
 })
 
@@ -312,6 +366,5 @@ test("a subscribe still in flight when its connection closes leaves no subscript
     session.receiveObject(JSON.stringify({ method: "subscribe", resource: `/feeds/${feed}`, headers: { "X-ApiKey": s.credentials.deviceKey }, token: "late" }))
     session.closed() // the peer went away while the request was being handled
     for (let i = 0; i < 10; ++i) await new Promise((r) => setImmediate(r))
-    assert.equal(session.subscriptions.size, 0)
     assert.equal(s.metrics.subscriptions.get(), before)
 })

@@ -1,12 +1,19 @@
-import { isDatastreamId, resourceSegments, valueText, MAX_VALUE_CHARS } from "../../../src/protocol.ts"
+import { backoffDelayMs, CLIENT_BACKOFF } from "../../../src/backoff.ts"
+import { isDatastreamId, resourceSegments, valueText, MAX_VALUE_CHARS, type Response } from "../../../src/protocol.ts"
+import { statusError } from "../errors.ts"
 import { CONNECTION_USAGE, pairs, parse, printJson, usageError, withConnection, type ClientCommand } from "./common.ts"
 import { resourceArg } from "./get.ts"
+
+/** A write answered 429 or 503 ("not now": nothing was stored) is sent this many times in all. */
+export const PUT_ATTEMPTS = 5
 
 const USAGE = `feedline put RESOURCE id=value ... | put DATASTREAM-RESOURCE value | put RESOURCE --body JSON
   feedline put /feeds/1 temp=21.5 hum=40           update several datastreams of a feed
   feedline put /feeds/1/datastreams/relay 1        update one datastream
   feedline put /feeds/1 --body '{"datastreams":[...]}'  any body
   -v, --verbose  print the response
+  A write answered 429 or 503 (nothing stored: over the rate limit, or the feed's subscribers are still
+  being sent earlier writes) is sent again after the server's retry_after_ms, ${PUT_ATTEMPTS} times in all.
 ${CONNECTION_USAGE}`
 
 /** The request body for `put` from its command-line words. */
@@ -39,6 +46,38 @@ function checkedValue(v: string): string {
     return v
 }
 
+export interface RetryOptions {
+    attempts?: number
+    random?: () => number
+    sleep?: (ms: number) => Promise<void>
+    /** told before each wait: the refusal and how long */
+    onWait?: (r: Response, waitMs: number) => void
+}
+
+/**
+ * Sends a write until it is answered other than 429/503, waiting between attempts with backoff whose floor
+ * is the server's retry_after_ms [P§6] (a feed busy with its fan-out answers 429 E_FANOUT_BUSY, a rate
+ * limit 429 E_RATE_LIMITED; nothing was stored either way). Resolves with the success's body; any other
+ * error, or the last refusal, rejects with its ClientError.
+ */
+export async function sendRetrying(send: () => Promise<Response>, resource: string, o: RetryOptions = {}): Promise<unknown> {
+    const attempts = o.attempts ?? PUT_ATTEMPTS
+    const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+    for (let attempt = 1; ; attempt++) {
+        const r = await send()
+        const later = r.status === 429 || r.status === 503
+        if (later && attempt < attempts) {
+            const hint = typeof r.body?.retry_after_ms === "number" ? r.body.retry_after_ms : 0
+            const waitMs = backoffDelayMs(CLIENT_BACKOFF, attempt - 1, (o.random ?? Math.random)(), hint)
+            o.onWait?.(r, waitMs)
+            await sleep(waitMs)
+            continue
+        }
+        if (r.status >= 400) throw statusError(r.status, r.resource ?? resource, r.body)
+        return r.body
+    }
+}
+
 export const putCommand: ClientCommand = {
     summary: "write values: put /feeds/1 temp=21.5 hum=40",
     usage: USAGE,
@@ -46,7 +85,8 @@ export const putCommand: ClientCommand = {
         const { values, positionals } = parse(argv, { body: { type: "string" }, verbose: { type: "boolean", short: "v" } }, USAGE)
         const resource = resourceArg(positionals[0], USAGE)
         const body = putBody(resource, positionals.slice(1), values.body)
-        const result = await withConnection(values, io, (c) => c.call("put", resource, { body }))
+        const onWait = (r: Response, waitMs: number) => io.err(`not stored yet: ${r.status} ${r.body?.code ?? ""}; sending it again in ${waitMs} ms\n`)
+        const result = await withConnection(values, io, (c) => sendRetrying(() => c.send("put", resource, { body }), resource, { onWait }))
         if (values.verbose) printJson(io, result ?? { ok: true }, false)
     },
 }

@@ -4,7 +4,7 @@ import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import { datastreamIdOf, isObject, objectBody, pointsOfDatastream, pointsOfDatastreams } from "./body.ts"
 import { hasHistoryParams, historyOf } from "./datapoints.ts"
 import { datastreamJson } from "./shapes.ts"
-import { requireFeedExists, writeAndPublish } from "./write.ts"
+import { admitWrite, cancelOnError, requireFeedExists, writeAndPublish } from "./write.ts"
 
 async function list(ctx: Ctx) {
     requireFeed(ctx, "read")
@@ -18,8 +18,9 @@ async function create(ctx: Ctx) {
     const body = objectBody(ctx.req.body, '{"datastreams":[{"id":"temp"}]}')
     const { points, ids } = pointsOfDatastreams(isObject(body) && body.datastreams === undefined ? [body] : body.datastreams, ctx.deps.now())
     await requireFeedExists(ctx)
-    const created = await ctx.deps.store.createDatastreams(ctx.feed, ids)
-    await writeAndPublish(ctx, points)
+    const admitted = admitWrite(ctx, points)
+    const created = await cancelOnError(admitted, () => ctx.deps.store.createDatastreams(ctx.feed, ids))
+    await writeAndPublish(ctx, points, admitted)
     return { status: 201, body: { created } }
 }
 

@@ -4,7 +4,7 @@ import { visibleFeeds } from "../auth/keys.ts"
 import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import { objectBody, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"
-import { requireFeedExists, writeAndPublish } from "./write.ts"
+import { admitWrite, cancelOnError, requireFeedExists, writeAndPublish } from "./write.ts"
 
 /** One page of GET /feeds; ask for the next with `page`. */
 export const FEEDS_PER_PAGE = 1000
@@ -57,10 +57,14 @@ async function update(ctx: Ctx) {
     const title = titleOf(body.title)
     const ds = body.datastreams === undefined ? { points: [], ids: [] } : pointsOfDatastreams(body.datastreams, ctx.deps.now())
     await requireFeedExists(ctx)
-    if (title !== undefined) await ctx.deps.store.updateFeed(ctx.feed, { title })
-    const withoutValue = ds.ids.filter((id) => !ds.points.some((p) => p.stream === id))
-    if (withoutValue.length) await ctx.deps.store.createDatastreams(ctx.feed, withoutValue)
-    await writeAndPublish(ctx, ds.points)
+    // refused for fan-out (429 E_FANOUT_BUSY): neither the title nor new datastreams change
+    const admitted = admitWrite(ctx, ds.points)
+    await cancelOnError(admitted, async () => {
+        if (title !== undefined) await ctx.deps.store.updateFeed(ctx.feed, { title })
+        const withoutValue = ds.ids.filter((id) => !ds.points.some((p) => p.stream === id))
+        if (withoutValue.length) await ctx.deps.store.createDatastreams(ctx.feed, withoutValue)
+    })
+    await writeAndPublish(ctx, ds.points, admitted)
     return { status: 200 }
 }
 

@@ -18,7 +18,7 @@ function describeConnection(ctx: Ctx, conn: Connection, grant: Grant | undefined
         feeds,
         requests: conn.requests,
         pushes: conn.pushes,
-        subscriptions: [...conn.subscriptions.values()].map((s) => ({ resource: s.resource, token: s.token, state: s.state })),
+        subscriptions: ctx.deps.hub.subscriptionsOf(conn).map((s) => ({ resource: s.resource, token: s.token, state: s.state })),
     }
 }
 

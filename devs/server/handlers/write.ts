@@ -1,18 +1,47 @@
-// The write path shared by every handler that stores datapoints: commit, count, then publish to the hub.
-// The response is sent after the commit [P§9]; fan-out happens after, off the request's path.
-import type { ChangeEvent } from "../hub.ts"
+// The write path shared by every handler that stores datapoints: admission, commit, count, then publish
+// to the hub. A write to a feed that owes too many pushes is refused before anything is stored (429
+// E_FANOUT_BUSY, hub/fanout.ts). The response is sent after the commit [P§9]; fan-out happens after, off
+// the request's path.
+import type { ChangeEvent, PendingWrite } from "../hub/index.ts"
 import type { Ctx } from "../context.ts"
 import { notFound } from "../errors.ts"
 import type { BodyPoint } from "../stamps.ts"
 import type { StoredPoint } from "../storage/store.ts"
 
+/**
+ * Admits a write of `points` to the feed, or throws 429 E_FANOUT_BUSY. Handlers that change something
+ * else before they write the points (a title, new datastreams) admit first, so a refused write changes nothing.
+ */
+export function admitWrite(ctx: Ctx, points: BodyPoint[]): PendingWrite {
+    return ctx.deps.hub.admit(ctx.feed, points.length)
+}
+
 /** Points without `at` are stamped here, right before the write is queued [P§9]. */
-export async function writeAndPublish(ctx: Ctx, points: BodyPoint[]): Promise<StoredPoint[]> {
-    if (points.length === 0) return []
-    const stored = await ctx.deps.store.writePoints(ctx.feed, ctx.deps.stamps.stamp(ctx.feed, points, ctx.deps.now()))
+export async function writeAndPublish(ctx: Ctx, points: BodyPoint[], admitted: PendingWrite = admitWrite(ctx, points)): Promise<StoredPoint[]> {
+    if (points.length === 0) {
+        admitted.cancel()
+        return []
+    }
+    let stored: StoredPoint[]
+    try {
+        stored = await ctx.deps.store.writePoints(ctx.feed, ctx.deps.stamps.stamp(ctx.feed, points, ctx.deps.now()))
+    } catch (e) {
+        admitted.cancel()
+        throw e
+    }
     ctx.deps.metrics.datapoints.add({}, stored.length)
-    ctx.deps.hub.publish(stored.map((p): ChangeEvent => ({ feed: ctx.feed, seq: p.seq, stream: p.stream, atMs: p.atMs, value: p.value })))
+    admitted.publish(stored.map((p): ChangeEvent => ({ feed: ctx.feed, seq: p.seq, stream: p.stream, atMs: p.atMs, value: p.value })))
     return stored
+}
+
+/** Runs `change` (what a write does besides its points) and cancels the admission when it fails. */
+export async function cancelOnError<T>(admitted: PendingWrite, change: () => Promise<T>): Promise<T> {
+    try {
+        return await change()
+    } catch (e) {
+        admitted.cancel()
+        throw e
+    }
 }
 
 /** 404 unless the feed exists; call after the permission check so a scoped key learns nothing [P§7]. */

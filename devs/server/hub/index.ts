@@ -1,0 +1,303 @@
+// [P§8] The hub owns every subscription's whole life: it registers a subscribe (replacing the one with
+// the same token on that connection), reads its `since` replay, sends it and then goes live without
+// missing or repeating anything, ends it on its timeout, on unsubscribe, when its key stops allowing it,
+// when its feed is deleted or its connection closes. Writers publish committed changes here; the fair
+// fan-out (fanout.ts) delivers them, and refuses writes to a feed that already owes too many pushes.
+// A connection is only a PushTarget: it takes lines and tells the hub when it closed.
+import { ApiError, notFound, unprocessable } from "../errors.ts"
+import {
+    FANOUT_QUANTUM_PUSHES,
+    FANOUT_RETRY_MAX_MS,
+    FANOUT_RETRY_MIN_MS,
+    FANOUT_TURN_BUDGET_MS,
+    MAX_OWED_PUSHES_PER_FEED,
+    MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    MAX_SUBSCRIPTIONS_PER_RESOURCE,
+} from "../limits.ts"
+import type { Store, StoredPoint } from "../storage/store.ts"
+import { isoOf } from "../time.ts"
+import { Fanout, type FanoutClock, type FanoutLimits } from "./fanout.ts"
+import { ChangeBatch, pushLine, type ChangeEvent } from "./push.ts"
+import { readReplay } from "./replay.ts"
+import { Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
+
+export { changeBody, changeResource, pushLine, pushTail, type ChangeEvent } from "./push.ts"
+export { cutReplay } from "./replay.ts"
+export { fanoutRetryAfterMs, type FanoutLimits } from "./fanout.ts"
+export { Subscription, type PushTarget, type SubscriptionState } from "./subscription.ts"
+
+/** The server's clock and timers, injected so tests drive them by hand. */
+export interface HubClock extends FanoutClock {
+    setTimer(fn: () => void, ms: number): unknown
+    clearTimer(timer: unknown): void
+}
+
+/** Node's own: timers that do not keep the process alive, setImmediate between turns. */
+export const NODE_CLOCK: HubClock = {
+    monotonicMs: () => performance.now(),
+    defer: (fn) => void setImmediate(fn),
+    setTimer: (fn, ms) => setTimeout(fn, ms).unref(),
+    clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
+}
+
+export interface HubLimits extends FanoutLimits {
+    maxSubscriptionsPerConnection: number
+    maxSubscriptionsPerResource: number
+}
+
+export const DEFAULT_HUB_LIMITS: HubLimits = {
+    maxSubscriptionsPerConnection: MAX_SUBSCRIPTIONS_PER_CONNECTION,
+    maxSubscriptionsPerResource: MAX_SUBSCRIPTIONS_PER_RESOURCE,
+    quantumPushes: FANOUT_QUANTUM_PUSHES,
+    turnBudgetMs: FANOUT_TURN_BUDGET_MS,
+    maxOwedPerFeed: MAX_OWED_PUSHES_PER_FEED,
+    retryMinMs: FANOUT_RETRY_MIN_MS,
+    retryMaxMs: FANOUT_RETRY_MAX_MS,
+}
+
+export interface HubDeps {
+    store: Pick<Store, "replay" | "feedExists">
+    clock?: HubClock
+    limits?: Partial<HubLimits>
+    /** told the number of subscriptions whenever it changes (the metrics gauge) */
+    onCount?: (subscriptions: number) => void
+}
+
+export interface SubscribeRequest extends SubscriptionSpec {
+    /** replay the datapoints stored with an `at` after this first */
+    sinceMs?: number
+    /** the most datapoints the replay sends */
+    limit: number
+    /** end the subscription this long after it went live */
+    timeoutMs?: number
+}
+
+export interface Subscribed {
+    /** the acknowledgement's body: set when the replay was cut (the subscription is then not live) */
+    body?: { replayed: number; truncated: true; next_since: string }
+    /** Run right after the acknowledgement is queued: the replay's pushes, then live (and the timeout starts). */
+    start(): void
+}
+
+/** Which subscriptions of a connection an unsubscribe names; neither: all of them. */
+export interface UnsubscribeWhich {
+    token?: string
+    resource?: string
+}
+
+/** A committed write's pushes, once admitted. */
+export interface PendingWrite {
+    /** the write committed: queue its changes */
+    publish(events: ChangeEvent[]): void
+    /** the write failed: nothing is owed */
+    cancel(): void
+}
+
+function pointEvent(feed: number, p: StoredPoint): ChangeEvent {
+    return { feed, seq: p.seq, stream: p.stream, atMs: p.atMs, value: p.value }
+}
+
+export class Hub {
+    private readonly byFeed = new Map<number, Set<Subscription>>()
+    /** a connection's subscriptions by their token */
+    private readonly byTarget = new Map<PushTarget, Map<string, Subscription>>()
+    private readonly fanout: Fanout
+    private readonly clock: HubClock
+    readonly limits: HubLimits
+    private count = 0
+
+    constructor(private readonly deps: HubDeps) {
+        this.clock = deps.clock ?? NODE_CLOCK
+        this.limits = { ...DEFAULT_HUB_LIMITS, ...deps.limits }
+        this.fanout = new Fanout(this.clock, this.limits)
+    }
+
+    /** Subscriptions registered (replaying or live). */
+    get size(): number {
+        return this.count
+    }
+
+    /** True when every published change has been handed to its subscriptions. */
+    get idle(): boolean {
+        return this.fanout.idle
+    }
+
+    /** Pushes `feed` owes (queued, and reserved by writes being committed). */
+    owed(feed: number): number {
+        return this.fanout.owed(feed)
+    }
+
+    /** Pushes owed over all feeds. */
+    get totalOwed(): number {
+        return this.fanout.totalOwed
+    }
+
+    /** Pushes handed to subscriptions so far. */
+    get delivered(): number {
+        return this.fanout.delivered
+    }
+
+    /** A connection's subscriptions, oldest first (GET /session). */
+    subscriptionsOf(target: PushTarget): Subscription[] {
+        return [...(this.byTarget.get(target)?.values() ?? [])]
+    }
+
+    /**
+     * [P§8] Registers a subscription of `target` and reads its replay. The same token on the same connection
+     * replaces the subscription it names; several subscriptions may share a resource (up to
+     * maxSubscriptionsPerResource). Registered before the replay is read, it buffers live changes until
+     * the replay is sent; changes the replay holds already (seq <= its high-water mark) are not sent again.
+     */
+    async subscribe(target: PushTarget, req: SubscribeRequest): Promise<Subscribed> {
+        if (!target.open) throw new ApiError(503, "E_SHUTTING_DOWN", "the connection is closing")
+        const mine = this.byTarget.get(target)
+        const replaced = mine?.get(req.token)
+        const others = mine ? [...mine.values()].filter((s) => s !== replaced) : []
+        const { maxSubscriptionsPerConnection: perConnection, maxSubscriptionsPerResource: perResource } = this.limits
+        if (others.length >= perConnection) {
+            throw unprocessable("E_TOO_MANY_SUBSCRIPTIONS", `a connection may hold ${perConnection} subscriptions; unsubscribe some, or subscribe to a whole feed instead`)
+        }
+        if (others.filter((s) => s.resource === req.resource).length >= perResource) {
+            throw unprocessable("E_TOO_MANY_SUBSCRIPTIONS", `a connection may hold ${perResource} subscriptions to one resource; unsubscribe one (by its token) first`)
+        }
+        if (replaced) this.forget(replaced) // [P§8] the same token again: this one replaces it
+
+        const sub = new Subscription(target, req, (s) => this.forget(s))
+        this.register(sub)
+        // the feed may have been deleted since the handler checked it: its deletion ends only what the hub holds by then
+        if (!(await this.deps.store.feedExists(req.feed))) {
+            this.forget(sub)
+            throw notFound(`feed ${req.feed} does not exist`)
+        }
+        const startTimer = () => {
+            if (req.timeoutMs === undefined || sub.state === "ended") return
+            const ms = req.timeoutMs
+            sub.timer = this.clock.setTimer(() => sub.end(408, "E_SUBSCRIPTION_ENDED", `the subscription's timeout of ${ms} ms elapsed; subscribe again to go on`), ms)
+        }
+        if (req.sinceMs === undefined) return { start: () => (sub.goLive([], 0), startTimer()) }
+
+        let replay
+        try {
+            replay = await readReplay(this.deps.store, req.feed, req.stream, req.sinceMs, req.limit)
+        } catch (e) {
+            this.forget(sub)
+            throw e
+        }
+        const events = replay.points.map((p) => pointEvent(req.feed, p))
+        if (replay.truncated) {
+            // not live: the client resubscribes with next_since and gets the rest, then live changes
+            this.forget(sub)
+            const nextSince = isoOf(replay.points[replay.points.length - 1].atMs)
+            return {
+                body: { replayed: events.length, truncated: true, next_since: nextSince },
+                start: () => target.deliver(events.map((ev) => pushLine(req.token, ev))),
+            }
+        }
+        return { start: () => (sub.goLive(events, replay.highWaterSeq), startTimer()) }
+    }
+
+    /** [P§8] Removes a connection's subscriptions: the one with `token`, all to `resource`, or all; how many. */
+    unsubscribe(target: PushTarget, which: UnsubscribeWhich = {}): number {
+        const mine = this.byTarget.get(target)
+        if (!mine) return 0
+        const gone = [...mine.values()].filter((s) => (which.token === undefined || s.token === which.token) && (which.resource === undefined || s.resource === which.resource))
+        for (const s of gone) this.forget(s)
+        return gone.length
+    }
+
+    /** The connection closed: its subscriptions go, without a word. */
+    connectionClosed(target: PushTarget): void {
+        for (const s of this.subscriptionsOf(target)) this.forget(s)
+    }
+
+    /**
+     * Admission of a write of `points` datapoints to `feed`: refused with 429 E_FANOUT_BUSY (and a retry
+     * hint) while the feed owes MAX_OWED_PUSHES_PER_FEED pushes or more; nothing is stored then. An
+     * admitted write must publish or cancel.
+     */
+    admit(feed: number, points: number): PendingWrite {
+        const subs = this.byFeed.get(feed)?.size ?? 0
+        const a = this.fanout.admit(feed, points * subs)
+        if (!a.ok) {
+            throw new ApiError(
+                429,
+                "E_FANOUT_BUSY",
+                `feed ${feed} owes ${a.owed} pushes to its subscribers (at most ${this.limits.maxOwedPerFeed}); nothing was stored: send it again after retry_after_ms`,
+                a.retryAfterMs,
+            )
+        }
+        return {
+            publish: (events) => {
+                this.publish(events)
+                this.fanout.settle(feed, a.reservation)
+            },
+            cancel: () => this.fanout.settle(feed, a.reservation),
+        }
+    }
+
+    /** Queues committed changes (deletions, admitted writes) for their subscriptions; returns at once. */
+    publish(events: ChangeEvent[]): void {
+        const byFeed = new Map<number, ChangeEvent[]>()
+        for (const ev of events) {
+            if (!this.byFeed.has(ev.feed)) continue
+            const list = byFeed.get(ev.feed)
+            if (list) list.push(ev)
+            else byFeed.set(ev.feed, [ev])
+        }
+        // the subscriptions the feed has now: one added later gets these changes from its replay, if at all
+        for (const [feed, list] of byFeed) this.fanout.publish(feed, list, [...this.byFeed.get(feed)!])
+    }
+
+    /**
+     * [P§8] The feed was deleted: every subscription to it (or under it) gets what was written before (its
+     * queue is delivered now: at most MAX_OWED_PUSHES_PER_FEED), then the deletion push and a final 404
+     * push, at once. One still replaying ends right after its replay.
+     */
+    endFeed(feed: number): void {
+        this.fanout.flush(feed)
+        const deletion = new ChangeBatch([{ feed, seq: Infinity }])
+        for (const sub of [...(this.byFeed.get(feed) ?? [])]) sub.receive(deletion)
+    }
+
+    /**
+     * Ends every live subscription whose key no longer allows it, without waiting for a push: called when
+     * keys or tokens change (a revocation by `DELETE /keys`, `DELETE /jwt`, or the CLI in another process),
+     * so an idle subscription ends too [P§8]. One pass over all subscriptions; keys change rarely.
+     */
+    recheck(): void {
+        for (const set of [...this.byFeed.values()]) for (const sub of [...set]) if (sub.state === "live") sub.endIfRefused()
+    }
+
+    /** Runs fan-out turns until nothing is queued or `deadlineMs` (monotonic) passes (shutdown). */
+    drain(deadlineMs: number): void {
+        while (!this.fanout.idle && this.clock.monotonicMs() < deadlineMs) this.fanout.turn()
+    }
+
+    private register(sub: Subscription): void {
+        let set = this.byFeed.get(sub.feed)
+        if (!set) this.byFeed.set(sub.feed, (set = new Set()))
+        set.add(sub)
+        let mine = this.byTarget.get(sub.target)
+        if (!mine) this.byTarget.set(sub.target, (mine = new Map()))
+        mine.set(sub.token, sub)
+        this.count++
+        this.deps.onCount?.(this.count)
+    }
+
+    /** Unregisters a subscription (idempotent); what it still had queued is skipped. */
+    private forget(sub: Subscription): void {
+        if (sub.timer !== undefined) this.clock.clearTimer(sub.timer)
+        sub.timer = undefined
+        if (sub.state !== "ended") sub.detach()
+        const set = this.byFeed.get(sub.feed)
+        if (!set?.delete(sub)) return
+        if (set.size === 0) this.byFeed.delete(sub.feed)
+        const mine = this.byTarget.get(sub.target)
+        if (mine?.get(sub.token) === sub) {
+            mine.delete(sub.token)
+            if (mine.size === 0) this.byTarget.delete(sub.target)
+        }
+        this.count--
+        this.deps.onCount?.(this.count)
+    }
+}

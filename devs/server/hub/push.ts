@@ -1,0 +1,64 @@
+// [P§8] What a committed change looks like on the wire. A push line is the subscription's token plus a
+// tail that is the same for every subscriber of the change, so a fan-out renders each tail once.
+import { quote } from "../../../src/protocol.ts"
+import { isoOf } from "../time.ts"
+
+/** One committed change. */
+export interface ChangeEvent {
+    feed: number
+    /** the store's sequence number of the write; deletions use Infinity (never part of a replay) */
+    seq: number
+    /** undefined: the feed itself (deleted) */
+    stream?: string
+    atMs?: number
+    value?: string
+    deleted?: boolean
+}
+
+/** [P§8] The resource a change is pushed under. */
+export function changeResource(ev: ChangeEvent): string {
+    return ev.stream === undefined ? `/feeds/${ev.feed}` : `/feeds/${ev.feed}/datastreams/${ev.stream}`
+}
+
+/** [P§8] The body of a push. */
+export function changeBody(ev: ChangeEvent): Record<string, unknown> {
+    if (ev.stream === undefined) return { id: ev.feed, deleted: true }
+    if (ev.deleted) return { id: ev.stream, deleted: true }
+    return { id: ev.stream, current_value: ev.value, at: isoOf(ev.atMs!) }
+}
+
+/** The feed itself was deleted (the last change a subscription to it gets). */
+export function isFeedDeletion(ev: ChangeEvent): boolean {
+    return ev.stream === undefined
+}
+
+/** Everything of a push line after its token: `,"status":200,…}`. */
+export function pushTail(ev: ChangeEvent): string {
+    const resource = quote(changeResource(ev))
+    if (ev.stream === undefined) return `,"status":200,"resource":${resource},"body":{"id":${ev.feed},"deleted":true}}`
+    if (ev.deleted) return `,"status":200,"resource":${resource},"body":{"id":${quote(ev.stream)},"deleted":true}}`
+    return `,"status":200,"resource":${resource},"body":{"id":${quote(ev.stream)},"current_value":${quote(ev.value!)},"at":"${isoOf(ev.atMs!)}"}}`
+}
+
+/** The start of every push line of one subscription. */
+export function pushHead(token: string): string {
+    return `{"token":${quote(token)}`
+}
+
+/** One push line; the same bytes encodeResponse() would make (test/host/server-units.test.ts checks). */
+export function pushLine(token: string, ev: ChangeEvent): string {
+    return pushHead(token) + pushTail(ev)
+}
+
+/** The changes of one write to one feed, with each push tail rendered once, when first needed. */
+export class ChangeBatch {
+    private readonly tails: (string | undefined)[]
+
+    constructor(readonly events: ChangeEvent[]) {
+        this.tails = new Array(events.length)
+    }
+
+    tail(i: number): string {
+        return (this.tails[i] ??= pushTail(this.events[i]))
+    }
+}

@@ -1,0 +1,138 @@
+// [P§8] One subscription's state: replaying (live changes wait until the replay is out), live, ended.
+// It decides what of a change it is pushed and how it ends; the hub (index.ts) registers, schedules and
+// forgets it.
+import { encodeResponse, errorBody } from "../../../src/protocol.ts"
+import { isFeedDeletion, pushHead, pushTail, type ChangeBatch, type ChangeEvent } from "./push.ts"
+
+/** The connection side of subscriptions (a session): it takes lines and bounds its own queue. */
+export interface PushTarget {
+    /** false once the connection is closing: nothing is registered for it any more */
+    readonly open: boolean
+    /** queue lines for the peer, in order */
+    deliver(lines: string[]): void
+}
+
+export type SubscriptionState = "replaying" | "live" | "ended"
+
+export interface SubscriptionSpec {
+    /** the subscribe request's token: every push carries it, and it names the subscription on its connection */
+    token: string
+    /** the resource as subscribed, normalised */
+    resource: string
+    feed: number
+    /** undefined = the whole feed */
+    stream?: string
+    /**
+     * re-checks the subscribing key [P§7] before every push and whenever keys change: why it may no longer
+     * read the feed (revoked, expired, narrowed), or undefined while it may
+     */
+    refusal: () => string | undefined
+}
+
+export class Subscription {
+    state: SubscriptionState = "replaying"
+    readonly token: string
+    readonly resource: string
+    readonly feed: number
+    readonly stream?: string
+    readonly refusal: () => string | undefined
+    /** the timeout's timer, kept by the hub */
+    timer?: unknown
+    /** live changes that arrive while the replay is being read */
+    private buffered: ChangeEvent[] = []
+    /** changes with seq <= this were part of the replay (or happened before it) */
+    private liveAfterSeq = 0
+    private readonly head: string
+
+    constructor(
+        readonly target: PushTarget,
+        spec: SubscriptionSpec,
+        /** the hub forgets it; called once, before its final push goes out */
+        private readonly onEnd: (sub: Subscription) => void,
+    ) {
+        this.token = spec.token
+        this.resource = spec.resource
+        this.feed = spec.feed
+        this.stream = spec.stream
+        this.refusal = spec.refusal
+        this.head = pushHead(spec.token)
+    }
+
+    covers(ev: ChangeEvent): boolean {
+        return ev.feed === this.feed && (this.stream === undefined || ev.stream === undefined || ev.stream === this.stream)
+    }
+
+    /** From the fan-out: the changes of one write (all of one feed); takes those it covers. */
+    receive(batch: ChangeBatch): void {
+        if (this.state === "replaying") {
+            for (const ev of batch.events) if (this.covers(ev)) this.buffered.push(ev)
+        } else if (this.state === "live") this.pushLive(batch.events, (i) => batch.tail(i))
+    }
+
+    /** Ends the replay: pushes the replayed points, then what arrived meanwhile and was not in the replay. */
+    goLive(replayed: ChangeEvent[], highWaterSeq: number): void {
+        if (this.state !== "replaying") return
+        this.liveAfterSeq = highWaterSeq
+        this.state = "live"
+        if (replayed.length) this.target.deliver(replayed.map((ev) => this.head + pushTail(ev)))
+        const waiting = this.buffered
+        this.buffered = []
+        this.pushLive(waiting, (i) => pushTail(waiting[i]))
+        // the key may have been revoked while the replay was read (a sweep skips replaying subscriptions)
+        if (this.state === "live") this.endIfRefused()
+    }
+
+    /** Pushes the covered changes not in the replay; a deletion of the feed ends the subscription after them. */
+    private pushLive(events: ChangeEvent[], tailOf: (i: number) => string): void {
+        const lines: string[] = []
+        let feedDeleted = false
+        for (let i = 0; i < events.length; ++i) {
+            const ev = events[i]
+            if (ev.seq <= this.liveAfterSeq || !this.covers(ev)) continue // in the replay already: nothing is sent twice
+            if (isFeedDeletion(ev)) {
+                feedDeleted = true
+                break
+            }
+            lines.push(this.head + tailOf(i))
+        }
+        if (lines.length && this.endIfRefused()) return
+        if (feedDeleted) return this.endFeedDeleted(lines)
+        if (lines.length) this.target.deliver(lines)
+    }
+
+    /** Ends the subscription with a final 403 push when its key no longer allows it; true if it did. */
+    endIfRefused(): boolean {
+        const reason = this.refusal()
+        if (reason === undefined) return false
+        this.end(403, "E_FORBIDDEN", `${reason}; the subscription to ${this.resource} ended`)
+        return true
+    }
+
+    /**
+     * [P§8] The feed was deleted: the deletion push, then a final 404 push; its id is never given out
+     * again, so nothing could ever be pushed here.
+     */
+    private endFeedDeleted(before: string[]): void {
+        const deleted = this.head + pushTail({ feed: this.feed, seq: Infinity })
+        this.end(404, "E_FEED_DELETED", `feed ${this.feed} was deleted; the subscription to ${this.resource} ended`, [...before, deleted])
+    }
+
+    /**
+     * [P§8] Ends the subscription with a final push: `status` (408 timeout, 403 key, 404 feed), a stable
+     * code and a reason a person can act on; `before` goes out first. The hub forgets it first, so
+     * nothing follows the final push.
+     */
+    end(status: number, code: string, reason: string, before: string[] = []): void {
+        if (this.state === "ended") return
+        this.state = "ended"
+        this.onEnd(this)
+        const final = encodeResponse({ token: this.token, status, resource: this.resource, body: errorBody("Subscription ended", reason, code) })
+        this.target.deliver([...before, final])
+    }
+
+    /** Ends it without a word (unsubscribed, replaced, its connection closed). */
+    detach(): void {
+        this.state = "ended"
+        this.buffered = []
+    }
+}
