@@ -19,6 +19,13 @@ const DEVS = join(ROOT, "node_modules", ".bin", "devs")
 export type Settings = Record<string, string | number | boolean>
 
 /**
+ * A bound on the simulator's start (compiling the entry, loading the VM, the first line of the app):
+ * about 5 s on an idle 2-core machine, up to 22 s measured at load 10 (npm test under two busy loops).
+ * A start that takes longer than this is a failure, not a slow machine.
+ */
+export const VM_START_MS = 90_000
+
+/**
  * The settings a test device needs to reach a test server at `port` (the server's device port, or a
  * proxy in front of it) as `credentials`' device: fast backoff, no reboot (the simulator cannot).
  * `extra` adds or overrides settings.

@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
 import { startServer, type RunningServer } from "../../devs/server/index.ts"
 import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
-import { api, datapoints, deviceSettings, genEntry, runFirmware, until, type FirmwareRun } from "../e2e/firmware-harness.ts"
+import { api, datapoints, deviceSettings, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun } from "../e2e/firmware-harness.ts"
 
 /** [P§4] the keep-alive contract the server announces in tests: a dead link must be noticed within TIMEOUT_MS */
 const TIMEOUT_MS = 3000
@@ -29,7 +29,7 @@ setInterval(() => {
 }, ${SAMPLE_PERIOD_MS})
 `
 
-describe("firmware end to end (simulator, TLS, real server)", { timeout: 150_000 }, () => {
+describe("firmware end to end (simulator, TLS, real server)", { timeout: 240_000 }, () => {
     let dataDir: string
     let server: RunningServer
     let proxy: FaultProxy
@@ -54,8 +54,8 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 150_000
         proxy = await new FaultProxy({ target: { port: server.devicePort } }).start()
         const entry = genEntry("e2e", deviceSettings(proxy.port, server.credentials, { DIAG_S: 2 }), APP)
         startedMs = Date.now()
-        fw = runFirmware(entry, server.caCertPath, 140_000)
-        await fw.waitFor(upLine, 30_000)
+        fw = runFirmware(entry, server.caCertPath, 220_000)
+        await fw.waitFor(upLine, VM_START_MS)
     })
 
     after(async () => {
@@ -174,13 +174,13 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 150_000
     })
 })
 
-test("a server certificate the device does not trust: a clear reason, and the link keeps retrying", { timeout: 60_000 }, async () => {
+test("a server certificate the device does not trust: a clear reason, and the link keeps retrying", { timeout: 150_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "feedline-fw-cert-"))
     const server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent" })
     const entry = genEntry("untrusted", deviceSettings(server.devicePort, server.credentials, { BACKOFF_MS: 100, BACKOFF_MAX_S: 0.2 }), "")
-    const fw = runFirmware(entry, undefined, 50_000)
+    const fw = runFirmware(entry, undefined, 140_000)
     try {
-        const down = await fw.waitFor(/-> down \(E_SOCKET/, 30_000)
+        const down = await fw.waitFor(/-> down \(E_SOCKET/, VM_START_MS)
         console.log(`# e2e: ${down.text}`)
         assert.match(down.text, /certificate/, "the reason names the certificate problem")
         await fw.waitFor(/attempt 3 /, 15_000)

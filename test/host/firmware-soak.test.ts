@@ -10,14 +10,14 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { startServer } from "../../devs/server/index.ts"
 import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
-import { datapoints, deviceSettings, genEntry, runFirmware, until } from "../e2e/firmware-harness.ts"
+import { datapoints, deviceSettings, genEntry, runFirmware, until, VM_START_MS } from "../e2e/firmware-harness.ts"
 
 const CYCLES = 50
 const UP_FOR_MS = 50
 /** every BLACKHOLE_EVERY-th cycle the connection goes silent instead of being reset (the link must detect it) */
 const BLACKHOLE_EVERY = 10
 
-test(`firmware soak: ${CYCLES} reconnect cycles without running out of memory or losing samples`, { timeout: 120_000 }, async () => {
+test(`firmware soak: ${CYCLES} reconnect cycles without running out of memory or losing samples`, { timeout: 240_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "feedline-fw-soak-"))
     // a short keep-alive contract, so that silent connections are found quickly
     const server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent", heartbeatMs: 200, faultyMs: 500, timeoutMs: 1000 })
@@ -31,13 +31,13 @@ setInterval(() => {
     link.report("seq", seq++)
 }, 50)`
     )
-    const fw = runFirmware(entry, server.caCertPath, 110_000)
+    const fw = runFirmware(entry, server.caCertPath, 220_000)
     try {
         let from = 0
         const t0 = Date.now()
         let silent = 0
         for (let cycle = 0; cycle < CYCLES; cycle++) {
-            const up = await fw.waitFor(/^link: greeting -> up/, 20_000, from)
+            const up = await fw.waitFor(/^link: greeting -> up/, cycle === 0 ? VM_START_MS : 20_000, from)
             from = fw.lines.indexOf(up) + 1
             await new Promise((r) => setTimeout(r, UP_FOR_MS))
             if (cycle % BLACKHOLE_EVERY === BLACKHOLE_EVERY - 1) {

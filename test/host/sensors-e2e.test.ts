@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
 import { startServer, type RunningServer } from "../../devs/server/index.ts"
-import { api, datapoints, genEntry, runFirmware, until, type FirmwareRun } from "../e2e/firmware-harness.ts"
+import { api, datapoints, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun } from "../e2e/firmware-harness.ts"
 
 // exactly what src/main.ts does after startLink(): the board from settings (the simulator → "sim")
 const APP = `
@@ -19,7 +19,7 @@ await startBoardIo(link)
 /** a loaded 2-core machine runs the simulator slowly; these bound a test, they do not measure it */
 const WAIT_MS = 20_000
 
-describe("sensors and actuators end to end (simulator, TLS, real server)", { timeout: 120_000 }, () => {
+describe("sensors and actuators end to end (simulator, TLS, real server)", { timeout: 200_000 }, () => {
     let dataDir: string
     let server: RunningServer
     let fw: FirmwareRun
@@ -45,8 +45,8 @@ describe("sensors and actuators end to end (simulator, TLS, real server)", { tim
             { SRV_HOST: "localhost", SRV_PORT: server.devicePort, FEED_ID: feed, API_KEY: server.credentials.deviceKey, REBOOT_MIN: 0 },
             APP
         )
-        fw = runFirmware(entry, server.caCertPath, 100_000)
-        await fw.waitFor(/^feedline: board sim/, 30_000)
+        fw = runFirmware(entry, server.caCertPath, 180_000)
+        await fw.waitFor(/^feedline: board sim/, VM_START_MS)
     })
 
     after(async () => {

@@ -9,7 +9,10 @@ import { join } from "node:path"
 
 const ROOT = join(import.meta.dirname, "..", "..")
 
-test("npm start: device data reaches the server, Ctrl-C stops cleanly", { timeout: 90_000 }, async () => {
+/** a bound, not a measurement: the first sample took 25-36 s at load 10 (printed below) */
+const FIRST_SAMPLE_WITHIN_MS = 120_000
+
+test("npm start: device data reaches the server, Ctrl-C stops cleanly", { timeout: FIRST_SAMPLE_WITHIN_MS + 30_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "feedline-start-"))
     const child = spawn(process.execPath, ["--import", "tsx", "devs/start.ts"], {
         cwd: ROOT,
@@ -29,7 +32,7 @@ test("npm start: device data reaches the server, Ctrl-C stops cleanly", { timeou
     child.stderr.on("data", (c) => (out += c))
     try {
         const started = Date.now()
-        await seen(/^server \| stored temp = /m, 60_000)
+        await seen(/^server \| stored temp = /m, FIRST_SAMPLE_WITHIN_MS)
         console.log(`# npm start: first temperature stored ${Date.now() - started} ms after launch`)
         assert.match(out, /^device \| link: greeting -> up/m)
         assert.match(out, /^start  \| dashboard: +http:\/\/127\.0\.0\.1:\d+\//m)

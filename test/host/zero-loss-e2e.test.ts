@@ -31,7 +31,7 @@ import tls from "node:tls"
 import { before, after, describe, test } from "node:test"
 import { FaultProxy, startFaultProxy } from "../../devs/faultproxy/proxy.ts"
 import { startServer } from "../../devs/server/index.ts"
-import { api, genEntry, runFirmware, until, type FirmwareRun, type VmLine } from "../e2e/firmware-harness.ts"
+import { api, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun, type VmLine } from "../e2e/firmware-harness.ts"
 import { startServerProcess, type ServerProcess } from "../e2e/server-process.ts"
 import { acknowledgedValues, startTlsTap, type TlsTap } from "../e2e/tls-tap.ts"
 import { ensureDevCertificate } from "../../devs/server/tls/devca.ts"
@@ -245,7 +245,7 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         )
         const t0 = Date.now()
         fw = runFirmware(entry, server.caCertPath, 220_000)
-        await fw.waitFor(UP, 60_000)
+        await fw.waitFor(UP, VM_START_MS)
         console.log(`zero-loss: simulator up ${Date.now() - t0} ms after start`)
 
         // the first command ever is written while the device is away: its subscription has seen no
@@ -544,7 +544,7 @@ async function lineOrPanic(fw: FirmwareRun, pattern: RegExp, from: number): Prom
 }
 test(
     `a device away while ${MANY_COMMANDS} commands were written catches up without running out of memory`,
-    { timeout: 120_000 },
+    { timeout: 180_000 },
     async () => {
         const dataDir = mkdtempSync(join(tmpdir(), "feedline-replay-"))
         const server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent" })
@@ -561,9 +561,9 @@ link.subscribe("datastreams/many", (body) => {
     if (handled % 50 === 0 || v === "live") console.log("many " + handled + " " + v)
 })`
         )
-        const fw = runFirmware(entry, server.caCertPath, 100_000)
+        const fw = runFirmware(entry, server.caCertPath, 170_000)
         try {
-            await fw.waitFor(UP, 60_000)
+            await fw.waitFor(UP, VM_START_MS)
             await sleep(500) // subscribed
             proxy.refuse()
             proxy.reset()
