@@ -50,8 +50,18 @@ serve:
   --retention-days N    delete older datapoints         [FEEDLINE_RETENTION_DAYS, default: keep]
   --token-max-age-hours N  a dashboard sign-in (POST /jwt token and its renewals) lasts at most N hours
                                                         [FEEDLINE_TOKEN_MAX_AGE_HOURS, default 24]
-  --rate N              requests/s per connection       [FEEDLINE_RATE, default 50, burst 2x]
+  --rate N              requests/s per connection (HTTP: per address)
+                                                        [FEEDLINE_RATE, default 50, burst 2x]
+  --key-rate N          requests/s per key, over all its connections
+                                                        [FEEDLINE_KEY_RATE, default 200, burst 2x]
   --max-connections N                                   [FEEDLINE_MAX_CONNECTIONS, default 4096]
+  --max-connections-per-address N                       [FEEDLINE_MAX_CONNECTIONS_PER_ADDRESS, default 1024]
+  --max-unauthenticated-per-address N  connections from one address without a valid key yet; over it
+                        the oldest is closed            [FEEDLINE_MAX_UNAUTHENTICATED_PER_ADDRESS, default 64]
+  --auth-deadline-ms N  a connection must send a valid key within N ms of its welcome
+                                                        [FEEDLINE_AUTH_DEADLINE_MS, default 5000]
+  --max-handshakes-per-address N  pending TLS handshakes from one address; over it the oldest is
+                        dropped                         [FEEDLINE_MAX_HANDSHAKES_PER_ADDRESS, default 128]
   --log-level LEVEL     pino level                      [FEEDLINE_LOG_LEVEL, default info]
   --ready-file FILE     once listening, write {"devicePort","appPort","appScheme","caCertPath","pid"} there
 
@@ -101,13 +111,19 @@ async function serve(args: string[]): Promise<void> {
             "retention-days": { type: "string" },
             "token-max-age-hours": { type: "string" },
             rate: { type: "string" },
+            "key-rate": { type: "string" },
             "max-connections": { type: "string" },
+            "max-connections-per-address": { type: "string" },
+            "max-unauthenticated-per-address": { type: "string" },
+            "auth-deadline-ms": { type: "string" },
+            "max-handshakes-per-address": { type: "string" },
             "log-level": { type: "string" },
             "ready-file": { type: "string" },
         },
     })
     const env = process.env
     const rate = intOf("rate", v.rate ?? env.FEEDLINE_RATE)
+    const keyRate = intOf("key-rate", v["key-rate"] ?? env.FEEDLINE_KEY_RATE)
     const opts: ServerOptions = {
         dataDir: dataDirOf(v["data-dir"]),
         host: v.host ?? env.FEEDLINE_HOST ?? "0.0.0.0",
@@ -124,7 +140,13 @@ async function serve(args: string[]): Promise<void> {
         tokenMaxAgeMs: hoursOf("token-max-age-hours", v["token-max-age-hours"] ?? env.FEEDLINE_TOKEN_MAX_AGE_HOURS),
         ratePerSecond: rate,
         rateBurst: rate === undefined ? undefined : 2 * rate,
+        keyRatePerSecond: keyRate,
+        keyRateBurst: keyRate === undefined ? undefined : 2 * keyRate,
         maxConnections: intOf("max-connections", v["max-connections"] ?? env.FEEDLINE_MAX_CONNECTIONS),
+        maxConnectionsPerAddress: intOf("max-connections-per-address", v["max-connections-per-address"] ?? env.FEEDLINE_MAX_CONNECTIONS_PER_ADDRESS),
+        maxUnauthenticatedPerAddress: intOf("max-unauthenticated-per-address", v["max-unauthenticated-per-address"] ?? env.FEEDLINE_MAX_UNAUTHENTICATED_PER_ADDRESS),
+        authDeadlineMs: intOf("auth-deadline-ms", v["auth-deadline-ms"] ?? env.FEEDLINE_AUTH_DEADLINE_MS),
+        maxHandshakesPerAddress: intOf("max-handshakes-per-address", v["max-handshakes-per-address"] ?? env.FEEDLINE_MAX_HANDSHAKES_PER_ADDRESS),
         logLevel: v["log-level"] ?? env.FEEDLINE_LOG_LEVEL ?? "info",
     }
     const server = await startServer(opts)

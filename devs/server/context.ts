@@ -7,7 +7,7 @@ import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import type { ServerStamps } from "./stamps.ts"
-import type { AddressBuckets } from "./ratelimit.ts"
+import type { Buckets } from "./ratelimit.ts"
 import type { Permission, Store } from "./storage/store.ts"
 
 export type Transport = "tls" | "tcp" | "ws" | "http"
@@ -24,6 +24,8 @@ export interface Connection extends PushTarget {
     rememberedKey?: string
     /** what the key of the connection's latest authenticated request allows (GET /sessions shows it) */
     grant?: Grant
+    /** [P§7] the router accepted `credential`: remember it (the first one) and its grant */
+    authenticated(credential: string, grant: Grant): void
 }
 
 /** Who is asking. */
@@ -42,7 +44,9 @@ export interface RouterDeps {
     now: () => number
     /** the `at` of points written without one [P§9] */
     stamps: ServerStamps
-    authFailures: AddressBuckets
+    authFailures: Buckets
+    /** requests per key (Grant.keyId) */
+    keyRate: Buckets
     verifyBearer?: BearerVerifier
     /** the open connections (GET /sessions) */
     connections: Iterable<Connection>

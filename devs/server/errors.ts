@@ -9,6 +9,7 @@ export type ServerErrorCode =
     | "E_NOT_FOUND" // 404
     | "E_NOT_ALLOWED" // 405: method not supported on this resource
     | "E_IDLE_TIMEOUT" // 408 notice: silent too long
+    | "E_AUTH_TIMEOUT" // 408 notice: no authenticated request within the auth deadline of the welcome
     | "E_SUBSCRIPTION_ENDED" // 408 push: params.timeout elapsed
     | "E_FEED_ID_RETIRED" // 409: that id belonged to a deleted feed and is never given out again
     | "E_FEED_DELETED" // 404 push: the subscribed feed was deleted
@@ -23,7 +24,9 @@ export type ServerErrorCode =
     | "E_RATE_LIMITED" // 429
     | "E_FANOUT_BUSY" // 429: the feed owes too many pushes to its subscribers; nothing stored, send again after retry_after_ms
     | "E_AUTH_RATE_LIMITED" // 429
-    | "E_TOO_MANY_CONNECTIONS" // 429 notice
+    | "E_TOO_MANY_CONNECTIONS" // 429 notice: the server's or the address's maximum
+    | "E_TOO_MANY_UNAUTHENTICATED" // 429 notice: the address holds its maximum of connections without a valid key yet
+    | "E_KEY_RATE_LIMITED" // 429: the key's requests over all its connections
     | "E_BAD_UTF8" // 400: not UTF-8, or a lone surrogate (codec errors share it)
     | "E_USE_HTTPS" // 400: plain HTTP sent to the HTTPS app port
     | "E_INTERNAL" // 500

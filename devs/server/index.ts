@@ -12,16 +12,36 @@ import { KeyRing, type BearerVerifier } from "./auth/keys.ts"
 import { ensureCredentials, type Credentials } from "./credentials.ts"
 import { ApiError, ConfigError } from "./errors.ts"
 import { Hub, NODE_CLOCK } from "./hub/index.ts"
-import { jitteredRetryMs } from "./listeners/admission.ts"
+import { Admission, jitteredRetryMs } from "./listeners/admission.ts"
 import { appSchemeOf, createTlsFront, isLoopbackHost, type AppScheme } from "./listeners/app-port.ts"
 import { createHttpListener, type HttpHandler } from "./listeners/http.ts"
+import { PendingHandshakes } from "./listeners/handshakes.ts"
 import { createTcpListener, createTlsListener } from "./listeners/tls.ts"
 import { WsListener } from "./listeners/ws.ts"
 import { attachStream } from "./listeners/stream.ts"
-import { AUTH_FAILURES_BURST, AUTH_FAILURES_PER_MINUTE, MAX_CONNECTIONS, MAX_QUEUE_BYTES, RATE_BURST, RATE_PER_SECOND, SLOW_CONSUMER_MS, TLS_HANDSHAKE_TIMEOUT_MS } from "./limits.ts"
+import {
+    AUTH_DEADLINE_MS,
+    AUTH_FAILURES_BURST,
+    AUTH_FAILURES_PER_MINUTE,
+    HTTP_HEADERS_TIMEOUT_MS,
+    HTTP_REQUEST_TIMEOUT_MS,
+    KEY_RATE_BURST,
+    KEY_RATE_PER_SECOND,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_ADDRESS,
+    MAX_HANDSHAKES_PER_ADDRESS,
+    MAX_PENDING_HANDSHAKES,
+    MAX_QUEUE_BYTES,
+    MAX_TRACKED_KEYS,
+    MAX_UNAUTHENTICATED_PER_ADDRESS,
+    RATE_BURST,
+    RATE_PER_SECOND,
+    SLOW_CONSUMER_MS,
+    TLS_HANDSHAKE_TIMEOUT_MS,
+} from "./limits.ts"
 import { createLogger, type Logger } from "./log.ts"
 import { Metrics } from "./metrics.ts"
-import { AddressBuckets } from "./ratelimit.ts"
+import { Buckets } from "./ratelimit.ts"
 import { Router } from "./router.ts"
 import { Session, type SessionDeps, type Wire } from "./session.ts"
 import { ServerStamps } from "./stamps.ts"
@@ -68,12 +88,26 @@ export interface ServerOptions {
     logDestination?: NodeJS.WritableStream
     /** delete datapoints older than this many days (checked hourly); default: keep everything */
     retentionDays?: number
-    /** requests per second per connection (token bucket) and its burst */
+    /** requests per second per connection (token bucket) and its burst; HTTP: per remote address */
     ratePerSecond?: number
     rateBurst?: number
+    /** requests per second per key over all its connections and doors, and its burst (default 200, 400) */
+    keyRatePerSecond?: number
+    keyRateBurst?: number
+    /** open connections in all (default 4096), from one remote address (1024), and from one address without a valid key yet (64) */
     maxConnections?: number
+    maxConnectionsPerAddress?: number
+    maxUnauthenticatedPerAddress?: number
+    /** [P§7] a connection must make an authenticated request within this long of its welcome (default 5000 ms) */
+    authDeadlineMs?: number
     /** a TLS handshake must finish in this time (default 10 s) */
     handshakeTimeoutMs?: number
+    /** sockets whose TLS handshake has not finished, per remote address (default 128) and in all (1024); over: the oldest is dropped */
+    maxHandshakesPerAddress?: number
+    maxPendingHandshakes?: number
+    /** HTTP headers must arrive within this (default 10 s) and a whole request within this (30 s) */
+    httpHeadersTimeoutMs?: number
+    httpRequestTimeoutMs?: number
     /** outgoing queue bound per connection, and how long it may stay congested */
     maxQueueBytes?: number
     slowConsumerMs?: number
@@ -204,12 +238,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         log,
         now,
         stamps: new ServerStamps(),
-        authFailures: new AddressBuckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST }),
+        authFailures: new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST }),
+        keyRate: new Buckets({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }, MAX_TRACKED_KEYS),
         verifyBearer: opts.verifyBearer ?? dashboard.verifyBearer,
         connections: sessions,
     })
     const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
     const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS
+    const admission = new Admission({
+        maxConnections,
+        maxPerAddress: opts.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS,
+        maxUnauthenticatedPerAddress: opts.maxUnauthenticatedPerAddress ?? MAX_UNAUTHENTICATED_PER_ADDRESS,
+    })
     const sessionDeps: SessionDeps = {
         router,
         hub,
@@ -217,37 +257,46 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         log,
         now,
         sessions,
+        admission,
         config: {
             version: SERVER_VERSION,
             ...keepalive.contract,
             rate,
+            authDeadlineMs: opts.authDeadlineMs ?? AUTH_DEADLINE_MS,
             maxQueueBytes: opts.maxQueueBytes ?? MAX_QUEUE_BYTES,
             slowConsumerMs: opts.slowConsumerMs ?? SLOW_CONSUMER_MS,
         },
     }
     const startedMs = now()
     const handshakeTimeout = opts.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS
-    const tlsServer = createTlsListener(sessionDeps, { cert, key, handshakeTimeoutMs: handshakeTimeout, maxConnections })
-    const ws = new WsListener(sessionDeps, maxConnections)
+    // one bound on pending TLS handshakes for both TLS ports
+    const maxPendingHandshakes = opts.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES
+    const handshakes = new PendingHandshakes({ perAddress: opts.maxHandshakesPerAddress ?? MAX_HANDSHAKES_PER_ADDRESS, total: maxPendingHandshakes }, (why, address) => {
+        metrics.handshakesDropped.add({ bound: why })
+        log.debug({ remote: address, bound: why }, "dropped the oldest pending TLS handshake to make room")
+    })
+    const tlsServer = createTlsListener(sessionDeps, { cert, key, handshakeTimeoutMs: handshakeTimeout, maxConnections, handshakes, maxPendingHandshakes })
+    const ws = new WsListener(sessionDeps)
     const httpServer: http.Server = createHttpListener(
         {
             router,
             metrics,
             log,
             ws,
-            rate: new AddressBuckets(rate),
+            rate: new Buckets(rate),
             now,
             health: () => ({ status: "ok", version: SERVER_VERSION, uptime_s: Math.round((now() - startedMs) / 1000), connections: sessions.size }),
             extraHandlers: [...(opts.httpHandlers ?? []), ...dashboard.httpHandlers],
         },
         // [P§1] the device port's certificate and TLS policy
         appScheme === "https" ? { ...tlsServerOptions(cert, key), handshakeTimeout } : undefined,
+        { headersTimeoutMs: opts.httpHeadersTimeoutMs ?? HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: opts.httpRequestTimeoutMs ?? HTTP_REQUEST_TIMEOUT_MS },
     )
     const tcpServer = opts.insecureTcpPort === undefined ? undefined : createTcpListener(sessionDeps, maxConnections)
 
     const devicePort = await listen(tlsServer, opts.devicePort ?? 7443, host)
     // HTTPS listens behind a front that answers plain HTTP sent to it (listeners/app-port.ts)
-    const appListener: net.Server = appScheme === "https" ? createTlsFront(httpServer as https.Server, log) : httpServer
+    const appListener: net.Server = appScheme === "https" ? createTlsFront(httpServer as https.Server, log, handshakes) : httpServer
     const appPort = await listen(appListener, opts.appPort ?? 7080, host)
     if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")
     const insecureTcpPort = tcpServer ? await listen(tcpServer, opts.insecureTcpPort!, host) : undefined

@@ -65,19 +65,80 @@ export const DEFAULT_HISTORY_POINTS = 100
 export const RATE_PER_SECOND = 50
 export const RATE_BURST = 100
 
+/**
+ * Requests per key (token bucket), over all its connections and doors: 20 connections with one key must not
+ * get 20 times one connection's budget. A key may be shared by a fleet (the device key of `npm start` is),
+ * so it holds 200/s with bursts of 400: 200 devices writing every second, or 1000 every five, and the
+ * backlog flushes of a fleet reconnecting after a restart. A larger fleet gets a key per device or group
+ * (`feedline keys create`) or `--key-rate`. Tokens count against the key that minted them. Over it:
+ * 429 E_KEY_RATE_LIMITED with retry_after_ms.
+ */
+export const KEY_RATE_PER_SECOND = 200
+export const KEY_RATE_BURST = 400
+/** Keys remembered by the per-key limiter; the least recently used are forgotten first (a forgotten key starts full). */
+export const MAX_TRACKED_KEYS = 10_000
+
 /** Failed authentications per remote address: 10 per minute, then 429 E_AUTH_RATE_LIMITED (key guessing). */
 export const AUTH_FAILURES_BURST = 10
 export const AUTH_FAILURES_PER_MINUTE = 10
 /** Addresses remembered by the per-address limiters; the oldest are forgotten first. */
 export const MAX_TRACKED_ADDRESSES = 10_000
 
-/** A TLS handshake must finish in this time. ESP32 RSA handshakes take seconds, not tens of seconds. */
+/**
+ * A TLS handshake (device port, HTTPS app port) must finish in this time, counted from the TCP accept, so a
+ * silent socket holds nothing longer. ESP32 RSA handshakes take seconds, not tens of seconds.
+ */
 export const TLS_HANDSHAKE_TIMEOUT_MS = 10_000
+/**
+ * Sockets accepted whose TLS handshake has not finished, per remote address. A fleet behind one NAT
+ * reconnecting after a restart (2-4 s of jitter, 1-2 s per ESP32 handshake) keeps about half its size in
+ * handshakes at once, so 128 fits some 250 devices at that instant; more of them simply retry. Over it
+ * the address's oldest pending handshake is dropped: a flood of silent sockets from one address churns
+ * only its own sockets, and never fills the listener so that others get a reset.
+ */
+export const MAX_HANDSHAKES_PER_ADDRESS = 128
+/**
+ * Pending handshakes over all addresses. Over it the oldest one is dropped, so a flood from many addresses
+ * cannot lock devices out either: a device's handshake is the newest and finishes long before 1024 newer
+ * sockets pass it, unless the flood opens hundreds per second.
+ */
+export const MAX_PENDING_HANDSHAKES = 1024
+
 /**
  * Open device and WebSocket connections per process. Each may hold MAX_QUEUE_BYTES, so this bounds
  * worst-case queue memory at 1 GiB. Over it: notice 429 E_TOO_MANY_CONNECTIONS, then close.
  */
 export const MAX_CONNECTIONS = 4096
+/**
+ * [P§7] A connection must make an authenticated request (one whose key or token is accepted) within this
+ * long of its welcome, else notice 408 E_AUTH_TIMEOUT and close: heartbeats alone hold no slot. Devices
+ * send their key with the first request, right after the welcome; 5 s leaves room for a slow link.
+ */
+export const AUTH_DEADLINE_MS = 5000
+/**
+ * Connections from one remote address that have not authenticated yet. A device authenticates within a
+ * round trip of its welcome, so even a NATed fleet reconnecting at once has a handful in that state; 64
+ * leaves room for hundreds of devices behind one address, and one address holds at most 64 slots without
+ * a key (each for at most AUTH_DEADLINE_MS). Over it the address's oldest unauthenticated connection gets
+ * notice 429 E_TOO_MANY_UNAUTHENTICATED and is closed to make room for the new one, so a device behind the
+ * same address as a client that never sends a key still gets in.
+ */
+export const MAX_UNAUTHENTICATED_PER_ADDRESS = 64
+/**
+ * Connections from one remote address, authenticated or not: a quarter of MAX_CONNECTIONS, so a NATed
+ * fleet of a thousand devices fits behind one address and no single address can take the whole server.
+ * Over it: notice 429 E_TOO_MANY_CONNECTIONS, then close.
+ */
+export const MAX_CONNECTIONS_PER_ADDRESS = 1024
+
+/**
+ * HTTP on the app port: headers must arrive within 10 s and a whole request within 30 s (bodies are at
+ * most 16 KiB); over either: 408 E_TIMEOUT and the socket destroyed. Node looks for overdue requests only
+ * every HTTP_TIMEOUT_CHECK_MS (its default, 30 s, let them run to 40-60 s), so they hold within a second.
+ */
+export const HTTP_HEADERS_TIMEOUT_MS = 10_000
+export const HTTP_REQUEST_TIMEOUT_MS = 30_000
+export const HTTP_TIMEOUT_CHECK_MS = 1000
 
 /** [P§6] how long a client told to go away (503 shutdown, 429 full) should wait before reconnecting. */
 export const RECONNECT_AFTER_MS = 2000

@@ -70,6 +70,11 @@ export class Metrics {
     readonly pushes = new Family("feedline_pushes_total", "Subscription pushes sent.", "counter")
     readonly notices = new Family("feedline_notices_total", "Connection notices sent before closing, by status and code.", "counter")
     readonly queueDrops = new Family("feedline_queue_drops_total", "Connections dropped because their outgoing queue stayed full.", "counter")
+    readonly handshakesDropped = new Family(
+        "feedline_handshakes_dropped_total",
+        "Pending TLS handshakes dropped to make room for newer ones, by the bound that was full (address, total).",
+        "counter",
+    )
     readonly subscriptions = new Family("feedline_subscriptions", "Subscriptions live now.", "gauge")
     readonly datapoints = new Family("feedline_datapoints_written_total", "Datapoints committed that changed something.", "counter")
     readonly storeCommit = new Histogram(
@@ -89,6 +94,7 @@ export class Metrics {
             this.pushes,
             this.notices,
             this.queueDrops,
+            this.handshakesDropped,
             this.subscriptions,
             this.datapoints,
             this.storeCommit,

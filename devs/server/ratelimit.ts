@@ -1,5 +1,5 @@
-// Token buckets, pure: the caller passes the time. One per connection for requests, one per remote
-// address for failed authentications (see limits.ts for the numbers and their reasons).
+// Token buckets, pure: the caller passes the time. One per connection for requests; by name, one per key
+// for requests, per remote address for HTTP requests and failed authentications (limits.ts says why).
 import { MAX_TRACKED_ADDRESSES } from "./limits.ts"
 
 export interface Bucket {
@@ -47,30 +47,33 @@ export function peek(bucket: Bucket, cfg: BucketConfig, nowMs: number): Take {
     return { ok: false, retryAfterMs: Math.ceil(((1 - bucket.tokens) * 1000) / cfg.ratePerSecond) }
 }
 
-/** Buckets keyed by remote address, bounded: the least recently used address is forgotten first. */
-export class AddressBuckets {
+/**
+ * Buckets by name (a remote address, a key id), bounded: the least recently used name is forgotten first
+ * (and starts full when it comes back).
+ */
+export class Buckets {
     private readonly buckets = new Map<string, Bucket>()
 
     constructor(
-        private readonly cfg: BucketConfig,
-        private readonly maxAddresses = MAX_TRACKED_ADDRESSES,
+        readonly config: BucketConfig,
+        private readonly maxNames = MAX_TRACKED_ADDRESSES,
     ) {}
 
-    private bucketOf(address: string, nowMs: number): Bucket {
-        let b = this.buckets.get(address)
-        if (b) this.buckets.delete(address) // re-insert: Map order is our LRU order
-        else b = fullBucket(this.cfg, nowMs)
-        this.buckets.set(address, b)
-        if (this.buckets.size > this.maxAddresses) this.buckets.delete(this.buckets.keys().next().value as string)
+    private bucketOf(name: string, nowMs: number): Bucket {
+        let b = this.buckets.get(name)
+        if (b) this.buckets.delete(name) // re-insert: Map order is our LRU order
+        else b = fullBucket(this.config, nowMs)
+        this.buckets.set(name, b)
+        if (this.buckets.size > this.maxNames) this.buckets.delete(this.buckets.keys().next().value as string)
         return b
     }
 
-    take(address: string, nowMs: number): Take {
-        return take(this.bucketOf(address, nowMs), this.cfg, nowMs)
+    take(name: string, nowMs: number): Take {
+        return take(this.bucketOf(name, nowMs), this.config, nowMs)
     }
 
-    peek(address: string, nowMs: number): Take {
-        const b = this.buckets.get(address)
-        return b ? peek(b, this.cfg, nowMs) : { ok: true, retryAfterMs: 0 }
+    peek(name: string, nowMs: number): Take {
+        const b = this.buckets.get(name)
+        return b ? peek(b, this.config, nowMs) : { ok: true, retryAfterMs: 0 }
     }
 }

@@ -94,11 +94,17 @@ export class Router {
             if (named === undefined && caller.connection) caller.connection.rememberedKey = caller.connection.grant = undefined
             throw unauthorized(named === undefined ? "this connection's key was revoked; send a valid X-ApiKey" : "this key is unknown, revoked or expired")
         }
-        if (caller.connection) {
-            caller.connection.rememberedKey ??= credential
-            caller.connection.grant = grant
-        }
+        caller.connection?.authenticated(credential, grant)
         return grant
+    }
+
+    /** Requests per key over all its connections and doors (a token counts against the key that minted it). */
+    private limitKey(grant: Grant): void {
+        const limited = this.deps.keyRate.take(grant.keyId, this.deps.now())
+        if (!limited.ok) {
+            const { ratePerSecond } = this.deps.keyRate.config
+            throw new ApiError(429, "E_KEY_RATE_LIMITED", `over ${ratePerSecond} requests per second with key ${grant.keyId}, over all its connections; slow down`, limited.retryAfterMs)
+        }
     }
 
     /** Answers one request. Never throws. */
@@ -108,6 +114,7 @@ export class Router {
         let after: (() => void) | undefined
         try {
             const grant = await this.authenticate(caller, req)
+            this.limitKey(grant)
             const result = await this.dispatch(caller, req, grant)
             response = { token: req.token, status: result.status, resource: req.resource, body: result.body }
             after = result.after

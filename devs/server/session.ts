@@ -6,6 +6,8 @@ import { randomBytes } from "node:crypto"
 import { decodeRequest, encodeResponse, encodeWelcome, keepaliveStep, type Request } from "../../src/protocol.ts"
 import { ApiError, errorResponse } from "./errors.ts"
 import { ObjectFramer } from "./framer.ts"
+import type { Admission, Admitted } from "./listeners/admission.ts"
+import type { Grant } from "./auth/keys.ts"
 import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
@@ -34,6 +36,8 @@ export interface SessionConfig {
     faultyMs: number
     timeoutMs: number
     rate: BucketConfig
+    /** [P§7] a connection must make an authenticated request within this long of its welcome */
+    authDeadlineMs: number
     maxQueueBytes: number
     slowConsumerMs: number
 }
@@ -48,6 +52,8 @@ export interface SessionDeps {
     config: SessionConfig
     /** open sessions: a session adds itself on start and removes itself when closed */
     sessions: Set<Session>
+    /** whether a new connection may stay (per address and in all), and how many have not authenticated */
+    admission: Admission
 }
 
 export type SessionState = "open" | "closing" | "closed"
@@ -62,6 +68,7 @@ export class Session implements Connection {
     readonly id = sessionId()
     readonly connectedMs: number
     rememberedKey?: string
+    grant?: Grant
     requests = 0
     pushes = 0
     state: SessionState = "open"
@@ -78,6 +85,11 @@ export class Session implements Connection {
     /** the welcome (or the refusal) has been sent */
     private greeted = false
     private refusal?: ApiError
+    private admitted?: Admitted
+    /** [P§7] a request of this connection was authenticated: the auth deadline no longer applies */
+    private authenticatedOnce = false
+    /** when the welcome went out; until an authenticated request, the auth deadline runs from here */
+    private welcomedMs = 0
     private timer?: NodeJS.Timeout
     /** settles when every write this connection sent so far is committed: reads wait for it */
     private writesDone: Promise<unknown> = Promise.resolve()
@@ -112,12 +124,18 @@ export class Session implements Connection {
         this.sendLines(lines)
     }
 
-    /** Starts the session: the welcome line, then keep-alive. `refuse` closes at once with that notice. */
-    start(refuse?: ApiError): void {
+    /**
+     * Starts the session: the welcome line, then keep-alive. A connection admission refuses (too many in
+     * all or from its address) gets that notice instead and is closed.
+     */
+    start(): void {
         this.deps.sessions.add(this)
         this.deps.metrics.connectionsTotal.add({ transport: this.transport })
         this.deps.metrics.connectionsOpen.add({ transport: this.transport })
-        this.refusal = refuse
+        // evicted while still without a key when its address needs the room (listeners/admission.ts)
+        const admitted = this.deps.admission.admit(this.remoteAddress, (err) => this.closeWith(err))
+        if (admitted instanceof ApiError) this.refusal = admitted
+        else this.admitted = admitted
         // one event-loop turn later: DeviceScript's simulator loses `open` if data arrives in the same turn
         setImmediate(() => this.greet())
     }
@@ -130,9 +148,19 @@ export class Session implements Connection {
         if (this.greeted || this.state !== "open") return
         this.greeted = true
         if (this.refusal) return this.closeWith(this.refusal)
-        const { version, heartbeatMs, faultyMs, timeoutMs } = this.deps.config
-        this.send(encodeWelcome({ welcome: `feedline/${version}`, session: this.id, time: this.deps.now(), heartbeat: heartbeatMs, faulty: faultyMs, timeout: timeoutMs }))
-        this.schedule(heartbeatMs)
+        const { version, heartbeatMs, faultyMs, timeoutMs, authDeadlineMs } = this.deps.config
+        this.welcomedMs = this.deps.now()
+        this.send(encodeWelcome({ welcome: `feedline/${version}`, session: this.id, time: this.welcomedMs, heartbeat: heartbeatMs, faulty: faultyMs, timeout: timeoutMs }))
+        this.schedule(Math.min(heartbeatMs, authDeadlineMs))
+    }
+
+    /** [P§7] The router accepted this connection's key (or token): it is remembered, and the connection is admitted for good. */
+    authenticated(credential: string, grant: Grant): void {
+        this.rememberedKey ??= credential
+        this.grant = grant
+        if (this.authenticatedOnce) return
+        this.authenticatedOnce = true
+        this.admitted?.authenticated()
     }
 
     /** [P§3] bytes from a stream transport */
@@ -231,11 +259,18 @@ export class Session implements Connection {
         this.timer = setTimeout(() => this.tick(), Math.max(1, ms))
     }
 
-    /** [P§4] keep-alive and slow-consumer checks; sleeps until the next is due. */
+    /** [P§4] keep-alive, auth-deadline and slow-consumer checks; sleeps until the next is due. */
     private tick(): void {
         if (this.state !== "open") return
         const now = this.deps.now()
-        const { heartbeatMs, timeoutMs, slowConsumerMs } = this.deps.config
+        const { heartbeatMs, timeoutMs, slowConsumerMs, authDeadlineMs } = this.deps.config
+        // [P§7] heartbeats alone hold no slot: a key (or token) must be accepted within the deadline
+        const authDueInMs = this.authenticatedOnce ? Infinity : this.welcomedMs + authDeadlineMs - now
+        if (authDueInMs <= 0) {
+            return this.closeWith(
+                new ApiError(408, "E_AUTH_TIMEOUT", `no request with a valid key within ${authDeadlineMs} ms of the welcome; send "headers":{"X-ApiKey":"<key>"} with the first request`),
+            )
+        }
         const queued = this.wire.bufferedBytes()
         const congestedBytes = Math.min(CONGESTED_QUEUE_BYTES, this.deps.config.maxQueueBytes / 4)
         if (queued > congestedBytes) {
@@ -252,7 +287,7 @@ export class Session implements Connection {
             if (queued === 0) this.wire.heartbeat()
             this.lastTxMs = now
         }
-        this.schedule(this.congestedSinceMs === undefined ? k.nextCheckInMs : Math.min(k.nextCheckInMs, heartbeatMs))
+        this.schedule(Math.min(authDueInMs, this.congestedSinceMs === undefined ? k.nextCheckInMs : Math.min(k.nextCheckInMs, heartbeatMs)))
     }
 
     /** [P§6] Sends a connection notice (`"notice":true`, no token), then closes. */
@@ -276,6 +311,7 @@ export class Session implements Connection {
     private release(): void {
         if (this.timer) clearTimeout(this.timer)
         this.timer = undefined
+        this.admitted?.closed()
         this.deps.hub.connectionClosed(this)
         if (this.deps.sessions.delete(this)) this.deps.metrics.connectionsOpen.add({ transport: this.transport }, -1)
     }

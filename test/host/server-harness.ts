@@ -37,7 +37,8 @@ export interface TestServer extends RunningServer {
 export async function startTestServer(opts: Partial<ServerOptions> = {}): Promise<TestServer> {
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "feedline-test-"))
     // tests pipeline many requests: no rate limit unless a test asks for one
-    const server = await startServer({ devicePort: 0, appPort: 0, logLevel: "silent", synchronous: "NORMAL", ratePerSecond: 1e6, rateBurst: 1e6, ...opts, dataDir })
+    const unlimited = { ratePerSecond: 1e6, rateBurst: 1e6, keyRatePerSecond: 1e6, keyRateBurst: 1e6 }
+    const server = await startServer({ devicePort: 0, appPort: 0, logLevel: "silent", synchronous: "NORMAL", ...unlimited, ...opts, dataDir })
     return {
         ...server,
         dataDir,

@@ -5,7 +5,7 @@ import { encodeResponse } from "../../src/protocol.ts"
 import { ApiError } from "../../devs/server/errors.ts"
 import { changeBody, changeResource, pushLine, type ChangeEvent } from "../../devs/server/hub/index.ts"
 import { historyQueryOf } from "../../devs/server/handlers/datapoints.ts"
-import { AddressBuckets, fullBucket, take } from "../../devs/server/ratelimit.ts"
+import { Buckets, fullBucket, take } from "../../devs/server/ratelimit.ts"
 import { ServerStamps } from "../../devs/server/stamps.ts"
 import { parseDuration, parseTime } from "../../devs/server/time.ts"
 import { atOf, EARLIEST_AT_MS, MAX_FUTURE_MS } from "../../devs/server/handlers/body.ts"
@@ -22,7 +22,7 @@ test("token bucket: a burst, then the rate, with a retry hint", () => {
 })
 
 test("address buckets: per address, bounded, least recently used forgotten first", () => {
-    const buckets = new AddressBuckets({ ratePerSecond: 1, burst: 1 }, 2)
+    const buckets = new Buckets({ ratePerSecond: 1, burst: 1 }, 2)
     assert.equal(buckets.take("a", 0).ok, true)
     assert.equal(buckets.take("a", 0).ok, false)
     assert.equal(buckets.take("b", 0).ok, true)

@@ -17,6 +17,8 @@ const METERED_TIMEOUT_MS = 60_000
 const UNLIMITED_RATE_PER_S = 1_000_000
 /** above the largest connection step of the full profile */
 const MAX_CONNECTIONS = 20_000
+/** the idle connections of the scaling steps never send a request: an auth deadline past any phase */
+const NO_AUTH_DEADLINE_MS = 24 * 3600_000
 
 interface ReadyFile {
     devicePort: number
@@ -63,9 +65,21 @@ export const startFeedline: StartTarget = async (ctx) => {
         args.push("--rate", String(UNLIMITED_RATE_PER_S))
         notes.push(`feedline ran with --rate ${UNLIMITED_RATE_PER_S} (default 50 requests/s per connection) so the limit does not cap the load phases`)
     }
+    if (help.includes("--key-rate")) {
+        args.push("--key-rate", String(UNLIMITED_RATE_PER_S))
+        notes.push(`feedline ran with --key-rate ${UNLIMITED_RATE_PER_S} (default 200 requests/s per key): every load connection uses one key`)
+    }
     if (help.includes("--max-connections")) {
         args.push("--max-connections", String(MAX_CONNECTIONS))
         notes.push(`feedline ran with --max-connections ${MAX_CONNECTIONS} (default 4096) for the connection-scaling steps`)
+    }
+    // every load connection comes from 127.0.0.1, and the scaling steps' idle ones never send a key
+    if (help.includes("--max-connections-per-address")) {
+        args.push("--max-connections-per-address", String(MAX_CONNECTIONS), "--max-unauthenticated-per-address", String(MAX_CONNECTIONS))
+        args.push("--max-handshakes-per-address", String(MAX_CONNECTIONS), "--auth-deadline-ms", String(NO_AUTH_DEADLINE_MS))
+        notes.push(
+            `feedline ran with its per-address limits at ${MAX_CONNECTIONS} and --auth-deadline-ms ${NO_AUTH_DEADLINE_MS}: every load connection comes from one address, and idle ones send no key`,
+        )
     }
     if (!(process.env.FEEDLINE_BENCH_SERVER_ARGS ?? "").includes("--log-level")) notes.push("feedline logged at its default level (info)")
     if (help.includes("--tls-cert") && help.includes("--tls-key")) args.push("--tls-cert", ctx.tls.certPath, "--tls-key", ctx.tls.keyPath)

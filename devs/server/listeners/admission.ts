@@ -1,14 +1,113 @@
-// Whether a new connection may stay: over MAX_CONNECTIONS it gets notice 429 with a jittered retry hint.
+// Which connections may stay [P§6, P§7]: at most maxConnections in all and maxPerAddress from one remote
+// address (over either: a 429 notice, then close), and at most maxUnauthenticatedPerAddress from one
+// address that have not yet made an authenticated request. Over that last one the address's OLDEST
+// unauthenticated connection is closed to make room, not the new one: an address that opens connections
+// without a key only churns its own, and a device behind the same NAT, which sends its key right after the
+// welcome, still gets in. Each such connection also has AUTH_DEADLINE_MS (session.ts). The counts live
+// here; the decision is the pure admissionStep().
 import { ApiError } from "../errors.ts"
 import { RECONNECT_AFTER_MS } from "../limits.ts"
-import type { SessionDeps } from "../session.ts"
 
 /** [P§6] retry hints are jittered (1x to 2x) so that refused or shut-down devices do not return all at once. */
 export function jitteredRetryMs(rand01 = Math.random()): number {
     return Math.round(RECONNECT_AFTER_MS * (1 + rand01))
 }
 
-export function refusal(deps: SessionDeps, maxConnections: number): ApiError | undefined {
-    if (deps.sessions.size < maxConnections) return undefined
-    return new ApiError(429, "E_TOO_MANY_CONNECTIONS", `the server holds its maximum of ${maxConnections} connections; reconnect later`, jitteredRetryMs())
+export interface AdmissionLimits {
+    maxConnections: number
+    maxPerAddress: number
+    maxUnauthenticatedPerAddress: number
+}
+
+export interface AdmissionCounts {
+    /** open connections */
+    total: number
+    /** open connections from the new connection's address */
+    fromAddress: number
+    /** of those, the ones not yet authenticated */
+    unauthenticatedFromAddress: number
+}
+
+export type AdmissionStep = { admit: true } | { evictOldestUnauthenticated: true } | { refuse: { code: string; reason: string } }
+
+/** What to do with a new connection: admit it, first close the address's oldest unauthenticated connection, or refuse it. */
+export function admissionStep(c: AdmissionCounts, l: AdmissionLimits): AdmissionStep {
+    if (c.total >= l.maxConnections) return { refuse: { code: "E_TOO_MANY_CONNECTIONS", reason: `the server holds its maximum of ${l.maxConnections} connections; reconnect later` } }
+    if (c.fromAddress >= l.maxPerAddress) {
+        return { refuse: { code: "E_TOO_MANY_CONNECTIONS", reason: `your address holds its maximum of ${l.maxPerAddress} connections; reconnect later, or close some` } }
+    }
+    if (c.unauthenticatedFromAddress >= l.maxUnauthenticatedPerAddress) {
+        if (c.unauthenticatedFromAddress > 0) return { evictOldestUnauthenticated: true }
+        return { refuse: { code: "E_TOO_MANY_UNAUTHENTICATED", reason: "connections from your address are not accepted without a key" } }
+    }
+    return { admit: true }
+}
+
+/** One admitted connection: tell it when it authenticates and when it closes (each once; later calls do nothing). */
+export interface Admitted {
+    authenticated(): void
+    closed(): void
+}
+
+interface AddressState {
+    open: number
+    /** the address's unauthenticated connections, oldest first (Set order), each with its eviction */
+    unauthenticated: Set<() => void>
+}
+
+export class Admission {
+    private total = 0
+    private readonly byAddress = new Map<string, AddressState>()
+
+    constructor(readonly limits: AdmissionLimits) {}
+
+    /**
+     * Admits a new connection from `address`, or says why not (a 429 to send as its notice). `evict` closes
+     * this connection later, should it still be unauthenticated when its address needs the room.
+     */
+    admit(address: string, evict: (err: ApiError) => void, rand01 = Math.random()): Admitted | ApiError {
+        for (;;) {
+            const a = this.byAddress.get(address)
+            const step = admissionStep({ total: this.total, fromAddress: a?.open ?? 0, unauthenticatedFromAddress: a?.unauthenticated.size ?? 0 }, this.limits)
+            if ("refuse" in step) return new ApiError(429, step.refuse.code, step.refuse.reason, jitteredRetryMs(rand01))
+            if ("admit" in step) break
+            // its eviction runs its close, which takes it out of the set: the loop makes progress
+            const oldest = a!.unauthenticated.values().next().value!
+            a!.unauthenticated.delete(oldest)
+            oldest()
+        }
+        let a = this.byAddress.get(address)
+        if (!a) this.byAddress.set(address, (a = { open: 0, unauthenticated: new Set() }))
+        const state = a
+        const evictThis = () =>
+            evict(
+                new ApiError(
+                    429,
+                    "E_TOO_MANY_UNAUTHENTICATED",
+                    `closed to make room: your address opened more than ${this.limits.maxUnauthenticatedPerAddress} connections that sent no valid key; send X-ApiKey with the first request`,
+                    jitteredRetryMs(rand01),
+                ),
+            )
+        state.open++
+        state.unauthenticated.add(evictThis)
+        this.total++
+        let closed = false
+        return {
+            authenticated: () => void state.unauthenticated.delete(evictThis),
+            closed: () => {
+                if (closed) return
+                closed = true
+                state.unauthenticated.delete(evictThis)
+                state.open--
+                this.total--
+                if (state.open === 0) this.byAddress.delete(address)
+            },
+        }
+    }
+
+    /** open connections, and those not yet authenticated, from `address` */
+    countsOf(address: string): { open: number; unauthenticated: number } {
+        const a = this.byAddress.get(address)
+        return { open: a?.open ?? 0, unauthenticated: a?.unauthenticated.size ?? 0 }
+    }
 }

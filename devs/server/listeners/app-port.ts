@@ -4,8 +4,9 @@
 // the dashboard with a master key; by default no key or token crosses a network in clear.
 import net from "node:net"
 import type https from "node:https"
-import { rawErrorResponse } from "./http.ts"
+import { endAndDestroy, rawErrorResponse } from "./http.ts"
 import type { Logger } from "../log.ts"
+import type { PendingHandshakes } from "./handshakes.ts"
 
 export type AppScheme = "https" | "http"
 
@@ -40,8 +41,11 @@ const TLS_HANDSHAKE_RECORD = 0x16
  * starts a TLS handshake goes to it; anything else (plain HTTP sent to the HTTPS port) gets a plain
  * HTTP 400 that says to use https://, instead of a TLS alert no HTTP client can show.
  */
-export function createTlsFront(secure: https.Server, log: Logger): net.Server {
+export function createTlsFront(secure: https.Server, log: Logger, handshakes: PendingHandshakes): net.Server {
+    // pending from the accept until the TLS handshake is done (shared bounds with the device port)
+    secure.on("secureConnection", (tlsSocket: net.Socket) => handshakes.finished(tlsSocket))
     const front = net.createServer((socket) => {
+        handshakes.accepted(socket)
         socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy())
         socket.on("error", () => socket.destroy())
         socket.once("data", (first: Buffer) => {
@@ -51,7 +55,8 @@ export function createTlsFront(secure: https.Server, log: Logger): net.Server {
             // tls.Server reads what was unshifted when it wraps the socket; resuming here would lose it
             if (first[0] === TLS_HANDSHAKE_RECORD) return void secure.emit("connection", socket)
             log.info({ remote: socket.remoteAddress }, "plain HTTP sent to the HTTPS app port: refused")
-            socket.end(
+            endAndDestroy(
+                socket,
                 rawErrorResponse(
                     400,
                     "E_USE_HTTPS",

@@ -4,13 +4,14 @@
 import { isUtf8 } from "node:buffer"
 import http, { type IncomingMessage, type ServerResponse } from "node:http"
 import https from "node:https"
+import type { Duplex } from "node:stream"
 import type tls from "node:tls"
 import { decodeRequest, encode, jsonDepthExceeds, MAX_DEPTH, type Request } from "../../../src/protocol.ts"
 import { ApiError, errorBodyOf } from "../errors.ts"
-import { MAX_OBJECT_BYTES } from "../limits.ts"
+import { CLOSE_GRACE_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_TIMEOUT_CHECK_MS, MAX_OBJECT_BYTES } from "../limits.ts"
 import type { Logger } from "../log.ts"
 import type { Metrics } from "../metrics.ts"
-import type { AddressBuckets } from "../ratelimit.ts"
+import type { Buckets } from "../ratelimit.ts"
 import type { Router } from "../router.ts"
 import type { WsListener } from "./ws.ts"
 
@@ -23,16 +24,19 @@ export interface HttpListenerDeps {
     log: Logger
     ws: WsListener
     /** per remote address: HTTP has no connection to hang a bucket on */
-    rate: AddressBuckets
+    rate: Buckets
     now: () => number
     health: () => Record<string, unknown>
     extraHandlers: HttpHandler[]
 }
 
 const REST_PREFIX = "/v2"
-/** Headers must arrive within 10 s and a whole request within 30 s (bodies are at most 16 KiB). */
-const HTTP_HEADERS_TIMEOUT_MS = 10_000
-const HTTP_REQUEST_TIMEOUT_MS = 30_000
+/** Headers must arrive within headersTimeoutMs and a whole request within requestTimeoutMs (limits.ts). */
+export interface HttpTimeouts {
+    headersTimeoutMs: number
+    requestTimeoutMs: number
+}
+
 const HTTP_METHODS = new Set(["get", "put", "post", "delete"])
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -41,8 +45,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
     res.end(text)
 }
 
-function sendError(res: ServerResponse, err: ApiError): void {
-    const headers: Record<string, string> = {}
+function sendError(res: ServerResponse, err: ApiError, extraHeaders: Record<string, string> = {}): void {
+    const headers: Record<string, string> = { ...extraHeaders }
     if (err.retryAfterMs !== undefined) headers["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000))
     sendJson(res, err.status, errorBodyOf(err.status, err.code, err.message, err.retryAfterMs), headers)
 }
@@ -141,6 +145,16 @@ async function envelopeOf(req: IncomingMessage, target: string): Promise<Request
     return decoded.request!
 }
 
+/**
+ * Sends `text` and closes, then destroys the socket after CLOSE_GRACE_MS whatever the peer does: a
+ * half-close alone (end()) leaves a socket that never reads or closes holding its descriptor for ever
+ * (the HTTP server allows half-open sockets).
+ */
+export function endAndDestroy(socket: Duplex, text: string): void {
+    socket.end(text)
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref()
+}
+
 /** A whole HTTP/1.1 response with a coded error body, for sockets no request object owns (the parser refused it, or it came in clear to the HTTPS port). */
 export function rawErrorResponse(status: number, code: string, reason: string): string {
     const body = JSON.stringify(errorBodyOf(status, code, reason))
@@ -151,7 +165,7 @@ export function rawErrorResponse(status: number, code: string, reason: string): 
  * The app port's HTTP server; with `tlsOptions` an HTTPS (and WSS) server, which listens behind
  * createTlsFront (app-port.ts) so that plain HTTP sent to it gets an answer it can read.
  */
-export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsOptions): http.Server {
+export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsOptions, opts: HttpTimeouts = { headersTimeoutMs: HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: HTTP_REQUEST_TIMEOUT_MS }): http.Server {
     // requireHostHeader off: a request without Host (HTTP/1.1 wants one; we serve no virtual hosts) gets our
     // coded answer, not Node's bare 400 with an empty body
     const handler = async (req: IncomingMessage, res: ServerResponse) => {
@@ -181,36 +195,51 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             for (const handler of deps.extraHandlers) if (await handler(req, res)) return
             sendJson(res, 404, errorBodyOf(404, "E_NOT_FOUND", `nothing at ${url.pathname}; the REST API is under ${REST_PREFIX}/, WebSocket at /ws`))
         } catch (e) {
+            // answered already (a deadline's 408), or the client went away mid-request: nothing to say
+            if (res.headersSent || (req.socket.destroyed && !(e instanceof ApiError))) return void res.destroy()
             const err = e instanceof ApiError ? e : new ApiError(500, "E_INTERNAL", "the server failed to handle this request; it was logged, try again")
             // every 500 is logged with its cause [P§6]
             if (err.status === 500) deps.log.error({ err: e, method: req.method, path: (req.url ?? "").split("?")[0] }, "HTTP request failed")
-            if (res.headersSent) return void res.destroy()
             sendError(res, err)
         }
     }
-    const server = tlsOptions ? https.createServer({ ...tlsOptions, requireHostHeader: false }, handler) : http.createServer({ requireHostHeader: false }, handler)
+    const httpOptions: http.ServerOptions = {
+        requireHostHeader: false,
+        // a client that trickles its headers or body (slowloris) is cut off, within a second of its deadline
+        headersTimeout: opts.headersTimeoutMs,
+        requestTimeout: opts.requestTimeoutMs,
+        connectionsCheckingInterval: HTTP_TIMEOUT_CHECK_MS,
+    }
+    const server = tlsOptions ? https.createServer({ ...tlsOptions, ...httpOptions }, handler) : http.createServer(httpOptions, handler)
+    // a socket on which nothing moves for twice as long as a whole request may take (a client that never
+    // reads its response) is destroyed; after the request deadline, so that a slow request gets its 408
+    // first. Idle keep-alive sockets go after keepAliveTimeout (5 s) already
+    server.timeout = 2 * opts.requestTimeoutMs
     // Requests Node's parser refuses (lowercase method, control bytes, NUL in a header) never reach the
     // handler; without this Node answers a bare 400 with no reason a person could act on. Anything else
     // (a reset, a failed TLS handshake: no HTTP spoken yet) is just closed.
+    // A request over its deadline (headers or body still arriving) gets its 408 the same way: on its
+    // response when the handler has one, else raw. Either way the socket is destroyed after the grace.
     server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
         const spokeHttp = err.code?.startsWith("HPE_") || err.code?.startsWith("ERR_HTTP_")
-        if (!spokeHttp || !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) return void socket.destroy()
+        const res = (socket as { _httpMessage?: ServerResponse })._httpMessage
+        if (!spokeHttp || !socket.writable || res?.headersSent) return void socket.destroy()
         const timeout = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT"
         const status = timeout ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400
+        const code = timeout ? "E_TIMEOUT" : "E_BAD_HTTP"
         const reason = timeout
             ? "the request took too long to arrive"
             : `the request is not valid HTTP/1.1 (${err.code ?? "parse error"}); send an upper-case method, a path and printable headers`
-        socket.end(rawErrorResponse(status, timeout ? "E_TIMEOUT" : "E_BAD_HTTP", reason))
+        if (!res) return endAndDestroy(socket, rawErrorResponse(status, code, reason))
+        sendError(res, new ApiError(status, code, reason), { connection: "close" })
+        setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref()
     })
-    // a client that trickles its headers or body (slowloris) is cut off
-    server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS
-    server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS
     server.on("upgrade", (req, socket, head) => {
         const target = req.url ?? "/"
         const problem = requestTargetProblem(target)
-        if (problem) return void socket.end(rawErrorResponse(400, "E_BAD_RESOURCE", `${problem}: ${JSON.stringify(target.slice(0, 80))}`))
+        if (problem) return endAndDestroy(socket, rawErrorResponse(400, "E_BAD_RESOURCE", `${problem}: ${JSON.stringify(target.slice(0, 80))}`))
         if (new URL(target, "http://localhost").pathname === "/ws") return deps.ws.upgrade(req, socket, head)
-        socket.end(rawErrorResponse(404, "E_NOT_FOUND", "the WebSocket is at /ws"))
+        endAndDestroy(socket, rawErrorResponse(404, "E_NOT_FOUND", "the WebSocket is at /ws"))
     })
     return server
 }

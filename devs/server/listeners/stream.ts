@@ -3,9 +3,8 @@
 import type { Duplex } from "node:stream"
 import { CLOSE_GRACE_MS } from "../limits.ts"
 import { Session, type SessionDeps, type Wire } from "../session.ts"
-import type { ApiError } from "../errors.ts"
 
-export function attachStream(deps: SessionDeps, stream: Duplex, transport: "tls" | "tcp", remoteAddress: string, refuse?: ApiError): Session {
+export function attachStream(deps: SessionDeps, stream: Duplex, transport: "tls" | "tcp", remoteAddress: string): Session {
     // What is sent in one event-loop turn (the acknowledgements of one group commit, pushes) leaves in
     // one socket write: one TLS record and one syscall instead of one per line. end() uncorks.
     let corked = false
@@ -36,6 +35,6 @@ export function attachStream(deps: SessionDeps, stream: Duplex, transport: "tls"
     stream.on("data", (chunk: Buffer) => session.receiveBytes(chunk))
     stream.on("close", () => session.closed())
     stream.on("error", (err) => deps.log.debug({ session: session.id, err: err.message }, "connection error"))
-    session.start(refuse)
+    session.start()
     return session
 }

@@ -3,17 +3,21 @@ import net from "node:net"
 import tls from "node:tls"
 import type { SessionDeps } from "../session.ts"
 import { tlsServerOptions } from "../tls/policy.ts"
+import type { PendingHandshakes } from "./handshakes.ts"
 import { attachStream } from "./stream.ts"
-import { refusal } from "./admission.ts"
 
 export interface TlsListenerOptions {
     cert: string | Buffer
     key: string | Buffer
     handshakeTimeoutMs: number
     maxConnections: number
+    /** sockets whose handshake has not finished, bounded per address and in all (shared with the app port) */
+    handshakes: PendingHandshakes
+    /** the most handshakes `handshakes` lets wait at once */
+    maxPendingHandshakes: number
 }
 
-/** TCP connections a process accepts beyond maxConnections, so that refusals can still be told why. */
+/** TCP connections a process accepts beyond its sessions and pending handshakes, so that refusals can still be told why. */
 const REFUSAL_HEADROOM = 256
 
 export function createTlsListener(deps: SessionDeps, opts: TlsListenerOptions): tls.Server {
@@ -21,11 +25,16 @@ export function createTlsListener(deps: SessionDeps, opts: TlsListenerOptions): 
         // ESP32 mbedTLS speaks TLS 1.2 only; nothing older is safe; 1.2 with ECDHE and AEAD only (tls/policy.ts)
         { ...tlsServerOptions(opts.cert, opts.key), handshakeTimeout: opts.handshakeTimeoutMs },
         (socket) => {
+            opts.handshakes.finished(socket)
             socket.setNoDelay(true)
-            attachStream(deps, socket, "tls", socket.remoteAddress ?? "?", refusal(deps, opts.maxConnections))
+            attachStream(deps, socket, "tls", socket.remoteAddress ?? "?")
         },
     )
-    server.maxConnections = opts.maxConnections + REFUSAL_HEADROOM
+    // after tls.Server's own listener has wrapped the socket: pending until its handshake finishes
+    server.on("connection", (socket: net.Socket) => opts.handshakes.accepted(socket))
+    // a last bound on descriptors (Node resets sockets past it): sessions are bounded by admission and
+    // handshakes by `handshakes`, which drops old ones rather than let new ones be reset
+    server.maxConnections = opts.maxConnections + opts.maxPendingHandshakes + REFUSAL_HEADROOM
     server.on("tlsClientError", (err, socket) => {
         deps.log.debug({ remote: socket.remoteAddress, err: err.message }, "TLS handshake failed")
         // Node reports a handshake timeout here but leaves the socket open: stalled handshakes would
@@ -39,7 +48,7 @@ export function createTlsListener(deps: SessionDeps, opts: TlsListenerOptions): 
 export function createTcpListener(deps: SessionDeps, maxConnections: number): net.Server {
     const server = net.createServer((socket) => {
         socket.setNoDelay(true)
-        attachStream(deps, socket, "tcp", socket.remoteAddress ?? "?", refusal(deps, maxConnections))
+        attachStream(deps, socket, "tcp", socket.remoteAddress ?? "?")
     })
     server.maxConnections = maxConnections + REFUSAL_HEADROOM
     return server

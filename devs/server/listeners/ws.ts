@@ -8,7 +8,6 @@ import { WebSocketServer, type WebSocket } from "ws"
 import { ApiError } from "../errors.ts"
 import { CLOSE_GRACE_MS, MAX_OBJECT_BYTES } from "../limits.ts"
 import { Session, type SessionDeps, type Wire } from "../session.ts"
-import { refusal } from "./admission.ts"
 
 /**
  * [P§3] A message of whitespace only, or of one character besides whitespace, is a heartbeat: Good
@@ -24,10 +23,7 @@ export class WsListener {
     // ws closes (1009) above maxPayload by itself; up to twice the limit we answer 413 with a notice first
     private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 2 * MAX_OBJECT_BYTES, perMessageDeflate: false })
 
-    constructor(
-        private readonly deps: SessionDeps,
-        private readonly maxConnections: number,
-    ) {}
+    constructor(private readonly deps: SessionDeps) {}
 
     /** For the HTTP server's `upgrade` event on /ws. */
     upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -62,7 +58,7 @@ export class WsListener {
         ws.on("pong", () => session.alive())
         ws.on("close", () => session.closed())
         ws.on("error", (err) => this.deps.log.debug({ session: session.id, err: err.message }, "websocket error"))
-        session.start(refusal(this.deps, this.maxConnections))
+        session.start()
     }
 
     close(): void {

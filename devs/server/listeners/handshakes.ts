@@ -1,0 +1,72 @@
+// Sockets accepted whose TLS handshake has not finished, bounded per remote address and in all. Over a
+// bound the OLDEST pending handshake (of that address, or of all) is dropped, never the new one: a flood
+// of silent sockets then churns through its own sockets while a device's handshake, the newest, finishes.
+// Refusing new sockets instead (or letting them fill the listener's maxConnections) is what let 470
+// silent sockets make every device's connect fail with a reset. Limits and reasons: limits.ts.
+import type net from "node:net"
+
+export interface HandshakeLimits {
+    perAddress: number
+    total: number
+}
+
+export type HandshakeDrop = "address" | "total"
+
+/** A socket's identity while it is pending: its addresses and ports, which its TLS socket shares. */
+function keyOf(address: string, s: Pick<net.Socket, "remotePort" | "localPort">): string {
+    return `${address}|${s.remotePort ?? "?"}|${s.localPort ?? "?"}`
+}
+
+export class PendingHandshakes {
+    /** insertion order is age: the first entry is the oldest */
+    private readonly all = new Map<string, net.Socket>()
+    private readonly byAddress = new Map<string, Map<string, net.Socket>>()
+
+    constructor(
+        private readonly limits: HandshakeLimits,
+        /** a pending handshake was dropped to make room (for metrics and logs) */
+        private readonly onDrop: (why: HandshakeDrop, address: string) => void,
+    ) {}
+
+    get size(): number {
+        return this.all.size
+    }
+
+    /** A socket was accepted: pending until finished() or its close. Drops the oldest pending handshakes over a bound. */
+    accepted(socket: net.Socket): void {
+        const address = socket.remoteAddress ?? "?"
+        const key = keyOf(address, socket)
+        // oldest first, making room for the new socket: it is never its own victim while older ones wait
+        for (let mine = this.byAddress.get(address); mine && mine.size >= this.limits.perAddress; mine = this.byAddress.get(address)) {
+            this.drop(mine.keys().next().value!, "address")
+        }
+        while (this.all.size > 0 && this.all.size >= this.limits.total) this.drop(this.all.keys().next().value!, "total")
+        let mine = this.byAddress.get(address)
+        if (!mine) this.byAddress.set(address, (mine = new Map()))
+        mine.set(key, socket)
+        this.all.set(key, socket)
+        socket.once("close", () => this.forget(key, address))
+    }
+
+    /** The handshake of this TLS socket (over a socket given to accepted()) finished: it is a session's now. */
+    finished(tlsSocket: Pick<net.Socket, "remoteAddress" | "remotePort" | "localPort">): void {
+        const address = tlsSocket.remoteAddress ?? "?"
+        this.forget(keyOf(address, tlsSocket), address)
+    }
+
+    private drop(key: string, why: HandshakeDrop): void {
+        const socket = this.all.get(key)
+        const address = socket?.remoteAddress ?? key.slice(0, key.lastIndexOf("|"))
+        this.forget(key, address)
+        this.onDrop(why, address)
+        socket?.destroy()
+    }
+
+    private forget(key: string, address: string): void {
+        this.all.delete(key)
+        const mine = this.byAddress.get(address)
+        if (!mine) return
+        mine.delete(key)
+        if (mine.size === 0) this.byAddress.delete(address)
+    }
+}
