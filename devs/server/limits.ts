@@ -38,7 +38,10 @@ export const MAX_OWED_PUSHES_PER_FEED = 50_000
  * waits at most one quantum per busy feed (~2-5 ms each here), not for the busy feed's backlog.
  */
 export const FANOUT_QUANTUM_PUSHES = 1000
-/** One fan-out turn delivers for at most this long, then sockets are read and writes committed again. */
+/**
+ * One fan-out turn (rendering its pushes and the connections writing them out: encryption, syscalls) takes
+ * about this long, then sockets are read and writes committed again: the event loop's lag from fan-out.
+ */
 export const FANOUT_TURN_BUDGET_MS = 5
 /** retry_after_ms of a 429 E_FANOUT_BUSY: the time to deliver half the feed's bound at its share, within these. */
 export const FANOUT_RETRY_MIN_MS = 100

@@ -12,6 +12,7 @@ class ManualClock implements HubClock {
     nowMs = 0
     stepMs = 0
     private deferred: (() => void)[] = []
+    private afterCurrentQueue: (() => void)[] = []
     private timers = new Map<number, { atMs: number; fn: () => void }>()
     private nextTimer = 1
     monotonicMs(): number {
@@ -21,6 +22,11 @@ class ManualClock implements HubClock {
     defer(fn: () => void): void {
         this.deferred.push(fn)
     }
+    afterCurrent(fn: () => void): void {
+        this.afterCurrentQueue.push(fn)
+    }
+    /** what the connections do right after a turn: write out what it queued (Target adds its cost here) */
+    flushMs = 0
     setTimer(fn: () => void, ms: number): unknown {
         const id = this.nextTimer++
         this.timers.set(id, { atMs: this.nowMs + ms, fn })
@@ -34,6 +40,9 @@ class ManualClock implements HubClock {
         let n = 0
         while (this.deferred.length && n < max) {
             this.deferred.shift()!()
+            this.nowMs += this.flushMs
+            this.flushMs = 0
+            for (const fn of this.afterCurrentQueue.splice(0)) fn()
             n++
         }
         return n
@@ -51,8 +60,11 @@ class ManualClock implements HubClock {
 class Target implements PushTarget {
     open = true
     lines: string[] = []
+    /** writing a line out after the turn costs this much of `clock` */
+    constructor(private readonly flush?: { clock: ManualClock; msPerLine: number }) {}
     deliver(lines: string[]): void {
         this.lines.push(...lines)
+        if (this.flush) this.flush.clock.flushMs += lines.length * this.flush.msPerLine
     }
     parsed(): any[] {
         return this.lines.map((l) => JSON.parse(l))
@@ -257,6 +269,24 @@ test("hub: one feed's backlog delays another feed's push by at most one quantum,
         assert.ok(hub.idle)
         assert.equal(hub.owed(1), 0)
     })()
+})
+
+test("hub: a turn's budget counts the writing out of its pushes that follows it, so a turn with its flush stays near the budget", async () => {
+    const { hub, clock } = setup({ quantumPushes: 1000, turnBudgetMs: 5, maxOwedPerFeed: Infinity })
+    clock.stepMs = 0.01 // rendering: 10 µs per look at the clock, i.e. per delivery of 20 changes (0.5 µs a push)
+    const targets = Array.from({ length: 50 }, () => new Target({ clock, msPerLine: 0.002 })) // writing out: 2 µs a push
+    for (const [i, t] of targets.entries()) await live(hub, t, sub(1, `n${i}`))
+    for (let w = 0; w < 400; ++w) hub.admit(1, 20).publish(changes(1, 20))
+    const spans: number[] = []
+    for (let turn = 0; turn < 30; ++turn) {
+        const t0 = clock.nowMs
+        clock.turns(1)
+        spans.push(clock.nowMs - t0)
+    }
+    // the first turns overrun (the cost is learned); from then on render + flush stay within ~the budget
+    const settled = spans.slice(10)
+    assert.ok(Math.max(...settled) <= 5 * 1.5, `turns took ${settled.map((x) => x.toFixed(1)).join(", ")} ms`)
+    assert.ok(Math.min(...settled) >= 5 * 0.5, `turns do not starve: ${settled.map((x) => x.toFixed(1)).join(", ")} ms`)
 })
 
 test("hub: writes to a feed that owes too much are refused 429 E_FANOUT_BUSY with retry_after_ms; other feeds go on; every admitted write is pushed", async () => {

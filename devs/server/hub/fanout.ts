@@ -14,6 +14,11 @@ export interface FanoutClock {
     monotonicMs(): number
     /** runs `fn` once pending I/O has been handled (setImmediate) */
     defer(fn: () => void): void
+    /**
+     * runs `fn` right after the current callback and what it queued for then (process.nextTick): the
+     * connections write out (encrypt, send) a turn's pushes there, so a turn's cost is measured up to it
+     */
+    afterCurrent(fn: () => void): void
 }
 
 export interface FanoutLimits {
@@ -46,6 +51,8 @@ class FeedLoad {
 
 /** Pushes handed out per ms of wall time before anything was measured: a cautious guess (this 2-core box does several times that). */
 const INITIAL_PUSHES_PER_MS = 20
+/** A turn's first guess of what one push costs, rendering and writing out (ms): a cautious one (~2 µs measured here). */
+const INITIAL_MS_PER_PUSH = 0.01
 /** weight of the newest turn in the measured rate */
 const RATE_SMOOTHING = 0.2
 /** a gap between turns longer than this was idle time, not work: it says nothing about the rate */
@@ -87,6 +94,8 @@ export class Fanout {
     private pushesPerMs = INITIAL_PUSHES_PER_MS
     private lastTurnStartMs?: number
     private deliveredLastTurn = 0
+    /** what one push costs, rendered and written out, measured over recent turns (ms) */
+    private msPerPush = INITIAL_MS_PER_PUSH
     /** pushes handed to subscriptions since the start (tests, metrics) */
     delivered = 0
     turns = 0
@@ -158,7 +167,12 @@ export class Fanout {
         this.clock.defer(() => this.turn())
     }
 
-    /** One turn: the busy feeds in round-robin order, a quantum each, until the budget is spent. */
+    /**
+     * One turn: the busy feeds in round-robin order, a quantum each, until the budget is spent. The budget
+     * is time: the pushes rendered and queued in it (checked as it goes), plus their writing out, which
+     * the connections do right after the turn; so a turn takes at most as many pushes as the measured cost
+     * per push fits in the budget.
+     */
     turn(): void {
         this.scheduled = false
         if (this.ring.size === 0) return
@@ -166,18 +180,27 @@ export class Fanout {
         this.measureRate(start)
         this.turns++
         const deadline = start + this.limits.turnBudgetMs
+        let left = Math.max(1, Math.floor(this.limits.turnBudgetMs / this.msPerPush))
         let delivered = 0
-        while (this.ring.size) {
+        while (this.ring.size && left > 0) {
             const [feed, load] = this.ring.entries().next().value as [number, FeedLoad]
-            const served = this.serve(load, this.limits.quantumPushes, deadline)
+            const served = this.serve(load, Math.min(this.limits.quantumPushes, left), deadline)
             delivered += served.pushes
+            left -= served.pushes
             this.ring.delete(feed)
             if (load.head < load.jobs.length) this.ring.set(feed, load) // to the back: the next feed's turn
             else this.emptied(feed, load)
             if (served.outOfTime) break
         }
         this.deliveredLastTurn = delivered
+        if (delivered > 0) this.clock.afterCurrent(() => this.measureCost(start, delivered))
         if (this.ring.size) this.schedule()
+    }
+
+    /** A turn's pushes are written out: what each cost, from the turn's start (smoothed). */
+    private measureCost(startMs: number, pushes: number): void {
+        const ms = this.clock.monotonicMs() - startMs
+        this.msPerPush += RATE_SMOOTHING * (ms / pushes - this.msPerPush)
     }
 
     /** Delivers everything `feed` has queued, now, whatever the budget (its deletion must come after them). */

@@ -36,6 +36,7 @@ export interface HubClock extends FanoutClock {
 export const NODE_CLOCK: HubClock = {
     monotonicMs: () => performance.now(),
     defer: (fn) => void setImmediate(fn),
+    afterCurrent: (fn) => process.nextTick(fn),
     setTimer: (fn, ms) => setTimeout(fn, ms).unref(),
     clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
 }
