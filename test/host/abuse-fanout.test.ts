@@ -7,8 +7,9 @@
 // writer puts one datapoint on feed B every 50 ms and B's subscriber times each push (send → push).
 // Shown: B's pushes arrive with p99 within QUIET_PUSH_P99_MS (the bound the README documents is 250 ms
 // on this 2-core machine, measured 80-130 ms here with nothing else running; `npm run bench` measures it
-// in its noisy-neighbour row; 1.5 s is asserted because npm test shares the machine with other suites:
-// with two busy-looping processes beside it, 440 ms was measured), server RSS stays under
+// in its noisy-neighbour row; 2 s is asserted because npm test shares the machine with other suites:
+// with two busy-looping processes beside it, 440-750 ms was measured, most of it the commit before the
+// acknowledgement, ack → push p99 under 100 ms), server RSS stays under
 // SERVER_RSS_BOUND_MIB, writes over the bound got 429 E_FANOUT_BUSY with retry_after_ms, and every
 // acknowledged write reached every subscriber, each datapoint once (a refused one: nowhere). Before the
 // hub's fair, bounded fan-out, a marker on another feed arrived 10-19 s late (issue 12).
@@ -33,8 +34,13 @@ const WRITERS = 4
 const WINDOW = 4
 const FLOOD_MS = 4000
 const QUIET_EVERY_MS = 50
-/** asserted; the documented figure (README) is 250 ms, measured tightly by `npm run bench` */
-const QUIET_PUSH_P99_MS = 1500
+/**
+ * asserted, send → push; the documented figure (README) is 250 ms, measured tightly by `npm run bench`.
+ * Under load most of the tail is the write's commit (send → ack), so the fan-out's own part (ack → push)
+ * is asserted apart, tighter.
+ */
+const QUIET_PUSH_P99_MS = 2000
+const QUIET_FANOUT_P99_MS = 1000
 /**
  * the server's RSS while flooded: ~100 MiB idle under tsx, 140-165 MiB measured flooded; what the flood
  * may add is bounded by the feed's debt (MAX_OWED_PUSHES_PER_FEED, shared change objects) and each
@@ -185,6 +191,8 @@ test("a flooded feed does not stall another: quiet pushes on time, memory bounde
 
     // the quiet feed: one subscriber timing every push
     const sentAt = new Map<number, number>()
+    const ackedAt = new Map<number, number>()
+    const pushedAt = new Map<number, number>()
     const latencies: number[] = []
     const quietSub = await LineClient.open()
     const quietAck = new Promise<void>((resolve) => {
@@ -193,7 +201,8 @@ test("a flooded feed does not stall another: quiet pushes on time, memory bounde
             if (r?.token !== "q") return
             if (r.body === undefined) return resolve()
             const n = Number((r.body as any).current_value)
-            latencies[n] = performance.now() - sentAt.get(n)!
+            pushedAt.set(n, performance.now())
+            latencies[n] = pushedAt.get(n)! - sentAt.get(n)!
         }
     })
     quietSub.send({ method: "subscribe", resource: `/feeds/${quiet}`, headers: { "X-ApiKey": masterKey }, token: "q" })
@@ -243,6 +252,7 @@ test("a flooded feed does not stall another: quiet pushes on time, memory bounde
             const at = base + n
             sentAt.set(n, performance.now())
             const r = await quietWriter.request({ method: "put", resource: `/feeds/${quiet}`, headers: { "X-ApiKey": masterKey }, body: { datastreams: [{ id: "marker", datapoints: [{ at, value: String(n) }] }] } })
+            ackedAt.set(n, performance.now())
             if (r.status !== 200) failures.push(`${r.status} ${(r.body as any)?.code}`)
             n++
             await sleep(QUIET_EVERY_MS)
@@ -275,7 +285,14 @@ test("a flooded feed does not stall another: quiet pushes on time, memory bounde
         `# flood of ${FLOOD_MS} ms: ${acked.size} writes acknowledged (${pushed} pushes to ${SUBSCRIBERS} subscribers), ` +
             `refused ${[...refusals].map(([c, n]) => `${n} × ${c}`).join(", ")}; retry hints ${Math.min(...hints)}-${Math.max(...hints)} ms; ${abandoned.size} refused writes given up at the end`,
     )
-    console.log(`# quiet feed: ${sorted.length}/${q.sent} pushes, latency p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms; server RSS max ${rssMax.toFixed(0)} MiB`)
+    // the push's way split at the acknowledgement: the commit (durable, shared with the flood's writes) and the fan-out after it
+    const gaps = (from: Map<number, number>, to: Map<number, number>) => [...to].map(([n, t]) => Math.max(0, t - from.get(n)!)).sort((a, b) => a - b)
+    const commit = gaps(sentAt, ackedAt)
+    const fanout = gaps(ackedAt, pushedAt)
+    console.log(
+        `# quiet feed: ${sorted.length}/${q.sent} pushes, send → push p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms ` +
+            `(send → ack p99 ${percentile(commit, 99).toFixed(1)} ms, ack → push p99 ${percentile(fanout, 99).toFixed(1)} ms); server RSS max ${rssMax.toFixed(0)} MiB`,
+    )
 
     assert.deepEqual(otherFailures, [], "the flood got only 200s and 429s")
     assert.deepEqual(q.failures, [], "every quiet write was acknowledged")
@@ -293,6 +310,7 @@ test("a flooded feed does not stall another: quiet pushes on time, memory bounde
     assert.ok(acked.size >= 4, `the flooded feed still took writes (${acked.size})`)
     assert.equal(sorted.length, q.sent, "every quiet push arrived")
     assert.ok(p99 <= QUIET_PUSH_P99_MS, `quiet feed push latency p99 ${p99.toFixed(1)} ms (bound ${QUIET_PUSH_P99_MS} ms)`)
+    assert.ok(percentile(fanout, 99) <= QUIET_FANOUT_P99_MS, `quiet feed ack → push p99 ${percentile(fanout, 99).toFixed(1)} ms (bound ${QUIET_FANOUT_P99_MS} ms)`)
     assert.ok(rssMax <= SERVER_RSS_BOUND_MIB, `server RSS ${rssMax.toFixed(0)} MiB (bound ${SERVER_RSS_BOUND_MIB} MiB)`)
 
     flood!.send({ op: "close" })
