@@ -101,6 +101,16 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
     row(S, "  of which device → server", "B", "lower", (r) => r.latency?.deviceBytesPerUpdate.up)
     row(S, "  of which server → device (ack)", "B", "lower", (r) => r.latency?.deviceBytesPerUpdate.down)
     row(S, "bytes on the wire per push, subscriber side (TLS included)", "B", "lower", (r) => r.latency?.subscriberBytesPerPush)
+    const nb = profile.noisy
+    const flood = `${nb.floodDevices} devices × ${nb.window} updates in flight to ${Math.max(l.subscribers, nb.floodSubscribers)} subscribers`
+    row(S, `noisy neighbour: push latency p99 on a quiet feed (${nb.quietRatePerS}/s) while another is flooded (${flood}${nb.rounds > 1 ? `; least disturbed of ${nb.rounds} rounds` : ""})`, "ms", "lower", (r) => r.noisy?.quiet.p99,
+        "send → push at the quiet feed's one subscriber; MQTT peers: one topic tree flooded, another subscribed")
+    row(S, "  push latency p50 on the quiet feed", "ms", "lower", (r) => r.noisy?.quiet.p50)
+    row(S, "  quiet pushes received / sent", "%", "higher", (r) => r.noisy && (100 * r.noisy.quietReceived) / Math.max(1, r.noisy.quietSent))
+    row(S, "  the flooded feed meanwhile: updates acked", "updates/s", "none", (r) => r.noisy?.floodAckedPerS)
+    row(S, "  the flooded feed meanwhile: pushes delivered (all subscribers)", "pushes/s", "none", (r) => r.noisy?.floodPushesPerS)
+    row(S, "  the flooded feed meanwhile: updates refused, sent again after retry_after_ms", "updates", "none", (r) => r.noisy?.floodRefused,
+        "feedline: 429 E_FANOUT_BUSY once the feed owes 50 000 pushes; the peers have no such bound")
     row(S, "server RSS, idle, no connections", "MiB", "lower", (r) => r.idleRssBytes && r.idleRssBytes / MiB)
     const k = profile.defaultKeepAliveIdle
     row(S, `idle server CPU with ${k.connections} connections at the default keep-alive`, "% core", "lower", (r) => r.defaultKeepAliveIdle && r.defaultKeepAliveIdle.server.coreShare * 100,

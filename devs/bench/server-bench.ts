@@ -3,7 +3,7 @@
 // all targets instead of landing on one. Each phase is independent: a failure is recorded with its
 // message and the next phase still runs, so one broken path never hides the other figures.
 import { LoadGenWorker } from "./loadgen/driver.ts"
-import type { ClosedLoopResult, OpenResult, PacedResult, ServerWindow } from "./loadgen/phases.ts"
+import type { ClosedLoopResult, NoisyResult, OpenResult, PacedResult, ServerWindow } from "./loadgen/phases.ts"
 import { cpuBetween, sampleProc } from "./proc-stats.ts"
 import type { Profile } from "./profile.ts"
 import { isSkipped, type RunningTarget, type StartTarget, type TargetContext, type TargetName } from "./targets/target.ts"
@@ -28,6 +28,9 @@ export interface TargetResult {
     throughput?: ClosedLoopResult
     latencyRuns: PacedResult[]
     latency?: PacedResult
+    noisyRuns: NoisyResult[]
+    /** push latency on a quiet feed while another is flooded: the least disturbed round */
+    noisy?: NoisyResult
     defaultKeepAliveIdle?: IdleResult
     connections: ScaleStep[]
     unexpectedCloses: number
@@ -117,6 +120,27 @@ async function loadPhases(live: Live[], profile: Profile, log: (l: string) => vo
         }
     }
     for (const x of ready) x.result.latency = [...x.result.latencyRuns].sort((a, b) => a.ack.p99 - b.ack.p99)[0]
+    // noisy neighbour: more subscribers on the flooded feed, and a quiet pair on a feed of its own
+    const nb = profile.noisy
+    const noisyReady: Live[] = []
+    for (const x of ready) {
+        const subs = await phase(x.result, "open flood subscribers", log, () => x.gen!.openSubscribers(Math.max(l.subscribers, nb.floodSubscribers), profile.openConcurrency))
+        if (subs?.failed) x.result.errors.push(`open flood subscribers: ${subs.failed} failed: ${subs.firstError}`)
+        if (await phase(x.result, "open the quiet pair", log, () => x.gen!.openQuiet()) !== undefined) noisyReady.push(x)
+    }
+    for (let round = 0; round < nb.rounds; round++) {
+        for (const x of noisyReady) {
+            const r = await phase(x.result, "noisy neighbour", log, () => x.gen!.noisy(nb.floodDevices, nb.window, nb.quietRatePerS, nb.warmupMs, nb.measureMs))
+            if (!r) continue
+            x.result.noisyRuns.push(r)
+            log(
+                `  ${x.result.name.padEnd(9)} noisy neighbour: flood ${r.floodAckedPerS.toFixed(0)} acked/s (${r.floodRefused} refused), ${(r.floodPushesPerS / 1000).toFixed(0)}k pushes/s to ${r.subscribers} subscribers; ` +
+                    `quiet push p50 ${r.quiet.p50.toFixed(2)} p99 ${r.quiet.p99.toFixed(2)} ms (${r.quietReceived}/${r.quietSent})`,
+            )
+            if (r.quietReceived < r.quietSent) x.result.errors.push(`noisy neighbour: ${r.quietSent - r.quietReceived} of ${r.quietSent} quiet pushes did not arrive`)
+        }
+    }
+    for (const x of noisyReady) x.result.noisy = [...x.result.noisyRuns].sort((a, b) => a.quiet.p99 - b.quiet.p99)[0]
     // idle phases one target at a time: idle CPU is small and a neighbour's traffic would swamp it
     const k = profile.defaultKeepAliveIdle
     for (const x of ready) {
@@ -171,7 +195,7 @@ export async function benchTargets(starts: TargetStarts, profile: Profile, ctx: 
     const live: Live[] = []
     try {
         for (const [name, start] of starts) {
-            const result: TargetResult = { name, notes: [], throughputRuns: [], latencyRuns: [], connections: [], unexpectedCloses: 0, errors: [] }
+            const result: TargetResult = { name, notes: [], throughputRuns: [], latencyRuns: [], noisyRuns: [], connections: [], unexpectedCloses: 0, errors: [] }
             results.push(result)
             const a = await start({ ...ctx, workDir: ctx.workDirOf(name), meteredKeepAlive: false })
             if (isSkipped(a)) {

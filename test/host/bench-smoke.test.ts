@@ -33,6 +33,10 @@ test("bench smoke run produces figures for every target it can run", { timeout: 
                 assert.ok(target.latency && target.latency.acked === target.latency.sent, `${target.name}: every paced update acked`)
                 assert.equal(target.latency!.pushesReceived, target.latency!.pushesExpected, `${target.name}: every push arrived`)
                 assert.ok(target.latency!.deviceBytesPerUpdate.up > 0, `${target.name}: wire bytes counted`)
+                // noisy neighbour: the flood ran and every push of the quiet feed arrived and was timed
+                assert.ok(target.noisy && target.noisy.floodAcked > 0, `${target.name}: the noisy-neighbour flood got acks`)
+                assert.ok(target.noisy.quietSent > 0 && target.noisy.quietReceived === target.noisy.quietSent, `${target.name}: quiet pushes ${target.noisy.quietReceived}/${target.noisy.quietSent}`)
+                assert.ok(Number.isFinite(target.noisy.quiet.p99), `${target.name}: quiet push latency measured`)
                 assert.ok(target.connections.length > 0 && target.connections[0].open.failed === 0, `${target.name}: idle connections held`)
             })
         }
@@ -43,6 +47,7 @@ test("bench smoke run produces figures for every target it can run", { timeout: 
         assert.ok(r.ingest.runs.length > 0 && r.ingest.runs.every((x) => x.datapoints > 0))
         const md = readFileSync(join(out, "latest.md"), "utf8")
         for (const name of ["feedline", "mosquitto", "aedes"]) assert.ok(md.includes(name), `table names ${name}`)
+        assert.match(md, /noisy neighbour: push latency p99 on a quiet feed/)
         assert.ok(JSON.parse(readFileSync(join(out, "latest.json"), "utf8")).table.length > 0)
     } finally {
         rmSync(out, { recursive: true, force: true })

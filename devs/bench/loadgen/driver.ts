@@ -2,7 +2,7 @@
 import { fork, type ChildProcess } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import type { TargetAddress } from "./types.ts"
-import type { ClosedLoopResult, OpenResult, PacedResult } from "./phases.ts"
+import type { ClosedLoopResult, NoisyResult, OpenResult, PacedResult } from "./phases.ts"
 import type { WorkerRequest } from "./worker-main.ts"
 
 const WORKER_ENTRY = fileURLToPath(new URL("./worker-main.ts", import.meta.url))
@@ -55,6 +55,12 @@ export class LoadGenWorker {
     }
     paced(ratePerS: number, warmupMs: number, measureMs: number): Promise<PacedResult> {
         return this.call("paced", ratePerS, warmupMs, measureMs)
+    }
+    openQuiet(): Promise<number> {
+        return this.call("openQuiet")
+    }
+    noisy(floodDevices: number, window: number, quietRatePerS: number, warmupMs: number, measureMs: number): Promise<NoisyResult> {
+        return this.call("noisy", floodDevices, window, quietRatePerS, warmupMs, measureMs)
     }
     counts(): Promise<{ devices: number; subscribers: number; unexpectedCloses: number; firstClose?: string }> {
         return this.call("counts")

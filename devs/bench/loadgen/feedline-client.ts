@@ -61,7 +61,7 @@ class LineConnection {
 }
 
 export function feedlineAdapter(address: TargetAddress): ClientAdapter {
-    const resource = `/feeds/${address.feedId}`
+    const resourceOf = (feedId = address.feedId) => `/feeds/${feedId}`
     const live = new Set<LineConnection>()
 
     function track(c: LineConnection): LineConnection {
@@ -71,21 +71,25 @@ export function feedlineAdapter(address: TargetAddress): ClientAdapter {
     }
 
     return {
-        async openDevice(device: number, onAck: AckHandler, onClose: (why: string) => void): Promise<DeviceConnection> {
+        async openDevice(device: number, onAck: AckHandler, onClose: (why: string) => void, feedId?: number): Promise<DeviceConnection> {
+            const resource = resourceOf(feedId)
+            // the device key is scoped to the address's feed; the master key (readKey) writes the quiet one
+            const key = feedId === undefined || feedId === address.feedId ? address.deviceKey! : address.readKey!
             const c = track(new LineConnection(address, onClose))
             let first: ((r: Response) => void) | undefined
             c.onResponse = (r) => {
                 if (isNotice(r) || r.token === undefined) return // a connection notice (the close follows), or a reply to nothing we sent
                 const seq = parseInt(r.token, 36)
                 if (seq === 0 && first) return first(r)
-                onAck(seq, r.status === 200, r.status === 200 ? undefined : `${r.status} ${r.body?.code ?? ""}`)
+                const hint = typeof r.body?.retry_after_ms === "number" ? r.body.retry_after_ms : undefined
+                onAck(seq, r.status === 200, r.status === 200 ? undefined : `${r.status} ${r.body?.code ?? ""}`, hint)
             }
             const send = (seq: number, atMs: number, withKey: boolean) =>
                 c.write(
                     encodeRequest({
                         method: "put",
                         resource,
-                        headers: withKey ? { "X-ApiKey": address.deviceKey! } : undefined,
+                        headers: withKey ? { "X-ApiKey": key } : undefined,
                         body: updateBody(device, seq, atMs),
                         token: seq.toString(36),
                     }) + "\n"
@@ -104,7 +108,8 @@ export function feedlineAdapter(address: TargetAddress): ClientAdapter {
             }
         },
 
-        async openSubscriber(_index: number, onPush: PushHandler, onClose: (why: string) => void): Promise<SubscriberConnection> {
+        async openSubscriber(_index: number, onPush: PushHandler, onClose: (why: string) => void, feedId?: number): Promise<SubscriberConnection> {
+            const resource = resourceOf(feedId)
             const c = track(new LineConnection(address, onClose))
             let subscribed: ((r: Response) => void) | undefined
             c.onResponse = (r) => {
@@ -122,6 +127,21 @@ export function feedlineAdapter(address: TargetAddress): ClientAdapter {
             if (r.status !== 200) throw new Error(`subscribe refused: ${r.status} ${JSON.stringify(r.body)}`)
             subscribed = undefined
             return { bytes: () => c.wire.bytes(), close: () => c.wire.tls.destroy() }
+        },
+
+        /** a feed made for it with the master key (readKey) */
+        async quietFeed(): Promise<number> {
+            const c = new LineConnection(address, () => {})
+            try {
+                await c.welcome()
+                const created = new Promise<Response>((resolve) => (c.onResponse = resolve))
+                c.write(encodeRequest({ method: "post", resource: "/feeds", headers: { "X-ApiKey": address.readKey! }, body: { title: "quiet" }, token: "q" }) + "\n")
+                const r = await withTimeout(created, OPEN_TIMEOUT_MS, "the new feed")
+                if (r.status !== 201) throw new Error(`creating the quiet feed: ${r.status} ${JSON.stringify(r.body)}`)
+                return r.body.id
+            } finally {
+                c.wire.tls.destroy()
+            }
         },
 
         sweepKeepAlive(nowMs: number): void {

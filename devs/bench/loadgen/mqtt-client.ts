@@ -35,10 +35,10 @@ function connectClient(address: TargetAddress, clientId: string, onClose: (why: 
 
 export function mqttAdapter(address: TargetAddress): ClientAdapter {
     return {
-        async openDevice(device: number, onAck: AckHandler, onClose: (why: string) => void): Promise<DeviceConnection> {
+        async openDevice(device: number, onAck: AckHandler, onClose: (why: string) => void, feedId = address.feedId): Promise<DeviceConnection> {
             const { client, wire, ready } = connectClient(address, `dev${device}`, onClose)
             await ready
-            const topic = mqttTopic(address.feedId, device)
+            const topic = mqttTopic(feedId, device)
             const send = (seq: number, atMs: number, done: (err?: Error) => void) =>
                 client.publish(topic, updatePayload(device, seq, atMs), { qos: 1 }, done)
             await withTimeout(
@@ -53,15 +53,20 @@ export function mqttAdapter(address: TargetAddress): ClientAdapter {
             }
         },
 
-        async openSubscriber(index: number, onPush: PushHandler, onClose: (why: string) => void): Promise<SubscriberConnection> {
+        async openSubscriber(index: number, onPush: PushHandler, onClose: (why: string) => void, feedId = address.feedId): Promise<SubscriberConnection> {
             const { client, wire, ready } = connectClient(address, `sub${index}`, onClose)
             await ready
-            const prefix = `feeds/${address.feedId}/`
+            const prefix = `feeds/${feedId}/`
             client.on("message", (topic, payload) => {
                 onPush(deviceOf(topic.slice(prefix.length)), seqOfPayload(JSON.parse(payload.toString("latin1"))))
             })
             await withTimeout(client.subscribeAsync(prefix + "#", { qos: 0 }), OPEN_TIMEOUT_MS, "SUBACK")
             return { bytes: () => wire().bytes(), close: () => client.end(true) }
+        },
+
+        /** any other topic tree: MQTT topics need no creating */
+        async quietFeed(): Promise<number> {
+            return address.feedId + 1
         },
     }
 }

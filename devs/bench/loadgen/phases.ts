@@ -63,6 +63,31 @@ export interface PacedResult {
     clientCoreShare: number
 }
 
+export interface NoisyResult {
+    /** flood: devices each keeping `window` updates in flight on the main feed, `subscribers` receiving every one */
+    floodDevices: number
+    window: number
+    subscribers: number
+    measureMs: number
+    floodAcked: number
+    floodAckedPerS: number
+    /** updates the server refused (feedline: 429 E_FANOUT_BUSY, each sent again after its retry_after_ms) */
+    floodRefused: number
+    firstRefusal?: string
+    /** pushes of the flooded feed received per second, all subscribers together */
+    floodPushesPerS: number
+    /** one device writing a second feed at `quietRatePerS`, one subscriber on it: send → push */
+    quietRatePerS: number
+    quiet: Percentiles
+    quietSent: number
+    quietReceived: number
+    server: ServerWindow
+    clientCoreShare: number
+}
+
+/** Device numbers of the quiet pair, far above the flood's (they name datastreams d<n>). */
+const QUIET_DEVICE = 1_000_000
+
 function sumBytes(conns: { bytes(): WireBytes }[]): WireBytes {
     let read = 0
     let written = 0
@@ -87,7 +112,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Routes acks and pushes to whichever phase is running. */
 interface PhaseHooks {
-    onAck(device: number, seq: number, ok: boolean, detail?: string): void
+    onAck(device: number, seq: number, ok: boolean, detail?: string, retryAfterMs?: number): void
     onPush(device: number, seq: number): void
 }
 const IDLE: PhaseHooks = { onAck() {}, onPush() {} }
@@ -124,7 +149,7 @@ export class LoadGenerator {
         const r = await this.openMany(this.devices, total, concurrency, async (i) => {
             this.nextSeq[i] = 1
             this.lastAtMs[i] = 0
-            return { index: i, conn: await this.adapter.openDevice(i, (seq, ok, detail) => this.hooks.onAck(i, seq, ok, detail), this.onClose) }
+            return { index: i, conn: await this.adapter.openDevice(i, (seq, ok, detail, retryAfterMs) => this.hooks.onAck(i, seq, ok, detail, retryAfterMs), this.onClose) }
         })
         // connections finish their handshakes out of order: keep the list in device order
         this.devices.sort((a, b) => a.index - b.index)
@@ -313,6 +338,119 @@ export class LoadGenerator {
         }
     }
 
+    private quiet?: { feed: number; device: DeviceConnection; subscriber: SubscriberConnection; onAck: (seq: number) => void; onPush: (seq: number) => void }
+
+    /** Opens the noisy-neighbour phase's quiet pair: a device writing a second feed and a subscriber on it. */
+    async openQuiet(): Promise<number> {
+        if (this.quiet) return this.quiet.feed
+        const feed = await this.adapter.quietFeed()
+        const pair = { feed, onAck: (_seq: number) => {}, onPush: (_seq: number) => {} } as NonNullable<LoadGenerator["quiet"]>
+        pair.subscriber = await this.adapter.openSubscriber(QUIET_DEVICE, (d, seq) => d === QUIET_DEVICE && pair.onPush(seq), this.onClose, feed)
+        pair.device = await this.adapter.openDevice(QUIET_DEVICE, (seq) => pair.onAck(seq), this.onClose, feed)
+        this.quiet = pair
+        return feed
+    }
+
+    /**
+     * Noisy neighbour: the first `floodDevices` devices flood the main feed (closed loop, `window` updates in
+     * flight each; a refused update is sent again after the server's retry hint, as a device does) while
+     * every open subscriber receives them; meanwhile the quiet device writes its own feed at
+     * `quietRatePerS` and the quiet subscriber's push latency is measured.
+     */
+    async noisy(floodDevices: number, window: number, quietRatePerS: number, warmupMs: number, measureMs: number): Promise<NoisyResult> {
+        const quiet = this.quiet
+        if (!quiet) throw new Error("openQuiet first")
+        const n = Math.min(floodDevices, this.devices.length)
+        let running = true
+        let measuring = false
+        let outstanding = 0
+        let acked = 0
+        let refused = 0
+        let floodPushes = 0
+        let firstRefusal: string | undefined
+        const retries = new Set<NodeJS.Timeout>()
+        this.hooks = {
+            onAck: (device, _seq, ok, detail, retryAfterMs) => {
+                outstanding--
+                if (measuring) {
+                    if (ok) acked++
+                    else refused++
+                }
+                if (!ok) firstRefusal ??= detail
+                if (!running) return
+                outstanding++
+                const pos = this.posOf[device]
+                if (ok || !retryAfterMs) return this.sendNext(pos)
+                const t = setTimeout(() => {
+                    retries.delete(t)
+                    if (running) this.sendNext(pos)
+                    else outstanding--
+                }, retryAfterMs)
+                retries.add(t)
+            },
+            onPush: () => {
+                if (measuring) floodPushes++
+            },
+        }
+        const sentAt = new Map<number, number>()
+        const latency = new Samples()
+        let quietSeq = 1
+        let quietSent = 0
+        let quietReceived = 0
+        quiet.onAck = () => {}
+        quiet.onPush = (seq) => {
+            const t = sentAt.get(seq)
+            if (t === undefined) return
+            sentAt.delete(seq)
+            quietReceived++
+            latency.add(performance.now() - t)
+        }
+        const quietTimer = setInterval(() => {
+            const seq = quietSeq++
+            if (measuring) {
+                sentAt.set(seq, performance.now())
+                quietSent++
+            }
+            quiet.device.send(seq, Date.now())
+        }, 1000 / quietRatePerS)
+        for (let d = 0; d < n; d++) for (let w = 0; w < window; w++, outstanding++) this.sendNext(d)
+        await sleep(warmupMs)
+        const s0 = sampleProc(this.serverPid)
+        const c0 = process.cpuUsage()
+        measuring = true
+        await sleep(measureMs)
+        measuring = false
+        const s1 = sampleProc(this.serverPid)
+        const elapsed = s1.atMs - s0.atMs
+        const clientCoreShare = clientShare(c0, elapsed)
+        clearInterval(quietTimer)
+        running = false
+        for (const t of retries) clearTimeout(t)
+        outstanding -= retries.size
+        retries.clear()
+        await this.drain(() => outstanding)
+        // the quiet feed's last pushes may trail the flood's backlog
+        for (let t = 0; t < 50 && quietReceived < quietSent; t++) await sleep(100)
+        this.hooks = IDLE
+        return {
+            floodDevices: n,
+            window,
+            subscribers: this.subscribers.length,
+            measureMs: elapsed,
+            floodAcked: acked,
+            floodAckedPerS: (acked * 1000) / elapsed,
+            floodRefused: refused,
+            firstRefusal,
+            floodPushesPerS: (floodPushes * 1000) / elapsed,
+            quietRatePerS,
+            quiet: latency.percentiles(),
+            quietSent,
+            quietReceived,
+            server: serverWindow(s0, s1),
+            clientCoreShare,
+        }
+    }
+
     private async drain(outstanding: () => number): Promise<void> {
         const until = performance.now() + DRAIN_MS
         while (outstanding() > 0 && performance.now() < until) await sleep(20)
@@ -320,7 +458,8 @@ export class LoadGenerator {
 
     closeAll(): void {
         this.closingAll = true
-        for (const c of [...this.devices.map((d) => d.conn), ...this.subscribers]) c.close()
+        for (const c of [...this.devices.map((d) => d.conn), ...this.subscribers, ...(this.quiet ? [this.quiet.device, this.quiet.subscriber] : [])]) c.close()
+        this.quiet = undefined
         this.devices = []
         this.subscribers = []
         clearInterval(this.keepAliveTimer)

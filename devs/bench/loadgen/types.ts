@@ -22,8 +22,11 @@ export interface WireBytes {
     written: number
 }
 
-/** Called once per update when its acknowledgement arrives (or the update is refused). */
-export type AckHandler = (seq: number, ok: boolean, detail?: string) => void
+/**
+ * Called once per update when its acknowledgement arrives (or the update is refused; `retryAfterMs`: the
+ * server's hint of a 429/503, after which a device sends again).
+ */
+export type AckHandler = (seq: number, ok: boolean, detail?: string, retryAfterMs?: number) => void
 /** Called for every push a subscriber receives: which device wrote which sequence number. */
 export type PushHandler = (device: number, seq: number) => void
 
@@ -41,10 +44,12 @@ export interface SubscriberConnection {
 }
 
 export interface ClientAdapter {
-    /** Connects, authenticates and gets one update (seq 0) acknowledged before resolving. */
-    openDevice(device: number, onAck: AckHandler, onClose: (why: string) => void): Promise<DeviceConnection>
-    /** Connects and subscribes to every datastream of the feed before resolving. */
-    openSubscriber(index: number, onPush: PushHandler, onClose: (why: string) => void): Promise<SubscriberConnection>
+    /** Connects, authenticates and gets one update (seq 0) acknowledged before resolving; writes to `feedId` (default: the address's). */
+    openDevice(device: number, onAck: AckHandler, onClose: (why: string) => void, feedId?: number): Promise<DeviceConnection>
+    /** Connects and subscribes to every datastream of the feed (default: the address's) before resolving. */
+    openSubscriber(index: number, onPush: PushHandler, onClose: (why: string) => void, feedId?: number): Promise<SubscriberConnection>
+    /** A second feed (MQTT: topic tree) that the load phases do not write: the noisy-neighbour phase's quiet one. */
+    quietFeed(): Promise<number>
     /** Sends keep-alives the protocol needs from idle clients; called every KEEPALIVE_SWEEP_MS. */
     sweepKeepAlive?(nowMs: number): void
 }

@@ -8,7 +8,7 @@ import type { TargetAddress } from "./types.ts"
 
 export interface WorkerRequest {
     id: number
-    op: "init" | "openDevices" | "openSubscribers" | "closedLoop" | "paced" | "counts" | "closeAll"
+    op: "init" | "openDevices" | "openSubscribers" | "openQuiet" | "closedLoop" | "paced" | "noisy" | "counts" | "closeAll"
     args: any[]
 }
 
@@ -31,6 +31,10 @@ async function handle(req: WorkerRequest): Promise<unknown> {
             return gen.closedLoop(req.args[0], req.args[1], req.args[2], req.args[3])
         case "paced":
             return gen.paced(req.args[0], req.args[1], req.args[2])
+        case "openQuiet":
+            return gen.openQuiet()
+        case "noisy":
+            return gen.noisy(req.args[0], req.args[1], req.args[2], req.args[3], req.args[4])
         case "counts":
             return gen.counts()
         case "closeAll":
