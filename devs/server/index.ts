@@ -226,7 +226,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
 
     // subscription timeouts and fan-out turns on Node's timers (tests of the hub inject their own)
-    const hub = new Hub({ store, clock: NODE_CLOCK, onCount: (n) => metrics.subscriptions.set({}, n) })
+    const hub = new Hub({ store, clock: NODE_CLOCK, onCount: (n) => metrics.subscriptions.set({}, n), onBusy: () => metrics.fanoutBusy.add() })
+    metrics.sampleOnRender(() => metrics.pushesOwed.set({}, hub.totalOwed))
     // keys or tokens changed (revoked here, by the CLI, or signed out): end the subscriptions they no longer allow
     keys.onReload(() => hub.recheck())
     const sessions = new Set<Session>()

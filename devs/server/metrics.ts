@@ -76,6 +76,8 @@ export class Metrics {
         "counter",
     )
     readonly subscriptions = new Family("feedline_subscriptions", "Subscriptions live now.", "gauge")
+    readonly fanoutBusy = new Family("feedline_fanout_busy_total", "Writes refused (429 E_FANOUT_BUSY) because their feed owed its subscribers too many pushes.", "counter")
+    readonly pushesOwed = new Family("feedline_pushes_owed", "Pushes queued for subscribers and not yet delivered, all feeds (sampled at each scrape).", "gauge")
     readonly datapoints = new Family("feedline_datapoints_written_total", "Datapoints committed that changed something.", "counter")
     readonly storeCommit = new Histogram(
         "feedline_store_commit_seconds",
@@ -86,7 +88,15 @@ export class Metrics {
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
     ])
 
+    private readonly samplers: (() => void)[] = []
+
+    /** `fn` sets gauges that are read, not kept up to date (e.g. pushes owed), right before each render. */
+    sampleOnRender(fn: () => void): void {
+        this.samplers.push(fn)
+    }
+
     render(): string {
+        for (const sample of this.samplers) sample()
         return [
             this.connectionsTotal,
             this.connectionsOpen,
@@ -96,6 +106,8 @@ export class Metrics {
             this.queueDrops,
             this.handshakesDropped,
             this.subscriptions,
+            this.fanoutBusy,
+            this.pushesOwed,
             this.datapoints,
             this.storeCommit,
             this.storeQuery,

@@ -4,7 +4,7 @@
 // sending the biggest writes a request may hold (16 KiB: 439 datapoints, so one write owes ~28 000
 // pushes and two reach MAX_OWED_PUSHES_PER_FEED) as fast as the default rate limit and the server's
 // 429s let them, resending a refused write after its retry_after_ms as devices do. Meanwhile a quiet
-// writer puts one datapoint on feed B every 50 ms and B's subscriber times each push (send → push).
+// writer puts one datapoint on feed B every 25 ms and B's subscriber times each push (send → push).
 // Shown: B's pushes arrive with p99 within QUIET_PUSH_P99_MS (the bound the README documents is 250 ms
 // on this 2-core machine, measured 80-130 ms here with nothing else running; `npm run bench` measures it
 // in its noisy-neighbour row; 2 s is asserted because npm test shares the machine with other suites:
@@ -33,7 +33,7 @@ const WRITERS = 4
 /** writes each writer keeps in flight */
 const WINDOW = 4
 const FLOOD_MS = 4000
-const QUIET_EVERY_MS = 50
+const QUIET_EVERY_MS = 25
 /**
  * asserted, send → push; the documented figure (README) is 250 ms, measured tightly by `npm run bench`.
  * Under load most of the tail is the write's commit (send → ack), so the fan-out's own part (ack → push)
@@ -245,18 +245,24 @@ test("a flooded feed does not stall another: quiet pushes on time, memory bounde
             }
         }
     }
+    // one datapoint every QUIET_EVERY_MS, not waiting for the previous acknowledgement (a device's sensor does not wait either)
     const quietLoop = async () => {
         let n = 0
         const failures: string[] = []
+        const acks: Promise<void>[] = []
         while (performance.now() < floodEnd + 1000) {
-            const at = base + n
-            sentAt.set(n, performance.now())
-            const r = await quietWriter.request({ method: "put", resource: `/feeds/${quiet}`, headers: { "X-ApiKey": masterKey }, body: { datastreams: [{ id: "marker", datapoints: [{ at, value: String(n) }] }] } })
-            ackedAt.set(n, performance.now())
-            if (r.status !== 200) failures.push(`${r.status} ${(r.body as any)?.code}`)
-            n++
+            const i = n++
+            sentAt.set(i, performance.now())
+            const body = { datastreams: [{ id: "marker", datapoints: [{ at: base + i, value: String(i) }] }] }
+            acks.push(
+                quietWriter.request({ method: "put", resource: `/feeds/${quiet}`, headers: { "X-ApiKey": masterKey }, body }).then((r) => {
+                    ackedAt.set(i, performance.now())
+                    if (r.status !== 200) failures.push(`${r.status} ${(r.body as any)?.code}`)
+                }),
+            )
             await sleep(QUIET_EVERY_MS)
         }
+        await Promise.all(acks)
         return { sent: n, failures }
     }
     const [q] = await Promise.all([quietLoop(), ...Array.from({ length: WRITERS * WINDOW }, (_, i) => writeLoop(i % WRITERS, Math.floor(i / WRITERS)))])
@@ -312,6 +318,11 @@ test("a flooded feed does not stall another: quiet pushes on time, memory bounde
     assert.ok(p99 <= QUIET_PUSH_P99_MS, `quiet feed push latency p99 ${p99.toFixed(1)} ms (bound ${QUIET_PUSH_P99_MS} ms)`)
     assert.ok(percentile(fanout, 99) <= QUIET_FANOUT_P99_MS, `quiet feed ack → push p99 ${percentile(fanout, 99).toFixed(1)} ms (bound ${QUIET_FANOUT_P99_MS} ms)`)
     assert.ok(rssMax <= SERVER_RSS_BOUND_MIB, `server RSS ${rssMax.toFixed(0)} MiB (bound ${SERVER_RSS_BOUND_MIB} MiB)`)
+    // the operator sees it too: every refusal counted, nothing owed once delivered
+    const metrics = await (await fetch(`http://127.0.0.1:${server.appPort}/metrics`)).text()
+    const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(metrics)?.[1])
+    assert.equal(metric("feedline_fanout_busy_total"), refusals.get("E_FANOUT_BUSY"))
+    assert.equal(metric("feedline_pushes_owed"), 0)
 
     flood!.send({ op: "close" })
     for (const c of [quietSub, quietWriter.c, admin.c, ...writers.map((w) => w.c)]) c.close()

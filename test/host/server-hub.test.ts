@@ -177,10 +177,12 @@ test("hub: replay then live, nothing missed and nothing twice; a subscribe whose
     const s = await pending
     s.start()
     assert.deepEqual(t.values("r"), ["old0", "old1", "old2", "both0", "new0"])
+    // a subscribe that arrives after its connection closed registers nothing (there is no one to answer)
     const closed = new Target()
     closed.open = false
-    await assert.rejects(hub.subscribe(closed, sub(1, "x")))
+    ;(await hub.subscribe(closed, sub(1, "x"))).start()
     assert.equal(hub.size, 1)
+    assert.deepEqual(closed.lines, [])
 })
 
 test("hub: a subscription's timeout ends it with a final 408 push on the injected timers; nothing follows it", async () => {
@@ -327,6 +329,20 @@ test("hub: writes to a feed that owes too much are refused 429 E_FANOUT_BUSY wit
     big.publish(changes(1, 500))
     while (clock.turns(1)) {}
     assert.equal(hub.owed(1), 0)
+})
+
+test("hub: drain delivers everything owed at once (shutdown: before the connections' final notices)", async () => {
+    const { hub, clock } = setup({ quantumPushes: 10, turnBudgetMs: 1 })
+    clock.stepMs = 0.001
+    const t = new Target()
+    await live(hub, t, sub(1, "a"))
+    await live(hub, t, sub(2, "b"))
+    for (let w = 0; w < 50; ++w) hub.admit(1, 10).publish(changes(1, 10))
+    hub.admit(2, 1).publish(changes(2, 1))
+    hub.drain(clock.nowMs + 1000)
+    assert.ok(hub.idle)
+    assert.equal(t.lines.length, 501)
+    assert.equal(hub.totalOwed, 0)
 })
 
 test("fan-out retry hint: the time to deliver the backlog above half the bound at the feed's share, within its bounds", () => {

@@ -62,6 +62,8 @@ export interface HubDeps {
     limits?: Partial<HubLimits>
     /** told the number of subscriptions whenever it changes (the metrics gauge) */
     onCount?: (subscriptions: number) => void
+    /** told of every write refused 429 E_FANOUT_BUSY (the metrics counter) */
+    onBusy?: (feed: number) => void
 }
 
 export interface SubscribeRequest extends SubscriptionSpec {
@@ -150,7 +152,8 @@ export class Hub {
      * the replay is sent; changes the replay holds already (seq <= its high-water mark) are not sent again.
      */
     async subscribe(target: PushTarget, req: SubscribeRequest): Promise<Subscribed> {
-        if (!target.open) throw new ApiError(503, "E_SHUTTING_DOWN", "the connection is closing")
+        // the connection closed while the request was on its way: nothing to register, and no one to answer
+        if (!target.open) return { start: () => {} }
         const mine = this.byTarget.get(target)
         const replaced = mine?.get(req.token)
         const others = mine ? [...mine.values()].filter((s) => s !== replaced) : []
@@ -220,6 +223,7 @@ export class Hub {
         const subs = this.byFeed.get(feed)?.size ?? 0
         const a = this.fanout.admit(feed, points * subs)
         if (!a.ok) {
+            this.deps.onBusy?.(feed)
             throw new ApiError(
                 429,
                 "E_FANOUT_BUSY",
