@@ -20,7 +20,7 @@ export type Settings = Record<string, string | number | boolean>
 
 /**
  * A bound on the simulator's start (compiling the entry, loading the VM, the first line of the app):
- * about 5 s on an idle 2-core machine, up to 22 s measured at load 10 (npm test under two busy loops).
+ * about 5 s on a quiet 2-core machine, 12-31 s measured at load 8-14 (npm test under two busy loops).
  * A start that takes longer than this is a failure, not a slow machine.
  */
 export const VM_START_MS = 90_000
