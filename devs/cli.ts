@@ -8,10 +8,11 @@ import { describeKey, KeyRing } from "./server/auth/keys.ts"
 import { credentialsPath } from "./server/credentials.ts"
 import { ApiError, ConfigError } from "./server/errors.ts"
 import { startServer, type ServerOptions } from "./server/index.ts"
+import { mountDashboard } from "./dashboard/mount.ts"
 import { octal, securePrivateFolder } from "./server/storage/private-folder.ts"
 import { SqliteStore } from "./server/storage/sqlite.ts"
 import { CLIENT_COMMANDS, clientCommandsHelp, processIo, runClientCommand } from "./client/commands/index.ts"
-import { PERMISSIONS, type Permission } from "./server/storage/store.ts"
+import { PERMISSIONS, type Permission } from "./server/auth/grant.ts"
 import { runProxyCli } from "./faultproxy/command.ts"
 
 const DEFAULT_DATA_DIR = resolve(fileURLToPath(new URL("../data", import.meta.url)))
@@ -137,7 +138,6 @@ async function serve(args: string[]): Promise<void> {
         faultyMs: intOf("faulty-ms", v["faulty-ms"] ?? env.FEEDLINE_FAULTY_MS),
         timeoutMs: intOf("timeout-ms", v["timeout-ms"] ?? env.FEEDLINE_TIMEOUT_MS),
         retentionDays: intOf("retention-days", v["retention-days"] ?? env.FEEDLINE_RETENTION_DAYS),
-        tokenMaxAgeMs: hoursOf("token-max-age-hours", v["token-max-age-hours"] ?? env.FEEDLINE_TOKEN_MAX_AGE_HOURS),
         ratePerSecond: rate,
         rateBurst: rate === undefined ? undefined : 2 * rate,
         keyRatePerSecond: keyRate,
@@ -148,6 +148,8 @@ async function serve(args: string[]): Promise<void> {
         authDeadlineMs: intOf("auth-deadline-ms", v["auth-deadline-ms"] ?? env.FEEDLINE_AUTH_DEADLINE_MS),
         maxHandshakesPerAddress: intOf("max-handshakes-per-address", v["max-handshakes-per-address"] ?? env.FEEDLINE_MAX_HANDSHAKES_PER_ADDRESS),
         logLevel: v["log-level"] ?? env.FEEDLINE_LOG_LEVEL ?? "info",
+        // the dashboard at /, POST /jwt and `Bearer <jwt>` credentials
+        extensions: [mountDashboard({ tokenMaxAgeMs: hoursOf("token-max-age-hours", v["token-max-age-hours"] ?? env.FEEDLINE_TOKEN_MAX_AGE_HOURS) })],
     }
     const server = await startServer(opts)
     if (server.credentialsCreated) {

@@ -10,6 +10,7 @@ import { Writable } from "node:stream"
 import { fileURLToPath } from "node:url"
 import { parseEnv } from "node:util"
 import { startServer, type RunningServer } from "./server/index.ts"
+import { mountDashboard } from "./dashboard/mount.ts"
 import { subscribeForever } from "./client/subscriber.ts"
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)))
@@ -138,7 +139,15 @@ async function main() {
     mkdirSync(dataDir, { recursive: true })
     let server: RunningServer
     try {
-        server = await startServer({ dataDir, devicePort, appPort, host: env.FEEDLINE_HOST ?? "127.0.0.1", logLevel: env.FEEDLINE_LOG_LEVEL ?? "warn", logDestination: serverLogSink() })
+        server = await startServer({
+            dataDir,
+            devicePort,
+            appPort,
+            host: env.FEEDLINE_HOST ?? "127.0.0.1",
+            logLevel: env.FEEDLINE_LOG_LEVEL ?? "warn",
+            logDestination: serverLogSink(),
+            extensions: [mountDashboard()], // the dashboard at /, POST /jwt
+        })
     } catch (e: any) {
         if (e?.code === "EADDRINUSE") {
             say("start", `port ${e.port} is already in use (another feedline running?). Stop it, or choose ports: FEEDLINE_DEVICE_PORT=7444 FEEDLINE_APP_PORT=7081 npm start`)

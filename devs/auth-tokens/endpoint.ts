@@ -10,7 +10,8 @@
 //   DELETE /jwt Authorization: Bearer <jwt>            sign out: that token and every token of its family
 
 import { errorBody } from "../../src/protocol.ts"
-import { bearerToken, TokenError, type Grant, type TokenAuthority } from "./tokens.ts"
+import type { Grant } from "../server/auth/grant.ts"
+import { bearerToken, TokenError, type TokenAuthority } from "./tokens.ts"
 
 export interface JwtHttpRequest {
     method: string

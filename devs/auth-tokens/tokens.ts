@@ -14,6 +14,8 @@ import crypto from "node:crypto"
 import fs from "node:fs"
 import path from "node:path"
 import { SignJWT, jwtVerify, errors as joseErrors } from "jose"
+import { PERMISSIONS, type Grant } from "../server/auth/grant.ts"
+import type { KeyRecord } from "../server/storage/store.ts"
 
 /** Design documents: tokens are valid 5 hours; the page renews well before (see RENEW_BEFORE_MS). */
 export const TOKEN_TTL_MS = 5 * 60 * 60 * 1000
@@ -29,26 +31,8 @@ export const TOKEN_SECRET_FILE = "jwt-secret"
 const ISSUER = "feedline"
 const AUDIENCE = "feedline-app"
 
-export type Permission = "read" | "update" | "create" | "delete"
-const PERMISSIONS: Permission[] = ["read", "update", "create", "delete"]
-
-/** What a key (or a token minted from it) may do; the same shape as the server's KeyRecord fields. */
-export interface Grant {
-    keyId: string
-    permissions: Permission[]
-    /** feed ids; undefined = all feeds */
-    feeds?: number[]
-    master: boolean
-}
-
-/** The issuing key as the server knows it now; `revokedMs` set or undefined returned = no longer valid. */
-export interface KeyState {
-    id: string
-    permissions: Permission[]
-    feeds?: number[]
-    master: boolean
-    revokedMs?: number
-}
+/** The issuing key as the server knows it now (its key ring); `revokedMs` set or undefined returned = no longer valid. */
+export type KeyState = Pick<KeyRecord, "id" | "permissions" | "feeds" | "master" | "revokedMs">
 
 export interface VerifiedToken extends Grant {
     tokenId: string

@@ -1,14 +1,15 @@
 // What handlers see: the request context, their result type, and the permission guards. Kept apart
 // from router.ts so that handlers do not import the router that imports them.
 import type { Request } from "../../src/protocol.ts"
-import { permits, type BearerVerifier, type Grant, type KeyRing } from "./auth/keys.ts"
+import { permits, type BearerVerifier, type Grant, type Permission } from "./auth/grant.ts"
+import type { KeyRing } from "./auth/keys.ts"
 import { forbidden } from "./errors.ts"
 import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import type { ServerStamps } from "./stamps.ts"
 import type { Buckets } from "./ratelimit.ts"
-import type { Permission, Store } from "./storage/store.ts"
+import type { Store } from "./storage/store.ts"
 
 export type Transport = "tls" | "tcp" | "ws" | "http"
 

@@ -8,8 +8,10 @@ import type net from "node:net"
 import { join } from "node:path"
 import type { Duplex } from "node:stream"
 import { keepaliveContractOf } from "../../src/protocol.ts"
-import { KeyRing, type BearerVerifier } from "./auth/keys.ts"
+import type { BearerVerifier } from "./auth/grant.ts"
+import { KeyRing } from "./auth/keys.ts"
 import { ensureCredentials, type Credentials } from "./credentials.ts"
+import { firstVerifier, type ServerExtension } from "./extensions.ts"
 import { ApiError, ConfigError } from "./errors.ts"
 import { Hub, NODE_CLOCK } from "./hub/index.ts"
 import { Admission, jitteredRetryMs } from "./listeners/admission.ts"
@@ -50,10 +52,10 @@ import { SqliteStore } from "./storage/sqlite.ts"
 import type { Store } from "./storage/store.ts"
 import { ensureDevCertificate } from "./tls/devca.ts"
 import { tlsServerOptions } from "./tls/policy.ts"
-import { mountDashboard } from "../dashboard/mount.ts"
 
-export type { BearerVerifier, Grant } from "./auth/keys.ts"
+export type { BearerVerifier, Grant } from "./auth/grant.ts"
 export type { Credentials } from "./credentials.ts"
+export type { Extension, ServerCore, ServerExtension } from "./extensions.ts"
 export type { HttpHandler } from "./listeners/http.ts"
 export type { Session, Wire } from "./session.ts"
 
@@ -113,12 +115,12 @@ export interface ServerOptions {
     slowConsumerMs?: number
     /** SQLite synchronous mode: FULL (default, survives power loss) or NORMAL */
     synchronous?: "FULL" | "NORMAL"
-    /** [P§7] verifies `Bearer <token>` credentials (the dashboard's JWTs); without it bearer tokens are refused */
+    /** [P§7] verifies `Bearer <token>` credentials; without it (or an extension's) bearer tokens are refused */
     verifyBearer?: BearerVerifier
-    /** [P§7] how long one sign-in (a token from POST /jwt and its renewals) may last; default 24 h */
-    tokenMaxAgeMs?: number
-    /** extra routes on the app port, tried in order after /v2, /ws, /healthz and /metrics */
+    /** extra routes on the app port, tried in order after /v2, /ws, /healthz and /metrics, before the extensions' */
     httpHandlers?: HttpHandler[]
+    /** tools mounted on this server (the dashboard and POST /jwt: devs/dashboard/mount.ts), given its key ring and limiter */
+    extensions?: ServerExtension[]
     /** the server's clock, ms since the epoch (default Date.now); tests move it by hand to check rules of seconds or days without waiting */
     now?: () => number
     /**
@@ -205,8 +207,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     })
     const store: Store = opts.wrapStore ? opts.wrapStore(sqlite) : sqlite
     const keys = new KeyRing(store, now)
-    // the dashboard at /, POST /jwt and `Bearer <jwt>` credentials (devs/dashboard/mount.ts)
-    const dashboard = mountDashboard({ dataDir: opts.dataDir, store, keys, authFailures: () => router.deps.authFailures, now, tokenMaxAgeMs: opts.tokenMaxAgeMs })
+    const authFailures = new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST })
+    // tools (the dashboard at /, POST /jwt and `Bearer <jwt>` credentials), mounted with what they may use
+    const extended = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, now, log }))
     const pruned = await store.pruneRevokedTokenFamilies()
     if (pruned) log.info({ pruned }, "forgot signed-out token families past their end")
     const { credentials, created } = await ensureCredentials(opts.dataDir, store, keys, now)
@@ -239,9 +242,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         log,
         now,
         stamps: new ServerStamps(),
-        authFailures: new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST }),
+        authFailures,
         keyRate: new Buckets({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }, MAX_TRACKED_KEYS),
-        verifyBearer: opts.verifyBearer ?? dashboard.verifyBearer,
+        verifyBearer: firstVerifier([opts.verifyBearer, ...extended.map((e) => e.verifyBearer)].filter((v) => v !== undefined)),
         connections: sessions,
     })
     const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
@@ -287,7 +290,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             rate: new Buckets(rate),
             now,
             health: () => ({ status: "ok", version: SERVER_VERSION, uptime_s: Math.round((now() - startedMs) / 1000), connections: sessions.size }),
-            extraHandlers: [...(opts.httpHandlers ?? []), ...dashboard.httpHandlers],
+            extraHandlers: [...(opts.httpHandlers ?? []), ...extended.flatMap((e) => e.httpHandlers ?? [])],
         },
         // [P§1] the device port's certificate and TLS policy
         appScheme === "https" ? { ...tlsServerOptions(cert, key), handshakeTimeout } : undefined,

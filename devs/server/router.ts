@@ -2,7 +2,7 @@
 // pass the same authentication and permission checks. It matches the resource, authenticates once per
 // connection [P§7], runs one small handler and turns whatever it throws into an error response.
 import { apiKeyOf, resourceSegments, type Request, type Response } from "../../src/protocol.ts"
-import type { Grant } from "./auth/keys.ts"
+import type { Grant } from "./auth/grant.ts"
 import type { Caller, Ctx, Result, RouterDeps, Routes } from "./context.ts"
 import { ApiError, asApiError, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
 import { datapointsRoutes } from "./handlers/datapoints.ts"

@@ -7,7 +7,7 @@ import { decodeRequest, encodeResponse, encodeWelcome, keepaliveStep, type Reque
 import { ApiError, errorResponse } from "./errors.ts"
 import { ObjectFramer } from "./framer.ts"
 import type { Admission, Admitted } from "./listeners/admission.ts"
-import type { Grant } from "./auth/keys.ts"
+import type { Grant } from "./auth/grant.ts"
 import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"

@@ -8,6 +8,7 @@ import fs from "node:fs"
 import os from "node:os"
 import path from "node:path"
 import { startServer, type RunningServer } from "../../devs/server/index.ts"
+import { mountDashboard } from "../../devs/dashboard/mount.ts"
 import { FeedlineConnection } from "../../devs/client/connection.ts"
 import { loadOrCreateTokenSecret, TokenAuthority } from "../../devs/auth-tokens/tokens.ts"
 
@@ -41,7 +42,7 @@ before(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-dash-"))
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-chromium-"))
     // a keep-alive contract that a loaded 2-core machine running chromium cannot miss by accident
-    server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent", heartbeatMs: 1000, faultyMs: 5000, timeoutMs: 15_000 })
+    server = await startServer({ dataDir, devicePort: 0, appPort: 0, logLevel: "silent", extensions: [mountDashboard()], heartbeatMs: 1000, faultyMs: 5000, timeoutMs: 15_000 })
     base = `http://127.0.0.1:${server.appPort}`
     const { deviceKey } = server.credentials
     // an hour of history for two sensors, a command datastream and the device's diagnostics
@@ -255,7 +256,7 @@ test("across a server restart the page shows the link down, reconnects by itself
     device.close()
     await server.close()
     await page.locator("#link-state", { hasText: /offline|connecting/ }).waitFor({ timeout: WAIT_MS })
-    server = await startServer({ dataDir, devicePort, appPort, logLevel: "silent", heartbeatMs: 1000, faultyMs: 5000, timeoutMs: 15_000 })
+    server = await startServer({ dataDir, devicePort, appPort, logLevel: "silent", extensions: [mountDashboard()], heartbeatMs: 1000, faultyMs: 5000, timeoutMs: 15_000 })
     // written while the page is away: the page resubscribes with since and gets it replayed
     assert.equal((await rest("PUT", "/feeds/1/datastreams/humidity", server.credentials.deviceKey, { current_value: "61.5" })).status, 200)
     await page.locator("#link-state", { hasText: "online" }).waitFor({ timeout: WAIT_MS })
@@ -266,7 +267,7 @@ test("across a server restart the page shows the link down, reconnects by itself
 
 test("over HTTPS (the app port's default off loopback, issue 11 item 5) the page signs in and follows pushes over WSS", { skip: SKIP, timeout: 45_000 }, async () => {
     const secureDir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-dash-https-"))
-    const secure = await startServer({ dataDir: secureDir, devicePort: 0, appPort: 0, appTls: true, logLevel: "silent", heartbeatMs: 1000, faultyMs: 5000, timeoutMs: 15_000 })
+    const secure = await startServer({ dataDir: secureDir, devicePort: 0, appPort: 0, appTls: true, logLevel: "silent", extensions: [mountDashboard()], heartbeatMs: 1000, faultyMs: 5000, timeoutMs: 15_000 })
     const { chromium } = await import("playwright-core")
     // the dev CA is not in Chromium's trust store; the certificate itself is checked by the Node tests
     const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS })

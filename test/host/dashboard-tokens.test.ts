@@ -7,7 +7,9 @@ import os from "node:os"
 import path from "node:path"
 import { bearerToken, DEFAULT_TOKEN_MAX_AGE_MS, loadOrCreateTokenSecret, TokenAuthority, TokenError, TOKEN_TTL_MS, type KeyState } from "../../devs/auth-tokens/tokens.ts"
 import { handleJwtRequest } from "../../devs/auth-tokens/endpoint.ts"
-import { bearerVerifier, keyLookup } from "../../devs/auth-tokens/server-glue.ts"
+import { bearerVerifier } from "../../devs/auth-tokens/server-glue.ts"
+import { KeyRing } from "../../devs/server/auth/keys.ts"
+import type { Store } from "../../devs/server/storage/store.ts"
 
 const SECRET = new Uint8Array(32).fill(7)
 const T0 = Date.UTC(2026, 10, 22, 5, 0, 0)
@@ -126,8 +128,14 @@ test("the secret is created once (0600) and reused; the key lookup reloads only 
     }
     let version = 1
     let loads = 0
-    const store = { keysVersion: () => version, listKeys: async () => (loads++, [{ id: "a", permissions: ["read" as const], master: false }]) }
-    const lookup = keyLookup(store)
+    // the server's key ring is the tokens' key lookup (KeyRing.findKey)
+    const store = {
+        keysVersion: () => version,
+        listKeys: async () => (loads++, [{ id: "a", permissions: ["read" as const], master: false, hash: Buffer.alloc(32), hashKind: "sha256" as const, label: "", createdMs: T0 }]),
+        revokedTokenFamilies: async () => [],
+    }
+    const ring = new KeyRing(store as unknown as Store)
+    const lookup = (id: string) => ring.findKey(id)
     assert.equal((await lookup("a"))?.id, "a")
     assert.equal(await lookup("b"), undefined)
     assert.equal(loads, 1)

@@ -9,6 +9,7 @@ import { promisify } from "node:util"
 import { WebSocket } from "ws"
 import { decodeServerLine, encodeRequest, isNotice, type Request, type Response } from "../../src/protocol.ts"
 import { startServer, type RunningServer, type ServerOptions } from "../../devs/server/index.ts"
+import { mountDashboard, type DashboardOptions } from "../../devs/dashboard/mount.ts"
 
 const execFileAsync = promisify(execFile)
 
@@ -34,11 +35,12 @@ export interface TestServer extends RunningServer {
     stop(): Promise<void>
 }
 
-export async function startTestServer(opts: Partial<ServerOptions> = {}): Promise<TestServer> {
+/** A server as `feedline serve` runs it: with the dashboard and POST /jwt mounted (`tokenMaxAgeMs` is theirs). */
+export async function startTestServer({ tokenMaxAgeMs, ...opts }: Partial<ServerOptions> & DashboardOptions = {}): Promise<TestServer> {
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "feedline-test-"))
     // tests pipeline many requests: no rate limit unless a test asks for one
     const unlimited = { ratePerSecond: 1e6, rateBurst: 1e6, keyRatePerSecond: 1e6, keyRateBurst: 1e6 }
-    const server = await startServer({ devicePort: 0, appPort: 0, logLevel: "silent", synchronous: "NORMAL", ...unlimited, ...opts, dataDir })
+    const server = await startServer({ devicePort: 0, appPort: 0, logLevel: "silent", synchronous: "NORMAL", ...unlimited, extensions: [mountDashboard({ tokenMaxAgeMs })], ...opts, dataDir })
     return {
         ...server,
         dataDir,

@@ -5,27 +5,9 @@
 // looks once per event-loop turn), so a revocation counts from the next request on.
 import { randomBytes, timingSafeEqual } from "node:crypto"
 import { ApiError } from "../errors.ts"
-import { PERMISSIONS, type KeyRecord, type Permission, type Store } from "../storage/store.ts"
+import type { KeyRecord, Store } from "../storage/store.ts"
+import { permits, PERMISSIONS, type Grant, type Permission } from "./grant.ts"
 import { scryptOf, sha256Of } from "./key-hash.ts"
-
-/** What a valid credential allows. Produced by the key ring, or by a bearer-token verifier (JWT, later). */
-export interface Grant {
-    /** the key's public id (or the token subject) */
-    keyId: string
-    permissions: Permission[]
-    /** undefined = all feeds */
-    feeds?: number[]
-    master: boolean
-    /** a bearer token's expiry; keys do not expire */
-    expiresMs?: number
-    /** true for bearer tokens; their keyId is the key that minted them (devs/auth-tokens), so they end with it */
-    bearer?: boolean
-    /** a bearer token's sign-in (family): signing out (DELETE /jwt) ends every token of it */
-    tokenFamily?: string
-}
-
-/** Verifies `X-ApiKey: Bearer <token>` / `Authorization: Bearer <token>`; undefined = not valid. */
-export type BearerVerifier = (token: string) => Promise<Grant | undefined>
 
 export interface NewKey {
     label?: string
@@ -206,6 +188,12 @@ export class KeyRing {
         this.reloadListeners.push(listener)
     }
 
+    /** An unrevoked key by its id (undefined when unknown or revoked), after a reload if keys changed: the token authority checks a token's key with it on every use. */
+    async findKey(id: string): Promise<KeyRecord | undefined> {
+        await this.refresh()
+        return this.activeById.get(id)
+    }
+
     /** The label of an unrevoked key ("" when it has none), from the cached ring. */
     labelOf(keyId: string): string | undefined {
         return this.activeById.get(keyId)?.label
@@ -248,17 +236,4 @@ export class KeyRing {
         await this.refresh()
         return revoked
     }
-}
-
-/** May this grant do `permission` on `feed` (undefined: on the collection of all feeds)? */
-export function permits(grant: Pick<Grant, "master" | "permissions" | "feeds">, permission: Permission, feed?: number): boolean {
-    if (grant.master) return true
-    if (!grant.permissions.includes(permission)) return false
-    if (grant.feeds === undefined) return true
-    return feed !== undefined && grant.feeds.includes(feed)
-}
-
-/** The feeds a grant can see; undefined = all. */
-export function visibleFeeds(grant: Grant): number[] | undefined {
-    return grant.master ? undefined : grant.feeds
 }

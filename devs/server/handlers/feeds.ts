@@ -1,6 +1,6 @@
 // /feeds and /feeds/:feed [P§5]. PUT /feeds/:feed is the devices' hot path: many datastreams at once.
 import { forbidden, notFound, unprocessable } from "../errors.ts"
-import { visibleFeeds } from "../auth/keys.ts"
+import { visibleFeeds } from "../auth/grant.ts"
 import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import { objectBody, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"

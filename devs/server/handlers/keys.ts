@@ -2,7 +2,7 @@
 import { describeKey } from "../auth/keys.ts"
 import { notFound, unprocessable } from "../errors.ts"
 import { requireMaster, type Ctx, type Routes } from "../context.ts"
-import { PERMISSIONS, type Permission } from "../storage/store.ts"
+import { PERMISSIONS, type Permission } from "../auth/grant.ts"
 import { objectBody } from "./body.ts"
 
 async function list(ctx: Ctx) {

@@ -1,6 +1,6 @@
 // GET /session: what the server knows about this connection. GET /sessions: the open connections the
 // key may know about (a master key: all; a key with read: those of keys scoped to feeds it reads).
-import type { Grant } from "../auth/keys.ts"
+import type { Grant } from "../auth/grant.ts"
 import { forbidden } from "../errors.ts"
 import type { Connection, Ctx, Routes } from "../context.ts"
 import { SESSIONS_PAGE_BYTES } from "../limits.ts"

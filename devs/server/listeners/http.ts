@@ -51,17 +51,18 @@ function sendError(res: ServerResponse, err: ApiError, extraHeaders: Record<stri
     sendJson(res, err.status, errorBodyOf(err.status, err.code, err.message, err.retryAfterMs), headers)
 }
 
-/** Reads a body of at most MAX_OBJECT_BYTES. */
-function readBody(req: IncomingMessage): Promise<Buffer> {
+/** Reads a request body of at most `maxBytes` (the app port's one reader; extensions use it too): over it, 413 E_TOO_LARGE. */
+export function readBody(req: IncomingMessage, maxBytes = MAX_OBJECT_BYTES): Promise<Buffer> {
     return new Promise((resolve, reject) => {
+        const tooLarge = () => new ApiError(413, "E_TOO_LARGE", `a request body may be at most ${maxBytes} bytes`)
         const declared = Number(req.headers["content-length"] ?? 0)
-        if (declared > MAX_OBJECT_BYTES) return reject(new ApiError(413, "E_TOO_LARGE", `a request body may be at most ${MAX_OBJECT_BYTES} bytes`))
+        if (declared > maxBytes) return reject(tooLarge())
         const parts: Buffer[] = []
         let size = 0
         req.on("data", (c: Buffer) => {
             size += c.length
-            if (size > MAX_OBJECT_BYTES) {
-                reject(new ApiError(413, "E_TOO_LARGE", `a request body may be at most ${MAX_OBJECT_BYTES} bytes`))
+            if (size > maxBytes) {
+                reject(tooLarge())
                 req.destroy()
             } else parts.push(c)
         })

@@ -12,12 +12,12 @@ import type {
     HistoryQuery,
     KeyHashKind,
     KeyRecord,
-    Permission,
     PointInput,
     Replay,
     Store,
     StoredPoint,
 } from "./store.ts"
+import type { Permission } from "../auth/grant.ts"
 
 /** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
 export const MIGRATIONS: string[] = [

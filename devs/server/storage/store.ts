@@ -2,9 +2,7 @@
 // fleet can implement it on PostgreSQL without touching the router. Times are ms since the epoch.
 // Every datapoint write gets a sequence number from one counter: pushes and `since` replays use it to
 // send nothing twice ([P§8]).
-
-export type Permission = "read" | "update" | "create" | "delete"
-export const PERMISSIONS: Permission[] = ["read", "update", "create", "delete"]
+import type { Permission } from "../auth/grant.ts"
 
 export interface FeedRecord {
     id: number

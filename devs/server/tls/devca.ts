@@ -42,27 +42,27 @@ function stillGood(certPath: string, nowMs: number): boolean {
     }
 }
 
-/** Makes (or reuses) the dev CA and server certificate under `<dataDir>/tls/`. */
-export async function ensureDevCertificate(dataDir: string, nowMs = Date.now()): Promise<DevCertificate> {
-    const dir = join(dataDir, "tls")
-    const paths = {
-        caCertPath: join(dir, "ca.pem"),
-        caKeyPath: join(dir, "ca-key.pem"),
-        certPath: join(dir, "server.pem"),
-        keyPath: join(dir, "server-key.pem"),
-    }
-    if ([paths.caCertPath, paths.caKeyPath, paths.keyPath].every((p) => existsSync(p)) && stillGood(paths.certPath, nowMs) && stillGood(paths.caCertPath, nowMs)) {
-        return { caCertPath: paths.caCertPath, certPath: paths.certPath, keyPath: paths.keyPath, created: false }
-    }
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const notBefore = new Date(nowMs - 3600_000) // tolerate a little clock skew
+/** A CA and a server certificate it signed, for localhost, 127.0.0.1 and ::1, all in PEM. */
+export interface CertificateSet {
+    caCertPem: string
+    caKeyPem: string
+    /** the server certificate alone (clients that trust the CA need only it) */
+    certPem: string
+    keyPem: string
+}
+
+/**
+ * Makes a CA and a server certificate for localhost / 127.0.0.1 / ::1 (ECDSA P-256): the development CA of
+ * a data folder, and the benchmark's throwaway one (devs/bench/tls-fixture.ts), so both are made one way.
+ */
+export async function makeCertificates(o: { caName: string; nowMs: number; caValidMs: number; serverValidMs: number }): Promise<CertificateSet> {
+    const notBefore = new Date(o.nowMs - 3600_000) // tolerate a little clock skew
     const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair
-    const caName = "CN=feedline development CA, O=feedline"
     const ca = await x509.X509CertificateGenerator.createSelfSigned({
         serialNumber: serial(),
-        name: caName,
+        name: o.caName,
         notBefore,
-        notAfter: new Date(nowMs + CA_VALID_MS),
+        notAfter: new Date(o.nowMs + o.caValidMs),
         keys: caKeys,
         signingAlgorithm: ALG,
         extensions: [
@@ -77,7 +77,7 @@ export async function ensureDevCertificate(dataDir: string, nowMs = Date.now()):
         subject: "CN=localhost, O=feedline development",
         issuer: ca.subject,
         notBefore,
-        notAfter: new Date(nowMs + SERVER_VALID_MS),
+        notAfter: new Date(o.nowMs + o.serverValidMs),
         signingKey: caKeys.privateKey,
         publicKey: serverKeys.publicKey,
         signingAlgorithm: ALG,
@@ -94,11 +94,27 @@ export async function ensureDevCertificate(dataDir: string, nowMs = Date.now()):
         ],
     })
     const key = async (k: webcrypto.CryptoKey) => pem("PRIVATE KEY", await webcrypto.subtle.exportKey("pkcs8", k))
-    writeFileSync(paths.caKeyPath, await key(caKeys.privateKey), { mode: 0o600 })
-    writeFileSync(paths.keyPath, await key(serverKeys.privateKey), { mode: 0o600 })
+    return { caCertPem: ca.toString("pem") + "\n", caKeyPem: await key(caKeys.privateKey), certPem: server.toString("pem") + "\n", keyPem: await key(serverKeys.privateKey) }
+}
+
+/** Makes (or reuses) the dev CA and server certificate under `<dataDir>/tls/`. */
+export async function ensureDevCertificate(dataDir: string, nowMs = Date.now()): Promise<DevCertificate> {
+    const dir = join(dataDir, "tls")
+    const paths = {
+        caCertPath: join(dir, "ca.pem"),
+        caKeyPath: join(dir, "ca-key.pem"),
+        certPath: join(dir, "server.pem"),
+        keyPath: join(dir, "server-key.pem"),
+    }
+    if ([paths.caCertPath, paths.caKeyPath, paths.keyPath].every((p) => existsSync(p)) && stillGood(paths.certPath, nowMs) && stillGood(paths.caCertPath, nowMs)) {
+        return { caCertPath: paths.caCertPath, certPath: paths.certPath, keyPath: paths.keyPath, created: false }
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    const made = await makeCertificates({ caName: "CN=feedline development CA, O=feedline", nowMs, caValidMs: CA_VALID_MS, serverValidMs: SERVER_VALID_MS })
+    writeFileSync(paths.caKeyPath, made.caKeyPem, { mode: 0o600 })
+    writeFileSync(paths.keyPath, made.keyPem, { mode: 0o600 })
     // certificates are public, but every file of the data folder is owner-only (storage/private-folder.ts)
-    writeFileSync(paths.caCertPath, ca.toString("pem") + "\n", { mode: 0o600 })
-    // the chain: server certificate first, then the CA (clients that trust the CA need only the first)
-    writeFileSync(paths.certPath, server.toString("pem") + "\n", { mode: 0o600 })
+    writeFileSync(paths.caCertPath, made.caCertPem, { mode: 0o600 })
+    writeFileSync(paths.certPath, made.certPem, { mode: 0o600 })
     return { caCertPath: paths.caCertPath, certPath: paths.certPath, keyPath: paths.keyPath, created: true }
 }

@@ -1,0 +1,43 @@
+// How tools plug into the server without the server knowing them [P§7]: an extension is given the parts
+// of the running server it may use and returns a bearer-token verifier and routes for the app port. The
+// dashboard (devs/dashboard/mount.ts: the page, POST/DELETE /jwt, `Bearer <jwt>`) is one; `feedline
+// serve` and `npm start` mount it through ServerOptions.extensions.
+import type { BearerVerifier } from "./auth/grant.ts"
+import type { KeyRing } from "./auth/keys.ts"
+import type { HttpHandler } from "./listeners/http.ts"
+import type { Logger } from "./log.ts"
+import type { Buckets } from "./ratelimit.ts"
+
+/** What an extension may use of the server it is mounted on. */
+export interface ServerCore {
+    /** the server's data folder (an extension keeps its own files there, e.g. a token secret) */
+    dataDir: string
+    /** the key ring: verify a key, look one up by id, sign token families out */
+    keys: KeyRing
+    /** failed authentications per remote address, the router's gate against key guessing: share it, so no route is a way around it */
+    authFailures: Buckets
+    /** the server's clock */
+    now: () => number
+    log: Logger
+}
+
+export interface Extension {
+    /** [P§7] verifies `Bearer <token>` credentials on every door */
+    verifyBearer?: BearerVerifier
+    /** routes on the app port, tried in order after /v2, /ws, /healthz and /metrics */
+    httpHandlers?: HttpHandler[]
+}
+
+export type ServerExtension = (core: ServerCore) => Extension
+
+/** One verifier for all: the first that accepts a token wins. */
+export function firstVerifier(verifiers: BearerVerifier[]): BearerVerifier | undefined {
+    if (verifiers.length <= 1) return verifiers[0]
+    return async (token) => {
+        for (const verify of verifiers) {
+            const grant = await verify(token)
+            if (grant) return grant
+        }
+        return undefined
+    }
+}
