@@ -4,8 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { KeyRing } from "./auth/keys.ts"
-import type { ApiError } from "./errors.ts"
-import type { Store } from "./storage/store.ts"
+import { StoreError, type Store } from "./storage/store.ts"
 
 export interface Credentials {
     masterKey: string
@@ -31,7 +30,7 @@ async function firstFeed(store: Store) {
     try {
         return await store.createFeed({ id: 1, title: "first feed" })
     } catch (e) {
-        if ((e as ApiError).code !== "E_FEED_ID_RETIRED") throw e
+        if (!(e instanceof StoreError && e.failure === "feed-id-retired")) throw e
         return store.createFeed({ title: "first feed" })
     }
 }

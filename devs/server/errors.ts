@@ -1,6 +1,7 @@
 // Server errors: one stable code each (tests assert on codes), an HTTP status and a reason a person can
 // act on. Codec errors (E_BAD_JSON, E_BAD_RESOURCE, ...) come from src/protocol.ts with the same shape.
 import { errorBody, type Response } from "../../src/protocol.ts"
+import { StoreError, type StoreFailure } from "./storage/store.ts"
 
 export type ServerErrorCode =
     | "E_BAD_BODY" // 400: body has the wrong shape
@@ -90,8 +91,22 @@ export class ConfigError extends Error {
     readonly code = "E_BAD_CONFIG"
 }
 
-/** Anything thrown: ApiErrors as they are, everything else a 500 that reveals nothing internal. */
+/** What the client is told when the store refuses something (storage/store.ts). */
+const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCode }> = {
+    "feed-exists": { status: 422, code: "E_CONFLICT" },
+    "feed-id-retired": { status: 409, code: "E_FEED_ID_RETIRED" },
+    "no-feed-ids-left": { status: 422, code: "E_BAD_ID" },
+    "no-such-feed": { status: 404, code: "E_NOT_FOUND" },
+    closed: { status: 503, code: "E_SHUTTING_DOWN" },
+    "commit-failed": { status: 503, code: "E_STORE_FAILED" },
+}
+
+/** Anything thrown: ApiErrors as they are, the store's refusals by STORE_FAILURES, everything else a 500 that reveals nothing internal. */
 export function asApiError(e: unknown): ApiError {
     if (e instanceof ApiError) return e
+    if (e instanceof StoreError) {
+        const { status, code } = STORE_FAILURES[e.failure]
+        return new ApiError(status, code, e.message, e.retryAfterMs)
+    }
     return new ApiError(500, "E_INTERNAL", "the server failed to handle this request; it was logged, try again")
 }

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, test } from "node:test"
 import { KeyRing } from "../../devs/server/auth/keys.ts"
-import type { ApiError } from "../../devs/server/errors.ts"
+import { asApiError } from "../../devs/server/errors.ts"
 import { SqliteStore } from "../../devs/server/storage/sqlite.ts"
 
 const T0 = Date.UTC(2026, 10, 22, 5)
@@ -36,7 +36,7 @@ test("a feed deleted by another connection: gone for feedExists from the next tu
         // the write path reads data_version in its own transaction: no turn boundary needed
         assert.equal(await server.feedExists(b), true)
         await cli.deleteFeed(b)
-        const err = (await server.writePoints(b, [{ stream: "s", atMs: T0, value: "1" }]).catch((e) => e)) as ApiError
+        const err = asApiError(await server.writePoints(b, [{ stream: "s", atMs: T0, value: "1" }]).catch((e) => e))
         assert.equal(err.code, "E_NOT_FOUND")
         // this store's own deletes count at once
         const c = (await server.createFeed({})).id

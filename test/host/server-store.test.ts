@@ -8,7 +8,7 @@ import { after, describe, test } from "node:test"
 import Database from "better-sqlite3"
 import { SqliteStore } from "../../devs/server/storage/sqlite.ts"
 import type { Store } from "../../devs/server/storage/store.ts"
-import type { ApiError } from "../../devs/server/errors.ts"
+import { asApiError } from "../../devs/server/errors.ts"
 
 const T0 = Date.UTC(2026, 10, 22, 5)
 const dirs: string[] = []
@@ -39,7 +39,7 @@ for (const backend of BACKENDS) {
             const a = await store.createFeed({ title: "a" })
             const b = await store.createFeed({ id: 504, title: "b" })
             assert.equal(b.id, 504)
-            await assert.rejects(store.createFeed({ id: 504 }), (e: ApiError) => e.code === "E_CONFLICT")
+            await assert.rejects(store.createFeed({ id: 504 }), (e) => asApiError(e).code === "E_CONFLICT")
             await store.updateFeed(a.id, { title: "renamed" })
             assert.equal((await store.getFeed(a.id))!.title, "renamed")
             assert.deepEqual((await store.listFeeds([504])).map((f) => f.id), [504])
@@ -59,7 +59,7 @@ for (const backend of BACKENDS) {
             await store.deleteFeed(b) // the highest: SQLite alone would give it out again
             const c = (await store.createFeed({})).id
             assert.ok(c > b, `${c} after deleting ${b}`)
-            await assert.rejects(store.createFeed({ id: b }), (e: ApiError) => e.status === 409 && e.code === "E_FEED_ID_RETIRED")
+            await assert.rejects(store.createFeed({ id: b }), (e) => asApiError(e).status === 409 && asApiError(e).code === "E_FEED_ID_RETIRED")
             // a key made for a feed that does not exist yet: a new feed never gets that id by chance
             await store.insertKey({ id: "k", hash: Buffer.alloc(32, 2), hashKind: "sha256", label: "", permissions: ["read"], feeds: [c + 5], master: false, createdMs: T0 })
             assert.ok((await store.createFeed({})).id > c + 5)
@@ -120,7 +120,7 @@ for (const backend of BACKENDS) {
             ])
             assert.equal(commits() - before, 1, "one transaction for the whole turn")
             assert.equal(results.filter((r) => r.status === "fulfilled").length, 50)
-            assert.equal(((results[50] as PromiseRejectedResult).reason as ApiError).code, "E_NOT_FOUND")
+            assert.equal(asApiError((results[50] as PromiseRejectedResult).reason).code, "E_NOT_FOUND")
             assert.equal((await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 1000 })).length, 50)
             await store.close()
         })
@@ -206,7 +206,7 @@ test("sqlite: a commit that fails refuses every write in it (503 E_STORE_FAILED)
     ])
     for (const r of results) {
         assert.equal(r.status, "rejected")
-        const e = (r as PromiseRejectedResult).reason as ApiError
+        const e = asApiError((r as PromiseRejectedResult).reason)
         assert.deepEqual([e.status, e.code], [503, "E_STORE_FAILED"])
         assert.ok(!e.message.includes("fire"), "internal errors are logged, not sent to clients")
     }

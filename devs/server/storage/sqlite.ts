@@ -3,7 +3,6 @@
 // (group commit): one fsync for many requests, and each request is acknowledged only after its commit.
 import { closeSync, openSync } from "node:fs"
 import Database from "better-sqlite3"
-import { ApiError } from "../errors.ts"
 import { PRIVATE_FILE_MODE } from "./private-folder.ts"
 import type {
     DatastreamRecord,
@@ -17,6 +16,7 @@ import type {
     Store,
     StoredPoint,
 } from "./store.ts"
+import { StoreError } from "./store.ts"
 import type { Permission } from "../auth/grant.ts"
 
 /** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
@@ -358,18 +358,17 @@ export class SqliteStore implements Store {
         const title = input.title ?? ""
         const id = this.db.transaction(() => {
             if (input.id !== undefined) {
-                if (this.stmt.feedById.get(input.id)) throw new ApiError(422, "E_CONFLICT", `feed ${input.id} exists already; leave out "id" to get a new one`)
+                if (this.stmt.feedById.get(input.id)) throw new StoreError("feed-exists", `feed ${input.id} exists already; leave out "id" to get a new one`)
                 if (this.stmt.feedRetired.get(input.id) !== undefined) {
-                    throw new ApiError(
-                        409,
-                        "E_FEED_ID_RETIRED",
+                    throw new StoreError(
+                        "feed-id-retired",
                         `feed ${input.id} was deleted, and a deleted feed's id is never given out again (keys and subscriptions of the old feed must not reach a new one); leave out "id" to get a new one`,
                     )
                 }
             }
             const highWater = this.stmt.feedIdHighWater.get()!
             const id = input.id ?? highWater + 1
-            if (!Number.isSafeInteger(id)) throw new ApiError(422, "E_BAD_ID", `no feed ids are left above ${highWater}; give an explicit "id"`)
+            if (!Number.isSafeInteger(id)) throw new StoreError("no-feed-ids-left", `no feed ids are left above ${highWater}; give an explicit "id"`)
             this.stmt.insertFeed.run(id, title, now, now)
             this.stmt.raiseFeedIdHighWater.run(id)
             return id
@@ -433,7 +432,7 @@ export class SqliteStore implements Store {
     async createDatastreams(feed: number, ids: string[]): Promise<string[]> {
         const now = this.now()
         return this.db.transaction(() => {
-            if (!this.stmt.feedById.get(feed)) throw new ApiError(404, "E_NOT_FOUND", `feed ${feed} does not exist`)
+            if (!this.stmt.feedById.get(feed)) throw new StoreError("no-such-feed", `feed ${feed} does not exist`)
             return ids.filter((id) => this.stmt.createStream.run(feed, id, now).changes > 0)
         })()
     }
@@ -447,7 +446,7 @@ export class SqliteStore implements Store {
     }
 
     writePoints(feed: number, points: PointInput[]): Promise<StoredPoint[]> {
-        if (this.closed) return Promise.reject(new ApiError(503, "E_SHUTTING_DOWN", "the server is shutting down; write again after reconnecting"))
+        if (this.closed) return Promise.reject(new StoreError("closed", "the server is shutting down; write again after reconnecting"))
         return new Promise((resolve, reject) => {
             this.pending.push({ feed, points, resolve, reject })
             if (!this.flushScheduled) {
@@ -464,7 +463,7 @@ export class SqliteStore implements Store {
         this.pending = []
         if (batch.length === 0) return
         const started = performance.now()
-        const outcomes: (StoredPoint[] | ApiError)[] = []
+        const outcomes: (StoredPoint[] | StoreError)[] = []
         const now = this.now()
         try {
             this.db.transaction(() => {
@@ -474,27 +473,27 @@ export class SqliteStore implements Store {
                 for (const w of batch) {
                     const o = this.applyWrite(w, now)
                     outcomes.push(o)
-                    if (!(o instanceof ApiError) && o.length) touched.add(w.feed)
+                    if (!(o instanceof StoreError) && o.length) touched.add(w.feed)
                 }
                 for (const feed of touched) this.stmt.touchFeed.run(now, feed)
             })()
         } catch (e) {
             this.opts.onError?.(e)
-            const err = new ApiError(503, "E_STORE_FAILED", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
+            const err = new StoreError("commit-failed", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
             for (const w of batch) w.reject(err)
             return
         }
         this.opts.onCommit?.(performance.now() - started, batch.length)
         batch.forEach((w, i) => {
             const o = outcomes[i]
-            if (o instanceof ApiError) w.reject(o)
+            if (o instanceof StoreError) w.reject(o)
             else w.resolve(o)
         })
     }
 
     /** One request's points, inside flush()'s transaction; the feed's updated time is set by flush(). */
-    private applyWrite(w: PendingWrite, now: number): StoredPoint[] | ApiError {
-        if (!this.feedKnown(w.feed)) return new ApiError(404, "E_NOT_FOUND", `feed ${w.feed} does not exist`)
+    private applyWrite(w: PendingWrite, now: number): StoredPoint[] | StoreError {
+        if (!this.feedKnown(w.feed)) return new StoreError("no-such-feed", `feed ${w.feed} does not exist`)
         // in stream then time order; within one request the last of equal (stream, at) wins
         const sorted = w.points
             .map((p, i) => ({ p, i }))

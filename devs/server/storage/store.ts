@@ -4,6 +4,30 @@
 // send nothing twice ([P§8]).
 import type { Permission } from "../auth/grant.ts"
 
+/**
+ * Why the store refused something. Storage speaks of its own domain only: errors.ts (asApiError) is the
+ * one place that turns each into a status and code for the client.
+ */
+export type StoreFailure =
+    | "feed-exists" // an explicit feed id that is in use
+    | "feed-id-retired" // an explicit feed id that a deleted feed had: never given out again
+    | "no-feed-ids-left" // no id above the highest ever given
+    | "no-such-feed" // a write or a new datastream for a feed that does not exist
+    | "closed" // the store is closing (the server shuts down)
+    | "commit-failed" // the transaction failed: nothing of it was stored
+
+export class StoreError extends Error {
+    constructor(
+        readonly failure: StoreFailure,
+        /** a reason a person can act on */
+        reason: string,
+        /** when trying again makes sense: after at least this long */
+        readonly retryAfterMs?: number,
+    ) {
+        super(reason)
+    }
+}
+
 export interface FeedRecord {
     id: number
     title: string
