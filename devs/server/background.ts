@@ -1,0 +1,42 @@
+// What the server does besides answering: reloading keys changed by another process, re-hashing keys an
+// older version stored, and deleting datapoints past the retention. stop() ends it (shutdown).
+import type { KeyRing } from "./auth/keys.ts"
+import type { Logger } from "./log.ts"
+import type { Store } from "./storage/store.ts"
+
+/**
+ * Keys are reloaded this often when the store says another process (the `feedline keys` CLI) changed
+ * them, and every subscription is re-checked: a revoked key's idle subscriptions end within a second
+ * (README, [P§8]), half of it this interval, the rest margin for a busy event loop. A look costs one
+ * `PRAGMA data_version`.
+ */
+const KEY_REFRESH_MS = 500
+const RETENTION_CHECK_MS = 3600_000
+
+export function startBackgroundWork(o: { keys: KeyRing; store: Store; log: Logger; now: () => number; retentionDays?: number }): { stop(): void } {
+    const { keys, store, log, now, retentionDays } = o
+    // keys stored before imported and generated keys were told apart: scrypt, in the background
+    void keys.upgradeLegacyHashes().then(
+        (n) => n && log.info({ keys: n }, "re-hashed the keys stored by an older version with scrypt"),
+        (err) => log.error({ err }, "re-hashing old keys with scrypt failed; they keep working with their SHA-256"),
+    )
+    const keyRefresh = setInterval(() => void keys.refresh().catch((err) => log.error({ err }, "reloading keys failed")), KEY_REFRESH_MS)
+    keyRefresh.unref()
+    let retention: NodeJS.Timeout | undefined
+    if (retentionDays !== undefined) {
+        const prune = () =>
+            store
+                .prune(now() - retentionDays * 86_400_000)
+                .then((n) => n && log.info({ deleted: n, retentionDays }, "retention: deleted old datapoints"))
+                .catch((err) => log.error({ err }, "retention failed"))
+        void prune()
+        retention = setInterval(prune, RETENTION_CHECK_MS)
+        retention.unref()
+    }
+    return {
+        stop: () => {
+            clearInterval(keyRefresh)
+            if (retention) clearInterval(retention)
+        },
+    }
+}

@@ -1,0 +1,109 @@
+// What startServer() takes and what it returns (index.ts). Limits' defaults and reasons: limits.ts.
+import type { Duplex } from "node:stream"
+import type { BearerVerifier } from "./auth/grant.ts"
+import type { KeyRing } from "./auth/keys.ts"
+import type { Credentials } from "./credentials.ts"
+import type { ServerExtension } from "./extensions.ts"
+import type { AppScheme } from "./listeners/app-port.ts"
+import type { HttpHandler } from "./listeners/http.ts"
+import type { Logger } from "./log.ts"
+import type { Metrics } from "./metrics.ts"
+import type { Session, Wire } from "./session.ts"
+import type { Store } from "./storage/store.ts"
+
+export interface ServerOptions {
+    /** SQLite db, dev CA, credentials.json live here */
+    dataDir: string
+    /** default "127.0.0.1" (the CLI's `serve` uses "0.0.0.0") */
+    host?: string
+    /** TLS device port, default 7443, 0 = ephemeral */
+    devicePort?: number
+    /** HTTPS + WSS (/ws) port (plain HTTP on loopback: appTls), default 7080, 0 = ephemeral */
+    appPort?: number
+    /**
+     * [P§1] serve the app port over TLS with the device port's certificate and policy. Default: true
+     * unless `host` is a loopback address. false on another address needs `insecureHttp`.
+     */
+    appTls?: boolean
+    /** allow (and choose) plain HTTP on an app port other hosts can reach: keys cross the network in clear */
+    insecureHttp?: boolean
+    /** plain TCP device port for development; off unless set (0 = ephemeral) */
+    insecureTcpPort?: number
+    /** [P§4] keep-alive contract announced in the welcome: 300 / 1000 / 3000 ms; faulty derived when not given (keepaliveContractOf) */
+    heartbeatMs?: number
+    faultyMs?: number
+    timeoutMs?: number
+    /** PEM files; without them a dev CA and a localhost certificate are made in dataDir/tls */
+    tlsCertPath?: string
+    tlsKeyPath?: string
+    /** pino level; "silent" in tests */
+    logLevel?: string
+    /** where logs go (default stdout) */
+    logDestination?: NodeJS.WritableStream
+    /** delete datapoints older than this many days (checked hourly); default: keep everything */
+    retentionDays?: number
+    /** requests per second per connection (token bucket) and its burst; HTTP: per remote address */
+    ratePerSecond?: number
+    rateBurst?: number
+    /** requests per second per key over all its connections and doors, and its burst (default 200, 400) */
+    keyRatePerSecond?: number
+    keyRateBurst?: number
+    /** open connections in all (default 4096), from one remote address (1024), and from one address without a valid key yet (64) */
+    maxConnections?: number
+    maxConnectionsPerAddress?: number
+    maxUnauthenticatedPerAddress?: number
+    /** [P§7] a connection must make an authenticated request within this long of its welcome (default 5000 ms) */
+    authDeadlineMs?: number
+    /** a TLS handshake must finish in this time (default 10 s) */
+    handshakeTimeoutMs?: number
+    /** sockets whose TLS handshake has not finished, per remote address (default 128) and in all (1024); over: the oldest is dropped */
+    maxHandshakesPerAddress?: number
+    maxPendingHandshakes?: number
+    /** HTTP headers must arrive within this (default 10 s) and a whole request within this (30 s) */
+    httpHeadersTimeoutMs?: number
+    httpRequestTimeoutMs?: number
+    /** outgoing queue bound per connection, and how long it may stay congested */
+    maxQueueBytes?: number
+    slowConsumerMs?: number
+    /** SQLite synchronous mode: FULL (default, survives power loss) or NORMAL */
+    synchronous?: "FULL" | "NORMAL"
+    /** [P§7] verifies `Bearer <token>` credentials; without it (or an extension's) bearer tokens are refused */
+    verifyBearer?: BearerVerifier
+    /** extra routes on the app port, tried in order after /v2, /ws, /healthz and /metrics, before the extensions' */
+    httpHandlers?: HttpHandler[]
+    /** tools mounted on this server (the dashboard and POST /jwt: devs/dashboard/mount.ts), given its key ring and limiter */
+    extensions?: ServerExtension[]
+    /** the server's clock, ms since the epoch (default Date.now); tests move it by hand to check rules of seconds or days without waiting */
+    now?: () => number
+    /**
+     * Tests only: the store the server uses, made from the one it opened (e.g. one whose commits a test
+     * can hold open, to see that no acknowledgement leaves before its commit returned). Unset: the SQLite store itself.
+     */
+    wrapStore?: (store: Store) => Store
+}
+
+export interface RunningServer {
+    devicePort: number
+    appPort: number
+    /** [P§1] "https" (and wss) or "http" (and ws) on the app port */
+    appScheme: AppScheme
+    /** set when insecureTcpPort was */
+    insecureTcpPort?: number
+    /** dev CA PEM (for NODE_EXTRA_CA_CERTS / tls `ca`); with your own certificate, the certificate itself */
+    caCertPath: string
+    /** bootstrap credentials, also in dataDir/credentials.json */
+    credentials: Credentials
+    /** true when this start made the credentials (print them once) */
+    credentialsCreated: boolean
+    /** the key ring: verify a key (e.g. for POST /jwt), create or revoke keys */
+    keys: KeyRing
+    store: Store
+    metrics: Metrics
+    log: Logger
+    /** serve the protocol over any other transport: a session on `wire` (welcome first, then requests) */
+    attachWire(wire: Wire): Session
+    /** serve the device protocol over any byte stream (an in-memory Duplex, a serial link, …) */
+    attachDuplex(stream: Duplex, remoteAddress?: string): Session
+    /** graceful: stop accepting, let requests in flight finish, flush writes, send a final notice, close */
+    close(): Promise<void>
+}

@@ -1,0 +1,151 @@
+// The parts of one server and how they connect: the hub, the router, the sessions and their admission,
+// and the listeners of the three front doors (not yet listening). startServer (index.ts) opens the store,
+// the key ring and the TLS material first, and listens after.
+import type http from "node:http"
+import type https from "node:https"
+import type net from "node:net"
+import type { KeepaliveContract } from "../../src/protocol.ts"
+import type { KeyRing } from "./auth/keys.ts"
+import { firstVerifier, type Extension } from "./extensions.ts"
+import { Hub, NODE_CLOCK } from "./hub/index.ts"
+import { Admission } from "./listeners/admission.ts"
+import { createTlsFront, type AppScheme } from "./listeners/app-port.ts"
+import { PendingHandshakes } from "./listeners/handshakes.ts"
+import { createHttpListener } from "./listeners/http.ts"
+import { createTcpListener, createTlsListener } from "./listeners/tls.ts"
+import { WsListener } from "./listeners/ws.ts"
+import {
+    AUTH_DEADLINE_MS,
+    HTTP_HEADERS_TIMEOUT_MS,
+    HTTP_REQUEST_TIMEOUT_MS,
+    KEY_RATE_BURST,
+    KEY_RATE_PER_SECOND,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_ADDRESS,
+    MAX_HANDSHAKES_PER_ADDRESS,
+    MAX_PENDING_HANDSHAKES,
+    MAX_QUEUE_BYTES,
+    MAX_TRACKED_KEYS,
+    MAX_UNAUTHENTICATED_PER_ADDRESS,
+    RATE_BURST,
+    RATE_PER_SECOND,
+    SLOW_CONSUMER_MS,
+    TLS_HANDSHAKE_TIMEOUT_MS,
+} from "./limits.ts"
+import type { Logger } from "./log.ts"
+import type { Metrics } from "./metrics.ts"
+import type { ServerOptions } from "./options.ts"
+import { Buckets } from "./ratelimit.ts"
+import { Router } from "./router.ts"
+import type { Session, SessionDeps } from "./session.ts"
+import { ServerStamps } from "./stamps.ts"
+import type { Store } from "./storage/store.ts"
+import type { TlsMaterial } from "./tls/material.ts"
+import { tlsServerOptions } from "./tls/policy.ts"
+
+/** What the wiring starts from: the server's settings and the parts made before it. */
+export interface Foundations {
+    opts: ServerOptions
+    version: string
+    appScheme: AppScheme
+    keepalive: KeepaliveContract
+    tls: TlsMaterial
+    store: Store
+    keys: KeyRing
+    /** failed authentications per remote address (shared with the extensions) */
+    authFailures: Buckets
+    extensions: Extension[]
+    log: Logger
+    metrics: Metrics
+    now: () => number
+}
+
+export interface Wired {
+    hub: Hub
+    sessions: Set<Session>
+    sessionDeps: SessionDeps
+    /** the device port */
+    tlsServer: net.Server
+    /** the app port's listener: the HTTP server itself, or the front that hands TLS to it */
+    appListener: net.Server
+    httpServer: http.Server
+    ws: WsListener
+    /** the plain-TCP development port, when asked for */
+    tcpServer?: net.Server
+}
+
+export function wireServer(f: Foundations): Wired {
+    const { opts, store, keys, log, metrics, now, tls } = f
+    // subscription timeouts and fan-out turns on Node's timers (tests of the hub inject their own)
+    const hub = new Hub({ store, clock: NODE_CLOCK, onCount: (n) => metrics.subscriptions.set({}, n), onBusy: () => metrics.fanoutBusy.add() })
+    metrics.sampleOnRender(() => metrics.pushesOwed.set({}, hub.totalOwed))
+    // keys or tokens changed (revoked here, by the CLI, or signed out): end the subscriptions they no longer allow
+    keys.onReload(() => hub.recheck())
+    const sessions = new Set<Session>()
+    const router = new Router({
+        store,
+        keys,
+        hub,
+        metrics,
+        log,
+        now,
+        stamps: new ServerStamps(),
+        authFailures: f.authFailures,
+        keyRate: new Buckets({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }, MAX_TRACKED_KEYS),
+        verifyBearer: firstVerifier([opts.verifyBearer, ...f.extensions.map((e) => e.verifyBearer)].filter((v) => v !== undefined)),
+        connections: sessions,
+    })
+    const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
+    const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS
+    const admission = new Admission({
+        maxConnections,
+        maxPerAddress: opts.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS,
+        maxUnauthenticatedPerAddress: opts.maxUnauthenticatedPerAddress ?? MAX_UNAUTHENTICATED_PER_ADDRESS,
+    })
+    const sessionDeps: SessionDeps = {
+        router,
+        hub,
+        metrics,
+        log,
+        now,
+        sessions,
+        admission,
+        config: {
+            version: f.version,
+            ...f.keepalive,
+            rate,
+            authDeadlineMs: opts.authDeadlineMs ?? AUTH_DEADLINE_MS,
+            maxQueueBytes: opts.maxQueueBytes ?? MAX_QUEUE_BYTES,
+            slowConsumerMs: opts.slowConsumerMs ?? SLOW_CONSUMER_MS,
+        },
+    }
+    const startedMs = now()
+    const handshakeTimeout = opts.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS
+    // one bound on pending TLS handshakes for both TLS ports
+    const maxPendingHandshakes = opts.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES
+    const handshakes = new PendingHandshakes({ perAddress: opts.maxHandshakesPerAddress ?? MAX_HANDSHAKES_PER_ADDRESS, total: maxPendingHandshakes }, (why, address) => {
+        metrics.handshakesDropped.add({ bound: why })
+        log.debug({ remote: address, bound: why }, "dropped the oldest pending TLS handshake to make room")
+    })
+    const tlsServer = createTlsListener(sessionDeps, { cert: tls.cert, key: tls.key, handshakeTimeoutMs: handshakeTimeout, maxConnections, handshakes, maxPendingHandshakes })
+    const ws = new WsListener(sessionDeps)
+    const httpServer: http.Server = createHttpListener(
+        {
+            router,
+            metrics,
+            log,
+            ws,
+            rate: new Buckets(rate),
+            now,
+            health: () => ({ status: "ok", version: f.version, uptime_s: Math.round((now() - startedMs) / 1000), connections: sessions.size }),
+            extraHandlers: [...(opts.httpHandlers ?? []), ...f.extensions.flatMap((e) => e.httpHandlers ?? [])],
+        },
+        // [P§1] the device port's certificate and TLS policy
+        f.appScheme === "https" ? { ...tlsServerOptions(tls.cert, tls.key), handshakeTimeout } : undefined,
+        { headersTimeoutMs: opts.httpHeadersTimeoutMs ?? HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: opts.httpRequestTimeoutMs ?? HTTP_REQUEST_TIMEOUT_MS },
+    )
+    // HTTPS listens behind a front that answers plain HTTP sent to it (listeners/app-port.ts)
+    const appListener: net.Server = f.appScheme === "https" ? createTlsFront(httpServer as https.Server, log, handshakes) : httpServer
+    const tcpServer = opts.insecureTcpPort === undefined ? undefined : createTcpListener(sessionDeps, maxConnections)
+    return { hub, sessions, sessionDeps, tlsServer, appListener, httpServer, ws, tcpServer }
+}
