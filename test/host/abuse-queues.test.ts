@@ -26,7 +26,9 @@ let key: string
 let feed: number
 
 before(async () => {
-    server = await startChildServer(["--rate", String(RATE_PER_SECOND), "--heartbeat-ms", "1000", "--timeout-ms", "30000"])
+    // every test here uses the one device key: its per-key budget (issue 12) out of the way, so what binds is
+    // what each test is about (the per-connection and per-address rates, queues, subscription limits)
+    server = await startChildServer(["--rate", String(RATE_PER_SECOND), "--key-rate", "1000000", "--heartbeat-ms", "1000", "--timeout-ms", "30000"])
     key = server.credentials.deviceKey
     feed = server.credentials.feedId
 })
