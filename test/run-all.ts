@@ -1,10 +1,11 @@
 // `npm test`: every test, in two lanes sized for a 2-core machine, then one summary line.
 //   lane A: type-check (tsc strict), then the firmware suites in the DeviceScript simulator
-//   lane B: the host suites (node:test), which include the end-to-end tests
+//   lane B: the host suites (node:test): every *.test.ts under test/host/ and test/e2e/
 // Each lane's output is streamed with a prefix. The last line is "N passed, N failed, N skipped"; how
 // it counts (a broken step and a failing hook are failures, never "0 failed" on a failed run) is in
 // test/run-summary.ts and docs/TESTING.md.
 import { spawn } from "node:child_process"
+import { readdirSync } from "node:fs"
 import { devsTestCounts, failedSuiteHooks, noCounts, nodeTestCounts, summarize, type Counts, type StepResult } from "./run-summary.ts"
 
 function run(name: string, cmd: string, args: string[], count: (out: string) => Counts, expectsTests = true): Promise<StepResult> {
@@ -30,6 +31,14 @@ function run(name: string, cmd: string, args: string[], count: (out: string) => 
     })
 }
 
+/** Every *.test.ts below `dir`, in sorted order; folders starting with "." (generated code) are skipped. */
+function testFilesUnder(dir: string): string[] {
+    return readdirSync(dir, { recursive: true, encoding: "utf8" })
+        .filter((f) => f.endsWith(".test.ts") && !f.split(/[\\/]/).some((part) => part.startsWith(".")))
+        .sort()
+        .map((f) => `${dir}/${f}`)
+}
+
 const bin = (tool: string) => `node_modules/.bin/${tool}`
 const hostFiles = process.argv.slice(2).length ? process.argv.slice(2) : undefined
 
@@ -37,7 +46,6 @@ async function laneA(): Promise<StepResult[]> {
     const tsc = await run("typecheck", bin("tsc"), ["-p", "."], noCounts, false)
     // one simulator run per entry test/firmware/main*.ts: one program's functions must stay under
     // 64 KB of bytecode (the runtime's verifier refuses bigger images: error 1051)
-    const { readdirSync } = await import("node:fs")
     const entries = readdirSync("test/firmware").filter((f) => /^main.*\.ts$/.test(f)).sort()
     const fw: StepResult[] = []
     for (const e of entries) {
@@ -48,8 +56,7 @@ async function laneA(): Promise<StepResult[]> {
 }
 
 async function laneB(): Promise<StepResult[]> {
-    const { readdirSync } = await import("node:fs")
-    const files = hostFiles ?? readdirSync("test/host").filter((f) => f.endsWith(".test.ts")).sort().map((f) => `test/host/${f}`)
+    const files = hostFiles ?? [...testFilesUnder("test/host"), ...testFilesUnder("test/e2e")]
     return [await run("host", process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], nodeTestCounts)]
 }
 

@@ -1,0 +1,215 @@
+// The client library against a scripted fake server (WebSocket, loopback): welcome, token matching,
+// auth once per connection, heartbeats, dead-link detection, notices, and `sub`'s reconnect-with-since.
+// The real-server tests are in client-cli.test.ts.
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import net from "node:net"
+import { WebSocketServer, type WebSocket } from "ws"
+import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../../../src/protocol.ts"
+import { FeedlineConnection } from "../../../devs/client/connection.ts"
+import { ClientError } from "../../../devs/client/errors.ts"
+import { subscribeForever } from "../../../devs/client/subscriber.ts"
+
+interface FakeOptions {
+    welcome?: boolean
+    heartbeat?: number
+    faulty?: number
+    timeout?: number
+    /** how the fake answers each request; default: 200 with the request's resource */
+    onRequest?: (req: Request, ws: WebSocket, conn: number) => void
+}
+
+/** A feedline server in 40 lines: sends a welcome, decodes requests with the shared codec, records them. */
+async function fakeServer(o: FakeOptions = {}) {
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, path: "/ws" })
+    await new Promise((r) => wss.once("listening", r))
+    const requests: Request[] = []
+    const raw: string[] = []
+    let connections = 0
+    wss.on("connection", (ws) => {
+        const conn = ++connections
+        if (o.welcome !== false) {
+            ws.send(encodeWelcome({ welcome: "feedline/test", session: "s" + conn, time: Date.now(), heartbeat: o.heartbeat ?? 300, faulty: o.faulty ?? 1000, timeout: o.timeout ?? 3000 }))
+        }
+        ws.on("message", (data) => {
+            const text = data.toString()
+            raw.push(text)
+            if (!text.trim()) return
+            const d = decodeRequest(text)
+            requests.push(d.request!)
+            if (o.onRequest) o.onRequest(d.request!, ws, conn)
+            else ws.send(encodeResponse({ token: d.request!.token, status: 200, resource: d.request!.resource }))
+        })
+    })
+    const port = (wss.address() as net.AddressInfo).port
+    return {
+        url: `ws://127.0.0.1:${port}/ws`,
+        requests,
+        raw,
+        get connections() {
+            return connections
+        },
+        close: () => {
+            for (const c of wss.clients) c.terminate()
+            return new Promise<void>((r) => wss.close(() => r()))
+        },
+    }
+}
+
+async function freePort(): Promise<number> {
+    const s = net.createServer()
+    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r))
+    const port = (s.address() as net.AddressInfo).port
+    await new Promise((r) => s.close(r))
+    return port
+}
+
+function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+    const start = Date.now()
+    return new Promise((resolve, reject) => {
+        const t = setInterval(() => {
+            if (cond()) (clearInterval(t), resolve())
+            else if (Date.now() - start > ms) (clearInterval(t), reject(new Error("timed out waiting for " + what)))
+        }, 5)
+    })
+}
+
+test("connect reads the welcome and its keep-alive contract", async () => {
+    const srv = await fakeServer({ heartbeat: 250, faulty: 900, timeout: 2500 })
+    const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
+    assert.equal(c.welcome.session, "s1")
+    assert.equal(c.welcome.timeout, 2500)
+    c.close()
+    await srv.close()
+})
+
+test("responses that come out of order reach their callers by token", async () => {
+    const held: Request[] = []
+    const srv = await fakeServer({
+        onRequest(req, ws) {
+            held.push(req)
+            if (held.length < 3) return
+            for (const r of held.reverse()) ws.send(encodeResponse({ token: r.token, status: 200, resource: r.resource, body: { echo: r.resource } }))
+        },
+    })
+    const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
+    const bodies = await Promise.all(["/a", "/b", "/c"].map((r) => c.call("get", r)))
+    assert.deepEqual(bodies, [{ echo: "/a" }, { echo: "/b" }, { echo: "/c" }])
+    c.close()
+    await srv.close()
+})
+
+test("the key rides on requests until one succeeds, then is left off [P§7]", async () => {
+    const srv = await fakeServer()
+    const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "secret-key" })
+    await c.call("get", "/feeds/1")
+    await c.call("get", "/feeds/1")
+    await c.call("get", "/feeds/1", { apiKey: "other" })
+    assert.deepEqual(srv.requests.map((r) => r.headers?.["X-ApiKey"]), ["secret-key", undefined, "other"])
+    c.close()
+    await srv.close()
+})
+
+test("error statuses become coded errors a person can act on", async () => {
+    const srv = await fakeServer({
+        onRequest(req, ws) {
+            const status = req.resource === "/feeds/9" ? 403 : 401
+            ws.send(encodeResponse({ token: req.token, status, resource: req.resource, body: { title: "x", errors: "nope", code: "E_X" } }))
+        },
+    })
+    const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "bad" })
+    await assert.rejects(c.call("get", "/feeds/1"), (e: ClientError) => e.code === "E_AUTH" && /FEEDLINE_KEY/.test(e.message) && e.serverCode === "E_X")
+    await assert.rejects(c.call("get", "/feeds/9"), (e: ClientError) => e.code === "E_FORBIDDEN" && e.status === 403)
+    c.close()
+    await srv.close()
+})
+
+test("an idle client sends heartbeats (blank lines) [P§4]", async () => {
+    const srv = await fakeServer({ heartbeat: 40, faulty: 5000, timeout: 10000 })
+    const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
+    await until(() => srv.raw.filter((t) => t.trim() === "").length >= 2, "two heartbeats")
+    c.close()
+    await srv.close()
+})
+
+test("a silent server is reported degraded, then dropped as dead [P§4]", async () => {
+    // "degraded" is seen only if a keep-alive check falls between faulty and timeout: a window of 1.4 s,
+    // which a loaded machine's late timers cannot miss (it was 90 ms)
+    const srv = await fakeServer({ heartbeat: 5000, faulty: 100, timeout: 1500 })
+    const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
+    const states: string[] = []
+    c.on("state", (s) => states.push(s))
+    const reason = await new Promise<ClientError | undefined>((r) => c.once("close", r))
+    assert.equal(reason?.code, "E_DEAD_LINK")
+    assert.deepEqual(states, ["degraded", "closed"])
+    await srv.close()
+})
+
+test("a connection notice closes the connection and fails pending requests with its reason [P§6]", async () => {
+    const srv = await fakeServer({
+        onRequest(_req, ws) {
+            ws.send(encodeResponse({ notice: true, status: 503, body: { title: "Service Unavailable", errors: "shutting down", code: "E_SHUTTING_DOWN", retry_after_ms: 2000 } }))
+        },
+    })
+    const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
+    await assert.rejects(c.call("get", "/feeds/1"), (e: ClientError) => e.code === "E_NOTICE" && e.retryAfterMs === 2000 && e.serverCode === "E_SHUTTING_DOWN")
+    await srv.close()
+})
+
+test("a port that accepts but sends no welcome is E_NO_WELCOME; a closed port is E_UNREACHABLE", async () => {
+    const srv = await fakeServer({ welcome: false })
+    await assert.rejects(FeedlineConnection.connect({ server: srv.url, welcomeTimeoutMs: 100 }), (e: ClientError) => e.code === "E_NO_WELCOME")
+    await srv.close()
+    const port = await freePort()
+    await assert.rejects(FeedlineConnection.connect({ server: `ws://127.0.0.1:${port}/ws` }), (e: ClientError) => e.code === "E_UNREACHABLE" && e.message.includes(String(port)))
+    await assert.rejects(FeedlineConnection.connect({ server: `tls://127.0.0.1:${port}` }), (e: ClientError) => e.code === "E_UNREACHABLE")
+})
+
+test("subscribeForever reconnects after a drop and resumes with since = the last point delivered [P§8]", async () => {
+    const srv = await fakeServer({
+        onRequest(req, ws, conn) {
+            ws.send(encodeResponse({ token: req.token, status: 200, resource: req.resource }))
+            if (req.method !== "subscribe") return
+            const at = `2026-11-22T05:00:0${conn}.000Z`
+            ws.send(encodeResponse({ token: req.token, status: 200, resource: req.resource, body: { id: "t", current_value: String(conn), at } }))
+            if (conn === 1) setTimeout(() => ws.terminate(), 20) // the link drops
+        },
+    })
+    const got: string[] = []
+    const events: string[] = []
+    const stop = new AbortController()
+    await subscribeForever({
+        server: srv.url,
+        apiKey: "k",
+        resource: "/feeds/1/datastreams/t",
+        signal: stop.signal,
+        random: () => 0.5,
+        sleep: async () => {}, // no real waiting: the backoff itself is tested in client-pure.test.ts
+        onPush(p) {
+            got.push(p.body.current_value)
+            if (got.length === 2) stop.abort()
+        },
+        onEvent: (e) => events.push(e.kind),
+    })
+    assert.deepEqual(got, ["1", "2"])
+    const subs = srv.requests.filter((r) => r.method === "subscribe")
+    assert.equal(subs.length, 2)
+    assert.equal(subs[0].params, undefined)
+    assert.deepEqual(subs[1].params, { since: "2026-11-22T05:00:01.000Z" })
+    assert.deepEqual(events.filter((e) => e !== "link"), ["subscribed", "lost", "retrying", "subscribed"])
+    await srv.close()
+})
+
+test("subscribeForever stops at once on a refused key instead of retrying", async () => {
+    const srv = await fakeServer({
+        onRequest(req, ws) {
+            ws.send(encodeResponse({ token: req.token, status: 401, resource: req.resource, body: { title: "Unauthorized", errors: "unknown key", code: "E_UNAUTHORIZED" } }))
+        },
+    })
+    await assert.rejects(
+        subscribeForever({ server: srv.url, apiKey: "wrong", resource: "/feeds/1", onPush() {}, sleep: async () => {} }),
+        (e: ClientError) => e.code === "E_AUTH"
+    )
+    assert.equal(srv.connections, 1)
+    await srv.close()
+})

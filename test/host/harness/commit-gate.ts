@@ -1,0 +1,56 @@
+// A store whose commits a test can hold open (startServer's `wrapStore`): while held, a write waits
+// before its commit begins, so the test knows a request is in flight (an event, not a sleep) and can
+// see that nothing acknowledges it before its commit returned.
+import type { Store } from "../../../devs/server/storage/store.ts"
+
+export class CommitGate {
+    private holding = false
+    private readonly waiting: (() => void)[] = []
+    private readonly arrivals: (() => void)[] = []
+    /** writes that reached the store (held or not) */
+    entered = 0
+    /** writes whose commit returned */
+    committed = 0
+
+    /** the server's store with a gate in front of writePoints (the rest untouched) */
+    wrap = (store: Store): Store =>
+        new Proxy(store, {
+            get: (target, prop) => {
+                if (prop === "writePoints") return (feed: number, points: Parameters<Store["writePoints"]>[1]) => this.write(target, feed, points)
+                const v = Reflect.get(target, prop, target)
+                return typeof v === "function" ? v.bind(target) : v
+            },
+        })
+
+    /** writes from now on wait before their commit, until release() */
+    hold(): void {
+        this.holding = true
+    }
+
+    /** lets every held write commit, and the following ones pass */
+    release(): void {
+        this.holding = false
+        for (const go of this.waiting.splice(0)) go()
+    }
+
+    /** resolves once `n` writes in all have reached the store */
+    reached(n: number): Promise<void> {
+        if (this.entered >= n) return Promise.resolve()
+        return new Promise((resolve) => {
+            const check = () => {
+                if (this.entered >= n) resolve()
+                else this.arrivals.push(check)
+            }
+            this.arrivals.push(check)
+        })
+    }
+
+    private async write(target: Store, feed: number, points: Parameters<Store["writePoints"]>[1]) {
+        this.entered++
+        for (const f of this.arrivals.splice(0)) f()
+        if (this.holding) await new Promise<void>((go) => this.waiting.push(go))
+        const out = await target.writePoints(feed, points)
+        this.committed++
+        return out
+    }
+}

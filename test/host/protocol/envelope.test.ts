@@ -1,0 +1,45 @@
+// Protocol v1 golden vectors, Node side. The DeviceScript twin is test/firmware/protocol.test.ts.
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { decodeRequest, decodeServerLine, encode, encodeRequest, encodeResponse, isNotice, quote } from "../../../src/protocol.ts"
+import { ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../../vectors/envelope.ts"
+
+for (const v of REQUEST_VECTORS) {
+    test(`request vector: ${v.name}`, () => {
+        const d = decodeRequest(v.input)
+        if (v.error) {
+            assert.equal(d.request, undefined)
+            assert.equal(d.error?.code, v.error)
+            assert.ok(d.error!.status >= 400 && d.error!.status < 500, "errors are 4xx")
+            assert.ok(d.error!.reason.length > 10, "errors carry a reason a person can act on")
+            assert.equal(d.error!.token, v.errorToken)
+        } else {
+            assert.equal(d.error, undefined, d.error?.reason)
+            assert.equal(encodeRequest(d.request!), v.expect)
+        }
+    })
+}
+
+for (const v of SERVER_LINE_VECTORS) {
+    test(`server line vector: ${v.name}`, () => {
+        const d = decodeServerLine(v.input)
+        assert.equal(d.kind, v.kind)
+        if (v.expect) assert.equal(encodeResponse(d.response!), v.expect)
+        if (v.notice !== undefined) assert.equal(isNotice(d.response!), v.notice)
+    })
+}
+
+test("encode agrees with JSON.stringify on ASCII data and escapes the rest", () => {
+    const samples = [null, true, 0, -1.5, 1732250000000, "a\"b\\c\n\t", [1, "x", null], { a: { b: [] }, c: "d" }]
+    for (const s of samples) assert.equal(encode(s), JSON.stringify(s))
+    assert.equal(quote("é😀\u0001"), '"\\u00e9\\ud83d\\ude00\\u0001"')
+    assert.equal(JSON.parse(quote("é😀\u0001")), "é😀\u0001")
+    assert.equal(encode({ a: undefined, b: NaN, c: Infinity }), '{"b":null,"c":null}')
+})
+
+test("a one-datastream update encodes to one compact line", () => {
+    const line = encodeRequest(ONE_VALUE_UPDATE as any)
+    assert.equal(line, ONE_VALUE_UPDATE_LINE)
+    assert.ok(!line.includes("\n"))
+    console.log(`# one-value update: ${Buffer.byteLength(line) + 1} bytes on the wire (with its newline)`)
+})

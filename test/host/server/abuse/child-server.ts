@@ -1,0 +1,109 @@
+// The server as a user runs it (`feedline serve`), in a child process, for the resource-abuse tests:
+// a crash is seen as an exit, and the kernel's peak-RSS counter (VmHWM) gives its peak memory.
+import assert from "node:assert/strict"
+import { spawn, type ChildProcess } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import type { Credentials } from "../../../../devs/server/index.ts"
+
+const REPO = fileURLToPath(new URL("../../../../", import.meta.url))
+const READY_WAIT_MS = 30_000
+const STOP_WAIT_MS = 10_000
+
+export interface ChildServer {
+    devicePort: number
+    appPort: number
+    ca: Buffer
+    credentials: Credentials
+    pid: number
+    child: ChildProcess
+    /** what the server wrote on stderr (for failure messages) */
+    stderr(): string
+    alive(): boolean
+    /** peak resident memory of the server process so far, in MiB (Linux VmHWM) */
+    peakRssMiB(): number
+    rssMiB(): number
+    /** Prometheus text of GET /metrics, parsed into "name{labels}" -> value */
+    metrics(): Promise<Record<string, number>>
+    /** SIGTERM (graceful), then the data folder is removed; resolves with the exit code */
+    stop(): Promise<number | null>
+}
+
+function procStatusKiB(pid: number, field: string): number {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))
+    return m ? Number(m[1]) : NaN
+}
+
+export async function startChildServer(args: string[] = []): Promise<ChildServer> {
+    const dataDir = mkdtempSync(join(tmpdir(), "feedline-abuse-"))
+    const readyFile = join(dataDir, "ready.json")
+    const child = spawn(
+        process.execPath,
+        ["--import", "tsx", "devs/cli.ts", "serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--device-port", "0", "--app-port", "0", "--ready-file", readyFile, "--log-level", "error", ...args],
+        { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] }
+    )
+    let stderr = ""
+    child.stderr!.setEncoding("utf8")
+    child.stderr!.on("data", (d: string) => (stderr = (stderr + d).slice(-20_000)))
+    const started = Date.now()
+    while (!existsSync(readyFile) || readFileSync(readyFile, "utf8").trim() === "") {
+        if (child.exitCode !== null) throw new Error(`feedline serve exited with ${child.exitCode}: ${stderr}`)
+        if (Date.now() - started > READY_WAIT_MS) {
+            child.kill("SIGKILL")
+            throw new Error(`feedline serve not ready within ${READY_WAIT_MS} ms: ${stderr}`)
+        }
+        await new Promise((r) => setTimeout(r, 50))
+    }
+    const ready = JSON.parse(readFileSync(readyFile, "utf8"))
+    const credentials: Credentials = JSON.parse(readFileSync(join(dataDir, "credentials.json"), "utf8"))
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+    return {
+        devicePort: ready.devicePort,
+        appPort: ready.appPort,
+        ca: readFileSync(ready.caCertPath),
+        credentials,
+        pid: ready.pid,
+        child,
+        stderr: () => stderr,
+        alive: () => child.exitCode === null && child.signalCode === null,
+        peakRssMiB: () => procStatusKiB(ready.pid, "VmHWM") / 1024,
+        rssMiB: () => procStatusKiB(ready.pid, "VmRSS") / 1024,
+        metrics: async () => {
+            const text = await (await fetch(`http://127.0.0.1:${ready.appPort}/metrics`)).text()
+            const out: Record<string, number> = {}
+            for (const line of text.split("\n")) {
+                if (line.startsWith("#") || !line.trim()) continue
+                const sp = line.lastIndexOf(" ")
+                out[line.slice(0, sp)] = Number(line.slice(sp + 1))
+            }
+            return out
+        },
+        stop: async () => {
+            if (child.exitCode === null) child.kill("SIGTERM")
+            const timer = setTimeout(() => child.kill("SIGKILL"), STOP_WAIT_MS)
+            const code = await exited
+            clearTimeout(timer)
+            rmSync(dataDir, { recursive: true, force: true })
+            return code
+        },
+    }
+}
+
+/** Sum of a metric over all its label sets. */
+export function metricSum(m: Record<string, number>, name: string): number {
+    let sum = 0
+    for (const [k, v] of Object.entries(m)) if (k === name || k.startsWith(name + "{")) sum += v
+    return sum
+}
+
+/** Stops the server gracefully and prints its peak memory; fails if it died during the tests or peaked over the limit. */
+export async function stopAndReport(server: ChildServer, label: string, peakLimitMiB: number): Promise<void> {
+    const peak = server.peakRssMiB()
+    const alive = server.alive()
+    const code = await server.stop()
+    console.log(`# ${label}: server peak RSS ${peak.toFixed(0)} MiB; graceful stop exit code ${code}`)
+    assert.ok(alive, `the server died: ${server.stderr()}`)
+    assert.ok(peak < peakLimitMiB, `peak RSS ${peak.toFixed(0)} MiB, over ${peakLimitMiB} MiB`)
+}

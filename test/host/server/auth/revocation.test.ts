@@ -1,0 +1,75 @@
+// [P§7, §8] A revoked key ends the subscriptions it made, on every door, without waiting for a write:
+// TLS with the key, WebSocket with the key, WebSocket with a token (JWT) minted from the key. Idle
+// subscriptions (nothing is written after the revocation) end with a final 403 push within the bound,
+// whether the revocation comes through the API or from the `feedline keys` CLI in another process.
+import assert from "node:assert/strict"
+import { after, before, test } from "node:test"
+import { feedlineCli, http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, startTestServer, TlsClient, WsClient, type TestServer } from "../../harness/server-harness.ts"
+
+let s: TestServer
+let feed: number
+
+before(async () => {
+    s = await startTestServer()
+    feed = s.credentials.feedId
+})
+after(() => s.stop())
+
+/** A read key for the feed, and one idle subscription per door made with it (token "d"). */
+async function subscribedOnEveryDoor() {
+    const key = await s.keys.create({ label: "tenant", permissions: ["read"], feeds: [feed] })
+    const minted = await http(s, "POST", "/jwt", { key: key.secret })
+    assert.equal(minted.status, 200, JSON.stringify(minted.body))
+    const tlsKey = await TlsClient.open(s, key.secret)
+    // heartbeats keep them open while the CLI starts (seconds): idle means no data, not a silent link
+    const wsKey = await WsClient.open(s, { heartbeat: true })
+    const wsJwt = await WsClient.open(s, { heartbeat: true })
+    const doors = { tls: tlsKey, ws: wsKey, "ws+jwt": wsJwt }
+    const credential = { tls: key.secret, ws: key.secret, "ws+jwt": `Bearer ${minted.body.token}` }
+    for (const [name, c] of Object.entries(doors)) {
+        const ack = await c.request({ method: "subscribe", resource: `/feeds/${feed}`, headers: { "X-ApiKey": credential[name as keyof typeof credential] }, token: "d" })
+        assert.equal(ack.status, 200, `${name}: ${JSON.stringify(ack)}`)
+    }
+    return { key, doors }
+}
+
+async function endsOnEveryDoor(doors: Record<string, TlsClient | WsClient>, revokedMs: number) {
+    const ends = await Promise.all(
+        Object.entries(doors).map(async ([name, c]) => {
+            const push = await c.push("d", REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS).catch((e) => assert.fail(`${name}: ${e.message}`))
+            return { name, push, ms: Date.now() - revokedMs }
+        }),
+    )
+    for (const { name, push, ms } of ends) {
+        assert.deepEqual([push.status, push.body.code], [403, "E_FORBIDDEN"], name)
+        assert.match(push.body.errors, /revoked/, name)
+        assert.ok(ms <= REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, `${name}: ended after ${ms} ms`)
+    }
+    for (const c of Object.values(doors)) c.close()
+}
+
+test("revoked by the CLI in another process: idle subscriptions on TLS, WebSocket and JWT WebSocket end with 403", async () => {
+    const { key, doors } = await subscribedOnEveryDoor()
+    await feedlineCli(["keys", "revoke", key.record.id, "--data-dir", s.dataDir])
+    await endsOnEveryDoor(doors, Date.now())
+})
+
+test("revoked through DELETE /keys: idle subscriptions on every door end with 403 at once", async () => {
+    const { key, doors } = await subscribedOnEveryDoor()
+    const revokedMs = Date.now()
+    assert.equal((await http(s, "DELETE", `/v2/keys/${key.record.id}`, { key: s.credentials.masterKey })).status, 200)
+    await endsOnEveryDoor(doors, revokedMs)
+})
+
+test("subscriptions of other keys go on after a revocation", async () => {
+    const other = await TlsClient.open(s, s.credentials.deviceKey)
+    assert.equal((await other.request({ method: "subscribe", resource: `/feeds/${feed}`, token: "o" })).status, 200)
+    const { key, doors } = await subscribedOnEveryDoor()
+    await s.keys.revoke(key.record.id)
+    await endsOnEveryDoor(doors, Date.now())
+    const writer = await TlsClient.open(s, s.credentials.deviceKey)
+    assert.equal((await writer.request({ method: "put", resource: `/feeds/${feed}`, body: { datastreams: [{ id: "after", current_value: "1" }] } })).status, 200)
+    assert.equal((await other.push("o")).body.current_value, "1")
+    other.close()
+    writer.close()
+})

@@ -1,0 +1,73 @@
+// History order and formats on every door (issue 11 item 16): `sort=asc|desc` (was silently ignored)
+// and a format suffix other than .json (.xml, .csv) answered 406 E_BAD_FORMAT (was 422 E_BAD_ID).
+import assert from "node:assert/strict"
+import { after, before, test } from "node:test"
+import { http, startTestServer, streamDoors, type TestServer } from "../harness/server-harness.ts"
+
+let s: TestServer
+let feed: number
+let key: string
+const AT = [1, 2, 3, 4, 5].map((i) => `2026-11-22T05:00:0${i}.000Z`)
+
+before(async () => {
+    s = await startTestServer()
+    feed = s.credentials.feedId
+    key = s.credentials.masterKey
+    const r = await http(s, "POST", `/v2/feeds/${feed}/datastreams/h/datapoints`, { key, body: { datapoints: AT.map((at, i) => ({ at, value: String(i + 1) })) } })
+    assert.equal(r.status, 200)
+})
+after(() => s.stop())
+
+/** The same GET on the three doors: HTTP, TLS, WebSocket. */
+async function onEveryDoor(resource: string, params: Record<string, string>): Promise<{ door: string; status: number; body: any }[]> {
+    const query = new URLSearchParams(params).toString()
+    const h = await http(s, "GET", `/v2${resource}${query ? "?" + query : ""}`, { key })
+    const out = [{ door: "http", status: h.status, body: h.body }]
+    const { doors, close } = await streamDoors(s)
+    try {
+        for (const [door, c] of doors) {
+            const r = await c.request({ method: "get", resource, params, headers: { "X-ApiKey": key } })
+            out.push({ door, status: r.status, body: r.body })
+        }
+    } finally {
+        close()
+    }
+    return out
+}
+
+const ats = (body: any) => body.datapoints.map((p: { at: string }) => p.at)
+
+test("history: sort=desc gives the newest points, newest first; sort=asc the oldest, oldest first; on every door", async () => {
+    const resource = `/feeds/${feed}/datastreams/h/datapoints`
+    for (const r of await onEveryDoor(resource, { sort: "desc", limit: "2" })) assert.deepEqual([r.status, ats(r.body)], [200, [AT[4], AT[3]]], r.door)
+    for (const r of await onEveryDoor(resource, { sort: "asc", limit: "2" })) assert.deepEqual([r.status, ats(r.body)], [200, [AT[0], AT[1]]], r.door)
+    for (const r of await onEveryDoor(resource, { sort: "desc" })) assert.deepEqual(ats(r.body), [...AT].reverse(), r.door)
+    // with a range: the range's newest first
+    for (const r of await onEveryDoor(resource, { sort: "desc", start: AT[1], end: AT[3] })) assert.deepEqual(ats(r.body), [AT[3], AT[2], AT[1]], r.door)
+    // without sort, as before: the newest `limit` points, oldest first
+    for (const r of await onEveryDoor(resource, { limit: "2" })) assert.deepEqual(ats(r.body), [AT[3], AT[4]], r.door)
+    // the datastream with history parameters takes sort too
+    for (const r of await onEveryDoor(`/feeds/${feed}/datastreams/h`, { sort: "desc", limit: "1" })) assert.deepEqual(ats(r.body), [AT[4]], r.door)
+})
+
+test("history: an unknown sort is 422 E_BAD_PARAM with a reason", async () => {
+    for (const r of await onEveryDoor(`/feeds/${feed}/datastreams/h/datapoints`, { sort: "newest" })) {
+        assert.deepEqual([r.status, r.body.code], [422, "E_BAD_PARAM"], r.door)
+        assert.match(r.body.errors, /asc .* desc/)
+    }
+})
+
+test("history: .xml and .csv suffixes are 406 E_BAD_FORMAT on every door; .json still works", async () => {
+    for (const resource of [`/feeds/${feed}/datastreams/h/datapoints.csv`, `/feeds/${feed}.xml`, `/feeds/${feed}/datastreams/h.CSV`, `/feeds.xml`]) {
+        for (const r of await onEveryDoor(resource, {})) {
+            assert.deepEqual([r.status, r.body.code], [406, "E_BAD_FORMAT"], `${r.door} ${resource}`)
+            assert.match(r.body.errors, /only JSON/)
+        }
+    }
+    for (const r of await onEveryDoor(`/feeds/${feed}/datastreams/h/datapoints.json`, { limit: "1" })) assert.equal(r.status, 200, r.door)
+})
+
+test("history: a datastream id ending in a format suffix is refused (no resource could name it)", async () => {
+    const r = await http(s, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "t.csv", current_value: "1" }] } })
+    assert.deepEqual([r.status, r.body.code], [422, "E_BAD_ID"])
+})

@@ -1,0 +1,196 @@
+// GET /sessions: the open connections, through the one router (HTTP /v2/sessions, WebSocket, TLS). A
+// master key sees all; a feed-scoped key only connections of keys scoped to feeds it reads, and never a
+// secret. Closed connections and revoked keys drop out; big lists come in pages of bounded size.
+import assert from "node:assert/strict"
+import { after, before, test } from "node:test"
+import { sharedFeeds } from "../../../devs/server/handlers/session.ts"
+import { SESSIONS_PAGE_BYTES } from "../../../devs/server/limits.ts"
+import { http, startTestServer, TlsClient, WAIT_MS, WsClient, type TestServer } from "../harness/server-harness.ts"
+
+let s: TestServer
+/** feed 2 and keys on it: read-only, read+update on feeds 1 and 2, and update-only */
+let feed2: number
+let reader2: string
+let both: string
+let writer2: string
+
+async function key(body: Record<string, unknown>): Promise<string> {
+    const r = await http(s, "POST", "/v2/keys", { key: s.credentials.masterKey, body })
+    assert.equal(r.status, 201, JSON.stringify(r.body))
+    return r.body.key
+}
+
+before(async () => {
+    s = await startTestServer()
+    const f = await http(s, "POST", "/v2/feeds", { key: s.credentials.masterKey, body: { title: "field 2" } })
+    feed2 = f.body.id
+    reader2 = await key({ label: "dashboard 2", permissions: ["read"], feeds: [feed2] })
+    both = await key({ label: "gateway", permissions: ["read", "update"], feeds: [1, feed2] })
+    writer2 = await key({ label: "writer", permissions: ["update"], feeds: [feed2] })
+})
+after(() => s.stop())
+
+async function sessionIdOf(c: TlsClient | WsClient): Promise<string> {
+    return (await c.request({ method: "get", resource: "/session" })).body.id
+}
+
+/** Every page of GET /v2/sessions with `key`. */
+async function listAll(key: string) {
+    const all: any[] = []
+    for (let page = 1; ; page++) {
+        const r = await http(s, "GET", `/v2/sessions?page=${page}`, { key })
+        assert.equal(r.status, 200, JSON.stringify(r.body))
+        all.push(...r.body.sessions)
+        if (r.body.sessions.length === 0 || all.length >= r.body.totalResults) return all
+    }
+}
+
+/** Polls until `pred` holds for the master's list (a closed socket is noticed by the server a moment later). */
+async function until(pred: (ids: string[]) => boolean): Promise<void> {
+    const deadline = Date.now() + WAIT_MS
+    for (;;) {
+        const ids = (await listAll(s.credentials.masterKey)).map((e) => e.id)
+        if (pred(ids)) return
+        if (Date.now() > deadline) assert.fail(`sessions never matched; now ${ids.join(", ")}`)
+        await new Promise((r) => setTimeout(r, 20))
+    }
+}
+
+test("sessions: the master key sees every connection with /session's fields, its key's feeds and label, no secret", async () => {
+    const device = await TlsClient.open(s, s.credentials.deviceKey)
+    const app = await WsClient.open(s)
+    await app.welcome()
+    assert.equal((await app.request({ method: "subscribe", resource: `/feeds/${feed2}`, headers: { "X-ApiKey": reader2 }, token: "w" })).status, 200)
+    const anonymous = await TlsClient.connect(s)
+    const anonymousId = (await anonymous.welcome()).welcome!.session
+    const [deviceId, appId] = [await sessionIdOf(device), await sessionIdOf(app)]
+
+    const r = await http(s, "GET", "/v2/sessions", { key: s.credentials.masterKey })
+    assert.equal(r.status, 200)
+    const byId = new Map<string, any>(r.body.sessions.map((e: any) => [e.id, e]))
+    const d = byId.get(deviceId)
+    assert.ok(d, `the device's session ${deviceId} is listed`)
+    assert.deepEqual([d.transport, d.remote_address, d.key_label, d.feeds], ["tls", "127.0.0.1", "device, feed 1", [1]])
+    assert.match(d.key_id, /^[0-9a-f]{8}$/)
+    assert.ok(Date.parse(d.since) <= Date.now())
+    assert.ok(d.requests >= 2)
+    assert.deepEqual(d.subscriptions, [])
+    const a = byId.get(appId)
+    assert.deepEqual([a.transport, a.key_label, a.feeds], ["ws", "dashboard 2", [feed2]])
+    assert.deepEqual(a.subscriptions, [{ resource: `/feeds/${feed2}`, token: "w", state: "live" }])
+    // a connection that has not shown a key yet is the master's business only
+    assert.deepEqual([byId.get(anonymousId).key_id, byId.get(anonymousId).key_label, byId.get(anonymousId).feeds], [null, null, []])
+    assert.equal(r.body.totalResults, r.body.sessions.length)
+    for (const secret of [s.credentials.masterKey, s.credentials.deviceKey, reader2, both]) assert.ok(!JSON.stringify(r.body).includes(secret))
+
+    // the same router over TLS and WebSocket
+    const overTls = await device.request({ method: "get", resource: "/sessions", headers: { "X-ApiKey": s.credentials.masterKey } })
+    assert.equal(overTls.status, 200)
+    assert.ok(overTls.body.sessions.some((e: any) => e.id === appId))
+    const overWs = await app.request({ method: "get", resource: "/sessions.json", headers: { "X-ApiKey": s.credentials.masterKey } })
+    assert.ok(overWs.body.sessions.some((e: any) => e.id === deviceId))
+    device.close()
+    app.close()
+    anonymous.close()
+})
+
+test("sessions: a feed-scoped key sees only the connections of keys on its feeds, and only those feeds", async () => {
+    const device1 = await TlsClient.open(s, s.credentials.deviceKey)
+    const gateway = await TlsClient.open(s, both)
+    const app = await WsClient.open(s)
+    await app.welcome()
+    assert.equal((await app.request({ method: "get", resource: "/session", headers: { "X-ApiKey": reader2 } })).status, 200)
+    const [device1Id, gatewayId, appId] = [await sessionIdOf(device1), await sessionIdOf(gateway), await sessionIdOf(app)]
+
+    const seen = await listAll(reader2)
+    const ids = seen.map((e) => e.id)
+    assert.ok(!ids.includes(device1Id), "feed 1's device is not feed 2's business")
+    assert.ok(ids.includes(appId), "its own connection")
+    const g = seen.find((e) => e.id === gatewayId)
+    assert.deepEqual(g.feeds, [feed2], "a key on feeds 1 and 2 shows only the shared feed")
+    assert.ok(seen.every((e) => e.key_id !== null && e.key_label !== "master"), "no unauthenticated or master connections")
+    // the device key of feed 1 sees its own connection and the gateway's (feed 1 only), not feed 2's reader
+    const fromDevice = await device1.request({ method: "get", resource: "/sessions" })
+    assert.equal(fromDevice.status, 200)
+    const deviceView = new Map<string, any>(fromDevice.body.sessions.map((e: any) => [e.id, e]))
+    assert.deepEqual(deviceView.get(gatewayId).feeds, [1])
+    assert.ok(!deviceView.has(appId))
+    // a key that may not read gets 403
+    const writer = await http(s, "GET", "/v2/sessions", { key: writer2 })
+    assert.deepEqual([writer.status, writer.body.code], [403, "E_FORBIDDEN"])
+    device1.close()
+    gateway.close()
+    app.close()
+})
+
+test("sessions: without a key 401, over HTTP and on a connection", async () => {
+    const r = await http(s, "GET", "/v2/sessions")
+    assert.deepEqual([r.status, r.body.code], [401, "E_UNAUTHORIZED"])
+    const c = await TlsClient.open(s)
+    const t = await c.request({ method: "get", resource: "/sessions" })
+    assert.deepEqual([t.status, t.body.code], [401, "E_UNAUTHORIZED"])
+    assert.equal((await http(s, "GET", "/v2/sessions", { key: "not-a-key-at-all" })).status, 401)
+    c.close()
+})
+
+test("sessions: a closed connection disappears; a revoked key's connection drops out of scoped lists", async () => {
+    const device = await TlsClient.open(s, s.credentials.deviceKey)
+    const id = await sessionIdOf(device)
+    await until((ids) => ids.includes(id))
+    device.close()
+    await until((ids) => !ids.includes(id))
+
+    const doomed = await key({ label: "doomed", permissions: ["read"], feeds: [feed2] })
+    const c = await TlsClient.open(s, doomed)
+    const cid = await sessionIdOf(c)
+    assert.ok((await listAll(reader2)).some((e) => e.id === cid))
+    const keyId = (await listAll(s.credentials.masterKey)).find((e) => e.id === cid).key_id
+    assert.equal((await http(s, "DELETE", `/v2/keys/${keyId}`, { key: s.credentials.masterKey })).status, 200)
+    assert.ok(!(await listAll(reader2)).some((e) => e.id === cid), "a revoked key no longer vouches for its connection")
+    const master = (await listAll(s.credentials.masterKey)).find((e) => e.id === cid)
+    assert.deepEqual([master.key_id, master.feeds], [null, []], "the master still sees the connection, now without a key")
+    c.close()
+})
+
+test("sessions: a big list comes in pages of whole entries, each under SESSIONS_PAGE_BYTES", async () => {
+    // 6 connections with 64 long subscriptions each: about 6 × 16 KB of entries
+    const clients: TlsClient[] = []
+    for (let i = 0; i < 6; i++) {
+        const c = await TlsClient.open(s, s.credentials.deviceKey)
+        const acks = []
+        for (let j = 0; j < 64; j++) {
+            const resource = `/feeds/1/datastreams/${"x".repeat(60)}${String(j).padStart(4, "0")}/datapoints`
+            acks.push(c.request({ method: "subscribe", resource, token: `${"t".repeat(60)}${j}` }))
+        }
+        for (const ack of await Promise.all(acks)) assert.equal(ack.status, 200)
+        clients.push(c)
+    }
+    const pages: any[] = []
+    for (let page = 1; page < 10; page++) {
+        const r = await http(s, "GET", `/v2/sessions?page=${page}`, { key: s.credentials.masterKey })
+        assert.ok(JSON.stringify(r.body.sessions).length <= SESSIONS_PAGE_BYTES, `page ${page} is bounded`)
+        if (r.body.sessions.length === 0) break
+        pages.push(r.body)
+    }
+    assert.ok(pages.length >= 2, "more than one page")
+    const ids = pages.flatMap((p) => p.sessions.map((e: any) => e.id))
+    assert.equal(new Set(ids).size, ids.length, "no entry on two pages")
+    assert.equal(ids.length, pages[0].totalResults)
+    for (const c of clients) c.close()
+})
+
+test("sessions: sharedFeeds, the visibility rule", () => {
+    const g = (feeds: number[] | undefined, permissions: any[] = ["read"], master = false) => ({ keyId: "k", permissions, feeds, master })
+    const master = g(undefined, ["read", "update", "create", "delete"], true)
+    assert.deepEqual(sharedFeeds(master, undefined), [])
+    assert.equal(sharedFeeds(master, master), "*")
+    assert.deepEqual(sharedFeeds(master, g([3])), [3])
+    assert.equal(sharedFeeds(g([1]), master), undefined)
+    assert.equal(sharedFeeds(g([1]), undefined), undefined)
+    assert.equal(sharedFeeds(g([1]), g(undefined)), undefined, "an all-feeds key's connection is not a scoped key's business")
+    assert.equal(sharedFeeds(g(undefined), g(undefined)), "*")
+    assert.deepEqual(sharedFeeds(g(undefined), g([4, 5])), [4, 5])
+    assert.deepEqual(sharedFeeds(g([1, 2]), g([2, 3])), [2])
+    assert.equal(sharedFeeds(g([1]), g([2])), undefined)
+    assert.equal(sharedFeeds(g([1], ["update"]), g([1])), undefined)
+})

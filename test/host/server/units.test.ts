@@ -1,0 +1,126 @@
+// Pure server modules (the keep-alive decision is tested in keepalive.test.ts): token buckets, times and durations, history queries, push lines.
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import { encodeResponse } from "../../../src/protocol.ts"
+import { ApiError } from "../../../devs/server/errors.ts"
+import { changeBody, changeResource, pushLine, type ChangeEvent } from "../../../devs/server/hub/index.ts"
+import { historyQueryOf } from "../../../devs/server/handlers/datapoints.ts"
+import { Buckets, fullBucket, take } from "../../../devs/server/ratelimit.ts"
+import { ServerStamps } from "../../../devs/server/stamps.ts"
+import { parseDuration, parseTime } from "../../../devs/server/time.ts"
+import { atOf, EARLIEST_AT_MS, MAX_FUTURE_MS } from "../../../devs/server/handlers/body.ts"
+
+test("token bucket: a burst, then the rate, with a retry hint", () => {
+    const cfg = { ratePerSecond: 10, burst: 3 }
+    const b = fullBucket(cfg, 0)
+    assert.deepEqual([take(b, cfg, 0).ok, take(b, cfg, 0).ok, take(b, cfg, 0).ok], [true, true, true])
+    assert.deepEqual(take(b, cfg, 0), { ok: false, retryAfterMs: 100 })
+    assert.deepEqual(take(b, cfg, 50), { ok: false, retryAfterMs: 50 })
+    assert.equal(take(b, cfg, 100).ok, true)
+    assert.equal(take(b, cfg, 10_000).ok, true)
+    assert.ok(b.tokens <= cfg.burst)
+})
+
+test("address buckets: per address, bounded, least recently used forgotten first", () => {
+    const buckets = new Buckets({ ratePerSecond: 1, burst: 1 }, 2)
+    assert.equal(buckets.take("a", 0).ok, true)
+    assert.equal(buckets.take("a", 0).ok, false)
+    assert.equal(buckets.take("b", 0).ok, true)
+    assert.equal(buckets.peek("a", 0).ok, false)
+    buckets.take("c", 0) // forgets "a", the least recently used
+    assert.equal(buckets.peek("a", 0).ok, true)
+})
+
+test("times: ms or ISO-8601; durations as Xively wrote them", () => {
+    assert.equal(parseTime(1763790000000), 1763790000000)
+    assert.equal(parseTime("1763790000000"), 1763790000000)
+    assert.equal(parseTime("2026-11-22T05:00:00.000Z"), Date.UTC(2026, 10, 22, 5))
+    assert.equal(parseTime("2026-11-22T06:00:00+01:00"), Date.UTC(2026, 10, 22, 5))
+    for (const bad of ["March 7", "", "-5", 1.5, -1, "2026-13-45", null, {}]) assert.equal(parseTime(bad), undefined, String(bad))
+    assert.equal(parseDuration("6hours"), 6 * 3600_000)
+    assert.equal(parseDuration("1day"), 86_400_000)
+    assert.equal(parseDuration("30seconds"), 30_000)
+    assert.equal(parseDuration("2 weeks"), 14 * 86_400_000)
+    for (const bad of ["6", "hours", "0hours", "6 fortnights", 6]) assert.equal(parseDuration(bad), undefined, String(bad))
+})
+
+test("history query: duration counts back from end or now, forward from start", () => {
+    const now = Date.UTC(2026, 10, 22, 12)
+    assert.deepEqual(historyQueryOf({ duration: "6hours" }, now), { startMs: now - 6 * 3600_000, endMs: now, intervalMs: undefined, limit: 100, newest: true, descending: false })
+    const start = "2026-11-22T00:00:00Z"
+    assert.deepEqual(historyQueryOf({ start, duration: "2hours", interval: 60, limit: 1000 }, now), {
+        startMs: Date.UTC(2026, 10, 22),
+        endMs: Date.UTC(2026, 10, 22, 2),
+        intervalMs: 60_000,
+        limit: 1000,
+        newest: false,
+        descending: false,
+    })
+})
+
+test("history query: sort=asc takes the oldest points, sort=desc the newest, newest first (issue 11 item 16)", () => {
+    const now = Date.UTC(2026, 10, 22, 12)
+    const q = (p: Record<string, string>) => {
+        const { newest, descending } = historyQueryOf(p, now)
+        return { newest, descending }
+    }
+    assert.deepEqual(q({ sort: "desc" }), { newest: true, descending: true })
+    assert.deepEqual(q({ sort: "desc", start: "2026-11-22T00:00:00Z" }), { newest: true, descending: true })
+    assert.deepEqual(q({ sort: "asc" }), { newest: false, descending: false })
+    assert.deepEqual(q({ duration: "1hours", sort: "asc" }), { newest: false, descending: false })
+})
+
+test("history query: bad parameters are 422 with a code", () => {
+    const code = (p: Record<string, string | number>) => {
+        try {
+            historyQueryOf(p, Date.now())
+            return "accepted"
+        } catch (e) {
+            return (e as ApiError).code
+        }
+    }
+    assert.equal(code({ limit: 1001 }), "E_LIMIT")
+    assert.equal(code({ sort: "newest" }), "E_BAD_PARAM")
+    assert.equal(code({ limit: 0 }), "E_BAD_PARAM")
+    assert.equal(code({ interval: "x" }), "E_BAD_PARAM")
+    assert.equal(code({ duration: "6" }), "E_BAD_PARAM")
+    assert.equal(code({ start: "yesterday" }), "E_BAD_PARAM")
+    assert.equal(code({ start: 2000, end: 1000 }), "E_BAD_PARAM")
+})
+
+test("push lines are the bytes encodeResponse makes", () => {
+    const events: ChangeEvent[] = [
+        { feed: 1, seq: 5, stream: "led", atMs: Date.UTC(2026, 10, 22, 5, 0, 1), value: 'on "1" é' },
+        { feed: 1, seq: Infinity, stream: "led", deleted: true },
+        { feed: 7, seq: Infinity },
+    ]
+    for (const ev of events) {
+        assert.equal(pushLine("s\n1", ev), encodeResponse({ token: "s\n1", status: 200, resource: changeResource(ev), body: changeBody(ev) }))
+    }
+    assert.equal(
+        pushLine("s1", events[0]),
+        '{"token":"s1","status":200,"resource":"/feeds/1/datastreams/led","body":{"id":"led","current_value":"on \\"1\\" \\u00e9","at":"2026-11-22T05:00:01.000Z"}}',
+    )
+})
+
+test("server stamps [P§9]: strictly increasing per datastream, also within one body; a given `at` is left alone", () => {
+    const st = new ServerStamps()
+    const ats = (feed: number, pts: { stream: string; atMs?: number }[], nowMs: number) => st.stamp(feed, pts.map((p) => ({ ...p, value: "v" })), nowMs).map((p) => p.atMs)
+    assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "a" }, { stream: "b" }], 1000), [1000, 1001, 1000])
+    assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "a", atMs: 1001 }], 1000), [1002, 1001], "the same millisecond again: after the last stamp")
+    assert.deepEqual(ats(2, [{ stream: "a" }], 1000), [1000], "per feed")
+    assert.deepEqual(ats(1, [{ stream: "a" }], 1001), [1003], "the clock has not passed the stamps yet")
+    assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "b" }], 5000), [5000, 5000], "the clock has passed them: its time again")
+    assert.deepEqual(ats(1, [{ stream: "a" }], 4000), [5001], "a clock stepping back never reuses a stamp")
+})
+
+test("sample times: refused before 2000 and more than 24 h ahead of the server's clock, exactly at the bounds", () => {
+    const now = Date.UTC(2026, 10, 22, 5)
+    assert.equal(MAX_FUTURE_MS, 24 * 3600_000)
+    assert.equal(atOf(now + MAX_FUTURE_MS, "at", now), now + MAX_FUTURE_MS, "a day ahead is still a sample")
+    assert.throws(() => atOf(now + MAX_FUTURE_MS + 1, "at", now), (e: any) => e.code === "E_BAD_TIME" && e.status === 422 && /more than a day ahead/.test(e.message))
+    assert.throws(() => atOf(new Date(now + 25 * 3600_000).toISOString(), "at", now), (e: any) => e.code === "E_BAD_TIME")
+    assert.equal(atOf(EARLIEST_AT_MS, "at", now), EARLIEST_AT_MS)
+    assert.throws(() => atOf(EARLIEST_AT_MS - 1, "at", now), (e: any) => e.code === "E_BAD_TIME" && /before 2000/.test(e.message))
+    assert.equal(atOf(undefined, "at", now), undefined, "no time: the server stamps it")
+})

@@ -1,0 +1,137 @@
+// How `npm test` counts (test/run-summary.ts): against canned outputs of each step, against what
+// node:test really prints for failing hooks (a fixture run in a temporary folder), and as a property:
+// a run that failed never ends with "0 failed".
+import assert from "node:assert/strict"
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, test } from "node:test"
+import fc from "fast-check"
+import { devsTestCounts, failedSuiteHooks, nodeTestCounts, summarize, type StepResult } from "../../run-summary.ts"
+
+const step = (name: string, r: Partial<StepResult>): StepResult => ({ name, code: 0, passed: 0, failed: 0, skipped: 0, expectsTests: true, ...r })
+const lastLine = (results: StepResult[]) => summarize(results).lines.at(-1)
+
+/** Runs `node --test` on one fixture file and returns its TAP output (as the host lane sees it). */
+function runNodeTest(source: string): { tap: string; status: number | null } {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-run-summary-"))
+    try {
+        const file = join(dir, "fixture.test.mjs")
+        writeFileSync(file, source)
+        const env = { ...process.env }
+        delete env.NODE_TEST_CONTEXT // set for files run by node --test; a nested run must report as a top-level one
+        const r = spawnSync(process.execPath, ["--test", file], { env, encoding: "utf8", timeout: 30_000 })
+        return { tap: r.stdout, status: r.status }
+    } finally {
+        rmSync(dir, { recursive: true, force: true })
+    }
+}
+
+describe("node:test output (the host lane)", () => {
+    test("a failing `after` inside a describe is counted, though node's own summary says fail 0", () => {
+        const { tap, status } = runNodeTest(`
+import { describe, it, after } from "node:test"
+describe("vm suite", () => {
+    after(() => { throw new Error("the VM ran out of memory") })
+    it("works", () => {})
+})
+it("skipped", { skip: "no chromium" }, () => {})
+`)
+        assert.equal(status, 1)
+        assert.match(tap, /^# fail 0$/m, "node itself does not count it (if this changes, the extra count below is still right)")
+        assert.deepEqual(failedSuiteHooks(tap), ["vm suite: 'the VM ran out of memory'"])
+        assert.deepEqual(nodeTestCounts(tap), { passed: 1, failed: 1, skipped: 1 })
+    })
+
+    test("a failing `before` of a describe counts the hook and the tests it cancelled", () => {
+        const { tap, status } = runNodeTest(`
+import { describe, it, before } from "node:test"
+describe("setup", () => {
+    before(() => { throw new Error("server did not start") })
+    it("a", () => {})
+    it("b", () => {})
+})
+`)
+        assert.equal(status, 1)
+        assert.deepEqual(nodeTestCounts(tap), { passed: 0, failed: 3, skipped: 0 })
+    })
+
+    test("a hook of a nested describe is counted once (the outer suite only reports that a subtest failed)", () => {
+        const { tap } = runNodeTest(`
+import { describe, it, after } from "node:test"
+describe("outer", () => { describe("inner", () => { after(() => { throw new Error("x") }); it("w", () => {}) }) })
+`)
+        assert.deepEqual(nodeTestCounts(tap), { passed: 1, failed: 1, skipped: 0 })
+    })
+
+    test("failures, cancellations, skips and todos from the summary", () => {
+        const tap = ["TAP version 13", "ok 1 - a", "1..1", "# tests 9", "# pass 4", "# fail 2", "# cancelled 1", "# skipped 1", "# todo 1", "# duration_ms 5"].join("\n")
+        assert.deepEqual(nodeTestCounts(tap), { passed: 4, failed: 3, skipped: 2 })
+    })
+
+    test("no summary at all (the lane died): nothing counted here, the step is broken below", () => {
+        assert.deepEqual(nodeTestCounts("TAP version 13\n# Subtest: x\n"), { passed: 0, failed: 0, skipped: 0 })
+    })
+})
+
+describe("DeviceScript output (the firmware lanes)", () => {
+    test("the last summary counts; skipped tests are total - pass - error; colour codes do not matter", () => {
+        const out = "running 5 tests\n\x1b[32mtests: 5, pass: 3, error: 1\x1b[0m\n"
+        assert.deepEqual(devsTestCounts(out), { passed: 3, failed: 1, skipped: 1 })
+    })
+    test("no summary (the VM panicked or ran out of memory before the end): no counts", () => {
+        assert.deepEqual(devsTestCounts("running 40 tests\nPANIC 60123\n"), { passed: 0, failed: 0, skipped: 0 })
+    })
+})
+
+describe("the last line", () => {
+    test("a green run", () => {
+        const r = summarize([step("typecheck", { expectsTests: false }), step("firmware", { passed: 40 }), step("host", { passed: 300, skipped: 6 })])
+        assert.deepEqual(r, { lines: ["340 passed, 0 failed, 6 skipped"], exitCode: 0 })
+    })
+
+    test("a type error is one failure", () => {
+        const r = summarize([step("typecheck", { code: 2, expectsTests: false }), step("firmware", { passed: 40 }), step("host", { passed: 300 })])
+        assert.equal(r.exitCode, 1)
+        assert.deepEqual(r.lines, ["FAILED: typecheck (exit 2, 0 passed, 0 failed)", "340 passed, 1 failed, 0 skipped"])
+    })
+
+    test("a lane that crashed after its tests passed is one failure", () => {
+        const r = summarize([step("host", { code: 1, passed: 300 })])
+        assert.equal(r.lines.at(-1), "300 passed, 1 failed, 0 skipped")
+        assert.equal(r.exitCode, 1)
+    })
+
+    test("a lane that ran no test is one failure, even if it exited 0", () => {
+        const r = summarize([step("firmware", { code: 0 })])
+        assert.deepEqual(r.lines, ["FAILED: firmware (exit 0, 0 passed, 0 failed, no test ran)", "0 passed, 1 failed, 0 skipped"])
+        assert.equal(r.exitCode, 1)
+    })
+
+    test("counted failures are not counted twice for the lane's exit code", () => {
+        assert.equal(lastLine([step("host", { code: 1, passed: 10, failed: 2 })]), "10 passed, 2 failed, 0 skipped")
+    })
+
+    test("property: the exit code is 1 exactly when some step broke, and then the line never says 0 failed", () => {
+        const arbStep = fc.record({
+            name: fc.constantFrom("typecheck", "firmware", "host"),
+            code: fc.constantFrom(0, 0, 0, 1, 2, 137),
+            passed: fc.nat(5),
+            failed: fc.constantFrom(0, 0, 0, 1, 3),
+            skipped: fc.nat(2),
+            expectsTests: fc.boolean(),
+        })
+        fc.assert(
+            fc.property(fc.array(arbStep, { minLength: 1, maxLength: 4 }), (results) => {
+                const brokeSomewhere = results.some((r) => r.code !== 0 || r.failed > 0 || (r.expectsTests && r.passed === 0))
+                const { lines, exitCode } = summarize(results)
+                const m = /^(\d+) passed, (\d+) failed, (\d+) skipped$/.exec(lines.at(-1)!)
+                assert.ok(m, lines.at(-1))
+                assert.equal(exitCode, brokeSomewhere ? 1 : 0)
+                assert.equal(Number(m[2]) > 0, brokeSomewhere)
+                assert.equal(Number(m[3]), results.reduce((n, r) => n + r.skipped, 0))
+            })
+        )
+    })
+})
