@@ -1,5 +1,5 @@
 // `npm run bench`: every benchmark this machine can run, in one run, so ratios hold on a noisy
-// machine. Prints one table and writes bench/results/latest.json + latest.md.
+// machine. Prints one table and writes devs/bench/results/latest.json + latest.md.
 //   FEEDLINE_BENCH_SMOKE=1       tiny sizes, a few seconds (what the smoke test runs)
 //   FEEDLINE_BENCH_ONLY=a,b      only these parts: feedline, mosquitto, aedes, ingest, firmware
 //   FEEDLINE_BENCH_OUT=DIR       where to write latest.json/latest.md (smoke runs: a temp dir)
@@ -93,7 +93,7 @@ export async function runBench(env: NodeJS.ProcessEnv = process.env, log: (l: st
     log("")
     log(results.table)
 
-    const outDir = env.FEEDLINE_BENCH_OUT ?? (smoke ? undefined : join(REPO, "bench/results"))
+    const outDir = env.FEEDLINE_BENCH_OUT ?? (smoke ? undefined : join(REPO, "devs/bench/results"))
     if (outDir) {
         writeResults(outDir, results)
         log(`\nwrote ${join(outDir, "latest.json")} and latest.md`)
@@ -130,8 +130,8 @@ function writeResults(outDir: string, results: BenchResults): void {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     if (process.argv.includes("--render")) {
-        // re-render the table of bench/results/latest.json (e.g. after a change to the report's wording)
-        const dir = process.env.FEEDLINE_BENCH_OUT ?? join(REPO, "bench/results")
+        // re-render the table of devs/bench/results/latest.json (e.g. after a change to the report's wording)
+        const dir = process.env.FEEDLINE_BENCH_OUT ?? join(REPO, "devs/bench/results")
         const saved = JSON.parse(readFileSync(join(dir, "latest.json"), "utf8")) as BenchResults
         saved.table = renderTable(saved, saved.profile === "smoke" ? SMOKE : FULL)
         writeResults(dir, saved)

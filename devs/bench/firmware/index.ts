@@ -5,9 +5,9 @@ import { join } from "node:path"
 import type { FirmwareRow } from "../report.ts"
 import type { TlsFixture } from "../tls-fixture.ts"
 import { boardSizes, type BoardSize } from "./boards.ts"
-import { benchLink, type LinkBenchResult } from "./link.ts"
+import { benchLink, type LinkBenchResult } from "./link-bench.ts"
 import { REPO } from "./sim.ts"
-import { benchWire, type WireResult } from "./wire.ts"
+import { benchWire, type WireResult } from "./wire-bench.ts"
 
 export interface FirmwareResult {
     wire?: WireResult

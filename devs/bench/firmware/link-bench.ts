@@ -1,4 +1,4 @@
-// Host side of bench/firmware/link-bench.ts: link recovery after an outage, black-hole detection,
+// Host side of devs/bench/firmware/device/link-bench.ts: link recovery after an outage, black-hole detection,
 // and the largest outbox that fits the VM heap. Each recovery run is a fresh simulator, so every
 // run starts from the same backoff state (a device after a quiet period), and figures are medians.
 import type { TlsFixture } from "../tls-fixture.ts"
@@ -69,7 +69,7 @@ async function recoveryRun(fx: TlsFixture, outage: number, log: (l: string) => v
         const port = await endpoint.listen()
         writeGeneratedConfig("fw-link-config", "FW_LINK", { host: "127.0.0.1", port, mode: "recovery", sampleMs: SAMPLE_MS, outboxBytes: 12000, printEvery: 0 })
         const firstAck = acks.next(FIRST_ACK_TIMEOUT_MS, "first acknowledged sample")
-        sim = startSimulator("bench/firmware/link-bench.ts", { timeoutMs: 600_000, caPath: fx.caPath })
+        sim = startSimulator("devs/bench/firmware/device/link-bench.ts", { timeoutMs: 600_000, caPath: fx.caPath })
         await firstAck
         await sleep(500)
         await endpoint.down()
@@ -101,7 +101,7 @@ async function outboxRun(fx: TlsFixture): Promise<LinkBenchResult["outbox"]> {
         const port = await endpoint.listen()
         writeGeneratedConfig("fw-link-config", "FW_LINK", { host: "127.0.0.1", port, mode: "outbox", sampleMs: 0, outboxBytes: 100_000_000, printEvery: 8 })
         let last = { queued: 0, bytes: 0, drops: 0 }
-        const sim = startSimulator("bench/firmware/link-bench.ts", {
+        const sim = startSimulator("devs/bench/firmware/device/link-bench.ts", {
             timeoutMs: 300_000,
             caPath: fx.caPath,
             onLine: (l) => {

@@ -1,4 +1,4 @@
-// Host side of bench/firmware/wire-bench.ts: a protocol v1 endpoint and an Aedes MQTT broker, both on
+// Host side of devs/bench/firmware/device/wire-bench.ts: a protocol v1 endpoint and an Aedes MQTT broker, both on
 // TLS and counting raw TCP bytes (TLS records included) per connection.
 import net from "node:net"
 import tls from "node:tls"
@@ -43,7 +43,7 @@ export async function benchWire(fx: TlsFixture, updates: number, log: (l: string
     const mqtt = await countingBroker(fx, mqttConns)
     try {
         writeGeneratedConfig("fw-bench-config", "FW_BENCH", { host: "127.0.0.1", port: await ours.listen(), mqttPort: mqtt.port, updates })
-        const run = await runSimulator("bench/firmware/wire-bench.ts", { timeoutMs: 120_000, caPath: fx.caPath })
+        const run = await runSimulator("devs/bench/firmware/device/wire-bench.ts", { timeoutMs: 120_000, caPath: fx.caPath })
         // connections close asynchronously after the program's last line
         await new Promise((r) => setTimeout(r, 300))
         const { output, lines, ...summary } = run

@@ -1,4 +1,4 @@
-// Firmware-side benchmark, run in the DeviceScript simulator by devs/bench/firmware/wire.ts:
+// Firmware-side benchmark, run in the DeviceScript simulator by devs/bench/firmware/wire-bench.ts:
 // bytes on the wire and VM time per update for feedline's envelope (the firmware's own encodeBatch
 // and socket layer) against a publish of the same data by the DeviceScript MQTT client.
 // The host counts the bytes (TLS records included) per connection, in the order connections are made:
@@ -8,9 +8,9 @@
 // per allocation), which inflates both paths: only their ratio means something.
 import * as ds from "@devicescript/core"
 import { startMQTTClient } from "@devicescript/net"
-import { NativeSocket, SocketSink, startNativeSocket } from "../../src/net/socket"
-import { encodeBatch, Sample } from "../../src/net/outbox"
-import { FW_BENCH } from "../results/tmp/fw-bench-config"
+import { NativeSocket, SocketSink, startNativeSocket } from "../../../../src/net/socket"
+import { encodeBatch, Sample } from "../../../../src/net/outbox"
+import { FW_BENCH } from "../../results/tmp/fw-bench-config"
 
 const FEED_RESOURCE = "/feeds/1"
 const MQTT_TOPIC = "feeds/1"

@@ -1,11 +1,11 @@
-// Firmware link benchmark, run in the DeviceScript simulator by devs/bench/firmware/link.ts: the real
+// Firmware link benchmark, run in the DeviceScript simulator by devs/bench/firmware/link-bench.ts: the real
 // link (src/net) against a host endpoint that the host takes down, brings back or black-holes.
 //   mode "recovery": one sample every FW_LINK.sampleMs; the host times outages and black holes
 //   mode "outbox":   the endpoint never acknowledges; samples pile up until the 64 KB heap is full
 //                    (the program then panics with OutOfMemory; the last count printed is the answer)
 import * as ds from "@devicescript/core"
-import { startLink } from "../../src/net"
-import { FW_LINK } from "../results/tmp/fw-link-config"
+import { startLink } from "../../../../src/net"
+import { FW_LINK } from "../../results/tmp/fw-link-config"
 
 /** report() in bursts of this many, then yield: the VM panics after ~128K steps without yielding */
 const BURST = 8
