@@ -11,7 +11,7 @@
 
 import { errorBody } from "../../src/protocol.ts"
 import type { Grant } from "../server/auth/grant.ts"
-import { bearerToken, TokenError, type TokenAuthority } from "./tokens.ts"
+import { bearerToken, TokenError, type TokenAuthority } from "./browser-tokens.ts"
 
 export interface JwtHttpRequest {
     method: string

@@ -2,7 +2,7 @@
 // checking each token's key with the server's key ring, and the `BearerVerifier` shape its auth path calls.
 
 import path from "node:path"
-import { loadOrCreateTokenSecret, TokenAuthority, TokenError, type KeyState, type TokenRevocations, type VerifiedToken } from "./tokens.ts"
+import { loadOrCreateTokenSecret, TokenAuthority, TokenError, type KeyState, type TokenRevocations, type VerifiedToken } from "./browser-tokens.ts"
 
 /**
  * The token authority of a server whose data lives in `dataDir` (secret in dataDir/jwt-secret). `lookupKey`

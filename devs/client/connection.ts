@@ -23,7 +23,7 @@ import {
 } from "../../src/protocol.ts"
 import { parseAddress, type ServerAddress } from "./address.ts"
 import { ClientError, statusError } from "./errors.ts"
-import { openTransport, type Transport, type TransportOptions } from "./transport.ts"
+import { openTransport, type Transport, type TransportOptions } from "./line-channel.ts"
 
 /** A server that accepted TCP but says nothing is not a feedline server (or is stuck); give up after this. */
 export const WELCOME_TIMEOUT_MS = 5000

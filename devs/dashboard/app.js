@@ -2,7 +2,7 @@
 // and their `_` diagnostics; a live plot per datastream with a history range; a command box. Plain
 // modules, no framework: the DOM is built with a few helpers and updated in place.
 import { Auth } from "./auth.js"
-import { Link } from "./link.js"
+import { Link } from "./connection.js"
 import { StreamPlot } from "./plots.js"
 import { unitOf } from "./units.js"
 

@@ -24,7 +24,7 @@ const FILES: Record<string, string> = {
     "/": path.join(HERE, "index.html"),
     "/index.html": path.join(HERE, "index.html"),
     "/app.js": path.join(HERE, "app.js"),
-    "/link.js": path.join(HERE, "link.js"),
+    "/connection.js": path.join(HERE, "connection.js"),
     "/auth.js": path.join(HERE, "auth.js"),
     "/plots.js": path.join(HERE, "plots.js"),
     "/units.js": path.join(HERE, "units.js"),

@@ -19,9 +19,9 @@ import {
     type FaultCommand,
     type FaultTable,
 } from "./faults.ts"
-import { Link, type LinkHost, type LinkInfo } from "./link.ts"
+import { Link, type LinkHost, type LinkInfo } from "./proxied-connection.ts"
 
-export { MAX_QUEUED_BYTES, CUT_LINGER_MS, type LinkInfo } from "./link.ts"
+export { MAX_QUEUED_BYTES, CUT_LINGER_MS, type LinkInfo } from "./proxied-connection.ts"
 import { dueSteps, nextDueMs, type Schedule } from "./schedule.ts"
 
 /** Re-listening after `refuse` may meet the old listening socket for a moment; retry this often, this far apart. */

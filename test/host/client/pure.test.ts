@@ -10,7 +10,7 @@ import { putBody, sendRetrying } from "../../../devs/client/commands/put.ts"
 import { datapointsResource } from "../../../devs/client/commands/history.ts"
 import { pushLines } from "../../../devs/client/commands/sub.ts"
 import { csv, table } from "../../../devs/client/commands/format.ts"
-import { LineSplitter } from "../../../devs/client/transport.ts"
+import { LineSplitter } from "../../../devs/client/line-channel.ts"
 
 // the keep-alive decision is shared with the firmware and the server: test/host/keepalive.test.ts
 

@@ -10,7 +10,7 @@ import path from "node:path"
 import { startServer, type RunningServer } from "../../../devs/server/index.ts"
 import { mountDashboard } from "../../../devs/dashboard/mount.ts"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
-import { loadOrCreateTokenSecret, TokenAuthority } from "../../../devs/auth-tokens/tokens.ts"
+import { loadOrCreateTokenSecret, TokenAuthority } from "../../../devs/auth-tokens/browser-tokens.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
 const SKIP = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run the browser test`
