@@ -23,7 +23,7 @@ import {
 } from "../../src/protocol.ts"
 import { parseAddress, type ServerAddress } from "./address.ts"
 import { ClientError, statusError } from "./errors.ts"
-import { openTransport, type Transport, type TransportOptions } from "./line-channel.ts"
+import { openLineChannel, type LineChannel, type LineChannelOptions } from "./line-channel.ts"
 
 /** A server that accepted TCP but says nothing is not a feedline server (or is stuck); give up after this. */
 export const WELCOME_TIMEOUT_MS = 5000
@@ -32,7 +32,7 @@ export const REQUEST_TIMEOUT_MS = 10_000
 
 export type LinkState = "online" | "degraded" | "closed"
 
-export interface ConnectOptions extends TransportOptions {
+export interface ConnectOptions extends LineChannelOptions {
     /** tls://host:7443, ws://host:7080/ws, http://host:7080 … (see address.ts) */
     server: string | ServerAddress
     /** an API key, or "Bearer <jwt>" */
@@ -69,7 +69,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     readonly address: ServerAddress
     welcome!: Welcome
     state: LinkState = "online"
-    private transport!: Transport
+    private channel!: LineChannel
     private readonly pending = new Map<string, Pending>()
     /** [P§8] subscriptions by their token (a connection may hold several to one resource) */
     private readonly subscriptions = new Map<string, { resource: string; onPush: (push: Response) => void }>()
@@ -98,10 +98,10 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     }
 
     private async open(): Promise<void> {
-        this.transport = await openTransport(this.address, this.opts)
+        this.channel = await openLineChannel(this.address, this.opts)
         await new Promise<void>((resolve, reject) => {
             const timer = setTimeout(() => {
-                this.transport.close()
+                this.channel.close()
                 reject(new ClientError("E_NO_WELCOME", `${this.address.url} accepted the connection but sent no feedline welcome line within ${this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS} ms; is this the right port?`))
             }, this.opts.welcomeTimeoutMs ?? WELCOME_TIMEOUT_MS)
             const onClose = (err?: Error) => {
@@ -117,18 +117,18 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
                     this.welcome = d.welcome!
                     this.contract = keepaliveFromWelcome(d.welcome!)
                     // from the next line on (maybe in this same chunk) the connection proper handles them
-                    this.transport.attach({ onLine: (line) => this.onLine(line), onClose: (err) => this.onTransportClose(err) })
+                    this.channel.attach({ onLine: (line) => this.onLine(line), onClose: (err) => this.onChannelClose(err) })
                     resolve()
                 } else if (d.kind === "response" && isNotice(d.response!)) {
                     // a notice instead of a welcome: e.g. 429 too many connections, 503 shutting down [P§6]
-                    this.transport.close()
+                    this.channel.close()
                     reject(noticeError(d.response!, this.address.url))
                 } else {
-                    this.transport.close()
+                    this.channel.close()
                     reject(new ClientError("E_NO_WELCOME", `${this.address.url} did not start with a feedline welcome line; is this the right port?`))
                 }
             }
-            this.transport.attach({ onLine, onClose })
+            this.channel.attach({ onLine, onClose })
         })
         this.scheduleKeepalive(0)
     }
@@ -210,7 +210,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
 
     private write(text: string): void {
         this.lastTxMs = this.now()
-        this.transport.send(text)
+        this.channel.send(text)
     }
 
     private onLine(line: string): void {
@@ -250,7 +250,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         this.keepaliveTimer.unref()
     }
 
-    private onTransportClose(err?: Error): void {
+    private onChannelClose(err?: Error): void {
         this.end(err === undefined ? undefined : err instanceof ClientError ? err : new ClientError("E_CLOSED", `connection lost: ${err.message}`, { cause: err }))
     }
 
@@ -264,7 +264,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         this.ended = true
         this.closeReason = reason
         clearTimeout(this.keepaliveTimer)
-        this.transport.close()
+        this.channel.close()
         const failure = reason ?? new ClientError("E_CLOSED", "the connection was closed")
         for (const p of this.pending.values()) {
             clearTimeout(p.timer)

@@ -1,4 +1,4 @@
-// One module talks to the socket: it dials TLS or WebSocket and hands up whole server lines [P§3].
+// One module talks to the socket: a LineChannel dials TLS or WebSocket and hands up whole server lines [P§3].
 // Above it, the connection sees the same thing for both: `send(text)`, a line callback, a close callback.
 
 import tls from "node:tls"
@@ -12,20 +12,20 @@ export const MAX_SERVER_LINE_BYTES = 4 * 1024 * 1024
 /** Dialling, TLS and the WebSocket upgrade together get this long before we call the server unreachable. */
 export const CONNECT_TIMEOUT_MS = 5000
 
-export interface TransportOptions {
+export interface LineChannelOptions {
     /** PEM of the CA(s) to trust, besides the system store and NODE_EXTRA_CA_CERTS */
     ca?: string | Buffer
     connectTimeoutMs?: number
 }
 
-export interface TransportHandlers {
+export interface LineChannelHandlers {
     /** called once per server line, without its "\n" ("" is a heartbeat) */
     onLine: (line: string) => void
     /** called once, with the reason when it was not our own close() */
     onClose: (err?: Error) => void
 }
 
-export interface Transport {
+export interface LineChannel {
     /** writes one envelope or a heartbeat ("\n"); no-op once closed */
     send(text: string): void
     close(): void
@@ -33,14 +33,14 @@ export interface Transport {
      * Sets (or replaces) the owner's handlers. Lines and the close that arrive before the first call are
      * held and delivered then: a welcome can arrive in the same tick as the connection opens.
      */
-    attach(h: TransportHandlers): void
+    attach(h: LineChannelHandlers): void
 }
 
 /** Holds events until the owner attaches, then forwards them. */
 class Inbox {
-    private h?: TransportHandlers
+    private h?: LineChannelHandlers
     private held: (string | { closed: Error | undefined })[] = []
-    attach(h: TransportHandlers): void {
+    attach(h: LineChannelHandlers): void {
         this.h = h
         // a handler may re-attach while we drain (welcome -> connection): the rest goes to the new one
         while (this.held.length) {
@@ -59,7 +59,7 @@ class Inbox {
     }
 }
 
-export function openTransport(addr: ServerAddress, opts: TransportOptions = {}): Promise<Transport> {
+export function openLineChannel(addr: ServerAddress, opts: LineChannelOptions = {}): Promise<LineChannel> {
     return addr.transport === "tls" ? openTls(addr, opts) : openWs(addr, opts)
 }
 
@@ -78,7 +78,7 @@ export class LineSplitter {
     }
 }
 
-function openTls(addr: ServerAddress, opts: TransportOptions): Promise<Transport> {
+function openTls(addr: ServerAddress, opts: LineChannelOptions): Promise<LineChannel> {
     return new Promise((resolve, reject) => {
         const socket = tls.connect({
             host: addr.host,
@@ -93,7 +93,7 @@ function openTls(addr: ServerAddress, opts: TransportOptions): Promise<Transport
         let closed = false
         const splitter = new LineSplitter()
         const inbox = new Inbox()
-        const t: Transport = {
+        const t: LineChannel = {
             send: (text) => {
                 if (!closed && socket.writable) socket.write(text.endsWith("\n") ? text : text + "\n")
             },
@@ -131,7 +131,7 @@ function openTls(addr: ServerAddress, opts: TransportOptions): Promise<Transport
     })
 }
 
-function openWs(addr: ServerAddress, opts: TransportOptions): Promise<Transport> {
+function openWs(addr: ServerAddress, opts: LineChannelOptions): Promise<LineChannel> {
     return new Promise((resolve, reject) => {
         const ws = new WebSocket(addr.url, {
             ca: opts.ca ? withSystemRoots(opts.ca) : undefined,
@@ -142,7 +142,7 @@ function openWs(addr: ServerAddress, opts: TransportOptions): Promise<Transport>
         let closed = false
         let failure: Error | undefined
         const inbox = new Inbox()
-        const t: Transport = {
+        const t: LineChannel = {
             send: (text) => {
                 if (!closed && ws.readyState === WebSocket.OPEN) ws.send(text)
             },

@@ -2,7 +2,7 @@
 // and their `_` diagnostics; a live plot per datastream with a history range; a command box. Plain
 // modules, no framework: the DOM is built with a few helpers and updated in place.
 import { Auth } from "./auth.js"
-import { Link } from "./connection.js"
+import { PageConnection } from "./connection.js"
 import { StreamPlot } from "./plots.js"
 import { unitOf } from "./units.js"
 
@@ -47,7 +47,7 @@ function ageText(atMs, nowMs) {
 
 const auth = new Auth()
 const wsUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`
-const link = new Link(wsUrl, () => auth.credential())
+const conn = new PageConnection(wsUrl, () => auth.credential())
 
 /** feedId -> { id, title, streams: Map<dsId, stream>, section, grid, device } */
 const feeds = new Map()
@@ -71,14 +71,14 @@ function showSignIn(message) {
     $("sign-in").hidden = false
     $("sign-in-error").textContent = message || ""
     $("token-state").textContent = ""
-    link.stop()
+    conn.stop()
 }
 
 function showMain() {
     $("sign-in").hidden = true
     $("main").hidden = false
     $("sign-out").hidden = false
-    if (link.stopped) link.start()
+    if (conn.stopped) conn.start()
 }
 
 $("sign-in-form").addEventListener("submit", async (ev) => {
@@ -95,8 +95,8 @@ $("sign-in-form").addEventListener("submit", async (ev) => {
 
 $("sign-out").addEventListener("click", () => auth.signOut().then(() => showSignIn("Signed out.")))
 auth.addEventListener("expired", (e) => showSignIn(`Please sign in again: ${e.detail}`))
-auth.addEventListener("renewed", () => link.resubscribeAll())
-link.addEventListener("unauthorized", (e) => {
+auth.addEventListener("renewed", () => conn.resubscribeAll())
+conn.addEventListener("unauthorized", (e) => {
     const b = e.detail.body || {}
     auth.expire(b.errors || "the server refused the token")
 })
@@ -111,28 +111,28 @@ auth.addEventListener("change", showTokenState)
 
 // ---- link ---------------------------------------------------------------------------------------
 
-link.addEventListener("state", (e) => {
+conn.addEventListener("state", (e) => {
     const pill = $("link-state")
     pill.textContent = e.detail
     pill.className = `pill ${e.detail}`
 })
 
-link.addEventListener("welcome", (e) => {
+conn.addEventListener("welcome", (e) => {
     $("session").textContent = `session ${e.detail.session}`
     loadAll().catch((err) => status(`loading failed: ${err.message}`))
 })
 
-link.addEventListener("notice", (e) => status(`server notice ${e.detail.status}: ${(e.detail.body && e.detail.body.errors) || ""}`))
+conn.addEventListener("notice", (e) => status(`server notice ${e.detail.status}: ${(e.detail.body && e.detail.body.errors) || ""}`))
 
 /**
- * A request with the link, answered with any status. A 429 or 503 says "not now, nothing was done": a
+ * A request over the connection, answered with any status. A 429 or 503 says "not now, nothing was done": a
  * big fleet's history can exceed the per-connection request rate, and a write to a feed that owes its
  * subscribers too many pushes is refused (429 E_FANOUT_BUSY). Such an answer is sent again after the
  * server's retry_after_ms (`onWait` is told), up to MAX_ATTEMPTS in all; the last answer is returned.
  */
 async function requestRetrying(method, resource, o = {}, onWait = () => {}) {
     for (let attempt = 1; ; attempt++) {
-        const r = await link.request(method, resource, o)
+        const r = await conn.request(method, resource, o)
         if ((r.status === 429 || r.status === 503) && attempt < MAX_ATTEMPTS) {
             const waitMs = (r.body && r.body.retry_after_ms) || 1000
             onWait(r, waitMs)
@@ -143,7 +143,7 @@ async function requestRetrying(method, resource, o = {}, onWait = () => {}) {
     }
 }
 
-/** GET with the link; an error status throws with the server's reason. */
+/** GET over the connection; an error status throws with the server's reason. */
 async function get(resource, params) {
     const r = await requestRetrying("get", resource, { params })
     if (r.status >= 400) throw new Error(`${r.status} ${resource}: ${(r.body && r.body.errors) || ""}`)
@@ -161,7 +161,7 @@ async function loadAll() {
         const feed = feeds.get(f.id) || addFeed(f)
         const full = await get(`/feeds/${f.id}`)
         for (const d of full.datastreams || []) upsertStream(feed, d, false)
-        link.subscribe(`/feeds/${f.id}`, () => newestAt(feed), (push) => onPush(feed, push))
+        conn.subscribe(`/feeds/${f.id}`, () => newestAt(feed), (push) => onPush(feed, push))
         await loadHistory(feed)
         renderDevice(feed)
     }
@@ -293,11 +293,11 @@ const DIAGNOSTICS = [
  * not this page's own. Sessions of all-feed keys ("*": admins, tools) belong to no feed in particular.
  */
 async function refreshSessions() {
-    if (sessionsSupported === false || link.state !== "online") return
+    if (sessionsSupported === false || conn.state !== "online") return
     sessionsAskedMs = Date.now()
     const list = []
     for (let page = 1; ; page++) {
-        const r = await link.request("get", "/sessions", { params: { page } }).catch(() => undefined)
+        const r = await conn.request("get", "/sessions", { params: { page } }).catch(() => undefined)
         if (!r) return
         if (r.status === 403) {
             sessionsSupported = false // a key without read: the panel falls back to the age of the last report
@@ -308,7 +308,7 @@ async function refreshSessions() {
         if (!r.body.sessions.length || list.length >= r.body.totalResults) break
     }
     sessionsSupported = true
-    const own = link.welcome && link.welcome.session
+    const own = conn.welcome && conn.welcome.session
     const others = list.filter((s) => s.id !== own && Array.isArray(s.feeds))
     for (const feed of feeds.values()) {
         feed.sessions = others.filter((s) => s.feeds.includes(feed.id))
@@ -437,8 +437,8 @@ setInterval(refreshSessions, SESSIONS_POLL_MS)
  * the server verifies the token on each one, so a revoked key signs the page out even when nothing is pushed.
  */
 async function refreshOwnSession() {
-    if (link.state !== "online" && link.state !== "degraded") return
-    const r = await link.request("get", "/session").catch(() => undefined)
+    if (conn.state !== "online" && conn.state !== "degraded") return
+    const r = await conn.request("get", "/session").catch(() => undefined)
     if (!r || r.status !== 200 || !r.body) return
     const b = r.body
     $("session").textContent = `session ${b.id} · since ${new Date(b.since).toLocaleTimeString()} · ${b.requests} requests · ${b.pushes} pushes`

@@ -11,7 +11,7 @@ import { backoffDelayMs, CLIENT_BACKOFF } from "./backoff.js"
 /** a request without an answer after this long fails (the link may be dead) */
 const REQUEST_TIMEOUT_MS = 10000
 
-export class Link extends EventTarget {
+export class PageConnection extends EventTarget {
     /** @param {() => string | undefined} credential the X-ApiKey value for each request */
     constructor(url, credential) {
         super()

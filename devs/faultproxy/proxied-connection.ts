@@ -1,6 +1,6 @@
-// One proxied connection: a Link owns the accepted socket and the socket to the target, and one Pipe
+// One proxied connection: a ProxiedConnection owns the accepted socket and the socket to the target, and one Pipe
 // per direction owns that direction's queue and timer. The pure timing and cutting decisions live in
-// pacing.ts; the proxy (proxy.ts) owns the links and the table of faults they read.
+// pacing.ts; the proxy (proxy.ts) owns the connections and the table of faults they read.
 
 import net from "node:net"
 import type { CutFault, Dir, DirFaults, FaultTable } from "./faults.ts"
@@ -11,15 +11,15 @@ export const MAX_QUEUED_BYTES = 256 * 1024
 /** After a cut, the receiving side gets this long to read its partial frame and close before it is destroyed. */
 export const CUT_LINGER_MS = 2000
 
-export interface LinkInfo {
+export interface ConnectionInfo {
     id: number
     openedAtMs: number
     bytesUp: number
     bytesDown: number
 }
 
-/** What a link needs from the proxy that owns it. */
-export interface LinkHost {
+/** What a proxied connection needs from the proxy that owns it. */
+export interface ConnectionHost {
     /** the faults now in force, read on every chunk so that a change applies at once */
     readonly table: FaultTable
     readonly target: { host?: string; port: number }
@@ -28,9 +28,9 @@ export interface LinkHost {
     countBytes(dir: Dir, n: number): void
     /** a cut point was reached (the cut itself happens when the bytes before it have gone out) */
     cutArmed(cut: CutFault): void
-    noteCut(link: Link, dir: Dir): void
-    targetFailed(link: Link, err: NodeJS.ErrnoException): void
-    linkClosed(link: Link): void
+    noteCut(conn: ProxiedConnection, dir: Dir): void
+    targetFailed(conn: ProxiedConnection, err: NodeJS.ErrnoException): void
+    connectionClosed(conn: ProxiedConnection): void
 }
 
 /** A received chunk and the next of its planned pieces to write, or the point where the connection is cut. */
@@ -48,7 +48,7 @@ class Pipe {
     private draining = false
     private srcEnded = false
     private endSent = false
-    /** no more forwarding: after a cut, or when the link is torn down */
+    /** no more forwarding: after a cut, or when the connection is torn down */
     stopped = false
     /** blackhole scope=existing: bytes are read and thrown away, nothing is ever closed on their behalf */
     swallowed = false
@@ -58,7 +58,7 @@ class Pipe {
         readonly dir: Dir,
         readonly src: net.Socket,
         readonly dst: net.Socket,
-        private readonly link: Link
+        private readonly conn: ProxiedConnection
     ) {
         src.on("data", (chunk: Buffer) => this.ingest(chunk))
         src.on("end", () => {
@@ -74,12 +74,12 @@ class Pipe {
     }
 
     private faults(): DirFaults {
-        return this.link.host.table[this.dir]
+        return this.conn.host.table[this.dir]
     }
 
     private ingest(chunk: Buffer): void {
         if (this.stopped || this.swallowed) return
-        const host = this.link.host
+        const host = this.conn.host
         const f = this.faults()
         const cutAt = findCut(this.cursor, chunk, f.cut)
         const data = cutAt >= 0 ? chunk.subarray(0, cutAt) : chunk
@@ -99,13 +99,13 @@ class Pipe {
     /** Writes every piece that is due; sets one timer for the next. Called on every change of state. */
     readonly pump = (): void => {
         this.clearTimers()
-        const host = this.link.host
+        const host = this.conn.host
         let wrote = false
-        while (this.queue.length > 0 && !this.faults().blackhole && !this.draining && !this.swallowed && !this.link.targetPending) {
+        while (this.queue.length > 0 && !this.faults().blackhole && !this.draining && !this.swallowed && !this.conn.targetPending) {
             const head = this.queue[0]
             if ("cut" in head) {
                 this.queue.shift()
-                this.link.cutAfter(this)
+                this.conn.cutAfter(this)
                 return
             }
             const piece = pieceOf(head.plan, head.next)
@@ -165,7 +165,7 @@ class Pipe {
 }
 
 /** One accepted connection and its connection to the target: owns both sockets and both pipes. */
-export class Link {
+export class ProxiedConnection {
     readonly pipes: { up: Pipe; down: Pipe }
     readonly openedAtMs: number
     /** true until the target connect starts: during a blackhole not even the SYN gets through */
@@ -176,7 +176,7 @@ export class Link {
     private readonly lastError = new Map<net.Socket, string | undefined>()
 
     constructor(
-        readonly host: LinkHost,
+        readonly host: ConnectionHost,
         readonly id: number,
         readonly client: net.Socket,
         readonly target: net.Socket
@@ -249,10 +249,10 @@ export class Link {
         if (this.lingerTimer) clearTimeout(this.lingerTimer)
         this.lingerTimer = undefined
         for (const p of [this.pipes.up, this.pipes.down]) p.dropQueue()
-        this.host.linkClosed(this)
+        this.host.connectionClosed(this)
     }
 
-    info(): LinkInfo {
+    info(): ConnectionInfo {
         return { id: this.id, openedAtMs: this.openedAtMs, bytesUp: this.pipes.up.bytes, bytesDown: this.pipes.down.bytes }
     }
 }

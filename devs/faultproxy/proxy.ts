@@ -1,6 +1,6 @@
 // The fault-injection proxy: a plain TCP proxy (TLS bytes pass untouched) that applies the faults of
 // faults.ts to every connection. It owns the listener, the table of faults, their timers and the
-// links (link.ts: one per accepted connection); the schedule arithmetic is in schedule.ts.
+// connections (proxied-connection.ts: one per accepted connection); the schedule arithmetic is in schedule.ts.
 
 import net from "node:net"
 import { EventEmitter } from "node:events"
@@ -19,9 +19,9 @@ import {
     type FaultCommand,
     type FaultTable,
 } from "./faults.ts"
-import { Link, type LinkHost, type LinkInfo } from "./proxied-connection.ts"
+import { ProxiedConnection, type ConnectionHost, type ConnectionInfo } from "./proxied-connection.ts"
 
-export { MAX_QUEUED_BYTES, CUT_LINGER_MS, type LinkInfo } from "./proxied-connection.ts"
+export { MAX_QUEUED_BYTES, CUT_LINGER_MS, type ConnectionInfo } from "./proxied-connection.ts"
 import { dueSteps, nextDueMs, type Schedule } from "./schedule.ts"
 
 /** Re-listening after `refuse` may meet the old listening socket for a moment; retry this often, this far apart. */
@@ -57,15 +57,15 @@ export interface FaultProxyStats {
 
 
 /**
- * The proxy. Events: "connection" (LinkInfo), "close" (LinkInfo), "refused", "cut" ({id, dir}),
+ * The proxy. Events: "connection" (ConnectionInfo), "close" (ConnectionInfo), "refused", "cut" ({id, dir}),
  * "reset" (count), "fault" (text of the command), "targetError" ({id, code}), "listenError" (Error).
  */
-export class FaultProxy extends EventEmitter implements LinkHost {
+export class FaultProxy extends EventEmitter implements ConnectionHost {
     table: FaultTable = noFaults()
     readonly now: () => number
     readonly random: () => number
     readonly target: { host?: string; port: number }
-    private readonly links = new Map<number, Link>()
+    private readonly proxied = new Map<number, ProxiedConnection>()
     private readonly expiries = new Map<string, NodeJS.Timeout>()
     private server: net.Server | undefined
     private listening = false
@@ -118,11 +118,11 @@ export class FaultProxy extends EventEmitter implements LinkHost {
         this.cancelExpiries(cmd)
         this.table = applyToTable(this.table, cmd)
         if (cmd.fault === "reset") {
-            this.counters.resets += this.links.size
-            this.emit("reset", this.links.size)
-            for (const link of [...this.links.values()]) link.reset()
+            this.counters.resets += this.proxied.size
+            this.emit("reset", this.proxied.size)
+            for (const conn of [...this.proxied.values()]) conn.reset()
         }
-        if (cmd.fault === "blackhole" && cmd.scope === "existing") for (const link of this.links.values()) link.swallow(dirsOf(cmd.dir))
+        if (cmd.fault === "blackhole" && cmd.scope === "existing") for (const conn of this.proxied.values()) conn.swallow(dirsOf(cmd.dir))
         const expiry = expiryOf(cmd)
         if (expiry) {
             const timer = setTimeout(() => {
@@ -134,10 +134,10 @@ export class FaultProxy extends EventEmitter implements LinkHost {
         this.emit("fault", describeCommand(cmd))
         this.syncListener()
         // any change may release held bytes (blackhole lifted) or change pacing of what comes next
-        for (const link of [...this.links.values()]) {
-            if (!this.networkDown()) link.connectTarget()
-            link.pipes.up.pump()
-            link.pipes.down.pump()
+        for (const conn of [...this.proxied.values()]) {
+            if (!this.networkDown()) conn.connectTarget()
+            conn.pipes.up.pump()
+            conn.pipes.down.pump()
         }
     }
 
@@ -191,12 +191,12 @@ export class FaultProxy extends EventEmitter implements LinkHost {
 
     stats(): FaultProxyStats {
         let queuedBytes = 0
-        for (const link of this.links.values()) queuedBytes += link.pipes.up.queuedBytes + link.pipes.down.queuedBytes
-        return { ...this.counters, open: this.links.size, queuedBytes }
+        for (const conn of this.proxied.values()) queuedBytes += conn.pipes.up.queuedBytes + conn.pipes.down.queuedBytes
+        return { ...this.counters, open: this.proxied.size, queuedBytes }
     }
 
-    connections(): LinkInfo[] {
-        return [...this.links.values()].map((l) => l.info())
+    connections(): ConnectionInfo[] {
+        return [...this.proxied.values()].map((l) => l.info())
     }
 
     /** The active faults, as text commands (empty when the link is clean). */
@@ -224,14 +224,14 @@ export class FaultProxy extends EventEmitter implements LinkHost {
         this.scheduleTimer = undefined
         for (const t of this.expiries.values()) clearTimeout(t)
         this.expiries.clear()
-        for (const link of [...this.links.values()]) link.destroy()
+        for (const conn of [...this.proxied.values()]) conn.destroy()
         const server = this.server
         this.server = undefined
         this.listening = false
         if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
     }
 
-    // ---- called by Link and Pipe ----
+    // ---- called by ProxiedConnection and Pipe ----
 
     countBytes(dir: Dir, n: number): void {
         if (dir === "up") this.counters.bytesUp += n
@@ -246,19 +246,19 @@ export class FaultProxy extends EventEmitter implements LinkHost {
         }
     }
 
-    noteCut(link: Link, dir: Dir): void {
+    noteCut(conn: ProxiedConnection, dir: Dir): void {
         this.counters.cuts++
-        this.emit("cut", { id: link.id, dir })
+        this.emit("cut", { id: conn.id, dir })
     }
 
-    targetFailed(link: Link, err: NodeJS.ErrnoException): void {
+    targetFailed(conn: ProxiedConnection, err: NodeJS.ErrnoException): void {
         this.counters.targetErrors++
-        this.emit("targetError", { id: link.id, code: err.code ?? String(err) })
+        this.emit("targetError", { id: conn.id, code: err.code ?? String(err) })
     }
 
-    linkClosed(link: Link): void {
-        if (!this.links.delete(link.id)) return
-        this.emit("close", link.info())
+    connectionClosed(conn: ProxiedConnection): void {
+        if (!this.proxied.delete(conn.id)) return
+        this.emit("close", conn.info())
     }
 
     // ---- internals ----
@@ -293,12 +293,12 @@ export class FaultProxy extends EventEmitter implements LinkHost {
             client.resetAndDestroy()
             return
         }
-        const link = new Link(this, this.nextId++, client, new net.Socket({ allowHalfOpen: true }))
-        this.links.set(link.id, link)
-        if (!this.networkDown()) link.connectTarget()
+        const conn = new ProxiedConnection(this, this.nextId++, client, new net.Socket({ allowHalfOpen: true }))
+        this.proxied.set(conn.id, conn)
+        if (!this.networkDown()) conn.connectTarget()
         this.counters.accepted++
-        this.counters.peakOpen = Math.max(this.counters.peakOpen, this.links.size)
-        this.emit("connection", link.info())
+        this.counters.peakOpen = Math.max(this.counters.peakOpen, this.proxied.size)
+        this.emit("connection", conn.info())
     }
 
     /** Listening while not refusing with mode "refused" (then the kernel answers connects with RST: ECONNREFUSED). */

@@ -11,12 +11,13 @@ import type { ServerStamps } from "./stamps.ts"
 import type { Buckets } from "./ratelimit.ts"
 import type { Store } from "./storage/store.ts"
 
-export type Transport = "tls" | "tcp" | "ws" | "http"
+/** The door a connection came in by: a label (logs, metrics, GET /sessions), not a transport object. */
+export type TransportKind = "tls" | "tcp" | "ws" | "http"
 
 /** A connection as handlers see it (sessions implement it; HTTP requests have none); its subscriptions are the hub's. */
 export interface Connection extends PushTarget {
     readonly id: string
-    readonly transport: Transport
+    readonly transport: TransportKind
     readonly remoteAddress: string
     readonly connectedMs: number
     readonly requests: number
@@ -31,7 +32,7 @@ export interface Connection extends PushTarget {
 
 /** Who is asking. */
 export interface Caller {
-    transport: Transport
+    transport: TransportKind
     remoteAddress: string
     connection?: Connection
 }

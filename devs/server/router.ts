@@ -12,7 +12,7 @@ import { keyRoutes, keysRoutes } from "./handlers/keys.ts"
 import { sessionRoutes, sessionsRoutes } from "./handlers/session.ts"
 import { subscribe, unsubscribe, unsubscribeAll } from "./handlers/subscriptions.ts"
 
-export type { Caller, Connection, Ctx, Handler, Result, RouterDeps, Routes, Transport } from "./context.ts"
+export type { Caller, Connection, Ctx, Handler, Result, RouterDeps, Routes, TransportKind } from "./context.ts"
 
 interface Route {
     pattern: string[]

@@ -12,13 +12,13 @@ import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, RECONNECT_AFT
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts"
-import type { Caller, Connection, Transport } from "./context.ts"
+import type { Caller, Connection, TransportKind } from "./context.ts"
 import type { Router } from "./router.ts"
 import type { Hub } from "./hub/index.ts"
 
 /** The four verbs a transport gives a session. */
 export interface Wire {
-    readonly transport: Exclude<Transport, "http">
+    readonly transport: Exclude<TransportKind, "http">
     readonly remoteAddress: string
     /** queue lines (without their "\n"; the wire frames them), as few writes as the transport allows */
     send(lines: string[]): void
