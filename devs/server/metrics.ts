@@ -72,7 +72,7 @@ export class Metrics {
     readonly queueDrops = new Family("feedline_queue_drops_total", "Connections dropped because their outgoing queue stayed full.", "counter")
     readonly handshakesDropped = new Family(
         "feedline_handshakes_dropped_total",
-        "Pending TLS handshakes dropped to make room for newer ones, by the bound that was full (address, total).",
+        "Pending TLS handshakes dropped, by the bound: address or total (to make room for a newer one), deadline (too slow).",
         "counter",
     )
     readonly subscriptions = new Family("feedline_subscriptions", "Subscriptions live now.", "gauge")

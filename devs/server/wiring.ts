@@ -123,10 +123,13 @@ export function wireServer(f: Foundations): Wired {
     const handshakeTimeout = opts.handshakeTimeoutMs ?? TLS_HANDSHAKE_TIMEOUT_MS
     // one bound on pending TLS handshakes for both TLS ports
     const maxPendingHandshakes = opts.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES
-    const handshakes = new PendingHandshakes({ perAddress: opts.maxHandshakesPerAddress ?? MAX_HANDSHAKES_PER_ADDRESS, total: maxPendingHandshakes }, (why, address) => {
-        metrics.handshakesDropped.add({ bound: why })
-        log.debug({ remote: address, bound: why }, "dropped the oldest pending TLS handshake to make room")
-    })
+    const handshakes = new PendingHandshakes(
+        { perAddress: opts.maxHandshakesPerAddress ?? MAX_HANDSHAKES_PER_ADDRESS, total: maxPendingHandshakes, deadlineMs: handshakeTimeout },
+        (why, address) => {
+            metrics.handshakesDropped.add({ bound: why })
+            log.debug({ remote: address, bound: why }, why === "deadline" ? "dropped a TLS handshake past its deadline" : "dropped the oldest pending TLS handshake to make room")
+        },
+    )
     const tlsServer = createTlsListener(sessionDeps, { cert: tls.cert, key: tls.key, handshakeTimeoutMs: handshakeTimeout, maxConnections, handshakes, maxPendingHandshakes })
     const ws = new WsListener(sessionDeps)
     const httpServer: http.Server = createHttpListener(

@@ -31,8 +31,6 @@ export function appSchemeOf(host: string, opts: { appTls?: boolean; insecureHttp
     return { error: `plain HTTP on ${host} would carry keys and tokens across the network in clear; serve HTTPS (the default) or pass --insecure-http` }
 }
 
-/** A client that connects to the HTTPS port must send its first byte within this (a TLS ClientHello or a plain request). */
-const FIRST_BYTE_TIMEOUT_MS = 10_000
 /** The first byte of a TLS record carrying a handshake (the ClientHello). */
 const TLS_HANDSHAKE_RECORD = 0x16
 
@@ -45,11 +43,10 @@ export function createTlsFront(secure: https.Server, log: Logger, handshakes: Pe
     // pending from the accept until the TLS handshake is done (shared bounds with the device port)
     secure.on("secureConnection", (tlsSocket: net.Socket) => handshakes.finished(tlsSocket))
     const front = net.createServer((socket) => {
+        // its first byte (a ClientHello, or plain HTTP) and its handshake within the handshake deadline
         handshakes.accepted(socket)
-        socket.setTimeout(FIRST_BYTE_TIMEOUT_MS, () => socket.destroy())
         socket.on("error", () => socket.destroy())
         socket.once("data", (first: Buffer) => {
-            socket.setTimeout(0)
             socket.pause()
             socket.unshift(first)
             // tls.Server reads what was unshifted when it wraps the socket; resuming here would lose it

@@ -1,5 +1,7 @@
-// Sockets accepted whose TLS handshake has not finished, bounded per remote address and in all. Over a
-// bound the OLDEST pending handshake (of that address, or of all) is dropped, never the new one: a flood
+// Sockets accepted whose TLS handshake has not finished, bounded per remote address and in all, and in time:
+// one still pending `deadlineMs` after its accept is dropped (on the app port too, where the first byte is
+// waited for before TLS starts). Over a bound the OLDEST pending handshake (of that address, or of all) is
+// dropped, never the new one: a flood
 // of silent sockets then churns through its own sockets while a device's handshake, the newest, finishes.
 // Refusing new sockets instead (or letting them fill the listener's maxConnections) is what let 470
 // silent sockets make every device's connect fail with a reset. Limits and reasons: limits.ts.
@@ -8,9 +10,11 @@ import type net from "node:net"
 export interface HandshakeLimits {
     perAddress: number
     total: number
+    /** from the TCP accept to the end of the handshake */
+    deadlineMs: number
 }
 
-export type HandshakeDrop = "address" | "total"
+export type HandshakeDrop = "address" | "total" | "deadline"
 
 /** A socket's identity while it is pending: its addresses and ports, which its TLS socket shares. */
 function keyOf(address: string, s: Pick<net.Socket, "remotePort" | "localPort">): string {
@@ -20,6 +24,7 @@ function keyOf(address: string, s: Pick<net.Socket, "remotePort" | "localPort">)
 export class PendingHandshakes {
     /** insertion order is age: the first entry is the oldest */
     private readonly all = new Map<string, net.Socket>()
+    private readonly deadlines = new Map<string, NodeJS.Timeout>()
     private readonly byAddress = new Map<string, Map<string, net.Socket>>()
 
     constructor(
@@ -45,6 +50,7 @@ export class PendingHandshakes {
         if (!mine) this.byAddress.set(address, (mine = new Map()))
         mine.set(key, socket)
         this.all.set(key, socket)
+        this.deadlines.set(key, setTimeout(() => this.drop(key, "deadline"), this.limits.deadlineMs).unref())
         socket.once("close", () => this.forget(key, address))
     }
 
@@ -56,13 +62,16 @@ export class PendingHandshakes {
 
     private drop(key: string, why: HandshakeDrop): void {
         const socket = this.all.get(key)
-        const address = socket?.remoteAddress ?? key.slice(0, key.lastIndexOf("|"))
+        if (!socket) return
+        const address = socket.remoteAddress ?? "?"
         this.forget(key, address)
         this.onDrop(why, address)
-        socket?.destroy()
+        socket.destroy()
     }
 
     private forget(key: string, address: string): void {
+        clearTimeout(this.deadlines.get(key))
+        this.deadlines.delete(key)
         this.all.delete(key)
         const mine = this.byAddress.get(address)
         if (!mine) return

@@ -192,6 +192,36 @@ test("pre-handshake flood from many addresses: the bound in all drops the oldest
     }
 })
 
+test("the TLS handshake deadline counts from the accept, on the device port and the HTTPS app port alike (was: 10 s to the first byte there, then the deadline)", { timeout: 30_000 }, async () => {
+    const DEADLINE_MS = 500
+    const server = await startTestServer({ appTls: true, handshakeTimeoutMs: DEADLINE_MS })
+    const sockets: net.Socket[] = []
+    try {
+        const closedAfter = async (port: number, send?: Buffer) => {
+            const [s] = await silentSockets(port, "127.0.0.1", 1)
+            sockets.push(s)
+            const t0 = performance.now()
+            if (send) s.write(send)
+            await new Promise((r) => (s.destroyed ? r(undefined) : s.once("close", r)))
+            return performance.now() - t0
+        }
+        const recordHeader = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00]) // a ClientHello announced, never sent
+        const [deviceSilent, appSilent, appStalled] = await Promise.all([
+            closedAfter(server.devicePort),
+            closedAfter(server.appPort),
+            closedAfter(server.appPort, recordHeader),
+        ])
+        console.log(`# handshake deadline ${DEADLINE_MS} ms: silent sockets closed after ${deviceSilent.toFixed(0)} ms (device port), ${appSilent.toFixed(0)} ms (app port); a stalled ClientHello on the app port after ${appStalled.toFixed(0)} ms`)
+        for (const ms of [deviceSilent, appSilent, appStalled]) assert.ok(ms >= DEADLINE_MS - 50 && ms < DEADLINE_MS + 4000, `closed after ${ms.toFixed(0)} ms`)
+        assert.ok(server.metrics.handshakesDropped.get({ bound: "deadline" }) >= 2)
+        // a real client is not held to anything it cannot meet
+        assert.equal((await device(server, "127.0.0.2")).q.closed, false)
+    } finally {
+        for (const s of sockets) s.destroy()
+        await server.stop()
+    }
+})
+
 test("per-key rate: 20 connections with one key share one budget (was: 2,000 of 2,000 writes in 129 ms); other keys are not held up", { timeout: 30_000 }, async () => {
     const CONNECTIONS = 20
     const EACH = RATE_BURST - 1 // with the request that authenticated it, one connection's whole burst
