@@ -96,9 +96,6 @@ export class Fanout {
     private deliveredLastTurn = 0
     /** what one push costs, rendered and written out, measured over recent turns (ms) */
     private msPerPush = INITIAL_MS_PER_PUSH
-    /** pushes handed to subscriptions since the start (tests, metrics) */
-    delivered = 0
-    turns = 0
 
     constructor(
         private readonly clock: FanoutClock,
@@ -178,7 +175,6 @@ export class Fanout {
         if (this.ring.size === 0) return
         const start = this.clock.monotonicMs()
         this.measureRate(start)
-        this.turns++
         const deadline = start + this.limits.turnBudgetMs
         let left = Math.max(1, Math.floor(this.limits.turnBudgetMs / this.msPerPush))
         let delivered = 0
@@ -223,12 +219,8 @@ export class Fanout {
             load.owed -= cost
             if (sub.state !== "ended") sub.receive(job.batch)
             if (job.next >= job.subs.length) this.jobDone(load)
-            if (deadline !== Infinity && this.clock.monotonicMs() >= deadline) {
-                this.delivered += pushes
-                return { pushes, outOfTime: true }
-            }
+            if (deadline !== Infinity && this.clock.monotonicMs() >= deadline) return { pushes, outOfTime: true }
         }
-        this.delivered += pushes
         return { pushes, outOfTime: false }
     }
 

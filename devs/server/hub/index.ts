@@ -135,11 +135,6 @@ export class Hub {
         return this.fanout.totalOwed
     }
 
-    /** Pushes handed to subscriptions so far. */
-    get delivered(): number {
-        return this.fanout.delivered
-    }
-
     /** A connection's subscriptions, oldest first (GET /session). */
     subscriptionsOf(target: PushTarget): Subscription[] {
         return [...(this.byTarget.get(target)?.values() ?? [])]
