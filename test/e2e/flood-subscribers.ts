@@ -1,4 +1,4 @@
-// Subscribers of a flooded feed, in a process of their own (forked by test/host/abuse-fanout.test.ts),
+// Subscribers of a flooded feed, in a process of their own (forked by test/host/server/abuse/fanout.test.ts),
 // so that reading a flood of pushes does not slow the test's own event loop, which times the quiet
 // feed's pushes. Each connection subscribes once (token "f") and counts the datapoints it receives per
 // (datastream, value); pushes are matched by a regex, not decoded, to keep up with the flood.
