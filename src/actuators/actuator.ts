@@ -1,6 +1,6 @@
 // An actuator: a command datastream the device subscribes to, an output it drives, and `<id>.state`,
 // the state it really applied, written back so the server shows what the device did.
-import { ErrorReporter, SampleSink } from "../app/ports"
+import { ActuatorStore, ErrorReporter, SampleSink } from "../app/ports"
 import * as ds from "@devicescript/core"
 import { formatReading } from "../sensors/sampling"
 import { commandText, parseSetpointCommand, parseSwitchCommand, ParsedCommand } from "./commands"
@@ -24,16 +24,32 @@ export class Actuator {
     state: number
     /** newest command not yet applied: commands arriving during an apply collapse to the latest */
     private wanted: number | undefined = undefined
+    /** the `at` of that command, and of the last one saved */
+    private wantedAt: string = undefined
+    private savedAt: string = undefined
     private busy = false
     applied = 0
 
-    constructor(readonly spec: ActuatorSpec, private output: Output, private sink: SampleSink, private errors: ErrorReporter) {
+    /** `store` keeps the applied state and the `at` of the command that set it across reboots */
+    constructor(readonly spec: ActuatorSpec, private output: Output, private sink: SampleSink, private errors: ErrorReporter, private store?: ActuatorStore) {
         this.state = spec.initial
     }
 
-    /** Puts the output in its initial state and reports it, so the server knows the state after a boot. */
+    /**
+     * Takes the state saved before a reboot as the one to start with; returns the `at` of the command that
+     * set it, to subscribe from (commands written meanwhile are replayed, each handled once).
+     */
+    async restore(): Promise<string | undefined> {
+        const saved = this.store ? await this.store.load(this.spec.id) : undefined
+        if (!saved) return undefined
+        this.state = saved.state
+        this.savedAt = saved.at
+        return saved.at
+    }
+
+    /** Puts the output in its start state (initial, or restored) and reports it, so the server knows it after a boot. */
     async start() {
-        this.request(this.spec.initial)
+        this.request(this.state, undefined)
         await this.idle()
     }
 
@@ -44,7 +60,7 @@ export class Actuator {
         if (c.text === undefined) return // datastream deleted: keep the current state
         const p = this.parse(c.text)
         if (p.error) return this.errors.report(p.error, `${this.spec.id} ${c.text}`)
-        this.request(p.value)
+        this.request(p.value, typeof body["at"] === "string" ? body["at"] : undefined)
     }
 
     parse(text: string): ParsedCommand {
@@ -64,8 +80,9 @@ export class Actuator {
         while (this.busy) await ds.sleep(10)
     }
 
-    private request(value: number) {
+    private request(value: number, at: string) {
         this.wanted = value
+        if (at !== undefined) this.wantedAt = at
         if (this.busy) return
         // a fiber of its own: the caller (the link's reader) must not wait for the hardware
         this.busy = true
@@ -79,6 +96,7 @@ export class Actuator {
     private async drain() {
         while (this.wanted !== undefined) {
             const v = this.wanted
+            const at = this.wantedAt
             this.wanted = undefined
             try {
                 await this.output.apply(v)
@@ -87,6 +105,11 @@ export class Actuator {
                 const text = this.stateText()
                 console.log(`feedline: ${this.spec.id} = ${text}`)
                 this.sink.report(this.spec.id + STATE_SUFFIX, text, "every")
+                // after the apply: a reboot in between replays the command onto the state saved before it
+                if (this.store && at !== undefined && at !== this.savedAt) {
+                    this.savedAt = at
+                    await this.store.save(this.spec.id, v, at)
+                }
             } catch (e) {
                 this.errors.report("E_ACT_APPLY", this.spec.id)
             }

@@ -1,10 +1,11 @@
 // Reads the board choice and its overrides from the device settings (.env.defaults / .env.local, or
 // written by the device itself), and keeps server-applied sampling policies across reboots.
 import * as ds from "@devicescript/core"
-import { readSetting, writeSetting } from "@devicescript/settings"
+import { readSetting } from "@devicescript/settings"
+import { saveSetting } from "../flash"
 import { BoardConfig } from "./config"
 import { applyBoardSettings, POLICY_SETTING_PREFIX, selectBoard, SETTING_KEYS } from "./config-board"
-import { PolicyStore } from "./ports"
+import { ActuatorStore, PolicyStore, SavedState } from "./ports"
 
 /** The board this device runs as, with every override setting applied; bad settings are logged and ignored. */
 export async function loadBoardConfig(): Promise<BoardConfig> {
@@ -37,6 +38,24 @@ export class SettingsPolicyStore implements PolicyStore {
         const key = POLICY_SETTING_PREFIX + id
         if (key.length > MAX_SETTING_KEY_CHARS) throw new RangeError(`setting key ${key} longer than ${MAX_SETTING_KEY_CHARS}`)
         if ((await readSetting<any>(key, undefined)) === text) return
-        await writeSetting(key, text)
+        await saveSetting(key, text)
+    }
+}
+
+/** `ACT_<id>`: an actuator's [state, at], written once per command applied (README "Reboots"). */
+export const ACTUATOR_SETTING_PREFIX = "ACT_"
+
+/** ACT_<id> settings; an id too long for a setting key (more than 9 characters) is not kept. */
+export class SettingsActuatorStore implements ActuatorStore {
+    async load(id: string): Promise<SavedState | undefined> {
+        const key = ACTUATOR_SETTING_PREFIX + id
+        if (key.length > MAX_SETTING_KEY_CHARS) return undefined
+        const v = await readSetting<any>(key, undefined)
+        return Array.isArray(v) && typeof v[0] === "number" && typeof v[1] === "string" ? { state: v[0], at: v[1] } : undefined
+    }
+
+    async save(id: string, state: number, at: string) {
+        const key = ACTUATOR_SETTING_PREFIX + id
+        if (key.length <= MAX_SETTING_KEY_CHARS) await saveSetting(key, [state, at])
     }
 }

@@ -15,8 +15,8 @@ import { Sensor } from "../sensors/sensor"
 import { Rand01 } from "../sensors/signal"
 import { startSimulatedSensor } from "../sensors/simulated"
 import { BoardConfig, QUANTITIES, sensorQuantities } from "./config"
-import { loadBoardConfig, SettingsPolicyStore } from "./config-settings"
-import { CommandSource, ErrorReporter, PolicyStore, SampleSink } from "./ports"
+import { loadBoardConfig, SettingsActuatorStore, SettingsPolicyStore } from "./config-settings"
+import { ActuatorStore, CommandSource, ErrorReporter, PolicyStore, SampleSink } from "./ports"
 
 export const CONFIG_SUFFIX = ".cfg"
 
@@ -28,6 +28,8 @@ export interface FieldIoOptions {
     sink: SampleSink
     commands: CommandSource
     store?: PolicyStore
+    /** keeps actuator states and the last command handled across reboots */
+    actuatorStore?: ActuatorStore
     clock?: () => number
     rand?: Rand01
     /** false: the caller runs `sampler.tick()` itself (tests); default true starts the sampling fiber */
@@ -82,6 +84,10 @@ function subscribeConfig(opts: FieldIoOptions, sampler: Sampler, errors: ErrorRe
     })
 }
 
+function subscribeActuator(opts: FieldIoOptions, a: Actuator, since: string) {
+    opts.commands.subscribe(resourceOf(opts.feedId, a.spec.id), body => a.command(body), since)
+}
+
 export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
     const clock = opts.clock || ds.millis
     const rand = opts.rand || Math.random
@@ -98,17 +104,19 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
     sampler.ids().forEach(id => subscribeConfig(opts, sampler, errors, id))
 
     const actuators: Actuator[] = []
+    const st = opts.actuatorStore
     for (const sw of opts.board.switches) {
-        actuators.push(new Actuator({ id: sw.id, kind: "switch", initial: 0 }, startSwitchOutput(sw), opts.sink, errors))
+        actuators.push(new Actuator({ id: sw.id, kind: "switch", initial: 0 }, startSwitchOutput(sw), opts.sink, errors, st))
     }
     for (const sp of opts.board.setpoints) {
         const spec: ActuatorSpec = { id: sp.id, kind: "setpoint", min: sp.min, max: sp.max, decimals: sp.decimals, initial: sp.initial }
         // the setpoint is a target kept for local control; no pin of its own
-        actuators.push(new Actuator(spec, new MemoryOutput(), opts.sink, errors))
+        actuators.push(new Actuator(spec, new MemoryOutput(), opts.sink, errors, st))
     }
     const names = actuators.map(a => a.spec.id).join(",")
     console.log(`feedline: board ${opts.board.id}${opts.board.simulated ? " (simulated sensors)" : ""}, sensors ${sampler.ids().join(",")}, actuators ${names}`)
-    actuators.forEach(a => opts.commands.subscribe(resourceOf(opts.feedId, a.spec.id), body => a.command(body)))
+    // the state saved before a reboot, and the commands written since its `at`
+    for (const a of actuators) subscribeActuator(opts, a, await a.restore())
     for (const a of actuators) await a.start()
 
     if (opts.autoRun !== false) {
@@ -126,5 +134,5 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
  * kept in settings across reboots.
  */
 export async function startBoardIo(link: SampleSink & CommandSource): Promise<FieldIo> {
-    return await startFieldIo({ board: await loadBoardConfig(), sink: link, commands: link, store: new SettingsPolicyStore() })
+    return await startFieldIo({ board: await loadBoardConfig(), sink: link, commands: link, store: new SettingsPolicyStore(), actuatorStore: new SettingsActuatorStore() })
 }

@@ -9,9 +9,24 @@ export interface SampleSink {
     report(id: string, value: string, policy: OutboxPolicy): void
 }
 
-/** Server pushes [P§8]: `handler` gets each pushed body, e.g. {"id":"led","current_value":"1","at":…}. */
+/**
+ * Server pushes [P§8]: `handler` gets each pushed body, e.g. {"id":"led","current_value":"1","at":…};
+ * `sinceAt`: replay what was written after that `at` (the last command handled before a reboot).
+ */
 export interface CommandSource {
-    subscribe(resource: string, handler: (body: any) => void): void
+    subscribe(resource: string, handler: (body: any) => void, sinceAt?: string): void
+}
+
+/** An actuator's applied state and the `at` of the command that set it, kept across reboots. */
+export interface SavedState {
+    state: number
+    at: string
+}
+
+/** Keeps actuator states across reboots (ACT_<id> settings on the device). */
+export interface ActuatorStore {
+    load(id: string): Promise<SavedState | undefined>
+    save(id: string, state: number, at: string): Promise<void>
 }
 
 /** Keeps a sensor's applied policy text across reboots (CFG_<id> settings on the device). */

@@ -3,6 +3,7 @@
 // "Firmware configuration (settings)".
 import { readSetting } from "@devicescript/settings"
 import { DEFAULT_BACKOFF, ReconnectConfig } from "../backoff"
+import { MAX_OUTBOX_BYTES } from "./outbox"
 
 export interface LinkConfig {
     /** server name; on a device it must match the server certificate (SNI + hostname check) */
@@ -17,7 +18,7 @@ export interface LinkConfig {
     rebootMin: number
     /** reboots the link has already done for lack of a server (kept in settings) */
     reboots: number
-    /** heap budget of the outbox, estimated as ~60 bytes per queued sample (16000: ~240 samples) */
+    /** heap budget of the outbox, estimated as ~60 bytes per queued sample (16000: ~240 samples; at most MAX_OUTBOX_BYTES) */
     outboxBytes: number
     /** period of the link's own diagnostics datastreams (_rtt_ms, …) */
     diagMs: number
@@ -37,7 +38,7 @@ export const DEFAULT_CONFIG: LinkConfig = {
     apiKey: "",
     rebootMin: 15,
     reboots: 0,
-    outboxBytes: 16000,
+    outboxBytes: MAX_OUTBOX_BYTES,
     diagMs: 60000,
     connectTimeoutMs: 15000,
     backoff: DEFAULT_BACKOFF,
@@ -54,7 +55,7 @@ export async function readLinkConfig(): Promise<LinkConfig> {
         apiKey: await text("API_KEY", d.apiKey),
         rebootMin: await num("REBOOT_MIN", d.rebootMin),
         reboots: await num(REBOOTS_KEY, d.reboots),
-        outboxBytes: await num("OUTBOX_BYTES", d.outboxBytes),
+        outboxBytes: outboxBudget(await num("OUTBOX_BYTES", d.outboxBytes)),
         diagMs: (await num("DIAG_S", d.diagMs / 1000)) * 1000,
         connectTimeoutMs: (await num("CONNECT_S", d.connectTimeoutMs / 1000)) * 1000,
         backoff: {
@@ -65,6 +66,13 @@ export async function readLinkConfig(): Promise<LinkConfig> {
     }
     if (!cfg.apiKey) console.warn("link: E_NO_API_KEY: setting API_KEY is empty; the server will refuse this device (401). Put the device key in .env.local")
     return cfg
+}
+
+/** More than MAX_OUTBOX_BYTES would eat the heap margin the firmware was measured with: clamped, said once. */
+export function outboxBudget(bytes: number): number {
+    if (bytes <= MAX_OUTBOX_BYTES) return bytes
+    console.warn(`link: E_SETTING OUTBOX_BYTES=${bytes} is above the heap budget; using ${MAX_OUTBOX_BYTES}`)
+    return MAX_OUTBOX_BYTES
 }
 
 async function num(key: string, dflt: number): Promise<number> {

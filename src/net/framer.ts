@@ -1,8 +1,13 @@
 // Splits the server's byte stream into lines [P§3], bounded so a misbehaving server cannot exhaust
 // the 64 KB VM heap: a ~10 KB line already ran the simulator out of memory (platform notes §2).
 
-/** Longest line kept. Server lines are small (responses, pushes of one datapoint); longer ones are dropped. */
-export const MAX_LINE_BYTES = 4096
+/**
+ * Longest line kept; longer ones are dropped and counted. What a server sends a device is small: the
+ * largest push (a 64-character id, a 32-character value escaped to 192) is under 500 B. Decoding a line
+ * costs about four times its length at once (parts, joined buffer, string, parsed object): 4096 left
+ * the full firmware 2-4 KB of heap, 1024 leaves 10 KB (README "Heap budget").
+ */
+export const MAX_LINE_BYTES = 1024
 
 /**
  * `push(chunk)` hands every complete line (without "\n" or a trailing "\r") to `onLine`.

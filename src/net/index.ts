@@ -5,7 +5,7 @@
 //   const link = await startLink()                 // config from settings; or startLink({ feedId: 7 }) to override
 //   link.report("temp", 21.5)                      // queue a sample, stamped with server time (policy "every")
 //   link.report("relay", 1, "latest")              // a state: only the newest queued value is kept
-//   link.subscribe("datastreams/led", (body, resource) => { ... body.current_value ... })
+//   link.subscribe("datastreams/led", (body, resource) => { ... body.current_value ... }, sinceAt?)
 //                                                  // relative to /feeds/<FEED_ID>/, or an absolute "/feeds/…"
 //   link.state                                     // "offline"|"connecting"|"greeting"|"up"|"degraded"|"down"
 //   link.onState((state, reason) => { ... })       // every transition, with its reason
@@ -19,21 +19,22 @@
 //   bounded outbox (setting OUTBOX_BYTES) until the server acknowledged it. When the outbox is full the
 //   oldest "every" sample is dropped and counted (stats().drops). Streams starting with "_" are the
 //   link's own diagnostics.
-// subscribe(resource, handler) → void
+// subscribe(resource, handler, sinceAt?) → void
 //   handler(body, resource) runs for each change pushed by the server, in order, once: after a
 //   reconnect the link subscribes again with since = the last `at` seen. A throwing handler is
 //   counted (stats().handlerErrors), never fatal. Subscribe once per resource, at start-up. Replay
-//   reaches back to the moment of the first subscription after boot: what was written while the link
-//   was down arrives, what was written while the device was off (before it subscribed) does not.
+//   reaches back to the moment of the first subscription after boot, or to `sinceAt` when given (the
+//   last `at` the app handled before a reboot, which it keeps itself: actuators do, README "Reboots").
 // stats() → LinkStats, one object refreshed by each call (copy the fields you keep).
 //
 // One link per device: the runtime has ONE socket, so nothing else may open one (fetch() or the MQTT
 // client would kill the link's connection); a second startLink() throws E_LINK_STARTED.
 // Everything runs in the background: one ticker (every TICK_MS) and one receive fiber (src/net/socket.ts).
 import * as ds from "@devicescript/core"
-import { writeSetting } from "@devicescript/settings"
+import { flashWrites, saveSetting } from "../flash"
 import { LinkConfig, REBOOTS_KEY, readLinkConfig } from "./config"
 import { Link, TICK_MS, Transport } from "./link"
+import { forgetOutbox, loadOutbox, saveOutbox } from "./outbox-store"
 import { NativeSocket, startNativeSocket } from "./socket"
 import { spreadByDevice } from "../backoff"
 
@@ -51,22 +52,29 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
     if (overrides) Object.assign(cfg, overrides)
     const sock = startNativeSocket()
     const transport = new SocketTransport(cfg, sock)
-    const link = new Link(cfg, {
+    const link: Link = new Link(cfg, {
         transport: transport,
         now: ds.millis,
         random: spreadByDevice(ds.deviceIdentifier("self"), Math.random),
-        reboot: (n: number) => rebootNow.start(n),
+        reboot: (n: number) => rebootNow.start(link, n),
         healthy: () => saveReboots.start(0),
+        flashWrites: flashWrites,
         defer: (fn: () => void) => setTimeout(fn, 0),
         log: (msg: string) => console.log(msg),
     })
     transport.link = link
+    let restored = await loadOutbox(link.outbox, ds.millis())
+    if (restored) console.log(`link: ${restored} samples queued again from before the reboot`)
     console.log(`link: ${cfg.tls ? "tls" : "tcp"}://${cfg.host}:${cfg.port} feed ${cfg.feedId}, reboot after ${cfg.rebootMin} min (reboots so far ${cfg.reboots})`)
     link.start()
     setInterval(() => {
         try {
             sock.poll()
             link.tick()
+            if (restored && link.outbox.depth() === 0) {
+                restored = 0 // sent: a later start must not load them again
+                forgetOutbox.start()
+            }
         } catch (e) {
             // a bug in the link must not stop the device: log it, the next tick tries again
             console.error(`link: E_INTERNAL ${e}`)
@@ -76,11 +84,14 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
 }
 
 async function saveReboots(n: number) {
-    await writeSetting(REBOOTS_KEY, n)
+    await saveSetting(REBOOTS_KEY, n)
 }
 
-async function rebootNow(n: number) {
+/** The last resort: the counter and the outbox to flash, then the chip reset (README "Reboots"). */
+async function rebootNow(link: Link, n: number) {
     await saveReboots(n)
+    const saved = await saveOutbox(link.outbox, ds.millis())
+    console.log(`link: saved ${saved} queued samples; rebooting (flash writes since boot: ${flashWrites()})`)
     ds.reboot()
 }
 

@@ -53,10 +53,15 @@ export interface LinkDeps {
     now(): number
     /** uniform in [0, 1) */
     random(): number
-    /** last resort after rebootMin without a successful exchange; `reboots` is the new counter value */
+    /**
+     * Last resort after rebootMin without a successful exchange (time without Wi-Fi does not count);
+     * `reboots` is the new counter value. The outbox is saved first (README "Reboots").
+     */
     reboot(reboots: number): void
     /** the link worked again after reboots: the counter can go back to 0 */
     healthy(): void
+    /** setting writes since boot, reported as `_flash_writes` */
+    flashWrites(): number
     /** runs `fn` soon, after the current run of the caller (setTimeout 0); tests may run it at once */
     defer(fn: () => void): void
     log(msg: string): void
@@ -128,6 +133,9 @@ export class Link {
     /** no batch leaves before this (server asked us to wait) */
     private holdUntilMs = 0
     private lastSuccessMs: number
+    private lastTickMs: number
+    /** the last open found no Wi-Fi */
+    private noNetwork = false
     private nextDiagMs = 0
     /** the `_state` last queued for the server: "up" or "degraded" */
     private reportedState: LinkState = "up"
@@ -150,6 +158,7 @@ export class Link {
         const now = deps.now()
         this.stateSinceMs = now
         this.lastSuccessMs = now
+        this.lastTickMs = now
         this.nextDiagMs = now + cfg.diagMs
         this.feedResource = "/feeds/" + cfg.feedId
         this.outbox = new Outbox(cfg.outboxBytes)
@@ -200,9 +209,9 @@ export class Link {
      * Subscribed again after every reconnect with since = the last `at` seen, so nothing sent while
      * offline is missed and nothing arrives twice.
      */
-    subscribe(resource: string, handler: PushHandler) {
+    subscribe(resource: string, handler: PushHandler, sinceAt?: string) {
         const r = resource.charCodeAt(0) === 47 ? resource : this.feedResource + "/" + resource
-        const i = this.subs.add(r, handler)
+        const i = this.subs.add(r, handler, sinceAt)
         if (this.isUp()) this.sendSubscribe(i)
     }
 
@@ -247,7 +256,10 @@ export class Link {
 
     onClosed(reason: string) {
         // an open the socket issued later (after the previous connection was gone) can still find no Wi-Fi
-        if (this.state === "connecting" && reason === "E_NO_NETWORK") this.openFailed(reason, this.deps.now())
+        if (this.state === "connecting" && reason === "E_NO_NETWORK") {
+            this.noNetwork = true
+            this.openFailed(reason, this.deps.now())
+        }
         else this.drop(reason || "E_CLOSED")
     }
 
@@ -280,6 +292,9 @@ export class Link {
                 if (k.sendHeartbeat && this.lastTxMs === txBeforeMs) this.send("")
             }
         }
+        // a reboot cannot bring Wi-Fi back (the runtime retries the network by itself): no count while offline
+        if (this.noNetwork) this.lastSuccessMs += now - this.lastTickMs
+        this.lastTickMs = now
         this.checkLastResort(now)
     }
 
@@ -319,6 +334,7 @@ export class Link {
     private connect(now: number) {
         if (this.state === "down") this.s.reconnects++
         const err = this.deps.transport.open()
+        this.noNetwork = err === "E_NO_NETWORK"
         if (err === "") this.to("connecting", `attempt ${this.attempt + 1} to ${this.cfg.host}:${this.cfg.port}`)
         else this.openFailed(err, now)
     }
@@ -505,6 +521,7 @@ export class Link {
         this.enqueue("_drops", s.drops, "latest")
         this.enqueue("_uptime_s", s.uptimeS, "latest")
         this.enqueue("_reboots", s.reboots, "latest")
+        this.enqueue("_flash_writes", this.deps.flashWrites(), "latest")
         this.reportState(this.state)
     }
 

@@ -12,6 +12,12 @@ export type Policy = "every" | "latest"
  * parallel arrays held ~850 samples before OutOfMemory, one object per sample only ~450.
  */
 export const SAMPLE_OVERHEAD_BYTES = 56
+/**
+ * The largest outbox budget the heap allows (README "Heap budget"): with the outbox at this cap (~12.5 KB
+ * real), RX_MAX_BYTES received and waiting, a MAX_LINE_BYTES line and a replay of REPLAY_LIMIT pushes, the
+ * whole firmware still held 10 KB more in the simulator (`npm run heap`); a larger OUTBOX_BYTES is clamped.
+ */
+export const MAX_OUTBOX_BYTES = 16000
 /** Room in a batch line for the envelope around the datapoints: method, resource, token, the API key header of a first request. */
 const ENVELOPE_BYTES = 200
 /** Bytes of one datapoint besides its value: {"at":1763790000000,"value":},  */
@@ -27,10 +33,16 @@ export interface Sample {
     at: number
 }
 
+/** A sample taken before the clock was known keeps its device time minus this (always < 0; exact in a double). */
+const UNSTAMPED_BIAS_MS = 1125899906842624
+/** A setting value is one Jacdac packet (~236 B): a saved chunk of the outbox stays under this as JSON. */
+export const SAVE_CHUNK_BYTES = 200
+
 /**
  * Queue order is kept in parallel arrays (index i is one sample): half the heap of one object per sample.
- * A sample's `time` is its server time (`at`, > 0) once stamped, else −(device ms + 1) until the clock is
- * known; `at` never changes after stamping, so a resend carries the same identity.
+ * A sample's `time` is its server time (`at`, > 0) once stamped, else its device time − UNSTAMPED_BIAS_MS
+ * until the clock is known (device times from before a reboot are negative); `at` never changes after
+ * stamping, so a resend carries the same identity.
  */
 export class Outbox {
     private streams: string[] = []
@@ -75,9 +87,52 @@ export class Outbox {
                 return
             }
         }
+        this.push(stream, value, offsetMs === undefined ? ms - UNSTAMPED_BIAS_MS : this.stampAt(stream, ms, offsetMs), latest, cost)
+    }
+
+    /**
+     * Entries from index `from` for one saved chunk (as many as fit SAVE_CHUNK_BYTES as JSON), and the index
+     * after them. An entry is [stream, value, t] (+ 1 when "latest"): t is the `at`, or for a sample taken
+     * before the clock was known −(its age at `nowMs`) − 1. An entry too long for a chunk alone is skipped.
+     */
+    savedChunk(from: number, nowMs: number): { entries: any[]; next: number } {
+        const entries: any[] = []
+        let size = 2
+        let i = from
+        for (; i < this.streams.length; ++i) {
+            const t = this.times[i]
+            const e: any[] = [this.streams[i], this.values[i], t > 0 ? t : -(nowMs - (t + UNSTAMPED_BIAS_MS)) - 1]
+            if (this.latest[i]) e.push(1)
+            const n = JSON.stringify(e).length + 1
+            if (size + n > SAVE_CHUNK_BYTES) {
+                if (entries.length) break
+                continue
+            }
+            entries.push(e)
+            size += n
+        }
+        return { entries: entries, next: i }
+    }
+
+    /** Queues the entries of a saved chunk again after a reboot (`nowMs`: the device clock now). */
+    restore(entries: any[], nowMs: number) {
+        for (let i = 0; i < entries.length; ++i) {
+            const e = entries[i]
+            if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "string" || typeof e[2] !== "number") continue
+            const stream: string = e[0]
+            const t: number = e[2]
+            const last = this.lastAt[stream]
+            if (t > 0 && (last === undefined || last < t)) this.lastAt[stream] = t
+            const cost = sampleBytes(stream, e[1])
+            if (this.bytes + cost <= this.maxBytes) this.push(stream, e[1], t > 0 ? t : nowMs + t + 1 - UNSTAMPED_BIAS_MS, e[3] === 1, cost)
+            else this.drops++
+        }
+    }
+
+    private push(stream: string, value: string, time: number, latest: boolean, cost: number) {
         this.streams.push(stream)
         this.values.push(value)
-        this.times.push(offsetMs === undefined ? -(ms + 1) : this.stampAt(stream, ms, offsetMs))
+        this.times.push(time)
         this.batches.push(0)
         this.latest.push(latest)
         this.bytes += cost
@@ -87,7 +142,7 @@ export class Outbox {
     stampAll(offsetMs: number) {
         for (let i = 0; i < this.times.length; ++i) {
             const t = this.times[i]
-            if (t < 0) this.times[i] = this.stampAt(this.streams[i], -t - 1, offsetMs)
+            if (t < 0) this.times[i] = this.stampAt(this.streams[i], t + UNSTAMPED_BIAS_MS, offsetMs)
         }
     }
 

@@ -117,7 +117,7 @@ export class NativeSocket {
         if (!this.live) return
         if (text === "\n" && this.out.length) return // R5
         this.out += text
-        this.pump()
+        this.pump(true)
     }
 
     /** The link is done with its connection: no event of it is delivered any more; closed natively when safe. */
@@ -235,21 +235,25 @@ export class NativeSocket {
         if (this.slot === SETTLING && this.now() >= this.settleUntilMs) this.slot = IDLE
     }
 
-    private pump() {
+    /** Writes pending text if the gap since the last write is over (R4); `soon`: at the end of this run at the earliest. */
+    private pump(soon?: boolean) {
         if (this.slot !== OPEN || this.slotGen !== this.live || !this.out.length) return
         const now = this.now()
-        if (now - this.lastWriteMs < WRITE_GAP_MS) {
-            // R4; the ticker would send it within TICK_MS, a timer sends it as soon as the gap is over
-            if (this.later && !this.pumpDue) {
+        const waitMs = WRITE_GAP_MS - (now - this.lastWriteMs)
+        if (this.later && (soon || waitMs > 0)) {
+            // lines sent in one run of the caller leave in one write; one held back by the gap goes when
+            // the gap is over (the ticker would take up to TICK_MS more)
+            if (!this.pumpDue) {
                 this.pumpDue = true
                 const self = this
                 this.later(() => {
                     self.pumpDue = false
                     self.pump()
-                }, WRITE_GAP_MS - (now - this.lastWriteMs))
+                }, waitMs > 0 ? waitMs : 0)
             }
             return
         }
+        if (waitMs > 0) return
         const chunk = this.out.length > MAX_WRITE_BYTES ? this.out.slice(0, MAX_WRITE_BYTES) : this.out
         const r = this.rt.write(chunk)
         if (r === 0) {

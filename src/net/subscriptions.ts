@@ -41,9 +41,9 @@ export class Subscriptions {
     /** `resubscribe(i)`: a cut replay of subscription `i` has been handled; send request(i) again */
     constructor(private log: (msg: string) => void, private resubscribe: (i: number) => void) {}
 
-    /** Adds a subscription; returns its index. */
-    add(resource: string, handler: PushHandler): number {
-        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: undefined, lastKey: undefined, sinceMs: undefined, replayOwed: 0, nextSince: undefined })
+    /** Adds a subscription, replaying from `sinceAt` (the last `at` handled before a reboot) if given; returns its index. */
+    add(resource: string, handler: PushHandler, sinceAt?: string): number {
+        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: sinceAt, lastKey: undefined, sinceMs: undefined, replayOwed: 0, nextSince: undefined })
         return this.subs.length - 1
     }
 

@@ -8,7 +8,7 @@ import { BoardConfig, SIM_BOARD } from "../../src/app/config"
 import { SettingsPolicyStore } from "../../src/app/config-settings"
 import { parseDecimal } from "../../src/app/config-text"
 import { startFieldIo } from "../../src/app/io"
-import { ErrorReporter, PolicyStore } from "../../src/app/ports"
+import { ActuatorStore, ErrorReporter, PolicyStore, SavedState } from "../../src/app/ports"
 import { seededRand } from "../../src/sensors/signal"
 import { fakeClock, FakeCommands, RecordingSink } from "./io-fakes"
 
@@ -54,7 +54,54 @@ class FailingOutput implements Output {
     }
 }
 
+/** An actuator store in memory, counting writes as the flash would see them. */
+class MemoryActuatorStore implements ActuatorStore {
+    saved: Record<string, SavedState> = {}
+    writes = 0
+    async load(id: string): Promise<SavedState | undefined> {
+        return this.saved[id]
+    }
+    async save(id: string, state: number, at: string) {
+        this.writes++
+        this.saved[id] = { state: state, at: at }
+    }
+}
+
+const AT1 = "2026-11-22T05:00:01.000Z"
+const AT2 = "2026-11-22T05:00:02.000Z"
+
 describe("actuators", () => {
+    test("across a reboot: state and command at saved once per command applied, restored, subscribed from that at", async () => {
+        const store = new MemoryActuatorStore()
+        const sink = new RecordingSink()
+        const led = new Actuator({ id: "led", kind: "switch", initial: 0 }, new MemoryOutput(), sink, new ErrorReporter(sink), store)
+        expect(await led.restore()).toBe(undefined) // first boot: nothing saved
+        await led.start()
+        expect(store.writes).toBe(0)
+        led.command({ id: "led", current_value: "on", at: AT1 })
+        await led.idle()
+        expect(store.writes).toBe(1)
+        led.command({ id: "led", current_value: "on", at: AT1 }) // the same push again: no new write
+        led.command({ id: "led", current_value: "blink", at: AT2 }) // refused: not applied, not saved
+        await led.idle()
+        expect(store.writes).toBe(1)
+        // reboot: a new actuator on the same store starts in the saved state; a toggle written meanwhile
+        const out = new MemoryOutput()
+        const again = new Actuator({ id: "led", kind: "switch", initial: 0 }, out, sink, new ErrorReporter(sink), store)
+        expect(await again.restore()).toBe(AT1)
+        await again.start()
+        expect(out.value).toBe(1)
+        again.command({ id: "led", current_value: "toggle", at: AT2 })
+        await again.idle()
+        expect(out.value).toBe(0)
+        expect(store.saved["led"].at).toBe(AT2)
+        expect(store.writes).toBe(2)
+        // the board wiring subscribes each actuator from its saved at
+        const cmds = new FakeCommands()
+        await startFieldIo({ board: SIM_BOARD, sink: sink, commands: cmds, actuatorStore: store, autoRun: false, logSamples: false, rand: seededRand(1) })
+        expect(cmds.sinces[cmds.resources.indexOf("datastreams/led")]).toBe(AT2)
+        expect(cmds.sinces[cmds.resources.indexOf("datastreams/relay")]).toBe(undefined)
+    })
     test("a command is applied and the applied state reported; bad ones go to _errors only", async () => {
         const sink = new RecordingSink()
         const out = new MemoryOutput()

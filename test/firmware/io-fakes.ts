@@ -27,9 +27,12 @@ export class RecordingSink implements SampleSink {
 
 export class FakeCommands implements CommandSource {
     resources: string[] = []
+    /** the `sinceAt` each subscription asked for */
+    sinces: string[] = []
     private handlers: ((body: any) => void)[] = []
-    subscribe(resource: string, handler: (body: any) => void) {
+    subscribe(resource: string, handler: (body: any) => void, sinceAt?: string) {
         this.resources.push(resource)
+        this.sinces.push(sinceAt)
         this.handlers.push(handler)
     }
     /** Delivers a push as the link would; false when nothing subscribed to `resource`. */

@@ -208,13 +208,24 @@ describe("link states", () => {
     })
     test("last resort: reboot after rebootMin without success, stretched by earlier reboots", async () => {
         const h = makeLink({ rebootMin: 1, reboots: 1 })
-        h.t.openResult = "E_NO_NETWORK"
+        h.t.openResult = "E_OPEN -1"
         h.link.start()
         await advance(h, 60000)
         expect(h.reboots.length).toBe(0) // 1 earlier reboot: the wait doubles
         await advance(h, 60000)
         expect(h.reboots.length).toBe(1)
         expect(h.reboots[0]).toBe(2)
+    })
+    test("no Wi-Fi does not count toward the last resort: a reboot cannot bring the network back", async () => {
+        const h = makeLink({ rebootMin: 1 })
+        h.t.openResult = "E_NO_NETWORK"
+        h.link.start()
+        await advance(h, 5 * 60000)
+        expect(h.link.state).toBe("offline")
+        expect(h.reboots.length).toBe(0)
+        h.t.openResult = "E_OPEN -1" // Wi-Fi back, the server still unreachable: now it counts
+        await advance(h, 60000)
+        expect(h.reboots.length).toBe(1)
     })
     test("an idle link that hears the server is not rebooted", async () => {
         const h = makeLink({ rebootMin: 0.05 }) // 3 s
@@ -274,7 +285,7 @@ describe("link states", () => {
             const ds = reqs[i].body ? reqs[i].body.datastreams : undefined
             if (ds) for (let j = 0; j < ds.length; ++j) ids.push(ds[j].id)
         }
-        expect(ids.join(",")).toBe("_reconnects,_disconnect,_rtt_ms,_outbox,_drops,_uptime_s,_reboots,_state")
+        expect(ids.join(",")).toBe("_reconnects,_disconnect,_rtt_ms,_outbox,_drops,_uptime_s,_reboots,_flash_writes,_state")
     })
     test("_state: degraded and up again go out once each; a healthy reconnect adds no send", async () => {
         const h = makeLink()

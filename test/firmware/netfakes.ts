@@ -67,6 +67,7 @@ export function makeLink(overrides?: Partial<LinkConfig>, rand?: number): Harnes
         healthy: () => {
             h.healthy++
         },
+        flashWrites: () => 3,
         defer: (fn: () => void) => {
             if (h.deferAtOnce) fn() // a test sees the request right after report()
             else h.deferred.push(fn)

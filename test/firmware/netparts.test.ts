@@ -6,7 +6,7 @@ import { attemptAfterDrop, backoffDelayMs, ReconnectConfig, spreadByDevice } fro
 import { SETTINGS_VECTORS, STEP_VECTORS, WELCOME_LINE_VECTORS, WELCOME_VECTORS } from "../vectors/keepalive"
 import { LineFramer, MAX_LINE_BYTES } from "../../src/net/framer"
 import { base36, RequestTable } from "../../src/net/tokens"
-import { encodeBatch, Outbox } from "../../src/net/outbox"
+import { encodeBatch, Outbox, SAVE_CHUNK_BYTES } from "../../src/net/outbox"
 
 const B: ReconnectConfig = { baseMs: 500, capMs: 60000, stableMs: 20000 }
 
@@ -264,6 +264,36 @@ describe("outbox", () => {
             await ds.sleep(0) // long synchronous runs trip the VM's InfiniteLoop guard
         }
         expect(sent).toBe(150)
+    })
+    test("saved before a reboot and queued again after it: same at, unstamped ones keep their age, latest stays latest", () => {
+        const o = new Outbox(16000)
+        o.add("pre", "1", "every", 1000, undefined) // taken before the clock was known, at device time 1000
+        for (let i = 0; i < 30; ++i) o.add("temp", "21." + i, "every", 2000 + i, SERVER_OFFSET)
+        o.add("relay.state", "1", "latest", 3000, SERVER_OFFSET)
+        o.takeBatch(1, 5, 2048) // in flight when the reboot comes: saved as well
+        const chunks: any[][] = []
+        for (let from = 0; from < o.depth(); ) {
+            const c = o.savedChunk(from, 61000) // 60 s after the unstamped one
+            expect(JSON.stringify(c.entries).length <= SAVE_CHUNK_BYTES).toBe(true)
+            chunks.push(c.entries)
+            from = c.next
+        }
+        expect(chunks.length > 2).toBe(true)
+        const after = new Outbox(16000)
+        for (let i = 0; i < chunks.length; ++i) after.restore(JSON.parse(JSON.stringify(chunks[i])), 500) // 500 ms after boot
+        expect(after.depth()).toBe(32)
+        after.add("temp", "22", "every", 600, SERVER_OFFSET) // 600 ms: before the restored ones of its stream
+        after.stampAll(SERVER_OFFSET + 100000)
+        const b = after.takeBatch(1, 64, 4000)
+        expect(b[0].stream).toBe("pre")
+        expect(b[0].at).toBe(SERVER_OFFSET + 100000 + 500 - 60000) // its age kept across the reboot
+        expect(b[1].at).toBe(SERVER_OFFSET + 2000)
+        expect(b[30].value).toBe("21.29")
+        expect(b[31].stream).toBe("relay.state")
+        expect(b[32].at).toBe(SERVER_OFFSET + 2030) // still after them: two samples never share an at
+        after.release(1)
+        after.add("relay.state", "0", "latest", 700, SERVER_OFFSET)
+        expect(after.depth()).toBe(33) // the restored latest one was replaced
     })
 })
 
