@@ -98,7 +98,7 @@ const ANSI = /\x1b\[[0-9;]*m/g
  * `flashFile`: the device's flash (settings) is loaded from and saved to this file (test/e2e/sim-flash.cjs).
  */
 export function runFirmware(entry: string, caCertPath: string | undefined, runMs: number, opts: { flashFile?: string } = {}): FirmwareRun {
-    const env = { ...process.env, NODE_EXTRA_CA_CERTS: caCertPath }
+    const env: NodeJS.ProcessEnv = { ...process.env, NODE_EXTRA_CA_CERTS: caCertPath }
     if (caCertPath === undefined) delete env.NODE_EXTRA_CA_CERTS
     if (opts.flashFile) {
         // the device's flash in a file that outlives the run: a test reboots it by starting another run
