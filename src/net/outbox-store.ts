@@ -4,7 +4,7 @@
 // Keys: OBX_N (how many chunks; written last, so a reboot half-way through saving leaves the previous set)
 // and OBX0, OBX1, … A power cut still loses what is queued: the flash is written only before a planned reboot.
 import { readSetting } from "@devicescript/settings"
-import { dropSetting, saveSetting } from "../flash"
+import { dropSetting, readBack, saveSetting } from "../flash"
 import { Outbox } from "./outbox"
 
 const COUNT_KEY = "OBX_N"
@@ -30,7 +30,7 @@ export async function saveOutbox(outbox: Outbox, nowMs: number): Promise<number>
         await saveSetting(COUNT_KEY, chunks)
         // a write is a command to the runtime's settings service, done later: reading back (answered in
         // order) waits until every write before it is in flash, so the reboot cannot cut them off
-        if ((await readSetting<any>(COUNT_KEY, -1)) !== chunks) console.warn(`link: E_SAVE_OUTBOX: ${COUNT_KEY} did not read back`)
+        if ((await readBack(COUNT_KEY)) !== "" + chunks) console.warn(`link: E_SAVE_OUTBOX: ${COUNT_KEY} did not read back`)
         if (from >= outbox.depth()) return samples
     }
 }
