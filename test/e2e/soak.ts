@@ -2,7 +2,7 @@
 // cycle ends in OutOfMemory) through many reconnect cycles: the proxy resets each connection a moment after
 // it comes up, every BLACKHOLE_EVERY-th goes silent instead (the link must detect it), and every
 // `burstEvery`-th the device is kept away while BURST_COMMANDS commands are written, so it catches up in
-// replays of REPLAY_LIMIT when it is back. Used by test/host/firmware-soak.test.ts (the smoke in npm test)
+// replays of REPLAY_LIMIT when it is back. Used by test/e2e/firmware-soak.test.ts (the smoke in npm test)
 // and devs/tools/soak.ts (`npm run soak`: 1,000 cycles, and the free heap at the end against 100 cycles).
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
