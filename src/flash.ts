@@ -1,18 +1,33 @@
-// Settings the firmware writes itself, counted: every write wears the flash (settings live in the 256 KB
-// `fstor` partition, a log of writes compacted when full). What writes, and how often: README "Reboots".
+// Settings the firmware writes itself: verified and counted. Every write wears the flash (settings live in
+// the 256 KB `fstor` partition, a log of writes compacted when full); what writes, and how often: README
+// "Reboots". A setting write is a command to the runtime's settings service, sent without an answer and
+// carried out later; under load in the simulator some of a quick series never arrived (13 samples of a
+// saved outbox were missing after the reboot). So each write is read back, and written again if it did
+// not land.
 import * as ds from "@devicescript/core"
 import { deleteSetting, settings, writeSetting } from "@devicescript/settings"
 
 const count = { writes: 0 }
+/** How long readBack() waits for the settings service to answer. */
+const READ_BACK_MS = 5000
+/** Writes of one value before saveSetting() gives up. */
+const WRITE_ATTEMPTS = 3
 
-/** Setting writes and deletes since boot. */
+/** Setting writes and deletes since boot (each attempt counts). */
 export function flashWrites(): number {
     return count.writes
 }
 
-export async function saveSetting(key: string, value: any) {
-    count.writes++
-    await writeSetting(key, value)
+/** Writes `value` (as JSON) and reads it back; false when it did not land after WRITE_ATTEMPTS. */
+export async function saveSetting(key: string, value: any): Promise<boolean> {
+    const json = JSON.stringify(value)
+    for (let i = 0; i < WRITE_ATTEMPTS; ++i) {
+        count.writes++
+        await writeSetting(key, value)
+        if ((await readBack(key)) === json) return true
+    }
+    console.warn(`feedline: E_FLASH_WRITE ${key} did not read back`)
+    return false
 }
 
 export async function dropSetting(key: string) {
@@ -20,15 +35,11 @@ export async function dropSetting(key: string) {
     await deleteSetting(key)
 }
 
-/** How long readBack() waits for the settings service to answer. */
-const READ_BACK_MS = 5000
-
 /**
  * The JSON text the settings service holds for `key` ("" when none), or undefined when it did not answer.
- * A write is a command the service carries out later, in order: an answer to this read means every write
- * before it is in flash. (readSetting() cannot serve here: it resumes its fiber from the report handler,
- * and a report that arrives before the fiber suspends throws "fiber not suspended", which happened here
- * under load right after a series of writes.)
+ * The service answers in order: an answer means every write before it is in flash. (readSetting() cannot
+ * serve here: it resumes its fiber from the report handler, and a report that arrives before the fiber
+ * suspends throws "fiber not suspended", which happened under load right after a series of writes.)
  */
 export async function readBack(key: string): Promise<string | undefined> {
     const code = settings.spec.lookup("get").code

@@ -3,7 +3,6 @@
 // server stores a datapoint once per `at`, so a resend is harmless), forgotten once the outbox has emptied.
 // Keys: OBX_N (how many chunks; written last, so a reboot half-way through saving leaves the previous set)
 // and OBX0, OBX1, … A power cut still loses what is queued: the flash is written only before a planned reboot.
-import { readSetting } from "@devicescript/settings"
 import { dropSetting, readBack, saveSetting } from "../flash"
 import { Outbox } from "./outbox"
 
@@ -27,24 +26,30 @@ export async function saveOutbox(outbox: Outbox, nowMs: number): Promise<number>
             chunks++
             samples += c.entries.length
         }
+        // each write is read back (src/flash.ts): when this returns, everything is in flash
         await saveSetting(COUNT_KEY, chunks)
-        // a write is a command to the runtime's settings service, done later: reading back (answered in
-        // order) waits until every write before it is in flash, so the reboot cannot cut them off
-        if ((await readBack(COUNT_KEY)) !== "" + chunks) console.warn(`link: E_SAVE_OUTBOX: ${COUNT_KEY} did not read back`)
         if (from >= outbox.depth()) return samples
     }
 }
 
 /** Queues what the last planned reboot saved; returns how many samples came back (0: nothing saved). */
 export async function loadOutbox(outbox: Outbox, nowMs: number): Promise<number> {
-    const n = await readSetting<any>(COUNT_KEY, 0)
+    const n = parseJson(await readBack(COUNT_KEY))
     if (typeof n !== "number" || n <= 0) return 0
     const before = outbox.depth()
     for (let i = 0; i < n; ++i) {
-        const entries = await readSetting<any>(CHUNK_KEY + i, undefined)
+        const entries = parseJson(await readBack(CHUNK_KEY + i))
         if (Array.isArray(entries)) outbox.restore(entries, nowMs)
     }
     return outbox.depth() - before
+}
+
+function parseJson(text: string): any {
+    try {
+        return text ? JSON.parse(text) : undefined
+    } catch (e) {
+        return undefined
+    }
 }
 
 /** The saved queue has been sent: a later start must not load it again (the chunks stay, unread). */
