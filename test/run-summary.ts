@@ -1,6 +1,6 @@
 // How `npm test` (test/run-all.ts) counts: what each step's output says, and the summary line.
 // Pure (text in, counts and lines out), so the counting itself is tested against canned and real
-// outputs in test/host/run-summary.test.ts.
+// outputs in test/host/test-runner/run-summary.test.ts.
 //
 // The rule: a run that fails never says "0 failed". A failed test, a cancelled one, a failing hook
 // (node:test does not count a failing `before`/`after` of a `describe`: Node 20 reports "pass 1,

@@ -5,8 +5,8 @@
 # that need it skip (and are counted as skipped on `npm test`'s last line). With CI=true a missing
 # package is an error (exit 1): a CI run must not go green by skipping what it was meant to test.
 set -u
-# where the tests look for them (test/host/dashboard-browser.test.ts, devs/bench/targets/mosquitto.ts);
-# the overrides let test/host/system-deps.test.ts see this script fail without uninstalling anything
+# where the tests look for them (test/host/dashboard/browser.test.ts, devs/bench/targets/mosquitto.ts);
+# the overrides let test/host/tools/system-deps.test.ts see this script fail without uninstalling anything
 chromium_bin=${FEEDLINE_CHROMIUM_BIN:-/usr/bin/chromium}
 mosquitto_bins=${FEEDLINE_BENCH_MOSQUITTO_BIN:-/usr/sbin/mosquitto /usr/bin/mosquitto /usr/local/sbin/mosquitto}
 present() {

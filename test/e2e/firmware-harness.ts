@@ -1,5 +1,5 @@
 // Runs the real firmware link in the DeviceScript simulator against a real server, for the
-// end-to-end tests in test/host/firmware-e2e*.test.ts.
+// end-to-end tests in test/e2e/firmware*.test.ts.
 //   - genEntry() writes a small DeviceScript entry (test/e2e/.gen/, gitignored) that injects settings
 //     with writeSetting (`devs run` does not deploy .env settings) and then starts the link;
 //   - runFirmware() starts `devs run <entry> --test --test-self-exit -T <ms>` with NODE_EXTRA_CA_CERTS

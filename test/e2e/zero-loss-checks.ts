@@ -1,4 +1,4 @@
-// Pure checks of the zero-loss end-to-end suite (test/host/zero-loss-e2e.test.ts): what the device
+// Pure checks of the zero-loss end-to-end suite (test/e2e/zero-loss.test.ts): what the device
 // printed and what the server stored go in, findings come out. No I/O, so each rule is easy to read.
 import type { VmLine } from "./firmware-harness.ts"
 

@@ -22,7 +22,7 @@
 // millisecond are both kept [P§9]; a device away while 400 commands were written catches up in cut
 // replays it can hold, without running out of memory [P§8].
 //
-// Rerun: node --import tsx --test test/host/zero-loss-e2e.test.ts
+// Rerun: node --import tsx --test test/e2e/zero-loss.test.ts
 import assert from "node:assert/strict"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -354,7 +354,7 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         proxy.clear()
 
         // a connection cut in the middle of a TLS record going up: the relay gets a partial record and
-        // closes towards the server (the server's side of a cut record: faultproxy-server.test.ts)
+        // closes towards the server (the server's side of a cut record: test/host/faultproxy/with-server.test.ts)
         await runFault("cut mid-record", false, { begin: () => proxy.cut(60, { frame: "tls", dir: "up" }) })
 
         // the end: the device stops producing on command; then its history must fill up

@@ -39,7 +39,7 @@ describe("backoff", () => {
 })
 
 describe("keepalive", () => {
-    // the same table as test/host/keepalive.test.ts: one decision for the device, the CLI, the page and the server
+    // the same table as test/host/protocol/keepalive.test.ts: one decision for the device, the CLI, the page and the server
     test("keepaliveStep: the shared table", () => {
         for (let i = 0; i < STEP_VECTORS.length; ++i) {
             const v = STEP_VECTORS[i]

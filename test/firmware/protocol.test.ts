@@ -1,4 +1,4 @@
-// Protocol v1 golden vectors, DeviceScript side. The Node twin is test/host/protocol.test.ts.
+// Protocol v1 golden vectors, DeviceScript side. The Node twin is test/host/protocol/envelope.test.ts.
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
 import { decodeRequest, decodeServerLine, encodeRequest, encodeResponse, isNotice } from "../../src/protocol"

@@ -1,5 +1,5 @@
 // Golden wire vectors for protocol v1 (docs/PROTOCOL.md). Import-free so that both the Node test
-// (test/host/protocol.test.ts) and the DeviceScript test (test/firmware/protocol.test.ts) run them.
+// (test/host/protocol/envelope.test.ts) and the DeviceScript test (test/firmware/protocol.test.ts) run them.
 // `expect` is the canonical encoding (encodeRequest / encodeResponse) of what decoding must yield,
 // or the stable error code. Both runtimes must produce these exact strings.
 

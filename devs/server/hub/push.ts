@@ -45,7 +45,7 @@ export function pushHead(token: string): string {
     return `{"token":${quote(token)}`
 }
 
-/** One push line; the same bytes encodeResponse() would make (test/host/server-units.test.ts checks). */
+/** One push line; the same bytes encodeResponse() would make (test/host/server/units.test.ts checks). */
 export function pushLine(token: string, ev: ChangeEvent): string {
     return pushHead(token) + pushTail(ev)
 }

@@ -1,6 +1,6 @@
 // The client library against a scripted fake server (WebSocket, loopback): welcome, token matching,
 // auth once per connection, heartbeats, dead-link detection, notices, and `sub`'s reconnect-with-since.
-// The real-server tests are in client-cli.test.ts.
+// The real-server tests are in cli.test.ts.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import net from "node:net"
@@ -184,7 +184,7 @@ test("subscribeForever reconnects after a drop and resumes with since = the last
         resource: "/feeds/1/datastreams/t",
         signal: stop.signal,
         random: () => 0.5,
-        sleep: async () => {}, // no real waiting: the backoff itself is tested in client-pure.test.ts
+        sleep: async () => {}, // no real waiting: the backoff itself is tested in pure.test.ts
         onPush(p) {
             got.push(p.body.current_value)
             if (got.length === 2) stop.abort()

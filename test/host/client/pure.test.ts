@@ -12,7 +12,7 @@ import { pushLines } from "../../../devs/client/commands/sub.ts"
 import { csv, table } from "../../../devs/client/commands/format.ts"
 import { LineSplitter } from "../../../devs/client/line-channel.ts"
 
-// the keep-alive decision is shared with the firmware and the server: test/host/keepalive.test.ts
+// the keep-alive decision is shared with the firmware and the server: test/host/protocol/keepalive.test.ts
 
 test("CLIENT_BACKOFF: full jitter under a doubling ceiling from 250 ms, capped at 30 s; retry_after_ms is a floor", () => {
     const ceilings: number[] = []

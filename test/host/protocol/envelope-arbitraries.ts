@@ -1,5 +1,5 @@
 // fast-check generators of hostile and broken request envelopes, shared by the envelope fuzz test
-// (test/host/fuzz-envelope.test.ts) and the router fuzz test (test/host/abuse-router-fuzz.test.ts).
+// (test/host/protocol/envelope-fuzz.test.ts) and the router fuzz test (test/host/server/abuse/router-fuzz.test.ts).
 import fc from "fast-check"
 import { METHODS } from "../../../src/protocol.ts"
 import { REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../../vectors/envelope.ts"

@@ -1,6 +1,6 @@
 // The keep-alive contract a server announces [P§4] (issue 11 item 11): `faulty` derived from the
 // heartbeat when not given, on every door; contradictory settings refused at start with a clear message.
-// The derivation itself is the shared table test/vectors/keepalive.ts (test/host/keepalive.test.ts).
+// The derivation itself is the shared table test/vectors/keepalive.ts (test/host/protocol/keepalive.test.ts).
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
