@@ -7,7 +7,7 @@ import type { Store } from "./storage/store.ts"
 /**
  * Keys are reloaded this often when the store says another process (the `feedline keys` CLI) changed
  * them, and every subscription is re-checked: a revoked key's idle subscriptions end within a second
- * (README, [P§8]), half of it this interval, the rest margin for a busy event loop. A look costs one
+ * (docs/OPERATIONS.md, [P§8]), half of it this interval, the rest margin for a busy event loop. A look costs one
  * `PRAGMA data_version`.
  */
 const KEY_REFRESH_MS = 500

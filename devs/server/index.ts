@@ -2,7 +2,7 @@
 // HTTP there only on loopback or when asked; optional plain TCP for development), one router, one store.
 // In order: the settings checked, the data folder, the store and key ring, the TLS material
 // (tls/material.ts), the parts wired (wiring.ts), listening, background work (background.ts); close() is
-// shutdown.ts. See README "Running the server".
+// shutdown.ts. See docs/OPERATIONS.md "Running the server".
 import { readFileSync } from "node:fs"
 import type net from "node:net"
 import { join } from "node:path"

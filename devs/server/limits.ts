@@ -1,4 +1,4 @@
-// Every limit the server enforces, each next to its reason. README "Running the server" lists them.
+// Every limit the server enforces, each next to its reason. docs/OPERATIONS.md lists them.
 import { MAX_OBJECT_BYTES } from "../../src/protocol.ts"
 
 /** [P§3] one request object; over it: notice 413 and close (the stream position is lost). */

@@ -5,7 +5,7 @@ import type { VmLine } from "./firmware-harness.ts"
 export type LinkState = "offline" | "connecting" | "greeting" | "up" | "degraded" | "down"
 
 /**
- * The link's state machine (README "Link states", src/net/link.ts): the transitions it may make.
+ * The link's state machine (docs/FIRMWARE.md "Link states", src/net/link.ts): the transitions it may make.
  * down -> down: a connection attempt that fails at once (E_OPEN) backs off again; down -> offline: the
  * network went away while waiting.
  */

@@ -16,7 +16,7 @@ const execFileAsync = promisify(execFile)
 export const WAIT_MS = 5000
 
 /**
- * A revoked key's idle subscriptions end "within a second" (README): the server looks for keys changed by
+ * A revoked key's idle subscriptions end "within a second" (docs/OPERATIONS.md): the server looks for keys changed by
  * another process every 500 ms. Tests allow three times the promise, so a loaded machine does not fail
  * them, while a server that waits for the next write (forever, in an idle test) still does.
  */

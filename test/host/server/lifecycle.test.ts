@@ -63,7 +63,7 @@ test("shutdown: a request in flight is acknowledged, then a 503 notice with retr
     assert.deepEqual([notice.status, notice.body.code], [503, "E_SHUTTING_DOWN"])
     // [P§6] a jittered hint, so a fleet does not come back at once: RECONNECT_AFTER_MS to twice that
     assert.ok(notice.body.retry_after_ms >= RECONNECT_AFTER_MS && notice.body.retry_after_ms <= 2 * RECONNECT_AFTER_MS, `retry_after_ms ${notice.body.retry_after_ms}`)
-    assert.deepEqual([RECONNECT_AFTER_MS, 2 * RECONNECT_AFTER_MS], [2000, 4000], "README: 2-4 s")
+    assert.deepEqual([RECONNECT_AFTER_MS, 2 * RECONNECT_AFTER_MS], [2000, 4000], "docs/OPERATIONS.md: 2-4 s")
     await c.q.untilClosed()
     await closing
 })

@@ -5,7 +5,7 @@
 // pushes and two reach MAX_OWED_PUSHES_PER_FEED) as fast as the default rate limit and the server's
 // 429s let them, resending a refused write after its retry_after_ms as devices do. Meanwhile a quiet
 // writer puts one datapoint on feed B every 25 ms and B's subscriber times each push (send → push).
-// Shown: B's pushes arrive with p99 within QUIET_PUSH_P99_MS (the bound the README documents is 250 ms
+// Shown: B's pushes arrive with p99 within QUIET_PUSH_P99_MS (the bound docs/RELIABILITY.md documents is 250 ms
 // on this 2-core machine, measured 80-130 ms here with nothing else running; `npm run bench` measures it
 // in its noisy-neighbour row; 2 s is asserted because npm test shares the machine with other suites:
 // with two busy-looping processes beside it, 440-750 ms was measured, most of it the commit before the
@@ -35,7 +35,7 @@ const WINDOW = 4
 const FLOOD_MS = 4000
 const QUIET_EVERY_MS = 25
 /**
- * asserted, send → push; the documented figure (README) is 250 ms, measured tightly by `npm run bench`.
+ * asserted, send → push; the documented figure (docs/RELIABILITY.md) is 250 ms, measured tightly by `npm run bench`.
  * Under load most of the tail is the write's commit (send → ack), so the fan-out's own part (ack → push)
  * is asserted apart, tighter.
  */

@@ -1,6 +1,6 @@
 // The app port over TLS (issue 11 item 5): HTTPS and WSS with the device port's certificate, by
 // default on any address other hosts can reach; plain HTTP only on loopback or behind an explicit
-// --insecure-http. Plain HTTP sent to the HTTPS port gets a readable 400. The README's deployment check
+// --insecure-http. Plain HTTP sent to the HTTPS port gets a readable 400. The deployment check of docs/FIRMWARE.md
 // (`curl https://…/v2/feeds/1`), the CLI client (https:// address, --ca) and WSS work against it.
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
@@ -70,7 +70,7 @@ test("app port scheme: HTTPS by default unless the host is loopback; plain HTTP 
     }
 })
 
-test("HTTPS: the README's deployment check (GET /v2/feeds/1 with the key) answers over TLS with the device port's certificate", async () => {
+test("HTTPS: the deployment check of docs/FIRMWARE.md (GET /v2/feeds/1 with the key) answers over TLS with the device port's certificate", async () => {
     assert.equal(s.appScheme, "https")
     const r = await get(`/v2/feeds/${s.credentials.feedId}`, { "X-ApiKey": key })
     assert.equal(r.status, 200)
