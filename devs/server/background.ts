@@ -1,6 +1,8 @@
 // What the server does besides answering: reloading keys changed by another process, re-hashing keys an
-// older version stored, and deleting datapoints past the retention. stop() ends it (shutdown).
+// older version stored, writing devices' last-seen times, and deleting datapoints past the retention. stop() ends it (shutdown).
 import type { KeyRing } from "./auth/keys.ts"
+import type { Fleet } from "./fleet/fleet.ts"
+import { DEVICE_SEEN_FLUSH_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
 import type { Store } from "./storage/store.ts"
 
@@ -13,8 +15,8 @@ import type { Store } from "./storage/store.ts"
 const KEY_REFRESH_MS = 500
 const RETENTION_CHECK_MS = 3600_000
 
-export function startBackgroundWork(o: { keys: KeyRing; store: Store; log: Logger; now: () => number; retentionDays?: number }): { stop(): void } {
-    const { keys, store, log, now, retentionDays } = o
+export function startBackgroundWork(o: { keys: KeyRing; store: Store; fleet: Fleet; log: Logger; now: () => number; retentionDays?: number }): { stop(): void } {
+    const { keys, store, fleet, log, now, retentionDays } = o
     // keys stored before imported and generated keys were told apart: scrypt, in the background
     void keys.upgradeLegacyHashes().then(
         (n) => n && log.info({ keys: n }, "re-hashed the keys stored by an older version with scrypt"),
@@ -22,6 +24,8 @@ export function startBackgroundWork(o: { keys: KeyRing; store: Store; log: Logge
     )
     const keyRefresh = setInterval(() => void keys.refresh().catch((err) => log.error({ err }, "reloading keys failed")), KEY_REFRESH_MS)
     keyRefresh.unref()
+    const seenFlush = setInterval(() => void fleet.flushSeen().catch((err) => log.error({ err }, "writing devices' last-seen times failed")), DEVICE_SEEN_FLUSH_MS)
+    seenFlush.unref()
     let retention: NodeJS.Timeout | undefined
     if (retentionDays !== undefined) {
         const prune = () =>
@@ -36,6 +40,7 @@ export function startBackgroundWork(o: { keys: KeyRing; store: Store; log: Logge
     return {
         stop: () => {
             clearInterval(keyRefresh)
+            clearInterval(seenFlush)
             if (retention) clearInterval(retention)
         },
     }

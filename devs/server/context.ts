@@ -4,6 +4,7 @@ import type { Request } from "../../src/protocol.ts"
 import { permits, type BearerVerifier, type Grant, type Permission } from "./auth/grant.ts"
 import type { KeyRing } from "./auth/keys.ts"
 import { forbidden } from "./errors.ts"
+import type { Fleet } from "./fleet/fleet.ts"
 import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
@@ -52,6 +53,8 @@ export interface RouterDeps {
     verifyBearer?: BearerVerifier
     /** the open connections (GET /sessions) */
     connections: Iterable<Connection>
+    /** [fleet] claim limits, which keys are devices', when each was last seen */
+    fleet: Fleet
 }
 
 /** What a handler returns: the status and body of the response, and what to do once it is sent. */
@@ -79,6 +82,11 @@ export interface Ctx {
 export type Handler = (ctx: Ctx) => Promise<Result>
 export type Routes = Partial<Record<"get" | "put" | "post" | "delete", Handler>>
 
+/** [fleet] What a handler that needs no key sees (a claim: its credential is in its body). */
+export type OpenCtx = Omit<Ctx, "grant">
+export type OpenHandler = (ctx: OpenCtx) => Promise<Result>
+export type OpenRoutes = Partial<Record<"get" | "put" | "post" | "delete", OpenHandler>>
+
 /** [P§7] the permission a method needs by default */
 export function permissionOf(method: string): Permission {
     switch (method) {
@@ -100,6 +108,6 @@ export function requireFeed(ctx: Ctx, permission: Permission, feed = ctx.feed): 
     }
 }
 
-export function requireMaster(ctx: Ctx): void {
-    if (!ctx.grant.master) throw forbidden("only a master key may manage keys")
+export function requireMaster(ctx: Ctx, what = "manage keys"): void {
+    if (!ctx.grant.master) throw forbidden(`only a master key may ${what}`)
 }

@@ -34,6 +34,16 @@ export type ServerErrorCode =
     | "E_STORE_FAILED" // 503: storage did not commit; nothing was acknowledged
     | "E_SHUTTING_DOWN" // 503 notice
     | "E_SLOW_CONSUMER" // 503 notice
+    // [fleet] claims (devs/server/fleet/); every refusal creates nothing
+    | "E_NO_SUCH_PRODUCT" // 404: no product with that id
+    | "E_BAD_CLAIM_CODE" // 401: the activation code is not this product's for this hardware id
+    | "E_PRODUCT_REVOKED" // 403: the product takes no new claims (its devices keep working)
+    | "E_HARDWARE_NOT_LISTED" // 403: the hardware id is not on the product's allow-list
+    | "E_CLAIM_LIMIT" // 403: the product has as many devices as its claim limit
+    | "E_DEVICE_REVOKED" // 403: the operator revoked this device; re-arm it to let it claim again
+    | "E_ALREADY_CLAIMED" // 409: the hardware id claimed already and its key is in use (a cloned or reset board): re-arm it, or prove the key
+    | "E_CLAIM_CONFLICT" // 409: another claim of the same device won meanwhile; claim again
+    | "E_CLAIM_RATE_LIMITED" // 429: too many claims from this address or for this product
 
 const TITLES: Record<number, string> = {
     400: "Bad Request",
@@ -99,6 +109,12 @@ const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCo
     "no-such-feed": { status: 404, code: "E_NOT_FOUND" },
     closed: { status: 503, code: "E_SHUTTING_DOWN" },
     "commit-failed": { status: 503, code: "E_STORE_FAILED" },
+    "no-such-product": { status: 404, code: "E_NO_SUCH_PRODUCT" },
+    "product-revoked": { status: 403, code: "E_PRODUCT_REVOKED" },
+    "claim-limit": { status: 403, code: "E_CLAIM_LIMIT" },
+    "device-exists": { status: 409, code: "E_ALREADY_CLAIMED" },
+    "device-changed": { status: 409, code: "E_CLAIM_CONFLICT" },
+    "no-such-device": { status: 404, code: "E_NOT_FOUND" },
 }
 
 /** Anything thrown: ApiErrors as they are, the store's refusals by STORE_FAILURES, everything else a 500 that reveals nothing internal. */

@@ -14,7 +14,15 @@ import { ensureCredentials } from "./credentials.ts"
 import { ConfigError } from "./errors.ts"
 import { appSchemeOf, isLoopbackHost } from "./listeners/app-port.ts"
 import { attachStream } from "./listeners/stream.ts"
-import { AUTH_FAILURES_BURST, AUTH_FAILURES_PER_MINUTE } from "./limits.ts"
+import { Fleet } from "./fleet/fleet.ts"
+import {
+    AUTH_FAILURES_BURST,
+    AUTH_FAILURES_PER_MINUTE,
+    CLAIM_BURST_PER_ADDRESS,
+    CLAIM_BURST_PER_PRODUCT,
+    CLAIM_RATE_PER_ADDRESS,
+    CLAIM_RATE_PER_PRODUCT,
+} from "./limits.ts"
 import { createLogger } from "./log.ts"
 import { Metrics } from "./metrics.ts"
 import type { RunningServer, ServerOptions } from "./options.ts"
@@ -71,6 +79,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const store: Store = opts.wrapStore ? opts.wrapStore(sqlite) : sqlite
     const keys = new KeyRing(store, now)
     const authFailures = new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST })
+    const fleet = new Fleet(store, now, log, {
+        perAddress: { ratePerSecond: opts.claimRatePerAddress ?? CLAIM_RATE_PER_ADDRESS, burst: opts.claimBurstPerAddress ?? CLAIM_BURST_PER_ADDRESS },
+        perProduct: { ratePerSecond: opts.claimRatePerProduct ?? CLAIM_RATE_PER_PRODUCT, burst: opts.claimBurstPerProduct ?? CLAIM_BURST_PER_PRODUCT },
+    })
+    await fleet.reload()
     // tools (the dashboard at /, POST /jwt and `Bearer <jwt>` credentials), mounted with what they may use
     const extensions = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, now, log }))
     const pruned = await store.pruneRevokedTokenFamilies()
@@ -78,18 +91,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const { credentials, created } = await ensureCredentials(opts.dataDir, store, keys, now)
     const tls = await loadTlsMaterial(opts, log)
 
-    const w = wireServer({ opts, version: SERVER_VERSION, appScheme, keepalive: keepalive.contract, tls, store, keys, authFailures, extensions, log, metrics, now })
+    const w = wireServer({ opts, version: SERVER_VERSION, appScheme, keepalive: keepalive.contract, tls, store, keys, fleet, authFailures, extensions, log, metrics, now })
     const devicePort = await listen(w.tlsServer, opts.devicePort ?? 7443, host)
     const appPort = await listen(w.appListener, opts.appPort ?? 7080, host)
     if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")
     const insecureTcpPort = w.tcpServer ? await listen(w.tcpServer, opts.insecureTcpPort!, host) : undefined
     if (w.tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
-    const background = startBackgroundWork({ keys, store, log, now, retentionDays: opts.retentionDays })
+    const background = startBackgroundWork({ keys, store, fleet, log, now, retentionDays: opts.retentionDays })
     log.info({ host, devicePort, appPort, appScheme, dataDir: opts.dataDir, version: SERVER_VERSION, store: sqlite.durability() }, "feedline server listening")
 
     const listeners = [w.tlsServer, w.appListener, ...(w.appListener !== w.httpServer ? [w.httpServer] : []), ...(w.tcpServer ? [w.tcpServer] : [])]
     let closing: Promise<void> | undefined
-    const close = () => (closing ??= (background.stop(), shutDown({ listeners, httpServer: w.httpServer, ws: w.ws, sessions: w.sessions, hub: w.hub, store, log, now })))
+    const close = () => (closing ??= (background.stop(), shutDown({ listeners, httpServer: w.httpServer, ws: w.ws, sessions: w.sessions, hub: w.hub, store, fleet, log, now })))
 
     const attachWire = (wire: Wire) => {
         const session = new Session(w.sessionDeps, wire)
@@ -97,5 +110,5 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         return session
     }
     const attachDuplex = (stream: Duplex, remoteAddress = "duplex") => attachStream(w.sessionDeps, stream, "tcp", remoteAddress)
-    return { devicePort, appPort, appScheme, insecureTcpPort, caCertPath: tls.caCertPath, credentials, credentialsCreated: created, keys, store, metrics, log, attachWire, attachDuplex, close }
+    return { devicePort, appPort, appScheme, insecureTcpPort, caCertPath: tls.caCertPath, credentials, credentialsCreated: created, keys, store, fleet, metrics, log, attachWire, attachDuplex, close }
 }

@@ -147,3 +147,31 @@ export const HTTP_TIMEOUT_CHECK_MS = 1000
 export const RECONNECT_AFTER_MS = 2000
 /** After the final notice a socket gets this long to flush before it is destroyed. */
 export const CLOSE_GRACE_MS = 1000
+
+/**
+ * [fleet] Claims per remote address (token bucket). A board claims once in its life; 1/s with bursts of 100
+ * lets a bench of a hundred boards powered on together behind one NAT claim at once, while an address that
+ * claims over and over (a board stuck on a refusal, someone trying codes) costs the server at most one
+ * signature check a second. Over it: 429 E_CLAIM_RATE_LIMITED with retry_after_ms. Wrong codes also count as
+ * failed keys of the address (AUTH_FAILURES_PER_MINUTE).
+ */
+export const CLAIM_RATE_PER_ADDRESS = 1
+export const CLAIM_BURST_PER_ADDRESS = 100
+/**
+ * [fleet] Claims per product, from every address: 10/s with bursts of 500, so a factory's thousand boards
+ * switched on at once are all claimed within a minute and a half (they retry after retry_after_ms), and a
+ * leaked batch of codes cannot make feeds faster than that.
+ */
+export const CLAIM_RATE_PER_PRODUCT = 10
+export const CLAIM_BURST_PER_PRODUCT = 500
+/** Products remembered by the per-product claim limiter; the least recently used start full again. */
+export const MAX_TRACKED_PRODUCTS = 10_000
+/**
+ * [fleet] A device's last-seen time is kept in memory and written to the store this often (and at shutdown):
+ * a write per request would cost the hot path a statement; the fleet view shows the in-memory time.
+ */
+export const DEVICE_SEEN_FLUSH_MS = 30_000
+/** [fleet] a product's title, a device's name: labels, like feed titles */
+export const MAX_LABEL_CHARS = 255
+/** [fleet] hardware ids on one product's allow-list: a batch's worth, well under one request's 16 KiB */
+export const MAX_ALLOW_LIST = 500

@@ -77,6 +77,7 @@ export class Metrics {
     )
     readonly subscriptions = new Family("feedline_subscriptions", "Subscriptions live now.", "gauge")
     readonly fanoutBusy = new Family("feedline_fanout_busy_total", "Writes refused (429 E_FANOUT_BUSY) because their feed owed its subscribers too many pushes.", "counter")
+    readonly claims = new Family("feedline_claims_total", "Device claims, by outcome: new, reissued-<why>, or the refusal's code.", "counter")
     readonly pushesOwed = new Family("feedline_pushes_owed", "Pushes queued for subscribers and not yet delivered, all feeds (sampled at each scrape).", "gauge")
     readonly datapoints = new Family("feedline_datapoints_written_total", "Datapoints committed that changed something.", "counter")
     readonly storeCommit = new Histogram(
@@ -108,6 +109,7 @@ export class Metrics {
             this.subscriptions,
             this.fanoutBusy,
             this.pushesOwed,
+            this.claims,
             this.datapoints,
             this.storeCommit,
             this.storeQuery,

@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream"
 import type { BearerVerifier } from "./auth/grant.ts"
 import type { KeyRing } from "./auth/keys.ts"
 import type { Credentials } from "./credentials.ts"
+import type { Fleet } from "./fleet/fleet.ts"
 import type { ServerExtension } from "./extensions.ts"
 import type { AppScheme } from "./listeners/app-port.ts"
 import type { HttpHandler } from "./listeners/http.ts"
@@ -48,6 +49,11 @@ export interface ServerOptions {
     /** requests per second per key over all its connections and doors, and its burst (default 200, 400) */
     keyRatePerSecond?: number
     keyRateBurst?: number
+    /** [fleet] device claims per second from one remote address and their burst (default 1, 100), and per product (10, 500) */
+    claimRatePerAddress?: number
+    claimBurstPerAddress?: number
+    claimRatePerProduct?: number
+    claimBurstPerProduct?: number
     /** open connections in all (default 4096), from one remote address (1024), and from one address without a valid key yet (64) */
     maxConnections?: number
     maxConnectionsPerAddress?: number
@@ -98,6 +104,8 @@ export interface RunningServer {
     /** the key ring: verify a key (e.g. for POST /jwt), create or revoke keys */
     keys: KeyRing
     store: Store
+    /** [fleet] claim limits and devices' last-seen times */
+    fleet: Fleet
     metrics: Metrics
     log: Logger
     /** serve the protocol over any other transport: a session on `wire` (welcome first, then requests) */

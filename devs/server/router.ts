@@ -3,12 +3,15 @@
 // connection [P§7], runs one small handler and turns whatever it throws into an error response.
 import { apiKeyOf, resourceSegments, type Request, type Response } from "../../src/protocol.ts"
 import type { Grant } from "./auth/grant.ts"
-import type { Caller, Ctx, Result, RouterDeps, Routes } from "./context.ts"
+import type { Caller, Ctx, OpenHandler, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
 import { ApiError, asApiError, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
 import { datapointsRoutes } from "./handlers/datapoints.ts"
+import { claimsRoutes } from "./handlers/claims.ts"
 import { datastreamRoutes, datastreamsRoutes } from "./handlers/datastreams.ts"
+import { deviceRearmRoutes, deviceRoutes, devicesRoutes } from "./handlers/devices.ts"
 import { feedRoutes, feedsRoutes } from "./handlers/feeds.ts"
 import { keyRoutes, keysRoutes } from "./handlers/keys.ts"
+import { productRoutes, productsRoutes } from "./handlers/products.ts"
 import { sessionRoutes, sessionsRoutes } from "./handlers/session.ts"
 import { subscribe, unsubscribe, unsubscribeAll } from "./handlers/subscriptions.ts"
 
@@ -19,6 +22,8 @@ interface Route {
     routes: Routes
     /** subscribe/unsubscribe are allowed on feed-scoped resources */
     subscribable: boolean
+    /** [fleet] handlers that need no key (a claim carries its own credential); tried before authenticating */
+    open?: OpenRoutes
 }
 
 const ROUTES: Route[] = [
@@ -31,12 +36,19 @@ const ROUTES: Route[] = [
     { pattern: ["keys", ":key"], routes: keyRoutes, subscribable: false },
     { pattern: ["session"], routes: sessionRoutes, subscribable: false },
     { pattern: ["sessions"], routes: sessionsRoutes, subscribable: false },
+    { pattern: ["products"], routes: productsRoutes, subscribable: false },
+    { pattern: ["products", ":product"], routes: productRoutes, subscribable: false },
+    { pattern: ["products", ":product", "claims"], routes: {}, open: claimsRoutes, subscribable: false },
+    { pattern: ["devices"], routes: devicesRoutes, subscribable: false },
+    { pattern: ["devices", ":device"], routes: deviceRoutes, subscribable: false },
+    { pattern: ["devices", ":device", "rearm"], routes: deviceRearmRoutes, subscribable: false },
 ]
 
 /** each pattern segment's parameter name (":feed" -> "feed"), undefined for a literal one */
 const PARAM_NAMES = new Map(ROUTES.map((r) => [r, r.pattern.map((p) => (p.startsWith(":") ? p.slice(1) : undefined))]))
 
-const RESOURCE_HELP = "resources are /feeds, /feeds/:feed, /feeds/:feed/datastreams[/:id[/datapoints]], /keys, /session and /sessions"
+const RESOURCE_HELP =
+    "resources are /feeds, /feeds/:feed, /feeds/:feed/datastreams[/:id[/datapoints]], /keys, /session, /sessions, /products[/:product[/claims]] and /devices[/:device[/rearm]]"
 
 function match(resource: string): { route: Route; path: Record<string, string> } | undefined {
     const segs = resourceSegments(resource)
@@ -95,6 +107,7 @@ export class Router {
             throw unauthorized(named === undefined ? "this connection's key was revoked; send a valid X-ApiKey" : "this key is unknown, revoked or expired")
         }
         caller.connection?.authenticated(credential, grant)
+        if (!grant.bearer) this.deps.fleet.keyAuthenticated(grant.keyId) // [fleet] a device's key: seen, and used
         return grant
     }
 
@@ -113,9 +126,15 @@ export class Router {
         let response: Response
         let after: (() => void) | undefined
         try {
-            const grant = await this.authenticate(caller, req)
-            this.limitKey(grant)
-            const result = await this.dispatch(caller, req, grant)
+            // [fleet] a claim needs no key: its credential is its activation code (handlers/claims.ts)
+            const open = this.openRoute(req)
+            let result: Result
+            if (open) result = await open.handler({ req, params: req.params ?? {}, caller, deps: this.deps, resource: req.resource!, path: open.path, feed: 0 })
+            else {
+                const grant = await this.authenticate(caller, req)
+                this.limitKey(grant)
+                result = await this.dispatch(caller, req, grant)
+            }
             response = { token: req.token, status: result.status, resource: req.resource, body: result.body }
             after = result.after
         } catch (e) {
@@ -126,6 +145,13 @@ export class Router {
         this.deps.metrics.requests.add({ method: req.method, status: String(response.status) })
         if (req.method === "get") this.deps.metrics.storeQuery.observe((performance.now() - started) / 1000)
         return { response, after }
+    }
+
+    /** The handler that needs no key for this request, with the path parameters; undefined for any other request. */
+    private openRoute(req: Request): { handler: OpenHandler; path: Record<string, string> } | undefined {
+        const m = req.resource === undefined ? undefined : match(req.resource)
+        const handler = m?.route.open?.[req.method as keyof OpenRoutes]
+        return handler && { handler, path: m!.path }
     }
 
     private async dispatch(caller: Caller, req: Request, grant: Grant): Promise<Result> {

@@ -3,6 +3,7 @@
 import type http from "node:http"
 import type net from "node:net"
 import { ApiError } from "./errors.ts"
+import type { Fleet } from "./fleet/fleet.ts"
 import type { Hub } from "./hub/index.ts"
 import { jitteredRetryMs } from "./listeners/admission.ts"
 import type { WsListener } from "./listeners/ws.ts"
@@ -23,6 +24,7 @@ export interface Running {
     sessions: Set<Session>
     hub: Hub
     store: Store
+    fleet: Fleet
     log: Logger
     now: () => number
 }
@@ -47,7 +49,8 @@ export async function shutDown(r: Running): Promise<void> {
         s.closeWith(new ApiError(503, "E_SHUTTING_DOWN", "the server is shutting down; reconnect after retry_after_ms", jitteredRetryMs()))
     }
     r.httpServer.closeIdleConnections()
-    // 4. flush pending writes and close the store
+    // 4. flush pending writes (devices' last-seen times too) and close the store
+    await r.fleet.flushSeen().catch((err) => r.log.error({ err }, "writing devices' last-seen times failed"))
     await r.store.close()
     setTimeout(() => r.httpServer.closeAllConnections(), HTTP_CLOSE_AFTER_MS).unref()
     await Promise.all(stopped)

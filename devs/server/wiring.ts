@@ -7,6 +7,7 @@ import type net from "node:net"
 import type { KeepaliveContract } from "../../src/protocol.ts"
 import type { KeyRing } from "./auth/keys.ts"
 import { firstVerifier, type Extension } from "./extensions.ts"
+import type { Fleet } from "./fleet/fleet.ts"
 import { Hub, NODE_CLOCK } from "./hub/index.ts"
 import { Admission } from "./listeners/admission.ts"
 import { createTlsFront, type AppScheme } from "./listeners/app-port.ts"
@@ -52,6 +53,7 @@ export interface Foundations {
     tls: TlsMaterial
     store: Store
     keys: KeyRing
+    fleet: Fleet
     /** failed authentications per remote address (shared with the extensions) */
     authFailures: Buckets
     extensions: Extension[]
@@ -81,6 +83,8 @@ export function wireServer(f: Foundations): Wired {
     metrics.sampleOnRender(() => metrics.pushesOwed.set({}, hub.totalOwed))
     // keys or tokens changed (revoked here, by the CLI, or signed out): end the subscriptions they no longer allow
     keys.onReload(() => hub.recheck())
+    // [fleet] keys changed (a claim here or in another process, a device revoked): which keys are devices'
+    keys.onReload(() => void f.fleet.reload())
     const sessions = new Set<Session>()
     const router = new Router({
         store,
@@ -94,6 +98,7 @@ export function wireServer(f: Foundations): Wired {
         keyRate: new Buckets({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }, MAX_TRACKED_KEYS),
         verifyBearer: firstVerifier([opts.verifyBearer, ...f.extensions.map((e) => e.verifyBearer)].filter((v) => v !== undefined)),
         connections: sessions,
+        fleet: f.fleet,
     })
     const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
     const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS

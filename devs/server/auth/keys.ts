@@ -36,6 +36,29 @@ export function newSecret(): string {
     return randomBytes(24).toString("base64url") // 32 characters, 192 bits
 }
 
+/**
+ * A key made here (not imported), as a record to insert: SHA-256 of 192 random bits (key-hash.ts). `idBytes`:
+ * random bytes of its public id; a fleet of per-device keys takes 6 (48 bits: a repeat among 100 000 keys is
+ * one chance in 50 000), people's keys 4.
+ */
+export function generatedKey(input: Omit<NewKey, "secret">, nowMs: number, idBytes = 4): { record: KeyRecord; secret: string } {
+    const secret = newSecret()
+    return { record: keyRecord(input, { hash: sha256Of(secret), hashKind: "sha256" }, nowMs, idBytes), secret }
+}
+
+/** A key's record with a new public id, its hash made as `hashed` says. */
+function keyRecord(input: Omit<NewKey, "secret">, hashed: Pick<KeyRecord, "hash" | "hashKind">, nowMs: number, idBytes: number): KeyRecord {
+    return {
+        id: randomBytes(idBytes).toString("hex"),
+        ...hashed,
+        label: input.label ?? "",
+        permissions: input.master ? [...PERMISSIONS] : [...new Set(input.permissions)],
+        feeds: input.master ? undefined : input.feeds,
+        master: input.master === true,
+        createdMs: nowMs,
+    }
+}
+
 function isPrintableAscii(s: string): boolean {
     for (let i = 0; i < s.length; ++i) {
         const c = s.charCodeAt(i)
@@ -213,16 +236,7 @@ export class KeyRing {
         if ((await this.store.listKeys()).some((k) => k.hash.equals(k.hashKind === "scrypt" ? (scrypt ?? Buffer.alloc(0)) : sha256))) {
             throw new ApiError(422, "E_CONFLICT", "that key exists already; choose another")
         }
-        const record: KeyRecord = {
-            id: randomBytes(4).toString("hex"),
-            hash: scrypt ?? sha256,
-            hashKind: scrypt ? "scrypt" : "sha256",
-            label: input.label ?? "",
-            permissions: input.master ? [...PERMISSIONS] : [...new Set(input.permissions)],
-            feeds: input.master ? undefined : input.feeds,
-            master: input.master === true,
-            createdMs: this.now(),
-        }
+        const record = keyRecord(input, scrypt ? { hash: scrypt, hashKind: "scrypt" } : { hash: sha256, hashKind: "sha256" }, this.now(), 4)
         await this.store.insertKey(record)
         return { record, secret }
     }

@@ -6,12 +6,17 @@ import Database from "better-sqlite3"
 import { PRIVATE_FILE_MODE } from "./private-folder.ts"
 import type {
     DatastreamRecord,
+    DeviceKeyReissue,
+    DeviceRecord,
     FeedDeletion,
     FeedRecord,
     HistoryQuery,
     KeyHashKind,
     KeyRecord,
+    NewDeviceClaim,
     PointInput,
+    ProductDatastream,
+    ProductRecord,
     Replay,
     Store,
     StoredPoint,
@@ -82,6 +87,34 @@ export const MIGRATIONS: string[] = [
     // generated, no one can tell) until the server re-hashes them with scrypt; the salt of scrypt hashes
     `ALTER TABLE api_keys ADD COLUMN hash_kind TEXT NOT NULL DEFAULT 'sha256-legacy';
     INSERT INTO settings (name, value) VALUES ('key_hash_salt', randomblob(16));`,
+    // 5: fleet provisioning (devs/server/fleet/): products, whose boards claim their own feed and key with a
+    // per-board activation code, and the devices that claimed. A product keeps only the public half of its
+    // signing key; a device one row per (product, hardware id), pointing at its feed and current key.
+    `CREATE TABLE products (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        verify_key BLOB NOT NULL,
+        datastreams TEXT NOT NULL,
+        allow_list TEXT,
+        claim_limit INTEGER,
+        created_ms INTEGER NOT NULL,
+        revoked_ms INTEGER
+    );
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        product TEXT NOT NULL REFERENCES products(id),
+        hardware_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        feed INTEGER NOT NULL,
+        key_id TEXT NOT NULL,
+        firmware TEXT NOT NULL DEFAULT '',
+        claimed_ms INTEGER NOT NULL,
+        key_used_ms INTEGER,
+        last_seen_ms INTEGER,
+        rearmed_ms INTEGER,
+        revoked_ms INTEGER,
+        UNIQUE (product, hardware_id)
+    );`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -149,6 +182,48 @@ interface KeyRow {
     master: number
     created_ms: number
     revoked_ms: number | null
+}
+
+interface ProductRow {
+    id: string
+    title: string
+    verify_key: Buffer
+    datastreams: string
+    allow_list: string | null
+    claim_limit: number | null
+    created_ms: number
+    revoked_ms: number | null
+}
+interface DeviceRow {
+    id: string
+    product: string
+    hardware_id: string
+    name: string
+    feed: number
+    key_id: string
+    firmware: string
+    claimed_ms: number
+    key_used_ms: number | null
+    last_seen_ms: number | null
+    rearmed_ms: number | null
+    revoked_ms: number | null
+}
+
+function productOf(r: ProductRow): ProductRecord {
+    const p: ProductRecord = { id: r.id, title: r.title, verifyKey: r.verify_key, datastreams: JSON.parse(r.datastreams) as ProductDatastream[], createdMs: r.created_ms }
+    if (r.allow_list !== null) p.allowList = JSON.parse(r.allow_list) as string[]
+    if (r.claim_limit !== null) p.claimLimit = r.claim_limit
+    if (r.revoked_ms !== null) p.revokedMs = r.revoked_ms
+    return p
+}
+
+function deviceOf(r: DeviceRow): DeviceRecord {
+    const d: DeviceRecord = { id: r.id, product: r.product, hardwareId: r.hardware_id, name: r.name, feed: r.feed, keyId: r.key_id, firmware: r.firmware, claimedMs: r.claimed_ms }
+    if (r.key_used_ms !== null) d.keyUsedMs = r.key_used_ms
+    if (r.last_seen_ms !== null) d.lastSeenMs = r.last_seen_ms
+    if (r.rearmed_ms !== null) d.rearmedMs = r.rearmed_ms
+    if (r.revoked_ms !== null) d.revokedMs = r.revoked_ms
+    return d
 }
 
 const feedOf = (r: FeedRow): FeedRecord => ({ id: r.id, title: r.title, createdMs: r.created_ms, updatedMs: r.updated_ms })
@@ -324,6 +399,29 @@ export class SqliteStore implements Store {
             revokeTokenFamily: db.prepare("INSERT INTO revoked_token_families (family, until_ms) VALUES (?, ?) ON CONFLICT DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)"),
             pruneTokenFamilies: db.prepare("DELETE FROM revoked_token_families WHERE until_ms <= ?"),
             revokedTokenFamilies: db.prepare<[number], string>("SELECT family FROM revoked_token_families WHERE until_ms > ?").pluck(),
+            insertProduct: db.prepare(
+                "INSERT INTO products (id, title, verify_key, datastreams, allow_list, claim_limit, created_ms, revoked_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            ),
+            products: db.prepare<[], ProductRow>("SELECT * FROM products ORDER BY created_ms, id"),
+            product: db.prepare<[string], ProductRow>("SELECT * FROM products WHERE id = ?"),
+            revokeProduct: db.prepare("UPDATE products SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL"),
+            devices: db.prepare<[], DeviceRow>("SELECT * FROM devices ORDER BY claimed_ms, id"),
+            productDevices: db.prepare<[string], DeviceRow>("SELECT * FROM devices WHERE product = ? ORDER BY claimed_ms, id"),
+            device: db.prepare<[string], DeviceRow>("SELECT * FROM devices WHERE id = ?"),
+            deviceByHardware: db.prepare<[string, string], DeviceRow>("SELECT * FROM devices WHERE product = ? AND hardware_id = ?"),
+            activeDevices: db.prepare<[string], number>("SELECT COUNT(*) FROM devices WHERE product = ? AND revoked_ms IS NULL").pluck(),
+            insertDevice: db.prepare(
+                `INSERT INTO devices (id, product, hardware_id, name, feed, key_id, firmware, claimed_ms)
+                 VALUES (@id, @product, @hardwareId, '', @feed, @keyId, @firmware, @atMs)`,
+            ),
+            reissueDevice: db.prepare(
+                "UPDATE devices SET key_id = ?, feed = ?, firmware = ?, key_used_ms = NULL, rearmed_ms = NULL, revoked_ms = NULL WHERE id = ?",
+            ),
+            renameDevice: db.prepare("UPDATE devices SET name = ? WHERE id = ?"),
+            rearmDevice: db.prepare("UPDATE devices SET rearmed_ms = ?, revoked_ms = NULL WHERE id = ?"),
+            revokeDevice: db.prepare("UPDATE devices SET revoked_ms = ?, rearmed_ms = NULL WHERE id = ? AND revoked_ms IS NULL"),
+            deviceKeyUsed: db.prepare("UPDATE devices SET key_used_ms = ? WHERE id = ? AND key_id = ? AND key_used_ms IS NULL"),
+            deviceSeen: db.prepare("UPDATE devices SET last_seen_ms = MAX(COALESCE(last_seen_ms, 0), ?) WHERE id = ?"),
         }
     }
 
@@ -356,24 +454,27 @@ export class SqliteStore implements Store {
     async createFeed(input: { id?: number; title?: string }): Promise<FeedRecord> {
         const now = this.now()
         const title = input.title ?? ""
-        const id = this.db.transaction(() => {
-            if (input.id !== undefined) {
-                if (this.stmt.feedById.get(input.id)) throw new StoreError("feed-exists", `feed ${input.id} exists already; leave out "id" to get a new one`)
-                if (this.stmt.feedRetired.get(input.id) !== undefined) {
-                    throw new StoreError(
-                        "feed-id-retired",
-                        `feed ${input.id} was deleted, and a deleted feed's id is never given out again (keys and subscriptions of the old feed must not reach a new one); leave out "id" to get a new one`,
-                    )
-                }
-            }
-            const highWater = this.stmt.feedIdHighWater.get()!
-            const id = input.id ?? highWater + 1
-            if (!Number.isSafeInteger(id)) throw new StoreError("no-feed-ids-left", `no feed ids are left above ${highWater}; give an explicit "id"`)
-            this.stmt.insertFeed.run(id, title, now, now)
-            this.stmt.raiseFeedIdHighWater.run(id)
-            return id
-        })()
+        const id = this.db.transaction(() => this.insertFeedRow(input.id, title, now))()
         return { id, title, createdMs: now, updatedMs: now }
+    }
+
+    /** A new feed row, inside a transaction: with the given id, or above every id ever used [P§10]. */
+    private insertFeedRow(wanted: number | undefined, title: string, now: number): number {
+        if (wanted !== undefined) {
+            if (this.stmt.feedById.get(wanted)) throw new StoreError("feed-exists", `feed ${wanted} exists already; leave out "id" to get a new one`)
+            if (this.stmt.feedRetired.get(wanted) !== undefined) {
+                throw new StoreError(
+                    "feed-id-retired",
+                    `feed ${wanted} was deleted, and a deleted feed's id is never given out again (keys and subscriptions of the old feed must not reach a new one); leave out "id" to get a new one`,
+                )
+            }
+        }
+        const highWater = this.stmt.feedIdHighWater.get()!
+        const id = wanted ?? highWater + 1
+        if (!Number.isSafeInteger(id)) throw new StoreError("no-feed-ids-left", `no feed ids are left above ${highWater}; give an explicit "id"`)
+        this.stmt.insertFeed.run(id, title, now, now)
+        this.stmt.raiseFeedIdHighWater.run(id)
+        return id
     }
 
     async updateFeed(id: number, changes: { title?: string }): Promise<void> {
@@ -550,22 +651,25 @@ export class SqliteStore implements Store {
     }
 
     async insertKey(k: KeyRecord): Promise<void> {
-        this.db.transaction(() => {
-            // a new feed's id never lands on one a key was made for (that key would grant it)
-            if (k.feeds?.length) this.stmt.raiseFeedIdHighWater.run(Math.max(...k.feeds))
-            this.stmt.insertKey.run(
-                k.id,
-                k.hash,
-                k.hashKind,
-                k.label,
-                JSON.stringify(k.permissions),
-                k.feeds ? JSON.stringify(k.feeds) : null,
-                k.master ? 1 : 0,
-                k.createdMs,
-                k.revokedMs ?? null,
-            )
-        })()
+        this.db.transaction(() => this.insertKeyRow(k))()
         this.keysGeneration++
+    }
+
+    /** A key row, inside a transaction. */
+    private insertKeyRow(k: KeyRecord): void {
+        // a new feed's id never lands on one a key was made for (that key would grant it)
+        if (k.feeds?.length) this.stmt.raiseFeedIdHighWater.run(Math.max(...k.feeds))
+        this.stmt.insertKey.run(
+            k.id,
+            k.hash,
+            k.hashKind,
+            k.label,
+            JSON.stringify(k.permissions),
+            k.feeds ? JSON.stringify(k.feeds) : null,
+            k.master ? 1 : 0,
+            k.createdMs,
+            k.revokedMs ?? null,
+        )
     }
 
     async revokeKey(id: string, atMs: number): Promise<boolean> {
@@ -600,6 +704,133 @@ export class SqliteStore implements Store {
 
     async pruneRevokedTokenFamilies(): Promise<number> {
         return this.stmt.pruneTokenFamilies.run(this.now()).changes
+    }
+
+    // ---- fleet: products and devices ----
+
+    async insertProduct(p: ProductRecord): Promise<void> {
+        this.stmt.insertProduct.run(
+            p.id,
+            p.title,
+            p.verifyKey,
+            JSON.stringify(p.datastreams),
+            p.allowList ? JSON.stringify(p.allowList) : null,
+            p.claimLimit ?? null,
+            p.createdMs,
+            p.revokedMs ?? null,
+        )
+    }
+
+    async listProducts(): Promise<ProductRecord[]> {
+        return this.stmt.products.all().map(productOf)
+    }
+
+    async getProduct(id: string): Promise<ProductRecord | undefined> {
+        const r = this.stmt.product.get(id)
+        return r && productOf(r)
+    }
+
+    async revokeProduct(id: string, atMs: number): Promise<boolean> {
+        return this.stmt.revokeProduct.run(atMs, id).changes > 0
+    }
+
+    async listDevices(product?: string): Promise<DeviceRecord[]> {
+        return (product === undefined ? this.stmt.devices.all() : this.stmt.productDevices.all(product)).map(deviceOf)
+    }
+
+    async getDevice(id: string): Promise<DeviceRecord | undefined> {
+        const r = this.stmt.device.get(id)
+        return r && deviceOf(r)
+    }
+
+    async findDevice(product: string, hardwareId: string): Promise<DeviceRecord | undefined> {
+        const r = this.stmt.deviceByHardware.get(product, hardwareId)
+        return r && deviceOf(r)
+    }
+
+    /** The product a claim is for, inside the claim's transaction: it must exist and take claims. */
+    private claimableProduct(id: string): ProductRow {
+        const p = this.stmt.product.get(id)
+        if (!p) throw new StoreError("no-such-product", `there is no product ${id}`)
+        if (p.revoked_ms !== null) throw new StoreError("product-revoked", `product ${id} was revoked and takes no new claims; its devices keep working`)
+        return p
+    }
+
+    /** A new feed for a device with its datastreams, inside a transaction. */
+    private deviceFeedRow(title: string, datastreams: string[], now: number): number {
+        const feed = this.insertFeedRow(undefined, title, now)
+        for (const ds of datastreams) this.stmt.createStream.run(feed, ds, now)
+        return feed
+    }
+
+    async claimNewDevice(c: NewDeviceClaim): Promise<DeviceRecord> {
+        const device = this.db.transaction((): DeviceRecord => {
+            const p = this.claimableProduct(c.product)
+            if (this.stmt.deviceByHardware.get(c.product, c.hardwareId)) {
+                throw new StoreError("device-exists", `hardware id ${c.hardwareId} has claimed from product ${c.product} already`)
+            }
+            if (p.claim_limit !== null && this.stmt.activeDevices.get(c.product)! >= p.claim_limit) {
+                throw new StoreError("claim-limit", `product ${c.product} has its limit of ${p.claim_limit} devices; raise it or revoke one`)
+            }
+            const feed = this.deviceFeedRow(c.feedTitle, c.datastreams, c.atMs)
+            this.insertKeyRow({ ...c.key, feeds: [feed] })
+            const d = { id: c.deviceId, product: c.product, hardwareId: c.hardwareId, feed, keyId: c.key.id, firmware: c.firmware, atMs: c.atMs }
+            this.stmt.insertDevice.run(d)
+            return deviceOf(this.stmt.device.get(c.deviceId)!)
+        })()
+        this.keysGeneration++
+        return device
+    }
+
+    async reissueDeviceKey(c: DeviceKeyReissue): Promise<DeviceRecord> {
+        const device = this.db.transaction((): DeviceRecord => {
+            const d = this.stmt.device.get(c.deviceId)
+            if (!d) throw new StoreError("no-such-device", `there is no device ${c.deviceId}`)
+            if (d.key_id !== c.expectKeyId) throw new StoreError("device-changed", `device ${c.deviceId} was given another key meanwhile; claim again`)
+            this.claimableProduct(d.product)
+            // a device whose feed was deleted gets a new one: the old id is never given out again [P§10]
+            const feed = this.stmt.feedById.get(d.feed) ? d.feed : this.deviceFeedRow(c.feedTitle, c.datastreams, c.atMs)
+            this.stmt.revokeKey.run(c.atMs, d.key_id)
+            this.insertKeyRow({ ...c.key, feeds: [feed] })
+            this.stmt.reissueDevice.run(c.key.id, feed, c.firmware, c.deviceId)
+            return deviceOf(this.stmt.device.get(c.deviceId)!)
+        })()
+        this.keysGeneration++
+        return device
+    }
+
+    async renameDevice(id: string, name: string, atMs: number): Promise<boolean> {
+        return this.db.transaction(() => {
+            const d = this.stmt.device.get(id)
+            if (!d) return false
+            this.stmt.renameDevice.run(name, id)
+            this.stmt.renameFeed.run(name, atMs, d.feed)
+            return true
+        })()
+    }
+
+    async rearmDevice(id: string, atMs: number): Promise<boolean> {
+        return this.stmt.rearmDevice.run(atMs, id).changes > 0
+    }
+
+    async revokeDevice(id: string, atMs: number): Promise<DeviceRecord | undefined> {
+        const device = this.db.transaction(() => {
+            if (this.stmt.revokeDevice.run(atMs, id).changes === 0) return undefined
+            const d = deviceOf(this.stmt.device.get(id)!)
+            this.stmt.revokeKey.run(atMs, d.keyId)
+            return d
+        })()
+        if (device) this.keysGeneration++
+        return device
+    }
+
+    async markDeviceKeyUsed(deviceId: string, keyId: string, atMs: number): Promise<void> {
+        if (!this.closed) this.stmt.deviceKeyUsed.run(atMs, deviceId, keyId)
+    }
+
+    async noteDevicesSeen(seen: { deviceId: string; atMs: number }[]): Promise<void> {
+        if (this.closed || seen.length === 0) return
+        this.db.transaction(() => seen.forEach((s) => this.stmt.deviceSeen.run(s.atMs, s.deviceId)))()
     }
 
     keysVersion(): number {

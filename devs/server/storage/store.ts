@@ -15,6 +15,12 @@ export type StoreFailure =
     | "no-such-feed" // a write or a new datastream for a feed that does not exist
     | "closed" // the store is closing (the server shuts down)
     | "commit-failed" // the transaction failed: nothing of it was stored
+    | "no-such-product" // a claim for a product that does not exist
+    | "product-revoked" // a claim for a revoked product: it takes no new claims
+    | "claim-limit" // the product has as many (unrevoked) devices as its claim limit allows
+    | "device-exists" // a new claim for a hardware id the product has a device for already
+    | "device-changed" // the device's key changed while a claim was decided (another claim won): try again
+    | "no-such-device"
 
 export class StoreError extends Error {
     constructor(
@@ -104,6 +110,83 @@ export interface KeyRecord {
     revokedMs?: number
 }
 
+/** [fleet] What the devices of a product report: a datastream made on each new device's feed, and its sampling policy. */
+export interface ProductDatastream {
+    id: string
+    /** the sampling policy text the device applies (src/app/config-text.ts), e.g. "i=5s d=0.2"; absent: its default */
+    policy?: string
+}
+
+/**
+ * [fleet] A product: boards flashed with its id and a per-board activation code claim their own feed and key.
+ * The store keeps the public half of the product's signing key only: it can check a code, not make one.
+ */
+export interface ProductRecord {
+    /** public id, e.g. "p3f9a1c2e": never all digits (devices keep it as a text setting) */
+    id: string
+    title: string
+    /** Ed25519 public key (32 bytes raw) that activation codes are checked with (fleet/claim-codes.ts) */
+    verifyKey: Buffer
+    datastreams: ProductDatastream[]
+    /** hardware ids that may claim; undefined: any with a valid code */
+    allowList?: string[]
+    /** at most this many unrevoked devices; undefined: no limit */
+    claimLimit?: number
+    createdMs: number
+    revokedMs?: number
+}
+
+/** [fleet] A board that claimed a feed and key from a product. (product, hardwareId) is unique. */
+export interface DeviceRecord {
+    /** public id, e.g. "d3f9a1c2e4b5d" */
+    id: string
+    product: string
+    hardwareId: string
+    /** what the operator calls it ("" until renamed); the feed's title follows it */
+    name: string
+    feed: number
+    /** the device's key (read + update on `feed`); a new claim replaces it */
+    keyId: string
+    /** as the board said when it claimed */
+    firmware: string
+    /** the first claim */
+    claimedMs: number
+    /** when the current key was first used: until then a repeated claim is taken as a lost answer, not a clone */
+    keyUsedMs?: number
+    lastSeenMs?: number
+    /** the operator re-armed it: the next claim gets a new key (then this is cleared) */
+    rearmedMs?: number
+    /** the operator revoked it (and its key): its claims are refused until re-armed */
+    revokedMs?: number
+}
+
+/** [fleet] A claim that makes a new device: its feed, the feed's datastreams, its key and the device, at once. */
+export interface NewDeviceClaim {
+    deviceId: string
+    product: string
+    hardwareId: string
+    firmware: string
+    atMs: number
+    feedTitle: string
+    datastreams: string[]
+    /** the key to insert; its `feeds` are set to the new feed's id */
+    key: KeyRecord
+}
+
+/** [fleet] A claim that gives an existing device a new key (re-armed, proven, or the first answer was lost). */
+export interface DeviceKeyReissue {
+    deviceId: string
+    /** the key the decision was made on: when the device has another by now, "device-changed" */
+    expectKeyId: string
+    firmware: string
+    atMs: number
+    /** used when the device's feed was deleted meanwhile: it gets a new one */
+    feedTitle: string
+    datastreams: string[]
+    /** the new key; its `feeds` are set to the device's feed */
+    key: KeyRecord
+}
+
 export interface Store {
     listFeeds(onlyIds?: number[]): Promise<FeedRecord[]>
     getFeed(id: number): Promise<FeedRecord | undefined>
@@ -158,6 +241,38 @@ export interface Store {
     pruneRevokedTokenFamilies(): Promise<number>
     /** changes whenever keys or token revocations may have been changed, also by another process (the CLI) */
     keysVersion(): number
+
+    // [fleet] products and the devices that claimed from them (devs/server/fleet/)
+    insertProduct(p: ProductRecord): Promise<void>
+    listProducts(): Promise<ProductRecord[]>
+    getProduct(id: string): Promise<ProductRecord | undefined>
+    /** false when there is no unrevoked product with that id */
+    revokeProduct(id: string, atMs: number): Promise<boolean>
+    /** every device, or a product's, in claim order */
+    listDevices(product?: string): Promise<DeviceRecord[]>
+    getDevice(id: string): Promise<DeviceRecord | undefined>
+    findDevice(product: string, hardwareId: string): Promise<DeviceRecord | undefined>
+    /**
+     * One transaction: a new feed (id as createFeed gives them) with the datastreams, the key scoped to it,
+     * the device. Refuses with nothing written: no-such-product, product-revoked, device-exists, claim-limit.
+     */
+    claimNewDevice(c: NewDeviceClaim): Promise<DeviceRecord>
+    /**
+     * One transaction: the device's old key revoked, the new one inserted (on a new feed when its feed was
+     * deleted), re-arm and revocation cleared, key unused. Refuses with nothing written: no-such-device,
+     * device-changed (its key is no longer `expectKeyId`), product-revoked.
+     */
+    reissueDeviceKey(c: DeviceKeyReissue): Promise<DeviceRecord>
+    /** names the device and gives its feed that title; false when there is no such device */
+    renameDevice(id: string, name: string, atMs: number): Promise<boolean>
+    /** the next claim of the device gets a new key; also lifts a revocation. False when there is no such device */
+    rearmDevice(id: string, atMs: number): Promise<boolean>
+    /** revokes the device and its key; undefined when there is no unrevoked device with that id */
+    revokeDevice(id: string, atMs: number): Promise<DeviceRecord | undefined>
+    /** the device's key `keyId` was used for the first time (only while it is still its key and unused) */
+    markDeviceKeyUsed(deviceId: string, keyId: string, atMs: number): Promise<void>
+    /** last-seen times, each kept only when later than the stored one */
+    noteDevicesSeen(seen: { deviceId: string; atMs: number }[]): Promise<void>
 
     close(): Promise<void>
 }

@@ -7,7 +7,7 @@ import { join } from "node:path"
 import { after, describe, test } from "node:test"
 import Database from "better-sqlite3"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
-import type { Store } from "../../../../devs/server/storage/store.ts"
+import type { KeyRecord, ProductRecord, Store } from "../../../../devs/server/storage/store.ts"
 import { asApiError } from "../../../../devs/server/errors.ts"
 
 const T0 = Date.UTC(2026, 10, 22, 5)
@@ -185,6 +185,91 @@ for (const backend of BACKENDS) {
             assert.equal(await store.revokeKey("k1", T0 + 1), true)
             assert.equal(await store.revokeKey("k1", T0 + 2), false)
             assert.equal((await store.listKeys())[0].revokedMs, T0 + 1)
+            await store.close()
+        })
+
+        test("fleet: products insert, list, revoke; a new device's feed, datastreams, key and record in one transaction, or nothing", async () => {
+            const { store } = backend.open()
+            const product = (id: string, extra: Partial<ProductRecord> = {}): ProductRecord => ({
+                id,
+                title: id,
+                verifyKey: Buffer.alloc(32, 7),
+                datastreams: [{ id: "temp", policy: "i=5s" }, { id: "humidity" }],
+                createdMs: T0,
+                ...extra,
+            })
+            await store.insertProduct(product("p1"))
+            await store.insertProduct(product("p2", { allowList: ["a"], claimLimit: 1 }))
+            assert.deepEqual(await store.getProduct("p2"), product("p2", { allowList: ["a"], claimLimit: 1 }))
+            assert.deepEqual((await store.listProducts()).map((p) => p.id), ["p1", "p2"])
+            let n = 0
+            const key = (): KeyRecord => ({ id: `k${++n}`, hash: Buffer.alloc(32, 100 + n), hashKind: "sha256", label: "", permissions: ["read", "update"], master: false, createdMs: T0 })
+            const claim = (deviceId: string, p: string, hw: string) =>
+                store.claimNewDevice({ deviceId, product: p, hardwareId: hw, firmware: "1", atMs: T0, feedTitle: `t ${hw}`, datastreams: ["temp", "humidity"], key: key() })
+            const v0 = store.keysVersion()
+            const d = await claim("d1", "p1", "hw1")
+            assert.notEqual(store.keysVersion(), v0, "the key ring must reload")
+            assert.deepEqual([d.id, d.product, d.hardwareId, d.keyId, d.firmware, d.claimedMs, d.name], ["d1", "p1", "hw1", "k1", "1", T0, ""])
+            assert.equal((await store.getFeed(d.feed))!.title, "t hw1")
+            assert.deepEqual((await store.listDatastreams(d.feed)).map((s) => s.id), ["humidity", "temp"])
+            assert.deepEqual((await store.listKeys()).find((k) => k.id === "k1")!.feeds, [d.feed])
+            assert.deepEqual(await store.findDevice("p1", "hw1"), d)
+            const counts = async () => [(await store.listFeeds()).length, (await store.listKeys()).length, (await store.listDevices()).length]
+            const before = await counts()
+            const refused = async (what: Promise<unknown>, code: string) => assert.rejects(what, (e) => asApiError(e).code === code)
+            await refused(claim("d2", "p1", "hw1"), "E_ALREADY_CLAIMED")
+            await refused(claim("d2", "nope", "hw2"), "E_NO_SUCH_PRODUCT")
+            const d3 = await claim("d3", "p2", "a")
+            assert.equal(d3.product, "p2")
+            const before2 = await counts()
+            await refused(claim("d4", "p2", "b"), "E_CLAIM_LIMIT")
+            assert.equal(await store.revokeProduct("p1", T0 + 1), true)
+            assert.equal(await store.revokeProduct("p1", T0 + 2), false)
+            assert.equal((await store.getProduct("p1"))!.revokedMs, T0 + 1)
+            await refused(claim("d5", "p1", "hw9"), "E_PRODUCT_REVOKED")
+            assert.deepEqual(await counts(), before2)
+            assert.deepEqual(before2, before.map((c) => c + 1))
+            // a revoked device frees its place under the limit
+            assert.equal((await store.revokeDevice("d3", T0))!.keyId, d3.keyId)
+            assert.equal((await store.listKeys()).find((k) => k.id === d3.keyId)!.revokedMs, T0)
+            assert.equal(await store.revokeDevice("d3", T0), undefined)
+            assert.equal((await claim("d6", "p2", "c")).id, "d6")
+            assert.deepEqual((await store.listDevices("p2")).map((d) => d.id), ["d3", "d6"])
+            await store.close()
+        })
+
+        test("fleet: a device's key reissued only while it is the one decided on; rename, re-arm, first use, last seen", async () => {
+            const { store } = backend.open()
+            await store.insertProduct({ id: "p1", title: "p", verifyKey: Buffer.alloc(32), datastreams: [{ id: "temp" }], createdMs: T0 })
+            let n = 0
+            const key = (): KeyRecord => ({ id: `k${++n}`, hash: Buffer.alloc(32, 100 + n), hashKind: "sha256", label: "", permissions: ["read", "update"], master: false, createdMs: T0 })
+            const d = await store.claimNewDevice({ deviceId: "d1", product: "p1", hardwareId: "hw", firmware: "1", atMs: T0, feedTitle: "f", datastreams: ["temp"], key: key() })
+            const reissue = (expectKeyId: string) => store.reissueDeviceKey({ deviceId: "d1", expectKeyId, firmware: "2", atMs: T0 + 5, feedTitle: "f", datastreams: ["temp"], key: key() })
+            await store.markDeviceKeyUsed("d1", "k1", T0 + 1)
+            await store.markDeviceKeyUsed("d1", "k1", T0 + 2) // the first use stays
+            assert.equal((await store.getDevice("d1"))!.keyUsedMs, T0 + 1)
+            assert.equal(await store.rearmDevice("d1", T0 + 3), true)
+            assert.equal(await store.rearmDevice("nope", T0 + 3), false)
+            const r = await reissue("k1")
+            assert.deepEqual([r.keyId, r.feed, r.firmware, r.keyUsedMs, r.rearmedMs, r.claimedMs], ["k2", d.feed, "2", undefined, undefined, T0])
+            const keys = new Map((await store.listKeys()).map((k) => [k.id, k]))
+            assert.deepEqual([keys.get("k1")!.revokedMs, keys.get("k2")!.revokedMs, keys.get("k2")!.feeds], [T0 + 5, undefined, [d.feed]])
+            await assert.rejects(reissue("k1"), (e) => asApiError(e).code === "E_CLAIM_CONFLICT", "another claim won: nothing written")
+            assert.equal((await store.listKeys()).length, 2)
+            await store.markDeviceKeyUsed("d1", "k1", T0 + 6) // the old key: nothing
+            assert.equal((await store.getDevice("d1"))!.keyUsedMs, undefined)
+            assert.equal(await store.renameDevice("d1", "north 3", T0 + 7), true)
+            assert.deepEqual([(await store.getDevice("d1"))!.name, (await store.getFeed(d.feed))!.title], ["north 3", "north 3"])
+            await store.noteDevicesSeen([{ deviceId: "d1", atMs: T0 + 9 }])
+            await store.noteDevicesSeen([{ deviceId: "d1", atMs: T0 + 8 }]) // older: kept as it was
+            assert.equal((await store.getDevice("d1"))!.lastSeenMs, T0 + 9)
+            // its feed deleted: the next reissue makes a new one, with the product's datastreams
+            await store.deleteFeed(d.feed)
+            const moved = await reissue("k2")
+            assert.ok(moved.feed > d.feed)
+            assert.deepEqual((await store.listDatastreams(moved.feed)).map((s) => s.id), ["temp"])
+            await store.revokeProduct("p1", T0 + 10)
+            await assert.rejects(reissue(moved.keyId), (e) => asApiError(e).code === "E_PRODUCT_REVOKED")
             await store.close()
         })
     })

@@ -1,0 +1,120 @@
+// The fleet's state in the server process [fleet]: the claim rate limits (per address, per product), and
+// which keys belong to devices, so that a device's requests mark it seen (the fleet view) and its key used
+// (a claim repeated after that is a clone, not a lost answer: claim-decision.ts). The router tells it of
+// every authenticated request (one Map lookup); last-seen times are written to the store every
+// DEVICE_SEEN_FLUSH_MS and at shutdown, a key's first use at once.
+import type { Logger } from "../log.ts"
+import { Buckets, type BucketConfig, type Take } from "../ratelimit.ts"
+import type { DeviceRecord, Store } from "../storage/store.ts"
+import { MAX_TRACKED_ADDRESSES, MAX_TRACKED_PRODUCTS } from "../limits.ts"
+
+export interface ClaimRates {
+    perAddress: BucketConfig
+    perProduct: BucketConfig
+}
+
+interface KeyOwner {
+    deviceId: string
+    /** the key was used (stored, or noticed by this process) */
+    used: boolean
+}
+
+/** Keys authenticated while the device map was being reloaded, looked at again after it (bounded). */
+const MAX_UNRESOLVED_KEYS = 1000
+
+export class Fleet {
+    private readonly byAddress: Buckets
+    private readonly byProduct: Buckets
+    /** device key id -> its device */
+    private owners = new Map<string, KeyOwner>()
+    /** device id -> the latest time this process saw it */
+    private readonly seen = new Map<string, number>()
+    /** device id -> seen time not yet written */
+    private readonly unwritten = new Map<string, number>()
+    private reloading?: Promise<void>
+    private reloadAgain = false
+    /** key id -> time, for keys authenticated while a reload was under way (their device may be new) */
+    private readonly unresolved = new Map<string, number>()
+
+    constructor(
+        private readonly store: Store,
+        private readonly now: () => number,
+        private readonly log: Logger,
+        rates: ClaimRates,
+    ) {
+        this.byAddress = new Buckets(rates.perAddress, MAX_TRACKED_ADDRESSES)
+        this.byProduct = new Buckets(rates.perProduct, MAX_TRACKED_PRODUCTS)
+    }
+
+    /** A claim from `address` for `product`: both budgets must have room (the address's is spent first). */
+    limitClaim(address: string, product: string): Take & { which?: "address" | "product" } {
+        const now = this.now()
+        const a = this.byAddress.take(address, now)
+        if (!a.ok) return { ...a, which: "address" }
+        const p = this.byProduct.take(product, now)
+        return p.ok ? p : { ...p, which: "product" }
+    }
+
+    /** Reloads which keys are devices' (at start, and whenever keys changed: claims in another process included). */
+    reload(): Promise<void> {
+        if (this.reloading) {
+            this.reloadAgain = true
+            return this.reloading
+        }
+        this.reloading = (async () => {
+            do {
+                this.reloadAgain = false
+                const devices = await this.store.listDevices()
+                this.owners = new Map(devices.filter((d) => d.revokedMs === undefined).map((d) => [d.keyId, { deviceId: d.id, used: d.keyUsedMs !== undefined }]))
+            } while (this.reloadAgain)
+            this.reloading = undefined
+            const late = [...this.unresolved]
+            this.unresolved.clear()
+            for (const [keyId, atMs] of late) this.keyAuthenticated(keyId, atMs)
+        })().catch((err) => {
+            this.reloading = undefined
+            this.log.error({ err }, "reloading the fleet's devices failed")
+        })
+        return this.reloading
+    }
+
+    /** A claim just gave `device` its key: known at once, before the keys' reload. */
+    claimed(device: DeviceRecord): void {
+        this.owners.set(device.keyId, { deviceId: device.id, used: false })
+    }
+
+    /** [hot path] A request was authenticated with key `keyId` (not a token). */
+    keyAuthenticated(keyId: string, atMs = this.now()): void {
+        const owner = this.owners.get(keyId)
+        if (!owner) {
+            if (this.reloading && this.unresolved.size < MAX_UNRESOLVED_KEYS) this.unresolved.set(keyId, atMs)
+            return
+        }
+        this.seen.set(owner.deviceId, atMs)
+        this.unwritten.set(owner.deviceId, atMs)
+        if (owner.used) return
+        owner.used = true
+        // at once: from now on a claim of this hardware id is a clone (or needs a re-arm), also in another process
+        this.store.markDeviceKeyUsed(owner.deviceId, keyId, atMs).catch((err) => this.log.error({ err, device: owner.deviceId }, "recording a device's first use of its key failed"))
+    }
+
+    /** Has the device's current key been used? The store's word, or this process's if it knows better. */
+    keyUsed(device: DeviceRecord): boolean {
+        return device.keyUsedMs !== undefined || this.owners.get(device.keyId)?.used === true
+    }
+
+    /** The device's last-seen time: this process's, or the store's when later. */
+    lastSeenMs(device: DeviceRecord): number | undefined {
+        const here = this.seen.get(device.id)
+        if (here === undefined) return device.lastSeenMs
+        return device.lastSeenMs === undefined ? here : Math.max(here, device.lastSeenMs)
+    }
+
+    /** Writes the last-seen times gathered since the last flush. */
+    async flushSeen(): Promise<void> {
+        if (this.unwritten.size === 0) return
+        const batch = [...this.unwritten].map(([deviceId, atMs]) => ({ deviceId, atMs }))
+        this.unwritten.clear()
+        await this.store.noteDevicesSeen(batch)
+    }
+}

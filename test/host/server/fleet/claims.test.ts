@@ -1,0 +1,233 @@
+// [fleet] Claiming (docs/FLEET.md): a board with a product id and its activation code claims its own feed
+// and key on any door; claiming is idempotent; every refusal is a clear 4xx that creates nothing; a cloned
+// or reset board is refused unless re-armed or holding the previous key; a revoked product takes no new
+// claims while its devices keep working; claims are rate-limited per address and per product.
+import assert from "node:assert/strict"
+import { Writable } from "node:stream"
+import { after, before, describe, test } from "node:test"
+import { http, startTestServer, type TestServer } from "../../harness/server-harness.ts"
+import { claim, claimOn, DOORS, inventory, makeProduct, writeWith } from "./fleet-fixture.ts"
+
+let s: TestServer
+let logText = ""
+before(async () => {
+    // everything the server logs, to show that no secret, code or key is ever in it
+    const sink = new Writable({ write: (chunk, _enc, done) => ((logText += chunk.toString()), done()) })
+    s = await startTestServer({ logLevel: "debug", logDestination: sink })
+})
+after(() => s.stop())
+
+const master = () => s.credentials.masterKey
+
+describe("claiming", () => {
+    test("happy path on every door: a feed with the product's datastreams, a read+update key for it alone, the connection goes on with it", async () => {
+        const p = await makeProduct(s, { datastreams: [{ id: "temp", policy: "i=10s d=0.2" }, { id: "humidity" }] })
+        for (const door of DOORS) {
+            const hw = `board-${door}`
+            const before = await inventory(s)
+            const r = await claimOn(s, door, p.id, { hardware_id: hw, code: p.code(hw), firmware: "0.1.0" })
+            assert.equal(r.status, 201, `${door}: ${JSON.stringify(r.body)}`)
+            const { feed, key, device, policies, resource } = r.body
+            assert.deepEqual(policies, { temp: "i=10s d=0.2" }, door)
+            assert.equal(resource, `/feeds/${feed}`)
+            assert.deepEqual(await inventory(s), { feeds: before.feeds + 1, keys: before.keys + 1, activeKeys: before.activeKeys + 1, devices: before.devices + 1 }, door)
+            const streams = (await s.store.listDatastreams(feed)).map((d) => d.id)
+            assert.deepEqual(streams, ["humidity", "temp"], door)
+            // the key: read + update on its feed, nothing else
+            const keyId = (await s.store.getDevice(device))!.keyId
+            const k = (await s.store.listKeys()).find((k) => k.id === keyId)!
+            assert.deepEqual([k.permissions, k.feeds, k.master], [["read", "update"], [feed], false], door)
+            assert.equal(await writeWith(s, key, feed), 200, door)
+            assert.equal(await writeWith(s, key, s.credentials.feedId), 403, `${door}: another feed`)
+            assert.equal((await http(s, "POST", "/v2/feeds", { key, body: {} })).status, 403, `${door}: no new feeds`)
+            if (r.client) {
+                // TLS and WebSocket: the connection is now the device's, no key sent again
+                const w = await r.client.request({ method: "put", resource: `/feeds/${feed}`, body: { datastreams: [{ id: "temp", current_value: "2" }] } })
+                assert.equal(w.status, 200, `${door}: ${JSON.stringify(w)}`)
+                r.client.close()
+            }
+            const d = (await http(s, "GET", `/v2/devices/${device}`, { key: master() })).body
+            assert.deepEqual([d.hardware_id, d.feed, d.product, d.firmware, d.state], [hw, feed, p.id, "0.1.0", "active"], door)
+        }
+    })
+
+    test("idempotent: a repeated claim before the key was used (the answer was lost) finds the same feed and device, with a new key; the unused one is revoked", async () => {
+        const p = await makeProduct(s)
+        const first = await claim(s, p, "lost-answer")
+        assert.equal(first.status, 201)
+        const before = await inventory(s)
+        const again = await claim(s, p, "lost-answer")
+        assert.equal(again.status, 200, JSON.stringify(again.body))
+        assert.deepEqual([again.body.feed, again.body.device], [first.body.feed, first.body.device])
+        assert.notEqual(again.body.key, first.body.key)
+        const now = await inventory(s)
+        assert.deepEqual([now.feeds, now.devices, now.activeKeys], [before.feeds, before.devices, before.activeKeys], "no second feed, device or live key")
+        assert.equal(await writeWith(s, first.body.key, first.body.feed), 401, "the unused key is revoked")
+        assert.equal(await writeWith(s, again.body.key, again.body.feed), 200)
+    })
+
+    test("a cloned or reset board: once the key is in use, a claim of the same hardware id is 409 E_ALREADY_CLAIMED and creates nothing; the device keeps its key", async () => {
+        const p = await makeProduct(s)
+        const first = await claim(s, p, "cloned")
+        assert.equal(await writeWith(s, first.body.key, first.body.feed), 200) // the board uses its key
+        const before = await inventory(s)
+        for (const door of DOORS) {
+            const r = await claimOn(s, door, p.id, { hardware_id: "cloned", code: p.code("cloned") })
+            r.client?.close()
+            assert.deepEqual([r.status, r.body.code], [409, "E_ALREADY_CLAIMED"], door)
+            assert.match(r.body.errors, /rearm/)
+            assert.equal(r.body.key, undefined)
+        }
+        assert.deepEqual(await inventory(s), before)
+        assert.equal(await writeWith(s, first.body.key, first.body.feed), 200, "the real board goes on")
+    })
+
+    test("re-arm: the next claim gets a new key on the same feed and the old key stops; after that key is used, a claim is 409 again", async () => {
+        const p = await makeProduct(s)
+        const first = await claim(s, p, "reset-board")
+        assert.equal(await writeWith(s, first.body.key, first.body.feed), 200)
+        assert.equal((await claim(s, p, "reset-board")).status, 409)
+        const rearmed = await http(s, "POST", `/v2/devices/${first.body.device}/rearm`, { key: master() })
+        assert.equal(rearmed.status, 200, JSON.stringify(rearmed.body))
+        assert.equal(rearmed.body.state, "rearmed")
+        const before = await inventory(s)
+        const again = await claim(s, p, "reset-board", { firmware: "0.2.0" })
+        assert.equal(again.status, 200, JSON.stringify(again.body))
+        assert.deepEqual([again.body.feed, again.body.device], [first.body.feed, first.body.device])
+        assert.equal(await writeWith(s, first.body.key, first.body.feed), 401, "the old key is revoked")
+        assert.equal(await writeWith(s, again.body.key, again.body.feed), 200)
+        const now = await inventory(s)
+        assert.deepEqual([now.feeds, now.devices, now.activeKeys], [before.feeds, before.devices, before.activeKeys])
+        const d = (await http(s, "GET", `/v2/devices/${first.body.device}`, { key: master() })).body
+        assert.deepEqual([d.state, d.firmware], ["active", "0.2.0"], "the re-arm is spent")
+        assert.deepEqual([(await claim(s, p, "reset-board")).status], [409])
+    })
+
+    test("a board that proves it holds the device's key gets a new one (rotation); a wrong key is 409 and creates nothing", async () => {
+        const p = await makeProduct(s)
+        const first = await claim(s, p, "rotating")
+        assert.equal(await writeWith(s, first.body.key, first.body.feed), 200)
+        const before = await inventory(s)
+        const wrong = await claim(s, p, "rotating", { key: s.credentials.deviceKey })
+        assert.deepEqual([wrong.status, wrong.body.code], [409, "E_ALREADY_CLAIMED"])
+        assert.match(wrong.body.errors, /not that device's key/)
+        assert.deepEqual(await inventory(s), before)
+        const proven = await claim(s, p, "rotating", { key: first.body.key })
+        assert.equal(proven.status, 200, JSON.stringify(proven.body))
+        assert.equal(proven.body.feed, first.body.feed)
+        assert.equal(await writeWith(s, first.body.key, first.body.feed), 401)
+        assert.equal(await writeWith(s, proven.body.key, proven.body.feed), 200)
+    })
+
+    test("a revoked product takes no new claims (403 E_PRODUCT_REVOKED, nothing created) and no re-claims; its devices keep working", async () => {
+        const p = await makeProduct(s)
+        const d = await claim(s, p, "before-revoke")
+        assert.equal(await writeWith(s, d.body.key, d.body.feed), 200)
+        await http(s, "POST", `/v2/devices/${d.body.device}/rearm`, { key: master() })
+        assert.equal((await http(s, "DELETE", `/v2/products/${p.id}`, { key: master() })).status, 200)
+        const before = await inventory(s)
+        for (const hw of ["after-revoke", "before-revoke"]) {
+            const r = await claim(s, p, hw)
+            assert.deepEqual([r.status, r.body.code], [403, "E_PRODUCT_REVOKED"], hw)
+        }
+        assert.deepEqual(await inventory(s), before)
+        assert.equal(await writeWith(s, d.body.key, d.body.feed), 200, "the existing device goes on")
+        const listed = (await http(s, "GET", `/v2/products/${p.id}`, { key: master() })).body
+        assert.ok(listed.revoked)
+        assert.equal(listed.devices, 1)
+    })
+})
+
+describe("refusals create nothing", () => {
+    test("wrong code, another board's code, unknown product, outside the allow-list, past the claim limit, a revoked device, a malformed body", async () => {
+        const p = await makeProduct(s, { allow_list: ["listed-1", "listed-2", "listed-3", "listed-4"], claim_limit: 2 })
+        const other = await makeProduct(s)
+        assert.equal((await claim(s, p, "listed-1")).status, 201)
+        const revoked = await claim(s, p, "listed-2")
+        assert.equal((await http(s, "DELETE", `/v2/devices/${revoked.body.device}`, { key: master() })).status, 200)
+        // listed-2's revocation freed its place: fill the limit again
+        assert.equal((await claim(s, p, "listed-3")).status, 201)
+        const before = await inventory(s)
+        const cases: [string, Record<string, unknown>, string, number, string][] = [
+            ["wrong code", { hardware_id: "listed-3", code: "A".repeat(86) }, p.id, 401, "E_BAD_CLAIM_CODE"],
+            ["another board's code", { hardware_id: "listed-3", code: p.code("listed-1") }, p.id, 401, "E_BAD_CLAIM_CODE"],
+            ["another product's code", { hardware_id: "listed-3", code: other.code("listed-3") }, p.id, 401, "E_BAD_CLAIM_CODE"],
+            ["unknown product", { hardware_id: "x", code: p.code("x") }, "p00000000", 404, "E_NO_SUCH_PRODUCT"],
+            ["outside the allow-list", { hardware_id: "not-listed", code: p.code("not-listed") }, p.id, 403, "E_HARDWARE_NOT_LISTED"],
+            ["revoked device", { hardware_id: "listed-2", code: p.code("listed-2") }, p.id, 403, "E_DEVICE_REVOKED"],
+            ["past the claim limit", { hardware_id: "listed-4", code: p.code("listed-4") }, p.id, 403, "E_CLAIM_LIMIT"],
+            ["no hardware id", { code: p.code("x") }, p.id, 422, "E_BAD_VALUE"],
+            ["bad hardware id", { hardware_id: "a b", code: p.code("a b") }, p.id, 422, "E_BAD_VALUE"],
+        ]
+        for (const [what, body, product, status, code] of cases) {
+            const r = await claimOn(s, "http", product, body)
+            assert.deepEqual([r.status, r.body?.code], [status, code], `${what}: ${JSON.stringify(r.body)}`)
+        }
+        assert.deepEqual(await inventory(s), before)
+    })
+})
+
+describe("secrets stay secret", () => {
+    test("the product secret, activation codes and device keys are never in the log or a listing", async () => {
+        const p = await makeProduct(s, { datastreams: ["temp"] })
+        const r = await claim(s, p, "quiet-board")
+        assert.equal(r.status, 201)
+        const listings = JSON.stringify([
+            (await http(s, "GET", "/v2/products", { key: master() })).body,
+            (await http(s, "GET", `/v2/products/${p.id}`, { key: master() })).body,
+            (await http(s, "GET", "/v2/devices", { key: master() })).body,
+            (await http(s, "GET", "/v2/keys", { key: master() })).body,
+        ])
+        const seed = p.secret.split(".")[1]
+        for (const [what, text] of [
+            ["log", logText],
+            ["listings", listings],
+        ]) {
+            assert.ok(!text.includes(seed), `the product secret is in the ${what}`)
+            assert.ok(!text.includes(p.code("quiet-board")), `an activation code is in the ${what}`)
+            assert.ok(!text.includes(r.body.key), `a device key is in the ${what}`)
+        }
+        assert.match(logText, /device claimed/)
+        // and the store has only the public half of the product key
+        const stored = (await s.store.getProduct(p.id))!
+        assert.equal(stored.verifyKey.length, 32)
+        assert.ok(!JSON.stringify(stored).includes(seed))
+    })
+
+    test("only a master key manages products and sees the fleet", async () => {
+        for (const [method, path] of [
+            ["POST", "/v2/products"],
+            ["GET", "/v2/products"],
+            ["GET", "/v2/devices"],
+        ]) {
+            const r = await http(s, method, path, { key: s.credentials.deviceKey, body: method === "POST" ? { title: "x" } : undefined })
+            assert.deepEqual([r.status, r.body.code], [403, "E_FORBIDDEN"], `${method} ${path}`)
+        }
+    })
+})
+
+describe("rate limits", () => {
+    test("per address and per product: 429 E_CLAIM_RATE_LIMITED with retry_after_ms, nothing created", async () => {
+        let t = Date.UTC(2026, 11, 1)
+        const limited = await startTestServer({ now: () => t, claimRatePerAddress: 1, claimBurstPerAddress: 3, claimRatePerProduct: 0.001, claimBurstPerProduct: 5 })
+        try {
+            const p = await makeProduct(limited)
+            for (let i = 0; i < 3; ++i) assert.equal((await claim(limited, p, `a${i}`)).status, 201)
+            const before = await inventory(limited)
+            const over = await claim(limited, p, "a3")
+            assert.deepEqual([over.status, over.body.code], [429, "E_CLAIM_RATE_LIMITED"], JSON.stringify(over.body))
+            assert.match(over.body.errors, /this address/)
+            assert.ok(over.body.retry_after_ms > 0 && over.body.retry_after_ms <= 1000, JSON.stringify(over.body))
+            assert.deepEqual(await inventory(limited), before)
+            t += 2000 // the address has 2 claims again; the product 2 of its 5 left
+            assert.equal((await claim(limited, p, "a3")).status, 201)
+            assert.equal((await claim(limited, p, "a4")).status, 201)
+            t += 1000 // the address has one more; the product's burst is spent
+            const product = await claim(limited, p, "a5")
+            assert.deepEqual([product.status, product.body.code], [429, "E_CLAIM_RATE_LIMITED"], JSON.stringify(product.body))
+            assert.match(product.body.errors, new RegExp(`product ${p.id}`))
+        } finally {
+            await limited.stop()
+        }
+    })
+})
