@@ -55,6 +55,8 @@ serve:
                                                         [FEEDLINE_RATE, default 50, burst 2x]
   --key-rate N          requests/s per key, over all its connections
                                                         [FEEDLINE_KEY_RATE, default 200, burst 2x]
+  --claim-rate N        device claims/s per address     [FEEDLINE_CLAIM_RATE, default 1, burst 100x]
+  --product-claim-rate N  device claims/s per product   [FEEDLINE_PRODUCT_CLAIM_RATE, default 10, burst 50x]
   --max-connections N                                   [FEEDLINE_MAX_CONNECTIONS, default 4096]
   --max-connections-per-address N                       [FEEDLINE_MAX_CONNECTIONS_PER_ADDRESS, default 1024]
   --max-unauthenticated-per-address N  connections from one address without a valid key yet; over it
@@ -113,6 +115,8 @@ async function serve(args: string[]): Promise<void> {
             "token-max-age-hours": { type: "string" },
             rate: { type: "string" },
             "key-rate": { type: "string" },
+            "claim-rate": { type: "string" },
+            "product-claim-rate": { type: "string" },
             "max-connections": { type: "string" },
             "max-connections-per-address": { type: "string" },
             "max-unauthenticated-per-address": { type: "string" },
@@ -125,6 +129,8 @@ async function serve(args: string[]): Promise<void> {
     const env = process.env
     const rate = intOf("rate", v.rate ?? env.FEEDLINE_RATE)
     const keyRate = intOf("key-rate", v["key-rate"] ?? env.FEEDLINE_KEY_RATE)
+    const claimRate = intOf("claim-rate", v["claim-rate"] ?? env.FEEDLINE_CLAIM_RATE)
+    const productClaimRate = intOf("product-claim-rate", v["product-claim-rate"] ?? env.FEEDLINE_PRODUCT_CLAIM_RATE)
     const opts: ServerOptions = {
         dataDir: dataDirOf(v["data-dir"]),
         host: v.host ?? env.FEEDLINE_HOST ?? "0.0.0.0",
@@ -142,6 +148,11 @@ async function serve(args: string[]): Promise<void> {
         rateBurst: rate === undefined ? undefined : 2 * rate,
         keyRatePerSecond: keyRate,
         keyRateBurst: keyRate === undefined ? undefined : 2 * keyRate,
+        // the bursts keep the defaults' shape: a bench of boards switched on together claims at once
+        claimRatePerAddress: claimRate,
+        claimBurstPerAddress: claimRate === undefined ? undefined : 100 * claimRate,
+        claimRatePerProduct: productClaimRate,
+        claimBurstPerProduct: productClaimRate === undefined ? undefined : 50 * productClaimRate,
         maxConnections: intOf("max-connections", v["max-connections"] ?? env.FEEDLINE_MAX_CONNECTIONS),
         maxConnectionsPerAddress: intOf("max-connections-per-address", v["max-connections-per-address"] ?? env.FEEDLINE_MAX_CONNECTIONS_PER_ADDRESS),
         maxUnauthenticatedPerAddress: intOf("max-unauthenticated-per-address", v["max-unauthenticated-per-address"] ?? env.FEEDLINE_MAX_UNAUTHENTICATED_PER_ADDRESS),

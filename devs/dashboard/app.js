@@ -1,8 +1,11 @@
 // The dashboard: feeds and their datastreams with current values, units and age; devices with link state
-// and their `_` diagnostics; a live plot per datastream with a history range; a command box. Plain
-// modules, no framework: the DOM is built with a few helpers and updated in place.
+// and their `_` diagnostics; a live plot per numeric datastream with a history range, and text values
+// (like a sensor's `temp.cfg.state` policy) as text with their last changes; a command box; the fleet of
+// claimed devices (fleet.js) for a master key. Plain modules, no framework: the DOM is built with a few
+// helpers and updated in place.
 import { Auth } from "./auth.js"
 import { PageConnection } from "./connection.js"
+import { FleetView } from "./fleet.js"
 import { StreamPlot } from "./plots.js"
 import { unitOf } from "./units.js"
 
@@ -20,6 +23,8 @@ const SESSIONS_POLL_MS = 5 * 1000
 const MAX_ATTEMPTS = 5
 /** how many command log lines to keep */
 const LOG_LINES = 50
+/** a text-valued datastream shows this many of its latest values */
+const RECENT_VALUES = 5
 
 const $ = (id) => document.getElementById(id)
 
@@ -157,18 +162,38 @@ async function loadAll() {
         list.push(...b.results)
         if (!b.results.length || list.length >= b.totalResults) break
     }
-    for (const f of list) {
-        const feed = feeds.get(f.id) || addFeed(f)
-        const full = await get(`/feeds/${f.id}`)
-        for (const d of full.datastreams || []) upsertStream(feed, d, false)
-        conn.subscribe(`/feeds/${f.id}`, () => newestAt(feed), (push) => onPush(feed, push))
-        await loadHistory(feed)
-        renderDevice(feed)
-    }
+    for (const f of list) await loadFeed(f)
     status(list.length ? "" : "No feeds visible to this key yet.")
     refreshSessions()
     refreshOwnSession()
+    fleet.allowed = undefined // another sign-in may see the fleet, or not
+    fleet.refresh()
 }
+
+/** feed ids being loaded (a claimed device's feed can be announced twice before it is shown) */
+const loadingFeeds = new Set()
+
+/** Shows one feed: its datastreams, live pushes, history, device card. */
+async function loadFeed(f) {
+    const feed = feeds.get(f.id) || addFeed(f)
+    const full = await get(`/feeds/${f.id}`)
+    for (const d of full.datastreams || []) upsertStream(feed, d, false)
+    conn.subscribe(`/feeds/${f.id}`, () => newestAt(feed), (push) => onPush(feed, push))
+    await loadHistory(feed)
+    renderDevice(feed)
+}
+
+/** [fleet] A device listed in the fleet view: a board that just claimed has a feed this page has not shown yet. */
+function fleetDevice(d) {
+    if (feeds.has(d.feed) || loadingFeeds.has(d.feed)) return
+    loadingFeeds.add(d.feed)
+    get(`/feeds/${d.feed}`)
+        .then((f) => loadFeed(f))
+        .catch((e) => status(`loading feed ${d.feed} failed: ${e.message}`))
+        .finally(() => loadingFeeds.delete(d.feed))
+}
+
+const fleet = new FleetView({ section: $("fleet"), body: $("fleet-list"), state: $("fleet-state") }, (method, resource, o) => conn.request(method, resource, o), fleetDevice, el)
 
 function newestAt(feed) {
     let best
@@ -201,12 +226,15 @@ function upsertStream(feed, d, live) {
             s.valueEl = el("span.value", {}, "–")
             s.ageEl = el("span.age.muted")
             s.plotEl = el("div.plot", { dataset: { stream: d.id } })
+            s.recentEl = el("ol.recent", { hidden: "" })
+            s.recent = []
             s.card = el(
                 "div.card.stream",
                 { dataset: { feed: String(feed.id), stream: d.id } },
                 el("header", {}, el("h3", {}, d.id), el("span.spacer"), s.ageEl),
                 el("div", {}, s.valueEl, el("span.unit", {}, s.unit)),
-                s.plotEl
+                s.plotEl,
+                s.recentEl
             )
             insertSorted(feed.grid, s.card, d.id)
             s.plot = new StreamPlot(s.plotEl, d.id)
@@ -222,7 +250,28 @@ function upsertStream(feed, d, live) {
         if (s.ageEl) s.ageEl.textContent = ageText(s.atMs, Date.now())
     }
     if (live && s.plot && d.at) s.plot.add(d.at, d.current_value)
+    if (live && s.recent && d.at && d.current_value !== undefined) {
+        s.recent = [{ at: d.at, value: d.current_value }, ...s.recent.filter((p) => p.at !== d.at)].sort((a, b) => (a.at < b.at ? 1 : -1)).slice(0, RECENT_VALUES)
+    }
+    if (s.card) showValueKind(s)
     return s
+}
+
+/** A value that is not a number (a policy text, a state name) is shown as text, not as a gap in a plot. */
+function isTextValue(v) {
+    return v !== undefined && v !== null && String(v).trim() !== "" && !Number.isFinite(Number(v))
+}
+
+/** A text-valued datastream's card: the value as text and its latest changes instead of a plot. */
+function showValueKind(s) {
+    const text = isTextValue(s.value)
+    s.card.classList.toggle("text", text)
+    s.card.dataset.kind = text ? "text" : "number"
+    s.plotEl.hidden = text
+    s.recentEl.hidden = !text
+    if (!text) return
+    const now = Date.now()
+    s.recentEl.replaceChildren(...s.recent.map((p) => el("li", {}, el("span", {}, String(p.value)), el("span", {}, ageText(Date.parse(p.at), now)))))
 }
 
 function insertSorted(parent, child, key) {
@@ -262,6 +311,8 @@ export function historyParams(windowSec) {
 async function loadStreamHistory(feed, s) {
     const b = await get(`/feeds/${feed.id}/datastreams/${s.id}/datapoints`, historyParams(rangeSec))
     s.plot.setHistory(b.datapoints || [], rangeSec)
+    s.recent = (b.datapoints || []).slice(-RECENT_VALUES).reverse()
+    showValueKind(s)
 }
 
 async function loadHistory(feed) {
@@ -426,7 +477,10 @@ function commandAnswered(feed, d) {
 setInterval(() => {
     const now = Date.now()
     for (const feed of feeds.values()) {
-        for (const s of feed.streams.values()) if (s.ageEl) s.ageEl.textContent = ageText(s.atMs, now)
+        for (const s of feed.streams.values()) {
+            if (s.ageEl) s.ageEl.textContent = ageText(s.atMs, now)
+            if (s.card && s.card.dataset.kind === "text") showValueKind(s)
+        }
         renderDevice(feed)
     }
 }, 1000)

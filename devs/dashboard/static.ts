@@ -27,6 +27,7 @@ const FILES: Record<string, string> = {
     "/connection.js": path.join(HERE, "connection.js"),
     "/auth.js": path.join(HERE, "auth.js"),
     "/plots.js": path.join(HERE, "plots.js"),
+    "/fleet.js": path.join(HERE, "fleet.js"),
     "/units.js": path.join(HERE, "units.js"),
     "/style.css": path.join(HERE, "style.css"),
     "/vendor/uPlot.iife.min.js": path.join(UPLOT_DIST, "uPlot.iife.min.js"),

@@ -2,9 +2,11 @@
 
 import type { ClientCommand, CommandIo } from "./common.ts"
 import { runCommand } from "./common.ts"
+import { devicesCommand } from "./devices.ts"
 import { getCommand } from "./get.ts"
 import { historyCommand } from "./history.ts"
 import { keysCommand } from "./keys.ts"
+import { productsCommand } from "./products.ts"
 import { putCommand } from "./put.ts"
 import { sessionsCommand } from "./sessions.ts"
 import { subCommand } from "./sub.ts"
@@ -18,6 +20,8 @@ export const CLIENT_COMMANDS: Record<string, ClientCommand> = {
     history: historyCommand,
     keys: keysCommand,
     sessions: sessionsCommand,
+    products: productsCommand,
+    devices: devicesCommand,
 }
 
 /** Runs `feedline NAME ...argv`; resolves with the exit status. Unknown names are the caller's business. */

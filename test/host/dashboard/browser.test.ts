@@ -289,3 +289,64 @@ test("over HTTPS (the app port's default off loopback, issue 11 item 5) the page
         fs.rmSync(secureDir, { recursive: true, force: true })
     }
 })
+
+test("[fleet] claimed devices in the fleet view: link, firmware, reboots; rename, re-arm, revoke; text datastreams shown as text", { skip: SKIP, timeout: 60_000 }, async () => {
+    const { activationCode, parseProductSecret } = await import("../../../devs/server/fleet/claim-codes.ts")
+    const master = server.credentials.masterKey
+    const made = await rest("POST", "/products", master, { title: "orchard", datastreams: [{ id: "temp", policy: "i=10s" }] })
+    assert.equal(made.status, 201)
+    const secret = parseProductSecret((made.body as any).secret)!
+    const page = await context.newPage()
+    const errors: string[] = []
+    page.on("pageerror", (e) => errors.push(e.message))
+    page.on("dialog", (d) => void (d.type() === "prompt" ? d.accept("orchard row 4") : d.accept()))
+    await page.goto(base + "/")
+    await page.locator("#api-key").fill(master)
+    await page.locator("#sign-in-form button").click()
+    await page.locator("#link-state", { hasText: "online" }).waitFor({ timeout: WAIT_MS })
+
+    // a board claims while the page is open: it appears in the fleet, and its feed with it
+    const hw = "a1b2c3d4e5f60718"
+    const claimed = (await fetch(`${base}/v2/products/${secret.productId}/claims`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ hardware_id: hw, code: activationCode(secret.signingKey, secret.productId, hw), firmware: "0.1.0" }),
+    }).then((r) => r.json())) as any
+    const board = await FeedlineConnection.connect({ server: `tls://localhost:${server.devicePort}`, apiKey: claimed.key, ca: fs.readFileSync(server.caCertPath) })
+    try {
+        await board.call("put", `/feeds/${claimed.feed}`, {
+            body: { datastreams: [{ id: "temp", current_value: "18.5" }, { id: "temp.cfg.state", current_value: "i=10s d=0.1 s=1m" }, { id: "_firmware", current_value: "0.1.0" }, { id: "_boots", current_value: "3" }] },
+        })
+        const row = page.locator(`#fleet tr[data-device="${claimed.device}"]`)
+        await page.locator(`#fleet tr[data-device="${claimed.device}"][data-link="up"]`).waitFor({ timeout: WAIT_MS })
+        const text = await row.innerText()
+        assert.match(text, new RegExp(hw))
+        assert.match(text, new RegExp(`/feeds/${claimed.feed}`))
+        assert.match(text, /0\.1\.0\s+2\s+active/, text) // firmware, reboots (3 boots), state
+        // the policy text is shown as text with its changes, not as an empty plot
+        const cfg = page.locator(`.stream[data-feed="${claimed.feed}"][data-stream="temp.cfg.state"]`)
+        await page.locator(`.stream[data-feed="${claimed.feed}"][data-stream="temp.cfg.state"][data-kind="text"]`).waitFor({ timeout: WAIT_MS })
+        assert.equal(await cfg.locator(".value").textContent(), "i=10s d=0.1 s=1m")
+        assert.equal(await cfg.locator(".plot").isHidden(), true)
+        await board.call("put", `/feeds/${claimed.feed}/datastreams/temp.cfg.state`, { body: { current_value: "i=5s d=0.1 s=1m" } })
+        await cfg.locator(".recent li", { hasText: "i=5s d=0.1 s=1m" }).waitFor({ timeout: WAIT_MS })
+        assert.equal(await cfg.locator(".recent li").count(), 2)
+        const temp = page.locator(`.stream[data-feed="${claimed.feed}"][data-stream="temp"]`)
+        assert.equal(await temp.getAttribute("data-kind"), "number")
+        assert.equal(await temp.locator(".plot").isHidden(), false)
+
+        await row.locator('button[data-action="rename"]').click()
+        await row.locator("td", { hasText: "orchard row 4" }).waitFor({ timeout: WAIT_MS })
+        assert.equal((await server.store.getFeed(claimed.feed))!.title, "orchard row 4")
+        await row.locator('button[data-action="re-arm"]').click()
+        await page.locator(`#fleet tr[data-device="${claimed.device}"][data-state="rearmed"]`).waitFor({ timeout: WAIT_MS })
+        await row.locator('button[data-action="revoke"]').click()
+        await page.locator(`#fleet tr[data-device="${claimed.device}"][data-state="revoked"][data-link="offline"]`).waitFor({ timeout: WAIT_MS })
+        assert.equal((await rest("PUT", `/feeds/${claimed.feed}/datastreams/temp`, claimed.key, { current_value: "1" })).status, 401)
+        await page.locator("#fleet").screenshot({ path: SCREENSHOT.replace(".png", "-fleet.png") })
+    } finally {
+        board.close()
+    }
+    assert.deepEqual(errors, [])
+    await page.close()
+})
