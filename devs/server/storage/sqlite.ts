@@ -810,7 +810,17 @@ export class SqliteStore implements Store {
     }
 
     async rearmDevice(id: string, atMs: number): Promise<boolean> {
-        return this.stmt.rearmDevice.run(atMs, id).changes > 0
+        return this.db.transaction(() => {
+            const d = this.stmt.device.get(id)
+            if (!d) return false
+            // a revoked device freed its place under the claim limit; re-armed, it takes one again
+            const p = this.stmt.product.get(d.product)!
+            if (d.revoked_ms !== null && p.claim_limit !== null && this.stmt.activeDevices.get(d.product)! >= p.claim_limit) {
+                throw new StoreError("claim-limit", `product ${d.product} has its limit of ${p.claim_limit} devices; revoke one before re-arming device ${id}`)
+            }
+            this.stmt.rearmDevice.run(atMs, id)
+            return true
+        })()
     }
 
     async revokeDevice(id: string, atMs: number): Promise<DeviceRecord | undefined> {

@@ -265,7 +265,10 @@ export interface Store {
     reissueDeviceKey(c: DeviceKeyReissue): Promise<DeviceRecord>
     /** names the device and gives its feed that title; false when there is no such device */
     renameDevice(id: string, name: string, atMs: number): Promise<boolean>
-    /** the next claim of the device gets a new key; also lifts a revocation. False when there is no such device */
+    /**
+     * The next claim of the device gets a new key; also lifts a revocation (refused with claim-limit when that
+     * would put the product over its limit). False when there is no such device.
+     */
     rearmDevice(id: string, atMs: number): Promise<boolean>
     /** revokes the device and its key; undefined when there is no unrevoked device with that id */
     revokeDevice(id: string, atMs: number): Promise<DeviceRecord | undefined>

@@ -163,7 +163,32 @@ describe("refusals create nothing", () => {
             const r = await claimOn(s, "http", product, body)
             assert.deepEqual([r.status, r.body?.code], [status, code], `${what}: ${JSON.stringify(r.body)}`)
         }
+        // re-arming the revoked device would put it back over the limit: refused too
+        const rearm = await http(s, "POST", `/v2/devices/${revoked.body.device}/rearm`, { key: master() })
+        assert.deepEqual([rearm.status, rearm.body.code], [403, "E_CLAIM_LIMIT"], JSON.stringify(rearm.body))
+        assert.equal((await claim(s, p, "listed-2")).body.code, "E_DEVICE_REVOKED")
         assert.deepEqual(await inventory(s), before)
+    })
+
+    test("wrong codes count as failed keys of the address: after 10, even a right code waits (429 E_AUTH_RATE_LIMITED), nothing created", async () => {
+        let t = Date.UTC(2026, 11, 1)
+        const gated = await startTestServer({ now: () => t })
+        try {
+            const p = await makeProduct(gated)
+            const before = await inventory(gated)
+            for (let i = 0; i < 10; ++i) {
+                const r = await claimOn(gated, "http", p.id, { hardware_id: `guess-${i}`, code: "A".repeat(86) })
+                assert.deepEqual([r.status, r.body.code], [401, "E_BAD_CLAIM_CODE"], `guess ${i}`)
+            }
+            const gatedClaim = await claim(gated, p, "honest")
+            assert.deepEqual([gatedClaim.status, gatedClaim.body.code], [429, "E_AUTH_RATE_LIMITED"], JSON.stringify(gatedClaim.body))
+            assert.ok(gatedClaim.body.retry_after_ms > 0)
+            assert.deepEqual(await inventory(gated), before)
+            t += 60_000 // the address earned its failures back
+            assert.equal((await claim(gated, p, "honest")).status, 201)
+        } finally {
+            await gated.stop()
+        }
     })
 })
 

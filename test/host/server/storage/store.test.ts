@@ -235,6 +235,12 @@ for (const backend of BACKENDS) {
             assert.equal(await store.revokeDevice("d3", T0), undefined)
             assert.equal((await claim("d6", "p2", "c")).id, "d6")
             assert.deepEqual((await store.listDevices("p2")).map((d) => d.id), ["d3", "d6"])
+            // re-arming the revoked d3 would make two devices under a limit of one
+            await refused(store.rearmDevice("d3", T0 + 3), "E_CLAIM_LIMIT")
+            assert.equal((await store.getDevice("d3"))!.revokedMs, T0)
+            assert.equal((await store.revokeDevice("d6", T0 + 4))!.id, "d6")
+            assert.equal(await store.rearmDevice("d3", T0 + 5), true)
+            assert.deepEqual([(await store.getDevice("d3"))!.revokedMs, (await store.getDevice("d3"))!.rearmedMs], [undefined, T0 + 5])
             await store.close()
         })
 
