@@ -175,3 +175,10 @@ export const DEVICE_SEEN_FLUSH_MS = 30_000
 export const MAX_LABEL_CHARS = 255
 /** [fleet] hardware ids on one product's allow-list: a batch's worth, well under one request's 16 KiB */
 export const MAX_ALLOW_LIST = 500
+/**
+ * [fleet] The JSON of the sampling policies a product hands its boards in a claim's answer. The whole answer
+ * is one line to a board, which drops lines over 1024 bytes (src/net/framer.ts MAX_LINE_BYTES); the rest of
+ * it (token, resource, device, feed, key) takes about 200. A dropped answer would be claimed again and
+ * again, each time for a new key.
+ */
+export const MAX_CLAIM_POLICY_BYTES = 600

@@ -12,8 +12,9 @@ import { randomBytes } from "node:crypto"
 import type { OpenCtx, OpenRoutes, Result } from "../context.ts"
 import { ApiError, unprocessable } from "../errors.ts"
 import { MAX_VALUE_CHARS } from "../../../src/protocol.ts"
-import type { DeviceRecord, ProductRecord } from "../storage/store.ts"
+import type { DeviceRecord } from "../storage/store.ts"
 import { objectBody } from "./body.ts"
+import { claimPolicies } from "./products.ts"
 
 const EXAMPLE = '{"hardware_id":"12abdd2289421234","code":"<the board\'s activation code>","firmware":"0.1.0"}'
 /** Longer than any code or key; a longer string is not worth hashing or checking. */
@@ -23,13 +24,6 @@ function textOf(v: unknown, name: string, max: number, required: boolean): strin
     if (v === undefined && !required) return undefined
     if (typeof v !== "string" || v.length === 0 || v.length > max) throw unprocessable("E_BAD_VALUE", `${name} must be a string of 1 to ${max} characters`)
     return v
-}
-
-/** The settings a board keeps its sampling policies in (src/app/config-settings.ts), by datastream. */
-function policiesOf(p: ProductRecord): Record<string, string> {
-    const out: Record<string, string> = {}
-    for (const d of p.datastreams) if (d.policy !== undefined) out[d.id] = d.policy
-    return out
 }
 
 async function claim(ctx: OpenCtx): Promise<Result> {
@@ -97,7 +91,7 @@ async function claim(ctx: OpenCtx): Promise<Result> {
     log.info({ product: product.id, device: device.id, hardwareId, feed: device.feed, key: device.keyId, outcome, remote: address }, "device claimed")
     return {
         status: decision.kind === "new" ? 201 : 200,
-        body: { device: device.id, feed: device.feed, key: made.secret, resource: `/feeds/${device.feed}`, policies: policiesOf(product) },
+        body: { device: device.id, feed: device.feed, key: made.secret, resource: `/feeds/${device.feed}`, policies: claimPolicies(product) },
     }
 }
 

@@ -4,7 +4,7 @@ import { HARDWARE_ID, newProductId, newProductKeys } from "../fleet/claim-codes.
 import { isDatastreamId, MAX_VALUE_CHARS } from "../../../src/protocol.ts"
 import { requireMaster, type Ctx, type Routes } from "../context.ts"
 import { notFound, unprocessable } from "../errors.ts"
-import { MAX_ALLOW_LIST, MAX_LABEL_CHARS } from "../limits.ts"
+import { MAX_ALLOW_LIST, MAX_CLAIM_POLICY_BYTES, MAX_LABEL_CHARS } from "../limits.ts"
 import type { ProductDatastream, ProductRecord } from "../storage/store.ts"
 import { isoOf } from "../time.ts"
 import { objectBody } from "./body.ts"
@@ -26,6 +26,13 @@ export function productJson(p: ProductRecord, devices?: number): Record<string, 
         created: isoOf(p.createdMs),
         revoked: p.revokedMs === undefined ? undefined : isoOf(p.revokedMs),
     }
+}
+
+/** The sampling policies a claim's answer hands the board (it keeps them as CFG_<id> settings), by datastream. */
+export function claimPolicies(p: Pick<ProductRecord, "datastreams">): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (const d of p.datastreams) if (d.policy !== undefined) out[d.id] = d.policy
+    return out
 }
 
 function datastreamsOf(v: unknown): ProductDatastream[] {
@@ -75,13 +82,18 @@ async function create(ctx: Ctx) {
     if (typeof body.title !== "string" || body.title.trim() === "" || body.title.length > MAX_LABEL_CHARS) {
         throw unprocessable("E_BAD_VALUE", `title must be a name of 1 to ${MAX_LABEL_CHARS} characters`)
     }
+    const datastreams = datastreamsOf(body.datastreams)
+    const policyBytes = JSON.stringify(claimPolicies({ datastreams })).length
+    if (policyBytes > MAX_CLAIM_POLICY_BYTES) {
+        throw unprocessable("E_BAD_VALUE", `the datastreams' policies take ${policyBytes} bytes in a claim's answer, more than the ${MAX_CLAIM_POLICY_BYTES} a board can read; give fewer datastreams a policy`)
+    }
     const id = newProductId()
     const { secret, verifyKey } = newProductKeys(id)
     const product: ProductRecord = {
         id,
         title: body.title,
         verifyKey,
-        datastreams: datastreamsOf(body.datastreams),
+        datastreams,
         allowList: allowListOf(body.allow_list),
         claimLimit: claimLimitOf(body.claim_limit),
         createdMs: ctx.deps.now(),

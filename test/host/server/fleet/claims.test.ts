@@ -5,6 +5,7 @@
 import assert from "node:assert/strict"
 import { Writable } from "node:stream"
 import { after, before, describe, test } from "node:test"
+import { encodeResponse } from "../../../../src/protocol.ts"
 import { http, startTestServer, type TestServer } from "../../harness/server-harness.ts"
 import { claim, claimOn, DOORS, inventory, makeProduct, writeWith } from "./fleet-fixture.ts"
 
@@ -189,6 +190,29 @@ describe("refusals create nothing", () => {
         } finally {
             await gated.stop()
         }
+    })
+})
+
+/** The longest line a board reads (src/net/framer.ts MAX_LINE_BYTES, DeviceScript code tsc does not compile here). */
+const BOARD_MAX_LINE_BYTES = 1024
+
+describe("a claim's answer fits a board", () => {
+    test("a product whose policies would make the answer longer than a board reads (1024 B a line) is refused (422 E_BAD_VALUE); at the limit the answer line fits", async () => {
+        const policy = "i=10s d=0.25 s=10m" // 18 characters
+        const many = Array.from({ length: 40 }, (_, i) => ({ id: `stream${i}`, policy }))
+        const refused = await http(s, "POST", "/v2/products", { key: master(), body: { title: "too many", datastreams: many } })
+        assert.deepEqual([refused.status, refused.body.code], [422, "E_BAD_VALUE"], JSON.stringify(refused.body))
+        assert.match(refused.body.errors, /policies/)
+        // as many as fit under MAX_CLAIM_POLICY_BYTES, with the longest ids a board keeps a policy for (9 characters)
+        const fitting = Array.from({ length: 18 }, (_, i) => ({ id: `stream${String(i).padStart(3, "0")}`, policy }))
+        const p = await makeProduct(s, { datastreams: fitting })
+        const r = await claimOn(s, "tls", p.id, { hardware_id: "x".repeat(64), code: p.code("x".repeat(64)), firmware: "0.1.0" })
+        r.client?.close()
+        assert.equal(r.status, 201, JSON.stringify(r.body))
+        assert.equal(Object.keys(r.body.policies).length, 18)
+        const line = encodeResponse({ token: "claim", status: r.status, resource: `/products/${p.id}/claims`, body: r.body })
+        assert.ok(line.length < BOARD_MAX_LINE_BYTES, `the answer is ${line.length} bytes`)
+        console.log(`# a claim answer at the policy limit: ${line.length} bytes`)
     })
 })
 
