@@ -1,10 +1,11 @@
 // `npm run build`: checks every board definition against the firmware's board table and builds the
-// firmware for each board (offline: `devs build` needs no network), printing the bytecode sizes.
+// firmware for each board (offline: the compiler needs no network), printing the image size and where its
+// function code ends in the 64 KiB window the verifier allows; below 40% free the build fails.
 //
 //   npm run build                       all boards in boards/, plus the simulator build (src/main.ts)
 //   npm run build -- feedline_c3        only the boards named
 //
-// A board file and its row in src/app/config.ts must agree: the firmware reads pins from the table,
+// A board file and its wiring in src/app/config.ts must agree: the firmware reads pins from the table,
 // while the flashed runtime takes I2C and status LED from the board file. Exit code 1 on any problem.
 import { spawnSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
@@ -37,7 +38,7 @@ export function checkBoard(id: string, json: any, table: BoardConfig | undefined
     if (!SUPPORTED_ARCHS.includes(json.archId))
         problems.push(`E_BOARD_ARCH ${file}: archId "${json.archId}" is not supported; use ${SUPPORTED_ARCHS.join(" or ")} (the ESP32-S2 runtime has no TLS)`)
     if (!table) {
-        problems.push(`E_BOARD_TABLE ${file}: no board "${id}" in src/app/config.ts BOARDS; add its wiring there`)
+        problems.push(`E_BOARD_TABLE ${file}: no board "${id}" in src/app/config.ts allBoards(); add its wiring there`)
         return problems
     }
     const pins: Record<string, unknown> = json.pins ?? {}
@@ -57,25 +58,49 @@ export function checkBoard(id: string, json: any, table: BoardConfig | undefined
     if (table.climate && !(json.i2c && json.i2c.pinSDA !== undefined && json.i2c.pinSCL !== undefined))
         problems.push(`E_BOARD_I2C ${file}: the ${table.climate.chip} needs "i2c": {"pinSDA", "pinSCL"}`)
     if (!existsSync(join(ENTRY_DIR, `${id}.ts`)))
-        problems.push(`E_BOARD_ENTRY ${ENTRY_DIR}/${id}.ts is missing: it holds import "@dsboard/${id}" and import "../main"`)
+        problems.push(`E_BOARD_ENTRY ${ENTRY_DIR}/${id}.ts is missing: it imports "@dsboard/${id}" and starts the device with the board's chip driver (as ${ENTRY_DIR}/feedline_c3.ts does)`)
     return problems
 }
 
 export interface BuildResult {
     entry: string
     ok: boolean
-    /** bytecode size as `devs build` reports it, in bytes (10-byte resolution) */
+    /** image size as `devs disasm` reports it, in bytes */
     bytes?: number
+    /**
+     * where the function code ends in the image: 112 (header) + descriptors + code, from disasm's `fun:` line.
+     * The runtime's bytecode verifier refuses code past byte 65,536 (error 1051: program counters are 16-bit)
+     */
+    codeEnd?: number
     output: string
 }
 
-/** `devs build <entry>`; offline, ~2–5 s. */
+/** The verifier's window for function code (platform notes, "what a real ESP32 does"). */
+export const CODE_WINDOW_BYTES = 65536
+/** Issue 13: every build keeps at least this share of the window free, for what comes next. */
+export const MIN_FREE_SHARE = 0.4
+const IMAGE_HEADER_BYTES = 112
+
+/** `devs disasm <entry>`: compiles (offline, ~2-5 s) and prints the image layout; nothing is written. */
 export function devsBuild(entry: string): BuildResult {
-    const r = spawnSync(join("node_modules", ".bin", "devs"), ["build", entry, "--stats"], { encoding: "utf8" })
+    const r = spawnSync(join("node_modules", ".bin", "devs"), ["disasm", entry], { encoding: "utf8", maxBuffer: 64 << 20 })
     const output = `${r.stdout ?? ""}${r.stderr ?? ""}`.replace(/\x1b\[[0-9;]*m/g, "")
-    const m = /bytecode: ([\d.]+)kb/.exec(output)
-    const ok = r.status === 0 && !!m
-    return { entry, ok, bytes: m ? Math.round(Number(m[1]) * 1024) : undefined, output }
+    const img = /^\/\/ img size (\d+)/m.exec(output)
+    const fun = /^\/\/ fun: (\d+)\+(\d+)/m.exec(output)
+    const ok = r.status === 0 && !!img && !!fun
+    return { entry, ok, bytes: img ? Number(img[1]) : undefined, codeEnd: fun ? IMAGE_HEADER_BYTES + Number(fun[1]) + Number(fun[2]) : undefined, output: ok ? "" : output.slice(0, 4000) }
+}
+
+/** "E_CODE_WINDOW …" when a build leaves less than MIN_FREE_SHARE of the code window free, else undefined. */
+export function codeWindowProblem(id: string, codeEnd: number): string | undefined {
+    const limit = Math.floor(CODE_WINDOW_BYTES * (1 - MIN_FREE_SHARE))
+    if (codeEnd <= limit) return undefined
+    return `E_CODE_WINDOW ${id}: code ends at byte ${codeEnd} of the ${CODE_WINDOW_BYTES}-byte window (${freeShare(codeEnd)} free); keep it at or below ${limit} (${MIN_FREE_SHARE * 100}% free): shrink what \`devs build --stats\` shows is biggest`
+}
+
+/** The share of the window left free, rounded down: a build just past the limit never reads "40.0%". */
+function freeShare(codeEnd: number): string {
+    return `${(Math.floor(((CODE_WINDOW_BYTES - codeEnd) / CODE_WINDOW_BYTES) * 1000) / 10).toFixed(1)}%`
 }
 
 function main(argv: string[]): number {
@@ -103,11 +128,24 @@ function main(argv: string[]): number {
         const r = devsBuild(t.entry)
         if (!r.ok) {
             failed = true
-            console.error(`E_BUILD ${t.id}: devs build ${t.entry} failed:\n${r.output}`)
+            console.error(`E_BUILD ${t.id}: devs disasm ${t.entry} failed:\n${r.output}`)
         }
-        rows.push([t.id, t.arch, r.bytes !== undefined ? `${r.bytes} B` : "-", r.ok ? "ok" : "FAILED", `${((Date.now() - started) / 1000).toFixed(1)} s`])
+        const window = r.codeEnd === undefined ? undefined : codeWindowProblem(t.id, r.codeEnd)
+        if (window) {
+            failed = true
+            console.error(window)
+        }
+        rows.push([
+            t.id,
+            t.arch,
+            r.bytes !== undefined ? `${r.bytes} B` : "-",
+            r.ok ? "ok" : "FAILED",
+            `${((Date.now() - started) / 1000).toFixed(1)} s`,
+            r.codeEnd !== undefined ? `${r.codeEnd} B` : "-",
+            r.codeEnd !== undefined ? freeShare(r.codeEnd) : "-",
+        ])
     }
-    const header = ["board", "arch", "bytecode", "build", "time"]
+    const header = ["board", "arch", "image", "build", "time", "code end", "window free"]
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ")
     console.log(line(header))

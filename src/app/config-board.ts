@@ -1,27 +1,14 @@
-// The board a device runs as, and the settings that override its wiring. Pure: settings are read
+// The settings that override the wiring of the board a build runs as. Pure: settings are read
 // elsewhere (config-settings.ts) and passed in, so the rules are tested without flash or hardware.
-import { BoardConfig, boardById, ClimateChip, CHIP_QUANTITIES, SIM_BOARD, SwitchOutput } from "./config"
+import { BoardConfig, ClimateChip, CHIP_QUANTITIES, SwitchOutput } from "./config"
 
 /**
  * Setting keys (≤ 13 characters: readSetting throws above that). Put them in .env.defaults / .env.local;
  * pins are GPIO numbers and -1 removes the sensor or output.
  */
-export const SETTING_KEYS = ["BOARD", "SIMULATE", "CLIMATE", "I2C_ADDR", "LIGHT_PIN", "SOIL_PIN", "LED_PIN", "RELAY_PIN", "RSSI"]
+export const SETTING_KEYS = ["SIMULATE", "CLIMATE", "I2C_ADDR", "LIGHT_PIN", "SOIL_PIN", "LED_PIN", "RELAY_PIN", "RSSI"]
 /** `CFG_<id>` holds a sensor's policy text ("i=10s d=0.2"); the device also saves server changes there. */
 export const POLICY_SETTING_PREFIX = "CFG_"
-
-/** A real board the firmware has no table entry for: no wiring known, so only the Wi-Fi signal. */
-export const GENERIC_BOARD: BoardConfig = { id: "generic", simulated: false, rssi: true, switches: [], setpoints: [] }
-
-/** BOARD setting first, then the simulator, then the id in the board configuration the runtime runs with. */
-export function selectBoard(settingBoard: any, isSimulator: boolean, runtimeBoardId: string): BoardConfig {
-    if (typeof settingBoard === "string" && settingBoard.length) {
-        const b = boardById(settingBoard)
-        if (b) return b
-    }
-    if (isSimulator) return SIM_BOARD
-    return boardById(runtimeBoardId) || GENERIC_BOARD
-}
 
 export interface BoardOverride {
     board: BoardConfig
@@ -52,11 +39,21 @@ export function applyBoardSettings(base: BoardConfig, settings: Record<string, a
     const errors: string[] = []
     const bad = (key: string) => errors.push("E_SETTING " + key)
 
-    const sim = settings["SIMULATE"]
-    if (sim !== undefined) {
-        if (typeof sim === "boolean" || sim === 0 || sim === 1) b.simulated = !!sim
-        else bad("SIMULATE")
+    /** the flag setting `key`, else `now`; nonsense is named in errors */
+    const flag = (key: string, now: boolean) => {
+        const v = settings[key]
+        if (typeof v === "boolean" || v === 0 || v === 1) return !!v
+        if (v !== undefined) bad(key)
+        return now
     }
+    /** the pin setting `key` (-1: none), else `now`; nonsense is named in errors */
+    const pin = (key: string, now: number) => {
+        const v = settings[key]
+        if (isPin(v)) return v < 0 ? undefined : v
+        if (v !== undefined) bad(key)
+        return now
+    }
+    b.simulated = flag("SIMULATE", b.simulated)
     const climate = settings["CLIMATE"]
     if (climate !== undefined) {
         if (climate === "none") b.climate = undefined
@@ -69,21 +66,9 @@ export function applyBoardSettings(base: BoardConfig, settings: Record<string, a
         if (typeof addr === "number" && addr > 0 && addr < 128 && b.climate) b.climate.address = addr
         else bad("I2C_ADDR")
     }
-    const light = settings["LIGHT_PIN"]
-    if (light !== undefined) {
-        if (isPin(light)) b.lightPin = light < 0 ? undefined : light
-        else bad("LIGHT_PIN")
-    }
-    const soil = settings["SOIL_PIN"]
-    if (soil !== undefined) {
-        if (isPin(soil)) b.soilPin = soil < 0 ? undefined : soil
-        else bad("SOIL_PIN")
-    }
-    const rssi = settings["RSSI"]
-    if (rssi !== undefined) {
-        if (typeof rssi === "boolean" || rssi === 0 || rssi === 1) b.rssi = !!rssi
-        else bad("RSSI")
-    }
+    b.lightPin = pin("LIGHT_PIN", b.lightPin)
+    b.soilPin = pin("SOIL_PIN", b.soilPin)
+    b.rssi = flag("RSSI", b.rssi)
     for (const key of ["LED_PIN", "RELAY_PIN"]) {
         const pin = settings[key]
         if (pin === undefined) continue

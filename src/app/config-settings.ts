@@ -1,22 +1,19 @@
-// Reads the board choice and its overrides from the device settings (.env.defaults / .env.local, or
+// Reads the overrides of the board's wiring from the device settings (.env.defaults / .env.local, or
 // written by the device itself), and keeps server-applied sampling policies across reboots.
-import * as ds from "@devicescript/core"
 import { readSetting } from "@devicescript/settings"
 import { saveSetting } from "../flash"
 import { BoardConfig } from "./config"
-import { applyBoardSettings, POLICY_SETTING_PREFIX, selectBoard, SETTING_KEYS } from "./config-board"
+import { applyBoardSettings, POLICY_SETTING_PREFIX, SETTING_KEYS } from "./config-board"
 import { ActuatorStore, PolicyStore, SavedState } from "./ports"
 
-/** The board this device runs as, with every override setting applied; bad settings are logged and ignored. */
-export async function loadBoardConfig(): Promise<BoardConfig> {
+/** `board` (the build's) with every override setting applied; bad settings are logged and ignored. */
+export async function loadBoardConfig(board: BoardConfig): Promise<BoardConfig> {
     const settings: Record<string, any> = {}
     for (const key of SETTING_KEYS) {
         const v = await readSetting<any>(key, undefined)
         if (v !== undefined) settings[key] = v
     }
-    const runtimeId = (ds as any)._dcfgString("id") as string
-    const base = selectBoard(settings["BOARD"], ds.isSimulator(), runtimeId)
-    const r = applyBoardSettings(base, settings)
+    const r = applyBoardSettings(board, settings)
     for (const e of r.errors) console.log(`feedline: setting ignored: ${e}`)
     return r.board
 }

@@ -1,5 +1,7 @@
-// Which sensors and outputs a board has, their datastream ids and sampling policies. Import-free, so the
-// Node build tool (devs/tools/build-boards.ts) reads the same table the firmware runs with.
+// What sensors and outputs a board can have, their datastream ids and sampling policies. Import-free, so the
+// Node build tool (devs/tools/build-boards.ts) reads the same tables the firmware runs with. Each board's
+// wiring is a function, so a build compiles only its own board's table (a table in a constant would be
+// built by every program that imports this module).
 // Pins are GPIO numbers; boards/<id>.board.json names the same pins for the DeviceScript runtime.
 
 /** What a sensor measures; each quantity is one datastream. */
@@ -84,62 +86,76 @@ export interface BoardConfig {
     setpoints: SetpointOutput[]
 }
 
-const THERMOSTAT: SetpointOutput = { id: "setpoint", unit: "C", min: 5, max: 35, decimals: 1, initial: 20 }
+/** The thermostat setpoint every board keeps. */
+export const THERMOSTAT: SetpointOutput = { id: "setpoint", unit: "C", min: 5, max: 35, decimals: 1, initial: 20 }
 
 /** The simulator: every sensor simulated, so `npm start` shows a device with no board at hand. */
-export const SIM_BOARD: BoardConfig = {
-    id: "sim",
-    simulated: true,
-    climate: { chip: "sht30" },
-    lightPin: 0,
-    rssi: true,
-    switches: [
-        { id: "led", kind: "light" },
-        { id: "relay", kind: "relay" },
-    ],
-    setpoints: [THERMOSTAT],
+export function simBoard(): BoardConfig {
+    return {
+        id: "sim",
+        simulated: true,
+        climate: { chip: "sht30" },
+        lightPin: 0,
+        rssi: true,
+        switches: [
+            { id: "led", kind: "light" },
+            { id: "relay", kind: "relay" },
+        ],
+        setpoints: [THERMOSTAT],
+    }
 }
 
 /**
  * ESP32-C3 SuperMini: SHT30 on I2C (SDA 6, SCL 7), light sensor on GPIO3 (ADC1_CH3), soil probe on
  * GPIO1 (ADC1_CH1), relay module on GPIO10, LED on GPIO5. GPIO2/8/9 are strapping pins and stay free.
  */
-export const FEEDLINE_C3: BoardConfig = {
-    id: "feedline_c3",
-    simulated: false,
-    climate: { chip: "sht30", address: 0x44 },
-    lightPin: 3,
-    soilPin: 1,
-    rssi: true,
-    switches: [
-        { id: "led", kind: "light", pin: 5 },
-        { id: "relay", kind: "relay", pin: 10 },
-    ],
-    setpoints: [THERMOSTAT],
+export function feedlineC3Board(): BoardConfig {
+    return {
+        id: "feedline_c3",
+        simulated: false,
+        climate: { chip: "sht30", address: 0x44 },
+        lightPin: 3,
+        soilPin: 1,
+        rssi: true,
+        switches: [
+            { id: "led", kind: "light", pin: 5 },
+            { id: "relay", kind: "relay", pin: 10 },
+        ],
+        setpoints: [THERMOSTAT],
+    }
 }
 
 /**
  * ESP32-S3 DevKitM/C: BME680 on I2C (SDA 8, SCL 9) at 0x77 (Adafruit/Pimoroni breakouts), light
  * sensor on GPIO4 (ADC1_CH3), relay on GPIO16, LED on GPIO15. The RGB LED on GPIO48 stays the status LED.
  */
-export const FEEDLINE_S3: BoardConfig = {
-    id: "feedline_s3",
-    simulated: false,
-    climate: { chip: "bme680", address: 0x77 },
-    lightPin: 4,
-    rssi: true,
-    switches: [
-        { id: "led", kind: "light", pin: 15 },
-        { id: "relay", kind: "relay", pin: 16, activeLow: true },
-    ],
-    setpoints: [THERMOSTAT],
+export function feedlineS3Board(): BoardConfig {
+    return {
+        id: "feedline_s3",
+        simulated: false,
+        climate: { chip: "bme680", address: 0x77 },
+        lightPin: 4,
+        rssi: true,
+        switches: [
+            { id: "led", kind: "light", pin: 15 },
+            { id: "relay", kind: "relay", pin: 16, activeLow: true },
+        ],
+        setpoints: [THERMOSTAT],
+    }
 }
 
-/** Every board the firmware knows, by id. `npm run build` builds each one that has a board file. */
-export const BOARDS: BoardConfig[] = [SIM_BOARD, FEEDLINE_C3, FEEDLINE_S3]
+/** A real board running the simulator's build (src/main.ts): no wiring known, so only the Wi-Fi signal. */
+export function genericBoard(): BoardConfig {
+    return { id: "generic", simulated: false, rssi: true, switches: [], setpoints: [] }
+}
+
+/** Every board the firmware knows (the build tool and the tests); `npm run build` builds each one with a board file. */
+export function allBoards(): BoardConfig[] {
+    return [simBoard(), feedlineC3Board(), feedlineS3Board()]
+}
 
 export function boardById(id: string): BoardConfig | undefined {
-    for (const b of BOARDS) if (b.id === id) return b
+    for (const b of allBoards()) if (b.id === id) return b
     return undefined
 }
 

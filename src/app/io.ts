@@ -11,9 +11,8 @@ import { MemoryOutput, startSwitchOutput } from "../actuators/outputs"
 import { startHardwareSensors } from "../sensors/hardware"
 import { Sampler } from "../sensors/sampler"
 import { SamplingPolicy } from "../sensors/sampling"
-import { Sensor } from "../sensors/sensor"
+import { Sensor, SensorDrivers } from "../sensors/sensor"
 import { Rand01 } from "../sensors/signal"
-import { startSimulatedSensor } from "../sensors/simulated"
 import { BoardConfig, QUANTITIES, sensorQuantities } from "./config"
 import { loadBoardConfig, SettingsActuatorStore, SettingsPolicyStore } from "./config-settings"
 import { ActuatorStore, CommandSource, ErrorReporter, PolicyStore, SampleSink } from "./ports"
@@ -22,6 +21,8 @@ export const CONFIG_SUFFIX = ".cfg"
 
 export interface FieldIoOptions {
     board: BoardConfig
+    /** the chip driver or simulated sensors this build carries */
+    drivers: SensorDrivers
     /** the device's feed: command resources are /feeds/<feedId>/datastreams/<id>; absent: "datastreams/<id>",
      *  which the link resolves against its own feed */
     feedId?: number | string
@@ -56,8 +57,13 @@ function resourceOf(feedId: number | string | undefined, id: string): string {
 }
 
 async function startSensors(opts: FieldIoOptions, errors: ErrorReporter, clock: () => number, rand: Rand01): Promise<Sensor[]> {
-    if (!opts.board.simulated) return await startHardwareSensors(opts.board, (code, detail) => errors.report(code, detail))
-    return sensorQuantities(opts.board).map(q => startSimulatedSensor(q, rand, clock))
+    const d = opts.drivers
+    if (!opts.board.simulated) return await startHardwareSensors(opts.board, (code, detail) => errors.report(code, detail), d)
+    if (!d.simulated) {
+        errors.report("E_SENSOR_BUILD", "simulated") // a board build carries no simulated sensors
+        return []
+    }
+    return sensorQuantities(opts.board).map(q => d.simulated(q, rand, clock))
 }
 
 /** Subscribes `<id>.cfg`: a pushed policy text is applied at once and its result reported on `<id>.cfg.state`. */
@@ -133,6 +139,6 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
  * commanded by `link` (the object startLink() returns). Sampling policies changed from the server are
  * kept in settings across reboots.
  */
-export async function startBoardIo(link: SampleSink & CommandSource): Promise<FieldIo> {
-    return await startFieldIo({ board: await loadBoardConfig(), sink: link, commands: link, store: new SettingsPolicyStore(), actuatorStore: new SettingsActuatorStore() })
+export async function startBoardIo(link: SampleSink & CommandSource, board: BoardConfig, drivers: SensorDrivers): Promise<FieldIo> {
+    return await startFieldIo({ board: await loadBoardConfig(board), drivers: drivers, sink: link, commands: link, store: new SettingsPolicyStore(), actuatorStore: new SettingsActuatorStore() })
 }

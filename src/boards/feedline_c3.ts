@@ -1,5 +1,15 @@
-// Firmware entry for boards/feedline_c3.board.json: the import embeds the board's pin configuration in the
-// bytecode (the runtime applies it at start), and the program is the same as the simulator's.
-// Build: npm run build. Flash + deploy: see README "Flash a real board".
+// Firmware entry for boards/feedline_c3.board.json: the device with the one chip this board wires (SHT30),
+// read through its driver directly (src/sensors/chips), so no other driver and no Jacdac sensor server is
+// compiled in. The pins, I2C and status LED come from the runtime flashed with
+// `devs flash esp32 --board feedline_c3`, not from this program: the board import only embeds the board's
+// name and a few flags in the image (`devs disasm`: dcfg). Build: npm run build. Flash + deploy: README
+// "Flash a real board".
 import "@dsboard/feedline_c3"
-import "../main"
+import { SHT30Driver } from "../sensors/chips/sht30"
+import { chipSensors } from "../sensors/hardware"
+import { feedlineC3Board } from "../app/config"
+import { startDevice } from "../app/device"
+
+await startDevice(feedlineC3Board(), {
+    climate: async (chip: string, address: number) => (chip === "sht30" ? await chipSensors(new SHT30Driver(address === 0x45 ? 0x45 : 0x44), chip) : undefined),
+})

@@ -33,9 +33,9 @@
 import * as ds from "@devicescript/core"
 import { flashWrites, saveSetting } from "../flash"
 import { LinkConfig, REBOOTS_KEY, readLinkConfig } from "./config"
-import { Link, TICK_MS, Transport } from "./link"
+import { Link, TICK_MS } from "./link"
 import { forgetOutbox, loadOutbox, saveOutbox } from "./outbox-store"
-import { NativeSocket, startNativeSocket } from "./socket"
+import { startNativeSocket } from "./socket"
 import { spreadByDevice } from "../backoff"
 
 export { Link, LinkState, LinkStats, PushHandler } from "./link"
@@ -51,9 +51,10 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
     const cfg = await readLinkConfig()
     if (overrides) Object.assign(cfg, overrides)
     const sock = startNativeSocket()
-    const transport = new SocketTransport(cfg, sock)
+    const port = cfg.tls ? -cfg.port : cfg.port // the runtime selects TLS by a negative port
     const link: Link = new Link(cfg, {
-        transport: transport,
+        // one connection at a time; its events go to the link
+        transport: { open: () => sock.connect(cfg.host, port, link), send: (text: string) => sock.send(text), close: () => sock.abandon() },
         now: ds.millis,
         random: spreadByDevice(ds.deviceIdentifier("self"), Math.random),
         reboot: (n: number) => rebootNow.start(link, n),
@@ -62,7 +63,6 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
         defer: (fn: () => void) => setTimeout(fn, 0),
         log: (msg: string) => console.log(msg),
     })
-    transport.link = link
     let restored = await loadOutbox(link.outbox, ds.millis())
     if (restored) console.log(`link: ${restored} samples queued again from before the reboot`)
     console.log(`link: ${cfg.tls ? "tls" : "tcp"}://${cfg.host}:${cfg.port} feed ${cfg.feedId}, reboot after ${cfg.rebootMin} min (reboots so far ${cfg.reboots})`)
@@ -93,23 +93,4 @@ async function rebootNow(link: Link, n: number) {
     const saved = await saveOutbox(link.outbox, ds.millis())
     console.log(`link: saved ${saved} queued samples; rebooting (flash writes since boot: ${flashWrites()})`)
     ds.reboot()
-}
-
-/** Adapts the device's socket to the link: one connection at a time, its events go to the link. */
-class SocketTransport implements Transport {
-    link: Link
-
-    constructor(readonly cfg: LinkConfig, private sock: NativeSocket) {}
-
-    open(): string {
-        return this.sock.connect(this.cfg.host, this.cfg.tls ? -this.cfg.port : this.cfg.port, this.link)
-    }
-
-    send(text: string) {
-        this.sock.send(text)
-    }
-
-    close() {
-        this.sock.abandon()
-    }
 }

@@ -1,11 +1,10 @@
-// Real sensors on a board: I2C climate chips through @devicescript/drivers, analog inputs on an ADC
-// pin, RSSI from the Wi-Fi service. Never called in the simulator: the drivers there wait for an
-// external simulator that `devs run --test` does not have (platform notes §5).
+// Real sensors on a board: the I2C climate chip through the driver its build carries (src/boards/<id>.ts),
+// analog inputs on an ADC pin, RSSI from the Wi-Fi service. Never called in the simulator: the drivers there
+// wait for an external simulator that `devs run --test` does not have (platform notes §5).
 import * as ds from "@devicescript/core"
-import { startAHT20, startBME680, startSHT30, startSHTC3 } from "@devicescript/drivers"
 import "@devicescript/gpio"
-import { BoardConfig, QUANTITIES } from "../app/config"
-import { ClientSensor, FunctionSensor, Sensor } from "./sensor"
+import { BoardConfig, CHIP_QUANTITIES, QUANTITIES } from "../app/config"
+import { ChipDriver, ClientSensor, DriverSensor, FunctionSensor, Sensor, SensorDrivers } from "./sensor"
 
 function sensorFor(q: string, role: any, scale = 1): Sensor {
     return new ClientSensor(QUANTITIES[q].id, QUANTITIES[q].unit, role, scale)
@@ -21,33 +20,32 @@ function analogSensor(q: string, gpio: number): Sensor {
     return new FunctionSensor(QUANTITIES[q].id, QUANTITIES[q].unit, () => (pin as ds.InputPin).value * 100)
 }
 
-/** Starts the climate chip; a chip that does not answer on I2C is reported and skipped. */
-async function startClimate(board: BoardConfig, out: Sensor[], onError: (code: string, detail: string) => void) {
+/** Starts the climate chip through the build's driver; a chip that does not answer on I2C, or has no driver in this build, is reported and skipped. */
+async function startClimate(board: BoardConfig, out: Sensor[], onError: (code: string, detail: string) => void, drivers: SensorDrivers) {
     const c = board.climate
     if (!c) return
     try {
-        if (c.chip === "bme680") {
-            const r = await startBME680({ address: c.address === 0x77 ? 0x77 : 0x76 })
-            out.push(sensorFor("temp", r.temperature))
-            out.push(sensorFor("humidity", r.humidity))
-            out.push(sensorFor("pressure", r.pressure))
-            return
-        }
-        let r: { temperature: ds.Temperature; humidity: ds.Humidity }
-        if (c.chip === "sht30") r = await startSHT30({ address: c.address === 0x45 ? 0x45 : 0x44 })
-        else if (c.chip === "shtc3") r = await startSHTC3()
-        else r = await startAHT20()
-        out.push(sensorFor("temp", r.temperature))
-        out.push(sensorFor("humidity", r.humidity))
+        const sensors = drivers.climate ? await drivers.climate(c.chip, c.address) : undefined
+        if (!sensors) return onError("E_SENSOR_BUILD", c.chip) // this firmware was built for another board
+        for (const s of sensors) out.push(s)
     } catch (e) {
-        // DriverError: nothing answered at the address; the rest of the board still works
+        // DriverError: nothing answered at the address (or a wrong chip id); the rest of the board still works
         onError("E_SENSOR_INIT", c.chip)
     }
 }
 
-export async function startHardwareSensors(board: BoardConfig, onError: (code: string, detail: string) => void): Promise<Sensor[]> {
+/** The field of a driver's reading each quantity is. */
+const DRIVER_FIELDS: Record<string, string> = { temp: "temperature", humidity: "humidity", pressure: "pressure" }
+
+/** Starts `driver` and returns a sensor per quantity the board's chip measures (CHIP_QUANTITIES). */
+export async function chipSensors(driver: ChipDriver, chip: string): Promise<Sensor[]> {
+    await driver.init()
+    return CHIP_QUANTITIES[chip].map(q => new DriverSensor(QUANTITIES[q].id, QUANTITIES[q].unit, driver, DRIVER_FIELDS[q]))
+}
+
+export async function startHardwareSensors(board: BoardConfig, onError: (code: string, detail: string) => void, drivers: SensorDrivers): Promise<Sensor[]> {
     const out: Sensor[] = []
-    await startClimate(board, out, onError)
+    await startClimate(board, out, onError, drivers)
     if (board.lightPin !== undefined) out.push(analogSensor("light", board.lightPin))
     if (board.soilPin !== undefined) out.push(analogSensor("soil", board.soilPin))
     // the Wi-Fi service's reading register is the RSSI in dBm

@@ -42,3 +42,31 @@ export class FunctionSensor implements Sensor {
         return this.fn()
     }
 }
+
+/** An I2C chip driver of @devicescript/drivers (or a copy in src/sensors/chips): read() gives every quantity at once, cached. */
+export interface ChipDriver {
+    init(): Promise<void>
+    read(): Promise<any>
+}
+
+/** One quantity of an I2C chip, read from its driver directly (no Jacdac server in between). */
+export class DriverSensor implements Sensor {
+    constructor(readonly id: string, readonly unit: string, private driver: ChipDriver, private field: string) {}
+
+    async read(): Promise<number | undefined> {
+        const v = (await this.driver.read())[this.field]
+        return typeof v === "number" && !isNaN(v) ? v : undefined
+    }
+}
+
+/**
+ * What a build can start besides GPIO and Wi-Fi, chosen by its entry so that each build compiles only
+ * what it wires: src/boards/<id>.ts passes its board's chip driver, src/main.ts the simulated sensors
+ * (SIMULATOR_DRIVERS).
+ */
+export interface SensorDrivers {
+    /** the sensors of `chip` at `address`, its driver started; undefined when this build has no driver for it */
+    climate?: (chip: string, address: number) => Promise<Sensor[] | undefined>
+    /** a simulated sensor for quantity `q` (in-VM server and client) */
+    simulated?: (q: string, rand: () => number, clock: () => number) => Sensor
+}

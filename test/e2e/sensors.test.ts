@@ -11,10 +11,12 @@ import { after, before, describe, test } from "node:test"
 import { startServer, type RunningServer } from "../../devs/server/index.ts"
 import { api, datapoints, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
 
-// exactly what src/main.ts does after startLink(): the board from settings (the simulator → "sim")
+// exactly what src/main.ts does after startLink(): the simulator's board, its settings applied
 const APP = `
 import { startBoardIo } from "../../../src/app/io"
-await startBoardIo(link)
+import { simBoard } from "../../../src/app/config"
+import { SIMULATOR_DRIVERS } from "../../../src/sensors/simulated"
+await startBoardIo(link, simBoard(), SIMULATOR_DRIVERS)
 `
 /** a loaded 2-core machine runs the simulator slowly; these bound a test, they do not measure it */
 const WAIT_MS = 20_000

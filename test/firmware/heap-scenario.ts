@@ -10,6 +10,8 @@
 import * as ds from "@devicescript/core"
 import { writeSetting } from "@devicescript/settings"
 import { FieldIo, startBoardIo } from "../../src/app/io"
+import { simBoard } from "../../src/app/config"
+import { SIMULATOR_DRIVERS } from "../../src/sensors/simulated"
 import { startLink } from "../../src/net"
 import { MAX_LINE_BYTES } from "../../src/net/framer"
 import { Link } from "../../src/net/link"
@@ -108,7 +110,7 @@ export async function fillEverything(marginBytes: number, probe: number): Promis
     await writeSetting("REBOOT_MIN", 0)
     await writeSetting("DIAG_S", 3600)
     const link = await startLink()
-    const io = await startBoardIo(link)
+    const io = await startBoardIo(link, simBoard(), SIMULATOR_DRIVERS)
 
     // connect; a slow keep-alive so that nothing times out while the test takes its time
     while (!rt.cmds.length) await ds.sleep(20)
