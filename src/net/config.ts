@@ -3,6 +3,7 @@
 // "Firmware configuration (settings)".
 import { readSetting } from "@devicescript/settings"
 import { DEFAULT_BACKOFF, ReconnectConfig } from "../backoff"
+import { readBack } from "../flash"
 import { MAX_OUTBOX_BYTES } from "./outbox"
 
 export interface LinkConfig {
@@ -82,10 +83,25 @@ async function num(key: string, dflt: number): Promise<number> {
     return dflt
 }
 
+/**
+ * A text setting, read as the JSON the settings service holds. Deploying `.env` files stores an all-digit
+ * value (API_KEY=123456789012) as a JSON number, which readSetting() would hand back as a number; up to
+ * EXACT_DIGITS digits the stored text is exact and is kept as it is. A longer one was rounded by the deploy
+ * (a double holds 15-17 digits) and cannot be recovered: refused with E_SETTING and the fix.
+ */
 async function text(key: string, dflt: string): Promise<string> {
-    const v = await readSetting<any>(key, dflt)
-    if (typeof v === "string") return v
-    if (typeof v === "number") return "" + v
-    console.warn(`link: setting ${key} is not text; using ${dflt}`)
-    return dflt
+    const json = await readBack(key)
+    if (!json) return dflt // none, or the settings service did not answer
+    if (json.charCodeAt(0) === 34) return JSON.parse(json)
+    for (let i = 0; i < json.length; ++i) {
+        const c = json.charCodeAt(i)
+        if (c < 48 || c > 57 || i >= EXACT_DIGITS) {
+            console.warn(`link: E_SETTING ${key}=${json} is not text, or was rounded as a number: write it in quotes in .env.local (${key}="...")`)
+            return dflt
+        }
+    }
+    return json
 }
+
+/** Every integer of this many digits is exact in a double, and Node prints it as such. */
+const EXACT_DIGITS = 15
