@@ -27,7 +27,7 @@ import {
 import { LinkConfig } from "./config"
 import { LineFramer } from "./framer"
 import { Outbox, Policy, encodeBatch } from "./outbox"
-import { PushHandler, Subscriptions } from "./subscriptions"
+import { NEVER, PushHandler, Subscriptions } from "./subscriptions"
 import { RequestTable } from "./tokens"
 
 export { PushHandler } from "./subscriptions"
@@ -78,7 +78,7 @@ export interface LinkStats {
     outboxBytes: number
     /** samples dropped because the outbox was full */
     drops: number
-    /** samples the server refused (4xx other than auth); never retried */
+    /** samples the server refused (4xx other than auth; never retried), and subscriptions it refused or ended */
     rejected: number
     uptimeS: number
     reboots: number
@@ -164,7 +164,11 @@ export class Link {
         this.outbox = new Outbox(cfg.outboxBytes)
         const self = this
         this.framer = new LineFramer(line => self.onLine(line))
-        this.subs = new Subscriptions(deps.log, i => self.sendSubscribe(i))
+        this.subs = new Subscriptions(
+            deps.log,
+            i => self.sendSubscribe(i),
+            (i, r) => self.subscriptionOver(i, r, "ended")
+        )
         this.s = {
             state: "offline",
             reconnects: 0,
@@ -286,6 +290,8 @@ export class Link {
                 // an idle link that hears the server and owes nothing is working: no reason to reboot
                 if (k.health === "ok" && this.requests.size() === 0) this.lastSuccessMs = now
                 if (now >= this.nextDiagMs) this.reportDiagnostics(now)
+                const renew = this.subs.due(now)
+                if (renew >= 0) this.sendSubscribe(renew)
                 const txBeforeMs = this.lastTxMs
                 this.flush()
                 // a batch that just went out is as good as a heartbeat on a metered link
@@ -392,7 +398,7 @@ export class Link {
         this.upSinceMs = now
         this.succeeded(now)
         this.to("up", `welcome, session ${w.session}`)
-        for (let i = 0; i < this.subs.count(); ++i) this.sendSubscribe(i)
+        for (let i = 0; i < this.subs.count(); ++i) if (this.subs.wanted(i)) this.sendSubscribe(i)
         this.flush()
     }
 
@@ -406,10 +412,8 @@ export class Link {
         if (p) {
             const now = this.deps.now()
             if (p.kind === "batch") this.onBatchAck(r, p.ref, now - p.sentMs)
-            else if (r.status >= 300) {
-                this.s.rejected++
-                this.deps.log(`link: subscribe ${this.subs.resource(p.ref)} refused: ${r.status} ${codeOf(r)}`)
-            } else {
+            else if (r.status >= 300) this.subscriptionOver(p.ref, r, "refused")
+            else {
                 this.authed = true
                 // [P§8] a cut replay: its pushes follow; once handled, the rest is asked for
                 const b = r.body
@@ -450,6 +454,28 @@ export class Link {
         const hint = r.body && typeof r.body["retry_after_ms"] === "number" ? r.body["retry_after_ms"] : 0
         if (hint > 0) this.retryAfterMs = hint
         this.drop("E_NOTICE_" + r.status)
+    }
+
+    /**
+     * [P§8] Subscription `i` was refused, or ended by the server with a final push. What follows depends on
+     * why: 404 (E_FEED_DELETED: a feed's id is never given out again) is for good, not even after a
+     * reconnect; 401/403 (E_FORBIDDEN: the key was revoked or no longer covers the feed) is asked for again
+     * every AUTH_RETRY_MS, as a refused batch is, from the last `at` handled, so nothing written meanwhile
+     * is missed once the key is fixed; 408 (E_SUBSCRIPTION_ENDED) at once; anything else (a 4xx for the
+     * request itself, 429, 5xx) on the next connection.
+     */
+    private subscriptionOver(i: number, r: Response, how: string) {
+        const st = r.status
+        this.s.rejected++
+        let next = "on the next connection"
+        if (st === 408) {
+            next = "now"
+            this.sendSubscribe(i)
+        } else if (st === 404 || st === 401 || st === 403) {
+            next = st === 404 ? "never" : "in 30 s"
+            this.subs.renewAt(i, st === 404 ? NEVER : this.deps.now() + AUTH_RETRY_MS)
+        }
+        this.deps.log(`link: subscription ${this.subs.resource(i)} ${how}: ${st} ${codeOf(r)}; renewed ${next}`)
     }
 
     private sendSubscribe(i: number) {

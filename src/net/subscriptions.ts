@@ -31,19 +31,27 @@ interface Subscription {
     /** pushes still to come from a cut replay; when they are handled, subscribe again from `nextSince` */
     replayOwed: number
     nextSince: string
+    /** when to subscribe again after the server ended or refused it (Link decides); 0: nothing owed, NEVER: not at all */
+    renewAtMs: number
 }
+
+/** renewAt() value of a subscription that is not asked for again, not even after a reconnect */
+export const NEVER = -1
 
 export class Subscriptions {
     private subs: Subscription[] = []
     /** handlers that threw; counted, never fatal */
     handlerErrors = 0
 
-    /** `resubscribe(i)`: a cut replay of subscription `i` has been handled; send request(i) again */
-    constructor(private log: (msg: string) => void, private resubscribe: (i: number) => void) {}
+    /**
+     * `resubscribe(i)`: a cut replay of subscription `i` has been handled; send request(i) again.
+     * `ended(i, r)`: the server ended subscription `i` with the final push `r` (status >= 300) [P§8].
+     */
+    constructor(private log: (msg: string) => void, private resubscribe: (i: number) => void, private ended: (i: number, r: Response) => void) {}
 
     /** Adds a subscription, replaying from `sinceAt` (the last `at` handled before a reboot) if given; returns its index. */
     add(resource: string, handler: PushHandler, sinceAt?: string): number {
-        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: sinceAt, lastKey: undefined, sinceMs: undefined, replayOwed: 0, nextSince: undefined })
+        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: sinceAt, lastKey: undefined, sinceMs: undefined, replayOwed: 0, nextSince: undefined, renewAtMs: 0 })
         return this.subs.length - 1
     }
 
@@ -53,6 +61,29 @@ export class Subscriptions {
 
     resource(i: number): string {
         return this.subs[i].resource
+    }
+
+    /** Subscription `i` is to be asked for again at `atMs` (NEVER: not at all). */
+    renewAt(i: number, atMs: number) {
+        const sub = this.subs[i]
+        if (sub.renewAtMs !== NEVER) sub.renewAtMs = atMs
+    }
+
+    /** False once a subscription is not to be asked for again (renewAt NEVER). */
+    wanted(i: number): boolean {
+        return this.subs[i].renewAtMs !== NEVER
+    }
+
+    /** A subscription whose renewal is due at `nowMs` (its renewal is then no longer owed), else -1. */
+    due(nowMs: number): number {
+        for (let i = 0; i < this.subs.length; ++i) {
+            const sub = this.subs[i]
+            if (sub.renewAtMs > 0 && nowMs >= sub.renewAtMs) {
+                sub.renewAtMs = 0
+                return i
+            }
+        }
+        return -1
     }
 
     /**
@@ -65,6 +96,7 @@ export class Subscriptions {
     request(i: number, token: string, headers: any, serverNowMs: number): string {
         const sub = this.subs[i]
         sub.token = token
+        if (sub.renewAtMs > 0) sub.renewAtMs = 0
         sub.replayOwed = 0 // a new subscription: a cut replay of an earlier one no longer counts
         if (sub.sinceMs === undefined) sub.sinceMs = serverNowMs
         const params: any = { since: sub.lastAt === undefined ? sub.sinceMs : sub.lastAt, limit: REPLAY_LIMIT }
@@ -87,6 +119,12 @@ export class Subscriptions {
         for (let i = 0; i < this.subs.length; ++i) {
             const sub = this.subs[i]
             if (sub.token === r.token) {
+                if (r.status >= 300) {
+                    // [P§8] a final push: nothing with this token follows
+                    sub.token = undefined
+                    this.ended(i, r)
+                    return true
+                }
                 this.push(sub, r)
                 if (sub.replayOwed > 0 && --sub.replayOwed === 0) this.caughtUp(i)
                 return true
@@ -103,7 +141,6 @@ export class Subscriptions {
     }
 
     private push(sub: Subscription, r: Response) {
-        if (r.status >= 300) return // e.g. 408 "subscription ended": subscribed again on the next connection
         const body = r.body
         const at = body && typeof body["at"] === "string" ? (body["at"] as string) : undefined
         if (at !== undefined) {

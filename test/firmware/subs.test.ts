@@ -1,7 +1,7 @@
 // Subscriptions and robustness against a misbehaving server (issue 6): nothing crashes, nothing queued is lost.
 import { describe, expect, test } from "@devicescript/test"
 import { REPLAY_LIMIT, textAfter } from "../../src/net/subscriptions"
-import { ackLast, advance, bringUp, makeLink, rx, SERVER_TIME_MS, welcomeLine } from "./netfakes"
+import { ackLast, advance, bringUp, Harness, makeLink, rx, SERVER_TIME_MS, welcomeLine } from "./netfakes"
 
 function truncatedAck(token: string, replayed: number, nextSince: string): string {
     return '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"replayed":' + replayed + ',"truncated":true,"next_since":"' + nextSince + '"}}\n'
@@ -157,6 +157,95 @@ describe("link subscriptions", () => {
         rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1"))
         expect(h.link.stats().handlerErrors).toBe(1)
         expect(h.link.state).toBe("up")
+    })
+})
+
+function finalPush(token: string, status: number, code: string): string {
+    return '{"token":"' + token + '","status":' + status + ',"resource":"/feeds/7/datastreams/led","body":{"title":"Subscription ended","errors":"x","code":"' + code + '"}}\n'
+}
+
+/** The subscribe requests sent so far (diagnostics batches go out meanwhile too). */
+function subscribes(h: Harness): any[] {
+    const out: any[] = []
+    for (const r of h.t.requests()) if (r.method === "subscribe") out.push(r)
+    return out
+}
+
+function lastSubscribe(h: Harness): any {
+    const all = subscribes(h)
+    return all[all.length - 1]
+}
+
+/** Moves the clock by `ms` with the server's heartbeats arriving, so the link stays up. */
+async function heard(h: Harness, ms: number) {
+    for (let t = 0; t < ms; t += 500) {
+        rx(h, "\n")
+        await advance(h, 500)
+    }
+}
+
+describe("subscriptions the server ends [P§8]", () => {
+    test("404 E_FEED_DELETED: logged with its code, not renewed, not even after a reconnect", async () => {
+        const h = makeLink({ diagMs: 3600000 }, 0)
+        h.link.subscribe("datastreams/led", body => {})
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        ackLast(h, 200)
+        const n = subscribes(h).length
+        rx(h, finalPush(sub.token, 404, "E_FEED_DELETED"))
+        expect(h.logs[h.logs.length - 1]).toBe("link: subscription /feeds/7/datastreams/led ended: 404 E_FEED_DELETED; renewed never")
+        expect(h.link.stats().rejected).toBe(1)
+        await heard(h, 40000)
+        expect(subscribes(h).length).toBe(n)
+        rx(h, '{"notice":true,"status":503}\n')
+        await advance(h, 100)
+        bringUp(h)
+        expect(subscribes(h).length).toBe(n) // the welcome subscribed nothing
+    })
+    test("403 E_FORBIDDEN (key revoked): logged, asked for again every 30 s from the last at until accepted", async () => {
+        const h = makeLink({ diagMs: 3600000 }, 0)
+        const got: string[] = []
+        h.link.subscribe("datastreams/led", body => {
+            got.push(body.current_value)
+        })
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        ackLast(h, 200)
+        rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1"))
+        const n = subscribes(h).length
+        rx(h, finalPush(sub.token, 403, "E_FORBIDDEN"))
+        expect(h.logs[h.logs.length - 1]).toBe("link: subscription /feeds/7/datastreams/led ended: 403 E_FORBIDDEN; renewed in 30 s")
+        rx(h, push(sub.token, "2026-11-22T05:00:02.000Z", "2")) // nothing with an ended token is handled
+        await heard(h, 29000)
+        expect(subscribes(h).length).toBe(n)
+        await heard(h, 2000)
+        const again = lastSubscribe(h)
+        expect(subscribes(h).length).toBe(n + 1)
+        expect(again.method).toBe("subscribe")
+        expect(again.params.since).toBe("2026-11-22T05:00:01.000Z")
+        rx(h, '{"token":"' + again.token + '","status":403,"resource":"/feeds/7/datastreams/led","body":{"code":"E_FORBIDDEN"}}\n')
+        expect(h.logs[h.logs.length - 1]).toBe("link: subscription /feeds/7/datastreams/led refused: 403 E_FORBIDDEN; renewed in 30 s")
+        await heard(h, 31000)
+        expect(subscribes(h).length).toBe(n + 2)
+        const third = lastSubscribe(h)
+        rx(h, '{"token":"' + third.token + '","status":200,"resource":"/feeds/7/datastreams/led"}\n')
+        await heard(h, 40000)
+        expect(subscribes(h).length).toBe(n + 2) // accepted: nothing more asked
+        expect(got.join(",")).toBe("1")
+        expect(h.link.state).toBe("up")
+    })
+    test("408 E_SUBSCRIPTION_ENDED: subscribed again at once from the last at", async () => {
+        const h = makeLink({}, 0)
+        h.link.subscribe("datastreams/led", body => {})
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        ackLast(h, 200)
+        rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1"))
+        rx(h, finalPush(sub.token, 408, "E_SUBSCRIPTION_ENDED"))
+        const again = lastSubscribe(h)
+        expect(again.method).toBe("subscribe")
+        expect(again.token === sub.token).toBe(false)
+        expect(again.params.since).toBe("2026-11-22T05:00:01.000Z")
     })
 })
 
