@@ -44,7 +44,10 @@ serve:
   --insecure-tcp-port N plain TCP device port, development only (off by default)
   --tls-cert FILE       PEM certificate chain           [FEEDLINE_TLS_CERT; default: dev CA in DIR/tls]
   --tls-key FILE        PEM private key                 [FEEDLINE_TLS_KEY]
-  --heartbeat-ms N      keep-alive contract [P§4]       [FEEDLINE_HEARTBEAT_MS, default 300]
+  --keepalive PROFILE   device doors' keep-alive [P§4]  [FEEDLINE_KEEPALIVE, default field: 20 s / 30 s / 60 s;
+                        seed: 300 / 1000 / 3000 ms, what the app door's WebSocket always announces]
+  --heartbeat-ms N      keep-alive contract of every    [FEEDLINE_HEARTBEAT_MS, default 300 when any of the three
+                        door, instead of the profiles    is given]
   --faulty-ms N         degraded after this silence     [FEEDLINE_FAULTY_MS, default: 3 heartbeats, >= 1000,
                                                          at most halfway to the timeout]
   --timeout-ms N        idle connections are closed     [FEEDLINE_TIMEOUT_MS, default 3000]
@@ -108,6 +111,7 @@ async function serve(args: string[]): Promise<void> {
             "insecure-http": { type: "boolean" },
             "tls-cert": { type: "string" },
             "tls-key": { type: "string" },
+            keepalive: { type: "string" },
             "heartbeat-ms": { type: "string" },
             "faulty-ms": { type: "string" },
             "timeout-ms": { type: "string" },
@@ -140,6 +144,7 @@ async function serve(args: string[]): Promise<void> {
         insecureHttp: v["insecure-http"],
         tlsCertPath: v["tls-cert"] ?? env.FEEDLINE_TLS_CERT,
         tlsKeyPath: v["tls-key"] ?? env.FEEDLINE_TLS_KEY,
+        keepaliveProfile: (v.keepalive ?? env.FEEDLINE_KEEPALIVE) as ServerOptions["keepaliveProfile"],
         heartbeatMs: intOf("heartbeat-ms", v["heartbeat-ms"] ?? env.FEEDLINE_HEARTBEAT_MS),
         faultyMs: intOf("faulty-ms", v["faulty-ms"] ?? env.FEEDLINE_FAULTY_MS),
         timeoutMs: intOf("timeout-ms", v["timeout-ms"] ?? env.FEEDLINE_TIMEOUT_MS),

@@ -16,12 +16,15 @@ import { appSchemeOf, isLoopbackHost } from "./listeners/app-port.ts"
 import { attachStream } from "./listeners/stream.ts"
 import { Fleet } from "./fleet/fleet.ts"
 import {
+    APP_KEEPALIVE_PROFILE,
     AUTH_FAILURES_BURST,
     AUTH_FAILURES_PER_MINUTE,
     CLAIM_BURST_PER_ADDRESS,
     CLAIM_BURST_PER_PRODUCT,
     CLAIM_RATE_PER_ADDRESS,
     CLAIM_RATE_PER_PRODUCT,
+    DEVICE_KEEPALIVE_PROFILE,
+    KEEPALIVE_PROFILES,
 } from "./limits.ts"
 import { createLogger } from "./log.ts"
 import { Metrics } from "./metrics.ts"
@@ -56,8 +59,14 @@ function listen(server: net.Server, port: number, host: string): Promise<number>
 
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const host = opts.host ?? "127.0.0.1"
-    const keepalive = keepaliveContractOf(opts.heartbeatMs, opts.faultyMs, opts.timeoutMs)
+    // [P§4] explicit values set every door's contract; without them each door announces its profile
+    const explicit = opts.heartbeatMs !== undefined || opts.faultyMs !== undefined || opts.timeoutMs !== undefined
+    const profile = KEEPALIVE_PROFILES[opts.keepaliveProfile ?? DEVICE_KEEPALIVE_PROFILE]
+    if (!profile) throw new ConfigError(`--keepalive: no profile "${opts.keepaliveProfile}"; use ${Object.keys(KEEPALIVE_PROFILES).join(" or ")}`)
+    if (explicit && opts.keepaliveProfile !== undefined) throw new ConfigError("give --keepalive or --heartbeat-ms/--faulty-ms/--timeout-ms, not both")
+    const keepalive = explicit ? keepaliveContractOf(opts.heartbeatMs, opts.faultyMs, opts.timeoutMs) : { contract: profile, error: undefined }
     if (!keepalive.contract) throw new ConfigError(`keep-alive settings (--heartbeat-ms, --faulty-ms, --timeout-ms): ${keepalive.error}`)
+    const appKeepalive = explicit ? keepalive.contract : KEEPALIVE_PROFILES[APP_KEEPALIVE_PROFILE]
     const app = appSchemeOf(host, opts)
     if (!app.scheme) throw new ConfigError(`app port: ${app.error}`)
     const appScheme = app.scheme
@@ -91,7 +100,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const { credentials, created } = await ensureCredentials(opts.dataDir, store, keys, now)
     const tls = await loadTlsMaterial(opts, log)
 
-    const w = wireServer({ opts, version: SERVER_VERSION, appScheme, keepalive: keepalive.contract, tls, store, keys, fleet, authFailures, extensions, log, metrics, now })
+    const w = wireServer({ opts, version: SERVER_VERSION, appScheme, keepalive: keepalive.contract, appKeepalive, tls, store, keys, fleet, authFailures, extensions, log, metrics, now })
     const devicePort = await listen(w.tlsServer, opts.devicePort ?? 7443, host)
     const appPort = await listen(w.appListener, opts.appPort ?? 7080, host)
     if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")

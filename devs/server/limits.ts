@@ -182,3 +182,22 @@ export const MAX_ALLOW_LIST = 500
  * again, each time for a new key.
  */
 export const MAX_CLAIM_POLICY_BYTES = 600
+
+/**
+ * [P§4] The keep-alive contracts a server announces, by profile (README "Keep-alive profiles" has the
+ * measurements: `npm run bench:keepalive`). `seed`: the original contract, a dead link noticed within
+ * 3 s, for clients on good links. `field`: ESP32s on real Wi-Fi, where modem sleep delays what they receive
+ * by up to a DTIM interval (~300 ms), each false "dead" costs a full TLS handshake (1-1.7 s of a C3, no
+ * session resumption), and heartbeats are most of what an idle device sends: a heartbeat every 20 s keeps
+ * NAT mappings (minutes) alive, tolerates a lost heartbeat and ~10 s of extra delay before "degraded",
+ * and notices a dead link within a minute; nothing is lost meanwhile (outbox, replay from `since`).
+ */
+export const KEEPALIVE_PROFILES = {
+    seed: { heartbeatMs: 300, faultyMs: 1000, timeoutMs: 3000 },
+    field: { heartbeatMs: 20_000, faultyMs: 30_000, timeoutMs: 60_000 },
+}
+export type KeepaliveProfile = keyof typeof KEEPALIVE_PROFILES
+/** what the device doors (TLS device port, plain TCP, attached streams) announce unless told otherwise */
+export const DEVICE_KEEPALIVE_PROFILE: KeepaliveProfile = "field"
+/** what the app door's WebSocket clients (dashboard page, CLI) get: browsers and tools on good links */
+export const APP_KEEPALIVE_PROFILE: KeepaliveProfile = "seed"

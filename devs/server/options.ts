@@ -2,6 +2,7 @@
 import type { Duplex } from "node:stream"
 import type { BearerVerifier } from "./auth/grant.ts"
 import type { KeyRing } from "./auth/keys.ts"
+import type { KeepaliveProfile } from "./limits.ts"
 import type { Credentials } from "./credentials.ts"
 import type { Fleet } from "./fleet/fleet.ts"
 import type { ServerExtension } from "./extensions.ts"
@@ -30,10 +31,16 @@ export interface ServerOptions {
     insecureHttp?: boolean
     /** plain TCP device port for development; off unless set (0 = ephemeral) */
     insecureTcpPort?: number
-    /** [P§4] keep-alive contract announced in the welcome: 300 / 1000 / 3000 ms; faulty derived when not given (keepaliveContractOf) */
+    /**
+     * [P§4] keep-alive contract announced in the welcome on every door; faulty derived when not given
+     * (keepaliveContractOf). Without any of them each door announces its profile (limits.ts
+     * KEEPALIVE_PROFILES): the device doors `keepaliveProfile` (default "field": 20 s / 30 s / 60 s),
+     * the app door's WebSocket "seed" (300 / 1000 / 3000 ms).
+     */
     heartbeatMs?: number
     faultyMs?: number
     timeoutMs?: number
+    keepaliveProfile?: KeepaliveProfile
     /** PEM files; without them a dev CA and a localhost certificate are made in dataDir/tls */
     tlsCertPath?: string
     tlsKeyPath?: string

@@ -246,7 +246,25 @@ export class Session implements Connection {
         if (this.state !== "open") return
         this.wire.send(lines)
         this.lastTxMs = this.deps.now()
-        if (this.wire.bufferedBytes() > this.deps.config.maxQueueBytes) this.dropSlowConsumer("its outgoing queue passed " + this.deps.config.maxQueueBytes + " bytes")
+        const queued = this.wire.bufferedBytes()
+        if (queued > this.deps.config.maxQueueBytes) return this.dropSlowConsumer("its outgoing queue passed " + this.deps.config.maxQueueBytes + " bytes")
+        // congested from now: look again within congestionCheckMs, not at the next keep-alive check (20 s apart in
+        // the device doors' `field` profile), so that the slow-consumer rule holds to within that
+        if (this.congestedSinceMs === undefined && this.timer && queued > this.congestedBytes()) {
+            this.congestedSinceMs = this.lastTxMs
+            clearTimeout(this.timer)
+            this.schedule(this.congestionCheckMs())
+        }
+    }
+
+    private congestedBytes(): number {
+        return Math.min(CONGESTED_QUEUE_BYTES, this.deps.config.maxQueueBytes / 4)
+    }
+
+    /** How often a congested connection is looked at: the slow-consumer rule holds to within this. */
+    private congestionCheckMs(): number {
+        const { heartbeatMs, slowConsumerMs } = this.deps.config
+        return Math.max(1, Math.min(heartbeatMs, slowConsumerMs / 10))
     }
 
     private dropSlowConsumer(why: string): void {
@@ -272,7 +290,7 @@ export class Session implements Connection {
             )
         }
         const queued = this.wire.bufferedBytes()
-        const congestedBytes = Math.min(CONGESTED_QUEUE_BYTES, this.deps.config.maxQueueBytes / 4)
+        const congestedBytes = this.congestedBytes()
         if (queued > congestedBytes) {
             this.congestedSinceMs ??= now
             if (now - this.congestedSinceMs >= slowConsumerMs) return this.dropSlowConsumer(`more than ${congestedBytes} bytes queued for ${slowConsumerMs} ms`)
@@ -287,7 +305,7 @@ export class Session implements Connection {
             if (queued === 0) this.wire.heartbeat()
             this.lastTxMs = now
         }
-        this.schedule(Math.min(authDueInMs, this.congestedSinceMs === undefined ? k.nextCheckInMs : Math.min(k.nextCheckInMs, heartbeatMs)))
+        this.schedule(Math.min(authDueInMs, this.congestedSinceMs === undefined ? k.nextCheckInMs : Math.min(k.nextCheckInMs, this.congestionCheckMs())))
     }
 
     /** [P§6] Sends a connection notice (`"notice":true`, no token), then closes. */

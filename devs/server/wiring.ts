@@ -49,7 +49,10 @@ export interface Foundations {
     opts: ServerOptions
     version: string
     appScheme: AppScheme
+    /** [P§4] what the device doors announce (TLS device port, plain TCP, attached streams) */
     keepalive: KeepaliveContract
+    /** [P§4] what the app door's WebSocket announces */
+    appKeepalive: KeepaliveContract
     tls: TlsMaterial
     store: Store
     keys: KeyRing
@@ -136,7 +139,7 @@ export function wireServer(f: Foundations): Wired {
         },
     )
     const tlsServer = createTlsListener(sessionDeps, { cert: tls.cert, key: tls.key, handshakeTimeoutMs: handshakeTimeout, maxConnections, handshakes, maxPendingHandshakes })
-    const ws = new WsListener(sessionDeps)
+    const ws = new WsListener({ ...sessionDeps, config: { ...sessionDeps.config, ...f.appKeepalive } })
     const httpServer: http.Server = createHttpListener(
         {
             router,

@@ -58,3 +58,35 @@ test("keep-alive: `feedline serve` with contradictory flags exits 2 with the rea
         rmSync(dataDir, { recursive: true, force: true })
     }
 })
+
+test("keep-alive profiles (issue 13): device doors announce `field` by default, the app door's WebSocket `seed`; --keepalive seed restores the seed contract on the device door", async () => {
+    const announced = async (c: TlsClient | WsClient) => {
+        const w = (await c.welcome()).welcome!
+        c.close()
+        return [w.heartbeat, w.faulty, w.timeout]
+    }
+    const byDefault = await startTestServer()
+    try {
+        assert.deepEqual(await announced(await TlsClient.connect(byDefault, { heartbeat: false })), [20000, 30000, 60000])
+        assert.deepEqual(await announced(await WsClient.open(byDefault)), [300, 1000, 3000])
+    } finally {
+        await byDefault.stop()
+    }
+    const seed = await startTestServer({ keepaliveProfile: "seed" })
+    try {
+        assert.deepEqual(await announced(await TlsClient.connect(seed, { heartbeat: false })), [300, 1000, 3000])
+    } finally {
+        await seed.stop()
+    }
+})
+
+test("keep-alive profiles: an unknown profile, or a profile with explicit values, is refused at start", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "feedline-keepalive-profile-"))
+    try {
+        const base = { dataDir, devicePort: 0, appPort: 0, logLevel: "silent" as const }
+        await assert.rejects(startServer({ ...base, keepaliveProfile: "fast" as never }), (e: Error) => e instanceof ConfigError && /no profile "fast"; use seed or field/.test(e.message))
+        await assert.rejects(startServer({ ...base, keepaliveProfile: "seed", heartbeatMs: 1000 }), (e: Error) => e instanceof ConfigError && /not both/.test(e.message))
+    } finally {
+        rmSync(dataDir, { recursive: true, force: true })
+    }
+})

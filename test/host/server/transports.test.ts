@@ -4,7 +4,7 @@ import assert from "node:assert/strict"
 import net from "node:net"
 import { PassThrough, Duplex } from "node:stream"
 import { test } from "node:test"
-import { decodeServerLine, DEFAULT_HEARTBEAT_MS } from "../../../src/protocol.ts"
+import { decodeServerLine } from "../../../src/protocol.ts"
 import { CONGESTED_QUEUE_BYTES, MAX_QUEUE_BYTES, SLOW_CONSUMER_MS } from "../../../devs/server/limits.ts"
 import type { Wire } from "../../../devs/server/index.ts"
 import { startTestServer, TlsClient, http } from "../harness/server-harness.ts"
@@ -115,16 +115,18 @@ test("the slow-consumer rule at its default: congested for SLOW_CONSUMER_MS (10 
         advance(1000) // welcome sent, keep-alive running
         const congestedFromMs = clockMs
         queued = CONGESTED_QUEUE_BYTES + 1 // congested, far under MAX_QUEUE_BYTES: only the time rule can drop it
+        session.send("{}") // as congestion comes about: by what the server sends
         assert.ok(queued < MAX_QUEUE_BYTES)
         advance(SLOW_CONSUMER_MS - 400) // under the rule, with a tick's worth to spare
         assert.equal(ended, false, `dropped after ${clockMs - congestedFromMs} ms of congestion`)
         queued = 0 // it caught up: the time starts over
         advance(1000)
         queued = CONGESTED_QUEUE_BYTES + 1
+        session.send("{}")
         const againFromMs = clockMs
         advance(SLOW_CONSUMER_MS - 400)
         assert.equal(ended, false, "the congestion before it caught up does not count")
-        advance(2 * DEFAULT_HEARTBEAT_MS + 400) // past the rule by more than a check's period
+        advance(SLOW_CONSUMER_MS / 10 + 400) // past the rule by more than a check's period (the device doors' `field` keep-alive: heartbeats 20 s apart)
         assert.equal(ended, true, `still open after ${clockMs - againFromMs} ms of congestion`)
         const droppedAfterMs = clockMs - againFromMs
         assert.ok(droppedAfterMs >= SLOW_CONSUMER_MS, `dropped after ${droppedAfterMs} ms`)

@@ -12,7 +12,9 @@ let s: TestServer
 const T0 = Date.UTC(2026, 10, 22, 5) // the history tests' clock origin
 
 before(async () => {
-    s = await startTestServer()
+    // the seed's keep-alive contract (300 / 1000 / 3000 ms), as in the documentation's welcome; the device
+    // doors' default profile is keepalive.test.ts's
+    s = await startTestServer({ keepaliveProfile: "seed" })
     // the documentation's key and feed
     await s.store.createFeed({ id: 504, title: "xively example" })
     await s.keys.create({ secret: "abcdef123456", permissions: ["read", "update"], feeds: [504] })
