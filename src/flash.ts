@@ -1,5 +1,5 @@
 // Settings the firmware writes itself: verified and counted. Every write wears the flash (settings live in
-// the 256 KB `fstor` partition, a log of writes compacted when full); what writes, and how often: README
+// the 256 KB `fstor` partition, a log of writes compacted when full); what writes, and how often: docs/FIRMWARE.md
 // "Reboots". A setting write is a command to the runtime's settings service, sent without an answer and
 // carried out later; under load in the simulator some of a quick series never arrived (13 samples of a
 // saved outbox were missing after the reboot). So each write is read back, and written again if it did

@@ -1,4 +1,4 @@
-// `npm run bench:keepalive`: the numbers behind the keep-alive profiles (README "Keep-alive profiles"). For
+// `npm run bench:keepalive`: the numbers behind the keep-alive profiles (docs/FIRMWARE.md "Keep-alive profiles"). For
 // each candidate contract, `feedline serve` in its own process holds DEVICES idle devices (the load
 // generator's: welcome, auth, a subscription, then blank-line heartbeats when quiet, as the firmware does)
 // and its CPU is read from /proc over a window; one more connection counts its raw TCP bytes (TLS records

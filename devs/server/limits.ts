@@ -184,7 +184,7 @@ export const MAX_ALLOW_LIST = 500
 export const MAX_CLAIM_POLICY_BYTES = 600
 
 /**
- * [P§4] The keep-alive contracts a server announces, by profile (README "Keep-alive profiles" has the
+ * [P§4] The keep-alive contracts a server announces, by profile (docs/FIRMWARE.md "Keep-alive profiles" has the
  * measurements: `npm run bench:keepalive`). `seed`: the original contract, a dead link noticed within
  * 3 s, for clients on good links. `field`: ESP32s on real Wi-Fi, where modem sleep delays what they receive
  * by up to a DTIM interval (~300 ms), each false "dead" costs a full TLS handshake (1-1.7 s of a C3, no

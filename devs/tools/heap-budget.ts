@@ -2,7 +2,7 @@
 // 64 KB VM heap), with test/firmware/heap-scenario.ts:
 //   - free heap after each stage (the program allocates 256-byte blocks until it runs out of memory);
 //   - the largest margin the whole scenario survives holding (bisection in 512-byte steps).
-// About 10 simulator runs, 3-5 minutes on a loaded 2-core machine. Prints a table for README "Heap budget".
+// About 10 simulator runs, 3-5 minutes on a loaded 2-core machine. Prints a table for docs/FIRMWARE.md "Heap budget".
 import { spawnSync } from "node:child_process"
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"

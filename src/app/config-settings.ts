@@ -39,7 +39,7 @@ export class SettingsPolicyStore implements PolicyStore {
     }
 }
 
-/** `ACT_<id>`: an actuator's [state, at], written once per command applied (README "Reboots"). */
+/** `ACT_<id>`: an actuator's [state, at], written once per command applied (docs/FIRMWARE.md "Reboots"). */
 export const ACTUATOR_SETTING_PREFIX = "ACT_"
 
 /** ACT_<id> settings; an id too long for a setting key (more than 9 characters) is not kept. */

@@ -2,8 +2,8 @@
 // read through its driver directly (src/sensors/chips), so no other driver and no Jacdac sensor server is
 // compiled in. The pins, I2C and status LED come from the runtime flashed with
 // `devs flash esp32 --board feedline_c3`, not from this program: the board import only embeds the board's
-// name and a few flags in the image (`devs disasm`: dcfg). Build: npm run build. Flash + deploy: README
-// "Flash a real board".
+// name and a few flags in the image (`devs disasm`: dcfg). Build: npm run build. Flash + deploy:
+// docs/FIRMWARE.md "Flash a real board".
 import "@dsboard/feedline_c3"
 import { SHT30Driver } from "../sensors/chips/sht30"
 import { chipSensors } from "../sensors/hardware"

@@ -1,5 +1,5 @@
 // Link configuration from device settings (flash). Keys are at most 13 characters (the settings API
-// throws above that). Defaults sit in .env.defaults; secrets (API_KEY) in .env.local. See README
+// throws above that). Defaults sit in .env.defaults; secrets (API_KEY) in .env.local. See docs/FIRMWARE.md
 // "Firmware configuration (settings)".
 import { readSetting } from "@devicescript/settings"
 import { DEFAULT_BACKOFF, ReconnectConfig } from "../backoff"

@@ -24,7 +24,7 @@
 //   reconnect the link subscribes again with since = the last `at` seen. A throwing handler is
 //   counted (stats().handlerErrors), never fatal. Subscribe once per resource, at start-up. Replay
 //   reaches back to the moment of the first subscription after boot, or to `sinceAt` when given (the
-//   last `at` the app handled before a reboot, which it keeps itself: actuators do, README "Reboots").
+//   last `at` the app handled before a reboot, which it keeps itself: actuators do, docs/FIRMWARE.md "Reboots").
 // stats() → LinkStats, one object refreshed by each call (copy the fields you keep).
 //
 // One link per device: the runtime has ONE socket, so nothing else may open one (fetch() or the MQTT
@@ -87,7 +87,7 @@ async function saveReboots(n: number) {
     await saveSetting(REBOOTS_KEY, n)
 }
 
-/** The last resort: the counter and the outbox to flash, then the chip reset (README "Reboots"). */
+/** The last resort: the counter and the outbox to flash, then the chip reset (docs/FIRMWARE.md "Reboots"). */
 async function rebootNow(link: Link, n: number) {
     await saveReboots(n)
     const saved = await saveOutbox(link.outbox, ds.millis())

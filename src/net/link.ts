@@ -55,7 +55,7 @@ export interface LinkDeps {
     random(): number
     /**
      * Last resort after rebootMin without a successful exchange (time without Wi-Fi does not count);
-     * `reboots` is the new counter value. The outbox is saved first (README "Reboots").
+     * `reboots` is the new counter value. The outbox is saved first (docs/FIRMWARE.md "Reboots").
      */
     reboot(reboots: number): void
     /** the link worked again after reboots: the counter can go back to 0 */

@@ -13,7 +13,7 @@ export type Policy = "every" | "latest"
  */
 export const SAMPLE_OVERHEAD_BYTES = 56
 /**
- * The largest outbox budget the heap allows (README "Heap budget"): with the outbox at this cap (~12.5 KB
+ * The largest outbox budget the heap allows (docs/FIRMWARE.md "Heap budget"): with the outbox at this cap (~12.5 KB
  * real), RX_MAX_BYTES received and waiting, a MAX_LINE_BYTES line and a replay of REPLAY_LIMIT pushes, the
  * whole firmware still held 10 KB more in the simulator (`npm run heap`); a larger OUTBOX_BYTES is clamped.
  */

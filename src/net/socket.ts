@@ -1,6 +1,6 @@
 // The device's one socket, over the runtime hooks (_socketOpen/_socketWrite/_socketClose/_socketOnEvent),
 // with rules that follow what the ESP32 runtime really does (devicescript-esp32 main/sock.c, devicescript
-// runtime/devicescript/impl_socket.c; README "Link states"):
+// runtime/devicescript/impl_socket.c; docs/FIRMWARE.md "Link states"):
 //   - connect, TLS handshake and writes run on a worker task fed by a queue; reads and _socketClose() run on
 //     the main task, and close frees the TLS state the worker may be using (the handshake has no timeout);
 //   - events carry no connection id: a late open/error of an abandoned attempt reaches whatever is current;

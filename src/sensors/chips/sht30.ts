@@ -1,6 +1,6 @@
 // The Sensirion SHT30 driver of @devicescript/drivers 2.16.4 (src/sht.ts and src/sht30.ts, MIT, Microsoft
 // Corporation), copied as it is without its startSHT30(): that wraps the chip in in-VM Jacdac sensor
-// servers for clients to read (README "Program size"); the firmware reads the driver directly
+// servers for clients to read (docs/FIRMWARE.md "Program size"); the firmware reads the driver directly
 // (src/sensors/hardware.ts). The package exports neither class. Upstream is dormant (platform notes §8).
 import * as ds from "@devicescript/core"
 import { delay } from "@devicescript/core"
