@@ -8,7 +8,6 @@ import type { Fleet } from "./fleet/fleet.ts"
 import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
-import type { ServerStamps } from "./stamps.ts"
 import type { Buckets } from "./ratelimit.ts"
 import type { Store } from "./storage/store.ts"
 
@@ -45,8 +44,6 @@ export interface RouterDeps {
     metrics: Metrics
     log: Logger
     now: () => number
-    /** the `at` of points written without one [P§9] */
-    stamps: ServerStamps
     authFailures: Buckets
     /** requests per key (Grant.keyId) */
     keyRate: Buckets

@@ -115,6 +115,8 @@ const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCo
     "device-exists": { status: 409, code: "E_ALREADY_CLAIMED" },
     "device-changed": { status: 409, code: "E_CLAIM_CONFLICT" },
     "no-such-device": { status: 404, code: "E_NOT_FOUND" },
+    // refused at start (startServer reports it as a configuration error); no request meets it
+    "in-use": { status: 503, code: "E_STORE_FAILED" },
 }
 
 /** Anything thrown: ApiErrors as they are, the store's refusals by STORE_FAILURES, everything else a 500 that reveals nothing internal. */

@@ -39,7 +39,6 @@ import type { ServerOptions } from "./options.ts"
 import { Buckets } from "./ratelimit.ts"
 import { Router } from "./router.ts"
 import type { Session, SessionDeps } from "./session.ts"
-import { ServerStamps } from "./stamps.ts"
 import type { Store } from "./storage/store.ts"
 import type { TlsMaterial } from "./tls/material.ts"
 import { tlsServerOptions } from "./tls/policy.ts"
@@ -96,7 +95,6 @@ export function wireServer(f: Foundations): Wired {
         metrics,
         log,
         now,
-        stamps: new ServerStamps(),
         authFailures: f.authFailures,
         keyRate: new Buckets({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }, MAX_TRACKED_KEYS),
         verifyBearer: firstVerifier([opts.verifyBearer, ...f.extensions.map((e) => e.verifyBearer)].filter((v) => v !== undefined)),

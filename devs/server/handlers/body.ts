@@ -2,7 +2,7 @@
 // A write is all or nothing: every point is checked before anything is stored.
 import { isDatastreamId, MAX_VALUE_CHARS, valueText } from "../../../src/protocol.ts"
 import { badBody, unprocessable } from "../errors.ts"
-import type { BodyPoint } from "../stamps.ts"
+import type { PointInput } from "../storage/store.ts"
 import { isoOf, parseTime } from "../time.ts"
 
 /** Times before this are refused: a device that stamps 1970 has not applied the welcome's time [P§2]. */
@@ -30,7 +30,7 @@ function valueOf(v: unknown, where: string): string {
     return text
 }
 
-/** A given `at`, checked; undefined when none is given: the write stamps it (ServerStamps) [P§9]. */
+/** A given `at`, checked; undefined when none is given: the store stamps it [P§9]. */
 export function atOf(v: unknown, where: string, nowMs: number): number | undefined {
     if (v === undefined || v === null) return undefined
     const ms = parseTime(v)
@@ -41,7 +41,7 @@ export function atOf(v: unknown, where: string, nowMs: number): number | undefin
 }
 
 /** `[{"at":…,"value":…}]` of one datastream. */
-export function pointsOfDatapoints(stream: string, list: unknown, where: string, nowMs: number, out: BodyPoint[] = []): BodyPoint[] {
+export function pointsOfDatapoints(stream: string, list: unknown, where: string, nowMs: number, out: PointInput[] = []): PointInput[] {
     if (!Array.isArray(list)) throw badBody(`${where} must be a list such as [{"at":"${isoOf(nowMs)}","value":"1"}]`)
     list.forEach((dp, i) => {
         const w = `${where}[${i}]`
@@ -52,7 +52,7 @@ export function pointsOfDatapoints(stream: string, list: unknown, where: string,
 }
 
 /** One datastream object: `{"id":…, "current_value":…, "at":…, "datapoints":[…]}` (id given by the path or the object). */
-export function pointsOfDatastream(ds: Record<string, any>, stream: string, where: string, nowMs: number, out: BodyPoint[] = []): BodyPoint[] {
+export function pointsOfDatastream(ds: Record<string, any>, stream: string, where: string, nowMs: number, out: PointInput[] = []): PointInput[] {
     if (ds.datapoints !== undefined) pointsOfDatapoints(stream, ds.datapoints, `${where}.datapoints`, nowMs, out)
     if (ds.current_value !== undefined) {
         out.push({ stream, atMs: atOf(ds.at, `${where}.at`, nowMs), value: valueOf(ds.current_value, `${where}.current_value`) })
@@ -61,9 +61,9 @@ export function pointsOfDatastream(ds: Record<string, any>, stream: string, wher
 }
 
 /** `"datastreams":[…]` of a feed update: the points to write, and the ids named (created even without a value). */
-export function pointsOfDatastreams(list: unknown, nowMs: number): { points: BodyPoint[]; ids: string[] } {
+export function pointsOfDatastreams(list: unknown, nowMs: number): { points: PointInput[]; ids: string[] } {
     if (!Array.isArray(list)) throw badBody('"datastreams" must be a list such as [{"id":"temp","current_value":"21.5"}]')
-    const points: BodyPoint[] = []
+    const points: PointInput[] = []
     const ids: string[] = []
     list.forEach((ds, i) => {
         const where = `datastreams[${i}]`

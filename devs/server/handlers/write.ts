@@ -5,32 +5,32 @@
 import type { ChangeEvent, PendingWrite } from "../hub/index.ts"
 import type { Ctx } from "../context.ts"
 import { notFound } from "../errors.ts"
-import type { BodyPoint } from "../stamps.ts"
+import type { PointInput } from "../storage/store.ts"
 import type { StoredPoint } from "../storage/store.ts"
 
 /**
  * Admits a write of `points` to the feed, or throws 429 E_FANOUT_BUSY. Handlers that change something
  * else before they write the points (a title, new datastreams) admit first, so a refused write changes nothing.
  */
-export function admitWrite(ctx: Ctx, points: BodyPoint[]): PendingWrite {
+export function admitWrite(ctx: Ctx, points: PointInput[]): PendingWrite {
     return ctx.deps.hub.admit(ctx.feed, points.length)
 }
 
-/** Points without `at` are stamped here, right before the write is queued [P§9]. */
-export async function writeAndPublish(ctx: Ctx, points: BodyPoint[], admitted: PendingWrite = admitWrite(ctx, points)): Promise<StoredPoint[]> {
+/** Points without `at` are stamped by the store, with the server's clock [P§9]. */
+export async function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: PendingWrite = admitWrite(ctx, points)): Promise<StoredPoint[]> {
     if (points.length === 0) {
         admitted.cancel()
         return []
     }
     let stored: StoredPoint[]
     try {
-        stored = await ctx.deps.store.writePoints(ctx.feed, ctx.deps.stamps.stamp(ctx.feed, points, ctx.deps.now()))
+        stored = await ctx.deps.store.writePoints(ctx.feed, points, ctx.deps.now())
     } catch (e) {
         admitted.cancel()
         throw e
     }
     ctx.deps.metrics.datapoints.add({}, stored.length)
-    admitted.publish(stored.map((p): ChangeEvent => ({ feed: ctx.feed, seq: p.seq, stream: p.stream, atMs: p.atMs, value: p.value })))
+    admitted.publish(stored.map((p): ChangeEvent => ({ feed: ctx.feed, seq: p.seq, txn: p.txn, stream: p.stream, atMs: p.atMs, value: p.value })))
     return stored
 }
 

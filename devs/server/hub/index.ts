@@ -97,7 +97,7 @@ export interface PendingWrite {
 }
 
 function pointEvent(feed: number, p: StoredPoint): ChangeEvent {
-    return { feed, seq: p.seq, stream: p.stream, atMs: p.atMs, value: p.value }
+    return { feed, seq: p.seq, txn: p.txn, stream: p.stream, atMs: p.atMs, value: p.value }
 }
 
 export class Hub {
@@ -144,7 +144,7 @@ export class Hub {
      * [P§8] Registers a subscription of `target` and reads its replay. The same token on the same connection
      * replaces the subscription it names; several subscriptions may share a resource (up to
      * maxSubscriptionsPerResource). Registered before the replay is read, it buffers live changes until
-     * the replay is sent; changes the replay holds already (seq <= its high-water mark) are not sent again.
+     * the replay is sent; changes committed before the replay was read (Replay.seen) are not sent again.
      */
     async subscribe(target: PushTarget, req: SubscribeRequest): Promise<Subscribed> {
         // the connection closed while the request was on its way: nothing to register, and no one to answer
@@ -173,7 +173,7 @@ export class Hub {
             const ms = req.timeoutMs
             sub.timer = this.clock.setTimer(() => sub.end(408, "E_SUBSCRIPTION_ENDED", `the subscription's timeout of ${ms} ms elapsed; subscribe again to go on`), ms)
         }
-        if (req.sinceMs === undefined) return { start: () => (sub.goLive([], 0), startTimer()) }
+        if (req.sinceMs === undefined) return { start: () => (sub.goLive([]), startTimer()) }
 
         let replay
         try {
@@ -192,7 +192,7 @@ export class Hub {
                 start: () => target.deliver(events.map((ev) => pushLine(req.token, ev))),
             }
         }
-        return { start: () => (sub.goLive(events, replay.highWaterSeq), startTimer()) }
+        return { start: () => (sub.goLive(events, replay.seen), startTimer()) }
     }
 
     /** [P§8] Removes a connection's subscriptions: the one with `token`, all to `resource`, or all; how many. */

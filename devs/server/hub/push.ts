@@ -8,6 +8,8 @@ export interface ChangeEvent {
     feed: number
     /** the store's sequence number of the write; deletions use Infinity (never part of a replay) */
     seq: number
+    /** the store's id of the transaction that committed it, where it has one (storage/store.ts CommitRef) */
+    txn?: number
     /** undefined: the feed itself (deleted) */
     stream?: string
     atMs?: number

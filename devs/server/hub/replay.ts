@@ -1,7 +1,7 @@
 // [P§8] The `since` replay of a subscription: what the store holds after `since`, cut so that a device
 // can hold it and so that resubscribing with next_since misses nothing and repeats nothing.
 import { MAX_REPLAY_POINTS } from "../limits.ts"
-import type { Store, StoredPoint } from "../storage/store.ts"
+import type { CommitRef, Store, StoredPoint } from "../storage/store.ts"
 
 /**
  * What of a replay to send: at most `limit` points (`points` holds one more, to tell whether there are
@@ -25,18 +25,18 @@ export function cutReplay(points: StoredPoint[], limit: number): { points: Store
 export interface ReplayRead {
     points: StoredPoint[]
     truncated: boolean
-    /** the store's sequence number when it was read: live changes above it were not in the replay */
-    highWaterSeq: number
+    /** whether a change was committed before the replay was read (storage/store.ts Replay.seen) */
+    seen: (c: CommitRef) => boolean
 }
 
 /** The replay after `sinceMs`, cut to `limit` as cutReplay says; the store read from decides the high-water mark. */
 export async function readReplay(store: Pick<Store, "replay">, feed: number, stream: string | undefined, sinceMs: number, limit: number): Promise<ReplayRead> {
     const first = await store.replay(feed, stream, sinceMs, limit + 1)
     const cut = cutReplay(first.points, limit)
-    if (cut) return { ...cut, highWaterSeq: first.highWaterSeq }
+    if (cut) return { ...cut, seen: first.seen }
     // more than `limit` points share the first `at`: send them all, as far as one full replay reaches
     const wide = await store.replay(feed, stream, sinceMs, MAX_REPLAY_POINTS + 1)
     // (more than MAX_REPLAY_POINTS datastreams written at one `at`: that `at` is cut, the rest is lost)
     const wideCut = cutReplay(wide.points, limit) ?? { points: wide.points.slice(0, MAX_REPLAY_POINTS), truncated: true }
-    return { ...wideCut, highWaterSeq: wide.highWaterSeq }
+    return { ...wideCut, seen: wide.seen }
 }

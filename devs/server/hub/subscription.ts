@@ -2,6 +2,7 @@
 // It decides what of a change it is pushed and how it ends; the hub (index.ts) registers, schedules and
 // forgets it.
 import { encodeResponse, errorBody } from "../../../src/protocol.ts"
+import type { CommitRef } from "../storage/store.ts"
 import { isFeedDeletion, pushHead, pushTail, type ChangeBatch, type ChangeEvent } from "./push.ts"
 
 /** The connection side of subscriptions (a session): it takes lines and bounds its own queue. */
@@ -13,6 +14,9 @@ export interface PushTarget {
 }
 
 export type SubscriptionState = "replaying" | "live" | "ended"
+
+/** A subscription without a replay: every change that reaches it after it registered is pushed. */
+const NOTHING_SEEN = () => false
 
 export interface SubscriptionSpec {
     /** the subscribe request's token: every push carries it, and it names the subscription on its connection */
@@ -40,8 +44,8 @@ export class Subscription {
     timer?: unknown
     /** live changes that arrive while the replay is being read */
     private buffered: ChangeEvent[] = []
-    /** changes with seq <= this were part of the replay (or happened before it) */
-    private liveAfterSeq = 0
+    /** whether a change was committed before the replay was read: in the replay already (or older than it), not pushed again */
+    private seenByReplay: (c: CommitRef) => boolean = NOTHING_SEEN
     private readonly head: string
 
     constructor(
@@ -70,9 +74,9 @@ export class Subscription {
     }
 
     /** Ends the replay: pushes the replayed points, then what arrived meanwhile and was not in the replay. */
-    goLive(replayed: ChangeEvent[], highWaterSeq: number): void {
+    goLive(replayed: ChangeEvent[], seen: (c: CommitRef) => boolean = NOTHING_SEEN): void {
         if (this.state !== "replaying") return
-        this.liveAfterSeq = highWaterSeq
+        this.seenByReplay = seen
         this.state = "live"
         if (replayed.length) this.target.deliver(replayed.map((ev) => this.head + pushTail(ev)))
         const waiting = this.buffered
@@ -88,7 +92,8 @@ export class Subscription {
         let feedDeleted = false
         for (let i = 0; i < events.length; ++i) {
             const ev = events[i]
-            if (ev.seq <= this.liveAfterSeq || !this.covers(ev)) continue // in the replay already: nothing is sent twice
+            // deletions (seq Infinity) are never part of a replay
+            if (!this.covers(ev) || (ev.seq !== Infinity && this.seenByReplay(ev))) continue // in the replay already: nothing is sent twice
             if (isFeedDeletion(ev)) {
                 feedDeleted = true
                 break

@@ -23,6 +23,7 @@ import type {
 } from "./store.ts"
 import { StoreError } from "./store.ts"
 import type { Permission } from "../auth/grant.ts"
+import { ServerStamps, type StampedPoint } from "./stamps.ts"
 
 /** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
 export const MIGRATIONS: string[] = [
@@ -146,7 +147,7 @@ export interface SqliteStoreOptions {
 
 interface PendingWrite {
     feed: number
-    points: PointInput[]
+    points: StampedPoint[]
     resolve: (points: StoredPoint[]) => void
     reject: (e: Error) => void
 }
@@ -274,6 +275,7 @@ export class SqliteStore implements Store {
     private readonly knownFeeds = new Set<number>()
     private closed = false
     private readonly stmt: ReturnType<SqliteStore["prepare"]>
+    private readonly stamps = new ServerStamps()
 
     constructor(private readonly opts: SqliteStoreOptions) {
         this.now = opts.now ?? Date.now
@@ -546,10 +548,12 @@ export class SqliteStore implements Store {
         })()
     }
 
-    writePoints(feed: number, points: PointInput[]): Promise<StoredPoint[]> {
+    writePoints(feed: number, points: PointInput[], nowMs = this.now()): Promise<StoredPoint[]> {
         if (this.closed) return Promise.reject(new StoreError("closed", "the server is shutting down; write again after reconnecting"))
+        // one process writes this file: its stamps are drawn here, in memory, before the write is queued
+        const stamped = this.stamps.stamp(feed, points, nowMs)
         return new Promise((resolve, reject) => {
-            this.pending.push({ feed, points, resolve, reject })
+            this.pending.push({ feed, points: stamped, resolve, reject })
             if (!this.flushScheduled) {
                 this.flushScheduled = true
                 setImmediate(() => this.flush())
@@ -636,8 +640,10 @@ export class SqliteStore implements Store {
 
     async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay> {
         const rows = stream === undefined ? this.stmt.replayFeed.all(feed, afterMs, limit) : this.stmt.replayStream.all(feed, stream, afterMs, limit)
-        // better-sqlite3 is synchronous: no write can land between the read and reading `seq`
-        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), highWaterSeq: this.seq }
+        // better-sqlite3 is synchronous: no write can land between the read and reading `seq`, and batches
+        // commit one at a time in the order of their sequence numbers
+        const highWaterSeq = this.seq
+        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq }
     }
 
     async prune(beforeMs: number): Promise<number> {
@@ -867,6 +873,13 @@ export class SqliteStore implements Store {
         this.dataVersion = dv
         this.keysGeneration++
         this.knownFeeds.clear()
+    }
+
+    /** One process serves from a SQLite file: "shared" has no meaning here, and the bus may still be Redis. */
+    async claim(): Promise<void> {}
+
+    async provisioning<T>(fn: () => Promise<T>): Promise<T> {
+        return fn()
     }
 
     /** What a commit survives, as SQLite reports it for this connection: logged at start, asserted by the tests. */

@@ -1,7 +1,8 @@
-// The storage interface the router uses. SQLite implements it (storage/sqlite.ts); a server for a larger
-// fleet can implement it on PostgreSQL without touching the router. Times are ms since the epoch.
-// Every datapoint write gets a sequence number from one counter: pushes and `since` replays use it to
-// send nothing twice ([P§8]).
+// The storage interface the router uses. SQLite implements it (storage/sqlite.ts, one process), PostgreSQL
+// too (storage/postgres.ts, many processes); the contract suite (test/host/server/storage/store-contract.test.ts)
+// runs against both. Times are ms since the epoch. Every datapoint write gets a sequence number, and a
+// replay says which committed changes it saw: pushes and `since` replays use it to send nothing twice
+// and miss nothing ([P§8]).
 import type { Permission } from "../auth/grant.ts"
 
 /**
@@ -21,6 +22,7 @@ export type StoreFailure =
     | "device-exists" // a new claim for a hardware id the product has a device for already
     | "device-changed" // the device's key changed while a claim was decided (another claim won): try again
     | "no-such-device"
+    | "in-use" // another process uses the store in a way this one's use contradicts (Store.claim)
 
 export class StoreError extends Error {
     constructor(
@@ -63,13 +65,24 @@ export interface DatastreamRecord {
 
 export interface PointInput {
     stream: string
-    atMs: number
+    /** undefined: the store stamps it, strictly increasing per datastream over every process [P§9] */
+    atMs?: number
     value: string
 }
 
-/** A datapoint as committed. */
-export interface StoredPoint extends PointInput {
+/** Which commit a change came from: what Replay.seen looks at. */
+export interface CommitRef {
+    /** the store's sequence number of the change */
     seq: number
+    /** the id of the transaction that committed it, where the store has one (PostgreSQL) */
+    txn?: number
+}
+
+/** A datapoint as committed. */
+export interface StoredPoint extends CommitRef {
+    stream: string
+    atMs: number
+    value: string
 }
 
 export interface HistoryQuery {
@@ -84,8 +97,13 @@ export interface HistoryQuery {
 
 export interface Replay {
     points: StoredPoint[]
-    /** the sequence number of the store when the replay was read: later writes have a greater one */
-    highWaterSeq: number
+    /**
+     * Whether a change was committed before the replay was read (so its datapoint, if it is after `since`,
+     * is in the replay's data), rather than after (so it must be pushed live). SQLite commits one batch
+     * at a time: its sequence numbers are in commit order. PostgreSQL commits many at once: it looks up
+     * the change's transaction in the replay's snapshot.
+     */
+    seen(change: CommitRef): boolean
 }
 
 /**
@@ -213,11 +231,13 @@ export interface Store {
 
     /**
      * Writes datapoints idempotently on (feed, stream, at): the later value wins, datastreams are created
-     * on first write. Resolves after the write is durably committed (writes are batched into one
-     * transaction per tick). Returns the points that changed something, sorted by stream then at; a
-     * rewrite of an identical value is not a change. Rejects E_NOT_FOUND when the feed does not exist.
+     * on first write. Points without `at` are stamped max(nowMs, the datastream's last stamp + 1) [P§9],
+     * so two stamped writes never share an identity, even from two processes. Resolves after the write
+     * is durably committed (writes are batched: one transaction for all that arrived meanwhile). Returns
+     * the points that changed something, sorted by stream then at; a rewrite of an identical value is
+     * not a change. Rejects "no-such-feed" when the feed does not exist.
      */
-    writePoints(feed: number, points: PointInput[]): Promise<StoredPoint[]>
+    writePoints(feed: number, points: PointInput[], nowMs?: number): Promise<StoredPoint[]>
     history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]>
     /** deletes datapoints with startMs <= at < endMs; the current value falls back to the newest left */
     deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number>
@@ -239,7 +259,7 @@ export interface Store {
     revokedTokenFamilies(): Promise<string[]>
     /** forgets signed-out families past their end (their tokens are expired); how many */
     pruneRevokedTokenFamilies(): Promise<number>
-    /** changes whenever keys or token revocations may have been changed, also by another process (the CLI) */
+    /** changes whenever keys or token revocations may have been changed, also by another process (the CLI, another server) */
     keysVersion(): number
 
     // [fleet] products and the devices that claimed from them (devs/server/fleet/)
@@ -276,6 +296,17 @@ export interface Store {
     markDeviceKeyUsed(deviceId: string, keyId: string, atMs: number): Promise<void>
     /** last-seen times, each kept only when later than the stored one */
     noteDevicesSeen(seen: { deviceId: string; atMs: number }[]): Promise<void>
+    /**
+     * This process serves from the store "alone" (nothing carries pushes, sessions and rate limits to
+     * other processes, so no other server may use the store) or "shared" (with other servers on one bus).
+     * Rejects "in-use" when another process's claim contradicts it. Held until close().
+     */
+    claim(use: "alone" | "shared"): Promise<void>
+    /**
+     * Runs `fn` while no other process runs a provisioning step on this store (the first start's master
+     * key, feed 1 and device key: two processes starting at once must not both make them).
+     */
+    provisioning<T>(fn: () => Promise<T>): Promise<T>
 
     close(): Promise<void>
 }

@@ -96,7 +96,8 @@ function setup(limits: Partial<HubLimits> = {}): Setup {
             async replay(feed, stream, afterMs, limit): Promise<Replay> {
                 await store.replayGate
                 const points = store.points.filter((p) => p.atMs > afterMs && (stream === undefined || p.stream === stream)).slice(0, limit)
-                return { points, highWaterSeq: store.highWaterSeq }
+                const highWaterSeq = store.highWaterSeq
+                return { points, seen: (c) => c.seq <= highWaterSeq }
             },
         },
     })

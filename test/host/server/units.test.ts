@@ -6,7 +6,7 @@ import { ApiError } from "../../../devs/server/errors.ts"
 import { changeBody, changeResource, pushLine, type ChangeEvent } from "../../../devs/server/hub/index.ts"
 import { historyQueryOf } from "../../../devs/server/handlers/datapoints.ts"
 import { Buckets, fullBucket, take } from "../../../devs/server/ratelimit.ts"
-import { ServerStamps } from "../../../devs/server/stamps.ts"
+import { ServerStamps } from "../../../devs/server/storage/stamps.ts"
 import { parseDuration, parseTime } from "../../../devs/server/time.ts"
 import { atOf, EARLIEST_AT_MS, MAX_FUTURE_MS } from "../../../devs/server/handlers/body.ts"
 

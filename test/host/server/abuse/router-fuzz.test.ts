@@ -50,7 +50,7 @@ async function snapshot(): Promise<string> {
     for (const f of feeds) {
         const streams = await store.listDatastreams(f.id)
         const replay = await store.replay(f.id, undefined, -8.64e15, 1_000_000)
-        out.push({ f: [f.id, f.title, f.updatedMs], streams: streams.map((d) => [d.id, d.currentValue, d.atMs, d.minValue, d.maxValue]), points: replay.points, seq: replay.highWaterSeq })
+        out.push({ f: [f.id, f.title, f.updatedMs], streams: streams.map((d) => [d.id, d.currentValue, d.atMs, d.minValue, d.maxValue]), points: replay.points })
     }
     const keys = (await store.listKeys()).map((k) => [k.id, k.label, k.permissions, k.feeds, k.master, k.revokedMs])
     return JSON.stringify({ out, keys })

@@ -1,41 +1,29 @@
-// The Store contract (devs/server/storage/store.ts): what any backend must do for the router. Run here
-// against SQLite; a PostgreSQL store passes the same suite by adding its factory to BACKENDS.
+// The Store contract (devs/server/storage/store.ts): what any store must do for the router, run against
+// SQLite and PostgreSQL alike (test/host/harness/stores.ts; PostgreSQL skips, counted, where it is not
+// installed). Then what another process on the same data sees (another server, the `feedline keys` CLI),
+// and what two processes writing at once must get right: stamps never shared, feed ids never given
+// twice, and a replay that knows which changes it saw even when commits land out of order.
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { after, describe, test } from "node:test"
-import Database from "better-sqlite3"
-import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
-import type { KeyRecord, ProductRecord, Store } from "../../../../devs/server/storage/store.ts"
+import { KeyRing } from "../../../../devs/server/auth/keys.ts"
 import { asApiError } from "../../../../devs/server/errors.ts"
+import type { KeyRecord, ProductRecord, Store } from "../../../../devs/server/storage/store.ts"
+import { closeStoreBackends, storeBackends } from "../../harness/stores.ts"
+import { until } from "../../harness/until.ts"
 
 const T0 = Date.UTC(2026, 10, 22, 5)
-const dirs: string[] = []
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+after(closeStoreBackends)
 
-interface Backend {
-    name: string
-    open(): { store: Store; commits: () => number }
+/** Until `store` has heard that another process changed keys or deleted a feed (SQLite: its next turn; PostgreSQL: the NOTIFY). */
+async function noticed(store: Store, versionBefore: number): Promise<void> {
+    await until(() => store.keysVersion() !== versionBefore, "the store to notice another process's change")
 }
 
-const BACKENDS: Backend[] = [
-    {
-        name: "sqlite",
-        open() {
-            const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-            dirs.push(dir)
-            let commits = 0
-            const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", now: () => T0, onCommit: () => commits++ })
-            return { store, commits: () => commits }
-        },
-    },
-]
-
-for (const backend of BACKENDS) {
-    describe(`store contract: ${backend.name}`, () => {
+for (const backend of storeBackends()) {
+    const now = () => T0
+    describe(`store contract: ${backend.name}`, { skip: backend.skip }, () => {
         test("feeds: create with or without an id, conflict, rename, delete with everything under it", async () => {
-            const { store } = backend.open()
+            const { store } = await backend.open({ now })
             const a = await store.createFeed({ title: "a" })
             const b = await store.createFeed({ id: 504, title: "b" })
             assert.equal(b.id, 504)
@@ -53,7 +41,7 @@ for (const backend of BACKENDS) {
         })
 
         test("feed ids are never given out twice: not after a delete, not by an explicit id, not one a key was made for", async () => {
-            const { store } = backend.open()
+            const { store } = await backend.open({ now })
             const a = (await store.createFeed({})).id
             const b = (await store.createFeed({})).id
             await store.deleteFeed(b) // the highest: SQLite alone would give it out again
@@ -69,7 +57,7 @@ for (const backend of BACKENDS) {
         })
 
         test("deleting a feed revokes the keys scoped to it alone and takes it out of the others' lists", async () => {
-            const { store } = backend.open()
+            const { store } = await backend.open({ now })
             const f = (await store.createFeed({})).id
             const g = (await store.createFeed({})).id
             let n = 0
@@ -89,7 +77,7 @@ for (const backend of BACKENDS) {
         })
 
         test("writes: idempotent on (feed, stream, at), later value wins, identical rewrites are no change", async () => {
-            const { store } = backend.open()
+            const { store } = await backend.open({ now })
             const f = (await store.createFeed({})).id
             const first = await store.writePoints(f, [
                 { stream: "t", atMs: T0 + 2, value: "5" },
@@ -111,7 +99,7 @@ for (const backend of BACKENDS) {
         })
 
         test("writes: batched into one commit per turn; a write to a missing feed fails alone", async () => {
-            const { store, commits } = backend.open()
+            const { store, commits } = await backend.open({ now })
             const f = (await store.createFeed({})).id
             const before = commits()
             const results = await Promise.allSettled([
@@ -126,7 +114,7 @@ for (const backend of BACKENDS) {
         })
 
         test("history: inclusive range, newest first or oldest first, one point per interval", async () => {
-            const { store } = backend.open()
+            const { store } = await backend.open({ now })
             const f = (await store.createFeed({})).id
             await store.writePoints(f, Array.from({ length: 10 }, (_, i) => ({ stream: "h", atMs: T0 + i * 1000, value: String(i) })))
             const v = (q: Parameters<Store["history"]>[2]) => store.history(f, "h", q).then((r) => r.map((p) => p.value))
@@ -139,7 +127,7 @@ for (const backend of BACKENDS) {
         })
 
         test("deleting a range: the current value falls back to the newest point left", async () => {
-            const { store } = backend.open()
+            const { store } = await backend.open({ now })
             const f = (await store.createFeed({})).id
             await store.writePoints(f, [1, 2, 3].map((i) => ({ stream: "d", atMs: T0 + i, value: String(i) })))
             assert.equal(await store.deletePoints(f, "d", T0 + 2, T0 + 3), 2)
@@ -152,24 +140,25 @@ for (const backend of BACKENDS) {
         })
 
         test("replay: after `at`, oldest first, per feed or stream, with the high-water sequence", async () => {
-            const { store } = backend.open()
+            const { store } = await backend.open({ now })
             const f = (await store.createFeed({})).id
             await store.writePoints(f, [
                 { stream: "b", atMs: T0 + 1, value: "b1" },
                 { stream: "a", atMs: T0 + 2, value: "a2" },
                 { stream: "a", atMs: T0 + 1, value: "a1" },
             ])
+            const written = await store.writePoints(f, [{ stream: "c", atMs: T0 - 1, value: "old" }])
             const all = await store.replay(f, undefined, T0, 10)
             assert.deepEqual(all.points.map((p) => p.value), ["a1", "b1", "a2"])
-            assert.equal(all.highWaterSeq, Math.max(...all.points.map((p) => p.seq)))
+            assert.ok(all.seen(written[0]), "a change committed before the replay was read is seen, also when its `at` is not in it")
             assert.deepEqual((await store.replay(f, "a", T0 + 1, 10)).points.map((p) => p.value), ["a2"])
             const later = await store.writePoints(f, [{ stream: "a", atMs: T0 + 3, value: "a3" }])
-            assert.ok(later[0].seq > all.highWaterSeq)
+            assert.equal(all.seen(later[0]), false, "a change committed after the replay was read is not seen")
             await store.close()
         })
 
         test("retention and keys: prune old points, keep current values; keys insert, list, revoke, version", async () => {
-            const { store } = backend.open()
+            const { store } = await backend.open({ now })
             const f = (await store.createFeed({})).id
             await store.writePoints(f, [{ stream: "r", atMs: T0 - 10, value: "old" }, { stream: "r", atMs: T0, value: "new" }])
             assert.equal(await store.prune(T0 - 5), 1)
@@ -188,8 +177,105 @@ for (const backend of BACKENDS) {
             await store.close()
         })
 
+        test("a commit that fails refuses every write in it (503 E_STORE_FAILED), stores none, and the next one works", async () => {
+            const { store, errors, failWritesOf } = await backend.open({ now })
+            const f = (await store.createFeed({})).id
+            await failWritesOf("boom")
+            const results = await Promise.allSettled([
+                store.writePoints(f, [{ stream: "s", atMs: T0, value: "fine" }]),
+                store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "boom" }]),
+            ])
+            for (const r of results) {
+                assert.equal(r.status, "rejected")
+                const e = asApiError((r as PromiseRejectedResult).reason)
+                assert.deepEqual([e.status, e.code], [503, "E_STORE_FAILED"])
+                assert.ok(!e.message.includes("fire"), "internal errors are logged, not sent to clients")
+            }
+            assert.equal(errors.length, 1)
+            assert.deepEqual(await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), [])
+            assert.equal((await store.writePoints(f, [{ stream: "s", atMs: T0, value: "fine" }])).length, 1)
+            await store.close()
+        })
+
+        test("[P§9] points without `at` are stamped max(now, last stamp + 1) per datastream: in one request and over a batch", async () => {
+            const { store } = await backend.open({ now })
+            const f = (await store.createFeed({})).id
+            const one = await store.writePoints(f, [{ stream: "s", value: "a" }, { stream: "s", value: "b" }, { stream: "t", value: "c" }, { stream: "s", atMs: T0 - 5, value: "given" }], T0)
+            assert.deepEqual(one.map((p) => [p.stream, p.atMs, p.value]), [["s", T0 - 5, "given"], ["s", T0, "a"], ["s", T0 + 1, "b"], ["t", T0, "c"]])
+            // one batch of requests in the same millisecond: each gets its own stamp, in order
+            const batch = await Promise.all(Array.from({ length: 5 }, (_, i) => store.writePoints(f, [{ stream: "s", value: `v${i}` }], T0)))
+            const ats = batch.map((r) => r[0].atMs)
+            assert.deepEqual(ats, [T0 + 2, T0 + 3, T0 + 4, T0 + 5, T0 + 6])
+            // the clock ahead of the last stamp: the clock's time
+            assert.equal((await store.writePoints(f, [{ stream: "s", value: "later" }], T0 + 100))[0].atMs, T0 + 100)
+            assert.equal((await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 100 })).length, 9)
+            await store.close()
+        })
+
+        test("a feed deleted by another process: gone for feedExists once noticed, and a write to it is a 404, not a failed commit", async () => {
+            const { store: server, another } = await backend.open({ now })
+            const cli = await another()
+            try {
+                const a = (await server.createFeed({})).id
+                const b = (await server.createFeed({})).id
+                assert.equal(await server.feedExists(a), true) // now remembered
+                const v0 = server.keysVersion()
+                assert.ok(await cli.deleteFeed(a))
+                await noticed(server, v0)
+                assert.equal(await server.feedExists(a), false)
+                // the write path looks in its own transaction: nothing needs noticing first
+                assert.equal(await server.feedExists(b), true)
+                await cli.deleteFeed(b)
+                const err = asApiError(await server.writePoints(b, [{ stream: "s", atMs: T0, value: "1" }]).catch((e) => e))
+                assert.equal(err.code, "E_NOT_FOUND")
+                // this store's own deletes count at once
+                const c = (await server.createFeed({})).id
+                assert.equal(await server.feedExists(c), true)
+                await server.deleteFeed(c)
+                assert.equal(await server.feedExists(c), false)
+                assert.equal(await server.feedExists(999), false)
+            } finally {
+                await server.close()
+                await cli.close()
+            }
+        })
+
+        test("a key revoked by another process is refused once noticed; one revoked through the ring at once, remembered grant or not", async () => {
+            const { store: server, another } = await backend.open({ now })
+            const cli = await another()
+            try {
+                const ring = new KeyRing(server, now)
+                const other = new KeyRing(cli, now)
+                const { record, secret } = await ring.create({ permissions: ["read"] })
+                const grant = await ring.authenticate(secret)
+                assert.ok(grant)
+                // the remembered grant is reused while the keys are unchanged, and only for its own key
+                assert.equal(await ring.authenticate(secret, grant), grant)
+                const second = await ring.create({ permissions: ["read"] })
+                assert.equal(await ring.authenticate(second.secret, grant).then((g) => g?.keyId), second.record.id)
+                assert.ok(await ring.authenticate(secret, grant))
+                const v0 = server.keysVersion()
+                await other.revoke(record.id)
+                await noticed(server, v0)
+                assert.equal(await ring.authenticate(secret, grant), undefined)
+                assert.equal(await ring.authenticate(secret), undefined)
+                const g2 = await ring.authenticate(second.secret)
+                assert.ok(g2)
+                await ring.revoke(second.record.id)
+                assert.equal(await ring.authenticate(second.secret, g2), undefined)
+                // a token family signed out by another process, too
+                const v1 = server.keysVersion()
+                await other.revokeTokenFamily("fam", T0 + 60_000)
+                await noticed(server, v1)
+                assert.equal(await ring.isTokenFamilyRevoked("fam"), true)
+            } finally {
+                await server.close()
+                await cli.close()
+            }
+        })
+
         test("fleet: products insert, list, revoke; a new device's feed, datastreams, key and record in one transaction, or nothing", async () => {
-            const { store } = backend.open()
+            const { store } = await backend.open({ now })
             const product = (id: string, extra: Partial<ProductRecord> = {}): ProductRecord => ({
                 id,
                 title: id,
@@ -245,7 +331,7 @@ for (const backend of BACKENDS) {
         })
 
         test("fleet: a device's key reissued only while it is the one decided on; rename, re-arm, first use, last seen", async () => {
-            const { store } = backend.open()
+            const { store } = await backend.open({ now })
             await store.insertProduct({ id: "p1", title: "p", verifyKey: Buffer.alloc(32), datastreams: [{ id: "temp" }], createdMs: T0 })
             let n = 0
             const key = (): KeyRecord => ({ id: `k${++n}`, hash: Buffer.alloc(32, 100 + n), hashKind: "sha256", label: "", permissions: ["read", "update"], master: false, createdMs: T0 })
@@ -279,30 +365,112 @@ for (const backend of BACKENDS) {
             await store.close()
         })
     })
-}
 
-test("sqlite: a commit that fails refuses every write in it (503 E_STORE_FAILED), stores none, and the next one works", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-    dirs.push(dir)
-    const errors: unknown[] = []
-    const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", now: () => T0, onError: (e) => errors.push(e) })
-    const f = (await store.createFeed({})).id
-    // another connection makes the disk "fail" for one value
-    const other = new Database(join(dir, "db"))
-    other.exec(`CREATE TRIGGER fail BEFORE INSERT ON datapoints WHEN NEW.value = 'boom' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
-    other.close()
-    const results = await Promise.allSettled([
-        store.writePoints(f, [{ stream: "s", atMs: T0, value: "fine" }]),
-        store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "boom" }]),
-    ])
-    for (const r of results) {
-        assert.equal(r.status, "rejected")
-        const e = asApiError((r as PromiseRejectedResult).reason)
-        assert.deepEqual([e.status, e.code], [503, "E_STORE_FAILED"])
-        assert.ok(!e.message.includes("fire"), "internal errors are logged, not sent to clients")
-    }
-    assert.equal(errors.length, 1)
-    assert.deepEqual(await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), [])
-    assert.equal((await store.writePoints(f, [{ stream: "s", atMs: T0, value: "fine" }])).length, 1)
-    await store.close()
-})
+    // What only a store that several processes share must get right (PostgreSQL; SQLite has one writer).
+    describe(`several processes on one store: ${backend.name}`, { skip: backend.skip ?? (backend.name === "sqlite" ? "SQLite serves one process (--workers and several servers need PostgreSQL)" : undefined) }, () => {
+        test("[P§9] two processes stamping one datastream at once never share a stamp, and each one's stamps increase", async () => {
+            const { store: a, another } = await backend.open({ now })
+            const b = await another()
+            try {
+                const f = (await a.createFeed({})).id
+                // both stamp at the same clock reading, many batches each, interleaved
+                const writes = (s: Store, who: string) => Promise.all(Array.from({ length: 60 }, (_, i) => s.writePoints(f, [{ stream: "s", value: `${who}${i}` }], T0)))
+                const [fromA, fromB] = await Promise.all([writes(a, "a"), writes(b, "b")])
+                const atsA = fromA.map((r) => r[0].atMs)
+                const atsB = fromB.map((r) => r[0].atMs)
+                assert.equal(new Set([...atsA, ...atsB]).size, 120, "every stamp distinct")
+                for (const ats of [atsA, atsB]) assert.ok(ats.every((at, i) => i === 0 || at > ats[i - 1]), `increasing: ${ats}`)
+                assert.equal((await a.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 1000 })).length, 120, "nothing overwritten")
+            } finally {
+                await a.close()
+                await b.close()
+            }
+        })
+
+        test("[P§10] two processes making feeds at once never give out one id twice", async () => {
+            const { store: a, another } = await backend.open({ now })
+            const b = await another()
+            try {
+                const made = await Promise.all([...Array.from({ length: 20 }, () => a.createFeed({})), ...Array.from({ length: 20 }, () => b.createFeed({}))])
+                assert.equal(new Set(made.map((f) => f.id)).size, 40)
+                const gone = made[0].id
+                await a.deleteFeed(gone)
+                await assert.rejects(b.createFeed({ id: gone }), (e) => asApiError(e).code === "E_FEED_ID_RETIRED")
+            } finally {
+                await a.close()
+                await b.close()
+            }
+        })
+
+        test("[P§8] a replay knows which changes it saw, also when a change with a lower sequence number commits after it was read", async () => {
+            const { store: a, another } = await backend.open({ now })
+            const b = await another()
+            const { default: pg } = await import("pg")
+            const url = (a as unknown as { opts: { url: string } }).opts.url
+            const blocker = new pg.Client({ connectionString: url })
+            await blocker.connect()
+            try {
+                const f = (await a.createFeed({})).id
+                await a.writePoints(f, [{ stream: "x", atMs: T0, value: "0" }])
+                // hold the datastream's row: a's next commit draws its sequence number, then waits here
+                await blocker.query("BEGIN")
+                await blocker.query("SELECT 1 FROM datastreams WHERE feed = $1 AND id = 'x' FOR UPDATE", [f])
+                const slow = a.writePoints(f, [{ stream: "x", atMs: T0 + 1, value: "slow" }])
+                await until(async () => (await blocker.query("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted")).rows[0].n > 0, "a's commit to wait for the row")
+                const g = (await b.createFeed({})).id
+                const fast = await b.writePoints(g, [{ stream: "y", atMs: T0 + 2, value: "fast" }])
+                const replay = await b.replay(f, undefined, T0, 10)
+                await blocker.query("COMMIT")
+                const [late] = await slow
+                assert.ok(late.seq < fast[0].seq, "the slow write drew the lower sequence number")
+                assert.deepEqual(replay.points.map((p) => p.value), [], "it was not committed when the replay was read")
+                assert.equal(replay.seen(late), false, "so it must be pushed live: a high-water sequence number would have dropped it")
+                assert.equal(replay.seen(fast[0]), true)
+            } finally {
+                await blocker.end()
+                await a.close()
+                await b.close()
+            }
+        })
+
+        test("a process alone on the store shuts out others; processes sharing it (on one bus) do not shut out each other", async () => {
+            const { store: a, another } = await backend.open({ now })
+            const b = await another()
+            const c = await another()
+            try {
+                await a.claim("shared")
+                await b.claim("shared")
+                await assert.rejects(c.claim("alone"), (e) => (e as { failure?: string }).failure === "in-use" && /redis-url/.test((e as Error).message))
+                await a.close()
+                await b.close()
+                await c.claim("alone")
+                const d = await another()
+                await assert.rejects(d.claim("shared"), (e) => (e as { failure?: string }).failure === "in-use")
+                await d.close()
+            } finally {
+                await a.close()
+                await b.close()
+                await c.close()
+            }
+        })
+
+        test("provisioning steps of two processes run one after the other", async () => {
+            const { store: a, another } = await backend.open({ now })
+            const b = await another()
+            try {
+                const log: string[] = []
+                const step = (s: Store, who: string) =>
+                    s.provisioning(async () => {
+                        log.push(`${who} in`)
+                        await new Promise((r) => setTimeout(r, 50))
+                        log.push(`${who} out`)
+                    })
+                await Promise.all([step(a, "a"), step(b, "b")])
+                assert.ok(log.join() === "a in,a out,b in,b out" || log.join() === "b in,b out,a in,a out", log.join())
+            } finally {
+                await a.close()
+                await b.close()
+            }
+        })
+    })
+}

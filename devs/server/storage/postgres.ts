@@ -1,0 +1,1086 @@
+// The store for more than one process: PostgreSQL through node-postgres (`feedline serve --database-url`).
+// The same contract as the SQLite store (store.ts; the contract suite runs against both) and the same
+// tables, so the two stay parallel: a table added to one is added to the other.
+//
+// Group commit: writes from all connections are gathered while the previous batch commits and go in
+// one transaction, acknowledged after its COMMIT returned (synchronous_commit is PostgreSQL's default,
+// on: durable). Several processes commit at once, so what SQLite gets from having one writer is made
+// explicit here:
+//   - a batch locks the rows of the feeds it writes first (sorted, FOR NO KEY UPDATE): two processes
+//     writing one feed commit in turn, writes to different feeds in parallel, and no two batches can
+//     deadlock (every other row a batch locks belongs to those feeds);
+//   - server stamps [P§9] come from the `stamps` table, one row per datastream, updated under that
+//     lock: strictly increasing per datastream over every process;
+//   - sequence numbers come from a sequence, so they are not in commit order: a replay records its
+//     snapshot instead, and Replay.seen asks whether a change's transaction is visible in it (a change
+//     committed after the replay was read is pushed live, one committed before is not pushed twice);
+//   - feed ids come from a high-water mark row, locked while a feed is made: never given out twice.
+// Key changes (this process's, another server's, the `feedline keys` CLI's) are announced with NOTIFY
+// and heard on a LISTEN connection: keysVersion() moves within milliseconds on every process.
+import { randomBytes } from "node:crypto"
+import pg from "pg"
+import type { Permission } from "../auth/grant.ts"
+import type {
+    CommitRef,
+    DatastreamRecord,
+    DeviceKeyReissue,
+    DeviceRecord,
+    FeedDeletion,
+    FeedRecord,
+    HistoryQuery,
+    KeyHashKind,
+    KeyRecord,
+    NewDeviceClaim,
+    PointInput,
+    ProductDatastream,
+    ProductRecord,
+    Replay,
+    Store,
+    StoredPoint,
+} from "./store.ts"
+import { StoreError } from "./store.ts"
+
+/**
+ * Schema migrations; index i brings the database from version i to i+1, each in one transaction under a
+ * lock (two processes starting at once migrate once). Never edit a shipped one. Migration 1 is the
+ * SQLite store's migrations 1-4 in one (no PostgreSQL store existed before), plus what several
+ * processes need: the stamps table and the sequence. New tables go into both stores' lists.
+ */
+export const MIGRATIONS: string[] = [
+    `CREATE TABLE feeds (
+        id BIGINT PRIMARY KEY,
+        title TEXT NOT NULL DEFAULT '',
+        created_ms BIGINT NOT NULL,
+        updated_ms BIGINT NOT NULL
+    );
+    CREATE TABLE datastreams (
+        feed BIGINT NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,
+        current_value TEXT,
+        at_ms BIGINT,
+        min_value DOUBLE PRECISION,
+        max_value DOUBLE PRECISION,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (feed, id)
+    );
+    CREATE TABLE datapoints (
+        feed BIGINT NOT NULL,
+        stream TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        value TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (feed, stream, at_ms)
+    );
+    CREATE INDEX datapoints_by_feed_at ON datapoints (feed, at_ms);
+    CREATE SEQUENCE datapoint_seq;
+    CREATE TABLE api_keys (
+        id TEXT PRIMARY KEY,
+        hash BYTEA NOT NULL UNIQUE,
+        hash_kind TEXT NOT NULL,
+        label TEXT NOT NULL,
+        permissions JSONB NOT NULL,
+        feeds JSONB,
+        master BOOLEAN NOT NULL,
+        created_ms BIGINT NOT NULL,
+        revoked_ms BIGINT
+    );
+    -- feed ids are never given out twice [P§10] (sqlite.ts migration 2 says why)
+    CREATE TABLE retired_feeds (
+        id BIGINT PRIMARY KEY,
+        deleted_ms BIGINT NOT NULL
+    );
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        int_value BIGINT,
+        bytes_value BYTEA
+    );
+    INSERT INTO settings (name, int_value) VALUES ('feed_id_high_water', 0);
+    -- the salt of "scrypt" key hashes (auth/key-hash.ts): 32 bytes from two version-4 UUIDs, 244 random bits
+    INSERT INTO settings (name, bytes_value) VALUES ('key_hash_salt',
+        decode(replace(gen_random_uuid()::text || gen_random_uuid()::text, '-', ''), 'hex'));
+    CREATE TABLE revoked_token_families (
+        family TEXT PRIMARY KEY,
+        until_ms BIGINT NOT NULL
+    );
+    -- the last server stamp per datastream [P§9]: SQLite's are in memory (one process writes it)
+    CREATE TABLE stamps (
+        feed BIGINT NOT NULL,
+        stream TEXT NOT NULL,
+        last_ms BIGINT NOT NULL,
+        PRIMARY KEY (feed, stream)
+    );
+    -- reserves counts[i] stamps for (feeds[i], streams[i]), each >= now_ms[i] and above the last one;
+    -- returns the last stamp reserved for each. Rows in the order given (callers sort them).
+    CREATE FUNCTION reserve_stamps(feeds BIGINT[], streams TEXT[], counts INT[], now_ms BIGINT[]) RETURNS SETOF BIGINT AS $$
+    DECLARE
+        i INT;
+        last BIGINT;
+    BEGIN
+        FOR i IN 1 .. COALESCE(array_length(feeds, 1), 0) LOOP
+            INSERT INTO stamps AS s (feed, stream, last_ms) VALUES (feeds[i], streams[i], now_ms[i] + counts[i] - 1)
+            ON CONFLICT (feed, stream) DO UPDATE SET last_ms = GREATEST(s.last_ms + counts[i], now_ms[i] + counts[i] - 1)
+            RETURNING s.last_ms INTO last;
+            RETURN NEXT last;
+        END LOOP;
+    END $$ LANGUAGE plpgsql;
+    -- fleet provisioning (sqlite.ts migration 5 says what they hold)
+    CREATE TABLE products (
+        id TEXT PRIMARY KEY,
+        title TEXT NOT NULL,
+        verify_key BYTEA NOT NULL,
+        datastreams JSONB NOT NULL,
+        allow_list JSONB,
+        claim_limit INTEGER,
+        created_ms BIGINT NOT NULL,
+        revoked_ms BIGINT
+    );
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        product TEXT NOT NULL REFERENCES products(id),
+        hardware_id TEXT NOT NULL,
+        name TEXT NOT NULL DEFAULT '',
+        feed BIGINT NOT NULL,
+        key_id TEXT NOT NULL,
+        firmware TEXT NOT NULL DEFAULT '',
+        claimed_ms BIGINT NOT NULL,
+        key_used_ms BIGINT,
+        last_seen_ms BIGINT,
+        rearmed_ms BIGINT,
+        revoked_ms BIGINT,
+        UNIQUE (product, hardware_id)
+    );`,
+]
+
+export const SCHEMA_VERSION = MIGRATIONS.length
+
+/** NOTIFY channel: keys or token revocations changed, or a feed was deleted (keysVersion, feedExists' memory). */
+const KEYS_CHANNEL = "feedline_keys"
+/** pg_advisory_lock keys (one 64-bit namespace per database): "feedline" in ASCII, then a purpose. */
+const LOCK_MIGRATE = 0x666565646c696e01n
+const LOCK_PROVISION = 0x666565646c696e02n
+const LOCK_SERVERS = 0x666565646c696e03n
+
+/** Same bounds and reasons as the SQLite store (sqlite.ts). */
+const PRUNE_CHUNK_ROWS = 5000
+const STORE_RETRY_MS = 1000
+const MAX_KNOWN_FEEDS = 100_000
+/**
+ * Connections per process: reads run in parallel on them while one batch of writes commits on another.
+ * PostgreSQL's default allows 100 connections: 8 each leaves room for a dozen processes and the CLI.
+ */
+const POOL_CONNECTIONS = 8
+/** A batch that failed on a deadlock or a serialization conflict is tried this many times in all before its writes are refused. */
+const COMMIT_ATTEMPTS = 3
+/** The LISTEN connection, when lost, is made again after this long (and keysVersion moves: a change may have been missed). */
+const LISTEN_RECONNECT_MS = 1000
+
+/** bigint columns (int8, OID 20) as numbers: ids, ms and sequence numbers stay far below 2^53 */
+const INT8_OID = 20
+const TYPES = {
+    getTypeParser: ((oid: number, format?: string) => (oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as any))) as typeof pg.types.getTypeParser,
+}
+
+export interface PostgresStoreOptions {
+    /** postgres://user:password@host:port/database */
+    url: string
+    now?: () => number
+    onCommit?: (ms: number, requests: number) => void
+    onError?: (err: unknown) => void
+    /** the LISTEN connection was lost or made again (for the log) */
+    onNotice?: (message: string, err?: unknown) => void
+    /** connections per process (default POOL_CONNECTIONS) */
+    poolSize?: number
+}
+
+interface PendingWrite {
+    feed: number
+    points: PointInput[]
+    nowMs: number
+    resolve: (points: StoredPoint[]) => void
+    reject: (e: Error) => void
+}
+
+interface FeedRow {
+    id: number
+    title: string
+    created_ms: number
+    updated_ms: number
+}
+interface StreamRow {
+    feed: number
+    id: string
+    current_value: string | null
+    at_ms: number | null
+    min_value: number | null
+    max_value: number | null
+    created_ms: number
+}
+interface KeyRow {
+    id: string
+    hash: Buffer
+    hash_kind: KeyHashKind
+    label: string
+    permissions: Permission[]
+    feeds: number[] | null
+    master: boolean
+    created_ms: number
+    revoked_ms: number | null
+}
+
+const feedOf = (r: FeedRow): FeedRecord => ({ id: r.id, title: r.title, createdMs: r.created_ms, updatedMs: r.updated_ms })
+
+function streamOf(r: StreamRow): DatastreamRecord {
+    const ds: DatastreamRecord = { feed: r.feed, id: r.id, createdMs: r.created_ms }
+    if (r.current_value !== null) ds.currentValue = r.current_value
+    if (r.at_ms !== null) ds.atMs = r.at_ms
+    if (r.min_value !== null) ds.minValue = r.min_value
+    if (r.max_value !== null) ds.maxValue = r.max_value
+    return ds
+}
+
+function keyOf(r: KeyRow): KeyRecord {
+    const k: KeyRecord = {
+        id: r.id,
+        hash: r.hash,
+        hashKind: r.hash_kind,
+        label: r.label,
+        permissions: r.permissions,
+        master: r.master,
+        createdMs: r.created_ms,
+    }
+    if (r.feeds !== null) k.feeds = r.feeds
+    if (r.revoked_ms !== null) k.revokedMs = r.revoked_ms
+    return k
+}
+
+/** A value counts for min/max when it is a plain decimal number (as in sqlite.ts). */
+function numericOf(value: string): number | null {
+    if (!/^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(value)) return null
+    const n = Number(value)
+    return Number.isFinite(n) ? n : null
+}
+
+interface ProductRow {
+    id: string
+    title: string
+    verify_key: Buffer
+    datastreams: ProductDatastream[]
+    allow_list: string[] | null
+    claim_limit: number | null
+    created_ms: number
+    revoked_ms: number | null
+}
+interface DeviceRow {
+    id: string
+    product: string
+    hardware_id: string
+    name: string
+    feed: number
+    key_id: string
+    firmware: string
+    claimed_ms: number
+    key_used_ms: number | null
+    last_seen_ms: number | null
+    rearmed_ms: number | null
+    revoked_ms: number | null
+}
+
+function productOf(r: ProductRow): ProductRecord {
+    const p: ProductRecord = { id: r.id, title: r.title, verifyKey: r.verify_key, datastreams: r.datastreams, createdMs: r.created_ms }
+    if (r.allow_list !== null) p.allowList = r.allow_list
+    if (r.claim_limit !== null) p.claimLimit = r.claim_limit
+    if (r.revoked_ms !== null) p.revokedMs = r.revoked_ms
+    return p
+}
+
+function deviceOf(r: DeviceRow): DeviceRecord {
+    const d: DeviceRecord = { id: r.id, product: r.product, hardwareId: r.hardware_id, name: r.name, feed: r.feed, keyId: r.key_id, firmware: r.firmware, claimedMs: r.claimed_ms }
+    if (r.key_used_ms !== null) d.keyUsedMs = r.key_used_ms
+    if (r.last_seen_ms !== null) d.lastSeenMs = r.last_seen_ms
+    if (r.rearmed_ms !== null) d.rearmedMs = r.rearmed_ms
+    if (r.revoked_ms !== null) d.revokedMs = r.revoked_ms
+    return d
+}
+
+/** A PostgreSQL snapshot (pg_current_snapshot()::text, "xmin:xmax:xip,…"): which transactions it sees as committed. */
+export function snapshotOf(text: string): (txn: number) => boolean {
+    const [xminText, xmaxText, xipText] = text.split(":")
+    const xmin = Number(xminText)
+    const xmax = Number(xmaxText)
+    const inProgress = new Set(xipText ? xipText.split(",").map(Number) : [])
+    // a committed transaction is visible unless it started after the snapshot or was running then
+    return (txn) => txn < xmin || (txn < xmax && !inProgress.has(txn))
+}
+
+/** SQLSTATEs after which the same transaction may simply be tried again. */
+const RETRYABLE = new Set(["40001", "40P01"])
+
+/** A point in a batch, with the request it came from. */
+interface BatchPoint {
+    request: number
+    feed: number
+    stream: string
+    atMs: number
+    value: string
+}
+
+const identity = (feed: number, stream: string, atMs: number) => `${feed}\u0000${stream}\u0000${atMs}`
+
+export class PostgresStore implements Store {
+    private readonly pool: pg.Pool
+    private readonly now: () => number
+    private pending: PendingWrite[] = []
+    private committing?: Promise<void>
+    private flushScheduled = false
+    private closed = false
+    private keysGeneration = 0
+    /** feeds known to exist; forgotten when any process deletes a feed (NOTIFY) */
+    private readonly knownFeeds = new Set<number>()
+    private listener?: pg.Client
+    private listenTimer?: NodeJS.Timeout
+    private claimed?: "alone" | "shared"
+    /** this store's name in its NOTIFY payloads: its own announcements were counted when it committed them */
+    private readonly instance = randomBytes(8).toString("hex")
+
+    private constructor(private readonly opts: PostgresStoreOptions) {
+        this.now = opts.now ?? Date.now
+        this.pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? POOL_CONNECTIONS, types: TYPES })
+        // an idle connection that breaks (the server restarted) is dropped by the pool; without a listener it would crash the process
+        this.pool.on("error", (err) => opts.onNotice?.("a PostgreSQL connection was lost; the pool opens another", err))
+    }
+
+    /** Connects, migrates (one process at a time) and starts listening for key changes. */
+    static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
+        const store = new PostgresStore(opts)
+        try {
+            await store.migrate()
+            await store.listen()
+        } catch (e) {
+            await store.pool.end().catch(() => {})
+            throw e
+        }
+        return store
+    }
+
+    private async migrate(): Promise<void> {
+        await this.transaction(async (c) => {
+            await c.query("SELECT pg_advisory_xact_lock($1)", [LOCK_MIGRATE])
+            await c.query("CREATE TABLE IF NOT EXISTS feedline_schema (version INT NOT NULL)")
+            const row = (await c.query<{ version: number }>("SELECT version FROM feedline_schema")).rows[0]
+            if (!row) await c.query("INSERT INTO feedline_schema (version) VALUES (0)")
+            const version = row?.version ?? 0
+            if (version > MIGRATIONS.length) {
+                throw new Error(`the database has feedline schema version ${version}, newer than this server (${MIGRATIONS.length}); upgrade feedline`)
+            }
+            for (let v = version; v < MIGRATIONS.length; ++v) await c.query(MIGRATIONS[v])
+            if (version < MIGRATIONS.length) await c.query("UPDATE feedline_schema SET version = $1", [MIGRATIONS.length])
+        })
+    }
+
+    /** The LISTEN connection: key changes of every process, and the claim's advisory lock (held as long as it lives). */
+    private async listen(): Promise<void> {
+        const client = new pg.Client({ connectionString: this.opts.url, types: TYPES })
+        client.on("notification", (n) => n.payload !== this.instance && this.othersChanged())
+        client.on("error", (err) => this.listenerLost(client, err))
+        client.on("end", () => this.listenerLost(client))
+        await client.connect()
+        await client.query(`LISTEN ${KEYS_CHANNEL}`)
+        if (this.claimed) await this.takeClaim(client, this.claimed)
+        this.listener = client
+        // whatever changed while no one listened counts now
+        this.othersChanged()
+    }
+
+    private listenerLost(client: pg.Client, err?: unknown): void {
+        if (this.listener !== client || this.closed) return
+        this.listener = undefined
+        client.end().catch(() => {})
+        this.opts.onNotice?.("the PostgreSQL connection that hears key changes was lost; making it again", err)
+        const retry = () => {
+            this.listenTimer = undefined
+            if (this.closed) return
+            this.listen().then(
+                () => this.opts.onNotice?.("hearing key changes again"),
+                (e) => {
+                    this.opts.onNotice?.("could not make the PostgreSQL connection that hears key changes again", e)
+                    this.listenTimer = setTimeout(retry, LISTEN_RECONNECT_MS)
+                },
+            )
+        }
+        this.listenTimer = setTimeout(retry, LISTEN_RECONNECT_MS)
+    }
+
+    /** Another process (or this one, through its own NOTIFY) changed keys or deleted a feed. */
+    private othersChanged(): void {
+        this.keysGeneration++
+        this.knownFeeds.clear()
+    }
+
+    private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+        const c = await this.pool.connect()
+        try {
+            await c.query("BEGIN")
+            const out = await fn(c)
+            await c.query("COMMIT")
+            return out
+        } catch (e) {
+            await c.query("ROLLBACK").catch(() => {})
+            throw e
+        } finally {
+            c.release()
+        }
+    }
+
+    private async rows<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
+        return (await this.pool.query<R>(sql, params)).rows
+    }
+
+    async claim(use: "alone" | "shared"): Promise<void> {
+        if (!this.listener) throw new StoreError("closed", "the store is not connected")
+        await this.takeClaim(this.listener, use)
+        this.claimed = use
+    }
+
+    /** A session lock on the listener's connection: exclusive for "alone", shared for "shared". */
+    private async takeClaim(c: pg.Client, use: "alone" | "shared"): Promise<void> {
+        const fn = use === "alone" ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared"
+        const got = (await c.query<{ ok: boolean }>(`SELECT ${fn}($1) AS ok`, [LOCK_SERVERS])).rows[0].ok
+        if (got) return
+        throw new StoreError(
+            "in-use",
+            use === "alone"
+                ? "another feedline server uses this database; several servers need --redis-url (pushes, revocations, the session list and rate limits go from one to the others through Redis)"
+                : "a feedline server without --redis-url uses this database alone; stop it, or start it with --redis-url too",
+        )
+    }
+
+    async provisioning<T>(fn: () => Promise<T>): Promise<T> {
+        const c = await this.pool.connect()
+        try {
+            await c.query("SELECT pg_advisory_lock($1)", [LOCK_PROVISION])
+            try {
+                return await fn()
+            } finally {
+                await c.query("SELECT pg_advisory_unlock($1)", [LOCK_PROVISION])
+            }
+        } finally {
+            c.release()
+        }
+    }
+
+    async listFeeds(onlyIds?: number[]): Promise<FeedRecord[]> {
+        const rows = onlyIds
+            ? await this.rows<FeedRow>("SELECT * FROM feeds WHERE id = ANY($1::bigint[]) ORDER BY id", [onlyIds])
+            : await this.rows<FeedRow>("SELECT * FROM feeds ORDER BY id")
+        return rows.map(feedOf)
+    }
+
+    async getFeed(id: number): Promise<FeedRecord | undefined> {
+        const [r] = await this.rows<FeedRow>("SELECT * FROM feeds WHERE id = $1", [id])
+        return r && feedOf(r)
+    }
+
+    async feedExists(id: number): Promise<boolean> {
+        if (this.knownFeeds.has(id)) return true
+        const known = (await this.rows("SELECT 1 FROM feeds WHERE id = $1", [id])).length > 0
+        if (!known) return false
+        if (this.knownFeeds.size >= MAX_KNOWN_FEEDS) this.knownFeeds.clear()
+        this.knownFeeds.add(id)
+        return true
+    }
+
+    async createFeed(input: { id?: number; title?: string }): Promise<FeedRecord> {
+        const now = this.now()
+        const title = input.title ?? ""
+        const id = await this.transaction((c) => this.insertFeedRow(c, input.id, title, now))
+        return { id, title, createdMs: now, updatedMs: now }
+    }
+
+    /** A new feed row, inside a transaction: with the given id, or above every id ever used [P§10]. */
+    private async insertFeedRow(c: pg.PoolClient, wanted: number | undefined, title: string, now: number): Promise<number> {
+        // the high-water row, locked: feeds are made one at a time, over every process
+        const highWater = (await c.query<{ v: number }>("SELECT int_value AS v FROM settings WHERE name = 'feed_id_high_water' FOR UPDATE")).rows[0].v
+        if (wanted !== undefined) {
+            if ((await c.query("SELECT 1 FROM feeds WHERE id = $1", [wanted])).rowCount) {
+                throw new StoreError("feed-exists", `feed ${wanted} exists already; leave out "id" to get a new one`)
+            }
+            if ((await c.query("SELECT 1 FROM retired_feeds WHERE id = $1", [wanted])).rowCount) {
+                throw new StoreError(
+                    "feed-id-retired",
+                    `feed ${wanted} was deleted, and a deleted feed's id is never given out again (keys and subscriptions of the old feed must not reach a new one); leave out "id" to get a new one`,
+                )
+            }
+        }
+        const id = wanted ?? highWater + 1
+        if (!Number.isSafeInteger(id)) throw new StoreError("no-feed-ids-left", `no feed ids are left above ${highWater}; give an explicit "id"`)
+        await c.query("INSERT INTO feeds (id, title, created_ms, updated_ms) VALUES ($1, $2, $3, $3)", [id, title, now])
+        await c.query("UPDATE settings SET int_value = GREATEST(int_value, $1) WHERE name = 'feed_id_high_water'", [id])
+        return id
+    }
+
+    async updateFeed(id: number, changes: { title?: string }): Promise<void> {
+        if (changes.title !== undefined) await this.pool.query("UPDATE feeds SET title = $1, updated_ms = $2 WHERE id = $3", [changes.title, this.now(), id])
+    }
+
+    /** Runs a chunked delete until it deletes less than a chunk; each chunk is its own statement (short locks). */
+    private async deleteInChunks(where: string, params: unknown[]): Promise<number> {
+        let n = 0
+        for (;;) {
+            if (this.closed) return n
+            const r = await this.pool.query(
+                `DELETE FROM datapoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM datapoints WHERE ${where} LIMIT ${PRUNE_CHUNK_ROWS}))`,
+                params,
+            )
+            n += r.rowCount ?? 0
+            if ((r.rowCount ?? 0) < PRUNE_CHUNK_ROWS) return n
+        }
+    }
+
+    async deleteFeed(id: number): Promise<FeedDeletion | undefined> {
+        // the bulk in chunks; the transaction below removes what was written meanwhile
+        await this.deleteInChunks("feed = $1", [id])
+        this.knownFeeds.delete(id)
+        const now = this.now()
+        const deletion = await this.transaction(async (c): Promise<FeedDeletion | undefined> => {
+            // the feed's row first, as every batch of writes does: writes to it wait, then find it gone
+            if (!(await c.query("SELECT 1 FROM feeds WHERE id = $1 FOR UPDATE", [id])).rowCount) return undefined
+            await c.query("DELETE FROM datapoints WHERE feed = $1", [id])
+            await c.query("DELETE FROM stamps WHERE feed = $1", [id])
+            await c.query("DELETE FROM feeds WHERE id = $1", [id])
+            await c.query("INSERT INTO retired_feeds (id, deleted_ms) VALUES ($1, $2) ON CONFLICT DO NOTHING", [id, now])
+            // keys scoped to this feed lose it; one scoped to it alone is revoked (sqlite.ts says why)
+            const done: FeedDeletion = { revokedKeys: [], detachedKeys: [] }
+            const keys = await c.query<{ id: string; feeds: number[] }>(
+                "SELECT id, feeds FROM api_keys WHERE revoked_ms IS NULL AND feeds @> jsonb_build_array($1::bigint) ORDER BY id FOR UPDATE",
+                [id],
+            )
+            for (const k of keys.rows) {
+                const rest = k.feeds.filter((f) => f !== id)
+                if (rest.length === 0) {
+                    await c.query("UPDATE api_keys SET revoked_ms = $1 WHERE id = $2", [now, k.id])
+                    done.revokedKeys.push(k.id)
+                } else {
+                    await c.query("UPDATE api_keys SET feeds = $1 WHERE id = $2", [JSON.stringify(rest), k.id])
+                    done.detachedKeys.push(k.id)
+                }
+            }
+            await c.query("SELECT pg_notify($1, $2)", [KEYS_CHANNEL, this.instance])
+            return done
+        })
+        if (deletion) this.keysGeneration++
+        return deletion
+    }
+
+    async listDatastreams(feed: number): Promise<DatastreamRecord[]> {
+        return (await this.rows<StreamRow>("SELECT * FROM datastreams WHERE feed = $1 ORDER BY id", [feed])).map(streamOf)
+    }
+
+    async getDatastream(feed: number, id: string): Promise<DatastreamRecord | undefined> {
+        const [r] = await this.rows<StreamRow>("SELECT * FROM datastreams WHERE feed = $1 AND id = $2", [feed, id])
+        return r && streamOf(r)
+    }
+
+    async createDatastreams(feed: number, ids: string[]): Promise<string[]> {
+        const now = this.now()
+        return this.transaction(async (c) => {
+            if (!(await c.query("SELECT 1 FROM feeds WHERE id = $1 FOR KEY SHARE", [feed])).rowCount) throw new StoreError("no-such-feed", `feed ${feed} does not exist`)
+            const made = await c.query<{ id: string }>(
+                "INSERT INTO datastreams (feed, id, created_ms) SELECT $1, id, $3 FROM unnest($2::text[]) AS t(id) ON CONFLICT DO NOTHING RETURNING id",
+                [feed, ids, now],
+            )
+            const created = new Set(made.rows.map((r) => r.id))
+            return ids.filter((id) => created.has(id))
+        })
+    }
+
+    async deleteDatastream(feed: number, id: string): Promise<boolean> {
+        await this.deleteInChunks("feed = $1 AND stream = $2", [feed, id])
+        return this.transaction(async (c) => {
+            await c.query("SELECT 1 FROM feeds WHERE id = $1 FOR NO KEY UPDATE", [feed])
+            await c.query("DELETE FROM datapoints WHERE feed = $1 AND stream = $2", [feed, id])
+            return ((await c.query("DELETE FROM datastreams WHERE feed = $1 AND id = $2", [feed, id])).rowCount ?? 0) > 0
+        })
+    }
+
+    writePoints(feed: number, points: PointInput[], nowMs = this.now()): Promise<StoredPoint[]> {
+        if (this.closed) return Promise.reject(new StoreError("closed", "the server is shutting down; write again after reconnecting"))
+        return new Promise((resolve, reject) => {
+            this.pending.push({ feed, points, nowMs, resolve, reject })
+            this.scheduleFlush()
+        })
+    }
+
+    /** The next batch starts once the current one committed: what arrives meanwhile waits for it and goes together. */
+    private scheduleFlush(): void {
+        if (this.flushScheduled || this.committing) return
+        this.flushScheduled = true
+        setImmediate(() => {
+            this.flushScheduled = false
+            this.committing = this.flush().finally(() => {
+                this.committing = undefined
+                if (this.pending.length) this.scheduleFlush()
+            })
+        })
+    }
+
+    /** Commits every pending write in one transaction, then settles their promises. */
+    private async flush(): Promise<void> {
+        const batch = this.pending
+        this.pending = []
+        if (batch.length === 0) return
+        const started = performance.now()
+        let outcomes: (StoredPoint[] | StoreError)[] | undefined
+        for (let attempt = 1; ; attempt++) {
+            try {
+                outcomes = await this.transaction((c) => this.applyBatch(c, batch))
+                break
+            } catch (e) {
+                if (attempt < COMMIT_ATTEMPTS && RETRYABLE.has((e as { code?: string }).code ?? "")) continue
+                this.opts.onError?.(e)
+                const err = new StoreError("commit-failed", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
+                for (const w of batch) w.reject(err)
+                return
+            }
+        }
+        this.opts.onCommit?.(performance.now() - started, batch.length)
+        batch.forEach((w, i) => {
+            const o = outcomes![i]
+            if (o instanceof StoreError) w.reject(o)
+            else w.resolve(o)
+        })
+    }
+
+    /** One batch inside its transaction: lock the feeds, stamp, upsert points, then datastreams and feeds. */
+    private async applyBatch(c: pg.PoolClient, batch: PendingWrite[]): Promise<(StoredPoint[] | StoreError)[]> {
+        // 1. the feeds' rows, sorted: writes to one feed from several processes commit in turn
+        const wanted = [...new Set(batch.map((w) => w.feed))].sort((a, b) => a - b)
+        const existing = new Set(
+            (await c.query<{ id: number }>("SELECT id FROM feeds WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE", [wanted])).rows.map((r) => r.id),
+        )
+        const outcomes: (StoredPoint[] | StoreError)[] = batch.map((w) =>
+            existing.has(w.feed) ? [] : new StoreError("no-such-feed", `feed ${w.feed} does not exist`),
+        )
+        // 2. stamps for points without `at`, reserved per datastream in one call
+        const stamped = await this.stamp(c, batch, existing)
+        // 3. in request order; within one request the last of equal (stream, at) wins (as in sqlite.ts)
+        const points: BatchPoint[] = []
+        stamped.forEach((list, request) => {
+            if (!list) return
+            const feed = batch[request].feed
+            const last = new Map<string, BatchPoint>()
+            for (const p of list) last.set(identity(feed, p.stream, p.atMs), { request, feed, stream: p.stream, atMs: p.atMs, value: p.value })
+            points.push(...last.values())
+        })
+        const changed = await this.upsertPoints(c, points)
+        if (changed.length === 0) return outcomes
+        // 4. datastreams' current value, min and max; the feeds' updated time; this transaction's id
+        await this.upsertStreams(c, changed, Math.max(...batch.map((w) => w.nowMs)))
+        const touched = [...new Set(changed.map((p) => p.feed))]
+        const txn = Number((await c.query<{ txn: string }>("UPDATE feeds SET updated_ms = $1 WHERE id = ANY($2::bigint[]) RETURNING pg_current_xact_id()::text AS txn", [this.now(), touched])).rows[0].txn)
+        for (const p of changed) (outcomes[p.request] as StoredPoint[]).push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: p.seq, txn })
+        for (const o of outcomes) if (!(o instanceof StoreError)) o.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.atMs - b.atMs))
+        return outcomes
+    }
+
+    /** Each request's points with every missing `at` stamped (undefined for a request whose feed does not exist). */
+    private async stamp(c: pg.PoolClient, batch: PendingWrite[], existing: Set<number>): Promise<(BatchPoint[] | undefined)[]> {
+        const need = new Map<string, { feed: number; stream: string; count: number; nowMs: number; next?: number }>()
+        for (const w of batch) {
+            if (!existing.has(w.feed)) continue
+            for (const p of w.points) {
+                if (p.atMs !== undefined) continue
+                const k = `${w.feed}\u0000${p.stream}`
+                const n = need.get(k)
+                if (n) {
+                    n.count++
+                    n.nowMs = Math.max(n.nowMs, w.nowMs)
+                } else need.set(k, { feed: w.feed, stream: p.stream, count: 1, nowMs: w.nowMs })
+            }
+        }
+        if (need.size) {
+            // sorted: two processes stamping the same datastreams lock their rows in the same order
+            const list = [...need.values()].sort((a, b) => a.feed - b.feed || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
+            const last = await c.query<{ last: number }>("SELECT reserve_stamps($1::bigint[], $2::text[], $3::int[], $4::bigint[]) AS last", [
+                list.map((n) => n.feed),
+                list.map((n) => n.stream),
+                list.map((n) => n.count),
+                list.map((n) => n.nowMs),
+            ])
+            list.forEach((n, i) => (n.next = last.rows[i].last - n.count + 1))
+        }
+        return batch.map((w, request) => {
+            if (!existing.has(w.feed)) return undefined
+            return w.points.map((p) => {
+                if (p.atMs !== undefined) return { request, feed: w.feed, stream: p.stream, atMs: p.atMs, value: p.value }
+                const n = need.get(`${w.feed}\u0000${p.stream}`)!
+                return { request, feed: w.feed, stream: p.stream, atMs: n.next!++, value: p.value }
+            })
+        })
+    }
+
+    /**
+     * Upserts the points in rounds in which each identity (feed, stream, at) appears once (one statement
+     * cannot change a row twice): round r holds each identity's r-th write, in request order, so the later
+     * request's value wins as in sqlite.ts. Returns the points that changed something, with their seq.
+     */
+    private async upsertPoints(c: pg.PoolClient, points: BatchPoint[]): Promise<(BatchPoint & { seq: number })[]> {
+        const rounds: Map<string, BatchPoint>[] = []
+        for (const p of points) {
+            const k = identity(p.feed, p.stream, p.atMs)
+            let r = rounds.find((round) => !round.has(k))
+            if (!r) rounds.push((r = new Map()))
+            r.set(k, p)
+        }
+        const changed: (BatchPoint & { seq: number })[] = []
+        for (const round of rounds) {
+            const list = [...round.values()].sort((a, b) => a.feed - b.feed || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.atMs - b.atMs))
+            // RETURNING yields a row only when something changed: a resent identical datapoint is no change [P§9]
+            const r = await c.query<{ feed: number; stream: string; at_ms: number; seq: number }>(
+                `INSERT INTO datapoints (feed, stream, at_ms, value, seq)
+                 SELECT f, s, a, v, nextval('datapoint_seq') FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS t(f, s, a, v, i) ORDER BY i
+                 ON CONFLICT (feed, stream, at_ms) DO UPDATE SET value = excluded.value, seq = excluded.seq
+                 WHERE datapoints.value <> excluded.value
+                 RETURNING feed, stream, at_ms, seq`,
+                [list.map((p) => p.feed), list.map((p) => p.stream), list.map((p) => p.atMs), list.map((p) => p.value)],
+            )
+            for (const row of r.rows) changed.push({ ...round.get(identity(row.feed, row.stream, row.at_ms))!, seq: row.seq })
+        }
+        // in the order they were applied: rounds, then requests
+        return changed
+    }
+
+    /** Each changed datastream once: its newest point (the last written of equal `at`), and min/max of the numeric values. */
+    private async upsertStreams(c: pg.PoolClient, changed: (BatchPoint & { seq: number })[], nowMs: number): Promise<void> {
+        const byStream = new Map<string, { feed: number; id: string; value: string; at: number; min: number | null; max: number | null }>()
+        // in commit order within the batch: the rounds' order is the order of writes to an identity
+        for (const p of [...changed].sort((a, b) => a.seq - b.seq)) {
+            const k = `${p.feed}\u0000${p.stream}`
+            const num = numericOf(p.value)
+            const s = byStream.get(k)
+            if (!s) {
+                byStream.set(k, { feed: p.feed, id: p.stream, value: p.value, at: p.atMs, min: num, max: num })
+                continue
+            }
+            if (p.atMs >= s.at) {
+                s.at = p.atMs
+                s.value = p.value
+            }
+            if (num !== null) {
+                s.min = s.min === null ? num : Math.min(s.min, num)
+                s.max = s.max === null ? num : Math.max(s.max, num)
+            }
+        }
+        const list = [...byStream.values()].sort((a, b) => a.feed - b.feed || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+        // LEAST and GREATEST skip NULLs: a non-numeric value leaves min and max as they were
+        await c.query(
+            `INSERT INTO datastreams (feed, id, current_value, at_ms, min_value, max_value, created_ms)
+             SELECT f, s, v, a, mn, mx, $7 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::float8[], $6::float8[]) AS t(f, s, v, a, mn, mx)
+             ON CONFLICT (feed, id) DO UPDATE SET
+               current_value = CASE WHEN datastreams.at_ms IS NULL OR excluded.at_ms >= datastreams.at_ms
+                                    THEN excluded.current_value ELSE datastreams.current_value END,
+               at_ms = GREATEST(datastreams.at_ms, excluded.at_ms),
+               min_value = LEAST(datastreams.min_value, excluded.min_value),
+               max_value = GREATEST(datastreams.max_value, excluded.max_value)`,
+            [list.map((s) => s.feed), list.map((s) => s.id), list.map((s) => s.value), list.map((s) => s.at), list.map((s) => s.min), list.map((s) => s.max), nowMs],
+        )
+    }
+
+    async history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]> {
+        const order = q.newest ? "DESC" : "ASC"
+        const rows = q.intervalMs
+            ? // the first point of each interval, aligned to the epoch (as SQLite's GROUP BY at_ms / interval)
+              await this.rows<{ at_ms: number; value: string }>(
+                  `SELECT at_ms, value FROM (
+                     SELECT DISTINCT ON (at_ms / $5) at_ms, value FROM datapoints
+                     WHERE feed = $1 AND stream = $2 AND at_ms >= $3 AND at_ms <= $4 ORDER BY at_ms / $5, at_ms
+                   ) firsts ORDER BY at_ms ${order} LIMIT $6`,
+                  [feed, stream, q.startMs, q.endMs, q.intervalMs, q.limit],
+              )
+            : await this.rows<{ at_ms: number; value: string }>(
+                  `SELECT at_ms, value FROM datapoints WHERE feed = $1 AND stream = $2 AND at_ms >= $3 AND at_ms <= $4 ORDER BY at_ms ${order} LIMIT $5`,
+                  [feed, stream, q.startMs, q.endMs, q.limit],
+              )
+        if (q.newest) rows.reverse()
+        return rows.map((r) => ({ atMs: r.at_ms, value: r.value }))
+    }
+
+    async deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number> {
+        const n = await this.deleteInChunks("feed = $1 AND stream = $2 AND at_ms >= $3 AND at_ms <= $4", [feed, stream, startMs, endMs])
+        if (n && !this.closed) {
+            await this.pool.query(
+                `UPDATE datastreams SET (current_value, at_ms) = (
+                   SELECT value, at_ms FROM datapoints WHERE feed = $1 AND stream = $2 ORDER BY at_ms DESC LIMIT 1
+                 ) WHERE feed = $1 AND id = $2`,
+                [feed, stream],
+            )
+        }
+        return n
+    }
+
+    async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay> {
+        // one statement, one snapshot: the points and the snapshot they were read in (Replay.seen)
+        const filter = stream === undefined ? "feed = $1 AND at_ms > $2" : "feed = $1 AND at_ms > $2 AND stream = $4"
+        const rows = await this.rows<{ stream: string | null; at_ms: number | null; value: string | null; seq: number | null; snapshot: string | null }>(
+            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, NULL::bigint AS seq, pg_current_snapshot()::text AS snapshot
+             UNION ALL
+             (SELECT stream, at_ms, value, seq, NULL FROM datapoints WHERE ${filter} ORDER BY at_ms, stream LIMIT $3)`,
+            stream === undefined ? [feed, afterMs, limit] : [feed, afterMs, limit, stream],
+        )
+        const visible = snapshotOf(rows.find((r) => r.snapshot !== null)!.snapshot!)
+        const points = rows
+            .filter((r) => r.snapshot === null)
+            .map((r) => ({ stream: r.stream!, atMs: r.at_ms!, value: r.value!, seq: r.seq! }))
+            .sort((a, b) => a.atMs - b.atMs || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
+        // a change without a transaction id did not come from this store: treat it as unseen (push it)
+        return { points, seen: (ch: CommitRef) => ch.txn !== undefined && visible(ch.txn) }
+    }
+
+    async prune(beforeMs: number): Promise<number> {
+        let n = 0
+        for (const { id } of await this.rows<{ id: number }>("SELECT id FROM feeds")) n += await this.deleteInChunks("feed = $1 AND at_ms < $2", [id, beforeMs])
+        return n
+    }
+
+    async listKeys(): Promise<KeyRecord[]> {
+        return (await this.rows<KeyRow>("SELECT * FROM api_keys ORDER BY created_ms, id")).map(keyOf)
+    }
+
+    /** A change to keys in one transaction, announced to every process (and counted here at once). */
+    private async keysChange<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+        const out = await this.transaction(async (c) => {
+            const r = await fn(c)
+            await c.query("SELECT pg_notify($1, $2)", [KEYS_CHANNEL, this.instance])
+            return r
+        })
+        this.keysGeneration++
+        return out
+    }
+
+    async insertKey(k: KeyRecord): Promise<void> {
+        await this.keysChange((c) => this.insertKeyRow(c, k))
+    }
+
+    /** A key row, inside a transaction. */
+    private async insertKeyRow(c: pg.PoolClient, k: KeyRecord): Promise<void> {
+        // a new feed's id never lands on one a key was made for (that key would grant it)
+        if (k.feeds?.length) await c.query("UPDATE settings SET int_value = GREATEST(int_value, $1) WHERE name = 'feed_id_high_water'", [Math.max(...k.feeds)])
+        await c.query(
+            "INSERT INTO api_keys (id, hash, hash_kind, label, permissions, feeds, master, created_ms, revoked_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            [k.id, k.hash, k.hashKind, k.label, JSON.stringify(k.permissions), k.feeds ? JSON.stringify(k.feeds) : null, k.master, k.createdMs, k.revokedMs ?? null],
+        )
+    }
+
+    async revokeKey(id: string, atMs: number): Promise<boolean> {
+        return this.keysChange(async (c) => ((await c.query("UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL", [atMs, id])).rowCount ?? 0) > 0)
+    }
+
+    async rehashKeys(changes: { id: string; from: Buffer; to: Buffer }[], kind: KeyHashKind): Promise<number> {
+        if (this.closed) return 0
+        return this.keysChange(async (c) => {
+            let n = 0
+            for (const ch of changes) n += (await c.query("UPDATE api_keys SET hash = $1, hash_kind = $2 WHERE id = $3 AND hash = $4", [ch.to, kind, ch.id, ch.from])).rowCount ?? 0
+            return n
+        })
+    }
+
+    async keyHashSalt(): Promise<Buffer> {
+        return (await this.rows<{ v: Buffer }>("SELECT bytes_value AS v FROM settings WHERE name = 'key_hash_salt'"))[0].v
+    }
+
+    async revokeTokenFamily(family: string, untilMs: number): Promise<void> {
+        const now = this.now()
+        await this.keysChange(async (c) => {
+            await c.query("DELETE FROM revoked_token_families WHERE until_ms <= $1", [now])
+            if (untilMs > now) {
+                await c.query(
+                    "INSERT INTO revoked_token_families (family, until_ms) VALUES ($1, $2) ON CONFLICT (family) DO UPDATE SET until_ms = GREATEST(revoked_token_families.until_ms, excluded.until_ms)",
+                    [family, untilMs],
+                )
+            }
+        })
+    }
+
+    async revokedTokenFamilies(): Promise<string[]> {
+        return (await this.rows<{ family: string }>("SELECT family FROM revoked_token_families WHERE until_ms > $1", [this.now()])).map((r) => r.family)
+    }
+
+    async pruneRevokedTokenFamilies(): Promise<number> {
+        return (await this.pool.query("DELETE FROM revoked_token_families WHERE until_ms <= $1", [this.now()])).rowCount ?? 0
+    }
+
+    // ---- fleet: products and devices (the same as sqlite.ts; here a claim locks its product's row, so
+    // claims of one product on several processes are decided one at a time against its claim limit) ----
+
+    async insertProduct(p: ProductRecord): Promise<void> {
+        await this.pool.query(
+            "INSERT INTO products (id, title, verify_key, datastreams, allow_list, claim_limit, created_ms, revoked_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            [p.id, p.title, p.verifyKey, JSON.stringify(p.datastreams), p.allowList ? JSON.stringify(p.allowList) : null, p.claimLimit ?? null, p.createdMs, p.revokedMs ?? null],
+        )
+    }
+
+    async listProducts(): Promise<ProductRecord[]> {
+        return (await this.rows<ProductRow>("SELECT * FROM products ORDER BY created_ms, id")).map(productOf)
+    }
+
+    async getProduct(id: string): Promise<ProductRecord | undefined> {
+        const [r] = await this.rows<ProductRow>("SELECT * FROM products WHERE id = $1", [id])
+        return r && productOf(r)
+    }
+
+    async revokeProduct(id: string, atMs: number): Promise<boolean> {
+        return ((await this.pool.query("UPDATE products SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL", [atMs, id])).rowCount ?? 0) > 0
+    }
+
+    async listDevices(product?: string): Promise<DeviceRecord[]> {
+        const rows =
+            product === undefined
+                ? await this.rows<DeviceRow>("SELECT * FROM devices ORDER BY claimed_ms, id")
+                : await this.rows<DeviceRow>("SELECT * FROM devices WHERE product = $1 ORDER BY claimed_ms, id", [product])
+        return rows.map(deviceOf)
+    }
+
+    async getDevice(id: string): Promise<DeviceRecord | undefined> {
+        const [r] = await this.rows<DeviceRow>("SELECT * FROM devices WHERE id = $1", [id])
+        return r && deviceOf(r)
+    }
+
+    async findDevice(product: string, hardwareId: string): Promise<DeviceRecord | undefined> {
+        const [r] = await this.rows<DeviceRow>("SELECT * FROM devices WHERE product = $1 AND hardware_id = $2", [product, hardwareId])
+        return r && deviceOf(r)
+    }
+
+    /** The product a claim is for, locked inside the claim's transaction: it must exist and take claims. */
+    private async claimableProduct(c: pg.PoolClient, id: string): Promise<ProductRow> {
+        const [p] = (await c.query<ProductRow>("SELECT * FROM products WHERE id = $1 FOR UPDATE", [id])).rows
+        if (!p) throw new StoreError("no-such-product", `there is no product ${id}`)
+        if (p.revoked_ms !== null) throw new StoreError("product-revoked", `product ${id} was revoked and takes no new claims; its devices keep working`)
+        return p
+    }
+
+    private async activeDevices(c: pg.PoolClient, product: string): Promise<number> {
+        return (await c.query<{ n: number }>("SELECT COUNT(*)::int AS n FROM devices WHERE product = $1 AND revoked_ms IS NULL", [product])).rows[0].n
+    }
+
+    /** A new feed for a device with its datastreams, inside a transaction. */
+    private async deviceFeedRow(c: pg.PoolClient, title: string, datastreams: string[], now: number): Promise<number> {
+        const feed = await this.insertFeedRow(c, undefined, title, now)
+        await c.query("INSERT INTO datastreams (feed, id, created_ms) SELECT $1, id, $3 FROM unnest($2::text[]) AS t(id) ON CONFLICT DO NOTHING", [feed, datastreams, now])
+        return feed
+    }
+
+    private async deviceRow(c: pg.PoolClient, id: string, lock = false): Promise<DeviceRow | undefined> {
+        return (await c.query<DeviceRow>(`SELECT * FROM devices WHERE id = $1${lock ? " FOR UPDATE" : ""}`, [id])).rows[0]
+    }
+
+    async claimNewDevice(claim: NewDeviceClaim): Promise<DeviceRecord> {
+        return this.keysChange(async (c) => {
+            const p = await this.claimableProduct(c, claim.product)
+            if ((await c.query("SELECT 1 FROM devices WHERE product = $1 AND hardware_id = $2", [claim.product, claim.hardwareId])).rowCount) {
+                throw new StoreError("device-exists", `hardware id ${claim.hardwareId} has claimed from product ${claim.product} already`)
+            }
+            if (p.claim_limit !== null && (await this.activeDevices(c, claim.product)) >= p.claim_limit) {
+                throw new StoreError("claim-limit", `product ${claim.product} has its limit of ${p.claim_limit} devices; raise it or revoke one`)
+            }
+            const feed = await this.deviceFeedRow(c, claim.feedTitle, claim.datastreams, claim.atMs)
+            await this.insertKeyRow(c, { ...claim.key, feeds: [feed] })
+            await c.query(
+                "INSERT INTO devices (id, product, hardware_id, name, feed, key_id, firmware, claimed_ms) VALUES ($1, $2, $3, '', $4, $5, $6, $7)",
+                [claim.deviceId, claim.product, claim.hardwareId, feed, claim.key.id, claim.firmware, claim.atMs],
+            )
+            return deviceOf((await this.deviceRow(c, claim.deviceId))!)
+        })
+    }
+
+    async reissueDeviceKey(r: DeviceKeyReissue): Promise<DeviceRecord> {
+        return this.keysChange(async (c) => {
+            const d = await this.deviceRow(c, r.deviceId, true)
+            if (!d) throw new StoreError("no-such-device", `there is no device ${r.deviceId}`)
+            if (d.key_id !== r.expectKeyId) throw new StoreError("device-changed", `device ${r.deviceId} was given another key meanwhile; claim again`)
+            await this.claimableProduct(c, d.product)
+            // a device whose feed was deleted gets a new one: the old id is never given out again [P§10]
+            const feedLives = (await c.query("SELECT 1 FROM feeds WHERE id = $1", [d.feed])).rowCount
+            const feed = feedLives ? d.feed : await this.deviceFeedRow(c, r.feedTitle, r.datastreams, r.atMs)
+            await c.query("UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL", [r.atMs, d.key_id])
+            await this.insertKeyRow(c, { ...r.key, feeds: [feed] })
+            await c.query(
+                "UPDATE devices SET key_id = $1, feed = $2, firmware = $3, key_used_ms = NULL, rearmed_ms = NULL, revoked_ms = NULL WHERE id = $4",
+                [r.key.id, feed, r.firmware, r.deviceId],
+            )
+            return deviceOf((await this.deviceRow(c, r.deviceId))!)
+        })
+    }
+
+    async renameDevice(id: string, name: string, atMs: number): Promise<boolean> {
+        return this.transaction(async (c) => {
+            const d = await this.deviceRow(c, id, true)
+            if (!d) return false
+            await c.query("UPDATE devices SET name = $1 WHERE id = $2", [name, id])
+            await c.query("UPDATE feeds SET title = $1, updated_ms = $2 WHERE id = $3", [name, atMs, d.feed])
+            return true
+        })
+    }
+
+    async rearmDevice(id: string, atMs: number): Promise<boolean> {
+        return this.transaction(async (c) => {
+            const found = await this.deviceRow(c, id)
+            if (!found) return false
+            // the product's row first, as claims take it: a re-arm and a claim are counted one after the other
+            const [p] = (await c.query<ProductRow>("SELECT * FROM products WHERE id = $1 FOR UPDATE", [found.product])).rows
+            const d = (await this.deviceRow(c, id, true))!
+            // a revoked device freed its place under the claim limit; re-armed, it takes one again
+            if (d.revoked_ms !== null && p.claim_limit !== null && (await this.activeDevices(c, d.product)) >= p.claim_limit) {
+                throw new StoreError("claim-limit", `product ${d.product} has its limit of ${p.claim_limit} devices; revoke one before re-arming device ${id}`)
+            }
+            await c.query("UPDATE devices SET rearmed_ms = $1, revoked_ms = NULL WHERE id = $2", [atMs, id])
+            return true
+        })
+    }
+
+    async revokeDevice(id: string, atMs: number): Promise<DeviceRecord | undefined> {
+        return this.keysChange(async (c) => {
+            const [r] = (await c.query<DeviceRow>("UPDATE devices SET revoked_ms = $1, rearmed_ms = NULL WHERE id = $2 AND revoked_ms IS NULL RETURNING *", [atMs, id])).rows
+            if (!r) return undefined
+            await c.query("UPDATE api_keys SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL", [atMs, r.key_id])
+            return deviceOf(r)
+        })
+    }
+
+    async markDeviceKeyUsed(deviceId: string, keyId: string, atMs: number): Promise<void> {
+        if (this.closed) return
+        await this.pool.query("UPDATE devices SET key_used_ms = $1 WHERE id = $2 AND key_id = $3 AND key_used_ms IS NULL", [atMs, deviceId, keyId])
+    }
+
+    async noteDevicesSeen(seen: { deviceId: string; atMs: number }[]): Promise<void> {
+        if (this.closed || seen.length === 0) return
+        await this.pool.query(
+            "UPDATE devices d SET last_seen_ms = GREATEST(COALESCE(d.last_seen_ms, 0), s.at) FROM (SELECT id, MAX(at) AS at FROM unnest($1::text[], $2::bigint[]) AS t(id, at) GROUP BY id) s WHERE d.id = s.id",
+            [seen.map((x) => x.deviceId), seen.map((x) => x.atMs)],
+        )
+    }
+
+    keysVersion(): number {
+        return this.keysGeneration
+    }
+
+    /** What a commit survives, as the server reports it for this store's connections (logged at start). */
+    async durability(): Promise<{ synchronousCommit: string; fsync: string }> {
+        const r = await this.rows<{ sc: string; fs: string }>("SELECT current_setting('synchronous_commit') AS sc, current_setting('fsync') AS fs")
+        return { synchronousCommit: r[0].sc, fsync: r[0].fs }
+    }
+
+    /** Commits what is pending, then closes the connections (the claim's lock goes with its connection). */
+    async close(): Promise<void> {
+        if (this.closed) return
+        // new writes are refused from now on; those queued still commit
+        this.closed = true
+        while (this.committing || this.pending.length || this.flushScheduled) {
+            if (this.committing) await this.committing
+            else await new Promise((r) => setImmediate(r))
+        }
+        clearTimeout(this.listenTimer)
+        const listener = this.listener
+        this.listener = undefined
+        await listener?.end().catch(() => {})
+        await this.pool.end()
+    }
+}

@@ -1,0 +1,103 @@
+// The stores a contract test runs against: SQLite in a temporary folder, and PostgreSQL on one throw-away
+// server per test file (devs/tools/services.ts), a new database for each store opened. A test file
+// calls storeBackends() once and closeStoreBackends() in its `after`. PostgreSQL is skipped, with the
+// reason, where it is not installed (`npm test` counts the skip).
+import { randomBytes } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import Database from "better-sqlite3"
+import pg from "pg"
+import { PostgresStore } from "../../../devs/server/storage/postgres.ts"
+import { SqliteStore } from "../../../devs/server/storage/sqlite.ts"
+import type { Store } from "../../../devs/server/storage/store.ts"
+import { createScratchDatabase, startPostgres, unavailable, type RunningService } from "../../../devs/tools/services.ts"
+
+export interface OpenedStore {
+    store: Store
+    /** group commits so far */
+    commits(): number
+    /** errors the store reported (failed commits) */
+    errors: unknown[]
+    /** another store on the same data: another process (a second server, the `feedline keys` CLI) */
+    another(): Promise<Store>
+    /** makes every commit that writes the datapoint value `value` fail, as a full disk would (another connection adds a trigger) */
+    failWritesOf(value: string): Promise<void>
+}
+
+export interface StoreBackend {
+    name: "sqlite" | "postgres"
+    /** why this backend cannot run here (the tests skip with it), or undefined */
+    skip?: string
+    open(o?: { now?: () => number }): Promise<OpenedStore>
+}
+
+const dirs: string[] = []
+let postgres: Promise<RunningService> | undefined
+
+function sqliteBackend(): StoreBackend {
+    return {
+        name: "sqlite",
+        async open(o = {}) {
+            const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
+            dirs.push(dir)
+            const path = join(dir, "db")
+            let commits = 0
+            const errors: unknown[] = []
+            const store = new SqliteStore({ path, synchronous: "NORMAL", now: o.now, onCommit: () => commits++, onError: (e) => errors.push(e) })
+            return {
+                store,
+                commits: () => commits,
+                errors,
+                another: async () => new SqliteStore({ path, synchronous: "NORMAL", now: o.now }),
+                async failWritesOf(value) {
+                    const other = new Database(path)
+                    other.exec(`CREATE TRIGGER fail BEFORE INSERT ON datapoints WHEN NEW.value = '${value}' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+                    other.close()
+                },
+            }
+        },
+    }
+}
+
+function postgresBackend(): StoreBackend {
+    const skip = unavailable("postgresql")
+    return {
+        name: "postgres",
+        skip,
+        async open(o = {}) {
+            // one server per test file, fast rather than durable (durability is PostgreSQL's own, not under test here)
+            postgres ??= startPostgres({ durable: false })
+            const url = await createScratchDatabase((await postgres).url, `t_${randomBytes(6).toString("hex")}`)
+            let commits = 0
+            const errors: unknown[] = []
+            const store = await PostgresStore.open({ url, now: o.now, onCommit: () => commits++, onError: (e) => errors.push(e) })
+            return {
+                store,
+                commits: () => commits,
+                errors,
+                another: () => PostgresStore.open({ url, now: o.now }),
+                async failWritesOf(value) {
+                    const c = new pg.Client({ connectionString: url })
+                    await c.connect()
+                    await c.query(`CREATE FUNCTION fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql`)
+                    await c.query(`CREATE TRIGGER fail BEFORE INSERT ON datapoints FOR EACH ROW WHEN (NEW.value = '${value}') EXECUTE FUNCTION fail()`)
+                    await c.end()
+                },
+            }
+        },
+    }
+}
+
+/** SQLite, then PostgreSQL. */
+export function storeBackends(): StoreBackend[] {
+    return [sqliteBackend(), postgresBackend()]
+}
+
+/** Stops the file's PostgreSQL server and deletes the SQLite folders. */
+export async function closeStoreBackends(): Promise<void> {
+    dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }))
+    const p = postgres
+    postgres = undefined
+    if (p) await (await p).stop()
+}
