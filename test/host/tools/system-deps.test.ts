@@ -24,6 +24,9 @@ function runScript(ci: string | undefined) {
         PATH: `${stubs}:${process.env.PATH}`,
         FEEDLINE_CHROMIUM_BIN: join(stubs, "no-chromium"),
         FEEDLINE_BENCH_MOSQUITTO_BIN: join(stubs, "no-mosquitto"),
+        FEEDLINE_POSTGRES_BIN_DIR: join(stubs, "no-postgresql"),
+        FEEDLINE_REDIS_BIN: join(stubs, "no-redis-server"),
+        FEEDLINE_HAPROXY_BIN: join(stubs, "no-haproxy"),
     }
     if (ci === undefined) delete env.CI
     else env.CI = ci
@@ -34,11 +37,11 @@ function runScript(ci: string | undefined) {
 test("with CI=true, a package that could not be installed fails the script, naming it", () => {
     const r = runScript("true")
     assert.equal(r.status, 1, r.out)
-    assert.match(r.out, /ERROR: .*chromium mosquitto/)
+    assert.match(r.out, /ERROR: .*chromium mosquitto postgresql redis-server haproxy/)
 })
 
 test("outside CI, the same is reported and the tests that need the packages skip", () => {
     const r = runScript(undefined)
     assert.equal(r.status, 0, r.out)
-    assert.match(r.out, /chromium mosquitto .*will skip/)
+    assert.match(r.out, /chromium mosquitto postgresql redis-server haproxy .*will skip/)
 })
