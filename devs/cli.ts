@@ -1,16 +1,16 @@
 #!/usr/bin/env -S npx tsx
 // feedline: the command line of the socket server. `feedline --help` lists the commands.
 import { writeFileSync } from "node:fs"
-import { join, resolve } from "node:path"
+import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { describeKey, KeyRing } from "./server/auth/keys.ts"
 import { credentialsPath } from "./server/credentials.ts"
-import { ApiError, ConfigError } from "./server/errors.ts"
+import { ApiError, ConfigError, UnavailableError } from "./server/errors.ts"
 import { startServer, type ServerOptions } from "./server/index.ts"
 import { mountDashboard } from "./dashboard/mount.ts"
 import { octal, securePrivateFolder } from "./server/storage/private-folder.ts"
-import { SqliteStore } from "./server/storage/sqlite.ts"
+import { openStore } from "./server/engines.ts"
 import { CLIENT_COMMANDS, clientCommandsHelp, processIo, runClientCommand } from "./client/commands/index.ts"
 import { PERMISSIONS, type Permission } from "./server/auth/grant.ts"
 import { runProxyCli } from "./faultproxy/command.ts"
@@ -33,8 +33,14 @@ ${clientCommandsHelp()}
 
 Common:
   --data-dir DIR        database, dev certificates, credentials.json  [FEEDLINE_DATA_DIR, default ./data]
+  --database-url URL    PostgreSQL instead of SQLite in DIR: postgres://USER:PASSWORD@HOST:PORT/DATABASE
+                                                        [FEEDLINE_DATABASE_URL]
 
 serve:
+  --redis-url URL       Redis between processes (pushes, session list, per-key rate): redis://HOST:PORT[/DB]
+                        needed by a second process on one --database-url  [FEEDLINE_REDIS_URL]
+  --workers N           N processes sharing the ports (one per core); needs --database-url and
+                        --redis-url                     [FEEDLINE_WORKERS, default 1]
   --host ADDR           listen address                  [FEEDLINE_HOST, default 0.0.0.0]
   --device-port N       TLS device port (0: any free)   [FEEDLINE_DEVICE_PORT, default 7443]
   --app-port N          HTTPS + WSS port (same certificate as the device port; plain HTTP
@@ -104,6 +110,9 @@ async function serve(args: string[]): Promise<void> {
         args,
         options: {
             "data-dir": { type: "string" },
+            "database-url": { type: "string" },
+            "redis-url": { type: "string" },
+            workers: { type: "string" },
             host: { type: "string" },
             "device-port": { type: "string" },
             "app-port": { type: "string" },
@@ -137,6 +146,8 @@ async function serve(args: string[]): Promise<void> {
     const productClaimRate = intOf("product-claim-rate", v["product-claim-rate"] ?? env.FEEDLINE_PRODUCT_CLAIM_RATE)
     const opts: ServerOptions = {
         dataDir: dataDirOf(v["data-dir"]),
+        databaseUrl: v["database-url"] ?? (env.FEEDLINE_DATABASE_URL || undefined),
+        redisUrl: v["redis-url"] ?? (env.FEEDLINE_REDIS_URL || undefined),
         host: v.host ?? env.FEEDLINE_HOST ?? "0.0.0.0",
         devicePort: intOf("device-port", v["device-port"] ?? env.FEEDLINE_DEVICE_PORT),
         appPort: intOf("app-port", v["app-port"] ?? env.FEEDLINE_APP_PORT),
@@ -204,6 +215,7 @@ async function keys(args: string[]): Promise<void> {
         allowPositionals: true,
         options: {
             "data-dir": { type: "string" },
+            "database-url": { type: "string" },
             label: { type: "string" },
             permissions: { type: "string" },
             feeds: { type: "string" },
@@ -216,7 +228,8 @@ async function keys(args: string[]): Promise<void> {
     for (const fix of securePrivateFolder(dataDir)) {
         process.stderr.write(fix.error ? `feedline: ${fix.path} is ${octal(fix.from)} (readable by other users) and could not be narrowed: ${fix.error}\n` : `feedline: ${fix.path} was ${octal(fix.from)}, readable by other users; made it ${octal(fix.to)}\n`)
     }
-    const store = new SqliteStore({ path: join(dataDir, "feedline.db") })
+    // the server's store: the SQLite file in the data folder, or the PostgreSQL database of --database-url
+    const { store } = await openStore({ dataDir, databaseUrl: v["database-url"] ?? (process.env.FEEDLINE_DATABASE_URL || undefined) })
     const ring = new KeyRing(store)
     try {
         if (sub === "create") {
@@ -285,6 +298,10 @@ main(process.argv.slice(2)).catch((err) => {
     if (err instanceof UsageError || err instanceof ConfigError || err instanceof ApiError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
         process.stderr.write(`feedline: ${err.message}\nRun \`feedline --help\` for usage.\n`)
         process.exit(2)
+    }
+    if (err instanceof UnavailableError) {
+        process.stderr.write(`feedline: ${err.message}\n`)
+        process.exit(1)
     }
     process.stderr.write(`feedline: ${(err as Error).stack ?? err}\n`)
     process.exit(1)

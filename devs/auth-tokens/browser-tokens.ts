@@ -254,7 +254,17 @@ export function loadOrCreateTokenSecret(dataDir: string): Uint8Array {
     }
     const secret = crypto.randomBytes(SECRET_BYTES)
     fs.mkdirSync(dataDir, { recursive: true })
-    // "wx": if another process created it meanwhile, fail rather than overwrite its secret
-    fs.writeFileSync(file, secret.toString("hex") + "\n", { mode: 0o600, flag: "wx" })
+    // written whole beside it, then linked into place: link() fails if another process (sharing the data
+    // folder, starting at the same moment) made it first, and then its secret is the one every process uses
+    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString("hex")}`
+    fs.writeFileSync(tmp, secret.toString("hex") + "\n", { mode: 0o600, flag: "wx" })
+    try {
+        fs.linkSync(tmp, file)
+    } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+        return loadOrCreateTokenSecret(dataDir)
+    } finally {
+        fs.rmSync(tmp, { force: true })
+    }
     return secret
 }

@@ -9,6 +9,7 @@ import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import type { Buckets } from "./ratelimit.ts"
+import type { KeyRate, SessionDirectory } from "./bus/bus.ts"
 import type { Store } from "./storage/store.ts"
 
 /** The door a connection came in by: a label (logs, metrics, GET /sessions), not a transport object. */
@@ -45,11 +46,13 @@ export interface RouterDeps {
     log: Logger
     now: () => number
     authFailures: Buckets
-    /** requests per key (Grant.keyId) */
-    keyRate: Buckets
+    /** requests per key (Grant.keyId), over every process on the store */
+    keyRate: KeyRate
     verifyBearer?: BearerVerifier
-    /** the open connections (GET /sessions) */
-    connections: Iterable<Connection>
+    /** the open connections of every process on the store (GET /sessions) */
+    sessions: SessionDirectory
+    /** this process's name among them (Bus.processId) */
+    processId: string
     /** [fleet] claim limits, which keys are devices', when each was last seen */
     fleet: Fleet
 }

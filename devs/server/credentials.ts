@@ -1,7 +1,10 @@
 // A fresh data folder gets a master key, a first feed and a device key (read + update on that feed),
 // written once to <dataDir>/credentials.json (mode 0600) where `npm start` and the simulator read them.
-// Only hashes are in the database: this file is the one place the plain keys are kept.
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
+// Only hashes are in the database: this file is the one place the plain keys are kept. Several processes
+// starting at once call this one at a time (startServer holds the data folder's lock and the store's
+// provisioning lock): the first makes them, the others find the file, or, on another host's data folder,
+// find the master key in the shared database and make nothing.
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { KeyRing } from "./auth/keys.ts"
 import { StoreError, type Store } from "./storage/store.ts"
@@ -60,6 +63,8 @@ export async function ensureCredentials(dataDir: string, store: Store, keys: Key
         deviceKeyId: device.record.id,
         created: new Date(now()).toISOString(),
     }
-    writeFileSync(path, JSON.stringify(file, null, 2) + "\n", { mode: 0o600 })
+    // whole or not at all: written beside it, then renamed into place
+    writeFileSync(`${path}.tmp`, JSON.stringify(file, null, 2) + "\n", { mode: 0o600 })
+    renameSync(`${path}.tmp`, path)
     return { credentials: { masterKey: file.masterKey, feedId: file.feedId, deviceKey: file.deviceKey }, created: true }
 }

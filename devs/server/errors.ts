@@ -44,6 +44,7 @@ export type ServerErrorCode =
     | "E_ALREADY_CLAIMED" // 409: the hardware id claimed already and its key is in use (a cloned or reset board): re-arm it, or prove the key
     | "E_CLAIM_CONFLICT" // 409: another claim of the same device won meanwhile; claim again
     | "E_CLAIM_RATE_LIMITED" // 429: too many claims from this address or for this product
+    | "E_PUSHES_INTERRUPTED" // 503 notice: the link to the other processes (Redis) broke; reconnect and subscribe with since
 
 const TITLES: Record<number, string> = {
     400: "Bad Request",
@@ -99,6 +100,11 @@ export function errorResponse(err: ApiError, token?: string, resource?: string):
 /** The server's settings cannot work (contradictory keep-alive values, a certificate without its key, …); the CLI prints the message and exits 2. */
 export class ConfigError extends Error {
     readonly code = "E_BAD_CONFIG"
+}
+
+/** A service the server runs on (PostgreSQL, Redis) could not be reached at start; the CLI prints the message (which says where it tried) and exits 1. */
+export class UnavailableError extends Error {
+    readonly code = "E_UNAVAILABLE"
 }
 
 /** What the client is told when the store refuses something (storage/store.ts). */

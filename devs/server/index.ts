@@ -1,16 +1,17 @@
 // startServer(): one process, three front doors (TLS device port; HTTPS REST + WSS on the app port, plain
 // HTTP there only on loopback or when asked; optional plain TCP for development), one router, one store.
-// In order: the settings checked, the data folder, the store and key ring, the TLS material
-// (tls/material.ts), the parts wired (wiring.ts), listening, background work (background.ts); close() is
-// shutdown.ts. See docs/OPERATIONS.md "Running the server".
+// In order: the settings checked, the data folder, the store, the bus and the key ring (engines.ts), the
+// first start's credentials and the TLS material (tls/material.ts) under the data folder's lock, the parts
+// wired (wiring.ts), listening, background work (background.ts); close() is shutdown.ts. See
+// docs/OPERATIONS.md "Running the server" and "Running more than one process".
 import { readFileSync } from "node:fs"
 import type net from "node:net"
-import { join } from "node:path"
 import type { Duplex } from "node:stream"
 import { keepaliveContractOf } from "../../src/protocol.ts"
 import { KeyRing } from "./auth/keys.ts"
 import { startBackgroundWork } from "./background.ts"
 import { ensureCredentials } from "./credentials.ts"
+import { claimStore, openBus, openStore } from "./engines.ts"
 import { ConfigError } from "./errors.ts"
 import { appSchemeOf, isLoopbackHost } from "./listeners/app-port.ts"
 import { attachStream } from "./listeners/stream.ts"
@@ -33,7 +34,7 @@ import { Buckets } from "./ratelimit.ts"
 import { Session, type Wire } from "./session.ts"
 import { shutDown } from "./shutdown.ts"
 import { octal, securePrivateFolder } from "./storage/private-folder.ts"
-import { SqliteStore } from "./storage/sqlite.ts"
+import { withFolderLock } from "./storage/folder-lock.ts"
 import type { Store } from "./storage/store.ts"
 import { loadTlsMaterial } from "./tls/material.ts"
 import { wireServer } from "./wiring.ts"
@@ -79,13 +80,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         else log.warn({ path: fix.path, from: octal(fix.from), to: octal(fix.to) }, "the data folder was readable by other users; narrowed it")
     }
 
-    const sqlite = new SqliteStore({
-        path: join(opts.dataDir, "feedline.db"),
-        synchronous: opts.synchronous,
+    const opened = await openStore(opts, {
         onCommit: (ms) => metrics.storeCommit.observe(ms / 1000),
         onError: (err) => log.error({ err }, "store commit failed; the writes were refused (503), nothing was acknowledged"),
+        log,
     })
-    const store: Store = opts.wrapStore ? opts.wrapStore(sqlite) : sqlite
+    const store: Store = opts.wrapStore ? opts.wrapStore(opened.store) : opened.store
+    let bus
+    try {
+        bus = await openBus(opts.redisUrl, log, store)
+        await claimStore(store, bus)
+    } catch (e) {
+        await bus?.close()
+        await store.close()
+        throw e
+    }
     const keys = new KeyRing(store, now)
     const authFailures = new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST })
     const fleet = new Fleet(store, now, log, {
@@ -97,21 +106,28 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const extensions = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, now, log }))
     const pruned = await store.pruneRevokedTokenFamilies()
     if (pruned) log.info({ pruned }, "forgot signed-out token families past their end")
-    const { credentials, created } = await ensureCredentials(opts.dataDir, store, keys, now)
-    const tls = await loadTlsMaterial(opts, log)
+    // the first of several processes starting at once makes the credentials and the dev CA; the others find them
+    const { credentials, created, tls } = await withFolderLock(opts.dataDir, async () => {
+        const made = await store.provisioning(() => ensureCredentials(opts.dataDir, store, keys, now))
+        return { ...made, tls: await loadTlsMaterial(opts, log) }
+    })
 
-    const w = wireServer({ opts, version: SERVER_VERSION, appScheme, keepalive: keepalive.contract, appKeepalive, tls, store, keys, fleet, authFailures, extensions, log, metrics, now })
+    const w = wireServer({ opts, version: SERVER_VERSION, appScheme, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now })
     const devicePort = await listen(w.tlsServer, opts.devicePort ?? 7443, host)
     const appPort = await listen(w.appListener, opts.appPort ?? 7080, host)
     if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")
     const insecureTcpPort = w.tcpServer ? await listen(w.tcpServer, opts.insecureTcpPort!, host) : undefined
     if (w.tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
     const background = startBackgroundWork({ keys, store, fleet, log, now, retentionDays: opts.retentionDays })
-    log.info({ host, devicePort, appPort, appScheme, dataDir: opts.dataDir, version: SERVER_VERSION, store: sqlite.durability() }, "feedline server listening")
+    log.info(
+        { host, devicePort, appPort, appScheme, dataDir: opts.dataDir, version: SERVER_VERSION, store: opened.durability, bus: bus.kind, process: bus.processId },
+        "feedline server listening",
+    )
 
     const listeners = [w.tlsServer, w.appListener, ...(w.appListener !== w.httpServer ? [w.httpServer] : []), ...(w.tcpServer ? [w.tcpServer] : [])]
     let closing: Promise<void> | undefined
-    const close = () => (closing ??= (background.stop(), shutDown({ listeners, httpServer: w.httpServer, ws: w.ws, sessions: w.sessions, hub: w.hub, store, fleet, log, now })))
+    const close = () =>
+        (closing ??= (background.stop(), shutDown({ listeners, httpServer: w.httpServer, ws: w.ws, sessions: w.sessions, hub: w.hub, store, fleet, bus, directory: w.directory, log, now })))
 
     const attachWire = (wire: Wire) => {
         const session = new Session(w.sessionDeps, wire)

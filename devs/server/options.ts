@@ -14,8 +14,12 @@ import type { Session, Wire } from "./session.ts"
 import type { Store } from "./storage/store.ts"
 
 export interface ServerOptions {
-    /** SQLite db, dev CA, credentials.json live here */
+    /** SQLite db, dev CA, credentials.json live here (several processes may share it: provisioning is locked) */
     dataDir: string
+    /** PostgreSQL instead of SQLite: postgres://USER:PASSWORD@HOST:PORT/DATABASE */
+    databaseUrl?: string
+    /** Redis carries pushes, the session list and per-key budgets between processes: redis://HOST:PORT[/DB] */
+    redisUrl?: string
     /** default "127.0.0.1" (the CLI's `serve` uses "0.0.0.0") */
     host?: string
     /** TLS device port, default 7443, 0 = ephemeral */
@@ -90,7 +94,7 @@ export interface ServerOptions {
     now?: () => number
     /**
      * Tests only: the store the server uses, made from the one it opened (e.g. one whose commits a test
-     * can hold open, to see that no acknowledgement leaves before its commit returned). Unset: the SQLite store itself.
+     * can hold open, to see that no acknowledgement leaves before its commit returned). Unset: the store itself.
      */
     wrapStore?: (store: Store) => Store
 }

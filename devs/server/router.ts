@@ -112,8 +112,8 @@ export class Router {
     }
 
     /** Requests per key over all its connections and doors (a token counts against the key that minted it). */
-    private limitKey(grant: Grant): void {
-        const limited = this.deps.keyRate.take(grant.keyId, this.deps.now())
+    private async limitKey(grant: Grant): Promise<void> {
+        const limited = await this.deps.keyRate.take(grant.keyId, this.deps.now())
         if (!limited.ok) {
             const { ratePerSecond } = this.deps.keyRate.config
             throw new ApiError(429, "E_KEY_RATE_LIMITED", `over ${ratePerSecond} requests per second with key ${grant.keyId}, over all its connections; slow down`, limited.retryAfterMs)
@@ -132,7 +132,7 @@ export class Router {
             if (open) result = await open.handler({ req, params: req.params ?? {}, caller, deps: this.deps, resource: req.resource!, path: open.path, feed: 0 })
             else {
                 const grant = await this.authenticate(caller, req)
-                this.limitKey(grant)
+                await this.limitKey(grant)
                 result = await this.dispatch(caller, req, grant)
             }
             response = { token: req.token, status: result.status, resource: req.resource, body: result.body }

@@ -4,6 +4,7 @@ import type http from "node:http"
 import type net from "node:net"
 import { ApiError } from "./errors.ts"
 import type { Fleet } from "./fleet/fleet.ts"
+import type { Bus, SessionDirectory } from "./bus/bus.ts"
 import type { Hub } from "./hub/index.ts"
 import { jitteredRetryMs } from "./listeners/admission.ts"
 import type { WsListener } from "./listeners/ws.ts"
@@ -25,6 +26,8 @@ export interface Running {
     hub: Hub
     store: Store
     fleet: Fleet
+    bus: Bus
+    directory: SessionDirectory
     log: Logger
     now: () => number
 }
@@ -49,9 +52,12 @@ export async function shutDown(r: Running): Promise<void> {
         s.closeWith(new ApiError(503, "E_SHUTTING_DOWN", "the server is shutting down; reconnect after retry_after_ms", jitteredRetryMs()))
     }
     r.httpServer.closeIdleConnections()
-    // 4. flush pending writes (devices' last-seen times too) and close the store
+    // 4. flush pending writes (devices' last-seen times too) and close the store; this process's sessions
+    // leave the list, and what it published reaches the other processes before the bus disconnects
     await r.fleet.flushSeen().catch((err) => r.log.error({ err }, "writing devices' last-seen times failed"))
     await r.store.close()
+    await r.directory.close()
+    await r.bus.close()
     setTimeout(() => r.httpServer.closeAllConnections(), HTTP_CLOSE_AFTER_MS).unref()
     await Promise.all(stopped)
     r.log.info("stopped")

@@ -1,15 +1,21 @@
 // The parts of one server and how they connect: the hub, the router, the sessions and their admission,
 // and the listeners of the three front doors (not yet listening). startServer (index.ts) opens the store,
-// the key ring and the TLS material first, and listens after.
+// the bus, the key ring and the TLS material first, and listens after. The bus is connected here and only
+// here: the hub relays through it and receives from it, the router asks it for the session list and the
+// per-key budget, and when it was interrupted the connections holding subscriptions are told to
+// resubscribe with `since`; none of them knows whether it is the in-process bus or Redis.
 import type http from "node:http"
 import type https from "node:https"
 import type net from "node:net"
 import type { KeepaliveContract } from "../../src/protocol.ts"
 import type { KeyRing } from "./auth/keys.ts"
+import type { Bus, SessionDirectory } from "./bus/bus.ts"
+import { ApiError } from "./errors.ts"
 import { firstVerifier, type Extension } from "./extensions.ts"
 import type { Fleet } from "./fleet/fleet.ts"
+import { sessionEntryOf } from "./handlers/session.ts"
 import { Hub, NODE_CLOCK } from "./hub/index.ts"
-import { Admission } from "./listeners/admission.ts"
+import { Admission, jitteredRetryMs } from "./listeners/admission.ts"
 import { createTlsFront, type AppScheme } from "./listeners/app-port.ts"
 import { PendingHandshakes } from "./listeners/handshakes.ts"
 import { createHttpListener } from "./listeners/http.ts"
@@ -26,7 +32,6 @@ import {
     MAX_HANDSHAKES_PER_ADDRESS,
     MAX_PENDING_HANDSHAKES,
     MAX_QUEUE_BYTES,
-    MAX_TRACKED_KEYS,
     MAX_UNAUTHENTICATED_PER_ADDRESS,
     RATE_BURST,
     RATE_PER_SECOND,
@@ -54,6 +59,8 @@ export interface Foundations {
     appKeepalive: KeepaliveContract
     tls: TlsMaterial
     store: Store
+    /** what crosses to the other processes on the store (bus/bus.ts) */
+    bus: Bus
     keys: KeyRing
     fleet: Fleet
     /** failed authentications per remote address (shared with the extensions) */
@@ -67,6 +74,8 @@ export interface Foundations {
 export interface Wired {
     hub: Hub
     sessions: Set<Session>
+    /** every process's sessions (this one's announced on the bus) */
+    directory: SessionDirectory
     sessionDeps: SessionDeps
     /** the device port */
     tlsServer: net.Server
@@ -79,15 +88,31 @@ export interface Wired {
 }
 
 export function wireServer(f: Foundations): Wired {
-    const { opts, store, keys, log, metrics, now, tls } = f
+    const { opts, store, bus, keys, log, metrics, now, tls } = f
     // subscription timeouts and fan-out turns on Node's timers (tests of the hub inject their own)
-    const hub = new Hub({ store, clock: NODE_CLOCK, onCount: (n) => metrics.subscriptions.set({}, n), onBusy: () => metrics.fanoutBusy.add() })
+    const hub = new Hub({
+        store,
+        clock: NODE_CLOCK,
+        onCount: (n) => metrics.subscriptions.set({}, n),
+        onBusy: () => metrics.fanoutBusy.add(),
+        relay: bus.kind === "local" ? undefined : (m) => bus.publish(m),
+    })
+    bus.onMessage((m) => hub.receive(m))
     metrics.sampleOnRender(() => metrics.pushesOwed.set({}, hub.totalOwed))
-    // keys or tokens changed (revoked here, by the CLI, or signed out): end the subscriptions they no longer allow
+    // keys or tokens changed (revoked here, by the CLI, another process, or signed out): end the subscriptions they no longer allow
     keys.onReload(() => hub.recheck())
     // [fleet] keys changed (a claim here or in another process, a device revoked): which keys are devices'
     keys.onReload(() => void f.fleet.reload())
     const sessions = new Set<Session>()
+    // changes from other processes may have been missed: subscribers catch up by replay, as after any reconnect [P§8]
+    bus.onInterrupted((why) => {
+        const holding = [...sessions].filter((s) => hub.subscriptionsOf(s).length > 0)
+        log.warn({ why, connections: holding.length }, "pushes from other processes may have been missed; telling subscribers to resubscribe with since")
+        for (const s of holding) {
+            s.closeWith(new ApiError(503, "E_PUSHES_INTERRUPTED", `${why}: pushes may have been missed; reconnect and subscribe with since`, jitteredRetryMs()))
+        }
+    })
+    const directory = bus.sessionDirectory(() => [...sessions].map((s) => sessionEntryOf(s, hub, bus.processId)))
     const router = new Router({
         store,
         keys,
@@ -96,10 +121,11 @@ export function wireServer(f: Foundations): Wired {
         log,
         now,
         authFailures: f.authFailures,
-        keyRate: new Buckets({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }, MAX_TRACKED_KEYS),
+        keyRate: bus.keyRate({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }),
         verifyBearer: firstVerifier([opts.verifyBearer, ...f.extensions.map((e) => e.verifyBearer)].filter((v) => v !== undefined)),
-        connections: sessions,
         fleet: f.fleet,
+        sessions: directory,
+        processId: bus.processId,
     })
     const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
     const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS
@@ -156,5 +182,5 @@ export function wireServer(f: Foundations): Wired {
     // HTTPS listens behind a front that answers plain HTTP sent to it (listeners/app-port.ts)
     const appListener: net.Server = f.appScheme === "https" ? createTlsFront(httpServer as https.Server, log, handshakes) : httpServer
     const tcpServer = opts.insecureTcpPort === undefined ? undefined : createTcpListener(sessionDeps, maxConnections)
-    return { hub, sessions, sessionDeps, tlsServer, appListener, httpServer, ws, tcpServer }
+    return { hub, sessions, directory, sessionDeps, tlsServer, appListener, httpServer, ws, tcpServer }
 }

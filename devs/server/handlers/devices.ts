@@ -24,10 +24,10 @@ function stateOf(d: DeviceRecord): "active" | "rearmed" | "revoked" {
     return d.revokedMs !== undefined ? "revoked" : d.rearmedMs !== undefined ? "rearmed" : "active"
 }
 
-/** Key ids with a connection open now (any door). */
-function connectedKeys(ctx: Ctx): Set<string> {
+/** Key ids with a connection open now (any door, on any process of the store: the session directory). */
+async function connectedKeys(ctx: Ctx): Promise<Set<string>> {
     const keys = new Set<string>()
-    for (const c of ctx.deps.connections) if (c.grant && !c.grant.bearer) keys.add(c.grant.keyId)
+    for (const e of await ctx.deps.sessions.list()) if (e.grant && !e.grant.bearer) keys.add(e.grant.keyId)
     return keys
 }
 
@@ -66,7 +66,7 @@ async function list(ctx: Ctx) {
     if (product !== undefined && !(await ctx.deps.store.getProduct(product))) throw notFound(`there is no product ${product}`)
     const all = await ctx.deps.store.listDevices(product)
     const page = Math.max(1, Number(ctx.params.page ?? 1) || 1)
-    const connected = connectedKeys(ctx)
+    const connected = await connectedKeys(ctx)
     const devices = []
     for (const d of all.slice((page - 1) * DEVICES_PER_PAGE, page * DEVICES_PER_PAGE)) devices.push(await deviceJson(ctx, d, connected))
     return { status: 200, body: { totalResults: all.length, page, devices } }
@@ -74,7 +74,7 @@ async function list(ctx: Ctx) {
 
 async function read(ctx: Ctx) {
     requireMaster(ctx, "see the fleet")
-    return { status: 200, body: await deviceJson(ctx, await deviceOf(ctx), connectedKeys(ctx)) }
+    return { status: 200, body: await deviceJson(ctx, await deviceOf(ctx), await connectedKeys(ctx)) }
 }
 
 /** PUT {"name":"north field 3"}: the device's name, and its feed's title */
@@ -83,7 +83,7 @@ async function rename(ctx: Ctx) {
     const body = objectBody(ctx.req.body, '{"name":"north field 3"}')
     if (typeof body.name !== "string" || body.name.length > MAX_LABEL_CHARS) throw unprocessable("E_BAD_VALUE", `name must be a string of at most ${MAX_LABEL_CHARS} characters`)
     if (!(await ctx.deps.store.renameDevice(ctx.path.device, body.name, ctx.deps.now()))) throw notFound(`there is no device ${ctx.path.device}`)
-    return { status: 200, body: await deviceJson(ctx, await deviceOf(ctx), connectedKeys(ctx)) }
+    return { status: 200, body: await deviceJson(ctx, await deviceOf(ctx), await connectedKeys(ctx)) }
 }
 
 /** POST /devices/:device/rearm: its next claim gets a new key (a reset board, a replaced one); lifts a revocation */
@@ -91,7 +91,7 @@ async function rearm(ctx: Ctx) {
     requireMaster(ctx, "manage the fleet")
     if (!(await ctx.deps.store.rearmDevice(ctx.path.device, ctx.deps.now()))) throw notFound(`there is no device ${ctx.path.device}`)
     ctx.deps.log.info({ device: ctx.path.device }, "device re-armed: its next claim gets a new key")
-    return { status: 200, body: await deviceJson(ctx, await deviceOf(ctx), connectedKeys(ctx)) }
+    return { status: 200, body: await deviceJson(ctx, await deviceOf(ctx), await connectedKeys(ctx)) }
 }
 
 /** DELETE: the device and its key are revoked (its subscriptions end); its claims are refused until re-armed */

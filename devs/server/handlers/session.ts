@@ -1,31 +1,51 @@
 // GET /session: what the server knows about this connection. GET /sessions: the open connections the
-// key may know about (a master key: all; a key with read: those of keys scoped to feeds it reads).
+// key may know about (a master key: all; a key with read: those of keys scoped to feeds it reads), on
+// every process of the store (the session directory: bus/bus.ts).
 import type { Grant } from "../auth/grant.ts"
+import type { SessionEntry } from "../bus/bus.ts"
 import { forbidden } from "../errors.ts"
 import type { Connection, Ctx, Routes } from "../context.ts"
+import type { Hub } from "../hub/index.ts"
 import { SESSIONS_PAGE_BYTES } from "../limits.ts"
 import { isoOf } from "../time.ts"
 
-/** One connection as /session and /sessions show it; `feeds` are those of its key the asker may see. */
-function describeConnection(ctx: Ctx, conn: Connection, grant: Grant | undefined, feeds: number[] | "*") {
+/** A connection of this process as the session directory holds it. */
+export function sessionEntryOf(conn: Connection, hub: Pick<Hub, "subscriptionsOf">, processId: string): SessionEntry {
     return {
         id: conn.id,
+        process: processId,
         transport: conn.transport,
-        remote_address: conn.remoteAddress,
-        since: isoOf(conn.connectedMs),
+        remoteAddress: conn.remoteAddress,
+        connectedMs: conn.connectedMs,
+        requests: conn.requests,
+        pushes: conn.pushes,
+        grant: conn.grant,
+        subscriptions: hub.subscriptionsOf(conn).map((s) => ({ resource: s.resource, token: s.token, state: s.state })),
+    }
+}
+
+/** One connection as /session and /sessions show it; `feeds` are those of its key the asker may see. */
+function describeEntry(ctx: Ctx, e: SessionEntry, grant: Grant | undefined, feeds: number[] | "*") {
+    return {
+        id: e.id,
+        process: e.process,
+        transport: e.transport,
+        remote_address: e.remoteAddress,
+        since: isoOf(e.connectedMs),
         key_id: grant?.keyId ?? null,
         key_label: grant ? (ctx.deps.keys.labelOf(grant.keyId) ?? null) : null,
         feeds,
-        requests: conn.requests,
-        pushes: conn.pushes,
-        subscriptions: ctx.deps.hub.subscriptionsOf(conn).map((s) => ({ resource: s.resource, token: s.token, state: s.state })),
+        requests: e.requests,
+        pushes: e.pushes,
+        subscriptions: e.subscriptions,
     }
 }
 
 async function read(ctx: Ctx) {
     const conn = ctx.caller.connection
     if (!conn) return { status: 200, body: { transport: ctx.caller.transport, remote_address: ctx.caller.remoteAddress, key_id: ctx.grant.keyId } }
-    return { status: 200, body: describeConnection(ctx, conn, ctx.grant, ctx.grant.master ? "*" : (ctx.grant.feeds ?? "*")) }
+    const entry = sessionEntryOf(conn, ctx.deps.hub, ctx.deps.processId)
+    return { status: 200, body: describeEntry(ctx, entry, ctx.grant, ctx.grant.master ? "*" : (ctx.grant.feeds ?? "*")) }
 }
 
 /**
@@ -50,21 +70,21 @@ async function list(ctx: Ctx) {
     let total = 0
     let page = 1
     let bytes = 0
-    for (const conn of ctx.deps.connections) {
+    for (const entry of await ctx.deps.sessions.list()) {
         // a revoked key or an expired token no longer vouches for its connection
-        const owner = conn.grant && ctx.deps.keys.stillValid(conn.grant) ? conn.grant : undefined
+        const owner = entry.grant && ctx.deps.keys.stillValid(entry.grant) ? entry.grant : undefined
         const feeds = sharedFeeds(ctx.grant, owner)
         if (feeds === undefined) continue
         total++
         if (page > wanted) continue
-        const entry = describeConnection(ctx, conn, owner, feeds)
-        const size = JSON.stringify(entry).length + 1
+        const described = describeEntry(ctx, entry, owner, feeds)
+        const size = JSON.stringify(described).length + 1
         if (bytes > 0 && bytes + size > SESSIONS_PAGE_BYTES) {
             page++
             bytes = 0
         }
         bytes += size
-        if (page === wanted) sessions.push(entry)
+        if (page === wanted) sessions.push(described)
     }
     return { status: 200, body: { totalResults: total, page: wanted, sessions } }
 }

@@ -3,7 +3,9 @@
 // missing or repeating anything, ends it on its timeout, on unsubscribe, when its key stops allowing it,
 // when its feed is deleted or its connection closes. Writers publish committed changes here; the fair
 // fan-out (fanout.ts) delivers them, and refuses writes to a feed that already owes too many pushes.
-// A connection is only a PushTarget: it takes lines and tells the hub when it closed.
+// A connection is only a PushTarget: it takes lines and tells the hub when it closed. Where several
+// processes share a store, what is published here is also relayed to the others (`relay`, the bus),
+// and what they publish arrives through receive().
 import { ApiError, notFound, unprocessable } from "../errors.ts"
 import {
     FANOUT_QUANTUM_PUSHES,
@@ -64,7 +66,12 @@ export interface HubDeps {
     onCount?: (subscriptions: number) => void
     /** told of every write refused 429 E_FANOUT_BUSY (the metrics counter) */
     onBusy?: (feed: number) => void
+    /** hands what this process publishes to the other processes on the store (the bus); absent: one process */
+    relay?: (message: HubMessage) => void
 }
+
+/** What one process's hub tells the others' (through the bus): committed changes, or a feed deleted. */
+export type HubMessage = { events: ChangeEvent[] } | { endedFeed: number }
 
 export interface SubscribeRequest extends SubscriptionSpec {
     /** replay the datapoints stored with an `at` after this first */
@@ -235,8 +242,19 @@ export class Hub {
         }
     }
 
-    /** Queues committed changes (deletions, admitted writes) for their subscriptions; returns at once. */
+    /** Queues committed changes (deletions, admitted writes) for their subscriptions, here and on the other processes; returns at once. */
     publish(events: ChangeEvent[]): void {
+        this.deliverLocally(events)
+        if (events.length) this.deps.relay?.({ events })
+    }
+
+    /** What another process published (through the bus): delivered to this process's subscriptions, relayed no further. */
+    receive(message: HubMessage): void {
+        if ("endedFeed" in message) this.endFeedHere(message.endedFeed)
+        else this.deliverLocally(message.events)
+    }
+
+    private deliverLocally(events: ChangeEvent[]): void {
         const byFeed = new Map<number, ChangeEvent[]>()
         for (const ev of events) {
             if (!this.byFeed.has(ev.feed)) continue
@@ -254,6 +272,11 @@ export class Hub {
      * push, at once. One still replaying ends right after its replay.
      */
     endFeed(feed: number): void {
+        this.endFeedHere(feed)
+        this.deps.relay?.({ endedFeed: feed })
+    }
+
+    private endFeedHere(feed: number): void {
         this.fanout.flush(feed)
         const deletion = new ChangeBatch([{ feed, seq: Infinity }])
         for (const sub of [...(this.byFeed.get(feed) ?? [])]) sub.receive(deletion)

@@ -43,7 +43,7 @@ import { StoreError } from "./store.ts"
 /**
  * Schema migrations; index i brings the database from version i to i+1, each in one transaction under a
  * lock (two processes starting at once migrate once). Never edit a shipped one. Migration 1 is the
- * SQLite store's migrations 1-4 in one (no PostgreSQL store existed before), plus what several
+ * SQLite store's migrations 1-6 in one (no PostgreSQL store existed before), plus what several
  * processes need: the stamps table and the sequence. New tables go into both stores' lists.
  */
 export const MIGRATIONS: string[] = [
@@ -92,8 +92,11 @@ export const MIGRATIONS: string[] = [
     CREATE TABLE settings (
         name TEXT PRIMARY KEY,
         int_value BIGINT,
-        bytes_value BYTEA
+        bytes_value BYTEA,
+        text_value TEXT
     );
+    -- the store's name on a bus (Store.storeId)
+    INSERT INTO settings (name, text_value) VALUES ('store_id', substr(md5(gen_random_uuid()::text), 1, 16));
     INSERT INTO settings (name, int_value) VALUES ('feed_id_high_water', 0);
     -- the salt of "scrypt" key hashes (auth/key-hash.ts): 32 bytes from two version-4 UUIDs, 244 random bits
     INSERT INTO settings (name, bytes_value) VALUES ('key_hash_salt',
@@ -885,6 +888,10 @@ export class PostgresStore implements Store {
 
     async keyHashSalt(): Promise<Buffer> {
         return (await this.rows<{ v: Buffer }>("SELECT bytes_value AS v FROM settings WHERE name = 'key_hash_salt'"))[0].v
+    }
+
+    async storeId(): Promise<string> {
+        return (await this.rows<{ v: string }>("SELECT text_value AS v FROM settings WHERE name = 'store_id'"))[0].v
     }
 
     async revokeTokenFamily(family: string, untilMs: number): Promise<void> {

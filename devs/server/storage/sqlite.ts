@@ -116,6 +116,8 @@ export const MIGRATIONS: string[] = [
         revoked_ms INTEGER,
         UNIQUE (product, hardware_id)
     );`,
+    // 6: the store's name on a bus (Store.storeId): two stores' processes on one Redis stay apart
+    `INSERT INTO settings (name, value) VALUES ('store_id', lower(hex(randomblob(8))));`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -397,6 +399,7 @@ export class SqliteStore implements Store {
             ),
             rehashKey: db.prepare("UPDATE api_keys SET hash = ?, hash_kind = ? WHERE id = ? AND hash = ?"),
             keyHashSalt: db.prepare<[], Buffer>("SELECT value FROM settings WHERE name = 'key_hash_salt'").pluck(),
+            storeId: db.prepare<[], string>("SELECT value FROM settings WHERE name = 'store_id'").pluck(),
             revokeKey: db.prepare("UPDATE api_keys SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL"),
             revokeTokenFamily: db.prepare("INSERT INTO revoked_token_families (family, until_ms) VALUES (?, ?) ON CONFLICT DO UPDATE SET until_ms = MAX(until_ms, excluded.until_ms)"),
             pruneTokenFamilies: db.prepare("DELETE FROM revoked_token_families WHERE until_ms <= ?"),
@@ -693,6 +696,10 @@ export class SqliteStore implements Store {
 
     async keyHashSalt(): Promise<Buffer> {
         return this.stmt.keyHashSalt.get()!
+    }
+
+    async storeId(): Promise<string> {
+        return this.stmt.storeId.get()!
     }
 
     async revokeTokenFamily(family: string, untilMs: number): Promise<void> {

@@ -253,6 +253,8 @@ export interface Store {
     rehashKeys(changes: { id: string; from: Buffer; to: Buffer }[], kind: KeyHashKind): Promise<number>
     /** random bytes made once per store: the salt of "scrypt" key hashes */
     keyHashSalt(): Promise<Buffer>
+    /** a random name made once per store: the processes serving it find each other on a bus by it, and keep apart from another store's on the same Redis */
+    storeId(): Promise<string>
     /** [P§7] signs a token family out (DELETE /jwt) until `untilMs`, its end; prunes families past their end */
     revokeTokenFamily(family: string, untilMs: number): Promise<void>
     /** the token families signed out and not yet past their end */

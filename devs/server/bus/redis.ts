@@ -1,0 +1,263 @@
+// The bus of several servers on one store: Redis (`--redis-url`, ioredis).
+//   - changes: published on one channel (pub/sub) as JSON, each with the publishing process's id; every
+//     process hears every change and hands those of others to its hub. Pub/sub keeps nothing: a process
+//     whose subscription connection broke may have missed changes, so it says so (onInterrupted) when the
+//     link breaks and again when it is back.
+//   - the session list: each process writes its entries every SESSION_ANNOUNCE_MS into a hash of its own
+//     that expires after SESSION_TTL_MS, so a process that dies drops out of every list within that;
+//     the set of processes is a Redis set, pruned of those whose hash is gone.
+//   - the per-key budget: one token bucket per key in Redis, taken by a Lua script (atomic) on Redis's
+//     own clock (the processes' clocks may differ); requests of one turn go to Redis in one round trip
+//     (auto-pipelining). When Redis cannot be asked, requests are let through (logged): a broken
+//     limiter must not stop a fleet.
+import { Redis } from "ioredis"
+import type { HubMessage } from "../hub/index.ts"
+import type { Logger } from "../log.ts"
+import type { BucketConfig, Take } from "../ratelimit.ts"
+import type { Bus, KeyRate, SessionDirectory, SessionEntry } from "./bus.ts"
+import { newProcessId } from "./local.ts"
+
+/** Every key and channel of one store's processes: `feedline:<store id>:…` (Store.storeId), so the processes of two stores on one Redis never hear each other. */
+class Names {
+    readonly changes: string
+    readonly processes: string
+    constructor(private readonly prefix: string) {
+        this.changes = `${prefix}changes`
+        this.processes = `${prefix}processes`
+    }
+    sessions(processId: string): string {
+        return `${this.prefix}sessions:${processId}`
+    }
+    bucket(keyId: string): string {
+        return `${this.prefix}key-rate:${keyId}`
+    }
+}
+
+/**
+ * Each process writes its session entries this often; another process's list shows a new connection
+ * within about this long (README "Running more than one process").
+ */
+const SESSION_ANNOUNCE_MS = 1000
+/** ... and they expire this long after the last write: a dead process's connections leave the lists within 5 s. */
+const SESSION_TTL_MS = 5000
+/** Connecting to Redis at start may take this long; then the server does not start (the error says where it tried). */
+const CONNECT_TIMEOUT_MS = 10_000
+/** Shutting down waits this long for Redis to take what was published, then drops the link (Redis may be the thing that is down). */
+const CLOSE_WAIT_MS = 3000
+/** A limiter that cannot reach Redis logs at most once per this long. */
+const LIMITER_LOG_EVERY_MS = 10_000
+
+/**
+ * A token bucket per key: KEYS[1] the bucket, ARGV[1] tokens per second, ARGV[2] burst. Returns
+ * {1, 0} when a token was taken, {0, ms until one is there} when not. Time is Redis's (TIME).
+ */
+const TAKE_TOKEN_LUA = `
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1]) or burst
+local at = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
+local ok = 0
+local retry = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  ok = 1
+else
+  retry = math.ceil((1 - tokens) * 1000 / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+return {ok, retry}
+`
+
+type TakeToken = (key: string, rate: number, burst: number) => Promise<[number, number]>
+
+interface Envelope {
+    /** the publishing process */
+    p: string
+    m: HubMessage
+}
+
+export class RedisBus implements Bus {
+    readonly kind = "redis"
+    readonly processId = newProcessId()
+    private readonly messageHandlers: ((m: HubMessage) => void)[] = []
+    private readonly interruptedHandlers: ((why: string) => void)[] = []
+    /** the subscription connection lost its link since it last was subscribed */
+    private broken = false
+    private closing = false
+    private lastLimiterLogMs = 0
+
+    private constructor(
+        /** commands: publish, sessions, rate limits */
+        private readonly client: Redis,
+        /** the subscription (a connection in subscriber mode takes no other commands) */
+        private readonly subscriber: Redis,
+        private readonly log: Logger,
+        private readonly names: Names,
+    ) {
+        client.defineCommand("takeToken", { numberOfKeys: 1, lua: TAKE_TOKEN_LUA })
+        subscriber.on("message", (_channel: string, text: string) => this.received(text))
+        subscriber.on("close", () => this.interrupted("the link to Redis broke"))
+        subscriber.on("ready", () => {
+            if (!this.broken) return
+            this.broken = false
+            // changes published while the link was down never arrive
+            this.interruptedHandlers.forEach((h) => h("the link to Redis is back; changes published meanwhile were missed"))
+        })
+        // ioredis retries by itself; an unhandled "error" event would end the process
+        for (const c of [client, subscriber]) c.on("error", (err) => this.log.warn({ err: err.message }, "Redis connection error; retrying"))
+    }
+
+    /** Connects both connections and subscribes; rejects (with where it tried) when Redis cannot be reached in time. */
+    static async connect(url: string, log: Logger, storeId: string): Promise<RedisBus> {
+        const options = { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 2, connectTimeout: CONNECT_TIMEOUT_MS }
+        const client = new Redis(url, options)
+        const subscriber = new Redis(url, { ...options, enableAutoPipelining: false })
+        const bus = new RedisBus(client, subscriber, log, new Names(`feedline:${storeId}:`))
+        try {
+            await withTimeout(Promise.all([client.connect(), subscriber.connect()]), CONNECT_TIMEOUT_MS, `Redis at ${redactedUrl(url)} did not answer within ${CONNECT_TIMEOUT_MS} ms`)
+            await subscriber.subscribe(bus.names.changes)
+        } catch (e) {
+            client.disconnect()
+            subscriber.disconnect()
+            throw e
+        }
+        return bus
+    }
+
+    private interrupted(why: string): void {
+        if (this.closing || this.broken) return
+        this.broken = true
+        this.interruptedHandlers.forEach((h) => h(why))
+    }
+
+    private received(text: string): void {
+        let e: Envelope
+        try {
+            e = JSON.parse(text) as Envelope
+        } catch {
+            return this.log.warn("an unreadable message on the feedline changes channel: ignored")
+        }
+        if (e.p === this.processId) return // this process's hub had it already
+        for (const h of this.messageHandlers) h(e.m)
+    }
+
+    publish(message: HubMessage): void {
+        if (this.closing) return
+        const text = JSON.stringify({ p: this.processId, m: message } satisfies Envelope, (_k, v) => (v === Infinity ? "Infinity" : v))
+        this.client.publish(this.names.changes, text).catch((err) => this.log.error({ err: err.message }, "publishing changes to the other processes failed; their subscribers miss them"))
+    }
+
+    onMessage(handler: (message: HubMessage) => void): void {
+        this.messageHandlers.push((m) => handler(reviveInfinity(m)))
+    }
+
+    onInterrupted(handler: (why: string) => void): void {
+        this.interruptedHandlers.push(handler)
+    }
+
+    sessionDirectory(local: () => SessionEntry[]): SessionDirectory {
+        const key = this.names.sessions(this.processId)
+        const announce = async () => {
+            const entries = local()
+            const tx = this.client.multi().del(key)
+            if (entries.length) tx.hset(key, Object.fromEntries(entries.map((e) => [e.id, JSON.stringify(e)])))
+            // an empty hash does not exist: a process without connections has nothing to expire
+            await tx.pexpire(key, SESSION_TTL_MS).sadd(this.names.processes, this.processId).exec()
+        }
+        const timer = setInterval(() => void announce().catch((err) => this.log.warn({ err: err.message }, "announcing this process's sessions to Redis failed")), SESSION_ANNOUNCE_MS)
+        timer.unref()
+        void announce().catch(() => {})
+        return {
+            list: async () => {
+                const mine = local()
+                let others: SessionEntry[] = []
+                try {
+                    others = await this.othersSessions()
+                } catch (err) {
+                    this.log.warn({ err: (err as Error).message }, "reading other processes' sessions from Redis failed; listing this process's only")
+                }
+                return [...mine, ...others]
+            },
+            close: async () => {
+                clearInterval(timer)
+                const withdrawn = this.client.multi().del(key).srem(this.names.processes, this.processId).exec()
+                await withTimeout(withdrawn, CLOSE_WAIT_MS, "").catch(() => {})
+            },
+        }
+    }
+
+    private async othersSessions(): Promise<SessionEntry[]> {
+        const processes = (await this.client.smembers(this.names.processes)).filter((p) => p !== this.processId)
+        if (processes.length === 0) return []
+        const pipeline = this.client.pipeline()
+        for (const p of processes) pipeline.hvals(this.names.sessions(p))
+        const results = (await pipeline.exec()) ?? []
+        const out: SessionEntry[] = []
+        const gone: string[] = []
+        results.forEach(([err, values], i) => {
+            const list = err ? [] : (values as string[])
+            if (!err && list.length === 0) gone.push(processes[i])
+            for (const v of list) out.push(JSON.parse(v) as SessionEntry)
+        })
+        // a process whose hash expired (it died, or has no connections now): out of the set until it announces again
+        if (gone.length) await this.client.srem(this.names.processes, ...gone)
+        return out
+    }
+
+    keyRate(config: BucketConfig): KeyRate {
+        const takeToken = (this.client as unknown as { takeToken: TakeToken }).takeToken.bind(this.client)
+        return {
+            config,
+            take: async (keyId: string): Promise<Take> => {
+                try {
+                    const [ok, retryAfterMs] = await takeToken(this.names.bucket(keyId), config.ratePerSecond, config.burst)
+                    return { ok: ok === 1, retryAfterMs }
+                } catch (err) {
+                    const now = Date.now()
+                    if (now - this.lastLimiterLogMs > LIMITER_LOG_EVERY_MS) {
+                        this.lastLimiterLogMs = now
+                        this.log.warn({ err: (err as Error).message }, "the per-key limit could not ask Redis; requests are let through meanwhile")
+                    }
+                    return { ok: true, retryAfterMs: 0 }
+                }
+            },
+        }
+    }
+
+    async close(): Promise<void> {
+        if (this.closing) return
+        this.closing = true
+        // QUIT is answered after every command sent before it: what was published has reached Redis
+        const quit = Promise.allSettled([this.client.quit(), this.subscriber.quit()])
+        await withTimeout(quit, CLOSE_WAIT_MS, "").catch(() => {})
+        this.client.disconnect()
+        this.subscriber.disconnect()
+    }
+}
+
+/** Feed and datastream deletions carry seq Infinity, which JSON cannot: sent as "Infinity", read back here. */
+function reviveInfinity(m: HubMessage): HubMessage {
+    if ("events" in m) for (const ev of m.events) if ((ev.seq as unknown) === "Infinity") ev.seq = Infinity
+    return m
+}
+
+/** The URL without its password, for messages. */
+export function redactedUrl(url: string): string {
+    try {
+        const u = new URL(url)
+        if (u.password) u.password = "***"
+        return u.toString()
+    } catch {
+        return "(an unreadable URL)"
+    }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer))
+}

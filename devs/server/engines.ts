@@ -1,0 +1,75 @@
+// The engines a server runs on, chosen from its settings: the store (SQLite in the data folder, or
+// PostgreSQL with --database-url) and the bus (in-process, or Redis with --redis-url). startServer and the
+// `feedline keys` command open them here; nothing else in the server names an engine.
+import { join } from "node:path"
+import type { Bus } from "./bus/bus.ts"
+import { LocalBus } from "./bus/local.ts"
+import { RedisBus, redactedUrl } from "./bus/redis.ts"
+import { ConfigError, UnavailableError } from "./errors.ts"
+import type { Logger } from "./log.ts"
+import { PostgresStore } from "./storage/postgres.ts"
+import { SqliteStore } from "./storage/sqlite.ts"
+import { StoreError, type Store } from "./storage/store.ts"
+
+export interface StoreChoice {
+    dataDir: string
+    /** PostgreSQL instead of SQLite in dataDir */
+    databaseUrl?: string
+    /** SQLite's synchronous mode */
+    synchronous?: "FULL" | "NORMAL"
+}
+
+export interface OpenedStore {
+    store: Store
+    /** what a commit survives, as the engine reports it (logged at start) */
+    durability: Record<string, string>
+}
+
+/** Opens the store the settings name; a PostgreSQL that cannot be reached is an UnavailableError that says where. */
+export async function openStore(
+    o: StoreChoice,
+    hooks: { onCommit?: (ms: number) => void; onError?: (err: unknown) => void; log?: Logger } = {},
+): Promise<OpenedStore> {
+    if (!o.databaseUrl) {
+        const store = new SqliteStore({ path: join(o.dataDir, "feedline.db"), synchronous: o.synchronous, onCommit: hooks.onCommit, onError: hooks.onError })
+        return { store, durability: store.durability() }
+    }
+    if (!/^postgres(ql)?:\/\//.test(o.databaseUrl)) throw new ConfigError(`--database-url must be a postgres:// URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE), not "${redactedUrl(o.databaseUrl)}"`)
+    let store: PostgresStore
+    try {
+        store = await PostgresStore.open({
+            url: o.databaseUrl,
+            onCommit: hooks.onCommit,
+            onError: hooks.onError,
+            onNotice: (message, err) => (err ? hooks.log?.warn({ err: (err as Error).message }, message) : hooks.log?.info(message)),
+        })
+    } catch (e) {
+        throw new UnavailableError(`could not open the PostgreSQL database at ${redactedUrl(o.databaseUrl)}: ${(e as Error).message}`)
+    }
+    return { store, durability: await store.durability() }
+}
+
+/** The bus the settings name: Redis with a URL (its keys and channel named for the store), else this process alone. */
+export async function openBus(redisUrl: string | undefined, log: Logger, store: Store): Promise<Bus> {
+    if (!redisUrl) return new LocalBus()
+    if (!/^rediss?:\/\//.test(redisUrl)) throw new ConfigError(`--redis-url must be a redis:// URL (redis://[:PASSWORD@]HOST:PORT[/DB]), not "${redactedUrl(redisUrl)}"`)
+    try {
+        return await RedisBus.connect(redisUrl, log, await store.storeId())
+    } catch (e) {
+        throw new UnavailableError(`could not reach Redis at ${redactedUrl(redisUrl)}: ${(e as Error).message}`)
+    }
+}
+
+/**
+ * Claims the store for this process and its bus: alone without one, shared with one. A second server
+ * on a PostgreSQL database without Redis is refused here, with what to do: without a bus its
+ * subscribers would never hear the other's writes.
+ */
+export async function claimStore(store: Store, bus: Bus): Promise<void> {
+    try {
+        await store.claim(bus.kind === "local" ? "alone" : "shared")
+    } catch (e) {
+        if (e instanceof StoreError && e.failure === "in-use") throw new ConfigError(e.message)
+        throw e
+    }
+}

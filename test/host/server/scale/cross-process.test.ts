@@ -1,0 +1,213 @@
+// What crosses processes when several servers share one PostgreSQL and one Redis (issue 14): a write
+// acknowledged by one reaches subscribers on every other; a key revoked or a token family signed out
+// on one ends what it allowed on every other within a second; /v2/sessions on any one lists every
+// one's connections, and a dead one's drop out; the per-key budget is one budget over all of them; a
+// deleted feed ends its subscriptions everywhere; when the link to Redis breaks, subscribers are told to
+// resubscribe with `since`. Two servers in this process stand for two processes (each has its own hub,
+// store connections and bus connection); the dead one is a real child process, SIGKILLed.
+// Skipped, counted, where PostgreSQL or Redis is not installed.
+import assert from "node:assert/strict"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { after, before, describe, test } from "node:test"
+import { startServer } from "../../../../devs/server/index.ts"
+import { startServerProcess } from "../../../e2e/server-process.ts"
+import { SCALE_SKIP, startScaleServices, startServerGroup, stopServerGroup, type ScaleServices } from "../../harness/scale.ts"
+import { http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, TlsClient, WsClient, type TestServer } from "../../harness/server-harness.ts"
+import { until } from "../../harness/until.ts"
+
+/** A dead process's sessions leave the lists within their TTL (5 s, bus/redis.ts); this allows for a loaded machine. */
+const DEAD_SESSIONS_GONE_WITHIN_MS = 15_000
+/** Another process's new connection shows in a list within one announcement (1 s); the same allowance. */
+const SESSIONS_SHOWN_WITHIN_MS = 10_000
+
+describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () => {
+    let services: ScaleServices
+    let a: TestServer
+    let b: TestServer
+    before(async () => {
+        services = await startScaleServices()
+        ;[a, b] = await startServerGroup(services, 2)
+    })
+    after(async () => {
+        await stopServerGroup([a, b].filter(Boolean))
+        await services?.stop()
+    })
+
+    const write = (s: TestServer, stream: string, value: string, feed = a.credentials.feedId) =>
+        http(s, "PUT", `/v2/feeds/${feed}`, { key: a.credentials.deviceKey, body: { datastreams: [{ id: stream, current_value: value }] } })
+
+    test("the second process found the first's credentials (one master key, feed 1, one device key)", async () => {
+        assert.deepEqual(b.credentials, a.credentials)
+        assert.equal(a.credentialsCreated !== b.credentialsCreated, true, "exactly one made them")
+        const keys = await a.keys.list()
+        assert.deepEqual(keys.map((k) => k.label).sort(), ["device, feed 1", "master"])
+    })
+
+    test("a write acknowledged by one process is pushed to subscribers on the other, over TLS and WebSocket, once", async (t) => {
+        const tls = await TlsClient.open(b, a.credentials.deviceKey)
+        const ws = await WsClient.open(b)
+        t.after(() => (tls.close(), ws.close()))
+        await ws.welcome()
+        for (const c of [tls, ws]) {
+            const r = await c.request({ method: "subscribe", resource: `/feeds/${a.credentials.feedId}/datastreams/cross`, headers: { "X-ApiKey": a.credentials.deviceKey }, token: "x" })
+            assert.equal(r.status, 200)
+        }
+        assert.equal((await write(a, "cross", "from-a")).status, 200)
+        for (const c of [tls, ws]) assert.equal((await c.push("x")).body.current_value, "from-a")
+        // and the other way round, on a TLS connection to a
+        const onA = await TlsClient.open(a, a.credentials.deviceKey)
+        t.after(() => onA.close())
+        assert.equal((await onA.request({ method: "subscribe", resource: `/feeds/${a.credentials.feedId}/datastreams/cross`, token: "y" })).status, 200)
+        assert.equal((await write(b, "cross", "from-b")).status, 200)
+        assert.equal((await onA.push("y")).body.current_value, "from-b")
+        for (const c of [tls, ws]) assert.equal((await c.push("x")).body.current_value, "from-b")
+        // nothing twice: exactly two pushes each on b's connections
+        for (const c of [tls, ws]) assert.equal(c.q.lines.filter((l) => l.response?.token === "x" && l.response.status === 200 && l.response.body?.current_value).length, 2)
+    })
+
+    test("[P§8] a `since` replay on one process holds what the other acknowledged, then goes live without a gap or a repeat", async (t) => {
+        const since = new Date(Date.now() - 1000).toISOString()
+        for (let i = 0; i < 5; i++) assert.equal((await write(a, "replayed", `r${i}`)).status, 200)
+        const c = await TlsClient.open(b, a.credentials.deviceKey)
+        t.after(() => c.close())
+        c.sendRaw(JSON.stringify({ method: "subscribe", resource: `/feeds/${a.credentials.feedId}/datastreams/replayed`, params: { since }, token: "r" }))
+        // written on the other process while the subscribe is on its way: pushed once, live or replayed
+        const during = write(a, "replayed", "r5")
+        const values: string[] = []
+        while (values.length < 6) {
+            const line = await c.push("r")
+            if (line.body?.current_value) values.push(line.body.current_value)
+        }
+        await during
+        assert.deepEqual(values, ["r0", "r1", "r2", "r3", "r4", "r5"])
+        assert.equal((await write(a, "replayed", "r6")).status, 200)
+        assert.equal((await c.push("r")).body.current_value, "r6")
+    })
+
+    test("a key revoked on one process ends its idle subscriptions on the other within a second, and the other refuses it", async (t) => {
+        const made = await http(a, "POST", "/v2/keys", { key: a.credentials.masterKey, body: { label: "doomed", permissions: ["read"], feeds: [a.credentials.feedId] } })
+        assert.equal(made.status, 201)
+        const c = await TlsClient.open(b, made.body.key)
+        t.after(() => c.close())
+        assert.equal((await c.request({ method: "subscribe", resource: `/feeds/${a.credentials.feedId}`, token: "d" })).status, 200)
+        const revokedAt = Date.now()
+        assert.equal((await http(a, "DELETE", `/v2/keys/${made.body.id}`, { key: a.credentials.masterKey })).status, 200)
+        const end = await c.push("d", REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS)
+        assert.deepEqual([end.status, end.body.code], [403, "E_FORBIDDEN"])
+        const ms = Date.now() - revokedAt
+        assert.ok(ms <= REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, `ended after ${ms} ms`)
+        assert.equal((await http(b, "GET", `/v2/feeds/${a.credentials.feedId}`, { key: made.body.key })).status, 401)
+    })
+
+    test("[P§7] a token family signed out on one process is refused on the other, and its subscriptions there end", async (t) => {
+        const key = await a.keys.create({ permissions: ["read"], feeds: [a.credentials.feedId] })
+        const signedIn = await http(a, "POST", "/jwt", { key: key.secret })
+        assert.equal(signedIn.status, 200)
+        const bearer = { authorization: `Bearer ${signedIn.body.token}` }
+        // the processes share the data folder, and with it the token secret: a's token is good on b
+        assert.equal((await http(b, "GET", "/v2/feeds", { headers: bearer })).status, 200)
+        const ws = await WsClient.open(b)
+        t.after(() => ws.close())
+        await ws.welcome()
+        assert.equal((await ws.request({ method: "subscribe", resource: `/feeds/${a.credentials.feedId}`, headers: { "X-ApiKey": `Bearer ${signedIn.body.token}` }, token: "j" })).status, 200)
+        assert.equal((await http(a, "DELETE", "/jwt", { headers: bearer })).status, 200)
+        const end = await ws.push("j", REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS)
+        assert.deepEqual([end.status, end.body.code], [403, "E_FORBIDDEN"])
+        assert.match(end.body.errors, /signed out/)
+        assert.equal((await http(b, "GET", "/v2/feeds", { headers: bearer })).status, 401)
+    })
+
+    test("/v2/sessions on either process lists both processes' connections, each with the process holding it", async (t) => {
+        const onA = await TlsClient.open(a, a.credentials.deviceKey)
+        const onB = await TlsClient.open(b, a.credentials.deviceKey)
+        t.after(() => (onA.close(), onB.close()))
+        const idOf = async (c: TlsClient) => (await c.request({ method: "get", resource: "/session" })).body as { id: string; process: string }
+        const [sa, sb] = [await idOf(onA), await idOf(onB)]
+        assert.notEqual(sa.process, sb.process)
+        for (const s of [a, b]) {
+            await until(async () => {
+                const r = await http(s, "GET", "/v2/sessions", { key: a.credentials.masterKey })
+                const byId = new Map<string, any>(r.body.sessions.map((e: any) => [e.id, e]))
+                return byId.get(sa.id)?.process === sa.process && byId.get(sb.id)?.process === sb.process
+            }, "both connections in the list", SESSIONS_SHOWN_WITHIN_MS)
+        }
+        // a scoped key sees them too (same feeds), through the other process
+        const r = await http(b, "GET", "/v2/sessions", { key: a.credentials.deviceKey })
+        assert.ok(r.body.sessions.some((e: any) => e.id === sa.id && e.key_label === "device, feed 1"))
+        // a closed connection leaves the other process's list
+        onA.close()
+        await until(async () => !(await http(b, "GET", "/v2/sessions", { key: a.credentials.masterKey })).body.sessions.some((e: any) => e.id === sa.id), "the closed connection to leave", SESSIONS_SHOWN_WITHIN_MS)
+    })
+
+    test("the per-key budget is one budget over every process (429 E_KEY_RATE_LIMITED on both once it is spent)", async () => {
+        const [x, y] = await startServerGroup(services, 2, { keyRatePerSecond: 0.001, keyRateBurst: 6 })
+        try {
+            const get = (s: TestServer) => http(s, "GET", `/v2/feeds/${x.credentials.feedId}`, { key: x.credentials.deviceKey })
+            for (let i = 0; i < 3; i++) {
+                assert.equal((await get(x)).status, 200)
+                assert.equal((await get(y)).status, 200)
+            }
+            for (const s of [x, y]) {
+                const r = await get(s)
+                assert.deepEqual([r.status, r.body.code], [429, "E_KEY_RATE_LIMITED"])
+                assert.ok(r.body.retry_after_ms > 0)
+            }
+            // another key has its own budget
+            const other = await x.keys.create({ permissions: ["read"] })
+            assert.equal((await http(y, "GET", "/v2/feeds", { key: other.secret })).status, 200)
+        } finally {
+            await stopServerGroup([x, y])
+        }
+    })
+
+    test("[P§8] a feed deleted on one process ends its subscriptions on the other (deletion push, then 404)", async (t) => {
+        const made = await http(a, "POST", "/v2/feeds", { key: a.credentials.masterKey, body: { title: "short-lived" } })
+        const feed = made.body.id as number
+        const c = await TlsClient.open(b, a.credentials.masterKey)
+        t.after(() => c.close())
+        assert.equal((await c.request({ method: "subscribe", resource: `/feeds/${feed}`, token: "f" })).status, 200)
+        assert.equal((await http(a, "PUT", `/v2/feeds/${feed}`, { key: a.credentials.masterKey, body: { datastreams: [{ id: "last", current_value: "v" }] } })).status, 200)
+        assert.equal((await c.push("f")).body.current_value, "v")
+        assert.equal((await http(a, "DELETE", `/v2/feeds/${feed}`, { key: a.credentials.masterKey })).status, 200)
+        assert.deepEqual((await c.push("f")).body, { id: feed, deleted: true })
+        const end = await c.push("f")
+        assert.deepEqual([end.status, end.body.code], [404, "E_FEED_DELETED"])
+    })
+
+    test("a second server on the database without --redis-url is refused, saying what to do", async () => {
+        const dataDir = mkdtempSync(join(tmpdir(), "feedline-alone-"))
+        try {
+            const databaseUrl = (a.store as unknown as { opts: { url: string } }).opts.url
+            await assert.rejects(startServer({ dataDir, databaseUrl, devicePort: 0, appPort: 0, logLevel: "silent" }), (e: Error) => /--redis-url/.test(e.message) && (e as { code?: string }).code === "E_BAD_CONFIG")
+        } finally {
+            rmSync(dataDir, { recursive: true, force: true })
+        }
+    })
+
+    test("a process that dies (SIGKILL) drops out of the others' session lists", async (t) => {
+        const databaseUrl = (a.store as unknown as { opts: { url: string } }).opts.url
+        const child = await startServerProcess({ dataDir: a.dataDir, args: ["--database-url", databaseUrl, "--redis-url", services.redis.url] })
+        t.after(() => child.stop("SIGKILL"))
+        const ca = a.ca
+        const c = await TlsClient.open({ devicePort: child.devicePort, ca }, a.credentials.deviceKey)
+        t.after(() => c.close())
+        const { id } = (await c.request({ method: "get", resource: "/session" })).body as { id: string }
+        const listed = async () => (await http(b, "GET", "/v2/sessions", { key: a.credentials.masterKey })).body.sessions.some((e: any) => e.id === id)
+        await until(listed, "the child's connection in b's list", SESSIONS_SHOWN_WITHIN_MS)
+        await child.stop("SIGKILL")
+        await until(async () => !(await listed()), "the dead process's connection to leave b's list", DEAD_SESSIONS_GONE_WITHIN_MS)
+    })
+
+    // the last test: it stops the file's Redis
+    test("when the link to Redis breaks, subscribers are told to reconnect and subscribe with since (503 E_PUSHES_INTERRUPTED)", async (t) => {
+        const c = await TlsClient.open(b, a.credentials.deviceKey)
+        t.after(() => c.close())
+        assert.equal((await c.request({ method: "subscribe", resource: `/feeds/${a.credentials.feedId}`, token: "i" })).status, 200)
+        await services.redis.stop()
+        const notice = await c.notice(10_000)
+        assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
+        assert.ok(notice.body.retry_after_ms > 0)
+    })
+})
