@@ -2,7 +2,7 @@
 # Debian packages used by tests and benchmarks: chromium (dashboard browser test, driven by
 # playwright-core; a browser is never downloaded), mosquitto (the MQTT peer in `npm run bench`), and
 # postgresql, redis-server and haproxy (several feedline processes on one database and bus, behind a
-# load balancer: test/host/scale/, test/e2e/failover.test.ts, the bench's PostgreSQL rows). Tests run
+# load balancer: the store contract suite, test/host/server/scale/, test/e2e/). Tests run
 # their own throw-away instances of these on free ports; the system services the packages start are
 # stopped and disabled here.
 # Needs root and apt-get. Outside CI, a package that cannot be installed is reported and the tests
@@ -38,6 +38,8 @@ stop_system_services() {
   for s in mosquitto postgresql redis-server haproxy; do
     systemctl stop "$s" >/dev/null 2>&1 || true
     systemctl disable "$s" >/dev/null 2>&1 || true
+    # a container without systemd: the packages started them through their init scripts
+    service "$s" stop >/dev/null 2>&1 || true
   done
 }
 fail_or_skip() {

@@ -1,16 +1,17 @@
 // Several servers on one store and one bus, for the tests of what crosses processes: one throw-away
 // PostgreSQL and one Redis per test file (started in its `before`, stopped in its `after`), a new
-// database per group of servers. SCALE_SKIP says why these tests cannot run here (npm test counts the skip).
+// database per group of servers. SCALE_SKIP says why these tests cannot run here (npm test counts the skip;
+// with CI=true they run, and fail saying what is missing).
 import { randomBytes } from "node:crypto"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { createScratchDatabase, startPostgres, startRedis, unavailable, type RunningService } from "../../../devs/tools/services.ts"
+import { createScratchDatabase, skipUnlessInstalled, startPostgres, startRedis, type RunningService } from "../../../devs/tools/services.ts"
 import { startTestServer, type TestServer } from "./server-harness.ts"
 import type { ServerOptions } from "../../../devs/server/index.ts"
 import type { DashboardOptions } from "../../../devs/dashboard/mount.ts"
 
-export const SCALE_SKIP = unavailable("postgresql", "redis")
+export const SCALE_SKIP = skipUnlessInstalled("postgresql", "redis")
 
 export interface ScaleServices {
     postgres: RunningService

@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url"
 const SCRIPT = fileURLToPath(new URL("../../../devs/tools/install-system-deps.sh", import.meta.url))
 const stubs = mkdtempSync(join(tmpdir(), "feedline-system-deps-"))
 after(() => rmSync(stubs, { recursive: true, force: true }))
-for (const [name, body] of [["apt-get", "echo 'E: Unable to locate package' >&2; exit 100"], ["systemctl", "exit 0"]]) {
+for (const [name, body] of [["apt-get", "echo 'E: Unable to locate package' >&2; exit 100"], ["systemctl", "exit 0"], ["service", "exit 0"]]) {
     writeFileSync(join(stubs, name), `#!/bin/sh\n${body}\n`)
     chmodSync(join(stubs, name), 0o755)
 }
@@ -44,4 +44,21 @@ test("outside CI, the same is reported and the tests that need the packages skip
     const r = runScript(undefined)
     assert.equal(r.status, 0, r.out)
     assert.match(r.out, /chromium mosquitto postgresql redis-server haproxy .*will skip/)
+})
+
+test("tests needing a service that is not installed skip with the reason, except with CI=true, where they run (and fail)", async () => {
+    const { skipUnlessInstalled } = await import("../../../devs/tools/services.ts")
+    const saved = { bin: process.env.FEEDLINE_REDIS_BIN, ci: process.env.CI }
+    try {
+        process.env.FEEDLINE_REDIS_BIN = join(stubs, "no-redis-server")
+        delete process.env.CI
+        assert.match(skipUnlessInstalled("redis") ?? "", /redis-server not installed; install with bash devs\/tools\/install-system-deps.sh/)
+        process.env.CI = "true"
+        assert.equal(skipUnlessInstalled("redis"), undefined)
+    } finally {
+        for (const [k, v] of [["FEEDLINE_REDIS_BIN", saved.bin], ["CI", saved.ci]] as const) {
+            if (v === undefined) delete process.env[k]
+            else process.env[k] = v
+        }
+    }
 })

@@ -366,8 +366,10 @@ for (const backend of storeBackends()) {
         })
     })
 
-    // What only a store that several processes share must get right (PostgreSQL; SQLite has one writer).
-    describe(`several processes on one store: ${backend.name}`, { skip: backend.skip ?? (backend.name === "sqlite" ? "SQLite serves one process (--workers and several servers need PostgreSQL)" : undefined) }, () => {
+    // What only a store that several processes share must get right (PostgreSQL; SQLite serves one process,
+    // so there is nothing to run for it, and a permanent skip would only blur npm test's skip count)
+    if (backend.name === "sqlite") continue
+    describe(`several processes on one store: ${backend.name}`, { skip: backend.skip }, () => {
         test("[P§9] two processes stamping one datastream at once never share a stamp, and each one's stamps increase", async () => {
             const { store: a, another } = await backend.open({ now })
             const b = await another()
