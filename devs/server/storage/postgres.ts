@@ -19,7 +19,6 @@
 // and heard on a LISTEN connection: keysVersion() moves within milliseconds on every process.
 import { randomBytes } from "node:crypto"
 import pg from "pg"
-import type { Permission } from "../auth/grant.ts"
 import type {
     CommitRef,
     DatastreamRecord,
@@ -39,6 +38,7 @@ import type {
     StoredPoint,
 } from "./store.ts"
 import { StoreError } from "./store.ts"
+import { deviceOf, feedOf, keyOf, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /**
  * Schema migrations; index i brings the database from version i to i+1, each in one transaction under a
@@ -163,10 +163,6 @@ const LOCK_MIGRATE = 0x666565646c696e01n
 const LOCK_PROVISION = 0x666565646c696e02n
 const LOCK_SERVERS = 0x666565646c696e03n
 
-/** Same bounds and reasons as the SQLite store (sqlite.ts). */
-const PRUNE_CHUNK_ROWS = 5000
-const STORE_RETRY_MS = 1000
-const MAX_KNOWN_FEEDS = 100_000
 /**
  * Connections per process: reads run in parallel on them while one batch of writes commits on another.
  * PostgreSQL's default allows 100 connections: 8 each leaves room for a dozen processes and the CLI.
@@ -201,108 +197,6 @@ interface PendingWrite {
     nowMs: number
     resolve: (points: StoredPoint[]) => void
     reject: (e: Error) => void
-}
-
-interface FeedRow {
-    id: number
-    title: string
-    created_ms: number
-    updated_ms: number
-}
-interface StreamRow {
-    feed: number
-    id: string
-    current_value: string | null
-    at_ms: number | null
-    min_value: number | null
-    max_value: number | null
-    created_ms: number
-}
-interface KeyRow {
-    id: string
-    hash: Buffer
-    hash_kind: KeyHashKind
-    label: string
-    permissions: Permission[]
-    feeds: number[] | null
-    master: boolean
-    created_ms: number
-    revoked_ms: number | null
-}
-
-const feedOf = (r: FeedRow): FeedRecord => ({ id: r.id, title: r.title, createdMs: r.created_ms, updatedMs: r.updated_ms })
-
-function streamOf(r: StreamRow): DatastreamRecord {
-    const ds: DatastreamRecord = { feed: r.feed, id: r.id, createdMs: r.created_ms }
-    if (r.current_value !== null) ds.currentValue = r.current_value
-    if (r.at_ms !== null) ds.atMs = r.at_ms
-    if (r.min_value !== null) ds.minValue = r.min_value
-    if (r.max_value !== null) ds.maxValue = r.max_value
-    return ds
-}
-
-function keyOf(r: KeyRow): KeyRecord {
-    const k: KeyRecord = {
-        id: r.id,
-        hash: r.hash,
-        hashKind: r.hash_kind,
-        label: r.label,
-        permissions: r.permissions,
-        master: r.master,
-        createdMs: r.created_ms,
-    }
-    if (r.feeds !== null) k.feeds = r.feeds
-    if (r.revoked_ms !== null) k.revokedMs = r.revoked_ms
-    return k
-}
-
-/** A value counts for min/max when it is a plain decimal number (as in sqlite.ts). */
-function numericOf(value: string): number | null {
-    if (!/^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(value)) return null
-    const n = Number(value)
-    return Number.isFinite(n) ? n : null
-}
-
-interface ProductRow {
-    id: string
-    title: string
-    verify_key: Buffer
-    datastreams: ProductDatastream[]
-    allow_list: string[] | null
-    claim_limit: number | null
-    created_ms: number
-    revoked_ms: number | null
-}
-interface DeviceRow {
-    id: string
-    product: string
-    hardware_id: string
-    name: string
-    feed: number
-    key_id: string
-    firmware: string
-    claimed_ms: number
-    key_used_ms: number | null
-    last_seen_ms: number | null
-    rearmed_ms: number | null
-    revoked_ms: number | null
-}
-
-function productOf(r: ProductRow): ProductRecord {
-    const p: ProductRecord = { id: r.id, title: r.title, verifyKey: r.verify_key, datastreams: r.datastreams, createdMs: r.created_ms }
-    if (r.allow_list !== null) p.allowList = r.allow_list
-    if (r.claim_limit !== null) p.claimLimit = r.claim_limit
-    if (r.revoked_ms !== null) p.revokedMs = r.revoked_ms
-    return p
-}
-
-function deviceOf(r: DeviceRow): DeviceRecord {
-    const d: DeviceRecord = { id: r.id, product: r.product, hardwareId: r.hardware_id, name: r.name, feed: r.feed, keyId: r.key_id, firmware: r.firmware, claimedMs: r.claimed_ms }
-    if (r.key_used_ms !== null) d.keyUsedMs = r.key_used_ms
-    if (r.last_seen_ms !== null) d.lastSeenMs = r.last_seen_ms
-    if (r.rearmed_ms !== null) d.rearmedMs = r.rearmed_ms
-    if (r.revoked_ms !== null) d.revokedMs = r.revoked_ms
-    return d
 }
 
 /** A PostgreSQL snapshot (pg_current_snapshot()::text, "xmin:xmax:xip,…"): which transactions it sees as committed. */
@@ -452,7 +346,7 @@ export class PostgresStore implements Store {
         throw new StoreError(
             "in-use",
             use === "alone"
-                ? "another feedline server uses this database; several servers need --redis-url (pushes, revocations, the session list and rate limits go from one to the others through Redis)"
+                ? "another feedline server uses this database; several servers need --redis-url (pushes, the session list and per-key rate limits go from one to the others through Redis)"
                 : "a feedline server without --redis-url uses this database alone; stop it, or start it with --redis-url too",
         )
     }

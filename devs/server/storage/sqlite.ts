@@ -24,6 +24,7 @@ import type {
 import { StoreError } from "./store.ts"
 import type { Permission } from "../auth/grant.ts"
 import { ServerStamps, type StampedPoint } from "./stamps.ts"
+import { deviceOf, feedOf, keyOf, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
 export const MIGRATIONS: string[] = [
@@ -122,19 +123,6 @@ export const MIGRATIONS: string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length
 
-/**
- * Bulk deletes (retention, a feed, a datastream) remove at most this many rows per statement, then yield
- * to the event loop: deleting millions of rows must not stall every connection (a few ms per chunk).
- */
-const PRUNE_CHUNK_ROWS = 5000
-
-/** After a failed commit clients wait this long before resending: storage trouble rarely clears at once. */
-const STORE_RETRY_MS = 1000
-
-/** Feeds known to exist are remembered up to this many (8 bytes each and Set overhead: a few MB at most);
- *  past it the memory starts over, so a fleet of a million feeds costs a query on a miss, not memory. */
-const MAX_KNOWN_FEEDS = 100_000
-
 export interface SqliteStoreOptions {
     /** path of the database file */
     path: string
@@ -154,113 +142,31 @@ interface PendingWrite {
     reject: (e: Error) => void
 }
 
-interface FeedRow {
-    id: number
-    title: string
-    created_ms: number
-    updated_ms: number
-}
-interface StreamRow {
-    feed: number
-    id: string
-    current_value: string | null
-    at_ms: number | null
-    min_value: number | null
-    max_value: number | null
-    created_ms: number
-}
 interface PointRow {
     stream: string
     at_ms: number
     value: string
     seq: number
 }
-interface KeyRow {
-    id: string
-    hash: Buffer
-    hash_kind: KeyHashKind
-    label: string
+/** api_keys as SQLite stores it: the lists as JSON text, the flag as 0 or 1 */
+interface SqliteKeyRow extends Omit<KeyRow, "permissions" | "feeds" | "master"> {
     permissions: string
     feeds: string | null
     master: number
-    created_ms: number
-    revoked_ms: number | null
 }
 
-interface ProductRow {
-    id: string
-    title: string
-    verify_key: Buffer
+const sqliteKeyOf = (r: SqliteKeyRow): KeyRecord =>
+    keyOf({ ...r, permissions: JSON.parse(r.permissions) as Permission[], feeds: r.feeds === null ? null : (JSON.parse(r.feeds) as number[]), master: r.master === 1 })
+
+/** products as SQLite stores them: the lists as JSON text */
+interface SqliteProductRow extends Omit<ProductRow, "datastreams" | "allow_list"> {
     datastreams: string
     allow_list: string | null
-    claim_limit: number | null
-    created_ms: number
-    revoked_ms: number | null
-}
-interface DeviceRow {
-    id: string
-    product: string
-    hardware_id: string
-    name: string
-    feed: number
-    key_id: string
-    firmware: string
-    claimed_ms: number
-    key_used_ms: number | null
-    last_seen_ms: number | null
-    rearmed_ms: number | null
-    revoked_ms: number | null
 }
 
-function productOf(r: ProductRow): ProductRecord {
-    const p: ProductRecord = { id: r.id, title: r.title, verifyKey: r.verify_key, datastreams: JSON.parse(r.datastreams) as ProductDatastream[], createdMs: r.created_ms }
-    if (r.allow_list !== null) p.allowList = JSON.parse(r.allow_list) as string[]
-    if (r.claim_limit !== null) p.claimLimit = r.claim_limit
-    if (r.revoked_ms !== null) p.revokedMs = r.revoked_ms
-    return p
-}
+const sqliteProductOf = (r: SqliteProductRow): ProductRecord =>
+    productOf({ ...r, datastreams: JSON.parse(r.datastreams) as ProductDatastream[], allow_list: r.allow_list === null ? null : (JSON.parse(r.allow_list) as string[]) })
 
-function deviceOf(r: DeviceRow): DeviceRecord {
-    const d: DeviceRecord = { id: r.id, product: r.product, hardwareId: r.hardware_id, name: r.name, feed: r.feed, keyId: r.key_id, firmware: r.firmware, claimedMs: r.claimed_ms }
-    if (r.key_used_ms !== null) d.keyUsedMs = r.key_used_ms
-    if (r.last_seen_ms !== null) d.lastSeenMs = r.last_seen_ms
-    if (r.rearmed_ms !== null) d.rearmedMs = r.rearmed_ms
-    if (r.revoked_ms !== null) d.revokedMs = r.revoked_ms
-    return d
-}
-
-const feedOf = (r: FeedRow): FeedRecord => ({ id: r.id, title: r.title, createdMs: r.created_ms, updatedMs: r.updated_ms })
-
-function streamOf(r: StreamRow): DatastreamRecord {
-    const ds: DatastreamRecord = { feed: r.feed, id: r.id, createdMs: r.created_ms }
-    if (r.current_value !== null) ds.currentValue = r.current_value
-    if (r.at_ms !== null) ds.atMs = r.at_ms
-    if (r.min_value !== null) ds.minValue = r.min_value
-    if (r.max_value !== null) ds.maxValue = r.max_value
-    return ds
-}
-
-function keyOf(r: KeyRow): KeyRecord {
-    const k: KeyRecord = {
-        id: r.id,
-        hash: r.hash,
-        hashKind: r.hash_kind,
-        label: r.label,
-        permissions: JSON.parse(r.permissions) as Permission[],
-        master: r.master === 1,
-        createdMs: r.created_ms,
-    }
-    if (r.feeds !== null) k.feeds = JSON.parse(r.feeds) as number[]
-    if (r.revoked_ms !== null) k.revokedMs = r.revoked_ms
-    return k
-}
-
-/** A value counts for min/max when it is a plain decimal number. */
-function numericOf(value: string): number | null {
-    if (!/^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(value)) return null
-    const n = Number(value)
-    return Number.isFinite(n) ? n : null
-}
 
 export class SqliteStore implements Store {
     private readonly db: Database.Database
@@ -393,7 +299,7 @@ export class SqliteStore implements Store {
                    (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? AND at_ms < ? LIMIT ${PRUNE_CHUNK_ROWS})`,
             ),
             feedIds: db.prepare<[], { id: number }>("SELECT id FROM feeds"),
-            keys: db.prepare<[], KeyRow>("SELECT * FROM api_keys ORDER BY created_ms, id"),
+            keys: db.prepare<[], SqliteKeyRow>("SELECT * FROM api_keys ORDER BY created_ms, id"),
             insertKey: db.prepare(
                 "INSERT INTO api_keys (id, hash, hash_kind, label, permissions, feeds, master, created_ms, revoked_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ),
@@ -407,8 +313,8 @@ export class SqliteStore implements Store {
             insertProduct: db.prepare(
                 "INSERT INTO products (id, title, verify_key, datastreams, allow_list, claim_limit, created_ms, revoked_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             ),
-            products: db.prepare<[], ProductRow>("SELECT * FROM products ORDER BY created_ms, id"),
-            product: db.prepare<[string], ProductRow>("SELECT * FROM products WHERE id = ?"),
+            products: db.prepare<[], SqliteProductRow>("SELECT * FROM products ORDER BY created_ms, id"),
+            product: db.prepare<[string], SqliteProductRow>("SELECT * FROM products WHERE id = ?"),
             revokeProduct: db.prepare("UPDATE products SET revoked_ms = ? WHERE id = ? AND revoked_ms IS NULL"),
             devices: db.prepare<[], DeviceRow>("SELECT * FROM devices ORDER BY claimed_ms, id"),
             productDevices: db.prepare<[string], DeviceRow>("SELECT * FROM devices WHERE product = ? ORDER BY claimed_ms, id"),
@@ -656,7 +562,7 @@ export class SqliteStore implements Store {
     }
 
     async listKeys(): Promise<KeyRecord[]> {
-        return this.stmt.keys.all().map(keyOf)
+        return this.stmt.keys.all().map(sqliteKeyOf)
     }
 
     async insertKey(k: KeyRecord): Promise<void> {
@@ -735,12 +641,12 @@ export class SqliteStore implements Store {
     }
 
     async listProducts(): Promise<ProductRecord[]> {
-        return this.stmt.products.all().map(productOf)
+        return this.stmt.products.all().map(sqliteProductOf)
     }
 
     async getProduct(id: string): Promise<ProductRecord | undefined> {
         const r = this.stmt.product.get(id)
-        return r && productOf(r)
+        return r && sqliteProductOf(r)
     }
 
     async revokeProduct(id: string, atMs: number): Promise<boolean> {
@@ -762,7 +668,7 @@ export class SqliteStore implements Store {
     }
 
     /** The product a claim is for, inside the claim's transaction: it must exist and take claims. */
-    private claimableProduct(id: string): ProductRow {
+    private claimableProduct(id: string): SqliteProductRow {
         const p = this.stmt.product.get(id)
         if (!p) throw new StoreError("no-such-product", `there is no product ${id}`)
         if (p.revoked_ms !== null) throw new StoreError("product-revoked", `product ${id} was revoked and takes no new claims; its devices keep working`)

@@ -1,0 +1,123 @@
+// What the SQLite and PostgreSQL stores share: their limits, and how a row of their (parallel) tables
+// becomes a record of the Store contract (store.ts). The rows differ only in how lists and flags are
+// stored (JSON text and 0/1 in SQLite, JSON arrays and booleans in PostgreSQL): each store decodes those,
+// the rest is here.
+import type { Permission } from "../auth/grant.ts"
+import type { DatastreamRecord, DeviceRecord, FeedRecord, KeyHashKind, KeyRecord, ProductDatastream, ProductRecord } from "./store.ts"
+
+/**
+ * Bulk deletes (retention, a feed, a datastream) remove at most this many rows per statement, then yield
+ * to the event loop: deleting millions of rows must not stall every connection (a few ms per chunk).
+ */
+export const PRUNE_CHUNK_ROWS = 5000
+
+/** After a failed commit clients wait this long before resending: storage trouble rarely clears at once. */
+export const STORE_RETRY_MS = 1000
+
+/** Feeds known to exist are remembered up to this many (8 bytes each and Set overhead: a few MB at most);
+ *  past it the memory starts over, so a fleet of a million feeds costs a query on a miss, not memory. */
+export const MAX_KNOWN_FEEDS = 100_000
+
+export interface FeedRow {
+    id: number
+    title: string
+    created_ms: number
+    updated_ms: number
+}
+export interface StreamRow {
+    feed: number
+    id: string
+    current_value: string | null
+    at_ms: number | null
+    min_value: number | null
+    max_value: number | null
+    created_ms: number
+}
+/** An api_keys row with its lists and flag decoded by the store that read it. */
+export interface KeyRow {
+    id: string
+    hash: Buffer
+    hash_kind: KeyHashKind
+    label: string
+    permissions: Permission[]
+    feeds: number[] | null
+    master: boolean
+    created_ms: number
+    revoked_ms: number | null
+}
+
+export const feedOf = (r: FeedRow): FeedRecord => ({ id: r.id, title: r.title, createdMs: r.created_ms, updatedMs: r.updated_ms })
+
+export function streamOf(r: StreamRow): DatastreamRecord {
+    const ds: DatastreamRecord = { feed: r.feed, id: r.id, createdMs: r.created_ms }
+    if (r.current_value !== null) ds.currentValue = r.current_value
+    if (r.at_ms !== null) ds.atMs = r.at_ms
+    if (r.min_value !== null) ds.minValue = r.min_value
+    if (r.max_value !== null) ds.maxValue = r.max_value
+    return ds
+}
+
+export function keyOf(r: KeyRow): KeyRecord {
+    const k: KeyRecord = {
+        id: r.id,
+        hash: r.hash,
+        hashKind: r.hash_kind,
+        label: r.label,
+        permissions: r.permissions,
+        master: r.master,
+        createdMs: r.created_ms,
+    }
+    if (r.feeds !== null) k.feeds = r.feeds
+    if (r.revoked_ms !== null) k.revokedMs = r.revoked_ms
+    return k
+}
+
+/** A products row with its lists decoded by the store that read it. */
+export interface ProductRow {
+    id: string
+    title: string
+    verify_key: Buffer
+    datastreams: ProductDatastream[]
+    allow_list: string[] | null
+    claim_limit: number | null
+    created_ms: number
+    revoked_ms: number | null
+}
+export interface DeviceRow {
+    id: string
+    product: string
+    hardware_id: string
+    name: string
+    feed: number
+    key_id: string
+    firmware: string
+    claimed_ms: number
+    key_used_ms: number | null
+    last_seen_ms: number | null
+    rearmed_ms: number | null
+    revoked_ms: number | null
+}
+
+export function productOf(r: ProductRow): ProductRecord {
+    const p: ProductRecord = { id: r.id, title: r.title, verifyKey: r.verify_key, datastreams: r.datastreams, createdMs: r.created_ms }
+    if (r.allow_list !== null) p.allowList = r.allow_list
+    if (r.claim_limit !== null) p.claimLimit = r.claim_limit
+    if (r.revoked_ms !== null) p.revokedMs = r.revoked_ms
+    return p
+}
+
+export function deviceOf(r: DeviceRow): DeviceRecord {
+    const d: DeviceRecord = { id: r.id, product: r.product, hardwareId: r.hardware_id, name: r.name, feed: r.feed, keyId: r.key_id, firmware: r.firmware, claimedMs: r.claimed_ms }
+    if (r.key_used_ms !== null) d.keyUsedMs = r.key_used_ms
+    if (r.last_seen_ms !== null) d.lastSeenMs = r.last_seen_ms
+    if (r.rearmed_ms !== null) d.rearmedMs = r.rearmed_ms
+    if (r.revoked_ms !== null) d.revokedMs = r.revoked_ms
+    return d
+}
+
+/** A value counts for min/max when it is a plain decimal number. */
+export function numericOf(value: string): number | null {
+    if (!/^\s*-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/.test(value)) return null
+    const n = Number(value)
+    return Number.isFinite(n) ? n : null
+}
