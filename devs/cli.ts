@@ -8,6 +8,7 @@ import { describeKey, KeyRing } from "./server/auth/keys.ts"
 import { credentialsPath } from "./server/credentials.ts"
 import { ApiError, ConfigError, UnavailableError } from "./server/errors.ts"
 import { startServer, type ServerOptions } from "./server/index.ts"
+import { isWorker, reportReady, runPrimary } from "./server/workers.ts"
 import { mountDashboard } from "./dashboard/mount.ts"
 import { octal, securePrivateFolder } from "./server/storage/private-folder.ts"
 import { openStore } from "./server/engines.ts"
@@ -76,6 +77,7 @@ serve:
                         dropped                         [FEEDLINE_MAX_HANDSHAKES_PER_ADDRESS, default 128]
   --log-level LEVEL     pino level                      [FEEDLINE_LOG_LEVEL, default info]
   --ready-file FILE     once listening, write {"devicePort","appPort","appScheme","caCertPath","pid"} there
+                        (with --workers: once all listen; "pid" is the primary's, "workers" theirs)
 
 keys create:
   --label TEXT          what the key is for
@@ -178,6 +180,23 @@ async function serve(args: string[]): Promise<void> {
         // the dashboard at /, POST /jwt and `Bearer <jwt>` credentials
         extensions: [mountDashboard({ tokenMaxAgeMs: hoursOf("token-max-age-hours", v["token-max-age-hours"] ?? env.FEEDLINE_TOKEN_MAX_AGE_HOURS) })],
     }
+    const workers = intOf("workers", v.workers ?? env.FEEDLINE_WORKERS) ?? 1
+    if (workers < 1) throw new UsageError("--workers must be at least 1")
+    if (workers > 1 && (!opts.databaseUrl || !opts.redisUrl)) {
+        throw new UsageError(
+            `--workers ${workers} needs --database-url and --redis-url: the processes share their data through PostgreSQL, and pushes, the session list and per-key rate limits through Redis. With SQLite, run one process (--workers 1)`,
+        )
+    }
+    if (workers > 1 && !isWorker) {
+        const code = await runPrimary({
+            count: workers,
+            log: (message) => process.stderr.write(`feedline: ${message}\n`),
+            onReady: (ready, pids) => {
+                if (v["ready-file"]) writeFileSync(v["ready-file"], JSON.stringify({ ...ready, kind: undefined, pid: process.pid, workers: pids }) + "\n")
+            },
+        })
+        process.exit(code)
+    }
     const server = await startServer(opts)
     if (server.credentialsCreated) {
         // printed once; the log never carries keys
@@ -187,10 +206,10 @@ async function serve(args: string[]): Promise<void> {
                 `They are kept in ${credentialsPath(opts.dataDir)} (mode 0600). Trust the dev CA with NODE_EXTRA_CA_CERTS=${server.caCertPath}\n\n`,
         )
     }
-    if (v["ready-file"]) {
-        const ready = { devicePort: server.devicePort, appPort: server.appPort, appScheme: server.appScheme, caCertPath: server.caCertPath, pid: process.pid, insecureTcpPort: server.insecureTcpPort }
-        writeFileSync(v["ready-file"], JSON.stringify(ready) + "\n")
-    }
+    const ready = { devicePort: server.devicePort, appPort: server.appPort, appScheme: server.appScheme, caCertPath: server.caCertPath, insecureTcpPort: server.insecureTcpPort }
+    // a worker of --workers tells its primary, which writes the ready file once all of them listen
+    if (isWorker) reportReady(ready)
+    else if (v["ready-file"]) writeFileSync(v["ready-file"], JSON.stringify({ ...ready, pid: process.pid }) + "\n")
     let stopping = false
     const stop = (signal: string) => {
         if (stopping) return

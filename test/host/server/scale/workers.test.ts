@@ -1,0 +1,98 @@
+// `feedline serve --workers N` (issue 14): N processes sharing the listening ports, on one PostgreSQL and
+// one Redis; connections are spread over them, what one acknowledges reaches subscribers on another, a
+// worker that dies is replaced, and SIGTERM to the primary drains them all. Without PostgreSQL and Redis
+// the flag is refused with what to do. Skipped, counted, where PostgreSQL or Redis is not installed.
+import assert from "node:assert/strict"
+import { execFile } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { promisify } from "node:util"
+import { after, before, describe, test } from "node:test"
+import { startServerProcess, type ServerProcess } from "../../../e2e/server-process.ts"
+import { SCALE_SKIP, startScaleServices, type ScaleServices } from "../../harness/scale.ts"
+import { http, TlsClient } from "../../harness/server-harness.ts"
+import { until } from "../../harness/until.ts"
+
+const execFileAsync = promisify(execFile)
+
+test("--workers 2 without --database-url and --redis-url is refused, saying what it needs", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "feedline-workers-"))
+    try {
+        const r = await execFileAsync(process.execPath, ["--import", "tsx", "devs/cli.ts", "serve", "--data-dir", dataDir, "--workers", "2"]).catch((e) => e)
+        assert.equal(r.code, 2)
+        assert.match(r.stderr, /--workers 2 needs --database-url and --redis-url/)
+    } finally {
+        rmSync(dataDir, { recursive: true, force: true })
+    }
+})
+
+describe("feedline serve --workers 2", { skip: SCALE_SKIP }, () => {
+    let services: ScaleServices
+    let server: ServerProcess
+    let dataDir: string
+    let ready: { workers: number[] }
+    before(async () => {
+        services = await startScaleServices()
+        dataDir = mkdtempSync(join(tmpdir(), "feedline-workers-"))
+        server = await startServerProcess({ dataDir, args: ["--workers", "2", "--database-url", await services.database(), "--redis-url", services.redis.url] })
+        ready = JSON.parse(readFileSync(join(dataDir, "ready.json"), "utf8"))
+    })
+    after(async () => {
+        await server?.stop("SIGKILL")
+        // SIGKILL to the primary leaves its workers: they are ours to end
+        for (const pid of ready?.workers ?? []) {
+            try {
+                process.kill(pid, "SIGKILL")
+            } catch {}
+        }
+        await services?.stop()
+        rmSync(dataDir, { recursive: true, force: true })
+    })
+
+    const ca = () => readFileSync(server.caCertPath)
+    const open = () => TlsClient.open({ devicePort: server.devicePort, ca: ca() }, server.credentials.deviceKey)
+    const processOf = async (c: TlsClient) => ((await c.request({ method: "get", resource: "/session" })).body as { process: string }).process
+
+    test("connections are spread over both workers, and a write acknowledged by one is pushed by the other", async (t) => {
+        assert.equal(ready.workers.length, 2)
+        const clients: TlsClient[] = []
+        t.after(() => clients.forEach((c) => c.close()))
+        const byProcess = new Map<string, TlsClient>()
+        for (let i = 0; i < 8 && byProcess.size < 2; i++) {
+            const c = await open()
+            clients.push(c)
+            byProcess.set(await processOf(c), c)
+        }
+        assert.equal(byProcess.size, 2, "the port is served by two processes")
+        const [subscriber, writer] = [...byProcess.values()]
+        const feed = server.credentials.feedId
+        assert.equal((await subscriber.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/w`, token: "s" })).status, 200)
+        assert.equal((await writer.request({ method: "put", resource: `/feeds/${feed}`, body: { datastreams: [{ id: "w", current_value: "across" }] } })).status, 200)
+        assert.equal((await subscriber.push("s")).body.current_value, "across")
+    })
+
+    test("a worker that dies is replaced; the port keeps being served", async () => {
+        const [victim] = ready.workers
+        process.kill(victim, "SIGKILL")
+        // the replacement announces its sessions like any process: wait until a connection lands on a new pid
+        await until(async () => {
+            const c = await open().catch(() => undefined)
+            if (!c) return false
+            const p = await processOf(c)
+            c.close()
+            return !p.includes(`:${victim}:`) && !p.includes(`:${ready.workers[1]}:`)
+        }, "a connection served by the replacement worker", 30_000)
+        assert.equal((await http({ appPort: server.appPort }, "GET", "/healthz")).status, 200)
+    })
+
+    test("SIGTERM to the primary drains every worker and exits 0", async () => {
+        const c = await open()
+        const notice = c.notice(20_000)
+        assert.equal(await server.stop("SIGTERM"), 0)
+        const n = await notice
+        assert.deepEqual([n.status, n.body.code], [503, "E_SHUTTING_DOWN"])
+        assert.ok(n.body.retry_after_ms > 0)
+        c.close()
+    })
+})
