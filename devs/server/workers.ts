@@ -2,7 +2,7 @@
 // cluster module: the primary accepts and hands connections to the workers in turn). The primary serves
 // nothing itself: it starts the workers, starts a new one when one dies, and on SIGTERM or SIGINT tells
 // each to drain (shutdown.ts) and exits once they have. The workers are ordinary servers on one
-// PostgreSQL and one Redis, as several machines' would be (README "Running more than one process").
+// PostgreSQL and one Redis, as several machines' would be (docs/OPERATIONS.md "Running more than one process").
 import cluster, { type Worker } from "node:cluster"
 
 /** A worker that dies is replaced after this long (a crash loop does not spin the machine). */

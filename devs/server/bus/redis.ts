@@ -35,7 +35,7 @@ class Names {
 
 /**
  * Each process writes its session entries this often; another process's list shows a new connection
- * within about this long (README "Running more than one process").
+ * within about this long (docs/OPERATIONS.md "Running more than one process").
  */
 const SESSION_ANNOUNCE_MS = 1000
 /** ... and they expire this long after the last write: a dead process's connections leave the lists within 5 s. */
