@@ -15,6 +15,8 @@ import { http, TlsClient } from "../../harness/server-harness.ts"
 import { until } from "../../harness/until.ts"
 
 const execFileAsync = promisify(execFile)
+/** how long a client waits for a connection's welcome before it tries again (a device: CONNECT_S) */
+const OPEN_GIVE_UP_MS = 3000
 
 test("--workers 2 without --database-url and --redis-url is refused, saying what it needs", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "feedline-workers-"))
@@ -52,6 +54,20 @@ describe("feedline serve --workers 2", { skip: SCALE_SKIP }, () => {
 
     const ca = () => readFileSync(server.caCertPath)
     const open = () => TlsClient.open({ devicePort: server.devicePort, ca: ca() }, server.credentials.deviceKey)
+    /**
+     * A connection the primary hands to a worker at the moment it is killed dies with that worker (Node's
+     * cluster does not hand it to another): the client gives up on it after a while and connects again,
+     * as a device does (its connect timeout).
+     */
+    const openWithin = (ms: number) =>
+        new Promise<TlsClient | undefined>((resolve) => {
+            let late = false
+            const timer = setTimeout(() => ((late = true), resolve(undefined)), ms)
+            open().then(
+                (c) => (late ? c.close() : (clearTimeout(timer), resolve(c))),
+                () => (clearTimeout(timer), resolve(undefined)),
+            )
+        })
     const processOf = async (c: TlsClient) => ((await c.request({ method: "get", resource: "/session" })).body as { process: string }).process
 
     test("connections are spread over both workers, and a write acknowledged by one is pushed by the other", async (t) => {
@@ -77,7 +93,7 @@ describe("feedline serve --workers 2", { skip: SCALE_SKIP }, () => {
         process.kill(victim, "SIGKILL")
         // the replacement announces its sessions like any process: wait until a connection lands on a new pid
         await until(async () => {
-            const c = await open().catch(() => undefined)
+            const c = await openWithin(OPEN_GIVE_UP_MS)
             if (!c) return false
             const p = await processOf(c)
             c.close()
