@@ -129,14 +129,26 @@ export class KeyRing {
             if (given !== undefined && given.version === this.version && given.secret === secret) return known
         }
         const sha256 = sha256Of(secret)
-        let k = this.bySha256.get(sha256.toString("hex"))
-        if (k && !timingSafeEqual(sha256, k.hash)) k = undefined
-        // a key not found among the SHA-256 ones may be an imported key: one scrypt, unless remembered
-        if (!k && this.byScrypt.size > 0) k = await this.findImported(sha256)
+        let k = await this.lookUp(sha256)
+        if (!k) {
+            // made by another process a moment ago (its announcement may still be on its way): look again
+            // once the store has caught up, if that changed the keys
+            const before = this.version
+            await this.store.catchUp()
+            await this.refresh()
+            if (this.version !== before) k = await this.lookUp(sha256)
+        }
         if (!k) return undefined
         const grant: Grant = { keyId: k.id, permissions: k.permissions, feeds: k.feeds, master: k.master }
         this.issued.set(grant, { secret, version: this.version })
         return grant
+    }
+
+    private async lookUp(sha256: Buffer): Promise<KeyRecord | undefined> {
+        const k = this.bySha256.get(sha256.toString("hex"))
+        if (k && timingSafeEqual(sha256, k.hash)) return k
+        // a key not found among the SHA-256 ones may be an imported key: one scrypt, unless remembered
+        return this.byScrypt.size > 0 ? this.findImported(sha256) : undefined
     }
 
     private async findImported(sha256: Buffer): Promise<KeyRecord | undefined> {

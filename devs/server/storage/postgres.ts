@@ -963,6 +963,15 @@ export class PostgresStore implements Store {
         return this.keysGeneration
     }
 
+    /**
+     * A round trip on the LISTEN connection: PostgreSQL signals every listener when a NOTIFY commits, before
+     * the committing client hears COMMIT, and sends pending notifications before it answers the next
+     * query, so by the answer every announcement committed before this call has been heard.
+     */
+    async catchUp(): Promise<void> {
+        await this.listener?.query("SELECT 1").catch(() => {})
+    }
+
     /** What a commit survives, as the server reports it for this store's connections (logged at start). */
     async durability(): Promise<{ synchronousCommit: string; fsync: string }> {
         const r = await this.rows<{ sc: string; fs: string }>("SELECT current_setting('synchronous_commit') AS sc, current_setting('fsync') AS fs")

@@ -780,6 +780,10 @@ export class SqliteStore implements Store {
         this.readDataVersion()
     }
 
+    async catchUp(): Promise<void> {
+        if (!this.closed) this.readDataVersion()
+    }
+
     private readDataVersion(): void {
         const dv = this.stmt.dataVersion.get()!
         if (dv === this.dataVersion) return

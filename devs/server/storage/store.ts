@@ -263,6 +263,12 @@ export interface Store {
     pruneRevokedTokenFamilies(): Promise<number>
     /** changes whenever keys or token revocations may have been changed, also by another process (the CLI, another server) */
     keysVersion(): number
+    /**
+     * Notices now what other processes committed before this call (keysVersion moves if keys changed),
+     * instead of when their announcement arrives: a key made on one server and presented a moment later
+     * to another is known there.
+     */
+    catchUp(): Promise<void>
 
     // [fleet] products and the devices that claimed from them (devs/server/fleet/)
     insertProduct(p: ProductRecord): Promise<void>

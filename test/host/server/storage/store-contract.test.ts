@@ -240,6 +240,29 @@ for (const backend of storeBackends()) {
             }
         })
 
+        test("a key made by another process is accepted at once, without waiting for its announcement (catchUp)", async () => {
+            const { store: server, another } = await backend.open({ now })
+            const cli = await another()
+            try {
+                const ring = new KeyRing(server, now)
+                const other = new KeyRing(cli, now)
+                assert.equal(await ring.authenticate("not-a-key-at-all-000000000000000"), undefined)
+                // presented the moment the other's create returned (a user got it from one server and gave it to a device on another)
+                for (let i = 0; i < 5; i++) {
+                    const { record, secret } = await other.create({ permissions: ["read"] })
+                    assert.equal((await ring.authenticate(secret))?.keyId, record.id)
+                }
+                // the store notices the other's commit when asked to catch up, not some milliseconds later
+                const v0 = server.keysVersion()
+                await other.create({ permissions: ["read"] })
+                await server.catchUp()
+                assert.notEqual(server.keysVersion(), v0)
+            } finally {
+                await server.close()
+                await cli.close()
+            }
+        })
+
         test("a key revoked by another process is refused once noticed; one revoked through the ring at once, remembered grant or not", async () => {
             const { store: server, another } = await backend.open({ now })
             const cli = await another()
