@@ -226,6 +226,11 @@ export class KeyRing {
     /** An unrevoked key by its id (undefined when unknown or revoked), after a reload if keys changed: the token authority checks a token's key with it on every use. */
     async findKey(id: string): Promise<KeyRecord | undefined> {
         await this.refresh()
+        const k = this.activeById.get(id)
+        if (k) return k
+        // a token whose key another process made a moment ago (see authenticate)
+        await this.store.catchUp()
+        await this.refresh()
         return this.activeById.get(id)
     }
 

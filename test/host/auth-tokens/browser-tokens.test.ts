@@ -131,6 +131,7 @@ test("the secret is created once (0600) and reused; the key lookup reloads only 
     // the server's key ring is the tokens' key lookup (KeyRing.findKey)
     const store = {
         keysVersion: () => version,
+        catchUp: async () => {},
         listKeys: async () => (loads++, [{ id: "a", permissions: ["read" as const], master: false, hash: Buffer.alloc(32), hashKind: "sha256" as const, label: "", createdMs: T0 }]),
         revokedTokenFamilies: async () => [],
     }

@@ -252,6 +252,9 @@ for (const backend of storeBackends()) {
                     const { record, secret } = await other.create({ permissions: ["read"] })
                     assert.equal((await ring.authenticate(secret))?.keyId, record.id)
                 }
+                // and by its id (a token minted for it on the other server is checked so)
+                const byId = await other.create({ permissions: ["read"] })
+                assert.equal((await ring.findKey(byId.record.id))?.id, byId.record.id)
                 // the store notices the other's commit when asked to catch up, not some milliseconds later
                 const v0 = server.keysVersion()
                 await other.create({ permissions: ["read"] })
