@@ -22,6 +22,8 @@ export interface ServerProcessOptions {
     appPort?: number
     /** more `serve` flags, e.g. ["--timeout-ms", "3000"] */
     args?: string[]
+    /** where the server writes its ready file (default <dataDir>/ready.json; processes sharing a data folder need one each) */
+    readyFile?: string
 }
 
 export interface ServerProcess {
@@ -41,7 +43,7 @@ export interface ServerProcess {
 
 /** Starts `feedline serve` on `dataDir` and resolves once its ready file is written. */
 export async function startServerProcess(opts: ServerProcessOptions): Promise<ServerProcess> {
-    const readyFile = join(opts.dataDir, "ready.json")
+    const readyFile = opts.readyFile ?? join(opts.dataDir, "ready.json")
     rmSync(readyFile, { force: true })
     const child: ChildProcess = spawn(
         process.execPath,

@@ -32,6 +32,7 @@ import { before, after, describe, test } from "node:test"
 import { FaultProxy, startFaultProxy } from "../../devs/faultproxy/proxy.ts"
 import { startServer } from "../../devs/server/index.ts"
 import { api, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun, type VmLine } from "./firmware-harness.ts"
+import { numberedSamplesApp } from "./numbered-samples.ts"
 import { startServerProcess, type ServerProcess } from "./server-process.ts"
 import { acknowledgedValues, startTlsTap, type TlsTap } from "./tls-tap.ts"
 import { ensureDevCertificate } from "../../devs/server/tls/devca.ts"
@@ -54,26 +55,7 @@ const CALM_MS = 1200
 /** slow-link and tiny-write phases last this long */
 const DEGRADED_PHASE_MS = 3500
 
-const APP = `
-let produced = 0
-let producing = true
-link.subscribe("datastreams/cmd", (body) => {
-    const v = body["current_value"]
-    console.log("handled cmd " + v)
-    link.report("cmd_echo", v)
-    if (v === "stop") {
-        producing = false
-        console.log("stopped at " + produced + " drops " + link.stats().drops)
-    }
-})
-setInterval(() => {
-    if (!producing) return
-    produced++
-    link.report("seq", produced)
-    const s = link.stats()
-    console.log("produced " + produced + " outbox " + s.outbox + " drops " + s.drops)
-}, ${SAMPLE_MS})
-`
+const APP = numberedSamplesApp(SAMPLE_MS)
 
 const UP = /^link: greeting -> up/
 const DOWN_FROM_UP = /^link: (up|degraded) -> down/
