@@ -1,7 +1,7 @@
 // Reconnect delays: exponential backoff with full jitter (AWS backoffAlgorithm), pure. Randomness and
 // elapsed time are arguments, so tests need no clock and no mocks.
-// Import-free and shared like src/protocol.ts: the firmware link, the CLI's `sub` and the dashboard page
-// (served compiled as /backoff.js) wait with this same code, each with its own config.
+// Part of the client core, import-free and shared like src/protocol.ts: the firmware link, the CLI's `sub`
+// and the dashboard page (served compiled as /backoff.js) wait with this same code, each with its own config.
 
 export interface BackoffConfig {
     /** first ceiling; attempt n waits up to base·2ⁿ */

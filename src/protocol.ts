@@ -5,11 +5,6 @@
 
 export const PROTOCOL_VERSION = 1
 
-/** [P§4] keep-alive defaults, from the design documents: heartbeat 300 ms, faulty after 1 s, dead after 3 s. */
-export const DEFAULT_HEARTBEAT_MS = 300
-export const DEFAULT_FAULTY_MS = 1000
-export const DEFAULT_TIMEOUT_MS = 3000
-
 /** [P§3] one JSON object on the wire; bigger ones are answered 413 and the connection is closed. */
 export const MAX_OBJECT_BYTES = 16384
 /** [P§3] ESP32 TLS asserts (reboots) on one send of 4096 bytes or more; devices keep each send under this. */
@@ -53,14 +48,17 @@ export interface Response {
     body?: Json
 }
 
-/** [P§2] the first line the server sends on every connection. */
+/**
+ * [P§2] the first line the server sends on every connection. The keep-alive values are as the server sent
+ * them (positive numbers, else left out); keepaliveFromWelcome (src/keepalive.ts) fills in and derives.
+ */
 export interface Welcome {
     welcome: string
     session: string
     time: number
-    heartbeat: number
-    faulty: number
-    timeout: number
+    heartbeat?: number
+    faulty?: number
+    timeout?: number
 }
 
 /** Stable error codes; tests assert on these, never on message text. */
@@ -340,8 +338,8 @@ function isWelcome(o: Json): boolean {
     return typeof o["welcome"] === "string" && typeof o["session"] === "string" && typeof o["time"] === "number"
 }
 
-function positiveOr(v: Json, dflt: number): number {
-    return typeof v === "number" && v > 0 ? v : dflt
+function isPositive(v: Json): boolean {
+    return typeof v === "number" && v > 0
 }
 
 /** [P§2, P§6] Decodes one line the server sent (without its "\n"). Never throws. */
@@ -360,16 +358,10 @@ export function decodeServerLine(line: string): ServerLine {
     }
     if (!isPlainObject(o)) return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line is not an object" } }
     if (isWelcome(o)) {
-        const timeout = positiveOr(o["timeout"], DEFAULT_TIMEOUT_MS)
-        const heartbeat = positiveOr(o["heartbeat"], DEFAULT_HEARTBEAT_MS)
-        const welcome: Welcome = {
-            welcome: o["welcome"],
-            session: o["session"],
-            time: o["time"],
-            heartbeat: heartbeat,
-            faulty: positiveOr(o["faulty"], deriveFaultyMs(heartbeat, timeout)),
-            timeout: timeout,
-        }
+        const welcome: Welcome = { welcome: o["welcome"], session: o["session"], time: o["time"] }
+        if (isPositive(o["heartbeat"])) welcome.heartbeat = o["heartbeat"]
+        if (isPositive(o["faulty"])) welcome.faulty = o["faulty"]
+        if (isPositive(o["timeout"])) welcome.timeout = o["timeout"]
         return { kind: "welcome", welcome: welcome }
     }
     if (typeof o["status"] !== "number") {
@@ -493,116 +485,4 @@ export function valueText(v: Json): string | undefined {
     else if (typeof v === "boolean") s = v ? "1" : "0"
     else return undefined
     return s.length <= MAX_VALUE_CHARS ? s : undefined
-}
-
-// ---- [P§4] keep-alive: one decision for every peer (firmware link, CLI, dashboard page, server) ----
-
-/** [P§4] the keep-alive contract of a connection, in ms (the welcome's heartbeat / faulty / timeout) */
-export interface KeepaliveContract {
-    /** send a blank line after this long without sending */
-    heartbeatMs: number
-    /** silence beyond this marks the link degraded */
-    faultyMs: number
-    /** silence beyond this means the connection is dead */
-    timeoutMs: number
-}
-
-/** ok: the peer was heard lately; degraded: silent past `faulty` (report, keep going); dead: silent past `timeout` (drop, reconnect). */
-export type LinkHealth = "ok" | "degraded" | "dead"
-
-export interface KeepaliveStep {
-    health: LinkHealth
-    /** send a heartbeat (a blank line) now: we have been quiet for `heartbeat` ms; never on a dead link */
-    sendHeartbeat: boolean
-    /** when this decision changes next, counted after the heartbeat is sent; never below 10 ms, so a clock jump cannot spin a timer */
-    nextCheckInMs: number
-}
-
-/** Lower bounds a receiver puts under a welcome's values (see keepaliveFromWelcome). */
-export interface KeepaliveFloors {
-    heartbeatMs: number
-    timeoutMs: number
-}
-
-const MIN_KEEPALIVE_CHECK_MS = 10
-
-/** [P§2] the protocol defaults, in force until a welcome announces the server's values */
-export function defaultKeepalive(): KeepaliveContract {
-    return { heartbeatMs: DEFAULT_HEARTBEAT_MS, faultyMs: DEFAULT_FAULTY_MS, timeoutMs: DEFAULT_TIMEOUT_MS }
-}
-
-/**
- * [P§4] `faulty` when none is given: three heartbeats missed, at least DEFAULT_FAULTY_MS (the design
- * documents' 1 s for the 300 ms heartbeat), and at most halfway from heartbeat to timeout, so that a
- * link is reported degraded well before it is dead. 300/3000 -> 1000; 25000/60000 -> 42500.
- */
-export function deriveFaultyMs(heartbeatMs: number, timeoutMs: number): number {
-    let faultyMs = 3 * heartbeatMs
-    if (faultyMs < DEFAULT_FAULTY_MS) faultyMs = DEFAULT_FAULTY_MS
-    const capMs = Math.floor((heartbeatMs + timeoutMs) / 2)
-    return faultyMs < capMs ? faultyMs : capMs
-}
-
-export interface KeepaliveSettings {
-    contract?: KeepaliveContract
-    /** why the values cannot work together, naming them */
-    error?: string
-}
-
-function isWholeMs(v: number): boolean {
-    return v > 0 && v - Math.floor(v) === 0
-}
-
-/**
- * [P§4] The contract a server announces, from its settings: a missing value takes the protocol default,
- * a missing `faulty` is derived (deriveFaultyMs). Refused unless heartbeat < faulty < timeout and
- * timeout >= 2 x heartbeat (a peer heartbeating on time must be heard before it is declared dead).
- */
-export function keepaliveContractOf(heartbeatMs?: number, faultyMs?: number, timeoutMs?: number): KeepaliveSettings {
-    const h = heartbeatMs === undefined ? DEFAULT_HEARTBEAT_MS : heartbeatMs
-    const t = timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : timeoutMs
-    const named = (what: string, v: number, given: boolean) => what + " (" + v + " ms" + (given ? "" : ", the default") + ")"
-    const hb = named("heartbeat", h, heartbeatMs !== undefined)
-    const to = named("timeout", t, timeoutMs !== undefined)
-    if (!isWholeMs(h) || !isWholeMs(t) || (faultyMs !== undefined && !isWholeMs(faultyMs))) {
-        return { error: "heartbeat, faulty and timeout must be whole numbers of ms above 0" }
-    }
-    if (t < 2 * h) return { error: to + " must be at least twice " + hb + ", or connections that heartbeat on time would be closed" }
-    const f = faultyMs === undefined ? deriveFaultyMs(h, t) : faultyMs
-    const fa = named("faulty", f, faultyMs !== undefined)
-    if (f <= h) return { error: fa + " must be above " + hb + ", or every healthy link would be reported degraded" }
-    if (f >= t) return { error: fa + " must be below " + to + ", or a link would be dead before it is degraded" }
-    return { contract: { heartbeatMs: h, faultyMs: f, timeoutMs: t } }
-}
-
-/**
- * [P§2] The contract a welcome announces (decodeServerLine has filled in missing values). `faulty` never
- * exceeds `timeout`. A device passes floors: it cannot keep thresholds shorter than its tick, and a typo
- * on the server (`timeout: 3`) must not make every device reconnect in a loop.
- */
-export function keepaliveFromWelcome(w: Welcome, floors?: KeepaliveFloors): KeepaliveContract {
-    let timeoutMs = w.timeout
-    let heartbeatMs = w.heartbeat
-    if (floors !== undefined && timeoutMs < floors.timeoutMs) timeoutMs = floors.timeoutMs
-    if (floors !== undefined && heartbeatMs < floors.heartbeatMs) heartbeatMs = floors.heartbeatMs
-    const faultyMs = w.faulty < timeoutMs ? w.faulty : timeoutMs
-    return { heartbeatMs: heartbeatMs, faultyMs: faultyMs, timeoutMs: timeoutMs }
-}
-
-/**
- * [P§4] What a peer does about the connection now, pure: the caller passes its clock readings. Only
- * received bytes prove the peer alive (a half-open socket still accepts writes); our own sends only decide
- * when a heartbeat is due. A peer that does not report "degraded" (the server) passes faulty = timeout.
- */
-export function keepaliveStep(nowMs: number, lastRxMs: number, lastTxMs: number, c: KeepaliveContract): KeepaliveStep {
-    const silentMs = nowMs - lastRxMs
-    const quietMs = nowMs - lastTxMs
-    let health: LinkHealth = "ok"
-    if (silentMs >= c.timeoutMs) health = "dead"
-    else if (silentMs >= c.faultyMs) health = "degraded"
-    const sendHeartbeat = health !== "dead" && quietMs >= c.heartbeatMs
-    const txDueMs = sendHeartbeat ? c.heartbeatMs : c.heartbeatMs - quietMs
-    const rxDueMs = health === "ok" ? c.faultyMs - silentMs : c.timeoutMs - silentMs
-    const dueMs = txDueMs < rxDueMs ? txDueMs : rxDueMs
-    return { health: health, sendHeartbeat: sendHeartbeat, nextCheckInMs: dueMs > MIN_KEEPALIVE_CHECK_MS ? dueMs : MIN_KEEPALIVE_CHECK_MS }
 }

@@ -1,6 +1,8 @@
 // One protocol-v1 connection seen from a client: the welcome line [P§2], heartbeats and liveness [P§4],
 // requests matched to responses by token [P§5, P§6], pushes routed to their subscription [P§8], and
 // auth once per connection [P§7]: the key rides on requests until one succeeds, then is left off.
+// The decisions are the client core's, shared with the firmware and the dashboard page: the keep-alive
+// (src/keepalive.ts) and the request table (src/requests.ts: tokens, matching, deadlines).
 //
 // Link states (one field, transitions only here):
 //   online   – traffic within `faulty`
@@ -8,19 +10,9 @@
 //   closed   – we closed, the server closed, or silent past `timeout` (then closed with E_DEAD_LINK)
 
 import { EventEmitter } from "node:events"
-import {
-    decodeServerLine,
-    defaultKeepalive,
-    encodeRequest,
-    isNotice,
-    keepaliveFromWelcome,
-    keepaliveStep,
-    type KeepaliveContract,
-    type Method,
-    type Request,
-    type Response,
-    type Welcome,
-} from "../../src/protocol.ts"
+import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep, type KeepaliveContract } from "../../src/keepalive.ts"
+import { decodeServerLine, encodeRequest, isNotice, type Method, type Request, type Response, type Welcome } from "../../src/protocol.ts"
+import { RequestTable } from "../../src/requests.ts"
 import { parseAddress, type ServerAddress } from "./address.ts"
 import { ClientError, statusError } from "./errors.ts"
 import { openLineChannel, type LineChannel, type LineChannelOptions } from "./line-channel.ts"
@@ -51,10 +43,13 @@ export interface RequestOptions {
     timeoutMs?: number
 }
 
+/** what the request table holds for each request in flight */
 interface Pending {
     resolve: (r: Response) => void
     reject: (e: Error) => void
-    timer: NodeJS.Timeout
+    /** "put /feeds/1", for the timeout's message */
+    what: string
+    timeoutMs: number
 }
 
 export interface FeedlineConnectionEvents {
@@ -70,10 +65,11 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     welcome!: Welcome
     state: LinkState = "online"
     private channel!: LineChannel
-    private readonly pending = new Map<string, Pending>()
+    private readonly requests = new RequestTable("c")
+    /** fires at the request table's next deadline */
+    private deadlineTimer?: NodeJS.Timeout
     /** [P§8] subscriptions by their token (a connection may hold several to one resource) */
-    private readonly subscriptions = new Map<string, { resource: string; onPush: (push: Response) => void }>()
-    private nextToken = 1
+    private readonly subscriptions = new Map<string, { resource: string; onPush: (push: Response) => void; onAck?: (ack: Response) => void }>()
     private authenticated = false
     private lastRxMs: number
     private lastTxMs: number
@@ -136,8 +132,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     /** Sends a request and resolves with the response, whatever its status. Rejects only when no response can come. */
     send(method: Method, resource: string | undefined, o: RequestOptions = {}): Promise<Response> {
         if (this.ended) return Promise.reject(this.closeReason ?? new ClientError("E_CLOSED", "the connection is closed"))
-        const token = "c" + this.nextToken++
-        return this.sendWithToken(method, resource, token, o)
+        return this.sendWithToken(method, resource, this.requests.nextToken(), o)
     }
 
     /** Like send(), but an error status rejects with a ClientError and a success resolves with the body. */
@@ -151,11 +146,12 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
      * [P§8] Subscribes under a fresh token (another subscription, also when one to `resource` exists);
      * `onPush` gets every push (status 200) and the final push that ends it (408 `params.timeout`, 403,
      * 404). Resolves once acknowledged with the token and the acknowledgement (a cut replay says
-     * `truncated` and `next_since`); rejects with the server's refusal.
+     * `truncated` and `next_since`); rejects with the server's refusal. `onAck` sees a successful
+     * acknowledgement at once, before the pushes that came with it (the promise settles only after them).
      */
-    async subscribe(resource: string, params: Request["params"], onPush: (push: Response) => void): Promise<{ token: string; ack: Response }> {
-        const token = "s" + this.nextToken++
-        this.subscriptions.set(token, { resource, onPush })
+    async subscribe(resource: string, params: Request["params"], onPush: (push: Response) => void, onAck?: (ack: Response) => void): Promise<{ token: string; ack: Response }> {
+        const token = this.requests.nextToken()
+        this.subscriptions.set(token, { resource, onPush, onAck })
         const r = await this.sendWithToken("subscribe", resource, token, { params }).catch((e) => {
             this.subscriptions.delete(token)
             throw e
@@ -191,21 +187,35 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         if (key !== undefined) req.headers = { "X-ApiKey": key }
         return new Promise<Response>((resolve, reject) => {
             const timeoutMs = o.timeoutMs ?? this.opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
-            const timer = setTimeout(() => {
-                this.pending.delete(token)
-                reject(new ClientError("E_TIMEOUT", `no response to ${method} ${resource ?? ""} within ${timeoutMs} ms`))
-            }, timeoutMs)
-            this.pending.set(token, {
+            const pending: Pending = {
                 resolve: (r) => {
                     // [P§7] the first success proves the key; later requests may leave it off
                     if (key !== undefined && o.apiKey === undefined && r.status < 400) this.authenticated = true
                     resolve(r)
                 },
                 reject,
-                timer,
-            })
+                what: `${method} ${resource ?? ""}`,
+                timeoutMs,
+            }
+            this.requests.add(token, method, pending, this.now(), timeoutMs)
+            this.armDeadline()
             this.write(encodeRequest(req))
         })
+    }
+
+    /** One timer, at the request table's next deadline. */
+    private armDeadline(): void {
+        clearTimeout(this.deadlineTimer)
+        const waitMs = this.requests.msToNextDeadline(this.now())
+        if (waitMs !== undefined) this.deadlineTimer = setTimeout(() => this.failOverdue(), waitMs)
+    }
+
+    private failOverdue(): void {
+        for (const late of this.requests.takeOverdue(this.now())) {
+            const p = late.ref as Pending
+            p.reject(new ClientError("E_TIMEOUT", `no response to ${p.what} within ${p.timeoutMs} ms`))
+        }
+        this.armDeadline()
     }
 
     private write(text: string): void {
@@ -221,11 +231,11 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         const r = d.response!
         if (isNotice(r)) return this.end(noticeError(r, this.address.url))
         if (r.token === undefined) return void this.emit("stray", r) // a reply to a request without token: this client sends none
-        const p = this.pending.get(r.token)
+        const p = this.requests.take(r.token)
         if (p) {
-            this.pending.delete(r.token)
-            clearTimeout(p.timer)
-            return p.resolve(r)
+            this.armDeadline()
+            if (r.status < 400) this.subscriptions.get(r.token)?.onAck?.(r)
+            return (p.ref as Pending).resolve(r)
         }
         const sub = this.subscriptions.get(r.token)
         if (sub) {
@@ -264,13 +274,10 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         this.ended = true
         this.closeReason = reason
         clearTimeout(this.keepaliveTimer)
+        clearTimeout(this.deadlineTimer)
         this.channel.close()
         const failure = reason ?? new ClientError("E_CLOSED", "the connection was closed")
-        for (const p of this.pending.values()) {
-            clearTimeout(p.timer)
-            p.reject(failure)
-        }
-        this.pending.clear()
+        for (const p of this.requests.clear()) (p.ref as Pending).reject(failure)
         this.subscriptions.clear()
         this.setState("closed")
         this.emit("close", reason)

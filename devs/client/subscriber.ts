@@ -1,6 +1,8 @@
 // A subscription that outlives its connection: on any loss it reconnects with backoff and subscribes
 // again with `since` = the newest `at` it has delivered, so the server replays what was missed and
 // nothing is delivered twice [P§8]. Used by `feedline sub` and by anything that must keep listening.
+// Where the subscription stands (since, repeats, a cut replay to follow from next_since) is the
+// subscription cursor's (src/subscription-cursor.ts), the one the firmware and the dashboard page use.
 //
 // Known limit: `since` is one timestamp per subscription. A feed subscription whose datastreams are
 // written with out-of-order timestamps (a device backfilling old data during our outage) can miss
@@ -8,6 +10,7 @@
 
 import { backoffDelayMs, CLIENT_BACKOFF } from "../../src/backoff.ts"
 import type { Request, Response } from "../../src/protocol.ts"
+import { SubscriptionCursor } from "../../src/subscription-cursor.ts"
 import { FeedlineConnection, type ConnectOptions, type LinkState } from "./connection.ts"
 import { ClientError, statusError } from "./errors.ts"
 
@@ -37,20 +40,6 @@ export function isFatal(e: ClientError): boolean {
     return e.code === "E_STATUS" && e.status !== undefined && e.status >= 400 && e.status < 500 && e.status !== 408 && e.status !== 429
 }
 
-/** The newest `at` in a push body: a datastream `{at}`, or a feed `{datastreams:[{at}]}`. */
-export function newestAt(body: any, after?: string): string | undefined {
-    let best = after
-    const consider = (at: unknown) => {
-        if (typeof at === "string" && (best === undefined || at > best)) best = at
-    }
-    if (body && typeof body === "object") {
-        consider(body.at)
-        if (Array.isArray(body.datastreams)) for (const d of body.datastreams) consider(d?.at)
-        if (Array.isArray(body.datapoints)) for (const d of body.datapoints) consider(d?.at)
-    }
-    return best
-}
-
 /**
  * Runs until `signal` aborts (resolves), the subscription's own `params.timeout` ends it (resolves),
  * or a fatal error (rejects with a ClientError), such as a final push that ends the subscription for good
@@ -59,7 +48,7 @@ export function newestAt(body: any, after?: string): string | undefined {
 export async function subscribeForever(o: SubscribeForeverOptions): Promise<void> {
     const random = o.random ?? Math.random
     const sleep = o.sleep ?? abortableSleep
-    let since = o.since
+    const cursor = new SubscriptionCursor(o.since)
     /** failed attempts since the last acknowledged subscription */
     let attempt = 0
     while (!o.signal?.aborted) {
@@ -75,30 +64,48 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             let ended = false
             /** the server ended the subscription for good (its key revoked, its feed deleted) [P§8] */
             let endedBy: ClientError | undefined
-            const sinceUsed = since
-            const onPush = (push: Response) => {
-                if (push.status === 200) since = newestAt(push.body, since)
-                else if (push.status === 408) ended = true
-                else if (push.status >= 400) endedBy = statusError(push.status, push.resource, push.body)
-                o.onPush(push)
-                if (ended || endedBy) conn!.close()
+            const c = conn
+            /** [P§8] subscribes with the cursor's since; resolves once live (a cut replay is followed from next_since first) */
+            const live = new Promise<string | number | boolean | undefined>((resolveLive, rejectLive) => {
+                let firstSince: string | number | boolean | undefined
+                let first = true
+                const subscribe = () => {
+                    const params: Request["params"] = { ...o.params, ...cursor.subscribeParams() }
+                    if (first) firstSince = params!.since
+                    first = false
+                    const onAck = (ack: Response) => {
+                        // at once: the pushes of a cut replay follow in the same chunk
+                        const outcome = cursor.acknowledged(ack.body)
+                        if (outcome === "live") resolveLive(firstSince)
+                        else if (outcome === "resubscribe") subscribe()
+                    }
+                    c.subscribe(o.resource, params, onPush, onAck).catch(rejectLive)
+                }
+                const onPush = (push: Response) => {
+                    const step = cursor.push(push.status, push.body)
+                    if (push.status === 408) ended = true
+                    else if (push.status >= 400) endedBy = statusError(push.status, push.resource, push.body)
+                    if (push.status !== 200 || step.deliver) o.onPush(push)
+                    if (ended || endedBy) conn!.close()
+                    else if (step.caughtUp) subscribe() // a cut replay handled: the rest from next_since
+                }
+                subscribe()
+            })
+            live.catch(() => {}) // a refusal after the connection was lost has nobody to tell
+            // the connection can be lost while a cut replay is being followed: then it never goes live. The loss
+            // is looked at once what came with it has settled: an acknowledgement followed in the same chunk
+            // by a push that closed the connection still counts as a subscription
+            const lostSettled = lost.then((error) => new Promise<{ error: ClientError }>((resolve) => setImmediate(() => resolve({ error }))))
+            const outcome = await Promise.race([live.then((since) => ({ since })), lostSettled])
+            if ("error" in outcome) failure = outcome.error
+            else {
+                // if the link drops before the first push, the replay starts at this connection's welcome (the
+                // server's clock), which is before the subscription began: from now on nothing may be missed
+                cursor.anchor(new Date(conn.welcome.time).toISOString())
+                attempt = 0 // a protocol-level success: only now is the link known good
+                o.onEvent?.({ kind: "subscribed", session: conn.welcome.session, since: outcome.since === undefined ? undefined : String(outcome.since) })
+                failure = await lost
             }
-            // [P§8] a replay longer than the server sends at once is acknowledged `truncated` and is not
-            // live: its pushes follow the ack, then we go on from next_since until a live acknowledgement
-            let next: string | undefined = sinceUsed
-            for (;;) {
-                const params = { ...o.params, ...(next !== undefined ? { since: next } : {}) }
-                const { ack } = await conn.subscribe(o.resource, params, onPush)
-                const body = ack.body as { truncated?: boolean; next_since?: string } | undefined
-                if (!body?.truncated || typeof body.next_since !== "string") break
-                next = body.next_since
-            }
-            // from now on nothing may be missed: if the link drops before the first push, the replay starts
-            // at this connection's welcome (the server's clock), which is before the subscription began
-            since ??= new Date(conn.welcome.time).toISOString()
-            attempt = 0 // a protocol-level success: only now is the link known good
-            o.onEvent?.({ kind: "subscribed", session: conn.welcome.session, since: sinceUsed })
-            failure = await lost
             if (endedBy) throw endedBy
             if (ended || o.signal?.aborted) return
         } catch (e) {

@@ -7,6 +7,7 @@ import { Auth } from "./auth.js"
 import { PageConnection } from "./connection.js"
 import { FleetView } from "./fleet.js"
 import { StreamPlot } from "./plots.js"
+import { newestAt } from "./subscription-cursor.js"
 import { unitOf } from "./units.js"
 
 /** firmware convention (src/actuators/actuator.ts): a command datastream `x` is answered on `x.state` */
@@ -178,7 +179,8 @@ async function loadFeed(f) {
     const feed = feeds.get(f.id) || addFeed(f)
     const full = await get(`/feeds/${f.id}`)
     for (const d of full.datastreams || []) upsertStream(feed, d, false)
-    conn.subscribe(`/feeds/${f.id}`, () => newestAt(feed), (push) => onPush(feed, push))
+    // replay after the newest value shown; from then on the subscription's cursor follows the pushes
+    conn.subscribe(`/feeds/${f.id}`, newestAt({ datastreams: [...feed.streams.values()] }), (push) => onPush(feed, push))
     await loadHistory(feed)
     renderDevice(feed)
 }
@@ -194,12 +196,6 @@ function fleetDevice(d) {
 }
 
 const fleet = new FleetView({ section: $("fleet"), body: $("fleet-list"), state: $("fleet-state") }, (method, resource, o) => conn.request(method, resource, o), fleetDevice, el)
-
-function newestAt(feed) {
-    let best
-    for (const s of feed.streams.values()) if (s.at && (!best || s.at > best)) best = s.at
-    return best
-}
 
 // ---- feeds and datastreams ----------------------------------------------------------------------
 

@@ -3,9 +3,13 @@
 // reconnect [P§8]. Envelopes are made and read by the shared codec (src/protocol.ts, served as
 // /protocol.js). The credential ("Bearer <jwt>") rides on every request: the server verifies the token
 // each time, and a renewed token takes effect at once.
-// The keep-alive decision (in the codec) and the reconnect backoff (src/backoff.ts, served as /backoff.js)
-// are the ones the firmware, the CLI and the server use.
-import { decodeServerLine, defaultKeepalive, encodeRequest, isNotice, keepaliveFromWelcome, keepaliveStep } from "./protocol.js"
+// The decisions are the client core's, the ones the firmware and the CLI use (served compiled from src/):
+// the keep-alive (/keepalive.js), the request table (/requests.js), the subscription cursor
+// (/subscription-cursor.js: since, repeats, a cut replay followed from next_since) and the backoff (/backoff.js).
+import { decodeServerLine, encodeRequest, isNotice } from "./protocol.js"
+import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "./keepalive.js"
+import { RequestTable } from "./requests.js"
+import { SubscriptionCursor } from "./subscription-cursor.js"
 import { backoffDelayMs, CLIENT_BACKOFF } from "./backoff.js"
 
 /** a request without an answer after this long fails (the link may be dead) */
@@ -20,10 +24,10 @@ export class PageConnection extends EventTarget {
         /** connecting | online | degraded | offline */
         this.state = "offline"
         this.welcome = undefined
-        this.pending = new Map()
-        /** resource -> { token, since(), onPush } */
+        /** requests in flight, subscribes included (ref: { resolve, reject } or the subscription) */
+        this.requests = new RequestTable("p")
+        /** resource -> { token, cursor, onPush }; a subscription keeps its token, so subscribing again replaces it [P§8] */
         this.subs = new Map()
-        this.nextToken = 1
         /** failed attempts since the last welcome */
         this.attempt = 0
         /** a notice's retry_after_ms: the next reconnect waits at least this long */
@@ -57,8 +61,8 @@ export class PageConnection extends EventTarget {
             if (ws !== this.ws) return // a connection we already replaced
             this.ws = undefined
             clearTimeout(this.keepalive)
-            for (const p of this.pending.values()) p.reject(new Error("connection lost"))
-            this.pending.clear()
+            clearTimeout(this.deadlineTimer)
+            for (const p of this.requests.clear()) if (p.kind !== "subscribe") p.ref.reject(new Error("connection lost"))
             this.setState("offline")
             if (this.stopped) return
             const delayMs = backoffDelayMs(CLIENT_BACKOFF, this.attempt++, Math.random(), this.retryAfterMs || 0)
@@ -95,7 +99,10 @@ export class PageConnection extends EventTarget {
             this.attempt = 0
             this.setState("online")
             this.dispatchEvent(new CustomEvent("welcome", { detail: d.welcome }))
-            for (const [resource, s] of this.subs) this.sendSubscribe(resource, s)
+            for (const [resource, s] of this.subs) {
+                s.cursor.anchor(d.welcome.time)
+                this.sendSubscribe(resource, s)
+            }
             return
         }
         if (d.kind !== "response") return
@@ -106,51 +113,66 @@ export class PageConnection extends EventTarget {
             this.dispatchEvent(new CustomEvent("notice", { detail: r }))
             return
         }
-        const p = this.pending.get(r.token)
-        if (p) {
-            this.pending.delete(r.token)
-            clearTimeout(p.timer)
+        const sub = [...this.subs].find(([, s]) => s.token === r.token)
+        if (!sub) {
+            const p = this.requests.take(r.token)
+            if (!p) return // late or foreign
+            this.armDeadline()
             if (r.status === 401) this.dispatchEvent(new CustomEvent("unauthorized", { detail: r }))
-            return p.resolve(r)
+            return p.ref.resolve(r)
         }
-        for (const [resource, s] of this.subs) {
-            if (s.token !== r.token) continue
-            if (r.status === 401 || r.status === 403) this.dispatchEvent(new CustomEvent("unauthorized", { detail: r }))
-            else if (r.status === 408) this.sendSubscribe(resource, s) // it ended by timeout: renew
-            else if (r.body && r.body.truncated && typeof r.body.next_since === "string") {
-                // [P§8] a cut replay is not live: its pushes follow this ack; go on from next_since
-                const next = r.body.next_since
-                this.sendSubscribe(resource, { ...s, since: () => next })
-            } else s.onPush(r)
-            return
+        const [resource, s] = sub
+        // a subscription's acknowledgement and its pushes share its token: a datapoint is a push
+        const isDatapoint = r.status === 200 && r.body && r.body.id !== undefined
+        const ack = isDatapoint ? undefined : this.requests.take(r.token)
+        if (r.status === 401 || r.status === 403) this.dispatchEvent(new CustomEvent("unauthorized", { detail: r }))
+        else if (r.status === 408) this.sendSubscribe(resource, s) // it ended by timeout: renew
+        else if (ack) {
+            // [P§8] a cut replay is not live: its pushes follow, then the rest is asked for from next_since
+            if (s.cursor.acknowledged(r.body) === "resubscribe") this.sendSubscribe(resource, s)
+        } else {
+            const step = s.cursor.push(r.status, r.body)
+            if (step.deliver) s.onPush(r)
+            if (step.caughtUp) this.sendSubscribe(resource, s)
         }
+    }
+
+    /** One timer, at the request table's next deadline: a request overdue fails (an unanswered subscribe is sent again on the next welcome). */
+    armDeadline() {
+        clearTimeout(this.deadlineTimer)
+        const waitMs = this.requests.msToNextDeadline(Date.now())
+        if (waitMs === undefined) return
+        this.deadlineTimer = setTimeout(() => {
+            for (const late of this.requests.takeOverdue(Date.now())) if (late.kind !== "subscribe") late.ref.reject(new Error(`no answer to ${late.ref.what} within ${REQUEST_TIMEOUT_MS / 1000} s`))
+            this.armDeadline()
+        }, waitMs)
     }
 
     /** Sends a request; resolves with the response (any status), rejects when the link is down. */
     request(method, resource, o = {}) {
-        const token = "p" + this.nextToken++
+        const token = this.requests.nextToken()
         const req = { method, resource, params: o.params, body: o.body, token }
         const cred = this.credential()
         if (cred) req.headers = { "X-ApiKey": cred }
         return new Promise((resolve, reject) => {
             if (!this.welcome || !this.write(encodeRequest(req))) return reject(new Error("not connected"))
-            const timer = setTimeout(() => {
-                this.pending.delete(token)
-                reject(new Error(`no answer to ${method} ${resource} within ${REQUEST_TIMEOUT_MS / 1000} s`))
-            }, REQUEST_TIMEOUT_MS)
-            this.pending.set(token, { resolve, reject, timer })
+            this.requests.add(token, method, { resolve, reject, what: `${method} ${resource}` }, Date.now(), REQUEST_TIMEOUT_MS)
+            this.armDeadline()
         })
     }
 
     /**
-     * Keeps `resource` subscribed across reconnects. `since()` returns the newest `at` already shown, so a
-     * reconnect replays what was missed and nothing twice.
+     * Keeps `resource` subscribed across reconnects, replaying after `sinceAt` (the newest `at` already shown)
+     * at first; then its cursor follows the pushes, so a reconnect replays what was missed and nothing twice.
      */
-    subscribe(resource, since, onPush) {
+    subscribe(resource, sinceAt, onPush) {
         if (this.subs.has(resource)) return // already kept subscribed
-        const s = { token: "s" + this.nextToken++, since, onPush }
+        const s = { token: this.requests.nextToken(), cursor: new SubscriptionCursor(sinceAt), onPush }
         this.subs.set(resource, s)
-        if (this.welcome && this.ws) this.sendSubscribe(resource, s)
+        if (this.welcome && this.ws) {
+            s.cursor.anchor(this.welcome.time)
+            this.sendSubscribe(resource, s)
+        }
     }
 
     /**
@@ -163,13 +185,12 @@ export class PageConnection extends EventTarget {
         for (const [resource, s] of this.subs) this.sendSubscribe(resource, s)
     }
 
-    async sendSubscribe(resource, s) {
-        const params = {}
-        const since = s.since()
-        if (since) params.since = since
-        const req = { method: "subscribe", resource, params, token: s.token }
+    sendSubscribe(resource, s) {
+        const req = { method: "subscribe", resource, params: s.cursor.subscribeParams(), token: s.token }
         const cred = this.credential()
         if (cred) req.headers = { "X-ApiKey": cred }
+        this.requests.take(s.token) // an earlier subscribe of it that was not answered: this one replaces it
+        this.requests.add(s.token, "subscribe", resource, Date.now(), REQUEST_TIMEOUT_MS)
         this.write(encodeRequest(req))
     }
 

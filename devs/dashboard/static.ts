@@ -1,7 +1,7 @@
 // The dashboard's files on the app port: the page, its modules, uPlot from node_modules (nothing is
-// downloaded), and /protocol.js, the shared envelope codec (src/protocol.ts) compiled for the browser so
-// the page speaks the protocol with the same code as the server and the firmware (the keep-alive decision
-// included), and /backoff.js (src/backoff.ts), the reconnect backoff they share.
+// downloaded), and the shared import-free modules compiled for the browser, so the page speaks the
+// protocol with the same code as the server and the firmware: /protocol.js (the envelope codec) and the
+// client core, /keepalive.js, /requests.js, /subscription-cursor.js and /backoff.js.
 
 import fs from "node:fs"
 import type { IncomingMessage, ServerResponse } from "node:http"
@@ -36,6 +36,9 @@ const FILES: Record<string, string> = {
 /** Import-free TypeScript modules the page shares with the firmware, server and CLI, compiled on first request. */
 const SHARED_TS: Record<string, string> = {
     "/protocol.js": path.join(ROOT, "src/protocol.ts"),
+    "/keepalive.js": path.join(ROOT, "src/keepalive.ts"),
+    "/requests.js": path.join(ROOT, "src/requests.ts"),
+    "/subscription-cursor.js": path.join(ROOT, "src/subscription-cursor.ts"),
     "/backoff.js": path.join(ROOT, "src/backoff.ts"),
 }
 

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs"
 import type net from "node:net"
 import type { Duplex } from "node:stream"
-import { keepaliveContractOf } from "../../src/protocol.ts"
+import { keepaliveContractOf } from "../../src/keepalive.ts"
 import { KeyRing } from "./auth/keys.ts"
 import { startBackgroundWork } from "./background.ts"
 import { ensureCredentials } from "./credentials.ts"

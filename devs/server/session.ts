@@ -3,7 +3,8 @@
 // connection alive [P§4], rate-limits and routes requests, writes responses and pushes, bounds its
 // outgoing queue, and closes with a notice [P§6]. Listeners are thin adapters around it.
 import { randomBytes } from "node:crypto"
-import { decodeRequest, encodeResponse, encodeWelcome, keepaliveStep, type Request } from "../../src/protocol.ts"
+import { keepaliveStep } from "../../src/keepalive.ts"
+import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../../src/protocol.ts"
 import { ApiError, errorResponse } from "./errors.ts"
 import { ObjectFramer } from "./framer.ts"
 import type { Admission, Admitted } from "./listeners/admission.ts"

@@ -7,7 +7,7 @@
 import type http from "node:http"
 import type https from "node:https"
 import type net from "node:net"
-import type { KeepaliveContract } from "../../src/protocol.ts"
+import type { KeepaliveContract } from "../../src/keepalive.ts"
 import type { KeyRing } from "./auth/keys.ts"
 import type { Bus, SessionDirectory } from "./bus/bus.ts"
 import { ApiError } from "./errors.ts"

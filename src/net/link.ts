@@ -10,25 +10,13 @@
 //   degraded   up, but silent longer than `faulty` [P§4]; still sending; back to up on the next byte
 //   down       connection lost; waiting a backoff delay before connecting again
 import { attemptAfterDrop, backoffDelayMs } from "../backoff"
-import {
-    KeepaliveContract,
-    KeepaliveFloors,
-    MAX_VALUE_CHARS,
-    Response,
-    Welcome,
-    decodeServerLine,
-    defaultKeepalive,
-    isDatastreamId,
-    isNotice,
-    keepaliveFromWelcome,
-    keepaliveStep,
-    valueText,
-} from "../protocol"
+import { KeepaliveContract, KeepaliveFloors, defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "../keepalive"
+import { MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, isDatastreamId, isNotice, valueText } from "../protocol"
+import { RequestTable } from "../requests"
 import { LinkConfig } from "./config"
 import { LineFramer } from "./framer"
 import { Outbox, Policy, encodeBatch } from "./outbox"
 import { NEVER, PushHandler, Subscriptions } from "./subscriptions"
-import { RequestTable } from "./tokens"
 
 export { PushHandler } from "./subscriptions"
 
@@ -416,8 +404,7 @@ export class Link {
             else {
                 this.authed = true
                 // [P§8] a cut replay: its pushes follow; once handled, the rest is asked for
-                const b = r.body
-                if (b && b["truncated"] === true) this.subs.truncated(p.ref, typeof b["replayed"] === "number" ? b["replayed"] : 0, typeof b["next_since"] === "string" ? b["next_since"] : undefined)
+                this.subs.acknowledged(p.ref, r.body)
             }
             return
         }

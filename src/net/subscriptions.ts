@@ -1,9 +1,11 @@
 // The app's subscriptions [P§8]: which resources it follows, the token each subscription currently
-// has (pushes carry it) and the last `at` it has seen, so that after a reconnect the link subscribes
-// again with since = that `at`: what was written meanwhile arrives, and nothing arrives twice.
-// A backlog comes in replays of at most REPLAY_LIMIT pushes: after a cut one has been handled, the
-// subscription is made again from where it ended, until the server says it is live.
+// has (pushes carry it) and its cursor (src/subscription-cursor.ts, shared with the client library and
+// the dashboard page): after a reconnect the link subscribes again with since = the last `at` handled, so
+// what was written meanwhile arrives and nothing arrives twice; a backlog comes in replays of at most
+// REPLAY_LIMIT pushes, and after a cut one has been handled the subscription is made again from where it
+// ended, until the server says it is live.
 import { Response, encodeRequest } from "../protocol"
+import { SubscriptionCursor } from "../subscription-cursor"
 
 /**
  * [P§8] `limit` of every replay: a backlog arrives in pieces the 64 KB heap can hold. A push is ~150 B
@@ -22,15 +24,7 @@ interface Subscription {
     handler: PushHandler
     /** token of the current subscription; undefined until subscribed on this link */
     token: string
-    /** the newest `at` handled: the replay point after a reconnect */
-    lastAt: string
-    /** at|id|value of the last push handled: the same push twice in a row is handled once */
-    lastKey: string
-    /** server time (ms) when it was first subscribed: the replay point until a push has been seen */
-    sinceMs: number
-    /** pushes still to come from a cut replay; when they are handled, subscribe again from `nextSince` */
-    replayOwed: number
-    nextSince: string
+    cursor: SubscriptionCursor
     /** when to subscribe again after the server ended or refused it (Link decides); 0: nothing owed, NEVER: not at all */
     renewAtMs: number
 }
@@ -51,7 +45,7 @@ export class Subscriptions {
 
     /** Adds a subscription, replaying from `sinceAt` (the last `at` handled before a reboot) if given; returns its index. */
     add(resource: string, handler: PushHandler, sinceAt?: string): number {
-        this.subs.push({ resource: resource, handler: handler, token: undefined, lastAt: sinceAt, lastKey: undefined, sinceMs: undefined, replayOwed: 0, nextSince: undefined, renewAtMs: 0 })
+        this.subs.push({ resource: resource, handler: handler, token: undefined, cursor: new SubscriptionCursor(sinceAt, REPLAY_LIMIT), renewAtMs: 0 })
         return this.subs.length - 1
     }
 
@@ -97,21 +91,13 @@ export class Subscriptions {
         const sub = this.subs[i]
         sub.token = token
         if (sub.renewAtMs > 0) sub.renewAtMs = 0
-        sub.replayOwed = 0 // a new subscription: a cut replay of an earlier one no longer counts
-        if (sub.sinceMs === undefined) sub.sinceMs = serverNowMs
-        const params: any = { since: sub.lastAt === undefined ? sub.sinceMs : sub.lastAt, limit: REPLAY_LIMIT }
-        return encodeRequest({ method: "subscribe", resource: sub.resource, params: params, headers: headers, token: token })
+        sub.cursor.anchor(serverNowMs)
+        return encodeRequest({ method: "subscribe", resource: sub.resource, params: sub.cursor.subscribeParams(), headers: headers, token: token })
     }
 
-    /**
-     * [P§8] The subscribe of `i` was acknowledged truncated: `replayed` pushes follow, then the rest
-     * is to be asked for with since = `nextSince` (the subscription is not live).
-     */
-    truncated(i: number, replayed: number, nextSince: string) {
-        const sub = this.subs[i]
-        sub.nextSince = nextSince
-        sub.replayOwed = replayed > 0 ? replayed : 0
-        if (sub.replayOwed === 0) this.caughtUp(i)
+    /** [P§8] The subscribe of `i` was acknowledged (status 200): a cut replay's pushes follow, then the rest is asked for. */
+    acknowledged(i: number, body: any) {
+        if (this.subs[i].cursor.acknowledged(body) === "resubscribe") this.resubscribe(i)
     }
 
     /** Hands a push to its handler. False when the token belongs to no subscription. */
@@ -125,51 +111,21 @@ export class Subscriptions {
                     this.ended(i, r)
                     return true
                 }
-                this.push(sub, r)
-                if (sub.replayOwed > 0 && --sub.replayOwed === 0) this.caughtUp(i)
+                const step = sub.cursor.push(r.status, r.body)
+                if (step.deliver) this.handle(sub, r)
+                if (step.caughtUp) this.resubscribe(i)
                 return true
             }
         }
         return false
     }
 
-    /** The cut replay of `i` has been handled: everything up to its `next_since` is in; ask for the rest. */
-    private caughtUp(i: number) {
-        const sub = this.subs[i]
-        if (sub.nextSince !== undefined && (sub.lastAt === undefined || textAfter(sub.nextSince, sub.lastAt))) sub.lastAt = sub.nextSince
-        this.resubscribe(i)
-    }
-
-    private push(sub: Subscription, r: Response) {
-        const body = r.body
-        const at = body && typeof body["at"] === "string" ? (body["at"] as string) : undefined
-        if (at !== undefined) {
-            // Only an identical repeat is dropped: a datapoint written again comes with the same `at` and
-            // a new value (the later write wins [P§9]), and pushes of different datastreams under one
-            // resource need not come in `at` order.
-            const key = at + "|" + body["id"] + "|" + body["current_value"]
-            if (key === sub.lastKey) return
-            sub.lastKey = key
-            if (sub.lastAt === undefined || textAfter(at, sub.lastAt)) sub.lastAt = at
-        }
+    private handle(sub: Subscription, r: Response) {
         try {
-            sub.handler(body, r.resource || sub.resource)
+            sub.handler(r.body, r.resource || sub.resource)
         } catch (e) {
             this.handlerErrors++
             this.log(`link: handler for ${sub.resource} threw: ${e}`)
         }
     }
-}
-
-/**
- * a > b for text, by char codes. DeviceScript's `<`/`>` on runtime strings do not compare text
- * (measured: "…02.000Z" <= "…01.000Z" was true). ISO-8601 `at`s of one format sort as text.
- */
-export function textAfter(a: string, b: string): boolean {
-    const n = a.length < b.length ? a.length : b.length
-    for (let i = 0; i < n; ++i) {
-        const d = a.charCodeAt(i) - b.charCodeAt(i)
-        if (d !== 0) return d > 0
-    }
-    return a.length > b.length
 }

@@ -2,6 +2,7 @@
 // One program's functions must stay under 64 KB of bytecode (verifier error 1051): the link's suites
 // run from main-net.ts; npm test runs every test/firmware/main*.ts.
 import "./protocol.test"
+import "./client-core.test"
 import "./sensors.test"
 import "./sensors-board.test"
 import "./actuators.test"

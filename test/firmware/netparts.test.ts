@@ -1,11 +1,12 @@
 // The link's pure parts: backoff, keep-alive, framer, request table, outbox. No sockets, no sleeps.
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
-import { decodeServerLine, DEVICE_MAX_SEND_BYTES, KeepaliveFloors, keepaliveContractOf, keepaliveFromWelcome, keepaliveStep } from "../../src/protocol"
+import { KeepaliveFloors, keepaliveContractOf, keepaliveFromWelcome, keepaliveStep } from "../../src/keepalive"
+import { decodeServerLine, DEVICE_MAX_SEND_BYTES } from "../../src/protocol"
 import { attemptAfterDrop, backoffDelayMs, ReconnectConfig, spreadByDevice } from "../../src/backoff"
 import { SETTINGS_VECTORS, STEP_VECTORS, WELCOME_LINE_VECTORS, WELCOME_VECTORS } from "../vectors/keepalive"
 import { LineFramer, MAX_LINE_BYTES } from "../../src/net/framer"
-import { base36, RequestTable } from "../../src/net/tokens"
+import { base36 } from "../../src/requests"
 import { encodeBatch, Outbox, SAVE_CHUNK_BYTES } from "../../src/net/outbox"
 
 const B: ReconnectConfig = { baseMs: 500, capMs: 60000, stableMs: 20000 }
@@ -54,7 +55,7 @@ describe("keepalive", () => {
             const v = WELCOME_VECTORS[i]
             const w = v.welcome
             const floors: KeepaliveFloors = v.floors ? { heartbeatMs: v.floors[0], timeoutMs: v.floors[1] } : undefined
-            const c = keepaliveFromWelcome({ welcome: "x", session: "s", time: 1, heartbeat: w[0], faulty: w[1], timeout: w[2] }, floors)
+            const c = keepaliveFromWelcome({ heartbeat: w[0], faulty: w[1], timeout: w[2] }, floors)
             expect(v.name + ": " + c.heartbeatMs + "," + c.faultyMs + "," + c.timeoutMs).toBe(v.name + ": " + v.contract.join(","))
         }
     })
@@ -134,22 +135,6 @@ describe("request table", () => {
         expect(base36(35)).toBe("z")
         expect(base36(36)).toBe("10")
         expect(base36(60466175)).toBe("zzzzz")
-    })
-    test("tokens are unique; take matches once; overdue by deadline", () => {
-        const r = new RequestTable()
-        const a = r.nextToken()
-        const b = r.nextToken()
-        expect(a === b).toBe(false)
-        r.add(a, "batch", 1, 1000, 3000)
-        r.add(b, "subscribe", 0, 1500, 3000)
-        expect(r.overdue(3999)).toBe(undefined)
-        expect(r.overdue(4000).token).toBe(a)
-        expect(r.take(b).kind).toBe("subscribe") // out of order is fine
-        expect(r.take(b)).toBe(undefined) // a duplicate response matches nothing
-        expect(r.has("batch")).toBe(true)
-        r.clear()
-        expect(r.size()).toBe(0)
-        expect(r.nextToken() === a || r.nextToken() === b).toBe(false) // never reused
     })
 })
 

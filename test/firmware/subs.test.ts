@@ -1,6 +1,7 @@
 // Subscriptions and robustness against a misbehaving server (issue 6): nothing crashes, nothing queued is lost.
 import { describe, expect, test } from "@devicescript/test"
-import { REPLAY_LIMIT, textAfter } from "../../src/net/subscriptions"
+import { REPLAY_LIMIT } from "../../src/net/subscriptions"
+import { textAfter } from "../../src/subscription-cursor"
 import { ackLast, advance, bringUp, Harness, makeLink, rx, SERVER_TIME_MS, welcomeLine } from "./netfakes"
 
 function truncatedAck(token: string, replayed: number, nextSince: string): string {

@@ -1,4 +1,4 @@
-// The [P§4] keep-alive decision (keepaliveStep, keepaliveFromWelcome in src/protocol.ts) as a table.
+// The [P§4] keep-alive decision (keepaliveStep, keepaliveFromWelcome in src/keepalive.ts) as a table.
 // Import-free so that both the Node test (test/host/protocol/keepalive.test.ts) and the DeviceScript test
 // (test/firmware/netparts.test.ts) run the same cases: the firmware link, the CLI, the dashboard page
 // and the server all decide with this one function.

@@ -5,7 +5,8 @@
 import net from "node:net"
 import tls from "node:tls"
 import { readFileSync } from "node:fs"
-import { DEFAULT_HEARTBEAT_MS, decodeRequest, encodeResponse, encodeWelcome } from "../../../src/protocol.ts"
+import { DEFAULT_HEARTBEAT_MS } from "../../../src/keepalive.ts"
+import { decodeRequest, encodeResponse, encodeWelcome } from "../../../src/protocol.ts"
 import type { TlsFixture } from "../tls-fixture.ts"
 
 export interface ConnBytes {

@@ -1,18 +1,24 @@
 // Simulated devices and subscribers speaking protocol v1 over the TLS device port [P§1-§8], built on
-// the shared codec (src/protocol.ts): welcome line, auth once with X-ApiKey, `put /feeds/:id` acked
-// by token, `subscribe /feeds/:id` for pushes, blank-line heartbeats when idle.
-import { decodeServerLine, encodeRequest, isNotice, DEFAULT_HEARTBEAT_MS, type Response } from "../../../src/protocol.ts"
+// the shared codec (src/protocol.ts) and client core: welcome line, auth once with X-ApiKey, `put
+// /feeds/:id` acked by token (src/requests.ts), `subscribe /feeds/:id` for pushes, blank-line heartbeats
+// when idle (src/keepalive.ts). The load generator does not judge liveness: a dead server shows in its figures.
+import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep, type KeepaliveContract } from "../../../src/keepalive.ts"
+import { decodeServerLine, encodeRequest, isNotice, type Response } from "../../../src/protocol.ts"
+import { RequestTable } from "../../../src/requests.ts"
 import { connectCountedTls, OPEN_TIMEOUT_MS, withTimeout, type CountedTls } from "./wire.ts"
 import { deviceOf, updateBody } from "./payload.ts"
 import type { AckHandler, ClientAdapter, DeviceConnection, PushHandler, SubscriberConnection, TargetAddress } from "./types.ts"
 
-const SUBSCRIPTION_TOKEN = "s"
+/** An acknowledgement later than this is no acknowledgement (the figures are far below it). */
+const ACK_TIMEOUT_MS = 60_000
 
-/** One protocol v1 connection: line framing in, request writing out, heartbeat bookkeeping. */
+/** One protocol v1 connection: line framing in, request writing out, requests matched by token, heartbeat bookkeeping. */
 class LineConnection {
     readonly wire: CountedTls
-    heartbeatMs = DEFAULT_HEARTBEAT_MS
+    readonly requests = new RequestTable()
+    contract: KeepaliveContract = defaultKeepalive()
     lastSentMs = performance.now()
+    lastHeardMs = performance.now()
     private partial = ""
     private welcomed!: Promise<void>
     onResponse: (r: Response) => void = () => {}
@@ -30,13 +36,14 @@ class LineConnection {
         this.welcomed = new Promise((resolve, reject) => {
             this.wire.tls.once("close", () => reject(new Error("connection closed before the welcome line")))
             this.wire.tls.on("data", (chunk: string) => {
+                this.lastHeardMs = performance.now()
                 const text = this.partial + chunk
                 let start = 0
                 for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", start)) {
                     const line = decodeServerLine(text.slice(start, nl))
                     start = nl + 1
                     if (line.kind === "welcome") {
-                        this.heartbeatMs = line.welcome!.heartbeat
+                        this.contract = keepaliveFromWelcome(line.welcome!)
                         resolve()
                     } else if (line.kind === "response") this.onResponse(line.response!)
                 }
@@ -54,9 +61,16 @@ class LineConnection {
         this.wire.tls.write(text)
     }
 
+    /** Sends a request under a fresh token; its response is matched by requests.take(token). */
+    request(kind: string, ref: unknown, req: Omit<Parameters<typeof encodeRequest>[0], "token">): void {
+        const token = this.requests.nextToken()
+        this.requests.add(token, kind, ref, performance.now(), ACK_TIMEOUT_MS)
+        this.write(encodeRequest({ ...req, token }) + "\n")
+    }
+
     /** [P§4] a blank line after `heartbeat` ms without sending */
     keepAlive(nowMs: number): void {
-        if (nowMs - this.lastSentMs >= this.heartbeatMs) this.write("\n")
+        if (keepaliveStep(nowMs, this.lastHeardMs, this.lastSentMs, this.contract).sendHeartbeat) this.write("\n")
     }
 }
 
@@ -78,22 +92,16 @@ export function feedlineAdapter(address: TargetAddress): ClientAdapter {
             const c = track(new LineConnection(address, onClose))
             let first: ((r: Response) => void) | undefined
             c.onResponse = (r) => {
-                if (isNotice(r) || r.token === undefined) return // a connection notice (the close follows), or a reply to nothing we sent
-                const seq = parseInt(r.token, 36)
+                if (isNotice(r)) return // a connection notice: the close follows
+                const p = c.requests.take(r.token)
+                if (!p) return // a reply to nothing we sent, or a late one
+                const seq = p.ref as number
                 if (seq === 0 && first) return first(r)
                 const hint = typeof r.body?.retry_after_ms === "number" ? r.body.retry_after_ms : undefined
                 onAck(seq, r.status === 200, r.status === 200 ? undefined : `${r.status} ${r.body?.code ?? ""}`, hint)
             }
             const send = (seq: number, atMs: number, withKey: boolean) =>
-                c.write(
-                    encodeRequest({
-                        method: "put",
-                        resource,
-                        headers: withKey ? { "X-ApiKey": key } : undefined,
-                        body: updateBody(device, seq, atMs),
-                        token: seq.toString(36),
-                    }) + "\n"
-                )
+                c.request("put", seq, { method: "put", resource, headers: withKey ? { "X-ApiKey": key } : undefined, body: updateBody(device, seq, atMs) })
             await c.welcome()
             // [P§7] auth once: the first request carries the key, later ones do not
             const ack = new Promise<Response>((resolve) => (first = resolve))
@@ -112,17 +120,20 @@ export function feedlineAdapter(address: TargetAddress): ClientAdapter {
             const resource = resourceOf(feedId)
             const c = track(new LineConnection(address, onClose))
             let subscribed: ((r: Response) => void) | undefined
+            let token: string | undefined
             c.onResponse = (r) => {
-                if (r.token !== SUBSCRIPTION_TOKEN) return
-                if (subscribed) return subscribed(r)
+                const p = c.requests.take(r.token)
+                if (p) {
+                    token = p.token // the acknowledgement: its pushes carry this token
+                    return subscribed?.(r)
+                }
+                if (r.token !== token) return
                 const body = r.body
                 if (r.status === 200 && body && typeof body.id === "string") onPush(deviceOf(body.id), Number(body.current_value))
             }
             await c.welcome()
             const ack = new Promise<Response>((resolve) => (subscribed = resolve))
-            c.write(
-                encodeRequest({ method: "subscribe", resource, headers: { "X-ApiKey": address.readKey! }, token: SUBSCRIPTION_TOKEN }) + "\n"
-            )
+            c.request("subscribe", undefined, { method: "subscribe", resource, headers: { "X-ApiKey": address.readKey! } })
             const r = await withTimeout(ack, OPEN_TIMEOUT_MS, "the subscribe acknowledgement")
             if (r.status !== 200) throw new Error(`subscribe refused: ${r.status} ${JSON.stringify(r.body)}`)
             subscribed = undefined
@@ -134,8 +145,8 @@ export function feedlineAdapter(address: TargetAddress): ClientAdapter {
             const c = new LineConnection(address, () => {})
             try {
                 await c.welcome()
-                const created = new Promise<Response>((resolve) => (c.onResponse = resolve))
-                c.write(encodeRequest({ method: "post", resource: "/feeds", headers: { "X-ApiKey": address.readKey! }, body: { title: "quiet" }, token: "q" }) + "\n")
+                const created = new Promise<Response>((resolve) => (c.onResponse = (r) => c.requests.take(r.token) && resolve(r)))
+                c.request("post", undefined, { method: "post", resource: "/feeds", headers: { "X-ApiKey": address.readKey! }, body: { title: "quiet" } })
                 const r = await withTimeout(created, OPEN_TIMEOUT_MS, "the new feed")
                 if (r.status !== 201) throw new Error(`creating the quiet feed: ${r.status} ${JSON.stringify(r.body)}`)
                 return r.body.id

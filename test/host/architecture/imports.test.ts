@@ -22,7 +22,13 @@ function pageAliases(): Record<string, string> {
 const graph = readImportGraph(REPO, ["src", "devs"], pageAliases(), GENERATED_PREFIXES)
 
 test("the import graph is read whole: every relative import names a file, the page's shared modules included", () => {
-    assert.deepEqual(pageAliases(), { "devs/dashboard/protocol.js": "src/protocol.ts", "devs/dashboard/backoff.js": "src/backoff.ts" })
+    assert.deepEqual(pageAliases(), {
+        "devs/dashboard/protocol.js": "src/protocol.ts",
+        "devs/dashboard/keepalive.js": "src/keepalive.ts",
+        "devs/dashboard/requests.js": "src/requests.ts",
+        "devs/dashboard/subscription-cursor.js": "src/subscription-cursor.ts",
+        "devs/dashboard/backoff.js": "src/backoff.ts",
+    })
     for (const f of ["src/protocol.ts", "src/net/link.ts", "devs/server/index.ts", "devs/dashboard/connection.js", "devs/bench/firmware/device/link-bench.ts"]) {
         assert.ok(graph.files.includes(f), `${f} is read`)
     }

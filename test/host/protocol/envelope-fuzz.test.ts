@@ -17,6 +17,7 @@ import {
     normalizeResource,
     type DecodedRequest,
 } from "../../../src/protocol.ts"
+import { keepaliveFromWelcome } from "../../../src/keepalive.ts"
 import { anyRequestTextArb, deepArb, FUZZ_SEED, fuzzOptions, jsonValueArb, mutatedArb, nastyString, resourceArb, SERVER_LINE_SEEDS } from "./envelope-arbitraries.ts"
 
 const ERROR_CODES = ["E_BAD_JSON", "E_NOT_OBJECT", "E_TOO_DEEP", "E_BAD_TOKEN", "E_NO_METHOD", "E_BAD_METHOD", "E_NO_RESOURCE", "E_BAD_RESOURCE", "E_BAD_PARAMS", "E_BAD_HEADERS", "E_BAD_UTF8", "E_BAD_FORMAT"]
@@ -130,7 +131,10 @@ test("decodeServerLine: never throws; responses re-encode to a fixed point", () 
             if (d.kind === "invalid") assert.equal(d.error?.code, "E_BAD_LINE")
             if (d.kind === "welcome") {
                 const w = d.welcome!
-                for (const v of [w.heartbeat, w.faulty, w.timeout]) assert.ok(typeof v === "number" && v > 0, "keep-alive values are positive numbers")
+                // the decoder keeps what the server announced; the contract fills in and derives the rest
+                for (const v of [w.heartbeat, w.faulty, w.timeout]) assert.ok(v === undefined || (typeof v === "number" && v > 0), "keep-alive values are left out or positive numbers")
+                const c = keepaliveFromWelcome(w)
+                for (const v of [c.heartbeatMs, c.faultyMs, c.timeoutMs]) assert.ok(typeof v === "number" && v > 0, "the keep-alive contract's values are positive numbers")
             }
             if (d.kind === "response") {
                 assert.equal(typeof d.response!.status, "number")

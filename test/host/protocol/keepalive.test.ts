@@ -2,7 +2,8 @@
 // DeviceScript twin runs the same table in test/firmware/netparts.test.ts.
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { decodeServerLine, keepaliveContractOf, keepaliveFromWelcome, keepaliveStep } from "../../../src/protocol.ts"
+import { keepaliveContractOf, keepaliveFromWelcome, keepaliveStep } from "../../../src/keepalive.ts"
+import { decodeServerLine } from "../../../src/protocol.ts"
 import { SETTINGS_VECTORS, STEP_VECTORS, WELCOME_LINE_VECTORS, WELCOME_VECTORS } from "../../vectors/keepalive.ts"
 
 test("keepaliveStep: the shared table", () => {
@@ -17,7 +18,7 @@ test("keepaliveFromWelcome: the shared table", () => {
     for (const v of WELCOME_VECTORS) {
         const [heartbeat, faulty, timeout] = v.welcome
         const floors = v.floors && { heartbeatMs: v.floors[0], timeoutMs: v.floors[1] }
-        const c = keepaliveFromWelcome({ welcome: "feedline/test", session: "s", time: 1, heartbeat, faulty, timeout }, floors)
+        const c = keepaliveFromWelcome({ heartbeat, faulty, timeout }, floors)
         assert.deepEqual([c.heartbeatMs, c.faultyMs, c.timeoutMs], v.contract, v.name)
     }
 })

@@ -1,0 +1,139 @@
+// [P§8] Where a subscription stands, so that after any reconnect it is made again with `since` and
+// nothing is missed or handled twice: the newest `at` handled, the last push handled (an identical repeat
+// is dropped), and a cut replay (`truncated`, `next_since`) that must be handled before the rest is asked
+// for. Pure: it sends nothing and keeps no time; the caller subscribes when told to.
+// Import-free and shared like src/protocol.ts: the firmware's subscriptions, the client library's
+// subscribeForever (`feedline sub`), the dashboard page (served as /subscription-cursor.js).
+
+/** What a subscribe's acknowledgement means for the subscription. */
+export type AckOutcome =
+    /** live: every later change is pushed */
+    | "live"
+    /** a cut replay: its pushes follow; push() says when they are handled */
+    | "replaying"
+    /** a cut replay of nothing: subscribe again now */
+    | "resubscribe"
+
+export interface PushOutcome {
+    /** hand the push to the application: a datapoint not handled yet (always false for a final push) */
+    deliver: boolean
+    /** the last push of a cut replay: once it is handled, subscribe again (subscribeParams gives next_since) */
+    caughtUp: boolean
+}
+
+/** the params of the next subscribe: `since`, and `limit` when the cursor has one */
+export type CursorParams = Record<string, string | number>
+
+export class SubscriptionCursor {
+    /** the newest `at` handled: the replay point after a reconnect */
+    lastAt: string | undefined
+    /** at|id|value of the last push handled: the same push twice in a row is handled once */
+    private lastKey: string | undefined = undefined
+    /** the replay point until a push has been handled (server time in ms, or an `at`); the first one given stays */
+    private anchorSince: string | number | undefined = undefined
+    /** pushes still to come from a cut replay; when they are handled, subscribe again from `nextSince` */
+    private replayOwed = 0
+    private nextSince: string | undefined = undefined
+
+    /**
+     * `sinceAt`: replay after this `at` (the last one handled before a restart, or what the user asked for).
+     * `limit`: the most pushes one replay may bring (a device asks for what its heap can hold).
+     */
+    constructor(sinceAt?: string, private limit?: number) {
+        this.lastAt = sinceAt
+    }
+
+    /**
+     * Sets the replay point used until a push has been handled: a change written while the first subscribe
+     * was on its way, or while the link was down before any push came, still arrives. Only the first call
+     * counts (a later connection's time would skip what was written while away).
+     */
+    anchor(since: string | number) {
+        if (this.anchorSince === undefined) this.anchorSince = since
+    }
+
+    /** The params of the next subscribe (a new subscription: a cut replay of an earlier one no longer counts). */
+    subscribeParams(): CursorParams {
+        this.replayOwed = 0
+        this.nextSince = undefined
+        const params: CursorParams = {}
+        const since = this.lastAt !== undefined ? this.lastAt : this.anchorSince
+        if (since !== undefined) params["since"] = since
+        if (this.limit !== undefined) params["limit"] = this.limit
+        return params
+    }
+
+    /** [P§8] The subscribe was acknowledged (status 200) with this body. */
+    acknowledged(body: any): AckOutcome {
+        if (!body || body["truncated"] !== true || typeof body["next_since"] !== "string") return "live"
+        this.nextSince = body["next_since"]
+        const replayed = body["replayed"]
+        this.replayOwed = typeof replayed === "number" && replayed > 0 ? replayed : 0
+        if (this.replayOwed > 0) return "replaying"
+        this.caughtUp()
+        return "resubscribe"
+    }
+
+    /** A push of this subscription: whether to hand it on, and whether a cut replay has just been handled. */
+    push(status: number, body: any): PushOutcome {
+        const deliver = status === 200 && this.handle(body)
+        let caughtUp = false
+        if (this.replayOwed > 0 && --this.replayOwed === 0) {
+            this.caughtUp()
+            caughtUp = true
+        }
+        return { deliver: deliver, caughtUp: caughtUp }
+    }
+
+    /** Everything up to `next_since` is in: the next subscribe starts there (unless a newer `at` was handled). */
+    private caughtUp() {
+        const next = this.nextSince
+        if (next !== undefined && (this.lastAt === undefined || textAfter(next, this.lastAt))) this.lastAt = next
+    }
+
+    private handle(body: any): boolean {
+        if (!body || typeof body !== "object") return true
+        const at = body["at"]
+        if (typeof at === "string") {
+            // Only an identical repeat is dropped: a datapoint written again comes with the same `at` and
+            // a new value (the later write wins [P§9]), and pushes of different datastreams under one
+            // resource need not come in `at` order.
+            const key = at + "|" + body["id"] + "|" + body["current_value"]
+            if (key === this.lastKey) return false
+            this.lastKey = key
+        }
+        this.lastAt = newestAt(body, this.lastAt)
+        return true
+    }
+}
+
+/** The newest `at` in a push body (a datastream's `{at}`, a feed's `{datastreams:[{at}]}`, `{datapoints:[{at}]}`) or `after`. */
+export function newestAt(body: any, after?: string): string | undefined {
+    let best = after
+    if (!body || typeof body !== "object") return best
+    best = newer(body["at"], best)
+    const lists = [body["datastreams"], body["datapoints"]]
+    for (let l = 0; l < lists.length; ++l) {
+        const list = lists[l]
+        if (!Array.isArray(list)) continue
+        for (let i = 0; i < list.length; ++i) if (list[i] && typeof list[i] === "object") best = newer(list[i]["at"], best)
+    }
+    return best
+}
+
+function newer(at: any, best: string | undefined): string | undefined {
+    return typeof at === "string" && (best === undefined || textAfter(at, best)) ? at : best
+}
+
+/**
+ * a > b for text, by char codes. DeviceScript's `<`/`>` on runtime strings do not compare text
+ * (measured: "…02.000Z" <= "…01.000Z" was true). ISO-8601 `at`s of one format sort as text.
+ */
+export function textAfter(a: string, b: string): boolean {
+    const n = a.length < b.length ? a.length : b.length
+    for (let i = 0; i < n; ++i) {
+        const d = a.charCodeAt(i) - b.charCodeAt(i)
+        if (d !== 0) return d > 0
+    }
+    return a.length > b.length
+}

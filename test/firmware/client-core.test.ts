@@ -1,0 +1,18 @@
+// The client core (request table, subscription cursor), DeviceScript side: the same tables as the Node
+// test (test/host/protocol/client-core.test.ts), so the firmware link decides as the other clients do.
+import { describe, expect, test } from "@devicescript/test"
+import { RequestTable } from "../../src/requests"
+import { SubscriptionCursor } from "../../src/subscription-cursor"
+import { CURSOR_VECTORS, runCursorVector, runRequestTableChecks } from "../vectors/client-core"
+
+describe("client core", () => {
+    test("request table: the shared checks", () => {
+        expect(runRequestTableChecks(prefix => new RequestTable(prefix))).toBe("")
+    })
+    test("subscription cursor: the shared table", () => {
+        for (let i = 0; i < CURSOR_VECTORS.length; ++i) {
+            const v = CURSOR_VECTORS[i]
+            expect(runCursorVector(v, (sinceAt, limit) => new SubscriptionCursor(sinceAt, limit))).toBe("")
+        }
+    })
+})

@@ -1,0 +1,207 @@
+// The client core (src/requests.ts, src/subscription-cursor.ts) as tables of steps, with the one runner
+// both runtimes use: the Node test (test/host/protocol/client-core.test.ts) and the DeviceScript test
+// (test/firmware/client-core.test.ts) run the same cases, so the firmware link, the client library, the
+// dashboard page and the load generator are held to one rule. Import-free: the runners are handed the
+// classes under test.
+
+/** One step on a cursor, and what it must answer (as text, so both runtimes compare the same way). */
+export interface CursorStep {
+    /** anchor(since) | params: subscribeParams() | ack: acknowledged(body) | push: push(status, body) */
+    op: string
+    since?: any
+    status?: number
+    body?: any
+    /** params: "since=…;limit=…" (absent ones left out); ack: the outcome; push: "deliver"|"drop", then "+caughtUp" */
+    expect: string
+}
+
+export interface CursorVector {
+    name: string
+    sinceAt?: string
+    limit?: number
+    steps: CursorStep[]
+}
+
+const T1 = "2026-11-22T05:00:01.000Z"
+const T2 = "2026-11-22T05:00:02.000Z"
+const T3 = "2026-11-22T05:00:03.000Z"
+const T5 = "2026-11-22T05:00:05.000Z"
+const NOW_MS = 1764000000000
+
+function dp(at: string, value: string): any {
+    return { id: "led", current_value: value, at: at }
+}
+
+function cut(replayed: number, nextSince: string): any {
+    return { replayed: replayed, truncated: true, next_since: nextSince }
+}
+
+export const CURSOR_VECTORS: CursorVector[] = [
+    {
+        name: "no since and no anchor: the first subscribe is live only",
+        steps: [{ op: "params", expect: "" }],
+    },
+    {
+        name: "before any push the anchor is the replay point; only the first anchor counts",
+        limit: 16,
+        steps: [
+            { op: "anchor", since: NOW_MS, expect: "" },
+            { op: "params", expect: "since=" + NOW_MS + ";limit=16" },
+            { op: "anchor", since: NOW_MS + 5000, expect: "" },
+            { op: "params", expect: "since=" + NOW_MS + ";limit=16" },
+        ],
+    },
+    {
+        name: "a given since (a restart, --since) comes before the anchor",
+        sinceAt: T1,
+        steps: [
+            { op: "anchor", since: NOW_MS, expect: "" },
+            { op: "params", expect: "since=" + T1 },
+        ],
+    },
+    {
+        name: "since follows the newest at handled; an identical repeat is dropped; a rewrite is delivered",
+        steps: [
+            { op: "ack", body: undefined, expect: "live" },
+            { op: "push", status: 200, body: dp(T5, "p1"), expect: "deliver" },
+            { op: "push", status: 200, body: dp(T5, "p1"), expect: "drop" },
+            { op: "push", status: 200, body: dp(T5, "p2"), expect: "deliver" },
+            { op: "push", status: 200, body: dp(T1, "older stream"), expect: "deliver" },
+            { op: "params", expect: "since=" + T5 },
+        ],
+    },
+    {
+        name: "a feed's body: the newest at of its datastreams; a deletion is delivered and moves nothing",
+        steps: [
+            { op: "push", status: 200, body: { id: 7, datastreams: [{ id: "a", at: T2 }, { id: "b", at: T3 }] }, expect: "deliver" },
+            { op: "push", status: 200, body: { id: "led", deleted: true }, expect: "deliver" },
+            { op: "params", expect: "since=" + T3 },
+        ],
+    },
+    {
+        name: "a final push is not a datapoint: not delivered, since unchanged",
+        sinceAt: T1,
+        steps: [
+            { op: "push", status: 408, body: { title: "Subscription ended", code: "E_SUBSCRIPTION_ENDED" }, expect: "drop" },
+            { op: "params", expect: "since=" + T1 },
+        ],
+    },
+    {
+        name: "a cut replay is handled, then the rest is asked for from next_since (same limit), until live",
+        limit: 16,
+        steps: [
+            { op: "params", expect: "limit=16" },
+            { op: "ack", body: cut(2, T2), expect: "replaying" },
+            { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver" },
+            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
+            { op: "params", expect: "since=" + T2 + ";limit=16" },
+            { op: "ack", body: {}, expect: "live" },
+            { op: "push", status: 200, body: dp(T2, "2"), expect: "drop" },
+            { op: "push", status: 200, body: dp(T3, "3"), expect: "deliver" },
+        ],
+    },
+    {
+        name: "next_since beyond the last at handled (points sharing an at were not cut): the next subscribe starts there",
+        steps: [
+            { op: "ack", body: cut(1, T3), expect: "replaying" },
+            { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver+caughtUp" },
+            { op: "params", expect: "since=" + T3 },
+        ],
+    },
+    {
+        name: "a cut replay of nothing: subscribe again at once from next_since",
+        steps: [
+            { op: "ack", body: cut(0, T2), expect: "resubscribe" },
+            { op: "params", expect: "since=" + T2 },
+        ],
+    },
+    {
+        name: "a new subscribe in the middle of a cut replay (reconnect): since = the last at handled, the old count is gone",
+        steps: [
+            { op: "ack", body: cut(3, T3), expect: "replaying" },
+            { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver" },
+            { op: "params", expect: "since=" + T1 },
+            { op: "ack", body: undefined, expect: "live" },
+            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver" },
+            { op: "push", status: 200, body: dp(T3, "3"), expect: "deliver" },
+        ],
+    },
+]
+
+/** The cursor as the runner needs it (src/subscription-cursor.ts SubscriptionCursor). */
+export interface CursorUnderTest {
+    anchor(since: any): void
+    subscribeParams(): any
+    acknowledged(body: any): string
+    push(status: number, body: any): { deliver: boolean; caughtUp: boolean }
+}
+
+/** Runs one vector; returns what differed ("" when all steps answered as expected). */
+export function runCursorVector(v: CursorVector, make: (sinceAt: string | undefined, limit: number | undefined) => CursorUnderTest): string {
+    const c = make(v.sinceAt, v.limit)
+    for (let i = 0; i < v.steps.length; ++i) {
+        const s = v.steps[i]
+        let got = ""
+        if (s.op === "anchor") c.anchor(s.since)
+        else if (s.op === "params") {
+            const p = c.subscribeParams()
+            const parts: string[] = []
+            if (p.since !== undefined) parts.push("since=" + p.since)
+            if (p.limit !== undefined) parts.push("limit=" + p.limit)
+            got = parts.join(";")
+        } else if (s.op === "ack") got = c.acknowledged(s.body)
+        else {
+            const o = c.push(s.status === undefined ? 200 : s.status, s.body)
+            got = (o.deliver ? "deliver" : "drop") + (o.caughtUp ? "+caughtUp" : "")
+        }
+        if (got !== s.expect) return v.name + ", step " + (i + 1) + " (" + s.op + "): expected '" + s.expect + "', got '" + got + "'"
+    }
+    return ""
+}
+
+/** The request table as the runner needs it (src/requests.ts RequestTable). */
+export interface TableUnderTest {
+    nextToken(): string
+    add(token: string, kind: string, ref: any, nowMs: number, timeoutMs: number): any
+    take(token: string | undefined): any
+    overdue(nowMs: number): any
+    takeOverdue(nowMs: number): any[]
+    msToNextDeadline(nowMs: number): number | undefined
+    has(kind: string): boolean
+    size(): number
+    clear(): any[]
+}
+
+/**
+ * [P§5, P§6] The request table's rules, run against a fresh table with `prefix`; returns what differed ("" when
+ * all held): tokens unique and never reused, a response matches its request once, in any order, deadlines.
+ */
+export function runRequestTableChecks(make: (prefix: string) => TableUnderTest): string {
+    const fail = (what: string, got: any) => "request table: " + what + " (got " + got + ")"
+    const r = make("c")
+    const a = r.nextToken()
+    const b = r.nextToken()
+    if (a !== "c1" || b !== "c2") return fail("tokens are the prefix and a base-36 counter", a + "," + b)
+    r.add(a, "batch", 1, 1000, 3000)
+    r.add(b, "subscribe", 0, 1500, 3000)
+    if (r.msToNextDeadline(1000) !== 3000) return fail("the next deadline is the earliest", r.msToNextDeadline(1000))
+    if (r.msToNextDeadline(5000) !== 0) return fail("an overdue deadline is due now", r.msToNextDeadline(5000))
+    if (r.overdue(3999) !== undefined) return fail("nothing overdue a ms before a deadline", r.overdue(3999).token)
+    if (r.overdue(4000).token !== a) return fail("overdue at its deadline", r.overdue(4000).token)
+    const tb = r.take(b)
+    if (!tb || tb.kind !== "subscribe" || tb.ref !== 0 || tb.sentMs !== 1500) return fail("a response matches its request, out of order too", tb && tb.kind)
+    if (r.take(b) !== undefined) return fail("a duplicate response matches nothing", "a match")
+    if (r.take(undefined) !== undefined || r.take("zz") !== undefined) return fail("an unknown or missing token matches nothing", "a match")
+    if (!r.has("batch") || r.has("subscribe")) return fail("has() by kind", r.has("batch") + "," + r.has("subscribe"))
+    r.add(r.nextToken(), "put", "x", 2000, 100)
+    const late = r.takeOverdue(2100)
+    if (late.length !== 1 || late[0].ref !== "x" || r.size() !== 1) return fail("takeOverdue removes every late request and only those", late.length + " late, " + r.size() + " left")
+    const gone = r.clear()
+    if (gone.length !== 1 || r.size() !== 0 || r.msToNextDeadline(0) !== undefined) return fail("clear() returns what was in flight and empties the table", gone.length)
+    const c = r.nextToken()
+    if (c === a || c === b || c !== "c4") return fail("tokens are never reused after clear()", c)
+    for (let i = 5; i < 36; ++i) r.nextToken()
+    if (r.nextToken() !== "c10") return fail("base 36: after z comes 10", "")
+    if (make("").nextToken() !== "1") return fail("no prefix: the device's short tokens", "")
+    return ""
+}
