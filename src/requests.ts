@@ -49,12 +49,6 @@ export class RequestTable {
         return undefined
     }
 
-    /** The first request whose answer is overdue, if any (it stays in the table). */
-    overdue(nowMs: number): PendingRequest | undefined {
-        for (let i = 0; i < this.pending.length; ++i) if (nowMs >= this.pending[i].deadlineMs) return this.pending[i]
-        return undefined
-    }
-
     /** Removes and returns every request whose answer is overdue. */
     takeOverdue(nowMs: number): PendingRequest[] {
         const late: PendingRequest[] = []
@@ -67,18 +61,12 @@ export class RequestTable {
         return late
     }
 
-    /** How long from `nowMs` until the earliest deadline of the requests in flight (0 when one is overdue); undefined when none is in flight. */
+    /** How long from `nowMs` until the earliest deadline of the requests in flight: 0 when one is overdue, undefined when none is in flight. */
     msToNextDeadline(nowMs: number): number | undefined {
         let next: number | undefined = undefined
         for (let i = 0; i < this.pending.length; ++i) if (next === undefined || this.pending[i].deadlineMs < next) next = this.pending[i].deadlineMs
         if (next === undefined) return undefined
         return next > nowMs ? next - nowMs : 0
-    }
-
-    /** True while a request of this kind is in flight. */
-    has(kind: string): boolean {
-        for (let i = 0; i < this.pending.length; ++i) if (this.pending[i].kind === kind) return true
-        return false
     }
 
     size(): number {

@@ -107,22 +107,15 @@ export class SubscriptionCursor {
     }
 }
 
-/** The newest `at` in a push body (a datastream's `{at}`, a feed's `{datastreams:[{at}]}`, `{datapoints:[{at}]}`) or `after`. */
+/** The newest `at` of a push body (`{id, current_value, at}`) or of a feed's `{datastreams:[{at}]}`, or `after`. */
 export function newestAt(body: any, after?: string): string | undefined {
     let best = after
-    if (!body || typeof body !== "object") return best
-    best = newer(body["at"], best)
-    const lists = [body["datastreams"], body["datapoints"]]
-    for (let l = 0; l < lists.length; ++l) {
-        const list = lists[l]
-        if (!Array.isArray(list)) continue
-        for (let i = 0; i < list.length; ++i) if (list[i] && typeof list[i] === "object") best = newer(list[i]["at"], best)
+    const items = body && Array.isArray(body["datastreams"]) ? body["datastreams"] : [body]
+    for (let i = 0; i < items.length; ++i) {
+        const at = items[i] && typeof items[i] === "object" ? items[i]["at"] : undefined
+        if (typeof at === "string" && (best === undefined || textAfter(at, best))) best = at
     }
     return best
-}
-
-function newer(at: any, best: string | undefined): string | undefined {
-    return typeof at === "string" && (best === undefined || textAfter(at, best)) ? at : best
 }
 
 /**

@@ -267,7 +267,7 @@ export class Link {
         } else if (st === "greeting") {
             if (keepaliveStep(now, this.lastRxMs, this.lastTxMs, this.keepalive).health === "dead") this.drop("E_NO_WELCOME")
         } else {
-            const late = this.requests.overdue(now)
+            const late = this.requests.msToNextDeadline(now) === 0
             const k = keepaliveStep(now, this.lastRxMs, this.lastTxMs, this.keepalive)
             // silence is the root cause when both are due (a batch sent while degraded went unanswered)
             if (k.health === "dead") this.drop("E_SILENT")
