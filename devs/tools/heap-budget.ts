@@ -2,7 +2,7 @@
 // 64 KB VM heap), with test/firmware/heap-scenario.ts:
 //   - free heap after each stage (the program allocates 256-byte blocks until it runs out of memory);
 //   - the largest margin the whole scenario survives holding (bisection in 512-byte steps).
-// About 10 simulator runs, 3-5 minutes on a loaded 2-core machine. Prints a table for docs/FIRMWARE.md "Heap budget".
+// About 10 simulator runs, 2-3 minutes on a loaded 2-core machine. Prints a table for docs/FIRMWARE.md "Heap budget".
 import { spawnSync } from "node:child_process"
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -22,7 +22,13 @@ interface Run {
 function run(marginBytes: number, probe: number): Run {
     mkdirSync(GEN_DIR, { recursive: true })
     const entry = join(GEN_DIR, `heap-budget-${process.pid}.ts`)
-    writeFileSync(entry, `import { fillEverything } from "../../firmware/heap-scenario"\nawait fillEverything(${marginBytes}, ${probe})\nconsole.log("HEAP done")\n`)
+    // inside a test, so that --test-self-exit ends the run when the scenario is done (a bare program ran on
+    // until -T: five minutes per margin that held)
+    writeFileSync(
+        entry,
+        `import { describe, test } from "@devicescript/test"\nimport { fillEverything } from "../../firmware/heap-scenario"\n` +
+            `describe("heap", () => {\n    test("fill", async () => {\n        await fillEverything(${marginBytes}, ${probe})\n        console.log("HEAP done")\n    })\n})\n`,
+    )
     try {
         const r = spawnSync(DEVS, ["run", entry, "--test", "--test-self-exit", "-T", "300000"], { encoding: "utf8", maxBuffer: 64 << 20 })
         const output = `${r.stdout}${r.stderr}`.replace(/\x1b\[[0-9;]*m/g, "")
