@@ -1,6 +1,6 @@
 // CPU time and resident memory of any process by pid, read from /proc, so a C broker (Mosquitto) and
 // Node servers are measured the same way, from outside.
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 
 /** Linux USER_HZ: /proc/<pid>/stat counts CPU time in ticks of 1/100 s on every mainstream kernel. */
 const TICKS_PER_S = 100
@@ -15,14 +15,47 @@ export interface ProcSample {
     atMs: number
 }
 
-export function sampleProc(pid: number): ProcSample {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    // the command name (field 2) may contain spaces; fields after it are fixed
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    const utime = Number(fields[11])
-    const stime = Number(fields[12])
-    const rssPages = Number(fields[21])
-    return { cpuMs: ((utime + stime) * 1000) / TICKS_PER_S, rssBytes: rssPages * PAGE_BYTES, atMs: performance.now() }
+/**
+ * CPU time and memory of a process, or of several processes with all their descendants (a server made
+ * of several: feedline's --workers, PostgreSQL's backends, Redis).
+ */
+export function sampleProc(pid: number | number[]): ProcSample {
+    const pids = typeof pid === "number" ? [pid] : withDescendants(pid)
+    let cpuMs = 0
+    let rssBytes = 0
+    for (const p of pids) {
+        let stat: string
+        try {
+            stat = readFileSync(`/proc/${p}/stat`, "utf8")
+        } catch (e) {
+            if (typeof pid === "number") throw e
+            continue // a descendant that ended between the listing and the read
+        }
+        // the command name (field 2) may contain spaces; fields after it are fixed
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+        cpuMs += ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S
+        rssBytes += Number(fields[21]) * PAGE_BYTES
+    }
+    return { cpuMs, rssBytes, atMs: performance.now() }
+}
+
+/** `roots` and every process below them, from /proc's parent links. */
+function withDescendants(roots: number[]): number[] {
+    const children = new Map<number, number[]>()
+    for (const name of readdirSync("/proc")) {
+        if (!/^\d+$/.test(name)) continue
+        let stat: string
+        try {
+            stat = readFileSync(`/proc/${name}/stat`, "utf8")
+        } catch {
+            continue
+        }
+        const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+        children.set(ppid, [...(children.get(ppid) ?? []), Number(name)])
+    }
+    const all = [...roots]
+    for (let i = 0; i < all.length; i++) all.push(...(children.get(all[i]) ?? []))
+    return all
 }
 
 /** CPU ms used between two samples, and the share of one core it represents. */

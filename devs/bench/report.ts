@@ -37,7 +37,7 @@ export interface Row {
     note?: string
 }
 
-const TARGETS: TargetName[] = ["feedline", "mosquitto", "aedes"]
+const TARGETS: TargetName[] = ["feedline", "feedline-pg", "feedline-pg-2w", "mosquitto", "aedes"]
 const PEERS: TargetName[] = ["mosquitto", "aedes"]
 /** within this relative difference two figures count as even (run-to-run noise on a shared machine) */
 const EVEN_WITHIN = 0.05
@@ -90,7 +90,7 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
     row(S, "server CPU per update at max rate", "µs", "lower", (r) => r.throughput && (r.throughput.server.cpuMs * 1000) / Math.max(1, r.throughput.acked))
     const rate = `at ${l.ratePerS}/s over ${l.devices} connections${l.rounds > 1 ? ` (least disturbed of ${l.rounds} rounds)` : ""}`
     row(S, `ack latency p50 ${rate}`, "ms", "lower", (r) => r.latency?.ack.p50,
-        "feedline acks after a durable SQLite commit (synchronous=FULL, fsync on the event loop) [P§9]; the peers ack from memory (persistence off)")
+        "feedline acks after a durable SQLite commit (synchronous=FULL, fsync on the event loop) [P§9], feedline-pg after a durable PostgreSQL commit; the peers ack from memory (persistence off)")
     row(S, "ack latency p99", "ms", "lower", (r) => r.latency?.ack.p99)
     row(S, "ack latency p99.9", "ms", "lower", (r) => r.latency?.ack.p999)
     row(S, `push fan-out latency p50 (send → push at each of ${l.subscribers} subscribers)`, "ms", "lower", (r) => r.latency?.push.p50)

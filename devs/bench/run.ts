@@ -1,7 +1,7 @@
 // `npm run bench`: every benchmark this machine can run, in one run, so ratios hold on a noisy
 // machine. Prints one table and writes devs/bench/results/latest.json + latest.md.
 //   FEEDLINE_BENCH_SMOKE=1       tiny sizes, a few seconds (what the smoke test runs)
-//   FEEDLINE_BENCH_ONLY=a,b      only these parts: feedline, mosquitto, aedes, ingest, firmware
+//   FEEDLINE_BENCH_ONLY=a,b      only these parts: feedline, feedline-pg, feedline-pg-2w, mosquitto, aedes, ingest, firmware
 //   FEEDLINE_BENCH_OUT=DIR       where to write latest.json/latest.md (smoke runs: a temp dir)
 //   FEEDLINE_BENCH_SERVER_ARGS   extra `serve` flags for the feedline server, e.g. "--log-level warn"
 //   FEEDLINE_BENCH_CPU_PROFILE=1 run the feedline server under --cpu-prof and print its hottest functions
@@ -18,13 +18,15 @@ import { firmwareTable, ingestRows, machine, markdownTable, serverRows } from ".
 import { benchTargets, type TargetResult, type TargetStarts } from "./server-bench.ts"
 import { benchStoreIngest, type IngestResult } from "./store-ingest.ts"
 import { startAedes } from "./targets/aedes.ts"
-import { startFeedline } from "./targets/feedline.ts"
+import { startFeedline, startFeedlinePg, startFeedlinePg2 } from "./targets/feedline.ts"
 import { startMosquitto } from "./targets/mosquitto.ts"
 import { makeTlsFixture } from "./tls-fixture.ts"
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url))
 const STARTS: TargetStarts = [
     ["feedline", startFeedline],
+    ["feedline-pg", startFeedlinePg],
+    ["feedline-pg-2w", startFeedlinePg2],
     ["mosquitto", startMosquitto],
     ["aedes", startAedes],
 ]

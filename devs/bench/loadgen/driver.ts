@@ -26,7 +26,7 @@ export class LoadGenWorker {
         })
     }
 
-    static async start(address: TargetAddress, serverPid: number): Promise<LoadGenWorker> {
+    static async start(address: TargetAddress, serverPid: number | number[]): Promise<LoadGenWorker> {
         const w = new LoadGenWorker()
         await w.call("init", address, serverPid)
         return w

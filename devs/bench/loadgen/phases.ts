@@ -134,7 +134,7 @@ export class LoadGenerator {
     firstClose?: string
     private closingAll = false
 
-    constructor(private adapter: ClientAdapter, private serverPid: number) {
+    constructor(private adapter: ClientAdapter, private serverPid: number | number[]) {
         this.keepAliveTimer = setInterval(() => adapter.sweepKeepAlive?.(performance.now()), KEEPALIVE_SWEEP_MS)
     }
 

@@ -16,7 +16,7 @@ let gen: LoadGenerator | undefined
 
 async function handle(req: WorkerRequest): Promise<unknown> {
     if (req.op === "init") {
-        const [address, serverPid] = req.args as [TargetAddress, number]
+        const [address, serverPid] = req.args as [TargetAddress, number | number[]]
         const adapter = address.kind === "feedline" ? feedlineAdapter(address) : mqttAdapter(address)
         gen = new LoadGenerator(adapter, serverPid)
         return null

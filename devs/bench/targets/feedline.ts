@@ -1,11 +1,14 @@
 // The feedline server, started through its CLI (`devs/cli.ts serve`) in its own process, with the
-// same throwaway certificate as the MQTT peers when the CLI accepts one.
+// same throwaway certificate as the MQTT peers when the CLI accepts one: on SQLite (the default), or on
+// a throw-away PostgreSQL and Redis (devs/tools/services.ts) with one or two worker processes, whose
+// CPU and memory figures then include PostgreSQL's and Redis's processes.
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { topSelfTime } from "../cpu-profile.ts"
-import { spawnServer, stopChild, type StartTarget } from "./target.ts"
+import { startPostgres, startRedis, unavailable, type RunningService } from "../../tools/services.ts"
+import { spawnServer, stopChild, type RunningTarget, type SkippedTarget, type StartTarget, type TargetContext, type TargetName } from "./target.ts"
 
 const REPO = fileURLToPath(new URL("../../../", import.meta.url))
 export const FEEDLINE_CLI = join(REPO, "devs/cli.ts")
@@ -50,8 +53,26 @@ export function feedlineAvailable(): boolean {
     return existsSync(FEEDLINE_CLI)
 }
 
-export const startFeedline: StartTarget = async (ctx) => {
-    if (!feedlineAvailable()) return { name: "feedline", skipped: "not yet: devs/cli.ts does not exist (the server is not ready)" }
+export const startFeedline: StartTarget = (ctx) => startFeedlineOn(ctx, "feedline")
+export const startFeedlinePg: StartTarget = (ctx) => startFeedlineOn(ctx, "feedline-pg", { workers: 1 })
+export const startFeedlinePg2: StartTarget = (ctx) => startFeedlineOn(ctx, "feedline-pg-2w", { workers: 2 })
+
+async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { workers: number }): Promise<RunningTarget | SkippedTarget> {
+    if (!feedlineAvailable()) return { name, skipped: "not yet: devs/cli.ts does not exist (the server is not ready)" }
+    let services: RunningService[] = []
+    if (scaled) {
+        const why = unavailable("postgresql", "redis")
+        if (why) return { name, skipped: why }
+        // durable, as in production: fsync and synchronous_commit on, like the SQLite row's synchronous=FULL
+        try {
+            services = [await startPostgres({ durable: true })]
+            services.push(await startRedis())
+        } catch (e) {
+            await Promise.all(services.map((x) => x.stop()))
+            return { name, skipped: `PostgreSQL or Redis did not start: ${(e as Error).message.split("\n")[0]}` }
+        }
+    }
+    const stopServices = () => Promise.all(services.map((s) => s.stop()))
     // a fresh folder per start: a ready file left by an earlier start must not be mistaken for this one
     const runDir = mkdtempSync(join(ctx.workDir, "run-"))
     const dataDir = join(runDir, "data")
@@ -59,6 +80,13 @@ export const startFeedline: StartTarget = async (ctx) => {
     const args = ["--import", "tsx", FEEDLINE_CLI, "serve", "--data-dir", dataDir, "--device-port", "0", "--app-port", "0", "--ready-file", readyFile]
     const help = cliHelp()
     const notes: string[] = []
+    if (scaled) {
+        const [postgres, redis] = services
+        args.push("--database-url", postgres.url, "--redis-url", redis.url, "--workers", String(scaled.workers))
+        notes.push(
+            `${name}: feedline on PostgreSQL (durable: fsync and synchronous_commit on) and Redis on this machine, ${scaled.workers} worker process${scaled.workers > 1 ? "es" : ""}; its CPU and memory figures include PostgreSQL's and Redis's processes`,
+        )
+    }
     // The server's per-connection rate limit (default 50 requests/s) would cap the closed-loop phase
     // at 50 × connections; the MQTT peers have none, so the comparison runs with it out of the way.
     if (help.includes("--rate")) {
@@ -109,13 +137,15 @@ export const startFeedline: StartTarget = async (ctx) => {
     }
     if (!ready) {
         await stopChild(child)
-        return { name: "feedline", skipped: `feedline server did not become ready: ${child.exitCode !== null ? `exit ${child.exitCode}` : "timeout"}\n${stderrTail()}` }
+        await stopServices()
+        return { name, skipped: `feedline server did not become ready: ${child.exitCode !== null ? `exit ${child.exitCode}` : "timeout"}\n${stderrTail()}` }
     }
     const creds = JSON.parse(readFileSync(join(dataDir, "credentials.json"), "utf8")) as { masterKey: string; feedId: number; deviceKey: string }
     const usesOurCert = args.includes("--tls-cert")
     return {
-        name: "feedline",
-        pid: ready.pid,
+        name,
+        // with PostgreSQL: feedline's processes (the --workers primary and its workers), PostgreSQL's and Redis's
+        pid: scaled ? [ready.pid, ...services.map((x) => x.pid)] : ready.pid,
         address: {
             kind: "feedline",
             host: "127.0.0.1",
@@ -125,9 +155,10 @@ export const startFeedline: StartTarget = async (ctx) => {
             deviceKey: creds.deviceKey,
             readKey: creds.masterKey,
         },
-        notes: [`feedline server via devs/cli.ts serve on Node ${process.version} (tsx loader), SQLite store`, ...notes],
+        notes: scaled ? notes : [`feedline server via devs/cli.ts serve on Node ${process.version} (tsx loader), SQLite store`, ...notes],
         stop: async () => {
             await stopChild(child, 10_000)
+            await stopServices()
             const top = topSelfTime(profileDir)
             if (top.length) ctx.log(`  feedline server CPU profile (self time, ${ctx.meteredKeepAlive ? "connection scaling" : "load phases"}):\n${top.map((l) => "    " + l).join("\n")}`)
         },

@@ -2,12 +2,13 @@
 import type { TlsFixture } from "../tls-fixture.ts"
 import type { TargetAddress } from "../loadgen/types.ts"
 
-export type TargetName = "feedline" | "mosquitto" | "aedes"
+/** feedline-pg: feedline on PostgreSQL and Redis, one process; feedline-pg-2w: the same with --workers 2 */
+export type TargetName = "feedline" | "feedline-pg" | "feedline-pg-2w" | "mosquitto" | "aedes"
 
 export interface RunningTarget {
     name: TargetName
-    /** the process that does the serving (what /proc is read for) */
-    pid: number
+    /** the process that does the serving (what /proc is read for); several: those and all their descendants (a server of several processes, with its database) */
+    pid: number | number[]
     address: TargetAddress
     /** facts about how it was run that a reader of the figures needs */
     notes: string[]

@@ -15,9 +15,9 @@ test("bench smoke run produces figures for every target it can run", { timeout: 
     const out = mkdtempSync(join(tmpdir(), "feedline-bench-smoke-"))
     try {
         const lines: string[] = []
-        const r = await runBench({ FEEDLINE_BENCH_SMOKE: "1", FEEDLINE_BENCH_OUT: out, FEEDLINE_BENCH_ONLY: "feedline,mosquitto,aedes,ingest" }, (l) => lines.push(l))
+        const r = await runBench({ FEEDLINE_BENCH_SMOKE: "1", FEEDLINE_BENCH_OUT: out, FEEDLINE_BENCH_ONLY: "feedline,feedline-pg,feedline-pg-2w,mosquitto,aedes,ingest" }, (l) => lines.push(l))
         assert.equal(r.profile, "smoke")
-        assert.deepEqual(r.targets.map((t) => t.name), ["feedline", "mosquitto", "aedes"])
+        assert.deepEqual(r.targets.map((t) => t.name), ["feedline", "feedline-pg", "feedline-pg-2w", "mosquitto", "aedes"])
         // one subtest per target, so a peer that cannot run here shows as a skipped test on the last line
         // (not as a pass); with CI=true it is a failure, since CI installs every peer
         for (const target of r.targets) {
