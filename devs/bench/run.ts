@@ -114,11 +114,12 @@ export function renderTable(results: BenchResults, profile: Profile): string {
     const parts = [`Machine: ${m.nproc} × ${m.cpuModel}, ${m.memGiB} GiB, Node ${m.node}, ${m.os}; ${load}; profile ${profile.name}; ${results.startedAt}`]
     if (rows.length) parts.push("", markdownTable(rows, present))
     if (results.firmware) parts.push("", firmwareTable(results.firmware.rows))
+    // the feedline targets share most notes (how they were run): each once
     const notes = [
         ...results.targets.flatMap((t) => [...t.notes, ...t.errors.map((e) => `${t.name}: ${e}`), ...(t.unexpectedCloses ? [`${t.name}: ${t.unexpectedCloses} connections closed unexpectedly (first: ${t.firstClose})`] : [])]),
         ...(results.firmware?.notes ?? []),
     ]
-    if (notes.length) parts.push("", ...notes.map((n) => `- ${n}`))
+    if (notes.length) parts.push("", ...[...new Set(notes)].map((n) => `- ${n}`))
     parts.push("", "Ratios are feedline ÷ peer; **behind** marks figures where feedline does worse. Latency from the load generator's clock: send → ack/push.")
     return parts.join("\n")
 }
