@@ -201,3 +201,10 @@ export type KeepaliveProfile = keyof typeof KEEPALIVE_PROFILES
 export const DEVICE_KEEPALIVE_PROFILE: KeepaliveProfile = "field"
 /** what the app door's WebSocket clients (dashboard page, CLI) get: browsers and tools on good links */
 export const APP_KEEPALIVE_PROFILE: KeepaliveProfile = "seed"
+/**
+ * [fleet] The retry_after_ms of a claim refused for a reason only the operator can undo (a wrong code, a
+ * revoked product or device, not on the allow-list, past the limit, claimed already): the board asks again
+ * this long after, so an operator's re-arm is picked up within minutes while a board refused for good costs
+ * one claim every five minutes.
+ */
+export const CLAIM_REFUSED_RETRY_MS = 5 * 60_000

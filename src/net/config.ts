@@ -28,6 +28,9 @@ export interface LinkConfig {
     backoff: ReconnectConfig
 }
 
+/** The firmware's version, sent with a claim (the fleet view shows it). Kept equal to package.json's. */
+export const FIRMWARE_VERSION = "0.1.0"
+
 /** Settings key of the reboot counter, written by the link itself. */
 export const REBOOTS_KEY = "REBOOTS"
 
@@ -49,11 +52,11 @@ export const DEFAULT_CONFIG: LinkConfig = {
 export async function readLinkConfig(): Promise<LinkConfig> {
     const d = DEFAULT_CONFIG
     const cfg: LinkConfig = {
-        host: await text("SRV_HOST", d.host),
+        host: await readTextSetting("SRV_HOST", d.host),
         port: await num("SRV_PORT", d.port),
         tls: (await readSetting<any>("SRV_TLS", d.tls)) !== false,
         feedId: await num("FEED_ID", d.feedId),
-        apiKey: await text("API_KEY", d.apiKey),
+        apiKey: await readTextSetting("API_KEY", d.apiKey),
         rebootMin: await num("REBOOT_MIN", d.rebootMin),
         reboots: await num(REBOOTS_KEY, d.reboots),
         outboxBytes: outboxBudget(await num("OUTBOX_BYTES", d.outboxBytes)),
@@ -65,7 +68,7 @@ export async function readLinkConfig(): Promise<LinkConfig> {
             stableMs: d.backoff.stableMs,
         },
     }
-    if (!cfg.apiKey) console.warn("link: E_NO_API_KEY: setting API_KEY is empty; the server will refuse this device (401). Put the device key in .env.local")
+    if (!cfg.apiKey) console.warn("link: E_NO_API_KEY: setting API_KEY is empty; the server will refuse this device (401) unless it claims a key (PRODUCT_ID and CLAIM_CODE, docs/FLEET.md). Put the device key in .env.local")
     return cfg
 }
 
@@ -89,7 +92,7 @@ async function num(key: string, dflt: number): Promise<number> {
  * EXACT_DIGITS digits the stored text is exact and is kept as it is. A longer one was rounded by the deploy
  * (a double holds 15-17 digits) and cannot be recovered: refused with E_SETTING and the fix.
  */
-async function text(key: string, dflt: string): Promise<string> {
+export async function readTextSetting(key: string, dflt: string): Promise<string> {
     const json = await readBack(key)
     if (!json) return dflt // none, or the settings service did not answer
     if (json.charCodeAt(0) === 34) return JSON.parse(json)

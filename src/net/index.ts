@@ -35,7 +35,7 @@ import { flashWrites, saveSetting } from "../flash"
 import { LinkConfig, REBOOTS_KEY, readLinkConfig } from "./config"
 import { Link, TICK_MS } from "./link"
 import { forgetOutbox, loadOutbox, saveOutbox } from "./outbox-store"
-import { startNativeSocket } from "./socket"
+import { NativeSocket, startNativeSocket } from "./socket"
 import { spreadByDevice } from "../backoff"
 
 export { Link, LinkState, LinkStats, PushHandler } from "./link"
@@ -43,6 +43,12 @@ export { LinkConfig } from "./config"
 export { Policy } from "./outbox"
 
 let started = false
+/** [fleet] what runs before the link starts: src/net/claim.ts enableClaims() puts the claim step here */
+let beforeLink: (cfg: LinkConfig, sock: NativeSocket) => Promise<void> = undefined
+
+export function runBeforeLink(step: (cfg: LinkConfig, sock: NativeSocket) => Promise<void>) {
+    beforeLink = step
+}
 
 /** Starts the link with the settings (overridden by `overrides`) and returns it at once (state "offline"). */
 export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> {
@@ -51,6 +57,7 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
     const cfg = await readLinkConfig()
     if (overrides) Object.assign(cfg, overrides)
     const sock = startNativeSocket()
+    if (beforeLink) await beforeLink(cfg, sock)
     const port = cfg.tls ? -cfg.port : cfg.port // the runtime selects TLS by a negative port
     const link: Link = new Link(cfg, {
         // one connection at a time; its events go to the link

@@ -1,9 +1,11 @@
-// `npm start` on a fresh data folder: the server comes up, the simulated device's samples are stored
-// within a bounded time, and Ctrl-C stops everything cleanly.
+// `npm start` on a fresh data folder: the server comes up, the simulated board claims its own feed and key
+// from the demo product (no key typed anywhere, docs/FLEET.md), its samples are stored within a bounded
+// time, and Ctrl-C stops everything cleanly. A second `npm start` on the same folder: the board uses the
+// feed and key it kept in its flash, and claims nothing.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -12,8 +14,8 @@ const ROOT = join(import.meta.dirname, "..", "..")
 /** a bound, not a measurement: the first sample took 25-49 s at load 8-14 (printed below) */
 const FIRST_SAMPLE_WITHIN_MS = 120_000
 
-test("npm start: device data reaches the server, Ctrl-C stops cleanly", { timeout: FIRST_SAMPLE_WITHIN_MS + 30_000 }, async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "feedline-start-"))
+/** One `npm start` on `dataDir` until its first stored temperature, then Ctrl-C; everything it printed. */
+async function startUntilStored(dataDir: string, run: number): Promise<string> {
     const child = spawn(process.execPath, ["--import", "tsx", "devs/start.ts"], {
         cwd: ROOT,
         env: { ...process.env, FEEDLINE_DATA_DIR: dataDir, FEEDLINE_DEVICE_PORT: "0", FEEDLINE_APP_PORT: "0", NO_COLOR: "1" },
@@ -33,14 +35,33 @@ test("npm start: device data reaches the server, Ctrl-C stops cleanly", { timeou
     try {
         const started = Date.now()
         await seen(/^server \| stored temp = /m, FIRST_SAMPLE_WITHIN_MS)
-        console.log(`# npm start: first temperature stored ${Date.now() - started} ms after launch`)
+        console.log(`# npm start (run ${run}): first temperature stored ${Date.now() - started} ms after launch`)
         assert.match(out, /^device \| link: greeting -> up/m)
         assert.match(out, /^start  \| dashboard: +http:\/\/127\.0\.0\.1:\d+\//m)
         child.kill("SIGINT")
         assert.equal(await exited, 0)
         assert.match(out, /^start  \| stopped$/m)
+        return out
     } finally {
         child.kill("SIGKILL")
+    }
+}
+
+test("npm start: the simulated board claims its feed, its data reaches the server, Ctrl-C stops cleanly; a second run reuses what it kept", { timeout: 2 * FIRST_SAMPLE_WITHIN_MS + 60_000 }, async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "feedline-start-"))
+    try {
+        const first = await startUntilStored(dataDir, 1)
+        const claimed = /^device \| claim: claimed device \S+, feed (\d+) \(new\)$/m.exec(first)
+        assert.ok(claimed, `the board did not claim:\n${first.slice(-3000)}`)
+        assert.match(first, new RegExp(`^device \\| link: tls://localhost:\\d+ feed ${claimed[1]},`, "m"), "the link runs on the claimed feed")
+        assert.match(first, /^start  \| made product p[0-9a-f]{8} /m)
+        assert.equal(statSync(join(dataDir, "demo-product.json")).mode & 0o077, 0, "the product secret is readable by its owner only")
+
+        const second = await startUntilStored(dataDir, 2)
+        assert.doesNotMatch(second, /^device \| claim:/m, "the second run claimed again")
+        assert.doesNotMatch(second, /^start  \| made product/m)
+        assert.match(second, new RegExp(`^device \\| link: tls://localhost:\\d+ feed ${claimed[1]},`, "m"), "the same feed, from the board's flash")
+    } finally {
         rmSync(dataDir, { recursive: true, force: true })
     }
 })

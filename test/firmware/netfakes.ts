@@ -91,12 +91,18 @@ export function welcomeLine(timeMs: number): string {
 
 /** Moves the clock, ticking every 100 ms like the runner (yielding now and then: the VM panics on long synchronous runs). */
 export async function advance(h: Harness, ms: number) {
+    const link = h.link
+    await advanceClock(h.clock, () => link.tick(), ms)
+}
+
+/** Moves `clock` by `ms`, calling `tick` every 100 ms (the link's, the claim step's). */
+export async function advanceClock(clock: { ms: number }, tick: () => void, ms: number) {
     await ds.sleep(0)
-    const end = h.clock.ms + ms
+    const end = clock.ms + ms
     let n = 0
-    while (h.clock.ms < end) {
-        h.clock.ms = Math.min(end, h.clock.ms + 100)
-        h.link.tick()
+    while (clock.ms < end) {
+        clock.ms = Math.min(end, clock.ms + 100)
+        tick()
         if (++n % 20 === 0) await ds.sleep(0)
     }
 }

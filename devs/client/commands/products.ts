@@ -3,15 +3,16 @@
 import fs from "node:fs"
 import { activationCode, HARDWARE_ID, parseProductSecret } from "../../server/fleet/claim-codes.ts"
 import { ClientError } from "../errors.ts"
+import { PRIVATE_FILE_MODE } from "../../server/storage/private-folder.ts"
 import { table } from "./format.ts"
 import { CONNECTION_USAGE, parse, printJson, usageError, withConnection, type ClientCommand, type CommandIo } from "./common.ts"
 
 const USAGE = `feedline products list [--json]
-feedline products create --title TITLE [--datastream ID[=POLICY]]... [--allow HWID,...|--allow-file FILE] [--claim-limit N]
+feedline products create --title TITLE [--datastream ID[=POLICY]]... [--allow HWID,...|--allow-file FILE] [--claim-limit N] [--secret-file FILE]
 feedline products revoke ID
 feedline products codes (--secret-file FILE | $FEEDLINE_PRODUCT_SECRET) (--hardware-ids HWID,... | --hardware-ids-file FILE) [--json]
   create prints the product with its secret, once: keep it (a file only you can read); the server keeps
-  only what checks codes. --datastream temp="i=10s d=0.2" declares a datastream and its sampling policy.
+  only what checks codes. With --secret-file the secret goes into FILE instead (made new, mode 0600). --datastream temp="i=10s d=0.2" declares a datastream and its sampling policy.
   codes prints "<hardware id> <activation code>" for each board, computed here from the secret (no
   server, no key); a file holds one hardware id a line (# comments and blank lines skipped).
   revoke: the product takes no new claims; its devices keep working.
@@ -117,7 +118,20 @@ export const productsCommand: ClientCommand = {
                     allow_list: hardwareIds(listOf(values.allow, values["allow-file"], "allow"), "allow"),
                     claim_limit: limit === undefined ? undefined : Number(limit),
                 }
+                const secretFile = values["secret-file"] as string | undefined
+                if (secretFile !== undefined && fs.existsSync(secretFile)) throw new ClientError("E_USAGE", `${secretFile} exists already; the secret goes into a new file (it would replace another product's secret)`)
                 const created = await withConnection(values, io, (c) => c.call("post", "/products", { body }))
+                if (secretFile !== undefined) {
+                    // made new (wx) and owner-only from its first byte; the product is made by now: say where its secret went, or what it is
+                    try {
+                        fs.writeFileSync(secretFile, created.secret + "\n", { mode: PRIVATE_FILE_MODE, flag: "wx" })
+                    } catch (e) {
+                        printJson(io, created, values.json === true)
+                        throw new ClientError("E_USAGE", `product ${created.id} was made, but its secret could not be written to ${secretFile} (${(e as NodeJS.ErrnoException).code ?? e}): it is printed above, keep it now`)
+                    }
+                    printJson(io, { ...created, secret: undefined, secret_file: secretFile }, values.json === true)
+                    return
+                }
                 printJson(io, created, values.json === true)
                 if (!values.json) io.err("Keep the secret now (a file only you can read): the server cannot show it again, and it makes every board's activation code.\n")
                 return

@@ -10,7 +10,8 @@ import { decideClaim } from "../fleet/claim-decision.ts"
 import { generatedKey } from "../auth/keys.ts"
 import { randomBytes } from "node:crypto"
 import type { OpenCtx, OpenRoutes, Result } from "../context.ts"
-import { ApiError, unprocessable } from "../errors.ts"
+import { ApiError, asApiError, unprocessable } from "../errors.ts"
+import { CLAIM_REFUSED_RETRY_MS } from "../limits.ts"
 import { MAX_VALUE_CHARS } from "../../../src/protocol.ts"
 import type { DeviceRecord } from "../storage/store.ts"
 import { objectBody } from "./body.ts"
@@ -26,7 +27,23 @@ function textOf(v: unknown, name: string, max: number, required: boolean): strin
     return v
 }
 
+/**
+ * Every refusal says when to claim again (retry_after_ms), so a board only has to follow it
+ * (src/net/claim.ts): one the operator has to undo (a re-arm, a new code, the allow-list, the limit) not
+ * sooner than CLAIM_REFUSED_RETRY_MS; another claim that won meanwhile (E_CLAIM_CONFLICT) at once; rate
+ * limits with their own wait. A 5xx keeps what it has (the board's backoff when none).
+ */
 async function claim(ctx: OpenCtx): Promise<Result> {
+    try {
+        return await claimOnce(ctx)
+    } catch (e) {
+        const err = asApiError(e)
+        if (err.retryAfterMs !== undefined || err.status >= 500) throw err
+        throw new ApiError(err.status, err.code, err.message, err.code === "E_CLAIM_CONFLICT" ? 0 : CLAIM_REFUSED_RETRY_MS)
+    }
+}
+
+async function claimOnce(ctx: OpenCtx): Promise<Result> {
     const { store, keys, fleet, authFailures, now, log, metrics } = ctx.deps
     const address = ctx.caller.remoteAddress
     const body = objectBody(ctx.req.body, EXAMPLE)

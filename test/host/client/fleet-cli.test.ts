@@ -81,6 +81,22 @@ test("products create, codes, list, revoke; devices list, rename, rearm, revoke"
     assert.equal(missing.code, 5)
     assert.match(missing.err, /E_NOT_FOUND|no unrevoked device/)
 
+    // --secret-file: the secret in a new owner-only file, not on the terminal; an existing file is never replaced
+    const keptFile = path.join(dir, "south.secret")
+    const kept = await feedline("products", ["create", "--title", "south field", "--secret-file", keptFile, "--json"])
+    assert.equal(kept.code, 0, kept.err)
+    const south = JSON.parse(kept.out)
+    assert.equal(south.secret, undefined)
+    assert.equal(south.secret_file, keptFile)
+    assert.equal(fs.statSync(keptFile).mode & 0o777, 0o600)
+    const southCodes = await feedline("products", ["codes", "--secret-file", keptFile, "--hardware-ids", "b1", "--json"])
+    assert.equal(JSON.parse(southCodes.out)[0].product, south.id)
+    const productsBefore = (await s.store.listProducts()).length
+    const again = await feedline("products", ["create", "--title", "south field", "--secret-file", keptFile])
+    assert.equal(again.code, 2, again.err)
+    assert.match(again.err, /exists already/)
+    assert.equal((await s.store.listProducts()).length, productsBefore, "refused before anything was made")
+
     assert.equal((await feedline("products", ["revoke", product.id])).code, 0)
     const after = await http(s, "POST", `/v2/products/${product.id}/claims`, { body: { hardware_id: lines[0][0], code: lines[0][1] } })
     assert.equal(after.body.code, "E_PRODUCT_REVOKED")

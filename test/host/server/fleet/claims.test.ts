@@ -6,6 +6,7 @@ import assert from "node:assert/strict"
 import { Writable } from "node:stream"
 import { after, before, describe, test } from "node:test"
 import { encodeResponse } from "../../../../src/protocol.ts"
+import { CLAIM_REFUSED_RETRY_MS } from "../../../../devs/server/limits.ts"
 import { http, startTestServer, type TestServer } from "../../harness/server-harness.ts"
 import { claim, claimOn, DOORS, inventory, makeProduct, writeWith } from "./fleet-fixture.ts"
 
@@ -75,7 +76,7 @@ describe("claiming", () => {
         for (const door of DOORS) {
             const r = await claimOn(s, door, p.id, { hardware_id: "cloned", code: p.code("cloned") })
             r.client?.close()
-            assert.deepEqual([r.status, r.body.code], [409, "E_ALREADY_CLAIMED"], door)
+            assert.deepEqual([r.status, r.body.code, r.body.retry_after_ms], [409, "E_ALREADY_CLAIMED", CLAIM_REFUSED_RETRY_MS], door)
             assert.match(r.body.errors, /rearm/)
             assert.equal(r.body.key, undefined)
         }
@@ -163,6 +164,8 @@ describe("refusals create nothing", () => {
         for (const [what, body, product, status, code] of cases) {
             const r = await claimOn(s, "http", product, body)
             assert.deepEqual([r.status, r.body?.code], [status, code], `${what}: ${JSON.stringify(r.body)}`)
+            // a board only follows retry_after_ms (src/net/claim.ts): these wait for the operator
+            assert.equal(r.body.retry_after_ms, CLAIM_REFUSED_RETRY_MS, what)
         }
         // re-arming the revoked device would put it back over the limit: refused too
         const rearm = await http(s, "POST", `/v2/devices/${revoked.body.device}/rearm`, { key: master() })

@@ -1,4 +1,5 @@
-// Preloaded into `devs run` (NODE_OPTIONS=--require) by test/e2e/firmware-harness.ts when a test gives the
+// Preloaded into `devs run` (NODE_OPTIONS=--require) by `npm start` (devs/start.ts: the simulated boards keep
+// their claimed key across runs) and by test/e2e/firmware-harness.ts when a test gives the
 // simulated device a flash file (FEEDLINE_SIM_FLASH): the device's flash (program and settings) is loaded
 // from that file at start and saved to it on every write, so a test can reboot the device (end one run,
 // start another on the same file) and find its flash as a real board keeps it, while RAM starts empty.
