@@ -8,9 +8,11 @@
 // store connections and bus connection); the dead one is a real child process, SIGKILLed.
 // Skipped, counted, where PostgreSQL or Redis is not installed.
 import assert from "node:assert/strict"
+import { execFile } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { promisify } from "node:util"
 import { after, before, describe, test } from "node:test"
 import { startServer } from "../../../../devs/server/index.ts"
 import { startServerProcess } from "../../../e2e/server-process.ts"
@@ -18,6 +20,7 @@ import { SCALE_SKIP, startScaleServices, startServerGroup, stopServerGroup, type
 import { http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, TlsClient, WsClient, type TestServer } from "../../harness/server-harness.ts"
 import { until } from "../../harness/until.ts"
 
+const execFileAsync = promisify(execFile)
 /** A dead process's sessions leave the lists within their TTL (5 s, bus/redis.ts); this allows for a loaded machine. */
 const DEAD_SESSIONS_GONE_WITHIN_MS = 15_000
 /** Another process's new connection shows in a list within one announcement (1 s); the same allowance. */
@@ -100,6 +103,24 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
         const ms = Date.now() - revokedAt
         assert.ok(ms <= REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, `ended after ${ms} ms`)
         assert.equal((await http(b, "GET", `/v2/feeds/${a.credentials.feedId}`, { key: made.body.key })).status, 401)
+    })
+
+    test("feedline keys --database-url: a key the CLI makes works on both processes at once; revoked by the CLI, its subscriptions end", async (t) => {
+        const databaseUrl = (a.store as unknown as { opts: { url: string } }).opts.url
+        const cliDir = mkdtempSync(join(tmpdir(), "feedline-keys-cli-"))
+        t.after(() => rmSync(cliDir, { recursive: true, force: true }))
+        const cli = async (...args: string[]) =>
+            (await execFileAsync(process.execPath, ["--import", "tsx", "devs/cli.ts", "keys", ...args, "--data-dir", cliDir, "--database-url", databaseUrl])).stdout
+        const made = JSON.parse(await cli("create", "--label", "from the cli", "--permissions", "read", "--feeds", String(a.credentials.feedId)))
+        for (const s of [a, b]) assert.equal((await http(s, "GET", `/v2/feeds/${a.credentials.feedId}`, { key: made.key })).status, 200)
+        const c = await TlsClient.open(b, made.key)
+        t.after(() => c.close())
+        assert.equal((await c.request({ method: "subscribe", resource: `/feeds/${a.credentials.feedId}`, token: "k" })).status, 200)
+        await cli("revoke", made.id)
+        // announced by the CLI's commit (NOTIFY), heard by both servers
+        const end = await c.push("k", REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS)
+        assert.deepEqual([end.status, end.body.code], [403, "E_FORBIDDEN"])
+        for (const s of [a, b]) assert.equal((await http(s, "GET", `/v2/feeds/${a.credentials.feedId}`, { key: made.key })).status, 401)
     })
 
     test("[P§7] a token family signed out on one process is refused on the other, and its subscriptions there end", async (t) => {
