@@ -1,11 +1,13 @@
 // The Bosch BME680 driver of @devicescript/drivers 2.16.4 (src/bme680.ts, MIT, Microsoft Corporation),
 // copied without its startBME680(): that wraps the chip in in-VM Jacdac sensor servers for clients to
 // read, 9 KB of bytecode on the S3 build with the server core; the firmware reads the driver directly
-// (src/sensors/hardware.ts). Also without the gas-resistance computation and its tables (540 B): the
-// firmware publishes no gas datastream. The package does not export the class. Upstream is dormant
-// (platform notes §8): this copy changes only when a chip bug is found.
+// (src/sensors/hardware.ts). Also without the gas-resistance computation and its tables (540 B: the
+// firmware publishes no gas datastream), and with the calibration read by bme680-calibration.ts instead
+// of a generic unpack() (200 B). The package does not export the class. Upstream is dormant (platform
+// notes §8): this copy changes only when a chip bug is found.
 import { delay } from "@devicescript/core"
 import { DriverError, I2CSensorDriver } from "@devicescript/drivers"
+import { bme680Calibration } from "./bme680-calibration"
 
 // based on https://github.com/adafruit/Adafruit_CircuitPython_BME680/blob/main/adafruit_bme680.py
 
@@ -40,36 +42,6 @@ function read24(arr: Buffer, off = 0) {
     return (arr[off + 0] << 16) | read16(arr, off + 1)
 }
 
-function unpack(fmt: string, buf: Buffer) {
-    let off = 0
-    let res: number[] = []
-    for (let i = 0; i < fmt.length; ++i) {
-        switch (fmt[i]) {
-            case "<":
-                break
-            case "h":
-                res.push(buf.getAt(off, "i16"))
-                off += 2
-                break
-            case "H":
-                res.push(buf.getAt(off, "u16"))
-                off += 2
-                break
-            case "B":
-                res.push(buf.getAt(off, "u8"))
-                off += 1
-                break
-            case "b":
-                res.push(buf.getAt(off, "i8"))
-                off += 1
-                break
-            default:
-                throw new Error("bad fmt " + fmt[i])
-        }
-    }
-    return res
-}
-
 export class BME680Driver extends I2CSensorDriver<{
     humidity: number
     temperature: number
@@ -92,7 +64,6 @@ export class BME680Driver extends I2CSensorDriver<{
     private _pressure_calibration: Array<number>
     private _humidity_calibration: Array<number>
     private _temp_calibration: Array<number>
-    private _gas_calibration: Array<number>
 
     private _heat_range: number
     private _heat_val: number
@@ -126,16 +97,10 @@ export class BME680Driver extends I2CSensorDriver<{
     private async readCalibration() {
         const b0 = await this.readRegBuf(BME680_COEFF_ADDR1, 25)
         const b1 = await this.readRegBuf(BME680_COEFF_ADDR2, 16)
-        const coeff = unpack(
-            "<hbBHhbBhhbbHhhBBBHbbbBbHhbb",
-            b0.concat(b1).slice(1, 39)
-        )
-        const getIdx = (idx: number[]) => idx.map(i => coeff[i])
-
-        this._temp_calibration = getIdx([23, 0, 1])
-        this._pressure_calibration = getIdx([3, 4, 5, 7, 8, 10, 9, 12, 13, 14])
-        this._humidity_calibration = getIdx([17, 16, 18, 19, 20, 21, 22])
-        this._gas_calibration = getIdx([25, 24, 26])
+        const cal = bme680Calibration(b0.concat(b1).slice(1, 39))
+        this._temp_calibration = cal.temp
+        this._pressure_calibration = cal.pressure
+        this._humidity_calibration = cal.humidity
 
         // flip around H1 & H2
         this._humidity_calibration[1] *= 16
