@@ -98,8 +98,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const keys = new KeyRing(store, now)
     const authFailures = new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST })
     const fleet = new Fleet(store, now, log, {
-        perAddress: { ratePerSecond: opts.claimRatePerAddress ?? CLAIM_RATE_PER_ADDRESS, burst: opts.claimBurstPerAddress ?? CLAIM_BURST_PER_ADDRESS },
-        perProduct: { ratePerSecond: opts.claimRatePerProduct ?? CLAIM_RATE_PER_PRODUCT, burst: opts.claimBurstPerProduct ?? CLAIM_BURST_PER_PRODUCT },
+        perAddress: bus.keyRate({ ratePerSecond: opts.claimRatePerAddress ?? CLAIM_RATE_PER_ADDRESS, burst: opts.claimBurstPerAddress ?? CLAIM_BURST_PER_ADDRESS }),
+        perProduct: bus.keyRate({ ratePerSecond: opts.claimRatePerProduct ?? CLAIM_RATE_PER_PRODUCT, burst: opts.claimBurstPerProduct ?? CLAIM_BURST_PER_PRODUCT }),
     })
     await fleet.reload()
     // tools (the dashboard at /, POST /jwt and `Bearer <jwt>` credentials), mounted with what they may use

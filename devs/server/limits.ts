@@ -164,8 +164,6 @@ export const CLAIM_BURST_PER_ADDRESS = 100
  */
 export const CLAIM_RATE_PER_PRODUCT = 10
 export const CLAIM_BURST_PER_PRODUCT = 500
-/** Products remembered by the per-product claim limiter; the least recently used start full again. */
-export const MAX_TRACKED_PRODUCTS = 10_000
 /**
  * [fleet] A device's last-seen time is kept in memory and written to the store this often (and at shutdown):
  * a write per request would cost the hot path a statement; the fleet view shows the in-memory time.

@@ -1,16 +1,18 @@
-// The fleet's state in the server process [fleet]: the claim rate limits (per address, per product), and
+// The fleet's state in the server process [fleet]: the claim rate limits (per address, per product: one
+// budget over every process, kept where the per-key budget is, bus/bus.ts keyRate), and
 // which keys belong to devices, so that a device's requests mark it seen (the fleet view) and its key used
 // (a claim repeated after that is a clone, not a lost answer: claim-decision.ts). The router tells it of
 // every authenticated request (one Map lookup); last-seen times are written to the store every
 // DEVICE_SEEN_FLUSH_MS and at shutdown, a key's first use at once.
 import type { Logger } from "../log.ts"
-import { Buckets, type BucketConfig, type Take } from "../ratelimit.ts"
+import type { KeyRate } from "../bus/bus.ts"
+import type { Take } from "../ratelimit.ts"
 import type { DeviceRecord, Store } from "../storage/store.ts"
-import { MAX_TRACKED_ADDRESSES, MAX_TRACKED_PRODUCTS } from "../limits.ts"
 
+/** The claim budgets, each one over every process (bus/bus.ts keyRate: Redis with several, memory with one). */
 export interface ClaimRates {
-    perAddress: BucketConfig
-    perProduct: BucketConfig
+    perAddress: KeyRate
+    perProduct: KeyRate
 }
 
 interface KeyOwner {
@@ -23,8 +25,6 @@ interface KeyOwner {
 const MAX_UNRESOLVED_KEYS = 1000
 
 export class Fleet {
-    private readonly byAddress: Buckets
-    private readonly byProduct: Buckets
     /** device key id -> its device */
     private owners = new Map<string, KeyOwner>()
     /** device id -> the latest time this process saw it */
@@ -40,18 +40,16 @@ export class Fleet {
         private readonly store: Store,
         private readonly now: () => number,
         private readonly log: Logger,
-        rates: ClaimRates,
-    ) {
-        this.byAddress = new Buckets(rates.perAddress, MAX_TRACKED_ADDRESSES)
-        this.byProduct = new Buckets(rates.perProduct, MAX_TRACKED_PRODUCTS)
-    }
+        private readonly rates: ClaimRates,
+    ) {}
 
     /** A claim from `address` for `product`: both budgets must have room (the address's is spent first). */
-    limitClaim(address: string, product: string): Take & { which?: "address" | "product" } {
+    async limitClaim(address: string, product: string): Promise<Take & { which?: "address" | "product" }> {
         const now = this.now()
-        const a = this.byAddress.take(address, now)
+        // named apart from the per-key budgets they may share a store with (key ids are hex)
+        const a = await this.rates.perAddress.take(`claim-address:${address}`, now)
         if (!a.ok) return { ...a, which: "address" }
-        const p = this.byProduct.take(product, now)
+        const p = await this.rates.perProduct.take(`claim-product:${product}`, now)
         return p.ok ? p : { ...p, which: "product" }
     }
 

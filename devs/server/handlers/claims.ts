@@ -54,7 +54,7 @@ async function claimOnce(ctx: OpenCtx): Promise<Result> {
     const previousKey = textOf(body.key, "key", MAX_CREDENTIAL_CHARS, false)
     const productId = ctx.path.product
 
-    const limited = fleet.limitClaim(address, productId)
+    const limited = await fleet.limitClaim(address, productId)
     if (!limited.ok) {
         const why = limited.which === "address" ? "from this address" : `for product ${productId}`
         throw new ApiError(429, "E_CLAIM_RATE_LIMITED", `too many claims ${why}; claim again after retry_after_ms`, limited.retryAfterMs)
