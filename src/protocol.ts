@@ -115,6 +115,8 @@ function isPlainObject(v: Json): boolean {
  * would overflow the stack of JSON.stringify or of a recursive walk). Brackets inside strings do not count.
  */
 export function jsonDepthExceeds(text: string, maxDepth: number): boolean {
+    // most requests hold fewer brackets than the limit in all: counted by the runtime's indexOf, not in bytecode
+    if (!hasMoreOpenersThan(text, maxDepth)) return false
     let depth = 0
     let inString = false
     for (let i = 0; i < text.length; ++i) {
@@ -127,6 +129,14 @@ export function jsonDepthExceeds(text: string, maxDepth: number): boolean {
             if (++depth > maxDepth) return true
         } else if (c === 125 || c === 93) --depth
     }
+    return false
+}
+
+/** True when `text` holds more than `n` opening brackets ({ or [) in all, in strings or not. */
+function hasMoreOpenersThan(text: string, n: number): boolean {
+    let count = 0
+    for (let at = text.indexOf("{"); at >= 0; at = text.indexOf("{", at + 1)) if (++count > n) return true
+    for (let at = text.indexOf("["); at >= 0; at = text.indexOf("[", at + 1)) if (++count > n) return true
     return false
 }
 
@@ -232,9 +242,10 @@ export function resourceCovers(subscribed: string, changed: string): boolean {
 
 /**
  * [P§5] Decodes one request object (the text of one JSON object, as the server's framer cut it).
- * Unknown fields are ignored. Never throws.
+ * Unknown fields are ignored. Never throws. `fromBytes`: the text was decoded from bytes (UTF-8), so it
+ * holds no lone surrogate itself and only a \u escape could make one; without a \u the search is skipped.
  */
-export function decodeRequest(text: string): DecodedRequest {
+export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest {
     // measured before parsing; the error waits for the token, which parsing (not recursive) reads
     const tooDeep = jsonDepthExceeds(text, MAX_DEPTH)
     let raw: Json
@@ -256,7 +267,7 @@ export function decodeRequest(text: string): DecodedRequest {
         }
     }
     if (tooDeep) return fail("E_TOO_DEEP", 400, "the request nests more than " + MAX_DEPTH + " levels deep", token)
-    if (holdsLoneSurrogate(raw)) {
+    if ((fromBytes !== true || text.indexOf("\\u") >= 0) && holdsLoneSurrogate(raw)) {
         return fail("E_BAD_UTF8", 400, "the request holds a lone UTF-16 surrogate (such as \\ud800 without its pair), which is no character; send valid Unicode text", token)
     }
 

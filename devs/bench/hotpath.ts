@@ -1,10 +1,13 @@
 // `npm run bench:hotpath`: the feedline server's put hot path alone, for before/after comparisons of a
 // server change in a minute instead of the full `npm run bench`. The same server start (devs/cli.ts
 // serve, the bench certificate, --rate raised) and the same load generator as the full run's closed
-// loop; prints acked updates/s and server CPU per update for each round.
+// loop; prints acked updates/s and server CPU per update for each round, then the ack latency of the
+// full run's paced phase (1000 updates/s over the same connections, no subscribers) for each round.
 //   FEEDLINE_HOTPATH_ROUNDS=3     rounds (default 3), each warm-up + measure on one fresh server
 //   FEEDLINE_HOTPATH_WINDOW=8     updates in flight per connection (default 8; 50 connections)
+//   FEEDLINE_HOTPATH_PACED=1000   updates/s of the latency rounds (0: none)
 //   FEEDLINE_BENCH_CPU_PROFILE=1  also print the server's hottest functions when it stops
+//   FEEDLINE_BENCH_CPU_PROFILE_DIR=/tmp/prof  keep the .cpuprofile files there (one per thread)
 import { mkdtempSync, rmSync } from "node:fs"
 import os, { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -16,10 +19,12 @@ import { makeTlsFixture } from "./tls-fixture.ts"
 const DEVICES = 50
 const WARMUP_MS = 1500
 const MEASURE_MS = 5000
+const PACED_WARMUP_MS = 1000
 
 async function main(): Promise<void> {
     const rounds = Number(process.env.FEEDLINE_HOTPATH_ROUNDS ?? 3)
     const window = Number(process.env.FEEDLINE_HOTPATH_WINDOW ?? 8)
+    const pacedPerS = Number(process.env.FEEDLINE_HOTPATH_PACED ?? 1000)
     const scratch = mkdtempSync(join(tmpdir(), "feedline-hotpath-"))
     const log = (l: string) => console.log(l)
     log(`feedline hot path: ${DEVICES} connections × ${window} in flight, ${rounds} rounds of ${MEASURE_MS} ms; load average ${os.loadavg()[0].toFixed(1)}`)
@@ -29,6 +34,7 @@ async function main(): Promise<void> {
         if (isSkipped(target)) throw new Error(target.skipped)
         const perUpdate: number[] = []
         const rates: number[] = []
+        const ackP99s: number[] = []
         try {
             const gen = await LoadGenWorker.start(target.address, target.pid)
             try {
@@ -40,6 +46,11 @@ async function main(): Promise<void> {
                     rates.push(r.ackedPerS)
                     log(`  round ${i + 1}: ${r.ackedPerS.toFixed(0)} acked/s, server ${(r.server.coreShare * 100).toFixed(0)}% of a core, ${us.toFixed(1)} µs CPU per update; load generator ${(r.clientCoreShare * 100).toFixed(0)}%, machine ${(r.machineBusy * 100).toFixed(0)}% busy${r.refused ? `; ${r.refused} refused (${r.firstRefusal})` : ""}`)
                 }
+                for (let i = 0; pacedPerS > 0 && i < rounds; i++) {
+                    const p = await gen.paced(pacedPerS, PACED_WARMUP_MS, MEASURE_MS)
+                    ackP99s.push(p.ack.p99)
+                    log(`  paced ${pacedPerS}/s round ${i + 1}: ack p50 ${p.ack.p50.toFixed(2)} ms, p99 ${p.ack.p99.toFixed(2)} ms, p99.9 ${p.ack.p999.toFixed(2)} ms; load average ${os.loadavg()[0].toFixed(1)}`)
+                }
             } finally {
                 await gen.stop()
             }
@@ -47,7 +58,8 @@ async function main(): Promise<void> {
             await target.stop()
         }
         const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`
-        log(`range: ${range(rates, 0)} acked/s, ${range(perUpdate, 1)} µs server CPU per update; load average ${os.loadavg()[0].toFixed(1)}`)
+        const latency = ackP99s.length ? `, ack p99 ${range(ackP99s, 2)} ms at ${pacedPerS}/s` : ""
+        log(`range: ${range(rates, 0)} acked/s, ${range(perUpdate, 1)} µs server CPU per update${latency}; load average ${os.loadavg()[0].toFixed(1)}`)
     } finally {
         rmSync(scratch, { recursive: true, force: true })
     }

@@ -31,7 +31,8 @@ export async function openStore(
     hooks: { onCommit?: (ms: number) => void; onError?: (err: unknown) => void; log?: Logger } = {},
 ): Promise<OpenedStore> {
     if (!o.databaseUrl) {
-        const store = new SqliteStore({ path: join(o.dataDir, "feedline.db"), synchronous: o.synchronous, onCommit: hooks.onCommit, onError: hooks.onError })
+        // the datapoint commits on a writer thread (storage/writer-thread.ts)
+        const store = new SqliteStore({ path: join(o.dataDir, "feedline.db"), synchronous: o.synchronous, writerThread: true, onCommit: hooks.onCommit, onError: hooks.onError })
         return { store, durability: store.durability() }
     }
     if (!/^postgres(ql)?:\/\//.test(o.databaseUrl)) throw new ConfigError(`--database-url must be a postgres:// URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE), not "${redactedUrl(o.databaseUrl)}"`)

@@ -8,25 +8,41 @@ function labelText(labels: Labels): string {
     return "{" + keys.map((k) => `${k}="${labels[k].replace(/["\\\n]/g, "_")}"`).join(",") + "}"
 }
 
+/** Label sets whose text a family remembers (a family has a handful: methods × statuses, transports). */
+const MAX_REMEMBERED_LABEL_TEXTS = 1000
+
 class Family {
     readonly values = new Map<string, number>()
+    /** label text by its labels' plain concatenation: counted on every request, so the escaping is done once */
+    private readonly texts = new Map<string, string>()
     constructor(
         readonly name: string,
         readonly help: string,
         readonly type: "counter" | "gauge",
     ) {}
 
+    private textOf(labels: Labels): string {
+        let raw = ""
+        for (const k in labels) raw += k + "\u0000" + labels[k] + "\u0001"
+        let text = this.texts.get(raw)
+        if (text === undefined) {
+            text = labelText(labels)
+            if (this.texts.size < MAX_REMEMBERED_LABEL_TEXTS) this.texts.set(raw, text)
+        }
+        return text
+    }
+
     add(labels: Labels = {}, by = 1): void {
-        const k = labelText(labels)
+        const k = this.textOf(labels)
         this.values.set(k, (this.values.get(k) ?? 0) + by)
     }
 
     set(labels: Labels, v: number): void {
-        this.values.set(labelText(labels), v)
+        this.values.set(this.textOf(labels), v)
     }
 
     get(labels: Labels = {}): number {
-        return this.values.get(labelText(labels)) ?? 0
+        return this.values.get(this.textOf(labels)) ?? 0
     }
 
     render(): string {

@@ -187,15 +187,17 @@ export class Session implements Connection {
     }
 
     /**
-     * One request object (WebSocket: one message). `utf8` false: its bytes were not UTF-8 and `text` holds
-     * U+FFFD in their place; it is refused (400 E_BAD_UTF8), with its token when one can be read.
+     * One request object (WebSocket: one message), as text decoded from its bytes. `utf8` false: its bytes
+     * were not UTF-8 and `text` holds U+FFFD in their place; it is refused (400 E_BAD_UTF8), with its token
+     * when one can be read.
      */
     receiveObject(text: string, utf8 = true): void {
         this.greet()
         if (this.state !== "open" || this.draining) return
         this.lastRxMs = this.deps.now()
         this.requests++
-        const decoded = decodeRequest(text)
+        // decoded from bytes: a lone surrogate can only come from a \u escape
+        const decoded = decodeRequest(text, true)
         if (!utf8) {
             const token = decoded.request?.token ?? decoded.error?.token ?? ""
             this.deps.metrics.requests.add({ method: "invalid", status: "400" })

@@ -123,7 +123,8 @@ async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { 
         args.push(...extra)
         notes.push(`feedline ran with extra flags: ${extra.join(" ")}`)
     }
-    const profileDir = join(runDir, "cpu-profile")
+    // FEEDLINE_BENCH_CPU_PROFILE_DIR: where the .cpuprofile files go (kept, for a profiler's own view); else a throwaway folder
+    const profileDir = process.env.FEEDLINE_BENCH_CPU_PROFILE_DIR || join(runDir, "cpu-profile")
     if (process.env.FEEDLINE_BENCH_CPU_PROFILE === "1") args.unshift("--cpu-prof", "--cpu-prof-dir", profileDir)
     const { child, stderrTail } = spawnServer(process.execPath, args, { cwd: REPO })
     const until = performance.now() + START_TIMEOUT_MS

@@ -1,9 +1,15 @@
 // The default store: SQLite through better-sqlite3, WAL mode, one file in the data folder.
-// Datapoint writes from all connections are gathered for one tick and committed in one transaction
-// (group commit): one fsync for many requests, and each request is acknowledged only after its commit.
+// Datapoint writes from all connections are gathered and committed in one transaction (group commit,
+// point-writer.ts): one fsync for many requests, and each request is acknowledged only after its commit.
+// The server commits them on a writer thread with its own connection (writer-thread.ts), so a commit's
+// fsync does not stall the event loop; reads and the rare other writes stay on this connection (WAL:
+// readers never wait for the writer).
 import { closeSync, openSync } from "node:fs"
-import Database from "better-sqlite3"
+import type Database from "better-sqlite3"
+import { openConnection, type Synchronous } from "./connection.ts"
+import { FeedPresence, GroupCommit, PointWriter, type WrittenPairs } from "./point-writer.ts"
 import { PRIVATE_FILE_MODE } from "./private-folder.ts"
+import { WriterThread } from "./writer-thread.ts"
 import type {
     DatastreamRecord,
     DeviceKeyReissue,
@@ -24,7 +30,7 @@ import type {
 import { StoreError } from "./store.ts"
 import type { Permission } from "../auth/grant.ts"
 import { ServerStamps, type StampedPoint } from "./stamps.ts"
-import { deviceOf, feedOf, keyOf, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
+import { deviceOf, feedOf, keyOf, productOf, PRUNE_CHUNK_ROWS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
 export const MIGRATIONS: string[] = [
@@ -119,6 +125,11 @@ export const MIGRATIONS: string[] = [
     );`,
     // 6: the store's name on a bus (Store.storeId): two stores' processes on one Redis stay apart
     `INSERT INTO settings (name, value) VALUES ('store_id', lower(hex(randomblob(8))));`,
+    // 7: the sequence counter of datapoint writes, so that a connection other than the writer's reads it in
+    // the same snapshot as the datapoints (replay); and a counter every change of keys or deletion of a
+    // feed raises, so that a connection notices those among the writer thread's commits
+    `INSERT INTO settings (name, value) VALUES ('seq_high_water', (SELECT COALESCE(MAX(seq), 0) FROM datapoints));
+    INSERT INTO settings (name, value) VALUES ('generation', 0);`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -127,19 +138,14 @@ export interface SqliteStoreOptions {
     /** path of the database file */
     path: string
     /** FULL (default): a commit survives power loss. NORMAL: faster, survives a process crash only. */
-    synchronous?: "FULL" | "NORMAL"
+    synchronous?: Synchronous
+    /** commit datapoint writes on a worker thread with its own connection (the server); else on this one (the CLI, tests) */
+    writerThread?: boolean
     now?: () => number
     /** observes how long each commit took (metrics) */
     onCommit?: (ms: number, requests: number) => void
     /** a commit failed (disk full, I/O error): for the log; clients get a generic 503 */
     onError?: (err: unknown) => void
-}
-
-interface PendingWrite {
-    feed: number
-    points: StampedPoint[]
-    resolve: (points: StoredPoint[]) => void
-    reject: (e: Error) => void
 }
 
 interface PointRow {
@@ -171,32 +177,35 @@ const sqliteProductOf = (r: SqliteProductRow): ProductRecord =>
 export class SqliteStore implements Store {
     private readonly db: Database.Database
     private readonly now: () => number
-    private seq: number
-    private pending: PendingWrite[] = []
-    private flushScheduled = false
-    private dataVersion = -1
+    /** the generation counter (migration 7) as this connection last read or wrote it */
+    private generation = -1
     private keysGeneration = 0
     /** data_version was read in this event-loop turn (see noticeOtherWriters) */
     private lookedThisTurn = false
     private readonly endTurn = () => (this.lookedThisTurn = false)
-    /** feeds that exist, as far as this connection knows: cleared when another connection commits */
-    private readonly knownFeeds = new Set<number>()
+    /** feeds that exist, as far as this connection knows: forgotten when another connection commits */
+    private readonly feeds: FeedPresence
+    /** where datapoint writes are committed: the writer thread, or this connection */
+    private readonly writer: { thread: WriterThread } | { inline: GroupCommit; points: PointWriter }
     private closed = false
     private readonly stmt: ReturnType<SqliteStore["prepare"]>
     private readonly stamps = new ServerStamps()
 
     constructor(private readonly opts: SqliteStoreOptions) {
         this.now = opts.now ?? Date.now
+        const threaded = opts.writerThread === true && opts.path !== ":memory:" // an in-memory database has one connection
         // owner-only from the start; SQLite gives the -wal and -shm files the database file's mode
         if (opts.path !== ":memory:") closeSync(openSync(opts.path, "a", PRIVATE_FILE_MODE))
-        this.db = new Database(opts.path)
-        this.db.pragma("journal_mode = WAL")
-        this.db.pragma(`synchronous = ${opts.synchronous ?? "FULL"}`)
-        this.db.pragma("foreign_keys = ON")
-        this.db.pragma("busy_timeout = 5000") // the `keys` CLI may write while the server runs
+        this.db = openConnection(opts.path, opts.synchronous)
         this.migrate()
         this.stmt = this.prepare()
-        this.seq = (this.db.prepare("SELECT COALESCE(MAX(seq), 0) AS s FROM datapoints").get() as { s: number }).s
+        this.feeds = new FeedPresence(this.db)
+        const hooks = { onCommit: opts.onCommit, onError: opts.onError }
+        if (threaded) this.writer = { thread: new WriterThread({ path: opts.path, synchronous: opts.synchronous ?? "FULL" }, hooks, this.now) }
+        else {
+            const points = new PointWriter(this.db)
+            this.writer = { inline: new GroupCommit(points, this.now, hooks), points }
+        }
     }
 
     private migrate(): void {
@@ -216,9 +225,9 @@ export class SqliteStore implements Store {
         const db = this.db
         return {
             feedById: db.prepare<[number], FeedRow>("SELECT * FROM feeds WHERE id = ?"),
-            feedExists: db.prepare<[number], number>("SELECT 1 FROM feeds WHERE id = ?").pluck(),
-            // changes when another connection (the `feedline keys` CLI, another process) commits
-            dataVersion: db.prepare<[], number>("PRAGMA data_version").pluck(),
+            generation: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'generation'").pluck(),
+            raiseGeneration: db.prepare<[], number>("UPDATE settings SET value = value + 1 WHERE name = 'generation' RETURNING value").pluck(),
+            seqHighWater: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'seq_high_water'").pluck(),
             allFeeds: db.prepare<[], FeedRow>("SELECT * FROM feeds ORDER BY id"),
             insertFeed: db.prepare("INSERT INTO feeds (id, title, created_ms, updated_ms) VALUES (?, ?, ?, ?)"),
             feedRetired: db.prepare<[number], number>("SELECT 1 FROM retired_feeds WHERE id = ?").pluck(),
@@ -230,7 +239,6 @@ export class SqliteStore implements Store {
                 "SELECT id, feeds FROM api_keys WHERE revoked_ms IS NULL AND feeds IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(api_keys.feeds) WHERE value = ?)",
             ),
             setKeyFeeds: db.prepare("UPDATE api_keys SET feeds = ? WHERE id = ?"),
-            touchFeed: db.prepare("UPDATE feeds SET updated_ms = ? WHERE id = ?"),
             renameFeed: db.prepare("UPDATE feeds SET title = ?, updated_ms = ? WHERE id = ?"),
             deleteFeed: db.prepare("DELETE FROM feeds WHERE id = ?"),
             deleteFeedPoints: db.prepare("DELETE FROM datapoints WHERE feed = ?"),
@@ -239,23 +247,6 @@ export class SqliteStore implements Store {
             createStream: db.prepare("INSERT INTO datastreams (feed, id, created_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
             deleteStream: db.prepare("DELETE FROM datastreams WHERE feed = ? AND id = ?"),
             deleteStreamPoints: db.prepare("DELETE FROM datapoints WHERE feed = ? AND stream = ?"),
-            // RETURNING yields a row only when something changed: a resent identical datapoint is no change [P§9]
-            upsertPoint: db.prepare<[number, string, number, string, number], { seq: number }>(
-                `INSERT INTO datapoints (feed, stream, at_ms, value, seq) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (feed, stream, at_ms) DO UPDATE SET value = excluded.value, seq = excluded.seq
-                 WHERE datapoints.value <> excluded.value
-                 RETURNING seq`,
-            ),
-            upsertStream: db.prepare(
-                `INSERT INTO datastreams (feed, id, current_value, at_ms, min_value, max_value, created_ms)
-                 VALUES (@feed, @id, @value, @at, @num, @num, @now)
-                 ON CONFLICT (feed, id) DO UPDATE SET
-                   current_value = CASE WHEN datastreams.at_ms IS NULL OR excluded.at_ms >= datastreams.at_ms
-                                        THEN excluded.current_value ELSE datastreams.current_value END,
-                   at_ms = MAX(COALESCE(datastreams.at_ms, excluded.at_ms), excluded.at_ms),
-                   min_value = COALESCE(MIN(datastreams.min_value, excluded.min_value), datastreams.min_value, excluded.min_value),
-                   max_value = COALESCE(MAX(datastreams.max_value, excluded.max_value), datastreams.max_value, excluded.max_value)`,
-            ),
             history: db.prepare<[number, string, number, number, number], PointRow>(
                 "SELECT at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ? ORDER BY at_ms LIMIT ?",
             ),
@@ -350,22 +341,13 @@ export class SqliteStore implements Store {
 
     async feedExists(id: number): Promise<boolean> {
         this.noticeOtherWriters()
-        return this.feedKnown(id)
-    }
-
-    /** Whether the feed exists: from memory, else one query. Call noticeOtherWriters() first. */
-    private feedKnown(id: number): boolean {
-        if (this.knownFeeds.has(id)) return true
-        if (this.stmt.feedExists.get(id) === undefined) return false
-        if (this.knownFeeds.size >= MAX_KNOWN_FEEDS) this.knownFeeds.clear()
-        this.knownFeeds.add(id)
-        return true
+        return this.feeds.exists(id)
     }
 
     async createFeed(input: { id?: number; title?: string }): Promise<FeedRecord> {
         const now = this.now()
         const title = input.title ?? ""
-        const id = this.db.transaction(() => this.insertFeedRow(input.id, title, now))()
+        const id = this.db.transaction(() => this.insertFeedRow(input.id, title, now)).immediate()
         return { id, title, createdMs: now, updatedMs: now }
     }
 
@@ -407,12 +389,14 @@ export class SqliteStore implements Store {
     async deleteFeed(id: number): Promise<FeedDeletion | undefined> {
         // the bulk in chunks; the transaction below removes what was written meanwhile
         await this.deleteInChunks(() => this.stmt.deleteFeedChunk.run(id).changes)
-        this.knownFeeds.delete(id)
+        this.feeds.forget(id)
+        if ("points" in this.writer) this.writer.points.forgetFeed(id)
         const now = this.now()
         const deletion = this.db.transaction((): FeedDeletion | undefined => {
             this.stmt.deleteFeedPoints.run(id)
             if (this.stmt.deleteFeed.run(id).changes === 0) return undefined
             this.stmt.retireFeed.run(id, now)
+            this.raiseGeneration()
             // keys scoped to this feed lose it: one scoped to it alone is revoked (a key for no feed at all
             // is no key; revoked, it shows as such in `keys list` and the tokens it minted end with it)
             const done: FeedDeletion = { revokedKeys: [], detachedKeys: [] }
@@ -427,7 +411,7 @@ export class SqliteStore implements Store {
                 }
             }
             return done
-        })()
+        }).immediate()
         if (deletion) this.keysGeneration++
         return deletion
     }
@@ -446,7 +430,7 @@ export class SqliteStore implements Store {
         return this.db.transaction(() => {
             if (!this.stmt.feedById.get(feed)) throw new StoreError("no-such-feed", `feed ${feed} does not exist`)
             return ids.filter((id) => this.stmt.createStream.run(feed, id, now).changes > 0)
-        })()
+        }).immediate()
     }
 
     async deleteDatastream(feed: number, id: string): Promise<boolean> {
@@ -454,76 +438,15 @@ export class SqliteStore implements Store {
         return this.db.transaction(() => {
             this.stmt.deleteStreamPoints.run(feed, id)
             return this.stmt.deleteStream.run(feed, id).changes > 0
-        })()
+        }).immediate()
     }
 
-    writePoints(feed: number, points: PointInput[], nowMs = this.now()): Promise<StoredPoint[]> {
-        if (this.closed) return Promise.reject(new StoreError("closed", "the server is shutting down; write again after reconnecting"))
+    async writePoints(feed: number, points: PointInput[], nowMs = this.now()): Promise<StoredPoint[]> {
+        if (this.closed) throw new StoreError("closed", "the server is shutting down; write again after reconnecting")
         // one process writes this file: its stamps are drawn here, in memory, before the write is queued
         const stamped = this.stamps.stamp(feed, points, nowMs)
-        return new Promise((resolve, reject) => {
-            this.pending.push({ feed, points: stamped, resolve, reject })
-            if (!this.flushScheduled) {
-                this.flushScheduled = true
-                setImmediate(() => this.flush())
-            }
-        })
-    }
-
-    /** Commits every pending write in one transaction, then settles their promises. */
-    private flush(): void {
-        this.flushScheduled = false
-        const batch = this.pending
-        this.pending = []
-        if (batch.length === 0) return
-        const started = performance.now()
-        const outcomes: (StoredPoint[] | StoreError)[] = []
-        const now = this.now()
-        try {
-            this.db.transaction(() => {
-                // inside the transaction, so the feeds known to exist are those of the snapshot it writes to
-                this.readDataVersion()
-                const touched = new Set<number>()
-                for (const w of batch) {
-                    const o = this.applyWrite(w, now)
-                    outcomes.push(o)
-                    if (!(o instanceof StoreError) && o.length) touched.add(w.feed)
-                }
-                for (const feed of touched) this.stmt.touchFeed.run(now, feed)
-            })()
-        } catch (e) {
-            this.opts.onError?.(e)
-            const err = new StoreError("commit-failed", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
-            for (const w of batch) w.reject(err)
-            return
-        }
-        this.opts.onCommit?.(performance.now() - started, batch.length)
-        batch.forEach((w, i) => {
-            const o = outcomes[i]
-            if (o instanceof StoreError) w.reject(o)
-            else w.resolve(o)
-        })
-    }
-
-    /** One request's points, inside flush()'s transaction; the feed's updated time is set by flush(). */
-    private applyWrite(w: PendingWrite, now: number): StoredPoint[] | StoreError {
-        if (!this.feedKnown(w.feed)) return new StoreError("no-such-feed", `feed ${w.feed} does not exist`)
-        // in stream then time order; within one request the last of equal (stream, at) wins
-        const sorted = w.points
-            .map((p, i) => ({ p, i }))
-            .sort((a, b) => (a.p.stream < b.p.stream ? -1 : a.p.stream > b.p.stream ? 1 : a.p.atMs - b.p.atMs || a.i - b.i))
-        const stored: StoredPoint[] = []
-        for (let k = 0; k < sorted.length; ++k) {
-            const p = sorted[k].p
-            const next = sorted[k + 1]?.p
-            if (next && next.stream === p.stream && next.atMs === p.atMs) continue
-            const seq = this.seq + 1
-            if (!this.stmt.upsertPoint.get(w.feed, p.stream, p.atMs, p.value, seq)) continue
-            this.seq = seq
-            this.stmt.upsertStream.run({ feed: w.feed, id: p.stream, value: p.value, at: p.atMs, num: numericOf(p.value), now })
-            stored.push({ stream: p.stream, atMs: p.atMs, value: p.value, seq })
-        }
-        return stored
+        const written = "thread" in this.writer ? await this.writer.thread.write(feed, stamped) : await this.writer.inline.write(feed, stamped)
+        return storedPointsOf(stamped, written)
     }
 
     async history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]> {
@@ -548,10 +471,12 @@ export class SqliteStore implements Store {
     }
 
     async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay> {
-        const rows = stream === undefined ? this.stmt.replayFeed.all(feed, afterMs, limit) : this.stmt.replayStream.all(feed, stream, afterMs, limit)
-        // better-sqlite3 is synchronous: no write can land between the read and reading `seq`, and batches
-        // commit one at a time in the order of their sequence numbers
-        const highWaterSeq = this.seq
+        // one read transaction: the high-water mark is that of the snapshot the points come from (batches
+        // commit one at a time in the order of their sequence numbers)
+        const { rows, highWaterSeq } = this.db.transaction(() => ({
+            rows: stream === undefined ? this.stmt.replayFeed.all(feed, afterMs, limit) : this.stmt.replayStream.all(feed, stream, afterMs, limit),
+            highWaterSeq: this.stmt.seqHighWater.get()!,
+        }))()
         return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq }
     }
 
@@ -566,12 +491,13 @@ export class SqliteStore implements Store {
     }
 
     async insertKey(k: KeyRecord): Promise<void> {
-        this.db.transaction(() => this.insertKeyRow(k))()
+        this.db.transaction(() => this.insertKeyRow(k)).immediate()
         this.keysGeneration++
     }
 
-    /** A key row, inside a transaction. */
+    /** A key row, inside a transaction (which tells the other connections that keys changed). */
     private insertKeyRow(k: KeyRecord): void {
+        this.raiseGeneration()
         // a new feed's id never lands on one a key was made for (that key would grant it)
         if (k.feeds?.length) this.stmt.raiseFeedIdHighWater.run(Math.max(...k.feeds))
         this.stmt.insertKey.run(
@@ -588,14 +514,24 @@ export class SqliteStore implements Store {
     }
 
     async revokeKey(id: string, atMs: number): Promise<boolean> {
-        const changed = this.stmt.revokeKey.run(atMs, id).changes > 0
+        const changed = this.db
+            .transaction(() => {
+                this.raiseGeneration()
+                return this.stmt.revokeKey.run(atMs, id).changes > 0
+            })
+            .immediate()
         this.keysGeneration++
         return changed
     }
 
     async rehashKeys(changes: { id: string; from: Buffer; to: Buffer }[], kind: KeyHashKind): Promise<number> {
         if (this.closed) return 0
-        const n = this.db.transaction(() => changes.reduce((n, c) => n + this.stmt.rehashKey.run(c.to, kind, c.id, c.from).changes, 0))()
+        const n = this.db
+            .transaction(() => {
+                this.raiseGeneration()
+                return changes.reduce((n, c) => n + this.stmt.rehashKey.run(c.to, kind, c.id, c.from).changes, 0)
+            })
+            .immediate()
         this.keysGeneration++
         return n
     }
@@ -613,7 +549,8 @@ export class SqliteStore implements Store {
         this.db.transaction(() => {
             this.stmt.pruneTokenFamilies.run(now)
             if (untilMs > now) this.stmt.revokeTokenFamily.run(family, untilMs)
-        })()
+            this.raiseGeneration()
+        }).immediate()
         this.keysGeneration++
     }
 
@@ -696,7 +633,7 @@ export class SqliteStore implements Store {
             const d = { id: c.deviceId, product: c.product, hardwareId: c.hardwareId, feed, keyId: c.key.id, firmware: c.firmware, atMs: c.atMs }
             this.stmt.insertDevice.run(d)
             return deviceOf(this.stmt.device.get(c.deviceId)!)
-        })()
+        }).immediate()
         this.keysGeneration++
         return device
     }
@@ -713,7 +650,7 @@ export class SqliteStore implements Store {
             this.insertKeyRow({ ...c.key, feeds: [feed] })
             this.stmt.reissueDevice.run(c.key.id, feed, c.firmware, c.deviceId)
             return deviceOf(this.stmt.device.get(c.deviceId)!)
-        })()
+        }).immediate()
         this.keysGeneration++
         return device
     }
@@ -725,7 +662,7 @@ export class SqliteStore implements Store {
             this.stmt.renameDevice.run(name, id)
             this.stmt.renameFeed.run(name, atMs, d.feed)
             return true
-        })()
+        }).immediate()
     }
 
     async rearmDevice(id: string, atMs: number): Promise<boolean> {
@@ -739,7 +676,7 @@ export class SqliteStore implements Store {
             }
             this.stmt.rearmDevice.run(atMs, id)
             return true
-        })()
+        }).immediate()
     }
 
     async revokeDevice(id: string, atMs: number): Promise<DeviceRecord | undefined> {
@@ -747,8 +684,9 @@ export class SqliteStore implements Store {
             if (this.stmt.revokeDevice.run(atMs, id).changes === 0) return undefined
             const d = deviceOf(this.stmt.device.get(id)!)
             this.stmt.revokeKey.run(atMs, d.keyId)
+            this.raiseGeneration()
             return d
-        })()
+        }).immediate()
         if (device) this.keysGeneration++
         return device
     }
@@ -759,7 +697,7 @@ export class SqliteStore implements Store {
 
     async noteDevicesSeen(seen: { deviceId: string; atMs: number }[]): Promise<void> {
         if (this.closed || seen.length === 0) return
-        this.db.transaction(() => seen.forEach((s) => this.stmt.deviceSeen.run(s.atMs, s.deviceId)))()
+        this.db.transaction(() => seen.forEach((s) => this.stmt.deviceSeen.run(s.atMs, s.deviceId))).immediate()
     }
 
     keysVersion(): number {
@@ -769,27 +707,36 @@ export class SqliteStore implements Store {
 
     /**
      * Another connection (the `feedline keys` CLI in another process) may have changed keys or deleted
-     * feeds. data_version says whether it committed anything; it is read at most once per event-loop turn
-     * (a turn serves many requests; reading it per request cost a sixth of the server's CPU), so a change
-     * committed there counts from the next turn on. Changes through this store count at once.
+     * feeds. Read at most once per event-loop turn (a turn serves many requests; reading data_version per
+     * request cost a sixth of the server's CPU), so a change committed there counts from the next turn on.
+     * Changes through this store count at once.
      */
     private noticeOtherWriters(): void {
         if (this.lookedThisTurn || this.closed) return
         this.lookedThisTurn = true
         setImmediate(this.endTurn)
-        this.readDataVersion()
+        this.lookAtOtherWriters()
     }
 
     async catchUp(): Promise<void> {
-        if (!this.closed) this.readDataVersion()
+        if (!this.closed) this.lookAtOtherWriters()
     }
 
-    private readDataVersion(): void {
-        const dv = this.stmt.dataVersion.get()!
-        if (dv === this.dataVersion) return
-        this.dataVersion = dv
+    /**
+     * data_version says whether any other connection committed (the writer thread's commits count too);
+     * then the generation counter says whether keys changed or a feed was deleted.
+     */
+    private lookAtOtherWriters(): void {
+        if (!this.feeds.otherWriters()) return
+        const generation = this.stmt.generation.get()!
+        if (generation === this.generation) return
+        this.generation = generation
         this.keysGeneration++
-        this.knownFeeds.clear()
+    }
+
+    /** In a transaction that changes keys or deletes a feed: tells the other connections. */
+    private raiseGeneration(): void {
+        this.generation = this.stmt.raiseGeneration.get()!
     }
 
     /** One process serves from a SQLite file: "shared" has no meaning here, and the bus may still be Redis. */
@@ -809,7 +756,18 @@ export class SqliteStore implements Store {
     async close(): Promise<void> {
         if (this.closed) return
         this.closed = true
-        this.flush()
+        if ("thread" in this.writer) await this.writer.thread.close()
+        else this.writer.inline.flush()
         this.db.close()
     }
+}
+
+/** The points a write changed, from what the writer answered (pairs of index and seq). */
+function storedPointsOf(points: StampedPoint[], written: WrittenPairs): StoredPoint[] {
+    const stored: StoredPoint[] = []
+    for (let k = 0; k < written.length; k += 2) {
+        const p = points[written[k]]
+        stored.push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: written[k + 1] })
+    }
+    return stored
 }

@@ -26,7 +26,8 @@ export interface OpenedStore {
 }
 
 export interface StoreBackend {
-    name: "sqlite" | "postgres"
+    /** "sqlite": commits in-process (the CLI); "sqlite-thread": on the writer thread (the server) */
+    name: "sqlite" | "sqlite-thread" | "postgres"
     /** why this backend cannot run here (the tests skip with it), or undefined */
     skip?: string
     open(o?: { now?: () => number }): Promise<OpenedStore>
@@ -35,16 +36,16 @@ export interface StoreBackend {
 const dirs: string[] = []
 let postgres: Promise<RunningService> | undefined
 
-function sqliteBackend(): StoreBackend {
+function sqliteBackend(writerThread: boolean): StoreBackend {
     return {
-        name: "sqlite",
+        name: writerThread ? "sqlite-thread" : "sqlite",
         async open(o = {}) {
             const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
             dirs.push(dir)
             const path = join(dir, "db")
             let commits = 0
             const errors: unknown[] = []
-            const store = new SqliteStore({ path, synchronous: "NORMAL", now: o.now, onCommit: () => commits++, onError: (e) => errors.push(e) })
+            const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread, now: o.now, onCommit: () => commits++, onError: (e) => errors.push(e) })
             return {
                 store,
                 commits: () => commits,
@@ -91,7 +92,7 @@ function postgresBackend(): StoreBackend {
 
 /** SQLite, then PostgreSQL. */
 export function storeBackends(): StoreBackend[] {
-    return [sqliteBackend(), postgresBackend()]
+    return [sqliteBackend(false), sqliteBackend(true), postgresBackend()]
 }
 
 /** Stops the file's PostgreSQL server and deletes the SQLite folders. */

@@ -1,0 +1,162 @@
+// The server's datapoint commits run on a worker thread that owns its own SQLite write connection, so
+// that a commit and its fsync (synchronous=FULL: a millisecond or more) never stall the event loop that
+// serves every connection. The writes of one event-loop turn go over in one message; the thread gathers
+// what arrives while it commits into the next transaction (group commit) and answers each message after
+// its transaction is durable. Acknowledgements still wait for that answer [P§9].
+import { Worker } from "node:worker_threads"
+import type { StampedPoint as PointInput } from "./stamps.ts"
+import { commitFailed, storeErrorOf, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
+
+/** Main → thread. `writes`: packed by packWrites (a flat array clones in a fraction of the time of objects). */
+export type ToWriter = { kind: "write"; id: number; nowMs: number; writes: PackedWrites } | { kind: "close" }
+
+/** Per write: feed, number of points, then stream, atMs, value per point. */
+export type PackedWrites = (number | string)[]
+
+export function packWrites(writes: WriteRequest[]): PackedWrites {
+    const out: PackedWrites = []
+    for (const w of writes) {
+        out.push(w.feed, w.points.length)
+        for (const p of w.points) out.push(p.stream, p.atMs, p.value)
+    }
+    return out
+}
+
+export function unpackWrites(packed: PackedWrites): WriteRequest[] {
+    const writes: WriteRequest[] = []
+    for (let i = 0; i < packed.length; ) {
+        const feed = packed[i++] as number
+        const n = packed[i++] as number
+        const points: PointInput[] = new Array(n)
+        for (let k = 0; k < n; ++k, i += 3) points[k] = { stream: packed[i] as string, atMs: packed[i + 1] as number, value: packed[i + 2] as string }
+        writes.push({ feed, points })
+    }
+    return writes
+}
+
+/** Thread → main. */
+export type FromWriter =
+    | { kind: "written"; id: number; outcomes: (WrittenPairs | StoreRefusal)[] }
+    | { kind: "commit"; ms: number; requests: number }
+    | { kind: "error"; message: string; stack?: string }
+    | { kind: "closed" }
+
+export interface WriterThreadData {
+    path: string
+    synchronous: "FULL" | "NORMAL"
+}
+
+interface Waiting {
+    resolve: (written: WrittenPairs) => void
+    reject: (e: Error) => void
+}
+
+/**
+ * The thread's entry: the compiled .js beside this file; under tsx (development, tests) the TypeScript
+ * one, through a small ES module that registers tsx in the thread first (a loader given to the process
+ * with --import does not reach worker threads on Node 20).
+ */
+function entry(): URL {
+    if (import.meta.url.endsWith(".js")) return new URL("./writer-thread-main.js", import.meta.url)
+    const tsxApi = import.meta.resolve("tsx/esm/api")
+    const main = new URL("./writer-thread-main.ts", import.meta.url).href
+    const boot = `import { register } from ${JSON.stringify(tsxApi)}; register(); await import(${JSON.stringify(main)})`
+    return new URL(`data:text/javascript,${encodeURIComponent(boot)}`)
+}
+
+export class WriterThread {
+    private worker?: Worker
+    private nextId = 1
+    /** messages sent and not answered, each with its writes' promises in order */
+    private readonly inflight = new Map<number, Waiting[]>()
+    /** this turn's writes, sent together */
+    private queued: (WriteRequest & Waiting)[] = []
+    private scheduled = false
+    private readonly sendSoon = () => this.send()
+    private closing?: Promise<void>
+
+    constructor(
+        private readonly data: WriterThreadData,
+        private readonly hooks: GroupCommitHooks,
+        private readonly now: () => number,
+    ) {}
+
+    write(feed: number, points: PointInput[]): Promise<WrittenPairs> {
+        return new Promise((resolve, reject) => {
+            this.queued.push({ feed, points, resolve, reject })
+            if (!this.scheduled) {
+                this.scheduled = true
+                setImmediate(this.sendSoon)
+            }
+        })
+    }
+
+    private send(): void {
+        this.scheduled = false
+        const batch = this.queued
+        this.queued = []
+        if (batch.length === 0) return
+        const worker = this.started()
+        const id = this.nextId++
+        this.inflight.set(id, batch)
+        if (this.inflight.size === 1) worker.ref() // an unanswered write keeps the process alive
+        const msg: ToWriter = { kind: "write", id, nowMs: this.now(), writes: packWrites(batch) }
+        worker.postMessage(msg)
+    }
+
+    private started(): Worker {
+        if (this.worker) return this.worker
+        const worker = new Worker(entry(), { workerData: this.data satisfies WriterThreadData })
+        worker.unref()
+        worker.on("message", (m: FromWriter) => this.received(m))
+        worker.on("error", (err) => this.lost(worker, err))
+        worker.on("exit", (code) => this.lost(worker, new Error(`the SQLite writer thread exited (code ${code})`)))
+        this.worker = worker
+        return worker
+    }
+
+    private received(m: FromWriter): void {
+        if (m.kind === "commit") return this.hooks.onCommit?.(m.ms, m.requests)
+        if (m.kind === "error") return this.hooks.onError?.(Object.assign(new Error(m.message), { stack: m.stack }))
+        if (m.kind !== "written") return
+        const waiting = this.inflight.get(m.id)
+        if (!waiting) return
+        this.inflight.delete(m.id)
+        if (this.inflight.size === 0) this.worker?.unref()
+        waiting.forEach((w, i) => {
+            const o = m.outcomes[i]
+            if (Array.isArray(o)) w.resolve(o)
+            else w.reject(storeErrorOf(o))
+        })
+    }
+
+    /** The thread died: what it had not answered is refused (the clients resend; writes are idempotent [P§9]); the next write starts a new one. */
+    private lost(worker: Worker, err: Error): void {
+        if (this.worker !== worker) return
+        this.worker = undefined
+        if (this.closing) return
+        this.hooks.onError?.(err)
+        const refused = commitFailed()
+        for (const waiting of this.inflight.values()) for (const w of waiting) w.reject(refused)
+        this.inflight.clear()
+    }
+
+    /** Sends what is queued, lets the thread commit it and close its connection, and waits for it to end. */
+    close(): Promise<void> {
+        return (this.closing ??= this.closeNow())
+    }
+
+    private async closeNow(): Promise<void> {
+        this.send()
+        const worker = this.worker
+        if (!worker) return
+        worker.ref()
+        const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
+        worker.postMessage({ kind: "close" } satisfies ToWriter)
+        await exited
+        // answers cannot come any more: anything unanswered was not acknowledged
+        const refused = commitFailed()
+        for (const waiting of this.inflight.values()) for (const w of waiting) w.reject(refused)
+        this.inflight.clear()
+    }
+}

@@ -1,0 +1,73 @@
+// The SQLite store's write path (storage/point-writer.ts, storage/writer-thread.ts): on the writer thread
+// a commit that waits for the database does not hold up the event loop, and closing waits for what is in
+// flight; one datastream upsert per commit gives what one per datapoint gave. The Store contract itself
+// runs against both (test/host/harness/stores.ts).
+import assert from "node:assert/strict"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { after, test } from "node:test"
+import Database from "better-sqlite3"
+import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
+
+const T0 = Date.UTC(2026, 10, 22, 5)
+const dirs: string[] = []
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+
+test("sqlite, writer thread: while a commit waits for the database, the event loop keeps serving reads; the write is answered once committed", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
+    dirs.push(dir)
+    const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", writerThread: true, now: () => T0 })
+    try {
+        const f = (await store.createFeed({})).id
+        assert.equal((await store.writePoints(f, [{ stream: "s", atMs: T0, value: "1" }])).length, 1)
+        // another connection holds the write lock: the commit must wait for it (in-process it would block
+        // this thread in SQLite's busy wait, and nothing below could run until it gave up)
+        const other = new Database(join(dir, "db"))
+        other.prepare("BEGIN IMMEDIATE").run()
+        let answered = false
+        const write = store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "2" }]).finally(() => (answered = true))
+        for (let i = 0; i < 20; i++) {
+            await new Promise((r) => setImmediate(r))
+            assert.deepEqual(await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), [{ atMs: T0, value: "1" }])
+        }
+        assert.equal(answered, false, "the write was answered while its commit could not have happened")
+        other.prepare("COMMIT").run()
+        other.close()
+        const stored = await write
+        assert.deepEqual(stored.map((p) => [p.atMs, p.value]), [[T0 + 1, "2"]])
+        assert.equal((await store.getDatastream(f, "s"))?.currentValue, "2")
+        // the replay's high-water mark is read in the snapshot of its points
+        const replay = await store.replay(f, "s", 0, 10)
+        const newest = Math.max(...replay.points.map((p) => p.seq))
+        assert.deepEqual([replay.seen({ seq: newest }), replay.seen({ seq: newest + 1 })], [true, false])
+    } finally {
+        await store.close()
+    }
+})
+
+test("sqlite: one datastream upsert per commit gives what one per point gave (newest value, min, max)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
+    dirs.push(dir)
+    const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", now: () => T0 })
+    try {
+        const f = (await store.createFeed({})).id
+        // one turn: one commit holding all of these
+        await Promise.all([
+            store.writePoints(f, [{ stream: "s", atMs: T0 + 5, value: "7" }, { stream: "s", atMs: T0 + 1, value: "-3" }]),
+            store.writePoints(f, [{ stream: "s", atMs: T0 + 5, value: "8" }]), // same `at`, later: wins
+            store.writePoints(f, [{ stream: "s", atMs: T0 + 2, value: "on" }, { stream: "t", atMs: T0, value: "x" }]),
+            store.writePoints(f, [{ stream: "s", atMs: T0 + 3, value: "12.5" }]),
+        ])
+        const s = await store.getDatastream(f, "s")
+        assert.deepEqual([s?.currentValue, s?.atMs, s?.minValue, s?.maxValue], ["8", T0 + 5, -3, 12.5])
+        const t = await store.getDatastream(f, "t")
+        assert.deepEqual([t?.currentValue, t?.minValue, t?.maxValue], ["x", undefined, undefined])
+        // an older point later does not take the current value; a new extreme widens the range
+        await store.writePoints(f, [{ stream: "s", atMs: T0, value: "100" }])
+        const s2 = await store.getDatastream(f, "s")
+        assert.deepEqual([s2?.currentValue, s2?.atMs, s2?.maxValue], ["8", T0 + 5, 100])
+    } finally {
+        await store.close()
+    }
+})
