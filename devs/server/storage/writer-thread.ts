@@ -122,7 +122,8 @@ export class WriterThread {
         const waiting = this.inflight.get(m.id)
         if (!waiting) return
         this.inflight.delete(m.id)
-        if (this.inflight.size === 0) this.worker?.unref()
+        // an idle thread does not keep the process alive; a closing one does until it has ended
+        if (this.inflight.size === 0 && !this.closing) this.worker?.unref()
         waiting.forEach((w, i) => {
             const o = m.outcomes[i]
             if (Array.isArray(o)) w.resolve(o)

@@ -71,3 +71,20 @@ test("sqlite: one datastream upsert per commit gives what one per point gave (ne
         await store.close()
     }
 })
+
+test("sqlite, writer thread: closing while a write is in flight answers the write, then ends the thread", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
+    dirs.push(dir)
+    const path = join(dir, "db")
+    const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread: true, now: () => T0 })
+    const f = (await store.createFeed({})).id
+    await store.writePoints(f, [{ stream: "s", atMs: T0, value: "0" }]) // the thread is up
+    const write = store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "1" }])
+    // (the thread answered the write while closing: it must stay referenced until it has ended, or the
+    // process may run out of work and exit with the close still pending)
+    await Promise.all([write, store.close()])
+    assert.deepEqual((await write).map((p) => p.value), ["1"])
+    const again = new SqliteStore({ path, synchronous: "NORMAL" })
+    assert.equal((await again.getDatastream(f, "s"))?.currentValue, "1")
+    await again.close()
+})
