@@ -16,6 +16,7 @@ import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts
 import type { Caller, Connection, TransportKind } from "./context.ts"
 import type { Router } from "./router.ts"
 import type { Hub } from "./hub/index.ts"
+import { WheelTimer, type TimerWheel } from "./timer-wheel.ts"
 
 /** The four verbs a transport gives a session. */
 export interface Wire {
@@ -55,6 +56,8 @@ export interface SessionDeps {
     sessions: Set<Session>
     /** whether a new connection may stay (per address and in all), and how many have not authenticated */
     admission: Admission
+    /** [P§4] the one timer of every session's keep-alive checks */
+    keepaliveWheel: TimerWheel
 }
 
 export type SessionState = "open" | "closing" | "closed"
@@ -91,7 +94,8 @@ export class Session implements Connection {
     private authenticatedOnce = false
     /** when the welcome went out; until an authenticated request, the auth deadline runs from here */
     private welcomedMs = 0
-    private timer?: NodeJS.Timeout
+    /** [P§4] this session's keep-alive check, on the shared wheel */
+    private readonly keepalive = new WheelTimer(() => this.tick())
     /** settles when every write this connection sent so far is committed: reads wait for it */
     private writesDone: Promise<unknown> = Promise.resolve()
     private readonly asCaller: Caller
@@ -277,7 +281,7 @@ export class Session implements Connection {
     }
 
     private schedule(ms: number): void {
-        this.timer = setTimeout(() => this.tick(), Math.max(1, ms))
+        this.deps.keepaliveWheel.schedule(this.keepalive, Math.max(1, ms))
     }
 
     /** [P§4] keep-alive, auth-deadline and slow-consumer checks; sleeps until the next is due. */
@@ -330,8 +334,7 @@ export class Session implements Connection {
     }
 
     private release(): void {
-        if (this.timer) clearTimeout(this.timer)
-        this.timer = undefined
+        this.deps.keepaliveWheel.cancel(this.keepalive)
         this.admitted?.closed()
         this.deps.hub.connectionClosed(this)
         if (this.deps.sessions.delete(this)) this.deps.metrics.connectionsOpen.add({ transport: this.transport }, -1)

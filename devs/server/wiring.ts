@@ -44,6 +44,7 @@ import type { ServerOptions } from "./options.ts"
 import { Buckets } from "./ratelimit.ts"
 import { Router } from "./router.ts"
 import type { Session, SessionDeps } from "./session.ts"
+import { TimerWheel } from "./timer-wheel.ts"
 import type { Store } from "./storage/store.ts"
 import type { TlsMaterial } from "./tls/material.ts"
 import { tlsServerOptions } from "./tls/policy.ts"
@@ -135,6 +136,7 @@ export function wireServer(f: Foundations): Wired {
         maxUnauthenticatedPerAddress: opts.maxUnauthenticatedPerAddress ?? MAX_UNAUTHENTICATED_PER_ADDRESS,
     })
     const sessionDeps: SessionDeps = {
+        keepaliveWheel: new TimerWheel(),
         router,
         hub,
         metrics,
