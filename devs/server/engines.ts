@@ -33,6 +33,7 @@ export async function openStore(
     if (!o.databaseUrl) {
         // the datapoint commits on a writer thread (storage/writer-thread.ts)
         const store = new SqliteStore({ path: join(o.dataDir, "feedline.db"), synchronous: o.synchronous, writerThread: true, onCommit: hooks.onCommit, onError: hooks.onError })
+        await store.ready() // the writer thread is up before the first write can arrive
         return { store, durability: store.durability() }
     }
     if (!/^postgres(ql)?:\/\//.test(o.databaseUrl)) throw new ConfigError(`--database-url must be a postgres:// URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE), not "${redactedUrl(o.databaseUrl)}"`)

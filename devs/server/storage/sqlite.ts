@@ -752,6 +752,11 @@ export class SqliteStore implements Store {
         return { journalMode: String(this.db.pragma("journal_mode", { simple: true })), synchronous: ["OFF", "NORMAL", "FULL", "EXTRA"][synchronous] ?? String(synchronous) }
     }
 
+    /** Resolves once datapoint writes can be committed without a wait: the writer thread, if any, has started. */
+    async ready(): Promise<void> {
+        if ("thread" in this.writer) await this.writer.thread.ready()
+    }
+
     /** Commits what is pending, then closes the database. */
     async close(): Promise<void> {
         if (this.closed) return

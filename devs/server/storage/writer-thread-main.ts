@@ -16,6 +16,8 @@ const group = new GroupCommit(new PointWriter(db), () => nowMs, {
     onError: (err) => post({ kind: "error", message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined }),
 })
 
+post({ kind: "ready" })
+
 port.on("message", (m: ToWriter) => {
     if (m.kind === "close") {
         group.flush()

@@ -37,6 +37,7 @@ export function unpackWrites(packed: PackedWrites): WriteRequest[] {
 /** Thread → main. */
 export type FromWriter =
     | { kind: "written"; id: number; outcomes: (WrittenPairs | StoreRefusal)[] }
+    | { kind: "ready" }
     | { kind: "commit"; ms: number; requests: number }
     | { kind: "error"; message: string; stack?: string }
     | { kind: "closed" }
@@ -74,6 +75,8 @@ export class WriterThread {
     private scheduled = false
     private readonly sendSoon = () => this.send()
     private closing?: Promise<void>
+    private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = []
+    private isReady = false
 
     constructor(
         private readonly data: WriterThreadData,
@@ -104,8 +107,19 @@ export class WriterThread {
         worker.postMessage(msg)
     }
 
+    /**
+     * Starts the thread now and resolves once it has opened its connection (the server waits for this
+     * before it listens: starting a thread takes a while, which the first write must not wait for).
+     */
+    ready(): Promise<void> {
+        this.started()
+        if (this.isReady) return Promise.resolve()
+        return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }))
+    }
+
     private started(): Worker {
         if (this.worker) return this.worker
+        this.isReady = false
         const worker = new Worker(entry(), { workerData: this.data satisfies WriterThreadData })
         worker.unref()
         worker.on("message", (m: FromWriter) => this.received(m))
@@ -116,6 +130,11 @@ export class WriterThread {
     }
 
     private received(m: FromWriter): void {
+        if (m.kind === "ready") {
+            this.isReady = true
+            for (const w of this.readyWaiters.splice(0)) w.resolve()
+            return
+        }
         if (m.kind === "commit") return this.hooks.onCommit?.(m.ms, m.requests)
         if (m.kind === "error") return this.hooks.onError?.(Object.assign(new Error(m.message), { stack: m.stack }))
         if (m.kind !== "written") return
@@ -135,6 +154,7 @@ export class WriterThread {
     private lost(worker: Worker, err: Error): void {
         if (this.worker !== worker) return
         this.worker = undefined
+        for (const w of this.readyWaiters.splice(0)) w.reject(err)
         if (this.closing) return
         this.hooks.onError?.(err)
         const refused = commitFailed()
