@@ -49,7 +49,7 @@ async function main(): Promise<void> {
                 for (let i = 0; pacedPerS > 0 && i < rounds; i++) {
                     const p = await gen.paced(pacedPerS, PACED_WARMUP_MS, MEASURE_MS)
                     ackP99s.push(p.ack.p99)
-                    log(`  paced ${pacedPerS}/s round ${i + 1}: ack p50 ${p.ack.p50.toFixed(2)} ms, p99 ${p.ack.p99.toFixed(2)} ms, p99.9 ${p.ack.p999.toFixed(2)} ms; load average ${os.loadavg()[0].toFixed(1)}`)
+                    log(`  paced ${pacedPerS}/s round ${i + 1}: ack p50 ${p.ack.p50.toFixed(2)} ms, p99 ${p.ack.p99.toFixed(2)} ms, p99.9 ${p.ack.p999.toFixed(2)} ms; device side ${p.deviceBytesPerUpdate.up.toFixed(0)} B up + ${p.deviceBytesPerUpdate.down.toFixed(0)} B down per update (TLS included); load average ${os.loadavg()[0].toFixed(1)}`)
                 }
             } finally {
                 await gen.stop()

@@ -90,14 +90,15 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
     row(S, "server CPU per update at max rate", "µs", "lower", (r) => r.throughput && (r.throughput.server.cpuMs * 1000) / Math.max(1, r.throughput.acked))
     const rate = `at ${l.ratePerS}/s over ${l.devices} connections${l.rounds > 1 ? ` (least disturbed of ${l.rounds} rounds)` : ""}`
     row(S, `ack latency p50 ${rate}`, "ms", "lower", (r) => r.latency?.ack.p50,
-        "feedline acks after a durable SQLite commit (synchronous=FULL, fsync on the event loop) [P§9], feedline-pg after a durable PostgreSQL commit; the peers ack from memory (persistence off)")
+        "feedline acks after a durable SQLite commit (synchronous=FULL, on the store's writer thread) [P§9], feedline-pg after a durable PostgreSQL commit; the peers ack from memory (persistence off)")
     row(S, "ack latency p99", "ms", "lower", (r) => r.latency?.ack.p99)
     row(S, "ack latency p99.9", "ms", "lower", (r) => r.latency?.ack.p999)
     row(S, `push fan-out latency p50 (send → push at each of ${l.subscribers} subscribers)`, "ms", "lower", (r) => r.latency?.push.p50)
     row(S, "push fan-out latency p99", "ms", "lower", (r) => r.latency?.push.p99)
     row(S, "pushes received / expected", "%", "higher", (r) => r.latency && (100 * r.latency.pushesReceived) / Math.max(1, r.latency.pushesExpected))
     row(S, `server CPU per update ${rate}, with fan-out`, "µs", "lower", (r) => r.latency && (r.latency.server.cpuMs * 1000) / Math.max(1, r.latency.sent))
-    row(S, "bytes on the wire per update, device side (up + down, TLS records included)", "B", "lower", (r) => r.latency && r.latency.deviceBytesPerUpdate.up + r.latency.deviceBytesPerUpdate.down)
+    row(S, "bytes on the wire per update, device side (up + down, TLS records included)", "B", "lower", (r) => r.latency && r.latency.deviceBytesPerUpdate.up + r.latency.deviceBytesPerUpdate.down,
+        "feedline devices write the short form and get short answers [P§5a], as the firmware does")
     row(S, "  of which device → server", "B", "lower", (r) => r.latency?.deviceBytesPerUpdate.up)
     row(S, "  of which server → device (ack)", "B", "lower", (r) => r.latency?.deviceBytesPerUpdate.down)
     row(S, "bytes on the wire per push, subscriber side (TLS included)", "B", "lower", (r) => r.latency?.subscriberBytesPerPush)

@@ -222,7 +222,7 @@ export class Session implements Connection {
         if (!limited.ok) {
             const err = new ApiError(429, "E_RATE_LIMITED", `over ${this.deps.config.rate.ratePerSecond} requests per second on one connection; slow down`, limited.retryAfterMs)
             this.deps.metrics.requests.add({ method: req.method, status: "429" })
-            this.send(encodeResponse(errorResponse(err, req.token ?? "", req.resource)))
+            this.send(encodeResponse({ ...errorResponse(err, req.token ?? "", req.resource), short: req.short }))
             return
         }
         const handled = (WRITES.has(req.method) ? this.route(req) : this.writesDone.then(() => this.route(req))).catch((err) =>
@@ -237,6 +237,8 @@ export class Session implements Connection {
             const { response, after } = await this.deps.router.handle(this.asCaller, req)
             // closed meanwhile: the hub already forgot what this request subscribed
             if (this.state !== "open") return
+            // [P§5a] a short-form request is answered in the short form
+            if (req.short) response.short = true
             this.send(encodeResponse(response))
             after?.()
         } finally {

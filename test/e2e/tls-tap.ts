@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs"
 import net from "node:net"
 import tls from "node:tls"
+import { decodeRequest, decodeServerLine } from "../../src/protocol.ts"
 
 export interface TappedLine {
     /** Date.now() when the line passed */
@@ -84,20 +85,18 @@ export async function startTlsTap(opts: { targetPort: number; certPath: string; 
 export function acknowledgedValues(lines: TappedLine[], stream: string): Set<string> {
     const written = new Map<string, string[]>()
     const acked = new Set<string>()
+    // through the shared decoders: the firmware writes the short form [P§5a] and is answered in it
     for (const l of lines) {
-        let o: any
-        try {
-            o = JSON.parse(l.text)
-        } catch {
-            continue
-        }
-        if (typeof o?.token !== "string") continue
-        const key = `${l.conn}/${o.token}`
-        if (l.dir === "up" && o.method === "put") {
+        if (l.dir === "up") {
+            const req = decodeRequest(l.text).request
+            if (req?.method !== "put" || req.token === undefined) continue
             const values: string[] = []
-            for (const ds of o.body?.datastreams ?? []) if (ds.id === stream) for (const p of ds.datapoints ?? []) values.push(String(p.value))
-            written.set(key, values)
-        } else if (l.dir === "down" && o.status === 200 && written.has(key)) {
+            for (const ds of req.body?.datastreams ?? []) if (ds.id === stream) for (const p of ds.datapoints ?? []) values.push(String(p.value))
+            written.set(`${l.conn}/${req.token}`, values)
+        } else {
+            const r = decodeServerLine(l.text).response
+            const key = `${l.conn}/${r?.token}`
+            if (r?.status !== 200 || r.token === undefined || !written.has(key)) continue
             for (const v of written.get(key)!) acked.add(v)
             written.delete(key)
         }

@@ -21,6 +21,31 @@ export interface RequestVector {
 
 export const REQUEST_VECTORS: RequestVector[] = [
     {
+        name: "short form: a one-value device update",
+        from: "protocol v1 §5a (short form for metered links)",
+        input: '{"m":"put","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
+        expect: '{"m":"put","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
+    },
+    {
+        name: "short form: the key once, params, method in upper case, .json suffix",
+        from: "protocol v1 §5a, §5, §7",
+        input: '{"m":"SUBSCRIBE","r":"/feeds/1/datastreams/led.json","p":{"since":1732250000000},"h":{"X-ApiKey":"k1"},"t":"s"}',
+        expect: '{"m":"subscribe","r":"/feeds/1/datastreams/led","p":{"since":1732250000000},"h":{"X-ApiKey":"k1"},"t":"s"}',
+    },
+    {
+        name: "short form only without \"method\": the long names win, the short ones are unknown members",
+        from: "protocol v1 §5a",
+        input: '{"method":"get","m":"put","resource":"/feeds/2","r":"/feeds/1","token":"y","t":"x"}',
+        expect: '{"method":"get","resource":"/feeds/2","token":"y"}',
+    },
+    {
+        name: "short form without a resource: refused with its token",
+        from: "protocol v1 §5a, §5",
+        input: '{"m":"get","t":"q"}',
+        error: "E_NO_RESOURCE",
+        errorToken: "q",
+    },
+    {
         name: "xively documentation example, pretty-printed",
         from: "seeds/000 (Xively Socket Server, Request Syntax)",
         input:
@@ -171,6 +196,20 @@ export interface ServerLineVector {
 }
 
 export const SERVER_LINE_VECTORS: ServerLineVector[] = [
+    {
+        name: "short answer to a short-form request",
+        input: '{"t":"a1","s":200}',
+        kind: "response",
+        expect: '{"t":"a1","s":200}',
+        notice: false,
+    },
+    {
+        name: "short error answer",
+        input: '{"t":"a2","s":404,"b":{"title":"Not Found","errors":"feed 9 does not exist","code":"E_NOT_FOUND"}}',
+        kind: "response",
+        expect: '{"t":"a2","s":404,"b":{"title":"Not Found","errors":"feed 9 does not exist","code":"E_NOT_FOUND"}}',
+        notice: false,
+    },
     { name: "heartbeat", input: "", kind: "heartbeat" },
     { name: "heartbeat with CR", input: "\r", kind: "heartbeat" },
     {
@@ -230,6 +269,26 @@ export const SERVER_LINE_VECTORS: ServerLineVector[] = [
 ]
 
 /** The one-datastream update a device sends most often; its byte count is printed by both tests. */
+/**
+ * [P§3] Values encode() must write exactly as encodeByHand() does, in both runtimes: the cases where it
+ * takes the runtime's JSON.stringify, and each reason it must not (escapes, non-ASCII, an undefined
+ * array element, which DeviceScript writes as `undefined`).
+ */
+export const ENCODE_SAMPLES: any[] = [
+    { method: "put", resource: "/feeds/1", params: undefined, body: { datastreams: [{ id: "temp", datapoints: [{ at: 1732250000000, value: "21.5" }] }] }, token: "a1" },
+    { t: "a1", s: 200, b: undefined },
+    { list: [1, undefined, null, "x"], n: 21.5, neg: -3, big: 1e21, zero: -0, no: NaN, inf: Infinity, yes: true },
+    { text: "say \"hi\"", path: "a\\b", nl: "a\nb", ctl: "\u0001\u0008\u000c", word: "undefined" },
+    { title: "Küche 21°C", emoji: "😀" },
+    [],
+    {},
+    "plain",
+    42,
+    null,
+    undefined,
+    { deep: { a: [{ b: [{ c: "d" }] }] } },
+]
+
 export const ONE_VALUE_UPDATE = {
     method: "put",
     resource: "/feeds/1",

@@ -104,7 +104,7 @@ export class DeviceEndpoint {
             for (const line of lines) {
                 if (!line.trim() || !this.opts.ack) continue
                 const r = decodeRequest(line).request
-                this.write(c, encodeResponse({ token: r?.token, status: 200, resource: r?.resource }) + "\n")
+                this.write(c, encodeResponse({ token: r?.token, status: 200, resource: r?.resource, short: r?.short }) + "\n")
                 if (r?.method === "put") this.opts.onAck?.(performance.now())
             }
         })

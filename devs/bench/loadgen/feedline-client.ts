@@ -101,7 +101,8 @@ export function feedlineAdapter(address: TargetAddress): ClientAdapter {
                 onAck(seq, r.status === 200, r.status === 200 ? undefined : `${r.status} ${r.body?.code ?? ""}`, hint)
             }
             const send = (seq: number, atMs: number, withKey: boolean) =>
-                c.request("put", seq, { method: "put", resource, headers: withKey ? { "X-ApiKey": key } : undefined, body: updateBody(device, seq, atMs) })
+                // [P§5a] the short form, as the firmware writes its batches
+                c.request("put", seq, { short: true, method: "put", resource, headers: withKey ? { "X-ApiKey": key } : undefined, body: updateBody(device, seq, atMs) })
             await c.welcome()
             // [P§7] auth once: the first request carries the key, later ones do not
             const ack = new Promise<Response>((resolve) => (first = resolve))

@@ -1,8 +1,13 @@
 // Protocol v1 golden vectors, Node side. The DeviceScript twin is test/firmware/protocol.test.ts.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { decodeRequest, decodeServerLine, encode, encodeRequest, encodeResponse, isNotice, quote } from "../../../src/protocol.ts"
-import { ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../../vectors/envelope.ts"
+import { decodeRequest, decodeServerLine, encode, encodeByHand, encodeRequest, encodeResponse, isNotice, quote } from "../../../src/protocol.ts"
+import { ENCODE_SAMPLES, ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../../vectors/envelope.ts"
+
+test("encode: the runtime's JSON.stringify only where it writes what the hand-written encoder does", () => {
+    for (const v of ENCODE_SAMPLES) assert.equal(encode(v), encodeByHand(v), JSON.stringify(v))
+    assert.equal(encode(ENCODE_SAMPLES[0]), ONE_VALUE_UPDATE_LINE)
+})
 
 for (const v of REQUEST_VECTORS) {
     test(`request vector: ${v.name}`, () => {

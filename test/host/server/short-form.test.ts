@@ -1,0 +1,40 @@
+// [P§5a] The short form: a device on a metered link writes its requests with one-letter member names
+// and is answered the same way ({"t":…,"s":…}, errors with their body and code); long-form requests on
+// the same connection, and pushes, keep the long form. What a short write stores is what a long one does.
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import { http, startTestServer, TlsClient } from "../harness/server-harness.ts"
+
+const T0 = Date.UTC(2026, 10, 22, 5)
+
+test("a short-form request is answered in the short form; long-form requests and pushes keep the long form", async () => {
+    const s = await startTestServer()
+    try {
+        const key = s.credentials.deviceKey
+        const sub = await TlsClient.open(s, key)
+        assert.equal((await sub.request({ method: "subscribe", resource: "/feeds/1/datastreams/t", token: "sub" })).status, 200)
+        const c = await TlsClient.open(s)
+        const body = { datastreams: [{ id: "t", datapoints: [{ at: T0, value: "21.5" }] }] }
+        c.sendRaw(JSON.stringify({ m: "put", r: "/feeds/1", h: { "X-ApiKey": key }, b: body, t: "w1" }))
+        assert.equal((await c.response("w1")).raw, '{"t":"w1","s":200}')
+        // stored as a long-form write would be, and pushed to the subscriber in the long form
+        const push = await sub.response("sub")
+        assert.match(push.raw, /^\{"token":"sub","status":200,"resource":"\/feeds\/1\/datastreams\/t","body":/)
+        assert.equal((await http(s, "GET", "/v2/feeds/1/datastreams/t", { key })).body?.current_value, "21.5")
+        // an error: short, with its body and stable code
+        c.sendRaw(JSON.stringify({ m: "put", r: "/feeds/999999", b: body, t: "w2" }))
+        const err = await c.response("w2")
+        assert.ok(err.raw.startsWith('{"t":"w2","s":'), err.raw)
+        assert.equal(err.response!.short, true)
+        assert.ok(err.response!.status >= 400 && typeof err.response!.body.code === "string" && err.response!.body.code.startsWith("E_"), err.raw)
+        // the long form on the same connection is answered in the long form
+        const long = await c.request({ method: "get", resource: "/feeds/1/datastreams/t", token: "g" })
+        assert.equal(long.short, undefined)
+        assert.equal(long.resource, "/feeds/1/datastreams/t")
+        assert.equal(long.body.current_value, "21.5")
+        c.close()
+        sub.close()
+    } finally {
+        await s.stop()
+    }
+})
