@@ -259,10 +259,9 @@ export class Session implements Connection {
         if (queued > this.deps.config.maxQueueBytes) return this.dropSlowConsumer("its outgoing queue passed " + this.deps.config.maxQueueBytes + " bytes")
         // congested from now: look again within congestionCheckMs, not at the next keep-alive check (20 s apart in
         // the device doors' `field` profile), so that the slow-consumer rule holds to within that
-        if (this.congestedSinceMs === undefined && this.timer && queued > this.congestedBytes()) {
+        if (this.congestedSinceMs === undefined && this.keepalive.slot !== undefined && queued > this.congestedBytes()) {
             this.congestedSinceMs = this.lastTxMs
-            clearTimeout(this.timer)
-            this.schedule(this.congestionCheckMs())
+            this.schedule(this.congestionCheckMs()) // replaces the check that was due
         }
     }
 
