@@ -115,7 +115,7 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
     row(S, "server RSS, idle, no connections", "MiB", "lower", (r) => r.idleRssBytes && r.idleRssBytes / MiB)
     const k = profile.defaultKeepAliveIdle
     row(S, `idle server CPU with ${k.connections} connections at the default keep-alive`, "% core", "lower", (r) => r.defaultKeepAliveIdle && r.defaultKeepAliveIdle.server.coreShare * 100,
-        "feedline: 300 ms heartbeats both ways [P§4]; MQTT clients: 60 s keepalive")
+        "feedline: its default keep-alive profile (`field` since issue 13: 20 s heartbeats) [P§4]; MQTT clients: 60 s keepalive")
     for (const step of profile.connections.steps) {
         row(S, `server RSS with ${step} idle connections`, "MiB", "lower", (r) => {
             const s = r.connections.find((c) => c.step === step)
