@@ -1,8 +1,9 @@
 // `npm run bench:idle`: the feedline server's idle cost alone, for before/after comparisons of a
 // keep-alive or per-connection change in a minute instead of the full `npm run bench`. The same server
 // start and load generator as the full run's idle phases:
-//   - CPU with FEEDLINE_IDLE_DEVICES (default 1000) devices (opened as the full run opens them) at the default keep-alive
-//     (300 ms heartbeats both ways [P§4]), measured over 5 s after 2 s to settle;
+//   - CPU with FEEDLINE_IDLE_DEVICES (default 1000) devices (opened as the full run opens them) at the
+//     default keep-alive (the `field` profile since issue 13; FEEDLINE_BENCH_SERVER_ARGS="--heartbeat-ms 300
+//     --timeout-ms 3000" for the 300 ms contract [P§4]), measured over 5 s after 2 s to settle;
 //   - memory per idle TLS connection: a fresh server at the metered-link keep-alive holding
 //     FEEDLINE_IDLE_HOLD (default 2000) connections, RSS above the server's own idle RSS.
 import { mkdtempSync, rmSync } from "node:fs"
