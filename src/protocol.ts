@@ -108,8 +108,6 @@ export interface ServerLine {
  * names. A request is in the short form when it has "m" and no "method"; its answer comes in the short
  * form too. Pushes and connection notices keep the long form.
  */
-const LONG_REQUEST = ["method", "resource", "params", "headers", "body", "token"]
-const SHORT_REQUEST = ["m", "r", "p", "h", "b", "t"]
 
 function fail(code: ErrorCode, status: number, reason: string, token?: string): DecodedRequest {
     const error: ProtocolError = { code: code, status: status, reason: reason }
@@ -268,10 +266,11 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
     }
     if (!isPlainObject(raw)) return fail("E_NOT_OBJECT", 400, "a request must be a JSON object with method and resource")
 
+    // [P§5a] the short form, read as the long one
     const short = raw["method"] === undefined && raw["m"] !== undefined
-    const names = short ? SHORT_REQUEST : LONG_REQUEST
+    if (short) raw = { method: raw["m"], resource: raw["r"], params: raw["p"], headers: raw["h"], body: raw["b"], token: raw["t"] }
     let token: string | undefined = undefined
-    const rawToken = raw[names[5]]
+    const rawToken = raw["token"]
     if (rawToken !== undefined && rawToken !== null) {
         if (typeof rawToken === "number" && rawToken - rawToken === 0) token = "" + rawToken
         else if (typeof rawToken === "string") token = rawToken
@@ -285,7 +284,7 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
         return fail("E_BAD_UTF8", 400, "the request holds a lone UTF-16 surrogate (such as \\ud800 without its pair), which is no character; send valid Unicode text", token)
     }
 
-    const rawMethod = raw[names[0]]
+    const rawMethod = raw["method"]
     if (rawMethod === undefined || rawMethod === null || rawMethod === "") {
         return fail("E_NO_METHOD", 400, "method is missing; use one of " + METHODS.join(", "), token)
     }
@@ -295,7 +294,7 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
     }
 
     const req: Request = { method: method }
-    const rawResource = raw[names[1]]
+    const rawResource = raw["resource"]
     if (rawResource === undefined || rawResource === null) {
         // [P§8] unsubscribe without a resource removes every subscription of the connection
         if (method !== "unsubscribe") return fail("E_NO_RESOURCE", 400, "resource is missing, e.g. \"/feeds/504\"", token)
@@ -318,7 +317,7 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
         req.resource = resource
     }
 
-    const rawParams = raw[names[2]]
+    const rawParams = raw["params"]
     if (rawParams !== undefined && rawParams !== null) {
         if (!isPlainObject(rawParams)) return fail("E_BAD_PARAMS", 400, "params must be an object of query parameters", token)
         const keys = Object.keys(rawParams)
@@ -333,7 +332,7 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
         if (keys.length) req.params = rawParams
     }
 
-    const rawHeaders = raw[names[3]]
+    const rawHeaders = raw["headers"]
     if (rawHeaders !== undefined && rawHeaders !== null) {
         if (!isPlainObject(rawHeaders)) return fail("E_BAD_HEADERS", 400, "headers must be an object such as {\"X-ApiKey\":\"...\"}", token)
         const keys = Object.keys(rawHeaders)
@@ -343,7 +342,7 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
         if (keys.length) req.headers = rawHeaders
     }
 
-    const body = raw[names[4]]
+    const body = raw["body"]
     // a bare non-finite number (1e400) would be encoded as null, i.e. as no body: drop it now
     if (body !== undefined && body !== null && !(typeof body === "number" && body - body !== 0)) req.body = body
     if (token !== undefined) req.token = token
@@ -368,9 +367,6 @@ function isPositive(v: Json): boolean {
     return typeof v === "number" && v > 0
 }
 
-const LONG_RESPONSE = ["status", "token", "resource", "body"]
-const SHORT_RESPONSE = ["s", "t", "r", "b"]
-
 /** [P§2, P§6] Decodes one line the server sent (without its "\n"). Never throws. */
 export function decodeServerLine(line: string): ServerLine {
     let onlySpace = true
@@ -393,17 +389,17 @@ export function decodeServerLine(line: string): ServerLine {
         if (isPositive(o["timeout"])) welcome.timeout = o["timeout"]
         return { kind: "welcome", welcome: welcome }
     }
-    // [P§5a] the short form: "s" for status, and no "status"
+    // [P§5a] the short form ("s" for status, and no "status"), read as the long one
     const short = o["status"] === undefined && typeof o["s"] === "number"
-    const names = short ? SHORT_RESPONSE : LONG_RESPONSE
-    if (typeof o[names[0]] !== "number") {
+    if (short) o = { status: o["s"], token: o["t"], resource: o["r"], body: o["b"] }
+    if (typeof o["status"] !== "number") {
         return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line has no status" } }
     }
-    const resp: Response = { status: o[names[0]] }
+    const resp: Response = { status: o["status"] }
     if (o["notice"] === true) resp.notice = true
-    if (typeof o[names[1]] === "string") resp.token = o[names[1]]
-    if (typeof o[names[2]] === "string") resp.resource = o[names[2]]
-    if (o[names[3]] !== undefined) resp.body = o[names[3]]
+    if (typeof o["token"] === "string") resp.token = o["token"]
+    if (typeof o["resource"] === "string") resp.resource = o["resource"]
+    if (o["body"] !== undefined) resp.body = o["body"]
     if (short) resp.short = true
     return { kind: "response", response: resp }
 }
@@ -440,32 +436,11 @@ export function quote(s: string): string {
 }
 
 /**
- * True when `s` is plain ASCII: one UTF-8 byte per character. Native in both runtimes (the loop over
- * characters is what this spares): DeviceScript strings know their UTF-8 length, Node has Buffer.
- */
-function isAscii(s: string): boolean {
-    const utf8Bytes = (s as Json)["byteLength"] // DeviceScript
-    if (typeof utf8Bytes === "number") return utf8Bytes === s.length
-    return (Buffer as Json).byteLength(s) === s.length // Node
-}
-
-/**
- * [P§3] Compact, ASCII-only JSON; keys keep insertion order, undefined members are left out,
- * non-finite numbers become null. The runtime's native JSON.stringify where its output is provably
- * these bytes: pure ASCII and without a single backslash, i.e. no string held a quote, a backslash, a
- * control or a non-ASCII character, the only places where the runtimes (and this encoder) differ
- * (DeviceScript's simulator mangles non-ASCII in JSON.stringify), and no `undefined`. Anything else is
- * encoded by hand.
+ * [P§3] Compact, ASCII-only JSON. Written by hand (not JSON.stringify) so that both runtimes produce
+ * the same bytes: DeviceScript's simulator mangles non-ASCII in JSON.stringify. Keys keep insertion
+ * order; undefined members are left out; non-finite numbers become null (as JSON.stringify does).
  */
 export function encode(v: Json): string {
-    const native = JSON.stringify(v)
-    // (DeviceScript writes an undefined array element as `undefined`, which is not JSON)
-    if (typeof native === "string" && native.indexOf("\\") < 0 && native.indexOf("undefined") < 0 && isAscii(native)) return native
-    return encodeByHand(v)
-}
-
-/** [P§3] encode(), written out character by character: the same bytes in both runtimes. */
-export function encodeByHand(v: Json): string {
     if (v === null || v === undefined) return "null"
     const t = typeof v
     if (t === "string") return quote(v)
@@ -475,7 +450,7 @@ export function encodeByHand(v: Json): string {
         let out = "["
         for (let i = 0; i < v.length; ++i) {
             if (i) out += ","
-            out += v[i] === undefined ? "null" : encodeByHand(v[i])
+            out += v[i] === undefined ? "null" : encode(v[i])
         }
         return out + "]"
     }
@@ -487,14 +462,13 @@ export function encodeByHand(v: Json): string {
         if (item === undefined || typeof item === "function") continue
         if (!first) out += ","
         first = false
-        out += quote(keys[i]) + ":" + encodeByHand(item)
+        out += quote(keys[i]) + ":" + encode(item)
     }
     return out + "}"
 }
 
-/** [P§5] One compact request line, in canonical member order; in the short form [P§5a] when `req.short`. */
+/** [P§5] One compact request line, in canonical member order (the long form; encodeShortRequest writes the short one). */
 export function encodeRequest(req: Request): string {
-    if (req.short === true) return encode({ m: req.method, r: req.resource, p: req.params, h: req.headers, b: req.body, t: req.token })
     return encode({
         method: req.method,
         resource: req.resource,
@@ -503,6 +477,14 @@ export function encodeRequest(req: Request): string {
         body: req.body,
         token: req.token,
     })
+}
+
+/**
+ * [P§5a] One request line in the short form. Its own function, not a branch of encodeRequest: the
+ * firmware, which does not write it yet, then carries none of its bytecode (its code budget is tight).
+ */
+export function encodeShortRequest(req: Request): string {
+    return encode({ m: req.method, r: req.resource, p: req.params, h: req.headers, b: req.body, t: req.token })
 }
 
 /**

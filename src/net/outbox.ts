@@ -234,6 +234,5 @@ export function encodeBatch(feedResource: string, samples: Sample[], token: stri
         }
         group["datapoints"].push({ at: s.at, value: s.value })
     }
-    // [P§5a] the short form: one-letter envelope members, and a short answer ({"t":…,"s":…})
-    return encodeRequest({ method: "put", resource: feedResource, headers: headers, body: { datastreams: streams }, token: token, short: true })
+    return encodeRequest({ method: "put", resource: feedResource, headers: headers, body: { datastreams: streams }, token: token })
 }

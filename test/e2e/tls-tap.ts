@@ -85,7 +85,7 @@ export async function startTlsTap(opts: { targetPort: number; certPath: string; 
 export function acknowledgedValues(lines: TappedLine[], stream: string): Set<string> {
     const written = new Map<string, string[]>()
     const acked = new Set<string>()
-    // through the shared decoders: the firmware writes the short form [P§5a] and is answered in it
+    // through the shared decoders, which read the long form and the short one [P§5a]
     for (const l of lines) {
         if (l.dir === "up") {
             const req = decodeRequest(l.text).request

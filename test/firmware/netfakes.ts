@@ -1,7 +1,6 @@
 import * as ds from "@devicescript/core"
 // Fakes for the link's tests: a transport that records what the link sends, and a clock moved by hand.
 import { LinkConfig, DEFAULT_CONFIG } from "../../src/net/config"
-import { decodeRequest } from "../../src/protocol"
 import { Link, Transport } from "../../src/net/link"
 
 /** Records opens, closes and every line sent; open() answers `openResult` ("" = under way). */
@@ -20,10 +19,10 @@ export class RecordingTransport implements Transport {
     close() {
         this.closes++
     }
-    /** the requests sent (heartbeats left out), decoded as the server does (batches are in the short form [P§5a]) */
+    /** the requests sent (heartbeats left out), decoded */
     requests(): any[] {
         const out: any[] = []
-        for (let i = 0; i < this.sent.length; ++i) if (this.sent[i] !== "\n") out.push(decodeRequest(this.sent[i]).request)
+        for (let i = 0; i < this.sent.length; ++i) if (this.sent[i] !== "\n") out.push(JSON.parse(this.sent[i]))
         return out
     }
     lastRequest(): any {

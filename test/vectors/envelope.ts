@@ -269,26 +269,6 @@ export const SERVER_LINE_VECTORS: ServerLineVector[] = [
 ]
 
 /** The one-datastream update a device sends most often; its byte count is printed by both tests. */
-/**
- * [P§3] Values encode() must write exactly as encodeByHand() does, in both runtimes: the cases where it
- * takes the runtime's JSON.stringify, and each reason it must not (escapes, non-ASCII, an undefined
- * array element, which DeviceScript writes as `undefined`).
- */
-export const ENCODE_SAMPLES: any[] = [
-    { method: "put", resource: "/feeds/1", params: undefined, body: { datastreams: [{ id: "temp", datapoints: [{ at: 1732250000000, value: "21.5" }] }] }, token: "a1" },
-    { t: "a1", s: 200, b: undefined },
-    { list: [1, undefined, null, "x"], n: 21.5, neg: -3, big: 1e21, zero: -0, no: NaN, inf: Infinity, yes: true },
-    { text: "say \"hi\"", path: "a\\b", nl: "a\nb", ctl: "\u0001\u0008\u000c", word: "undefined" },
-    { title: "Küche 21°C", emoji: "😀" },
-    [],
-    {},
-    "plain",
-    42,
-    null,
-    undefined,
-    { deep: { a: [{ b: [{ c: "d" }] }] } },
-]
-
 export const ONE_VALUE_UPDATE = {
     method: "put",
     resource: "/feeds/1",

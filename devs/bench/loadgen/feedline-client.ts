@@ -3,7 +3,7 @@
 // /feeds/:id` acked by token (src/requests.ts), `subscribe /feeds/:id` for pushes, blank-line heartbeats
 // when idle (src/keepalive.ts). The load generator does not judge liveness: a dead server shows in its figures.
 import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep, type KeepaliveContract } from "../../../src/keepalive.ts"
-import { decodeServerLine, encodeRequest, isNotice, type Response } from "../../../src/protocol.ts"
+import { decodeServerLine, encodeRequest, encodeShortRequest, isNotice, type Response } from "../../../src/protocol.ts"
 import { RequestTable } from "../../../src/requests.ts"
 import { connectCountedTls, OPEN_TIMEOUT_MS, withTimeout, type CountedTls } from "./wire.ts"
 import { deviceOf, updateBody } from "./payload.ts"
@@ -65,7 +65,7 @@ class LineConnection {
     request(kind: string, ref: unknown, req: Omit<Parameters<typeof encodeRequest>[0], "token">): void {
         const token = this.requests.nextToken()
         this.requests.add(token, kind, ref, performance.now(), ACK_TIMEOUT_MS)
-        this.write(encodeRequest({ ...req, token }) + "\n")
+        this.write((req.short ? encodeShortRequest : encodeRequest)({ ...req, token }) + "\n")
     }
 
     /** [P§4] a blank line after `heartbeat` ms without sending */
@@ -101,7 +101,7 @@ export function feedlineAdapter(address: TargetAddress): ClientAdapter {
                 onAck(seq, r.status === 200, r.status === 200 ? undefined : `${r.status} ${r.body?.code ?? ""}`, hint)
             }
             const send = (seq: number, atMs: number, withKey: boolean) =>
-                // [P§5a] the short form, as the firmware writes its batches
+                // [P§5a] the short form, as a device on a metered link writes
                 c.request("put", seq, { short: true, method: "put", resource, headers: withKey ? { "X-ApiKey": key } : undefined, body: updateBody(device, seq, atMs) })
             await c.welcome()
             // [P§7] auth once: the first request carries the key, later ones do not

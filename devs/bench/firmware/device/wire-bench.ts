@@ -98,7 +98,7 @@ async function ours(sock: NativeSocket, c: Case, k: number) {
 /** DeviceScript MQTT client: CONNECT, then k QoS 1 publishes of the same JSON body. */
 async function mqtt(c: Case, k: number) {
     const client = await startMQTTClient({ host: FW_BENCH.host, port: FW_BENCH.mqttPort, proto: "tls", clientId: "fwbench" })
-    const body: any = JSON.parse(encodeBatch(FEED_RESOURCE, c.samples, "t", undefined))["b"] // the body of the short form [P§5a]
+    const body: any = JSON.parse(encodeBatch(FEED_RESOURCE, c.samples, "t", undefined))["body"]
     const t0 = ds.millis()
     for (let i = 0; i < k; ++i) await client.publish(MQTT_TOPIC, body, 1)
     await ds.sleep(0)
