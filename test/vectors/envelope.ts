@@ -21,31 +21,6 @@ export interface RequestVector {
 
 export const REQUEST_VECTORS: RequestVector[] = [
     {
-        name: "short form: a one-value device update",
-        from: "protocol v1 §5a (short form for metered links)",
-        input: '{"m":"put","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
-        expect: '{"m":"put","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
-    },
-    {
-        name: "short form: the key once, params, method in upper case, .json suffix",
-        from: "protocol v1 §5a, §5, §7",
-        input: '{"m":"SUBSCRIBE","r":"/feeds/1/datastreams/led.json","p":{"since":1732250000000},"h":{"X-ApiKey":"k1"},"t":"s"}',
-        expect: '{"m":"subscribe","r":"/feeds/1/datastreams/led","p":{"since":1732250000000},"h":{"X-ApiKey":"k1"},"t":"s"}',
-    },
-    {
-        name: "short form only without \"method\": the long names win, the short ones are unknown members",
-        from: "protocol v1 §5a",
-        input: '{"method":"get","m":"put","resource":"/feeds/2","r":"/feeds/1","token":"y","t":"x"}',
-        expect: '{"method":"get","resource":"/feeds/2","token":"y"}',
-    },
-    {
-        name: "short form without a resource: refused with its token",
-        from: "protocol v1 §5a, §5",
-        input: '{"m":"get","t":"q"}',
-        error: "E_NO_RESOURCE",
-        errorToken: "q",
-    },
-    {
         name: "xively documentation example, pretty-printed",
         from: "seeds/000 (Xively Socket Server, Request Syntax)",
         input:
@@ -183,6 +158,31 @@ export const REQUEST_VECTORS: RequestVector[] = [
         error: "E_TOO_DEEP",
         errorToken: "d",
     },
+    {
+        name: "short form: a one-value device update",
+        from: "protocol v1 §5a (short form for metered links)",
+        input: '{"m":"put","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
+        expect: '{"m":"put","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
+    },
+    {
+        name: "short form: the key once, params, method in upper case, .json suffix",
+        from: "protocol v1 §5a, §5, §7",
+        input: '{"m":"SUBSCRIBE","r":"/feeds/1/datastreams/led.json","p":{"since":1732250000000},"h":{"X-ApiKey":"k1"},"t":"s"}',
+        expect: '{"m":"subscribe","r":"/feeds/1/datastreams/led","p":{"since":1732250000000},"h":{"X-ApiKey":"k1"},"t":"s"}',
+    },
+    {
+        name: "short form only without \"method\": the long names win, the short ones are unknown members",
+        from: "protocol v1 §5a",
+        input: '{"method":"get","m":"put","resource":"/feeds/2","r":"/feeds/1","token":"y","t":"x"}',
+        expect: '{"method":"get","resource":"/feeds/2","token":"y"}',
+    },
+    {
+        name: "short form without a resource: refused with its token",
+        from: "protocol v1 §5a, §5",
+        input: '{"m":"get","t":"q"}',
+        error: "E_NO_RESOURCE",
+        errorToken: "q",
+    },
 ]
 
 export interface ServerLineVector {
@@ -196,20 +196,6 @@ export interface ServerLineVector {
 }
 
 export const SERVER_LINE_VECTORS: ServerLineVector[] = [
-    {
-        name: "short answer to a short-form request",
-        input: '{"t":"a1","s":200}',
-        kind: "response",
-        expect: '{"t":"a1","s":200}',
-        notice: false,
-    },
-    {
-        name: "short error answer",
-        input: '{"t":"a2","s":404,"b":{"title":"Not Found","errors":"feed 9 does not exist","code":"E_NOT_FOUND"}}',
-        kind: "response",
-        expect: '{"t":"a2","s":404,"b":{"title":"Not Found","errors":"feed 9 does not exist","code":"E_NOT_FOUND"}}',
-        notice: false,
-    },
     { name: "heartbeat", input: "", kind: "heartbeat" },
     { name: "heartbeat with CR", input: "\r", kind: "heartbeat" },
     {
@@ -266,6 +252,20 @@ export const SERVER_LINE_VECTORS: ServerLineVector[] = [
     { name: "garbage", input: "HTTP/1.1 400 Bad Request", kind: "invalid" },
     { name: "array", input: "[1,2]", kind: "invalid" },
     { name: "object without status", input: '{"hello":1}', kind: "invalid" },
+    {
+        name: "short answer to a short-form request",
+        input: '{"t":"a1","s":200}',
+        kind: "response",
+        expect: '{"t":"a1","s":200}',
+        notice: false,
+    },
+    {
+        name: "short error answer",
+        input: '{"t":"a2","s":404,"b":{"title":"Not Found","errors":"feed 9 does not exist","code":"E_NOT_FOUND"}}',
+        kind: "response",
+        expect: '{"t":"a2","s":404,"b":{"title":"Not Found","errors":"feed 9 does not exist","code":"E_NOT_FOUND"}}',
+        notice: false,
+    },
 ]
 
 /** The one-datastream update a device sends most often; its byte count is printed by both tests. */
