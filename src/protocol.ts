@@ -391,7 +391,7 @@ export function decodeServerLine(line: string): ServerLine {
     }
     // [P§5a] the short form ("s" for status, and no "status"), read as the long one
     const short = o["status"] === undefined && typeof o["s"] === "number"
-    if (short) o = { status: o["s"], token: o["t"], resource: o["r"], body: o["b"] }
+    if (short) o = { status: o["s"], token: o["t"], body: o["b"] } // a short answer names no resource
     if (typeof o["status"] !== "number") {
         return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line has no status" } }
     }
