@@ -126,7 +126,7 @@ function writeEntry(settings: Record<string, unknown>, board: number): string {
 import * as ds from "@devicescript/core"
 import { writeSetting } from "@devicescript/settings"
 import { startDevice } from "${src("app/device")}"
-import { simBoard } from "${src("app/config")}"
+import { simBoard } from "${src("foundation/config")}"
 import { SIMULATOR_DRIVERS } from "${src("sensors/simulated")}"
 import { enableClaims } from "${src("net/claim")}"
 enableClaims()

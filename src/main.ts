@@ -2,7 +2,7 @@
 // server (src/net) and the board's sensors and actuators (src/app), with simulated sensors and no chip
 // driver. Configuration comes from settings: docs/FIRMWARE.md "Firmware configuration (settings)".
 import * as ds from "@devicescript/core"
-import { genericBoard, simBoard } from "./app/config"
+import { genericBoard, simBoard } from "./foundation/config"
 import { startDevice } from "./app/device"
 import { SIMULATOR_DRIVERS } from "./sensors/simulated"
 

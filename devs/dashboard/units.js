@@ -1,6 +1,6 @@
 // Units for datastreams. The server stores none yet, so a datastream's own `unit` (Xively's
 // {"symbol","label"} or a string) wins, and otherwise the firmware's known ids give one
-// (src/app/config.ts SENSORS/THERMOSTAT, src/net/link.ts diagnostics).
+// (src/foundation/config.ts SENSORS/THERMOSTAT, src/net/link.ts diagnostics).
 const KNOWN = {
     temp: "°C",
     humidity: "%RH",

@@ -5,12 +5,12 @@
 //   npm run build                       all boards in boards/, plus the simulator build (src/main.ts)
 //   npm run build -- feedline_c3        only the boards named
 //
-// A board file and its wiring in src/app/config.ts must agree: the firmware reads pins from the table,
+// A board file and its wiring in src/foundation/config.ts must agree: the firmware reads pins from the table,
 // while the flashed runtime takes I2C and status LED from the board file. Exit code 1 on any problem.
 import { spawnSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { basename, join } from "node:path"
-import { BoardConfig, boardById } from "../../src/app/config.ts"
+import { BoardConfig, boardById } from "../../src/foundation/config.ts"
 
 const BOARDS_DIR = "boards"
 const ENTRY_DIR = "src/boards"
@@ -38,16 +38,16 @@ export function checkBoard(id: string, json: any, table: BoardConfig | undefined
     if (!SUPPORTED_ARCHS.includes(json.archId))
         problems.push(`E_BOARD_ARCH ${file}: archId "${json.archId}" is not supported; use ${SUPPORTED_ARCHS.join(" or ")} (the ESP32-S2 runtime has no TLS)`)
     if (!table) {
-        problems.push(`E_BOARD_TABLE ${file}: no board "${id}" in src/app/config.ts allBoards(); add its wiring there`)
+        problems.push(`E_BOARD_TABLE ${file}: no board "${id}" in src/foundation/config.ts allBoards(); add its wiring there`)
         return problems
     }
     const pins: Record<string, unknown> = json.pins ?? {}
     const expect = (name: string, gpio: number | undefined) => {
         const got = pinNumber(pins, name)
         if (gpio === undefined && got !== undefined)
-            problems.push(`E_BOARD_PIN ${file}: pin ${name} (GPIO${got}) is not wired in src/app/config.ts ${id}`)
+            problems.push(`E_BOARD_PIN ${file}: pin ${name} (GPIO${got}) is not wired in src/foundation/config.ts ${id}`)
         if (gpio !== undefined && got !== gpio)
-            problems.push(`E_BOARD_PIN ${file}: pin ${name} is ${got === undefined ? "missing" : "GPIO" + got}, src/app/config.ts ${id} uses GPIO${gpio}`)
+            problems.push(`E_BOARD_PIN ${file}: pin ${name} is ${got === undefined ? "missing" : "GPIO" + got}, src/foundation/config.ts ${id} uses GPIO${gpio}`)
     }
     expect("LIGHT", table.lightPin)
     expect("SOIL", table.soilPin)

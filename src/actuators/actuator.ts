@@ -1,6 +1,6 @@
 // An actuator: a command datastream the device subscribes to, an output it drives, and `<id>.state`,
 // the state it really applied, written back so the server shows what the device did.
-import { ActuatorStore, ErrorReporter, SampleSink } from "../app/ports"
+import { ActuatorStore, ErrorReporter, SampleSink } from "../foundation/ports"
 import * as ds from "@devicescript/core"
 import { formatReading } from "../sensors/sampling"
 import { commandText, parseSetpointCommand, parseSwitchCommand, ParsedCommand } from "./commands"

@@ -1,6 +1,6 @@
 // Command parsing, pure: the text a server wrote to a command datastream → the value to apply, or a
 // stable error code. Nothing here throws; a bad command becomes an `_errors` report upstream.
-import { parseDecimal } from "../app/config-text"
+import { parseDecimal } from "../foundation/config-text"
 
 export interface ParsedCommand {
     /** the value to apply: 0/1 for a switch, the number for a setpoint */

@@ -4,7 +4,7 @@
 // board table and settings at run time.
 import * as ds from "@devicescript/core"
 import "@devicescript/gpio"
-import { SwitchOutput } from "../app/config"
+import { SwitchOutput } from "../foundation/config"
 
 export interface Output {
     /** Drives the hardware to `value` (0/1 for a switch, a number for a setpoint); throws when it cannot. */

@@ -1,6 +1,6 @@
 // The settings that override the wiring of the board a build runs as. Pure: settings are read
 // elsewhere (config-settings.ts) and passed in, so the rules are tested without flash or hardware.
-import { BoardConfig, ClimateChip, CHIP_QUANTITIES, SwitchOutput } from "./config"
+import { BoardConfig, ClimateChip, CHIP_QUANTITIES, SwitchOutput } from "../foundation/config"
 
 /**
  * Setting keys (≤ 13 characters: readSetting throws above that). Put them in .env.defaults / .env.local;

@@ -2,9 +2,9 @@
 // written by the device itself), and keeps server-applied sampling policies across reboots.
 import { readSetting } from "@devicescript/settings"
 import { saveSetting } from "../flash"
-import { BoardConfig } from "./config"
+import { BoardConfig } from "../foundation/config"
 import { applyBoardSettings, POLICY_SETTING_PREFIX, SETTING_KEYS } from "./config-board"
-import { ActuatorStore, PolicyStore, SavedState } from "./ports"
+import { ActuatorStore, PolicyStore, SavedState } from "../foundation/ports"
 
 /** `board` (the build's) with every override setting applied; bad settings are logged and ignored. */
 export async function loadBoardConfig(board: BoardConfig): Promise<BoardConfig> {

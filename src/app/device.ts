@@ -5,7 +5,7 @@ import * as ds from "@devicescript/core"
 import { PROTOCOL_VERSION } from "../protocol"
 import { startLink } from "../net"
 import { SensorDrivers } from "../sensors/sensor"
-import { BoardConfig } from "./config"
+import { BoardConfig } from "../foundation/config"
 import { startBoardIo } from "./io"
 
 /** `board`: the wiring the build runs with (settings may override it); `drivers`: what it can start. */

@@ -1,4 +1,4 @@
-// Sensors and actuators of one board, wired to the link through two small ports (src/app/ports.ts).
+// Sensors and actuators of one board, wired to the link through two small ports (src/foundation/ports.ts).
 // In src/main.ts:
 //   const link = await startLink()
 //   await startBoardIo(link)        // = startFieldIo({ board from settings, sink: link, commands: link, store: settings })
@@ -13,9 +13,9 @@ import { Sampler } from "../sensors/sampler"
 import { SamplingPolicy } from "../sensors/sampling"
 import { Sensor, SensorDrivers } from "../sensors/sensor"
 import { Rand01 } from "../sensors/signal"
-import { BoardConfig, QUANTITIES, sensorQuantities } from "./config"
+import { BoardConfig, QUANTITIES, sensorQuantities } from "../foundation/config"
 import { loadBoardConfig, SettingsActuatorStore, SettingsPolicyStore } from "./config-settings"
-import { ActuatorStore, CommandSource, ErrorReporter, PolicyStore, SampleSink } from "./ports"
+import { ActuatorStore, CommandSource, ErrorReporter, PolicyStore, SampleSink } from "../foundation/ports"
 
 export const CONFIG_SUFFIX = ".cfg"
 

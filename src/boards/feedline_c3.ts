@@ -7,7 +7,7 @@
 import "@dsboard/feedline_c3"
 import { SHT30Driver } from "../sensors/chips/sht30"
 import { chipSensors } from "../sensors/hardware"
-import { feedlineC3Board } from "../app/config"
+import { feedlineC3Board } from "../foundation/config"
 import { startDevice } from "../app/device"
 
 await startDevice(feedlineC3Board(), {

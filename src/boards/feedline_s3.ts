@@ -7,7 +7,7 @@
 import "@dsboard/feedline_s3"
 import { BME680Driver } from "../sensors/chips/bme680"
 import { chipSensors } from "../sensors/hardware"
-import { feedlineS3Board } from "../app/config"
+import { feedlineS3Board } from "../foundation/config"
 import { startDevice } from "../app/device"
 
 await startDevice(feedlineS3Board(), {

@@ -4,7 +4,7 @@
 import { readSetting } from "@devicescript/settings"
 import { DEFAULT_BACKOFF, ReconnectConfig } from "../backoff"
 import { readBack } from "../flash"
-import { MAX_OUTBOX_BYTES } from "./outbox"
+import { MAX_OUTBOX_BYTES } from "../foundation/outbox-budget"
 
 export interface LinkConfig {
     /** server name; on a device it must match the server certificate (SNI + hostname check) */

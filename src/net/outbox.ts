@@ -12,12 +12,6 @@ export type Policy = "every" | "latest"
  * parallel arrays held ~850 samples before OutOfMemory, one object per sample only ~450.
  */
 export const SAMPLE_OVERHEAD_BYTES = 56
-/**
- * The largest outbox budget the heap allows (docs/FIRMWARE.md "Heap budget"): with the outbox at this cap (~12.5 KB
- * real), RX_MAX_BYTES received and waiting, a MAX_LINE_BYTES line and a replay of REPLAY_LIMIT pushes, the
- * whole firmware still held 10 KB more in the simulator (`npm run heap`); a larger OUTBOX_BYTES is clamped.
- */
-export const MAX_OUTBOX_BYTES = 16000
 /** Room in a batch line for the envelope around the datapoints: method, resource, token, the API key header of a first request. */
 const ENVELOPE_BYTES = 200
 /** Bytes of one datapoint besides its value: {"at":1763790000000,"value":},  */

@@ -3,7 +3,7 @@
 // wait for an external simulator that `devs run --test` does not have (platform notes §5).
 import * as ds from "@devicescript/core"
 import "@devicescript/gpio"
-import { BoardConfig, CHIP_QUANTITIES, QUANTITIES } from "../app/config"
+import { BoardConfig, CHIP_QUANTITIES, QUANTITIES } from "../foundation/config"
 import { ChipDriver, ClientSensor, DriverSensor, FunctionSensor, Sensor, SensorDrivers } from "./sensor"
 
 function sensorFor(q: string, role: any, scale = 1): Sensor {

@@ -1,8 +1,8 @@
 // Reads every sensor on its own schedule in one fiber, applies each sensor's sampling policy and hands
 // the readings worth sending to the sink. Policies change live (server config datastreams).
 import * as ds from "@devicescript/core"
-import { formatDuration, parsePolicyPatch, PolicyPatch } from "../app/config-text"
-import { ErrorReporter, SampleSink } from "../app/ports"
+import { formatDuration, parsePolicyPatch, PolicyPatch } from "../foundation/config-text"
+import { ErrorReporter, SampleSink } from "../foundation/ports"
 import {
     decideSend,
     formatReading,

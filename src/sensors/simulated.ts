@@ -1,6 +1,6 @@
 // Simulated sensors: the signal model read directly, so they work with no bus in `devs run --test` and
 // under `npm start`, and cost no Jacdac server code (the builds for boards read their chips directly too).
-import { Quantity, QUANTITIES } from "../app/config"
+import { Quantity, QUANTITIES } from "../foundation/config"
 import { FunctionSensor, Sensor, SensorDrivers } from "./sensor"
 import { initialSignalState, nextReading, Rand01, SignalShape, SignalState } from "./signal"
 

@@ -55,7 +55,7 @@ export function genEntry(name: string, settings: Settings, app: string, opts: { 
         .join("\n")
     const from = (dir: string) => relative(GEN_DIR, join(ROOT, "src", dir)).split("\\").join("/")
     const start = opts.device
-        ? `import { startDevice } from "${from("app")}/device"\nimport { simBoard } from "${from("app")}/config"\nimport { SIMULATOR_DRIVERS } from "${from("sensors")}/simulated"`
+        ? `import { startDevice } from "${from("app")}/device"\nimport { simBoard } from "${from("foundation")}/config"\nimport { SIMULATOR_DRIVERS } from "${from("sensors")}/simulated"`
         : `import { startLink } from "${from("net")}"`
     // [fleet] with `claims`, a board without a key claims one (src/net/claim.ts)
     const claims = opts.claims ? [`import { enableClaims } from "${from("net")}/claim"`, "enableClaims()"] : ["", ""]

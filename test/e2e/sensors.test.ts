@@ -14,7 +14,7 @@ import { api, datapoints, genEntry, runFirmware, until, VM_START_MS, type Firmwa
 // exactly what src/main.ts does after startLink(): the simulator's board, its settings applied
 const APP = `
 import { startBoardIo } from "../../../src/app/io"
-import { simBoard } from "../../../src/app/config"
+import { simBoard } from "../../../src/foundation/config"
 import { SIMULATOR_DRIVERS } from "../../../src/sensors/simulated"
 await startBoardIo(link, simBoard(), SIMULATOR_DRIVERS)
 `

@@ -10,7 +10,7 @@
 import * as ds from "@devicescript/core"
 import { writeSetting } from "@devicescript/settings"
 import { FieldIo, startBoardIo } from "../../src/app/io"
-import { simBoard } from "../../src/app/config"
+import { simBoard } from "../../src/foundation/config"
 import { SIMULATOR_DRIVERS } from "../../src/sensors/simulated"
 import { startLink } from "../../src/net"
 import { MAX_LINE_BYTES } from "../../src/net/framer"

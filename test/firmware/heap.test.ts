@@ -2,7 +2,7 @@
 // it must run out of nothing and still handle every push. `npm run heap` measures how much more fits.
 import { describe, expect, test } from "@devicescript/test"
 import { readLinkConfig } from "../../src/net/config"
-import { MAX_OUTBOX_BYTES } from "../../src/net/outbox"
+import { MAX_OUTBOX_BYTES } from "../../src/foundation/outbox-budget"
 import { writeSetting } from "@devicescript/settings"
 import { fillEverything, PROBE_NONE } from "./heap-scenario"
 

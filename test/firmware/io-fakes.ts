@@ -1,5 +1,5 @@
 // Fakes for the sensor/actuator ports: a recording sink, a command source that pushes on demand, a clock.
-import { CommandSource, OutboxPolicy, SampleSink } from "../../src/app/ports"
+import { CommandSource, OutboxPolicy, SampleSink } from "../../src/foundation/ports"
 
 export interface Report {
     id: string

@@ -1,6 +1,6 @@
 // The boards' wiring and the settings that override it.
 import { describe, expect, test } from "@devicescript/test"
-import { feedlineC3Board, feedlineS3Board, sensorQuantities, simBoard } from "../../src/app/config"
+import { feedlineC3Board, feedlineS3Board, sensorQuantities, simBoard } from "../../src/foundation/config"
 import { applyBoardSettings } from "../../src/app/config-board"
 
 describe("board config", () => {

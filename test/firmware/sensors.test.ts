@@ -3,8 +3,8 @@
 // after the VM's first batch never bind, so one test per VM run may start them.
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
-import { formatDuration, parseDecimal, parseDuration, parsePolicyPatch } from "../../src/app/config-text"
-import { ErrorReporter } from "../../src/app/ports"
+import { formatDuration, parseDecimal, parseDuration, parsePolicyPatch } from "../../src/foundation/config-text"
+import { ErrorReporter } from "../../src/foundation/ports"
 import { Sampler, MISSES_BEFORE_ERROR } from "../../src/sensors/sampler"
 import { decideSend, formatReading, initialSamplingState, markSent, SamplingPolicy } from "../../src/sensors/sampling"
 import { FunctionSensor } from "../../src/sensors/sensor"

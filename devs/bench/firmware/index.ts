@@ -1,12 +1,10 @@
 // Firmware-side figures, measured in the DeviceScript simulator against the DeviceScript MQTT client
 // in the same run, plus the per-board bytecode sizes and the link's recovery times.
-import { readFileSync } from "node:fs"
-import { join } from "node:path"
+import { MAX_OUTBOX_BYTES } from "../../../src/foundation/outbox-budget.ts"
 import type { FirmwareRow } from "../report.ts"
 import type { TlsFixture } from "../tls-fixture.ts"
 import { boardSizes, type BoardSize } from "./boards.ts"
 import { benchLink, type LinkBenchResult } from "./link-bench.ts"
-import { REPO } from "./sim.ts"
 import { benchWire, type WireResult } from "./wire-bench.ts"
 
 export interface FirmwareResult {
@@ -30,16 +28,6 @@ const CASE_LABEL: Record<string, string> = {
     one: "one value",
     ten: "a batch of 10 values (10 datastreams)",
     buffered: "a batch of 10 buffered datapoints (1 datastream)",
-}
-
-/** The firmware's default outbox budget, read from src/net/config.ts (DEFAULT_CONFIG.outboxBytes). */
-function defaultOutboxBytes(): number | undefined {
-    try {
-        const m = /outboxBytes:\s*([\d_]+)/.exec(readFileSync(join(REPO, "src/net/config.ts"), "utf8"))
-        return m ? Number(m[1].replace(/_/g, "")) : undefined
-    } catch {
-        return undefined
-    }
 }
 
 /** The DeviceScript MQTT client's recovery behaviour, read from its source (net/src/mqtt.ts), not measured. */
@@ -119,8 +107,7 @@ export async function benchFirmware(ctx: FirmwareContext): Promise<FirmwareResul
         } else if (ctx.recoveryRuns > 0) notYet("link recovery and black-hole detection", "ms", "not measured: " + (l.errors[0] ?? "no run completed"))
         if (l.outbox) {
             const perSample = l.outbox.samples ? l.outbox.bytes / l.outbox.samples : NaN
-            const dflt = defaultOutboxBytes()
-            const dfltNote = dflt ? `; the default OUTBOX_BYTES ${dflt} holds ~${Math.floor(dflt / perSample)} samples` : ""
+            const dfltNote = `; the default OUTBOX_BYTES ${MAX_OUTBOX_BYTES} holds ~${Math.floor(MAX_OUTBOX_BYTES / perSample)} samples`
             rows.push({
                 metric: "largest outbox that fits the 64 KB heap, link connected over TLS",
                 unit: "samples",

@@ -131,7 +131,7 @@ export interface KeyRecord {
 /** [fleet] What the devices of a product report: a datastream made on each new device's feed, and its sampling policy. */
 export interface ProductDatastream {
     id: string
-    /** the sampling policy text the device applies (src/app/config-text.ts), e.g. "i=5s d=0.2"; absent: its default */
+    /** the sampling policy text the device applies (src/foundation/config-text.ts), e.g. "i=5s d=0.2"; absent: its default */
     policy?: string
 }
 

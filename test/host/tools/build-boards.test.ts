@@ -4,7 +4,7 @@ import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { test } from "node:test"
-import { feedlineC3Board, feedlineS3Board } from "../../../src/app/config.ts"
+import { feedlineC3Board, feedlineS3Board } from "../../../src/foundation/config.ts"
 import { checkBoard, CODE_WINDOW_BYTES, codeWindowProblem, MIN_FREE_SHARE } from "../../../devs/tools/build-boards.ts"
 
 const c3json = () => JSON.parse(readFileSync("boards/feedline_c3.board.json", "utf8"))
@@ -19,7 +19,7 @@ test("a board file that disagrees is reported with a code and the fix", () => {
     moved.pins.RELAY = 4
     const p = checkBoard("feedline_c3", moved, feedlineC3Board())
     assert.equal(p.length, 1)
-    assert.match(p[0], /^E_BOARD_PIN boards\/feedline_c3\.board\.json: pin RELAY is GPIO4, src\/app\/config\.ts feedline_c3 uses GPIO10$/)
+    assert.match(p[0], /^E_BOARD_PIN boards\/feedline_c3\.board\.json: pin RELAY is GPIO4, src\/foundation\/config\.ts feedline_c3 uses GPIO10$/)
 
     const s2 = c3json()
     s2.archId = "esp32s2"
