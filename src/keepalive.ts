@@ -57,6 +57,7 @@ export function deriveFaultyMs(heartbeatMs: number, timeoutMs: number): number {
     let faultyMs = 3 * heartbeatMs
     if (faultyMs < DEFAULT_FAULTY_MS) faultyMs = DEFAULT_FAULTY_MS
     const capMs = Math.floor((heartbeatMs + timeoutMs) / 2)
+    if (capMs < 1) return timeoutMs // a welcome with a sub-ms timeout: faulty stays positive, at the timeout
     return faultyMs < capMs ? faultyMs : capMs
 }
 

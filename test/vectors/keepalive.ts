@@ -98,4 +98,6 @@ export const WELCOME_LINE_VECTORS: WelcomeLineVector[] = [
     { name: "no faulty, defaults", line: '{"welcome":"feedline/0.1.0","session":"s","time":1,"heartbeat":300,"timeout":3000}', contract: [300, 1000, 3000] },
     { name: "no faulty, metered link", line: '{"welcome":"feedline/0.1.0","session":"s","time":1,"heartbeat":25000,"timeout":60000}', contract: [25000, 42500, 60000] },
     { name: "nothing but the welcome", line: '{"welcome":"feedline/0.1.0","session":"s","time":1}', contract: [300, 1000, 3000] },
+    // envelope fuzz, seed 1234386169: {"heartbeat":1,"timeout":5e-324} derived faulty 0 (not positive)
+    { name: "a sub-ms timeout: faulty derived positive, at the timeout", line: '{"welcome":"x","session":"s","time":1,"heartbeat":1,"timeout":0.5}', contract: [1, 0.5, 0.5] },
 ]
