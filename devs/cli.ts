@@ -1,8 +1,7 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env node
 // feedline: the command line of the socket server. `feedline --help` lists the commands.
 import { writeFileSync } from "node:fs"
-import { resolve } from "node:path"
-import { fileURLToPath } from "node:url"
+import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { describeKey, KeyRing } from "./server/auth/keys.ts"
 import { credentialsPath } from "./server/credentials.ts"
@@ -15,8 +14,9 @@ import { openStore } from "./server/engines.ts"
 import { CLIENT_COMMANDS, clientCommandsHelp, processIo, runClientCommand } from "./client/commands/index.ts"
 import { PERMISSIONS, type Permission } from "./server/auth/grant.ts"
 import { runProxyCli } from "./faultproxy/command.ts"
+import { PACKAGE_ROOT, refuseStaleBuild } from "./server/compiled.ts"
 
-const DEFAULT_DATA_DIR = resolve(fileURLToPath(new URL("../data", import.meta.url)))
+const DEFAULT_DATA_DIR = join(PACKAGE_ROOT, "data")
 
 const HELP = `feedline: socket server for field devices (protocol v1, docs/PROTOCOL.md)
 
@@ -295,6 +295,7 @@ function isRemoteKeys(args: string[]): boolean {
 }
 
 async function main(argv: string[]): Promise<void> {
+    refuseStaleBuild("feedline")
     const [command, ...rest] = argv
     if (command !== undefined && Object.hasOwn(CLIENT_COMMANDS, command) && (command !== "keys" || isRemoteKeys(rest))) {
         process.exitCode = await runClientCommand(command, rest, processIo())

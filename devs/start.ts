@@ -10,7 +10,6 @@ import { spawn, type ChildProcess } from "node:child_process"
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join, relative, resolve } from "node:path"
 import { Writable } from "node:stream"
-import { fileURLToPath } from "node:url"
 import { parseEnv } from "node:util"
 import { startServer, type RunningServer } from "./server/index.ts"
 import { mountDashboard } from "./dashboard/mount.ts"
@@ -18,8 +17,9 @@ import { subscribeForever } from "./client/subscriber.ts"
 import { FeedlineConnection } from "./client/connection.ts"
 import { activationCode, parseProductSecret } from "./server/fleet/claim-codes.ts"
 import { PRIVATE_FILE_MODE } from "./server/storage/private-folder.ts"
+import { PACKAGE_ROOT, refuseStaleBuild } from "./server/compiled.ts"
 
-const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)))
+const ROOT = PACKAGE_ROOT
 const GEN_DIR = join(ROOT, ".devicescript", "start")
 const DEVS = join(ROOT, "node_modules", ".bin", "devs")
 /** `devs run --test` ends the run after -T ms; the demo runs until Ctrl-C, so: 24 days (setTimeout's limit). */
@@ -193,6 +193,7 @@ function feedHints(server: RunningServer, feedId: number) {
 }
 
 async function main() {
+    refuseStaleBuild("npm start")
     mkdirSync(dataDir, { recursive: true })
     let server: RunningServer
     try {

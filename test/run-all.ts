@@ -1,4 +1,6 @@
 // `npm test`: every test, in two lanes sized for a 2-core machine, then one summary line.
+//   first: `npm run compile` (tsc -b, incremental): the server, CLI and tools the host tests spawn are
+//   the compiled ones in dist/, as shipped; the tests themselves import the sources under tsx
 //   lane A: type-check (tsc strict), then the firmware suites in the DeviceScript simulator
 //   lane B: the host suites (node:test): every *.test.ts under test/host/ and test/e2e/
 // Each lane's output is streamed with a prefix. The last line is "N passed, N failed, N skipped"; how
@@ -60,7 +62,8 @@ async function laneB(): Promise<StepResult[]> {
     return [await run("host", process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], nodeTestCounts)]
 }
 
-const results = (await Promise.all([laneA(), laneB()])).flat()
+const compiled = await run("compile", bin("tsc"), ["-b", "tsconfig.build.json"], noCounts, false)
+const results = [compiled, ...(await Promise.all([laneA(), laneB()])).flat()]
 const { lines, exitCode } = summarize(results)
 for (const line of lines) console.log(line)
 process.exit(exitCode)

@@ -13,11 +13,14 @@
 import crypto from "node:crypto"
 import fs from "node:fs"
 import path from "node:path"
-import { SignJWT, jwtVerify, errors as joseErrors } from "jose"
 import { PERMISSIONS, type Grant } from "../server/auth/grant.ts"
 import type { KeyRecord } from "../server/storage/store.ts"
 
 /** Design documents: tokens are valid 5 hours; the page renews well before (see RENEW_BEFORE_MS). */
+/** jose, loaded with the first token (a server whose clients use no browser tokens does not carry its ~4 MiB of RSS) */
+let joseModule: Promise<typeof import("jose")> | undefined
+const loadJose = () => (joseModule ??= import("jose"))
+
 export const TOKEN_TTL_MS = 5 * 60 * 60 * 1000
 /** A caller may ask for less (tests, kiosks), never for more. */
 export const MAX_TOKEN_TTL_MS = TOKEN_TTL_MS
@@ -144,6 +147,7 @@ export class TokenAuthority {
             ttl: f.lifetimeMs / 1000,
         }
         if (grant.feeds) claims.feeds = grant.feeds
+        const { SignJWT } = await loadJose()
         const token = await new SignJWT(claims)
             .setProtectedHeader({ alg: "HS256", typ: "JWT" })
             .setIssuer(ISSUER)
@@ -161,6 +165,7 @@ export class TokenAuthority {
      * issuing key still valid. The result is the token's grant intersected with the key's current one.
      */
     async verify(token: string): Promise<VerifiedToken> {
+        const { jwtVerify, errors: joseErrors } = await loadJose()
         let payload: Record<string, any>
         try {
             ;({ payload } = await jwtVerify(token, this.o.secret, {

@@ -3,7 +3,7 @@
 
 import tls from "node:tls"
 import net from "node:net"
-import WebSocket from "ws"
+import type WebSocket from "ws"
 import type { ServerAddress } from "./address.ts"
 import { ClientError, connectError } from "./errors.ts"
 
@@ -131,7 +131,9 @@ function openTls(addr: ServerAddress, opts: LineChannelOptions): Promise<LineCha
     })
 }
 
-function openWs(addr: ServerAddress, opts: LineChannelOptions): Promise<LineChannel> {
+/** ws is loaded with the first WebSocket channel: the CLI (and `feedline serve`, which shares its modules) does not carry it otherwise */
+async function openWs(addr: ServerAddress, opts: LineChannelOptions): Promise<LineChannel> {
+    const { default: WebSocket } = await import("ws")
     return new Promise((resolve, reject) => {
         const ws = new WebSocket(addr.url, {
             ca: opts.ca ? withSystemRoots(opts.ca) : undefined,

@@ -7,10 +7,10 @@ import fs from "node:fs"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { createRequire } from "node:module"
 import path from "node:path"
-import { fileURLToPath } from "node:url"
+import { modulePath, PACKAGE_ROOT, RUNNING_COMPILED } from "../server/compiled.ts"
 
-const HERE = path.dirname(fileURLToPath(import.meta.url))
-const ROOT = path.resolve(HERE, "../..")
+/** the page's own files are not compiled: they are read from the package in both cases */
+const HERE = path.join(PACKAGE_ROOT, "devs/dashboard")
 const UPLOT_DIST = path.join(path.dirname(createRequire(import.meta.url).resolve("uplot/package.json")), "dist")
 
 const TYPES: Record<string, string> = {
@@ -33,13 +33,16 @@ const FILES: Record<string, string> = {
     "/vendor/uPlot.iife.min.js": path.join(UPLOT_DIST, "uPlot.iife.min.js"),
     "/vendor/uPlot.min.css": path.join(UPLOT_DIST, "uPlot.min.css"),
 }
-/** Import-free TypeScript modules the page shares with the firmware, server and CLI, compiled on first request. */
+/**
+ * Import-free TypeScript modules the page shares with the firmware, server and CLI: the compiled server
+ * serves their JavaScript from dist/ (the same build it runs); under tsx they are compiled on first request.
+ */
 const SHARED_TS: Record<string, string> = {
-    "/protocol.js": path.join(ROOT, "src/protocol.ts"),
-    "/keepalive.js": path.join(ROOT, "src/keepalive.ts"),
-    "/requests.js": path.join(ROOT, "src/requests.ts"),
-    "/subscription-cursor.js": path.join(ROOT, "src/subscription-cursor.ts"),
-    "/backoff.js": path.join(ROOT, "src/backoff.ts"),
+    "/protocol.js": "src/protocol.ts",
+    "/keepalive.js": "src/keepalive.ts",
+    "/requests.js": "src/requests.ts",
+    "/subscription-cursor.js": "src/subscription-cursor.ts",
+    "/backoff.js": "src/backoff.ts",
 }
 
 /**
@@ -72,8 +75,10 @@ function hash(b: Buffer): string {
     return (h >>> 0).toString(16)
 }
 
-/** A TypeScript module as an ES module: types stripped by esbuild (tsx's compiler, present wherever the server runs). */
-async function compileShared(file: string): Promise<Asset> {
+/** A shared module as an ES module: tsc's output when compiled, else types stripped by esbuild (tsx's compiler, present wherever tsx runs). */
+async function compileShared(sourcePath: string): Promise<Asset> {
+    if (RUNNING_COMPILED) return asset(fs.readFileSync(modulePath(sourcePath)), TYPES[".js"])
+    const file = path.join(PACKAGE_ROOT, sourcePath)
     const source = fs.readFileSync(file, "utf8")
     const { transform } = await import("esbuild")
     const out = await transform(source, { loader: "ts", format: "esm", target: "es2020", sourcefile: path.basename(file) })

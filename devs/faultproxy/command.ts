@@ -1,4 +1,4 @@
-// `feedline proxy` / `npx tsx devs/faultproxy/cli.ts`: the fault-injection proxy for people.
+// `feedline proxy` / `node dist/devs/faultproxy/cli.js`: the fault-injection proxy for people.
 // Reads commands from stdin (one per line) and, with --control, from a loopback HTTP port.
 
 import fs from "node:fs"

@@ -1,13 +1,14 @@
 // The engines a server runs on, chosen from its settings: the store (SQLite in the data folder, or
 // PostgreSQL with --database-url) and the bus (in-process, or Redis with --redis-url). startServer and the
-// `feedline keys` command open them here; nothing else in the server names an engine.
+// `feedline keys` command open them here; nothing else in the server names an engine. PostgreSQL's and
+// Redis's clients are loaded only when named (~12 MiB of RSS a server on SQLite does not carry).
 import { join } from "node:path"
 import type { Bus } from "./bus/bus.ts"
 import { LocalBus } from "./bus/local.ts"
-import { RedisBus, redactedUrl } from "./bus/redis.ts"
 import { ConfigError, UnavailableError } from "./errors.ts"
 import type { Logger } from "./log.ts"
-import { PostgresStore } from "./storage/postgres.ts"
+import type { PostgresStore } from "./storage/postgres.ts"
+import { redactedUrl } from "./redacted-url.ts"
 import { SqliteStore } from "./storage/sqlite.ts"
 import { StoreError, type Store } from "./storage/store.ts"
 
@@ -39,6 +40,7 @@ export async function openStore(
     if (!/^postgres(ql)?:\/\//.test(o.databaseUrl)) throw new ConfigError(`--database-url must be a postgres:// URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE), not "${redactedUrl(o.databaseUrl)}"`)
     let store: PostgresStore
     try {
+        const { PostgresStore } = await import("./storage/postgres.ts")
         store = await PostgresStore.open({
             url: o.databaseUrl,
             onCommit: hooks.onCommit,
@@ -56,6 +58,7 @@ export async function openBus(redisUrl: string | undefined, log: Logger, store: 
     if (!redisUrl) return new LocalBus()
     if (!/^rediss?:\/\//.test(redisUrl)) throw new ConfigError(`--redis-url must be a redis:// URL (redis://[:PASSWORD@]HOST:PORT[/DB]), not "${redactedUrl(redisUrl)}"`)
     try {
+        const { RedisBus } = await import("./bus/redis.ts")
         return await RedisBus.connect(redisUrl, log, await store.storeId())
     } catch (e) {
         throw new UnavailableError(`could not reach Redis at ${redactedUrl(redisUrl)}: ${(e as Error).message}`)

@@ -6,8 +6,10 @@
 // docs/OPERATIONS.md "Running the server" and "Running more than one process".
 import { readFileSync } from "node:fs"
 import type net from "node:net"
+import { join } from "node:path"
 import type { Duplex } from "node:stream"
 import { keepaliveContractOf } from "../../src/keepalive.ts"
+import { PACKAGE_ROOT } from "./compiled.ts"
 import { KeyRing } from "./auth/keys.ts"
 import { startBackgroundWork } from "./background.ts"
 import { ensureCredentials } from "./credentials.ts"
@@ -46,7 +48,7 @@ export type { HttpHandler } from "./listeners/http.ts"
 export type { RunningServer, ServerOptions } from "./options.ts"
 export type { Session, Wire } from "./session.ts"
 
-export const SERVER_VERSION: string = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version
+export const SERVER_VERSION: string = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")).version
 
 function listen(server: net.Server, port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {

@@ -9,7 +9,8 @@
 // while the flashed runtime takes I2C and status LED from the board file. Exit code 1 on any problem.
 import { spawnSync } from "node:child_process"
 import { existsSync, readdirSync, readFileSync } from "node:fs"
-import { basename, join } from "node:path"
+import { basename, join, resolve } from "node:path"
+import { fileURLToPath } from "node:url"
 import { BoardConfig, boardById } from "../../src/foundation/config.ts"
 
 const BOARDS_DIR = "boards"
@@ -153,4 +154,4 @@ function main(argv: string[]): number {
     return failed ? 1 : 0
 }
 
-if (process.argv[1] && process.argv[1].endsWith("build-boards.ts")) process.exit(main(process.argv.slice(2)))
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exit(main(process.argv.slice(2)))

@@ -8,6 +8,7 @@ import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { compiledEntry } from "../../devs/server/compiled.ts"
 
 const ROOT = join(import.meta.dirname, "..", "..")
 
@@ -16,7 +17,7 @@ const FIRST_SAMPLE_WITHIN_MS = 120_000
 
 /** One `npm start` on `dataDir` until its first stored temperature, then Ctrl-C; everything it printed. */
 async function startUntilStored(dataDir: string, run: number): Promise<string> {
-    const child = spawn(process.execPath, ["--import", "tsx", "devs/start.ts"], {
+    const child = spawn(process.execPath, [compiledEntry("devs/start.ts")], {
         cwd: ROOT,
         env: { ...process.env, FEEDLINE_DATA_DIR: dataDir, FEEDLINE_DEVICE_PORT: "0", FEEDLINE_APP_PORT: "0", NO_COLOR: "1" },
         stdio: ["ignore", "pipe", "pipe"],

@@ -1,16 +1,17 @@
 // The server as a user runs it (`feedline serve`) in a child process that a test may kill with
 // SIGKILL (a crash, a power cut of the process) or stop with SIGTERM (graceful) and start again on the
 // same data folder and the same ports, so a fault proxy in front of it keeps a valid target.
-// The child is `node --import tsx devs/cli.ts serve`, not `npx …`: a signal must reach the server
-// itself, not a wrapper process.
+// The child is `node dist/devs/cli.js serve` (the bin, compiled: what ships), not `npx …`: a signal
+// must reach the server itself, not a wrapper process.
 import { spawn, type ChildProcess } from "node:child_process"
 import { existsSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Credentials } from "../../devs/server/index.ts"
+import { compiledCli } from "../../devs/server/compiled.ts"
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
-/** tsx compiles the server at every start; a loaded 2-core machine needs seconds for that */
+/** a loaded 2-core machine needs seconds to start a server */
 const READY_WAIT_MS = 30_000
 /** a graceful stop lets requests finish for at most 2 s, then flushes; past this it is a failure */
 const STOP_WAIT_MS = 15_000
@@ -48,7 +49,7 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
     const child: ChildProcess = spawn(
         process.execPath,
         [
-            "--import", "tsx", "devs/cli.ts", "serve",
+            compiledCli(), "serve",
             "--data-dir", opts.dataDir,
             "--host", "127.0.0.1",
             "--device-port", String(opts.devicePort ?? 0),

@@ -1,5 +1,5 @@
 // Entry of the Aedes broker child process: Aedes over node:tls, as its README wires it.
-// Usage: node --import tsx aedes-main.ts <certPath> <keyPath>; prints {"port":N} once listening.
+// Usage: node dist/devs/bench/targets/aedes-main.js <certPath> <keyPath> (compiled, as the feedline server runs); prints {"port":N} once listening.
 import { readFileSync } from "node:fs"
 import tls from "node:tls"
 import { Aedes } from "aedes"

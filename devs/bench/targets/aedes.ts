@@ -2,10 +2,9 @@
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { compiledEntry } from "../../server/compiled.ts"
 import { spawnServer, stopChild, type StartTarget } from "./target.ts"
 
-const ENTRY = fileURLToPath(new URL("./aedes-main.ts", import.meta.url))
 const START_TIMEOUT_MS = 20_000
 
 function aedesVersion(): string {
@@ -15,7 +14,7 @@ function aedesVersion(): string {
 }
 
 export const startAedes: StartTarget = async (ctx) => {
-    const { child, stderrTail } = spawnServer(process.execPath, ["--import", "tsx", ENTRY, ctx.tls.certPath, ctx.tls.keyPath])
+    const { child, stderrTail } = spawnServer(process.execPath, [compiledEntry("devs/bench/targets/aedes-main.ts"), ctx.tls.certPath, ctx.tls.keyPath])
     let port: number
     try {
         port = await new Promise<number>((resolve, reject) => {
@@ -39,7 +38,7 @@ export const startAedes: StartTarget = async (ctx) => {
         name: "aedes",
         pid: child.pid!,
         address: { kind: "mqtt", host: "127.0.0.1", port, caPath: ctx.tls.caPath, feedId: 1 },
-        notes: [`aedes ${aedesVersion()} on Node ${process.version} (tsx loader, as feedline), in-memory persistence, no auth`],
+        notes: [`aedes ${aedesVersion()} on Node ${process.version} (compiled JavaScript, as feedline), in-memory persistence, no auth`],
         stop: () => stopChild(child),
     }
 }

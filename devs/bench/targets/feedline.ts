@@ -1,17 +1,18 @@
-// The feedline server, started through its CLI (`devs/cli.ts serve`) in its own process, with the
+// The feedline server, started through its compiled CLI (the bin, `dist/devs/cli.js serve`) in its own process, with the
 // same throwaway certificate as the MQTT peers when the CLI accepts one: on SQLite (the default), or on
 // a throw-away PostgreSQL and Redis (devs/tools/services.ts) with one or two worker processes, whose
 // CPU and memory figures then include PostgreSQL's and Redis's processes.
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { compiledCli, PACKAGE_ROOT } from "../../server/compiled.ts"
 import { topSelfTime } from "../cpu-profile.ts"
 import { startPostgres, startRedis, unavailable, type RunningService } from "../../tools/services.ts"
 import { spawnServer, stopChild, type RunningTarget, type SkippedTarget, type StartTarget, type TargetContext, type TargetName } from "./target.ts"
 
-const REPO = fileURLToPath(new URL("../../../", import.meta.url))
-export const FEEDLINE_CLI = join(REPO, "devs/cli.ts")
+const REPO = PACKAGE_ROOT
+/** the CLI's source: the benchmark skips feedline until it exists */
+const FEEDLINE_CLI_SOURCE = join(REPO, "devs/cli.ts")
 const START_TIMEOUT_MS = 30_000
 /** [P§4] the metered-link keep-alive, used when every target should idle like MQTT's 60 s keepalive */
 const METERED_HEARTBEAT_MS = 25_000
@@ -34,7 +35,7 @@ let helpText: string | undefined
 function cliHelp(): string {
     if (helpText === undefined) {
         try {
-            helpText = execFileSync(process.execPath, ["--import", "tsx", FEEDLINE_CLI, "serve", "--help"], {
+            helpText = execFileSync(process.execPath, [compiledCli(), "serve", "--help"], {
                 cwd: REPO,
                 encoding: "utf8",
                 stdio: "pipe",
@@ -50,7 +51,7 @@ function cliHelp(): string {
 
 /** Whether `devs/cli.ts serve` exists yet (the server is written in parallel with the benchmark). */
 export function feedlineAvailable(): boolean {
-    return existsSync(FEEDLINE_CLI)
+    return existsSync(FEEDLINE_CLI_SOURCE)
 }
 
 export const startFeedline: StartTarget = (ctx) => startFeedlineOn(ctx, "feedline")
@@ -77,7 +78,7 @@ async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { 
     const runDir = mkdtempSync(join(ctx.workDir, "run-"))
     const dataDir = join(runDir, "data")
     const readyFile = join(runDir, "ready.json")
-    const args = ["--import", "tsx", FEEDLINE_CLI, "serve", "--data-dir", dataDir, "--device-port", "0", "--app-port", "0", "--ready-file", readyFile]
+    const args = [compiledCli(), "serve", "--data-dir", dataDir, "--device-port", "0", "--app-port", "0", "--ready-file", readyFile]
     const help = cliHelp()
     const notes: string[] = []
     if (scaled) {
@@ -156,7 +157,7 @@ async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { 
             deviceKey: creds.deviceKey,
             readKey: creds.masterKey,
         },
-        notes: scaled ? notes : [`feedline server via devs/cli.ts serve on Node ${process.version} (tsx loader), SQLite store`, ...notes],
+        notes: scaled ? notes : [`feedline server via its bin (dist/devs/cli.js serve, compiled JavaScript) on Node ${process.version}, SQLite store`, ...notes],
         stop: async () => {
             await stopChild(child, 10_000)
             await stopServices()

@@ -16,6 +16,7 @@ import type { Logger } from "../log.ts"
 import type { BucketConfig, Take } from "../ratelimit.ts"
 import type { Bus, KeyRate, SessionDirectory, SessionEntry } from "./bus.ts"
 import { newProcessId } from "./local.ts"
+import { redactedUrl } from "../redacted-url.ts"
 
 /** Every key and channel of one store's processes: `feedline:<store id>:…` (Store.storeId), so the processes of two stores on one Redis never hear each other. */
 class Names {
@@ -244,17 +245,6 @@ export class RedisBus implements Bus {
 function reviveInfinity(m: HubMessage): HubMessage {
     if ("events" in m) for (const ev of m.events) if ((ev.seq as unknown) === "Infinity") ev.seq = Infinity
     return m
-}
-
-/** The URL without its password, for messages. */
-export function redactedUrl(url: string): string {
-    try {
-        const u = new URL(url)
-        if (u.password) u.password = "***"
-        return u.toString()
-    } catch {
-        return "(an unreadable URL)"
-    }
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {

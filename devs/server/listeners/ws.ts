@@ -4,7 +4,7 @@
 import { isUtf8 } from "node:buffer"
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
-import { WebSocketServer, type WebSocket } from "ws"
+import type { WebSocket, WebSocketServer } from "ws"
 import { ApiError } from "../errors.ts"
 import { CLOSE_GRACE_MS, MAX_OBJECT_BYTES } from "../limits.ts"
 import { Session, type SessionDeps, type Wire } from "../session.ts"
@@ -20,14 +20,27 @@ export function isHeartbeatMessage(text: string): boolean {
 }
 
 export class WsListener {
-    // ws closes (1009) above maxPayload by itself; up to twice the limit we answer 413 with a notice first
-    private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 2 * MAX_OBJECT_BYTES, perMessageDeflate: false })
+    /** made with the first upgrade: ws is loaded only when a WebSocket client comes (~4 MiB of RSS otherwise) */
+    private wss?: Promise<WebSocketServer>
+    private closed = false
 
     constructor(private readonly deps: SessionDeps) {}
 
+    private server(): Promise<WebSocketServer> {
+        // ws closes (1009) above maxPayload by itself; up to twice the limit we answer 413 with a notice first
+        return (this.wss ??= import("ws").then(({ WebSocketServer }) => new WebSocketServer({ noServer: true, maxPayload: 2 * MAX_OBJECT_BYTES, perMessageDeflate: false })))
+    }
+
     /** For the HTTP server's `upgrade` event on /ws. */
     upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-        this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, req.socket.remoteAddress ?? "?"))
+        this.server().then(
+            // ws refuses a socket that closed meanwhile; one that arrives while the server shuts down is dropped
+            (wss) => (this.closed ? socket.destroy() : wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, req.socket.remoteAddress ?? "?"))),
+            (err: Error) => {
+                this.deps.log.error({ err: err.message }, "websocket support did not load")
+                socket.destroy()
+            },
+        )
     }
 
     private attach(ws: WebSocket, remoteAddress: string): void {
@@ -62,6 +75,7 @@ export class WsListener {
     }
 
     close(): void {
-        this.wss.close()
+        this.closed = true
+        void this.wss?.then((wss) => wss.close())
     }
 }

@@ -1,13 +1,17 @@
 // Development TLS: a local CA and a server certificate for localhost / 127.0.0.1 / ::1, made once in the
 // data folder and reused. Trust the CA with NODE_EXTRA_CA_CERTS=<dataDir>/tls/ca.pem (the DeviceScript
 // simulator is Node, sends no SNI and checks the SANs). Real ESP32 devices trust only public CAs.
-import "reflect-metadata" // @peculiar/x509 needs a Reflect polyfill
-import * as x509 from "@peculiar/x509"
-import { webcrypto } from "node:crypto"
+import { webcrypto, X509Certificate } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
-x509.cryptoProvider.set(webcrypto as any) // Node's WebCrypto; the DOM type is not in this project's lib
+/** @peculiar/x509, loaded only to make certificates (~10 MiB of RSS a server reusing its certificate does not carry) */
+async function x509Generator(): Promise<typeof import("@peculiar/x509")> {
+    await import("reflect-metadata") // @peculiar/x509 needs a Reflect polyfill
+    const x509 = await import("@peculiar/x509")
+    x509.cryptoProvider.set(webcrypto as any) // Node's WebCrypto; the DOM type is not in this project's lib
+    return x509
+}
 
 export interface DevCertificate {
     caCertPath: string
@@ -35,8 +39,8 @@ function serial(): string {
 
 function stillGood(certPath: string, nowMs: number): boolean {
     try {
-        const cert = new x509.X509Certificate(readFileSync(certPath, "utf8"))
-        return cert.notAfter.getTime() - nowMs > RENEW_BEFORE_MS
+        const notAfterMs = new Date(new X509Certificate(readFileSync(certPath)).validTo).getTime()
+        return notAfterMs - nowMs > RENEW_BEFORE_MS
     } catch {
         return false
     }
@@ -56,6 +60,7 @@ export interface CertificateSet {
  * a data folder, and the benchmark's throwaway one (devs/bench/tls-fixture.ts), so both are made one way.
  */
 export async function makeCertificates(o: { caName: string; nowMs: number; caValidMs: number; serverValidMs: number }): Promise<CertificateSet> {
+    const x509 = await x509Generator()
     const notBefore = new Date(o.nowMs - 3600_000) // tolerate a little clock skew
     const caKeys = (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair
     const ca = await x509.X509CertificateGenerator.createSelfSigned({

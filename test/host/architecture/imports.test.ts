@@ -15,7 +15,7 @@ const REPO = fileURLToPath(new URL("../../../", import.meta.url))
 function pageAliases(): Record<string, string> {
     const text = readFileSync(`${REPO}devs/dashboard/static.ts`, "utf8")
     const out: Record<string, string> = {}
-    for (const m of text.matchAll(/"\/([\w-]+\.js)":\s*path\.join\(ROOT,\s*"(src\/[\w/.-]+\.ts)"\)/g)) out[`devs/dashboard/${m[1]}`] = m[2]
+    for (const m of text.matchAll(/"\/([\w-]+\.js)":\s*"(src\/[\w/.-]+\.ts)"/g)) out[`devs/dashboard/${m[1]}`] = m[2]
     return out
 }
 

@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url"
 import { startServer, type RunningServer } from "../../../devs/server/index.ts"
 import { runClientCommand } from "../../../devs/client/commands/index.ts"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
+import { compiledCli } from "../../../devs/server/compiled.ts"
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
 let server: RunningServer
@@ -231,7 +232,7 @@ test("a wrong key, an unreachable server, an untrusted certificate and a bad com
 /** The real bin in a child process: exit statuses and stderr as a shell sees them. */
 function bin(args: string[], env: Record<string, string>): Promise<Run> {
     return new Promise((resolve) => {
-        execFile(process.execPath, ["--import", "tsx", path.join(ROOT, "devs/cli.ts"), ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 20_000 }, (e, out, err) =>
+        execFile(process.execPath, [compiledCli(), ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 20_000 }, (e, out, err) =>
             resolve({ code: e ? ((e as { code?: number }).code ?? 1) : 0, out, err })
         )
     })

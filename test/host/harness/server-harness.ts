@@ -10,6 +10,7 @@ import { WebSocket } from "ws"
 import { decodeServerLine, encodeRequest, isNotice, type Request, type Response } from "../../../src/protocol.ts"
 import { startServer, type RunningServer, type ServerOptions } from "../../../devs/server/index.ts"
 import { mountDashboard, type DashboardOptions } from "../../../devs/dashboard/mount.ts"
+import { compiledCli } from "../../../devs/server/compiled.ts"
 
 const execFileAsync = promisify(execFile)
 
@@ -24,7 +25,7 @@ export const REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS = 3000
 
 /** Runs the `feedline` CLI in another process (as an operator would, next to the running server); its stdout. */
 export async function feedlineCli(args: string[]): Promise<string> {
-    const { stdout } = await execFileAsync(process.execPath, ["--import", "tsx", "devs/cli.ts", ...args])
+    const { stdout } = await execFileAsync(process.execPath, [compiledCli(), ...args])
     return stdout
 }
 

@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url"
 import { startServer } from "../../../devs/server/index.ts"
 import { ConfigError } from "../../../devs/server/errors.ts"
 import { startTestServer, TlsClient, WsClient } from "../harness/server-harness.ts"
+import { compiledCli } from "../../../devs/server/compiled.ts"
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url))
 
@@ -48,7 +49,7 @@ test("keep-alive: contradictory settings are refused at start, naming the values
 test("keep-alive: `feedline serve` with contradictory flags exits 2 with the reason", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "feedline-keepalive-cli-"))
     try {
-        const args = ["--import", "tsx", "devs/cli.ts", "serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--device-port", "0", "--app-port", "0", "--heartbeat-ms", "25000"]
+        const args = [compiledCli(), "serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--device-port", "0", "--app-port", "0", "--heartbeat-ms", "25000"]
         const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
             execFile(process.execPath, args, { cwd: ROOT, timeout: 30_000 }, (e, _out, stderr) => resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, stderr })),
         )

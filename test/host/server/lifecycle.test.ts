@@ -14,9 +14,10 @@ import { SCHEMA_VERSION } from "../../../devs/server/storage/sqlite.ts"
 import { RECONNECT_AFTER_MS } from "../../../devs/server/limits.ts"
 import { CommitGate } from "../harness/commit-gate.ts"
 import { http, startTestServer, TlsClient, WAIT_MS } from "../harness/server-harness.ts"
+import { compiledCli } from "../../../devs/server/compiled.ts"
 
 const run = promisify(execFile)
-const CLI = ["--import", "tsx", "devs/cli.ts"]
+const CLI = [compiledCli()]
 const T0 = Date.UTC(2026, 10, 22, 5)
 
 function tempDir(): string {

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs"
 import { test } from "node:test"
 import { feedlineC3Board, feedlineS3Board } from "../../../src/foundation/config.ts"
 import { checkBoard, CODE_WINDOW_BYTES, codeWindowProblem, MIN_FREE_SHARE } from "../../../devs/tools/build-boards.ts"
+import { compiledEntry } from "../../../devs/server/compiled.ts"
 
 const c3json = () => JSON.parse(readFileSync("boards/feedline_c3.board.json", "utf8"))
 
@@ -33,7 +34,7 @@ test("a board file that disagrees is reported with a code and the fix", () => {
 })
 
 test("npm run build builds the firmware for every board offline, prints where its code ends, and keeps 40% of the code window free", { timeout: 120_000 }, () => {
-    const r = spawnSync(process.execPath, ["--import", "tsx", "devs/tools/build-boards.ts"], { encoding: "utf8" })
+    const r = spawnSync(process.execPath, [compiledEntry("devs/tools/build-boards.ts")], { encoding: "utf8" })
     assert.equal(r.status, 0, r.stdout + r.stderr) // exit 1 (E_CODE_WINDOW) when a build eats the headroom
     const limit = Math.floor(CODE_WINDOW_BYTES * (1 - MIN_FREE_SHARE))
     for (const id of ["sim", "feedline_c3", "feedline_s3"]) {

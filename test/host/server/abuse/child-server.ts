@@ -7,6 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Credentials } from "../../../../devs/server/index.ts"
+import { compiledCli } from "../../../../devs/server/compiled.ts"
 
 const REPO = fileURLToPath(new URL("../../../../", import.meta.url))
 const READY_WAIT_MS = 30_000
@@ -41,7 +42,7 @@ export async function startChildServer(args: string[] = []): Promise<ChildServer
     const readyFile = join(dataDir, "ready.json")
     const child = spawn(
         process.execPath,
-        ["--import", "tsx", "devs/cli.ts", "serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--device-port", "0", "--app-port", "0", "--ready-file", readyFile, "--log-level", "error", ...args],
+        [compiledCli(), "serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--device-port", "0", "--app-port", "0", "--ready-file", readyFile, "--log-level", "error", ...args],
         { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] }
     )
     let stderr = ""

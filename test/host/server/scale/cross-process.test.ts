@@ -19,6 +19,7 @@ import { startServerProcess } from "../../../e2e/server-process.ts"
 import { SCALE_SKIP, startScaleServices, startServerGroup, stopServerGroup, type ScaleServices } from "../../harness/scale.ts"
 import { http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, TlsClient, WsClient, type TestServer } from "../../harness/server-harness.ts"
 import { until } from "../../harness/until.ts"
+import { compiledCli } from "../../../../devs/server/compiled.ts"
 
 const execFileAsync = promisify(execFile)
 /** A dead process's sessions leave the lists within their TTL (5 s, bus/redis.ts); this allows for a loaded machine. */
@@ -110,7 +111,7 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
         const cliDir = mkdtempSync(join(tmpdir(), "feedline-keys-cli-"))
         t.after(() => rmSync(cliDir, { recursive: true, force: true }))
         const cli = async (...args: string[]) =>
-            (await execFileAsync(process.execPath, ["--import", "tsx", "devs/cli.ts", "keys", ...args, "--data-dir", cliDir, "--database-url", databaseUrl])).stdout
+            (await execFileAsync(process.execPath, [compiledCli(), "keys", ...args, "--data-dir", cliDir, "--database-url", databaseUrl])).stdout
         const made = JSON.parse(await cli("create", "--label", "from the cli", "--permissions", "read", "--feeds", String(a.credentials.feedId)))
         for (const s of [a, b]) assert.equal((await http(s, "GET", `/v2/feeds/${a.credentials.feedId}`, { key: made.key })).status, 200)
         const c = await TlsClient.open(b, made.key)

@@ -13,6 +13,7 @@ import { startServerProcess, type ServerProcess } from "../../../e2e/server-proc
 import { SCALE_SKIP, startScaleServices, type ScaleServices } from "../../harness/scale.ts"
 import { http, TlsClient } from "../../harness/server-harness.ts"
 import { until } from "../../harness/until.ts"
+import { compiledCli } from "../../../../devs/server/compiled.ts"
 
 const execFileAsync = promisify(execFile)
 /** how long a client waits for a connection's welcome before it tries again (a device: CONNECT_S) */
@@ -21,7 +22,7 @@ const OPEN_GIVE_UP_MS = 3000
 test("--workers 2 without --database-url and --redis-url is refused, saying what it needs", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "feedline-workers-"))
     try {
-        const r = await execFileAsync(process.execPath, ["--import", "tsx", "devs/cli.ts", "serve", "--data-dir", dataDir, "--workers", "2"]).catch((e) => e)
+        const r = await execFileAsync(process.execPath, [compiledCli(), "serve", "--data-dir", dataDir, "--workers", "2"]).catch((e) => e)
         assert.equal(r.code, 2)
         assert.match(r.stderr, /--workers 2 needs --database-url and --redis-url/)
     } finally {

@@ -18,6 +18,7 @@ import { appSchemeOf } from "../../../../devs/server/listeners/app-port.ts"
 import { ConfigError } from "../../../../devs/server/errors.ts"
 import { startServer } from "../../../../devs/server/index.ts"
 import { startTestServer, type TestServer } from "../../harness/server-harness.ts"
+import { compiledCli } from "../../../../devs/server/compiled.ts"
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url))
 
@@ -124,7 +125,7 @@ test("WSS: the WebSocket door on the HTTPS port speaks the protocol", async () =
 
 test("the CLI client reads over https:// with --ca", async () => {
     const caPath = s.caCertPath
-    const args = ["--import", "tsx", "devs/cli.ts", "get", `/feeds/${s.credentials.feedId}`, `--server=https://localhost:${s.appPort}`, `--ca=${caPath}`, `--key=${key}`, "--json"]
+    const args = [compiledCli(), "get", `/feeds/${s.credentials.feedId}`, `--server=https://localhost:${s.appPort}`, `--ca=${caPath}`, `--key=${key}`, "--json"]
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
         execFile(process.execPath, args, { cwd: ROOT, timeout: 30_000 }, (e, stdout, stderr) => resolve({ code: e ? Number((e as { code?: number }).code ?? 1) : 0, stdout, stderr })),
     )
