@@ -3,7 +3,8 @@
 // connection [P§7], runs one small handler and turns whatever it throws into an error response.
 import { apiKeyOf, resourceSegments, type Request, type Response } from "../../src/protocol.ts"
 import type { Grant } from "./auth/grant.ts"
-import type { Caller, Ctx, OpenHandler, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
+import type { Take } from "./ratelimit.ts"
+import type { Caller, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
 import { ApiError, asApiError, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
 import { datapointsRoutes } from "./handlers/datapoints.ts"
 import { claimsRoutes } from "./handlers/claims.ts"
@@ -50,7 +51,12 @@ const PARAM_NAMES = new Map(ROUTES.map((r) => [r, r.pattern.map((p) => (p.starts
 const RESOURCE_HELP =
     "resources are /feeds, /feeds/:feed, /feeds/:feed/datastreams[/:id[/datapoints]], /keys, /session, /sessions, /products[/:product[/claims]] and /devices[/:device[/rearm]]"
 
-function match(resource: string): { route: Route; path: Record<string, string> } | undefined {
+interface Matched {
+    route: Route
+    path: Record<string, string>
+}
+
+function match(resource: string): Matched | undefined {
     const segs = resourceSegments(resource)
     for (const route of ROUTES) {
         if (route.pattern.length !== segs.length) continue
@@ -78,17 +84,28 @@ const BEARER = /^Bearer\s+(\S+)$/i
 export class Router {
     constructor(readonly deps: RouterDeps) {}
 
-    /** [P§7] Authenticates the request's key, or the one remembered for the connection. */
-    private async authenticate(caller: Caller, req: Request): Promise<Grant> {
-        const { authFailures, keys, now, verifyBearer } = this.deps
+    /**
+     * [P§7] Authenticates the request's key, or the one remembered for the connection. The key a
+     * connection proved, while the keys have not changed, is accepted without a wait (the hot path: a
+     * device's every request); anything else is looked up.
+     */
+    private authenticate(caller: Caller, req: Request): Grant | Promise<Grant> {
         const named = apiKeyOf(req)
-        const credential = named ?? caller.connection?.rememberedKey
+        const connection = caller.connection
+        const credential = named ?? connection?.rememberedKey
         if (credential === undefined || credential === "") {
             throw unauthorized('this request needs a key: send "headers":{"X-ApiKey":"<key>"} once per connection')
         }
         // the gate against key guessing; a key this connection already proved is not held up by it
         // (a device behind the same NAT as someone guessing keys keeps working)
-        const proven = caller.connection !== undefined && credential === caller.connection.rememberedKey
+        const proven = connection !== undefined && credential === connection.rememberedKey
+        const known = proven && connection.grant !== undefined ? this.deps.keys.stillIssued(credential, connection.grant) : undefined
+        if (known !== undefined && (known.expiresMs === undefined || known.expiresMs > this.deps.now())) return this.accepted(caller, credential, known)
+        return this.lookUp(caller, credential, named, proven)
+    }
+
+    private async lookUp(caller: Caller, credential: string, named: string | undefined, proven: boolean): Promise<Grant> {
+        const { authFailures, keys, now, verifyBearer } = this.deps
         const limited = proven ? { ok: true, retryAfterMs: 0 } : authFailures.peek(caller.remoteAddress, now())
         if (!limited.ok) {
             throw new ApiError(429, "E_AUTH_RATE_LIMITED", "too many failed keys from this address; wait before trying again", limited.retryAfterMs)
@@ -106,14 +123,17 @@ export class Router {
             if (named === undefined && caller.connection) caller.connection.rememberedKey = caller.connection.grant = undefined
             throw unauthorized(named === undefined ? "this connection's key was revoked; send a valid X-ApiKey" : "this key is unknown, revoked or expired")
         }
+        return this.accepted(caller, credential, grant)
+    }
+
+    private accepted(caller: Caller, credential: string, grant: Grant): Grant {
         caller.connection?.authenticated(credential, grant)
         if (!grant.bearer) this.deps.fleet.keyAuthenticated(grant.keyId) // [fleet] a device's key: seen, and used
         return grant
     }
 
     /** Requests per key over all its connections and doors (a token counts against the key that minted it). */
-    private async limitKey(grant: Grant): Promise<void> {
-        const limited = await this.deps.keyRate.take(grant.keyId, this.deps.now())
+    private limitKey(grant: Grant, limited: Take): void {
         if (!limited.ok) {
             const { ratePerSecond } = this.deps.keyRate.config
             throw new ApiError(429, "E_KEY_RATE_LIMITED", `over ${ratePerSecond} requests per second with key ${grant.keyId}, over all its connections; slow down`, limited.retryAfterMs)
@@ -126,14 +146,18 @@ export class Router {
         let response: Response
         let after: (() => void) | undefined
         try {
+            const m = req.resource === undefined ? undefined : match(req.resource)
             // [fleet] a claim needs no key: its credential is its activation code (handlers/claims.ts)
-            const open = this.openRoute(req)
+            const open = m?.route.open?.[req.method as keyof OpenRoutes]
             let result: Result
-            if (open) result = await open.handler({ req, params: req.params ?? {}, caller, deps: this.deps, resource: req.resource!, path: open.path, feed: 0 })
+            if (open) result = await open({ req, params: req.params ?? {}, caller, deps: this.deps, resource: req.resource!, path: m!.path, feed: 0 })
             else {
-                const grant = await this.authenticate(caller, req)
-                await this.limitKey(grant)
-                result = await this.dispatch(caller, req, grant)
+                // awaited only when they are not at hand (the hot path's key and rate are)
+                const authenticated = this.authenticate(caller, req)
+                const grant = authenticated instanceof Promise ? await authenticated : authenticated
+                const taken = this.deps.keyRate.take(grant.keyId, this.deps.now())
+                this.limitKey(grant, taken instanceof Promise ? await taken : taken)
+                result = await this.dispatch(caller, req, grant, m)
             }
             response = { token: req.token, status: result.status, resource: req.resource, body: result.body }
             after = result.after
@@ -147,20 +171,13 @@ export class Router {
         return { response, after }
     }
 
-    /** The handler that needs no key for this request, with the path parameters; undefined for any other request. */
-    private openRoute(req: Request): { handler: OpenHandler; path: Record<string, string> } | undefined {
-        const m = req.resource === undefined ? undefined : match(req.resource)
-        const handler = m?.route.open?.[req.method as keyof OpenRoutes]
-        return handler && { handler, path: m!.path }
-    }
-
-    private async dispatch(caller: Caller, req: Request, grant: Grant): Promise<Result> {
+    /** `m`: the route `req.resource` matched, if any. */
+    private async dispatch(caller: Caller, req: Request, grant: Grant, m: Matched | undefined): Promise<Result> {
         const params = req.params ?? {}
         if (req.resource === undefined) {
             // [P§8] unsubscribe without a resource: all of the connection's subscriptions
             return unsubscribeAll({ req, params, grant, caller, deps: this.deps, resource: "", path: {}, feed: 0 })
         }
-        const m = match(req.resource)
         if (!m) throw notFound(`there is no resource ${req.resource}; ${RESOURCE_HELP}`)
         const ctx: Ctx = { req, params, grant, caller, deps: this.deps, resource: req.resource, path: m.path, feed: feedIdOf(m.path.feed) }
         if (req.method === "subscribe" || req.method === "unsubscribe") {

@@ -2,7 +2,7 @@
 // to the hub. A write to a feed that owes too many pushes is refused before anything is stored (429
 // E_FANOUT_BUSY, hub/fanout.ts). The response is sent after the commit [P§9]; fan-out happens after, off
 // the request's path.
-import type { ChangeEvent, PendingWrite } from "../hub/index.ts"
+import type { PendingWrite } from "../hub/index.ts"
 import type { Ctx } from "../context.ts"
 import { notFound } from "../errors.ts"
 import type { PointInput } from "../storage/store.ts"
@@ -30,7 +30,7 @@ export async function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: 
         throw e
     }
     ctx.deps.metrics.datapoints.add({}, stored.length)
-    admitted.publish(stored.map((p): ChangeEvent => ({ feed: ctx.feed, seq: p.seq, txn: p.txn, stream: p.stream, atMs: p.atMs, value: p.value })))
+    admitted.publishPoints(stored)
     return stored
 }
 

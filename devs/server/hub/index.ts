@@ -18,7 +18,7 @@ import {
 } from "../limits.ts"
 import type { Store, StoredPoint } from "../storage/store.ts"
 import { isoOf } from "../time.ts"
-import { Fanout, type FanoutClock, type FanoutLimits } from "./fanout.ts"
+import { Fanout, type FanoutClock, type FanoutLimits, type Reservation } from "./fanout.ts"
 import { ChangeBatch, pushLine, type ChangeEvent } from "./push.ts"
 import { readReplay } from "./replay.ts"
 import { Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
@@ -99,12 +99,38 @@ export interface UnsubscribeWhich {
 export interface PendingWrite {
     /** the write committed: queue its changes */
     publish(events: ChangeEvent[]): void
+    /** the write committed these points (of the admitted feed): queue them, as changes for whoever listens */
+    publishPoints(points: StoredPoint[]): void
     /** the write failed: nothing is owed */
     cancel(): void
 }
 
 function pointEvent(feed: number, p: StoredPoint): ChangeEvent {
     return { feed, seq: p.seq, txn: p.txn, stream: p.stream, atMs: p.atMs, value: p.value }
+}
+
+/** The admission of one write (Hub.admit): no closures, it is made on every write. */
+class AdmittedWrite implements PendingWrite {
+    constructor(
+        private readonly hub: Hub,
+        private readonly feed: number,
+        private readonly reservation: Reservation,
+    ) {}
+
+    publish(events: ChangeEvent[]): void {
+        this.hub.publish(events)
+        this.hub.settle(this.feed, this.reservation)
+    }
+
+    publishPoints(points: StoredPoint[]): void {
+        // a write to a feed nobody subscribed (here or in another process) has nothing to build
+        if (this.hub.listened(this.feed)) this.hub.publish(points.map((p) => pointEvent(this.feed, p)))
+        this.hub.settle(this.feed, this.reservation)
+    }
+
+    cancel(): void {
+        this.hub.settle(this.feed, this.reservation)
+    }
 }
 
 export class Hub {
@@ -233,13 +259,17 @@ export class Hub {
                 a.retryAfterMs,
             )
         }
-        return {
-            publish: (events) => {
-                this.publish(events)
-                this.fanout.settle(feed, a.reservation)
-            },
-            cancel: () => this.fanout.settle(feed, a.reservation),
-        }
+        return new AdmittedWrite(this, feed, a.reservation)
+    }
+
+    /** Whether changes of `feed` go anywhere: its subscriptions here, or the other processes. */
+    listened(feed: number): boolean {
+        return this.byFeed.has(feed) || this.deps.relay !== undefined
+    }
+
+    /** An admitted write is over (published or failed): its reserved pushes are no longer owed. */
+    settle(feed: number, reservation: Reservation): void {
+        this.fanout.settle(feed, reservation)
     }
 
     /** Queues committed changes (deletions, admitted writes) for their subscriptions, here and on the other processes; returns at once. */

@@ -4,29 +4,64 @@ import type { Duplex } from "node:stream"
 import { CLOSE_GRACE_MS } from "../limits.ts"
 import { Session, type SessionDeps, type Wire } from "../session.ts"
 
+/**
+ * What a stream is sent in one event-loop turn (the acknowledgements of one group commit, pushes) leaves
+ * in one socket write of one string: one TLS record and one syscall instead of one per line, and no
+ * cork/uncork or writev of many small chunks. One flush for every stream with output, once per turn.
+ */
+class TurnOutput {
+    private readonly due: StreamOutput[] = []
+    private scheduled = false
+    private readonly flushAll = () => {
+        this.scheduled = false
+        const due = this.due.splice(0)
+        for (const o of due) o.flush()
+    }
+
+    /** `o` has output: flush it before this turn ends */
+    add(o: StreamOutput): void {
+        this.due.push(o)
+        if (this.scheduled) return
+        this.scheduled = true
+        process.nextTick(this.flushAll)
+    }
+}
+
+const turnOutput = new TurnOutput()
+
+class StreamOutput {
+    private pending = ""
+
+    constructor(private readonly stream: Duplex) {}
+
+    write(text: string): void {
+        if (this.pending === "") turnOutput.add(this)
+        this.pending += text
+    }
+
+    flush(): void {
+        if (this.pending === "") return
+        const text = this.pending
+        this.pending = ""
+        if (!this.stream.destroyed) this.stream.write(text)
+    }
+
+    /** bytes not yet handed to the operating system, this turn's included (UTF-16 units of those: close enough for the bounds) */
+    bufferedBytes(): number {
+        return this.stream.writableLength + this.pending.length
+    }
+}
+
 export function attachStream(deps: SessionDeps, stream: Duplex, transport: "tls" | "tcp", remoteAddress: string): Session {
-    // What is sent in one event-loop turn (the acknowledgements of one group commit, pushes) leaves in
-    // one socket write: one TLS record and one syscall instead of one per line. end() uncorks.
-    let corked = false
-    const uncork = () => {
-        corked = false
-        stream.uncork()
-    }
-    const write = (text: string) => {
-        if (!corked) {
-            corked = true
-            stream.cork()
-            process.nextTick(uncork)
-        }
-        stream.write(text)
-    }
+    const out = new StreamOutput(stream)
     const wire: Wire = {
         transport,
         remoteAddress,
-        send: (lines) => write(lines.join("\n") + "\n"),
-        heartbeat: () => write("\n"),
-        bufferedBytes: () => stream.writableLength,
+        send: (lines) => out.write(lines.length === 1 ? lines[0] + "\n" : lines.join("\n") + "\n"),
+        heartbeat: () => out.write("\n"),
+        bufferedBytes: () => out.bufferedBytes(),
         end: () => {
+            out.flush()
             stream.end()
             setTimeout(() => stream.destroy(), CLOSE_GRACE_MS).unref()
         },

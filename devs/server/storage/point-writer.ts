@@ -213,6 +213,23 @@ interface Pending extends WriteRequest {
     reject: (e: StoreError) => void
 }
 
+/**
+ * Commits `batch` in one transaction and says what became of each request: its written pairs, or why it
+ * was refused (a failed commit refuses all of them). What the grouping on either side of the thread shares.
+ */
+export function commitBatch(writer: PointWriter, batch: WriteRequest[], nowMs: number, hooks: GroupCommitHooks): (WrittenPairs | StoreError)[] {
+    const started = performance.now()
+    try {
+        const outcomes = writer.commit(batch, nowMs)
+        hooks.onCommit?.(performance.now() - started, batch.length)
+        return outcomes
+    } catch (e) {
+        hooks.onError?.(e)
+        const err = commitFailed()
+        return batch.map(() => err)
+    }
+}
+
 /** Gathers the writes of one event-loop turn and commits them together. */
 export class GroupCommit {
     private pending: Pending[] = []
@@ -241,17 +258,7 @@ export class GroupCommit {
         const batch = this.pending
         this.pending = []
         if (batch.length === 0) return
-        const started = performance.now()
-        let outcomes: (WrittenPairs | StoreError)[]
-        try {
-            outcomes = this.writer.commit(batch, this.now())
-        } catch (e) {
-            this.hooks.onError?.(e)
-            const err = commitFailed()
-            for (const w of batch) w.reject(err)
-            return
-        }
-        this.hooks.onCommit?.(performance.now() - started, batch.length)
+        const outcomes = commitBatch(this.writer, batch, this.now(), this.hooks)
         batch.forEach((w, i) => {
             const o = outcomes[i]
             if (o instanceof StoreError) w.reject(o)

@@ -88,3 +88,38 @@ test("sqlite, writer thread: closing while a write is in flight answers the writ
     assert.equal((await again.getDatastream(f, "s"))?.currentValue, "1")
     await again.close()
 })
+
+test("sqlite, writer thread: with two messages on their way, the writes made meanwhile go over together when one is answered, each answered with its own outcome", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
+    dirs.push(dir)
+    const commits: number[] = []
+    const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", writerThread: true, now: () => T0, onCommit: (_ms, requests) => commits.push(requests) })
+    try {
+        const f = (await store.createFeed({})).id
+        await store.ready()
+        // the first write's commit waits for another connection's write lock; the rest are made meanwhile,
+        // one event-loop turn apart, one of them to a feed that does not exist
+        const other = new Database(join(dir, "db"))
+        other.prepare("BEGIN IMMEDIATE").run()
+        const first = store.writePoints(f, [{ stream: "s", atMs: T0, value: "0" }])
+        const later: Promise<unknown>[] = []
+        for (let i = 1; i <= 6; i++) {
+            await new Promise((r) => setImmediate(r))
+            const feed = i === 3 ? f + 100 : f
+            later.push(store.writePoints(feed, [{ stream: "s", atMs: T0 + i, value: String(i) }, { stream: "t", atMs: T0 + i, value: "x" }]).catch((e) => e))
+        }
+        other.prepare("COMMIT").run()
+        other.close()
+        assert.deepEqual((await first).map((p) => p.value), ["0"])
+        const outcomes = await Promise.all(later)
+        // the first write; the next one, sent at once (the thread has it when the first commit ends); then the other five in one message
+        assert.deepEqual(commits, [1, 1, 5])
+        outcomes.forEach((o, k) => {
+            if (k === 2) assert.equal((o as { failure?: string }).failure, "no-such-feed")
+            else assert.deepEqual((o as { value: string; stream: string }[]).map((p) => p.stream + "=" + p.value), [`s=${k + 1}`, "t=x"])
+        })
+        assert.equal((await store.getDatastream(f, "s"))?.currentValue, "6")
+    } finally {
+        await store.close()
+    }
+})
