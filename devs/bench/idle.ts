@@ -5,7 +5,9 @@
 //     default keep-alive (the `field` profile since issue 13; FEEDLINE_BENCH_SERVER_ARGS="--heartbeat-ms 300
 //     --timeout-ms 3000" for the 300 ms contract [P§4]), measured over 5 s after 2 s to settle;
 //   - memory per idle TLS connection: a fresh server at the metered-link keep-alive holding
-//     FEEDLINE_IDLE_HOLD (default 2000) connections, RSS above the server's own idle RSS.
+//     FEEDLINE_IDLE_HOLD (default 2000) connections, RSS above the server's own idle RSS; then as many
+//     again, and the slope between the two counts (what one more connection costs, without the slack a
+//     process holds at rest, which the first figure divides in).
 import { mkdtempSync, rmSync } from "node:fs"
 import os, { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -56,8 +58,13 @@ async function main(): Promise<void> {
             const open = await gen.openDevices(hold, OPEN_CONCURRENCY)
             await sleep(SETTLE_MS)
             const b = sampleProc(t.pid)
+            const all = await gen.openDevices(2 * hold, OPEN_CONCURRENCY) // grows the set to 2 × hold
+            await sleep(SETTLE_MS)
+            const c = sampleProc(t.pid)
+            const kib = (bytes: number, n: number) => (bytes / Math.max(1, n) / 1024).toFixed(1)
             console.log(
-                `memory: idle RSS ${(base / 2 ** 20).toFixed(1)} MiB; ${open.open} idle TLS connections (metered keep-alive): RSS ${(b.rssBytes / 2 ** 20).toFixed(1)} MiB, ${((b.rssBytes - base) / Math.max(1, open.open) / 1024).toFixed(1)} KiB each; load average ${load()}`,
+                `memory: idle RSS ${(base / 2 ** 20).toFixed(1)} MiB; ${open.open} idle TLS connections (metered keep-alive): RSS ${(b.rssBytes / 2 ** 20).toFixed(1)} MiB, ${kib(b.rssBytes - base, open.open)} KiB each; ` +
+                    `${all.open - open.open} more: RSS ${(c.rssBytes / 2 ** 20).toFixed(1)} MiB, ${kib(c.rssBytes - b.rssBytes, all.open - open.open)} KiB each; load average ${load()}`,
             )
         })
     } finally {

@@ -127,6 +127,10 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
         const s = r.connections.at(-1)
         return s && s.rssPerConnectionBytes / 1024
     }, "TLS session + connection state; feedline at its metered-link keep-alive (25 s heartbeat), MQTT keepalive 60 s")
+    row(S, "server RSS per idle connection added (between the last two counts)", "KiB", "lower", (r) => {
+        const [a, b] = r.connections.slice(-2)
+        return a && b && b.open.open > a.open.open ? (b.server.rssBytes - a.server.rssBytes) / (b.open.open - a.open.open) / 1024 : undefined
+    }, "the slope: what one more connection costs, without the allocator's slack and start-up garbage a process holds at rest (which the row above divides in)")
     row(S, `idle server CPU holding the largest count`, "% core", "lower", (r) => {
         const s = r.connections.at(-1)
         return s && s.server.coreShare * 100
