@@ -8,9 +8,9 @@
 // test/run-summary.ts and docs/TESTING.md.
 import { spawn } from "node:child_process"
 import { readdirSync } from "node:fs"
-import { devsTestCounts, failedSuiteHooks, noCounts, nodeTestCounts, summarize, type Counts, type StepResult } from "./run-summary.ts"
+import { devsTestCounts, errorLines, failedSuiteHooks, failedTests, lastLines, noCounts, nodeTestCounts, summarize, type Counts, type StepResult } from "./run-summary.ts"
 
-function run(name: string, cmd: string, args: string[], count: (out: string) => Counts, expectsTests = true): Promise<StepResult> {
+function run(name: string, cmd: string, args: string[], count: (out: string) => Counts, failures: (out: string) => string[], expectsTests = true): Promise<StepResult> {
     return new Promise((resolve) => {
         const started = Date.now()
         const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: process.env })
@@ -28,7 +28,7 @@ function run(name: string, cmd: string, args: string[], count: (out: string) => 
             for (const hook of failedSuiteHooks(out)) process.stdout.write(`[${name}] a failing hook, counted as failed: ${hook}\n`)
             const secs = ((Date.now() - started) / 1000).toFixed(1)
             process.stdout.write(`[${name}] exit ${code}, ${c.passed} passed, ${c.failed} failed, ${c.skipped} skipped, ${secs} s\n`)
-            resolve({ name, code: code ?? 1, expectsTests, ...c })
+            resolve({ name, code: code ?? 1, expectsTests, ...c, failures: failures(out) })
         })
     })
 }
@@ -45,21 +45,24 @@ const bin = (tool: string) => `node_modules/.bin/${tool}`
 const hostFiles = process.argv.slice(2).length ? process.argv.slice(2) : undefined
 
 async function laneA(): Promise<StepResult[]> {
-    const tsc = await run("typecheck", bin("tsc"), ["-p", "."], noCounts, false)
+    const tsc = await run("typecheck", bin("tsc"), ["-p", "."], noCounts, errorLines, false)
     // one simulator run per entry test/firmware/main*.ts: one program's functions must stay under
     // 64 KB of bytecode (the runtime's verifier refuses bigger images: error 1051)
     const entries = readdirSync("test/firmware").filter((f) => /^main.*\.ts$/.test(f)).sort()
     const fw: StepResult[] = []
     for (const e of entries) {
         const name = e === "main.ts" ? "firmware" : `firmware:${e.slice(5, -3)}`
-        fw.push(await run(name, bin("devs"), ["run", `test/firmware/${e}`, "--test", "--test-self-exit", "-T", "120000"], devsTestCounts))
+        fw.push(await run(name, bin("devs"), ["run", `test/firmware/${e}`, "--test", "--test-self-exit", "-T", "120000"], devsTestCounts, errorLines))
     }
     return [tsc, ...fw]
 }
 
 async function laneB(): Promise<StepResult[]> {
     const files = hostFiles ?? [...testFilesUnder("test/host"), ...testFilesUnder("test/e2e")]
-    return [await run("host", process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], nodeTestCounts)]
+    return [await run("host", process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], nodeTestCounts, (out) => {
+        const named = failedTests(out)
+        return named.length ? named : lastLines(out) // the lane died before naming a test
+    })]
 }
 
 const compiled = await run("compile", bin("tsc"), ["-b", "tsconfig.build.json"], noCounts, false)

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, test } from "node:test"
 import fc from "fast-check"
-import { devsTestCounts, failedSuiteHooks, nodeTestCounts, summarize, type StepResult } from "../../run-summary.ts"
+import { devsTestCounts, errorLines, failedSuiteHooks, failedTests, nodeTestCounts, summarize, type StepResult } from "../../run-summary.ts"
 
 const step = (name: string, r: Partial<StepResult>): StepResult => ({ name, code: 0, passed: 0, failed: 0, skipped: 0, expectsTests: true, ...r })
 const lastLine = (results: StepResult[]) => summarize(results).lines.at(-1)
@@ -70,6 +70,18 @@ describe("outer", () => { describe("inner", () => { after(() => { throw new Erro
         assert.deepEqual(nodeTestCounts(tap), { passed: 4, failed: 3, skipped: 2 })
     })
 
+    test("what failed is named: the test (not its suite), where, and the error's first line; timeouts too", () => {
+        const { tap } = runNodeTest(`
+import { describe, it, test } from "node:test"
+import assert from "node:assert/strict"
+describe("reboot", () => { it("restores the led", () => { assert.equal(0, 1, "led restored 0") }); it("ok", () => {}) })
+test("multi-line", () => { throw new Error("first\\nsecond") })
+test("slow", { timeout: 20 }, () => new Promise((r) => setTimeout(r, 2000)))
+`)
+        const named = failedTests(tap).map((f) => f.replace(/\(\S*fixture\.test\.mjs:(\d+):\d+\)/, "(fixture:$1)"))
+        assert.deepEqual(named, ["restores the led (fixture:4): led restored 0", "multi-line (fixture:5): first", "slow (fixture:6): test timed out after 20ms"])
+    })
+
     test("no summary at all (the lane died): nothing counted here, the step is broken below", () => {
         assert.deepEqual(nodeTestCounts("TAP version 13\n# Subtest: x\n"), { passed: 0, failed: 0, skipped: 0 })
     })
@@ -107,6 +119,23 @@ describe("the last line", () => {
         const r = summarize([step("firmware", { code: 0 })])
         assert.deepEqual(r.lines, ["FAILED: firmware (exit 0, 0 passed, 0 failed, no test ran)", "0 passed, 1 failed, 0 skipped"])
         assert.equal(r.exitCode, 1)
+    })
+
+    test("each broken step lists what failed under its FAILED line, at most 10, before the counts", () => {
+        const failures = Array.from({ length: 12 }, (_, i) => `t${i} (test/host/x.test.ts:${i}): boom`)
+        const { lines } = summarize([step("host", { code: 1, passed: 5, failed: 12, failures }), step("firmware", { passed: 3, failures: ["ignored: the step passed"] })])
+        assert.deepEqual(lines, [
+            "FAILED: host (exit 1, 5 passed, 12 failed)",
+            ...failures.slice(0, 10).map((f) => `  - ${f}`),
+            "  - … and 2 more (see the step's output above)",
+            "8 passed, 12 failed, 0 skipped",
+        ])
+    })
+
+    test("a step with no test names gives its error lines, or else its last lines", () => {
+        assert.deepEqual(errorLines("src/a.ts(3,1): error TS2322: Type 'x'\nFound 1 error.\n"), ["src/a.ts(3,1): error TS2322: Type 'x'"])
+        assert.deepEqual(errorLines("  led\n\x1b[31mAssertionError: expected 1\x1b[0m\n"), ["AssertionError: expected 1"])
+        assert.deepEqual(errorLines("a\nb\nc\nd\ne\nf\n"), ["b", "c", "d", "e", "f"])
     })
 
     test("counted failures are not counted twice for the lane's exit code", () => {
