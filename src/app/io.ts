@@ -121,9 +121,14 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
     }
     const names = actuators.map(a => a.spec.id).join(",")
     console.log(`feedline: board ${opts.board.id}${opts.board.simulated ? " (simulated sensors)" : ""}, sensors ${sampler.ids().join(",")}, actuators ${names}`)
-    // the state saved before a reboot, and the commands written since its `at`
-    for (const a of actuators) subscribeActuator(opts, a, await a.restore())
-    for (const a of actuators) await a.start()
+    // the state saved before a reboot first, then the commands written since its `at`: subscribed only
+    // once the output is in its start state, or a replayed command (the link may already be up) could be
+    // applied first and start() apply and report it again (test/e2e/firmware-reboot.test.ts, 3 of 6 runs)
+    for (const a of actuators) {
+        const since = await a.restore()
+        await a.start()
+        subscribeActuator(opts, a, since)
+    }
 
     if (opts.autoRun !== false) {
         const run = async () => {
