@@ -36,6 +36,13 @@ const CONNECT_TIMEOUT_MS = 2000
  */
 const IDLE_TIMEOUT_S = 300
 const CHECK_INTERVAL_MS = 1000
+/**
+ * A health check's answer may take this long: without it HAProxy allows only the check interval, and a
+ * process whose event loop stalls for two intervals (GC, a commit's fsync, a burst of TLS handshakes
+ * after a failover, a loaded machine) is marked down and all its connections are cut
+ * (`on-marked-down shutdown-sessions`). A dead process still refuses the check at once.
+ */
+const CHECK_TIMEOUT_MS = 2000
 /** a fleet of devices per HAProxy (about 2 descriptors each: the device's and the one to feedline) */
 const MAX_CONNECTIONS = 200_000
 
@@ -64,6 +71,7 @@ export function haproxyConfig(o: HaproxyOptions): string {
             `    timeout client ${IDLE_TIMEOUT_S}s`,
             `    timeout server ${IDLE_TIMEOUT_S}s`,
             "    timeout client-fin 5s",
+            `    timeout check ${CHECK_TIMEOUT_MS}ms`,
             "    retries 2",
             "    option redispatch 1",
             "",

@@ -90,7 +90,7 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
                 res.on("end", () => resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : undefined }))
                 res.on("error", reject)
             })
-            req.on("error", reject)
+            req.on("error", (err) => reject(Object.assign(new Error(`${method} ${path} through HAProxy: ${err.message}`), { code: (err as NodeJS.ErrnoException).code })))
             req.end(data)
         })
     /** every stored datapoint of a stream, oldest first, rows as the server returns them (duplicates must show) */
