@@ -65,7 +65,7 @@ async function laneB(): Promise<StepResult[]> {
     })]
 }
 
-const compiled = await run("compile", bin("tsc"), ["-b", "tsconfig.build.json"], noCounts, false)
+const compiled = await run("compile", bin("tsc"), ["-b", "tsconfig.build.json"], noCounts, errorLines, false)
 const results = [compiled, ...(await Promise.all([laneA(), laneB()])).flat()]
 const { lines, exitCode } = summarize(results)
 for (const line of lines) console.log(line)
