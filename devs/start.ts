@@ -128,8 +128,6 @@ import { writeSetting } from "@devicescript/settings"
 import { startDevice } from "${src("app/device")}"
 import { simBoard } from "${src("foundation/config")}"
 import { SIMULATOR_DRIVERS } from "${src("sensors/simulated")}"
-import { enableClaims } from "${src("net/claim")}"
-enableClaims()
 ${writes}
 await startDevice(simBoard(), SIMULATOR_DRIVERS)
 while (true) await ds.sleep(3600000)

@@ -36,6 +36,23 @@ export async function dropSetting(key: string) {
 }
 
 /**
+ * The value of setting `key` (its JSON parsed), or undefined when it has none, holds no JSON or the
+ * settings service did not answer. Every setting the firmware reads goes through here rather than
+ * readSetting(): that one resumes its fiber from the report handler, and with other settings traffic at
+ * the same time (a counter written by the link while the actuators restore their state at boot) its
+ * answer was lost under load, and an actuator came back in its initial state (firmware-reboot e2e).
+ */
+export async function readSettingValue(key: string): Promise<any> {
+    const json = await readBack(key)
+    if (!json) return undefined
+    try {
+        return JSON.parse(json)
+    } catch (e) {
+        return undefined
+    }
+}
+
+/**
  * The JSON text the settings service holds for `key` ("" when none), or undefined when it did not answer.
  * The service answers in order: an answer means every write before it is in flash. (readSetting() cannot
  * serve here: it resumes its fiber from the report handler, and a report that arrives before the fiber

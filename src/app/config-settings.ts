@@ -1,7 +1,6 @@
 // Reads the overrides of the board's wiring from the device settings (.env.defaults / .env.local, or
 // written by the device itself), and keeps server-applied sampling policies across reboots.
-import { readSetting } from "@devicescript/settings"
-import { saveSetting } from "../flash"
+import { readSettingValue, saveSetting } from "../flash"
 import { BoardConfig } from "../foundation/config"
 import { applyBoardSettings, POLICY_SETTING_PREFIX, SETTING_KEYS } from "./config-board"
 import { ActuatorStore, PolicyStore, SavedState } from "../foundation/ports"
@@ -10,7 +9,7 @@ import { ActuatorStore, PolicyStore, SavedState } from "../foundation/ports"
 export async function loadBoardConfig(board: BoardConfig): Promise<BoardConfig> {
     const settings: Record<string, any> = {}
     for (const key of SETTING_KEYS) {
-        const v = await readSetting<any>(key, undefined)
+        const v = await readSettingValue(key)
         if (v !== undefined) settings[key] = v
     }
     const r = applyBoardSettings(board, settings)
@@ -26,7 +25,7 @@ export class SettingsPolicyStore implements PolicyStore {
     async load(id: string): Promise<string | undefined> {
         const key = POLICY_SETTING_PREFIX + id
         if (key.length > MAX_SETTING_KEY_CHARS) return undefined
-        const v = await readSetting<any>(key, undefined)
+        const v = await readSettingValue(key)
         return typeof v === "string" ? v : undefined
     }
 
@@ -34,7 +33,7 @@ export class SettingsPolicyStore implements PolicyStore {
     async save(id: string, text: string) {
         const key = POLICY_SETTING_PREFIX + id
         if (key.length > MAX_SETTING_KEY_CHARS) throw new RangeError(`setting key ${key} longer than ${MAX_SETTING_KEY_CHARS}`)
-        if ((await readSetting<any>(key, undefined)) === text) return
+        if ((await readSettingValue(key)) === text) return
         await saveSetting(key, text)
     }
 }
@@ -47,7 +46,7 @@ export class SettingsActuatorStore implements ActuatorStore {
     async load(id: string): Promise<SavedState | undefined> {
         const key = ACTUATOR_SETTING_PREFIX + id
         if (key.length > MAX_SETTING_KEY_CHARS) return undefined
-        const v = await readSetting<any>(key, undefined)
+        const v = await readSettingValue(key)
         return Array.isArray(v) && typeof v[0] === "number" && typeof v[1] === "string" ? { state: v[0], at: v[1] } : undefined
     }
 

@@ -1,9 +1,8 @@
 // Link configuration from device settings (flash). Keys are at most 13 characters (the settings API
 // throws above that). Defaults sit in .env.defaults; secrets (API_KEY) in .env.local. See docs/FIRMWARE.md
 // "Firmware configuration (settings)".
-import { readSetting } from "@devicescript/settings"
 import { DEFAULT_BACKOFF, ReconnectConfig } from "../backoff"
-import { readBack } from "../flash"
+import { readBack, readSettingValue } from "../flash"
 import { MAX_OUTBOX_BYTES } from "../foundation/outbox-budget"
 
 export interface LinkConfig {
@@ -19,6 +18,8 @@ export interface LinkConfig {
     rebootMin: number
     /** reboots the link has already done for lack of a server (kept in settings) */
     reboots: number
+    /** [fleet] program starts since the board was flashed, this one included (setting BOOTS): the `_boots` datastream */
+    boots: number
     /** heap budget of the outbox, estimated as ~60 bytes per queued sample (16000: ~240 samples; at most MAX_OUTBOX_BYTES) */
     outboxBytes: number
     /** period of the link's own diagnostics datastreams (_rtt_ms, …) */
@@ -33,6 +34,8 @@ export const FIRMWARE_VERSION = "0.1.0"
 
 /** Settings key of the reboot counter, written by the link itself. */
 export const REBOOTS_KEY = "REBOOTS"
+/** Settings key of the boot counter, written by the link at every start. */
+export const BOOTS_KEY = "BOOTS"
 
 export const DEFAULT_CONFIG: LinkConfig = {
     host: "localhost",
@@ -42,6 +45,7 @@ export const DEFAULT_CONFIG: LinkConfig = {
     apiKey: "",
     rebootMin: 15,
     reboots: 0,
+    boots: 1,
     outboxBytes: MAX_OUTBOX_BYTES,
     diagMs: 60000,
     connectTimeoutMs: 15000,
@@ -54,11 +58,12 @@ export async function readLinkConfig(): Promise<LinkConfig> {
     const cfg: LinkConfig = {
         host: await readTextSetting("SRV_HOST", d.host),
         port: await num("SRV_PORT", d.port),
-        tls: (await readSetting<any>("SRV_TLS", d.tls)) !== false,
+        tls: (await readSettingValue("SRV_TLS")) !== false,
         feedId: await num("FEED_ID", d.feedId),
         apiKey: await readTextSetting("API_KEY", d.apiKey),
         rebootMin: await num("REBOOT_MIN", d.rebootMin),
         reboots: await num(REBOOTS_KEY, d.reboots),
+        boots: (await num(BOOTS_KEY, 0)) + 1,
         outboxBytes: outboxBudget(await num("OUTBOX_BYTES", d.outboxBytes)),
         diagMs: (await num("DIAG_S", d.diagMs / 1000)) * 1000,
         connectTimeoutMs: (await num("CONNECT_S", d.connectTimeoutMs / 1000)) * 1000,
@@ -80,7 +85,8 @@ export function outboxBudget(bytes: number): number {
 }
 
 async function num(key: string, dflt: number): Promise<number> {
-    const v = await readSetting<any>(key, dflt)
+    let v = await readSettingValue(key)
+    if (v === undefined) v = dflt
     if (typeof v === "number" && v >= 0) return v
     console.warn(`link: setting ${key}=${v} is not a non-negative number; using ${dflt}`)
     return dflt

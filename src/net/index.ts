@@ -32,10 +32,11 @@
 // Everything runs in the background: one ticker (every TICK_MS) and one receive fiber (src/net/socket.ts).
 import * as ds from "@devicescript/core"
 import { flashWrites, saveSetting } from "../flash"
-import { LinkConfig, REBOOTS_KEY, readLinkConfig } from "./config"
+import { BOOTS_KEY, LinkConfig, REBOOTS_KEY, readLinkConfig } from "./config"
 import { Link, TICK_MS } from "./link"
 import { forgetOutbox, loadOutbox, saveOutbox } from "./outbox-store"
-import { NativeSocket, startNativeSocket } from "./socket"
+import { startNativeSocket } from "./socket"
+import { claimIfNeeded } from "./claim"
 import { spreadByDevice } from "../backoff"
 
 export { Link, LinkState, LinkStats, PushHandler } from "./link"
@@ -43,21 +44,20 @@ export { LinkConfig } from "./config"
 export { Policy } from "./outbox"
 
 let started = false
-/** [fleet] what runs before the link starts: src/net/claim.ts enableClaims() puts the claim step here */
-let beforeLink: (cfg: LinkConfig, sock: NativeSocket) => Promise<void> = undefined
 
-export function runBeforeLink(step: (cfg: LinkConfig, sock: NativeSocket) => Promise<void>) {
-    beforeLink = step
-}
-
-/** Starts the link with the settings (overridden by `overrides`) and returns it at once (state "offline"). */
+/**
+ * Starts the link with the settings (overridden by `overrides`) and returns it at once (state "offline"),
+ * or, on a fleet board without a key, once it has claimed one.
+ */
 export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> {
     if (started) throw new Error("E_LINK_STARTED: the device has one socket; start the link once and share it")
     started = true
     const cfg = await readLinkConfig()
     if (overrides) Object.assign(cfg, overrides)
+    // one flash write per start: the fleet view's reboots (`_boots`). Awaited: a settings read of another
+    // fiber meanwhile (the actuators' restore) could take this write's read-back answer for its own
+    await saveSetting(BOOTS_KEY, cfg.boots)
     const sock = startNativeSocket()
-    if (beforeLink) await beforeLink(cfg, sock)
     const port = cfg.tls ? -cfg.port : cfg.port // the runtime selects TLS by a negative port
     const link: Link = new Link(cfg, {
         // one connection at a time; its events go to the link
@@ -72,7 +72,6 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
     })
     let restored = await loadOutbox(link.outbox, ds.millis())
     if (restored) console.log(`link: ${restored} samples queued again from before the reboot`)
-    console.log(`link: ${cfg.tls ? "tls" : "tcp"}://${cfg.host}:${cfg.port} feed ${cfg.feedId}, reboot after ${cfg.rebootMin} min (reboots so far ${cfg.reboots})`)
     link.start()
     setInterval(() => {
         try {
@@ -87,6 +86,10 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
             console.error(`link: E_INTERNAL ${e}`)
         }
     }, TICK_MS)
+    // [fleet] a board without a key claims one first, if it has a product id and code (src/net/claim.ts)
+    if (!cfg.apiKey) await claimIfNeeded(link)
+    // what the link uses: after a claim, the claimed feed (npm start follows the feed it names)
+    console.log(`link: ${cfg.tls ? "tls" : "tcp"}://${cfg.host}:${cfg.port} feed ${cfg.feedId}, reboot after ${cfg.rebootMin} min (reboots so far ${cfg.reboots})`)
     return link
 }
 

@@ -141,6 +141,9 @@ export class Link {
     private requests = new RequestTable()
     private framer: LineFramer
     private s: LinkStats
+    /** [fleet] the claim request (src/net/claim.ts) while the board has no key: sent after every welcome; no batch leaves meanwhile */
+    private claimLine: (token: string) => string = undefined
+    private claimAnswer: (r: Response) => void
 
     constructor(private cfg: LinkConfig, private deps: LinkDeps) {
         const now = deps.now()
@@ -221,6 +224,30 @@ export class Link {
         s.handlerErrors = this.listenerErrors + this.subs.handlerErrors
         s.uptimeS = Math.floor(this.deps.now() / 1000)
         return s
+    }
+
+    /**
+     * [fleet] A board without a key (src/net/claim.ts): `line(token)` is sent after every welcome until
+     * `answer` has called useKey(); batches wait for the key. The answer's deadline is the batches'.
+     */
+    claim(line: (token: string) => string, answer: (r: Response) => void) {
+        this.claimLine = line
+        this.claimAnswer = answer
+    }
+
+    /** [fleet] The claimed feed and key: batches go there from now on, authenticated on their first request. */
+    useKey(feedId: number, apiKey: string) {
+        this.claimLine = undefined
+        this.cfg.feedId = feedId
+        this.cfg.apiKey = apiKey
+        this.feedResource = "/feeds/" + feedId
+        this.flush()
+    }
+
+    /** Leaves the connection and connects again after the backoff delay, or `afterMs` when longer. */
+    reconnect(reason: string, afterMs: number) {
+        this.retryAfterMs = afterMs
+        this.drop(reason)
     }
 
     /** Leaves `offline`: the first connection attempt happens on the next tick. */
@@ -386,6 +413,11 @@ export class Link {
         this.upSinceMs = now
         this.succeeded(now)
         this.to("up", `welcome, session ${w.session}`)
+        if (this.claimLine) {
+            const token = this.requests.nextToken()
+            this.requests.add(token, "claim", 0, now, this.keepalive.timeoutMs)
+            this.send(this.claimLine(token))
+        }
         for (let i = 0; i < this.subs.count(); ++i) if (this.subs.wanted(i)) this.sendSubscribe(i)
         this.flush()
     }
@@ -400,6 +432,7 @@ export class Link {
         if (p) {
             const now = this.deps.now()
             if (p.kind === "batch") this.onBatchAck(r, p.ref, now - p.sentMs)
+            else if (p.kind === "claim") this.claimAnswer(r)
             else if (r.status >= 300) this.subscriptionOver(p.ref, r, "refused")
             else {
                 this.authed = true
@@ -473,7 +506,7 @@ export class Link {
 
     /** Sends the next batch when none is in flight. */
     private flush() {
-        if (!this.isUp() || this.batchInFlight !== 0) return
+        if (!this.isUp() || this.batchInFlight !== 0 || this.claimLine) return
         const now = this.deps.now()
         if (now < this.holdUntilMs) return
         let max = MAX_BATCH_SAMPLES
@@ -534,6 +567,7 @@ export class Link {
         this.enqueue("_drops", s.drops, "latest")
         this.enqueue("_uptime_s", s.uptimeS, "latest")
         this.enqueue("_reboots", s.reboots, "latest")
+        this.enqueue("_boots", this.cfg.boots, "latest")
         this.enqueue("_flash_writes", this.deps.flashWrites(), "latest")
         this.reportState(this.state)
     }

@@ -1,7 +1,8 @@
 // [fleet] A board provisions itself (docs/FLEET.md "Boards"): the firmware link in the simulator, flashed
 // with only the server's address, a product id and its activation code (no API_KEY, no FEED_ID), claims
 // its feed and key at its first connection, keeps them in flash (devs/tools/sim-flash.cjs) and reports on its
-// own feed; booted again on the same flash, it claims nothing and goes on with what it kept.
+// own feed; booted again on the same flash, it claims nothing and goes on with what it kept. Its boot
+// counter reaches the fleet view (GET /v2/devices/ID reboots: 0 after the first boot, 1 after the second).
 import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -45,14 +46,15 @@ test("a board with only a product id and its activation code claims its feed and
             BACKOFF_MS: 200,
             BACKOFF_MAX_S: 1,
             REBOOT_MIN: 0,
+            DIAG_S: 1, // the diagnostics (_boots among them) every second
         }
         const feedsBefore = (await api(server.appPort, masterKey, "GET", "/feeds")).body.totalResults
 
         // boot 1: claims, then the link goes up on the claimed feed
-        fw = runFirmware(genEntry("claim1", settings, APP, { claims: true }), server.caCertPath, 10 * VM_START_MS, { flashFile })
+        fw = runFirmware(genEntry("claim1", settings, APP), server.caCertPath, 10 * VM_START_MS, { flashFile })
         const claimed = await fw.waitFor(/^claim: claimed device \S+, feed (\d+) \(new\)$/, VM_START_MS)
         const feed = Number(/feed (\d+)/.exec(claimed.text)![1])
-        await fw.waitFor(new RegExp(`^link: tls://localhost:\\d+ feed ${feed},`), 30_000)
+        await fw.waitFor(new RegExp(`^link: tls://localhost:\\d+ feed ${feed},`), 30_000) // what the link uses, said after the claim
         const listed = (await api(server.appPort, masterKey, "GET", `/devices?product=${made.body.id}`)).body
         assert.equal(listed.totalResults, 1)
         const deviceId: string = listed.devices[0].id
@@ -61,14 +63,18 @@ test("a board with only a product id and its activation code claims its feed and
             return values.some((v) => v.startsWith("1.")) ? values : undefined
         })
         await fw.waitFor(/^kept policy temp: i=10s$/, 10_000) // the product's policy, kept where the app reads it (CFG_<id>)
-        const device1 = (await api(server.appPort, masterKey, "GET", `/devices/${deviceId}`)).body
-        assert.deepEqual([device1.hardware_id, device1.feed, device1.state, device1.firmware], [HW, feed, "active", "0.1.0"], JSON.stringify(device1))
+        // the fleet view's reboots: the board's boot counter (BOOTS, reported as _boots) less one
+        const device1 = await until("boot 1's _boots in the fleet view", 60_000, async () => {
+            const d = (await api(server.appPort, masterKey, "GET", `/devices/${deviceId}`)).body
+            return d.reboots === null ? undefined : d
+        })
+        assert.deepEqual([device1.hardware_id, device1.feed, device1.state, device1.firmware, device1.reboots], [HW, feed, "active", "0.1.0", 0], JSON.stringify(device1))
         const out1 = fw.output()
         await fw.stop()
         assert.ok(!/PANIC|OutOfMemory|InfiniteLoop/.test(out1), out1.slice(-3000))
 
         // boot 2 on the same flash (the same image: the same settings written again, still no key): no claim
-        fw = runFirmware(genEntry("claim2", settings, APP, { claims: true }), server.caCertPath, 10 * VM_START_MS, { flashFile })
+        fw = runFirmware(genEntry("claim2", settings, APP), server.caCertPath, 10 * VM_START_MS, { flashFile })
         await fw.waitFor(new RegExp(`^link: tls://localhost:\\d+ feed ${feed},`), VM_START_MS)
         await fw.waitFor(/^link: greeting -> up/, 60_000)
         await until("boot 2's samples on the same feed", 60_000, async () => {
@@ -77,7 +83,10 @@ test("a board with only a product id and its activation code claims its feed and
         })
         const out2 = fw.output()
         assert.ok(!/^claim:/m.test(out2), `boot 2 claimed again:\n${out2.slice(-3000)}`)
-        const device2 = (await api(server.appPort, masterKey, "GET", `/devices/${deviceId}`)).body
+        const device2 = await until("boot 2 counted in the fleet view's reboots", 60_000, async () => {
+            const d = (await api(server.appPort, masterKey, "GET", `/devices/${deviceId}`)).body
+            return d.reboots === 1 ? d : undefined
+        })
         assert.deepEqual([device2.firmware, device2.link], ["0.1.0", "up"], JSON.stringify(device2))
         assert.equal(device2.key_id, device1.key_id, "the key kept in flash, not a new one")
         const devices = (await api(server.appPort, masterKey, "GET", `/devices?product=${made.body.id}`)).body

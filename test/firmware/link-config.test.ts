@@ -15,4 +15,9 @@ describe("link settings", () => {
         expect((await readLinkConfig()).apiKey).toBe("")
         await writeSetting("API_KEY", "key")
     })
+    test("the boot counter: BOOTS as kept, plus this start (1 on a fresh board)", async () => {
+        expect((await readLinkConfig()).boots).toBe(1)
+        await writeSetting("BOOTS", 41)
+        expect((await readLinkConfig()).boots).toBe(42)
+    })
 })

@@ -275,17 +275,23 @@ describe("link states", () => {
         bringUp(h) // what survived goes out oldest first
         expect(h.t.lastRequest().body.datastreams[0].datapoints[0].value).toBe("" + (20 + s.drops / 100))
     })
-    test("diagnostics datastreams go out while up", async () => {
-        const h = makeLink({ diagMs: 1000 })
+    test("diagnostics datastreams go out while up; _boots is the boot counter the link started with", async () => {
+        const h = makeLink({ diagMs: 1000, boots: 3 })
         bringUp(h)
         await advance(h, 1000)
         const ids: string[] = []
+        let boots = ""
         const reqs = h.t.requests()
         for (let i = 0; i < reqs.length; ++i) {
             const ds = reqs[i].body ? reqs[i].body.datastreams : undefined
-            if (ds) for (let j = 0; j < ds.length; ++j) ids.push(ds[j].id)
+            if (ds)
+                for (let j = 0; j < ds.length; ++j) {
+                    ids.push(ds[j].id)
+                    if (ds[j].id === "_boots") boots = ds[j].datapoints[0].value
+                }
         }
-        expect(ids.join(",")).toBe("_reconnects,_disconnect,_rtt_ms,_outbox,_drops,_uptime_s,_reboots,_flash_writes,_state")
+        expect(ids.join(",")).toBe("_reconnects,_disconnect,_rtt_ms,_outbox,_drops,_uptime_s,_reboots,_boots,_flash_writes,_state")
+        expect(boots).toBe("3")
     })
     test("_state: degraded and up again go out once each; a healthy reconnect adds no send", async () => {
         const h = makeLink()
