@@ -7,6 +7,7 @@ import { Writable } from "node:stream"
 import { after, before, describe, test } from "node:test"
 import { encodeResponse } from "../../../../src/protocol.ts"
 import { CLAIM_REFUSED_RETRY_MS } from "../../../../devs/server/limits.ts"
+import type { Store } from "../../../../devs/server/storage/store.ts"
 import { http, startTestServer, type TestServer } from "../../harness/server-harness.ts"
 import { claim, claimOn, DOORS, inventory, makeProduct, writeWith } from "./fleet-fixture.ts"
 
@@ -66,6 +67,52 @@ describe("claiming", () => {
         assert.deepEqual([now.feeds, now.devices, now.activeKeys], [before.feeds, before.devices, before.activeKeys], "no second feed, device or live key")
         assert.equal(await writeWith(s, first.body.key, first.body.feed), 401, "the unused key is revoked")
         assert.equal(await writeWith(s, again.body.key, again.body.feed), 200)
+    })
+
+    test("two claims of one board at once: the one whose new key lands second is 409 E_CLAIM_CONFLICT with retry_after_ms 0, creates nothing, and claiming again works", async () => {
+        // the store gets the first claim's new key only once a second claim of the same board has won meanwhile
+        // (an event, not a race: the second claim runs in full inside the first one's store call)
+        let interleave: (() => Promise<unknown>) | undefined
+        const wrap = (store: Store): Store =>
+            new Proxy(store, {
+                get: (target, prop) => {
+                    const v = Reflect.get(target, prop, target)
+                    if (prop !== "reissueDeviceKey") return typeof v === "function" ? v.bind(target) : v
+                    return async (r: Parameters<Store["reissueDeviceKey"]>[0]) => {
+                        const other = interleave
+                        interleave = undefined
+                        if (other) await other()
+                        return target.reissueDeviceKey(r)
+                    }
+                },
+            })
+        const racing = await startTestServer({ wrapStore: wrap })
+        try {
+            const p = await makeProduct(racing)
+            const first = await claim(racing, p, "twice")
+            assert.equal(first.status, 201) // its answer lost: the board claims again, twice at once
+            let winner: Awaited<ReturnType<typeof claim>> | undefined
+            const before = await inventory(racing)
+            for (const door of DOORS) {
+                interleave = async () => (winner = await claim(racing, p, "twice"))
+                const beforeDoor = await inventory(racing)
+                const lost = await claimOn(racing, door, p.id, { hardware_id: "twice", code: p.code("twice"), firmware: "0.1.0" })
+                lost.client?.close()
+                assert.deepEqual([lost.status, lost.body.code, lost.body.retry_after_ms], [409, "E_CLAIM_CONFLICT", 0], `${door}: ${JSON.stringify(lost.body)}`)
+                assert.equal(lost.body.key, undefined)
+                assert.equal(winner!.status, 200, JSON.stringify(winner!.body))
+                // only the winner's key was made (the one before it revoked): the refused claim created nothing
+                const after = await inventory(racing)
+                assert.deepEqual([after.feeds, after.devices, after.keys, after.activeKeys], [beforeDoor.feeds, beforeDoor.devices, beforeDoor.keys + 1, beforeDoor.activeKeys], door)
+            }
+            assert.equal((await inventory(racing)).devices, before.devices)
+            // the loser claims again at once, as retry_after_ms 0 says: the winner's key was not used yet, so a new one
+            const again = await claim(racing, p, "twice")
+            assert.deepEqual([again.status, again.body.feed], [200, first.body.feed], JSON.stringify(again.body))
+            assert.equal(await writeWith(racing, again.body.key, first.body.feed), 200)
+        } finally {
+            await racing.stop()
+        }
     })
 
     test("a cloned or reset board: once the key is in use, a claim of the same hardware id is 409 E_ALREADY_CLAIMED and creates nothing; the device keeps its key", async () => {
