@@ -67,6 +67,8 @@ function sessionId(): string {
 }
 
 const WRITES = new Set(["put", "post", "delete"])
+/** what a session's reads wait for before its first write: one promise for all sessions, not one each */
+const SETTLED: Promise<unknown> = Promise.resolve()
 
 export class Session implements Connection {
     readonly id = sessionId()
@@ -97,7 +99,7 @@ export class Session implements Connection {
     /** [P§4] this session's keep-alive check, on the shared wheel */
     private readonly keepalive = new WheelTimer(() => this.tick())
     /** settles when every write this connection sent so far is committed: reads wait for it */
-    private writesDone: Promise<unknown> = Promise.resolve()
+    private writesDone: Promise<unknown> = SETTLED
     private readonly asCaller: Caller
 
     constructor(
@@ -138,7 +140,7 @@ export class Session implements Connection {
         this.deps.metrics.connectionsTotal.add({ transport: this.transport })
         this.deps.metrics.connectionsOpen.add({ transport: this.transport })
         // evicted while still without a key when its address needs the room (listeners/admission.ts)
-        const admitted = this.deps.admission.admit(this.remoteAddress, (err) => this.closeWith(err))
+        const admitted = this.deps.admission.admit(this.remoteAddress, this)
         if (admitted instanceof ApiError) this.refusal = admitted
         else this.admitted = admitted
         // one event-loop turn later: DeviceScript's simulator loses `open` if data arrives in the same turn

@@ -49,10 +49,55 @@ export interface Admitted {
     closed(): void
 }
 
+/** What admission closes when the address needs the room (the session). */
+export interface Evictable {
+    closeWith(err: ApiError): void
+}
+
 interface AddressState {
     open: number
-    /** the address's unauthenticated connections, oldest first (Set order), each with its eviction */
-    unauthenticated: Set<() => void>
+    /** the address's unauthenticated connections, oldest first (Set order) */
+    unauthenticated: Set<AdmittedConnection>
+}
+
+/**
+ * An admitted connection's record: one object per connection, no closures (thousands of idle
+ * connections each hold one; docs/PERFORMANCE.md "Run what we ship").
+ */
+class AdmittedConnection implements Admitted {
+    private isClosed = false
+
+    constructor(
+        private readonly admission: Admission,
+        private readonly address: string,
+        private readonly state: AddressState,
+        private readonly connection: Evictable,
+        private readonly rand01: number,
+    ) {}
+
+    authenticated(): void {
+        this.state.unauthenticated.delete(this)
+    }
+
+    closed(): void {
+        if (this.isClosed) return
+        this.isClosed = true
+        this.state.unauthenticated.delete(this)
+        this.state.open--
+        this.admission.released(this.address, this.state)
+    }
+
+    /** closes this still unauthenticated connection to make room for a newer one from its address */
+    evict(maxUnauthenticatedPerAddress: number): void {
+        this.connection.closeWith(
+            new ApiError(
+                429,
+                "E_TOO_MANY_UNAUTHENTICATED",
+                `closed to make room: your address opened more than ${maxUnauthenticatedPerAddress} connections that sent no valid key; send X-ApiKey with the first request`,
+                jitteredRetryMs(this.rand01),
+            ),
+        )
+    }
 }
 
 export class Admission {
@@ -62,10 +107,10 @@ export class Admission {
     constructor(readonly limits: AdmissionLimits) {}
 
     /**
-     * Admits a new connection from `address`, or says why not (a 429 to send as its notice). `evict` closes
-     * this connection later, should it still be unauthenticated when its address needs the room.
+     * Admits a new connection from `address`, or says why not (a 429 to send as its notice). The
+     * connection is closed later (closeWith), should it still be unauthenticated when its address needs the room.
      */
-    admit(address: string, evict: (err: ApiError) => void, rand01 = Math.random()): Admitted | ApiError {
+    admit(address: string, connection: Evictable, rand01 = Math.random()): Admitted | ApiError {
         for (;;) {
             const a = this.byAddress.get(address)
             const step = admissionStep({ total: this.total, fromAddress: a?.open ?? 0, unauthenticatedFromAddress: a?.unauthenticated.size ?? 0 }, this.limits)
@@ -74,35 +119,21 @@ export class Admission {
             // its eviction runs its close, which takes it out of the set: the loop makes progress
             const oldest = a!.unauthenticated.values().next().value!
             a!.unauthenticated.delete(oldest)
-            oldest()
+            oldest.evict(this.limits.maxUnauthenticatedPerAddress)
         }
-        let a = this.byAddress.get(address)
-        if (!a) this.byAddress.set(address, (a = { open: 0, unauthenticated: new Set() }))
-        const state = a
-        const evictThis = () =>
-            evict(
-                new ApiError(
-                    429,
-                    "E_TOO_MANY_UNAUTHENTICATED",
-                    `closed to make room: your address opened more than ${this.limits.maxUnauthenticatedPerAddress} connections that sent no valid key; send X-ApiKey with the first request`,
-                    jitteredRetryMs(rand01),
-                ),
-            )
+        let state = this.byAddress.get(address)
+        if (!state) this.byAddress.set(address, (state = { open: 0, unauthenticated: new Set() }))
+        const admitted = new AdmittedConnection(this, address, state, connection, rand01)
         state.open++
-        state.unauthenticated.add(evictThis)
+        state.unauthenticated.add(admitted)
         this.total++
-        let closed = false
-        return {
-            authenticated: () => void state.unauthenticated.delete(evictThis),
-            closed: () => {
-                if (closed) return
-                closed = true
-                state.unauthenticated.delete(evictThis)
-                state.open--
-                this.total--
-                if (state.open === 0) this.byAddress.delete(address)
-            },
-        }
+        return admitted
+    }
+
+    /** a connection of `address` closed (AdmittedConnection.closed, once) */
+    released(address: string, state: AddressState): void {
+        this.total--
+        if (state.open === 0) this.byAddress.delete(address)
     }
 
     /** open connections, and those not yet authenticated, from `address` */

@@ -25,6 +25,8 @@ export class PendingHandshakes {
     /** insertion order is age: the first entry is the oldest */
     private readonly all = new Map<string, net.Socket>()
     private readonly deadlines = new Map<string, NodeJS.Timeout>()
+    /** each pending socket's close listener, taken off once its handshake finished (a session holds the socket from then on) */
+    private readonly onCloses = new Map<string, () => void>()
     private readonly byAddress = new Map<string, Map<string, net.Socket>>()
 
     constructor(
@@ -51,7 +53,9 @@ export class PendingHandshakes {
         mine.set(key, socket)
         this.all.set(key, socket)
         this.deadlines.set(key, setTimeout(() => this.drop(key, "deadline"), this.limits.deadlineMs).unref())
-        socket.once("close", () => this.forget(key, address))
+        const onClose = () => this.forget(key, address)
+        this.onCloses.set(key, onClose)
+        socket.once("close", onClose)
     }
 
     /** The handshake of this TLS socket (over a socket given to accepted()) finished: it is a session's now. */
@@ -72,6 +76,9 @@ export class PendingHandshakes {
     private forget(key: string, address: string): void {
         clearTimeout(this.deadlines.get(key))
         this.deadlines.delete(key)
+        const onClose = this.onCloses.get(key)
+        if (onClose) this.all.get(key)?.off("close", onClose)
+        this.onCloses.delete(key)
         this.all.delete(key)
         const mine = this.byAddress.get(address)
         if (!mine) return
