@@ -107,7 +107,13 @@ export interface ServerLine {
  * [P§5a] The short form of the envelope, for devices on metered links: the same members under one-letter
  * names. A request is in the short form when it has "m" and no "method"; its answer comes in the short
  * form too. Pushes and connection notices keep the long form.
+ * This reads a parsed request object's short-form members as the long ones: a new object for a
+ * short-form request, else the same one.
  */
+export function requestInLongForm(raw: Json): Json {
+    if (raw["method"] !== undefined || raw["m"] === undefined) return raw
+    return { method: raw["m"], resource: raw["r"], params: raw["p"], headers: raw["h"], body: raw["b"], token: raw["t"] }
+}
 
 function fail(code: ErrorCode, status: number, reason: string, token?: string): DecodedRequest {
     const error: ProtocolError = { code: code, status: status, reason: reason }
@@ -267,8 +273,9 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
     if (!isPlainObject(raw)) return fail("E_NOT_OBJECT", 400, "a request must be a JSON object with method and resource")
 
     // [P§5a] the short form, read as the long one
-    const short = raw["method"] === undefined && raw["m"] !== undefined
-    if (short) raw = { method: raw["m"], resource: raw["r"], params: raw["p"], headers: raw["h"], body: raw["b"], token: raw["t"] }
+    const long = requestInLongForm(raw)
+    const short = long !== raw
+    raw = long
     let token: string | undefined = undefined
     const rawToken = raw["token"]
     if (rawToken !== undefined && rawToken !== null) {
@@ -359,42 +366,39 @@ export function apiKeyOf(req: Request): string | undefined {
     return undefined
 }
 
-function isWelcome(o: Json): boolean {
-    return typeof o["welcome"] === "string" && typeof o["session"] === "string" && typeof o["time"] === "number"
+/** v when it is a positive number, else undefined (a keep-alive value the server left out or got wrong) */
+function positive(v: Json): number | undefined {
+    return typeof v === "number" && v > 0 ? v : undefined
 }
 
-function isPositive(v: Json): boolean {
-    return typeof v === "number" && v > 0
+/** [P§6] A server line that is not one: E_BAD_LINE with why. */
+function badLine(reason: string): ServerLine {
+    return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: reason } }
 }
 
 /** [P§2, P§6] Decodes one line the server sent (without its "\n"). Never throws. */
 export function decodeServerLine(line: string): ServerLine {
-    let onlySpace = true
-    for (let i = 0; i < line.length && onlySpace; ++i) {
+    // nothing but spaces, tabs and CRs: a heartbeat
+    for (let i = 0; ; ++i) {
+        if (i === line.length) return { kind: "heartbeat" }
         const c = line.charCodeAt(i)
-        if (c !== 32 && c !== 9 && c !== 13) onlySpace = false
+        if (c !== 32 && c !== 9 && c !== 13) break
     }
-    if (onlySpace) return { kind: "heartbeat" }
     let o: Json
     try {
         o = JSON.parse(line)
     } catch (e) {
-        return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line is not JSON" } }
+        return badLine("server line is not JSON")
     }
-    if (!isPlainObject(o)) return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line is not an object" } }
-    if (isWelcome(o)) {
-        const welcome: Welcome = { welcome: o["welcome"], session: o["session"], time: o["time"] }
-        if (isPositive(o["heartbeat"])) welcome.heartbeat = o["heartbeat"]
-        if (isPositive(o["faulty"])) welcome.faulty = o["faulty"]
-        if (isPositive(o["timeout"])) welcome.timeout = o["timeout"]
+    if (!isPlainObject(o)) return badLine("server line is not an object")
+    if (typeof o["welcome"] === "string" && typeof o["session"] === "string" && typeof o["time"] === "number") {
+        const welcome: Welcome = { welcome: o["welcome"], session: o["session"], time: o["time"], heartbeat: positive(o["heartbeat"]), faulty: positive(o["faulty"]), timeout: positive(o["timeout"]) }
         return { kind: "welcome", welcome: welcome }
     }
     // [P§5a] the short form ("s" for status, and no "status"), read as the long one
     const short = o["status"] === undefined && typeof o["s"] === "number"
     if (short) o = { status: o["s"], token: o["t"], body: o["b"] } // a short answer names no resource
-    if (typeof o["status"] !== "number") {
-        return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: "server line has no status" } }
-    }
+    if (typeof o["status"] !== "number") return badLine("server line has no status")
     const resp: Response = { status: o["status"] }
     if (o["notice"] === true) resp.notice = true
     if (typeof o["token"] === "string") resp.token = o["token"]
@@ -410,13 +414,17 @@ function hex4(c: number): string {
     return "\\u" + HEX.charAt((c >> 12) & 15) + HEX.charAt((c >> 8) & 15) + HEX.charAt((c >> 4) & 15) + HEX.charAt(c & 15)
 }
 
-/** [P§3] A JSON string literal, ASCII only: control and non-ASCII characters are written as \uXXXX. */
+/**
+ * [P§3] A JSON string literal, ASCII only: control characters below 32 and non-ASCII characters are written
+ * as \uXXXX. DEL (127) stays as it is, as both runtimes' JSON.stringify leave it (JSON needs no escape for
+ * it), so that encode() writes the same bytes whichever of its two paths it takes.
+ */
 export function quote(s: string): string {
     let out = "\""
     let start = 0
     for (let i = 0; i < s.length; ++i) {
         const c = s.charCodeAt(i)
-        if (c >= 32 && c < 127 && c !== 34 && c !== 92) continue
+        if (c >= 32 && c < 128 && c !== 34 && c !== 92) continue
         if (i > start) out += s.slice(start, i)
         start = i + 1
         if (c === 34) out += "\\\""
@@ -430,27 +438,38 @@ export function quote(s: string): string {
             out += hex4(0xd800 + (v >> 10)) + hex4(0xdc00 + (v & 0x3ff))
         } else out += hex4(c)
     }
-    if (start === 0) return "\"" + s + "\""
     if (start < s.length) out += s.slice(start)
     return out + "\""
 }
 
 /**
- * [P§3] Compact, ASCII-only JSON. Written by hand (not JSON.stringify) so that both runtimes produce
- * the same bytes: DeviceScript's simulator mangles non-ASCII in JSON.stringify. Keys keep insertion
- * order; undefined members are left out; non-finite numbers become null (as JSON.stringify does).
+ * [P§3] Compact, ASCII-only JSON, the same bytes in both runtimes: keys keep insertion order, undefined
+ * members are left out, non-finite numbers become null. The runtime's native JSON.stringify where its
+ * output is provably encodeByHand's: pure ASCII by the runtime's own UTF-8 count, not one backslash (so
+ * no string held a quote, a backslash, a control character or, in the DeviceScript simulator, which
+ * escapes each UTF-8 byte of it, a non-ASCII one: there the runtimes differ from each other and from
+ * this encoder) and no `undefined` (DeviceScript writes an undefined array element so). Numbers print
+ * alike on either path (DeviceScript: 7 significant digits both ways). Anything else is encoded by hand.
  */
 export function encode(v: Json): string {
-    if (v === null || v === undefined) return "null"
-    const t = typeof v
-    if (t === "string") return quote(v)
-    if (t === "number") return v - v === 0 ? "" + v : "null"
-    if (t === "boolean") return v ? "true" : "false"
+    const native = JSON.stringify(v)
+    if (typeof native !== "string" || native.indexOf("\\") >= 0 || native.indexOf("undefined") >= 0) return encodeByHand(v)
+    // one UTF-8 byte per character, counted natively: DeviceScript strings know their UTF-8 length, Node has Buffer
+    const utf8Bytes = (native as Json)["byteLength"]
+    return (typeof utf8Bytes === "number" ? utf8Bytes : (Buffer as Json).byteLength(native)) === native.length ? native : encodeByHand(v)
+}
+
+/** [P§3] encode(), written out character by character (strings through quote()): the same bytes in both runtimes. */
+export function encodeByHand(v: Json): string {
+    if (v === undefined) return "null"
+    if (typeof v === "string") return quote(v)
+    // null, booleans and numbers (non-finite ones as null): the runtime's own text, as on the native path
+    if (v === null || typeof v !== "object") return JSON.stringify(v)
     if (Array.isArray(v)) {
         let out = "["
         for (let i = 0; i < v.length; ++i) {
             if (i) out += ","
-            out += v[i] === undefined ? "null" : encode(v[i])
+            out += v[i] === undefined ? "null" : encodeByHand(v[i])
         }
         return out + "]"
     }
@@ -462,7 +481,7 @@ export function encode(v: Json): string {
         if (item === undefined || typeof item === "function") continue
         if (!first) out += ","
         first = false
-        out += quote(keys[i]) + ":" + encode(item)
+        out += quote(keys[i]) + ":" + encodeByHand(item)
     }
     return out + "}"
 }
@@ -481,7 +500,7 @@ export function encodeRequest(req: Request): string {
 
 /**
  * [P§5a] One request line in the short form. Its own function, not a branch of encodeRequest: the
- * firmware, which does not write it yet, then carries none of its bytecode (its code budget is tight).
+ * firmware writes only this form, so its images carry no long-form writer (their code budget is tight).
  */
 export function encodeShortRequest(req: Request): string {
     return encode({ m: req.method, r: req.resource, p: req.params, h: req.headers, b: req.body, t: req.token })

@@ -20,7 +20,7 @@
 import * as ds from "@devicescript/core"
 import { POLICY_SETTING_PREFIX } from "../app/config-board"
 import { saveSetting } from "../flash"
-import { encodeRequest, Response } from "../protocol"
+import { encodeShortRequest, Response } from "../protocol"
 import { FIRMWARE_VERSION, readTextSetting } from "./config"
 import { Link } from "./link"
 
@@ -48,7 +48,8 @@ export function claimThrough(link: Link, id: ClaimIdentity, log: (msg: string) =
     const body = { hardware_id: id.hardwareId, code: id.code, firmware: FIRMWARE_VERSION }
     log(`claim: hardware id ${id.hardwareId} claims from product ${id.productId}`)
     link.claim(
-        token => encodeRequest({ method: "post", resource: "/products/" + id.productId + "/claims", body: body, token: token }),
+        // [P§5a] the short form, as the link writes everything: the image carries one envelope writer
+        token => encodeShortRequest({ method: "post", resource: "/products/" + id.productId + "/claims", body: body, token: token }),
         (r: Response) => {
             const b = r.body || {}
             const st = r.status

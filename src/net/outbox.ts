@@ -1,7 +1,7 @@
 // The outbox: samples waiting for the server's acknowledgement. Pure (no sockets, no clock reads).
 // Bounded in bytes because it lives in the 64 KB VM heap; a sample leaves only when the batch that
 // carries it is acknowledged, and a resend is harmless because writes are idempotent on `at` [P§9].
-import { DEVICE_MAX_SEND_BYTES, encodeRequest } from "../protocol"
+import { DEVICE_MAX_SEND_BYTES, encodeShortRequest } from "../protocol"
 
 /** every: keep each sample (a time series); latest: only the newest one matters (a state, a setting). */
 export type Policy = "every" | "latest"
@@ -217,6 +217,12 @@ function sampleBytes(stream: string, value: string): number {
 
 /** [P§5] One `put /feeds/:feed` carrying the samples as datapoints, grouped by datastream in queue order. */
 export function encodeBatch(feedResource: string, samples: Sample[], token: string, headers: any): string {
+    // [P§5a] the short form: one-letter envelope members, answered {"t":…,"s":…}
+    return encodeShortRequest({ method: "put", resource: feedResource, headers: headers, body: batchBody(samples), token: token })
+}
+
+/** The body of a batch: {"datastreams":[{"id":…,"datapoints":[{"at":…,"value":…},…]},…]} (the benchmark's MQTT client publishes it too). */
+export function batchBody(samples: Sample[]): any {
     const streams: any[] = []
     for (let i = 0; i < samples.length; ++i) {
         const s = samples[i]
@@ -228,5 +234,5 @@ export function encodeBatch(feedResource: string, samples: Sample[], token: stri
         }
         group["datapoints"].push({ at: s.at, value: s.value })
     }
-    return encodeRequest({ method: "put", resource: feedResource, headers: headers, body: { datastreams: streams }, token: token })
+    return { datastreams: streams }
 }

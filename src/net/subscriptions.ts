@@ -4,7 +4,7 @@
 // what was written meanwhile arrives and nothing arrives twice; a backlog comes in replays of at most
 // REPLAY_LIMIT pushes, and after a cut one has been handled the subscription is made again from where it
 // ended, until the server says it is live.
-import { Response, encodeRequest } from "../protocol"
+import { Response, encodeShortRequest } from "../protocol"
 import { SubscriptionCursor } from "../subscription-cursor"
 
 /**
@@ -92,7 +92,8 @@ export class Subscriptions {
         sub.token = token
         if (sub.renewAtMs > 0) sub.renewAtMs = 0
         sub.cursor.anchor(serverNowMs)
-        return encodeRequest({ method: "subscribe", resource: sub.resource, params: sub.cursor.subscribeParams(), headers: headers, token: token })
+        // [P§5a] the short form (its ack too; the pushes keep the long form)
+        return encodeShortRequest({ method: "subscribe", resource: sub.resource, params: sub.cursor.subscribeParams(), headers: headers, token: token })
     }
 
     /** [P§8] The subscribe of `i` was acknowledged (status 200): a cut replay's pushes follow, then the rest is asked for. */

@@ -14,6 +14,7 @@ import { simBoard } from "../../src/foundation/config"
 import { SIMULATOR_DRIVERS } from "../../src/sensors/simulated"
 import { startLink } from "../../src/net"
 import { MAX_LINE_BYTES } from "../../src/net/framer"
+import { requestInLongForm } from "../../src/protocol"
 import { Link } from "../../src/net/link"
 import { RX_MAX_BYTES } from "../../src/net/socket"
 import { REPLAY_LIMIT } from "../../src/net/subscriptions"
@@ -56,12 +57,13 @@ class FakeServer {
         for (;;) {
             const nl = text.indexOf("\n", start)
             if (nl < 0) break
-            // only subscribe requests are parsed: a batch line is not copied out
-            if (text.indexOf('"subscribe"', start) === start + 10) {
-                const req = JSON.parse(text.slice(start, nl))
+            // only subscribe requests are parsed: a batch line is not copied out. The device writes the
+            // short form [P§5a] ({"m":"subscribe",…) and is answered in it, as the server does
+            if (text.indexOf('"subscribe"', start) === start + 5) {
+                const req = requestInLongForm(JSON.parse(text.slice(start, nl)))
                 const res: string = req["resource"]
                 this.tokens[res.slice(res.lastIndexOf("/") + 1)] = req["token"]
-                this.rt.serverSends(`{"token":"${req["token"]}","status":200,"resource":"${res}"}\n`)
+                this.rt.serverSends(`{"t":"${req["token"]}","s":200}\n`)
             }
             start = nl + 1
         }

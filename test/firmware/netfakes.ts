@@ -2,6 +2,7 @@ import * as ds from "@devicescript/core"
 // Fakes for the link's tests: a transport that records what the link sends, and a clock moved by hand.
 import { LinkConfig, DEFAULT_CONFIG } from "../../src/net/config"
 import { Link, Transport } from "../../src/net/link"
+import { requestInLongForm } from "../../src/protocol"
 
 /** Records opens, closes and every line sent; open() answers `openResult` ("" = under way). */
 export class RecordingTransport implements Transport {
@@ -19,10 +20,10 @@ export class RecordingTransport implements Transport {
     close() {
         this.closes++
     }
-    /** the requests sent (heartbeats left out), decoded */
+    /** the requests sent (heartbeats left out), parsed, members by their long names (the link writes the short form [P§5a]) */
     requests(): any[] {
         const out: any[] = []
-        for (let i = 0; i < this.sent.length; ++i) if (this.sent[i] !== "\n") out.push(JSON.parse(this.sent[i]))
+        for (let i = 0; i < this.sent.length; ++i) if (this.sent[i] !== "\n") out.push(requestInLongForm(JSON.parse(this.sent[i])))
         return out
     }
     lastRequest(): any {
@@ -115,8 +116,8 @@ export function bringUp(h: Harness) {
     rx(h, welcomeLine(SERVER_TIME_MS))
 }
 
-/** Acknowledges the last request sent with `status`. */
+/** Acknowledges the last request sent with `status`, in the short form the server answers the link's requests in [P§5a]. */
 export function ackLast(h: Harness, status: number) {
     const req = h.t.lastRequest()
-    rx(h, `{"token":"${req.token}","status":${status},"resource":"${req.resource}"}\n`)
+    rx(h, `{"t":"${req.token}","s":${status}}\n`)
 }

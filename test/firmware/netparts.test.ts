@@ -8,6 +8,7 @@ import { SETTINGS_VECTORS, STEP_VECTORS, WELCOME_LINE_VECTORS, WELCOME_VECTORS }
 import { LineFramer, MAX_LINE_BYTES } from "../../src/net/framer"
 import { base36 } from "../../src/requests"
 import { encodeBatch, Outbox, SAVE_CHUNK_BYTES } from "../../src/net/outbox"
+import { ONE_VALUE_UPDATE_SHORT_LINE } from "../vectors/envelope"
 
 const B: ReconnectConfig = { baseMs: 500, capMs: 60000, stableMs: 20000 }
 
@@ -229,6 +230,13 @@ describe("outbox", () => {
         expect(o.ack(2)).toBe(1)
         expect(o.depth()).toBe(0)
         expect(o.bytes).toBe(0)
+    })
+    test("a batch is one line in the short form [P§5a], JSON.stringify's own text", () => {
+        const line = encodeBatch("/feeds/1", [{ stream: "temp", value: "21.5", at: 1732250000000 }], "a1", undefined)
+        expect(line).toBe(ONE_VALUE_UPDATE_SHORT_LINE)
+        const withKey = encodeBatch("/feeds/1", [{ stream: "temp", value: "21.5", at: 1732250000000 }], "a1", { "X-ApiKey": "KEY" })
+        expect(withKey).toBe(JSON.stringify({ m: "put", r: "/feeds/1", h: { "X-ApiKey": "KEY" }, b: { datastreams: [{ id: "temp", datapoints: [{ at: 1732250000000, value: "21.5" }] }] }, t: "a1" }))
+        console.log(`protocol: one-value update ${line.length + 1} bytes on the wire in the short form`)
     })
     test("batches stay under DEVICE_MAX_SEND_BYTES and take everything in order", async () => {
         const o = new Outbox(40000)

@@ -1,8 +1,8 @@
 // Protocol v1 golden vectors, DeviceScript side. The Node twin is test/host/protocol/envelope.test.ts.
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
-import { decodeRequest, decodeServerLine, encodeRequest, encodeResponse, encodeShortRequest, isNotice } from "../../src/protocol"
-import { ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../vectors/envelope"
+import { decodeRequest, decodeServerLine, encode, encodeByHand, encodeRequest, encodeResponse, encodeShortRequest, isNotice } from "../../src/protocol"
+import { ENCODE_VECTORS, ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../vectors/envelope"
 
 describe("protocol vectors", () => {
     // each vector yields: a test's steps count towards the next synchronous tests' InfiniteLoop budget (128K VM steps)
@@ -29,6 +29,14 @@ describe("protocol vectors", () => {
             expect(d.kind as string).toBe(v.kind)
             if (v.expect) expect(encodeResponse(d.response)).toBe(v.expect)
             if (v.notice !== undefined) expect(v.name + ": " + isNotice(d.response)).toBe(v.name + ": " + v.notice)
+        }
+    })
+    test("encode vectors: JSON.stringify's text where it is provably the hand-written encoder's", () => {
+        for (let i = 0; i < ENCODE_VECTORS.length; ++i) {
+            const v = ENCODE_VECTORS[i]
+            expect(v.name + ": " + encode(v.value)).toBe(v.name + ": " + v.expect)
+            expect(v.name + " (by hand): " + encodeByHand(v.value)).toBe(v.name + " (by hand): " + v.expect)
+            if (v.native) expect(v.name + " (native): " + JSON.stringify(v.value)).toBe(v.name + " (native): " + v.expect)
         }
     })
     test("one-value update is one compact line", () => {

@@ -277,3 +277,49 @@ export const ONE_VALUE_UPDATE = {
 }
 export const ONE_VALUE_UPDATE_LINE =
     '{"method":"put","resource":"/feeds/1","body":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"token":"a1"}'
+
+/** The same update as the firmware writes it, in the short form [P§5a] (src/net/outbox.ts encodeBatch). */
+export const ONE_VALUE_UPDATE_SHORT_LINE = '{"m":"put","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}'
+
+/**
+ * [P§3] encode() takes the runtime's JSON.stringify where its bytes are provably encodeByHand()'s. `expect`
+ * is what both paths write, in both runtimes. `native`: JSON.stringify's own text in both runtimes (the
+ * firmware's lines are such); the others show each reason the native text is refused somewhere: escapes
+ * (Node writes \b and \f, where this encoder writes \u0008 and \u000c), non-ASCII (the DeviceScript
+ * simulator escapes each UTF-8 byte of it), an undefined array element (DeviceScript writes `undefined`).
+ */
+export interface EncodeVector {
+    name: string
+    value: any
+    expect: string
+    native: boolean
+}
+
+export const ENCODE_VECTORS: EncodeVector[] = [
+    {
+        name: "the firmware's one-value update",
+        value: { m: "put", r: "/feeds/1", p: undefined, h: { "X-ApiKey": "k3Y_-.0123456789" }, b: { datastreams: [{ id: "temp", datapoints: [{ at: 1732250000000, value: "21.5" }] }] }, t: "a1" },
+        expect: '{"m":"put","r":"/feeds/1","h":{"X-ApiKey":"k3Y_-.0123456789"},"b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
+        native: true,
+    },
+    { name: "short answer, no body", value: { t: "a1", s: 200, b: undefined }, expect: '{"t":"a1","s":200}', native: true },
+    {
+        name: "numbers, booleans, null (7 significant digits or fewer: DeviceScript prints no more)",
+        value: { n: 21.5, neg: -3, zero: -0, small: 0.001, no: NaN, inf: -Infinity, yes: true, nope: false, nil: null, at: 1763790000000 },
+        expect: '{"n":21.5,"neg":-3,"zero":0,"small":0.001,"no":null,"inf":null,"yes":true,"nope":false,"nil":null,"at":1763790000000}',
+        native: true,
+    },
+    { name: "empty and nested", value: { a: [], o: {}, deep: [{ b: [{ c: "d" }] }] }, expect: '{"a":[],"o":{},"deep":[{"b":[{"c":"d"}]}]}', native: true },
+    { name: "DEL needs no escape", value: { del: "a\u007fb" }, expect: '{"del":"a\u007fb"}', native: true },
+    { name: "a plain string", value: "plain", expect: '"plain"', native: true },
+    {
+        name: "quotes, backslashes and control characters",
+        value: { text: 'say "hi"', path: "a\\b", nl: "a\nb\r\tc", ctl: "\u0001\u0008\u000c\u001f" },
+        expect: '{"text":"say \\"hi\\"","path":"a\\\\b","nl":"a\\nb\\r\\tc","ctl":"\\u0001\\u0008\\u000c\\u001f"}',
+        native: false,
+    },
+    { name: "non-ASCII", value: { title: "Küche 21°C", emoji: "😀" }, expect: '{"title":"K\\u00fcche 21\\u00b0C","emoji":"\\ud83d\\ude00"}', native: false },
+    { name: "an undefined array element", value: [1, undefined, null, "x"], expect: '[1,null,null,"x"]', native: false },
+    { name: "undefined", value: undefined, expect: "null", native: false },
+    { name: "the word undefined in a string", value: { word: "undefined" }, expect: '{"word":"undefined"}', native: false },
+]

@@ -1,7 +1,7 @@
 // A protocol v1 device endpoint for the firmware benchmarks, on TLS, that the benchmark can take
 // down, bring back on the same port, or black-hole, and that reports when it acknowledged a sample.
-// It answers as the feedline server does [P§2, §4, §6]: welcome line, a 200 ack per request,
-// heartbeats after 300 ms without sending. Raw TCP bytes (TLS records included) are counted per connection.
+// It answers as the feedline server does [P§2, §4, §6]: welcome line, a 200 ack per request (in the
+// request's form [P§5a]; the answers to one read in one write), heartbeats after 300 ms without sending. Raw TCP bytes (TLS records included) are counted per connection.
 import net from "node:net"
 import tls from "node:tls"
 import { readFileSync } from "node:fs"
@@ -101,12 +101,16 @@ export class DeviceEndpoint {
             if (c.silent) return
             const lines = (partial + chunk).split("\n")
             partial = lines.pop()!
+            // the answers to what arrived together leave together, in one TLS record, as the server sends
+            // what a connection gets in one turn
+            let answers = ""
             for (const line of lines) {
                 if (!line.trim() || !this.opts.ack) continue
                 const r = decodeRequest(line).request
-                this.write(c, encodeResponse({ token: r?.token, status: 200, resource: r?.resource, short: r?.short }) + "\n")
+                answers += encodeResponse({ token: r?.token, status: 200, resource: r?.resource, short: r?.short }) + "\n"
                 if (r?.method === "put") this.opts.onAck?.(performance.now())
             }
+            if (answers) this.write(c, answers)
         })
     }
 }

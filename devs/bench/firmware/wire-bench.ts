@@ -55,9 +55,10 @@ export async function benchWire(fx: TlsFixture, updates: number, log: (l: string
             const full = conns[2 * i + 1]
             return { up: (full.up - empty.up) / updates, down: (full.down - empty.down) / updates }
         }
+        // the median chunk's time per update (the device program times chunks of updates)
         const vm = (path: string, name: string) => {
             const l = lines.find((x) => x.path === path && x.case === name && x.k === updates)
-            return l ? Number(l.ms) / updates : NaN
+            return l ? Number(l.medianMsPerUpdate) : NaN
         }
         names.forEach((name, i) => {
             cases.push({
@@ -68,7 +69,12 @@ export async function benchWire(fx: TlsFixture, updates: number, log: (l: string
                 mqttVmMsPerUpdate: vm("mqtt", name),
             })
         })
-        log(`  firmware wire: ${cases.map((c) => `${c.case} ${(c.oursBytesPerUpdate.up + c.oursBytesPerUpdate.down).toFixed(0)} B vs MQTT ${(c.mqttBytesPerUpdate.up + c.mqttBytesPerUpdate.down).toFixed(0)} B`).join("; ")}`)
+        const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`
+        for (const c of cases) {
+            const ours = c.oursBytesPerUpdate.up + c.oursBytesPerUpdate.down
+            const peer = c.mqttBytesPerUpdate.up + c.mqttBytesPerUpdate.down
+            log(`  firmware wire, ${c.case}: ${ours.toFixed(0)} B vs MQTT ${peer.toFixed(0)} B (${ratio(ours, peer)}); VM ${c.oursVmMsPerUpdate.toFixed(2)} ms vs MQTT ${c.mqttVmMsPerUpdate.toFixed(2)} ms per update (${ratio(c.oursVmMsPerUpdate, c.mqttVmMsPerUpdate)})`)
+        }
         return { cases, run: summary }
     } finally {
         await ours.close()

@@ -1,8 +1,8 @@
 // Protocol v1 golden vectors, Node side. The DeviceScript twin is test/firmware/protocol.test.ts.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { decodeRequest, decodeServerLine, encode, encodeRequest, encodeResponse, encodeShortRequest, isNotice, quote } from "../../../src/protocol.ts"
-import { ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../../vectors/envelope.ts"
+import { decodeRequest, decodeServerLine, encode, encodeByHand, encodeRequest, encodeResponse, encodeShortRequest, isNotice, quote } from "../../../src/protocol.ts"
+import { ENCODE_VECTORS, ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, ONE_VALUE_UPDATE_SHORT_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../../vectors/envelope.ts"
 
 for (const v of REQUEST_VECTORS) {
     test(`request vector: ${v.name}`, () => {
@@ -39,9 +39,20 @@ test("encode agrees with JSON.stringify on ASCII data and escapes the rest", () 
     assert.equal(encode({ a: undefined, b: NaN, c: Infinity }), '{"b":null,"c":null}')
 })
 
+for (const v of ENCODE_VECTORS) {
+    test(`encode vector: ${v.name}`, () => {
+        assert.equal(encode(v.value), v.expect)
+        assert.equal(encodeByHand(v.value), v.expect)
+        if (v.native) assert.equal(JSON.stringify(v.value), v.expect)
+    })
+}
+
 test("a one-datastream update encodes to one compact line", () => {
     const line = encodeRequest(ONE_VALUE_UPDATE as any)
     assert.equal(line, ONE_VALUE_UPDATE_LINE)
     assert.ok(!line.includes("\n"))
     console.log(`# one-value update: ${Buffer.byteLength(line) + 1} bytes on the wire (with its newline)`)
+    const short = encodeShortRequest(ONE_VALUE_UPDATE as any)
+    assert.equal(short, ONE_VALUE_UPDATE_SHORT_LINE)
+    console.log(`# in the short form [P§5a]: ${Buffer.byteLength(short) + 1} bytes`)
 })
