@@ -25,7 +25,8 @@ export interface Profile {
     ingest: { datapoints: number; batchSizes: number[] }
     /** DeviceScript simulator: updates per wire case (≤ 40: the DS MQTT client recurses once per
      * coalesced PUBACK and overflows its 100-frame stack beyond that), recovery runs, per-board builds */
-    firmware: { updates: number; recoveryRuns: number; outbox: boolean; boards: boolean }
+    /** wireRounds: how often the firmware wire benchmark times each path (VM time: the median of rounds) */
+    firmware: { updates: number; wireRounds: number; recoveryRuns: number; outbox: boolean; boards: boolean }
 }
 
 export const FULL: Profile = {
@@ -37,7 +38,7 @@ export const FULL: Profile = {
     connections: { steps: [1000, 5000, 10_000], settleMs: 3000, measureMs: 3000 },
     openConcurrency: 64,
     ingest: { datapoints: 200_000, batchSizes: [1, 10, 100, 1000] },
-    firmware: { updates: 40, recoveryRuns: 5, outbox: true, boards: true },
+    firmware: { updates: 80, wireRounds: 5, recoveryRuns: 5, outbox: true, boards: true },
 }
 
 export const SMOKE: Profile = {
@@ -49,7 +50,7 @@ export const SMOKE: Profile = {
     connections: { steps: [10], settleMs: 100, measureMs: 300 },
     openConcurrency: 8,
     ingest: { datapoints: 2000, batchSizes: [1, 100] },
-    firmware: { updates: 4, recoveryRuns: 1, outbox: false, boards: false },
+    firmware: { updates: 4, wireRounds: 1, recoveryRuns: 1, outbox: false, boards: false },
 }
 
 export function profileFromEnv(env: NodeJS.ProcessEnv = process.env): Profile {

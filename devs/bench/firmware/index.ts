@@ -18,6 +18,7 @@ export interface FirmwareResult {
 export interface FirmwareContext {
     tls: TlsFixture
     updates: number
+    wireRounds: number
     recoveryRuns: number
     outbox: boolean
     boards: boolean
@@ -46,7 +47,7 @@ export async function benchFirmware(ctx: FirmwareContext): Promise<FirmwareResul
     const notYet = (metric: string, unit: string, why: string) => rows.push({ metric, unit, better: "lower", note: why })
 
     ctx.log("  wire bytes and VM time (simulator)...")
-    result.wire = await benchWire(ctx.tls, ctx.updates, ctx.log).catch((e: Error) => ({ cases: [], run: { code: null, done: false }, error: e.message }))
+    result.wire = await benchWire(ctx.tls, ctx.updates, ctx.wireRounds, ctx.log).catch((e: Error) => ({ cases: [], run: { code: null, done: false }, error: e.message }))
     if (result.wire.error) result.notes.push(`firmware wire: ${result.wire.error.slice(0, 400)}`)
     for (const c of result.wire.cases) {
         const label = CASE_LABEL[c.case] ?? c.case

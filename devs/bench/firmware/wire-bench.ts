@@ -12,6 +12,7 @@ export interface WireCase {
     case: string
     oursBytesPerUpdate: ConnBytes
     mqttBytesPerUpdate: ConnBytes
+    /** the median over rounds */
     oursVmMsPerUpdate: number
     mqttVmMsPerUpdate: number
 }
@@ -36,14 +37,16 @@ async function countingBroker(fx: TlsFixture, done: ConnBytes[]): Promise<{ port
     return { port: (srv.address() as net.AddressInfo).port, close: () => (srv.close(), broker.close()) }
 }
 
-export async function benchWire(fx: TlsFixture, updates: number, log: (l: string) => void): Promise<WireResult> {
+/** `rounds`: how often the device program times each path (bytes are counted in the first). */
+export async function benchWire(fx: TlsFixture, updates: number, rounds: number, log: (l: string) => void): Promise<WireResult> {
     const oursConns: ConnBytes[] = []
     const mqttConns: ConnBytes[] = []
     const ours = new DeviceEndpoint(fx, { ack: true, onClose: (_at, bytes) => oursConns.push(bytes) })
     const mqtt = await countingBroker(fx, mqttConns)
     try {
-        writeGeneratedConfig("fw-bench-config", "FW_BENCH", { host: "127.0.0.1", port: await ours.listen(), mqttPort: mqtt.port, updates })
-        const run = await runSimulator("devs/bench/firmware/device/wire-bench.ts", { timeoutMs: 120_000, caPath: fx.caPath })
+        writeGeneratedConfig("fw-bench-config", "FW_BENCH", { host: "127.0.0.1", port: await ours.listen(), mqttPort: mqtt.port, updates, rounds })
+        // updates go one at a time (~0.2 s each with the waits between them), 3 cases, both paths
+        const run = await runSimulator("devs/bench/firmware/device/wire-bench.ts", { timeoutMs: 60_000 + rounds * updates * 3 * 500, caPath: fx.caPath })
         // connections close asynchronously after the program's last line
         await new Promise((r) => setTimeout(r, 300))
         const { output, lines, ...summary } = run
@@ -55,11 +58,13 @@ export async function benchWire(fx: TlsFixture, updates: number, log: (l: string
             const full = conns[2 * i + 1]
             return { up: (full.up - empty.up) / updates, down: (full.down - empty.down) / updates }
         }
-        // the median chunk's time per update (the device program times chunks of updates)
-        const vm = (path: string, name: string) => {
-            const l = lines.find((x) => x.path === path && x.case === name && x.k === updates)
-            return l ? Number(l.medianMsPerUpdate) : NaN
+        // per round, the median chunk's time per update (the device program times chunks of updates)
+        const vmRounds = (path: string, name: string) => lines.filter((x) => x.path === path && x.case === name && x.k === updates).map((x) => Number(x.medianMsPerUpdate))
+        const median = (xs: number[]) => {
+            const s = [...xs].sort((a, b) => a - b)
+            return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN
         }
+        const vm = (path: string, name: string) => median(vmRounds(path, name))
         names.forEach((name, i) => {
             cases.push({
                 case: name,
@@ -73,7 +78,10 @@ export async function benchWire(fx: TlsFixture, updates: number, log: (l: string
         for (const c of cases) {
             const ours = c.oursBytesPerUpdate.up + c.oursBytesPerUpdate.down
             const peer = c.mqttBytesPerUpdate.up + c.mqttBytesPerUpdate.down
-            log(`  firmware wire, ${c.case}: ${ours.toFixed(0)} B vs MQTT ${peer.toFixed(0)} B (${ratio(ours, peer)}); VM ${c.oursVmMsPerUpdate.toFixed(2)} ms vs MQTT ${c.mqttVmMsPerUpdate.toFixed(2)} ms per update (${ratio(c.oursVmMsPerUpdate, c.mqttVmMsPerUpdate)})`)
+            const o = vmRounds("ours", c.case)
+            const m = vmRounds("mqtt", c.case)
+            const perRound = o.map((x, r) => ratio(x, m[r])).join(" ")
+            log(`  firmware wire, ${c.case}: ${ours.toFixed(0)} B vs MQTT ${peer.toFixed(0)} B (${ratio(ours, peer)}); VM ${c.oursVmMsPerUpdate.toFixed(2)} ms vs MQTT ${c.mqttVmMsPerUpdate.toFixed(2)} ms per update (${ratio(c.oursVmMsPerUpdate, c.mqttVmMsPerUpdate)}; by round ${perRound})`)
         }
         return { cases, run: summary }
     } finally {
