@@ -58,7 +58,10 @@ export async function benchFirmware(ctx: FirmwareContext): Promise<FirmwareResul
             better: "lower",
             ours: c.oursBytesPerUpdate.up + c.oursBytesPerUpdate.down,
             peer: c.mqttBytesPerUpdate.up + c.mqttBytesPerUpdate.down,
-            note: c.case === "one" ? "TLS 1.3 records included; MQTT: QoS 1 PUBLISH of the same JSON body, PUBACKs not awaited by the client so they coalesce" : undefined,
+            note:
+                c.case === "one"
+                    ? "TLS 1.3 records included; one update at a time: ours after its ack, MQTT (QoS 1 PUBLISH of the same JSON body; the client writes header and body apart, two TLS records) 50 ms after the last"
+                    : undefined,
         })
     }
     for (const c of result.wire.cases) {
@@ -68,7 +71,7 @@ export async function benchFirmware(ctx: FirmwareContext): Promise<FirmwareResul
             better: "lower",
             ours: c.oursVmMsPerUpdate,
             peer: c.mqttVmMsPerUpdate,
-            note: c.case === "one" ? "test mode: GC stress on, so absolute ms are inflated; compare the ratio" : undefined,
+            note: c.case === "one" ? "median of the runs (ours and MQTT after each other in each); test mode: GC stress on, so absolute ms are inflated; compare the ratio" : undefined,
         })
     }
     if (!result.wire.cases.length) notYet("bytes and VM time per update", "B / ms", "not measured: " + (result.wire.error ?? "no result").slice(0, 120))
