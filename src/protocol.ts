@@ -366,11 +366,6 @@ export function apiKeyOf(req: Request): string | undefined {
     return undefined
 }
 
-/** v when it is a positive number, else undefined (a keep-alive value the server left out or got wrong) */
-function positive(v: Json): number | undefined {
-    return typeof v === "number" && v > 0 ? v : undefined
-}
-
 /** [P§6] A server line that is not one: E_BAD_LINE with why. */
 function badLine(reason: string): ServerLine {
     return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: reason } }
@@ -392,7 +387,12 @@ export function decodeServerLine(line: string): ServerLine {
     }
     if (!isPlainObject(o)) return badLine("server line is not an object")
     if (typeof o["welcome"] === "string" && typeof o["session"] === "string" && typeof o["time"] === "number") {
-        const welcome: Welcome = { welcome: o["welcome"], session: o["session"], time: o["time"], heartbeat: positive(o["heartbeat"]), faulty: positive(o["faulty"]), timeout: positive(o["timeout"]) }
+        const welcome: Welcome = { welcome: o["welcome"], session: o["session"], time: o["time"] }
+        // the keep-alive values the server sent as positive numbers; anything else is left out
+        for (const name of ["heartbeat", "faulty", "timeout"]) {
+            const v = o[name]
+            if (typeof v === "number" && v > 0) (welcome as Json)[name] = v
+        }
         return { kind: "welcome", welcome: welcome }
     }
     // [P§5a] the short form ("s" for status, and no "status"), read as the long one
@@ -469,18 +469,16 @@ export function encodeByHand(v: Json): string {
         let out = "["
         for (let i = 0; i < v.length; ++i) {
             if (i) out += ","
-            out += v[i] === undefined ? "null" : encodeByHand(v[i])
+            out += encodeByHand(v[i]) // an undefined element as null
         }
         return out + "]"
     }
     let out = "{"
-    let first = true
     const keys = Object.keys(v)
     for (let i = 0; i < keys.length; ++i) {
         const item = v[keys[i]]
         if (item === undefined || typeof item === "function") continue
-        if (!first) out += ","
-        first = false
+        if (out.length > 1) out += ","
         out += quote(keys[i]) + ":" + encodeByHand(item)
     }
     return out + "}"
