@@ -414,17 +414,13 @@ function hex4(c: number): string {
     return "\\u" + HEX.charAt((c >> 12) & 15) + HEX.charAt((c >> 8) & 15) + HEX.charAt((c >> 4) & 15) + HEX.charAt(c & 15)
 }
 
-/**
- * [P§3] A JSON string literal, ASCII only: control characters below 32 and non-ASCII characters are written
- * as \uXXXX. DEL (127) stays as it is, as both runtimes' JSON.stringify leave it (JSON needs no escape for
- * it), so that encode() writes the same bytes whichever of its two paths it takes.
- */
+/** [P§3] A JSON string literal, printable ASCII only: control, DEL and non-ASCII characters are written as \uXXXX. */
 export function quote(s: string): string {
     let out = "\""
     let start = 0
     for (let i = 0; i < s.length; ++i) {
         const c = s.charCodeAt(i)
-        if (c >= 32 && c < 128 && c !== 34 && c !== 92) continue
+        if (c >= 32 && c < 127 && c !== 34 && c !== 92) continue
         if (i > start) out += s.slice(start, i)
         start = i + 1
         if (c === 34) out += "\\\""
@@ -445,18 +441,22 @@ export function quote(s: string): string {
 /**
  * [P§3] Compact, ASCII-only JSON, the same bytes in both runtimes: keys keep insertion order, undefined
  * members are left out, non-finite numbers become null. The runtime's native JSON.stringify where its
- * output is provably encodeByHand's: pure ASCII by the runtime's own UTF-8 count, not one backslash (so
+ * output is provably encodeByHand's: pure ASCII (by DeviceScript's own UTF-8 count), not one backslash (so
  * no string held a quote, a backslash, a control character or, in the DeviceScript simulator, which
  * escapes each UTF-8 byte of it, a non-ASCII one: there the runtimes differ from each other and from
- * this encoder) and no `undefined` (DeviceScript writes an undefined array element so). Numbers print
- * alike on either path (DeviceScript: 7 significant digits both ways). Anything else is encoded by hand.
+ * this encoder), no DEL (which both leave raw) and no `undefined` (DeviceScript writes an undefined
+ * array element so). Numbers print alike on either path (DeviceScript: 7 significant digits both ways).
+ * Anything else is encoded by hand.
  */
 export function encode(v: Json): string {
     const native = JSON.stringify(v)
-    if (typeof native !== "string" || native.indexOf("\\") >= 0 || native.indexOf("undefined") >= 0) return encodeByHand(v)
-    // one UTF-8 byte per character, counted natively: DeviceScript strings know their UTF-8 length, Node has Buffer
+    if (typeof native !== "string" || native.indexOf("\\") >= 0 || native.indexOf("undefined") >= 0 || native.indexOf("\u007f") >= 0) return encodeByHand(v)
+    // one UTF-8 byte per character: DeviceScript strings know their UTF-8 length (a loop would run in
+    // bytecode); Node and the browsers (the dashboard page runs this file too) loop, which their JIT does in nanoseconds
     const utf8Bytes = (native as Json)["byteLength"]
-    return (typeof utf8Bytes === "number" ? utf8Bytes : (Buffer as Json).byteLength(native)) === native.length ? native : encodeByHand(v)
+    if (typeof utf8Bytes === "number") return utf8Bytes === native.length ? native : encodeByHand(v)
+    for (let i = 0; i < native.length; ++i) if (native.charCodeAt(i) > 127) return encodeByHand(v)
+    return native
 }
 
 /** [P§3] encode(), written out character by character (strings through quote()): the same bytes in both runtimes. */

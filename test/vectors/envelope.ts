@@ -285,8 +285,9 @@ export const ONE_VALUE_UPDATE_SHORT_LINE = '{"m":"put","r":"/feeds/1","b":{"data
  * [P§3] encode() takes the runtime's JSON.stringify where its bytes are provably encodeByHand()'s. `expect`
  * is what both paths write, in both runtimes. `native`: JSON.stringify's own text in both runtimes (the
  * firmware's lines are such); the others show each reason the native text is refused somewhere: escapes
- * (Node writes \b and \f, where this encoder writes \u0008 and \u000c), non-ASCII (the DeviceScript
- * simulator escapes each UTF-8 byte of it), an undefined array element (DeviceScript writes `undefined`).
+ * (Node writes \b and \f, where this encoder writes \u0008 and \u000c), DEL (left raw), non-ASCII (the
+ * DeviceScript simulator escapes each UTF-8 byte of it), an undefined array element (DeviceScript writes
+ * `undefined`).
  */
 export interface EncodeVector {
     name: string
@@ -310,7 +311,7 @@ export const ENCODE_VECTORS: EncodeVector[] = [
         native: true,
     },
     { name: "empty and nested", value: { a: [], o: {}, deep: [{ b: [{ c: "d" }] }] }, expect: '{"a":[],"o":{},"deep":[{"b":[{"c":"d"}]}]}', native: true },
-    { name: "DEL needs no escape", value: { del: "a\u007fb" }, expect: '{"del":"a\u007fb"}', native: true },
+    { name: "DEL, which both runtimes' JSON.stringify leave raw", value: { del: "a\u007fb" }, expect: '{"del":"a\\u007fb"}', native: false },
     { name: "a plain string", value: "plain", expect: '"plain"', native: true },
     {
         name: "quotes, backslashes and control characters",
