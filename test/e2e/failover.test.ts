@@ -21,7 +21,8 @@ import { freePort } from "../../devs/tools/child-processes.ts"
 import { haproxyConfig } from "../../devs/tools/haproxy-config.ts"
 import { skipUnlessInstalled, startHaproxy, type RunningHaproxy } from "../../devs/tools/services.ts"
 import { startScaleServices, type ScaleServices } from "../host/harness/scale.ts"
-import { deviceSettings, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
+import { deviceSettings, genEntry, runFirmware, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
+import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
 import { startServerProcess, type ServerProcess } from "./server-process.ts"
 import { numberedSamplesApp } from "./numbered-samples.ts"
 import { accountSamples, type SampleAccount } from "./zero-loss-checks.ts"
@@ -144,14 +145,14 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
             backends: [a, b].map((s, i) => ({ name: "ab"[i], host: "127.0.0.1", devicePort: s.devicePort, appPort: s.appPort })),
         })
         haproxy = await startHaproxy(config, [devicePort, appPort])
-        await until("HAProxy to see both processes up", WAIT_MS, async () => ((await api("GET", `/feeds/${feed}`).catch(() => undefined))?.status === 200 ? true : undefined))
+        await until("HAProxy to see both processes up", async () => (await api("GET", `/feeds/${feed}`).catch(() => undefined))?.status === 200, WAIT_MS, SERVER_POLL_MS)
 
         fw = runFirmware(genEntry("failover", deviceSettings(devicePort, { feedId: feed, deviceKey: a.credentials.deviceKey }), APP), a.caCertPath, 280_000)
         await fw.waitFor(UP, VM_START_MS)
         await fw.waitFor(/^produced 5 /, WAIT_MS)
         await writeCommand("c1")
         await fw.waitFor(/^handled cmd c1$/, WAIT_MS)
-        const first = await until("the device's connection in the session list", WAIT_MS, holderOf)
+        const first = await until("the device's connection in the session list", holderOf, WAIT_MS, SERVER_POLL_MS)
         rec.holders.push(first)
 
         // 1. the process holding the device dies
@@ -165,13 +166,13 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
         rec.killedDown = killedDown.text
         const upAgain = await upAfter(fw.lines.indexOf(killedDown) + 1)
         rec.upAfterKillMs = upAgain.atMs - killedAt
-        rec.holders.push(await until("the device's connection on the other process", WAIT_MS, async () => ((await holderOf()) === survivor ? survivor : undefined)))
+        rec.holders.push(await until("the device's connection on the other process", async () => ((await holderOf()) === survivor ? survivor : undefined), WAIT_MS, SERVER_POLL_MS))
         await writeCommand("c2")
         await fw.waitFor(/^handled cmd c2$/, WAIT_MS)
 
         // 2. the killed one comes back (same ports: HAProxy's configuration stays), the survivor is drained
         await start(first as "a" | "b", { devicePort: servers.get(first)!.devicePort, appPort: servers.get(first)!.appPort })
-        await until("HAProxy to see the restarted process up", WAIT_MS, async () => (new RegExp(`feedline_devices/${first} is UP`).test(haproxy.output()) ? true : undefined))
+        await until("HAProxy to see the restarted process up", async () => new RegExp(`feedline_devices/${first} is UP`).test(haproxy.output()), WAIT_MS, SERVER_POLL_MS)
         from = fw.lines.length
         const drainedAt = Date.now()
         const draining = servers.get(survivor)!.stop("SIGTERM")
@@ -181,7 +182,7 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
         rec.drainExitCode = await draining
         const upAfterDrain = await upAfter(fw.lines.indexOf(drainedDown) + 1)
         rec.upAfterDrainMs = upAfterDrain.atMs - drainedAt
-        rec.holders.push(await until("the device's connection on the restarted process", WAIT_MS, async () => ((await holderOf()) === first ? first : undefined)))
+        rec.holders.push(await until("the device's connection on the restarted process", async () => ((await holderOf()) === first ? first : undefined), WAIT_MS, SERVER_POLL_MS))
 
         // the end: the device stops producing on command; then every sample and echo must be stored
         await writeCommand("stop")
@@ -189,11 +190,11 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
         const [, produced, drops] = /^stopped at (\d+) drops (\d+)$/.exec(stopped.text)!
         rec.produced = Number(produced)
         rec.drops = Number(drops)
-        rec.account = await until("every sample in the history", WAIT_MS, async () => {
+        rec.account = await until("every sample in the history", async () => {
             const a = accountSamples(rec.produced, rec.drops, await history("seq"))
             return a.distinct + rec.drops >= rec.produced ? a : undefined
-        }).catch(async () => accountSamples(rec.produced, rec.drops, await history("seq")))
-        await until("every command echoed", WAIT_MS, async () => ((await history("cmd_echo")).length >= rec.commands.length ? true : undefined)).catch(() => {})
+        }, WAIT_MS, SERVER_POLL_MS).catch(async () => accountSamples(rec.produced, rec.drops, await history("seq")))
+        await until("every command echoed", async () => (await history("cmd_echo")).length >= rec.commands.length, WAIT_MS, SERVER_POLL_MS).catch(() => {})
         rec.echoes = (await history("cmd_echo")).map((p) => p.value)
         rec.handled = fw.lines.map((l) => /^handled cmd (.*)$/.exec(l.text)?.[1]).filter((v): v is string => v !== undefined)
         console.log(

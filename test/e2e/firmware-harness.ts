@@ -197,13 +197,3 @@ export async function datapoints(appPort: number, key: string, feedId: number, s
     return [...seen.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at))
 }
 
-/** Polls `check` every 100 ms until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-        const v = await check()
-        if (v !== undefined) return v
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-        await new Promise((r) => setTimeout(r, 100))
-    }
-}

@@ -12,7 +12,8 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { startServer } from "../../devs/server/index.ts"
 import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
-import { api, datapoints, deviceSettings, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
+import { api, datapoints, deviceSettings, genEntry, runFirmware, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
+import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
 
 // Each boot numbers its samples "<boot>.<n>" (every 100 ms) and prints them: the first boot's are the
 // ones queued at the reboot.
@@ -47,7 +48,7 @@ test("a planned reboot loses nothing: queued samples resent once, a command writ
         await fw.waitFor(/^feedline: led = 0/, VM_START_MS)
         await put("1")
         await fw.waitFor(/^feedline: led = 1/, 30_000)
-        await until("led.state 1 stored", 30_000, async () => ((await ledStates()).includes("1") ? true : undefined))
+        await until("led.state 1 stored", async () => (await ledStates()).includes("1"), 30_000, SERVER_POLL_MS)
         const from = fw.lines.length
         proxy.refuse()
         proxy.reset()
@@ -67,14 +68,14 @@ test("a planned reboot loses nothing: queued samples resent once, a command writ
         const queued = await fw.waitFor(/^link: \d+ samples queued again from before the reboot/, VM_START_MS)
         await fw.waitFor(/^link: greeting -> up/, 60_000)
         const firstBoot = async () => (await datapoints(server.appPort, masterKey, feedId, "seq")).map((p) => p.value).filter((v) => v.startsWith("1."))
-        const stored = await until("every sample of the first boot on the server", 60_000, async () => {
+        const stored = await until("every sample of the first boot on the server", async () => {
             const values = await firstBoot()
             return boot1.every((v) => values.includes(v)) ? values : undefined
-        }).catch(async (e) => {
+        }, 60_000, SERVER_POLL_MS).catch(async (e) => {
             const values = await firstBoot()
             throw new Error(`${e.message}: missing ${boot1.filter((v) => !values.includes(v)).join(" ")}\n${fw!.output().slice(-3000)}`)
         })
-        await until("led.state 0 stored", 30_000, async () => ((await ledStates()).slice(-1)[0] === "0" ? true : undefined))
+        await until("led.state 0 stored", async () => (await ledStates()).slice(-1)[0] === "0", 30_000, SERVER_POLL_MS)
         await new Promise((r) => setTimeout(r, 2000)) // a second handling of the toggle would come now
         const leds = fw.lines.filter((l) => l.text.startsWith("feedline: led = ")).map((l) => l.text.slice(16))
         const out2 = fw.output()

@@ -9,7 +9,8 @@ import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
 import { startServer, type RunningServer } from "../../devs/server/index.ts"
 import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
-import { api, datapoints, deviceSettings, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
+import { api, datapoints, deviceSettings, genEntry, runFirmware, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
+import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
 
 /** [P§4] the keep-alive contract the server announces in tests: a dead link must be noticed within TIMEOUT_MS */
 const TIMEOUT_MS = 3000
@@ -66,10 +67,10 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 240_000
     })
 
     test("datapoints arrive with sane timestamps, in order, one per sample", async () => {
-        const points = await until("10 seq datapoints", 15_000, async () => {
+        const points = await until("10 seq datapoints", async () => {
             const p = await datapoints(appPort(), key, feed, "seq")
             return p.length >= 10 ? p : undefined
-        })
+        }, 15_000, SERVER_POLL_MS)
         const now = Date.now()
         let prev = 0
         points.forEach((p, i) => {
@@ -87,7 +88,7 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 240_000
     test("a value written over HTTP reaches the device's handler", async () => {
         const r = await api(appPort(), key, "PUT", `/feeds/${feed}/datastreams/cmd`, { current_value: "42" })
         assert.ok(r.status < 300, JSON.stringify(r))
-        await until("cmd_echo 42", 10_000, async () => ((await echoes()).includes("42") ? true : undefined))
+        await until("cmd_echo 42", async () => (await echoes()).includes("42"), 10_000, SERVER_POLL_MS)
     })
 
     test(`a server that goes silent without closing is detected within timeout (${TIMEOUT_MS} ms) + ${SLACK_MS} ms for a loaded machine, and the device reconnects`, async () => {
@@ -117,10 +118,10 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 240_000
         assert.ok(!(await echoes()).includes("43"), "the device cannot have seen 43 yet")
         proxy.accept()
         await fw.waitFor(upLine, 15_000, from)
-        await until("cmd_echo 43 and 44", 10_000, async () => {
+        await until("cmd_echo 43 and 44", async () => {
             const e = await echoes()
-            return e.includes("43") && e.includes("44") ? true : undefined
-        })
+            return e.includes("43") && e.includes("44")
+        }, 10_000, SERVER_POLL_MS)
         await new Promise((r) => setTimeout(r, 500))
         assert.deepEqual(await echoes(), ["42", "43", "44"], "each command handled once, in order")
     })
@@ -132,10 +133,10 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 240_000
         proxy.latency(150, { jitterMs: 50 })
         proxy.split(7, { gapMs: 1 })
         // until 20 more samples are stored through it (2 s of samples), however long a loaded machine takes
-        const arrived = await until("20 samples through the slow network", 30_000, async () => {
+        const arrived = await until("20 samples through the slow network", async () => {
             const n = (await datapoints(appPort(), key, feed, "seq")).length - before
             return n >= 20 ? n : undefined
-        }).finally(() => proxy.clear())
+        }, 30_000, SERVER_POLL_MS).finally(() => proxy.clear())
         const drops = fw.lines.slice(from).filter((l) => downLine.test(l.text)).map((l) => l.text)
         console.log(`# e2e: slow network: ${arrived} samples stored in ${Date.now() - t0} ms, disconnects: ${drops.length ? drops.join("; ") : "none"}`)
         assert.deepEqual(drops, [], "the link stayed up")
@@ -155,10 +156,10 @@ describe("firmware end to end (simulator, TLS, real server)", { timeout: 240_000
         // that (or the deadline), then check it
         const counter = async () => (await datapoints(appPort(), key, feed, "seq")).map((p) => Number(p.value))
         const contiguous = (v: number[]) => v.length === Math.max(...v) + 1
-        const values = await until("the outbox to drain", 20_000, async () => {
+        const values = await until("the outbox to drain", async () => {
             const v = await counter()
             return contiguous(v) ? v : undefined
-        }).catch(counter)
+        }, 20_000, SERVER_POLL_MS).catch(counter)
         const max = Math.max(...values)
         assert.ok(max > 40, `the counter reached ${max}`)
         assert.equal(values.length, max + 1, `${max + 1 - values.length} samples lost or doubled`)

@@ -10,7 +10,8 @@ import { join } from "node:path"
 import { test } from "node:test"
 import { startServer } from "../../devs/server/index.ts"
 import { activationCode, parseProductSecret } from "../../devs/server/fleet/claim-codes.ts"
-import { api, datapoints, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun, type Settings } from "./firmware-harness.ts"
+import { api, datapoints, genEntry, runFirmware, VM_START_MS, type FirmwareRun, type Settings } from "./firmware-harness.ts"
+import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
 
 /** Every simulated board reports deviceIdentifier("self") = 12abdd2289421234: this one is named by HW_ID. */
 const HW = "sim-e2e-1"
@@ -58,16 +59,16 @@ test("a board with only a product id and its activation code claims its feed and
         const listed = (await api(server.appPort, masterKey, "GET", `/devices?product=${made.body.id}`)).body
         assert.equal(listed.totalResults, 1)
         const deviceId: string = listed.devices[0].id
-        const stored1 = await until("boot 1's samples on the claimed feed", 60_000, async () => {
+        const stored1 = await until("boot 1's samples on the claimed feed", async () => {
             const values = (await datapoints(server.appPort, masterKey, feed, "seq")).map((p) => p.value)
             return values.some((v) => v.startsWith("1.")) ? values : undefined
-        })
+        }, 60_000, SERVER_POLL_MS)
         await fw.waitFor(/^kept policy temp: i=10s$/, 10_000) // the product's policy, kept where the app reads it (CFG_<id>)
         // the fleet view's reboots: the board's boot counter (BOOTS, reported as _boots) less one
-        const device1 = await until("boot 1's _boots in the fleet view", 60_000, async () => {
+        const device1 = await until("boot 1's _boots in the fleet view", async () => {
             const d = (await api(server.appPort, masterKey, "GET", `/devices/${deviceId}`)).body
             return d.reboots === null ? undefined : d
-        })
+        }, 60_000, SERVER_POLL_MS)
         assert.deepEqual([device1.hardware_id, device1.feed, device1.state, device1.firmware, device1.reboots], [HW, feed, "active", "0.1.0", 0], JSON.stringify(device1))
         const out1 = fw.output()
         await fw.stop()
@@ -77,16 +78,16 @@ test("a board with only a product id and its activation code claims its feed and
         fw = runFirmware(genEntry("claim2", settings, APP), server.caCertPath, 10 * VM_START_MS, { flashFile })
         await fw.waitFor(new RegExp(`^link: tls://localhost:\\d+ feed ${feed},`), VM_START_MS)
         await fw.waitFor(/^link: greeting -> up/, 60_000)
-        await until("boot 2's samples on the same feed", 60_000, async () => {
+        await until("boot 2's samples on the same feed", async () => {
             const values = (await datapoints(server.appPort, masterKey, feed, "seq")).map((p) => p.value)
             return values.some((v) => v.startsWith("2.")) ? values : undefined
-        })
+        }, 60_000, SERVER_POLL_MS)
         const out2 = fw.output()
         assert.ok(!/^claim:/m.test(out2), `boot 2 claimed again:\n${out2.slice(-3000)}`)
-        const device2 = await until("boot 2 counted in the fleet view's reboots", 60_000, async () => {
+        const device2 = await until("boot 2 counted in the fleet view's reboots", async () => {
             const d = (await api(server.appPort, masterKey, "GET", `/devices/${deviceId}`)).body
             return d.reboots === 1 ? d : undefined
-        })
+        }, 60_000, SERVER_POLL_MS)
         assert.deepEqual([device2.firmware, device2.link], ["0.1.0", "up"], JSON.stringify(device2))
         assert.equal(device2.key_id, device1.key_id, "the key kept in flash, not a new one")
         const devices = (await api(server.appPort, masterKey, "GET", `/devices?product=${made.body.id}`)).body

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
 import { startServer, type RunningServer } from "../../devs/server/index.ts"
-import { api, datapoints, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
+import { api, datapoints, genEntry, runFirmware, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
+import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
 
 // exactly what src/main.ts does after startLink(): the simulator's board, its settings applied
 const APP = `
@@ -61,7 +62,7 @@ describe("sensors and actuators end to end (simulator, TLS, real server)", { tim
     test("simulated sensor values reach the history, as text with the sensor's precision", async () => {
         const started = Date.now()
         for (const id of ["temp", "humidity", "light", "rssi"]) {
-            await until(`${id} in the history`, WAIT_MS, async () => ((await datapoints(server.appPort, key, feed, id)).length ? true : undefined))
+            await until(`${id} in the history`, async () => (await datapoints(server.appPort, key, feed, id)).length > 0, WAIT_MS, SERVER_POLL_MS)
         }
         console.log(`all four sensors in the history ${Date.now() - started} ms after the device started its io`)
         const temp = await datapoints(server.appPort, key, feed, "temp")
@@ -73,19 +74,19 @@ describe("sensors and actuators end to end (simulator, TLS, real server)", { tim
     })
 
     test("a command written over HTTP switches the actuator and its applied state comes back", async () => {
-        assert.equal(await until("led.state at boot", WAIT_MS, () => current("led.state")), "0")
+        assert.equal(await until("led.state at boot", () => current("led.state"), WAIT_MS, SERVER_POLL_MS), "0")
         const sent = Date.now()
         await write("led", "on")
-        await until("led.state 1", WAIT_MS, async () => ((await current("led.state")) === "1" ? true : undefined))
+        await until("led.state 1", async () => (await current("led.state")) === "1", WAIT_MS, SERVER_POLL_MS)
         console.log(`led on: applied state back on the server ${Date.now() - sent} ms after the HTTP write`)
         await fw.waitFor(/^feedline: led = 1$/, WAIT_MS)
         await write("setpoint", "22.25")
-        await until("setpoint.state 22.3", WAIT_MS, async () => ((await current("setpoint.state")) === "22.3" ? true : undefined))
+        await until("setpoint.state 22.3", async () => (await current("setpoint.state")) === "22.3", WAIT_MS, SERVER_POLL_MS)
     })
 
     test("a config change applies live; a bad command lands on _errors and changes nothing", async () => {
         await write("temp.cfg", "i=1s d=0")
-        await until("temp.cfg.state", WAIT_MS, async () => ((await current("temp.cfg.state")) === "i=1s d=0.00 s=1m" ? true : undefined))
+        await until("temp.cfg.state", async () => (await current("temp.cfg.state")) === "i=1s d=0.00 s=1m", WAIT_MS, SERVER_POLL_MS)
         const before = (await datapoints(server.appPort, key, feed, "temp")).length
         await new Promise((r) => setTimeout(r, 4000))
         const after = (await datapoints(server.appPort, key, feed, "temp")).length
@@ -93,7 +94,7 @@ describe("sensors and actuators end to end (simulator, TLS, real server)", { tim
         assert.ok(after - before >= 2, `faster sampling after the change: ${after - before} new values in 4 s`)
 
         await write("relay", "blink")
-        await until("_errors", WAIT_MS, async () => ((await current("_errors")) === "E_CMD_VALUE relay blink" ? true : undefined))
+        await until("_errors", async () => (await current("_errors")) === "E_CMD_VALUE relay blink", WAIT_MS, SERVER_POLL_MS)
         assert.equal(await current("relay.state"), "0")
     })
 })

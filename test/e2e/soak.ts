@@ -9,7 +9,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startServer } from "../../devs/server/index.ts"
 import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
-import { api, datapoints, deviceSettings, genEntry, runFirmware, until, VM_START_MS } from "./firmware-harness.ts"
+import { api, datapoints, deviceSettings, genEntry, runFirmware, VM_START_MS } from "./firmware-harness.ts"
+import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
 
 const UP_FOR_MS = 50
 /** every BLACKHOLE_EVERY-th cycle the connection goes silent instead of being reset */
@@ -120,16 +121,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         // every command handled, then the samples: no more missing than the device counted as dropped (a
         // counted drop can be of a sample the server already stored: a batch whose ack a reset lost)
         const handled = () => fw.lines.filter((l) => l.text.startsWith("soak: cmd ")).map((l) => l.text.slice(10))
-        await until("every burst command handled", 30_000, async () => (new Set(handled()).size >= commands ? true : undefined)).catch(() => undefined)
+        await until("every burst command handled", async () => new Set(handled()).size >= commands, 30_000, SERVER_POLL_MS).catch(() => undefined)
         const account = async () => {
             const values = (await datapoints(server.appPort, masterKey, feedId, "seq")).map((p) => Number(p.value))
             const drops = Number((await datapoints(server.appPort, masterKey, feedId, "_drops")).pop()?.value ?? 0)
             return { values, drops, max: Math.max(...values) }
         }
-        const a = await until("the outbox to drain and _drops to catch up", 30_000, async () => {
+        const a = await until("the outbox to drain and _drops to catch up", async () => {
             const x = await account()
             return x.max + 1 - x.values.length <= x.drops ? x : undefined
-        }).catch(account)
+        }, 30_000, SERVER_POLL_MS).catch(account)
         const counts = new Map<string, number>()
         for (const v of handled()) counts.set(v, (counts.get(v) ?? 0) + 1)
         const handledOther: string[] = []

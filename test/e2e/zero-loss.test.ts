@@ -31,7 +31,8 @@ import tls from "node:tls"
 import { before, after, describe, test } from "node:test"
 import { FaultProxy, startFaultProxy } from "../../devs/faultproxy/proxy.ts"
 import { startServer } from "../../devs/server/index.ts"
-import { api, genEntry, runFirmware, until, VM_START_MS, type FirmwareRun, type VmLine } from "./firmware-harness.ts"
+import { api, genEntry, runFirmware, VM_START_MS, type FirmwareRun, type VmLine } from "./firmware-harness.ts"
+import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
 import { numberedSamplesApp } from "./numbered-samples.ts"
 import { startServerProcess, type ServerProcess } from "./server-process.ts"
 import { acknowledgedValues, startTlsTap, type TlsTap } from "./tls-tap.ts"
@@ -285,7 +286,7 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
                 await server.stop("SIGKILL")
                 proxy.refuse()
                 // every acknowledgement the killed server sent has passed the relay once its connections closed
-                await until("the relay's connections to the killed server to close", WAIT_MS, async () => (tap.open() === 0 ? true : undefined))
+                await until("the relay's connections to the killed server to close", async () => tap.open() === 0, WAIT_MS, SERVER_POLL_MS)
                 acknowledged = acknowledgedValues(tap.lines, "seq")
                 rec.ackedBeforeKill = acknowledged.size
                 const last = lastProduced(fw.lines, killMs)
@@ -346,21 +347,21 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         const [, produced, drops] = /^stopped at (\d+) drops (\d+)$/.exec(stopped.text)!
         rec.produced = Number(produced)
         rec.drops = Number(drops)
-        rec.account = await until("every sample in the history", WAIT_MS, async () => {
+        rec.account = await until("every sample in the history", async () => {
             const a = accountSamples(rec.produced, rec.drops, await historyRows(server.appPort, key, feed, "seq"))
             return a.distinct + rec.drops >= rec.produced ? a : undefined
-        }).catch(async () => accountSamples(rec.produced, rec.drops, await historyRows(server.appPort, key, feed, "seq")))
-        rec.echoes = await until("every command echoed", WAIT_MS, async () => {
+        }, WAIT_MS, SERVER_POLL_MS).catch(async () => accountSamples(rec.produced, rec.drops, await historyRows(server.appPort, key, feed, "seq")))
+        rec.echoes = await until("every command echoed", async () => {
             const e = (await historyRows(server.appPort, key, feed, "cmd_echo")).map((p) => p.value)
             return e.length >= rec.commands.length ? e : undefined
-        }).catch(async () => (await historyRows(server.appPort, key, feed, "cmd_echo")).map((p) => p.value))
+        }, WAIT_MS, SERVER_POLL_MS).catch(async () => (await historyRows(server.appPort, key, feed, "cmd_echo")).map((p) => p.value))
         await sleep(500) // a late duplicate would show now
         rec.echoes = (await historyRows(server.appPort, key, feed, "cmd_echo")).map((p) => p.value)
         // the device's own diagnostics must tell the same count of drops (DIAG_S: at most 2 s late)
-        rec.diagDrops = await until("_drops to match the device's count", WAIT_MS, async () => {
+        rec.diagDrops = await until("_drops to match the device's count", async () => {
             const v = (await historyRows(server.appPort, key, feed, "_drops")).pop()?.value
             return v !== undefined && Number(v) === rec.drops ? Number(v) : undefined
-        }).catch(async () => Number((await historyRows(server.appPort, key, feed, "_drops")).pop()?.value ?? NaN))
+        }, WAIT_MS, SERVER_POLL_MS).catch(async () => Number((await historyRows(server.appPort, key, feed, "_drops")).pop()?.value ?? NaN))
         rec.handled = fw.lines.map((l) => /^handled cmd (.*)$/.exec(l.text)?.[1]).filter((v): v is string => v !== undefined)
         report()
     })

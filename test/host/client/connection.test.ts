@@ -9,6 +9,7 @@ import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../.
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
 import { ClientError } from "../../../devs/client/errors.ts"
 import { subscribeForever } from "../../../devs/client/subscriber.ts"
+import { until } from "../harness/until.ts"
 
 interface FakeOptions {
     welcome?: boolean
@@ -64,16 +65,6 @@ async function freePort(): Promise<number> {
     return port
 }
 
-function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-    const start = Date.now()
-    return new Promise((resolve, reject) => {
-        const t = setInterval(() => {
-            if (cond()) (clearInterval(t), resolve())
-            else if (Date.now() - start > ms) (clearInterval(t), reject(new Error("timed out waiting for " + what)))
-        }, 5)
-    })
-}
-
 test("connect reads the welcome and its keep-alive contract", async () => {
     const srv = await fakeServer({ heartbeat: 250, faulty: 900, timeout: 2500 })
     const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
@@ -127,7 +118,7 @@ test("error statuses become coded errors a person can act on", async () => {
 test("an idle client sends heartbeats (blank lines) [P§4]", async () => {
     const srv = await fakeServer({ heartbeat: 40, faulty: 5000, timeout: 10000 })
     const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
-    await until(() => srv.raw.filter((t) => t.trim() === "").length >= 2, "two heartbeats")
+    await until("two heartbeats", () => srv.raw.filter((t) => t.trim() === "").length >= 2)
     c.close()
     await srv.close()
 })

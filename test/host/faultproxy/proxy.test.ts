@@ -295,7 +295,7 @@ describe("fault proxy over loopback", () => {
     async function roundTrip(port: number, text = "ping\n") {
         const c = await dial(port)
         c.socket.write(text)
-        await until(() => c.data.length >= text.length, "the echo")
+        await until("the echo", () => c.data.length >= text.length)
         return c
     }
 
@@ -304,9 +304,9 @@ describe("fault proxy over loopback", () => {
         const c = await roundTrip(proxy.port, "hello\n")
         assert.equal(c.data, "hello\n")
         c.socket.end()
-        await until(() => c.closed, "the close to propagate")
+        await until("the close to propagate", () => c.closed)
         assert.equal(echo.conns[0].ended, true, "FIN reached the server")
-        await until(() => proxy.stats().open === 0, "the link to be released")
+        await until("the link to be released", () => proxy.stats().open === 0)
         assert.deepEqual([proxy.stats().bytesUp, proxy.stats().bytesDown, proxy.stats().accepted], [6, 6, 1])
 
         // measurements (printed, not asserted): 16 MiB through, and 200 one-line round trips
@@ -315,7 +315,7 @@ describe("fault proxy over loopback", () => {
         const start = performance.now()
         const block = Buffer.alloc(1 << 20, 0x61)
         for (let i = 0; i < MiB; ++i) big.socket.write(block)
-        await until(() => big.data.length >= MiB << 20, "16 MiB echoed", 30_000)
+        await until("16 MiB echoed", () => big.data.length >= MiB << 20, 30_000)
         const secs = (performance.now() - start) / 1000
         big.socket.destroy()
         const rtt = async (port: number) => {
@@ -342,7 +342,7 @@ describe("fault proxy over loopback", () => {
         proxy.refuse()
         await assert.rejects(dial(port), (e: any) => e.code === "ECONNREFUSED")
         proxy.accept()
-        await until(() => proxy.activeFaults().length === 0, "accept")
+        await until("accept", () => proxy.activeFaults().length === 0)
         // re-listening is asynchronous: retry a few times
         let c
         for (let i = 0; i < 100 && !c; ++i) c = await dial(port).catch(() => sleep(10).then(() => undefined))
@@ -355,11 +355,11 @@ describe("fault proxy over loopback", () => {
         const { echo, proxy } = await setup()
         proxy.refuse({ mode: "reset", forMs: 300 })
         const c = dialRaw(proxy.port)
-        await until(() => c.closed, "the reset")
+        await until("the reset", () => c.closed)
         assert.equal(c.error, "ECONNRESET")
         assert.equal(proxy.stats().refused, 1)
         assert.equal(echo.conns.length, 0, "nothing reached the server")
-        await until(() => proxy.activeFaults().length === 0, "the refusal to expire")
+        await until("the refusal to expire", () => proxy.activeFaults().length === 0)
         const ok = await roundTrip(proxy.port)
         assert.equal(ok.data, "ping\n")
         ok.socket.destroy()
@@ -369,7 +369,7 @@ describe("fault proxy over loopback", () => {
         const { echo, proxy } = await setup()
         const c = await roundTrip(proxy.port)
         proxy.reset()
-        await until(() => c.closed && echo.conns[0].closed, "both sides to close")
+        await until("both sides to close", () => c.closed && echo.conns[0].closed)
         assert.equal(c.error, "ECONNRESET", "the client sees a reset, not a clean close")
         assert.equal(echo.conns[0].error, "ECONNRESET", "the server sees a reset")
         assert.equal(proxy.stats().resets, 1)
@@ -379,7 +379,7 @@ describe("fault proxy over loopback", () => {
         const { echo, proxy } = await setup()
         const c = await roundTrip(proxy.port)
         c.socket.resetAndDestroy()
-        await until(() => echo.conns[0].closed, "the server side to close")
+        await until("the server side to close", () => echo.conns[0].closed)
         assert.equal(echo.conns[0].error, "ECONNRESET")
     })
 
@@ -390,7 +390,7 @@ describe("fault proxy over loopback", () => {
         const proxy = await startFaultProxy({ target: { port } })
         cleanups.push(() => proxy.close())
         const c = await dial(proxy.port)
-        await until(() => c.closed, "the reset")
+        await until("the reset", () => c.closed)
         assert.equal(c.error, "ECONNRESET")
         assert.equal(proxy.stats().targetErrors, 1)
     })
@@ -411,7 +411,7 @@ describe("fault proxy over loopback", () => {
         await sleep(100)
         assert.equal(echo.conns.length, 1)
         proxy.apply("off blackhole")
-        await until(() => c.data === "before\nduring-1\nduring-2\n" && late.data === "late\n", "the held bytes")
+        await until("the held bytes", () => c.data === "before\nduring-1\nduring-2\n" && late.data === "late\n")
         c.socket.destroy()
         late.socket.destroy()
     })
@@ -422,9 +422,9 @@ describe("fault proxy over loopback", () => {
         proxy.blackhole({ dir: "up", forMs: 200 })
         echo.conns[0].socket.write("from-server\n")
         c.socket.write("from-client\n")
-        await until(() => c.data === "ping\nfrom-server\n", "the down direction")
+        await until("the down direction", () => c.data === "ping\nfrom-server\n")
         assert.equal(echo.received(0), "ping\n", "up is held")
-        await until(() => echo.received(0) === "ping\nfrom-client\n", "up after the blackhole expired")
+        await until("up after the blackhole expired", () => echo.received(0) === "ping\nfrom-client\n")
         c.socket.destroy()
     })
 
@@ -443,7 +443,7 @@ describe("fault proxy over loopback", () => {
         await sleep(100)
         assert.equal(echo.conns[0].closed, false, "the server side stays open: a half-open link")
         echo.conns[0].socket.destroy()
-        await until(() => proxy.stats().open === 1, "the swallowed link to be released once both ends closed")
+        await until("the swallowed link to be released once both ends closed", () => proxy.stats().open === 1)
         fresh.socket.destroy()
     })
 
@@ -458,7 +458,7 @@ describe("fault proxy over loopback", () => {
             c.socket.write(`line-${i}\n`)
             await sleep(1)
         }
-        await until(() => c.data.length >= expect.join("").length, "all lines")
+        await until("all lines", () => c.data.length >= expect.join("").length)
         const first = performance.now() - start
         assert.equal(c.data, expect.join(""), "jitter never reorders bytes")
         assert.ok(first >= 200, `took ${first.toFixed(0)} ms, latency is 100 ms each way`)
@@ -472,7 +472,7 @@ describe("fault proxy over loopback", () => {
         const c = await dial(proxy.port)
         const start = performance.now()
         c.socket.write(Buffer.alloc(20_000, 0x62))
-        await until(() => c.data.length >= 20_000, "20 kB")
+        await until("20 kB", () => c.data.length >= 20_000)
         const ms = performance.now() - start
         assert.ok(ms >= 450, `20 kB took only ${ms.toFixed(0)} ms`)
         console.log(`# throttle 40000 B/s: measured ${((20_000 / ms) * 1000).toFixed(0)} B/s`)
@@ -486,7 +486,7 @@ describe("fault proxy over loopback", () => {
         const MiB = Buffer.alloc(1 << 20, 0x63)
         c.socket.write(MiB)
         c.socket.write(MiB)
-        await until(() => proxy.stats().queuedBytes >= MAX_QUEUED_BYTES, "the proxy's queue to fill")
+        await until("the proxy's queue to fill", () => proxy.stats().queuedBytes >= MAX_QUEUED_BYTES)
         await sleep(200)
         const held = proxy.stats().queuedBytes
         assert.ok(held <= MAX_QUEUED_BYTES + (1 << 20), `the proxy holds ${held} bytes`)
@@ -501,7 +501,7 @@ describe("fault proxy over loopback", () => {
         const c = await dial(proxy.port)
         const text = "0123456789abcdefghijklmnopqrstuvwxyz\n"
         c.socket.write(text)
-        await until(() => c.data === text, "the echo")
+        await until("the echo", () => c.data === text)
         const sizes = echo.conns[0].chunks.map((b) => b.length)
         assert.ok(sizes.length >= 8, `the server read ${sizes.length} chunks (${sizes.join(",")}); without the fault it reads 1`)
         assert.equal(echo.received(0), text)
@@ -515,7 +515,7 @@ describe("fault proxy over loopback", () => {
         const text = Buffer.alloc(4 * 1024, 0x64).toString("latin1")
         const t0 = performance.now()
         c.socket.write(text)
-        await until(() => c.data.length >= text.length, "4 KiB through", 30_000)
+        await until("4 KiB through", () => c.data.length >= text.length, 30_000)
         assert.equal(echo.received(0), text)
         const reads = echo.conns[0].chunks.length
         assert.ok(reads > 100, `the server read ${reads} times`)
@@ -528,9 +528,9 @@ describe("fault proxy over loopback", () => {
         proxy.cut(4) // both directions: whichever reaches 4 bytes of a line first
         const c = await dial(proxy.port)
         c.socket.write("ok\n")
-        await until(() => c.data === "ok\n", "a short line to pass whole")
+        await until("a short line to pass whole", () => c.data === "ok\n")
         c.socket.write('{"method":"put"}\n')
-        await until(() => echo.conns[0].ended && c.closed, "the cut")
+        await until("the cut", () => echo.conns[0].ended && c.closed)
         assert.equal(echo.received(0), 'ok\n{"me', "the server got 4 bytes of the second line, then FIN")
         assert.equal(c.error, "ECONNRESET")
         assert.equal(proxy.stats().cuts, 1)
@@ -547,7 +547,7 @@ describe("fault proxy over loopback", () => {
         for (let i = 0; i < 2; ++i) {
             const c = await dial(proxy.port)
             c.socket.write("abcdef\n")
-            await until(() => c.ended, "the FIN after the partial line")
+            await until("the FIN after the partial line", () => c.ended)
             assert.equal(c.data, "abc")
             c.socket.destroy()
         }
@@ -562,9 +562,9 @@ describe("fault proxy over loopback", () => {
         })
         cleanups.push(() => proxy.close(), () => echo.close())
         const refused = dialRaw(proxy.port)
-        await until(() => refused.closed, "the reset")
+        await until("the reset", () => refused.closed)
         assert.equal(refused.error, "ECONNRESET")
-        await until(() => proxy.activeFaults().length === 0, "the accept step")
+        await until("the accept step", () => proxy.activeFaults().length === 0)
         const c = await roundTrip(proxy.port)
         c.socket.destroy()
     })
@@ -600,7 +600,7 @@ describe("fault proxy over loopback", () => {
         c.socket.write("queued\n")
         await sleep(20)
         await proxy.close()
-        await until(() => (c.ended || c.closed) && echo.conns[0].closed, "both sides closed")
+        await until("both sides closed", () => (c.ended || c.closed) && echo.conns[0].closed)
         assert.equal(proxy.stats().open, 0)
         // if a timer were left, this test file would not exit and node --test would time out
     })

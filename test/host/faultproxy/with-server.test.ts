@@ -43,7 +43,7 @@ async function tcpClient(port: number) {
     const heartbeat = setInterval(() => socket.writable && socket.write("\n"), 100)
     socket.on("error", () => {})
     socket.on("close", () => ((c.closed = true), clearInterval(heartbeat)))
-    await until(() => c.lines.some((l) => l.kind === "welcome") || c.closed, "the welcome")
+    await until("the welcome", () => c.lines.some((l) => l.kind === "welcome") || c.closed)
     return {
         ...c,
         get closed() {
@@ -83,14 +83,14 @@ test("a request cut mid-line writes nothing; the resent one is stored once", asy
     tcpProxy.cut(40, { dir: "up" })
     const a = await tcpClient(tcpProxy.port)
     a.send(putOne(at, "1", "p1"))
-    await until(() => a.closed, "the cut to close the connection")
+    await until("the cut to close the connection", () => a.closed)
     assert.equal(a.response("p1"), undefined, "no answer for a request that never arrived whole")
     assert.equal(tcpProxy.stats().cuts, 1)
     assert.equal(await server.store.getDatastream(server.credentials.feedId, "cut"), undefined, "the partial line wrote nothing")
 
     const b = await tcpClient(tcpProxy.port) // the cut was one-shot
     b.send(putOne(at, "1", "p2"))
-    await until(() => b.response("p2") !== undefined, "the resent request's answer")
+    await until("the resent request's answer", () => b.response("p2") !== undefined)
     assert.equal(b.response("p2")!.status, 200)
     const points = await server.store.history(server.credentials.feedId, "cut", { startMs: 0, endMs: Date.now() + 1, limit: 1000 })
     assert.deepEqual(points, [{ atMs: at, value: "1" }])
@@ -117,15 +117,15 @@ test("an acknowledgement lost to a reset: the resend is stored once", async () =
     const a = await tcpClient(tcpProxy.port)
     tcpProxy.blackhole({ dir: "down" }) // the server's answers are held ...
     a.send(putOne(at, "2", "q1"))
-    await until(async () => (await server.store.getDatastream(server.credentials.feedId, "cut"))?.atMs === at, "the write to commit")
+    await until("the write to commit", async () => (await server.store.getDatastream(server.credentials.feedId, "cut"))?.atMs === at)
     tcpProxy.reset() // ... and lost with the connection
     tcpProxy.apply("off blackhole")
-    await until(() => a.closed, "the reset")
+    await until("the reset", () => a.closed)
     assert.equal(a.response("q1"), undefined, "the client never saw the acknowledgement")
 
     const b = await tcpClient(tcpProxy.port)
     b.send(putOne(at, "2", "q2"))
-    await until(() => b.response("q2") !== undefined, "the resend's answer")
+    await until("the resend's answer", () => b.response("q2") !== undefined)
     assert.equal(b.response("q2")!.status, 200)
     const points = await server.store.history(server.credentials.feedId, "cut", { startMs: at, endMs: at + 1, limit: 1000 })
     assert.deepEqual(points, [{ atMs: at, value: "2" }], "one point for one `at`, however often it is sent")
@@ -139,10 +139,10 @@ test("a black-holed link is closed by the server after `timeout`, not before", {
     }
     const before = open()
     const c = await TlsClient.open({ devicePort: tlsProxy.port, ca: server.ca }, server.credentials.deviceKey)
-    await until(() => open() === before + 1, "the server to count the connection")
+    await until("the server to count the connection", () => open() === before + 1)
     const t0 = performance.now()
     tlsProxy.blackhole({ scope: "existing" })
-    await until(() => open() === before, "the server to drop the silent link", TIMEOUT_MS * 10)
+    await until("the server to drop the silent link", () => open() === before, TIMEOUT_MS * 10)
     const detectedMs = performance.now() - t0
     console.log(`# black-holed link: the server closed it after ${detectedMs.toFixed(0)} ms (timeout ${TIMEOUT_MS} ms)`)
     assert.ok(detectedMs >= TIMEOUT_MS * 0.9, `closed after ${detectedMs.toFixed(0)} ms, before the timeout`)

@@ -135,12 +135,12 @@ test("per-address caps: connections from one address past its maximum are refuse
         const other = await device(server, "127.0.0.2")
         // a slot freed is a slot again
         mine[0].close()
-        await until(async () => {
+        await until("a slot of 127.0.0.1 to be free again", async () => {
             const c = await TlsClient.connect(server, fromAddress("127.0.0.1"))
             const l = await c.q.next()
             c.close()
             return l.kind === "welcome"
-        }, "a slot of 127.0.0.1 to be free again")
+        })
         for (const c of [...mine, other]) c.close()
     } finally {
         await server.stop()

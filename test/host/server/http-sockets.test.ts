@@ -53,14 +53,14 @@ test("HTTP: 200 clients that never read are let go after their 408: descriptors 
         const t0 = performance.now()
         const peak = fds()
         assert.ok(peak >= baseline + 2 * CLIENTS - 5, `both ends open: ${peak} descriptors, baseline ${baseline}`)
-        await until(() => fds() <= baseline + CLIENTS, "the server to let go of its sockets", 20_000)
+        await until("the server to let go of its sockets", () => fds() <= baseline + CLIENTS, 20_000)
         const releasedMs = performance.now() - t0
         console.log(
             `# ${CLIENTS} never-reading HTTP clients: descriptors ${baseline} -> ${peak} -> ${fds()} (baseline + the clients' own) ` +
                 `${(releasedMs / 1000).toFixed(1)} s after the last connected (headers timeout ${HEADERS_TIMEOUT_MS} ms)`,
         )
         for (const s of clients) s.destroy()
-        await until(() => fds() <= baseline, "the descriptors to return to baseline")
+        await until("the descriptors to return to baseline", () => fds() <= baseline)
     } finally {
         for (const s of clients) s.destroy()
         await server.stop()
@@ -97,7 +97,7 @@ test("HTTP: a request Node's parser refuses gets its 400 and the socket is destr
             s.write("get /v2/feeds HTTP/1.1\r\nHost: feedline\r\n\r\n") // a lower-case method
             clients.push(s)
         }
-        await until(() => fds() <= baseline + clients.length, "the server to let go of the refused sockets")
+        await until("the server to let go of the refused sockets", () => fds() <= baseline + clients.length)
         const read = await answerTo(server.appPort, "get /v2/feeds HTTP/1.1\r\nHost: feedline\r\n\r\n")
         assert.match(read.response, /^HTTP\/1\.1 400 [\s\S]*"code":"E_BAD_HTTP"/)
     } finally {

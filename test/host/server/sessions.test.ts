@@ -5,6 +5,7 @@ import assert from "node:assert/strict"
 import { after, before, test } from "node:test"
 import { sharedFeeds } from "../../../devs/server/handlers/session.ts"
 import { SESSIONS_PAGE_BYTES } from "../../../devs/server/limits.ts"
+import { until } from "../harness/until.ts"
 import { http, startTestServer, TlsClient, WAIT_MS, WsClient, type TestServer } from "../harness/server-harness.ts"
 
 let s: TestServer
@@ -45,15 +46,11 @@ async function listAll(key: string) {
     }
 }
 
-/** Polls until `pred` holds for the master's list (a closed socket is noticed by the server a moment later). */
-async function until(pred: (ids: string[]) => boolean): Promise<void> {
-    const deadline = Date.now() + WAIT_MS
-    for (;;) {
-        const ids = (await listAll(s.credentials.masterKey)).map((e) => e.id)
-        if (pred(ids)) return
-        if (Date.now() > deadline) assert.fail(`sessions never matched; now ${ids.join(", ")}`)
-        await new Promise((r) => setTimeout(r, 20))
-    }
+/** Waits until `pred` holds for the master's list (a closed socket is noticed by the server a moment later). */
+async function untilSessions(pred: (ids: string[]) => boolean): Promise<void> {
+    let ids: string[] = []
+    const listed = async () => pred((ids = (await listAll(s.credentials.masterKey)).map((e) => e.id)))
+    await until(() => `the sessions to match; now ${ids.join(", ")}`, listed, WAIT_MS, 20)
 }
 
 test("sessions: the master key sees every connection with /session's fields, its key's feeds and label, no secret", async () => {
@@ -136,9 +133,9 @@ test("sessions: without a key 401, over HTTP and on a connection", async () => {
 test("sessions: a closed connection disappears; a revoked key's connection drops out of scoped lists", async () => {
     const device = await TlsClient.open(s, s.credentials.deviceKey)
     const id = await sessionIdOf(device)
-    await until((ids) => ids.includes(id))
+    await untilSessions((ids) => ids.includes(id))
     device.close()
-    await until((ids) => !ids.includes(id))
+    await untilSessions((ids) => !ids.includes(id))
 
     const doomed = await key({ label: "doomed", permissions: ["read"], feeds: [feed2] })
     const c = await TlsClient.open(s, doomed)

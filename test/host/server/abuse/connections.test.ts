@@ -89,7 +89,7 @@ test("many TLS connections at once: all welcomed, the server keeps serving; over
     assert.ok(refused >= OVER_LIMIT - (MAX_CONNECTIONS - MANY - 1), `${refused} refused`)
 
     for (const c of [...clients, fresh, ...extra]) c?.close()
-    await until(async () => metricSum(await server.metrics(), "feedline_connections_open") === 0, "the server to release every connection")
+    await until("the server to release every connection", async () => metricSum(await server.metrics(), "feedline_connections_open") === 0)
 })
 
 /** Set by the slowloris test: how the stalled handshakes ended (checked by the next test). */
@@ -117,7 +117,7 @@ test("slowloris TLS handshakes: a real client is served meanwhile, memory stays 
     const dripping = range(SLOW_HANDSHAKES / 2).map(() => open(true))
     const all = [...silent, ...dripping]
     try {
-        await until(() => all.every((r) => !r.s.connecting), "the slow connections to connect")
+        await until("the slow connections to connect", () => all.every((r) => !r.s.connecting))
         const t1 = performance.now()
         const c = await TlsClient.open(server, server.credentials.deviceKey)
         const r = await c.request({ method: "get", resource: "/session" })
@@ -127,7 +127,7 @@ test("slowloris TLS handshakes: a real client is served meanwhile, memory stays 
 
         // give the server its handshake timeout and some slack to close them (checked by the next test)
         const deadlineMs = TLS_HANDSHAKE_TIMEOUT_MS + 5000
-        await until(() => performance.now() - t0 > deadlineMs || all.every((r) => r.closedAtMs !== undefined), "the deadline", deadlineMs + 1000)
+        await until("the deadline", () => performance.now() - t0 > deadlineMs || all.every((r) => r.closedAtMs !== undefined), deadlineMs + 1000)
         const closes = all.map((r) => r.closedAtMs).filter((t): t is number => t !== undefined)
         stalled = {
             silent: silent.length,

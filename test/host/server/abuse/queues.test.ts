@@ -61,7 +61,7 @@ test("a subscriber that never reads is dropped; a reading subscriber gets every 
     assert.ok(metricSum(await server.metrics(), "feedline_queue_drops_total") >= 1, `the non-reader was not dropped after ${written} pushes`)
 
     // the reader keeps up and sees every datapoint once, in order
-    await until(() => pushesOf(reader, "subA", "flood").length >= written, `${written} pushes to the reader`, 20_000)
+    await until(`${written} pushes to the reader`, () => pushesOf(reader, "subA", "flood").length >= written, 20_000)
     const ats = pushesOf(reader, "subA", "flood").map((l) => Date.parse(l.response!.body.at))
     assert.equal(ats.length, written, "no push twice")
     assert.deepEqual(ats, Array.from({ length: written }, (_, i) => AT0 + i), "every push once, in order")
@@ -187,6 +187,6 @@ test("subscription flood: at most MAX_SUBSCRIPTIONS_PER_CONNECTION, the rest 422
     for (let i = 0; i < 100; ++i) assert.equal((await c.push("s0")).status, 200)
     assert.equal(metricSum(await server.metrics(), "feedline_subscriptions") - before, MAX_SUBSCRIPTIONS_PER_CONNECTION)
     assert.equal((await c.request({ method: "unsubscribe" })).status, 200)
-    await until(async () => metricSum(await server.metrics(), "feedline_subscriptions") === before, "the subscriptions to go", 20_000)
+    await until("the subscriptions to go", async () => metricSum(await server.metrics(), "feedline_subscriptions") === before, 20_000)
     c.close()
 })

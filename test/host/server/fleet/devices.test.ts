@@ -30,7 +30,7 @@ test("each device: hardware id, feed, claimed at, last seen, link state, firmwar
     d = await device(id)
     assert.deepEqual([d.link, d.firmware, d.reboots], ["degraded", "0.2.0", 3])
     r.client!.close()
-    await until(async () => (await device(id)).link === "offline", "the device to show offline")
+    await until("the device to show offline", async () => (await device(id)).link === "offline")
     d = await device(id)
     assert.ok(d.last_seen, "last seen stays after it left")
     const listed = (await http(s, "GET", `/v2/devices?product=${p.id}`, { key: master() })).body

@@ -150,18 +150,18 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
         const [sa, sb] = [await idOf(onA), await idOf(onB)]
         assert.notEqual(sa.process, sb.process)
         for (const s of [a, b]) {
-            await until(async () => {
+            await until("both connections in the list", async () => {
                 const r = await http(s, "GET", "/v2/sessions", { key: a.credentials.masterKey })
                 const byId = new Map<string, any>(r.body.sessions.map((e: any) => [e.id, e]))
                 return byId.get(sa.id)?.process === sa.process && byId.get(sb.id)?.process === sb.process
-            }, "both connections in the list", SESSIONS_SHOWN_WITHIN_MS)
+            }, SESSIONS_SHOWN_WITHIN_MS)
         }
         // a scoped key sees them too (same feeds), through the other process
         const r = await http(b, "GET", "/v2/sessions", { key: a.credentials.deviceKey })
         assert.ok(r.body.sessions.some((e: any) => e.id === sa.id && e.key_label === "device, feed 1"))
         // a closed connection leaves the other process's list
         onA.close()
-        await until(async () => !(await http(b, "GET", "/v2/sessions", { key: a.credentials.masterKey })).body.sessions.some((e: any) => e.id === sa.id), "the closed connection to leave", SESSIONS_SHOWN_WITHIN_MS)
+        await until("the closed connection to leave", async () => !(await http(b, "GET", "/v2/sessions", { key: a.credentials.masterKey })).body.sessions.some((e: any) => e.id === sa.id), SESSIONS_SHOWN_WITHIN_MS)
     })
 
     test("the per-key budget is one budget over every process (429 E_KEY_RATE_LIMITED on both once it is spent)", async () => {
@@ -218,9 +218,9 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
         t.after(() => c.close())
         const { id } = (await c.request({ method: "get", resource: "/session" })).body as { id: string }
         const listed = async () => (await http(b, "GET", "/v2/sessions", { key: a.credentials.masterKey })).body.sessions.some((e: any) => e.id === id)
-        await until(listed, "the child's connection in b's list", SESSIONS_SHOWN_WITHIN_MS)
+        await until("the child's connection in b's list", listed, SESSIONS_SHOWN_WITHIN_MS)
         await child.stop("SIGKILL")
-        await until(async () => !(await listed()), "the dead process's connection to leave b's list", DEAD_SESSIONS_GONE_WITHIN_MS)
+        await until("the dead process's connection to leave b's list", async () => !(await listed()), DEAD_SESSIONS_GONE_WITHIN_MS)
     })
 
     test("a process drained (SIGTERM's shutdown) while writes are in flight: every write it acknowledged reaches the other process's subscribers, once", async (t) => {
@@ -244,7 +244,7 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
         const acked = writers.flatMap((c, n) => ackedOn(c).map((l) => `${n}-${l.response!.token!.slice(1)}`))
         const duringDrain = writers.reduce((sum, c, n) => sum + ackedOn(c, answeredBefore[n]).length, 0)
         const pushed = () => sub.q.lines.filter((l) => l.response?.token === "s" && l.response.body?.current_value !== undefined).map((l) => l.response!.body.current_value as string)
-        await until(async () => acked.every((v) => pushed().includes(v)), "every write the drained process acknowledged pushed by the other", SESSIONS_SHOWN_WITHIN_MS)
+        await until("every write the drained process acknowledged pushed by the other", async () => acked.every((v) => pushed().includes(v)), SESSIONS_SHOWN_WITHIN_MS)
         assert.equal(new Set(pushed()).size, pushed().length, "nothing pushed twice")
         console.log(`drain: ${acked.length} of 600 pipelined writes acknowledged (${duringDrain} of them during the drain); all pushed once on the other process`)
     })

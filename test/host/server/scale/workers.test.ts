@@ -93,13 +93,13 @@ describe("feedline serve --workers 2", { skip: SCALE_SKIP }, () => {
         const [victim] = ready.workers
         process.kill(victim, "SIGKILL")
         // the replacement announces its sessions like any process: wait until a connection lands on a new pid
-        await until(async () => {
+        await until("a connection served by the replacement worker", async () => {
             const c = await openWithin(OPEN_GIVE_UP_MS)
             if (!c) return false
             const p = await processOf(c)
             c.close()
             return !p.includes(`:${victim}:`) && !p.includes(`:${ready.workers[1]}:`)
-        }, "a connection served by the replacement worker", 30_000)
+        }, 30_000)
         assert.equal((await http({ appPort: server.appPort }, "GET", "/healthz")).status, 200)
     })
 

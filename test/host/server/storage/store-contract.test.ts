@@ -16,7 +16,7 @@ after(closeStoreBackends)
 
 /** Until `store` has heard that another process changed keys or deleted a feed (SQLite: its next turn; PostgreSQL: the NOTIFY). */
 async function noticed(store: Store, versionBefore: number): Promise<void> {
-    await until(() => store.keysVersion() !== versionBefore, "the store to notice another process's change")
+    await until("the store to notice another process's change", () => store.keysVersion() !== versionBefore)
 }
 
 for (const backend of storeBackends()) {
@@ -444,7 +444,7 @@ for (const backend of storeBackends()) {
                 await blocker.query("BEGIN")
                 await blocker.query("SELECT 1 FROM datastreams WHERE feed = $1 AND id = 'x' FOR UPDATE", [f])
                 const slow = a.writePoints(f, [{ stream: "x", atMs: T0 + 1, value: "slow" }])
-                await until(async () => (await blocker.query("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted")).rows[0].n > 0, "a's commit to wait for the row")
+                await until("a's commit to wait for the row", async () => (await blocker.query("SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted")).rows[0].n > 0)
                 const g = (await b.createFeed({})).id
                 const fast = await b.writePoints(g, [{ stream: "y", atMs: T0 + 2, value: "fast" }])
                 const replay = await b.replay(f, undefined, T0, 10)
