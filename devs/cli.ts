@@ -265,15 +265,9 @@ async function keys(args: string[]): Promise<void> {
             process.stdout.write(JSON.stringify({ ...describeKey(record), key: secret }) + "\n")
             process.stderr.write("Keep this key now: only its hash is stored.\n")
         } else if (sub === "list") {
-            const list = (await ring.list()).map(describeKey)
-            if (v.json) process.stdout.write(JSON.stringify(list) + "\n")
-            else {
-                for (const k of list) {
-                    const perms = k.master ? "master" : (k.permissions as string[]).join(",")
-                    const feeds = Array.isArray(k.feeds) ? k.feeds.join(",") : k.feeds
-                    process.stdout.write(`${k.id}  ${perms.padEnd(24)} feeds ${String(feeds).padEnd(10)} ${k.revoked ? "REVOKED " : ""}${k.label}\n`)
-                }
-            }
+            // the same table (or --json array) as `keys list` over the network
+            const [{ printList }, { KEYS_VIEW }] = await Promise.all([import("./client/commands/list.ts"), import("./client/commands/keys.ts")])
+            printList((text) => process.stdout.write(text), (await ring.list()).map(describeKey), KEYS_VIEW, { json: v.json })
         } else if (sub === "revoke") {
             const id = positionals[0]
             if (!id) throw new UsageError("say which key: feedline keys revoke <id> (ids are in `feedline keys list`)")

@@ -111,6 +111,6 @@ export function pairs(items: string[], usage: string): Record<string, string> {
 }
 
 /** Writes a JSON value, pretty for people or compact for pipes (--json). */
-export function printJson(io: CommandIo, v: unknown, compact: boolean): void {
+export function printJson(io: Pick<CommandIo, "out">, v: unknown, compact: boolean): void {
     io.out((compact ? JSON.stringify(v) : JSON.stringify(v, null, 2)) + "\n")
 }

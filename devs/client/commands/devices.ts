@@ -1,7 +1,6 @@
 // `feedline devices`: the fleet view and what an operator does to one device, over the network (master key).
-import type { FeedlineConnection } from "../connection.ts"
-import { table } from "./format.ts"
-import { CONNECTION_USAGE, parse, printJson, usageError, withConnection, type ClientCommand } from "./common.ts"
+import { CONNECTION_USAGE, parse, usageError, withConnection, type ClientCommand } from "./common.ts"
+import { allPages, fetchAndPrintList, type ListView } from "./list.ts"
 
 const USAGE = `feedline devices list [--product ID] [--json]
 feedline devices rename ID NAME
@@ -13,14 +12,20 @@ feedline devices revoke ID
   (its connections lose it at once); its claims are refused until re-armed.
 ${CONNECTION_USAGE}`
 
-/** GET /devices answers pages of {totalResults, page, devices}; this reads them all. */
-async function allDevices(c: FeedlineConnection, product: string | undefined): Promise<any[]> {
-    const devices: any[] = []
-    for (let page = 1; ; page++) {
-        const body = await c.call("get", "/devices", { params: product === undefined ? { page } : { product, page } })
-        devices.push(...body.devices)
-        if (body.devices.length === 0 || devices.length >= body.totalResults) return devices
-    }
+const DEVICES_VIEW: ListView<any> = {
+    columns: ["id", "hardware_id", "name", "feed", "claimed", "last_seen", "link", "firmware", "reboots", "state"],
+    cells: (d) => [
+        d.id,
+        d.hardware_id,
+        d.name,
+        String(d.feed),
+        d.claimed,
+        d.last_seen ?? "never",
+        d.link,
+        d.firmware ?? "",
+        d.reboots === null ? "" : String(d.reboots),
+        d.state,
+    ],
 }
 
 export const devicesCommand: ClientCommand = {
@@ -36,23 +41,8 @@ export const devicesCommand: ClientCommand = {
         if (rest.length && verb !== "rename") throw usageError(`unexpected "${rest.join(" ")}"`, USAGE)
         switch (verb) {
             case "list":
-            case undefined: {
-                const devices = await withConnection(values, io, (c) => allDevices(c, values.product))
-                if (values.json) return printJson(io, devices, true)
-                const rows = devices.map((d) => [
-                    d.id,
-                    d.hardware_id,
-                    d.name,
-                    String(d.feed),
-                    d.claimed,
-                    d.last_seen ?? "never",
-                    d.link,
-                    d.firmware ?? "",
-                    d.reboots === null ? "" : String(d.reboots),
-                    d.state,
-                ])
-                return io.out(table(["id", "hardware_id", "name", "feed", "claimed", "last_seen", "link", "firmware", "reboots", "state"], rows))
-            }
+            case undefined:
+                return fetchAndPrintList(values, io, (c) => allPages(c, "/devices", "devices", values.product === undefined ? {} : { product: values.product }), DEVICES_VIEW)
             case "rename": {
                 const name = rest.join(" ")
                 if (!name) throw usageError("devices rename needs the device's ID and the new name", USAGE)

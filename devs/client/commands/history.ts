@@ -1,9 +1,9 @@
 import { isDatastreamId } from "../../../src/protocol.ts"
-import { csv, table } from "./format.ts"
 
 /** [P§5] one history request returns at most this many points */
 export const MAX_HISTORY_POINTS = 1000
-import { CONNECTION_USAGE, parse, usageError, withConnection, type ClientCommand } from "./common.ts"
+import { CONNECTION_USAGE, parse, usageError, type ClientCommand } from "./common.ts"
+import { fetchAndPrintList, type ListView } from "./list.ts"
 
 const USAGE = `feedline history DATASTREAM [--feed N] [--duration 6hours] [--interval 60] [--start T] [--end T] [--limit N] [--csv|--json]
   DATASTREAM: temp (with --feed or $FEEDLINE_FEED), 1/temp, or /feeds/1/datastreams/temp
@@ -28,6 +28,15 @@ export function datapointsResource(arg: string | undefined, feed: string | undef
     return `/feeds/${feedId}/datastreams/${ds}/datapoints`
 }
 
+type Point = { at: string; value: string }
+
+/** The datapoints of a history answer ({datapoints:[...]}, or a bare list). */
+function pointsOf(body: any): Point[] {
+    return Array.isArray(body?.datapoints) ? body.datapoints : Array.isArray(body) ? body : []
+}
+
+const POINTS_VIEW: ListView<Point> = { columns: ["at", "value"], cells: (p) => [String(p.at), String(p.value)] }
+
 export const historyCommand: ClientCommand = {
     summary: "print a datastream's history as a table, CSV or JSON",
     usage: USAGE,
@@ -51,10 +60,6 @@ export const historyCommand: ClientCommand = {
         const params: Record<string, string> = {}
         for (const p of ["duration", "interval", "start", "end", "limit"] as const) if (values[p] !== undefined) params[p] = values[p]!
         params.limit ??= String(MAX_HISTORY_POINTS)
-        const body = await withConnection(values, io, (c) => c.call("get", resource, { params }))
-        const points: { at: string; value: string }[] = Array.isArray(body?.datapoints) ? body.datapoints : Array.isArray(body) ? body : []
-        if (values.json) return io.out(JSON.stringify(points) + "\n")
-        const rows = points.map((p) => [String(p.at), String(p.value)])
-        io.out(values.csv ? csv(["at", "value"], rows) : table(["at", "value"], rows))
+        await fetchAndPrintList(values, io, async (c) => pointsOf(await c.call("get", resource, { params })), POINTS_VIEW)
     },
 }

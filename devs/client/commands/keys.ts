@@ -1,4 +1,4 @@
-import { table } from "./format.ts"
+import { fetchAndPrintList, type ListView } from "./list.ts"
 import { CONNECTION_USAGE, parse, printJson, usageError, withConnection, type ClientCommand } from "./common.ts"
 
 const USAGE = `feedline keys list [--json]
@@ -20,6 +20,19 @@ function keysOf(body: any): any[] {
     return Array.isArray(body) ? body : Array.isArray(body?.keys) ? body.keys : []
 }
 
+/** A key as `keys list` shows it, over the network and on the data folder (devs/cli.ts) alike. */
+export const KEYS_VIEW: ListView<any> = {
+    columns: ["id", "label", "permissions", "feeds", "created", "state"],
+    cells: (k) => [
+        String(k.id),
+        String(k.label ?? ""),
+        k.master ? "master" : (k.permissions ?? []).join(","),
+        Array.isArray(k.feeds) ? k.feeds.join(",") : String(k.feeds ?? "*"),
+        String(k.created ?? ""),
+        k.revoked ? `revoked ${k.revoked}` : "",
+    ],
+}
+
 export const keysCommand: ClientCommand = {
     summary: "list, create and revoke API keys (master key)",
     usage: USAGE,
@@ -33,19 +46,8 @@ export const keysCommand: ClientCommand = {
         if (rest.length) throw usageError(`unexpected "${rest.join(" ")}"`, USAGE)
         switch (verb) {
             case "list":
-            case undefined: {
-                const body = await withConnection(values, io, (c) => c.call("get", "/keys"))
-                if (values.json) return printJson(io, keysOf(body), true)
-                const rows = keysOf(body).map((k) => [
-                    String(k.id),
-                    String(k.label ?? ""),
-                    k.master ? "master" : (k.permissions ?? []).join(","),
-                    Array.isArray(k.feeds) ? k.feeds.join(",") : String(k.feeds ?? "*"),
-                    String(k.created ?? ""),
-                    k.revoked ? `revoked ${k.revoked}` : "",
-                ])
-                return io.out(table(["id", "label", "permissions", "feeds", "created", "state"], rows))
-            }
+            case undefined:
+                return fetchAndPrintList(values, io, async (c) => keysOf(await c.call("get", "/keys")), KEYS_VIEW)
             case "create": {
                 const feeds = list(values.feeds, "feeds")?.map((f) => {
                     if (!/^[1-9][0-9]*$/.test(f)) throw usageError(`"${f}" is not a feed id`, USAGE)

@@ -4,7 +4,7 @@ import fs from "node:fs"
 import { activationCode, HARDWARE_ID, parseProductSecret } from "../../server/fleet/claim-codes.ts"
 import { ClientError } from "../errors.ts"
 import { PRIVATE_FILE_MODE } from "../../server/storage/private-folder.ts"
-import { table } from "./format.ts"
+import { fetchAndPrintList, type ListView } from "./list.ts"
 import { CONNECTION_USAGE, parse, printJson, usageError, withConnection, type ClientCommand, type CommandIo } from "./common.ts"
 
 const USAGE = `feedline products list [--json]
@@ -71,6 +71,19 @@ function datastreamsOf(items: string[] | undefined): { id: string; policy?: stri
     })
 }
 
+const PRODUCTS_VIEW: ListView<any> = {
+    columns: ["id", "title", "devices", "limit", "hardware", "created", "state"],
+    cells: (p) => [
+        p.id,
+        p.title,
+        String(p.devices ?? ""),
+        p.claim_limit === undefined ? "" : String(p.claim_limit),
+        p.allow_list === undefined ? "any" : `${p.allow_list.length} listed`,
+        p.created,
+        p.revoked ? `revoked ${p.revoked}` : "",
+    ],
+}
+
 export const productsCommand: ClientCommand = {
     summary: "products for fleet provisioning: create, list, revoke; print boards' activation codes",
     usage: USAGE,
@@ -94,20 +107,8 @@ export const productsCommand: ClientCommand = {
         if (rest.length) throw usageError(`unexpected "${rest.join(" ")}"`, USAGE)
         switch (verb) {
             case "list":
-            case undefined: {
-                const body = await withConnection(values, io, (c) => c.call("get", "/products"))
-                if (values.json) return printJson(io, body.products, true)
-                const rows = body.products.map((p: any) => [
-                    p.id,
-                    p.title,
-                    String(p.devices ?? ""),
-                    p.claim_limit === undefined ? "" : String(p.claim_limit),
-                    p.allow_list === undefined ? "any" : `${p.allow_list.length} listed`,
-                    p.created,
-                    p.revoked ? `revoked ${p.revoked}` : "",
-                ])
-                return io.out(table(["id", "title", "devices", "limit", "hardware", "created", "state"], rows))
-            }
+            case undefined:
+                return fetchAndPrintList(values, io, async (c) => (await c.call("get", "/products")).products, PRODUCTS_VIEW)
             case "create": {
                 if (!values.title) throw usageError("products create needs --title", USAGE)
                 const limit = values["claim-limit"]

@@ -1,0 +1,45 @@
+// What every list command does: fetch the items (every page of a paged collection), then print them
+// for people (a table, or CSV) or for programs (--json: one compact JSON array of the items as fetched).
+
+import type { FeedlineConnection } from "../connection.ts"
+import { printJson, withConnection, type CommandIo } from "./common.ts"
+import { csv, table } from "./format.ts"
+
+/** How an item shows as a row: the header, and the item's cells in that order. */
+export interface ListView<T> {
+    columns: string[]
+    cells: (item: T) => string[]
+}
+
+/** The output flags a list command takes (--csv only where it offers it). */
+export interface ListFormat {
+    json?: boolean
+    csv?: boolean
+}
+
+/** Prints `items` as `format` asks; `out` is where (a command's io.out, or stdout for the local `keys list`). */
+export function printList<T>(out: (text: string) => void, items: T[], view: ListView<T>, format: ListFormat): void {
+    if (format.json) return printJson({ out }, items, true)
+    const rows = items.map(view.cells)
+    out(format.csv ? csv(view.columns, rows) : table(view.columns, rows))
+}
+
+/** Connects with the command's flags, fetches the list, prints it, closes. */
+export async function fetchAndPrintList<T>(
+    values: Record<string, unknown> & ListFormat,
+    io: CommandIo,
+    fetch: (c: FeedlineConnection) => Promise<T[]>,
+    view: ListView<T>,
+): Promise<void> {
+    printList(io.out, await withConnection(values, io, fetch), view, values)
+}
+
+/** Reads every page of a paged collection (GET answers {totalResults, page, <field>: [...]}). */
+export async function allPages(c: FeedlineConnection, resource: string, field: string, params: Record<string, string | number> = {}): Promise<any[]> {
+    const items: any[] = []
+    for (let page = 1; ; page++) {
+        const body = await c.call("get", resource, { params: { ...params, page } })
+        items.push(...body[field])
+        if (body[field].length === 0 || items.length >= body.totalResults) return items
+    }
+}
