@@ -21,11 +21,11 @@ import { freePort } from "../../devs/tools/child-processes.ts"
 import { haproxyConfig } from "../../devs/tools/haproxy-config.ts"
 import { skipUnlessInstalled, startHaproxy, type RunningHaproxy } from "../../devs/tools/services.ts"
 import { startScaleServices, type ScaleServices } from "../host/harness/scale.ts"
-import { deviceSettings, genEntry, runFirmware, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
+import { accountAfterStop, deviceSettings, genEntry, runFirmware, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
 import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
 import { startServerProcess, type ServerProcess } from "./server-process.ts"
 import { numberedSamplesApp } from "./numbered-samples.ts"
-import { accountSamples, type SampleAccount } from "./zero-loss-checks.ts"
+import type { SampleAccount } from "./zero-loss-checks.ts"
 
 const SKIP = skipUnlessInstalled("postgresql", "redis", "haproxy")
 /** one sample every SAMPLE_MS: the outbox holds minutes of them, far beyond any outage here */
@@ -186,14 +186,7 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
 
         // the end: the device stops producing on command; then every sample and echo must be stored
         await writeCommand("stop")
-        const stopped = await fw.waitFor(/^stopped at (\d+) drops (\d+)$/, WAIT_MS)
-        const [, produced, drops] = /^stopped at (\d+) drops (\d+)$/.exec(stopped.text)!
-        rec.produced = Number(produced)
-        rec.drops = Number(drops)
-        rec.account = await until("every sample in the history", async () => {
-            const a = accountSamples(rec.produced, rec.drops, await history("seq"))
-            return a.distinct + rec.drops >= rec.produced ? a : undefined
-        }, WAIT_MS, SERVER_POLL_MS).catch(async () => accountSamples(rec.produced, rec.drops, await history("seq")))
+        Object.assign(rec, await accountAfterStop(fw, history, WAIT_MS))
         await until("every command echoed", async () => (await history("cmd_echo")).length >= rec.commands.length, WAIT_MS, SERVER_POLL_MS).catch(() => {})
         rec.echoes = (await history("cmd_echo")).map((p) => p.value)
         rec.handled = fw.lines.map((l) => /^handled cmd (.*)$/.exec(l.text)?.[1]).filter((v): v is string => v !== undefined)

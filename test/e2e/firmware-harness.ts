@@ -11,6 +11,8 @@ import { spawn, type ChildProcess } from "node:child_process"
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { dirname, join, relative } from "node:path"
 import { fileURLToPath } from "node:url"
+import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
+import { accountSamples, type SampleAccount } from "./zero-loss-checks.ts"
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..")
 const GEN_DIR = join(ROOT, "test", "e2e", ".gen")
@@ -197,3 +199,24 @@ export async function datapoints(appPort: number, key: string, feedId: number, s
     return [...seen.values()].sort((a, b) => Date.parse(a.at) - Date.parse(b.at))
 }
 
+/**
+ * The end of a zero-loss run, once the device was told to stop producing: how many samples it says it made and
+ * dropped, and the account of what the server stored (waiting up to `waitMs` for every sample; if some never come,
+ * the account as it stands then). `history` reads a datastream's stored rows.
+ */
+export async function accountAfterStop(
+    fw: FirmwareRun,
+    history: (stream: string) => Promise<{ at: string; value: string }[]>,
+    waitMs: number,
+): Promise<{ produced: number; drops: number; account: SampleAccount }> {
+    const STOPPED = /^stopped at (\d+) drops (\d+)$/
+    const [, producedText, dropsText] = STOPPED.exec((await fw.waitFor(STOPPED, waitMs)).text)!
+    const produced = Number(producedText)
+    const drops = Number(dropsText)
+    const accountNow = async () => accountSamples(produced, drops, await history("seq"))
+    const account = await until("every sample in the history", async () => {
+        const a = await accountNow()
+        return a.distinct + drops >= produced ? a : undefined
+    }, waitMs, SERVER_POLL_MS).catch(accountNow)
+    return { produced, drops, account }
+}

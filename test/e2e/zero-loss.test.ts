@@ -31,7 +31,7 @@ import tls from "node:tls"
 import { before, after, describe, test } from "node:test"
 import { FaultProxy, startFaultProxy } from "../../devs/faultproxy/proxy.ts"
 import { startServer } from "../../devs/server/index.ts"
-import { api, genEntry, runFirmware, VM_START_MS, type FirmwareRun, type VmLine } from "./firmware-harness.ts"
+import { accountAfterStop, api, genEntry, runFirmware, VM_START_MS, type FirmwareRun, type VmLine } from "./firmware-harness.ts"
 import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
 import { numberedSamplesApp } from "./numbered-samples.ts"
 import { startServerProcess, type ServerProcess } from "./server-process.ts"
@@ -343,14 +343,7 @@ describe("zero loss end to end: firmware (simulator) -> fault proxy -> server (c
         // the end: the device stops producing on command; then its history must fill up
         await ensureUp()
         await writeCommand("stop")
-        const stopped = await fw.waitFor(/^stopped at (\d+) drops (\d+)$/, WAIT_MS)
-        const [, produced, drops] = /^stopped at (\d+) drops (\d+)$/.exec(stopped.text)!
-        rec.produced = Number(produced)
-        rec.drops = Number(drops)
-        rec.account = await until("every sample in the history", async () => {
-            const a = accountSamples(rec.produced, rec.drops, await historyRows(server.appPort, key, feed, "seq"))
-            return a.distinct + rec.drops >= rec.produced ? a : undefined
-        }, WAIT_MS, SERVER_POLL_MS).catch(async () => accountSamples(rec.produced, rec.drops, await historyRows(server.appPort, key, feed, "seq")))
+        Object.assign(rec, await accountAfterStop(fw, (stream) => historyRows(server.appPort, key, feed, stream), WAIT_MS))
         rec.echoes = await until("every command echoed", async () => {
             const e = (await historyRows(server.appPort, key, feed, "cmd_echo")).map((p) => p.value)
             return e.length >= rec.commands.length ? e : undefined

@@ -7,18 +7,12 @@ import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { after, before, test } from "node:test"
+import { after, test } from "node:test"
 import { SqliteStore } from "../../../devs/server/storage/sqlite.ts"
-import { http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, startTestServer, TlsClient, WsClient, type TestServer } from "../harness/server-harness.ts"
+import { http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, serverForThisFile, startTestServer, TlsClient, WsClient, type TestServer } from "../harness/server-harness.ts"
 
-let s: TestServer
-let feed: number
-
-before(async () => {
-    s = await startTestServer()
-    feed = s.credentials.feedId
-})
-after(() => s.stop())
+const s = await serverForThisFile()
+const feed = s.credentials.feedId
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
 

@@ -7,18 +7,11 @@ import os from "node:os"
 import path from "node:path"
 import { after, before, test } from "node:test"
 import { runClientCommand } from "../../../devs/client/commands/index.ts"
-import { http, startTestServer, type TestServer } from "../harness/server-harness.ts"
+import { http, serverForThisFile } from "../harness/server-harness.ts"
 
-let s: TestServer
-let dir: string
-before(async () => {
-    s = await startTestServer()
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-fleet-cli-"))
-})
-after(async () => {
-    await s.stop()
-    fs.rmSync(dir, { recursive: true, force: true })
-})
+const s = await serverForThisFile()
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-fleet-cli-"))
+after(() => fs.rmSync(dir, { recursive: true, force: true }))
 
 async function feedline(name: string, args: string[], env: Record<string, string> = {}) {
     let out = ""

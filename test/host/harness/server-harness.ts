@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import tls from "node:tls"
+import { after } from "node:test"
 import { promisify } from "node:util"
 import { WebSocket } from "ws"
 import { decodeServerLine, encodeRequest, isNotice, type Request, type Response } from "../../../src/protocol.ts"
@@ -51,6 +52,16 @@ export async function startTestServer({ tokenMaxAgeMs, ...opts }: Partial<Server
             rmSync(dataDir, { recursive: true, force: true })
         },
     }
+}
+
+/**
+ * The server the tests of one file share: started as the file loads (`const s = await serverForThisFile()`, a
+ * top-level await), stopped and its data folder deleted after the file's last test.
+ */
+export async function serverForThisFile(options: Parameters<typeof startTestServer>[0] = {}): Promise<TestServer> {
+    const server = await startTestServer(options)
+    after(() => server.stop())
+    return server
 }
 
 /** One server line as the client saw it. */

@@ -1,25 +1,21 @@
 // The app port: HTTP REST (/v2) and WebSocket (/ws) reach the same data through the same router and
 // keys as the device port; /healthz, /metrics, and the hooks the dashboard plugs into.
 import assert from "node:assert/strict"
-import { after, before, test } from "node:test"
+import { test } from "node:test"
 import { MAX_OBJECT_BYTES } from "../../../src/protocol.ts"
-import { http, startTestServer, TlsClient, WsClient, type TestServer } from "../harness/server-harness.ts"
+import { http, serverForThisFile, TlsClient, WsClient } from "../harness/server-harness.ts"
 
-let s: TestServer
-before(async () => {
-    s = await startTestServer({
-        // the dashboard's hooks: a bearer-token verifier and an extra route
-        verifyBearer: async (token) => (token === "good-jwt" ? { keyId: "jwt:test", permissions: ["read"], feeds: [1], master: false } : undefined),
-        httpHandlers: [
-            (req, res) => {
-                if (req.url !== "/hello") return false
-                res.end("hi")
-                return true
-            },
-        ],
-    })
+const s = await serverForThisFile({
+    // the dashboard's hooks: a bearer-token verifier and an extra route
+    verifyBearer: async (token) => (token === "good-jwt" ? { keyId: "jwt:test", permissions: ["read"], feeds: [1], master: false } : undefined),
+    httpHandlers: [
+        (req, res) => {
+            if (req.url !== "/hello") return false
+            res.end("hi")
+            return true
+        },
+    ],
 })
-after(() => s.stop())
 
 test("app: write over TLS, read over HTTP, subscribe over WebSocket and receive the push", async () => {
     const key = s.credentials.deviceKey

@@ -3,17 +3,11 @@
 // 400 with a reason; on the TLS line door every bad line gets exactly one 400 with a reason and the
 // next line is read afresh (a typo in an openssl s_client session used to silence the lines after it).
 import assert from "node:assert/strict"
-import { after, before, test } from "node:test"
-import { startTestServer, TlsClient, WsClient, type Line, type TestServer } from "../harness/server-harness.ts"
+import { test } from "node:test"
+import { serverForThisFile, TlsClient, WsClient, type Line } from "../harness/server-harness.ts"
 
-let s: TestServer
-let key: string
-
-before(async () => {
-    s = await startTestServer()
-    key = s.credentials.masterKey
-})
-after(() => s.stop())
+const s = await serverForThisFile()
+const key = s.credentials.masterKey
 
 const isError = (l: Line) => l.kind === "response" && l.response!.status === 400
 

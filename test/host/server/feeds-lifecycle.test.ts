@@ -6,19 +6,13 @@ import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { after, before, test } from "node:test"
+import { test } from "node:test"
 import Database from "better-sqlite3"
 import { MIGRATIONS, SqliteStore } from "../../../devs/server/storage/sqlite.ts"
-import { http, startTestServer, TlsClient, WsClient, type TestServer } from "../harness/server-harness.ts"
+import { http, serverForThisFile, TlsClient, WsClient } from "../harness/server-harness.ts"
 
-let s: TestServer
-let master: string
-
-before(async () => {
-    s = await startTestServer()
-    master = s.credentials.masterKey
-})
-after(() => s.stop())
+const s = await serverForThisFile()
+const master = s.credentials.masterKey
 
 async function newFeed(title = "tenant"): Promise<number> {
     const r = await http(s, "POST", "/v2/feeds", { key: master, body: { title } })

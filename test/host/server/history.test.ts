@@ -1,22 +1,18 @@
 // History order and formats on every door (issue 11 item 16): `sort=asc|desc` (was silently ignored)
 // and a format suffix other than .json (.xml, .csv) answered 406 E_BAD_FORMAT (was 422 E_BAD_ID).
 import assert from "node:assert/strict"
-import { after, before, test } from "node:test"
-import { http, startTestServer, streamDoors, type TestServer } from "../harness/server-harness.ts"
+import { before, test } from "node:test"
+import { http, serverForThisFile, streamDoors } from "../harness/server-harness.ts"
 
-let s: TestServer
-let feed: number
-let key: string
+const s = await serverForThisFile()
+const feed = s.credentials.feedId
+const key = s.credentials.masterKey
 const AT = [1, 2, 3, 4, 5].map((i) => `2026-11-22T05:00:0${i}.000Z`)
 
 before(async () => {
-    s = await startTestServer()
-    feed = s.credentials.feedId
-    key = s.credentials.masterKey
     const r = await http(s, "POST", `/v2/feeds/${feed}/datastreams/h/datapoints`, { key, body: { datapoints: AT.map((at, i) => ({ at, value: String(i + 1) })) } })
     assert.equal(r.status, 200)
 })
-after(() => s.stop())
 
 /** The same GET on the three doors: HTTP, TLS, WebSocket. */
 async function onEveryDoor(resource: string, params: Record<string, string>): Promise<{ door: string; status: number; body: any }[]> {

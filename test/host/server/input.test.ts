@@ -7,20 +7,13 @@ import assert from "node:assert/strict"
 import httpModule from "node:http"
 import net from "node:net"
 import { PassThrough } from "node:stream"
-import { after, before, test } from "node:test"
+import { test } from "node:test"
 import { MAX_DEPTH } from "../../../src/protocol.ts"
-import { http, startTestServer, streamDoors, TlsClient, WsClient, type TestServer } from "../harness/server-harness.ts"
+import { http, serverForThisFile, startTestServer, streamDoors, TlsClient, WsClient } from "../harness/server-harness.ts"
 
-let s: TestServer
-let feed: number
-let key: string
-
-before(async () => {
-    s = await startTestServer()
-    feed = s.credentials.feedId
-    key = s.credentials.masterKey
-})
-after(() => s.stop())
+const s = await serverForThisFile()
+const feed = s.credentials.feedId
+const key = s.credentials.masterKey
 
 /** An HTTP request with exactly these bytes as path and body (fetch would normalise the path and re-encode the body). */
 function rawHttp(method: string, path: string, body?: Buffer): Promise<{ status: number; body: any }> {

@@ -2,13 +2,13 @@
 // master key sees all; a feed-scoped key only connections of keys scoped to feeds it reads, and never a
 // secret. Closed connections and revoked keys drop out; big lists come in pages of bounded size.
 import assert from "node:assert/strict"
-import { after, before, test } from "node:test"
+import { before, test } from "node:test"
 import { sharedFeeds } from "../../../devs/server/handlers/session.ts"
 import { SESSIONS_PAGE_BYTES } from "../../../devs/server/limits.ts"
 import { until } from "../harness/until.ts"
-import { http, startTestServer, TlsClient, WAIT_MS, WsClient, type TestServer } from "../harness/server-harness.ts"
+import { http, serverForThisFile, TlsClient, WAIT_MS, WsClient } from "../harness/server-harness.ts"
 
-let s: TestServer
+const s = await serverForThisFile()
 /** feed 2 and keys on it: read-only, read+update on feeds 1 and 2, and update-only */
 let feed2: number
 let reader2: string
@@ -22,14 +22,12 @@ async function key(body: Record<string, unknown>): Promise<string> {
 }
 
 before(async () => {
-    s = await startTestServer()
     const f = await http(s, "POST", "/v2/feeds", { key: s.credentials.masterKey, body: { title: "field 2" } })
     feed2 = f.body.id
     reader2 = await key({ label: "dashboard 2", permissions: ["read"], feeds: [feed2] })
     both = await key({ label: "gateway", permissions: ["read", "update"], feeds: [1, feed2] })
     writer2 = await key({ label: "writer", permissions: ["update"], feeds: [feed2] })
 })
-after(() => s.stop())
 
 async function sessionIdOf(c: TlsClient | WsClient): Promise<string> {
     return (await c.request({ method: "get", resource: "/session" })).body.id

@@ -2,21 +2,15 @@
 // missed and nothing twice while writes keep coming, timeout, limits; slow subscribers are dropped while
 // the others keep receiving, and a connection's queue never grows past its bound.
 import assert from "node:assert/strict"
-import { after, before, test } from "node:test"
+import { test } from "node:test"
 import type { Wire } from "../../../devs/server/index.ts"
 import { MAX_SUBSCRIPTIONS_PER_RESOURCE } from "../../../devs/server/limits.ts"
-import { feedlineCli, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, startTestServer, streamDoors, TlsClient, type TestServer } from "../harness/server-harness.ts"
+import { feedlineCli, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, serverForThisFile, startTestServer, streamDoors, TlsClient } from "../harness/server-harness.ts"
 
-let s: TestServer
-let feed: number
+const s = await serverForThisFile()
+const feed = s.credentials.feedId
 const T0 = Date.UTC(2026, 10, 22, 5)
 const iso = (ms: number) => new Date(ms).toISOString()
-
-before(async () => {
-    s = await startTestServer()
-    feed = s.credentials.feedId
-})
-after(() => s.stop())
 
 const device = () => TlsClient.open(s, s.credentials.deviceKey)
 

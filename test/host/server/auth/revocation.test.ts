@@ -3,17 +3,11 @@
 // subscriptions (nothing is written after the revocation) end with a final 403 push within the bound,
 // whether the revocation comes through the API or from the `feedline keys` CLI in another process.
 import assert from "node:assert/strict"
-import { after, before, test } from "node:test"
-import { feedlineCli, http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, startTestServer, TlsClient, WsClient, type TestServer } from "../../harness/server-harness.ts"
+import { test } from "node:test"
+import { feedlineCli, http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, serverForThisFile, TlsClient, WsClient } from "../../harness/server-harness.ts"
 
-let s: TestServer
-let feed: number
-
-before(async () => {
-    s = await startTestServer()
-    feed = s.credentials.feedId
-})
-after(() => s.stop())
+const s = await serverForThisFile()
+const feed = s.credentials.feedId
 
 /** A read key for the feed, and one idle subscription per door made with it (token "d"). */
 async function subscribedOnEveryDoor() {

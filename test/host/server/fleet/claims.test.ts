@@ -4,21 +4,17 @@
 // claims while its devices keep working; claims are rate-limited per address and per product.
 import assert from "node:assert/strict"
 import { Writable } from "node:stream"
-import { after, before, describe, test } from "node:test"
+import { describe, test } from "node:test"
 import { encodeResponse } from "../../../../src/protocol.ts"
 import { CLAIM_REFUSED_RETRY_MS } from "../../../../devs/server/limits.ts"
 import type { Store } from "../../../../devs/server/storage/store.ts"
-import { http, startTestServer, type TestServer } from "../../harness/server-harness.ts"
+import { http, serverForThisFile, startTestServer } from "../../harness/server-harness.ts"
 import { claim, claimOn, DOORS, inventory, makeProduct, writeWith } from "./fleet-fixture.ts"
 
-let s: TestServer
 let logText = ""
-before(async () => {
-    // everything the server logs, to show that no secret, code or key is ever in it
-    const sink = new Writable({ write: (chunk, _enc, done) => ((logText += chunk.toString()), done()) })
-    s = await startTestServer({ logLevel: "debug", logDestination: sink })
-})
-after(() => s.stop())
+// everything the server logs, to show that no secret, code or key is ever in it
+const sink = new Writable({ write: (chunk, _enc, done) => ((logText += chunk.toString()), done()) })
+const s = await serverForThisFile({ logLevel: "debug", logDestination: sink })
 
 const master = () => s.credentials.masterKey
 

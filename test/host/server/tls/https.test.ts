@@ -10,26 +10,20 @@ import net from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import tls from "node:tls"
-import { after, before, test } from "node:test"
+import { test } from "node:test"
 import { fileURLToPath } from "node:url"
 import { WebSocket } from "ws"
 import { decodeServerLine, encodeRequest } from "../../../../src/protocol.ts"
 import { appSchemeOf } from "../../../../devs/server/listeners/app-port.ts"
 import { ConfigError } from "../../../../devs/server/errors.ts"
 import { startServer } from "../../../../devs/server/index.ts"
-import { startTestServer, type TestServer } from "../../harness/server-harness.ts"
+import { serverForThisFile, startTestServer } from "../../harness/server-harness.ts"
 import { compiledCli } from "../../../../devs/server/compiled.ts"
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url))
 
-let s: TestServer
-let key: string
-
-before(async () => {
-    s = await startTestServer({ appTls: true })
-    key = s.credentials.masterKey
-})
-after(() => s.stop())
+const s = await serverForThisFile({ appTls: true })
+const key = s.credentials.masterKey
 
 function get(path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> {
     return new Promise((resolve, reject) => {

@@ -1,25 +1,23 @@
 // The device port over real TLS on 127.0.0.1: the documentation's example, stored values, keep-alive,
 // bad input, limits, idempotency, history, permissions and revocation.
 import assert from "node:assert/strict"
-import { after, before, test } from "node:test"
+import { before, test } from "node:test"
 import net from "node:net"
 import tls from "node:tls"
 import { REQUEST_VECTORS } from "../../../vectors/envelope.ts"
 import { encodeRequest } from "../../../../src/protocol.ts"
-import { http, startTestServer, TlsClient, type TestServer } from "../../harness/server-harness.ts"
+import { http, serverForThisFile, startTestServer, TlsClient } from "../../harness/server-harness.ts"
 
-let s: TestServer
+// the seed's keep-alive contract (300 / 1000 / 3000 ms), as in the documentation's welcome; the device
+// doors' default profile is keepalive.test.ts's
+const s = await serverForThisFile({ keepaliveProfile: "seed" })
 const T0 = Date.UTC(2026, 10, 22, 5) // the history tests' clock origin
 
 before(async () => {
-    // the seed's keep-alive contract (300 / 1000 / 3000 ms), as in the documentation's welcome; the device
-    // doors' default profile is keepalive.test.ts's
-    s = await startTestServer({ keepaliveProfile: "seed" })
     // the documentation's key and feed
     await s.store.createFeed({ id: 504, title: "xively example" })
     await s.keys.create({ secret: "abcdef123456", permissions: ["read", "update"], feeds: [504] })
 })
-after(() => s.stop())
 
 test("tls: the documentation's multi-line example, exactly as printed, is acknowledged exactly as printed", async () => {
     const c = await TlsClient.connect(s)
