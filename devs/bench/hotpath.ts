@@ -11,6 +11,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import os, { tmpdir } from "node:os"
 import { join } from "node:path"
+import { runEntry } from "./entry.ts"
 import { LoadGenWorker } from "./loadgen/driver.ts"
 import { startFeedline } from "./targets/feedline.ts"
 import { isSkipped } from "./targets/target.ts"
@@ -65,8 +66,4 @@ async function main(): Promise<void> {
     }
 }
 
-for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130))
-main().catch((e) => {
-    console.error(e)
-    process.exit(1)
-})
+runEntry(main)

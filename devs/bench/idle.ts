@@ -11,6 +11,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import os, { tmpdir } from "node:os"
 import { join } from "node:path"
+import { runEntry } from "./entry.ts"
 import { LoadGenWorker } from "./loadgen/driver.ts"
 import { cpuBetween, sampleProc } from "./proc-stats.ts"
 import { startFeedline } from "./targets/feedline.ts"
@@ -72,8 +73,4 @@ async function main(): Promise<void> {
     }
 }
 
-for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130))
-main().catch((e) => {
-    console.error(e)
-    process.exit(1)
-})
+runEntry(main)

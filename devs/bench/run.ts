@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import os, { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { runEntry } from "./entry.ts"
 import { benchFirmware, type FirmwareResult } from "./firmware/index.ts"
 import { FULL, profileFromEnv, SMOKE, type Profile } from "./profile.ts"
 import { firmwareTable, ingestRows, machine, markdownTable, serverRows } from "./report.ts"
@@ -141,10 +142,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
         console.log(saved.table)
         process.exit(0)
     }
-    // exit through process.exit so the targets' exit hooks stop the servers
-    for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130))
-    runBench().catch((e) => {
-        console.error(e)
-        process.exit(1)
-    })
+    runEntry(() => runBench())
 }

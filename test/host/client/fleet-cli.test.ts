@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import fs from "node:fs"
 import os from "node:os"
 import path from "node:path"
-import { after, before, test } from "node:test"
+import { after, test } from "node:test"
 import { runClientCommand } from "../../../devs/client/commands/index.ts"
 import { http, serverForThisFile } from "../harness/server-harness.ts"
 
