@@ -7,8 +7,6 @@ import { BoardConfig, ClimateChip, CHIP_QUANTITIES, SwitchOutput } from "../foun
  * pins are GPIO numbers and -1 removes the sensor or output.
  */
 export const SETTING_KEYS = ["SIMULATE", "CLIMATE", "I2C_ADDR", "LIGHT_PIN", "SOIL_PIN", "LED_PIN", "RELAY_PIN", "RSSI"]
-/** `CFG_<id>` holds a sensor's policy text ("i=10s d=0.2"); the device also saves server changes there. */
-export const POLICY_SETTING_PREFIX = "CFG_"
 
 export interface BoardOverride {
     board: BoardConfig

@@ -1,8 +1,8 @@
 // Reads the overrides of the board's wiring from the device settings (.env.defaults / .env.local, or
 // written by the device itself), and keeps server-applied sampling policies across reboots.
 import { readSettingValue, saveSetting } from "../flash"
-import { BoardConfig } from "../foundation/config"
-import { applyBoardSettings, POLICY_SETTING_PREFIX, SETTING_KEYS } from "./config-board"
+import { BoardConfig, POLICY_SETTING_PREFIX } from "../foundation/config"
+import { applyBoardSettings, SETTING_KEYS } from "./config-board"
 import { ActuatorStore, PolicyStore, SavedState } from "../foundation/ports"
 
 /** `board` (the build's) with every override setting applied; bad settings are logged and ignored. */

@@ -168,3 +168,9 @@ export function sensorQuantities(board: BoardConfig): Quantity[] {
     if (board.rssi) out.push("rssi")
     return out
 }
+
+/**
+ * `CFG_<id>` holds a sensor's policy text ("i=10s d=0.2"): the claim saves its product's policies there
+ * (src/net/claim.ts), the device the server's changes (src/app/config-settings.ts).
+ */
+export const POLICY_SETTING_PREFIX = "CFG_"

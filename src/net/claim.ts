@@ -18,7 +18,7 @@
 // It lives in the link rather than on a connection of its own: the link's connect, welcome, deadlines and
 // backoff serve it, which keeps it to about 1 KB of the 64 KiB code window every board image shares.
 import * as ds from "@devicescript/core"
-import { POLICY_SETTING_PREFIX } from "../app/config-board"
+import { POLICY_SETTING_PREFIX } from "../foundation/config"
 import { saveSetting } from "../flash"
 import { encodeShortRequest, Response } from "../protocol"
 import { FIRMWARE_VERSION, readTextSetting } from "./config"

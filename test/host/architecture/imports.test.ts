@@ -60,6 +60,7 @@ test("each rule fails on a planted violation", () => {
         "listeners-not-store": [{ from: "devs/server/listeners/tls.ts", to: "devs/server/storage/store.ts", kind: "import", spec: "" }],
         "core-not-tools": [{ from: "devs/server/hub/index.ts", to: "devs/dashboard/mount.ts", kind: "import", spec: "" }],
         "sensors-actuators-below-app": [{ from: "src/sensors/sampler.ts", to: "src/app/ports.ts", kind: "import", spec: "" }],
+        "net-below-app": [{ from: "src/net/link.ts", to: "src/app/ports.ts", kind: "import", spec: "" }],
     }
     assert.deepEqual(Object.keys(planted).sort(), RULES.map((r) => r.id).sort(), "one planted violation per rule")
     const clean: ImportGraph = { files, unresolved: [], edges: [{ from: "devs/server/router.ts", to: "src/protocol.ts", kind: "import", spec: "" }, { from: "devs/bench/firmware/device/p.ts", to: "src/net/link.ts", kind: "import", spec: "" }] }

@@ -77,6 +77,11 @@ export const RULES: Rule[] = [
         says: "src/sensors/ and src/actuators/ never import src/app/ (ports and config parsers are foundations below them; app/ wires them up)",
         check: (g) => direct("sensors-actuators-below-app", g.edges.filter((e) => /^src\/(sensors|actuators)\//.test(e.from) && e.to.startsWith("src/app/"))),
     },
+    {
+        id: "net-below-app",
+        says: "src/net/ (the link, the claim) never imports src/app/: app/ wires the link to the sensors and actuators, and setting conventions both use are foundations",
+        check: (g) => direct("net-below-app", g.edges.filter((e) => e.from.startsWith("src/net/") && e.to.startsWith("src/app/"))),
+    },
 ]
 
 export interface KnownException {
