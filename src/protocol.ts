@@ -105,14 +105,16 @@ export interface ServerLine {
 
 /**
  * [P§5a] The short form of the envelope, for devices on metered links: the same members under one-letter
- * names. A request is in the short form when it has "m" and no "method"; its answer comes in the short
- * form too. Pushes and connection notices keep the long form.
+ * names, and the hot path's defaults left out ("m" is "put" when absent, an answer's "s" 200). A request
+ * is in the short form when it has "m" or "r" and neither "method" nor "resource"; its answer comes in
+ * the short form too. Pushes and connection notices keep the long form.
  * This reads a parsed request object's short-form members as the long ones: a new object for a
  * short-form request, else the same one.
  */
 export function requestInLongForm(raw: Json): Json {
-    if (raw["method"] !== undefined || raw["m"] === undefined) return raw
-    return { method: raw["m"], resource: raw["r"], params: raw["p"], headers: raw["h"], body: raw["b"], token: raw["t"] }
+    if (raw["method"] !== undefined || raw["resource"] !== undefined || (raw["m"] === undefined && raw["r"] === undefined)) return raw
+    const m = raw["m"] === undefined ? "put" : raw["m"]
+    return { method: m, resource: raw["r"], params: raw["p"], headers: raw["h"], body: raw["b"], token: raw["t"] }
 }
 
 function fail(code: ErrorCode, status: number, reason: string, token?: string): DecodedRequest {
@@ -395,9 +397,9 @@ export function decodeServerLine(line: string): ServerLine {
         }
         return { kind: "welcome", welcome: welcome }
     }
-    // [P§5a] the short form ("s" for status, and no "status"), read as the long one
-    const short = o["status"] === undefined && typeof o["s"] === "number"
-    if (short) o = { status: o["s"], token: o["t"], body: o["b"] } // a short answer names no resource
+    // [P§5a] the short form: only "t", "s" and "b", with "s" 200 when absent; read as the long one
+    const short = o["status"] === undefined && isShortAnswer(o)
+    if (short) o = { status: o["s"] === undefined ? 200 : o["s"], token: o["t"], body: o["b"] } // a short answer names no resource
     if (typeof o["status"] !== "number") return badLine("server line has no status")
     const resp: Response = { status: o["status"] }
     if (o["notice"] === true) resp.notice = true
@@ -406,6 +408,12 @@ export function decodeServerLine(line: string): ServerLine {
     if (o["body"] !== undefined) resp.body = o["body"]
     if (short) resp.short = true
     return { kind: "response", response: resp }
+}
+
+/** [P§5a] An object of the short answer's members only ("t", "s", "b"), "s" a number if present. */
+function isShortAnswer(o: Json): boolean {
+    for (const k of Object.keys(o)) if (k !== "t" && k !== "s" && k !== "b") return false
+    return o["s"] === undefined || typeof o["s"] === "number"
 }
 
 const HEX = "0123456789abcdef"
@@ -501,16 +509,16 @@ export function encodeRequest(req: Request): string {
  * firmware writes only this form, so its images carry no long-form writer (their code budget is tight).
  */
 export function encodeShortRequest(req: Request): string {
-    return encode({ m: req.method, r: req.resource, p: req.params, h: req.headers, b: req.body, t: req.token })
+    return encode({ m: req.method === "put" ? undefined : req.method, r: req.resource, p: req.params, h: req.headers, b: req.body, t: req.token })
 }
 
 /**
  * [P§6] One compact response line, in canonical member order (a notice's marker first). The answer to a
  * short-form request [P§5a] (`resp.short`) is short too: {"t":…,"s":…,"b":…}, without the resource the
- * device named itself. A notice is never short.
+ * device named itself and without "s" when it is 200. A notice is never short.
  */
 export function encodeResponse(resp: Response): string {
-    if (resp.short === true && resp.notice !== true) return encode({ t: resp.token, s: resp.status, b: resp.body })
+    if (resp.short === true && resp.notice !== true) return encode({ t: resp.token, s: resp.status === 200 ? undefined : resp.status, b: resp.body })
     return encode({ notice: resp.notice === true ? true : undefined, token: resp.token, status: resp.status, resource: resp.resource, body: resp.body })
 }
 

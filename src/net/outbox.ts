@@ -217,7 +217,7 @@ function sampleBytes(stream: string, value: string): number {
 
 /** [P§5] One `put /feeds/:feed` carrying the samples as datapoints, grouped by datastream in queue order. */
 export function encodeBatch(feedResource: string, samples: Sample[], token: string, headers: any): string {
-    // [P§5a] the short form: one-letter envelope members, answered {"t":…,"s":…}
+    // [P§5a] the short form: one-letter envelope members and no "m" (a put), answered {"t":…}
     return encodeShortRequest({ method: "put", resource: feedResource, headers: headers, body: batchBody(samples), token: token })
 }
 

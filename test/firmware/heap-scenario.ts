@@ -63,7 +63,7 @@ class FakeServer {
                 const req = requestInLongForm(JSON.parse(text.slice(start, nl)))
                 const res: string = req["resource"]
                 this.tokens[res.slice(res.lastIndexOf("/") + 1)] = req["token"]
-                this.rt.serverSends(`{"t":"${req["token"]}","s":200}\n`)
+                this.rt.serverSends(`{"t":"${req["token"]}"}\n`)
             }
             start = nl + 1
         }

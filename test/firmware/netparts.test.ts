@@ -235,7 +235,7 @@ describe("outbox", () => {
         const line = encodeBatch("/feeds/1", [{ stream: "temp", value: "21.5", at: 1732250000000 }], "a1", undefined)
         expect(line).toBe(ONE_VALUE_UPDATE_SHORT_LINE)
         const withKey = encodeBatch("/feeds/1", [{ stream: "temp", value: "21.5", at: 1732250000000 }], "a1", { "X-ApiKey": "KEY" })
-        expect(withKey).toBe(JSON.stringify({ m: "put", r: "/feeds/1", h: { "X-ApiKey": "KEY" }, b: { datastreams: [{ id: "temp", datapoints: [{ at: 1732250000000, value: "21.5" }] }] }, t: "a1" }))
+        expect(withKey).toBe(JSON.stringify({ r: "/feeds/1", h: { "X-ApiKey": "KEY" }, b: { datastreams: [{ id: "temp", datapoints: [{ at: 1732250000000, value: "21.5" }] }] }, t: "a1" }))
         console.log(`protocol: one-value update ${line.length + 1} bytes on the wire in the short form`)
     })
     test("batches stay under DEVICE_MAX_SEND_BYTES and take everything in order", async () => {

@@ -161,8 +161,14 @@ export const REQUEST_VECTORS: RequestVector[] = [
     {
         name: "short form: a one-value device update",
         from: "protocol v1 §5a (short form for metered links)",
-        input: '{"m":"put","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
-        expect: '{"m":"put","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
+        input: '{"r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
+        expect: '{"r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
+    },
+    {
+        name: "short form: \"m\":\"put\" written out is the same request",
+        from: "protocol v1 §5a",
+        input: '{"m":"PUT","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
+        expect: '{"r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
     },
     {
         name: "short form: the key once, params, method in upper case, .json suffix",
@@ -175,6 +181,12 @@ export const REQUEST_VECTORS: RequestVector[] = [
         from: "protocol v1 §5a",
         input: '{"method":"get","m":"put","resource":"/feeds/2","r":"/feeds/1","token":"y","t":"x"}',
         expect: '{"method":"get","resource":"/feeds/2","token":"y"}',
+    },
+    {
+        name: "a long-form request without a method is not a short put",
+        from: "protocol v1 §5, §5a",
+        input: '{"resource":"/feeds/1","r":"/feeds/1","body":{},"t":"x"}',
+        error: "E_NO_METHOD",
     },
     {
         name: "short form without a resource: refused with its token",
@@ -253,12 +265,27 @@ export const SERVER_LINE_VECTORS: ServerLineVector[] = [
     { name: "array", input: "[1,2]", kind: "invalid" },
     { name: "object without status", input: '{"hello":1}', kind: "invalid" },
     {
-        name: "short answer to a short-form request",
-        input: '{"t":"a1","s":200}',
+        name: "short answer to a short-form request (200: no \"s\")",
+        input: '{"t":"a1"}',
         kind: "response",
-        expect: '{"t":"a1","s":200}',
+        expect: '{"t":"a1"}',
         notice: false,
     },
+    {
+        name: "short answer with \"s\":200 written out",
+        input: '{"t":"a1","s":200}',
+        kind: "response",
+        expect: '{"t":"a1"}',
+        notice: false,
+    },
+    {
+        name: "short 200 answer with a body",
+        input: '{"t":"g","b":{"id":"temp","current_value":"21.5"}}',
+        kind: "response",
+        expect: '{"t":"g","b":{"id":"temp","current_value":"21.5"}}',
+        notice: false,
+    },
+    { name: "short answer with a non-number status", input: '{"t":"a1","s":"200"}', kind: "invalid" },
     {
         name: "short error answer",
         input: '{"t":"a2","s":404,"b":{"title":"Not Found","errors":"feed 9 does not exist","code":"E_NOT_FOUND"}}',
@@ -279,7 +306,7 @@ export const ONE_VALUE_UPDATE_LINE =
     '{"method":"put","resource":"/feeds/1","body":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"token":"a1"}'
 
 /** The same update as the firmware writes it, in the short form [P§5a] (src/net/outbox.ts encodeBatch). */
-export const ONE_VALUE_UPDATE_SHORT_LINE = '{"m":"put","r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}'
+export const ONE_VALUE_UPDATE_SHORT_LINE = '{"r":"/feeds/1","b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}'
 
 /**
  * [P§3] encode() takes the runtime's JSON.stringify where its bytes are provably encodeByHand()'s. `expect`
@@ -299,11 +326,11 @@ export interface EncodeVector {
 export const ENCODE_VECTORS: EncodeVector[] = [
     {
         name: "the firmware's one-value update",
-        value: { m: "put", r: "/feeds/1", p: undefined, h: { "X-ApiKey": "k3Y_-.0123456789" }, b: { datastreams: [{ id: "temp", datapoints: [{ at: 1732250000000, value: "21.5" }] }] }, t: "a1" },
-        expect: '{"m":"put","r":"/feeds/1","h":{"X-ApiKey":"k3Y_-.0123456789"},"b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
+        value: { m: undefined, r: "/feeds/1", p: undefined, h: { "X-ApiKey": "k3Y_-.0123456789" }, b: { datastreams: [{ id: "temp", datapoints: [{ at: 1732250000000, value: "21.5" }] }] }, t: "a1" },
+        expect: '{"r":"/feeds/1","h":{"X-ApiKey":"k3Y_-.0123456789"},"b":{"datastreams":[{"id":"temp","datapoints":[{"at":1732250000000,"value":"21.5"}]}]},"t":"a1"}',
         native: true,
     },
-    { name: "short answer, no body", value: { t: "a1", s: 200, b: undefined }, expect: '{"t":"a1","s":200}', native: true },
+    { name: "short answer, no body", value: { t: "a1", s: undefined, b: undefined }, expect: '{"t":"a1"}', native: true },
     {
         name: "numbers, booleans, null (7 significant digits or fewer: DeviceScript prints no more)",
         value: { n: 21.5, neg: -3, zero: -0, small: 0.001, no: NaN, inf: -Infinity, yes: true, nope: false, nil: null, at: 1763790000000 },

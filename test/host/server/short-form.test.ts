@@ -1,5 +1,5 @@
 // [P§5a] The short form: a device on a metered link writes its requests with one-letter member names
-// and is answered the same way ({"t":…,"s":…}, errors with their body and code); long-form requests on
+// and is answered the same way ({"t":…}, errors with "s", their body and code); long-form requests on
 // the same connection, and pushes, keep the long form. What a short write stores is what a long one does.
 import assert from "node:assert/strict"
 import { test } from "node:test"
@@ -16,11 +16,19 @@ test("a short-form request is answered in the short form; long-form requests and
         const c = await TlsClient.open(s)
         const body = { datastreams: [{ id: "t", datapoints: [{ at: T0, value: "21.5" }] }] }
         c.sendRaw(JSON.stringify({ m: "put", r: "/feeds/1", h: { "X-ApiKey": key }, b: body, t: "w1" }))
-        assert.equal((await c.response("w1")).raw, '{"t":"w1","s":200}')
+        assert.equal((await c.response("w1")).raw, '{"t":"w1"}')
         // stored as a long-form write would be, and pushed to the subscriber in the long form
         const push = await sub.response("sub")
         assert.match(push.raw, /^\{"token":"sub","status":200,"resource":"\/feeds\/1\/datastreams\/t","body":/)
         assert.equal((await http(s, "GET", "/v2/feeds/1/datastreams/t", { key })).body?.current_value, "21.5")
+        // "m" left out: a put [P§5a]; a 200 answer leaves out "s", a short get's answer carries its body
+        c.sendRaw(JSON.stringify({ r: "/feeds/1", b: { datastreams: [{ id: "t", datapoints: [{ at: T0 + 1000, value: "22" }] }] }, t: "w3" }))
+        assert.equal((await c.response("w3")).raw, '{"t":"w3"}')
+        c.sendRaw(JSON.stringify({ m: "get", r: "/feeds/1/datastreams/t", t: "g2" }))
+        const got = await c.response("g2")
+        assert.ok(got.raw.startsWith('{"t":"g2","b":{'), got.raw)
+        assert.equal(got.response!.status, 200)
+        assert.equal(got.response!.body.current_value, "22")
         // an error: short, with its body and stable code
         c.sendRaw(JSON.stringify({ m: "put", r: "/feeds/999999", b: body, t: "w2" }))
         const err = await c.response("w2")
@@ -31,7 +39,7 @@ test("a short-form request is answered in the short form; long-form requests and
         const long = await c.request({ method: "get", resource: "/feeds/1/datastreams/t", token: "g" })
         assert.equal(long.short, undefined)
         assert.equal(long.resource, "/feeds/1/datastreams/t")
-        assert.equal(long.body.current_value, "21.5")
+        assert.equal(long.body.current_value, "22")
         c.close()
         sub.close()
     } finally {
