@@ -98,7 +98,7 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
     row(S, "pushes received / expected", "%", "higher", (r) => r.latency && (100 * r.latency.pushesReceived) / Math.max(1, r.latency.pushesExpected))
     row(S, `server CPU per update ${rate}, with fan-out`, "µs", "lower", (r) => r.latency && (r.latency.server.cpuMs * 1000) / Math.max(1, r.latency.sent))
     row(S, "bytes on the wire per update, device side (up + down, TLS records included)", "B", "lower", (r) => r.latency && r.latency.deviceBytesPerUpdate.up + r.latency.deviceBytesPerUpdate.down,
-        "feedline devices write the short form and get short answers [P§5a] (the firmware does not yet)")
+        "feedline devices write the short form and get short answers [P§5a], as the firmware does")
     row(S, "  of which device → server", "B", "lower", (r) => r.latency?.deviceBytesPerUpdate.up)
     row(S, "  of which server → device (ack)", "B", "lower", (r) => r.latency?.deviceBytesPerUpdate.down)
     row(S, "bytes on the wire per push, subscriber side (TLS included)", "B", "lower", (r) => r.latency?.subscriberBytesPerPush)
