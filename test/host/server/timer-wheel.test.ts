@@ -7,7 +7,11 @@ import { test } from "node:test"
 import { TimerWheel, WheelTimer } from "../../../devs/server/timer-wheel.ts"
 
 test("timer wheel: due order, cancel, replace, re-schedule from the callback", async () => {
-    const wheel = new TimerWheel(5)
+    // due times count from the moment each is scheduled: the clock stands still while they are, or a
+    // loaded machine pausing between two schedule() calls would reorder them (CI: "late" ran before
+    // "replaced", scheduled at 60 and 45 ms a moment apart); then it runs on with real time
+    let frozenMs: number | undefined = performance.now()
+    const wheel = new TimerWheel(5, () => frozenMs ?? performance.now())
     const ran: string[] = []
     let done!: () => void
     const finished = new Promise<void>((r) => (done = r))
@@ -35,6 +39,7 @@ test("timer wheel: due order, cancel, replace, re-schedule from the callback", a
     wheel.schedule(named("last"), 90)
     wheel.cancel(cancelled)
     assert.equal(wheel.size, 5)
+    frozenMs = undefined
     const keepAlive = setInterval(() => {}, 1000) // the wheel's own timer does not keep a process alive
     await finished
     clearInterval(keepAlive)
