@@ -38,9 +38,8 @@ export async function dropSetting(key: string) {
 /**
  * The value of setting `key` (its JSON parsed), or undefined when it has none, holds no JSON or the
  * settings service did not answer. Every setting the firmware reads goes through here rather than
- * readSetting(): that one resumes its fiber from the report handler, and with other settings traffic at
- * the same time (a counter written by the link while the actuators restore their state at boot) its
- * answer was lost under load, and an actuator came back in its initial state (firmware-reboot e2e).
+ * readSetting(), for readBack()'s reason below (a read that can hang under load), and because the image
+ * then carries one settings reader instead of two (about 290 B of code).
  */
 export async function readSettingValue(key: string): Promise<any> {
     const json = await readBack(key)
