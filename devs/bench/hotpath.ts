@@ -1,8 +1,9 @@
 // `npm run bench:hotpath`: the feedline server's put hot path alone, for before/after comparisons of a
 // server change in a minute instead of the full `npm run bench`. The same server start (devs/cli.ts
 // serve, the bench certificate, --rate raised) and the same load generator as the full run's closed
-// loop; prints acked updates/s and server CPU per update for each round, then the ack latency of the
-// full run's paced phase (1000 updates/s over the same connections, no subscribers) for each round.
+// loop; prints acked updates/s and server CPU per update (all threads, and the main thread alone) for
+// each round, then the ack latency of the full run's paced phase (1000 updates/s over the same
+// connections, no subscribers) for each round.
 //   FEEDLINE_HOTPATH_ROUNDS=3     rounds (default 3), each warm-up + measure on one fresh server
 //   FEEDLINE_HOTPATH_WINDOW=8     updates in flight per connection (default 8; 50 connections)
 //   FEEDLINE_HOTPATH_PACED=1000   updates/s of the latency rounds (0: none)
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
         const target = await startFeedline({ tls, workDir: scratch, mayInstall: false, meteredKeepAlive: false, log })
         if (isSkipped(target)) throw new Error(target.skipped)
         const perUpdate: number[] = []
+        const mainPerUpdate: number[] = []
         const rates: number[] = []
         const ackP99s: number[] = []
         try {
@@ -45,7 +47,10 @@ async function main(): Promise<void> {
                     const us = (r.server.cpuMs * 1000) / Math.max(1, r.acked)
                     perUpdate.push(us)
                     rates.push(r.ackedPerS)
-                    log(`  round ${i + 1}: ${r.ackedPerS.toFixed(0)} acked/s, server ${(r.server.coreShare * 100).toFixed(0)}% of a core, ${us.toFixed(1)} µs CPU per update; load generator ${(r.clientCoreShare * 100).toFixed(0)}%, machine ${(r.machineBusy * 100).toFixed(0)}% busy${r.refused ? `; ${r.refused} refused (${r.firstRefusal})` : ""}`)
+                    const mainUs = r.server.mainThreadCpuMs === undefined ? undefined : (r.server.mainThreadCpuMs * 1000) / Math.max(1, r.acked)
+                    if (mainUs !== undefined) mainPerUpdate.push(mainUs)
+                    const main = mainUs === undefined ? "" : ` (main thread ${mainUs.toFixed(1)})`
+                    log(`  round ${i + 1}: ${r.ackedPerS.toFixed(0)} acked/s, server ${(r.server.coreShare * 100).toFixed(0)}% of a core, ${us.toFixed(1)} µs CPU per update${main}; load generator ${(r.clientCoreShare * 100).toFixed(0)}%, machine ${(r.machineBusy * 100).toFixed(0)}% busy${r.refused ? `; ${r.refused} refused (${r.firstRefusal})` : ""}`)
                 }
                 for (let i = 0; pacedPerS > 0 && i < rounds; i++) {
                     const p = await gen.paced(pacedPerS, PACED_WARMUP_MS, MEASURE_MS)
@@ -60,7 +65,8 @@ async function main(): Promise<void> {
         }
         const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`
         const latency = ackP99s.length ? `, ack p99 ${range(ackP99s, 2)} ms at ${pacedPerS}/s` : ""
-        log(`range: ${range(rates, 0)} acked/s, ${range(perUpdate, 1)} µs server CPU per update${latency}; load average ${os.loadavg()[0].toFixed(1)}`)
+        const main = mainPerUpdate.length ? ` (main thread ${range(mainPerUpdate, 1)})` : ""
+        log(`range: ${range(rates, 0)} acked/s, ${range(perUpdate, 1)} µs server CPU per update${main}${latency}; load average ${os.loadavg()[0].toFixed(1)}`)
     } finally {
         rmSync(scratch, { recursive: true, force: true })
     }

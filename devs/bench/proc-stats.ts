@@ -11,6 +11,8 @@ export interface ProcSample {
     cpuMs: number
     /** resident set size, bytes */
     rssBytes: number
+    /** of cpuMs, the process's main thread alone (a Node server's event loop; not its workers, GC helpers or libuv pool); one pid only */
+    mainThreadCpuMs?: number
     /** monotonic time of the sample, ms */
     atMs: number
 }
@@ -23,6 +25,7 @@ export function sampleProc(pid: number | number[]): ProcSample {
     const pids = typeof pid === "number" ? [pid] : withDescendants(pid)
     let cpuMs = 0
     let rssBytes = 0
+    const mainThreadCpuMs = typeof pid === "number" ? cpuMsOf(readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8")) : undefined
     for (const p of pids) {
         let stat: string
         try {
@@ -31,12 +34,21 @@ export function sampleProc(pid: number | number[]): ProcSample {
             if (typeof pid === "number") throw e
             continue // a descendant that ended between the listing and the read
         }
-        // the command name (field 2) may contain spaces; fields after it are fixed
-        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-        cpuMs += ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S
-        rssBytes += Number(fields[21]) * PAGE_BYTES
+        cpuMs += cpuMsOf(stat)
+        rssBytes += Number(statFields(stat)[21]) * PAGE_BYTES
     }
-    return { cpuMs, rssBytes, atMs: performance.now() }
+    return { cpuMs, rssBytes, mainThreadCpuMs, atMs: performance.now() }
+}
+
+/** The fields after the command name of a /proc stat line (the name, field 2, may contain spaces; fields after it are fixed). */
+function statFields(stat: string): string[] {
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+}
+
+/** user + system CPU ms of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat line */
+function cpuMsOf(stat: string): number {
+    const fields = statFields(stat)
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_S
 }
 
 /** `roots` and every process below them, from /proc's parent links. */

@@ -26,6 +26,8 @@ export interface ServerWindow {
     cpuMs: number
     coreShare: number
     rssBytes: number
+    /** of cpuMs, the server's main thread (its event loop) alone, when the server is one process */
+    mainThreadCpuMs?: number
 }
 
 export interface ClosedLoopResult {
@@ -100,7 +102,8 @@ function sumBytes(conns: { bytes(): WireBytes }[]): WireBytes {
 }
 
 function serverWindow(a: ProcSample, b: ProcSample): ServerWindow {
-    return { ...cpuBetween(a, b), rssBytes: b.rssBytes }
+    const mainThreadCpuMs = a.mainThreadCpuMs === undefined || b.mainThreadCpuMs === undefined ? undefined : b.mainThreadCpuMs - a.mainThreadCpuMs
+    return { ...cpuBetween(a, b), rssBytes: b.rssBytes, mainThreadCpuMs }
 }
 
 function clientShare(a: NodeJS.CpuUsage, ms: number): number {
