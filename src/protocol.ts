@@ -223,11 +223,18 @@ export function normalizeResource(resource: Json): string | undefined {
         if (r.endsWith(".json")) return undefined
     }
     if (r === "/" || r === "") return "/"
-    const segments = r.slice(1).split("/")
-    for (let i = 0; i < segments.length; ++i) {
-        const s = segments[i]
-        if (s.length === 0 || s === "." || s === "..") return undefined
-        for (let j = 0; j < s.length; ++j) if (!isIdChar(s.charCodeAt(j))) return undefined
+    // segment by segment, in place (every request names a resource: no list of segments is made)
+    let segmentStart = 1
+    for (let i = 1; i <= r.length; ++i) {
+        const c = i < r.length ? r.charCodeAt(i) : 47 // the end closes the last segment
+        if (c !== 47) {
+            if (!isIdChar(c)) return undefined
+            continue
+        }
+        const n = i - segmentStart
+        // empty, "." and ".." segments are refused
+        if (n === 0 || (n <= 2 && r.charCodeAt(segmentStart) === 46 && (n === 1 || r.charCodeAt(segmentStart + 1) === 46))) return undefined
+        segmentStart = i + 1
     }
     return r
 }
@@ -518,7 +525,11 @@ export function encodeShortRequest(req: Request): string {
  * device named itself and without "s" when it is 200. A notice is never short.
  */
 export function encodeResponse(resp: Response): string {
-    if (resp.short === true && resp.notice !== true) return encode({ t: resp.token, s: resp.status === 200 ? undefined : resp.status, b: resp.body })
+    if (resp.short === true && resp.notice !== true) {
+        // the hot path's answer, a 200 without a body, is its token alone: the same text, without an object to encode
+        if (resp.status === 200 && resp.body === undefined && typeof resp.token === "string") return "{\"t\":" + encode(resp.token) + "}"
+        return encode({ t: resp.token, s: resp.status === 200 ? undefined : resp.status, b: resp.body })
+    }
     return encode({ notice: resp.notice === true ? true : undefined, token: resp.token, status: resp.status, resource: resp.resource, body: resp.body })
 }
 

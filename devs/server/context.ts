@@ -74,7 +74,7 @@ export interface Ctx {
     caller: Caller
     deps: RouterDeps
     /** path parameters: feed, ds, key */
-    path: Record<string, string>
+    path: Readonly<Record<string, string>>
     /** the feed id of the path, parsed */
     feed: number
 }

@@ -1,6 +1,7 @@
 // [P§3] Client -> server framing: a stream of JSON objects, whitespace and newlines allowed between and
 // inside them (pretty-printed requests pasted into `openssl s_client` work). A byte-level state machine:
-// feed() it chunks of any size (1 byte, half an object, three objects) and it returns what it cut.
+// feed() it chunks of any size (1 byte, half an object, three objects) and it returns what it cut
+// (feedTo() hands the same to a sink, without a list per chunk).
 // It only finds object boundaries (braces outside strings) and checks that an object is UTF-8;
 // JSON.parse in decodeRequest judges the rest. A bad line (anything but an object where one should
 // start, or a string running past the end of its line) is reported once and skipped to its end: the
@@ -33,6 +34,30 @@ function firstOf(b: number): string {
     return b > 0x20 && b < 0x7f ? JSON.stringify(String.fromCharCode(b)) : `byte 0x${b.toString(16).padStart(2, "0")}`
 }
 
+/** Where a framer hands what it cuts (the session implements it: no event object or list per request). */
+export interface FramerSink {
+    /** one complete top-level object, as text; `badUtf8`: its bytes are not UTF-8 (the text holds U+FFFD in their place) */
+    framedObject(text: string, bytes: number, badUtf8: boolean): void
+    /** [P§3] a bad line, once, with why; skipped to its end */
+    framedGarbage(reason: string): void
+    /** the current object passed the size limit; the framer is finished */
+    framedOversize(bytes: number): void
+}
+
+/** Collects what a framer cuts as events (feed()). */
+class EventList implements FramerSink {
+    readonly events: FramerEvent[] = []
+    framedObject(text: string, bytes: number, badUtf8: boolean): void {
+        this.events.push(badUtf8 ? { kind: "object", text, bytes, badUtf8: true } : { kind: "object", text, bytes })
+    }
+    framedGarbage(reason: string): void {
+        this.events.push({ kind: "garbage", reason })
+    }
+    framedOversize(bytes: number): void {
+        this.events.push({ kind: "oversize", bytes })
+    }
+}
+
 export class ObjectFramer {
     /** nesting depth; 0 = between objects */
     private depth = 0
@@ -40,6 +65,8 @@ export class ObjectFramer {
     private escaped = false
     /** inside a bad line already reported: skipping to its end */
     private inGarbage = false
+    /** the current object holds a byte above 0x7f (else it is ASCII: no UTF-8 check, no copy to decode it) */
+    private nonAscii = false
     /** pieces of the current object from earlier chunks */
     private parts: Buffer[] = []
     private partsBytes = 0
@@ -47,9 +74,16 @@ export class ObjectFramer {
 
     constructor(private readonly maxObjectBytes = MAX_OBJECT_BYTES) {}
 
+    /** What `chunk` completes, as a list of events. */
     feed(chunk: Buffer): FramerEvent[] {
-        const events: FramerEvent[] = []
-        if (this.finished) return events
+        const list = new EventList()
+        this.feedTo(chunk, list)
+        return list.events
+    }
+
+    /** What `chunk` completes, handed to `sink` in stream order (the sink may not feed this framer). */
+    feedTo(chunk: Buffer, sink: FramerSink): void {
+        if (this.finished) return
         let start = this.depth > 0 ? 0 : -1 // where the current object starts in this chunk
         for (let i = 0; i < chunk.length; ++i) {
             const b = chunk[i]
@@ -61,10 +95,11 @@ export class ObjectFramer {
                     start = i
                 } else if (!isWhitespace(b)) {
                     this.inGarbage = true
-                    events.push({ kind: "garbage", reason: `expected a JSON object starting with {, not a line starting with ${firstOf(b)}; the rest of this line was skipped` })
+                    sink.framedGarbage(`expected a JSON object starting with {, not a line starting with ${firstOf(b)}; the rest of this line was skipped`)
                 }
                 continue
             }
+            if (b > 0x7f) this.nonAscii = true
             if (this.inString) {
                 if (this.escaped) this.escaped = false
                 else if (b === BACKSLASH) this.escaped = true
@@ -72,7 +107,7 @@ export class ObjectFramer {
                 else if (b === NEWLINE) {
                     // JSON strings cannot hold a raw newline: this object is broken; the next line is read afresh
                     this.reset()
-                    events.push({ kind: "garbage", reason: "a string ran past the end of its line (a missing \"?); this request was skipped" })
+                    sink.framedGarbage("a string ran past the end of its line (a missing \"?); this request was skipped")
                     start = -1
                     continue // nothing of a broken object counts towards the size limit
                 }
@@ -80,19 +115,25 @@ export class ObjectFramer {
             else if (b === OPEN_BRACE || b === OPEN_BRACKET) this.depth++
             else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
                 if (--this.depth === 0) {
-                    const last = chunk.subarray(start, i + 1)
-                    const bytes = this.partsBytes + last.length
-                    if (bytes > this.maxObjectBytes) return this.overflow(events, bytes)
-                    const whole = this.parts.length ? Buffer.concat([...this.parts, last]) : last
-                    // [P§5] toString would put U+FFFD in place of bad bytes, and that would be stored as if it had been sent
-                    if (isUtf8(whole)) events.push({ kind: "object", text: whole.toString("utf8"), bytes })
-                    else events.push({ kind: "object", text: whole.toString("utf8"), bytes, badUtf8: true })
-                    this.reset()
+                    const bytes = this.partsBytes + (i + 1 - start)
+                    if (bytes > this.maxObjectBytes) return this.overflow(sink, bytes)
+                    if (!this.nonAscii && this.parts.length === 0) {
+                        // ASCII in one chunk (the hot path): UTF-8 by construction, decoded straight from the chunk
+                        const text = chunk.toString("latin1", start, i + 1)
+                        this.reset()
+                        sink.framedObject(text, bytes, false)
+                    } else {
+                        const last = chunk.subarray(start, i + 1)
+                        const whole = this.parts.length ? Buffer.concat([...this.parts, last]) : last
+                        this.reset()
+                        // [P§5] toString would put U+FFFD in place of bad bytes, and that would be stored as if it had been sent
+                        sink.framedObject(whole.toString("utf8"), bytes, !isUtf8(whole))
+                    }
                     start = -1
                     continue
                 }
             }
-            if (this.partsBytes + (i - start + 1) > this.maxObjectBytes) return this.overflow(events, this.partsBytes + (i - start + 1))
+            if (this.partsBytes + (i - start + 1) > this.maxObjectBytes) return this.overflow(sink, this.partsBytes + (i - start + 1))
         }
         if (this.depth > 0 && start >= 0) {
             // keep a copy: the caller may reuse the chunk's memory
@@ -100,7 +141,6 @@ export class ObjectFramer {
             this.parts.push(rest)
             this.partsBytes += rest.length
         }
-        return events
     }
 
     /** bytes held for an unfinished object */
@@ -108,18 +148,18 @@ export class ObjectFramer {
         return this.partsBytes
     }
 
-    private overflow(events: FramerEvent[], bytes: number): FramerEvent[] {
+    private overflow(sink: FramerSink, bytes: number): void {
         this.reset()
         this.finished = true
-        events.push({ kind: "oversize", bytes })
-        return events
+        sink.framedOversize(bytes)
     }
 
     private reset(): void {
         this.depth = 0
         this.inString = false
         this.escaped = false
-        this.parts = []
+        this.nonAscii = false
+        if (this.parts.length) this.parts = []
         this.partsBytes = 0
     }
 }

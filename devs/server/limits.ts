@@ -86,6 +86,8 @@ export const AUTH_FAILURES_BURST = 10
 export const AUTH_FAILURES_PER_MINUTE = 10
 /** Addresses remembered by the per-address limiters; the oldest are forgotten first. */
 export const MAX_TRACKED_ADDRESSES = 10_000
+/** Resources whose route the router remembers (devices name the same few in every request); a few hundred KB at most. */
+export const MAX_MATCHED_RESOURCES = 4096
 
 /**
  * A TLS handshake (device port, HTTPS app port) must finish in this time, counted from the TCP accept, so a

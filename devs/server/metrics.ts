@@ -2,6 +2,11 @@
 
 type Labels = Record<string, string>
 
+/** One label set of a family, resolved once: counting through it builds no label text (the request path's counters). */
+export interface Counter {
+    add(by?: number): void
+}
+
 function labelText(labels: Labels): string {
     const keys = Object.keys(labels)
     if (keys.length === 0) return ""
@@ -35,6 +40,13 @@ class Family {
     add(labels: Labels = {}, by = 1): void {
         const k = this.textOf(labels)
         this.values.set(k, (this.values.get(k) ?? 0) + by)
+    }
+
+    /** The label set `labels` as a counter to keep: add() through it costs a map update and nothing else. */
+    counter(labels: Labels = {}): Counter {
+        const k = this.textOf(labels)
+        const values = this.values
+        return { add: (by = 1) => void values.set(k, (values.get(k) ?? 0) + by) }
     }
 
     set(labels: Labels, v: number): void {
@@ -106,6 +118,21 @@ export class Metrics {
     ])
 
     private readonly samplers: (() => void)[] = []
+    /** requests' counters by method, then status, made at first use */
+    private readonly requestCounters = new Map<string, Map<number, Counter>>()
+    /** feedline_pushes_total, unlabelled */
+    readonly pushesSent = this.pushes.counter()
+    /** feedline_datapoints_written_total, unlabelled */
+    readonly datapointsWritten = this.datapoints.counter()
+
+    /** One request answered: the counter of its method and status (no label object per request). */
+    requestAnswered(method: string, status: number): void {
+        let byStatus = this.requestCounters.get(method)
+        if (byStatus === undefined) this.requestCounters.set(method, (byStatus = new Map()))
+        let c = byStatus.get(status)
+        if (c === undefined) byStatus.set(status, (c = this.requests.counter({ method, status: String(status) })))
+        c.add()
+    }
 
     /** `fn` sets gauges that are read, not kept up to date (e.g. pushes owed), right before each render. */
     sampleOnRender(fn: () => void): void {

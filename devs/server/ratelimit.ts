@@ -30,12 +30,15 @@ function refill(bucket: Bucket, cfg: BucketConfig, nowMs: number): void {
     bucket.updatedMs = nowMs
 }
 
+/** What take() and peek() answer when a token is there: one object for every request, not one each. */
+const TAKEN: Take = Object.freeze({ ok: true, retryAfterMs: 0 })
+
 /** Takes one token if there is one. Mutates `bucket`. */
 export function take(bucket: Bucket, cfg: BucketConfig, nowMs: number): Take {
     refill(bucket, cfg, nowMs)
     if (bucket.tokens >= 1) {
         bucket.tokens -= 1
-        return { ok: true, retryAfterMs: 0 }
+        return TAKEN
     }
     return { ok: false, retryAfterMs: Math.ceil(((1 - bucket.tokens) * 1000) / cfg.ratePerSecond) }
 }
@@ -43,7 +46,7 @@ export function take(bucket: Bucket, cfg: BucketConfig, nowMs: number): Take {
 /** Whether a token is there, without taking it. */
 export function peek(bucket: Bucket, cfg: BucketConfig, nowMs: number): Take {
     refill(bucket, cfg, nowMs)
-    if (bucket.tokens >= 1) return { ok: true, retryAfterMs: 0 }
+    if (bucket.tokens >= 1) return TAKEN
     return { ok: false, retryAfterMs: Math.ceil(((1 - bucket.tokens) * 1000) / cfg.ratePerSecond) }
 }
 
@@ -74,6 +77,6 @@ export class Buckets {
 
     peek(name: string, nowMs: number): Take {
         const b = this.buckets.get(name)
-        return b ? peek(b, this.config, nowMs) : { ok: true, retryAfterMs: 0 }
+        return b ? peek(b, this.config, nowMs) : TAKEN
     }
 }

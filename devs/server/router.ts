@@ -6,6 +6,7 @@ import type { Grant } from "./auth/grant.ts"
 import type { Take } from "./ratelimit.ts"
 import type { Caller, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
 import { ApiError, asApiError, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
+import { MAX_MATCHED_RESOURCES } from "./limits.ts"
 import { datapointsRoutes } from "./handlers/datapoints.ts"
 import { claimsRoutes } from "./handlers/claims.ts"
 import { datastreamRoutes, datastreamsRoutes } from "./handlers/datastreams.ts"
@@ -53,7 +54,10 @@ const RESOURCE_HELP =
 
 interface Matched {
     route: Route
-    path: Record<string, string>
+    /** shared by every request for the same resource: read only */
+    path: Readonly<Record<string, string>>
+    /** the path's feed id once parsed (feedIdOf) */
+    feed?: number
 }
 
 function match(resource: string): Matched | undefined {
@@ -66,9 +70,25 @@ function match(resource: string): Matched | undefined {
         if (!ok) continue
         const path: Record<string, string> = {}
         for (let i = 0; i < segs.length; ++i) if (names[i] !== undefined) path[names[i]!] = segs[i]
-        return { route, path }
+        return { route, path: Object.freeze(path) }
     }
     return undefined
+}
+
+/**
+ * Resources matched lately: a device names the same resource in every request, so it is split and
+ * matched once (bounded: emptied when full, a client naming ever new resources costs a match each).
+ */
+const matched = new Map<string, Matched | null>()
+
+function matchOnce(resource: string): Matched | undefined {
+    let m = matched.get(resource)
+    if (m === undefined) {
+        m = match(resource) ?? null
+        if (matched.size >= MAX_MATCHED_RESOURCES) matched.clear()
+        matched.set(resource, m)
+    }
+    return m ?? undefined
 }
 
 /** [P§10] feed ids are positive integers */
@@ -80,6 +100,8 @@ function feedIdOf(text: string | undefined): number {
 }
 
 const BEARER = /^Bearer\s+(\S+)$/i
+/** the params of a request without any (most): one object, never written */
+const NO_PARAMS: Readonly<Record<string, string | number | boolean>> = Object.freeze({})
 
 export class Router {
     constructor(readonly deps: RouterDeps) {}
@@ -146,11 +168,11 @@ export class Router {
         let response: Response
         let after: (() => void) | undefined
         try {
-            const m = req.resource === undefined ? undefined : match(req.resource)
+            const m = req.resource === undefined ? undefined : matchOnce(req.resource)
             // [fleet] a claim needs no key: its credential is its activation code (handlers/claims.ts)
             const open = m?.route.open?.[req.method as keyof OpenRoutes]
             let result: Result
-            if (open) result = await open({ req, params: req.params ?? {}, caller, deps: this.deps, resource: req.resource!, path: m!.path, feed: 0 })
+            if (open) result = await open({ req, params: req.params ?? NO_PARAMS, caller, deps: this.deps, resource: req.resource!, path: m!.path, feed: 0 })
             else {
                 // awaited only when they are not at hand (the hot path's key and rate are)
                 const authenticated = this.authenticate(caller, req)
@@ -166,20 +188,20 @@ export class Router {
             if (err.status >= 500) this.deps.log.error({ err: e, method: req.method, resource: req.resource }, "request failed")
             response = errorResponse(err, req.token, req.resource)
         }
-        this.deps.metrics.requests.add({ method: req.method, status: String(response.status) })
+        this.deps.metrics.requestAnswered(req.method, response.status)
         if (req.method === "get") this.deps.metrics.storeQuery.observe((performance.now() - started) / 1000)
         return { response, after }
     }
 
-    /** `m`: the route `req.resource` matched, if any. */
-    private async dispatch(caller: Caller, req: Request, grant: Grant, m: Matched | undefined): Promise<Result> {
-        const params = req.params ?? {}
+    /** `m`: the route `req.resource` matched, if any. Throws, or returns the handler's promise (handle() awaits it). */
+    private dispatch(caller: Caller, req: Request, grant: Grant, m: Matched | undefined): Promise<Result> {
+        const params = req.params ?? NO_PARAMS
         if (req.resource === undefined) {
             // [P§8] unsubscribe without a resource: all of the connection's subscriptions
             return unsubscribeAll({ req, params, grant, caller, deps: this.deps, resource: "", path: {}, feed: 0 })
         }
         if (!m) throw notFound(`there is no resource ${req.resource}; ${RESOURCE_HELP}`)
-        const ctx: Ctx = { req, params, grant, caller, deps: this.deps, resource: req.resource, path: m.path, feed: feedIdOf(m.path.feed) }
+        const ctx: Ctx = { req, params, grant, caller, deps: this.deps, resource: req.resource, path: m.path, feed: (m.feed ??= feedIdOf(m.path.feed)) }
         if (req.method === "subscribe" || req.method === "unsubscribe") {
             if (!m.route.subscribable) throw notAllowed(`${req.resource} cannot be subscribed to; subscribe to a feed or a datastream`)
             return req.method === "subscribe" ? subscribe(ctx) : unsubscribe(ctx)

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto"
 import { keepaliveStep } from "../../src/keepalive.ts"
 import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../../src/protocol.ts"
 import { ApiError, errorResponse } from "./errors.ts"
-import { ObjectFramer } from "./framer.ts"
+import { ObjectFramer, type FramerSink } from "./framer.ts"
 import type { Admission, Admitted } from "./listeners/admission.ts"
 import type { Grant } from "./auth/grant.ts"
 import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
@@ -67,10 +67,8 @@ function sessionId(): string {
 }
 
 const WRITES = new Set(["put", "post", "delete"])
-/** what a session's reads wait for before its first write: one promise for all sessions, not one each */
-const SETTLED: Promise<unknown> = Promise.resolve()
 
-export class Session implements Connection {
+export class Session implements Connection, FramerSink {
     readonly id = sessionId()
     readonly connectedMs: number
     rememberedKey?: string
@@ -80,7 +78,7 @@ export class Session implements Connection {
     state: SessionState = "open"
     /** shutting down: new requests are not taken (the client resends them after reconnecting) */
     draining = false
-    /** requests being handled */
+    /** requests taken and not yet answered (reads waiting for earlier writes included) */
     inflight = 0
 
     private readonly framer = new ObjectFramer(MAX_OBJECT_BYTES)
@@ -98,8 +96,12 @@ export class Session implements Connection {
     private welcomedMs = 0
     /** [P§4] this session's keep-alive check, on the shared wheel */
     private readonly keepalive = new WheelTimer(() => this.tick())
-    /** settles when every write this connection sent so far is committed: reads wait for it */
-    private writesDone: Promise<unknown> = SETTLED
+    /** writes sent so far (each write's id is its number) */
+    private writesSent = 0
+    /** ids of this connection's writes not yet answered, oldest first */
+    private readonly writesUnanswered: number[] = []
+    /** reads that wait for the writes sent before them (the newest of those: `afterWrite`), in order */
+    private readonly readsWaiting: { afterWrite: number; req: Request }[] = []
     private readonly asCaller: Caller
 
     constructor(
@@ -127,7 +129,7 @@ export class Session implements Connection {
     /** [P§8] pushes from the hub, queued like any line */
     deliver(lines: string[]): void {
         this.pushes += lines.length
-        this.deps.metrics.pushes.add({}, lines.length)
+        this.deps.metrics.pushesSent.add(lines.length)
         this.sendLines(lines)
     }
 
@@ -175,15 +177,22 @@ export class Session implements Connection {
         this.greet()
         if (this.state !== "open") return
         this.lastRxMs = this.deps.now()
-        for (const ev of this.framer.feed(chunk)) {
-            if (ev.kind === "object") this.receiveObject(ev.text, ev.badUtf8 !== true)
-            else if (ev.kind === "garbage") {
-                // [P§3] one answer per bad line; token "": no token could be read from it
-                this.send(encodeResponse(errorResponse(new ApiError(400, "E_BAD_JSON", ev.reason), "")))
-            } else {
-                return this.closeWith(new ApiError(413, "E_TOO_LARGE", `a request may be at most ${MAX_OBJECT_BYTES} bytes; this one is over ${ev.bytes}`))
-            }
-        }
+        this.framer.feedTo(chunk, this)
+    }
+
+    /** [FramerSink] one object cut from the stream */
+    framedObject(text: string, _bytes: number, badUtf8: boolean): void {
+        this.receiveObject(text, !badUtf8)
+    }
+
+    /** [FramerSink] [P§3] one answer per bad line; token "": no token could be read from it */
+    framedGarbage(reason: string): void {
+        this.send(encodeResponse(errorResponse(new ApiError(400, "E_BAD_JSON", reason), "")))
+    }
+
+    /** [FramerSink] an object over the size limit: the stream position is lost, the connection closes */
+    framedOversize(bytes: number): void {
+        this.closeWith(new ApiError(413, "E_TOO_LARGE", `a request may be at most ${MAX_OBJECT_BYTES} bytes; this one is over ${bytes}`))
     }
 
     /** Proof of life without a request (a blank WebSocket message, a pong). */
@@ -227,14 +236,18 @@ export class Session implements Connection {
             this.send(encodeResponse({ ...errorResponse(err, req.token ?? "", req.resource), short: req.short }))
             return
         }
-        const handled = (WRITES.has(req.method) ? this.route(req) : this.writesDone.then(() => this.route(req))).catch((err) =>
-            this.deps.log.error({ err, session: this.id }, "request handling failed"),
-        )
-        if (WRITES.has(req.method)) this.writesDone = Promise.all([this.writesDone, handled])
+        this.inflight++
+        if (WRITES.has(req.method)) {
+            const id = ++this.writesSent
+            this.writesUnanswered.push(id)
+            void this.route(req, id)
+        } else if (this.writesUnanswered.length === 0) void this.route(req, 0)
+        // [P§5] a read sees this connection's earlier writes: it waits until they are answered
+        else this.readsWaiting.push({ afterWrite: this.writesSent, req })
     }
 
-    private async route(req: Request): Promise<void> {
-        this.inflight++
+    /** Answers one request (`writeId` > 0: one of this connection's writes). Never rejects. */
+    private async route(req: Request, writeId: number): Promise<void> {
         try {
             const { response, after } = await this.deps.router.handle(this.asCaller, req)
             // closed meanwhile: the hub already forgot what this request subscribed
@@ -243,9 +256,23 @@ export class Session implements Connection {
             if (req.short) response.short = true
             this.send(encodeResponse(response))
             after?.()
+        } catch (err) {
+            this.deps.log.error({ err, session: this.id }, "request handling failed")
         } finally {
             this.inflight--
+            if (writeId > 0) this.writeAnswered(writeId)
         }
+    }
+
+    /** A write was answered: the reads that waited for it (and for the writes before it) go ahead, in order. */
+    private writeAnswered(writeId: number): void {
+        const unanswered = this.writesUnanswered
+        // writes are mostly answered in the order they were sent: the oldest is first
+        const at = unanswered[0] === writeId ? 0 : unanswered.indexOf(writeId)
+        if (at === 0) unanswered.shift()
+        else unanswered.splice(at, 1)
+        const oldest = unanswered.length ? unanswered[0] : Infinity
+        while (this.readsWaiting.length && this.readsWaiting[0].afterWrite < oldest) void this.route(this.readsWaiting.shift()!.req, 0)
     }
 
     /** Queues one line; a connection whose queue passes maxQueueBytes is a slow consumer and is dropped. */

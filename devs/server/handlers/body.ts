@@ -30,24 +30,39 @@ function valueOf(v: unknown, where: string): string {
     return text
 }
 
+/** A given `at` in ms, undefined when none is given, NaN when it is refused (atOf says why). */
+function atMsOf(v: unknown, nowMs: number): number | undefined {
+    if (v === undefined || v === null) return undefined
+    const ms = parseTime(v)
+    return ms === undefined || ms < EARLIEST_AT_MS || ms > nowMs + MAX_FUTURE_MS ? NaN : ms
+}
+
 /** A given `at`, checked; undefined when none is given: the store stamps it [P§9]. */
 export function atOf(v: unknown, where: string, nowMs: number): number | undefined {
-    if (v === undefined || v === null) return undefined
+    const checked = atMsOf(v, nowMs)
+    if (checked === undefined || !Number.isNaN(checked)) return checked
     const ms = parseTime(v)
     if (ms === undefined) throw unprocessable("E_BAD_TIME", `${where} must be integer ms since the epoch or ISO-8601, e.g. "${isoOf(nowMs)}"`)
     if (ms < EARLIEST_AT_MS) throw unprocessable("E_BAD_TIME", `${where} is ${isoOf(ms)}, before 2000; stamp samples with the welcome's time`)
-    if (ms > nowMs + MAX_FUTURE_MS) throw unprocessable("E_BAD_TIME", `${where} is ${isoOf(ms)}, more than a day ahead of the server's clock`)
-    return ms
+    throw unprocessable("E_BAD_TIME", `${where} is ${isoOf(ms)}, more than a day ahead of the server's clock`)
 }
 
 /** `[{"at":…,"value":…}]` of one datastream. */
 export function pointsOfDatapoints(stream: string, list: unknown, where: string, nowMs: number, out: PointInput[] = []): PointInput[] {
     if (!Array.isArray(list)) throw badBody(`${where} must be a list such as [{"at":"${isoOf(nowMs)}","value":"1"}]`)
-    list.forEach((dp, i) => {
-        const w = `${where}[${i}]`
-        if (!isObject(dp)) throw badBody(`${w} must be an object such as {"at":"${isoOf(nowMs)}","value":"1"}`)
-        out.push({ stream, atMs: atOf(dp.at, `${w}.at`, nowMs), value: valueOf(dp.value, `${w}.value`) })
-    })
+    for (let i = 0; i < list.length; ++i) {
+        const dp = list[i]
+        if (!isObject(dp)) throw badBody(`${where}[${i}] must be an object such as {"at":"${isoOf(nowMs)}","value":"1"}`)
+        const atMs = atMsOf(dp.at, nowMs)
+        const value = valueText(dp.value)
+        if (value === undefined || Number.isNaN(atMs)) {
+            // refused: the place is named for the error only (every write passes here)
+            const w = `${where}[${i}]`
+            atOf(dp.at, `${w}.at`, nowMs)
+            valueOf(dp.value, `${w}.value`)
+        }
+        out.push({ stream, atMs, value: value! })
+    }
     return out
 }
 

@@ -4,6 +4,7 @@ import { visibleFeeds } from "../auth/grant.ts"
 import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import { objectBody, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"
+import type { PointInput } from "../storage/store.ts"
 import { admitWrite, cancelOnError, requireFeedExists, writeAndPublish } from "./write.ts"
 
 /** One page of GET /feeds; ask for the next with `page`. */
@@ -59,13 +60,29 @@ async function update(ctx: Ctx) {
     await requireFeedExists(ctx)
     // refused for fan-out (429 E_FANOUT_BUSY): neither the title nor new datastreams change
     const admitted = admitWrite(ctx, ds.points)
-    await cancelOnError(admitted, async () => {
-        if (title !== undefined) await ctx.deps.store.updateFeed(ctx.feed, { title })
-        const withoutValue = ds.ids.filter((id) => !ds.points.some((p) => p.stream === id))
-        if (withoutValue.length) await ctx.deps.store.createDatastreams(ctx.feed, withoutValue)
-    })
+    const withoutValue = idsWithoutValue(ds)
+    if (title !== undefined || withoutValue !== undefined) {
+        await cancelOnError(admitted, async () => {
+            if (title !== undefined) await ctx.deps.store.updateFeed(ctx.feed, { title })
+            if (withoutValue !== undefined) await ctx.deps.store.createDatastreams(ctx.feed, withoutValue)
+        })
+    }
     await writeAndPublish(ctx, ds.points, admitted)
     return { status: 200 }
+}
+
+/** The datastreams named without a value (created empty), or undefined when every one has a value (the hot path: no list made). */
+function idsWithoutValue(ds: { points: PointInput[]; ids: string[] }): string[] | undefined {
+    let without: string[] | undefined
+    for (const id of ds.ids) {
+        let valued = false
+        for (const p of ds.points) if (p.stream === id) {
+            valued = true
+            break
+        }
+        if (!valued) (without ??= []).push(id)
+    }
+    return without
 }
 
 /**

@@ -29,7 +29,7 @@ export async function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: 
         admitted.cancel()
         throw e
     }
-    ctx.deps.metrics.datapoints.add({}, stored.length)
+    ctx.deps.metrics.datapointsWritten.add(stored.length)
     admitted.publishPoints(stored)
     return stored
 }

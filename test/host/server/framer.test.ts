@@ -77,6 +77,21 @@ test("framer: an object that is not UTF-8 is cut as usual and marked (issue 11 i
     assert.equal((feedAll([Buffer.concat([Buffer.from('{"v":"'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"}')])])[0] as { badUtf8?: true }).badUtf8, true)
 })
 
+test("framer: a byte above 0x7f is seen wherever it sits (escaped, outside strings, in a later chunk), not only in plain string text", () => {
+    // the ASCII path decodes without a UTF-8 check: every non-ASCII byte must send an object down the checked path
+    for (const [before, after] of [['{"v":"\\', '"}'], ['{"v":', "}"], ['{"v":"x', '"}']]) {
+        const bad = Buffer.concat([Buffer.from(before), Buffer.from([0xff]), Buffer.from(after)])
+        for (let i = 0; i <= bad.length; ++i) {
+            const ev = feedAll([bad.subarray(0, i), bad.subarray(i)])
+            assert.equal(ev.length, 1, `${before} split at ${i}`)
+            assert.equal(ev[0].kind === "object" && ev[0].badUtf8, true, `${before} split at ${i}`)
+        }
+    }
+    // an ASCII object after a non-ASCII one is not marked
+    const ev = feedAll([Buffer.concat([Buffer.from('{"v":"'), Buffer.from([0xff]), Buffer.from('"}{"a":1}')])])
+    assert.deepEqual(ev[1], { kind: "object", text: '{"a":1}', bytes: 7 })
+})
+
 test("framer: an object over the limit is reported as soon as it passes it, then nothing more", () => {
     const framer = new ObjectFramer(64)
     const big = Buffer.from(`{"v":"${"x".repeat(100)}"}{"a":1}`)
