@@ -270,7 +270,7 @@ export class Session implements Connection, FramerSink {
         // writes are mostly answered in the order they were sent: the oldest is first
         const at = unanswered[0] === writeId ? 0 : unanswered.indexOf(writeId)
         if (at === 0) unanswered.shift()
-        else unanswered.splice(at, 1)
+        else if (at > 0) unanswered.splice(at, 1)
         const oldest = unanswered.length ? unanswered[0] : Infinity
         while (this.readsWaiting.length && this.readsWaiting[0].afterWrite < oldest) void this.route(this.readsWaiting.shift()!.req, 0)
     }
