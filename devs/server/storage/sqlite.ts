@@ -7,7 +7,7 @@
 import { closeSync, openSync } from "node:fs"
 import type Database from "better-sqlite3"
 import { openConnection, type Synchronous } from "./connection.ts"
-import { FeedPresence, GroupCommit, PointWriter, type WrittenPairs } from "./point-writer.ts"
+import { compactQuietly, FeedPresence, GroupCommit, JOURNAL_SEQS_SQL, PointWriter, type JournalSeqs, type WrittenPairs } from "./point-writer.ts"
 import { PRIVATE_FILE_MODE } from "./private-folder.ts"
 import { WriterThread } from "./writer-thread.ts"
 import type {
@@ -130,6 +130,18 @@ export const MIGRATIONS: string[] = [
     // feed raises, so that a connection notices those among the writer thread's commits
     `INSERT INTO settings (name, value) VALUES ('seq_high_water', (SELECT COALESCE(MAX(seq), 0) FROM datapoints));
     INSERT INTO settings (name, value) VALUES ('generation', 0);`,
+    // 8: the ingest journal (point-writer.ts): an acknowledged write's durable commit appends its points here
+    // in seq order (rowid = seq), and a compaction moves them into datapoints, datastreams and feeds later;
+    // compacted_seq is the seq up to which it has (the journal is empty when it equals seq_high_water)
+    `CREATE TABLE ingest_journal (
+        seq INTEGER PRIMARY KEY,
+        feed INTEGER NOT NULL,
+        stream TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        now_ms INTEGER NOT NULL
+    );
+    INSERT INTO settings (name, value) VALUES ('compacted_seq', (SELECT value FROM settings WHERE name = 'seq_high_water'));`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -227,7 +239,8 @@ export class SqliteStore implements Store {
             feedById: db.prepare<[number], FeedRow>("SELECT * FROM feeds WHERE id = ?"),
             generation: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'generation'").pluck(),
             raiseGeneration: db.prepare<[], number>("UPDATE settings SET value = value + 1 WHERE name = 'generation' RETURNING value").pluck(),
-            seqHighWater: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'seq_high_water'").pluck(),
+            compactedSeq: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'compacted_seq'").pluck(),
+            journalSeqs: db.prepare<[], JournalSeqs>(JOURNAL_SEQS_SQL),
             allFeeds: db.prepare<[], FeedRow>("SELECT * FROM feeds ORDER BY id"),
             insertFeed: db.prepare("INSERT INTO feeds (id, title, created_ms, updated_ms) VALUES (?, ?, ?, ?)"),
             feedRetired: db.prepare<[number], number>("SELECT 1 FROM retired_feeds WHERE id = ?").pluck(),
@@ -327,7 +340,30 @@ export class SqliteStore implements Store {
         }
     }
 
+    /**
+     * Before a read (or delete) that must see every acknowledged write: what the ingest journal
+     * (point-writer.ts) still holds is moved into the tables first, by the writer that owns the journal.
+     * Why ask the writer rather than merge the journal into each read: the journal is in seq order with no
+     * index by datastream (an index would bring back the page writes it saves), so every read would scan
+     * it, and the current values, minimums, maximums, updated_ms and replays would each need their own
+     * merge; reads are rare beside writes, and one compaction serves all the reads waiting for it
+     * (WriterThread.compact). The cost: while writes flow, such a read waits for the commit the writer is
+     * in and the compaction (a few ms). When the journal is empty (the writer compacts when idle) it costs
+     * one read of two settings. A delete that follows sees every point acknowledged before it; a point
+     * journaled meanwhile was written concurrently with it and is kept, as if written after it.
+     */
+    private async visible(): Promise<void> {
+        if (this.closed) return
+        if ("points" in this.writer) {
+            this.writer.points.compact()
+            return
+        }
+        const { seq, compacted } = this.stmt.journalSeqs.get()!
+        if (seq !== compacted) await this.writer.thread.compact()
+    }
+
     async listFeeds(onlyIds?: number[]): Promise<FeedRecord[]> {
+        await this.visible()
         const rows = this.stmt.allFeeds.all().map(feedOf)
         if (!onlyIds) return rows
         const wanted = new Set(onlyIds)
@@ -335,6 +371,7 @@ export class SqliteStore implements Store {
     }
 
     async getFeed(id: number): Promise<FeedRecord | undefined> {
+        await this.visible()
         const r = this.stmt.feedById.get(id)
         return r && feedOf(r)
     }
@@ -371,6 +408,7 @@ export class SqliteStore implements Store {
     }
 
     async updateFeed(id: number, changes: { title?: string }): Promise<void> {
+        await this.visible()
         if (changes.title !== undefined) this.stmt.renameFeed.run(changes.title, this.now(), id)
     }
 
@@ -387,6 +425,7 @@ export class SqliteStore implements Store {
     }
 
     async deleteFeed(id: number): Promise<FeedDeletion | undefined> {
+        await this.visible()
         // the bulk in chunks; the transaction below removes what was written meanwhile
         await this.deleteInChunks(() => this.stmt.deleteFeedChunk.run(id).changes)
         this.feeds.forget(id)
@@ -417,15 +456,18 @@ export class SqliteStore implements Store {
     }
 
     async listDatastreams(feed: number): Promise<DatastreamRecord[]> {
+        await this.visible()
         return this.stmt.streams.all(feed).map(streamOf)
     }
 
     async getDatastream(feed: number, id: string): Promise<DatastreamRecord | undefined> {
+        await this.visible()
         const r = this.stmt.stream.get(feed, id)
         return r && streamOf(r)
     }
 
     async createDatastreams(feed: number, ids: string[]): Promise<string[]> {
+        await this.visible()
         const now = this.now()
         return this.db.transaction(() => {
             if (!this.stmt.feedById.get(feed)) throw new StoreError("no-such-feed", `feed ${feed} does not exist`)
@@ -434,6 +476,7 @@ export class SqliteStore implements Store {
     }
 
     async deleteDatastream(feed: number, id: string): Promise<boolean> {
+        await this.visible()
         await this.deleteInChunks(() => this.stmt.deleteStreamChunk.run(feed, id).changes)
         return this.db.transaction(() => {
             this.stmt.deleteStreamPoints.run(feed, id)
@@ -450,6 +493,7 @@ export class SqliteStore implements Store {
     }
 
     async history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]> {
+        await this.visible()
         const s = this.stmt
         let rows: PointRow[]
         if (q.intervalMs) {
@@ -462,6 +506,7 @@ export class SqliteStore implements Store {
     }
 
     async deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number> {
+        await this.visible()
         const n = await this.deleteInChunks(() => this.stmt.deleteRangeChunk.run(feed, stream, startMs, endMs).changes)
         if (n && !this.closed) {
             const newest = this.stmt.newestPoint.get(feed, stream)
@@ -471,16 +516,20 @@ export class SqliteStore implements Store {
     }
 
     async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay> {
-        // one read transaction: the high-water mark is that of the snapshot the points come from (batches
-        // commit one at a time in the order of their sequence numbers)
+        await this.visible()
+        // one read transaction: the high-water mark is that of the snapshot the points come from, and it is
+        // the compacted one: `datapoints` holds every point up to it and none after; a point still in the
+        // journal (journaled after the compaction visible() asked for) is not in the replay and is sent
+        // live (its seq is above the mark)
         const { rows, highWaterSeq } = this.db.transaction(() => ({
             rows: stream === undefined ? this.stmt.replayFeed.all(feed, afterMs, limit) : this.stmt.replayStream.all(feed, stream, afterMs, limit),
-            highWaterSeq: this.stmt.seqHighWater.get()!,
+            highWaterSeq: this.stmt.compactedSeq.get()!,
         }))()
         return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq }
     }
 
     async prune(beforeMs: number): Promise<number> {
+        await this.visible()
         let n = 0
         for (const { id } of this.stmt.feedIds.all()) n += await this.deleteInChunks(() => this.stmt.pruneChunk.run(id, beforeMs).changes)
         return n
@@ -762,7 +811,10 @@ export class SqliteStore implements Store {
         if (this.closed) return
         this.closed = true
         if ("thread" in this.writer) await this.writer.thread.close()
-        else this.writer.inline.flush()
+        else {
+            this.writer.inline.flush()
+            compactQuietly(this.writer.points, this.opts) // tidy (else the next open moves it)
+        }
         this.db.close()
     }
 }

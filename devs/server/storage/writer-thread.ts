@@ -8,8 +8,11 @@ import type { StampedPoint as PointInput } from "./stamps.ts"
 import { commitFailed, refusalOf, storeErrorOf, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
 import type { StoreError } from "./store.ts"
 
-/** Main → thread. `writes`: packed by packWrites (a flat array clones in a fraction of the time of objects). */
-export type ToWriter = { kind: "write"; id: number; nowMs: number; writes: PackedWrites } | { kind: "close" }
+/**
+ * Main → thread. `writes`: packed by packWrites (a flat array clones in a fraction of the time of objects).
+ * `compact`: move the ingest journal into the tables now (a read must see what was acknowledged).
+ */
+export type ToWriter = { kind: "write"; id: number; nowMs: number; writes: PackedWrites } | { kind: "compact"; id: number } | { kind: "close" }
 
 /** Per write: feed, number of points, then stream, atMs, value per point. */
 export type PackedWrites = (number | string)[]
@@ -81,6 +84,7 @@ export function unpackOutcomes(packed: PackedOutcomes): (WrittenPairs | StoreRef
 /** Thread → main. `commitMs`: how long the message's transaction took (absent when it failed). */
 export type FromWriter =
     | { kind: "written"; id: number; outcomes: PackedOutcomes; commitMs?: number }
+    | { kind: "compacted"; id: number; failed?: string }
     | { kind: "ready" }
     | { kind: "error"; message: string; stack?: string }
     | { kind: "closed" }
@@ -128,6 +132,8 @@ export class WriterThread {
         this.scheduled = false
         if (this.inflight.size < MESSAGES_ON_THE_WAY) this.send()
     }
+    /** the compaction asked for and not answered: every read waiting meanwhile waits for it */
+    private compaction?: { id: number; done: Promise<void>; resolve: () => void; reject: (e: Error) => void }
     private closing?: Promise<void>
     private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = []
     private isReady = false
@@ -161,6 +167,33 @@ export class WriterThread {
     }
 
     /**
+     * Resolves once the thread has moved its journal into the tables (point-writer.ts), so that a read on
+     * another connection sees every write acknowledged before this call. One compaction on its way serves
+     * every caller meanwhile: the thread answers in order, so a write acknowledged before the call was
+     * journaled before the thread gets to the compaction, whenever that was asked for.
+     */
+    compact(): Promise<void> {
+        if (this.compaction) return this.compaction.done
+        let resolve!: () => void
+        let reject!: (e: Error) => void
+        const done = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)))
+        this.compaction = { id: this.nextId++, done, resolve, reject }
+        this.askToCompact()
+        return done
+    }
+
+    private askToCompact(): void {
+        const worker = this.started()
+        worker.ref() // a read waits for the answer
+        worker.postMessage({ kind: "compact", id: this.compaction!.id } satisfies ToWriter)
+    }
+
+    /** An idle thread does not keep the process alive; one that owes an answer, or is closing, does. */
+    private unrefIfIdle(): void {
+        if (this.inflight.size === 0 && !this.compaction && !this.closing) this.worker?.unref()
+    }
+
+    /**
      * Starts the thread now and resolves once it has opened its connection (the server waits for this
      * before it listens: starting a thread takes a while, which the first write must not wait for).
      */
@@ -189,12 +222,20 @@ export class WriterThread {
             return
         }
         if (m.kind === "error") return this.hooks.onError?.(Object.assign(new Error(m.message), { stack: m.stack }))
+        if (m.kind === "compacted") {
+            const c = this.compaction
+            if (c?.id !== m.id) return
+            this.compaction = undefined
+            this.unrefIfIdle()
+            if (m.failed === undefined) c.resolve()
+            else c.reject(commitFailed())
+            return
+        }
         if (m.kind !== "written") return
         const waiting = this.inflight.get(m.id)
         if (!waiting) return
         this.inflight.delete(m.id)
-        // an idle thread does not keep the process alive; a closing one does until it has ended
-        if (this.inflight.size === 0 && !this.closing) this.worker?.unref()
+        this.unrefIfIdle()
         if (m.commitMs !== undefined) this.hooks.onCommit?.(m.commitMs, waiting.length)
         // what gathered while the thread committed goes now: the answers below take turns of their own
         if (this.queued.length && !this.closing && this.inflight.size < MESSAGES_ON_THE_WAY) this.send()
@@ -216,6 +257,8 @@ export class WriterThread {
         const refused = commitFailed()
         for (const waiting of this.inflight.values()) for (const w of waiting) w.reject(refused)
         this.inflight.clear()
+        // a new thread moves what the lost one journaled when it starts; the reads waiting learn when from it
+        if (this.compaction) this.askToCompact()
         // what waited for the lost thread's answer goes to a new one
         if (this.queued.length && !this.scheduled) {
             this.scheduled = true
@@ -240,5 +283,7 @@ export class WriterThread {
         const refused = commitFailed()
         for (const waiting of this.inflight.values()) for (const w of waiting) w.reject(refused)
         this.inflight.clear()
+        this.compaction?.reject(refused)
+        this.compaction = undefined
     }
 }

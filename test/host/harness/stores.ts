@@ -53,7 +53,8 @@ function sqliteBackend(writerThread: boolean): StoreBackend {
                 another: async () => new SqliteStore({ path, synchronous: "NORMAL", now: o.now }),
                 async failWritesOf(value) {
                     const other = new Database(path)
-                    other.exec(`CREATE TRIGGER fail BEFORE INSERT ON datapoints WHEN NEW.value = '${value}' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+                    // the commit a write's acknowledgement waits for inserts into the ingest journal (point-writer.ts)
+                    other.exec(`CREATE TRIGGER fail BEFORE INSERT ON ingest_journal WHEN NEW.value = '${value}' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
                     other.close()
                 },
             }

@@ -1,0 +1,213 @@
+// The SQLite store's ingest journal (storage/point-writer.ts): a write's durable commit appends its points
+// to `ingest_journal`, and a compaction moves them into datapoints, datastreams and feeds later. These
+// tests hold what must not change for that: a journal a crash left is moved when the store opens (nothing
+// lost, nothing twice), every read right after an acknowledgement sees it, deletes see what was
+// acknowledged before them, a rewrite of an identical value is no change whether the first is still in
+// the journal or in the table (and is a change again after a delete, even one made by another connection),
+// and a compaction never leaves the connection at synchronous=NORMAL.
+import assert from "node:assert/strict"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { after, test } from "node:test"
+import Database from "better-sqlite3"
+import { COMPACT_JOURNAL_ROWS, PointWriter } from "../../../../devs/server/storage/point-writer.ts"
+import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
+
+const T0 = Date.UTC(2026, 11, 6, 12)
+const dirs: string[] = []
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+
+function scratchPath(): string {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-journal-"))
+    dirs.push(dir)
+    return join(dir, "db")
+}
+
+/** Rows in the journal and in datapoints, read by a connection of their own. */
+function rowsOf(path: string, feed?: number): { journal: number; datapoints: number } {
+    const db = new Database(path)
+    try {
+        const where = feed === undefined ? "" : ` WHERE feed = ${feed}`
+        return {
+            journal: db.prepare(`SELECT COUNT(*) FROM ingest_journal${where}`).pluck().get() as number,
+            datapoints: db.prepare(`SELECT COUNT(*) FROM datapoints${where}`).pluck().get() as number,
+        }
+    } finally {
+        db.close()
+    }
+}
+
+for (const writerThread of [false, true]) {
+    const mode = writerThread ? "writer thread" : "in-process"
+
+    test(`journal (${mode}): a journal left by a crash is moved into the tables when the store opens; nothing lost, nothing twice`, async () => {
+        const path = scratchPath()
+        const first = new SqliteStore({ path, synchronous: "NORMAL", now: () => T0 })
+        const f = (await first.createFeed({})).id
+        await first.close()
+        // a writer journals two commits and the process dies before any compaction (no close)
+        const db = new Database(path)
+        const writer = new PointWriter(db)
+        writer.commit([{ feed: f, points: [{ stream: "s", atMs: T0, value: "1" }, { stream: "s", atMs: T0 + 1, value: "2" }, { stream: "t", atMs: T0, value: "x" }] }], T0)
+        writer.commit([{ feed: f, points: [{ stream: "s", atMs: T0 + 1, value: "3" }] }], T0 + 5) // replaces T0 + 1
+        db.close()
+        assert.deepEqual(rowsOf(path), { journal: 4, datapoints: 0 }, "the crash left its points in the journal only")
+
+        const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread, now: () => T0 + 10 })
+        try {
+            assert.deepEqual(await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), [
+                { atMs: T0, value: "1" },
+                { atMs: T0 + 1, value: "3" },
+            ])
+            const s = await store.getDatastream(f, "s")
+            assert.deepEqual([s?.currentValue, s?.atMs, s?.minValue, s?.maxValue], ["3", T0 + 1, 1, 3])
+            assert.equal((await store.getFeed(f))?.updatedMs, T0 + 5)
+            const replay = await store.replay(f, undefined, 0, 10)
+            assert.deepEqual(replay.points.map((p) => [p.stream, p.atMs, p.value, p.seq]), [["s", T0, "1", 1], ["t", T0, "x", 3], ["s", T0 + 1, "3", 4]])
+            assert.deepEqual([replay.seen({ seq: 4 }), replay.seen({ seq: 5 })], [true, false])
+            // the same value again is no change; the next change gets the next seq
+            assert.deepEqual(await store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "3" }]), [])
+            assert.deepEqual((await store.writePoints(f, [{ stream: "s", atMs: T0 + 2, value: "4" }])).map((p) => p.seq), [5])
+        } finally {
+            await store.close()
+        }
+        assert.deepEqual(rowsOf(path), { journal: 0, datapoints: 4 })
+    })
+
+    test(`journal (${mode}): every read right after an acknowledgement sees the write`, async () => {
+        const path = scratchPath()
+        let now = T0
+        const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread, now: () => now })
+        try {
+            const f = (await store.createFeed({})).id
+            for (let i = 1; i <= 5; i++) {
+                now = T0 + i
+                const [written] = await store.writePoints(f, [{ stream: "s", atMs: T0 + i, value: String(i) }])
+                assert.deepEqual((await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 1, newest: true })).map((p) => p.value), [String(i)])
+                assert.equal((await store.getDatastream(f, "s"))?.currentValue, String(i))
+                assert.equal((await store.listDatastreams(f))[0]?.maxValue, i)
+                assert.equal((await store.getFeed(f))?.updatedMs, T0 + i)
+                assert.equal((await store.listFeeds())[0]?.updatedMs, T0 + i)
+                const replay = await store.replay(f, "s", T0 + i - 1, 10)
+                assert.deepEqual(replay.points.map((p) => p.value), [String(i)])
+                assert.equal(replay.seen(written), true, "what the replay holds is not sent again live")
+            }
+            // a datastream created by a write is not created again
+            assert.deepEqual(await store.createDatastreams(f, ["s", "u"]), ["u"])
+        } finally {
+            await store.close()
+        }
+    })
+
+    test(`journal (${mode}): a rewrite of an identical value is no change, in the journal or in the table; a new value replaces it`, async () => {
+        const store = new SqliteStore({ path: scratchPath(), synchronous: "NORMAL", writerThread, now: () => T0 })
+        try {
+            const f = (await store.createFeed({})).id
+            const p = (value: string) => [{ stream: "s", atMs: T0, value }]
+            const [a] = await store.writePoints(f, p("1"))
+            assert.deepEqual(await store.writePoints(f, p("1")), [], "the first is still in the journal")
+            const [b] = await store.writePoints(f, p("2"))
+            assert.ok(b.seq > a.seq)
+            assert.deepEqual(await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), [{ atMs: T0, value: "2" }]) // (moves the journal)
+            assert.deepEqual(await store.writePoints(f, p("2")), [], "now in the table")
+            // two requests of one commit
+            const both = await Promise.all([store.writePoints(f, p("3")), store.writePoints(f, p("3"))])
+            assert.deepEqual(both.map((w) => w.length), [1, 0])
+            const replay = await store.replay(f, "s", 0, 10)
+            assert.deepEqual(replay.points.map((q) => [q.value, q.seq]), [["3", both[0][0].seq]])
+        } finally {
+            await store.close()
+        }
+    })
+
+    test(`journal (${mode}): deletes see the acknowledged points; an identical rewrite after a delete is stored again`, async () => {
+        const path = scratchPath()
+        const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread, now: () => T0 })
+        try {
+            const f = (await store.createFeed({})).id
+            await store.writePoints(f, [{ stream: "s", atMs: T0, value: "1" }, { stream: "s", atMs: T0 + 1, value: "2" }])
+            assert.equal(await store.deletePoints(f, "s", T0 + 1, T0 + 1), 1)
+            assert.equal((await store.getDatastream(f, "s"))?.currentValue, "1")
+            assert.equal((await store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "2" }])).length, 1, "stored again")
+            assert.equal((await store.getDatastream(f, "s"))?.currentValue, "2")
+
+            await store.writePoints(f, [{ stream: "t", atMs: T0, value: "x" }])
+            assert.equal(await store.deleteDatastream(f, "t"), true)
+            assert.equal(await store.getDatastream(f, "t"), undefined)
+            assert.equal((await store.writePoints(f, [{ stream: "t", atMs: T0, value: "x" }])).length, 1, "stored again")
+            assert.equal((await store.getDatastream(f, "t"))?.currentValue, "x")
+
+            // retention sees the journal too
+            assert.equal(await store.prune(T0 + 1), 2) // s@T0 and t@T0
+            // a feed deleted with points in the journal: none of them outlives it
+            const g = (await store.createFeed({})).id
+            await store.writePoints(g, [{ stream: "s", atMs: T0, value: "1" }])
+            assert.ok(await store.deleteFeed(g))
+            await store.writePoints(f, [{ stream: "s", atMs: T0 + 2, value: "3" }])
+            assert.equal((await store.getDatastream(f, "s"))?.currentValue, "3")
+        } finally {
+            await store.close()
+        }
+        assert.equal(rowsOf(path).journal, 0)
+    })
+
+    test(`journal (${mode}): another connection that moves the journal and deletes (the CLI) leaves the writer's dedup true`, async () => {
+        const path = scratchPath()
+        const server = new SqliteStore({ path, synchronous: "NORMAL", writerThread, now: () => T0 })
+        const cli = new SqliteStore({ path, synchronous: "NORMAL", now: () => T0 })
+        try {
+            const f = (await server.createFeed({})).id
+            await server.writePoints(f, [{ stream: "s", atMs: T0, value: "1" }])
+            assert.equal(rowsOf(path).journal, 1)
+            // the CLI's delete moves the server's journal first (its reads must see the point too)
+            assert.equal(await cli.deletePoints(f, "s", T0, T0), 1)
+            assert.equal((await server.writePoints(f, [{ stream: "s", atMs: T0, value: "1" }])).length, 1, "stored again, not taken for a rewrite")
+            assert.deepEqual(await cli.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), [{ atMs: T0, value: "1" }])
+        } finally {
+            await cli.close()
+            await server.close()
+        }
+    })
+}
+
+test("journal: a compaction skips the points of a feed deleted after they were journaled, and leaves the connection at synchronous=FULL", async () => {
+    const path = scratchPath()
+    const setup = new SqliteStore({ path, synchronous: "NORMAL", now: () => T0 })
+    const f = (await setup.createFeed({})).id
+    const g = (await setup.createFeed({})).id
+    await setup.close()
+    const db = new Database(path)
+    db.pragma("journal_mode = WAL")
+    db.pragma("synchronous = FULL")
+    db.pragma("foreign_keys = ON")
+    try {
+        const writer = new PointWriter(db)
+        writer.commit([{ feed: f, points: [{ stream: "s", atMs: T0, value: "1" }] }, { feed: g, points: [{ stream: "s", atMs: T0, value: "1" }] }], T0)
+        // another connection deletes g meanwhile (its datastream row would need the feed: a foreign key)
+        const other = new Database(path)
+        other.prepare("DELETE FROM feeds WHERE id = ?").run(g)
+        other.close()
+        assert.equal(writer.compact(), true)
+        assert.equal(db.pragma("synchronous", { simple: true }), 2, "FULL again after the compaction")
+        assert.deepEqual(rowsOf(path, g), { journal: 0, datapoints: 0 })
+        assert.deepEqual(rowsOf(path, f), { journal: 0, datapoints: 1 })
+        assert.equal(writer.compact(), false, "an empty journal: nothing to do")
+    } finally {
+        db.close()
+    }
+})
+
+test(`journal: in-process, the commit that takes the journal to ${COMPACT_JOURNAL_ROWS} points is followed by a compaction`, async () => {
+    const path = scratchPath()
+    const store = new SqliteStore({ path, synchronous: "NORMAL", now: () => T0 })
+    try {
+        const f = (await store.createFeed({})).id
+        await store.writePoints(f, Array.from({ length: COMPACT_JOURNAL_ROWS - 1 }, (_, i) => ({ stream: "s", atMs: T0 + i, value: String(i) })))
+        assert.equal(rowsOf(path).journal, COMPACT_JOURNAL_ROWS - 1)
+        await store.writePoints(f, [{ stream: "t", atMs: T0, value: "x" }])
+        assert.deepEqual(rowsOf(path), { journal: 0, datapoints: COMPACT_JOURNAL_ROWS })
+    } finally {
+        await store.close()
+    }
+})
