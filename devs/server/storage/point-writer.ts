@@ -101,7 +101,7 @@ interface StreamChange {
  * in memory as well (the dedup map below), and a compaction holds up the commits behind it for as long as
  * it runs (~4-6 ms at this size), so not many more.
  */
-export const COMPACT_JOURNAL_ROWS = 1000
+export const COMPACT_JOURNAL_ROWS = 4000
 
 /** One row of the journal: what an acknowledged write changed, in seq order. */
 interface JournalRow {
@@ -123,6 +123,9 @@ export interface JournalSeqs {
     seq: number
     compacted: number
 }
+
+/** Datastreams whose newest `at` is remembered, at most (a few MB); past it the memory starts over. */
+const MAX_KNOWN_STREAMS = 100_000
 
 const pointKey = (feed: number, stream: string, atMs: number) => `${feed}\n${atMs}\n${stream}`
 
@@ -155,6 +158,13 @@ export class PointWriter {
     private streams = new Map<string, StreamChange>()
     /** per feed: the time of the newest commit that wrote to it (feeds.updated_ms) */
     private touched = new Map<number, number>()
+    /**
+     * per "feed/stream": an `at` no stored point of it is newer than (its datastream's at_ms, which the
+     * writes and deletes keep at or above the newest point's). A new point newer than that needs no
+     * lookup for the dedup check: the usual case, a device's next reading. Raised by compactions; a delete
+     * on another connection only lowers what it bounds; forgotten when another connection wrote.
+     */
+    private newestStored = new Map<string, number>()
     /** seq_high_water and compacted_seq as this writer last read or wrote them (-1: not yet read) */
     private knownSeq = -1
     private knownCompacted = -1
@@ -164,6 +174,7 @@ export class PointWriter {
         this.synchronous = db.pragma("synchronous", { simple: true }) as number
         this.stmt = {
             storedValue: db.prepare<[number, string, number], string>("SELECT value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms = ?").pluck(),
+            streamAt: db.prepare<[number, string], number | null>("SELECT at_ms FROM datastreams WHERE feed = ? AND id = ?").pluck(),
             append: db.prepare<[number, number, string, number, string, number]>(
                 "INSERT INTO ingest_journal (seq, feed, stream, at_ms, value, now_ms) VALUES (?, ?, ?, ?, ?, ?)",
             ),
@@ -221,7 +232,8 @@ export class PointWriter {
                     for (const i of order(w.points)) {
                         const p = w.points[i]
                         const key = pointKey(w.feed, p.stream, p.atMs)
-                        const stored = mine.get(key) ?? this.journaled.get(key) ?? this.stmt.storedValue.get(w.feed, p.stream, p.atMs)
+                        let stored = mine.get(key) ?? this.journaled.get(key)
+                        if (stored === undefined && !this.newerThanStored(w.feed, p.stream, p.atMs)) stored = this.stmt.storedValue.get(w.feed, p.stream, p.atMs)
                         if (stored === p.value) continue // no change [P§9]
                         this.stmt.append.run(++seq, w.feed, p.stream, p.atMs, p.value, nowMs)
                         mine.set(key, p.value)
@@ -267,7 +279,10 @@ export class PointWriter {
         const now = this.stmt.seqs.get()!
         if (now.seq === now.compacted) {
             // empty (another connection may have emptied it): nothing to remember either
-            if (now.seq !== this.knownSeq || now.compacted !== this.knownCompacted) this.forgetJournal(now.seq, now.compacted)
+            if (now.seq !== this.knownSeq || now.compacted !== this.knownCompacted) {
+                this.newestStored.clear()
+                this.forgetJournal(now.seq, now.compacted)
+            }
             return false
         }
         const relax = this.synchronous > 1
@@ -285,6 +300,11 @@ export class PointWriter {
                     return seq
                 })
                 .immediate()
+            for (const s of this.streams.values()) {
+                const key = `${s.feed}/${s.id}`
+                const newest = this.newestStored.get(key)
+                if (newest !== undefined && s.at > newest) this.newestStored.set(key, s.at)
+            }
             this.forgetJournal(seq, seq)
             return true
         } finally {
@@ -304,10 +324,25 @@ export class PointWriter {
     private syncJournal(): number {
         const { seq, compacted } = this.stmt.seqs.get()!
         if (seq !== this.knownSeq || compacted !== this.knownCompacted) {
+            this.newestStored.clear()
             this.forgetJournal(seq, compacted)
             for (const r of this.stmt.journalRows.iterate()) this.remember(r)
         }
         return seq
+    }
+
+    /** Whether no stored point of the datastream is at or after `atMs` (see newestStored). */
+    private newerThanStored(feed: number, stream: string, atMs: number): boolean {
+        const key = `${feed}/${stream}`
+        let newest = this.newestStored.get(key)
+        if (newest === undefined) {
+            const at = this.stmt.streamAt.get(feed, stream)
+            if (at === undefined) return false // no datastream row (its points are being deleted, or are yet to be compacted): look
+            newest = at ?? -Infinity // no current value: no points
+            if (this.newestStored.size >= MAX_KNOWN_STREAMS) this.newestStored.clear()
+            this.newestStored.set(key, newest)
+        }
+        return atMs > newest
     }
 
     private forgetJournal(seq: number, compacted: number): void {
