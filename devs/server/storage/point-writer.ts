@@ -1,5 +1,6 @@
 // Datapoint writes on the connection that owns them: many requests in one transaction (group commit),
-// each request acknowledged only after that commit. Used on the server's writer thread
+// each request acknowledged only after that commit, which appends them to the ingest journal; the
+// journal's compaction into the tables (PointWriter). Used on the server's writer thread
 // (writer-thread.ts) and in-process by the CLI and tests (sqlite.ts); the SQL and the grouping are the
 // same either way.
 import type Database from "better-sqlite3"

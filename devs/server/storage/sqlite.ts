@@ -1,6 +1,8 @@
 // The default store: SQLite through better-sqlite3, WAL mode, one file in the data folder.
 // Datapoint writes from all connections are gathered and committed in one transaction (group commit,
 // point-writer.ts): one fsync for many requests, and each request is acknowledged only after its commit.
+// That commit appends to an ingest journal, moved into the tables later in bulk (point-writer.ts);
+// reads that must see acknowledged points have it moved first (visible()).
 // The server commits them on a writer thread with its own connection (writer-thread.ts), so a commit's
 // fsync does not stall the event loop; reads and the rare other writes stay on this connection (WAL:
 // readers never wait for the writer).
