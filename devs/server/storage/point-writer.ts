@@ -38,6 +38,11 @@ export function storeErrorOf(r: StoreRefusal): StoreError {
     return new StoreError(r.failure, r.reason, r.retryAfterMs)
 }
 
+/** A read could not have the journal moved into the tables first (disk full, I/O error): it is not answered. */
+export function compactionFailed(): StoreError {
+    return new StoreError("commit-failed", "the server could not read its latest writes (a storage error); nothing was lost, ask again", STORE_RETRY_MS)
+}
+
 /** The commit failed: nothing of it was stored. */
 export function commitFailed(): StoreError {
     return new StoreError("commit-failed", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)

@@ -9,7 +9,7 @@
 import { closeSync, openSync } from "node:fs"
 import type Database from "better-sqlite3"
 import { openConnection, type Synchronous } from "./connection.ts"
-import { compactQuietly, FeedPresence, GroupCommit, JOURNAL_SEQS_SQL, PointWriter, type JournalSeqs, type WrittenPairs } from "./point-writer.ts"
+import { compactionFailed, compactQuietly, FeedPresence, GroupCommit, JOURNAL_SEQS_SQL, PointWriter, type JournalSeqs, type WrittenPairs } from "./point-writer.ts"
 import { PRIVATE_FILE_MODE } from "./private-folder.ts"
 import { WriterThread } from "./writer-thread.ts"
 import type {
@@ -357,7 +357,12 @@ export class SqliteStore implements Store {
     private async visible(): Promise<void> {
         if (this.closed) return
         if ("points" in this.writer) {
-            this.writer.points.compact()
+            try {
+                this.writer.points.compact()
+            } catch (e) {
+                this.opts.onError?.(e)
+                throw compactionFailed()
+            }
             return
         }
         const { seq, compacted } = this.stmt.journalSeqs.get()!
@@ -511,8 +516,12 @@ export class SqliteStore implements Store {
         await this.visible()
         const n = await this.deleteInChunks(() => this.stmt.deleteRangeChunk.run(feed, stream, startMs, endMs).changes)
         if (n && !this.closed) {
-            const newest = this.stmt.newestPoint.get(feed, stream)
-            this.stmt.setCurrent.run(newest?.value ?? null, newest?.at_ms ?? null, feed, stream)
+            // one transaction: a compaction on the writer's connection between the read and the update
+            // could otherwise leave the datastream's at_ms below its newest point (PointWriter relies on it)
+            this.db.transaction(() => {
+                const newest = this.stmt.newestPoint.get(feed, stream)
+                this.stmt.setCurrent.run(newest?.value ?? null, newest?.at_ms ?? null, feed, stream)
+            }).immediate()
         }
         return n
     }

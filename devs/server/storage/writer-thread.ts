@@ -5,7 +5,7 @@
 // are on their way (MESSAGES_ON_THE_WAY): the writes made meanwhile go together when one is answered.
 import { Worker } from "node:worker_threads"
 import type { StampedPoint as PointInput } from "./stamps.ts"
-import { commitFailed, refusalOf, storeErrorOf, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
+import { commitFailed, compactionFailed, refusalOf, storeErrorOf, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
 import type { StoreError } from "./store.ts"
 
 /**
@@ -228,7 +228,7 @@ export class WriterThread {
             this.compaction = undefined
             this.unrefIfIdle()
             if (m.failed === undefined) c.resolve()
-            else c.reject(commitFailed())
+            else c.reject(compactionFailed())
             return
         }
         if (m.kind !== "written") return

@@ -169,6 +169,29 @@ for (const writerThread of [false, true]) {
             await server.close()
         }
     })
+    test(`journal (${mode}): a compaction that fails (storage error) refuses the read, loses nothing, and the next one moves it all`, async () => {
+        const path = scratchPath()
+        const errors: unknown[] = []
+        const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread, now: () => T0, onError: (e) => errors.push(e) })
+        try {
+            const f = (await store.createFeed({})).id
+            const db = new Database(path)
+            db.exec(`CREATE TRIGGER fail BEFORE INSERT ON datapoints BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+            assert.equal((await store.writePoints(f, [{ stream: "s", atMs: T0, value: "1" }])).length, 1, "acknowledged: it is in the journal")
+            await assert.rejects(store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), (e: { failure?: string; message: string }) => {
+                assert.equal(e.failure, "commit-failed")
+                assert.ok(!e.message.includes("fire"), "internal errors are logged, not sent to clients")
+                return true
+            })
+            assert.ok(errors.length >= 1)
+            db.exec("DROP TRIGGER fail")
+            db.close()
+            assert.deepEqual(await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), [{ atMs: T0, value: "1" }])
+            assert.equal((await store.getDatastream(f, "s"))?.currentValue, "1")
+        } finally {
+            await store.close()
+        }
+    })
 }
 
 test("journal: a compaction skips the points of a feed deleted after they were journaled, and leaves the connection at synchronous=FULL", async () => {
