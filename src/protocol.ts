@@ -112,9 +112,18 @@ export interface ServerLine {
  * short-form request, else the same one.
  */
 export function requestInLongForm(raw: Json): Json {
-    if (raw["method"] !== undefined || raw["resource"] !== undefined || (raw["m"] === undefined && raw["r"] === undefined)) return raw
-    const m = raw["m"] === undefined ? "put" : raw["m"]
-    return { method: m, resource: raw["r"], params: raw["p"], headers: raw["h"], body: raw["b"], token: raw["t"] }
+    if (!isShortRequest(raw)) return raw
+    return { method: shortMethod(raw), resource: raw["r"], params: raw["p"], headers: raw["h"], body: raw["b"], token: raw["t"] }
+}
+
+/** [P§5a] A parsed request object in the short form: "m" or "r", and neither "method" nor "resource". */
+function isShortRequest(raw: Json): boolean {
+    return raw["method"] === undefined && raw["resource"] === undefined && (raw["m"] !== undefined || raw["r"] !== undefined)
+}
+
+/** [P§5a] A short-form request's method: "put" when it has no "m". */
+function shortMethod(raw: Json): Json {
+    return raw["m"] === undefined ? "put" : raw["m"]
 }
 
 function fail(code: ErrorCode, status: number, reason: string, token?: string): DecodedRequest {
@@ -281,12 +290,10 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
     }
     if (!isPlainObject(raw)) return fail("E_NOT_OBJECT", 400, "a request must be a JSON object with method and resource")
 
-    // [P§5a] the short form, read as the long one
-    const long = requestInLongForm(raw)
-    const short = long !== raw
-    raw = long
+    // [P§5a] the short form, read as the long one (member by member: no long-form object is made)
+    const short = isShortRequest(raw)
     let token: string | undefined = undefined
-    const rawToken = raw["token"]
+    const rawToken = short ? raw["t"] : raw["token"]
     if (rawToken !== undefined && rawToken !== null) {
         if (typeof rawToken === "number" && rawToken - rawToken === 0) token = "" + rawToken
         else if (typeof rawToken === "string") token = rawToken
@@ -296,11 +303,12 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
         }
     }
     if (tooDeep) return fail("E_TOO_DEEP", 400, "the request nests more than " + MAX_DEPTH + " levels deep", token)
-    if ((fromBytes !== true || text.indexOf("\\u") >= 0) && holdsLoneSurrogate(raw)) {
+    // a short-form request's unknown members are not read, so not checked either
+    if ((fromBytes !== true || text.indexOf("\\u") >= 0) && holdsLoneSurrogate(short ? requestInLongForm(raw) : raw)) {
         return fail("E_BAD_UTF8", 400, "the request holds a lone UTF-16 surrogate (such as \\ud800 without its pair), which is no character; send valid Unicode text", token)
     }
 
-    const rawMethod = raw["method"]
+    const rawMethod = short ? shortMethod(raw) : raw["method"]
     if (rawMethod === undefined || rawMethod === null || rawMethod === "") {
         return fail("E_NO_METHOD", 400, "method is missing; use one of " + METHODS.join(", "), token)
     }
@@ -310,7 +318,7 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
     }
 
     const req: Request = { method: method }
-    const rawResource = raw["resource"]
+    const rawResource = short ? raw["r"] : raw["resource"]
     if (rawResource === undefined || rawResource === null) {
         // [P§8] unsubscribe without a resource removes every subscription of the connection
         if (method !== "unsubscribe") return fail("E_NO_RESOURCE", 400, "resource is missing, e.g. \"/feeds/504\"", token)
@@ -333,7 +341,7 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
         req.resource = resource
     }
 
-    const rawParams = raw["params"]
+    const rawParams = short ? raw["p"] : raw["params"]
     if (rawParams !== undefined && rawParams !== null) {
         if (!isPlainObject(rawParams)) return fail("E_BAD_PARAMS", 400, "params must be an object of query parameters", token)
         const keys = Object.keys(rawParams)
@@ -348,7 +356,7 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
         if (keys.length) req.params = rawParams
     }
 
-    const rawHeaders = raw["headers"]
+    const rawHeaders = short ? raw["h"] : raw["headers"]
     if (rawHeaders !== undefined && rawHeaders !== null) {
         if (!isPlainObject(rawHeaders)) return fail("E_BAD_HEADERS", 400, "headers must be an object such as {\"X-ApiKey\":\"...\"}", token)
         const keys = Object.keys(rawHeaders)
@@ -358,7 +366,7 @@ export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest
         if (keys.length) req.headers = rawHeaders
     }
 
-    const body = raw["body"]
+    const body = short ? raw["b"] : raw["body"]
     // a bare non-finite number (1e400) would be encoded as null, i.e. as no body: drop it now
     if (body !== undefined && body !== null && !(typeof body === "number" && body - body !== 0)) req.body = body
     if (token !== undefined) req.token = token

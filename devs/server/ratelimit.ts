@@ -52,10 +52,15 @@ export function peek(bucket: Bucket, cfg: BucketConfig, nowMs: number): Take {
 
 /**
  * Buckets by name (a remote address, a key id), bounded: the least recently used name is forgotten first
- * (and starts full when it comes back).
+ * (and starts full when it comes back). Map order is the LRU order; a name used again is moved to its
+ * newest end only once it has drifted into the older half, so the hot path (the same few keys, request
+ * after request) does not delete and re-insert on every request, and a name is never forgotten within
+ * maxNames / 2 insertions of its last use.
  */
 export class Buckets {
-    private readonly buckets = new Map<string, Bucket>()
+    private readonly buckets = new Map<string, Bucket & { movedAt: number }>()
+    /** insertions and moves so far: a name moved at `movedAt` has at most `moves - movedAt` names after it */
+    private moves = 0
 
     constructor(
         readonly config: BucketConfig,
@@ -64,10 +69,15 @@ export class Buckets {
 
     private bucketOf(name: string, nowMs: number): Bucket {
         let b = this.buckets.get(name)
-        if (b) this.buckets.delete(name) // re-insert: Map order is our LRU order
-        else b = fullBucket(this.config, nowMs)
-        this.buckets.set(name, b)
-        if (this.buckets.size > this.maxNames) this.buckets.delete(this.buckets.keys().next().value as string)
+        if (b === undefined) {
+            b = { ...fullBucket(this.config, nowMs), movedAt: ++this.moves }
+            this.buckets.set(name, b)
+            if (this.buckets.size > this.maxNames) this.buckets.delete(this.buckets.keys().next().value as string)
+        } else if (this.moves - b.movedAt >= this.maxNames / 2) {
+            this.buckets.delete(name)
+            this.buckets.set(name, b)
+            b.movedAt = ++this.moves
+        }
         return b
     }
 

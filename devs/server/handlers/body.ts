@@ -80,12 +80,12 @@ export function pointsOfDatastreams(list: unknown, nowMs: number): { points: Poi
     if (!Array.isArray(list)) throw badBody('"datastreams" must be a list such as [{"id":"temp","current_value":"21.5"}]')
     const points: PointInput[] = []
     const ids: string[] = []
-    list.forEach((ds, i) => {
-        const where = `datastreams[${i}]`
-        if (!isObject(ds)) throw badBody(`${where} must be an object such as {"id":"temp","current_value":"21.5"}`)
-        const id = datastreamIdOf(ds.id, `${where}.id`)
+    for (let i = 0; i < list.length; ++i) {
+        const ds = list[i]
+        if (!isObject(ds)) throw badBody(`datastreams[${i}] must be an object such as {"id":"temp","current_value":"21.5"}`)
+        const id = isDatastreamId(ds.id) ? (ds.id as string) : datastreamIdOf(ds.id, `datastreams[${i}].id`)
         ids.push(id)
-        pointsOfDatastream(ds, id, where, nowMs, points)
-    })
+        pointsOfDatastream(ds, id, `datastreams[${i}]`, nowMs, points)
+    }
     return { points, ids }
 }

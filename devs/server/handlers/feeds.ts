@@ -2,10 +2,11 @@
 import { forbidden, notFound, unprocessable } from "../errors.ts"
 import { visibleFeeds } from "../auth/grant.ts"
 import { requireFeed, type Ctx, type Routes } from "../context.ts"
+import type { PendingWrite } from "../hub/index.ts"
 import { objectBody, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"
 import type { PointInput } from "../storage/store.ts"
-import { admitWrite, cancelOnError, requireFeedExists, writeAndPublish } from "./write.ts"
+import { admitWrite, cancelOnError, requireFound, writeAndPublish } from "./write.ts"
 
 /** One page of GET /feeds; ask for the next with `page`. */
 export const FEEDS_PER_PAGE = 1000
@@ -57,18 +58,21 @@ async function update(ctx: Ctx) {
     const body = objectBody(ctx.req.body, '{"version":"1.0.0","datastreams":[{"id":"0","current_value":"980"}]}')
     const title = titleOf(body.title)
     const ds = body.datastreams === undefined ? { points: [], ids: [] } : pointsOfDatastreams(body.datastreams, ctx.deps.now())
-    await requireFeedExists(ctx)
+    requireFound(ctx, await ctx.deps.store.feedExists(ctx.feed))
     // refused for fan-out (429 E_FANOUT_BUSY): neither the title nor new datastreams change
     const admitted = admitWrite(ctx, ds.points)
     const withoutValue = idsWithoutValue(ds)
-    if (title !== undefined || withoutValue !== undefined) {
-        await cancelOnError(admitted, async () => {
-            if (title !== undefined) await ctx.deps.store.updateFeed(ctx.feed, { title })
-            if (withoutValue !== undefined) await ctx.deps.store.createDatastreams(ctx.feed, withoutValue)
-        })
-    }
+    if (title !== undefined || withoutValue !== undefined) await changeFeed(ctx, admitted, title, withoutValue)
     await writeAndPublish(ctx, ds.points, admitted)
     return { status: 200 }
+}
+
+/** What a PUT changes besides its points: the title, datastreams named without a value. */
+function changeFeed(ctx: Ctx, admitted: PendingWrite, title: string | undefined, withoutValue: string[] | undefined): Promise<void> {
+    return cancelOnError(admitted, async () => {
+        if (title !== undefined) await ctx.deps.store.updateFeed(ctx.feed, { title })
+        if (withoutValue !== undefined) await ctx.deps.store.createDatastreams(ctx.feed, withoutValue)
+    })
 }
 
 /** The datastreams named without a value (created empty), or undefined when every one has a value (the hot path: no list made). */

@@ -31,6 +31,21 @@ test("address buckets: per address, bounded, least recently used forgotten first
     assert.equal(buckets.peek("a", 0).ok, true)
 })
 
+test("key buckets: a name in use is kept while names used less recently are forgotten, also when it is not moved on every use", () => {
+    const buckets = new Buckets({ ratePerSecond: 1, burst: 100 }, 4)
+    for (const n of ["a", "b", "c", "d"]) buckets.take(n, 0)
+    for (let i = 0; i < 10; i++) buckets.take("a", 0) // 11 taken from "a"
+    buckets.take("e", 0) // forgets "b", the least recently used
+    buckets.take("f", 0) // then "c"
+    assert.equal(buckets.peek("a", 0).ok, true)
+    for (let i = 0; i < 89; i++) buckets.take("a", 0)
+    assert.equal(buckets.take("a", 0).ok, false, "a's bucket was kept: 100 taken")
+    // "b" was forgotten: it starts full again (kept, it would have 99 left)
+    let taken = 0
+    while (buckets.take("b", 0).ok) taken++
+    assert.equal(taken, 100)
+})
+
 test("times: ms or ISO-8601; durations as Xively wrote them", () => {
     assert.equal(parseTime(1763790000000), 1763790000000)
     assert.equal(parseTime("1763790000000"), 1763790000000)
