@@ -88,7 +88,7 @@ export class FeedPresence {
     }
 }
 
-interface StreamChange {
+export interface StreamChange {
     feed: number
     id: string
     value: string
@@ -110,7 +110,7 @@ interface StreamChange {
 export const COMPACT_JOURNAL_ROWS = 4000
 
 /** One row of the journal: what an acknowledged write changed, in seq order. */
-interface JournalRow {
+export interface JournalRow {
     feed: number
     stream: string
     at: number
@@ -390,7 +390,7 @@ function order(points: PointInput[]): number[] {
 }
 
 /** Folds one journaled point into its datastream's change: the newest `at` (the later one of equal `at`s) and the numeric range. */
-function noteStreamChange(streams: Map<string, StreamChange>, r: JournalRow): void {
+export function noteStreamChange(streams: Map<string, StreamChange>, r: JournalRow): void {
     const key = `${r.feed}/${r.stream}`
     const num = numericOf(r.value)
     const s = streams.get(key)

@@ -1,15 +1,16 @@
 // The default store: SQLite through better-sqlite3, WAL mode, one file in the data folder.
 // Datapoint writes from all connections are gathered and committed in one transaction (group commit,
 // point-writer.ts): one fsync for many requests, and each request is acknowledged only after its commit.
-// That commit appends to an ingest journal, moved into the tables later in bulk (point-writer.ts);
-// reads that must see acknowledged points have it moved first (visible()).
+// That commit appends to an ingest journal, moved into the tables later in bulk (point-writer.ts); reads
+// lay the journal over the tables (journal-reads.ts) or have it moved first (visible() says which).
 // The server commits them on a writer thread with its own connection (writer-thread.ts), so a commit's
 // fsync does not stall the event loop; reads and the rare other writes stay on this connection (WAL:
 // readers never wait for the writer).
 import { closeSync, openSync } from "node:fs"
 import type Database from "better-sqlite3"
 import { openConnection, type Synchronous } from "./connection.ts"
-import { compactionFailed, compactQuietly, FeedPresence, GroupCommit, JOURNAL_SEQS_SQL, PointWriter, type JournalSeqs, type WrittenPairs } from "./point-writer.ts"
+import { compactionFailed, compactQuietly, FeedPresence, GroupCommit, JOURNAL_SEQS_SQL, PointWriter, type JournalRow, type JournalSeqs, type WrittenPairs } from "./point-writer.ts"
+import { journaledStreams, journaledValues, mergeHistory, mergeStreamRow, mergeStreamRows } from "./journal-reads.ts"
 import { PRIVATE_FILE_MODE } from "./private-folder.ts"
 import { WriterThread } from "./writer-thread.ts"
 import type {
@@ -243,6 +244,19 @@ export class SqliteStore implements Store {
             raiseGeneration: db.prepare<[], number>("UPDATE settings SET value = value + 1 WHERE name = 'generation' RETURNING value").pluck(),
             compactedSeq: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'compacted_seq'").pluck(),
             journalSeqs: db.prepare<[], JournalSeqs>(JOURNAL_SEQS_SQL),
+            // the journal as the reads that lay it over the tables need it (journal-reads.ts): it is small
+            // (at most a few thousand rows) and in seq order, so these scan it
+            journalHistory: db.prepare<[number, string, number, number], { at_ms: number; value: string }>(
+                "SELECT at_ms, value FROM ingest_journal WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ? ORDER BY seq",
+            ),
+            journalFeedRows: db.prepare<[number], JournalRow>("SELECT feed, stream, at_ms AS at, value, now_ms AS now FROM ingest_journal WHERE feed = ? ORDER BY seq"),
+            journalStreamRows: db.prepare<[number, string], JournalRow>(
+                "SELECT feed, stream, at_ms AS at, value, now_ms AS now FROM ingest_journal WHERE feed = ? AND stream = ? ORDER BY seq",
+            ),
+            journalFeedTouched: db.prepare<[number], number>("SELECT now_ms FROM ingest_journal WHERE feed = ? ORDER BY seq DESC LIMIT 1").pluck(),
+            journalTouched: db.prepare<[], { feed: number; now_ms: number }>(
+                "SELECT feed, now_ms FROM ingest_journal WHERE seq IN (SELECT MAX(seq) FROM ingest_journal GROUP BY feed)",
+            ),
             allFeeds: db.prepare<[], FeedRow>("SELECT * FROM feeds ORDER BY id"),
             insertFeed: db.prepare("INSERT INTO feeds (id, title, created_ms, updated_ms) VALUES (?, ?, ?, ?)"),
             feedRetired: db.prepare<[number], number>("SELECT 1 FROM retired_feeds WHERE id = ?").pluck(),
@@ -343,16 +357,19 @@ export class SqliteStore implements Store {
     }
 
     /**
-     * Before a read (or delete) that must see every acknowledged write: what the ingest journal
-     * (point-writer.ts) still holds is moved into the tables first, by the writer that owns the journal.
-     * Why ask the writer rather than merge the journal into each read: the journal is in seq order with no
-     * index by datastream (an index would bring back the page writes it saves), so every read would scan
-     * it, and the current values, minimums, maximums, updated_ms and replays would each need their own
-     * merge; reads are rare beside writes, and one compaction serves all the reads waiting for it
-     * (WriterThread.compact). The cost: while writes flow, such a read waits for the commit the writer is
-     * in and the compaction (a few ms). When the journal is empty (the writer compacts when idle) it costs
-     * one read of two settings. A delete that follows sees every point acknowledged before it; a point
-     * journaled meanwhile was written concurrently with it and is kept, as if written after it.
+     * Every read must see every acknowledged write, some of which may still be in the ingest journal
+     * (point-writer.ts). Two ways, in one snapshot either way:
+     * - the reads a dashboard makes all the time (history, current values, feeds' updated_ms) lay the
+     *   journal's rows over what the tables answer (journal-reads.ts): the journal is small and they scan
+     *   it, and they never wait for the writer;
+     * - the rest (replay, deletes, retention, creating datastreams, renaming a feed) have the writer move
+     *   the journal into the tables first (this method): one round trip to the thread, which every read
+     *   waiting meanwhile shares (WriterThread.compact), and none when the journal is empty. A replay's
+     *   high-water mark and seqs, a delete's rows and a created datastream's "was it new" would each need
+     *   a merge of their own, and these are rare beside writes. The cost: while writes flow, such a call
+     *   waits for the commits queued at the writer and the compaction (a few ms). A delete then sees every
+     *   point acknowledged before it; a point journaled meanwhile was written concurrently with it and is
+     *   kept, as if written after it.
      */
     private async visible(): Promise<void> {
         if (this.closed) return
@@ -370,17 +387,18 @@ export class SqliteStore implements Store {
     }
 
     async listFeeds(onlyIds?: number[]): Promise<FeedRecord[]> {
-        await this.visible()
-        const rows = this.stmt.allFeeds.all().map(feedOf)
+        // the journal's newest write to each feed is its updated_ms, as the compaction will set it
+        const { feeds, touched } = this.db.transaction(() => ({ feeds: this.stmt.allFeeds.all(), touched: this.stmt.journalTouched.all() }))()
+        const lastWrite = new Map(touched.map((t) => [t.feed, t.now_ms]))
+        const rows = feeds.map((f) => feedOf({ ...f, updated_ms: lastWrite.get(f.id) ?? f.updated_ms }))
         if (!onlyIds) return rows
         const wanted = new Set(onlyIds)
         return rows.filter((f) => wanted.has(f.id))
     }
 
     async getFeed(id: number): Promise<FeedRecord | undefined> {
-        await this.visible()
-        const r = this.stmt.feedById.get(id)
-        return r && feedOf(r)
+        const { r, lastWrite } = this.db.transaction(() => ({ r: this.stmt.feedById.get(id), lastWrite: this.stmt.journalFeedTouched.get(id) }))()
+        return r && feedOf({ ...r, updated_ms: lastWrite ?? r.updated_ms })
     }
 
     async feedExists(id: number): Promise<boolean> {
@@ -463,13 +481,20 @@ export class SqliteStore implements Store {
     }
 
     async listDatastreams(feed: number): Promise<DatastreamRecord[]> {
-        await this.visible()
-        return this.stmt.streams.all(feed).map(streamOf)
+        const { rows, journal } = this.db.transaction(() => ({
+            rows: this.stmt.streams.all(feed),
+            // (a feed deleted with points still journaled: they go nowhere)
+            journal: this.stmt.feedById.get(feed) ? this.stmt.journalFeedRows.all(feed) : [],
+        }))()
+        return mergeStreamRows(rows, journaledStreams(journal)).map(streamOf)
     }
 
     async getDatastream(feed: number, id: string): Promise<DatastreamRecord | undefined> {
-        await this.visible()
-        const r = this.stmt.stream.get(feed, id)
+        const { row, journal } = this.db.transaction(() => ({
+            row: this.stmt.stream.get(feed, id),
+            journal: this.stmt.feedById.get(feed) ? this.stmt.journalStreamRows.all(feed, id) : [],
+        }))()
+        const r = mergeStreamRow(row, journaledStreams(journal).get(id))
         return r && streamOf(r)
     }
 
@@ -500,14 +525,14 @@ export class SqliteStore implements Store {
     }
 
     async history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]> {
-        await this.visible()
         const s = this.stmt
-        let rows: PointRow[]
-        if (q.intervalMs) {
-            rows = (q.newest ? s.historyIntervalNewest : s.historyInterval).all(feed, stream, q.startMs, q.endMs, q.intervalMs, q.limit)
-        } else {
-            rows = (q.newest ? s.historyNewest : s.history).all(feed, stream, q.startMs, q.endMs, q.limit)
-        }
+        const { rows, journal } = this.db.transaction(() => {
+            const rows = q.intervalMs
+                ? (q.newest ? s.historyIntervalNewest : s.historyInterval).all(feed, stream, q.startMs, q.endMs, q.intervalMs, q.limit)
+                : (q.newest ? s.historyNewest : s.history).all(feed, stream, q.startMs, q.endMs, q.limit)
+            return { rows, journal: s.feedById.get(feed) ? s.journalHistory.all(feed, stream, q.startMs, q.endMs) : [] }
+        })()
+        if (journal.length) return mergeHistory(rows, journaledValues(journal), q)
         if (q.newest) rows.reverse()
         return rows.map((r) => ({ atMs: r.at_ms, value: r.value }))
     }

@@ -2,9 +2,10 @@
 // to `ingest_journal`, and a compaction moves them into datapoints, datastreams and feeds later. These
 // tests hold what must not change for that: a journal a crash left is moved when the store opens (nothing
 // lost, nothing twice), every read right after an acknowledgement sees it, deletes see what was
-// acknowledged before them, a rewrite of an identical value is no change whether the first is still in
-// the journal or in the table (and is a change again after a delete, even one made by another connection),
-// and a compaction never leaves the connection at synchronous=NORMAL.
+// acknowledged before them, reads laid over the journal answer what they answer once it is moved, a
+// rewrite of an identical value is no change whether the first is still in the journal or in the table
+// (and is a change again after a delete, even one made by another connection), and a compaction never
+// leaves the connection at synchronous=NORMAL.
 import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -169,7 +170,7 @@ for (const writerThread of [false, true]) {
             await server.close()
         }
     })
-    test(`journal (${mode}): a compaction that fails (storage error) refuses the read, loses nothing, and the next one moves it all`, async () => {
+    test(`journal (${mode}): a compaction that fails (storage error) refuses the replay that needs it, loses nothing, and the next one moves it all`, async () => {
         const path = scratchPath()
         const errors: unknown[] = []
         const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread, now: () => T0, onError: (e) => errors.push(e) })
@@ -178,7 +179,10 @@ for (const writerThread of [false, true]) {
             const db = new Database(path)
             db.exec(`CREATE TRIGGER fail BEFORE INSERT ON datapoints BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
             assert.equal((await store.writePoints(f, [{ stream: "s", atMs: T0, value: "1" }])).length, 1, "acknowledged: it is in the journal")
-            await assert.rejects(store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), (e: { failure?: string; message: string }) => {
+            // a history read lays the journal over the table: it needs no compaction
+            assert.deepEqual(await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), [{ atMs: T0, value: "1" }])
+            // a replay has the journal moved first
+            await assert.rejects(store.replay(f, "s", 0, 10), (e: { failure?: string; message: string }) => {
                 assert.equal(e.failure, "commit-failed")
                 assert.ok(!e.message.includes("fire"), "internal errors are logged, not sent to clients")
                 return true
@@ -186,8 +190,63 @@ for (const writerThread of [false, true]) {
             assert.ok(errors.length >= 1)
             db.exec("DROP TRIGGER fail")
             db.close()
-            assert.deepEqual(await store.history(f, "s", { startMs: 0, endMs: T0 * 2, limit: 10 }), [{ atMs: T0, value: "1" }])
+            assert.deepEqual((await store.replay(f, "s", 0, 10)).points.map((p) => [p.atMs, p.value]), [[T0, "1"]])
+            assert.deepEqual(rowsOf(path), { journal: 0, datapoints: 1 })
             assert.equal((await store.getDatastream(f, "s"))?.currentValue, "1")
+        } finally {
+            await store.close()
+        }
+    })
+}
+
+for (const writerThread of [false, true]) {
+    const mode = writerThread ? "writer thread" : "in-process"
+    test(`journal (${mode}): history, current values and updated_ms read with points in the journal are what they are once it is moved`, async () => {
+        const path = scratchPath()
+        let now = T0
+        const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread, now: () => now })
+        try {
+            const f = (await store.createFeed({})).id
+            await store.writePoints(f, [0, 1, 2, 3, 4].map((i) => ({ stream: "s", atMs: T0 + i, value: String(i) })))
+            await store.writePoints(f, [{ stream: "t", atMs: T0, value: "on" }])
+            await store.replay(f, undefined, 0, 100) // moves the journal into the tables
+            now = T0 + 50
+            await store.writePoints(f, [
+                { stream: "s", atMs: T0, value: "100" }, // replaces the first, in its bucket
+                { stream: "s", atMs: T0 + 2, value: "20" }, // replaces one inside
+                { stream: "s", atMs: T0 + 7, value: "7" }, // newer
+                { stream: "s", atMs: T0 - 5, value: "-5" }, // older
+                { stream: "u", atMs: T0, value: "x" }, // a new datastream
+            ])
+            now = T0 + 60
+            await store.writePoints(f, [{ stream: "a", atMs: T0 + 1, value: "1.5" }]) // another new one, first by id
+            if (!writerThread) assert.equal(rowsOf(path).journal, 6, "the reads below are laid over the journal")
+            const queries = [
+                { startMs: 0, endMs: T0 * 2, limit: 100 },
+                { startMs: 0, endMs: T0 * 2, limit: 3 },
+                { startMs: 0, endMs: T0 * 2, limit: 2, newest: true },
+                { startMs: T0 + 1, endMs: T0 + 6, limit: 100 },
+                { startMs: 0, endMs: T0 * 2, limit: 100, intervalMs: 5 },
+                { startMs: 0, endMs: T0 * 2, limit: 2, intervalMs: 5, newest: true },
+                { startMs: 0, endMs: T0 * 2, limit: 100, intervalMs: 3 },
+            ]
+            const read = async () => ({
+                history: await Promise.all(queries.map((q) => store.history(f, "s", q))),
+                streams: await store.listDatastreams(f),
+                s: await store.getDatastream(f, "s"),
+                u: await store.getDatastream(f, "u"),
+                feed: await store.getFeed(f),
+                feeds: await store.listFeeds(),
+            })
+            const merged = await read()
+            assert.deepEqual(merged.history[0].map((p) => `${p.atMs - T0}=${p.value}`), ["-5=-5", "0=100", "1=1", "2=20", "3=3", "4=4", "7=7"])
+            assert.deepEqual(merged.history[4].map((p) => `${p.atMs - T0}=${p.value}`), ["-5=-5", "0=100", "7=7"])
+            assert.deepEqual([merged.s?.currentValue, merged.s?.atMs, merged.s?.minValue, merged.s?.maxValue], ["7", T0 + 7, -5, 100])
+            assert.deepEqual(merged.streams.map((d) => d.id), ["a", "s", "t", "u"])
+            assert.equal(merged.feed?.updatedMs, T0 + 60)
+            await store.replay(f, undefined, 0, 100) // moves the journal
+            assert.equal(rowsOf(path).journal, 0)
+            assert.deepEqual(merged, await read())
         } finally {
             await store.close()
         }
