@@ -16,7 +16,7 @@ import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts
 import type { Caller, Connection, TransportKind } from "./context.ts"
 import type { Router } from "./router.ts"
 import type { Hub } from "./hub/index.ts"
-import { WheelTimer, type TimerWheel } from "./timer-wheel.ts"
+import type { TimerWheel, WheelEntry } from "./timer-wheel.ts"
 
 /** The four verbs a transport gives a session. */
 export interface Wire {
@@ -68,7 +68,12 @@ function sessionId(): string {
 
 const WRITES = new Set(["put", "post", "delete"])
 
-export class Session implements Connection, FramerSink {
+/**
+ * One connection's session. It is its own router caller (`connection` is itself) and its own entry on the
+ * keep-alive wheel, so that an idle connection holds no more objects than it needs (issue 15: memory per
+ * idle connection).
+ */
+export class Session implements Connection, FramerSink, Caller, WheelEntry {
     readonly id = sessionId()
     readonly connectedMs: number
     rememberedKey?: string
@@ -94,15 +99,14 @@ export class Session implements Connection, FramerSink {
     private authenticatedOnce = false
     /** when the welcome went out; until an authenticated request, the auth deadline runs from here */
     private welcomedMs = 0
-    /** [P§4] this session's keep-alive check, on the shared wheel */
-    private readonly keepalive = new WheelTimer(() => this.tick())
+    /** [P§4] the slot of the shared keep-alive wheel this session's next check waits in (the wheel's to set) */
+    slot?: number
     /** writes sent so far (each write's id is its number) */
     private writesSent = 0
     /** ids of this connection's writes not yet answered, oldest first */
     private readonly writesUnanswered: number[] = []
     /** reads that wait for the writes sent before them (the newest of those: `afterWrite`), in order */
     private readonly readsWaiting: { afterWrite: number; req: Request }[] = []
-    private readonly asCaller: Caller
 
     constructor(
         private readonly deps: SessionDeps,
@@ -111,7 +115,6 @@ export class Session implements Connection, FramerSink {
         const now = deps.now()
         this.connectedMs = this.lastRxMs = this.lastTxMs = now
         this.bucket = fullBucket(deps.config.rate, now)
-        this.asCaller = { transport: wire.transport, remoteAddress: wire.remoteAddress, connection: this }
     }
 
     get transport() {
@@ -119,6 +122,10 @@ export class Session implements Connection, FramerSink {
     }
     get remoteAddress() {
         return this.wire.remoteAddress
+    }
+    /** as the router's caller: the connection asking is this one */
+    get connection(): Session {
+        return this
     }
 
     /** [P§8] the hub registers subscriptions only while this is true */
@@ -195,6 +202,11 @@ export class Session implements Connection, FramerSink {
         this.closeWith(new ApiError(413, "E_TOO_LARGE", `a request may be at most ${MAX_OBJECT_BYTES} bytes; this one is over ${bytes}`))
     }
 
+    /** The transport reported an error; its close follows. */
+    transportError(err: Error): void {
+        this.deps.log.debug({ session: this.id, err: err.message }, "connection error")
+    }
+
     /** Proof of life without a request (a blank WebSocket message, a pong). */
     alive(): void {
         this.greet()
@@ -249,7 +261,7 @@ export class Session implements Connection, FramerSink {
     /** Answers one request (`writeId` > 0: one of this connection's writes). Never rejects. */
     private async route(req: Request, writeId: number): Promise<void> {
         try {
-            const { response, after } = await this.deps.router.handle(this.asCaller, req)
+            const { response, after } = await this.deps.router.handle(this, req)
             // closed meanwhile: the hub already forgot what this request subscribed
             if (this.state !== "open") return
             // [P§5a] a short-form request is answered in the short form
@@ -288,7 +300,7 @@ export class Session implements Connection, FramerSink {
         if (queued > this.deps.config.maxQueueBytes) return this.dropSlowConsumer("its outgoing queue passed " + this.deps.config.maxQueueBytes + " bytes")
         // congested from now: look again within congestionCheckMs, not at the next keep-alive check (20 s apart in
         // the device doors' `field` profile), so that the slow-consumer rule holds to within that
-        if (this.congestedSinceMs === undefined && this.keepalive.slot !== undefined && queued > this.congestedBytes()) {
+        if (this.congestedSinceMs === undefined && this.slot !== undefined && queued > this.congestedBytes()) {
             this.congestedSinceMs = this.lastTxMs
             this.schedule(this.congestionCheckMs()) // replaces the check that was due
         }
@@ -311,7 +323,12 @@ export class Session implements Connection, FramerSink {
     }
 
     private schedule(ms: number): void {
-        this.deps.keepaliveWheel.schedule(this.keepalive, Math.max(1, ms))
+        this.deps.keepaliveWheel.schedule(this, Math.max(1, ms))
+    }
+
+    /** the keep-alive wheel: this session's check is due */
+    onWheel(): void {
+        this.tick()
     }
 
     /** [P§4] keep-alive, auth-deadline and slow-consumer checks; sleeps until the next is due. */
@@ -364,7 +381,7 @@ export class Session implements Connection, FramerSink {
     }
 
     private release(): void {
-        this.deps.keepaliveWheel.cancel(this.keepalive)
+        this.deps.keepaliveWheel.cancel(this)
         this.admitted?.closed()
         this.deps.hub.connectionClosed(this)
         if (this.deps.sessions.delete(this)) this.deps.metrics.connectionsOpen.add({ transport: this.transport }, -1)

@@ -8,15 +8,28 @@
 /** Keep-alive checks run up to this late: small beside the 300 ms heartbeat and the 1 s `faulty` [P§4]. */
 export const KEEPALIVE_SLOT_MS = 20
 
-/** One scheduled callback; an object so that re-scheduling it allocates nothing. */
-export class WheelTimer {
-    /** the slot it waits in; undefined when not scheduled */
+/**
+ * What the wheel schedules: an object, so that re-scheduling it allocates nothing. A session is its own
+ * entry (no timer object and callback closure per connection); `WheelTimer` wraps a plain callback.
+ */
+export interface WheelEntry {
+    /** the slot it waits in; undefined when not scheduled (the wheel's to set) */
     slot?: number
-    constructor(readonly run: () => void) {}
+    /** called once when its slot is due */
+    onWheel(): void
+}
+
+/** A callback as a wheel entry. */
+export class WheelTimer implements WheelEntry {
+    slot?: number
+    constructor(private readonly run: () => void) {}
+    onWheel(): void {
+        this.run()
+    }
 }
 
 export class TimerWheel {
-    private readonly slots = new Map<number, Set<WheelTimer>>()
+    private readonly slots = new Map<number, Set<WheelEntry>>()
     /** slot numbers that got a set, smallest first (a binary heap; emptied slots are skipped when reached) */
     private readonly heap: number[] = []
     private timer?: NodeJS.Timeout
@@ -30,7 +43,7 @@ export class TimerWheel {
     ) {}
 
     /** Runs `t` in `inMs`, less than one slot later; replaces when it was scheduled. Never in the slot running now, so a callback that schedules itself again cannot spin. */
-    schedule(t: WheelTimer, inMs: number): void {
+    schedule(t: WheelEntry, inMs: number): void {
         this.cancel(t)
         // the wheel's time: the clock, or the last slot run when ticks ran ahead of it (mock timers)
         const nowMs = Math.max(this.clock(), this.current * this.slotMs)
@@ -45,7 +58,7 @@ export class TimerWheel {
         if (!this.timer) this.arm()
     }
 
-    cancel(t: WheelTimer): void {
+    cancel(t: WheelEntry): void {
         if (t.slot === undefined) return
         const set = this.slots.get(t.slot)
         if (set) {
@@ -78,7 +91,7 @@ export class TimerWheel {
             this.slots.delete(slot)
             for (const t of set) {
                 t.slot = undefined
-                t.run()
+                t.onWheel()
             }
         }
         // skip emptied slots; tick on while anything is scheduled

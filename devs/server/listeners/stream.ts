@@ -10,7 +10,7 @@ import { Session, type SessionDeps, type Wire } from "../session.ts"
  * cork/uncork or writev of many small chunks. One flush for every stream with output, once per turn.
  */
 class TurnOutput {
-    private readonly due: StreamOutput[] = []
+    private readonly due: StreamWire[] = []
     private scheduled = false
     private readonly flushAll = () => {
         this.scheduled = false
@@ -19,7 +19,7 @@ class TurnOutput {
     }
 
     /** `o` has output: flush it before this turn ends */
-    add(o: StreamOutput): void {
+    add(o: StreamWire): void {
         this.due.push(o)
         if (this.scheduled) return
         this.scheduled = true
@@ -29,12 +29,35 @@ class TurnOutput {
 
 const turnOutput = new TurnOutput()
 
-class StreamOutput {
+/** where a stream's wire sits on the stream itself, for the listeners below (as `ws` keeps its socket's WebSocket) */
+const WIRE = Symbol("feedline.wire")
+type WiredStream = Duplex & { [WIRE]: StreamWire }
+
+/**
+ * A stream as a session's wire: one object per connection that holds the stream, its session and this
+ * turn's output, with methods instead of a closure each, and listeners shared by every stream (they find
+ * the wire on the stream). An idle connection's memory is mostly Node's TLS socket; this keeps feedline's
+ * own share small (docs/PERFORMANCE.md, "Run what we ship").
+ */
+class StreamWire implements Wire {
     private pending = ""
+    session!: Session
 
-    constructor(private readonly stream: Duplex) {}
+    constructor(
+        private readonly stream: Duplex,
+        readonly transport: "tls" | "tcp",
+        readonly remoteAddress: string,
+    ) {}
 
-    write(text: string): void {
+    send(lines: string[]): void {
+        this.write(lines.length === 1 ? lines[0] + "\n" : lines.join("\n") + "\n")
+    }
+
+    heartbeat(): void {
+        this.write("\n")
+    }
+
+    private write(text: string): void {
         if (this.pending === "") turnOutput.add(this)
         this.pending += text
     }
@@ -50,26 +73,37 @@ class StreamOutput {
     bufferedBytes(): number {
         return this.stream.writableLength + this.pending.length
     }
+
+    end(): void {
+        this.flush()
+        this.stream.end()
+        setTimeout(destroyStream, CLOSE_GRACE_MS, this.stream).unref()
+    }
+}
+
+function destroyStream(stream: Duplex): void {
+    stream.destroy()
+}
+
+function onData(this: WiredStream, chunk: Buffer): void {
+    this[WIRE].session.receiveBytes(chunk)
+}
+
+function onClose(this: WiredStream): void {
+    this[WIRE].session.closed()
+}
+
+function onError(this: WiredStream, err: Error): void {
+    this[WIRE].session.transportError(err)
 }
 
 export function attachStream(deps: SessionDeps, stream: Duplex, transport: "tls" | "tcp", remoteAddress: string): Session {
-    const out = new StreamOutput(stream)
-    const wire: Wire = {
-        transport,
-        remoteAddress,
-        send: (lines) => out.write(lines.length === 1 ? lines[0] + "\n" : lines.join("\n") + "\n"),
-        heartbeat: () => out.write("\n"),
-        bufferedBytes: () => out.bufferedBytes(),
-        end: () => {
-            out.flush()
-            stream.end()
-            setTimeout(() => stream.destroy(), CLOSE_GRACE_MS).unref()
-        },
-    }
-    const session = new Session(deps, wire)
-    stream.on("data", (chunk: Buffer) => session.receiveBytes(chunk))
-    stream.on("close", () => session.closed())
-    stream.on("error", (err) => deps.log.debug({ session: session.id, err: err.message }, "connection error"))
+    const wire = new StreamWire(stream, transport, remoteAddress)
+    const session = (wire.session = new Session(deps, wire))
+    ;(stream as WiredStream)[WIRE] = wire
+    stream.on("data", onData)
+    stream.on("close", onClose)
+    stream.on("error", onError)
     session.start()
     return session
 }
