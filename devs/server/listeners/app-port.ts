@@ -41,10 +41,10 @@ const TLS_HANDSHAKE_RECORD = 0x16
  */
 export function createTlsFront(secure: https.Server, log: Logger, handshakes: PendingHandshakes): net.Server {
     // pending from the accept until the TLS handshake is done (shared bounds with the device port)
-    secure.on("secureConnection", (tlsSocket: net.Socket) => handshakes.finished(tlsSocket))
+    secure.on("secureConnection", (tlsSocket: net.Socket) => handshakes.finished(tlsSocket, "app"))
     const front = net.createServer((socket) => {
         // its first byte (a ClientHello, or plain HTTP) and its handshake within the handshake deadline
-        handshakes.accepted(socket)
+        handshakes.accepted(socket, "app")
         socket.on("error", () => socket.destroy())
         socket.once("data", (first: Buffer) => {
             socket.pause()

@@ -16,9 +16,16 @@ export interface HandshakeLimits {
 
 export type HandshakeDrop = "address" | "total" | "deadline"
 
-/** A socket's identity while it is pending: its addresses and ports, which its TLS socket shares. */
-function keyOf(address: string, s: Pick<net.Socket, "remotePort" | "localPort">): string {
-    return `${address}|${s.remotePort ?? "?"}|${s.localPort ?? "?"}`
+/** The listening port a socket came in on. */
+export type HandshakeDoor = "device" | "app"
+
+/**
+ * A socket's identity while it is pending: its door and remote address and port, which its TLS socket
+ * shares. The door rather than `localPort`: reading that makes Node keep a socket-name object on both
+ * the TCP and the TLS socket for the connection's life.
+ */
+function keyOf(door: HandshakeDoor, address: string, s: Pick<net.Socket, "remotePort">): string {
+    return `${door}|${address}|${s.remotePort ?? "?"}`
 }
 
 export class PendingHandshakes {
@@ -40,9 +47,9 @@ export class PendingHandshakes {
     }
 
     /** A socket was accepted: pending until finished() or its close. Drops the oldest pending handshakes over a bound. */
-    accepted(socket: net.Socket): void {
+    accepted(socket: net.Socket, door: HandshakeDoor): void {
         const address = socket.remoteAddress ?? "?"
-        const key = keyOf(address, socket)
+        const key = keyOf(door, address, socket)
         // oldest first, making room for the new socket: it is never its own victim while older ones wait
         for (let mine = this.byAddress.get(address); mine && mine.size >= this.limits.perAddress; mine = this.byAddress.get(address)) {
             this.drop(mine.keys().next().value!, "address")
@@ -59,9 +66,9 @@ export class PendingHandshakes {
     }
 
     /** The handshake of this TLS socket (over a socket given to accepted()) finished: it is a session's now. */
-    finished(tlsSocket: Pick<net.Socket, "remoteAddress" | "remotePort" | "localPort">): void {
+    finished(tlsSocket: Pick<net.Socket, "remoteAddress" | "remotePort">, door: HandshakeDoor): void {
         const address = tlsSocket.remoteAddress ?? "?"
-        this.forget(keyOf(address, tlsSocket), address)
+        this.forget(keyOf(door, address, tlsSocket), address)
     }
 
     private drop(key: string, why: HandshakeDrop): void {

@@ -25,13 +25,13 @@ export function createTlsListener(deps: SessionDeps, opts: TlsListenerOptions): 
         // ESP32 mbedTLS speaks TLS 1.2 only; nothing older is safe; 1.2 with ECDHE and AEAD only (tls/policy.ts)
         { ...tlsServerOptions(opts.cert, opts.key), handshakeTimeout: opts.handshakeTimeoutMs },
         (socket) => {
-            opts.handshakes.finished(socket)
+            opts.handshakes.finished(socket, "device")
             socket.setNoDelay(true)
             attachStream(deps, socket, "tls", socket.remoteAddress ?? "?")
         },
     )
     // after tls.Server's own listener has wrapped the socket: pending until its handshake finishes
-    server.on("connection", (socket: net.Socket) => opts.handshakes.accepted(socket))
+    server.on("connection", (socket: net.Socket) => opts.handshakes.accepted(socket, "device"))
     // a last bound on descriptors (Node resets sockets past it): sessions are bounded by admission and
     // handshakes by `handshakes`, which drops old ones rather than let new ones be reset
     server.maxConnections = opts.maxConnections + opts.maxPendingHandshakes + REFUSAL_HEADROOM
