@@ -52,6 +52,17 @@ const PARAM_NAMES = new Map(ROUTES.map((r) => [r, r.pattern.map((p) => (p.starts
 const RESOURCE_HELP =
     "resources are /feeds, /feeds/:feed, /feeds/:feed/datastreams[/:id[/datapoints]], /keys, /session, /sessions, /products[/:product[/claims]] and /devices[/:device[/rearm]]"
 
+/** What a request is answered: the response, and what to run once it is sent (a subscription's replay). */
+export interface Answer {
+    response: Response
+    after?: () => void
+}
+
+/** Who gets an answer from Router.answer() (a session): `tag` is what it passed in. */
+export interface AnswerTarget {
+    answered(req: Request, answer: Answer, tag: number): void
+}
+
 interface Matched {
     route: Route
     /** shared by every request for the same resource: read only */
@@ -163,7 +174,15 @@ export class Router {
     }
 
     /** Answers one request. Never throws. */
-    async handle(caller: Caller, req: Request): Promise<{ response: Response; after?: () => void }> {
+    handle(caller: Caller, req: Request): Promise<Answer> {
+        return this.answer(caller, req, undefined, 0)
+    }
+
+    /**
+     * handle(), also handing the answer to `to` (a connection's session) with `tag`: the session needs no
+     * async step of its own per request. Never throws; `to.answered` must not either.
+     */
+    async answer(caller: Caller, req: Request, to: AnswerTarget | undefined, tag: number): Promise<Answer> {
         const started = req.method === "get" ? performance.now() : 0
         let response: Response
         let after: (() => void) | undefined
@@ -178,7 +197,9 @@ export class Router {
         }
         this.deps.metrics.requestAnswered(req.method, response.status)
         if (req.method === "get") this.deps.metrics.storeQuery.observe((performance.now() - started) / 1000)
-        return { response, after }
+        const answer = { response, after }
+        to?.answered(req, answer, tag)
+        return answer
     }
 
     /**

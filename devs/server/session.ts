@@ -14,7 +14,7 @@ import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts"
 import type { Caller, Connection, TransportKind } from "./context.ts"
-import type { Router } from "./router.ts"
+import type { Answer, AnswerTarget, Router } from "./router.ts"
 import type { Hub } from "./hub/index.ts"
 import type { TimerWheel, WheelEntry } from "./timer-wheel.ts"
 
@@ -73,7 +73,7 @@ const WRITES = new Set(["put", "post", "delete"])
  * keep-alive wheel, so that an idle connection holds no more objects than it needs (issue 15: memory per
  * idle connection).
  */
-export class Session implements Connection, FramerSink, Caller, WheelEntry {
+export class Session implements Connection, FramerSink, Caller, WheelEntry, AnswerTarget {
     readonly id = sessionId()
     readonly connectedMs: number
     rememberedKey?: string
@@ -187,9 +187,10 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry {
         this.framer.feedTo(chunk, this)
     }
 
-    /** [FramerSink] one object cut from the stream */
+    /** [FramerSink] one object cut from the stream (receiveBytes greeted and took the time of its chunk) */
     framedObject(text: string, _bytes: number, badUtf8: boolean): void {
-        this.receiveObject(text, !badUtf8)
+        if (this.state !== "open" || this.draining) return
+        this.request(text, !badUtf8, this.lastRxMs)
     }
 
     /** [FramerSink] [P§3] one answer per bad line; token "": no token could be read from it */
@@ -222,6 +223,11 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry {
         this.greet()
         if (this.state !== "open" || this.draining) return
         this.lastRxMs = this.deps.now()
+        this.request(text, utf8, this.lastRxMs)
+    }
+
+    /** One request object received at `nowMs`: decoded, rate-limited, routed. */
+    private request(text: string, utf8: boolean, nowMs: number): void {
         this.requests++
         // decoded from bytes: a lone surrogate can only come from a \u escape
         const decoded = decodeRequest(text, true)
@@ -241,7 +247,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry {
             return
         }
         const req = decoded.request!
-        const limited = take(this.bucket, this.deps.config.rate, this.deps.now())
+        const limited = take(this.bucket, this.deps.config.rate, nowMs)
         if (!limited.ok) {
             const err = new ApiError(429, "E_RATE_LIMITED", `over ${this.deps.config.rate.ratePerSecond} requests per second on one connection; slow down`, limited.retryAfterMs)
             this.deps.metrics.requests.add({ method: req.method, status: "429" })
@@ -252,16 +258,20 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry {
         if (WRITES.has(req.method)) {
             const id = ++this.writesSent
             this.writesUnanswered.push(id)
-            void this.route(req, id)
-        } else if (this.writesUnanswered.length === 0) void this.route(req, 0)
+            this.route(req, id)
+        } else if (this.writesUnanswered.length === 0) this.route(req, 0)
         // [P§5] a read sees this connection's earlier writes: it waits until they are answered
         else this.readsWaiting.push({ afterWrite: this.writesSent, req })
     }
 
-    /** Answers one request (`writeId` > 0: one of this connection's writes). Never rejects. */
-    private async route(req: Request, writeId: number): Promise<void> {
+    /** Has the router answer one request (`writeId` > 0: one of this connection's writes); the answer comes to answered(). */
+    private route(req: Request, writeId: number): void {
+        void this.deps.router.answer(this, req, this, writeId)
+    }
+
+    /** [AnswerTarget] A request's answer: sent, unless the connection closed meanwhile. Never throws. */
+    answered(req: Request, { response, after }: Answer, writeId: number): void {
         try {
-            const { response, after } = await this.deps.router.handle(this, req)
             // closed meanwhile: the hub already forgot what this request subscribed
             if (this.state !== "open") return
             // [P§5a] a short-form request is answered in the short form
@@ -284,7 +294,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry {
         if (at === 0) unanswered.shift()
         else if (at > 0) unanswered.splice(at, 1)
         const oldest = unanswered.length ? unanswered[0] : Infinity
-        while (this.readsWaiting.length && this.readsWaiting[0].afterWrite < oldest) void this.route(this.readsWaiting.shift()!.req, 0)
+        while (this.readsWaiting.length && this.readsWaiting[0].afterWrite < oldest) this.route(this.readsWaiting.shift()!.req, 0)
     }
 
     /** Queues one line; a connection whose queue passes maxQueueBytes is a slow consumer and is dropped. */

@@ -16,22 +16,33 @@ export function admitWrite(ctx: Ctx, points: PointInput[]): PendingWrite {
     return ctx.deps.hub.admit(ctx.feed, points.length)
 }
 
-/** Points without `at` are stamped by the store, with the server's clock [P§9]. */
-export async function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: PendingWrite = admitWrite(ctx, points)): Promise<StoredPoint[]> {
+/**
+ * Points without `at` are stamped by the store, with the server's clock [P§9]. Not async itself: the
+ * store's promise, with what follows a commit (or a failure) chained on it, one step per write.
+ */
+export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: PendingWrite = admitWrite(ctx, points)): Promise<StoredPoint[]> {
     if (points.length === 0) {
         admitted.cancel()
-        return []
+        return Promise.resolve([])
     }
-    let stored: StoredPoint[]
+    let writing: Promise<StoredPoint[]>
     try {
-        stored = await ctx.deps.store.writePoints(ctx.feed, points, ctx.deps.now())
+        writing = ctx.deps.store.writePoints(ctx.feed, points, ctx.deps.now())
     } catch (e) {
         admitted.cancel()
         throw e
     }
-    ctx.deps.metrics.datapointsWritten.add(stored.length)
-    admitted.publishPoints(stored)
-    return stored
+    return writing.then(
+        (stored) => {
+            ctx.deps.metrics.datapointsWritten.add(stored.length)
+            admitted.publishPoints(stored)
+            return stored
+        },
+        (e: unknown) => {
+            admitted.cancel()
+            throw e
+        },
+    )
 }
 
 /** Runs `change` (what a write does besides its points) and cancels the admission when it fails. */
