@@ -3,13 +3,16 @@
 //   - free heap after each stage (the program allocates 256-byte blocks until it runs out of memory);
 //   - the largest margin the whole scenario survives holding (bisection in 512-byte steps).
 // About 10 simulator runs, 2-3 minutes on a loaded 2-core machine. Prints a table for docs/FIRMWARE.md "Heap budget".
+// `npm run heap -- --claim`: the same on a fleet board that claims its key at the first connection (one stage more).
 import { spawnSync } from "node:child_process"
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
 const GEN_DIR = "test/e2e/.gen"
 const DEVS = join("node_modules", ".bin", "devs")
-const STAGES = ["device started, subscriptions acknowledged", "outbox at its cap", "receive burst queued, not handled", "everything handled"]
+const CLAIMED = process.argv.includes("--claim")
+/** by probe number (test/firmware/heap-scenario.ts PROBE_*) */
+const STAGES = ["device started, subscriptions acknowledged", "outbox at its cap", "receive burst queued, not handled", "everything handled", "claimed, board io not started"]
 const STEP_BYTES = 512
 const MAX_MARGIN_BYTES = 16384
 
@@ -27,7 +30,7 @@ function run(marginBytes: number, probe: number): Run {
     writeFileSync(
         entry,
         `import { describe, test } from "@devicescript/test"\nimport { fillEverything } from "../../firmware/heap-scenario"\n` +
-            `describe("heap", () => {\n    test("fill", async () => {\n        await fillEverything(${marginBytes}, ${probe})\n        console.log("HEAP done")\n    })\n})\n`,
+            `describe("heap", () => {\n    test("fill", async () => {\n        await fillEverything(${marginBytes}, ${probe}, ${CLAIMED})\n        console.log("HEAP done")\n    })\n})\n`,
     )
     try {
         const r = spawnSync(DEVS, ["run", entry, "--test", "--test-self-exit", "-T", "300000"], { encoding: "utf8", maxBuffer: 64 << 20 })
@@ -40,8 +43,8 @@ function run(marginBytes: number, probe: number): Run {
 }
 
 const started = Date.now()
-console.log("free heap at each stage (256-byte blocks allocated until out of memory):")
-for (let stage = 1; stage <= STAGES.length; stage++) {
+console.log(`free heap at each stage${CLAIMED ? ", on a board that claims its key" : ""} (256-byte blocks allocated until out of memory):`)
+for (const stage of CLAIMED ? [5, 1, 2, 3, 4] : [1, 2, 3, 4]) {
     const r = run(0, stage)
     console.log(`  ${STAGES[stage - 1].padEnd(44)} ${r.free === undefined ? "no measurement:\n" + r.output.slice(-1500) : r.free + " B"}`)
 }

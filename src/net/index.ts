@@ -65,6 +65,8 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
         now: ds.millis,
         random: spreadByDevice(ds.deviceIdentifier("self"), Math.random),
         reboot: (n: number) => rebootNow.start(link, n),
+        // from the link's tick, so not awaited; nothing else touches REBOOTS then: readLinkConfig read it before
+        // link.start(), and rebootNow (its one other writer) comes REBOOT_MIN after the success that calls this
         healthy: () => saveReboots.start(0),
         flashWrites: flashWrites,
         defer: (fn: () => void) => setTimeout(fn, 0),

@@ -7,8 +7,12 @@
 //   handles any; `marginBytes` held in 256-byte blocks all along.
 // `probe` measures instead: at that stage the program allocates 256-byte blocks until it runs out of memory,
 // printing "HEAP <stage> free>=<bytes>" as it goes (the last line before the panic is the free heap).
+// `claimed`: the board starts as a fleet board flashed without a key (PRODUCT_ID and CLAIM_CODE, no API_KEY
+// nor FEED_ID): startLink() claims its feed, key and policies over the first connection (src/net/claim.ts)
+// before the board's sensors and actuators start, and the rest runs on the claimed feed.
 import * as ds from "@devicescript/core"
-import { writeSetting } from "@devicescript/settings"
+import { expect } from "@devicescript/test"
+import { deleteSetting, writeSetting } from "@devicescript/settings"
 import { FieldIo, startBoardIo } from "../../src/app/io"
 import { simBoard } from "../../src/foundation/config"
 import { SIMULATOR_DRIVERS } from "../../src/sensors/simulated"
@@ -17,10 +21,19 @@ import { MAX_LINE_BYTES } from "../../src/net/framer"
 import { requestInLongForm } from "../../src/protocol"
 import { Link } from "../../src/net/link"
 import { RX_MAX_BYTES } from "../../src/net/socket"
+import { MAX_OUTBOX_BYTES } from "../../src/foundation/outbox-budget"
 import { REPLAY_LIMIT } from "../../src/net/subscriptions"
 import { FakeEsp32Socket } from "./fake-runtime"
 
+/**
+ * Held through the scenario by the full-heap tests (heap.test.ts, heap-claim.test.ts); `npm run heap` (and
+ * `-- --claim`) measured 12-13 KB passing, 12.5-13.5 KB running out (docs/FIRMWARE.md "Heap budget").
+ */
+export const HEAP_MARGIN_BYTES = 8192
+
 export const PROBE_NONE = 0
+/** [claimed] the claim answered and kept in settings, before the board's sensors and actuators start */
+export const PROBE_CLAIMED = 5
 /** the device started and connected, its subscriptions acknowledged */
 export const PROBE_STARTED = 1
 /** the outbox at its cap */
@@ -32,6 +45,10 @@ export const PROBE_HANDLED = 4
 
 const BLOCK_BYTES = 256
 const SERVER_TIME_MS = 1763790000000
+const PRODUCT_ID = "p0a1b2c3d"
+/** what the server answers a claim (devs/server/handlers/claims.ts), at its real sizes: a 32-character key, a policy per sensor */
+const CLAIM_ANSWER_BODY =
+    '{"device":"d0a1b2c3d4e5f","feed":7,"key":"Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3Jh","resource":"/feeds/7","policies":{"temp":"i=10s d=0.2","humidity":"i=10s d=1","light":"i=30s d=5","rssi":"i=60s"}}'
 
 /** Allocates blocks until the VM runs out of memory (never returns). */
 function probeFree(stage: number, held: Buffer[]) {
@@ -48,6 +65,8 @@ class FakeServer {
     private partial = ""
     /** subscription tokens by resource suffix ("led", "relay", …) */
     tokens: Record<string, string> = {}
+    /** claim requests answered */
+    claims = 0
 
     constructor(private rt: FakeEsp32Socket) {}
 
@@ -59,7 +78,11 @@ class FakeServer {
             if (nl < 0) break
             // only subscribe requests are parsed: a batch line is not copied out. The device writes the
             // short form [P§5a] ({"m":"subscribe",…) and is answered in it, as the server does
-            if (text.indexOf('"subscribe"', start) === start + 5) {
+            if (text.indexOf('"post","r":"/products/', start) === start + 5) {
+                // the claim [fleet]: answered with the feed and key, in the short form
+                this.rt.serverSends('{"t":"' + JSON.parse(text.slice(start, nl))["t"] + '","s":201,"b":' + CLAIM_ANSWER_BODY + "}\n")
+                this.claims++
+            } else if (text.indexOf('"subscribe"', start) === start + 5) {
                 const req = requestInLongForm(JSON.parse(text.slice(start, nl)))
                 const res: string = req["resource"]
                 this.tokens[res.slice(res.lastIndexOf("/") + 1)] = req["token"]
@@ -92,9 +115,25 @@ export interface HeapRun {
     rt: FakeEsp32Socket
     io: FieldIo
     outboxBytes: number
+    /** claim requests the server answered (0 on a board with a key) */
+    claims: number
 }
 
-export async function fillEverything(marginBytes: number, probe: number): Promise<HeapRun> {
+/** startLink() in a fiber of its own: on a board that claims, it returns only once the claim was answered and kept. */
+async function startLinkInto(box: { link: Link }) {
+    box.link = await startLink()
+}
+
+/** The connection comes up: the worker connects and shakes hands, the server welcomes (a slow keep-alive: nothing times out while the test takes its time). */
+async function connect(rt: FakeEsp32Socket) {
+    while (!rt.cmds.length) await ds.sleep(20)
+    rt.take()
+    rt.tcpConnected()
+    rt.handshakeDone()
+    rt.serverSends(`{"welcome":"feedline/0.1.0","session":"h","time":${SERVER_TIME_MS},"heartbeat":600000,"faulty":600000,"timeout":900000}\n`)
+}
+
+export async function fillEverything(marginBytes: number, probe: number, claimed?: boolean): Promise<HeapRun> {
     const held: Buffer[] = []
     for (let b = 0; b < marginBytes; b += BLOCK_BYTES) held.push(Buffer.alloc(BLOCK_BYTES))
 
@@ -107,19 +146,29 @@ export async function fillEverything(marginBytes: number, probe: number): Promis
     rt.onEvent = (e: string, a?: any) => d._socketOnEvent(e, a)
     const server = new FakeServer(rt)
 
-    await writeSetting("FEED_ID", 7)
-    await writeSetting("API_KEY", "key")
     await writeSetting("REBOOT_MIN", 0)
     await writeSetting("DIAG_S", 3600)
-    const link = await startLink()
+    let link: Link
+    if (claimed) {
+        // as flashed for a fleet: the product and this board's activation code (an Ed25519 signature, 86 characters)
+        await deleteSetting("API_KEY")
+        await deleteSetting("FEED_ID")
+        await writeSetting("PRODUCT_ID", PRODUCT_ID)
+        await writeSetting("CLAIM_CODE", "Q2xhaW1Db2RlQ2xhaW1Db2RlQ2xhaW1Db2RlQ2xhaW1Db2RlQ2xhaW1Db2RlQ2xhaW1Db2RlQ2xhaW1Db2RlQ2")
+        const box: { link: Link } = { link: undefined }
+        startLinkInto.start(box)
+        await connect(rt)
+        while (!box.link) await pump(rt, server)
+        link = box.link
+        if (server.claims !== 1 || link.state !== "up") throw new Error("heap scenario: claim: " + server.claims + " answered, link " + link.state)
+        if (probe === PROBE_CLAIMED) probeFree(probe, held)
+    } else {
+        await writeSetting("FEED_ID", 7)
+        await writeSetting("API_KEY", "key")
+        link = await startLink()
+    }
     const io = await startBoardIo(link, simBoard(), SIMULATOR_DRIVERS)
-
-    // connect; a slow keep-alive so that nothing times out while the test takes its time
-    while (!rt.cmds.length) await ds.sleep(20)
-    rt.take()
-    rt.tcpConnected()
-    rt.handshakeDone()
-    rt.serverSends(`{"welcome":"feedline/0.1.0","session":"h","time":${SERVER_TIME_MS},"heartbeat":600000,"faulty":600000,"timeout":900000}\n`)
+    if (!claimed) await connect(rt)
     await pump(rt, server)
     if (link.state !== "up") throw new Error("heap scenario: link not up: " + link.state)
     if (probe === PROBE_STARTED) probeFree(probe, held)
@@ -164,5 +213,15 @@ export async function fillEverything(marginBytes: number, probe: number): Promis
     await pump(rt, server)
     for (let i = 0; i < io.actuators.length; ++i) await io.actuators[i].idle()
     if (probe === PROBE_HANDLED) probeFree(probe, held)
-    return { link: link, rt: rt, io: io, outboxBytes: link.stats().outboxBytes }
+    return { link: link, rt: rt, io: io, outboxBytes: link.stats().outboxBytes, claims: server.claims }
+}
+
+/** What the full-heap tests ask of a run: the link up, the outbox at its cap, every line handled, the maximum line too. */
+export function expectEverythingHandled(r: HeapRun) {
+    const s = r.link.stats()
+    expect(r.link.state).toBe("up")
+    expect(r.outboxBytes > MAX_OUTBOX_BYTES - 200).toBe(true)
+    expect(s.badLines).toBe(0)
+    expect(s.overlongLines).toBe(0)
+    expect(r.io.actuators[0].state).toBe(1) // the maximum line was the last led push: "on"
 }
