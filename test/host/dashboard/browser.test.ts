@@ -10,6 +10,7 @@ import path from "node:path"
 import { startServer, type RunningServer } from "../../../devs/server/index.ts"
 import { mountDashboard } from "../../../devs/dashboard/mount.ts"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
+import { until } from "../harness/until.ts"
 import { loadOrCreateTokenSecret, TokenAuthority } from "../../../devs/auth-tokens/browser-tokens.ts"
 
 const CHROMIUM = "/usr/bin/chromium"
@@ -319,10 +320,13 @@ test("[fleet] claimed devices in the fleet view: link, firmware, reboots; rename
         })
         const row = page.locator(`#fleet tr[data-device="${claimed.device}"]`)
         await page.locator(`#fleet tr[data-device="${claimed.device}"][data-link="up"]`).waitFor({ timeout: WAIT_MS })
-        const text = await row.innerText()
+        // the list is polled: a refresh between the board's connection and its write shows the link up
+        // before the firmware and reboots it wrote; the next refresh shows them
+        const firmwareRebootsState = /0\.1\.0\s+2\s+active/ // firmware, reboots (3 boots), state
+        let text = ""
+        await until(() => `the fleet row to show ${firmwareRebootsState} (it shows ${JSON.stringify(text)})`, async () => firmwareRebootsState.test((text = await row.innerText())), WAIT_MS, 100)
         assert.match(text, new RegExp(hw))
         assert.match(text, new RegExp(`/feeds/${claimed.feed}`))
-        assert.match(text, /0\.1\.0\s+2\s+active/, text) // firmware, reboots (3 boots), state
         // the policy text is shown as text with its changes, not as an empty plot
         const cfg = page.locator(`.stream[data-feed="${claimed.feed}"][data-stream="temp.cfg.state"]`)
         await page.locator(`.stream[data-feed="${claimed.feed}"][data-stream="temp.cfg.state"][data-kind="text"]`).waitFor({ timeout: WAIT_MS })
