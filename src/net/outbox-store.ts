@@ -16,19 +16,16 @@ const CHUNK_KEY = "OBX"
 export async function saveOutbox(outbox: Outbox, nowMs: number): Promise<number> {
     let chunks = 0
     let samples = 0
-    let from = 0
+    outbox.saveNext = 0
     for (;;) {
-        while (from < outbox.depth()) {
-            const c = outbox.savedChunk(from, nowMs)
-            from = c.next
-            if (!c.entries.length) continue
-            await saveSetting(CHUNK_KEY + chunks, c.entries)
+        for (let c = outbox.savedChunk(nowMs); c.length; c = outbox.savedChunk(nowMs)) {
+            await saveSetting(CHUNK_KEY + chunks, c)
             chunks++
-            samples += c.entries.length
+            samples += c.length
         }
         // each write is read back (src/flash.ts): when this returns, everything is in flash
         await saveSetting(COUNT_KEY, chunks)
-        if (from >= outbox.depth()) return samples
+        if (outbox.saveNext >= outbox.depth()) return samples
     }
 }
 

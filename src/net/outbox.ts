@@ -47,6 +47,12 @@ export class Outbox {
     private latest: boolean[] = []
     /** per datastream, the last `at` given out: two samples of one stream never share an `at` (that would merge them) */
     private lastAt: Record<string, number> = {}
+    /**
+     * The next entry savedChunk() saves. remove() keeps it on the same entry: the save yields between chunks,
+     * and a sample leaving meanwhile (a "latest" one replaced, a drop, an ack) shifted the queue under a plain
+     * index, so the save skipped the next entry and the reboot lost that sample.
+     */
+    saveNext = 0
     /** estimated heap bytes held */
     bytes = 0
     /** samples dropped because the outbox was full */
@@ -85,14 +91,15 @@ export class Outbox {
     }
 
     /**
-     * Entries from index `from` for one saved chunk (as many as fit SAVE_CHUNK_BYTES as JSON), and the index
-     * after them. An entry is [stream, value, t] (+ 1 when "latest"): t is the `at`, or for a sample taken
-     * before the clock was known −(its age at `nowMs`) − 1. An entry too long for a chunk alone is skipped.
+     * Entries from `saveNext` on for one saved chunk (as many as fit SAVE_CHUNK_BYTES as JSON); moves `saveNext`
+     * past them; [] once every entry is saved. An entry is [stream, value, t] (+ 1 when "latest"): t is the `at`,
+     * or for a sample taken before the clock was known −(its age at `nowMs`) − 1. An entry too long for a chunk
+     * alone is skipped.
      */
-    savedChunk(from: number, nowMs: number): { entries: any[]; next: number } {
+    savedChunk(nowMs: number): any[] {
         const entries: any[] = []
         let size = 2
-        let i = from
+        let i = this.saveNext
         for (; i < this.streams.length; ++i) {
             const t = this.times[i]
             const e: any[] = [this.streams[i], this.values[i], t > 0 ? t : -(nowMs - (t + UNSTAMPED_BIAS_MS)) - 1]
@@ -105,7 +112,8 @@ export class Outbox {
             entries.push(e)
             size += n
         }
-        return { entries: entries, next: i }
+        this.saveNext = i
+        return entries
     }
 
     /** Queues the entries of a saved chunk again after a reboot (`nowMs`: the device clock now). */
@@ -202,6 +210,7 @@ export class Outbox {
     }
 
     private remove(i: number) {
+        if (i < this.saveNext) this.saveNext--
         this.bytes -= sampleBytes(this.streams[i], this.values[i])
         this.streams.insert(i, -1)
         this.values.insert(i, -1)
