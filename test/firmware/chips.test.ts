@@ -64,6 +64,16 @@ function upstreamCompensation(cal: any, adcTemp: number, adcPres: number, adcHum
 }
 
 /** 16 B of pseudo-random registers a read of `n` bytes from `reg` returns, seeded */
+/** The message `chip.init()` fails with ("" when it succeeds). */
+async function initError(chip: { init(): Promise<void> }): Promise<string> {
+    try {
+        await chip.init()
+    } catch (e) {
+        return (e as Error).message
+    }
+    return ""
+}
+
 function bytes(seed: number, n: number): Buffer {
     const b = Buffer.alloc(n)
     for (let i = 0; i < n; ++i) {
@@ -104,23 +114,11 @@ describe("chip drivers on a fake I2C bus", () => {
     })
     test("BME680: another chip at the address (wrong id) and no answer at all fail init", async () => {
         new FakeBus(() => Buffer.from([0x60])).install()
-        let err = ""
-        try {
-            await new BME680Driver(0x76).init()
-        } catch (e) {
-            err = (e as Error).message
-        }
-        expect(err).toBe("BME680: wrong chip id (96)")
+        expect(await initError(new BME680Driver(0x76))).toBe("BME680: wrong chip id (96)")
         const silent = new FakeBus(() => Buffer.from([0x61]))
         silent.status = 3
         silent.install()
-        err = ""
-        try {
-            await new BME680Driver(0x76).init()
-        } catch (e) {
-            err = (e as Error).message
-        }
-        expect(err).toBe("E_I2C 3 at 118")
+        expect(await initError(new BME680Driver(0x76))).toBe("E_I2C 3 at 118")
     })
     test("SHT30: status read with its CRC at init (a bad CRC fails); a reading converted; reads within 500 ms share one measurement", async () => {
         const bus = new FakeBus((addr, wr) => (wr.length === 0 && addr === 0x44 ? Buffer.from([0x66, 0x66, 0x93, 0x80, 0x00, 0xa2]) : Buffer.alloc(0)))
@@ -136,12 +134,6 @@ describe("chip drivers on a fake I2C bus", () => {
         expect(a.humidity).toBe((100 / 0x10000) * 0x8000)
         expect(b.temperature).toBe(a.temperature)
         new FakeBus(() => Buffer.from([0x66, 0x66, 0x94])).install()
-        let err = ""
-        try {
-            await new SHT30Driver(0x44).init()
-        } catch (e) {
-            err = (e as Error).message
-        }
-        expect(err).toBe("SHT CRC error")
+        expect(await initError(new SHT30Driver(0x44))).toBe("SHT CRC error")
     })
 })
