@@ -278,10 +278,12 @@ export function resourceCovers(subscribed: string, changed: string): boolean {
  * [P§5] Decodes one request object (the text of one JSON object, as the server's framer cut it).
  * Unknown fields are ignored. Never throws. `fromBytes`: the text was decoded from bytes (UTF-8), so it
  * holds no lone surrogate itself and only a \u escape could make one; without a \u the search is skipped.
+ * `shallow`: the caller measured the text's nesting as jsonDepthExceeds does and it is within MAX_DEPTH
+ * (the server's framer counts brackets as it cuts the object): it is not measured again.
  */
-export function decodeRequest(text: string, fromBytes?: boolean): DecodedRequest {
+export function decodeRequest(text: string, fromBytes?: boolean, shallow?: boolean): DecodedRequest {
     // measured before parsing; the error waits for the token, which parsing (not recursive) reads
-    const tooDeep = jsonDepthExceeds(text, MAX_DEPTH)
+    const tooDeep = shallow === true ? false : jsonDepthExceeds(text, MAX_DEPTH)
     let raw: Json
     try {
         raw = JSON.parse(text)
@@ -535,7 +537,8 @@ export function encodeShortRequest(req: Request): string {
 export function encodeResponse(resp: Response): string {
     if (resp.short === true && resp.notice !== true) {
         // the hot path's answer, a 200 without a body, is its token alone: the same text, without an object to encode
-        if (resp.status === 200 && resp.body === undefined && typeof resp.token === "string") return "{\"t\":" + encode(resp.token) + "}"
+        // (quote() writes what encode() writes for a string, and a short token needs no native pass and checks)
+        if (resp.status === 200 && resp.body === undefined && typeof resp.token === "string") return "{\"t\":" + quote(resp.token) + "}"
         return encode({ t: resp.token, s: resp.status === 200 ? undefined : resp.status, b: resp.body })
     }
     return encode({ notice: resp.notice === true ? true : undefined, token: resp.token, status: resp.status, resource: resp.resource, body: resp.body })

@@ -6,7 +6,9 @@
 // connections, no subscribers) for each round.
 //   FEEDLINE_HOTPATH_ROUNDS=3     rounds (default 3), each warm-up + measure on one fresh server
 //   FEEDLINE_HOTPATH_WINDOW=8     updates in flight per connection (default 8; 50 connections)
-//   FEEDLINE_HOTPATH_PACED=1000   updates/s of the latency rounds (0: none)
+//   FEEDLINE_HOTPATH_PACED=1000   updates/s of the latency rounds (0: none); each also prints the server's CPU per
+//                                 update at that fixed rate (both builds batching alike: the fairer before/after
+//                                 comparison, e.g. at 20000, where the closed loop's figure follows its throughput)
 //   FEEDLINE_BENCH_CPU_PROFILE=1  also print the server's hottest functions when it stops
 //   FEEDLINE_BENCH_CPU_PROFILE_DIR=/tmp/prof  keep the .cpuprofile files there (one per thread)
 import { mkdtempSync, rmSync } from "node:fs"
@@ -38,6 +40,8 @@ async function main(): Promise<void> {
         const mainPerUpdate: number[] = []
         const rates: number[] = []
         const ackP99s: number[] = []
+        const pacedPerUpdate: number[] = []
+        const pacedMainPerUpdate: number[] = []
         try {
             const gen = await LoadGenWorker.start(target.address, target.pid)
             try {
@@ -55,7 +59,12 @@ async function main(): Promise<void> {
                 for (let i = 0; pacedPerS > 0 && i < rounds; i++) {
                     const p = await gen.paced(pacedPerS, PACED_WARMUP_MS, MEASURE_MS)
                     ackP99s.push(p.ack.p99)
-                    log(`  paced ${pacedPerS}/s round ${i + 1}: ack p50 ${p.ack.p50.toFixed(2)} ms, p99 ${p.ack.p99.toFixed(2)} ms, p99.9 ${p.ack.p999.toFixed(2)} ms; device side ${p.deviceBytesPerUpdate.up.toFixed(0)} B up + ${p.deviceBytesPerUpdate.down.toFixed(0)} B down per update (TLS included); load average ${os.loadavg()[0].toFixed(1)}`)
+                    const pacedUs = (p.server.cpuMs * 1000) / Math.max(1, p.acked)
+                    const pacedMainUs = p.server.mainThreadCpuMs === undefined ? undefined : (p.server.mainThreadCpuMs * 1000) / Math.max(1, p.acked)
+                    pacedPerUpdate.push(pacedUs)
+                    if (pacedMainUs !== undefined) pacedMainPerUpdate.push(pacedMainUs)
+                    const cpu = `server ${pacedUs.toFixed(1)} µs CPU per update${pacedMainUs === undefined ? "" : ` (main thread ${pacedMainUs.toFixed(1)})`}`
+                    log(`  paced ${pacedPerS}/s round ${i + 1}: ${(p.acked / (p.measureMs / 1000)).toFixed(0)} acked/s, ${cpu}; ack p50 ${p.ack.p50.toFixed(2)} ms, p99 ${p.ack.p99.toFixed(2)} ms, p99.9 ${p.ack.p999.toFixed(2)} ms; device side ${p.deviceBytesPerUpdate.up.toFixed(0)} B up + ${p.deviceBytesPerUpdate.down.toFixed(0)} B down per update (TLS included); load average ${os.loadavg()[0].toFixed(1)}`)
                 }
             } finally {
                 await gen.stop()
@@ -64,7 +73,8 @@ async function main(): Promise<void> {
             await target.stop()
         }
         const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`
-        const latency = ackP99s.length ? `, ack p99 ${range(ackP99s, 2)} ms at ${pacedPerS}/s` : ""
+        const pacedMain = pacedMainPerUpdate.length ? ` (main thread ${range(pacedMainPerUpdate, 1)})` : ""
+        const latency = ackP99s.length ? `, ack p99 ${range(ackP99s, 2)} ms and ${range(pacedPerUpdate, 1)} µs CPU per update${pacedMain} at ${pacedPerS}/s` : ""
         const main = mainPerUpdate.length ? ` (main thread ${range(mainPerUpdate, 1)})` : ""
         log(`range: ${range(rates, 0)} acked/s, ${range(perUpdate, 1)} µs server CPU per update${main}${latency}; load average ${os.loadavg()[0].toFixed(1)}`)
     } finally {

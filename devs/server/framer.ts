@@ -2,11 +2,13 @@
 // inside them (pretty-printed requests pasted into `openssl s_client` work). A byte-level state machine:
 // feed() it chunks of any size (1 byte, half an object, three objects) and it returns what it cut
 // (feedTo() hands the same to a sink, without a list per chunk).
-// It only finds object boundaries (braces outside strings) and checks that an object is UTF-8;
-// JSON.parse in decodeRequest judges the rest. A bad line (anything but an object where one should
+// It only finds object boundaries (braces outside strings), checks that an object is UTF-8 and says
+// whether it nests deeper than MAX_DEPTH (so decodeRequest need not measure it again); JSON.parse in
+// decodeRequest judges the rest. A bad line (anything but an object where one should
 // start, or a string running past the end of its line) is reported once and skipped to its end: the
 // next line is read afresh, so a typo in a by-hand session costs that line only.
 import { isUtf8 } from "node:buffer"
+import { MAX_DEPTH } from "../../src/protocol.ts"
 import { MAX_OBJECT_BYTES } from "./limits.ts"
 
 export type FramerEvent =
@@ -29,6 +31,21 @@ function isWhitespace(b: number): boolean {
     return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09
 }
 
+/**
+ * Bytes inside an object that change none of the framer's state, one table for inside strings and one
+ * for outside (1: plain): ASCII, and in a string neither its end, an escape nor a newline; outside strings
+ * no bracket and no quote. A table lookup per byte instead of a chain of comparisons.
+ */
+const PLAIN_IN_STRING = plainBytes([QUOTE, BACKSLASH, NEWLINE])
+const PLAIN_OUTSIDE = plainBytes([QUOTE, OPEN_BRACE, CLOSE_BRACE, OPEN_BRACKET, CLOSE_BRACKET])
+
+function plainBytes(special: number[]): Uint8Array {
+    const t = new Uint8Array(256)
+    t.fill(1, 0, 0x80)
+    for (const b of special) t[b] = 0
+    return t
+}
+
 /** The first byte of a bad line, readable, so a person sees which line it was (only that byte: the report must not depend on how the stream was cut). */
 function firstOf(b: number): string {
     return b > 0x20 && b < 0x7f ? JSON.stringify(String.fromCharCode(b)) : `byte 0x${b.toString(16).padStart(2, "0")}`
@@ -36,8 +53,11 @@ function firstOf(b: number): string {
 
 /** Where a framer hands what it cuts (the session implements it: no event object or list per request). */
 export interface FramerSink {
-    /** one complete top-level object, as text; `badUtf8`: its bytes are not UTF-8 (the text holds U+FFFD in their place) */
-    framedObject(text: string, bytes: number, badUtf8: boolean): void
+    /**
+     * one complete top-level object, as text; `badUtf8`: its bytes are not UTF-8 (the text holds U+FFFD in their
+     * place); `shallow`: it nests at most MAX_DEPTH levels (measured on its bytes as jsonDepthExceeds measures text)
+     */
+    framedObject(text: string, bytes: number, badUtf8: boolean, shallow: boolean): void
     /** [P§3] a bad line, once, with why; skipped to its end */
     framedGarbage(reason: string): void
     /** the current object passed the size limit; the framer is finished */
@@ -67,6 +87,8 @@ export class ObjectFramer {
     private inGarbage = false
     /** the current object holds a byte above 0x7f (else it is ASCII: no UTF-8 check, no copy to decode it) */
     private nonAscii = false
+    /** the current object nests deeper than MAX_DEPTH (brackets outside strings, as jsonDepthExceeds counts them) */
+    private deep = false
     /** pieces of the current object from earlier chunks */
     private parts: Buffer[] = []
     private partsBytes = 0
@@ -85,8 +107,20 @@ export class ObjectFramer {
     feedTo(chunk: Buffer, sink: FramerSink): void {
         if (this.finished) return
         let start = this.depth > 0 ? 0 : -1 // where the current object starts in this chunk
-        for (let i = 0; i < chunk.length; ++i) {
-            const b = chunk[i]
+        const n = chunk.length
+        for (let i = 0; i < n; ++i) {
+            let b = chunk[i]
+            const plain = this.inString ? PLAIN_IN_STRING : PLAIN_OUTSIDE
+            if (this.depth > 0 && !this.escaped && plain[b] === 1) {
+                // the hot path: a run of bytes that change nothing (most of a request, in strings and out),
+                // skipped in a tight loop up to the first one that does or that would pass the size limit
+                const end = Math.min(n, start + this.maxObjectBytes - this.partsBytes)
+                if (i < end) {
+                    while (++i < end && plain[chunk[i]] === 1);
+                    if (i === n) break
+                    b = chunk[i]
+                }
+            }
             if (this.depth === 0) {
                 if (this.inGarbage) {
                     if (b === NEWLINE) this.inGarbage = false // the next line is read afresh
@@ -112,22 +146,24 @@ export class ObjectFramer {
                     continue // nothing of a broken object counts towards the size limit
                 }
             } else if (b === QUOTE) this.inString = true
-            else if (b === OPEN_BRACE || b === OPEN_BRACKET) this.depth++
-            else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
+            else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+                if (++this.depth > MAX_DEPTH) this.deep = true
+            } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
                 if (--this.depth === 0) {
                     const bytes = this.partsBytes + (i + 1 - start)
                     if (bytes > this.maxObjectBytes) return this.overflow(sink, bytes)
+                    const shallow = !this.deep
                     if (!this.nonAscii && this.parts.length === 0) {
                         // ASCII in one chunk (the hot path): UTF-8 by construction, decoded straight from the chunk
                         const text = chunk.toString("latin1", start, i + 1)
                         this.reset()
-                        sink.framedObject(text, bytes, false)
+                        sink.framedObject(text, bytes, false, shallow)
                     } else {
                         const last = chunk.subarray(start, i + 1)
                         const whole = this.parts.length ? Buffer.concat([...this.parts, last]) : last
                         this.reset()
                         // [P§5] toString would put U+FFFD in place of bad bytes, and that would be stored as if it had been sent
-                        sink.framedObject(whole.toString("utf8"), bytes, !isUtf8(whole))
+                        sink.framedObject(whole.toString("utf8"), bytes, !isUtf8(whole), shallow)
                     }
                     start = -1
                     continue
@@ -159,6 +195,7 @@ export class ObjectFramer {
         this.inString = false
         this.escaped = false
         this.nonAscii = false
+        this.deep = false
         if (this.parts.length) this.parts = []
         this.partsBytes = 0
     }

@@ -175,30 +175,40 @@ export class Router {
 
     /** Answers one request. Never throws. */
     handle(caller: Caller, req: Request): Promise<Answer> {
-        return this.answer(caller, req, undefined, 0)
+        return new Promise((resolve) => this.answer(caller, req, { answered: (_req, answer) => resolve(answer) }, 0))
     }
 
     /**
-     * handle(), also handing the answer to `to` (a connection's session) with `tag`: the session needs no
-     * async step of its own per request. Never throws; `to.answered` must not either.
+     * Answers one request to `to` (a connection's session) with `tag`: a callback, not a promise, so a
+     * connection's request costs no async step of its own and no promise nobody waits for. Never throws;
+     * `to.answered` must not either.
      */
-    async answer(caller: Caller, req: Request, to: AnswerTarget | undefined, tag: number): Promise<Answer> {
+    answer(caller: Caller, req: Request, to: AnswerTarget, tag: number): void {
         const started = req.method === "get" ? performance.now() : 0
-        let response: Response
-        let after: (() => void) | undefined
+        let pending: Promise<Result>
         try {
-            const result = await this.resultOf(caller, req)
-            response = { token: req.token, status: result.status, resource: req.resource, body: result.body }
-            after = result.after
+            pending = this.resultOf(caller, req)
         } catch (e) {
+            return to.answered(req, this.answerOf(req, undefined, e, started), tag)
+        }
+        pending.then(
+            (result) => to.answered(req, this.answerOf(req, result, undefined, started), tag),
+            (e: unknown) => to.answered(req, this.answerOf(req, undefined, e, started), tag),
+        )
+    }
+
+    /** The answer to `req`: its handler's `result`, or the error `e` it threw; counted. */
+    private answerOf(req: Request, result: Result | undefined, e: unknown, started: number): Answer {
+        let answer: Answer
+        if (result !== undefined) {
+            answer = { response: { token: req.token, status: result.status, resource: req.resource, body: result.body }, after: result.after }
+        } else {
             const err = asApiError(e)
             if (err.status >= 500) this.deps.log.error({ err: e, method: req.method, resource: req.resource }, "request failed")
-            response = errorResponse(err, req.token, req.resource)
+            answer = { response: errorResponse(err, req.token, req.resource), after: undefined }
         }
-        this.deps.metrics.requestAnswered(req.method, response.status)
+        this.deps.metrics.requestAnswered(req.method, answer.response.status)
         if (req.method === "get") this.deps.metrics.storeQuery.observe((performance.now() - started) / 1000)
-        const answer = { response, after }
-        to?.answered(req, answer, tag)
         return answer
     }
 

@@ -188,9 +188,9 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     }
 
     /** [FramerSink] one object cut from the stream (receiveBytes greeted and took the time of its chunk) */
-    framedObject(text: string, _bytes: number, badUtf8: boolean): void {
+    framedObject(text: string, _bytes: number, badUtf8: boolean, shallow: boolean): void {
         if (this.state !== "open" || this.draining) return
-        this.request(text, !badUtf8, this.lastRxMs)
+        this.request(text, !badUtf8, this.lastRxMs, shallow)
     }
 
     /** [FramerSink] [P§3] one answer per bad line; token "": no token could be read from it */
@@ -223,14 +223,14 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.greet()
         if (this.state !== "open" || this.draining) return
         this.lastRxMs = this.deps.now()
-        this.request(text, utf8, this.lastRxMs)
+        this.request(text, utf8, this.lastRxMs, false)
     }
 
-    /** One request object received at `nowMs`: decoded, rate-limited, routed. */
-    private request(text: string, utf8: boolean, nowMs: number): void {
+    /** One request object received at `nowMs`: decoded, rate-limited, routed. `shallow`: the framer measured its nesting (within MAX_DEPTH). */
+    private request(text: string, utf8: boolean, nowMs: number, shallow: boolean): void {
         this.requests++
         // decoded from bytes: a lone surrogate can only come from a \u escape
-        const decoded = decodeRequest(text, true)
+        const decoded = decodeRequest(text, true, shallow)
         if (!utf8) {
             const token = decoded.request?.token ?? decoded.error?.token ?? ""
             this.deps.metrics.requests.add({ method: "invalid", status: "400" })
@@ -266,7 +266,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
 
     /** Has the router answer one request (`writeId` > 0: one of this connection's writes); the answer comes to answered(). */
     private route(req: Request, writeId: number): void {
-        void this.deps.router.answer(this, req, this, writeId)
+        this.deps.router.answer(this, req, this, writeId)
     }
 
     /** [AnswerTarget] A request's answer: sent, unless the connection closed meanwhile. Never throws. */

@@ -47,17 +47,27 @@ export function atOf(v: unknown, where: string, nowMs: number): number | undefin
     throw unprocessable("E_BAD_TIME", `${where} is ${isoOf(ms)}, more than a day ahead of the server's clock`)
 }
 
-/** `[{"at":…,"value":…}]` of one datastream. */
-export function pointsOfDatapoints(stream: string, list: unknown, where: string, nowMs: number, out: PointInput[] = []): PointInput[] {
-    if (!Array.isArray(list)) throw badBody(`${where} must be a list such as [{"at":"${isoOf(nowMs)}","value":"1"}]`)
+/**
+ * Where in a request body something sits, for error messages: a path, or the index `i` of a feed update's
+ * datastream (`datastreams[i]`). Made into text only when something is refused (every write passes here).
+ */
+export type Place = string | number
+
+function placeText(where: Place, member = ""): string {
+    return (typeof where === "number" ? `datastreams[${where}]` : where) + member
+}
+
+/** `[{"at":…,"value":…}]` of one datastream (at `where`, and `member` in it). */
+export function pointsOfDatapoints(stream: string, list: unknown, where: Place, nowMs: number, out: PointInput[] = [], member = ""): PointInput[] {
+    if (!Array.isArray(list)) throw badBody(`${placeText(where, member)} must be a list such as [{"at":"${isoOf(nowMs)}","value":"1"}]`)
     for (let i = 0; i < list.length; ++i) {
         const dp = list[i]
-        if (!isObject(dp)) throw badBody(`${where}[${i}] must be an object such as {"at":"${isoOf(nowMs)}","value":"1"}`)
+        if (!isObject(dp)) throw badBody(`${placeText(where, member)}[${i}] must be an object such as {"at":"${isoOf(nowMs)}","value":"1"}`)
         const atMs = atMsOf(dp.at, nowMs)
         const value = valueText(dp.value)
         if (value === undefined || Number.isNaN(atMs)) {
-            // refused: the place is named for the error only (every write passes here)
-            const w = `${where}[${i}]`
+            // refused: the place is named for the error only
+            const w = `${placeText(where, member)}[${i}]`
             atOf(dp.at, `${w}.at`, nowMs)
             valueOf(dp.value, `${w}.value`)
         }
@@ -67,10 +77,17 @@ export function pointsOfDatapoints(stream: string, list: unknown, where: string,
 }
 
 /** One datastream object: `{"id":…, "current_value":…, "at":…, "datapoints":[…]}` (id given by the path or the object). */
-export function pointsOfDatastream(ds: Record<string, any>, stream: string, where: string, nowMs: number, out: PointInput[] = []): PointInput[] {
-    if (ds.datapoints !== undefined) pointsOfDatapoints(stream, ds.datapoints, `${where}.datapoints`, nowMs, out)
+export function pointsOfDatastream(ds: Record<string, any>, stream: string, where: Place, nowMs: number, out: PointInput[] = []): PointInput[] {
+    if (ds.datapoints !== undefined) pointsOfDatapoints(stream, ds.datapoints, where, nowMs, out, ".datapoints")
     if (ds.current_value !== undefined) {
-        out.push({ stream, atMs: atOf(ds.at, `${where}.at`, nowMs), value: valueOf(ds.current_value, `${where}.current_value`) })
+        const atMs = atMsOf(ds.at, nowMs)
+        const value = valueText(ds.current_value)
+        if (value === undefined || Number.isNaN(atMs)) {
+            // refused: the place is named for the error only
+            atOf(ds.at, placeText(where, ".at"), nowMs)
+            valueOf(ds.current_value, placeText(where, ".current_value"))
+        }
+        out.push({ stream, atMs, value: value! })
     }
     return out
 }
@@ -85,7 +102,7 @@ export function pointsOfDatastreams(list: unknown, nowMs: number): { points: Poi
         if (!isObject(ds)) throw badBody(`datastreams[${i}] must be an object such as {"id":"temp","current_value":"21.5"}`)
         const id = isDatastreamId(ds.id) ? (ds.id as string) : datastreamIdOf(ds.id, `datastreams[${i}].id`)
         ids.push(id)
-        pointsOfDatastream(ds, id, `datastreams[${i}]`, nowMs, points)
+        pointsOfDatastream(ds, id, i, nowMs, points)
     }
     return { points, ids }
 }

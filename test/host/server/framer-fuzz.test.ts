@@ -5,6 +5,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"
+import { jsonDepthExceeds, MAX_DEPTH } from "../../../src/protocol.ts"
 import { ObjectFramer, type FramerEvent } from "../../../devs/server/framer.ts"
 import { anyRequestTextArb, FUZZ_SEED, fuzzOptions } from "../protocol/envelope-arbitraries.ts"
 
@@ -85,4 +86,31 @@ test("framer: a raw newline in a string far into a large chunk is garbage, not a
     const framer = new ObjectFramer()
     const events = framer.feed(stream).map((e) => e.kind)
     assert.deepEqual(events, ["garbage", "garbage", "object"])
+})
+
+// The session skips decodeRequest's own depth measurement when the framer says an object is shallow
+// (issue 15): the two must agree on every object, however it was cut and whatever its strings hold.
+test("framer: its depth verdict on each object is jsonDepthExceeds' on the object's text", () => {
+    const nestedArb = fc
+        .tuple(fc.integer({ min: 0, max: MAX_DEPTH + 3 }), fc.constantFrom("[", "{\"k\":"), fc.constantFrom("", '"[[{\\"', "\"]}\\\\\""))
+        .map(([levels, open, str]) => {
+            const close = open === "[" ? "]" : "}"
+            return Buffer.from(`{"t":"${levels}","b":${open.repeat(levels)}${str || "1"}${close.repeat(levels)}}\n`)
+        })
+    const stream = fc.array(fc.oneof(nestedArb, anyRequestTextArb.map((t) => Buffer.from(t, "utf8"))), { minLength: 1, maxLength: 6 }).map((parts) => Buffer.concat(parts))
+    let deep = 0
+    fc.assert(
+        fc.property(stream, cutsArb, (bytes, cuts) => {
+            const framer = new ObjectFramer(MAX_OBJECT_BYTES_IN_TEST)
+            const seen: { text: string; shallow: boolean }[] = []
+            const sink = { framedObject: (text: string, _b: number, _u: boolean, shallow: boolean) => void seen.push({ text, shallow }), framedGarbage() {}, framedOversize() {} }
+            for (let at = 0, i = 0; at < bytes.length; at += cuts[i++ % cuts.length]) framer.feedTo(Buffer.from(bytes.subarray(at, at + cuts[i % cuts.length])), sink)
+            for (const o of seen) {
+                assert.equal(o.shallow, !jsonDepthExceeds(o.text, MAX_DEPTH), o.text.slice(0, 80))
+                if (!o.shallow) deep++
+            }
+        }),
+        fuzzOptions(300)
+    )
+    assert.ok(deep > 0, "some objects were too deep")
 })

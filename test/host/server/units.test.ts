@@ -8,7 +8,7 @@ import { historyQueryOf } from "../../../devs/server/handlers/datapoints.ts"
 import { Buckets, fullBucket, take } from "../../../devs/server/ratelimit.ts"
 import { ServerStamps } from "../../../devs/server/storage/stamps.ts"
 import { parseDuration, parseTime } from "../../../devs/server/time.ts"
-import { atOf, EARLIEST_AT_MS, MAX_FUTURE_MS } from "../../../devs/server/handlers/body.ts"
+import { atOf, EARLIEST_AT_MS, MAX_FUTURE_MS, pointsOfDatapoints, pointsOfDatastream, pointsOfDatastreams } from "../../../devs/server/handlers/body.ts"
 
 test("token bucket: a burst, then the rate, with a retry hint", () => {
     const cfg = { ratePerSecond: 10, burst: 3 }
@@ -138,4 +138,36 @@ test("sample times: refused before 2000 and more than 24 h ahead of the server's
     assert.equal(atOf(EARLIEST_AT_MS, "at", now), EARLIEST_AT_MS)
     assert.throws(() => atOf(EARLIEST_AT_MS - 1, "at", now), (e: any) => e.code === "E_BAD_TIME" && /before 2000/.test(e.message))
     assert.equal(atOf(undefined, "at", now), undefined, "no time: the server stamps it")
+})
+
+test("body: a refused point names its place in the body (built only on refusal), for each way a write names it", () => {
+    const now = Date.UTC(2026, 11, 6)
+    const refusal = (f: () => unknown) => {
+        try {
+            f()
+        } catch (e: any) {
+            return `${e.code} ${e.message}`
+        }
+        return "accepted"
+    }
+    const feedUpdate = (list: unknown) => refusal(() => pointsOfDatastreams(list, now))
+    const ok = { id: "a", current_value: "1" }
+    assert.match(feedUpdate([ok, { id: "b", datapoints: [{ value: "1" }, { at: 5, value: "2" }] }]), /^E_BAD_TIME datastreams\[1\]\.datapoints\[1\]\.at is 1970/)
+    assert.match(feedUpdate([ok, ok, { id: "c", datapoints: [{ value: [] }] }]), /^E_BAD_VALUE datastreams\[2\]\.datapoints\[0\]\.value must be/)
+    assert.match(feedUpdate([ok, { id: "b", datapoints: {} }]), /^E_BAD_BODY datastreams\[1\]\.datapoints must be a list/)
+    assert.match(feedUpdate([{ id: "b", datapoints: [1] }]), /^E_BAD_BODY datastreams\[0\]\.datapoints\[0\] must be an object/)
+    assert.match(feedUpdate([ok, { id: "b", current_value: {} }]), /^E_BAD_VALUE datastreams\[1\]\.current_value must be/)
+    assert.match(feedUpdate([ok, { id: "b", current_value: "1", at: "soon" }]), /^E_BAD_TIME datastreams\[1\]\.at must be/)
+    // the datastream's own door and the datapoints door name theirs
+    assert.match(refusal(() => pointsOfDatastream({ current_value: "1", at: -1 }, "t", "body", now)), /^E_BAD_TIME body\.at must be/)
+    assert.match(refusal(() => pointsOfDatapoints("t", [{ value: "1" }, { value: null }], "datapoints", now)), /^E_BAD_VALUE datapoints\[1\]\.value must be/)
+    // what is accepted is the same points as before
+    assert.deepEqual(pointsOfDatastreams([ok, { id: "b", datapoints: [{ at: now, value: 2 }], current_value: true }], now), {
+        points: [
+            { stream: "a", atMs: undefined, value: "1" },
+            { stream: "b", atMs: now, value: "2" },
+            { stream: "b", atMs: undefined, value: "1" },
+        ],
+        ids: ["a", "b"],
+    })
 })
