@@ -57,8 +57,61 @@ function placeText(where: Place, member = ""): string {
     return (typeof where === "number" ? `datastreams[${where}]` : where) + member
 }
 
-/** `[{"at":…,"value":…}]` of one datastream (at `where`, and `member` in it). */
-export function pointsOfDatapoints(stream: string, list: unknown, where: Place, nowMs: number, out: PointInput[] = [], member = ""): PointInput[] {
+/** `[{"at":…,"value":…}]` of one datastream (at `where`). */
+export function pointsOfDatapoints(stream: string, list: unknown, where: Place, nowMs: number): PointInput[] {
+    const out = new Array<PointInput>(Array.isArray(list) ? list.length : 0)
+    fillDatapoints(stream, list, where, "", nowMs, out, 0)
+    return out
+}
+
+/** One datastream object: `{"id":…, "current_value":…, "at":…, "datapoints":[…]}` (id given by the path or the object). */
+export function pointsOfDatastream(ds: Record<string, any>, stream: string, where: Place, nowMs: number): PointInput[] {
+    const out = new Array<PointInput>(pointCountOf(ds))
+    fillDatastream(ds, stream, where, nowMs, out, 0)
+    return out
+}
+
+/** `"datastreams":[…]` of a feed update: the points to write, and the ids named (created even without a value). */
+export function pointsOfDatastreams(list: unknown, nowMs: number): { points: PointInput[]; ids: string[] } {
+    if (!Array.isArray(list)) throw badBody('"datastreams" must be a list such as [{"id":"temp","current_value":"21.5"}]')
+    let count = 0
+    for (let i = 0; i < list.length; ++i) if (isObject(list[i])) count += pointCountOf(list[i])
+    // lists made at their size: one grown by push from empty holds 17 slots (a device's update has one point)
+    const points = new Array<PointInput>(count)
+    const ids = new Array<string>(list.length)
+    for (let i = 0, at = 0; i < list.length; ++i) {
+        const ds = list[i]
+        if (!isObject(ds)) throw badBody(`datastreams[${i}] must be an object such as {"id":"temp","current_value":"21.5"}`)
+        const id = isDatastreamId(ds.id) ? (ds.id as string) : datastreamIdOf(ds.id, `datastreams[${i}].id`)
+        ids[i] = id
+        at = fillDatastream(ds, id, i, nowMs, points, at)
+    }
+    return { points, ids }
+}
+
+/** How many points a datastream object gives when it is valid (one that is not is refused before this matters). */
+function pointCountOf(ds: Record<string, any>): number {
+    return (Array.isArray(ds.datapoints) ? ds.datapoints.length : 0) + (ds.current_value !== undefined ? 1 : 0)
+}
+
+/** pointsOfDatastream() into `out` from index `at`; returns the index after the last point. */
+function fillDatastream(ds: Record<string, any>, stream: string, where: Place, nowMs: number, out: PointInput[], at: number): number {
+    if (ds.datapoints !== undefined) at = fillDatapoints(stream, ds.datapoints, where, ".datapoints", nowMs, out, at)
+    if (ds.current_value !== undefined) {
+        const atMs = atMsOf(ds.at, nowMs)
+        const value = valueText(ds.current_value)
+        if (value === undefined || Number.isNaN(atMs)) {
+            // refused: the place is named for the error only
+            atOf(ds.at, placeText(where, ".at"), nowMs)
+            valueOf(ds.current_value, placeText(where, ".current_value"))
+        }
+        out[at++] = { stream, atMs, value: value! }
+    }
+    return at
+}
+
+/** pointsOfDatapoints() (at `where`, and `member` in it) into `out` from index `at`; returns the index after the last point. */
+function fillDatapoints(stream: string, list: unknown, where: Place, member: string, nowMs: number, out: PointInput[], at: number): number {
     if (!Array.isArray(list)) throw badBody(`${placeText(where, member)} must be a list such as [{"at":"${isoOf(nowMs)}","value":"1"}]`)
     for (let i = 0; i < list.length; ++i) {
         const dp = list[i]
@@ -71,38 +124,7 @@ export function pointsOfDatapoints(stream: string, list: unknown, where: Place, 
             atOf(dp.at, `${w}.at`, nowMs)
             valueOf(dp.value, `${w}.value`)
         }
-        out.push({ stream, atMs, value: value! })
+        out[at++] = { stream, atMs, value: value! }
     }
-    return out
-}
-
-/** One datastream object: `{"id":…, "current_value":…, "at":…, "datapoints":[…]}` (id given by the path or the object). */
-export function pointsOfDatastream(ds: Record<string, any>, stream: string, where: Place, nowMs: number, out: PointInput[] = []): PointInput[] {
-    if (ds.datapoints !== undefined) pointsOfDatapoints(stream, ds.datapoints, where, nowMs, out, ".datapoints")
-    if (ds.current_value !== undefined) {
-        const atMs = atMsOf(ds.at, nowMs)
-        const value = valueText(ds.current_value)
-        if (value === undefined || Number.isNaN(atMs)) {
-            // refused: the place is named for the error only
-            atOf(ds.at, placeText(where, ".at"), nowMs)
-            valueOf(ds.current_value, placeText(where, ".current_value"))
-        }
-        out.push({ stream, atMs, value: value! })
-    }
-    return out
-}
-
-/** `"datastreams":[…]` of a feed update: the points to write, and the ids named (created even without a value). */
-export function pointsOfDatastreams(list: unknown, nowMs: number): { points: PointInput[]; ids: string[] } {
-    if (!Array.isArray(list)) throw badBody('"datastreams" must be a list such as [{"id":"temp","current_value":"21.5"}]')
-    const points: PointInput[] = []
-    const ids: string[] = []
-    for (let i = 0; i < list.length; ++i) {
-        const ds = list[i]
-        if (!isObject(ds)) throw badBody(`datastreams[${i}] must be an object such as {"id":"temp","current_value":"21.5"}`)
-        const id = isDatastreamId(ds.id) ? (ds.id as string) : datastreamIdOf(ds.id, `datastreams[${i}].id`)
-        ids.push(id)
-        pointsOfDatastream(ds, id, i, nowMs, points)
-    }
-    return { points, ids }
+    return at
 }

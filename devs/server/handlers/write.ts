@@ -20,10 +20,13 @@ export function admitWrite(ctx: Ctx, points: PointInput[]): PendingWrite {
  * Points without `at` are stamped by the store, with the server's clock [P§9]. Not async itself: the
  * store's promise, with what follows a commit (or a failure) chained on it, one step per write.
  */
-export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: PendingWrite = admitWrite(ctx, points)): Promise<StoredPoint[]> {
+export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted?: PendingWrite): Promise<StoredPoint[]>
+/** …resolving to `result` instead of the stored points. */
+export function writeAndPublish<T>(ctx: Ctx, points: PointInput[], admitted: PendingWrite, result: T): Promise<T>
+export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: PendingWrite = admitWrite(ctx, points), result?: unknown): Promise<unknown> {
     if (points.length === 0) {
         admitted.cancel()
-        return Promise.resolve([])
+        return Promise.resolve(result ?? [])
     }
     let writing: Promise<StoredPoint[]>
     try {
@@ -36,7 +39,7 @@ export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: Pendin
         (stored) => {
             ctx.deps.metrics.datapointsWritten.add(stored.length)
             admitted.publishPoints(stored)
-            return stored
+            return result ?? stored
         },
         (e: unknown) => {
             admitted.cancel()

@@ -85,6 +85,9 @@ export class Reservation {
 
 export type Admission = { ok: true; reservation: Reservation } | { ok: false; owed: number; retryAfterMs: number }
 
+/** A write that owes no pushes (its feed has no subscribers here: most writes) reserves nothing: one shared answer, its settle() a no-op. */
+const NOTHING_RESERVED: Admission = { ok: true, reservation: new Reservation(undefined, 0) }
+
 export class Fanout {
     /** every feed that owes or has reserved something */
     private readonly loads = new Map<number, FeedLoad>()
@@ -136,7 +139,7 @@ export class Fanout {
      * a retry hint. An admitted write's pushes are reserved until it is published or fails.
      */
     admit(feed: number, pushes: number): Admission {
-        if (pushes <= 0) return { ok: true, reservation: new Reservation(undefined, 0) }
+        if (pushes <= 0) return NOTHING_RESERVED
         const owed = this.owed(feed)
         if (owed >= this.limits.maxOwedPerFeed) {
             const busy = Math.max(1, this.ring.size)
