@@ -7,7 +7,9 @@
 //   - memory per idle TLS connection: a fresh server at the metered-link keep-alive holding
 //     FEEDLINE_IDLE_HOLD (default 2000) connections, RSS above the server's own idle RSS; then as many
 //     again, and the slope between the two counts (what one more connection costs, without the slack a
-//     process holds at rest, which the first figure divides in).
+//     process holds at rest, which the first figure divides in);
+//   - the same memory figure with the connections opened one at a time, as a fleet arrives (the handshakes
+//     then do not overlap, and what each frees is what the next connection's buffers are carved from).
 import { mkdtempSync, rmSync } from "node:fs"
 import os, { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -66,6 +68,16 @@ async function main(): Promise<void> {
             console.log(
                 `memory: idle RSS ${(base / 2 ** 20).toFixed(1)} MiB; ${open.open} idle TLS connections (metered keep-alive): RSS ${(b.rssBytes / 2 ** 20).toFixed(1)} MiB, ${kib(b.rssBytes - base, open.open)} KiB each; ` +
                     `${all.open - open.open} more: RSS ${(c.rssBytes / 2 ** 20).toFixed(1)} MiB, ${kib(c.rssBytes - b.rssBytes, all.open - open.open)} KiB each; load average ${load()}`,
+            )
+        })
+        await withTarget(tls, scratch, true, async (t, gen) => {
+            await sleep(SETTLE_MS)
+            const base = sampleProc(t.pid).rssBytes
+            const open = await gen.openDevices(hold, 1)
+            await sleep(SETTLE_MS)
+            const b = sampleProc(t.pid)
+            console.log(
+                `memory, opened one at a time: ${open.open} idle TLS connections: RSS ${(b.rssBytes / 2 ** 20).toFixed(1)} MiB, ${((b.rssBytes - base) / Math.max(1, open.open) / 1024).toFixed(1)} KiB each; load average ${load()}`,
             )
         })
     } finally {

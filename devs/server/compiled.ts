@@ -5,7 +5,7 @@
 // build that is older than the sources it was compiled from (it would silently run old code).
 import { execFileSync } from "node:child_process"
 import { readdirSync, statSync } from "node:fs"
-import { join, relative, resolve } from "node:path"
+import { delimiter, dirname, join, relative, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 /** true when this module is the compiled JavaScript in dist/, false under tsx */
@@ -80,5 +80,16 @@ export function compiledEntry(sourcePath: string): string {
     return modulePath(sourcePath, true)
 }
 
-/** The compiled CLI (the bin), compiled first if stale. */
+/** The compiled CLI (what the bin runs), compiled first if stale. */
 export const compiledCli = (): string => compiledEntry("devs/cli.ts")
+
+/**
+ * The package's bin (`feedline`, devs/bin/feedline), for a test or a benchmark to spawn the server as a user
+ * runs it: the compiled CLI (compiled first if stale) under the allocator settings the server ships with.
+ * The bin execs the `node` on PATH in its own process (a signal reaches the server); `env` puts this
+ * process's Node first on that PATH.
+ */
+export function packageBin(): { command: string; env: NodeJS.ProcessEnv } {
+    compiledCli()
+    return { command: join(PACKAGE_ROOT, "devs/bin/feedline"), env: { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}` } }
+}

@@ -1,14 +1,14 @@
 // The server as a user runs it (`feedline serve`) in a child process that a test may kill with
 // SIGKILL (a crash, a power cut of the process) or stop with SIGTERM (graceful) and start again on the
 // same data folder and the same ports, so a fault proxy in front of it keeps a valid target.
-// The child is `node dist/devs/cli.js serve` (the bin, compiled: what ships), not `npx …`: a signal
-// must reach the server itself, not a wrapper process.
+// The child is the package's bin (`devs/bin/feedline serve`: the compiled CLI with the allocator settings
+// it ships with), not `npx …`: the bin execs node in its own process, so a signal reaches the server itself.
 import { spawn, type ChildProcess } from "node:child_process"
 import { existsSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Credentials } from "../../devs/server/index.ts"
-import { compiledCli } from "../../devs/server/compiled.ts"
+import { packageBin } from "../../devs/server/compiled.ts"
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url))
 /** a loaded 2-core machine needs seconds to start a server */
@@ -46,10 +46,11 @@ export interface ServerProcess {
 export async function startServerProcess(opts: ServerProcessOptions): Promise<ServerProcess> {
     const readyFile = opts.readyFile ?? join(opts.dataDir, "ready.json")
     rmSync(readyFile, { force: true })
+    const bin = packageBin()
     const child: ChildProcess = spawn(
-        process.execPath,
+        bin.command,
         [
-            compiledCli(), "serve",
+            "serve",
             "--data-dir", opts.dataDir,
             "--host", "127.0.0.1",
             "--device-port", String(opts.devicePort ?? 0),
@@ -58,7 +59,7 @@ export async function startServerProcess(opts: ServerProcessOptions): Promise<Se
             "--log-level", "warn",
             ...(opts.args ?? []),
         ],
-        { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] }
+        { cwd: ROOT, env: bin.env, stdio: ["ignore", "pipe", "pipe"] }
     )
     let out = ""
     const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000))

@@ -1,11 +1,11 @@
-// The feedline server, started through its compiled CLI (the bin, `dist/devs/cli.js serve`) in its own process, with the
+// The feedline server, started through its bin (`devs/bin/feedline serve`, the compiled CLI) in its own process, with the
 // same throwaway certificate as the MQTT peers when the CLI accepts one: on SQLite (the default), or on
 // a throw-away PostgreSQL and Redis (devs/tools/services.ts) with one or two worker processes, whose
 // CPU and memory figures then include PostgreSQL's and Redis's processes.
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { compiledCli, PACKAGE_ROOT } from "../../server/compiled.ts"
+import { compiledCli, PACKAGE_ROOT, packageBin } from "../../server/compiled.ts"
 import { topSelfTime } from "../cpu-profile.ts"
 import { startPostgres, startRedis, unavailable, type RunningService } from "../../tools/services.ts"
 import { spawnServer, stopChild, type RunningTarget, type SkippedTarget, type StartTarget, type TargetContext, type TargetName } from "./target.ts"
@@ -35,8 +35,10 @@ let helpText: string | undefined
 function cliHelp(): string {
     if (helpText === undefined) {
         try {
-            helpText = execFileSync(process.execPath, [compiledCli(), "serve", "--help"], {
+            const bin = packageBin()
+            helpText = execFileSync(bin.command, ["serve", "--help"], {
                 cwd: REPO,
+                env: bin.env,
                 encoding: "utf8",
                 stdio: "pipe",
                 timeout: 20_000,
@@ -78,7 +80,7 @@ async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { 
     const runDir = mkdtempSync(join(ctx.workDir, "run-"))
     const dataDir = join(runDir, "data")
     const readyFile = join(runDir, "ready.json")
-    const args = [compiledCli(), "serve", "--data-dir", dataDir, "--device-port", "0", "--app-port", "0", "--ready-file", readyFile]
+    const args = ["serve", "--data-dir", dataDir, "--device-port", "0", "--app-port", "0", "--ready-file", readyFile]
     const help = cliHelp()
     const notes: string[] = []
     if (scaled) {
@@ -126,8 +128,13 @@ async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { 
     }
     // FEEDLINE_BENCH_CPU_PROFILE_DIR: where the .cpuprofile files go (kept, for a profiler's own view); else a throwaway folder
     const profileDir = process.env.FEEDLINE_BENCH_CPU_PROFILE_DIR || join(runDir, "cpu-profile")
-    if (process.env.FEEDLINE_BENCH_CPU_PROFILE === "1") args.unshift("--cpu-prof", "--cpu-prof-dir", profileDir)
-    const { child, stderrTail } = spawnServer(process.execPath, args, { cwd: REPO })
+    // Node refuses --cpu-prof in NODE_OPTIONS, so a profiled server is the compiled CLI under node itself, without the bin's allocator settings
+    const profiled = process.env.FEEDLINE_BENCH_CPU_PROFILE === "1"
+    if (profiled) notes.push("feedline ran under node --cpu-prof directly (not through its bin: without the bin's allocator settings)")
+    const bin = packageBin()
+    const { child, stderrTail } = profiled
+        ? spawnServer(process.execPath, ["--cpu-prof", "--cpu-prof-dir", profileDir, compiledCli(), ...args], { cwd: REPO })
+        : spawnServer(bin.command, args, { cwd: REPO, env: bin.env })
     const until = performance.now() + START_TIMEOUT_MS
     let ready: ReadyFile | undefined
     while (!ready && performance.now() < until && child.exitCode === null) {
@@ -157,7 +164,7 @@ async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { 
             deviceKey: creds.deviceKey,
             readKey: creds.masterKey,
         },
-        notes: scaled ? notes : [`feedline server via its bin (dist/devs/cli.js serve, compiled JavaScript) on Node ${process.version}, SQLite store`, ...notes],
+        notes: scaled ? notes : [`feedline server via its bin (devs/bin/feedline serve: compiled JavaScript, the bin's allocator settings) on Node ${process.version}, SQLite store`, ...notes],
         stop: async () => {
             await stopChild(child, 10_000)
             await stopServices()

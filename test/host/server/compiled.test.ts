@@ -3,24 +3,27 @@
 // refused rather than run; the compiled server's writer thread and the page's shared modules come from
 // that build too.
 import assert from "node:assert/strict"
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { dirname, join } from "node:path"
+import { delimiter, dirname, join } from "node:path"
 import { test } from "node:test"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
-import { compiledCli, modulePath, PACKAGE_ROOT, staleSources } from "../../../devs/server/compiled.ts"
+import { compiledCli, modulePath, PACKAGE_ROOT, packageBin, staleSources } from "../../../devs/server/compiled.ts"
 import { startServerProcess } from "../../e2e/server-process.ts"
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"))
 
-test("the bin is the compiled CLI, built by npm ci / npm install (prepare), and the product's scripts run compiled JavaScript", () => {
-    assert.equal(pkg.bin.feedline, "dist/devs/cli.js")
+test("the bin runs the compiled CLI, built by npm ci / npm install (prepare), and the product's scripts run compiled JavaScript", () => {
+    assert.equal(pkg.bin.feedline, "devs/bin/feedline") // a launcher: the compiled CLI with the allocator settings (below)
+    assert.equal(packageBin().command, join(PACKAGE_ROOT, pkg.bin.feedline))
     assert.match(pkg.scripts.prepare, /npm run -s compile/) // npm ci and npm install run `prepare`
     assert.equal(pkg.scripts.compile, "tsc -b tsconfig.build.json")
     const cli = compiledCli()
-    assert.equal(cli, join(PACKAGE_ROOT, pkg.bin.feedline))
     assert.equal(readFileSync(cli, "utf8").split("\n")[0], "#!/usr/bin/env node")
-    for (const script of ["start", "serve", "build", "heap", "soak"]) {
+    assert.equal(pkg.scripts.serve, "devs/bin/feedline serve")
+    assert.equal(pkg.scripts.preserve, "npm run -s compile")
+    for (const script of ["start", "build", "heap", "soak"]) {
         assert.match(pkg.scripts[script], /^node dist\//, `npm run ${script}`)
         assert.equal(pkg.scripts[`pre${script}`], "npm run -s compile", `npm run ${script} compiles first`)
     }
@@ -28,6 +31,24 @@ test("the bin is the compiled CLI, built by npm ci / npm install (prepare), and 
     assert.equal(build.compilerOptions.outDir, "dist")
     assert.equal(build.compilerOptions.rewriteRelativeImportExtensions, true) // "./x.ts" imports become "./x.js"
     assert.match(readFileSync(join(PACKAGE_ROOT, ".gitignore"), "utf8"), /^\/dist\/$/m)
+})
+
+test("the bin, reached through a link as npm installs it, runs the compiled CLI under the node on PATH with glibc's allocator settings, a user's own settings after them", () => {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-bin-"))
+    try {
+        // a stand-in for node that prints what it was given
+        writeFileSync(join(dir, "node"), '#!/bin/sh\nprintf "%s\\n" "$GLIBC_TUNABLES" "$@"\n', { mode: 0o755 })
+        mkdirSync(join(dir, ".bin"))
+        symlinkSync(packageBin().command, join(dir, ".bin", "feedline"))
+        const run = (env: NodeJS.ProcessEnv) =>
+            execFileSync(join(dir, ".bin", "feedline"), ["serve", "--data-dir", "a b"], { env: { ...env, PATH: `${dir}${delimiter}${process.env.PATH}` }, encoding: "utf8" }).split("\n")
+        const ours = "glibc.malloc.mmap_threshold=65536:glibc.malloc.top_pad=0"
+        const { GLIBC_TUNABLES: _, ...withoutTunables } = process.env
+        assert.deepEqual(run(withoutTunables), [ours, `${join(PACKAGE_ROOT, "devs/bin")}/../../dist/devs/cli.js`, "serve", "--data-dir", "a b", ""])
+        assert.equal(run({ ...withoutTunables, GLIBC_TUNABLES: "glibc.malloc.arena_max=2" })[0], `${ours}:glibc.malloc.arena_max=2`)
+    } finally {
+        rmSync(dir, { recursive: true, force: true })
+    }
 })
 
 test("a compiled module whose source changed after the last compile is stale (E_STALE_BUILD), one that did not is not", () => {
@@ -59,6 +80,10 @@ test("the compiled server stores through its compiled writer thread and serves t
     const server = await startServerProcess({ dataDir })
     try {
         assert.match(readFileSync(`/proc/${server.pid}/cmdline`, "utf8").replaceAll("\0", " "), /dist\/devs\/cli\.js serve/)
+        // started through the bin: node itself (the launcher exec'd it) with the allocator settings
+        assert.equal(realpathSync(`/proc/${server.pid}/exe`), realpathSync(process.execPath))
+        // (glibc 2.36 splits the value it parsed at its colons in the process's copy of the environment)
+        assert.match(readFileSync(`/proc/${server.pid}/environ`, "utf8"), /(^|\0)GLIBC_TUNABLES=glibc\.malloc\.mmap_threshold=65536[:\0]glibc\.malloc\.top_pad=0(\0|$)/)
         const c = await FeedlineConnection.connect({ server: `tls://localhost:${server.devicePort}`, apiKey: server.credentials.masterKey, ca: readFileSync(server.caCertPath) })
         try {
             const feed = server.credentials.feedId
