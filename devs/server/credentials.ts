@@ -8,6 +8,7 @@ import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { KeyRing } from "./auth/keys.ts"
 import { StoreError, type Store } from "./storage/store.ts"
+import { isoOf } from "./time.ts"
 
 export interface Credentials {
     masterKey: string
@@ -61,7 +62,7 @@ export async function ensureCredentials(dataDir: string, store: Store, keys: Key
         feedId: feed.id,
         deviceKey: device.secret,
         deviceKeyId: device.record.id,
-        created: new Date(now()).toISOString(),
+        created: isoOf(now()),
     }
     // whole or not at all: written beside it, then renamed into place
     writeFileSync(`${path}.tmp`, JSON.stringify(file, null, 2) + "\n", { mode: 0o600 })

@@ -1,9 +1,36 @@
 // [P§5, P§9] Times on the wire: `at` is integer ms since the epoch or ISO-8601; the server writes
 // ISO-8601 UTC with milliseconds. Durations are Xively's: `30seconds`, `10minutes`, `6hours`, `2days`.
 
-/** [P§9] the server's way of writing a time */
+const DAY_MS = 86_400_000
+/** 10000-01-01T00:00:00.000Z: from there on toISOString writes a six-digit year */
+const FIVE_DIGIT_YEARS_MS = 253_402_300_800_000
+
+const two = (n: number) => (n < 10 ? "0" : "") + n
+
+/**
+ * [P§9] the server's way of writing a time: what `Date#toISOString` writes, by arithmetic. V8's
+ * `toISOString` asks ICU for the local time zone first (and discards it), which pages in ICU's zone data:
+ * ~0.9 MiB of resident memory in a server that only ever writes UTC (docs/PERFORMANCE.md).
+ */
 export function isoOf(ms: number): string {
-    return new Date(ms).toISOString()
+    if (!Number.isSafeInteger(ms) || ms < 0 || ms >= FIVE_DIGIT_YEARS_MS) return new Date(ms).toISOString()
+    const days = Math.floor(ms / DAY_MS)
+    const inDay = ms - days * DAY_MS
+    // the civil date of a day count (H. Hinnant, "chrono-compatible low-level date algorithms"): 400-year eras from 0000-03-01
+    const z = days + 719_468
+    const era = Math.floor(z / 146_097)
+    const dayOfEra = z - era * 146_097
+    const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365)
+    const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100))
+    const mp = Math.floor((5 * dayOfYear + 2) / 153) // months from March
+    const day = dayOfYear - Math.floor((153 * mp + 2) / 5) + 1
+    const month = mp < 10 ? mp + 3 : mp - 9
+    const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+    const h = Math.floor(inDay / 3_600_000)
+    const min = Math.floor(inDay / 60_000) % 60
+    const s = Math.floor(inDay / 1000) % 60
+    const milli = inDay % 1000
+    return `${String(year).padStart(4, "0")}-${two(month)}-${two(day)}T${two(h)}:${two(min)}:${two(s)}.${String(milli).padStart(3, "0")}Z`
 }
 
 /** ms since the epoch from a number of ms or an ISO-8601 string; undefined when it is neither. */

@@ -5,6 +5,7 @@
 // looks once per event-loop turn), so a revocation counts from the next request on.
 import { randomBytes, timingSafeEqual } from "node:crypto"
 import { ApiError } from "../errors.ts"
+import { isoOf } from "../time.ts"
 import type { KeyRecord, Store } from "../storage/store.ts"
 import { permits, PERMISSIONS, type Grant, type Permission } from "./grant.ts"
 import { scryptOf, sha256Of } from "./key-hash.ts"
@@ -75,8 +76,8 @@ export function describeKey(k: KeyRecord): Record<string, unknown> {
         permissions: k.permissions,
         feeds: k.feeds ?? "*",
         master: k.master,
-        created: new Date(k.createdMs).toISOString(),
-        revoked: k.revokedMs === undefined ? undefined : new Date(k.revokedMs).toISOString(),
+        created: isoOf(k.createdMs),
+        revoked: k.revokedMs === undefined ? undefined : isoOf(k.revokedMs),
     }
 }
 

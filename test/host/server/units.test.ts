@@ -7,8 +7,27 @@ import { changeBody, changeResource, pushLine, type ChangeEvent } from "../../..
 import { historyQueryOf } from "../../../devs/server/handlers/datapoints.ts"
 import { Buckets, fullBucket, take } from "../../../devs/server/ratelimit.ts"
 import { ServerStamps } from "../../../devs/server/storage/stamps.ts"
-import { parseDuration, parseTime } from "../../../devs/server/time.ts"
+import fc from "fast-check"
+import { isoOf, parseDuration, parseTime } from "../../../devs/server/time.ts"
 import { atOf, EARLIEST_AT_MS, MAX_FUTURE_MS, pointsOfDatapoints, pointsOfDatastream, pointsOfDatastreams } from "../../../devs/server/handlers/body.ts"
+
+test("isoOf writes what Date#toISOString writes, without calling it for times from 1970 to 9999 (its time-zone lookup pages in ICU's zone data)", () => {
+    const MAX_MS = 253_402_300_800_000 // 10000-01-01: a six-digit year from there on
+    const edges = [0, 1, 999, 86_399_999, 86_400_000, 951_782_400_000 /* 2000-02-29 */, 951_868_800_000, 4_107_542_400_000 /* 2100-03-01 */, 4_107_456_000_000, 1_704_067_199_999, MAX_MS - 1]
+    const expected = (ms: number) => new Date(ms).toISOString()
+    const original = Date.prototype.toISOString
+    const wanted = [...edges, ...fc.sample(fc.integer({ min: 0, max: MAX_MS - 1 }), 20_000)].map((ms) => [ms, expected(ms)] as const)
+    Date.prototype.toISOString = () => {
+        throw new Error("isoOf called Date#toISOString")
+    }
+    try {
+        for (const [ms, iso] of wanted) assert.equal(isoOf(ms), iso, String(ms))
+    } finally {
+        Date.prototype.toISOString = original
+    }
+    // outside that range (never a stored time) it is toISOString's own answer
+    for (const ms of [MAX_MS, -1, 1.5, 8.64e15]) assert.equal(isoOf(ms), new Date(ms).toISOString())
+})
 
 test("token bucket: a burst, then the rate, with a retry hint", () => {
     const cfg = { ratePerSecond: 10, burst: 3 }
