@@ -103,10 +103,10 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     slot?: number
     /** writes sent so far (each write's id is its number) */
     private writesSent = 0
-    /** ids of this connection's writes not yet answered, oldest first */
-    private readonly writesUnanswered: number[] = []
-    /** reads that wait for the writes sent before them (the newest of those: `afterWrite`), in order */
-    private readonly readsWaiting: { afterWrite: number; req: Request }[] = []
+    /** ids of this connection's writes not yet answered, oldest first; undefined when there are none, so an idle session holds no array */
+    private writesUnanswered?: number[]
+    /** reads that wait for the writes sent before them (the newest of those: `afterWrite`), in order; undefined when none wait */
+    private readsWaiting?: { afterWrite: number; req: Request }[]
 
     constructor(
         private readonly deps: SessionDeps,
@@ -257,11 +257,11 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.inflight++
         if (WRITES.has(req.method)) {
             const id = ++this.writesSent
-            this.writesUnanswered.push(id)
+            ;(this.writesUnanswered ??= []).push(id)
             this.route(req, id)
-        } else if (this.writesUnanswered.length === 0) this.route(req, 0)
+        } else if (this.writesUnanswered === undefined) this.route(req, 0)
         // [P§5] a read sees this connection's earlier writes: it waits until they are answered
-        else this.readsWaiting.push({ afterWrite: this.writesSent, req })
+        else (this.readsWaiting ??= []).push({ afterWrite: this.writesSent, req })
     }
 
     /** Has the router answer one request (`writeId` > 0: one of this connection's writes); the answer comes to answered(). */
@@ -289,12 +289,17 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     /** A write was answered: the reads that waited for it (and for the writes before it) go ahead, in order. */
     private writeAnswered(writeId: number): void {
         const unanswered = this.writesUnanswered
+        if (unanswered === undefined) return
         // writes are mostly answered in the order they were sent: the oldest is first
         const at = unanswered[0] === writeId ? 0 : unanswered.indexOf(writeId)
         if (at === 0) unanswered.shift()
         else if (at > 0) unanswered.splice(at, 1)
+        if (unanswered.length === 0) this.writesUnanswered = undefined
+        const waiting = this.readsWaiting
+        if (waiting === undefined) return
         const oldest = unanswered.length ? unanswered[0] : Infinity
-        while (this.readsWaiting.length && this.readsWaiting[0].afterWrite < oldest) this.route(this.readsWaiting.shift()!.req, 0)
+        while (waiting.length && waiting[0].afterWrite < oldest) this.route(waiting.shift()!.req, 0)
+        if (waiting.length === 0) this.readsWaiting = undefined
     }
 
     /** Queues one line; a connection whose queue passes maxQueueBytes is a slow consumer and is dropped. */
