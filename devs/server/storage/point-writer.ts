@@ -134,6 +134,16 @@ export interface JournalSeqs {
 const MAX_KNOWN_STREAMS = 100_000
 
 const pointKey = (feed: number, stream: string, atMs: number) => `${feed}\n${atMs}\n${stream}`
+const streamKey = (feed: number, stream: string) => `${feed}/${stream}`
+
+/** The journal's columns, in the order of appendSql's values. */
+const JOURNAL_COLUMNS = 6
+/**
+ * Rows per journal INSERT at most (×6 values: well under SQLite's bound on variables). A scratch run at
+ * 100 rows a commit: 1.4 µs of CPU per row one statement each, 0.9 µs in one statement.
+ */
+const APPEND_CHUNK_ROWS = 64
+const appendSql = (rows: number) => `INSERT INTO ingest_journal (seq, feed, stream, at_ms, value, now_ms) VALUES ${new Array(rows).fill("(?, ?, ?, ?, ?, ?)").join(", ")}`
 
 /**
  * The datapoint SQL of one connection, as an append-only ingest journal (LSM-style).
@@ -174,6 +184,9 @@ export class PointWriter {
     /** seq_high_water and compacted_seq as this writer last read or wrote them (-1: not yet read) */
     private knownSeq = -1
     private knownCompacted = -1
+    /** the rows a commit journals, six values each (appendRows), and its INSERTs by number of rows */
+    private readonly rows: (number | string)[] = []
+    private readonly appendStmts = new Map<number, Database.Statement<[(number | string)[]]>>()
 
     constructor(private readonly db: Database.Database) {
         this.feeds = new FeedPresence(db)
@@ -181,9 +194,6 @@ export class PointWriter {
         this.stmt = {
             storedValue: db.prepare<[number, string, number], string>("SELECT value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms = ?").pluck(),
             streamAt: db.prepare<[number, string], number | null>("SELECT at_ms FROM datastreams WHERE feed = ? AND id = ?").pluck(),
-            append: db.prepare<[number, number, string, number, string, number]>(
-                "INSERT INTO ingest_journal (seq, feed, stream, at_ms, value, now_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            ),
             journalRows: db.prepare<[], JournalRow>("SELECT feed, stream, at_ms AS at, value, now_ms AS now FROM ingest_journal ORDER BY seq"),
             // in seq order, so that of two rows of one (feed, stream, at) the later wins; the rows of a feed
             // deleted since they were journaled go nowhere
@@ -224,43 +234,74 @@ export class PointWriter {
      * Journals the requests in one transaction (BEGIN IMMEDIATE: the write lock is taken up front, so a
      * commit by another connection meanwhile cannot make it fail). Throws when the transaction fails;
      * nothing of it is stored then (and nothing of it is remembered).
+     *
+     * The memory of the journal is updated as the points are journaled (a later request of the batch
+     * sees an earlier one's point: one lookup, not one in this commit's points and another in the
+     * journal's); a failed transaction makes it read the journal again instead (forgetJournal).
      */
     commit(batch: WriteRequest[], nowMs: number): (WrittenPairs | StoreError)[] {
-        const journaled: JournalRow[] = []
-        let last = 0
-        const outcomes = this.db
+        try {
+            return this.journal(batch, nowMs)
+        } catch (e) {
+            this.rows.length = 0
+            // rolled back: what memory holds of this commit is not in the journal; the next transaction reads it again
+            this.newestStored.clear()
+            this.forgetJournal(-1, -1)
+            throw e
+        }
+    }
+
+    private journal(batch: WriteRequest[], nowMs: number): (WrittenPairs | StoreError)[] {
+        return this.db
             .transaction(() => {
                 // inside the transaction, so the feeds known to exist are those of the snapshot it writes to
                 this.feeds.otherWriters()
                 const first = this.syncJournal()
+                const journaled = this.journaled
+                const rows = this.rows
                 let seq = first
-                /** what this commit journaled, by pointKey: a later request of the batch sees it */
-                const mine = new Map<string, string>()
                 const outcomes = batch.map((w): WrittenPairs | StoreError => {
                     if (!this.feeds.exists(w.feed)) return new StoreError("no-such-feed", `feed ${w.feed} does not exist`)
                     const written: WrittenPairs = []
                     for (const i of order(w.points)) {
                         const p = w.points[i]
                         const key = pointKey(w.feed, p.stream, p.atMs)
-                        let stored = mine.get(key) ?? this.journaled.get(key)
-                        if (stored === undefined && !this.newerThanStored(w.feed, p.stream, p.atMs)) stored = this.stmt.storedValue.get(w.feed, p.stream, p.atMs)
+                        const stream = streamKey(w.feed, p.stream)
+                        let stored = journaled.get(key)
+                        if (stored === undefined && !this.newerThanStored(stream, w.feed, p.stream, p.atMs)) stored = this.stmt.storedValue.get(w.feed, p.stream, p.atMs)
                         if (stored === p.value) continue // no change [P§9]
-                        this.stmt.append.run(++seq, w.feed, p.stream, p.atMs, p.value, nowMs)
-                        mine.set(key, p.value)
-                        journaled.push({ feed: w.feed, stream: p.stream, at: p.atMs, value: p.value, now: nowMs })
+                        rows.push(++seq, w.feed, p.stream, p.atMs, p.value, nowMs)
+                        journaled.set(key, p.value)
+                        notePoint(this.streams, stream, w.feed, p.stream, p.atMs, p.value, nowMs)
                         written.push(i, seq)
                     }
+                    if (written.length) this.touched.set(w.feed, nowMs)
                     return written
                 })
+                this.appendRows()
                 if (seq !== first) this.stmt.setSeq.run(seq)
-                last = seq
+                this.knownSeq = seq
                 return outcomes
             })
             .immediate()
-        // committed: now it is in the journal, and so in memory
-        for (const r of journaled) this.remember(r)
-        this.knownSeq = last
-        return outcomes
+    }
+
+    /**
+     * Inserts `rows` (six values a row, in seq order) into the journal, emptied after. A statement of
+     * APPEND_CHUNK_ROWS rows, then halving ones for the rest: one step and one call into SQLite per chunk
+     * instead of per row (about a third of a row's insert cost).
+     */
+    private appendRows(): void {
+        const rows = this.rows
+        let at = 0
+        for (let n = APPEND_CHUNK_ROWS; n >= 1; n >>= 1) {
+            const size = n * JOURNAL_COLUMNS
+            if (rows.length - at < size) continue
+            let stmt = this.appendStmts.get(n)
+            if (!stmt) this.appendStmts.set(n, (stmt = this.db.prepare<[(number | string)[]]>(appendSql(n))))
+            for (; rows.length - at >= size; at += size) stmt.run(at === 0 && rows.length === size ? rows : rows.slice(at, at + size))
+        }
+        rows.length = 0
     }
 
     /** How many points the journal holds (as far as this writer knows). */
@@ -311,7 +352,7 @@ export class PointWriter {
                 })
                 .immediate()
             for (const s of this.streams.values()) {
-                const key = `${s.feed}/${s.id}`
+                const key = streamKey(s.feed, s.id)
                 const newest = this.newestStored.get(key)
                 if (newest !== undefined && s.at > newest) this.newestStored.set(key, s.at)
             }
@@ -342,8 +383,7 @@ export class PointWriter {
     }
 
     /** Whether no stored point of the datastream is at or after `atMs` (see newestStored). */
-    private newerThanStored(feed: number, stream: string, atMs: number): boolean {
-        const key = `${feed}/${stream}`
+    private newerThanStored(key: string, feed: number, stream: string, atMs: number): boolean {
         let newest = this.newestStored.get(key)
         if (newest === undefined) {
             const at = this.stmt.streamAt.get(feed, stream)
@@ -391,16 +431,20 @@ function order(points: PointInput[]): number[] {
 
 /** Folds one journaled point into its datastream's change: the newest `at` (the later one of equal `at`s) and the numeric range. */
 export function noteStreamChange(streams: Map<string, StreamChange>, r: JournalRow): void {
-    const key = `${r.feed}/${r.stream}`
-    const num = numericOf(r.value)
+    notePoint(streams, streamKey(r.feed, r.stream), r.feed, r.stream, r.at, r.value, r.now)
+}
+
+/** noteStreamChange of one point, its datastream's key (streamKey) given. */
+function notePoint(streams: Map<string, StreamChange>, key: string, feed: number, stream: string, at: number, value: string, now: number): void {
+    const num = numericOf(value)
     const s = streams.get(key)
     if (!s) {
-        streams.set(key, { feed: r.feed, id: r.stream, value: r.value, at: r.at, min: num, max: num, now: r.now })
+        streams.set(key, { feed, id: stream, value, at, min: num, max: num, now })
         return
     }
-    if (r.at >= s.at) {
-        s.at = r.at
-        s.value = r.value
+    if (at >= s.at) {
+        s.at = at
+        s.value = value
     }
     if (num !== null) {
         s.min = s.min === null || num < s.min ? num : s.min
