@@ -293,3 +293,85 @@ test(`journal: in-process, the commit that takes the journal to ${COMPACT_JOURNA
         await store.close()
     }
 })
+
+/** A PointWriter on a store's database with `feeds` feeds, and a way to read back what a table holds. */
+async function writerWithFeeds(feeds: number): Promise<{ path: string; db: Database.Database; writer: PointWriter; ids: number[] }> {
+    const path = scratchPath()
+    const setup = new SqliteStore({ path, synchronous: "NORMAL", now: () => T0 })
+    const ids: number[] = []
+    for (let i = 0; i < feeds; i++) ids.push((await setup.createFeed({})).id)
+    await setup.close()
+    const db = new Database(path)
+    db.pragma("journal_mode = WAL")
+    return { path, db, writer: new PointWriter(db), ids }
+}
+
+test("journal: one commit across many feeds, with duplicates inside it and a missing feed, journals each change once in seq order", async () => {
+    const { path, db, writer, ids } = await writerWithFeeds(40)
+    try {
+        const missing = Math.max(...ids) + 1000
+        // 40 feeds × 4 points = 160 rows: more than one multi-row INSERT (64 + 64 + 32)
+        const batch = ids.map((feed, k) => ({
+            feed,
+            points: [
+                { stream: "a", atMs: T0 + k, value: "x" },
+                { stream: "b", atMs: T0, value: String(k) },
+                { stream: "a", atMs: T0 + k, value: "y" }, // same (stream, at) in one request: the last wins
+                { stream: "c", atMs: T0, value: "1" },
+                { stream: "d", atMs: T0, value: "2" },
+            ],
+        }))
+        batch.splice(7, 0, { feed: missing, points: [{ stream: "a", atMs: T0, value: "1" }] })
+        // a later request of the commit: the same point again (no change) and a new value (a change)
+        batch.push({ feed: ids[0], points: [{ stream: "c", atMs: T0, value: "1" }, { stream: "d", atMs: T0, value: "3" }] })
+        const outcomes = writer.commit(batch, T0)
+        assert.equal(outcomes.length, 42)
+        assert.equal((outcomes[7] as { failure?: string }).failure, "no-such-feed")
+        const seqs: number[] = []
+        outcomes.forEach((o, i) => {
+            if (i === 7) return
+            assert.ok(Array.isArray(o))
+            for (let k = 1; k < o.length; k += 2) seqs.push(o[k])
+        })
+        assert.deepEqual((outcomes[0] as number[]).filter((_, k) => k % 2 === 0), [2, 1, 3, 4], "indexes in stream then time order, the duplicate's last")
+        assert.deepEqual((outcomes[41] as number[]).filter((_, k) => k % 2 === 0), [1], "only the changed point of the later request")
+        assert.deepEqual(seqs, seqs.map((_, i) => seqs[0] + i), "consecutive seqs in request order")
+        const rows = db.prepare("SELECT seq, feed, stream, at_ms AS at, value FROM ingest_journal ORDER BY seq").all() as { seq: number; feed: number; stream: string; at: number; value: string }[]
+        assert.equal(rows.length, 40 * 4 + 1)
+        assert.deepEqual(rows.map((r) => r.seq), seqs)
+        assert.deepEqual(rows.slice(0, 4).map((r) => [r.feed, r.stream, r.value]), [[ids[0], "a", "y"], [ids[0], "b", "0"], [ids[0], "c", "1"], [ids[0], "d", "2"]])
+        assert.deepEqual(rows.at(-1), { seq: seqs.at(-1), feed: ids[0], stream: "d", at: T0, value: "3" })
+        // the same commit again: no change now (what the journal holds, remembered), but feed 0's "d",
+        // which the journal holds at "3" since the last request
+        const again = writer.commit(batch.slice(0, 41), T0 + 1)
+        assert.deepEqual(again.map((o) => (Array.isArray(o) ? o.length : "refused")), batch.slice(0, 41).map((_, i) => (i === 7 ? "refused" : i === 0 ? 2 : 0)))
+        writer.compact()
+        assert.deepEqual(rowsOf(path), { journal: 0, datapoints: 40 * 4 })
+        assert.equal(db.prepare("SELECT value FROM datapoints WHERE feed = ? AND stream = 'd'").pluck().get(ids[0]), "2")
+        assert.equal(db.prepare("SELECT current_value FROM datastreams WHERE feed = ? AND id = 'a'").pluck().get(ids[39]), "y")
+    } finally {
+        db.close()
+    }
+})
+
+test("journal: a commit that fails after journaling some of its points leaves no memory of them (the same points are a change afterwards)", async () => {
+    const { path, db, writer, ids } = await writerWithFeeds(1)
+    const [f] = ids
+    try {
+        writer.commit([{ feed: f, points: [{ stream: "s", atMs: T0, value: "0" }] }], T0)
+        const other = new Database(path)
+        other.exec(`CREATE TRIGGER fail BEFORE INSERT ON ingest_journal WHEN NEW.value = 'boom' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+        const ok = { stream: "s", atMs: T0 + 1, value: "1" }
+        assert.throws(() => writer.commit([{ feed: f, points: [ok] }, { feed: f, points: [{ stream: "t", atMs: T0, value: "boom" }] }], T0), /disk on fire/)
+        other.exec("DROP TRIGGER fail")
+        other.close()
+        assert.deepEqual(rowsOf(path), { journal: 1, datapoints: 0 }, "rolled back")
+        const again = writer.commit([{ feed: f, points: [ok] }], T0 + 2)
+        assert.equal((again[0] as number[]).length, 2, "stored now: not taken for a rewrite of what was rolled back")
+        assert.equal(writer.journalRows(), 2)
+        writer.compact()
+        assert.deepEqual(rowsOf(path), { journal: 0, datapoints: 2 })
+    } finally {
+        db.close()
+    }
+})
