@@ -88,6 +88,11 @@ export class FeedPresence {
     }
 }
 
+/** A datastream's change from the journal's points, with their values by `at` (the dedup check's memory). */
+interface JournaledStream extends StreamChange {
+    points: Map<number, string>
+}
+
 export interface StreamChange {
     feed: number
     id: string
@@ -133,7 +138,6 @@ export interface JournalSeqs {
 /** Datastreams whose newest `at` is remembered, at most (a few MB); past it the memory starts over. */
 const MAX_KNOWN_STREAMS = 100_000
 
-const pointKey = (feed: number, stream: string, atMs: number) => `${feed}\n${atMs}\n${stream}`
 const streamKey = (feed: number, stream: string) => `${feed}/${stream}`
 
 /** The journal's columns, in the order of appendSql's values. */
@@ -156,7 +160,7 @@ const appendSql = (rows: number) => `INSERT INTO ingest_journal (seq, feed, stre
  * high-water mark. compact() later moves the journal into `datapoints`, `datastreams` and `feeds` in one
  * transaction, many points per leaf, and empties it.
  *
- * What the journal holds is also held in memory (`journaled`, `streams`, `touched`): the dedup check of a
+ * What the journal holds is also held in memory (`streams`, `touched`): the dedup check of a
  * new point (a rewrite of an identical value is no change [P§9]) looks there first, then in `datapoints`
  * (an index on the journal would be clustered by datastream again, which is what the journal avoids). The
  * memory is only trusted while the seq high-water mark and `compacted_seq` are what this writer last left
@@ -168,10 +172,10 @@ export class PointWriter {
     private readonly stmt
     /** the connection's own setting, which compaction relaxes and restores */
     private readonly synchronous: number
-    /** value of each (feed, stream, at) the journal holds, by pointKey */
-    private journaled = new Map<string, string>()
-    /** per "feed/stream": what the journal's points do to its datastream row */
-    private streams = new Map<string, StreamChange>()
+    /** per "feed/stream" (streamKey): what the journal's points do to its datastream row, and their values by `at` */
+    private streams = new Map<string, JournaledStream>()
+    /** how many (feed, stream, at) the journal holds */
+    private journalPoints = 0
     /** per feed: the time of the newest commit that wrote to it (feeds.updated_ms) */
     private touched = new Map<number, number>()
     /**
@@ -187,6 +191,8 @@ export class PointWriter {
     /** the rows a commit journals, six values each (appendRows), and its INSERTs by number of rows */
     private readonly rows: (number | string)[] = []
     private readonly appendStmts = new Map<number, Database.Statement<[(number | string)[]]>>()
+    /** journal() in a transaction (BEGIN IMMEDIATE), made once: db.transaction() builds four wrappers at each call */
+    private readonly journalImmediate: (batch: WriteRequest[], nowMs: number) => (WrittenPairs | StoreError)[]
 
     constructor(private readonly db: Database.Database) {
         this.feeds = new FeedPresence(db)
@@ -226,6 +232,7 @@ export class PointWriter {
             relaxSync: db.prepare("PRAGMA synchronous = NORMAL"),
             restoreSync: db.prepare(`PRAGMA synchronous = ${this.synchronous}`),
         }
+        this.journalImmediate = db.transaction((batch: WriteRequest[], nowMs: number) => this.journal(batch, nowMs)).immediate
         // crash recovery: what a process left in the journal is moved before anything else happens
         this.compact()
     }
@@ -241,7 +248,7 @@ export class PointWriter {
      */
     commit(batch: WriteRequest[], nowMs: number): (WrittenPairs | StoreError)[] {
         try {
-            return this.journal(batch, nowMs)
+            return this.journalImmediate(batch, nowMs)
         } catch (e) {
             this.rows.length = 0
             // rolled back: what memory holds of this commit is not in the journal; the next transaction reads it again
@@ -251,39 +258,36 @@ export class PointWriter {
         }
     }
 
+    /** Inside the commit's transaction: journals the requests. */
     private journal(batch: WriteRequest[], nowMs: number): (WrittenPairs | StoreError)[] {
-        return this.db
-            .transaction(() => {
-                // inside the transaction, so the feeds known to exist are those of the snapshot it writes to
-                this.feeds.otherWriters()
-                const first = this.syncJournal()
-                const journaled = this.journaled
-                const rows = this.rows
-                let seq = first
-                const outcomes = batch.map((w): WrittenPairs | StoreError => {
-                    if (!this.feeds.exists(w.feed)) return new StoreError("no-such-feed", `feed ${w.feed} does not exist`)
-                    const written: WrittenPairs = []
-                    for (const i of order(w.points)) {
-                        const p = w.points[i]
-                        const key = pointKey(w.feed, p.stream, p.atMs)
-                        const stream = streamKey(w.feed, p.stream)
-                        let stored = journaled.get(key)
-                        if (stored === undefined && !this.newerThanStored(stream, w.feed, p.stream, p.atMs)) stored = this.stmt.storedValue.get(w.feed, p.stream, p.atMs)
-                        if (stored === p.value) continue // no change [P§9]
-                        rows.push(++seq, w.feed, p.stream, p.atMs, p.value, nowMs)
-                        journaled.set(key, p.value)
-                        notePoint(this.streams, stream, w.feed, p.stream, p.atMs, p.value, nowMs)
-                        written.push(i, seq)
-                    }
-                    if (written.length) this.touched.set(w.feed, nowMs)
-                    return written
-                })
-                this.appendRows()
-                if (seq !== first) this.stmt.setSeq.run(seq)
-                this.knownSeq = seq
-                return outcomes
-            })
-            .immediate()
+        // inside the transaction, so the feeds known to exist are those of the snapshot it writes to
+        this.feeds.otherWriters()
+        const first = this.syncJournal()
+        const streams = this.streams
+        const rows = this.rows
+        let seq = first
+        const outcomes = batch.map((w): WrittenPairs | StoreError => {
+            if (!this.feeds.exists(w.feed)) return new StoreError("no-such-feed", `feed ${w.feed} does not exist`)
+            const written: WrittenPairs = []
+            for (const i of order(w.points)) {
+                const p = w.points[i]
+                const key = streamKey(w.feed, p.stream)
+                const s = streams.get(key)
+                // a point newer than the journal's newest of its datastream is not in the journal
+                let stored = s === undefined || p.atMs > s.at ? undefined : s.points.get(p.atMs)
+                if (stored === undefined && !this.newerThanStored(key, w.feed, p.stream, p.atMs)) stored = this.stmt.storedValue.get(w.feed, p.stream, p.atMs)
+                if (stored === p.value) continue // no change [P§9]
+                rows.push(++seq, w.feed, p.stream, p.atMs, p.value, nowMs)
+                this.noteJournaled(key, s, w.feed, p.stream, p.atMs, p.value, nowMs)
+                written.push(i, seq)
+            }
+            if (written.length) this.touched.set(w.feed, nowMs)
+            return written
+        })
+        this.appendRows()
+        if (seq !== first) this.stmt.setSeq.run(seq)
+        this.knownSeq = seq
+        return outcomes
     }
 
     /**
@@ -306,7 +310,7 @@ export class PointWriter {
 
     /** How many points the journal holds (as far as this writer knows). */
     journalRows(): number {
-        return this.journaled.size
+        return this.journalPoints
     }
 
     /** The seq of the newest journaled point, and the seq up to which the tables hold every point. */
@@ -396,8 +400,8 @@ export class PointWriter {
     }
 
     private forgetJournal(seq: number, compacted: number): void {
-        this.journaled = new Map()
         this.streams = new Map()
+        this.journalPoints = 0
         this.touched = new Map()
         this.knownSeq = seq
         this.knownCompacted = compacted
@@ -405,18 +409,34 @@ export class PointWriter {
 
     /** One journal row into memory, in seq order. */
     private remember(r: JournalRow): void {
-        this.journaled.set(pointKey(r.feed, r.stream, r.at), r.value)
-        noteStreamChange(this.streams, r)
+        const key = streamKey(r.feed, r.stream)
+        this.noteJournaled(key, this.streams.get(key), r.feed, r.stream, r.at, r.value, r.now)
         this.touched.set(r.feed, r.now)
     }
+
+    /** A journaled point into memory (`s`: its datastream's entry, if it has one yet). */
+    private noteJournaled(key: string, s: JournaledStream | undefined, feed: number, stream: string, at: number, value: string, now: number): void {
+        const num = numericOf(value)
+        if (!s) {
+            this.streams.set(key, { feed, id: stream, value, at, min: num, max: num, now, points: new Map([[at, value]]) })
+            this.journalPoints++
+            return
+        }
+        const before = s.points.size
+        s.points.set(at, value)
+        this.journalPoints += s.points.size - before
+        foldPoint(s, at, value, num)
+    }
 }
+
+const ONLY_THE_FIRST: readonly number[] = Object.freeze([0])
 
 /**
  * Indexes of the points in stream then time order, each (stream, at) once: within one request the last
  * of equal (stream, at) wins.
  */
-function order(points: PointInput[]): number[] {
-    if (points.length === 1) return [0]
+function order(points: PointInput[]): readonly number[] {
+    if (points.length === 1) return ONLY_THE_FIRST
     const idx = points.map((_, i) => i)
     idx.sort((a, b) => {
         const p = points[a]
@@ -431,17 +451,15 @@ function order(points: PointInput[]): number[] {
 
 /** Folds one journaled point into its datastream's change: the newest `at` (the later one of equal `at`s) and the numeric range. */
 export function noteStreamChange(streams: Map<string, StreamChange>, r: JournalRow): void {
-    notePoint(streams, streamKey(r.feed, r.stream), r.feed, r.stream, r.at, r.value, r.now)
+    const key = streamKey(r.feed, r.stream)
+    const num = numericOf(r.value)
+    const s = streams.get(key)
+    if (!s) streams.set(key, { feed: r.feed, id: r.stream, value: r.value, at: r.at, min: num, max: num, now: r.now })
+    else foldPoint(s, r.at, r.value, num)
 }
 
-/** noteStreamChange of one point, its datastream's key (streamKey) given. */
-function notePoint(streams: Map<string, StreamChange>, key: string, feed: number, stream: string, at: number, value: string, now: number): void {
-    const num = numericOf(value)
-    const s = streams.get(key)
-    if (!s) {
-        streams.set(key, { feed, id: stream, value, at, min: num, max: num, now })
-        return
-    }
+/** One more point of a datastream into its change (`num`: its numeric value, if it has one). */
+function foldPoint(s: StreamChange, at: number, value: string, num: number | null): void {
     if (at >= s.at) {
         s.at = at
         s.value = value

@@ -375,3 +375,21 @@ test("journal: a commit that fails after journaling some of its points leaves no
         db.close()
     }
 })
+
+test("journal: an older point than its datastream's newest is looked up in the journal's memory (no change when identical) and in the table", async () => {
+    const { db, writer, ids } = await writerWithFeeds(1)
+    const [f] = ids
+    const lengths = (points: { stream: string; atMs: number; value: string }[]) => writer.commit([{ feed: f, points }], T0).map((o) => (o as number[]).length / 2)
+    try {
+        assert.deepEqual(lengths([{ stream: "s", atMs: T0 + 5, value: "5" }, { stream: "s", atMs: T0 + 1, value: "1" }]), [2])
+        assert.deepEqual(lengths([{ stream: "s", atMs: T0 + 1, value: "1" }]), [0], "older than the newest, identical, in the journal")
+        assert.deepEqual(lengths([{ stream: "s", atMs: T0 + 3, value: "3" }]), [1], "older than the newest, in neither")
+        assert.deepEqual(lengths([{ stream: "s", atMs: T0 + 1, value: "one" }]), [1], "a new value")
+        assert.equal(writer.journalRows(), 3, "(feed, stream, at) counted once however often rewritten")
+        writer.compact()
+        assert.deepEqual(lengths([{ stream: "s", atMs: T0 + 1, value: "one" }, { stream: "s", atMs: T0 + 3, value: "3" }, { stream: "s", atMs: T0 + 5, value: "five" }]), [1], "in the table now")
+        assert.equal(writer.journalRows(), 1)
+    } finally {
+        db.close()
+    }
+})
