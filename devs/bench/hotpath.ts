@@ -6,6 +6,7 @@
 // connections, no subscribers) for each round.
 //   FEEDLINE_HOTPATH_ROUNDS=3     rounds (default 3), each warm-up + measure on one fresh server
 //   FEEDLINE_HOTPATH_WINDOW=8     updates in flight per connection (default 8; 50 connections)
+//   FEEDLINE_HOTPATH_MEASURE_MS=5000  length of each round's measurement (default 5000; the smoke run in npm test uses less)
 //   FEEDLINE_HOTPATH_PACED=1000   updates/s of the latency rounds (0: none); each also prints the server's CPU per
 //                                 update at that fixed rate (both builds batching alike: the fairer before/after
 //                                 comparison, e.g. at 20000, where the closed loop's figure follows its throughput)
@@ -22,13 +23,13 @@ import { makeTlsFixture } from "./tls-fixture.ts"
 
 const DEVICES = 50
 const WARMUP_MS = 1500
-const MEASURE_MS = 5000
 const PACED_WARMUP_MS = 1000
 
 async function main(): Promise<void> {
     const rounds = Number(process.env.FEEDLINE_HOTPATH_ROUNDS ?? 3)
     const window = Number(process.env.FEEDLINE_HOTPATH_WINDOW ?? 8)
     const pacedPerS = Number(process.env.FEEDLINE_HOTPATH_PACED ?? 1000)
+    const MEASURE_MS = Number(process.env.FEEDLINE_HOTPATH_MEASURE_MS ?? 5000)
     const scratch = mkdtempSync(join(tmpdir(), "feedline-hotpath-"))
     const log = (l: string) => console.log(l)
     log(`feedline hot path: ${DEVICES} connections × ${window} in flight, ${rounds} rounds of ${MEASURE_MS} ms; load average ${os.loadavg()[0].toFixed(1)}`)

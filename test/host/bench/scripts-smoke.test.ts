@@ -1,0 +1,28 @@
+// Smoke runs of the quick benchmark scripts (`npm run bench:hotpath`, `npm run bench:idle`) with tiny sizes,
+// so they cannot rot between the times someone needs them. Asserts that figures were printed, never what they are.
+import assert from "node:assert/strict"
+import { execFile } from "node:child_process"
+import { test } from "node:test"
+import { promisify } from "node:util"
+
+const run = promisify(execFile)
+const figure = String.raw`\d+(?:\.\d+)?`
+
+async function script(file: string, env: Record<string, string>): Promise<string> {
+    const { stdout } = await run(process.execPath, ["--import", "tsx", file], { env: { ...process.env, ...env }, timeout: 90_000 })
+    return stdout
+}
+
+test("bench:hotpath prints acked updates/s and server CPU per update, closed loop and paced", { timeout: 120_000 }, async () => {
+    const out = await script("devs/bench/hotpath.ts", { FEEDLINE_HOTPATH_ROUNDS: "1", FEEDLINE_HOTPATH_MEASURE_MS: "500", FEEDLINE_HOTPATH_PACED: "200" })
+    assert.match(out, new RegExp(`round 1: ${figure} acked/s, server ${figure}% of a core, ${figure} µs CPU per update \\(main thread ${figure}\\)`), out)
+    assert.match(out, new RegExp(`paced 200/s round 1: ${figure} acked/s, server ${figure} µs CPU per update.*ack p50 ${figure} ms, p99 ${figure} ms`), out)
+    assert.match(out, /^range: .* µs server CPU per update/m, out)
+})
+
+test("bench:idle prints idle CPU and memory per idle TLS connection, both ways of opening them", { timeout: 120_000 }, async () => {
+    const out = await script("devs/bench/idle.ts", { FEEDLINE_IDLE_DEVICES: "20", FEEDLINE_IDLE_HOLD: "20", FEEDLINE_IDLE_MEASURE_MS: "500" })
+    assert.match(out, new RegExp(`idle CPU, 20 devices at the default keep-alive: ${figure}% of a core`), out)
+    assert.match(out, new RegExp(`memory: idle RSS ${figure} MiB; 20 idle TLS connections .* KiB each; 20 more: .* KiB each`), out)
+    assert.match(out, new RegExp(`memory, opened one at a time: 20 idle TLS connections: RSS ${figure} MiB, -?${figure} KiB each`), out)
+})
