@@ -19,8 +19,9 @@ export function objectBody(body: unknown, example: string): Record<string, any> 
     return body
 }
 
-export function datastreamIdOf(v: unknown, where: string): string {
-    if (!isDatastreamId(v)) throw unprocessable("E_BAD_ID", `${where} must be 1 to 64 characters of A-Za-z0-9_.-`)
+/** A datastream id, or 422 E_BAD_ID naming its place (`where`, and `member` in it). */
+export function datastreamIdOf(v: unknown, where: Place, member = ""): string {
+    if (!isDatastreamId(v)) throw unprocessable("E_BAD_ID", `${placeText(where, member)} must be 1 to 64 characters of A-Za-z0-9_.-`)
     return v as string
 }
 
@@ -82,7 +83,7 @@ export function pointsOfDatastreams(list: unknown, nowMs: number): { points: Poi
     for (let i = 0, at = 0; i < list.length; ++i) {
         const ds = list[i]
         if (!isObject(ds)) throw badBody(`datastreams[${i}] must be an object such as {"id":"temp","current_value":"21.5"}`)
-        const id = isDatastreamId(ds.id) ? (ds.id as string) : datastreamIdOf(ds.id, `datastreams[${i}].id`)
+        const id = datastreamIdOf(ds.id, i, ".id")
         ids[i] = id
         at = fillDatastream(ds, id, i, nowMs, points, at)
     }

@@ -123,6 +123,9 @@ export interface JournalRow {
     now: number
 }
 
+/** The journal's rows as JournalRow; a WHERE and ORDER BY seq follow (the writer's and the store's reads alike). */
+export const JOURNAL_ROWS_SQL = "SELECT feed, stream, at_ms AS at, value, now_ms AS now FROM ingest_journal"
+
 /**
  * seq_high_water: the newest seq given out (journaled); compacted_seq: the seq up to which the journal has
  * been moved into the tables. The journal is empty when they are equal, and a replay's high-water mark
@@ -200,7 +203,7 @@ export class PointWriter {
         this.stmt = {
             storedValue: db.prepare<[number, string, number], string>("SELECT value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms = ?").pluck(),
             streamAt: db.prepare<[number, string], number | null>("SELECT at_ms FROM datastreams WHERE feed = ? AND id = ?").pluck(),
-            journalRows: db.prepare<[], JournalRow>("SELECT feed, stream, at_ms AS at, value, now_ms AS now FROM ingest_journal ORDER BY seq"),
+            journalRows: db.prepare<[], JournalRow>(`${JOURNAL_ROWS_SQL} ORDER BY seq`),
             // in seq order, so that of two rows of one (feed, stream, at) the later wins; the rows of a feed
             // deleted since they were journaled go nowhere
             moveJournal: db.prepare(
@@ -244,7 +247,7 @@ export class PointWriter {
      *
      * The memory of the journal is updated as the points are journaled (a later request of the batch
      * sees an earlier one's point: one lookup, not one in this commit's points and another in the
-     * journal's); a failed transaction makes it read the journal again instead (forgetJournal).
+     * journal's); a failed transaction makes it read the journal again instead (forgetAll).
      */
     commit(batch: WriteRequest[], nowMs: number): (WrittenPairs | StoreError)[] {
         try {
@@ -252,8 +255,7 @@ export class PointWriter {
         } catch (e) {
             this.rows.length = 0
             // rolled back: what memory holds of this commit is not in the journal; the next transaction reads it again
-            this.newestStored.clear()
-            this.forgetJournal(-1, -1)
+            this.forgetAll(-1, -1)
             throw e
         }
     }
@@ -334,10 +336,7 @@ export class PointWriter {
         const now = this.stmt.seqs.get()!
         if (now.seq === now.compacted) {
             // empty (another connection may have emptied it): nothing to remember either
-            if (now.seq !== this.knownSeq || now.compacted !== this.knownCompacted) {
-                this.newestStored.clear()
-                this.forgetJournal(now.seq, now.compacted)
-            }
+            if (now.seq !== this.knownSeq || now.compacted !== this.knownCompacted) this.forgetAll(now.seq, now.compacted)
             return false
         }
         const relax = this.synchronous > 1
@@ -379,8 +378,7 @@ export class PointWriter {
     private syncJournal(): number {
         const { seq, compacted } = this.stmt.seqs.get()!
         if (seq !== this.knownSeq || compacted !== this.knownCompacted) {
-            this.newestStored.clear()
-            this.forgetJournal(seq, compacted)
+            this.forgetAll(seq, compacted)
             for (const r of this.stmt.journalRows.iterate()) this.remember(r)
         }
         return seq
@@ -397,6 +395,12 @@ export class PointWriter {
             this.newestStored.set(key, newest)
         }
         return atMs > newest
+    }
+
+    /** Another connection wrote or compacted, or a commit rolled back: neither the journal's memory nor newestStored holds. */
+    private forgetAll(seq: number, compacted: number): void {
+        this.newestStored.clear()
+        this.forgetJournal(seq, compacted)
     }
 
     private forgetJournal(seq: number, compacted: number): void {

@@ -9,7 +9,7 @@
 import { closeSync, openSync } from "node:fs"
 import type Database from "better-sqlite3"
 import { openConnection, type Synchronous } from "./connection.ts"
-import { compactionFailed, compactQuietly, FeedPresence, GroupCommit, JOURNAL_SEQS_SQL, PointWriter, type JournalRow, type JournalSeqs, type WrittenPairs } from "./point-writer.ts"
+import { compactionFailed, compactQuietly, FeedPresence, GroupCommit, JOURNAL_ROWS_SQL, JOURNAL_SEQS_SQL, PointWriter, type JournalRow, type JournalSeqs, type WrittenPairs } from "./point-writer.ts"
 import { journaledStreams, journaledValues, mergeHistory, mergeStreamRow, mergeStreamRows } from "./journal-reads.ts"
 import { PRIVATE_FILE_MODE } from "./private-folder.ts"
 import { WriterThread } from "./writer-thread.ts"
@@ -249,10 +249,8 @@ export class SqliteStore implements Store {
             journalHistory: db.prepare<[number, string, number, number], { at_ms: number; value: string }>(
                 "SELECT at_ms, value FROM ingest_journal WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ? ORDER BY seq",
             ),
-            journalFeedRows: db.prepare<[number], JournalRow>("SELECT feed, stream, at_ms AS at, value, now_ms AS now FROM ingest_journal WHERE feed = ? ORDER BY seq"),
-            journalStreamRows: db.prepare<[number, string], JournalRow>(
-                "SELECT feed, stream, at_ms AS at, value, now_ms AS now FROM ingest_journal WHERE feed = ? AND stream = ? ORDER BY seq",
-            ),
+            journalFeedRows: db.prepare<[number], JournalRow>(`${JOURNAL_ROWS_SQL} WHERE feed = ? ORDER BY seq`),
+            journalStreamRows: db.prepare<[number, string], JournalRow>(`${JOURNAL_ROWS_SQL} WHERE feed = ? AND stream = ? ORDER BY seq`),
             journalFeedTouched: db.prepare<[number], number>("SELECT now_ms FROM ingest_journal WHERE feed = ? ORDER BY seq DESC LIMIT 1").pluck(),
             journalTouched: db.prepare<[], { feed: number; now_ms: number }>(
                 "SELECT feed, now_ms FROM ingest_journal WHERE seq IN (SELECT MAX(seq) FROM ingest_journal GROUP BY feed)",
