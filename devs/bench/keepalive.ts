@@ -17,6 +17,11 @@ import { makeTlsFixture } from "./tls-fixture.ts"
 import { KEEPALIVE_PROFILES } from "../server/limits.ts"
 
 const DEVICES = Number(process.env.FEEDLINE_BENCH_KEEPALIVE_DEVICES ?? 1000)
+/** Knobs for a quick run (the suite's smoke run): the profiles to measure (names, comma-separated), the CPU
+ * window and the heartbeat periods counted; defaults are the documented figures' settings. */
+const ONLY = process.env.FEEDLINE_BENCH_KEEPALIVE_ONLY?.split(",")
+const MIN_WINDOW_MS = Number(process.env.FEEDLINE_BENCH_KEEPALIVE_WINDOW_MS ?? 20_000)
+const MAX_PERIODS = Number(process.env.FEEDLINE_BENCH_KEEPALIVE_PERIODS ?? 20)
 const OPEN_CONCURRENCY = 50
 /** IPv4 + TCP headers with the timestamp option, per segment: a heartbeat record, and the ACK it gets */
 const TCP_IP_HEADER_BYTES = 52
@@ -33,7 +38,8 @@ const CANDIDATES: Candidate[] = [
     { name: "5 s", heartbeatMs: 5000, faultyMs: 12000, timeoutMs: 20000 },
     { name: "field", ...KEEPALIVE_PROFILES.field },
     { name: "60 s", heartbeatMs: 60000, faultyMs: 90000, timeoutMs: 180000 },
-]
+].filter((c) => !ONLY || ONLY.includes(c.name))
+if (CANDIDATES.length === 0) throw new Error(`FEEDLINE_BENCH_KEEPALIVE_ONLY names no profile; the profiles are seed, "5 s", field and "60 s"`)
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -82,13 +88,13 @@ try {
         try {
             const open = await gen.openDevices(DEVICES, OPEN_CONCURRENCY)
             if (open.failed) throw new Error(`${open.failed} of ${DEVICES} devices failed to connect: ${open.firstError}`)
-            const windowMs = Math.max(20_000, 3 * c.heartbeatMs)
+            const windowMs = Math.max(MIN_WINDOW_MS, 3 * c.heartbeatMs)
             await sleep(Math.max(3000, c.heartbeatMs + 1000))
             const a = sampleProc(target.pid)
             await sleep(windowMs)
             const cpu = cpuBetween(a, sampleProc(target.pid))
             const addr = target.address as { port: number; caPath: string; deviceKey: string; feedId: number }
-            const periods = Math.max(3, Math.min(20, Math.floor(30_000 / c.heartbeatMs)))
+            const periods = Math.max(3, Math.min(MAX_PERIODS, Math.floor(30_000 / c.heartbeatMs)))
             const b = await bytesPerHeartbeat(addr.port, addr.caPath, addr.deviceKey, addr.feedId, c.heartbeatMs, periods)
             const perDay = 86_400_000 / c.heartbeatMs
             const tlsPerDay = (b.up + b.down) * perDay

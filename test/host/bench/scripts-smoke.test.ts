@@ -1,4 +1,4 @@
-// Smoke runs of the quick benchmark scripts (`npm run bench:hotpath`, `npm run bench:idle`) with tiny sizes,
+// Smoke runs of the quick benchmark scripts (`npm run bench:hotpath`, `npm run bench:idle`, `npm run bench:keepalive`) with tiny sizes,
 // so they cannot rot between the times someone needs them. Asserts that figures were printed, never what they are.
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
@@ -25,4 +25,9 @@ test("bench:idle prints idle CPU and memory per idle TLS connection, both ways o
     assert.match(out, new RegExp(`idle CPU, 20 devices at the default keep-alive: ${figure}% of a core`), out)
     assert.match(out, new RegExp(`memory: idle RSS ${figure} MiB; 20 idle TLS connections .* KiB each; 20 more: .* KiB each`), out)
     assert.match(out, new RegExp(`memory, opened one at a time: 20 idle TLS connections: RSS ${figure} MiB, -?${figure} KiB each`), out)
+})
+
+test("bench:keepalive prints a profile's idle CPU and bytes per heartbeat", { timeout: 120_000 }, async () => {
+    const out = await script("devs/bench/keepalive.ts", { FEEDLINE_BENCH_KEEPALIVE_ONLY: "seed", FEEDLINE_BENCH_KEEPALIVE_DEVICES: "20", FEEDLINE_BENCH_KEEPALIVE_WINDOW_MS: "1000", FEEDLINE_BENCH_KEEPALIVE_PERIODS: "3" })
+    assert.match(out, new RegExp(`^\\| seed \\| 0\\.3 s / 1 s / 3 s \\| ${figure} % \\| ${figure} / ${figure} B \\| ${figure} MB \\| ${figure} MB \\| 1 s / 3 s \\| \\d+ \\|$`, "m"), out)
 })
