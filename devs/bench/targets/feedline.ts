@@ -27,6 +27,7 @@ const NO_AUTH_DEADLINE_MS = 24 * 3600_000
 interface ReadyFile {
     devicePort: number
     appPort: number
+    appScheme: "http" | "https"
     caCertPath: string
     pid: number
 }
@@ -151,6 +152,7 @@ async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { 
     }
     const creds = JSON.parse(readFileSync(join(dataDir, "credentials.json"), "utf8")) as { masterKey: string; feedId: number; deviceKey: string }
     const usesOurCert = args.includes("--tls-cert")
+    const caPath = usesOurCert ? ctx.tls.caPath : ready.caCertPath
     return {
         name,
         // with PostgreSQL: feedline's processes (the --workers primary and its workers), PostgreSQL's and Redis's
@@ -159,11 +161,12 @@ async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { 
             kind: "feedline",
             host: "127.0.0.1",
             port: ready.devicePort,
-            caPath: usesOurCert ? ctx.tls.caPath : ready.caCertPath,
+            caPath,
             feedId: creds.feedId,
             deviceKey: creds.deviceKey,
             readKey: creds.masterKey,
         },
+        metrics: { url: `${ready.appScheme}://127.0.0.1:${ready.appPort}/metrics`, caPath },
         notes: scaled ? notes : [`feedline server via its bin (devs/bin/feedline serve: compiled JavaScript, the bin's allocator settings) on Node ${process.version}, SQLite store`, ...notes],
         stop: async () => {
             await stopChild(child, 10_000)

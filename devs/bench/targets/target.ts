@@ -12,6 +12,8 @@ export interface RunningTarget {
     address: TargetAddress
     /** facts about how it was run that a reader of the figures needs */
     notes: string[]
+    /** feedline: its Prometheus text on the app port (bench:hotpath reads the store's commit count there) */
+    metrics?: { url: string; caPath: string }
     stop(): Promise<void>
 }
 

@@ -127,12 +127,17 @@ export interface JournalRow {
 export const JOURNAL_ROWS_SQL = "SELECT feed, stream, at_ms AS at, value, now_ms AS now FROM ingest_journal"
 
 /**
- * seq_high_water: the newest seq given out (journaled); compacted_seq: the seq up to which the journal has
- * been moved into the tables. The journal is empty when they are equal, and a replay's high-water mark
- * (what `datapoints` holds) is compacted_seq. One statement: one snapshot.
+ * seq: the newest seq given out (journaled); compacted: the seq up to which the journal has been moved
+ * into the tables. The journal is empty when they are equal, and a replay's high-water mark (what
+ * `datapoints` holds) is compacted. One statement: one snapshot.
+ *
+ * The newest seq is the journal's last row (its rowid: one seek), or compacted_seq when the journal is
+ * empty (a compaction moves it all and records the last seq it moved), so a commit writes the journal's
+ * leaf and no other page: a stored counter (migration 9 removed it) lived on the settings page, a second
+ * 4 KiB WAL frame, two more `pwrite`s and a statement in every durable commit.
  */
-export const JOURNAL_SEQS_SQL = `SELECT (SELECT value FROM settings WHERE name = 'seq_high_water') AS seq,
-    (SELECT value FROM settings WHERE name = 'compacted_seq') AS compacted`
+export const JOURNAL_SEQS_SQL = `SELECT COALESCE((SELECT MAX(seq) FROM ingest_journal), value) AS seq, value AS compacted
+    FROM settings WHERE name = 'compacted_seq'`
 export interface JournalSeqs {
     seq: number
     compacted: number
@@ -224,10 +229,9 @@ export class PointWriter {
                    max_value = COALESCE(MAX(datastreams.max_value, excluded.max_value), datastreams.max_value, excluded.max_value)`,
             ),
             touchFeed: db.prepare("UPDATE feeds SET updated_ms = ? WHERE id = ?"),
-            // the store's sequence counter lives in the database, so that a reader on another connection
-            // reads it in the same snapshot as the datapoints (replay) and two writers never share a number
-            setSeq: db.prepare("UPDATE settings SET value = ? WHERE name = 'seq_high_water'"),
-            // with compacted_seq (migration 8), in one snapshot
+            // the store's sequence counter is the database's (the journal's newest seq), so that a reader on
+            // another connection reads it in the same snapshot as the datapoints (replay) and two writers
+            // never share a number
             seqs: db.prepare<[], JournalSeqs>(JOURNAL_SEQS_SQL),
             setCompacted: db.prepare("UPDATE settings SET value = ? WHERE name = 'compacted_seq'"),
             // prepared once: db.pragma() prepares its statement at every call (a compaction of a few rows
@@ -263,8 +267,7 @@ export class PointWriter {
     /** Inside the commit's transaction: journals the requests. */
     private journal(batch: WriteRequest[], nowMs: number): (WrittenPairs | StoreError)[] {
         // inside the transaction, so the feeds known to exist are those of the snapshot it writes to
-        this.feeds.otherWriters()
-        const first = this.syncJournal()
+        const first = this.syncJournal(this.feeds.otherWriters())
         const streams = this.streams
         const rows = this.rows
         let seq = first
@@ -287,7 +290,6 @@ export class PointWriter {
             return written
         })
         this.appendRows()
-        if (seq !== first) this.stmt.setSeq.run(seq)
         this.knownSeq = seq
         return outcomes
     }
@@ -344,8 +346,7 @@ export class PointWriter {
         try {
             const seq = this.db
                 .transaction(() => {
-                    this.feeds.otherWriters()
-                    const seq = this.syncJournal()
+                    const seq = this.syncJournal(this.feeds.otherWriters())
                     this.stmt.moveJournal.run()
                     for (const s of this.streams.values()) if (this.feeds.exists(s.feed)) this.stmt.upsertStream.run(s)
                     for (const [feed, ms] of this.touched) if (this.feeds.exists(feed)) this.stmt.touchFeed.run(ms, feed)
@@ -374,8 +375,12 @@ export class PointWriter {
     /**
      * Inside a transaction: the seq high-water mark, with the memory of the journal made true to the
      * table first if another connection wrote or compacted it since this writer last did.
+     * `othersCommitted`: data_version moved (FeedPresence.otherWriters) in this transaction; when it did
+     * not, only this connection has written since it last knew the marks, and they are read from memory
+     * (one statement less per commit).
      */
-    private syncJournal(): number {
+    private syncJournal(othersCommitted: boolean): number {
+        if (!othersCommitted && this.knownSeq >= 0) return this.knownSeq
         const { seq, compacted } = this.stmt.seqs.get()!
         if (seq !== this.knownSeq || compacted !== this.knownCompacted) {
             this.forgetAll(seq, compacted)

@@ -145,6 +145,15 @@ export const MIGRATIONS: string[] = [
         now_ms INTEGER NOT NULL
     );
     INSERT INTO settings (name, value) VALUES ('compacted_seq', (SELECT value FROM settings WHERE name = 'seq_high_water'));`,
+    // 9: the seq high-water mark is no longer stored: it is the journal's newest seq, or compacted_seq when
+    // the journal is empty (JOURNAL_SEQS_SQL), so that a durable commit writes the journal's leaf alone
+    // (the counter's settings page was a second WAL frame in each). Every writer before this kept the
+    // counter equal to the journal's newest seq, and to compacted_seq once a compaction emptied it; an empty
+    // journal takes the counter into compacted_seq all the same, so no seq is ever given out twice. Without
+    // the row, a server from before refuses this database (its version) rather than count from a stale one.
+    `UPDATE settings SET value = MAX(value, COALESCE((SELECT value FROM settings WHERE name = 'seq_high_water'), value))
+        WHERE name = 'compacted_seq' AND NOT EXISTS (SELECT 1 FROM ingest_journal);
+    DELETE FROM settings WHERE name = 'seq_high_water';`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length

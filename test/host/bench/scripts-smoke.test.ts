@@ -13,10 +13,11 @@ async function script(file: string, env: Record<string, string>): Promise<string
     return stdout
 }
 
-test("bench:hotpath prints acked updates/s and server CPU per update, closed loop and paced", { timeout: 120_000 }, async () => {
+test("bench:hotpath prints acked updates/s and server CPU per update, closed loop and paced, and the store's commits when paced", { timeout: 120_000 }, async () => {
     const out = await script("devs/bench/hotpath.ts", { FEEDLINE_HOTPATH_ROUNDS: "1", FEEDLINE_HOTPATH_MEASURE_MS: "500", FEEDLINE_HOTPATH_PACED: "200" })
     assert.match(out, new RegExp(`round 1: ${figure} acked/s, server ${figure}% of a core, ${figure} µs CPU per update \\(main thread ${figure}\\)`), out)
     assert.match(out, new RegExp(`paced 200/s round 1: ${figure} acked/s, server ${figure} µs CPU per update.*ack p50 ${figure} ms, p99 ${figure} ms`), out)
+    assert.match(out, new RegExp(`paced 200/s round 1: .* ${figure} commits/s, ${figure} updates per commit, off the main thread ${figure} µs CPU per commit`), out)
     assert.match(out, /^range: .* µs server CPU per update/m, out)
 })
 

@@ -7,15 +7,18 @@
 // (and is a change again after a delete, even one made by another connection), and a compaction never
 // leaves the connection at synchronous=NORMAL.
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, test } from "node:test"
 import Database from "better-sqlite3"
 import { COMPACT_JOURNAL_ROWS, PointWriter } from "../../../../devs/server/storage/point-writer.ts"
-import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
+import { MIGRATIONS, SCHEMA_VERSION, SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
 
 const T0 = Date.UTC(2026, 11, 6, 12)
+/** SQLite's WAL file format: a 32-byte file header, then per frame a 24-byte header and one page */
+const WAL_HEADER_BYTES = 32
+const WAL_FRAME_HEADER_BYTES = 24
 const dirs: string[] = []
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
@@ -391,5 +394,90 @@ test("journal: an older point than its datastream's newest is looked up in the j
         assert.equal(writer.journalRows(), 1)
     } finally {
         db.close()
+    }
+})
+
+test("journal: a one-point commit writes one WAL frame (the journal's leaf), not a second for a stored counter", async () => {
+    const { path, db, writer, ids } = await writerWithFeeds(1)
+    try {
+        db.pragma("wal_autocheckpoint = 0")
+        writer.commit([{ feed: ids[0], points: [{ stream: "s", atMs: T0, value: "0" }] }], T0)
+        db.pragma("wal_checkpoint(TRUNCATE)")
+        const commits = 200
+        for (let i = 1; i <= commits; i++) writer.commit([{ feed: ids[0], points: [{ stream: `s${i % 50}`, atMs: T0 + i, value: String(i) }] }], T0 + i)
+        const walBytes = statSync(`${path}-wal`).size
+        const pageBytes = db.pragma("page_size", { simple: true }) as number
+        const frames = (walBytes - WAL_HEADER_BYTES) / (WAL_FRAME_HEADER_BYTES + pageBytes)
+        // a new leaf of the journal now and then also writes its parent and the database's header page
+        assert.ok(frames <= commits * 1.1, `${frames} frames for ${commits} one-point commits`)
+    } finally {
+        db.close()
+    }
+})
+
+test("journal: two writers on two connections, taking turns, never give out one seq twice", async () => {
+    const { path, db, writer, ids } = await writerWithFeeds(1)
+    const otherDb = new Database(path)
+    try {
+        const other = new PointWriter(otherDb)
+        const seqs: number[] = []
+        for (let i = 0; i < 6; i++) {
+            const w = i % 3 === 0 ? other : writer // the same writer twice in a row too: it may count from memory then
+            const [pairs] = w.commit([{ feed: ids[0], points: [{ stream: "s", atMs: T0 + i, value: String(i) }] }], T0 + i) as number[][]
+            seqs.push(pairs[1])
+            if (i === 3) other.compact() // the journal emptied by the other: the newest seq is compacted_seq now
+        }
+        assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6])
+        writer.compact()
+        const rows = db.prepare("SELECT at_ms - ? AS i, seq FROM datapoints ORDER BY seq").all(T0) as { i: number; seq: number }[]
+        assert.deepEqual(rows.map((r) => [r.i, r.seq]), [0, 1, 2, 3, 4, 5].map((i) => [i, i + 1]))
+    } finally {
+        otherDb.close()
+        db.close()
+    }
+})
+
+test("journal: a data folder from before migration 9 (a stored seq counter) opens with its points, seqs and order, and counts on from them", async () => {
+    for (const writerThread of [false, true]) {
+        for (const crashed of [false, true]) {
+            const path = scratchPath()
+            // schema 8 as shipped: points 1-3 in datapoints; a crash left 4-5 in the journal, else they were moved too
+            const old = new Database(path)
+            old.pragma("journal_mode = WAL")
+            for (let v = 0; v < 8; v++) old.exec(MIGRATIONS[v])
+            old.pragma("user_version = 8")
+            old.prepare("INSERT INTO feeds (id, title, created_ms, updated_ms) VALUES (1, '', ?, ?)").run(T0, T0)
+            old.prepare("INSERT INTO datastreams (feed, id, current_value, at_ms, min_value, max_value, created_ms) VALUES (1, 's', ?, ?, 1, ?, ?)").run(
+                crashed ? "3" : "5", crashed ? T0 + 3 : T0 + 5, crashed ? 3 : 5, T0,
+            )
+            const moved = crashed ? 3 : 5
+            for (let seq = 1; seq <= 5; seq++) {
+                if (seq <= moved) old.prepare("INSERT INTO datapoints (feed, stream, at_ms, value, seq) VALUES (1, 's', ?, ?, ?)").run(T0 + seq, String(seq), seq)
+                else old.prepare("INSERT INTO ingest_journal (feed, stream, at_ms, value, seq, now_ms) VALUES (1, 's', ?, ?, ?, ?)").run(T0 + seq, String(seq), seq, T0 + seq)
+            }
+            old.prepare("UPDATE settings SET value = ? WHERE name = 'seq_high_water'").run(5)
+            old.prepare("UPDATE settings SET value = ? WHERE name = 'compacted_seq'").run(moved)
+            old.close()
+
+            const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread, now: () => T0 + 10 })
+            try {
+                const what = `${writerThread ? "writer thread" : "in-process"}, ${crashed ? "journal left by a crash" : "journal empty"}`
+                const replay = await store.replay(1, undefined, 0, 10)
+                assert.deepEqual(replay.points.map((p) => [p.value, p.seq]), [1, 2, 3, 4, 5].map((i) => [String(i), i]), what)
+                assert.deepEqual([replay.seen({ seq: 5 }), replay.seen({ seq: 6 })], [true, false], what)
+                assert.deepEqual((await store.writePoints(1, [{ stream: "s", atMs: T0 + 6, value: "6" }])).map((p) => p.seq), [6], `${what}: no seq given out twice`)
+                assert.equal((await store.getDatastream(1, "s"))?.currentValue, "6", what)
+            } finally {
+                await store.close()
+            }
+            const db = new Database(path)
+            try {
+                assert.equal(db.pragma("user_version", { simple: true }), SCHEMA_VERSION)
+                assert.equal(db.prepare("SELECT COUNT(*) FROM settings WHERE name = 'seq_high_water'").pluck().get(), 0, "the stored counter is gone")
+                assert.equal(db.prepare("SELECT value FROM settings WHERE name = 'compacted_seq'").pluck().get(), 6)
+            } finally {
+                db.close()
+            }
+        }
     }
 })
