@@ -33,15 +33,30 @@ export function isoOf(ms: number): string {
     return `${String(year).padStart(4, "0")}-${two(month)}-${two(day)}T${two(h)}:${two(min)}:${two(s)}.${String(milli).padStart(3, "0")}Z`
 }
 
+/**
+ * The last ms a Date can hold (+275760-09-13): a time past it has no date to write, and writing one would
+ * throw (a `"at":8640000000000001` was a 500 once).
+ */
+export const MAX_TIME_MS = 8.64e15
+
+/** Days in `month` (1-12) of `year`, Gregorian. */
+function daysIn(year: number, month: number): number {
+    if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28
+    return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31
+}
+
 /** ms since the epoch from a number of ms or an ISO-8601 string; undefined when it is neither. */
 export function parseTime(v: unknown): number | undefined {
-    if (typeof v === "number") return Number.isSafeInteger(v) && v >= 0 ? v : undefined
+    if (typeof v === "number") return Number.isSafeInteger(v) && v >= 0 && v <= MAX_TIME_MS ? v : undefined
     if (typeof v !== "string" || v.length === 0 || v.length > 40) return undefined
     if (/^\d+$/.test(v)) return parseTime(Number(v))
     // ISO-8601 date or date-time; Date.parse alone also accepts forms like "March 7", which we do not
-    if (!/^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v)) return undefined
+    const date = /^(\d{4})-(\d{2})-(\d{2})([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.exec(v)
+    if (!date) return undefined
+    // V8 rolls a day the month does not have into the next month (2026-02-30 is March 2): not the time that was sent
+    if (Number(date[3]) > daysIn(Number(date[1]), Number(date[2]))) return undefined
     const ms = Date.parse(v)
-    return Number.isNaN(ms) || ms < 0 ? undefined : ms
+    return Number.isNaN(ms) || ms < 0 || ms > MAX_TIME_MS ? undefined : ms
 }
 
 const UNIT_MS: Record<string, number> = {
