@@ -9,7 +9,7 @@ import { ApiError, errorResponse } from "./errors.ts"
 import { ObjectFramer, type FramerSink } from "./framer.ts"
 import type { Admission, Admitted } from "./listeners/admission.ts"
 import type { Grant } from "./auth/grant.ts"
-import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
+import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, MAX_WAITING_READ_CHARS, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts"
@@ -30,6 +30,9 @@ export interface Wire {
     bufferedBytes(): number
     /** flush what is queued, then close; force it after a grace period */
     end(): void
+    /** stop reading from the peer (TCP back-pressure: its sends block) until resume(); absent: a wire that cannot */
+    pause?(): void
+    resume?(): void
 }
 
 export interface SessionConfig {
@@ -105,8 +108,20 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     private writesSent = 0
     /** ids of this connection's writes not yet answered, oldest first; undefined when there are none, so an idle session holds no array */
     private writesUnanswered?: number[]
-    /** reads that wait for the writes sent before them (the newest of those: `afterWrite`), in order; undefined when none wait */
-    private readsWaiting?: { afterWrite: number; req: Request }[]
+    /**
+     * reads not yet taken, in order: each waits for the writes sent before it (the newest of those: `afterWrite`),
+     * for the read before it to be answered, and for the outgoing queue to drain (takeReads); undefined when none wait
+     */
+    private readsWaiting?: { afterWrite: number; req: Request; chars: number }[]
+    /** characters of the reads waiting: over MAX_WAITING_READ_CHARS the wire is paused (readsPaused) */
+    private waitingReadChars = 0
+    private readsPaused = false
+    /** a read was taken and is not answered yet: the next waits (its answer may be a replay of 1000 pushes) */
+    private readInFlight = false
+    /** takeReads is running (an answer that comes at once must not start another loop inside it) */
+    private takingReads = false
+    /** the peer finished sending (a half-close): what it sent is answered, then the connection closes */
+    private peerDone = false
 
     constructor(
         private readonly deps: SessionDeps,
@@ -259,9 +274,71 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
             const id = ++this.writesSent
             ;(this.writesUnanswered ??= []).push(id)
             this.route(req, id)
-        } else if (this.writesUnanswered === undefined) this.route(req, 0)
+            return
+        }
         // [P§5] a read sees this connection's earlier writes: it waits until they are answered
-        else (this.readsWaiting ??= []).push({ afterWrite: this.writesSent, req })
+        ;(this.readsWaiting ??= []).push({ afterWrite: this.writesSent, req, chars: text.length })
+        this.waitingReadChars += text.length
+        this.takeReads()
+        // a client that sends reads faster than it reads their answers: read no more from it until they are taken
+        if (this.waitingReadChars > MAX_WAITING_READ_CHARS && !this.readsPaused) {
+            this.readsPaused = true
+            this.wire.pause?.()
+        }
+    }
+
+    /**
+     * Routes the reads that may go, in order: one at a time, after the writes sent before them, and only while
+     * the outgoing queue is under congestedBytes(). A read's answer can be large (a replay of 1000 pushes, a
+     * feed's every datastream), so a client that pipelines reads gets their answers as fast as it reads them,
+     * and the queue holds at most one answer above congestedBytes() instead of all of them (which made a
+     * client that read as fast as it could a slow consumer). Whatever drains the queue calls this again
+     * (drained(), the congestion check of tick()). Writes are not held: their answers are small.
+     */
+    private takeReads(): void {
+        if (this.takingReads) return
+        this.takingReads = true
+        try {
+            const waiting = this.readsWaiting
+            while (waiting !== undefined && waiting.length && !this.readInFlight && this.state === "open") {
+                if (waiting[0].afterWrite >= (this.writesUnanswered?.[0] ?? Infinity)) break
+                // shutting down: the reads taken are answered now, however full the queue
+                if (!this.draining && this.wire.bufferedBytes() > this.congestedBytes()) {
+                    this.noteCongestion(this.deps.now())
+                    break
+                }
+                const { req, chars } = waiting.shift()!
+                this.waitingReadChars -= chars
+                this.readInFlight = true
+                this.route(req, 0)
+            }
+            if (waiting?.length === 0 && this.readsWaiting === waiting) this.readsWaiting = undefined
+            if (this.readsPaused && this.waitingReadChars <= MAX_WAITING_READ_CHARS / 2) {
+                this.readsPaused = false
+                this.wire.resume?.()
+            }
+        } finally {
+            this.takingReads = false
+        }
+    }
+
+    /** The transport handed what was queued to the operating system: held reads may go on. */
+    drained(): void {
+        this.takeReads()
+    }
+
+    /** [P§3] The peer will send nothing more (a half-close: TCP FIN, TLS close_notify): the requests it sent are answered, then the connection closes. */
+    peerEnded(): void {
+        this.peerDone = true
+        this.takeReads()
+        this.closeIfAnswered()
+    }
+
+    private closeIfAnswered(): void {
+        if (!this.peerDone || this.inflight > 0 || this.state !== "open") return
+        this.state = "closing"
+        this.release()
+        this.wire.end()
     }
 
     /** Has the router answer one request (`writeId` > 0: one of this connection's writes); the answer comes to answered(). */
@@ -283,6 +360,9 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         } finally {
             this.inflight--
             if (writeId > 0) this.writeAnswered(writeId)
+            else this.readInFlight = false
+            this.takeReads()
+            this.closeIfAnswered()
         }
     }
 
@@ -295,11 +375,6 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         if (at === 0) unanswered.shift()
         else if (at > 0) unanswered.splice(at, 1)
         if (unanswered.length === 0) this.writesUnanswered = undefined
-        const waiting = this.readsWaiting
-        if (waiting === undefined) return
-        const oldest = unanswered.length ? unanswered[0] : Infinity
-        while (waiting.length && waiting[0].afterWrite < oldest) this.route(waiting.shift()!.req, 0)
-        if (waiting.length === 0) this.readsWaiting = undefined
     }
 
     /** Queues one line; a connection whose queue passes maxQueueBytes is a slow consumer and is dropped. */
@@ -309,16 +384,25 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
 
     sendLines(lines: string[]): void {
         if (this.state !== "open") return
+        // the queue was over the bound before this output: a slow consumer. Checked before, not after, so that one
+        // answer or one write's pushes always goes out (a replay of 1000 pushes with long ids is over 256 KiB,
+        // and dropping its subscriber for it made it reconnect and ask again, forever); the queue holds at
+        // most maxQueueBytes plus one such output.
+        if (this.wire.bufferedBytes() > this.deps.config.maxQueueBytes) return this.dropSlowConsumer("its outgoing queue passed " + this.deps.config.maxQueueBytes + " bytes")
         this.wire.send(lines)
         this.lastTxMs = this.deps.now()
-        const queued = this.wire.bufferedBytes()
-        if (queued > this.deps.config.maxQueueBytes) return this.dropSlowConsumer("its outgoing queue passed " + this.deps.config.maxQueueBytes + " bytes")
-        // congested from now: look again within congestionCheckMs, not at the next keep-alive check (20 s apart in
-        // the device doors' `field` profile), so that the slow-consumer rule holds to within that
-        if (this.congestedSinceMs === undefined && this.slot !== undefined && queued > this.congestedBytes()) {
-            this.congestedSinceMs = this.lastTxMs
-            this.schedule(this.congestionCheckMs()) // replaces the check that was due
-        }
+        if (this.wire.bufferedBytes() > this.congestedBytes()) this.noteCongestion(this.lastTxMs)
+    }
+
+    /**
+     * The queue is over congestedBytes(): congested from now, if it was not. Looked at again within
+     * congestionCheckMs, not at the next keep-alive check (20 s apart in the device doors' `field` profile), so
+     * that the slow-consumer rule holds to within that, and held reads go on once it drains.
+     */
+    private noteCongestion(nowMs: number): void {
+        if (this.congestedSinceMs !== undefined || this.slot === undefined) return
+        this.congestedSinceMs = nowMs
+        this.schedule(this.congestionCheckMs()) // replaces the check that was due
     }
 
     private congestedBytes(): number {
@@ -363,7 +447,10 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         if (queued > congestedBytes) {
             this.congestedSinceMs ??= now
             if (now - this.congestedSinceMs >= slowConsumerMs) return this.dropSlowConsumer(`more than ${congestedBytes} bytes queued for ${slowConsumerMs} ms`)
-        } else this.congestedSinceMs = undefined
+        } else {
+            this.congestedSinceMs = undefined
+            this.takeReads()
+        }
         // the server reports no "degraded": faulty = timeout
         const k = keepaliveStep(now, this.lastRxMs, this.lastTxMs, { heartbeatMs, faultyMs: timeoutMs, timeoutMs })
         if (k.health === "dead") {

@@ -74,6 +74,14 @@ class StreamWire implements Wire {
         return this.stream.writableLength + this.pending.length
     }
 
+    pause(): void {
+        this.stream.pause()
+    }
+
+    resume(): void {
+        this.stream.resume()
+    }
+
     end(): void {
         this.flush()
         this.stream.end()
@@ -93,6 +101,16 @@ function onClose(this: WiredStream): void {
     this[WIRE].session.closed()
 }
 
+/** the peer's half-close (attachStream keeps the stream half open): its requests are answered, then it closes */
+function onEnd(this: WiredStream): void {
+    this[WIRE].session.peerEnded()
+}
+
+/** what was queued went out: reads held while the queue was full may go on */
+function onDrain(this: WiredStream): void {
+    this[WIRE].session.drained()
+}
+
 function onError(this: WiredStream, err: Error): void {
     this[WIRE].session.transportError(err)
 }
@@ -101,8 +119,14 @@ export function attachStream(deps: SessionDeps, stream: Duplex, transport: "tls"
     const wire = new StreamWire(stream, transport, remoteAddress)
     const session = (wire.session = new Session(deps, wire))
     ;(stream as WiredStream)[WIRE] = wire
+    // [P§3] a client that half-closes after its requests (`openssl s_client`, a pipe) still gets their answers: the
+    // stream stays writable after the peer's end (onEnd). Set here, once a session holds it, not on the listener:
+    // a socket still in its TLS handshake must close with its peer.
+    stream.allowHalfOpen = true
     stream.on("data", onData)
     stream.on("close", onClose)
+    stream.on("end", onEnd)
+    stream.on("drain", onDrain)
     stream.on("error", onError)
     session.start()
     return session

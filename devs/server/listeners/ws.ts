@@ -53,6 +53,8 @@ export class WsListener {
                 ws.ping()
             },
             bufferedBytes: () => ws.bufferedAmount,
+            pause: () => ws.pause(),
+            resume: () => ws.resume(),
             end: () => {
                 ws.close(1000)
                 setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()
