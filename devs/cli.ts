@@ -73,6 +73,9 @@ serve:
                                                         [FEEDLINE_AUTH_DEADLINE_MS, default 5000]
   --max-handshakes-per-address N  pending TLS handshakes from one address; over it the oldest is
                         dropped                         [FEEDLINE_MAX_HANDSHAKES_PER_ADDRESS, default 128]
+  --trusted-proxies LIST  addresses or networks (10.0.0.5,10.0.1.0/24,fd00::/64) of proxies (HAProxy with
+                        send-proxy-v2) whose connections start with a PROXY header: the client address
+                        it announces stands for the connection  [FEEDLINE_TRUSTED_PROXIES, default none]
   --log-level LEVEL     pino level                      [FEEDLINE_LOG_LEVEL, default info]
   --ready-file FILE     once listening, write {"devicePort","appPort","appScheme","caCertPath","pid"} there
                         (with --workers: once all listen; "pid" is the primary's, "workers" theirs)
@@ -92,6 +95,12 @@ function intOf(name: string, v: string | undefined): number | undefined {
     const n = Number(v)
     if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`--${name} must be a whole number, not "${v}"`)
     return n
+}
+
+/** A comma-separated list, without empty entries; undefined when not given. */
+function listOf(v: string | undefined): string[] | undefined {
+    const entries = (v ?? "").split(",").map((e) => e.trim()).filter((e) => e !== "")
+    return entries.length ? entries : undefined
 }
 
 /** A positive whole number of hours, in ms. */
@@ -135,6 +144,7 @@ async function serve(args: string[]): Promise<void> {
             "max-unauthenticated-per-address": { type: "string" },
             "auth-deadline-ms": { type: "string" },
             "max-handshakes-per-address": { type: "string" },
+            "trusted-proxies": { type: "string" },
             "log-level": { type: "string" },
             "ready-file": { type: "string" },
         },
@@ -174,6 +184,7 @@ async function serve(args: string[]): Promise<void> {
         maxUnauthenticatedPerAddress: intOf("max-unauthenticated-per-address", v["max-unauthenticated-per-address"] ?? env.FEEDLINE_MAX_UNAUTHENTICATED_PER_ADDRESS),
         authDeadlineMs: intOf("auth-deadline-ms", v["auth-deadline-ms"] ?? env.FEEDLINE_AUTH_DEADLINE_MS),
         maxHandshakesPerAddress: intOf("max-handshakes-per-address", v["max-handshakes-per-address"] ?? env.FEEDLINE_MAX_HANDSHAKES_PER_ADDRESS),
+        trustedProxies: listOf(v["trusted-proxies"] ?? env.FEEDLINE_TRUSTED_PROXIES),
         logLevel: v["log-level"] ?? env.FEEDLINE_LOG_LEVEL ?? "info",
         // the dashboard at /, POST /jwt and `Bearer <jwt>` credentials
         extensions: [mountDashboard({ tokenMaxAgeMs: hoursOf("token-max-age-hours", v["token-max-age-hours"] ?? env.FEEDLINE_TOKEN_MAX_AGE_HOURS) })],

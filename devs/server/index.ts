@@ -16,6 +16,7 @@ import { ensureCredentials } from "./credentials.ts"
 import { claimStore, openBus, openStore } from "./engines.ts"
 import { ConfigError } from "./errors.ts"
 import { appSchemeOf, isLoopbackHost } from "./listeners/app-port.ts"
+import { trustedProxiesOf } from "./listeners/proxy-front.ts"
 import { attachStream } from "./listeners/stream.ts"
 import { Fleet } from "./fleet/fleet.ts"
 import {
@@ -73,6 +74,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const app = appSchemeOf(host, opts)
     if (!app.scheme) throw new ConfigError(`app port: ${app.error}`)
     const appScheme = app.scheme
+    const trustedProxies = opts.trustedProxies?.length ? trustedProxiesOf(opts.trustedProxies) : undefined
     const now = opts.now ?? Date.now
     const log = createLogger(opts.logLevel ?? "info", opts.logDestination)
     const metrics = new Metrics()
@@ -114,19 +116,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         return { ...made, tls: await loadTlsMaterial(opts, log) }
     })
 
-    const w = wireServer({ opts, version: SERVER_VERSION, appScheme, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now })
-    const devicePort = await listen(w.tlsServer, opts.devicePort ?? 7443, host)
+    const w = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now })
+    const devicePort = await listen(w.deviceListener, opts.devicePort ?? 7443, host)
     const appPort = await listen(w.appListener, opts.appPort ?? 7080, host)
     if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")
     const insecureTcpPort = w.tcpServer ? await listen(w.tcpServer, opts.insecureTcpPort!, host) : undefined
     if (w.tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
     const background = startBackgroundWork({ keys, store, fleet, log, now, retentionDays: opts.retentionDays })
+    if (opts.trustedProxies?.length) log.info({ trustedProxies: opts.trustedProxies }, "device and app ports read the PROXY protocol from these proxies")
     log.info(
         { host, devicePort, appPort, appScheme, dataDir: opts.dataDir, version: SERVER_VERSION, store: opened.durability, bus: bus.kind, process: bus.processId },
         "feedline server listening",
     )
 
-    const listeners = [w.tlsServer, w.appListener, ...(w.appListener !== w.httpServer ? [w.httpServer] : []), ...(w.tcpServer ? [w.tcpServer] : [])]
+    // every server, listening or behind a front that listens
+    const listeners = [...new Set([w.deviceListener, w.tlsServer, w.appListener, w.appServer, w.httpServer, ...(w.tcpServer ? [w.tcpServer] : [])])]
     let closing: Promise<void> | undefined
     const close = () =>
         (closing ??= (background.stop(), shutDown({ listeners, httpServer: w.httpServer, ws: w.ws, sessions: w.sessions, hub: w.hub, store, fleet, bus, directory: w.directory, log, now })))

@@ -217,3 +217,19 @@ export const APP_KEEPALIVE_PROFILE: KeepaliveProfile = "seed"
  * one claim every five minutes.
  */
 export const CLAIM_REFUSED_RETRY_MS = 5 * 60_000
+
+/**
+ * [PROXY protocol] A connection from a trusted proxy (--trusted-proxies) must deliver its whole PROXY header
+ * within this long of its accept, else it is closed (E_PROXY_HEADER_TIMEOUT). HAProxy sends the header
+ * with its first packet; the spec (haproxy doc/proxy-protocol.txt §2) asks for at least 3 s, to cover one TCP
+ * retransmit. Only a trusted proxy's sockets wait for it, and the wait ends with the header: then the
+ * TLS handshake's own bounds (per announced address) start.
+ */
+export const PROXY_HEADER_TIMEOUT_MS = 5000
+/**
+ * [PROXY protocol] The longest PROXY header accepted: a version 1 line is at most 107 bytes by the spec;
+ * version 2 may announce up to 16 + 65535 bytes, but HAProxy's, with every TLV it can add (SSL, CN,
+ * authority, unique id, CRC), stays under ~700, and the spec designs both to fit one 536-byte segment.
+ * Over it: E_PROXY_HEADER_BAD, so a socket waiting for its header never holds more than this.
+ */
+export const MAX_PROXY_HEADER_BYTES = 2048

@@ -103,6 +103,11 @@ export class Metrics {
         "Pending TLS handshakes dropped, by the bound: address or total (to make room for a newer one), deadline (too slow).",
         "counter",
     )
+    readonly proxyHeadersRefused = new Family(
+        "feedline_proxy_headers_refused_total",
+        "Connections closed for their PROXY header (--trusted-proxies), by code: E_PROXY_HEADER_MISSING, _BAD, _TIMEOUT from a trusted proxy, E_PROXY_UNTRUSTED from anyone else.",
+        "counter",
+    )
     readonly subscriptions = new Family("feedline_subscriptions", "Subscriptions live now.", "gauge")
     readonly fanoutBusy = new Family("feedline_fanout_busy_total", "Writes refused (429 E_FANOUT_BUSY) because their feed owed its subscribers too many pushes.", "counter")
     readonly claims = new Family("feedline_claims_total", "Device claims, by outcome: new, reissued-<why>, or the refusal's code.", "counter")
@@ -149,6 +154,7 @@ export class Metrics {
             this.notices,
             this.queueDrops,
             this.handshakesDropped,
+            this.proxyHeadersRefused,
             this.subscriptions,
             this.fanoutBusy,
             this.pushesOwed,

@@ -76,6 +76,15 @@ export interface ServerOptions {
     /** sockets whose TLS handshake has not finished, per remote address (default 128) and in all (1024); over: the oldest is dropped */
     maxHandshakesPerAddress?: number
     maxPendingHandshakes?: number
+    /**
+     * [PROXY protocol] addresses and networks (CIDR: "10.0.0.0/24", "fd00::/64") of proxies (HAProxy with
+     * send-proxy-v2) whose connections to the device port and the app port must start with a PROXY header
+     * (v1 or v2); the client address it announces then stands for the connection everywhere (limits,
+     * claims, logs, /v2/sessions). Connections from anywhere else are served as without it. Default: none.
+     */
+    trustedProxies?: string[]
+    /** a trusted proxy's header must arrive within this (default 5000 ms: limits.ts PROXY_HEADER_TIMEOUT_MS) */
+    proxyHeaderTimeoutMs?: number
     /** HTTP headers must arrive within this (default 10 s) and a whole request within this (30 s) */
     httpHeadersTimeoutMs?: number
     httpRequestTimeoutMs?: number

@@ -19,7 +19,8 @@ import { Admission, jitteredRetryMs } from "./listeners/admission.ts"
 import { createTlsFront, type AppScheme } from "./listeners/app-port.ts"
 import { PendingHandshakes } from "./listeners/handshakes.ts"
 import { createHttpListener } from "./listeners/http.ts"
-import { createTcpListener, createTlsListener } from "./listeners/tls.ts"
+import { createProxyFront, type ProxyFrontOptions } from "./listeners/proxy-front.ts"
+import { createTcpListener, createTlsListener, untrustedDeviceSocket } from "./listeners/tls.ts"
 import { WsListener } from "./listeners/ws.ts"
 import {
     AUTH_DEADLINE_MS,
@@ -33,6 +34,7 @@ import {
     MAX_PENDING_HANDSHAKES,
     MAX_QUEUE_BYTES,
     MAX_UNAUTHENTICATED_PER_ADDRESS,
+    PROXY_HEADER_TIMEOUT_MS,
     RATE_BURST,
     RATE_PER_SECOND,
     SLOW_CONSUMER_MS,
@@ -59,6 +61,8 @@ export interface Foundations {
     /** [P§4] what the app door's WebSocket announces */
     appKeepalive: KeepaliveContract
     tls: TlsMaterial
+    /** [PROXY protocol] the proxies whose connections start with a PROXY header (checked: trustedProxiesOf) */
+    trustedProxies?: net.BlockList
     store: Store
     /** what crosses to the other processes on the store (bus/bus.ts) */
     bus: Bus
@@ -78,9 +82,13 @@ export interface Wired {
     /** every process's sessions (this one's announced on the bus) */
     directory: SessionDirectory
     sessionDeps: SessionDeps
-    /** the device port */
+    /** the device port's TLS server */
     tlsServer: net.Server
-    /** the app port's listener: the HTTP server itself, or the front that hands TLS to it */
+    /** what listens on the device port: the TLS server, or the PROXY protocol front before it (--trusted-proxies) */
+    deviceListener: net.Server
+    /** the app port's server: the HTTP server itself, or the front that hands TLS to it */
+    appServer: net.Server
+    /** what listens on the app port: appServer, or the PROXY protocol front before it */
     appListener: net.Server
     httpServer: http.Server
     ws: WsListener
@@ -165,6 +173,7 @@ export function wireServer(f: Foundations): Wired {
         },
     )
     const tlsServer = createTlsListener(sessionDeps, { cert: tls.cert, key: tls.key, handshakeTimeoutMs: handshakeTimeout, maxConnections, handshakes, maxPendingHandshakes })
+    const proxyRefused = (code: string) => metrics.proxyHeadersRefused.add({ code })
     const ws = new WsListener({ ...sessionDeps, config: { ...sessionDeps.config, ...f.appKeepalive } })
     const httpServer: http.Server = createHttpListener(
         {
@@ -182,7 +191,30 @@ export function wireServer(f: Foundations): Wired {
         { headersTimeoutMs: opts.httpHeadersTimeoutMs ?? HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: opts.httpRequestTimeoutMs ?? HTTP_REQUEST_TIMEOUT_MS },
     )
     // HTTPS listens behind a front that answers plain HTTP sent to it (listeners/app-port.ts)
-    const appListener: net.Server = f.appScheme === "https" ? createTlsFront(httpServer as https.Server, log, handshakes) : httpServer
+    const appServer: net.Server = f.appScheme === "https" ? createTlsFront(httpServer as https.Server, log, handshakes, proxyRefused) : httpServer
+    // [PROXY protocol] behind trusted proxies each port listens through a front that reads their header first
+    const trusted = f.trustedProxies
+    const front = (door: string, behind: net.Server, handOver: (s: net.Socket) => void, more: Partial<ProxyFrontOptions> = {}) =>
+        createProxyFront({ door, behind, trusted: trusted!, headerTimeoutMs: opts.proxyHeaderTimeoutMs ?? PROXY_HEADER_TIMEOUT_MS, log, onRefused: proxyRefused, handOver, ...more })
+    const deviceListener = trusted
+        ? front("device", tlsServer, (s) => tlsServer.emit("connection", s), {
+              tlsServer,
+              untrusted: untrustedDeviceSocket(tlsServer, handshakes, log, proxyRefused),
+              maxConnections: tlsServer.maxConnections,
+          })
+        : tlsServer
+    const appListener = trusted
+        ? front(
+              "app",
+              appServer,
+              (s) => {
+                  appServer.emit("connection", s)
+                  // the front paused it: the TLS front or the HTTP server behind reads it from here (its bytes after the header first)
+                  s.resume()
+              },
+              { tlsServer: f.appScheme === "https" ? (httpServer as https.Server) : undefined },
+          )
+        : appServer
     const tcpServer = opts.insecureTcpPort === undefined ? undefined : createTcpListener(sessionDeps, maxConnections)
-    return { hub, sessions, directory, sessionDeps, tlsServer, appListener, httpServer, ws, tcpServer }
+    return { hub, sessions, directory, sessionDeps, tlsServer, deviceListener, appServer, appListener, httpServer, ws, tcpServer }
 }

@@ -7,6 +7,7 @@ import type https from "node:https"
 import { endAndDestroy, rawErrorResponse } from "./http.ts"
 import type { Logger } from "../log.ts"
 import type { PendingHandshakes } from "./handshakes.ts"
+import { onFirstBytes, UNTRUSTED_PROXY_HEADER, untrustedProxyHeader } from "./proxy-front.ts"
 
 export type AppScheme = "https" | "http"
 
@@ -39,18 +40,18 @@ const TLS_HANDSHAKE_RECORD = 0x16
  * starts a TLS handshake goes to it; anything else (plain HTTP sent to the HTTPS port) gets a plain
  * HTTP 400 that says to use https://, instead of a TLS alert no HTTP client can show.
  */
-export function createTlsFront(secure: https.Server, log: Logger, handshakes: PendingHandshakes): net.Server {
+export function createTlsFront(secure: https.Server, log: Logger, handshakes: PendingHandshakes, onProxyRefused?: (code: string) => void): net.Server {
     // pending from the accept until the TLS handshake is done (shared bounds with the device port)
     secure.on("secureConnection", (tlsSocket: net.Socket) => handshakes.finished(tlsSocket, "app"))
     const front = net.createServer((socket) => {
         // its first byte (a ClientHello, or plain HTTP) and its handshake within the handshake deadline
         handshakes.accepted(socket, "app")
         socket.on("error", () => socket.destroy())
-        socket.once("data", (first: Buffer) => {
-            socket.pause()
-            socket.unshift(first)
-            // tls.Server reads what was unshifted when it wraps the socket; resuming here would lose it
+        onFirstBytes(socket, (first) => {
             if (first[0] === TLS_HANDSHAKE_RECORD) return void secure.emit("connection", socket)
+            if (untrustedProxyHeader(first, socket, log, "app", onProxyRefused)) {
+                return endAndDestroy(socket, rawErrorResponse(400, UNTRUSTED_PROXY_HEADER.code, UNTRUSTED_PROXY_HEADER.reason))
+            }
             log.info({ remote: socket.remoteAddress }, "plain HTTP sent to the HTTPS app port: refused")
             endAndDestroy(
                 socket,

@@ -50,6 +50,10 @@ export class PendingHandshakes {
     accepted(socket: net.Socket, door: HandshakeDoor): void {
         const address = socket.remoteAddress ?? "?"
         const key = keyOf(door, address, socket)
+        // told twice (a front that read its first bytes, then the TLS server): pending once
+        if (this.all.get(key) === socket) return
+        // another socket with the same address and port (announced by a proxy: --trusted-proxies): one pending per key
+        if (this.all.has(key)) this.drop(key, "address")
         // oldest first, making room for the new socket: it is never its own victim while older ones wait
         for (let mine = this.byAddress.get(address); mine && mine.size >= this.limits.perAddress; mine = this.byAddress.get(address)) {
             this.drop(mine.keys().next().value!, "address")

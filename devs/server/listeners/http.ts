@@ -4,6 +4,7 @@
 import { isUtf8 } from "node:buffer"
 import http, { type IncomingMessage, type ServerResponse } from "node:http"
 import https from "node:https"
+import type net from "node:net"
 import type { Duplex } from "node:stream"
 import type tls from "node:tls"
 import { decodeRequest, encode, jsonDepthExceeds, MAX_DEPTH, type Request } from "../../../src/protocol.ts"
@@ -13,6 +14,7 @@ import type { Logger } from "../log.ts"
 import type { Metrics } from "../metrics.ts"
 import type { Buckets } from "../ratelimit.ts"
 import type { Router } from "../router.ts"
+import { UNTRUSTED_PROXY_HEADER, untrustedProxyHeader } from "./proxy-front.ts"
 import type { WsListener } from "./ws.ts"
 
 /** An extra route on the app port; resolves true when it answered the request. */
@@ -221,7 +223,11 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
     // (a reset, a failed TLS handshake: no HTTP spoken yet) is just closed.
     // A request over its deadline (headers or body still arriving) gets its 408 the same way: on its
     // response when the handler has one, else raw. Either way the socket is destroyed after the grace.
-    server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    server.on("clientError", (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
+        // plain HTTP: a PROXY header from a peer not in --trusted-proxies is what the parser refused
+        if (err.rawPacket && socket.writable && untrustedProxyHeader(err.rawPacket, socket as net.Socket, deps.log, "app", (code) => deps.metrics.proxyHeadersRefused.add({ code }))) {
+            return endAndDestroy(socket, rawErrorResponse(400, UNTRUSTED_PROXY_HEADER.code, UNTRUSTED_PROXY_HEADER.reason))
+        }
         const spokeHttp = err.code?.startsWith("HPE_") || err.code?.startsWith("ERR_HTTP_")
         const res = (socket as { _httpMessage?: ServerResponse })._httpMessage
         if (!spokeHttp || !socket.writable || res?.headersSent) return void socket.destroy()

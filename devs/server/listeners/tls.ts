@@ -3,7 +3,9 @@ import net from "node:net"
 import tls from "node:tls"
 import type { SessionDeps } from "../session.ts"
 import { tlsServerOptions } from "../tls/policy.ts"
+import type { Logger } from "../log.ts"
 import type { PendingHandshakes } from "./handshakes.ts"
+import { onFirstBytes, untrustedProxyHeader } from "./proxy-front.ts"
 import { attachStream } from "./stream.ts"
 
 export interface TlsListenerOptions {
@@ -42,6 +44,21 @@ export function createTlsListener(deps: SessionDeps, opts: TlsListenerOptions): 
         socket.destroy()
     })
     return server
+}
+
+/**
+ * With --trusted-proxies, a device-port connection from a peer not on the list: pending from its accept
+ * as always, its first bytes looked at so that a PROXY header it sends is refused with a reason in the
+ * log rather than failing as a bad TLS handshake, then TLS.
+ */
+export function untrustedDeviceSocket(server: tls.Server, handshakes: PendingHandshakes, log: Logger, onRefused: (code: string) => void): (socket: net.Socket) => void {
+    return (socket) => {
+        handshakes.accepted(socket, "device")
+        onFirstBytes(socket, (first) => {
+            if (untrustedProxyHeader(first, socket, log, "device", onRefused)) socket.destroy()
+            else server.emit("connection", socket)
+        })
+    }
 }
 
 /** Development only (`--insecure-tcp-port`): the same protocol without TLS. */
