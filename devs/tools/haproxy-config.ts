@@ -1,7 +1,7 @@
 // The HAProxy configuration for several feedline processes behind one address (README "Running more
 // than one process"): TCP mode, so TLS passes through to feedline (devices check feedline's certificate,
 // and HAProxy needs no key), health checks on each process's GET /healthz, and the least loaded process
-// for each new connection. The failover test (test/e2e/failover.test.ts) runs HAProxy with exactly
+// for each new connection; optionally the PROXY protocol, so the processes see the clients' addresses. The failover test (test/e2e/failover.test.ts) runs HAProxy with exactly
 // this, and the README's example is this function's output (test/host/tools/haproxy-config.test.ts).
 
 export interface HaproxyBackend {
@@ -22,6 +22,13 @@ export interface HaproxyOptions {
     checkIntervalMs?: number
     /** connections HAProxy holds at most (each device is one); HAProxy raises its descriptor limit to fit */
     maxConnections?: number
+    /**
+     * [PROXY protocol] HAProxy starts each connection to a process with a v2 PROXY header carrying the
+     * client's address and port (`send-proxy-v2`), and its health checks with a v2 LOCAL header
+     * (`check-send-proxy`): for processes started with `--trusted-proxies <HAProxy's addresses>`, which
+     * then see every client's own address (limits, claims, logs, /v2/sessions) instead of HAProxy's.
+     */
+    proxyProtocol?: boolean
 }
 
 /**
@@ -48,7 +55,9 @@ const MAX_CONNECTIONS = 200_000
 
 export function haproxyConfig(o: HaproxyOptions): string {
     const inter = o.checkIntervalMs ?? CHECK_INTERVAL_MS
-    const check = (b: HaproxyBackend) => `check port ${b.appPort}${o.appTls ? " check-ssl verify none" : ""}`
+    // the checks go to the app port, which expects the header from HAProxy too: they send a LOCAL one
+    const proxy = o.proxyProtocol ? " send-proxy-v2 check-send-proxy" : ""
+    const check = (b: HaproxyBackend) => `check port ${b.appPort}${o.appTls ? " check-ssl verify none" : ""}${proxy}`
     const backend = (name: string, port: (b: HaproxyBackend) => number) =>
         [
             `backend ${name}`,

@@ -1,6 +1,6 @@
 // Several feedline processes behind HAProxy (issue 14), end to end: the real firmware link in the
 // DeviceScript simulator connects through HAProxy (TCP mode, TLS passed through, the configuration
-// docs/OPERATIONS.md documents: devs/tools/haproxy-config.ts) to one of two `feedline serve` processes on one
+// docs/OPERATIONS.md documents, PROXY protocol included: devs/tools/haproxy-config.ts) to one of two `feedline serve` processes on one
 // PostgreSQL and one Redis. The device numbers its samples and echoes every command (as in
 // zero-loss.test.ts). Then:
 //   - the process holding the device is SIGKILLed; commands are written through HAProxy while the
@@ -128,7 +128,8 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
     before(async () => {
         services = await startScaleServices()
         dataDir = mkdtempSync(join(tmpdir(), "feedline-failover-"))
-        serverArgs = ["--database-url", await services.database(), "--redis-url", services.redis.url]
+        // HAProxy connects from 127.0.0.1 and sends each connection's PROXY header (the documented configuration)
+        serverArgs = ["--database-url", await services.database(), "--redis-url", services.redis.url, "--trusted-proxies", "127.0.0.1"]
         // one after the other: the first provisions the shared data folder (keys, the development CA)
         const a = await start("a")
         const b = await start("b")
@@ -140,6 +141,7 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
             bindDevices: `127.0.0.1:${devicePort}`,
             bindApp: `127.0.0.1:${appPort}`,
             appTls: false, // the processes listen on loopback: plain HTTP app ports
+            proxyProtocol: true,
             checkIntervalMs: CHECK_INTERVAL_MS,
             maxConnections: 1000,
             backends: [a, b].map((s, i) => ({ name: "ab"[i], host: "127.0.0.1", devicePort: s.devicePort, appPort: s.appPort })),

@@ -101,10 +101,13 @@ export function createProxyFront(o: ProxyFrontOptions): net.Server {
     // so that their TLS sockets (which read the real endpoint) take the announced address too
     const announced = new Map<string, net.Socket>()
     const endpointOf = (s: Pick<net.Socket, "remoteAddress" | "remotePort">) => `${s.remoteAddress}|${s.remotePort}`
-    o.tlsServer?.prependListener("secureConnection", (tlsSocket: tls.TLSSocket) => {
+    const announceOnTls = (tlsSocket: tls.TLSSocket) => {
         const raw = announced.get(endpointOf(tlsSocket))
         if (raw) announce(tlsSocket, { address: raw.remoteAddress!, port: raw.remotePort!, family: raw.remoteFamily as AnnouncedPeer["family"] })
-    })
+    }
+    // before anyone else reads the TLS socket's address: its session, the pending handshakes, a failed handshake's log
+    o.tlsServer?.prependListener("secureConnection", announceOnTls)
+    o.tlsServer?.prependListener("tlsClientError", (_err: Error, tlsSocket: tls.TLSSocket) => announceOnTls(tlsSocket))
 
     const refuse = (socket: net.Socket, code: string, reason: string, real: string) => {
         o.log.warn({ remote: real, door: o.door, code, reason }, "closed a connection from a trusted proxy: its PROXY header was not accepted")

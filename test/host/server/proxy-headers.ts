@@ -48,7 +48,7 @@ export function proxyV2(source: string, sourcePort: number, o: V2Options = {}): 
 }
 
 /** HAProxy's health check with send-proxy-v2 + check-send-proxy: a LOCAL command, no addresses */
-export function proxyV2Local(extra = Buffer.alloc(0)): Buffer {
+export function proxyV2Local(extra: Buffer = Buffer.alloc(0)): Buffer {
     const fixed = Buffer.from([0x20, 0x00, 0, 0])
     fixed.writeUInt16BE(extra.length, 2)
     return Buffer.concat([V2_SIGNATURE, fixed, extra])

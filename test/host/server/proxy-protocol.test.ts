@@ -5,12 +5,17 @@
 // malformed, missing or slow header closes the connection with its code; a header from anyone else is
 // refused and spoofs nothing; HAProxy's v2 LOCAL health checks are served as the proxy's own connections.
 import assert from "node:assert/strict"
+import { mkdtempSync, rmSync } from "node:fs"
 import net from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Writable } from "node:stream"
 import tls from "node:tls"
 import { describe, test } from "node:test"
 import { WebSocket } from "ws"
-import { serverForThisFile, TlsClient, WAIT_MS, type TestServer } from "../harness/server-harness.ts"
+import { ConfigError } from "../../../devs/server/errors.ts"
+import { isTrustedProxy, trustedProxiesOf } from "../../../devs/server/listeners/proxy-front.ts"
+import { serverForThisFile, startTestServer, TlsClient, WAIT_MS, type TestServer } from "../harness/server-harness.ts"
 import { until } from "../harness/until.ts"
 import { makeProduct } from "./fleet/fleet-fixture.ts"
 import { proxyV1, proxyV2, proxyV2Local } from "./proxy-headers.ts"
@@ -261,6 +266,22 @@ describe("a trusted proxy's connection without a valid header is closed with its
     })
 })
 
+test("--trusted-proxies takes addresses and networks, IPv4 and IPv6; anything else stops the start with the reason", async () => {
+    const list = trustedProxiesOf(["10.0.0.2", " 10.0.1.0/24", "fd00::/64", "::1"])
+    for (const [address, trusted] of [["10.0.0.2", true], ["10.0.0.3", false], ["10.0.1.200", true], ["::ffff:10.0.1.7", true], ["fd00::9", true], ["fd01::9", false], ["::1", true]] as const) {
+        assert.equal(isTrustedProxy(list, { remoteAddress: address }), trusted, address)
+    }
+    for (const bad of ["haproxy.local", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/8/8", "fe80::1%eth0", "::/129", ""]) {
+        assert.throws(() => trustedProxiesOf([bad]), (e: Error) => e instanceof ConfigError && /--trusted-proxies: .* is not an IP address or a network/.test(e.message), bad)
+    }
+    const dataDir = mkdtempSync(join(tmpdir(), "feedline-test-"))
+    try {
+        await assert.rejects(startTestServer({ dataDir, trustedProxies: ["10.0.0.0/40"] }), ConfigError)
+    } finally {
+        rmSync(dataDir, { recursive: true, force: true })
+    }
+})
+
 describe("anyone else cannot spoof an address", () => {
     test("device port: a PROXY header from an untrusted address is refused and logged; its plain TLS connections are served as its own", async () => {
         const s = await connectRaw(a.devicePort, OTHER)
@@ -268,7 +289,7 @@ describe("anyone else cannot spoof an address", () => {
         s.write(proxyV2("10.9.9.9", 1))
         await closed(s)
         await until("E_PROXY_UNTRUSTED logged", () => /"door":"device","code":"E_PROXY_UNTRUSTED"/.test(logA.text))
-        const direct = await TlsClient.connect(a, { localAddress: OTHER })
+        const direct = await TlsClient.connect(a, { socket: await connectRaw(a.devicePort, OTHER) })
         try {
             await direct.welcome()
             assert.equal(await addressOf(direct, a.credentials.deviceKey), OTHER)

@@ -19,6 +19,7 @@ const DOCUMENTED: HaproxyOptions = {
     bindDevices: ":7443",
     bindApp: ":7080",
     appTls: true,
+    proxyProtocol: true,
     backends: [
         { name: "a", host: "10.0.0.11", devicePort: 7443, appPort: 7080 },
         { name: "b", host: "10.0.0.12", devicePort: 7443, appPort: 7080 },
@@ -35,7 +36,7 @@ test("docs/OPERATIONS.md shows exactly the configuration haproxyConfig() writes"
 test("health checks speak TLS to TLS app ports only; every process is a server of both backends", () => {
     const tlsChecked = haproxyConfig(DOCUMENTED)
     assert.equal(tlsChecked.match(/check port 7080 check-ssl verify none/g)?.length, 4)
-    const plain = haproxyConfig({ ...DOCUMENTED, appTls: false, checkIntervalMs: 300, maxConnections: 1000 })
+    const plain = haproxyConfig({ ...DOCUMENTED, appTls: false, proxyProtocol: false, checkIntervalMs: 300, maxConnections: 1000 })
     assert.doesNotMatch(plain, /check-ssl/)
     assert.match(plain, /maxconn 1000\n/)
     assert.match(plain, /inter 300ms fall 2 rise 2/)
@@ -43,10 +44,17 @@ test("health checks speak TLS to TLS app ports only; every process is a server o
     assert.match(plain, /server b 10\.0\.0\.12:7080 check port 7080\n/)
 })
 
+test("with the PROXY protocol every server line sends a v2 header, and its health checks one too (LOCAL); without it none", () => {
+    const lines = haproxyConfig(DOCUMENTED).split("\n").filter((l) => l.trim().startsWith("server "))
+    assert.equal(lines.length, 4)
+    for (const line of lines) assert.match(line, / send-proxy-v2 check-send-proxy$/)
+    assert.doesNotMatch(haproxyConfig({ ...DOCUMENTED, proxyProtocol: false }), /send-proxy/)
+})
+
 test("HAProxy accepts the configuration (haproxy -c)", { skip: skipUnlessInstalled("haproxy") }, () => {
     const dir = mkdtempSync(join(tmpdir(), "feedline-haproxy-check-"))
     try {
-        for (const options of [DOCUMENTED, { ...DOCUMENTED, appTls: false, maxConnections: 1000 }]) {
+        for (const options of [DOCUMENTED, { ...DOCUMENTED, appTls: false, maxConnections: 1000 }, { ...DOCUMENTED, proxyProtocol: false }]) {
             const file = join(dir, "haproxy.cfg")
             writeFileSync(file, haproxyConfig(options))
             const out = execFileSync(haproxyBin()!, ["-c", "-f", file], { encoding: "utf8", stdio: "pipe" })
