@@ -121,7 +121,7 @@ export function createProxyFront(o: ProxyFrontOptions): net.Server {
         const timer = setTimeout(
             () => refuse(socket, "E_PROXY_HEADER_TIMEOUT", `no complete PROXY header within ${o.headerTimeoutMs} ms of the connection`, real),
             o.headerTimeoutMs,
-        )
+        ).unref()
         const onClose = () => clearTimeout(timer)
         const onData = (chunk: Buffer) => {
             // bounded: parseProxyHeader is never incomplete past MAX_PROXY_HEADER_BYTES, so buf holds at most that plus one chunk
