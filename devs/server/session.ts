@@ -218,7 +218,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.closeWith(new ApiError(413, "E_TOO_LARGE", `a request may be at most ${MAX_OBJECT_BYTES} bytes; this one is over ${bytes}`))
     }
 
-    /** The transport reported an error; its close follows. */
+    /** The transport reported an error; its close follows (the listener destroys it). */
     transportError(err: Error): void {
         this.deps.log.debug({ session: this.id, err: err.message }, "connection error")
     }
@@ -450,6 +450,8 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         } else {
             this.congestedSinceMs = undefined
             this.takeReads()
+            // a read answered at once may have closed a half-closed connection
+            if (this.state !== "open") return
         }
         // the server reports no "degraded": faulty = timeout
         const k = keepaliveStep(now, this.lastRxMs, this.lastTxMs, { heartbeatMs, faultyMs: timeoutMs, timeoutMs })

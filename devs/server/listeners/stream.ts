@@ -111,8 +111,14 @@ function onDrain(this: WiredStream): void {
     this[WIRE].session.drained()
 }
 
+/**
+ * An error leaves the stream unusable; it is destroyed (its close ends the session). Node destroys it itself for
+ * most errors, but not for every TLS one: a renegotiation refused (ERR_TLS_RENEGOTIATION_DISABLED), or
+ * over its limit (ERR_TLS_SESSION_ATTACK), was reported and the connection went on renegotiating.
+ */
 function onError(this: WiredStream, err: Error): void {
     this[WIRE].session.transportError(err)
+    this.destroy()
 }
 
 export function attachStream(deps: SessionDeps, stream: Duplex, transport: "tls" | "tcp", remoteAddress: string): Session {

@@ -28,6 +28,9 @@ export function createTlsListener(deps: SessionDeps, opts: TlsListenerOptions): 
         { ...tlsServerOptions(opts.cert, opts.key), handshakeTimeout: opts.handshakeTimeoutMs },
         (socket) => {
             opts.handshakes.finished(socket, "device")
+            // no device renegotiates (ESP32 mbedTLS does not); each renegotiation is a full handshake's work for
+            // the server on a connection admission already let in. Node then reports an error (stream.ts closes it)
+            socket.disableRenegotiation()
             socket.setNoDelay(true)
             attachStream(deps, socket, "tls", socket.remoteAddress ?? "?")
         },

@@ -53,6 +53,33 @@ test("tls: TLS 1.2 is accepted (ESP32), older versions are not, and the certific
     )
 })
 
+test("tls: a client that renegotiates (TLS 1.2) is closed at its first attempt; others are served (was: 50 renegotiations in a row, each a full handshake for the server)", async () => {
+    const c = await TlsClient.open(s, s.credentials.deviceKey)
+    const other = await TlsClient.open(s, s.credentials.deviceKey)
+    try {
+        const r = await TlsClient.connect(s, { maxVersion: "TLSv1.2" })
+        await r.welcome()
+        let renegotiated = 0
+        for (let i = 0; i < 50 && !r.q.closed; ++i) {
+            await new Promise<void>((done) => {
+                const onClose = () => done()
+                r.socket.once("close", onClose)
+                r.socket.renegotiate({}, (err) => {
+                    r.socket.off("close", onClose)
+                    if (!err) renegotiated++
+                    done()
+                })
+            })
+        }
+        await r.q.untilClosed()
+        assert.equal(renegotiated, 0)
+        assert.equal((await other.request({ method: "get", resource: "/session" })).status, 200)
+    } finally {
+        c.close()
+        other.close()
+    }
+})
+
 test("tls: server heartbeats are blank lines, about every 300 ms", async () => {
     const c = await TlsClient.open(s)
     await c.q.next((l) => l.kind === "heartbeat")
