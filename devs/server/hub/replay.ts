@@ -29,14 +29,21 @@ export interface ReplayRead {
     seen: (c: CommitRef) => boolean
 }
 
-/** The replay after `sinceMs`, cut to `limit` as cutReplay says; the store read from decides the high-water mark. */
+/**
+ * The replay after `sinceMs`, cut to `limit` as cutReplay says; the store read from decides the high-water mark.
+ * When more than `limit` points share the first `at` (datastreams of a feed written at one time), all of them
+ * go, however many: next_since is a time, so a cut inside that `at` would lose the rest for good (it did past
+ * MAX_REPLAY_POINTS: 1200 datastreams written at one `at` replayed 1000). Their number is bounded by the
+ * feed's datastreams, one point each; one answer of any size goes out whole (session.ts).
+ */
 export async function readReplay(store: Pick<Store, "replay">, feed: number, stream: string | undefined, sinceMs: number, limit: number): Promise<ReplayRead> {
-    const first = await store.replay(feed, stream, sinceMs, limit + 1)
-    const cut = cutReplay(first.points, limit)
-    if (cut) return { ...cut, seen: first.seen }
-    // more than `limit` points share the first `at`: send them all, as far as one full replay reaches
-    const wide = await store.replay(feed, stream, sinceMs, MAX_REPLAY_POINTS + 1)
-    // (more than MAX_REPLAY_POINTS datastreams written at one `at`: that `at` is cut, the rest is lost)
-    const wideCut = cutReplay(wide.points, limit) ?? { points: wide.points.slice(0, MAX_REPLAY_POINTS), truncated: true }
-    return { ...wideCut, seen: wide.seen }
+    let read = limit + 1
+    for (;;) {
+        const r = await store.replay(feed, stream, sinceMs, read)
+        const cut = cutReplay(r.points, limit)
+        if (cut) return { ...cut, seen: r.seen }
+        // every point read shares the first `at`: all of them, if that was all there is; else read further
+        if (r.points.length < read) return { points: r.points, truncated: false, seen: r.seen }
+        read = Math.max(read * 2, MAX_REPLAY_POINTS + 1)
+    }
 }

@@ -6,6 +6,8 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import { fanoutRetryAfterMs, Hub, type ChangeEvent, type HubClock, type HubLimits, type PushTarget } from "../../../devs/server/hub/index.ts"
 import type { Replay, StoredPoint } from "../../../devs/server/storage/store.ts"
+import { readReplay } from "../../../devs/server/hub/replay.ts"
+import { MAX_REPLAY_POINTS } from "../../../devs/server/limits.ts"
 
 /** Turns run when the test says; the monotonic clock moves `stepMs` at every look (the cost of a delivery). */
 class ManualClock implements HubClock {
@@ -353,4 +355,28 @@ test("fan-out retry hint: the time to deliver the backlog above half the bound a
     assert.equal(fanoutRetryAfterMs(50_000, 50_000, 10_000, 1, limits), 100) // never sooner than the minimum
     assert.equal(fanoutRetryAfterMs(10_000_000, 50_000, 1, 1, limits), 5000) // never longer than the maximum
     assert.equal(fanoutRetryAfterMs(50_000, 50_000, 0, 1, limits), 5000) // nothing measured yet
+})
+
+test("replay: more points at one `at` than a replay's limit, even past MAX_REPLAY_POINTS, all go in one replay; nothing is lost across the cut (was: 1000 of 1200)", async () => {
+    const AT = 1_800_000_000_000
+    // 1200 datastreams of a feed written at one `at`, then one point later
+    const points: StoredPoint[] = Array.from({ length: 1200 }, (_, i) => ({ stream: `d${i}`, atMs: AT, value: "1", seq: i + 1, txn: 1 }))
+    points.push({ stream: "late", atMs: AT + 1, value: "2", seq: 1201, txn: 2 })
+    const store = {
+        replay: async (_feed: number, _stream: string | undefined, afterMs: number, limit: number): Promise<Replay> => ({
+            points: points.filter((p) => p.atMs > afterMs).slice(0, limit),
+            seen: () => true,
+        }),
+    }
+    for (const limit of [16, MAX_REPLAY_POINTS]) {
+        const first = await readReplay(store, 1, undefined, AT - 1, limit)
+        assert.deepEqual([first.points.length, first.truncated], [1200, true], `limit ${limit}`)
+        // resubscribing with next_since (the last `at` sent) gets the rest, then live
+        const rest = await readReplay(store, 1, undefined, first.points.at(-1)!.atMs, limit)
+        assert.deepEqual([rest.points.map((p) => p.stream), rest.truncated], [["late"], false])
+    }
+    // nothing after that `at`: all of it, and live
+    points.pop()
+    const all = await readReplay(store, 1, undefined, AT - 1, 16)
+    assert.deepEqual([all.points.length, all.truncated], [1200, false])
 })
