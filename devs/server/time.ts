@@ -55,7 +55,9 @@ export function parseTime(v: unknown): number | undefined {
     if (!date) return undefined
     // V8 rolls a day the month does not have into the next month (2026-02-30 is March 2): not the time that was sent
     if (Number(date[3]) > daysIn(Number(date[1]), Number(date[2]))) return undefined
-    const ms = Date.parse(v)
+    // a date-time without an offset is UTC, as every time the server writes: Date.parse would read it in the
+    // server's own time zone, so the same request would store another instant on a server set to another zone
+    const ms = Date.parse(date[4] !== undefined && date[5] === undefined ? v + "Z" : v)
     return Number.isNaN(ms) || ms < 0 || ms > MAX_TIME_MS ? undefined : ms
 }
 

@@ -79,6 +79,20 @@ test("times: ms or ISO-8601; durations as Xively wrote them", () => {
     assert.equal(parseTime(8.64e15), 8.64e15)
     for (const bad of [8.64e15 + 1, "8640000000000001", Number.MAX_SAFE_INTEGER]) assert.equal(parseTime(bad), undefined, String(bad))
     assert.throws(() => atOf(8.64e15 + 1, "at", Date.UTC(2026, 10, 22)), (e: any) => e.status === 422 && e.code === "E_BAD_TIME")
+    // a date-time without an offset is UTC whatever the server's time zone (Date.parse alone reads it as local time)
+    const zone = process.env.TZ
+    try {
+        for (const tz of ["America/New_York", "Asia/Kolkata", "UTC"]) {
+            process.env.TZ = tz
+            assert.equal(parseTime("2026-11-22T05:00:00"), Date.UTC(2026, 10, 22, 5), tz)
+            assert.equal(parseTime("2026-11-22 05:00:00.250"), Date.UTC(2026, 10, 22, 5, 0, 0, 250), tz)
+            assert.equal(parseTime("2026-11-22T06:00:00+01:00"), Date.UTC(2026, 10, 22, 5), tz)
+            assert.equal(parseTime("2026-11-22"), Date.UTC(2026, 10, 22), tz)
+        }
+    } finally {
+        if (zone === undefined) delete process.env.TZ
+        else process.env.TZ = zone
+    }
     assert.equal(parseDuration("6hours"), 6 * 3600_000)
     assert.equal(parseDuration("1day"), 86_400_000)
     assert.equal(parseDuration("30seconds"), 30_000)
