@@ -103,6 +103,13 @@ function listOf(v: string | undefined): string[] | undefined {
     return entries.length ? entries : undefined
 }
 
+/** A TCP port: 0 (any free one) to 65535. */
+function portOf(name: string, v: string | undefined): number | undefined {
+    const n = intOf(name, v)
+    if (n !== undefined && n > 65535) throw new UsageError(`--${name} must be a port from 0 (any free one) to 65535, not ${n}`)
+    return n
+}
+
 /** A positive whole number of hours, in ms. */
 function hoursOf(name: string, v: string | undefined): number | undefined {
     const h = intOf(name, v)
@@ -159,9 +166,9 @@ async function serve(args: string[]): Promise<void> {
         databaseUrl: v["database-url"] ?? (env.FEEDLINE_DATABASE_URL || undefined),
         redisUrl: v["redis-url"] ?? (env.FEEDLINE_REDIS_URL || undefined),
         host: v.host ?? env.FEEDLINE_HOST ?? "0.0.0.0",
-        devicePort: intOf("device-port", v["device-port"] ?? env.FEEDLINE_DEVICE_PORT),
-        appPort: intOf("app-port", v["app-port"] ?? env.FEEDLINE_APP_PORT),
-        insecureTcpPort: intOf("insecure-tcp-port", v["insecure-tcp-port"]),
+        devicePort: portOf("device-port", v["device-port"] ?? env.FEEDLINE_DEVICE_PORT),
+        appPort: portOf("app-port", v["app-port"] ?? env.FEEDLINE_APP_PORT),
+        insecureTcpPort: portOf("insecure-tcp-port", v["insecure-tcp-port"]),
         insecureHttp: v["insecure-http"],
         tlsCertPath: v["tls-cert"] ?? env.FEEDLINE_TLS_CERT,
         tlsKeyPath: v["tls-key"] ?? env.FEEDLINE_TLS_KEY,
@@ -218,7 +225,15 @@ async function serve(args: string[]): Promise<void> {
     const ready = { devicePort: server.devicePort, appPort: server.appPort, appScheme: server.appScheme, caCertPath: server.caCertPath, insecureTcpPort: server.insecureTcpPort }
     // a worker of --workers tells its primary, which writes the ready file once all of them listen
     if (isWorker) reportReady(ready)
-    else if (v["ready-file"]) writeFileSync(v["ready-file"], JSON.stringify({ ...ready, pid: process.pid }) + "\n")
+    else if (v["ready-file"]) {
+        try {
+            writeFileSync(v["ready-file"], JSON.stringify({ ...ready, pid: process.pid }) + "\n")
+        } catch (e) {
+            // whoever waits for it would wait for ever: stop, and say why
+            await server.close()
+            throw new ConfigError(`cannot write --ready-file ${v["ready-file"]} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); give a path in a folder this user may write`)
+        }
+    }
     let stopping = false
     const stop = (signal: string) => {
         if (stopping) return
@@ -327,6 +342,12 @@ main(process.argv.slice(2)).catch((err) => {
     }
     if (err instanceof UnavailableError) {
         process.stderr.write(`feedline: ${err.message}\n`)
+        process.exit(1)
+    }
+    // the operating system refused something (a file, a socket): its message names it; a stack would not help
+    const sys = err as NodeJS.ErrnoException
+    if (typeof sys.code === "string" && typeof sys.syscall === "string") {
+        process.stderr.write(`feedline: ${sys.message}\n`)
         process.exit(1)
     }
     process.stderr.write(`feedline: ${(err as Error).stack ?? err}\n`)

@@ -18,6 +18,8 @@ export interface StoreChoice {
     databaseUrl?: string
     /** SQLite's synchronous mode */
     synchronous?: "FULL" | "NORMAL"
+    /** a server opens it (not the `keys` command): SQLite is then refused while another server serves from it */
+    serving?: boolean
 }
 
 export interface OpenedStore {
@@ -33,7 +35,17 @@ export async function openStore(
 ): Promise<OpenedStore> {
     if (!o.databaseUrl) {
         // the datapoint commits on a writer thread (storage/writer-thread.ts)
-        const store = new SqliteStore({ path: join(o.dataDir, "feedline.db"), synchronous: o.synchronous, writerThread: true, onCommit: hooks.onCommit, onError: hooks.onError })
+        const path = join(o.dataDir, "feedline.db")
+        const store = inUseAsConfigError(() => {
+            try {
+                return new SqliteStore({ path, synchronous: o.synchronous, writerThread: true, serving: o.serving, onCommit: hooks.onCommit, onError: hooks.onError })
+            } catch (e) {
+                // not a database, unreadable, read-only, damaged: say which file, not where in better-sqlite3
+                const code = (e as { code?: string }).code
+                if (code?.startsWith("SQLITE_")) throw new ConfigError(`cannot open the database ${path} (${code}: ${(e as Error).message}); restore it from a backup, or move it away to start an empty one`)
+                throw e
+            }
+        })
         await store.ready() // the writer thread is up before the first write can arrive
         return { store, durability: store.durability() }
     }
@@ -71,10 +83,16 @@ export async function openBus(redisUrl: string | undefined, log: Logger, store: 
  * subscribers would never hear the other's writes.
  */
 export async function claimStore(store: Store, bus: Bus): Promise<void> {
+    await inUseAsConfigError(() => store.claim(bus.kind === "local" ? "alone" : "shared"))
+}
+
+/** Another server's use of the store is a configuration to change (the message says how), not a crash. */
+function inUseAsConfigError<T>(fn: () => T): T {
+    const asConfig = (e: unknown) => (e instanceof StoreError && e.failure === "in-use" ? new ConfigError(e.message) : e)
     try {
-        await store.claim(bus.kind === "local" ? "alone" : "shared")
+        const r = fn()
+        return r instanceof Promise ? (r.catch((e) => Promise.reject(asConfig(e))) as T) : r
     } catch (e) {
-        if (e instanceof StoreError && e.failure === "in-use") throw new ConfigError(e.message)
-        throw e
+        throw asConfig(e)
     }
 }

@@ -51,13 +51,30 @@ export type { Session, Wire } from "./session.ts"
 
 export const SERVER_VERSION: string = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")).version
 
-function listen(server: net.Server, port: number, host: string): Promise<number> {
+/** Why a port could not be opened, as a setting to change (the flag that names it). */
+function listenProblem(err: NodeJS.ErrnoException, port: number, host: string, flag: string): Error {
+    const what = `${flag} ${port} on --host ${host}`
+    if (err.code === "EADDRINUSE") return new ConfigError(`${what}: the port is in use by another program (another feedline server?); choose another port, or 0 for any free one`)
+    if (err.code === "EACCES") return new ConfigError(`${what}: this user may not open that port (ports under 1024 need privileges); choose a port of 1024 or above`)
+    if (err.code === "EADDRNOTAVAIL" || err.code === "ENOTFOUND" || err.code === "EAI_AGAIN") {
+        return new ConfigError(`${what}: ${host} is not an address of this machine (${err.code}); use 0.0.0.0 (all), 127.0.0.1 (this machine only) or one of its addresses`)
+    }
+    if (err.code === "ERR_SOCKET_BAD_PORT") return new ConfigError(`${what}: a port is a whole number from 0 to 65535`)
+    return err
+}
+
+function listen(server: net.Server, port: number, host: string, flag: string): Promise<number> {
     return new Promise((resolve, reject) => {
-        server.once("error", reject)
-        server.listen(port, host, () => {
-            server.off("error", reject)
-            resolve((server.address() as net.AddressInfo).port)
-        })
+        const failed = (err: NodeJS.ErrnoException) => reject(listenProblem(err, port, host, flag))
+        server.once("error", failed)
+        try {
+            server.listen(port, host, () => {
+                server.off("error", failed)
+                resolve((server.address() as net.AddressInfo).port)
+            })
+        } catch (e) {
+            failed(e as NodeJS.ErrnoException) // a port out of range is thrown, not emitted
+        }
     })
 }
 
@@ -84,7 +101,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         else log.warn({ path: fix.path, from: octal(fix.from), to: octal(fix.to) }, "the data folder was readable by other users; narrowed it")
     }
 
-    const opened = await openStore(opts, {
+    const opened = await openStore({ ...opts, serving: true }, {
         onCommit: (ms) => metrics.storeCommit.observe(ms / 1000),
         onError: (err) => log.error({ err }, "store commit failed; the writes were refused (503), nothing was acknowledged"),
         log,
@@ -99,47 +116,58 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         await store.close()
         throw e
     }
-    const keys = new KeyRing(store, now)
-    const authFailures = new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST })
-    const fleet = new Fleet(store, now, log, {
-        perAddress: bus.keyRate({ ratePerSecond: opts.claimRatePerAddress ?? CLAIM_RATE_PER_ADDRESS, burst: opts.claimBurstPerAddress ?? CLAIM_BURST_PER_ADDRESS }),
-        perProduct: bus.keyRate({ ratePerSecond: opts.claimRatePerProduct ?? CLAIM_RATE_PER_PRODUCT, burst: opts.claimBurstPerProduct ?? CLAIM_BURST_PER_PRODUCT }),
-    })
-    await fleet.reload()
-    // tools (the dashboard at /, POST /jwt and `Bearer <jwt>` credentials), mounted with what they may use
-    const extensions = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, now, log }))
-    const pruned = await store.pruneRevokedTokenFamilies()
-    if (pruned) log.info({ pruned }, "forgot signed-out token families past their end")
-    // the first of several processes starting at once makes the credentials and the dev CA; the others find them
-    const { credentials, created, tls } = await withFolderLock(opts.dataDir, async () => {
-        const made = await store.provisioning(() => ensureCredentials(opts.dataDir, store, keys, now))
-        return { ...made, tls: await loadTlsMaterial(opts, log) }
-    })
+    // a start that fails from here on (a port in use, a certificate that will not load) lets go of what it
+    // opened, the store's server lock included, so that the same process may start again
+    let wired: ReturnType<typeof wireServer> | undefined
+    try {
+        const keys = new KeyRing(store, now)
+        const authFailures = new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST })
+        const fleet = new Fleet(store, now, log, {
+            perAddress: bus.keyRate({ ratePerSecond: opts.claimRatePerAddress ?? CLAIM_RATE_PER_ADDRESS, burst: opts.claimBurstPerAddress ?? CLAIM_BURST_PER_ADDRESS }),
+            perProduct: bus.keyRate({ ratePerSecond: opts.claimRatePerProduct ?? CLAIM_RATE_PER_PRODUCT, burst: opts.claimBurstPerProduct ?? CLAIM_BURST_PER_PRODUCT }),
+        })
+        await fleet.reload()
+        // tools (the dashboard at /, POST /jwt and `Bearer <jwt>` credentials), mounted with what they may use
+        const extensions = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, now, log }))
+        const pruned = await store.pruneRevokedTokenFamilies()
+        if (pruned) log.info({ pruned }, "forgot signed-out token families past their end")
+        // the first of several processes starting at once makes the credentials and the dev CA; the others find them
+        const { credentials, created, tls } = await withFolderLock(opts.dataDir, async () => {
+            const made = await store.provisioning(() => ensureCredentials(opts.dataDir, store, keys, now))
+            return { ...made, tls: await loadTlsMaterial(opts, log) }
+        })
 
-    const w = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now })
-    const devicePort = await listen(w.deviceListener, opts.devicePort ?? 7443, host)
-    const appPort = await listen(w.appListener, opts.appPort ?? 7080, host)
-    if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")
-    const insecureTcpPort = w.tcpServer ? await listen(w.tcpServer, opts.insecureTcpPort!, host) : undefined
-    if (w.tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
-    const background = startBackgroundWork({ keys, store, fleet, log, now, retentionDays: opts.retentionDays })
-    if (opts.trustedProxies?.length) log.info({ trustedProxies: opts.trustedProxies }, "device and app ports read the PROXY protocol from these proxies")
-    log.info(
-        { host, devicePort, appPort, appScheme, dataDir: opts.dataDir, version: SERVER_VERSION, store: opened.durability, bus: bus.kind, process: bus.processId },
-        "feedline server listening",
-    )
+        const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now }))
+        const devicePort = await listen(w.deviceListener, opts.devicePort ?? 7443, host, "--device-port")
+        const appPort = await listen(w.appListener, opts.appPort ?? 7080, host, "--app-port")
+        if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")
+        const insecureTcpPort = w.tcpServer ? await listen(w.tcpServer, opts.insecureTcpPort!, host, "--insecure-tcp-port") : undefined
+        if (w.tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
+        const background = startBackgroundWork({ keys, store, fleet, log, now, retentionDays: opts.retentionDays })
+        if (opts.trustedProxies?.length) log.info({ trustedProxies: opts.trustedProxies }, "device and app ports read the PROXY protocol from these proxies")
+        log.info(
+            { host, devicePort, appPort, appScheme, dataDir: opts.dataDir, version: SERVER_VERSION, store: opened.durability, bus: bus.kind, process: bus.processId },
+            "feedline server listening",
+        )
 
-    // every server, listening or behind a front that listens
-    const listeners = [...new Set([w.deviceListener, w.tlsServer, w.appListener, w.appServer, w.httpServer, ...(w.tcpServer ? [w.tcpServer] : [])])]
-    let closing: Promise<void> | undefined
-    const close = () =>
-        (closing ??= (background.stop(), shutDown({ listeners, httpServer: w.httpServer, ws: w.ws, sessions: w.sessions, hub: w.hub, store, fleet, bus, directory: w.directory, log, now })))
+        // every server, listening or behind a front that listens
+        const listeners = [...new Set([w.deviceListener, w.tlsServer, w.appListener, w.appServer, w.httpServer, ...(w.tcpServer ? [w.tcpServer] : [])])]
+        let closing: Promise<void> | undefined
+        const close = () =>
+            (closing ??= (background.stop(), shutDown({ listeners, httpServer: w.httpServer, ws: w.ws, sessions: w.sessions, hub: w.hub, store, fleet, bus, directory: w.directory, log, now })))
 
-    const attachWire = (wire: Wire) => {
-        const session = new Session(w.sessionDeps, wire)
-        session.start()
-        return session
+        const attachWire = (wire: Wire) => {
+            const session = new Session(w.sessionDeps, wire)
+            session.start()
+            return session
+        }
+        const attachDuplex = (stream: Duplex, remoteAddress = "duplex") => attachStream(w.sessionDeps, stream, "tcp", remoteAddress)
+        return { devicePort, appPort, appScheme, insecureTcpPort, caCertPath: tls.caCertPath, credentials, credentialsCreated: created, keys, store, fleet, metrics, log, attachWire, attachDuplex, close }
+    } catch (e) {
+        for (const l of [wired?.deviceListener, wired?.appListener, wired?.tcpServer]) if (l?.listening) l.close()
+        wired?.ws.close()
+        await bus.close()
+        await store.close()
+        throw e
     }
-    const attachDuplex = (stream: Duplex, remoteAddress = "duplex") => attachStream(w.sessionDeps, stream, "tcp", remoteAddress)
-    return { devicePort, appPort, appScheme, insecureTcpPort, caCertPath: tls.caCertPath, credentials, credentialsCreated: created, keys, store, fleet, metrics, log, attachWire, attachDuplex, close }
 }

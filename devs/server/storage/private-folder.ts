@@ -3,6 +3,7 @@
 // on start is narrowed and reported, so an old install (0755 folder, 0644 database) is fixed by upgrading.
 import { chmodSync, lstatSync, mkdirSync, readdirSync } from "node:fs"
 import { join } from "node:path"
+import { ConfigError } from "../errors.ts"
 
 export const PRIVATE_DIR_MODE = 0o700
 export const PRIVATE_FILE_MODE = 0o600
@@ -23,6 +24,15 @@ export interface ModeFix {
  * folders to 0700, files to 0600 (symbolic links are not followed). Returns what it changed or could not.
  */
 export function securePrivateFolder(dir: string): ModeFix[] {
+    try {
+        return narrowPrivateFolder(dir)
+    } catch (e) {
+        // not a folder, not ours to create or read: a setting to change, not a crash
+        throw new ConfigError(`the data folder ${dir} cannot be used (${(e as Error).message}); give --data-dir a folder this user may create, read and write`)
+    }
+}
+
+function narrowPrivateFolder(dir: string): ModeFix[] {
     mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
     const fixes: ModeFix[] = []
     const visit = (path: string) => {

@@ -12,6 +12,7 @@ import { openConnection, type Synchronous } from "./connection.ts"
 import { compactionFailed, compactQuietly, FeedPresence, GroupCommit, JOURNAL_ROWS_SQL, JOURNAL_SEQS_SQL, PointWriter, type JournalRow, type JournalSeqs, type WrittenPairs } from "./point-writer.ts"
 import { journaledStreams, journaledValues, mergeHistory, mergeStreamRow, mergeStreamRows } from "./journal-reads.ts"
 import { PRIVATE_FILE_MODE } from "./private-folder.ts"
+import { lockDatabaseForServer, type ServerLock } from "./server-lock.ts"
 import { WriterThread } from "./writer-thread.ts"
 import type {
     DatastreamRecord,
@@ -31,6 +32,7 @@ import type {
     StoredPoint,
 } from "./store.ts"
 import { StoreError } from "./store.ts"
+import { ConfigError } from "../errors.ts"
 import type { Permission } from "../auth/grant.ts"
 import { ServerStamps, type StampedPoint } from "./stamps.ts"
 import { deviceOf, feedOf, keyOf, productOf, PRUNE_CHUNK_ROWS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
@@ -165,6 +167,11 @@ export interface SqliteStoreOptions {
     synchronous?: Synchronous
     /** commit datapoint writes on a worker thread with its own connection (the server); else on this one (the CLI, tests) */
     writerThread?: boolean
+    /**
+     * a server serves from it: take the database's server lock (server-lock.ts) before anything is opened,
+     * so a second server is refused before it touches the journal; "in-use" when another server holds it
+     */
+    serving?: boolean
     now?: () => number
     /** observes how long each commit took (metrics) */
     onCommit?: (ms: number, requests: number) => void
@@ -214,14 +221,22 @@ export class SqliteStore implements Store {
     private closed = false
     private readonly stmt: ReturnType<SqliteStore["prepare"]>
     private readonly stamps = new ServerStamps()
+    /** held while a server serves from this database (claim) */
+    private serverLock?: ServerLock
 
     constructor(private readonly opts: SqliteStoreOptions) {
         this.now = opts.now ?? Date.now
         const threaded = opts.writerThread === true && opts.path !== ":memory:" // an in-memory database has one connection
+        if (opts.serving) this.takeServerLock()
         // owner-only from the start; SQLite gives the -wal and -shm files the database file's mode
         if (opts.path !== ":memory:") closeSync(openSync(opts.path, "a", PRIVATE_FILE_MODE))
-        this.db = openConnection(opts.path, opts.synchronous)
-        this.migrate()
+        try {
+            this.db = openConnection(opts.path, opts.synchronous)
+            this.migrate()
+        } catch (e) {
+            this.serverLock?.release()
+            throw e
+        }
         this.stmt = this.prepare()
         this.feeds = new FeedPresence(this.db)
         const hooks = { onCommit: opts.onCommit, onError: opts.onError }
@@ -235,7 +250,7 @@ export class SqliteStore implements Store {
     private migrate(): void {
         const version = this.db.pragma("user_version", { simple: true }) as number
         if (version > MIGRATIONS.length) {
-            throw new Error(`the database ${this.opts.path} has schema version ${version}, newer than this server (${MIGRATIONS.length}); upgrade feedline`)
+            throw new ConfigError(`the database ${this.opts.path} has schema version ${version}, newer than this server (${MIGRATIONS.length}); upgrade feedline`)
         }
         for (let v = version; v < MIGRATIONS.length; ++v) {
             this.db.transaction(() => {
@@ -831,8 +846,18 @@ export class SqliteStore implements Store {
         this.generation = this.stmt.raiseGeneration.get()!
     }
 
-    /** One process serves from a SQLite file: "shared" has no meaning here, and the bus may still be Redis. */
-    async claim(): Promise<void> {}
+    /**
+     * One server serves from a SQLite file, with or without a bus ("shared" is refused like "alone": the
+     * journal, the stamps and the feed ids are kept as one process's): "in-use" when another holds it.
+     */
+    async claim(): Promise<void> {
+        this.takeServerLock()
+    }
+
+    private takeServerLock(): void {
+        if (this.serverLock || this.opts.path === ":memory:") return
+        this.serverLock = lockDatabaseForServer(this.opts.path)
+    }
 
     async provisioning<T>(fn: () => Promise<T>): Promise<T> {
         return fn()
@@ -859,6 +884,7 @@ export class SqliteStore implements Store {
             compactQuietly(this.writer.points, this.opts) // tidy (else the next open moves it)
         }
         this.db.close()
+        this.serverLock?.release()
     }
 }
 

@@ -1,0 +1,95 @@
+// A start that cannot work says why, as a setting to change, and lets go of what it opened: a second
+// server on a data folder another serves from (was: it ran beside the first on one SQLite database, its
+// subscribers deaf to the first's writes), a data folder that is a file, a certificate that cannot be read
+// or does not match its key, a database that is not one, a port in use or out of range, an unknown log
+// level, a ready file that cannot be written (each was a stack trace, exit 1).
+import assert from "node:assert/strict"
+import { execFile } from "node:child_process"
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { after, test } from "node:test"
+import { promisify } from "node:util"
+import { compiledCli } from "../../../devs/server/compiled.ts"
+import { ConfigError } from "../../../devs/server/errors.ts"
+import { startServer, type ServerOptions } from "../../../devs/server/index.ts"
+
+const run = promisify(execFile)
+const dirs: string[] = []
+const newDir = () => {
+    const d = mkdtempSync(join(tmpdir(), "feedline-refusal-"))
+    dirs.push(d)
+    return d
+}
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+
+const start = (o: Partial<ServerOptions> & { dataDir: string }) => startServer({ devicePort: 0, appPort: 0, logLevel: "silent", ...o })
+/** The start is refused with a ConfigError matching `pattern`; one that starts anyway is closed, so the test ends. */
+async function refused(starting: ReturnType<typeof start>, pattern: RegExp): Promise<void> {
+    const r = await starting.catch((e: unknown) => e)
+    if (!(r instanceof Error)) {
+        await (r as Awaited<typeof starting>).close()
+        assert.fail(`started, expected a refusal matching ${pattern}`)
+    }
+    assert.ok(r instanceof ConfigError, r.stack)
+    assert.match(r.message, pattern)
+}
+
+test("one server per SQLite data folder: a second is refused, the first keeps serving; a failed start lets go of the folder", async () => {
+    const dataDir = newDir()
+    const first = await start({ dataDir })
+    try {
+        await refused(start({ dataDir }), /another feedline server is serving the database .*feedline\.db.*--data-dir of its own/)
+        const res = await fetch(`http://127.0.0.1:${first.appPort}/v2/feeds/1`, { headers: { "X-ApiKey": first.credentials.masterKey } })
+        assert.equal(res.status, 200)
+        // a start that fails after opening the store (its port is the first's) closes it again
+        const other = newDir()
+        await refused(start({ dataDir: other, devicePort: first.devicePort }), /--device-port \d+ on --host 127\.0\.0\.1: the port is in use/)
+        await (await start({ dataDir: other })).close()
+    } finally {
+        await first.close()
+    }
+    // once the first has stopped, the folder is free
+    await (await start({ dataDir })).close()
+})
+
+test("the CLI: settings a start cannot work with exit 2 with what to change, never a stack trace", async () => {
+    const holderDir = newDir()
+    const holder = await start({ dataDir: holderDir })
+    try {
+        const base = newDir()
+        const fileAsFolder = join(base, "a-file")
+        writeFileSync(fileAsFolder, "not a folder\n")
+        const notADatabase = join(base, "not-a-database")
+        mkdirSync(notADatabase)
+        writeFileSync(join(notADatabase, "feedline.db"), "this is not SQLite\n")
+        const tls = join(holderDir, "tls")
+        const serve = (...args: string[]) => ["serve", "--host", "127.0.0.1", "--device-port", "0", "--app-port", "0", "--data-dir", join(base, `d${args.length}${Math.random()}`), ...args]
+        const cases: [string[], RegExp][] = [
+            [["serve", "--host", "127.0.0.1", "--device-port", "0", "--app-port", "0", "--data-dir", holderDir], /another feedline server is serving the database/],
+            [serve("--device-port", "70000"), /--device-port must be a port from 0 \(any free one\) to 65535/],
+            [serve("--data-dir", fileAsFolder), /the data folder .*a-file cannot be used .*give --data-dir a folder/],
+            [["keys", "list", "--data-dir", fileAsFolder], /the data folder .*a-file cannot be used/],
+            [serve("--data-dir", notADatabase), /cannot open the database .*feedline\.db \(SQLITE_NOTADB/],
+            [serve("--tls-cert", join(base, "missing.pem"), "--tls-key", join(base, "missing-key.pem")), /cannot read --tls-cert .*missing\.pem \(ENOENT\)/],
+            [serve("--tls-cert", join(tls, "server.pem"), "--tls-key", join(tls, "ca-key.pem")), /are not a usable certificate and key \(.*key values mismatch/],
+            [serve("--device-port", String(holder.devicePort)), /the port is in use by another program/],
+            [serve("--log-level", "loud"), /--log-level: no level "loud"/],
+            [serve("--ready-file", join(base, "no-such-folder", "ready.json")), /cannot write --ready-file .*ready\.json \(ENOENT\)/],
+        ]
+        await Promise.all(
+            cases.map(async ([args, message]) => {
+                const r = await run(process.execPath, [compiledCli(), ...args], { timeout: 30_000 }).then(
+                    () => ({ code: 0, stderr: "" }),
+                    (e) => e as { code: number; stderr: string },
+                )
+                const what = args.join(" ")
+                assert.equal(r.code, 2, `${what}: ${r.stderr}`)
+                assert.match(r.stderr, message, what)
+                assert.doesNotMatch(r.stderr, /\n\s+at /, `${what}: a stack trace`)
+            }),
+        )
+    } finally {
+        await holder.close()
+    }
+})
