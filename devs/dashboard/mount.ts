@@ -8,7 +8,7 @@ import { errorBody } from "../../src/protocol.ts"
 import { handleJwtRequest } from "../auth-tokens/endpoint.ts"
 import { bearerVerifier, tokenAuthorityFor } from "../auth-tokens/server-glue.ts"
 import type { ServerExtension } from "../server/extensions.ts"
-import { ApiError } from "../server/errors.ts"
+import { ApiError, errorBodyOf } from "../server/errors.ts"
 import { readBody, sendJson, type HttpHandler } from "../server/listeners/http.ts"
 import { serveDashboard } from "./static.ts"
 
@@ -21,20 +21,20 @@ export interface DashboardOptions {
     tokenMaxAgeMs?: number
 }
 
-/** The JSON body of a token request, or why it cannot be one. */
-async function jwtBodyOf(req: Parameters<HttpHandler>[0]): Promise<{ body?: unknown; error?: string }> {
+/** The JSON body of a token request, or why it cannot be one (a body over the limit: 413, as on /v2). */
+async function jwtBodyOf(req: Parameters<HttpHandler>[0]): Promise<{ body?: unknown; error?: ApiError }> {
     let bytes: Buffer
     try {
         bytes = await readBody(req, MAX_JWT_BODY_BYTES)
     } catch (e) {
-        return { error: e instanceof ApiError ? `the body may be at most ${MAX_JWT_BODY_BYTES} bytes` : "the body could not be read" }
+        return { error: e instanceof ApiError ? e : new ApiError(400, "E_BAD_BODY", "the body could not be read") }
     }
     const text = bytes.toString("utf8").trim()
     if (!text) return {}
     try {
         return { body: JSON.parse(text) }
     } catch {
-        return { error: "the body is not valid JSON" }
+        return { error: new ApiError(400, "E_BAD_BODY", "the body is not valid JSON") }
     }
 }
 
@@ -58,7 +58,7 @@ export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
             }
             const { body, error } = await jwtBodyOf(req)
             if (error) {
-                sendJson(res, 400, errorBody("Bad Request", error, "E_BAD_BODY"), NO_STORE)
+                sendJson(res, error.status, errorBodyOf(error.status, error.code, error.message), NO_STORE)
                 return true
             }
             const r = await handleJwtRequest({ method: req.method ?? "", headers: req.headers, body }, { authority, authenticateKey: (s) => keys.authenticate(s) })

@@ -9,6 +9,7 @@ import { MAX_LABEL_CHARS } from "../limits.ts"
 import type { DeviceRecord } from "../storage/store.ts"
 import { isoOf } from "../time.ts"
 import { objectBody } from "./body.ts"
+import { pageParam } from "./datapoints.ts"
 
 /** One page of GET /devices (each device costs a read of its feed's datastreams); `page` for the next. */
 export const DEVICES_PER_PAGE = 500
@@ -65,7 +66,7 @@ async function list(ctx: Ctx) {
     const product = ctx.params.product === undefined ? undefined : String(ctx.params.product)
     if (product !== undefined && !(await ctx.deps.store.getProduct(product))) throw notFound(`there is no product ${product}`)
     const all = await ctx.deps.store.listDevices(product)
-    const page = Math.max(1, Number(ctx.params.page ?? 1) || 1)
+    const page = pageParam(ctx.params)
     const connected = await connectedKeys(ctx)
     const devices = []
     for (const d of all.slice((page - 1) * DEVICES_PER_PAGE, page * DEVICES_PER_PAGE)) devices.push(await deviceJson(ctx, d, connected))

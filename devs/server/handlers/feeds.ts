@@ -5,6 +5,7 @@ import { requireFeed, type Ctx, type Result, type Routes } from "../context.ts"
 import type { PendingWrite } from "../hub/index.ts"
 import { objectBody, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"
+import { pageParam } from "./datapoints.ts"
 import type { PointInput } from "../storage/store.ts"
 import { admitWrite, cancelOnError, requireFound, writeAndPublish } from "./write.ts"
 
@@ -21,7 +22,7 @@ function titleOf(v: unknown): string | undefined {
 
 async function list(ctx: Ctx) {
     if (!ctx.grant.master && !ctx.grant.permissions.includes("read")) throw forbidden("this key may not read feeds")
-    const page = Math.max(1, Number(ctx.params.page ?? 1) || 1)
+    const page = pageParam(ctx.params)
     const feeds = await ctx.deps.store.listFeeds(visibleFeeds(ctx.grant))
     const results = feeds.slice((page - 1) * FEEDS_PER_PAGE, page * FEEDS_PER_PAGE).map((f) => feedJson(f))
     return { status: 200, body: { totalResults: feeds.length, page, results } }

@@ -8,6 +8,7 @@ import type { Connection, Ctx, Routes } from "../context.ts"
 import type { Hub } from "../hub/index.ts"
 import { SESSIONS_PAGE_BYTES } from "../limits.ts"
 import { isoOf } from "../time.ts"
+import { pageParam } from "./datapoints.ts"
 
 /** A connection of this process as the session directory holds it. */
 export function sessionEntryOf(conn: Connection, hub: Pick<Hub, "subscriptionsOf">, processId: string): SessionEntry {
@@ -65,7 +66,7 @@ export function sharedFeeds(viewer: Grant, owner: Grant | undefined): number[] |
 /** GET /sessions?page=N: pages of whole entries, each at most SESSIONS_PAGE_BYTES of JSON. */
 async function list(ctx: Ctx) {
     if (!ctx.grant.permissions.includes("read")) throw forbidden('listing sessions needs a key with "read"')
-    const wanted = Math.max(1, Number(ctx.params.page ?? 1) || 1)
+    const wanted = pageParam(ctx.params)
     const sessions: unknown[] = []
     let total = 0
     let page = 1

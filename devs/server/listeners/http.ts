@@ -53,7 +53,12 @@ function sendError(res: ServerResponse, err: ApiError, extraHeaders: Record<stri
     sendJson(res, err.status, errorBodyOf(err.status, err.code, err.message, err.retryAfterMs), headers)
 }
 
-/** Reads a request body of at most `maxBytes` (the app port's one reader; extensions use it too): over it, 413 E_TOO_LARGE. */
+/**
+ * Reads a request body of at most `maxBytes` (the app port's one reader; extensions use it too): over it,
+ * 413 E_TOO_LARGE. A body that grows past it (chunked, or longer than it said) is not kept: the rest is read
+ * and dropped while the 413 goes out, as Node does for a declared length over it (destroying the request
+ * instead left the client with no answer at all); the request deadline bounds how long that lasts.
+ */
 export function readBody(req: IncomingMessage, maxBytes = MAX_OBJECT_BYTES): Promise<Buffer> {
     return new Promise((resolve, reject) => {
         const tooLarge = () => new ApiError(413, "E_TOO_LARGE", `a request body may be at most ${maxBytes} bytes`)
@@ -61,13 +66,15 @@ export function readBody(req: IncomingMessage, maxBytes = MAX_OBJECT_BYTES): Pro
         if (declared > maxBytes) return reject(tooLarge())
         const parts: Buffer[] = []
         let size = 0
-        req.on("data", (c: Buffer) => {
+        const onData = (c: Buffer) => {
             size += c.length
-            if (size > maxBytes) {
-                reject(tooLarge())
-                req.destroy()
-            } else parts.push(c)
-        })
+            if (size <= maxBytes) return void parts.push(c)
+            parts.length = 0
+            req.off("data", onData)
+            req.resume()
+            reject(tooLarge())
+        }
+        req.on("data", onData)
         req.on("end", () => resolve(Buffer.concat(parts)))
         req.on("error", reject)
     })
@@ -241,6 +248,9 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
         sendError(res, new ApiError(status, code, reason), { connection: "close" })
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref()
     })
+    // CONNECT (a client taking the port for a proxy) gets the same coded 405 as any other method we do not
+    // serve; without a listener Node drops the socket with no answer
+    server.on("connect", (_req, socket: Duplex) => endAndDestroy(socket, rawErrorResponse(405, "E_BAD_METHOD", "this is not a proxy: use GET, PUT, POST or DELETE")))
     server.on("upgrade", (req, socket, head) => {
         const target = req.url ?? "/"
         const problem = requestTargetProblem(target)

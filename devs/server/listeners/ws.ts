@@ -28,7 +28,11 @@ export class WsListener {
 
     private server(): Promise<WebSocketServer> {
         // ws closes (1009) above maxPayload by itself; up to twice the limit we answer 413 with a notice first
-        return (this.wss ??= import("ws").then(({ WebSocketServer }) => new WebSocketServer({ noServer: true, maxPayload: 2 * MAX_OBJECT_BYTES, perMessageDeflate: false })))
+        // no subprotocol is agreed to: ws would otherwise echo the first one offered, telling an MQTT-over-WebSocket
+        // client (`mqtt`) that we speak MQTT; such a client now fails its handshake at once, as RFC 6455 has it
+        return (this.wss ??= import("ws").then(
+            ({ WebSocketServer }) => new WebSocketServer({ noServer: true, maxPayload: 2 * MAX_OBJECT_BYTES, perMessageDeflate: false, handleProtocols: () => false }),
+        ))
     }
 
     /** For the HTTP server's `upgrade` event on /ws. */

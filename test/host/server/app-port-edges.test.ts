@@ -1,0 +1,112 @@
+// The app port against clients nobody here wrote: a body that grows past the limit without saying so
+// (chunked; was: the socket destroyed, no answer), the same at POST /jwt (was: none, or 400), CONNECT (was:
+// dropped unanswered), a WebSocket client asking for a subprotocol (was: told we speak whatever it named
+// first, `mqtt` included), and listing pages that are not whole numbers (was: `abc` read as page 1, `1.5` as
+// a page starting half-way).
+import assert from "node:assert/strict"
+import net from "node:net"
+import { test } from "node:test"
+import WebSocket from "ws"
+import { http, serverForThisFile, WAIT_MS } from "../harness/server-harness.ts"
+import { MAX_OBJECT_BYTES } from "../../../devs/server/limits.ts"
+
+const s = await serverForThisFile()
+const master = s.credentials.masterKey
+
+/** Sends raw bytes on one connection and returns each complete HTTP response as it comes (status and body). */
+function rawConnection() {
+    const socket = net.connect(s.appPort, "127.0.0.1")
+    let buffered = Buffer.alloc(0)
+    const waiting: (() => void)[] = []
+    socket.on("data", (d) => {
+        buffered = Buffer.concat([buffered, d])
+        waiting.splice(0).forEach((w) => w())
+    })
+    socket.on("close", () => waiting.splice(0).forEach((w) => w()))
+    socket.on("error", () => {})
+    const next = async (): Promise<{ status: number; body: any }> => {
+        const deadline = Date.now() + WAIT_MS
+        for (;;) {
+            const text = buffered.toString("latin1")
+            const end = text.indexOf("\r\n\r\n")
+            const length = end < 0 ? undefined : Number(/content-length: (\d+)/i.exec(text.slice(0, end))?.[1])
+            if (end >= 0 && length !== undefined && buffered.length >= end + 4 + length) {
+                const body = buffered.subarray(end + 4, end + 4 + length).toString("utf8")
+                buffered = buffered.subarray(end + 4 + length)
+                return { status: Number(text.slice(9, 12)), body: JSON.parse(body) }
+            }
+            if (socket.destroyed || Date.now() > deadline) throw new Error(`no complete response (socket destroyed: ${socket.destroyed}): ${JSON.stringify(text.slice(0, 200))}`)
+            await new Promise<void>((r) => {
+                waiting.push(r)
+                setTimeout(r, 200)
+            })
+        }
+    }
+    return { write: (b: string | Buffer) => socket.write(b), next, close: () => socket.destroy() }
+}
+
+const chunked = (method: string, path: string, body: Buffer, headers = "") =>
+    Buffer.concat([
+        Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\ncontent-type: application/json\r\n${headers}\r\n${body.length.toString(16)}\r\n`),
+        body,
+        Buffer.from("\r\n0\r\n\r\n"),
+    ])
+
+test("a chunked body past the limit is answered 413 E_TOO_LARGE, nothing stored, and the connection serves the next request", async () => {
+    const value = "x".repeat(20)
+    const body = Buffer.from(JSON.stringify({ datastreams: [{ id: "big", current_value: value }], pad: "p".repeat(MAX_OBJECT_BYTES) }))
+    const c = rawConnection()
+    try {
+        c.write(chunked("PUT", "/v2/feeds/1", body, `X-ApiKey: ${master}\r\n`))
+        const r = await c.next()
+        assert.equal(r.status, 413)
+        assert.equal(r.body.code, "E_TOO_LARGE")
+        c.write(`GET /v2/feeds/1/datastreams/big HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n\r\n`)
+        assert.equal((await c.next()).status, 404) // nothing of it was stored
+        // POST /jwt has its own, smaller limit: the same answer
+        c.write(chunked("POST", "/jwt", Buffer.from(JSON.stringify({ ttl: 60, pad: "p".repeat(5000) })), `X-ApiKey: ${master}\r\n`))
+        const jwt = await c.next()
+        assert.equal(jwt.status, 413)
+        assert.equal(jwt.body.code, "E_TOO_LARGE")
+    } finally {
+        c.close()
+    }
+})
+
+test("CONNECT gets a coded 405, not a dropped connection", async () => {
+    const c = rawConnection()
+    try {
+        c.write("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        const r = await c.next()
+        assert.equal(r.status, 405)
+        assert.equal(r.body.code, "E_BAD_METHOD")
+    } finally {
+        c.close()
+    }
+})
+
+test("a WebSocket client asking for a subprotocol is not told the server speaks it; one asking for none connects", async () => {
+    const open = (protocols?: string[]) =>
+        new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(`ws://127.0.0.1:${s.appPort}/ws`, protocols)
+            ws.once("open", () => resolve(ws))
+            ws.once("error", reject)
+        })
+    await assert.rejects(open(["mqtt"]), /no subprotocol/)
+    const plain = await open()
+    assert.equal(plain.protocol, "")
+    plain.close()
+})
+
+test("a listing's page is a whole number from 1: anything else is 422 E_BAD_PARAM on feeds, devices and sessions", async () => {
+    for (const resource of ["/feeds", "/devices", "/sessions"]) {
+        for (const page of ["abc", "1.5", "0", "-1", "1e3"]) {
+            const r = await http(s, "GET", `/v2${resource}?page=${page}`, { key: master })
+            assert.equal(r.status, 422, `${resource}?page=${page}: ${JSON.stringify(r.body)}`)
+            assert.equal(r.body.code, "E_BAD_PARAM")
+        }
+        const r = await http(s, "GET", `/v2${resource}?page=2`, { key: master })
+        assert.equal(r.status, 200)
+        assert.equal(r.body.page, 2)
+    }
+})
