@@ -24,6 +24,7 @@ export function lockDatabaseForServer(databasePath: string): ServerLock {
     // no busy wait: a holder keeps the lock for as long as it runs
     const db = new Database(path, { timeout: 0 })
     try {
+        db.pragma("journal_mode = MEMORY") // nothing is written: no -journal file beside it
         db.exec("BEGIN EXCLUSIVE")
     } catch (e) {
         db.close()
