@@ -51,6 +51,17 @@ function firstOf(b: number): string {
     return b > 0x20 && b < 0x7f ? JSON.stringify(String.fromCharCode(b)) : `byte 0x${b.toString(16).padStart(2, "0")}`
 }
 
+function badLineReason(first: number): string {
+    return `expected a JSON object starting with {, not a line starting with ${firstOf(first)}; the rest of this line was skipped`
+}
+
+/**
+ * A UTF-8 byte order mark, which some clients write before their first byte (.NET's StreamWriter with
+ * Encoding.UTF8 does): skipped at the start of the stream, as RFC 8259 §8.1 allows. Read as a bad line, it
+ * cost the client its first request, usually the one that carried its key.
+ */
+const UTF8_BOM = [0xef, 0xbb, 0xbf]
+
 /** Where a framer hands what it cuts (the session implements it: no event object or list per request). */
 export interface FramerSink {
     /**
@@ -93,6 +104,8 @@ export class ObjectFramer {
     private parts: Buffer[] = []
     private partsBytes = 0
     private finished = false
+    /** bytes of a leading UTF8_BOM seen so far; -1 once the stream's start is behind */
+    private bomAt = 0
 
     constructor(private readonly maxObjectBytes = MAX_OBJECT_BYTES) {}
 
@@ -108,7 +121,7 @@ export class ObjectFramer {
         if (this.finished) return
         let start = this.depth > 0 ? 0 : -1 // where the current object starts in this chunk
         const n = chunk.length
-        for (let i = 0; i < n; ++i) {
+        for (let i = this.bomAt >= 0 ? this.skipBom(chunk, sink) : 0; i < n; ++i) {
             let b = chunk[i]
             const plain = this.inString ? PLAIN_IN_STRING : PLAIN_OUTSIDE
             if (this.depth > 0 && !this.escaped && plain[b] === 1) {
@@ -129,7 +142,7 @@ export class ObjectFramer {
                     start = i
                 } else if (!isWhitespace(b)) {
                     this.inGarbage = true
-                    sink.framedGarbage(`expected a JSON object starting with {, not a line starting with ${firstOf(b)}; the rest of this line was skipped`)
+                    sink.framedGarbage(badLineReason(b))
                 }
                 continue
             }
@@ -177,6 +190,25 @@ export class ObjectFramer {
             this.parts.push(rest)
             this.partsBytes += rest.length
         }
+    }
+
+    /** At the stream's start: skips what `chunk` holds of a UTF8_BOM; the index of its first byte after that. */
+    private skipBom(chunk: Buffer, sink: FramerSink): number {
+        let i = 0
+        while (i < chunk.length && this.bomAt >= 0) {
+            if (chunk[i] === UTF8_BOM[this.bomAt]) {
+                ++i
+                if (++this.bomAt === UTF8_BOM.length) this.bomAt = -1
+                continue
+            }
+            // the start of one but not one: a bad line from its first byte, as without this
+            if (this.bomAt > 0) {
+                this.inGarbage = true
+                sink.framedGarbage(badLineReason(UTF8_BOM[0]))
+            }
+            this.bomAt = -1
+        }
+        return i
     }
 
     /** bytes held for an unfinished object */

@@ -136,3 +136,18 @@ test("framer (property): any objects, pretty or compact, cut anywhere, come out 
         { numRuns: 300, seed: 20261122 },
     )
 })
+
+test("framer: a UTF-8 byte order mark at the start of the stream is skipped, however cut; a partial one, or one later, is a bad line as before", () => {
+    const BOM = Buffer.from([0xef, 0xbb, 0xbf])
+    const withBom = Buffer.concat([BOM, bytes])
+    for (let i = 0; i <= withBom.length; ++i) {
+        assert.deepEqual(texts(feedAll([withBom.subarray(0, i), withBom.subarray(i)])), expected, `split at ${i}`)
+    }
+    assert.deepEqual(texts(feedAll([...withBom].map((b) => Buffer.from([b])))), expected)
+    const garbage = (stream: Buffer) => feedAll([...stream].map((b) => Buffer.from([b]))).map((e) => (e.kind === "garbage" ? e.reason : e.kind === "object" ? e.text : e.kind))
+    const bad = "expected a JSON object starting with {, not a line starting with byte 0xef; the rest of this line was skipped"
+    // two bytes of it, then the object on the same line: that line is bad, the next is read
+    assert.deepEqual(garbage(Buffer.concat([BOM.subarray(0, 2), Buffer.from(`${COMPACT}\n${COMPACT}`)])), [bad, COMPACT])
+    // after the first object, a BOM is what it always was: a bad line
+    assert.deepEqual(garbage(Buffer.concat([Buffer.from(`${COMPACT}\n`), BOM, Buffer.from(`${COMPACT}\n${COMPACT}`)])), [COMPACT, bad, COMPACT])
+})
