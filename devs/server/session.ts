@@ -104,22 +104,20 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     private welcomedMs = 0
     /** [P§4] the slot of the shared keep-alive wheel this session's next check waits in (the wheel's to set) */
     slot?: number
-    /** writes sent so far (each write's id is its number) */
-    private writesSent = 0
-    /** ids of this connection's writes not yet answered, oldest first; undefined when there are none, so an idle session holds no array */
-    private writesUnanswered?: number[]
+    /** writes taken and not yet answered */
+    private writesInFlight = 0
     /**
-     * reads not yet taken, in order: each waits for the writes sent before it (the newest of those: `afterWrite`),
-     * for the read before it to be answered, and for the outgoing queue to drain (takeReads); undefined when none wait
+     * requests not yet taken, in the order they came (takeWaiting); undefined when none wait, so an idle
+     * session holds no array. `write`: the request is a write
      */
-    private readsWaiting?: { afterWrite: number; req: Request; chars: number }[]
-    /** characters of the reads waiting: over MAX_WAITING_READ_CHARS the wire is paused (readsPaused) */
-    private waitingReadChars = 0
-    private readsPaused = false
+    private waiting?: { req: Request; write: boolean; chars: number }[]
+    /** characters of the requests waiting: over MAX_WAITING_READ_CHARS the wire is paused (waitPaused) */
+    private waitingChars = 0
+    private waitPaused = false
     /** a read was taken and is not answered yet: the next waits (its answer may be a replay of 1000 pushes) */
     private readInFlight = false
-    /** takeReads is running (an answer that comes at once must not start another loop inside it) */
-    private takingReads = false
+    /** takeWaiting is running (an answer that comes at once must not start another loop inside it) */
+    private taking = false
     /** the peer finished sending (a half-close): what it sent is answered, then the connection closes */
     private peerDone = false
 
@@ -270,67 +268,77 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
             return
         }
         this.inflight++
-        if (WRITES.has(req.method)) {
-            const id = ++this.writesSent
-            ;(this.writesUnanswered ??= []).push(id)
-            this.route(req, id)
-            return
-        }
-        // [P§5] a read sees this connection's earlier writes: it waits until they are answered
-        ;(this.readsWaiting ??= []).push({ afterWrite: this.writesSent, req, chars: text.length })
-        this.waitingReadChars += text.length
-        this.takeReads()
+        const write = WRITES.has(req.method)
+        // the hot path: a device's write, nothing waiting before it
+        if (write && this.waiting === undefined) return this.routeWrite(req)
+        ;(this.waiting ??= []).push({ req, write, chars: text.length })
+        this.waitingChars += text.length
+        this.takeWaiting()
         // a client that sends reads faster than it reads their answers: read no more from it until they are taken
-        if (this.waitingReadChars > MAX_WAITING_READ_CHARS && !this.readsPaused) {
-            this.readsPaused = true
+        if (this.waitingChars > MAX_WAITING_READ_CHARS && !this.waitPaused) {
+            this.waitPaused = true
             this.wire.pause?.()
         }
     }
 
+    private routeWrite(req: Request): void {
+        this.writesInFlight++
+        this.route(req, 1)
+    }
+
     /**
-     * Routes the reads that may go, in order: one at a time, after the writes sent before them, and only while
-     * the outgoing queue is under congestedBytes(). A read's answer can be large (a replay of 1000 pushes, a
-     * feed's every datastream), so a client that pipelines reads gets their answers as fast as it reads them,
-     * and the queue holds at most one answer above congestedBytes() instead of all of them (which made a
-     * client that read as fast as it could a slow consumer). Whatever drains the queue calls this again
-     * (drained(), the congestion check of tick()). Writes are not held: their answers are small.
+     * Takes the requests that may go, in the order they came. A read goes once the writes before it are
+     * answered [P§5] (it sees them) and the read before it is answered, and only while the outgoing queue is
+     * under congestedBytes(): a read's answer can be large (a replay of 1000 pushes, a feed's every datastream),
+     * so a client that pipelines reads gets their answers as fast as it reads them, and the queue holds at
+     * most one answer above congestedBytes() instead of all of them (which made a client that read as fast
+     * as it could a slow consumer). A write goes as soon as the requests before it are taken, so a subscribe
+     * sent before a write is registered before that write commits (it was not when it waited for an earlier
+     * write, and the write went ahead). Whatever drains the queue calls this again (drained(), the congestion
+     * check of tick()).
      */
-    private takeReads(): void {
-        if (this.takingReads) return
-        this.takingReads = true
+    private takeWaiting(): void {
+        if (this.taking) return
+        this.taking = true
         try {
-            const waiting = this.readsWaiting
-            while (waiting !== undefined && waiting.length && !this.readInFlight && this.state === "open") {
-                if (waiting[0].afterWrite >= (this.writesUnanswered?.[0] ?? Infinity)) break
-                // shutting down: the reads taken are answered now, however full the queue
-                if (!this.draining && this.wire.bufferedBytes() > this.congestedBytes()) {
-                    this.noteCongestion(this.deps.now())
-                    break
+            const waiting = this.waiting
+            while (waiting !== undefined && waiting.length && this.state === "open") {
+                const next = waiting[0]
+                if (!next.write) {
+                    if (this.readInFlight || this.writesInFlight > 0) break
+                    // shutting down: the reads taken are answered now, however full the queue
+                    if (!this.draining && this.wire.bufferedBytes() > this.congestedBytes()) {
+                        this.noteCongestion(this.deps.now())
+                        break
+                    }
                 }
-                const { req, chars } = waiting.shift()!
-                this.waitingReadChars -= chars
-                this.readInFlight = true
-                this.route(req, 0)
+                waiting.shift()
+                this.waitingChars -= next.chars
+                if (next.write) this.routeWrite(next.req)
+                else {
+                    this.readInFlight = true
+                    this.route(next.req, 0)
+                }
             }
-            if (waiting?.length === 0 && this.readsWaiting === waiting) this.readsWaiting = undefined
-            if (this.readsPaused && this.waitingReadChars <= MAX_WAITING_READ_CHARS / 2) {
-                this.readsPaused = false
+            if (waiting?.length === 0 && this.waiting === waiting) this.waiting = undefined
+            if (this.waitPaused && this.waitingChars <= MAX_WAITING_READ_CHARS / 2) {
+                this.waitPaused = false
                 this.wire.resume?.()
             }
         } finally {
-            this.takingReads = false
+            this.taking = false
         }
     }
 
-    /** The transport handed what was queued to the operating system: held reads may go on. */
+    /** The transport handed what was queued to the operating system: held requests may go on. */
     drained(): void {
-        this.takeReads()
+        this.takeWaiting()
     }
 
     /** [P§3] The peer will send nothing more (a half-close: TCP FIN, TLS close_notify): the requests it sent are answered, then the connection closes. */
     peerEnded(): void {
         this.peerDone = true
-        this.takeReads()
+        this.takeWaiting()
         this.closeIfAnswered()
     }
 
@@ -341,7 +349,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.wire.end()
     }
 
-    /** Has the router answer one request (`writeId` > 0: one of this connection's writes); the answer comes to answered(). */
+    /** Has the router answer one request (`writeId` > 0: a write); the answer comes to answered(). */
     private route(req: Request, writeId: number): void {
         this.deps.router.answer(this, req, this, writeId)
     }
@@ -359,22 +367,11 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
             this.deps.log.error({ err, session: this.id }, "request handling failed")
         } finally {
             this.inflight--
-            if (writeId > 0) this.writeAnswered(writeId)
+            if (writeId > 0) this.writesInFlight--
             else this.readInFlight = false
-            this.takeReads()
+            this.takeWaiting()
             this.closeIfAnswered()
         }
-    }
-
-    /** A write was answered: the reads that waited for it (and for the writes before it) go ahead, in order. */
-    private writeAnswered(writeId: number): void {
-        const unanswered = this.writesUnanswered
-        if (unanswered === undefined) return
-        // writes are mostly answered in the order they were sent: the oldest is first
-        const at = unanswered[0] === writeId ? 0 : unanswered.indexOf(writeId)
-        if (at === 0) unanswered.shift()
-        else if (at > 0) unanswered.splice(at, 1)
-        if (unanswered.length === 0) this.writesUnanswered = undefined
     }
 
     /** Queues one line; a connection whose queue passes maxQueueBytes is a slow consumer and is dropped. */
@@ -449,7 +446,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
             if (now - this.congestedSinceMs >= slowConsumerMs) return this.dropSlowConsumer(`more than ${congestedBytes} bytes queued for ${slowConsumerMs} ms`)
         } else {
             this.congestedSinceMs = undefined
-            this.takeReads()
+            this.takeWaiting()
             // a read answered at once may have closed a half-closed connection
             if (this.state !== "open") return
         }

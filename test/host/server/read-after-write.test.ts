@@ -30,3 +30,21 @@ test("read after write: a get sent right behind puts on the same connection sees
         c.close()
     }
 })
+
+test("requests are taken in the order sent: a subscribe sent before a write gets that write's push, also behind a read that waits (was: missed, 20 of 20)", async () => {
+    const s = await serverForThisFile()
+    const c = await TlsClient.open(s, s.credentials.deviceKey)
+    try {
+        const feed = s.credentials.feedId
+        const resource = `/feeds/${feed}/datastreams/order`
+        const put = (token: string, v: string) => encodeRequest({ method: "put", resource, token, body: { current_value: v } })
+        // the get waits for A; the subscribe for the get; B must not overtake the subscribe
+        c.socket.write([put("A", "a"), encodeRequest({ method: "get", resource, token: "G" }), encodeRequest({ method: "subscribe", resource, token: "S" }), put("B", "b")].join("\n") + "\n")
+        assert.equal((await c.response("B")).response!.status, 200)
+        assert.equal((await c.response("S")).response!.status, 200)
+        const push = (await c.response("S")).response!
+        assert.equal(push.body.current_value, "b", JSON.stringify(push))
+    } finally {
+        c.close()
+    }
+})
