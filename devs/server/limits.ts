@@ -10,16 +10,17 @@ export { MAX_OBJECT_BYTES }
  * memory per connection stays bounded (by this plus one output: one answer, or the pushes of one write).
  * Checked before that output, so one answer larger than this (a full replay of MAX_REPLAY_POINTS pushes
  * with 64-character ids and token is ~330 KB) still goes out; reads wait for the queue to fall under
- * CONGESTED_QUEUE_BYTES (session.ts takeReads), so pipelined answers do not pile up here.
+ * CONGESTED_QUEUE_BYTES (session.ts takeWaiting), so pipelined answers do not pile up here.
  */
 export const MAX_QUEUE_BYTES = 256 * 1024
 /**
- * Reads pipelined on one connection wait to be taken one at a time while its queue is congested (session.ts
- * takeReads). While the reads waiting hold more than this many characters, the connection is not read
- * from (TCP back-pressure: the client's sends block), so a client that sends reads and never reads their
- * answers holds at most this plus one socket read of requests, not as many as the rate limits let through.
+ * Reads pipelined on one connection are taken one at a time, and not while its queue is congested; what was
+ * sent after them waits too (session.ts takeWaiting). While the requests waiting hold more than this many
+ * characters, the connection is not read from (TCP back-pressure: the client's sends block), so a client
+ * that sends reads and never reads their answers holds at most this plus one socket read of requests, not
+ * as many as the rate limits let through.
  */
-export const MAX_WAITING_READ_CHARS = 64 * 1024
+export const MAX_WAITING_REQUEST_CHARS = 64 * 1024
 /** Above this many queued bytes a connection counts as congested ... */
 export const CONGESTED_QUEUE_BYTES = 64 * 1024
 /** ... and a connection congested for this long is closed too, even if under MAX_QUEUE_BYTES. */

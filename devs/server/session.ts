@@ -9,7 +9,7 @@ import { ApiError, errorResponse } from "./errors.ts"
 import { ObjectFramer, type FramerSink } from "./framer.ts"
 import type { Admission, Admitted } from "./listeners/admission.ts"
 import type { Grant } from "./auth/grant.ts"
-import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, MAX_WAITING_READ_CHARS, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
+import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, MAX_WAITING_REQUEST_CHARS, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts"
@@ -86,7 +86,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     state: SessionState = "open"
     /** shutting down: new requests are not taken (the client resends them after reconnecting) */
     draining = false
-    /** requests taken and not yet answered (reads waiting for earlier writes included) */
+    /** requests received and not yet answered (those waiting to be taken included) */
     inflight = 0
 
     private readonly framer = new ObjectFramer(MAX_OBJECT_BYTES)
@@ -111,7 +111,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
      * session holds no array. `write`: the request is a write
      */
     private waiting?: { req: Request; write: boolean; chars: number }[]
-    /** characters of the requests waiting: over MAX_WAITING_READ_CHARS the wire is paused (waitPaused) */
+    /** characters of the requests waiting: over MAX_WAITING_REQUEST_CHARS the wire is paused (waitPaused) */
     private waitingChars = 0
     private waitPaused = false
     /** a read was taken and is not answered yet: the next waits (its answer may be a replay of 1000 pushes) */
@@ -275,7 +275,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.waitingChars += text.length
         this.takeWaiting()
         // a client that sends reads faster than it reads their answers: read no more from it until they are taken
-        if (this.waitingChars > MAX_WAITING_READ_CHARS && !this.waitPaused) {
+        if (this.waitingChars > MAX_WAITING_REQUEST_CHARS && !this.waitPaused) {
             this.waitPaused = true
             this.wire.pause?.()
         }
@@ -321,7 +321,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
                 }
             }
             if (waiting?.length === 0 && this.waiting === waiting) this.waiting = undefined
-            if (this.waitPaused && this.waitingChars <= MAX_WAITING_READ_CHARS / 2) {
+            if (this.waitPaused && this.waitingChars <= MAX_WAITING_REQUEST_CHARS / 2) {
                 this.waitPaused = false
                 this.wire.resume?.()
             }

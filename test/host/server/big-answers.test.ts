@@ -6,7 +6,7 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { encodeRequest } from "../../../src/protocol.ts"
-import { CONGESTED_QUEUE_BYTES, MAX_QUEUE_BYTES, MAX_REPLAY_POINTS, MAX_WAITING_READ_CHARS } from "../../../devs/server/limits.ts"
+import { CONGESTED_QUEUE_BYTES, MAX_QUEUE_BYTES, MAX_REPLAY_POINTS, MAX_WAITING_REQUEST_CHARS } from "../../../devs/server/limits.ts"
 import type { Wire } from "../../../devs/server/session.ts"
 import { serverForThisFile, TlsClient } from "../harness/server-harness.ts"
 
@@ -87,7 +87,7 @@ test("a client that half-closes after its requests gets every answer, then the s
     }
 })
 
-test("reads sent faster than their answers are read wait, bounded: the connection is not read from while they hold more than MAX_WAITING_READ_CHARS", async () => {
+test("reads sent faster than their answers are read wait, bounded: the connection is not read from while they hold more than MAX_WAITING_REQUEST_CHARS", async () => {
     let paused = 0
     let resumed = 0
     const lines: string[] = []
@@ -109,7 +109,7 @@ test("reads sent faster than their answers are read wait, bounded: the connectio
         let sent = 0
         for (; sent < 1000 && paused === 0; ++sent) session.receiveObject(read(sent))
         assert.equal(paused, 1, "paused once the waiting reads passed the bound")
-        assert.ok(sent * read(0).length > MAX_WAITING_READ_CHARS && (sent - 1) * read(0).length <= MAX_WAITING_READ_CHARS, `paused after ${sent} reads`)
+        assert.ok(sent * read(0).length > MAX_WAITING_REQUEST_CHARS && (sent - 1) * read(0).length <= MAX_WAITING_REQUEST_CHARS, `paused after ${sent} reads`)
         // nothing was taken while the queue stayed congested: no answers piled up behind the welcome
         assert.equal(lines.filter((l) => l.includes('"token":"r')).length, 0)
         assert.equal(resumed, 0)
