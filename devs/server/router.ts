@@ -254,7 +254,8 @@ export class Router {
         }
         const handler = m.route.routes[req.method]
         if (!handler) {
-            const allowed = Object.keys(m.route.routes).join(", ")
+            // the open routes too: a claim resource supports post, though it needs no key (was: "it supports " and nothing)
+            const allowed = [...Object.keys(m.route.routes), ...Object.keys(m.route.open ?? {})].join(", ")
             throw notAllowed(`${req.resource} does not support ${req.method}; it supports ${allowed}`)
         }
         return handler(ctx)

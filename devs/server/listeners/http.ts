@@ -190,10 +190,12 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
                 res.writeHead(200, { "content-type": "text/plain; version=0.0.4" })
                 return void res.end(text)
             }
+            // every other request spends the address's budget: REST, and the extensions' routes too (POST and
+            // DELETE /jwt were unlimited: a key of any tenant could store sign-outs as fast as it could send them)
+            const remoteAddress = req.socket.remoteAddress ?? "?"
+            const limited = deps.rate.take(remoteAddress, deps.now())
+            if (!limited.ok) throw new ApiError(429, "E_RATE_LIMITED", "too many requests from this address; slow down", limited.retryAfterMs)
             if (url.pathname === REST_PREFIX || url.pathname.startsWith(REST_PREFIX + "/")) {
-                const remoteAddress = req.socket.remoteAddress ?? "?"
-                const limited = deps.rate.take(remoteAddress, deps.now())
-                if (!limited.ok) throw new ApiError(429, "E_RATE_LIMITED", "too many requests from this address; slow down", limited.retryAfterMs)
                 const envelope = await envelopeOf(req, target)
                 const { response } = await deps.router.handle({ transport: "http", remoteAddress }, envelope)
                 const headers: Record<string, string> = {}

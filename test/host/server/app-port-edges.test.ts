@@ -2,12 +2,14 @@
 // (chunked; was: the socket destroyed, no answer), the same at POST /jwt (was: none, or 400), CONNECT (was:
 // dropped unanswered), a WebSocket client asking for a subprotocol (was: told we speak whatever it named
 // first, `mqtt` included), and listing pages that are not whole numbers (was: `abc` read as page 1, `1.5` as
-// a page starting half-way).
+// a page starting half-way); POST and DELETE /jwt outside the address's request budget (was: unlimited,
+// so a key of any tenant could store sign-outs as fast as it could send them); the 405 of a claim resource
+// (was: "it supports " and nothing).
 import assert from "node:assert/strict"
 import net from "node:net"
 import { test } from "node:test"
 import WebSocket from "ws"
-import { http, serverForThisFile, WAIT_MS } from "../harness/server-harness.ts"
+import { http, serverForThisFile, startTestServer, WAIT_MS } from "../harness/server-harness.ts"
 import { MAX_OBJECT_BYTES } from "../../../devs/server/limits.ts"
 
 const s = await serverForThisFile()
@@ -109,4 +111,33 @@ test("a listing's page is a whole number from 1: anything else is 422 E_BAD_PARA
         assert.equal(r.status, 200)
         assert.equal(r.body.page, 2)
     }
+})
+
+test("POST and DELETE /jwt spend the address's request budget like REST: past it 429 E_RATE_LIMITED with retry_after_ms; /healthz is not counted", async () => {
+    // a budget that does not refill within the test: exactly its burst is served
+    const limited = await startTestServer({ ratePerSecond: 0.001, rateBurst: 4 })
+    try {
+        const key = limited.credentials.masterKey
+        const minted = await http(limited, "POST", "/jwt", { key })
+        assert.equal(minted.status, 200)
+        const signedOut = await http(limited, "DELETE", "/jwt", { headers: { authorization: `Bearer ${minted.body.token}` } })
+        assert.equal(signedOut.status, 200)
+        for (let i = 0; i < 3; i++) assert.equal((await http(limited, "GET", "/healthz")).status, 200)
+        assert.equal((await http(limited, "GET", "/v2/feeds/1", { key })).status, 200)
+        assert.equal((await http(limited, "GET", "/v2/feeds/1", { key })).status, 200)
+        const refused = await http(limited, "POST", "/jwt", { key })
+        assert.equal(refused.status, 429)
+        assert.equal(refused.body.code, "E_RATE_LIMITED")
+        assert.ok(refused.body.retry_after_ms > 0)
+        assert.equal((await http(limited, "DELETE", "/jwt", { headers: { authorization: `Bearer ${minted.body.token}` } })).status, 429)
+        assert.equal((await http(limited, "GET", "/healthz")).status, 200)
+    } finally {
+        await limited.stop()
+    }
+})
+
+test("a method a claim resource does not take is 405 naming the one it does", async () => {
+    const r = await http(s, "GET", "/v2/products/p12345678/claims", { key: master })
+    assert.equal(r.status, 405)
+    assert.match(r.body.errors, /does not support get; it supports post$/)
 })
