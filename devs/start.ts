@@ -12,6 +12,7 @@ import { join, relative, resolve } from "node:path"
 import { Writable } from "node:stream"
 import { parseEnv } from "node:util"
 import { startServer, type RunningServer } from "./server/index.ts"
+import { ConfigError } from "./server/errors.ts"
 import { mountDashboard } from "./dashboard/mount.ts"
 import { subscribeForever } from "./client/subscriber.ts"
 import { FeedlineConnection } from "./client/connection.ts"
@@ -192,7 +193,7 @@ function feedHints(server: RunningServer, feedId: number) {
 
 async function main() {
     refuseStaleBuild("npm start")
-    mkdirSync(dataDir, { recursive: true })
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 }) // owner-only, as the server wants it (it would narrow it, and say so)
     let server: RunningServer
     try {
         server = await startServer({
@@ -205,8 +206,13 @@ async function main() {
             extensions: [mountDashboard()], // the dashboard at /, POST /jwt
         })
     } catch (e: any) {
-        if (e?.code === "EADDRINUSE") {
-            say("start", `port ${e.port} is already in use (another feedline running?). Stop it, or choose ports: FEEDLINE_DEVICE_PORT=7444 FEEDLINE_APP_PORT=7081 npm start`)
+        if (e?.cause?.code === "EADDRINUSE") {
+            say("start", `port ${e.cause.port} is already in use (another feedline running?). Stop it, or choose ports: FEEDLINE_DEVICE_PORT=7444 FEEDLINE_APP_PORT=7081 npm start`)
+            process.exit(1)
+        }
+        // another server on this data folder, a database that is not one, ...: the reason, not a stack trace
+        if (e instanceof ConfigError) {
+            say("start", `${e.message} (npm start: the data folder is FEEDLINE_DATA_DIR, ${dataDir})`)
             process.exit(1)
         }
         throw e

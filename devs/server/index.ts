@@ -54,12 +54,14 @@ export const SERVER_VERSION: string = JSON.parse(readFileSync(join(PACKAGE_ROOT,
 /** Why a port could not be opened, as a setting to change (the flag that names it). */
 function listenProblem(err: NodeJS.ErrnoException, port: number, host: string, flag: string): Error {
     const what = `${flag} ${port} on --host ${host}`
-    if (err.code === "EADDRINUSE") return new ConfigError(`${what}: the port is in use by another program (another feedline server?); choose another port, or 0 for any free one`)
-    if (err.code === "EACCES") return new ConfigError(`${what}: this user may not open that port (ports under 1024 need privileges); choose a port of 1024 or above`)
+    // the system's error stays the cause: a caller with settings of its own (npm start's variables) can name them
+    const problem = (reason: string) => new ConfigError(`${what}: ${reason}`, { cause: err })
+    if (err.code === "EADDRINUSE") return problem("the port is in use by another program (another feedline server?); choose another port, or 0 for any free one")
+    if (err.code === "EACCES") return problem("this user may not open that port (ports under 1024 need privileges); choose a port of 1024 or above")
     if (err.code === "EADDRNOTAVAIL" || err.code === "ENOTFOUND" || err.code === "EAI_AGAIN") {
-        return new ConfigError(`${what}: ${host} is not an address of this machine (${err.code}); use 0.0.0.0 (all), 127.0.0.1 (this machine only) or one of its addresses`)
+        return problem(`${host} is not an address of this machine (${err.code}); use 0.0.0.0 (all), 127.0.0.1 (this machine only) or one of its addresses`)
     }
-    if (err.code === "ERR_SOCKET_BAD_PORT") return new ConfigError(`${what}: a port is a whole number from 0 to 65535`)
+    if (err.code === "ERR_SOCKET_BAD_PORT") return problem("a port is a whole number from 0 to 65535")
     return err
 }
 

@@ -2,7 +2,9 @@
 // server on a data folder another serves from (was: it ran beside the first on one SQLite database, its
 // subscribers deaf to the first's writes), a data folder that is a file, a certificate that cannot be read
 // or does not match its key, a database that is not one, a port in use or out of range, an unknown log
-// level, a ready file that cannot be written (each was a stack trace, exit 1).
+// level, a ready file that cannot be written (each was a stack trace, exit 1); and `npm start` meeting a
+// port in use or a data folder another server serves (a stack trace once the server said why as a
+// ConfigError), with no warning about the folder it made itself.
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -10,7 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, test } from "node:test"
 import { promisify } from "node:util"
-import { compiledCli } from "../../../devs/server/compiled.ts"
+import { compiledCli, compiledEntry } from "../../../devs/server/compiled.ts"
 import { ConfigError } from "../../../devs/server/errors.ts"
 import { startServer, type ServerOptions } from "../../../devs/server/index.ts"
 
@@ -89,6 +91,35 @@ test("the CLI: settings a start cannot work with exit 2 with what to change, nev
                 assert.doesNotMatch(r.stderr, /\n\s+at /, `${what}: a stack trace`)
             }),
         )
+    } finally {
+        await holder.close()
+    }
+})
+
+test("npm start: a port in use, or a data folder another server serves: one line saying what to change, exit 1", async () => {
+    const holderDir = newDir()
+    const holder = await start({ dataDir: holderDir })
+    try {
+        const npmStart = (env: Record<string, string>) =>
+            run(process.execPath, [compiledEntry("devs/start.ts")], { timeout: 30_000, env: { ...process.env, FEEDLINE_APP_PORT: "0", NO_COLOR: "1", ...env } }).then(
+                () => ({ code: 0, stdout: "", stderr: "" }),
+                (e) => e as { code: number; stdout: string; stderr: string },
+            )
+        const fresh = join(newDir(), "data")
+        const [portInUse, folderInUse] = await Promise.all([
+            npmStart({ FEEDLINE_DATA_DIR: fresh, FEEDLINE_DEVICE_PORT: String(holder.devicePort) }),
+            npmStart({ FEEDLINE_DATA_DIR: holderDir, FEEDLINE_DEVICE_PORT: "0" }),
+        ])
+        for (const [r, message] of [
+            [portInUse, new RegExp(`port ${holder.devicePort} is already in use .*FEEDLINE_DEVICE_PORT=`)],
+            [folderInUse, /another feedline server is serving the database .*FEEDLINE_DATA_DIR/],
+        ] as const) {
+            const out = r.stdout + r.stderr
+            assert.equal(r.code, 1, out)
+            assert.match(out, message)
+            assert.doesNotMatch(out, /\n\s+at /, "a stack trace")
+        }
+        assert.doesNotMatch(portInUse.stdout + portInUse.stderr, /narrowed it/, "npm start made its data folder wider than the server wants it")
     } finally {
         await holder.close()
     }
