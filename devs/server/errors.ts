@@ -115,6 +115,8 @@ const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCo
     "no-such-feed": { status: 404, code: "E_NOT_FOUND" },
     closed: { status: 503, code: "E_SHUTTING_DOWN" },
     "commit-failed": { status: 503, code: "E_STORE_FAILED" },
+    unavailable: { status: 503, code: "E_STORE_FAILED" },
+    "commit-unknown": { status: 503, code: "E_STORE_FAILED" },
     "no-such-product": { status: 404, code: "E_NO_SUCH_PRODUCT" },
     "product-revoked": { status: 403, code: "E_PRODUCT_REVOKED" },
     "claim-limit": { status: 403, code: "E_CLAIM_LIMIT" },

@@ -45,6 +45,14 @@ const SESSION_TTL_MS = 5000
 const CONNECT_TIMEOUT_MS = 10_000
 /** Shutting down waits this long for Redis to take what was published, then drops the link (Redis may be the thing that is down). */
 const CLOSE_WAIT_MS = 3000
+/**
+ * A command without an answer for this long fails (Redis stalled, or a link gone silent): the per-key
+ * budget then lets the request through, as when Redis is down, instead of holding it for as long as Redis stalls.
+ */
+const COMMAND_TIMEOUT_MS = 1000
+/** The subscription connection is pinged this often; no answer within PING_TIMEOUT_MS and it is made again (its subscribers told, onInterrupted). */
+const SUBSCRIBER_PING_MS = 2000
+const PING_TIMEOUT_MS = 5000
 /** A limiter that cannot reach Redis logs at most once per this long. */
 const LIMITER_LOG_EVERY_MS = 10_000
 
@@ -79,8 +87,17 @@ type TakeToken = (key: string, rate: number, burst: number) => Promise<[number, 
 interface Envelope {
     /** the publishing process */
     p: string
+    /** its count of publishes (1, 2, 3, …): a receiver drops one it heard already and notices one that never came */
+    n: number
+    /**
+     * `{events: []}` carries only the count: sent after a publish failed, so the others notice the gap
+     * without waiting for the next change (and processes of an older version, during an upgrade, ignore it)
+     */
     m: HubMessage
 }
+
+/** Publishers whose last count a process remembers; past this it forgets them all (and checks each anew from its next message). */
+const MAX_PUBLISHERS_HEARD = 10_000
 
 export class RedisBus implements Bus {
     readonly kind = "redis"
@@ -91,6 +108,14 @@ export class RedisBus implements Bus {
     private broken = false
     private closing = false
     private lastLimiterLogMs = 0
+    private pinger?: NodeJS.Timeout
+    /** publishes so far (Envelope.n) */
+    private published = 0
+    /** a publish failed: the next "ready" sends the count */
+    private owesCount = false
+    /** each other publisher's last count heard */
+    private readonly heard = new Map<string, number>()
+    private pinging = false
 
     private constructor(
         /** commands: publish, sessions, rate limits */
@@ -101,6 +126,7 @@ export class RedisBus implements Bus {
         private readonly names: Names,
     ) {
         client.defineCommand("takeToken", { numberOfKeys: 1, lua: TAKE_TOKEN_LUA })
+        client.on("ready", () => this.publishCount())
         subscriber.on("message", (_channel: string, text: string) => this.received(text))
         subscriber.on("close", () => this.interrupted("the link to Redis broke"))
         subscriber.on("ready", () => {
@@ -116,7 +142,7 @@ export class RedisBus implements Bus {
     /** Connects both connections and subscribes; rejects (with where it tried) when Redis cannot be reached in time. */
     static async connect(url: string, log: Logger, storeId: string): Promise<RedisBus> {
         const options = { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 2, connectTimeout: CONNECT_TIMEOUT_MS }
-        const client = new Redis(url, options)
+        const client = new Redis(url, { ...options, commandTimeout: COMMAND_TIMEOUT_MS })
         const subscriber = new Redis(url, { ...options, enableAutoPipelining: false })
         const bus = new RedisBus(client, subscriber, log, new Names(`feedline:${storeId}:`))
         try {
@@ -127,7 +153,27 @@ export class RedisBus implements Bus {
             subscriber.disconnect()
             throw e
         }
+        bus.pinger = setInterval(() => bus.pingSubscriber(), SUBSCRIBER_PING_MS)
+        bus.pinger.unref()
         return bus
+    }
+
+    /**
+     * Pub/sub says nothing when no message comes: a subscription connection that went silent (Redis
+     * stalled, a partition) would leave subscribers without the others' pushes and without a word. A ping
+     * not answered in time counts as a broken link: the connection is made again, and subscribers told.
+     */
+    private pingSubscriber(): void {
+        if (this.pinging || this.closing || this.subscriber.status !== "ready") return
+        this.pinging = true
+        withTimeout(this.subscriber.ping(), PING_TIMEOUT_MS, "no answer to a ping")
+            .catch((err) => {
+                if (this.closing) return
+                this.log.warn({ err: (err as Error).message }, "the Redis subscription connection did not answer; making it again")
+                this.interrupted("the link to Redis stopped answering")
+                this.subscriber.disconnect(true)
+            })
+            .finally(() => (this.pinging = false))
     }
 
     private interrupted(why: string): void {
@@ -144,13 +190,35 @@ export class RedisBus implements Bus {
             return this.log.warn("an unreadable message on the feedline changes channel: ignored")
         }
         if (e.p === this.processId) return // this process's hub had it already
+        const last = this.heard.get(e.p)
+        // ioredis sends a command again after a reconnect when its answer was lost: Redis may have published it already
+        if (last !== undefined && e.n <= last) return
+        if (this.heard.size >= MAX_PUBLISHERS_HEARD) this.heard.clear()
+        this.heard.set(e.p, e.n)
+        if (last !== undefined && e.n > last + 1) {
+            // the publisher's link to Redis broke while this one's held: its changes in between never came
+            this.log.warn({ publisher: e.p, missed: e.n - last - 1 }, "changes another process published did not arrive")
+            this.interruptedHandlers.forEach((h) => h("changes another process published did not arrive"))
+        }
+        if ("events" in e.m && e.m.events.length === 0) return // the count alone
         for (const h of this.messageHandlers) h(e.m)
     }
 
     publish(message: HubMessage): void {
         if (this.closing) return
-        const text = JSON.stringify({ p: this.processId, m: message } satisfies Envelope, (_k, v) => (v === Infinity ? "Infinity" : v))
-        this.client.publish(this.names.changes, text).catch((err) => this.log.error({ err: err.message }, "publishing changes to the other processes failed; their subscribers miss them"))
+        const text = JSON.stringify({ p: this.processId, n: ++this.published, m: message } satisfies Envelope, (_k, v) => (v === Infinity ? "Infinity" : v))
+        this.client.publish(this.names.changes, text).catch((err) => {
+            this.log.error({ err: err.message }, "publishing changes to the other processes failed or timed out; if they never arrive, the others tell their subscribers to resubscribe")
+            // the count alone, as soon as Redis takes commands again: the others see the gap and tell their subscribers
+            this.owesCount = true
+            if (this.client.status === "ready") this.publishCount()
+        })
+    }
+
+    private publishCount(): void {
+        if (!this.owesCount) return
+        this.owesCount = false
+        this.publish({ events: [] })
     }
 
     onMessage(handler: (message: HubMessage) => void): void {
@@ -233,6 +301,7 @@ export class RedisBus implements Bus {
     async close(): Promise<void> {
         if (this.closing) return
         this.closing = true
+        clearInterval(this.pinger)
         // QUIT is answered after every command sent before it: what was published has reached Redis
         const quit = Promise.allSettled([this.client.quit(), this.subscriber.quit()])
         await withTimeout(quit, CLOSE_WAIT_MS, "").catch(() => {})

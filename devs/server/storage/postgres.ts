@@ -172,6 +172,35 @@ const POOL_CONNECTIONS = 8
 const COMMIT_ATTEMPTS = 3
 /** The LISTEN connection, when lost, is made again after this long (and keysVersion moves: a change may have been missed). */
 const LISTEN_RECONNECT_MS = 1000
+/**
+ * A query without an answer for this long is given up and its connection dropped: a database that stalls
+ * (SIGSTOP, a network partition, a black hole) gets requests a 503 E_STORE_FAILED within it, never a wait
+ * without end. Far above what any statement feedline runs takes (chunked deletes, one replay page).
+ */
+const QUERY_TIMEOUT_MS = 10_000
+/** Opening a connection (TCP, startup, authentication) may take this long; a process starting against a stalled database fails saying so. */
+const CONNECT_TIMEOUT_MS = 5000
+/**
+ * A transaction of a process that lost its connection holds its feeds' row locks until PostgreSQL
+ * notices; PostgreSQL ends it after this long idle, so the other processes' writes to those feeds wait
+ * at most this (then go on). A live transaction is never idle that long: its queries follow each other.
+ */
+const IDLE_IN_TRANSACTION_MS = 15_000
+/** The LISTEN connection is asked for a round trip this often: one that broke without a sound (a partition) is noticed and made again. */
+const LISTEN_CHECK_MS = 5000
+/** Waiting for another process's migration or provisioning step (it may make a development CA): longer than a query. */
+const LOCK_WAIT_MS = 120_000
+export interface PostgresTimeouts {
+    queryMs: number
+    connectMs: number
+    listenCheckMs: number
+}
+const TIMEOUTS: PostgresTimeouts = { queryMs: QUERY_TIMEOUT_MS, connectMs: CONNECT_TIMEOUT_MS, listenCheckMs: LISTEN_CHECK_MS }
+
+/** Every connection's settings: bounded waits, TCP keep-alive for links that die silently. */
+function connectionSettings(t: PostgresTimeouts) {
+    return { connectionTimeoutMillis: t.connectMs, query_timeout: t.queryMs, idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS, keepAlive: true }
+}
 
 /** bigint columns (int8, OID 20) as numbers: ids, ms and sequence numbers stay far below 2^53 */
 const INT8_OID = 20
@@ -189,6 +218,8 @@ export interface PostgresStoreOptions {
     onNotice?: (message: string, err?: unknown) => void
     /** connections per process (default POOL_CONNECTIONS) */
     poolSize?: number
+    /** tests: shorter bounds than TIMEOUTS's */
+    timeouts?: Partial<PostgresTimeouts>
 }
 
 interface PendingWrite {
@@ -211,6 +242,32 @@ export function snapshotOf(text: string): (txn: number) => boolean {
 
 /** SQLSTATEs after which the same transaction may simply be tried again. */
 const RETRYABLE = new Set(["40001", "40P01"])
+
+/**
+ * The database could not be reached, went away or did not answer in time (as opposed to refusing a
+ * statement): a connection error (ECONNREFUSED, …), SQLSTATE class 08 (connection exception), 57P01-03
+ * (shut down, crashed, starting up), 53 (out of connections or memory), 25P03 (idle in a transaction too
+ * long), or node-postgres's own words for a lost or timed-out connection.
+ */
+export function lostDatabase(e: unknown): boolean {
+    const code = (e as { code?: unknown } | undefined)?.code
+    if (typeof code === "string" && (/^(08|57P0|53)/.test(code) || code === "25P03" || /^E[A-Z]+$/.test(code))) return true
+    return e instanceof Error && /Connection terminated|Query read timeout|timeout expired|Client has encountered a connection error|not queryable/i.test(e.message)
+}
+
+/** What a request is told when the database is out of reach; `commitUnknown`: it went away while confirming a commit. */
+function unavailable(e: unknown, commitUnknown = false): StoreError {
+    const why = `the database did not answer (${(e as Error).message})`
+    const err = new StoreError(
+        commitUnknown ? "commit-unknown" : "unavailable",
+        commitUnknown
+            ? `${why} while confirming this write: it may or may not have been stored; send it again (a datapoint with the same "at" is stored once)`
+            : `${why}; nothing was written, try again`,
+        STORE_RETRY_MS,
+    )
+    err.cause = e
+    return err
+}
 
 /** A point in a batch, with the request it came from. */
 interface BatchPoint {
@@ -235,13 +292,18 @@ export class PostgresStore implements Store {
     private readonly knownFeeds = new Set<number>()
     private listener?: pg.Client
     private listenTimer?: NodeJS.Timeout
+    private listenCheck?: NodeJS.Timeout
+    private checkingListener = false
     private claimed?: "alone" | "shared"
     /** this store's name in its NOTIFY payloads: its own announcements were counted when it committed them */
     private readonly instance = randomBytes(8).toString("hex")
 
+    private readonly timeouts: PostgresTimeouts
+
     private constructor(private readonly opts: PostgresStoreOptions) {
         this.now = opts.now ?? Date.now
-        this.pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? POOL_CONNECTIONS, types: TYPES })
+        this.timeouts = { ...TIMEOUTS, ...opts.timeouts }
+        this.pool = new pg.Pool({ connectionString: opts.url, max: opts.poolSize ?? POOL_CONNECTIONS, types: TYPES, ...connectionSettings(this.timeouts) })
         // an idle connection that breaks (the server restarted) is dropped by the pool; without a listener it would crash the process
         this.pool.on("error", (err) => opts.onNotice?.("a PostgreSQL connection was lost; the pool opens another", err))
     }
@@ -254,14 +316,16 @@ export class PostgresStore implements Store {
             await store.listen()
         } catch (e) {
             await store.pool.end().catch(() => {})
-            throw e
+            // the cause (connect ECONNREFUSED …, no answer in time): the caller says where it tried
+            if (!(e instanceof StoreError && e.cause instanceof Error)) throw e
+            throw /timeout/i.test(e.cause.message) ? new Error(`no answer in time (${e.cause.message})`) : e.cause
         }
         return store
     }
 
     private async migrate(): Promise<void> {
         await this.transaction(async (c) => {
-            await c.query("SELECT pg_advisory_xact_lock($1)", [LOCK_MIGRATE])
+            await c.query({ text: "SELECT pg_advisory_xact_lock($1)", values: [LOCK_MIGRATE], query_timeout: LOCK_WAIT_MS } as pg.QueryConfig)
             await c.query("CREATE TABLE IF NOT EXISTS feedline_schema (version INT NOT NULL)")
             const row = (await c.query<{ version: number }>("SELECT version FROM feedline_schema")).rows[0]
             if (!row) await c.query("INSERT INTO feedline_schema (version) VALUES (0)")
@@ -276,22 +340,40 @@ export class PostgresStore implements Store {
 
     /** The LISTEN connection: key changes of every process, and the claim's advisory lock (held as long as it lives). */
     private async listen(): Promise<void> {
-        const client = new pg.Client({ connectionString: this.opts.url, types: TYPES })
+        const client = new pg.Client({ connectionString: this.opts.url, types: TYPES, ...connectionSettings(this.timeouts) })
         client.on("notification", (n) => n.payload !== this.instance && this.othersChanged())
         client.on("error", (err) => this.listenerLost(client, err))
         client.on("end", () => this.listenerLost(client))
-        await client.connect()
-        await client.query(`LISTEN ${KEYS_CHANNEL}`)
-        if (this.claimed) await this.takeClaim(client, this.claimed)
+        try {
+            await client.connect()
+            await client.query(`LISTEN ${KEYS_CHANNEL}`)
+            if (this.claimed) await this.takeClaim(client, this.claimed)
+        } catch (e) {
+            dropClient(client)
+            throw e
+        }
         this.listener = client
+        this.listenCheck ??= setInterval(() => this.checkListener(), this.timeouts.listenCheckMs)
+        this.listenCheck.unref()
         // whatever changed while no one listened counts now
         this.othersChanged()
+    }
+
+    /** A round trip on the LISTEN connection; none within QUERY_TIMEOUT_MS (a link gone silent) counts as lost. */
+    private checkListener(): void {
+        const client = this.listener
+        if (!client || this.checkingListener) return
+        this.checkingListener = true
+        client
+            .query("SELECT 1")
+            .catch((e) => this.listenerLost(client, e))
+            .finally(() => (this.checkingListener = false))
     }
 
     private listenerLost(client: pg.Client, err?: unknown): void {
         if (this.listener !== client || this.closed) return
         this.listener = undefined
-        client.end().catch(() => {})
+        dropClient(client)
         this.opts.onNotice?.("the PostgreSQL connection that hears key changes was lost; making it again", err)
         const retry = () => {
             this.listenTimer = undefined
@@ -313,23 +395,65 @@ export class PostgresStore implements Store {
         this.knownFeeds.clear()
     }
 
-    private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-        const c = await this.pool.connect()
+    /**
+     * A pool connection for `fn`. One that breaks meanwhile is dropped, not pooled again, and its error is
+     * heard here: a connection checked out of the pool has no other listener, and an unheard "error"
+     * event (PostgreSQL restarted, pg_terminate_backend) would end the process. A lost database is a
+     * StoreError "unavailable" (503 E_STORE_FAILED), so the request gets a coded answer.
+     */
+    private async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+        let c: pg.PoolClient
         try {
-            await c.query("BEGIN")
-            const out = await fn(c)
-            await c.query("COMMIT")
-            return out
+            c = await this.pool.connect()
         } catch (e) {
-            await c.query("ROLLBACK").catch(() => {})
-            throw e
+            throw lostDatabase(e) ? unavailable(e) : e
+        }
+        let broken: Error | undefined
+        const onError = (e: Error) => (broken ??= e)
+        c.on("error", onError)
+        try {
+            return await fn(c)
+        } catch (e) {
+            const lost = e instanceof StoreError ? e.failure === "unavailable" || e.failure === "commit-unknown" : lostDatabase(e)
+            if (lost) broken ??= e as Error
+            throw broken && !(e instanceof StoreError) ? unavailable(e) : e
         } finally {
-            c.release()
+            c.off("error", onError)
+            c.release(broken)
+        }
+    }
+
+    private transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+        return this.withClient(async (c) => {
+            await c.query("BEGIN")
+            let out: T
+            try {
+                out = await fn(c)
+            } catch (e) {
+                if (!lostDatabase(e)) await c.query("ROLLBACK").catch(() => {})
+                throw e
+            }
+            try {
+                await c.query("COMMIT")
+            } catch (e) {
+                // COMMIT was sent: whether it took effect is not known
+                throw lostDatabase(e) ? unavailable(e, true) : e
+            }
+            return out
+        })
+    }
+
+    /** One statement on a pool connection (pg's Pool.query drops a connection that broke); a lost database is a StoreError "unavailable". */
+    private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+        try {
+            return await this.pool.query<R>(sql, params)
+        } catch (e) {
+            throw lostDatabase(e) ? unavailable(e) : e
         }
     }
 
     private async rows<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
-        return (await this.pool.query<R>(sql, params)).rows
+        return (await this.query<R>(sql, params)).rows
     }
 
     async claim(use: "alone" | "shared"): Promise<void> {
@@ -352,17 +476,14 @@ export class PostgresStore implements Store {
     }
 
     async provisioning<T>(fn: () => Promise<T>): Promise<T> {
-        const c = await this.pool.connect()
-        try {
-            await c.query("SELECT pg_advisory_lock($1)", [LOCK_PROVISION])
+        return this.withClient(async (c) => {
+            await c.query({ text: "SELECT pg_advisory_lock($1)", values: [LOCK_PROVISION], query_timeout: LOCK_WAIT_MS } as pg.QueryConfig)
             try {
                 return await fn()
             } finally {
                 await c.query("SELECT pg_advisory_unlock($1)", [LOCK_PROVISION])
             }
-        } finally {
-            c.release()
-        }
+        })
     }
 
     async listFeeds(onlyIds?: number[]): Promise<FeedRecord[]> {
@@ -416,7 +537,7 @@ export class PostgresStore implements Store {
     }
 
     async updateFeed(id: number, changes: { title?: string }): Promise<void> {
-        if (changes.title !== undefined) await this.pool.query("UPDATE feeds SET title = $1, updated_ms = $2 WHERE id = $3", [changes.title, this.now(), id])
+        if (changes.title !== undefined) await this.query("UPDATE feeds SET title = $1, updated_ms = $2 WHERE id = $3", [changes.title, this.now(), id])
     }
 
     /** Runs a chunked delete until it deletes less than a chunk; each chunk is its own statement (short locks). */
@@ -424,7 +545,7 @@ export class PostgresStore implements Store {
         let n = 0
         for (;;) {
             if (this.closed) return n
-            const r = await this.pool.query(
+            const r = await this.query(
                 `DELETE FROM datapoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM datapoints WHERE ${where} LIMIT ${PRUNE_CHUNK_ROWS}))`,
                 params,
             )
@@ -534,7 +655,8 @@ export class PostgresStore implements Store {
             } catch (e) {
                 if (attempt < COMMIT_ATTEMPTS && RETRYABLE.has((e as { code?: string }).code ?? "")) continue
                 this.opts.onError?.(e)
-                const err = new StoreError("commit-failed", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
+                const lost = e instanceof StoreError && (e.failure === "unavailable" || e.failure === "commit-unknown")
+                const err = lost ? e : new StoreError("commit-failed", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
                 for (const w of batch) w.reject(err)
                 return
             }
@@ -704,7 +826,7 @@ export class PostgresStore implements Store {
     async deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number> {
         const n = await this.deleteInChunks("feed = $1 AND stream = $2 AND at_ms >= $3 AND at_ms <= $4", [feed, stream, startMs, endMs])
         if (n && !this.closed) {
-            await this.pool.query(
+            await this.query(
                 `UPDATE datastreams SET (current_value, at_ms) = (
                    SELECT value, at_ms FROM datapoints WHERE feed = $1 AND stream = $2 ORDER BY at_ms DESC LIMIT 1
                  ) WHERE feed = $1 AND id = $2`,
@@ -806,14 +928,14 @@ export class PostgresStore implements Store {
     }
 
     async pruneRevokedTokenFamilies(): Promise<number> {
-        return (await this.pool.query("DELETE FROM revoked_token_families WHERE until_ms <= $1", [this.now()])).rowCount ?? 0
+        return (await this.query("DELETE FROM revoked_token_families WHERE until_ms <= $1", [this.now()])).rowCount ?? 0
     }
 
     // ---- fleet: products and devices (the same as sqlite.ts; here a claim locks its product's row, so
     // claims of one product on several processes are decided one at a time against its claim limit) ----
 
     async insertProduct(p: ProductRecord): Promise<void> {
-        await this.pool.query(
+        await this.query(
             "INSERT INTO products (id, title, verify_key, datastreams, allow_list, claim_limit, created_ms, revoked_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             [p.id, p.title, p.verifyKey, JSON.stringify(p.datastreams), p.allowList ? JSON.stringify(p.allowList) : null, p.claimLimit ?? null, p.createdMs, p.revokedMs ?? null],
         )
@@ -829,7 +951,7 @@ export class PostgresStore implements Store {
     }
 
     async revokeProduct(id: string, atMs: number): Promise<boolean> {
-        return ((await this.pool.query("UPDATE products SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL", [atMs, id])).rowCount ?? 0) > 0
+        return ((await this.query("UPDATE products SET revoked_ms = $1 WHERE id = $2 AND revoked_ms IS NULL", [atMs, id])).rowCount ?? 0) > 0
     }
 
     async listDevices(product?: string): Promise<DeviceRecord[]> {
@@ -948,12 +1070,12 @@ export class PostgresStore implements Store {
 
     async markDeviceKeyUsed(deviceId: string, keyId: string, atMs: number): Promise<void> {
         if (this.closed) return
-        await this.pool.query("UPDATE devices SET key_used_ms = $1 WHERE id = $2 AND key_id = $3 AND key_used_ms IS NULL", [atMs, deviceId, keyId])
+        await this.query("UPDATE devices SET key_used_ms = $1 WHERE id = $2 AND key_id = $3 AND key_used_ms IS NULL", [atMs, deviceId, keyId])
     }
 
     async noteDevicesSeen(seen: { deviceId: string; atMs: number }[]): Promise<void> {
         if (this.closed || seen.length === 0) return
-        await this.pool.query(
+        await this.query(
             "UPDATE devices d SET last_seen_ms = GREATEST(COALESCE(d.last_seen_ms, 0), s.at) FROM (SELECT id, MAX(at) AS at FROM unnest($1::text[], $2::bigint[]) AS t(id, at) GROUP BY id) s WHERE d.id = s.id",
             [seen.map((x) => x.deviceId), seen.map((x) => x.atMs)],
         )
@@ -988,9 +1110,17 @@ export class PostgresStore implements Store {
             else await new Promise((r) => setImmediate(r))
         }
         clearTimeout(this.listenTimer)
+        clearInterval(this.listenCheck)
         const listener = this.listener
         this.listener = undefined
         await listener?.end().catch(() => {})
         await this.pool.end()
     }
+}
+
+/** Ends a client without waiting for a link that may be dead: its socket is destroyed, its "error" heard. */
+function dropClient(client: pg.Client): void {
+    client.on("error", () => {})
+    ;(client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
+    client.end().catch(() => {})
 }

@@ -16,6 +16,8 @@ export type StoreFailure =
     | "no-such-feed" // a write or a new datastream for a feed that does not exist
     | "closed" // the store is closing (the server shuts down)
     | "commit-failed" // the transaction failed: nothing of it was stored
+    | "unavailable" // the database could not be reached or did not answer in time (PostgreSQL): nothing was done
+    | "commit-unknown" // the database went away while confirming a commit (PostgreSQL): it may or may not have been stored
     | "no-such-product" // a claim for a product that does not exist
     | "product-revoked" // a claim for a revoked product: it takes no new claims
     | "claim-limit" // the product has as many (unrevoked) devices as its claim limit allows

@@ -1,0 +1,194 @@
+// Faults of the services several processes run on (docs/OPERATIONS.md "Running more than one process"),
+// each a regression test of something that broke: PostgreSQL ending the server's connections in the middle
+// of a commit (the process died), PostgreSQL or Redis that stop answering (requests waited as long as
+// they did; subscribers on a silent Redis link were never told), the LISTEN connection gone silent (key
+// changes of the others were never heard again). The faults are cut through the fault proxy
+// (devs/faultproxy) between the server and PostgreSQL or Redis, or by PostgreSQL itself
+// (pg_terminate_backend). Skipped, counted, where PostgreSQL or Redis is not installed.
+import assert from "node:assert/strict"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { Writable } from "node:stream"
+import { join } from "node:path"
+import { after, before, describe, test } from "node:test"
+import { Redis } from "ioredis"
+import pg from "pg"
+import { startFaultProxy, type FaultProxy } from "../../../../devs/faultproxy/proxy.ts"
+import { RedisBus } from "../../../../devs/server/bus/redis.ts"
+import type { HubMessage } from "../../../../devs/server/hub/index.ts"
+import { createLogger } from "../../../../devs/server/log.ts"
+import { PostgresStore } from "../../../../devs/server/storage/postgres.ts"
+import { StoreError } from "../../../../devs/server/storage/store.ts"
+import { SCALE_SKIP, startScaleServices, type ScaleServices } from "../../harness/scale.ts"
+import { http, startTestServer, TlsClient, type TestServer } from "../../harness/server-harness.ts"
+import { until } from "../../harness/until.ts"
+
+/** How long a fault lasts at most: a server without the fix would wait it out; the fixed one answers long before. */
+const FAULT_MS = 30_000
+
+/** `url` with its port replaced by the proxy's. */
+function through(url: string, proxy: FaultProxy): string {
+    const u = new URL(url)
+    u.port = String(proxy.port)
+    return u.toString()
+}
+
+describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }, () => {
+    let services: ScaleServices
+    const cleanups: (() => Promise<unknown>)[] = []
+    before(async () => {
+        services = await startScaleServices()
+    })
+    after(async () => {
+        for (const c of cleanups.reverse()) await c().catch(() => {})
+        await services?.stop()
+    })
+
+    test("PostgreSQL ends the server's connections while a write waits in its commit (pg_terminate_backend): the process lives, the write is a 503 E_STORE_FAILED and not stored, the next ones work", async () => {
+        const databaseUrl = await services.database()
+        const s = await startTestServer({ databaseUrl, redisUrl: services.redis.url })
+        cleanups.push(() => s.stop())
+        const key = s.credentials.deviceKey
+        const feed = s.credentials.feedId
+        const put = (value: string, atS: number) =>
+            http(s, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "t", datapoints: [{ at: new Date(Date.UTC(2026, 0, 1, 0, 0, atS)).toISOString(), value }] }] } })
+        assert.equal((await put("before", 1)).status, 200)
+        // another session holds the feed's row, so the server's commit waits inside its transaction
+        const admin = new pg.Client({ connectionString: databaseUrl })
+        await admin.connect()
+        try {
+            await admin.query("BEGIN")
+            await admin.query("SELECT 1 FROM feeds WHERE id = $1 FOR UPDATE", [feed])
+            const waiting = put("lost", 2)
+            await until("the server's commit to wait for the feed's row", async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).rowCount! > 0, 10_000, 20)
+            const ended = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            assert.ok(ended.rowCount! >= 2, "the pool's connections and the LISTEN connection were ended")
+            const refused = await waiting
+            assert.deepEqual([refused.status, refused.body.code], [503, "E_STORE_FAILED"])
+            assert.ok(refused.body.retry_after_ms > 0)
+            await admin.query("ROLLBACK")
+            // no restart: the pool makes new connections
+            assert.equal((await put("after", 3)).status, 200)
+            const read = await http(s, "GET", `/v2/feeds/${feed}/datastreams/t?start=2026-01-01T00:00:00Z&end=2026-01-02T00:00:00Z`, { key })
+            assert.equal(read.status, 200)
+            const stored = (await admin.query("SELECT value FROM datapoints WHERE feed = $1 AND stream = 't' ORDER BY at_ms", [feed])).rows.map((r) => r.value)
+            assert.deepEqual(stored, ["before", "after"])
+        } finally {
+            await admin.end()
+        }
+    })
+
+    test("a PostgreSQL that stops answering (black hole): writes, reads and a new store fail with 'unavailable' (503 E_STORE_FAILED) within the bounds, nothing refused is stored, and it works again once PostgreSQL answers", async () => {
+        const url = await services.database()
+        const proxy = await startFaultProxy({ target: { port: services.postgres.port } })
+        cleanups.push(() => proxy.close())
+        const timeouts = { queryMs: 1000, connectMs: 1000 }
+        const store = await PostgresStore.open({ url: through(url, proxy), timeouts })
+        cleanups.push(() => store.close())
+        const { id: feed } = await store.createFeed({})
+        await store.writePoints(feed, [{ stream: "s", atMs: 1, value: "before" }])
+        proxy.blackhole({ forMs: FAULT_MS })
+        const unavailable = (e: unknown) => e instanceof StoreError && e.failure === "unavailable" && e.retryAfterMs! > 0
+        const holing = () => proxy.activeFaults().some((f) => f.startsWith("blackhole"))
+        await assert.rejects(store.writePoints(feed, [{ stream: "s", atMs: 2, value: "refused" }]), unavailable)
+        await assert.rejects(store.history(feed, "s", { startMs: 0, endMs: 10, limit: 10 }), unavailable)
+        await assert.rejects(PostgresStore.open({ url: through(url, proxy), timeouts }), (e: Error) => /no answer in time/.test(e.message))
+        assert.ok(holing(), "all three were answered while PostgreSQL was still silent")
+        proxy.clear()
+        await store.writePoints(feed, [{ stream: "s", atMs: 3, value: "after" }])
+        assert.deepEqual((await store.history(feed, "s", { startMs: 0, endMs: 10, limit: 10 })).map((p) => p.value), ["before", "after"])
+    })
+
+    test("the LISTEN connection gone silent (its packets dropped for good) is noticed and made again: another process's key change is heard after it", async () => {
+        const url = await services.database()
+        const proxy = await startFaultProxy({ target: { port: services.postgres.port } })
+        cleanups.push(() => proxy.close())
+        const listening = await PostgresStore.open({ url: through(url, proxy), timeouts: { queryMs: 1000, listenCheckMs: 200 } })
+        const other = await PostgresStore.open({ url })
+        cleanups.push(() => listening.close(), () => other.close())
+        // every connection open now goes silent (a lost NAT mapping); new ones work
+        proxy.blackhole({ scope: "existing" })
+        const before = listening.keysVersion()
+        await until("the silent LISTEN connection to be made again", () => listening.keysVersion() !== before, FAULT_MS)
+        const remade = listening.keysVersion()
+        await other.revokeKey("no-such-key", 1)
+        await until("another process's key change to be heard", () => listening.keysVersion() !== remade, FAULT_MS)
+    })
+
+    test("a Redis that stops answering: requests are let through without the per-key budget while it is silent, and subscribers are told 503 E_PUSHES_INTERRUPTED; afterwards pushes cross again", async (t) => {
+        const proxy = await startFaultProxy({ target: { port: services.redis.port } })
+        cleanups.push(() => proxy.close())
+        const databaseUrl = await services.database()
+        const dataDir = mkdtempSync(join(tmpdir(), "feedline-faults-"))
+        cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }))
+        const a = await startTestServer({ databaseUrl, redisUrl: through(services.redis.url, proxy), dataDir })
+        const b = await startTestServer({ databaseUrl, redisUrl: services.redis.url, dataDir })
+        cleanups.push(() => a.close(), () => b.close())
+        const key = a.credentials.deviceKey
+        const feed = a.credentials.feedId
+        const put = (s: TestServer, value: string) => http(s, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "r", current_value: value }] } })
+        const sub = await TlsClient.open(a, key)
+        t.after(() => sub.close())
+        assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/r`, token: "s" })).status, 200)
+        assert.equal((await put(b, "crossed")).status, 200)
+        assert.equal((await sub.push("s")).body.current_value, "crossed")
+
+        proxy.blackhole({ forMs: FAULT_MS })
+        const holing = () => proxy.activeFaults().some((f) => f.startsWith("blackhole"))
+        const during = await put(a, "during")
+        assert.equal(during.status, 200)
+        assert.ok(holing(), "answered while Redis was still silent (the per-key budget let it through)")
+        const notice = await sub.notice(FAULT_MS)
+        assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
+        assert.ok(holing(), "told while Redis was still silent")
+
+        proxy.clear()
+        // once the link is back (its subscribers are told once more), a resubscribe gets the other process's pushes again
+        await until("pushes from the other process to cross again", async () => {
+            const c = await TlsClient.open(a, key)
+            try {
+                assert.equal((await c.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/r`, token: "s2" })).status, 200)
+                assert.equal((await put(b, "back")).status, 200)
+                return (await c.push("s2", 2000).catch(() => undefined))?.body?.current_value === "back"
+            } finally {
+                c.close()
+            }
+        }, FAULT_MS, 100)
+    })
+
+    test("changes published while only the publisher's link to Redis is down never arrive: the other processes notice the gap and tell their subscribers; a change Redis hears twice is handed on once", async () => {
+        const proxy = await startFaultProxy({ target: { port: services.redis.port } })
+        cleanups.push(() => proxy.close())
+        const log = createLogger("silent")
+        // the publisher's log: when it has given up on a change (ioredis stops retrying it)
+        let publisherLog = ""
+        const publisher = await RedisBus.connect(through(services.redis.url, proxy), createLogger("warn", new Writable({ write: (chunk, _e, done) => ((publisherLog += chunk), done()) })), "gap")
+        const receiver = await RedisBus.connect(services.redis.url, log, "gap")
+        cleanups.push(() => publisher.close(), () => receiver.close())
+        const got: HubMessage[] = []
+        const told: string[] = []
+        receiver.onMessage((m) => got.push(m))
+        receiver.onInterrupted((why) => told.push(why))
+        const change = (seq: number): HubMessage => ({ events: [{ feed: 1, seq }] })
+        publisher.publish(change(1))
+        await until("the first change to arrive", () => got.length === 1, FAULT_MS)
+        // the publisher's connections are cut and refused; the receiver's link is fine
+        proxy.refuse({ mode: "reset" })
+        proxy.reset()
+        publisher.publish(change(2))
+        await until("the publisher to give up on its change", () => publisherLog.includes("publishing changes to the other processes failed"), FAULT_MS)
+        proxy.accept()
+        await until("the receiver to notice the change that never came", () => told.length > 0, FAULT_MS)
+        assert.match(told[0], /did not arrive/)
+        assert.deepEqual(got, [change(1)], "nothing else was handed on")
+        // the same envelope twice (as ioredis resends a command whose answer a reconnect lost): handed on once
+        const raw = new Redis(services.redis.url)
+        cleanups.push(async () => raw.disconnect())
+        const twice = JSON.stringify({ p: "another", n: 1, m: change(7) })
+        await raw.publish("feedline:gap:changes", twice)
+        await raw.publish("feedline:gap:changes", twice)
+        publisher.publish(change(3))
+        await until("the next change to arrive", () => got.some((m) => "events" in m && m.events[0].seq === 3), FAULT_MS)
+        assert.deepEqual(got.map((m) => ("events" in m ? m.events[0].seq : 0)), [1, 7, 3])
+    })
+})
