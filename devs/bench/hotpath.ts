@@ -13,6 +13,9 @@
 //                                 loop's figure follows its throughput), the store's commits (from its /metrics) with
 //                                 points per commit, and the CPU off the main thread per commit (the SQLite writer
 //                                 thread, with V8's GC helpers: what a real fleet's moderate rate pays per commit)
+//   FEEDLINE_HOTPATH_TARGET=aedes  the server under test: feedline (default) or aedes (the Node peer, MQTT QoS 1 over
+//                                 TLS, the full run's Aedes target: the same figures, no commits); run the two in turn
+//                                 (A B A B) to compare at the same steady rates
 //   FEEDLINE_BENCH_CPU_PROFILE=1  also print the server's hottest functions when it stops
 //   FEEDLINE_BENCH_CPU_PROFILE_DIR=/tmp/prof  keep the .cpuprofile files there (one per thread)
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -22,13 +25,15 @@ import os, { tmpdir } from "node:os"
 import { join } from "node:path"
 import { runEntry } from "./entry.ts"
 import { LoadGenWorker } from "./loadgen/driver.ts"
+import { startAedes } from "./targets/aedes.ts"
 import { startFeedline } from "./targets/feedline.ts"
-import { isSkipped, type RunningTarget } from "./targets/target.ts"
+import { isSkipped, type RunningTarget, type StartTarget } from "./targets/target.ts"
 import { makeTlsFixture } from "./tls-fixture.ts"
 
 const DEVICES = 50
 const WARMUP_MS = 1500
 const PACED_WARMUP_MS = 1000
+const TARGETS: Record<string, StartTarget> = { feedline: startFeedline, aedes: startAedes }
 
 /** The store's commits so far (feedline_store_commit_seconds_count on the server's /metrics); undefined without one. */
 async function commitsSoFar(metrics: RunningTarget["metrics"]): Promise<number | undefined> {
@@ -51,12 +56,15 @@ async function main(): Promise<void> {
     const window = Number(process.env.FEEDLINE_HOTPATH_WINDOW ?? 8)
     const pacedRates = (process.env.FEEDLINE_HOTPATH_PACED ?? "1000").split(",").map(Number).filter((r) => r > 0)
     const MEASURE_MS = Number(process.env.FEEDLINE_HOTPATH_MEASURE_MS ?? 5000)
+    const targetName = process.env.FEEDLINE_HOTPATH_TARGET || "feedline"
+    const start = TARGETS[targetName]
+    if (!start) throw new Error(`E_BENCH_TARGET: FEEDLINE_HOTPATH_TARGET=${targetName} is not one of ${Object.keys(TARGETS).join(", ")}`)
     const scratch = mkdtempSync(join(tmpdir(), "feedline-hotpath-"))
     const log = (l: string) => console.log(l)
-    log(`feedline hot path: ${DEVICES} connections × ${window} in flight, ${rounds} rounds of ${MEASURE_MS} ms; load average ${os.loadavg()[0].toFixed(1)}`)
+    log(`${targetName} hot path: ${DEVICES} connections × ${window} in flight, ${rounds} rounds of ${MEASURE_MS} ms; load average ${os.loadavg()[0].toFixed(1)}`)
     try {
         const tls = await makeTlsFixture(join(scratch, "tls"))
-        const target = await startFeedline({ tls, workDir: scratch, mayInstall: false, meteredKeepAlive: false, log })
+        const target = await start({ tls, workDir: scratch, mayInstall: false, meteredKeepAlive: false, log })
         if (isSkipped(target)) throw new Error(target.skipped)
         const perUpdate: number[] = []
         const mainPerUpdate: number[] = []

@@ -21,6 +21,18 @@ test("bench:hotpath prints acked updates/s and server CPU per update, closed loo
     assert.match(out, /^range: .* µs server CPU per update/m, out)
 })
 
+test("bench:hotpath runs against the Aedes peer (FEEDLINE_HOTPATH_TARGET=aedes): the same figures, without the store's commits", { timeout: 120_000 }, async () => {
+    const out = await script("devs/bench/hotpath.ts", { FEEDLINE_HOTPATH_TARGET: "aedes", FEEDLINE_HOTPATH_ROUNDS: "1", FEEDLINE_HOTPATH_MEASURE_MS: "500", FEEDLINE_HOTPATH_PACED: "200" })
+    assert.match(out, /^aedes hot path: /m, out)
+    assert.match(out, new RegExp(`round 1: ${figure} acked/s, server ${figure}% of a core, ${figure} µs CPU per update \\(main thread ${figure}\\)`), out)
+    assert.match(out, new RegExp(`paced 200/s round 1: ${figure} acked/s, server ${figure} µs CPU per update \\(main thread ${figure}\\); ack p50 ${figure} ms, p99 ${figure} ms`), out)
+    assert.doesNotMatch(out, /commits\/s/, out)
+})
+
+test("bench:hotpath refuses an unknown target with its code", { timeout: 60_000 }, async () => {
+    await assert.rejects(script("devs/bench/hotpath.ts", { FEEDLINE_HOTPATH_TARGET: "nosuch" }), (e: { stderr?: string }) => /E_BENCH_TARGET/.test(e.stderr ?? ""))
+})
+
 test("bench:idle prints idle CPU and memory per idle TLS connection, both ways of opening them", { timeout: 120_000 }, async () => {
     const out = await script("devs/bench/idle.ts", { FEEDLINE_IDLE_DEVICES: "20", FEEDLINE_IDLE_HOLD: "20", FEEDLINE_IDLE_MEASURE_MS: "500" })
     assert.match(out, new RegExp(`idle CPU, 20 devices at the default keep-alive: ${figure}% of a core`), out)
