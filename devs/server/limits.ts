@@ -96,6 +96,17 @@ export const AUTH_FAILURES_BURST = 10
 export const AUTH_FAILURES_PER_MINUTE = 10
 /** Addresses remembered by the per-address limiters; the oldest are forgotten first. */
 export const MAX_TRACKED_ADDRESSES = 10_000
+/**
+ * While an address is over its failed keys, a key that authenticated from it within the last
+ * PROVEN_KEY_TTL_MS is still looked up (auth/proven-keys.ts): one misconfigured board behind a NAT or a
+ * carrier's CGNAT must not lock out its whole fleet's reconnects, and a guesser learns nothing, since only
+ * keys already proven from that address pass. A proof is renewed by each new connection's lookup and
+ * when a connection that proved its key closes, so a device connected for weeks keeps its pass for a day
+ * after it drops. (address, key) pairs remembered: 50,000 (a large fleet behind a few NATs, or that many
+ * single devices), ~150 bytes each, ~8 MB at most; the least recently proven are forgotten first.
+ */
+export const PROVEN_KEY_TTL_MS = 24 * 60 * 60_000
+export const MAX_PROVEN_KEYS = 50_000
 /** Resources whose route the router remembers (devices name the same few in every request); a few hundred KB at most. */
 export const MAX_MATCHED_RESOURCES = 4096
 

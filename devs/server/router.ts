@@ -3,6 +3,7 @@
 // connection [P§7], runs one small handler and turns whatever it throws into an error response.
 import { apiKeyOf, resourceSegments, type Request, type Response } from "../../src/protocol.ts"
 import type { Grant } from "./auth/grant.ts"
+import { ProvenKeys } from "./auth/proven-keys.ts"
 import type { Take } from "./ratelimit.ts"
 import type { Caller, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
 import { ApiError, asApiError, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
@@ -115,6 +116,9 @@ const BEARER = /^Bearer\s+(\S+)$/i
 const NO_PARAMS: Readonly<Record<string, string | number | boolean>> = Object.freeze({})
 
 export class Router {
+    /** keys that authenticated from each address lately: they pass that address's failed-key lockout */
+    readonly provenKeys = new ProvenKeys()
+
     constructor(readonly deps: RouterDeps) {}
 
     /**
@@ -140,7 +144,9 @@ export class Router {
     private async lookUp(caller: Caller, credential: string, named: string | undefined, proven: boolean): Promise<Grant> {
         const { authFailures, keys, now, verifyBearer } = this.deps
         const limited = proven ? { ok: true, retryAfterMs: 0 } : authFailures.peek(caller.remoteAddress, now())
-        if (!limited.ok) {
+        // a key already proven from this address is looked up even now: a fleet behind one NAT is not
+        // locked out by one misconfigured board (a guesser's keys were never proven, so they stay refused)
+        if (!limited.ok && !this.provenKeys.passes(caller.remoteAddress, credential, now())) {
             throw new ApiError(429, "E_AUTH_RATE_LIMITED", "too many failed keys from this address; wait before trying again", limited.retryAfterMs)
         }
         const bearer = BEARER.exec(credential)
@@ -153,10 +159,19 @@ export class Router {
         if (grant && grant.expiresMs !== undefined && grant.expiresMs <= now()) grant = undefined
         if (!grant) {
             authFailures.take(caller.remoteAddress, now())
+            this.provenKeys.failed(caller.remoteAddress, credential)
             if (named === undefined && caller.connection) caller.connection.rememberedKey = caller.connection.grant = undefined
             throw unauthorized(named === undefined ? "this connection's key was revoked; send a valid X-ApiKey" : "this key is unknown, revoked or expired")
         }
+        if (!grant.bearer) this.provenKeys.proven(caller.remoteAddress, credential, now())
         return this.accepted(caller, credential, grant)
+    }
+
+    /** A connection closed: the key it proved passes its address's lockout for a while from now (its reconnect). */
+    connectionClosed(caller: Caller): void {
+        const { connection } = caller
+        if (connection?.rememberedKey === undefined || connection.grant === undefined || connection.grant.bearer) return
+        this.provenKeys.proven(caller.remoteAddress, connection.rememberedKey, this.deps.now())
     }
 
     private accepted(caller: Caller, credential: string, grant: Grant): Grant {

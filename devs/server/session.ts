@@ -485,6 +485,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.deps.keepaliveWheel.cancel(this)
         this.admitted?.closed()
         this.deps.hub.connectionClosed(this)
+        this.deps.router.connectionClosed(this)
         if (this.deps.sessions.delete(this)) this.deps.metrics.connectionsOpen.add({ transport: this.transport }, -1)
     }
 }

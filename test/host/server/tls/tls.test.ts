@@ -309,21 +309,33 @@ test("tls: over the connection limit a client gets notice 429 with a retry hint,
     }
 })
 
-test("tls: repeated bad keys from one address are limited (429 E_AUTH_RATE_LIMITED)", async () => {
+test("tls: repeated bad keys from one address are limited (429 E_AUTH_RATE_LIMITED); a key proven from that address still gets in", async () => {
+    await s.keys.create({ secret: "unseen-good-key-0001", permissions: ["read"], feeds: [504] })
     const device = await TlsClient.open(s, "abcdef123456")
     const c = await TlsClient.open(s)
     const codes = []
     for (let i = 0; i < 12; ++i) codes.push((await c.request({ method: "get", resource: "/feeds/504", headers: { "X-ApiKey": `wrong-key-${i}-xxxx` } })).body.code)
     assert.equal(codes[0], "E_UNAUTHORIZED")
     assert.equal(codes.at(-1), "E_AUTH_RATE_LIMITED")
-    // a new connection from the same address cannot try a key either, not even a good one ...
+    // a new connection from the same address cannot try a wrong key, nor a good key never proven from this address ...
     const fresh = await TlsClient.open(s)
-    assert.equal((await fresh.request({ method: "get", resource: "/feeds/504", headers: { "X-ApiKey": "abcdef123456" } })).body.code, "E_AUTH_RATE_LIMITED")
+    for (const key of ["wrong-key-12-xxxx", "unseen-good-key-0001"]) {
+        const refused = await fresh.request({ method: "get", resource: "/feeds/504", headers: { "X-ApiKey": key } })
+        assert.deepEqual([refused.status, refused.body.code], [429, "E_AUTH_RATE_LIMITED"], key)
+    }
     // ... but a connection whose key was accepted before goes on working
     assert.equal((await device.request({ method: "get", resource: "/feeds/504" })).status, 200)
+    // ... and so does that key on a new connection (the device reconnecting, or its neighbour behind the same NAT)
+    device.close()
+    await device.q.untilClosed()
+    const reconnected = await TlsClient.open(s)
+    assert.equal((await reconnected.request({ method: "get", resource: "/feeds/504", headers: { "X-ApiKey": "abcdef123456" } })).status, 200)
+    // the lockout still holds for the others
+    const wrongAgain = await fresh.request({ method: "get", resource: "/feeds/504", headers: { "X-ApiKey": "wrong-key-13-xxxx" } })
+    assert.equal(wrongAgain.body.code, "E_AUTH_RATE_LIMITED")
     c.close()
     fresh.close()
-    device.close()
+    reconnected.close()
 })
 
 test("tls: a handshake that stalls (silent or dripping) is closed by the handshake timeout", async () => {
