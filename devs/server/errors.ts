@@ -12,6 +12,7 @@ export type ServerErrorCode =
     | "E_IDLE_TIMEOUT" // 408 notice: silent too long
     | "E_AUTH_TIMEOUT" // 408 notice: no authenticated request within the auth deadline of the welcome
     | "E_SUBSCRIPTION_ENDED" // 408 push: params.timeout elapsed
+    | "E_TOKEN_EXPIRED" // 401 push: the browser token a subscription was made with expired
     | "E_FEED_ID_RETIRED" // 409: that id belonged to a deleted feed and is never given out again
     | "E_FEED_DELETED" // 404 push: the subscribed feed was deleted
     | "E_TOO_LARGE" // 413 notice

@@ -26,7 +26,7 @@ import { Subscription, type PushTarget, type SubscriptionSpec } from "./subscrip
 export { changeBody, changeResource, pushLine, pushTail, type ChangeEvent } from "./push.ts"
 export { cutReplay } from "./replay.ts"
 export { fanoutRetryAfterMs, type FanoutLimits } from "./fanout.ts"
-export { Subscription, type PushTarget, type SubscriptionState } from "./subscription.ts"
+export { Subscription, type PushTarget, type Refusal, type SubscriptionState } from "./subscription.ts"
 
 /** The server's clock and timers, injected so tests drive them by hand. */
 export interface HubClock extends FanoutClock {
@@ -201,10 +201,23 @@ export class Hub {
             this.forget(sub)
             throw notFound(`feed ${req.feed} does not exist`)
         }
+        // one timer per subscription at most: its timeout or its token's expiry, whichever comes first
+        let timeoutAtMs: number | undefined
         const startTimer = () => {
-            if (req.timeoutMs === undefined || sub.state === "ended") return
+            sub.timer = undefined
+            if (sub.state === "ended") return
+            const now = this.clock.monotonicMs()
+            if (req.timeoutMs !== undefined) timeoutAtMs ??= now + req.timeoutMs
+            const timeoutInMs = timeoutAtMs === undefined ? Infinity : timeoutAtMs - now
+            const expiresInMs = req.expiresInMs?.() ?? Infinity
+            if (timeoutInMs === Infinity && expiresInMs === Infinity) return
+            if (expiresInMs < timeoutInMs) {
+                // [P§8] the token expired: ended as a revoked key ends it (401 E_TOKEN_EXPIRED); early (clocks apart): wait again
+                sub.timer = this.clock.setTimer(() => void (sub.endIfRefused() || startTimer()), Math.max(0, expiresInMs))
+                return
+            }
             const ms = req.timeoutMs
-            sub.timer = this.clock.setTimer(() => sub.end(408, "E_SUBSCRIPTION_ENDED", `the subscription's timeout of ${ms} ms elapsed; subscribe again to go on`), ms)
+            sub.timer = this.clock.setTimer(() => sub.end(408, "E_SUBSCRIPTION_ENDED", `the subscription's timeout of ${ms} ms elapsed; subscribe again to go on`), Math.max(0, timeoutInMs))
         }
         if (req.sinceMs === undefined) return { start: () => (sub.goLive([]), startTimer()) }
 

@@ -27,10 +27,19 @@ export interface SubscriptionSpec {
     /** undefined = the whole feed */
     stream?: string
     /**
-     * re-checks the subscribing key [P§7] before every push and whenever keys change: why it may no longer
-     * read the feed (revoked, expired, narrowed), or undefined while it may
+     * re-checks the subscribing key [P§7] before every push, whenever keys change and when its token
+     * expires: why it may no longer read the feed (revoked, expired, narrowed), or undefined while it may
      */
-    refusal: () => string | undefined
+    refusal: () => Refusal | undefined
+    /** a token's subscription: ms from now until the token expires (the hub ends the subscription then) */
+    expiresInMs?: () => number
+}
+
+/** Why a subscription's credential no longer reads its feed: 401 E_TOKEN_EXPIRED (get a new token), else 403 E_FORBIDDEN. */
+export interface Refusal {
+    status: 401 | 403
+    code: "E_TOKEN_EXPIRED" | "E_FORBIDDEN"
+    reason: string
 }
 
 export class Subscription {
@@ -39,7 +48,7 @@ export class Subscription {
     readonly resource: string
     readonly feed: number
     readonly stream?: string
-    readonly refusal: () => string | undefined
+    readonly refusal: () => Refusal | undefined
     /** the timeout's timer, kept by the hub */
     timer?: unknown
     /** live changes that arrive while the replay is being read */
@@ -105,11 +114,11 @@ export class Subscription {
         if (lines.length) this.target.deliver(lines)
     }
 
-    /** Ends the subscription with a final 403 push when its key no longer allows it; true if it did. */
+    /** Ends the subscription with a final 401/403 push when its key (token) no longer allows it; true if it did. */
     endIfRefused(): boolean {
-        const reason = this.refusal()
-        if (reason === undefined) return false
-        this.end(403, "E_FORBIDDEN", `${reason}; the subscription to ${this.resource} ended`)
+        const refused = this.refusal()
+        if (refused === undefined) return false
+        this.end(refused.status, refused.code, `${refused.reason}; the subscription to ${this.resource} ended`)
         return true
     }
 
@@ -123,7 +132,7 @@ export class Subscription {
     }
 
     /**
-     * [P§8] Ends the subscription with a final push: `status` (408 timeout, 403 key, 404 feed), a stable
+     * [P§8] Ends the subscription with a final push: `status` (408 timeout, 401 token expired, 403 key, 404 feed), a stable
      * code and a reason a person can act on; `before` goes out first. The hub forgets it first, so
      * nothing follows the final push.
      */

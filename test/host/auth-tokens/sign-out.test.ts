@@ -132,3 +132,25 @@ test("a renewed token keeps the first one's lifetime, and none outlives the conf
         await capped.stop()
     }
 })
+
+test("a subscription made with a token ends when the token expires, idle, on WebSocket and TLS: 401 E_TOKEN_EXPIRED; one made with a key goes on", async (t) => {
+    const key = await s.keys.create({ permissions: ["read"], feeds: [feed] })
+    const short = await signIn(s, key.secret, { ttl: 1 }) // the shortest token there is: waited for as an event, not a sleep
+    const ws = await WsClient.open(s)
+    const tls = await TlsClient.open(s)
+    const withKey = await WsClient.open(s)
+    t.after(() => [ws, tls, withKey].forEach((c) => c.close()))
+    for (const c of [ws, tls]) {
+        const r = await c.request({ method: "subscribe", resource: `/feeds/${feed}`, headers: { "X-ApiKey": `Bearer ${short.token}` }, token: "e" })
+        assert.equal(r.status, 200, JSON.stringify(r.body))
+    }
+    assert.equal((await withKey.request({ method: "subscribe", resource: `/feeds/${feed}`, headers: { "X-ApiKey": key.secret }, token: "e" })).status, 200)
+    const endsByMs = Date.parse(short.expires_at) + REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS
+    for (const [door, c] of [["ws", ws], ["tls", tls]] as const) {
+        const end = await c.push("e", Math.max(1, endsByMs - Date.now()) + 1000)
+        assert.deepEqual([end.status, end.body.code], [401, "E_TOKEN_EXPIRED"], door)
+        assert.match(end.body.errors, /token expired.*POST \/jwt.*since; the subscription to \/feeds\/\d+ ended/, door)
+    }
+    assert.equal((await http(s, "PUT", `/v2/feeds/${feed}`, { key: s.credentials.deviceKey, body: { datastreams: [{ id: "e", current_value: "2" }] } })).status, 200)
+    assert.equal((await withKey.push("e")).body.current_value, "2")
+})

@@ -49,6 +49,10 @@ class ManualClock implements HubClock {
         }
         return n
     }
+    /** timers set and not yet run or cleared */
+    get pendingTimers(): number {
+        return this.timers.size
+    }
     advance(ms: number): void {
         this.nowMs += ms
         for (const [id, t] of [...this.timers]) {
@@ -206,6 +210,46 @@ test("hub: a subscription's timeout ends it with a final 408 push on the injecte
     hub.unsubscribe(t, { token: "u" })
     clock.advance(100)
     assert.equal(t.lines.length, 1)
+})
+
+test("hub: a token's subscription ends when the token expires, idle, with a final 401 E_TOKEN_EXPIRED push; one timer per subscription", async () => {
+    const { hub, clock } = setup()
+    const t = new Target()
+    // the manual clock stands for the server's wall clock too: the token expires at 30 s
+    const tokenSub = (token: string, expiresAtMs: number, more: Partial<Parameters<Hub["subscribe"]>[1]> = {}) =>
+        sub(1, token, {
+            refusal: () => (clock.nowMs >= expiresAtMs ? { status: 401, code: "E_TOKEN_EXPIRED", reason: "the token expired" } : undefined),
+            expiresInMs: () => expiresAtMs - clock.nowMs,
+            ...more,
+        })
+    await live(hub, t, tokenSub("tok", 30_000, { timeoutMs: 60_000 }))
+    await live(hub, t, sub(1, "key")) // a key's subscription: no timer
+    assert.equal(clock.pendingTimers, 1)
+    clock.advance(29_999)
+    assert.deepEqual([hub.size, t.lines.length], [2, 0])
+    clock.advance(1)
+    assert.equal(hub.size, 1)
+    const final = t.parsed().at(-1)
+    assert.deepEqual([final.token, final.status, final.body.code], ["tok", 401, "E_TOKEN_EXPIRED"])
+    assert.match(final.body.errors, /the token expired; the subscription to \/feeds\/1 ended/)
+    assert.equal(clock.pendingTimers, 0, "its timeout's timer went with it")
+    clock.advance(60_000)
+    assert.equal(t.parsed().filter((r) => r.token === "tok").length, 1, "nothing follows the final push")
+
+    // a timeout that comes first still ends it with 408, counted from its start
+    const u = new Target()
+    await live(hub, u, tokenSub("short", clock.nowMs + 90_000, { timeoutMs: 1000 }))
+    clock.advance(1000)
+    assert.deepEqual(u.parsed().map((r) => [r.status, r.body.code]), [[408, "E_SUBSCRIPTION_ENDED"]])
+
+    // a timer that fires while the token still counts (the clocks apart) waits again for the expiry
+    const v = new Target()
+    const expiresAtMs = clock.nowMs + 1500
+    await live(hub, v, tokenSub("late", expiresAtMs, { expiresInMs: () => expiresAtMs - 500 - clock.nowMs }))
+    clock.advance(1000)
+    assert.deepEqual([v.lines.length, clock.pendingTimers], [0, 1])
+    clock.advance(500)
+    assert.deepEqual(v.parsed().map((r) => [r.status, r.body.code]), [[401, "E_TOKEN_EXPIRED"]])
 })
 
 test("hub: deleting a feed delivers what its feed still owed, then the deletion and a final 404; a replaying subscription ends after its replay", async () => {
