@@ -14,7 +14,7 @@ import { ApiError } from "./errors.ts"
 import { firstVerifier, type Extension } from "./extensions.ts"
 import type { Fleet } from "./fleet/fleet.ts"
 import { sessionEntryOf } from "./handlers/session.ts"
-import { Hub, NODE_CLOCK } from "./hub/index.ts"
+import { Hub, hubClockOn } from "./hub/index.ts"
 import { Admission, jitteredRetryMs } from "./listeners/admission.ts"
 import { createTlsFront, type AppScheme } from "./listeners/app-port.ts"
 import { PendingHandshakes } from "./listeners/handshakes.ts"
@@ -98,10 +98,12 @@ export interface Wired {
 
 export function wireServer(f: Foundations): Wired {
     const { opts, store, bus, keys, log, metrics, now, tls } = f
-    // subscription timeouts and fan-out turns on Node's timers (tests of the hub inject their own)
+    // one timer wheel for the connections' keep-alive checks and the subscriptions' ends (timeout, token
+    // expiry), fan-out turns on Node's own (tests of the hub inject their clock)
+    const wheel = new TimerWheel()
     const hub = new Hub({
         store,
-        clock: NODE_CLOCK,
+        clock: hubClockOn(wheel),
         onCount: (n) => metrics.subscriptions.set({}, n),
         onBusy: () => metrics.fanoutBusy.add(),
         relay: bus.kind === "local" ? undefined : (m) => bus.publish(m),
@@ -144,7 +146,7 @@ export function wireServer(f: Foundations): Wired {
         maxUnauthenticatedPerAddress: opts.maxUnauthenticatedPerAddress ?? MAX_UNAUTHENTICATED_PER_ADDRESS,
     })
     const sessionDeps: SessionDeps = {
-        keepaliveWheel: new TimerWheel(),
+        keepaliveWheel: wheel,
         router,
         hub,
         metrics,

@@ -22,6 +22,7 @@ import { Fanout, type FanoutClock, type FanoutLimits, type Reservation } from ".
 import { ChangeBatch, pushLine, type ChangeEvent } from "./push.ts"
 import { readReplay } from "./replay.ts"
 import { Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
+import { WheelTimer, type TimerWheel } from "../timer-wheel.ts"
 
 export { changeBody, changeResource, pushLine, pushTail, type ChangeEvent } from "./push.ts"
 export { cutReplay } from "./replay.ts"
@@ -41,6 +42,23 @@ export const NODE_CLOCK: HubClock = {
     afterCurrent: (fn) => process.nextTick(fn),
     setTimer: (fn, ms) => setTimeout(fn, ms).unref(),
     clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
+}
+
+/**
+ * The server's: subscriptions' timers (timeouts, token expiries) on the timer wheel it already runs for
+ * keep-alive checks (one Node interval, not a timer per subscription; up to one slot late), fan-out turns
+ * on Node's.
+ */
+export function hubClockOn(wheel: TimerWheel): HubClock {
+    return {
+        ...NODE_CLOCK,
+        setTimer: (fn, ms) => {
+            const t = new WheelTimer(fn)
+            wheel.schedule(t, ms)
+            return t
+        },
+        clearTimer: (t) => wheel.cancel(t as WheelTimer),
+    }
 }
 
 export interface HubLimits extends FanoutLimits {

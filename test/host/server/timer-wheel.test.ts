@@ -5,6 +5,7 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { TimerWheel, WheelTimer } from "../../../devs/server/timer-wheel.ts"
+import { hubClockOn } from "../../../devs/server/hub/index.ts"
 
 test("timer wheel: due order, cancel, replace, re-schedule from the callback", async () => {
     // due times count from the moment each is scheduled: the clock stands still while they are, or a
@@ -53,4 +54,20 @@ test("timer wheel: due order, cancel, replace, re-schedule from the callback", a
     )
     assert.ok(ran.indexOf("repeat0") > ran.indexOf("first") && ran.indexOf("repeat0") < ran.indexOf("replaced"))
     assert.equal(wheel.size, 0)
+})
+
+test("timer wheel: the server's hub clock puts subscriptions' timers (timeouts, token expiries) on the wheel, not on timers of their own", async () => {
+    const wheel = new TimerWheel(5)
+    const clock = hubClockOn(wheel)
+    const ran: string[] = []
+    const kept = clock.setTimer(() => ran.push("kept"), 10)
+    const cleared = clock.setTimer(() => ran.push("cleared"), 10)
+    assert.equal(wheel.size, 2)
+    clock.clearTimer(cleared)
+    assert.equal(wheel.size, 1)
+    const hold = setInterval(() => {}, 1000) // the wheel's own interval does not keep the process alive
+    await new Promise<void>((resolve) => clock.setTimer(resolve, 20))
+    clearInterval(hold)
+    assert.deepEqual(ran, ["kept"])
+    assert.ok(kept instanceof WheelTimer)
 })
