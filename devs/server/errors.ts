@@ -18,6 +18,7 @@ export type ServerErrorCode =
     | "E_TOO_LARGE" // 413 notice
     | "E_CONFLICT" // 422: exists already
     | "E_BAD_VALUE" // 422
+    | "E_MISNAMED_VALUE" // 422: a datastream's value sent as "value" (or "currentValue", …) instead of "current_value"
     | "E_BAD_ID" // 422
     | "E_BAD_TIME" // 422
     | "E_BAD_PARAM" // 422

@@ -95,8 +95,22 @@ function pointCountOf(ds: Record<string, any>): number {
     return (Array.isArray(ds.datapoints) ? ds.datapoints.length : 0) + (ds.current_value !== undefined ? 1 : 0)
 }
 
+/**
+ * A datastream's value under another name: unknown members are ignored [P§5], so these would create the
+ * datastream and drop its value without a word. A datapoint's value is `value`; a datastream's is not.
+ */
+const MISNAMED_CURRENT_VALUE = ["value", "currentValue", "current-value", "currentvalue", "CurrentValue"] as const
+
+function refuseMisnamedValue(ds: Record<string, any>, where: Place): void {
+    for (const name of MISNAMED_CURRENT_VALUE) {
+        if (ds[name] === undefined) continue
+        throw unprocessable("E_MISNAMED_VALUE", `${placeText(where, "." + name)}: a datastream's value goes in "current_value" (a datapoint's in "value"); e.g. {"id":"temp","current_value":"21.5"}. Nothing was written`)
+    }
+}
+
 /** pointsOfDatastream() into `out` from index `at`; returns the index after the last point. */
 function fillDatastream(ds: Record<string, any>, stream: string, where: Place, nowMs: number, out: PointInput[], at: number): number {
+    refuseMisnamedValue(ds, where)
     if (ds.datapoints !== undefined) at = fillDatapoints(stream, ds.datapoints, where, ".datapoints", nowMs, out, at)
     if (ds.current_value !== undefined) {
         const atMs = atMsOf(ds.at, nowMs)

@@ -101,3 +101,33 @@ test("refused writes get their status and code, short, and store nothing", async
         m.close()
     }
 })
+
+test('a datastream\'s value sent as "value" or "currentValue" is 422 E_MISNAMED_VALUE naming current_value; nothing is created or stored, on every write route', async () => {
+    const c = await TlsClient.open(s, key)
+    try {
+        const cases: [string, string][] = [
+            ["misnamed-value", putLine("misnamed-value", [{ id: "mv1", current_value: "1" }, { id: "mv2", value: "21.5" }])],
+            ["misnamed-camel", putLine("misnamed-camel", [{ id: "mv3", currentValue: 7 }])],
+            // PUT of one datastream: the same body rule
+            ["misnamed-one", JSON.stringify({ m: "put", r: `/feeds/${feed}/datastreams/mv4`, b: { value: "3" }, t: "misnamed-one" }) + "\n"],
+        ]
+        c.sendRaw(cases.map(([, line]) => line).join(""))
+        for (const [token] of cases) {
+            const r = await c.response(token)
+            assert.ok(r.raw.startsWith(`{"t":"${token}","s":422,`), r.raw)
+            assert.equal(r.response!.body.code, "E_MISNAMED_VALUE", token)
+            assert.match(r.response!.body.errors, /"current_value"/, token)
+            if (token === "misnamed-value") assert.match(r.response!.body.errors, /^datastreams\[1\]\.value: /)
+        }
+    } finally {
+        c.close()
+    }
+    // over HTTP too; and nothing was created (before: 200, the datastream made, its value dropped)
+    const h = await http(s, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "mv5", value: "1" }] } })
+    assert.deepEqual([h.status, h.body.code], [422, "E_MISNAMED_VALUE"])
+    for (const id of ["mv1", "mv2", "mv3", "mv4", "mv5"]) assert.equal(await current(id), 404, id)
+    // a datapoint's "value" is its right name
+    const ok = await http(s, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "mv6", datapoints: [{ value: "4" }] }] } })
+    assert.equal(ok.status, 200, JSON.stringify(ok.body))
+    assert.equal(await current("mv6"), "4")
+})
