@@ -245,3 +245,12 @@ export const PROXY_HEADER_TIMEOUT_MS = 5000
  * Over it: E_PROXY_HEADER_BAD, so a socket waiting for its header never holds more than this.
  */
 export const MAX_PROXY_HEADER_BYTES = 2048
+
+/**
+ * The highest feed id a person may name: an explicit `"id"` of POST /feeds, a feed of a new key. Feed ids
+ * are never given out twice, so a new feed's id is above every id a feed ever had or a key was made for:
+ * one request naming 2^53 - 1 (a careless or hostile key that may create feeds, or a typo) left no id for
+ * any later feed, and so refused every later POST /feeds without an id and every device claim, for ever.
+ * 2^31 - 1 (Xively's feed ids were 32-bit) leaves the automatic ids room beyond any id named.
+ */
+export const MAX_FEED_ID = 2 ** 31 - 1

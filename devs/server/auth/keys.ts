@@ -6,6 +6,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto"
 import { ApiError } from "../errors.ts"
 import { isoOf } from "../time.ts"
+import { MAX_FEED_ID } from "../limits.ts"
 import type { KeyRecord, Store } from "../storage/store.ts"
 import { permits, PERMISSIONS, type Grant, type Permission } from "./grant.ts"
 import { scryptOf, sha256Of } from "./key-hash.ts"
@@ -255,6 +256,9 @@ export class KeyRing {
         for (const p of input.permissions) {
             if (!PERMISSIONS.includes(p)) throw new ApiError(422, "E_BAD_VALUE", `unknown permission "${p}"; use ${PERMISSIONS.join(", ")}`)
         }
+        // a key's feeds count as ids given out (limits.ts MAX_FEED_ID says why they are bounded)
+        const tooHigh = input.master ? undefined : input.feeds?.find((f) => f > MAX_FEED_ID)
+        if (tooHigh !== undefined) throw new ApiError(422, "E_BAD_VALUE", `feed id ${tooHigh} is above ${MAX_FEED_ID}, the highest a feed may have`)
         // generated keys: SHA-256; imported ones: scrypt (key-hash.ts says why)
         const sha256 = sha256Of(secret)
         const scrypt = input.secret === undefined ? undefined : await scryptOf(sha256, await this.hashSalt())

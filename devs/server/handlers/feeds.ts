@@ -6,6 +6,7 @@ import type { PendingWrite } from "../hub/index.ts"
 import { objectBody, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"
 import { pageParam } from "./datapoints.ts"
+import { MAX_FEED_ID } from "../limits.ts"
 import type { PointInput } from "../storage/store.ts"
 import { admitWrite, cancelOnError, requireFound, writeAndPublish } from "./write.ts"
 
@@ -36,7 +37,9 @@ async function create(ctx: Ctx) {
     const body = ctx.req.body === undefined ? {} : objectBody(ctx.req.body, '{"title":"field station 7"}')
     let id: number | undefined
     if (body.id !== undefined) {
-        if (!Number.isSafeInteger(body.id) || body.id < 1) throw unprocessable("E_BAD_ID", "id must be a positive integer, or left out")
+        if (!Number.isSafeInteger(body.id) || body.id < 1 || body.id > MAX_FEED_ID) {
+            throw unprocessable("E_BAD_ID", `id must be a whole number from 1 to ${MAX_FEED_ID}, or left out (the server then gives the next free one)`)
+        }
         id = body.id
     }
     const ds = body.datastreams === undefined ? { points: [], ids: [] } : pointsOfDatastreams(body.datastreams, ctx.deps.now())

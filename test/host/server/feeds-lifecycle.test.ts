@@ -9,7 +9,8 @@ import { join } from "node:path"
 import { test } from "node:test"
 import Database from "better-sqlite3"
 import { MIGRATIONS, SqliteStore } from "../../../devs/server/storage/sqlite.ts"
-import { http, serverForThisFile, TlsClient, WsClient } from "../harness/server-harness.ts"
+import { MAX_FEED_ID } from "../../../devs/server/limits.ts"
+import { http, serverForThisFile, startTestServer, TlsClient, WsClient } from "../harness/server-harness.ts"
 
 const s = await serverForThisFile()
 const master = s.credentials.masterKey
@@ -125,5 +126,26 @@ test("migration: a store from before never gives out an id above its feeds or on
         }
     } finally {
         rmSync(dir, { recursive: true, force: true })
+    }
+})
+
+test("a feed id above MAX_FEED_ID, as a new feed's id or a new key's feed, is refused: later feeds still get ids (was: one request naming 2^53 - 1 left none, for any feed or claim, for ever)", async () => {
+    // a server of its own: on the old code this request would have used up every id of the file's server
+    const own = await startTestServer()
+    try {
+        const key = own.credentials.masterKey
+        for (const id of [MAX_FEED_ID + 1, Number.MAX_SAFE_INTEGER]) {
+            const feed = await http(own, "POST", "/v2/feeds", { key, body: { title: "squatter", id } })
+            assert.deepEqual([feed.status, feed.body.code], [422, "E_BAD_ID"], JSON.stringify(feed.body))
+            const k = await http(own, "POST", "/v2/keys", { key, body: { permissions: ["read"], feeds: [id] } })
+            assert.deepEqual([k.status, k.body.code], [422, "E_BAD_VALUE"], JSON.stringify(k.body))
+        }
+        const highest = await http(own, "POST", "/v2/feeds", { key, body: { title: "at the limit", id: MAX_FEED_ID } })
+        assert.equal(highest.status, 201, JSON.stringify(highest.body))
+        const next = await http(own, "POST", "/v2/feeds", { key, body: { title: "next" } })
+        assert.equal(next.status, 201, JSON.stringify(next.body))
+        assert.ok(next.body.id > MAX_FEED_ID)
+    } finally {
+        await own.stop()
     }
 })
