@@ -1,6 +1,7 @@
 import { encodeResponse, type Response } from "../../../src/protocol.ts"
 import { subscribeForever } from "../subscriber.ts"
 import { CONNECTION_USAGE, connectOptions, parse, usageError, type ClientCommand, type CommandIo } from "./common.ts"
+import { printable } from "./format.ts"
 import { resourceArg } from "./get.ts"
 
 const USAGE = `feedline sub RESOURCE [--since AT] [--count N] [--json] [--quiet]
@@ -14,8 +15,12 @@ const USAGE = `feedline sub RESOURCE [--since AT] [--count N] [--json] [--quiet]
   --quiet      no connection messages on stderr
 ${CONNECTION_USAGE}`
 
-/** One line per datapoint of a push; a feed push carries several datastreams. */
+/** One line per datapoint of a push (values printable(): a device wrote them); a feed push carries several datastreams. */
 export function pushLines(push: Response): string[] {
+    return rawPushLines(push).map(printable)
+}
+
+function rawPushLines(push: Response): string[] {
     const b = push.body ?? {}
     const resource = push.resource ?? ""
     if (b.deleted) return [`${resource}  deleted`]

@@ -10,7 +10,7 @@ import { newestAt } from "../../../src/subscription-cursor.ts"
 import { putBody, sendRetrying } from "../../../devs/client/commands/put.ts"
 import { datapointsResource } from "../../../devs/client/commands/history.ts"
 import { pushLines } from "../../../devs/client/commands/sub.ts"
-import { csv, table } from "../../../devs/client/commands/format.ts"
+import { csv, printable, table } from "../../../devs/client/commands/format.ts"
 import { LineSplitter } from "../../../devs/client/line-channel.ts"
 
 // the keep-alive decision is shared with the firmware and the server: test/host/protocol/keepalive.test.ts
@@ -114,6 +114,16 @@ test("sub prints one line per datapoint", () => {
     assert.deepEqual(pushLines({ status: 200, resource: "/feeds/1/datastreams/t", body: { id: "t", current_value: "2", at: "A" } }), ["A  /feeds/1/datastreams/t  2"])
     assert.deepEqual(pushLines({ status: 200, resource: "/feeds/1", body: { datastreams: [{ id: "a", current_value: "1", at: "A" }] } }), ["A  /feeds/1/datastreams/a  1"])
     assert.deepEqual(pushLines({ status: 200, resource: "/feeds/1/datastreams/t", body: { id: "t", deleted: true } }), ["/feeds/1/datastreams/t  deleted"])
+})
+
+test("what a device wrote reaches the terminal as visible escapes, never as control characters (was: ESC, BEL and CR printed raw)", () => {
+    const hostile = "\u001b]0;owned\u0007\u001b[2J\rok\u202e"
+    const shown = "\\u001b]0;owned\\u0007\\u001b[2J\\u000dok\\u202e"
+    assert.deepEqual(pushLines({ status: 200, resource: "/feeds/1/datastreams/t", body: { id: "t", current_value: hostile, at: "A" } }), [`A  /feeds/1/datastreams/t  ${shown}`])
+    assert.deepEqual(pushLines({ status: 200, resource: "/feeds/1", body: { datastreams: [{ id: "a", current_value: hostile, at: "A" }] } }), [`A  /feeds/1/datastreams/a  ${shown}`])
+    assert.equal(table(["name", "firmware"], [["d1", hostile], ["d2", "0.1.0"]]), `name  firmware\nd1    ${shown}\nd2    0.1.0\n`)
+    assert.equal(table(["value", "at"], [[hostile, "A"]]).split("\n")[1], `${shown}  A`) // widths count what is shown
+    assert.equal(printable("21.5 °C, ok"), "21.5 °C, ok")
 })
 
 test("table and csv", () => {
