@@ -53,6 +53,12 @@ const COMMAND_TIMEOUT_MS = 1000
 /** The subscription connection is pinged this often; no answer within PING_TIMEOUT_MS and it is made again (its subscribers told, onInterrupted). */
 const SUBSCRIBER_PING_MS = 2000
 const PING_TIMEOUT_MS = 5000
+/**
+ * After a question to Redis about a budget failed (or timed out), requests are let through without
+ * asking for this long: while Redis is away, only one request in this long waits for it.
+ */
+const LIMITER_PAUSE_MS = 1000
+const LET_THROUGH: Take = { ok: true, retryAfterMs: 0 }
 /** A limiter that cannot reach Redis logs at most once per this long. */
 const LIMITER_LOG_EVERY_MS = 10_000
 
@@ -108,6 +114,8 @@ export class RedisBus implements Bus {
     private broken = false
     private closing = false
     private lastLimiterLogMs = 0
+    /** the per-key limit does not ask Redis before this (LIMITER_PAUSE_MS) */
+    private limiterPausedUntilMs = 0
     private pinger?: NodeJS.Timeout
     /** publishes so far (Envelope.n) */
     private published = 0
@@ -282,18 +290,21 @@ export class RedisBus implements Bus {
         const takeToken = (this.client as unknown as { takeToken: TakeToken }).takeToken.bind(this.client)
         return {
             config,
-            take: async (keyId: string): Promise<Take> => {
-                try {
-                    const [ok, retryAfterMs] = await takeToken(this.names.bucket(keyId), config.ratePerSecond, config.burst)
-                    return { ok: ok === 1, retryAfterMs }
-                } catch (err) {
-                    const now = Date.now()
-                    if (now - this.lastLimiterLogMs > LIMITER_LOG_EVERY_MS) {
-                        this.lastLimiterLogMs = now
-                        this.log.warn({ err: (err as Error).message }, "the per-key limit could not ask Redis; requests are let through meanwhile")
-                    }
-                    return { ok: true, retryAfterMs: 0 }
-                }
+            take: (keyId: string, nowMs: number): Take | Promise<Take> => {
+                // Redis is known to be away: let the request through at once rather than queue a question for it
+                if (this.client.status !== "ready" || nowMs < this.limiterPausedUntilMs) return LET_THROUGH
+                return takeToken(this.names.bucket(keyId), config.ratePerSecond, config.burst).then(
+                    ([ok, retryAfterMs]) => ({ ok: ok === 1, retryAfterMs }),
+                    (err) => {
+                        this.limiterPausedUntilMs = nowMs + LIMITER_PAUSE_MS
+                        const now = Date.now()
+                        if (now - this.lastLimiterLogMs > LIMITER_LOG_EVERY_MS) {
+                            this.lastLimiterLogMs = now
+                            this.log.warn({ err: (err as Error).message }, "the per-key limit could not ask Redis; requests are let through meanwhile")
+                        }
+                        return LET_THROUGH
+                    },
+                )
             },
         }
     }

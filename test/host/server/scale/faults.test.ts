@@ -191,4 +191,33 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         await until("the next change to arrive", () => got.some((m) => "events" in m && m.events[0].seq === 3), FAULT_MS)
         assert.deepEqual(got.map((m) => ("events" in m ? m.events[0].seq : 0)), [1, 7, 3])
     })
+
+    test("the per-key budget while Redis is away: not asked while it is known to be down, asked at most once a second while it stalls (each question waited up to 1 s, also while it was down), enforced again once it is back", async () => {
+        const proxy = await startFaultProxy({ target: { port: services.redis.port } })
+        cleanups.push(() => proxy.close())
+        const bus = await RedisBus.connect(through(services.redis.url, proxy), createLogger("silent"), "budget")
+        cleanups.push(() => bus.close())
+        const rate = bus.keyRate({ ratePerSecond: 1, burst: 2 })
+        const oks = async (n: number, atMs: number) => {
+            const out: boolean[] = []
+            for (let i = 0; i < n; i++) out.push((await rate.take("k", atMs)).ok)
+            return out
+        }
+        assert.deepEqual(await oks(3, 0), [true, true, false], "Redis's budget")
+        // stalled: the first question waits for its timeout and lets the request through; the next ones within a second are not asked
+        proxy.blackhole({ forMs: FAULT_MS })
+        const first = rate.take("k", 1000)
+        assert.ok(first instanceof Promise)
+        assert.equal((await first).ok, true)
+        assert.equal(rate.take("k", 1500) instanceof Promise, false, "not asked again at once")
+        proxy.clear()
+        // down (connections refused): not asked at all
+        proxy.refuse({ mode: "refused" })
+        proxy.reset()
+        const atMs = 10_000
+        await until("the limiter to know Redis is down", () => !(rate.take("k", atMs) instanceof Promise), FAULT_MS)
+        assert.deepEqual(rate.take("k", atMs), { ok: true, retryAfterMs: 0 })
+        proxy.accept()
+        await until("the budget to be Redis's again", async () => (await rate.take("k", atMs + 5000)).ok === false, FAULT_MS, 20)
+    })
 })

@@ -415,6 +415,21 @@ for (const backend of storeBackends()) {
             }
         })
 
+        test("[P§8][P§9] a datastream's stamps increase over processes whatever their clocks: a `since` replay after a point stamped by a process whose clock runs a minute ahead holds the next one, stamped by a process whose clock does not", async () => {
+            const { store: a, another } = await backend.open({ now })
+            const b = await another()
+            try {
+                const f = (await a.createFeed({})).id
+                const [ahead] = await a.writePoints(f, [{ stream: "cmd", value: "from a" }], T0 + 60_000)
+                const [behind] = await b.writePoints(f, [{ stream: "cmd", value: "from b" }], T0)
+                assert.ok(behind.atMs > ahead.atMs, `${behind.atMs} after ${ahead.atMs}`)
+                for (const s of [a, b]) assert.deepEqual((await s.replay(f, "cmd", ahead.atMs, 16)).points.map((p) => p.value), ["from b"])
+            } finally {
+                await a.close()
+                await b.close()
+            }
+        })
+
         test("[P§10] two processes making feeds at once never give out one id twice", async () => {
             const { store: a, another } = await backend.open({ now })
             const b = await another()
