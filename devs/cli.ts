@@ -67,6 +67,9 @@ serve:
   --product-claim-rate N  device claims/s per product   [FEEDLINE_PRODUCT_CLAIM_RATE, default 10, burst 50x]
   --max-connections N                                   [FEEDLINE_MAX_CONNECTIONS, default 4096]
   --max-connections-per-address N                       [FEEDLINE_MAX_CONNECTIONS_PER_ADDRESS, default 1024]
+  --max-http-connections N  app-port HTTP connections (not WebSockets); over it closed at accept
+                                                        [FEEDLINE_MAX_HTTP_CONNECTIONS, default 1024]
+  --max-http-connections-per-address N                  [FEEDLINE_MAX_HTTP_CONNECTIONS_PER_ADDRESS, default 256]
   --max-unauthenticated-per-address N  connections from one address without a valid key yet; over it
                         the oldest is closed            [FEEDLINE_MAX_UNAUTHENTICATED_PER_ADDRESS, default 64]
   --auth-deadline-ms N  a connection must send a valid key within N ms of its welcome
@@ -148,6 +151,8 @@ async function serve(args: string[]): Promise<void> {
             "product-claim-rate": { type: "string" },
             "max-connections": { type: "string" },
             "max-connections-per-address": { type: "string" },
+            "max-http-connections": { type: "string" },
+            "max-http-connections-per-address": { type: "string" },
             "max-unauthenticated-per-address": { type: "string" },
             "auth-deadline-ms": { type: "string" },
             "max-handshakes-per-address": { type: "string" },
@@ -188,6 +193,8 @@ async function serve(args: string[]): Promise<void> {
         claimBurstPerProduct: productClaimRate === undefined ? undefined : 50 * productClaimRate,
         maxConnections: intOf("max-connections", v["max-connections"] ?? env.FEEDLINE_MAX_CONNECTIONS),
         maxConnectionsPerAddress: intOf("max-connections-per-address", v["max-connections-per-address"] ?? env.FEEDLINE_MAX_CONNECTIONS_PER_ADDRESS),
+        maxHttpConnections: intOf("max-http-connections", v["max-http-connections"] ?? env.FEEDLINE_MAX_HTTP_CONNECTIONS),
+        maxHttpConnectionsPerAddress: intOf("max-http-connections-per-address", v["max-http-connections-per-address"] ?? env.FEEDLINE_MAX_HTTP_CONNECTIONS_PER_ADDRESS),
         maxUnauthenticatedPerAddress: intOf("max-unauthenticated-per-address", v["max-unauthenticated-per-address"] ?? env.FEEDLINE_MAX_UNAUTHENTICATED_PER_ADDRESS),
         authDeadlineMs: intOf("auth-deadline-ms", v["auth-deadline-ms"] ?? env.FEEDLINE_AUTH_DEADLINE_MS),
         maxHandshakesPerAddress: intOf("max-handshakes-per-address", v["max-handshakes-per-address"] ?? env.FEEDLINE_MAX_HANDSHAKES_PER_ADDRESS),

@@ -158,6 +158,22 @@ export const MAX_UNAUTHENTICATED_PER_ADDRESS = 64
 export const MAX_CONNECTIONS_PER_ADDRESS = 1024
 
 /**
+ * HTTP connections on the app port (HTTPS or HTTP, from the accept until they close or become a
+ * WebSocket), in all and from one remote address. Device and WebSocket connections are bounded by
+ * MAX_CONNECTIONS; HTTP ones were not, and each idle one holds a descriptor until Node closes it (5 s
+ * keep-alive, 10 s for headers), so an address opening 2000 a second held ~20 000 of the process's
+ * descriptors, which the device port shares. With this bound the process holds at most MAX_CONNECTIONS
+ * + MAX_PENDING_HANDSHAKES + 1024 (+ a few hundred refusals in flight) sockets, whatever HTTP does. A
+ * browser opens at most 6 connections to a host and a REST client one or a few, so 256 per address fits
+ * some 40 dashboards behind one NAT at once, and 4 addresses cannot fill the budget. Over either: closed
+ * at once at the accept (no TLS handshake, no bytes), counted in feedline_http_connections_refused_total.
+ */
+export const MAX_HTTP_CONNECTIONS = 1024
+export const MAX_HTTP_CONNECTIONS_PER_ADDRESS = 256
+/** Refused HTTP connections are logged at most once per this long (with how many since), so a flood cannot flood the log. */
+export const HTTP_REFUSAL_LOG_EVERY_MS = 10_000
+
+/**
  * HTTP on the app port: headers must arrive within 10 s and a whole request within 30 s (bodies are at
  * most 16 KiB); over either: 408 E_TIMEOUT and the socket destroyed. Node looks for overdue requests only
  * every HTTP_TIMEOUT_CHECK_MS (its default, 30 s, let them run to 40-60 s), so they hold within a second.

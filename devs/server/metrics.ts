@@ -108,6 +108,12 @@ export class Metrics {
         "Connections closed for their PROXY header (--trusted-proxies), by code: E_PROXY_HEADER_MISSING, _BAD, _TIMEOUT from a trusted proxy, E_PROXY_UNTRUSTED from anyone else.",
         "counter",
     )
+    readonly httpConnectionsOpen = new Family("feedline_http_connections_open", "App-port HTTP connections open now, not WebSockets (sampled at each scrape).", "gauge")
+    readonly httpConnectionsRefused = new Family(
+        "feedline_http_connections_refused_total",
+        "App-port HTTP connections closed at their accept, over the HTTP connection bound: address or total.",
+        "counter",
+    )
     readonly subscriptions = new Family("feedline_subscriptions", "Subscriptions live now.", "gauge")
     readonly fanoutBusy = new Family("feedline_fanout_busy_total", "Writes refused (429 E_FANOUT_BUSY) because their feed owed its subscribers too many pushes.", "counter")
     readonly claims = new Family("feedline_claims_total", "Device claims, by outcome: new, reissued-<why>, or the refusal's code.", "counter")
@@ -155,6 +161,8 @@ export class Metrics {
             this.queueDrops,
             this.handshakesDropped,
             this.proxyHeadersRefused,
+            this.httpConnectionsOpen,
+            this.httpConnectionsRefused,
             this.subscriptions,
             this.fanoutBusy,
             this.pushesOwed,

@@ -69,6 +69,9 @@ export interface ServerOptions {
     maxConnections?: number
     maxConnectionsPerAddress?: number
     maxUnauthenticatedPerAddress?: number
+    /** app-port HTTP connections (not WebSockets) in all (default 1024) and from one remote address (256); over: closed at the accept */
+    maxHttpConnections?: number
+    maxHttpConnectionsPerAddress?: number
     /** [P§7] a connection must make an authenticated request within this long of its welcome (default 5000 ms) */
     authDeadlineMs?: number
     /** a TLS handshake must finish in this time (default 10 s) */

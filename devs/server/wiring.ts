@@ -18,6 +18,7 @@ import { Hub, hubClockOn } from "./hub/index.ts"
 import { Admission, jitteredRetryMs } from "./listeners/admission.ts"
 import { createTlsFront, type AppScheme } from "./listeners/app-port.ts"
 import { PendingHandshakes } from "./listeners/handshakes.ts"
+import { HttpConnections } from "./listeners/http-connections.ts"
 import { createHttpListener } from "./listeners/http.ts"
 import { createProxyFront, type ProxyFrontOptions } from "./listeners/proxy-front.ts"
 import { createTcpListener, createTlsListener, untrustedDeviceSocket } from "./listeners/tls.ts"
@@ -25,12 +26,15 @@ import { WsListener } from "./listeners/ws.ts"
 import {
     AUTH_DEADLINE_MS,
     HTTP_HEADERS_TIMEOUT_MS,
+    HTTP_REFUSAL_LOG_EVERY_MS,
     HTTP_REQUEST_TIMEOUT_MS,
     KEY_RATE_BURST,
     KEY_RATE_PER_SECOND,
     MAX_CONNECTIONS,
     MAX_CONNECTIONS_PER_ADDRESS,
     MAX_HANDSHAKES_PER_ADDRESS,
+    MAX_HTTP_CONNECTIONS,
+    MAX_HTTP_CONNECTIONS_PER_ADDRESS,
     MAX_PENDING_HANDSHAKES,
     MAX_QUEUE_BYTES,
     MAX_UNAUTHENTICATED_PER_ADDRESS,
@@ -177,8 +181,24 @@ export function wireServer(f: Foundations): Wired {
     const tlsServer = createTlsListener(sessionDeps, { cert: tls.cert, key: tls.key, handshakeTimeoutMs: handshakeTimeout, maxConnections, handshakes, maxPendingHandshakes })
     const proxyRefused = (code: string) => metrics.proxyHeadersRefused.add({ code })
     const ws = new WsListener({ ...sessionDeps, config: { ...sessionDeps.config, ...f.appKeepalive } })
+    // the app port's HTTP connections: their own budget, so that HTTP can never take the device port's descriptors
+    let refusedSinceLog = 0
+    let lastRefusalLogMs = -Infinity
+    const httpConnections = new HttpConnections(
+        { total: opts.maxHttpConnections ?? MAX_HTTP_CONNECTIONS, perAddress: opts.maxHttpConnectionsPerAddress ?? MAX_HTTP_CONNECTIONS_PER_ADDRESS },
+        (bound, address) => {
+            metrics.httpConnectionsRefused.add({ bound })
+            refusedSinceLog++
+            if (now() - lastRefusalLogMs < HTTP_REFUSAL_LOG_EVERY_MS) return
+            log.warn({ remote: address, bound, refused: refusedSinceLog }, "HTTP connections over their bound closed at accept (feedline_http_connections_refused_total counts them all)")
+            lastRefusalLogMs = now()
+            refusedSinceLog = 0
+        },
+    )
+    metrics.sampleOnRender(() => metrics.httpConnectionsOpen.set({}, httpConnections.open))
     const httpServer: http.Server = createHttpListener(
         {
+            connections: httpConnections,
             router,
             metrics,
             log,
@@ -194,6 +214,8 @@ export function wireServer(f: Foundations): Wired {
     )
     // HTTPS listens behind a front that answers plain HTTP sent to it (listeners/app-port.ts)
     const appServer: net.Server = f.appScheme === "https" ? createTlsFront(httpServer as https.Server, log, handshakes, proxyRefused) : httpServer
+    // counted where the app port's connections arrive (after a trusted proxy's header, under the address it announces)
+    httpConnections.guard(appServer)
     // [PROXY protocol] behind trusted proxies each port listens through a front that reads their header first
     const trusted = f.trustedProxies
     const front = (door: string, behind: net.Server, handOver: (s: net.Socket) => void, more: Partial<ProxyFrontOptions> = {}) =>

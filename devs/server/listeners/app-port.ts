@@ -44,6 +44,8 @@ export function createTlsFront(secure: https.Server, log: Logger, handshakes: Pe
     // pending from the accept until the TLS handshake is done (shared bounds with the device port)
     secure.on("secureConnection", (tlsSocket: net.Socket) => handshakes.finished(tlsSocket, "app"))
     const front = net.createServer((socket) => {
+        // closed at its accept by the HTTP connection budget (http-connections.ts), which listens first
+        if (socket.destroyed) return
         // its first byte (a ClientHello, or plain HTTP) and its handshake within the handshake deadline
         handshakes.accepted(socket, "app")
         socket.on("error", () => socket.destroy())

@@ -14,6 +14,7 @@ import type { Logger } from "../log.ts"
 import type { Metrics } from "../metrics.ts"
 import type { Buckets } from "../ratelimit.ts"
 import type { Router } from "../router.ts"
+import type { HttpConnections } from "./http-connections.ts"
 import { UNTRUSTED_PROXY_HEADER, untrustedProxyHeader } from "./proxy-front.ts"
 import type { WsListener } from "./ws.ts"
 
@@ -25,6 +26,8 @@ export interface HttpListenerDeps {
     metrics: Metrics
     log: Logger
     ws: WsListener
+    /** the app port's HTTP connection budget: a connection upgraded to /ws leaves it (admission counts it from there) */
+    connections?: HttpConnections
     /** per remote address: HTTP has no connection to hang a bucket on */
     rate: Buckets
     now: () => number
@@ -257,7 +260,10 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
         const target = req.url ?? "/"
         const problem = requestTargetProblem(target)
         if (problem) return endAndDestroy(socket, rawErrorResponse(400, "E_BAD_RESOURCE", `${problem}: ${JSON.stringify(target.slice(0, 80))}`))
-        if (new URL(target, "http://localhost").pathname === "/ws") return deps.ws.upgrade(req, socket, head)
+        if (new URL(target, "http://localhost").pathname === "/ws") {
+            deps.connections?.becameWebSocket(socket)
+            return deps.ws.upgrade(req, socket, head)
+        }
         endAndDestroy(socket, rawErrorResponse(404, "E_NOT_FOUND", "the WebSocket is at /ws"))
     })
     return server
