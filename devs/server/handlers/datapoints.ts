@@ -1,6 +1,6 @@
 // /feeds/:feed/datastreams/:ds/datapoints: history (Xively's start/end/duration/interval/limit), write
 // many, delete a range [P§5].
-import { unprocessable } from "../errors.ts"
+import { notFound, unprocessable } from "../errors.ts"
 import { DEFAULT_HISTORY_POINTS, MAX_HISTORY_POINTS } from "../limits.ts"
 import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import type { HistoryQuery } from "../storage/store.ts"
@@ -90,11 +90,20 @@ export async function historyOf(ctx: Ctx, stream: string): Promise<Record<string
     return q.descending ? points.reverse() : points
 }
 
+/** 404 for a datastream the feed does not have (GET on it, or on its history). */
+export function noSuchDatastream(feed: number, id: string) {
+    return notFound(`feed ${feed} has no datastream "${id}"; it is created by the first write to it`)
+}
+
 async function list(ctx: Ctx) {
     requireFeed(ctx, "read")
     await requireFeedExists(ctx)
     const stream = datastreamIdOf(ctx.path.ds, "the datastream id")
-    return { status: 200, body: { id: stream, datapoints: await historyOf(ctx, stream) } }
+    const datapoints = await historyOf(ctx, stream)
+    // an empty history of a datastream that does not exist is most often a misspelt id: say so, as GET on
+    // the datastream does, rather than "no data" (looked up only when empty: the usual answer costs nothing more)
+    if (datapoints.length === 0 && !(await ctx.deps.store.getDatastream(ctx.feed, stream))) throw noSuchDatastream(ctx.feed, stream)
+    return { status: 200, body: { id: stream, datapoints } }
 }
 
 async function write(ctx: Ctx) {

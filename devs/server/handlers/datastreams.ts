@@ -2,7 +2,7 @@
 import { notFound } from "../errors.ts"
 import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import { datastreamIdOf, isObject, objectBody, pointsOfDatastream, pointsOfDatastreams } from "./body.ts"
-import { hasHistoryParams, historyOf } from "./datapoints.ts"
+import { hasHistoryParams, historyOf, noSuchDatastream } from "./datapoints.ts"
 import { datastreamJson } from "./shapes.ts"
 import { admitWrite, cancelOnError, requireFeedExists, writeAndPublish } from "./write.ts"
 
@@ -29,7 +29,7 @@ async function read(ctx: Ctx) {
     await requireFeedExists(ctx)
     const id = datastreamIdOf(ctx.path.ds, "the datastream id")
     const ds = await ctx.deps.store.getDatastream(ctx.feed, id)
-    if (!ds) throw notFound(`feed ${ctx.feed} has no datastream "${id}"; it is created by the first write to it`)
+    if (!ds) throw noSuchDatastream(ctx.feed, id)
     const body: Record<string, unknown> = datastreamJson(ds)
     if (hasHistoryParams(ctx.params)) body.datapoints = await historyOf(ctx, id)
     return { status: 200, body }

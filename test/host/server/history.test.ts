@@ -67,3 +67,11 @@ test("history: a datastream id ending in a format suffix is refused (no resource
     const r = await http(s, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "t.csv", current_value: "1" }] } })
     assert.deepEqual([r.status, r.body.code], [422, "E_BAD_ID"])
 })
+
+test("history of a datastream the feed does not have is 404 E_NOT_FOUND on every door (was 200 with no points); an empty range of one it has stays 200", async () => {
+    for (const r of await onEveryDoor(`/feeds/${feed}/datastreams/nosuch/datapoints`, {})) {
+        assert.deepEqual([r.status, r.body.code], [404, "E_NOT_FOUND"], r.door)
+        assert.match(r.body.errors, /no datastream "nosuch"/, r.door)
+    }
+    for (const r of await onEveryDoor(`/feeds/${feed}/datastreams/h/datapoints`, { start: "2026-11-22T03:00:00Z", end: "2026-11-22T04:00:00Z" })) assert.deepEqual([r.status, ats(r.body)], [200, []], r.door)
+})
