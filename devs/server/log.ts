@@ -18,3 +18,24 @@ export function createLogger(level = "info", destination?: NodeJS.WritableStream
         destination as any,
     )
 }
+
+/**
+ * For a line that an attacker or an outage could repeat thousands of times a second: `due(nowMs)` is true
+ * at most once per `everyMs`, and says how many calls it stood for since the last time it was (1 the first
+ * time); 0 when this one is not to be logged.
+ */
+export class LogThrottle {
+    private lastMs = -Infinity
+    private since = 0
+
+    constructor(private readonly everyMs: number) {}
+
+    due(nowMs: number): number {
+        this.since++
+        if (nowMs - this.lastMs < this.everyMs) return 0
+        this.lastMs = nowMs
+        const n = this.since
+        this.since = 0
+        return n
+    }
+}

@@ -44,7 +44,7 @@ import {
     SLOW_CONSUMER_MS,
     TLS_HANDSHAKE_TIMEOUT_MS,
 } from "./limits.ts"
-import type { Logger } from "./log.ts"
+import { LogThrottle, type Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import type { ServerOptions } from "./options.ts"
 import { Buckets } from "./ratelimit.ts"
@@ -182,17 +182,13 @@ export function wireServer(f: Foundations): Wired {
     const proxyRefused = (code: string) => metrics.proxyHeadersRefused.add({ code })
     const ws = new WsListener({ ...sessionDeps, config: { ...sessionDeps.config, ...f.appKeepalive } })
     // the app port's HTTP connections: their own budget, so that HTTP can never take the device port's descriptors
-    let refusedSinceLog = 0
-    let lastRefusalLogMs = -Infinity
+    const refusalLog = new LogThrottle(HTTP_REFUSAL_LOG_EVERY_MS)
     const httpConnections = new HttpConnections(
         { total: opts.maxHttpConnections ?? MAX_HTTP_CONNECTIONS, perAddress: opts.maxHttpConnectionsPerAddress ?? MAX_HTTP_CONNECTIONS_PER_ADDRESS },
         (bound, address) => {
             metrics.httpConnectionsRefused.add({ bound })
-            refusedSinceLog++
-            if (now() - lastRefusalLogMs < HTTP_REFUSAL_LOG_EVERY_MS) return
-            log.warn({ remote: address, bound, refused: refusedSinceLog }, "HTTP connections over their bound closed at accept (feedline_http_connections_refused_total counts them all)")
-            lastRefusalLogMs = now()
-            refusedSinceLog = 0
+            const refused = refusalLog.due(now())
+            if (refused) log.warn({ remote: address, bound, refused }, "HTTP connections over their bound closed at accept (feedline_http_connections_refused_total counts them all)")
         },
     )
     metrics.sampleOnRender(() => metrics.httpConnectionsOpen.set({}, httpConnections.open))

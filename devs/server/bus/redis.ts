@@ -12,7 +12,7 @@
 //     limiter must not stop a fleet.
 import { Redis } from "ioredis"
 import type { HubMessage } from "../hub/index.ts"
-import type { Logger } from "../log.ts"
+import { LogThrottle, type Logger } from "../log.ts"
 import type { BucketConfig, Take } from "../ratelimit.ts"
 import type { Bus, KeyRate, SessionDirectory, SessionEntry } from "./bus.ts"
 import { newProcessId } from "./local.ts"
@@ -113,7 +113,7 @@ export class RedisBus implements Bus {
     /** the subscription connection lost its link since it last was subscribed */
     private broken = false
     private closing = false
-    private lastLimiterLogMs = 0
+    private readonly limiterLog = new LogThrottle(LIMITER_LOG_EVERY_MS)
     /** the per-key limit does not ask Redis before this (LIMITER_PAUSE_MS) */
     private limiterPausedUntilMs = 0
     private pinger?: NodeJS.Timeout
@@ -297,11 +297,7 @@ export class RedisBus implements Bus {
                     ([ok, retryAfterMs]) => ({ ok: ok === 1, retryAfterMs }),
                     (err) => {
                         this.limiterPausedUntilMs = nowMs + LIMITER_PAUSE_MS
-                        const now = Date.now()
-                        if (now - this.lastLimiterLogMs > LIMITER_LOG_EVERY_MS) {
-                            this.lastLimiterLogMs = now
-                            this.log.warn({ err: (err as Error).message }, "the per-key limit could not ask Redis; requests are let through meanwhile")
-                        }
+                        if (this.limiterLog.due(Date.now())) this.log.warn({ err: (err as Error).message }, "the per-key limit could not ask Redis; requests are let through meanwhile")
                         return LET_THROUGH
                     },
                 )
