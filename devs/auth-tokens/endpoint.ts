@@ -28,6 +28,8 @@ export interface JwtEndpointDeps {
     authority: TokenAuthority
     /** the server's key check (KeyRing.authenticate): the grant of a secret API key, undefined when unknown or revoked */
     authenticateKey: (secret: string) => Grant | undefined | Promise<Grant | undefined>
+    /** the authority of key `keyId` was used: a sign-in with it, a renewal or sign-out of its token (ServerCore.keyUsed) */
+    keyUsed?: (keyId: string) => void
 }
 
 function header(h: JwtHttpRequest["headers"], name: string): string | undefined {
@@ -59,7 +61,9 @@ export async function handleJwtRequest(req: JwtHttpRequest, deps: JwtEndpointDep
     try {
         if (method === "DELETE") {
             if (!cred.jwt) return fail(401, "E_UNAUTHORIZED", "send the token to revoke as Authorization: Bearer <jwt>")
-            await deps.authority.revoke(await deps.authority.verify(cred.jwt))
+            const t = await deps.authority.verify(cred.jwt)
+            deps.keyUsed?.(t.keyId)
+            await deps.authority.revoke(t)
             return { status: 200, body: { revoked: true } }
         }
         const body = (req.body ?? {}) as Record<string, unknown>
@@ -67,10 +71,14 @@ export async function handleJwtRequest(req: JwtHttpRequest, deps: JwtEndpointDep
         if (body.ttl !== undefined && typeof body.ttl !== "number") return fail(422, "E_TOKEN_REQUEST", "ttl is a number of seconds")
         const want = { permissions: body.permissions, feeds: body.feeds, ttlMs: body.ttl === undefined ? undefined : (body.ttl as number) * 1000 }
         let minted
-        if (cred.jwt) minted = await deps.authority.renew(await deps.authority.verify(cred.jwt), want)
-        else if (cred.key) {
+        if (cred.jwt) {
+            const t = await deps.authority.verify(cred.jwt)
+            deps.keyUsed?.(t.keyId)
+            minted = await deps.authority.renew(t, want)
+        } else if (cred.key) {
             const grant = await deps.authenticateKey(cred.key)
             if (!grant) return fail(401, "E_UNAUTHORIZED", "unknown or revoked API key; check the key you typed")
+            deps.keyUsed?.(grant.keyId)
             minted = await deps.authority.mint(grant, want)
         } else return fail(401, "E_UNAUTHORIZED", "send an API key as X-ApiKey: <key> (or a token to renew as Authorization: Bearer <jwt>)")
         return {

@@ -40,7 +40,7 @@ async function jwtBodyOf(req: Parameters<HttpHandler>[0]): Promise<{ body?: unkn
 
 export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
     return (core) => {
-        const { keys, authFailures, now } = core
+        const { keys, authFailures, keyUsed, now } = core
         const authority = tokenAuthorityFor(core.dataDir, (id) => keys.findKey(id), {
             now,
             maxAgeMs: o.tokenMaxAgeMs,
@@ -61,7 +61,7 @@ export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
                 sendJson(res, error.status, errorBodyOf(error.status, error.code, error.message), NO_STORE)
                 return true
             }
-            const r = await handleJwtRequest({ method: req.method ?? "", headers: req.headers, body }, { authority, authenticateKey: (s) => keys.authenticate(s) })
+            const r = await handleJwtRequest({ method: req.method ?? "", headers: req.headers, body }, { authority, authenticateKey: (s) => keys.authenticate(s), keyUsed })
             if (r.status === 401) authFailures.take(address, now())
             sendJson(res, r.status, r.body, NO_STORE)
             return true

@@ -16,6 +16,12 @@ export interface ServerCore {
     keys: KeyRing
     /** failed authentications per remote address, the router's gate against key guessing: share it, so no route is a way around it */
     authFailures: Buckets
+    /**
+     * [fleet] key `keyId`'s authority was used outside the router: a sign-in with it, or a renewal or
+     * sign-out of a token minted from it. A device's key counts as used from then on (fleet/fleet.ts), as
+     * when a request is made with it, so its board can no longer be claimed again with its code alone.
+     */
+    keyUsed: (keyId: string) => void
     /** the server's clock */
     now: () => number
     log: Logger

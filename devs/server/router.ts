@@ -176,7 +176,8 @@ export class Router {
 
     private accepted(caller: Caller, credential: string, grant: Grant): Grant {
         caller.connection?.authenticated(credential, grant)
-        if (!grant.bearer) this.deps.fleet.keyAuthenticated(grant.keyId) // [fleet] a device's key: seen, and used
+        // [fleet] a device's key: used (a token's too: its keyId is the key that minted it), and seen
+        this.deps.fleet.keyAuthenticated(grant.keyId, grant.bearer === true)
         return grant
     }
 

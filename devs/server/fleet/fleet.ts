@@ -2,8 +2,9 @@
 // budget over every process, kept where the per-key budget is, bus/bus.ts keyRate), and
 // which keys belong to devices, so that a device's requests mark it seen (the fleet view) and its key used
 // (a claim repeated after that is a clone, not a lost answer: claim-decision.ts). The router tells it of
-// every authenticated request (one Map lookup); last-seen times are written to the store every
-// DEVICE_SEEN_FLUSH_MS and at shutdown, a key's first use at once.
+// every authenticated request (one Map lookup), POST/DELETE /jwt of every sign-in, renewal and sign-out;
+// last-seen times are written to the store every DEVICE_SEEN_FLUSH_MS and at shutdown, a key's first use
+// at once.
 import type { Logger } from "../log.ts"
 import type { KeyRate } from "../bus/bus.ts"
 import type { Take } from "../ratelimit.ts"
@@ -33,8 +34,8 @@ export class Fleet {
     private readonly unwritten = new Map<string, number>()
     private reloading?: Promise<void>
     private reloadAgain = false
-    /** key id -> time, for keys authenticated while a reload was under way (their device may be new) */
-    private readonly unresolved = new Map<string, number>()
+    /** key id -> when, and whether directly, for keys authenticated while a reload was under way (their device may be new) */
+    private readonly unresolved = new Map<string, { atMs: number; viaToken: boolean }>()
 
     constructor(
         private readonly store: Store,
@@ -68,7 +69,7 @@ export class Fleet {
             this.reloading = undefined
             const late = [...this.unresolved]
             this.unresolved.clear()
-            for (const [keyId, atMs] of late) this.keyAuthenticated(keyId, atMs)
+            for (const [keyId, { atMs, viaToken }] of late) this.keyAuthenticated(keyId, viaToken, atMs)
         })().catch((err) => {
             this.reloading = undefined
             this.log.error({ err }, "reloading the fleet's devices failed")
@@ -81,15 +82,26 @@ export class Fleet {
         this.owners.set(device.keyId, { deviceId: device.id, used: false })
     }
 
-    /** [hot path] A request was authenticated with key `keyId` (not a token). */
-    keyAuthenticated(keyId: string, atMs = this.now()): void {
+    /**
+     * [hot path] Key `keyId`'s authority was used: a request with the key itself, or (`viaToken`) with a
+     * browser token minted from it, or a sign-in, renewal or sign-out at /jwt. Either way the key is in use,
+     * so a claim of its board is a clone from now on: a key used only through tokens left the board
+     * claimable by anyone holding its code, and the claim revoked the key and its tokens. Only the key
+     * itself marks the device seen: a token is a browser's, not the board's.
+     */
+    keyAuthenticated(keyId: string, viaToken = false, atMs = this.now()): void {
         const owner = this.owners.get(keyId)
         if (!owner) {
-            if (this.reloading && this.unresolved.size < MAX_UNRESOLVED_KEYS) this.unresolved.set(keyId, atMs)
+            if (this.reloading && this.unresolved.size < MAX_UNRESOLVED_KEYS) {
+                const direct = !viaToken || this.unresolved.get(keyId)?.viaToken === false
+                this.unresolved.set(keyId, { atMs, viaToken: !direct })
+            }
             return
         }
-        this.seen.set(owner.deviceId, atMs)
-        this.unwritten.set(owner.deviceId, atMs)
+        if (!viaToken) {
+            this.seen.set(owner.deviceId, atMs)
+            this.unwritten.set(owner.deviceId, atMs)
+        }
         if (owner.used) return
         owner.used = true
         // at once: from now on a claim of this hardware id is a clone (or needs a re-arm), also in another process

@@ -8,6 +8,8 @@ import { describe, test } from "node:test"
 import { encodeResponse } from "../../../../src/protocol.ts"
 import { CLAIM_REFUSED_RETRY_MS } from "../../../../devs/server/limits.ts"
 import type { Store } from "../../../../devs/server/storage/store.ts"
+import { keyGrant } from "../../../../devs/auth-tokens/browser-tokens.ts"
+import { tokenAuthorityFor } from "../../../../devs/auth-tokens/server-glue.ts"
 import { http, serverForThisFile, startTestServer } from "../../harness/server-harness.ts"
 import { claim, claimOn, DOORS, inventory, makeProduct, writeWith } from "./fleet-fixture.ts"
 
@@ -125,6 +127,43 @@ describe("claiming", () => {
         }
         assert.deepEqual(await inventory(s), before)
         assert.equal(await writeWith(s, first.body.key, first.body.feed), 200, "the real board goes on")
+    })
+
+    test("a key used only through browser tokens is in use too: after a sign-in with it (POST /jwt) a claim of the same board is 409, nothing made, and the key and its token keep working", async () => {
+        const p = await makeProduct(s)
+        const first = await claim(s, p, "token-only")
+        // the key's holder never uses it directly: it signs in and works with the token
+        const minted = await http(s, "POST", "/jwt", { key: first.body.key })
+        assert.equal(minted.status, 200, JSON.stringify(minted.body))
+        const before = await inventory(s)
+        for (const door of DOORS) {
+            const r = await claimOn(s, door, p.id, { hardware_id: "token-only", code: p.code("token-only") })
+            r.client?.close()
+            assert.deepEqual([r.status, r.body.code, r.body.key], [409, "E_ALREADY_CLAIMED", undefined], `${door}: ${JSON.stringify(r.body)}`)
+        }
+        assert.deepEqual(await inventory(s), before)
+        assert.equal(await writeWith(s, `Bearer ${minted.body.token}`, first.body.feed), 200, "the token still works")
+        const device = async () => (await http(s, "GET", `/v2/devices/${first.body.device}`, { key: master() })).body
+        assert.equal((await device()).last_seen, null, "a browser's token is not the board: the device is not seen")
+        assert.equal(await writeWith(s, first.body.key, first.body.feed), 200, "the key still works")
+        assert.notEqual((await device()).last_seen, null, "the key itself is the board")
+    })
+
+    test("a request with a token minted from the key (not at this server's /jwt: another process's) makes the key used: a claim of the same board is 409", async () => {
+        const p = await makeProduct(s)
+        const first = await claim(s, p, "token-request")
+        // a token minted elsewhere (another process of the same data folder), so only its use here can count
+        const authority = tokenAuthorityFor(s.dataDir, (id) => s.keys.findKey(id))
+        const keyId = (await s.store.getDevice(first.body.device))!.keyId
+        const token = (await authority.mint(keyGrant((await s.keys.findKey(keyId))!))).token
+        assert.equal((await claim(s, p, "token-request")).status, 200, "before any use the key counts as unused (its answer was lost)")
+        const again = (await s.store.getDevice(first.body.device))!
+        const token2 = (await authority.mint(keyGrant((await s.keys.findKey(again.keyId))!))).token
+        assert.equal(await writeWith(s, `Bearer ${token}`, first.body.feed), 401, "the first key was revoked with its tokens")
+        assert.equal(await writeWith(s, `Bearer ${token2}`, first.body.feed), 200)
+        const r = await claim(s, p, "token-request")
+        assert.deepEqual([r.status, r.body.code], [409, "E_ALREADY_CLAIMED"], JSON.stringify(r.body))
+        assert.equal(await writeWith(s, `Bearer ${token2}`, first.body.feed), 200, "the token still works")
     })
 
     test("re-arm: the next claim gets a new key on the same feed and the old key stops; after that key is used, a claim is 409 again", async () => {
