@@ -9,7 +9,7 @@ export const PROTOCOL_VERSION = 1
 export const MAX_OBJECT_BYTES = 16384
 /** [P§3] ESP32 TLS asserts (reboots) on one send of 4096 bytes or more; devices keep each send under this. */
 export const DEVICE_MAX_SEND_BYTES = 2048
-/** [P§5] the token is echoed back unchanged; longer ones are refused so a client cannot make us echo kilobytes. */
+/** [P§5] the token is echoed back as sent; longer ones are refused so a client cannot make us echo kilobytes. */
 export const MAX_TOKEN_CHARS = 64
 /** [P§5] resource paths are short; the longest legal one is /feeds/<id>/datastreams/<64 chars>/datapoints. */
 export const MAX_RESOURCE_CHARS = 256
@@ -274,6 +274,40 @@ export function resourceCovers(subscribed: string, changed: string): boolean {
     return changed.startsWith(subscribed) && changed.charCodeAt(subscribed.length) === 47
 }
 
+function isSpace(c: number): boolean {
+    return c === 32 || c === 10 || c === 13 || c === 9
+}
+
+/**
+ * [P§5] A numeric token's text as the request wrote it: the value of the last top-level member `name`
+ * (the one JSON.parse kept). A double would change it (12345678901234567890, 1e3, 1.50, -0; DeviceScript
+ * prints 7 significant digits), and the client matches its response by the token it sent. `text` parsed
+ * as one JSON object, so it is well formed: only strings and brackets need telling apart.
+ */
+function numberTextOf(text: string, name: string): string {
+    let depth = 0
+    let found = ""
+    for (let i = 0; i < text.length; ++i) {
+        const c = text.charCodeAt(i)
+        if (c === 123 || c === 91) ++depth
+        else if (c === 125 || c === 93) --depth
+        else if (c === 34) {
+            const start = i
+            while (text.charCodeAt(++i) !== 34) if (text.charCodeAt(i) === 92) ++i
+            let at = i + 1
+            while (isSpace(text.charCodeAt(at))) ++at
+            // a member name of the request object itself (a string followed by ':'), the name perhaps \u-escaped
+            if (depth !== 1 || text.charCodeAt(at) !== 58 || JSON.parse(text.slice(start, i + 1)) !== name) continue
+            ++at
+            while (isSpace(text.charCodeAt(at))) ++at
+            let end = at
+            while (end < text.length && "+-.0123456789Ee".indexOf(text.charAt(end)) >= 0) ++end
+            found = text.slice(at, end)
+        }
+    }
+    return found
+}
+
 /**
  * [P§5] Decodes one request object (the text of one JSON object, as the server's framer cut it).
  * Unknown fields are ignored. Never throws. `fromBytes`: the text was decoded from bytes (UTF-8), so it
@@ -297,9 +331,9 @@ export function decodeRequest(text: string, fromBytes?: boolean, shallow?: boole
     let token: string | undefined = undefined
     const rawToken = short ? raw["t"] : raw["token"]
     if (rawToken !== undefined && rawToken !== null) {
-        if (typeof rawToken === "number" && rawToken - rawToken === 0) token = "" + rawToken
+        if (typeof rawToken === "number") token = numberTextOf(text, short ? "t" : "token")
         else if (typeof rawToken === "string") token = rawToken
-        else return fail("E_BAD_TOKEN", 400, "token must be a string of at most " + MAX_TOKEN_CHARS + " characters")
+        else return fail("E_BAD_TOKEN", 400, "token must be a string of at most " + MAX_TOKEN_CHARS + " characters, or a number")
         if (token.length > MAX_TOKEN_CHARS) {
             return fail("E_BAD_TOKEN", 400, "token is " + token.length + " characters; at most " + MAX_TOKEN_CHARS + " are allowed")
         }

@@ -101,6 +101,28 @@ test("decodeRequest: nesting deeper than MAX_DEPTH is refused with E_TOO_DEEP, w
     )
 })
 
+test("decodeRequest: a numeric token is echoed as written, whatever its digits, exponent and spacing, and other members named token", () => {
+    const digits = fc.string({ unit: fc.constantFrom(..."0123456789"), minLength: 1, maxLength: 30 })
+    const numberArb = fc
+        .tuple(fc.constantFrom("", "-"), fc.oneof(fc.constant("0"), digits.map((d) => "1" + d), fc.bigInt().map((n) => (n < 0n ? -n : n).toString())), fc.option(digits.map((d) => "." + d)), fc.option(fc.tuple(fc.constantFrom("e", "E"), fc.constantFrom("", "+", "-"), digits)))
+        .map(([sign, int, frac, exp]) => sign + int + (frac ?? "") + (exp ? exp.join("") : ""))
+    const spaceArb = fc.constantFrom("", " ", "\n", "\r\n\t ")
+    fc.assert(
+        fc.property(numberArb, fc.boolean(), spaceArb, spaceArb, fc.option(jsonValueArb), (literal, short, before, after, decoy) => {
+            const tokenName = short ? "t" : "token"
+            const decoyMember = decoy === null ? "" : `"${tokenName}":${JSON.stringify(decoy)},`
+            const head = short ? '"m":"get","r":"/feeds/1"' : '"method":"get","resource":"/feeds/1"'
+            // a decoy "token" first (the later member is the one JSON.parse keeps) and one inside the body
+            const text = `{${decoyMember}${head},"${short ? "b" : "body"}":{"${tokenName}":1,"x":["${tokenName}",2]},"${tokenName}"${before}:${after}${literal}${before}}`
+            const d = decodeRequest(text)
+            if (literal.length > MAX_TOKEN_CHARS) return assert.equal(d.error?.code, "E_BAD_TOKEN", text)
+            assert.equal(d.error, undefined, `${text}: ${d.error?.code}`)
+            assert.equal(d.request!.token, literal, text)
+        }),
+        fuzzOptions(1000)
+    )
+})
+
 test("every datastream id isDatastreamId accepts can be named in a resource, and nothing else", () => {
     const idArb = fc.oneof(
         fc.array(fc.constantFrom("a", "Z", "0", "_", "-", ".", "json", ".json", "é", "/", "%", "\u0000"), { minLength: 0, maxLength: 8 }).map((a) => a.join("")),

@@ -43,3 +43,29 @@ test("replies: connection notices carry \"notice\":true and no token", async () 
     }
     await stopped
 })
+
+test("replies: a numeric token is echoed as it was written (beyond a double's exact integers, exponent form, -0), in both forms, on the TLS and WebSocket doors", async () => {
+    const s = await startTestServer()
+    const { doors, close } = await streamDoors(s)
+    try {
+        const key = s.credentials.deviceKey
+        for (const [door, c] of doors) {
+            for (const token of ["12345678901234567890", "1e3", "-0", "1.50", "-9007199254740993"]) {
+                c.sendRaw(`{"method":"get","resource":"/session","headers":{"X-ApiKey":"${key}"},"token":${token}}`)
+                const long = await c.response(token)
+                assert.equal(long.response!.status, 200, `${door}: ${long.raw}`)
+                assert.ok(long.raw.startsWith(`{"token":"${token}","status":200,`), `${door}: ${long.raw}`)
+                c.sendRaw(`{"m":"get","r":"/session","t":${token}}`)
+                const short = await c.response(token)
+                assert.ok(short.raw.startsWith(`{"t":"${token}","b":{`), `${door}: ${short.raw}`)
+            }
+            // an error reaches its caller by the token as written too
+            c.sendRaw('{"m":"patch","r":"/session","t":18446744073709551615}')
+            const err = await c.response("18446744073709551615")
+            assert.equal(err.response!.status, 405, `${door}: ${err.raw}`)
+        }
+    } finally {
+        close()
+        await s.stop()
+    }
+})
