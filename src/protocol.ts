@@ -88,6 +88,8 @@ export interface ProtocolError {
     reason: string
     /** the request's token when it could be read, so the error reaches the right caller */
     token?: string
+    /** [P§5a] the request was in the short form, so its error is answered in the short form too */
+    short?: boolean
 }
 
 export interface DecodedRequest {
@@ -328,6 +330,14 @@ export function decodeRequest(text: string, fromBytes?: boolean, shallow?: boole
 
     // [P§5a] the short form, read as the long one (member by member: no long-form object is made)
     const short = isShortRequest(raw)
+    const decoded = decodeRequestObject(text, raw, short, fromBytes === true, tooDeep)
+    // [P§5a] a short-form request is answered in the short form, its errors too
+    if (short && decoded.error) decoded.error.short = true
+    return decoded
+}
+
+/** decodeRequest's checks of a parsed request object, in the short form or not. */
+function decodeRequestObject(text: string, raw: Json, short: boolean, fromBytes: boolean, tooDeep: boolean): DecodedRequest {
     let token: string | undefined = undefined
     const rawToken = short ? raw["t"] : raw["token"]
     if (rawToken !== undefined && rawToken !== null) {
@@ -340,7 +350,7 @@ export function decodeRequest(text: string, fromBytes?: boolean, shallow?: boole
     }
     if (tooDeep) return fail("E_TOO_DEEP", 400, "the request nests more than " + MAX_DEPTH + " levels deep", token)
     // a short-form request's unknown members are not read, so not checked either
-    if ((fromBytes !== true || text.indexOf("\\u") >= 0) && holdsLoneSurrogate(short ? requestInLongForm(raw) : raw)) {
+    if ((!fromBytes || text.indexOf("\\u") >= 0) && holdsLoneSurrogate(short ? requestInLongForm(raw) : raw)) {
         return fail("E_BAD_UTF8", 400, "the request holds a lone UTF-16 surrogate (such as \\ud800 without its pair), which is no character; send valid Unicode text", token)
     }
 

@@ -248,15 +248,17 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
             const token = decoded.request?.token ?? decoded.error?.token ?? ""
             this.deps.metrics.requests.add({ method: "invalid", status: "400" })
             const err = new ApiError(400, "E_BAD_UTF8", "the request is not valid UTF-8; send text as UTF-8 (non-ASCII may also be escaped as \\uXXXX); nothing was done")
-            this.send(encodeResponse(errorResponse(err, token, decoded.request?.resource)))
+            const short = decoded.request?.short ?? decoded.error?.short
+            this.send(encodeResponse({ ...errorResponse(err, token, decoded.request?.resource), short }))
             return
         }
         if (decoded.error) {
             const e = decoded.error
             this.deps.metrics.requests.add({ method: "invalid", status: String(e.status) })
             const err = new ApiError(e.status, e.code, e.reason)
-            // no token: an error about an unreadable request is still a response, so give it an empty token
-            this.send(encodeResponse(errorResponse(err, e.token ?? "")))
+            // no token: an error about an unreadable request is still a response, so give it an empty token;
+            // [P§5a] a short-form request's error in the short form (one that is no JSON object has no form: long)
+            this.send(encodeResponse({ ...errorResponse(err, e.token ?? ""), short: e.short }))
             return
         }
         const req = decoded.request!

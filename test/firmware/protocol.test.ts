@@ -14,6 +14,7 @@ describe("protocol vectors", () => {
                 const code = v.deviceScriptError ? v.deviceScriptError : v.error
                 if (!d.error || d.error.code !== code) throw new Error(`${v.name}: expected ${code}`)
                 if (d.error.token !== (v.deviceScriptError ? undefined : v.errorToken)) throw new Error(`${v.name}: token ${d.error.token}`)
+                if ((d.error.short === true) !== (v.deviceScriptError ? false : v.errorShort === true)) throw new Error(`${v.name}: short ${d.error.short}`)
             } else {
                 if (d.error) throw new Error(`${v.name}: ${d.error.code} ${d.error.reason}`)
                 const got = d.request.short ? encodeShortRequest(d.request) : encodeRequest(d.request)

@@ -12,6 +12,8 @@ export interface RequestVector {
     error?: string
     /** the token the error must carry */
     errorToken?: string
+    /** [P§5a] the error is about a short-form request, so it is answered in the short form (error.short) */
+    errorShort?: boolean
     /**
      * where DeviceScript refuses the input differently: its strings are UTF-8 and cannot hold a lone
      * surrogate, so its JSON.parse throws (E_BAD_JSON, no token). Refused in both runtimes either way.
@@ -240,11 +242,43 @@ export const REQUEST_VECTORS: RequestVector[] = [
         error: "E_NO_METHOD",
     },
     {
-        name: "short form without a resource: refused with its token",
+        name: "short form without a resource: refused with its token, in the short form",
         from: "protocol v1 §5a, §5",
         input: '{"m":"get","t":"q"}',
         error: "E_NO_RESOURCE",
         errorToken: "q",
+        errorShort: true,
+    },
+    {
+        name: "short form: a bad resource is answered in the short form",
+        from: "protocol v1 §5a (device-port audit 2026-12-06: answered in the long form)",
+        input: '{"r":"/feeds/1/../2","t":"r"}',
+        error: "E_BAD_RESOURCE",
+        errorToken: "r",
+        errorShort: true,
+    },
+    { name: "short form: a bad method", from: "protocol v1 §5a", input: '{"m":"patch","r":"/feeds/1","t":"m"}', error: "E_BAD_METHOD", errorToken: "m", errorShort: true },
+    { name: "short form: an empty method", from: "protocol v1 §5a", input: '{"m":"","r":"/feeds/1","t":"n"}', error: "E_NO_METHOD", errorToken: "n", errorShort: true },
+    { name: "short form: a csv suffix", from: "protocol v1 §5a", input: '{"m":"get","r":"/feeds/1.csv","t":"c"}', error: "E_BAD_FORMAT", errorToken: "c", errorShort: true },
+    { name: "short form: params not an object", from: "protocol v1 §5a", input: '{"m":"get","r":"/feeds/1","p":"a=1","t":"p"}', error: "E_BAD_PARAMS", errorToken: "p", errorShort: true },
+    { name: "short form: a header not a string", from: "protocol v1 §5a", input: '{"r":"/feeds/1","h":{"X-ApiKey":5},"t":"h"}', error: "E_BAD_HEADERS", errorToken: "h", errorShort: true },
+    { name: "short form: a token of the wrong type", from: "protocol v1 §5a", input: '{"r":"/feeds/1","t":[1]}', error: "E_BAD_TOKEN", errorShort: true },
+    {
+        name: "short form: nesting too deep",
+        from: "protocol v1 §5a, §5",
+        input: '{"r":"/feeds/1","b":{"a":[[[[[[[[[[1]]]]]]]]]]},"t":"d"}',
+        error: "E_TOO_DEEP",
+        errorToken: "d",
+        errorShort: true,
+    },
+    {
+        name: "short form: a lone surrogate",
+        from: "protocol v1 §5a, §5",
+        input: '{"r":"/feeds/1","b":{"v":"\\ud800"},"t":"s"}',
+        error: "E_BAD_UTF8",
+        errorToken: "s",
+        errorShort: true,
+        deviceScriptError: "E_BAD_JSON",
     },
 ]
 

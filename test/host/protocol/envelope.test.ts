@@ -13,6 +13,8 @@ for (const v of REQUEST_VECTORS) {
             assert.ok(d.error!.status >= 400 && d.error!.status < 500, "errors are 4xx")
             assert.ok(d.error!.reason.length > 10, "errors carry a reason a person can act on")
             assert.equal(d.error!.token, v.errorToken)
+            // [P§5a] an error about a short-form request is answered in the short form
+            assert.equal(d.error!.short, v.errorShort)
         } else {
             assert.equal(d.error, undefined, d.error?.reason)
             assert.equal(d.request!.short ? encodeShortRequest(d.request!) : encodeRequest(d.request!), v.expect)

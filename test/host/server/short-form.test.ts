@@ -3,7 +3,7 @@
 // the same connection, and pushes, keep the long form. What a short write stores is what a long one does.
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { http, startTestServer, TlsClient } from "../harness/server-harness.ts"
+import { http, startTestServer, streamDoors, TlsClient, WsClient } from "../harness/server-harness.ts"
 
 const T0 = Date.UTC(2026, 10, 22, 5)
 
@@ -43,6 +43,58 @@ test("a short-form request is answered in the short form; long-form requests and
         c.close()
         sub.close()
     } finally {
+        await s.stop()
+    }
+})
+
+test("a short-form request that fails to decode is answered in the short form, on the TLS and WebSocket doors; one that is not a JSON object in the long form", async () => {
+    const s = await startTestServer()
+    const { doors, close } = await streamDoors(s)
+    try {
+        const refused: [string, number, string][] = [
+            ['{"m":"get","r":"/feeds/1/../2","t":"e1"}', 400, "E_BAD_RESOURCE"],
+            ['{"m":"patch","r":"/feeds/1","t":"e2"}', 405, "E_BAD_METHOD"],
+            ['{"m":"get","r":"/feeds/1.csv","t":"e3"}', 406, "E_BAD_FORMAT"],
+            ['{"m":"get","t":"e4"}', 400, "E_NO_RESOURCE"],
+            ['{"r":"/feeds/1","b":{"a":[[[[[[[[[[1]]]]]]]]]]},"t":"e5"}', 400, "E_TOO_DEEP"],
+            ['{"r":"/feeds/1","b":{"v":"\\ud800"},"t":"e6"}', 400, "E_BAD_UTF8"],
+            ['{"m":"get","r":"/feeds/1","p":"a=1","t":"e7"}', 400, "E_BAD_PARAMS"],
+            ['{"r":"/feeds/1","h":{"X-ApiKey":5},"t":"e8"}', 400, "E_BAD_HEADERS"],
+        ]
+        for (const [door, c] of doors) {
+            for (const [line, status, code] of refused) {
+                const token = JSON.parse(line).t
+                c.sendRaw(line)
+                const got = await c.response(token)
+                assert.ok(got.raw.startsWith(`{"t":"${token}","s":${status},"b":{`), `${door}: ${line} -> ${got.raw}`)
+                assert.equal(got.response!.body.code, code, `${door}: ${got.raw}`)
+                assert.equal(got.response!.short, true)
+            }
+            // a token that cannot be read: the short answer's "t" is empty
+            c.sendRaw('{"r":"/feeds/1","t":[1]}')
+            const badToken = await c.response("")
+            assert.ok(badToken.raw.startsWith('{"t":"","s":400,"b":{'), `${door}: ${badToken.raw}`)
+            assert.equal(badToken.response!.body.code, "E_BAD_TOKEN")
+            // bytes that are not UTF-8: still the short form, with the token
+            const notUtf8 = Buffer.concat([Buffer.from('{"r":"/feeds/1","b":{"v":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"},"t":"e9"}')])
+            if (c instanceof TlsClient) c.socket.write(Buffer.concat([notUtf8, Buffer.from("\n")]))
+            else (c as WsClient).ws.send(notUtf8, { binary: true })
+            const u = await c.response("e9")
+            assert.ok(u.raw.startsWith('{"t":"e9","s":400,"b":{'), `${door}: ${u.raw}`)
+            assert.equal(u.response!.body.code, "E_BAD_UTF8")
+            // the same mistakes in the long form keep the long form
+            c.sendRaw('{"method":"get","resource":"/feeds/1/../2","token":"l1"}')
+            const long = await c.response("l1")
+            assert.ok(long.raw.startsWith('{"token":"l1","status":400,"body":{'), `${door}: ${long.raw}`)
+            assert.equal(long.response!.body.code, "E_BAD_RESOURCE")
+            // not a JSON object: its form cannot be told, so the long form (token "")
+            c.sendRaw('{"r":"/feeds/1","t":"x",}')
+            const notJson = await c.response("")
+            assert.ok(notJson.raw.startsWith('{"token":"","status":400,"body":{'), `${door}: ${notJson.raw}`)
+            assert.equal(notJson.response!.body.code, "E_BAD_JSON")
+        }
+    } finally {
+        close()
         await s.stop()
     }
 })
