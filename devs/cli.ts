@@ -63,6 +63,8 @@ serve:
                                                         [FEEDLINE_RATE, default 50, burst 2x]
   --key-rate N          requests/s per key, over all its connections
                                                         [FEEDLINE_KEY_RATE, default 200, burst 2x]
+  --token-rate N        browser tokens/s per key (POST /jwt sign-ins and renewals), over all addresses
+                                                        [FEEDLINE_TOKEN_RATE, default 1, burst 120x]
   --claim-rate N        device claims/s per address     [FEEDLINE_CLAIM_RATE, default 1, burst 100x]
   --product-claim-rate N  device claims/s per product   [FEEDLINE_PRODUCT_CLAIM_RATE, default 10, burst 50x]
   --max-connections N                                   [FEEDLINE_MAX_CONNECTIONS, default 4096]
@@ -147,6 +149,7 @@ async function serve(args: string[]): Promise<void> {
             "token-max-age-hours": { type: "string" },
             rate: { type: "string" },
             "key-rate": { type: "string" },
+            "token-rate": { type: "string" },
             "claim-rate": { type: "string" },
             "product-claim-rate": { type: "string" },
             "max-connections": { type: "string" },
@@ -164,6 +167,7 @@ async function serve(args: string[]): Promise<void> {
     const env = process.env
     const rate = intOf("rate", v.rate ?? env.FEEDLINE_RATE)
     const keyRate = intOf("key-rate", v["key-rate"] ?? env.FEEDLINE_KEY_RATE)
+    const tokenRate = intOf("token-rate", v["token-rate"] ?? env.FEEDLINE_TOKEN_RATE)
     const claimRate = intOf("claim-rate", v["claim-rate"] ?? env.FEEDLINE_CLAIM_RATE)
     const productClaimRate = intOf("product-claim-rate", v["product-claim-rate"] ?? env.FEEDLINE_PRODUCT_CLAIM_RATE)
     const opts: ServerOptions = {
@@ -201,7 +205,14 @@ async function serve(args: string[]): Promise<void> {
         trustedProxies: listOf(v["trusted-proxies"] ?? env.FEEDLINE_TRUSTED_PROXIES),
         logLevel: v["log-level"] ?? env.FEEDLINE_LOG_LEVEL ?? "info",
         // the dashboard at /, POST /jwt and `Bearer <jwt>` credentials
-        extensions: [mountDashboard({ tokenMaxAgeMs: hoursOf("token-max-age-hours", v["token-max-age-hours"] ?? env.FEEDLINE_TOKEN_MAX_AGE_HOURS) })],
+        extensions: [
+            mountDashboard({
+                tokenMaxAgeMs: hoursOf("token-max-age-hours", v["token-max-age-hours"] ?? env.FEEDLINE_TOKEN_MAX_AGE_HOURS),
+                // the burst keeps the default's shape: a wall of dashboards on one key reloading at once
+                tokenMintRatePerSecond: tokenRate,
+                tokenMintBurst: tokenRate === undefined ? undefined : 120 * tokenRate,
+            }),
+        ],
     }
     const workers = intOf("workers", v.workers ?? env.FEEDLINE_WORKERS) ?? 1
     if (workers < 1) throw new UsageError("--workers must be at least 1")

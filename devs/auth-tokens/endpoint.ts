@@ -7,10 +7,12 @@
 //                                                      maximum age (then 401 E_TOKEN_MAX_AGE: sign in again)
 //               body (optional): {"permissions":["read"],"feeds":[1],"ttl":3600}   narrow it
 //   -> 200 {"token","expires_at","expires_in","renewable_until","key_id","permissions","feeds","master"}
+//   -> 429 E_TOKEN_RATE_LIMITED with retry_after_ms: the key's budget of tokens (sign-ins and renewals) is spent
 //   DELETE /jwt Authorization: Bearer <jwt>            sign out: that token and every token of its family
 
 import { errorBody } from "../../src/protocol.ts"
 import type { Grant } from "../server/auth/grant.ts"
+import type { Take } from "../server/ratelimit.ts"
 import { bearerToken, TokenError, type TokenAuthority } from "./browser-tokens.ts"
 
 export interface JwtHttpRequest {
@@ -30,6 +32,8 @@ export interface JwtEndpointDeps {
     authenticateKey: (secret: string) => Grant | undefined | Promise<Grant | undefined>
     /** the authority of key `keyId` was used: a sign-in with it, a renewal or sign-out of its token (ServerCore.keyUsed) */
     keyUsed?: (keyId: string) => void
+    /** takes one from key `keyId`'s budget of tokens (sign-ins and renewals); not ok: 429 E_TOKEN_RATE_LIMITED */
+    spendToken?: (keyId: string) => Take | Promise<Take>
 }
 
 function header(h: JwtHttpRequest["headers"], name: string): string | undefined {
@@ -54,6 +58,14 @@ function fail(status: number, code: string, reason: string): JwtHttpResponse {
     return { status, body: errorBody(titles[status] ?? "Error", reason, code) }
 }
 
+/** Takes a token from key `keyId`'s budget: undefined when there was one, else the 429 to answer. */
+async function overBudget(deps: JwtEndpointDeps, keyId: string): Promise<JwtHttpResponse | undefined> {
+    const taken = await deps.spendToken?.(keyId)
+    if (taken === undefined || taken.ok) return undefined
+    const reason = `too many tokens minted from key ${keyId} (sign-ins and renewals, from every address); sign in or renew again after retry_after_ms`
+    return { status: 429, body: { ...errorBody("Too Many Requests", reason, "E_TOKEN_RATE_LIMITED"), retry_after_ms: Math.ceil(taken.retryAfterMs) } }
+}
+
 export async function handleJwtRequest(req: JwtHttpRequest, deps: JwtEndpointDeps): Promise<JwtHttpResponse> {
     const method = req.method.toUpperCase()
     if (method !== "POST" && method !== "DELETE") return fail(405, "E_NOT_ALLOWED", "use POST /jwt to get a token, DELETE /jwt to revoke one")
@@ -74,11 +86,15 @@ export async function handleJwtRequest(req: JwtHttpRequest, deps: JwtEndpointDep
         if (cred.jwt) {
             const t = await deps.authority.verify(cred.jwt)
             deps.keyUsed?.(t.keyId)
+            const refused = await overBudget(deps, t.keyId)
+            if (refused) return refused
             minted = await deps.authority.renew(t, want)
         } else if (cred.key) {
             const grant = await deps.authenticateKey(cred.key)
             if (!grant) return fail(401, "E_UNAUTHORIZED", "unknown or revoked API key; check the key you typed")
             deps.keyUsed?.(grant.keyId)
+            const refused = await overBudget(deps, grant.keyId)
+            if (refused) return refused
             minted = await deps.authority.mint(grant, want)
         } else return fail(401, "E_UNAUTHORIZED", "send an API key as X-ApiKey: <key> (or a token to renew as Authorization: Bearer <jwt>)")
         return {

@@ -9,7 +9,8 @@ import { handleJwtRequest } from "../auth-tokens/endpoint.ts"
 import { bearerVerifier, tokenAuthorityFor } from "../auth-tokens/server-glue.ts"
 import type { ServerExtension } from "../server/extensions.ts"
 import { ApiError, errorBodyOf } from "../server/errors.ts"
-import { readBody, sendJson, type HttpHandler } from "../server/listeners/http.ts"
+import { readBody, retryAfterOf, sendJson, type HttpHandler } from "../server/listeners/http.ts"
+import { TOKEN_MINT_BURST, TOKEN_MINT_RATE_PER_SECOND } from "../server/limits.ts"
 import { serveDashboard } from "./static.ts"
 
 /** POST /jwt bodies are tiny ({"ttl":3600}); anything bigger is not a token request. */
@@ -19,6 +20,9 @@ const NO_STORE = { "cache-control": "no-store" }
 export interface DashboardOptions {
     /** how long one sign-in (a token and its renewals) may last; default DEFAULT_TOKEN_MAX_AGE_MS (24 h) */
     tokenMaxAgeMs?: number
+    /** tokens (sign-ins and renewals) per key per second over every process, and their burst; default limits.ts TOKEN_MINT_* */
+    tokenMintRatePerSecond?: number
+    tokenMintBurst?: number
 }
 
 /** The JSON body of a token request, or why it cannot be one (a body over the limit: 413, as on /v2). */
@@ -41,6 +45,9 @@ async function jwtBodyOf(req: Parameters<HttpHandler>[0]): Promise<{ body?: unkn
 export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
     return (core) => {
         const { keys, authFailures, keyUsed, now } = core
+        const tokenBudget = core.keyRate({ ratePerSecond: o.tokenMintRatePerSecond ?? TOKEN_MINT_RATE_PER_SECOND, burst: o.tokenMintBurst ?? TOKEN_MINT_BURST })
+        // named apart from the per-key request budgets it may share a store with (key ids are hex)
+        const spendToken = (keyId: string) => tokenBudget.take(`jwt:${keyId}`, now())
         const authority = tokenAuthorityFor(core.dataDir, (id) => keys.findKey(id), {
             now,
             maxAgeMs: o.tokenMaxAgeMs,
@@ -53,7 +60,8 @@ export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
             const limited = authFailures.peek(address, now())
             if (!limited.ok) {
                 const b = errorBody("Too Many Requests", "too many failed keys from this address; wait before trying again", "E_AUTH_RATE_LIMITED")
-                sendJson(res, 429, { ...b, retry_after_ms: Math.ceil(limited.retryAfterMs) }, NO_STORE)
+                const body = { ...b, retry_after_ms: Math.ceil(limited.retryAfterMs) }
+                sendJson(res, 429, body, { ...NO_STORE, ...retryAfterOf(body) })
                 return true
             }
             const { body, error } = await jwtBodyOf(req)
@@ -61,9 +69,9 @@ export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
                 sendJson(res, error.status, errorBodyOf(error.status, error.code, error.message), NO_STORE)
                 return true
             }
-            const r = await handleJwtRequest({ method: req.method ?? "", headers: req.headers, body }, { authority, authenticateKey: (s) => keys.authenticate(s), keyUsed })
+            const r = await handleJwtRequest({ method: req.method ?? "", headers: req.headers, body }, { authority, authenticateKey: (s) => keys.authenticate(s), keyUsed, spendToken })
             if (r.status === 401) authFailures.take(address, now())
-            sendJson(res, r.status, r.body, NO_STORE)
+            sendJson(res, r.status, r.body, { ...NO_STORE, ...retryAfterOf(r.body) })
             return true
         }
         return { verifyBearer: bearerVerifier(authority), httpHandlers: [jwt, serveDashboard] }

@@ -6,7 +6,8 @@ import type { BearerVerifier } from "./auth/grant.ts"
 import type { KeyRing } from "./auth/keys.ts"
 import type { HttpHandler } from "./listeners/http.ts"
 import type { Logger } from "./log.ts"
-import type { Buckets } from "./ratelimit.ts"
+import type { KeyRate } from "./bus/bus.ts"
+import type { BucketConfig, Buckets } from "./ratelimit.ts"
 
 /** What an extension may use of the server it is mounted on. */
 export interface ServerCore {
@@ -22,6 +23,11 @@ export interface ServerCore {
      * when a request is made with it, so its board can no longer be claimed again with its code alone.
      */
     keyUsed: (keyId: string) => void
+    /**
+     * A budget per key over every process, the one the per-key request rate uses (bus/bus.ts keyRate: Redis
+     * with several processes, memory with one). Budgets share one namespace: name yours apart ("jwt:<key id>").
+     */
+    keyRate: (config: BucketConfig) => KeyRate
     /** the server's clock */
     now: () => number
     log: Logger

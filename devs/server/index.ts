@@ -130,7 +130,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         })
         await fleet.reload()
         // tools (the dashboard at /, POST /jwt and `Bearer <jwt>` credentials), mounted with what they may use
-        const extensions = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, keyUsed: (keyId) => fleet.keyAuthenticated(keyId, true), now, log }))
+        const extensions = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, keyUsed: (keyId) => fleet.keyAuthenticated(keyId, true), keyRate: (config) => bus.keyRate(config), now, log }))
         const pruned = await store.pruneRevokedTokenFamilies()
         if (pruned) log.info({ pruned }, "forgot signed-out token families past their end")
         // the first of several processes starting at once makes the credentials and the dev CA; the others find them

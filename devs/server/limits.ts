@@ -88,6 +88,17 @@ export const RATE_BURST = 100
  */
 export const KEY_RATE_PER_SECOND = 200
 export const KEY_RATE_BURST = 400
+/**
+ * [P§7] Browser tokens per key (POST /jwt: sign-ins with the key and renewals of its tokens), over every
+ * address and process. The per-address request rate bounds one address, not a leaked key used from many;
+ * each token is a signature, and each sign-in a family whose sign-out is kept (a stored row and an entry in
+ * memory) until the family's end, 24 h. People sign in a few times a day and each open page renews once
+ * in its token's life (5 h), so 1 a second is far more than any team's dashboards spend, with bursts of 120
+ * for a wall of dashboards on one key reloading at once; it holds a leaked key to 86,400 sign-ins a day.
+ * Over it: 429 E_TOKEN_RATE_LIMITED with retry_after_ms and Retry-After.
+ */
+export const TOKEN_MINT_RATE_PER_SECOND = 1
+export const TOKEN_MINT_BURST = 120
 /** Keys remembered by the per-key limiter; the least recently used are forgotten first (a forgotten key starts full). */
 export const MAX_TRACKED_KEYS = 10_000
 

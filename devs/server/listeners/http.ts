@@ -50,6 +50,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
     res.end(text)
 }
 
+/** The Retry-After header (whole seconds) of an answer whose body says retry_after_ms [P§6]; none without it. */
+export function retryAfterOf(body: unknown): Record<string, string> {
+    const ms = (body as { retry_after_ms?: unknown } | undefined)?.retry_after_ms
+    return typeof ms === "number" ? { "retry-after": String(Math.ceil(ms / 1000)) } : {}
+}
+
 function sendError(res: ServerResponse, err: ApiError, extraHeaders: Record<string, string> = {}): void {
     const headers: Record<string, string> = { ...extraHeaders }
     if (err.retryAfterMs !== undefined) headers["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000))
@@ -201,10 +207,9 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             if (url.pathname === REST_PREFIX || url.pathname.startsWith(REST_PREFIX + "/")) {
                 const envelope = await envelopeOf(req, target)
                 const { response } = await deps.router.handle({ transport: "http", remoteAddress }, envelope)
-                const headers: Record<string, string> = {}
                 const body = response.body as Record<string, unknown> | undefined
+                const headers = retryAfterOf(body)
                 if (response.status === 201 && typeof body?.resource === "string") headers.location = REST_PREFIX + body.resource
-                if (typeof body?.retry_after_ms === "number") headers["retry-after"] = String(Math.ceil(body.retry_after_ms / 1000))
                 return sendJson(res, response.status, response.body, headers)
             }
             for (const handler of deps.extraHandlers) if (await handler(req, res)) return

@@ -185,6 +185,29 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
         }
     })
 
+    test("[P§7] a key's token budget (POST /jwt: sign-ins and renewals) is one over every process (429 E_TOKEN_RATE_LIMITED on both once it is spent)", async () => {
+        const [x, y] = await startServerGroup(services, 2, { tokenMintRatePerSecond: 0.001, tokenMintBurst: 4 })
+        try {
+            const signIn = (s: TestServer) => http(s, "POST", "/jwt", { key: x.credentials.deviceKey })
+            const first = await signIn(x)
+            assert.equal(first.status, 200, JSON.stringify(first.body))
+            assert.equal((await signIn(y)).status, 200)
+            // a renewal on the other process spends the same budget
+            assert.equal((await http(y, "POST", "/jwt", { headers: { authorization: `Bearer ${first.body.token}` } })).status, 200)
+            assert.equal((await signIn(x)).status, 200)
+            for (const s of [x, y]) {
+                const r = await signIn(s)
+                assert.deepEqual([r.status, r.body.code], [429, "E_TOKEN_RATE_LIMITED"], JSON.stringify(r.body))
+                assert.ok(r.body.retry_after_ms > 0)
+                assert.ok(Number(r.headers.get("retry-after")) > 0)
+            }
+            // another key has its own
+            assert.equal((await http(y, "POST", "/jwt", { key: x.credentials.masterKey })).status, 200)
+        } finally {
+            await stopServerGroup([x, y])
+        }
+    })
+
     test("[P§8] a feed deleted on one process ends its subscriptions on the other (deletion push, then 404)", async (t) => {
         const made = await http(a, "POST", "/v2/feeds", { key: a.credentials.masterKey, body: { title: "short-lived" } })
         const feed = made.body.id as number
