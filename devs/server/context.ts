@@ -77,6 +77,12 @@ export interface Ctx {
     path: Readonly<Record<string, string>>
     /** the feed id of the path, parsed */
     feed: number
+    /**
+     * Set when the key was checked without looking at other processes' changes (Route.writesPoints):
+     * the keys' version that check relied on, which the points write passes to the store (writePoints'
+     * keysAsOf). A handler that would change anything else first calls requireKeysLooked (write.ts).
+     */
+    keysAsOf?: number
 }
 
 export type Handler = (ctx: Ctx) => Promise<Result>

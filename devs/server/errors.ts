@@ -119,6 +119,8 @@ const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCo
     "commit-failed": { status: 503, code: "E_STORE_FAILED" },
     unavailable: { status: 503, code: "E_STORE_FAILED" },
     "commit-unknown": { status: 503, code: "E_STORE_FAILED" },
+    // the router checks the key again and retries the write once (router.ts); a client meets it only if keys change again meanwhile
+    "keys-changed": { status: 503, code: "E_STORE_FAILED" },
     "no-such-product": { status: 404, code: "E_NO_SUCH_PRODUCT" },
     "product-revoked": { status: 403, code: "E_PRODUCT_REVOKED" },
     "claim-limit": { status: 403, code: "E_CLAIM_LIMIT" },

@@ -7,6 +7,7 @@ import { ProvenKeys } from "./auth/proven-keys.ts"
 import type { Take } from "./ratelimit.ts"
 import type { Caller, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
 import { ApiError, asApiError, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
+import { StoreError } from "./storage/store.ts"
 import { MAX_MATCHED_RESOURCES } from "./limits.ts"
 import { datapointsRoutes } from "./handlers/datapoints.ts"
 import { claimsRoutes } from "./handlers/claims.ts"
@@ -27,14 +28,21 @@ interface Route {
     subscribable: boolean
     /** [fleet] handlers that need no key (a claim carries its own credential); tried before authenticating */
     open?: OpenRoutes
+    /**
+     * Methods whose handler writes datapoints (the devices' hot path): a connection's proven key is checked
+     * against the keys as this process knows them, without a read of other processes' changes, and the
+     * store stores the points only if the keys are still at that version when it commits (Ctx.keysAsOf);
+     * when they are not, the request is run again with a full check (answer()).
+     */
+    writesPoints?: readonly string[]
 }
 
 const ROUTES: Route[] = [
     { pattern: ["feeds"], routes: feedsRoutes, subscribable: false },
-    { pattern: ["feeds", ":feed"], routes: feedRoutes, subscribable: true },
+    { pattern: ["feeds", ":feed"], routes: feedRoutes, subscribable: true, writesPoints: ["put"] },
     { pattern: ["feeds", ":feed", "datastreams"], routes: datastreamsRoutes, subscribable: true },
-    { pattern: ["feeds", ":feed", "datastreams", ":ds"], routes: datastreamRoutes, subscribable: true },
-    { pattern: ["feeds", ":feed", "datastreams", ":ds", "datapoints"], routes: datapointsRoutes, subscribable: true },
+    { pattern: ["feeds", ":feed", "datastreams", ":ds"], routes: datastreamRoutes, subscribable: true, writesPoints: ["put"] },
+    { pattern: ["feeds", ":feed", "datastreams", ":ds", "datapoints"], routes: datapointsRoutes, subscribable: true, writesPoints: ["post"] },
     { pattern: ["keys"], routes: keysRoutes, subscribable: false },
     { pattern: ["keys", ":key"], routes: keyRoutes, subscribable: false },
     { pattern: ["session"], routes: sessionRoutes, subscribable: false },
@@ -124,9 +132,11 @@ export class Router {
     /**
      * [P§7] Authenticates the request's key, or the one remembered for the connection. The key a
      * connection proved, while the keys have not changed, is accepted without a wait (the hot path: a
-     * device's every request); anything else is looked up.
+     * device's every request); anything else is looked up. `asKnown`: a points write (Route.writesPoints)
+     * whose store checks the keys' version at its commit: the proven key's check does not look at other
+     * processes' changes (KeyRing.stillIssued).
      */
-    private authenticate(caller: Caller, req: Request): Grant | Promise<Grant> {
+    private authenticate(caller: Caller, req: Request, asKnown: boolean): Grant | Promise<Grant> {
         const named = apiKeyOf(req)
         const connection = caller.connection
         const credential = named ?? connection?.rememberedKey
@@ -136,7 +146,7 @@ export class Router {
         // the gate against key guessing; a key this connection already proved is not held up by it
         // (a device behind the same NAT as someone guessing keys keeps working)
         const proven = connection !== undefined && credential === connection.rememberedKey
-        const known = proven && connection.grant !== undefined ? this.deps.keys.stillIssued(credential, connection.grant) : undefined
+        const known = proven && connection.grant !== undefined ? this.deps.keys.stillIssued(credential, connection.grant, asKnown) : undefined
         if (known !== undefined && (known.expiresMs === undefined || known.expiresMs > this.deps.now())) return this.accepted(caller, credential, known)
         return this.lookUp(caller, credential, named, proven)
     }
@@ -200,16 +210,27 @@ export class Router {
      * `to.answered` must not either.
      */
     answer(caller: Caller, req: Request, to: AnswerTarget, tag: number): void {
-        const started = req.method === "get" ? performance.now() : 0
+        this.answerOnce(caller, req, to, tag, req.method === "get" ? performance.now() : 0, false)
+    }
+
+    /**
+     * `again`: the first run's points write was refused because keys changed after its key check (the
+     * store's "keys-changed": nothing was stored); this run checks the key in full (401 if it was revoked)
+     * and writes without the commit's check. Once: a request is never run a third time.
+     */
+    private answerOnce(caller: Caller, req: Request, to: AnswerTarget, tag: number, started: number, again: boolean): void {
         let pending: Promise<Result>
         try {
-            pending = this.resultOf(caller, req)
+            pending = this.resultOf(caller, req, again)
         } catch (e) {
             return to.answered(req, this.answerOf(req, undefined, e, started), tag)
         }
         pending.then(
             (result) => to.answered(req, this.answerOf(req, result, undefined, started), tag),
-            (e: unknown) => to.answered(req, this.answerOf(req, undefined, e, started), tag),
+            (e: unknown) => {
+                if (!again && e instanceof StoreError && e.failure === "keys-changed") return this.answerOnce(caller, req, to, tag, started, true)
+                to.answered(req, this.answerOf(req, undefined, e, started), tag)
+            },
         )
     }
 
@@ -232,38 +253,41 @@ export class Router {
      * The handler's result, or why not (thrown or rejected). Not async itself: the key and rate checks
      * that are at hand (the hot path's) run at once, and only a check that must wait adds a step.
      */
-    private resultOf(caller: Caller, req: Request): Promise<Result> {
+    private resultOf(caller: Caller, req: Request, again: boolean): Promise<Result> {
         const m = req.resource === undefined ? undefined : matchOnce(req.resource)
         // [fleet] a claim needs no key: its credential is its activation code (handlers/claims.ts)
         const open = m?.route.open?.[req.method as keyof OpenRoutes]
         if (open) return open({ req, params: req.params ?? NO_PARAMS, caller, deps: this.deps, resource: req.resource!, path: m!.path, feed: 0 })
-        const authenticated = this.authenticate(caller, req)
-        if (authenticated instanceof Promise) return authenticated.then((grant) => this.limitedAndDispatched(caller, req, grant, m))
-        return this.limitedAndDispatched(caller, req, authenticated, m)
+        const asKnown = !again && m?.route.writesPoints?.includes(req.method) === true
+        const authenticated = this.authenticate(caller, req, asKnown)
+        // the proven key's check made without a look (a Promise is a full check): the store checks at its commit
+        if (authenticated instanceof Promise) return authenticated.then((grant) => this.limitedAndDispatched(caller, req, grant, m, undefined, again))
+        return this.limitedAndDispatched(caller, req, authenticated, m, asKnown ? this.deps.keys.keysAsOf() : undefined, again)
     }
 
-    /** After authentication: the key's rate, then the handler. */
-    private limitedAndDispatched(caller: Caller, req: Request, grant: Grant, m: Matched | undefined): Promise<Result> {
+    /** After authentication: the key's rate (once per request: not again), then the handler. */
+    private limitedAndDispatched(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined, again: boolean): Promise<Result> {
+        if (again) return this.dispatch(caller, req, grant, m, keysAsOf)
         const taken = this.deps.keyRate.take(grant.keyId, this.deps.now())
         if (taken instanceof Promise) {
             return taken.then((t) => {
                 this.limitKey(grant, t)
-                return this.dispatch(caller, req, grant, m)
+                return this.dispatch(caller, req, grant, m, keysAsOf)
             })
         }
         this.limitKey(grant, taken)
-        return this.dispatch(caller, req, grant, m)
+        return this.dispatch(caller, req, grant, m, keysAsOf)
     }
 
     /** `m`: the route `req.resource` matched, if any. Throws, or returns the handler's promise. */
-    private dispatch(caller: Caller, req: Request, grant: Grant, m: Matched | undefined): Promise<Result> {
+    private dispatch(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined): Promise<Result> {
         const params = req.params ?? NO_PARAMS
         if (req.resource === undefined) {
             // [P§8] unsubscribe without a resource: all of the connection's subscriptions
             return unsubscribeAll({ req, params, grant, caller, deps: this.deps, resource: "", path: {}, feed: 0 })
         }
         if (!m) throw notFound(`there is no resource ${req.resource}; ${RESOURCE_HELP}`)
-        const ctx: Ctx = { req, params, grant, caller, deps: this.deps, resource: req.resource, path: m.path, feed: (m.feed ??= feedIdOf(m.path.feed)) }
+        const ctx: Ctx = { req, params, grant, caller, deps: this.deps, resource: req.resource, path: m.path, feed: (m.feed ??= feedIdOf(m.path.feed)), keysAsOf }
         if (req.method === "subscribe" || req.method === "unsubscribe") {
             if (!m.route.subscribable) throw notAllowed(`${req.resource} cannot be subscribed to; subscribe to a feed or a datastream`)
             return req.method === "subscribe" ? subscribe(ctx) : unsubscribe(ctx)

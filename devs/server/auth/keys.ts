@@ -2,7 +2,8 @@
 // to all; a master key manages feeds and keys. Only a hash of each key is stored (key-hash.ts: SHA-256 for
 // generated keys, scrypt for imported ones); a presented key is hashed and looked up. The ring caches the keys and reloads them whenever
 // the store says they may have changed (also by the `feedline keys` CLI in another process: the store
-// looks once per event-loop turn), so a revocation counts from the next request on.
+// looks once per event-loop turn; a datapoint write's key is checked again in its commit, Store.writePoints'
+// keysAsOf), so a revocation counts from the next request on.
 import { randomBytes, timingSafeEqual } from "node:crypto"
 import { ApiError } from "../errors.ts"
 import { isoOf } from "../time.ts"
@@ -146,11 +147,19 @@ export class KeyRing {
     /**
      * `known` when this ring gave it for this same key and the keys have not changed since (as the store
      * says now, without a reload); else undefined, and authenticate() decides. Spares the hot path a wait.
+     * `asKnown`: the store's version as it knows it, without looking at other processes' changes
+     * (Store.keysVersionAsKnown): only for a datapoint write, which passes keysAsOf() to the store.
      */
-    stillIssued(secret: string, known: Grant): Grant | undefined {
+    stillIssued(secret: string, known: Grant, asKnown = false): Grant | undefined {
         const given = this.issued.get(known)
-        if (given === undefined || given.secret !== secret || given.version !== this.version || this.store.keysVersion() !== this.version) return undefined
+        if (given === undefined || given.secret !== secret || given.version !== this.version) return undefined
+        if ((asKnown ? this.store.keysVersionAsKnown() : this.store.keysVersion()) !== this.version) return undefined
         return known
+    }
+
+    /** The store's keys version this ring holds: what a check by stillIssued(…, true) relied on (Store.writePoints' keysAsOf). */
+    keysAsOf(): number {
+        return this.version
     }
 
     private async lookUp(sha256: Buffer): Promise<KeyRecord | undefined> {

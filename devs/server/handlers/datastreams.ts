@@ -4,7 +4,7 @@ import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import { datastreamIdOf, isObject, objectBody, pointsOfDatastream, pointsOfDatastreams } from "./body.ts"
 import { hasHistoryParams, historyOf, noSuchDatastream } from "./datapoints.ts"
 import { datastreamJson } from "./shapes.ts"
-import { admitWrite, cancelOnError, requireFeedExists, writeAndPublish } from "./write.ts"
+import { admitWrite, cancelOnError, requireFeedExists, requireKeysLooked, writeAndPublish } from "./write.ts"
 
 async function list(ctx: Ctx) {
     requireFeed(ctx, "read")
@@ -42,7 +42,10 @@ async function update(ctx: Ctx) {
     const body = objectBody(ctx.req.body, '{"current_value":"21.5"}')
     const points = pointsOfDatastream(body, id, "body", ctx.deps.now())
     await requireFeedExists(ctx)
-    if (points.length === 0) await ctx.deps.store.createDatastreams(ctx.feed, [id])
+    if (points.length === 0) {
+        requireKeysLooked(ctx)
+        await ctx.deps.store.createDatastreams(ctx.feed, [id])
+    }
     await writeAndPublish(ctx, points)
     return { status: 200 }
 }

@@ -8,7 +8,7 @@ import { feedJson } from "./shapes.ts"
 import { pageParam } from "./datapoints.ts"
 import { MAX_FEED_ID } from "../limits.ts"
 import type { PointInput } from "../storage/store.ts"
-import { admitWrite, cancelOnError, requireFound, writeAndPublish } from "./write.ts"
+import { admitWrite, cancelOnError, requireFound, requireKeysLooked, writeAndPublish } from "./write.ts"
 
 /** One page of GET /feeds; ask for the next with `page`. */
 export const FEEDS_PER_PAGE = 1000
@@ -65,10 +65,12 @@ function update(ctx: Ctx): Promise<Result> {
     // not async: one step after the store's answer, none of an async function's own (issue 15)
     return ctx.deps.store.feedExists(ctx.feed).then((exists) => {
         requireFound(ctx, exists)
+        const withoutValue = idsWithoutValue(ds)
+        const changesMore = title !== undefined || withoutValue !== undefined
+        if (changesMore) requireKeysLooked(ctx)
         // refused for fan-out (429 E_FANOUT_BUSY): neither the title nor new datastreams change
         const admitted = admitWrite(ctx, ds.points)
-        const withoutValue = idsWithoutValue(ds)
-        if (title !== undefined || withoutValue !== undefined) return changeFeed(ctx, admitted, title, withoutValue).then(() => writeAndPublish(ctx, ds.points, admitted, UPDATED))
+        if (changesMore) return changeFeed(ctx, admitted, title, withoutValue).then(() => writeAndPublish(ctx, ds.points, admitted, UPDATED))
         return writeAndPublish(ctx, ds.points, admitted, UPDATED)
     })
 }

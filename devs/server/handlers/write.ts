@@ -6,7 +6,7 @@ import type { PendingWrite } from "../hub/index.ts"
 import type { Ctx } from "../context.ts"
 import { notFound } from "../errors.ts"
 import type { PointInput } from "../storage/store.ts"
-import type { StoredPoint } from "../storage/store.ts"
+import { keysChanged, type StoredPoint } from "../storage/store.ts"
 
 /**
  * Admits a write of `points` to the feed, or throws 429 E_FANOUT_BUSY. Handlers that change something
@@ -30,7 +30,7 @@ export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: Pendin
     }
     let writing: Promise<StoredPoint[]>
     try {
-        writing = ctx.deps.store.writePoints(ctx.feed, points, ctx.deps.now())
+        writing = ctx.deps.store.writePoints(ctx.feed, points, ctx.deps.now(), ctx.keysAsOf)
     } catch (e) {
         admitted.cancel()
         throw e
@@ -46,6 +46,15 @@ export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: Pendin
             throw e
         },
     )
+}
+
+/**
+ * Before a points write's handler changes anything besides the points: when its key was checked without
+ * a look at other processes' changes (Ctx.keysAsOf), the store's commit could not vouch for that change,
+ * so the router checks the key in full and runs the request again ("keys-changed": nothing done yet).
+ */
+export function requireKeysLooked(ctx: Ctx): void {
+    if (ctx.keysAsOf !== undefined) throw keysChanged()
 }
 
 /** Runs `change` (what a write does besides its points) and cancels the admission when it fails. */

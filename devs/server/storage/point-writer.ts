@@ -6,7 +6,7 @@
 import type Database from "better-sqlite3"
 import { MAX_KNOWN_FEEDS, numericOf, STORE_RETRY_MS } from "./rows.ts"
 import type { StampedPoint } from "./stamps.ts"
-import { StoreError } from "./store.ts"
+import { keysChanged, StoreError } from "./store.ts"
 
 /** PointInput with its `at` (the store has stamped those without) */
 type PointInput = StampedPoint
@@ -14,6 +14,13 @@ type PointInput = StampedPoint
 export interface WriteRequest {
     feed: number
     points: PointInput[]
+    /**
+     * The keys' generation (the settings counter every change of keys raises, migration 7) that the
+     * request's key was checked against, when that check did not look at other writers' commits: the
+     * request is journaled only if the counter is still at it in the commit's transaction, else refused
+     * "keys-changed" with nothing stored (the caller checks the key again). Absent: not checked here.
+     */
+    keysGeneration?: number
 }
 
 /**
@@ -193,6 +200,14 @@ export class PointWriter {
      * on another connection only lowers what it bounds; forgotten when another connection wrote.
      */
     private newestStored = new Map<string, number>()
+    /**
+     * The keys' generation counter (WriteRequest.keysGeneration) as read in this connection's latest
+     * transaction that needed it; `keysStale` when another connection committed since (data_version
+     * moved, or the store on this same connection changed keys: keysMayHaveChanged), so the next commit
+     * reads it again, inside its transaction. The writer's own commits never change it.
+     */
+    private knownKeysGeneration = -1
+    private keysStale = true
     /** seq_high_water and compacted_seq as this writer last read or wrote them (-1: not yet read) */
     private knownSeq = -1
     private knownCompacted = -1
@@ -206,6 +221,7 @@ export class PointWriter {
         this.feeds = new FeedPresence(db)
         this.synchronous = db.pragma("synchronous", { simple: true }) as number
         this.stmt = {
+            keysGeneration: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'generation'").pluck(),
             storedValue: db.prepare<[number, string, number], string>("SELECT value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms = ?").pluck(),
             streamAt: db.prepare<[number, string], number | null>("SELECT at_ms FROM datastreams WHERE feed = ? AND id = ?").pluck(),
             journalRows: db.prepare<[], JournalRow>(`${JOURNAL_ROWS_SQL} ORDER BY seq`),
@@ -260,6 +276,7 @@ export class PointWriter {
             this.rows.length = 0
             // rolled back: what memory holds of this commit is not in the journal; the next transaction reads it again
             this.forgetAll(-1, -1)
+            this.keysStale = true
             throw e
         }
     }
@@ -267,11 +284,19 @@ export class PointWriter {
     /** Inside the commit's transaction: journals the requests. */
     private journal(batch: WriteRequest[], nowMs: number): (WrittenPairs | StoreError)[] {
         // inside the transaction, so the feeds known to exist are those of the snapshot it writes to
-        const first = this.syncJournal(this.feeds.otherWriters())
+        const first = this.syncJournal(this.othersCommitted())
+        if (this.keysStale) {
+            this.knownKeysGeneration = this.stmt.keysGeneration.get()!
+            this.keysStale = false
+        }
+        const keys = this.knownKeysGeneration
         const streams = this.streams
         const rows = this.rows
         let seq = first
         const outcomes = batch.map((w): WrittenPairs | StoreError => {
+            // a key revoked (by any connection) before this transaction stores nothing more: checked first,
+            // so that a revoked key does not learn whether the feed exists
+            if (w.keysGeneration !== undefined && w.keysGeneration !== keys) return keysChanged()
             if (!this.feeds.exists(w.feed)) return new StoreError("no-such-feed", `feed ${w.feed} does not exist`)
             const written: WrittenPairs = []
             for (const i of order(w.points)) {
@@ -312,6 +337,26 @@ export class PointWriter {
         rows.length = 0
     }
 
+    /**
+     * The keys' generation as this connection's latest commit read it (-1 before the first): the writer
+     * thread reports it, so the main thread learns of other processes' key changes without a read of its own.
+     */
+    keysGeneration(): number {
+        return this.knownKeysGeneration
+    }
+
+    /** The store on this same connection changed keys (its commits do not move this connection's data_version). */
+    keysMayHaveChanged(): void {
+        this.keysStale = true
+    }
+
+    /** data_version moved (FeedPresence.otherWriters): the feeds' memory is forgotten, and the keys' generation is read again. */
+    private othersCommitted(): boolean {
+        if (!this.feeds.otherWriters()) return false
+        this.keysStale = true
+        return true
+    }
+
     /** How many points the journal holds (as far as this writer knows). */
     journalRows(): number {
         return this.journalPoints
@@ -346,7 +391,7 @@ export class PointWriter {
         try {
             const seq = this.db
                 .transaction(() => {
-                    const seq = this.syncJournal(this.feeds.otherWriters())
+                    const seq = this.syncJournal(this.othersCommitted())
                     this.stmt.moveJournal.run()
                     for (const s of this.streams.values()) if (this.feeds.exists(s.feed)) this.stmt.upsertStream.run(s)
                     for (const [feed, ms] of this.touched) if (this.feeds.exists(feed)) this.stmt.touchFeed.run(ms, feed)
@@ -484,6 +529,8 @@ export interface GroupCommitHooks {
     onCommit?: (ms: number, requests: number) => void
     /** a commit failed (disk full, I/O error): for the log; the requests are refused "commit-failed" */
     onError?: (err: unknown) => void
+    /** after each commit, before its requests are settled: the keys' generation as it read it (PointWriter.keysGeneration) */
+    onKeysGeneration?: (generation: number) => void
 }
 
 interface Pending extends WriteRequest {
@@ -533,9 +580,10 @@ export class GroupCommit {
         private readonly hooks: GroupCommitHooks,
     ) {}
 
-    write(feed: number, points: PointInput[]): Promise<WrittenPairs> {
+    /** `keysGeneration`: see WriteRequest. */
+    write(feed: number, points: PointInput[], keysGeneration?: number): Promise<WrittenPairs> {
         return new Promise((resolve, reject) => {
-            this.pending.push({ feed, points, resolve, reject })
+            this.pending.push({ feed, points, keysGeneration, resolve, reject })
             if (!this.scheduled) {
                 this.scheduled = true
                 setImmediate(this.flushSoon)
@@ -550,6 +598,7 @@ export class GroupCommit {
         this.pending = []
         if (batch.length === 0) return
         const outcomes = commitBatch(this.writer, batch, this.now(), this.hooks)
+        this.hooks.onKeysGeneration?.(this.writer.keysGeneration())
         batch.forEach((w, i) => {
             const o = outcomes[i]
             if (o instanceof StoreError) w.reject(o)

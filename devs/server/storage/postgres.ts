@@ -37,7 +37,7 @@ import type {
     Store,
     StoredPoint,
 } from "./store.ts"
-import { StoreError } from "./store.ts"
+import { keysChanged, StoreError } from "./store.ts"
 import { deviceOf, feedOf, keyOf, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /**
@@ -620,8 +620,10 @@ export class PostgresStore implements Store {
         })
     }
 
-    writePoints(feed: number, points: PointInput[], nowMs = this.now()): Promise<StoredPoint[]> {
+    writePoints(feed: number, points: PointInput[], nowMs = this.now(), keysAsOf?: number): Promise<StoredPoint[]> {
         if (this.closed) return Promise.reject(new StoreError("closed", "the server is shutting down; write again after reconnecting"))
+        // a change of keys announced since the writer's key was checked: check it again (keysVersionAsKnown)
+        if (keysAsOf !== undefined && keysAsOf !== this.keysGeneration) return Promise.reject(keysChanged())
         return new Promise((resolve, reject) => {
             this.pending.push({ feed, points, nowMs, resolve, reject })
             this.scheduleFlush()
@@ -1082,6 +1084,11 @@ export class PostgresStore implements Store {
     }
 
     keysVersion(): number {
+        return this.keysGeneration
+    }
+
+    /** The same: what the LISTEN connection has heard is all this store knows, and knowing costs no read. */
+    keysVersionAsKnown(): number {
         return this.keysGeneration
     }
 

@@ -31,7 +31,7 @@ import type {
     Store,
     StoredPoint,
 } from "./store.ts"
-import { StoreError } from "./store.ts"
+import { keysChanged, StoreError } from "./store.ts"
 import { ConfigError } from "../errors.ts"
 import type { Permission } from "../auth/grant.ts"
 import { ServerStamps, type StampedPoint } from "./stamps.ts"
@@ -208,9 +208,15 @@ const sqliteProductOf = (r: SqliteProductRow): ProductRecord =>
 export class SqliteStore implements Store {
     private readonly db: Database.Database
     private readonly now: () => number
-    /** the generation counter (migration 7) as this connection last read or wrote it */
+    /**
+     * the generation counter (migration 7) as this store last read, wrote or heard it from its writer
+     * (which reads it in each commit after another connection committed: WriteRequest.keysGeneration)
+     */
     private generation = -1
+    /** keysVersion(): moves whenever `generation` does */
     private keysGeneration = 0
+    /** the generation as the writer's latest commit read it */
+    private writerGeneration = -1
     /** data_version was read in this event-loop turn (see noticeOtherWriters) */
     private lookedThisTurn = false
     private readonly endTurn = () => (this.lookedThisTurn = false)
@@ -239,7 +245,7 @@ export class SqliteStore implements Store {
         }
         this.stmt = this.prepare()
         this.feeds = new FeedPresence(this.db)
-        const hooks = { onCommit: opts.onCommit, onError: opts.onError }
+        const hooks = { onCommit: opts.onCommit, onError: opts.onError, onKeysGeneration: (g: number) => this.writerRead(g) }
         if (threaded) this.writer = { thread: new WriterThread({ path: opts.path, synchronous: opts.synchronous ?? "FULL" }, hooks, this.now) }
         else {
             const points = new PointWriter(this.db)
@@ -423,8 +429,12 @@ export class SqliteStore implements Store {
         return r && feedOf({ ...r, updated_ms: lastWrite ?? r.updated_ms })
     }
 
+    /**
+     * From memory where it can: a feed another process deleted may still be "true" here until this
+     * connection next looks at other writers (keysVersion, catchUp); a write to it is refused by the
+     * writer's own check in its transaction ("no-such-feed"), and the deletion raised the keys' generation.
+     */
     async feedExists(id: number): Promise<boolean> {
-        this.noticeOtherWriters()
         return this.feeds.exists(id)
     }
 
@@ -498,7 +508,7 @@ export class SqliteStore implements Store {
             }
             return done
         }).immediate()
-        if (deletion) this.keysGeneration++
+        if (deletion) this.keysChangedHere()
         return deletion
     }
 
@@ -538,12 +548,26 @@ export class SqliteStore implements Store {
         }).immediate()
     }
 
-    async writePoints(feed: number, points: PointInput[], nowMs = this.now()): Promise<StoredPoint[]> {
+    async writePoints(feed: number, points: PointInput[], nowMs = this.now(), keysAsOf?: number): Promise<StoredPoint[]> {
         if (this.closed) throw new StoreError("closed", "the server is shutting down; write again after reconnecting")
+        // the key check relied on the keys as of `generation`: the writer stores the points only if the
+        // counter is still there in its transaction (no read here: the hot path's saving)
+        let generation: number | undefined
+        if (keysAsOf !== undefined) {
+            if (keysAsOf !== this.keysGeneration || this.generation < 0) throw keysChanged()
+            generation = this.generation
+        }
         // one process writes this file: its stamps are drawn here, in memory, before the write is queued
         const stamped = this.stamps.stamp(feed, points, nowMs)
-        const written = "thread" in this.writer ? await this.writer.thread.write(feed, stamped) : await this.writer.inline.write(feed, stamped)
-        return storedPointsOf(stamped, written)
+        try {
+            const written = "thread" in this.writer ? await this.writer.thread.write(feed, stamped, generation) : await this.writer.inline.write(feed, stamped, generation)
+            return storedPointsOf(stamped, written)
+        } catch (e) {
+            // refused: the writer's counter is the database's (this store's may even be ahead of it, had a
+            // transaction that raised it rolled back), so the next check is made against it
+            if (e instanceof StoreError && e.failure === "keys-changed" && this.writerGeneration !== this.generation) this.keysMoved(this.writerGeneration)
+            throw e
+        }
     }
 
     async history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]> {
@@ -599,7 +623,7 @@ export class SqliteStore implements Store {
 
     async insertKey(k: KeyRecord): Promise<void> {
         this.db.transaction(() => this.insertKeyRow(k)).immediate()
-        this.keysGeneration++
+        this.keysChangedHere()
     }
 
     /** A key row, inside a transaction (which tells the other connections that keys changed). */
@@ -627,7 +651,7 @@ export class SqliteStore implements Store {
                 return this.stmt.revokeKey.run(atMs, id).changes > 0
             })
             .immediate()
-        this.keysGeneration++
+        this.keysChangedHere()
         return changed
     }
 
@@ -639,7 +663,7 @@ export class SqliteStore implements Store {
                 return changes.reduce((n, c) => n + this.stmt.rehashKey.run(c.to, kind, c.id, c.from).changes, 0)
             })
             .immediate()
-        this.keysGeneration++
+        this.keysChangedHere()
         return n
     }
 
@@ -658,7 +682,7 @@ export class SqliteStore implements Store {
             if (untilMs > now) this.stmt.revokeTokenFamily.run(family, untilMs)
             this.raiseGeneration()
         }).immediate()
-        this.keysGeneration++
+        this.keysChangedHere()
     }
 
     async revokedTokenFamilies(): Promise<string[]> {
@@ -741,7 +765,7 @@ export class SqliteStore implements Store {
             this.stmt.insertDevice.run(d)
             return deviceOf(this.stmt.device.get(c.deviceId)!)
         }).immediate()
-        this.keysGeneration++
+        this.keysChangedHere()
         return device
     }
 
@@ -758,7 +782,7 @@ export class SqliteStore implements Store {
             this.stmt.reissueDevice.run(c.key.id, feed, c.firmware, c.deviceId)
             return deviceOf(this.stmt.device.get(c.deviceId)!)
         }).immediate()
-        this.keysGeneration++
+        this.keysChangedHere()
         return device
     }
 
@@ -794,7 +818,7 @@ export class SqliteStore implements Store {
             this.raiseGeneration()
             return d
         }).immediate()
-        if (device) this.keysGeneration++
+        if (device) this.keysChangedHere()
         return device
     }
 
@@ -812,11 +836,18 @@ export class SqliteStore implements Store {
         return this.keysGeneration
     }
 
+    keysVersionAsKnown(): number {
+        return this.keysGeneration
+    }
+
     /**
      * Another connection (the `feedline keys` CLI in another process) may have changed keys or deleted
      * feeds. Read at most once per event-loop turn (a turn serves many requests; reading data_version per
      * request cost a sixth of the server's CPU), so a change committed there counts from the next turn on.
-     * Changes through this store count at once.
+     * Changes through this store count at once. Datapoint writes do not look (keysVersionAsKnown): every
+     * commit of the writer thread moves this connection's data_version, so at a steady rate each request
+     * paid two reads on a dropped page cache (~14 µs, docs/PERFORMANCE.md); the writer checks their keys'
+     * generation in its transaction instead (WriteRequest.keysGeneration).
      */
     private noticeOtherWriters(): void {
         if (this.lookedThisTurn || this.closed) return
@@ -836,14 +867,36 @@ export class SqliteStore implements Store {
     private lookAtOtherWriters(): void {
         if (!this.feeds.otherWriters()) return
         const generation = this.stmt.generation.get()!
-        if (generation === this.generation) return
-        this.generation = generation
-        this.keysGeneration++
+        if (generation !== this.generation) this.keysMoved(generation)
     }
 
     /** In a transaction that changes keys or deletes a feed: tells the other connections. */
     private raiseGeneration(): void {
-        this.generation = this.stmt.raiseGeneration.get()!
+        this.stmt.raiseGeneration.get()
+    }
+
+    /**
+     * After a committed transaction that raised the generation: what it is now (read after the commit, so
+     * a transaction that rolled back leaves nothing wrong in memory; a raise by another process meanwhile
+     * is taken too, and the key ring reloads after it either way).
+     */
+    private keysChangedHere(): void {
+        if ("points" in this.writer) this.writer.points.keysMayHaveChanged() // one connection: its data_version does not move
+        this.keysMoved(this.stmt.generation.get()!)
+    }
+
+    private keysMoved(generation: number): void {
+        this.generation = generation
+        this.keysGeneration++
+    }
+
+    /**
+     * The writer read the generation in a commit: a rise is another process's change of keys (or this
+     * store's, heard back), which counts from now on without a read of this connection's own.
+     */
+    private writerRead(generation: number): void {
+        this.writerGeneration = generation
+        if (generation > this.generation) this.keysMoved(generation)
     }
 
     /**

@@ -16,6 +16,7 @@ export type StoreFailure =
     | "no-such-feed" // a write or a new datastream for a feed that does not exist
     | "closed" // the store is closing (the server shuts down)
     | "commit-failed" // the transaction failed: nothing of it was stored
+    | "keys-changed" // keys changed since the key check a write relied on (writePoints' keysAsOf): nothing was stored; check the key again
     | "unavailable" // the database could not be reached or did not answer in time (PostgreSQL): nothing was done
     | "commit-unknown" // the database went away while confirming a commit (PostgreSQL): it may or may not have been stored
     | "no-such-product" // a claim for a product that does not exist
@@ -36,6 +37,11 @@ export class StoreError extends Error {
     ) {
         super(reason)
     }
+}
+
+/** Keys changed since the key check a write relied on (Store.writePoints' keysAsOf): nothing of it was stored; check the key again. */
+export function keysChanged(): StoreError {
+    return new StoreError("keys-changed", "keys changed while this write was on its way; nothing was written, send it again", 0)
 }
 
 export interface FeedRecord {
@@ -238,8 +244,14 @@ export interface Store {
      * is durably committed (writes are batched: one transaction for all that arrived meanwhile). Returns
      * the points that changed something, sorted by stream then at; a rewrite of an identical value is
      * not a change. Rejects "no-such-feed" when the feed does not exist.
+     *
+     * `keysAsOf`: the keysVersionAsKnown() that the writer's key was checked against, when that check did
+     * not look at other processes' changes (the hot path). Then nothing is stored, and it rejects
+     * "keys-changed", if keys changed since: SQLite checks in the transaction that stores the points, so
+     * no point is stored under a key revoked (by any process) before that commit; PostgreSQL checks
+     * what its LISTEN connection has heard when the write is made.
      */
-    writePoints(feed: number, points: PointInput[], nowMs?: number): Promise<StoredPoint[]>
+    writePoints(feed: number, points: PointInput[], nowMs?: number, keysAsOf?: number): Promise<StoredPoint[]>
     history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]>
     /** deletes datapoints with startMs <= at < endMs; the current value falls back to the newest left */
     deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number>
@@ -263,8 +275,17 @@ export interface Store {
     revokedTokenFamilies(): Promise<string[]>
     /** forgets signed-out families past their end (their tokens are expired); how many */
     pruneRevokedTokenFamilies(): Promise<number>
-    /** changes whenever keys or token revocations may have been changed, also by another process (the CLI, another server) */
+    /**
+     * changes whenever keys or token revocations may have been changed, also by another process (the CLI,
+     * another server): SQLite looks at other connections' commits for it (at most once per event-loop turn)
+     */
     keysVersion(): number
+    /**
+     * keysVersion() as this process knows it now, without looking at other processes' commits (no read):
+     * changes through this store, and those it has heard of. A key check made against it is only as good
+     * as writePoints' `keysAsOf` check that must follow.
+     */
+    keysVersionAsKnown(): number
     /**
      * Notices now what other processes committed before this call (keysVersion moves if keys changed),
      * instead of when their announcement arrives: a key made on one server and presented a moment later

@@ -63,7 +63,7 @@ port.on("message", (m: ToWriter) => {
         onCommit: (ms) => (commitMs = ms),
         onError: report.onError,
     })
-    post({ kind: "written", id: m.id, outcomes: packOutcomes(outcomes), commitMs })
+    post({ kind: "written", id: m.id, outcomes: packOutcomes(outcomes), commitMs, keysGeneration: writer.keysGeneration() })
     if (writer.journalRows() >= COMPACT_JOURNAL_ROWS && !compactSoon) {
         compactSoon = true
         setImmediate(compactWhenNothingWaits)

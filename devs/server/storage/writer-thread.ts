@@ -14,13 +14,13 @@ import type { StoreError } from "./store.ts"
  */
 export type ToWriter = { kind: "write"; id: number; nowMs: number; writes: PackedWrites } | { kind: "compact"; id: number } | { kind: "close" }
 
-/** Per write: feed, number of points, then stream, atMs, value per point. */
+/** Per write: feed, keys' generation (-1: none), number of points, then stream, atMs, value per point. */
 export type PackedWrites = (number | string)[]
 
 export function packWrites(writes: WriteRequest[]): PackedWrites {
     const out: PackedWrites = []
     for (const w of writes) {
-        out.push(w.feed, w.points.length)
+        out.push(w.feed, w.keysGeneration ?? -1, w.points.length)
         for (const p of w.points) out.push(p.stream, p.atMs, p.value)
     }
     return out
@@ -30,10 +30,11 @@ export function unpackWrites(packed: PackedWrites): WriteRequest[] {
     const writes: WriteRequest[] = []
     for (let i = 0; i < packed.length; ) {
         const feed = packed[i++] as number
+        const keysGeneration = packed[i++] as number
         const n = packed[i++] as number
         const points: PointInput[] = new Array(n)
         for (let k = 0; k < n; ++k, i += 3) points[k] = { stream: packed[i] as string, atMs: packed[i + 1] as number, value: packed[i + 2] as string }
-        writes.push({ feed, points })
+        writes.push(keysGeneration < 0 ? { feed, points } : { feed, points, keysGeneration })
     }
     return writes
 }
@@ -81,9 +82,12 @@ export function unpackOutcomes(packed: PackedOutcomes): (WrittenPairs | StoreRef
     return out
 }
 
-/** Thread → main. `commitMs`: how long the message's transaction took (absent when it failed). */
+/**
+ * Thread → main. `commitMs`: how long the message's transaction took (absent when it failed).
+ * `keysGeneration`: the keys' generation as the thread's latest commit read it (PointWriter.keysGeneration).
+ */
 export type FromWriter =
-    | { kind: "written"; id: number; outcomes: PackedOutcomes; commitMs?: number }
+    | { kind: "written"; id: number; outcomes: PackedOutcomes; commitMs?: number; keysGeneration: number }
     | { kind: "compacted"; id: number; failed?: string }
     | { kind: "ready" }
     | { kind: "error"; message: string; stack?: string }
@@ -144,9 +148,10 @@ export class WriterThread {
         private readonly now: () => number,
     ) {}
 
-    write(feed: number, points: PointInput[]): Promise<WrittenPairs> {
+    /** `keysGeneration`: see WriteRequest. */
+    write(feed: number, points: PointInput[], keysGeneration?: number): Promise<WrittenPairs> {
         return new Promise((resolve, reject) => {
-            this.queued.push({ feed, points, resolve, reject })
+            this.queued.push({ feed, points, keysGeneration, resolve, reject })
             if (!this.scheduled && this.inflight.size < MESSAGES_ON_THE_WAY) {
                 this.scheduled = true
                 setImmediate(this.sendSoon)
@@ -237,6 +242,7 @@ export class WriterThread {
         this.inflight.delete(m.id)
         this.unrefIfIdle()
         if (m.commitMs !== undefined) this.hooks.onCommit?.(m.commitMs, waiting.length)
+        this.hooks.onKeysGeneration?.(m.keysGeneration)
         // what gathered while the thread committed goes now: the answers below take turns of their own
         if (this.queued.length && !this.closing && this.inflight.size < MESSAGES_ON_THE_WAY) this.send()
         const outcomes = unpackOutcomes(m.outcomes)

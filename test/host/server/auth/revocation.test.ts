@@ -67,3 +67,31 @@ test("subscriptions of other keys go on after a revocation", async () => {
     other.close()
     writer.close()
 })
+
+// A device's writes skip the look at other processes' changes on the main thread (the hot path); the
+// store's commit checks the keys' version instead (test/host/server/storage/keys-at-commit.test.ts makes
+// the race itself). Whether the server's background look or the commit meets the CLI's revocation first,
+// the answer is the same: 401, and nothing stored.
+test("revoked by the CLI while a device writes: its next write is 401 and stores nothing; reads and subscriptions with the key are 401 from the next request", async () => {
+    const key = await s.keys.create({ label: "device", permissions: ["read", "update"], feeds: [feed] })
+    const device = await TlsClient.open(s, key.secret)
+    const reader = await TlsClient.open(s, key.secret)
+    const put = (value: string) => device.request({ method: "put", resource: `/feeds/${feed}/datastreams/raced`, body: { current_value: value } })
+    try {
+        for (const v of ["1", "2", "3"]) assert.equal((await put(v)).status, 200)
+        // a write that changes more than its points (a title) on the same proven key: checked in full, done
+        const titled = await device.request({ method: "put", resource: `/feeds/${feed}`, body: { title: "raced", datastreams: [{ id: "raced", current_value: "4" }] } })
+        assert.equal(titled.status, 200, JSON.stringify(titled))
+        await feedlineCli(["keys", "revoke", key.record.id, "--data-dir", s.dataDir])
+        const refused = await put("after")
+        assert.deepEqual([refused.status, refused.body.code], [401, "E_UNAUTHORIZED"], JSON.stringify(refused))
+        const read = await reader.request({ method: "get", resource: `/feeds/${feed}/datastreams/raced` })
+        assert.equal(read.status, 401, JSON.stringify(read))
+        const master = await http(s, "GET", `/v2/feeds/${feed}`, { key: s.credentials.masterKey })
+        assert.equal(master.body.title, "raced")
+        assert.equal(master.body.datastreams.find((d: { id: string }) => d.id === "raced").current_value, "4", "the write after the revocation stored nothing")
+    } finally {
+        device.close()
+        reader.close()
+    }
+})
