@@ -220,7 +220,7 @@ export class SqliteStore implements Store {
     /** data_version was read in this event-loop turn (see noticeOtherWriters) */
     private lookedThisTurn = false
     private readonly endTurn = () => (this.lookedThisTurn = false)
-    /** feeds that exist, as far as this connection knows: forgotten when another connection commits */
+    /** feeds that exist, as far as this connection knows: forgotten when it next looks at other writers after one committed (keysVersion, catchUp) */
     private readonly feeds: FeedPresence
     /** where datapoint writes are committed: the writer thread, or this connection */
     private readonly writer: { thread: WriterThread } | { inline: GroupCommit; points: PointWriter }
