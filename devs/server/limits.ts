@@ -210,7 +210,8 @@ export const CLAIM_BURST_PER_ADDRESS = 100
 /**
  * [fleet] Claims per product, from every address: 10/s with bursts of 500, so a factory's thousand boards
  * switched on at once are all claimed within a minute and a half (they retry after retry_after_ms), and a
- * leaked batch of codes cannot make feeds faster than that.
+ * leaked batch of codes cannot make feeds faster than that. Spent only by claims that would make or re-key
+ * a device (fleet/fleet.ts takeProductClaim): claims that make nothing are bounded per address.
  */
 export const CLAIM_RATE_PER_PRODUCT = 10
 export const CLAIM_BURST_PER_PRODUCT = 500

@@ -44,14 +44,22 @@ export class Fleet {
         private readonly rates: ClaimRates,
     ) {}
 
-    /** A claim from `address` for `product`: both budgets must have room (the address's is spent first). */
-    async limitClaim(address: string, product: string): Promise<Take & { which?: "address" | "product" }> {
-        const now = this.now()
-        // named apart from the per-key budgets they may share a store with (key ids are hex)
-        const a = await this.rates.perAddress.take(`claim-address:${address}`, now)
-        if (!a.ok) return { ...a, which: "address" }
-        const p = await this.rates.perProduct.take(`claim-product:${product}`, now)
-        return p.ok ? p : { ...p, which: "product" }
+    // Budgets named apart from the per-key budgets they may share a store with (key ids are hex).
+
+    /** A claim from `address`, whatever it carries: spent before anything is looked at. */
+    takeAddressClaim(address: string): Take | Promise<Take> {
+        return this.rates.perAddress.take(`claim-address:${address}`, this.now())
+    }
+
+    /**
+     * A claim of `product` that would make or re-key a device (its code valid, nothing refusing it): only
+     * such claims spend the product's budget. Any claim spent it before, so anyone who knows a product's
+     * id (it is in every board's settings) could keep its legitimate boards from claiming with wrong
+     * codes from a handful of addresses, each within its own budget (ten at 1/s hold 10/s empty). Addresses
+     * are cheap, valid codes are not; what makes nothing is bounded per address (the claim rate, failed keys).
+     */
+    takeProductClaim(product: string): Take | Promise<Take> {
+        return this.rates.perProduct.take(`claim-product:${product}`, this.now())
     }
 
     /** Reloads which keys are devices' (at start, and whenever keys changed: claims in another process included). */

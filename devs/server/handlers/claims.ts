@@ -13,6 +13,7 @@ import type { OpenCtx, OpenRoutes, Result } from "../context.ts"
 import { ApiError, asApiError, unprocessable } from "../errors.ts"
 import { CLAIM_REFUSED_RETRY_MS } from "../limits.ts"
 import { MAX_VALUE_CHARS } from "../../../src/protocol.ts"
+import type { Take } from "../ratelimit.ts"
 import type { DeviceRecord } from "../storage/store.ts"
 import { objectBody } from "./body.ts"
 import { claimPolicies } from "./products.ts"
@@ -54,11 +55,9 @@ async function claimOnce(ctx: OpenCtx): Promise<Result> {
     const previousKey = textOf(body.key, "key", MAX_CREDENTIAL_CHARS, false)
     const productId = ctx.path.product
 
-    const limited = await fleet.limitClaim(address, productId)
-    if (!limited.ok) {
-        const why = limited.which === "address" ? "from this address" : `for product ${productId}`
-        throw new ApiError(429, "E_CLAIM_RATE_LIMITED", `too many claims ${why}; claim again after retry_after_ms`, limited.retryAfterMs)
-    }
+    const limited = (taken: Take, why: string) => new ApiError(429, "E_CLAIM_RATE_LIMITED", `too many claims ${why}; claim again after retry_after_ms`, taken.retryAfterMs)
+    const fromAddress = await fleet.takeAddressClaim(address)
+    if (!fromAddress.ok) throw limited(fromAddress, "from this address")
     // codes are credentials: guessing them falls under the same gate as guessing keys
     const gate = authFailures.peek(address, now())
     if (!gate.ok) throw new ApiError(429, "E_AUTH_RATE_LIMITED", "too many failed keys or codes from this address; wait before trying again", gate.retryAfterMs)
@@ -82,6 +81,9 @@ async function claimOnce(ctx: OpenCtx): Promise<Result> {
         metrics.claims.add({ outcome: decision.error.code })
         throw decision.error
     }
+    // the product's budget bounds what is made for it, so only what would be made spends it (fleet.ts)
+    const forProduct = await fleet.takeProductClaim(product.id)
+    if (!forProduct.ok) throw limited(forProduct, `for product ${product.id}`)
 
     const atMs = now()
     const label = `device ${hardwareId}, product ${product.id}`

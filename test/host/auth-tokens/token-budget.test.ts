@@ -3,33 +3,18 @@
 // 429 E_TOKEN_RATE_LIMITED with retry_after_ms and Retry-After, and no token. (Across processes, on Redis:
 // scale/cross-process.test.ts.)
 import assert from "node:assert/strict"
-import { request } from "node:http"
 import { after, test } from "node:test"
-import { startTestServer } from "../harness/server-harness.ts"
+import { httpFrom, startTestServer } from "../harness/server-harness.ts"
 
 let t = Date.UTC(2026, 11, 1)
 // 3 tokens per key, one more a second
 const s = await startTestServer({ now: () => t, tokenMintRatePerSecond: 1, tokenMintBurst: 3 })
 after(() => s.stop())
 
-interface Answer {
-    status: number
-    body: any
-    retryAfter?: string
-}
-
 /** POST /jwt from loopback address `from` (127.0.0.x: each its own address to the server). */
-function mint(from: string, headers: Record<string, string>): Promise<Answer> {
-    return new Promise((resolve, reject) => {
-        const req = request({ host: "127.0.0.1", port: s.appPort, localAddress: from, method: "POST", path: "/jwt", headers }, (res) => {
-            let text = ""
-            res.setEncoding("utf8")
-            res.on("data", (c: string) => (text += c))
-            res.on("end", () => resolve({ status: res.statusCode!, body: JSON.parse(text), retryAfter: res.headers["retry-after"] as string | undefined }))
-        })
-        req.on("error", reject)
-        req.end()
-    })
+async function mint(from: string, headers: Record<string, string>) {
+    const r = await httpFrom(s, from, "POST", "/jwt", { headers })
+    return { ...r, retryAfter: r.headers["retry-after"] }
 }
 
 test("a key's tokens are limited over every address: sign-ins and renewals spend one budget; 429 E_TOKEN_RATE_LIMITED with retry_after_ms and Retry-After; other keys unaffected", async () => {

@@ -1,6 +1,7 @@
 // Test harness for the server suites: a server on 127.0.0.1 with ephemeral ports in a temporary data
 // folder, and line-oriented clients over TLS and WebSocket. Every wait has a deadline; nothing sleeps.
 import { execFile } from "node:child_process"
+import { request } from "node:http"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -274,4 +275,24 @@ export async function http(server: { appPort: number }, method: string, path: st
         body = text
     }
     return { status: res.status, body, headers: res.headers }
+}
+
+/**
+ * HTTP request against the app port from loopback address `from` (127.0.0.x: each its own address to the
+ * server's per-address limits, which `http` cannot show: fetch does not bind a local address).
+ */
+export function httpFrom(server: { appPort: number }, from: string, method: string, path: string, opts: { headers?: Record<string, string>; body?: unknown } = {}) {
+    const text = opts.body === undefined ? "" : JSON.stringify(opts.body)
+    const headers: Record<string, string> = { ...opts.headers, "content-length": String(Buffer.byteLength(text)) }
+    if (opts.body !== undefined) headers["content-type"] = "application/json"
+    return new Promise<{ status: number; body: any; headers: Record<string, string | string[] | undefined> }>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: server.appPort, localAddress: from, method, path, headers }, (res) => {
+            let answer = ""
+            res.setEncoding("utf8")
+            res.on("data", (c: string) => (answer += c))
+            res.on("end", () => resolve({ status: res.statusCode!, body: answer ? JSON.parse(answer) : undefined, headers: res.headers }))
+        })
+        req.on("error", reject)
+        req.end(text)
+    })
 }

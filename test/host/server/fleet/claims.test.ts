@@ -11,7 +11,7 @@ import type { Store } from "../../../../devs/server/storage/store.ts"
 import { keyGrant } from "../../../../devs/auth-tokens/browser-tokens.ts"
 import { tokenAuthorityFor } from "../../../../devs/auth-tokens/server-glue.ts"
 import { http, serverForThisFile, startTestServer } from "../../harness/server-harness.ts"
-import { claim, claimOn, DOORS, inventory, makeProduct, writeWith } from "./fleet-fixture.ts"
+import { claim, claimFrom, claimOn, DOORS, inventory, makeProduct, writeWith } from "./fleet-fixture.ts"
 
 let logText = ""
 // everything the server logs, to show that no secret, code or key is ever in it
@@ -360,6 +360,39 @@ describe("rate limits", () => {
             const product = await claim(limited, p, "a5")
             assert.deepEqual([product.status, product.body.code], [429, "E_CLAIM_RATE_LIMITED"], JSON.stringify(product.body))
             assert.match(product.body.errors, new RegExp(`product ${p.id}`))
+        } finally {
+            await limited.stop()
+        }
+    })
+
+    test("a product's budget is spent only by claims that would make or re-key a device: many addresses sending wrong codes, unknown products or a used board's code leave it to the real installer", async () => {
+        let t = Date.UTC(2026, 11, 1)
+        // each address 2 claims (then 1 a second), the product 3 (then one every ~17 min)
+        const limited = await startTestServer({ now: () => t, claimRatePerAddress: 1, claimBurstPerAddress: 2, claimRatePerProduct: 0.001, claimBurstPerProduct: 3 })
+        try {
+            const p = await makeProduct(limited)
+            const used = await claim(limited, p, "in-use")
+            assert.equal(used.status, 201) // the product's first
+            assert.equal(await writeWith(limited, used.body.key, used.body.feed), 200)
+            // ten addresses, each within its own budget: wrong codes, another product's id, the used board's real code
+            const refused: string[] = []
+            for (let i = 10; i < 20; ++i) {
+                const from = `127.0.0.${i}`
+                refused.push((await claimFrom(limited, from, p.id, { hardware_id: `x${i}`, code: "A".repeat(86) })).body.code)
+                const clone = i % 2 ? await claimFrom(limited, from, "p00000000", { hardware_id: `x${i}`, code: "A".repeat(86) }) : await claimFrom(limited, from, p.id, { hardware_id: "in-use", code: p.code("in-use") })
+                refused.push(clone.body.code)
+            }
+            assert.deepEqual(new Set(refused), new Set(["E_BAD_CLAIM_CODE", "E_NO_SUCH_PRODUCT", "E_ALREADY_CLAIMED"]), refused.join(" "))
+            // the installer's boards, from its own address: the product's two claims left are theirs
+            for (const hw of ["real-1", "real-2"]) {
+                const r = await claimFrom(limited, "127.0.0.30", p.id, { hardware_id: hw, code: p.code(hw) })
+                assert.equal(r.status, 201, `${hw}: ${JSON.stringify(r.body)}`)
+            }
+            // and the product's budget still bounds what is made, from any address
+            const over = await claimFrom(limited, "127.0.0.31", p.id, { hardware_id: "real-3", code: p.code("real-3") })
+            assert.deepEqual([over.status, over.body.code], [429, "E_CLAIM_RATE_LIMITED"], JSON.stringify(over.body))
+            assert.match(over.body.errors, new RegExp(`product ${p.id}`))
+            assert.equal((await limited.store.listDevices(p.id)).length, 3)
         } finally {
             await limited.stop()
         }

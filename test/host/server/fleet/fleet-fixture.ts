@@ -3,7 +3,7 @@
 // create nothing).
 import assert from "node:assert/strict"
 import { activationCode, parseProductSecret } from "../../../../devs/server/fleet/claim-codes.ts"
-import { http, TlsClient, WsClient, type TestServer } from "../../harness/server-harness.ts"
+import { http, httpFrom, TlsClient, WsClient, type TestServer } from "../../harness/server-harness.ts"
 
 export type Door = "tls" | "http" | "ws"
 export const DOORS: Door[] = ["tls", "http", "ws"]
@@ -44,6 +44,12 @@ export async function claimOn(s: TestServer, door: Door, productId: string, body
 /** Claims over HTTP (the door does not matter to the test) and closes nothing. */
 export async function claim(s: TestServer, p: Product, hardwareId: string, extra: Record<string, unknown> = {}): Promise<Answer> {
     return claimOn(s, "http", p.id, { hardware_id: hardwareId, code: p.code(hardwareId), firmware: "0.1.0", ...extra })
+}
+
+/** One claim over HTTP from loopback address `from` (127.0.0.x: each its own address to the server's limits). */
+export async function claimFrom(s: TestServer, from: string, productId: string, body: Record<string, unknown>): Promise<Answer> {
+    const r = await httpFrom(s, from, "POST", `/v2/products/${productId}/claims`, { body })
+    return { status: r.status, body: r.body }
 }
 
 /** Everything a claim could make. */
