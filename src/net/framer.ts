@@ -30,9 +30,9 @@ export class LineFramer {
             const end = nl < 0 ? chunk.length : nl
             if (!this.skipping) {
                 if (this.partBytes + end - start > MAX_LINE_BYTES) {
+                    this.reset()
                     this.skipping = true
                     this.overlong++
-                    this.reset()
                 } else if (end > start) {
                     this.parts.push(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end))
                     this.partBytes += end - start
@@ -45,10 +45,14 @@ export class LineFramer {
         }
     }
 
-    /** Forgets a partial line: the next connection starts clean. */
+    /**
+     * Forgets a partial line: the next connection starts clean, also after one that ended inside an
+     * over-long line (else the new connection's welcome was skipped as that line's rest).
+     */
     reset() {
         this.parts = []
         this.partBytes = 0
+        this.skipping = false
     }
 
     private emit() {

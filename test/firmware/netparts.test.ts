@@ -118,6 +118,17 @@ describe("framer", () => {
         expect(lines.length).toBe(1)
         expect(lines[0]).toBe('{"ok":1}')
     })
+    test("an over-long line cut by a reconnect: the next connection's first line (its welcome) is intact", () => {
+        const lines: string[] = []
+        const f = framerWith(lines)
+        const chunk = Buffer.alloc(MAX_LINE_BYTES + 1)
+        chunk.fillAt(0, chunk.length, 120) // no newline: the connection ends inside the line
+        f.push(chunk)
+        f.reset()
+        f.push(Buffer.from('{"welcome":"w"}\n'))
+        expect(lines.length).toBe(1)
+        expect(lines[0]).toBe('{"welcome":"w"}')
+    })
     test("a line of exactly MAX_LINE_BYTES is kept", () => {
         const lines: string[] = []
         const f = framerWith(lines)
