@@ -259,9 +259,7 @@ export class Link {
 
     onOpen() {
         if (this.state !== "connecting") return
-        const now = this.deps.now()
-        this.lastRxMs = now // the welcome deadline runs from here
-        this.lastTxMs = now
+        this.lastTxMs = this.deps.now()
         this.framer.reset()
         this.to("greeting", "socket open")
     }
@@ -292,7 +290,9 @@ export class Link {
         } else if (st === "connecting") {
             if (now - this.stateSinceMs >= this.cfg.connectTimeoutMs) this.drop("E_CONNECT_TIMEOUT")
         } else if (st === "greeting") {
-            if (keepaliveStep(now, this.lastRxMs, this.lastTxMs, this.keepalive).health === "dead") this.drop("E_NO_WELCOME")
+            // [P§2] counted from the open, not from the last byte: a server that sends heartbeats or a line
+            // without end, but no welcome, must not hold the device here
+            if (now - this.stateSinceMs >= this.keepalive.timeoutMs) this.drop("E_NO_WELCOME")
         } else {
             const late = this.requests.msToNextDeadline(now) === 0
             const k = keepaliveStep(now, this.lastRxMs, this.lastTxMs, this.keepalive)

@@ -100,6 +100,17 @@ describe("link states", () => {
         await advance(h, 3000)
         expect(h.link.stats().lastDisconnect).toBe("E_NO_WELCOME")
     })
+    test("no welcome within timeout of the open, whatever else comes (heartbeats, bytes without a newline): E_NO_WELCOME", async () => {
+        const h = makeLink()
+        h.link.start()
+        h.link.tick()
+        h.link.onOpen()
+        for (let i = 0; i < 15; ++i) {
+            rx(h, i % 2 ? "\n" : "xxxxxxxx")
+            await advance(h, 200)
+        }
+        expect(h.link.stats().lastDisconnect).toBe("E_NO_WELCOME")
+    })
     test("connect that never completes: E_CONNECT_TIMEOUT", async () => {
         const h = makeLink({ connectTimeoutMs: 5000 })
         h.link.start()
