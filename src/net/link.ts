@@ -84,6 +84,12 @@ export const TICK_MS = 100
  * kept, and a typo on the server (`timeout: 3`) must not make every device reconnect in a loop.
  */
 const KEEPALIVE_FLOORS: KeepaliveFloors = { heartbeatMs: TICK_MS, timeoutMs: 1000 }
+/**
+ * Ceiling on a welcome's `timeout`, which is also every request's answer deadline: a longer one (a typo
+ * such as 60000000, or 1e400, which reads as Infinity) would leave a dead link and an unanswered batch
+ * unnoticed until the last-resort reboot (REBOOT_MIN, 15 min). 5x the field profile's 60 s.
+ */
+const MAX_TIMEOUT_MS = 300000
 /** While offline, look for the network this often (no backoff: nothing is being hammered). */
 const OFFLINE_POLL_MS = 1000
 /** After a 401/403 on a batch, wait this long before trying again (someone has to fix the key). */
@@ -407,6 +413,7 @@ export class Link {
             return
         }
         const now = this.deps.now()
+        if (w.timeout > MAX_TIMEOUT_MS) w.timeout = MAX_TIMEOUT_MS
         this.keepalive = keepaliveFromWelcome(w, KEEPALIVE_FLOORS)
         this.offsetMs = w.time - now
         this.outbox.stampAll(this.offsetMs)

@@ -111,6 +111,18 @@ describe("link states", () => {
         }
         expect(h.link.stats().lastDisconnect).toBe("E_NO_WELCOME")
     })
+    test("a welcome's timeout too long to be a watchdog (1e400 reads as Infinity) is capped at 5 min: silence and a missing ack are still found", async () => {
+        const h = makeLink()
+        h.link.start()
+        h.link.tick()
+        h.link.onOpen()
+        rx(h, `{"welcome":"x","session":"s","time":${SERVER_TIME_MS},"heartbeat":60000000,"timeout":1e400}\n`)
+        expect(h.link.state).toBe("up")
+        h.link.report("temp", 1) // a batch in flight, never answered
+        await advance(h, 300000)
+        expect(h.link.state).toBe("down")
+        expect(h.link.stats().lastDisconnect).toBe("E_SILENT")
+    })
     test("connect that never completes: E_CONNECT_TIMEOUT", async () => {
         const h = makeLink({ connectTimeoutMs: 5000 })
         h.link.start()
