@@ -90,6 +90,9 @@ const KEEPALIVE_FLOORS: KeepaliveFloors = { heartbeatMs: TICK_MS, timeoutMs: 100
  * unnoticed until the last-resort reboot (REBOOT_MIN, 15 min). 5x the field profile's 60 s.
  */
 const MAX_TIMEOUT_MS = 300000
+/** A welcome's `time` is ms since the epoch between these (2001-09 and 2286-11): not seconds, not µs. */
+const MIN_SERVER_TIME_MS = 1e12
+const MAX_SERVER_TIME_MS = 1e13
 /** While offline, look for the network this often (no backoff: nothing is being hammered). */
 const OFFLINE_POLL_MS = 1000
 /** After a 401/403 on a batch, wait this long before trying again (someone has to fix the key). */
@@ -408,8 +411,10 @@ export class Link {
     }
 
     private onWelcome(w: Welcome) {
-        if (this.state !== "greeting") {
-            this.s.badLines++ // a second welcome on one connection: ignore it
+        // a second welcome on one connection, or a clock that is no ms since the epoch (seconds, 0, 1e400):
+        // ignored, and E_NO_WELCOME follows; samples stamped with it would be stored at a wrong time or refused
+        if (this.state !== "greeting" || !(w.time > MIN_SERVER_TIME_MS && w.time < MAX_SERVER_TIME_MS)) {
+            this.s.badLines++
             return
         }
         const now = this.deps.now()

@@ -123,6 +123,22 @@ describe("link states", () => {
         expect(h.link.state).toBe("down")
         expect(h.link.stats().lastDisconnect).toBe("E_SILENT")
     })
+    test("a welcome whose time is not ms since the epoch (seconds, 1e400) is not taken: nothing is stamped with it", async () => {
+        const h = makeLink()
+        h.link.report("temp", 1) // waits for the server's clock
+        h.link.start()
+        h.link.tick()
+        h.link.onOpen()
+        rx(h, `{"welcome":"x","session":"s","time":1765000000}\n{"welcome":"x","session":"s","time":1e400}\n`)
+        expect(h.link.state).toBe("greeting")
+        await advance(h, 3000)
+        expect(h.link.stats().lastDisconnect).toBe("E_NO_WELCOME")
+        await advance(h, 500)
+        h.link.onOpen()
+        rx(h, welcomeLine(SERVER_TIME_MS))
+        const at = h.t.lastRequest().body.datastreams[0].datapoints[0].at
+        expect(at > SERVER_TIME_MS - 10000 && at < SERVER_TIME_MS).toBe(true)
+    })
     test("connect that never completes: E_CONNECT_TIMEOUT", async () => {
         const h = makeLink({ connectTimeoutMs: 5000 })
         h.link.start()
