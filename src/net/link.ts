@@ -393,7 +393,10 @@ export class Link {
     private backOff(reason: string, upForMs: number) {
         const now = this.deps.now()
         this.attempt = attemptAfterDrop(this.cfg.backoff, this.attempt, upForMs)
-        const delayMs = backoffDelayMs(this.cfg.backoff, this.attempt, this.deps.random(), this.retryAfterMs)
+        // a batch refusal's wait (429/503 retry_after_ms, 30 s after a 401/403) outlives the connection: a
+        // server that closes after refusing (the auth deadline) must not get the request again sooner
+        const holdMs = this.holdUntilMs - now
+        const delayMs = backoffDelayMs(this.cfg.backoff, this.attempt, this.deps.random(), holdMs > this.retryAfterMs ? holdMs : this.retryAfterMs)
         this.attempt++
         this.retryAfterMs = 0
         this.holdUntilMs = 0

@@ -196,6 +196,25 @@ describe("link states", () => {
         await advance(h, 100)
         expect(h.t.opens).toBe(2)
     })
+    test("a batch refused with a wait (429 retry_after_ms, 401) and the connection closed: the next connection waits it out", async () => {
+        const h = makeLink({}, 0)
+        bringUp(h)
+        h.link.report("temp", 1)
+        rx(h, '{"t":"' + h.t.lastRequest().token + '","s":429,"b":{"code":"E_AUTH_RATE_LIMITED","retry_after_ms":5000}}\n')
+        h.link.onClosed("E_CLOSED_BY_SERVER") // the server's auth deadline, with no hint of its own
+        await advance(h, 4900)
+        expect(h.t.opens).toBe(1)
+        await advance(h, 200)
+        expect(h.t.opens).toBe(2)
+        h.link.onOpen()
+        rx(h, welcomeLine(SERVER_TIME_MS))
+        ackLast(h, 401)
+        h.link.onClosed("E_CLOSED_BY_SERVER")
+        await advance(h, 29900)
+        expect(h.t.opens).toBe(2) // someone has to fix the key: not every backoff step
+        await advance(h, 200)
+        expect(h.t.opens).toBe(3)
+    })
     test("backoff grows while flapping and resets after 20 s up", async () => {
         const h = makeLink({}, 0.999)
         let t = 0
