@@ -76,6 +76,22 @@ ${app}
 
 let generated = 0
 
+/**
+ * The app of the end-to-end tests (for genEntry): a counter reported as `seq` every `periodMs` (to find
+ * lost or doubled samples) and every `cmd` pushed echoed to `cmd_echo` (to see pushes reach the handler).
+ */
+export function counterAndEchoApp(periodMs: number): string {
+    return `
+link.subscribe("datastreams/cmd", (body) => {
+    link.report("cmd_echo", body["current_value"])
+})
+let seq = 0
+setInterval(() => {
+    link.report("seq", seq++)
+}, ${periodMs})
+`
+}
+
 export interface VmLine {
     /** Date.now() when the host read it */
     atMs: number

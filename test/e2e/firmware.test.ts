@@ -9,7 +9,7 @@ import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
 import { startServer, type RunningServer } from "../../devs/server/index.ts"
 import { FaultProxy } from "../../devs/faultproxy/proxy.ts"
-import { api, datapoints, deviceSettings, genEntry, runFirmware, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
+import { api, counterAndEchoApp, datapoints, deviceSettings, genEntry, runFirmware, VM_START_MS, type FirmwareRun } from "./firmware-harness.ts"
 import { SERVER_POLL_MS, until } from "../host/harness/until.ts"
 
 /** [P§4] the keep-alive contract the server announces in tests: a dead link must be noticed within TIMEOUT_MS */
@@ -18,17 +18,7 @@ const TIMEOUT_MS = 3000
 const SLACK_MS = 5000
 const SAMPLE_PERIOD_MS = 100
 
-// The device app: the link, a counter sampled every 100 ms (to find lost or doubled samples) and an
-// echo of the `cmd` datastream to `cmd_echo` (to see pushes reach the handler).
-const APP = `
-link.subscribe("datastreams/cmd", (body) => {
-    link.report("cmd_echo", body["current_value"])
-})
-let seq = 0
-setInterval(() => {
-    link.report("seq", seq++)
-}, ${SAMPLE_PERIOD_MS})
-`
+const APP = counterAndEchoApp(SAMPLE_PERIOD_MS)
 
 describe("firmware end to end (simulator, TLS, real server)", { timeout: 240_000 }, () => {
     let dataDir: string
