@@ -5,6 +5,7 @@ import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
 import { MAX_WRITE_BYTES, NativeSocket, RX_MAX_BYTES, SETTLE_MS, SocketSink, WRITE_GAP_MS } from "../../src/net/socket"
 import { FakeEsp32Socket } from "./fake-runtime"
+import { bringUp, makeLink } from "./netfakes"
 
 /** Records what reaches the link, as "open", "data:<text>", "closed:<reason>". */
 class RecordingSink implements SocketSink {
@@ -219,6 +220,18 @@ describe("socket layer over the ESP32 runtime (fake)", () => {
         expect(r.rt.closes).toBe(1)
     })
 
+    test("a read of 1 KB of blank lines (a server's heartbeat flood) reaches the link in pieces it handles within the VM's step budget", async () => {
+        const r = rig()
+        const h = makeLink()
+        bringUp(h)
+        await up(r, h.link) // the link is up already: the socket only carries its data
+        let flood = "\n"
+        while (flood.length < 1024) flood += flood
+        r.rt.serverSends(flood) // one read on the device: 1 KB
+        r.rt.mainPass()
+        await settle()
+        expect(h.link.state).toBe("up")
+    })
     test("data read before `open` is delivered (S3: main reads on another core) opens the connection", async () => {
         const r = rig()
         const a = new RecordingSink()
