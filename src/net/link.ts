@@ -465,13 +465,14 @@ export class Link {
         this.batchInFlight = 0
         const now = this.deps.now()
         const st = r.status
-        if (st < 300) {
+        if (st >= 200 && st < 300) {
             this.outbox.ack(batchId)
             this.s.rttMs = rttMs
             this.authed = true
             this.succeeded(now)
-        } else if (st === 401 || st === 403 || st === 429 || st === 503 || st === 408 || st >= 500) {
-            this.outbox.release(batchId) // not stored; keep the samples and try again later
+        } else if (st < 400 || st >= 500 || st === 401 || st === 403 || st === 429 || st === 408) {
+            // not stored, or a status no server of the protocol sends (0, 1xx, 3xx): keep the samples, try later
+            this.outbox.release(batchId)
             const hint = r.body && typeof r.body["retry_after_ms"] === "number" ? r.body["retry_after_ms"] : 0
             const waitMs = st === 401 || st === 403 ? AUTH_RETRY_MS : hint > 0 ? hint : SERVER_ERROR_RETRY_MS
             this.holdUntilMs = now + waitMs

@@ -249,6 +249,25 @@ describe("link states", () => {
         await advance(h, 200)
         expect(h.t.lastRequest().token === req.token).toBe(false)
     })
+    test("batch answered with a status that is neither success nor refusal (0, 1xx, 3xx): kept and resent, never taken as stored", async () => {
+        const h = makeLink()
+        bringUp(h)
+        h.link.report("temp", 1)
+        for (const st of [0, 100, 302]) {
+            const req = h.t.lastRequest()
+            ackLast(h, st)
+            expect(h.link.stats().rejected).toBe(0)
+            await advance(h, 1000)
+            const again = h.t.lastRequest()
+            expect(again.token === req.token).toBe(false)
+            expect(again.body.datastreams[0].id).toBe("temp")
+            expect(again.body.datastreams[0].datapoints[0].at).toBe(req.body.datastreams[0].datapoints[0].at)
+        }
+        const last = h.t.lastRequest()
+        ackLast(h, 200)
+        expect(h.t.lastRequest().token === last.token || h.t.lastRequest().body.datastreams[0].id !== "temp").toBe(true) // stored: not sent again
+        expect(h.link.stats().rejected).toBe(0)
+    })
     test("batch answered 429 E_FANOUT_BUSY (the feed's subscribers are behind): kept, resent after retry_after_ms", async () => {
         const h = makeLink()
         bringUp(h)
