@@ -112,6 +112,9 @@ export class Subscriptions {
                     this.ended(i, r)
                     return true
                 }
+                // [P§8] every push names what changed (body.id): a 200 without it is the subscribe's answer
+                // again, which would be handed on as a change and counted as one of a cut replay's pushes
+                if (!r.body || r.body["id"] === undefined) return false
                 const step = sub.cursor.push(r.status, r.body)
                 if (step.deliver) this.handle(sub, r)
                 if (step.caughtUp) this.resubscribe(i)

@@ -289,6 +289,22 @@ describe("link robustness (misbehaving server)", () => {
         expect(s.outbox).toBe(0)
         expect(h.link.state).toBe("up")
     })
+    test("a repeated acknowledgement of a cut replay is no push: every replayed push is handled, none lost", async () => {
+        const h = makeLink()
+        const got: string[] = []
+        h.link.subscribe("datastreams/led", body => {
+            got.push(body ? body.current_value : "?")
+        })
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        const ack = truncatedAck(sub.token, 2, "2026-11-22T05:00:02.000Z")
+        rx(h, ack + ack)
+        rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "a"))
+        rx(h, push(sub.token, "2026-11-22T05:00:02.000Z", "b")) // was under a token given up early: lost
+        expect(got.join(",")).toBe("a,b")
+        expect(h.link.stats().unknownTokens).toBe(1)
+        expect(h.t.lastRequest().params.since).toBe("2026-11-22T05:00:02.000Z")
+    })
     test("a second welcome is ignored", async () => {
         const h = makeLink()
         bringUp(h)
