@@ -54,4 +54,17 @@ describe("claims across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }
         await until("the old key refused on the other process", async () => (await writeWith(b, first.body.key, first.body.feed)) === 401, KEY_CHANGE_SEEN_WITHIN_MS)
         assert.equal(await writeWith(b, again.body.key, again.body.feed), 200)
     })
+
+    test("a key used only through a browser token on one process (a sign-in at its /jwt, then the token) is used on the other too: a claim of the same board there is 409", async () => {
+        const p = await makeProduct(a)
+        const first = await claim(a, p, "token-roaming")
+        assert.equal(first.status, 201, JSON.stringify(first.body))
+        const minted = await http(b, "POST", "/jwt", { key: first.body.key })
+        assert.equal(minted.status, 200, JSON.stringify(minted.body))
+        assert.equal(await writeWith(b, `Bearer ${minted.body.token}`, first.body.feed), 200)
+        await until("the key's first use recorded", async () => (await a.store.getDevice(first.body.device))?.keyUsedMs !== undefined)
+        const clone = await claim(a, p, "token-roaming")
+        assert.deepEqual([clone.status, clone.body.code], [409, "E_ALREADY_CLAIMED"], JSON.stringify(clone.body))
+        assert.equal(await writeWith(a, `Bearer ${minted.body.token}`, first.body.feed), 200, "the token works on both")
+    })
 })
