@@ -4,7 +4,7 @@
 // whether the revocation comes through the API or from the `feedline keys` CLI in another process.
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { feedlineCli, http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, serverForThisFile, TlsClient, WsClient } from "../../harness/server-harness.ts"
+import { feedlineCli, http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, serverForThisFile, startTestServer, TlsClient, WsClient } from "../../harness/server-harness.ts"
 
 const s = await serverForThisFile()
 const feed = s.credentials.feedId
@@ -93,5 +93,31 @@ test("revoked by the CLI while a device writes: its next write is 401 and stores
     } finally {
         device.close()
         reader.close()
+    }
+})
+
+test("a device's writes on its proven key are checked at the commit, not by a read on the main thread: each carries the keys' version it relied on, and is stored", async () => {
+    const keysAsOf: (number | undefined)[] = []
+    const spied = await startTestServer({
+        wrapStore: (store) => {
+            const writePoints = store.writePoints.bind(store)
+            store.writePoints = (feed, points, nowMs, asOf) => {
+                keysAsOf.push(asOf)
+                return writePoints(feed, points, nowMs, asOf)
+            }
+            return store
+        },
+    })
+    const device = await TlsClient.open(spied, spied.credentials.deviceKey)
+    try {
+        const resource = `/feeds/${spied.credentials.feedId}`
+        for (let i = 0; i < 5; i++) assert.equal((await device.request({ method: "put", resource, body: { datastreams: [{ id: "checked", current_value: String(i) }] } })).status, 200)
+        assert.equal(keysAsOf.length, 5, "one store write per request: none was run again")
+        assert.ok(keysAsOf.every((v) => v !== undefined), `every write carries the keys' version: ${JSON.stringify(keysAsOf)}`)
+        const stored = await http(spied, "GET", `/v2${resource}/datastreams/checked`, { key: spied.credentials.masterKey })
+        assert.equal(stored.body.current_value, "4")
+    } finally {
+        device.close()
+        await spied.stop()
     }
 })
