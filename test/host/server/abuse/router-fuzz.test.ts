@@ -281,16 +281,30 @@ test("a client that speaks before the welcome still reads the welcome first", as
     assert.equal(first, N, `the welcome came first on ${first} of ${N} connections`)
 })
 
-/** One raw exchange of arbitrary bytes with the app port; resolves with what came back before the close. */
+/**
+ * One raw exchange of arbitrary bytes with the app port; resolves with the first answer once it is
+ * complete (its headers and its content-length of body), or with what came back before the close.
+ * Not waiting for the close: an answer that keeps the connection alive (a 401 to junk that is a valid
+ * header) would hold each case for the server's 5 s keep-alive timeout.
+ */
 function rawExchange(port: number, bytes: string): Promise<string> {
     return new Promise((resolve) => {
         const s = net.connect({ port, host: "127.0.0.1" }, () => s.write(bytes, "latin1"))
         let data = ""
+        const done = () => {
+            s.destroy()
+            resolve(data)
+        }
         s.setEncoding("latin1")
-        s.on("data", (d: string) => (data += d))
+        s.on("data", (d: string) => {
+            data += d
+            const headEnd = data.indexOf("\r\n\r\n")
+            const length = /^content-length: *(\d+)\r$/im.exec(data.slice(0, headEnd + 2))
+            if (headEnd >= 0 && length && data.length >= headEnd + 4 + Number(length[1])) done()
+        })
         s.on("error", () => {})
-        s.on("close", () => resolve(data))
-        s.setTimeout(10_000, () => s.destroy()) // a bound for a loaded machine; an answer takes milliseconds
+        s.on("close", done)
+        s.setTimeout(10_000, done) // a bound for a loaded machine; an answer takes milliseconds
     })
 }
 
