@@ -2,13 +2,14 @@
 //   first: `npm run compile` (tsc -b, incremental): the server, CLI and tools the host tests spawn are
 //   the compiled ones in dist/, as shipped; the tests themselves import the sources under tsx
 //   lane A: type-check (tsc strict), then the firmware suites in the DeviceScript simulator
-//   lane B: the host suites (node:test): every *.test.ts under test/host/ and test/e2e/
+//   lane B: the host suites (node:test, test/run-host.ts): every *.test.ts under test/host/ and test/e2e/,
+//   the slowest first
 // Each lane's output is streamed with a prefix. The last line is "N passed, N failed, N skipped"; how
 // it counts (a broken step and a failing hook are failures, never "0 failed" on a failed run) is in
 // test/run-summary.ts and docs/TESTING.md.
 import { spawn } from "node:child_process"
-import { readdirSync } from "node:fs"
-import { devsTestCounts, errorLines, failedSuiteHooks, failedTests, lastLines, noCounts, nodeTestCounts, summarize, type Counts, type StepResult } from "./run-summary.ts"
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { devsTestCounts, errorLines, failedSuiteHooks, failedTests, fileSeconds, lastLines, noCounts, nodeTestCounts, summarize, type Counts, type StepResult } from "./run-summary.ts"
 
 function run(name: string, cmd: string, args: string[], count: (out: string) => Counts, failures: (out: string) => string[], expectsTests = true): Promise<StepResult> {
     return new Promise((resolve) => {
@@ -57,16 +58,44 @@ async function laneA(): Promise<StepResult[]> {
     return [tsc, ...fw]
 }
 
+/**
+ * Each host test file's wall time in seconds in an earlier full run on this 2-core machine under load
+ * (`RECORD_TEST_SECONDS=1 npm test` rewrites it). Only an order: the lane starts its slowest files
+ * first, so that it does not end with one long file running alone after the others are done.
+ */
+const RECORDED_SECONDS = "test/host-file-seconds.json"
+/** A file not recorded yet goes first: it may be long, and a short one costs nothing there. */
+const UNRECORDED_SECONDS = Infinity
+
+function slowestFirst(files: string[]): string[] {
+    const recorded: Record<string, number> = existsSync(RECORDED_SECONDS) ? JSON.parse(readFileSync(RECORDED_SECONDS, "utf8")) : {}
+    const secs = (f: string) => recorded[f] ?? UNRECORDED_SECONDS
+    return [...files].sort((a, b) => secs(b) - secs(a) || a.localeCompare(b))
+}
+
+/** Each host test file's wall time in this run (empty if the lane died before its end). */
+let hostFileSeconds: Record<string, number> = {}
+
 async function laneB(): Promise<StepResult[]> {
-    const files = hostFiles ?? [...testFilesUnder("test/host"), ...testFilesUnder("test/e2e")]
-    return [await run("host", process.execPath, ["--import", "tsx", "--test", "--test-concurrency=2", ...files], nodeTestCounts, (out) => {
+    const files = hostFiles ?? slowestFirst([...testFilesUnder("test/host"), ...testFilesUnder("test/e2e")])
+    return [await run("host", process.execPath, ["--import", "tsx", "test/run-host.ts", ...files], (out) => {
+        hostFileSeconds = fileSeconds(out)
+        return nodeTestCounts(out)
+    }, (out) => {
         const named = failedTests(out)
         return named.length ? named : lastLines(out) // the lane died before naming a test
     })]
 }
 
+/** The slowest host test files of this run, for whoever keeps the suite inside its budget (docs/TESTING.md, "Timing"). */
+function slowestFiles(count = 15): string[] {
+    const slowest = Object.entries(hostFileSeconds).sort((a, b) => b[1] - a[1]).slice(0, count)
+    return slowest.length ? ["slowest host test files:", ...slowest.map(([file, s]) => `  ${s.toFixed(1).padStart(6)} s  ${file}`)] : []
+}
+
 const compiled = await run("compile", bin("tsc"), ["-b", "tsconfig.build.json"], noCounts, errorLines, false)
 const results = [compiled, ...(await Promise.all([laneA(), laneB()])).flat()]
 const { lines, exitCode } = summarize(results)
-for (const line of lines) console.log(line)
+if (process.env.RECORD_TEST_SECONDS === "1" && !hostFiles && exitCode === 0) writeFileSync(RECORDED_SECONDS, JSON.stringify(hostFileSeconds, Object.keys(hostFileSeconds).sort(), 1) + "\n")
+for (const line of [...slowestFiles(), ...lines]) console.log(line)
 process.exit(exitCode)

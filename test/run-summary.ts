@@ -98,6 +98,19 @@ export function devsTestCounts(out: string): Counts {
     return { passed: pass, failed: error, skipped: Math.max(0, total - pass - error) }
 }
 
+/** The TAP comment with which the host lane (test/run-host.ts) ends: each file's wall time, as JSON. */
+export const FILE_SECONDS_COMMENT = "# file seconds "
+
+/** Each host test file's wall time in seconds, from the host lane's last `# file seconds` comment ({} if it has none). */
+export function fileSeconds(out: string): Record<string, number> {
+    const line = out.split("\n").filter((l) => l.startsWith(FILE_SECONDS_COMMENT)).pop()
+    try {
+        return line ? JSON.parse(line.slice(FILE_SECONDS_COMMENT.length)) : {}
+    } catch {
+        return {} // cut short: the lane died while writing it; its failure is counted elsewhere
+    }
+}
+
 /** A step that failed (or ran no test) without a counted failure to show for it. */
 function uncountedBreak(r: StepResult): boolean {
     return r.failed === 0 && (r.code !== 0 || (r.expectsTests && r.passed === 0))

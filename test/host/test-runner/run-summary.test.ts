@@ -5,30 +5,65 @@ import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { describe, test } from "node:test"
+import { fileURLToPath } from "node:url"
 import fc from "fast-check"
-import { devsTestCounts, errorLines, failedSuiteHooks, failedTests, nodeTestCounts, summarize, type StepResult } from "../../run-summary.ts"
+import { devsTestCounts, errorLines, failedSuiteHooks, failedTests, fileSeconds, nodeTestCounts, summarize, type StepResult } from "../../run-summary.ts"
 
 const step = (name: string, r: Partial<StepResult>): StepResult => ({ name, code: 0, passed: 0, failed: 0, skipped: 0, expectsTests: true, ...r })
 const lastLine = (results: StepResult[]) => summarize(results).lines.at(-1)
 
-/** Runs `node --test` on one fixture file and returns its TAP output (as the host lane sees it). */
-function runNodeTest(source: string): { tap: string; status: number | null } {
+const RUN_HOST = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "run-host.ts")
+
+/** Runs fixture files as the host lane runs its files (test/run-host.ts), in the order given; its TAP output and exit code. */
+function runHostLane(...sources: string[]): { tap: string; status: number | null; files: string[] } {
     const dir = mkdtempSync(join(tmpdir(), "feedline-run-summary-"))
     try {
-        const file = join(dir, "fixture.test.mjs")
-        writeFileSync(file, source)
+        const files = sources.map((source, i) => {
+            const file = join(dir, i === 0 ? "fixture.test.mjs" : `fixture-${i}.test.mjs`) // the later ones sort first
+            writeFileSync(file, source)
+            return file
+        })
         const env = { ...process.env }
         delete env.NODE_TEST_CONTEXT // set for files run by node --test; a nested run must report as a top-level one
-        const r = spawnSync(process.execPath, ["--test", file], { env, encoding: "utf8", timeout: 30_000 })
-        return { tap: r.stdout, status: r.status }
+        const r = spawnSync(process.execPath, ["--import", "tsx", RUN_HOST, ...files], { env, encoding: "utf8", timeout: 30_000 })
+        return { tap: r.stdout, status: r.status, files }
     } finally {
         rmSync(dir, { recursive: true, force: true })
     }
 }
 
+/** One fixture file through the host lane. */
+const runNodeTest = (source: string) => runHostLane(source)
+
 describe("node:test output (the host lane)", () => {
+    test("the lane runs its files in the order given, not sorted, and ends with each file's wall time", () => {
+        // the TAP output reports the files in the order they were queued (node --test sorts them: "second" would come first)
+        const { tap, status, files } = runHostLane(
+            `import { test } from "node:test"\ntest("first", () => {})`,
+            `import { test } from "node:test"\ntest("second", () => {})`,
+        )
+        assert.equal(status, 0, tap)
+        assert.ok(files[0] > files[1], "the fixtures' names sort the other way round")
+        assert.ok(tap.indexOf("ok 1 - first") >= 0 && tap.indexOf("ok 1 - first") < tap.indexOf("- second"), tap)
+        const seconds = fileSeconds(tap)
+        assert.deepEqual(Object.keys(seconds).sort(), [...files].sort())
+        assert.ok(Object.values(seconds).every((s) => s > 0), JSON.stringify(seconds))
+        assert.deepEqual(nodeTestCounts(tap), { passed: 2, failed: 0, skipped: 0 })
+    })
+
+    test("a failing test makes the lane exit 1, a failing todo does not (as node --test decides)", () => {
+        assert.equal(runHostLane(`import { test } from "node:test"\ntest("f", () => { throw new Error("x") })`).status, 1)
+        assert.equal(runHostLane(`import { test } from "node:test"\ntest("t", { todo: true }, () => { throw new Error("x") })`).status, 0)
+    })
+
+    test("file times: the last comment counts; none, or one cut short, is no times", () => {
+        assert.deepEqual(fileSeconds('# file seconds {"a.test.ts":1}\nok\n# file seconds {"b.test.ts":2.5}\n'), { "b.test.ts": 2.5 })
+        assert.deepEqual(fileSeconds("# pass 3\n"), {})
+        assert.deepEqual(fileSeconds('# file seconds {"a.te'), {})
+    })
+
     test("a failing `after` inside a describe is counted, though node's own summary says fail 0", () => {
         const { tap, status } = runNodeTest(`
 import { describe, it, after } from "node:test"
