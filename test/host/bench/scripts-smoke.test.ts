@@ -34,7 +34,7 @@ test("bench:hotpath refuses an unknown target with its code", { timeout: 60_000 
 })
 
 test("bench:idle prints idle CPU and memory per idle TLS connection, both ways of opening them", { timeout: 120_000 }, async () => {
-    const out = await script("devs/bench/idle.ts", { FEEDLINE_IDLE_DEVICES: "20", FEEDLINE_IDLE_HOLD: "20", FEEDLINE_IDLE_MEASURE_MS: "500" })
+    const out = await script("devs/bench/idle.ts", { FEEDLINE_IDLE_DEVICES: "20", FEEDLINE_IDLE_HOLD: "20", FEEDLINE_IDLE_MEASURE_MS: "500", FEEDLINE_IDLE_SETTLE_MS: "200" })
     assert.match(out, new RegExp(`idle CPU, 20 devices at the default keep-alive: ${figure}% of a core`), out)
     assert.match(out, new RegExp(`memory: idle RSS ${figure} MiB; 20 idle TLS connections .* KiB each; 20 more: .* KiB each`), out)
     assert.match(out, new RegExp(`memory, opened one at a time: 20 idle TLS connections: RSS ${figure} MiB, -?${figure} KiB each`), out)
