@@ -11,6 +11,7 @@ import type { ServerExtension } from "../server/extensions.ts"
 import { ApiError, errorBodyOf } from "../server/errors.ts"
 import { readBody, retryAfterOf, sendJson, type HttpHandler } from "../server/listeners/http.ts"
 import { TOKEN_MINT_BURST, TOKEN_MINT_RATE_PER_SECOND } from "../server/limits.ts"
+import { limitKeyOf } from "../server/limit-key.ts"
 import { serveDashboard } from "./static.ts"
 
 /** POST /jwt bodies are tiny ({"ttl":3600}); anything bigger is not a token request. */
@@ -55,7 +56,7 @@ export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
         })
         const jwt: HttpHandler = async (req, res) => {
             if (new URL(req.url ?? "/", "http://localhost").pathname !== "/jwt") return false
-            const address = req.socket.remoteAddress ?? "?"
+            const address = limitKeyOf(req.socket.remoteAddress ?? "?")
             // POST /jwt is no way around the router's gate against key guessing
             const limited = authFailures.peek(address, now())
             if (!limited.ok) {

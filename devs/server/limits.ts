@@ -105,7 +105,7 @@ export const MAX_TRACKED_KEYS = 10_000
 /** Failed authentications per remote address: 10 per minute, then 429 E_AUTH_RATE_LIMITED (key guessing). */
 export const AUTH_FAILURES_BURST = 10
 export const AUTH_FAILURES_PER_MINUTE = 10
-/** Addresses remembered by the per-address limiters; the oldest are forgotten first. */
+/** Addresses remembered by the per-address limiters; the oldest are forgotten first. (Every per-address limit keys on limitKeyOf(address), limit-key.ts: an IPv6 /64 is one address.) */
 export const MAX_TRACKED_ADDRESSES = 10_000
 /**
  * While an address is over its failed keys, a key that authenticated from it within the last

@@ -9,6 +9,7 @@ import type { Caller, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./cont
 import { ApiError, asApiError, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
 import { StoreError } from "./storage/store.ts"
 import { MAX_MATCHED_RESOURCES } from "./limits.ts"
+import { limitKeyOf } from "./limit-key.ts"
 import { datapointsRoutes } from "./handlers/datapoints.ts"
 import { claimsRoutes } from "./handlers/claims.ts"
 import { datastreamRoutes, datastreamsRoutes } from "./handlers/datastreams.ts"
@@ -153,10 +154,11 @@ export class Router {
 
     private async lookUp(caller: Caller, credential: string, named: string | undefined, proven: boolean): Promise<Grant> {
         const { authFailures, keys, now, verifyBearer } = this.deps
-        const limited = proven ? { ok: true, retryAfterMs: 0 } : authFailures.peek(caller.remoteAddress, now())
+        const address = limitKeyOf(caller.remoteAddress)
+        const limited = proven ? { ok: true, retryAfterMs: 0 } : authFailures.peek(address, now())
         // a key already proven from this address is looked up even now: a fleet behind one NAT is not
         // locked out by one misconfigured board (a guesser's keys were never proven, so they stay refused)
-        if (!limited.ok && !this.provenKeys.passes(caller.remoteAddress, credential, now())) {
+        if (!limited.ok && !this.provenKeys.passes(address, credential, now())) {
             throw new ApiError(429, "E_AUTH_RATE_LIMITED", "too many failed keys from this address; wait before trying again", limited.retryAfterMs)
         }
         const bearer = BEARER.exec(credential)
@@ -168,12 +170,12 @@ export class Router {
         else grant = await keys.authenticate(credential, caller.connection?.grant)
         if (grant && grant.expiresMs !== undefined && grant.expiresMs <= now()) grant = undefined
         if (!grant) {
-            authFailures.take(caller.remoteAddress, now())
-            this.provenKeys.failed(caller.remoteAddress, credential)
+            authFailures.take(address, now())
+            this.provenKeys.failed(address, credential)
             if (named === undefined && caller.connection) caller.connection.rememberedKey = caller.connection.grant = undefined
             throw unauthorized(named === undefined ? "this connection's key was revoked; send a valid X-ApiKey" : "this key is unknown, revoked or expired")
         }
-        if (!grant.bearer) this.provenKeys.proven(caller.remoteAddress, credential, now())
+        if (!grant.bearer) this.provenKeys.proven(address, credential, now())
         return this.accepted(caller, credential, grant)
     }
 
@@ -181,7 +183,7 @@ export class Router {
     connectionClosed(caller: Caller): void {
         const { connection } = caller
         if (connection?.rememberedKey === undefined || connection.grant === undefined || connection.grant.bearer) return
-        this.provenKeys.proven(caller.remoteAddress, connection.rememberedKey, this.deps.now())
+        this.provenKeys.proven(limitKeyOf(caller.remoteAddress), connection.rememberedKey, this.deps.now())
     }
 
     private accepted(caller: Caller, credential: string, grant: Grant): Grant {

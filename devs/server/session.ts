@@ -8,6 +8,7 @@ import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../.
 import { ApiError, errorResponse } from "./errors.ts"
 import { ObjectFramer, type FramerSink } from "./framer.ts"
 import type { Admission, Admitted } from "./listeners/admission.ts"
+import { limitKeyOf } from "./limit-key.ts"
 import type { Grant } from "./auth/grant.ts"
 import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, MAX_WAITING_REQUEST_CHARS, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
@@ -162,7 +163,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.deps.metrics.connectionsTotal.add({ transport: this.transport })
         this.deps.metrics.connectionsOpen.add({ transport: this.transport })
         // evicted while still without a key when its address needs the room (listeners/admission.ts)
-        const admitted = this.deps.admission.admit(this.remoteAddress, this)
+        const admitted = this.deps.admission.admit(limitKeyOf(this.remoteAddress), this)
         if (admitted instanceof ApiError) this.refusal = admitted
         else this.admitted = admitted
         // one event-loop turn later: DeviceScript's simulator loses `open` if data arrives in the same turn

@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto"
 import type { OpenCtx, OpenRoutes, Result } from "../context.ts"
 import { ApiError, asApiError, unprocessable } from "../errors.ts"
 import { CLAIM_REFUSED_RETRY_MS } from "../limits.ts"
+import { limitKeyOf } from "../limit-key.ts"
 import { MAX_VALUE_CHARS } from "../../../src/protocol.ts"
 import type { Take } from "../ratelimit.ts"
 import type { DeviceRecord } from "../storage/store.ts"
@@ -46,7 +47,7 @@ async function claim(ctx: OpenCtx): Promise<Result> {
 
 async function claimOnce(ctx: OpenCtx): Promise<Result> {
     const { store, keys, fleet, authFailures, now, log, metrics } = ctx.deps
-    const address = ctx.caller.remoteAddress
+    const address = limitKeyOf(ctx.caller.remoteAddress)
     const body = objectBody(ctx.req.body, EXAMPLE)
     const hardwareId = textOf(body.hardware_id, "hardware_id", 64, true)!
     if (!HARDWARE_ID.test(hardwareId)) throw unprocessable("E_BAD_VALUE", "hardware_id must be 1 to 64 characters of A-Za-z0-9_.:-")
@@ -107,7 +108,7 @@ async function claimOnce(ctx: OpenCtx): Promise<Result> {
     const outcome = decision.kind === "new" ? "new" : `reissued-${decision.because}`
     metrics.claims.add({ outcome })
     // never the key or the code
-    log.info({ product: product.id, device: device.id, hardwareId, feed: device.feed, key: device.keyId, outcome, remote: address }, "device claimed")
+    log.info({ product: product.id, device: device.id, hardwareId, feed: device.feed, key: device.keyId, outcome, remote: ctx.caller.remoteAddress }, "device claimed")
     return {
         status: decision.kind === "new" ? 201 : 200,
         body: { device: device.id, feed: device.feed, key: made.secret, resource: `/feeds/${device.feed}`, policies: claimPolicies(product) },

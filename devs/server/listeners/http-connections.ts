@@ -7,6 +7,7 @@
 // bytes. The counts live here; the decision is the pure httpConnectionRefusal().
 import type net from "node:net"
 import type { Duplex } from "node:stream"
+import { limitKeyOf } from "../limit-key.ts"
 
 export interface HttpConnectionLimits {
     total: number
@@ -24,6 +25,7 @@ export function httpConnectionRefusal(c: { total: number; fromAddress: number },
 
 /** One counted connection; released once, on close or when it became a WebSocket. */
 interface Counted {
+    /** its address's limit key (limit-key.ts) */
     address: string
     released: boolean
 }
@@ -47,11 +49,11 @@ export class HttpConnections {
 
     /** true: counted until it closes; false: over a bound (the caller closes it). */
     admit(socket: net.Socket): boolean {
-        const address = socket.remoteAddress ?? "?"
+        const address = limitKeyOf(socket.remoteAddress ?? "?")
         const fromAddress = this.byAddress.get(address) ?? 0
         const bound = httpConnectionRefusal({ total: this.total, fromAddress }, this.limits)
         if (bound) {
-            this.onRefused(bound, address)
+            this.onRefused(bound, socket.remoteAddress ?? "?")
             return false
         }
         const entry: Counted = { address, released: false }

@@ -13,6 +13,7 @@ import { CLOSE_GRACE_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_
 import type { Logger } from "../log.ts"
 import type { Metrics } from "../metrics.ts"
 import type { Buckets } from "../ratelimit.ts"
+import { limitKeyOf } from "../limit-key.ts"
 import type { Router } from "../router.ts"
 import type { HttpConnections } from "./http-connections.ts"
 import { UNTRUSTED_PROXY_HEADER, untrustedProxyHeader } from "./proxy-front.ts"
@@ -202,7 +203,7 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             // every other request spends the address's budget: REST, and the extensions' routes too (POST and
             // DELETE /jwt were unlimited: a key of any tenant could store sign-outs as fast as it could send them)
             const remoteAddress = req.socket.remoteAddress ?? "?"
-            const limited = deps.rate.take(remoteAddress, deps.now())
+            const limited = deps.rate.take(limitKeyOf(remoteAddress), deps.now())
             if (!limited.ok) throw new ApiError(429, "E_RATE_LIMITED", "too many requests from this address; slow down", limited.retryAfterMs)
             if (url.pathname === REST_PREFIX || url.pathname.startsWith(REST_PREFIX + "/")) {
                 const envelope = await envelopeOf(req, target)

@@ -133,7 +133,7 @@ for (const scheme of ["http", "https"] as const) {
     })
 }
 
-test("behind a trusted proxy the per-address HTTP bound applies to the address its PROXY header announces", { timeout: 60_000 }, async () => {
+test("behind a trusted proxy the per-address HTTP bound applies to the address its PROXY header announces (an IPv6 /64 as one)", { timeout: 60_000 }, async () => {
     const PER_ADDRESS = 2
     const server = await startTestServer({ trustedProxies: ["127.0.0.1"], maxHttpConnectionsPerAddress: PER_ADDRESS, httpHeadersTimeoutMs: 60_000, httpRequestTimeoutMs: 120_000 })
     const held: net.Socket[] = []
@@ -147,6 +147,16 @@ test("behind a trusted proxy the per-address HTTP bound applies to the address i
         assert.equal(await served(server, "http", "127.0.0.1", proxyV1("10.7.0.1", 4100)), "refused")
         assert.equal(await served(server, "http", "127.0.0.1", proxyV1("10.7.0.2", 4101)), "served", "another client behind the same proxy")
         assert.equal(refusedBy(server, "address"), 1)
+        // an IPv6 /64 is one address (limit-key.ts): two of its addresses fill its bound
+        for (let i = 0; i < PER_ADDRESS; i++) {
+            const c = connectApp(server, "http", "127.0.0.1", false, proxyV1(`2001:db8:e:1::${i + 1}`, 4200 + i))
+            held.push(c.socket)
+            assert.equal(await c.outcome, "pending")
+        }
+        await until("the /64's held connections counted", () => metric(server, "feedline_http_connections_open") === 2 * PER_ADDRESS)
+        assert.equal(await served(server, "http", "127.0.0.1", proxyV1("2001:db8:e:1:ffff::3", 4300)), "refused", "another address of the same /64")
+        assert.equal(await served(server, "http", "127.0.0.1", proxyV1("2001:db8:e:2::1", 4301)), "served", "another /64")
+        assert.equal(refusedBy(server, "address"), 2)
     } finally {
         for (const s of held) s.destroy()
         await server.stop()

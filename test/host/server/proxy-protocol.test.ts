@@ -14,6 +14,7 @@ import tls from "node:tls"
 import { describe, test } from "node:test"
 import { WebSocket } from "ws"
 import { ConfigError } from "../../../devs/server/errors.ts"
+import { AUTH_FAILURES_BURST } from "../../../devs/server/limits.ts"
 import { isTrustedProxy, trustedProxiesOf } from "../../../devs/server/listeners/proxy-front.ts"
 import { serverForThisFile, startTestServer, TlsClient, WAIT_MS, type TestServer } from "../harness/server-harness.ts"
 import { until } from "../harness/until.ts"
@@ -160,6 +161,53 @@ function droppedForAddress(metrics: string): number {
     return Number(/feedline_handshakes_dropped_total\{bound="address"\} (\d+)/.exec(metrics)?.[1] ?? 0)
 }
 
+/**
+ * A pending handshake from `other`, then three silent ones from `flood` (one address, or addresses of one
+ * limit key): over `a`'s two per address the flood's oldest is dropped, and only it; `other` completes.
+ */
+async function silentFloodDropsOnlyItsOwn(other: string, flood: string[]): Promise<void> {
+    const before = a.metrics.render()
+    const silent: net.Socket[] = []
+    try {
+        for (const [i, source] of [other, ...flood].entries()) {
+            const s = await connectRaw(a.devicePort, PROXY)
+            s.write(proxyV2(source, 10 + i))
+            silent.push(s)
+        }
+        await closed(silent[1])
+        assert.equal(droppedForAddress(a.metrics.render()), droppedForAddress(before) + 1)
+        assert.ok(!silent[2].destroyed && !silent[3].destroyed)
+        const c = await TlsClient.connect(a, { socket: silent[0] })
+        await c.welcome()
+        c.close()
+    } finally {
+        silent.forEach((s) => s.destroy())
+    }
+}
+
+/**
+ * Three device connections through "the proxy" with `first` (a header and the address /session must show)
+ * fill `a`'s three per address; the fourth (`over`) is refused; `other` still gets in.
+ */
+async function fourthConnectionRefused(first: (readonly [Buffer, string])[], over: Buffer, other: readonly [Buffer, string]): Promise<void> {
+    const open: TlsClient[] = []
+    try {
+        for (const [header, shown] of first) {
+            const c = await deviceVia(a, header)
+            open.push(c)
+            assert.equal(await addressOf(c, a.credentials.deviceKey), shown)
+        }
+        const fourth = await deviceVia(a, over, false)
+        open.push(fourth)
+        assert.equal(await closedWith(fourth), "E_TOO_MANY_CONNECTIONS")
+        const another = await deviceVia(a, other[0])
+        open.push(another)
+        assert.equal(await addressOf(another, a.credentials.deviceKey), other[1])
+    } finally {
+        open.forEach((c) => c.close())
+    }
+}
+
 describe("per-address limits count the announced addresses", () => {
     test("one address's flood of connections without a key evicts its own, not another address's behind the same proxy", async () => {
         const device = await deviceVia(a, proxyV2("10.3.0.2", 1))
@@ -178,49 +226,15 @@ describe("per-address limits count the announced addresses", () => {
         }
     })
 
-    test("connections per address: the fourth from one address is refused, another address still gets in", async () => {
-        const open: TlsClient[] = []
-        try {
-            for (let i = 0; i < 3; i++) {
-                const c = await deviceVia(a, proxyV1("10.3.1.1", 200 + i))
-                await addressOf(c, a.credentials.deviceKey)
-                open.push(c)
-            }
-            const fourth = await deviceVia(a, proxyV1("10.3.1.1", 203), false)
-            open.push(fourth)
-            assert.equal(await closedWith(fourth), "E_TOO_MANY_CONNECTIONS")
-            const other = await deviceVia(a, proxyV1("10.3.1.2", 204))
-            open.push(other)
-            assert.equal(await addressOf(other, a.credentials.deviceKey), "10.3.1.2")
-        } finally {
-            open.forEach((c) => c.close())
-        }
-    })
+    test("connections per address: the fourth from one address is refused, another address still gets in", () =>
+        fourthConnectionRefused(
+            [proxyV1("10.3.1.1", 200), proxyV1("10.3.1.1", 201), proxyV1("10.3.1.1", 202)].map((h) => [h, "10.3.1.1"] as const),
+            proxyV1("10.3.1.1", 203),
+            [proxyV1("10.3.1.2", 204), "10.3.1.2"],
+        ))
 
-    test("pending TLS handshakes per address: a silent flood from one announced address drops only its own", async () => {
-        const before = a.metrics.render()
-        const silent: net.Socket[] = []
-        try {
-            const other = await connectRaw(a.devicePort, PROXY)
-            other.write(proxyV2("10.4.0.2", 1))
-            silent.push(other)
-            for (let i = 0; i < 3; i++) {
-                const s = await connectRaw(a.devicePort, PROXY)
-                s.write(proxyV2("10.4.0.1", 10 + i))
-                silent.push(s)
-            }
-            // over 10.4.0.1's two, its oldest is dropped
-            await closed(silent[1])
-            assert.equal(droppedForAddress(a.metrics.render()), droppedForAddress(before) + 1)
-            assert.ok(!silent[2].destroyed && !silent[3].destroyed)
-            // 10.4.0.2's handshake was left alone: it completes now
-            const c = await TlsClient.connect(a, { socket: other })
-            await c.welcome()
-            c.close()
-        } finally {
-            silent.forEach((s) => s.destroy())
-        }
-    })
+    test("pending TLS handshakes per address: a silent flood from one announced address drops only its own", () =>
+        silentFloodDropsOnlyItsOwn("10.4.0.2", ["10.4.0.1", "10.4.0.1", "10.4.0.1"]))
 
     test("claims per address: one address's exhausted budget leaves another's (HTTP app port)", async () => {
         const p = await makeProduct(b)
@@ -230,6 +244,63 @@ describe("per-address limits count the announced addresses", () => {
         const again = await claimFrom("10.5.0.1", "hw-2")
         assert.deepEqual([again.status, again.body.code], [429, "E_CLAIM_RATE_LIMITED"])
         assert.equal((await claimFrom("10.5.0.2", "hw-3")).status, 201)
+    })
+})
+
+describe("an IPv6 /64 is one address for the limits; an IPv4-mapped address is its IPv4 address (limit-key.ts)", () => {
+    test("connections per address: three from one /64 (any addresses in it) fill it; another /64 still gets in; /session shows each full address", () =>
+        fourthConnectionRefused(
+            [
+                [proxyV1("2001:db8:a:1::1", 300), "2001:db8:a:1::1"],
+                [proxyV1("2001:DB8:A:1:0:0:0:2", 301), "2001:db8:a:1::2"],
+                [proxyV2("2001:db8:a:1:ffff:ffff:ffff:ffff", 302), "2001:db8:a:1:ffff:ffff:ffff:ffff"],
+            ],
+            proxyV2("2001:db8:a:1:1234::9", 303),
+            [proxyV2("2001:db8:a:2::1", 304), "2001:db8:a:2::1"],
+        ))
+
+    test("connections per address: an IPv4 client on a dual-stack listener (::ffff:a.b.c.d) shares its IPv4 address's budget, and no other IPv4 address's", () =>
+        fourthConnectionRefused(
+            [
+                [proxyV2("::ffff:a08:1", 400), "::ffff:10.8.0.1"],
+                [proxyV1("10.8.0.1", 401), "10.8.0.1"],
+                [proxyV2("::ffff:a08:1", 402), "::ffff:10.8.0.1"],
+            ],
+            proxyV1("10.8.0.1", 403),
+            // the mapped addresses are not one /64 (all of IPv4 is in ::ffff:0:0/96)
+            [proxyV2("::ffff:a08:2", 404), "::ffff:10.8.0.2"],
+        ))
+
+    test("pending TLS handshakes per address: a silent flood from addresses of one /64 drops only its own", () =>
+        silentFloodDropsOnlyItsOwn("2001:db8:d:2::1", ["2001:db8:d:1::1", "2001:db8:d:1::2", "2001:db8:d:1:ffff::3"]))
+
+    test("claims per address (HTTP app port): another address of a /64 that claimed is refused, another /64 and another mapped IPv4 address are not", async () => {
+        const p = await makeProduct(b)
+        const claimFrom = (address: string, hw: string) =>
+            httpVia(b.appPort, proxyV1(address, 7100), "POST", `/v2/products/${p.id}/claims`, { body: { hardware_id: hw, code: p.code(hw), firmware: "0.1.0" } })
+        const statusOf = async (address: string, hw: string) => {
+            const r = await claimFrom(address, hw)
+            return r.status === 429 ? r.body.code : r.status
+        }
+        assert.equal(await statusOf("2001:db8:b:1::1", "hw6-1"), 201)
+        assert.equal(await statusOf("2001:DB8:B:1:0:0:0:2", "hw6-2"), "E_CLAIM_RATE_LIMITED")
+        assert.equal(await statusOf("2001:db8:b:2::1", "hw6-3"), 201)
+        assert.equal(await statusOf("::ffff:10.9.0.1", "hw6-4"), 201)
+        assert.equal(await statusOf("::ffff:10.9.0.2", "hw6-5"), 201)
+        assert.equal(await statusOf("10.9.0.1", "hw6-6"), "E_CLAIM_RATE_LIMITED")
+    })
+
+    test("failed keys: ten from ten addresses of one /64 lock the /64 out (429 E_AUTH_RATE_LIMITED, POST /jwt too), not another /64", async () => {
+        const withBadKey = (address: string) => httpVia(b.appPort, proxyV1(address, 7200), "GET", "/v2/feeds", { key: "not-a-key" })
+        for (let i = 1; i <= AUTH_FAILURES_BURST; i++) assert.equal((await withBadKey(`2001:db8:c:1::${i.toString(16)}`)).status, 401)
+        const locked = await withBadKey("2001:db8:c:1:abcd::1")
+        assert.deepEqual([locked.status, locked.body.code], [429, "E_AUTH_RATE_LIMITED"])
+        assert.equal((await withBadKey("2001:db8:c:2::1")).status, 401)
+        // POST /jwt is behind the same gate: locked for the /64, open to another /64
+        const signIn = (address: string) => httpVia(b.appPort, proxyV1(address, 7300), "POST", "/jwt", { key: b.credentials.deviceKey })
+        const gated = await signIn("2001:db8:c:1::beef")
+        assert.deepEqual([gated.status, gated.body.code], [429, "E_AUTH_RATE_LIMITED"])
+        assert.equal((await signIn("2001:db8:c:3::1")).status, 200)
     })
 })
 
