@@ -90,6 +90,11 @@ const KEEPALIVE_FLOORS: KeepaliveFloors = { heartbeatMs: TICK_MS, timeoutMs: 100
  * unnoticed until the last-resort reboot (REBOOT_MIN, 15 min). 5x the field profile's 60 s.
  */
 const MAX_TIMEOUT_MS = 300000
+/**
+ * Ceiling on a server's retry hint (`retry_after_ms`): its longest real one is a claim's 5 min; a longer
+ * one (1e400 reads as Infinity) would outlast the last-resort reboot (15 min), or with REBOOT_MIN 0 never end.
+ */
+const MAX_RETRY_AFTER_MS = 600000
 /** A welcome's `time` is ms since the epoch between these (2001-09 and 2286-11): not seconds, not µs. */
 const MIN_SERVER_TIME_MS = 1e12
 const MAX_SERVER_TIME_MS = 1e13
@@ -255,7 +260,7 @@ export class Link {
 
     /** Leaves the connection and connects again after the backoff delay, or `afterMs` when longer. */
     reconnect(reason: string, afterMs: number) {
-        this.retryAfterMs = afterMs
+        this.retryAfterMs = capRetry(afterMs)
         this.drop(reason)
     }
 
@@ -473,7 +478,7 @@ export class Link {
         } else if (st < 400 || st >= 500 || st === 401 || st === 403 || st === 429 || st === 408) {
             // not stored, or a status no server of the protocol sends (0, 1xx, 3xx): keep the samples, try later
             this.outbox.release(batchId)
-            const hint = r.body && typeof r.body["retry_after_ms"] === "number" ? r.body["retry_after_ms"] : 0
+            const hint = retryHintMs(r)
             const waitMs = st === 401 || st === 403 ? AUTH_RETRY_MS : hint > 0 ? hint : SERVER_ERROR_RETRY_MS
             this.holdUntilMs = now + waitMs
             this.deps.log(`link: batch ${st} ${codeOf(r)}; retry in ${waitMs} ms`)
@@ -487,7 +492,7 @@ export class Link {
 
     /** [P§6] A connection notice: the server is about to close; honour its retry hint. */
     private onNotice(r: Response) {
-        const hint = r.body && typeof r.body["retry_after_ms"] === "number" ? r.body["retry_after_ms"] : 0
+        const hint = retryHintMs(r)
         if (hint > 0) this.retryAfterMs = hint
         this.drop("E_NOTICE_" + r.status)
     }
@@ -597,6 +602,15 @@ export class Link {
         this.reportedState = state
         this.enqueue("_state", state, "latest")
     }
+}
+
+/** [P§6] A response's `retry_after_ms` (0 when none), at most MAX_RETRY_AFTER_MS. */
+function retryHintMs(r: Response): number {
+    return r.body && typeof r.body["retry_after_ms"] === "number" ? capRetry(r.body["retry_after_ms"]) : 0
+}
+
+function capRetry(ms: number): number {
+    return ms < MAX_RETRY_AFTER_MS ? ms : MAX_RETRY_AFTER_MS
 }
 
 function codeOf(r: Response): string {

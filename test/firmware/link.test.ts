@@ -215,6 +215,30 @@ describe("link states", () => {
         await advance(h, 200)
         expect(h.t.opens).toBe(3)
     })
+    test("a retry hint longer than 10 min (1e400 reads as Infinity) is honoured for 10 min, not for ever", async () => {
+        const h = makeLink({}, 0)
+        h.link.start()
+        h.link.tick()
+        h.link.onOpen()
+        // a slow keep-alive, so that the recorded heartbeats stay few
+        rx(h, '{"welcome":"x","session":"s","time":' + SERVER_TIME_MS + ',"heartbeat":250000,"faulty":280000,"timeout":300000}\n')
+        h.link.report("temp", 1)
+        const held = h.t.lastRequest().token
+        rx(h, '{"t":"' + held + '","s":429,"b":{"retry_after_ms":1e400}}\n')
+        for (let ms = 0; ms < 600000; ms += 100000) {
+            rx(h, "\n") // the server's heartbeats
+            await advance(h, ms < 500000 ? 100000 : 99000)
+        }
+        expect(h.t.lastRequest().token).toBe(held)
+        rx(h, "\n")
+        await advance(h, 2000)
+        expect(h.t.lastRequest().token === held).toBe(false) // the batch again, after 10 min
+        rx(h, '{"notice":true,"status":503,"body":{"retry_after_ms":1e400}}\n')
+        await advance(h, 599900)
+        expect(h.t.opens).toBe(1)
+        await advance(h, 200)
+        expect(h.t.opens).toBe(2)
+    })
     test("backoff grows while flapping and resets after 20 s up", async () => {
         const h = makeLink({}, 0.999)
         let t = 0
