@@ -222,7 +222,10 @@ describe("firmware against a hostile server (simulator, TLS)", { timeout: 240_00
         server = await startHostileServer(join(dir, "tls"), SCHEDULE.map(([, step]) => step))
         const entry = genEntry("hostile", deviceSettings(server.port, { feedId: 1, deviceKey: "KEY" }, { DIAG_S: 3600, BACKOFF_MS: 200, BACKOFF_MAX_S: 1 }), counterAndEchoApp(SAMPLE_PERIOD_MS))
         fw = runFirmware(entry, server.caPath, 220_000)
-        const first = await Promise.race([server.conn(1), new Promise((r) => setTimeout(r, VM_START_MS))])
+        // the bound's timer is cleared once the device is in: left running, it kept the file's process alive
+        // for the rest of VM_START_MS after its tests had ended (91 s for a file whose tests took 39 s)
+        let bound: NodeJS.Timeout | undefined
+        const first = await Promise.race([server.conn(1), new Promise((r) => (bound = setTimeout(r, VM_START_MS)))]).finally(() => clearTimeout(bound))
         assert.ok(first, `the device did not connect within ${VM_START_MS} ms:\n${fw.output().slice(-3000)}`)
     })
 
