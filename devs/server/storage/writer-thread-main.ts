@@ -3,10 +3,17 @@
 // commit appends to the ingest journal; the thread moves the journal into the tables (compacts) when it
 // holds COMPACT_JOURNAL_ROWS points and no message waits, when no write came for IDLE_COMPACT_MS, when a
 // read asks for it, and before it closes.
-import { parentPort, workerData } from "node:worker_threads"
+//
+// The thread does not wait in its event loop: it takes its messages from its inbox port itself
+// (receiveMessageOnPort) and sleeps on the doorbell (Atomics.wait) when none waits, giving the loop a turn
+// now and then (LOOP_TURN_EVERY_MS). At a fleet's moderate rate a commit holds a point or two, and what a
+// message cost besides the commit was much of it the loop's: the wake-up through libuv's epoll, Node's
+// MessagePort dispatch and MessageEvent, the idle timer's refresh (PERFORMANCE.md, "The writer thread,
+// night pass").
+import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads"
 import { openConnection } from "./connection.ts"
 import { commitBatch, COMPACT_JOURNAL_ROWS, compactQuietly, PointWriter, type GroupCommitHooks } from "./point-writer.ts"
-import { packOutcomes, unpackWrites, type FromWriter, type ToWriter, type WriterThreadData } from "./writer-thread.ts"
+import { DOORBELL_RUNG, packOutcomes, unpackWrites, type FromWriter, type ToWriter, type WriterThreadStart } from "./writer-thread.ts"
 
 /**
  * No write for this long: the writer is idle, and compacts. An empty journal lets reads go without asking
@@ -18,7 +25,9 @@ import { packOutcomes, unpackWrites, type FromWriter, type ToWriter, type Writer
 const IDLE_COMPACT_MS = 1000
 
 const port = parentPort!
-const data = workerData as WriterThreadData
+const data = workerData as WriterThreadStart
+const inbox = data.inbox
+const doorbell = new Int32Array(data.doorbell)
 const post = (m: FromWriter) => port.postMessage(m)
 const report: GroupCommitHooks = {
     onError: (err) => post({ kind: "error", message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined }),
@@ -26,26 +35,17 @@ const report: GroupCommitHooks = {
 const db = openConnection(data.path, data.synchronous)
 const writer = new PointWriter(db) // moves what a previous process left in the journal (crash recovery)
 
-let compactSoon = false
-// setImmediate: after the messages that have arrived meanwhile (they are taken first), so that waiting
-// acknowledgements are not held up by a compaction
-const compactWhenNothingWaits = () => {
-    compactSoon = false
-    compactQuietly(writer, report)
-}
-const idle = setTimeout(() => compactQuietly(writer, report), IDLE_COMPACT_MS)
-idle.unref()
-
 post({ kind: "ready" })
 
-port.on("message", (m: ToWriter) => {
+/** Handles one message; false once the thread is to end. */
+function handle(m: ToWriter): boolean {
     if (m.kind === "close") {
-        clearTimeout(idle)
         compactQuietly(writer, report) // tidy: else the next open moves it
         db.close()
         post({ kind: "closed" })
+        inbox.close()
         port.close()
-        return
+        return false
     }
     if (m.kind === "compact") {
         let failed: string | undefined
@@ -56,7 +56,7 @@ port.on("message", (m: ToWriter) => {
             failed = e instanceof Error ? e.message : String(e)
         }
         post({ kind: "compacted", id: m.id, failed })
-        return
+        return true
     }
     let commitMs: number | undefined
     const outcomes = commitBatch(writer, unpackWrites(m.writes), m.nowMs, {
@@ -64,9 +64,50 @@ port.on("message", (m: ToWriter) => {
         onError: report.onError,
     })
     post({ kind: "written", id: m.id, outcomes: packOutcomes(outcomes), commitMs, keysGeneration: writer.keysGeneration() })
-    if (writer.journalRows() >= COMPACT_JOURNAL_ROWS && !compactSoon) {
-        compactSoon = true
-        setImmediate(compactWhenNothingWaits)
+    return true
+}
+
+/**
+ * The thread gives its event loop a turn at least this often, and after each idle wait: V8's and Node's
+ * own tasks for this isolate (the end of an incremental GC, the memory reducer) run there, and nowhere
+ * else. A turn costs a few µs.
+ */
+const LOOP_TURN_EVERY_MS = 100
+
+// The doorbell counts the messages sent: a message is in the inbox before its ring, so a count that has
+// not moved since the inbox was found empty means that nothing is on its way, and the wait cannot miss one.
+let rung = Atomics.load(doorbell, DOORBELL_RUNG)
+/** a message came since the last idle compaction */
+let idleCompactDue = false
+
+/** Takes the messages as they come and sleeps between them, until the close; returns for a turn of the event loop. */
+function serve(): void {
+    const turnAt = performance.now() + LOOP_TURN_EVERY_MS
+    for (;;) {
+        const got = receiveMessageOnPort(inbox)
+        if (got !== undefined) {
+            if (!handle(got.message as ToWriter)) return // closed: the thread ends
+            idleCompactDue = true
+            if (performance.now() >= turnAt) break
+            continue
+        }
+        // nothing waits: a full journal is moved now, so that waiting acknowledgements are never held up by it
+        if (writer.journalRows() >= COMPACT_JOURNAL_ROWS) {
+            compactQuietly(writer, report)
+            continue
+        }
+        const now = Atomics.load(doorbell, DOORBELL_RUNG)
+        if (now !== rung) {
+            rung = now
+            continue
+        }
+        if (Atomics.wait(doorbell, DOORBELL_RUNG, rung, IDLE_COMPACT_MS) === "timed-out") {
+            if (idleCompactDue) compactQuietly(writer, report)
+            idleCompactDue = false
+            break
+        }
     }
-    idle.refresh()
-})
+    setImmediate(serve)
+}
+
+serve()

@@ -3,7 +3,7 @@
 // serves every connection. The thread commits each message in one transaction (group commit) and answers
 // after that transaction is durable; acknowledgements wait for that answer [P§9]. At most two messages
 // are on their way (MESSAGES_ON_THE_WAY): the writes made meanwhile go together when one is answered.
-import { Worker } from "node:worker_threads"
+import { MessageChannel, Worker, type MessagePort } from "node:worker_threads"
 import type { StampedPoint as PointInput } from "./stamps.ts"
 import { commitFailed, compactionFailed, refusalOf, storeErrorOf, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
 import type { StoreError } from "./store.ts"
@@ -106,6 +106,19 @@ export interface WriterThreadData {
     synchronous: "FULL" | "NORMAL"
 }
 
+/**
+ * What the thread starts with: its inbox (the ToWriter messages; the thread takes them itself, it runs
+ * no event loop) and the doorbell it sleeps on (an Int32Array over it; DOORBELL_RUNG counts the
+ * messages sent, raised after each is in the inbox). Its answers go to its parent port as usual.
+ */
+export interface WriterThreadStart extends WriterThreadData {
+    inbox: MessagePort
+    doorbell: SharedArrayBuffer
+}
+
+/** The doorbell's slot that counts the messages sent to the thread. */
+export const DOORBELL_RUNG = 0
+
 interface Waiting {
     resolve: (written: WrittenPairs) => void
     reject: (e: Error) => void
@@ -126,6 +139,9 @@ function entry(): URL {
 
 export class WriterThread {
     private worker?: Worker
+    /** the thread's inbox and doorbell (WriterThreadStart), this side */
+    private inbox?: MessagePort
+    private doorbell?: Int32Array
     private nextId = 1
     /** messages sent and not answered, each with its writes' promises in order */
     private readonly inflight = new Map<number, Waiting[]>()
@@ -167,8 +183,14 @@ export class WriterThread {
         const id = this.nextId++
         this.inflight.set(id, batch)
         if (this.inflight.size === 1) worker.ref() // an unanswered write keeps the process alive
-        const msg: ToWriter = { kind: "write", id, nowMs: this.now(), writes: packWrites(batch) }
-        worker.postMessage(msg)
+        this.toThread({ kind: "write", id, nowMs: this.now(), writes: packWrites(batch) })
+    }
+
+    /** Puts a message in the started thread's inbox, then rings (the thread may be asleep on the doorbell). */
+    private toThread(m: ToWriter): void {
+        this.inbox!.postMessage(m)
+        Atomics.add(this.doorbell!, DOORBELL_RUNG, 1)
+        Atomics.notify(this.doorbell!, DOORBELL_RUNG)
     }
 
     /**
@@ -190,7 +212,7 @@ export class WriterThread {
     private askToCompact(): void {
         const worker = this.started()
         worker.ref() // a read waits for the answer
-        worker.postMessage({ kind: "compact", id: this.compaction!.id } satisfies ToWriter)
+        this.toThread({ kind: "compact", id: this.compaction!.id })
     }
 
     /** An idle thread does not keep the process alive; one that owes an answer, or is closing, does. */
@@ -211,8 +233,12 @@ export class WriterThread {
     private started(): Worker {
         if (this.worker) return this.worker
         this.isReady = false
-        const worker = new Worker(entry(), { workerData: this.data satisfies WriterThreadData })
+        const { port1, port2 } = new MessageChannel()
+        const doorbell = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)
+        const worker = new Worker(entry(), { workerData: { ...this.data, inbox: port2, doorbell } satisfies WriterThreadStart, transferList: [port2] })
         worker.unref()
+        this.inbox = port1
+        this.doorbell = new Int32Array(doorbell)
         worker.on("message", (m: FromWriter) => this.received(m))
         worker.on("error", (err) => this.lost(worker, err))
         worker.on("exit", (code) => this.lost(worker, new Error(`the SQLite writer thread exited (code ${code})`)))
@@ -257,6 +283,8 @@ export class WriterThread {
     private lost(worker: Worker, err: Error): void {
         if (this.worker !== worker) return
         this.worker = undefined
+        this.inbox?.close()
+        this.inbox = undefined
         for (const w of this.readyWaiters.splice(0)) w.reject(err)
         if (this.closing) return
         this.hooks.onError?.(err)
@@ -283,8 +311,9 @@ export class WriterThread {
         if (!worker) return
         worker.ref()
         const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
-        worker.postMessage({ kind: "close" } satisfies ToWriter)
+        this.toThread({ kind: "close" })
         await exited
+        this.inbox?.close()
         // answers cannot come any more: anything unanswered was not acknowledged
         const refused = commitFailed()
         for (const waiting of this.inflight.values()) for (const w of waiting) w.reject(refused)

@@ -125,3 +125,38 @@ test("sqlite, writer thread: with two messages on their way, the writes made mea
         await store.close()
     }
 })
+
+test("sqlite, writer thread: with nothing to do it sleeps, moves its journal after a second without writes, and wakes for the next write", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
+    dirs.push(dir)
+    const path = join(dir, "db")
+    const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread: true, now: () => T0 })
+    /** the journal's rows, read by a connection of its own (not a read of the store's: none asks the thread to compact) */
+    const journalRows = () => {
+        const db = new Database(path)
+        try {
+            return db.prepare("SELECT COUNT(*) FROM ingest_journal").pluck().get() as number
+        } finally {
+            db.close()
+        }
+    }
+    const journalMoved = async () => {
+        const deadline = Date.now() + 30_000
+        while (journalRows() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+        assert.equal(journalRows(), 0, "the idle thread moved its journal")
+    }
+    try {
+        const f = (await store.createFeed({})).id
+        await store.writePoints(f, [{ stream: "s", atMs: T0, value: "1" }])
+        await journalMoved()
+        // asleep past another idle second with nothing to move, then a write: it wakes, commits, answers
+        await new Promise((r) => setTimeout(r, 1500))
+        assert.deepEqual((await store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "2" }])).map((p) => p.value), ["2"])
+        await journalMoved()
+        const rows = new Database(path)
+        assert.deepEqual(rows.prepare("SELECT at_ms, value FROM datapoints WHERE feed = ? ORDER BY at_ms").raw().all(f), [[T0, "1"], [T0 + 1, "2"]])
+        rows.close()
+    } finally {
+        await store.close()
+    }
+})
