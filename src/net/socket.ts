@@ -9,7 +9,8 @@
 // Rules (each has a test against the fake runtime in test/firmware/socket.test.ts):
 //   R1 one native connection at a time: an open is issued only when the previous one is closed and settled;
 //   R2 never close while the worker may use the connection: an attempt abandoned before its open/error event
-//      is closed after that event; an open one not within WRITE_GAP_MS of the last write;
+//      is closed after that event; an open one not within WRITE_GAP_MS of the last write. Save one case: an
+//      attempt with no event OPEN_STUCK_MS after its open is closed anyway (below);
 //   R3 events are attributed to the one native connection (a generation count) and dropped once the link
 //      has abandoned it; events with no connection are counted as stale;
 //   R4 at most one write in flight: pending text is coalesced into one write, WRITE_GAP_MS apart;
@@ -40,6 +41,15 @@ export const WRITE_GAP_MS = 100
 export const SETTLE_MS = 50
 /** One write stays well under the 4096 B that make the ESP32's TLS write assert and reboot. */
 export const MAX_WRITE_BYTES = 2048
+/**
+ * An abandoned attempt with no event this long after its open is closed anyway, so the next open can go out.
+ * The runtime has no handshake timeout and no TCP keep-alive: a server that accepts and then says nothing
+ * holds the worker in a blocking read for ever, and only a close (or a reboot) ends it. A C3 handshake takes
+ * 1-2 s, so by now the worker is waiting on the network, not computing with the TLS state the close frees
+ * (the risk R2 avoids otherwise). 4x the default CONNECT_S; a close during DNS or the TCP connect (no socket
+ * yet) ends nothing, and the next open then waits behind it in the worker's queue.
+ */
+export const OPEN_STUCK_MS = 60000
 /** A full worker queue (-1) is retried for this long, then the connection is given up. */
 const SEND_STALL_MAX_MS = 2000
 /** Received bytes waiting for the link; a legitimate burst (a replay of 16 pushes) is ~2.4 KB. */
@@ -71,6 +81,8 @@ export class NativeSocket {
     /** the slot's connection is abandoned: close it natively once that is safe (R2) */
     private closeDue = false
     private settleUntilMs = 0
+    /** when the slot's open was issued */
+    private issuedMs = 0
     private out = ""
     private lastWriteMs = -WRITE_GAP_MS
     private stallSinceMs = -1
@@ -223,13 +235,14 @@ export class NativeSocket {
         this.slotGen = this.live
         this.closeDue = false
         this.lastWriteMs = -WRITE_GAP_MS
+        this.issuedMs = this.now()
         return ""
     }
 
-    /** R2: closes an abandoned connection once the worker is done with it; true when closed. */
+    /** R2: closes an abandoned connection once the worker is done with it, or stuck (OPEN_STUCK_MS); true when closed. */
     private closeIfSafe(): boolean {
         const now = this.now()
-        if (this.slot !== OPEN || !this.closeDue || now - this.lastWriteMs < WRITE_GAP_MS) return false
+        if (!this.closeDue || (this.slot === OPEN ? now - this.lastWriteMs < WRITE_GAP_MS : this.slot !== OPENING || now - this.issuedMs < OPEN_STUCK_MS)) return false
         this.rt.close()
         this.toSettling(now)
         return true

@@ -3,7 +3,7 @@
 // of the fake are moved by the test, so the interleavings the C code allows are set up on purpose.
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
-import { MAX_WRITE_BYTES, NativeSocket, RX_MAX_BYTES, SETTLE_MS, SocketSink, WRITE_GAP_MS } from "../../src/net/socket"
+import { MAX_WRITE_BYTES, NativeSocket, OPEN_STUCK_MS, RX_MAX_BYTES, SETTLE_MS, SocketSink, WRITE_GAP_MS } from "../../src/net/socket"
 import { FakeEsp32Socket } from "./fake-runtime"
 import { bringUp, makeLink } from "./netfakes"
 
@@ -105,6 +105,33 @@ describe("socket layer over the ESP32 runtime (fake)", () => {
         expect(r.rt.closes).toBe(0)
         expect(a.text()).toBe("")
         expect(r.rt.hazards.length).toBe(0)
+    })
+
+    test("R2: an attempt whose handshake never ends (the server accepted and went silent) is closed after OPEN_STUCK_MS, and the next open goes out", async () => {
+        const r = rig()
+        const a = new RecordingSink()
+        r.sock.connect("h", -7443, a)
+        r.rt.take()
+        r.rt.tcpConnected() // the worker blocks in the handshake's read: no timeout, no TCP keep-alive
+        later(r, 15000)
+        r.sock.abandon() // the link's E_CONNECT_TIMEOUT
+        const b = new RecordingSink()
+        expect(r.sock.connect("h", -7443, b)).toBe("") // waits for A (R1)
+        later(r, OPEN_STUCK_MS - 15000 - 100)
+        expect(r.rt.closes).toBe(0) // not yet: the worker might still be computing
+        later(r, 100)
+        expect(r.rt.closes).toBe(1) // closed under the blocked worker: the one close R2 allows
+        r.rt.handshakeFailed("mbedtls_ssl_handshake") // its read fails; with the socket closed nothing is pushed
+        later(r, SETTLE_MS)
+        expect(r.rt.cmds.length).toBe(1) // B's open
+        r.rt.take()
+        r.rt.tcpConnected()
+        r.rt.handshakeDone()
+        r.rt.mainPass()
+        await settle()
+        expect(b.text()).toBe("open")
+        expect(a.text()).toBe("")
+        expect(r.rt.hazards.join(",")).toBe("close during handshake")
     })
 
     test("R2: a connection is not closed while the worker may still be inside a write", async () => {
