@@ -35,10 +35,12 @@ export interface KeepaliveStep {
     nextCheckInMs: number
 }
 
-/** Lower bounds a receiver puts under a welcome's values (see keepaliveFromWelcome). */
-export interface KeepaliveFloors {
+/** Bounds a receiver puts on a welcome's values (see keepaliveFromWelcome). */
+export interface KeepaliveBounds {
     heartbeatMs: number
     timeoutMs: number
+    /** ceiling on `timeout` (1e400 reads as Infinity); `heartbeat` is then kept to half of it at most */
+    maxTimeoutMs: number
 }
 
 const MIN_KEEPALIVE_CHECK_MS = 10
@@ -96,15 +98,21 @@ export function keepaliveContractOf(heartbeatMs?: number, faultyMs?: number, tim
 /**
  * [P§2] The contract a welcome announces: a value it leaves out takes the protocol default, a missing
  * `faulty` is derived as the server derives it (deriveFaultyMs, from the announced values). `faulty` never
- * exceeds `timeout`. A device passes floors: it cannot keep thresholds shorter than its tick, and a typo
- * on the server (`timeout: 3`) must not make every device reconnect in a loop.
+ * exceeds `timeout`. A device passes bounds: it cannot keep thresholds shorter than its tick, a typo on
+ * the server (`timeout: 3`) must not make every device reconnect in a loop, and an absurdly long one
+ * (`60000000`, `1e400`) must not switch its watchdog or its heartbeat off.
  */
-export function keepaliveFromWelcome(w: WelcomeKeepalive, floors?: KeepaliveFloors): KeepaliveContract {
+export function keepaliveFromWelcome(w: WelcomeKeepalive, floors?: KeepaliveBounds): KeepaliveContract {
     let timeoutMs = w.timeout !== undefined ? w.timeout : DEFAULT_TIMEOUT_MS
     let heartbeatMs = w.heartbeat !== undefined ? w.heartbeat : DEFAULT_HEARTBEAT_MS
     const announcedFaultyMs = w.faulty !== undefined ? w.faulty : deriveFaultyMs(heartbeatMs, timeoutMs)
-    if (floors !== undefined && timeoutMs < floors.timeoutMs) timeoutMs = floors.timeoutMs
-    if (floors !== undefined && heartbeatMs < floors.heartbeatMs) heartbeatMs = floors.heartbeatMs
+    if (floors !== undefined) {
+        if (timeoutMs < floors.timeoutMs) timeoutMs = floors.timeoutMs
+        if (timeoutMs > floors.maxTimeoutMs) timeoutMs = floors.maxTimeoutMs
+        if (heartbeatMs < floors.heartbeatMs) heartbeatMs = floors.heartbeatMs
+        // [P§4] timeout >= 2 x heartbeat: a heartbeat too slow for the timeout (1e400) would have the peer close us as silent
+        if (heartbeatMs > timeoutMs / 2) heartbeatMs = Math.floor(timeoutMs / 2)
+    }
     const faultyMs = announcedFaultyMs < timeoutMs ? announcedFaultyMs : timeoutMs
     return { heartbeatMs: heartbeatMs, faultyMs: faultyMs, timeoutMs: timeoutMs }
 }

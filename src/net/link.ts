@@ -10,7 +10,7 @@
 //   degraded   up, but silent longer than `faulty` [P§4]; still sending; back to up on the next byte
 //   down       connection lost; waiting a backoff delay before connecting again
 import { attemptAfterDrop, backoffDelayMs } from "../backoff"
-import { KeepaliveContract, KeepaliveFloors, defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "../keepalive"
+import { KeepaliveContract, KeepaliveBounds, defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "../keepalive"
 import { MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, isDatastreamId, isNotice, valueText } from "../protocol"
 import { RequestTable } from "../requests"
 import { LinkConfig } from "./config"
@@ -80,16 +80,14 @@ export interface LinkStats {
 /** Tick period the runner uses; heartbeats and deadlines are this precise. */
 export const TICK_MS = 100
 /**
- * Floors under a welcome's keep-alive values: the link ticks every TICK_MS, so shorter thresholds cannot be
- * kept, and a typo on the server (`timeout: 3`) must not make every device reconnect in a loop.
+ * Bounds on a welcome's keep-alive values, all applied by keepaliveFromWelcome: the link ticks every
+ * TICK_MS, so shorter thresholds cannot be kept, and a typo on the server (`timeout: 3`) must not make every
+ * device reconnect in a loop. `timeout` is also every request's answer deadline: a longer one than 5 min
+ * (5x the field profile's 60 s; a typo such as 60000000, or 1e400, which reads as Infinity) would leave a
+ * dead link and an unanswered batch unnoticed until the last-resort reboot (REBOOT_MIN, 15 min); the
+ * heartbeat is kept to half the timeout, or the server would close the device as silent.
  */
-const KEEPALIVE_FLOORS: KeepaliveFloors = { heartbeatMs: TICK_MS, timeoutMs: 1000 }
-/**
- * Ceiling on a welcome's `timeout`, which is also every request's answer deadline: a longer one (a typo
- * such as 60000000, or 1e400, which reads as Infinity) would leave a dead link and an unanswered batch
- * unnoticed until the last-resort reboot (REBOOT_MIN, 15 min). 5x the field profile's 60 s.
- */
-const MAX_TIMEOUT_MS = 300000
+const KEEPALIVE_BOUNDS: KeepaliveBounds = { heartbeatMs: TICK_MS, timeoutMs: 1000, maxTimeoutMs: 300000 }
 /**
  * Ceiling on a server's retry hint (`retry_after_ms`): its longest real one is a claim's 5 min; a longer
  * one (1e400 reads as Infinity) would outlast the last-resort reboot (15 min), or with REBOOT_MIN 0 never end.
@@ -426,8 +424,7 @@ export class Link {
             return
         }
         const now = this.deps.now()
-        if (w.timeout > MAX_TIMEOUT_MS) w.timeout = MAX_TIMEOUT_MS
-        this.keepalive = keepaliveFromWelcome(w, KEEPALIVE_FLOORS)
+        this.keepalive = keepaliveFromWelcome(w, KEEPALIVE_BOUNDS)
         this.offsetMs = w.time - now
         this.outbox.stampAll(this.offsetMs)
         this.upSinceMs = now

@@ -123,6 +123,29 @@ describe("link states", () => {
         expect(h.link.state).toBe("down")
         expect(h.link.stats().lastDisconnect).toBe("E_SILENT")
     })
+    test("a welcome's heartbeat too slow for its timeout (60000000, 1e400) is kept to half the timeout: the device is never silent long enough to be closed", async () => {
+        const h = makeLink()
+        h.link.start()
+        h.link.tick()
+        h.link.onOpen()
+        rx(h, `{"welcome":"x","session":"s","time":${SERVER_TIME_MS},"heartbeat":60000000,"faulty":3000,"timeout":4000}\n`)
+        expect(h.link.state).toBe("up")
+        const before = h.t.heartbeats()
+        rx(h, "\n")
+        await advance(h, 2100)
+        expect(h.t.heartbeats()).toBe(before + 1)
+        const g = makeLink({ diagMs: 3600000 }) // no diagnostics batch meanwhile
+        g.link.start()
+        g.link.tick()
+        g.link.onOpen()
+        rx(g, `{"welcome":"x","session":"s","time":${SERVER_TIME_MS},"heartbeat":1e400,"timeout":1e400}\n`)
+        for (let i = 0; i < 16; ++i) {
+            rx(g, "\n") // the server is heard: only our own silence counts
+            await advance(g, 10000)
+        }
+        expect(g.link.state).toBe("up")
+        expect(g.t.heartbeats()).toBe(1) // 150 s: half the 5 min cap
+    })
     test("a welcome whose time is not ms since the epoch (seconds, 1e400) is not taken: nothing is stamped with it", async () => {
         const h = makeLink()
         h.link.report("temp", 1) // waits for the server's clock

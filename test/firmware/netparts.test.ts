@@ -1,7 +1,7 @@
 // The link's pure parts: backoff, keep-alive, framer, request table, outbox. No sockets, no sleeps.
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
-import { KeepaliveFloors, keepaliveContractOf, keepaliveFromWelcome, keepaliveStep } from "../../src/keepalive"
+import { KeepaliveBounds, keepaliveContractOf, keepaliveFromWelcome, keepaliveStep } from "../../src/keepalive"
 import { decodeServerLine, DEVICE_MAX_SEND_BYTES } from "../../src/protocol"
 import { attemptAfterDrop, backoffDelayMs, ReconnectConfig, spreadByDevice } from "../../src/backoff"
 import { SETTINGS_VECTORS, STEP_VECTORS, WELCOME_LINE_VECTORS, WELCOME_VECTORS } from "../vectors/keepalive"
@@ -55,7 +55,7 @@ describe("keepalive", () => {
         for (let i = 0; i < WELCOME_VECTORS.length; ++i) {
             const v = WELCOME_VECTORS[i]
             const w = v.welcome
-            const floors: KeepaliveFloors = v.floors ? { heartbeatMs: v.floors[0], timeoutMs: v.floors[1] } : undefined
+            const floors: KeepaliveBounds = v.floors ? { heartbeatMs: v.floors[0], timeoutMs: v.floors[1], maxTimeoutMs: v.floors[2] } : undefined
             const c = keepaliveFromWelcome({ heartbeat: w[0], faulty: w[1], timeout: w[2] }, floors)
             expect(v.name + ": " + c.heartbeatMs + "," + c.faultyMs + "," + c.timeoutMs).toBe(v.name + ": " + v.contract.join(","))
         }

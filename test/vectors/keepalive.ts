@@ -45,18 +45,20 @@ export interface WelcomeVector {
     name: string
     /** the welcome's [heartbeat, faulty, timeout] */
     welcome: number[]
-    /** [heartbeatMs, timeoutMs] floors, or none */
+    /** [heartbeatMs, timeoutMs, maxTimeoutMs] bounds, or none */
     floors?: number[]
     /** the contract: [heartbeatMs, faultyMs, timeoutMs] */
     contract: number[]
 }
 
-/** a device's floors: it ticks every 100 ms, and a timeout below 1 s would reconnect it in a loop */
-const DEVICE_FLOORS = [100, 1000]
+/** a device's bounds: it ticks every 100 ms, a timeout below 1 s would reconnect it in a loop, one above 5 min is no watchdog */
+const DEVICE_FLOORS = [100, 1000, 300000]
 
 export const WELCOME_VECTORS: WelcomeVector[] = [
     { name: "a metered link's values are taken", welcome: [25000, 30000, 60000], floors: DEVICE_FLOORS, contract: [25000, 30000, 60000] },
     { name: "a misconfigured server meets the device's floors", welcome: [1, 5000, 3], floors: DEVICE_FLOORS, contract: [100, 1000, 1000] },
+    { name: "absurdly long values (1e400 reads as Infinity) are capped: timeout at the ceiling, heartbeat at half of it", welcome: [Infinity, Infinity, Infinity], floors: DEVICE_FLOORS, contract: [150000, 300000, 300000] },
+    { name: "a heartbeat too slow for its timeout is kept to half of it", welcome: [60000000, 45000, 60000], floors: DEVICE_FLOORS, contract: [30000, 45000, 60000] },
     { name: "an app client takes short values as they are", welcome: [40, 60, 150], contract: [40, 60, 150] },
     { name: "faulty never exceeds timeout", welcome: [300, 5000, 3000], contract: [300, 3000, 3000] },
 ]

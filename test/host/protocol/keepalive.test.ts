@@ -17,7 +17,7 @@ test("keepaliveStep: the shared table", () => {
 test("keepaliveFromWelcome: the shared table", () => {
     for (const v of WELCOME_VECTORS) {
         const [heartbeat, faulty, timeout] = v.welcome
-        const floors = v.floors && { heartbeatMs: v.floors[0], timeoutMs: v.floors[1] }
+        const floors = v.floors && { heartbeatMs: v.floors[0], timeoutMs: v.floors[1], maxTimeoutMs: v.floors[2] }
         const c = keepaliveFromWelcome({ heartbeat, faulty, timeout }, floors)
         assert.deepEqual([c.heartbeatMs, c.faultyMs, c.timeoutMs], v.contract, v.name)
     }
