@@ -38,8 +38,11 @@ export class SubscriptionCursor {
     /**
      * `sinceAt`: replay after this `at` (the last one handled before a restart, or what the user asked for).
      * `limit`: the most pushes one replay may bring (a device asks for what its heap can hold).
+     * `oneStream`: the subscription is to one datastream, whose pushes come in `at` order [P§8]: a point
+     * not newer than the last one handled is old (a server that ignored `since` replays it) and is dropped,
+     * save the datapoint just handled written again with another value (the later write wins [P§9]).
      */
-    constructor(sinceAt?: string, private limit?: number) {
+    constructor(sinceAt?: string, private limit?: number, private oneStream?: boolean) {
         this.lastAt = sinceAt
     }
 
@@ -88,7 +91,10 @@ export class SubscriptionCursor {
     /** Everything up to `next_since` is in: the next subscribe starts there (unless a newer `at` was handled). */
     private caughtUp() {
         const next = this.nextSince
-        if (next !== undefined && (this.lastAt === undefined || textAfter(next, this.lastAt))) this.lastAt = next
+        if (next !== undefined && (this.lastAt === undefined || textAfter(next, this.lastAt))) {
+            this.lastAt = next
+            this.lastKey = undefined
+        }
     }
 
     private handle(body: any): boolean {
@@ -100,6 +106,8 @@ export class SubscriptionCursor {
             // resource need not come in `at` order.
             const key = at + "|" + body["id"] + "|" + body["current_value"]
             if (key === this.lastKey) return false
+            const last = this.lastAt
+            if (this.oneStream && last !== undefined && !textAfter(at, last) && (at !== last || this.lastKey === undefined)) return false
             this.lastKey = key
         }
         this.lastAt = newestAt(body, this.lastAt)

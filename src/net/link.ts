@@ -445,6 +445,8 @@ export class Link {
             this.s.unknownTokens++ // a reply to a request without token: the link never sends one
             return
         }
+        // [P§8] a push (it names what changed) that comes before its subscribe's answer is a push, not the answer
+        if (r.status === 200 && this.subs.deliver(r)) return
         const p = this.requests.take(r.token)
         if (p) {
             const now = this.deps.now()
@@ -453,8 +455,8 @@ export class Link {
             else if (r.status >= 300) this.subscriptionOver(p.ref, r, "refused")
             else {
                 this.authed = true
-                // [P§8] a cut replay: its pushes follow; once handled, the rest is asked for
-                this.subs.acknowledged(p.ref, r.body)
+                // [P§8] a cut replay: its pushes follow (within `timeout`); once handled, the rest is asked for
+                this.subs.acknowledged(p.ref, r.body, now + this.keepalive.timeoutMs)
             }
             return
         }

@@ -45,7 +45,9 @@ export class Subscriptions {
 
     /** Adds a subscription, replaying from `sinceAt` (the last `at` handled before a reboot) if given; returns its index. */
     add(resource: string, handler: PushHandler, sinceAt?: string): number {
-        this.subs.push({ resource: resource, handler: handler, token: undefined, cursor: new SubscriptionCursor(sinceAt, REPLAY_LIMIT), renewAtMs: 0 })
+        // one datastream's pushes come in `at` order: an older point a server replays against `since` is dropped
+        const cursor = new SubscriptionCursor(sinceAt, REPLAY_LIMIT, resource.indexOf("/datastreams/") >= 0)
+        this.subs.push({ resource: resource, handler: handler, token: undefined, cursor: cursor, renewAtMs: 0 })
         return this.subs.length - 1
     }
 
@@ -96,9 +98,15 @@ export class Subscriptions {
         return encodeShortRequest({ method: "subscribe", resource: sub.resource, params: sub.cursor.subscribeParams(), headers: headers, token: token })
     }
 
-    /** [P§8] The subscribe of `i` was acknowledged (status 200): a cut replay's pushes follow, then the rest is asked for. */
-    acknowledged(i: number, body: any) {
-        if (this.subs[i].cursor.acknowledged(body) === "resubscribe") this.resubscribe(i)
+    /**
+     * [P§8] The subscribe of `i` was acknowledged (status 200): a cut replay's pushes follow, then the rest is
+     * asked for. Pushes not all in by `replayDueMs` (a `replayed` count overstated): asked for then, from the
+     * last `at` handled.
+     */
+    acknowledged(i: number, body: any, replayDueMs: number) {
+        const o = this.subs[i].cursor.acknowledged(body)
+        if (o === "resubscribe") this.resubscribe(i)
+        else if (o === "replaying") this.renewAt(i, replayDueMs)
     }
 
     /** Hands a push to its handler. False when the token belongs to no subscription. */

@@ -4,7 +4,9 @@
 // proxy, a half-dead server or another implementation of the protocol can: no welcome, a welcome in
 // one-byte pieces, lines far over the device's buffer, garbage, foreign tokens, keep-alive values of 0 or
 // below, a changed keep-alive, silence, refusals with and without retry hints, a reset before the ack,
-// closes right after the welcome and right after the first ack, and a replay of what the device has.
+// closes right after the welcome and right after the first ack, a heartbeat far too slow for the timeout, a
+// push before its subscribe's answer, a cut replay short of what it announced, and a replay that ignores
+// `since` (what the device has, again).
 // The exact thresholds are the VM tests' (hand-moved clock); here only bounds a loaded machine keeps. Only
 // there: a keep-alive timeout too long to be a watchdog (capped at 5 min) and a welcome whose time is not
 // ms since the epoch. Not here: more than ~57 KB in one read, which the simulator (not the device, whose
@@ -47,8 +49,23 @@ function push(token: string | undefined, value: string, at: string): string {
     return `${JSON.stringify({ token, status: 200, resource: "/feeds/1/datastreams/cmd", body: { id: "cmd", current_value: value, at } })}\n`
 }
 
+/** the commands' times, in the order the schedule pushes them first */
+const AT_P = "2026-12-06T09:59:57.000Z"
+const AT_R1 = "2026-12-06T09:59:58.000Z"
+const AT_X = "2026-12-06T09:59:59.000Z"
 const AT_A = "2026-12-06T10:00:00.000Z"
 const AT_B = "2026-12-06T10:00:01.000Z"
+
+/** Answers every request until a batch carrying the echo of command `value` was acknowledged (true), or `ms` passed. */
+async function answerUntilEcho(c: HostileConn, value: string, ms: number): Promise<boolean> {
+    const end = Date.now() + ms
+    for (let r; (r = await c.next(Math.max(1, end - Date.now()))); ) {
+        c.answer(r)
+        if (points(r).some((p) => p.startsWith("cmd_echo@") && p.endsWith(`=${value}`))) return true
+        if (Date.now() >= end) break
+    }
+    return false
+}
 
 /** What each step saw, filled in as the device reaches it. */
 const seen: Record<string, any> = {}
@@ -171,30 +188,74 @@ const SCHEDULE: [string, Step][] = [
     ["closes right after the welcome", async (c) => void (c.write(c.welcome(SHORT)), c.finish())],
     ["closes right after the welcome, again", async (c) => void (c.write(c.welcome(SHORT)), c.finish())],
     [
-        "a command pushed",
+        "a heartbeat far too slow for the timeout (60000000 ms), nothing answered",
+        async (c) => {
+            c.write(c.welcome({ heartbeat: 60_000_000, faulty: 2000, timeout: 4000 }))
+            c.heartbeatEvery(300)
+            // the device's blank line at the open (src/net/socket.ts R6) is not a heartbeat; the first is due 2 s after its requests
+            const closedEarly = await c.closesWithin(1000)
+            const probes = c.heartbeats
+            const closed = closedEarly || (await c.closesWithin(4000 + SLACK_MS))
+            seen.slowHeartbeat = { closed, heartbeats: c.heartbeats - probes }
+            c.end()
+        },
+    ],
+    [
+        "a command pushed before the subscribe's answer",
         async (c) => {
             c.write(c.welcome(SHORT))
             c.heartbeatEvery(300)
             const sub = (await c.nextOf("subscribe", 10_000))!
+            c.write(push(sub.request.token, "P", AT_P))
             c.answer(sub)
-            c.write(push(sub.request.token, "A", AT_A))
-            // until its echo is acknowledged
-            for (let b; (b = await c.next(10_000)); ) {
-                c.answer(b)
-                if (points(b).some((p) => p.startsWith("cmd_echo@") && p.endsWith("=A"))) break
+            seen.pushBeforeAck = { echoed: await answerUntilEcho(c, "P", 5000 + SLACK_MS) }
+            c.end()
+        },
+    ],
+    [
+        "a cut replay that announces 3 pushes and brings 1",
+        async (c) => {
+            c.write(c.welcome(SHORT))
+            c.heartbeatEvery(300)
+            const sub = (await c.nextOf("subscribe", 10_000))!
+            c.write(`${JSON.stringify({ t: sub.request.token, b: { replayed: 3, truncated: true, next_since: AT_X } })}\n`)
+            c.write(push(sub.request.token, "R1", AT_R1))
+            const ackedMs = Date.now()
+            let again: SeenRequest | undefined
+            for (let r; !again && (r = await c.next(Math.max(1, ackedMs + SHORT.timeout + SLACK_MS - Date.now()))); ) {
+                if (r.request.method === "subscribe") again = r
+                else c.answer(r)
+            }
+            seen.shortReplay = { since: again?.request.params?.since, afterMs: Date.now() - ackedMs }
+            if (again) {
+                c.answer(again)
+                const acked = c.acked.some((b) => points(b).some((p) => p.startsWith("cmd_echo@") && p.endsWith("=R1")))
+                seen.shortReplay.echoed = acked || (await answerUntilEcho(c, "R1", 5000 + SLACK_MS))
             }
             c.end()
         },
     ],
     [
-        "the replay brings the command the device has, and a new one; then a 401 (last: its wait is 30 s)",
+        "two commands pushed",
+        async (c) => {
+            c.write(c.welcome(SHORT))
+            c.heartbeatEvery(300)
+            const sub = (await c.nextOf("subscribe", 10_000))!
+            c.answer(sub)
+            c.write(push(sub.request.token, "X", AT_X) + push(sub.request.token, "A", AT_A))
+            await answerUntilEcho(c, "A", 10_000)
+            c.end()
+        },
+    ],
+    [
+        "the replay ignores since: it brings the two commands the device has, and a new one; then a 401 (last: its wait is 30 s)",
         async (c) => {
             c.write(c.welcome(SHORT))
             c.heartbeatEvery(300)
             const sub = (await c.nextOf("subscribe", 10_000))!
             seen.replay = { since: sub.request.params?.since }
             c.answer(sub)
-            c.write(push(sub.request.token, "A", AT_A) + push(sub.request.token, "B", AT_B))
+            c.write(push(sub.request.token, "X", AT_X) + push(sub.request.token, "A", AT_A) + push(sub.request.token, "B", AT_B))
             for (let b; (b = await c.next(10_000)); ) {
                 if (!points(b).some((p) => p.startsWith("cmd_echo@"))) {
                     c.answer(b)
@@ -305,14 +366,33 @@ describe("firmware against a hostile server (simulator, TLS)", { timeout: 240_00
         for (const p of seen.reset.lost) assert.ok(seen.reset.resent.includes(p), `${p} lost`)
     })
 
-    test("a replay of what the device has is not handled again; since = the last at handled", async () => {
+    test("a heartbeat far too slow for the timeout is kept to half of it: the device heartbeats before the timeout", async () => {
+        await reach("slowHeartbeat")
+        assert.ok(seen.slowHeartbeat.closed, "an unanswered connection was not dropped")
+        assert.ok(seen.slowHeartbeat.heartbeats > 0, "no heartbeat before the timeout")
+    })
+
+    test("a push before its subscribe's answer is handled as a push", async () => {
+        await reach("pushBeforeAck")
+        assert.ok(seen.pushBeforeAck.echoed, "the command pushed before the answer was never handled")
+    })
+
+    test("a cut replay that brings fewer pushes than announced: asked for again, from the last at handled, within the timeout", async () => {
+        await reach("shortReplay")
+        const r = seen.shortReplay
+        console.log(`# hostile: a replay short of 2 pushes asked for again after ${r.afterMs} ms (timeout ${SHORT.timeout} ms)`)
+        assert.equal(r.since, AT_R1, "no new subscribe on the connection")
+        assert.ok(r.echoed, "the replayed command was not handled")
+    })
+
+    test("a replay that ignores since (points the device has) is not handled again; since = the last at handled", async () => {
         await reach("replay")
         assert.equal(seen.replay.since, AT_A)
         const echoes = () => server.conns.flatMap((c) => c.acked.flatMap(points)).filter((p) => p.startsWith("cmd_echo@"))
         const deadline = Date.now() + 20_000
         while (!echoes().some((p) => p.endsWith("=B")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
         const values = echoes().map((p) => p.slice(p.indexOf("=") + 1))
-        assert.deepEqual(values, ["A", "B"], "each command handled once")
+        assert.deepEqual(values, ["P", "R1", "X", "A", "B"], "each command handled once")
     })
 
     test("nothing lost: every sample up to the last acknowledged was acknowledged, and the VM never failed", async () => {

@@ -305,6 +305,75 @@ describe("link robustness (misbehaving server)", () => {
         expect(h.link.stats().unknownTokens).toBe(1)
         expect(h.t.lastRequest().params.since).toBe("2026-11-22T05:00:02.000Z")
     })
+    test("a push that comes before its subscribe's answer is a push, not the answer", async () => {
+        const h = makeLink()
+        const got: string[] = []
+        h.link.subscribe("datastreams/led", body => {
+            got.push(body.current_value)
+        })
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1"))
+        ackLast(h, 200)
+        rx(h, push(sub.token, "2026-11-22T05:00:02.000Z", "0"))
+        expect(got.join(",")).toBe("1,0")
+        expect(h.link.stats().unknownTokens).toBe(0)
+    })
+    test("a server that ignores since and replays older points: none is handled again (a toggle flips once)", async () => {
+        const h = makeLink({}, 0)
+        const got: string[] = []
+        h.link.subscribe("datastreams/led", body => {
+            got.push(body.current_value)
+        })
+        bringUp(h)
+        const first = h.t.lastRequest()
+        ackLast(h, 200)
+        rx(h, push(first.token, "2026-11-22T05:00:01.000Z", "toggle") + push(first.token, "2026-11-22T05:00:02.000Z", "on"))
+        rx(h, '{"notice":true,"status":408}\n')
+        await advance(h, 100)
+        bringUp(h)
+        const again = h.t.lastRequest()
+        expect(again.params.since).toBe("2026-11-22T05:00:02.000Z")
+        ackLast(h, 200)
+        // everything from the start, as if since were not there
+        rx(h, push(again.token, "2026-11-22T05:00:01.000Z", "toggle") + push(again.token, "2026-11-22T05:00:02.000Z", "on") + push(again.token, "2026-11-22T05:00:03.000Z", "toggle"))
+        expect(got.join(",")).toBe("toggle,on,toggle")
+    })
+    test("after a reboot (since = the saved at), a replay of that point and older ones is not handled again", async () => {
+        const h = makeLink()
+        const got: string[] = []
+        h.link.subscribe("datastreams/led", body => {
+            got.push(body.current_value)
+        }, "2026-11-22T05:00:02.000Z")
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        ackLast(h, 200)
+        rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "toggle") + push(sub.token, "2026-11-22T05:00:02.000Z", "toggle") + push(sub.token, "2026-11-22T05:00:03.000Z", "off"))
+        expect(got.join(",")).toBe("off")
+    })
+    test("a cut replay that brings fewer pushes than it announced is asked for again after `timeout`, from the last at handled", async () => {
+        const h = makeLink()
+        const got: string[] = []
+        h.link.subscribe("datastreams/led", body => {
+            got.push(body.current_value)
+        })
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        rx(h, truncatedAck(sub.token, 3, "2026-11-22T05:00:03.000Z") + push(sub.token, "2026-11-22T05:00:01.000Z", "a"))
+        const subscribes = () => h.t.requests().filter(q => q.method === "subscribe")
+        for (let i = 0; i < 29; ++i) {
+            rx(h, "\n") // the server stays audible
+            await advance(h, 100)
+        }
+        expect(subscribes().length).toBe(1) // the other two pushes may still come
+        rx(h, "\n")
+        await advance(h, 200) // `timeout` (3 s) after the acknowledgement
+        expect(subscribes().length).toBe(2)
+        const again = subscribes()[1]
+        expect(again.params.since).toBe("2026-11-22T05:00:01.000Z")
+        expect(got.join(",")).toBe("a")
+        expect(h.link.state).toBe("up")
+    })
     test("a second welcome is ignored", async () => {
         const h = makeLink()
         bringUp(h)

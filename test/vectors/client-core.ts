@@ -19,6 +19,8 @@ export interface CursorVector {
     name: string
     sinceAt?: string
     limit?: number
+    /** a subscription to one datastream (its pushes come in `at` order) */
+    oneStream?: boolean
     steps: CursorStep[]
 }
 
@@ -68,6 +70,42 @@ export const CURSOR_VECTORS: CursorVector[] = [
             { op: "push", status: 200, body: dp(T5, "p2"), expect: "deliver" },
             { op: "push", status: 200, body: dp(T1, "older stream"), expect: "deliver" },
             { op: "params", expect: "since=" + T5 },
+        ],
+    },
+    {
+        name: "one datastream: a point not newer than the last handled is old (a server ignoring since) and dropped; a rewrite of the last is delivered",
+        oneStream: true,
+        steps: [
+            { op: "ack", body: undefined, expect: "live" },
+            { op: "push", status: 200, body: dp(T2, "toggle"), expect: "deliver" },
+            { op: "push", status: 200, body: dp(T3, "on"), expect: "deliver" },
+            { op: "push", status: 200, body: dp(T2, "toggle"), expect: "drop" },
+            { op: "push", status: 200, body: dp(T1, "x"), expect: "drop" },
+            { op: "push", status: 200, body: dp(T3, "off"), expect: "deliver" },
+            { op: "push", status: 200, body: { id: "led", deleted: true }, expect: "deliver" },
+            { op: "push", status: 200, body: dp(T5, "on"), expect: "deliver" },
+            { op: "params", expect: "since=" + T5 },
+        ],
+    },
+    {
+        name: "one datastream after a restart (since = the last at handled): that point and older ones are dropped",
+        sinceAt: T2,
+        oneStream: true,
+        steps: [
+            { op: "push", status: 200, body: dp(T1, "toggle"), expect: "drop" },
+            { op: "push", status: 200, body: dp(T2, "toggle"), expect: "drop" },
+            { op: "push", status: 200, body: dp(T3, "toggle"), expect: "deliver" },
+        ],
+    },
+    {
+        name: "one datastream, a cut replay: past next_since, a point at next_since is dropped",
+        oneStream: true,
+        steps: [
+            { op: "ack", body: cut(1, T3), expect: "replaying" },
+            { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver+caughtUp" },
+            { op: "params", expect: "since=" + T3 },
+            { op: "push", status: 200, body: dp(T3, "3"), expect: "drop" },
+            { op: "push", status: 200, body: dp(T5, "5"), expect: "deliver" },
         ],
     },
     {
@@ -137,8 +175,8 @@ export interface CursorUnderTest {
 }
 
 /** Runs one vector; returns what differed ("" when all steps answered as expected). */
-export function runCursorVector(v: CursorVector, make: (sinceAt: string | undefined, limit: number | undefined) => CursorUnderTest): string {
-    const c = make(v.sinceAt, v.limit)
+export function runCursorVector(v: CursorVector, make: (sinceAt: string | undefined, limit: number | undefined, oneStream: boolean | undefined) => CursorUnderTest): string {
+    const c = make(v.sinceAt, v.limit, v.oneStream)
     for (let i = 0; i < v.steps.length; ++i) {
         const s = v.steps[i]
         let got = ""
