@@ -5,6 +5,7 @@ import { permits, type BearerVerifier, type Grant, type Permission } from "./aut
 import type { KeyRing } from "./auth/keys.ts"
 import { forbidden } from "./errors.ts"
 import type { Fleet } from "./fleet/fleet.ts"
+import type { FeedStreams } from "./feed-streams.ts"
 import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
@@ -55,6 +56,8 @@ export interface RouterDeps {
     processId: string
     /** [fleet] claim limits, which keys are devices', when each was last seen */
     fleet: Fleet
+    /** [P§10] each feed's datastreams, held to MAX_DATASTREAMS_PER_FEED */
+    feedStreams: FeedStreams
 }
 
 /** What a handler returns: the status and body of the response, and what to do once it is sent. */

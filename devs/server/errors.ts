@@ -24,6 +24,7 @@ export type ServerErrorCode =
     | "E_BAD_PARAM" // 422
     | "E_LIMIT" // 422: asks for more than one request may
     | "E_TOO_MANY_SUBSCRIPTIONS" // 422
+    | "E_TOO_MANY_DATASTREAMS" // 422: the write would take the feed over MAX_DATASTREAMS_PER_FEED; nothing written
     | "E_RATE_LIMITED" // 429
     | "E_FANOUT_BUSY" // 429: the feed owes too many pushes to its subscribers; nothing stored, send again after retry_after_ms
     | "E_AUTH_RATE_LIMITED" // 429

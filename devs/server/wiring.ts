@@ -12,6 +12,7 @@ import type { KeyRing } from "./auth/keys.ts"
 import type { Bus, SessionDirectory } from "./bus/bus.ts"
 import { ApiError } from "./errors.ts"
 import { firstVerifier, type Extension } from "./extensions.ts"
+import { FeedStreams } from "./feed-streams.ts"
 import type { Fleet } from "./fleet/fleet.ts"
 import { sessionEntryOf } from "./handlers/session.ts"
 import { Hub, hubClockOn } from "./hub/index.ts"
@@ -139,6 +140,7 @@ export function wireServer(f: Foundations): Wired {
         keyRate: bus.keyRate({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }),
         verifyBearer: firstVerifier([opts.verifyBearer, ...f.extensions.map((e) => e.verifyBearer)].filter((v) => v !== undefined)),
         fleet: f.fleet,
+        feedStreams: new FeedStreams({ idsOf: async (feed: number) => (await store.listDatastreams(feed)).map((d) => d.id) }),
         sessions: directory,
         processId: bus.processId,
     })

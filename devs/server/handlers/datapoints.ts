@@ -113,6 +113,7 @@ async function write(ctx: Ctx) {
     const body = objectBody(ctx.req.body, '{"datapoints":[{"at":"2026-11-22T05:00:00Z","value":"21.5"}]}')
     const points = pointsOfDatapoints(stream, body.datapoints, "datapoints", ctx.deps.now())
     await requireFeedExists(ctx)
+    if (points.length > 0) await ctx.deps.feedStreams.admit(ctx.feed, [stream])
     const stored = await writeAndPublish(ctx, points)
     return { status: 200, body: { written: points.length, changed: stored.length } }
 }

@@ -18,6 +18,7 @@ async function create(ctx: Ctx) {
     const body = objectBody(ctx.req.body, '{"datastreams":[{"id":"temp"}]}')
     const { points, ids } = pointsOfDatastreams(isObject(body) && body.datastreams === undefined ? [body] : body.datastreams, ctx.deps.now())
     await requireFeedExists(ctx)
+    await ctx.deps.feedStreams.admit(ctx.feed, ids)
     const admitted = admitWrite(ctx, points)
     const created = await cancelOnError(admitted, () => ctx.deps.store.createDatastreams(ctx.feed, ids))
     await writeAndPublish(ctx, points, admitted)
@@ -42,6 +43,7 @@ async function update(ctx: Ctx) {
     const body = objectBody(ctx.req.body, '{"current_value":"21.5"}')
     const points = pointsOfDatastream(body, id, "body", ctx.deps.now())
     await requireFeedExists(ctx)
+    await ctx.deps.feedStreams.admit(ctx.feed, [id])
     if (points.length === 0) {
         requireKeysLooked(ctx)
         await ctx.deps.store.createDatastreams(ctx.feed, [id])
@@ -55,6 +57,7 @@ async function remove(ctx: Ctx) {
     const id = datastreamIdOf(ctx.path.ds, "the datastream id")
     await requireFeedExists(ctx)
     if (!(await ctx.deps.store.deleteDatastream(ctx.feed, id))) throw notFound(`feed ${ctx.feed} has no datastream "${id}"`)
+    ctx.deps.feedStreams.forget(ctx.feed, id)
     ctx.deps.hub.publish([{ feed: ctx.feed, seq: Infinity, stream: id, deleted: true }])
     return { status: 200 }
 }

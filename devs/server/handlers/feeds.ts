@@ -1,5 +1,6 @@
 // /feeds and /feeds/:feed [P§5]. PUT /feeds/:feed is the devices' hot path: many datastreams at once.
 import { forbidden, notFound, unprocessable } from "../errors.ts"
+import { tooManyDatastreams } from "../feed-streams.ts"
 import { visibleFeeds } from "../auth/grant.ts"
 import { requireFeed, type Ctx, type Result, type Routes } from "../context.ts"
 import type { PendingWrite } from "../hub/index.ts"
@@ -43,6 +44,9 @@ async function create(ctx: Ctx) {
         id = body.id
     }
     const ds = body.datastreams === undefined ? { points: [], ids: [] } : pointsOfDatastreams(body.datastreams, ctx.deps.now())
+    // [P§10] a new feed has no datastreams yet: only the request's own count against the bound
+    const named = new Set(ds.ids).size
+    if (named > ctx.deps.feedStreams.max) throw tooManyDatastreams(id ?? 0, 0, named, ctx.deps.feedStreams.max)
     const feed = await ctx.deps.store.createFeed({ id, title: titleOf(body.title) })
     if (ds.ids.length) await ctx.deps.store.createDatastreams(feed.id, ds.ids)
     await writeAndPublish({ ...ctx, feed: feed.id }, ds.points)
@@ -65,14 +69,21 @@ function update(ctx: Ctx): Promise<Result> {
     // not async: one step after the store's answer, none of an async function's own (issue 15)
     return ctx.deps.store.feedExists(ctx.feed).then((exists) => {
         requireFound(ctx, exists)
-        const withoutValue = idsWithoutValue(ds)
-        const changesMore = title !== undefined || withoutValue !== undefined
-        if (changesMore) requireKeysLooked(ctx)
-        // refused for fan-out (429 E_FANOUT_BUSY): neither the title nor new datastreams change
-        const admitted = admitWrite(ctx, ds.points)
-        if (changesMore) return changeFeed(ctx, admitted, title, withoutValue).then(() => writeAndPublish(ctx, ds.points, admitted, UPDATED))
-        return writeAndPublish(ctx, ds.points, admitted, UPDATED)
+        // [P§10] new datastreams within the feed's bound, before anything is written
+        const counted = ctx.deps.feedStreams.admit(ctx.feed, ds.ids)
+        return counted ? counted.then(() => updateExisting(ctx, title, ds)) : updateExisting(ctx, title, ds)
     })
+}
+
+/** PUT /feeds/F once the feed is known to exist and its new datastreams fit. */
+function updateExisting(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }): Promise<Result> {
+    const withoutValue = idsWithoutValue(ds)
+    const changesMore = title !== undefined || withoutValue !== undefined
+    if (changesMore) requireKeysLooked(ctx)
+    // refused for fan-out (429 E_FANOUT_BUSY): neither the title nor new datastreams change
+    const admitted = admitWrite(ctx, ds.points)
+    if (changesMore) return changeFeed(ctx, admitted, title, withoutValue).then(() => writeAndPublish(ctx, ds.points, admitted, UPDATED))
+    return writeAndPublish(ctx, ds.points, admitted, UPDATED)
 }
 
 const UPDATED: Result = Object.freeze({ status: 200 })
@@ -109,6 +120,7 @@ async function remove(ctx: Ctx) {
     const deletion = await ctx.deps.store.deleteFeed(ctx.feed)
     if (!deletion) throw notFound(`feed ${ctx.feed} does not exist`)
     ctx.deps.hub.endFeed(ctx.feed)
+    ctx.deps.feedStreams.forget(ctx.feed)
     // the keys changed: reload them now, so they count from the next request and what they no longer allow ends
     await ctx.deps.keys.refresh()
     ctx.deps.log.info({ feed: ctx.feed, revokedKeys: deletion.revokedKeys, detachedKeys: deletion.detachedKeys }, "feed deleted")
