@@ -3,8 +3,10 @@
 // names datastreams the feed has: a lookup in a Set). A feed's ids are read from the store at its first
 // write here; the ids a write names are counted when it is admitted (before its commit), so writes in flight
 // together cannot pass the bound between them. What this process does not see (another process's new
-// datastreams, or its deletions) is read again before a refusal, so nothing is refused on a stale count; a
-// feed can go over the bound only by what other processes add between this process's reads (docs/OPERATIONS.md).
+// datastreams, or its deletions) is read again before a refusal, so nothing is refused on a stale count; the
+// ids counted in since the last read stay counted through that read (their writes may not have committed). A
+// feed can go over the bound only by what other processes add between this process's reads, or by a write
+// still uncommitted across two of them (docs/OPERATIONS.md).
 import { ApiError } from "./errors.ts"
 import { MAX_COUNTED_DATASTREAMS, MAX_DATASTREAMS_PER_FEED } from "./limits.ts"
 
@@ -23,9 +25,15 @@ export interface FeedStreamsOptions {
     maxHeld?: number
 }
 
+/** A feed's ids as this process knows them; `added`: those it counted in since it last read them (writes maybe still in flight). */
+interface Known {
+    ids: Set<string>
+    added: Set<string>
+}
+
 export class FeedStreams {
-    private readonly known = new Map<number, Set<string>>()
-    private readonly loading = new Map<number, Promise<Set<string>>>()
+    private readonly known = new Map<number, Known>()
+    private readonly loading = new Map<number, Promise<Known>>()
     private held = 0
     readonly max: number
     private readonly maxHeld: number
@@ -42,57 +50,66 @@ export class FeedStreams {
      */
     admit(feed: number, ids: readonly string[]): void | Promise<void> {
         if (ids.length === 0) return
-        const set = this.known.get(feed)
-        if (set !== undefined) {
-            const fresh = freshOf(set, ids)
+        const known = this.known.get(feed)
+        if (known !== undefined) {
+            const fresh = freshOf(known.ids, ids)
             if (fresh === undefined) return
-            if (set.size + fresh.length <= this.max) return this.add(set, fresh)
-            // over, as this process knows it: read again (another process may have deleted some) before refusing
-            this.drop(feed)
+            if (known.ids.size + fresh.length <= this.max) return this.add(known, fresh)
         }
-        return this.load(feed).then((loaded) => {
-            const fresh = freshOf(loaded, ids)
+        // over, as this process knows it: read again (another process may have deleted some) before refusing;
+        // what it counted in since its last read stays counted (those writes may not have committed yet)
+        return this.load(feed, known?.added).then((read) => {
+            const fresh = freshOf(read.ids, ids)
             if (fresh === undefined) return
-            if (loaded.size + fresh.length > this.max) throw tooManyDatastreams(feed, loaded.size, fresh.length, this.max)
-            this.add(loaded, fresh)
+            if (read.ids.size + fresh.length > this.max) throw tooManyDatastreams(feed, read.ids.size, fresh.length, this.max)
+            this.add(read, fresh)
         })
     }
 
     /** A datastream deleted (undefined: the whole feed). */
     forget(feed: number, id?: string): void {
-        const set = this.known.get(feed)
-        if (set === undefined) return
+        const known = this.known.get(feed)
+        if (known === undefined) return
         if (id === undefined) return this.drop(feed)
-        if (set.delete(id)) this.held--
+        known.added.delete(id)
+        if (known.ids.delete(id)) this.held--
     }
 
-    private add(set: Set<string>, fresh: string[]): void {
-        for (const id of fresh) set.add(id)
+    private add(known: Known, fresh: string[]): void {
+        for (const id of fresh) {
+            known.ids.add(id)
+            known.added.add(id)
+        }
         this.held += fresh.length
     }
 
     private drop(feed: number): void {
-        const set = this.known.get(feed)
-        if (set === undefined) return
-        this.held -= set.size
+        const known = this.known.get(feed)
+        if (known === undefined) return
+        this.held -= known.ids.size
         this.known.delete(feed)
     }
 
-    private load(feed: number): Promise<Set<string>> {
+    /** The feed's ids from the store, with `inFlight` (counted in here since the last read) added. */
+    private load(feed: number, inFlight?: Set<string>): Promise<Known> {
         let pending = this.loading.get(feed)
         if (pending === undefined) {
             pending = this.o.idsOf(feed).then(
-                (ids) => {
+                (stored) => {
                     this.loading.delete(feed)
-                    const set = new Set(ids)
-                    if (this.held + set.size > this.maxHeld) {
-                        this.known.clear()
-                        this.held = 0
-                    }
+                    const ids = new Set(stored)
+                    for (const id of inFlight ?? []) ids.add(id)
                     this.drop(feed)
-                    this.known.set(feed, set)
-                    this.held += set.size
-                    return set
+                    // the feeds read longest ago make room (a Map iterates in insertion order): each is read
+                    // again at its next write, rather than every feed at once after a clear
+                    for (const oldest of this.known.keys()) {
+                        if (this.held + ids.size <= this.maxHeld) break
+                        this.drop(oldest)
+                    }
+                    const known = { ids, added: new Set<string>() }
+                    this.known.set(feed, known)
+                    this.held += ids.size
+                    return known
                 },
                 (e: unknown) => {
                     this.loading.delete(feed)

@@ -294,6 +294,7 @@ export const MAX_FEED_ID = 2 ** 31 - 1
 export const MAX_DATASTREAMS_PER_FEED = 1000
 /**
  * The datastream ids a process holds in memory to check MAX_DATASTREAMS_PER_FEED without a query per write
- * (feed-streams.ts), ~60 bytes each; over it they are forgotten and each feed's are read again at its next write.
+ * (feed-streams.ts), ~80 bytes each: the feeds read longest ago are forgotten to make room, and read again at
+ * their next write.
  */
 export const MAX_COUNTED_DATASTREAMS = 200_000
