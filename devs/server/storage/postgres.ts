@@ -280,6 +280,38 @@ interface BatchPoint {
 
 const identity = (feed: number, stream: string, atMs: number) => `${feed}\u0000${stream}\u0000${atMs}`
 
+/**
+ * [P§5] `interval`: the first point of each interval of the range (aligned to the epoch: at_ms / interval), at
+ * most `limit` of them, found by seeks on the primary key, one per point (newest first: two), never a read of
+ * the whole range ($1 feed, $2 stream, $3 start, $4 end, $5 interval, $6 limit). A DISTINCT ON grouped every
+ * point of the range: one tenant's `?start=0&interval=1` over a long history cost the database all processes
+ * share a scan of all of it.
+ */
+const FIRSTS_OF_INTERVALS = `
+    WITH RECURSIVE firsts(at_ms, value, n) AS (
+        (SELECT at_ms, value, 1 FROM datapoints WHERE feed = $1 AND stream = $2 AND at_ms >= $3 AND at_ms <= $4 ORDER BY at_ms LIMIT 1)
+        UNION ALL
+        SELECT next.at_ms, next.value, f.n + 1 FROM firsts f, LATERAL (
+            SELECT at_ms, value FROM datapoints
+            WHERE feed = $1 AND stream = $2 AND at_ms >= (f.at_ms / $5::bigint + 1) * $5::bigint AND at_ms <= $4 ORDER BY at_ms LIMIT 1
+        ) next WHERE f.n < $6
+    )
+    SELECT at_ms, value FROM firsts ORDER BY at_ms`
+/** …newest first: the interval of the last point at or before a cursor, then that interval's first point. */
+const FIRSTS_OF_INTERVALS_NEWEST = `
+    WITH RECURSIVE buckets(bucket, n) AS (
+        (SELECT at_ms / $5::bigint, 1 FROM datapoints WHERE feed = $1 AND stream = $2 AND at_ms >= $3 AND at_ms <= $4 ORDER BY at_ms DESC LIMIT 1)
+        UNION ALL
+        SELECT prev.at_ms / $5::bigint, b.n + 1 FROM buckets b, LATERAL (
+            SELECT at_ms FROM datapoints
+            WHERE feed = $1 AND stream = $2 AND at_ms >= $3 AND at_ms < b.bucket * $5::bigint ORDER BY at_ms DESC LIMIT 1
+        ) prev WHERE b.n < $6
+    )
+    SELECT first.at_ms, first.value FROM buckets b, LATERAL (
+        SELECT at_ms, value FROM datapoints
+        WHERE feed = $1 AND stream = $2 AND at_ms >= GREATEST(b.bucket * $5::bigint, $3) AND at_ms <= $4 ORDER BY at_ms LIMIT 1
+    ) first ORDER BY first.at_ms DESC`
+
 export class PostgresStore implements Store {
     private readonly pool: pg.Pool
     private readonly now: () => number
@@ -809,14 +841,7 @@ export class PostgresStore implements Store {
     async history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]> {
         const order = q.newest ? "DESC" : "ASC"
         const rows = q.intervalMs
-            ? // the first point of each interval, aligned to the epoch (as SQLite's GROUP BY at_ms / interval)
-              await this.rows<{ at_ms: number; value: string }>(
-                  `SELECT at_ms, value FROM (
-                     SELECT DISTINCT ON (at_ms / $5) at_ms, value FROM datapoints
-                     WHERE feed = $1 AND stream = $2 AND at_ms >= $3 AND at_ms <= $4 ORDER BY at_ms / $5, at_ms
-                   ) firsts ORDER BY at_ms ${order} LIMIT $6`,
-                  [feed, stream, q.startMs, q.endMs, q.intervalMs, q.limit],
-              )
+            ? await this.rows<{ at_ms: number; value: string }>(q.newest ? FIRSTS_OF_INTERVALS_NEWEST : FIRSTS_OF_INTERVALS, [feed, stream, q.startMs, q.endMs, Math.trunc(q.intervalMs), q.limit])
             : await this.rows<{ at_ms: number; value: string }>(
                   `SELECT at_ms, value FROM datapoints WHERE feed = $1 AND stream = $2 AND at_ms >= $3 AND at_ms <= $4 ORDER BY at_ms ${order} LIMIT $5`,
                   [feed, stream, q.startMs, q.endMs, q.limit],

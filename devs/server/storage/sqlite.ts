@@ -310,16 +310,6 @@ export class SqliteStore implements Store {
             historyNewest: db.prepare<[number, string, number, number, number], PointRow>(
                 "SELECT at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ? ORDER BY at_ms DESC LIMIT ?",
             ),
-            // SQLite: with MIN() the bare column `value` comes from the row holding the minimum; the CAST keeps
-            // the division integral (better-sqlite3 may bind the interval as a REAL)
-            historyInterval: db.prepare<[number, string, number, number, number, number], PointRow>(
-                `SELECT MIN(at_ms) AS at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ?
-                 GROUP BY at_ms / CAST(? AS INTEGER) ORDER BY at_ms LIMIT ?`,
-            ),
-            historyIntervalNewest: db.prepare<[number, string, number, number, number, number], PointRow>(
-                `SELECT MIN(at_ms) AS at_ms, value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ?
-                 GROUP BY at_ms / CAST(? AS INTEGER) ORDER BY at_ms DESC LIMIT ?`,
-            ),
             deleteRangeChunk: db.prepare(
                 `DELETE FROM datapoints WHERE (feed, stream, at_ms) IN
                    (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? AND stream = ? AND at_ms >= ? AND at_ms <= ? LIMIT ${PRUNE_CHUNK_ROWS})`,
@@ -573,14 +563,42 @@ export class SqliteStore implements Store {
     async history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]> {
         const s = this.stmt
         const { rows, journal } = this.db.transaction(() => {
-            const rows = q.intervalMs
-                ? (q.newest ? s.historyIntervalNewest : s.historyInterval).all(feed, stream, q.startMs, q.endMs, q.intervalMs, q.limit)
-                : (q.newest ? s.historyNewest : s.history).all(feed, stream, q.startMs, q.endMs, q.limit)
+            const rows = q.intervalMs ? this.firstOfIntervals(feed, stream, q) : (q.newest ? s.historyNewest : s.history).all(feed, stream, q.startMs, q.endMs, q.limit)
             return { rows, journal: s.feedById.get(feed) ? s.journalHistory.all(feed, stream, q.startMs, q.endMs) : [] }
         })()
         if (journal.length) return mergeHistory(rows, journaledValues(journal), q)
         if (q.newest) rows.reverse()
         return rows.map((r) => ({ atMs: r.at_ms, value: r.value }))
+    }
+
+    /**
+     * [P§5] `interval`: the first point of each interval of the range (intervals aligned to the epoch: at_ms /
+     * interval), at most `limit` of them, oldest first (newest first with q.newest), found by seeks on the
+     * primary key: one per point (two newest first), never a read of the whole range. A GROUP BY read every
+     * point of the range, synchronously on the event loop that serves every connection: one tenant's
+     * `?start=0&interval=1` over a datastream of 300,000 points held the whole server for ~0.45 s.
+     */
+    private firstOfIntervals(feed: number, stream: string, q: HistoryQuery): PointRow[] {
+        const { history, historyNewest } = this.stmt
+        const interval = Math.trunc(q.intervalMs!)
+        const out: PointRow[] = []
+        if (!q.newest) {
+            for (let from = q.startMs; out.length < q.limit && from <= q.endMs; ) {
+                const first = history.get(feed, stream, from, q.endMs, 1)
+                if (!first) break
+                out.push(first)
+                from = (Math.trunc(first.at_ms / interval) + 1) * interval
+            }
+            return out
+        }
+        for (let to = q.endMs; out.length < q.limit && to >= q.startMs; ) {
+            const last = historyNewest.get(feed, stream, q.startMs, to, 1)
+            if (!last) break
+            const intervalStart = Math.trunc(last.at_ms / interval) * interval
+            out.push(history.get(feed, stream, Math.max(intervalStart, q.startMs), to, 1)!)
+            to = intervalStart - 1
+        }
+        return out
     }
 
     async deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number> {

@@ -126,6 +126,34 @@ for (const backend of storeBackends()) {
             await store.close()
         })
 
+        test("history with an interval: the first point of each interval of the range, as a GROUP BY at_ms / interval would give", async () => {
+            const { store } = await backend.open({ now })
+            const f = (await store.createFeed({})).id
+            // irregular times with gaps longer than an interval, some sharing an interval, some in the journal still
+            const ats = [0, 1, 999, 1000, 1500, 4200, 4201, 9000, 9999, 10_000, 25_000, 25_001, 31_999].map((d) => T0 + 7 + d)
+            await store.writePoints(f, ats.slice(0, 8).map((atMs, i) => ({ stream: "i", atMs, value: String(i) })))
+            await store.history(f, "i", { startMs: 0, endMs: T0 * 2, limit: 1 }) // reads see the journal too
+            await store.writePoints(f, ats.slice(8).map((atMs, i) => ({ stream: "i", atMs, value: String(i + 8) })))
+            const expected = (q: { startMs: number; endMs: number; limit: number; intervalMs: number; newest?: boolean }) => {
+                const firsts = new Map<number, string>()
+                ats.forEach((at, i) => {
+                    const bucket = Math.trunc(at / q.intervalMs)
+                    if (at >= q.startMs && at <= q.endMs && !firsts.has(bucket)) firsts.set(bucket, String(i))
+                })
+                const all = [...firsts.values()]
+                return q.newest ? all.slice(Math.max(0, all.length - q.limit)) : all.slice(0, q.limit)
+            }
+            for (const intervalMs of [1, 1000, 3000, 10_000, 1e9])
+                for (const [startMs, endMs] of [[0, T0 * 2], [T0 + 1000, T0 + 25_000], [T0 + 1007, T0 + 1008], [T0 + 5000, T0 + 8000]])
+                    for (const limit of [1, 3, 1000])
+                        for (const newest of [false, true]) {
+                            const q = { startMs, endMs, limit, intervalMs, newest }
+                            const got = (await store.history(f, "i", q)).map((p) => p.value)
+                            assert.deepEqual(got, expected(q), JSON.stringify(q))
+                        }
+            await store.close()
+        })
+
         test("deleting a range: the current value falls back to the newest point left", async () => {
             const { store } = await backend.open({ now })
             const f = (await store.createFeed({})).id
