@@ -33,6 +33,8 @@ export type ServerErrorCode =
     | "E_KEY_RATE_LIMITED" // 429: the key's requests over all its connections
     | "E_BAD_UTF8" // 400: not UTF-8, or a lone surrogate (codec errors share it)
     | "E_USE_HTTPS" // 400: plain HTTP sent to the HTTPS app port
+    | "E_HEADERS_TOO_LARGE" // 431: an HTTP request's headers over Node's limit (16 KiB)
+    | "E_BAD_WEBSOCKET" // 400 (405 for a method other than GET): a WebSocket handshake the server cannot take
     | "E_INTERNAL" // 500
     | "E_STORE_FAILED" // 503: storage did not commit; nothing was acknowledged
     | "E_SHUTTING_DOWN" // 503 notice
@@ -60,6 +62,7 @@ const TITLES: Record<number, string> = {
     409: "Conflict",
     413: "Payload Too Large",
     422: "Unprocessable Entity",
+    431: "Request Header Fields Too Large",
     429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",

@@ -175,10 +175,14 @@ export function endAndDestroy(socket: Duplex, text: string): void {
     setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref()
 }
 
-/** A whole HTTP/1.1 response with a coded error body, for sockets no request object owns (the parser refused it, or it came in clear to the HTTPS port). */
-export function rawErrorResponse(status: number, code: string, reason: string): string {
+/**
+ * A whole HTTP/1.1 response with a coded error body, for sockets no request object owns (the parser refused
+ * it, it came in clear to the HTTPS port, a WebSocket handshake was refused); `headers`: lines to add.
+ */
+export function rawErrorResponse(status: number, code: string, reason: string, headers: Record<string, string> = {}): string {
     const body = JSON.stringify(errorBodyOf(status, code, reason))
-    return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
+    const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
+    return `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`
 }
 
 /**
@@ -250,11 +254,15 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
         const res = (socket as { _httpMessage?: ServerResponse })._httpMessage
         if (!spokeHttp || !socket.writable || res?.headersSent) return void socket.destroy()
         const timeout = err.code === "ERR_HTTP_REQUEST_TIMEOUT" || err.code === "ERR_HTTP_HEADERS_TIMEOUT"
-        const status = timeout ? 408 : err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400
-        const code = timeout ? "E_TIMEOUT" : "E_BAD_HTTP"
+        // headers over the limit are valid HTTP: say what is too large (was: "not valid HTTP/1.1 … send an upper-case method")
+        const overflow = err.code === "HPE_HEADER_OVERFLOW"
+        const status = timeout ? 408 : overflow ? 431 : 400
+        const code = timeout ? "E_TIMEOUT" : overflow ? "E_HEADERS_TOO_LARGE" : "E_BAD_HTTP"
         const reason = timeout
             ? "the request took too long to arrive"
-            : `the request is not valid HTTP/1.1 (${err.code ?? "parse error"}); send an upper-case method, a path and printable headers`
+            : overflow
+              ? `the request line and headers take more than ${http.maxHeaderSize} bytes; send fewer or shorter headers (a large cookie for this host?)`
+              : `the request is not valid HTTP/1.1 (${err.code ?? "parse error"}); send an upper-case method, a path and printable headers`
         if (!res) return endAndDestroy(socket, rawErrorResponse(status, code, reason))
         sendError(res, new ApiError(status, code, reason), { connection: "close" })
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref()

@@ -8,6 +8,7 @@ import type { WebSocket, WebSocketServer } from "ws"
 import { ApiError } from "../errors.ts"
 import { CLOSE_GRACE_MS, MAX_OBJECT_BYTES } from "../limits.ts"
 import { Session, type SessionDeps, type Wire } from "../session.ts"
+import { endAndDestroy, rawErrorResponse } from "./http.ts"
 
 /**
  * [P§3] A message of whitespace only, or of one character besides whitespace, is a heartbeat: Good
@@ -30,9 +31,18 @@ export class WsListener {
         // ws closes (1009) above maxPayload by itself; up to twice the limit we answer 413 with a notice first
         // no subprotocol is agreed to: ws would otherwise echo the first one offered, telling an MQTT-over-WebSocket
         // client (`mqtt`) that we speak MQTT; such a client now fails its handshake at once, as RFC 6455 has it
-        return (this.wss ??= import("ws").then(
-            ({ WebSocketServer }) => new WebSocketServer({ noServer: true, maxPayload: 2 * MAX_OBJECT_BYTES, perMessageDeflate: false, handleProtocols: () => false }),
-        ))
+        return (this.wss ??= import("ws").then(({ WebSocketServer }) => {
+            const wss = new WebSocketServer({ noServer: true, maxPayload: 2 * MAX_OBJECT_BYTES, perMessageDeflate: false, handleProtocols: () => false })
+            // a handshake ws refuses (no or a malformed Sec-WebSocket-Key, a version other than 13, not GET, a
+            // malformed extension offer) gets a coded answer like every other refusal of the port, not ws's
+            // text/html one with no code; with this listener ws leaves the socket to us
+            wss.on("wsClientError", (err: Error, socket: Duplex, req: IncomingMessage) => {
+                const status = req.method === "GET" ? 400 : 405
+                const reason = `the WebSocket handshake was refused: ${err.message}; open it with GET /ws, Upgrade: websocket, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key (16 random bytes in base64), as RFC 6455 and every WebSocket library do`
+                endAndDestroy(socket, rawErrorResponse(status, "E_BAD_WEBSOCKET", reason, { "sec-websocket-version": "13" }))
+            })
+            return wss
+        }))
     }
 
     /** For the HTTP server's `upgrade` event on /ws. */

@@ -141,3 +141,45 @@ test("a method a claim resource does not take is 405 naming the one it does", as
     assert.equal(r.status, 405)
     assert.match(r.body.errors, /does not support get; it supports post$/)
 })
+
+test("a WebSocket handshake the server cannot take is a coded 400 E_BAD_WEBSOCKET (405 for a method other than GET), not ws's text/html", async () => {
+    const upgrade = (method: string, headers: string) =>
+        `${method} /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n${headers}\r\n`
+    const KEY = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    const cases: [string, string, number][] = [
+        ["no key", upgrade("GET", "Sec-WebSocket-Version: 13\r\n"), 400],
+        ["a key that is not 16 bytes of base64", upgrade("GET", "Sec-WebSocket-Key: abc\r\nSec-WebSocket-Version: 13\r\n"), 400],
+        ["no version", upgrade("GET", KEY), 400],
+        ["version 12", upgrade("GET", KEY + "Sec-WebSocket-Version: 12\r\n"), 400],
+        ["POST", upgrade("POST", KEY + "Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n"), 405],
+    ]
+    for (const [what, request, status] of cases) {
+        const c = rawConnection()
+        try {
+            c.write(request)
+            const r = await c.next()
+            assert.equal(r.status, status, what)
+            assert.equal(r.body.code, "E_BAD_WEBSOCKET", what)
+            assert.match(r.body.errors, /Sec-WebSocket-Version: 13/, what)
+        } finally {
+            c.close()
+        }
+    }
+    // a right handshake still opens
+    const ws = new WebSocket(`ws://127.0.0.1:${s.appPort}/ws`)
+    await new Promise((resolve, reject) => (ws.once("open", resolve), ws.once("error", reject)))
+    ws.close()
+})
+
+test("headers over Node's limit are 431 E_HEADERS_TOO_LARGE saying so, not 'not valid HTTP/1.1' with the title 'Error'", async () => {
+    const c = rawConnection()
+    try {
+        c.write(`GET /v2/feeds/1 HTTP/1.1\r\nHost: x\r\nCookie: ${"a".repeat(20_000)}\r\n\r\n`)
+        const r = await c.next()
+        assert.equal(r.status, 431)
+        assert.deepEqual([r.body.code, r.body.title], ["E_HEADERS_TOO_LARGE", "Request Header Fields Too Large"])
+        assert.match(r.body.errors, /headers take more than \d+ bytes; send fewer or shorter headers/)
+    } finally {
+        c.close()
+    }
+})
