@@ -10,7 +10,12 @@ import { SESSIONS_PAGE_BYTES } from "../limits.ts"
 import { isoOf } from "../time.ts"
 import { pageParam } from "./datapoints.ts"
 
-/** A connection of this process as the session directory holds it. */
+/**
+ * A connection of this process as the session directory holds it. Its subscriptions are listed when read
+ * (GET /sessions shows them for the connections the asker may see; announcing them to other processes
+ * serialises them): listing every connection's for every GET /sessions cost a key that may see none of them
+ * 15-40 ms of the event loop per request with 500 connections of 64 subscriptions each.
+ */
 export function sessionEntryOf(conn: Connection, hub: Pick<Hub, "subscriptionsOf">, processId: string): SessionEntry {
     return {
         id: conn.id,
@@ -21,7 +26,9 @@ export function sessionEntryOf(conn: Connection, hub: Pick<Hub, "subscriptionsOf
         requests: conn.requests,
         pushes: conn.pushes,
         grant: conn.grant,
-        subscriptions: hub.subscriptionsOf(conn).map((s) => ({ resource: s.resource, token: s.token, state: s.state })),
+        get subscriptions() {
+            return hub.subscriptionsOf(conn).map((s) => ({ resource: s.resource, token: s.token, state: s.state }))
+        },
     }
 }
 
