@@ -5,7 +5,9 @@ import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
 import { MAX_WRITE_BYTES, NativeSocket, OPEN_STUCK_MS, RX_MAX_BYTES, SETTLE_MS, SocketSink, WRITE_GAP_MS } from "../../src/net/socket"
 import { FakeEsp32Socket } from "./fake-runtime"
-import { bringUp, makeLink } from "./netfakes"
+import { DEFAULT_CONFIG, LinkConfig } from "../../src/net/config"
+import { Link } from "../../src/net/link"
+import { bringUp, makeLink, SERVER_TIME_MS, welcomeLine } from "./netfakes"
 
 /** Records what reaches the link, as "open", "data:<text>", "closed:<reason>". */
 class RecordingSink implements SocketSink {
@@ -131,6 +133,61 @@ describe("socket layer over the ESP32 runtime (fake)", () => {
         await settle()
         expect(b.text()).toBe("open")
         expect(a.text()).toBe("")
+        expect(r.rt.hazards.join(",")).toBe("close during handshake")
+    })
+
+    test("the link over the socket: a handshake that never ends costs one stuck period, then the link connects again with its backoff and is up", async () => {
+        const r = rig()
+        const cfg: LinkConfig = Object.assign({}, DEFAULT_CONFIG) as LinkConfig
+        cfg.apiKey = "KEY"
+        const states: string[] = []
+        const sock = r.sock
+        const link: Link = new Link(cfg, {
+            transport: { open: () => sock.connect("h", -7443, link), send: (t: string) => sock.send(t), close: () => sock.abandon() },
+            now: () => r.clock.ms,
+            random: () => 0.5,
+            reboot: (n: number) => {
+                states.push("reboot")
+            },
+            healthy: () => {},
+            flashWrites: () => 0,
+            defer: (fn: () => void) => fn(),
+            log: (m: string) => {},
+        })
+        link.onState((st: string, why: string) => {
+            states.push(why.indexOf("E_CONNECT_TIMEOUT") === 0 ? "timeout" : st)
+        })
+        link.start()
+        /** ticks as the runner does (poll, then tick) until `done` or `ms` have passed */
+        const runUntil = async (done: () => boolean, ms: number) => {
+            const end = r.clock.ms + ms
+            for (let n = 1; !done() && r.clock.ms < end; ++n) {
+                r.clock.ms += 100
+                sock.poll()
+                link.tick()
+                if (n % 20 === 0) await ds.sleep(0)
+            }
+        }
+        await runUntil(() => r.rt.cmds.length > 0, 1000)
+        r.rt.take()
+        r.rt.tcpConnected() // and the server says nothing: the handshake's read blocks for ever
+        await runUntil(() => r.rt.closes > 0, 200000)
+        expect(r.rt.closes).toBe(1)
+        r.rt.handshakeFailed("mbedtls_ssl_handshake") // the close ends the worker's read
+        // the next attempt: the link's backoff (at most BACKOFF_MAX_S) and one connect timeout at most
+        await runUntil(() => r.rt.cmds.length > 0, cfg.backoff.capMs + cfg.connectTimeoutMs)
+        expect(r.rt.cmds.length).toBe(1)
+        r.rt.take()
+        r.rt.tcpConnected()
+        r.rt.handshakeDone()
+        r.rt.mainPass()
+        await settle()
+        r.rt.serverSends(welcomeLine(SERVER_TIME_MS))
+        r.rt.mainPass()
+        await settle()
+        expect(link.state).toBe("up")
+        expect(states.indexOf("timeout") > 0).toBe(true)
+        expect(states.indexOf("reboot")).toBe(-1)
         expect(r.rt.hazards.join(",")).toBe("close during handshake")
     })
 
