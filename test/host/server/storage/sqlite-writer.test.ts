@@ -160,3 +160,27 @@ test("sqlite, writer thread: with nothing to do it sleeps, moves its journal aft
         await store.close()
     }
 })
+
+test("sqlite, writer thread: a thread that dies is replaced; the next write goes to the new one (its own inbox and doorbell), which sleeps and wakes as the first did", { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
+    dirs.push(dir)
+    const errors: string[] = []
+    const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", writerThread: true, now: () => T0, onError: (e) => errors.push(String(e)) })
+    try {
+        const f = (await store.createFeed({})).id
+        await store.writePoints(f, [{ stream: "s", atMs: T0, value: "1" }])
+        // the thread dies (as a crash in it would end it): the store learns of it from its exit
+        const thread = (store as unknown as { writer: { thread: { worker: { terminate(): Promise<number> } } } }).writer.thread
+        await thread.worker.terminate()
+        const deadline = Date.now() + 10_000
+        while (!errors.some((e) => e.includes("writer thread exited")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+        assert.ok(errors.some((e) => e.includes("writer thread exited")), errors.join("; "))
+        assert.deepEqual((await store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "2" }])).map((p) => p.value), ["2"])
+        // asleep past an idle second on the new thread, then a write: it wakes
+        await new Promise((r) => setTimeout(r, 1500))
+        assert.deepEqual((await store.writePoints(f, [{ stream: "s", atMs: T0 + 2, value: "3" }])).map((p) => p.value), ["3"])
+        assert.equal((await store.getDatastream(f, "s"))?.currentValue, "3")
+    } finally {
+        await store.close()
+    }
+})
