@@ -10,9 +10,9 @@ import type { Store } from "./storage/store.ts"
  * Keys are reloaded this often when the store says another process (the `feedline keys` CLI) changed
  * them, and every subscription is re-checked: a revoked key's idle subscriptions end within a second
  * (docs/OPERATIONS.md, [P§8]), half of it this interval, the rest margin for a busy event loop. A look costs one
- * `PRAGMA data_version`.
+ * `PRAGMA data_version`. (test/host/server/background.test.ts holds it to the promise and to PROTOCOL.md.)
  */
-const KEY_REFRESH_MS = 500
+export const KEY_REFRESH_MS = 500
 const RETENTION_CHECK_MS = 3600_000
 
 export function startBackgroundWork(o: { keys: KeyRing; store: Store; fleet: Fleet; log: Logger; now: () => number; retentionDays?: number }): { stop(): void } {

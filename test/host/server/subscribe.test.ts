@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import type { Wire } from "../../../devs/server/index.ts"
 import { MAX_SUBSCRIPTIONS_PER_RESOURCE } from "../../../devs/server/limits.ts"
-import { feedlineCli, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, serverForThisFile, startTestServer, streamDoors, TlsClient } from "../harness/server-harness.ts"
+import { feedlineCli, SERVER_OWN_EVENT_WAIT_MS, serverForThisFile, startTestServer, streamDoors, TlsClient } from "../harness/server-harness.ts"
 
 const s = await serverForThisFile()
 const feed = s.credentials.feedId
@@ -257,17 +257,16 @@ test("deleting a datastream pushes deleted; the subscription goes on", async () 
     admin.close()
 })
 
-test("revoking the subscriber's key ends its idle subscription with 403 within the bound, also when the CLI revokes it from another process", async () => {
+test("revoking the subscriber's key ends its idle subscription with 403, also when the CLI revokes it from another process", async () => {
     const key = await s.keys.create({ permissions: ["read"], feeds: [feed] })
     const sub = await TlsClient.open(s, key.secret)
     assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, token: "r" })).status, 200)
     // idle: nothing is written to the feed after the revocation, so only the server's own re-check can end it
+    // (how soon it does, without a clock: auth/revocation.test.ts)
     await feedlineCli(["keys", "revoke", key.record.id, "--data-dir", s.dataDir])
-    const revokedMs = Date.now()
-    const ended = await sub.push("r", REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS)
+    const ended = await sub.push("r", SERVER_OWN_EVENT_WAIT_MS)
     assert.deepEqual([ended.status, ended.body.code], [403, "E_FORBIDDEN"])
     assert.match(ended.body.errors, /revoked/)
-    assert.ok(Date.now() - revokedMs <= REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS)
     assert.equal(sub.q.lines.filter((l) => l.response?.token === "r").length, 2, "the ack and the final push, nothing else")
     sub.close()
 })

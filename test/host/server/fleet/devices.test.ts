@@ -3,7 +3,7 @@
 // its `_firmware` and `_boots` datastreams (before it reports them: what it said when it claimed).
 import assert from "node:assert/strict"
 import { after, before, test } from "node:test"
-import { http, REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS, startTestServer, type TestServer } from "../../harness/server-harness.ts"
+import { http, SERVER_OWN_EVENT_WAIT_MS, startTestServer, type TestServer } from "../../harness/server-harness.ts"
 import { until } from "../../harness/until.ts"
 import { claim, claimOn, makeProduct, writeWith } from "./fleet-fixture.ts"
 
@@ -58,7 +58,7 @@ test("revoke: the device's key stops at once, its subscriptions end; its claims 
     assert.equal(sub.status, 200)
     const revoked = await http(s, "DELETE", `/v2/devices/${r.body.device}`, { key: master() })
     assert.equal(revoked.status, 200, JSON.stringify(revoked.body))
-    const end = await r.client!.push("s", REVOKED_SUBSCRIPTION_ENDS_WITHIN_MS)
+    const end = await r.client!.push("s", SERVER_OWN_EVENT_WAIT_MS)
     assert.deepEqual([end.status, end.body.code], [403, "E_FORBIDDEN"])
     r.client!.close()
     assert.equal(await writeWith(s, r.body.key, r.body.feed), 401)

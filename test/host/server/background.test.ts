@@ -1,0 +1,79 @@
+// The server's background work on a clock moved by hand (node:test's mock timers): the look for keys
+// changed by another process, which ends a revoked key's idle subscriptions ([P§8]: "within a second",
+// "the server looks for such changes every 500 ms"). The servers' own tests call keys.refresh(), the
+// look itself, when they need it now (auth/revocation.test.ts); here: that it runs on its interval,
+// survives a failure, and stops.
+import assert from "node:assert/strict"
+import { readFileSync } from "node:fs"
+import { test, type TestContext } from "node:test"
+import { KEY_REFRESH_MS, startBackgroundWork } from "../../../devs/server/background.ts"
+import { DEVICE_SEEN_FLUSH_MS } from "../../../devs/server/limits.ts"
+import type { KeyRing } from "../../../devs/server/auth/keys.ts"
+import type { Fleet } from "../../../devs/server/fleet/fleet.ts"
+import type { Logger } from "../../../devs/server/log.ts"
+import type { Store } from "../../../devs/server/storage/store.ts"
+
+/** What the background work calls, counted; `failNext` makes the next key look fail. */
+function fakes() {
+    const calls = { refresh: 0, flushSeen: 0, errors: [] as string[] }
+    let failNext = false
+    const keys = {
+        upgradeLegacyHashes: async () => 0,
+        refresh: async () => {
+            calls.refresh++
+            if (failNext) {
+                failNext = false
+                throw new Error("store unavailable")
+            }
+        },
+    } as unknown as KeyRing
+    const fleet = { flushSeen: async () => void calls.flushSeen++ } as unknown as Fleet
+    const log = { info: () => {}, error: (_o: unknown, msg: string) => calls.errors.push(msg) } as unknown as Logger
+    return { calls, keys, fleet, log, store: {} as Store, failOnce: () => (failNext = true) }
+}
+
+/** The background work on the fakes, its intervals on node:test's mock timers (moved by t.mock.timers.tick), stopped after the test. */
+function startedOnMockTimers(t: TestContext) {
+    t.mock.timers.enable({ apis: ["setInterval"] })
+    const f = fakes()
+    const work = startBackgroundWork({ keys: f.keys, store: f.store, fleet: f.fleet, log: f.log, now: () => 0 })
+    t.after(() => work.stop())
+    return { ...f, work }
+}
+
+/** Lets the promise callbacks a tick started run (the fakes resolve at once). */
+const settle = () => new Promise<void>((r) => setImmediate(r))
+
+test("the look for other processes' key changes runs every KEY_REFRESH_MS, which keeps the documented promise", () => {
+    // a revoked key's idle subscriptions end within a second: one interval to notice, the rest margin
+    assert.ok(KEY_REFRESH_MS <= 500, `KEY_REFRESH_MS ${KEY_REFRESH_MS} leaves no margin in "within a second"`)
+    const protocol = readFileSync(new URL("../../../docs/PROTOCOL.md", import.meta.url), "utf8").replace(/\s+/g, " ")
+    assert.ok(protocol.includes("ends the subscription, on every door, also when nothing is written: within a second"), "PROTOCOL.md's promise")
+    assert.ok(protocol.includes(`the server looks for such changes every ${KEY_REFRESH_MS} ms`), "PROTOCOL.md names the interval the code uses")
+})
+
+test("each tick of KEY_REFRESH_MS reloads the keys (the reload re-checks every subscription); a failed look is logged and the next tick looks again; stop() ends it", async (t) => {
+    const f = startedOnMockTimers(t)
+    t.mock.timers.tick(KEY_REFRESH_MS - 1)
+    assert.equal(f.calls.refresh, 0)
+    t.mock.timers.tick(1)
+    assert.equal(f.calls.refresh, 1, "a change is seen at most KEY_REFRESH_MS after it was committed")
+    f.failOnce()
+    t.mock.timers.tick(KEY_REFRESH_MS)
+    await settle()
+    assert.equal(f.calls.refresh, 2)
+    assert.deepEqual(f.calls.errors, ["reloading keys failed"])
+    t.mock.timers.tick(KEY_REFRESH_MS)
+    assert.equal(f.calls.refresh, 3, "a failure does not stop the looks")
+    f.work.stop()
+    t.mock.timers.tick(10 * KEY_REFRESH_MS)
+    assert.equal(f.calls.refresh, 3)
+})
+
+test("devices' last-seen times are written every DEVICE_SEEN_FLUSH_MS", (t) => {
+    const f = startedOnMockTimers(t)
+    t.mock.timers.tick(DEVICE_SEEN_FLUSH_MS - 1)
+    assert.equal(f.calls.flushSeen, 0)
+    t.mock.timers.tick(1)
+    assert.equal(f.calls.flushSeen, 1)
+})
