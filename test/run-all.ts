@@ -4,11 +4,15 @@
 //   lane A: type-check (tsc strict), then the firmware suites in the DeviceScript simulator
 //   lane B: the host suites (node:test, test/run-host.ts): every *.test.ts under test/host/ and test/e2e/,
 //   the slowest first
+// `--only host` runs lane B alone (`npm run test:host`), `--only firmware` the firmware runs alone
+// (`npm run test:firmware`): the same files, order, runner and counting as in `npm test`. Files named after
+// the options replace lane B's list (one file: `tsx test/run-all.ts --only host test/host/server/hub.test.ts`).
 // Each lane's output is streamed with a prefix. The last line is "N passed, N failed, N skipped"; how
 // it counts (a broken step and a failing hook are failures, never "0 failed" on a failed run) is in
 // test/run-summary.ts and docs/TESTING.md.
 import { spawn } from "node:child_process"
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { parseArgs } from "node:util"
 import { devsTestCounts, errorLines, failedSuiteHooks, failedTests, fileSeconds, lastLines, noCounts, nodeTestCounts, summarize, type Counts, type StepResult } from "./run-summary.ts"
 
 function run(name: string, cmd: string, args: string[], count: (out: string) => Counts, failures: (out: string) => string[], expectsTests = true): Promise<StepResult> {
@@ -43,10 +47,17 @@ function testFilesUnder(dir: string): string[] {
 }
 
 const bin = (tool: string) => `node_modules/.bin/${tool}`
-const hostFiles = process.argv.slice(2).length ? process.argv.slice(2) : undefined
+const { values: options, positionals } = parseArgs({ options: { only: { type: "string" } }, allowPositionals: true })
+if (options.only !== undefined && options.only !== "host" && options.only !== "firmware") {
+    console.error(`--only ${options.only}: no such lane; use --only host or --only firmware`)
+    process.exit(2)
+}
+const only = options.only as "host" | "firmware" | undefined
+const hostFiles = positionals.length ? positionals : undefined
 
 async function laneA(): Promise<StepResult[]> {
-    const tsc = await run("typecheck", bin("tsc"), ["-p", "."], noCounts, errorLines, false)
+    if (only === "host") return []
+    const tsc = only === "firmware" ? [] : [await run("typecheck", bin("tsc"), ["-p", "."], noCounts, errorLines, false)]
     // one simulator run per entry test/firmware/main*.ts: one program's functions must stay under
     // 64 KB of bytecode (the runtime's verifier refuses bigger images: error 1051)
     const entries = readdirSync("test/firmware").filter((f) => /^main.*\.ts$/.test(f)).sort()
@@ -55,7 +66,7 @@ async function laneA(): Promise<StepResult[]> {
         const name = e === "main.ts" ? "firmware" : `firmware:${e.slice(5, -3)}`
         fw.push(await run(name, bin("devs"), ["run", `test/firmware/${e}`, "--test", "--test-self-exit", "-T", "120000"], devsTestCounts, errorLines))
     }
-    return [tsc, ...fw]
+    return [...tsc, ...fw]
 }
 
 /**
@@ -77,6 +88,7 @@ function slowestFirst(files: string[]): string[] {
 let hostFileSeconds: Record<string, number> = {}
 
 async function laneB(): Promise<StepResult[]> {
+    if (only === "firmware") return []
     const files = hostFiles ?? slowestFirst([...testFilesUnder("test/host"), ...testFilesUnder("test/e2e")])
     return [await run("host", process.execPath, ["--import", "tsx", "test/run-host.ts", ...files], (out) => {
         hostFileSeconds = fileSeconds(out)
@@ -96,6 +108,6 @@ function slowestFiles(count = 15): string[] {
 const compiled = await run("compile", bin("tsc"), ["-b", "tsconfig.build.json"], noCounts, errorLines, false)
 const results = [compiled, ...(await Promise.all([laneA(), laneB()])).flat()]
 const { lines, exitCode } = summarize(results)
-if (process.env.RECORD_TEST_SECONDS === "1" && !hostFiles && exitCode === 0) writeFileSync(RECORDED_SECONDS, JSON.stringify(hostFileSeconds, Object.keys(hostFileSeconds).sort(), 1) + "\n")
+if (process.env.RECORD_TEST_SECONDS === "1" && !hostFiles && only !== "firmware" && exitCode === 0) writeFileSync(RECORDED_SECONDS, JSON.stringify(hostFileSeconds, Object.keys(hostFileSeconds).sort(), 1) + "\n")
 for (const line of [...slowestFiles(), ...lines]) console.log(line)
 process.exit(exitCode)
