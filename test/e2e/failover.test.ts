@@ -92,6 +92,8 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
                 res.on("error", reject)
             })
             req.on("error", (err) => reject(Object.assign(new Error(`${method} ${path} through HAProxy: ${err.message}`), { code: (err as NodeJS.ErrnoException).code })))
+            // HAProxy waits up to its idle timeout (300 s) for a process that took the request and went silent
+            req.setTimeout(WAIT_MS, () => req.destroy(new Error(`no answer within ${WAIT_MS} ms`)))
             req.end(data)
         })
     /** every stored datapoint of a stream, oldest first, rows as the server returns them (duplicates must show) */
@@ -124,6 +126,8 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
         return holders.length === 1 ? holders[0] : undefined
     }
     const upAfter = (from: number) => fw.waitFor(UP, WAIT_MS, from)
+    /** HAProxy's last word on a process in the devices backend ("UP", "DOWN"; undefined before its first change), from its output */
+    const haproxySays = (name: string) => [...haproxy.output().matchAll(new RegExp(`Server feedline_devices/${name} is (UP|DOWN)`, "g"))].at(-1)?.[1]
 
     before(async () => {
         services = await startScaleServices()
@@ -172,9 +176,12 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
         await writeCommand("c2")
         await fw.waitFor(/^handled cmd c2$/, WAIT_MS)
 
-        // 2. the killed one comes back (same ports: HAProxy's configuration stays), the survivor is drained
+        // 2. the killed one comes back (same ports: HAProxy's configuration stays), the survivor is drained.
+        // HAProxy must have marked it down first: restarted before its second failed check, it never goes down,
+        // so HAProxy never says it is up again (the wait for that line failed so, once, after 30 s)
+        await until(() => `HAProxy to mark the killed process down; it said:\n${haproxy.output()}`, () => haproxySays(first) === "DOWN", WAIT_MS, SERVER_POLL_MS)
         await start(first as "a" | "b", { devicePort: servers.get(first)!.devicePort, appPort: servers.get(first)!.appPort })
-        await until("HAProxy to see the restarted process up", async () => new RegExp(`feedline_devices/${first} is UP`).test(haproxy.output()), WAIT_MS, SERVER_POLL_MS)
+        await until(() => `HAProxy to see the restarted process up; it said:\n${haproxy.output()}`, () => haproxySays(first) === "UP", WAIT_MS, SERVER_POLL_MS)
         from = fw.lines.length
         const drainedAt = Date.now()
         const draining = servers.get(survivor)!.stop("SIGTERM")
@@ -201,6 +208,7 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
     after(async () => {
         await fw?.stop()
         if (fw) writeFileSync(join(tmpdir(), "feedline-failover-vm.log"), fw.lines.map((l) => `${new Date(l.atMs).toISOString()} ${l.text}`).join("\n") + "\n")
+        if (haproxy) writeFileSync(join(tmpdir(), "feedline-failover-haproxy.log"), haproxy.output())
         await haproxy?.stop()
         for (const s of servers.values()) await s.stop("SIGKILL")
         await services?.stop()
