@@ -15,6 +15,7 @@ import { RECONNECT_AFTER_MS } from "../../../devs/server/limits.ts"
 import { CommitGate } from "../harness/commit-gate.ts"
 import { http, startTestServer, TlsClient, WAIT_MS } from "../harness/server-harness.ts"
 import { compiledCli } from "../../../devs/server/compiled.ts"
+import { until } from "../harness/until.ts"
 
 const run = promisify(execFile)
 const CLI = [compiledCli()]
@@ -81,11 +82,12 @@ test("retention: datapoints older than --retention-days are deleted, current val
         await first.close()
         const second = await startTestServer({ dataDir, retentionDays: 2 })
         const key = second.credentials.deviceKey
+        // the retention runs in the background from the start: polled for, with a bound for a loaded machine
         let points: any[] = []
-        for (let i = 0; i < 100 && points.length !== 1; ++i) {
+        await until(() => `the old datapoint to be deleted: ${JSON.stringify(points)}`, async () => {
             points = (await http(second, "GET", "/v2/feeds/1/datastreams/r/datapoints?start=0", { key })).body.datapoints
-            if (points.length !== 1) await new Promise((r) => setTimeout(r, 10))
-        }
+            return points.length === 1
+        }, 30_000, 10)
         assert.deepEqual(points.map((p) => p.value), ["new"])
         await second.close()
     } finally {

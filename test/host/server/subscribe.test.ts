@@ -6,6 +6,7 @@ import { test } from "node:test"
 import type { Wire } from "../../../devs/server/index.ts"
 import { MAX_SUBSCRIPTIONS_PER_RESOURCE } from "../../../devs/server/limits.ts"
 import { feedlineCli, SERVER_OWN_EVENT_WAIT_MS, serverForThisFile, startTestServer, streamDoors, TlsClient } from "../harness/server-harness.ts"
+import { until } from "../harness/until.ts"
 
 const s = await serverForThisFile()
 const feed = s.credentials.feedId
@@ -338,7 +339,7 @@ test("a connection's outgoing queue never holds more than its bound (a wire that
             const datapoints = Array.from({ length: 400 }, (_, j) => ({ at: T0 + i + j, value: "v" }))
             await writer.request({ method: "put", resource: "/feeds/1", body: { datastreams: [{ id: "x", datapoints }] } })
         }
-        while (!ended) await new Promise((r) => setTimeout(r, 5))
+        await until("the slow consumer to be dropped", () => ended, 30_000)
         const lastLine = lines.at(-1)!
         assert.match(lastLine, /"E_SLOW_CONSUMER"/)
         // bounded: the limit, plus the pushes of the one write that crossed it (a 16 KiB request holds at

@@ -8,6 +8,7 @@ import { decodeServerLine } from "../../../src/protocol.ts"
 import { CONGESTED_QUEUE_BYTES, MAX_QUEUE_BYTES, SLOW_CONSUMER_MS } from "../../../devs/server/limits.ts"
 import type { Wire } from "../../../devs/server/index.ts"
 import { startTestServer, TlsClient, http } from "../harness/server-harness.ts"
+import { until } from "../harness/until.ts"
 
 /** Collects lines from a byte stream until one matches. */
 function lineReader(stream: NodeJS.ReadableStream) {
@@ -73,7 +74,7 @@ test("a connection congested for longer than slowConsumerMs is dropped even unde
             end: () => void (ended = true),
         }
         s.attachWire(congested)
-        while (!ended) await new Promise((r) => setTimeout(r, 10))
+        await until("the congested connection to be dropped", () => ended, 30_000)
         assert.match(lines.at(-1)!, /"code":"E_SLOW_CONSUMER"/)
         assert.equal(s.metrics.queueDrops.get(), 1)
     } finally {
