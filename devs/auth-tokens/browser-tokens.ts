@@ -118,7 +118,7 @@ export class TokenAuthority {
         const tokenId = newTokenId()
         // whole seconds, as JWT times are: rounded down, never up
         const familyExpiresMs = floorToSecond(this.now() + this.maxAgeMs)
-        return this.sign(narrow(grant, want), { tokenId, tokenFamily: tokenId, familyExpiresMs, lifetimeMs })
+        return this.sign(narrowAsked(grant, want), { tokenId, tokenFamily: tokenId, familyExpiresMs, lifetimeMs })
     }
 
     /**
@@ -132,7 +132,7 @@ export class TokenAuthority {
             const age = `${Math.round(this.maxAgeMs / 60_000) / 60} h`
             throw new TokenError("E_TOKEN_MAX_AGE", `this sign-in reaches its maximum age (${age}) at ${new Date(t.familyExpiresMs).toISOString()}; sign in with the key again`)
         }
-        return this.sign(narrow(t, want), { tokenId: newTokenId(), tokenFamily: t.tokenFamily, familyExpiresMs: t.familyExpiresMs, lifetimeMs })
+        return this.sign(narrowAsked(t, want), { tokenId: newTokenId(), tokenFamily: t.tokenFamily, familyExpiresMs: t.familyExpiresMs, lifetimeMs })
     }
 
     private async sign(grant: Grant, f: { tokenId: string; tokenFamily: string; familyExpiresMs: number; lifetimeMs: number }): Promise<MintedToken> {
@@ -227,7 +227,23 @@ export function keyGrant(k: KeyState): Grant {
     return { keyId: k.id, permissions: [...k.permissions], feeds: k.feeds ? [...k.feeds] : undefined, master: k.master }
 }
 
-/** The grant narrowed to what is asked for; asking for more than the grant has is an error. */
+/**
+ * What a sign-in or renewal asks for: the grant narrowed to it, refused when nothing is left. Red-teamed: a key
+ * scoped to feed 2 asking for `"feeds":[9]` (or a read-only key for `"permissions":["update"]`) got a 200 and
+ * a token that could do nothing, with no word of why.
+ */
+function narrowAsked(g: Grant, want: { permissions?: unknown; feeds?: unknown }): Grant {
+    const narrowed = narrow(g, want)
+    if (want.permissions !== undefined && narrowed.permissions.length === 0) {
+        throw new TokenError("E_TOKEN_REQUEST", `the token would have no permission: this key has ${g.permissions.join(", ") || "none"}; ask for some of those`)
+    }
+    if (want.feeds !== undefined && narrowed.feeds !== undefined && narrowed.feeds.length === 0) {
+        throw new TokenError("E_TOKEN_REQUEST", `the token would be for no feed: this key may use ${g.feeds === undefined ? "every feed" : g.feeds.length ? "feeds " + g.feeds.join(", ") : "none"}; ask for some of those`)
+    }
+    return narrowed
+}
+
+/** The grant narrowed to what is asked for: what it has of it (a permission or feed it lacks is left out). */
 function narrow(g: Grant, want: { permissions?: unknown; feeds?: unknown }): Grant {
     let permissions = g.permissions
     if (want.permissions !== undefined) {

@@ -66,6 +66,20 @@ test("a token may be narrowed, never widened; a narrowed master token is not mas
     await assert.rejects(authority.mint(grantOf(keys.get("m")!), { permissions: ["fly"] }), codeOf("E_TOKEN_REQUEST"))
 })
 
+test("asking for a token that would be left with no feed or no permission is refused (was: 200 and a token that could do nothing)", async () => {
+    const { authority, keys } = setup()
+    const k1 = grantOf(keys.get("k1")!) // read, update on feeds 1 and 2
+    await assert.rejects(authority.mint(k1, { feeds: [9] }), (e: any) => e.code === "E_TOKEN_REQUEST" && /may use feeds 1, 2/.test(e.message))
+    await assert.rejects(authority.mint(k1, { feeds: [] }), codeOf("E_TOKEN_REQUEST"))
+    await assert.rejects(authority.mint(k1, { permissions: ["delete"] }), (e: any) => e.code === "E_TOKEN_REQUEST" && /has read, update/.test(e.message))
+    await assert.rejects(authority.mint(grantOf(keys.get("m")!), { feeds: [] }), (e: any) => /every feed/.test(e.message))
+    // a renewal likewise
+    const t = await authority.verify((await authority.mint(k1, { feeds: [2] })).token)
+    await assert.rejects(authority.renew(t, { feeds: [1] }), codeOf("E_TOKEN_REQUEST"))
+    // some of what was asked is still a token (narrowed, as before)
+    assert.deepEqual((await authority.verify((await authority.mint(k1, { feeds: [2, 9] })).token)).feeds, [2])
+})
+
 test("forged, tampered and foreign tokens are refused; one token can be revoked", async () => {
     const { authority, keys } = setup()
     const { token } = await authority.mint(grantOf(keys.get("k1")!))
