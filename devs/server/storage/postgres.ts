@@ -170,6 +170,19 @@ const LOCK_SERVERS = 0x666565646c696e03n
 const POOL_CONNECTIONS = 8
 /** A batch that failed on a deadlock or a serialization conflict is tried this many times in all before its writes are refused. */
 const COMMIT_ATTEMPTS = 3
+/**
+ * A write is answered within this long of reaching the store, whatever PostgreSQL does: its batch (and
+ * the batches before it) tried, tried again after a lost connection, its COMMIT's outcome asked for. A
+ * stalled database gets each write a 503 E_STORE_FAILED within it, not one bound per batch queued ahead.
+ */
+const WRITE_TIMEOUT_MS = 10_000
+/**
+ * A batch whose connection was lost before it committed (pg_terminate_backend, a restart, a failover) is
+ * tried again on a new connection after this pause, doubled each time up to RETRY_PAUSE_MAX_MS, until
+ * its bound: a restarting PostgreSQL refuses connections for a moment.
+ */
+const RETRY_PAUSE_FIRST_MS = 50
+const RETRY_PAUSE_MAX_MS = 1000
 /** The LISTEN connection, when lost, is made again after this long (and keysVersion moves: a change may have been missed). */
 const LISTEN_RECONNECT_MS = 1000
 /**
@@ -194,8 +207,9 @@ export interface PostgresTimeouts {
     queryMs: number
     connectMs: number
     listenCheckMs: number
+    writeMs: number
 }
-const TIMEOUTS: PostgresTimeouts = { queryMs: QUERY_TIMEOUT_MS, connectMs: CONNECT_TIMEOUT_MS, listenCheckMs: LISTEN_CHECK_MS }
+const TIMEOUTS: PostgresTimeouts = { queryMs: QUERY_TIMEOUT_MS, connectMs: CONNECT_TIMEOUT_MS, listenCheckMs: LISTEN_CHECK_MS, writeMs: WRITE_TIMEOUT_MS }
 
 /** Every connection's settings: bounded waits, TCP keep-alive for links that die silently. */
 function connectionSettings(t: PostgresTimeouts) {
@@ -226,6 +240,8 @@ interface PendingWrite {
     feed: number
     points: PointInput[]
     nowMs: number
+    /** performance.now() by which it is answered (WRITE_TIMEOUT_MS) */
+    deadline: number
     resolve: (points: StoredPoint[]) => void
     reject: (e: Error) => void
 }
@@ -255,6 +271,13 @@ export function lostDatabase(e: unknown): boolean {
     return e instanceof Error && /Connection terminated|Query read timeout|timeout expired|Client has encountered a connection error|not queryable/i.test(e.message)
 }
 
+/** No answer by a deadline: an error lostDatabase() counts as a lost database. */
+function noAnswerInTime(): Error {
+    return Object.assign(new Error("no answer in time"), { code: "ETIMEDOUT" })
+}
+
+const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)))
+
 /** What a request is told when the database is out of reach; `commitUnknown`: it went away while confirming a commit. */
 function unavailable(e: unknown, commitUnknown = false): StoreError {
     const why = `the database did not answer (${(e as Error).message})`
@@ -276,6 +299,12 @@ interface BatchPoint {
     stream: string
     atMs: number
     value: string
+}
+
+/** What one attempt at a batch did: each write's points (or refusal), and its transaction's id (none when it found no feed). */
+interface AppliedBatch {
+    outcomes: (StoredPoint[] | StoreError)[]
+    txn?: string
 }
 
 const identity = (feed: number, stream: string, atMs: number) => `${feed}\u0000${stream}\u0000${atMs}`
@@ -433,16 +462,25 @@ export class PostgresStore implements Store {
      * event (PostgreSQL restarted, pg_terminate_backend) would end the process. A lost database is a
      * StoreError "unavailable" (503 E_STORE_FAILED), so the request gets a coded answer.
      */
-    private async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    private async withClient<T>(fn: (c: pg.PoolClient) => Promise<T>, deadline?: number): Promise<T> {
         let c: pg.PoolClient
         try {
-            c = await this.pool.connect()
+            c = await this.connectBy(deadline)
         } catch (e) {
             throw lostDatabase(e) ? unavailable(e) : e
         }
         let broken: Error | undefined
         const onError = (e: Error) => (broken ??= e)
         c.on("error", onError)
+        // past the deadline the connection is dropped: the statement waiting on it fails as a lost database
+        const left = deadline === undefined ? 0 : deadline - performance.now()
+        const bound =
+            deadline === undefined
+                ? undefined
+                : setTimeout(() => {
+                      broken ??= noAnswerInTime()
+                      destroyLink(c)
+                  }, left)
         try {
             return await fn(c)
         } catch (e) {
@@ -450,12 +488,29 @@ export class PostgresStore implements Store {
             if (lost) broken ??= e as Error
             throw broken && !(e instanceof StoreError) ? unavailable(e) : e
         } finally {
+            clearTimeout(bound)
             c.off("error", onError)
             c.release(broken)
         }
     }
 
-    private transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    /** A pool connection, or a lost-database error when none is had by `deadline` (one had later goes back to the pool). */
+    private async connectBy(deadline?: number): Promise<pg.PoolClient> {
+        if (deadline === undefined) return this.pool.connect()
+        const connecting = this.pool.connect()
+        let timer: NodeJS.Timeout | undefined
+        const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(noAnswerInTime()), deadline - performance.now())))
+        try {
+            return await Promise.race([connecting, late])
+        } catch (e) {
+            connecting.then((c) => c.release(), () => {})
+            throw e
+        } finally {
+            clearTimeout(timer)
+        }
+    }
+
+    private transaction<T>(fn: (c: pg.PoolClient) => Promise<T>, deadline?: number): Promise<T> {
         return this.withClient(async (c) => {
             await c.query("BEGIN")
             let out: T
@@ -472,16 +527,16 @@ export class PostgresStore implements Store {
                 throw lostDatabase(e) ? unavailable(e, true) : e
             }
             return out
-        })
+        }, deadline)
     }
 
-    /** One statement on a pool connection (pg's Pool.query drops a connection that broke); a lost database is a StoreError "unavailable". */
-    private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
-        try {
-            return await this.pool.query<R>(sql, params)
-        } catch (e) {
-            throw lostDatabase(e) ? unavailable(e) : e
-        }
+    /**
+     * One statement on a pool connection, answered within QUERY_TIMEOUT_MS of being asked, the wait for a
+     * connection included (all of them may be stuck on a stalled database); a lost database is a
+     * StoreError "unavailable".
+     */
+    private query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+        return this.withClient((c) => c.query<R>(sql, params), performance.now() + this.timeouts.queryMs)
     }
 
     private async rows<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> {
@@ -657,7 +712,7 @@ export class PostgresStore implements Store {
         // a change of keys announced since the writer's key was checked: check it again (keysVersionAsKnown)
         if (keysAsOf !== undefined && keysAsOf !== this.keysGeneration) return Promise.reject(keysChanged())
         return new Promise((resolve, reject) => {
-            this.pending.push({ feed, points, nowMs, resolve, reject })
+            this.pending.push({ feed, points, nowMs, deadline: performance.now() + this.timeouts.writeMs, resolve, reject })
             this.scheduleFlush()
         })
     }
@@ -675,23 +730,52 @@ export class PostgresStore implements Store {
         })
     }
 
-    /** Commits every pending write in one transaction, then settles their promises. */
+    /**
+     * Commits every pending write in one transaction, then settles their promises. A batch whose connection
+     * was lost is tried again on another while its bound (its oldest write's deadline) allows, when it is
+     * known not to have committed: lost before its COMMIT was sent, or PostgreSQL says its transaction
+     * aborted (pg_xact_status). One whose COMMIT took effect although its answer was lost is acknowledged
+     * with what that attempt stored, so nothing is stored twice, a server stamp included.
+     */
     private async flush(): Promise<void> {
         const batch = this.pending
         this.pending = []
         if (batch.length === 0) return
         const started = performance.now()
+        const deadline = Math.min(...batch.map((w) => w.deadline))
         let outcomes: (StoredPoint[] | StoreError)[] | undefined
-        for (let attempt = 1; ; attempt++) {
+        let conflicts = 0
+        let pauseMs = RETRY_PAUSE_FIRST_MS
+        for (;;) {
+            let tried: AppliedBatch | undefined
             try {
-                outcomes = await this.transaction((c) => this.applyBatch(c, batch))
+                outcomes = await this.transaction(async (c) => {
+                    tried = await this.applyBatch(c, batch)
+                    return tried.outcomes
+                }, deadline)
                 break
             } catch (e) {
-                if (attempt < COMMIT_ATTEMPTS && RETRYABLE.has((e as { code?: string }).code ?? "")) continue
-                this.opts.onError?.(e)
-                const lost = e instanceof StoreError && (e.failure === "unavailable" || e.failure === "commit-unknown")
-                const err = lost ? e : new StoreError("commit-failed", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
-                for (const w of batch) w.reject(err)
+                if (++conflicts < COMMIT_ATTEMPTS && RETRYABLE.has((e as { code?: string }).code ?? "")) continue
+                let err = e
+                if (e instanceof StoreError && e.failure === "commit-unknown") {
+                    // a batch that found no feed wrote nothing: as good as not committed
+                    const outcome = tried?.txn === undefined ? "aborted" : await this.commitOutcome(tried.txn, deadline)
+                    if (outcome === "committed") {
+                        outcomes = tried!.outcomes
+                        break
+                    }
+                    if (outcome === "aborted") err = unavailable(e.cause)
+                }
+                if (err instanceof StoreError && err.failure === "unavailable" && performance.now() + pauseMs < deadline) {
+                    this.opts.onNotice?.("a batch of writes lost its PostgreSQL connection before committing; trying it again", e)
+                    await pause(pauseMs)
+                    pauseMs = Math.min(pauseMs * 2, RETRY_PAUSE_MAX_MS)
+                    continue
+                }
+                this.opts.onError?.(err)
+                const lost = err instanceof StoreError && (err.failure === "unavailable" || err.failure === "commit-unknown")
+                const refusal = lost ? (err as StoreError) : new StoreError("commit-failed", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
+                for (const w of batch) w.reject(refusal)
                 return
             }
         }
@@ -703,13 +787,36 @@ export class PostgresStore implements Store {
         })
     }
 
+    /**
+     * Whether transaction `txn` committed, asked on other connections until PostgreSQL knows (its backend
+     * may still be finishing the COMMIT) or `deadline` passes: undefined when that could not be found out.
+     */
+    private async commitOutcome(txn: string, deadline: number): Promise<"committed" | "aborted" | undefined> {
+        for (let pauseMs = RETRY_PAUSE_FIRST_MS; ; pauseMs = Math.min(pauseMs * 2, RETRY_PAUSE_MAX_MS)) {
+            try {
+                const r = await this.withClient((c) => c.query<{ s: string | null }>("SELECT pg_xact_status($1::xid8) AS s", [txn]), deadline)
+                const status = r.rows[0].s
+                if (status === "committed" || status === "aborted") return status
+                if (status !== "in progress") return undefined
+            } catch (e) {
+                if (!(e instanceof StoreError && e.failure === "unavailable")) return undefined
+            }
+            if (performance.now() + pauseMs >= deadline) return undefined
+            await pause(pauseMs)
+        }
+    }
+
     /** One batch inside its transaction: lock the feeds, stamp, upsert points, then datastreams and feeds. */
-    private async applyBatch(c: pg.PoolClient, batch: PendingWrite[]): Promise<(StoredPoint[] | StoreError)[]> {
-        // 1. the feeds' rows, sorted: writes to one feed from several processes commit in turn
+    private async applyBatch(c: pg.PoolClient, batch: PendingWrite[]): Promise<AppliedBatch> {
+        // 1. the feeds' rows, sorted: writes to one feed from several processes commit in turn; this
+        // transaction's id (flush asks for its outcome with it when a COMMIT's answer is lost)
         const wanted = [...new Set(batch.map((w) => w.feed))].sort((a, b) => a - b)
-        const existing = new Set(
-            (await c.query<{ id: number }>("SELECT id FROM feeds WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE", [wanted])).rows.map((r) => r.id),
+        const locked = await c.query<{ id: number; txn: string }>(
+            "SELECT id, pg_current_xact_id()::text AS txn FROM feeds WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+            [wanted],
         )
+        const existing = new Set(locked.rows.map((r) => r.id))
+        const txnText = locked.rows[0]?.txn
         const outcomes: (StoredPoint[] | StoreError)[] = batch.map((w) =>
             existing.has(w.feed) ? [] : new StoreError("no-such-feed", `feed ${w.feed} does not exist`),
         )
@@ -725,14 +832,15 @@ export class PostgresStore implements Store {
             points.push(...last.values())
         })
         const changed = await this.upsertPoints(c, points)
-        if (changed.length === 0) return outcomes
-        // 4. datastreams' current value, min and max; the feeds' updated time; this transaction's id
+        if (changed.length === 0) return { outcomes, txn: txnText }
+        // 4. datastreams' current value, min and max; the feeds' updated time
         await this.upsertStreams(c, changed, Math.max(...batch.map((w) => w.nowMs)))
         const touched = [...new Set(changed.map((p) => p.feed))]
-        const txn = Number((await c.query<{ txn: string }>("UPDATE feeds SET updated_ms = $1 WHERE id = ANY($2::bigint[]) RETURNING pg_current_xact_id()::text AS txn", [this.now(), touched])).rows[0].txn)
+        await c.query("UPDATE feeds SET updated_ms = $1 WHERE id = ANY($2::bigint[])", [this.now(), touched])
+        const txn = Number(txnText)
         for (const p of changed) (outcomes[p.request] as StoredPoint[]).push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: p.seq, txn })
         for (const o of outcomes) if (!(o instanceof StoreError)) o.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.atMs - b.atMs))
-        return outcomes
+        return { outcomes, txn: txnText }
     }
 
     /** Each request's points with every missing `at` stamped (undefined for a request whose feed does not exist). */
@@ -1153,6 +1261,11 @@ export class PostgresStore implements Store {
 /** Ends a client without waiting for a link that may be dead: its socket is destroyed, its "error" heard. */
 function dropClient(client: pg.Client): void {
     client.on("error", () => {})
-    ;(client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
+    destroyLink(client)
     client.end().catch(() => {})
+}
+
+/** Destroys a client's socket: what it waits for fails at once (node-postgres: "Connection terminated unexpectedly"). */
+function destroyLink(client: pg.Client): void {
+    ;(client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy()
 }

@@ -44,7 +44,7 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         await services?.stop()
     })
 
-    test("PostgreSQL ends the server's connections while a write waits in its commit (pg_terminate_backend): the process lives, the write is a 503 E_STORE_FAILED and not stored, the next ones work", async () => {
+    test("PostgreSQL ends the server's connections while a write waits in its commit (pg_terminate_backend): the process lives, the write is tried again on a new connection and stored once, the next ones work", async () => {
         const databaseUrl = await services.database()
         const s = await startTestServer({ databaseUrl, redisUrl: services.redis.url })
         cleanups.push(() => s.stop())
@@ -59,23 +59,132 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         try {
             await admin.query("BEGIN")
             await admin.query("SELECT 1 FROM feeds WHERE id = $1 FOR UPDATE", [feed])
-            const waiting = put("lost", 2)
+            const waiting = put("retried", 2)
             await until("the server's commit to wait for the feed's row", async () => (await admin.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).rowCount! > 0, 10_000, 20)
             const ended = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
             assert.ok(ended.rowCount! >= 2, "the pool's connections and the LISTEN connection were ended")
-            const refused = await waiting
-            assert.deepEqual([refused.status, refused.body.code], [503, "E_STORE_FAILED"])
-            assert.ok(refused.body.retry_after_ms > 0)
+            // ended before its COMMIT was sent: it did not commit, and the store tries it again (once the feed's row is free)
             await admin.query("ROLLBACK")
+            assert.equal((await waiting).status, 200)
             // no restart: the pool makes new connections
             assert.equal((await put("after", 3)).status, 200)
             const read = await http(s, "GET", `/v2/feeds/${feed}/datastreams/t?start=2026-01-01T00:00:00Z&end=2026-01-02T00:00:00Z`, { key })
             assert.equal(read.status, 200)
             const stored = (await admin.query("SELECT value FROM datapoints WHERE feed = $1 AND stream = 't' ORDER BY at_ms", [feed])).rows.map((r) => r.value)
-            assert.deepEqual(stored, ["before", "after"])
+            assert.deepEqual(stored, ["before", "retried", "after"])
         } finally {
             await admin.end()
         }
+    })
+
+    /**
+     * A store on a new database (through `proxy` when given) whose COMMITs of a datapoint valued "gated…" wait
+     * at commit time (a deferred trigger) for an advisory lock `admin` holds until `open()`: the moment a
+     * COMMIT is on its way and its outcome not yet known.
+     */
+    async function gatedStore(proxy?: FaultProxy) {
+        const url = await services.database()
+        const store = await PostgresStore.open({ url: proxy ? through(url, proxy) : url })
+        cleanups.push(() => store.close())
+        const admin = new pg.Client({ connectionString: url })
+        await admin.connect()
+        cleanups.push(() => admin.end())
+        await admin.query(`CREATE FUNCTION gate() RETURNS trigger AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NULL; END $$ LANGUAGE plpgsql`)
+        await admin.query(`CREATE CONSTRAINT TRIGGER gate AFTER INSERT ON datapoints DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.value LIKE 'gated%') EXECUTE FUNCTION gate()`)
+        await admin.query("SELECT pg_advisory_lock(4242)")
+        const { id: feed } = await store.createFeed({})
+        const commitWaiting = async () => {
+            let pid = 0
+            await until("a COMMIT to wait at the gate", async () => {
+                const r = await admin.query("SELECT pid FROM pg_stat_activity WHERE query = 'COMMIT' AND wait_event_type = 'Lock'")
+                pid = r.rows[0]?.pid ?? 0
+                return pid !== 0
+            }, FAULT_MS, 20)
+            return pid
+        }
+        const stored = async () => (await admin.query("SELECT stream, at_ms, value FROM datapoints WHERE feed = $1 ORDER BY stream, at_ms", [feed])).rows
+        return { store, admin, feed, commitWaiting, stored, open: () => admin.query("SELECT pg_advisory_unlock(4242)") }
+    }
+
+    test("the link to PostgreSQL breaks while a COMMIT is on its way and the COMMIT took effect: the write is acknowledged with what was stored, nothing stored twice (a point without `at` included)", async () => {
+        const proxy = await startFaultProxy({ target: { port: services.postgres.port } })
+        cleanups.push(() => proxy.close())
+        const g = await gatedStore(proxy)
+        const writing = g.store.writePoints(g.feed, [{ stream: "a", atMs: 5, value: "gated-a" }, { stream: "n", value: "gated-n" }])
+        await g.commitWaiting()
+        // the store's connections are reset; PostgreSQL's backend goes on with its COMMIT once the gate opens
+        proxy.reset()
+        await g.open()
+        const points = await writing
+        const rows = await g.stored()
+        assert.deepEqual(rows.map((r) => [r.stream, r.value]), [["a", "gated-a"], ["n", "gated-n"]])
+        assert.deepEqual(points.map((p) => [p.stream, p.atMs, p.value]), rows.map((r) => [r.stream, Number(r.at_ms), r.value]), "acknowledged with the points stored, the server's stamp included")
+        assert.ok(points.every((p) => p.txn !== undefined && p.seq > 0))
+    })
+
+    test("PostgreSQL ends the connection while a COMMIT is on its way (pg_terminate_backend) and the COMMIT did not take effect: the store finds out, tries again, and the write is stored once", async () => {
+        const g = await gatedStore()
+        const writing = g.store.writePoints(g.feed, [{ stream: "a", atMs: 5, value: "gated-a" }, { stream: "n", value: "gated-n" }])
+        writing.catch(() => {}) // awaited below; a refusal fails the test there
+        const first = await g.commitWaiting()
+        await g.admin.query("SELECT pg_terminate_backend($1)", [first])
+        // the second attempt's COMMIT, on another connection
+        await until("the write to be tried again", async () => (await g.commitWaiting()) !== first, FAULT_MS)
+        await g.open()
+        const points = await writing
+        const rows = await g.stored()
+        assert.deepEqual(rows.map((r) => [r.stream, r.value]), [["a", "gated-a"], ["n", "gated-n"]])
+        assert.deepEqual(points.map((p) => [p.stream, p.atMs, p.value]), rows.map((r) => [r.stream, Number(r.at_ms), r.value]))
+    })
+
+    test("PostgreSQL going away and coming back within a write's bound (a restart, a failover: connections ended, then refused for a while): the write waits, is tried again on a new connection and stored once", async () => {
+        const url = await services.database()
+        const proxy = await startFaultProxy({ target: { port: services.postgres.port } })
+        cleanups.push(() => proxy.close())
+        let retries = 0
+        const store = await PostgresStore.open({ url: through(url, proxy), onNotice: (m) => /trying it again/.test(m) && retries++ })
+        cleanups.push(() => store.close())
+        const { id: feed } = await store.createFeed({})
+        await store.writePoints(feed, [{ stream: "s", atMs: 1, value: "before" }])
+        proxy.refuse({ mode: "refused" })
+        proxy.reset()
+        const writing = store.writePoints(feed, [{ stream: "s", atMs: 2, value: "during" }, { stream: "n", value: "stamped" }])
+        writing.catch(() => {}) // awaited below
+        await until("the write to be tried again while PostgreSQL refuses", () => retries >= 2, FAULT_MS)
+        proxy.accept()
+        const points = await writing
+        assert.deepEqual(points.map((p) => p.value).sort(), ["during", "stamped"])
+        assert.deepEqual((await store.history(feed, "s", { startMs: 0, endMs: 10, limit: 10 })).map((p) => p.value), ["before", "during"])
+        assert.deepEqual((await store.history(feed, "n", { startMs: 0, endMs: Number.MAX_SAFE_INTEGER, limit: 10 })).map((p) => p.value), ["stamped"])
+    })
+
+    test("a PostgreSQL that stalls: a write queued behind a stalled commit gets its 503 within the write bound from when it was sent, not after the stalled one's bound and its own", async () => {
+        const url = await services.database()
+        const proxy = await startFaultProxy({ target: { port: services.postgres.port } })
+        cleanups.push(() => proxy.close())
+        const boundMs = 2000
+        const store = await PostgresStore.open({ url: through(url, proxy), timeouts: { queryMs: boundMs, connectMs: boundMs, writeMs: boundMs } })
+        cleanups.push(() => store.close())
+        const { id: feed } = await store.createFeed({})
+        await store.writePoints(feed, [{ stream: "s", atMs: 1, value: "before" }])
+        proxy.blackhole({ forMs: FAULT_MS })
+        const holing = () => proxy.activeFaults().some((f) => f.startsWith("blackhole"))
+        const settled = (p: Promise<unknown>) => p.then(() => "stored", (e) => (e instanceof StoreError ? e.failure : String(e)))
+        const sentA = performance.now()
+        const a = settled(store.writePoints(feed, [{ stream: "s", atMs: 2, value: "a" }]))
+        // B arrives while A's batch waits for PostgreSQL: it goes in the next batch
+        await new Promise((r) => setTimeout(r, boundMs / 4))
+        const sentB = performance.now()
+        const b = settled(store.writePoints(feed, [{ stream: "s", atMs: 3, value: "b" }]))
+        const [outA, outB] = await Promise.all([a, b])
+        const tookB = performance.now() - sentB
+        assert.ok(holing(), "answered while PostgreSQL was still silent")
+        assert.deepEqual([outA, outB], ["unavailable", "unavailable"])
+        // without a bound per write, B waited for A's batch to give up (about boundMs) and then for its own (boundMs more)
+        assert.ok(tookB < boundMs * 1.5, `B waited ${Math.round(tookB)} ms (A ${Math.round(performance.now() - sentA)} ms); bound ${boundMs} ms`)
+        proxy.clear()
+        await store.writePoints(feed, [{ stream: "s", atMs: 4, value: "after" }])
+        assert.deepEqual((await store.history(feed, "s", { startMs: 0, endMs: 10, limit: 10 })).map((p) => p.value), ["before", "after"])
     })
 
     test("a PostgreSQL that stops answering (black hole): writes, reads and a new store fail with 'unavailable' (503 E_STORE_FAILED) within the bounds, nothing refused is stored, and it works again once PostgreSQL answers", async () => {
