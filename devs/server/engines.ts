@@ -71,7 +71,8 @@ export async function openBus(redisUrl: string | undefined, log: Logger, store: 
     if (!/^rediss?:\/\//.test(redisUrl)) throw new ConfigError(`--redis-url must be a redis:// URL (redis://[:PASSWORD@]HOST:PORT[/DB]), not "${redactedUrl(redisUrl)}"`)
     try {
         const { RedisBus } = await import("./bus/redis.ts")
-        return await RedisBus.connect(redisUrl, log, await store.storeId())
+        const commits = store.recordCommitsAs && store.lastCommits ? { recordAs: store.recordCommitsAs.bind(store), last: store.lastCommits.bind(store) } : undefined
+        return await RedisBus.connect(redisUrl, log, await store.storeId(), commits)
     } catch (e) {
         throw new UnavailableError(`could not reach Redis at ${redactedUrl(redisUrl)}: ${(e as Error).message}`)
     }

@@ -17,6 +17,7 @@ import type { BucketConfig, Take } from "../ratelimit.ts"
 import type { Bus, KeyRate, SessionDirectory, SessionEntry } from "./bus.ts"
 import { newProcessId } from "./local.ts"
 import { redactedUrl } from "../redacted-url.ts"
+import { UnheardCommits } from "./unheard-commits.ts"
 
 /** Every key and channel of one store's processes: `feedline:<store id>:…` (Store.storeId), so the processes of two stores on one Redis never hear each other. */
 class Names {
@@ -102,6 +103,21 @@ interface Envelope {
     m: HubMessage
 }
 
+/**
+ * The store's record of every process's last commit is read this often (CommitLog.last), and a commit
+ * whose changes have not arrived UNHEARD_LAPSE_MS after it was first seen there counts as missed
+ * (unheard-commits.ts): far above the milliseconds a publish takes, so a busy process is not mistaken for
+ * one that lost its changes.
+ */
+const COMMIT_CHECK_MS = 1000
+const UNHEARD_LAPSE_MS = 5000
+
+/** The store's record of which process committed what (Store.recordCommitsAs, Store.lastCommits). */
+export interface CommitLog {
+    recordAs(process: string): void
+    last(): Promise<Map<string, number>>
+}
+
 /** Publishers whose last count a process remembers; past this it forgets them all (and checks each anew from its next message). */
 const MAX_PUBLISHERS_HEARD = 10_000
 
@@ -124,6 +140,11 @@ export class RedisBus implements Bus {
     /** each other publisher's last count heard */
     private readonly heard = new Map<string, number>()
     private pinging = false
+    /** commits of others whose changes never arrived (CommitLog) */
+    private readonly unheard = new UnheardCommits(this.processId, UNHEARD_LAPSE_MS)
+    private commitCheck?: NodeJS.Timeout
+    private commits?: CommitLog
+    private checkingCommits = false
 
     private constructor(
         /** commands: publish, sessions, rate limits */
@@ -140,6 +161,9 @@ export class RedisBus implements Bus {
         subscriber.on("ready", () => {
             if (!this.broken) return
             this.broken = false
+            // its subscribers are told below; what was committed until now is in their replays, what follows is checked
+            this.unheard.rebaseline()
+            if (this.commits) void this.checkCommits(this.commits)
             // changes published while the link was down never arrive
             this.interruptedHandlers.forEach((h) => h("the link to Redis is back; changes published meanwhile were missed"))
         })
@@ -148,7 +172,7 @@ export class RedisBus implements Bus {
     }
 
     /** Connects both connections and subscribes; rejects (with where it tried) when Redis cannot be reached in time. */
-    static async connect(url: string, log: Logger, storeId: string): Promise<RedisBus> {
+    static async connect(url: string, log: Logger, storeId: string, commits?: CommitLog): Promise<RedisBus> {
         const options = { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 2, connectTimeout: CONNECT_TIMEOUT_MS }
         const client = new Redis(url, { ...options, commandTimeout: COMMAND_TIMEOUT_MS })
         const subscriber = new Redis(url, { ...options, enableAutoPipelining: false })
@@ -163,6 +187,14 @@ export class RedisBus implements Bus {
         }
         bus.pinger = setInterval(() => bus.pingSubscriber(), SUBSCRIBER_PING_MS)
         bus.pinger.unref()
+        if (commits) {
+            commits.recordAs(bus.processId)
+            // what was committed before this process serves anyone counts as heard: its subscribers' replays hold it
+            await bus.checkCommits(commits)
+            bus.commits = commits
+            bus.commitCheck = setInterval(() => void bus.checkCommits(commits), COMMIT_CHECK_MS)
+            bus.commitCheck.unref()
+        }
         return bus
     }
 
@@ -182,6 +214,28 @@ export class RedisBus implements Bus {
                 this.subscriber.disconnect(true)
             })
             .finally(() => (this.pinging = false))
+    }
+
+    /**
+     * A process that committed changes while its link to Redis was down, and died before it was back,
+     * never publishes them, nor anything after that would show the gap: the store's record of its last
+     * commit does (unheard-commits.ts).
+     */
+    private async checkCommits(commits: CommitLog): Promise<void> {
+        if (this.checkingCommits || this.closing || this.broken) return
+        this.checkingCommits = true
+        await commits
+            .last()
+            .then((last) => {
+                if (this.closing || this.broken) return
+                const late = this.unheard.check(last, performance.now())
+                if (late.length === 0) return
+                this.log.warn({ publishers: late }, "changes another process committed did not arrive")
+                this.interruptedHandlers.forEach((h) => h("changes another process committed did not arrive"))
+            })
+            // the store unreachable: its writes fail too; the next check looks again
+            .catch(() => {})
+            .finally(() => (this.checkingCommits = false))
     }
 
     private interrupted(why: string): void {
@@ -208,6 +262,7 @@ export class RedisBus implements Bus {
             this.log.warn({ publisher: e.p, missed: e.n - last - 1 }, "changes another process published did not arrive")
             this.interruptedHandlers.forEach((h) => h("changes another process published did not arrive"))
         }
+        if ("events" in e.m) for (const ev of e.m.events) if (ev.txn !== undefined) this.unheard.heardFrom(e.p, ev.txn)
         if ("events" in e.m && e.m.events.length === 0) return // the count alone
         for (const h of this.messageHandlers) h(e.m)
     }
@@ -309,6 +364,7 @@ export class RedisBus implements Bus {
         if (this.closing) return
         this.closing = true
         clearInterval(this.pinger)
+        clearInterval(this.commitCheck)
         // QUIT is answered after every command sent before it: what was published has reached Redis
         const quit = Promise.allSettled([this.client.quit(), this.subscriber.quit()])
         await withTimeout(quit, CLOSE_WAIT_MS, "").catch(() => {})

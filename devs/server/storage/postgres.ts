@@ -152,6 +152,13 @@ export const MIGRATIONS: string[] = [
         revoked_ms BIGINT,
         UNIQUE (product, hardware_id)
     );`,
+    // which process committed datapoints last, and in which transaction (Store.lastCommits,
+    // bus/unheard-commits.ts). Not in SQLite: one process there, whose changes cross to no one.
+    `CREATE TABLE publishers (
+        process TEXT PRIMARY KEY,
+        last_txn BIGINT NOT NULL,
+        seen_ms BIGINT NOT NULL
+    );`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -201,6 +208,8 @@ const CONNECT_TIMEOUT_MS = 5000
 const IDLE_IN_TRANSACTION_MS = 15_000
 /** The LISTEN connection is asked for a round trip this often: one that broke without a sound (a partition) is noticed and made again. */
 const LISTEN_CHECK_MS = 5000
+/** A publisher's row (Store.lastCommits) is dropped this long after its last commit: its process is long gone. */
+const PUBLISHER_ROW_KEPT_MS = 24 * 3600_000
 /** Waiting for another process's migration or provisioning step (it may make a development CA): longer than a query. */
 const LOCK_WAIT_MS = 120_000
 export interface PostgresTimeouts {
@@ -356,6 +365,8 @@ export class PostgresStore implements Store {
     private listenCheck?: NodeJS.Timeout
     private checkingListener = false
     private claimed?: "alone" | "shared"
+    /** Store.recordCommitsAs */
+    private publisher?: string
     /** this store's name in its NOTIFY payloads: its own announcements were counted when it committed them */
     private readonly instance = randomBytes(8).toString("hex")
 
@@ -374,6 +385,7 @@ export class PostgresStore implements Store {
         const store = new PostgresStore(opts)
         try {
             await store.migrate()
+            await store.query("DELETE FROM publishers WHERE seen_ms < $1", [store.now() - PUBLISHER_ROW_KEPT_MS])
             await store.listen()
         } catch (e) {
             await store.pool.end().catch(() => {})
@@ -748,6 +760,12 @@ export class PostgresStore implements Store {
         let pauseMs = RETRY_PAUSE_FIRST_MS
         for (;;) {
             let tried: AppliedBatch | undefined
+            if (performance.now() >= deadline) {
+                // its writes waited their bound behind earlier batches (a stalled database): not tried at all
+                const late = unavailable(noAnswerInTime())
+                for (const w of batch) w.reject(late)
+                return
+            }
             try {
                 outcomes = await this.transaction(async (c) => {
                     tried = await this.applyBatch(c, batch)
@@ -792,7 +810,7 @@ export class PostgresStore implements Store {
      * may still be finishing the COMMIT) or `deadline` passes: undefined when that could not be found out.
      */
     private async commitOutcome(txn: string, deadline: number): Promise<"committed" | "aborted" | undefined> {
-        for (let pauseMs = RETRY_PAUSE_FIRST_MS; ; pauseMs = Math.min(pauseMs * 2, RETRY_PAUSE_MAX_MS)) {
+        for (let pauseMs = RETRY_PAUSE_FIRST_MS; performance.now() < deadline; pauseMs = Math.min(pauseMs * 2, RETRY_PAUSE_MAX_MS)) {
             try {
                 const r = await this.withClient((c) => c.query<{ s: string | null }>("SELECT pg_xact_status($1::xid8) AS s", [txn]), deadline)
                 const status = r.rows[0].s
@@ -804,6 +822,7 @@ export class PostgresStore implements Store {
             if (performance.now() + pauseMs >= deadline) return undefined
             await pause(pauseMs)
         }
+        return undefined
     }
 
     /** One batch inside its transaction: lock the feeds, stamp, upsert points, then datastreams and feeds. */
@@ -836,7 +855,17 @@ export class PostgresStore implements Store {
         // 4. datastreams' current value, min and max; the feeds' updated time
         await this.upsertStreams(c, changed, Math.max(...batch.map((w) => w.nowMs)))
         const touched = [...new Set(changed.map((p) => p.feed))]
-        await c.query("UPDATE feeds SET updated_ms = $1 WHERE id = ANY($2::bigint[])", [this.now(), touched])
+        if (this.publisher === undefined) await c.query("UPDATE feeds SET updated_ms = $1 WHERE id = ANY($2::bigint[])", [this.now(), touched])
+        else {
+            // in the same round trip: this process committed changes in this transaction (Store.recordCommitsAs)
+            await c.query(
+                `WITH published AS (
+                   INSERT INTO publishers (process, last_txn, seen_ms) VALUES ($3, $4::bigint, $1)
+                   ON CONFLICT (process) DO UPDATE SET last_txn = excluded.last_txn, seen_ms = excluded.seen_ms
+                 ) UPDATE feeds SET updated_ms = $1 WHERE id = ANY($2::bigint[])`,
+                [this.now(), touched, this.publisher, txnText],
+            )
+        }
         const txn = Number(txnText)
         for (const p of changed) (outcomes[p.request] as StoredPoint[]).push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: p.seq, txn })
         for (const o of outcomes) if (!(o instanceof StoreError)) o.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.atMs - b.atMs))
@@ -987,6 +1016,15 @@ export class PostgresStore implements Store {
             .sort((a, b) => a.atMs - b.atMs || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
         // a change without a transaction id did not come from this store: treat it as unseen (push it)
         return { points, seen: (ch: CommitRef) => ch.txn !== undefined && visible(ch.txn) }
+    }
+
+    recordCommitsAs(process: string): void {
+        this.publisher = process
+    }
+
+    async lastCommits(): Promise<Map<string, number>> {
+        const rows = await this.rows<{ process: string; last_txn: number }>("SELECT process, last_txn FROM publishers")
+        return new Map(rows.map((r) => [r.process, r.last_txn]))
     }
 
     async prune(beforeMs: number): Promise<number> {

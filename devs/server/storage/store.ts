@@ -334,6 +334,14 @@ export interface Store {
      */
     claim(use: "alone" | "shared"): Promise<void>
     /**
+     * [several processes; PostgreSQL only] From now on every commit that changes datapoints also records
+     * that `process` (Bus.processId) committed it, with its transaction id (StoredPoint.txn), so that the
+     * others can check its changes reached them (lastCommits, bus/unheard-commits.ts).
+     */
+    recordCommitsAs?(process: string): void
+    /** [several processes] Each recording process's last commit (a transaction id); rows older than a day are dropped. */
+    lastCommits?(): Promise<Map<string, number>>
+    /**
      * Runs `fn` while no other process runs a provisioning step on this store (the first start's master
      * key, feed 1 and device key: two processes starting at once must not both make them).
      */

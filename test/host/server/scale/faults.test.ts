@@ -224,7 +224,8 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         await until("another process's key change to be heard", () => listening.keysVersion() !== remade, FAULT_MS)
     })
 
-    test("a Redis that stops answering: requests are let through without the per-key budget while it is silent, and subscribers are told 503 E_PUSHES_INTERRUPTED; afterwards pushes cross again", async (t) => {
+    /** Two servers on one new database and the file's Redis: `a` reaches Redis through `proxy`, `b` directly. */
+    async function serversWithRedisThroughProxy() {
         const proxy = await startFaultProxy({ target: { port: services.redis.port } })
         cleanups.push(() => proxy.close())
         const databaseUrl = await services.database()
@@ -232,6 +233,11 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }))
         const a = await startTestServer({ databaseUrl, redisUrl: through(services.redis.url, proxy), dataDir })
         const b = await startTestServer({ databaseUrl, redisUrl: services.redis.url, dataDir })
+        return { proxy, a, b }
+    }
+
+    test("a Redis that stops answering: requests are let through without the per-key budget while it is silent, and subscribers are told 503 E_PUSHES_INTERRUPTED; afterwards pushes cross again", async (t) => {
+        const { proxy, a, b } = await serversWithRedisThroughProxy()
         cleanups.push(() => a.close(), () => b.close())
         const key = a.credentials.deviceKey
         const feed = a.credentials.feedId
@@ -263,6 +269,37 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
                 c.close()
             }
         }, FAULT_MS, 100)
+    })
+
+    test("a process whose link to Redis broke commits a change and dies before the link is back: another process's subscribers are told 503 E_PUSHES_INTERRUPTED, and a resubscribe with since replays the change", async (t) => {
+        const { proxy, a, b } = await serversWithRedisThroughProxy()
+        let aDead = false
+        cleanups.push(() => (aDead ? Promise.resolve() : a.close()), () => b.close())
+        const key = a.credentials.deviceKey
+        const feed = a.credentials.feedId
+        const resource = `/feeds/${feed}/datastreams/d`
+        const put = (s: TestServer, value: string) => http(s, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "d", current_value: value }] } })
+        const sub = await TlsClient.open(b, key)
+        t.after(() => sub.close())
+        assert.equal((await sub.request({ method: "subscribe", resource, token: "s" })).status, 200)
+        assert.equal((await put(a, "crossed")).status, 200)
+        const crossed = await sub.push("s")
+        assert.equal(crossed.body.current_value, "crossed")
+
+        // a's links to Redis are cut, and refused from now on; b's are fine
+        proxy.refuse({ mode: "reset" })
+        proxy.reset()
+        assert.equal((await put(a, "last words")).status, 200, "acknowledged: committed in PostgreSQL")
+        await a.close()
+        aDead = true
+        const notice = await sub.notice(FAULT_MS)
+        assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
+        assert.match(notice.body.errors, /committed did not arrive/)
+
+        const again = await TlsClient.open(b, key)
+        t.after(() => again.close())
+        assert.equal((await again.request({ method: "subscribe", resource, token: "s", params: { since: crossed.body.at } })).status, 200)
+        assert.equal((await again.push("s")).body.current_value, "last words")
     })
 
     test("changes published while only the publisher's link to Redis is down never arrive: the other processes notice the gap and tell their subscribers; a change Redis hears twice is handed on once", async () => {

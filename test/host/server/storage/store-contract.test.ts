@@ -458,6 +458,28 @@ for (const backend of storeBackends()) {
             }
         })
 
+        test("[P§8][P§9] a whole feed's `since` over processes with skewed clocks: after a point stamped by a process whose clock runs 3 s ahead, a replay from its `at` leaves out another datastream's point stamped later by a process whose clock does not (as documented); from `at` minus the clocks' spread, dropping what was handled, it holds it", async () => {
+            const { store: a, another } = await backend.open({ now })
+            const b = await another()
+            try {
+                const f = (await a.createFeed({})).id
+                const [ahead] = await a.writePoints(f, [{ stream: "x", value: "from a" }], T0 + 3000)
+                // written after `ahead` was handled (pushed, the subscriber's `since` now ahead.atMs)
+                const [behind] = await b.writePoints(f, [{ stream: "y", value: "from b" }], T0)
+                assert.ok(behind.atMs < ahead.atMs, "stamped on b's clock: each datastream's stamps are its own")
+                const replayed = async (afterMs: number) => (await a.replay(f, undefined, afterMs, 16)).points.map((p) => `${p.stream}@${p.atMs}`)
+                assert.deepEqual(await replayed(ahead.atMs), [], "the whole feed's replay from the last `at` handled misses it")
+                // the way a whole-feed subscriber that cares gets it: replay from `since` minus the spread, and drop the (datastream, at) it handled
+                const handled = new Set([`x@${ahead.atMs}`])
+                assert.deepEqual((await replayed(ahead.atMs - 5000)).filter((k) => !handled.has(k)), [`y@${behind.atMs}`])
+                // a subscription to the datastream itself misses nothing (the test above)
+                assert.deepEqual((await a.replay(f, "y", -1, 16)).points.map((p) => p.value), ["from b"])
+            } finally {
+                await a.close()
+                await b.close()
+            }
+        })
+
         test("[P§10] two processes making feeds at once never give out one id twice", async () => {
             const { store: a, another } = await backend.open({ now })
             const b = await another()
