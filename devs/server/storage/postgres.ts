@@ -251,6 +251,8 @@ interface PendingWrite {
     nowMs: number
     /** performance.now() by which it is answered (WRITE_TIMEOUT_MS) */
     deadline: number
+    /** writePoints' keysAsOf: checked again before the write is tried again */
+    keysAsOf?: number
     resolve: (points: StoredPoint[]) => void
     reject: (e: Error) => void
 }
@@ -724,7 +726,7 @@ export class PostgresStore implements Store {
         // a change of keys announced since the writer's key was checked: check it again (keysVersionAsKnown)
         if (keysAsOf !== undefined && keysAsOf !== this.keysGeneration) return Promise.reject(keysChanged())
         return new Promise((resolve, reject) => {
-            this.pending.push({ feed, points, nowMs, deadline: performance.now() + this.timeouts.writeMs, resolve, reject })
+            this.pending.push({ feed, points, nowMs, deadline: performance.now() + this.timeouts.writeMs, keysAsOf, resolve, reject })
             this.scheduleFlush()
         })
     }
@@ -750,7 +752,7 @@ export class PostgresStore implements Store {
      * with what that attempt stored, so nothing is stored twice, a server stamp included.
      */
     private async flush(): Promise<void> {
-        const batch = this.pending
+        let batch = this.pending
         this.pending = []
         if (batch.length === 0) return
         const started = performance.now()
@@ -788,6 +790,11 @@ export class PostgresStore implements Store {
                     this.opts.onNotice?.("a batch of writes lost its PostgreSQL connection before committing; trying it again", e)
                     await pause(pauseMs)
                     pauseMs = Math.min(pauseMs * 2, RETRY_PAUSE_MAX_MS)
+                    // keys changed meanwhile (a revocation heard): those writes go back to have their key checked (writePoints' keysAsOf)
+                    const stale = batch.filter((w) => w.keysAsOf !== undefined && w.keysAsOf !== this.keysGeneration)
+                    for (const w of stale) w.reject(keysChanged())
+                    if (stale.length) batch = batch.filter((w) => !stale.includes(w))
+                    if (batch.length === 0) return
                     continue
                 }
                 this.opts.onError?.(err)

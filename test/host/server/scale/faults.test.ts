@@ -103,7 +103,7 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
             return pid
         }
         const stored = async () => (await admin.query("SELECT stream, at_ms, value FROM datapoints WHERE feed = $1 ORDER BY stream, at_ms", [feed])).rows
-        return { store, admin, feed, commitWaiting, stored, open: () => admin.query("SELECT pg_advisory_unlock(4242)") }
+        return { url, store, admin, feed, commitWaiting, stored, open: () => admin.query("SELECT pg_advisory_unlock(4242)") }
     }
 
     test("the link to PostgreSQL breaks while a COMMIT is on its way and the COMMIT took effect: the write is acknowledged with what was stored, nothing stored twice (a point without `at` included)", async () => {
@@ -135,6 +135,23 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         const rows = await g.stored()
         assert.deepEqual(rows.map((r) => [r.stream, r.value]), [["a", "gated-a"], ["n", "gated-n"]])
         assert.deepEqual(points.map((p) => [p.stream, p.atMs, p.value]), rows.map((r) => [r.stream, Number(r.at_ms), r.value]))
+    })
+
+    test("a write tried again after its connection was lost is checked against keys changed meanwhile: refused 'keys-changed' (its key checked again), not stored", async () => {
+        const g = await gatedStore()
+        const other = await PostgresStore.open({ url: g.url })
+        cleanups.push(() => other.close())
+        const asOf = g.store.keysVersion()
+        const writing = g.store.writePoints(g.feed, [{ stream: "a", atMs: 5, value: "gated-a" }], Date.now(), asOf)
+        writing.catch(() => {}) // awaited below
+        const first = await g.commitWaiting()
+        // a key revoked by another process while the write waits in its COMMIT, heard here
+        await other.revokeKey("no-such-key", 1)
+        await until("the key change to be heard", () => g.store.keysVersion() !== asOf, FAULT_MS)
+        await g.admin.query("SELECT pg_terminate_backend($1)", [first])
+        await assert.rejects(writing, (e) => e instanceof StoreError && e.failure === "keys-changed")
+        await g.open()
+        assert.deepEqual(await g.stored(), [])
     })
 
     test("PostgreSQL going away and coming back within a write's bound (a restart, a failover: connections ended, then refused for a while): the write waits, is tried again on a new connection and stored once", async () => {
