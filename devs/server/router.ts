@@ -225,22 +225,27 @@ export class Router {
         try {
             pending = this.resultOf(caller, req, again)
         } catch (e) {
-            return to.answered(req, this.answerOf(req, undefined, e, started), tag)
+            // thrown before any wait (a handler that checks at once, such as the hot path's PUT): as if rejected
+            return this.failed(caller, req, to, tag, started, again, e)
         }
         pending.then(
             (result) => to.answered(req, this.answerOf(req, result, undefined, started), tag),
-            (e: unknown) => {
-                if (!again && e instanceof StoreError && e.failure === "keys-changed") return this.answerOnce(caller, req, to, tag, started, true)
-                to.answered(req, this.answerOf(req, undefined, e, started), tag)
-            },
+            (e: unknown) => this.failed(caller, req, to, tag, started, again, e),
         )
+    }
+
+    /** answerOnce's request failed with `e`: answered with it, or run once more when keys changed after its key check. */
+    private failed(caller: Caller, req: Request, to: AnswerTarget, tag: number, started: number, again: boolean, e: unknown): void {
+        if (!again && e instanceof StoreError && e.failure === "keys-changed") return this.answerOnce(caller, req, to, tag, started, true)
+        to.answered(req, this.answerOf(req, undefined, e, started), tag)
     }
 
     /** The answer to `req`: its handler's `result`, or the error `e` it threw; counted. */
     private answerOf(req: Request, result: Result | undefined, e: unknown, started: number): Answer {
         let answer: Answer
         if (result !== undefined) {
-            answer = { response: { token: req.token, status: result.status, resource: req.resource, body: result.body }, after: result.after }
+            // `short` in the literal: the session's marking of a short-form answer then changes no object's shape
+            answer = { response: { token: req.token, status: result.status, resource: req.resource, body: result.body, short: req.short }, after: result.after }
         } else {
             const err = asApiError(e)
             if (err.status >= 500) this.deps.log.error({ err: e, method: req.method, resource: req.resource }, "request failed")

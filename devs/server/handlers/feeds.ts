@@ -66,13 +66,18 @@ function update(ctx: Ctx): Promise<Result> {
     const body = objectBody(ctx.req.body, '{"version":"1.0.0","datastreams":[{"id":"0","current_value":"980"}]}')
     const title = titleOf(body.title)
     const ds = body.datastreams === undefined ? { points: [], ids: [] } : pointsOfDatastreams(body.datastreams, ctx.deps.now())
-    // not async: one step after the store's answer, none of an async function's own (issue 15)
-    return ctx.deps.store.feedExists(ctx.feed).then((exists) => {
-        requireFound(ctx, exists)
-        // [P§10] new datastreams within the feed's bound, before anything is written
-        const counted = ctx.deps.feedStreams.admit(ctx.feed, ds.ids)
-        return counted ? counted.then(() => updateExisting(ctx, title, ds)) : updateExisting(ctx, title, ds)
-    })
+    // not async: the store answers from memory at once (no step of its own), else one step after its answer
+    const exists = ctx.deps.store.feedExists(ctx.feed)
+    if (typeof exists === "boolean") return updateIfFound(ctx, exists, title, ds)
+    return exists.then((known) => updateIfFound(ctx, known, title, ds))
+}
+
+/** PUT /feeds/F once the store has said whether the feed exists. */
+function updateIfFound(ctx: Ctx, exists: boolean, title: string | undefined, ds: { points: PointInput[]; ids: string[] }): Promise<Result> {
+    requireFound(ctx, exists)
+    // [P§10] new datastreams within the feed's bound, before anything is written
+    const counted = ctx.deps.feedStreams.admit(ctx.feed, ds.ids)
+    return counted ? counted.then(() => updateExisting(ctx, title, ds)) : updateExisting(ctx, title, ds)
 }
 
 /** PUT /feeds/F once the feed is known to exist and its new datastreams fit. */

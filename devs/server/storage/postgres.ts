@@ -599,8 +599,12 @@ export class PostgresStore implements Store {
         return r && feedOf(r)
     }
 
-    async feedExists(id: number): Promise<boolean> {
-        if (this.knownFeeds.has(id)) return true
+    /** From memory, at once, for a feed known to exist; else a query. */
+    feedExists(id: number): boolean | Promise<boolean> {
+        return this.knownFeeds.has(id) || this.feedInDatabase(id)
+    }
+
+    private async feedInDatabase(id: number): Promise<boolean> {
         const known = (await this.rows("SELECT 1 FROM feeds WHERE id = $1", [id])).length > 0
         if (!known) return false
         if (this.knownFeeds.size >= MAX_KNOWN_FEEDS) this.knownFeeds.clear()

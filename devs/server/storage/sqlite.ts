@@ -424,7 +424,7 @@ export class SqliteStore implements Store {
      * connection next looks at other writers (keysVersion, catchUp); a write to it is refused by the
      * writer's own check in its transaction ("no-such-feed"), and the deletion raised the keys' generation.
      */
-    async feedExists(id: number): Promise<boolean> {
+    feedExists(id: number): boolean {
         return this.feeds.exists(id)
     }
 
@@ -538,26 +538,37 @@ export class SqliteStore implements Store {
         }).immediate()
     }
 
-    async writePoints(feed: number, points: PointInput[], nowMs = this.now(), keysAsOf?: number): Promise<StoredPoint[]> {
-        if (this.closed) throw new StoreError("closed", "the server is shutting down; write again after reconnecting")
+    /**
+     * Not async itself: the writer's promise with the stored points chained on it, one step per write (an
+     * async function's await and its own promise were two more, on every acknowledged update).
+     */
+    writePoints(feed: number, points: PointInput[], nowMs = this.now(), keysAsOf?: number): Promise<StoredPoint[]> {
+        if (this.closed) return Promise.reject(new StoreError("closed", "the server is shutting down; write again after reconnecting"))
         // the key check relied on the keys as of `generation`: the writer stores the points only if the
         // counter is still there in its transaction (no read here: the hot path's saving)
         let generation: number | undefined
         if (keysAsOf !== undefined) {
-            if (keysAsOf !== this.keysGeneration || this.generation < 0) throw keysChanged()
+            if (keysAsOf !== this.keysGeneration || this.generation < 0) return Promise.reject(keysChanged())
             generation = this.generation
         }
-        // one process writes this file: its stamps are drawn here, in memory, before the write is queued
-        const stamped = this.stamps.stamp(feed, points, nowMs)
+        let stamped: StampedPoint[]
+        let writing: Promise<WrittenPairs>
         try {
-            const written = "thread" in this.writer ? await this.writer.thread.write(feed, stamped, generation) : await this.writer.inline.write(feed, stamped, generation)
-            return storedPointsOf(stamped, written)
+            // one process writes this file: its stamps are drawn here, in memory, before the write is queued
+            stamped = this.stamps.stamp(feed, points, nowMs)
+            writing = "thread" in this.writer ? this.writer.thread.write(feed, stamped, generation) : this.writer.inline.write(feed, stamped, generation)
         } catch (e) {
-            // refused: the writer's counter is the database's (this store's may even be ahead of it, had a
-            // transaction that raised it rolled back), so the next check is made against it
-            if (e instanceof StoreError && e.failure === "keys-changed" && this.writerGeneration !== this.generation) this.keysMoved(this.writerGeneration)
-            throw e
+            return Promise.reject(e)
         }
+        return writing.then(
+            (written) => storedPointsOf(stamped, written),
+            (e: unknown) => {
+                // refused: the writer's counter is the database's (this store's may even be ahead of it, had a
+                // transaction that raised it rolled back), so the next check is made against it
+                if (e instanceof StoreError && e.failure === "keys-changed" && this.writerGeneration !== this.generation) this.keysMoved(this.writerGeneration)
+                throw e
+            },
+        )
     }
 
     async history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]> {

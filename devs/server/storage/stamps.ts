@@ -22,6 +22,10 @@ export class ServerStamps {
      * synchronously before the write is queued, so concurrent requests never draw the same stamp.
      */
     stamp(feed: number, points: PointInput[], nowMs: number): StampedPoint[] {
+        // every point carries its `at` (a device's update, as the firmware writes it): nothing to stamp, no copy
+        let given = 0
+        while (given < points.length && points[given].atMs !== undefined) ++given
+        if (given === points.length) return points as StampedPoint[]
         // every earlier stamp is behind the clock: none can collide, so none needs remembering (this
         // bounds the map by the datastreams stamped within about a millisecond)
         if (nowMs > this.newestMs) this.last.clear()

@@ -216,8 +216,11 @@ export interface DeviceKeyReissue {
 export interface Store {
     listFeeds(onlyIds?: number[]): Promise<FeedRecord[]>
     getFeed(id: number): Promise<FeedRecord | undefined>
-    /** whether the feed exists; asked on every write, so a store answers it from memory where it can */
-    feedExists(id: number): Promise<boolean>
+    /**
+     * whether the feed exists; asked on every write, so a store answers it from memory where it can, and
+     * then at once (a boolean, not a promise: the hot path's `PUT /feeds/:id` takes no step to wait for it)
+     */
+    feedExists(id: number): boolean | Promise<boolean>
     /**
      * A feed with the given id, or a new one above every id ever used by a feed or named by a key: ids are
      * never given out twice [P§10]. E_CONFLICT when the id is taken, E_FEED_ID_RETIRED (409) when a deleted

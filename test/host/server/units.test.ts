@@ -168,6 +168,8 @@ test("server stamps [P§9]: strictly increasing per datastream, also within one 
     assert.deepEqual(ats(1, [{ stream: "a" }], 1001), [1003], "the clock has not passed the stamps yet")
     assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "b" }], 5000), [5000, 5000], "the clock has passed them: its time again")
     assert.deepEqual(ats(1, [{ stream: "a" }], 4000), [5001], "a clock stepping back never reuses a stamp")
+    assert.deepEqual(ats(1, [{ stream: "a", atMs: 7000 }, { stream: "b", atMs: 7000 }], 6000), [7000, 7000], "every point with its `at` (nothing stamped): as given")
+    assert.deepEqual(ats(1, [{ stream: "a" }], 6000), [6000], "given times are no stamps: the next stamp is the clock's")
 })
 
 test("sample times: refused before 2000 and more than 24 h ahead of the server's clock, exactly at the bounds", () => {
