@@ -76,6 +76,8 @@ serve:
                         the oldest is closed            [FEEDLINE_MAX_UNAUTHENTICATED_PER_ADDRESS, default 64]
   --auth-deadline-ms N  a connection must send a valid key within N ms of its welcome
                                                         [FEEDLINE_AUTH_DEADLINE_MS, default 5000]
+  --max-datastreams-per-feed N  a write that would take a feed past N datastreams is refused (422)
+                                                        [FEEDLINE_MAX_DATASTREAMS_PER_FEED, default 1000]
   --max-handshakes-per-address N  pending TLS handshakes from one address; over it the oldest is
                         dropped                         [FEEDLINE_MAX_HANDSHAKES_PER_ADDRESS, default 128]
   --trusted-proxies LIST  addresses or networks (10.0.0.5,10.0.1.0/24,fd00::/64) of proxies (HAProxy with
@@ -153,6 +155,7 @@ async function serve(args: string[]): Promise<void> {
             "claim-rate": { type: "string" },
             "product-claim-rate": { type: "string" },
             "max-connections": { type: "string" },
+            "max-datastreams-per-feed": { type: "string" },
             "max-connections-per-address": { type: "string" },
             "max-http-connections": { type: "string" },
             "max-http-connections-per-address": { type: "string" },
@@ -201,6 +204,7 @@ async function serve(args: string[]): Promise<void> {
         maxHttpConnectionsPerAddress: intOf("max-http-connections-per-address", v["max-http-connections-per-address"] ?? env.FEEDLINE_MAX_HTTP_CONNECTIONS_PER_ADDRESS),
         maxUnauthenticatedPerAddress: intOf("max-unauthenticated-per-address", v["max-unauthenticated-per-address"] ?? env.FEEDLINE_MAX_UNAUTHENTICATED_PER_ADDRESS),
         authDeadlineMs: intOf("auth-deadline-ms", v["auth-deadline-ms"] ?? env.FEEDLINE_AUTH_DEADLINE_MS),
+        maxDatastreamsPerFeed: intOf("max-datastreams-per-feed", v["max-datastreams-per-feed"] ?? env.FEEDLINE_MAX_DATASTREAMS_PER_FEED),
         maxHandshakesPerAddress: intOf("max-handshakes-per-address", v["max-handshakes-per-address"] ?? env.FEEDLINE_MAX_HANDSHAKES_PER_ADDRESS),
         trustedProxies: listOf(v["trusted-proxies"] ?? env.FEEDLINE_TRUSTED_PROXIES),
         logLevel: v["log-level"] ?? env.FEEDLINE_LOG_LEVEL ?? "info",

@@ -74,6 +74,8 @@ export interface ServerOptions {
     maxHttpConnectionsPerAddress?: number
     /** [P§7] a connection must make an authenticated request within this long of its welcome (default 5000 ms) */
     authDeadlineMs?: number
+    /** [P§10] a write that would take a feed past this many datastreams is refused, 422 E_TOO_MANY_DATASTREAMS (default 1000) */
+    maxDatastreamsPerFeed?: number
     /** a TLS handshake must finish in this time (default 10 s) */
     handshakeTimeoutMs?: number
     /** sockets whose TLS handshake has not finished, per remote address (default 128) and in all (1024); over: the oldest is dropped */

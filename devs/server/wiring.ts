@@ -140,7 +140,7 @@ export function wireServer(f: Foundations): Wired {
         keyRate: bus.keyRate({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }),
         verifyBearer: firstVerifier([opts.verifyBearer, ...f.extensions.map((e) => e.verifyBearer)].filter((v) => v !== undefined)),
         fleet: f.fleet,
-        feedStreams: new FeedStreams({ idsOf: async (feed: number) => (await store.listDatastreams(feed)).map((d) => d.id) }),
+        feedStreams: new FeedStreams({ idsOf: async (feed: number) => (await store.listDatastreams(feed)).map((d) => d.id), max: opts.maxDatastreamsPerFeed }),
         sessions: directory,
         processId: bus.processId,
     })

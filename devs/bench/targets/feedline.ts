@@ -105,6 +105,11 @@ async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { 
         args.push("--max-connections", String(MAX_CONNECTIONS))
         notes.push(`feedline ran with --max-connections ${MAX_CONNECTIONS} (default 4096) for the connection-scaling steps`)
     }
+    // every scaling step's device writes its own datastream (d<i>) of the one load feed
+    if (help.includes("--max-datastreams-per-feed")) {
+        args.push("--max-datastreams-per-feed", String(MAX_CONNECTIONS))
+        notes.push(`feedline ran with --max-datastreams-per-feed ${MAX_CONNECTIONS} (default 1000): each connection of the scaling steps writes its own datastream of one feed`)
+    }
     // every load connection comes from 127.0.0.1, and the scaling steps' idle ones never send a key
     if (help.includes("--max-connections-per-address")) {
         args.push("--max-connections-per-address", String(MAX_CONNECTIONS), "--max-unauthenticated-per-address", String(MAX_CONNECTIONS))

@@ -8,6 +8,7 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import { MAX_DATASTREAMS_PER_FEED } from "../../../../devs/server/limits.ts"
 import { http, serverForThisFile, TlsClient } from "../../harness/server-harness.ts"
+import { startChildServer } from "./child-server.ts"
 
 const s = await serverForThisFile()
 const master = s.credentials.masterKey
@@ -110,4 +111,19 @@ test("a new feed with more datastreams than the bound is refused and not made", 
     const r = await http(s, "POST", "/v2/feeds", { key: master, body: { title: "too many", datastreams: ids(0, MAX_DATASTREAMS_PER_FEED + 1).map((id) => ({ id })) } })
     assertRefused(r, "POST /feeds")
     assert.equal((await http(s, "GET", "/v2/feeds", { key: master })).body.totalResults, before)
+})
+
+test("an operator sets the bound: `feedline serve --max-datastreams-per-feed 3` refuses a fourth", async () => {
+    const child = await startChildServer(["--max-datastreams-per-feed", "3"])
+    try {
+        const { masterKey } = child.credentials
+        const feed = (await http(child, "POST", "/v2/feeds", { key: masterKey, body: { title: "small", datastreams: ids(0, 3).map((id) => ({ id })) } })).body.id
+        const r = await http(child, "PUT", `/v2/feeds/${feed}/datastreams/another`, { key: masterKey, body: { current_value: "1" } })
+        assert.equal(r.status, 422, JSON.stringify(r))
+        assert.equal(r.body.code, "E_TOO_MANY_DATASTREAMS")
+        assert.match(r.body.errors, /at most 3:/)
+        assert.equal((await http(child, "PUT", `/v2/feeds/${feed}/datastreams/0`, { key: masterKey, body: { current_value: "1" } })).status, 200, "the three stay writable")
+    } finally {
+        await child.stop()
+    }
 })
