@@ -10,7 +10,7 @@
 import { ApiError } from "./errors.ts"
 import { MAX_COUNTED_DATASTREAMS, MAX_DATASTREAMS_PER_FEED } from "./limits.ts"
 
-export const tooManyDatastreams = (feed: number, have: number, adding: number, max: number) =>
+const tooManyDatastreams = (feed: number, have: number, adding: number, max: number) =>
     new ApiError(
         422,
         "E_TOO_MANY_DATASTREAMS",
@@ -64,6 +64,15 @@ export class FeedStreams {
             if (read.ids.size + fresh.length > this.max) throw tooManyDatastreams(feed, read.ids.size, fresh.length, this.max)
             this.add(read, fresh)
         })
+    }
+
+    /**
+     * A new feed's datastreams (`feed`: its id when the request names one, else 0), before it is made: it has
+     * none yet, so only the request's own count is held to the bound; throws 422 E_TOO_MANY_DATASTREAMS.
+     */
+    admitNewFeed(feed: number, ids: readonly string[]): void {
+        const named = new Set(ids).size
+        if (named > this.max) throw tooManyDatastreams(feed, 0, named, this.max)
     }
 
     /** A datastream deleted (undefined: the whole feed). */

@@ -1,6 +1,5 @@
 // /feeds and /feeds/:feed [P§5]. PUT /feeds/:feed is the devices' hot path: many datastreams at once.
 import { forbidden, notFound, unprocessable } from "../errors.ts"
-import { tooManyDatastreams } from "../feed-streams.ts"
 import { visibleFeeds } from "../auth/grant.ts"
 import { requireFeed, type Ctx, type Result, type Routes } from "../context.ts"
 import type { PendingWrite } from "../hub/index.ts"
@@ -44,9 +43,7 @@ async function create(ctx: Ctx) {
         id = body.id
     }
     const ds = body.datastreams === undefined ? { points: [], ids: [] } : pointsOfDatastreams(body.datastreams, ctx.deps.now())
-    // [P§10] a new feed has no datastreams yet: only the request's own count against the bound
-    const named = new Set(ds.ids).size
-    if (named > ctx.deps.feedStreams.max) throw tooManyDatastreams(id ?? 0, 0, named, ctx.deps.feedStreams.max)
+    ctx.deps.feedStreams.admitNewFeed(id ?? 0, ds.ids) // [P§10] before the feed is made
     const feed = await ctx.deps.store.createFeed({ id, title: titleOf(body.title) })
     if (ds.ids.length) await ctx.deps.store.createDatastreams(feed.id, ds.ids)
     await writeAndPublish({ ...ctx, feed: feed.id }, ds.points)
