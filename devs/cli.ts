@@ -63,6 +63,9 @@ serve:
                                                         [FEEDLINE_RATE, default 50, burst 2x]
   --key-rate N          requests/s per key, over all its connections
                                                         [FEEDLINE_KEY_RATE, default 200, burst 2x]
+  --structure-rate N    changes/s per key to feeds and datastreams (making, deleting, renaming,
+                        deleting points; not writing points), over all its connections; master
+                        keys are not held to it          [FEEDLINE_STRUCTURE_RATE, default 10, burst 10x]
   --token-rate N        browser tokens/s per key (POST /jwt sign-ins and renewals), over all addresses
                                                         [FEEDLINE_TOKEN_RATE, default 1, burst 120x]
   --claim-rate N        device claims/s per address     [FEEDLINE_CLAIM_RATE, default 1, burst 100x]
@@ -151,6 +154,7 @@ async function serve(args: string[]): Promise<void> {
             "token-max-age-hours": { type: "string" },
             rate: { type: "string" },
             "key-rate": { type: "string" },
+            "structure-rate": { type: "string" },
             "token-rate": { type: "string" },
             "claim-rate": { type: "string" },
             "product-claim-rate": { type: "string" },
@@ -170,6 +174,7 @@ async function serve(args: string[]): Promise<void> {
     const env = process.env
     const rate = intOf("rate", v.rate ?? env.FEEDLINE_RATE)
     const keyRate = intOf("key-rate", v["key-rate"] ?? env.FEEDLINE_KEY_RATE)
+    const structureRate = intOf("structure-rate", v["structure-rate"] ?? env.FEEDLINE_STRUCTURE_RATE)
     const tokenRate = intOf("token-rate", v["token-rate"] ?? env.FEEDLINE_TOKEN_RATE)
     const claimRate = intOf("claim-rate", v["claim-rate"] ?? env.FEEDLINE_CLAIM_RATE)
     const productClaimRate = intOf("product-claim-rate", v["product-claim-rate"] ?? env.FEEDLINE_PRODUCT_CLAIM_RATE)
@@ -193,6 +198,8 @@ async function serve(args: string[]): Promise<void> {
         rateBurst: rate === undefined ? undefined : 2 * rate,
         keyRatePerSecond: keyRate,
         keyRateBurst: keyRate === undefined ? undefined : 2 * keyRate,
+        structureRatePerSecond: structureRate,
+        structureRateBurst: structureRate === undefined ? undefined : 10 * structureRate,
         // the bursts keep the defaults' shape: a bench of boards switched on together claims at once
         claimRatePerAddress: claimRate,
         claimBurstPerAddress: claimRate === undefined ? undefined : 100 * claimRate,

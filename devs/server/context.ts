@@ -49,6 +49,8 @@ export interface RouterDeps {
     authFailures: Buckets
     /** requests per key (Grant.keyId), over every process on the store */
     keyRate: KeyRate
+    /** changes to feeds' structure per key (Grant.keyId), over every process (handlers/write.ts beginStructureChange) */
+    structureRate: KeyRate
     verifyBearer?: BearerVerifier
     /** the open connections of every process on the store (GET /sessions) */
     sessions: SessionDirectory

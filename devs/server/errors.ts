@@ -31,6 +31,7 @@ export type ServerErrorCode =
     | "E_TOO_MANY_CONNECTIONS" // 429 notice: the server's or the address's maximum
     | "E_TOO_MANY_UNAUTHENTICATED" // 429 notice: the address holds its maximum of connections without a valid key yet
     | "E_KEY_RATE_LIMITED" // 429: the key's requests over all its connections
+    | "E_STRUCTURE_RATE_LIMITED" // 429: the key's changes to feeds and datastreams (making, deleting, renaming) over its budget; nothing done
     | "E_BAD_UTF8" // 400: not UTF-8, or a lone surrogate (codec errors share it)
     | "E_USE_HTTPS" // 400: plain HTTP sent to the HTTPS app port
     | "E_HEADERS_TOO_LARGE" // 431: an HTTP request's headers over Node's limit (16 KiB)

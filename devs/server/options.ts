@@ -60,6 +60,9 @@ export interface ServerOptions {
     /** requests per second per key over all its connections and doors, and its burst (default 200, 400) */
     keyRatePerSecond?: number
     keyRateBurst?: number
+    /** changes to feeds and datastreams (making, deleting, renaming; deleting points) per second per key, and their burst (default 10, 100); master keys are not held to it */
+    structureRatePerSecond?: number
+    structureRateBurst?: number
     /** [fleet] device claims per second from one remote address and their burst (default 1, 100), and per product (10, 500) */
     claimRatePerAddress?: number
     claimBurstPerAddress?: number

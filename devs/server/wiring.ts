@@ -43,6 +43,8 @@ import {
     RATE_BURST,
     RATE_PER_SECOND,
     SLOW_CONSUMER_MS,
+    STRUCTURE_RATE_BURST,
+    STRUCTURE_RATE_PER_SECOND,
     TLS_HANDSHAKE_TIMEOUT_MS,
 } from "./limits.ts"
 import { LogThrottle, type Logger } from "./log.ts"
@@ -138,6 +140,7 @@ export function wireServer(f: Foundations): Wired {
         now,
         authFailures: f.authFailures,
         keyRate: bus.keyRate({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }),
+        structureRate: bus.keyRate({ ratePerSecond: opts.structureRatePerSecond ?? STRUCTURE_RATE_PER_SECOND, burst: opts.structureRateBurst ?? STRUCTURE_RATE_BURST }),
         verifyBearer: firstVerifier([opts.verifyBearer, ...f.extensions.map((e) => e.verifyBearer)].filter((v) => v !== undefined)),
         fleet: f.fleet,
         feedStreams: new FeedStreams({ idsOf: async (feed: number) => (await store.listDatastreams(feed)).map((d) => d.id), max: opts.maxDatastreamsPerFeed }),

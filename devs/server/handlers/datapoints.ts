@@ -7,7 +7,7 @@ import type { HistoryQuery } from "../storage/store.ts"
 import { parseDuration, parseTime } from "../time.ts"
 import { datastreamIdOf, MAX_FUTURE_MS, objectBody, pointsOfDatapoints } from "./body.ts"
 import { pointJson } from "./shapes.ts"
-import { requireFeedExists, writeAndPublish } from "./write.ts"
+import { beginStructureChange, requireFeedExists, writeAndPublish } from "./write.ts"
 
 type Params = Record<string, string | number | boolean>
 
@@ -127,6 +127,7 @@ async function remove(ctx: Ctx) {
     }
     const q = historyQueryOf(p, ctx.deps.now())
     await requireFeedExists(ctx)
+    await beginStructureChange(ctx)
     const deleted = await ctx.deps.store.deletePoints(ctx.feed, stream, q.startMs, q.endMs)
     return { status: 200, body: { deleted } }
 }

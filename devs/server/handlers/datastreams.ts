@@ -4,7 +4,7 @@ import { requireFeed, type Ctx, type Routes } from "../context.ts"
 import { datastreamIdOf, isObject, objectBody, pointsOfDatastream, pointsOfDatastreams } from "./body.ts"
 import { hasHistoryParams, historyOf, noSuchDatastream } from "./datapoints.ts"
 import { datastreamJson } from "./shapes.ts"
-import { admitWrite, cancelOnError, requireFeedExists, requireKeysLooked, writeAndPublish } from "./write.ts"
+import { admitWrite, beginStructureChange, cancelOnError, requireFeedExists, writeAndPublish } from "./write.ts"
 
 async function list(ctx: Ctx) {
     requireFeed(ctx, "read")
@@ -18,6 +18,7 @@ async function create(ctx: Ctx) {
     const body = objectBody(ctx.req.body, '{"datastreams":[{"id":"temp"}]}')
     const { points, ids } = pointsOfDatastreams(isObject(body) && body.datastreams === undefined ? [body] : body.datastreams, ctx.deps.now())
     await requireFeedExists(ctx)
+    await beginStructureChange(ctx)
     await ctx.deps.feedStreams.admit(ctx.feed, ids)
     const admitted = admitWrite(ctx, points)
     const created = await cancelOnError(admitted, () => ctx.deps.store.createDatastreams(ctx.feed, ids))
@@ -43,11 +44,10 @@ async function update(ctx: Ctx) {
     const body = objectBody(ctx.req.body, '{"current_value":"21.5"}')
     const points = pointsOfDatastream(body, id, "body", ctx.deps.now())
     await requireFeedExists(ctx)
+    // without a value it is made empty: a change of the feed's structure (with one, the points write makes it)
+    if (points.length === 0) await beginStructureChange(ctx)
     await ctx.deps.feedStreams.admit(ctx.feed, [id])
-    if (points.length === 0) {
-        requireKeysLooked(ctx)
-        await ctx.deps.store.createDatastreams(ctx.feed, [id])
-    }
+    if (points.length === 0) await ctx.deps.store.createDatastreams(ctx.feed, [id])
     await writeAndPublish(ctx, points)
     return { status: 200 }
 }
@@ -56,6 +56,7 @@ async function remove(ctx: Ctx) {
     requireFeed(ctx, "delete")
     const id = datastreamIdOf(ctx.path.ds, "the datastream id")
     await requireFeedExists(ctx)
+    await beginStructureChange(ctx)
     if (!(await ctx.deps.store.deleteDatastream(ctx.feed, id))) throw notFound(`feed ${ctx.feed} has no datastream "${id}"`)
     ctx.deps.feedStreams.forget(ctx.feed, id)
     ctx.deps.hub.publish([{ feed: ctx.feed, seq: Infinity, stream: id, deleted: true }])

@@ -8,7 +8,7 @@ import { feedJson } from "./shapes.ts"
 import { pageParam } from "./datapoints.ts"
 import { MAX_FEED_ID } from "../limits.ts"
 import type { PointInput } from "../storage/store.ts"
-import { admitWrite, cancelOnError, requireFound, requireKeysLooked, writeAndPublish } from "./write.ts"
+import { admitWrite, beginStructureChange, cancelOnError, requireFound, writeAndPublish } from "./write.ts"
 
 /** One page of GET /feeds; ask for the next with `page`. */
 export const FEEDS_PER_PAGE = 1000
@@ -44,6 +44,7 @@ async function create(ctx: Ctx) {
     }
     const ds = body.datastreams === undefined ? { points: [], ids: [] } : pointsOfDatastreams(body.datastreams, ctx.deps.now())
     ctx.deps.feedStreams.admitNewFeed(id ?? 0, ds.ids) // [P§10] before the feed is made
+    await beginStructureChange(ctx)
     const feed = await ctx.deps.store.createFeed({ id, title: titleOf(body.title) })
     if (ds.ids.length) await ctx.deps.store.createDatastreams(feed.id, ds.ids)
     await writeAndPublish({ ...ctx, feed: feed.id }, ds.points)
@@ -72,19 +73,25 @@ function update(ctx: Ctx): Promise<Result> {
 /** PUT /feeds/F once the store has said whether the feed exists. */
 function updateIfFound(ctx: Ctx, exists: boolean, title: string | undefined, ds: { points: PointInput[]; ids: string[] }): Promise<Result> {
     requireFound(ctx, exists)
-    // [P§10] new datastreams within the feed's bound, before anything is written
+    const withoutValue = idsWithoutValue(ds)
+    // a title, or datastreams named without a value, change the feed itself: within the key's budget for
+    // that, before anything is counted or written (the hot path, points only, spends none of it)
+    const begun = title !== undefined || withoutValue !== undefined ? beginStructureChange(ctx) : undefined
+    if (begun) return begun.then(() => updateWithinBound(ctx, title, ds, withoutValue))
+    return updateWithinBound(ctx, title, ds, withoutValue)
+}
+
+/** PUT /feeds/F: [P§10] its new datastreams within the feed's bound, before anything is written. */
+function updateWithinBound(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): Promise<Result> {
     const counted = ctx.deps.feedStreams.admit(ctx.feed, ds.ids)
-    return counted ? counted.then(() => updateExisting(ctx, title, ds)) : updateExisting(ctx, title, ds)
+    return counted ? counted.then(() => updateExisting(ctx, title, ds, withoutValue)) : updateExisting(ctx, title, ds, withoutValue)
 }
 
 /** PUT /feeds/F once the feed is known to exist and its new datastreams fit. */
-function updateExisting(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }): Promise<Result> {
-    const withoutValue = idsWithoutValue(ds)
-    const changesMore = title !== undefined || withoutValue !== undefined
-    if (changesMore) requireKeysLooked(ctx)
+function updateExisting(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): Promise<Result> {
     // refused for fan-out (429 E_FANOUT_BUSY): neither the title nor new datastreams change
     const admitted = admitWrite(ctx, ds.points)
-    if (changesMore) return changeFeed(ctx, admitted, title, withoutValue).then(() => writeAndPublish(ctx, ds.points, admitted, UPDATED))
+    if (title !== undefined || withoutValue !== undefined) return changeFeed(ctx, admitted, title, withoutValue).then(() => writeAndPublish(ctx, ds.points, admitted, UPDATED))
     return writeAndPublish(ctx, ds.points, admitted, UPDATED)
 }
 
@@ -119,6 +126,7 @@ function idsWithoutValue(ds: { points: PointInput[]; ids: string[] }): string[] 
  */
 async function remove(ctx: Ctx) {
     requireFeed(ctx, "delete")
+    await beginStructureChange(ctx)
     const deletion = await ctx.deps.store.deleteFeed(ctx.feed)
     if (!deletion) throw notFound(`feed ${ctx.feed} does not exist`)
     ctx.deps.hub.endFeed(ctx.feed)

@@ -4,7 +4,8 @@
 // the request's path.
 import type { PendingWrite } from "../hub/index.ts"
 import type { Ctx } from "../context.ts"
-import { notFound } from "../errors.ts"
+import { ApiError, notFound } from "../errors.ts"
+import type { Take } from "../ratelimit.ts"
 import type { PointInput } from "../storage/store.ts"
 import { keysChanged, type StoredPoint } from "../storage/store.ts"
 
@@ -55,6 +56,33 @@ export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: Pendin
  */
 export function requireKeysLooked(ctx: Ctx): void {
     if (ctx.keysAsOf !== undefined) throw keysChanged()
+}
+
+/**
+ * Before a handler changes a feed's structure (makes or deletes a feed or datastreams, renames a feed,
+ * deletes a range of points): the key's budget for such changes (limits.ts STRUCTURE_RATE_PER_SECOND), or
+ * 429 E_STRUCTURE_RATE_LIMITED with nothing done; and, after a key check without a look, the full check
+ * (requireKeysLooked) first, so a request run again spends once. undefined when decided at once (a master
+ * key, or the budget in this process's memory); a promise when the budget is kept in Redis.
+ */
+export function beginStructureChange(ctx: Ctx): void | Promise<void> {
+    requireKeysLooked(ctx)
+    if (ctx.grant.master) return
+    // named apart from the per-key request budget it may share a store with (key ids are hex)
+    const taken = ctx.deps.structureRate.take(`structure:${ctx.grant.keyId}`, ctx.deps.now())
+    if (taken instanceof Promise) return taken.then((t) => refuseOverBudget(ctx, t))
+    refuseOverBudget(ctx, taken)
+}
+
+function refuseOverBudget(ctx: Ctx, taken: Take): void {
+    if (taken.ok) return
+    const { ratePerSecond } = ctx.deps.structureRate.config
+    throw new ApiError(
+        429,
+        "E_STRUCTURE_RATE_LIMITED",
+        `key ${ctx.grant.keyId} is over its ${ratePerSecond} changes per second to feeds and datastreams (making or deleting feeds and datastreams, renaming a feed, deleting points), over all its connections; writing points is not held to it. Nothing was done; send it again after retry_after_ms`,
+        taken.retryAfterMs,
+    )
 }
 
 /** Runs `change` (what a write does besides its points) and cancels the admission when it fails. */

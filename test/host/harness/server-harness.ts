@@ -46,7 +46,7 @@ export interface TestServer extends RunningServer {
 export async function startTestServer({ tokenMaxAgeMs, tokenMintRatePerSecond, tokenMintBurst, ...opts }: Partial<ServerOptions> & DashboardOptions = {}): Promise<TestServer> {
     const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "feedline-test-"))
     // tests pipeline many requests: no rate limit unless a test asks for one
-    const unlimited = { ratePerSecond: 1e6, rateBurst: 1e6, keyRatePerSecond: 1e6, keyRateBurst: 1e6 }
+    const unlimited = { ratePerSecond: 1e6, rateBurst: 1e6, keyRatePerSecond: 1e6, keyRateBurst: 1e6, structureRatePerSecond: 1e6, structureRateBurst: 1e6 }
     const server = await startServer({ devicePort: 0, appPort: 0, logLevel: "silent", synchronous: "NORMAL", ...unlimited, extensions: [mountDashboard({ tokenMaxAgeMs, tokenMintRatePerSecond: tokenMintRatePerSecond ?? 1e6, tokenMintBurst: tokenMintBurst ?? 1e6 })], ...opts, dataDir })
     return {
         ...server,
