@@ -1,5 +1,5 @@
 // `npm test`: every test, in two lanes sized for a 2-core machine, then one summary line.
-//   first: `npm run compile` (tsc -b, incremental): the server, CLI and tools the host tests spawn are
+//   first: `npm run compile` (tsc -b, incremental, then outputs whose source is gone deleted): the server, CLI and tools the host tests spawn are
 //   the compiled ones in dist/, as shipped; the tests themselves import the sources under tsx
 //   lane A: type-check (tsc strict), then the firmware suites in the DeviceScript simulator
 //   lane B: the host suites (node:test, test/run-host.ts): every *.test.ts under test/host/ and test/e2e/,
@@ -105,7 +105,7 @@ function slowestFiles(count = 15): string[] {
     return slowest.length ? ["slowest host test files:", ...slowest.map(([file, s]) => `  ${s.toFixed(1).padStart(6)} s  ${file}`)] : []
 }
 
-const compiled = await run("compile", bin("tsc"), ["-b", "tsconfig.build.json"], noCounts, errorLines, false)
+const compiled = await run("compile", process.execPath, ["devs/tools/compile.js"], noCounts, errorLines, false) // `npm run compile`
 const results = [compiled, ...(await Promise.all([laneA(), laneB()])).flat()]
 const { lines, exitCode } = summarize(results)
 if (process.env.RECORD_TEST_SECONDS === "1" && !hostFiles && only !== "firmware" && exitCode === 0) writeFileSync(RECORDED_SECONDS, JSON.stringify(hostFileSeconds, Object.keys(hostFileSeconds).sort(), 1) + "\n")

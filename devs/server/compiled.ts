@@ -1,5 +1,6 @@
 // The server, CLI and tools ship as JavaScript compiled into dist/ (`npm run compile`, run by `npm ci` and
-// `npm install` through the `prepare` script, and first by `npm start`, `npm run serve` and `npm test`).
+// `npm install` through the `prepare` script where TypeScript is installed, and first by `npm start`,
+// `npm run serve` and `npm test`; devs/tools/compile.js).
 // Tests and development scripts may run the same modules as TypeScript under tsx. This module says which
 // of the two is running, where the package's own files are in both cases, and refuses to run a compiled
 // build that is older than the sources it was compiled from (it would silently run old code).
@@ -16,6 +17,8 @@ export const PACKAGE_ROOT = resolve(fileURLToPath(new URL(RUNNING_COMPILED ? "..
 export const BUILD_DIR = join(PACKAGE_ROOT, "dist")
 const BUILD_INFO_FILE = ".tsbuildinfo" // tsconfig.build.json's tsBuildInfoFile
 const BUILD_INFO = join(BUILD_DIR, BUILD_INFO_FILE)
+/** `npm run compile`: tsc -b tsconfig.build.json, then the outputs whose source is gone are deleted */
+const COMPILE_SCRIPT = "devs/tools/compile.js"
 
 /** A path in the package, for the running code: `devs/cli.ts` → dist/devs/cli.js when compiled. */
 export function modulePath(sourcePath: string, compiled = RUNNING_COMPILED): string {
@@ -61,13 +64,13 @@ export function refuseStaleBuild(program: string): void {
 
 /**
  * For tests and development tools that spawn the compiled CLI or server: compiles first when dist/ is
- * missing or older than the sources (tsc -b, incremental; TypeScript is a devDependency). Type errors do
+ * missing or older than the sources (`npm run compile`: tsc -b, incremental; TypeScript is a devDependency). Type errors do
  * not stop it (tsc still emits; `npm test` reports them in its typecheck step).
  */
 export function compileIfStale(): void {
     if (mtimeMs(BUILD_INFO) !== undefined && staleSources().length === 0) return
     try {
-        execFileSync(process.execPath, [join(PACKAGE_ROOT, "node_modules/typescript/bin/tsc"), "-b", join(PACKAGE_ROOT, "tsconfig.build.json")], { cwd: PACKAGE_ROOT, stdio: "pipe" })
+        execFileSync(process.execPath, [join(PACKAGE_ROOT, COMPILE_SCRIPT)], { cwd: PACKAGE_ROOT, stdio: "pipe" })
     } catch (e) {
         const stale = staleSources()
         if (mtimeMs(BUILD_INFO) === undefined || stale.length) throw new Error(`E_STALE_BUILD: \`npm run compile\` failed and dist/ is older than ${stale[0] ?? "the sources"}:\n${(e as { stdout?: Buffer }).stdout ?? e}`)
