@@ -4,6 +4,7 @@
 // each to drain (shutdown.ts) and exits once they have. The workers are ordinary servers on one
 // PostgreSQL and one Redis, as several machines' would be (docs/OPERATIONS.md "Running more than one process").
 import cluster, { type Worker } from "node:cluster"
+import { watchHandoffs } from "./cluster-handoffs.ts"
 
 /** A worker that dies is replaced after this long (a crash loop does not spin the machine). */
 const RESTART_AFTER_MS = 1000
@@ -46,6 +47,16 @@ export function runPrimary(o: WorkersOptions): Promise<number> {
         const start = () => {
             const w = cluster.fork()
             live.add(w)
+            // a worker gone without answering for connections handed to it: they are closed, not left hanging.
+            // Both events: a channel with a handle in flight never emits "disconnect" (Node waits for the
+            // handle's receipt first), and a worker may close its channel some time before it exits.
+            const handoffs = watchHandoffs(w.process)
+            const closeUntaken = () => {
+                const closed = handoffs.closeUntaken()
+                if (closed) o.log(`worker ${w.process.pid} went away before taking ${closed} connection(s) handed to it; closed them (their clients connect again)`)
+            }
+            w.process.once("disconnect", closeUntaken)
+            w.process.once("exit", closeUntaken)
             w.on("message", (m: unknown) => {
                 if (!isWorkerReady(m)) return
                 ready.add(w)
