@@ -9,8 +9,8 @@
 //   - a batch locks the rows of the feeds it writes first (sorted, FOR NO KEY UPDATE): two processes
 //     writing one feed commit in turn, writes to different feeds in parallel, and no two batches can
 //     deadlock (every other row a batch locks belongs to those feeds);
-//   - server stamps [P§9] come from the `stamps` table, one row per datastream, updated under that
-//     lock: strictly increasing per datastream over every process;
+//   - server stamps [P§9] come from the feed's row (last_stamp_ms), updated under that lock: strictly
+//     increasing per feed in commit order over every process, whatever their clocks (stamps.ts says why);
 //   - sequence numbers come from a sequence, so they are not in commit order: a replay records its
 //     snapshot instead, and Replay.seen asks whether a change's transaction is visible in it (a change
 //     committed after the replay was read is pushed live, one committed before is not pushed twice);
@@ -159,6 +159,32 @@ export const MIGRATIONS: string[] = [
         last_txn BIGINT NOT NULL,
         seen_ms BIGINT NOT NULL
     );`,
+    // server stamps [P§9] per feed, not per datastream (stamps.ts says why): each feed's last stamp in its
+    // row, which every batch writing the feed holds locked, so stamps follow commit order over every
+    // process whatever their clocks. reserve_stamps keeps its signature and what it returns per entry (the
+    // last stamp reserved for it), so a process of the previous version, during an upgrade, stamps per feed
+    // too. The stamps table is no longer written.
+    `ALTER TABLE feeds ADD COLUMN last_stamp_ms BIGINT;
+    UPDATE feeds SET last_stamp_ms = s.last_ms FROM (SELECT feed, max(last_ms) AS last_ms FROM stamps GROUP BY feed) s WHERE feeds.id = s.feed;
+    -- reserves counts[i] stamps for (feeds[i], streams[i]); the entries of one feed share a first stamp,
+    -- max(the latest now_ms of its entries, the feed's last stamp + 1), and the feed's last stamp moves past
+    -- the most any of them reserved. Returns the last stamp reserved for each entry, in the order given.
+    CREATE OR REPLACE FUNCTION reserve_stamps(feeds BIGINT[], streams TEXT[], counts INT[], now_ms BIGINT[]) RETURNS SETOF BIGINT AS $$
+    DECLARE
+        i INT;
+        base_ms BIGINT;
+        span INT;
+        latest BIGINT;
+    BEGIN
+        FOR i IN 1 .. COALESCE(array_length(feeds, 1), 0) LOOP
+            IF i = 1 OR feeds[i] IS DISTINCT FROM feeds[i - 1] THEN
+                SELECT max(counts[j]), max(now_ms[j]) INTO span, latest FROM generate_subscripts(feeds, 1) AS j WHERE feeds[j] = feeds[i];
+                UPDATE feeds AS f SET last_stamp_ms = GREATEST(f.last_stamp_ms + 1, latest) + span - 1 WHERE f.id = feeds[i]
+                RETURNING f.last_stamp_ms - span + 1 INTO base_ms;
+            END IF;
+            RETURN NEXT base_ms + counts[i] - 1;
+        END LOOP;
+    END $$ LANGUAGE plpgsql;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -850,7 +876,7 @@ export class PostgresStore implements Store {
         const outcomes: (StoredPoint[] | StoreError)[] = batch.map((w) =>
             existing.has(w.feed) ? [] : new StoreError("no-such-feed", `feed ${w.feed} does not exist`),
         )
-        // 2. stamps for points without `at`, reserved per datastream in one call
+        // 2. stamps for points without `at`, reserved per feed in one call (its row is locked: commit order)
         const stamped = await this.stamp(c, batch, existing)
         // 3. in request order; within one request the last of equal (stream, at) wins (as in sqlite.ts)
         const points: BatchPoint[] = []

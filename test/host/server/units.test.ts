@@ -159,13 +159,14 @@ test("push lines are the bytes encodeResponse makes", () => {
     )
 })
 
-test("server stamps [P§9]: strictly increasing per datastream, also within one body; a given `at` is left alone", () => {
+test("server stamps [P§9]: strictly increasing per feed, datastreams of one body sharing one, several points of a datastream in a body each their own; a given `at` is left alone", () => {
     const st = new ServerStamps()
     const ats = (feed: number, pts: { stream: string; atMs?: number }[], nowMs: number) => st.stamp(feed, pts.map((p) => ({ ...p, value: "v" })), nowMs).map((p) => p.atMs)
     assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "a" }, { stream: "b" }], 1000), [1000, 1001, 1000])
     assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "a", atMs: 1001 }], 1000), [1002, 1001], "the same millisecond again: after the last stamp")
     assert.deepEqual(ats(2, [{ stream: "a" }], 1000), [1000], "per feed")
     assert.deepEqual(ats(1, [{ stream: "a" }], 1001), [1003], "the clock has not passed the stamps yet")
+    assert.deepEqual(ats(1, [{ stream: "b" }], 1001), [1004], "another datastream of the feed: after the feed's last stamp, not at the clock")
     assert.deepEqual(ats(1, [{ stream: "a" }, { stream: "b" }], 5000), [5000, 5000], "the clock has passed them: its time again")
     assert.deepEqual(ats(1, [{ stream: "a" }], 4000), [5001], "a clock stepping back never reuses a stamp")
     assert.deepEqual(ats(1, [{ stream: "a", atMs: 7000 }, { stream: "b", atMs: 7000 }], 6000), [7000, 7000], "every point with its `at` (nothing stamped): as given")
