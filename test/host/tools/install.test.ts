@@ -32,11 +32,12 @@ function run(command: string, args: string[], o: { cwd?: string; env?: NodeJS.Pr
     return { status: r.status, out: r.stdout + r.stderr, stdout: r.stdout }
 }
 
-test("the install hooks are the plain-JavaScript steps that work without dev dependencies", () => {
+test("the install hooks, and `npm run serve`'s compile, are the plain-JavaScript steps that work without dev dependencies", () => {
     const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8"))
     assert.equal(pkg.scripts.prepare, "node devs/tools/compile.js --if-available")
     assert.equal(pkg.scripts.compile, "node devs/tools/compile.js")
     assert.equal(pkg.scripts.postinstall, "node devs/tools/devicescript-libs.js")
+    assert.equal(pkg.scripts.preserve, pkg.scripts.prepare, "`npm run serve` works on a production install too")
 })
 
 test("a production install (no TypeScript, no DeviceScript CLI): prepare and postinstall skip, saying so and whether dist/ can run; an explicit compile fails with E_NO_TYPESCRIPT", () => {
