@@ -262,7 +262,10 @@ export class RedisBus implements Bus {
             this.log.warn({ publisher: e.p, missed: e.n - last - 1 }, "changes another process published did not arrive")
             this.interruptedHandlers.forEach((h) => h("changes another process published did not arrive"))
         }
-        if ("events" in e.m) for (const ev of e.m.events) if (ev.txn !== undefined) this.unheard.heardFrom(e.p, ev.txn)
+        // the commits it carries (changes, deletions) have reached this process
+        if ("events" in e.m) {
+            for (const ev of e.m.events) if (ev.txn !== undefined) this.unheard.heardFrom(e.p, ev.txn)
+        } else if (e.m.txn !== undefined) this.unheard.heardFrom(e.p, e.m.txn)
         if ("events" in e.m && e.m.events.length === 0) return // the count alone
         for (const h of this.messageHandlers) h(e.m)
     }

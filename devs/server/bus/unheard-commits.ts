@@ -2,11 +2,13 @@
 // PostgreSQL and Redis). Redis pub/sub keeps nothing: a process that commits while its own link to Redis
 // is down, and dies before the link is back, never publishes those changes, and no later message of its
 // tells the others (bus/redis.ts numbers messages, which shows a gap only when a next one comes). So each
-// commit that changes datapoints also records, in PostgreSQL, the committing process's last transaction
-// id (Store.recordCommitsAs); every process reads those now and then (Store.lastCommits) and compares
-// them with the transaction ids it heard from each publisher. A commit still unheard UNHEARD_LAPSE_MS
-// after it was first seen is a change missed: the process's subscribers are told to resubscribe with
-// `since` (E_PUSHES_INTERRUPTED), and the replay holds it. Pure: the caller passes the time.
+// commit that changes datapoints, or deletes a datastream or a feed, also records, in PostgreSQL, the
+// committing process's last transaction id (Store.recordCommitsAs; one process's such commits run one at
+// a time, so its last is its highest); every process reads those now and then (Store.lastCommits) and
+// compares them with the transaction ids it heard from each publisher. A commit still unheard
+// UNHEARD_LAPSE_MS after it was first seen is a change missed: the process's subscribers are told to
+// resubscribe with `since` (E_PUSHES_INTERRUPTED); the replay holds a change to datapoints, and a
+// deletion shows when the client reads again. Pure: the caller passes the time.
 
 /** Publishers whose last heard commit a process remembers; past this it forgets them and takes the store's list as heard. */
 const MAX_PUBLISHERS = 10_000

@@ -57,9 +57,10 @@ async function remove(ctx: Ctx) {
     const id = datastreamIdOf(ctx.path.ds, "the datastream id")
     await requireFeedExists(ctx)
     await beginStructureChange(ctx)
-    if (!(await ctx.deps.store.deleteDatastream(ctx.feed, id))) throw notFound(`feed ${ctx.feed} has no datastream "${id}"`)
+    const deletion = await ctx.deps.store.deleteDatastream(ctx.feed, id)
+    if (!deletion) throw notFound(`feed ${ctx.feed} has no datastream "${id}"`)
     ctx.deps.feedStreams.forget(ctx.feed, id)
-    ctx.deps.hub.publish([{ feed: ctx.feed, seq: Infinity, stream: id, deleted: true }])
+    ctx.deps.hub.publish([{ feed: ctx.feed, seq: Infinity, txn: deletion.txn, stream: id, deleted: true }])
     return { status: 200 }
 }
 

@@ -129,7 +129,7 @@ async function remove(ctx: Ctx) {
     await beginStructureChange(ctx)
     const deletion = await ctx.deps.store.deleteFeed(ctx.feed)
     if (!deletion) throw notFound(`feed ${ctx.feed} does not exist`)
-    ctx.deps.hub.endFeed(ctx.feed)
+    ctx.deps.hub.endFeed(ctx.feed, deletion.txn)
     ctx.deps.feedStreams.forget(ctx.feed)
     // the keys changed: reload them now, so they count from the next request and what they no longer allow ends
     await ctx.deps.keys.refresh()

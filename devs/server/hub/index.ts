@@ -88,8 +88,11 @@ export interface HubDeps {
     relay?: (message: HubMessage) => void
 }
 
-/** What one process's hub tells the others' (through the bus): committed changes, or a feed deleted. */
-export type HubMessage = { events: ChangeEvent[] } | { endedFeed: number }
+/**
+ * What one process's hub tells the others' (through the bus): committed changes, or a feed deleted (with
+ * its deletion's transaction id where the store has one, as changes carry theirs: bus/unheard-commits.ts).
+ */
+export type HubMessage = { events: ChangeEvent[] } | { endedFeed: number; txn?: number }
 
 export interface SubscribeRequest extends SubscriptionSpec {
     /** replay the datapoints stored with an `at` after this first */
@@ -330,11 +333,11 @@ export class Hub {
     /**
      * [P§8] The feed was deleted: every subscription to it (or under it) gets what was written before (its
      * queue is delivered now: at most MAX_OWED_PUSHES_PER_FEED), then the deletion push and a final 404
-     * push, at once. One still replaying ends right after its replay.
+     * push, at once. One still replaying ends right after its replay. `txn`: the deletion's (Deletion.txn).
      */
-    endFeed(feed: number): void {
+    endFeed(feed: number, txn?: number): void {
         this.endFeedHere(feed)
-        this.deps.relay?.({ endedFeed: feed })
+        this.deps.relay?.(txn === undefined ? { endedFeed: feed } : { endedFeed: feed, txn })
     }
 
     private endFeedHere(feed: number): void {

@@ -22,6 +22,7 @@ import pg from "pg"
 import type {
     CommitRef,
     DatastreamRecord,
+    Deletion,
     DeviceKeyReissue,
     DeviceRecord,
     FeedDeletion,
@@ -347,6 +348,16 @@ interface AppliedBatch {
 const identity = (feed: number, stream: string, atMs: number) => `${feed}\u0000${stream}\u0000${atMs}`
 
 /**
+ * Records that process `$process` committed transaction `$txn` at `$ms` (Store.recordCommitsAs), inside that
+ * transaction; the arguments are the statement's parameter numbers. One process's recorded commits run one
+ * at a time (PostgresStore.betweenBatches), so its last one is its newest.
+ */
+function recordPublisherSql(process: string, txn: string, ms: string): string {
+    return `INSERT INTO publishers (process, last_txn, seen_ms) VALUES (${process}, ${txn}::bigint, ${ms})
+            ON CONFLICT (process) DO UPDATE SET last_txn = excluded.last_txn, seen_ms = excluded.seen_ms`
+}
+
+/**
  * [P§5] `interval`: the first point of each interval of the range (aligned to the epoch: at_ms / interval), at
  * most `limit` of them, found by seeks on the primary key, one per point (newest first: two), never a read of
  * the whole range ($1 feed, $2 stream, $3 start, $4 end, $5 interval, $6 limit). A DISTINCT ON grouped every
@@ -382,7 +393,10 @@ export class PostgresStore implements Store {
     private readonly pool: pg.Pool
     private readonly now: () => number
     private pending: PendingWrite[] = []
+    /** the batch (or deletion, betweenBatches) committing now: one at a time */
     private committing?: Promise<void>
+    /** deletions waiting for the turn (betweenBatches), each started by the commit before it as it ends */
+    private readonly turnsWaiting: (() => void)[] = []
     private flushScheduled = false
     private closed = false
     private keysGeneration = 0
@@ -690,7 +704,7 @@ export class PostgresStore implements Store {
         await this.deleteInChunks("feed = $1", [id])
         this.knownFeeds.delete(id)
         const now = this.now()
-        const deletion = await this.transaction(async (c): Promise<FeedDeletion | undefined> => {
+        const deletion = await this.betweenBatches(async (c): Promise<FeedDeletion | undefined> => {
             // the feed's row first, as every batch of writes does: writes to it wait, then find it gone
             if (!(await c.query("SELECT 1 FROM feeds WHERE id = $1 FOR UPDATE", [id])).rowCount) return undefined
             await c.query("DELETE FROM datapoints WHERE feed = $1", [id])
@@ -714,7 +728,8 @@ export class PostgresStore implements Store {
                 }
             }
             await c.query("SELECT pg_notify($1, $2)", [KEYS_CHANNEL, this.instance])
-            return done
+            const txn = await this.recordPublisher(c)
+            return txn === undefined ? done : { ...done, txn }
         })
         if (deletion) this.keysGeneration++
         return deletion
@@ -742,13 +757,55 @@ export class PostgresStore implements Store {
         })
     }
 
-    async deleteDatastream(feed: number, id: string): Promise<boolean> {
+    async deleteDatastream(feed: number, id: string): Promise<Deletion | undefined> {
         await this.deleteInChunks("feed = $1 AND stream = $2", [feed, id])
-        return this.transaction(async (c) => {
+        return this.betweenBatches(async (c): Promise<Deletion | undefined> => {
             await c.query("SELECT 1 FROM feeds WHERE id = $1 FOR NO KEY UPDATE", [feed])
             await c.query("DELETE FROM datapoints WHERE feed = $1 AND stream = $2", [feed, id])
-            return ((await c.query("DELETE FROM datastreams WHERE feed = $1 AND id = $2", [feed, id])).rowCount ?? 0) > 0
+            if (!(await c.query("DELETE FROM datastreams WHERE feed = $1 AND id = $2", [feed, id])).rowCount) return undefined
+            const txn = await this.recordPublisher(c)
+            return txn === undefined ? {} : { txn }
         })
+    }
+
+    /**
+     * A deletion's transaction, run between batches of writes: one process's commits that others must hear
+     * of (its batches and deletions, Store.recordCommitsAs) then commit one at a time, so each one's
+     * transaction id is above the one before and a process's last recorded commit is its newest
+     * (bus/unheard-commits.ts compares them). A deletion waits for at most the batch committing now.
+     */
+    private betweenBatches<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+        return new Promise<T>((resolve, reject) => {
+            // takes the turn at once (synchronously: nothing else can take it meanwhile)
+            const start = () => {
+                const run = this.transaction(fn)
+                run.then(resolve, reject)
+                this.committing = run.then(
+                    () => this.nextTurn(),
+                    () => this.nextTurn(),
+                )
+            }
+            if (this.committing || this.flushScheduled) this.turnsWaiting.push(start)
+            else start()
+        })
+    }
+
+    /** The commit that had the turn is over: a deletion waiting goes next, else the writes that arrived meanwhile. */
+    private nextTurn(): void {
+        this.committing = undefined
+        const waiting = this.turnsWaiting.shift()
+        if (waiting) waiting()
+        else if (this.pending.length) this.scheduleFlush()
+    }
+
+    /** Records this process's commit in the transaction `c` runs (Store.recordCommitsAs): its id, or undefined when it records none. */
+    private async recordPublisher(c: pg.PoolClient): Promise<number | undefined> {
+        if (this.publisher === undefined) return undefined
+        const r = await c.query<{ txn: string }>(`WITH t AS (SELECT pg_current_xact_id()::text AS txn), published AS (${recordPublisherSql("$1", "(SELECT txn FROM t)", "$2")}) SELECT txn FROM t`, [
+            this.publisher,
+            this.now(),
+        ])
+        return Number(r.rows[0].txn)
     }
 
     writePoints(feed: number, points: PointInput[], nowMs = this.now(), keysAsOf?: number): Promise<StoredPoint[]> {
@@ -767,10 +824,7 @@ export class PostgresStore implements Store {
         this.flushScheduled = true
         setImmediate(() => {
             this.flushScheduled = false
-            this.committing = this.flush().finally(() => {
-                this.committing = undefined
-                if (this.pending.length) this.scheduleFlush()
-            })
+            this.committing = this.flush().finally(() => this.nextTurn())
         })
     }
 
@@ -896,10 +950,7 @@ export class PostgresStore implements Store {
         else {
             // in the same round trip: this process committed changes in this transaction (Store.recordCommitsAs)
             await c.query(
-                `WITH published AS (
-                   INSERT INTO publishers (process, last_txn, seen_ms) VALUES ($3, $4::bigint, $1)
-                   ON CONFLICT (process) DO UPDATE SET last_txn = excluded.last_txn, seen_ms = excluded.seen_ms
-                 ) UPDATE feeds SET updated_ms = $1 WHERE id = ANY($2::bigint[])`,
+                `WITH published AS (${recordPublisherSql("$3", "$4", "$1")}) UPDATE feeds SET updated_ms = $1 WHERE id = ANY($2::bigint[])`,
                 [this.now(), touched, this.publisher, txnText],
             )
         }

@@ -16,6 +16,7 @@ import { lockDatabaseForServer, type ServerLock } from "./server-lock.ts"
 import { WriterThread } from "./writer-thread.ts"
 import type {
     DatastreamRecord,
+    Deletion,
     DeviceKeyReissue,
     DeviceRecord,
     FeedDeletion,
@@ -529,13 +530,15 @@ export class SqliteStore implements Store {
         }).immediate()
     }
 
-    async deleteDatastream(feed: number, id: string): Promise<boolean> {
+    async deleteDatastream(feed: number, id: string): Promise<Deletion | undefined> {
         await this.visible()
         await this.deleteInChunks(() => this.stmt.deleteStreamChunk.run(feed, id).changes)
-        return this.db.transaction(() => {
+        const deleted = this.db.transaction(() => {
             this.stmt.deleteStreamPoints.run(feed, id)
             return this.stmt.deleteStream.run(feed, id).changes > 0
         }).immediate()
+        // one process: its deletions cross to no one, so they carry no transaction id
+        return deleted ? {} : undefined
     }
 
     /**

@@ -51,8 +51,17 @@ export interface FeedRecord {
     updatedMs: number
 }
 
+/**
+ * A deletion as committed: the id of its transaction, where the store has one (PostgreSQL). The message
+ * that tells the other processes' subscribers carries it, so that one that never arrives is noticed
+ * (Store.recordCommitsAs, bus/unheard-commits.ts), as for written datapoints (StoredPoint.txn).
+ */
+export interface Deletion {
+    txn?: number
+}
+
 /** What deleting a feed did to the keys scoped to it (ids). */
-export interface FeedDeletion {
+export interface FeedDeletion extends Deletion {
     /** scoped to that feed alone: revoked */
     revokedKeys: string[]
     /** scoped to it and others: it was taken out of their list */
@@ -238,7 +247,8 @@ export interface Store {
     getDatastream(feed: number, id: string): Promise<DatastreamRecord | undefined>
     /** creates the ones that do not exist; returns the ids created */
     createDatastreams(feed: number, ids: string[]): Promise<string[]>
-    deleteDatastream(feed: number, id: string): Promise<boolean>
+    /** removes the datastream with its datapoints; undefined when there was no such datastream */
+    deleteDatastream(feed: number, id: string): Promise<Deletion | undefined>
 
     /**
      * Writes datapoints idempotently on (feed, stream, at): the later value wins, datastreams are created
@@ -337,9 +347,10 @@ export interface Store {
      */
     claim(use: "alone" | "shared"): Promise<void>
     /**
-     * [several processes; PostgreSQL only] From now on every commit that changes datapoints also records
-     * that `process` (Bus.processId) committed it, with its transaction id (StoredPoint.txn), so that the
-     * others can check its changes reached them (lastCommits, bus/unheard-commits.ts).
+     * [several processes; PostgreSQL only] From now on every commit that changes datapoints, or deletes a
+     * datastream or a feed, also records that `process` (Bus.processId) committed it, with its transaction
+     * id (StoredPoint.txn, Deletion.txn), so that the others can check its changes reached them
+     * (lastCommits, bus/unheard-commits.ts).
      */
     recordCommitsAs?(process: string): void
     /** [several processes] Each recording process's last commit (a transaction id); rows older than a day are dropped. */

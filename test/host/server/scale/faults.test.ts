@@ -253,6 +253,20 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         return { proxy, a, b }
     }
 
+    /**
+     * a's links to Redis are cut (and refused from now on; b's are fine), a commits `lastWords` and stops:
+     * `sub`, subscribed on b, is told 503 E_PUSHES_INTERRUPTED (from PostgreSQL's record of a's commits).
+     */
+    async function diesUnheard(proxy: FaultProxy, a: TestServer, sub: TlsClient, lastWords: () => Promise<void>): Promise<void> {
+        proxy.refuse({ mode: "reset" })
+        proxy.reset()
+        await lastWords()
+        await a.close()
+        const notice = await sub.notice(FAULT_MS)
+        assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
+        assert.match(notice.body.errors, /committed did not arrive/)
+    }
+
     test("a Redis that stops answering: requests are let through without the per-key budget while it is silent, and subscribers are told 503 E_PUSHES_INTERRUPTED; afterwards pushes cross again", async (t) => {
         const { proxy, a, b } = await serversWithRedisThroughProxy()
         cleanups.push(() => a.close(), () => b.close())
@@ -303,21 +317,43 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         const crossed = await sub.push("s")
         assert.equal(crossed.body.current_value, "crossed")
 
-        // a's links to Redis are cut, and refused from now on; b's are fine
-        proxy.refuse({ mode: "reset" })
-        proxy.reset()
-        assert.equal((await put(a, "last words")).status, 200, "acknowledged: committed in PostgreSQL")
-        await a.close()
+        await diesUnheard(proxy, a, sub, async () => assert.equal((await put(a, "last words")).status, 200, "acknowledged: committed in PostgreSQL"))
         aDead = true
-        const notice = await sub.notice(FAULT_MS)
-        assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
-        assert.match(notice.body.errors, /committed did not arrive/)
 
         const again = await TlsClient.open(b, key)
         t.after(() => again.close())
         assert.equal((await again.request({ method: "subscribe", resource, token: "s", params: { since: crossed.body.at } })).status, 200)
         assert.equal((await again.push("s")).body.current_value, "last words")
     })
+
+    for (const what of ["datastream", "feed"] as const) {
+        test(`a process whose link to Redis broke deletes a ${what} and dies before the link is back: another process's subscribers are told 503 E_PUSHES_INTERRUPTED (a deletion is a commit the others must hear of, as a write is)`, async (t) => {
+            const { proxy, a, b } = await serversWithRedisThroughProxy()
+            let aDead = false
+            cleanups.push(() => (aDead ? Promise.resolve() : a.close()), () => b.close())
+            // the master key on a feed of its own: deleting the device's feed would revoke the device key, which ends subscriptions another way
+            const key = a.credentials.masterKey
+            const made = await http(a, "POST", "/v2/feeds", { key, body: { title: "deleted while unheard" } })
+            assert.equal(made.status, 201)
+            const feed = made.body.id as number
+            const resource = `/feeds/${feed}/datastreams/d`
+            const sub = await TlsClient.open(b, key)
+            t.after(() => sub.close())
+            assert.equal((await sub.request({ method: "subscribe", resource, token: "s" })).status, 200)
+            assert.equal((await http(a, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "d", current_value: "crossed" }] } })).status, 200)
+            assert.equal((await sub.push("s")).body.current_value, "crossed")
+
+            const path = what === "feed" ? `/v2/feeds/${feed}` : `/v2/feeds/${feed}/datastreams/d`
+            await diesUnheard(proxy, a, sub, async () => assert.equal((await http(a, "DELETE", path, { key })).status, 200, "deleted: committed in PostgreSQL"))
+            aDead = true
+            // what the subscriber does then: subscribe again, and read what a replay does not carry (deletions)
+            const again = await TlsClient.open(b, key)
+            t.after(() => again.close())
+            const resubscribed = await again.request({ method: "subscribe", resource, token: "s", params: { since: 0 } })
+            if (what === "feed") assert.deepEqual([resubscribed.status, resubscribed.body.code], [404, "E_NOT_FOUND"])
+            else assert.equal((await http(b, "GET", `/v2/feeds/${feed}/datastreams/d`, { key })).status, 404)
+        })
+    }
 
     test("changes published while only the publisher's link to Redis is down never arrive: the other processes notice the gap and tell their subscribers; a change Redis hears twice is handed on once", async () => {
         const proxy = await startFaultProxy({ target: { port: services.redis.port } })

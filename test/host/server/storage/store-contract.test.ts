@@ -182,7 +182,7 @@ for (const backend of storeBackends()) {
             const ds = (await store.getDatastream(f, "d"))!
             assert.deepEqual([ds.currentValue, ds.atMs], ["1", T0 + 1])
             await store.writePoints(f, Array.from({ length: 11_000 }, (_, i) => ({ stream: "d", atMs: T0 + 10 + i, value: "x" })))
-            assert.equal(await store.deleteDatastream(f, "d"), true) // in chunks
+            assert.ok(await store.deleteDatastream(f, "d")) // in chunks
             assert.equal(await store.getDatastream(f, "d"), undefined)
             await store.close()
         })
@@ -491,6 +491,28 @@ for (const backend of storeBackends()) {
             } finally {
                 await a.close()
                 await b.close()
+            }
+        })
+
+        test("a deletion of a datastream or a feed is recorded as its process's commit (bus/unheard-commits.ts), in turn with its batches of writes: its transaction id is returned, and the process's last recorded commit is its newest", async () => {
+            const { store: a } = await backend.open({ now })
+            try {
+                a.recordCommitsAs!("p")
+                const f = (await a.createFeed({})).id
+                const g = (await a.createFeed({})).id
+                await a.writePoints(f, [{ stream: "gone", atMs: T0, value: "x" }])
+                await a.writePoints(g, [{ stream: "s", atMs: T0, value: "x" }])
+                const [writes, ds, feed] = await Promise.all([
+                    Promise.all(Array.from({ length: 20 }, (_, i) => a.writePoints(f, [{ stream: "s", atMs: T0 + i, value: String(i) }]))),
+                    a.deleteDatastream(f, "gone"),
+                    a.deleteFeed(g),
+                ])
+                const txns = [...writes.flat().map((p) => p.txn), ds?.txn, feed?.txn]
+                assert.ok(txns.every((t) => typeof t === "number"), `every commit's id: ${txns}`)
+                assert.equal((await a.lastCommits!()).get("p"), Math.max(...(txns as number[])), "the last recorded is the newest")
+                assert.equal(await a.deleteDatastream(f, "never"), undefined)
+            } finally {
+                await a.close()
             }
         })
 
