@@ -16,6 +16,9 @@
 //   FEEDLINE_HOTPATH_TARGET=aedes  the server under test: feedline (default) or aedes (the Node peer, MQTT QoS 1 over
 //                                 TLS, the full run's Aedes target: the same figures, no commits); run the two in turn
 //                                 (A B A B) to compare at the same steady rates
+//   FEEDLINE_WRITER_TRACE=/tmp/t  the server traces each message to its SQLite writer thread into that file
+//                                 (devs/server/storage/writer-trace.ts); each paced round then also prints where its
+//                                 writes' time in the server went, housekeeping (compaction, checkpoints) apart
 //   FEEDLINE_BENCH_CPU_PROFILE=1  also print the server's hottest functions when it stops
 //   FEEDLINE_BENCH_CPU_PROFILE_DIR=/tmp/prof  keep the .cpuprofile files there (one per thread)
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
@@ -29,6 +32,7 @@ import { startAedes } from "./targets/aedes.ts"
 import { startFeedline } from "./targets/feedline.ts"
 import { isSkipped, type RunningTarget, type StartTarget } from "./targets/target.ts"
 import { makeTlsFixture } from "./tls-fixture.ts"
+import { formatTraceSummary, housekeepingSpans, readTrace, summarizeTrace } from "./writer-trace-summary.ts"
 
 const DEVICES = 50
 const WARMUP_MS = 1500
@@ -90,7 +94,9 @@ async function main(): Promise<void> {
                         // the commit count is read around the whole phase (warm-up included): the store's count
                         // over the measured window alone is not exposed; the warm-up runs at the same rate
                         const commitsBefore = await commitsSoFar(target.metrics)
+                        const pacedFrom = Date.now() + PACED_WARMUP_MS
                         const p = await gen.paced(pacedPerS, PACED_WARMUP_MS, MEASURE_MS)
+                        const pacedTo = Date.now()
                         const commitsAfter = await commitsSoFar(target.metrics)
                         fig.ackP99.push(p.ack.p99)
                         const pacedUs = (p.server.cpuMs * 1000) / Math.max(1, p.acked)
@@ -107,6 +113,8 @@ async function main(): Promise<void> {
                             commits = `; ${(inWindow / (p.measureMs / 1000)).toFixed(0)} commits/s, ${(p.acked / Math.max(1, inWindow)).toFixed(1)} updates per commit, off the main thread ${offMainUs.toFixed(0)} µs CPU per commit`
                         }
                         log(`  paced ${pacedPerS}/s round ${i + 1}: ${(p.acked / (p.measureMs / 1000)).toFixed(0)} acked/s, ${cpu}; ack p50 ${p.ack.p50.toFixed(2)} ms, p99 ${p.ack.p99.toFixed(2)} ms, p99.9 ${p.ack.p999.toFixed(2)} ms${commits}; device side ${p.deviceBytesPerUpdate.up.toFixed(0)} B up + ${p.deviceBytesPerUpdate.down.toFixed(0)} B down per update (TLS included); load average ${os.loadavg()[0].toFixed(1)}`)
+                        const tracePath = process.env.FEEDLINE_WRITER_TRACE
+                        if (tracePath && targetName === "feedline") log(`    ${formatTraceSummary(summarizeTrace(readTrace(tracePath, pacedFrom, pacedTo)))}; spans: ${housekeepingSpans(tracePath, pacedFrom, pacedTo)}`)
                     }
                 }
             } finally {

@@ -13,6 +13,7 @@
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads"
 import { openConnection } from "./connection.ts"
 import { commitBatch, COMPACT_JOURNAL_ROWS, compactQuietly, PointWriter, type GroupCommitHooks } from "./point-writer.ts"
+import { ThreadTrace, traceNow, walChange, WRITER_TRACE_PATH, type Housekeeping } from "./writer-trace.ts"
 import { DOORBELL_RUNG, packOutcomes, unpackWrites, type FromWriter, type ToWriter, type WriterThreadStart } from "./writer-thread.ts"
 
 /**
@@ -34,6 +35,19 @@ const report: GroupCommitHooks = {
 }
 const db = openConnection(data.path, data.synchronous)
 const writer = new PointWriter(db) // moves what a previous process left in the journal (crash recovery)
+/** FEEDLINE_WRITER_TRACE (writer-trace.ts): the thread's housekeeping, for each message's trace */
+const trace = WRITER_TRACE_PATH ? new ThreadTrace(data.path, WRITER_TRACE_PATH) : undefined
+
+/** Runs one piece of housekeeping, traced when tracing. */
+function housekeeping<T>(kind: Housekeeping, work: () => T): T {
+    if (!trace) return work()
+    const startAt = traceNow()
+    try {
+        return work()
+    } finally {
+        trace.housekeeping(kind, startAt)
+    }
+}
 
 post({ kind: "ready" })
 
@@ -42,6 +56,7 @@ function handle(m: ToWriter): boolean {
     if (m.kind === "close") {
         compactQuietly(writer, report) // tidy: else the next open moves it
         db.close()
+        trace?.close()
         post({ kind: "closed" })
         inbox.close()
         port.close()
@@ -50,7 +65,7 @@ function handle(m: ToWriter): boolean {
     if (m.kind === "compact") {
         let failed: string | undefined
         try {
-            writer.compact()
+            housekeeping("compaction", () => writer.compact())
         } catch (e) {
             report.onError!(e)
             failed = e instanceof Error ? e.message : String(e)
@@ -59,11 +74,21 @@ function handle(m: ToWriter): boolean {
         return true
     }
     let commitMs: number | undefined
+    const startAt = trace ? traceNow() : 0
+    const walBefore = trace?.walIndex()
     const outcomes = commitBatch(writer, unpackWrites(m.writes), m.nowMs, {
         onCommit: (ms) => (commitMs = ms),
         onError: report.onError,
     })
-    post({ kind: "written", id: m.id, outcomes: packOutcomes(outcomes), commitMs, keysGeneration: writer.keysGeneration() })
+    const answer: FromWriter = { kind: "written", id: m.id, outcomes: packOutcomes(outcomes), commitMs, keysGeneration: writer.keysGeneration() }
+    if (trace && m.trace) {
+        const commitEndAt = traceNow()
+        const inCommit = walChange(walBefore, trace.walIndex())
+        // SQLite's automatic checkpoint runs inside the commit: whoever waited for this commit waited for it too
+        if (inCommit) trace.housekeeping("checkpoint", startAt)
+        answer.trace = { startAt, commitEndAt, postedAt: traceNow(), behind: trace.behind(m.trace.firstQueuedAt, startAt), inCommit }
+    }
+    post(answer)
     return true
 }
 
@@ -79,9 +104,12 @@ const LOOP_TURN_EVERY_MS = 100
 let rung = Atomics.load(doorbell, DOORBELL_RUNG)
 /** a message came since the last idle compaction */
 let idleCompactDue = false
+/** when the thread left serve() for a turn of its event loop (traced as housekeeping); 0 when not tracing */
+let turnFrom = 0
 
 /** Takes the messages as they come and sleeps between them, until the close; returns for a turn of the event loop. */
 function serve(): void {
+    if (turnFrom) trace!.housekeeping("turn", turnFrom)
     const turnAt = performance.now() + LOOP_TURN_EVERY_MS
     for (;;) {
         const got = receiveMessageOnPort(inbox)
@@ -93,7 +121,7 @@ function serve(): void {
         }
         // nothing waits: a full journal is moved now, so that waiting acknowledgements are never held up by it
         if (writer.journalRows() >= COMPACT_JOURNAL_ROWS) {
-            compactQuietly(writer, report)
+            housekeeping("compaction", () => compactQuietly(writer, report))
             continue
         }
         const now = Atomics.load(doorbell, DOORBELL_RUNG)
@@ -102,11 +130,12 @@ function serve(): void {
             continue
         }
         if (Atomics.wait(doorbell, DOORBELL_RUNG, rung, IDLE_COMPACT_MS) === "timed-out") {
-            if (idleCompactDue) compactQuietly(writer, report)
+            if (idleCompactDue) housekeeping("compaction", () => compactQuietly(writer, report))
             idleCompactDue = false
             break
         }
     }
+    turnFrom = trace ? traceNow() : 0
     setImmediate(serve)
 }
 

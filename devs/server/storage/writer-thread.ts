@@ -7,12 +7,13 @@ import { MessageChannel, Worker, type MessagePort } from "node:worker_threads"
 import type { StampedPoint as PointInput } from "./stamps.ts"
 import { commitFailed, compactionFailed, refusalOf, storeErrorOf, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
 import type { StoreError } from "./store.ts"
+import { MainTrace, traceNow, WRITER_TRACE_PATH, type MainTiming, type ThreadTiming } from "./writer-trace.ts"
 
 /**
  * Main → thread. `writes`: packed by packWrites (a flat array clones in a fraction of the time of objects).
  * `compact`: move the ingest journal into the tables now (a read must see what was acknowledged).
  */
-export type ToWriter = { kind: "write"; id: number; nowMs: number; writes: PackedWrites } | { kind: "compact"; id: number } | { kind: "close" }
+export type ToWriter = { kind: "write"; id: number; nowMs: number; writes: PackedWrites; trace?: MainTiming } | { kind: "compact"; id: number } | { kind: "close" }
 
 /** Per write: feed, keys' generation (-1: none), number of points, then stream, atMs, value per point. */
 export type PackedWrites = (number | string)[]
@@ -87,7 +88,7 @@ export function unpackOutcomes(packed: PackedOutcomes): (WrittenPairs | StoreRef
  * `keysGeneration`: the keys' generation as the thread's latest commit read it (PointWriter.keysGeneration).
  */
 export type FromWriter =
-    | { kind: "written"; id: number; outcomes: PackedOutcomes; commitMs?: number; keysGeneration: number }
+    | { kind: "written"; id: number; outcomes: PackedOutcomes; commitMs?: number; keysGeneration: number; trace?: ThreadTiming }
     | { kind: "compacted"; id: number; failed?: string }
     | { kind: "ready" }
     | { kind: "error"; message: string; stack?: string }
@@ -147,6 +148,8 @@ export class WriterThread {
     private readonly inflight = new Map<number, Waiting[]>()
     /** the writes not sent yet: they go together when a message on its way is answered */
     private queued: (WriteRequest & Waiting)[] = []
+    /** FEEDLINE_WRITER_TRACE (writer-trace.ts): when the oldest queued write was queued, and each message's stamps */
+    private readonly trace = WRITER_TRACE_PATH ? { file: new MainTrace(`${WRITER_TRACE_PATH}`), firstQueuedAt: 0, sent: new Map<number, MainTiming>() } : undefined
     private scheduled = false
     private readonly sendSoon = () => {
         this.scheduled = false
@@ -167,6 +170,7 @@ export class WriterThread {
     /** `keysGeneration`: see WriteRequest. */
     write(feed: number, points: PointInput[], keysGeneration?: number): Promise<WrittenPairs> {
         return new Promise((resolve, reject) => {
+            if (this.trace && this.queued.length === 0) this.trace.firstQueuedAt = traceNow()
             this.queued.push({ feed, points, keysGeneration, resolve, reject })
             if (!this.scheduled && this.inflight.size < MESSAGES_ON_THE_WAY) {
                 this.scheduled = true
@@ -183,7 +187,9 @@ export class WriterThread {
         const id = this.nextId++
         this.inflight.set(id, batch)
         if (this.inflight.size === 1) worker.ref() // an unanswered write keeps the process alive
-        this.toThread({ kind: "write", id, nowMs: this.now(), writes: packWrites(batch) })
+        const m: ToWriter = { kind: "write", id, nowMs: this.now(), writes: packWrites(batch) }
+        if (this.trace) this.trace.sent.set(id, (m.trace = { firstQueuedAt: this.trace.firstQueuedAt, sentAt: traceNow() }))
+        this.toThread(m)
     }
 
     /** Puts a message in the started thread's inbox, then rings (the thread may be asleep on the doorbell). */
@@ -267,6 +273,11 @@ export class WriterThread {
         if (!waiting) return
         this.inflight.delete(m.id)
         this.unrefIfIdle()
+        if (this.trace && m.trace) {
+            const sent = this.trace.sent.get(m.id)
+            this.trace.sent.delete(m.id)
+            if (sent) this.trace.file.answered(sent, m.trace, waiting.length)
+        }
         if (m.commitMs !== undefined) this.hooks.onCommit?.(m.commitMs, waiting.length)
         this.hooks.onKeysGeneration?.(m.keysGeneration)
         // what gathered while the thread committed goes now: the answers below take turns of their own
@@ -313,6 +324,7 @@ export class WriterThread {
         const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()))
         this.toThread({ kind: "close" })
         await exited
+        this.trace?.file.flush()
         this.inbox?.close()
         // answers cannot come any more: anything unanswered was not acknowledged
         const refused = commitFailed()
