@@ -114,7 +114,7 @@ async function main(): Promise<void> {
                         }
                         log(`  paced ${pacedPerS}/s round ${i + 1}: ${(p.acked / (p.measureMs / 1000)).toFixed(0)} acked/s, ${cpu}; ack p50 ${p.ack.p50.toFixed(2)} ms, p99 ${p.ack.p99.toFixed(2)} ms, p99.9 ${p.ack.p999.toFixed(2)} ms${commits}; device side ${p.deviceBytesPerUpdate.up.toFixed(0)} B up + ${p.deviceBytesPerUpdate.down.toFixed(0)} B down per update (TLS included); load average ${os.loadavg()[0].toFixed(1)}`)
                         const tracePath = process.env.FEEDLINE_WRITER_TRACE
-                        if (tracePath && targetName === "feedline") log(`    ${formatTraceSummary(summarizeTrace(readTrace(tracePath, pacedFrom, pacedTo)))}; spans: ${housekeepingSpans(tracePath, pacedFrom, pacedTo)}`)
+                        if (tracePath && targetName === "feedline") log(`    ${formatTraceSummary(summarizeTrace(readTrace(tracePath, pacedFrom, pacedTo)))}; spans: ${housekeepingSpans(tracePath, pacedFrom, pacedTo)} (window ${pacedFrom}–${pacedTo})`)
                     }
                 }
             } finally {

@@ -75,10 +75,14 @@ export interface TraceSummary {
     behind: [number, number, number]
     /** per kind: share of requests behind it */
     behindShareByKind: { compaction: number; checkpoint: number; turn: number }
+    /** share of requests held up 1 ms or more by housekeeping: behind it, or SQLite's checkpoint in their own commit */
+    heldUp1ms: number
     /** the tail (requests at or above the in-server p99): mean ms of each part */
     tail: { held: number; queuedOtherCommits: number; compaction: number; checkpoint: number; turn: number; commit: number; after: number; answer: number }
     /** own commits that held SQLite's checkpoint (k) or a WAL restart (r): how many, and their commit ms p50 against the others' */
     checkpointCommits: number
+    /** own commits that restarted the WAL (r without k) */
+    restartCommits: number
     commitP50: { plain: number; withCheckpoint: number }
     /** commit ms p99 / p99.9 over requests */
     commit: [number, number]
@@ -96,7 +100,9 @@ export function summarizeTrace(lines: TraceLine[]): TraceSummary {
     const tw = tailLines.reduce((s, l) => s + l.requests, 0) || 1
     const mean = (pick: (l: TraceLine) => number) => tailLines.reduce((s, l) => s + pick(l) * l.requests, 0) / tw
     const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[xs.length >> 1] : NaN)
-    const withCk = lines.filter((l) => l.inCommit)
+    const withCk = lines.filter((l) => l.inCommit.includes("k"))
+    const restarts = lines.filter((l) => l.inCommit === "r")
+    const heldUp = lines.reduce((sum, l, i) => sum + (hk[i] >= 1 || (l.inCommit.includes("k") && l.commitMs >= 1) ? l.requests : 0), 0) / Math.max(1, total)
     return {
         messages: lines.length,
         requests: total,
@@ -115,7 +121,9 @@ export function summarizeTrace(lines: TraceLine[]): TraceSummary {
             after: mean((l) => l.afterCommitMs),
             answer: mean((l) => l.answerMs),
         },
+        heldUp1ms: heldUp,
         checkpointCommits: withCk.length,
+        restartCommits: restarts.length,
         commitP50: { plain: median(lines.filter((l) => !l.inCommit).map((l) => l.commitMs)), withCheckpoint: median(withCk.map((l) => l.commitMs)) },
         commit: [weightedQuantile(lines.map((l) => l.commitMs), w, 0.99), weightedQuantile(lines.map((l) => l.commitMs), w, 0.999)],
     }
@@ -129,9 +137,9 @@ export function formatTraceSummary(s: TraceSummary): string {
     return [
         `writer trace: ${s.messages} messages, ${s.requests} writes; in the server p50 ${ms(s.inServer[0])}, p99 ${ms(s.inServer[1])}, p99.9 ${ms(s.inServer[2])} ms;`,
         `without the housekeeping waits p99 ${ms(s.withoutHousekeeping[1])}, p99.9 ${ms(s.withoutHousekeeping[2])} ms;`,
-        `behind housekeeping ${pc(s.behindShare)} of writes (compaction ${pc(s.behindShareByKind.compaction)}, checkpoint ${pc(s.behindShareByKind.checkpoint)}, loop turn ${pc(s.behindShareByKind.turn)}), the wait p99 ${ms(s.behind[0])}, p99.9 ${ms(s.behind[1])}, max ${ms(s.behind[2])} ms;`,
+        `behind housekeeping ${pc(s.behindShare)} of writes (compaction ${pc(s.behindShareByKind.compaction)}, checkpoint ${pc(s.behindShareByKind.checkpoint)}, loop turn ${pc(s.behindShareByKind.turn)}), held up ≥ 1 ms by it ${pc(s.heldUp1ms)}, the wait p99 ${ms(s.behind[0])}, p99.9 ${ms(s.behind[1])}, max ${ms(s.behind[2])} ms;`,
         `the tail (≥ p99), mean ms: held ${ms(t.held)}, behind commits ${ms(t.queuedOtherCommits)}, compaction ${ms(t.compaction)}, checkpoint ${ms(t.checkpoint)}, turn ${ms(t.turn)}, own commit ${ms(t.commit)}, after ${ms(t.after)}, answer ${ms(t.answer)};`,
-        `commit p99 ${ms(s.commit[0])}, p99.9 ${ms(s.commit[1])} ms; ${s.checkpointCommits} commits held a checkpoint (p50 ${ms(s.commitP50.withCheckpoint)} ms against ${ms(s.commitP50.plain)})`,
+        `commit p99 ${ms(s.commit[0])}, p99.9 ${ms(s.commit[1])} ms; ${s.checkpointCommits} commits held a checkpoint (p50 ${ms(s.commitP50.withCheckpoint)} ms against ${ms(s.commitP50.plain)}), ${s.restartCommits} restarted the WAL`,
     ].join(" ")
 }
 

@@ -116,10 +116,19 @@ export interface StreamChange {
  * as no write waits, in-process after the commit that reached it. A compaction writes each datastream's
  * leaf once for all of its rows, so the more rows, the fewer page writes per point (a scratch run at 50
  * datastreams: ~7.6 µs of CPU per point compacted at 250 rows, ~5.5 µs at 1000 or more); the rows wait
- * in memory as well (the dedup map below), and a compaction holds up the commits behind it for as long as
- * it runs (~4-6 ms at this size), so not many more.
+ * in memory as well (the dedup map below), and a compaction that cannot stop (a read's, the in-process
+ * writer's) holds up the commits behind it for as long as it runs (~4-6 ms at this size), so not many more.
+ * The writer thread's stops after a chunk when a write comes (COMPACT_CHUNK_ROWS).
  */
 export const COMPACT_JOURNAL_ROWS = 4000
+
+/**
+ * Seqs a stoppable compaction (PointWriter.compact with `stop`) moves per statement; between two it may
+ * stop and commit what it moved. A chunk takes ~0.5–1 ms (~1.2–2 µs a point), about what a write that
+ * arrives meanwhile waits for it; the whole journal moved in chunks in one transaction costs what one
+ * statement does (its pages are written once, at the commit).
+ */
+export const COMPACT_CHUNK_ROWS = 500
 
 /** One row of the journal: what an acknowledged write changed, in seq order. */
 export interface JournalRow {
@@ -239,6 +248,14 @@ export class PointWriter {
                  ON CONFLICT (feed, stream, at_ms) DO UPDATE SET value = excluded.value, seq = excluded.seq`,
             ),
             clearJournal: db.prepare("DELETE FROM ingest_journal"),
+            // a stoppable compaction's chunk: the rows of seqs (from, to], and what they touch
+            moveChunk: db.prepare<[number, number]>(
+                `INSERT INTO datapoints (feed, stream, at_ms, value, seq)
+                 SELECT feed, stream, at_ms, value, seq FROM ingest_journal WHERE seq > ? AND seq <= ? AND feed IN (SELECT id FROM feeds) ORDER BY seq
+                 ON CONFLICT (feed, stream, at_ms) DO UPDATE SET value = excluded.value, seq = excluded.seq`,
+            ),
+            streamsIn: db.prepare<[number, number], { feed: number; stream: string }>("SELECT DISTINCT feed, stream FROM ingest_journal WHERE seq > ? AND seq <= ?"),
+            clearThrough: db.prepare<[number]>("DELETE FROM ingest_journal WHERE seq <= ?"),
             // once per datastream per compaction, with what all of the journal's points of it did
             upsertStream: db.prepare<[StreamChange]>(
                 `INSERT INTO datastreams (feed, id, current_value, at_ms, min_value, max_value, created_ms)
@@ -374,7 +391,10 @@ export class PointWriter {
     }
 
     /**
-     * Moves the journal into the tables in one transaction and empties it; false when it was empty.
+     * Moves the journal into the tables in one transaction and empties it; false when it was empty. With
+     * `stop` (the writer thread, where a write may come meanwhile), in chunks, asking it after each: when it
+     * says so, the transaction ends with the journal's oldest rows moved and the rest left for another call
+     * (compacted_seq marks how far; replays and reads rely on no more than that).
      *
      * The transaction commits with synchronous=NORMAL, which is safe here, by SQLite's documentation
      * (pragma synchronous, and "WAL mode is always consistent with synchronous=NORMAL"): in WAL mode a
@@ -385,7 +405,7 @@ export class PointWriter {
      * it durable with its own. Losing it loses nothing: it only moves points already durable in the
      * journal, which is still there then and is moved again at the next open.
      */
-    compact(): boolean {
+    compact(stop?: () => boolean): boolean {
         const now = this.stmt.seqs.get()!
         if (now.seq === now.compacted) {
             // empty (another connection may have emptied it): nothing to remember either
@@ -395,27 +415,77 @@ export class PointWriter {
         const relax = this.synchronous > 1
         if (relax) this.stmt.relaxSync.run()
         try {
-            const seq = this.db
+            const { seq, through } = this.db
                 .transaction(() => {
                     const seq = this.syncJournal(this.othersCommitted())
-                    this.stmt.moveJournal.run()
+                    const through = stop ? this.moveChunks(this.knownCompacted, seq, stop) : (this.stmt.moveJournal.run(), seq)
+                    if (through < seq) {
+                        this.finishPart(this.knownCompacted, through)
+                        return { seq, through }
+                    }
                     for (const s of this.streams.values()) if (this.feeds.exists(s.feed)) this.stmt.upsertStream.run(s)
                     for (const [feed, ms] of this.touched) if (this.feeds.exists(feed)) this.stmt.touchFeed.run(ms, feed)
                     this.stmt.clearJournal.run()
                     this.stmt.setCompacted.run(seq)
-                    return seq
+                    return { seq, through }
                 })
                 .immediate()
-            for (const s of this.streams.values()) {
-                const key = streamKey(s.feed, s.id)
-                const newest = this.newestStored.get(key)
-                if (newest !== undefined && s.at > newest) this.newestStored.set(key, s.at)
+            if (through < seq) {
+                this.knownCompacted = through
+                return true
             }
+            for (const s of this.streams.values()) this.raiseNewestStored(s)
             this.forgetJournal(seq, seq)
             return true
         } finally {
             if (relax) this.stmt.restoreSync.run()
         }
+    }
+
+    /**
+     * Inside the compaction's transaction: moves the journal's rows of seqs (from, seq] into `datapoints`,
+     * COMPACT_CHUNK_ROWS seqs a statement, until all are moved or `stop()` says so after a chunk. Returns the
+     * last seq moved through.
+     */
+    private moveChunks(from: number, seq: number, stop: () => boolean): number {
+        let through = from
+        do {
+            const to = Math.min(seq, through + COMPACT_CHUNK_ROWS)
+            this.stmt.moveChunk.run(through, to)
+            through = to
+        } while (through < seq && !stop())
+        return through
+    }
+
+    /**
+     * Inside a stopped compaction's transaction: the rows of seqs (from, through] are in `datapoints`; their
+     * datastreams and feeds take what the journal's memory holds for them (all of its points: the same
+     * fold that the rest of the journal, still laid over them by the reads and moved later, gives again),
+     * and they leave the journal, which now starts after `through`.
+     */
+    private finishPart(from: number, through: number): void {
+        const feeds = new Set<number>()
+        for (const { feed, stream } of this.stmt.streamsIn.all(from, through)) {
+            const s = this.streams.get(streamKey(feed, stream))
+            if (s && this.feeds.exists(feed)) {
+                this.stmt.upsertStream.run(s)
+                this.raiseNewestStored(s)
+            }
+            feeds.add(feed)
+        }
+        for (const feed of feeds) {
+            const ms = this.touched.get(feed)
+            if (ms !== undefined && this.feeds.exists(feed)) this.stmt.touchFeed.run(ms, feed)
+        }
+        this.stmt.clearThrough.run(through)
+        this.stmt.setCompacted.run(through)
+    }
+
+    /** A datastream's points are in `datapoints` up to s.at at most: what newestStored knows of it rises to it. */
+    private raiseNewestStored(s: StreamChange): void {
+        const key = streamKey(s.feed, s.id)
+        const newest = this.newestStored.get(key)
+        if (newest !== undefined && s.at > newest) this.newestStored.set(key, s.at)
     }
 
     /** This connection deleted the feed. */
@@ -565,9 +635,9 @@ export function commitBatch(writer: PointWriter, batch: WriteRequest[], nowMs: n
  * Compacts the journal (PointWriter.compact) where nothing waits for it (after a commit, when the writer is
  * idle): a failure is for the log, and the journal stays until the next try (reads that need it try again).
  */
-export function compactQuietly(writer: PointWriter, hooks: GroupCommitHooks): boolean {
+export function compactQuietly(writer: PointWriter, hooks: GroupCommitHooks, stop?: () => boolean): boolean {
     try {
-        return writer.compact()
+        return writer.compact(stop)
     } catch (e) {
         hooks.onError?.(e)
         return false

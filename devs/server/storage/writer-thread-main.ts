@@ -2,7 +2,10 @@
 // datapoint writes in one transaction (point-writer.ts), answering the message after its commit. The
 // commit appends to the ingest journal; the thread moves the journal into the tables (compacts) when it
 // holds COMPACT_JOURNAL_ROWS points and no message waits, when no write came for IDLE_COMPACT_MS, when a
-// read asks for it, and before it closes.
+// read asks for it, and before it closes. While writes come a few points a commit, its own compactions
+// stop after a chunk when a message comes and leave the rest for the next quiet moment, so that an
+// acknowledgement waits for a chunk at most, not for a whole compaction (housekeeping.ts; PERFORMANCE.md,
+// "The writer thread's housekeeping and the ack tail").
 //
 // The thread does not wait in its event loop: it takes its messages from its inbox port itself
 // (receiveMessageOnPort) and sleeps on the doorbell (Atomics.wait) when none waits, giving the loop a turn
@@ -12,8 +15,9 @@
 // night pass").
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads"
 import { openConnection } from "./connection.ts"
+import { averagePointsPerCommit, compactionYields } from "./housekeeping.ts"
 import { commitBatch, COMPACT_JOURNAL_ROWS, compactQuietly, PointWriter, type GroupCommitHooks } from "./point-writer.ts"
-import { ThreadTrace, traceNow, walChange, WRITER_TRACE_PATH, type Housekeeping } from "./writer-trace.ts"
+import { ThreadTrace, traceNow, WRITER_TRACE_PATH, type TracedHousekeeping } from "./writer-trace.ts"
 import { DOORBELL_RUNG, packOutcomes, unpackWrites, type FromWriter, type ToWriter, type WriterThreadStart } from "./writer-thread.ts"
 
 /**
@@ -36,10 +40,10 @@ const report: GroupCommitHooks = {
 const db = openConnection(data.path, data.synchronous)
 const writer = new PointWriter(db) // moves what a previous process left in the journal (crash recovery)
 /** FEEDLINE_WRITER_TRACE (writer-trace.ts): the thread's housekeeping, for each message's trace */
-const trace = WRITER_TRACE_PATH ? new ThreadTrace(data.path, WRITER_TRACE_PATH) : undefined
+const trace = WRITER_TRACE_PATH ? new ThreadTrace(WRITER_TRACE_PATH, data.path) : undefined
 
 /** Runs one piece of housekeeping, traced when tracing. */
-function housekeeping<T>(kind: Housekeeping, work: () => T): T {
+function housekeeping<T>(kind: TracedHousekeeping, work: () => T): T {
     if (!trace) return work()
     const startAt = traceNow()
     try {
@@ -76,14 +80,18 @@ function handle(m: ToWriter): boolean {
     let commitMs: number | undefined
     const startAt = trace ? traceNow() : 0
     const walBefore = trace?.walIndex()
-    const outcomes = commitBatch(writer, unpackWrites(m.writes), m.nowMs, {
+    const writes = unpackWrites(m.writes)
+    let points = 0
+    for (const w of writes) points += w.points.length
+    recentPointsPerCommit = averagePointsPerCommit(recentPointsPerCommit, points)
+    const outcomes = commitBatch(writer, writes, m.nowMs, {
         onCommit: (ms) => (commitMs = ms),
         onError: report.onError,
     })
     const answer: FromWriter = { kind: "written", id: m.id, outcomes: packOutcomes(outcomes), commitMs, keysGeneration: writer.keysGeneration() }
     if (trace && m.trace) {
         const commitEndAt = traceNow()
-        const inCommit = walChange(walBefore, trace.walIndex())
+        const inCommit = trace.walChange(walBefore)
         // SQLite's automatic checkpoint runs inside the commit: whoever waited for this commit waited for it too
         if (inCommit) trace.housekeeping("checkpoint", startAt)
         answer.trace = { startAt, commitEndAt, postedAt: traceNow(), behind: trace.behind(m.trace.firstQueuedAt, startAt), inCommit }
@@ -102,6 +110,12 @@ const LOOP_TURN_EVERY_MS = 100
 // The doorbell counts the messages sent: a message is in the inbox before its ring, so a count that has
 // not moved since the inbox was found empty means that nothing is on its way, and the wait cannot miss one.
 let rung = Atomics.load(doorbell, DOORBELL_RUNG)
+/** A message was sent since the thread last found its inbox empty (a compaction stops after its chunk). */
+const messageCame = () => Atomics.load(doorbell, DOORBELL_RUNG) !== rung
+/** points per commit, recently (averagePointsPerCommit) */
+let recentPointsPerCommit = 0
+/** When a compaction stops: when a message comes, unless the writer is busy (compactionYields). */
+const compactionStop = () => (compactionYields(recentPointsPerCommit) ? messageCame : undefined)
 /** a message came since the last idle compaction */
 let idleCompactDue = false
 /** when the thread left serve() for a turn of its event loop (traced as housekeeping); 0 when not tracing */
@@ -119,18 +133,19 @@ function serve(): void {
             if (performance.now() >= turnAt) break
             continue
         }
-        // nothing waits: a full journal is moved now, so that waiting acknowledgements are never held up by it
-        if (writer.journalRows() >= COMPACT_JOURNAL_ROWS) {
-            housekeeping("compaction", () => compactQuietly(writer, report))
-            continue
-        }
         const now = Atomics.load(doorbell, DOORBELL_RUNG)
         if (now !== rung) {
             rung = now
             continue
         }
+        // nothing waits, and nothing is on its way: a full journal is moved now (a chunk at a time, until a
+        // message comes, while writes come a few at a time), so that acknowledgements are not held up by it
+        if (writer.journalRows() >= COMPACT_JOURNAL_ROWS) {
+            housekeeping("compaction", () => compactQuietly(writer, report, compactionStop()))
+            continue
+        }
         if (Atomics.wait(doorbell, DOORBELL_RUNG, rung, IDLE_COMPACT_MS) === "timed-out") {
-            if (idleCompactDue) housekeeping("compaction", () => compactQuietly(writer, report))
+            if (idleCompactDue) housekeeping("compaction", () => compactQuietly(writer, report, compactionStop()))
             idleCompactDue = false
             break
         }

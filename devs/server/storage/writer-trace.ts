@@ -5,6 +5,7 @@
 // appends a line when the answer arrives. Clocks: performance.timeOrigin + performance.now(), which both
 // threads of one process share.
 import { closeSync, openSync, readSync, writeSync } from "node:fs"
+import { endianness } from "node:os"
 
 export const WRITER_TRACE_PATH = process.env.FEEDLINE_WRITER_TRACE || undefined
 
@@ -12,8 +13,8 @@ export const WRITER_TRACE_PATH = process.env.FEEDLINE_WRITER_TRACE || undefined
 export const traceNow = (): number => performance.timeOrigin + performance.now()
 
 /** What the thread did other than the message's own commit, while it waited: the kinds the trace tells apart. */
-export type Housekeeping = "compaction" | "checkpoint" | "turn"
-const KINDS: readonly Housekeeping[] = ["compaction", "checkpoint", "turn"]
+export type TracedHousekeeping = "compaction" | "checkpoint" | "turn"
+const KINDS: readonly TracedHousekeeping[] = ["compaction", "checkpoint", "turn"]
 
 /** The thread's side of one message's trace (sent back with its answer). */
 export interface ThreadTiming {
@@ -45,24 +46,32 @@ export function overlapMs(intervals: readonly (readonly [number, number])[], fro
 /** How long back the thread remembers its housekeeping: longer than any wait worth tracing. */
 const REMEMBER_MS = 10_000
 
-/** The thread's record of its housekeeping, and a look at the WAL-index header around each commit. */
+/** The thread's record of its housekeeping. */
 export class ThreadTrace {
-    private readonly spans = new Map<Housekeeping, [number, number][]>(KINDS.map((k) => [k, []]))
-    private shm: number | undefined
-    private readonly header = Buffer.alloc(100)
+    private readonly spans = new Map<TracedHousekeeping, [number, number][]>(KINDS.map((k) => [k, []]))
 
     /** `<trace file>.housekeeping`: one line per span, "kind startAt ms" (a few a second) */
     private readonly spanFile: number
 
-    constructor(
-        private readonly dbPath: string,
-        tracePath: string,
-    ) {
+    private readonly wal: WalIndex
+
+    constructor(tracePath: string, dbPath: string) {
         this.spanFile = openSync(`${tracePath}.housekeeping`, "a")
+        this.wal = new WalIndex(dbPath)
+    }
+
+    /** The WAL now (before a commit, for walChange). */
+    walIndex(): WalState | undefined {
+        return this.wal.read()
+    }
+
+    /** What the commit since `before` did to the WAL (walChange). */
+    walChange(before: WalState | undefined): string {
+        return walChange(before, this.wal.read())
     }
 
     /** Records a span of housekeeping that ran from `startAt` until now. */
-    housekeeping(kind: Housekeeping, startAt: number): void {
+    housekeeping(kind: TracedHousekeeping, startAt: number): void {
         const now = traceNow()
         const list = this.spans.get(kind)!
         list.push([startAt, now])
@@ -74,28 +83,59 @@ export class ThreadTrace {
         return KINDS.map((k) => overlapMs(this.spans.get(k)!, from, to))
     }
 
-    /**
-     * The WAL-index header's mxFrame (frames in the WAL) and nBackfill (frames checkpointed) as the -shm file
-     * holds them now (sqlite.org/walformat.html: offsets 16 and 96, native byte order), or undefined.
-     */
-    walIndex(): { frames: number; backfilled: number } | undefined {
-        try {
-            this.shm ??= openSync(`${this.dbPath}-shm`, "r")
-            if (readSync(this.shm, this.header, 0, 100, 0) < 100) return undefined
-            return { frames: this.header.readUInt32LE(16), backfilled: this.header.readUInt32LE(96) }
-        } catch {
-            return undefined
-        }
-    }
-
     close(): void {
-        if (this.shm !== undefined) closeSync(this.shm)
         closeSync(this.spanFile)
     }
 }
 
+/** The WAL as its index says: frames in it, and how many of those are copied into the database file. */
+export interface WalState {
+    frames: number
+    backfilled: number
+}
+
+const NATIVE_LE = endianness() === "LE"
+/** the header's iVersion, the only one SQLite has written */
+const WAL_INDEX_VERSION = 3007000
+/** Bytes of the WAL-index header read (the header's two copies, then the checkpoint information). */
+const WAL_INDEX_HEADER_BYTES = 100
+
+/**
+ * `-shm` files open for reading, by path, for the life of the process: never closed, because closing any
+ * descriptor of a file drops every POSIX lock this process holds on it (fcntl locks are per process), and
+ * SQLite's connections in this process hold theirs on the `-shm` while they are open (the lock that tells
+ * another process, such as the CLI, that the index is in use).
+ */
+const shmFiles = new Map<string, number>()
+
+/**
+ * The WAL-index header as the database's `-shm` file holds it (sqlite.org/walformat.html, "The WAL-Index
+ * Header": mxFrame at offset 16, nBackfill at 96, both 32-bit in native byte order; SQLite maps the file
+ * shared, so a read sees what the connections wrote). One `pread`.
+ */
+export class WalIndex {
+    private readonly header = Buffer.alloc(WAL_INDEX_HEADER_BYTES)
+
+    constructor(private readonly dbPath: string) {}
+
+    /** The WAL's frames now, or undefined when there is no index to read. */
+    read(): WalState | undefined {
+        try {
+            const path = `${this.dbPath}-shm`
+            let fd = shmFiles.get(path)
+            if (fd === undefined) shmFiles.set(path, (fd = openSync(path, "r")))
+            if (readSync(fd, this.header, 0, WAL_INDEX_HEADER_BYTES, 0) < WAL_INDEX_HEADER_BYTES) return undefined
+            const u32 = (at: number) => (NATIVE_LE ? this.header.readUInt32LE(at) : this.header.readUInt32BE(at))
+            if (u32(0) !== WAL_INDEX_VERSION) return undefined
+            return { frames: u32(16), backfilled: u32(96) }
+        } catch {
+            return undefined
+        }
+    }
+}
+
 /** What a commit did to the WAL-index: k when it checkpointed, r when it restarted the WAL. */
-export function walChange(before: { frames: number; backfilled: number } | undefined, after: { frames: number; backfilled: number } | undefined): string {
+export function walChange(before: WalState | undefined, after: WalState | undefined): string {
     if (!before || !after) return ""
     let s = ""
     if (after.frames < before.frames) s += "r"

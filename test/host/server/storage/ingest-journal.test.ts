@@ -12,7 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, test } from "node:test"
 import Database from "better-sqlite3"
-import { COMPACT_JOURNAL_ROWS, PointWriter } from "../../../../devs/server/storage/point-writer.ts"
+import { COMPACT_CHUNK_ROWS, COMPACT_JOURNAL_ROWS, PointWriter } from "../../../../devs/server/storage/point-writer.ts"
 import { MIGRATIONS, SCHEMA_VERSION, SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
 
 const T0 = Date.UTC(2026, 11, 6, 12)
@@ -479,5 +479,63 @@ test("journal: a data folder from before migration 9 (a stored seq counter) open
                 db.close()
             }
         }
+    }
+})
+
+test(`journal: a compaction stopped after each chunk of ${COMPACT_CHUNK_ROWS} seqs, with commits between its parts, answers reads and rewrites as one compaction does and leaves the same tables`, async () => {
+    // A compacts one chunk at a time (what the writer thread does when a write comes during a compaction); B once at the end
+    const a = await writerWithFeeds(2)
+    const b = await writerWithFeeds(2)
+    const [f, g] = a.ids
+    assert.deepEqual(b.ids, a.ids)
+    /** commit i: 600 points over two feeds and three datastreams, rewriting (identically and not) and going back in time */
+    const batch = (i: number) =>
+        [f, g].map((feed) => ({
+            feed,
+            points: Array.from({ length: 300 }, (_, k) => {
+                const at = T0 + ((i * 250 + k) % 1500) - (k % 7 === 0 ? 50 : 0)
+                return { stream: ["s", "t", "u"][k % 3], atMs: at, value: k % 5 === 0 ? String(at % 11) : String(i * 1000 + k) }
+            }),
+        }))
+    const readers = [a, b].map((x) => new SqliteStore({ path: x.path, writerThread: true, now: () => T0 })) // reads only: no thread starts
+    const read = async (store: SqliteStore) => ({
+        history: await Promise.all(["s", "t", "u"].flatMap((s) => [f, g].map((feed) => store.history(feed, s, { startMs: 0, endMs: T0 * 2, limit: 1000 })))),
+        streams: await Promise.all([f, g].map((feed) => store.listDatastreams(feed))),
+        feeds: await store.listFeeds(),
+    })
+    try {
+        let parts = 0
+        let partial = 0
+        for (let i = 0; i < 8; i++) {
+            const now = T0 + 10 * i
+            assert.deepEqual(a.writer.commit(batch(i), now), b.writer.commit(batch(i), now), `commit ${i}: the same changes`)
+            if (i >= 1) {
+                const before = rowsOf(a.path).journal
+                assert.equal(a.writer.compact(() => true), true)
+                parts++
+                const after = rowsOf(a.path).journal
+                assert.equal(after, Math.max(0, before - COMPACT_CHUNK_ROWS), "one chunk moved (seqs are consecutive)")
+                if (after > 0) partial++
+            }
+            if (i % 3 === 2) assert.deepEqual(await read(readers[0]), await read(readers[1]), `reads after commit ${i}`)
+        }
+        while (a.writer.compact(() => true)) parts++
+        assert.equal(b.writer.compact(), true)
+        assert.ok(partial >= 4 && parts > 8, `${partial} compactions left rows, ${parts} parts`)
+        for (const x of [a, b]) assert.equal(rowsOf(x.path).journal, 0)
+        assert.deepEqual(await read(readers[0]), await read(readers[1]), "the tables, read")
+        const tables = (db: Database.Database) => ({
+            datapoints: db.prepare("SELECT * FROM datapoints ORDER BY feed, stream, at_ms").all(),
+            datastreams: db.prepare("SELECT * FROM datastreams ORDER BY feed, id").all(),
+            feeds: db.prepare("SELECT id, updated_ms FROM feeds ORDER BY id").all(),
+            compacted: db.prepare("SELECT value FROM settings WHERE name = 'compacted_seq'").pluck().get(),
+        })
+        assert.deepEqual(tables(a.db), tables(b.db))
+        // and on from there alike: rewrites of what the parts moved are no change, new values are
+        assert.deepEqual(a.writer.commit(batch(3), T0 + 100), b.writer.commit(batch(3), T0 + 100))
+    } finally {
+        await Promise.all(readers.map((r) => r.close()))
+        a.db.close()
+        b.db.close()
     }
 })
