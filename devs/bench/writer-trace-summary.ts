@@ -6,6 +6,7 @@
 // the requests of its message), so that its percentiles are those of the acknowledgements' server part.
 //   node --import tsx devs/bench/writer-trace-summary.ts <trace file> [from ms] [to ms]
 import { readFileSync } from "node:fs"
+import { MESSAGES_ON_THE_WAY } from "../server/storage/writer-thread.ts"
 import { runEntry } from "./entry.ts"
 
 export interface TraceLine {
@@ -21,6 +22,8 @@ export interface TraceLine {
     answerMs: number
     /** SQLite checkpointed (k) or restarted the WAL (r) inside this message's commit */
     inCommit: string
+    /** messages on their way to the thread when its first write was queued (-1: not traced) */
+    inflightAtQueue: number
 }
 
 export function parseTrace(text: string): TraceLine[] {
@@ -41,6 +44,7 @@ export function parseTrace(text: string): TraceLine[] {
             afterCommitMs: n[8],
             answerMs: n[9],
             inCommit: f[10] === "-" ? "" : f[10],
+            inflightAtQueue: f.length > 11 ? Number(f[11]) : -1,
         })
     }
     return out
@@ -78,7 +82,7 @@ export interface TraceSummary {
     /** share of requests held up 1 ms or more by housekeeping: behind it, or SQLite's checkpoint in their own commit */
     heldUp1ms: number
     /** the tail (requests at or above the in-server p99): mean ms of each part */
-    tail: { held: number; queuedOtherCommits: number; compaction: number; checkpoint: number; turn: number; commit: number; after: number; answer: number }
+    tail: { held: number; heldForAnswer: number; queuedOtherCommits: number; compaction: number; checkpoint: number; turn: number; commit: number; after: number; answer: number }
     /** own commits that held SQLite's checkpoint (k) or a WAL restart (r): how many, and their commit ms p50 against the others' */
     checkpointCommits: number
     /** own commits that restarted the WAL (r without k) */
@@ -113,6 +117,7 @@ export function summarizeTrace(lines: TraceLine[]): TraceSummary {
         behindShareByKind: { compaction: share((l) => l.behindCompactionMs), checkpoint: share((l) => l.behindCheckpointMs), turn: share((l) => l.behindTurnMs) },
         tail: {
             held: mean((l) => l.heldMs),
+            heldForAnswer: mean((l) => (l.inflightAtQueue >= MESSAGES_ON_THE_WAY ? l.heldMs : 0)),
             queuedOtherCommits: mean((l) => l.queuedMs - housekeepingMs(l)),
             compaction: mean((l) => l.behindCompactionMs),
             checkpoint: mean((l) => l.behindCheckpointMs),
@@ -138,7 +143,7 @@ export function formatTraceSummary(s: TraceSummary): string {
         `writer trace: ${s.messages} messages, ${s.requests} writes; in the server p50 ${ms(s.inServer[0])}, p99 ${ms(s.inServer[1])}, p99.9 ${ms(s.inServer[2])} ms;`,
         `without the housekeeping waits p99 ${ms(s.withoutHousekeeping[1])}, p99.9 ${ms(s.withoutHousekeeping[2])} ms;`,
         `behind housekeeping ${pc(s.behindShare)} of writes (compaction ${pc(s.behindShareByKind.compaction)}, checkpoint ${pc(s.behindShareByKind.checkpoint)}, loop turn ${pc(s.behindShareByKind.turn)}), held up ≥ 1 ms by it ${pc(s.heldUp1ms)}, the wait p99 ${ms(s.behind[0])}, p99.9 ${ms(s.behind[1])}, max ${ms(s.behind[2])} ms;`,
-        `the tail (≥ p99), mean ms: held ${ms(t.held)}, behind commits ${ms(t.queuedOtherCommits)}, compaction ${ms(t.compaction)}, checkpoint ${ms(t.checkpoint)}, turn ${ms(t.turn)}, own commit ${ms(t.commit)}, after ${ms(t.after)}, answer ${ms(t.answer)};`,
+        `the tail (≥ p99), mean ms: held on the main thread ${ms(t.held)} (of it for an answer, two messages on their way: ${ms(t.heldForAnswer)}), behind commits ${ms(t.queuedOtherCommits)}, compaction ${ms(t.compaction)}, checkpoint ${ms(t.checkpoint)}, turn ${ms(t.turn)}, own commit ${ms(t.commit)}, after ${ms(t.after)}, answer ${ms(t.answer)};`,
         `commit p99 ${ms(s.commit[0])}, p99.9 ${ms(s.commit[1])} ms; ${s.checkpointCommits} commits held a checkpoint (p50 ${ms(s.commitP50.withCheckpoint)} ms against ${ms(s.commitP50.plain)}), ${s.restartCommits} restarted the WAL`,
     ].join(" ")
 }

@@ -100,7 +100,7 @@ export type FromWriter =
  * keep the thread busy (the next message is there when a commit ends: it never waits for the main thread
  * to be scheduled) while the writes made during a commit still go over in one message.
  */
-const MESSAGES_ON_THE_WAY = 2
+export const MESSAGES_ON_THE_WAY = 2
 
 export interface WriterThreadData {
     path: string
@@ -149,7 +149,7 @@ export class WriterThread {
     /** the writes not sent yet: they go together when a message on its way is answered */
     private queued: (WriteRequest & Waiting)[] = []
     /** FEEDLINE_WRITER_TRACE (writer-trace.ts): when the oldest queued write was queued, and each message's stamps */
-    private readonly trace = WRITER_TRACE_PATH ? { file: new MainTrace(`${WRITER_TRACE_PATH}`), firstQueuedAt: 0, sent: new Map<number, MainTiming>() } : undefined
+    private readonly trace = WRITER_TRACE_PATH ? { file: new MainTrace(`${WRITER_TRACE_PATH}`), firstQueuedAt: 0, inflightAtQueue: 0, sent: new Map<number, MainTiming>() } : undefined
     private scheduled = false
     private readonly sendSoon = () => {
         this.scheduled = false
@@ -170,7 +170,10 @@ export class WriterThread {
     /** `keysGeneration`: see WriteRequest. */
     write(feed: number, points: PointInput[], keysGeneration?: number): Promise<WrittenPairs> {
         return new Promise((resolve, reject) => {
-            if (this.trace && this.queued.length === 0) this.trace.firstQueuedAt = traceNow()
+            if (this.trace && this.queued.length === 0) {
+                this.trace.firstQueuedAt = traceNow()
+                this.trace.inflightAtQueue = this.inflight.size
+            }
             this.queued.push({ feed, points, keysGeneration, resolve, reject })
             if (!this.scheduled && this.inflight.size < MESSAGES_ON_THE_WAY) {
                 this.scheduled = true
@@ -188,7 +191,7 @@ export class WriterThread {
         this.inflight.set(id, batch)
         if (this.inflight.size === 1) worker.ref() // an unanswered write keeps the process alive
         const m: ToWriter = { kind: "write", id, nowMs: this.now(), writes: packWrites(batch) }
-        if (this.trace) this.trace.sent.set(id, (m.trace = { firstQueuedAt: this.trace.firstQueuedAt, sentAt: traceNow() }))
+        if (this.trace) this.trace.sent.set(id, (m.trace = { firstQueuedAt: this.trace.firstQueuedAt, inflightAtQueue: this.trace.inflightAtQueue, sentAt: traceNow() }))
         this.toThread(m)
     }
 
