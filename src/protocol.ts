@@ -429,6 +429,24 @@ export function apiKeyOf(req: Request): string | undefined {
     return undefined
 }
 
+/**
+ * [P§10] Whether JSON text holds the escape \uFFFE or \uFFFF (any case) in a string. The DeviceScript
+ * runtime's JSON.parse panics on either (a VM panic: the board reboots, and a subscription's replay would
+ * bring it again after every reboot), so a line holding one is a bad line in both runtimes. The server
+ * stores neither (controlOrUnparsableAt); an older server, or another, may send them.
+ */
+function holdsUnparsableEscape(text: string): boolean {
+    for (let at = text.indexOf("\\u"); at >= 0; at = text.indexOf("\\u", at + 1)) {
+        // an escape only after an odd run of backslashes (JSON text \\uffff is a backslash, then "uffff")
+        // (charCodeAt before the text's start is no backslash)
+        let run = 1
+        while (text.charCodeAt(at - run) === 92) ++run
+        const hex = text.slice(at + 2, at + 6).toLowerCase()
+        if (run % 2 && (hex === "fffe" || hex === "ffff")) return true
+    }
+    return false
+}
+
 /** [P§6] A server line that is not one: E_BAD_LINE with why. */
 function badLine(reason: string): ServerLine {
     return { kind: "invalid", error: { code: "E_BAD_LINE", status: 0, reason: reason } }
@@ -444,6 +462,8 @@ export function decodeServerLine(line: string): ServerLine {
     }
     let o: Json
     try {
+        // not JSON to this runtime either: its JSON.parse panics on them
+        if (holdsUnparsableEscape(line)) throw line
         o = JSON.parse(line)
     } catch (e) {
         return badLine("server line is not JSON")
@@ -610,11 +630,27 @@ export function errorBody(title: string, reason: string, code?: string): Json {
     return { title: title, errors: reason, code: code }
 }
 
+/**
+ * [P§10] The index of the first character in `s` that values, titles and names may not hold, or -1: a
+ * control character (U+0000-U+001F, U+007F-U+009F: a device prints and parses what it is pushed, where NUL
+ * ends a C string and ESC or CR rewrite a terminal's line; PostgreSQL cannot store U+0000), or U+FFFE or
+ * U+FFFF, whose escapes the DeviceScript runtime's JSON.parse panics on (holdsUnparsableEscape).
+ */
+export function controlOrUnparsableAt(s: string): number {
+    for (let i = 0; i < s.length; ++i) {
+        const c = s.charCodeAt(i)
+        if (c < 32 || (c > 126 && c < 160) || (c | 1) === 0xffff) return i
+    }
+    return -1
+}
+
 /** [P§10] A value as stored: strings as they are, numbers as their text; undefined when not acceptable. */
 export function valueText(v: Json): string | undefined {
     let s: string
-    if (typeof v === "string") s = v
-    else if (typeof v === "number" && v - v === 0) s = "" + v
+    if (typeof v === "string") {
+        if (controlOrUnparsableAt(v) >= 0) return undefined
+        s = v
+    } else if (typeof v === "number" && v - v === 0) s = "" + v
     else if (typeof v === "boolean") s = v ? "1" : "0"
     else return undefined
     return s.length <= MAX_VALUE_CHARS ? s : undefined

@@ -2,6 +2,7 @@
 import { describe, expect, test } from "@devicescript/test"
 import { REPLAY_LIMIT } from "../../src/net/subscriptions"
 import { textAfter } from "../../src/subscription-cursor"
+import { quote } from "../../src/protocol"
 import { ackLast, advance, bringUp, Harness, makeLink, rx, SERVER_TIME_MS, welcomeLine } from "./netfakes"
 
 function truncatedAck(token: string, replayed: number, nextSince: string): string {
@@ -11,6 +12,19 @@ function truncatedAck(token: string, replayed: number, nextSince: string): strin
 function push(token: string, at: string, value: string): string {
     // concatenation, not a template: DeviceScript's template literals turn "}}" into "}"
     return '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"id":"led","current_value":"' + value + '","at":"' + at + '"}}\n'
+}
+
+/** A link that is up and subscribed to led (acknowledged); `got`: each push's current_value, in order. */
+function ledSubscribed(): { h: Harness; got: string[]; sub: any } {
+    const h = makeLink()
+    const got: string[] = []
+    h.link.subscribe("datastreams/led", body => {
+        got.push(body.current_value)
+    })
+    bringUp(h)
+    const sub = h.t.lastRequest()
+    ackLast(h, 200)
+    return { h, got, sub }
 }
 
 describe("link subscriptions", () => {
@@ -72,14 +86,7 @@ describe("link subscriptions", () => {
         expect(h.t.lastRequest().params.since).toBe(SERVER_TIME_MS) // not the new welcome's time
     })
     test("the same at again with another value is that datapoint rewritten: applied, the later value wins", async () => {
-        const h = makeLink()
-        const got: string[] = []
-        h.link.subscribe("datastreams/led", body => {
-            got.push(body.current_value)
-        })
-        bringUp(h)
-        const sub = h.t.lastRequest()
-        ackLast(h, 200)
+        const { h, got, sub } = ledSubscribed()
         const at = "2026-11-22T05:00:01.000Z" // one datapoint written twice with an explicit at
         rx(h, push(sub.token, at, "1") + push(sub.token, at, "0") + push(sub.token, at, "0"))
         expect(got.join(",")).toBe("1,0")
@@ -380,5 +387,43 @@ describe("link robustness (misbehaving server)", () => {
         rx(h, '{"welcome":"x","session":"s2","time":5}\n')
         expect(h.link.state).toBe("up")
         expect(h.link.stats().badLines).toBe(1)
+    })
+})
+
+describe("pushed text [P§10]", () => {
+    test("U+2028/U+2029, a character outside the BMP and other Unicode text reach the handler as the server escaped them", async () => {
+        const { h, got, sub } = ledSubscribed()
+        // as the server's quote() writes them: the wire is ASCII, every other character a \u escape
+        const wire = ["a\\u2028b\\u2029c", "\\ud83d\\ude00x", "\\u00e9\\u4e2d", "\\ufeff\\ufdd0"]
+        for (let i = 0; i < wire.length; ++i) rx(h, push(sub.token, "2026-11-22T05:00:0" + (i + 1) + ".000Z", wire[i]))
+        expect(got.length).toBe(wire.length)
+        for (let i = 0; i < wire.length; ++i) expect(quote(got[i])).toBe('"' + wire[i] + '"')
+        expect(got[0]).toBe("a\u2028b\u2029c")
+        expect(h.link.state).toBe("up")
+        expect(h.link.stats().badLines).toBe(0)
+    })
+    test("a push holding \\uFFFF or \\uFFFE (the runtime's JSON.parse panics on them) is a bad line, not a reboot; the next push arrives", async () => {
+        const { h, got, sub } = ledSubscribed()
+        rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1\\uffff"))
+        rx(h, push(sub.token, "2026-11-22T05:00:02.000Z", "\\uFFFE"))
+        // a backslash, then the text "uffff": no escape, delivered
+        rx(h, push(sub.token, "2026-11-22T05:00:03.000Z", "\\\\uffff"))
+        // control characters an older server stored: parsed, delivered (this server refuses them at the door)
+        rx(h, push(sub.token, "2026-11-22T05:00:04.000Z", "a\\u0000b"))
+        expect(h.link.stats().badLines).toBe(2)
+        expect(h.link.state).toBe("up")
+        expect(got.length).toBe(2)
+        expect(got[0]).toBe("\\uffff")
+        expect(got[1].length).toBe(3)
+    })
+    test("a value with a control character is refused on the device, as the server would refuse it", async () => {
+        const h = makeLink()
+        bringUp(h)
+        expect(h.link.report("cmd_echo", "a\u0000b")).toBe(false)
+        expect(h.link.report("cmd_echo", "\u001b[2J")).toBe(false)
+        expect(h.link.report("cmd_echo", "1\u0085")).toBe(false)
+        // (U+FFFE and U+FFFF cannot be made here: the compiler refuses them in a literal, JSON.parse panics)
+        expect(h.link.stats().rejected).toBe(3)
+        expect(h.link.report("cmd_echo", "a\u2028\u00e9")).toBe(true)
     })
 })

@@ -347,6 +347,18 @@ export const SERVER_LINE_VECTORS: ServerLineVector[] = [
         notice: false,
     },
     { name: "garbage", input: "HTTP/1.1 400 Bad Request", kind: "invalid" },
+    {
+        name: "a push holding \\uffff: a bad line (the DeviceScript runtime's JSON.parse panics on it; the server stores none)",
+        input: '{"token":"s1","status":200,"resource":"/feeds/1/datastreams/led","body":{"id":"led","current_value":"1\\uffff","at":"2026-11-22T05:00:00.000Z"}}',
+        kind: "invalid",
+    },
+    { name: "\\uFFFE in upper case: a bad line", input: '{"token":"s1","status":200,"body":{"current_value":"\\uFFFE"}}', kind: "invalid" },
+    {
+        name: "a backslash, then the text uffff: no escape, a response",
+        input: '{"token":"s1","status":200,"body":{"current_value":"\\\\uffff"}}',
+        kind: "response",
+        expect: '{"token":"s1","status":200,"body":{"current_value":"\\\\uffff"}}',
+    },
     { name: "array", input: "[1,2]", kind: "invalid" },
     { name: "object without status", input: '{"hello":1}', kind: "invalid" },
     {

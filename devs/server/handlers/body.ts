@@ -1,7 +1,7 @@
 // Reading request bodies [P§5, P§9, P§10]: datastream lists and datapoint lists become validated points.
 // A write is all or nothing: every point is checked before anything is stored.
-import { isDatastreamId, MAX_VALUE_CHARS, valueText } from "../../../src/protocol.ts"
-import { badBody, unprocessable } from "../errors.ts"
+import { controlOrUnparsableAt, isDatastreamId, MAX_VALUE_CHARS, valueText } from "../../../src/protocol.ts"
+import { ApiError, badBody, unprocessable } from "../errors.ts"
 import type { PointInput } from "../storage/store.ts"
 import { isoOf, parseTime } from "../time.ts"
 
@@ -25,7 +25,24 @@ export function datastreamIdOf(v: unknown, where: Place, member = ""): string {
     return v as string
 }
 
+/**
+ * [P§10] `text` (a value, title, label or name at `where`) as it is, or 400 E_BAD_CHARACTER naming the
+ * field and the character: nothing is stored that a device could not be pushed, parse and print.
+ */
+export function plainText(text: string, where: string): string {
+    const at = controlOrUnparsableAt(text)
+    if (at < 0) return text
+    const c = text.charCodeAt(at)
+    const what = c >= 0xfffe ? "which devices cannot parse" : "a control character"
+    throw new ApiError(
+        400,
+        "E_BAD_CHARACTER",
+        `${where} holds U+${c.toString(16).toUpperCase().padStart(4, "0")}, ${what}, at character ${at + 1}: values, titles and names are one line of text, without U+0000-U+001F, U+007F-U+009F, U+FFFE or U+FFFF. Nothing was written`,
+    )
+}
+
 function valueOf(v: unknown, where: string): string {
+    if (typeof v === "string") plainText(v, where)
     const text = valueText(v)
     if (text === undefined) throw unprocessable("E_BAD_VALUE", `${where} must be a string of at most ${MAX_VALUE_CHARS} characters, a number or a boolean`)
     return text

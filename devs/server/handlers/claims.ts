@@ -16,7 +16,7 @@ import { limitKeyOf } from "../limit-key.ts"
 import { MAX_VALUE_CHARS } from "../../../src/protocol.ts"
 import type { Take } from "../ratelimit.ts"
 import type { DeviceRecord } from "../storage/store.ts"
-import { objectBody } from "./body.ts"
+import { objectBody, plainText } from "./body.ts"
 import { claimPolicies } from "./products.ts"
 
 const EXAMPLE = '{"hardware_id":"12abdd2289421234","code":"<the board\'s activation code>","firmware":"0.1.0"}'
@@ -52,7 +52,7 @@ async function claimOnce(ctx: OpenCtx): Promise<Result> {
     const hardwareId = textOf(body.hardware_id, "hardware_id", 64, true)!
     if (!HARDWARE_ID.test(hardwareId)) throw unprocessable("E_BAD_VALUE", "hardware_id must be 1 to 64 characters of A-Za-z0-9_.:-")
     const code = textOf(body.code, "code", MAX_CREDENTIAL_CHARS, true)!
-    const firmware = textOf(body.firmware, "firmware", MAX_VALUE_CHARS, false) ?? ""
+    const firmware = plainText(textOf(body.firmware, "firmware", MAX_VALUE_CHARS, false) ?? "", "firmware")
     const previousKey = textOf(body.key, "key", MAX_CREDENTIAL_CHARS, false)
     const productId = ctx.path.product
 

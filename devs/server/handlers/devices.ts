@@ -8,7 +8,7 @@ import { notFound, unprocessable } from "../errors.ts"
 import { MAX_LABEL_CHARS } from "../limits.ts"
 import type { DeviceRecord } from "../storage/store.ts"
 import { isoOf } from "../time.ts"
-import { objectBody } from "./body.ts"
+import { objectBody, plainText } from "./body.ts"
 import { pageParam } from "./datapoints.ts"
 
 /** One page of GET /devices (each device costs a read of its feed's datastreams); `page` for the next. */
@@ -83,6 +83,7 @@ async function rename(ctx: Ctx) {
     requireMaster(ctx, "manage the fleet")
     const body = objectBody(ctx.req.body, '{"name":"north field 3"}')
     if (typeof body.name !== "string" || body.name.length > MAX_LABEL_CHARS) throw unprocessable("E_BAD_VALUE", `name must be a string of at most ${MAX_LABEL_CHARS} characters`)
+    plainText(body.name, "name")
     if (!(await ctx.deps.store.renameDevice(ctx.path.device, body.name, ctx.deps.now()))) throw notFound(`there is no device ${ctx.path.device}`)
     return { status: 200, body: await deviceJson(ctx, await deviceOf(ctx), await connectedKeys(ctx)) }
 }

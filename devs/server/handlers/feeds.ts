@@ -3,7 +3,7 @@ import { forbidden, notFound, unprocessable } from "../errors.ts"
 import { visibleFeeds } from "../auth/grant.ts"
 import { requireFeed, type Ctx, type Result, type Routes } from "../context.ts"
 import type { PendingWrite } from "../hub/index.ts"
-import { objectBody, pointsOfDatastreams } from "./body.ts"
+import { objectBody, plainText, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"
 import { pageParam } from "./datapoints.ts"
 import { MAX_FEED_ID } from "../limits.ts"
@@ -18,7 +18,7 @@ export const MAX_TITLE_CHARS = 255
 function titleOf(v: unknown): string | undefined {
     if (v === undefined) return undefined
     if (typeof v !== "string" || v.length > MAX_TITLE_CHARS) throw unprocessable("E_BAD_VALUE", `title must be a string of at most ${MAX_TITLE_CHARS} characters`)
-    return v
+    return plainText(v, "title")
 }
 
 async function list(ctx: Ctx) {

@@ -3,7 +3,7 @@ import { describeKey } from "../auth/keys.ts"
 import { notFound, unprocessable } from "../errors.ts"
 import { requireMaster, type Ctx, type Routes } from "../context.ts"
 import { PERMISSIONS, type Permission } from "../auth/grant.ts"
-import { objectBody } from "./body.ts"
+import { objectBody, plainText } from "./body.ts"
 
 async function list(ctx: Ctx) {
     requireMaster(ctx)
@@ -29,6 +29,7 @@ async function create(ctx: Ctx) {
     if (body.label !== undefined && (typeof body.label !== "string" || body.label.length > 255)) {
         throw unprocessable("E_BAD_VALUE", "label must be a string of at most 255 characters")
     }
+    if (body.label !== undefined) plainText(body.label, "label")
     if (body.key !== undefined && typeof body.key !== "string") throw unprocessable("E_BAD_VALUE", "key must be a string")
     const { record, secret } = await ctx.deps.keys.create({ label: body.label, permissions: permissions as Permission[], feeds, master, secret: body.key })
     return { status: 201, body: { ...describeKey(record), key: secret } }

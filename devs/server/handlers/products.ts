@@ -7,7 +7,7 @@ import { notFound, unprocessable } from "../errors.ts"
 import { MAX_ALLOW_LIST, MAX_CLAIM_POLICY_BYTES, MAX_LABEL_CHARS } from "../limits.ts"
 import type { ProductDatastream, ProductRecord } from "../storage/store.ts"
 import { isoOf } from "../time.ts"
-import { objectBody } from "./body.ts"
+import { objectBody, plainText } from "./body.ts"
 
 /** The datastreams one product declares: more would not fit a board's settings (a policy each) anyway. */
 export const MAX_PRODUCT_DATASTREAMS = 64
@@ -49,6 +49,8 @@ function datastreamsOf(v: unknown): ProductDatastream[] {
         if (policy !== undefined && (typeof policy !== "string" || policy.length === 0 || policy.length > MAX_VALUE_CHARS)) {
             throw unprocessable("E_BAD_VALUE", `datastreams[${i}].policy must be a sampling policy of at most ${MAX_VALUE_CHARS} characters, e.g. "i=10s d=0.2 s=10m"`)
         }
+        // handed to each board that claims (its CFG_<id> setting)
+        if (policy !== undefined) plainText(policy, `datastreams[${i}].policy`)
         return policy === undefined ? { id } : { id, policy }
     })
 }
@@ -82,6 +84,7 @@ async function create(ctx: Ctx) {
     if (typeof body.title !== "string" || body.title.trim() === "" || body.title.length > MAX_LABEL_CHARS) {
         throw unprocessable("E_BAD_VALUE", `title must be a name of 1 to ${MAX_LABEL_CHARS} characters`)
     }
+    plainText(body.title, "title")
     const datastreams = datastreamsOf(body.datastreams)
     const policyBytes = JSON.stringify(claimPolicies({ datastreams })).length
     if (policyBytes > MAX_CLAIM_POLICY_BYTES) {
