@@ -67,12 +67,18 @@ export class FeedStreams {
     }
 
     /**
-     * A new feed's datastreams (`feed`: its id when the request names one, else 0), before it is made: it has
-     * none yet, so only the request's own count is held to the bound; throws 422 E_TOO_MANY_DATASTREAMS.
+     * A new feed's datastreams (`feed`: its id when the request names one), before it is made: it has none
+     * yet, so only the request's own count is held to the bound; throws 422 E_TOO_MANY_DATASTREAMS.
      */
-    admitNewFeed(feed: number, ids: readonly string[]): void {
+    admitNewFeed(feed: number | undefined, ids: readonly string[]): void {
         const named = new Set(ids).size
-        if (named > this.max) throw tooManyDatastreams(feed, 0, named, this.max)
+        if (named <= this.max) return
+        // no feed yet (and without an id in the request, no id to name): what to change is this request
+        throw new ApiError(
+            422,
+            "E_TOO_MANY_DATASTREAMS",
+            `the new feed${feed === undefined ? "" : ` ${feed}`} would have ${named} datastreams; a feed may have at most ${this.max}: name at most ${this.max} in "datastreams", or spread them over several feeds. Nothing was made`,
+        )
     }
 
     /** A datastream deleted (undefined: the whole feed). */

@@ -43,7 +43,7 @@ async function create(ctx: Ctx) {
         id = body.id
     }
     const ds = body.datastreams === undefined ? { points: [], ids: [] } : pointsOfDatastreams(body.datastreams, ctx.deps.now())
-    ctx.deps.feedStreams.admitNewFeed(id ?? 0, ds.ids) // [P§10] before the feed is made
+    ctx.deps.feedStreams.admitNewFeed(id, ds.ids) // [P§10] before the feed is made
     await beginStructureChange(ctx)
     const feed = await ctx.deps.store.createFeed({ id, title: titleOf(body.title) })
     if (ds.ids.length) await ctx.deps.store.createDatastreams(feed.id, ds.ids)

@@ -110,6 +110,13 @@ test("a new feed with more datastreams than the bound is refused and not made", 
     const before = (await http(s, "GET", "/v2/feeds", { key: master })).body.totalResults
     const r = await http(s, "POST", "/v2/feeds", { key: master, body: { title: "too many", datastreams: ids(0, MAX_DATASTREAMS_PER_FEED + 1).map((id) => ({ id })) } })
     assertRefused(r, "POST /feeds")
+    // the feed has no id yet: the reason invents none ("feed 0") and says what to do about this request
+    assert.doesNotMatch(r.body.errors, /feed 0/)
+    assert.match(r.body.errors, new RegExp(`^the new feed would have ${MAX_DATASTREAMS_PER_FEED + 1} datastreams`))
+    assert.doesNotMatch(r.body.errors, /DELETE/, "no datastream of it exists to delete")
+    const named = await http(s, "POST", "/v2/feeds", { key: master, body: { id: 90_001, datastreams: ids(0, MAX_DATASTREAMS_PER_FEED + 1).map((id) => ({ id })) } })
+    assertRefused(named, "POST /feeds with an id")
+    assert.match(named.body.errors, new RegExp(`^the new feed 90001 would have ${MAX_DATASTREAMS_PER_FEED + 1} datastreams`))
     assert.equal((await http(s, "GET", "/v2/feeds", { key: master })).body.totalResults, before)
 })
 
