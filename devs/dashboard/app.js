@@ -343,8 +343,10 @@ async function refreshSessions() {
     if (sessionsSupported === false || conn.state !== "online") return
     sessionsAskedMs = Date.now()
     const list = []
+    // each page from where the one before ended (`next`): a page then costs the server that page alone
+    let after
     for (let page = 1; ; page++) {
-        const r = await conn.request("get", "/sessions", { params: { page } }).catch(() => undefined)
+        const r = await conn.request("get", "/sessions", { params: after === undefined ? { page } : { after } }).catch(() => undefined)
         if (!r) return
         if (r.status === 403) {
             sessionsSupported = false // a key without read: the panel falls back to the age of the last report
@@ -352,7 +354,8 @@ async function refreshSessions() {
         }
         if (r.status !== 200 || !r.body) return
         list.push(...r.body.sessions)
-        if (!r.body.sessions.length || list.length >= r.body.totalResults) break
+        if (!r.body.sessions.length || typeof r.body.next !== "string") break
+        after = r.body.next
     }
     sessionsSupported = true
     const own = conn.welcome && conn.welcome.session

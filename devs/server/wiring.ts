@@ -9,7 +9,7 @@ import type https from "node:https"
 import type net from "node:net"
 import type { KeepaliveContract } from "../../src/keepalive.ts"
 import type { KeyRing } from "./auth/keys.ts"
-import type { Bus, SessionDirectory } from "./bus/bus.ts"
+import type { Bus, SessionDirectory, SessionEntry } from "./bus/bus.ts"
 import { ApiError } from "./errors.ts"
 import { firstVerifier, type Extension } from "./extensions.ts"
 import { FeedStreams } from "./feed-streams.ts"
@@ -130,7 +130,14 @@ export function wireServer(f: Foundations): Wired {
             s.closeWith(new ApiError(503, "E_PUSHES_INTERRUPTED", `${why}: pushes may have been missed; reconnect and subscribe with since`, jitteredRetryMs()))
         }
     })
-    const directory = bus.sessionDirectory(() => [...sessions].map((s) => sessionEntryOf(s, hub, bus.processId)))
+    // one entry per connection for its whole life (its fields are read from it): listing makes none
+    const entries = new WeakMap<Session, SessionEntry>()
+    const entryOf = (s: Session) => {
+        let e = entries.get(s)
+        if (e === undefined) entries.set(s, (e = sessionEntryOf(s, hub, bus.processId)))
+        return e
+    }
+    const directory = bus.sessionDirectory(() => Array.from(sessions, entryOf))
     const router = new Router({
         store,
         keys,

@@ -34,12 +34,19 @@ export async function fetchAndPrintList<T>(
     printList(io.out, await withConnection(values, io, fetch), view, values)
 }
 
-/** Reads every page of a paged collection (GET answers {totalResults, page, <field>: [...]}). */
+/**
+ * Reads every page of a paged collection (GET answers {totalResults, page, <field>: [...]}). A collection
+ * whose pages say where the next starts (`next`: GET /sessions) is followed by `after`, each page then
+ * costing the server that page alone; the others by `page`.
+ */
 export async function allPages(c: FeedlineConnection, resource: string, field: string, params: Record<string, string | number> = {}): Promise<any[]> {
     const items: any[] = []
+    let next: string | undefined
     for (let page = 1; ; page++) {
-        const body = await c.call("get", resource, { params: { ...params, page } })
+        const body = await c.call("get", resource, { params: next === undefined ? { ...params, page } : { ...params, after: next } })
         items.push(...body[field])
-        if (body[field].length === 0 || items.length >= body.totalResults) return items
+        if (body[field].length === 0 || (typeof body.next !== "string" && items.length >= body.totalResults)) return items
+        if (typeof body.next === "string") next = body.next
+        else if (next !== undefined) return items
     }
 }

@@ -3,7 +3,7 @@
 // secret. Closed connections and revoked keys drop out; big lists come in pages of bounded size.
 import assert from "node:assert/strict"
 import { before, test } from "node:test"
-import { sessionEntryOf, sharedFeeds } from "../../../devs/server/handlers/session.ts"
+import { sessionEntryOf, sessionsRoutes, sharedFeeds } from "../../../devs/server/handlers/session.ts"
 import { SESSIONS_PAGE_BYTES } from "../../../devs/server/limits.ts"
 import { until } from "../harness/until.ts"
 import { http, serverForThisFile, TlsClient, WAIT_MS, WsClient } from "../harness/server-harness.ts"
@@ -207,4 +207,92 @@ test("sessions: a connection's subscriptions are listed when its entry is read, 
     // announced to other processes as JSON: the subscriptions go with it
     assert.deepEqual(JSON.parse(JSON.stringify(entry)).subscriptions, [{ resource: "/feeds/1", token: "s1", state: "live" }])
     assert.equal(listed, 2)
+})
+
+/**
+ * GET /sessions through its handler over a directory of `n` made-up connections (a master key asking), counting
+ * the entries it describes: paging by `page` describes every entry of the pages before the one asked for, so an
+ * operator paging through tens of thousands of connections did quadratic work (20,000 connections: 73 pages,
+ * the last ones ~160 ms of the event loop each, 8.3 s in all); `after` (the `next` of the page before) describes
+ * only its own page.
+ */
+function directoryOf(n: number) {
+    let described = 0
+    const hub = {
+        subscriptionsOf: () => {
+            described++
+            return [] as never
+        },
+    }
+    const grant = { keyId: "k1", permissions: ["read"], feeds: [1], master: false } as const
+    // connected in an order other than their ids', some in the same millisecond
+    const conns = Array.from({ length: n }, (_, i) => ({ id: `c${String((i * 7919) % n).padStart(6, "0")}`, transport: "tls", remoteAddress: "10.0.0.1", connectedMs: 1_000 + Math.floor(i / 3), requests: i, pushes: 0, grant }))
+    const list = async () => conns.map((c) => sessionEntryOf(c as never, hub, "p1"))
+    const ctxOf = (params: Record<string, string | number>) =>
+        ({
+            params,
+            grant: { keyId: "m", permissions: ["read", "update", "create", "delete"], master: true },
+            deps: { sessions: { list, close: async () => {} }, keys: { stillValid: () => true, labelOf: () => "device" } },
+        }) as never
+    return {
+        conns,
+        /** the ids in the order the list promises: by connection time, one millisecond's by id */
+        inOrder: () => [...conns].sort((a, b) => a.connectedMs - b.connectedMs || (a.id < b.id ? -1 : 1)).map((c) => c.id),
+        described: () => described,
+        get: async (params: Record<string, string | number>) => {
+            described = 0
+            return (await sessionsRoutes.get!(ctxOf(params))).body as any
+        },
+    }
+}
+
+test("sessions: `after` (the `next` of the page before) pages through every connection once, in the order they connected, describing only its own page", async () => {
+    const n = 3000
+    const d = directoryOf(n)
+    const first = await d.get({})
+    assert.equal(first.totalResults, n)
+    assert.equal(typeof first.next, "string", "the first page says where the next starts")
+    const ids: string[] = first.sessions.map((e: any) => e.id)
+    let next = first.next
+    let pages = 1
+    while (next !== undefined && pages < 100) {
+        const body = await d.get({ after: next })
+        pages++
+        assert.equal(body.totalResults, n)
+        assert.ok(JSON.stringify(body.sessions).length <= SESSIONS_PAGE_BYTES)
+        // its own entries, and the one after them that did not fit
+        assert.ok(d.described() <= body.sessions.length + 1, `page ${pages}: described ${d.described()} entries for ${body.sessions.length}`)
+        ids.push(...body.sessions.map((e: any) => e.id))
+        next = body.next
+    }
+    assert.ok(pages > 5, `${pages} pages`)
+    assert.deepEqual(ids, d.inOrder(), "every connection once, in the order they connected (one millisecond's by id)")
+    // `page` still works (the same order), describing the pages before it
+    const third = await d.get({ page: 3 })
+    assert.ok(d.described() > 2 * third.sessions.length)
+    assert.deepEqual(
+        third.sessions.map((e: any) => e.id),
+        ids.slice(ids.indexOf(third.sessions[0].id), ids.indexOf(third.sessions[0].id) + third.sessions.length),
+    )
+})
+
+test("sessions: a connection that closes or opens during a walk by `after` neither shifts nor repeats the others", async () => {
+    const d = directoryOf(1000)
+    const first = await d.get({})
+    const last = first.sessions.at(-1).id
+    // the page's last connection closes, a new one opens
+    d.conns.splice(d.conns.findIndex((c) => c.id === last), 1)
+    d.conns.push({ ...d.conns[0], id: "new", connectedMs: 9_999 })
+    const seen: string[] = first.sessions.map((e: any) => e.id)
+    for (let next = first.next, guard = 0; next !== undefined && guard < 50; guard++) {
+        const body = await d.get({ after: next })
+        seen.push(...body.sessions.map((e: any) => e.id))
+        next = body.next
+    }
+    assert.equal(new Set(seen).size, seen.length, "none twice")
+    assert.deepEqual(seen, [...first.sessions.map((e: any) => e.id), ...d.inOrder().filter((id) => !first.sessions.some((e: any) => e.id === id))])
+    assert.equal(seen.at(-1), "new")
+    // a cursor is the server's own text; anything else, or with `page` too, is refused
+    await assert.rejects(d.get({ after: "yesterday" }), (e: any) => e.code === "E_BAD_PARAM")
+    await assert.rejects(d.get({ after: first.next, page: 2 }), (e: any) => e.code === "E_BAD_PARAM")
 })
