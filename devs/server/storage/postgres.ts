@@ -16,7 +16,9 @@
 //     committed after the replay was read is pushed live, one committed before is not pushed twice);
 //   - feed ids come from a high-water mark row, locked while a feed is made: never given out twice.
 // Key changes (this process's, another server's, the `feedline keys` CLI's) are announced with NOTIFY
-// and heard on a LISTEN connection: keysVersion() moves within milliseconds on every process.
+// and heard on a LISTEN connection: keysVersion() moves within milliseconds on every process. Each also
+// moves a count of key changes in the database, which a batch of writes whose keys were checked reads in
+// its transaction under LOCK_KEYS: a write commits before a revocation or stores nothing, as on SQLite.
 import { randomBytes } from "node:crypto"
 import pg from "pg"
 import type {
@@ -186,6 +188,9 @@ export const MIGRATIONS: string[] = [
             RETURN NEXT base_ms + counts[i] - 1;
         END LOOP;
     END $$ LANGUAGE plpgsql;`,
+    // the count of changes to keys, token revocations and feeds deleted (SQLite's 'generation'): a batch of
+    // writes whose keys were checked against a count reads it in its transaction (PostgresStore.keysCount)
+    `INSERT INTO settings (name, int_value) VALUES ('keys_generation', 0);`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -196,6 +201,12 @@ const KEYS_CHANNEL = "feedline_keys"
 const LOCK_MIGRATE = 0x666565646c696e01n
 const LOCK_PROVISION = 0x666565646c696e02n
 const LOCK_SERVERS = 0x666565646c696e03n
+/**
+ * Held shared by a batch of writes whose keys were checked (from before it reads the count of key changes
+ * until it commits), and exclusively by a change of keys from its count's update until it commits: a write
+ * commits before a revocation, or sees it and stores nothing (writePoints' keysAsOf).
+ */
+const LOCK_KEYS = 0x666565646c696e04n
 
 /**
  * Connections per process: reads run in parallel on them while one batch of writes commits on another.
@@ -280,6 +291,8 @@ interface PendingWrite {
     deadline: number
     /** writePoints' keysAsOf: checked again before the write is tried again */
     keysAsOf?: number
+    /** the database's count of key changes as of keysAsOf (PostgresStore.keysCount): the batch's transaction checks it */
+    keysCount?: number
     resolve: (points: StoredPoint[]) => void
     reject: (e: Error) => void
 }
@@ -343,6 +356,8 @@ interface BatchPoint {
 interface AppliedBatch {
     outcomes: (StoredPoint[] | StoreError)[]
     txn?: string
+    /** the count of key changes the transaction read, when one of its writes had its keys checked */
+    keysCount?: number
 }
 
 const identity = (feed: number, stream: string, atMs: number) => `${feed}\u0000${stream}\u0000${atMs}`
@@ -400,6 +415,12 @@ export class PostgresStore implements Store {
     private flushScheduled = false
     private closed = false
     private keysGeneration = 0
+    /**
+     * The database's count of key changes (settings 'keys_generation', moved by every change of keys, token
+     * revocation and feed deletion, announced with it) as this process knew it when keysGeneration last
+     * moved: a write checked against keysGeneration stores nothing if the count moved by its commit.
+     */
+    private keysCount?: number
     /** feeds known to exist; forgotten when any process deletes a feed (NOTIFY) */
     private readonly knownFeeds = new Set<number>()
     private listener?: pg.Client
@@ -456,13 +477,16 @@ export class PostgresStore implements Store {
     /** The LISTEN connection: key changes of every process, and the claim's advisory lock (held as long as it lives). */
     private async listen(): Promise<void> {
         const client = new pg.Client({ connectionString: this.opts.url, types: TYPES, ...connectionSettings(this.timeouts) })
-        client.on("notification", (n) => n.payload !== this.instance && this.othersChanged())
+        let count: number
+        client.on("notification", (n) => this.announced(n.payload ?? ""))
         client.on("error", (err) => this.listenerLost(client, err))
         client.on("end", () => this.listenerLost(client))
         try {
             await client.connect()
             await client.query(`LISTEN ${KEYS_CHANNEL}`)
             if (this.claimed) await this.takeClaim(client, this.claimed)
+            // read after LISTEN: a change announced from now on is heard, one committed before is counted here
+            count = (await client.query<{ n: number }>("SELECT int_value AS n FROM settings WHERE name = 'keys_generation'")).rows[0].n
         } catch (e) {
             dropClient(client)
             throw e
@@ -471,7 +495,7 @@ export class PostgresStore implements Store {
         this.listenCheck ??= setInterval(() => this.checkListener(), this.timeouts.listenCheckMs)
         this.listenCheck.unref()
         // whatever changed while no one listened counts now
-        this.othersChanged()
+        this.othersChanged(count)
     }
 
     /** A round trip on the LISTEN connection; none within QUERY_TIMEOUT_MS (a link gone silent) counts as lost. */
@@ -504,10 +528,36 @@ export class PostgresStore implements Store {
         this.listenTimer = setTimeout(retry, LISTEN_RECONNECT_MS)
     }
 
-    /** Another process (or this one, through its own NOTIFY) changed keys or deleted a feed. */
-    private othersChanged(): void {
-        this.keysGeneration++
+    /** A NOTIFY on the keys channel: "<store instance>:<count of key changes>" (a process of the previous version sends its instance alone). */
+    private announced(payload: string): void {
+        const [from, count] = payload.split(":")
+        // this store's own: counted when it committed
+        if (from !== this.instance) this.othersChanged(count === undefined ? undefined : Number(count))
+    }
+
+    /** Another process changed keys or deleted a feed (`count`: the count of key changes it made, when known). */
+    private othersChanged(count?: number): void {
+        this.keysMoved(count)
         this.knownFeeds.clear()
+    }
+
+    /** Keys may have changed: keysVersion moves, and with it the count of key changes it stands for (the highest known). */
+    private keysMoved(count?: number): void {
+        this.keysGeneration++
+        if (count !== undefined && Number.isSafeInteger(count) && count > (this.keysCount ?? -1)) this.keysCount = count
+    }
+
+    /**
+     * Inside a transaction that changes keys, revokes tokens or deletes a feed: the count of key changes moves
+     * on, announced with its new value (NOTIFY, delivered at commit); returns it. `exclusive`: waits first for
+     * the batches of writes that read the count now (they commit before this), and holds the next ones until
+     * this commits (they see it).
+     */
+    private async countKeysChange(c: pg.PoolClient, exclusive: boolean): Promise<number> {
+        if (exclusive) await c.query("SELECT pg_advisory_xact_lock($1)", [LOCK_KEYS])
+        const count = (await c.query<{ n: number }>("UPDATE settings SET int_value = int_value + 1 WHERE name = 'keys_generation' RETURNING int_value AS n")).rows[0].n
+        await c.query("SELECT pg_notify($1, $2)", [KEYS_CHANNEL, `${this.instance}:${count}`])
+        return count
     }
 
     /**
@@ -704,6 +754,7 @@ export class PostgresStore implements Store {
         await this.deleteInChunks("feed = $1", [id])
         this.knownFeeds.delete(id)
         const now = this.now()
+        let count: number | undefined
         const deletion = await this.betweenBatches(async (c): Promise<FeedDeletion | undefined> => {
             // the feed's row first, as every batch of writes does: writes to it wait, then find it gone
             if (!(await c.query("SELECT 1 FROM feeds WHERE id = $1 FOR UPDATE", [id])).rowCount) return undefined
@@ -727,11 +778,14 @@ export class PostgresStore implements Store {
                     done.detachedKeys.push(k.id)
                 }
             }
-            await c.query("SELECT pg_notify($1, $2)", [KEYS_CHANNEL, this.instance])
+            // not exclusive: this transaction holds the feed's row, which a batch that holds the lock shared may
+            // wait for (a deadlock); a write racing this to the feed finds it gone, and the keys it changes lose
+            // this feed alone
+            count = await this.countKeysChange(c, false)
             const txn = await this.recordPublisher(c)
             return txn === undefined ? done : { ...done, txn }
         })
-        if (deletion) this.keysGeneration++
+        if (deletion) this.keysMoved(count)
         return deletion
     }
 
@@ -812,8 +866,10 @@ export class PostgresStore implements Store {
         if (this.closed) return Promise.reject(new StoreError("closed", "the server is shutting down; write again after reconnecting"))
         // a change of keys announced since the writer's key was checked: check it again (keysVersionAsKnown)
         if (keysAsOf !== undefined && keysAsOf !== this.keysGeneration) return Promise.reject(keysChanged())
+        // ...and again in the commit, against the database's count of key changes (applyBatch)
+        const keysCount = keysAsOf === undefined ? undefined : this.keysCount
         return new Promise((resolve, reject) => {
-            this.pending.push({ feed, points, nowMs, deadline: performance.now() + this.timeouts.writeMs, keysAsOf, resolve, reject })
+            this.pending.push({ feed, points, nowMs, deadline: performance.now() + this.timeouts.writeMs, keysAsOf, keysCount, resolve, reject })
             this.scheduleFlush()
         })
     }
@@ -844,8 +900,10 @@ export class PostgresStore implements Store {
         let outcomes: (StoredPoint[] | StoreError)[] | undefined
         let conflicts = 0
         let pauseMs = RETRY_PAUSE_FIRST_MS
+        /** what the attempt now running did (the one that committed, after the loop) */
+        let tried: AppliedBatch | undefined
         for (;;) {
-            let tried: AppliedBatch | undefined
+            tried = undefined as AppliedBatch | undefined
             if (performance.now() >= deadline) {
                 // its writes waited their bound behind earlier batches (a stalled database): not tried at all
                 const late = unavailable(noAnswerInTime())
@@ -889,6 +947,9 @@ export class PostgresStore implements Store {
             }
         }
         this.opts.onCommit?.(performance.now() - started, batch.length)
+        // keys changed since this process last heard (writes were refused for it): known from now on, without waiting for the announcement
+        const read = tried?.keysCount
+        if (read !== undefined && read > (this.keysCount ?? -1)) this.keysMoved(read)
         batch.forEach((w, i) => {
             const o = outcomes![i]
             if (o instanceof StoreError) w.reject(o)
@@ -921,17 +982,24 @@ export class PostgresStore implements Store {
         // 1. the feeds' rows, sorted: writes to one feed from several processes commit in turn; this
         // transaction's id (flush asks for its outcome with it when a COMMIT's answer is lost)
         const wanted = [...new Set(batch.map((w) => w.feed))].sort((a, b) => a - b)
-        const locked = await c.query<{ id: number; txn: string }>(
-            "SELECT id, pg_current_xact_id()::text AS txn FROM feeds WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
-            [wanted],
-        )
+        const checked = batch.some((w) => w.keysCount !== undefined)
+        const locked = checked
+            ? await this.lockFeedsCheckingKeys(c, wanted)
+            : await c.query<{ id: number; txn: string; keys?: number }>(
+                  "SELECT id, pg_current_xact_id()::text AS txn FROM feeds WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+                  [wanted],
+              )
         const existing = new Set(locked.rows.map((r) => r.id))
         const txnText = locked.rows[0]?.txn
-        const outcomes: (StoredPoint[] | StoreError)[] = batch.map((w) =>
-            existing.has(w.feed) ? [] : new StoreError("no-such-feed", `feed ${w.feed} does not exist`),
-        )
+        const keysCount = locked.rows[0]?.keys
+        const outcomes: (StoredPoint[] | StoreError)[] = batch.map((w) => {
+            if (!existing.has(w.feed)) return new StoreError("no-such-feed", `feed ${w.feed} does not exist`)
+            // [P§7] its key was checked against keys that have changed since (another process revoked it, say): nothing of it is stored
+            if (w.keysCount !== undefined && w.keysCount !== keysCount) return keysChanged()
+            return []
+        })
         // 2. stamps for points without `at`, reserved per feed in one call (its row is locked: commit order)
-        const stamped = await this.stamp(c, batch, existing)
+        const stamped = await this.stamp(c, batch, (request) => !(outcomes[request] instanceof StoreError))
         // 3. in request order; within one request the last of equal (stream, at) wins (as in sqlite.ts)
         const points: BatchPoint[] = []
         stamped.forEach((list, request) => {
@@ -942,7 +1010,7 @@ export class PostgresStore implements Store {
             points.push(...last.values())
         })
         const changed = await this.upsertPoints(c, points)
-        if (changed.length === 0) return { outcomes, txn: txnText }
+        if (changed.length === 0) return { outcomes, txn: txnText, keysCount }
         // 4. datastreams' current value, min and max; the feeds' updated time
         await this.upsertStreams(c, changed, Math.max(...batch.map((w) => w.nowMs)))
         const touched = [...new Set(changed.map((p) => p.feed))]
@@ -957,14 +1025,30 @@ export class PostgresStore implements Store {
         const txn = Number(txnText)
         for (const p of changed) (outcomes[p.request] as StoredPoint[]).push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: p.seq, txn })
         for (const o of outcomes) if (!(o instanceof StoreError)) o.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.atMs - b.atMs))
-        return { outcomes, txn: txnText }
+        return { outcomes, txn: txnText, keysCount }
     }
 
-    /** Each request's points with every missing `at` stamped (undefined for a request whose feed does not exist). */
-    private async stamp(c: pg.PoolClient, batch: PendingWrite[], existing: Set<number>): Promise<(BatchPoint[] | undefined)[]> {
+    /**
+     * Step 1 of a batch with writes whose keys were checked (writePoints' keysAsOf): LOCK_KEYS shared, then,
+     * in a statement of its own (a snapshot taken once the lock is held, so a change of keys that committed
+     * before is seen), the feeds' rows as applyBatch locks them and the count of key changes. One round trip:
+     * two statements in one simple query, the ids written in (integers).
+     */
+    private async lockFeedsCheckingKeys(c: pg.PoolClient, feeds: number[]): Promise<pg.QueryResult<{ id: number; txn: string; keys: number }>> {
+        const ids = feeds.filter((f) => Number.isSafeInteger(f)).join(",")
+        const results = (await c.query(
+            `SELECT pg_advisory_xact_lock_shared(${LOCK_KEYS});
+             SELECT id, pg_current_xact_id()::text AS txn, (SELECT int_value FROM settings WHERE name = 'keys_generation') AS keys
+             FROM feeds WHERE id = ANY('{${ids}}'::bigint[]) ORDER BY id FOR NO KEY UPDATE`,
+        )) as unknown as pg.QueryResult<{ id: number; txn: string; keys: number }>[]
+        return results[1]
+    }
+
+    /** Each request's points with every missing `at` stamped (undefined for a request refused: its feed does not exist, or its keys changed). */
+    private async stamp(c: pg.PoolClient, batch: PendingWrite[], stored: (request: number) => boolean): Promise<(BatchPoint[] | undefined)[]> {
         const need = new Map<string, { feed: number; stream: string; count: number; nowMs: number; next?: number }>()
-        for (const w of batch) {
-            if (!existing.has(w.feed)) continue
+        for (const [request, w] of batch.entries()) {
+            if (!stored(request)) continue
             for (const p of w.points) {
                 if (p.atMs !== undefined) continue
                 const k = `${w.feed}\u0000${p.stream}`
@@ -987,7 +1071,7 @@ export class PostgresStore implements Store {
             list.forEach((n, i) => (n.next = last.rows[i].last - n.count + 1))
         }
         return batch.map((w, request) => {
-            if (!existing.has(w.feed)) return undefined
+            if (!stored(request)) return undefined
             return w.points.map((p) => {
                 if (p.atMs !== undefined) return { request, feed: w.feed, stream: p.stream, atMs: p.atMs, value: p.value }
                 const n = need.get(`${w.feed}\u0000${p.stream}`)!
@@ -1127,12 +1211,14 @@ export class PostgresStore implements Store {
 
     /** A change to keys in one transaction, announced to every process (and counted here at once). */
     private async keysChange<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+        let count = 0
         const out = await this.transaction(async (c) => {
             const r = await fn(c)
-            await c.query("SELECT pg_notify($1, $2)", [KEYS_CHANNEL, this.instance])
+            // last: the lock is held only for the count's update and the commit
+            count = await this.countKeysChange(c, true)
             return r
         })
-        this.keysGeneration++
+        this.keysMoved(count)
         return out
     }
 

@@ -260,9 +260,10 @@ export interface Store {
      *
      * `keysAsOf`: the keysVersionAsKnown() that the writer's key was checked against, when that check did
      * not look at other processes' changes (the hot path). Then nothing is stored, and it rejects
-     * "keys-changed", if keys changed since: SQLite checks in the transaction that stores the points, so
-     * no point is stored under a key revoked (by any process) before that commit; PostgreSQL checks
-     * what its LISTEN connection has heard when the write is made.
+     * "keys-changed", if keys changed since: both stores check in the transaction that stores the points,
+     * so no point is stored under a key revoked (by any process) before that commit (SQLite: its count of
+     * key changes; PostgreSQL: the same count, read under a lock that a change of keys takes before it
+     * commits, so a revocation also waits for the writes in the middle of their commits).
      */
     writePoints(feed: number, points: PointInput[], nowMs?: number, keysAsOf?: number): Promise<StoredPoint[]>
     history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]>

@@ -23,6 +23,12 @@ export interface OpenedStore {
     another(): Promise<Store>
     /** makes every commit that writes the datapoint value `value` fail, as a full disk would (another connection adds a trigger) */
     failWritesOf(value: string): Promise<void>
+    /**
+     * [PostgreSQL] holds every transaction that writes the datapoint value `value` at that insert until
+     * open() (a batch held in the middle of its commit); waiting(statement) says whether a statement of
+     * the database whose text starts so waits for a lock now
+     */
+    gateWritesOf?(value: string): Promise<{ waiting(statement: string): Promise<boolean>; open(): Promise<void> }>
 }
 
 export interface StoreBackend {
@@ -79,16 +85,36 @@ function postgresBackend(): StoreBackend {
                 commits: () => commits,
                 errors,
                 another: () => PostgresStore.open({ url, now: o.now }),
-                async failWritesOf(value) {
-                    const c = new pg.Client({ connectionString: url })
-                    await c.connect()
-                    await c.query(`CREATE FUNCTION fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk on fire'; END $$ LANGUAGE plpgsql`)
-                    await c.query(`CREATE TRIGGER fail BEFORE INSERT ON datapoints FOR EACH ROW WHEN (NEW.value = '${value}') EXECUTE FUNCTION fail()`)
-                    await c.end()
+                failWritesOf: (value) => onDatapointsInsert(url, "fail", value, "RAISE EXCEPTION 'disk on fire'"),
+                async gateWritesOf(value) {
+                    const admin = new pg.Client({ connectionString: url })
+                    await admin.connect()
+                    // the gate: a lock this connection holds until open(); the trigger waits for it
+                    await admin.query("SELECT pg_advisory_lock(4243)")
+                    await onDatapointsInsert(url, "gate", value, "PERFORM pg_advisory_xact_lock_shared(4243)")
+                    let opened = false
+                    return {
+                        waiting: async (statement) =>
+                            ((await admin.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND starts_with(query, $1)", [statement])).rowCount ?? 0) > 0,
+                        async open() {
+                            if (opened) return
+                            opened = true
+                            await admin.end()
+                        },
+                    }
                 },
             }
         },
     }
+}
+
+/** A trigger `name` on the datapoints of a PostgreSQL store: `body` runs before each insert of the value `value`. */
+async function onDatapointsInsert(url: string, name: string, value: string, body: string): Promise<void> {
+    const c = new pg.Client({ connectionString: url })
+    await c.connect()
+    await c.query(`CREATE FUNCTION ${name}() RETURNS trigger AS $$ BEGIN ${body}; RETURN NEW; END $$ LANGUAGE plpgsql`)
+    await c.query(`CREATE TRIGGER ${name} BEFORE INSERT ON datapoints FOR EACH ROW WHEN (NEW.value = '${value}') EXECUTE FUNCTION ${name}()`)
+    await c.end()
 }
 
 /** SQLite, then PostgreSQL. */

@@ -137,7 +137,7 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         assert.deepEqual(points.map((p) => [p.stream, p.atMs, p.value]), rows.map((r) => [r.stream, Number(r.at_ms), r.value]))
     })
 
-    test("a write tried again after its connection was lost is checked against keys changed meanwhile: refused 'keys-changed' (its key checked again), not stored", async () => {
+    test("a write tried again after its connection was lost is checked against keys changed meanwhile: another process's revocation waits for the write's COMMIT, commits once that connection is lost, and the write tried again is refused 'keys-changed' (its key checked again), not stored", async () => {
         const g = await gatedStore()
         const other = await PostgresStore.open({ url: g.url })
         cleanups.push(() => other.close())
@@ -145,10 +145,14 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         const writing = g.store.writePoints(g.feed, [{ stream: "a", atMs: 5, value: "gated-a" }], Date.now(), asOf)
         writing.catch(() => {}) // awaited below
         const first = await g.commitWaiting()
-        // a key revoked by another process while the write waits in its COMMIT, heard here
-        await other.revokeKey("no-such-key", 1)
-        await until("the key change to be heard", () => g.store.keysVersion() !== asOf, FAULT_MS)
+        // a key revoked by another process while the write waits in its COMMIT: the revocation waits for it (LOCK_KEYS)
+        let revoked = false
+        const revoking = other.revokeKey("no-such-key", 1).then(() => (revoked = true))
+        const revocationWaits = "SELECT 1 FROM pg_stat_activity WHERE wait_event = 'advisory' AND query LIKE 'SELECT pg_advisory_xact_lock(%'"
+        await until("the revocation to wait for the write's commit", async () => ((await g.admin.query(revocationWaits)).rowCount ?? 0) > 0, FAULT_MS, 20)
+        assert.equal(revoked, false)
         await g.admin.query("SELECT pg_terminate_backend($1)", [first])
+        await revoking
         await assert.rejects(writing, (e) => e instanceof StoreError && e.failure === "keys-changed")
         await g.open()
         assert.deepEqual(await g.stored(), [])

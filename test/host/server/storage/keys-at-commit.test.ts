@@ -4,14 +4,19 @@
 // committed by another connection (the `feedline keys` CLI) before the write's commit stores nothing and is
 // refused "keys-changed", and the store knows of the change from then on without a read of its own. The
 // race is made by order, not by timing: the key is checked, the other connection revokes, then the write.
+// The same on PostgreSQL with another server process revoking: its commit reads the count of key changes
+// under a lock every change of keys takes before it commits (postgres.ts LOCK_KEYS).
 import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
+import type { Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { after, test } from "node:test"
+import { after, describe, test } from "node:test"
 import { generatedKey } from "../../../../devs/server/auth/keys.ts"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
-import { StoreError } from "../../../../devs/server/storage/store.ts"
+import { StoreError, type Store } from "../../../../devs/server/storage/store.ts"
+import { closeStoreBackends, storeBackends, type OpenedStore } from "../../harness/stores.ts"
+import { until } from "../../harness/until.ts"
 
 const T0 = Date.UTC(2026, 11, 6, 19)
 const dirs: string[] = []
@@ -94,3 +99,97 @@ for (const writerThread of [false, true]) {
             assert.deepEqual(await store.history(f, "t", WHOLE), [{ atMs: T0 + 1, value: "other key" }])
         }))
 }
+
+const postgres = storeBackends().find((b) => b.name === "postgres")!
+describe("keys at commit (PostgreSQL, another server process revoking)", { skip: postgres.skip }, () => {
+    after(closeStoreBackends)
+
+    /**
+     * Holds back what the store's LISTEN connection hears (its socket paused): another process's
+     * announcement of a key change waits, so a write made now comes before it, by order.
+     */
+    function deafened(store: Store): () => void {
+        const socket = (store as unknown as { listener: { connection: { stream: Socket } } }).listener.connection.stream
+        socket.pause()
+        return () => socket.resume()
+    }
+
+    async function withKeyedFeed(
+        fn: (o: { store: Store; revokeElsewhere: () => Promise<void>; f: number; asOf: number; gateWritesOf: NonNullable<OpenedStore["gateWritesOf"]> }) => Promise<void>,
+    ): Promise<void> {
+        const { store, another, gateWritesOf } = await postgres.open({ now: () => T0 })
+        // another server process on the same database
+        const other = await another()
+        try {
+            const f = (await store.createFeed({})).id
+            const key = generatedKey({ permissions: ["update"], feeds: [f] }, T0).record
+            await store.insertKey(key)
+            const revokeElsewhere = async () => assert.equal(await other.revokeKey(key.id, T0 + 1), true)
+            await fn({ store, revokeElsewhere, f, asOf: store.keysVersionAsKnown(), gateWritesOf: gateWritesOf! })
+        } finally {
+            await other.close()
+            await store.close()
+        }
+    }
+
+    test("a write whose key another process revoked before the commit, not yet heard of, is refused and stores nothing; the store knows of the change from then on", () =>
+        withKeyedFeed(async ({ store, revokeElsewhere, f, asOf }) => {
+            assert.equal((await store.writePoints(f, [{ stream: "s", atMs: T0, value: "before" }], T0, asOf)).length, 1)
+            const hear = deafened(store)
+            try {
+                await revokeElsewhere()
+                assert.equal(store.keysVersionAsKnown(), asOf, "the announcement is held back")
+                await assert.rejects(store.writePoints(f, [{ stream: "s", atMs: T0 + 2, value: "after" }], T0, asOf), keysChanged)
+                assert.deepEqual(await store.history(f, "s", WHOLE), [{ atMs: T0, value: "before" }], "nothing of the refused write is stored")
+                assert.notEqual(store.keysVersionAsKnown(), asOf, "learned from the commit, before the announcement")
+                const now = store.keysVersionAsKnown()
+                assert.equal((await store.writePoints(f, [{ stream: "s", atMs: T0 + 3, value: "checked again" }], T0, now)).length, 1)
+                assert.equal((await store.writePoints(f, [{ stream: "s", atMs: T0 + 4, value: "looked" }], T0)).length, 1)
+                assert.deepEqual((await store.history(f, "s", WHOLE)).map((p) => p.value), ["before", "checked again", "looked"])
+            } finally {
+                hear()
+            }
+        }))
+
+    test("writes queued together before another process's revocation are all refused; the rest of their commit is stored", () =>
+        withKeyedFeed(async ({ store, revokeElsewhere, f, asOf }) => {
+            await store.writePoints(f, [{ stream: "s", atMs: T0, value: "0" }], T0, asOf)
+            const hear = deafened(store)
+            try {
+                await revokeElsewhere()
+                const outcomes = await Promise.allSettled([
+                    store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "1" }], T0, asOf),
+                    store.writePoints(f, [{ stream: "t", value: "other key" }], T0),
+                    store.writePoints(f, [{ stream: "s", value: "2" }], T0, asOf),
+                ])
+                assert.deepEqual(outcomes.map((o) => o.status), ["rejected", "fulfilled", "rejected"])
+                for (const o of outcomes) if (o.status === "rejected") assert.ok(keysChanged(o.reason), String(o.reason))
+                assert.deepEqual(await store.history(f, "s", WHOLE), [{ atMs: T0, value: "0" }])
+                assert.deepEqual((await store.history(f, "t", WHOLE)).map((p) => p.value), ["other key"])
+            } finally {
+                hear()
+            }
+        }))
+
+    test("a revocation by another process while a write checked against the keys before it is in the middle of its commit waits for that commit: the write is stored, committed before the revocation, never after it", () =>
+        withKeyedFeed(async ({ store, revokeElsewhere, f, asOf, gateWritesOf }) => {
+            const gate = await gateWritesOf("held")
+            try {
+                // the write's transaction has read the count of key changes and is held at its insert
+                const write = store.writePoints(f, [{ stream: "s", atMs: T0, value: "held" }], T0, asOf)
+                await until("the write to be held in its commit", () => gate.waiting("INSERT INTO datapoints"))
+                let revoked = false
+                const revoking = revokeElsewhere().then(() => (revoked = true))
+                // the other process's revocation waits for the write's commit (LOCK_KEYS), not the other way round
+                await until("the revocation to wait for the write's commit", () => gate.waiting("SELECT pg_advisory_xact_lock("))
+                assert.equal(revoked, false)
+                await gate.open()
+                assert.equal((await write).length, 1, "stored: it committed before the revocation")
+                await revoking
+                assert.deepEqual((await store.history(f, "s", WHOLE)).map((p) => p.value), ["held"])
+            } finally {
+                await gate.open()
+            }
+        }))
+})
+
