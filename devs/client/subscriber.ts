@@ -1,6 +1,7 @@
 // A subscription that outlives its connection: on any loss it reconnects with backoff and subscribes
-// again with `since` = the newest `at` it has delivered, so the server replays what was missed and
-// nothing is delivered twice [P§8]. Used by `feedline sub` and by anything that must keep listening.
+// again from the newest `at` it has delivered, so the server replays what was missed and nothing is
+// delivered twice [P§8]: one ms before it, dropping what it handled at that `at` (stamp-overlap.ts), since
+// the datastreams of one write share one `at` and a drop may come between their pushes. Used by `feedline sub` and by anything that must keep listening.
 // Where the subscription stands (since, repeats, a cut replay to follow from next_since) is the
 // subscription cursor's (src/subscription-cursor.ts), the one the firmware and the dashboard page use.
 //
@@ -13,6 +14,7 @@ import type { Request, Response } from "../../src/protocol.ts"
 import { SubscriptionCursor } from "../../src/subscription-cursor.ts"
 import { FeedlineConnection, type ConnectOptions, type LinkState } from "./connection.ts"
 import { ClientError, statusError } from "./errors.ts"
+import { StampOverlap } from "./stamp-overlap.ts"
 
 export type SubscriberEvent =
     | { kind: "subscribed"; session: string; since?: string }
@@ -49,6 +51,7 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
     const random = o.random ?? Math.random
     const sleep = o.sleep ?? abortableSleep
     const cursor = new SubscriptionCursor(o.since)
+    const overlap = new StampOverlap()
     /** failed attempts since the last acknowledged subscription */
     let attempt = 0
     while (!o.signal?.aborted) {
@@ -70,7 +73,8 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
                 let firstSince: string | number | boolean | undefined
                 let first = true
                 const subscribe = () => {
-                    const params: Request["params"] = { ...o.params, ...cursor.subscribeParams() }
+                    // after the first subscribe of this connection, only cut replays are followed
+                    const params: Request["params"] = { ...o.params, ...overlap.resume(cursor.subscribeParams(), !first) }
                     if (first) firstSince = params!.since
                     first = false
                     const onAck = (ack: Response) => {
@@ -85,7 +89,7 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
                     const step = cursor.push(push.status, push.body)
                     if (push.status === 408) ended = true
                     else if (push.status >= 400) endedBy = statusError(push.status, push.resource, push.body)
-                    if (push.status !== 200 || step.deliver) o.onPush(push)
+                    if (push.status !== 200 || (step.deliver && overlap.fresh(push.body))) o.onPush(push)
                     if (ended || endedBy) conn!.close()
                     else if (step.caughtUp) subscribe() // a cut replay handled: the rest from next_since
                 }

@@ -6,10 +6,13 @@
 // The decisions are the client core's, the ones the firmware and the CLI use (served compiled from src/):
 // the keep-alive (/keepalive.js), the request table (/requests.js), the subscription cursor
 // (/subscription-cursor.js: since, repeats, a cut replay followed from next_since) and the backoff (/backoff.js).
+// A feed is resumed one ms before the last `at` shown, dropping what was shown at it (/stamp-overlap.js): the
+// datastreams of one write share one `at`, and a drop may come between their pushes.
 import { decodeServerLine, encodeRequest, isNotice } from "./protocol.js"
 import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "./keepalive.js"
 import { RequestTable } from "./requests.js"
 import { SubscriptionCursor } from "./subscription-cursor.js"
+import { StampOverlap } from "./stamp-overlap.js"
 import { backoffDelayMs, CLIENT_BACKOFF } from "./backoff.js"
 
 /** a request without an answer after this long fails (the link may be dead) */
@@ -129,11 +132,11 @@ export class PageConnection extends EventTarget {
         else if (r.status === 408) this.sendSubscribe(resource, s) // it ended by timeout: renew
         else if (ack) {
             // [P§8] a cut replay is not live: its pushes follow, then the rest is asked for from next_since
-            if (s.cursor.acknowledged(r.body) === "resubscribe") this.sendSubscribe(resource, s)
+            if (s.cursor.acknowledged(r.body) === "resubscribe") this.sendSubscribe(resource, s, true)
         } else {
             const step = s.cursor.push(r.status, r.body)
-            if (step.deliver) s.onPush(r)
-            if (step.caughtUp) this.sendSubscribe(resource, s)
+            if (step.deliver && s.overlap.fresh(r.body)) s.onPush(r)
+            if (step.caughtUp) this.sendSubscribe(resource, s, true)
         }
     }
 
@@ -167,7 +170,7 @@ export class PageConnection extends EventTarget {
      */
     subscribe(resource, sinceAt, onPush) {
         if (this.subs.has(resource)) return // already kept subscribed
-        const s = { token: this.requests.nextToken(), cursor: new SubscriptionCursor(sinceAt), onPush }
+        const s = { token: this.requests.nextToken(), cursor: new SubscriptionCursor(sinceAt), overlap: new StampOverlap(), onPush }
         this.subs.set(resource, s)
         if (this.welcome && this.ws) {
             s.cursor.anchor(this.welcome.time)
@@ -185,8 +188,9 @@ export class PageConnection extends EventTarget {
         for (const [resource, s] of this.subs) this.sendSubscribe(resource, s)
     }
 
-    sendSubscribe(resource, s) {
-        const req = { method: "subscribe", resource, params: s.cursor.subscribeParams(), token: s.token }
+    /** @param {boolean} [followingCut] the rest of a cut replay is asked for (from next_since exactly) */
+    sendSubscribe(resource, s, followingCut = false) {
+        const req = { method: "subscribe", resource, params: s.overlap.resume(s.cursor.subscribeParams(), followingCut), token: s.token }
         const cred = this.credential()
         if (cred) req.headers = { "X-ApiKey": cred }
         this.requests.take(s.token) // an earlier subscribe of it that was not answered: this one replaces it

@@ -1,7 +1,8 @@
 // The dashboard's files on the app port: the page, its modules, uPlot from node_modules (nothing is
 // downloaded), and the shared import-free modules compiled for the browser, so the page speaks the
 // protocol with the same code as the server and the firmware: /protocol.js (the envelope codec) and the
-// client core, /keepalive.js, /requests.js, /subscription-cursor.js and /backoff.js.
+// client core, /keepalive.js, /requests.js, /subscription-cursor.js and /backoff.js, and the client library's
+// /stamp-overlap.js.
 
 import fs from "node:fs"
 import type { IncomingMessage, ServerResponse } from "node:http"
@@ -43,6 +44,8 @@ const SHARED_TS: Record<string, string> = {
     "/requests.js": "src/requests.ts",
     "/subscription-cursor.js": "src/subscription-cursor.ts",
     "/backoff.js": "src/backoff.ts",
+    // the client library's, import-free like the ones above
+    "/stamp-overlap.js": "devs/client/stamp-overlap.ts",
 }
 
 /**

@@ -15,7 +15,7 @@ const REPO = fileURLToPath(new URL("../../../", import.meta.url))
 function pageAliases(): Record<string, string> {
     const text = readFileSync(`${REPO}devs/dashboard/static.ts`, "utf8")
     const out: Record<string, string> = {}
-    for (const m of text.matchAll(/"\/([\w-]+\.js)":\s*"(src\/[\w/.-]+\.ts)"/g)) out[`devs/dashboard/${m[1]}`] = m[2]
+    for (const m of text.matchAll(/"\/([\w-]+\.js)":\s*"((?:src|devs\/client)\/[\w/.-]+\.ts)"/g)) out[`devs/dashboard/${m[1]}`] = m[2]
     return out
 }
 
@@ -28,6 +28,7 @@ test("the import graph is read whole: every relative import names a file, the pa
         "devs/dashboard/requests.js": "src/requests.ts",
         "devs/dashboard/subscription-cursor.js": "src/subscription-cursor.ts",
         "devs/dashboard/backoff.js": "src/backoff.ts",
+        "devs/dashboard/stamp-overlap.js": "devs/client/stamp-overlap.ts",
     })
     for (const f of ["src/protocol.ts", "src/net/link.ts", "devs/server/index.ts", "devs/dashboard/connection.js", "devs/bench/firmware/device/link-bench.ts"]) {
         assert.ok(graph.files.includes(f), `${f} is read`)

@@ -6,6 +6,7 @@ import { backoffDelayMs, CLIENT_BACKOFF } from "../../../src/backoff.ts"
 import { parseAddress } from "../../../devs/client/address.ts"
 import { ClientError, connectError } from "../../../devs/client/errors.ts"
 import { isFatal } from "../../../devs/client/subscriber.ts"
+import { StampOverlap } from "../../../devs/client/stamp-overlap.ts"
 import { newestAt } from "../../../src/subscription-cursor.ts"
 import { putBody, sendRetrying } from "../../../devs/client/commands/put.ts"
 import { datapointsResource } from "../../../devs/client/commands/history.ts"
@@ -136,4 +137,19 @@ test("LineSplitter joins split chunks and refuses an endless line", () => {
     assert.deepEqual(s.push('{"a"'), [])
     assert.deepEqual(s.push(':1}\n\n{"b":2}\r\n'), ['{"a":1}', "", '{"b":2}'])
     assert.throws(() => s.push("x".repeat(11)))
+})
+
+test("StampOverlap: resumes 1 ms before the last `at` handled, drops only what was handled at it [P§8]", () => {
+    const o = new StampOverlap()
+    const T = "2026-11-22T05:00:01.000Z"
+    assert.deepEqual(o.resume({ since: T, limit: 16 }, false), { since: T, limit: 16 }, "nothing handled: the cursor's since (a user's --since is exclusive)")
+    assert.equal(o.fresh({ id: "a", current_value: "1", at: "2026-11-22T05:00:00.000Z" }), true)
+    assert.equal(o.fresh({ id: "a", current_value: "2", at: T }), true)
+    assert.deepEqual(o.resume({ since: T, limit: 16 }, false), { since: "2026-11-22T05:00:00.999Z", limit: 16 })
+    assert.deepEqual(o.resume({ since: T }, true), { since: T }, "following a cut replay: next_since itself")
+    assert.equal(o.fresh({ id: "a", current_value: "2", at: T }), false, "handled at the last `at`: the overlap")
+    assert.equal(o.fresh({ id: "b", current_value: "2", at: T }), true, "the rest of that write")
+    assert.equal(o.fresh({ id: "a", current_value: "3", at: T }), true, "written again with another value")
+    assert.equal(o.fresh({ id: "a", current_value: "1", at: "2026-11-22T05:00:00.000Z" }), true, "older: not remembered, not dropped")
+    assert.equal(o.fresh({ id: 1, deleted: true }), true, "no `at`: always handed on")
 })
