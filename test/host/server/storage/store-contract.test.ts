@@ -4,15 +4,36 @@
 // and what two processes writing at once must get right: stamps never shared, feed ids never given
 // twice, and a replay that knows which changes it saw even when commits land out of order.
 import assert from "node:assert/strict"
-import { after, describe, test } from "node:test"
+import { after, afterEach, describe, test } from "node:test"
 import { KeyRing } from "../../../../devs/server/auth/keys.ts"
 import { asApiError } from "../../../../devs/server/errors.ts"
 import type { KeyRecord, ProductRecord, Store } from "../../../../devs/server/storage/store.ts"
-import { closeStoreBackends, storeBackends } from "../../harness/stores.ts"
+import { closeStoreBackends, storeBackends, type OpenedStore, type StoreBackend } from "../../harness/stores.ts"
 import { until } from "../../harness/until.ts"
 
 const T0 = Date.UTC(2026, 10, 22, 5)
 after(closeStoreBackends)
+
+/**
+ * The stores the test running now opened (another()'s too): each closed after it, passed or failed (close
+ * is idempotent). A failed assertion skips a test's own close(), and PostgreSQL's open connections would
+ * keep the file from ending until the lane's timeout.
+ */
+const opened: Store[] = []
+afterEach(() => Promise.all(opened.splice(0).map((s) => s.close())))
+
+async function openClosedAfter(backend: StoreBackend, o?: { now?: () => number }): Promise<OpenedStore> {
+    const s = await backend.open(o)
+    opened.push(s.store)
+    return {
+        ...s,
+        async another() {
+            const other = await s.another()
+            opened.push(other)
+            return other
+        },
+    }
+}
 
 /** Until `store` has heard that another process changed keys or deleted a feed (SQLite: its next turn; PostgreSQL: the NOTIFY). */
 async function noticed(store: Store, versionBefore: number): Promise<void> {
@@ -23,7 +44,7 @@ for (const backend of storeBackends()) {
     const now = () => T0
     describe(`store contract: ${backend.name}`, { skip: backend.skip }, () => {
         test("feeds: create with or without an id, conflict, rename, delete with everything under it", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const a = await store.createFeed({ title: "a" })
             const b = await store.createFeed({ id: 504, title: "b" })
             assert.equal(b.id, 504)
@@ -41,7 +62,7 @@ for (const backend of storeBackends()) {
         })
 
         test("feed ids are never given out twice: not after a delete, not by an explicit id, not one a key was made for", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const a = (await store.createFeed({})).id
             const b = (await store.createFeed({})).id
             await store.deleteFeed(b) // the highest: SQLite alone would give it out again
@@ -57,7 +78,7 @@ for (const backend of storeBackends()) {
         })
 
         test("deleting a feed revokes the keys scoped to it alone and takes it out of the others' lists", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             const g = (await store.createFeed({})).id
             let n = 0
@@ -77,7 +98,7 @@ for (const backend of storeBackends()) {
         })
 
         test("writes: idempotent on (feed, stream, at), later value wins, identical rewrites are no change", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             const first = await store.writePoints(f, [
                 { stream: "t", atMs: T0 + 2, value: "5" },
@@ -99,7 +120,7 @@ for (const backend of storeBackends()) {
         })
 
         test("[P§8][P§9] server stamps increase per feed: after a burst on one datastream ran its stamps ahead of the clock, another datastream's later point is stamped after them, so a whole feed's replay from the last `at` handled holds it; datastreams written together share a stamp", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             try {
                 const f = (await store.createFeed({})).id
                 const burst = await store.writePoints(f, Array.from({ length: 5 }, (_, i) => ({ stream: "x", value: String(i) })), T0)
@@ -119,7 +140,7 @@ for (const backend of storeBackends()) {
         })
 
         test("writes: batched into one commit per turn; a write to a missing feed fails alone", async () => {
-            const { store, commits } = await backend.open({ now })
+            const { store, commits } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             const before = commits()
             const results = await Promise.allSettled([
@@ -134,7 +155,7 @@ for (const backend of storeBackends()) {
         })
 
         test("history: inclusive range, newest first or oldest first, one point per interval", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             await store.writePoints(f, Array.from({ length: 10 }, (_, i) => ({ stream: "h", atMs: T0 + i * 1000, value: String(i) })))
             const v = (q: Parameters<Store["history"]>[2]) => store.history(f, "h", q).then((r) => r.map((p) => p.value))
@@ -147,7 +168,7 @@ for (const backend of storeBackends()) {
         })
 
         test("history with an interval: the first point of each interval of the range, as a GROUP BY at_ms / interval would give", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             // irregular times with gaps longer than an interval, some sharing an interval, some in the journal still
             const ats = [0, 1, 999, 1000, 1500, 4200, 4201, 9000, 9999, 10_000, 25_000, 25_001, 31_999].map((d) => T0 + 7 + d)
@@ -175,7 +196,7 @@ for (const backend of storeBackends()) {
         })
 
         test("deleting a range: the current value falls back to the newest point left", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             await store.writePoints(f, [1, 2, 3].map((i) => ({ stream: "d", atMs: T0 + i, value: String(i) })))
             assert.equal(await store.deletePoints(f, "d", T0 + 2, T0 + 3), 2)
@@ -188,7 +209,7 @@ for (const backend of storeBackends()) {
         })
 
         test("replay: after `at`, oldest first, per feed or stream, with the high-water sequence", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             await store.writePoints(f, [
                 { stream: "b", atMs: T0 + 1, value: "b1" },
@@ -206,7 +227,7 @@ for (const backend of storeBackends()) {
         })
 
         test("retention and keys: prune old points, keep current values; keys insert, list, revoke, version", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             await store.writePoints(f, [{ stream: "r", atMs: T0 - 10, value: "old" }, { stream: "r", atMs: T0, value: "new" }])
             assert.equal(await store.prune(T0 - 5), 1)
@@ -226,7 +247,7 @@ for (const backend of storeBackends()) {
         })
 
         test("a commit that fails refuses every write in it (503 E_STORE_FAILED), stores none, and the next one works", async () => {
-            const { store, errors, failWritesOf } = await backend.open({ now })
+            const { store, errors, failWritesOf } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             await failWritesOf("boom")
             const results = await Promise.allSettled([
@@ -246,7 +267,7 @@ for (const backend of storeBackends()) {
         })
 
         test("[P§9] points without `at` are stamped max(now, last stamp + 1) per datastream: in one request and over a batch", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             const one = await store.writePoints(f, [{ stream: "s", value: "a" }, { stream: "s", value: "b" }, { stream: "t", value: "c" }, { stream: "s", atMs: T0 - 5, value: "given" }], T0)
             assert.deepEqual(one.map((p) => [p.stream, p.atMs, p.value]), [["s", T0 - 5, "given"], ["s", T0, "a"], ["s", T0 + 1, "b"], ["t", T0, "c"]])
@@ -261,7 +282,7 @@ for (const backend of storeBackends()) {
         })
 
         test("a feed deleted by another process: gone for feedExists once noticed, and a write to it is a 404, not a failed commit", async () => {
-            const { store: server, another } = await backend.open({ now })
+            const { store: server, another } = await openClosedAfter(backend, { now })
             const cli = await another()
             try {
                 const a = (await server.createFeed({})).id
@@ -289,7 +310,7 @@ for (const backend of storeBackends()) {
         })
 
         test("a key made by another process is accepted at once, without waiting for its announcement (catchUp)", async () => {
-            const { store: server, another } = await backend.open({ now })
+            const { store: server, another } = await openClosedAfter(backend, { now })
             const cli = await another()
             try {
                 const ring = new KeyRing(server, now)
@@ -315,7 +336,7 @@ for (const backend of storeBackends()) {
         })
 
         test("a key revoked by another process is refused once noticed; one revoked through the ring at once, remembered grant or not", async () => {
-            const { store: server, another } = await backend.open({ now })
+            const { store: server, another } = await openClosedAfter(backend, { now })
             const cli = await another()
             try {
                 const ring = new KeyRing(server, now)
@@ -349,7 +370,7 @@ for (const backend of storeBackends()) {
         })
 
         test("fleet: products insert, list, revoke; a new device's feed, datastreams, key and record in one transaction, or nothing", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             const product = (id: string, extra: Partial<ProductRecord> = {}): ProductRecord => ({
                 id,
                 title: id,
@@ -405,7 +426,7 @@ for (const backend of storeBackends()) {
         })
 
         test("fleet: a device's key reissued only while it is the one decided on; rename, re-arm, first use, last seen", async () => {
-            const { store } = await backend.open({ now })
+            const { store } = await openClosedAfter(backend, { now })
             await store.insertProduct({ id: "p1", title: "p", verifyKey: Buffer.alloc(32), datastreams: [{ id: "temp" }], createdMs: T0 })
             let n = 0
             const key = (): KeyRecord => ({ id: `k${++n}`, hash: Buffer.alloc(32, 100 + n), hashKind: "sha256", label: "", permissions: ["read", "update"], master: false, createdMs: T0 })
@@ -445,7 +466,7 @@ for (const backend of storeBackends()) {
     if (backend.name !== "postgres") continue
     describe(`several processes on one store: ${backend.name}`, { skip: backend.skip }, () => {
         test("[P§9] two processes stamping one datastream at once never share a stamp, and each one's stamps increase", async () => {
-            const { store: a, another } = await backend.open({ now })
+            const { store: a, another } = await openClosedAfter(backend, { now })
             const b = await another()
             try {
                 const f = (await a.createFeed({})).id
@@ -464,7 +485,7 @@ for (const backend of storeBackends()) {
         })
 
         test("[P§8][P§9] a datastream's stamps increase over processes whatever their clocks: a `since` replay after a point stamped by a process whose clock runs a minute ahead holds the next one, stamped by a process whose clock does not", async () => {
-            const { store: a, another } = await backend.open({ now })
+            const { store: a, another } = await openClosedAfter(backend, { now })
             const b = await another()
             try {
                 const f = (await a.createFeed({})).id
@@ -479,7 +500,7 @@ for (const backend of storeBackends()) {
         })
 
         test("[P§8][P§9] a whole feed's `since` over processes with skewed clocks: after a point stamped by a process whose clock runs 3 s ahead, another datastream's point stamped later by a process whose clock does not is stamped after it, and a replay from the first one's `at` holds it", async () => {
-            const { store: a, another } = await backend.open({ now })
+            const { store: a, another } = await openClosedAfter(backend, { now })
             const b = await another()
             try {
                 const f = (await a.createFeed({})).id
@@ -495,7 +516,7 @@ for (const backend of storeBackends()) {
         })
 
         test("a deletion of a datastream or a feed is recorded as its process's commit (bus/unheard-commits.ts), in turn with its batches of writes: its transaction id is returned, and the process's last recorded commit is its newest", async () => {
-            const { store: a } = await backend.open({ now })
+            const { store: a } = await openClosedAfter(backend, { now })
             try {
                 a.recordCommitsAs!("p")
                 const f = (await a.createFeed({})).id
@@ -517,7 +538,7 @@ for (const backend of storeBackends()) {
         })
 
         test("[P§10] two processes making feeds at once never give out one id twice", async () => {
-            const { store: a, another } = await backend.open({ now })
+            const { store: a, another } = await openClosedAfter(backend, { now })
             const b = await another()
             try {
                 const made = await Promise.all([...Array.from({ length: 20 }, () => a.createFeed({})), ...Array.from({ length: 20 }, () => b.createFeed({}))])
@@ -532,7 +553,7 @@ for (const backend of storeBackends()) {
         })
 
         test("[P§8] a replay knows which changes it saw, also when a change with a lower sequence number commits after it was read", async () => {
-            const { store: a, another } = await backend.open({ now })
+            const { store: a, another } = await openClosedAfter(backend, { now })
             const b = await another()
             const { default: pg } = await import("pg")
             const url = (a as unknown as { opts: { url: string } }).opts.url
@@ -563,7 +584,7 @@ for (const backend of storeBackends()) {
         })
 
         test("a process alone on the store shuts out others; processes sharing it (on one bus) do not shut out each other", async () => {
-            const { store: a, another } = await backend.open({ now })
+            const { store: a, another } = await openClosedAfter(backend, { now })
             const b = await another()
             const c = await another()
             try {
@@ -584,7 +605,7 @@ for (const backend of storeBackends()) {
         })
 
         test("provisioning steps of two processes run one after the other", async () => {
-            const { store: a, another } = await backend.open({ now })
+            const { store: a, another } = await openClosedAfter(backend, { now })
             const b = await another()
             try {
                 const log: string[] = []
