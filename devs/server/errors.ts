@@ -123,6 +123,7 @@ const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCo
     "no-such-feed": { status: 404, code: "E_NOT_FOUND" },
     closed: { status: 503, code: "E_SHUTTING_DOWN" },
     "commit-failed": { status: 503, code: "E_STORE_FAILED" },
+    "value-refused": { status: 422, code: "E_BAD_VALUE" },
     unavailable: { status: 503, code: "E_STORE_FAILED" },
     "commit-unknown": { status: 503, code: "E_STORE_FAILED" },
     // the router checks the key again and retries the write once (router.ts); a client meets it only if keys change again meanwhile

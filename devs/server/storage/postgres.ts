@@ -343,6 +343,22 @@ function unavailable(e: unknown, commitUnknown = false): StoreError {
     return err
 }
 
+/**
+ * The database refused a statement for the data in it (SQLSTATE class 22 data exception, 23 integrity
+ * constraint violation): the request's fault, not the server's, and sending it again fails the same way.
+ * Any one write can make its batch's transaction fail so, so flush finds which (commitBatch).
+ */
+function refusedValue(e: unknown): e is pg.DatabaseError {
+    return e instanceof pg.DatabaseError && /^2[23]/.test(e.code ?? "")
+}
+
+/** What a write whose data the database refused is told (422 E_BAD_VALUE): the SQLSTATE, not the database's words. */
+function valueRefused(e: pg.DatabaseError): StoreError {
+    const err = new StoreError("value-refused", `the database refused this write's data (SQLSTATE ${e.code}); nothing of it was stored, and sending it again will not help`)
+    err.cause = e
+    return err
+}
+
 /** A point in a batch, with the request it came from. */
 interface BatchPoint {
     request: number
@@ -892,9 +908,13 @@ export class PostgresStore implements Store {
      * with what that attempt stored, so nothing is stored twice, a server stamp included.
      */
     private async flush(): Promise<void> {
-        let batch = this.pending
+        const batch = this.pending
         this.pending = []
-        if (batch.length === 0) return
+        if (batch.length) await this.commitBatch(batch)
+    }
+
+    /** flush's one batch (or, after a refused value, part of one): committed, tried again, or refused, each write answered. */
+    private async commitBatch(batch: PendingWrite[]): Promise<void> {
         const started = performance.now()
         const deadline = Math.min(...batch.map((w) => w.deadline))
         let outcomes: (StoredPoint[] | StoreError)[] | undefined
@@ -938,6 +958,19 @@ export class PostgresStore implements Store {
                     if (stale.length) batch = batch.filter((w) => !stale.includes(w))
                     if (batch.length === 0) return
                     continue
+                }
+                if (refusedValue(err)) {
+                    if (batch.length > 1) {
+                        // one write's data refused fails the whole transaction: its halves are tried again, each in
+                        // its own, in order (same locks, stamps and key check per part), until the write is alone
+                        const half = Math.ceil(batch.length / 2)
+                        await this.commitBatch(batch.slice(0, half))
+                        await this.commitBatch(batch.slice(half))
+                        return
+                    }
+                    this.opts.onNotice?.("the database refused a write's data; that write is refused, nothing of it stored", err)
+                    batch[0].reject(valueRefused(err))
+                    return
                 }
                 this.opts.onError?.(err)
                 const lost = err instanceof StoreError && (err.failure === "unavailable" || err.failure === "commit-unknown")

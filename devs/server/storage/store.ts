@@ -16,6 +16,7 @@ export type StoreFailure =
     | "no-such-feed" // a write or a new datastream for a feed that does not exist
     | "closed" // the store is closing (the server shuts down)
     | "commit-failed" // the transaction failed: nothing of it was stored
+    | "value-refused" // the database refused this write's data (PostgreSQL: a data exception, a constraint): nothing of it was stored; resending fails again
     | "keys-changed" // keys changed since the key check a write relied on (writePoints' keysAsOf): nothing was stored; check the key again
     | "unavailable" // the database could not be reached or did not answer in time (PostgreSQL): nothing was done
     | "commit-unknown" // the database went away while confirming a commit (PostgreSQL): it may or may not have been stored

@@ -23,6 +23,8 @@ export interface OpenedStore {
     another(): Promise<Store>
     /** makes every commit that writes the datapoint value `value` fail, as a full disk would (another connection adds a trigger) */
     failWritesOf(value: string): Promise<void>
+    /** [PostgreSQL] makes the database refuse (SQLSTATE 23514, a check violation) every datapoint of the value `value`: a row-level error */
+    refuseValuesOf?(value: string): Promise<void>
     /**
      * [PostgreSQL] holds every transaction that writes the datapoint value `value` at that insert until
      * open() (a batch held in the middle of its commit); waiting(statement) says whether a statement of
@@ -86,6 +88,7 @@ function postgresBackend(): StoreBackend {
                 errors,
                 another: () => PostgresStore.open({ url, now: o.now }),
                 failWritesOf: (value) => onDatapointsInsert(url, "fail", value, "RAISE EXCEPTION 'disk on fire'"),
+                refuseValuesOf: (value) => onDatapointsInsert(url, "refuse", value, "RAISE EXCEPTION 'value refused' USING ERRCODE = 'check_violation'"),
                 async gateWritesOf(value) {
                     const admin = new pg.Client({ connectionString: url })
                     await admin.connect()
