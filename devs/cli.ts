@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // feedline: the command line of the socket server. `feedline --help` lists the commands.
-import { writeFileSync } from "node:fs"
+import { existsSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { describeKey, KeyRing } from "./server/auth/keys.ts"
@@ -12,9 +12,10 @@ import { mountDashboard } from "./dashboard/mount.ts"
 import { octal, securePrivateFolder } from "./server/storage/private-folder.ts"
 import { openStore } from "./server/engines.ts"
 import { PERMISSIONS, type Permission } from "./server/auth/grant.ts"
-import { PACKAGE_ROOT, refuseStaleBuild } from "./server/compiled.ts"
+import { refuseStaleBuild } from "./server/compiled.ts"
 
-const DEFAULT_DATA_DIR = join(PACKAGE_ROOT, "data")
+/** ./data of the folder feedline runs in, as a server's data folder is (npm run serve: the package's own) */
+const DEFAULT_DATA_DIR = "data"
 
 const helpText = (clientCommandsHelp: string) => `feedline: socket server for field devices (protocol v1, docs/PROTOCOL.md)
 
@@ -31,7 +32,7 @@ ${clientCommandsHelp}
   \`keys\` works over the network when given --server or --key (or $FEEDLINE_SERVER without --data-dir).
 
 Common:
-  --data-dir DIR        database, dev certificates, credentials.json  [FEEDLINE_DATA_DIR, default ./data]
+  --data-dir DIR        database, dev certificates, credentials.json  [FEEDLINE_DATA_DIR, default ./data of this folder]
   --database-url URL    PostgreSQL instead of SQLite in DIR: postgres://USER:PASSWORD@HOST:PORT/DATABASE
                                                         [FEEDLINE_DATABASE_URL]
 
@@ -297,11 +298,17 @@ async function keys(args: string[]): Promise<void> {
         },
     })
     const dataDir = dataDirOf(v["data-dir"])
+    const databaseUrl = v["database-url"] ?? (process.env.FEEDLINE_DATABASE_URL || undefined)
+    // run from the wrong folder, the default ./data holds no database: a key made in a new one would never
+    // work, so say so (a folder named with --data-dir may be new: keys made before the first start)
+    const named = v["data-dir"] !== undefined || process.env.FEEDLINE_DATA_DIR !== undefined
+    if (!databaseUrl && !named && !existsSync(join(dataDir, "feedline.db")))
+        throw new UsageError(`${dataDir} holds no feedline database (feedline.db): run this where the server's data folder is, or name it with --data-dir (or --database-url, or --server to ask a running server)`)
     for (const fix of securePrivateFolder(dataDir)) {
         process.stderr.write(fix.error ? `feedline: ${fix.path} is ${octal(fix.from)} (readable by other users) and could not be narrowed: ${fix.error}\n` : `feedline: ${fix.path} was ${octal(fix.from)}, readable by other users; made it ${octal(fix.to)}\n`)
     }
     // the server's store: the SQLite file in the data folder, or the PostgreSQL database of --database-url
-    const { store } = await openStore({ dataDir, databaseUrl: v["database-url"] ?? (process.env.FEEDLINE_DATABASE_URL || undefined) })
+    const { store } = await openStore({ dataDir, databaseUrl })
     const ring = new KeyRing(store)
     try {
         if (sub === "create") {
