@@ -14,17 +14,21 @@ function push(token: string, at: string, value: string): string {
     return '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"id":"led","current_value":"' + value + '","at":"' + at + '"}}\n'
 }
 
-/** A link that is up and subscribed to led (acknowledged); `got`: each push's current_value, in order. */
-function ledSubscribed(): { h: Harness; got: string[]; sub: any } {
-    const h = makeLink()
+/** A link (`h`, made by the caller) that is up and has asked for led, not answered yet; `got`: each push's current_value, in order. */
+function ledSubscribing(h: Harness): { h: Harness; got: string[]; sub: any } {
     const got: string[] = []
     h.link.subscribe("datastreams/led", body => {
         got.push(body.current_value)
     })
     bringUp(h)
-    const sub = h.t.lastRequest()
+    return { h, got, sub: h.t.lastRequest() }
+}
+
+/** ledSubscribing, its subscribe acknowledged. */
+function ledSubscribed(h: Harness = makeLink()): { h: Harness; got: string[]; sub: any } {
+    const subscribed = ledSubscribing(h)
     ackLast(h, 200)
-    return { h, got, sub }
+    return subscribed
 }
 
 describe("link subscriptions", () => {
@@ -110,13 +114,7 @@ describe("link subscriptions", () => {
         expect(h.t.lastRequest().params.since).toBe("2026-11-22T05:00:05.000Z")
     })
     test("a cut replay is handled, then subscribed again from next_since with the same limit, until live", async () => {
-        const h = makeLink({}, 0)
-        const got: string[] = []
-        h.link.subscribe("datastreams/led", body => {
-            got.push(body.current_value)
-        })
-        bringUp(h)
-        const first = h.t.lastRequest()
+        const { h, got, sub: first } = ledSubscribing(makeLink({}, 0))
         expect(first.params.limit).toBe(REPLAY_LIMIT)
         const at1 = "2026-11-22T05:00:01.000Z"
         const at2 = "2026-11-22T05:00:02.000Z"
@@ -211,14 +209,7 @@ describe("subscriptions the server ends [P§8]", () => {
         expect(subscribes(h).length).toBe(n) // the welcome subscribed nothing
     })
     test("403 E_FORBIDDEN (key revoked): logged, asked for again every 30 s from the last at until accepted", async () => {
-        const h = makeLink({ diagMs: 3600000 }, 0)
-        const got: string[] = []
-        h.link.subscribe("datastreams/led", body => {
-            got.push(body.current_value)
-        })
-        bringUp(h)
-        const sub = h.t.lastRequest()
-        ackLast(h, 200)
+        const { h, got, sub } = ledSubscribed(makeLink({ diagMs: 3600000 }, 0))
         rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1"))
         const n = subscribes(h).length
         rx(h, finalPush(sub.token, 403, "E_FORBIDDEN"))
@@ -313,13 +304,7 @@ describe("link robustness (misbehaving server)", () => {
         expect(h.t.lastRequest().params.since).toBe("2026-11-22T05:00:02.000Z")
     })
     test("a push that comes before its subscribe's answer is a push, not the answer", async () => {
-        const h = makeLink()
-        const got: string[] = []
-        h.link.subscribe("datastreams/led", body => {
-            got.push(body.current_value)
-        })
-        bringUp(h)
-        const sub = h.t.lastRequest()
+        const { h, got, sub } = ledSubscribing(makeLink())
         rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1"))
         ackLast(h, 200)
         rx(h, push(sub.token, "2026-11-22T05:00:02.000Z", "0"))
@@ -327,14 +312,7 @@ describe("link robustness (misbehaving server)", () => {
         expect(h.link.stats().unknownTokens).toBe(0)
     })
     test("a server that ignores since and replays older points: none is handled again (a toggle flips once)", async () => {
-        const h = makeLink({}, 0)
-        const got: string[] = []
-        h.link.subscribe("datastreams/led", body => {
-            got.push(body.current_value)
-        })
-        bringUp(h)
-        const first = h.t.lastRequest()
-        ackLast(h, 200)
+        const { h, got, sub: first } = ledSubscribed(makeLink({}, 0))
         rx(h, push(first.token, "2026-11-22T05:00:01.000Z", "toggle") + push(first.token, "2026-11-22T05:00:02.000Z", "on"))
         rx(h, '{"notice":true,"status":408}\n')
         await advance(h, 100)
