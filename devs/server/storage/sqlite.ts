@@ -36,7 +36,7 @@ import { keysChanged, StoreError } from "./store.ts"
 import { ConfigError } from "../errors.ts"
 import type { Permission } from "../auth/grant.ts"
 import { ServerStamps, type StampedPoint } from "./stamps.ts"
-import { deviceOf, feedOf, keyOf, productOf, PRUNE_CHUNK_ROWS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
+import { deviceOf, feedOf, keyOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
 export const MIGRATIONS: string[] = [
@@ -954,6 +954,14 @@ export class SqliteStore implements Store {
         return { journalMode: String(this.db.pragma("journal_mode", { simple: true })), synchronous: ["OFF", "NORMAL", "FULL", "EXTRA"][synchronous] ?? String(synchronous) }
     }
 
+    /** A failure of SQLite itself (code SQLITE_…) as the store's "commit-failed", logged; anything else as it is. */
+    storageFailure(e: unknown): unknown {
+        const code = (e as { code?: unknown } | undefined)?.code
+        if (e instanceof StoreError || typeof code !== "string" || !code.startsWith("SQLITE_")) return e
+        this.opts.onError?.(e)
+        return new StoreError("commit-failed", `the server's storage failed (${code}); nothing of this request was done, send it again`, STORE_RETRY_MS)
+    }
+
     /** Resolves once datapoint writes can be committed without a wait: the writer thread, if any, has started. */
     async ready(): Promise<void> {
         if ("thread" in this.writer) await this.writer.thread.ready()
@@ -971,6 +979,32 @@ export class SqliteStore implements Store {
         this.db.close()
         this.serverLock?.release()
     }
+}
+
+/** What a request asks of the store that is no request's: starting, claiming and closing it (their failures stop the server). */
+const LIFECYCLE_METHODS = new Set(["ready", "close", "claim", "provisioning"])
+
+/**
+ * [P§6] SQLite's own failures in what the router asks of this connection (a full disk, an I/O error, a
+ * database gone read-only: better-sqlite3's SqliteError, code SQLITE_FULL, SQLITE_IOERR_…) are the store's
+ * "commit-failed", 503 E_STORE_FAILED with retry_after_ms, as the writer's commits are, and logged
+ * (onError): SQLite rolled the transaction back, nothing of it was stored. Else a new feed, key or
+ * product on a full disk was a 500 E_INTERNAL. Every async method of the store, those of its lifecycle aside.
+ */
+for (const name of Object.getOwnPropertyNames(SqliteStore.prototype)) {
+    const method = (SqliteStore.prototype as unknown as Record<string, unknown>)[name]
+    if (LIFECYCLE_METHODS.has(name) || typeof method !== "function" || method.constructor.name !== "AsyncFunction") continue
+    Object.defineProperty(SqliteStore.prototype, name, {
+        value: async function (this: SqliteStore, ...args: unknown[]) {
+            try {
+                return await (method as (...a: unknown[]) => Promise<unknown>).apply(this, args)
+            } catch (e) {
+                throw this.storageFailure(e)
+            }
+        },
+        writable: true,
+        configurable: true,
+    })
 }
 
 /** The points a write changed, from what the writer answered (pairs of index and seq). */

@@ -1,0 +1,60 @@
+// [P§6] A storage failure (a full disk, an I/O error) in a change the server makes outside the writer's group
+// commit (a new feed, key or product, a rename) is 503 E_STORE_FAILED with retry_after_ms, nothing of it
+// stored, and the same request works once the storage does: not a 500 E_INTERNAL. A trigger another connection
+// adds fails the change's transaction as a full disk does (SQLite rolls it back); found on a full tmpfs, where
+// POST /feeds, /keys and /products were 500.
+import assert from "node:assert/strict"
+import { join } from "node:path"
+import { test } from "node:test"
+import Database from "better-sqlite3"
+import { http, serverForThisFile } from "../harness/server-harness.ts"
+
+const s = await serverForThisFile()
+const master = s.credentials.masterKey
+
+/** Makes every insert into (or update of) `table` fail until the returned function is called. */
+function failChangesOf(table: string, event: "INSERT" | "UPDATE" = "INSERT"): () => void {
+    const other = new Database(join(s.dataDir, "feedline.db"))
+    const name = `fail_${table}_${event.toLowerCase()}`
+    other.exec(`CREATE TRIGGER ${name} BEFORE ${event} ON ${table} BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+    return () => {
+        other.exec(`DROP TRIGGER ${name}`)
+        other.close()
+    }
+}
+
+const cases = [
+    { what: "a new feed", table: "feeds", path: "/v2/feeds", body: { title: "on a full disk" }, listed: "/v2/feeds" },
+    { what: "a new key", table: "api_keys", path: "/v2/keys", body: { label: "on a full disk", permissions: ["read"] }, listed: "/v2/keys" },
+    { what: "a new product", table: "products", path: "/v2/products", body: { title: "on a full disk", datastreams: ["temp"] }, listed: "/v2/products" },
+]
+
+for (const c of cases) {
+    test(`${c.what} whose commit fails is 503 E_STORE_FAILED with retry_after_ms, nothing stored; the same request works after`, async () => {
+        const before = JSON.stringify((await http(s, "GET", c.listed, { key: master })).body)
+        const restore = failChangesOf(c.table)
+        try {
+            const r = await http(s, "POST", c.path, { key: master, body: c.body })
+            assert.deepEqual([r.status, r.body.code], [503, "E_STORE_FAILED"], JSON.stringify(r.body))
+            assert.ok(r.body.retry_after_ms > 0, JSON.stringify(r.body))
+            assert.ok(!r.body.errors.includes("fire"), "the cause is logged, not sent")
+        } finally {
+            restore()
+        }
+        assert.equal(JSON.stringify((await http(s, "GET", c.listed, { key: master })).body), before, "nothing of the refused request was stored")
+        const again = await http(s, "POST", c.path, { key: master, body: c.body })
+        assert.equal(again.status, 201, JSON.stringify(again.body))
+    })
+}
+
+test("renaming a feed whose commit fails is 503 E_STORE_FAILED, the title unchanged", async () => {
+    const feed = (await http(s, "POST", "/v2/feeds", { key: master, body: { title: "old" } })).body.id
+    const restore = failChangesOf("feeds", "UPDATE")
+    try {
+        const r = await http(s, "PUT", `/v2/feeds/${feed}`, { key: master, body: { title: "new" } })
+        assert.deepEqual([r.status, r.body.code], [503, "E_STORE_FAILED"], JSON.stringify(r.body))
+    } finally {
+        restore()
+    }
+    assert.equal((await http(s, "GET", `/v2/feeds/${feed}`, { key: master })).body.title, "old")
+})
