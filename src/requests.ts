@@ -16,6 +16,7 @@ export interface PendingRequest {
     ref: any
 }
 
+/** @devsWhenUsed: a method the image never calls, such as takeOverdue() (the client library), is not compiled into it (docs/FIRMWARE.md "Program size") */
 export class RequestTable {
     /** never reset, so a late response from an earlier connection can never match a new request */
     private counter = 0

@@ -117,6 +117,7 @@ const CLOCK_REFRESH_MS = 6 * 3600 * 1000
 /** Reboot waits stretch ×2 per earlier reboot, up to ×16 (15 min → 4 h with the default). */
 const MAX_REBOOT_STRETCH = 16
 
+/** @devsWhenUsed: a method the image never calls, such as onState() (tests), is not compiled into it (docs/FIRMWARE.md "Program size") */
 export class Link {
     state: LinkState = "offline"
     private stateSinceMs: number

@@ -66,6 +66,7 @@ const OPENING = 1
 const OPEN = 2
 const SETTLING = 3
 
+/** @devsWhenUsed: a method the image never calls, such as pending() (tests), is not compiled into it (docs/FIRMWARE.md "Program size") */
 export class NativeSocket {
     /** IDLE, OPENING (worker connecting/handshaking), OPEN, SETTLING (closed, late events draining) */
     private slot = IDLE
