@@ -107,7 +107,7 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
         if (saved !== undefined) sampler.configure(s.id, saved)
         opts.sink.report(s.id + CONFIG_SUFFIX + STATE_SUFFIX, sampler.describe(s.id), "latest")
     }
-    sampler.ids().forEach(id => subscribeConfig(opts, sampler, errors, id))
+    for (const id of sampler.ids()) subscribeConfig(opts, sampler, errors, id)
 
     const actuators: Actuator[] = []
     const st = opts.actuatorStore

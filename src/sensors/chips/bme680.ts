@@ -146,5 +146,5 @@ function humidity(h: number[], tFine: number, adc: number) {
     let var6 = (var4 * var5) / 2
     let calc_hum = (((var3 + var6) / 1024) * 1000) / 4096
     calc_hum /= 1000 // get back to RH
-    return Math.constrain(calc_hum, 0, 100)
+    return calc_hum < 0 ? 0 : calc_hum > 100 ? 100 : calc_hum
 }
