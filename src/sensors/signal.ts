@@ -49,7 +49,7 @@ export function nextReading(shape: SignalShape, state: SignalState, dtMs: number
     state.offset = state.offset * Math.exp(-dt / shape.stepTauMs)
     if (rand() < (shape.stepsPerHour * dt) / 3600000) state.offset += rand() < 0.5 ? -shape.step : shape.step
     const v = shape.base + state.drift + state.offset + shape.noise * gaussian(rand)
-    return Math.constrain(v, shape.min, shape.max)
+    return v < shape.min ? shape.min : v > shape.max ? shape.max : v
 }
 
 /** A small deterministic generator (Numerical Recipes LCG, 32 bit) for tests and repeatable demos. */
