@@ -86,11 +86,7 @@ export class Actuator {
         if (this.busy) return
         // a fiber of its own: the caller (the link's reader) must not wait for the hardware
         this.busy = true
-        const self = this // DeviceScript arrow functions cannot capture `this`
-        const drain = async () => {
-            await self.drain()
-        }
-        drain.start()
+        this.drain.start() // a method read off its object comes bound in DeviceScript
     }
 
     private async drain() {

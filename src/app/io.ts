@@ -91,7 +91,7 @@ function subscribeConfig(opts: FieldIoOptions, sampler: Sampler, errors: ErrorRe
 }
 
 function subscribeActuator(opts: FieldIoOptions, a: Actuator, since: string) {
-    opts.commands.subscribe(resourceOf(opts.feedId, a.spec.id), body => a.command(body), since)
+    opts.commands.subscribe(resourceOf(opts.feedId, a.spec.id), a.command, since)
 }
 
 export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
@@ -130,12 +130,7 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
         subscribeActuator(opts, a, since)
     }
 
-    if (opts.autoRun !== false) {
-        const run = async () => {
-            await sampler.run()
-        }
-        run.start()
-    }
+    if (opts.autoRun !== false) sampler.run.start()
     return { sampler: sampler, actuators: actuators, errors: errors, sensorIds: sampler.ids() }
 }
 

@@ -61,7 +61,8 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
     const port = cfg.tls ? -cfg.port : cfg.port // the runtime selects TLS by a negative port
     const link: Link = new Link(cfg, {
         // one connection at a time; its events go to the link
-        transport: { open: () => sock.connect(cfg.host, port, link), send: (text: string) => sock.send(text), close: () => sock.abandon() },
+        // (methods read off their object come bound in DeviceScript)
+        transport: { open: () => sock.connect(cfg.host, port, link), send: sock.send, close: sock.abandon },
         now: ds.millis,
         random: spreadByDevice(ds.deviceIdentifier("self"), Math.random),
         reboot: (n: number) => rebootNow.start(link, n),

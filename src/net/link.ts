@@ -167,10 +167,11 @@ export class Link {
         this.feedResource = "/feeds/" + cfg.feedId
         this.outbox = new Outbox(cfg.outboxBytes)
         const self = this
-        this.framer = new LineFramer(line => self.onLine(line))
+        // a method read off its object comes bound in DeviceScript: no arrow function needed to keep `this`
+        this.framer = new LineFramer(this.onLine)
         this.subs = new Subscriptions(
             deps.log,
-            i => self.sendSubscribe(i),
+            this.sendSubscribe,
             (i, r) => self.subscriptionOver(i, r, "ended")
         )
         this.s = {

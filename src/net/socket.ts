@@ -330,18 +330,17 @@ type DsSockets = typeof ds & {
  */
 export function startNativeSocket(): NativeSocket {
     const d = ds as DsSockets
-    const onEvent = (event: string, arg?: Buffer | string) => sock.onEvent(event, arg)
     const sock: NativeSocket = new NativeSocket(
         {
             open: (host: string, port: number) => {
-                d._socketOnEvent = onEvent
+                d._socketOnEvent = sock.onEvent // bound to sock: DeviceScript binds a method read off its object
                 return d._socketOpen(host, port)
             },
             write: (text: string) => d._socketWrite(text),
             close: () => d._socketClose(),
         },
         ds.millis,
-        (fn: () => void, ms: number) => setTimeout(fn, ms)
+        setTimeout
     )
     return sock
 }
