@@ -56,6 +56,20 @@ export const FANOUT_TURN_BUDGET_MS = 5
 /** retry_after_ms of a 429 E_FANOUT_BUSY: the time to deliver half the feed's bound at its share, within these. */
 export const FANOUT_RETRY_MIN_MS = 100
 export const FANOUT_RETRY_MAX_MS = 5000
+/**
+ * [P§8] Several processes: a feed's stamped change heard before the one stamped just before it (another
+ * process's, its publish later) waits for it this long (hub/stamp-order.ts), far above the milliseconds a
+ * publish takes, so a busy publisher is not taken for a lost one (as UNHEARD_LAPSE_MS in bus/redis.ts);
+ * then the feed's subscribers here are told to resubscribe with `since` (503 E_PUSHES_INTERRUPTED).
+ */
+export const STAMP_ORDER_HOLD_MS = 5000
+/** ... and at most this many of a feed's changes wait (the fan-out's bound on what a feed may owe): more, and at once. */
+export const STAMP_ORDER_MAX_HELD = MAX_OWED_PUSHES_PER_FEED
+/**
+ * Feeds whose last stamp a process remembers (~50 B each), read from the store at start (the newest) and
+ * kept as they are heard; past it, the quarter with the oldest stamps is forgotten (stamp-order.ts).
+ */
+export const STAMP_ORDER_MAX_FEEDS = 100_000
 /** [P§8] a `since` replay sends at most this many datapoints (and `limit` may ask for fewer); more: the ack says truncated + next_since. */
 export const MAX_REPLAY_POINTS = 1000
 

@@ -117,6 +117,16 @@ export class Metrics {
     readonly subscriptions = new Family("feedline_subscriptions", "Subscriptions live now.", "gauge")
     readonly fanoutBusy = new Family("feedline_fanout_busy_total", "Writes refused (429 E_FANOUT_BUSY) because their feed owed its subscribers too many pushes.", "counter")
     readonly claims = new Family("feedline_claims_total", "Device claims, by outcome: new, reissued-<why>, or the refusal's code.", "counter")
+    readonly pushesHeld = new Family(
+        "feedline_pushes_held_total",
+        "Several processes: a feed's committed change held back until the change stamped before it (another process's, published later) arrived, so its pushes go out in stamp order.",
+        "counter",
+    )
+    readonly pushOrderGaps = new Family(
+        "feedline_push_order_gaps_total",
+        "Several processes: a feed's change stamped before others did not arrive in time; the feed's subscribers here were told to resubscribe with since (503 E_PUSHES_INTERRUPTED).",
+        "counter",
+    )
     readonly pushesOwed = new Family("feedline_pushes_owed", "Pushes queued for subscribers and not yet delivered, all feeds (sampled at each scrape).", "gauge")
     readonly datapoints = new Family("feedline_datapoints_written_total", "Datapoints committed that changed something.", "counter")
     readonly storeCommit = new Histogram(
@@ -166,6 +176,8 @@ export class Metrics {
             this.subscriptions,
             this.fanoutBusy,
             this.pushesOwed,
+            this.pushesHeld,
+            this.pushOrderGaps,
             this.claims,
             this.datapoints,
             this.storeCommit,

@@ -15,7 +15,7 @@ import { firstVerifier, type Extension } from "./extensions.ts"
 import { FeedStreams } from "./feed-streams.ts"
 import type { Fleet } from "./fleet/fleet.ts"
 import { sessionEntryOf } from "./handlers/session.ts"
-import { Hub, hubClockOn } from "./hub/index.ts"
+import { Hub, hubClockOn, type Subscription } from "./hub/index.ts"
 import { Admission, jitteredRetryMs } from "./listeners/admission.ts"
 import { createTlsFront, type AppScheme } from "./listeners/app-port.ts"
 import { PendingHandshakes } from "./listeners/handshakes.ts"
@@ -43,6 +43,7 @@ import {
     RATE_BURST,
     RATE_PER_SECOND,
     SLOW_CONSUMER_MS,
+    STAMP_ORDER_HOLD_MS,
     STRUCTURE_RATE_BURST,
     STRUCTURE_RATE_PER_SECOND,
     TLS_HANDSHAKE_TIMEOUT_MS,
@@ -114,6 +115,12 @@ export function wireServer(f: Foundations): Wired {
         onCount: (n) => metrics.subscriptions.set({}, n),
         onBusy: () => metrics.fanoutBusy.add(),
         relay: bus.kind === "local" ? undefined : (m) => bus.publish(m),
+        onHeld: () => metrics.pushesHeld.add(),
+        // [P§8] a change stamped before others of its feed never came: its subscribers here catch up by replay
+        onOrderGap: (feed) => {
+            metrics.pushOrderGaps.add()
+            resubscribe((sub) => sub.feed === feed, `a change of feed ${feed} committed on another process did not arrive within ${STAMP_ORDER_HOLD_MS} ms`)
+        },
     })
     bus.onMessage((m) => hub.receive(m))
     metrics.sampleOnRender(() => metrics.pushesOwed.set({}, hub.totalOwed))
@@ -122,13 +129,19 @@ export function wireServer(f: Foundations): Wired {
     // [fleet] keys changed (a claim here or in another process, a device revoked): which keys are devices'
     keys.onReload(() => void f.fleet.reload())
     const sessions = new Set<Session>()
-    // changes from other processes may have been missed: subscribers catch up by replay, as after any reconnect [P§8]
-    bus.onInterrupted((why) => {
-        const holding = [...sessions].filter((s) => hub.subscriptionsOf(s).length > 0)
+    /** Changes from other processes may have been missed: the connections holding such subscriptions are told to catch up by replay, as after any reconnect [P§8]. */
+    const resubscribe = (which: (sub: Subscription) => boolean, why: string) => {
+        const holding = [...sessions].filter((s) => hub.subscriptionsOf(s).some(which))
         log.warn({ why, connections: holding.length }, "pushes from other processes may have been missed; telling subscribers to resubscribe with since")
         for (const s of holding) {
             s.closeWith(new ApiError(503, "E_PUSHES_INTERRUPTED", `${why}: pushes may have been missed; reconnect and subscribe with since`, jitteredRetryMs()))
         }
+    }
+    bus.onInterrupted((why) => {
+        hub.dropWaiting()
+        resubscribe(() => true, why)
+        // what was committed meanwhile counts as handed on (the replays hold it): no change waits for it
+        void hub.syncStampOrder().catch((err) => log.warn({ err: (err as Error).message }, "reading the feeds' last stamps failed; pushes go out as heard until the next read"))
     })
     // one entry per connection for its whole life (its fields are read from it): listing makes none
     const entries = new WeakMap<Session, SessionEntry>()

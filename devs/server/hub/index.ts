@@ -15,12 +15,16 @@ import {
     MAX_OWED_PUSHES_PER_FEED,
     MAX_SUBSCRIPTIONS_PER_CONNECTION,
     MAX_SUBSCRIPTIONS_PER_RESOURCE,
+    STAMP_ORDER_HOLD_MS,
+    STAMP_ORDER_MAX_FEEDS,
+    STAMP_ORDER_MAX_HELD,
 } from "../limits.ts"
 import type { Store, StoredPoint } from "../storage/store.ts"
 import { isoOf } from "../time.ts"
 import { Fanout, type FanoutClock, type FanoutLimits, type Reservation } from "./fanout.ts"
 import { ChangeBatch, pushLine, type ChangeEvent } from "./push.ts"
 import { readReplay } from "./replay.ts"
+import { StampOrder } from "./stamp-order.ts"
 import { Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
 import { WheelTimer, type TimerWheel } from "../timer-wheel.ts"
 
@@ -77,7 +81,7 @@ export const DEFAULT_HUB_LIMITS: HubLimits = {
 }
 
 export interface HubDeps {
-    store: Pick<Store, "replay" | "feedExists">
+    store: Pick<Store, "replay" | "feedExists" | "lastStamps">
     clock?: HubClock
     limits?: Partial<HubLimits>
     /** told the number of subscriptions whenever it changes (the metrics gauge) */
@@ -86,13 +90,23 @@ export interface HubDeps {
     onBusy?: (feed: number) => void
     /** hands what this process publishes to the other processes on the store (the bus); absent: one process */
     relay?: (message: HubMessage) => void
+    /** (with relay) a change waits for one of its feed stamped before it, from another process (the metrics counter) */
+    onHeld?: () => void
+    /**
+     * (with relay) a change of `feed` stamped before others that went out here never came in time: what
+     * followed it was dropped, and the feed's subscribers here must resubscribe with `since` (wiring.ts)
+     */
+    onOrderGap?: (feed: number) => void
 }
 
 /**
  * What one process's hub tells the others' (through the bus): committed changes, or a feed deleted (with
  * its deletion's transaction id where the store has one, as changes carry theirs: bus/unheard-commits.ts).
  */
-export type HubMessage = { events: ChangeEvent[] } | { endedFeed: number; txn?: number }
+export type HubMessage =
+    /** chained: the stamped changes carry `after` (stamp-order.ts); absent from a process of an older version */
+    | { events: ChangeEvent[]; chained?: true }
+    | { endedFeed: number; txn?: number }
 
 export interface SubscribeRequest extends SubscriptionSpec {
     /** replay the datapoints stored with an `at` after this first */
@@ -127,7 +141,7 @@ export interface PendingWrite {
 }
 
 function pointEvent(feed: number, p: StoredPoint): ChangeEvent {
-    return { feed, seq: p.seq, txn: p.txn, stream: p.stream, atMs: p.atMs, value: p.value }
+    return { feed, seq: p.seq, txn: p.txn, stream: p.stream, atMs: p.atMs, value: p.value, after: p.after }
 }
 
 /** The admission of one write (Hub.admit): no closures, it is made on every write. */
@@ -162,11 +176,17 @@ export class Hub {
     private readonly clock: HubClock
     readonly limits: HubLimits
     private count = 0
+    /** several processes: each feed's changes handed to the fan-out in stamp order */
+    private readonly order?: StampOrder
+    private orderTimer?: unknown
 
     constructor(private readonly deps: HubDeps) {
         this.clock = deps.clock ?? NODE_CLOCK
         this.limits = { ...DEFAULT_HUB_LIMITS, ...deps.limits }
         this.fanout = new Fanout(this.clock, this.limits)
+        if (deps.relay) {
+            this.order = new StampOrder({ holdMs: STAMP_ORDER_HOLD_MS, maxHeldEvents: STAMP_ORDER_MAX_HELD, maxFeeds: STAMP_ORDER_MAX_FEEDS })
+        }
     }
 
     /** Subscriptions registered (replaying or live). */
@@ -308,26 +328,71 @@ export class Hub {
 
     /** Queues committed changes (deletions, admitted writes) for their subscriptions, here and on the other processes; returns at once. */
     publish(events: ChangeEvent[]): void {
-        this.deliverLocally(events)
-        if (events.length) this.deps.relay?.({ events })
+        this.deliverLocally(events, true)
+        if (events.length) this.deps.relay?.({ events, chained: true })
     }
 
     /** What another process published (through the bus): delivered to this process's subscriptions, relayed no further. */
     receive(message: HubMessage): void {
         if ("endedFeed" in message) this.endFeedHere(message.endedFeed)
-        else this.deliverLocally(message.events)
+        else this.deliverLocally(message.events, message.chained === true)
     }
 
-    private deliverLocally(events: ChangeEvent[]): void {
+    private deliverLocally(events: ChangeEvent[], chained: boolean): void {
+        const order = this.order
         const byFeed = new Map<number, ChangeEvent[]>()
         for (const ev of events) {
-            if (!this.byFeed.has(ev.feed)) continue
+            // in stamp order, every feed's changes count, also of feeds nobody here subscribes to yet
+            if (order === undefined && !this.byFeed.has(ev.feed)) continue
             const list = byFeed.get(ev.feed)
             if (list) list.push(ev)
             else byFeed.set(ev.feed, [ev])
         }
-        // the subscriptions the feed has now: one added later gets these changes from its replay, if at all
-        for (const [feed, list] of byFeed) this.fanout.publish(feed, list, [...this.byFeed.get(feed)!])
+        if (order === undefined) {
+            for (const [feed, list] of byFeed) this.fanOut(feed, list)
+            return
+        }
+        const now = this.clock.monotonicMs()
+        for (const [feed, list] of byFeed) {
+            const o = order.offer(feed, list, now, chained)
+            if (o.held) this.deps.onHeld?.()
+            for (const released of o.released) this.fanOut(feed, released)
+            if (o.gap) this.deps.onOrderGap?.(feed)
+        }
+        this.watchOrder()
+    }
+
+    /** Queues one commit's changes of `feed` for the subscriptions it has now (one added later gets them from its replay, if at all). */
+    private fanOut(feed: number, events: ChangeEvent[]): void {
+        const subs = this.byFeed.get(feed)
+        if (subs) this.fanout.publish(feed, events, [...subs])
+    }
+
+    /** While changes wait for an earlier stamp, a timer for the first to be given up on. */
+    private watchOrder(): void {
+        const due = this.order?.nextDeadlineMs()
+        if (due === undefined || this.orderTimer !== undefined) return
+        this.orderTimer = this.clock.setTimer(() => {
+            this.orderTimer = undefined
+            for (const feed of this.order!.expired(this.clock.monotonicMs())) this.deps.onOrderGap?.(feed)
+            this.watchOrder()
+        }, Math.max(0, due - this.clock.monotonicMs()))
+    }
+
+    /** The link to the other processes broke or came back, and every subscriber here was told to resubscribe: what waits for an earlier stamp is dropped (their replays hold it). */
+    dropWaiting(): void {
+        this.order?.dropAll()
+    }
+
+    /**
+     * Several processes: reads each feed's last stamp from the store (what was committed before now), so
+     * that a change following one of those is not held for it. Once this process hears the others (at
+     * start), and again after its link to them broke (wiring.ts).
+     */
+    async syncStampOrder(): Promise<void> {
+        if (!this.order || !this.deps.store.lastStamps) return
+        const { stamps, floorMs } = await this.deps.store.lastStamps(STAMP_ORDER_MAX_FEEDS)
+        for (const { feed, events } of this.order.load(stamps, floorMs)) this.fanOut(feed, events)
     }
 
     /**
@@ -341,6 +406,7 @@ export class Hub {
     }
 
     private endFeedHere(feed: number): void {
+        for (const waiting of this.order?.release(feed) ?? []) this.fanOut(feed, waiting)
         this.fanout.flush(feed)
         const deletion = new ChangeBatch([{ feed, seq: Infinity }])
         for (const sub of [...(this.byFeed.get(feed) ?? [])]) sub.receive(deletion)

@@ -15,6 +15,8 @@ export interface ChangeEvent {
     atMs?: number
     value?: string
     deleted?: boolean
+    /** a point the server stamped, where several processes stamp: the feed's last stamp before it (StoredPoint.after; stamp-order.ts) */
+    after?: number
 }
 
 /** [P§8] The resource a change is pushed under. */

@@ -366,6 +366,8 @@ interface BatchPoint {
     stream: string
     atMs: number
     value: string
+    /** stamped by this batch: the feed's last stamp before it (StoredPoint.after) */
+    after?: number
 }
 
 /** What one attempt at a batch did: each write's points (or refusal), and its transaction's id (none when it found no feed). */
@@ -1018,8 +1020,8 @@ export class PostgresStore implements Store {
         const checked = batch.some((w) => w.keysCount !== undefined)
         const locked = checked
             ? await this.lockFeedsCheckingKeys(c, wanted)
-            : await c.query<{ id: number; txn: string; keys?: number }>(
-                  "SELECT id, pg_current_xact_id()::text AS txn FROM feeds WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+            : await c.query<{ id: number; txn: string; last_stamp_ms: number | null; keys?: number }>(
+                  "SELECT id, pg_current_xact_id()::text AS txn, last_stamp_ms FROM feeds WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
                   [wanted],
               )
         const existing = new Set(locked.rows.map((r) => r.id))
@@ -1031,15 +1033,17 @@ export class PostgresStore implements Store {
             if (w.keysCount !== undefined && w.keysCount !== keysCount) return keysChanged()
             return []
         })
-        // 2. stamps for points without `at`, reserved per feed in one call (its row is locked: commit order)
-        const stamped = await this.stamp(c, batch, (request) => !(outcomes[request] instanceof StoreError))
+        // 2. stamps for points without `at`, reserved per feed in one call (its row is locked: commit order),
+        // each after the feed's last stamp as locked (StoredPoint.after)
+        const lastStamps = new Map(locked.rows.map((r) => [r.id, r.last_stamp_ms ?? 0]))
+        const stamped = await this.stamp(c, batch, lastStamps, (request) => !(outcomes[request] instanceof StoreError))
         // 3. in request order; within one request the last of equal (stream, at) wins (as in sqlite.ts)
         const points: BatchPoint[] = []
         stamped.forEach((list, request) => {
             if (!list) return
             const feed = batch[request].feed
             const last = new Map<string, BatchPoint>()
-            for (const p of list) last.set(identity(feed, p.stream, p.atMs), { request, feed, stream: p.stream, atMs: p.atMs, value: p.value })
+            for (const p of list) last.set(identity(feed, p.stream, p.atMs), p)
             points.push(...last.values())
         })
         const changed = await this.upsertPoints(c, points)
@@ -1056,7 +1060,7 @@ export class PostgresStore implements Store {
             )
         }
         const txn = Number(txnText)
-        for (const p of changed) (outcomes[p.request] as StoredPoint[]).push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: p.seq, txn })
+        for (const p of changed) (outcomes[p.request] as StoredPoint[]).push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: p.seq, txn, after: p.after })
         for (const o of outcomes) if (!(o instanceof StoreError)) o.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.atMs - b.atMs))
         return { outcomes, txn: txnText, keysCount }
     }
@@ -1067,18 +1071,18 @@ export class PostgresStore implements Store {
      * before is seen), the feeds' rows as applyBatch locks them and the count of key changes. One round trip:
      * two statements in one simple query, the ids written in (integers).
      */
-    private async lockFeedsCheckingKeys(c: pg.PoolClient, feeds: number[]): Promise<pg.QueryResult<{ id: number; txn: string; keys: number }>> {
+    private async lockFeedsCheckingKeys(c: pg.PoolClient, feeds: number[]): Promise<pg.QueryResult<{ id: number; txn: string; last_stamp_ms: number | null; keys: number }>> {
         const ids = feeds.filter((f) => Number.isSafeInteger(f)).join(",")
         const results = (await c.query(
             `SELECT pg_advisory_xact_lock_shared(${LOCK_KEYS});
-             SELECT id, pg_current_xact_id()::text AS txn, (SELECT int_value FROM settings WHERE name = 'keys_generation') AS keys
+             SELECT id, pg_current_xact_id()::text AS txn, last_stamp_ms, (SELECT int_value FROM settings WHERE name = 'keys_generation') AS keys
              FROM feeds WHERE id = ANY('{${ids}}'::bigint[]) ORDER BY id FOR NO KEY UPDATE`,
-        )) as unknown as pg.QueryResult<{ id: number; txn: string; keys: number }>[]
+        )) as unknown as pg.QueryResult<{ id: number; txn: string; last_stamp_ms: number | null; keys: number }>[]
         return results[1]
     }
 
     /** Each request's points with every missing `at` stamped (undefined for a request refused: its feed does not exist, or its keys changed). */
-    private async stamp(c: pg.PoolClient, batch: PendingWrite[], stored: (request: number) => boolean): Promise<(BatchPoint[] | undefined)[]> {
+    private async stamp(c: pg.PoolClient, batch: PendingWrite[], lastStamps: Map<number, number>, stored: (request: number) => boolean): Promise<(BatchPoint[] | undefined)[]> {
         const need = new Map<string, { feed: number; stream: string; count: number; nowMs: number; next?: number }>()
         for (const [request, w] of batch.entries()) {
             if (!stored(request)) continue
@@ -1108,7 +1112,7 @@ export class PostgresStore implements Store {
             return w.points.map((p) => {
                 if (p.atMs !== undefined) return { request, feed: w.feed, stream: p.stream, atMs: p.atMs, value: p.value }
                 const n = need.get(`${w.feed}\u0000${p.stream}`)!
-                return { request, feed: w.feed, stream: p.stream, atMs: n.next!++, value: p.value }
+                return { request, feed: w.feed, stream: p.stream, atMs: n.next!++, value: p.value, after: lastStamps.get(w.feed) }
             })
         })
     }
@@ -1225,6 +1229,14 @@ export class PostgresStore implements Store {
 
     recordCommitsAs(process: string): void {
         this.publisher = process
+    }
+
+    async lastStamps(limit: number): Promise<{ stamps: Map<number, number>; floorMs: number }> {
+        const rows = await this.rows<{ id: number; last_stamp_ms: number }>(
+            "SELECT id, last_stamp_ms FROM feeds WHERE last_stamp_ms IS NOT NULL ORDER BY last_stamp_ms DESC LIMIT $1",
+            [limit],
+        )
+        return { stamps: new Map(rows.map((r) => [r.id, r.last_stamp_ms])), floorMs: rows.length < limit ? 0 : rows[rows.length - 1].last_stamp_ms }
     }
 
     async lastCommits(): Promise<Map<string, number>> {

@@ -101,6 +101,12 @@ export interface StoredPoint extends CommitRef {
     stream: string
     atMs: number
     value: string
+    /**
+     * A point the server stamped [P§9], where several processes stamp (PostgreSQL): the feed's last stamp
+     * before its commit (0: none), so that another process hands the feed's stamped changes on in stamp
+     * order (hub/stamp-order.ts). Undefined for a point written with its own `at`.
+     */
+    after?: number
 }
 
 export interface HistoryQuery {
@@ -355,6 +361,11 @@ export interface Store {
      * (lastCommits, bus/unheard-commits.ts).
      */
     recordCommitsAs?(process: string): void
+    /**
+     * [P§9] Several processes: the `limit` feeds with the newest server stamps and each one's last stamp;
+     * every other feed's last stamp is at most `floorMs` (0 when all are listed). hub/stamp-order.ts.
+     */
+    lastStamps?(limit: number): Promise<{ stamps: Map<number, number>; floorMs: number }>
     /** [several processes] Each recording process's last commit (a transaction id); rows older than a day are dropped. */
     lastCommits?(): Promise<Map<string, number>>
     /**

@@ -1,6 +1,8 @@
 // A store whose commits a test can hold open (startServer's `wrapStore`): while held, a write waits
 // before its commit begins, so the test knows a request is in flight (an event, not a sleep) and can
-// see that nothing acknowledges it before its commit returned.
+// see that nothing acknowledges it before its commit returned. Held after its commit instead
+// (`new CommitGate("after-commit")`), a write is stored but its server has not yet answered or published
+// it: another process's later write can overtake it on the way to subscribers.
 import type { Store } from "../../../devs/server/storage/store.ts"
 
 export class CommitGate {
@@ -12,6 +14,8 @@ export class CommitGate {
     /** writes whose commit returned */
     committed = 0
 
+    constructor(private readonly holds: "before-commit" | "after-commit" = "before-commit") {}
+
     /** the server's store with a gate in front of writePoints (the rest untouched) */
     wrap = (store: Store): Store =>
         new Proxy(store, {
@@ -22,7 +26,7 @@ export class CommitGate {
             },
         })
 
-    /** writes from now on wait before their commit, until release() */
+    /** writes from now on wait before their commit (or after it: the constructor's `holds`), until release() */
     hold(): void {
         this.holding = true
     }
@@ -48,9 +52,14 @@ export class CommitGate {
     private async write(target: Store, feed: number, points: Parameters<Store["writePoints"]>[1]) {
         this.entered++
         for (const f of this.arrivals.splice(0)) f()
-        if (this.holding) await new Promise<void>((go) => this.waiting.push(go))
+        if (this.holds === "before-commit") await this.gate()
         const out = await target.writePoints(feed, points)
         this.committed++
+        if (this.holds === "after-commit") await this.gate()
         return out
+    }
+
+    private async gate(): Promise<void> {
+        if (this.holding) await new Promise<void>((go) => this.waiting.push(go))
     }
 }

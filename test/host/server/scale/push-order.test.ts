@@ -1,0 +1,127 @@
+// [P§8, §9] A feed's pushes in stamp order over several processes. Stamps follow commit order (the feed's
+// row, locked), but each process publishes its own commits over Redis: when process A's commit (stamp 5)
+// is published after process B's (stamp 6), a subscriber heard 6 first, and a device, whose cursor drops a
+// point of its datastream not newer than the last one handled, never handled 5, nor got it in a replay
+// (since = 6). Driven without a race: A's store holds its write after the commit (stored, stamped, not yet
+// answered nor published) while B writes, and lets it go once the subscriber's process has B's change.
+// Three servers in this process stand for three processes (each its own hub, store connections and bus
+// connection). Skipped, counted, where PostgreSQL or Redis is not installed.
+import assert from "node:assert/strict"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { after, before, describe, test } from "node:test"
+import { SubscriptionCursor } from "../../../../src/subscription-cursor.ts"
+import { CommitGate } from "../../harness/commit-gate.ts"
+import { SCALE_SKIP, startScaleServices, stopServerGroup, type ScaleServices } from "../../harness/scale.ts"
+import { http, SERVER_OWN_EVENT_WAIT_MS, startTestServer, TlsClient, type TestServer } from "../../harness/server-harness.ts"
+import { until } from "../../harness/until.ts"
+
+describe("a feed's pushes in stamp order across processes", { skip: SCALE_SKIP }, () => {
+    let services: ScaleServices
+    /** a: its writes held after their commit while the gate holds */
+    let a: TestServer
+    let b: TestServer
+    let c: TestServer
+    const gate = new CommitGate("after-commit")
+    before(async () => {
+        services = await startScaleServices()
+        const databaseUrl = await services.database()
+        const dataDir = mkdtempSync(join(tmpdir(), "feedline-order-"))
+        const common = { databaseUrl, redisUrl: services.redis.url, dataDir }
+        a = await startTestServer({ ...common, wrapStore: gate.wrap })
+        b = await startTestServer(common)
+        c = await startTestServer(common)
+    })
+    after(async () => {
+        gate.release()
+        await stopServerGroup([a, b, c].filter(Boolean))
+        await services?.stop()
+    })
+
+    const feed = () => a.credentials.feedId
+    /** a command as the dashboard writes it: no `at`, the server stamps it */
+    const command = (s: TestServer, stream: string, value: string) =>
+        http(s, "PUT", `/v2/feeds/${feed()}`, { key: a.credentials.deviceKey, body: { datastreams: [{ id: stream, current_value: value }] } })
+
+    async function subscriber(s: TestServer, stream: string, token: string, since?: string): Promise<TlsClient> {
+        const client = await TlsClient.open(s, a.credentials.deviceKey)
+        const r = await client.request({ method: "subscribe", resource: `/feeds/${feed()}/datastreams/${stream}`, params: since ? { since } : {}, token })
+        assert.equal(r.status, 200)
+        return client
+    }
+
+    const pushed = (client: TlsClient, token: string, value: string) => client.q.lines.some((l) => l.response?.token === token && l.response.body?.current_value === value)
+
+    /**
+     * A's command committed first (stamped first) and held before its publish; B's committed after it. Lets
+     * A's go once `on` has B's change: handed on (out of order) or held back for A's. Resolves to A's answer.
+     */
+    async function overtaken(stream: string, on: TestServer, seen: () => boolean): Promise<void> {
+        const heldBefore = on.metrics.pushesHeld.get()
+        gate.hold()
+        const committed = gate.committed
+        const first = command(a, stream, "first")
+        await until("a's command committed", () => gate.committed > committed, SERVER_OWN_EVENT_WAIT_MS)
+        assert.equal((await command(b, stream, "second")).status, 200)
+        await until("b's change reached the subscriber's process", () => seen() || on.metrics.pushesHeld.get() > heldBefore, SERVER_OWN_EVENT_WAIT_MS)
+        gate.release()
+        assert.equal((await first).status, 200)
+    }
+
+    /** The pushes a device's cursor (one datastream: src/net/subscriptions.ts) hands to its actuator, in order. */
+    async function handledByDevice(client: TlsClient, token: string, n: number): Promise<{ handled: string[]; ats: string[] }> {
+        const cursor = new SubscriptionCursor(undefined, 16, true)
+        const handled: string[] = []
+        const ats: string[] = []
+        for (let i = 0; i < n; i++) {
+            const p = await client.push(token, SERVER_OWN_EVENT_WAIT_MS)
+            ats.push(p.body.at)
+            if (cursor.push(p.status, p.body).deliver) handled.push(p.body.current_value)
+        }
+        return { handled, ats }
+    }
+
+    test("[P§8] a subscriber on a third process gets the earlier-stamped command first, though its publish came later: the device handles both", async (t) => {
+        const sub = await subscriber(c, "led", "s")
+        t.after(() => sub.close())
+        await overtaken("led", c, () => pushed(sub, "s", "second"))
+        const { handled, ats } = await handledByDevice(sub, "s", 2)
+        assert.deepEqual(handled, ["first", "second"], `pushed in stamp order (${ats.join(", ")}); a device drops a point older than the last it handled`)
+        assert.ok(ats[0] < ats[1])
+        assert.ok(c.metrics.pushesHeld.get() >= 1, "c held b's change back for a's")
+    })
+
+    test("[P§8] a subscriber on the process that committed the later change: its own change waits for the other process's earlier one", async (t) => {
+        const sub = await subscriber(b, "relay", "r")
+        t.after(() => sub.close())
+        await overtaken("relay", b, () => pushed(sub, "r", "second"))
+        const { handled } = await handledByDevice(sub, "r", 2)
+        assert.deepEqual(handled, ["first", "second"])
+    })
+
+    test("[P§8] a change whose predecessor never arrives is not pushed: the subscribers of the feed are told to resubscribe, and the replay holds both, in order", async (t) => {
+        const sub = await subscriber(c, "lost", "l")
+        t.after(() => sub.close())
+        gate.hold()
+        const committed = gate.committed
+        const first = command(a, "lost", "first")
+        await until("a's command committed", () => gate.committed > committed, SERVER_OWN_EVENT_WAIT_MS)
+        assert.equal((await command(b, "lost", "second")).status, 200)
+        // a's publish never comes (held): c gives up on it after STAMP_ORDER_HOLD_MS, or notices a's commit
+        // unheard in the store (bus/unheard-commits.ts), whichever comes first; either way without b's change
+        const notice = await sub.notice(SERVER_OWN_EVENT_WAIT_MS)
+        assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
+        assert.equal(pushed(sub, "l", "second"), false, "b's change was not pushed ahead of the one before it")
+        // the device reconnects and subscribes with since = its cursor (nothing handled: from before both)
+        const again = await subscriber(c, "lost", "l2", new Date(Date.now() - 60_000).toISOString())
+        t.after(() => again.close())
+        const { handled } = await handledByDevice(again, "l2", 2)
+        assert.deepEqual(handled, ["first", "second"])
+        // a's publish, late, is not pushed again to a subscription whose replay held it
+        gate.release()
+        assert.equal((await first).status, 200)
+        assert.equal((await command(b, "lost", "third")).status, 200)
+        assert.equal((await again.push("l2", SERVER_OWN_EVENT_WAIT_MS)).body.current_value, "third")
+    })
+})
