@@ -12,6 +12,7 @@ import type { Metrics } from "./metrics.ts"
 import type { Buckets } from "./ratelimit.ts"
 import type { KeyRate, SessionDirectory } from "./bus/bus.ts"
 import type { Store } from "./storage/store.ts"
+import type { StampLead } from "./stamp-lead.ts"
 
 /** The door a connection came in by: a label (logs, metrics, GET /sessions), not a transport object. */
 export type TransportKind = "tls" | "tcp" | "ws" | "http"
@@ -60,6 +61,8 @@ export interface RouterDeps {
     fleet: Fleet
     /** [P§10] each feed's datastreams, held to MAX_DATASTREAMS_PER_FEED */
     feedStreams: FeedStreams
+    /** [P§9] how far server stamps lead the clock (handlers/write.ts tells it each stamped write) */
+    stampLead: StampLead
 }
 
 /** What a handler returns: the status and body of the response, and what to do once it is sent. */

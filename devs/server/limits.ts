@@ -57,6 +57,14 @@ export const FANOUT_TURN_BUDGET_MS = 5
 export const FANOUT_RETRY_MIN_MS = 100
 export const FANOUT_RETRY_MAX_MS = 5000
 /**
+ * [P§9] A server stamp leading the clock by more than this is counted (feedline_stamps_ahead_total) and
+ * logged, at most once per STAMP_LEAD_LOG_EVERY_MS: a feed taking more than one stamped write a millisecond
+ * for a second or more, or another process's clock that far ahead. A burst of a few hundred writes in one
+ * millisecond stays under it.
+ */
+export const STAMP_LEAD_WARN_MS = 1000
+export const STAMP_LEAD_LOG_EVERY_MS = 60_000
+/**
  * [P§8] Several processes: a feed's stamped change heard before the one stamped just before it (another
  * process's, its publish later) waits for it this long (hub/stamp-order.ts), far above the milliseconds a
  * publish takes, so a busy publisher is not taken for a lost one (as UNHEARD_LAPSE_MS in bus/redis.ts);

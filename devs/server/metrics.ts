@@ -127,6 +127,12 @@ export class Metrics {
         "Several processes: a feed's change stamped before others did not arrive in time; the feed's subscribers here were told to resubscribe with since (503 E_PUSHES_INTERRUPTED).",
         "counter",
     )
+    readonly stampsAhead = new Family(
+        "feedline_stamps_ahead_total",
+        "Writes whose server stamp led this process's clock by more than 1 s: a feed taking more than one stamped write a millisecond, or another process's clock ahead.",
+        "counter",
+    )
+    readonly stampLead = new Family("feedline_stamp_lead_seconds", "The most a server stamp led this process's clock since the previous scrape (0: none led it).", "gauge")
     readonly pushesOwed = new Family("feedline_pushes_owed", "Pushes queued for subscribers and not yet delivered, all feeds (sampled at each scrape).", "gauge")
     readonly datapoints = new Family("feedline_datapoints_written_total", "Datapoints committed that changed something.", "counter")
     readonly storeCommit = new Histogram(
@@ -178,6 +184,8 @@ export class Metrics {
             this.pushesOwed,
             this.pushesHeld,
             this.pushOrderGaps,
+            this.stampsAhead,
+            this.stampLead,
             this.claims,
             this.datapoints,
             this.storeCommit,

@@ -43,6 +43,8 @@ import {
     RATE_BURST,
     RATE_PER_SECOND,
     SLOW_CONSUMER_MS,
+    STAMP_LEAD_LOG_EVERY_MS,
+    STAMP_LEAD_WARN_MS,
     STAMP_ORDER_HOLD_MS,
     STRUCTURE_RATE_BURST,
     STRUCTURE_RATE_PER_SECOND,
@@ -56,6 +58,7 @@ import { Router } from "./router.ts"
 import type { Session, SessionDeps } from "./session.ts"
 import { TimerWheel } from "./timer-wheel.ts"
 import type { Store } from "./storage/store.ts"
+import { StampLead } from "./stamp-lead.ts"
 import type { TlsMaterial } from "./tls/material.ts"
 import { tlsServerOptions } from "./tls/policy.ts"
 
@@ -151,6 +154,11 @@ export function wireServer(f: Foundations): Wired {
         return e
     }
     const directory = bus.sessionDirectory(() => Array.from(sessions, entryOf))
+    const stampLead = new StampLead(STAMP_LEAD_WARN_MS, STAMP_LEAD_LOG_EVERY_MS, ({ feed, leadMs, writes }) => {
+        metrics.stampsAhead.add()
+        if (writes > 0) log.warn({ feed, leadMs, writes }, `a feed's server stamps lead this process's clock by more than ${STAMP_LEAD_WARN_MS} ms: more than one stamped write a millisecond to it, or another process's clock ahead of this one's (docs/PROTOCOL.md §9)`)
+    })
+    metrics.sampleOnRender(() => metrics.stampLead.set({}, stampLead.takeMostMs() / 1000))
     const router = new Router({
         store,
         keys,
@@ -166,6 +174,7 @@ export function wireServer(f: Foundations): Wired {
         feedStreams: new FeedStreams({ idsOf: async (feed: number) => (await store.listDatastreams(feed)).map((d) => d.id), max: opts.maxDatastreamsPerFeed }),
         sessions: directory,
         processId: bus.processId,
+        stampLead,
     })
     const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
     const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS

@@ -8,6 +8,7 @@ import { ApiError, notFound } from "../errors.ts"
 import type { Take } from "../ratelimit.ts"
 import type { PointInput } from "../storage/store.ts"
 import { keysChanged, type StoredPoint } from "../storage/store.ts"
+import { newestStampOf } from "../stamp-lead.ts"
 
 /**
  * Admits a write of `points` to the feed, or throws 429 E_FANOUT_BUSY. Handlers that change something
@@ -39,6 +40,8 @@ export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: Pendin
     return writing.then(
         (stored) => {
             ctx.deps.metrics.datapointsWritten.add(stored.length)
+            const stampMs = newestStampOf(points, stored)
+            if (stampMs !== undefined) ctx.deps.stampLead.observe(ctx.feed, stampMs, ctx.deps.now())
             admitted.publishPoints(stored)
             return result ?? stored
         },
