@@ -18,6 +18,7 @@ import type { Caller, Connection, TransportKind } from "./context.ts"
 import type { Answer, AnswerTarget, Router } from "./router.ts"
 import type { Hub } from "./hub/index.ts"
 import type { TimerWheel, WheelEntry } from "./timer-wheel.ts"
+import type { OpenSessions } from "./open-sessions.ts"
 
 /** The four verbs a transport gives a session. */
 export interface Wire {
@@ -57,7 +58,7 @@ export interface SessionDeps {
     now: () => number
     config: SessionConfig
     /** open sessions: a session adds itself on start and removes itself when closed */
-    sessions: Set<Session>
+    sessions: OpenSessions<Session>
     /** whether a new connection may stay (per address and in all), and how many have not authenticated */
     admission: Admission
     /** [P§4] the one timer of every session's keep-alive checks */
@@ -187,7 +188,11 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     /** [P§7] The router accepted this connection's key (or token): it is remembered, and the connection is admitted for good. */
     authenticated(credential: string, grant: Grant): void {
         this.rememberedKey ??= credential
-        this.grant = grant
+        if (this.grant !== grant) {
+            this.grant = grant
+            // GET /sessions finds a scoped key's connections by their feeds
+            this.deps.sessions.regranted(this)
+        }
         if (this.authenticatedOnce) return
         this.authenticatedOnce = true
         this.admitted?.authenticated()

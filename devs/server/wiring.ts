@@ -59,6 +59,7 @@ import type { Session, SessionDeps } from "./session.ts"
 import { TimerWheel } from "./timer-wheel.ts"
 import type { Store } from "./storage/store.ts"
 import { StampLead } from "./stamp-lead.ts"
+import { OpenSessions } from "./open-sessions.ts"
 import type { TlsMaterial } from "./tls/material.ts"
 import { tlsServerOptions } from "./tls/policy.ts"
 
@@ -89,7 +90,7 @@ export interface Foundations {
 
 export interface Wired {
     hub: Hub
-    sessions: Set<Session>
+    sessions: OpenSessions<Session>
     /** every process's sessions (this one's announced on the bus) */
     directory: SessionDirectory
     sessionDeps: SessionDeps
@@ -131,7 +132,7 @@ export function wireServer(f: Foundations): Wired {
     keys.onReload(() => hub.recheck())
     // [fleet] keys changed (a claim here or in another process, a device revoked): which keys are devices'
     keys.onReload(() => void f.fleet.reload())
-    const sessions = new Set<Session>()
+    const sessions = new OpenSessions<Session>()
     /** Changes from other processes may have been missed: the connections holding such subscriptions are told to catch up by replay, as after any reconnect [P§8]. */
     const resubscribe = (which: (sub: Subscription) => boolean, why: string) => {
         const holding = [...sessions].filter((s) => hub.subscriptionsOf(s).some(which))
@@ -153,7 +154,7 @@ export function wireServer(f: Foundations): Wired {
         if (e === undefined) entries.set(s, (e = sessionEntryOf(s, hub, bus.processId)))
         return e
     }
-    const directory = bus.sessionDirectory(() => Array.from(sessions, entryOf))
+    const directory = bus.sessionDirectory((viewer) => Array.from(sessions.visibleTo(viewer), entryOf))
     const stampLead = new StampLead(STAMP_LEAD_WARN_MS, STAMP_LEAD_LOG_EVERY_MS, ({ feed, leadMs, writes }) => {
         metrics.stampsAhead.add()
         if (writes > 0) log.warn({ feed, leadMs, writes }, `a feed's server stamps lead this process's clock by more than ${STAMP_LEAD_WARN_MS} ms: more than one stamped write a millisecond to it, or another process's clock ahead of this one's (docs/PROTOCOL.md §9)`)

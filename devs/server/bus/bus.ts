@@ -27,8 +27,11 @@ export interface SessionEntry {
 
 /** The open connections of every process. */
 export interface SessionDirectory {
-    /** this process's as they are now, the others' as they last announced them */
-    list(): Promise<SessionEntry[]>
+    /**
+     * this process's as they are now, the others' as they last announced them; with `viewer`, this
+     * process's may leave out those it may not see (open-sessions.ts)
+     */
+    list(viewer?: Grant): Promise<SessionEntry[]>
     /** stops announcing and withdraws this process's entries (shutdown) */
     close(): Promise<void>
 }
@@ -54,8 +57,8 @@ export interface Bus {
      * and subscribe with `since` (wiring.ts).
      */
     onInterrupted(handler: (why: string) => void): void
-    /** the session list, made of `local` (this process's entries, read when needed) and the others' */
-    sessionDirectory(local: () => SessionEntry[]): SessionDirectory
+    /** the session list, made of `local` (this process's entries, read when needed: those `viewer` may see, or all) and the others' */
+    sessionDirectory(local: (viewer?: Grant) => SessionEntry[]): SessionDirectory
     keyRate(config: BucketConfig): KeyRate
     /** waits for what was published to be sent, then disconnects */
     close(): Promise<void>

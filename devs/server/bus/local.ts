@@ -4,6 +4,7 @@ import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
 import { MAX_TRACKED_KEYS } from "../limits.ts"
 import { Buckets, type BucketConfig } from "../ratelimit.ts"
+import type { Grant } from "../auth/grant.ts"
 import type { Bus, KeyRate, SessionDirectory, SessionEntry } from "./bus.ts"
 
 /** A name for this process, unique among the processes of one store: host, pid and a random part (pids repeat across restarts and hosts). */
@@ -19,8 +20,8 @@ export class LocalBus implements Bus {
     onMessage(): void {}
     onInterrupted(): void {}
 
-    sessionDirectory(local: () => SessionEntry[]): SessionDirectory {
-        return { list: async () => local(), close: async () => {} }
+    sessionDirectory(local: (viewer?: Grant) => SessionEntry[]): SessionDirectory {
+        return { list: async (viewer) => local(viewer), close: async () => {} }
     }
 
     keyRate(config: BucketConfig): KeyRate {

@@ -11,6 +11,7 @@
 //     (auto-pipelining). When Redis cannot be asked, requests are let through (logged): a broken
 //     limiter must not stop a fleet.
 import { Redis } from "ioredis"
+import type { Grant } from "../auth/grant.ts"
 import type { HubMessage } from "../hub/index.ts"
 import { LogThrottle, type Logger } from "../log.ts"
 import type { BucketConfig, Take } from "../ratelimit.ts"
@@ -295,7 +296,7 @@ export class RedisBus implements Bus {
         this.interruptedHandlers.push(handler)
     }
 
-    sessionDirectory(local: () => SessionEntry[]): SessionDirectory {
+    sessionDirectory(local: (viewer?: Grant) => SessionEntry[]): SessionDirectory {
         const key = this.names.sessions(this.processId)
         const announce = async () => {
             const entries = local()
@@ -308,8 +309,8 @@ export class RedisBus implements Bus {
         timer.unref()
         void announce().catch(() => {})
         return {
-            list: async () => {
-                const mine = local()
+            list: async (viewer) => {
+                const mine = local(viewer)
                 let others: SessionEntry[] = []
                 try {
                     others = await this.othersSessions()

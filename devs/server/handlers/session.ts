@@ -136,7 +136,7 @@ async function list(ctx: Ctx) {
     // the entries the key may see, from the cursor on: only these are sorted, and only a page is described
     const visible: SessionEntry[] = []
     let total = 0
-    for (const entry of await ctx.deps.sessions.list()) {
+    for (const entry of await ctx.deps.sessions.list(ctx.grant)) {
         if (sharedFeeds(ctx.grant, ownerOf(entry)) === undefined) continue
         total++
         if (after === undefined || comesBefore(after, entry)) visible.push(entry)

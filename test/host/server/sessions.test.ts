@@ -6,7 +6,9 @@ import { before, test } from "node:test"
 import { sessionEntryOf, sessionsRoutes, sharedFeeds } from "../../../devs/server/handlers/session.ts"
 import { SESSIONS_PAGE_BYTES } from "../../../devs/server/limits.ts"
 import { until } from "../harness/until.ts"
-import { http, serverForThisFile, TlsClient, WAIT_MS, WsClient } from "../harness/server-harness.ts"
+import { http, InProcessClient, serverForThisFile, TlsClient, WAIT_MS, WsClient } from "../harness/server-harness.ts"
+import type { Grant } from "../../../devs/server/auth/grant.ts"
+import { OpenSessions } from "../../../devs/server/open-sessions.ts"
 
 const s = await serverForThisFile()
 /** feed 2 and keys on it: read-only, read+update on feeds 1 and 2, and update-only */
@@ -295,4 +297,53 @@ test("sessions: a connection that closes or opens during a walk by `after` neith
     // a cursor is the server's own text; anything else, or with `page` too, is refused
     await assert.rejects(d.get({ after: "yesterday" }), (e: any) => e.code === "E_BAD_PARAM")
     await assert.rejects(d.get({ after: first.next, page: 2 }), (e: any) => e.code === "E_BAD_PARAM")
+})
+
+test("sessions: the connections of feed-scoped keys are indexed by feed; a key's grant changing or its connection closing moves it", () => {
+    type Conn = { grant?: Grant }
+    const open = new OpenSessions<Conn>()
+    const grant = (feeds: number[] | undefined, master = false): Grant => ({ keyId: "k", permissions: ["read"], feeds, master })
+    const on1 = { grant: grant([1]) }
+    const on12: Conn = { grant: grant([1, 2]) }
+    const allFeeds = { grant: grant(undefined) }
+    const master = { grant: grant(undefined, true) }
+    const anonymous: Conn = {}
+    for (const c of [on1, on12, allFeeds, master, anonymous]) {
+        open.add(c)
+        open.regranted(c)
+    }
+    const seen = (viewer?: Grant) => new Set(open.visibleTo(viewer))
+    assert.deepEqual(seen(grant([1])), new Set([on1, on12]))
+    assert.deepEqual(seen(grant([2])), new Set([on12]))
+    assert.deepEqual(seen(grant([2, 3])), new Set([on12]))
+    assert.deepEqual(seen(grant([9])), new Set())
+    assert.equal(seen(grant(undefined)).size, 5, "an all-feeds key looks at every connection (the handler decides)")
+    assert.equal(seen(grant(undefined, true)).size, 5)
+    assert.equal(seen(undefined).size, 5, "announcing to other processes: all")
+    // the key of a connection changes: it moves
+    on1.grant = grant([2])
+    open.regranted(on1)
+    assert.deepEqual(seen(grant([1])), new Set([on12]))
+    assert.deepEqual(seen(grant([2])), new Set([on12, on1]))
+    // closed: gone from the index too, also after its grant was dropped without a word (a revoked key)
+    on12.grant = undefined
+    open.delete(on12)
+    assert.deepEqual(seen(grant([1])), new Set())
+    assert.deepEqual(seen(grant([2])), new Set([on1]))
+})
+
+test("sessions: a feed-scoped key's list looks at the connections of its feeds' keys, not at every connection of the process", async (t) => {
+    const devices = await Promise.all(Array.from({ length: 60 }, () => InProcessClient.open(s, s.credentials.deviceKey)))
+    const app = await InProcessClient.open(s, reader2)
+    t.after(() => [...devices, app].forEach((c) => c.close()))
+    let looked = 0
+    const stillValid = s.keys.stillValid
+    s.keys.stillValid = (grant) => (looked++, stillValid.call(s.keys, grant))
+    t.after(() => (s.keys.stillValid = stillValid))
+    const r = await app.request({ method: "get", resource: "/sessions" })
+    assert.equal(r.status, 200)
+    assert.ok(r.body.sessions.some((e: any) => e.id === app.session.id))
+    assert.ok(!r.body.sessions.some((e: any) => devices.some((d) => d.session.id === e.id)), "feed 1's devices are not feed 2's business")
+    // the feed-2 connections (its own, and any the other tests left open) are looked at twice (counted, then described); feed 1's 60 not at all
+    assert.ok(looked < 2 * 10, `looked at ${looked} connections' keys`)
 })
