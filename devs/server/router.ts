@@ -5,7 +5,7 @@ import { apiKeyOf, resourceSegments, type Request, type Response } from "../../s
 import type { Grant } from "./auth/grant.ts"
 import { ProvenKeys } from "./auth/proven-keys.ts"
 import type { Take } from "./ratelimit.ts"
-import type { Caller, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
+import type { Caller, Connection, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
 import { ApiError, asApiError, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
 import { StoreError } from "./storage/store.ts"
 import { MAX_MATCHED_RESOURCES } from "./limits.ts"
@@ -127,6 +127,12 @@ const NO_PARAMS: Readonly<Record<string, string | number | boolean>> = Object.fr
 export class Router {
     /** keys that authenticated from each address lately: they pass that address's failed-key lockout */
     readonly provenKeys = new ProvenKeys()
+    /**
+     * [P§7] Each connection's check of a key it named before it had one remembered, while it runs: a request
+     * that names none, pipelined behind it (sent before its answer), waits for it, rather than being refused
+     * 401 for a key the connection is proving that moment.
+     */
+    private readonly firstKeyChecks = new WeakMap<Connection, Promise<Grant>>()
 
     constructor(readonly deps: RouterDeps) {}
 
@@ -142,6 +148,14 @@ export class Router {
         const connection = caller.connection
         const credential = named ?? connection?.rememberedKey
         if (credential === undefined || credential === "") {
+            const first = named === undefined && connection !== undefined ? this.firstKeyChecks.get(connection) : undefined
+            if (first !== undefined) {
+                const again = () => {
+                    if (this.firstKeyChecks.get(connection!) === first) this.firstKeyChecks.delete(connection!)
+                    return this.authenticate(caller, req, false)
+                }
+                return first.then(again, again)
+            }
             throw unauthorized('this request needs a key: send "headers":{"X-ApiKey":"<key>"} once per connection')
         }
         // the gate against key guessing; a key this connection already proved is not held up by it
@@ -149,7 +163,13 @@ export class Router {
         const proven = connection !== undefined && credential === connection.rememberedKey
         const known = proven && connection.grant !== undefined ? this.deps.keys.stillIssued(credential, connection.grant, asKnown) : undefined
         if (known !== undefined && (known.expiresMs === undefined || known.expiresMs > this.deps.now())) return this.accepted(caller, credential, known)
-        return this.lookUp(caller, credential, named, proven)
+        const looked = this.lookUp(caller, credential, named, proven)
+        if (connection !== undefined && connection.rememberedKey === undefined) {
+            this.firstKeyChecks.set(connection, looked)
+            const forget = () => this.firstKeyChecks.get(connection) === looked && this.firstKeyChecks.delete(connection)
+            looked.then(forget, forget)
+        }
+        return looked
     }
 
     private async lookUp(caller: Caller, credential: string, named: string | undefined, proven: boolean): Promise<Grant> {
