@@ -28,12 +28,12 @@ export class SubscriptionCursor {
     /** the newest `at` handled: the replay point after a reconnect */
     lastAt: string | undefined
     /** at|id|value of the last push handled: the same push twice in a row is handled once */
-    private lastKey: string | undefined = undefined
+    private lastKey: string | undefined
     /** the replay point until a push has been handled (server time in ms, or an `at`); the first one given stays */
-    private anchorSince: string | number | undefined = undefined
+    private anchorSince: string | number | undefined
     /** pushes still to come from a cut replay; when they are handled, subscribe again from `nextSince` */
     private replayOwed = 0
-    private nextSince: string | undefined = undefined
+    private nextSince: string | undefined
 
     /**
      * `sinceAt`: replay after this `at` (the last one handled before a restart, or what the user asked for).

@@ -23,10 +23,10 @@ export class Actuator {
     /** the value the output last accepted */
     state: number
     /** newest command not yet applied: commands arriving during an apply collapse to the latest */
-    private wanted: number | undefined = undefined
+    private wanted: number | undefined
     /** the `at` of that command, and of the last one saved */
-    private wantedAt: string = undefined
-    private savedAt: string = undefined
+    private wantedAt: string
+    private savedAt: string
     private busy = false
     applied = 0
 

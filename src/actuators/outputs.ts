@@ -13,7 +13,7 @@ export interface Output {
 
 /** No hardware: only remembers the value. */
 export class MemoryOutput implements Output {
-    value: number | undefined = undefined
+    value: number | undefined
     async apply(value: number) {
         this.value = value
     }

@@ -69,7 +69,7 @@ export class Sampler {
     readonly stats: SamplerStats = { reads: 0, sent: 0, skipped: 0, misses: 0 }
 
     /** set to log each value sent ("feedline: temp = 21.54 C (moved)") */
-    log: (line: string) => void = undefined
+    log: (line: string) => void
     readTimeoutMs = READ_TIMEOUT_MS
 
     constructor(private sink: SampleSink, private errors: ErrorReporter, private clock: () => number = ds.millis) {}
