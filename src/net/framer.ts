@@ -57,9 +57,23 @@ export class LineFramer {
 
     private emit() {
         const n = this.parts.length
-        let line = n === 0 ? "" : n === 1 ? this.parts[0].toString("utf-8") : Buffer.concat(...this.parts).toString("utf-8")
+        let line = n === 0 ? "" : n === 1 ? this.parts[0].toString("utf-8") : joined(this.parts, this.partBytes).toString("utf-8")
         this.reset()
         if (line.length && line.charCodeAt(line.length - 1) === 13) line = line.slice(0, line.length - 1)
         this.onLine(line)
     }
+}
+
+/**
+ * `parts` (`bytes` in all) in one buffer: Buffer.concat would do, but it brings its library code into the
+ * image (with Buffer's concat and set methods about 280 B of the code window; docs/FIRMWARE.md "Program size").
+ */
+function joined(parts: Buffer[], bytes: number): Buffer {
+    const out = Buffer.alloc(bytes)
+    let off = 0
+    for (const p of parts) {
+        out.blitAt(off, p, 0, p.length)
+        off += p.length
+    }
+    return out
 }

@@ -57,7 +57,11 @@ export class BME680Driver extends I2CChip<{
         if (id !== BME680_CHIPID) throw new Error(`BME680: wrong chip id (${id})`)
         const b0 = await this.xfer([BME680_COEFF_ADDR1], 25)
         const b1 = await this.xfer([BME680_COEFF_ADDR2], 16)
-        const cal = bme680Calibration(b0.concat(b1).slice(1, 39))
+        // the 38 bytes after the first (registers 0x8A..0xA1, 0xE1..0xEE), without Buffer's concat (docs/FIRMWARE.md "Program size")
+        const block = Buffer.alloc(38)
+        block.blitAt(0, b0, 1, 24)
+        block.blitAt(24, b1, 0, 14)
+        const cal = bme680Calibration(block)
         // flip around H1 & H2
         const h = cal.humidity
         h[1] *= 16
