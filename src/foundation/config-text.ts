@@ -45,13 +45,15 @@ export function parseDecimal(text: string): number | undefined {
 /** "250ms", "5s", "10m", "2h" or plain milliseconds "1500" → ms; undefined when not a duration. */
 export function parseDuration(text: string): number | undefined {
     const s = text.trim()
+    // the unit by slice, not endsWith: its library code would cost code-window bytes (docs/FIRMWARE.md "Program size")
+    const last = s.slice(s.length - 1)
     let factor = 1
-    let suffix = 0
-    if (s.endsWith("ms")) suffix = 2
-    else if (s.endsWith("s")) factor = 1000
-    else if (s.endsWith("m")) factor = 60000
-    else if (s.endsWith("h")) factor = 3600000
-    if (factor !== 1) suffix = 1
+    let suffix = 1
+    if (s.slice(s.length - 2) === "ms") suffix = 2
+    else if (last === "s") factor = 1000
+    else if (last === "m") factor = 60000
+    else if (last === "h") factor = 3600000
+    else suffix = 0
     const n = parseDecimal(s.slice(0, s.length - suffix))
     if (n === undefined || n < 0) return undefined
     return Math.round(n * factor)
@@ -95,11 +97,16 @@ export function parsePolicyPatch(text: string): PolicyPatchResult {
     const items: string[] = []
     let word = ""
     for (let i = 0; i <= text.length; i++) {
-        const c = i < text.length ? text.charCodeAt(i) : 32
-        if (c !== 32 && c !== 44 && c !== 59 && c !== 9) word += text[i]
-        else if (word.length) {
-            items.push(word)
-            word = ""
+        switch (i < text.length ? text.charCodeAt(i) : 32) {
+            case 32: // space
+            case 44: // ,
+            case 59: // ;
+            case 9: // tab
+                if (word.length) items.push(word)
+                word = ""
+                break
+            default:
+                word += text[i]
         }
     }
     const patch: PolicyPatch = {}

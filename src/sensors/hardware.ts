@@ -27,7 +27,7 @@ async function startClimate(board: BoardConfig, out: Sensor[], onError: (code: s
     try {
         const sensors = drivers.climate ? await drivers.climate(c.chip, c.address) : undefined
         if (!sensors) return onError("E_SENSOR_BUILD", c.chip) // this firmware was built for another board
-        for (const s of sensors) out.push(s)
+        out.pushRange(sensors) // the runtime appends them: no loop in bytecode
     } catch (e) {
         // DriverError: nothing answered at the address (or a wrong chip id); the rest of the board still works
         onError("E_SENSOR_INIT", c.chip)
