@@ -15,7 +15,7 @@ import { Sensor, SensorDrivers } from "../sensors/sensor"
 import { Rand01 } from "../sensors/signal"
 import { BoardConfig, QUANTITIES, sensorQuantities } from "../foundation/config"
 import { loadBoardConfig, SettingsActuatorStore, SettingsPolicyStore } from "./config-settings"
-import { ActuatorStore, CommandSource, ErrorReporter, PolicyStore, SampleSink } from "../foundation/ports"
+import { ActuatorStore, CommandSource, ErrorReporter, logLine, PolicyStore, SampleSink } from "../foundation/ports"
 
 export const CONFIG_SUFFIX = ".cfg"
 
@@ -99,7 +99,7 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
     const rand = opts.rand || Math.random
     const errors = new ErrorReporter(opts.sink, clock)
     const sampler = new Sampler(opts.sink, errors, clock)
-    if (opts.logSamples !== false) sampler.log = (line: string) => console.log(line)
+    if (opts.logSamples !== false) sampler.log = logLine
 
     for (const s of await startSensors(opts, errors, clock, rand)) {
         sampler.add(s, defaultPolicy(s.id))

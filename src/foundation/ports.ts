@@ -35,6 +35,11 @@ export interface PolicyStore {
     save(id: string, text: string): Promise<void>
 }
 
+/** console.log as a value (DeviceScript compiles console.log calls in place; it is no function to pass around). */
+export function logLine(msg: string) {
+    console.log(msg)
+}
+
 /** The diagnostics datastream for errors a person should see: bad commands, failing sensors. */
 export const ERRORS_ID = "_errors"
 /** The same error text is sent at most once per this period: a flood of bad commands cannot fill the outbox. */

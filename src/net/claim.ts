@@ -19,6 +19,7 @@
 // backoff serve it, which keeps it to about 1 KB of the 64 KiB code window every board image shares.
 import * as ds from "@devicescript/core"
 import { POLICY_SETTING_PREFIX } from "../foundation/config"
+import { logLine } from "../foundation/ports"
 import { saveSetting } from "../flash"
 import { encodeShortRequest, Response } from "../protocol"
 import { FIRMWARE_VERSION, readTextSetting } from "./config"
@@ -89,7 +90,7 @@ export async function readClaimIdentity(): Promise<ClaimIdentity | undefined> {
 export async function claimIfNeeded(link: Link) {
     const id = await readClaimIdentity()
     if (!id) return
-    const claim = claimThrough(link, id, (msg: string) => console.log(msg))
+    const claim = claimThrough(link, id, logLine)
     while (!claim.got) await ds.sleep(100)
     const got = claim.got
     // the key last: a board that reboots before it is kept claims again, and gets a new key for the same feed

@@ -38,6 +38,7 @@ import { forgetOutbox, loadOutbox, saveOutbox } from "./outbox-store"
 import { startNativeSocket } from "./socket"
 import { claimIfNeeded } from "./claim"
 import { spreadByDevice } from "../backoff"
+import { logLine } from "../foundation/ports"
 
 export { Link, LinkState, LinkStats, PushHandler } from "./link"
 export { LinkConfig } from "./config"
@@ -71,7 +72,7 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
         healthy: () => saveReboots.start(0),
         flashWrites: flashWrites,
         defer: (fn: () => void) => setTimeout(fn, 0),
-        log: (msg: string) => console.log(msg),
+        log: logLine,
     })
     let restored = await loadOutbox(link.outbox, ds.millis())
     if (restored) console.log(`link: ${restored} samples queued again from before the reboot`)
