@@ -28,7 +28,8 @@ function copyBoard(b: BoardConfig): BoardConfig {
 }
 
 function isPin(v: any): boolean {
-    return typeof v === "number" && v >= -1 && v <= 48 && Math.round(v) === v
+    if (typeof v !== "number") return false
+    return v >= -1 && v <= 48 && Math.round(v) === v
 }
 
 /** A copy of `base` with the settings applied; `settings` maps key → value as readSetting returns it. */

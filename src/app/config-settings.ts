@@ -47,7 +47,9 @@ export class SettingsActuatorStore implements ActuatorStore {
         const key = ACTUATOR_SETTING_PREFIX + id
         if (key.length > MAX_SETTING_KEY_CHARS) return undefined
         const v = await readSettingValue(key)
-        return Array.isArray(v) && typeof v[0] === "number" && typeof v[1] === "string" ? { state: v[0], at: v[1] } : undefined
+        if (!Array.isArray(v)) return undefined
+        if (typeof v[0] !== "number" || typeof v[1] !== "string") return undefined
+        return { state: v[0], at: v[1] }
     }
 
     async save(id: string, state: number, at: string) {

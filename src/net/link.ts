@@ -126,7 +126,7 @@ export class Link {
     private lastTxMs = 0
     private upSinceMs = 0
     /** server time − device time, known after the first welcome */
-    private offsetMs: number = undefined
+    private offsetMs: number
     private attempt = 0
     private nextAttemptMs = 0
     /** a retry hint from the server (notice or 429/503), applied to the next wait */
@@ -155,7 +155,7 @@ export class Link {
     private framer: LineFramer
     private s: LinkStats
     /** [fleet] the claim request (src/net/claim.ts) while the board has no key: sent after every welcome; no batch leaves meanwhile */
-    private claimLine: (token: string) => string = undefined
+    private claimLine: (token: string) => string
     private claimAnswer: (r: Response) => void
 
     constructor(private cfg: LinkConfig, private deps: LinkDeps) {
@@ -174,23 +174,17 @@ export class Link {
             this.sendSubscribe,
             (i, r) => self.subscriptionOver(i, r, "ended")
         )
+        // the counters the link keeps here; stats() fills in the rest (state, outbox, drops, uptimeS, …) on every call
         this.s = {
-            state: "offline",
             reconnects: 0,
             lastDisconnect: "",
             rttMs: 0,
-            outbox: 0,
-            outboxBytes: 0,
-            drops: 0,
             rejected: 0,
-            uptimeS: 0,
             reboots: cfg.reboots,
             transitions: 0,
             badLines: 0,
-            overlongLines: 0,
             unknownTokens: 0,
-            handlerErrors: 0,
-        }
+        } as LinkStats
     }
 
     // ---- API used by the application (see index.ts) ----
@@ -279,7 +273,11 @@ export class Link {
     }
 
     onData(chunk: Buffer) {
-        if (this.state === "offline" || this.state === "down" || this.state === "connecting") return
+        // one test a line: DeviceScript keeps every || and && result in a variable (docs/FIRMWARE.md "Program size")
+        const st = this.state
+        if (st === "offline") return
+        if (st === "down") return
+        if (st === "connecting") return
         this.lastRxMs = this.deps.now() // any byte proves the peer alive [P§4]
         if (this.state === "degraded") this.to("up", "traffic resumed")
         this.framer.push(chunk)
@@ -308,16 +306,18 @@ export class Link {
             // without end, but no welcome, must not hold the device here
             if (now - this.stateSinceMs >= this.keepalive.timeoutMs) this.drop("E_NO_WELCOME")
         } else {
-            const late = this.requests.msToNextDeadline(now) === 0
+            const next = this.requests.msToNextDeadline(now)
+            const late = next === 0
+            const owesNothing = next === undefined // no request in flight
             const k = keepaliveStep(now, this.lastRxMs, this.lastTxMs, this.keepalive)
             // silence is the root cause when both are due (a batch sent while degraded went unanswered)
             if (k.health === "dead") this.drop("E_SILENT")
             else if (late) this.drop("E_ACK_TIMEOUT")
-            else if (now - this.upSinceMs >= CLOCK_REFRESH_MS && this.requests.size() === 0) this.drop("E_CLOCK_REFRESH")
+            else if (now - this.upSinceMs >= CLOCK_REFRESH_MS && owesNothing) this.drop("E_CLOCK_REFRESH")
             else {
                 if (k.health === "degraded" && st === "up") this.to("degraded", "silent " + (now - this.lastRxMs) + " ms")
                 // an idle link that hears the server and owes nothing is working: no reason to reboot
-                if (k.health === "ok" && this.requests.size() === 0) this.lastSuccessMs = now
+                if (k.health === "ok" && owesNothing) this.lastSuccessMs = now
                 if (now >= this.nextDiagMs) this.reportDiagnostics(now)
                 const renew = this.subs.due(now)
                 if (renew >= 0) this.sendSubscribe(renew)
@@ -385,7 +385,8 @@ export class Link {
     /** Ends the current connection (if any) and schedules the next attempt after a backoff delay. */
     private drop(reason: string) {
         const st = this.state
-        if (st === "offline" || st === "down") return
+        if (st === "offline") return
+        if (st === "down") return
         const upForMs = st === "up" || st === "degraded" ? this.deps.now() - this.upSinceMs : 0
         this.deps.transport.close()
         this.requests.clear()
@@ -448,7 +449,9 @@ export class Link {
             return
         }
         // [P§8] a push (it names what changed) that comes before its subscribe's answer is a push, not the answer
-        if (r.status === 200 && this.subs.deliver(r)) return
+        if (r.status === 200) {
+            if (this.subs.deliver(r)) return
+        }
         const p = this.requests.take(r.token)
         if (p) {
             const now = this.deps.now()
@@ -528,7 +531,9 @@ export class Link {
 
     /** Sends the next batch when none is in flight. */
     private flush() {
-        if (!this.isUp() || this.batchInFlight !== 0 || this.claimLine) return
+        if (!this.isUp()) return
+        if (this.batchInFlight !== 0) return
+        if (this.claimLine) return
         const now = this.deps.now()
         if (now < this.holdUntilMs) return
         let max = MAX_BATCH_SAMPLES

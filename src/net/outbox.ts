@@ -120,7 +120,8 @@ export class Outbox {
     restore(entries: any[], nowMs: number) {
         for (let i = 0; i < entries.length; ++i) {
             const e = entries[i]
-            if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "string" || typeof e[2] !== "number") continue
+            if (!Array.isArray(e)) continue
+            if (typeof e[0] !== "string" || typeof e[1] !== "string" || typeof e[2] !== "number") continue
             const stream: string = e[0]
             const t: number = e[2]
             const last = this.lastAt[stream]
