@@ -96,6 +96,8 @@ export interface ServerOptions {
     /** HTTP headers must arrive within this (default 10 s) and a whole request within this (30 s) */
     httpHeadersTimeoutMs?: number
     httpRequestTimeoutMs?: number
+    /** [P§8] several processes: a feed's change waits this long for its change stamped before it, from another process (default 5000: limits.ts STAMP_ORDER_HOLD_MS) */
+    stampOrderHoldMs?: number
     /** outgoing queue bound per connection, and how long it may stay congested */
     maxQueueBytes?: number
     slowConsumerMs?: number

@@ -45,7 +45,6 @@ import {
     SLOW_CONSUMER_MS,
     STAMP_LEAD_LOG_EVERY_MS,
     STAMP_LEAD_WARN_MS,
-    STAMP_ORDER_HOLD_MS,
     STRUCTURE_RATE_BURST,
     STRUCTURE_RATE_PER_SECOND,
     TLS_HANDSHAKE_TIMEOUT_MS,
@@ -119,11 +118,12 @@ export function wireServer(f: Foundations): Wired {
         onCount: (n) => metrics.subscriptions.set({}, n),
         onBusy: () => metrics.fanoutBusy.add(),
         relay: bus.kind === "local" ? undefined : (m) => bus.publish(m),
+        limits: opts.stampOrderHoldMs === undefined ? undefined : { stampOrderHoldMs: opts.stampOrderHoldMs },
         onHeld: () => metrics.pushesHeld.add(),
         // [P§8] a change stamped before others of its feed never came: its subscribers here catch up by replay
         onOrderGap: (feed) => {
             metrics.pushOrderGaps.add()
-            resubscribe((sub) => sub.feed === feed, `a change of feed ${feed} committed on another process did not arrive within ${STAMP_ORDER_HOLD_MS} ms`)
+            resubscribe((sub) => sub.feed === feed, `a change of feed ${feed} committed on another process did not arrive within ${hub.limits.stampOrderHoldMs} ms`)
         },
     })
     bus.onMessage((m) => hub.receive(m))

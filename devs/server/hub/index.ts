@@ -68,6 +68,8 @@ export function hubClockOn(wheel: TimerWheel): HubClock {
 export interface HubLimits extends FanoutLimits {
     maxSubscriptionsPerConnection: number
     maxSubscriptionsPerResource: number
+    /** (several processes) a change waits this long for its feed's change stamped before it (stamp-order.ts) */
+    stampOrderHoldMs: number
 }
 
 export const DEFAULT_HUB_LIMITS: HubLimits = {
@@ -78,6 +80,7 @@ export const DEFAULT_HUB_LIMITS: HubLimits = {
     maxOwedPerFeed: MAX_OWED_PUSHES_PER_FEED,
     retryMinMs: FANOUT_RETRY_MIN_MS,
     retryMaxMs: FANOUT_RETRY_MAX_MS,
+    stampOrderHoldMs: STAMP_ORDER_HOLD_MS,
 }
 
 export interface HubDeps {
@@ -185,7 +188,7 @@ export class Hub {
         this.limits = { ...DEFAULT_HUB_LIMITS, ...deps.limits }
         this.fanout = new Fanout(this.clock, this.limits)
         if (deps.relay) {
-            this.order = new StampOrder({ holdMs: STAMP_ORDER_HOLD_MS, maxHeldEvents: STAMP_ORDER_MAX_HELD, maxFeeds: STAMP_ORDER_MAX_FEEDS })
+            this.order = new StampOrder({ holdMs: this.limits.stampOrderHoldMs, maxHeldEvents: STAMP_ORDER_MAX_HELD, maxFeeds: STAMP_ORDER_MAX_FEEDS })
         }
     }
 
