@@ -293,11 +293,19 @@ function numberTextOf(text: string, name: string): string {
         else if (c === 125 || c === 93) --depth
         else if (c === 34) {
             const start = i
-            while (text.charCodeAt(++i) !== 34) if (text.charCodeAt(i) === 92) ++i
+            let escaped = false
+            while (text.charCodeAt(++i) !== 34) {
+                if (text.charCodeAt(i) === 92) {
+                    ++i
+                    escaped = true
+                }
+            }
             let at = i + 1
             while (isSpace(text.charCodeAt(at))) ++at
+            if (depth !== 1 || text.charCodeAt(at) !== 58) continue
             // a member name of the request object itself (a string followed by ':'), the name perhaps \u-escaped
-            if (depth !== 1 || text.charCodeAt(at) !== 58 || JSON.parse(text.slice(start, i + 1)) !== name) continue
+            // (parsed then; without a backslash its text is its name)
+            if ((escaped ? JSON.parse(text.slice(start, i + 1)) : text.slice(start + 1, i)) !== name) continue
             ++at
             while (isSpace(text.charCodeAt(at))) ++at
             let end = at
@@ -313,16 +321,20 @@ function numberTextOf(text: string, name: string): string {
  * Unknown fields are ignored. Never throws. `fromBytes`: the text was decoded from bytes (UTF-8), so it
  * holds no lone surrogate itself and only a \u escape could make one; without a \u the search is skipped.
  * `shallow`: the caller measured the text's nesting as jsonDepthExceeds does and it is within MAX_DEPTH
- * (the server's framer counts brackets as it cuts the object): it is not measured again.
+ * (the server's framer counts brackets as it cuts the object): it is not measured again. `parsed`: the
+ * caller's reading of `text`, taken instead of JSON.parse's (the server's parseDeviceUpdate, for its most
+ * common request): JSON.parse's value, a numeric token perhaps given as the text it was written with.
  */
-export function decodeRequest(text: string, fromBytes?: boolean, shallow?: boolean): DecodedRequest {
+export function decodeRequest(text: string, fromBytes?: boolean, shallow?: boolean, parsed?: Json): DecodedRequest {
     // measured before parsing; the error waits for the token, which parsing (not recursive) reads
     const tooDeep = shallow === true ? false : jsonDepthExceeds(text, MAX_DEPTH)
-    let raw: Json
-    try {
-        raw = JSON.parse(text)
-    } catch (e) {
-        return fail("E_BAD_JSON", 400, "the request is not valid JSON; send one JSON object per request")
+    let raw: Json = parsed
+    if (raw === undefined) {
+        try {
+            raw = JSON.parse(text)
+        } catch (e) {
+            return fail("E_BAD_JSON", 400, "the request is not valid JSON; send one JSON object per request")
+        }
     }
     if (!isPlainObject(raw)) return fail("E_NOT_OBJECT", 400, "a request must be a JSON object with method and resource")
 

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto"
 import { keepaliveStep } from "../../src/keepalive.ts"
 import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../../src/protocol.ts"
+import { parseDeviceUpdate } from "./update-parse.ts"
 import { ApiError, errorResponse } from "./errors.ts"
 import { ObjectFramer, type FramerSink } from "./framer.ts"
 import type { Admission, Admitted } from "./listeners/admission.ts"
@@ -249,7 +250,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     private request(text: string, utf8: boolean, nowMs: number, shallow: boolean): void {
         this.requests++
         // decoded from bytes: a lone surrogate can only come from a \u escape
-        const decoded = decodeRequest(text, true, shallow)
+        const decoded = decodeRequest(text, true, shallow, parseDeviceUpdate(text))
         if (!utf8) {
             const token = decoded.request?.token ?? decoded.error?.token ?? ""
             this.deps.metrics.requests.add({ method: "invalid", status: "400" })
