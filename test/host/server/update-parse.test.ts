@@ -6,10 +6,10 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import fc from "fast-check"
 import { decodeRequest, encodeShortRequest } from "../../../src/protocol.ts"
-import { encodeBatch } from "../../../src/net/outbox.ts"
 import { parseDeviceUpdate } from "../../../devs/server/update-parse.ts"
 import { updateBody } from "../../../devs/bench/loadgen/payload.ts"
 import { FUZZ_SEED, fuzzOptions } from "../protocol/envelope-arbitraries.ts"
+import { ONE_VALUE_UPDATE_SHORT_LINE } from "../../vectors/envelope.ts"
 
 /** JSON.parse's value with a numeric token as the text it was written with (what parseDeviceUpdate gives). */
 function parsedAsDecoded(text: string): unknown {
@@ -35,14 +35,14 @@ test("the load generator's update and the firmware's batches are read without JS
     assert.ok(checkSame(bench))
     // the load generator's token is a number, echoed as its text [P§5]
     assert.ok(checkSame(bench.replace('"t":"12345"', '"t":12345')))
-    const samples = [
-        { stream: "t", value: "21.5", at: 1796611458168 },
-        { stream: "h", value: "40", at: 1796611458168 },
-        { stream: "t", value: "21.6", at: 1796611459168 },
-    ]
-    for (let n = 1; n <= samples.length; ++n) assert.ok(checkSame(encodeBatch("/feeds/504", samples.slice(0, n), "a7", undefined)))
-    const tenPoints = Array.from({ length: 10 }, (_, i) => ({ stream: "s" + (i % 3), value: String(i * 1.5), at: 1796611458168 + i }))
-    assert.ok(checkSame(encodeBatch("/feeds/504", tenPoints, "0x1f", undefined)))
+    // the firmware's one-value update (the golden vector both runtimes check), and its batches: samples grouped
+    // by datastream in queue order (src/net/outbox.ts batchBody, which the host does not compile)
+    assert.ok(checkSame(ONE_VALUE_UPDATE_SHORT_LINE))
+    const batch = (groups: [string, [number, string][]][]) =>
+        encodeShortRequest({ short: true, method: "put", resource: "/feeds/504", token: "0x1f", body: { datastreams: groups.map(([id, points]) => ({ id, datapoints: points.map(([at, value]) => ({ at, value })) })) } })
+    assert.ok(checkSame(batch([["t", [[1796611458168, "21.5"], [1796611459168, "21.6"]]]])))
+    assert.ok(checkSame(batch([["t", [[1796611458168, "21.5"], [1796611459168, "21.6"]]], ["h", [[1796611458168, "40"]]]])))
+    assert.ok(checkSame(batch([0, 1, 2].map((k) => ["s" + k, [0, 1, 2].map((i) => [1796611458168 + i, String(i * 1.5 + k)] as [number, string])]))))
 })
 
 test("numbers and strings read as JSON.parse reads them", () => {
