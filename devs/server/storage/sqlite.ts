@@ -227,7 +227,7 @@ export class SqliteStore implements Store {
     private readonly writer: { thread: WriterThread } | { inline: GroupCommit; points: PointWriter }
     private closed = false
     private readonly stmt: ReturnType<SqliteStore["prepare"]>
-    private readonly stamps = new ServerStamps()
+    private readonly stamps: ServerStamps
     /** held while a server serves from this database (claim) */
     private serverLock?: ServerLock
 
@@ -246,6 +246,8 @@ export class SqliteStore implements Store {
         }
         this.stmt = this.prepare()
         this.feeds = new FeedPresence(this.db)
+        // [P§9] stamps given before this open (a burst runs them ahead of the clock) are never given again
+        this.stamps = new ServerStamps(this.stmt.aheadOfClock.all({ now: this.now() }))
         const hooks = { onCommit: opts.onCommit, onError: opts.onError, onKeysGeneration: (g: number) => this.writerRead(g) }
         if (threaded) this.writer = { thread: new WriterThread({ path: opts.path, synchronous: opts.synchronous ?? "FULL" }, hooks, this.now) }
         else {
@@ -283,6 +285,12 @@ export class SqliteStore implements Store {
             journalFeedRows: db.prepare<[number], JournalRow>(`${JOURNAL_ROWS_SQL} WHERE feed = ? ORDER BY seq`),
             journalStreamRows: db.prepare<[number, string], JournalRow>(`${JOURNAL_ROWS_SQL} WHERE feed = ? AND stream = ? ORDER BY seq`),
             journalFeedTouched: db.prepare<[number], number>("SELECT now_ms FROM ingest_journal WHERE feed = ? ORDER BY seq DESC LIMIT 1").pluck(),
+            // each feed's newest `at` ahead of the clock: its datastreams' (their newest point's) and the journal's
+            aheadOfClock: db
+                .prepare<{ now: number }, [number, number]>(
+                    "SELECT feed, MAX(at_ms) FROM (SELECT feed, at_ms FROM datastreams WHERE at_ms > $now UNION ALL SELECT feed, at_ms FROM ingest_journal WHERE at_ms > $now) GROUP BY feed",
+                )
+                .raw(),
             journalTouched: db.prepare<[], { feed: number; now_ms: number }>(
                 "SELECT feed, now_ms FROM ingest_journal WHERE seq IN (SELECT MAX(seq) FROM ingest_journal GROUP BY feed)",
             ),

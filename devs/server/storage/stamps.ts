@@ -24,6 +24,21 @@ export class ServerStamps {
     private newestMs = -Infinity
 
     /**
+     * `aheadOfClock`: when a store opens, each feed's newest `at` that is ahead of the clock, taken as its
+     * last stamp. The stamps live in memory, and a burst runs them ahead of the clock; without this, a
+     * point stamped after a restart (or a crash) that came sooner than that lead took the `at` of a point
+     * stamped before it and replaced that acknowledged point, and a `since` replay from the last `at` a
+     * client handled left it out. A point written with its own `at` ahead of the clock counts too: no one
+     * can tell the two apart afterwards, so a feed's first stamps after a restart come after it.
+     */
+    constructor(aheadOfClock: Iterable<readonly [feed: number, atMs: number]> = []) {
+        for (const [feed, atMs] of aheadOfClock) {
+            this.last.set(feed, Math.max(atMs, this.last.get(feed) ?? -Infinity))
+            if (atMs > this.newestMs) this.newestMs = atMs
+        }
+    }
+
+    /**
      * `points` with every missing `at` stamped, in order (two of one datastream in one body get two
      * stamps). Runs synchronously before the write is queued, so concurrent requests never draw the same
      * stamp, and writes are committed in the order they drew them.
