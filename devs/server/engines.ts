@@ -40,13 +40,16 @@ export async function openStore(
             try {
                 return new SqliteStore({ path, synchronous: o.synchronous, writerThread: true, serving: o.serving, onCommit: hooks.onCommit, onError: hooks.onError })
             } catch (e) {
-                // not a database, unreadable, read-only, damaged: say which file, not where in better-sqlite3
-                const code = (e as { code?: string }).code
-                if (code?.startsWith("SQLITE_")) throw new ConfigError(`cannot open the database ${path} (${code}: ${(e as Error).message}); restore it from a backup, or move it away to start an empty one`)
-                throw e
+                throw cannotOpen(path, e)
             }
         })
-        await store.ready() // the writer thread is up before the first write can arrive
+        try {
+            await store.ready() // the writer thread is up before the first write can arrive
+        } catch (e) {
+            // its connection, or its move of a journal a crash left, failed: let go of the database (its server lock too)
+            await store.close().catch(() => {})
+            throw cannotOpen(path, e)
+        }
         return { store, durability: store.durability() }
     }
     if (!/^postgres(ql)?:\/\//.test(o.databaseUrl)) throw new ConfigError(`--database-url must be a postgres:// URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE), not "${redactedUrl(o.databaseUrl)}"`)
@@ -63,6 +66,14 @@ export async function openStore(
         throw new UnavailableError(`could not open the PostgreSQL database at ${redactedUrl(o.databaseUrl)}: ${(e as Error).message}`)
     }
     return { store, durability: await store.durability() }
+}
+
+/** Not a database, unreadable, read-only, damaged, a full disk: say which file and what to do, not where in better-sqlite3. */
+function cannotOpen(path: string, e: unknown): unknown {
+    const code = (e as { code?: unknown } | undefined)?.code
+    if (typeof code !== "string" || !code.startsWith("SQLITE_")) return e
+    const todo = code === "SQLITE_FULL" ? "free space on its disk, then start again" : "restore it from a backup, or move it away to start an empty one"
+    return new ConfigError(`cannot open the database ${path} (${code}: ${(e as Error).message}); ${todo}`)
 }
 
 /** The bus the settings name: Redis with a URL (its keys and channel named for the store), else this process alone. */

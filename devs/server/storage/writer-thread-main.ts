@@ -37,8 +37,23 @@ const post = (m: FromWriter) => port.postMessage(m)
 const report: GroupCommitHooks = {
     onError: (err) => post({ kind: "error", message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined }),
 }
-const db = openConnection(data.path, data.synchronous)
-const writer = new PointWriter(db) // moves what a previous process left in the journal (crash recovery)
+const { db, writer } = opened()
+
+/**
+ * The thread's connection and its writer, which moves what a previous process left in the journal (crash
+ * recovery). A failure here ends the thread: it is rethrown as a native Error with SQLite's code, since
+ * better-sqlite3's SqliteError is none and crosses to the main thread as a plain object holding its code
+ * alone (a start on a full disk printed "feedline: [object Object]").
+ */
+function opened(): { db: ReturnType<typeof openConnection>; writer: PointWriter } {
+    try {
+        const db = openConnection(data.path, data.synchronous)
+        return { db, writer: new PointWriter(db) }
+    } catch (e) {
+        const code = (e as { code?: unknown }).code
+        throw Object.assign(new Error(e instanceof Error ? e.message : String(e)), typeof code === "string" ? { code } : {})
+    }
+}
 /** FEEDLINE_WRITER_TRACE (writer-trace.ts): the thread's housekeeping, for each message's trace */
 const trace = WRITER_TRACE_PATH ? new ThreadTrace(WRITER_TRACE_PATH, data.path) : undefined
 
