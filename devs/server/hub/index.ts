@@ -290,6 +290,8 @@ export class Hub {
         const mine = this.byTarget.get(target)
         if (!mine) return 0
         const gone = [...mine.values()].filter((s) => (which.token === undefined || s.token === which.token) && (which.resource === undefined || s.resource === which.resource))
+        // [P§5] it sees the writes answered before it: their pushes, still queued, go out first
+        for (const feed of new Set(gone.map((s) => s.feed))) this.fanout.flush(feed)
         for (const s of gone) this.forget(s)
         return gone.length
     }
