@@ -87,6 +87,8 @@ serve:
   --trusted-proxies LIST  addresses or networks (10.0.0.5,10.0.1.0/24,fd00::/64) of proxies (HAProxy with
                         send-proxy-v2) whose connections start with a PROXY header: the client address
                         it announces stands for the connection  [FEEDLINE_TRUSTED_PROXIES, default none]
+  --cors-origins LIST   origins (https://app.example.com,http://localhost:3000) whose web pages may call the
+                        REST API and POST /jwt from a browser, or * for any  [FEEDLINE_CORS_ORIGINS, default none]
   --log-level LEVEL     pino level                      [FEEDLINE_LOG_LEVEL, default info]
   --ready-file FILE     once listening, write {"devicePort","appPort","appScheme","caCertPath","pid"} there
                         (with --workers: once all listen; "pid" is the primary's, "workers" theirs)
@@ -168,6 +170,7 @@ async function serve(args: string[]): Promise<void> {
             "auth-deadline-ms": { type: "string" },
             "max-handshakes-per-address": { type: "string" },
             "trusted-proxies": { type: "string" },
+            "cors-origins": { type: "string" },
             "log-level": { type: "string" },
             "ready-file": { type: "string" },
         },
@@ -215,6 +218,7 @@ async function serve(args: string[]): Promise<void> {
         maxDatastreamsPerFeed: intOf("max-datastreams-per-feed", v["max-datastreams-per-feed"] ?? env.FEEDLINE_MAX_DATASTREAMS_PER_FEED),
         maxHandshakesPerAddress: intOf("max-handshakes-per-address", v["max-handshakes-per-address"] ?? env.FEEDLINE_MAX_HANDSHAKES_PER_ADDRESS),
         trustedProxies: listOf(v["trusted-proxies"] ?? env.FEEDLINE_TRUSTED_PROXIES),
+        corsOrigins: listOf(v["cors-origins"] ?? env.FEEDLINE_CORS_ORIGINS),
         logLevel: v["log-level"] ?? env.FEEDLINE_LOG_LEVEL ?? "info",
         // the dashboard at /, POST /jwt and `Bearer <jwt>` credentials
         extensions: [

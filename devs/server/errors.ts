@@ -37,6 +37,7 @@ export type ServerErrorCode =
     | "E_USE_HTTPS" // 400: plain HTTP sent to the HTTPS app port
     | "E_HEADERS_TOO_LARGE" // 431: an HTTP request's headers over Node's limit (16 KiB)
     | "E_BAD_WEBSOCKET" // 400 (405 for a method other than GET): a WebSocket handshake the server cannot take
+    | "E_ORIGIN_NOT_ALLOWED" // 403: a CORS preflight from an origin not in --cors-origins (none by default)
     | "E_INTERNAL" // 500
     | "E_STORE_FAILED" // 503: storage did not commit; nothing was acknowledged
     | "E_SHUTTING_DOWN" // 503 notice

@@ -17,6 +17,7 @@ import { claimStore, openBus, openStore } from "./engines.ts"
 import { ConfigError } from "./errors.ts"
 import { appSchemeOf, isLoopbackHost } from "./listeners/app-port.ts"
 import { trustedProxiesOf } from "./listeners/proxy-front.ts"
+import { corsPolicyOf } from "./listeners/cors.ts"
 import { attachStream } from "./listeners/stream.ts"
 import { Fleet } from "./fleet/fleet.ts"
 import {
@@ -94,6 +95,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (!app.scheme) throw new ConfigError(`app port: ${app.error}`)
     const appScheme = app.scheme
     const trustedProxies = opts.trustedProxies?.length ? trustedProxiesOf(opts.trustedProxies) : undefined
+    const cors = corsPolicyOf(opts.corsOrigins)
     const now = opts.now ?? Date.now
     const log = createLogger(opts.logLevel ?? "info", opts.logDestination)
     const metrics = new Metrics()
@@ -139,7 +141,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             return { ...made, tls: await loadTlsMaterial(opts, log) }
         })
 
-        const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now }))
+        const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, cors, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now }))
         // [P§8] several processes: what was committed before this one heard the others (hub/stamp-order.ts)
         await w.hub.syncStampOrder()
         const devicePort = await listen(w.deviceListener, opts.devicePort ?? 7443, host, "--device-port")
@@ -148,6 +150,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         const insecureTcpPort = w.tcpServer ? await listen(w.tcpServer, opts.insecureTcpPort!, host, "--insecure-tcp-port") : undefined
         if (w.tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
         const background = startBackgroundWork({ keys, store, fleet, log, now, retentionDays: opts.retentionDays })
+        if (cors) log.info({ corsOrigins: opts.corsOrigins }, "the app port answers cross-origin calls from these origins' pages")
         if (opts.trustedProxies?.length) log.info({ trustedProxies: opts.trustedProxies }, "device and app ports read the PROXY protocol from these proxies")
         log.info(
             { host, devicePort, appPort, appScheme, dataDir: opts.dataDir, version: SERVER_VERSION, store: opened.durability, bus: bus.kind, process: bus.processId },

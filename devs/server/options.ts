@@ -91,6 +91,13 @@ export interface ServerOptions {
      * claims, logs, /v2/sessions). Connections from anywhere else are served as without it. Default: none.
      */
     trustedProxies?: string[]
+    /**
+     * [CORS] origins (exact: "https://app.example.com", "http://localhost:3000") whose web pages may call the
+     * app port's REST API and POST /jwt from a browser, or ["*"] for any; checked at start (E_BAD_CONFIG).
+     * Default: none, no CORS headers (the dashboard, same-origin, needs none). The WebSocket takes any origin
+     * either way: no credential on this port is ambient (docs/OPERATIONS.md).
+     */
+    corsOrigins?: string[]
     /** a trusted proxy's header must arrive within this (default 5000 ms: limits.ts PROXY_HEADER_TIMEOUT_MS) */
     proxyHeaderTimeoutMs?: number
     /** HTTP headers must arrive within this (default 10 s) and a whole request within this (30 s) */

@@ -20,6 +20,7 @@ import { Admission, jitteredRetryMs } from "./listeners/admission.ts"
 import { createTlsFront, type AppScheme } from "./listeners/app-port.ts"
 import { PendingHandshakes } from "./listeners/handshakes.ts"
 import { HttpConnections } from "./listeners/http-connections.ts"
+import type { CorsPolicy } from "./listeners/cors.ts"
 import { createHttpListener } from "./listeners/http.ts"
 import { createProxyFront, type ProxyFrontOptions } from "./listeners/proxy-front.ts"
 import { createTcpListener, createTlsListener, untrustedDeviceSocket } from "./listeners/tls.ts"
@@ -74,6 +75,8 @@ export interface Foundations {
     tls: TlsMaterial
     /** [PROXY protocol] the proxies whose connections start with a PROXY header (checked: trustedProxiesOf) */
     trustedProxies?: net.BlockList
+    /** web apps' origins that may call the app port from a browser (checked: corsPolicyOf); undefined: none */
+    cors?: CorsPolicy
     store: Store
     /** what crosses to the other processes on the store (bus/bus.ts) */
     bus: Bus
@@ -238,6 +241,7 @@ export function wireServer(f: Foundations): Wired {
             now,
             health: () => ({ status: "ok", version: f.version, uptime_s: Math.round((now() - startedMs) / 1000), connections: sessions.size }),
             extraHandlers: [...(opts.httpHandlers ?? []), ...f.extensions.flatMap((e) => e.httpHandlers ?? [])],
+            cors: f.cors,
         },
         // [P§1] the device port's certificate and TLS policy
         f.appScheme === "https" ? { ...tlsServerOptions(tls.cert, tls.key), handshakeTimeout } : undefined,

@@ -15,6 +15,7 @@ import type { Metrics } from "../metrics.ts"
 import type { Buckets } from "../ratelimit.ts"
 import { limitKeyOf } from "../limit-key.ts"
 import type { Router } from "../router.ts"
+import { corsHeadersOf, isPreflight, preflightHeadersOf, type CorsPolicy } from "./cors.ts"
 import type { HttpConnections } from "./http-connections.ts"
 import { UNTRUSTED_PROXY_HEADER, untrustedProxyHeader } from "./proxy-front.ts"
 import type { WsListener } from "./ws.ts"
@@ -34,6 +35,8 @@ export interface HttpListenerDeps {
     now: () => number
     health: () => Record<string, unknown>
     extraHandlers: HttpHandler[]
+    /** origins whose pages may call the port from a browser (--cors-origins); undefined: none */
+    cors?: CorsPolicy
 }
 
 const REST_PREFIX = "/v2"
@@ -165,6 +168,19 @@ async function envelopeOf(req: IncomingMessage, target: string): Promise<Request
     return decoded.request!
 }
 
+/** A CORS preflight's answer: 204 with what `origin` may send, or 403 E_ORIGIN_NOT_ALLOWED and no CORS headers. */
+function answerPreflight(res: ServerResponse, policy: CorsPolicy | undefined, origin: string): void {
+    const headers = preflightHeadersOf(policy, origin)
+    if (!headers) {
+        const reason = policy
+            ? `pages from ${JSON.stringify(origin.slice(0, 80))} may not call this server: it is not among its --cors-origins`
+            : "this server takes no cross-origin calls from browsers; its operator may allow a web app's origin with --cors-origins"
+        throw new ApiError(403, "E_ORIGIN_NOT_ALLOWED", reason)
+    }
+    res.writeHead(204, headers)
+    res.end()
+}
+
 /**
  * Sends `text` and closes, then destroys the socket after CLOSE_GRACE_MS whatever the peer does: a
  * half-close alone (end()) leaves a socket that never reads or closes holding its descriptor for ever
@@ -193,6 +209,9 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
     // requireHostHeader off: a request without Host (HTTP/1.1 wants one; we serve no virtual hosts) gets our
     // coded answer, not Node's bare 400 with an empty body
     const handler = async (req: IncomingMessage, res: ServerResponse) => {
+        const origin = typeof req.headers.origin === "string" ? req.headers.origin : undefined
+        // on every answer, errors included (writeHead merges them): an allowed web app reads a 401's reason, a 429's Retry-After
+        for (const [name, value] of Object.entries(corsHeadersOf(deps.cors, origin))) res.setHeader(name, value)
         try {
             const target = req.url ?? "/"
             const problem = requestTargetProblem(target)
@@ -209,6 +228,8 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             const remoteAddress = req.socket.remoteAddress ?? "?"
             const limited = deps.rate.take(limitKeyOf(remoteAddress), deps.now())
             if (!limited.ok) throw new ApiError(429, "E_RATE_LIMITED", "too many requests from this address; slow down", limited.retryAfterMs)
+            // a preflight spends the address's budget (above: no flood of them) and never a key's (it carries none)
+            if (isPreflight(req.method, req.headers)) return answerPreflight(res, deps.cors, origin!)
             if (url.pathname === REST_PREFIX || url.pathname.startsWith(REST_PREFIX + "/")) {
                 const envelope = await envelopeOf(req, target)
                 const { response } = await deps.router.handle({ transport: "http", remoteAddress }, envelope)

@@ -77,6 +77,7 @@ test("the CLI: settings a start cannot work with exit 2 with what to change, nev
             [serve("--tls-cert", join(tls, "server.pem"), "--tls-key", join(tls, "ca-key.pem")), /are not a usable certificate and key \(.*key values mismatch/],
             [serve("--device-port", String(holder.devicePort)), /the port is in use by another program/],
             [serve("--log-level", "loud"), /--log-level: no level "loud"/],
+            [serve("--cors-origins", "https://app.example.com/"), /--cors-origins: "https:\/\/app\.example\.com\/" is not an origin; write it as browsers send it: "https:\/\/app\.example\.com"/],
             [serve("--ready-file", join(base, "no-such-folder", "ready.json")), /cannot write --ready-file .*ready\.json \(ENOENT\)/],
         ]
         await Promise.all(
