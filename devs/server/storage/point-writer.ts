@@ -45,9 +45,13 @@ export function storeErrorOf(r: StoreRefusal): StoreError {
     return new StoreError(r.failure, r.reason, r.retryAfterMs)
 }
 
-/** A read could not have the journal moved into the tables first (disk full, I/O error): it is not answered. */
+/**
+ * A call that has the journal moved into the tables first (a replay, a delete, a rename, a datastream's
+ * change: Store.visible) could not have it moved: that move is a write, and it failed (disk full, I/O
+ * error). The call did nothing; the journal's points stay where they were.
+ */
 export function compactionFailed(): StoreError {
-    return new StoreError("commit-failed", "the server could not read its latest writes (a storage error); nothing was lost, ask again", STORE_RETRY_MS)
+    return new StoreError("commit-failed", "the server could not write to its storage (a full disk or an I/O error); nothing was changed, send it again after retry_after_ms", STORE_RETRY_MS)
 }
 
 /** The commit failed: nothing of it was stored. */

@@ -58,3 +58,23 @@ test("renaming a feed whose commit fails is 503 E_STORE_FAILED, the title unchan
     }
     assert.equal((await http(s, "GET", `/v2/feeds/${feed}`, { key: master })).body.title, "old")
 })
+
+// A rename first has the journal's points moved into the tables (Store.visible), a write of its own: on a full
+// disk that move fails, and the answer said "could not read its latest writes … nothing was lost, ask again".
+test("renaming a feed whose journal cannot be moved into the tables is 503 E_STORE_FAILED saying the write failed, nothing changed", async () => {
+    const feed = (await http(s, "POST", "/v2/feeds", { key: master, body: { title: "old" } })).body.id
+    const w = await http(s, "POST", `/v2/feeds/${feed}/datastreams/temp/datapoints`, { key: master, body: { datapoints: [{ value: "1" }] } })
+    assert.ok(w.status < 300, JSON.stringify(w.body))
+    const restore = failChangesOf("feeds", "UPDATE")
+    try {
+        const r = await http(s, "PUT", `/v2/feeds/${feed}`, { key: master, body: { title: "new" } })
+        assert.deepEqual([r.status, r.body.code], [503, "E_STORE_FAILED"], JSON.stringify(r.body))
+        assert.ok(r.body.retry_after_ms > 0, JSON.stringify(r.body))
+        assert.match(r.body.errors, /could not write/, JSON.stringify(r.body))
+        assert.match(r.body.errors, /nothing was changed/, JSON.stringify(r.body))
+        assert.doesNotMatch(r.body.errors, /could not read|nothing was lost/, JSON.stringify(r.body))
+    } finally {
+        restore()
+    }
+    assert.equal((await http(s, "GET", `/v2/feeds/${feed}`, { key: master })).body.title, "old")
+})
