@@ -73,6 +73,8 @@ serve:
   --product-claim-rate N  device claims/s per product   [FEEDLINE_PRODUCT_CLAIM_RATE, default 10, burst 50x]
   --max-connections N                                   [FEEDLINE_MAX_CONNECTIONS, default 4096]
   --max-connections-per-address N                       [FEEDLINE_MAX_CONNECTIONS_PER_ADDRESS, default 1024]
+  --max-connections-per-key N  connections one key holds (master keys: any number)
+                                                        [FEEDLINE_MAX_CONNECTIONS_PER_KEY, default max-connections/4]
   --max-http-connections N  app-port HTTP connections (not WebSockets); over it closed at accept
                                                         [FEEDLINE_MAX_HTTP_CONNECTIONS, default 1024]
   --max-http-connections-per-address N                  [FEEDLINE_MAX_HTTP_CONNECTIONS_PER_ADDRESS, default 256]
@@ -164,6 +166,7 @@ async function serve(args: string[]): Promise<void> {
             "max-connections": { type: "string" },
             "max-datastreams-per-feed": { type: "string" },
             "max-connections-per-address": { type: "string" },
+            "max-connections-per-key": { type: "string" },
             "max-http-connections": { type: "string" },
             "max-http-connections-per-address": { type: "string" },
             "max-unauthenticated-per-address": { type: "string" },
@@ -211,6 +214,7 @@ async function serve(args: string[]): Promise<void> {
         claimBurstPerProduct: productClaimRate === undefined ? undefined : 50 * productClaimRate,
         maxConnections: intOf("max-connections", v["max-connections"] ?? env.FEEDLINE_MAX_CONNECTIONS),
         maxConnectionsPerAddress: intOf("max-connections-per-address", v["max-connections-per-address"] ?? env.FEEDLINE_MAX_CONNECTIONS_PER_ADDRESS),
+        maxConnectionsPerKey: intOf("max-connections-per-key", v["max-connections-per-key"] ?? env.FEEDLINE_MAX_CONNECTIONS_PER_KEY),
         maxHttpConnections: intOf("max-http-connections", v["max-http-connections"] ?? env.FEEDLINE_MAX_HTTP_CONNECTIONS),
         maxHttpConnectionsPerAddress: intOf("max-http-connections-per-address", v["max-http-connections-per-address"] ?? env.FEEDLINE_MAX_HTTP_CONNECTIONS_PER_ADDRESS),
         maxUnauthenticatedPerAddress: intOf("max-unauthenticated-per-address", v["max-unauthenticated-per-address"] ?? env.FEEDLINE_MAX_UNAUTHENTICATED_PER_ADDRESS),

@@ -29,6 +29,7 @@ export type ServerErrorCode =
     | "E_FANOUT_BUSY" // 429: the feed owes too many pushes to its subscribers; nothing stored, send again after retry_after_ms
     | "E_AUTH_RATE_LIMITED" // 429
     | "E_TOO_MANY_CONNECTIONS" // 429 notice: the server's or the address's maximum
+    | "E_TOO_MANY_CONNECTIONS_FOR_KEY" // 429 to the request whose key holds its maximum of connections, then the same notice
     | "E_TOO_MANY_UNAUTHENTICATED" // 429 notice: the address holds its maximum of connections without a valid key yet
     | "E_KEY_RATE_LIMITED" // 429: the key's requests over all its connections
     | "E_STRUCTURE_RATE_LIMITED" // 429: the key's changes to feeds and datastreams (making, deleting, renaming) over its budget; nothing done

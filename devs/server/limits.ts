@@ -202,6 +202,21 @@ export const MAX_UNAUTHENTICATED_PER_ADDRESS = 64
  * Over it: notice 429 E_TOO_MANY_CONNECTIONS, then close.
  */
 export const MAX_CONNECTIONS_PER_ADDRESS = 1024
+/**
+ * Connections one key may hold open (device port and WebSocket), in one process, counted from the request
+ * that first authenticates the connection (a browser token counts against the key that minted it): by
+ * default a quarter of the process's maximum (1024 of MAX_CONNECTIONS), so one key, from however many
+ * addresses, cannot take the whole server and lock every other tenant out (four IPv4 addresses did, each
+ * under MAX_CONNECTIONS_PER_ADDRESS). A fleet sharing one key (the device key of `npm start`) fits: the
+ * key's request rate (KEY_RATE_PER_SECOND) is sized for about 1000 devices on one key writing every five
+ * seconds, and a claimed device has a key of its own (docs/FLEET.md); a larger fleet gets a key per device
+ * or group, or `--max-connections-per-key`. Master keys (the operator's) are not counted. Over it: that
+ * request is answered 429 E_TOO_MANY_CONNECTIONS_FOR_KEY, then the same notice, and the connection closes.
+ */
+export const CONNECTIONS_PER_KEY_SHARE_OF_MAX = 1 / 4
+export function maxConnectionsPerKeyOf(maxConnections: number): number {
+    return Math.max(1, Math.floor(maxConnections * CONNECTIONS_PER_KEY_SHARE_OF_MAX))
+}
 
 /**
  * HTTP connections on the app port (HTTPS or HTTP, from the accept until they close or become a

@@ -71,6 +71,8 @@ export interface ServerOptions {
     /** open connections in all (default 4096), from one remote address (1024), and from one address without a valid key yet (64) */
     maxConnections?: number
     maxConnectionsPerAddress?: number
+    /** open connections counted against one (non-master) key (default a quarter of maxConnections: 1024) */
+    maxConnectionsPerKey?: number
     maxUnauthenticatedPerAddress?: number
     /** app-port HTTP connections (not WebSockets) in all (default 1024) and from one remote address (256); over: closed at the accept */
     maxHttpConnections?: number

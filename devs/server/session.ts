@@ -101,6 +101,8 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     private greeted = false
     private refusal?: ApiError
     private admitted?: Admitted
+    /** [P§7] its first key holds its maximum of connections: the refused request's answer goes out, then this notice and the close */
+    private keyRefusal?: ApiError
     /** [P§7] a request of this connection was authenticated: the auth deadline no longer applies */
     private authenticatedOnce = false
     /** when the welcome went out; until an authenticated request, the auth deadline runs from here */
@@ -186,17 +188,29 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.schedule(Math.min(heartbeatMs, authDeadlineMs))
     }
 
-    /** [P§7] The router accepted this connection's key (or token): it is remembered, and the connection is admitted for good. */
+    /**
+     * [P§7] The router accepted this connection's key (or token): it is remembered, and the connection is
+     * admitted for good, counted against that key (a token's: the key that minted it; a master key is not
+     * counted). Throws the 429 when that key holds its maximum of connections: the request is answered
+     * with it, and the connection closed (answered()).
+     */
     authenticated(credential: string, grant: Grant): void {
+        // a request pipelined behind the refused one: refused alike, the connection is closing
+        if (this.keyRefusal !== undefined) throw this.keyRefusal
+        if (!this.authenticatedOnce) {
+            const refused = this.admitted?.authenticated(grant.master ? undefined : grant.keyId)
+            if (refused !== undefined) {
+                this.keyRefusal = refused
+                throw refused
+            }
+            this.authenticatedOnce = true
+        }
         this.rememberedKey ??= credential
         if (this.grant !== grant) {
             this.grant = grant
             // GET /sessions finds a scoped key's connections by their feeds
             this.deps.sessions.regranted(this)
         }
-        if (this.authenticatedOnce) return
-        this.authenticatedOnce = true
-        this.admitted?.authenticated()
     }
 
     /** [P§3] bytes from a stream transport */
@@ -372,6 +386,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
             if (req.short) response.short = true
             this.send(encodeResponse(response))
             after?.()
+            if (this.keyRefusal !== undefined) this.closeWith(this.keyRefusal)
         } catch (err) {
             this.deps.log.error({ err, session: this.id }, "request handling failed")
         } finally {

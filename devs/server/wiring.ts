@@ -34,6 +34,7 @@ import {
     KEY_RATE_PER_SECOND,
     MAX_CONNECTIONS,
     MAX_CONNECTIONS_PER_ADDRESS,
+    maxConnectionsPerKeyOf,
     MAX_HANDSHAKES_PER_ADDRESS,
     MAX_HTTP_CONNECTIONS,
     MAX_HTTP_CONNECTIONS_PER_ADDRESS,
@@ -186,6 +187,7 @@ export function wireServer(f: Foundations): Wired {
         maxConnections,
         maxPerAddress: opts.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS,
         maxUnauthenticatedPerAddress: opts.maxUnauthenticatedPerAddress ?? MAX_UNAUTHENTICATED_PER_ADDRESS,
+        maxPerKey: opts.maxConnectionsPerKey ?? maxConnectionsPerKeyOf(maxConnections),
     })
     const sessionDeps: SessionDeps = {
         keepaliveWheel: wheel,

@@ -105,6 +105,10 @@ async function startFeedlineOn(ctx: TargetContext, name: TargetName, scaled?: { 
         args.push("--max-connections", String(MAX_CONNECTIONS))
         notes.push(`feedline ran with --max-connections ${MAX_CONNECTIONS} (default 4096) for the connection-scaling steps`)
     }
+    if (help.includes("--max-connections-per-key")) {
+        args.push("--max-connections-per-key", String(MAX_CONNECTIONS))
+        notes.push(`feedline ran with --max-connections-per-key ${MAX_CONNECTIONS} (default a quarter of --max-connections): every load connection uses one key`)
+    }
     // every scaling step's device writes its own datastream (d<i>) of the one load feed
     if (help.includes("--max-datastreams-per-feed")) {
         args.push("--max-datastreams-per-feed", String(MAX_CONNECTIONS))

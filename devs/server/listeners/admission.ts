@@ -3,8 +3,10 @@
 // address that have not yet made an authenticated request. Over that last one the address's OLDEST
 // unauthenticated connection is closed to make room, not the new one: an address that opens connections
 // without a key only churns its own, and a device behind the same NAT, which sends its key right after the
-// welcome, still gets in. Each such connection also has AUTH_DEADLINE_MS (session.ts). The counts live
-// here; the decision is the pure admissionStep().
+// welcome, still gets in. Each such connection also has AUTH_DEADLINE_MS (session.ts). Once its first key
+// is accepted, a connection also counts against that key, at most maxPerKey of them (master keys are not
+// counted), so one tenant's key cannot take every slot from many addresses. The counts live here, and
+// leave with the connection's close; the decisions are the pure admissionStep() and keyAdmissionStep().
 import { ApiError } from "../errors.ts"
 import { RECONNECT_AFTER_MS } from "../limits.ts"
 
@@ -17,6 +19,8 @@ export interface AdmissionLimits {
     maxConnections: number
     maxPerAddress: number
     maxUnauthenticatedPerAddress: number
+    /** open connections counted against one key (limits.ts maxConnectionsPerKeyOf) */
+    maxPerKey: number
 }
 
 export interface AdmissionCounts {
@@ -31,7 +35,7 @@ export interface AdmissionCounts {
 export type AdmissionStep = { admit: true } | { evictOldestUnauthenticated: true } | { refuse: { code: string; reason: string } }
 
 /** What to do with a new connection: admit it, first close the address's oldest unauthenticated connection, or refuse it. */
-export function admissionStep(c: AdmissionCounts, l: AdmissionLimits): AdmissionStep {
+export function admissionStep(c: AdmissionCounts, l: Omit<AdmissionLimits, "maxPerKey">): AdmissionStep {
     if (c.total >= l.maxConnections) return { refuse: { code: "E_TOO_MANY_CONNECTIONS", reason: `the server holds its maximum of ${l.maxConnections} connections; reconnect later` } }
     if (c.fromAddress >= l.maxPerAddress) {
         return { refuse: { code: "E_TOO_MANY_CONNECTIONS", reason: `your address holds its maximum of ${l.maxPerAddress} connections; reconnect later, or close some` } }
@@ -43,9 +47,22 @@ export function admissionStep(c: AdmissionCounts, l: AdmissionLimits): Admission
     return { admit: true }
 }
 
-/** One admitted connection: tell it when it authenticates and when it closes (each once; later calls do nothing). */
+/** Whether a connection may count against a key that already counts `openWithKey`: the refusal's code and reason if not. */
+export function keyAdmissionStep(openWithKey: number, keyId: string, maxPerKey: number): { code: string; reason: string } | undefined {
+    if (openWithKey < maxPerKey) return undefined
+    return {
+        code: "E_TOO_MANY_CONNECTIONS_FOR_KEY",
+        reason: `key ${keyId} holds its maximum of ${maxPerKey} connections to this server; reconnect later, close some, or give each device or group its own key`,
+    }
+}
+
+/** One admitted connection: tell it when it authenticates and when it closes (closed once; later calls do nothing). */
 export interface Admitted {
-    authenticated(): void
+    /**
+     * Its first key was accepted: counted against `keyId` from now on (undefined: a master key, not
+     * counted), or the 429 to answer when that key holds its maximum (the connection stays unauthenticated).
+     */
+    authenticated(keyId: string | undefined): ApiError | undefined
     closed(): void
 }
 
@@ -66,6 +83,8 @@ interface AddressState {
  */
 class AdmittedConnection implements Admitted {
     private isClosed = false
+    /** the key it counts against, once authenticated with a key that is counted */
+    private keyId?: string
 
     constructor(
         private readonly admission: Admission,
@@ -75,8 +94,15 @@ class AdmittedConnection implements Admitted {
         private readonly rand01: number,
     ) {}
 
-    authenticated(): void {
+    authenticated(keyId: string | undefined): ApiError | undefined {
+        if (this.isClosed || this.keyId !== undefined) return undefined
+        if (keyId !== undefined) {
+            const refused = this.admission.countKey(keyId)
+            if (refused) return new ApiError(429, refused.code, refused.reason, jitteredRetryMs(this.rand01))
+            this.keyId = keyId
+        }
         this.state.unauthenticated.delete(this)
+        return undefined
     }
 
     closed(): void {
@@ -85,6 +111,7 @@ class AdmittedConnection implements Admitted {
         this.state.unauthenticated.delete(this)
         this.state.open--
         this.admission.released(this.address, this.state)
+        if (this.keyId !== undefined) this.admission.keyReleased(this.keyId)
     }
 
     /** closes this still unauthenticated connection to make room for a newer one from its address */
@@ -103,6 +130,8 @@ class AdmittedConnection implements Admitted {
 export class Admission {
     private total = 0
     private readonly byAddress = new Map<string, AddressState>()
+    /** open connections counted against each key (only keys with some) */
+    private readonly byKey = new Map<string, number>()
 
     constructor(readonly limits: AdmissionLimits) {}
 
@@ -134,6 +163,21 @@ export class Admission {
     released(address: string, state: AddressState): void {
         this.total--
         if (state.open === 0) this.byAddress.delete(address)
+    }
+
+    /** counts one more connection against `keyId`, or says why not (AdmittedConnection.authenticated) */
+    countKey(keyId: string): { code: string; reason: string } | undefined {
+        const open = this.byKey.get(keyId) ?? 0
+        const refused = keyAdmissionStep(open, keyId, this.limits.maxPerKey)
+        if (refused === undefined) this.byKey.set(keyId, open + 1)
+        return refused
+    }
+
+    /** a connection counted against `keyId` closed (AdmittedConnection.closed, once) */
+    keyReleased(keyId: string): void {
+        const open = this.byKey.get(keyId)! - 1
+        if (open === 0) this.byKey.delete(keyId)
+        else this.byKey.set(keyId, open)
     }
 
     /** open connections, and those not yet authenticated, from `address` */

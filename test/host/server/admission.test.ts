@@ -8,7 +8,7 @@ import type tls from "node:tls"
 import { performance } from "node:perf_hooks"
 import { encodeRequest } from "../../../src/protocol.ts"
 import { KEY_RATE_BURST, KEY_RATE_PER_SECOND, RATE_BURST, RATE_PER_SECOND } from "../../../devs/server/limits.ts"
-import { admissionStep } from "../../../devs/server/listeners/admission.ts"
+import { admissionStep, keyAdmissionStep } from "../../../devs/server/listeners/admission.ts"
 import { http, startTestServer, TlsClient, WsClient, type TestServer } from "../harness/server-harness.ts"
 import { until } from "../harness/until.ts"
 
@@ -51,6 +51,13 @@ test("admission step: evicts the oldest unauthenticated connection of a full add
     assert.equal((admissionStep({ total: 5, fromAddress: 5, unauthenticatedFromAddress: 0 }, l) as any).refuse.code, "E_TOO_MANY_CONNECTIONS")
     assert.equal((admissionStep({ total: 10, fromAddress: 0, unauthenticatedFromAddress: 0 }, l) as any).refuse.code, "E_TOO_MANY_CONNECTIONS")
     assert.equal((admissionStep({ total: 0, fromAddress: 0, unauthenticatedFromAddress: 0 }, { ...l, maxUnauthenticatedPerAddress: 0 }) as any).refuse.code, "E_TOO_MANY_UNAUTHENTICATED")
+})
+
+test("key admission step: a key's connections up to its maximum count, the next is refused naming the key", () => {
+    assert.equal(keyAdmissionStep(2, "k1", 3), undefined)
+    const refused = keyAdmissionStep(3, "k1", 3)!
+    assert.equal(refused.code, "E_TOO_MANY_CONNECTIONS_FOR_KEY")
+    assert.match(refused.reason, /key k1 holds its maximum of 3 connections/)
 })
 
 test("auth deadline: heartbeats alone hold no slot (TLS and WebSocket), 401s do not count, an authenticated connection stays", { timeout: 30_000 }, async () => {

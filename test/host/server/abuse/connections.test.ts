@@ -21,8 +21,9 @@ const PEAK_RSS_LIMIT_MIB = 400
 let server: ChildServer
 
 before(async () => {
-    // slow keep-alive so idle test connections are not closed as silent while the test holds them
-    server = await startChildServer(["--max-connections", String(MAX_CONNECTIONS), "--heartbeat-ms", "20000", "--timeout-ms", "60000"])
+    // slow keep-alive so idle test connections are not closed as silent while the test holds them; every
+    // connection uses the device key, and this is the bound in all, not the one per key (a quarter of it)
+    server = await startChildServer(["--max-connections", String(MAX_CONNECTIONS), "--max-connections-per-key", String(MAX_CONNECTIONS), "--heartbeat-ms", "20000", "--timeout-ms", "60000"])
 })
 
 after(() => stopAndReport(server, "abuse-connections", PEAK_RSS_LIMIT_MIB))
