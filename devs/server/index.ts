@@ -28,8 +28,13 @@ import {
     CLAIM_BURST_PER_PRODUCT,
     CLAIM_RATE_PER_ADDRESS,
     CLAIM_RATE_PER_PRODUCT,
+    connectionBoundProblem,
     DEVICE_KEEPALIVE_PROFILE,
     KEEPALIVE_PROFILES,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_ADDRESS,
+    MAX_HTTP_CONNECTIONS,
+    MAX_HTTP_CONNECTIONS_PER_ADDRESS,
 } from "./limits.ts"
 import { createLogger } from "./log.ts"
 import { Metrics } from "./metrics.ts"
@@ -94,6 +99,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const app = appSchemeOf(host, opts)
     if (!app.scheme) throw new ConfigError(`app port: ${app.error}`)
     const appScheme = app.scheme
+    const bounds = connectionBoundProblem([
+        { flag: "--max-connections", value: opts.maxConnections, instead: `default ${MAX_CONNECTIONS}` },
+        { flag: "--max-connections-per-address", value: opts.maxConnectionsPerAddress, instead: `default ${MAX_CONNECTIONS_PER_ADDRESS}` },
+        // the one a user may mean as "no limit": say how to have that
+        { flag: "--max-connections-per-key", value: opts.maxConnectionsPerKey, instead: `to hold keys to no bound of their own, pass --max-connections's value, ${opts.maxConnections ?? MAX_CONNECTIONS}` },
+        { flag: "--max-http-connections", value: opts.maxHttpConnections, instead: `default ${MAX_HTTP_CONNECTIONS}` },
+        { flag: "--max-http-connections-per-address", value: opts.maxHttpConnectionsPerAddress, instead: `default ${MAX_HTTP_CONNECTIONS_PER_ADDRESS}` },
+    ])
+    if (bounds) throw new ConfigError(bounds)
     const trustedProxies = opts.trustedProxies?.length ? trustedProxiesOf(opts.trustedProxies) : undefined
     const cors = corsPolicyOf(opts.corsOrigins)
     const now = opts.now ?? Date.now

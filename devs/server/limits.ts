@@ -219,6 +219,16 @@ export function maxConnectionsPerKeyOf(maxConnections: number): number {
 }
 
 /**
+ * Why a connection bound the server was given cannot work, or undefined. At 0 each refuses every
+ * connection it counts (`--max-connections-per-key 0` refused every key but the master keys): no limit
+ * of the server reads 0 as "no limit", so a 0 is refused at start with what to pass instead.
+ */
+export function connectionBoundProblem(bounds: { flag: string; value: number | undefined; instead: string }[]): string | undefined {
+    const zero = bounds.find((b) => b.value === 0)
+    return zero && `${zero.flag} 0 would refuse every connection it counts; pass at least 1 (${zero.instead})`
+}
+
+/**
  * HTTP connections on the app port (HTTPS or HTTP, from the accept until they close or become a
  * WebSocket), in all and from one remote address. Device and WebSocket connections are bounded by
  * MAX_CONNECTIONS; HTTP ones were not, and each idle one holds a descriptor until Node closes it (5 s

@@ -55,6 +55,17 @@ test("one server per SQLite data folder: a second is refused, the first keeps se
     await (await start({ dataDir })).close()
 })
 
+test("a connection bound of 0 (it would refuse every connection it counts) is refused at start, saying what to pass", async () => {
+    const dataDir = newDir()
+    await refused(start({ dataDir, maxConnections: 100, maxConnectionsPerKey: 0 }), /^--max-connections-per-key 0 would refuse every connection it counts; pass at least 1 \(.*pass --max-connections's value, 100\)$/)
+    await refused(start({ dataDir, maxConnections: 0 }), /^--max-connections 0 would refuse every connection it counts; pass at least 1 \(default 4096\)$/)
+    await refused(start({ dataDir, maxConnectionsPerAddress: 0 }), /^--max-connections-per-address 0 .*\(default 1024\)$/)
+    await refused(start({ dataDir, maxHttpConnections: 0 }), /^--max-http-connections 0 .*\(default 1024\)$/)
+    await refused(start({ dataDir, maxHttpConnectionsPerAddress: 0 }), /^--max-http-connections-per-address 0 .*\(default 256\)$/)
+    // 1 is a bound like any other
+    await (await start({ dataDir, maxConnectionsPerKey: 1 })).close()
+})
+
 test("the CLI: settings a start cannot work with exit 2 with what to change, never a stack trace", async () => {
     const holderDir = newDir()
     const holder = await start({ dataDir: holderDir })
@@ -79,6 +90,8 @@ test("the CLI: settings a start cannot work with exit 2 with what to change, nev
             [serve("--log-level", "loud"), /--log-level: no level "loud"/],
             [serve("--cors-origins", "https://app.example.com/"), /--cors-origins: "https:\/\/app\.example\.com\/" is not an origin; write it as browsers send it: "https:\/\/app\.example\.com"/],
             [serve("--ready-file", join(base, "no-such-folder", "ready.json")), /cannot write --ready-file .*ready\.json \(ENOENT\)/],
+            // 0 refused every key but the master keys; no limit of the server reads 0 as "none"
+            [serve("--max-connections-per-key", "0"), /--max-connections-per-key 0 would refuse every connection it counts; pass at least 1 \(to hold keys to no bound of their own, pass --max-connections's value, 4096\)/],
         ]
         await Promise.all(
             cases.map(async ([args, message]) => {
