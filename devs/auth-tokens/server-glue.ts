@@ -2,6 +2,7 @@
 // checking each token's key with the server's key ring, and the `BearerVerifier` shape its auth path calls.
 
 import path from "node:path"
+import type { BearerRefusal } from "../server/auth/grant.ts"
 import { loadOrCreateTokenSecret, TokenAuthority, TokenError, type KeyState, type TokenRevocations, type VerifiedToken } from "./browser-tokens.ts"
 
 /**
@@ -17,13 +18,13 @@ export function tokenAuthorityFor(
     return new TokenAuthority({ secret: loadOrCreateTokenSecret(path.resolve(dataDir)), lookupKey, ...o })
 }
 
-/** The server's BearerVerifier: the grant of a valid token, undefined for any invalid one. */
-export function bearerVerifier(authority: TokenAuthority): (token: string) => Promise<VerifiedToken | undefined> {
+/** The server's BearerVerifier: the grant of a valid token; for an invalid one, why (expired, signed out, its key revoked, …). */
+export function bearerVerifier(authority: TokenAuthority): (token: string) => Promise<VerifiedToken | BearerRefusal> {
     return async (token) => {
         try {
             return await authority.verify(token)
         } catch (e) {
-            if (e instanceof TokenError) return undefined
+            if (e instanceof TokenError) return { refused: e.message }
             throw e
         }
     }

@@ -2,7 +2,7 @@
 // of the running server it may use and returns a bearer-token verifier and routes for the app port. The
 // dashboard (devs/dashboard/mount.ts: the page, POST/DELETE /jwt, `Bearer <jwt>`) is one; `feedline
 // serve` and `npm start` mount it through ServerOptions.extensions.
-import type { BearerVerifier } from "./auth/grant.ts"
+import { isRefusal, type BearerRefusal, type BearerVerifier } from "./auth/grant.ts"
 import type { KeyRing } from "./auth/keys.ts"
 import type { HttpHandler } from "./listeners/http.ts"
 import type { Logger } from "./log.ts"
@@ -42,14 +42,17 @@ export interface Extension {
 
 export type ServerExtension = (core: ServerCore) => Extension
 
-/** One verifier for all: the first that accepts a token wins. */
+/** One verifier for all: the first that accepts a token wins; refused by all, the first refusal's reason. */
 export function firstVerifier(verifiers: BearerVerifier[]): BearerVerifier | undefined {
     if (verifiers.length <= 1) return verifiers[0]
     return async (token) => {
+        let refusal: BearerRefusal | undefined
         for (const verify of verifiers) {
-            const grant = await verify(token)
-            if (grant) return grant
+            const verdict = await verify(token)
+            if (verdict === undefined) continue
+            if (!isRefusal(verdict)) return verdict
+            refusal ??= verdict
         }
-        return undefined
+        return refusal
     }
 }

@@ -2,7 +2,7 @@
 // pass the same authentication and permission checks. It matches the resource, authenticates once per
 // connection [P§7], runs one small handler and turns whatever it throws into an error response.
 import { apiKeyOf, resourceSegments, type Request, type Response } from "../../src/protocol.ts"
-import type { Grant } from "./auth/grant.ts"
+import { isRefusal, type Grant } from "./auth/grant.ts"
 import { ProvenKeys } from "./auth/proven-keys.ts"
 import type { Take } from "./ratelimit.ts"
 import type { Caller, Connection, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
@@ -121,6 +121,9 @@ function feedIdOf(text: string | undefined): number {
 }
 
 const BEARER = /^Bearer\s+(\S+)$/i
+const NO_KEY_ON_A_CONNECTION = 'this request needs a key: send "headers":{"X-ApiKey":"<key>"} once per connection'
+const NO_KEY_OVER_HTTP = "this request needs a key: send it as the X-ApiKey header (or ?key=), a browser token as Authorization: Bearer <jwt>"
+const TOKEN_EXPIRED = "the token has expired; get a new one with POST /jwt"
 /** the params of a request without any (most): one object, never written */
 const NO_PARAMS: Readonly<Record<string, string | number | boolean>> = Object.freeze({})
 
@@ -156,7 +159,7 @@ export class Router {
                 }
                 return first.then(again, again)
             }
-            throw unauthorized('this request needs a key: send "headers":{"X-ApiKey":"<key>"} once per connection')
+            throw unauthorized(caller.transport === "http" ? NO_KEY_OVER_HTTP : NO_KEY_ON_A_CONNECTION)
         }
         // the gate against key guessing; a key this connection already proved is not held up by it
         // (a device behind the same NAT as someone guessing keys keeps working)
@@ -183,17 +186,25 @@ export class Router {
         }
         const bearer = BEARER.exec(credential)
         let grant: Grant | undefined
+        /** why a token was refused (expired, signed out, its key revoked): what its holder does next differs */
+        let refusal: string | undefined
         if (bearer) {
-            const g = verifyBearer ? await verifyBearer(bearer[1]) : undefined
-            grant = g && { ...g, bearer: true }
+            const verdict = verifyBearer ? await verifyBearer(bearer[1]) : undefined
+            if (isRefusal(verdict)) refusal = verdict.refused
+            else grant = verdict && { ...verdict, bearer: true }
         }
         else grant = await keys.authenticate(credential, caller.connection?.grant)
-        if (grant && grant.expiresMs !== undefined && grant.expiresMs <= now()) grant = undefined
+        if (grant && grant.expiresMs !== undefined && grant.expiresMs <= now()) {
+            grant = undefined
+            refusal = TOKEN_EXPIRED
+        }
         if (!grant) {
             authFailures.take(address, now())
             this.provenKeys.failed(address, credential)
             if (named === undefined && caller.connection) caller.connection.rememberedKey = caller.connection.grant = undefined
-            throw unauthorized(named === undefined ? "this connection's key was revoked; send a valid X-ApiKey" : "this key is unknown, revoked or expired")
+            // a token this connection signed in with: its own reason (an expired token was told its key "was revoked")
+            const remembered = bearer ? "this connection's token was refused; send a valid one" : "this connection's key was revoked; send a valid X-ApiKey"
+            throw unauthorized(refusal ?? (named === undefined ? remembered : bearer ? "this token is not valid here; get one with POST /jwt" : "this key is unknown, revoked or expired"))
         }
         if (!grant.bearer) this.provenKeys.proven(address, credential, now())
         return this.accepted(caller, credential, grant)

@@ -20,8 +20,19 @@ export interface Grant {
     tokenFamily?: string
 }
 
-/** Verifies `X-ApiKey: Bearer <token>` / `Authorization: Bearer <token>`; undefined = not valid. */
-export type BearerVerifier = (token: string) => Promise<Grant | undefined>
+/**
+ * Why a bearer token was refused, in words a person can act on: an expired token is renewed, a signed-out one
+ * or one whose key was revoked needs a new sign-in. Without it the answer could only guess ("this key is
+ * unknown, revoked or expired"; a remembered token that expired was told its key "was revoked").
+ */
+export interface BearerRefusal {
+    refused: string
+}
+
+/** Verifies `X-ApiKey: Bearer <token>` / `Authorization: Bearer <token>`; undefined or a refusal = not valid. */
+export type BearerVerifier = (token: string) => Promise<Grant | BearerRefusal | undefined>
+
+export const isRefusal = (v: Grant | BearerRefusal | undefined): v is BearerRefusal => v !== undefined && "refused" in v
 
 /** May this grant do `permission` on `feed` (undefined: on the collection of all feeds)? */
 export function permits(grant: Pick<Grant, "master" | "permissions" | "feeds">, permission: Permission, feed?: number): boolean {

@@ -127,7 +127,8 @@ test("POST /jwt mints from a key, renews from a token, and refuses with coded er
     assert.deepEqual([expired.status, (expired.body as any).code], [401, "E_TOKEN_EXPIRED"])
     const out = await handleJwtRequest({ method: "DELETE", headers: { authorization: `Bearer ${(renewed.body as any).token}` } }, deps)
     assert.equal(out.status, 200)
-    assert.equal(await bearerVerifier(authority)((renewed.body as any).token), undefined)
+    // refused, and why (the server's answer says it: docs/PROTOCOL.md §7)
+    assert.deepEqual(await bearerVerifier(authority)((renewed.body as any).token), { refused: "the token was signed out (DELETE /jwt); sign in with the key again" })
 })
 
 test("the secret is created once (0600) and reused; the key lookup reloads only when keys change", async () => {
