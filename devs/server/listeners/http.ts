@@ -47,6 +47,10 @@ export interface HttpTimeouts {
 }
 
 const HTTP_METHODS = new Set(["get", "put", "post", "delete"])
+/** [P§1] the methods of the port, for a 405's Allow (RFC 9110 wants it); HEAD is GET without the body */
+const ALLOWED_METHODS = "GET, HEAD, PUT, POST, DELETE"
+/** HEAD is answered as GET (Node sends the headers, Content-Length included, and no body): curl -I, health checks */
+const isGetOrHead = (method: string | undefined) => method === "GET" || method === "HEAD"
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
     const text = body === undefined ? "" : encode(body)
@@ -62,6 +66,7 @@ export function retryAfterOf(body: unknown): Record<string, string> {
 
 function sendError(res: ServerResponse, err: ApiError, extraHeaders: Record<string, string> = {}): void {
     const headers: Record<string, string> = { ...extraHeaders }
+    if (err.code === "E_BAD_METHOD") headers.allow = ALLOWED_METHODS
     if (err.retryAfterMs !== undefined) headers["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000))
     sendJson(res, err.status, errorBodyOf(err.status, err.code, err.message, err.retryAfterMs), headers)
 }
@@ -134,8 +139,8 @@ function paramsOf(target: string): Record<string, string> {
 
 /** [P§1] method -> method, path minus /v2 -> resource, query -> params, X-ApiKey / ?key= / Authorization -> headers, body -> body. */
 async function envelopeOf(req: IncomingMessage, target: string): Promise<Request> {
-    const method = (req.method ?? "").toLowerCase()
-    if (!HTTP_METHODS.has(method)) throw new ApiError(405, "E_BAD_METHOD", "use GET, PUT, POST or DELETE")
+    const method = req.method === "HEAD" ? "get" : (req.method ?? "").toLowerCase()
+    if (!HTTP_METHODS.has(method)) throw new ApiError(405, "E_BAD_METHOD", "use GET, HEAD, PUT, POST or DELETE")
     const all = paramsOf(target)
     const params: Record<string, string> = {}
     for (const [k, v] of Object.entries(all)) if (k !== "key") params[k] = v
@@ -166,6 +171,17 @@ async function envelopeOf(req: IncomingMessage, target: string): Promise<Request
     )
     if (decoded.error) throw new ApiError(decoded.error.status, decoded.error.code, decoded.error.reason)
     return decoded.request!
+}
+
+const WS_PATH = "/ws"
+
+/**
+ * [P§3] A plain request to /ws (a browser tab, curl, a client without the Upgrade header): the same coded refusal as
+ * a handshake ws cannot take. Was a 404 saying "nothing at /ws; … WebSocket at /ws".
+ */
+function notAWebSocketHandshake(method: string | undefined): ApiError {
+    const reason = "/ws is the WebSocket endpoint and this request did not ask for a WebSocket; open it with GET /ws, Upgrade: websocket, Connection: Upgrade, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key, as every WebSocket library does (the REST API is under /v2/)"
+    return isGetOrHead(method) ? new ApiError(400, "E_BAD_WEBSOCKET", reason) : new ApiError(405, "E_BAD_WEBSOCKET", reason)
 }
 
 /** A CORS preflight's answer: 204 with what `origin` may send, or 403 E_ORIGIN_NOT_ALLOWED and no CORS headers. */
@@ -217,8 +233,8 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             const problem = requestTargetProblem(target)
             if (problem) throw new ApiError(400, "E_BAD_RESOURCE", `${problem}: ${JSON.stringify(target.slice(0, 80))}`)
             const url = new URL(target, "http://localhost")
-            if (url.pathname === "/healthz" && req.method === "GET") return sendJson(res, 200, deps.health())
-            if (url.pathname === "/metrics" && req.method === "GET") {
+            if (url.pathname === "/healthz" && isGetOrHead(req.method)) return sendJson(res, 200, deps.health())
+            if (url.pathname === "/metrics" && isGetOrHead(req.method)) {
                 const text = deps.metrics.render()
                 res.writeHead(200, { "content-type": "text/plain; version=0.0.4" })
                 return void res.end(text)
@@ -238,6 +254,8 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
                 if (response.status === 201 && typeof body?.resource === "string") headers.location = REST_PREFIX + body.resource
                 return sendJson(res, response.status, response.body, headers)
             }
+            // a WebSocket handshake comes as an upgrade (below); anything else at /ws is a client that did not ask for one
+            if (url.pathname === WS_PATH) throw notAWebSocketHandshake(req.method)
             for (const handler of deps.extraHandlers) if (await handler(req, res)) return
             sendJson(res, 404, errorBodyOf(404, "E_NOT_FOUND", `nothing at ${url.pathname}; the REST API is under ${REST_PREFIX}/, WebSocket at /ws`))
         } catch (e) {
@@ -288,14 +306,19 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
         sendError(res, new ApiError(status, code, reason), { connection: "close" })
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref()
     })
+    // an Expect other than 100-continue: Node's own 417 has no body, so no code or reason
+    server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+        const expect = String(req.headers.expect ?? "").slice(0, 80)
+        sendError(res, new ApiError(417, "E_BAD_EXPECT", `this server meets no expectation but 100-continue, not ${JSON.stringify(expect)}; leave out the Expect header (or send Expect: 100-continue) and send the request again`))
+    })
     // CONNECT (a client taking the port for a proxy) gets the same coded 405 as any other method we do not
     // serve; without a listener Node drops the socket with no answer
-    server.on("connect", (_req, socket: Duplex) => endAndDestroy(socket, rawErrorResponse(405, "E_BAD_METHOD", "this is not a proxy: use GET, PUT, POST or DELETE")))
+    server.on("connect", (_req, socket: Duplex) => endAndDestroy(socket, rawErrorResponse(405, "E_BAD_METHOD", "this is not a proxy: use GET, HEAD, PUT, POST or DELETE", { allow: ALLOWED_METHODS })))
     server.on("upgrade", (req, socket, head) => {
         const target = req.url ?? "/"
         const problem = requestTargetProblem(target)
         if (problem) return endAndDestroy(socket, rawErrorResponse(400, "E_BAD_RESOURCE", `${problem}: ${JSON.stringify(target.slice(0, 80))}`))
-        if (new URL(target, "http://localhost").pathname === "/ws") {
+        if (new URL(target, "http://localhost").pathname === WS_PATH) {
             deps.connections?.becameWebSocket(socket)
             return deps.ws.upgrade(req, socket, head)
         }

@@ -1,0 +1,79 @@
+// The app port against curl-like clients and health checkers: HEAD (curl -I, load balancers' checks) is
+// answered as GET without the body (was: 405 on /v2, and `HEAD /healthz` 404 "nothing at /healthz"); a 405
+// names the allowed methods in `Allow` (RFC 9110); a plain request to /ws without the WebSocket upgrade gets
+// the coded E_BAD_WEBSOCKET (was: 404 "nothing at /ws; … WebSocket at /ws"); an Expect other than
+// 100-continue gets a coded 417 (was: Node's, with no body).
+import assert from "node:assert/strict"
+import net from "node:net"
+import { test } from "node:test"
+import { serverForThisFile, WAIT_MS } from "../harness/server-harness.ts"
+
+const s = await serverForThisFile()
+const master = s.credentials.masterKey
+const feed = s.credentials.feedId
+
+/** One raw HTTP/1.1 exchange on a new connection: the response's head (status, headers) and body text. */
+function exchange(request: string, { bodyless = false } = {}): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+    return new Promise((resolve, reject) => {
+        const socket = net.connect(s.appPort, "127.0.0.1")
+        let got = Buffer.alloc(0)
+        const timer = setTimeout(() => (socket.destroy(), reject(new Error(`no whole answer within ${WAIT_MS} ms: ${got.toString("latin1").slice(0, 300)}`))), WAIT_MS)
+        const tryParse = () => {
+            const text = got.toString("latin1")
+            const end = text.indexOf("\r\n\r\n")
+            if (end < 0) return
+            const headers: Record<string, string> = {}
+            for (const line of text.slice(0, end).split("\r\n").slice(1)) headers[line.slice(0, line.indexOf(":")).toLowerCase()] = line.slice(line.indexOf(":") + 1).trim()
+            const status = Number(text.slice(9, 12))
+            const chunked = headers["transfer-encoding"] === "chunked"
+            // an interim 1xx has no body; a chunked body ends with its zero chunk (its text is not read here)
+            const length = bodyless || status < 200 ? 0 : chunked ? text.indexOf("\r\n0\r\n\r\n", end) - end - 2 : Number(headers["content-length"] ?? NaN)
+            if (!(length >= 0 && got.length >= end + 4 + length)) return
+            clearTimeout(timer)
+            socket.destroy()
+            resolve({ status, headers, body: got.subarray(end + 4, end + 4 + length).toString("utf8") })
+        }
+        socket.on("data", (d) => ((got = Buffer.concat([got, d])), tryParse()))
+        socket.on("error", () => {})
+        socket.write(request)
+    })
+}
+
+test("HEAD is GET without the body: /healthz, /metrics and a REST resource", async () => {
+    for (const path of ["/healthz", "/metrics", `/v2/feeds/${feed}`]) {
+        const get = await exchange(`GET ${path} HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n\r\n`)
+        const head = await exchange(`HEAD ${path} HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n\r\n`, { bodyless: true })
+        assert.equal(get.status, 200, path)
+        assert.equal(head.status, 200, `${path}: ${head.body}`)
+        assert.equal(head.headers["content-type"], get.headers["content-type"], path)
+    }
+    // refusals too: the status and headers a GET would get
+    const missing = await exchange(`HEAD /v2/feeds/${feed}/datastreams/none HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n\r\n`, { bodyless: true })
+    assert.equal(missing.status, 404)
+})
+
+test("a method the port does not serve is 405 with Allow", async () => {
+    const r = await exchange(`PATCH /v2/feeds/${feed} HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\ncontent-length: 2\r\n\r\n{}`)
+    assert.equal(r.status, 405)
+    assert.equal(JSON.parse(r.body).code, "E_BAD_METHOD")
+    assert.equal(r.headers.allow, "GET, HEAD, PUT, POST, DELETE")
+})
+
+test("a plain request to /ws is told it is the WebSocket endpoint, coded", async () => {
+    for (const [method, status] of [["GET", 400], ["POST", 405]] as const) {
+        const r = await exchange(`${method} /ws HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n`)
+        assert.equal(r.status, status, method)
+        const body = JSON.parse(r.body)
+        assert.equal(body.code, "E_BAD_WEBSOCKET", method)
+        assert.match(body.errors, /Upgrade: websocket/, method)
+    }
+})
+
+test("an Expect other than 100-continue gets a coded 417; 100-continue is met", async () => {
+    const body = JSON.stringify({ datastreams: [{ id: "expect", current_value: "1" }] })
+    const refused = await exchange(`PUT /v2/feeds/${feed} HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\nExpect: 200-ok\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
+    assert.equal(refused.status, 417)
+    assert.equal(JSON.parse(refused.body).code, "E_BAD_EXPECT")
+    const met = await exchange(`PUT /v2/feeds/${feed} HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\nExpect: 100-continue\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
+    assert.equal(met.status, 100) // the interim answer first; the write follows on the same exchange
+})
