@@ -56,11 +56,16 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
     return { status: 200, body: subscribed.body, after: subscribed.start }
 }
 
-/** [P§8] `params.token`: the subscription of that token (on `resource`, when one is given). */
+/**
+ * [P§8] `params.token`: the subscription of that token (on `resource`, when one is given). A number names the
+ * token it prints as: a client counting its tokens (`"token":5`, Xively's "incrementing counter") subscribed
+ * with 5, echoed "5", and was refused 422 when it unsubscribed with the same 5.
+ */
 function tokenParam(ctx: Ctx): string | undefined {
     const t = ctx.params.token
     if (t === undefined) return undefined
-    if (typeof t !== "string" || t === "") throw unprocessable("E_BAD_PARAM", 'params.token names a subscription by its subscribe token, e.g. {"token":"s1"}')
+    if (typeof t === "number") return String(t)
+    if (typeof t !== "string" || t === "") throw unprocessable("E_BAD_PARAM", 'params.token names a subscription by its subscribe token, as its answer echoed it, e.g. {"token":"s1"}')
     return t
 }
 
