@@ -6,7 +6,7 @@
 // A connection is only a PushTarget: it takes lines and tells the hub when it closed. Where several
 // processes share a store, what is published here is also relayed to the others (`relay`, the bus),
 // and what they publish arrives through receive().
-import { ApiError, notFound, unprocessable } from "../errors.ts"
+import { ApiError, asApiError, notFound, unprocessable } from "../errors.ts"
 import {
     FANOUT_QUANTUM_PUSHES,
     FANOUT_RETRY_MAX_MS,
@@ -25,7 +25,7 @@ import { Fanout, type FanoutClock, type FanoutLimits, type Reservation } from ".
 import { ChangeBatch, pushLine, type ChangeEvent } from "./push.ts"
 import { readReplay } from "./replay.ts"
 import { StampOrder } from "./stamp-order.ts"
-import { Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
+import { finalPushLine, Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
 import { WheelTimer, type TimerWheel } from "../timer-wheel.ts"
 
 export { changeBody, changeResource, pushLine, pushTail, type ChangeEvent } from "./push.ts"
@@ -236,7 +236,14 @@ export class Hub {
         if (others.filter((s) => s.resource === req.resource).length >= perResource) {
             throw unprocessable("E_TOO_MANY_SUBSCRIPTIONS", `a connection may hold ${perResource} subscriptions to one resource; unsubscribe one (by its token) first`)
         }
-        if (replaced) this.forget(replaced) // [P§8] the same token again: this one replaces it
+        if (replaced) {
+            // [P§8] the same token again: this one replaces it, once it can be taken. A renewal naming a feed that
+            // does not exist is refused and leaves the subscription it named going on (was: ended without a word,
+            // while a subscription ends only with a final push); the check after registering stays, for a deletion meanwhile
+            if (!(await this.deps.store.feedExists(req.feed))) throw notFound(`feed ${req.feed} does not exist`)
+            if (!target.open) return { start: () => {} }
+            this.forget(replaced)
+        }
 
         const sub = new Subscription(target, req, (s) => this.forget(s))
         this.register(sub)
@@ -270,6 +277,11 @@ export class Hub {
             replay = await readReplay(this.deps.store, req.feed, req.stream, req.sinceMs, req.limit)
         } catch (e) {
             this.forget(sub)
+            // the subscription it replaced is gone with it (live changes went to this one): its end is said, as every end is
+            if (replaced) {
+                const err = asApiError(e)
+                target.deliver([finalPushLine(replaced, err.status, err.code, `the subscribe that was to replace it failed (${err.message}); the subscription to ${replaced.resource} ended: subscribe again with since`)])
+            }
             throw e
         }
         const events = replay.points.map((p) => pointEvent(req.feed, p))

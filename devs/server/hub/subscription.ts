@@ -140,8 +140,7 @@ export class Subscription {
         if (this.state === "ended") return
         this.state = "ended"
         this.onEnd(this)
-        const final = encodeResponse({ token: this.token, status, resource: this.resource, body: errorBody("Subscription ended", reason, code) })
-        this.target.deliver([...before, final])
+        this.target.deliver([...before, finalPushLine(this, status, code, reason)])
     }
 
     /** Ends it without a word (unsubscribed, replaced, its connection closed). */
@@ -149,4 +148,9 @@ export class Subscription {
         this.state = "ended"
         this.buffered = []
     }
+}
+
+/** [P§8] The final push of a subscription: its token, a status other than 200, "Subscription ended", a code and why. */
+export function finalPushLine(sub: Pick<Subscription, "token" | "resource">, status: number, code: string, reason: string): string {
+    return encodeResponse({ token: sub.token, status, resource: sub.resource, body: errorBody("Subscription ended", reason, code) })
 }
