@@ -4,7 +4,7 @@
 // disk) did too. Now a 404 renewal leaves the subscription going on, and a failed replay ends it with a final push.
 import assert from "node:assert/strict"
 import { join } from "node:path"
-import { test } from "node:test"
+import { test, type TestContext } from "node:test"
 import Database from "better-sqlite3"
 import { http, serverForThisFile, WsClient } from "../harness/server-harness.ts"
 
@@ -16,12 +16,18 @@ const write = async (feed: number, value: string) => {
     assert.ok(r.status < 300, JSON.stringify(r.body))
 }
 
-test("a renewal naming a feed that does not exist is refused 404 and the subscription it named goes on", async (t) => {
-    const feed = (await http(s, "POST", "/v2/feeds", { key: master, body: { title: "renewed" } })).body.id as number
+/** A new feed and a WebSocket holding a live subscription to it with token "s". */
+async function subscribed(t: TestContext, title: string) {
+    const feed = (await http(s, "POST", "/v2/feeds", { key: master, body: { title } })).body.id as number
     const ws = await WsClient.open(s)
     t.after(() => ws.close())
     await ws.welcome()
     assert.equal((await ws.request({ method: "subscribe", resource: `/feeds/${feed}`, headers: { "X-ApiKey": master }, token: "s" })).status, 200)
+    return { feed, ws }
+}
+
+test("a renewal naming a feed that does not exist is refused 404 and the subscription it named goes on", async (t) => {
+    const { feed, ws } = await subscribed(t, "renewed")
     const refused = await ws.request({ method: "subscribe", resource: "/feeds/2000000000", token: "s" })
     assert.deepEqual([refused.status, refused.body.code], [404, "E_NOT_FOUND"])
     await write(feed, "after")
@@ -30,11 +36,7 @@ test("a renewal naming a feed that does not exist is refused 404 and the subscri
 })
 
 test("a renewal whose replay cannot be read ends the subscription it named with a final push", async (t) => {
-    const feed = (await http(s, "POST", "/v2/feeds", { key: master, body: { title: "full disk" } })).body.id as number
-    const ws = await WsClient.open(s)
-    t.after(() => ws.close())
-    await ws.welcome()
-    assert.equal((await ws.request({ method: "subscribe", resource: `/feeds/${feed}`, headers: { "X-ApiKey": master }, token: "s" })).status, 200)
+    const { feed, ws } = await subscribed(t, "full disk")
     await write(feed, "1")
     assert.equal((await ws.push("s")).body.current_value, "1")
     // a point in the journal, and moving it into the tables (the replay's first step) fails as on a full disk
