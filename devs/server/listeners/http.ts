@@ -322,7 +322,28 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             deps.connections?.becameWebSocket(socket)
             return deps.ws.upgrade(req, socket, head)
         }
+        if (String(req.headers.upgrade).toLowerCase() !== "websocket") return answerWithoutUpgrade(req, socket)
         endAndDestroy(socket, rawErrorResponse(404, "E_NOT_FOUND", "the WebSocket is at /ws"))
     })
+    /**
+     * An Upgrade this port does not speak (h2c: `curl --http2 http://…`) is ignored, as RFC 9110 §7.8 lets a server:
+     * the request is answered in HTTP/1.1 and the connection closes. Was: every such request, GET /healthz
+     * included, 404 "the WebSocket is at /ws". Node hands each Upgrade request here with its parser detached, so a
+     * body can no longer be read: a request that has one is refused, coded.
+     */
+    const answerWithoutUpgrade = (req: IncomingMessage, socket: Duplex) => {
+        if (req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0) {
+            const reason = `this port does not switch to ${JSON.stringify(String(req.headers.upgrade).slice(0, 40))}; send the request again without the Upgrade header (curl: without --http2 on http://)`
+            return endAndDestroy(socket, rawErrorResponse(400, "E_BAD_UPGRADE", reason))
+        }
+        const res = new http.ServerResponse(req)
+        res.shouldKeepAlive = false
+        res.assignSocket(socket as net.Socket)
+        res.on("finish", () => {
+            res.detachSocket(socket as net.Socket)
+            endAndDestroy(socket, "")
+        })
+        void handler(req, res)
+    }
     return server
 }

@@ -2,7 +2,8 @@
 // answered as GET without the body (was: 405 on /v2, and `HEAD /healthz` 404 "nothing at /healthz"); a 405
 // names the allowed methods in `Allow` (RFC 9110); a plain request to /ws without the WebSocket upgrade gets
 // the coded E_BAD_WEBSOCKET (was: 404 "nothing at /ws; … WebSocket at /ws"); an Expect other than
-// 100-continue gets a coded 417 (was: Node's, with no body).
+// 100-continue gets a coded 417 (was: Node's, with no body); an Upgrade other than websocket (h2c) is ignored,
+// the request answered in HTTP/1.1 (was: 404 "the WebSocket is at /ws", GET /healthz included).
 import assert from "node:assert/strict"
 import net from "node:net"
 import { test } from "node:test"
@@ -76,4 +77,19 @@ test("an Expect other than 100-continue gets a coded 417; 100-continue is met", 
     assert.equal(JSON.parse(refused.body).code, "E_BAD_EXPECT")
     const met = await exchange(`PUT /v2/feeds/${feed} HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\nExpect: 100-continue\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
     assert.equal(met.status, 100) // the interim answer first; the write follows on the same exchange
+})
+
+// Node hands every request with an Upgrade header to the upgrade listener; it answered them all 404 "the WebSocket is at /ws"
+test("an Upgrade the port does not speak (h2c: curl --http2 http://) is ignored: the request is answered in HTTP/1.1", async () => {
+    const h2c = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+    for (const path of ["/healthz", `/v2/feeds/${feed}`]) {
+        const r = await exchange(`GET ${path} HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n${h2c}\r\n`)
+        assert.equal(r.status, 200, `${path}: ${r.body}`)
+        assert.ok(JSON.parse(r.body), path)
+    }
+    // a body can no longer be read once Node took the request for an upgrade: refused, coded, nothing written
+    const body = JSON.stringify({ datastreams: [{ id: "h2c", current_value: "1" }] })
+    const put = await exchange(`PUT /v2/feeds/${feed} HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n${h2c}content-length: ${body.length}\r\n\r\n${body}`)
+    assert.deepEqual([put.status, JSON.parse(put.body).code], [400, "E_BAD_UPGRADE"])
+    assert.equal((await exchange(`GET /v2/feeds/${feed}/datastreams/h2c HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n\r\n`)).status, 404)
 })
