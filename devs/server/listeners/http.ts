@@ -66,7 +66,7 @@ export function retryAfterOf(body: unknown): Record<string, string> {
 
 function sendError(res: ServerResponse, err: ApiError, extraHeaders: Record<string, string> = {}): void {
     const headers: Record<string, string> = { ...extraHeaders }
-    if (err.code === "E_BAD_METHOD") headers.allow = ALLOWED_METHODS
+    if (err.code === "E_BAD_METHOD") headers.allow ??= ALLOWED_METHODS
     if (err.retryAfterMs !== undefined) headers["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000))
     sendJson(res, err.status, errorBodyOf(err.status, err.code, err.message, err.retryAfterMs), headers)
 }
@@ -151,7 +151,9 @@ async function envelopeOf(req: IncomingMessage, target: string): Promise<Request
     let body: unknown
     const bytes = method === "get" || method === "delete" ? Buffer.alloc(0) : await readBody(req)
     if (!isUtf8(bytes)) throw new ApiError(400, "E_BAD_UTF8", `the request body ${BAD_UTF8}`)
-    const text = bytes.toString("utf8")
+    // [P§3] a byte order mark before the body is skipped, as at the start of a stream (.NET's StreamWriter with
+    // Encoding.UTF8 writes one; POST /jwt took it, /v2 answered "not valid JSON")
+    const text = bytes.toString("utf8").replace(/^\uFEFF/, "")
     if (text.trim() !== "") {
         // [P§5] the one depth check of every door, before anything recursive (JSON.stringify below) runs;
         // the body sits one level inside the envelope
@@ -233,8 +235,12 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             const problem = requestTargetProblem(target)
             if (problem) throw new ApiError(400, "E_BAD_RESOURCE", `${problem}: ${JSON.stringify(target.slice(0, 80))}`)
             const url = new URL(target, "http://localhost")
-            if (url.pathname === "/healthz" && isGetOrHead(req.method)) return sendJson(res, 200, deps.health())
-            if (url.pathname === "/metrics" && isGetOrHead(req.method)) {
+            if ((url.pathname === "/healthz" || url.pathname === "/metrics") && !isGetOrHead(req.method)) {
+                // it is there, for GET: not the 404 "nothing at /healthz" of a path that is not
+                return sendError(res, new ApiError(405, "E_BAD_METHOD", `${url.pathname} answers GET (or HEAD) only`), { allow: "GET, HEAD" })
+            }
+            if (url.pathname === "/healthz") return sendJson(res, 200, deps.health())
+            if (url.pathname === "/metrics") {
                 const text = deps.metrics.render()
                 res.writeHead(200, { "content-type": "text/plain; version=0.0.4" })
                 return void res.end(text)

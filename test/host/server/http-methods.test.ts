@@ -36,7 +36,7 @@ function exchange(request: string, { bodyless = false } = {}): Promise<{ status:
         }
         socket.on("data", (d) => ((got = Buffer.concat([got, d])), tryParse()))
         socket.on("error", () => {})
-        socket.write(request)
+        socket.write(request, "latin1") // byte for byte: a test may send bytes that are not text
     })
 }
 
@@ -92,4 +92,20 @@ test("an Upgrade the port does not speak (h2c: curl --http2 http://) is ignored:
     const put = await exchange(`PUT /v2/feeds/${feed} HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n${h2c}content-length: ${body.length}\r\n\r\n${body}`)
     assert.deepEqual([put.status, JSON.parse(put.body).code], [400, "E_BAD_UPGRADE"])
     assert.equal((await exchange(`GET /v2/feeds/${feed}/datastreams/h2c HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n\r\n`)).status, 404)
+})
+
+test("/healthz and /metrics with another method are 405 naming GET, not 404 'nothing at /healthz'", async () => {
+    for (const path of ["/healthz", "/metrics"]) {
+        const r = await exchange(`POST ${path} HTTP/1.1\r\nHost: x\r\ncontent-length: 0\r\n\r\n`)
+        assert.deepEqual([r.status, JSON.parse(r.body).code], [405, "E_BAD_METHOD"], path)
+        assert.equal(r.headers.allow, "GET, HEAD", path)
+    }
+})
+
+test("a REST body starting with a byte order mark is read as JSON, as at the start of a stream (and as POST /jwt did)", async () => {
+    const body = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify({ datastreams: [{ id: "bom", current_value: "1" }] }))])
+    const r = await exchange(`PUT /v2/feeds/${feed} HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body.toString("latin1")}`)
+    assert.equal(r.status, 200, r.body)
+    const stored = await exchange(`GET /v2/feeds/${feed}/datastreams/bom HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n\r\n`)
+    assert.equal(JSON.parse(stored.body).current_value, "1")
 })
