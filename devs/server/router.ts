@@ -121,6 +121,17 @@ function feedIdOf(text: string | undefined): number {
 }
 
 const BEARER = /^Bearer\s+(\S+)$/i
+/**
+ * [P§7] A request's `headers` carry a token as `Authorization: Bearer <jwt>` as well as `X-ApiKey: Bearer <jwt>`, as an
+ * HTTP request's do (a token works wherever a key does, docs/OPERATIONS.md); was: ignored on the device port and
+ * WebSocket, "this request needs a key". Any other Authorization (a key, Basic) is no credential, as over HTTP.
+ */
+function bearerAuthorizationOf(req: Request): string | undefined {
+    const h = req.headers
+    if (!h) return undefined
+    for (const name in h) if (name.toLowerCase() === "authorization" && BEARER.test(h[name])) return h[name]
+    return undefined
+}
 const NO_KEY_ON_A_CONNECTION = 'this request needs a key: send "headers":{"X-ApiKey":"<key>"} once per connection'
 const NO_KEY_OVER_HTTP = "this request needs a key: send it as the X-ApiKey header (or ?key=), a browser token as Authorization: Bearer <jwt>"
 const TOKEN_EXPIRED = "the token has expired; get a new one with POST /jwt"
@@ -147,7 +158,7 @@ export class Router {
      * processes' changes (KeyRing.stillIssued).
      */
     private authenticate(caller: Caller, req: Request, asKnown: boolean): Grant | Promise<Grant> {
-        const named = apiKeyOf(req)
+        const named = apiKeyOf(req) ?? bearerAuthorizationOf(req)
         const connection = caller.connection
         const credential = named ?? connection?.rememberedKey
         if (credential === undefined || credential === "") {

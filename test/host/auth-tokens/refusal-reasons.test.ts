@@ -2,10 +2,12 @@
 // out or its key revoked (sign in again). Was: every refused token was "this key is unknown, revoked or
 // expired", and a token a connection signed in with that then expired was told "this connection's key was
 // revoked", sending its holder after a key nobody had touched. A request with no key over HTTP is told
-// where HTTP carries one (the X-ApiKey header, ?key=, Authorization: Bearer), not the envelope's "headers".
+// where HTTP carries one (the X-ApiKey header, ?key=, Authorization: Bearer), not the envelope's "headers". A
+// request's headers carry a token as Authorization: Bearer on the device port and WebSocket too, as over HTTP
+// (was: ignored there, "this request needs a key").
 import assert from "node:assert/strict"
 import { test } from "node:test"
-import { http, serverForThisFile, WsClient, WAIT_MS } from "../harness/server-harness.ts"
+import { http, serverForThisFile, streamDoors, WsClient, WAIT_MS } from "../harness/server-harness.ts"
 
 const s = await serverForThisFile()
 const feed = s.credentials.feedId
@@ -70,5 +72,21 @@ test("no key over HTTP is told where HTTP carries one", async () => {
         assert.match(r.body.errors, /X-ApiKey header/)
         assert.match(r.body.errors, /Authorization: Bearer/)
         assert.doesNotMatch(r.body.errors, /"headers"/)
+    }
+})
+
+test("a request's Authorization: Bearer carries a token on the device port and WebSocket, as over HTTP; another Authorization is no credential", async () => {
+    const key = await s.keys.create({ permissions: ["read"], feeds: [feed] })
+    const signedIn = await signIn(key.secret)
+    const { doors, close } = await streamDoors(s)
+    try {
+        for (const [door, c] of doors) {
+            const basic = await c.request({ method: "get", resource: `/feeds/${feed}`, headers: { Authorization: `Basic ${key.secret}` } })
+            assert.deepEqual([basic.status, basic.body.code], [401, "E_UNAUTHORIZED"], door)
+            const r = await c.request({ method: "get", resource: `/feeds/${feed}`, headers: { authorization: `Bearer ${signedIn.token}` } })
+            assert.equal(r.status, 200, `${door}: ${JSON.stringify(r.body)}`)
+        }
+    } finally {
+        close()
     }
 })
