@@ -31,8 +31,8 @@ export interface Wire {
     heartbeat(): void
     /** bytes queued and not yet handed to the operating system */
     bufferedBytes(): number
-    /** flush what is queued, then close; force it after a grace period */
-    end(): void
+    /** flush what is queued, then close; force it after a grace period. `notice`: the closing notice's status and code, when one was sent */
+    end(notice?: { status: number; code: string }): void
     /** stop reading from the peer (TCP back-pressure: its sends block) until resume(); absent: a wire that cannot */
     pause?(): void
     resume?(): void
@@ -495,7 +495,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.deps.log.info({ session: this.id, remote: this.remoteAddress, status: err.status, code: err.code }, "closing connection")
         this.state = "closing"
         this.release()
-        this.wire.end()
+        this.wire.end({ status: err.status, code: err.code })
     }
 
     /** The transport closed (by either side). */

@@ -20,6 +20,20 @@ export function isHeartbeatMessage(text: string): boolean {
     return t.length === 0 || (t.length <= 2 && [...t].length === 1)
 }
 
+/**
+ * RFC 6455 §7.4 close code of a close (a browser's CloseEvent shows it), with the notice's code as its reason.
+ * Was 1000 (Normal Closure) for every close: a client that reconnects on any code but 1000, as many do, stayed
+ * away after being told to come back (E_SHUTTING_DOWN, E_SLOW_CONSUMER with retry_after_ms).
+ */
+export function closeCodeOf(notice: { status: number; code: string } | undefined): number {
+    if (notice === undefined) return 1000 // the peer half-closed and was answered: done
+    if (notice.code === "E_TOO_LARGE") return 1009 // Message Too Big
+    if (notice.code === "E_SHUTTING_DOWN") return 1001 // Going Away
+    if (notice.status === 429 || notice.status === 503) return 1013 // Try Again Later (IANA registry)
+    if (notice.status >= 500) return 1011 // Internal Error
+    return 1008 // Policy Violation: silent too long, no key in time
+}
+
 export class WsListener {
     /** made with the first upgrade: ws is loaded only when a WebSocket client comes (~4 MiB of RSS otherwise) */
     private wss?: Promise<WebSocketServer>
@@ -69,8 +83,8 @@ export class WsListener {
             bufferedBytes: () => ws.bufferedAmount,
             pause: () => ws.pause(),
             resume: () => ws.resume(),
-            end: () => {
-                ws.close(1000)
+            end: (notice) => {
+                ws.close(closeCodeOf(notice), notice?.code ?? "")
                 setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref()
             },
         }
