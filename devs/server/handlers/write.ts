@@ -15,7 +15,7 @@ import { newestStampOf } from "../stamp-lead.ts"
  * else before they write the points (a title, new datastreams) admit first, so a refused write changes nothing.
  */
 export function admitWrite(ctx: Ctx, points: PointInput[]): PendingWrite {
-    return ctx.deps.hub.admit(ctx.feed, points.length)
+    return ctx.deps.hub.admit(ctx.feed, points)
 }
 
 /**

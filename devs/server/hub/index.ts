@@ -318,9 +318,8 @@ export class Hub {
      * hint) while the feed owes MAX_OWED_PUSHES_PER_FEED pushes or more; nothing is stored then. An
      * admitted write must publish or cancel.
      */
-    admit(feed: number, points: number): PendingWrite {
-        const subs = this.byFeed.get(feed)?.size ?? 0
-        const a = this.fanout.admit(feed, points * subs)
+    admit(feed: number, points: readonly { stream: string }[]): PendingWrite {
+        const a = this.fanout.admit(feed, this.pushesOf(feed, points))
         if (!a.ok) {
             this.deps.onBusy?.(feed)
             throw new ApiError(
@@ -331,6 +330,31 @@ export class Hub {
             )
         }
         return new AdmittedWrite(this, feed, a.reservation)
+    }
+
+    /**
+     * The pushes a write of `points` to `feed` owes: one per point to each subscription that covers its
+     * datastream. A subscription to another datastream of the feed is owed nothing: counting it (as every
+     * subscription of the feed once was) made a fleet sharing a feed, each device subscribed to its own
+     * commands, owe N pushes per device write, so a fleet of 300 resending its outboxes after a restart
+     * had the feed refuse writes, an operator's command too, 429 E_FANOUT_BUSY, for pushes nobody was owed.
+     */
+    private pushesOf(feed: number, points: readonly { stream: string }[]): number {
+        const subs = this.byFeed.get(feed)
+        if (subs === undefined || points.length === 0) return 0
+        let pushes = 0
+        let perStream: Map<string, number> | undefined
+        for (const sub of subs) {
+            if (sub.stream === undefined) pushes += points.length
+            else {
+                if (perStream === undefined) {
+                    perStream = new Map()
+                    for (const p of points) perStream.set(p.stream, (perStream.get(p.stream) ?? 0) + 1)
+                }
+                pushes += perStream.get(sub.stream) ?? 0
+            }
+        }
+        return pushes
     }
 
     /** Whether changes of `feed` go anywhere: its subscriptions here, or the other processes. */
@@ -382,7 +406,11 @@ export class Hub {
     /** Queues one commit's changes of `feed` for the subscriptions it has now (one added later gets them from its replay, if at all). */
     private fanOut(feed: number, events: ChangeEvent[]): void {
         const subs = this.byFeed.get(feed)
-        if (subs) this.fanout.publish(feed, events, [...subs])
+        if (!subs) return
+        // only the subscriptions the changes reach: the others are owed nothing (pushesOf)
+        const reached: Subscription[] = []
+        for (const sub of subs) if (sub.stream === undefined || events.some((ev) => sub.covers(ev))) reached.push(sub)
+        this.fanout.publish(feed, events, reached)
     }
 
     /** While changes wait for an earlier stamp, a timer for the first to be given up on. */

@@ -2,6 +2,7 @@
 // translations. No sockets, no sleeps.
 import { test } from "node:test"
 import assert from "node:assert/strict"
+import tls from "node:tls"
 import { backoffDelayMs, CLIENT_BACKOFF } from "../../../src/backoff.ts"
 import { parseAddress } from "../../../devs/client/address.ts"
 import { ClientError, connectError } from "../../../devs/client/errors.ts"
@@ -12,7 +13,7 @@ import { putBody, sendRetrying } from "../../../devs/client/commands/put.ts"
 import { datapointsResource } from "../../../devs/client/commands/history.ts"
 import { pushLines } from "../../../devs/client/commands/sub.ts"
 import { csv, printable, table } from "../../../devs/client/commands/format.ts"
-import { LineSplitter } from "../../../devs/client/line-channel.ts"
+import { LineSplitter, secureContextTrusting } from "../../../devs/client/line-channel.ts"
 
 // the keep-alive decision is shared with the firmware and the server: test/host/protocol/keepalive.test.ts
 
@@ -27,6 +28,14 @@ test("CLIENT_BACKOFF: full jitter under a doubling ceiling from 250 ms, capped a
     assert.equal(backoffDelayMs(CLIENT_BACKOFF, 0, 0.4, 2000), 2000)
     assert.equal(backoffDelayMs(CLIENT_BACKOFF, 5, 0.5, 2000), 4000)
     assert.equal(backoffDelayMs(CLIENT_BACKOFF, 20, 0.5, 0), 15000)
+})
+
+test("TLS: one secure context per CA, reused by every connection (building one parses ~140 system roots: 15-50 ms of CPU per dial)", () => {
+    const [pem, other] = tls.rootCertificates as [string, string]
+    const a = secureContextTrusting(Buffer.from(pem))
+    assert.equal(secureContextTrusting(Buffer.from(pem)), a, "the same CA in another Buffer: the same context")
+    assert.equal(secureContextTrusting(pem), a, "the same CA as a string")
+    assert.notEqual(secureContextTrusting(other), a, "another CA: another context")
 })
 
 test("parseAddress accepts the forms people paste", () => {

@@ -115,6 +115,9 @@ function changes(feed: number, n: number, stream = "s", tag = "v"): ChangeEvent[
     return Array.from({ length: n }, (_, i) => ({ feed, seq: ++seq, stream, atMs: 1_700_000_000_000 + seq, value: `${tag}${i}` }))
 }
 
+/** the points of a write, as admit() sees them: their datastreams */
+const pts = (n: number, stream = "s") => Array.from({ length: n }, () => ({ stream }))
+
 const sub = (feed: number, token: string, more: Partial<Parameters<Hub["subscribe"]>[1]> = {}) => ({
     token,
     resource: more.stream ? `/feeds/${feed}/datastreams/${more.stream}` : `/feeds/${feed}`,
@@ -140,7 +143,7 @@ test("hub: several subscriptions per resource, each by its token; the same token
     // the same token again replaces (and may move to another resource): still three, not four
     await live(hub, t, sub(1, "c", { stream: "x" }))
     assert.deepEqual(hub.subscriptionsOf(t).map((s) => [s.token, s.resource]), [["a", "/feeds/1"], ["b", "/feeds/1"], ["c", "/feeds/1/datastreams/x"]])
-    hub.admit(1, 1).publish(changes(1, 1, "y"))
+    hub.admit(1, pts(1)).publish(changes(1, 1, "y"))
     clock.turns()
     assert.deepEqual(t.parsed().map((r) => r.token), ["a", "b"], "each subscription of the resource gets its own push; c covers only x")
     await live(hub, t, sub(2, "d"))
@@ -175,9 +178,9 @@ test("hub: replay then live, nothing missed and nothing twice; a subscribe whose
     const inReplay = changes(1, 1, "s", "both")
     store.points.push({ seq: inReplay[0].seq, stream: "s", atMs: inReplay[0].atMs!, value: inReplay[0].value! })
     store.highWaterSeq = inReplay[0].seq
-    hub.admit(1, 1).publish(inReplay)
+    hub.admit(1, pts(1)).publish(inReplay)
     const after = changes(1, 1, "s", "new")
-    hub.admit(1, 1).publish(after)
+    hub.admit(1, pts(1)).publish(after)
     clock.turns()
     assert.deepEqual(t.lines, [], "nothing before the acknowledgement")
     release()
@@ -202,7 +205,7 @@ test("hub: a subscription's timeout ends it with a final 408 push on the injecte
     assert.equal(hub.size, 0)
     const final = t.parsed().at(-1)
     assert.deepEqual([final.token, final.status, final.body.code], ["to", 408, "E_SUBSCRIPTION_ENDED"])
-    hub.admit(1, 1).publish(changes(1, 1))
+    hub.admit(1, pts(1)).publish(changes(1, 1))
     clock.turns()
     assert.equal(t.lines.length, 1)
     // an unsubscribe clears the timer: no final push later
@@ -256,7 +259,7 @@ test("hub: deleting a feed delivers what its feed still owed, then the deletion 
     const { hub, clock, store } = setup()
     const t = new Target()
     await live(hub, t, sub(1, "a"))
-    hub.admit(1, 3).publish(changes(1, 3, "s", "owed"))
+    hub.admit(1, pts(3)).publish(changes(1, 3, "s", "owed"))
     let release!: () => void
     store.replayGate = new Promise((r) => (release = r))
     const replaying = hub.subscribe(t, sub(1, "b", { sinceMs: 0 }))
@@ -287,7 +290,7 @@ test("hub: one feed's backlog delays another feed's push by at most one quantum,
         for (const [i, t] of noisy.entries()) await live(hub, t, sub(1, `n${i}`))
         await live(hub, quiet, sub(2, "q"))
         // 200 writes of 50 changes to 100 subscribers: a backlog of a million pushes on feed 1
-        for (let w = 0; w < 200; ++w) hub.admit(1, 50).publish(changes(1, 50))
+        for (let w = 0; w < 200; ++w) hub.admit(1, pts(50)).publish(changes(1, 50))
         const pushedBefore = () => noisy.reduce((n, t) => n + t.lines.length, 0)
         clock.turns(3)
         const before = pushedBefore()
@@ -297,7 +300,7 @@ test("hub: one feed's backlog delays another feed's push by at most one quantum,
             noisyInBetween = pushedBefore() - before
             deliver(lines)
         }
-        hub.admit(2, 1).publish(changes(2, 1, "s", "marker"))
+        hub.admit(2, pts(1)).publish(changes(2, 1, "s", "marker"))
         let turns = 0
         while (quiet.lines.length === 0) {
             assert.ok(clock.turns(1) === 1, "a turn was scheduled")
@@ -325,7 +328,7 @@ test("hub: a turn's budget counts the writing out of its pushes that follows it,
     clock.stepMs = 0.01 // rendering: 10 µs per look at the clock, i.e. per delivery of 20 changes (0.5 µs a push)
     const targets = Array.from({ length: 50 }, () => new Target({ clock, msPerLine: 0.002 })) // writing out: 2 µs a push
     for (const [i, t] of targets.entries()) await live(hub, t, sub(1, `n${i}`))
-    for (let w = 0; w < 400; ++w) hub.admit(1, 20).publish(changes(1, 20))
+    for (let w = 0; w < 400; ++w) hub.admit(1, pts(20)).publish(changes(1, 20))
     const spans: number[] = []
     for (let turn = 0; turn < 30; ++turn) {
         const t0 = clock.nowMs
@@ -345,37 +348,59 @@ test("hub: writes to a feed that owes too much are refused 429 E_FANOUT_BUSY wit
     const other = new Target()
     await live(hub, other, sub(2, "o"))
     // admissions reserve before the commit returns: ten writes of 10 points to 10 subscribers fill the bound
-    const pending = Array.from({ length: 10 }, () => hub.admit(1, 10))
+    const pending = Array.from({ length: 10 }, () => hub.admit(1, pts(10)))
     assert.equal(hub.owed(1), 1000)
     assert.throws(
-        () => hub.admit(1, 10),
+        () => hub.admit(1, pts(10)),
         (e: any) => e.status === 429 && e.code === "E_FANOUT_BUSY" && e.retryAfterMs >= 100 && e.retryAfterMs <= 5000 && /nothing was stored/.test(e.message),
     )
     // a failed commit gives its reservation back
     pending.pop()!.cancel()
-    const admitted = [...pending, hub.admit(1, 10)]
+    const admitted = [...pending, hub.admit(1, pts(10))]
     const written: string[] = []
     for (const [w, p] of admitted.entries()) {
         const evs = changes(1, 10, "s", `w${w}.`)
         written.push(...evs.map((e) => e.value!))
         p.publish(evs)
     }
-    assert.throws(() => hub.admit(1, 1), (e: any) => e.code === "E_FANOUT_BUSY")
+    assert.throws(() => hub.admit(1, pts(1)), (e: any) => e.code === "E_FANOUT_BUSY")
     // another feed is not held up by it
-    hub.admit(2, 1).publish(changes(2, 1, "s", "quiet"))
+    hub.admit(2, pts(1)).publish(changes(2, 1, "s", "quiet"))
     clock.turns(1)
     assert.deepEqual(other.values(), ["quiet0"])
     // once it owes less than the bound, the feed takes writes again; nothing admitted was dropped
     while (hub.owed(1) >= 1000) clock.turns(1)
-    hub.admit(1, 1).cancel()
+    hub.admit(1, pts(1)).cancel()
     while (clock.turns(1)) {}
     for (const t of subs) assert.deepEqual(t.values(), written)
     // a single write larger than the bound goes through when the feed owes less than the bound
-    const big = hub.admit(1, 500)
+    const big = hub.admit(1, pts(500))
     assert.equal(hub.owed(1), 5000)
     big.publish(changes(1, 500))
     while (clock.turns(1)) {}
     assert.equal(hub.owed(1), 0)
+})
+
+test("hub: a write owes pushes only to the subscriptions of its datastreams: a fleet on one feed, each device subscribed to its own commands, writes without 429 E_FANOUT_BUSY", async () => {
+    const { hub, clock } = setup({ maxOwedPerFeed: 1000, quantumPushes: 100 })
+    // 300 devices share feed 1, each subscribed to its own command datastream; one operator watches the whole feed
+    const devices = Array.from({ length: 300 }, () => new Target())
+    for (const [i, t] of devices.entries()) await live(hub, t, sub(1, `d${i}`, { stream: `cmd${i}` }))
+    const operator = new Target()
+    await live(hub, operator, sub(1, "op"))
+    // every device's outbox at once, to its own datastream: each owes the operator one push, no device anything
+    const writes = devices.map((_, i) => hub.admit(1, pts(2, `temp${i}`)))
+    assert.equal(hub.owed(1), 600, "was 300 subscriptions x 2 points x 300 writes: 180,600, refused past the bound")
+    const command = hub.admit(1, pts(1, "cmd7"))
+    assert.equal(hub.owed(1), 602)
+    for (const [i, w] of writes.entries()) w.publish(changes(1, 2, `temp${i}`))
+    command.publish(changes(1, 1, "cmd7", "on"))
+    assert.equal(hub.owed(1), 602, "published: owed to the operator, and one push to device 7")
+    while (clock.turns(1)) {}
+    assert.equal(hub.owed(1), 0)
+    assert.deepEqual(devices[7]!.values(), ["on0"])
+    assert.equal(devices.reduce((n, d) => n + d.lines.length, 0), 1, "no other device was pushed anything")
+    assert.equal(operator.values().length, 601)
 })
 
 test("hub: drain delivers everything owed at once (shutdown: before the connections' final notices)", async () => {
@@ -384,8 +409,8 @@ test("hub: drain delivers everything owed at once (shutdown: before the connecti
     const t = new Target()
     await live(hub, t, sub(1, "a"))
     await live(hub, t, sub(2, "b"))
-    for (let w = 0; w < 50; ++w) hub.admit(1, 10).publish(changes(1, 10))
-    hub.admit(2, 1).publish(changes(2, 1))
+    for (let w = 0; w < 50; ++w) hub.admit(1, pts(10)).publish(changes(1, 10))
+    hub.admit(2, pts(1)).publish(changes(2, 1))
     hub.drain(clock.nowMs + 1000)
     assert.ok(hub.idle)
     assert.equal(t.lines.length, 501)

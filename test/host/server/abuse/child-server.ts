@@ -30,6 +30,17 @@ export interface ChildServer {
     metrics(): Promise<Record<string, number>>
     /** SIGTERM (graceful), then the data folder is removed; resolves with the exit code */
     stop(): Promise<number | null>
+    /** ends the process with `signal` and keeps the data folder (for a restart on it); resolves with the exit code or signal */
+    exit(signal: NodeJS.Signals): Promise<number | string | null>
+    /** the data folder, for a restart on it */
+    dataDir: string
+}
+
+/** Where a (re)started server keeps its data and which ports it takes (0: any free one). */
+export interface ChildServerPlace {
+    dataDir?: string
+    devicePort?: number
+    appPort?: number
 }
 
 function procStatusKiB(pid: number, field: string): number {
@@ -37,12 +48,15 @@ function procStatusKiB(pid: number, field: string): number {
     return m ? Number(m[1]) : NaN
 }
 
-export async function startChildServer(args: string[] = []): Promise<ChildServer> {
-    const dataDir = mkdtempSync(join(tmpdir(), "feedline-abuse-"))
+export async function startChildServer(args: string[] = [], place: ChildServerPlace = {}): Promise<ChildServer> {
+    const dataDir = place.dataDir ?? mkdtempSync(join(tmpdir(), "feedline-abuse-"))
     const readyFile = join(dataDir, "ready.json")
+    // a restart on the same folder: the previous process's ready file must not be taken for this one's
+    rmSync(readyFile, { force: true })
+    const ports = ["--device-port", String(place.devicePort ?? 0), "--app-port", String(place.appPort ?? 0)]
     const child = spawn(
         process.execPath,
-        [compiledCli(), "serve", "--data-dir", dataDir, "--host", "127.0.0.1", "--device-port", "0", "--app-port", "0", "--ready-file", readyFile, "--log-level", "error", ...args],
+        [compiledCli(), "serve", "--data-dir", dataDir, "--host", "127.0.0.1", ...ports, "--ready-file", readyFile, "--log-level", "error", ...args],
         { cwd: REPO, stdio: ["ignore", "ignore", "pipe"] }
     )
     let stderr = ""
@@ -60,7 +74,9 @@ export async function startChildServer(args: string[] = []): Promise<ChildServer
     const ready = JSON.parse(readFileSync(readyFile, "utf8"))
     const credentials: Credentials = JSON.parse(readFileSync(join(dataDir, "credentials.json"), "utf8"))
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+    const exitedOrSignal = new Promise<number | string | null>((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal)))
     return {
+        dataDir,
         devicePort: ready.devicePort,
         appPort: ready.appPort,
         ca: readFileSync(ready.caCertPath),
@@ -88,6 +104,13 @@ export async function startChildServer(args: string[] = []): Promise<ChildServer
             clearTimeout(timer)
             rmSync(dataDir, { recursive: true, force: true })
             return code
+        },
+        exit: async (signal) => {
+            if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+            const timer = setTimeout(() => child.kill("SIGKILL"), STOP_WAIT_MS)
+            const how = await exitedOrSignal
+            clearTimeout(timer)
+            return how
         },
     }
 }

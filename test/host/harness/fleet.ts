@@ -1,0 +1,199 @@
+// A fleet of simulated devices for the fault schedules (test/host/server/abuse/fleet-reconnect.test.ts): each
+// one holds a protocol connection the way the firmware's link does (docs/FIRMWARE.md, "Link states"):
+// it subscribes to its commands with `since` = the last `at` it handled, sends what its outbox holds (one
+// point per connection, resent with the same `at` until acknowledged), and on any loss waits the link's
+// backoff (src/backoff.ts: full jitter, the counter reset only after `stableMs` up, a server's
+// retry_after_ms a floor) before dialling again. It records what the test checks: commands handled (and any
+// handled twice), writes acknowledged, refusals with their codes and retry hints, attempts, when it was back.
+import { performance } from "node:perf_hooks"
+import { attemptAfterDrop, backoffDelayMs, type ReconnectConfig } from "../../../src/backoff.ts"
+import type { Response } from "../../../src/protocol.ts"
+import { FeedlineConnection } from "../../../devs/client/connection.ts"
+import { ClientError } from "../../../devs/client/errors.ts"
+
+export interface FleetOptions {
+    size: number
+    /** where devices dial: a port on 127.0.0.1 (the server's device port, or a fault proxy's) */
+    port: () => number
+    ca: Buffer
+    apiKey: string
+    feedId: number
+    backoff: ReconnectConfig
+    /** the datastream devices subscribe to (commands) and the one they write to */
+    commandStream: string
+    writeStream: string
+    /** the first subscription's since: commands after it are every device's */
+    since: number
+    /** local addresses to dial from (device i uses localAddresses[i % n]); default: the system's choice (127.0.0.1) */
+    localAddresses?: string[]
+    random?: () => number
+}
+
+/** One refusal or loss a device saw: what ended a connection (or an attempt), and the wait it then chose. */
+export interface Loss {
+    /** the client's code (E_UNREACHABLE, E_NOTICE, E_STATUS, …) and the server's E_ code when it gave one */
+    code: string
+    serverCode?: string
+    retryAfterMs?: number
+    /** performance.now() when it was seen */
+    atMs: number
+    /** the client's message (for failure reports) */
+    message: string
+    /** the delay the device then waited before dialling again */
+    delayMs: number
+    /** how long the connection had been up (0: it never got a welcome) */
+    upForMs: number
+}
+
+export class FleetDevice {
+    /** commands handled: `at` -> times handled (more than 1 is a duplicate) */
+    readonly handled = new Map<string, number>()
+    /** writes acknowledged: their `at`s (ms) */
+    readonly acked: number[] = []
+    readonly losses: Loss[] = []
+    attempts = 0
+    /** subscribed and its outbox empty: up to date with the server */
+    current = false
+    /** performance.now() when it last became current */
+    currentAtMs = 0
+    private lastCommandAt: string | undefined
+    private attempt = 0
+    private conn?: FeedlineConnection
+    private stopped = false
+    private wake?: () => void
+    /** the point waiting in the outbox (its `at` stays the same until acknowledged) */
+    private outbox: { at: number; value: string } | undefined
+    private seq = 0
+    /** the send of the outbox under way (one at a time) */
+    private flushing: Promise<void> = Promise.resolve()
+    private readonly done: Promise<void>
+
+    constructor(
+        readonly index: number,
+        private readonly o: FleetOptions,
+    ) {
+        this.done = this.run()
+    }
+
+    /** queues the next point to write (sent now if connected, else on the next connection) */
+    queueWrite(atMs: number): void {
+        this.seq++
+        this.outbox = { at: atMs, value: `${this.index}:${this.seq}` }
+        this.current = false
+        if (this.conn && this.conn.state !== "closed") void this.flush(this.conn)
+    }
+
+    async stop(): Promise<void> {
+        this.stopped = true
+        this.conn?.close()
+        this.wake?.()
+        await this.done
+    }
+
+    private async run(): Promise<void> {
+        const random = this.o.random ?? Math.random
+        const localAddress = this.o.localAddresses?.[this.index % this.o.localAddresses.length]
+        while (!this.stopped) {
+            this.attempts++
+            let upSinceMs: number | undefined
+            let loss: ClientError
+            try {
+                const c = (this.conn = await FeedlineConnection.connect({ server: `tls://127.0.0.1:${this.o.port()}`, apiKey: this.o.apiKey, ca: this.o.ca, localAddress }))
+                upSinceMs = performance.now()
+                const lost = new Promise<ClientError>((resolve) => c.once("close", (e) => resolve(e ?? new ClientError("E_CLOSED", "closed"))))
+                const refused = this.stopped ? undefined : await this.subscribe(c)
+                if (refused || this.stopped) c.close()
+                else await this.flush(c)
+                loss = refused ?? (await lost)
+            } catch (e) {
+                this.conn?.close()
+                loss = e instanceof ClientError ? e : new ClientError("E_CLOSED", String((e as Error)?.message ?? e))
+            }
+            this.conn = undefined
+            this.current = false
+            if (this.stopped) return
+            const upForMs = upSinceMs === undefined ? 0 : performance.now() - upSinceMs
+            this.attempt = attemptAfterDrop(this.o.backoff, this.attempt, upForMs)
+            const delayMs = backoffDelayMs(this.o.backoff, this.attempt, random(), loss.retryAfterMs ?? 0)
+            this.attempt++
+            this.losses.push({ code: loss.code, serverCode: loss.serverCode, retryAfterMs: loss.retryAfterMs, atMs: performance.now(), message: loss.message, delayMs, upForMs })
+            await new Promise<void>((resolve) => {
+                const t = setTimeout(resolve, delayMs)
+                this.wake = () => (clearTimeout(t), resolve())
+            })
+        }
+    }
+
+    /** subscribes from the last command handled; a refusal (429 E_KEY_RATE_LIMITED, 503) is returned: the link drops and dials again after its hint */
+    private async subscribe(c: FeedlineConnection): Promise<ClientError | undefined> {
+        const since = this.lastCommandAt ?? this.o.since
+        const onPush = (push: Response) => {
+            const at = (push.body as { at?: string } | undefined)?.at
+            if (push.status !== 200 || at === undefined) return
+            this.handled.set(at, (this.handled.get(at) ?? 0) + 1)
+            if (this.lastCommandAt === undefined || at > this.lastCommandAt) this.lastCommandAt = at
+        }
+        try {
+            await c.subscribe(`/feeds/${this.o.feedId}/datastreams/${this.o.commandStream}`, { since }, onPush)
+            return undefined
+        } catch (e) {
+            // lost meanwhile: the connection's close says why
+            return e instanceof ClientError && e.status !== undefined ? e : undefined
+        }
+    }
+
+    /**
+     * Sends the outbox on `c`, after any send still running (on this connection, or on one lost meanwhile,
+     * which gives up at its next step); then the device is current if nothing is left and `c` is still up.
+     */
+    private flush(c: FeedlineConnection): Promise<void> {
+        const run = this.flushing.then(() => this.sendOutbox(c))
+        this.flushing = run.catch(() => {})
+        return run.then(() => {
+            if (c.state !== "closed" && c === this.conn && this.outbox === undefined && !this.current) {
+                this.currentAtMs = performance.now()
+                this.current = true
+            }
+        })
+    }
+
+    private async sendOutbox(c: FeedlineConnection): Promise<void> {
+        for (;;) {
+            const point = this.outbox
+            if (point === undefined || c.state === "closed") break
+            let r: Response
+            try {
+                r = await c.send("put", `/feeds/${this.o.feedId}`, { body: { datastreams: [{ id: this.o.writeStream, datapoints: [{ at: point.at, value: point.value }] }] } })
+            } catch {
+                return // lost: resent on the next connection, same `at`
+            }
+            if (r.status === 200) {
+                this.acked.push(point.at)
+                if (this.outbox === point) this.outbox = undefined
+                continue
+            }
+            const retryMs = (r.body as { retry_after_ms?: number } | undefined)?.retry_after_ms
+            if (retryMs === undefined) throw new Error(`device ${this.index}: write refused ${r.status} ${JSON.stringify(r.body)}`)
+            this.losses.push({ code: "E_STATUS", serverCode: (r.body as { code?: string }).code, retryAfterMs: retryMs, atMs: performance.now(), message: `write refused ${r.status}`, delayMs: retryMs, upForMs: -1 })
+            await new Promise((resolve) => setTimeout(resolve, retryMs))
+        }
+    }
+}
+
+export class Fleet {
+    readonly devices: FleetDevice[]
+    constructor(readonly o: FleetOptions) {
+        this.devices = Array.from({ length: o.size }, (_, i) => new FleetDevice(i, o))
+    }
+    /** devices subscribed with an empty outbox */
+    current(): number {
+        return this.devices.filter((d) => d.current).length
+    }
+    async stop(): Promise<void> {
+        await Promise.all(this.devices.map((d) => d.stop()))
+    }
+    /** every loss of every device (refusals, drops, resets) */
+    losses(): Loss[] {
+        return this.devices.flatMap((d) => d.losses)
+    }
+}
