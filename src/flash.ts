@@ -54,6 +54,18 @@ export async function readSettingValue(key: string): Promise<any> {
 }
 
 /**
+ * The settings client's report emitter as @devicescript/core 2.16.4 (pinned) builds it (src/events.ts): its
+ * `emit` calls each of `handlers` in turn, at once, with every report. readBack() adds its handler there
+ * itself rather than through `.subscribe()`: a `subscribe` call on a Subscriber compiles into the image every
+ * method that implements Subscriber's `subscribe` (GPIO's pin one, with its 100 ms change poller) and the
+ * emitter's own handler wrapper, which runs a handler in a fiber of its own: 188 B of code window on the S3
+ * (docs/FIRMWARE.md "Program size").
+ */
+interface ReportEmitter {
+    handlers: ((pkt: ds.Packet) => void)[]
+}
+
+/**
  * The JSON text the settings service holds for `key` ("" when none), or undefined when it did not answer.
  * The service answers in order: an answer means every write before it is in flash. (readSetting() cannot
  * serve here: it resumes its fiber from the report handler, and a report that arrives before the fiber
@@ -62,14 +74,17 @@ export async function readSettingValue(key: string): Promise<any> {
 export async function readBack(key: string): Promise<string | undefined> {
     const code = settings.spec.lookup("get").code
     let got: string = undefined
-    const unsub = settings.report().subscribe(pkt => {
+    const reports = settings.report() as any as ReportEmitter
+    if (!reports.handlers) reports.handlers = []
+    const onReport = (pkt: ds.Packet) => {
         if (pkt.serviceCommand !== code) return
         const d = pkt.decode()
         if (d[0] === key) got = d[1] ? d[1].toString() : ""
-    })
+    }
+    reports.handlers.push(onReport)
     await settings.get(key)
     const deadline = ds.millis() + READ_BACK_MS
     while (got === undefined && ds.millis() < deadline) await ds.sleep(10)
-    unsub()
+    reports.handlers.insert(reports.handlers.indexOf(onReport), -1)
     return got
 }

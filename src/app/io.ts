@@ -1,7 +1,7 @@
 // Sensors and actuators of one board, wired to the link through two small ports (src/foundation/ports.ts).
 // In src/main.ts:
 //   const link = await startLink()
-//   await startBoardIo(link)        // = startFieldIo({ board from settings, sink: link, commands: link, store: settings })
+//   await startBoardIo(link)        // = startFieldIo({ board from settings, sink: link, commands: link.subscribe, store: settings })
 // Datastreams: each sensor `<q>` (temp, humidity, …); `<q>.cfg` in (policy text), `<q>.cfg.state` out
 // (policy applied); each actuator `<a>` in (command), `<a>.state` out (state applied); `_errors` out.
 import * as ds from "@devicescript/core"
@@ -16,6 +16,7 @@ import { Rand01 } from "../sensors/signal"
 import { BoardConfig, QUANTITIES, sensorQuantities } from "../foundation/config"
 import { loadBoardConfig, SettingsActuatorStore, SettingsPolicyStore } from "./config-settings"
 import { ActuatorStore, CommandSource, ErrorReporter, logLine, PolicyStore, SampleSink } from "../foundation/ports"
+import { Link } from "../net/link"
 
 export const CONFIG_SUFFIX = ".cfg"
 
@@ -69,7 +70,7 @@ async function startSensors(opts: FieldIoOptions, errors: ErrorReporter, clock: 
 /** Subscribes `<id>.cfg`: a pushed policy text is applied at once and its result reported on `<id>.cfg.state`. */
 function subscribeConfig(opts: FieldIoOptions, sampler: Sampler, errors: ErrorReporter, id: string) {
     const cfgId = id + CONFIG_SUFFIX
-    opts.commands.subscribe(resourceOf(opts.feedId, cfgId), body => {
+    opts.commands(resourceOf(opts.feedId, cfgId), body => {
         const c = commandText(body)
         if (c.error) return errors.report(c.error, cfgId)
         if (c.text === undefined) return
@@ -91,7 +92,7 @@ function subscribeConfig(opts: FieldIoOptions, sampler: Sampler, errors: ErrorRe
 }
 
 function subscribeActuator(opts: FieldIoOptions, a: Actuator, since: string) {
-    opts.commands.subscribe(resourceOf(opts.feedId, a.spec.id), a.command, since)
+    opts.commands(resourceOf(opts.feedId, a.spec.id), a.command, since)
 }
 
 export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
@@ -139,6 +140,7 @@ export async function startFieldIo(opts: FieldIoOptions): Promise<FieldIo> {
  * commanded by `link` (the object startLink() returns). Sampling policies changed from the server are
  * kept in settings across reboots.
  */
-export async function startBoardIo(link: SampleSink & CommandSource, board: BoardConfig, drivers: SensorDrivers): Promise<FieldIo> {
-    return await startFieldIo({ board: await loadBoardConfig(board), drivers: drivers, sink: link, commands: link, store: new SettingsPolicyStore(), actuatorStore: new SettingsActuatorStore() })
+export async function startBoardIo(link: Link, board: BoardConfig, drivers: SensorDrivers): Promise<FieldIo> {
+    // link.subscribe read off the class (bound): marks that one method used, not every `subscribe` (ports.ts)
+    return await startFieldIo({ board: await loadBoardConfig(board), drivers: drivers, sink: link, commands: link.subscribe, store: new SettingsPolicyStore(), actuatorStore: new SettingsActuatorStore() })
 }

@@ -100,7 +100,7 @@ describe("actuators", () => {
         expect(store.writes).toBe(2)
         // the board wiring subscribes each actuator from its saved at
         const cmds = new FakeCommands()
-        await startFieldIo({ board: simBoard(), drivers: SIMULATOR_DRIVERS, sink: sink, commands: cmds, actuatorStore: store, autoRun: false, logSamples: false, rand: seededRand(1) })
+        await startFieldIo({ board: simBoard(), drivers: SIMULATOR_DRIVERS, sink: sink, commands: cmds.subscribe, actuatorStore: store, autoRun: false, logSamples: false, rand: seededRand(1) })
         expect(cmds.sinces[cmds.resources.indexOf("datastreams/led")]).toBe(AT2)
         expect(cmds.sinces[cmds.resources.indexOf("datastreams/relay")]).toBe(undefined)
     })
@@ -160,7 +160,7 @@ describe("sim board wired to the ports", () => {
         const sink = new RecordingSink()
         const cmds = new FakeCommands()
         const clock = fakeClock()
-        const io = await startFieldIo({ board: simBoard(), drivers: SIMULATOR_DRIVERS, feedId: 7, sink: sink, commands: cmds, clock: clock.read, rand: seededRand(3), autoRun: false })
+        const io = await startFieldIo({ board: simBoard(), drivers: SIMULATOR_DRIVERS, feedId: 7, sink: sink, commands: cmds.subscribe, clock: clock.read, rand: seededRand(3), autoRun: false })
         expect(io.sensorIds.join(",")).toBe("temp,humidity,light,rssi")
         expect(cmds.resources.indexOf("/feeds/7/datastreams/temp.cfg") >= 0).toBe(true)
         expect(cmds.resources.indexOf("/feeds/7/datastreams/led") >= 0).toBe(true)
@@ -219,7 +219,7 @@ describe("policies kept across reboots", () => {
         const sink = new RecordingSink()
         const cmds = new FakeCommands()
         const store = new MemoryStore({ rssi: "i=30s d=5" })
-        const io = await startFieldIo({ board: RSSI_ONLY, drivers: SIMULATOR_DRIVERS, feedId: 1, sink: sink, commands: cmds, store: store, clock: fakeClock().read, autoRun: false })
+        const io = await startFieldIo({ board: RSSI_ONLY, drivers: SIMULATOR_DRIVERS, feedId: 1, sink: sink, commands: cmds.subscribe, store: store, clock: fakeClock().read, autoRun: false })
         expect(sink.last("rssi.cfg.state")).toBe("i=30s d=5 s=5m")
         cmds.push("/feeds/1/datastreams/rssi.cfg", { current_value: "s=1h" })
         await ds.sleep(20) // the save runs in its own fiber
@@ -236,7 +236,7 @@ describe("policies kept across reboots", () => {
         store.save = async (id: string, text: string) => {
             throw new RangeError("flash full")
         }
-        await startFieldIo({ board: RSSI_ONLY, drivers: SIMULATOR_DRIVERS, feedId: 1, sink: sink, commands: cmds, store: store, clock: fakeClock().read, autoRun: false })
+        await startFieldIo({ board: RSSI_ONLY, drivers: SIMULATOR_DRIVERS, feedId: 1, sink: sink, commands: cmds.subscribe, store: store, clock: fakeClock().read, autoRun: false })
         cmds.push("/feeds/1/datastreams/rssi.cfg", { current_value: "i=20s" })
         await ds.sleep(20)
         expect(sink.last("rssi.cfg.state")).toBe("i=20s d=3 s=5m")

@@ -1,5 +1,5 @@
 // Fakes for the sensor/actuator ports: a recording sink, a command source that pushes on demand, a clock.
-import { CommandSource, OutboxPolicy, SampleSink } from "../../src/foundation/ports"
+import { OutboxPolicy, SampleSink } from "../../src/foundation/ports"
 
 export interface Report {
     id: string
@@ -25,7 +25,8 @@ export class RecordingSink implements SampleSink {
     }
 }
 
-export class FakeCommands implements CommandSource {
+/** The link's subscriptions as io.ts sees them: pass `cmds.subscribe` as its `commands` (a CommandSource). */
+export class FakeCommands {
     resources: string[] = []
     /** the `sinceAt` each subscription asked for */
     sinces: string[] = []
