@@ -3,4 +3,3 @@
 import "./netparts.test"
 import "./link.test"
 import "./subs.test"
-import "./socket.test"
