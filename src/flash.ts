@@ -12,20 +12,36 @@ const count = { writes: 0 }
 const READ_BACK_MS = 5000
 /** Writes of one value before saveSetting() gives up. */
 const WRITE_ATTEMPTS = 3
+/**
+ * Longest setting, in bytes of key, NUL and the value's JSON, that the runtime can answer a read of: the
+ * settings service answers in one Jacdac packet. Measured in the simulator (2026-12-07): 231 B read back; at
+ * 233 B the service's answer did not fit its frame and the runtime aborted (jd_panic: on an ESP32 a chip
+ * reset). The write itself is taken, so the value sits in flash and every read of it (at every boot) does
+ * the same: a reset loop until the settings are cleared over USB. Kept below with a margin.
+ */
+export const MAX_SETTING_BYTES = 224
 
 /** Setting writes and deletes since boot (each attempt counts). */
 export function flashWrites(): number {
     return count.writes
 }
 
-/** Writes `value` (as JSON) and reads it back; false when it did not land after WRITE_ATTEMPTS. */
+/**
+ * Writes `value` (as JSON) and reads it back; false when it did not land after WRITE_ATTEMPTS, or when it is
+ * too long to be read back (MAX_SETTING_BYTES: then nothing is written).
+ */
 export async function saveSetting(key: string, value: any): Promise<boolean> {
     const json = JSON.stringify(value)
+    const bytes = Buffer.from(json)
+    if (key.length + 1 + bytes.length > MAX_SETTING_BYTES) {
+        console.warn(`feedline: E_SETTING_SIZE ${key} is ${bytes.length} B, not written (at most ${MAX_SETTING_BYTES - 1 - key.length} B)`)
+        return false
+    }
     for (let i = 0; i < WRITE_ATTEMPTS; ++i) {
         count.writes++
         // the settings service's command as writeSetting() sends it, without its key check (every key here is
         // a constant or length-checked by its caller) and without stringifying again: 168 B of code window
-        await settings.set(key, Buffer.from(json))
+        await settings.set(key, bytes)
         if ((await readBack(key)) === json) return true
     }
     console.warn(`feedline: E_FLASH_WRITE ${key} did not read back`)
