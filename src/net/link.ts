@@ -100,7 +100,7 @@ const MAX_SERVER_TIME_MS = 1e13
 const OFFLINE_POLL_MS = 1000
 /** After a 401/403 on a batch, wait this long before trying again (someone has to fix the key). */
 const AUTH_RETRY_MS = 30000
-/** After a 5xx or 408 on a batch, wait this long before resending it on the same connection. */
+/** After a 5xx or 408 on a batch (or a 429/5xx on a subscribe) without retry_after_ms, wait this long before sending it again on the same connection. */
 const SERVER_ERROR_RETRY_MS = 1000
 /** A batch holds at most this many samples (the byte limit usually binds first). */
 const MAX_BATCH_SAMPLES = 64
@@ -506,8 +506,11 @@ export class Link {
      * why: 404 (E_FEED_DELETED: a feed's id is never given out again) is for good, not even after a
      * reconnect; 401/403 (E_FORBIDDEN: the key was revoked or no longer covers the feed) is asked for again
      * every AUTH_RETRY_MS, as a refused batch is, from the last `at` handled, so nothing written meanwhile
-     * is missed once the key is fixed; 408 (E_SUBSCRIPTION_ENDED) at once; anything else (a 4xx for the
-     * request itself, 429, 5xx) on the next connection.
+     * is missed once the key is fixed; 408 (E_SUBSCRIPTION_ENDED) at once; 429 and 5xx (the server busy or
+     * failing for now: a fleet on one key back after a server restart meets E_KEY_RATE_LIMITED) after its
+     * retry_after_ms, else SERVER_ERROR_RETRY_MS, as a batch is: on the next connection only, the device
+     * heard none of its commands for as long as the connection lasted (hours); anything else (a 4xx for the
+     * request itself) on the next connection.
      */
     private subscriptionOver(i: number, r: Response, how: string) {
         const st = r.status
@@ -516,6 +519,10 @@ export class Link {
         if (st === 408) {
             next = "now"
             this.sendSubscribe(i)
+        } else if (st === 429 || st >= 500) {
+            const waitMs = retryHintMs(r) || SERVER_ERROR_RETRY_MS
+            next = "in " + waitMs + " ms"
+            this.subs.renewAt(i, this.deps.now() + waitMs)
         } else if (st === 404 || st === 401 || st === 403) {
             next = st === 404 ? "never" : "in 30 s"
             this.subs.renewAt(i, st === 404 ? NEVER : this.deps.now() + AUTH_RETRY_MS)

@@ -246,6 +246,26 @@ describe("subscriptions the server ends [P§8]", () => {
         expect(again.token === sub.token).toBe(false)
         expect(again.params.since).toBe("2026-11-22T05:00:01.000Z")
     })
+    test("429 E_KEY_RATE_LIMITED (a fleet on one key back after a server restart) and 5xx: asked for again after retry_after_ms on the same connection", async () => {
+        const h = makeLink({ diagMs: 3600000 }, 0)
+        h.link.subscribe("datastreams/led", body => {})
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        const n = subscribes(h).length
+        rx(h, '{"token":"' + sub.token + '","status":429,"resource":"/feeds/7/datastreams/led","body":{"code":"E_KEY_RATE_LIMITED","retry_after_ms":2500}}\n')
+        expect(h.logs[h.logs.length - 1]).toBe("link: subscription /feeds/7/datastreams/led refused: 429 E_KEY_RATE_LIMITED; renewed in 2500 ms")
+        await heard(h, 2000)
+        expect(subscribes(h).length).toBe(n)
+        await heard(h, 1000)
+        expect(subscribes(h).length).toBe(n + 1)
+        // a 5xx without a hint: again after a second, as a batch
+        const again = lastSubscribe(h)
+        rx(h, '{"token":"' + again.token + '","status":503,"resource":"/feeds/7/datastreams/led","body":{"code":"E_STORE_FAILED"}}\n')
+        expect(h.logs[h.logs.length - 1]).toBe("link: subscription /feeds/7/datastreams/led refused: 503 E_STORE_FAILED; renewed in 1000 ms")
+        await heard(h, 1500)
+        expect(subscribes(h).length).toBe(n + 2)
+        expect(h.link.state).toBe("up")
+    })
 })
 
 describe("link robustness (misbehaving server)", () => {
