@@ -35,6 +35,7 @@ import { flashWrites, saveSetting } from "../flash"
 import { BOOTS_KEY, LinkConfig, REBOOTS_KEY, readLinkConfig } from "./config"
 import { Link, TICK_MS } from "./link"
 import { forgetOutbox, loadOutbox, saveOutbox } from "./outbox-store"
+import { runAfter, runEvery } from "./fibers"
 import { startNativeSocket } from "./socket"
 import { claimIfNeeded } from "./claim"
 import { spreadByDevice } from "../backoff"
@@ -71,13 +72,13 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
         // link.start(), and rebootNow (its one other writer) comes REBOOT_MIN after the success that calls this
         healthy: () => saveReboots.start(0),
         flashWrites: flashWrites,
-        defer: (fn: () => void) => setTimeout(fn, 0),
+        defer: (fn: () => void) => runAfter.start(fn, 0),
         log: logLine,
     })
     let restored = await loadOutbox(link.outbox, ds.millis())
     if (restored) console.log(`link: ${restored} samples queued again from before the reboot`)
     link.start()
-    setInterval(() => {
+    const tick = () => {
         try {
             sock.poll()
             link.tick()
@@ -89,7 +90,8 @@ export async function startLink(overrides?: Partial<LinkConfig>): Promise<Link> 
             // a bug in the link must not stop the device: log it, the next tick tries again
             console.error(`link: E_INTERNAL ${e}`)
         }
-    }, TICK_MS)
+    }
+    runEvery.start(tick, TICK_MS)
     // [fleet] a board without a key claims one first, if it has a product id and code (src/net/claim.ts)
     if (!cfg.apiKey) await claimIfNeeded(link)
     // what the link uses: after a claim, the claimed feed (npm start follows the feed it names)

@@ -18,6 +18,7 @@
 //   R6 a dropped open (queue full) is noticed at once: _socketWrite answers -100 when the runtime took none;
 //   R7 received data waits in a queue bounded by RX_MAX_BYTES; beyond it the connection is dropped.
 import * as ds from "@devicescript/core"
+import { runAfter } from "./fibers"
 
 /** The runtime's socket hooks (ds._socketOpen/_socketWrite/_socketClose), or a fake in tests. */
 export interface SocketRuntime {
@@ -103,7 +104,7 @@ export class NativeSocket {
 
     private pumpDue = false
 
-    /** `later(fn, ms)` runs fn after ms (setTimeout): a write held back by the gap goes when it ends */
+    /** `later(fn, ms)` runs fn after ms (runAfter): a write held back by the gap goes when it ends */
     constructor(private rt: SocketRuntime, private now: () => number, private later?: (fn: () => void, ms: number) => void) {}
 
     /**
@@ -347,7 +348,9 @@ export function startNativeSocket(): NativeSocket {
             close: () => d._socketClose(),
         },
         ds.millis,
-        setTimeout
+        (fn: () => void, ms: number) => {
+            runAfter.start(fn, ms)
+        }
     )
     return sock
 }
