@@ -10,7 +10,8 @@ const two = (n: number) => (n < 10 ? "0" : "") + n
 /**
  * [P§9] the server's way of writing a time: what `Date#toISOString` writes, by arithmetic. V8's
  * `toISOString` asks ICU for the local time zone first (and discards it), which pages in ICU's zone data:
- * ~0.9 MiB of resident memory in a server that only ever writes UTC (docs/PERFORMANCE.md).
+ * ~0.9 MiB of resident memory in a server that only ever writes UTC (docs/performance-history.md, "Idle RSS,
+ * third pass").
  */
 export function isoOf(ms: number): string {
     if (!Number.isSafeInteger(ms) || ms < 0 || ms >= FIVE_DIGIT_YEARS_MS) return new Date(ms).toISOString()

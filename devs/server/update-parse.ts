@@ -5,7 +5,7 @@
 //
 // JSON.parse spent ~2 µs of the main thread's ~14 per update on this ~115-byte text (V8 looks up every
 // member name in its string table and walks its map transitions for every object); sticky regular
-// expressions (native code) and object literals build the same value in a fraction of that (PERFORMANCE.md,
+// expressions (native code) and object literals build the same value in a fraction of that (docs/performance-history.md,
 // "The main thread's request parse"). Only text of exactly this shape is read here: no whitespace, members
 // in this order, strings without a backslash or a control character, numbers in JSON's grammar. Anything
 // else (a first request with its "h", the long form, a reordered member, an escape) returns undefined and

@@ -79,7 +79,7 @@ interface AddressState {
 
 /**
  * An admitted connection's record: one object per connection, no closures (thousands of idle
- * connections each hold one; docs/PERFORMANCE.md "Run what we ship").
+ * connections each hold one; docs/performance-history.md "Run what we ship").
  */
 class AdmittedConnection implements Admitted {
     private isClosed = false

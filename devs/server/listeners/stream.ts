@@ -37,7 +37,7 @@ type WiredStream = Duplex & { [WIRE]: StreamWire }
  * A stream as a session's wire: one object per connection that holds the stream, its session and this
  * turn's output, with methods instead of a closure each, and listeners shared by every stream (they find
  * the wire on the stream). An idle connection's memory is mostly Node's TLS socket; this keeps feedline's
- * own share small (docs/PERFORMANCE.md, "Memory at rest and per connection").
+ * own share small (docs/performance-history.md, "Memory at rest and per connection, second pass").
  */
 class StreamWire implements Wire {
     private pending = ""

@@ -1,6 +1,6 @@
 // When the SQLite writer thread's own compaction of the ingest journal (point-writer.ts) yields to writes.
 // It runs only when no message waits, but a write that comes during it waited for all of it (~5 ms for
-// 4000 points on a quiet machine, 10–70 ms at load 7–11: a fleet's p99.9; PERFORMANCE.md, "The writer
+// 4000 points on a quiet machine, 10–70 ms at load 7–11: a fleet's p99.9; performance-history.md, "The writer
 // thread's housekeeping and the ack tail"); now it stops after a chunk (COMPACT_CHUNK_ROWS) instead, while
 // the writer is not busy.
 

@@ -886,8 +886,9 @@ export class SqliteStore implements Store {
      * request cost a sixth of the server's CPU), so a change committed there counts from the next turn on.
      * Changes through this store count at once. Datapoint writes do not look (keysVersionAsKnown): every
      * commit of the writer thread moves this connection's data_version, so at a steady rate each request
-     * paid two reads on a dropped page cache (~14 µs, docs/PERFORMANCE.md); the writer checks their keys'
-     * generation in its transaction instead (WriteRequest.keysGeneration).
+     * paid two reads on a dropped page cache (~14 µs, docs/performance-history.md, "The main thread at
+     * steady rates, beside Aedes"); the writer checks their keys' generation in its transaction instead
+     * (WriteRequest.keysGeneration).
      */
     private noticeOtherWriters(): void {
         if (this.lookedThisTurn || this.closed) return

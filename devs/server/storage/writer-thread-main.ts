@@ -4,14 +4,14 @@
 // holds COMPACT_JOURNAL_ROWS points and no message waits, when no write came for IDLE_COMPACT_MS, when a
 // read asks for it, and before it closes. While writes come a few points a commit, its own compactions
 // stop after a chunk when a message comes and leave the rest for the next quiet moment, so that an
-// acknowledgement waits for a chunk at most, not for a whole compaction (housekeeping.ts; PERFORMANCE.md,
+// acknowledgement waits for a chunk at most, not for a whole compaction (housekeeping.ts; performance-history.md,
 // "The writer thread's housekeeping and the ack tail").
 //
 // The thread does not wait in its event loop: it takes its messages from its inbox port itself
 // (receiveMessageOnPort) and sleeps on the doorbell (Atomics.wait) when none waits, giving the loop a turn
 // now and then (LOOP_TURN_EVERY_MS). At a fleet's moderate rate a commit holds a point or two, and what a
 // message cost besides the commit was much of it the loop's: the wake-up through libuv's epoll, Node's
-// MessagePort dispatch and MessageEvent, the idle timer's refresh (PERFORMANCE.md, "The writer thread,
+// MessagePort dispatch and MessageEvent, the idle timer's refresh (performance-history.md, "The writer thread,
 // night pass").
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads"
 import { openConnection } from "./connection.ts"

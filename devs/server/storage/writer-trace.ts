@@ -1,5 +1,5 @@
 // FEEDLINE_WRITER_TRACE=<file>: a debug trace of where each message to the SQLite writer thread spent its
-// time, one line per answered message, for PERFORMANCE.md "The writer thread's housekeeping and the ack
+// time, one line per answered message, for performance-history.md "The writer thread's housekeeping and the ack
 // tail". Off unless the variable is set (the server's process and its thread both read it): then the main
 // side stamps each message, the thread reports what it did before and around it, and the main side
 // appends a line when the answer arrives. Clocks: performance.timeOrigin + performance.now(), which both
