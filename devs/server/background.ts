@@ -1,6 +1,7 @@
 // What the server does besides answering: reloading keys changed by another process, re-hashing keys an
 // older version stored, writing devices' last-seen times, and deleting datapoints past the retention. stop() ends it (shutdown).
 import type { KeyRing } from "./auth/keys.ts"
+import { logBackgroundFailure } from "./errors.ts"
 import type { Fleet } from "./fleet/fleet.ts"
 import { DEVICE_SEEN_FLUSH_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
@@ -20,11 +21,11 @@ export function startBackgroundWork(o: { keys: KeyRing; store: Store; fleet: Fle
     // keys stored before imported and generated keys were told apart: scrypt, in the background
     void keys.upgradeLegacyHashes().then(
         (n) => n && log.info({ keys: n }, "re-hashed the keys stored by an older version with scrypt"),
-        (err) => log.error({ err }, "re-hashing old keys with scrypt failed; they keep working with their SHA-256"),
+        (err) => logBackgroundFailure(log, err, "re-hashing old keys with scrypt failed; they keep working with their SHA-256"),
     )
-    const keyRefresh = setInterval(() => void keys.refresh().catch((err) => log.error({ err }, "reloading keys failed")), KEY_REFRESH_MS)
+    const keyRefresh = setInterval(() => void keys.refresh().catch((err) => logBackgroundFailure(log, err, "reloading keys failed")), KEY_REFRESH_MS)
     keyRefresh.unref()
-    const seenFlush = setInterval(() => void fleet.flushSeen().catch((err) => log.error({ err }, "writing devices' last-seen times failed")), DEVICE_SEEN_FLUSH_MS)
+    const seenFlush = setInterval(() => void fleet.flushSeen().catch((err) => logBackgroundFailure(log, err, "writing devices' last-seen times failed")), DEVICE_SEEN_FLUSH_MS)
     seenFlush.unref()
     let retention: NodeJS.Timeout | undefined
     if (retentionDays !== undefined) {
@@ -32,7 +33,7 @@ export function startBackgroundWork(o: { keys: KeyRing; store: Store; fleet: Fle
             store
                 .prune(now() - retentionDays * 86_400_000)
                 .then((n) => n && log.info({ deleted: n, retentionDays }, "retention: deleted old datapoints"))
-                .catch((err) => log.error({ err }, "retention failed"))
+                .catch((err) => logBackgroundFailure(log, err, "retention failed"))
         void prune()
         retention = setInterval(prune, RETENTION_CHECK_MS)
         retention.unref()

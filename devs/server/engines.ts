@@ -10,6 +10,7 @@ import type { Logger } from "./log.ts"
 import type { PostgresStore } from "./storage/postgres.ts"
 import { redactedUrl } from "./redacted-url.ts"
 import { SqliteStore } from "./storage/sqlite.ts"
+import { StoreBoundary, type StoreEngine, type StoreFailureReport } from "./storage/boundary.ts"
 import { StoreError, type Store } from "./storage/store.ts"
 
 export interface StoreChoice {
@@ -28,11 +29,25 @@ export interface OpenedStore {
     durability: Record<string, string>
 }
 
-/** Opens the store the settings name; a PostgreSQL that cannot be reached is an UnavailableError that says where. */
-export async function openStore(
-    o: StoreChoice,
-    hooks: { onCommit?: (ms: number) => void; onError?: (err: unknown) => void; log?: Logger } = {},
-): Promise<OpenedStore> {
+export interface StoreHooks {
+    onCommit?: (ms: number) => void
+    /** a group commit (or a move of SQLite's journal) failed: its writes were refused */
+    onError?: (err: unknown) => void
+    /** any other call failed for the engine's own reason (storage/boundary.ts) */
+    onFailure?: StoreFailureReport
+    log?: Logger
+}
+
+/**
+ * Opens the store the settings name, behind its boundary (storage/boundary.ts: every failure leaves it
+ * classified); a PostgreSQL that cannot be reached is an UnavailableError that says where.
+ */
+export async function openStore(o: StoreChoice, hooks: StoreHooks = {}): Promise<OpenedStore> {
+    const { engine, durability } = await openEngine(o, hooks)
+    return { store: new StoreBoundary(engine, hooks.onFailure), durability }
+}
+
+async function openEngine(o: StoreChoice, hooks: StoreHooks): Promise<{ engine: StoreEngine; durability: Record<string, string> }> {
     if (!o.databaseUrl) {
         // the datapoint commits on a writer thread (storage/writer-thread.ts)
         const path = join(o.dataDir, "feedline.db")
@@ -50,7 +65,7 @@ export async function openStore(
             await store.close().catch(() => {})
             throw cannotOpen(path, e)
         }
-        return { store, durability: store.durability() }
+        return { engine: store, durability: store.durability() }
     }
     if (!/^postgres(ql)?:\/\//.test(o.databaseUrl)) throw new ConfigError(`--database-url must be a postgres:// URL (postgres://USER:PASSWORD@HOST:PORT/DATABASE), not "${redactedUrl(o.databaseUrl)}"`)
     let store: PostgresStore
@@ -65,7 +80,7 @@ export async function openStore(
     } catch (e) {
         throw new UnavailableError(`could not open the PostgreSQL database at ${redactedUrl(o.databaseUrl)}: ${(e as Error).message}`)
     }
-    return { store, durability: await store.durability() }
+    return { engine: store, durability: await store.durability() }
 }
 
 /** Not a database, unreadable, read-only, damaged, a full disk: say which file and what to do, not where in better-sqlite3. */

@@ -1,6 +1,7 @@
 // Server errors: one stable code each (tests assert on codes), an HTTP status and a reason a person can
 // act on. Codec errors (E_BAD_JSON, E_BAD_RESOURCE, ...) come from src/protocol.ts with the same shape.
 import { errorBody, type Response } from "../../src/protocol.ts"
+import type { Logger } from "./log.ts"
 import { StoreError, type StoreFailure } from "./storage/store.ts"
 
 export type ServerErrorCode =
@@ -143,7 +144,7 @@ const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCo
     "in-use": { status: 503, code: "E_STORE_FAILED" },
 }
 
-/** Anything thrown: ApiErrors as they are, the store's refusals by STORE_FAILURES, everything else a 500 that reveals nothing internal. */
+/** Anything thrown: ApiErrors as they are, the store's refusals and failures by STORE_FAILURES, everything else a 500 that reveals nothing internal. */
 export function asApiError(e: unknown): ApiError {
     if (e instanceof ApiError) return e
     if (e instanceof StoreError) {
@@ -151,4 +152,29 @@ export function asApiError(e: unknown): ApiError {
         return new ApiError(status, code, e.message, e.retryAfterMs)
     }
     return new ApiError(500, "E_INTERNAL", "the server failed to handle this request; it was logged, try again")
+}
+
+/** Neither an answer (ApiError) nor the store's (StoreError): a bug, answered 500 E_INTERNAL. */
+export function isProgrammingError(e: unknown): boolean {
+    return !(e instanceof ApiError || e instanceof StoreError)
+}
+
+/**
+ * [P§6] The one way a request's failure becomes its answer, on every door (the device port and WebSocket
+ * through the router, HTTP through the router and the app port's own refusals): asApiError, and a
+ * programming error logged here with its cause and `context` (method, resource). A StoreError is not
+ * logged: the store reported its own failures once, with the call (storage/boundary.ts), and its refusals
+ * are answers.
+ */
+export function answerTo(e: unknown, log: Logger, context: Record<string, unknown>): ApiError {
+    if (isProgrammingError(e)) log.error({ err: e, ...context }, "request failed")
+    return asApiError(e)
+}
+
+/**
+ * A failure of work the server does besides answering (reloading keys, retention, last-seen times): logged
+ * once. A StoreError was reported by the store already, or is a refusal (the store closing at shutdown).
+ */
+export function logBackgroundFailure(log: Logger, e: unknown, what: string, context: Record<string, unknown> = {}): void {
+    if (!(e instanceof StoreError)) log.error({ err: e, ...context }, what)
 }

@@ -122,6 +122,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const opened = await openStore({ ...opts, serving: true }, {
         onCommit: (ms) => metrics.storeCommit.observe(ms / 1000),
         onError: (err) => log.error({ err }, "store commit failed; the writes were refused (503), nothing was acknowledged"),
+        // the one log line of a call's storage failure, background work's too (they do not log a StoreError again)
+        onFailure: (failure, call) => log.error({ err: failure.cause, call, failure: failure.failure }, "storage failed; nothing of that call was done (a request was answered 503 E_STORE_FAILED)"),
         log,
     })
     const store: Store = opts.wrapStore ? opts.wrapStore(opened.store) : opened.store

@@ -6,7 +6,7 @@ import { isRefusal, type Grant } from "./auth/grant.ts"
 import { ProvenKeys } from "./auth/proven-keys.ts"
 import type { Take } from "./ratelimit.ts"
 import type { Caller, Connection, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
-import { ApiError, asApiError, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
+import { ApiError, answerTo, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
 import { StoreError } from "./storage/store.ts"
 import { MAX_MATCHED_RESOURCES } from "./limits.ts"
 import { limitKeyOf } from "./limit-key.ts"
@@ -289,8 +289,7 @@ export class Router {
             // `short` in the literal: the session's marking of a short-form answer then changes no object's shape
             answer = { response: { token: req.token, status: result.status, resource: req.resource, body: result.body, short: req.short }, after: result.after }
         } else {
-            const err = asApiError(e)
-            if (err.status >= 500) this.deps.log.error({ err: e, method: req.method, resource: req.resource }, "request failed")
+            const err = answerTo(e, this.deps.log, { method: req.method, resource: req.resource })
             answer = { response: errorResponse(err, req.token, req.resource), after: undefined }
         }
         this.deps.metrics.requestAnswered(req.method, answer.response.status)

@@ -2,7 +2,7 @@
 // send every connection the final notice with a jittered reconnect hint, flush the store, close.
 import type http from "node:http"
 import type net from "node:net"
-import { ApiError } from "./errors.ts"
+import { ApiError, logBackgroundFailure } from "./errors.ts"
 import type { Fleet } from "./fleet/fleet.ts"
 import type { Bus, SessionDirectory } from "./bus/bus.ts"
 import type { Hub } from "./hub/index.ts"
@@ -54,7 +54,7 @@ export async function shutDown(r: Running): Promise<void> {
     r.httpServer.closeIdleConnections()
     // 4. flush pending writes (devices' last-seen times too) and close the store; this process's sessions
     // leave the list, and what it published reaches the other processes before the bus disconnects
-    await r.fleet.flushSeen().catch((err) => r.log.error({ err }, "writing devices' last-seen times failed"))
+    await r.fleet.flushSeen().catch((err) => logBackgroundFailure(r.log, err, "writing devices' last-seen times failed"))
     await r.store.close()
     await r.directory.close()
     await r.bus.close()

@@ -5,6 +5,7 @@
 // every authenticated request (one Map lookup), POST/DELETE /jwt of every sign-in, renewal and sign-out;
 // last-seen times are written to the store every DEVICE_SEEN_FLUSH_MS and at shutdown, a key's first use
 // at once.
+import { logBackgroundFailure } from "../errors.ts"
 import type { Logger } from "../log.ts"
 import type { KeyRate } from "../bus/bus.ts"
 import type { Take } from "../ratelimit.ts"
@@ -80,7 +81,7 @@ export class Fleet {
             for (const [keyId, { atMs, viaToken }] of late) this.keyAuthenticated(keyId, viaToken, atMs)
         })().catch((err) => {
             this.reloading = undefined
-            this.log.error({ err }, "reloading the fleet's devices failed")
+            logBackgroundFailure(this.log, err, "reloading the fleet's devices failed")
         })
         return this.reloading
     }
@@ -113,7 +114,7 @@ export class Fleet {
         if (owner.used) return
         owner.used = true
         // at once: from now on a claim of this hardware id is a clone (or needs a re-arm), also in another process
-        this.store.markDeviceKeyUsed(owner.deviceId, keyId, atMs).catch((err) => this.log.error({ err, device: owner.deviceId }, "recording a device's first use of its key failed"))
+        this.store.markDeviceKeyUsed(owner.deviceId, keyId, atMs).catch((err) => logBackgroundFailure(this.log, err, "recording a device's first use of its key failed", { device: owner.deviceId }))
     }
 
     /** Has the device's current key been used? The store's word, or this process's if it knows better. */

@@ -39,8 +39,9 @@ async function claim(ctx: OpenCtx): Promise<Result> {
     try {
         return await claimOnce(ctx)
     } catch (e) {
+        // what is not a refusal goes on as it is, to the router's one answer (a bug's cause logged there: it was an E_INTERNAL without it)
         const err = asApiError(e)
-        if (err.retryAfterMs !== undefined || err.status >= 500) throw err
+        if (err.retryAfterMs !== undefined || err.status >= 500) throw e
         throw new ApiError(err.status, err.code, err.message, err.code === "E_CLAIM_CONFLICT" ? 0 : CLAIM_REFUSED_RETRY_MS)
     }
 }

@@ -8,7 +8,7 @@ import type net from "node:net"
 import type { Duplex } from "node:stream"
 import type tls from "node:tls"
 import { decodeRequest, encode, jsonDepthExceeds, MAX_DEPTH, type Request } from "../../../src/protocol.ts"
-import { ApiError, asApiError, errorBodyOf } from "../errors.ts"
+import { ApiError, answerTo, errorBodyOf, isProgrammingError } from "../errors.ts"
 import { CLOSE_GRACE_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_TIMEOUT_CHECK_MS, MAX_OBJECT_BYTES } from "../limits.ts"
 import type { Logger } from "../log.ts"
 import type { Metrics } from "../metrics.ts"
@@ -265,12 +265,9 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             for (const handler of deps.extraHandlers) if (await handler(req, res)) return
             sendJson(res, 404, errorBodyOf(404, "E_NOT_FOUND", `nothing at ${url.pathname}; the REST API is under ${REST_PREFIX}/, WebSocket at /ws`))
         } catch (e) {
-            const err = asApiError(e)
-            // answered already (a deadline's 408), or the client went away mid-request: nothing to say
-            if (res.headersSent || (req.socket.destroyed && err.status === 500)) return void res.destroy()
-            // every 500 is logged with its cause [P§6]
-            if (err.status === 500) deps.log.error({ err: e, method: req.method, path: (req.url ?? "").split("?")[0] }, "HTTP request failed")
-            sendError(res, err)
+            // answered already (a deadline's 408), or the client went away mid-request (its body's read failed): nothing to say
+            if (res.headersSent || (req.socket.destroyed && isProgrammingError(e))) return void res.destroy()
+            sendError(res, answerTo(e, deps.log, { method: req.method, path: (req.url ?? "").split("?")[0] }))
         }
     }
     const httpOptions: http.ServerOptions = {

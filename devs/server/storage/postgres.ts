@@ -37,10 +37,10 @@ import type {
     ProductDatastream,
     ProductRecord,
     Replay,
-    Store,
     StoredPoint,
 } from "./store.ts"
 import { keysChanged, StoreError } from "./store.ts"
+import type { StoreEngine } from "./boundary.ts"
 import { deviceOf, feedOf, keyOf, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /**
@@ -332,15 +332,35 @@ const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0,
 /** What a request is told when the database is out of reach; `commitUnknown`: it went away while confirming a commit. */
 function unavailable(e: unknown, commitUnknown = false): StoreError {
     const why = `the database did not answer (${(e as Error).message})`
-    const err = new StoreError(
+    return new StoreError(
         commitUnknown ? "commit-unknown" : "unavailable",
         commitUnknown
             ? `${why} while confirming this write: it may or may not have been stored; send it again (a datapoint with the same "at" is stored once)`
             : `${why}; nothing was written, try again`,
         STORE_RETRY_MS,
+        e,
     )
-    err.cause = e
-    return err
+}
+
+/**
+ * SQLSTATEs of the database failing to do what it was asked, not of the statement being wrong: class 58
+ * (system error: 58030 io_error), XX (internal: data or index corrupted), 25006 (read-only transaction: a
+ * standby after a failover), 55P03 (lock not available), 57014 (canceled: a statement timeout), 40001 and
+ * 40P01 (serialization failure, deadlock, once their retries ran out). (Class 53, insufficient resources,
+ * 53100 disk full among them, is a lost database: lostDatabase.)
+ */
+const STORAGE_SQLSTATE = /^(58|XX|25006$|55P03$|57014$|40001$|40P01$)/
+
+/**
+ * PostgreSQL's own failures, met in a call (storage/boundary.ts asks): a lost database is "unavailable",
+ * a failure to do what it was asked (STORAGE_SQLSTATE) "commit-failed", both 503 E_STORE_FAILED with
+ * retry_after_ms; anything else (a bad statement, a bug) is none: undefined.
+ */
+export function postgresFailure(e: unknown): StoreError | undefined {
+    if (lostDatabase(e)) return unavailable(e)
+    const code = e instanceof pg.DatabaseError ? e.code : undefined
+    if (code === undefined || !STORAGE_SQLSTATE.test(code)) return undefined
+    return new StoreError("commit-failed", `the database failed to do it (SQLSTATE ${code}); nothing of this request was done, send it again`, STORE_RETRY_MS, e)
 }
 
 /**
@@ -354,9 +374,7 @@ function refusedValue(e: unknown): e is pg.DatabaseError {
 
 /** What a write whose data the database refused is told (422 E_BAD_VALUE): the SQLSTATE, not the database's words. */
 function valueRefused(e: pg.DatabaseError): StoreError {
-    const err = new StoreError("value-refused", `the database refused this write's data (SQLSTATE ${e.code}); nothing of it was stored, and sending it again will not help`)
-    err.cause = e
-    return err
+    return new StoreError("value-refused", `the database refused this write's data (SQLSTATE ${e.code}); nothing of it was stored, and sending it again will not help`, undefined, e)
 }
 
 /** A point in a batch, with the request it came from. */
@@ -422,7 +440,7 @@ const FIRSTS_OF_INTERVALS_NEWEST = `
         WHERE feed = $1 AND stream = $2 AND at_ms >= GREATEST(b.bucket * $5::bigint, $3) AND at_ms <= $4 ORDER BY at_ms LIMIT 1
     ) first ORDER BY first.at_ms DESC`
 
-export class PostgresStore implements Store {
+export class PostgresStore implements StoreEngine {
     private readonly pool: pg.Pool
     private readonly now: () => number
     private pending: PendingWrite[] = []
@@ -1492,6 +1510,11 @@ export class PostgresStore implements Store {
     }
 
     /** What a commit survives, as the server reports it for this store's connections (logged at start). */
+    /** [StoreEngine] postgresFailure: the boundary (storage/boundary.ts) asks it of whatever a call threw. */
+    failureOf(e: unknown): StoreError | undefined {
+        return postgresFailure(e)
+    }
+
     async durability(): Promise<{ synchronousCommit: string; fsync: string }> {
         const r = await this.rows<{ sc: string; fs: string }>("SELECT current_setting('synchronous_commit') AS sc, current_setting('fsync') AS fs")
         return { synchronousCommit: r[0].sc, fsync: r[0].fs }

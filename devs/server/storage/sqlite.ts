@@ -14,6 +14,7 @@ import { journaledStreams, journaledValues, mergeHistory, mergeStreamRow, mergeS
 import { PRIVATE_FILE_MODE } from "./private-folder.ts"
 import { lockDatabaseForServer, type ServerLock } from "./server-lock.ts"
 import { WriterThread } from "./writer-thread.ts"
+import type { StoreEngine } from "./boundary.ts"
 import type {
     DatastreamRecord,
     Deletion,
@@ -29,7 +30,6 @@ import type {
     ProductDatastream,
     ProductRecord,
     Replay,
-    Store,
     StoredPoint,
 } from "./store.ts"
 import { keysChanged, StoreError } from "./store.ts"
@@ -176,7 +176,7 @@ export interface SqliteStoreOptions {
     now?: () => number
     /** observes how long each commit took (metrics) */
     onCommit?: (ms: number, requests: number) => void
-    /** a commit failed (disk full, I/O error): for the log; clients get a generic 503 */
+    /** a group commit or a move of the journal failed (disk full, I/O error): for the log; the writes waiting for it get a 503 (a call's own failures: storage/boundary.ts) */
     onError?: (err: unknown) => void
 }
 
@@ -206,7 +206,22 @@ const sqliteProductOf = (r: SqliteProductRow): ProductRecord =>
     productOf({ ...r, datastreams: JSON.parse(r.datastreams) as ProductDatastream[], allow_list: r.allow_list === null ? null : (JSON.parse(r.allow_list) as string[]) })
 
 
-export class SqliteStore implements Store {
+/**
+ * SQLite's own failures, met in a call on this connection (better-sqlite3's SqliteError: SQLITE_FULL,
+ * SQLITE_IOERR_…, SQLITE_READONLY, SQLITE_BUSY, SQLITE_CORRUPT, a trigger someone else added that raised, …):
+ * SQLite rolled the transaction back, nothing of it was stored, so the store's "commit-failed" (503
+ * E_STORE_FAILED with retry_after_ms). The codes a statement of ours would earn by itself being wrong
+ * (SQLITE_ERROR: bad SQL; MISUSE, RANGE, MISMATCH: a bad call or binding) are programming errors: undefined,
+ * so they are answered 500 and logged as such, not "send it again" for ever.
+ */
+export function sqliteFailure(e: unknown): StoreError | undefined {
+    const code = (e as { code?: unknown } | undefined)?.code
+    if (typeof code !== "string" || !code.startsWith("SQLITE_") || PROGRAMMING_ERRORS.has(code)) return undefined
+    return new StoreError("commit-failed", `the server's storage failed (${code}); nothing of this request was done, send it again`, STORE_RETRY_MS, e)
+}
+const PROGRAMMING_ERRORS = new Set(["SQLITE_ERROR", "SQLITE_MISUSE", "SQLITE_RANGE", "SQLITE_MISMATCH"])
+
+export class SqliteStore implements StoreEngine {
     private readonly db: Database.Database
     private readonly now: () => number
     /**
@@ -963,12 +978,9 @@ export class SqliteStore implements Store {
         return { journalMode: String(this.db.pragma("journal_mode", { simple: true })), synchronous: ["OFF", "NORMAL", "FULL", "EXTRA"][synchronous] ?? String(synchronous) }
     }
 
-    /** A failure of SQLite itself (code SQLITE_…) as the store's "commit-failed", logged; anything else as it is. */
-    storageFailure(e: unknown): unknown {
-        const code = (e as { code?: unknown } | undefined)?.code
-        if (e instanceof StoreError || typeof code !== "string" || !code.startsWith("SQLITE_")) return e
-        this.opts.onError?.(e)
-        return new StoreError("commit-failed", `the server's storage failed (${code}); nothing of this request was done, send it again`, STORE_RETRY_MS)
+    /** [StoreEngine] sqliteFailure: the boundary (storage/boundary.ts) asks it of whatever a call threw. */
+    failureOf(e: unknown): StoreError | undefined {
+        return sqliteFailure(e)
     }
 
     /** Resolves once datapoint writes can be committed without a wait: the writer thread, if any, has started. */
@@ -988,32 +1000,6 @@ export class SqliteStore implements Store {
         this.db.close()
         this.serverLock?.release()
     }
-}
-
-/** What a request asks of the store that is no request's: starting, claiming and closing it (their failures stop the server). */
-const LIFECYCLE_METHODS = new Set(["ready", "close", "claim", "provisioning"])
-
-/**
- * [P§6] SQLite's own failures in what the router asks of this connection (a full disk, an I/O error, a
- * database gone read-only: better-sqlite3's SqliteError, code SQLITE_FULL, SQLITE_IOERR_…) are the store's
- * "commit-failed", 503 E_STORE_FAILED with retry_after_ms, as the writer's commits are, and logged
- * (onError): SQLite rolled the transaction back, nothing of it was stored. Else a new feed, key or
- * product on a full disk was a 500 E_INTERNAL. Every async method of the store, those of its lifecycle aside.
- */
-for (const name of Object.getOwnPropertyNames(SqliteStore.prototype)) {
-    const method = (SqliteStore.prototype as unknown as Record<string, unknown>)[name]
-    if (LIFECYCLE_METHODS.has(name) || typeof method !== "function" || method.constructor.name !== "AsyncFunction") continue
-    Object.defineProperty(SqliteStore.prototype, name, {
-        value: async function (this: SqliteStore, ...args: unknown[]) {
-            try {
-                return await (method as (...a: unknown[]) => Promise<unknown>).apply(this, args)
-            } catch (e) {
-                throw this.storageFailure(e)
-            }
-        },
-        writable: true,
-        configurable: true,
-    })
 }
 
 /** The points a write changed, from what the writer answered (pairs of index and seq). */

@@ -28,6 +28,10 @@ export type StoreFailure =
     | "no-such-device"
     | "in-use" // another process uses the store in a way this one's use contradicts (Store.claim)
 
+/**
+ * A refusal (no cause), or a failure of the engine's own (a full disk, an I/O error, a lost database: its
+ * cause is the engine's error, for the log; the client gets the reason). storage/boundary.ts says who makes them.
+ */
 export class StoreError extends Error {
     constructor(
         readonly failure: StoreFailure,
@@ -35,9 +39,16 @@ export class StoreError extends Error {
         reason: string,
         /** when trying again makes sense: after at least this long */
         readonly retryAfterMs?: number,
+        /** the engine's error, when the engine failed */
+        cause?: unknown,
     ) {
-        super(reason)
+        super(reason, cause === undefined ? undefined : { cause })
     }
+}
+
+/** The engine failed (as opposed to refusing): the failures a client is told to send again after retry_after_ms, 503 E_STORE_FAILED. */
+export function isEngineFailure(e: StoreError): boolean {
+    return e.failure === "commit-failed" || e.failure === "unavailable" || e.failure === "commit-unknown"
 }
 
 /** Keys changed since the key check a write relied on (Store.writePoints' keysAsOf): nothing of it was stored; check the key again. */

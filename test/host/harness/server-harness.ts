@@ -38,6 +38,8 @@ export async function feedlineCli(args: string[]): Promise<string> {
 export interface TestServer extends RunningServer {
     dataDir: string
     ca: Buffer
+    /** the PostgreSQL database it serves from (--database-url), if any */
+    databaseUrl?: string
     /** close the server and delete its data folder */
     stop(): Promise<void>
 }
@@ -51,6 +53,7 @@ export async function startTestServer({ tokenMaxAgeMs, tokenMintRatePerSecond, t
     return {
         ...server,
         dataDir,
+        databaseUrl: opts.databaseUrl,
         ca: readFileSync(server.caCertPath),
         stop: async () => {
             await server.close()

@@ -4,10 +4,14 @@
 // adds fails the change's transaction as a full disk does (SQLite rolls it back); found on a full tmpfs, where
 // POST /feeds, /keys and /products were 500.
 import assert from "node:assert/strict"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Writable } from "node:stream"
 import { test } from "node:test"
 import Database from "better-sqlite3"
-import { http, serverForThisFile } from "../harness/server-harness.ts"
+import { http, serverForThisFile, startTestServer } from "../harness/server-harness.ts"
+import { until } from "../harness/until.ts"
 
 const s = await serverForThisFile()
 const master = s.credentials.masterKey
@@ -77,4 +81,56 @@ test("renaming a feed whose journal cannot be moved into the tables is 503 E_STO
         restore()
     }
     assert.equal((await http(s, "GET", `/v2/feeds/${feed}`, { key: master })).body.title, "old")
+})
+
+// A storage failure is logged once, with the call it failed in: the store reports its own failures (its
+// boundary, devs/server/storage/boundary.ts) and nobody logs a StoreError again. Background work logged it
+// twice ("store commit failed; the writes were refused (503)", then "retention failed"), and so did a
+// request ("store commit failed", then "request failed").
+test("a storage failure is logged once: background work's (retention at start) and a request's (POST /feeds)", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "feedline-failure-log-"))
+    try {
+        const before = await startTestServer({ dataDir })
+        await before.store.writePoints(before.credentials.feedId, [{ stream: "temp", atMs: 1000, value: "from 1970" }])
+        await before.close()
+        const db = new Database(join(dataDir, "feedline.db"))
+        db.exec("CREATE TRIGGER fail_prune BEFORE DELETE ON datapoints BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+        db.close()
+        const lines: any[] = []
+        const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(...chunk.toString().trim().split("\n").map((l: string) => JSON.parse(l))), done()) })
+        const errorLines = () => lines.filter((l) => l.level >= 50)
+        // the retention's first run, at start, fails
+        const server = await startTestServer({ dataDir, retentionDays: 1, logLevel: "warn", logDestination: sink })
+        try {
+            await until("the retention's failure to be logged", () => errorLines().length > 0)
+            // many event-loop turns: a second line (the background caller's) would be in by now
+            assert.equal((await http(server, "GET", "/v2/feeds", { key: server.credentials.masterKey })).status, 200)
+            assert.deepEqual(
+                errorLines().map((l) => [l.call, l.err?.message]),
+                [["prune", "disk on fire"]],
+                JSON.stringify(errorLines()),
+            )
+            const restore = ((other: Database.Database) => {
+                other.exec("CREATE TRIGGER fail_feeds BEFORE INSERT ON feeds BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+                return () => (other.exec("DROP TRIGGER fail_feeds"), other.close())
+            })(new Database(join(dataDir, "feedline.db")))
+            let r
+            try {
+                r = await http(server, "POST", "/v2/feeds", { key: server.credentials.masterKey, body: { title: "on a full disk" } })
+            } finally {
+                restore()
+            }
+            assert.deepEqual([r.status, r.body.code], [503, "E_STORE_FAILED"])
+            assert.equal((await http(server, "GET", "/v2/feeds", { key: server.credentials.masterKey })).status, 200)
+            assert.deepEqual(
+                errorLines().map((l) => l.call),
+                ["prune", "createFeed"],
+                JSON.stringify(errorLines()),
+            )
+        } finally {
+            await server.close()
+        }
+    } finally {
+        rmSync(dataDir, { recursive: true, force: true })
+    }
 })

@@ -112,7 +112,7 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
     })
 
     test("feedline keys --database-url: a key the CLI makes works on both processes at once; revoked by the CLI, its subscriptions end", async (t) => {
-        const databaseUrl = (a.store as unknown as { opts: { url: string } }).opts.url
+        const databaseUrl = a.databaseUrl!
         const cliDir = mkdtempSync(join(tmpdir(), "feedline-keys-cli-"))
         t.after(() => rmSync(cliDir, { recursive: true, force: true }))
         const cli = async (...args: string[]) =>
@@ -234,7 +234,7 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
     test("a second server on the database without --redis-url is refused, saying what to do", async () => {
         const dataDir = mkdtempSync(join(tmpdir(), "feedline-alone-"))
         try {
-            const databaseUrl = (a.store as unknown as { opts: { url: string } }).opts.url
+            const databaseUrl = a.databaseUrl!
             await assert.rejects(startServer({ dataDir, databaseUrl, devicePort: 0, appPort: 0, logLevel: "silent" }), (e: Error) => /--redis-url/.test(e.message) && (e as { code?: string }).code === "E_BAD_CONFIG")
         } finally {
             rmSync(dataDir, { recursive: true, force: true })
@@ -242,7 +242,7 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
     })
 
     test("a process that dies (SIGKILL) drops out of the others' session lists", async (t) => {
-        const databaseUrl = (a.store as unknown as { opts: { url: string } }).opts.url
+        const databaseUrl = a.databaseUrl!
         const child = await startServerProcess({ dataDir: a.dataDir, args: ["--database-url", databaseUrl, "--redis-url", services.redis.url] })
         t.after(() => child.stop("SIGKILL"))
         const ca = a.ca
