@@ -91,6 +91,9 @@ class Histogram {
     }
 }
 
+/** The shares of --max-connections-per-key feedline_keys_near_connection_limit counts keys at: half, nearly, at it. */
+export const KEY_CONNECTION_SHARES: readonly number[] = [0.5, 0.9, 1]
+
 export class Metrics {
     readonly connectionsTotal = new Family("feedline_connections_total", "Connections accepted, by transport.", "counter")
     readonly connectionsOpen = new Family("feedline_connections_open", "Connections open now, by transport.", "gauge")
@@ -113,6 +116,18 @@ export class Metrics {
         "feedline_http_connections_refused_total",
         "App-port HTTP connections closed at their accept, over the HTTP connection bound: address or total.",
         "counter",
+    )
+    // connections per key: aggregates, never a series per key (keys are tenants: unbounded); which keys, GET /v2/sessions
+    readonly keyConnectionsLimit = new Family("feedline_key_connections_limit", "Connections one (non-master) key may hold in this process: --max-connections-per-key.", "gauge")
+    readonly keyConnectionsMost = new Family(
+        "feedline_key_connections_most",
+        "The most device-port and WebSocket connections any one key holds now, master keys not counted (sampled at each scrape).",
+        "gauge",
+    )
+    readonly keysNearConnectionLimit = new Family(
+        "feedline_keys_near_connection_limit",
+        "Keys holding at least this share of --max-connections-per-key now, by share: 0.5, 0.9, 1 (at the limit: their next connection is refused 429 E_TOO_MANY_CONNECTIONS_FOR_KEY); sampled at each scrape.",
+        "gauge",
     )
     readonly subscriptions = new Family("feedline_subscriptions", "Subscriptions live now.", "gauge")
     readonly fanoutBusy = new Family("feedline_fanout_busy_total", "Writes refused (429 E_FANOUT_BUSY) because their feed owed its subscribers too many pushes.", "counter")
@@ -179,6 +194,9 @@ export class Metrics {
             this.proxyHeadersRefused,
             this.httpConnectionsOpen,
             this.httpConnectionsRefused,
+            this.keyConnectionsLimit,
+            this.keyConnectionsMost,
+            this.keysNearConnectionLimit,
             this.subscriptions,
             this.fanoutBusy,
             this.pushesOwed,

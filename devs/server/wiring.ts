@@ -52,7 +52,7 @@ import {
     TLS_HANDSHAKE_TIMEOUT_MS,
 } from "./limits.ts"
 import { LogThrottle, type Logger } from "./log.ts"
-import type { Metrics } from "./metrics.ts"
+import { KEY_CONNECTION_SHARES, type Metrics } from "./metrics.ts"
 import type { ServerOptions } from "./options.ts"
 import { Buckets } from "./ratelimit.ts"
 import { Router } from "./router.ts"
@@ -188,6 +188,12 @@ export function wireServer(f: Foundations): Wired {
         maxPerAddress: opts.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS,
         maxUnauthenticatedPerAddress: opts.maxUnauthenticatedPerAddress ?? MAX_UNAUTHENTICATED_PER_ADDRESS,
         maxPerKey: opts.maxConnectionsPerKey ?? maxConnectionsPerKeyOf(maxConnections),
+    })
+    metrics.keyConnectionsLimit.set({}, admission.limits.maxPerKey)
+    metrics.sampleOnRender(() => {
+        const { most, keysAtLeast } = admission.keyConnections(KEY_CONNECTION_SHARES)
+        metrics.keyConnectionsMost.set({}, most)
+        KEY_CONNECTION_SHARES.forEach((share, i) => metrics.keysNearConnectionLimit.set({ share: String(share) }, keysAtLeast[i]))
     })
     const sessionDeps: SessionDeps = {
         keepaliveWheel: wheel,

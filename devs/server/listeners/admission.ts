@@ -180,6 +180,23 @@ export class Admission {
         else this.byKey.set(keyId, open)
     }
 
+    /**
+     * [metrics] Connections per key now, bounded whatever the number of keys: the most any one key holds, and
+     * how many keys hold at least each share of maxPerKey (at 1: at the cap, their next connection is refused).
+     * A walk over the keys with connections (at most one per connection): once per scrape.
+     */
+    keyConnections(shares: readonly number[]): { most: number; keysAtLeast: number[] } {
+        const { maxPerKey } = this.limits
+        const thresholds = shares.map((share) => Math.ceil(share * maxPerKey))
+        const keysAtLeast = shares.map(() => 0)
+        let most = 0
+        for (const open of this.byKey.values()) {
+            if (open > most) most = open
+            for (let i = 0; i < thresholds.length; ++i) if (open >= thresholds[i]) keysAtLeast[i]++
+        }
+        return { most, keysAtLeast }
+    }
+
     /** open connections, and those not yet authenticated, from `address` */
     countsOf(address: string): { open: number; unauthenticated: number } {
         const a = this.byAddress.get(address)

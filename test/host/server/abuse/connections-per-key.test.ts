@@ -99,3 +99,32 @@ test("every close frees the key's slot: opening and closing past the cap, round 
     await assertRefused(await connect("ws", keyA), "after the rounds: over the cap")
     held.forEach((o) => o.client.close())
 })
+
+/** One sample of GET /metrics (`name{labels}` as rendered), undefined when absent. */
+async function metric(name: string): Promise<number | undefined> {
+    const text = await (await fetch(`http://127.0.0.1:${s.appPort}/metrics`)).text()
+    const line = text.split("\n").find((l) => l.startsWith(name + " "))
+    return line === undefined ? undefined : Number(line.slice(name.length + 1))
+}
+
+// An operator seeing 429 E_TOO_MANY_CONNECTIONS_FOR_KEY could not see who was near the cap: the metrics say how
+// near the nearest key is and how many keys are near it, bounded whatever the number of keys (no series per
+// key; which keys, GET /v2/sessions with a master key)
+test("GET /metrics: the limit, the most connections one key holds, and how many keys hold half, 90% and all of it", async () => {
+    assert.equal(await metric("feedline_key_connections_limit"), MAX_PER_KEY)
+    const a = await fill(["tls", "ws", "tls"], keyA) // at the cap (3 of 3)
+    const b = await fill(["ws", "tls"], keyB) // 2 of 3: over half, under 90%
+    const masters = await Promise.all(Array.from({ length: MAX_PER_KEY + 2 }, () => connect("ws", master))) // not counted
+    for (const m of masters) assert.equal(m.status, 200, JSON.stringify(m.body))
+    try {
+        assert.equal(await metric("feedline_key_connections_most"), MAX_PER_KEY)
+        assert.deepEqual(
+            [await metric('feedline_keys_near_connection_limit{share="0.5"}'), await metric('feedline_keys_near_connection_limit{share="0.9"}'), await metric('feedline_keys_near_connection_limit{share="1"}')],
+            [2, 1, 1],
+        )
+    } finally {
+        for (const o of [...a, ...b, ...masters]) o.client.close()
+    }
+    await until("the keys' connections closed", async () => (await metric("feedline_key_connections_most")) === 0, undefined, SERVER_POLL_MS)
+    assert.equal(await metric('feedline_keys_near_connection_limit{share="0.5"}'), 0)
+})
