@@ -12,7 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, test } from "node:test"
 import Database from "better-sqlite3"
-import { COMPACT_CHUNK_ROWS, COMPACT_JOURNAL_ROWS, PointWriter } from "../../../../devs/server/storage/point-writer.ts"
+import { appendStatementRows, COMPACT_CHUNK_ROWS, COMPACT_JOURNAL_ROWS, PointWriter } from "../../../../devs/server/storage/point-writer.ts"
 import { MIGRATIONS, SCHEMA_VERSION, SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
 
 const T0 = Date.UTC(2026, 11, 6, 12)
@@ -352,6 +352,35 @@ test("journal: one commit across many feeds, with duplicates inside it and a mis
         assert.deepEqual(rowsOf(path), { journal: 0, datapoints: 40 * 4 })
         assert.equal(db.prepare("SELECT value FROM datapoints WHERE feed = ? AND stream = 'd'").pluck().get(ids[0]), "2")
         assert.equal(db.prepare("SELECT current_value FROM datastreams WHERE feed = ? AND id = 'a'").pluck().get(ids[39]), "y")
+    } finally {
+        db.close()
+    }
+})
+
+test("journal: a commit's rows go in at most two INSERTs up to 64 rows, and commits of every size from 1 to 130 rows journal each row once, in seq order", async () => {
+    // the statements' sizes: every size to 16, then multiples of 16 to 64 (19 prepared statements at most)
+    const sizes = new Set<number>()
+    for (let n = 1; n <= 200; n++) {
+        const parts: number[] = []
+        for (let left = n; left > 0; left -= parts.at(-1)!) parts.push(appendStatementRows(left))
+        assert.equal(parts.reduce((a, b) => a + b, 0), n)
+        if (n <= 64) assert.ok(parts.length <= 2, `${n} rows: ${parts.join(" + ")}`)
+        parts.forEach((p) => sizes.add(p))
+    }
+    assert.deepEqual([...sizes].sort((a, b) => a - b), [...Array.from({ length: 16 }, (_, i) => i + 1), 32, 48, 64])
+    const { db, writer, ids } = await writerWithFeeds(1)
+    try {
+        let at = T0
+        const written: number[] = []
+        for (let n = 1; n <= 130; n++) {
+            const batch = Array.from({ length: n }, (_, k) => ({ feed: ids[0], points: [{ stream: `s${k % 7}`, atMs: at++, value: String(n) }] }))
+            for (const o of writer.commit(batch, T0)) written.push((o as number[])[1])
+        }
+        const rows = db.prepare("SELECT seq, at_ms AS at FROM ingest_journal ORDER BY seq").all() as { seq: number; at: number }[]
+        assert.equal(rows.length, (130 * 131) / 2)
+        assert.deepEqual(rows.map((r) => r.seq), written)
+        assert.deepEqual(rows.map((r) => r.seq), rows.map((_, i) => rows[0].seq + i), "consecutive seqs")
+        assert.deepEqual(rows.map((r) => r.at), rows.map((_, i) => T0 + i), "each row once, in the order written")
     } finally {
         db.close()
     }
