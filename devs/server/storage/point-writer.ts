@@ -177,8 +177,8 @@ const JOURNAL_COLUMNS = 6
 const APPEND_CHUNK_ROWS = 64
 /**
  * Below this many rows a journal INSERT has a statement of its own size; above, sizes go by multiples of
- * it (appendStatementRows). 19 statements in all (1–16, 32, 48, 64 rows; ~190 KiB prepared, against ~1.4
- * MiB for all 64 sizes).
+ * it (appendStatementRows). 19 statements in all (1–16, 32, 48, 64 rows; 128–256 KiB of RSS once all are
+ * prepared, against 1.3–1.4 MiB for all 64 sizes).
  */
 const EXACT_APPEND_ROWS = 16
 
@@ -360,9 +360,9 @@ export class PointWriter {
 
     /**
      * Inserts `rows` (six values a row, in seq order) into the journal, emptied after, in at most two
-     * statements for up to APPEND_CHUNK_ROWS rows (appendStatementRows): a statement run costs about as
-     * much as ten rows' inserts (~13k instructions: the bind, the step's cursors, the reset), which a commit
-     * of a few points paid two or three times over in the halving statements before.
+     * statements for up to APPEND_CHUNK_ROWS rows (appendStatementRows): a statement run costs ~10k
+     * instructions besides its rows (the bind call, the step's cursors, the reset), which a commit of a few
+     * points paid two or three times over in the halving statements before (64, 32, … 1).
      */
     private appendRows(): void {
         const rows = this.rows
