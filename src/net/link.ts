@@ -241,6 +241,14 @@ export class Link {
     claim(line: (token: string) => string, answer: (r: Response) => void) {
         this.claimLine = line
         this.claimAnswer = answer
+        // startLink() reads the claim's settings after link.start(): the welcome may already be in
+        if (this.isUp()) this.sendClaim(this.deps.now())
+    }
+
+    private sendClaim(now: number) {
+        const token = this.requests.nextToken()
+        this.requests.add(token, "claim", 0, now, this.keepalive.timeoutMs)
+        this.send(this.claimLine(token))
     }
 
     /** [fleet] The claimed feed and key: batches go there from now on, authenticated on their first request. */
@@ -433,11 +441,7 @@ export class Link {
         this.upSinceMs = now
         this.succeeded(now)
         this.to("up", `welcome, session ${w.session}`)
-        if (this.claimLine) {
-            const token = this.requests.nextToken()
-            this.requests.add(token, "claim", 0, now, this.keepalive.timeoutMs)
-            this.send(this.claimLine(token))
-        }
+        if (this.claimLine) this.sendClaim(now)
         for (let i = 0; i < this.subs.count(); ++i) if (this.subs.wanted(i)) this.sendSubscribe(i)
         this.flush()
     }

@@ -77,6 +77,19 @@ describe("claim step", () => {
         for (const r of h.t.requests()) if (r.resource === "/products/p0a1b2c3d/claims") claims++
         expect(claims).toBe(1)
     })
+    test("a claim put in after the welcome (startLink reads its settings after link.start()) is sent at once, not only after the next welcome", async () => {
+        const h = makeLink({ apiKey: "", feedId: 1, backoff: { baseMs: 1000, capMs: 60000, stableMs: 10000 } })
+        h.link.start()
+        h.link.tick()
+        h.link.onOpen()
+        rx(h, welcomeLine(SERVER_TIME_MS))
+        expect(h.t.requests().length).toBe(0)
+        const c: ClaimHarness = { h: h, claim: claimThrough(h.link, { productId: "p0a1b2c3d", code: "CODE", hardwareId: "12abdd2289421234" }, (m: string) => {}), logs: [] }
+        expect(h.t.requests().length).toBe(1)
+        answer(c, 201, `{"device":"d1","feed":42,"key":"K3Y","resource":"/feeds/42","policies":{}}`)
+        expect(c.claim.got["feed"]).toBe(42)
+        expect(h.t.opens).toBe(1)
+    })
     test("a refusal only the operator can undo (409 E_ALREADY_CLAIMED): its reason logged, the connection left, asked again after REFUSED_RETRY_MS, not before", async () => {
         const c = makeClaiming()
         const h = c.h
