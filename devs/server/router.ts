@@ -112,6 +112,14 @@ function matchOnce(resource: string): Matched | undefined {
     return m ?? undefined
 }
 
+/** The HTTP methods `resource` answers (HEAD with GET), for a 405's Allow over HTTP (RFC 9110); undefined: no such resource. */
+export function httpMethodsOf(resource: string): string | undefined {
+    const m = matchOnce(resource)
+    if (!m) return undefined
+    const methods = [...Object.keys(m.route.routes), ...Object.keys(m.route.open ?? {})].flatMap((v) => (v === "get" ? ["GET", "HEAD"] : [v.toUpperCase()]))
+    return methods.join(", ")
+}
+
 /** [P§10] feed ids are positive integers */
 function feedIdOf(text: string | undefined): number {
     if (text === undefined) return 0

@@ -14,7 +14,7 @@ import type { Logger } from "../log.ts"
 import type { Metrics } from "../metrics.ts"
 import type { Buckets } from "../ratelimit.ts"
 import { limitKeyOf } from "../limit-key.ts"
-import type { Router } from "../router.ts"
+import { httpMethodsOf, type Router } from "../router.ts"
 import { corsHeadersOf, isPreflight, preflightHeadersOf, type CorsPolicy } from "./cors.ts"
 import type { HttpConnections } from "./http-connections.ts"
 import { UNTRUSTED_PROXY_HEADER, untrustedProxyHeader } from "./proxy-front.ts"
@@ -257,6 +257,8 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
                 const { response } = await deps.router.handle({ transport: "http", remoteAddress }, envelope)
                 const body = response.body as Record<string, unknown> | undefined
                 const headers = retryAfterOf(body)
+                const allow = response.status === 405 ? httpMethodsOf(envelope.resource!) : undefined
+                if (allow) headers.allow = allow
                 if (response.status === 201 && typeof body?.resource === "string") headers.location = REST_PREFIX + body.resource
                 return sendJson(res, response.status, response.body, headers)
             }

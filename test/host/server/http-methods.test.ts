@@ -109,3 +109,9 @@ test("a REST body starting with a byte order mark is read as JSON, as at the sta
     const stored = await exchange(`GET /v2/feeds/${feed}/datastreams/bom HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\n\r\n`)
     assert.equal(JSON.parse(stored.body).current_value, "1")
 })
+
+test("a resource that does not answer the method is 405 with its own Allow", async () => {
+    const r = await exchange(`PUT /v2/feeds HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\ncontent-length: 2\r\n\r\n{}`)
+    assert.deepEqual([r.status, JSON.parse(r.body).code], [405, "E_NOT_ALLOWED"])
+    assert.equal(r.headers.allow, "GET, HEAD, POST")
+})
