@@ -124,8 +124,22 @@ export class FleetDevice {
         }
     }
 
-    /** subscribes from the last command handled; a refusal (429 E_KEY_RATE_LIMITED, 503) is returned: the link drops and dials again after its hint */
+    /**
+     * Subscribes from the last command handled. A 429 or 503 (E_KEY_RATE_LIMITED in a storm on a shared
+     * key) is asked again after its retry_after_ms on this connection, as the firmware does; another
+     * refusal is returned: the link drops and dials again.
+     */
     private async subscribe(c: FeedlineConnection): Promise<ClientError | undefined> {
+        for (;;) {
+            const refused = await this.subscribeOnce(c)
+            if (refused === undefined || (refused.status !== 429 && refused.status !== 503) || c.state === "closed") return refused
+            this.losses.push({ code: refused.code, serverCode: refused.serverCode, retryAfterMs: refused.retryAfterMs, atMs: performance.now(), message: refused.message, delayMs: refused.retryAfterMs ?? 0, upForMs: -1 })
+            await new Promise((resolve) => setTimeout(resolve, Math.max(1000, refused.retryAfterMs ?? 0)))
+            if ((c.state as string) === "closed" || this.stopped) return undefined
+        }
+    }
+
+    private async subscribeOnce(c: FeedlineConnection): Promise<ClientError | undefined> {
         const since = this.lastCommandAt ?? this.o.since
         const onPush = (push: Response) => {
             const at = (push.body as { at?: string } | undefined)?.at
