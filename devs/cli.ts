@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // feedline: the command line of the socket server. `feedline --help` lists the commands.
-import { existsSync, writeFileSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import { describeKey, KeyRing } from "./server/auth/keys.ts"
 import { credentialsPath } from "./server/credentials.ts"
+import { writeFileWhole } from "./server/write-whole.ts"
 import { ApiError, ConfigError, UnavailableError } from "./server/errors.ts"
 import { startServer, type ServerOptions } from "./server/index.ts"
 import { isWorker, reportReady, runPrimary } from "./server/workers.ts"
@@ -246,7 +247,7 @@ async function serve(args: string[]): Promise<void> {
             count: workers,
             log: (message) => process.stderr.write(`feedline: ${message}\n`),
             onReady: (ready, pids) => {
-                if (v["ready-file"]) writeFileSync(v["ready-file"], JSON.stringify({ ...ready, kind: undefined, pid: process.pid, workers: pids }) + "\n")
+                if (v["ready-file"]) writeFileWhole(v["ready-file"], JSON.stringify({ ...ready, kind: undefined, pid: process.pid, workers: pids }) + "\n")
             },
         })
         process.exit(code)
@@ -265,7 +266,7 @@ async function serve(args: string[]): Promise<void> {
     if (isWorker) reportReady(ready)
     else if (v["ready-file"]) {
         try {
-            writeFileSync(v["ready-file"], JSON.stringify({ ...ready, pid: process.pid }) + "\n")
+            writeFileWhole(v["ready-file"], JSON.stringify({ ...ready, pid: process.pid }) + "\n")
         } catch (e) {
             // whoever waits for it would wait for ever: stop, and say why
             await server.close()

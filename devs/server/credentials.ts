@@ -4,11 +4,12 @@
 // starting at once call this one at a time (startServer holds the data folder's lock and the store's
 // provisioning lock): the first makes them, the others find the file, or, on another host's data folder,
 // find the master key in the shared database and make nothing.
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import type { KeyRing } from "./auth/keys.ts"
 import { StoreError, type Store } from "./storage/store.ts"
 import { isoOf } from "./time.ts"
+import { writeFileWhole } from "./write-whole.ts"
 
 export interface Credentials {
     masterKey: string
@@ -64,8 +65,6 @@ export async function ensureCredentials(dataDir: string, store: Store, keys: Key
         deviceKeyId: device.record.id,
         created: isoOf(now()),
     }
-    // whole or not at all: written beside it, then renamed into place
-    writeFileSync(`${path}.tmp`, JSON.stringify(file, null, 2) + "\n", { mode: 0o600 })
-    renameSync(`${path}.tmp`, path)
+    writeFileWhole(path, JSON.stringify(file, null, 2) + "\n", 0o600)
     return { credentials: { masterKey: file.masterKey, feedId: file.feedId, deviceKey: file.deviceKey }, created: true }
 }
