@@ -27,6 +27,8 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
         sinceMs = parseTime(ctx.params.since)
         if (sinceMs === undefined) throw unprocessable("E_BAD_PARAM", "since must be an `at` as the server wrote it (ISO-8601) or ms since the epoch")
     }
+    const afterSeq = afterParam(ctx.params.after)
+    if (afterSeq !== undefined && sinceMs !== undefined) throw unprocessable("E_BAD_PARAM", "give since or after, not both: after (a push's seq) replays every change after it, backfills included")
     // [P§8] the most datapoints one replay may send: a device sizes it by its memory
     const limit = intParam(ctx.params, "limit", 1, MAX_REPLAY_POINTS, MAX_REPLAY_POINTS, "E_BAD_PARAM", "the rest follows on resubscribing with next_since")!
     let timeoutMs: number | undefined
@@ -50,10 +52,23 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
         },
         expiresInMs: grant.expiresMs === undefined ? undefined : () => grant.expiresMs! - deps.now(),
         sinceMs,
+        afterSeq,
+        withSeq: afterSeq !== undefined,
         limit,
         timeoutMs,
     })
     return { status: 200, body: subscribed.body, after: subscribed.start }
+}
+
+/**
+ * [P§8] `params.after`: the `seq` of the last push handled (a number, or its digits), or "latest" (no replay,
+ * only the cursor); undefined when absent.
+ */
+function afterParam(v: unknown): number | "latest" | undefined {
+    if (v === undefined || v === "latest") return v
+    const n = typeof v === "number" ? v : typeof v === "string" && /^\d{1,16}$/.test(v) ? Number(v) : NaN
+    if (!Number.isSafeInteger(n) || n < 0) throw unprocessable("E_BAD_PARAM", 'after must be the "seq" of the last push handled (an integer, 0 or more) or "latest"')
+    return n
 }
 
 /**

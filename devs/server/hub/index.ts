@@ -22,8 +22,8 @@ import {
 import type { Store, StoredPoint } from "../storage/store.ts"
 import { isoOf } from "../time.ts"
 import { Fanout, type FanoutClock, type FanoutLimits, type Reservation } from "./fanout.ts"
-import { ChangeBatch, pushLine, type ChangeEvent } from "./push.ts"
-import { readReplay } from "./replay.ts"
+import { ChangeBatch, pushHead, pushLine, seqPushTail, type ChangeEvent } from "./push.ts"
+import { readReplay, readSeqReplay, type ReplayRead } from "./replay.ts"
 import { StampOrder } from "./stamp-order.ts"
 import { finalPushLine, Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
 import { WheelTimer, type TimerWheel } from "../timer-wheel.ts"
@@ -84,7 +84,7 @@ export const DEFAULT_HUB_LIMITS: HubLimits = {
 }
 
 export interface HubDeps {
-    store: Pick<Store, "replay" | "feedExists" | "lastStamps">
+    store: Pick<Store, "replay" | "replayAfterSeq" | "feedExists" | "lastStamps">
     clock?: HubClock
     limits?: Partial<HubLimits>
     /** told the number of subscriptions whenever it changes (the metrics gauge) */
@@ -114,6 +114,11 @@ export type HubMessage =
 export interface SubscribeRequest extends SubscriptionSpec {
     /** replay the datapoints stored with an `at` after this first */
     sinceMs?: number
+    /**
+     * [P§8] `after`: replay the datapoints written after the change with this sequence number first, in commit
+     * order, and push with `seq` ("latest": no replay, only the cursor); excludes sinceMs
+     */
+    afterSeq?: number | "latest"
     /** the most datapoints the replay sends */
     limit: number
     /** end the subscription this long after it went live */
@@ -121,8 +126,11 @@ export interface SubscribeRequest extends SubscriptionSpec {
 }
 
 export interface Subscribed {
-    /** the acknowledgement's body: set when the replay was cut (the subscription is then not live) */
-    body?: { replayed: number; truncated: true; next_since: string }
+    /**
+     * the acknowledgement's body: set when the replay was cut (the subscription is then not live), or for a
+     * subscription made with `after`: the cursor to resubscribe from while no push came (`seq`)
+     */
+    body?: { replayed: number; truncated: true; next_since: string } | { replayed: number; truncated: true; next_after: number } | { seq: number }
     /** Run right after the acknowledgement is queued: the replay's pushes, then live (and the timeout starts). */
     start(): void
 }
@@ -270,11 +278,14 @@ export class Hub {
             const ms = req.timeoutMs
             sub.timer = this.clock.setTimer(() => sub.end(408, "E_SUBSCRIPTION_ENDED", `the subscription's timeout of ${ms} ms elapsed; subscribe again to go on`), Math.max(0, timeoutInMs))
         }
-        if (req.sinceMs === undefined) return { start: () => (sub.goLive([]), startTimer()) }
+        if (req.sinceMs === undefined && req.afterSeq === undefined) return { start: () => (sub.goLive([]), startTimer()) }
 
-        let replay
+        let replay: ReplayRead & { highSeq?: number }
         try {
-            replay = await readReplay(this.deps.store, req.feed, req.stream, req.sinceMs, req.limit)
+            replay =
+                req.afterSeq !== undefined
+                    ? await readSeqReplay(this.deps.store, req.feed, req.stream, req.afterSeq === "latest" ? undefined : req.afterSeq, req.limit)
+                    : await readReplay(this.deps.store, req.feed, req.stream, req.sinceMs!, req.limit)
         } catch (e) {
             this.forget(sub)
             // the subscription it replaced is gone with it (live changes went to this one): its end is said, as every end is
@@ -285,16 +296,24 @@ export class Hub {
             throw e
         }
         const events = replay.points.map((p) => pointEvent(req.feed, p))
+        const last = replay.points[replay.points.length - 1]
         if (replay.truncated) {
-            // not live: the client resubscribes with next_since and gets the rest, then live changes
+            // not live: the client resubscribes with next_since (next_after) and gets the rest, then live changes
             this.forget(sub)
-            const nextSince = isoOf(replay.points[replay.points.length - 1].atMs)
+            if (replay.highSeq !== undefined) {
+                return {
+                    body: { replayed: events.length, truncated: true, next_after: last.seq },
+                    start: () => target.deliver(events.map((ev) => pushHead(req.token) + seqPushTail(ev))),
+                }
+            }
             return {
-                body: { replayed: events.length, truncated: true, next_since: nextSince },
+                body: { replayed: events.length, truncated: true, next_since: isoOf(last.atMs) },
                 start: () => target.deliver(events.map((ev) => pushLine(req.token, ev))),
             }
         }
-        return { start: () => (sub.goLive(events, replay.seen), startTimer()) }
+        // [P§8] `after`: the cursor to keep until a push moves it (every change of the feed up to it is replayed or older)
+        const body = replay.highSeq !== undefined ? { seq: Math.max(replay.highSeq, last?.seq ?? 0) } : undefined
+        return { body, start: () => (sub.goLive(events, replay.seen), startTimer()) }
     }
 
     /** [P§8] Removes a connection's subscriptions: the one with `token`, all to `resource`, or all; how many. */

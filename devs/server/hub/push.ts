@@ -44,6 +44,15 @@ export function pushTail(ev: ChangeEvent): string {
     return `,"status":200,"resource":${resource},"body":{"id":${quote(ev.stream)},"current_value":${quote(ev.value!)},"at":"${isoOf(ev.atMs!)}"}}`
 }
 
+/**
+ * [P§8] A push tail for a subscription made with `after`: a datapoint's body also carries its `seq`, the
+ * cursor to resubscribe from; a deletion carries none (it moves no cursor).
+ */
+export function seqPushTail(ev: ChangeEvent): string {
+    if (ev.stream === undefined || ev.deleted) return pushTail(ev)
+    return `,"status":200,"resource":${quote(changeResource(ev))},"body":{"id":${quote(ev.stream)},"current_value":${quote(ev.value!)},"at":"${isoOf(ev.atMs!)}","seq":${ev.seq}}}`
+}
+
 /** The start of every push line of one subscription. */
 export function pushHead(token: string): string {
     return `{"token":${quote(token)}`
@@ -57,6 +66,8 @@ export function pushLine(token: string, ev: ChangeEvent): string {
 /** The changes of one write to one feed, with each push tail rendered once, when first needed. */
 export class ChangeBatch {
     private readonly tails: (string | undefined)[]
+    /** the tails with `seq` ([P§8] `after` subscriptions), made only when one of those is covered */
+    private seqTails?: (string | undefined)[]
 
     constructor(readonly events: ChangeEvent[]) {
         this.tails = new Array(events.length)
@@ -64,5 +75,9 @@ export class ChangeBatch {
 
     tail(i: number): string {
         return (this.tails[i] ??= pushTail(this.events[i]))
+    }
+
+    seqTail(i: number): string {
+        return ((this.seqTails ??= new Array(this.events.length))[i] ??= seqPushTail(this.events[i]))
     }
 }

@@ -47,3 +47,20 @@ export async function readReplay(store: Pick<Store, "replay">, feed: number, str
         read = Math.max(read * 2, MAX_REPLAY_POINTS + 1)
     }
 }
+
+/**
+ * [P§8] The replay after the change with sequence number `afterSeq` (a subscribe's `after`), in commit order:
+ * at most `limit` points; seqs are one per point, so a cut splits nothing (next_after = the last one sent).
+ * `highSeq`: the subscription's cursor when nothing is replayed (storage/store.ts SeqReplay).
+ */
+export async function readSeqReplay(
+    store: Pick<Store, "replayAfterSeq">,
+    feed: number,
+    stream: string | undefined,
+    afterSeq: number | undefined,
+    limit: number,
+): Promise<ReplayRead & { highSeq: number }> {
+    const r = await store.replayAfterSeq(feed, stream, afterSeq, limit + 1)
+    const truncated = r.points.length > limit
+    return { points: truncated ? r.points.slice(0, limit) : r.points, truncated, seen: r.seen, highSeq: r.highSeq }
+}

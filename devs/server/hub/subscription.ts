@@ -3,7 +3,7 @@
 // forgets it.
 import { encodeResponse, errorBody } from "../../../src/protocol.ts"
 import type { CommitRef } from "../storage/store.ts"
-import { isFeedDeletion, pushHead, pushTail, type ChangeBatch, type ChangeEvent } from "./push.ts"
+import { isFeedDeletion, pushHead, pushTail, seqPushTail, type ChangeBatch, type ChangeEvent } from "./push.ts"
 
 /** The connection side of subscriptions (a session): it takes lines and bounds its own queue. */
 export interface PushTarget {
@@ -33,6 +33,8 @@ export interface SubscriptionSpec {
     refusal: () => Refusal | undefined
     /** a token's subscription: ms from now until the token expires (the hub ends the subscription then) */
     expiresInMs?: () => number
+    /** [P§8] made with `after`: its datapoint pushes carry their `seq` (push.ts seqPushTail) */
+    withSeq?: boolean
 }
 
 /** Why a subscription's credential no longer reads its feed: 401 E_TOKEN_EXPIRED (get a new token), else 403 E_FORBIDDEN. */
@@ -56,6 +58,9 @@ export class Subscription {
     /** whether a change was committed before the replay was read: in the replay already (or older than it), not pushed again */
     private seenByReplay: (c: CommitRef) => boolean = NOTHING_SEEN
     private readonly head: string
+    /** how this subscription renders a change after its token: with `seq` or without */
+    private readonly tailOf: (ev: ChangeEvent) => string
+    private readonly withSeq: boolean
 
     constructor(
         readonly target: PushTarget,
@@ -69,6 +74,8 @@ export class Subscription {
         this.stream = spec.stream
         this.refusal = spec.refusal
         this.head = pushHead(spec.token)
+        this.withSeq = spec.withSeq === true
+        this.tailOf = this.withSeq ? seqPushTail : pushTail
     }
 
     covers(ev: ChangeEvent): boolean {
@@ -79,7 +86,7 @@ export class Subscription {
     receive(batch: ChangeBatch): void {
         if (this.state === "replaying") {
             for (const ev of batch.events) if (this.covers(ev)) this.buffered.push(ev)
-        } else if (this.state === "live") this.pushLive(batch.events, (i) => batch.tail(i))
+        } else if (this.state === "live") this.pushLive(batch.events, this.withSeq ? (i) => batch.seqTail(i) : (i) => batch.tail(i))
     }
 
     /** Ends the replay: pushes the replayed points, then what arrived meanwhile and was not in the replay. */
@@ -87,10 +94,10 @@ export class Subscription {
         if (this.state !== "replaying") return
         this.seenByReplay = seen
         this.state = "live"
-        if (replayed.length) this.target.deliver(replayed.map((ev) => this.head + pushTail(ev)))
+        if (replayed.length) this.target.deliver(replayed.map((ev) => this.head + this.tailOf(ev)))
         const waiting = this.buffered
         this.buffered = []
-        this.pushLive(waiting, (i) => pushTail(waiting[i]))
+        this.pushLive(waiting, (i) => this.tailOf(waiting[i]))
         // the key may have been revoked while the replay was read (a sweep skips replaying subscriptions)
         if (this.state === "live") this.endIfRefused()
     }

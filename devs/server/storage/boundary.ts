@@ -114,6 +114,9 @@ export class StoreBoundary implements Store {
     replay(...a: Parameters<Store["replay"]>) {
         return this.#later("replay", () => this.#engine.replay(...a))
     }
+    replayAfterSeq(...a: Parameters<Store["replayAfterSeq"]>) {
+        return this.#later("replayAfterSeq", () => this.#engine.replayAfterSeq(...a))
+    }
     prune(...a: Parameters<Store["prune"]>) {
         return this.#later("prune", () => this.#engine.prune(...a))
     }

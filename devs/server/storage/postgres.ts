@@ -37,6 +37,7 @@ import type {
     ProductDatastream,
     ProductRecord,
     Replay,
+    SeqReplay,
     StoredPoint,
 } from "./store.ts"
 import { keysChanged, StoreError } from "./store.ts"
@@ -191,6 +192,9 @@ export const MIGRATIONS: string[] = [
     // the count of changes to keys, token revocations and feeds deleted (SQLite's 'generation'): a batch of
     // writes whose keys were checked against a count reads it in its transaction (PostgresStore.keysCount)
     `INSERT INTO settings (name, int_value) VALUES ('keys_generation', 0);`,
+    // [P§8] a replay by sequence number (`after`): a feed's points in commit order (its seqs are drawn under
+    // the feed's row lock), backfills included, without reading the whole feed
+    `CREATE INDEX datapoints_by_feed_seq ON datapoints (feed, seq);`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -1243,6 +1247,23 @@ export class PostgresStore implements StoreEngine {
             .sort((a, b) => a.atMs - b.atMs || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
         // a change without a transaction id did not come from this store: treat it as unseen (push it)
         return { points, seen: (ch: CommitRef) => ch.txn !== undefined && visible(ch.txn) }
+    }
+
+    async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {
+        // one statement, one snapshot: the points, the feed's highest seq and the snapshot (Replay.seen). A
+        // feed's seqs are drawn under its row lock (applyBatch), which a batch holds until it commits: one
+        // still committing drew its seqs after every visible one, so it is above highSeq and not seen
+        const filter = stream === undefined ? "feed = $1 AND seq > $2" : "feed = $1 AND seq > $2 AND stream = $4"
+        const rows = await this.rows<{ stream: string | null; at_ms: number | null; value: string | null; seq: number | null; snapshot: string | null }>(
+            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT max(seq) FROM datapoints WHERE feed = $1) AS seq, pg_current_snapshot()::text AS snapshot
+             UNION ALL
+             (SELECT stream, at_ms, value, seq, NULL FROM datapoints WHERE ${filter} ORDER BY seq LIMIT $3)`,
+            stream === undefined ? [feed, afterSeq ?? Number.MAX_SAFE_INTEGER, limit] : [feed, afterSeq ?? Number.MAX_SAFE_INTEGER, limit, stream],
+        )
+        const head = rows.find((r) => r.snapshot !== null)!
+        const visible = snapshotOf(head.snapshot!)
+        const points = rows.filter((r) => r.snapshot === null).map((r) => ({ stream: r.stream!, atMs: r.at_ms!, value: r.value!, seq: r.seq! }))
+        return { points, seen: (ch: CommitRef) => ch.txn !== undefined && visible(ch.txn), highSeq: head.seq ?? 0 }
     }
 
     recordCommitsAs(process: string): void {

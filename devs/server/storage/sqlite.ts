@@ -30,6 +30,7 @@ import type {
     ProductDatastream,
     ProductRecord,
     Replay,
+    SeqReplay,
     StoredPoint,
 } from "./store.ts"
 import { keysChanged, StoreError } from "./store.ts"
@@ -157,6 +158,9 @@ export const MIGRATIONS: string[] = [
     `UPDATE settings SET value = MAX(value, COALESCE((SELECT value FROM settings WHERE name = 'seq_high_water'), value))
         WHERE name = 'compacted_seq' AND NOT EXISTS (SELECT 1 FROM ingest_journal);
     DELETE FROM settings WHERE name = 'seq_high_water';`,
+    // 10: [P§8] a replay by sequence number (`after`): a feed's points in commit order, backfills included
+    // (a point whose `at` is older than others'), without reading the whole feed
+    `CREATE INDEX datapoints_by_feed_seq ON datapoints (feed, seq);`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -347,6 +351,12 @@ export class SqliteStore implements StoreEngine {
             ),
             replayStream: db.prepare<[number, string, number, number], PointRow>(
                 "SELECT stream, at_ms, value, seq FROM datapoints WHERE feed = ? AND stream = ? AND at_ms > ? ORDER BY at_ms LIMIT ?",
+            ),
+            replayFeedAfterSeq: db.prepare<[number, number, number], PointRow>(
+                "SELECT stream, at_ms, value, seq FROM datapoints INDEXED BY datapoints_by_feed_seq WHERE feed = ? AND seq > ? ORDER BY seq LIMIT ?",
+            ),
+            replayStreamAfterSeq: db.prepare<[number, number, string, number], PointRow>(
+                "SELECT stream, at_ms, value, seq FROM datapoints INDEXED BY datapoints_by_feed_seq WHERE feed = ? AND seq > ? AND stream = ? ORDER BY seq LIMIT ?",
             ),
             deleteFeedChunk: db.prepare(
                 `DELETE FROM datapoints WHERE (feed, stream, at_ms) IN
@@ -663,6 +673,17 @@ export class SqliteStore implements StoreEngine {
             highWaterSeq: this.stmt.compactedSeq.get()!,
         }))()
         return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq }
+    }
+
+    async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {
+        await this.visible()
+        // as replay(): one snapshot, the compacted high-water mark its cursor (seqs are the writer's, in commit order)
+        const { rows, highWaterSeq } = this.db.transaction(() => ({
+            rows:
+                afterSeq === undefined ? [] : stream === undefined ? this.stmt.replayFeedAfterSeq.all(feed, afterSeq, limit) : this.stmt.replayStreamAfterSeq.all(feed, afterSeq, stream, limit),
+            highWaterSeq: this.stmt.compactedSeq.get()!,
+        }))()
+        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq }
     }
 
     async prune(beforeMs: number): Promise<number> {

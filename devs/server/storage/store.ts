@@ -141,6 +141,15 @@ export interface Replay {
     seen(change: CommitRef): boolean
 }
 
+export interface SeqReplay extends Replay {
+    /**
+     * A cursor for the feed as the replay's snapshot saw it: every change of the feed with a sequence number
+     * up to it is in that snapshot (so in the replay, when after its `afterSeq`), every later one is not
+     * (Replay.seen says false: it is pushed live).
+     */
+    highSeq: number
+}
+
 /**
  * How a key's hash was made (auth/keys.ts says why): "sha256" = sha-256 of a generated key (192 random
  * bits); "scrypt" = scrypt of the key's sha-256 under the store's salt (imported keys); "sha256-legacy" =
@@ -289,6 +298,14 @@ export interface Store {
     deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number>
     /** datapoints of the feed (or one stream) with at > afterMs, oldest first, at most `limit` */
     replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay>
+    /**
+     * [P§8] The datapoints of the feed (or one stream) written after the change whose sequence number is
+     * `afterSeq` (seq > afterSeq), in commit order (seq), at most `limit`; none when `afterSeq` is undefined
+     * (only the cursor). A feed's sequence numbers follow its commits on both stores (SQLite: one writer;
+     * PostgreSQL: drawn under the feed's row lock, which every batch writing it holds until it commits), so
+     * a backfill (a point given an `at` older than others) is after the last change a client handled.
+     */
+    replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay>
     /** deletes datapoints older than beforeMs (retention); current values stay */
     prune(beforeMs: number): Promise<number>
 

@@ -105,6 +105,12 @@ function setup(limits: Partial<HubLimits> = {}): Setup {
                 const highWaterSeq = store.highWaterSeq
                 return { points, seen: (c) => c.seq <= highWaterSeq }
             },
+            async replayAfterSeq(feed, stream, afterSeq, limit) {
+                await store.replayGate
+                const points = afterSeq === undefined ? [] : store.points.filter((p) => p.seq > afterSeq && (stream === undefined || p.stream === stream)).sort((a, b) => a.seq - b.seq).slice(0, limit)
+                const highWaterSeq = store.highWaterSeq
+                return { points, seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq }
+            },
         },
     })
     return { hub, clock, store }

@@ -226,6 +226,32 @@ for (const backend of storeBackends()) {
             await store.close()
         })
 
+        test("[P§8] replayAfterSeq: the changes after a seq in commit order, backfills (older `at`s) included, per feed or stream; a rewrite moves its point; the cursor", async () => {
+            const { store } = await openClosedAfter(backend, { now })
+            const f = (await store.createFeed({})).id
+            const g = (await store.createFeed({})).id
+            const start = await store.replayAfterSeq(f, undefined, undefined, 10)
+            assert.deepEqual(start.points, [], "no afterSeq: only the cursor")
+            const [handled] = await store.writePoints(f, [{ stream: "a", atMs: T0 + 10, value: "handled" }])
+            await store.writePoints(g, [{ stream: "a", atMs: T0 + 20, value: "other feed" }])
+            const [backfill] = await store.writePoints(f, [{ stream: "a", atMs: T0 + 5, value: "backfill" }])
+            await store.writePoints(f, [{ stream: "b", atMs: T0 + 1, value: "b" }])
+            await store.writePoints(f, [{ stream: "a", atMs: T0 + 10, value: "rewritten" }])
+            assert.ok(handled.seq > start.highSeq && backfill.seq > handled.seq)
+            assert.equal(start.seen(handled), false, "written after the cursor was read")
+            const r = await store.replayAfterSeq(f, undefined, handled.seq, 10)
+            assert.deepEqual(r.points.map((p) => `${p.stream}@${p.atMs - T0}:${p.value}`), ["a@5:backfill", "b@1:b", "a@10:rewritten"], "in commit order")
+            assert.equal(r.highSeq, r.points[2].seq)
+            assert.ok(r.seen(backfill))
+            assert.deepEqual((await store.replayAfterSeq(f, "a", handled.seq, 10)).points.map((p) => p.value), ["backfill", "rewritten"])
+            assert.deepEqual((await store.replayAfterSeq(f, undefined, handled.seq, 2)).points.map((p) => p.value), ["backfill", "b"], "at most limit")
+            assert.deepEqual((await store.replayAfterSeq(f, undefined, r.highSeq, 10)).points, [])
+            const later = await store.writePoints(f, [{ stream: "a", atMs: T0 - 100, value: "later" }])
+            assert.equal(r.seen(later[0]), false)
+            assert.ok(later[0].seq > r.highSeq)
+            await store.close()
+        })
+
         test("retention and keys: prune old points, keep current values; keys insert, list, revoke, version", async () => {
             const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
@@ -580,6 +606,39 @@ for (const backend of storeBackends()) {
                 await blocker.end()
                 await a.close()
                 await b.close()
+            }
+        })
+
+        test("[P§8] a feed's sequence numbers follow its commits over processes: a replay by seq read while one write is in the middle of its commit, and another process's write to the same feed waits behind it, sees neither, and its cursor is below both", async () => {
+            const { store: a, another, gateWritesOf } = await openClosedAfter(backend, { now })
+            const b = await another()
+            const c = await another()
+            const gate = await gateWritesOf!("held")
+            try {
+                const f = (await a.createFeed({})).id
+                const g = (await a.createFeed({})).id
+                await a.writePoints(f, [{ stream: "x", atMs: T0, value: "0" }])
+                // a's batch holds f's row and has drawn its seq; b's write to f waits for that row; c's to g draws a higher seq now
+                const held = a.writePoints(f, [{ stream: "x", atMs: T0 + 10, value: "held" }])
+                await until("a's write to be held in its commit", () => gate.waiting("INSERT INTO datapoints"))
+                const behind = b.writePoints(f, [{ stream: "x", atMs: T0 + 1, value: "behind" }])
+                await until("b's write to wait for f's row", () => gate.waiting("SELECT id, pg_current_xact_id()"))
+                const [elsewhere] = await c.writePoints(g, [{ stream: "y", atMs: T0, value: "g" }])
+                const cursor = await c.replayAfterSeq(f, undefined, 0, 10)
+                assert.deepEqual(cursor.points.map((p) => p.value), ["0"])
+                await gate.open()
+                const [h] = await held
+                const [bh] = await behind
+                assert.ok(h.seq < elsewhere.seq, "the held write drew its seq before the other feed's write")
+                assert.ok(bh.seq > h.seq, "b's write to the same feed drew its seq after a's commit")
+                assert.ok(cursor.highSeq < h.seq, "the cursor is below every change not yet committed")
+                assert.deepEqual([cursor.seen(h), cursor.seen(bh)], [false, false], "both pushed live")
+                assert.deepEqual((await a.replayAfterSeq(f, undefined, cursor.highSeq, 10)).points.map((p) => p.value), ["held", "behind"], "a resume from the cursor holds both, in commit order")
+            } finally {
+                await gate.open()
+                await a.close()
+                await b.close()
+                await c.close()
             }
         })
 

@@ -1,0 +1,103 @@
+// [P§8] `subscribe` with `after`: a subscriber that was away resumes from the `seq` of the last push it handled
+// and gets every datapoint written meanwhile, in commit order, backfills included (a point whose own `at` is
+// older than one it handled: a device sending the samples it kept while offline), which a `since` replay
+// (by `at`) leaves out. On the default store (SQLite); the store contract runs the replay on PostgreSQL too.
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import { serverForThisFile, TlsClient } from "../harness/server-harness.ts"
+
+const s = await serverForThisFile()
+const feed = s.credentials.feedId
+const T0 = Date.UTC(2026, 11, 7, 8)
+const iso = (ms: number) => new Date(ms).toISOString()
+
+const device = () => TlsClient.open(s, s.credentials.deviceKey)
+
+async function put(c: TlsClient, stream: string, points: { at: number; value: string }[]) {
+    const r = await c.request({ method: "put", resource: `/feeds/${feed}`, body: { datastreams: [{ id: stream, datapoints: points }] } })
+    assert.equal(r.status, 200, JSON.stringify(r))
+}
+
+test("after: a backfill written while the subscriber was away is replayed (since leaves it out), in commit order, then live", async () => {
+    const writer = await device()
+    const first = await device()
+    const resource = `/feeds/${feed}/datastreams/bf`
+    const ack = await first.request({ method: "subscribe", resource, params: { after: "latest" }, token: "a" })
+    assert.equal(ack.status, 200)
+    assert.equal(typeof ack.body.seq, "number", "the cursor to keep until a push moves it")
+    await put(writer, "bf", [{ at: T0 + 10, value: "handled" }])
+    const handled = await first.push("a")
+    assert.deepEqual([handled.body.current_value, handled.body.at], ["handled", iso(T0 + 10)])
+    assert.ok(handled.body.seq > ack.body.seq, "a push carries its seq")
+    first.close()
+
+    // while it is away: a backfill (older `at` than the one handled), then a newer point
+    await put(writer, "bf", [{ at: T0 + 5, value: "backfill" }])
+    await put(writer, "bf", [{ at: T0 + 20, value: "newer" }])
+
+    const back = await device()
+    const byAt = await back.request({ method: "subscribe", resource, params: { since: handled.body.at }, token: "old" })
+    assert.equal(byAt.status, 200)
+    assert.equal((await back.push("old")).body.current_value, "newer", "since (by `at`) skips the backfill: the documented limit of since")
+    await back.request({ method: "unsubscribe", params: { token: "old" } })
+
+    const resumed = await back.request({ method: "subscribe", resource, params: { after: handled.body.seq }, token: "b" })
+    assert.equal(resumed.status, 200)
+    const got = [await back.push("b"), await back.push("b")]
+    assert.deepEqual(
+        got.map((p) => [p.body.current_value, p.body.at]),
+        [
+            ["backfill", iso(T0 + 5)],
+            ["newer", iso(T0 + 20)],
+        ],
+        "every point written while it was away, in commit order",
+    )
+    assert.ok(got[0].body.seq > handled.body.seq && got[1].body.seq > got[0].body.seq)
+    assert.equal(resumed.body.seq, got[1].body.seq, "the acknowledgement's cursor: nothing of the feed after it yet")
+    await put(writer, "bf", [{ at: T0 + 1, value: "live backfill" }])
+    const live = await back.push("b")
+    assert.deepEqual([live.body.current_value, live.body.at], ["live backfill", iso(T0 + 1)])
+    assert.ok(live.body.seq > got[1].body.seq)
+    back.close()
+    writer.close()
+})
+
+test("after on a whole feed: a cut replay says next_after and never repeats or skips; a resubscribe with a later seq replays nothing", async () => {
+    const writer = await device()
+    const sub = await device()
+    const start = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, params: { after: "latest" }, token: "w" })
+    const from = start.body.seq as number
+    await sub.request({ method: "unsubscribe", params: { token: "w" } })
+    // five points over two datastreams, each write's `at` older than the one before
+    for (let i = 0; i < 5; ++i) await put(writer, i % 2 ? "wa" : "wb", [{ at: T0 + 1000 - i, value: `v${i}` }])
+    const seen: string[] = []
+    let after = from
+    for (let round = 0; ; ++round) {
+        assert.ok(round < 5)
+        const ack = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, params: { after, limit: 2 }, token: `c${round}` })
+        assert.equal(ack.status, 200)
+        const n = ack.body.truncated ? (ack.body.replayed as number) : 5 - seen.length
+        for (let i = 0; i < n; ++i) {
+            const p = await sub.push(`c${round}`)
+            seen.push(p.body.current_value)
+            after = p.body.seq
+        }
+        if (!ack.body.truncated) break
+        assert.deepEqual([ack.body.replayed, ack.body.next_after], [2, after])
+    }
+    assert.deepEqual(seen, ["v0", "v1", "v2", "v3", "v4"])
+    const none = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, params: { after }, token: "n" })
+    assert.deepEqual([none.status, none.body], [200, { seq: after }])
+    sub.close()
+    writer.close()
+})
+
+test("after: refused 422 E_BAD_PARAM when it is not a seq, or given with since", async () => {
+    const sub = await device()
+    const cases: Record<string, string | number>[] = [{ after: -1 }, { after: 1.5 }, { after: "soon" }, { after: 3, since: T0 }]
+    for (const params of cases) {
+        const r = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, params, token: "x" })
+        assert.deepEqual([r.status, r.body.code], [422, "E_BAD_PARAM"], JSON.stringify(params))
+    }
+    sub.close()
+})
