@@ -369,11 +369,21 @@ export function postgresFailure(e: unknown): StoreError | undefined {
 
 /**
  * The database refused a statement for the data in it (SQLSTATE class 22 data exception, 23 integrity
- * constraint violation): the request's fault, not the server's, and sending it again fails the same way.
- * Any one write can make its batch's transaction fail so, so flush finds which (commitBatch).
+ * constraint violation, 54 program limit exceeded: too large for it): the request's fault, not the
+ * server's, and sending it again fails the same way. Any one write can make its batch's transaction fail
+ * so, so flush finds which (commitBatch, isolate).
  */
 function refusedValue(e: unknown): e is pg.DatabaseError {
-    return e instanceof pg.DatabaseError && /^2[23]/.test(e.code ?? "")
+    return e instanceof pg.DatabaseError && /^(2[23]|54)/.test(e.code ?? "")
+}
+
+/**
+ * How many of a failed batch's parts may fail while isolate looks for the write at fault: one write's fault
+ * fails one part per halving (log2 n of them); a failure that is every part's (a broken database) would
+ * otherwise try each write alone.
+ */
+function isolationBudget(writes: number): number {
+    return 2 * Math.ceil(Math.log2(Math.max(2, writes)))
 }
 
 /** What a write whose data the database refused is told (422 E_BAD_VALUE): the SQLSTATE, not the database's words. */
@@ -937,8 +947,66 @@ export class PostgresStore implements StoreEngine {
         if (batch.length) await this.commitBatch(batch)
     }
 
-    /** flush's one batch (or, after a refused value, part of one): committed, tried again, or refused, each write answered. */
+    /**
+     * flush's one batch: committed, tried again, or refused, each write answered. A batch that failed for
+     * anything but a lost database (a write's data refused, a statement the database would not run for one
+     * write, a timeout, a trigger) is tried again in parts (isolate), so that one request's problem fails
+     * that request alone.
+     */
     private async commitBatch(batch: PendingWrite[]): Promise<void> {
+        const failed = await this.attempt(batch)
+        if (failed === undefined) return
+        this.opts.onNotice?.(`a batch of ${batch.length} writes failed; trying them again in parts, so that only the write at fault is refused`, failed.err)
+        await this.isolate(failed.batch, failed.err, { failuresLeft: isolationBudget(failed.batch.length) })
+    }
+
+    /**
+     * Tries `batch` (a part of one) again in halves, each in its own transaction, in request order (same
+     * locks, stamps and key check per part), until the write at fault is alone: it is refused (422
+     * E_BAD_VALUE when its data is the cause, else 503 E_STORE_FAILED with retry_after_ms), the others are
+     * stored. A failure that is no one write's (every part fails: a broken database, a trigger failing every
+     * commit) spends the budget of failed tries, past which what is left is refused 503 E_STORE_FAILED with
+     * retry_after_ms: not stored, so sent again.
+     */
+    private async isolate(batch: PendingWrite[], err: unknown, budget: { failuresLeft: number }): Promise<void> {
+        if (batch.length === 1) return this.refuseAlone(batch[0], err)
+        if (budget.failuresLeft <= 0) return this.refuseAll(batch, err)
+        const half = Math.ceil(batch.length / 2)
+        for (const part of [batch.slice(0, half), batch.slice(half)]) {
+            if (budget.failuresLeft <= 0) {
+                this.refuseAll(part, err)
+                continue
+            }
+            const failed = await this.attempt(part)
+            if (failed === undefined) continue
+            budget.failuresLeft--
+            await this.isolate(failed.batch, failed.err, budget)
+        }
+    }
+
+    /** A write that failed alone: the database refused its data (422), or failed it for a reason of its own (503, send it again). */
+    private refuseAlone(w: PendingWrite, err: unknown): void {
+        if (refusedValue(err)) {
+            this.opts.onNotice?.("the database refused a write's data; that write is refused, nothing of it stored", err)
+            return w.reject(valueRefused(err))
+        }
+        this.refuseAll([w], err)
+    }
+
+    /** Writes whose commit failed for no fault of their data: 503 E_STORE_FAILED with retry_after_ms, nothing of them stored. */
+    private refuseAll(batch: PendingWrite[], err: unknown): void {
+        this.opts.onError?.(err)
+        const refusal = postgresFailure(err) ?? new StoreError("commit-failed", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
+        for (const w of batch) w.reject(refusal)
+    }
+
+    /**
+     * Commits `batch` in one transaction and answers its writes: tried again after a conflict or a lost
+     * connection while its bound allows, refused 503 when the database stays out of reach or the outcome of
+     * its COMMIT cannot be learnt. A failure of any other kind (the transaction surely rolled back: nothing of
+     * it stored) answers nothing: the writes still waiting and the error are returned, for isolate.
+     */
+    private async attempt(batch: PendingWrite[]): Promise<{ batch: PendingWrite[]; err: unknown } | undefined> {
         const started = performance.now()
         const deadline = Math.min(...batch.map((w) => w.deadline))
         let outcomes: (StoredPoint[] | StoreError)[] | undefined
@@ -952,7 +1020,7 @@ export class PostgresStore implements StoreEngine {
                 // its writes waited their bound behind earlier batches (a stalled database): not tried at all
                 const late = unavailable(noAnswerInTime())
                 for (const w of batch) w.reject(late)
-                return
+                return undefined
             }
             try {
                 outcomes = await this.transaction(async (c) => {
@@ -980,27 +1048,15 @@ export class PostgresStore implements StoreEngine {
                     const stale = batch.filter((w) => w.keysAsOf !== undefined && w.keysAsOf !== this.keysGeneration)
                     for (const w of stale) w.reject(keysChanged())
                     if (stale.length) batch = batch.filter((w) => !stale.includes(w))
-                    if (batch.length === 0) return
+                    if (batch.length === 0) return undefined
                     continue
                 }
-                if (refusedValue(err)) {
-                    if (batch.length > 1) {
-                        // one write's data refused fails the whole transaction: its halves are tried again, each in
-                        // its own, in order (same locks, stamps and key check per part), until the write is alone
-                        const half = Math.ceil(batch.length / 2)
-                        await this.commitBatch(batch.slice(0, half))
-                        await this.commitBatch(batch.slice(half))
-                        return
-                    }
-                    this.opts.onNotice?.("the database refused a write's data; that write is refused, nothing of it stored", err)
-                    batch[0].reject(valueRefused(err))
-                    return
-                }
-                this.opts.onError?.(err)
                 const lost = err instanceof StoreError && (err.failure === "unavailable" || err.failure === "commit-unknown")
-                const refusal = lost ? (err as StoreError) : new StoreError("commit-failed", "the server could not store this write; nothing was written, send it again", STORE_RETRY_MS)
-                for (const w of batch) w.reject(refusal)
-                return
+                if (!lost) return { batch, err }
+                // the database out of reach past the bound, or the COMMIT's outcome unknown: no part would do better
+                this.opts.onError?.(err)
+                for (const w of batch) w.reject(err as StoreError)
+                return undefined
             }
         }
         this.opts.onCommit?.(performance.now() - started, batch.length)
@@ -1012,6 +1068,7 @@ export class PostgresStore implements StoreEngine {
             if (o instanceof StoreError) w.reject(o)
             else w.resolve(o)
         })
+        return undefined
     }
 
     /**

@@ -25,6 +25,8 @@ export interface OpenedStore {
     failWritesOf(value: string): Promise<void>
     /** [PostgreSQL] makes the database refuse (SQLSTATE 23514, a check violation) every datapoint of the value `value`: a row-level error */
     refuseValuesOf?(value: string): Promise<void>
+    /** [PostgreSQL] a trigger `name` running the PL/pgSQL `body` before each insert of a datapoint of the value `value` (SQL text: test values only) */
+    onInsertOf?(value: string, name: string, body: string): Promise<void>
     /**
      * [PostgreSQL] holds every transaction that writes the datapoint value `value` at that insert until
      * open() (a batch held in the middle of its commit); waiting(statement) says whether a statement of
@@ -89,6 +91,7 @@ function postgresBackend(): StoreBackend {
                 another: () => PostgresStore.open({ url, now: o.now }),
                 failWritesOf: (value) => onDatapointsInsert(url, "fail", value, "RAISE EXCEPTION 'disk on fire'"),
                 refuseValuesOf: (value) => onDatapointsInsert(url, "refuse", value, "RAISE EXCEPTION 'value refused' USING ERRCODE = 'check_violation'"),
+                onInsertOf: (value, name, body) => onDatapointsInsert(url, name, value, body),
                 async gateWritesOf(value) {
                     const admin = new pg.Client({ connectionString: url })
                     await admin.connect()

@@ -272,7 +272,7 @@ for (const backend of storeBackends()) {
             await store.close()
         })
 
-        test("a commit that fails refuses every write in it (503 E_STORE_FAILED), stores none, and the next one works", async () => {
+        test("a commit that fails refuses the writes in it (503 E_STORE_FAILED), stores none of them, and the next one works (PostgreSQL: the write at fault alone)", async () => {
             const { store, errors, failWritesOf } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
             await failWritesOf("boom")
@@ -280,6 +280,12 @@ for (const backend of storeBackends()) {
                 store.writePoints(f, [{ stream: "s", atMs: T0, value: "fine" }]),
                 store.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "boom" }]),
             ])
+            // SQLite's commit fails for the whole database (a full disk): every write in it; PostgreSQL's batch is
+            // tried again in parts until the write at fault is alone (postgres-refused-value.test.ts)
+            if (backend.name === "postgres") {
+                assert.equal(results.shift()!.status, "fulfilled")
+                await store.deletePoints(f, "s", T0, T0 + 1)
+            }
             for (const r of results) {
                 assert.equal(r.status, "rejected")
                 const e = asApiError((r as PromiseRejectedResult).reason)
