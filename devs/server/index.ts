@@ -158,8 +158,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         })
 
         const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, cors, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now }))
-        // [P§8] several processes: what was committed before this one heard the others (hub/stamp-order.ts)
-        await w.hub.syncStampOrder()
+        // [P§8] several processes: what was committed before this one heard the others (hub/commit-order.ts)
+        await w.hub.syncCommitOrder()
         const devicePort = await listen(w.deviceListener, opts.devicePort ?? 7443, host, "--device-port")
         const appPort = await listen(w.appListener, opts.appPort ?? 7080, host, "--app-port")
         if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")

@@ -65,8 +65,8 @@ export const FANOUT_RETRY_MAX_MS = 5000
 export const STAMP_LEAD_WARN_MS = 1000
 export const STAMP_LEAD_LOG_EVERY_MS = 60_000
 /**
- * [P§8] Several processes: a feed's stamped change heard before the one stamped just before it (another
- * process's, its publish later) waits for it this long (hub/stamp-order.ts), far above the milliseconds a
+ * [P§8] Several processes: a feed's change heard before the one committed just before it (another
+ * process's, its publish later) waits for it this long (hub/commit-order.ts), far above the milliseconds a
  * publish takes, so a busy publisher is not taken for a lost one (as UNHEARD_LAPSE_MS in bus/redis.ts);
  * then the feed's subscribers here are told to resubscribe with `since` (503 E_PUSHES_INTERRUPTED).
  */
@@ -74,8 +74,8 @@ export const STAMP_ORDER_HOLD_MS = 5000
 /** ... and at most this many of a feed's changes wait (the fan-out's bound on what a feed may owe): more, and at once. */
 export const STAMP_ORDER_MAX_HELD = MAX_OWED_PUSHES_PER_FEED
 /**
- * Feeds whose last stamp a process remembers (~50 B each), read from the store at start (the newest) and
- * kept as they are heard; past it, the quarter with the oldest stamps is forgotten (stamp-order.ts).
+ * Feeds whose last seq a process remembers (~50 B each), read from the store at start (the newest) and
+ * kept as they are heard; past it, the quarter with the oldest seqs is forgotten (commit-order.ts).
  */
 export const STAMP_ORDER_MAX_FEEDS = 100_000
 /** [P§8] a `since` replay sends at most this many datapoints (and `limit` may ask for fewer); more: the ack says truncated + next_since. */

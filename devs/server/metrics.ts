@@ -134,7 +134,7 @@ export class Metrics {
     readonly claims = new Family("feedline_claims_total", "Device claims, by outcome: new, reissued-<why>, or the refusal's code.", "counter")
     readonly pushesHeld = new Family(
         "feedline_pushes_held_total",
-        "Several processes: a feed's committed change held back until the change stamped before it (another process's, published later) arrived, so its pushes go out in stamp order.",
+        "Several processes: a feed's committed change held back until the change committed before it (another process's, published later) arrived, so its pushes go out in commit order.",
         "counter",
     )
     readonly pushOrderGaps = new Family(

@@ -149,7 +149,7 @@ export function wireServer(f: Foundations): Wired {
         hub.dropWaiting()
         resubscribe(() => true, why)
         // what was committed meanwhile counts as handed on (the replays hold it): no change waits for it
-        void hub.syncStampOrder().catch((err) => log.warn({ err: (err as Error).message }, "reading the feeds' last stamps failed; pushes go out as heard until the next read"))
+        void hub.syncCommitOrder().catch((err) => log.warn({ err: (err as Error).message }, "reading the feeds' last stamps failed; pushes go out as heard until the next read"))
     })
     // one entry per connection for its whole life (its fields are read from it): listing makes none
     const entries = new WeakMap<Session, SessionEntry>()

@@ -24,7 +24,7 @@ import { isoOf } from "../time.ts"
 import { Fanout, type FanoutClock, type FanoutLimits, type Reservation } from "./fanout.ts"
 import { ChangeBatch, pushHead, pushLine, seqPushTail, type ChangeEvent } from "./push.ts"
 import { readReplay, readSeqReplay, type ReplayRead } from "./replay.ts"
-import { StampOrder } from "./stamp-order.ts"
+import { CommitOrder } from "./commit-order.ts"
 import { finalPushLine, Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
 import { WheelTimer, type TimerWheel } from "../timer-wheel.ts"
 
@@ -68,7 +68,7 @@ export function hubClockOn(wheel: TimerWheel): HubClock {
 export interface HubLimits extends FanoutLimits {
     maxSubscriptionsPerConnection: number
     maxSubscriptionsPerResource: number
-    /** (several processes) a change waits this long for its feed's change stamped before it (stamp-order.ts) */
+    /** (several processes) a change waits this long for its feed's change committed before it (commit-order.ts) */
     stampOrderHoldMs: number
 }
 
@@ -84,7 +84,7 @@ export const DEFAULT_HUB_LIMITS: HubLimits = {
 }
 
 export interface HubDeps {
-    store: Pick<Store, "replay" | "replayAfterSeq" | "feedExists" | "lastStamps">
+    store: Pick<Store, "replay" | "replayAfterSeq" | "feedExists" | "lastSeqs">
     clock?: HubClock
     limits?: Partial<HubLimits>
     /** told the number of subscriptions whenever it changes (the metrics gauge) */
@@ -93,10 +93,10 @@ export interface HubDeps {
     onBusy?: (feed: number) => void
     /** hands what this process publishes to the other processes on the store (the bus); absent: one process */
     relay?: (message: HubMessage) => void
-    /** (with relay) a change waits for one of its feed stamped before it, from another process (the metrics counter) */
+    /** (with relay) a change waits for one of its feed committed before it, from another process (the metrics counter) */
     onHeld?: () => void
     /**
-     * (with relay) a change of `feed` stamped before others that went out here never came in time: what
+     * (with relay) a change of `feed` committed before others that went out here never came in time: what
      * followed it was dropped, and the feed's subscribers here must resubscribe with `since` (wiring.ts)
      */
     onOrderGap?: (feed: number) => void
@@ -107,8 +107,12 @@ export interface HubDeps {
  * its deletion's transaction id where the store has one, as changes carry theirs: bus/unheard-commits.ts).
  */
 export type HubMessage =
-    /** chained: the stamped changes carry `after` (stamp-order.ts); absent from a process of an older version */
-    | { events: ChangeEvent[]; chained?: true }
+    /**
+     * chained "seq": the changes carry `prevSeq` (commit-order.ts); `true` from a process of an older version
+     * (its stamped changes carried the feed's last stamp, a chain this one does not follow), absent from an
+     * older one still
+     */
+    | { events: ChangeEvent[]; chained?: true | "seq" }
     | { endedFeed: number; txn?: number }
 
 export interface SubscribeRequest extends SubscriptionSpec {
@@ -152,7 +156,7 @@ export interface PendingWrite {
 }
 
 function pointEvent(feed: number, p: StoredPoint): ChangeEvent {
-    return { feed, seq: p.seq, txn: p.txn, stream: p.stream, atMs: p.atMs, value: p.value, after: p.after }
+    return { feed, seq: p.seq, txn: p.txn, stream: p.stream, atMs: p.atMs, value: p.value, prevSeq: p.prevSeq }
 }
 
 /** The admission of one write (Hub.admit): no closures, it is made on every write. */
@@ -187,8 +191,8 @@ export class Hub {
     private readonly clock: HubClock
     readonly limits: HubLimits
     private count = 0
-    /** several processes: each feed's changes handed to the fan-out in stamp order */
-    private readonly order?: StampOrder
+    /** several processes: each feed's changes handed to the fan-out in commit order */
+    private readonly order?: CommitOrder
     private orderTimer?: unknown
 
     constructor(private readonly deps: HubDeps) {
@@ -196,7 +200,7 @@ export class Hub {
         this.limits = { ...DEFAULT_HUB_LIMITS, ...deps.limits }
         this.fanout = new Fanout(this.clock, this.limits)
         if (deps.relay) {
-            this.order = new StampOrder({ holdMs: this.limits.stampOrderHoldMs, maxHeldEvents: STAMP_ORDER_MAX_HELD, maxFeeds: STAMP_ORDER_MAX_FEEDS })
+            this.order = new CommitOrder({ holdMs: this.limits.stampOrderHoldMs, maxHeldEvents: STAMP_ORDER_MAX_HELD, maxFeeds: STAMP_ORDER_MAX_FEEDS })
         }
     }
 
@@ -389,20 +393,20 @@ export class Hub {
     /** Queues committed changes (deletions, admitted writes) for their subscriptions, here and on the other processes; returns at once. */
     publish(events: ChangeEvent[]): void {
         this.deliverLocally(events, true)
-        if (events.length) this.deps.relay?.({ events, chained: true })
+        if (events.length) this.deps.relay?.({ events, chained: "seq" })
     }
 
     /** What another process published (through the bus): delivered to this process's subscriptions, relayed no further. */
     receive(message: HubMessage): void {
         if ("endedFeed" in message) this.endFeedHere(message.endedFeed)
-        else this.deliverLocally(message.events, message.chained === true)
+        else this.deliverLocally(message.events, message.chained === "seq")
     }
 
     private deliverLocally(events: ChangeEvent[], chained: boolean): void {
         const order = this.order
         const byFeed = new Map<number, ChangeEvent[]>()
         for (const ev of events) {
-            // in stamp order, every feed's changes count, also of feeds nobody here subscribes to yet
+            // in commit order, every feed's changes count, also of feeds nobody here subscribes to yet
             if (order === undefined && !this.byFeed.has(ev.feed)) continue
             const list = byFeed.get(ev.feed)
             if (list) list.push(ev)
@@ -432,7 +436,7 @@ export class Hub {
         this.fanout.publish(feed, events, reached)
     }
 
-    /** While changes wait for an earlier stamp, a timer for the first to be given up on. */
+    /** While changes wait for an earlier commit, a timer for the first to be given up on. */
     private watchOrder(): void {
         const due = this.order?.nextDeadlineMs()
         if (due === undefined || this.orderTimer !== undefined) return
@@ -443,20 +447,20 @@ export class Hub {
         }, Math.max(0, due - this.clock.monotonicMs()))
     }
 
-    /** The link to the other processes broke or came back, and every subscriber here was told to resubscribe: what waits for an earlier stamp is dropped (their replays hold it). */
+    /** The link to the other processes broke or came back, and every subscriber here was told to resubscribe: what waits for an earlier commit is dropped (their replays hold it). */
     dropWaiting(): void {
         this.order?.dropAll()
     }
 
     /**
-     * Several processes: reads each feed's last stamp from the store (what was committed before now), so
+     * Several processes: reads each feed's last seq from the store (what was committed before now), so
      * that a change following one of those is not held for it. Once this process hears the others (at
      * start), and again after its link to them broke (wiring.ts).
      */
-    async syncStampOrder(): Promise<void> {
-        if (!this.order || !this.deps.store.lastStamps) return
-        const { stamps, floorMs } = await this.deps.store.lastStamps(STAMP_ORDER_MAX_FEEDS)
-        for (const { feed, events } of this.order.load(stamps, floorMs)) this.fanOut(feed, events)
+    async syncCommitOrder(): Promise<void> {
+        if (!this.order || !this.deps.store.lastSeqs) return
+        const { seqs, floor } = await this.deps.store.lastSeqs(STAMP_ORDER_MAX_FEEDS)
+        for (const { feed, events } of this.order.load(seqs, floor)) this.fanOut(feed, events)
     }
 
     /**

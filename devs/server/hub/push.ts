@@ -15,8 +15,8 @@ export interface ChangeEvent {
     atMs?: number
     value?: string
     deleted?: boolean
-    /** a point the server stamped, where several processes stamp: the feed's last stamp before it (StoredPoint.after; stamp-order.ts) */
-    after?: number
+    /** where several processes commit: the feed's last seq before this change's commit (StoredPoint.prevSeq; commit-order.ts) */
+    prevSeq?: number
 }
 
 /** [P§8] The resource a change is pushed under. */

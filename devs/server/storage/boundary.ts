@@ -32,16 +32,16 @@ export class StoreBoundary implements Store {
     /** failures reported already (an engine's StoreError may be met twice: PostgreSQL shares one among a batch's writes) */
     readonly #reported = new WeakSet<StoreError>()
     readonly recordCommitsAs?: Store["recordCommitsAs"]
-    readonly lastStamps?: Store["lastStamps"]
+    readonly lastSeqs?: Store["lastSeqs"]
     readonly lastCommits?: Store["lastCommits"]
 
     constructor(engine: StoreEngine, onFailure: StoreFailureReport = () => {}) {
         this.#engine = engine
         this.#onFailure = onFailure
         // [several processes] PostgreSQL's only: present here when the engine has them
-        const { recordCommitsAs, lastStamps, lastCommits } = engine
+        const { recordCommitsAs, lastSeqs, lastCommits } = engine
         if (recordCommitsAs) this.recordCommitsAs = (process) => this.#now("recordCommitsAs", () => recordCommitsAs.call(engine, process))
-        if (lastStamps) this.lastStamps = (limit) => this.#later("lastStamps", () => lastStamps.call(engine, limit))
+        if (lastSeqs) this.lastSeqs = (limit) => this.#later("lastSeqs", () => lastSeqs.call(engine, limit))
         if (lastCommits) this.lastCommits = () => this.#later("lastCommits", () => lastCommits.call(engine))
     }
 

@@ -195,6 +195,11 @@ export const MIGRATIONS: string[] = [
     // [P§8] a replay by sequence number (`after`): a feed's points in commit order (its seqs are drawn under
     // the feed's row lock), backfills included, without reading the whole feed
     `CREATE INDEX datapoints_by_feed_seq ON datapoints (feed, seq);`,
+    // [P§8] each feed's last seq in its row, which every batch writing the feed holds locked: its changes carry
+    // the one before them (StoredPoint.prevSeq), so that every process hands a feed's changes on in commit
+    // order (hub/commit-order.ts), those written with their own `at` too
+    `ALTER TABLE feeds ADD COLUMN last_seq BIGINT;
+    UPDATE feeds SET last_seq = d.top FROM (SELECT feed, max(seq) AS top FROM datapoints GROUP BY feed) d WHERE feeds.id = d.feed;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -398,8 +403,6 @@ interface BatchPoint {
     stream: string
     atMs: number
     value: string
-    /** stamped by this batch: the feed's last stamp before it (StoredPoint.after) */
-    after?: number
 }
 
 /** What one attempt at a batch did: each write's points (or refusal), and its transaction's id (none when it found no feed). */
@@ -1099,8 +1102,8 @@ export class PostgresStore implements StoreEngine {
         const checked = batch.some((w) => w.keysCount !== undefined)
         const locked = checked
             ? await this.lockFeedsCheckingKeys(c, wanted)
-            : await c.query<{ id: number; txn: string; last_stamp_ms: number | null; keys?: number }>(
-                  "SELECT id, pg_current_xact_id()::text AS txn, last_stamp_ms FROM feeds WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
+            : await c.query<{ id: number; txn: string; last_stamp_ms: number | null; last_seq: number | null; keys?: number }>(
+                  "SELECT id, pg_current_xact_id()::text AS txn, last_stamp_ms, last_seq FROM feeds WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE",
                   [wanted],
               )
         const existing = new Set(locked.rows.map((r) => r.id))
@@ -1112,10 +1115,8 @@ export class PostgresStore implements StoreEngine {
             if (w.keysCount !== undefined && w.keysCount !== keysCount) return keysChanged()
             return []
         })
-        // 2. stamps for points without `at`, reserved per feed in one call (its row is locked: commit order),
-        // each after the feed's last stamp as locked (StoredPoint.after)
-        const lastStamps = new Map(locked.rows.map((r) => [r.id, r.last_stamp_ms ?? 0]))
-        const stamped = await this.stamp(c, batch, lastStamps, (request) => !(outcomes[request] instanceof StoreError))
+        // 2. stamps for points without `at`, reserved per feed in one call (its row is locked: commit order)
+        const stamped = await this.stamp(c, batch, (request) => !(outcomes[request] instanceof StoreError))
         // 3. in request order; within one request the last of equal (stream, at) wins (as in sqlite.ts)
         const points: BatchPoint[] = []
         stamped.forEach((list, request) => {
@@ -1127,19 +1128,20 @@ export class PostgresStore implements StoreEngine {
         })
         const changed = await this.upsertPoints(c, points)
         if (changed.length === 0) return { outcomes, txn: txnText, keysCount }
-        // 4. datastreams' current value, min and max; the feeds' updated time
+        // 4. datastreams' current value, min and max; the feeds' updated time and last seq
         await this.upsertStreams(c, changed, Math.max(...batch.map((w) => w.nowMs)))
-        const touched = [...new Set(changed.map((p) => p.feed))]
-        if (this.publisher === undefined) await c.query("UPDATE feeds SET updated_ms = $1 WHERE id = ANY($2::bigint[])", [this.now(), touched])
+        const topSeq = new Map<number, number>()
+        for (const p of changed) topSeq.set(p.feed, Math.max(topSeq.get(p.feed) ?? 0, p.seq))
+        const setFeeds = "UPDATE feeds SET updated_ms = $1, last_seq = t.seq FROM unnest($2::bigint[], $3::bigint[]) AS t(id, seq) WHERE feeds.id = t.id"
+        const touched = [[...topSeq.keys()], [...topSeq.values()]]
+        if (this.publisher === undefined) await c.query(setFeeds, [this.now(), ...touched])
         else {
             // in the same round trip: this process committed changes in this transaction (Store.recordCommitsAs)
-            await c.query(
-                `WITH published AS (${recordPublisherSql("$3", "$4", "$1")}) UPDATE feeds SET updated_ms = $1 WHERE id = ANY($2::bigint[])`,
-                [this.now(), touched, this.publisher, txnText],
-            )
+            await c.query(`WITH published AS (${recordPublisherSql("$4", "$5", "$1")}) ${setFeeds}`, [this.now(), ...touched, this.publisher, txnText])
         }
         const txn = Number(txnText)
-        for (const p of changed) (outcomes[p.request] as StoredPoint[]).push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: p.seq, txn, after: p.after })
+        const prevSeq = new Map(locked.rows.map((r) => [r.id, r.last_seq ?? 0]))
+        for (const p of changed) (outcomes[p.request] as StoredPoint[]).push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: p.seq, txn, prevSeq: prevSeq.get(p.feed) })
         for (const o of outcomes) if (!(o instanceof StoreError)) o.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.atMs - b.atMs))
         return { outcomes, txn: txnText, keysCount }
     }
@@ -1150,18 +1152,18 @@ export class PostgresStore implements StoreEngine {
      * before is seen), the feeds' rows as applyBatch locks them and the count of key changes. One round trip:
      * two statements in one simple query, the ids written in (integers).
      */
-    private async lockFeedsCheckingKeys(c: pg.PoolClient, feeds: number[]): Promise<pg.QueryResult<{ id: number; txn: string; last_stamp_ms: number | null; keys: number }>> {
+    private async lockFeedsCheckingKeys(c: pg.PoolClient, feeds: number[]): Promise<pg.QueryResult<{ id: number; txn: string; last_stamp_ms: number | null; last_seq: number | null; keys: number }>> {
         const ids = feeds.filter((f) => Number.isSafeInteger(f)).join(",")
         const results = (await c.query(
             `SELECT pg_advisory_xact_lock_shared(${LOCK_KEYS});
-             SELECT id, pg_current_xact_id()::text AS txn, last_stamp_ms, (SELECT int_value FROM settings WHERE name = 'keys_generation') AS keys
+             SELECT id, pg_current_xact_id()::text AS txn, last_stamp_ms, last_seq, (SELECT int_value FROM settings WHERE name = 'keys_generation') AS keys
              FROM feeds WHERE id = ANY('{${ids}}'::bigint[]) ORDER BY id FOR NO KEY UPDATE`,
-        )) as unknown as pg.QueryResult<{ id: number; txn: string; last_stamp_ms: number | null; keys: number }>[]
+        )) as unknown as pg.QueryResult<{ id: number; txn: string; last_stamp_ms: number | null; last_seq: number | null; keys: number }>[]
         return results[1]
     }
 
     /** Each request's points with every missing `at` stamped (undefined for a request refused: its feed does not exist, or its keys changed). */
-    private async stamp(c: pg.PoolClient, batch: PendingWrite[], lastStamps: Map<number, number>, stored: (request: number) => boolean): Promise<(BatchPoint[] | undefined)[]> {
+    private async stamp(c: pg.PoolClient, batch: PendingWrite[], stored: (request: number) => boolean): Promise<(BatchPoint[] | undefined)[]> {
         const need = new Map<string, { feed: number; stream: string; count: number; nowMs: number; next?: number }>()
         for (const [request, w] of batch.entries()) {
             if (!stored(request)) continue
@@ -1191,7 +1193,7 @@ export class PostgresStore implements StoreEngine {
             return w.points.map((p) => {
                 if (p.atMs !== undefined) return { request, feed: w.feed, stream: p.stream, atMs: p.atMs, value: p.value }
                 const n = need.get(`${w.feed}\u0000${p.stream}`)!
-                return { request, feed: w.feed, stream: p.stream, atMs: n.next!++, value: p.value, after: lastStamps.get(w.feed) }
+                return { request, feed: w.feed, stream: p.stream, atMs: n.next!++, value: p.value }
             })
         })
     }
@@ -1327,12 +1329,9 @@ export class PostgresStore implements StoreEngine {
         this.publisher = process
     }
 
-    async lastStamps(limit: number): Promise<{ stamps: Map<number, number>; floorMs: number }> {
-        const rows = await this.rows<{ id: number; last_stamp_ms: number }>(
-            "SELECT id, last_stamp_ms FROM feeds WHERE last_stamp_ms IS NOT NULL ORDER BY last_stamp_ms DESC LIMIT $1",
-            [limit],
-        )
-        return { stamps: new Map(rows.map((r) => [r.id, r.last_stamp_ms])), floorMs: rows.length < limit ? 0 : rows[rows.length - 1].last_stamp_ms }
+    async lastSeqs(limit: number): Promise<{ seqs: Map<number, number>; floor: number }> {
+        const rows = await this.rows<{ id: number; last_seq: number }>("SELECT id, last_seq FROM feeds WHERE last_seq IS NOT NULL ORDER BY last_seq DESC LIMIT $1", [limit])
+        return { seqs: new Map(rows.map((r) => [r.id, r.last_seq])), floor: rows.length < limit ? 0 : rows[rows.length - 1].last_seq }
     }
 
     async lastCommits(): Promise<Map<string, number>> {

@@ -113,11 +113,10 @@ export interface StoredPoint extends CommitRef {
     atMs: number
     value: string
     /**
-     * A point the server stamped [P§9], where several processes stamp (PostgreSQL): the feed's last stamp
-     * before its commit (0: none), so that another process hands the feed's stamped changes on in stamp
-     * order (hub/stamp-order.ts). Undefined for a point written with its own `at`.
+     * Where several processes commit (PostgreSQL): the feed's last seq before this point's commit (0: none),
+     * so that another process hands the feed's changes on in commit order (hub/commit-order.ts).
      */
-    after?: number
+    prevSeq?: number
 }
 
 export interface HistoryQuery {
@@ -390,10 +389,10 @@ export interface Store {
      */
     recordCommitsAs?(process: string): void
     /**
-     * [P§9] Several processes: the `limit` feeds with the newest server stamps and each one's last stamp;
-     * every other feed's last stamp is at most `floorMs` (0 when all are listed). hub/stamp-order.ts.
+     * [P§8] Several processes: the `limit` feeds with the newest commits and each one's last seq; every
+     * other feed's last seq is at most `floor` (0 when all are listed). hub/commit-order.ts.
      */
-    lastStamps?(limit: number): Promise<{ stamps: Map<number, number>; floorMs: number }>
+    lastSeqs?(limit: number): Promise<{ seqs: Map<number, number>; floor: number }>
     /** [several processes] Each recording process's last commit (a transaction id); rows older than a day are dropped. */
     lastCommits?(): Promise<Map<string, number>>
     /**

@@ -1,8 +1,9 @@
-// [P§8, §9] A feed's pushes in stamp order over several processes. Stamps follow commit order (the feed's
-// row, locked), but each process publishes its own commits over Redis: when process A's commit (stamp 5)
-// is published after process B's (stamp 6), a subscriber heard 6 first, and a device, whose cursor drops a
+// [P§8, §9] A feed's pushes in commit order over several processes. Stamps and seqs follow commit order (the
+// feed's row, locked), but each process publishes its own commits over Redis: when process A's commit (stamp
+// 5) is published after process B's (stamp 6), a subscriber heard 6 first, and a device, whose cursor drops a
 // point of its datastream not newer than the last one handled, never handled 5, nor got it in a replay
-// (since = 6). Driven without a race: A's store holds its write after the commit (stored, stamped, not yet
+// (since = 6). The same for points written with their own `at` and a client resuming with `after` = the
+// highest seq handled. Driven without a race: A's store holds its write after the commit (stored, stamped, not yet
 // answered nor published) while B writes, and lets it go once the subscriber's process has B's change.
 // Three servers in this process stand for three processes (each its own hub, store connections and bus
 // connection). Skipped, counted, where PostgreSQL or Redis is not installed.
@@ -20,7 +21,7 @@ import { until } from "../../harness/until.ts"
 /** c's STAMP_ORDER_HOLD_MS */
 const GIVE_UP_MS = 1000
 
-describe("a feed's pushes in stamp order across processes", { skip: SCALE_SKIP }, () => {
+describe("a feed's pushes in commit order across processes", { skip: SCALE_SKIP }, () => {
     let services: ScaleServices
     /** a: its writes held after their commit while the gate holds */
     let a: TestServer
@@ -62,13 +63,13 @@ describe("a feed's pushes in stamp order across processes", { skip: SCALE_SKIP }
      * A's command committed first (stamped first) and held before its publish; B's committed after it. Lets
      * A's go once `on` has B's change: handed on (out of order) or held back for A's. Resolves to A's answer.
      */
-    async function overtaken(stream: string, on: TestServer, seen: () => boolean): Promise<void> {
+    async function overtaken(stream: string, on: TestServer, seen: () => boolean, write = command): Promise<void> {
         const heldBefore = on.metrics.pushesHeld.get()
         gate.hold()
         const committed = gate.committed
-        const first = command(a, stream, "first")
+        const first = write(a, stream, "first")
         await until("a's command committed", () => gate.committed > committed, SERVER_OWN_EVENT_WAIT_MS)
-        assert.equal((await command(b, stream, "second")).status, 200)
+        assert.equal((await write(b, stream, "second")).status, 200)
         await until("b's change reached the subscriber's process", () => seen() || on.metrics.pushesHeld.get() > heldBefore, SERVER_OWN_EVENT_WAIT_MS)
         gate.release()
         assert.equal((await first).status, 200)
@@ -103,6 +104,20 @@ describe("a feed's pushes in stamp order across processes", { skip: SCALE_SKIP }
         await overtaken("relay", b, () => pushed(sub, "r", "second"))
         const { handled } = await handledByDevice(sub, "r", 2)
         assert.deepEqual(handled, ["first", "second"])
+    })
+
+    test("[P§8] points written with their own `at` (the later one older: a backfill): a subscriber with `after` on a third process gets them in commit order, so a resume from the highest seq handled misses neither", async (t) => {
+        const T = Date.UTC(2026, 11, 7, 9)
+        const ats: Record<string, number> = { first: T + 10, second: T + 5 }
+        const given = (s: TestServer, stream: string, value: string) =>
+            http(s, "PUT", `/v2/feeds/${feed()}`, { key: a.credentials.deviceKey, body: { datastreams: [{ id: stream, datapoints: [{ at: new Date(ats[value]).toISOString(), value }] }] } })
+        const sub = await TlsClient.open(c, a.credentials.deviceKey)
+        t.after(() => sub.close())
+        assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed()}/datastreams/own`, params: { after: "latest" }, token: "o" })).status, 200)
+        await overtaken("own", c, () => pushed(sub, "o", "second"), given)
+        const got = [await sub.push("o", SERVER_OWN_EVENT_WAIT_MS), await sub.push("o", SERVER_OWN_EVENT_WAIT_MS)]
+        assert.deepEqual(got.map((p) => p.body.current_value), ["first", "second"], "in commit order, though a's publish came after b's")
+        assert.ok(got[0].body.seq < got[1].body.seq)
     })
 
     test("[P§8] a change whose predecessor never arrives is not pushed: the subscribers of the feed are told to resubscribe, and the replay holds both, in order", async (t) => {

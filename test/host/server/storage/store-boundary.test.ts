@@ -41,6 +41,7 @@ const ARGS: Partial<Record<keyof Store, unknown[]>> = {
     history: [1, "temp", { startMs: 0, endMs: T0, limit: 10 }],
     deletePoints: [1, "temp", 0, T0],
     replay: [1, undefined, 0, 10],
+    replayAfterSeq: [1, undefined, 0, 10],
     prune: [T0],
     insertKey: [key],
     revokeKey: ["kb1", T0],
@@ -61,7 +62,7 @@ const ARGS: Partial<Record<keyof Store, unknown[]>> = {
     claim: ["alone"],
     provisioning: [async () => "provisioned"],
     recordCommitsAs: ["process-1"],
-    lastStamps: [10],
+    lastSeqs: [10],
 }
 
 /** Calls answered from memory, which meet no storage to fail: they must answer. */

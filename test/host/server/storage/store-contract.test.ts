@@ -623,7 +623,7 @@ for (const backend of storeBackends()) {
             try {
                 const f = (await a.createFeed({})).id
                 const g = (await a.createFeed({})).id
-                await a.writePoints(f, [{ stream: "x", atMs: T0, value: "0" }])
+                const [zero] = await a.writePoints(f, [{ stream: "x", atMs: T0, value: "0" }])
                 // a's batch holds f's row and has drawn its seq; b's write to f waits for that row; c's to g draws a higher seq now
                 const held = a.writePoints(f, [{ stream: "x", atMs: T0 + 10, value: "held" }])
                 await until("a's write to be held in its commit", () => gate.waiting("INSERT INTO datapoints"))
@@ -637,6 +637,7 @@ for (const backend of storeBackends()) {
                 const [bh] = await behind
                 assert.ok(h.seq < elsewhere.seq, "the held write drew its seq before the other feed's write")
                 assert.ok(bh.seq > h.seq, "b's write to the same feed drew its seq after a's commit")
+                assert.deepEqual([h.prevSeq, bh.prevSeq], [zero.seq, h.seq], "each names the feed's commit before it (hub/commit-order.ts)")
                 assert.ok(cursor.highSeq < h.seq, "the cursor is below every change not yet committed")
                 assert.deepEqual([cursor.seen(h), cursor.seen(bh)], [false, false], "both pushed live")
                 assert.deepEqual((await a.replayAfterSeq(f, undefined, cursor.highSeq, 10)).points.map((p) => p.value), ["held", "behind"], "a resume from the cursor holds both, in commit order")

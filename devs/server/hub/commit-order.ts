@@ -1,69 +1,71 @@
-// [P§8, §9] A feed's pushes in the order of its server stamps, where several processes commit to it.
-// Stamps are given in commit order (the feed's row, locked), but each process publishes its own commits
-// over the bus, so a process can hear stamp 6 (committed on B, or by itself) before stamp 5 (committed
-// on A, its publish later). Handed on as heard, a subscriber would take 6 first; a device, whose cursor
-// keeps the newest `at` handled, would then drop 5 as old, and its replay after a reconnect (since = 6)
-// would leave 5 out: a command never handled. So each stamped change carries the feed's last stamp before
-// its commit (`after`, read under the same lock), and a change is handed on only once the one it follows
-// has been (this process's highest stamp handed on for the feed is at least its `after`); what arrives
-// meanwhile waits, in arrival order. Changes without `after` (points with their own `at`, deletions) are
-// in no such chain: they go at once, or behind a change of their feed that is waiting.
-// Which stamps were handed on before this process heard anything: the store's last stamp of each feed,
-// read once it listens to the bus (load), and again whenever its link to the others broke (their
-// subscribers here resubscribe): a change that follows one committed before that read need not wait.
+// [P§8, §9] A feed's pushes in the order its changes committed, where several processes commit to it.
+// A feed's commits are in turn (its row, locked) and their sequence numbers (seqs) and server stamps follow
+// that order, but each process publishes its own commits over the bus, so a process can hear seq 6
+// (committed on B, or by itself) before seq 5 (committed on A, its publish later). Handed on as heard, a
+// subscriber would take 6 first; a device, whose cursor keeps the newest `at` handled, would then drop a
+// stamped 5 as old, and a replay after a reconnect from 6 (`since`, or `after` = the highest seq handled,
+// which also covers points with their own `at`) would leave 5 out: a command never handled. So each
+// commit's changes carry the feed's last seq before that commit (`prevSeq`, read under the same lock), and
+// a change is handed on only once the one it follows has been (this process's highest seq handed on for
+// the feed is at least its `prevSeq`); what arrives meanwhile waits, in arrival order. Changes without
+// `prevSeq` (deletions, and a publisher of an older version's) are in no such chain: they go at once, or
+// behind a change of their feed that is waiting.
+// Which seqs were handed on before this process heard anything: the store's last seq of each feed, read
+// once it listens to the bus (load), and again whenever its link to the others broke (their subscribers
+// here resubscribe): a change that follows one committed before that read need not wait.
 // A change whose predecessor does not come within holdMs (its publisher died, the bus lost it) makes the
 // feed a gap: what waits is dropped, not handed on, and the hub tells the feed's subscribers here to
-// resubscribe with `since` (their cursors stand before the gap, so the replay holds both, in order).
+// resubscribe (their cursors stand before the gap, so the replay holds both, in order).
 // Pure: the caller passes the time and delivers what is released.
 import type { ChangeEvent } from "./push.ts"
 
 /** One commit's changes of one feed, as they arrived. */
 interface Waiting {
     events: ChangeEvent[]
-    /** the feed's last stamp before this commit; undefined: not stamped (no chain) */
+    /** the feed's last seq before this commit; undefined: in no chain */
     after?: number
-    /** its highest stamp */
+    /** its highest seq */
     top?: number
     arrivedMs: number
 }
 
-/** A feed with changes waiting for an earlier stamp. */
+/** A feed with changes waiting for an earlier commit. */
 interface Held {
     list: Waiting[]
     /** the first arrival among them: the feed is a gap holdMs after it */
     sinceMs: number
 }
 
-export interface StampOrderLimits {
+export interface CommitOrderLimits {
     /** a change waits this long for the one before it, then the feed is a gap */
     holdMs: number
     /** changes (events) one feed may have waiting; past it, a gap at once */
     maxHeldEvents: number
-    /** feeds whose last stamp is remembered; past it, the quarter with the oldest stamps is forgotten */
+    /** feeds whose last seq is remembered; past it, the quarter with the oldest seqs is forgotten */
     maxFeeds: number
 }
 
 export type Offered = { released: ChangeEvent[][]; held: boolean; gap: boolean }
 
-export class StampOrder {
-    /** the highest stamp handed on per feed */
+export class CommitOrder {
+    /** the highest seq handed on per feed */
     private readonly last = new Map<number, number>()
     /**
-     * every feed not in `last` has had every stamp up to this handed on (or none): Infinity until load()
+     * every feed not in `last` has had every seq up to this handed on (or none): Infinity until load()
      * says (changes then go as heard, as with one process)
      */
-    private floorMs = Infinity
+    private floor = Infinity
     private readonly held = new Map<number, Held>()
 
-    constructor(private readonly limits: StampOrderLimits) {}
+    constructor(private readonly limits: CommitOrderLimits) {}
 
     /**
-     * What was committed before now: each feed's last stamp (those not listed have none above floorMs),
+     * What was committed before now: each feed's last seq (those not listed have none above `floor`),
      * read from the store after this process began to hear the others' changes.
      */
-    load(stamps: Iterable<[feed: number, stampMs: number]>, floorMs: number): { feed: number; events: ChangeEvent[] }[] {
-        for (const [feed, stampMs] of stamps) this.handedOn(feed, stampMs)
-        this.floorMs = this.floorMs === Infinity ? floorMs : Math.max(this.floorMs, floorMs)
+    load(seqs: Iterable<[feed: number, seq: number]>, floor: number): { feed: number; events: ChangeEvent[] }[] {
+        for (const [feed, seq] of seqs) this.handedOn(feed, seq)
+        this.floor = this.floor === Infinity ? floor : Math.max(this.floor, floor)
         // a change that waited for one committed before the read goes now
         const released: { feed: number; events: ChangeEvent[] }[] = []
         for (const [feed, h] of [...this.held]) for (const events of this.releaseFrom(feed, h)) released.push({ feed, events })
@@ -84,17 +86,18 @@ export class StampOrder {
 
     /**
      * One commit's changes of `feed`, heard at `nowMs`: what may go now (this one, and those it
-     * unblocked), in order. `chained` false: from a publisher that does not say `after` (an older version):
-     * no chain, but its stamps count as handed on.
+     * unblocked), in order. `chained` false: from a publisher that does not say `prevSeq` (an older
+     * version): no chain, but its seqs count as handed on.
      */
     offer(feed: number, events: ChangeEvent[], nowMs: number, chained = true): Offered {
         let after: number | undefined
         let top: number | undefined
         for (const ev of events) {
-            const stamped = chained ? ev.after !== undefined : ev.atMs !== undefined
-            if (!stamped) continue
-            if (chained && (after === undefined || ev.after! < after)) after = ev.after
-            if (top === undefined || ev.atMs! > top) top = ev.atMs
+            // a deletion's seq is Infinity: it moves no chain
+            const inChain = chained ? ev.prevSeq !== undefined : Number.isFinite(ev.seq)
+            if (!inChain) continue
+            if (chained && (after === undefined || ev.prevSeq! < after)) after = ev.prevSeq
+            if (top === undefined || ev.seq > top) top = ev.seq
         }
         const item: Waiting = { events, after: chained ? after : undefined, top, arrivedMs: nowMs }
         const h = this.held.get(feed)
@@ -115,7 +118,7 @@ export class StampOrder {
         return { released, held: this.held.has(feed), gap: false }
     }
 
-    /** The feeds whose waiting changes waited holdMs: dropped (gaps), their stamps counted as handed on. */
+    /** The feeds whose waiting changes waited holdMs: dropped (gaps), their seqs counted as handed on. */
     expired(nowMs: number): number[] {
         const gaps: number[] = []
         for (const [feed, h] of this.held) {
@@ -143,7 +146,7 @@ export class StampOrder {
     }
 
     private ready(feed: number, w: Waiting): boolean {
-        return w.after === undefined || w.after <= (this.last.get(feed) ?? this.floorMs)
+        return w.after === undefined || w.after <= (this.last.get(feed) ?? this.floor)
     }
 
     private handedOn(feed: number, top: number | undefined): void {
@@ -156,8 +159,8 @@ export class StampOrder {
     }
 
     /**
-     * Hands on, in arrival order, every waiting change that is ready: a stamped one once its predecessor
-     * went, one in no chain once no stamped one before it waits. Repeats while that unblocks more.
+     * Hands on, in arrival order, every waiting change that is ready: a chained one once its predecessor
+     * went, one in no chain once no chained one before it waits. Repeats while that unblocks more.
      */
     private releaseFrom(feed: number, h: Held): ChangeEvent[][] {
         const out: ChangeEvent[][] = []
@@ -190,14 +193,14 @@ export class StampOrder {
     }
 
     /**
-     * Forgets the quarter of the feeds with the oldest last stamps (none waiting); the floor rises to the
-     * newest of them, so a change of one of them that follows a stamp at or below it goes at once.
+     * Forgets the quarter of the feeds with the oldest last seqs (none waiting); the floor rises to the
+     * newest of them, so a change of one of them that follows a seq at or below it goes at once.
      */
     private forgetOldest(): void {
         const quiet = [...this.last].filter(([feed]) => !this.held.has(feed)).sort((x, y) => x[1] - y[1])
         const gone = quiet.slice(0, Math.max(1, Math.floor(quiet.length / 4)))
         for (const [feed] of gone) this.last.delete(feed)
-        if (gone.length && this.floorMs !== Infinity) this.floorMs = Math.max(this.floorMs, gone[gone.length - 1][1])
+        if (gone.length && this.floor !== Infinity) this.floor = Math.max(this.floor, gone[gone.length - 1][1])
     }
 }
 

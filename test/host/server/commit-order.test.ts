@@ -1,0 +1,123 @@
+// [P§8] A feed's changes handed on in commit order where several processes commit to it (hub/commit-order.ts),
+// on its own: a change waits for the one it follows (`prevSeq`), changes in no chain keep their place
+// behind a waiting one, what waits too long or grows too large is a gap, and the store's last seqs read at
+// start (load) say what need not be waited for. The time is passed in; nothing sleeps.
+import assert from "node:assert/strict"
+import { test } from "node:test"
+import type { ChangeEvent } from "../../../devs/server/hub/push.ts"
+import { CommitOrder } from "../../../devs/server/hub/commit-order.ts"
+
+const F = 1
+const limits = { holdMs: 5000, maxHeldEvents: 100, maxFeeds: 1000 }
+
+/** one commit: the feed's last seq before it, and its seq (a point with its own `at` as well as a stamped one) */
+const chained = (prevSeq: number, seq: number, value = String(seq)): ChangeEvent[] => [{ feed: F, seq, stream: "led", atMs: seq, value, prevSeq }]
+/** a change without prevSeq (as a deletion): in no chain */
+const given = (seq: number): ChangeEvent[] => [{ feed: F, seq, stream: "temp", atMs: seq, value: "t" }]
+const deletion = (): ChangeEvent[] => [{ feed: F, seq: Infinity, stream: "led", deleted: true }]
+const values = (lists: ChangeEvent[][]) => lists.map((l) => l.map((e) => (e.deleted ? "deleted" : e.value)).join("+"))
+
+/** an order that has handed on the feed's seqs up to `last` (what a start reads from the store) */
+function started(last: number, floor = 0): CommitOrder {
+    const o = new CommitOrder(limits)
+    o.load([[F, last]], floor)
+    return o
+}
+
+test("a change that follows the last one handed on goes at once", () => {
+    const o = started(100)
+    assert.deepEqual(values(o.offer(F, chained(100, 101), 0).released), ["101"])
+    assert.deepEqual(values(o.offer(F, chained(101, 102), 0).released), ["102"])
+    assert.equal(o.waiting, 0)
+})
+
+test("a change heard before the one it follows waits for it, then both go in commit order", () => {
+    const o = started(100)
+    const early = o.offer(F, chained(101, 102, "second"), 0)
+    assert.deepEqual([early.released, early.held], [[], true])
+    assert.deepEqual(values(o.offer(F, chained(100, 101, "first"), 10).released), ["first", "second"])
+    assert.equal(o.waiting, 0)
+    assert.equal(o.nextDeadlineMs(), undefined)
+})
+
+test("three commits heard last to first go first to last", () => {
+    const o = started(100)
+    o.offer(F, chained(102, 103, "c"), 0)
+    o.offer(F, chained(101, 102, "b"), 0)
+    assert.deepEqual(values(o.offer(F, chained(100, 101, "a"), 0).released), ["a", "b", "c"])
+})
+
+test("a change in no chain keeps its place behind a waiting one, and goes at once when nothing waits", () => {
+    const o = started(100)
+    assert.deepEqual(values(o.offer(F, given(50), 0).released), ["t"])
+    o.offer(F, chained(101, 102, "second"), 0)
+    assert.deepEqual(o.offer(F, deletion(), 0).released, [], "a deletion heard after a waiting change stays after it")
+    assert.deepEqual(values(o.offer(F, chained(100, 101, "first"), 0).released), ["first", "second", "deleted"])
+})
+
+test("another feed's changes do not wait for this one's", () => {
+    const o = started(100)
+    o.offer(F, chained(101, 102), 0)
+    const other: ChangeEvent[] = [{ feed: 2, seq: 5000, stream: "x", atMs: 5000, value: "v", prevSeq: 0 }]
+    assert.deepEqual(o.offer(2, other, 0).released, [other], "its first change: nothing to wait for")
+})
+
+test("a predecessor that does not come within holdMs: the feed is a gap, what waited is dropped, and a late predecessor goes at once", () => {
+    const o = started(100)
+    o.offer(F, chained(101, 102, "second"), 1000)
+    assert.equal(o.nextDeadlineMs(), 6000)
+    assert.deepEqual(o.expired(5999), [])
+    assert.deepEqual(o.expired(6000), [F])
+    assert.equal(o.waiting, 0)
+    // what followed the dropped change goes on, and so does the late one (a replay's subscription skips it: Replay.seen)
+    assert.deepEqual(values(o.offer(F, chained(102, 103, "third"), 7000).released), ["third"])
+    assert.deepEqual(values(o.offer(F, chained(100, 101, "first"), 7000).released), ["first"])
+})
+
+test("more than maxHeldEvents waiting: a gap at once", () => {
+    const o = started(100)
+    let last
+    for (let i = 0; i <= limits.maxHeldEvents; i++) last = o.offer(F, chained(101 + i, 102 + i), 0)
+    assert.deepEqual([last!.gap, last!.held, o.waiting], [true, false, 0])
+})
+
+test("before load() nothing is known: changes go as heard, as with one process", () => {
+    const o = new CommitOrder(limits)
+    assert.deepEqual(values(o.offer(F, chained(101, 102), 0).released), ["102"])
+    assert.deepEqual(values(o.offer(F, chained(102, 103), 0).released), ["103"])
+})
+
+test("load(): a feed not listed waits only for a seq above the floor; a waiting change whose predecessor the store has goes", () => {
+    const o = new CommitOrder(limits)
+    o.load([[F, 500]], 400)
+    const other = (prevSeq: number, seq: number): ChangeEvent[] => [{ feed: 2, seq, stream: "x", atMs: seq, value: String(seq), prevSeq }]
+    assert.deepEqual(values(o.offer(2, other(300, 600), 0).released), ["600"], "its last seq at the read was at most the floor")
+    assert.equal(o.offer(2, other(650, 700), 0).held, true, "650 came after the read: it will be heard")
+    // a second read (after the link to the others broke) has the feed's 650: what waited for it goes
+    assert.deepEqual(o.load([[2, 650]], 400).map((r) => values([r.events])[0]), ["700"])
+})
+
+test("a publisher of an older version (no `prevSeq`): its changes go as heard and count as handed on", () => {
+    const o = started(100)
+    const old: ChangeEvent[] = [{ feed: F, seq: 101, stream: "led", atMs: 5, value: "old" }]
+    assert.deepEqual(values(o.offer(F, old, 0, false).released), ["old"])
+    assert.deepEqual(values(o.offer(F, chained(101, 102), 0).released), ["102"], "not held for a seq the old publisher committed")
+})
+
+test("the feed deleted: what waits goes, in arrival order, and the feed is forgotten", () => {
+    const o = started(100)
+    o.offer(F, chained(101, 102, "second"), 0)
+    o.offer(F, deletion(), 0)
+    assert.deepEqual(values(o.release(F)), ["second", "deleted"])
+    assert.equal(o.waiting, 0)
+})
+
+test("past maxFeeds the oldest seqs are forgotten and the floor rises to them: a forgotten feed's next change goes at once", () => {
+    const o = new CommitOrder({ ...limits, maxFeeds: 4 })
+    o.load([], 0)
+    const ev = (feed: number, prevSeq: number, seq: number): ChangeEvent[] => [{ feed, seq, stream: "x", atMs: seq, value: String(seq), prevSeq }]
+    for (let feed = 1; feed <= 5; feed++) o.offer(feed, ev(feed, 0, feed * 100), 0)
+    // feed 1 (seq 100) was forgotten to make room for feed 5: the floor is 100
+    assert.deepEqual(values(o.offer(1, ev(1, 100, 1000), 0).released), ["1000"])
+    assert.equal(o.offer(1, ev(1, 1500, 1600), 0).held, true, "known again: 1500 not handed on")
+})
