@@ -78,7 +78,7 @@ export const STAMP_ORDER_MAX_HELD = MAX_OWED_PUSHES_PER_FEED
  * kept as they are heard; past it, the quarter with the oldest seqs is forgotten (commit-order.ts).
  */
 export const STAMP_ORDER_MAX_FEEDS = 100_000
-/** [P§8] a `since` replay sends at most this many datapoints (and `limit` may ask for fewer); more: the ack says truncated + next_since. */
+/** [P§8] a `since` (or `after`) replay sends at most this many datapoints (and `limit` may ask for fewer); more: the ack says truncated + next_since (next_after). */
 export const MAX_REPLAY_POINTS = 1000
 
 /**
