@@ -1,4 +1,4 @@
-import { fetchAndPrintList, type ListView } from "./list.ts"
+import { allPages, fetchAndPrintList, type ListView } from "./list.ts"
 import { CONNECTION_USAGE, parse, printJson, usageError, withConnection, type ClientCommand } from "./common.ts"
 
 const USAGE = `feedline keys list [--json]
@@ -13,11 +13,6 @@ function list(text: string | undefined, what: string): string[] | undefined {
     const items = text.split(",").map((s) => s.trim()).filter(Boolean)
     if (!items.length) throw usageError(`--${what} needs a comma-separated list`, USAGE)
     return items
-}
-
-/** GET /keys may answer a list or {keys:[...]}. */
-function keysOf(body: any): any[] {
-    return Array.isArray(body) ? body : Array.isArray(body?.keys) ? body.keys : []
 }
 
 /** A key as `keys list` shows it, over the network and on the data folder (devs/cli.ts) alike. */
@@ -47,7 +42,7 @@ export const keysCommand: ClientCommand = {
         switch (verb) {
             case "list":
             case undefined:
-                return fetchAndPrintList(values, io, async (c) => keysOf(await c.call("get", "/keys")), KEYS_VIEW)
+                return fetchAndPrintList(values, io, (c) => allPages(c, "/keys", "keys"), KEYS_VIEW)
             case "create": {
                 const feeds = list(values.feeds, "feeds")?.map((f) => {
                     if (!/^[1-9][0-9]*$/.test(f)) throw usageError(`"${f}" is not a feed id`, USAGE)

@@ -45,7 +45,8 @@ export async function allPages(c: FeedlineConnection, resource: string, field: s
     for (let page = 1; ; page++) {
         const body = await c.call("get", resource, { params: next === undefined ? { ...params, page } : { ...params, after: next } })
         items.push(...body[field])
-        if (body[field].length === 0 || (typeof body.next !== "string" && items.length >= body.totalResults)) return items
+        // an answer without totalResults is the whole list (a server from before /keys and /products were paged)
+        if (typeof body.totalResults !== "number" || body[field].length === 0 || (typeof body.next !== "string" && items.length >= body.totalResults)) return items
         if (typeof body.next === "string") next = body.next
         else if (next !== undefined) return items
     }

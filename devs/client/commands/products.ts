@@ -4,7 +4,7 @@ import fs from "node:fs"
 import { activationCode, HARDWARE_ID, parseProductSecret } from "../../server/fleet/claim-codes.ts"
 import { ClientError } from "../errors.ts"
 import { PRIVATE_FILE_MODE } from "../../server/storage/private-folder.ts"
-import { fetchAndPrintList, type ListView } from "./list.ts"
+import { allPages, fetchAndPrintList, type ListView } from "./list.ts"
 import { CONNECTION_USAGE, parse, printJson, usageError, withConnection, type ClientCommand, type CommandIo } from "./common.ts"
 
 const USAGE = `feedline products list [--json]
@@ -108,7 +108,7 @@ export const productsCommand: ClientCommand = {
         switch (verb) {
             case "list":
             case undefined:
-                return fetchAndPrintList(values, io, async (c) => (await c.call("get", "/products")).products, PRODUCTS_VIEW)
+                return fetchAndPrintList(values, io, (c) => allPages(c, "/products", "products"), PRODUCTS_VIEW)
             case "create": {
                 if (!values.title) throw usageError("products create needs --title", USAGE)
                 const limit = values["claim-limit"]

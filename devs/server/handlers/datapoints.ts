@@ -43,9 +43,6 @@ export function intParam(
     return n
 }
 
-/** `page` of a listing (feeds, devices, sessions): a whole number from 1, 1 when absent; else 422 E_BAD_PARAM (was: `abc` read as 1, `1.5` as a page half-way). */
-export const pageParam = (params: Params): number => intParam(params, "page", 1, Number.MAX_SAFE_INTEGER, 1)!
-
 /** [P§5] `sort`: asc (oldest first) or desc (newest first), as Exosite's `sort`; undefined when not given. */
 function sortParam(params: Params): "asc" | "desc" | undefined {
     const v = params.sort

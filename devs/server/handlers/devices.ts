@@ -9,7 +9,7 @@ import { MAX_LABEL_CHARS } from "../limits.ts"
 import type { DeviceRecord } from "../storage/store.ts"
 import { isoOf } from "../time.ts"
 import { objectBody, plainText } from "./body.ts"
-import { pageParam } from "./datapoints.ts"
+import { pageOf } from "./pages.ts"
 
 /** One page of GET /devices (each device costs a read of its feed's datastreams); `page` for the next. */
 export const DEVICES_PER_PAGE = 500
@@ -65,12 +65,11 @@ async function list(ctx: Ctx) {
     requireMaster(ctx, "see the fleet")
     const product = ctx.params.product === undefined ? undefined : String(ctx.params.product)
     if (product !== undefined && !(await ctx.deps.store.getProduct(product))) throw notFound(`there is no product ${product}`)
-    const all = await ctx.deps.store.listDevices(product)
-    const page = pageParam(ctx.params)
+    const { totalResults, page, items } = pageOf(await ctx.deps.store.listDevices(product), ctx.params, DEVICES_PER_PAGE)
     const connected = await connectedKeys(ctx)
     const devices = []
-    for (const d of all.slice((page - 1) * DEVICES_PER_PAGE, page * DEVICES_PER_PAGE)) devices.push(await deviceJson(ctx, d, connected))
-    return { status: 200, body: { totalResults: all.length, page, devices } }
+    for (const d of items) devices.push(await deviceJson(ctx, d, connected))
+    return { status: 200, body: { totalResults, page, devices } }
 }
 
 async function read(ctx: Ctx) {

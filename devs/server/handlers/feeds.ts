@@ -5,7 +5,7 @@ import { requireFeed, type Ctx, type Result, type Routes } from "../context.ts"
 import type { PendingWrite } from "../hub/index.ts"
 import { objectBody, plainText, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"
-import { pageParam } from "./datapoints.ts"
+import { pageOf } from "./pages.ts"
 import { MAX_FEED_ID } from "../limits.ts"
 import type { PointInput } from "../storage/store.ts"
 import { admitWrite, beginStructureChange, cancelOnError, requireFound, writeAndPublish } from "./write.ts"
@@ -23,10 +23,8 @@ function titleOf(v: unknown): string | undefined {
 
 async function list(ctx: Ctx) {
     if (!ctx.grant.master && !ctx.grant.permissions.includes("read")) throw forbidden("this key may not read feeds")
-    const page = pageParam(ctx.params)
-    const feeds = await ctx.deps.store.listFeeds(visibleFeeds(ctx.grant))
-    const results = feeds.slice((page - 1) * FEEDS_PER_PAGE, page * FEEDS_PER_PAGE).map((f) => feedJson(f))
-    return { status: 200, body: { totalResults: feeds.length, page, results } }
+    const { totalResults, page, items } = pageOf(await ctx.deps.store.listFeeds(visibleFeeds(ctx.grant)), ctx.params, FEEDS_PER_PAGE)
+    return { status: 200, body: { totalResults, page, results: items.map((f) => feedJson(f)) } }
 }
 
 /** POST {"title":"field 7","id":504?,"datastreams":[{"id":"temp"}]?}: master keys, or create on all feeds */

@@ -4,10 +4,15 @@ import { notFound, unprocessable } from "../errors.ts"
 import { requireMaster, type Ctx, type Routes } from "../context.ts"
 import { PERMISSIONS, type Permission } from "../auth/grant.ts"
 import { objectBody, plainText } from "./body.ts"
+import { pageOf } from "./pages.ts"
+
+/** One page of GET /keys, oldest first; `page` for the next (a tenant may hold a key per device: thousands). */
+export const KEYS_PER_PAGE = 500
 
 async function list(ctx: Ctx) {
     requireMaster(ctx)
-    return { status: 200, body: { keys: (await ctx.deps.keys.list()).map(describeKey) } }
+    const { totalResults, page, items } = pageOf(await ctx.deps.keys.list(), ctx.params, KEYS_PER_PAGE)
+    return { status: 200, body: { totalResults, page, keys: items.map(describeKey) } }
 }
 
 /** POST {"label":"field 7","permissions":["read","update"],"feeds":[7]} (feeds "*" or left out: all) */

@@ -8,9 +8,12 @@ import { MAX_ALLOW_LIST, MAX_CLAIM_POLICY_BYTES, MAX_LABEL_CHARS } from "../limi
 import type { ProductDatastream, ProductRecord } from "../storage/store.ts"
 import { isoOf } from "../time.ts"
 import { objectBody, plainText } from "./body.ts"
+import { pageOf } from "./pages.ts"
 
 /** The datastreams one product declares: more would not fit a board's settings (a policy each) anyway. */
 export const MAX_PRODUCT_DATASTREAMS = 64
+/** One page of GET /products, oldest first; `page` for the next. A product may list 500 hardware ids (tens of KB): 100 a page. */
+export const PRODUCTS_PER_PAGE = 100
 
 const EXAMPLE = '{"title":"field stations","datastreams":[{"id":"temp","policy":"i=10s d=0.2"}],"allow_list":["12abdd2289421234"],"claim_limit":100}'
 
@@ -71,10 +74,10 @@ function claimLimitOf(v: unknown): number | undefined {
 
 async function list(ctx: Ctx) {
     requireMaster(ctx, "manage products")
-    const devices = await ctx.deps.store.listDevices()
-    const count = (id: string) => devices.filter((d) => d.product === id && d.revokedMs === undefined).length
-    const products = await ctx.deps.store.listProducts()
-    return { status: 200, body: { totalResults: products.length, products: products.map((p) => productJson(p, count(p.id))) } }
+    const { totalResults, page, items } = pageOf(await ctx.deps.store.listProducts(), ctx.params, PRODUCTS_PER_PAGE)
+    const active = new Map<string, number>()
+    for (const d of await ctx.deps.store.listDevices()) if (d.revokedMs === undefined) active.set(d.product, (active.get(d.product) ?? 0) + 1)
+    return { status: 200, body: { totalResults, page, products: items.map((p) => productJson(p, active.get(p.id) ?? 0)) } }
 }
 
 /** POST {"title","datastreams"?,"allow_list"?,"claim_limit"?}: the answer carries the product secret, shown this once. */

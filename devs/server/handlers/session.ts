@@ -8,7 +8,7 @@ import type { Connection, Ctx, Routes } from "../context.ts"
 import type { Hub } from "../hub/index.ts"
 import { SESSIONS_PAGE_BYTES } from "../limits.ts"
 import { isoOf } from "../time.ts"
-import { pageParam } from "./datapoints.ts"
+import { pageParam } from "./pages.ts"
 
 /**
  * A connection of this process as the session directory holds it: its fields read from the connection when

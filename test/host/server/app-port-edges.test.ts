@@ -100,8 +100,8 @@ test("a WebSocket client asking for a subprotocol is not told the server speaks 
     plain.close()
 })
 
-test("a listing's page is a whole number from 1: anything else is 422 E_BAD_PARAM on feeds, devices and sessions", async () => {
-    for (const resource of ["/feeds", "/devices", "/sessions"]) {
+test("a listing's page is a whole number from 1: anything else is 422 E_BAD_PARAM on feeds, devices, sessions, keys and products", async () => {
+    for (const resource of ["/feeds", "/devices", "/sessions", "/keys", "/products"]) {
         for (const page of ["abc", "1.5", "0", "-1", "1e3"]) {
             const r = await http(s, "GET", `/v2${resource}?page=${page}`, { key: master })
             assert.equal(r.status, 422, `${resource}?page=${page}: ${JSON.stringify(r.body)}`)
