@@ -24,6 +24,12 @@ const loadJose = () => (joseModule ??= import("jose"))
 export const TOKEN_TTL_MS = 5 * 60 * 60 * 1000
 /** A caller may ask for less (tests, kiosks), never for more. */
 export const MAX_TOKEN_TTL_MS = TOKEN_TTL_MS
+/**
+ * [P§7] The shortest token: a second, the unit of `ttl` and of a JWT's `exp`. An expiry is rounded up to a whole
+ * second, so a token lasts at least its `ttl` (was: rounded down, so `ttl: 1` could expire a millisecond after
+ * it was minted); a shorter ttl is refused, and so is a renewal that its sign-in's end would leave shorter.
+ */
+export const MIN_TOKEN_TTL_MS = 1000
 /** A sign-in (the token minted from a key and every renewal of it) lasts at most this long, unless configured. */
 export const DEFAULT_TOKEN_MAX_AGE_MS = 24 * 60 * 60 * 1000
 /** The page renews this long before expiry: room for a sleeping laptop or a slow network to catch up. */
@@ -105,7 +111,8 @@ export class TokenAuthority {
         if (o.secret.length < SECRET_BYTES) throw new Error(`token secret must be at least ${SECRET_BYTES} bytes`)
         this.now = o.now ?? Date.now
         this.maxAgeMs = o.maxAgeMs ?? DEFAULT_TOKEN_MAX_AGE_MS
-        if (!(this.maxAgeMs >= 1000)) throw new Error("the maximum age of a sign-in must be at least a second")
+        // its end is rounded down to a second: at least two, so a sign-in's first token lasts MIN_TOKEN_TTL_MS
+        if (!(this.maxAgeMs >= 2 * MIN_TOKEN_TTL_MS)) throw new Error("the maximum age of a sign-in must be at least two seconds")
         this.revocations = o.revocations ?? memoryRevocations(this.now)
     }
 
@@ -114,9 +121,9 @@ export class TokenAuthority {
      * MAX_TOKEN_TTL_MS, default TOKEN_TTL_MS) and never past the family's maximum age. It starts a family.
      */
     async mint(grant: Grant, want: { permissions?: unknown; feeds?: unknown; ttlMs?: unknown } = {}): Promise<MintedToken> {
-        const lifetimeMs = ttlOf(want.ttlMs, TOKEN_TTL_MS, MAX_TOKEN_TTL_MS, `ttl must be between 1 and ${MAX_TOKEN_TTL_MS / 1000} seconds`)
+        const lifetimeMs = ttlOf(want.ttlMs, TOKEN_TTL_MS, MAX_TOKEN_TTL_MS, `ttl must be a number of seconds from ${MIN_TOKEN_TTL_MS / 1000} to ${MAX_TOKEN_TTL_MS / 1000}`)
         const tokenId = newTokenId()
-        // whole seconds, as JWT times are: rounded down, never up
+        // whole seconds, as JWT times are: the sign-in's end rounded down (never past its maximum age)
         const familyExpiresMs = floorToSecond(this.now() + this.maxAgeMs)
         return this.sign(narrowAsked(grant, want), { tokenId, tokenFamily: tokenId, familyExpiresMs, lifetimeMs })
     }
@@ -128,7 +135,7 @@ export class TokenAuthority {
     async renew(t: VerifiedToken, want: { permissions?: unknown; feeds?: unknown; ttlMs?: unknown } = {}): Promise<MintedToken> {
         const lifetimeMs = ttlOf(want.ttlMs, t.lifetimeMs, t.lifetimeMs, `a renewed token lasts at most as long as the first, ${t.lifetimeMs / 1000} seconds`)
         // capped by the family's end, and that end is no later than this token's: nothing left to extend
-        if (t.familyExpiresMs < floorToSecond(this.now() + lifetimeMs) && t.familyExpiresMs <= t.expiresMs) {
+        if (t.familyExpiresMs < ceilToSecond(this.now() + lifetimeMs) && t.familyExpiresMs <= t.expiresMs) {
             const age = `${Math.round(this.maxAgeMs / 60_000) / 60} h`
             throw new TokenError("E_TOKEN_MAX_AGE", `this sign-in reaches its maximum age (${age}) at ${new Date(t.familyExpiresMs).toISOString()}; sign in with the key again`)
         }
@@ -137,8 +144,9 @@ export class TokenAuthority {
 
     private async sign(grant: Grant, f: { tokenId: string; tokenFamily: string; familyExpiresMs: number; lifetimeMs: number }): Promise<MintedToken> {
         const nowMs = this.now()
-        const expiresMs = Math.min(floorToSecond(nowMs + f.lifetimeMs), f.familyExpiresMs)
-        if (expiresMs <= nowMs) throw new TokenError("E_TOKEN_MAX_AGE", "this sign-in has reached its maximum age; sign in with the key again")
+        // rounded up: the token lasts at least its lifetime, unless the sign-in's end comes first
+        const expiresMs = Math.min(ceilToSecond(nowMs + f.lifetimeMs), f.familyExpiresMs)
+        if (expiresMs - nowMs < MIN_TOKEN_TTL_MS) throw new TokenError("E_TOKEN_MAX_AGE", "this sign-in has reached its maximum age; sign in with the key again")
         const claims: Record<string, unknown> = {
             perm: grant.permissions,
             master: grant.master || undefined,
@@ -157,7 +165,7 @@ export class TokenAuthority {
             .setIssuedAt(Math.floor(nowMs / 1000))
             .setExpirationTime(expiresMs / 1000)
             .sign(this.o.secret)
-        return { token, expiresMs, familyExpiresMs: f.familyExpiresMs, grant }
+        return { token, issuedMs: nowMs, expiresMs, familyExpiresMs: f.familyExpiresMs, grant }
     }
 
     /**
@@ -207,6 +215,8 @@ export class TokenAuthority {
 
 export interface MintedToken {
     token: string
+    /** when it was signed: expiresMs - issuedMs is how long it lasts, at least MIN_TOKEN_TTL_MS */
+    issuedMs: number
     expiresMs: number
     /** the family's end: no renewal goes past it */
     familyExpiresMs: number
@@ -215,11 +225,12 @@ export interface MintedToken {
 
 const newTokenId = () => crypto.randomBytes(9).toString("base64url")
 const floorToSecond = (ms: number) => Math.floor(ms / 1000) * 1000
+const ceilToSecond = (ms: number) => Math.ceil(ms / 1000) * 1000
 
-/** A requested ttl in ms: `fallback` when absent, else a number in (0, max]. */
+/** A requested ttl in ms: `fallback` when absent, else a number in [MIN_TOKEN_TTL_MS, max]. */
 function ttlOf(ttlMs: unknown, fallback: number, max: number, reason: string): number {
     const ttl = ttlMs === undefined ? fallback : ttlMs
-    if (typeof ttl !== "number" || !(ttl >= 1000) || ttl > max) throw new TokenError("E_TOKEN_REQUEST", reason)
+    if (typeof ttl !== "number" || !(ttl >= MIN_TOKEN_TTL_MS) || ttl > max) throw new TokenError("E_TOKEN_REQUEST", reason)
     return ttl
 }
 

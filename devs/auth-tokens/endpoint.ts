@@ -80,7 +80,7 @@ export async function handleJwtRequest(req: JwtHttpRequest, deps: JwtEndpointDep
         }
         const body = (req.body ?? {}) as Record<string, unknown>
         if (typeof body !== "object" || Array.isArray(body)) return fail(422, "E_TOKEN_REQUEST", "the body must be a JSON object such as {\"ttl\":3600}")
-        if (body.ttl !== undefined && typeof body.ttl !== "number") return fail(422, "E_TOKEN_REQUEST", "ttl is a number of seconds")
+        if (body.ttl !== undefined && typeof body.ttl !== "number") return fail(422, "E_TOKEN_REQUEST", "ttl is a number of seconds, at least 1")
         const want = { permissions: body.permissions, feeds: body.feeds, ttlMs: body.ttl === undefined ? undefined : (body.ttl as number) * 1000 }
         let minted
         if (cred.jwt) {
@@ -102,7 +102,8 @@ export async function handleJwtRequest(req: JwtHttpRequest, deps: JwtEndpointDep
             body: {
                 token: minted.token,
                 expires_at: new Date(minted.expiresMs).toISOString(),
-                expires_in: Math.round((minted.expiresMs - deps.authority.now()) / 1000),
+                // the whole seconds it lasts from its signing (expires_at is exact): never more than it does
+                expires_in: Math.floor((minted.expiresMs - minted.issuedMs) / 1000),
                 renewable_until: new Date(minted.familyExpiresMs).toISOString(),
                 key_id: minted.grant.keyId,
                 permissions: minted.grant.permissions,

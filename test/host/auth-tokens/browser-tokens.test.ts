@@ -5,7 +5,7 @@ import assert from "node:assert/strict"
 import fs from "node:fs"
 import os from "node:os"
 import path from "node:path"
-import { bearerToken, DEFAULT_TOKEN_MAX_AGE_MS, loadOrCreateTokenSecret, TokenAuthority, TokenError, TOKEN_TTL_MS, type KeyState } from "../../../devs/auth-tokens/browser-tokens.ts"
+import { bearerToken, DEFAULT_TOKEN_MAX_AGE_MS, loadOrCreateTokenSecret, MIN_TOKEN_TTL_MS, TokenAuthority, TokenError, TOKEN_TTL_MS, type KeyState } from "../../../devs/auth-tokens/browser-tokens.ts"
 import { handleJwtRequest } from "../../../devs/auth-tokens/endpoint.ts"
 import { bearerVerifier } from "../../../devs/auth-tokens/server-glue.ts"
 import { KeyRing } from "../../../devs/server/auth/keys.ts"
@@ -40,6 +40,39 @@ test("a minted token verifies to its key's grant and lasts 5 hours", async () =>
     await authority.verify(token)
     advance(1000)
     await assert.rejects(authority.verify(token), codeOf("E_TOKEN_EXPIRED"))
+})
+
+test("a token lasts at least its ttl: the expiry is rounded up to a whole second, a ttl under a second is refused (was: rounded down, so ttl 1 at .999 expired 1 ms after minting)", async () => {
+    const { authority, keys, advance } = setup()
+    advance(999) // a mint 1 ms before a whole second: the worst case of rounding down
+    const { token, expiresMs } = await authority.mint(grantOf(keys.get("k1")!), { ttlMs: MIN_TOKEN_TTL_MS })
+    assert.equal(expiresMs, T0 + 2000)
+    advance(MIN_TOKEN_TTL_MS - 1) // its whole ttl later, less a millisecond
+    await authority.verify(token)
+    advance(1) // T0 + 1999: past the ttl, before the expiry it was told
+    await authority.verify(token)
+    advance(1)
+    await assert.rejects(authority.verify(token), codeOf("E_TOKEN_EXPIRED"))
+    // a fractional ttl is rounded up the same way
+    const longer = await authority.mint(grantOf(keys.get("k1")!), { ttlMs: 1500 })
+    assert.equal(longer.expiresMs, T0 + 4000)
+    for (const ttlMs of [999, 0.5, 0, -1]) await assert.rejects(authority.mint(grantOf(keys.get("k1")!), { ttlMs }), codeOf("E_TOKEN_REQUEST"))
+})
+
+test("POST /jwt with ttl 1 tells the real expiry: expires_at rounded up, expires_in at least the ttl; ttl 0.5 is 422 E_TOKEN_REQUEST", async () => {
+    const { authority, advance } = setup()
+    const deps = { authority, authenticateKey: (secret: string) => (secret === "the-secret-key" ? { keyId: "k1", permissions: ["read" as const], feeds: [1], master: false } : undefined) }
+    advance(999)
+    const r = await handleJwtRequest({ method: "POST", headers: { "X-ApiKey": "the-secret-key" }, body: { ttl: 1 } }, deps)
+    assert.equal(r.status, 200, JSON.stringify(r.body))
+    const b = r.body as any
+    assert.equal(b.expires_at, new Date(T0 + 2000).toISOString())
+    assert.equal(b.expires_in, 1)
+    for (const ttl of [0.5, 0, -3]) {
+        const refused = await handleJwtRequest({ method: "POST", headers: { "X-ApiKey": "the-secret-key" }, body: { ttl } }, deps)
+        assert.deepEqual([refused.status, (refused.body as any).code], [422, "E_TOKEN_REQUEST"], `ttl ${ttl}`)
+        assert.match((refused.body as any).errors, /from 1 to/)
+    }
 })
 
 test("revoking or narrowing the issuing key takes effect on its tokens at the next use", async () => {
