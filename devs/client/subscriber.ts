@@ -18,6 +18,8 @@ import { StampOverlap } from "./stamp-overlap.ts"
 
 export type SubscriberEvent =
     | { kind: "subscribed"; session: string; since?: string }
+    /** [P§8] the since asked for is older than the server's retention: datapoints before retainedFrom may be gone */
+    | { kind: "gap"; retainedFrom: string }
     | { kind: "link"; state: LinkState }
     | { kind: "lost"; error: ClientError }
     | { kind: "retrying"; delayMs: number; attempt: number }
@@ -80,6 +82,7 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
                     const onAck = (ack: Response) => {
                         // at once: the pushes of a cut replay follow in the same chunk
                         const outcome = cursor.acknowledged(ack.body)
+                        if (ack.body?.retention_gap === true) o.onEvent?.({ kind: "gap", retainedFrom: String(ack.body.retained_from) })
                         if (outcome === "live") resolveLive(firstSince)
                         else if (outcome === "resubscribe") subscribe()
                     }

@@ -16,6 +16,9 @@ import type { Store } from "./storage/store.ts"
 export const KEY_REFRESH_MS = 500
 const RETENTION_CHECK_MS = 3600_000
 
+/** [P§8] The oldest `at` the retention keeps at `nowMs`: datapoints before it are deleted (within RETENTION_CHECK_MS). */
+export const retentionCutoffMs = (nowMs: number, retentionDays: number): number => nowMs - retentionDays * 86_400_000
+
 export function startBackgroundWork(o: { keys: KeyRing; store: Store; fleet: Fleet; log: Logger; now: () => number; retentionDays?: number }): { stop(): void } {
     const { keys, store, fleet, log, now, retentionDays } = o
     // keys stored before imported and generated keys were told apart: scrypt, in the background
@@ -31,7 +34,7 @@ export function startBackgroundWork(o: { keys: KeyRing; store: Store; fleet: Fle
     if (retentionDays !== undefined) {
         const prune = () =>
             store
-                .prune(now() - retentionDays * 86_400_000)
+                .prune(retentionCutoffMs(now(), retentionDays))
                 .then((n) => n && log.info({ deleted: n, retentionDays }, "retention: deleted old datapoints"))
                 .catch((err) => logBackgroundFailure(log, err, "retention failed"))
         void prune()

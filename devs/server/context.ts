@@ -63,6 +63,8 @@ export interface RouterDeps {
     feedStreams: FeedStreams
     /** [P§9] how far server stamps lead the clock (handlers/write.ts tells it each stamped write) */
     stampLead: StampLead
+    /** [P§8] datapoints older than this many days are deleted (--retention-days); undefined: kept for ever */
+    retentionDays?: number
 }
 
 /** What a handler returns: the status and body of the response, and what to do once it is sent. */

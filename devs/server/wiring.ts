@@ -180,6 +180,7 @@ export function wireServer(f: Foundations): Wired {
         sessions: directory,
         processId: bus.processId,
         stampLead,
+        retentionDays: opts.retentionDays,
     })
     const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
     const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS

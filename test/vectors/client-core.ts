@@ -109,6 +109,22 @@ export const CURSOR_VECTORS: CursorVector[] = [
         ],
     },
     {
+        name: "an answer that says retention_gap (since older than the server keeps) is read as without it: unknown members are ignored",
+        steps: [
+            { op: "ack", body: { retention_gap: true, retained_from: T1 }, expect: "live" },
+            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver" },
+            { op: "params", expect: "since=" + T2 },
+        ],
+    },
+    {
+        name: "a cut replay that also says retention_gap is followed from next_since as any cut replay",
+        steps: [
+            { op: "ack", body: { replayed: 1, truncated: true, next_since: T3, retention_gap: true, retained_from: T1 }, expect: "replaying" },
+            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
+            { op: "params", expect: "since=" + T3 },
+        ],
+    },
+    {
         name: "a feed's body: the newest at of its datastreams; a deletion is delivered and moves nothing",
         steps: [
             { op: "push", status: 200, body: { id: 7, datastreams: [{ id: "a", at: T2 }, { id: "b", at: T3 }] }, expect: "deliver" },

@@ -3,7 +3,8 @@
 import { ApiError, notAllowed, notFound, unprocessable } from "../errors.ts"
 import { MAX_REPLAY_POINTS } from "../limits.ts"
 import { requireFeed, type Connection, type Ctx, type Result } from "../context.ts"
-import { parseTime } from "../time.ts"
+import { retentionCutoffMs } from "../background.ts"
+import { isoOf, parseTime } from "../time.ts"
 import { datastreamIdOf } from "./body.ts"
 import { intParam } from "./datapoints.ts"
 
@@ -57,7 +58,21 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
         limit,
         timeoutMs,
     })
-    return { status: 200, body: subscribed.body, after: subscribed.start }
+    const gap = sinceMs === undefined ? undefined : retentionGap(ctx, sinceMs)
+    return { status: 200, body: gap === undefined ? subscribed.body : { ...subscribed.body, ...gap }, after: subscribed.start }
+}
+
+/**
+ * [P§8] A `since` older than the retention keeps: datapoints after it may have been deleted (--retention-days),
+ * so the replay may start later than asked. The answer says so (was: nothing, and the gap went unnoticed), with
+ * the oldest `at` still kept; the replay holds whatever is still stored. Undefined when nothing can be missing.
+ */
+function retentionGap(ctx: Ctx, sinceMs: number): { retention_gap: true; retained_from: string } | undefined {
+    const days = ctx.deps.retentionDays
+    if (days === undefined) return undefined
+    const cutoffMs = retentionCutoffMs(ctx.deps.now(), days)
+    // asked: the points after sinceMs; deleted: those before cutoffMs
+    return sinceMs + 1 < cutoffMs ? { retention_gap: true, retained_from: isoOf(cutoffMs) } : undefined
 }
 
 /**
