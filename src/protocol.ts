@@ -9,8 +9,12 @@ export const PROTOCOL_VERSION = 1
 export const MAX_OBJECT_BYTES = 16384
 /** [P§3] ESP32 TLS asserts (reboots) on one send of 4096 bytes or more; devices keep each send under this. */
 export const DEVICE_MAX_SEND_BYTES = 2048
-/** [P§5] the token is echoed back as sent; longer ones are refused so a client cannot make us echo kilobytes. */
-export const MAX_TOKEN_CHARS = 64
+/**
+ * [P§5] the token is echoed back as sent; longer ones are refused so a client cannot make us echo kilobytes.
+ * Counted in bytes of UTF-8, the size a runtime holds it in (a DeviceScript string is UTF-8) and the same in
+ * every runtime (was: characters, which Node counts in UTF-16 units and DeviceScript in code points).
+ */
+export const MAX_TOKEN_BYTES = 64
 /** [P§5] resource paths are short; the longest legal one is /feeds/<id>/datastreams/<64 chars>/datapoints. */
 export const MAX_RESOURCE_CHARS = 256
 /** [P§10] Xively's limit on current_value. */
@@ -353,9 +357,11 @@ function decodeRequestObject(text: string, raw: Json, short: boolean, fromBytes:
     if (rawToken !== undefined && rawToken !== null) {
         if (typeof rawToken === "number") token = numberTextOf(text, short ? "t" : "token")
         else if (typeof rawToken === "string") token = rawToken
-        else return fail("E_BAD_TOKEN", 400, "token must be a string of at most " + MAX_TOKEN_CHARS + " characters, or a number")
-        if (token.length > MAX_TOKEN_CHARS) {
-            return fail("E_BAD_TOKEN", 400, "token is " + token.length + " characters; at most " + MAX_TOKEN_CHARS + " are allowed")
+        else return fail("E_BAD_TOKEN", 400, "token must be a string of at most " + MAX_TOKEN_BYTES + " bytes of UTF-8, or a number")
+        // most tokens are short: a string of at most a quarter of the limit in UTF-16 units is at most the limit in UTF-8
+        if (token.length > MAX_TOKEN_BYTES / 4) {
+            const bytes = utf8ByteLength(token)
+            if (bytes > MAX_TOKEN_BYTES) return fail("E_BAD_TOKEN", 400, "token is " + bytes + " bytes of UTF-8; at most " + MAX_TOKEN_BYTES + " are allowed (64 ASCII characters)")
         }
     }
     if (tooDeep) return fail("E_TOO_DEEP", 400, "the request nests more than " + MAX_DEPTH + " levels deep", token)
@@ -508,6 +514,28 @@ function isShortAnswer(o: Json): boolean {
 }
 
 const HEX = "0123456789abcdef"
+
+/**
+ * [P§5] The length of `s` in bytes of UTF-8. A DeviceScript string knows it; elsewhere it is counted: a
+ * surrogate pair is 4 bytes, a lone surrogate 3 (as it would be written), a runtime whose charCodeAt yields
+ * code points above U+FFFF 4 for each.
+ */
+export function utf8ByteLength(s: string): number {
+    const known = (s as Json)["byteLength"]
+    if (typeof known === "number") return known
+    let n = 0
+    for (let i = 0; i < s.length; ++i) {
+        const c = s.charCodeAt(i)
+        if (c < 0x80) n += 1
+        else if (c < 0x800) n += 2
+        else if (c > 0xffff) n += 4
+        else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length && s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) < 0xe000) {
+            n += 4
+            ++i
+        } else n += 3
+    }
+    return n
+}
 
 function hex4(c: number): string {
     return "\\u" + HEX.charAt((c >> 12) & 15) + HEX.charAt((c >> 8) & 15) + HEX.charAt((c >> 4) & 15) + HEX.charAt(c & 15)

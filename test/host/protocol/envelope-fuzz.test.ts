@@ -13,7 +13,7 @@ import {
     METHODS,
     MAX_DEPTH,
     MAX_RESOURCE_CHARS,
-    MAX_TOKEN_CHARS,
+    MAX_TOKEN_BYTES,
     normalizeResource,
     type DecodedRequest,
 } from "../../../src/protocol.ts"
@@ -37,7 +37,7 @@ function checkDecoded(input: string, d: DecodedRequest): void {
         assert.ok(ERROR_CODES.includes(e.code), `stable code, got ${e.code}`)
         assert.ok(e.status >= 400 && e.status < 500, `4xx, got ${e.status}`)
         assert.ok(typeof e.reason === "string" && e.reason.length > 10, "a reason a person can act on")
-        if (e.token !== undefined) assert.ok(typeof e.token === "string" && e.token.length <= MAX_TOKEN_CHARS, "an echoed token is bounded")
+        if (e.token !== undefined) assert.ok(typeof e.token === "string" && e.token.length <= MAX_TOKEN_BYTES, "an echoed token is bounded")
         return
     }
     const r = d.request!
@@ -52,7 +52,7 @@ function checkDecoded(input: string, d: DecodedRequest): void {
     } else assert.equal(r.method, "unsubscribe", "only unsubscribe may omit the resource")
     if (r.params) for (const v of Object.values(r.params)) assert.ok(["string", "number", "boolean"].includes(typeof v))
     if (r.headers) for (const v of Object.values(r.headers)) assert.equal(typeof v, "string")
-    if (r.token !== undefined) assert.ok(typeof r.token === "string" && r.token.length <= MAX_TOKEN_CHARS)
+    if (r.token !== undefined) assert.ok(typeof r.token === "string" && r.token.length <= MAX_TOKEN_BYTES)
 
     // canonical form: ASCII, one line, and a fixed point of decode ∘ encode
     const line = encodeRequest(r)
@@ -115,7 +115,7 @@ test("decodeRequest: a numeric token is echoed as written, whatever its digits, 
             // a decoy "token" first (the later member is the one JSON.parse keeps) and one inside the body
             const text = `{${decoyMember}${head},"${short ? "b" : "body"}":{"${tokenName}":1,"x":["${tokenName}",2]},"${tokenName}"${before}:${after}${literal}${before}}`
             const d = decodeRequest(text)
-            if (literal.length > MAX_TOKEN_CHARS) return assert.equal(d.error?.code, "E_BAD_TOKEN", text)
+            if (literal.length > MAX_TOKEN_BYTES) return assert.equal(d.error?.code, "E_BAD_TOKEN", text)
             assert.equal(d.error, undefined, `${text}: ${d.error?.code}`)
             assert.equal(d.request!.token, literal, text)
         }),
