@@ -61,7 +61,7 @@ export function sessionEntryOf(conn: Connection, hub: Pick<Hub, "subscriptionsOf
 }
 
 /** One connection as /session and /sessions show it; `feeds` are those of its key the asker may see. */
-function describeEntry(ctx: Ctx, e: SessionEntry, grant: Grant | undefined, feeds: number[] | "*") {
+function describeEntry(ctx: Ctx, e: Omit<SessionEntry, "id"> & { id: string | null }, grant: Grant | undefined, feeds: number[] | "*") {
     return {
         id: e.id,
         process: e.process,
@@ -77,10 +77,19 @@ function describeEntry(ctx: Ctx, e: SessionEntry, grant: Grant | undefined, feed
     }
 }
 
+/**
+ * [P§5] An HTTP request as GET /session shows it: every field a connection has (was: transport, remote_address
+ * and key_id only). It is a session of its own: no id (the server keeps no connection to name, /sessions lists
+ * none), since its arrival, one request, no pushes or subscriptions.
+ */
+function requestEntry(ctx: Ctx): Omit<SessionEntry, "id"> & { id: null } {
+    const { transport, remoteAddress } = ctx.caller
+    return { id: null, process: ctx.deps.processId, transport, remoteAddress, connectedMs: ctx.deps.now(), requests: 1, pushes: 0, grant: ctx.grant, subscriptions: [] }
+}
+
 async function read(ctx: Ctx) {
     const conn = ctx.caller.connection
-    if (!conn) return { status: 200, body: { transport: ctx.caller.transport, remote_address: ctx.caller.remoteAddress, key_id: ctx.grant.keyId } }
-    const entry = sessionEntryOf(conn, ctx.deps.hub, ctx.deps.processId)
+    const entry = conn ? sessionEntryOf(conn, ctx.deps.hub, ctx.deps.processId) : requestEntry(ctx)
     return { status: 200, body: describeEntry(ctx, entry, ctx.grant, ctx.grant.master ? "*" : (ctx.grant.feeds ?? "*")) }
 }
 

@@ -347,3 +347,30 @@ test("sessions: a feed-scoped key's list looks at the connections of its feeds' 
     // the feed-2 connections (its own, and any the other tests left open) are looked at twice (counted, then described); feed 1's 60 not at all
     assert.ok(looked < 2 * 10, `looked at ${looked} connections' keys`)
 })
+
+test("GET /v2/session over HTTP answers every field the socket's /session does (was: transport, remote_address and key_id only)", async () => {
+    const c = await TlsClient.open(s, both)
+    try {
+        const onSocket = (await c.request({ method: "get", resource: "/session" })).body
+        const before = Date.now()
+        const r = await http(s, "GET", "/v2/session", { key: both })
+        assert.equal(r.status, 200)
+        assert.deepEqual(Object.keys(r.body), Object.keys(onSocket))
+        const { since, ...rest } = r.body
+        assert.ok(Date.parse(since) >= before - 1000 && Date.parse(since) <= Date.now(), since)
+        assert.deepEqual(rest, {
+            id: null,
+            process: onSocket.process,
+            transport: "http",
+            remote_address: "127.0.0.1",
+            key_id: onSocket.key_id,
+            key_label: "gateway",
+            feeds: [1, feed2],
+            requests: 1,
+            pushes: 0,
+            subscriptions: [],
+        })
+    } finally {
+        c.close()
+    }
+})
