@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // feedline: the command line of the socket server. `feedline --help` lists the commands.
 import { existsSync } from "node:fs"
-import { join, resolve } from "node:path"
+import { join } from "node:path"
 import { parseArgs } from "node:util"
 import { describeKey, KeyRing } from "./server/auth/keys.ts"
 import { credentialsPath } from "./server/credentials.ts"
@@ -14,6 +14,7 @@ import { octal, securePrivateFolder } from "./server/storage/private-folder.ts"
 import { openStore } from "./server/engines.ts"
 import { PERMISSIONS, type Permission } from "./server/auth/grant.ts"
 import { refuseStaleBuild } from "./server/compiled.ts"
+import { chooseDataDir, namedDir, SQLITE_FILE } from "./server/data-dir.ts"
 
 /** ./data of the folder feedline runs in, as a server's data folder is (npm run serve: the package's own) */
 const DEFAULT_DATA_DIR = "data"
@@ -133,8 +134,11 @@ function hoursOf(name: string, v: string | undefined): number | undefined {
     return h === undefined ? undefined : h * 3600_000
 }
 
+/** --data-dir, else FEEDLINE_DATA_DIR (empty: not set), else ./data; a database an empty setting left in the working folder is used, and said (data-dir.ts) */
 function dataDirOf(v: string | undefined): string {
-    return resolve(v ?? process.env.FEEDLINE_DATA_DIR ?? DEFAULT_DATA_DIR)
+    const { dir, notice } = chooseDataDir(namedDir(v, process.env.FEEDLINE_DATA_DIR), DEFAULT_DATA_DIR, ".")
+    if (notice) process.stderr.write(`feedline: ${notice}\n`)
+    return dir
 }
 
 async function serve(args: string[]): Promise<void> {
@@ -310,8 +314,8 @@ async function keys(args: string[]): Promise<void> {
     const databaseUrl = v["database-url"] ?? (process.env.FEEDLINE_DATABASE_URL || undefined)
     // run from the wrong folder, the default ./data holds no database: a key made in a new one would never
     // work, so say so (a folder named with --data-dir may be new: keys made before the first start)
-    const named = v["data-dir"] !== undefined || process.env.FEEDLINE_DATA_DIR !== undefined
-    if (!databaseUrl && !named && !existsSync(join(dataDir, "feedline.db")))
+    const named = namedDir(v["data-dir"], process.env.FEEDLINE_DATA_DIR) !== undefined
+    if (!databaseUrl && !named && !existsSync(join(dataDir, SQLITE_FILE)))
         throw new UsageError(`${dataDir} holds no feedline database (feedline.db): run this where the server's data folder is, or name it with --data-dir (or --database-url, or --server to ask a running server)`)
     for (const fix of securePrivateFolder(dataDir)) {
         process.stderr.write(fix.error ? `feedline: ${fix.path} is ${octal(fix.from)} (readable by other users) and could not be narrowed: ${fix.error}\n` : `feedline: ${fix.path} was ${octal(fix.from)}, readable by other users; made it ${octal(fix.to)}\n`)

@@ -8,7 +8,7 @@
 // Ctrl-C stops the simulator, then the server (graceful: pending writes flushed).
 import { spawn, type ChildProcess } from "node:child_process"
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { join, relative, resolve } from "node:path"
+import { join, relative } from "node:path"
 import { Writable } from "node:stream"
 import { parseEnv } from "node:util"
 import { startServer, type RunningServer } from "./server/index.ts"
@@ -19,6 +19,7 @@ import { FeedlineConnection } from "./client/connection.ts"
 import { activationCode, parseProductSecret } from "./server/fleet/claim-codes.ts"
 import { PRIVATE_FILE_MODE } from "./server/storage/private-folder.ts"
 import { PACKAGE_ROOT, refuseStaleBuild } from "./server/compiled.ts"
+import { chooseDataDir, namedDir } from "./server/data-dir.ts"
 
 const ROOT = PACKAGE_ROOT
 const GEN_DIR = join(ROOT, ".devicescript", "start")
@@ -27,12 +28,14 @@ const DEVS = join(ROOT, "node_modules", ".bin", "devs")
 const SIMULATOR_RUN_MS = 2_000_000_000
 
 const env = process.env
-const dataDir = resolve(env.FEEDLINE_DATA_DIR ?? join(ROOT, "data"))
+/** The product the simulated boards claim from: its id and secret, kept in the data folder (only the owner may read it). */
+const DEMO_PRODUCT_FILE = "demo-product.json"
+/** FEEDLINE_DATA_DIR (empty: not set), else data/ of the package; never the package root itself (data-dir.ts) */
+const dataDirChoice = chooseDataDir(namedDir(env.FEEDLINE_DATA_DIR), join(ROOT, "data"), ROOT, [DEMO_PRODUCT_FILE, "*.flash"])
+const dataDir = dataDirChoice.dir
 const devicePort = Number(env.FEEDLINE_DEVICE_PORT ?? 7443)
 /** simulated boards, each its own simulator process (about 300 MB and a share of a core each) */
 const boardCount = Math.max(1, Math.min(4, Number(env.FEEDLINE_SIM_BOARDS ?? 1) || 1))
-/** The product the simulated boards claim from: its id and secret, kept in the data folder (only the owner may read it). */
-const DEMO_PRODUCT_FILE = "demo-product.json"
 /** Every simulated board reports deviceIdentifier("self") = 12abdd2289421234: each gets its own stable id (setting HW_ID). */
 const simHardwareId = (n: number) => `sim-board-${n}`
 const appPort = Number(env.FEEDLINE_APP_PORT ?? 7080)
@@ -193,6 +196,7 @@ function feedHints(server: RunningServer, feedId: number) {
 
 async function main() {
     refuseStaleBuild("npm start")
+    if (dataDirChoice.notice) say("start", dataDirChoice.notice)
     mkdirSync(dataDir, { recursive: true, mode: 0o700 }) // owner-only, as the server wants it (it would narrow it, and say so)
     let server: RunningServer
     try {

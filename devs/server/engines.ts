@@ -12,6 +12,7 @@ import { redactedUrl } from "./redacted-url.ts"
 import { SqliteStore } from "./storage/sqlite.ts"
 import { StoreBoundary, type StoreEngine, type StoreFailureReport } from "./storage/boundary.ts"
 import { StoreError, type Store } from "./storage/store.ts"
+import { SQLITE_FILE } from "./data-dir.ts"
 
 export interface StoreChoice {
     dataDir: string
@@ -50,7 +51,7 @@ export async function openStore(o: StoreChoice, hooks: StoreHooks = {}): Promise
 async function openEngine(o: StoreChoice, hooks: StoreHooks): Promise<{ engine: StoreEngine; durability: Record<string, string> }> {
     if (!o.databaseUrl) {
         // the datapoint commits on a writer thread (storage/writer-thread.ts)
-        const path = join(o.dataDir, "feedline.db")
+        const path = join(o.dataDir, SQLITE_FILE)
         const store = inUseAsConfigError(() => {
             try {
                 return new SqliteStore({ path, synchronous: o.synchronous, writerThread: true, serving: o.serving, onCommit: hooks.onCommit, onError: hooks.onError })

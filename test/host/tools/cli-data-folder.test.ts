@@ -4,18 +4,20 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
 import { compiledCli } from "../../../devs/server/compiled.ts"
+import { chooseDataDir, namedDir, SQLITE_FILE } from "../../../devs/server/data-dir.ts"
 import { startTestServer } from "../harness/server-harness.ts"
 
 const execFileAsync = promisify(execFile)
-/** the CLI in `cwd`, with no data folder or server named by the environment */
-function cliIn(cwd: string, args: string[]) {
+/** the CLI in `cwd`, with no data folder or server named by the environment (`dataDirEnv`: FEEDLINE_DATA_DIR's value) */
+function cliIn(cwd: string, args: string[], dataDirEnv?: string) {
     const env = { ...process.env }
     delete env.FEEDLINE_DATA_DIR
+    if (dataDirEnv !== undefined) env.FEEDLINE_DATA_DIR = dataDirEnv
     delete env.FEEDLINE_DATABASE_URL
     delete env.FEEDLINE_SERVER
     return execFileAsync(process.execPath, [compiledCli(), ...args], { cwd, env })
@@ -51,5 +53,59 @@ test("local `keys` where the default ./data has no database: a usage error namin
         }
     } finally {
         rmSync(elsewhere, { recursive: true, force: true })
+    }
+})
+
+test("an empty FEEDLINE_DATA_DIR names no folder: ./data, never the working folder itself (was: the database made in the working folder, npm start's in the checkout)", async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), "feedline-cwd-"))
+    try {
+        const failed = await cliIn(elsewhere, ["keys", "create", "--feeds", "1"], "").then(
+            () => assert.fail("keys create with an empty FEEDLINE_DATA_DIR made a database"),
+            (e: { code: number; stderr: string }) => e,
+        )
+        assert.equal(failed.code, 2, failed.stderr)
+        assert.match(failed.stderr, /data holds no feedline database/)
+        assert.ok(!existsSync(join(elsewhere, SQLITE_FILE)), "no database in the working folder")
+    } finally {
+        rmSync(elsewhere, { recursive: true, force: true })
+    }
+})
+
+test("a database an empty FEEDLINE_DATA_DIR left in the working folder is used, with a notice saying how to move it, while ./data has none", async () => {
+    const project = mkdtempSync(join(tmpdir(), "feedline-cwd-"))
+    try {
+        const label = "made-in-the-old-place"
+        await cliIn(project, ["keys", "create", "--label", label, "--feeds", "1", "--data-dir", project])
+        const { stdout, stderr } = await cliIn(project, ["keys", "list", "--json"])
+        assert.ok((JSON.parse(stdout) as { label?: string }[]).some((k) => k.label === label), stdout)
+        assert.match(stderr, /using the database found in .* rather than a new one in .*data; to move it, stop the server, then: mkdir -p .*mv feedline\.db\* credentials\.json jwt-secret tls /)
+        // once moved (or once ./data has its own), ./data it is, and nothing is said
+        mkdirSync(join(project, "data"), { mode: 0o700 })
+        renameSync(join(project, SQLITE_FILE), join(project, "data", SQLITE_FILE))
+        const moved = await cliIn(project, ["keys", "list", "--json"])
+        assert.ok((JSON.parse(moved.stdout) as { label?: string }[]).some((k) => k.label === label))
+        assert.doesNotMatch(moved.stderr, /using the database found/)
+    } finally {
+        rmSync(project, { recursive: true, force: true })
+    }
+})
+
+test("chooseDataDir: a named folder wins; the default unless only the old place has a database", () => {
+    const root = mkdtempSync(join(tmpdir(), "feedline-choose-"))
+    try {
+        const data = join(root, "data")
+        assert.deepEqual(chooseDataDir("/srv/feedline", data, root), { dir: "/srv/feedline" })
+        assert.equal(namedDir(undefined, ""), undefined)
+        assert.equal(namedDir("", "/x"), "/x")
+        assert.deepEqual(chooseDataDir(undefined, data, root), { dir: data })
+        writeFileSync(join(root, SQLITE_FILE), "")
+        const old = chooseDataDir(undefined, data, root, ["demo-product.json", "*.flash"])
+        assert.equal(old.dir, root)
+        assert.match(old.notice!, /mv feedline\.db\* credentials\.json jwt-secret tls demo-product\.json \*\.flash /)
+        mkdirSync(data)
+        writeFileSync(join(data, SQLITE_FILE), "")
+        assert.deepEqual(chooseDataDir(undefined, data, root), { dir: data })
+    } finally {
+        rmSync(root, { recursive: true, force: true })
     }
 })
