@@ -42,6 +42,24 @@ export function backoffDelayMs(cfg: BackoffConfig, attempt: number, rand01: numb
     return retryAfterMs > delay ? retryAfterMs : delay
 }
 
+/** A subscribe refused 429 or 5xx without a retry_after_ms is asked for again after this long. */
+export const BUSY_RETRY_MS = 1000
+
+/**
+ * [P§8] Whether and when a subscribe the server refused, or a subscription it ended, with `status` is asked
+ * for again on the same connection: 408 (E_SUBSCRIPTION_ENDED) at once; 429 and 5xx (the server busy or
+ * failing for now: a fleet on one key back after a server restart meets E_KEY_RATE_LIMITED) after the
+ * server's `retryAfterMs` (0 when none), else BUSY_RETRY_MS. Anything else: -1, not on this connection (the
+ * caller's policy: the firmware asks again after 401/403 every 30 s, the CLI gives up). Dialling again
+ * instead would cost a TLS handshake per refusal (a fleet's storm of 429s) and hear no command meanwhile.
+ * The firmware's link and the client library's subscribeForever (`feedline sub`) both ask this.
+ */
+export function resubscribeAfterMs(status: number, retryAfterMs: number): number {
+    if (status === 408) return 0
+    if (status === 429 || status >= 500) return retryAfterMs > 0 ? retryAfterMs : BUSY_RETRY_MS
+    return -1
+}
+
 /** The attempt counter to use after a connection that was up for `upForMs` (0 when it never got up) ends. */
 export function attemptAfterDrop(cfg: ReconnectConfig, attempt: number, upForMs: number): number {
     return upForMs >= cfg.stableMs ? 0 : attempt

@@ -4,12 +4,14 @@
 // the datastreams of one write share one `at` and a drop may come between their pushes. Used by `feedline sub` and by anything that must keep listening.
 // Where the subscription stands (since, repeats, a cut replay to follow from next_since) is the
 // subscription cursor's (src/subscription-cursor.ts), the one the firmware and the dashboard page use.
+// A subscribe refused "not now" (429, 5xx) is asked again on the same connection when the firmware would
+// (src/backoff.ts resubscribeAfterMs); a refusal for good (401, 403, 404, another 4xx) ends the run.
 //
 // Known limit: `since` is one timestamp per subscription. A feed subscription whose datastreams are
 // written with out-of-order timestamps (a device backfilling old data during our outage) can miss
 // points older than the newest one we saw.
 
-import { backoffDelayMs, CLIENT_BACKOFF } from "../../src/backoff.ts"
+import { backoffDelayMs, CLIENT_BACKOFF, resubscribeAfterMs } from "../../src/backoff.ts"
 import type { Request, Response } from "../../src/protocol.ts"
 import { SubscriptionCursor } from "../../src/subscription-cursor.ts"
 import { FeedlineConnection, type ConnectOptions, type LinkState } from "./connection.ts"
@@ -23,6 +25,8 @@ export type SubscriberEvent =
     | { kind: "link"; state: LinkState }
     | { kind: "lost"; error: ClientError }
     | { kind: "retrying"; delayMs: number; attempt: number }
+    /** the subscribe was refused "not now" (429, 5xx): asked again on the same connection after `delayMs` */
+    | { kind: "refused"; error: ClientError; delayMs: number }
 
 export interface SubscribeForeverOptions extends ConnectOptions {
     resource: string
@@ -63,6 +67,9 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
         try {
             conn = await FeedlineConnection.connect(o)
             const lost = new Promise<ClientError>((resolve) => conn!.once("close", (e) => resolve(e ?? new ClientError("E_CLOSED", "closed"))))
+            // ends a wait before asking again on this connection when the connection ends
+            const connectionOver = new AbortController()
+            void lost.then(() => connectionOver.abort())
             // registered before subscribing: a push in the same chunk as the ack may already abort
             o.signal?.addEventListener("abort", onAbort, { once: true })
             conn.on("state", (state) => o.onEvent?.({ kind: "link", state }))
@@ -73,20 +80,27 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             /** [P§8] subscribes with the cursor's since; resolves once live (a cut replay is followed from next_since first) */
             const live = new Promise<string | number | boolean | undefined>((resolveLive, rejectLive) => {
                 let firstSince: string | number | boolean | undefined
-                let first = true
-                const subscribe = () => {
-                    // after the first subscribe of this connection, only cut replays are followed
-                    const params: Request["params"] = { ...o.params, ...overlap.resume(cursor.subscribeParams(), !first) }
-                    if (first) firstSince = params!.since
-                    first = false
+                /** `followingCut`: the rest of a cut replay, from next_since; else a subscription from the cursor */
+                const subscribe = (followingCut: boolean) => {
+                    const params: Request["params"] = { ...o.params, ...overlap.resume(cursor.subscribeParams(), followingCut) }
+                    if (!followingCut) firstSince = params!.since
                     const onAck = (ack: Response) => {
                         // at once: the pushes of a cut replay follow in the same chunk
                         const outcome = cursor.acknowledged(ack.body)
                         if (ack.body?.retention_gap === true) o.onEvent?.({ kind: "gap", retainedFrom: String(ack.body.retained_from) })
                         if (outcome === "live") resolveLive(firstSince)
-                        else if (outcome === "resubscribe") subscribe()
+                        else if (outcome === "resubscribe") subscribe(true)
                     }
-                    c.subscribe(o.resource, params, onPush, onAck).catch(rejectLive)
+                    c.subscribe(o.resource, params, onPush, onAck).catch((e: unknown) => {
+                        // [P§8] "not now" (429, 5xx): asked again on this connection, as the firmware does; dialling
+                        // again would cost a handshake per refusal, in a fleet's storm too
+                        const waitMs = e instanceof ClientError && e.status !== undefined ? resubscribeAfterMs(e.status, e.retryAfterMs ?? 0) : -1
+                        if (waitMs < 0 || c.state === "closed") return rejectLive(e)
+                        o.onEvent?.({ kind: "refused", error: e as ClientError, delayMs: waitMs })
+                        void sleep(waitMs, connectionOver.signal).then(() => {
+                            if (c.state !== "closed" && !o.signal?.aborted) subscribe(false)
+                        })
+                    })
                 }
                 const onPush = (push: Response) => {
                     const step = cursor.push(push.status, push.body)
@@ -94,9 +108,9 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
                     else if (push.status >= 400) endedBy = statusError(push.status, push.resource, push.body)
                     if (push.status !== 200 || (step.deliver && overlap.fresh(push.body))) o.onPush(push)
                     if (ended || endedBy) conn!.close()
-                    else if (step.caughtUp) subscribe() // a cut replay handled: the rest from next_since
+                    else if (step.caughtUp) subscribe(true) // a cut replay handled: the rest from next_since
                 }
-                subscribe()
+                subscribe(false)
             })
             live.catch(() => {}) // a refusal after the connection was lost has nobody to tell
             // the connection can be lost while a cut replay is being followed: then it never goes live. The loss

@@ -9,7 +9,7 @@
 //   up         welcome received, traffic flowing: samples go out, pushes come in
 //   degraded   up, but silent longer than `faulty` [P§4]; still sending; back to up on the next byte
 //   down       connection lost; waiting a backoff delay before connecting again
-import { attemptAfterDrop, backoffDelayMs } from "../backoff"
+import { BUSY_RETRY_MS, attemptAfterDrop, backoffDelayMs, resubscribeAfterMs } from "../backoff"
 import { KeepaliveContract, KeepaliveBounds, defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "../keepalive"
 import { MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, isDatastreamId, isNotice, valueText } from "../protocol"
 import { RequestTable } from "../requests"
@@ -100,8 +100,6 @@ const MAX_SERVER_TIME_MS = 1e13
 const OFFLINE_POLL_MS = 1000
 /** After a 401/403 on a batch, wait this long before trying again (someone has to fix the key). */
 const AUTH_RETRY_MS = 30000
-/** After a 5xx or 408 on a batch (or a 429/5xx on a subscribe) without retry_after_ms, wait this long before sending it again on the same connection. */
-const SERVER_ERROR_RETRY_MS = 1000
 /** A batch holds at most this many samples (the byte limit usually binds first). */
 const MAX_BATCH_SAMPLES = 64
 /**
@@ -487,7 +485,7 @@ export class Link {
             // not stored, or a status no server of the protocol sends (0, 1xx, 3xx): keep the samples, try later
             this.outbox.release(batchId)
             const hint = retryHintMs(r)
-            const waitMs = st === 401 || st === 403 ? AUTH_RETRY_MS : hint > 0 ? hint : SERVER_ERROR_RETRY_MS
+            const waitMs = st === 401 || st === 403 ? AUTH_RETRY_MS : hint > 0 ? hint : BUSY_RETRY_MS
             this.holdUntilMs = now + waitMs
             this.deps.log(`link: batch ${st} ${codeOf(r)}; retry in ${waitMs} ms`)
         } else {
@@ -510,21 +508,20 @@ export class Link {
      * why: 404 (E_FEED_DELETED: a feed's id is never given out again) is for good, not even after a
      * reconnect; 401/403 (E_FORBIDDEN: the key was revoked or no longer covers the feed) is asked for again
      * every AUTH_RETRY_MS, as a refused batch is, from the last `at` handled, so nothing written meanwhile
-     * is missed once the key is fixed; 408 (E_SUBSCRIPTION_ENDED) at once; 429 and 5xx (the server busy or
-     * failing for now: a fleet on one key back after a server restart meets E_KEY_RATE_LIMITED) after its
-     * retry_after_ms, else SERVER_ERROR_RETRY_MS, as a batch is: on the next connection only, the device
-     * heard none of its commands for as long as the connection lasted (hours); anything else (a 4xx for the
+     * is missed once the key is fixed; 408, 429 and 5xx on this connection when resubscribeAfterMs
+     * (src/backoff.ts, shared with the client library) says (waiting for the next connection, the device
+     * heard none of its commands for as long as the connection lasted: hours); anything else (a 4xx for the
      * request itself) on the next connection.
      */
     private subscriptionOver(i: number, r: Response, how: string) {
         const st = r.status
         this.s.rejected++
         let next = "on the next connection"
-        if (st === 408) {
+        const waitMs = resubscribeAfterMs(st, retryHintMs(r))
+        if (waitMs === 0) {
             next = "now"
             this.sendSubscribe(i)
-        } else if (st === 429 || st >= 500) {
-            const waitMs = retryHintMs(r) || SERVER_ERROR_RETRY_MS
+        } else if (waitMs > 0) {
             next = "in " + waitMs + " ms"
             this.subs.renewAt(i, this.deps.now() + waitMs)
         } else if (st === 404 || st === 401 || st === 403) {

@@ -3,7 +3,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import tls from "node:tls"
-import { backoffDelayMs, CLIENT_BACKOFF } from "../../../src/backoff.ts"
+import { backoffDelayMs, CLIENT_BACKOFF, resubscribeAfterMs } from "../../../src/backoff.ts"
 import { parseAddress } from "../../../devs/client/address.ts"
 import { ClientError, connectError } from "../../../devs/client/errors.ts"
 import { isFatal } from "../../../devs/client/subscriber.ts"
@@ -161,4 +161,13 @@ test("StampOverlap: resumes 1 ms before the last `at` handled, drops only what w
     assert.equal(o.fresh({ id: "a", current_value: "3", at: T }), true, "written again with another value")
     assert.equal(o.fresh({ id: "a", current_value: "1", at: "2026-11-22T05:00:00.000Z" }), true, "older: not remembered, not dropped")
     assert.equal(o.fresh({ id: 1, deleted: true }), true, "no `at`: always handed on")
+})
+
+test("resubscribeAfterMs: 408 at once, 429/5xx after retry_after_ms (else 1 s) on the same connection, any other refusal not on it", () => {
+    assert.equal(resubscribeAfterMs(408, 0), 0)
+    assert.equal(resubscribeAfterMs(429, 2500), 2500)
+    assert.equal(resubscribeAfterMs(429, 0), 1000)
+    assert.equal(resubscribeAfterMs(503, 0), 1000)
+    assert.equal(resubscribeAfterMs(500, 700), 700)
+    for (const status of [400, 401, 403, 404, 409, 422]) assert.equal(resubscribeAfterMs(status, 2500), -1, String(status))
 })

@@ -6,7 +6,7 @@
 // retry_after_ms a floor) before dialling again. It records what the test checks: commands handled (and any
 // handled twice), writes acknowledged, refusals with their codes and retry hints, attempts, when it was back.
 import { performance } from "node:perf_hooks"
-import { attemptAfterDrop, backoffDelayMs, type ReconnectConfig } from "../../../src/backoff.ts"
+import { attemptAfterDrop, backoffDelayMs, resubscribeAfterMs, type ReconnectConfig } from "../../../src/backoff.ts"
 import type { Response } from "../../../src/protocol.ts"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
 import { ClientError } from "../../../devs/client/errors.ts"
@@ -125,16 +125,17 @@ export class FleetDevice {
     }
 
     /**
-     * Subscribes from the last command handled. A 429 or 503 (E_KEY_RATE_LIMITED in a storm on a shared
-     * key) is asked again after its retry_after_ms on this connection, as the firmware does; another
-     * refusal is returned: the link drops and dials again.
+     * Subscribes from the last command handled. A refusal "not now" (429 E_KEY_RATE_LIMITED in a storm on a
+     * shared key, 5xx) is asked again on this connection when the firmware would (src/backoff.ts
+     * resubscribeAfterMs); another refusal is returned: the link drops and dials again.
      */
     private async subscribe(c: FeedlineConnection): Promise<ClientError | undefined> {
         for (;;) {
             const refused = await this.subscribeOnce(c)
-            if (refused === undefined || (refused.status !== 429 && refused.status !== 503) || c.state === "closed") return refused
-            this.losses.push({ code: refused.code, serverCode: refused.serverCode, retryAfterMs: refused.retryAfterMs, atMs: performance.now(), message: refused.message, delayMs: refused.retryAfterMs ?? 0, upForMs: -1 })
-            await new Promise((resolve) => setTimeout(resolve, Math.max(1000, refused.retryAfterMs ?? 0)))
+            const waitMs = refused?.status === undefined ? -1 : resubscribeAfterMs(refused.status, refused.retryAfterMs ?? 0)
+            if (refused === undefined || waitMs < 0 || c.state === "closed") return refused
+            this.losses.push({ code: refused.code, serverCode: refused.serverCode, retryAfterMs: refused.retryAfterMs, atMs: performance.now(), message: refused.message, delayMs: waitMs, upForMs: -1 })
+            await new Promise((resolve) => setTimeout(resolve, waitMs))
             if ((c.state as string) === "closed" || this.stopped) return undefined
         }
     }
