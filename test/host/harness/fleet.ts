@@ -9,15 +9,27 @@ import { performance } from "node:perf_hooks"
 import { attemptAfterDrop, backoffDelayMs, resubscribeAfterMs, type ReconnectConfig } from "../../../src/backoff.ts"
 import type { Response } from "../../../src/protocol.ts"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
-import { ClientError } from "../../../devs/client/errors.ts"
+import { ClientError, statusError } from "../../../devs/client/errors.ts"
+
+/** A fleet flashed as docs/FLEET.md says: no key, a product and each board's activation code; it claims at its first connection. */
+export interface FleetClaim {
+    productId: string
+    /** the board's activation code */
+    code(hardwareId: string): string
+}
 
 export interface FleetOptions {
     size: number
-    /** where devices dial: a port on 127.0.0.1 (the server's device port, or a fault proxy's) */
-    port: () => number
+    /**
+     * where devices dial: tls://127.0.0.1:PORT (the server's device port, or a fault proxy's) or
+     * ws://127.0.0.1:PORT/ws (the app port's WebSocket)
+     */
+    address: () => string
     ca: Buffer
-    apiKey: string
-    feedId: number
+    /** the key and feed every device shares; a claiming fleet (`claim`) gets its own on its first connection */
+    apiKey?: string
+    feedId?: number
+    claim?: FleetClaim
     backoff: ReconnectConfig
     /** the datastream devices subscribe to (commands) and the one they write to */
     commandStream: string
@@ -46,8 +58,15 @@ export interface Loss {
 }
 
 export class FleetDevice {
-    /** commands handled: `at` -> times handled (more than 1 is a duplicate) */
+    /** commands handled: value -> times handled (more than 1 is a duplicate); each command has a value of its own */
     readonly handled = new Map<string, number>()
+    /** its key and feed: the fleet's, or what its claim gave it */
+    apiKey: string | undefined
+    feedId: number | undefined
+    /** claims answered with a key (more than 1: the device lost its key and claimed again) */
+    claims = 0
+    /** a name unique in the fleet, its hardware id when it claims */
+    readonly hardwareId: string
     /** writes acknowledged: their `at`s (ms) */
     readonly acked: number[] = []
     readonly losses: Loss[] = []
@@ -72,6 +91,9 @@ export class FleetDevice {
         readonly index: number,
         private readonly o: FleetOptions,
     ) {
+        this.apiKey = o.apiKey
+        this.feedId = o.feedId
+        this.hardwareId = `fleet-${index}`
         this.done = this.run()
     }
 
@@ -98,10 +120,12 @@ export class FleetDevice {
             let upSinceMs: number | undefined
             let loss: ClientError
             try {
-                const c = (this.conn = await FeedlineConnection.connect({ server: `tls://127.0.0.1:${this.o.port()}`, apiKey: this.o.apiKey, ca: this.o.ca, localAddress }))
+                const c = (this.conn = await FeedlineConnection.connect({ server: this.o.address(), apiKey: this.apiKey, ca: this.o.ca, localAddress }))
                 upSinceMs = performance.now()
                 const lost = new Promise<ClientError>((resolve) => c.once("close", (e) => resolve(e ?? new ClientError("E_CLOSED", "closed"))))
-                const refused = this.stopped ? undefined : await this.subscribe(c)
+                // a board without a key claims first, and goes on on this connection with what it got
+                const claimRefused = this.stopped || this.apiKey !== undefined ? undefined : await this.claim(c)
+                const refused = this.stopped ? undefined : (claimRefused ?? (await this.subscribe(c)))
                 if (refused || this.stopped) c.close()
                 else await this.flush(c)
                 loss = refused ?? (await lost)
@@ -140,16 +164,35 @@ export class FleetDevice {
         }
     }
 
+    /** [fleet] Claims this board's feed and key on `c` (docs/FLEET.md "Claiming"); a refusal is returned: the link drops and dials again. */
+    private async claim(c: FeedlineConnection): Promise<ClientError | undefined> {
+        const claim = this.o.claim!
+        try {
+            const r = await c.send("post", `/products/${claim.productId}/claims`, { body: { hardware_id: this.hardwareId, code: claim.code(this.hardwareId), firmware: "fleet" } })
+            if (r.status === 200 || r.status === 201) {
+                const body = r.body as { key: string; feed: number }
+                this.apiKey = body.key
+                this.feedId = body.feed
+                this.claims++
+                return undefined
+            }
+            return statusError(r.status, r.resource, r.body)
+        } catch (e) {
+            return e instanceof ClientError && e.status !== undefined ? e : undefined
+        }
+    }
+
     private async subscribeOnce(c: FeedlineConnection): Promise<ClientError | undefined> {
         const since = this.lastCommandAt ?? this.o.since
         const onPush = (push: Response) => {
-            const at = (push.body as { at?: string } | undefined)?.at
-            if (push.status !== 200 || at === undefined) return
-            this.handled.set(at, (this.handled.get(at) ?? 0) + 1)
+            const body = push.body as { at?: string; current_value?: string } | undefined
+            const at = body?.at
+            if (push.status !== 200 || at === undefined || body?.current_value === undefined) return
+            this.handled.set(body.current_value, (this.handled.get(body.current_value) ?? 0) + 1)
             if (this.lastCommandAt === undefined || at > this.lastCommandAt) this.lastCommandAt = at
         }
         try {
-            await c.subscribe(`/feeds/${this.o.feedId}/datastreams/${this.o.commandStream}`, { since }, onPush)
+            await c.subscribe(`/feeds/${this.feedId}/datastreams/${this.o.commandStream}`, { since }, onPush)
             return undefined
         } catch (e) {
             // lost meanwhile: the connection's close says why
@@ -178,7 +221,7 @@ export class FleetDevice {
             if (point === undefined || c.state === "closed") break
             let r: Response
             try {
-                r = await c.send("put", `/feeds/${this.o.feedId}`, { body: { datastreams: [{ id: this.o.writeStream, datapoints: [{ at: point.at, value: point.value }] }] } })
+                r = await c.send("put", `/feeds/${this.feedId}`, { body: { datastreams: [{ id: this.o.writeStream, datapoints: [{ at: point.at, value: point.value }] }] } })
             } catch {
                 return // lost: resent on the next connection, same `at`
             }
