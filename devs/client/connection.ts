@@ -126,12 +126,15 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
             }
             this.channel.attach({ onLine, onClose })
         })
+        // what came in the same chunk as the welcome may have ended the connection already (a notice: a server
+        // in a reconnect storm evicts an unauthenticated connection as soon as it welcomed it): connect fails
+        // with why. Returned, it would be a connection whose "close" nobody could hear any more
+        if (this.ended) throw this.closeReason ?? new ClientError("E_CLOSED", `${this.address.url} closed the connection right after its welcome line`)
         this.scheduleKeepalive(0)
     }
 
     /** Sends a request and resolves with the response, whatever its status. Rejects only when no response can come. */
     send(method: Method, resource: string | undefined, o: RequestOptions = {}): Promise<Response> {
-        if (this.ended) return Promise.reject(this.closeReason ?? new ClientError("E_CLOSED", "the connection is closed"))
         return this.sendWithToken(method, resource, this.requests.nextToken(), o)
     }
 
@@ -182,6 +185,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     }
 
     private sendWithToken(method: Method, resource: string | undefined, token: string, o: RequestOptions): Promise<Response> {
+        if (this.ended) return Promise.reject(this.closeReason ?? new ClientError("E_CLOSED", "the connection is closed"))
         const key = o.apiKey ?? (this.authenticated ? undefined : this.opts.apiKey)
         const req: Request = { method, resource, params: o.params, body: o.body, token }
         if (key !== undefined) req.headers = { "X-ApiKey": key }
@@ -247,6 +251,8 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
 
     private scheduleKeepalive(delayMs: number): void {
         this.keepaliveTimer = setTimeout(() => {
+            // an ended connection stays "closed": the keep-alive must not mark it online again
+            if (this.ended) return
             const step = keepaliveStep(this.now(), this.lastRxMs, this.lastTxMs, this.contract)
             if (step.health === "dead") {
                 return this.end(new ClientError("E_DEAD_LINK", `no traffic from ${this.address.url} for ${this.contract.timeoutMs} ms; the link is dead`))

@@ -153,6 +153,28 @@ test("a connection notice closes the connection and fails pending requests with 
     await srv.close()
 })
 
+test("a notice and close right behind the welcome (evicted before connect returned) fail the connect, not a connection that never closes [P§6]", async () => {
+    // a server in a reconnect storm evicts an unauthenticated connection as soon as it welcomed it (429
+    // E_TOO_MANY_UNAUTHENTICATED): the welcome, the notice and the close arrive before connect() has returned
+    const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, path: "/ws" })
+    await new Promise((r) => wss.once("listening", r))
+    wss.on("connection", (ws) => {
+        ws.send(encodeWelcome({ welcome: "feedline/test", session: "s1", time: Date.now(), heartbeat: 300, faulty: 1000, timeout: 3000 }))
+        ws.send(encodeResponse({ notice: true, status: 429, body: { title: "Too Many Requests", errors: "make room", code: "E_TOO_MANY_UNAUTHENTICATED", retry_after_ms: 2500 } }))
+        ws.close(1013, "E_TOO_MANY_UNAUTHENTICATED")
+    })
+    try {
+        const url = `ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}/ws`
+        for (let i = 0; i < 5; i++) {
+            // before: connect resolved with a connection already ended, which the keep-alive then set back
+            // "online", and which never emitted "close": a device waiting for its loss waited for ever
+            await assert.rejects(FeedlineConnection.connect({ server: url, apiKey: "k" }), (e: ClientError) => e.code === "E_NOTICE" && e.serverCode === "E_TOO_MANY_UNAUTHENTICATED" && e.retryAfterMs === 2500)
+        }
+    } finally {
+        await new Promise<void>((r) => wss.close(() => r()))
+    }
+})
+
 test("a port that accepts but sends no welcome is E_NO_WELCOME; a closed port is E_UNREACHABLE", async () => {
     const srv = await fakeServer({ welcome: false })
     await assert.rejects(FeedlineConnection.connect({ server: srv.url, welcomeTimeoutMs: 100 }), (e: ClientError) => e.code === "E_NO_WELCOME")
