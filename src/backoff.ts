@@ -44,19 +44,26 @@ export function backoffDelayMs(cfg: BackoffConfig, attempt: number, rand01: numb
 
 /** A subscribe refused 429 or 5xx without a retry_after_ms is asked for again after this long. */
 export const BUSY_RETRY_MS = 1000
+/**
+ * ...plus up to this much, drawn uniformly: a server's retry_after_ms says when it can take one more, and a
+ * fleet on one key told the same instant would come back together, all but a few to be refused again
+ * (500 simulated devices over the WebSocket: 6,500-8,100 429 E_KEY_RATE_LIMITED per restart without it).
+ */
+export const BUSY_SPREAD_MS = 1000
 
 /**
  * [P§8] Whether and when a subscribe the server refused, or a subscription it ended, with `status` is asked
  * for again on the same connection: 408 (E_SUBSCRIPTION_ENDED) at once; 429 and 5xx (the server busy or
  * failing for now: a fleet on one key back after a server restart meets E_KEY_RATE_LIMITED) after the
- * server's `retryAfterMs` (0 when none), else BUSY_RETRY_MS. Anything else: -1, not on this connection (the
- * caller's policy: the firmware asks again after 401/403 every 30 s, the CLI gives up). Dialling again
- * instead would cost a TLS handshake per refusal (a fleet's storm of 429s) and hear no command meanwhile.
- * The firmware's link and the client library's subscribeForever (`feedline sub`) both ask this.
+ * server's `retryAfterMs` (0 when none; else BUSY_RETRY_MS) and a share of BUSY_SPREAD_MS (`rand01` in
+ * [0, 1)). Anything else: -1, not on this connection (the caller's policy: the firmware asks again after
+ * 401/403 every 30 s, the CLI gives up). Dialling again instead would cost a TLS handshake per refusal (a
+ * fleet's storm of 429s) and hear no command meanwhile. The firmware's link and the client library's
+ * subscribeForever (`feedline sub`) both ask this.
  */
-export function resubscribeAfterMs(status: number, retryAfterMs: number): number {
+export function resubscribeAfterMs(status: number, retryAfterMs: number, rand01: number): number {
     if (status === 408) return 0
-    if (status === 429 || status >= 500) return retryAfterMs > 0 ? retryAfterMs : BUSY_RETRY_MS
+    if (status === 429 || status >= 500) return (retryAfterMs > 0 ? retryAfterMs : BUSY_RETRY_MS) + Math.floor(rand01 * BUSY_SPREAD_MS)
     return -1
 }
 

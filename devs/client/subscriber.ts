@@ -94,7 +94,7 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
                     c.subscribe(o.resource, params, onPush, onAck).catch((e: unknown) => {
                         // [P§8] "not now" (429, 5xx): asked again on this connection, as the firmware does; dialling
                         // again would cost a handshake per refusal, in a fleet's storm too
-                        const waitMs = e instanceof ClientError && e.status !== undefined ? resubscribeAfterMs(e.status, e.retryAfterMs ?? 0) : -1
+                        const waitMs = e instanceof ClientError && e.status !== undefined ? resubscribeAfterMs(e.status, e.retryAfterMs ?? 0, random()) : -1
                         if (waitMs < 0 || c.state === "closed") return rejectLive(e)
                         o.onEvent?.({ kind: "refused", error: e as ClientError, delayMs: waitMs })
                         void sleep(waitMs, connectionOver.signal).then(() => {

@@ -517,7 +517,7 @@ export class Link {
         const st = r.status
         this.s.rejected++
         let next = "on the next connection"
-        const waitMs = resubscribeAfterMs(st, retryHintMs(r))
+        const waitMs = resubscribeAfterMs(st, retryHintMs(r), this.deps.random())
         if (waitMs === 0) {
             next = "now"
             this.sendSubscribe(i)

@@ -163,11 +163,13 @@ test("StampOverlap: resumes 1 ms before the last `at` handled, drops only what w
     assert.equal(o.fresh({ id: 1, deleted: true }), true, "no `at`: always handed on")
 })
 
-test("resubscribeAfterMs: 408 at once, 429/5xx after retry_after_ms (else 1 s) on the same connection, any other refusal not on it", () => {
-    assert.equal(resubscribeAfterMs(408, 0), 0)
-    assert.equal(resubscribeAfterMs(429, 2500), 2500)
-    assert.equal(resubscribeAfterMs(429, 0), 1000)
-    assert.equal(resubscribeAfterMs(503, 0), 1000)
-    assert.equal(resubscribeAfterMs(500, 700), 700)
-    for (const status of [400, 401, 403, 404, 409, 422]) assert.equal(resubscribeAfterMs(status, 2500), -1, String(status))
+test("resubscribeAfterMs: 408 at once, 429/5xx after retry_after_ms (else 1 s) and up to 1 s more, on the same connection; any other refusal not on it", () => {
+    assert.equal(resubscribeAfterMs(408, 0, 0.5), 0)
+    assert.equal(resubscribeAfterMs(429, 2500, 0), 2500)
+    assert.equal(resubscribeAfterMs(429, 2500, 0.5), 3000)
+    assert.equal(resubscribeAfterMs(429, 2, 0.999), 1001) // a limiter's next token in 2 ms: a fleet spread over a second
+    assert.equal(resubscribeAfterMs(429, 0, 0), 1000)
+    assert.equal(resubscribeAfterMs(503, 0, 0.25), 1250)
+    assert.equal(resubscribeAfterMs(500, 700, 0), 700)
+    for (const status of [400, 401, 403, 404, 409, 422]) assert.equal(resubscribeAfterMs(status, 2500, 0.5), -1, String(status))
 })

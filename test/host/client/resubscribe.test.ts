@@ -1,5 +1,5 @@
 // subscribeForever (`feedline sub`) against a scripted TLS server: a subscribe refused "not now" (429, 5xx) is
-// asked again on the same connection after retry_after_ms (else 1 s), as the firmware's link does, not by
+// asked again on the same connection after retry_after_ms (else 1 s) and up to 1 s more, as the firmware's link does, not by
 // dialling again (a TLS handshake per refusal, in a fleet's storm of 429s). The wait goes through the injected
 // sleep, which records it and returns at once: no real waiting.
 import { test } from "node:test"
@@ -44,7 +44,7 @@ async function fakeTlsServer(answer: (req: Request, conn: number, nth: number) =
     }
 }
 
-test("subscribeForever: a subscribe refused 429 (and 503 without a hint) is asked again on the same TLS connection after retry_after_ms (else 1 s)", { timeout: 30_000 }, async () => {
+test("subscribeForever: a subscribe refused 429 (and 503 without a hint) is asked again on the same TLS connection after retry_after_ms (else 1 s), spread", { timeout: 30_000 }, async () => {
     const at = "2026-12-07T08:00:00.000Z"
     const srv = await fakeTlsServer((req, _conn, nth) => {
         if (nth === 1) return [{ token: req.token, status: 429, resource: req.resource, body: { code: "E_KEY_RATE_LIMITED", errors: "slow down", retry_after_ms: 2500 } }]
@@ -80,10 +80,10 @@ test("subscribeForever: a subscribe refused 429 (and 503 without a hint) is aske
     // one handshake: all three subscribes on the first connection
     assert.equal(srv.handshakes(), 1)
     assert.deepEqual(srv.requests.map((r) => [r.conn, r.req.method]), [[1, "subscribe"], [1, "subscribe"], [1, "subscribe"]])
-    assert.deepEqual(waits, [2500, 1000])
+    assert.deepEqual(waits, [3000, 1500]) // retry_after_ms (else 1 s) and half of the 1 s spread (random 0.5)
     assert.deepEqual(
         events.filter((e) => e.kind !== "link").map((e) => (e.kind === "refused" ? `refused ${e.error.status} ${e.delayMs}` : e.kind)),
-        ["refused 429 2500", "refused 503 1000", "subscribed"],
+        ["refused 429 3000", "refused 503 1500", "subscribed"],
     )
 })
 
