@@ -7,6 +7,7 @@ import { performance } from "node:perf_hooks"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
 import type { Credentials } from "../../../devs/server/index.ts"
 import type { ReconnectConfig } from "../../../src/backoff.ts"
+import type { Response } from "../../../src/protocol.ts"
 import type { Fleet, Loss } from "./fleet.ts"
 import { until } from "./until.ts"
 
@@ -24,6 +25,9 @@ export interface FleetServer {
  * (the longest wait it may draw), not how often it dials.
  */
 export const FLEET_BACKOFF: ReconnectConfig = { baseMs: 500, capMs: 4000, stableMs: 20_000 }
+
+/** how many times the operator sends one request the server answers "not now" */
+const OPERATOR_ATTEMPTS = 20
 
 /** A bound for a hung test, not a timing assertion: every device back well within it on a loaded machine. */
 export const ALL_BACK_LIMIT_MS = 60_000
@@ -62,13 +66,26 @@ export class FleetChecks {
         return FeedlineConnection.connect({ server: `tls://127.0.0.1:${s.devicePort}`, apiKey: s.credentials.masterKey, ca: s.ca })
     }
 
+    /**
+     * One request of the operator, sent again after retry_after_ms while the server says "not now" (429, 503):
+     * the master key spends the key's request budget too, and a soak's fleet has 500 feeds to write and read.
+     */
+    private async ask(op: FeedlineConnection, method: "put" | "get", resource: string, o: { body?: unknown; params?: Record<string, string | number> }): Promise<Response> {
+        for (let attempt = 1; ; attempt++) {
+            const r = await op.send(method, resource, o)
+            const retryAfterMs = (r.body as { retry_after_ms?: unknown } | undefined)?.retry_after_ms
+            if ((r.status !== 429 && r.status !== 503) || typeof retryAfterMs !== "number" || attempt >= OPERATOR_ATTEMPTS) return r
+            await new Promise((resolve) => setTimeout(resolve, retryAfterMs))
+        }
+    }
+
     /** Writes the next command (values "c1", "c2", …: a value is at most 32 characters) to the feeds of `fleet`; its value. */
     async writeCommand(fleet: Fleet): Promise<string> {
         const value = `c${++this.commandsWritten}`
         const op = await this.operator()
         try {
             const feeds = new Set(fleet.devices.map((d) => d.feedId!))
-            const answers = await Promise.all([...feeds].map((feed) => op.send("put", `/feeds/${feed}/datastreams/${this.streams.command}`, { body: { current_value: value } })))
+            const answers = await Promise.all([...feeds].map((feed) => this.ask(op, "put", `/feeds/${feed}/datastreams/${this.streams.command}`, { body: { current_value: value } })))
             for (const r of answers) assert.equal(r.status, 200, JSON.stringify(r.body))
             return value
         } finally {
@@ -86,7 +103,7 @@ export class FleetChecks {
                 out.set(feed, got)
                 let start = new Date(this.firstAtMs - 100_000).toISOString()
                 for (;;) {
-                    const r = await op.send("get", `/feeds/${feed}/datastreams/${this.streams.write}`, { params: { start, limit: 1000 } })
+                    const r = await this.ask(op, "get", `/feeds/${feed}/datastreams/${this.streams.write}`, { params: { start, limit: 1000 } })
                     if (r.status === 404) break // nothing written yet
                     assert.equal(r.status, 200, JSON.stringify(r.body))
                     const points = ((r.body as { datapoints?: { at: string }[] }).datapoints ?? []) as { at: string }[]

@@ -156,7 +156,7 @@ export class FleetDevice {
     private async subscribe(c: FeedlineConnection): Promise<ClientError | undefined> {
         for (;;) {
             const refused = await this.subscribeOnce(c)
-            const waitMs = refused?.status === undefined ? -1 : resubscribeAfterMs(refused.status, refused.retryAfterMs ?? 0)
+            const waitMs = refused?.status === undefined ? -1 : resubscribeAfterMs(refused.status, refused.retryAfterMs ?? 0, (this.o.random ?? Math.random)())
             if (refused === undefined || waitMs < 0 || c.state === "closed") return refused
             this.losses.push({ code: refused.code, serverCode: refused.serverCode, retryAfterMs: refused.retryAfterMs, atMs: performance.now(), message: refused.message, delayMs: waitMs, upForMs: -1 })
             await new Promise((resolve) => setTimeout(resolve, waitMs))
@@ -178,7 +178,9 @@ export class FleetDevice {
             }
             return statusError(r.status, r.resource, r.body)
         } catch (e) {
-            return e instanceof ClientError && e.status !== undefined ? e : undefined
+            // lost meanwhile: the connection's close says why; no answer in time: the link drops
+            if (c.state === "closed") return undefined
+            return e instanceof ClientError ? e : new ClientError("E_CLOSED", String(e))
         }
     }
 
@@ -195,8 +197,9 @@ export class FleetDevice {
             await c.subscribe(`/feeds/${this.feedId}/datastreams/${this.o.commandStream}`, { since }, onPush)
             return undefined
         } catch (e) {
-            // lost meanwhile: the connection's close says why
-            return e instanceof ClientError && e.status !== undefined ? e : undefined
+            // lost meanwhile: the connection's close says why; no answer in time (E_TIMEOUT): the link drops, as the firmware's does
+            if (c.state === "closed") return undefined
+            return e instanceof ClientError ? e : new ClientError("E_CLOSED", String(e))
         }
     }
 
@@ -223,7 +226,9 @@ export class FleetDevice {
             try {
                 r = await c.send("put", `/feeds/${this.feedId}`, { body: { datastreams: [{ id: this.o.writeStream, datapoints: [{ at: point.at, value: point.value }] }] } })
             } catch {
-                return // lost: resent on the next connection, same `at`
+                // lost, or no answer in time (then the link drops, as the firmware's does): resent on the next connection, same `at`
+                c.close()
+                return
             }
             if (r.status === 200) {
                 this.acked.push(point.at)

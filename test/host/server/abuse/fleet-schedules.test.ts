@@ -5,67 +5,24 @@
 //  - the WebSocket door: the fleet on the app port's /ws instead of the TLS device port, through SIGTERM and SIGKILL;
 //  - a claimed fleet: boards flashed with a product and their activation codes, no key (docs/FLEET.md); each
 //    claims its own feed and key, and comes back after SIGKILL with that key (never claiming again);
-//  - a lost NAT mapping: every open connection goes silent for good (nothing forwarded, nothing closed), new
-//    ones go through; the server frees each dead connection's slot when its keep-alive says it is dead.
+//  - a lost NAT mapping: every open connection goes silent for good (nothing forwarded, nothing closed); the
+//    server frees each one's slot when its keep-alive finds it dead (new connections are held off until then).
+// `--workers` through a worker's and the whole server's SIGKILL: fleet-workers.test.ts (needs PostgreSQL and Redis).
 // FEEDLINE_FLEET_SIZE / FEEDLINE_FLEET_ROUNDS make them a soak (`npm run soak:fleet`); npm test runs smaller fleets.
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { performance } from "node:perf_hooks"
 import { startFaultProxy } from "../../../../devs/faultproxy/proxy.ts"
 import { activationCode, parseProductSecret } from "../../../../devs/server/fleet/claim-codes.ts"
-import { Fleet, type FleetOptions } from "../../harness/fleet.ts"
-import { ALL_BACK_LIMIT_MS, coldStart, FLEET_BACKOFF, FleetChecks, throughDisruptions, type Disruption } from "../../harness/fleet-checks.ts"
+import { ALL_BACK_LIMIT_MS, coldStart, throughDisruptions } from "../../harness/fleet-checks.ts"
 import { until } from "../../harness/until.ts"
-import { metricSum, startChildServer, stopAndReport, type ChildServer } from "./child-server.ts"
+import { metricSum, stopAndReport } from "./child-server.ts"
+import { FLEET_ROUNDS as ROUNDS, FLEET_SIZE, idleTimeoutsIn, Place, rounds } from "./fleet-place.ts"
 
-const FLEET_SIZE = Number(process.env.FEEDLINE_FLEET_SIZE ?? 60)
-const ROUNDS = Number(process.env.FEEDLINE_FLEET_ROUNDS ?? 1)
 const PEAK_RSS_LIMIT_MIB = 500
-
-/** A server for one schedule, restarted in place; `args` are its flags at every start. */
-class Place {
-    server!: ChildServer
-    readonly checks = new FleetChecks(() => this.server)
-    constructor(private readonly args: string[]) {}
-    async start(): Promise<this> {
-        this.server = await startChildServer(this.args)
-        return this
-    }
-    /** SIGTERM or SIGKILL, then a new server on the same ports and data folder */
-    restart(label: string, signal: NodeJS.Signals): Disruption {
-        return {
-            label,
-            down: async () => `exit ${await this.server.exit(signal)}`,
-            up: async () => {
-                const { devicePort, appPort, dataDir } = this.server
-                this.server = await startChildServer(this.args, { dataDir, devicePort, appPort })
-            },
-        }
-    }
-    fleet(o: Partial<FleetOptions> & Pick<FleetOptions, "address">): Fleet {
-        const { ca, credentials } = this.server
-        return new Fleet({ size: FLEET_SIZE, ca, apiKey: credentials.deviceKey, feedId: credentials.feedId, backoff: FLEET_BACKOFF, commandStream: "cmd", writeStream: "w", since: Date.now() - 1000, ...o })
-    }
-    async connectionsOpen(): Promise<number> {
-        return metricSum(await this.server.metrics(), "feedline_connections_open")
-    }
-    async idleTimeouts(): Promise<number> {
-        return idleTimeoutsIn(await this.server.metrics())
-    }
-    async allReleased(): Promise<void> {
-        await until("the server to release every connection", async () => (await this.connectionsOpen()) === 0, 10_000, 100)
-    }
-}
-
-/** connections the server closed as dead by its keep-alive [P§4], in a scrape of /metrics */
-function idleTimeoutsIn(m: Record<string, number>): number {
-    return Object.entries(m).reduce((n, [k, v]) => (k.startsWith("feedline_notices_total{") && k.includes('"E_IDLE_TIMEOUT"') ? n + v : n), 0)
-}
 
 /** every device on the shared device key: the per-key and per-address caps at the fleet's size */
 const atTheCaps = ["--max-connections-per-key", String(FLEET_SIZE), "--max-connections-per-address", String(FLEET_SIZE + 2)]
-
-const rounds = <T>(make: (suffix: string) => T[]): T[] => Array.from({ length: ROUNDS }, (_, r) => make(ROUNDS > 1 ? ` ${r + 1}` : "")).flat()
 
 test(`the WebSocket door: a fleet of ${FLEET_SIZE} devices on /ws comes back after the server restarts (SIGTERM, SIGKILL)`, { timeout: 240_000 * ROUNDS }, async () => {
     const place = await new Place(atTheCaps).start()
