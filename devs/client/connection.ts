@@ -31,7 +31,10 @@ export interface ConnectOptions extends LineChannelOptions {
     apiKey?: string
     welcomeTimeoutMs?: number
     requestTimeoutMs?: number
-    /** injected for tests */
+    /**
+     * Time gone by, ms (the keep-alive's silence, request deadlines); injected for tests. Default
+     * performance.now(): a step of the wall clock (NTP, a resumed laptop) is no silence [P§4].
+     */
     now?: () => number
 }
 
@@ -82,7 +85,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     private constructor(private readonly opts: ConnectOptions) {
         super()
         this.address = typeof opts.server === "string" ? parseAddress(opts.server) : opts.server
-        this.now = opts.now ?? Date.now
+        this.now = opts.now ?? (() => performance.now())
         this.lastRxMs = this.lastTxMs = this.now()
     }
 

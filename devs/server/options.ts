@@ -121,6 +121,12 @@ export interface ServerOptions {
     /** the server's clock, ms since the epoch (default Date.now); tests move it by hand to check rules of seconds or days without waiting */
     now?: () => number
     /**
+     * Time gone by, ms from any origin (default performance.now()): what a connection's keep-alive, auth deadline,
+     * slow-consumer rule and request rate measure. Not `now`, which NTP, a resumed VM or an operator steps; tests
+     * that move time by hand for those rules move both.
+     */
+    elapsedMs?: () => number
+    /**
      * Tests only: the store the server uses, made from the one it opened (e.g. one whose commits a test
      * can hold open, to see that no acknowledgement leaves before its commit returned). Unset: the store itself.
      */

@@ -56,7 +56,14 @@ export interface SessionDeps {
     hub: Pick<Hub, "connectionClosed">
     metrics: Metrics
     log: Logger
+    /** the wall clock: the welcome's `time`, when the connection opened */
     now: () => number
+    /**
+     * [P§4] time gone by (monotonic): silence, the auth deadline, congestion and the request rate are measured
+     * with it, never with `now`, whose steps (NTP, a resumed VM) are no silence: a step forward of more than
+     * `timeout` closed every connection at once, a step back stopped the heartbeats for as long
+     */
+    elapsedMs: () => number
     config: SessionConfig
     /** open sessions: a session adds itself on start and removes itself when closed */
     sessions: OpenSessions<Session>
@@ -130,8 +137,9 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         private readonly deps: SessionDeps,
         private readonly wire: Wire,
     ) {
-        const now = deps.now()
-        this.connectedMs = this.lastRxMs = this.lastTxMs = now
+        this.connectedMs = deps.now()
+        const now = deps.elapsedMs()
+        this.lastRxMs = this.lastTxMs = now
         this.bucket = fullBucket(deps.config.rate, now)
     }
 
@@ -183,8 +191,8 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.greeted = true
         if (this.refusal) return this.closeWith(this.refusal)
         const { version, heartbeatMs, faultyMs, timeoutMs, authDeadlineMs } = this.deps.config
-        this.welcomedMs = this.deps.now()
-        this.send(encodeWelcome({ welcome: `feedline/${version}`, session: this.id, time: this.welcomedMs, heartbeat: heartbeatMs, faulty: faultyMs, timeout: timeoutMs }))
+        this.welcomedMs = this.deps.elapsedMs()
+        this.send(encodeWelcome({ welcome: `feedline/${version}`, session: this.id, time: this.deps.now(), heartbeat: heartbeatMs, faulty: faultyMs, timeout: timeoutMs }))
         this.schedule(Math.min(heartbeatMs, authDeadlineMs))
     }
 
@@ -217,7 +225,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     receiveBytes(chunk: Buffer): void {
         this.greet()
         if (this.state !== "open") return
-        this.lastRxMs = this.deps.now()
+        this.lastRxMs = this.deps.elapsedMs()
         this.framer.feedTo(chunk, this)
     }
 
@@ -245,7 +253,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     /** Proof of life without a request (a blank WebSocket message, a pong). */
     alive(): void {
         this.greet()
-        this.lastRxMs = this.deps.now()
+        this.lastRxMs = this.deps.elapsedMs()
     }
 
     /**
@@ -256,7 +264,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     receiveObject(text: string, utf8 = true): void {
         this.greet()
         if (this.state !== "open" || this.draining) return
-        this.lastRxMs = this.deps.now()
+        this.lastRxMs = this.deps.elapsedMs()
         this.request(text, utf8, this.lastRxMs, false)
     }
 
@@ -331,7 +339,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
                     if (this.readInFlight || this.writesInFlight > 0) break
                     // shutting down: the reads taken are answered now, however full the queue
                     if (!this.draining && this.wire.bufferedBytes() > this.congestedBytes()) {
-                        this.noteCongestion(this.deps.now())
+                        this.noteCongestion(this.deps.elapsedMs())
                         break
                     }
                 }
@@ -411,7 +419,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         // most maxQueueBytes plus one such output.
         if (this.wire.bufferedBytes() > this.deps.config.maxQueueBytes) return this.dropSlowConsumer("its outgoing queue passed " + this.deps.config.maxQueueBytes + " bytes")
         this.wire.send(lines)
-        this.lastTxMs = this.deps.now()
+        this.lastTxMs = this.deps.elapsedMs()
         if (this.wire.bufferedBytes() > this.congestedBytes()) this.noteCongestion(this.lastTxMs)
     }
 
@@ -454,7 +462,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     /** [P§4] keep-alive, auth-deadline and slow-consumer checks; sleeps until the next is due. */
     private tick(): void {
         if (this.state !== "open") return
-        const now = this.deps.now()
+        const now = this.deps.elapsedMs()
         const { heartbeatMs, timeoutMs, slowConsumerMs, authDeadlineMs } = this.deps.config
         // [P§7] heartbeats alone hold no slot: a key (or token) must be accepted within the deadline
         const authDueInMs = this.authenticatedOnce ? Infinity : this.welcomedMs + authDeadlineMs - now

@@ -203,6 +203,7 @@ export function wireServer(f: Foundations): Wired {
         metrics,
         log,
         now,
+        elapsedMs: opts.elapsedMs ?? (() => performance.now()),
         sessions,
         admission,
         config: {

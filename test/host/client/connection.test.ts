@@ -142,6 +142,27 @@ test("a silent server is reported degraded, then dropped as dead [P§4]", { time
     await srv.close()
 })
 
+// Found by the audit of 2026-12-07: the keep-alive measured silence with Date.now, so a step of the wall clock
+// (NTP, a laptop waking) of more than `timeout` dropped a healthy link as dead.
+test("a step of the wall clock is no silence: the link stays [P§4]", async () => {
+    const wallClock = Date.now
+    let stepMs = 0
+    Date.now = () => wallClock() + stepMs // the clock as NTP or a laptop waking steps it (the client takes it at connect)
+    try {
+        const srv = await fakeServer({ heartbeat: 300, faulty: 1000, timeout: 3000 }) // silent, but well within its timeout here
+        const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
+        let closedWith: ClientError | undefined | "open" = "open"
+        c.once("close", (reason) => (closedWith = reason))
+        stepMs = 10 * 60_000 // ten minutes forward
+        await new Promise((r) => setTimeout(r, 500)) // keep-alive checks run meanwhile
+        assert.equal(closedWith, "open", `closed: ${closedWith === "open" ? "" : closedWith?.code}`)
+        c.close()
+        await srv.close()
+    } finally {
+        Date.now = wallClock
+    }
+})
+
 test("a connection notice closes the connection and fails pending requests with its reason [P§6]", async () => {
     const srv = await fakeServer({
         onRequest(_req, ws) {

@@ -10,7 +10,7 @@ import { test } from "node:test"
 import { fileURLToPath } from "node:url"
 import { startServer } from "../../../devs/server/index.ts"
 import { ConfigError } from "../../../devs/server/errors.ts"
-import { startTestServer, TlsClient, WsClient } from "../harness/server-harness.ts"
+import { startTestServer, TlsClient, WAIT_MS, WsClient } from "../harness/server-harness.ts"
 import { compiledCli } from "../../../devs/server/compiled.ts"
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url))
@@ -89,5 +89,59 @@ test("keep-alive profiles: an unknown profile, or a profile with explicit values
         await assert.rejects(startServer({ ...base, keepaliveProfile: "seed", heartbeatMs: 1000 }), (e: Error) => e instanceof ConfigError && /not both/.test(e.message))
     } finally {
         rmSync(dataDir, { recursive: true, force: true })
+    }
+})
+
+// [P§4] Silence is time gone by, not a difference of wall-clock readings: the server's clock is stepped by NTP,
+// a VM resumed from a pause or an operator setting the time, and a step is not silence. Found by the audit of
+// 2026-12-07: the sessions measured it with the wall clock (`now`), so a step forward of more than `timeout`
+// closed every connection at its next check (408 E_IDLE_TIMEOUT, the whole fleet reconnecting at once; a
+// connection that had not sent its key yet 408 E_AUTH_TIMEOUT), and a step back stopped the server's
+// heartbeats for as long as the step (its clients, hearing nothing, dropped their links as dead) and kept a
+// dead connection's slot for as long.
+test("keep-alive: a step of the server's wall clock closes no connection and stops no heartbeat; the welcome's time follows the wall clock", async () => {
+    let stepMs = 0
+    const s = await startTestServer({ keepaliveProfile: "seed", now: () => Date.now() + stepMs }) // 300 / 1000 / 3000 ms
+    const key = s.credentials.deviceKey
+    const clients: (TlsClient | WsClient)[] = []
+    let proofs: NodeJS.Timeout | undefined
+    try {
+        // clients that prove they are alive every second (the timeout is 3 s): each step below comes between two proofs
+        const tls = await TlsClient.connect(s, { heartbeat: false })
+        await tls.welcome()
+        assert.equal((await tls.request({ method: "get", resource: "/session", headers: { "X-ApiKey": key } })).status, 200)
+        const ws = await WsClient.open(s)
+        await ws.welcome()
+        assert.equal((await ws.request({ method: "get", resource: "/session", headers: { "X-ApiKey": key } })).status, 200)
+        const keyless = await TlsClient.connect(s, { heartbeat: false }) // welcomed, its key not sent yet (5 s to send it)
+        await keyless.welcome()
+        clients.push(tls, ws, keyless)
+        proofs = setInterval(() => (tls.sendRaw(""), ws.sendRaw(""), keyless.sendRaw("")), 1000)
+
+        stepMs += 10 * 60_000 // ten minutes forward
+        await new Promise((r) => setTimeout(r, 500)) // a keep-alive check or two (every heartbeat, 300 ms)
+        for (const [name, c] of [["TLS", tls], ["WebSocket", ws], ["TLS without its key yet", keyless]] as const) {
+            assert.equal(c.q.closed, false, `${name}: closed after the step forward: ${c.q.lines.at(-1)?.raw}`)
+        }
+        assert.equal((await keyless.request({ method: "get", resource: "/session", headers: { "X-ApiKey": key } })).status, 200)
+        assert.equal((await tls.request({ method: "get", resource: "/session" })).status, 200)
+        const late = await TlsClient.connect(s, { heartbeat: false })
+        clients.push(late)
+        const welcomed = (await late.welcome()).welcome!.time
+        assert.ok(Math.abs(welcomed - (Date.now() + stepMs)) < 60_000, "the welcome's time is the wall clock's, stepped")
+
+        stepMs -= 60 * 60_000 // an hour back
+        const from = late.q.lines.length
+        await new Promise((r) => setTimeout(r, 1200))
+        const heartbeats = late.q.lines.slice(from).filter((l) => l.kind === "heartbeat").length
+        assert.ok(heartbeats >= 1, `no heartbeat from the server in 1.2 s after the step back (heartbeat 300 ms)`)
+        // a silent connection is still closed after `timeout`, not an hour later
+        const notice = await late.notice(3000 + WAIT_MS)
+        assert.deepEqual([notice.status, notice.body.code], [408, "E_IDLE_TIMEOUT"])
+        assert.equal(tls.q.closed, false, "a live connection stays")
+    } finally {
+        clearInterval(proofs)
+        for (const c of clients) c.close()
+        await s.stop()
     }
 })

@@ -84,9 +84,9 @@ test("a connection congested for longer than slowConsumerMs is dropped even unde
 
 test("the slow-consumer rule at its default: congested for SLOW_CONSUMER_MS (10 s) is dropped, a moment less is not", async (t) => {
     // the real defaults (no slowConsumerMs, maxQueueBytes or keep-alive options), on a clock moved by hand
-    // (the server's `now`, and node:test's mock timers for the sessions' timers), so the 10 s take no time
+    // (the server's `now` and `elapsedMs`, and node:test's mock timers for the sessions' timers), so the 10 s take no time
     let clockMs = Date.now()
-    const s = await startTestServer({ now: () => clockMs })
+    const s = await startTestServer({ now: () => clockMs, elapsedMs: () => clockMs })
     try {
         assert.equal(SLOW_CONSUMER_MS, 10_000)
         // (the sessions' keep-alive checks run on one interval: devs/server/timer-wheel.ts)
