@@ -3,6 +3,7 @@
 // proxy on the same host) or plain HTTP is asked for explicitly (`--insecure-http`). People sign into
 // the dashboard with a master key; by default no key or token crosses a network in clear.
 import net from "node:net"
+import type tls from "node:tls"
 import type https from "node:https"
 import { endAndDestroy, rawErrorResponse } from "./http.ts"
 import type { Logger } from "../log.ts"
@@ -42,7 +43,12 @@ const TLS_HANDSHAKE_RECORD = 0x16
  */
 export function createTlsFront(secure: https.Server, log: Logger, handshakes: PendingHandshakes, onProxyRefused?: (code: string) => void): net.Server {
     // pending from the accept until the TLS handshake is done (shared bounds with the device port)
-    secure.on("secureConnection", (tlsSocket: net.Socket) => handshakes.finished(tlsSocket, "app"))
+    secure.on("secureConnection", (tlsSocket: tls.TLSSocket) => {
+        handshakes.finished(tlsSocket, "app")
+        // [P§1] the device port's policy: no renegotiation (browsers and HTTP clients never do; each is a full
+        // handshake's work for the server, three a connection by Node's default). The error it raises closes it
+        tlsSocket.disableRenegotiation()
+    })
     const front = net.createServer((socket) => {
         // closed at its accept by the HTTP connection budget (http-connections.ts), which listens first
         if (socket.destroyed) return

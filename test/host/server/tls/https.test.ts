@@ -97,6 +97,35 @@ test("HTTPS: plain HTTP sent to the HTTPS port gets a readable 400 E_USE_HTTPS, 
     assert.match(body.errors, /https:\/\/.*in clear/)
 })
 
+// [P§1] one TLS policy on both ports. Found by the audit of 2026-12-07: the device port refused renegotiation, the
+// app port took Node's default, three full handshakes a connection (then an error, and the close).
+test("HTTPS: a client that renegotiates (TLS 1.2) is closed at its first attempt, as on the device port; others are served", async () => {
+    const r = tls.connect({ host: "127.0.0.1", port: s.appPort, ca: s.ca, servername: "localhost", maxVersion: "TLSv1.2" })
+    await new Promise((done, fail) => (r.once("secureConnect", done), r.once("error", fail)))
+    r.on("error", () => {})
+    let closed = false
+    r.once("close", () => (closed = true))
+    let renegotiated = 0
+    try {
+        for (let i = 0; i < 10 && !closed; ++i) {
+            await new Promise<void>((done) => {
+                const onClose = () => done()
+                r.once("close", onClose)
+                r.renegotiate({}, (err) => {
+                    r.off("close", onClose)
+                    if (!err) renegotiated++
+                    done()
+                })
+            })
+        }
+        assert.equal(closed, true, "still open")
+        assert.equal(renegotiated, 0)
+        assert.equal((await get(`/v2/feeds/${s.credentials.feedId}`, { "X-ApiKey": key })).status, 200)
+    } finally {
+        r.destroy()
+    }
+})
+
 test("WSS: the WebSocket door on the HTTPS port speaks the protocol", async () => {
     const ws = new WebSocket(`wss://localhost:${s.appPort}/ws`, { ca: s.ca })
     const lines: string[] = []
