@@ -233,9 +233,9 @@ test("per-key rate: 20 connections with one key share one budget (was: 2,000 of 
     const CONNECTIONS = 20
     const EACH = RATE_BURST - 1 // with the request that authenticated it, one connection's whole burst
     // the defaults, not the harness's unlimited test rates; the clock stands still until the test moves it,
-    // so the buckets refill only when it does
+    // so the buckets refill only when it does (the key's on `now`, each connection's on `elapsedMs`)
     let clockMs = Date.now()
-    const server = await startTestServer({ ratePerSecond: RATE_PER_SECOND, rateBurst: RATE_BURST, keyRatePerSecond: KEY_RATE_PER_SECOND, keyRateBurst: KEY_RATE_BURST, now: () => clockMs })
+    const server = await startTestServer({ ratePerSecond: RATE_PER_SECOND, rateBurst: RATE_BURST, keyRatePerSecond: KEY_RATE_PER_SECOND, keyRateBurst: KEY_RATE_BURST, now: () => clockMs, elapsedMs: () => clockMs })
     try {
         const { feedId, deviceKey, masterKey } = server.credentials
         const clients = await Promise.all(range(CONNECTIONS).map(() => TlsClient.open(server, deviceKey))) // one request each
