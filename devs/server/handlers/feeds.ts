@@ -1,5 +1,5 @@
 // /feeds and /feeds/:feed [P§5]. PUT /feeds/:feed is the devices' hot path: many datastreams at once.
-import { forbidden, notFound, unprocessable } from "../errors.ts"
+import { ApiError, asApiError, forbidden, isProgrammingError, notFound, unprocessable } from "../errors.ts"
 import { visibleFeeds } from "../auth/grant.ts"
 import { requireFeed, type Ctx, type Result, type Routes } from "../context.ts"
 import type { PendingWrite } from "../hub/index.ts"
@@ -44,9 +44,30 @@ async function create(ctx: Ctx) {
     ctx.deps.feedStreams.admitNewFeed(id, ds.ids) // [P§10] before the feed is made
     await beginStructureChange(ctx)
     const feed = await ctx.deps.store.createFeed({ id, title: titleOf(body.title) })
-    if (ds.ids.length) await ctx.deps.store.createDatastreams(feed.id, ds.ids)
-    await writeAndPublish({ ...ctx, feed: feed.id }, ds.points)
+    try {
+        if (ds.ids.length) await ctx.deps.store.createDatastreams(feed.id, ds.ids)
+        await writeAndPublish({ ...ctx, feed: feed.id }, ds.points)
+    } catch (e) {
+        throw isProgrammingError(e) ? e : madeWithoutItsDatastreams(feed.id, asApiError(e))
+    }
     return { status: 201, body: { id: feed.id, resource: `/feeds/${feed.id}` } }
+}
+
+/**
+ * [P§6] A new feed is made by one commit, its datastreams and values by others: when those fail (a disk that
+ * fills between them), the refusal says that the feed was made, and how to send the rest. It said "nothing was
+ * written, send it again", and a client that did so made a second feed.
+ */
+function madeWithoutItsDatastreams(feed: number, err: ApiError): ApiError {
+    const when = err.retryAfterMs === undefined ? "" : " after retry_after_ms"
+    // the store's own reason says "nothing was written, send it again", which is what is not so here
+    const why = err.status >= 500 ? "the server's storage failed" : err.message
+    return new ApiError(
+        err.status,
+        err.code,
+        `feed ${feed} was made (/feeds/${feed}), but not its datastreams and values (${why}): send them with PUT /feeds/${feed}${when}, not this POST again, which would make another feed`,
+        err.retryAfterMs,
+    )
 }
 
 async function read(ctx: Ctx) {

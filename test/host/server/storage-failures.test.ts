@@ -63,6 +63,33 @@ test("renaming a feed whose commit fails is 503 E_STORE_FAILED, the title unchan
     assert.equal((await http(s, "GET", `/v2/feeds/${feed}`, { key: master })).body.title, "old")
 })
 
+// [P§6] A new feed with values is made in one commit and its values stored in another (the writer's): when only
+// the second fails (the disk fills between them), the answer said "nothing was written, send it again", and a
+// client that did so made a second feed. Found by the audit of 2026-12-07.
+test("a new feed made whose values then fail to store: the 503 says the feed was made and how to send its values, not to send the POST again", async () => {
+    const listed = async () => (await http(s, "GET", "/v2/feeds", { key: master })).body.results.map((f: { id: number }) => f.id) as number[]
+    const before = await listed()
+    const restore = failChangesOf("ingest_journal") // the writer's commit of points fails; making the feed does not
+    let r
+    try {
+        r = await http(s, "POST", "/v2/feeds", { key: master, body: { title: "with values", datastreams: [{ id: "temp", current_value: "21.5" }] } })
+    } finally {
+        restore()
+    }
+    assert.deepEqual([r.status, r.body.code], [503, "E_STORE_FAILED"], JSON.stringify(r.body))
+    assert.ok(r.body.retry_after_ms > 0, JSON.stringify(r.body))
+    const made = (await listed()).filter((id) => !before.includes(id))
+    assert.equal(made.length, 1, "the feed was made")
+    assert.match(r.body.errors, new RegExp(`feed ${made[0]} was made`), JSON.stringify(r.body))
+    assert.match(r.body.errors, new RegExp(`PUT /feeds/${made[0]}`), JSON.stringify(r.body))
+    assert.doesNotMatch(r.body.errors, /nothing was written/, JSON.stringify(r.body))
+    // what it says to do stores the values, and makes no other feed
+    const put = await http(s, "PUT", `/v2/feeds/${made[0]}`, { key: master, body: { datastreams: [{ id: "temp", current_value: "21.5" }] } })
+    assert.equal(put.status, 200, JSON.stringify(put.body))
+    assert.equal((await http(s, "GET", `/v2/feeds/${made[0]}/datastreams/temp`, { key: master })).body.current_value, "21.5")
+    assert.deepEqual((await listed()).filter((id) => !before.includes(id)), made)
+})
+
 // A rename first has the journal's points moved into the tables (Store.visible), a write of its own: on a full
 // disk that move fails, and the answer said "could not read its latest writes … nothing was lost, ask again".
 test("renaming a feed whose journal cannot be moved into the tables is 503 E_STORE_FAILED saying the write failed, nothing changed", async () => {
