@@ -15,12 +15,34 @@ import type { Store } from "./storage/store.ts"
  */
 export const KEY_REFRESH_MS = 500
 const RETENTION_CHECK_MS = 3600_000
+/** A wall clock this far ahead of the time gone by since the start was stepped, not slewed: worth a warning. */
+const CLOCK_STEP_WARN_MS = 60_000
 
 /** [P§8] The oldest `at` the retention keeps at `nowMs`: datapoints before it are deleted (within RETENTION_CHECK_MS). */
 export const retentionCutoffMs = (nowMs: number, retentionDays: number): number => nowMs - retentionDays * 86_400_000
 
-export function startBackgroundWork(o: { keys: KeyRing; store: Store; fleet: Fleet; log: Logger; now: () => number; retentionDays?: number }): { stop(): void } {
+/**
+ * [P§9] The time the retention goes by: the earlier of the wall clock and the wall clock at the start plus the time
+ * gone by since (monotonic). A step of the wall clock forward (NTP correcting a bad clock, a VM resumed) is no time
+ * gone by: at a step of more than the retention, the hourly check deleted every datapoint, acknowledged ones
+ * included. A step back deletes less, as the wall clock does.
+ */
+export const retentionNowMs = (nowMs: number, startedMs: number, elapsedSinceStartMs: number): number => Math.min(nowMs, startedMs + elapsedSinceStartMs)
+
+export function startBackgroundWork(o: {
+    keys: KeyRing
+    store: Store
+    fleet: Fleet
+    log: Logger
+    now: () => number
+    /** time gone by, ms (monotonic; default performance.now()) */
+    elapsedMs?: () => number
+    retentionDays?: number
+}): { stop(): void } {
     const { keys, store, fleet, log, now, retentionDays } = o
+    const elapsedMs = o.elapsedMs ?? (() => performance.now())
+    const startedMs = now()
+    const startedElapsedMs = elapsedMs()
     // keys stored before imported and generated keys were told apart: scrypt, in the background
     void keys.upgradeLegacyHashes().then(
         (n) => n && log.info({ keys: n }, "re-hashed the keys stored by an older version with scrypt"),
@@ -32,11 +54,18 @@ export function startBackgroundWork(o: { keys: KeyRing; store: Store; fleet: Fle
     seenFlush.unref()
     let retention: NodeJS.Timeout | undefined
     if (retentionDays !== undefined) {
-        const prune = () =>
-            store
-                .prune(retentionCutoffMs(now(), retentionDays))
+        const prune = () => {
+            const nowMs = now()
+            const goneByMs = elapsedMs() - startedElapsedMs
+            const aheadMs = nowMs - (startedMs + goneByMs)
+            if (aheadMs > CLOCK_STEP_WARN_MS) {
+                log.warn({ aheadMs, retentionDays }, "the wall clock is ahead of the time gone by since the start (it was stepped forward): the retention deletes by the time gone by. Check the clock (date, NTP); if it is right now, restart the server and the retention goes by it")
+            }
+            return store
+                .prune(retentionCutoffMs(retentionNowMs(nowMs, startedMs, goneByMs), retentionDays))
                 .then((n) => n && log.info({ deleted: n, retentionDays }, "retention: deleted old datapoints"))
                 .catch((err) => logBackgroundFailure(log, err, "retention failed"))
+        }
         void prune()
         retention = setInterval(prune, RETENTION_CHECK_MS)
         retention.unref()

@@ -165,7 +165,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")
         const insecureTcpPort = w.tcpServer ? await listen(w.tcpServer, opts.insecureTcpPort!, host, "--insecure-tcp-port") : undefined
         if (w.tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
-        const background = startBackgroundWork({ keys, store, fleet, log, now, retentionDays: opts.retentionDays })
+        const background = startBackgroundWork({ keys, store, fleet, log, now, elapsedMs: opts.elapsedMs, retentionDays: opts.retentionDays })
         if (cors) log.info({ corsOrigins: opts.corsOrigins }, "the app port answers cross-origin calls from these origins' pages")
         if (opts.trustedProxies?.length) log.info({ trustedProxies: opts.trustedProxies }, "device and app ports read the PROXY protocol from these proxies")
         log.info(

@@ -77,3 +77,36 @@ test("devices' last-seen times are written every DEVICE_SEEN_FLUSH_MS", (t) => {
     t.mock.timers.tick(1)
     assert.equal(f.calls.flushSeen, 1)
 })
+
+// [P§9] Found by the audit of 2026-12-07: the retention cut at the wall clock minus its days, so a step of the
+// clock forward by more than the retention (NTP correcting a bad clock, a VM resumed) deleted every datapoint at
+// the next hourly check, acknowledged ones included.
+test("the retention cuts by the time gone by since the start: a step of the wall clock forward deletes nothing more, and is warned of; a step back deletes less", async (t) => {
+    const DAY_MS = 86_400_000
+    const HOUR_MS = 3_600_000
+    t.mock.timers.enable({ apis: ["setInterval"] })
+    const f = fakes()
+    const cutoffs: number[] = []
+    const store = { prune: async (beforeMs: number) => (cutoffs.push(beforeMs), 0) } as unknown as Store
+    const warnings: string[] = []
+    const log = { ...f.log, warn: (_o: unknown, msg: string) => warnings.push(msg) } as unknown as Logger
+    const started = Date.UTC(2026, 11, 7)
+    let wallMs = started
+    let goneByMs = 0
+    const work = startBackgroundWork({ keys: f.keys, store, fleet: f.fleet, log, now: () => wallMs, elapsedMs: () => 5_000 + goneByMs, retentionDays: 30 })
+    t.after(() => work.stop())
+    const hourLater = async (stepMs: number) => {
+        goneByMs += HOUR_MS
+        wallMs += HOUR_MS + stepMs
+        t.mock.timers.tick(HOUR_MS)
+        await settle()
+    }
+    assert.deepEqual(cutoffs, [started - 30 * DAY_MS], "at the start: the wall clock's")
+    await hourLater(365 * DAY_MS) // the clock steps a year forward
+    assert.equal(cutoffs[1], started + HOUR_MS - 30 * DAY_MS, "not a year later")
+    assert.equal(warnings.length, 1)
+    assert.match(warnings[0], /wall clock is ahead/)
+    await hourLater(-365 * DAY_MS - 2 * DAY_MS) // back, and two days behind
+    assert.equal(cutoffs[2], started + 2 * HOUR_MS - 32 * DAY_MS, "the earlier of the two")
+    assert.equal(warnings.length, 1)
+})
