@@ -13,7 +13,7 @@ import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "./keepali
 import { RequestTable } from "./requests.js"
 import { SubscriptionCursor } from "./subscription-cursor.js"
 import { StampOverlap } from "./stamp-overlap.js"
-import { backoffDelayMs, CLIENT_BACKOFF } from "./backoff.js"
+import { backoffDelayMs, CLIENT_BACKOFF, resubscribeAfterMs } from "./backoff.js"
 
 /** a request without an answer after this long fails (the link may be dead) */
 const REQUEST_TIMEOUT_MS = 10000
@@ -130,7 +130,14 @@ export class PageConnection extends EventTarget {
         const ack = isDatapoint ? undefined : this.requests.take(r.token)
         if (r.status === 401 || r.status === 403) this.dispatchEvent(new CustomEvent("unauthorized", { detail: r }))
         else if (r.status === 408) this.sendSubscribe(resource, s) // it ended by timeout: renew
-        else if (ack) {
+        else if (ack && r.status >= 300) {
+            // [P§8] refused, so not live: "not now" (429, 5xx) is asked again on this connection when a board would
+            // (/backoff.js); it was taken for an acknowledgement, and the page heard nothing until its next reconnect
+            const hint = r.body && typeof r.body.retry_after_ms === "number" ? r.body.retry_after_ms : 0
+            const waitMs = resubscribeAfterMs(r.status, hint, Math.random())
+            const ws = this.ws
+            if (waitMs >= 0) setTimeout(() => ws === this.ws && this.welcome && this.subs.get(resource) === s && this.sendSubscribe(resource, s), waitMs)
+        } else if (ack) {
             // [P§8] a cut replay is not live: its pushes follow, then the rest is asked for from next_since
             if (s.cursor.acknowledged(r.body) === "resubscribe") this.sendSubscribe(resource, s, true)
         } else {

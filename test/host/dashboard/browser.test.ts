@@ -266,6 +266,47 @@ test("across a server restart the page shows the link down, reconnects by itself
     await page.close()
 })
 
+test("a subscribe the server refuses 429 (a busy key) is asked again on the same WebSocket after retry_after_ms, and the page then follows pushes", { skip: SKIP, timeout: 45_000 }, async () => {
+    const page = await context.newPage()
+    let sockets = 0
+    /** the subscribes the page sent for feed 1 */
+    const subscribes: string[] = []
+    // between the page and the server: the page's first subscribe to feed 1 is answered 429 E_KEY_RATE_LIMITED
+    // (what a fleet on one key meets after a restart), as the server would; everything else passes
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+        sockets++
+        const server = ws.connectToServer()
+        ws.onMessage((m) => {
+            const req = (() => {
+                try {
+                    return JSON.parse(String(m)) as { method?: string; resource?: string; token?: string }
+                } catch {
+                    return undefined
+                }
+            })()
+            if (req?.method === "subscribe" && req.resource === "/feeds/1") {
+                subscribes.push(String(req.token))
+                if (subscribes.length === 1) {
+                    const body = { title: "Too Many Requests", errors: "slow down", code: "E_KEY_RATE_LIMITED", retry_after_ms: 300 }
+                    return ws.send(JSON.stringify({ token: req.token, status: 429, resource: req.resource, body }))
+                }
+            }
+            server.send(m)
+        })
+        server.onMessage((m) => ws.send(m))
+    })
+    await page.goto(base + "/")
+    await page.locator("#api-key").fill(server.credentials.masterKey)
+    await page.locator("#sign-in-form button").click()
+    await page.locator('.stream[data-stream="humidity"] .plot[data-points]').waitFor({ timeout: WAIT_MS })
+    // before: the refusal was taken for the acknowledgement, and the page heard nothing until it reconnected
+    await until("the page to subscribe to feed 1 again", () => subscribes.length >= 2, WAIT_MS, 20)
+    assert.equal(sockets, 1, "asked again on the same WebSocket, not by reconnecting")
+    assert.equal((await rest("PUT", "/feeds/1/datastreams/humidity", server.credentials.deviceKey, { current_value: "47.25" })).status, 200)
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('.stream[data-stream="humidity"] .plot')?.getAttribute("data-last") === "47.25", null, { timeout: WAIT_MS })
+    await page.close()
+})
+
 test("over HTTPS (the app port's default off loopback, issue 11 item 5) the page signs in and follows pushes over WSS", { skip: SKIP, timeout: 45_000 }, async () => {
     const secureDir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-dash-https-"))
     const secure = await startServer({ dataDir: secureDir, devicePort: 0, appPort: 0, appTls: true, logLevel: "silent", extensions: [mountDashboard()], heartbeatMs: 1000, faultyMs: 5000, timeoutMs: 15_000 })
