@@ -6,7 +6,7 @@ import assert from "node:assert/strict"
 import { performance } from "node:perf_hooks"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
 import type { Credentials } from "../../../devs/server/index.ts"
-import type { ReconnectConfig } from "../../../src/backoff.ts"
+import { backoffDelayMs, CLIENT_BACKOFF, type ReconnectConfig } from "../../../src/backoff.ts"
 import type { Response } from "../../../src/protocol.ts"
 import type { Fleet, Loss } from "./fleet.ts"
 import { until } from "./until.ts"
@@ -67,7 +67,7 @@ export class FleetChecks {
     }
 
     /**
-     * One request of the operator, sent again after retry_after_ms while the server says "not now" (429, 503):
+     * One request of the operator, sent again while the server says "not now" (429, 503):
      * the master key spends the key's request budget too, and a soak's fleet has 500 feeds to write and read.
      */
     private async ask(op: FeedlineConnection, method: "put" | "get", resource: string, o: { body?: unknown; params?: Record<string, string | number> }): Promise<Response> {
@@ -75,7 +75,8 @@ export class FleetChecks {
             const r = await op.send(method, resource, o)
             const retryAfterMs = (r.body as { retry_after_ms?: unknown } | undefined)?.retry_after_ms
             if ((r.status !== 429 && r.status !== 503) || typeof retryAfterMs !== "number" || attempt >= OPERATOR_ATTEMPTS) return r
-            await new Promise((resolve) => setTimeout(resolve, retryAfterMs))
+            // backoff with the hint a floor (the CLI's put does the same): 500 requests at once on one connection all meet the bucket together
+            await new Promise((resolve) => setTimeout(resolve, backoffDelayMs(CLIENT_BACKOFF, attempt - 1, Math.random(), retryAfterMs)))
         }
     }
 
