@@ -56,7 +56,7 @@ export type ServerErrorCode =
     | "E_ALREADY_CLAIMED" // 409: the hardware id claimed already and its key is in use (a cloned or reset board): re-arm it, or prove the key
     | "E_CLAIM_CONFLICT" // 409: another claim of the same device won meanwhile; claim again
     | "E_CLAIM_RATE_LIMITED" // 429: too many claims from this address or for this product
-    | "E_PUSHES_INTERRUPTED" // 503 notice: the link to the other processes (Redis) broke; reconnect and subscribe with since
+    | "E_PUSHES_INTERRUPTED" // 503 notice: the link to the other processes (Redis) broke; reconnect and subscribe with after (or since)
 
 const TITLES: Record<number, string> = {
     400: "Bad Request",

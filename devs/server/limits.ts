@@ -68,7 +68,7 @@ export const STAMP_LEAD_LOG_EVERY_MS = 60_000
  * [P§8] Several processes: a feed's change heard before the one committed just before it (another
  * process's, its publish later) waits for it this long (hub/commit-order.ts), far above the milliseconds a
  * publish takes, so a busy publisher is not taken for a lost one (as UNHEARD_LAPSE_MS in bus/redis.ts);
- * then the feed's subscribers here are told to resubscribe with `since` (503 E_PUSHES_INTERRUPTED).
+ * then the feed's subscribers here are told to resubscribe with `after` (503 E_PUSHES_INTERRUPTED).
  */
 export const STAMP_ORDER_HOLD_MS = 5000
 /** ... and at most this many of a feed's changes wait (the fan-out's bound on what a feed may owe): more, and at once. */

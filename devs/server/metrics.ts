@@ -139,7 +139,7 @@ export class Metrics {
     )
     readonly pushOrderGaps = new Family(
         "feedline_push_order_gaps_total",
-        "Several processes: a feed's change stamped before others did not arrive in time; the feed's subscribers here were told to resubscribe with since (503 E_PUSHES_INTERRUPTED).",
+        "Several processes: a feed's change stamped before others did not arrive in time; the feed's subscribers here were told to resubscribe (503 E_PUSHES_INTERRUPTED).",
         "counter",
     )
     readonly stampsAhead = new Family(

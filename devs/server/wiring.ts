@@ -140,9 +140,9 @@ export function wireServer(f: Foundations): Wired {
     /** Changes from other processes may have been missed: the connections holding such subscriptions are told to catch up by replay, as after any reconnect [P§8]. */
     const resubscribe = (which: (sub: Subscription) => boolean, why: string) => {
         const holding = [...sessions].filter((s) => hub.subscriptionsOf(s).some(which))
-        log.warn({ why, connections: holding.length }, "pushes from other processes may have been missed; telling subscribers to resubscribe with since")
+        log.warn({ why, connections: holding.length }, "pushes from other processes may have been missed; telling subscribers to resubscribe")
         for (const s of holding) {
-            s.closeWith(new ApiError(503, "E_PUSHES_INTERRUPTED", `${why}: pushes may have been missed; reconnect and subscribe with since`, jitteredRetryMs()))
+            s.closeWith(new ApiError(503, "E_PUSHES_INTERRUPTED", `${why}: pushes may have been missed; reconnect and subscribe with after = the seq of the last push handled (since, a replay by at, leaves out backfills)`, jitteredRetryMs()))
         }
     }
     bus.onInterrupted((why) => {

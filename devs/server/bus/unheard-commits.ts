@@ -7,7 +7,7 @@
 // a time, so its last is its highest); every process reads those now and then (Store.lastCommits) and
 // compares them with the transaction ids it heard from each publisher. A commit still unheard
 // UNHEARD_LAPSE_MS after it was first seen is a change missed: the process's subscribers are told to
-// resubscribe with `since` (E_PUSHES_INTERRUPTED); the replay holds a change to datapoints, and a
+// resubscribe with `after` (E_PUSHES_INTERRUPTED); the replay holds a change to datapoints, and a
 // deletion shows when the client reads again. Pure: the caller passes the time.
 
 /** Publishers whose last heard commit a process remembers; past this it forgets them and takes the store's list as heard. */

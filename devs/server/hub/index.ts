@@ -97,7 +97,7 @@ export interface HubDeps {
     onHeld?: () => void
     /**
      * (with relay) a change of `feed` committed before others that went out here never came in time: what
-     * followed it was dropped, and the feed's subscribers here must resubscribe with `since` (wiring.ts)
+     * followed it was dropped, and the feed's subscribers here must resubscribe with `after` (wiring.ts)
      */
     onOrderGap?: (feed: number) => void
 }
@@ -120,7 +120,8 @@ export interface SubscribeRequest extends SubscriptionSpec {
     sinceMs?: number
     /**
      * [P§8] `after`: replay the datapoints written after the change with this sequence number first, in commit
-     * order, and push with `seq` ("latest": no replay, only the cursor); excludes sinceMs
+     * order, and push with `seq` ("latest": no replay, only the cursor); with sinceMs only "latest": the replay
+     * after sinceMs, then live with `seq`s
      */
     afterSeq?: number | "latest"
     /** the most datapoints the replay sends */
@@ -134,7 +135,7 @@ export interface Subscribed {
      * the acknowledgement's body: set when the replay was cut (the subscription is then not live), or for a
      * subscription made with `after`: the cursor to resubscribe from while no push came (`seq`)
      */
-    body?: { replayed: number; truncated: true; next_since: string } | { replayed: number; truncated: true; next_after: number } | { seq: number }
+    body?: { replayed: number; truncated: true; next_since: string } | { replayed: number; truncated: true; next_after: number } | { seq: number; replayed?: number }
     /** Run right after the acknowledgement is queued: the replay's pushes, then live (and the timeout starts). */
     start(): void
 }
@@ -284,12 +285,13 @@ export class Hub {
         }
         if (req.sinceMs === undefined && req.afterSeq === undefined) return { start: () => (sub.goLive([]), startTimer()) }
 
-        let replay: ReplayRead & { highSeq?: number }
+        let replay: ReplayRead & { highSeq: number }
         try {
+            // [P§8] `since` with `after: "latest"`: the replay by `at`, then live with `seq`s from the snapshot's cursor on
             replay =
-                req.afterSeq !== undefined
+                req.sinceMs === undefined
                     ? await readSeqReplay(this.deps.store, req.feed, req.stream, req.afterSeq === "latest" ? undefined : req.afterSeq, req.limit)
-                    : await readReplay(this.deps.store, req.feed, req.stream, req.sinceMs!, req.limit)
+                    : await readReplay(this.deps.store, req.feed, req.stream, req.sinceMs, req.limit)
         } catch (e) {
             this.forget(sub)
             // the subscription it replaced is gone with it (live changes went to this one): its end is said, as every end is
@@ -304,7 +306,7 @@ export class Hub {
         if (replay.truncated) {
             // not live: the client resubscribes with next_since (next_after) and gets the rest, then live changes
             this.forget(sub)
-            if (replay.highSeq !== undefined) {
+            if (req.sinceMs === undefined) {
                 return {
                     body: { replayed: events.length, truncated: true, next_after: last.seq },
                     start: () => target.deliver(events.map((ev) => pushHead(req.token) + seqPushTail(ev))),
@@ -315,8 +317,14 @@ export class Hub {
                 start: () => target.deliver(events.map((ev) => pushLine(req.token, ev))),
             }
         }
-        // [P§8] `after`: the cursor to keep until a push moves it (every change of the feed up to it is replayed or older)
-        const body = replay.highSeq !== undefined ? { seq: Math.max(replay.highSeq, last?.seq ?? 0) } : undefined
+        // [P§8] `after`: the cursor to keep until a push moves it (every change of the feed up to it is replayed or
+        // older); with `since` also how many pushes the replay by `at` brings (their seqs are not in order: the
+        // client resumes by `at` until it has handled them)
+        let body: Subscribed["body"]
+        if (req.afterSeq !== undefined) {
+            const seq = Math.max(replay.highSeq, last?.seq ?? 0)
+            body = req.sinceMs === undefined ? { seq } : { seq, replayed: events.length }
+        }
         return { body, start: () => (sub.goLive(events, replay.seen), startTimer()) }
     }
 

@@ -30,20 +30,21 @@ export interface ReplayRead {
 }
 
 /**
- * The replay after `sinceMs`, cut to `limit` as cutReplay says; the store read from decides the high-water mark.
+ * The replay after `sinceMs`, cut to `limit` as cutReplay says; the store read from decides the high-water mark
+ * and the feed's cursor (`highSeq`, for a subscribe with `since` and `after: "latest"`).
  * When more than `limit` points share the first `at` (datastreams of a feed written at one time), all of them
  * go, however many: next_since is a time, so a cut inside that `at` would lose the rest for good (it did past
  * MAX_REPLAY_POINTS: 1200 datastreams written at one `at` replayed 1000). Their number is bounded by the
  * feed's datastreams, one point each; one answer of any size goes out whole (session.ts).
  */
-export async function readReplay(store: Pick<Store, "replay">, feed: number, stream: string | undefined, sinceMs: number, limit: number): Promise<ReplayRead> {
+export async function readReplay(store: Pick<Store, "replay">, feed: number, stream: string | undefined, sinceMs: number, limit: number): Promise<ReplayRead & { highSeq: number }> {
     let read = limit + 1
     for (;;) {
         const r = await store.replay(feed, stream, sinceMs, read)
         const cut = cutReplay(r.points, limit)
-        if (cut) return { ...cut, seen: r.seen }
+        if (cut) return { ...cut, seen: r.seen, highSeq: r.highSeq }
         // every point read shares the first `at`: all of them, if that was all there is; else read further
-        if (r.points.length < read) return { points: r.points, truncated: false, seen: r.seen }
+        if (r.points.length < read) return { points: r.points, truncated: false, seen: r.seen, highSeq: r.highSeq }
         read = Math.max(read * 2, MAX_REPLAY_POINTS + 1)
     }
 }

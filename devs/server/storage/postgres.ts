@@ -36,7 +36,6 @@ import type {
     PointInput,
     ProductDatastream,
     ProductRecord,
-    Replay,
     SeqReplay,
     StoredPoint,
 } from "./store.ts"
@@ -1290,22 +1289,23 @@ export class PostgresStore implements StoreEngine {
         return n
     }
 
-    async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay> {
-        // one statement, one snapshot: the points and the snapshot they were read in (Replay.seen)
+    async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<SeqReplay> {
+        // one statement, one snapshot: the points, the feed's highest seq (as replayAfterSeq) and the snapshot they were read in (Replay.seen)
         const filter = stream === undefined ? "feed = $1 AND at_ms > $2" : "feed = $1 AND at_ms > $2 AND stream = $4"
         const rows = await this.rows<{ stream: string | null; at_ms: number | null; value: string | null; seq: number | null; snapshot: string | null }>(
-            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, NULL::bigint AS seq, pg_current_snapshot()::text AS snapshot
+            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT max(seq) FROM datapoints WHERE feed = $1) AS seq, pg_current_snapshot()::text AS snapshot
              UNION ALL
              (SELECT stream, at_ms, value, seq, NULL FROM datapoints WHERE ${filter} ORDER BY at_ms, stream LIMIT $3)`,
             stream === undefined ? [feed, afterMs, limit] : [feed, afterMs, limit, stream],
         )
-        const visible = snapshotOf(rows.find((r) => r.snapshot !== null)!.snapshot!)
+        const head = rows.find((r) => r.snapshot !== null)!
+        const visible = snapshotOf(head.snapshot!)
         const points = rows
             .filter((r) => r.snapshot === null)
             .map((r) => ({ stream: r.stream!, atMs: r.at_ms!, value: r.value!, seq: r.seq! }))
             .sort((a, b) => a.atMs - b.atMs || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
         // a change without a transaction id did not come from this store: treat it as unseen (push it)
-        return { points, seen: (ch: CommitRef) => ch.txn !== undefined && visible(ch.txn) }
+        return { points, seen: (ch: CommitRef) => ch.txn !== undefined && visible(ch.txn), highSeq: head.seq ?? 0 }
     }
 
     async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {

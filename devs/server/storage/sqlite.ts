@@ -29,7 +29,6 @@ import type {
     PointInput,
     ProductDatastream,
     ProductRecord,
-    Replay,
     SeqReplay,
     StoredPoint,
 } from "./store.ts"
@@ -662,7 +661,7 @@ export class SqliteStore implements StoreEngine {
         return n
     }
 
-    async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay> {
+    async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<SeqReplay> {
         await this.visible()
         // one read transaction: the high-water mark is that of the snapshot the points come from, and it is
         // the compacted one: `datapoints` holds every point up to it and none after; a point still in the
@@ -672,7 +671,7 @@ export class SqliteStore implements StoreEngine {
             rows: stream === undefined ? this.stmt.replayFeed.all(feed, afterMs, limit) : this.stmt.replayStream.all(feed, stream, afterMs, limit),
             highWaterSeq: this.stmt.compactedSeq.get()!,
         }))()
-        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq }
+        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq }
     }
 
     async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {

@@ -295,8 +295,11 @@ export interface Store {
     history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]>
     /** deletes datapoints with startMs <= at < endMs; the current value falls back to the newest left */
     deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number>
-    /** datapoints of the feed (or one stream) with at > afterMs, oldest first, at most `limit` */
-    replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<Replay>
+    /**
+     * datapoints of the feed (or one stream) with at > afterMs, oldest first, at most `limit`; with the feed's
+     * cursor in the same snapshot (a subscribe with both `since` and `after: "latest"` [P§8])
+     */
+    replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<SeqReplay>
     /**
      * [P§8] The datapoints of the feed (or one stream) written after the change whose sequence number is
      * `afterSeq` (seq > afterSeq), in commit order (seq), at most `limit`; none when `afterSeq` is undefined

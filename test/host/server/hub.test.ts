@@ -5,7 +5,7 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { fanoutRetryAfterMs, Hub, type ChangeEvent, type HubClock, type HubLimits, type PushTarget } from "../../../devs/server/hub/index.ts"
-import type { Replay, StoredPoint } from "../../../devs/server/storage/store.ts"
+import type { SeqReplay, StoredPoint } from "../../../devs/server/storage/store.ts"
 import { readReplay } from "../../../devs/server/hub/replay.ts"
 import { MAX_REPLAY_POINTS } from "../../../devs/server/limits.ts"
 
@@ -99,11 +99,11 @@ function setup(limits: Partial<HubLimits> = {}): Setup {
             async feedExists(feed) {
                 return store.feeds.has(feed)
             },
-            async replay(feed, stream, afterMs, limit): Promise<Replay> {
+            async replay(feed, stream, afterMs, limit): Promise<SeqReplay> {
                 await store.replayGate
                 const points = store.points.filter((p) => p.atMs > afterMs && (stream === undefined || p.stream === stream)).slice(0, limit)
                 const highWaterSeq = store.highWaterSeq
-                return { points, seen: (c) => c.seq <= highWaterSeq }
+                return { points, seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq }
             },
             async replayAfterSeq(feed, stream, afterSeq, limit) {
                 await store.replayGate
@@ -438,9 +438,10 @@ test("replay: more points at one `at` than a replay's limit, even past MAX_REPLA
     const points: StoredPoint[] = Array.from({ length: 1200 }, (_, i) => ({ stream: `d${i}`, atMs: AT, value: "1", seq: i + 1, txn: 1 }))
     points.push({ stream: "late", atMs: AT + 1, value: "2", seq: 1201, txn: 2 })
     const store = {
-        replay: async (_feed: number, _stream: string | undefined, afterMs: number, limit: number): Promise<Replay> => ({
+        replay: async (_feed: number, _stream: string | undefined, afterMs: number, limit: number): Promise<SeqReplay> => ({
             points: points.filter((p) => p.atMs > afterMs).slice(0, limit),
             seen: () => true,
+            highSeq: 1201,
         }),
     }
     for (const limit of [16, MAX_REPLAY_POINTS]) {

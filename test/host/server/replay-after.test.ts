@@ -92,12 +92,42 @@ test("after on a whole feed: a cut replay says next_after and never repeats or s
     writer.close()
 })
 
-test("after: refused 422 E_BAD_PARAM when it is not a seq, or given with since", async () => {
+test("after: refused 422 E_BAD_PARAM when it is not a seq, or a seq given with since (only \"latest\" goes with since)", async () => {
     const sub = await device()
-    const cases: Record<string, string | number>[] = [{ after: -1 }, { after: 1.5 }, { after: "soon" }, { after: 3, since: T0 }]
+    const cases: Record<string, string | number>[] = [{ after: -1 }, { after: 1.5 }, { after: "soon" }, { after: 3, since: T0 }, { after: "3", since: T0 }]
     for (const params of cases) {
         const r = await sub.request({ method: "subscribe", resource: `/feeds/${feed}`, params, token: "x" })
         assert.deepEqual([r.status, r.body.code], [422, "E_BAD_PARAM"], JSON.stringify(params))
     }
     sub.close()
+})
+
+test('since with "after":"latest": the replay by `at`, acknowledged with the cursor and its count; then live pushes with seq, a backfill too', async () => {
+    const writer = await device()
+    const sub = await device()
+    const resource = `/feeds/${feed}/datastreams/hs`
+    await put(writer, "hs", [{ at: T0 + 100, value: "old" }])
+    await put(writer, "hs", [{ at: T0 + 102, value: "h2" }])
+    await put(writer, "hs", [{ at: T0 + 101, value: "h1" }])
+    const ack = await sub.request({ method: "subscribe", resource, params: { since: T0 + 100, after: "latest" }, token: "h" })
+    assert.equal(ack.status, 200, JSON.stringify(ack))
+    assert.equal(ack.body.replayed, 2, "the pushes of the replay by `at` that follow")
+    const history = [await sub.push("h"), await sub.push("h")]
+    assert.deepEqual(
+        history.map((p) => p.body.current_value),
+        ["h1", "h2"],
+        "by `at`, after since",
+    )
+    assert.ok(history.every((p) => typeof p.body.seq === "number" && p.body.seq <= ack.body.seq), "written before the cursor")
+    await put(writer, "hs", [{ at: T0 + 50, value: "backfill" }])
+    const live = await sub.push("h")
+    assert.equal(live.body.current_value, "backfill")
+    assert.ok(live.body.seq > ack.body.seq, "live: after the cursor")
+
+    // cut: by `at` with next_since, as a replay with since alone
+    const cut = await sub.request({ method: "subscribe", resource, params: { since: T0 + 100, after: "latest", limit: 1 }, token: "c" })
+    assert.deepEqual([cut.status, cut.body.truncated, cut.body.replayed, cut.body.next_since], [200, true, 1, iso(T0 + 101)])
+    assert.equal((await sub.push("c")).body.current_value, "h1")
+    sub.close()
+    writer.close()
 })

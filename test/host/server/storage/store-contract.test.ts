@@ -220,9 +220,11 @@ for (const backend of storeBackends()) {
             const all = await store.replay(f, undefined, T0, 10)
             assert.deepEqual(all.points.map((p) => p.value), ["a1", "b1", "a2"])
             assert.ok(all.seen(written[0]), "a change committed before the replay was read is seen, also when its `at` is not in it")
+            assert.ok(all.highSeq >= written[0].seq, "[P§8] the feed's cursor in the replay's snapshot (a subscribe with since and after: latest)")
             assert.deepEqual((await store.replay(f, "a", T0 + 1, 10)).points.map((p) => p.value), ["a2"])
             const later = await store.writePoints(f, [{ stream: "a", atMs: T0 + 3, value: "a3" }])
             assert.equal(all.seen(later[0]), false, "a change committed after the replay was read is not seen")
+            assert.ok(later[0].seq > all.highSeq, "nor within its cursor")
             await store.close()
         })
 
