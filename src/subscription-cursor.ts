@@ -1,7 +1,10 @@
-// [P§8] Where a subscription stands, so that after any reconnect it is made again with `since` and
-// nothing is missed or handled twice: the newest `at` handled, the last push handled (an identical repeat
-// is dropped), and a cut replay (`truncated`, `next_since`) that must be handled before the rest is asked
-// for. Pure: it sends nothing and keeps no time; the caller subscribes when told to.
+// [P§8] Where a subscription stands, so that after any reconnect it is made again and nothing is missed or
+// handled twice: the newest `at` handled, the last push handled (an identical repeat is dropped), and a cut
+// replay (`truncated`, `next_since` / `next_after`) that must be handled before the rest is asked for. By
+// `seq` (`bySeq`): the `seq` of the last push (or acknowledgement) handled, resumed with `after`, which also
+// replays the backfills (points written with an `at` older than one handled) that `since` leaves out; a
+// first replay from a time goes by `since` (with `"after":"latest"`) until its pushes are handled.
+// Pure: it sends nothing and keeps no time; the caller subscribes when told to.
 // Import-free and shared like src/protocol.ts: the firmware's subscriptions, the client library's
 // subscribeForever (`feedline sub`), the dashboard page (served as /subscription-cursor.js).
 
@@ -21,7 +24,7 @@ export interface PushOutcome {
     caughtUp: boolean
 }
 
-/** the params of the next subscribe: `since`, and `limit` when the cursor has one */
+/** the params of the next subscribe: `since` and/or `after`, and `limit` when the cursor has one */
 export type CursorParams = Record<string, string | number>
 
 export class SubscriptionCursor {
@@ -34,6 +37,15 @@ export class SubscriptionCursor {
     /** pushes still to come from a cut replay; when they are handled, subscribe again from `nextSince` */
     private replayOwed = 0
     private nextSince: string | undefined
+    /** (bySeq) the `seq` of the last push or acknowledgement handled: the replay point after a reconnect */
+    seq: number | undefined
+    /** (bySeq) pushes still to come of a replay by `since` (their seqs are not in order): until then, resume by `since` */
+    private sinceOwed = 0
+    /**
+     * (bySeq) the highest `seq` of a push handled in commit order: one not above it was handled already (pushes
+     * of a subscription still on the wire when the same token subscribed again, then replayed)
+     */
+    private handledSeq = -1
 
     /**
      * `sinceAt`: replay after this `at` (the last one handled before a restart, or what the user asked for).
@@ -41,8 +53,9 @@ export class SubscriptionCursor {
      * `oneStream`: the subscription is to one datastream, whose pushes come in `at` order [P§8]: a point
      * not newer than the last one handled is old (a server that ignored `since` replays it) and is dropped,
      * save the datapoint just handled written again with another value (the later write wins [P§9]).
+     * `bySeq`: resume with `after` (the server's `seq`) [P§8].
      */
-    constructor(sinceAt?: string, private limit?: number, private oneStream?: boolean) {
+    constructor(sinceAt?: string, private limit?: number, private oneStream?: boolean, private bySeq?: boolean) {
         this.lastAt = sinceAt
     }
 
@@ -60,15 +73,25 @@ export class SubscriptionCursor {
         this.replayOwed = 0
         this.nextSince = undefined
         const params: CursorParams = {}
-        const since = this.lastAt !== undefined ? this.lastAt : this.anchorSince
-        if (since !== undefined) params["since"] = since
+        if (this.bySeq && this.seq !== undefined && this.sinceOwed === 0) params["after"] = this.seq
+        else {
+            const since = this.lastAt !== undefined ? this.lastAt : this.anchorSince
+            if (since !== undefined) params["since"] = since
+            if (this.bySeq) params["after"] = "latest"
+        }
         if (this.limit !== undefined) params["limit"] = this.limit
         return params
     }
 
     /** [P§8] The subscribe was acknowledged (status 200) with this body. */
     acknowledged(body: any): AckOutcome {
-        if (!body || body["truncated"] !== true || typeof body["next_since"] !== "string") return "live"
+        if (this.bySeq && body && typeof body["seq"] === "number") {
+            // the cursor until a push moves it; with `since`, the pushes of the replay by `at` come first
+            this.seq = body["seq"]
+            this.sinceOwed = typeof body["replayed"] === "number" ? body["replayed"] : 0
+        }
+        if (!body || body["truncated"] !== true || (typeof body["next_since"] !== "string" && typeof body["next_after"] !== "number")) return "live"
+        // a cut replay by `seq`: its pushes move the cursor to next_after (the last of them)
         this.nextSince = body["next_since"]
         const replayed = body["replayed"]
         this.replayOwed = typeof replayed === "number" && replayed > 0 ? replayed : 0
@@ -79,7 +102,19 @@ export class SubscriptionCursor {
 
     /** A push of this subscription: whether to hand it on, and whether a cut replay has just been handled. */
     push(status: number, body: any): PushOutcome {
-        const deliver = status === 200 && this.handle(body)
+        let inOrder = false
+        const seq = this.bySeq && status === 200 && body && typeof body === "object" ? body["seq"] : undefined
+        if (typeof seq === "number") {
+            // a push by commit order moves the cursor, a backfill (an older `at`) included; one of a replay by `at` does not
+            if (this.sinceOwed > 0) this.sinceOwed--
+            else {
+                this.seq = seq
+                inOrder = true
+            }
+        }
+        const repeat = inOrder && seq <= this.handledSeq
+        const deliver = status === 200 && !repeat && this.handle(body, inOrder)
+        if (inOrder && !repeat) this.handledSeq = seq
         let caughtUp = false
         if (this.replayOwed > 0 && --this.replayOwed === 0) {
             this.caughtUp()
@@ -97,7 +132,8 @@ export class SubscriptionCursor {
         }
     }
 
-    private handle(body: any): boolean {
+    /** `bySeq`: the push came in commit order: an `at` older than one handled is a backfill, not an old point */
+    private handle(body: any, bySeq: boolean): boolean {
         if (!body || typeof body !== "object") return true
         const at = body["at"]
         if (typeof at === "string") {
@@ -107,7 +143,7 @@ export class SubscriptionCursor {
             const key = at + "|" + body["id"] + "|" + body["current_value"]
             if (key === this.lastKey) return false
             const last = this.lastAt
-            if (this.oneStream && last !== undefined && !textAfter(at, last) && (at !== last || this.lastKey === undefined)) return false
+            if (this.oneStream && !bySeq && last !== undefined && !textAfter(at, last) && (at !== last || this.lastKey === undefined)) return false
             this.lastKey = key
         }
         this.lastAt = newestAt(body, this.lastAt)

@@ -1,15 +1,14 @@
 // A subscription that outlives its connection: on any loss it reconnects with backoff and subscribes
-// again from the newest `at` it has delivered, so the server replays what was missed and nothing is
-// delivered twice [P§8]: one ms before it, dropping what it handled at that `at` (stamp-overlap.ts), since
-// the datastreams of one write share one `at` and a drop may come between their pushes. Used by `feedline sub` and by anything that must keep listening.
-// Where the subscription stands (since, repeats, a cut replay to follow from next_since) is the
-// subscription cursor's (src/subscription-cursor.ts), the one the firmware and the dashboard page use.
+// again with `after` = the `seq` of the last push (or acknowledgement) it handled, so the server replays
+// what was written meanwhile in commit order, backfills (points a device sent late, with an older `at`)
+// included, and nothing is delivered twice [P§8]. A first replay from a time (`since`, with
+// `"after":"latest"` for the seq cursor) is resumed by `at` until its pushes are handled: one ms before the
+// last `at`, dropping what it handled at that `at` (stamp-overlap.ts), since the datastreams of one write
+// share one `at`. Used by `feedline sub` and by anything that must keep listening.
+// Where the subscription stands (seq, since, repeats, a cut replay to follow) is the subscription cursor's
+// (src/subscription-cursor.ts), the one the firmware and the dashboard page use.
 // A subscribe refused "not now" (429, 5xx) is asked again on the same connection when the firmware would
 // (src/backoff.ts resubscribeAfterMs); a refusal for good (401, 403, 404, another 4xx) ends the run.
-//
-// Known limit: `since` is one timestamp per subscription. A feed subscription whose datastreams are
-// written with out-of-order timestamps (a device backfilling old data during our outage) can miss
-// points older than the newest one we saw.
 
 import { backoffDelayMs, CLIENT_BACKOFF, resubscribeAfterMs } from "../../src/backoff.ts"
 import type { Request, Response } from "../../src/protocol.ts"
@@ -56,7 +55,7 @@ export function isFatal(e: ClientError): boolean {
 export async function subscribeForever(o: SubscribeForeverOptions): Promise<void> {
     const random = o.random ?? Math.random
     const sleep = o.sleep ?? abortableSleep
-    const cursor = new SubscriptionCursor(o.since)
+    const cursor = new SubscriptionCursor(o.since, undefined, undefined, true)
     const overlap = new StampOverlap()
     /** failed attempts since the last acknowledged subscription */
     let attempt = 0
@@ -77,7 +76,7 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             /** the server ended the subscription for good (its key revoked, its feed deleted) [P§8] */
             let endedBy: ClientError | undefined
             const c = conn
-            /** [P§8] subscribes with the cursor's since; resolves once live (a cut replay is followed from next_since first) */
+            /** [P§8] subscribes with the cursor's after (or since); resolves once live (a cut replay is followed first) */
             const live = new Promise<string | number | boolean | undefined>((resolveLive, rejectLive) => {
                 let firstSince: string | number | boolean | undefined
                 /** `followingCut`: the rest of a cut replay, from next_since; else a subscription from the cursor */

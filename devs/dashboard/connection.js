@@ -1,13 +1,14 @@
 // The page's protocol-v1 client over the app port's WebSocket [P§1]: welcome, heartbeats and liveness
-// [P§4], requests matched by token [P§6], subscriptions that are renewed with `since` after every
-// reconnect [P§8]. Envelopes are made and read by the shared codec (src/protocol.ts, served as
+// [P§4], requests matched by token [P§6], subscriptions that are renewed with `after` (the `seq` of the
+// last push handled; first from the newest `at` shown, with `since`) after every reconnect [P§8], so points a
+// device sent late, with an older `at`, are not missed. Envelopes are made and read by the shared codec (src/protocol.ts, served as
 // /protocol.js). The credential ("Bearer <jwt>") rides on every request: the server verifies the token
 // each time, and a renewed token takes effect at once.
 // The decisions are the client core's, the ones the firmware and the CLI use (served compiled from src/):
 // the keep-alive (/keepalive.js), the request table (/requests.js), the subscription cursor
-// (/subscription-cursor.js: since, repeats, a cut replay followed from next_since) and the backoff (/backoff.js).
-// A feed is resumed one ms before the last `at` shown, dropping what was shown at it (/stamp-overlap.js): the
-// datastreams of one write share one `at`, and a drop may come between their pushes.
+// (/subscription-cursor.js: seq, since, repeats, a cut replay followed) and the backoff (/backoff.js).
+// Resumed by `since` (before its first replay is handled), a feed is resumed one ms before the last `at` shown,
+// dropping what was shown at it (/stamp-overlap.js): the datastreams of one write share one `at`.
 import { decodeServerLine, encodeRequest, isNotice } from "./protocol.js"
 import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "./keepalive.js"
 import { RequestTable } from "./requests.js"
@@ -173,11 +174,11 @@ export class PageConnection extends EventTarget {
 
     /**
      * Keeps `resource` subscribed across reconnects, replaying after `sinceAt` (the newest `at` already shown)
-     * at first; then its cursor follows the pushes, so a reconnect replays what was missed and nothing twice.
+     * at first; then its cursor follows the pushes' `seq`, so a reconnect replays what was missed and nothing twice.
      */
     subscribe(resource, sinceAt, onPush) {
         if (this.subs.has(resource)) return // already kept subscribed
-        const s = { token: this.requests.nextToken(), cursor: new SubscriptionCursor(sinceAt), overlap: new StampOverlap(), onPush }
+        const s = { token: this.requests.nextToken(), cursor: new SubscriptionCursor(sinceAt, undefined, undefined, true), overlap: new StampOverlap(), onPush }
         this.subs.set(resource, s)
         if (this.welcome && this.ws) {
             s.cursor.anchor(this.welcome.time)

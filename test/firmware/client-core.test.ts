@@ -12,7 +12,7 @@ describe("client core", () => {
     test("subscription cursor: the shared table", () => {
         for (let i = 0; i < CURSOR_VECTORS.length; ++i) {
             const v = CURSOR_VECTORS[i]
-            expect(runCursorVector(v, (sinceAt, limit, oneStream) => new SubscriptionCursor(sinceAt, limit, oneStream))).toBe("")
+            expect(runCursorVector(v, (sinceAt, limit, oneStream, bySeq) => new SubscriptionCursor(sinceAt, limit, oneStream, bySeq))).toBe("")
         }
     })
 })

@@ -11,7 +11,7 @@ export interface CursorStep {
     since?: any
     status?: number
     body?: any
-    /** params: "since=…;limit=…" (absent ones left out); ack: the outcome; push: "deliver"|"drop", then "+caughtUp" */
+    /** params: "since=…;after=…;limit=…" (absent ones left out); ack: the outcome; push: "deliver"|"drop", then "+caughtUp" */
     expect: string
 }
 
@@ -21,6 +21,8 @@ export interface CursorVector {
     limit?: number
     /** a subscription to one datastream (its pushes come in `at` order) */
     oneStream?: boolean
+    /** resumed with `after` (the server's `seq`) */
+    bySeq?: boolean
     steps: CursorStep[]
 }
 
@@ -36,6 +38,11 @@ function dp(at: string, value: string): any {
 
 function cut(replayed: number, nextSince: string): any {
     return { replayed: replayed, truncated: true, next_since: nextSince }
+}
+
+/** a push of a subscription made with `after`: it carries its `seq` */
+function sp(at: string, value: string, seq: number): any {
+    return { id: "led", current_value: value, at: at, seq: seq }
 }
 
 export const CURSOR_VECTORS: CursorVector[] = [
@@ -182,6 +189,71 @@ export const CURSOR_VECTORS: CursorVector[] = [
     },
 ]
 
+CURSOR_VECTORS.push(
+    {
+        name: "by seq: no since: after latest; the acknowledgement's seq, then each push's, is the cursor; a backfill is delivered",
+        bySeq: true,
+        oneStream: true,
+        steps: [
+            { op: "params", expect: "after=latest" },
+            { op: "ack", body: { seq: 40 }, expect: "live" },
+            { op: "params", expect: "after=40" },
+            { op: "push", status: 200, body: sp(T3, "3", 41), expect: "deliver" },
+            { op: "push", status: 200, body: sp(T1, "backfill", 45), expect: "deliver" },
+            { op: "push", status: 200, body: { id: "led", deleted: true }, expect: "deliver" },
+            { op: "params", expect: "after=45" },
+        ],
+    },
+    {
+        name: "by seq with since: a replay by at moves no seq; cut off in it, resumed by since; once handled, by seq",
+        bySeq: true,
+        sinceAt: T1,
+        limit: 16,
+        steps: [
+            { op: "params", expect: "since=" + T1 + ";after=latest;limit=16" },
+            { op: "ack", body: { seq: 90, replayed: 2 }, expect: "live" },
+            { op: "push", status: 200, body: sp(T2, "2", 70), expect: "deliver" },
+            { op: "params", expect: "since=" + T2 + ";after=latest;limit=16" },
+            { op: "ack", body: { seq: 95, replayed: 1 }, expect: "live" },
+            { op: "push", status: 200, body: sp(T3, "3", 60), expect: "deliver" },
+            { op: "params", expect: "after=95;limit=16" },
+            { op: "push", status: 200, body: sp(T1, "backfill", 96), expect: "deliver" },
+            { op: "params", expect: "after=96;limit=16" },
+        ],
+    },
+    {
+        name: "by seq: a cut replay by since is followed from next_since, a cut replay by seq from its last push",
+        bySeq: true,
+        sinceAt: T1,
+        steps: [
+            { op: "ack", body: cut(1, T2), expect: "replaying" },
+            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
+            { op: "params", expect: "since=" + T2 + ";after=latest" },
+            { op: "ack", body: { seq: 50, replayed: 0 }, expect: "live" },
+            { op: "params", expect: "after=50" },
+            { op: "ack", body: { replayed: 2, truncated: true, next_after: 58 }, expect: "replaying" },
+            { op: "push", status: 200, body: sp(T1, "a", 51), expect: "deliver" },
+            { op: "push", status: 200, body: sp(T5, "b", 58), expect: "deliver+caughtUp" },
+            { op: "params", expect: "after=58" },
+        ],
+    },
+    {
+        name: "by seq: pushes still on the wire when the subscription was made again are not handled twice when replayed",
+        bySeq: true,
+        steps: [
+            { op: "ack", body: { seq: 10 }, expect: "live" },
+            { op: "params", expect: "after=10" },
+            { op: "push", status: 200, body: sp(T1, "a", 11), expect: "deliver" },
+            { op: "push", status: 200, body: sp(T2, "b", 12), expect: "deliver" },
+            { op: "ack", body: { seq: 12 }, expect: "live" },
+            { op: "push", status: 200, body: sp(T1, "a", 11), expect: "drop" },
+            { op: "push", status: 200, body: sp(T2, "b", 12), expect: "drop" },
+            { op: "push", status: 200, body: sp(T3, "c", 13), expect: "deliver" },
+            { op: "params", expect: "after=13" },
+        ],
+    },
+)
+
 /** The cursor as the runner needs it (src/subscription-cursor.ts SubscriptionCursor). */
 export interface CursorUnderTest {
     anchor(since: any): void
@@ -191,8 +263,11 @@ export interface CursorUnderTest {
 }
 
 /** Runs one vector; returns what differed ("" when all steps answered as expected). */
-export function runCursorVector(v: CursorVector, make: (sinceAt: string | undefined, limit: number | undefined, oneStream: boolean | undefined) => CursorUnderTest): string {
-    const c = make(v.sinceAt, v.limit, v.oneStream)
+export function runCursorVector(
+    v: CursorVector,
+    make: (sinceAt: string | undefined, limit: number | undefined, oneStream: boolean | undefined, bySeq: boolean | undefined) => CursorUnderTest,
+): string {
+    const c = make(v.sinceAt, v.limit, v.oneStream, v.bySeq)
     for (let i = 0; i < v.steps.length; ++i) {
         const s = v.steps[i]
         let got = ""
@@ -201,6 +276,7 @@ export function runCursorVector(v: CursorVector, make: (sinceAt: string | undefi
             const p = c.subscribeParams()
             const parts: string[] = []
             if (p.since !== undefined) parts.push("since=" + p.since)
+            if (p.after !== undefined) parts.push("after=" + p.after)
             if (p.limit !== undefined) parts.push("limit=" + p.limit)
             got = parts.join(";")
         } else if (s.op === "ack") got = c.acknowledged(s.body)

@@ -6,9 +6,9 @@ import { resourceArg } from "./get.ts"
 
 const USAGE = `feedline sub RESOURCE [--since AT] [--count N] [--json] [--quiet]
   Subscribes and prints each push as it arrives, one line each:  AT  RESOURCE  VALUE
-  Reconnects by itself (backoff with jitter) and resumes from the last point printed (1 ms
-  before it, skipping what was printed at it: one write's datastreams share one time),
-  so nothing is missed or printed twice. Stops on Ctrl-C, after --count pushes, or on a
+  Reconnects by itself (backoff with jitter) and resumes after the last push printed, by the
+  server's write order (its seq), so nothing is missed or printed twice, points a device sent
+  late with an older time included. Stops on Ctrl-C, after --count pushes, or on a
   fatal error (wrong key, untrusted certificate).
   --since AT   replay points after AT first (ISO-8601 as the server writes it, or ms)
   --count N    exit after N pushes

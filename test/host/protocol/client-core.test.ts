@@ -11,5 +11,5 @@ test("request table: the shared checks", () => {
 })
 
 test("subscription cursor: the shared table", () => {
-    for (const v of CURSOR_VECTORS) assert.equal(runCursorVector(v, (sinceAt, limit, oneStream) => new SubscriptionCursor(sinceAt, limit, oneStream)), "", v.name)
+    for (const v of CURSOR_VECTORS) assert.equal(runCursorVector(v, (sinceAt, limit, oneStream, bySeq) => new SubscriptionCursor(sinceAt, limit, oneStream, bySeq)), "", v.name)
 })
