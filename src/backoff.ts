@@ -42,7 +42,7 @@ export function backoffDelayMs(cfg: BackoffConfig, attempt: number, rand01: numb
     return retryAfterMs > delay ? retryAfterMs : delay
 }
 
-/** A subscribe refused 429 or 5xx without a retry_after_ms is asked for again after this long. */
+/** A request (a subscribe, a batch) refused 429 or 5xx without a retry_after_ms is sent again after this long. */
 export const BUSY_RETRY_MS = 1000
 /**
  * ...plus up to this much, drawn uniformly: a server's retry_after_ms says when it can take one more, and a
@@ -52,18 +52,27 @@ export const BUSY_RETRY_MS = 1000
 export const BUSY_SPREAD_MS = 1000
 
 /**
+ * [P§6] When a request refused "not now" (429, 5xx: nothing was done) is sent again: after the server's
+ * `retryAfterMs` (0 when none; else BUSY_RETRY_MS) and a share of BUSY_SPREAD_MS (`rand01` in [0, 1)), so
+ * that a fleet refused at one instant does not come back at one instant. A subscribe (resubscribeAfterMs)
+ * and a write (the firmware's refused batch, the fleet harness's refused update) both wait this.
+ */
+export function retryAfterRefusalMs(retryAfterMs: number, rand01: number): number {
+    return (retryAfterMs > 0 ? retryAfterMs : BUSY_RETRY_MS) + Math.floor(rand01 * BUSY_SPREAD_MS)
+}
+
+/**
  * [P§8] Whether and when a subscribe the server refused, or a subscription it ended, with `status` is asked
  * for again on the same connection: 408 (E_SUBSCRIPTION_ENDED) at once; 429 and 5xx (the server busy or
  * failing for now: a fleet on one key back after a server restart meets E_KEY_RATE_LIMITED) after the
- * server's `retryAfterMs` (0 when none; else BUSY_RETRY_MS) and a share of BUSY_SPREAD_MS (`rand01` in
- * [0, 1)). Anything else: -1, not on this connection (the caller's policy: the firmware asks again after
+ * server's `retryAfterMs` and a spread, as retryAfterRefusalMs says. Anything else: -1, not on this connection (the caller's policy: the firmware asks again after
  * 401/403 every 30 s, the CLI gives up). Dialling again instead would cost a TLS handshake per refusal (a
  * fleet's storm of 429s) and hear no command meanwhile. The firmware's link and the client library's
  * subscribeForever (`feedline sub`) both ask this.
  */
 export function resubscribeAfterMs(status: number, retryAfterMs: number, rand01: number): number {
     if (status === 408) return 0
-    if (status === 429 || status >= 500) return (retryAfterMs > 0 ? retryAfterMs : BUSY_RETRY_MS) + Math.floor(rand01 * BUSY_SPREAD_MS)
+    if (status === 429 || status >= 500) return retryAfterRefusalMs(retryAfterMs, rand01)
     return -1
 }
 

@@ -4,6 +4,7 @@
 // claimed devices (fleet.js) for a master key. Plain modules, no framework: the DOM is built with a few
 // helpers and updated in place.
 import { Auth } from "./auth.js"
+import { retryAfterRefusalMs } from "./backoff.js"
 import { PageConnection } from "./connection.js"
 import { FleetView } from "./fleet.js"
 import { StreamPlot } from "./plots.js"
@@ -134,13 +135,14 @@ conn.addEventListener("notice", (e) => status(`server notice ${e.detail.status}:
  * A request over the connection, answered with any status. A 429 or 503 says "not now, nothing was done": a
  * big fleet's history can exceed the per-connection request rate, and a write to a feed that owes its
  * subscribers too many pushes is refused (429 E_FANOUT_BUSY). Such an answer is sent again after the
- * server's retry_after_ms (`onWait` is told), up to MAX_ATTEMPTS in all; the last answer is returned.
+ * server's retry_after_ms and a spread (`onWait` is told), up to MAX_ATTEMPTS in all; the last answer is returned.
  */
 async function requestRetrying(method, resource, o = {}, onWait = () => {}) {
     for (let attempt = 1; ; attempt++) {
         const r = await conn.request(method, resource, o)
         if ((r.status === 429 || r.status === 503) && attempt < MAX_ATTEMPTS) {
-            const waitMs = (r.body && r.body.retry_after_ms) || 1000
+            // the hint (else 1 s) and a random spread, as a board waits (/backoff.js): pages told at once come back apart
+            const waitMs = retryAfterRefusalMs((r.body && r.body.retry_after_ms) || 0, Math.random())
             onWait(r, waitMs)
             await new Promise((done) => setTimeout(done, waitMs))
             continue

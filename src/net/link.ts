@@ -9,7 +9,7 @@
 //   up         welcome received, traffic flowing: samples go out, pushes come in
 //   degraded   up, but silent longer than `faulty` [P§4]; still sending; back to up on the next byte
 //   down       connection lost; waiting a backoff delay before connecting again
-import { BUSY_RETRY_MS, attemptAfterDrop, backoffDelayMs, resubscribeAfterMs } from "../backoff"
+import { attemptAfterDrop, backoffDelayMs, resubscribeAfterMs, retryAfterRefusalMs } from "../backoff"
 import { KeepaliveContract, KeepaliveBounds, defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "../keepalive"
 import { MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, isDatastreamId, isNotice, valueText } from "../protocol"
 import { RequestTable } from "../requests"
@@ -484,8 +484,8 @@ export class Link {
         } else if (st < 400 || st >= 500 || st === 401 || st === 403 || st === 429 || st === 408) {
             // not stored, or a status no server of the protocol sends (0, 1xx, 3xx): keep the samples, try later
             this.outbox.release(batchId)
-            const hint = retryHintMs(r)
-            const waitMs = st === 401 || st === 403 ? AUTH_RETRY_MS : hint > 0 ? hint : BUSY_RETRY_MS
+            // 429/5xx: spread like a refused subscribe, or a fleet refused together would resend together
+            const waitMs = st === 401 || st === 403 ? AUTH_RETRY_MS : retryAfterRefusalMs(retryHintMs(r), this.deps.random())
             this.holdUntilMs = now + waitMs
             this.deps.log(`link: batch ${st} ${codeOf(r)}; retry in ${waitMs} ms`)
         } else {

@@ -280,7 +280,7 @@ describe("link states", () => {
         rx(h, '{"notice":true,"status":503}\n')
         expect(h.logs[h.logs.length - 1].indexOf("retry in 499 ms") >= 0).toBe(true)
     })
-    test("batch refused with 4xx: dropped and counted; 503: kept and resent later", async () => {
+    test("batch refused with 4xx: dropped and counted; 503: kept and resent after retry_after_ms and a random spread", async () => {
         const h = makeLink()
         bringUp(h)
         h.link.report("temp", 1)
@@ -291,7 +291,8 @@ describe("link states", () => {
         const req = h.t.lastRequest()
         rx(h, '{"token":"' + req.token + '","status":503,"body":{"retry_after_ms":500}}\n')
         expect(h.link.stats().outbox).toBe(1)
-        await advance(h, 400)
+        // retry_after_ms and half of the 1 s spread (random 0.5): a fleet refused at once does not resend at once
+        await advance(h, 900)
         expect(h.t.lastRequest().token).toBe(req.token)
         await advance(h, 200)
         expect(h.t.lastRequest().token === req.token).toBe(false)
@@ -304,7 +305,7 @@ describe("link states", () => {
             const req = h.t.lastRequest()
             ackLast(h, st)
             expect(h.link.stats().rejected).toBe(0)
-            await advance(h, 1000)
+            await advance(h, 1500) // 1 s and half of the spread (random 0.5)
             const again = h.t.lastRequest()
             expect(again.token === req.token).toBe(false)
             expect(again.body.datastreams[0].id).toBe("temp")
@@ -316,7 +317,7 @@ describe("link states", () => {
         expect(h.link.stats().rejected).toBe(0)
     })
     test("batch answered 429 E_FANOUT_BUSY (the feed's subscribers are behind): kept, resent after retry_after_ms", async () => {
-        const h = makeLink()
+        const h = makeLink({}, 0) // no spread drawn
         bringUp(h)
         h.link.report("temp", 3)
         const req = h.t.lastRequest()

@@ -3,7 +3,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import tls from "node:tls"
-import { backoffDelayMs, CLIENT_BACKOFF, resubscribeAfterMs } from "../../../src/backoff.ts"
+import { backoffDelayMs, CLIENT_BACKOFF, resubscribeAfterMs, retryAfterRefusalMs } from "../../../src/backoff.ts"
 import { parseAddress } from "../../../devs/client/address.ts"
 import { ClientError, connectError } from "../../../devs/client/errors.ts"
 import { isFatal } from "../../../devs/client/subscriber.ts"
@@ -172,4 +172,16 @@ test("resubscribeAfterMs: 408 at once, 429/5xx after retry_after_ms (else 1 s) a
     assert.equal(resubscribeAfterMs(503, 0, 0.25), 1250)
     assert.equal(resubscribeAfterMs(500, 700, 0), 700)
     for (const status of [400, 401, 403, 404, 409, 422]) assert.equal(resubscribeAfterMs(status, 2500, 0.5), -1, String(status))
+})
+
+test("retryAfterRefusalMs: a write refused 429/5xx waits retry_after_ms (else 1 s) and up to 1 s more at random, like a refused subscribe", () => {
+    assert.equal(retryAfterRefusalMs(800, 0), 800)
+    assert.equal(retryAfterRefusalMs(800, 0.5), 1300)
+    assert.equal(retryAfterRefusalMs(0, 0.999), 1999)
+    // 500 devices refused at one instant with one hint come back over a second, not at one ms
+    const draws = Array.from({ length: 500 }, (_, i) => retryAfterRefusalMs(5, i / 500))
+    assert.equal(Math.min(...draws), 5)
+    assert.equal(Math.max(...draws), 1003)
+    assert.ok(new Set(draws).size >= 400)
+    for (const [status, hint, r] of [[429, 2500, 0.3], [503, 0, 0.7], [500, 700, 0.1]] as const) assert.equal(resubscribeAfterMs(status, hint, r), retryAfterRefusalMs(hint, r))
 })

@@ -6,7 +6,7 @@
 // retry_after_ms a floor) before dialling again. It records what the test checks: commands handled (and any
 // handled twice), writes acknowledged, refusals with their codes and retry hints, attempts, when it was back.
 import { performance } from "node:perf_hooks"
-import { attemptAfterDrop, backoffDelayMs, resubscribeAfterMs, type ReconnectConfig } from "../../../src/backoff.ts"
+import { attemptAfterDrop, backoffDelayMs, resubscribeAfterMs, retryAfterRefusalMs, type ReconnectConfig } from "../../../src/backoff.ts"
 import type { Response } from "../../../src/protocol.ts"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
 import { ClientError, statusError } from "../../../devs/client/errors.ts"
@@ -237,8 +237,10 @@ export class FleetDevice {
             }
             const retryMs = (r.body as { retry_after_ms?: number } | undefined)?.retry_after_ms
             if (retryMs === undefined) throw new Error(`device ${this.index}: write refused ${r.status} ${JSON.stringify(r.body)}`)
-            this.losses.push({ code: "E_STATUS", serverCode: (r.body as { code?: string }).code, retryAfterMs: retryMs, atMs: performance.now(), message: `write refused ${r.status}`, delayMs: retryMs, upForMs: -1 })
-            await new Promise((resolve) => setTimeout(resolve, retryMs))
+            // as the firmware's link waits after a refused batch: the hint and a spread
+            const delayMs = retryAfterRefusalMs(retryMs, (this.o.random ?? Math.random)())
+            this.losses.push({ code: "E_STATUS", serverCode: (r.body as { code?: string }).code, retryAfterMs: retryMs, atMs: performance.now(), message: `write refused ${r.status}`, delayMs, upForMs: -1 })
+            await new Promise((resolve) => setTimeout(resolve, delayMs))
         }
     }
 }
