@@ -105,7 +105,8 @@ export class SubscriptionCursor {
         let inOrder = false
         const seq = this.bySeq && status === 200 && body && typeof body === "object" ? body["seq"] : undefined
         if (typeof seq === "number") {
-            // a push by commit order moves the cursor, a backfill (an older `at`) included; one of a replay by `at` does not
+            // a push by commit order moves the cursor, a backfill (an older `at`) included (on one datastream, `oneStream`,
+            // not handled: an actuator's state follows the newest `at`, as the current value does); one of a replay by `at` does not
             if (this.sinceOwed > 0) this.sinceOwed--
             else {
                 this.seq = seq
@@ -113,7 +114,7 @@ export class SubscriptionCursor {
             }
         }
         const repeat = inOrder && seq <= this.handledSeq
-        const deliver = status === 200 && !repeat && this.handle(body, inOrder)
+        const deliver = status === 200 && !repeat && this.handle(body)
         if (inOrder && !repeat) this.handledSeq = seq
         let caughtUp = false
         if (this.replayOwed > 0 && --this.replayOwed === 0) {
@@ -132,8 +133,7 @@ export class SubscriptionCursor {
         }
     }
 
-    /** `bySeq`: the push came in commit order: an `at` older than one handled is a backfill, not an old point */
-    private handle(body: any, bySeq: boolean): boolean {
+    private handle(body: any): boolean {
         if (!body || typeof body !== "object") return true
         const at = body["at"]
         if (typeof at === "string") {
@@ -143,7 +143,7 @@ export class SubscriptionCursor {
             const key = at + "|" + body["id"] + "|" + body["current_value"]
             if (key === this.lastKey) return false
             const last = this.lastAt
-            if (this.oneStream && !bySeq && last !== undefined && !textAfter(at, last) && (at !== last || this.lastKey === undefined)) return false
+            if (this.oneStream && last !== undefined && !textAfter(at, last) && (at !== last || this.lastKey === undefined)) return false
             this.lastKey = key
         }
         this.lastAt = newestAt(body, this.lastAt)

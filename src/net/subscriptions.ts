@@ -46,7 +46,7 @@ export class Subscriptions {
     /** Adds a subscription, replaying from `sinceAt` (the last `at` handled before a reboot) if given; returns its index. */
     add(resource: string, handler: PushHandler, sinceAt?: string): number {
         // one datastream's pushes come in `at` order: an older point a server replays against `since` is dropped
-        const cursor = new SubscriptionCursor(sinceAt, REPLAY_LIMIT, resource.indexOf("/datastreams/") >= 0)
+        const cursor = new SubscriptionCursor(sinceAt, REPLAY_LIMIT, resource.indexOf("/datastreams/") >= 0, true)
         this.subs.push({ resource: resource, handler: handler, token: undefined, cursor: cursor, renewAtMs: 0 })
         return this.subs.length - 1
     }

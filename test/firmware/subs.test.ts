@@ -14,6 +14,14 @@ function push(token: string, at: string, value: string): string {
     return '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"id":"led","current_value":"' + value + '","at":"' + at + '"}}\n'
 }
 
+function seqAck(token: string, seq: number): string {
+    return '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"seq":' + seq + "}}\n"
+}
+
+function seqPush(token: string, at: string, value: string, seq: number): string {
+    return '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"id":"led","current_value":"' + value + '","at":"' + at + '","seq":' + seq + "}}\n"
+}
+
 /** A link (`h`, made by the caller) that is up and has asked for led, not answered yet; `got`: each push's current_value, in order. */
 function ledSubscribing(h: Harness): { h: Harness; got: string[]; sub: any } {
     const got: string[] = []
@@ -53,6 +61,22 @@ describe("link subscriptions", () => {
         ackLast(h, 200)
         rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "1") + push(sub.token, "2026-11-22T05:00:02.000Z", "0"))
         expect(got.join(",")).toBe("1@/feeds/7/datastreams/led,0@/feeds/7/datastreams/led")
+    })
+    test("[P§8] by seq: resubscribed with after = the last push's seq; a rewrite of the last at made while away is handled, a backfill not", async () => {
+        const { h, got, sub: first } = ledSubscribing(makeLink({}, 0))
+        expect(first.params.after).toBe("latest")
+        rx(h, seqAck(first.token, 1700000000040))
+        rx(h, seqPush(first.token, "2026-11-22T05:00:02.000Z", "1", 1700000000041))
+        rx(h, '{"notice":true,"status":408}\n') // server closes
+        await advance(h, 100)
+        bringUp(h)
+        const again = h.t.lastRequest()
+        expect(again.params.after).toBe(1700000000041)
+        expect(again.params.since).toBe(undefined)
+        rx(h, seqAck(again.token, 1700000000043))
+        rx(h, seqPush(again.token, "2026-11-22T05:00:01.000Z", "backfill", 1700000000042)) // an older at: not for an actuator
+        rx(h, seqPush(again.token, "2026-11-22T05:00:02.000Z", "0", 1700000000043)) // the last at, rewritten while away
+        expect(got.join(",")).toBe("1,0")
     })
     test("after a reconnect: subscribed again with since = last at; a replayed duplicate is not delivered twice", async () => {
         const h = makeLink({}, 0)

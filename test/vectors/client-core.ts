@@ -193,7 +193,6 @@ CURSOR_VECTORS.push(
     {
         name: "by seq: no since: after latest; the acknowledgement's seq, then each push's, is the cursor; a backfill is delivered",
         bySeq: true,
-        oneStream: true,
         steps: [
             { op: "params", expect: "after=latest" },
             { op: "ack", body: { seq: 40 }, expect: "live" },
@@ -202,6 +201,19 @@ CURSOR_VECTORS.push(
             { op: "push", status: 200, body: sp(T1, "backfill", 45), expect: "deliver" },
             { op: "push", status: 200, body: { id: "led", deleted: true }, expect: "deliver" },
             { op: "params", expect: "after=45" },
+        ],
+    },
+    {
+        name: "by seq on one datastream (an actuator): a backfill moves the cursor but is not handled; a rewrite of the last at is; a 13-digit seq is exact",
+        bySeq: true,
+        oneStream: true,
+        steps: [
+            { op: "ack", body: { seq: 1700000000000 }, expect: "live" },
+            { op: "push", status: 200, body: sp(T3, "3", 1700000000001), expect: "deliver" },
+            { op: "push", status: 200, body: sp(T1, "backfill", 1700000000002), expect: "drop" },
+            { op: "params", expect: "after=1700000000002" },
+            { op: "push", status: 200, body: sp(T3, "rewritten", 1700000000003), expect: "deliver" },
+            { op: "params", expect: "after=1700000000003" },
         ],
     },
     {
