@@ -29,7 +29,6 @@ export interface Running {
     bus: Bus
     directory: SessionDirectory
     log: Logger
-    now: () => number
 }
 
 function closeServer(server: net.Server): Promise<void> {
@@ -43,8 +42,9 @@ export async function shutDown(r: Running): Promise<void> {
     r.ws.close()
     for (const s of r.sessions) s.draining = true
     // 2. let requests in flight finish (their writes commit, their acknowledgements go out)
-    const deadline = r.now() + SHUTDOWN_DRAIN_MS
-    while ([...r.sessions].some((s) => s.inflight > 0) && r.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    // on the monotonic clock, as the push drain below: a step of the wall clock must not cut the drain short
+    const deadline = performance.now() + SHUTDOWN_DRAIN_MS
+    while ([...r.sessions].some((s) => s.inflight > 0) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
     // what was acknowledged is pushed before the connections close (bounded: each feed owes at most MAX_OWED_PUSHES_PER_FEED)
     r.hub.drain(performance.now() + SHUTDOWN_DRAIN_MS)
     // 3. the final notice [P§6], with a jittered reconnect hint
