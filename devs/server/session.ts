@@ -447,7 +447,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
     private dropSlowConsumer(why: string): void {
         this.deps.metrics.queueDrops.add()
         this.deps.log.warn({ session: this.id, remote: this.remoteAddress, queued: this.wire.bufferedBytes() }, "dropping a slow consumer")
-        this.closeWith(new ApiError(503, "E_SLOW_CONSUMER", `this connection did not read fast enough (${why}); reconnect and subscribe with since`, RECONNECT_AFTER_MS))
+        this.closeWith(new ApiError(503, "E_SLOW_CONSUMER", `this connection did not read fast enough (${why}); reconnect and subscribe with after (the seq of the last push handled), or since`, RECONNECT_AFTER_MS))
     }
 
     private schedule(ms: number): void {

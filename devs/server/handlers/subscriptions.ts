@@ -52,7 +52,7 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
             const reason = deps.keys.refusal(grant, "read", feed)
             if (reason === undefined) return undefined
             const expired = grant.expiresMs !== undefined && grant.expiresMs <= deps.now()
-            return expired ? { status: 401, code: "E_TOKEN_EXPIRED", reason: `${reason}: get a new one (POST /jwt) and subscribe again with since` } : { status: 403, code: "E_FORBIDDEN", reason }
+            return expired ? { status: 401, code: "E_TOKEN_EXPIRED", reason: `${reason}: get a new one (POST /jwt) and subscribe again with after (the seq of the last push handled), or since` } : { status: 403, code: "E_FORBIDDEN", reason }
         },
         expiresInMs: grant.expiresMs === undefined ? undefined : () => grant.expiresMs! - deps.now(),
         sinceMs,

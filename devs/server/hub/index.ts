@@ -297,7 +297,7 @@ export class Hub {
             // the subscription it replaced is gone with it (live changes went to this one): its end is said, as every end is
             if (replaced) {
                 const err = asApiError(e)
-                target.deliver([finalPushLine(replaced, err.status, err.code, `the subscribe that was to replace it failed (${err.message}); the subscription to ${replaced.resource} ended: subscribe again with since`)])
+                target.deliver([finalPushLine(replaced, err.status, err.code, `the subscribe that was to replace it failed (${err.message}); the subscription to ${replaced.resource} ended: subscribe again with after (the seq of the last push handled), or since`)])
             }
             throw e
         }
