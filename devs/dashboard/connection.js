@@ -55,7 +55,9 @@ export class PageConnection extends EventTarget {
         this.setState("connecting")
         const ws = new WebSocket(this.url)
         this.ws = ws
-        this.lastRx = this.lastTx = Date.now()
+        // keep-alive and request deadlines on the monotonic clock, as the server and the client library time
+        // theirs: a step of the wall clock (a laptop waking, an NTP correction) must not drop the link or time out requests
+        this.lastRx = this.lastTx = performance.now()
         this.contract = defaultKeepalive()
         ws.onmessage = (ev) => {
             if (ws !== this.ws) return
@@ -78,7 +80,7 @@ export class PageConnection extends EventTarget {
 
     /** [P§4] blank line after `heartbeat` quiet; degraded after `faulty` silent; dead after `timeout`. */
     tick() {
-        const step = keepaliveStep(Date.now(), this.lastRx, this.lastTx, this.contract)
+        const step = keepaliveStep(performance.now(), this.lastRx, this.lastTx, this.contract)
         if (step.health === "dead") return this.ws && this.ws.close()
         if (this.welcome) {
             this.setState(step.health === "ok" ? "online" : "degraded")
@@ -89,13 +91,13 @@ export class PageConnection extends EventTarget {
 
     write(text) {
         if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false
-        this.lastTx = Date.now()
+        this.lastTx = performance.now()
         this.ws.send(text)
         return true
     }
 
     onLine(line) {
-        this.lastRx = Date.now()
+        this.lastRx = performance.now()
         const d = decodeServerLine(line)
         if (d.kind === "welcome") {
             this.welcome = d.welcome
@@ -151,10 +153,10 @@ export class PageConnection extends EventTarget {
     /** One timer, at the request table's next deadline: a request overdue fails (an unanswered subscribe is sent again on the next welcome). */
     armDeadline() {
         clearTimeout(this.deadlineTimer)
-        const waitMs = this.requests.msToNextDeadline(Date.now())
+        const waitMs = this.requests.msToNextDeadline(performance.now())
         if (waitMs === undefined) return
         this.deadlineTimer = setTimeout(() => {
-            for (const late of this.requests.takeOverdue(Date.now())) if (late.kind !== "subscribe") late.ref.reject(new Error(`no answer to ${late.ref.what} within ${REQUEST_TIMEOUT_MS / 1000} s`))
+            for (const late of this.requests.takeOverdue(performance.now())) if (late.kind !== "subscribe") late.ref.reject(new Error(`no answer to ${late.ref.what} within ${REQUEST_TIMEOUT_MS / 1000} s`))
             this.armDeadline()
         }, waitMs)
     }
@@ -167,7 +169,7 @@ export class PageConnection extends EventTarget {
         if (cred) req.headers = { "X-ApiKey": cred }
         return new Promise((resolve, reject) => {
             if (!this.welcome || !this.write(encodeRequest(req))) return reject(new Error("not connected"))
-            this.requests.add(token, method, { resolve, reject, what: `${method} ${resource}` }, Date.now(), REQUEST_TIMEOUT_MS)
+            this.requests.add(token, method, { resolve, reject, what: `${method} ${resource}` }, performance.now(), REQUEST_TIMEOUT_MS)
             this.armDeadline()
         })
     }
@@ -202,7 +204,7 @@ export class PageConnection extends EventTarget {
         const cred = this.credential()
         if (cred) req.headers = { "X-ApiKey": cred }
         this.requests.take(s.token) // an earlier subscribe of it that was not answered: this one replaces it
-        this.requests.add(s.token, "subscribe", resource, Date.now(), REQUEST_TIMEOUT_MS)
+        this.requests.add(s.token, "subscribe", resource, performance.now(), REQUEST_TIMEOUT_MS)
         this.write(encodeRequest(req))
     }
 

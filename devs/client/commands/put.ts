@@ -1,4 +1,4 @@
-import { backoffDelayMs, CLIENT_BACKOFF } from "../../../src/backoff.ts"
+import { backoffDelayMs, CLIENT_BACKOFF, retryAfterRefusalMs } from "../../../src/backoff.ts"
 import { isDatastreamId, resourceSegments, valueText, MAX_VALUE_CHARS, type Response } from "../../../src/protocol.ts"
 import { statusError } from "../errors.ts"
 import { CONNECTION_USAGE, pairs, parse, printJson, usageError, withConnection, type ClientCommand } from "./common.ts"
@@ -56,7 +56,7 @@ export interface RetryOptions {
 
 /**
  * Sends a write until it is answered other than 429/503, waiting between attempts with backoff whose floor
- * is the server's retry_after_ms [P§6] (a feed busy with its fan-out answers 429 E_FANOUT_BUSY, a rate
+ * is the server's retry_after_ms plus a random spread (retryAfterRefusalMs) [P§6] (a feed busy with its fan-out answers 429 E_FANOUT_BUSY, a rate
  * limit 429 E_RATE_LIMITED; nothing was stored either way). Resolves with the success's body; any other
  * error, or the last refusal, rejects with its ClientError.
  */
@@ -68,7 +68,11 @@ export async function sendRetrying(send: () => Promise<Response>, resource: stri
         const later = r.status === 429 || r.status === 503
         if (later && attempt < attempts) {
             const hint = typeof r.body?.retry_after_ms === "number" ? r.body.retry_after_ms : 0
-            const waitMs = backoffDelayMs(CLIENT_BACKOFF, attempt - 1, (o.random ?? Math.random)(), hint)
+            const rand01 = (o.random ?? Math.random)()
+            const backoffMs = backoffDelayMs(CLIENT_BACKOFF, attempt - 1, rand01, 0)
+            // a hint gets the spread a refused batch gets on a board: scripts on one key told the same instant
+            // would otherwise all come back at it together
+            const waitMs = hint > 0 ? Math.max(backoffMs, retryAfterRefusalMs(hint, rand01)) : backoffMs
             o.onWait?.(r, waitMs)
             await sleep(waitMs)
             continue

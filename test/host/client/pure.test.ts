@@ -89,7 +89,7 @@ test("put: id=value pairs become a feed update; one value a datastream update; m
     }
 })
 
-test("put: a 429 or 503 answer is sent again after retry_after_ms (a floor under the backoff), not taken as a refusal; other errors are final", async () => {
+test("put: a 429 or 503 answer is sent again after retry_after_ms and a random spread (a floor under the backoff), not taken as a refusal; other errors are final", async () => {
     const busy = { token: "c1", status: 429, resource: "/feeds/1", body: { title: "Too Many Requests", errors: "feed 1 owes …; nothing was stored", code: "E_FANOUT_BUSY", retry_after_ms: 700 } }
     const answers = [busy, { ...busy, status: 503, body: { ...busy.body, code: "E_STORE_FAILED", retry_after_ms: 0 } }, { token: "c3", status: 200, resource: "/feeds/1" }]
     const waits: number[] = []
@@ -97,7 +97,7 @@ test("put: a 429 or 503 answer is sent again after retry_after_ms (a floor under
     const body = await sendRetrying(async () => answers[sent++], "/feeds/1", { random: () => 0.5, sleep: async (ms) => void waits.push(ms) })
     assert.equal(sent, 3)
     assert.equal(body, undefined)
-    assert.deepEqual(waits, [700, 250]) // the hint; then the backoff of the second attempt (half of 500)
+    assert.deepEqual(waits, [1200, 250]) // the hint and half of the 1 s spread; then the backoff of the second attempt (half of 500)
     // a server that stays busy: the last answer is the error, after PUT_ATTEMPTS sends
     sent = 0
     await assert.rejects(
