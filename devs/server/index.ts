@@ -111,6 +111,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const trustedProxies = opts.trustedProxies?.length ? trustedProxiesOf(opts.trustedProxies) : undefined
     const cors = corsPolicyOf(opts.corsOrigins)
     const now = opts.now ?? Date.now
+    // durations (keep-alive, deadlines, rates, the retention's guard) on the monotonic clock: a step of the wall clock moves none
+    const elapsedMs = opts.elapsedMs ?? (() => performance.now())
     const log = createLogger(opts.logLevel ?? "info", opts.logDestination)
     const metrics = new Metrics()
     // every datapoint, the key hashes and the token secret live here: owner-only, narrowed when found wider
@@ -157,7 +159,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             return { ...made, tls: await loadTlsMaterial(opts, log) }
         })
 
-        const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, cors, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now }))
+        const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, cors, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now, elapsedMs }))
         // [P§8] several processes: what was committed before this one heard the others (hub/commit-order.ts)
         await w.hub.syncCommitOrder()
         const devicePort = await listen(w.deviceListener, opts.devicePort ?? 7443, host, "--device-port")
@@ -165,7 +167,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")
         const insecureTcpPort = w.tcpServer ? await listen(w.tcpServer, opts.insecureTcpPort!, host, "--insecure-tcp-port") : undefined
         if (w.tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
-        const background = startBackgroundWork({ keys, store, fleet, log, now, elapsedMs: opts.elapsedMs, retentionDays: opts.retentionDays })
+        const background = startBackgroundWork({ keys, store, fleet, log, now, elapsedMs, retentionDays: opts.retentionDays })
         if (cors) log.info({ corsOrigins: opts.corsOrigins }, "the app port answers cross-origin calls from these origins' pages")
         if (opts.trustedProxies?.length) log.info({ trustedProxies: opts.trustedProxies }, "device and app ports read the PROXY protocol from these proxies")
         log.info(

@@ -89,6 +89,8 @@ export interface Foundations {
     log: Logger
     metrics: Metrics
     now: () => number
+    /** time gone by, ms (monotonic): what durations are measured with */
+    elapsedMs: () => number
 }
 
 export interface Wired {
@@ -203,7 +205,7 @@ export function wireServer(f: Foundations): Wired {
         metrics,
         log,
         now,
-        elapsedMs: opts.elapsedMs ?? (() => performance.now()),
+        elapsedMs: f.elapsedMs,
         sessions,
         admission,
         config: {
