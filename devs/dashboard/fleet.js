@@ -4,7 +4,7 @@
 // Shown only to keys that may see the fleet; refreshed every few seconds and after each action.
 
 /** how often the list is asked for (one request, well within the rate limit) */
-const FLEET_POLL_MS = 5 * 1000
+export const FLEET_POLL_MS = 5 * 1000
 
 export class FleetView {
     /**

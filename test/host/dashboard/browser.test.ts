@@ -332,8 +332,13 @@ test("over HTTPS (the app port's default off loopback, issue 11 item 5) the page
     }
 })
 
-test("[fleet] claimed devices in the fleet view: link, firmware, reboots; rename, re-arm, revoke; text datastreams shown as text", { skip: SKIP, timeout: 60_000 }, async () => {
+test("[fleet] claimed devices in the fleet view: link, firmware, reboots; rename, re-arm, revoke; text datastreams shown as text", { skip: SKIP, timeout: 90_000 }, async () => {
     const { activationCode, parseProductSecret } = await import("../../../devs/server/fleet/claim-codes.ts")
+    const fleetView: string = "../../../devs/dashboard/fleet.js" // a browser module without types
+    const { FLEET_POLL_MS } = (await import(fleetView)) as { FLEET_POLL_MS: number }
+    // what only the fleet list's poll shows (a link that came up or went down, what a board wrote) can
+    // take a whole poll before the page asks, and then the usual wait on a loaded machine
+    const POLLED_WAIT_MS = FLEET_POLL_MS + WAIT_MS
     const master = server.credentials.masterKey
     const made = await rest("POST", "/products", master, { title: "orchard", datastreams: [{ id: "temp", policy: "i=10s" }] })
     assert.equal(made.status, 201)
@@ -360,12 +365,12 @@ test("[fleet] claimed devices in the fleet view: link, firmware, reboots; rename
             body: { datastreams: [{ id: "temp", current_value: "18.5" }, { id: "temp.cfg.state", current_value: "i=10s d=0.1 s=1m" }, { id: "_firmware", current_value: "0.1.0" }, { id: "_boots", current_value: "3" }] },
         })
         const row = page.locator(`#fleet tr[data-device="${claimed.device}"]`)
-        await page.locator(`#fleet tr[data-device="${claimed.device}"][data-link="up"]`).waitFor({ timeout: WAIT_MS })
+        await page.locator(`#fleet tr[data-device="${claimed.device}"][data-link="up"]`).waitFor({ timeout: POLLED_WAIT_MS })
         // the list is polled: a refresh between the board's connection and its write shows the link up
         // before the firmware and reboots it wrote; the next refresh shows them
         const firmwareRebootsState = /0\.1\.0\s+2\s+active/ // firmware, reboots (3 boots), state
         let text = ""
-        await until(() => `the fleet row to show ${firmwareRebootsState} (it shows ${JSON.stringify(text)})`, async () => firmwareRebootsState.test((text = await row.innerText())), WAIT_MS, 100)
+        await until(() => `the fleet row to show ${firmwareRebootsState} (it shows ${JSON.stringify(text)})`, async () => firmwareRebootsState.test((text = await row.innerText())), POLLED_WAIT_MS, 100)
         assert.match(text, new RegExp(hw))
         assert.match(text, new RegExp(`/feeds/${claimed.feed}`))
         // the policy text is shown as text with its changes, not as an empty plot
@@ -386,7 +391,7 @@ test("[fleet] claimed devices in the fleet view: link, firmware, reboots; rename
         await row.locator('button[data-action="re-arm"]').click()
         await page.locator(`#fleet tr[data-device="${claimed.device}"][data-state="rearmed"]`).waitFor({ timeout: WAIT_MS })
         await row.locator('button[data-action="revoke"]').click()
-        await page.locator(`#fleet tr[data-device="${claimed.device}"][data-state="revoked"][data-link="offline"]`).waitFor({ timeout: WAIT_MS })
+        await page.locator(`#fleet tr[data-device="${claimed.device}"][data-state="revoked"][data-link="offline"]`).waitFor({ timeout: POLLED_WAIT_MS })
         assert.equal((await rest("PUT", `/feeds/${claimed.feed}/datastreams/temp`, claimed.key, { current_value: "1" })).status, 401)
         await page.locator("#fleet").screenshot({ path: SCREENSHOT.replace(".png", "-fleet.png") })
     } finally {
