@@ -299,6 +299,25 @@ describe("a claim's answer fits a board", () => {
         assert.ok(line.length < BOARD_MAX_LINE_BYTES, `the answer is ${line.length} bytes`)
         console.log(`# a claim answer at the policy limit: ${line.length} bytes`)
     })
+
+    // found by the fourth audit: the policies were measured in characters (JSON.stringify), but the wire is ASCII
+    // and a character past it is a 6-byte \uXXXX escape, so 14 policies of 32 "é" passed the check with an answer
+    // of ~3 KB: a board drops that line and claims again, each time for a new key
+    test("policies are measured as they go out on the wire: non-ASCII policies that would make the answer longer than a board reads are refused", async () => {
+        const policy = "é".repeat(32)
+        const accented = Array.from({ length: 14 }, (_, i) => ({ id: `s${i}`, policy }))
+        const refused = await http(s, "POST", "/v2/products", { key: master(), body: { title: "accented", datastreams: accented } })
+        assert.deepEqual([refused.status, refused.body.code], [422, "E_BAD_VALUE"], JSON.stringify(refused.body).slice(0, 300))
+        assert.match(refused.body.errors, /policies/)
+        // as many as fit: the answer line still fits
+        const fitting = Array.from({ length: 2 }, (_, i) => ({ id: `s${i}`, policy }))
+        const p = await makeProduct(s, { datastreams: fitting })
+        const r = await claimOn(s, "tls", p.id, { hardware_id: "x".repeat(64), code: p.code("x".repeat(64)), firmware: "0.1.0" })
+        r.client?.close()
+        assert.equal(r.status, 201, JSON.stringify(r.body))
+        const line = encodeResponse({ token: "claim", status: r.status, resource: `/products/${p.id}/claims`, body: r.body })
+        assert.ok(line.length < BOARD_MAX_LINE_BYTES, `the answer is ${line.length} bytes`)
+    })
 })
 
 describe("secrets stay secret", () => {
