@@ -1,6 +1,7 @@
 // Server errors: one stable code each (tests assert on codes), an HTTP status and a reason a person can
 // act on. Codec errors (E_BAD_JSON, E_BAD_RESOURCE, ...) come from src/protocol.ts with the same shape.
 import { errorBody, type Response } from "../../src/protocol.ts"
+import { RECONNECT_AFTER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
 import { StoreError, type StoreFailure } from "./storage/store.ts"
 
@@ -121,13 +122,16 @@ export class UnavailableError extends Error {
     readonly code = "E_UNAVAILABLE"
 }
 
-/** What the client is told when the store refuses something (storage/store.ts). */
-const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCode }> = {
+/**
+ * What the client is told when the store refuses something (storage/store.ts); `retryAfterMs` when the store's
+ * error has none: every 503 carries retry_after_ms [P§6] (the engines' own "closed" carried none).
+ */
+const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCode; retryAfterMs?: number }> = {
     "feed-exists": { status: 422, code: "E_CONFLICT" },
     "feed-id-retired": { status: 409, code: "E_FEED_ID_RETIRED" },
     "no-feed-ids-left": { status: 422, code: "E_BAD_ID" },
     "no-such-feed": { status: 404, code: "E_NOT_FOUND" },
-    closed: { status: 503, code: "E_SHUTTING_DOWN" },
+    closed: { status: 503, code: "E_SHUTTING_DOWN", retryAfterMs: RECONNECT_AFTER_MS },
     "commit-failed": { status: 503, code: "E_STORE_FAILED" },
     "value-refused": { status: 422, code: "E_BAD_VALUE" },
     unavailable: { status: 503, code: "E_STORE_FAILED" },
@@ -148,8 +152,8 @@ const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCo
 export function asApiError(e: unknown): ApiError {
     if (e instanceof ApiError) return e
     if (e instanceof StoreError) {
-        const { status, code } = STORE_FAILURES[e.failure]
-        return new ApiError(status, code, e.message, e.retryAfterMs)
+        const { status, code, retryAfterMs } = STORE_FAILURES[e.failure]
+        return new ApiError(status, code, e.message, e.retryAfterMs ?? retryAfterMs)
     }
     return new ApiError(500, "E_INTERNAL", "the server failed to handle this request; it was logged, try again")
 }

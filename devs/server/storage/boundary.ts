@@ -9,6 +9,7 @@
 // test/host/server/storage/store-boundary.test.ts calls every one, on both engines, with their storage failing.
 // (It replaced a wrapping of SqliteStore's async methods at module load: a method that was not async, and
 // every PostgreSQL failure other than a lost database, escaped it.)
+import { RECONNECT_AFTER_MS } from "../limits.ts"
 import { isEngineFailure, StoreError, type PointInput, type Store, type StoredPoint } from "./store.ts"
 
 /** An engine: a Store that tells its own failures from programming errors. */
@@ -25,12 +26,24 @@ class ProvisioningStepFailed {
     constructor(readonly error: unknown) {}
 }
 
+/** [P§6] What a call that met the store closed by the shutdown fails with: 503 E_SHUTTING_DOWN (errors.ts), retry_after_ms. */
+function storeClosed(): StoreError {
+    return new StoreError("closed", "the server is shutting down and closed its storage before this request was done; send it again after reconnecting (retry_after_ms)", RECONNECT_AFTER_MS)
+}
+
 export class StoreBoundary implements Store {
     // ES-private (#): the class's own properties and methods are exactly the Store's (the test iterates over them)
     readonly #engine: StoreEngine
     readonly #onFailure: StoreFailureReport
     /** failures reported already (an engine's StoreError may be met twice: PostgreSQL shares one among a batch's writes) */
     readonly #reported = new WeakSet<StoreError>()
+    /**
+     * close() was called (the shutdown): a call failing from then on for a reason the engine cannot name met the
+     * closed database (better-sqlite3's "The database connection is not open"): a request still in flight, an HTTP
+     * one the drain does not wait for. It is told the server is shutting down (503 E_SHUTTING_DOWN with
+     * retry_after_ms), not answered 500 and logged as a bug.
+     */
+    #closing = false
     readonly recordCommitsAs?: Store["recordCommitsAs"]
     readonly lastSeqs?: Store["lastSeqs"]
     readonly lastCommits?: Store["lastCommits"]
@@ -47,7 +60,7 @@ export class StoreBoundary implements Store {
 
     /** What `e`, met in `call`, leaves the boundary as (see the top); a failure of the engine's is reported, once. */
     #classified(call: string, e: unknown): unknown {
-        const failure = e instanceof StoreError ? e : this.#engine.failureOf(e)
+        const failure = e instanceof StoreError ? e : (this.#engine.failureOf(e) ?? (this.#closing ? storeClosed() : undefined))
         if (failure === undefined) return e
         // the engine may have classified it itself (PostgreSQL's lost database: its connection handling needs to
         // know); one without its cause was reported where it was met (a group commit's, to its onError)
@@ -196,6 +209,7 @@ export class StoreBoundary implements Store {
         return this.#later("claim", () => this.#engine.claim(...a))
     }
     close(...a: Parameters<Store["close"]>) {
+        this.#closing = true
         return this.#later("close", () => this.#engine.close(...a))
     }
 
