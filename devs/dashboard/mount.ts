@@ -9,7 +9,7 @@ import { handleJwtRequest } from "../auth-tokens/endpoint.ts"
 import { bearerVerifier, tokenAuthorityFor } from "../auth-tokens/server-glue.ts"
 import type { ServerExtension } from "../server/extensions.ts"
 import { ApiError, errorBodyOf } from "../server/errors.ts"
-import { readBody, retryAfterOf, sendJson, type HttpHandler } from "../server/listeners/http.ts"
+import { bodyText, readBody, retryAfterOf, sendJson, type HttpHandler } from "../server/listeners/http.ts"
 import { TOKEN_MINT_BURST, TOKEN_MINT_RATE_PER_SECOND } from "../server/limits.ts"
 import { limitKeyOf } from "../server/limit-key.ts"
 import { serveDashboard } from "./static.ts"
@@ -28,13 +28,12 @@ export interface DashboardOptions {
 
 /** The JSON body of a token request, or why it cannot be one (a body over the limit: 413, as on /v2). */
 async function jwtBodyOf(req: Parameters<HttpHandler>[0]): Promise<{ body?: unknown; error?: ApiError }> {
-    let bytes: Buffer
+    let text: string
     try {
-        bytes = await readBody(req, MAX_JWT_BODY_BYTES)
+        text = bodyText(await readBody(req, MAX_JWT_BODY_BYTES)).trim()
     } catch (e) {
         return { error: e instanceof ApiError ? e : new ApiError(400, "E_BAD_BODY", "the body could not be read") }
     }
-    const text = bytes.toString("utf8").trim()
     if (!text) return {}
     try {
         return { body: JSON.parse(text) }

@@ -101,6 +101,16 @@ export function readBody(req: IncomingMessage, maxBytes = MAX_OBJECT_BYTES): Pro
 const BAD_UTF8 = "is not valid UTF-8; send text as UTF-8 (non-ASCII may also be escaped as \\uXXXX in JSON); nothing was done"
 
 /**
+ * [P§3, §5] A request body as text, on every route of the port that reads one (/v2, and POST /jwt, which read
+ * bytes that are not UTF-8 as U+FFFD and minted a token): 400 E_BAD_UTF8 when it is not UTF-8; a byte order mark
+ * before it is skipped, as at the start of a stream (.NET's StreamWriter with Encoding.UTF8 writes one).
+ */
+export function bodyText(bytes: Buffer): string {
+    if (!isUtf8(bytes)) throw new ApiError(400, "E_BAD_UTF8", `the request body ${BAD_UTF8}`)
+    return bytes.toString("utf8").replace(/^\uFEFF/, "")
+}
+
+/**
  * [P§5] Why a request target must be refused before any routing, or undefined. URL parsing would
  * resolve `..`, `%2e%2e` and backslashes into another path: they are refused as they came, on every
  * path of the app port, so no route ever sees a normalised stand-in for what was asked.
@@ -149,11 +159,7 @@ async function envelopeOf(req: IncomingMessage, target: string): Promise<Request
     const authorization = req.headers["authorization"]
     if (key === undefined && authorization && /^Bearer\s/i.test(authorization)) key = authorization
     let body: unknown
-    const bytes = method === "get" || method === "delete" ? Buffer.alloc(0) : await readBody(req)
-    if (!isUtf8(bytes)) throw new ApiError(400, "E_BAD_UTF8", `the request body ${BAD_UTF8}`)
-    // [P§3] a byte order mark before the body is skipped, as at the start of a stream (.NET's StreamWriter with
-    // Encoding.UTF8 writes one; POST /jwt took it, /v2 answered "not valid JSON")
-    const text = bytes.toString("utf8").replace(/^\uFEFF/, "")
+    const text = bodyText(method === "get" || method === "delete" ? Buffer.alloc(0) : await readBody(req))
     if (text.trim() !== "") {
         // [P§5] the one depth check of every door, before anything recursive (JSON.stringify below) runs;
         // the body sits one level inside the envelope

@@ -113,6 +113,20 @@ test("a listing's page is a whole number from 1: anything else is 422 E_BAD_PARA
     }
 })
 
+// found by the fourth audit: /v2 refused a body that is not UTF-8 [P§5], POST /jwt read it with U+FFFD in place
+// of the bytes and minted a token
+test("POST /jwt: a body that is not UTF-8 is 400 E_BAD_UTF8, as on /v2, and no token is minted", async () => {
+    const body = Buffer.concat([Buffer.from('{"ttl":60,"note":"'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')])
+    const c = rawConnection()
+    try {
+        c.write(Buffer.concat([Buffer.from(`POST /jwt HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n`), body]))
+        const r = await c.next()
+        assert.deepEqual([r.status, r.body.code, r.body.token], [400, "E_BAD_UTF8", undefined], JSON.stringify(r.body))
+    } finally {
+        c.close()
+    }
+})
+
 test("POST and DELETE /jwt spend the address's request budget like REST: past it 429 E_RATE_LIMITED with retry_after_ms; /healthz is not counted", async () => {
     // a budget that does not refill within the test: exactly its burst is served
     const limited = await startTestServer({ ratePerSecond: 0.001, rateBurst: 4 })
