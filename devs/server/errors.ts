@@ -45,6 +45,7 @@ export type ServerErrorCode =
     | "E_ORIGIN_NOT_ALLOWED" // 403: a CORS preflight from an origin not in --cors-origins (none by default)
     | "E_INTERNAL" // 500
     | "E_STORE_FAILED" // 503: storage did not commit; nothing was acknowledged
+    | "E_OUTCOME_UNKNOWN" // 503: the store stopped while committing a write, which may or may not be stored; send it again (the same `at`s are stored once)
     | "E_SHUTTING_DOWN" // 503 notice
     | "E_SLOW_CONSUMER" // 503 notice
     // [fleet] claims (devs/server/fleet/); every refusal creates nothing
@@ -135,7 +136,7 @@ const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCo
     "commit-failed": { status: 503, code: "E_STORE_FAILED" },
     "value-refused": { status: 422, code: "E_BAD_VALUE" },
     unavailable: { status: 503, code: "E_STORE_FAILED" },
-    "commit-unknown": { status: 503, code: "E_STORE_FAILED" },
+    "commit-unknown": { status: 503, code: "E_OUTCOME_UNKNOWN" },
     // the router checks the key again and retries the write once (router.ts); a client meets it only if keys change again meanwhile
     "keys-changed": { status: 503, code: "E_STORE_FAILED" },
     "no-such-product": { status: 404, code: "E_NO_SUCH_PRODUCT" },

@@ -60,6 +60,19 @@ export function commitFailed(): StoreError {
 }
 
 /**
+ * The writer thread stopped while it held the write, and a new one could not decide from the store whether
+ * it was committed (it stopped again meanwhile): it may or may not be stored. A resend with the same `at`s
+ * is stored once and acknowledged [P§9].
+ */
+export function writeOutcomeUnknown(): StoreError {
+    return new StoreError(
+        "commit-unknown",
+        'the server\'s storage writer stopped while committing this write: it may or may not have been stored; send it again (a datapoint with the same "at" is stored once)',
+        STORE_RETRY_MS,
+    )
+}
+
+/**
  * Which feeds exist, as far as one connection knows. Commits by other connections (the writer thread,
  * the `feedline keys` CLI) can delete feeds: `otherWriters()` reads data_version and forgets what it knew
  * when it changed.
@@ -240,7 +253,7 @@ export class PointWriter {
     private readonly rows: (number | string)[] = []
     private readonly appendStmts = new Map<number, Database.Statement<[(number | string)[]]>>()
     /** journal() in a transaction (BEGIN IMMEDIATE), made once: db.transaction() builds four wrappers at each call */
-    private readonly journalImmediate: (batch: WriteRequest[], nowMs: number) => (WrittenPairs | StoreError)[]
+    private readonly journalImmediate: (batch: WriteRequest[], nowMs: number, recoverAfterSeq: number | undefined) => (WrittenPairs | StoreError)[]
 
     constructor(private readonly db: Database.Database) {
         this.feeds = new FeedPresence(db)
@@ -255,6 +268,9 @@ export class PointWriter {
             keysGeneration: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'generation'").pluck(),
             storedValue: db.prepare<[number, string, number], string>("SELECT value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms = ?").pluck(),
             streamAt: db.prepare<[number, string], number | null>("SELECT at_ms FROM datastreams WHERE feed = ? AND id = ?").pluck(),
+            // a recovery's (commit with recoverAfterSeq) look at who wrote a stored point: the journal's newest row of it, else the table's
+            journaledSeq: db.prepare<[number, string, number], number>("SELECT seq FROM ingest_journal WHERE feed = ? AND stream = ? AND at_ms = ? ORDER BY seq DESC LIMIT 1").pluck(),
+            storedSeq: db.prepare<[number, string, number], number>("SELECT seq FROM datapoints WHERE feed = ? AND stream = ? AND at_ms = ?").pluck(),
             journalRows: db.prepare<[], JournalRow>(`${JOURNAL_ROWS_SQL} ORDER BY seq`),
             // in seq order, so that of two rows of one (feed, stream, at) the later wins; the rows of a feed
             // deleted since they were journaled go nowhere
@@ -294,7 +310,7 @@ export class PointWriter {
             relaxSync: db.prepare("PRAGMA synchronous = NORMAL"),
             restoreSync: db.prepare(`PRAGMA synchronous = ${this.synchronous}`),
         }
-        this.journalImmediate = db.transaction((batch: WriteRequest[], nowMs: number) => this.journal(batch, nowMs)).immediate
+        this.journalImmediate = db.transaction((batch: WriteRequest[], nowMs: number, recoverAfterSeq: number | undefined) => this.journal(batch, nowMs, recoverAfterSeq)).immediate
         // crash recovery: what a process left in the journal is moved before anything else happens
         this.compact()
     }
@@ -307,10 +323,18 @@ export class PointWriter {
      * The memory of the journal is updated as the points are journaled (a later request of the batch
      * sees an earlier one's point: one lookup, not one in this commit's points and another in the
      * journal's); a failed transaction makes it read the journal again instead (forgetAll).
+     *
+     * `recoverAfterSeq` (a recovery: the requests of a writer thread that stopped before it answered them,
+     * sent again with the same stamps, writer-thread.ts): the seq high-water as of the last commit answered
+     * before them. A point they would write that is stored already, identical, and was written after that
+     * mark and before this transaction, was written by their own lost commit: it is reported written with
+     * the seq it was stored with (its pushes were never sent), not as "no change"; the rest is written as
+     * any commit writes it. So a lost answer is decided from the store: nothing is stored twice, and nothing
+     * that was stored is answered "not written".
      */
-    commit(batch: WriteRequest[], nowMs: number): (WrittenPairs | StoreError)[] {
+    commit(batch: WriteRequest[], nowMs: number, recoverAfterSeq?: number): (WrittenPairs | StoreError)[] {
         try {
-            return this.journalImmediate(batch, nowMs)
+            return this.journalImmediate(batch, nowMs, recoverAfterSeq)
         } catch (e) {
             this.rows.length = 0
             // rolled back: what memory holds of this commit is not in the journal; the next transaction reads it again
@@ -321,7 +345,7 @@ export class PointWriter {
     }
 
     /** Inside the commit's transaction: journals the requests. */
-    private journal(batch: WriteRequest[], nowMs: number): (WrittenPairs | StoreError)[] {
+    private journal(batch: WriteRequest[], nowMs: number, recoverAfterSeq: number | undefined): (WrittenPairs | StoreError)[] {
         // inside the transaction, so the feeds known to exist are those of the snapshot it writes to
         const first = this.syncJournal(this.othersCommitted())
         if (this.keysStale) {
@@ -345,7 +369,12 @@ export class PointWriter {
                 // a point newer than the journal's newest of its datastream is not in the journal
                 let stored = s === undefined || p.atMs > s.at ? undefined : s.points.get(p.atMs)
                 if (stored === undefined && !this.newerThanStored(key, w.feed, p.stream, p.atMs)) stored = this.stmt.storedValue.get(w.feed, p.stream, p.atMs)
-                if (stored === p.value) continue // no change [P§9]
+                if (stored === p.value) {
+                    // no change [P§9], unless a recovery finds it written by the lost commit it stands for
+                    const lost = recoverAfterSeq === undefined ? undefined : this.writtenSince(w.feed, p.stream, p.atMs, recoverAfterSeq, first)
+                    if (lost !== undefined) written.push(i, lost)
+                    continue
+                }
                 rows.push(++seq, w.feed, p.stream, p.atMs, p.value, nowMs)
                 this.noteJournaled(key, s, w.feed, p.stream, p.atMs, p.value, nowMs)
                 written.push(i, seq)
@@ -531,6 +560,12 @@ export class PointWriter {
         return seq
     }
 
+    /** The seq a stored point was written with, when that was after `afterSeq` and at or before `throughSeq` (commit's recoverAfterSeq). */
+    private writtenSince(feed: number, stream: string, atMs: number, afterSeq: number, throughSeq: number): number | undefined {
+        const seq = this.stmt.journaledSeq.get(feed, stream, atMs) ?? this.stmt.storedSeq.get(feed, stream, atMs)
+        return seq !== undefined && seq > afterSeq && seq <= throughSeq ? seq : undefined
+    }
+
     /** Whether no stored point of the datastream is at or after `atMs` (see newestStored). */
     private newerThanStored(key: string, feed: number, stream: string, atMs: number): boolean {
         let newest = this.newestStored.get(key)
@@ -639,10 +674,10 @@ interface Pending extends WriteRequest {
  * Commits `batch` in one transaction and says what became of each request: its written pairs, or why it
  * was refused (a failed commit refuses all of them). What the grouping on either side of the thread shares.
  */
-export function commitBatch(writer: PointWriter, batch: WriteRequest[], nowMs: number, hooks: GroupCommitHooks): (WrittenPairs | StoreError)[] {
+export function commitBatch(writer: PointWriter, batch: WriteRequest[], nowMs: number, hooks: GroupCommitHooks, recoverAfterSeq?: number): (WrittenPairs | StoreError)[] {
     const started = performance.now()
     try {
-        const outcomes = writer.commit(batch, nowMs)
+        const outcomes = writer.commit(batch, nowMs, recoverAfterSeq)
         hooks.onCommit?.(performance.now() - started, batch.length)
         return outcomes
     } catch (e) {

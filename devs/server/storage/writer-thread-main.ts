@@ -68,7 +68,8 @@ function housekeeping<T>(kind: TracedHousekeeping, work: () => T): T {
     }
 }
 
-post({ kind: "ready" })
+// the seq high-water as opened (a crash's journal moved): what a recovery's lost commits came after, if none is answered
+post({ kind: "ready", seq: writer.seqs().seq })
 
 /** Handles one message; false once the thread is to end. */
 function handle(m: ToWriter): boolean {
@@ -99,11 +100,19 @@ function handle(m: ToWriter): boolean {
     let points = 0
     for (const w of writes) points += w.points.length
     recentPointsPerCommit = averagePointsPerCommit(recentPointsPerCommit, points)
-    const outcomes = commitBatch(writer, writes, m.nowMs, {
-        onCommit: (ms) => (commitMs = ms),
-        onError: report.onError,
-    })
-    const answer: FromWriter = { kind: "written", id: m.id, outcomes: packOutcomes(outcomes), commitMs, keysGeneration: writer.keysGeneration() }
+    const outcomes = commitBatch(
+        writer,
+        writes,
+        m.nowMs,
+        {
+            onCommit: (ms) => (commitMs = ms),
+            onError: report.onError,
+        },
+        m.recoverAfterSeq,
+    )
+    // the high-water after it (-1 after a rollback: unknown here, and unchanged)
+    const seq = writer.seqs().seq
+    const answer: FromWriter = { kind: "written", id: m.id, outcomes: packOutcomes(outcomes), commitMs, keysGeneration: writer.keysGeneration(), seq: seq < 0 ? undefined : seq }
     if (trace && m.trace) {
         const commitEndAt = traceNow()
         const inCommit = trace.walChange(walBefore)

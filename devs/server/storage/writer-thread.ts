@@ -5,15 +5,19 @@
 // are on their way (MESSAGES_ON_THE_WAY): the writes made meanwhile go together when one is answered.
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads"
 import type { StampedPoint as PointInput } from "./stamps.ts"
-import { commitFailed, compactionFailed, refusalOf, storeErrorOf, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
+import { commitFailed, compactionFailed, refusalOf, storeErrorOf, writeOutcomeUnknown, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
 import type { StoreError } from "./store.ts"
 import { MainTrace, traceNow, WRITER_TRACE_PATH, type MainTiming, type ThreadTiming } from "./writer-trace.ts"
 
 /**
  * Main → thread. `writes`: packed by packWrites (a flat array clones in a fraction of the time of objects).
+ * `recoverAfterSeq`: the writes of a thread that stopped before answering them, sent again (PointWriter.commit).
  * `compact`: move the ingest journal into the tables now (a read must see what was acknowledged).
  */
-export type ToWriter = { kind: "write"; id: number; nowMs: number; writes: PackedWrites; trace?: MainTiming } | { kind: "compact"; id: number } | { kind: "close" }
+export type ToWriter =
+    | { kind: "write"; id: number; nowMs: number; writes: PackedWrites; trace?: MainTiming; recoverAfterSeq?: number }
+    | { kind: "compact"; id: number }
+    | { kind: "close" }
 
 /** Per write: feed, keys' generation (-1: none), number of points, then stream, atMs, value per point. */
 export type PackedWrites = (number | string)[]
@@ -86,11 +90,12 @@ export function unpackOutcomes(packed: PackedOutcomes): (WrittenPairs | StoreRef
 /**
  * Thread → main. `commitMs`: how long the message's transaction took (absent when it failed).
  * `keysGeneration`: the keys' generation as the thread's latest commit read it (PointWriter.keysGeneration).
+ * `seq` (written, ready): the journal's seq high-water after the commit (absent after one rolled back), as opened.
  */
 export type FromWriter =
-    | { kind: "written"; id: number; outcomes: PackedOutcomes; commitMs?: number; keysGeneration: number; trace?: ThreadTiming }
+    | { kind: "written"; id: number; outcomes: PackedOutcomes; commitMs?: number; keysGeneration: number; seq?: number; trace?: ThreadTiming }
     | { kind: "compacted"; id: number; failed?: string }
-    | { kind: "ready" }
+    | { kind: "ready"; seq: number }
     | { kind: "error"; message: string; stack?: string }
     | { kind: "closed" }
 
@@ -144,8 +149,15 @@ export class WriterThread {
     private inbox?: MessagePort
     private doorbell?: Int32Array
     private nextId = 1
-    /** messages sent and not answered, each with its writes' promises in order */
-    private readonly inflight = new Map<number, Waiting[]>()
+    /** messages sent and not answered, each with its writes and their promises in order */
+    private readonly inflight = new Map<number, (WriteRequest & Waiting)[]>()
+    /** the messages in flight that are recoveries (lost()) */
+    private readonly recoveries = new Set<number>()
+    /**
+     * the seq high-water as of the last message the thread answered (or as it opened): only the writer thread
+     * journals, in message order, so every seq above it was given by a message not answered yet (lost())
+     */
+    private answeredSeq: number | undefined
     /** the writes not sent yet: they go together when a message on its way is answered */
     private queued: (WriteRequest & Waiting)[] = []
     /** FEEDLINE_WRITER_TRACE (writer-trace.ts): when the oldest queued write was queued, and each message's stamps */
@@ -257,6 +269,7 @@ export class WriterThread {
 
     private received(m: FromWriter): void {
         if (m.kind === "ready") {
+            this.answeredSeq = m.seq
             this.isReady = true
             for (const w of this.readyWaiters.splice(0)) w.resolve()
             return
@@ -275,6 +288,8 @@ export class WriterThread {
         const waiting = this.inflight.get(m.id)
         if (!waiting) return
         this.inflight.delete(m.id)
+        this.recoveries.delete(m.id)
+        if (m.seq !== undefined) this.answeredSeq = m.seq
         this.unrefIfIdle()
         if (this.trace && m.trace) {
             const sent = this.trace.sent.get(m.id)
@@ -293,7 +308,15 @@ export class WriterThread {
         })
     }
 
-    /** The thread died: what it had not answered is refused (the clients resend; writes are idempotent [P§9]); the next write starts a new one. */
+    /**
+     * The thread died. What it had not answered may have been committed (it may have died between a commit and
+     * its answer), so it is not refused as "not written": it goes again first, with the same stamps, to a new
+     * thread, as a recovery (PointWriter.commit's recoverAfterSeq) that decides from the store what the lost
+     * commits wrote; each write is then answered as any write is, written or refused, stored once. Should the
+     * recovery itself be lost (the new thread dies too), or the high-water it needs unknown, its writes are
+     * refused "commit-unknown" (503 E_OUTCOME_UNKNOWN: send it again; the same `at`s are stored once [P§9]).
+     * The next write starts a new thread.
+     */
     private lost(worker: Worker, err: Error): void {
         if (this.worker !== worker) return
         this.worker = undefined
@@ -302,9 +325,16 @@ export class WriterThread {
         for (const w of this.readyWaiters.splice(0)) w.reject(err)
         if (this.closing) return
         this.hooks.onError?.(err)
-        const refused = commitFailed()
-        for (const waiting of this.inflight.values()) for (const w of waiting) w.reject(refused)
+        const unanswered = [...this.inflight.values()].flat()
+        const decidable = this.answeredSeq !== undefined && this.recoveries.size === 0
+        const after = this.answeredSeq
         this.inflight.clear()
+        this.recoveries.clear()
+        this.answeredSeq = undefined // the new thread says it when it opens
+        if (!decidable) {
+            const unknown = writeOutcomeUnknown()
+            for (const w of unanswered) w.reject(unknown)
+        } else if (unanswered.length) this.recover(unanswered, after!)
         // a new thread moves what the lost one journaled when it starts; the reads waiting learn when from it
         if (this.compaction) this.askToCompact()
         // what waited for the lost thread's answer goes to a new one
@@ -312,6 +342,16 @@ export class WriterThread {
             this.scheduled = true
             setImmediate(this.sendSoon)
         }
+    }
+
+    /** Sends a lost thread's unanswered writes to a new one, before anything else (lost()). */
+    private recover(writes: (WriteRequest & Waiting)[], afterSeq: number): void {
+        const worker = this.started()
+        const id = this.nextId++
+        this.inflight.set(id, writes)
+        this.recoveries.add(id)
+        worker.ref()
+        this.toThread({ kind: "write", id, nowMs: this.now(), writes: packWrites(writes), recoverAfterSeq: afterSeq })
     }
 
     /** Sends what is queued, lets the thread commit it and close its connection, and waits for it to end. */
