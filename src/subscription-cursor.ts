@@ -46,6 +46,12 @@ export class SubscriptionCursor {
      * of a subscription still on the wire when the same token subscribed again, then replayed)
      */
     private handledSeq = -1
+    /**
+     * (bySeq) the cursor a cut replay by `since` was read at (its acknowledgement's `next_after`, beside
+     * `next_since`): the rest of that replay is asked for up to it (`since` with `after` = it), and what came
+     * after it by `after` once that rest is handled, so a backfill written while the replay is paged is not missed
+     */
+    private boundSeq: number | undefined
 
     /**
      * `sinceAt`: replay after this `at` (the last one handled before a restart, or what the user asked for).
@@ -73,11 +79,11 @@ export class SubscriptionCursor {
         this.replayOwed = 0
         this.nextSince = undefined
         const params: CursorParams = {}
-        if (this.bySeq && this.seq !== undefined && this.sinceOwed === 0) params["after"] = this.seq
+        if (this.bySeq && this.seq !== undefined && this.sinceOwed === 0 && this.boundSeq === undefined) params["after"] = this.seq
         else {
             const since = this.lastAt !== undefined ? this.lastAt : this.anchorSince
             if (since !== undefined) params["since"] = since
-            if (this.bySeq) params["after"] = "latest"
+            if (this.bySeq) params["after"] = this.boundSeq !== undefined ? this.boundSeq : "latest"
         }
         if (this.limit !== undefined) params["limit"] = this.limit
         return params
@@ -90,9 +96,16 @@ export class SubscriptionCursor {
             this.seq = body["seq"]
             this.sinceOwed = typeof body["replayed"] === "number" ? body["replayed"] : 0
         }
-        if (!body || body["truncated"] !== true || (typeof body["next_since"] !== "string" && typeof body["next_after"] !== "number")) return "live"
-        // a cut replay by `seq`: its pushes move the cursor to next_after (the last of them)
+        if (!body || body["truncated"] !== true || (typeof body["next_since"] !== "string" && typeof body["next_after"] !== "number")) {
+            // live; with a replay by `since` still to handle and a server that bounds one (next_after), a link lost
+            // before it is handled resumes with its rest up to that cursor
+            this.boundSeq = this.bySeq && this.sinceOwed > 0 && body && typeof body["next_after"] === "number" ? body["next_after"] : undefined
+            return "live"
+        }
+        // a cut replay by `seq`: its pushes move the cursor to next_after (the last of them); by `since` with
+        // next_after: the rest of it is bounded by that cursor (boundSeq), until a replay of that rest is not cut
         this.nextSince = body["next_since"]
+        if (this.bySeq && typeof body["next_since"] === "string" && typeof body["next_after"] === "number") this.boundSeq = body["next_after"]
         const replayed = body["replayed"]
         this.replayOwed = typeof replayed === "number" && replayed > 0 ? replayed : 0
         if (this.replayOwed > 0) return "replaying"
@@ -107,8 +120,10 @@ export class SubscriptionCursor {
         if (typeof seq === "number") {
             // a push by commit order moves the cursor, a backfill (an older `at`) included (on one datastream, `oneStream`,
             // not handled: an actuator's state follows the newest `at`, as the current value does); one of a replay by `at` does not
-            if (this.sinceOwed > 0) this.sinceOwed--
-            else {
+            if (this.sinceOwed > 0) {
+                // the last push of a live subscription's replay by `since`: from now on by `after`
+                if (--this.sinceOwed === 0 && this.replayOwed === 0) this.boundSeq = undefined
+            } else {
                 this.seq = seq
                 inOrder = true
             }
@@ -127,6 +142,8 @@ export class SubscriptionCursor {
     /** Everything up to `next_since` is in: the next subscribe starts there (unless a newer `at` was handled). */
     private caughtUp() {
         const next = this.nextSince
+        // the rest of a bounded replay by `since` is handled (no next_since): from now on by `after`
+        if (next === undefined) this.boundSeq = undefined
         if (next !== undefined && (this.lastAt === undefined || textAfter(next, this.lastAt))) {
             this.lastAt = next
             this.lastKey = undefined

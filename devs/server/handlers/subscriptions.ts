@@ -28,11 +28,9 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
         sinceMs = parseTime(ctx.params.since)
         if (sinceMs === undefined) throw unprocessable("E_BAD_PARAM", "since must be an `at` as the server wrote it (ISO-8601) or ms since the epoch")
     }
+    // [P§8] both: `"after":"latest"` (a first subscribe that wants history from a time, then pushes with `seq`), or
+    // the `next_after` a cut replay by `since` gave (the rest of that replay, up to that cursor)
     const afterSeq = afterParam(ctx.params.after)
-    // [P§8] both: only `"after":"latest"` (a first subscribe that wants history from a time, then pushes with `seq`)
-    if (typeof afterSeq === "number" && sinceMs !== undefined) {
-        throw unprocessable("E_BAD_PARAM", 'give since or after, not both (save "after":"latest"): after (a push\'s seq) replays every change after it, backfills included')
-    }
     // [P§8] the most datapoints one replay may send: a device sizes it by its memory
     const limit = intParam(ctx.params, "limit", 1, MAX_REPLAY_POINTS, MAX_REPLAY_POINTS, "E_BAD_PARAM", "the rest follows on resubscribing with next_since")!
     let timeoutMs: number | undefined

@@ -120,8 +120,9 @@ export interface SubscribeRequest extends SubscriptionSpec {
     sinceMs?: number
     /**
      * [P§8] `after`: replay the datapoints written after the change with this sequence number first, in commit
-     * order, and push with `seq` ("latest": no replay, only the cursor); with sinceMs only "latest": the replay
-     * after sinceMs, then live with `seq`s
+     * order, and push with `seq` ("latest": no replay, only the cursor). With sinceMs, "latest": the replay
+     * after sinceMs, then live with `seq`s; a number (the `next_after` of a cut replay by `at`): the rest of that
+     * replay, the points after sinceMs with a seq up to it, after which the client goes on with `after` = it
      */
     afterSeq?: number | "latest"
     /** the most datapoints the replay sends */
@@ -135,7 +136,10 @@ export interface Subscribed {
      * the acknowledgement's body: set when the replay was cut (the subscription is then not live), or for a
      * subscription made with `after`: the cursor to resubscribe from while no push came (`seq`)
      */
-    body?: { replayed: number; truncated: true; next_since: string } | { replayed: number; truncated: true; next_after: number } | { seq: number; replayed?: number }
+    body?:
+        | { replayed: number; truncated: true; next_since: string; next_after?: number }
+        | { replayed: number; truncated: true; next_after: number; seq?: number }
+        | { seq: number; replayed?: number; next_after?: number }
     /** Run right after the acknowledgement is queued: the replay's pushes, then live (and the timeout starts). */
     start(): void
 }
@@ -291,7 +295,7 @@ export class Hub {
             replay =
                 req.sinceMs === undefined
                     ? await readSeqReplay(this.deps.store, req.feed, req.stream, req.afterSeq === "latest" ? undefined : req.afterSeq, req.limit)
-                    : await readReplay(this.deps.store, req.feed, req.stream, req.sinceMs, req.limit)
+                    : await readReplay(this.deps.store, req.feed, req.stream, req.sinceMs, req.limit, typeof req.afterSeq === "number" ? req.afterSeq : undefined)
         } catch (e) {
             this.forget(sub)
             // the subscription it replaced is gone with it (live changes went to this one): its end is said, as every end is
@@ -312,9 +316,22 @@ export class Hub {
                     start: () => target.deliver(events.map((ev) => pushHead(req.token) + seqPushTail(ev))),
                 }
             }
+            // with `after`: the cursor the rest of it is bounded by (the first cut's snapshot), so that what is
+            // committed while the client pages, a backfill older than next_since included, comes by `after`
+            const bound = req.afterSeq === undefined ? undefined : typeof req.afterSeq === "number" ? req.afterSeq : replay.highSeq
             return {
-                body: { replayed: events.length, truncated: true, next_since: isoOf(last.atMs) },
+                body: bound === undefined ? { replayed: events.length, truncated: true, next_since: isoOf(last.atMs) } : { replayed: events.length, truncated: true, next_since: isoOf(last.atMs), next_after: bound },
                 start: () => target.deliver(events.map((ev) => pushLine(req.token, ev))),
+            }
+        }
+        if (req.sinceMs !== undefined && typeof req.afterSeq === "number") {
+            // [P§8] the rest of a replay by `at` bounded by a cursor is all here: not live; the client handles these
+            // (their seqs are not in commit order: they do not move its cursor) and goes on with `after` = the cursor
+            this.forget(sub)
+            const bound = req.afterSeq
+            return {
+                body: { seq: bound, replayed: events.length, truncated: true, next_after: bound },
+                start: () => target.deliver(events.map((ev) => pushHead(req.token) + seqPushTail(ev))),
             }
         }
         // [P§8] `after`: the cursor to keep until a push moves it (every change of the feed up to it is replayed or
@@ -323,7 +340,9 @@ export class Hub {
         let body: Subscribed["body"]
         if (req.afterSeq !== undefined) {
             const seq = Math.max(replay.highSeq, last?.seq ?? 0)
-            body = req.sinceMs === undefined ? { seq } : { seq, replayed: events.length }
+            // with `since`: also the `after` to resume with, beside `since`, should the link go before the replay is
+            // handled (next_after: the rest of the replay up to this cursor, then by `after`)
+            body = req.sinceMs === undefined ? { seq } : { seq, replayed: events.length, next_after: seq }
         }
         return { body, start: () => (sub.goLive(events, replay.seen), startTimer()) }
     }

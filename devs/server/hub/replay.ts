@@ -35,12 +35,20 @@ export interface ReplayRead {
  * When more than `limit` points share the first `at` (datastreams of a feed written at one time), all of them
  * go, however many: next_since is a time, so a cut inside that `at` would lose the rest for good (it did past
  * MAX_REPLAY_POINTS: 1200 datastreams written at one `at` replayed 1000). Their number is bounded by the
- * feed's datastreams, one point each; one answer of any size goes out whole (session.ts).
+ * feed's datastreams, one point each; one answer of any size goes out whole (session.ts). `throughSeq`: only the
+ * points with a seq up to it (Store.replay).
  */
-export async function readReplay(store: Pick<Store, "replay">, feed: number, stream: string | undefined, sinceMs: number, limit: number): Promise<ReplayRead & { highSeq: number }> {
+export async function readReplay(
+    store: Pick<Store, "replay">,
+    feed: number,
+    stream: string | undefined,
+    sinceMs: number,
+    limit: number,
+    throughSeq?: number,
+): Promise<ReplayRead & { highSeq: number }> {
     let read = limit + 1
     for (;;) {
-        const r = await store.replay(feed, stream, sinceMs, read)
+        const r = await store.replay(feed, stream, sinceMs, read, throughSeq)
         const cut = cutReplay(r.points, limit)
         if (cut) return { ...cut, seen: r.seen, highSeq: r.highSeq }
         // every point read shares the first `at`: all of them, if that was all there is; else read further

@@ -1289,14 +1289,14 @@ export class PostgresStore implements StoreEngine {
         return n
     }
 
-    async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<SeqReplay> {
+    async replay(feed: number, stream: string | undefined, afterMs: number, limit: number, throughSeq = Number.MAX_SAFE_INTEGER): Promise<SeqReplay> {
         // one statement, one snapshot: the points, the feed's highest seq (as replayAfterSeq) and the snapshot they were read in (Replay.seen)
-        const filter = stream === undefined ? "feed = $1 AND at_ms > $2" : "feed = $1 AND at_ms > $2 AND stream = $4"
+        const filter = stream === undefined ? "feed = $1 AND at_ms > $2 AND seq <= $4" : "feed = $1 AND at_ms > $2 AND seq <= $4 AND stream = $5"
         const rows = await this.rows<{ stream: string | null; at_ms: number | null; value: string | null; seq: number | null; snapshot: string | null }>(
             `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT max(seq) FROM datapoints WHERE feed = $1) AS seq, pg_current_snapshot()::text AS snapshot
              UNION ALL
              (SELECT stream, at_ms, value, seq, NULL FROM datapoints WHERE ${filter} ORDER BY at_ms, stream LIMIT $3)`,
-            stream === undefined ? [feed, afterMs, limit] : [feed, afterMs, limit, stream],
+            stream === undefined ? [feed, afterMs, limit, throughSeq] : [feed, afterMs, limit, throughSeq, stream],
         )
         const head = rows.find((r) => r.snapshot !== null)!
         const visible = snapshotOf(head.snapshot!)

@@ -345,11 +345,11 @@ export class SqliteStore implements StoreEngine {
                 "SELECT at_ms, value FROM datapoints WHERE feed = ? AND stream = ? ORDER BY at_ms DESC LIMIT 1",
             ),
             setCurrent: db.prepare("UPDATE datastreams SET current_value = ?, at_ms = ? WHERE feed = ? AND id = ?"),
-            replayFeed: db.prepare<[number, number, number], PointRow>(
-                "SELECT stream, at_ms, value, seq FROM datapoints WHERE feed = ? AND at_ms > ? ORDER BY at_ms, stream LIMIT ?",
+            replayFeed: db.prepare<[number, number, number, number], PointRow>(
+                "SELECT stream, at_ms, value, seq FROM datapoints WHERE feed = ? AND at_ms > ? AND seq <= ? ORDER BY at_ms, stream LIMIT ?",
             ),
-            replayStream: db.prepare<[number, string, number, number], PointRow>(
-                "SELECT stream, at_ms, value, seq FROM datapoints WHERE feed = ? AND stream = ? AND at_ms > ? ORDER BY at_ms LIMIT ?",
+            replayStream: db.prepare<[number, string, number, number, number], PointRow>(
+                "SELECT stream, at_ms, value, seq FROM datapoints WHERE feed = ? AND stream = ? AND at_ms > ? AND seq <= ? ORDER BY at_ms LIMIT ?",
             ),
             replayFeedAfterSeq: db.prepare<[number, number, number], PointRow>(
                 "SELECT stream, at_ms, value, seq FROM datapoints INDEXED BY datapoints_by_feed_seq WHERE feed = ? AND seq > ? ORDER BY seq LIMIT ?",
@@ -661,14 +661,14 @@ export class SqliteStore implements StoreEngine {
         return n
     }
 
-    async replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<SeqReplay> {
+    async replay(feed: number, stream: string | undefined, afterMs: number, limit: number, throughSeq = Number.MAX_SAFE_INTEGER): Promise<SeqReplay> {
         await this.visible()
         // one read transaction: the high-water mark is that of the snapshot the points come from, and it is
         // the compacted one: `datapoints` holds every point up to it and none after; a point still in the
         // journal (journaled after the compaction visible() asked for) is not in the replay and is sent
         // live (its seq is above the mark)
         const { rows, highWaterSeq } = this.db.transaction(() => ({
-            rows: stream === undefined ? this.stmt.replayFeed.all(feed, afterMs, limit) : this.stmt.replayStream.all(feed, stream, afterMs, limit),
+            rows: stream === undefined ? this.stmt.replayFeed.all(feed, afterMs, throughSeq, limit) : this.stmt.replayStream.all(feed, stream, afterMs, throughSeq, limit),
             highWaterSeq: this.stmt.compactedSeq.get()!,
         }))()
         return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq }

@@ -297,9 +297,11 @@ export interface Store {
     deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number>
     /**
      * datapoints of the feed (or one stream) with at > afterMs, oldest first, at most `limit`; with the feed's
-     * cursor in the same snapshot (a subscribe with both `since` and `after: "latest"` [P§8])
+     * cursor in the same snapshot (a subscribe with both `since` and `after: "latest"` [P§8]). `throughSeq`: only
+     * those with seq <= it (the rest of a replay by `at` cut at that cursor: a subscribe with `since` and a
+     * numeric `after`, whose later changes come by `after` [P§8])
      */
-    replay(feed: number, stream: string | undefined, afterMs: number, limit: number): Promise<SeqReplay>
+    replay(feed: number, stream: string | undefined, afterMs: number, limit: number, throughSeq?: number): Promise<SeqReplay>
     /**
      * [P§8] The datapoints of the feed (or one stream) written after the change whose sequence number is
      * `afterSeq` (seq > afterSeq), in commit order (seq), at most `limit`; none when `afterSeq` is undefined
