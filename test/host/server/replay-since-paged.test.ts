@@ -108,7 +108,7 @@ async function linkLostInReplay(s: TestServer): Promise<void> {
     const resource = `/feeds/${feed}`
     const cursor = new SubscriptionCursor(iso(S), undefined, false, true)
     const got: string[] = []
-    const handle = (p: { status: number; body: any }) => {
+    const handle = (p: { status: number; body?: any }) => {
         const { deliver, caughtUp } = cursor.push(p.status, p.body)
         if (deliver) got.push(p.body.current_value)
         return caughtUp
