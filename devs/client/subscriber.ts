@@ -19,8 +19,11 @@ import { StampOverlap } from "./stamp-overlap.ts"
 
 export type SubscriberEvent =
     | { kind: "subscribed"; session: string; since?: string }
-    /** [P§8] the since asked for is older than the server's retention: datapoints before retainedFrom may be gone */
-    | { kind: "gap"; retainedFrom: string }
+    /**
+     * [P§8] the since asked for is older than the server's retention: datapoints before retainedFrom (an `at`) may be
+     * gone; or (`bySeq`) the retention deleted points written after the cursor: retainedFrom is the first seq still held
+     */
+    | { kind: "gap"; retainedFrom: string; bySeq?: boolean }
     | { kind: "link"; state: LinkState }
     | { kind: "lost"; error: ClientError }
     | { kind: "retrying"; delayMs: number; attempt: number }
@@ -86,7 +89,7 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
                     const onAck = (ack: Response) => {
                         // at once: the pushes of a cut replay follow in the same chunk
                         const outcome = cursor.acknowledged(ack.body)
-                        if (ack.body?.retention_gap === true) o.onEvent?.({ kind: "gap", retainedFrom: String(ack.body.retained_from) })
+                        if (ack.body?.retention_gap === true) o.onEvent?.({ kind: "gap", retainedFrom: String(ack.body.retained_from), bySeq: typeof ack.body.retained_from === "number" })
                         if (outcome === "live") resolveLive(firstSince)
                         else if (outcome === "resubscribe") subscribe(true)
                     }

@@ -62,6 +62,7 @@ export const subCommand: ClientCommand = {
             },
             onEvent(e) {
                 if (e.kind === "subscribed") note(`subscribed to ${resource} (session ${e.session}${e.since ? ", replaying after " + e.since : ""})`)
+                else if (e.kind === "gap" && e.bySeq) note(`the replay starts at seq ${e.retainedFrom}: datapoints written after the last one handled were past the server's retention and are missing`)
                 else if (e.kind === "gap") note(`the replay starts at ${e.retainedFrom}: datapoints before it are past the server's retention and may be missing`)
                 else if (e.kind === "lost") note(`connection lost: ${e.error.message}`)
                 else if (e.kind === "retrying") note(`reconnecting in ${e.delayMs} ms (attempt ${e.attempt})`)

@@ -23,7 +23,7 @@ import type { Store, StoredPoint } from "../storage/store.ts"
 import { isoOf } from "../time.ts"
 import { Fanout, type FanoutClock, type FanoutLimits, type Reservation } from "./fanout.ts"
 import { ChangeBatch, pushHead, pushLine, seqPushTail, type ChangeEvent } from "./push.ts"
-import { readReplay, readSeqReplay, type ReplayRead } from "./replay.ts"
+import { readReplay, readSeqReplay, type ReplayRead, type RetentionGap } from "./replay.ts"
 import { CommitOrder } from "./commit-order.ts"
 import { finalPushLine, Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
 import { WheelTimer, type TimerWheel } from "../timer-wheel.ts"
@@ -138,8 +138,8 @@ export interface Subscribed {
      */
     body?:
         | { replayed: number; truncated: true; next_since: string; next_after?: number }
-        | { replayed: number; truncated: true; next_after: number; seq?: number }
-        | { seq: number; replayed?: number; next_after?: number }
+        | ({ replayed: number; truncated: true; next_after: number; seq?: number } & Partial<RetentionGap>)
+        | ({ seq: number; replayed?: number; next_after?: number } & Partial<RetentionGap>)
     /** Run right after the acknowledgement is queued: the replay's pushes, then live (and the timeout starts). */
     start(): void
 }
@@ -289,7 +289,7 @@ export class Hub {
         }
         if (req.sinceMs === undefined && req.afterSeq === undefined) return { start: () => (sub.goLive([]), startTimer()) }
 
-        let replay: ReplayRead & { highSeq: number }
+        let replay: ReplayRead & { highSeq: number; gap?: RetentionGap }
         try {
             // [P§8] `since` with `after: "latest"`: the replay by `at`, then live with `seq`s from the snapshot's cursor on
             replay =
@@ -312,7 +312,7 @@ export class Hub {
             this.forget(sub)
             if (req.sinceMs === undefined) {
                 return {
-                    body: { replayed: events.length, truncated: true, next_after: last.seq },
+                    body: { replayed: events.length, truncated: true, next_after: last.seq, ...replay.gap },
                     start: () => target.deliver(events.map((ev) => pushHead(req.token) + seqPushTail(ev))),
                 }
             }
@@ -342,7 +342,7 @@ export class Hub {
             const seq = Math.max(replay.highSeq, last?.seq ?? 0)
             // with `since`: also the `after` to resume with, beside `since`, should the link go before the replay is
             // handled (next_after: the rest of the replay up to this cursor, then by `after`)
-            body = req.sinceMs === undefined ? { seq } : { seq, replayed: events.length, next_after: seq }
+            body = req.sinceMs === undefined ? { seq, ...replay.gap } : { seq, replayed: events.length, next_after: seq }
         }
         return { body, start: () => (sub.goLive(events, replay.seen), startTimer()) }
     }

@@ -68,8 +68,20 @@ export async function readSeqReplay(
     stream: string | undefined,
     afterSeq: number | undefined,
     limit: number,
-): Promise<ReplayRead & { highSeq: number }> {
+): Promise<ReplayRead & { highSeq: number; gap?: RetentionGap }> {
     const r = await store.replayAfterSeq(feed, stream, afterSeq, limit + 1)
     const truncated = r.points.length > limit
-    return { points: truncated ? r.points.slice(0, limit) : r.points, truncated, seen: r.seen, highSeq: r.highSeq }
+    const points = truncated ? r.points.slice(0, limit) : r.points
+    // [P§8] the retention deleted points written after the client's cursor: the replay starts later than asked
+    const gap = afterSeq !== undefined && (r.trimmedSeq ?? 0) > afterSeq ? { retention_gap: true as const, retained_from: points.length ? points[0].seq : r.highSeq } : undefined
+    return { points, truncated, seen: r.seen, highSeq: r.highSeq, gap }
+}
+
+/**
+ * [P§8] What the acknowledgement of a subscribe with `after` adds when the retention deleted points written after
+ * that cursor: `retained_from`, the first seq the replay brings (the acknowledgement's cursor when it brings none).
+ */
+export interface RetentionGap {
+    retention_gap: true
+    retained_from: number
 }

@@ -199,6 +199,15 @@ export const MIGRATIONS: string[] = [
     // order (hub/commit-order.ts), those written with their own `at` too
     `ALTER TABLE feeds ADD COLUMN last_seq BIGINT;
     UPDATE feeds SET last_seq = d.top FROM (SELECT feed, max(seq) AS top FROM datapoints GROUP BY feed) d WHERE feeds.id = d.feed;`,
+    // [P§8] per datastream, the highest seq the retention deleted, in the statement that deleted it: a subscribe
+    // with `after` below it is told that points after its cursor are gone (retention_gap). A table of its own,
+    // which no batch of writes locks (a prune meeting a batch on a datastream's row could deadlock with it)
+    `CREATE TABLE retention_trims (
+        feed BIGINT NOT NULL,
+        stream TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        PRIMARY KEY (feed, stream)
+    );`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -1309,20 +1318,23 @@ export class PostgresStore implements StoreEngine {
     }
 
     async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {
-        // one statement, one snapshot: the points, the feed's highest seq and the snapshot (Replay.seen). A
-        // feed's seqs are drawn under its row lock (applyBatch), which a batch holds until it commits: one
-        // still committing drew its seqs after every visible one, so it is above highSeq and not seen
+        // one statement, one snapshot: the points, the feed's highest seq, what the retention deleted (trimmed)
+        // and the snapshot (Replay.seen). A feed's seqs are drawn under its row lock (applyBatch), which a batch
+        // holds until it commits: one still committing drew its seqs after every visible one, so it is above
+        // highSeq and not seen
         const filter = stream === undefined ? "feed = $1 AND seq > $2" : "feed = $1 AND seq > $2 AND stream = $4"
-        const rows = await this.rows<{ stream: string | null; at_ms: number | null; value: string | null; seq: number | null; snapshot: string | null }>(
-            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT max(seq) FROM datapoints WHERE feed = $1) AS seq, pg_current_snapshot()::text AS snapshot
+        const trims = stream === undefined ? "feed = $1" : "feed = $1 AND stream = $4"
+        const rows = await this.rows<{ stream: string | null; at_ms: number | null; value: string | null; seq: number | null; trimmed: number | null; snapshot: string | null }>(
+            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT max(seq) FROM datapoints WHERE feed = $1) AS seq,
+                    (SELECT max(seq) FROM retention_trims WHERE ${trims}) AS trimmed, pg_current_snapshot()::text AS snapshot
              UNION ALL
-             (SELECT stream, at_ms, value, seq, NULL FROM datapoints WHERE ${filter} ORDER BY seq LIMIT $3)`,
+             (SELECT stream, at_ms, value, seq, NULL, NULL FROM datapoints WHERE ${filter} ORDER BY seq LIMIT $3)`,
             stream === undefined ? [feed, afterSeq ?? Number.MAX_SAFE_INTEGER, limit] : [feed, afterSeq ?? Number.MAX_SAFE_INTEGER, limit, stream],
         )
         const head = rows.find((r) => r.snapshot !== null)!
         const visible = snapshotOf(head.snapshot!)
         const points = rows.filter((r) => r.snapshot === null).map((r) => ({ stream: r.stream!, atMs: r.at_ms!, value: r.value!, seq: r.seq! }))
-        return { points, seen: (ch: CommitRef) => ch.txn !== undefined && visible(ch.txn), highSeq: head.seq ?? 0 }
+        return { points, seen: (ch: CommitRef) => ch.txn !== undefined && visible(ch.txn), highSeq: head.seq ?? 0, trimmedSeq: head.trimmed ?? 0 }
     }
 
     recordCommitsAs(process: string): void {
@@ -1341,7 +1353,21 @@ export class PostgresStore implements StoreEngine {
 
     async prune(beforeMs: number): Promise<number> {
         let n = 0
-        for (const { id } of await this.rows<{ id: number }>("SELECT id FROM feeds")) n += await this.deleteInChunks("feed = $1 AND at_ms < $2", [id, beforeMs])
+        for (const { id } of await this.rows<{ id: number }>("SELECT id FROM feeds")) {
+            for (;;) {
+                if (this.closed) return n
+                // one statement: the chunk and what it deleted from each datastream (SeqReplay.trimmedSeq)
+                const [{ deleted }] = await this.rows<{ deleted: number }>(
+                    `WITH gone AS (DELETE FROM datapoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM datapoints WHERE feed = $1 AND at_ms < $2 LIMIT ${PRUNE_CHUNK_ROWS})) RETURNING stream, seq),
+                     raised AS (INSERT INTO retention_trims (feed, stream, seq) SELECT $1, stream, max(seq) FROM gone GROUP BY stream
+                                ON CONFLICT (feed, stream) DO UPDATE SET seq = GREATEST(retention_trims.seq, excluded.seq))
+                     SELECT count(*)::int AS deleted FROM gone`,
+                    [id, beforeMs],
+                )
+                n += deleted
+                if (deleted < PRUNE_CHUNK_ROWS) break
+            }
+        }
         return n
     }
 

@@ -160,6 +160,15 @@ export const MIGRATIONS: string[] = [
     // 10: [P§8] a replay by sequence number (`after`): a feed's points in commit order, backfills included
     // (a point whose `at` is older than others'), without reading the whole feed
     `CREATE INDEX datapoints_by_feed_seq ON datapoints (feed, seq);`,
+    // 11: [P§8] per datastream, the highest seq the retention deleted, in the transaction that deleted it: a
+    // subscribe with `after` below it is told that points after its cursor are gone (retention_gap). A table
+    // of its own: nothing else writes it
+    `CREATE TABLE retention_trims (
+        feed INTEGER NOT NULL,
+        stream TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (feed, stream)
+    ) WITHOUT ROWID;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -365,10 +374,16 @@ export class SqliteStore implements StoreEngine {
                 `DELETE FROM datapoints WHERE (feed, stream, at_ms) IN
                    (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? AND stream = ? LIMIT ${PRUNE_CHUNK_ROWS})`,
             ),
-            pruneChunk: db.prepare(
+            pruneChunk: db.prepare<[number, number], { stream: string; seq: number }>(
                 `DELETE FROM datapoints WHERE (feed, stream, at_ms) IN
-                   (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? AND at_ms < ? LIMIT ${PRUNE_CHUNK_ROWS})`,
+                   (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? AND at_ms < ? LIMIT ${PRUNE_CHUNK_ROWS})
+                 RETURNING stream, seq`,
             ),
+            raiseTrimmed: db.prepare<[number, string, number]>(
+                "INSERT INTO retention_trims (feed, stream, seq) VALUES (?, ?, ?) ON CONFLICT (feed, stream) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            ),
+            feedTrimmed: db.prepare<[number], number | null>("SELECT MAX(seq) FROM retention_trims WHERE feed = ?").pluck(),
+            streamTrimmed: db.prepare<[number, string], number>("SELECT seq FROM retention_trims WHERE feed = ? AND stream = ?").pluck(),
             feedIds: db.prepare<[], { id: number }>("SELECT id FROM feeds"),
             keys: db.prepare<[], SqliteKeyRow>("SELECT * FROM api_keys ORDER BY created_ms, id"),
             insertKey: db.prepare(
@@ -677,18 +692,27 @@ export class SqliteStore implements StoreEngine {
     async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {
         await this.visible()
         // as replay(): one snapshot, the compacted high-water mark its cursor (seqs are the writer's, in commit order)
-        const { rows, highWaterSeq } = this.db.transaction(() => ({
+        const { rows, highWaterSeq, trimmedSeq } = this.db.transaction(() => ({
             rows:
                 afterSeq === undefined ? [] : stream === undefined ? this.stmt.replayFeedAfterSeq.all(feed, afterSeq, limit) : this.stmt.replayStreamAfterSeq.all(feed, afterSeq, stream, limit),
             highWaterSeq: this.stmt.compactedSeq.get()!,
+            trimmedSeq: (stream === undefined ? this.stmt.feedTrimmed.get(feed) : this.stmt.streamTrimmed.get(feed, stream)) ?? 0,
         }))()
-        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq }
+        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq, trimmedSeq }
     }
 
     async prune(beforeMs: number): Promise<number> {
         await this.visible()
         let n = 0
-        for (const { id } of this.stmt.feedIds.all()) n += await this.deleteInChunks(() => this.stmt.pruneChunk.run(id, beforeMs).changes)
+        // each chunk with what it deleted from each datastream (SeqReplay.trimmedSeq), in one transaction
+        const chunk = this.db.transaction((feed: number): number => {
+            const gone = this.stmt.pruneChunk.all(feed, beforeMs)
+            const top = new Map<string, number>()
+            for (const g of gone) top.set(g.stream, Math.max(top.get(g.stream) ?? 0, g.seq))
+            for (const [stream, seq] of top) this.stmt.raiseTrimmed.run(feed, stream, seq)
+            return gone.length
+        })
+        for (const { id } of this.stmt.feedIds.all()) n += await this.deleteInChunks(() => chunk.immediate(id))
         return n
     }
 

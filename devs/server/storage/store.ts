@@ -147,6 +147,11 @@ export interface SeqReplay extends Replay {
      * (Replay.seen says false: it is pushed live).
      */
     highSeq: number
+    /**
+     * (replayAfterSeq) the highest seq the retention deleted from the feed (or the stream), 0 for none, in the
+     * same snapshot: a replay after a seq below it misses what was deleted [P§8] (retention_gap)
+     */
+    trimmedSeq?: number
 }
 
 /**
