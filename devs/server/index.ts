@@ -179,7 +179,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         const listeners = [...new Set([w.deviceListener, w.tlsServer, w.appListener, w.appServer, w.httpServer, ...(w.tcpServer ? [w.tcpServer] : [])])]
         let closing: Promise<void> | undefined
         const close = () =>
-            (closing ??= (background.stop(), shutDown({ listeners, httpServer: w.httpServer, ws: w.ws, sessions: w.sessions, hub: w.hub, store, fleet, bus, directory: w.directory, log })))
+            (closing ??= (background.stop(), shutDown({ listeners, httpServer: w.httpServer, httpRequests: w.httpRequests, ws: w.ws, sessions: w.sessions, hub: w.hub, store, fleet, bus, directory: w.directory, log })))
 
         const attachWire = (wire: Wire) => {
             const session = new Session(w.sessionDeps, wire)

@@ -7,6 +7,7 @@ import type { Fleet } from "./fleet/fleet.ts"
 import type { Bus, SessionDirectory } from "./bus/bus.ts"
 import type { Hub } from "./hub/index.ts"
 import { jitteredRetryMs } from "./listeners/admission.ts"
+import type { HttpRequestsInFlight } from "./listeners/http.ts"
 import type { WsListener } from "./listeners/ws.ts"
 import type { Logger } from "./log.ts"
 import type { Session } from "./session.ts"
@@ -21,6 +22,8 @@ export interface Running {
     /** every listening server (device port, app port and the HTTPS server behind its front, plain TCP) */
     listeners: net.Server[]
     httpServer: http.Server
+    /** the HTTP requests being answered: let finish as the connections' are */
+    httpRequests: Pick<HttpRequestsInFlight, "count">
     ws: WsListener
     sessions: Set<Session>
     hub: Hub
@@ -44,7 +47,8 @@ export async function shutDown(r: Running): Promise<void> {
     // 2. let requests in flight finish (their writes commit, their acknowledgements go out)
     // on the monotonic clock, as the push drain below: a step of the wall clock must not cut the drain short
     const deadline = performance.now() + SHUTDOWN_DRAIN_MS
-    while ([...r.sessions].some((s) => s.inflight > 0) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
+    const inFlight = () => r.httpRequests.count > 0 || [...r.sessions].some((s) => s.inflight > 0)
+    while (inFlight() && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5))
     // what was acknowledged is pushed before the connections close (bounded: each feed owes at most MAX_OWED_PUSHES_PER_FEED)
     r.hub.drain(performance.now() + SHUTDOWN_DRAIN_MS)
     // 3. the final notice [P§6], with a jittered reconnect hint

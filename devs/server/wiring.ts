@@ -21,7 +21,7 @@ import { createTlsFront, type AppScheme } from "./listeners/app-port.ts"
 import { PendingHandshakes } from "./listeners/handshakes.ts"
 import { HttpConnections } from "./listeners/http-connections.ts"
 import type { CorsPolicy } from "./listeners/cors.ts"
-import { createHttpListener } from "./listeners/http.ts"
+import { createHttpListener, HttpRequestsInFlight } from "./listeners/http.ts"
 import { createProxyFront, type ProxyFrontOptions } from "./listeners/proxy-front.ts"
 import { createTcpListener, createTlsListener, untrustedDeviceSocket } from "./listeners/tls.ts"
 import { WsListener } from "./listeners/ws.ts"
@@ -108,6 +108,8 @@ export interface Wired {
     /** what listens on the app port: appServer, or the PROXY protocol front before it */
     appListener: net.Server
     httpServer: http.Server
+    /** its requests being answered (the shutdown waits for them) */
+    httpRequests: HttpRequestsInFlight
     ws: WsListener
     /** the plain-TCP development port, when asked for */
     tcpServer?: net.Server
@@ -242,9 +244,11 @@ export function wireServer(f: Foundations): Wired {
         },
     )
     metrics.sampleOnRender(() => metrics.httpConnectionsOpen.set({}, httpConnections.open))
+    const httpRequests = new HttpRequestsInFlight()
     const httpServer: http.Server = createHttpListener(
         {
             connections: httpConnections,
+            inFlight: httpRequests,
             router,
             metrics,
             log,
@@ -287,5 +291,5 @@ export function wireServer(f: Foundations): Wired {
           )
         : appServer
     const tcpServer = opts.insecureTcpPort === undefined ? undefined : createTcpListener(sessionDeps, maxConnections)
-    return { hub, sessions, directory, sessionDeps, tlsServer, deviceListener, appServer, appListener, httpServer, ws, tcpServer }
+    return { hub, sessions, directory, sessionDeps, tlsServer, deviceListener, appServer, appListener, httpServer, httpRequests, ws, tcpServer }
 }

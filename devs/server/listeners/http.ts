@@ -37,6 +37,28 @@ export interface HttpListenerDeps {
     extraHandlers: HttpHandler[]
     /** origins whose pages may call the port from a browser (--cors-origins); undefined: none */
     cors?: CorsPolicy
+    /** the requests being answered, which a shutdown lets finish (shutdown.ts) */
+    inFlight?: HttpRequestsInFlight
+}
+
+/**
+ * HTTP requests being answered, from their headers until their response finished or their connection closed: a
+ * shutdown lets them finish, as it does the connections' (it counted those only, so a REST write in flight met
+ * the closed store and was refused).
+ */
+export class HttpRequestsInFlight {
+    count = 0
+
+    began(res: ServerResponse): void {
+        this.count++
+        let done = false
+        const end = () => {
+            if (!done) (done = true), this.count--
+        }
+        // "finish" too: the response answerWithoutUpgrade makes for a socket Node detached emits no "close"
+        res.once("finish", end)
+        res.once("close", end)
+    }
 }
 
 const REST_PREFIX = "/v2"
@@ -233,6 +255,7 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
     // requireHostHeader off: a request without Host (HTTP/1.1 wants one; we serve no virtual hosts) gets our
     // coded answer, not Node's bare 400 with an empty body
     const handler = async (req: IncomingMessage, res: ServerResponse) => {
+        deps.inFlight?.began(res)
         const origin = typeof req.headers.origin === "string" ? req.headers.origin : undefined
         // on every answer, errors included (writeHead merges them): an allowed web app reads a 401's reason, a 429's Retry-After
         for (const [name, value] of Object.entries(corsHeadersOf(deps.cors, origin))) res.setHeader(name, value)
