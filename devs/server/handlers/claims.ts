@@ -105,7 +105,13 @@ async function claimOnce(ctx: OpenCtx): Promise<Result> {
     fleet.claimed(device)
     await keys.refresh() // the new key works from the next request, the old one (reissued) no longer
     const grant = await keys.authenticate(made.secret)
-    if (grant) ctx.caller.connection?.authenticated(made.secret, grant)
+    const conn = ctx.caller.connection
+    if (grant && conn) {
+        conn.authenticated(made.secret, grant)
+        // [P§5] the connection goes on with this key, also one that had another (which a rotation just revoked:
+        // it went on with that one, and its next request was refused 401)
+        conn.rememberedKey = made.secret
+    }
     const outcome = decision.kind === "new" ? "new" : `reissued-${decision.because}`
     metrics.claims.add({ outcome })
     // never the key or the code

@@ -10,7 +10,7 @@ import { CLAIM_REFUSED_RETRY_MS } from "../../../../devs/server/limits.ts"
 import type { Store } from "../../../../devs/server/storage/store.ts"
 import { keyGrant } from "../../../../devs/auth-tokens/browser-tokens.ts"
 import { tokenAuthorityFor } from "../../../../devs/auth-tokens/server-glue.ts"
-import { http, serverForThisFile, startTestServer } from "../../harness/server-harness.ts"
+import { http, serverForThisFile, startTestServer, TlsClient } from "../../harness/server-harness.ts"
 import { claim, claimFrom, claimOn, DOORS, inventory, makeProduct, writeWith } from "./fleet-fixture.ts"
 
 let logText = ""
@@ -201,6 +201,25 @@ describe("claiming", () => {
         assert.equal(proven.body.feed, first.body.feed)
         assert.equal(await writeWith(s, first.body.key, first.body.feed), 401)
         assert.equal(await writeWith(s, proven.body.key, proven.body.feed), 200)
+    })
+
+    // found by the fourth audit: [P§5] says the connection goes on with the key a claim gives, but it went on with the
+    // key it had: a board rotating its key on the connection it used the old one on (revoked by that claim) was
+    // refused 401 at its next request
+    test("a claim on a connection that has a key: the connection goes on with the claimed key (the old one, rotated out, is revoked)", async () => {
+        const p = await makeProduct(s)
+        const first = await claim(s, p, "rotating-here")
+        const c = await TlsClient.open(s, first.body.key)
+        try {
+            const rotated = await c.request({ method: "post", resource: `/products/${p.id}/claims`, body: { hardware_id: "rotating-here", code: p.code("rotating-here"), key: first.body.key } })
+            assert.equal(rotated.status, 200, JSON.stringify(rotated.body))
+            const w = await c.request({ method: "put", resource: `/feeds/${rotated.body.feed}`, body: { datastreams: [{ id: "temp", current_value: "3" }] } })
+            assert.equal(w.status, 200, JSON.stringify(w.body))
+            const session = await c.request({ method: "get", resource: "/session" })
+            assert.equal(session.body.key_id, (await s.store.getDevice(rotated.body.device))!.keyId)
+        } finally {
+            c.close()
+        }
     })
 
     test("a revoked product takes no new claims (403 E_PRODUCT_REVOKED, nothing created) and no re-claims; its devices keep working", async () => {
