@@ -37,8 +37,10 @@ export function intParam(
 ): number | undefined {
     const v = params[name]
     if (v === undefined) return dflt
-    const n = typeof v === "number" ? v : /^\d{1,15}$/.test(String(v)) ? Number(v) : NaN
-    if (!Number.isSafeInteger(n) || n < min) throw unprocessable("E_BAD_PARAM", `${name} must be a whole number of at least ${min}, not "${v}"`)
+    const digits = typeof v === "number" ? undefined : /^0*(\d+)$/.exec(String(v))?.[1]
+    // more digits than a double holds exactly is still a whole number, one over any bound (was: "must be a whole number")
+    const n = typeof v === "number" ? v : digits === undefined ? NaN : digits.length > 15 ? Infinity : Number(digits)
+    if (n !== Infinity && (!Number.isSafeInteger(n) || n < min)) throw unprocessable("E_BAD_PARAM", `${name} must be a whole number of at least ${min}, not "${v}"`)
     if (n > max) throw unprocessable(code, `${name} may be at most ${max}; ${overHint}`)
     return n
 }

@@ -110,6 +110,11 @@ test("a listing's page is a whole number from 1: anything else is 422 E_BAD_PARA
         const r = await http(s, "GET", `/v2${resource}?page=2`, { key: master })
         assert.equal(r.status, 200)
         assert.equal(r.body.page, 2)
+        // found by the fourth audit: 16 digits was "page must be a whole number of at least 1": it is one, too large
+        const huge = await http(s, "GET", `/v2${resource}?page=9999999999999999`, { key: master })
+        assert.deepEqual([huge.status, huge.body.code], [422, "E_BAD_PARAM"])
+        assert.match(huge.body.errors, /^page may be at most 9007199254740991; a page past the end is an empty list$/)
+        assert.equal((await http(s, "GET", `/v2${resource}?page=0000000000000002`, { key: master })).body.page, 2, "leading zeros")
     }
 })
 
