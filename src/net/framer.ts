@@ -8,6 +8,12 @@
  * the full firmware 2-4 KB of heap, 1024 leaves 13 KB (docs/FIRMWARE.md "Heap budget").
  */
 export const MAX_LINE_BYTES = 1024
+/**
+ * Pieces of a partial line kept apart before they are joined into one: each piece is a Buffer of its own,
+ * about 20 B of heap beside its bytes (measured: a 1000-byte line in one-byte pieces, a server or a path
+ * that drips, held 20 KB, more than the heap has left with the outbox full; joined every 8, at most ~2 KB).
+ */
+const MAX_LINE_PIECES = 8
 
 /**
  * `push(chunk)` hands every complete line (without "\n" or a trailing "\r") to `onLine`.
@@ -34,6 +40,7 @@ export class LineFramer {
                     this.skipping = true
                     this.overlong++
                 } else if (end > start) {
+                    if (this.parts.length === MAX_LINE_PIECES) this.parts = [joined(this.parts, this.partBytes)]
                     this.parts.push(start === 0 && end === chunk.length ? chunk : chunk.slice(start, end))
                     this.partBytes += end - start
                 }

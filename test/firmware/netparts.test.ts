@@ -107,6 +107,24 @@ describe("framer", () => {
         expect(lines.length).toBe(1)
         expect(lines[0]).toBe('{"token":"1","status":200}')
     })
+    test("a maximum line dripped one byte a chunk is held in a few pieces (each piece costs ~20 B of heap) and arrives whole", async () => {
+        const lines: string[] = []
+        const f = framerWith(lines)
+        const b = Buffer.alloc(MAX_LINE_BYTES + 1)
+        b.fillAt(0, MAX_LINE_BYTES, 97)
+        b[MAX_LINE_BYTES] = 10
+        let most = 0
+        for (let i = 0; i < b.length; ++i) {
+            f.push(b.slice(i, i + 1))
+            const held = (f as any).parts.length
+            if (held > most) most = held
+            if (i % 64 === 0) await ds.sleep(0)
+        }
+        expect(most <= 9).toBe(true)
+        expect(f.overlong).toBe(0)
+        expect(lines.length).toBe(1)
+        expect(lines[0].length).toBe(MAX_LINE_BYTES)
+    })
     test("an over-long line is dropped and counted; the next line is intact", () => {
         const lines: string[] = []
         const f = framerWith(lines)
