@@ -56,6 +56,12 @@ const SEND_STALL_MAX_MS = 2000
 /** Received bytes waiting for the link; a legitimate burst (a replay of 16 pushes) is ~2.4 KB. */
 export const RX_MAX_BYTES = 6144
 /**
+ * What a queued read costs beside its bytes, charged against RX_MAX_BYTES: its Buffer and three queue slots.
+ * A server that drips (one byte per TLS record, one read each) otherwise queued 1000 one-byte reads, 1 KB by
+ * their bytes, and ran the VM out of memory (measured: the queue array alone, grown by doubling).
+ */
+export const RX_CHUNK_CHARGE_BYTES = 48
+/**
  * Received data is handed to the link at most this much at a time, with a yield between: the link handles
  * a line in up to ~250 VM steps even when it is empty (a heartbeat), and the VM panics (InfiniteLoop) after
  * ~128K steps without yielding. Measured in the simulator: 1024 blank lines in one piece panicked, 512 did not.
@@ -179,7 +185,7 @@ export class NativeSocket {
                 if (live) this.queue(0, null)
             }
             if (event === "data" && live && arg) {
-                if (this.rxBytes + arg.length > RX_MAX_BYTES) {
+                if (this.rxBytes + arg.length + RX_CHUNK_CHARGE_BYTES > RX_MAX_BYTES) {
                     this.overflows++
                     this.fail("E_RX_OVERFLOW")
                 } else this.queue(1, arg)
@@ -199,7 +205,7 @@ export class NativeSocket {
             const kind: number = this.rx[1]
             const d = this.rx[2]
             this.rx.insert(0, -3)
-            if (kind === 1) this.rxBytes -= d.length
+            if (kind === 1) this.rxBytes -= d.length + RX_CHUNK_CHARGE_BYTES
             if (gen !== this.live) continue
             const sink = this.sink
             if (kind === 0) sink.onOpen()
@@ -305,7 +311,7 @@ export class NativeSocket {
 
     private queue(kind: number, d: any) {
         this.rx.push(this.live, kind, d)
-        if (kind === 1) this.rxBytes += d.length
+        if (kind === 1) this.rxBytes += d.length + RX_CHUNK_CHARGE_BYTES
         if (!this.delivering) {
             this.delivering = true
             this.deliver.start()

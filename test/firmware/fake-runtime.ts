@@ -15,7 +15,7 @@ import { SocketRuntime } from "../../src/net/socket"
 
 const CMD_QUEUE = 50
 const EVENT_QUEUE = 10
-const READ_CHUNK = 1024
+export const READ_CHUNK = 1024
 
 interface Cmd {
     open: boolean

@@ -20,10 +20,10 @@ import { startLink } from "../../src/net"
 import { MAX_LINE_BYTES } from "../../src/net/framer"
 import { requestInLongForm } from "../../src/protocol"
 import { Link } from "../../src/net/link"
-import { RX_MAX_BYTES } from "../../src/net/socket"
+import { RX_CHUNK_CHARGE_BYTES, RX_MAX_BYTES } from "../../src/net/socket"
 import { MAX_OUTBOX_BYTES } from "../../src/foundation/outbox-budget"
 import { REPLAY_LIMIT } from "../../src/net/subscriptions"
-import { FakeEsp32Socket } from "./fake-runtime"
+import { FakeEsp32Socket, READ_CHUNK } from "./fake-runtime"
 
 /**
  * Held through the scenario by the full-heap tests (heap.test.ts, heap-claim.test.ts); `npm run heap` (and
@@ -133,7 +133,14 @@ async function connect(rt: FakeEsp32Socket) {
     rt.serverSends(`{"welcome":"feedline/0.1.0","session":"h","time":${SERVER_TIME_MS},"heartbeat":600000,"faulty":600000,"timeout":900000}\n`)
 }
 
-export async function fillEverything(marginBytes: number, probe: number, claimed?: boolean): Promise<HeapRun> {
+/**
+ * The most a build lets settings configure: a BME680 (temp, humidity, pressure), light, soil and rssi, with
+ * the led, relay and setpoint: nine subscriptions (six `<sensor>.cfg`, three commands) and six samplers. The
+ * boards' own wirings make eight (feedline_c3, feedline_s3), the simulator's seven; SOIL_PIN on an S3 makes nine.
+ */
+export const LARGEST_IO_SUBSCRIPTIONS = 9
+
+export async function fillEverything(marginBytes: number, probe: number, claimed?: boolean, largestIo?: boolean): Promise<HeapRun> {
     const held: Buffer[] = []
     for (let b = 0; b < marginBytes; b += BLOCK_BYTES) held.push(Buffer.alloc(BLOCK_BYTES))
 
@@ -148,6 +155,10 @@ export async function fillEverything(marginBytes: number, probe: number, claimed
 
     await writeSetting("REBOOT_MIN", 0)
     await writeSetting("DIAG_S", 3600)
+    if (largestIo) {
+        await writeSetting("CLIMATE", "bme680")
+        await writeSetting("SOIL_PIN", 1)
+    }
     let link: Link
     if (claimed) {
         // as flashed for a fleet: the product and this board's activation code (an Ed25519 signature, 86 characters)
@@ -171,6 +182,7 @@ export async function fillEverything(marginBytes: number, probe: number, claimed
     if (!claimed) await connect(rt)
     await pump(rt, server)
     if (link.state !== "up") throw new Error("heap scenario: link not up: " + link.state)
+    if (largestIo && Object.keys(server.tokens).length !== LARGEST_IO_SUBSCRIPTIONS) throw new Error("heap scenario: " + Object.keys(server.tokens).length + " subscriptions")
     if (probe === PROBE_STARTED) probeFree(probe, held)
 
     // the outbox at its cap (the batch in flight is never acknowledged)
@@ -203,7 +215,9 @@ export async function fillEverything(marginBytes: number, probe: number, claimed
             return piece
         } else if (n === REPLAY_LIMIT + 1) piece = '"}}\n'
         else piece = push(relay, "relay", n % 2 ? "1" : "0", n, "")
-        if (sent + piece.length > RX_MAX_BYTES) return undefined
+        // the socket charges each read (READ_CHUNK) RX_CHUNK_CHARGE_BYTES beside its bytes
+        const queued = sent + piece.length
+        if (queued + Math.ceil(queued / READ_CHUNK) * RX_CHUNK_CHARGE_BYTES > RX_MAX_BYTES) return undefined
         sent += piece.length
         n++
         return piece

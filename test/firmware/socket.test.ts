@@ -3,7 +3,7 @@
 // of the fake are moved by the test, so the interleavings the C code allows are set up on purpose.
 import * as ds from "@devicescript/core"
 import { describe, expect, test } from "@devicescript/test"
-import { MAX_WRITE_BYTES, NativeSocket, OPEN_STUCK_MS, RX_MAX_BYTES, SETTLE_MS, SocketSink, WRITE_GAP_MS } from "../../src/net/socket"
+import { MAX_WRITE_BYTES, NativeSocket, OPEN_STUCK_MS, RX_CHUNK_CHARGE_BYTES, RX_MAX_BYTES, SETTLE_MS, SocketSink, WRITE_GAP_MS } from "../../src/net/socket"
 import { FakeEsp32Socket } from "./fake-runtime"
 import { DEFAULT_CONFIG, LinkConfig } from "../../src/net/config"
 import { Link } from "../../src/net/link"
@@ -302,6 +302,40 @@ describe("socket layer over the ESP32 runtime (fake)", () => {
         expect(a.seen[a.seen.length - 1]).toBe("closed:E_RX_OVERFLOW")
         later(r, WRITE_GAP_MS)
         expect(r.rt.closes).toBe(1)
+    })
+
+    test("R7: a server that drips (one byte a read) faster than the link takes it: each read is charged its bookkeeping, the connection dropped before the queue runs the heap out", async () => {
+        const r = rig()
+        const a = new RecordingSink()
+        await up(r, a)
+        // 1000 one-byte reads queued ran the VM out of memory while their bytes were 1 KB of the 6 KB allowed
+        const reads = Math.ceil(RX_MAX_BYTES / (1 + RX_CHUNK_CHARGE_BYTES)) + 1
+        for (let i = 0; i < reads; ++i) {
+            r.rt.serverSends("x")
+            r.rt.mainPass()
+        }
+        await settle()
+        expect(r.sock.overflows).toBe(1)
+        expect(a.seen[a.seen.length - 1]).toBe("closed:E_RX_OVERFLOW")
+    })
+
+    test("a drip the link keeps up with is no overflow: a line in one-byte reads arrives whole", async () => {
+        const r = rig()
+        const h = makeLink()
+        bringUp(h)
+        await up(r, h.link)
+        h.link.report("temp", 1)
+        const put = h.t.lastRequest()
+        const ack = '{"t":"' + put.token + '","s":200}\n'
+        for (let i = 0; i < ack.length; ++i) {
+            r.rt.serverSends(ack.charAt(i))
+            r.rt.mainPass()
+            if (i % 4 === 3) await settle()
+        }
+        await settle()
+        expect(r.sock.overflows).toBe(0)
+        expect(h.link.stats().outbox).toBe(0)
+        expect(h.link.state).toBe("up")
     })
 
     test("a read of 1 KB of blank lines (a server's heartbeat flood) reaches the link in pieces it handles within the VM's step budget", async () => {
