@@ -91,7 +91,7 @@ export class SubscriptionCursor {
 
     /** [P§8] The subscribe was acknowledged (status 200) with this body. */
     acknowledged(body: any): AckOutcome {
-        if (this.bySeq && body && typeof body["seq"] === "number") {
+        if (this.bySeq && body && isSeq(body["seq"])) {
             // the cursor until a push moves it; with `since`, the pushes of the replay by `at` come first
             this.seq = body["seq"]
             this.sinceOwed = typeof body["replayed"] === "number" ? body["replayed"] : 0
@@ -117,7 +117,7 @@ export class SubscriptionCursor {
     push(status: number, body: any): PushOutcome {
         let inOrder = false
         const seq = this.bySeq && status === 200 && body && typeof body === "object" ? body["seq"] : undefined
-        if (typeof seq === "number") {
+        if (isSeq(seq)) {
             // a push by commit order moves the cursor, a backfill (an older `at`) included (on one datastream, `oneStream`,
             // not handled: an actuator's state follows the newest `at`, as the current value does); one of a replay by `at` does not
             if (this.sinceOwed > 0) {
@@ -166,6 +166,15 @@ export class SubscriptionCursor {
         this.lastAt = newestAt(body, this.lastAt)
         return true
     }
+}
+
+/**
+ * A `seq` the server can have given: an integer from 0 to 2^53 - 1, what it takes back as `after` [P§8]. Any
+ * other (negative, fractional, 1e400 read as Infinity, text) is not one: kept, it went back as `after` and
+ * was refused (422) on every connection, and Infinity made every later push look handled already.
+ */
+export function isSeq(v: any): boolean {
+    return typeof v === "number" && v >= 0 && v <= 9007199254740991 && Math.floor(v) === v
 }
 
 /** The newest `at` of a push body (`{id, current_value, at}`) or of a feed's `{datastreams:[{at}]}`, or `after`. */
