@@ -4,6 +4,7 @@
 //   - the largest margin the whole scenario survives holding (bisection in 512-byte steps).
 // About 10 simulator runs, 2-3 minutes on a loaded 2-core machine. Prints a table for docs/FIRMWARE.md "Heap budget".
 // `npm run heap -- --claim`: the same on a fleet board that claims its key at the first connection (one stage more).
+// `npm run heap -- --largest`: the most io settings can configure (nine subscriptions, six sensors; LARGEST_IO_SUBSCRIPTIONS).
 import { spawnSync } from "node:child_process"
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -11,6 +12,7 @@ import { join } from "node:path"
 const GEN_DIR = "test/e2e/.gen"
 const DEVS = join("node_modules", ".bin", "devs")
 const CLAIMED = process.argv.includes("--claim")
+const LARGEST_IO = process.argv.includes("--largest")
 /** by probe number (test/firmware/heap-scenario.ts PROBE_*) */
 const STAGES = ["device started, subscriptions acknowledged", "outbox at its cap", "receive burst queued, not handled", "everything handled", "claimed, board io not started"]
 const STEP_BYTES = 512
@@ -30,7 +32,7 @@ function run(marginBytes: number, probe: number): Run {
     writeFileSync(
         entry,
         `import { describe, test } from "@devicescript/test"\nimport { fillEverything } from "../../firmware/heap-scenario"\n` +
-            `describe("heap", () => {\n    test("fill", async () => {\n        await fillEverything(${marginBytes}, ${probe}, ${CLAIMED})\n        console.log("HEAP done")\n    })\n})\n`,
+            `describe("heap", () => {\n    test("fill", async () => {\n        await fillEverything(${marginBytes}, ${probe}, ${CLAIMED}, ${LARGEST_IO})\n        console.log("HEAP done")\n    })\n})\n`,
     )
     try {
         const r = spawnSync(DEVS, ["run", entry, "--test", "--test-self-exit", "-T", "300000"], { encoding: "utf8", maxBuffer: 64 << 20 })
@@ -43,7 +45,7 @@ function run(marginBytes: number, probe: number): Run {
 }
 
 const started = Date.now()
-console.log(`free heap at each stage${CLAIMED ? ", on a board that claims its key" : ""} (256-byte blocks allocated until out of memory):`)
+console.log(`free heap at each stage${CLAIMED ? ", on a board that claims its key" : ""}${LARGEST_IO ? ", the largest io settings allow" : ""} (256-byte blocks allocated until out of memory):`)
 for (const stage of CLAIMED ? [5, 1, 2, 3, 4] : [1, 2, 3, 4]) {
     const r = run(0, stage)
     console.log(`  ${STAGES[stage - 1].padEnd(44)} ${r.free === undefined ? "no measurement:\n" + r.output.slice(-1500) : r.free + " B"}`)
