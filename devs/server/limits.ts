@@ -68,7 +68,8 @@ export const STAMP_LEAD_LOG_EVERY_MS = 60_000
  * [P§8] Several processes: a feed's change heard before the one committed just before it (another
  * process's, its publish later) waits for it this long (hub/commit-order.ts), far above the milliseconds a
  * publish takes, so a busy publisher is not taken for a lost one (as UNHEARD_LAPSE_MS in bus/redis.ts);
- * then the feed's subscribers here are told to resubscribe with `after` (503 E_PUSHES_INTERRUPTED).
+ * then the feed is caught up from the store (CATCH_UP_MAX_POINTS), or its subscribers here are told to
+ * resubscribe with `after` (503 E_PUSHES_INTERRUPTED) where it cannot be.
  */
 export const STAMP_ORDER_HOLD_MS = 5000
 /** ... and at most this many of a feed's changes wait (the fan-out's bound on what a feed may owe): more, and at once. */
@@ -80,6 +81,14 @@ export const STAMP_ORDER_MAX_HELD = MAX_OWED_PUSHES_PER_FEED
 export const STAMP_ORDER_MAX_FEEDS = 100_000
 /** [P§8] a `since` (or `after`) replay sends at most this many datapoints (and `limit` may ask for fewer); more: the ack says truncated + next_since (next_after). */
 export const MAX_REPLAY_POINTS = 1000
+/**
+ * [P§8] Several processes: a feed whose changes a process may have missed is caught up from the store
+ * (hub/catch-up.ts) when at most this many datapoints came after the last it pushed (a replay's page: one
+ * read, bounded pushes per subscriber); more, and its subscribers there are told to resubscribe with `after`.
+ */
+export const CATCH_UP_MAX_POINTS = MAX_REPLAY_POINTS
+/** ... and the feeds to check are read this many at a time (one query each: ids and their last seqs in the statement's arrays, a few hundred KB). */
+export const CATCH_UP_PAGE_FEEDS = 5000
 
 /**
  * [P§5] one page of GET /sessions holds whole entries up to this much JSON (a connection with 64

@@ -139,7 +139,18 @@ export class Metrics {
     )
     readonly pushOrderGaps = new Family(
         "feedline_push_order_gaps_total",
-        "Several processes: a feed's change stamped before others did not arrive in time; the feed's subscribers here were told to resubscribe (503 E_PUSHES_INTERRUPTED).",
+        "Several processes: a feed's change committed before others did not arrive in time (or too many waited for it); the feed was caught up from the store (feedline_catch_ups_total says how).",
+        "counter",
+    )
+    readonly catchUps = new Family(
+        "feedline_catch_ups_total",
+        "Several processes: feeds whose changes this process may have missed (the link to the others broke, a publisher died before publishing, a gap), caught up from the store, by outcome: repaired (the missed changes pushed in commit order), deleted (the feed was: its subscribers got the deletion), told (a datastream deletion or too many changes to push: only that feed's subscribers here got 503 E_PUSHES_INTERRUPTED).",
+        "counter",
+    )
+    readonly pushesCaughtUp = new Family("feedline_pushes_caught_up_total", "Several processes: changes read back from the store by catch-ups and pushed (each once per subscriber it reaches).", "counter")
+    readonly pushesInterrupted = new Family(
+        "feedline_pushes_interrupted_total",
+        "Several processes: connections told 503 E_PUSHES_INTERRUPTED (reconnect, subscribe with after), by scope: feed (a feed they subscribe to could not be caught up), process (the store could not be read either: every subscriber here).",
         "counter",
     )
     readonly stampsAhead = new Family(

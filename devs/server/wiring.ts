@@ -2,8 +2,9 @@
 // and the listeners of the three front doors (not yet listening). startServer (index.ts) opens the store,
 // the bus, the key ring and the TLS material first, and listens after. The bus is connected here and only
 // here: the hub relays through it and receives from it, the router asks it for the session list and the
-// per-key budget, and when it was interrupted the connections holding subscriptions are told to
-// resubscribe with `since`; none of them knows whether it is the in-process bus or Redis.
+// per-key budget, and when it was interrupted the feeds subscribed here are caught up from the store
+// (hub.catchUp; their subscribers told to resubscribe with `after` only where that cannot be done); none of
+// them knows whether it is the in-process bus or Redis.
 import type http from "node:http"
 import type https from "node:https"
 import type net from "node:net"
@@ -128,10 +129,21 @@ export function wireServer(f: Foundations): Wired {
         relay: bus.kind === "local" ? undefined : (m) => bus.publish(m),
         limits: opts.stampOrderHoldMs === undefined ? undefined : { stampOrderHoldMs: opts.stampOrderHoldMs },
         onHeld: () => metrics.pushesHeld.add(),
-        // [P§8] a change stamped before others of its feed never came: its subscribers here catch up by replay
-        onOrderGap: (feed) => {
-            metrics.pushOrderGaps.add()
-            resubscribe((sub) => sub.feed === feed, `a change of feed ${feed} committed on another process did not arrive within ${hub.limits.stampOrderHoldMs} ms`)
+        // [P§8] a change stamped before others of its feed never came: the hub catches the feed up from the store
+        onOrderGap: () => metrics.pushOrderGaps.add(),
+        // [P§8] a catch-up could not bring them what they missed: only those feeds' subscribers resubscribe
+        onMissed: (feeds) => {
+            const [first] = feeds.values()
+            const why = feeds.size === 1 ? first : `${first} (and ${feeds.size - 1} more feeds)`
+            const told = resubscribe((sub) => feeds.has(sub.feed), why)
+            metrics.catchUps.add({ outcome: "told" }, feeds.size)
+            metrics.pushesInterrupted.add({ scope: "feed" }, told)
+        },
+        onCaughtUp: (o, why) => {
+            if (o.repaired) metrics.catchUps.add({ outcome: "repaired" }, o.repaired)
+            if (o.deleted) metrics.catchUps.add({ outcome: "deleted" }, o.deleted)
+            if (o.pushes) metrics.pushesCaughtUp.add({}, o.pushes)
+            if (o.repaired || o.deleted || o.told.size) log.info({ why, checked: o.checked, repaired: o.repaired, pushes: o.pushes, deleted: o.deleted, told: o.told.size }, "caught up feeds whose changes may have been missed from the store")
         },
     })
     bus.onMessage((m) => hub.receive(m))
@@ -141,19 +153,27 @@ export function wireServer(f: Foundations): Wired {
     // [fleet] keys changed (a claim here or in another process, a device revoked): which keys are devices'
     keys.onReload(() => void f.fleet.reload())
     const sessions = new OpenSessions<Session>()
-    /** Changes from other processes may have been missed: the connections holding such subscriptions are told to catch up by replay, as after any reconnect [P§8]. */
-    const resubscribe = (which: (sub: Subscription) => boolean, why: string) => {
+    /**
+     * Changes from other processes were missed and could not be caught up from the store: the connections
+     * holding such subscriptions are told to catch up by replay, as after any reconnect [P§8]; how many.
+     */
+    const resubscribe = (which: (sub: Subscription) => boolean, why: string): number => {
         const holding = [...sessions].filter((s) => hub.subscriptionsOf(s).some(which))
         log.warn({ why, connections: holding.length }, "pushes from other processes may have been missed; telling subscribers to resubscribe")
         for (const s of holding) {
             s.closeWith(new ApiError(503, "E_PUSHES_INTERRUPTED", `${why}: pushes may have been missed; reconnect and subscribe with after = the seq of the last push handled (since, a replay by at, leaves out backfills)`, jitteredRetryMs()))
         }
+        return holding.length
     }
+    // [P§8] changes of the others may have been missed: every feed subscribed here is caught up from the store
+    // (the hub: those it cannot catch up are told, onMissed); only when the store cannot be read either is every subscriber told
     bus.onInterrupted((why) => {
-        hub.dropWaiting()
-        resubscribe(() => true, why)
-        // what was committed meanwhile counts as handed on (the replays hold it): no change waits for it
-        void hub.syncCommitOrder().catch((err) => log.warn({ err: (err as Error).message }, "reading the feeds' last stamps failed; pushes go out as heard until the next read"))
+        hub.catchUp(why).catch((err) => {
+            hub.dropWaiting()
+            metrics.pushesInterrupted.add({ scope: "process" }, resubscribe(() => true, `${why}, and the store could not be read to catch up (${(err as Error).message})`))
+            // what was committed meanwhile counts as handed on (the replays hold it): no change waits for it
+            void hub.syncCommitOrder().catch((e) => log.warn({ err: (e as Error).message }, "reading the feeds' last stamps failed; pushes go out as heard until the next read"))
+        })
     })
     // one entry per connection for its whole life (its fields are read from it): listing makes none
     const entries = new WeakMap<Session, SessionEntry>()

@@ -52,9 +52,9 @@ export interface Bus {
     /** messages published by other processes */
     onMessage(handler: (message: HubMessage) => void): void
     /**
-     * The link to the other processes broke or came back: changes published meanwhile may not have
-     * arrived. Live subscriptions cannot know what they missed; their connections are told to reconnect
-     * and subscribe with `since` (wiring.ts).
+     * The link to the other processes broke, is still down, or came back, or another process's changes
+     * did not arrive: changes may have been missed. The hub catches the feeds subscribed here up from the
+     * store (wiring.ts, hub/catch-up.ts).
      */
     onInterrupted(handler: (why: string) => void): void
     /** the session list, made of `local` (this process's entries, read when needed: those `viewer` may see, or all) and the others' */

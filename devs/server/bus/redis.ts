@@ -2,7 +2,7 @@
 //   - changes: published on one channel (pub/sub) as JSON, each with the publishing process's id; every
 //     process hears every change and hands those of others to its hub. Pub/sub keeps nothing: a process
 //     whose subscription connection broke may have missed changes, so it says so (onInterrupted) when the
-//     link breaks and again when it is back.
+//     link breaks, every SUBSCRIBER_PING_MS while it is down, and when it is back.
 //   - the session list: each process writes its entries every SESSION_ANNOUNCE_MS into a hash of its own
 //     that expires after SESSION_TTL_MS, so a process that dies drops out of every list within that;
 //     the set of processes is a Redis set, pruned of those whose hash is gone.
@@ -52,7 +52,11 @@ const CLOSE_WAIT_MS = 3000
  * budget then lets the request through, as when Redis is down, instead of holding it for as long as Redis stalls.
  */
 const COMMAND_TIMEOUT_MS = 1000
-/** The subscription connection is pinged this often; no answer within PING_TIMEOUT_MS and it is made again (its subscribers told, onInterrupted). */
+/**
+ * The subscription connection is pinged this often; no answer within PING_TIMEOUT_MS and it is made again
+ * (onInterrupted). While it is down, onInterrupted is said this often too: the feeds subscribed here are
+ * caught up from the store meanwhile.
+ */
 const SUBSCRIBER_PING_MS = 2000
 const PING_TIMEOUT_MS = 5000
 /**
@@ -162,7 +166,7 @@ export class RedisBus implements Bus {
         subscriber.on("ready", () => {
             if (!this.broken) return
             this.broken = false
-            // its subscribers are told below; what was committed until now is in their replays, what follows is checked
+            // its feeds are caught up from the store below (what was committed until now), what follows is checked
             this.unheard.rebaseline()
             if (this.commits) void this.checkCommits(this.commits)
             // changes published while the link was down never arrive
@@ -205,6 +209,8 @@ export class RedisBus implements Bus {
      * not answered in time counts as a broken link: the connection is made again, and subscribers told.
      */
     private pingSubscriber(): void {
+        // while the link is down nothing of the others arrives: they are caught up from the store meanwhile (wiring.ts)
+        if (this.broken && !this.closing) this.interruptedHandlers.forEach((h) => h("the link to Redis is down"))
         if (this.pinging || this.closing || this.subscriber.status !== "ready") return
         this.pinging = true
         withTimeout(this.subscriber.ping(), PING_TIMEOUT_MS, "no answer to a ping")

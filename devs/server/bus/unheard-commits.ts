@@ -6,9 +6,10 @@
 // committing process's last transaction id (Store.recordCommitsAs; one process's such commits run one at
 // a time, so its last is its highest); every process reads those now and then (Store.lastCommits) and
 // compares them with the transaction ids it heard from each publisher. A commit still unheard
-// UNHEARD_LAPSE_MS after it was first seen is a change missed: the process's subscribers are told to
-// resubscribe with `after` (E_PUSHES_INTERRUPTED); the replay holds a change to datapoints, and a
-// deletion shows when the client reads again. Pure: the caller passes the time.
+// UNHEARD_LAPSE_MS after it was first seen is a change missed: the feeds subscribed in the process are
+// caught up from the store (hub/catch-up.ts: the missed datapoints pushed, a deleted feed's deletion too;
+// only a feed where that cannot be done, a datastream deletion say, has its subscribers told to
+// resubscribe with `after`, E_PUSHES_INTERRUPTED). Pure: the caller passes the time.
 
 /** Publishers whose last heard commit a process remembers; past this it forgets them and takes the store's list as heard. */
 const MAX_PUBLISHERS = 10_000
@@ -39,8 +40,8 @@ export class UnheardCommits {
     }
 
     /**
-     * This process's link to the others broke and came back: its subscribers were told already, and what
-     * was committed meanwhile counts as heard (their replays hold it).
+     * This process's link to the others broke and came back: what was committed meanwhile counts as heard
+     * (the catch-up on its return reads it from the store).
      */
     rebaseline(): void {
         this.baseline = true

@@ -60,7 +60,8 @@ async function remove(ctx: Ctx) {
     const deletion = await ctx.deps.store.deleteDatastream(ctx.feed, id)
     if (!deletion) throw notFound(`feed ${ctx.feed} has no datastream "${id}"`)
     ctx.deps.feedStreams.forget(ctx.feed, id)
-    ctx.deps.hub.publish([{ feed: ctx.feed, seq: Infinity, txn: deletion.txn, stream: id, deleted: true }])
+    // [P§8] in its feed's chain where the store gives it a seq (PostgreSQL), as datapoints are; else in none (Infinity)
+    ctx.deps.hub.publish([{ feed: ctx.feed, seq: deletion.seq ?? Infinity, prevSeq: deletion.prevSeq, txn: deletion.txn, stream: id, deleted: true }])
     return { status: 200 }
 }
 

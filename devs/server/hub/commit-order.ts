@@ -14,8 +14,10 @@
 // once it listens to the bus (load), and again whenever its link to the others broke (their subscribers
 // here resubscribe): a change that follows one committed before that read need not wait.
 // A change whose predecessor does not come within holdMs (its publisher died, the bus lost it) makes the
-// feed a gap: what waits is dropped, not handed on, and the hub tells the feed's subscribers here to
-// resubscribe (their cursors stand before the gap, so the replay holds both, in order).
+// feed a gap (expired): the hub then reads the feed's changes after the last seq handed on from the store
+// (hub/catch-up.ts), with the feed paused (what arrives meanwhile waits), and resumes it with them: what
+// waited and the read holds is not handed on twice. A change whose seqs were all handed on already (a
+// catch-up pushed it from the store before its publish arrived) is dropped when offered.
 // Pure: the caller passes the time and delivers what is released.
 import type { ChangeEvent } from "./push.ts"
 
@@ -56,6 +58,10 @@ export class CommitOrder {
      */
     private floor = Infinity
     private readonly held = new Map<number, Held>()
+    /** feeds being caught up from the store (pause .. resume): everything offered waits */
+    private readonly paused = new Set<number>()
+    /** paused feeds whose waiting changes grew past maxHeldEvents meanwhile (dropped): resume says so */
+    private readonly overflowed = new Set<number>()
 
     constructor(private readonly limits: CommitOrderLimits) {}
 
@@ -77,10 +83,10 @@ export class CommitOrder {
         return this.held.size
     }
 
-    /** When the oldest waiting change makes its feed a gap (monotonic ms), if any waits. */
+    /** When the oldest waiting change makes its feed a gap (monotonic ms), if any waits (and its feed is not paused). */
     nextDeadlineMs(): number | undefined {
         let min: number | undefined
-        for (const h of this.held.values()) if (min === undefined || h.sinceMs < min) min = h.sinceMs
+        for (const [feed, h] of this.held) if (!this.paused.has(feed) && (min === undefined || h.sinceMs < min)) min = h.sinceMs
         return min === undefined ? undefined : min + this.limits.holdMs
     }
 
@@ -93,40 +99,92 @@ export class CommitOrder {
         let after: number | undefined
         let top: number | undefined
         for (const ev of events) {
-            // a deletion's seq is Infinity: it moves no chain
+            // a deletion's seq is Infinity where the store gives it none: it moves no chain
             const inChain = chained ? ev.prevSeq !== undefined : Number.isFinite(ev.seq)
             if (!inChain) continue
             if (chained && (after === undefined || ev.prevSeq! < after)) after = ev.prevSeq
             if (top === undefined || ev.seq > top) top = ev.seq
         }
         const item: Waiting = { events, after: chained ? after : undefined, top, arrivedMs: nowMs }
+        // handed on already: a catch-up pushed it from the store before its publish arrived (before load(), changes go as heard)
+        if (this.loaded && item.after !== undefined && item.top !== undefined && item.top <= this.handedOnUpTo(feed)) return { released: [], held: false, gap: false }
         const h = this.held.get(feed)
+        const paused = this.paused.has(feed)
+        if (h === undefined && !paused && this.ready(feed, item)) {
+            this.handedOn(feed, item.top)
+            return { released: [events], held: false, gap: false }
+        }
         if (h === undefined) {
-            if (this.ready(feed, item)) {
-                this.handedOn(feed, item.top)
-                return { released: [events], held: false, gap: false }
-            }
             this.held.set(feed, { list: [item], sinceMs: nowMs })
             return { released: [], held: true, gap: false }
         }
         h.list.push(item)
+        if (paused) {
+            if (heldEvents(h) > this.limits.maxHeldEvents) {
+                this.held.delete(feed)
+                this.overflowed.add(feed)
+            }
+            return { released: [], held: true, gap: false }
+        }
         const released = this.releaseFrom(feed, h)
         if (this.held.has(feed) && heldEvents(h) > this.limits.maxHeldEvents) {
-            this.dropHeld(feed, h)
+            // not counted as handed on: the catch-up the gap calls for reads them from the store
+            this.held.delete(feed)
             return { released, held: false, gap: true }
         }
         return { released, held: this.held.has(feed), gap: false }
     }
 
-    /** The feeds whose waiting changes waited holdMs: dropped (gaps), their seqs counted as handed on. */
+    /**
+     * The feeds (not paused) whose waiting changes waited holdMs: gaps, to be caught up from the store
+     * (pause, then resume). Their changes keep waiting meanwhile.
+     */
     expired(nowMs: number): number[] {
         const gaps: number[] = []
-        for (const [feed, h] of this.held) {
-            if (nowMs - h.sinceMs < this.limits.holdMs) continue
-            this.dropHeld(feed, h)
-            gaps.push(feed)
-        }
+        for (const [feed, h] of this.held) if (!this.paused.has(feed) && nowMs - h.sinceMs >= this.limits.holdMs) gaps.push(feed)
         return gaps
+    }
+
+    /** The feed is being caught up from the store: what is offered for it waits until resume(). */
+    pause(feed: number): void {
+        this.paused.add(feed)
+    }
+
+    /**
+     * The catch-up of a paused feed is done: `repaired` (the changes after handedOnUpTo read from the store,
+     * in commit order, to go first) and every seq up to `storeSeq` (the store's last for the feed in that
+     * read) count as handed on; what waited and was among them is dropped, the rest goes as it may.
+     * `overflowed`: more than maxHeldEvents waited meanwhile and were dropped (the feed's subscribers cannot
+     * be sure to have everything).
+     */
+    resume(feed: number, storeSeq: number | undefined, repaired: ChangeEvent[]): { released: ChangeEvent[][]; overflowed: boolean } {
+        this.paused.delete(feed)
+        const overflowed = this.overflowed.delete(feed)
+        const released: ChangeEvent[][] = repaired.length ? [repaired] : []
+        for (const ev of repaired) this.handedOn(feed, ev.seq)
+        if (storeSeq !== undefined) this.handedOn(feed, storeSeq)
+        const h = this.held.get(feed)
+        if (h !== undefined) {
+            const upTo = this.handedOnUpTo(feed)
+            h.list = h.list.filter((w) => w.after === undefined || w.top === undefined || w.top > upTo)
+            released.push(...this.releaseFrom(feed, h))
+        }
+        return { released, overflowed }
+    }
+
+    /**
+     * The highest seq of `feed` handed on (every one up to it went, or was committed before this process
+     * listened); -Infinity before load() (nothing is known).
+     */
+    handedOnUpTo(feed: number): number {
+        const last = this.last.get(feed)
+        if (last !== undefined) return last
+        return this.floor === Infinity ? -Infinity : this.floor
+    }
+
+    /** Whether load() has run: until then nothing is known of what was handed on. */
+    get loaded(): boolean {
+        return this.floor !== Infinity
     }
 
     /** The feed was deleted: what waits goes now, in arrival order, and the feed is forgotten. */
@@ -143,6 +201,12 @@ export class CommitOrder {
      */
     dropAll(): void {
         for (const [feed, h] of this.held) this.dropHeld(feed, h)
+    }
+
+    /** The feed's subscribers here were told to resubscribe (their replays hold what waits): what waits is dropped, counted as handed on. */
+    giveUp(feed: number): void {
+        const h = this.held.get(feed)
+        if (h) this.dropHeld(feed, h)
     }
 
     private ready(feed: number, w: Waiting): boolean {
@@ -188,7 +252,7 @@ export class CommitOrder {
 
     private dropHeld(feed: number, h: Held): void {
         this.held.delete(feed)
-        // a predecessor that comes late goes on at once (a subscriber that replayed it does not get it twice: Replay.seen)
+        // a predecessor that comes late is dropped as handed on (the resubscribed replay it)
         for (const w of h.list) this.handedOn(feed, w.top)
     }
 
@@ -197,7 +261,7 @@ export class CommitOrder {
      * newest of them, so a change of one of them that follows a seq at or below it goes at once.
      */
     private forgetOldest(): void {
-        const quiet = [...this.last].filter(([feed]) => !this.held.has(feed)).sort((x, y) => x[1] - y[1])
+        const quiet = [...this.last].filter(([feed]) => !this.held.has(feed) && !this.paused.has(feed)).sort((x, y) => x[1] - y[1])
         const gone = quiet.slice(0, Math.max(1, Math.floor(quiet.length / 4)))
         for (const [feed] of gone) this.last.delete(feed)
         if (gone.length && this.floor !== Infinity) this.floor = Math.max(this.floor, gone[gone.length - 1][1])

@@ -12,6 +12,8 @@ import {
     FANOUT_RETRY_MAX_MS,
     FANOUT_RETRY_MIN_MS,
     FANOUT_TURN_BUDGET_MS,
+    CATCH_UP_MAX_POINTS,
+    CATCH_UP_PAGE_FEEDS,
     MAX_OWED_PUSHES_PER_FEED,
     MAX_SUBSCRIPTIONS_PER_CONNECTION,
     MAX_SUBSCRIPTIONS_PER_RESOURCE,
@@ -25,12 +27,14 @@ import { Fanout, type FanoutClock, type FanoutLimits, type Reservation } from ".
 import { ChangeBatch, pushHead, pushLine, seqPushTail, type ChangeEvent } from "./push.ts"
 import { readReplay, readSeqReplay, type ReplayRead, type RetentionGap } from "./replay.ts"
 import { CommitOrder } from "./commit-order.ts"
+import { planCatchUp, pointEvent, type CatchUpOutcome } from "./catch-up.ts"
 import { finalPushLine, Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
 import { WheelTimer, type TimerWheel } from "../timer-wheel.ts"
 
 export { changeBody, changeResource, pushLine, pushTail, type ChangeEvent } from "./push.ts"
 export { cutReplay } from "./replay.ts"
 export { fanoutRetryAfterMs, type FanoutLimits } from "./fanout.ts"
+export type { CatchUpOutcome } from "./catch-up.ts"
 export { Subscription, type PushTarget, type Refusal, type SubscriptionState } from "./subscription.ts"
 
 /** The server's clock and timers, injected so tests drive them by hand. */
@@ -84,7 +88,7 @@ export const DEFAULT_HUB_LIMITS: HubLimits = {
 }
 
 export interface HubDeps {
-    store: Pick<Store, "replay" | "replayAfterSeq" | "feedExists" | "lastSeqs">
+    store: Pick<Store, "replay" | "replayAfterSeq" | "feedExists" | "lastSeqs" | "changesAfter">
     clock?: HubClock
     limits?: Partial<HubLimits>
     /** told the number of subscriptions whenever it changes (the metrics gauge) */
@@ -96,10 +100,17 @@ export interface HubDeps {
     /** (with relay) a change waits for one of its feed committed before it, from another process (the metrics counter) */
     onHeld?: () => void
     /**
-     * (with relay) a change of `feed` committed before others that went out here never came in time: what
-     * followed it was dropped, and the feed's subscribers here must resubscribe with `after` (wiring.ts)
+     * (with relay) a change of `feed` committed before others that went out here never came in time (the
+     * metrics counter): the feed is caught up from the store (catchUp)
      */
     onOrderGap?: (feed: number) => void
+    /**
+     * (with relay) a catch-up could not bring these feeds' subscribers here what they missed (why, per
+     * feed): they must resubscribe with `after` (wiring.ts tells their connections, 503 E_PUSHES_INTERRUPTED)
+     */
+    onMissed?: (feeds: Map<number, string>) => void
+    /** (with relay) a catch-up is over (the log and the metrics) */
+    onCaughtUp?: (outcome: CatchUpOutcome, why: string) => void
 }
 
 /**
@@ -160,10 +171,6 @@ export interface PendingWrite {
     cancel(): void
 }
 
-function pointEvent(feed: number, p: StoredPoint): ChangeEvent {
-    return { feed, seq: p.seq, txn: p.txn, stream: p.stream, atMs: p.atMs, value: p.value, prevSeq: p.prevSeq }
-}
-
 /** The admission of one write (Hub.admit): no closures, it is made on every write. */
 class AdmittedWrite implements PendingWrite {
     constructor(
@@ -199,6 +206,10 @@ export class Hub {
     /** several processes: each feed's changes handed to the fan-out in commit order */
     private readonly order?: CommitOrder
     private orderTimer?: unknown
+    /** the catch-up running or last queued (they run one at a time) */
+    private catching: Promise<unknown> = Promise.resolve()
+    /** a catch-up of every subscribed feed queued and not yet started: a new request for one joins it */
+    private queuedFull?: Promise<CatchUpOutcome>
 
     constructor(private readonly deps: HubDeps) {
         this.clock = deps.clock ?? NODE_CLOCK
@@ -448,9 +459,15 @@ export class Hub {
             const o = order.offer(feed, list, now, chained)
             if (o.held) this.deps.onHeld?.()
             for (const released of o.released) this.fanOut(feed, released)
-            if (o.gap) this.deps.onOrderGap?.(feed)
+            if (o.gap) this.orderGap(feed)
         }
         this.watchOrder()
+    }
+
+    /** A change of `feed` waited too long for the one before it, or too many waited: the feed is caught up from the store. */
+    private orderGap(feed: number): void {
+        this.deps.onOrderGap?.(feed)
+        void this.catchUp(`a change of feed ${feed} committed on another process did not arrive within ${this.limits.stampOrderHoldMs} ms`, [feed])
     }
 
     /** Queues one commit's changes of `feed` for the subscriptions it has now (one added later gets them from its replay, if at all). */
@@ -469,7 +486,7 @@ export class Hub {
         if (due === undefined || this.orderTimer !== undefined) return
         this.orderTimer = this.clock.setTimer(() => {
             this.orderTimer = undefined
-            for (const feed of this.order!.expired(this.clock.monotonicMs())) this.deps.onOrderGap?.(feed)
+            for (const feed of this.order!.expired(this.clock.monotonicMs())) this.orderGap(feed)
             this.watchOrder()
         }, Math.max(0, due - this.clock.monotonicMs()))
     }
@@ -477,6 +494,92 @@ export class Hub {
     /** The link to the other processes broke or came back, and every subscriber here was told to resubscribe: what waits for an earlier commit is dropped (their replays hold it). */
     dropWaiting(): void {
         this.order?.dropAll()
+    }
+
+    /**
+     * [P§8] Several processes: changes of `feeds` (undefined: every feed subscribed here) may not have reached
+     * this process (the link to the others broke, a publisher died before publishing, a change's predecessor
+     * never came). Each is caught up from the store (catch-up.ts): what was committed after the last seq
+     * handed on here is pushed in commit order before anything heard later; a deleted feed's subscribers get
+     * the deletion; where that cannot be done, the feed's subscribers are told (onMissed). One catch-up at a
+     * time. Rejects when the store could not be read, for `feeds` undefined (the caller then tells every
+     * subscriber); for given feeds their subscribers are told then.
+     */
+    catchUp(why: string, feeds?: number[]): Promise<CatchUpOutcome> {
+        const order = this.order
+        if (order === undefined || this.deps.store.changesAfter === undefined) return Promise.resolve(noCatchUp())
+        if (feeds === undefined && this.queuedFull) return this.queuedFull
+        // what arrives for them from now on waits for the read (and a gap's timer stops)
+        if (feeds) for (const f of feeds) order.pause(f)
+        const run = this.catching.then(() => {
+            if (feeds === undefined) this.queuedFull = undefined
+            return this.catchUpNow(order, feeds)
+        })
+        if (feeds === undefined) this.queuedFull = run
+        this.catching = run.catch(() => {})
+        return run.then((outcome) => {
+            this.watchOrder()
+            this.deps.onCaughtUp?.(outcome, why)
+            if (outcome.told.size) this.deps.onMissed?.(outcome.told)
+            return outcome
+        })
+    }
+
+    private async catchUpNow(order: CommitOrder, given: number[] | undefined): Promise<CatchUpOutcome> {
+        const outcome = noCatchUp()
+        const list = given ?? [...this.byFeed.keys()]
+        for (let i = 0; i < list.length; i += CATCH_UP_PAGE_FEEDS) {
+            // a feed nobody subscribes to here has no one to catch up: what waits for it is dropped
+            const page = list.slice(i, i + CATCH_UP_PAGE_FEEDS).filter((f) => {
+                if (this.byFeed.has(f)) return true
+                order.resume(f, undefined, [])
+                order.giveUp(f)
+                return false
+            })
+            if (page.length === 0) continue
+            for (const f of page) order.pause(f)
+            const after = new Map(page.map((f) => [f, order.handedOnUpTo(f)]))
+            let read: Awaited<ReturnType<NonNullable<Store["changesAfter"]>>>
+            try {
+                // nothing known of a feed (-Infinity): no points asked, it is told
+                read = await this.deps.store.changesAfter!(new Map([...after].map(([f, seq]) => [f, Number.isFinite(seq) ? seq : Number.MAX_SAFE_INTEGER])), CATCH_UP_MAX_POINTS)
+            } catch (e) {
+                const rest = [...page, ...list.slice(i + CATCH_UP_PAGE_FEEDS)]
+                for (const f of rest) {
+                    order.resume(f, undefined, [])
+                    order.giveUp(f)
+                }
+                if (given === undefined) throw e
+                for (const f of rest) if (this.byFeed.has(f)) outcome.told.set(f, `the store could not be read to catch feed ${f} up (${(e as Error).message})`)
+                return outcome
+            }
+            for (const f of page) {
+                outcome.checked++
+                const plan = planCatchUp(f, after.get(f)!, read.get(f), CATCH_UP_MAX_POINTS)
+                if (plan.kind === "told") {
+                    order.resume(f, plan.storeSeq, [])
+                    order.giveUp(f)
+                    outcome.told.set(f, plan.reason)
+                    continue
+                }
+                const repaired = plan.kind === "repair" ? plan.events : []
+                const r = order.resume(f, plan.kind === "deleted" ? undefined : plan.storeSeq, repaired)
+                if (r.overflowed) {
+                    order.giveUp(f)
+                    outcome.told.set(f, `more than ${STAMP_ORDER_MAX_HELD} changes of feed ${f} arrived while it was caught up`)
+                    continue
+                }
+                for (const events of r.released) this.fanOut(f, events)
+                if (plan.kind === "deleted") {
+                    this.endFeedHere(f)
+                    outcome.deleted++
+                } else if (repaired.length) {
+                    outcome.repaired++
+                    outcome.pushes += repaired.length
+                }
+            }
+        }
+        return outcome
     }
 
     /**
@@ -489,6 +592,7 @@ export class Hub {
         const { seqs, floor } = await this.deps.store.lastSeqs(STAMP_ORDER_MAX_FEEDS)
         for (const { feed, events } of this.order.load(seqs, floor)) this.fanOut(feed, events)
     }
+
 
     /**
      * [P§8] The feed was deleted: every subscription to it (or under it) gets what was written before (its
@@ -548,4 +652,8 @@ export class Hub {
         this.count--
         this.deps.onCount?.(this.count)
     }
+}
+
+function noCatchUp(): CatchUpOutcome {
+    return { checked: 0, repaired: 0, pushes: 0, deleted: 0, told: new Map() }
 }

@@ -6,7 +6,7 @@ import { isoOf } from "../time.ts"
 /** One committed change. */
 export interface ChangeEvent {
     feed: number
-    /** the store's sequence number of the write; deletions use Infinity (never part of a replay) */
+    /** the store's sequence number of the write; a feed's deletion Infinity, a datastream's its seq in the feed's chain (Deletion.seq) or Infinity (never part of a replay) */
     seq: number
     /** the store's id of the transaction that committed it, where it has one (storage/store.ts CommitRef) */
     txn?: number

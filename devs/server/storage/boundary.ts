@@ -46,15 +46,17 @@ export class StoreBoundary implements Store {
     #closing = false
     readonly recordCommitsAs?: Store["recordCommitsAs"]
     readonly lastSeqs?: Store["lastSeqs"]
+    readonly changesAfter?: Store["changesAfter"]
     readonly lastCommits?: Store["lastCommits"]
 
     constructor(engine: StoreEngine, onFailure: StoreFailureReport = () => {}) {
         this.#engine = engine
         this.#onFailure = onFailure
         // [several processes] PostgreSQL's only: present here when the engine has them
-        const { recordCommitsAs, lastSeqs, lastCommits } = engine
+        const { recordCommitsAs, lastSeqs, changesAfter, lastCommits } = engine
         if (recordCommitsAs) this.recordCommitsAs = (process) => this.#now("recordCommitsAs", () => recordCommitsAs.call(engine, process))
         if (lastSeqs) this.lastSeqs = (limit) => this.#later("lastSeqs", () => lastSeqs.call(engine, limit))
+        if (changesAfter) this.changesAfter = (after, limit) => this.#later("changesAfter", () => changesAfter.call(engine, after, limit))
         if (lastCommits) this.lastCommits = () => this.#later("lastCommits", () => lastCommits.call(engine))
     }
 

@@ -27,6 +27,7 @@ import type {
     Deletion,
     DeviceKeyReissue,
     DeviceRecord,
+    FeedChanges,
     FeedDeletion,
     FeedRecord,
     HistoryQuery,
@@ -208,9 +209,22 @@ export const MIGRATIONS: string[] = [
         seq BIGINT NOT NULL,
         PRIMARY KEY (feed, stream)
     );`,
+    // [P§8] a datastream's deletion takes a seq in its feed's chain (last_seq moves to it) and leaves it here:
+    // a process that missed changes of the feed reads them again by seq (Store.changesAfter), and a deletion
+    // after the seq it handed on, which no read can bring back, is seen. NULL: none since this version
+    `ALTER TABLE feeds ADD COLUMN deleted_seq BIGINT;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
+
+/**
+ * Replay.seen of a read of one feed: a change with its transaction id, by the read's snapshot; one without
+ * (read back from the store by a catch-up, hub/catch-up.ts, or published by an older version) by its seq: a
+ * feed's seqs are drawn under its row lock, so every one up to the read's highest was committed before it.
+ */
+function seenIn(visible: (txn: number) => boolean, highSeq: number): (ch: CommitRef) => boolean {
+    return (ch) => (ch.txn !== undefined ? visible(ch.txn) : ch.seq <= highSeq)
+}
 
 /** NOTIFY channel: keys or token revocations changed, or a feed was deleted (keysVersion, feedExists' memory). */
 const KEYS_CHANNEL = "feedline_keys"
@@ -875,11 +889,17 @@ export class PostgresStore implements StoreEngine {
     async deleteDatastream(feed: number, id: string): Promise<Deletion | undefined> {
         await this.deleteInChunks("feed = $1 AND stream = $2", [feed, id])
         return this.betweenBatches(async (c): Promise<Deletion | undefined> => {
-            await c.query("SELECT 1 FROM feeds WHERE id = $1 FOR NO KEY UPDATE", [feed])
+            const locked = await c.query<{ last_seq: number | null }>("SELECT last_seq FROM feeds WHERE id = $1 FOR NO KEY UPDATE", [feed])
             await c.query("DELETE FROM datapoints WHERE feed = $1 AND stream = $2", [feed, id])
             if (!(await c.query("DELETE FROM datastreams WHERE feed = $1 AND id = $2", [feed, id])).rowCount) return undefined
+            // [P§8] a seq in the feed's chain, drawn under its row lock as a batch's are (Deletion.seq)
+            const moved = await c.query<{ seq: number }>(
+                "UPDATE feeds SET last_seq = s.seq, deleted_seq = s.seq FROM (SELECT nextval('datapoint_seq') AS seq) s WHERE id = $1 RETURNING s.seq",
+                [feed],
+            )
+            const chain = moved.rows[0] ? { seq: moved.rows[0].seq, prevSeq: locked.rows[0]?.last_seq ?? 0 } : {}
             const txn = await this.recordPublisher(c)
-            return txn === undefined ? {} : { txn }
+            return txn === undefined ? chain : { ...chain, txn }
         })
     }
 
@@ -1313,8 +1333,8 @@ export class PostgresStore implements StoreEngine {
             .filter((r) => r.snapshot === null)
             .map((r) => ({ stream: r.stream!, atMs: r.at_ms!, value: r.value!, seq: r.seq! }))
             .sort((a, b) => a.atMs - b.atMs || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
-        // a change without a transaction id did not come from this store: treat it as unseen (push it)
-        return { points, seen: (ch: CommitRef) => ch.txn !== undefined && visible(ch.txn), highSeq: head.seq ?? 0 }
+        const highSeq = head.seq ?? 0
+        return { points, seen: seenIn(visible, highSeq), highSeq }
     }
 
     async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {
@@ -1334,7 +1354,8 @@ export class PostgresStore implements StoreEngine {
         const head = rows.find((r) => r.snapshot !== null)!
         const visible = snapshotOf(head.snapshot!)
         const points = rows.filter((r) => r.snapshot === null).map((r) => ({ stream: r.stream!, atMs: r.at_ms!, value: r.value!, seq: r.seq! }))
-        return { points, seen: (ch: CommitRef) => ch.txn !== undefined && visible(ch.txn), highSeq: head.seq ?? 0, trimmedSeq: head.trimmed ?? 0 }
+        const highSeq = head.seq ?? 0
+        return { points, seen: seenIn(visible, highSeq), highSeq, trimmedSeq: head.trimmed ?? 0 }
     }
 
     recordCommitsAs(process: string): void {
@@ -1344,6 +1365,23 @@ export class PostgresStore implements StoreEngine {
     async lastSeqs(limit: number): Promise<{ seqs: Map<number, number>; floor: number }> {
         const rows = await this.rows<{ id: number; last_seq: number }>("SELECT id, last_seq FROM feeds WHERE last_seq IS NOT NULL ORDER BY last_seq DESC LIMIT $1", [limit])
         return { seqs: new Map(rows.map((r) => [r.id, r.last_seq])), floor: rows.length < limit ? 0 : rows[rows.length - 1].last_seq }
+    }
+
+    async changesAfter(after: Map<number, number>, limit: number): Promise<Map<number, FeedChanges>> {
+        const feeds = [...after.keys()]
+        // one statement, one snapshot: each feed's row and its points after the seq given (the (feed, seq) index)
+        const rows = await this.rows<{ feed: number; last_seq: number | null; deleted_seq: number | null; stream: string | null; at_ms: number | null; value: string | null; seq: number | null }>(
+            `SELECT id AS feed, last_seq, deleted_seq, NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, NULL::bigint AS seq FROM feeds WHERE id = ANY($1::bigint[])
+             UNION ALL
+             SELECT t.f, NULL, NULL, d.stream, d.at_ms, d.value, d.seq FROM unnest($1::bigint[], $2::bigint[]) AS t(f, s)
+             CROSS JOIN LATERAL (SELECT stream, at_ms, value, seq FROM datapoints WHERE feed = t.f AND seq > t.s ORDER BY seq LIMIT $3) d`,
+            [feeds, feeds.map((f) => after.get(f)), limit + 1],
+        )
+        const out = new Map<number, FeedChanges>()
+        for (const r of rows) if (r.stream === null) out.set(r.feed, { lastSeq: r.last_seq ?? 0, deletedSeq: r.deleted_seq ?? 0, points: [] })
+        for (const r of rows) if (r.stream !== null) out.get(r.feed)?.points.push({ stream: r.stream, atMs: r.at_ms!, value: r.value!, seq: r.seq! })
+        for (const f of out.values()) f.points.sort((a, b) => a.seq - b.seq)
+        return out
     }
 
     async lastCommits(): Promise<Map<string, number>> {

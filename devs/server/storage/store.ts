@@ -70,6 +70,24 @@ export interface FeedRecord {
  */
 export interface Deletion {
     txn?: number
+    /**
+     * [P§8] a datastream's deletion where several processes commit (PostgreSQL): the seq it took in its
+     * feed's chain (feeds.last_seq moved to it, feeds.deleted_seq too) and the feed's last seq before it,
+     * so it is handed on in commit order as datapoints are, and a process that missed it can tell
+     * (Store.changesAfter)
+     */
+    seq?: number
+    prevSeq?: number
+}
+
+/** [P§8] A feed as Store.changesAfter read it: its last seq, its last datastream deletion's seq, and its datapoints after the seq asked. */
+export interface FeedChanges {
+    /** the feed's last seq (0: none) */
+    lastSeq: number
+    /** the seq of the feed's newest datastream deletion (0: none recorded): one after the seq asked cannot be replayed */
+    deletedSeq: number
+    /** its datapoints with a seq above the one asked, in commit order, at most the limit asked + 1 */
+    points: StoredPoint[]
 }
 
 /** What deleting a feed did to the keys scoped to it (ids). */
@@ -403,6 +421,13 @@ export interface Store {
      * other feed's last seq is at most `floor` (0 when all are listed). hub/commit-order.ts.
      */
     lastSeqs?(limit: number): Promise<{ seqs: Map<number, number>; floor: number }>
+    /**
+     * [P§8] Several processes: for each feed of `after` (feed -> the last seq this process handed on), in one
+     * snapshot, what hub/catch-up.ts needs to push the changes it missed: the feed's last seq, its newest
+     * datastream deletion's seq and its datapoints after that seq (at most `limit` + 1, so that one more
+     * says there are more). A feed missing from the answer does not exist (deleted).
+     */
+    changesAfter?(after: Map<number, number>, limit: number): Promise<Map<number, FeedChanges>>
     /** [several processes] Each recording process's last commit (a transaction id); rows older than a day are dropped. */
     lastCommits?(): Promise<Map<string, number>>
     /**

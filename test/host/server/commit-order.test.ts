@@ -62,16 +62,52 @@ test("another feed's changes do not wait for this one's", () => {
     assert.deepEqual(o.offer(2, other, 0).released, [other], "its first change: nothing to wait for")
 })
 
-test("a predecessor that does not come within holdMs: the feed is a gap, what waited is dropped, and a late predecessor goes at once", () => {
+test("a predecessor that does not come within holdMs: the feed is a gap, to be caught up from the store; what waited keeps waiting meanwhile", () => {
     const o = started(100)
     o.offer(F, chained(101, 102, "second"), 1000)
     assert.equal(o.nextDeadlineMs(), 6000)
     assert.deepEqual(o.expired(5999), [])
     assert.deepEqual(o.expired(6000), [F])
+    // the hub pauses it while it reads the store: no deadline, no second expiry
+    o.pause(F)
+    assert.equal(o.nextDeadlineMs(), undefined)
+    assert.deepEqual(o.expired(9000), [])
+    assert.equal(o.offer(F, chained(102, 103, "third"), 7000).held, true, "a change heard while the feed is caught up waits for the read")
+    // the store had 101 and 102 (read after 100): they go first, in commit order; 102 heard is not pushed twice, 103 follows
+    const r = o.resume(F, 102, [...chained(100, 101, "first"), ...chained(101, 102, "second")])
+    assert.deepEqual(values(r.released), ["first+second", "third"])
+    assert.equal(r.overflowed, false)
     assert.equal(o.waiting, 0)
-    // what followed the dropped change goes on, and so does the late one (a replay's subscription skips it: Replay.seen)
-    assert.deepEqual(values(o.offer(F, chained(102, 103, "third"), 7000).released), ["third"])
-    assert.deepEqual(values(o.offer(F, chained(100, 101, "first"), 7000).released), ["first"])
+    // the late publish of 101 is handed on already: dropped
+    assert.deepEqual(o.offer(F, chained(100, 101, "first"), 7000).released, [])
+})
+
+test("a change whose seqs were all handed on (a catch-up pushed it from the store) is dropped; before load() nothing is", () => {
+    const o = started(100)
+    assert.deepEqual(o.resume(F, 105, []).released, [])
+    assert.deepEqual(o.offer(F, chained(104, 105), 0).released, [], "105 went out from the store")
+    assert.deepEqual(values(o.offer(F, chained(105, 106), 0).released), ["106"])
+    const fresh = new CommitOrder(limits)
+    assert.equal(fresh.handedOnUpTo(F), -Infinity)
+    fresh.offer(F, chained(5, 6), 0)
+    assert.deepEqual(values(fresh.offer(F, chained(4, 5), 0).released), ["5"], "heard out of order before load(): goes as heard")
+})
+
+test("more than maxHeldEvents arrive while the feed is caught up: dropped, and resume says so", () => {
+    const o = started(100)
+    o.pause(F)
+    for (let i = 0; i <= limits.maxHeldEvents; i++) o.offer(F, chained(101 + i, 102 + i), 0)
+    const r = o.resume(F, 101, [])
+    assert.deepEqual([r.overflowed, r.released, o.waiting], [true, [], 0])
+})
+
+test("giveUp: what waits is dropped and counted as handed on (the feed's subscribers resubscribe)", () => {
+    const o = started(100)
+    o.offer(F, chained(101, 102, "second"), 0)
+    o.giveUp(F)
+    assert.equal(o.waiting, 0)
+    assert.deepEqual(o.offer(F, chained(100, 101, "first"), 0).released, [], "the late predecessor: in their replays")
+    assert.deepEqual(values(o.offer(F, chained(102, 103, "third"), 0).released), ["third"])
 })
 
 test("more than maxHeldEvents waiting: a gap at once", () => {

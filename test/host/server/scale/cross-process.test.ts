@@ -282,13 +282,19 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
     })
 
     // the last test: it stops the file's Redis
-    test("when the link to Redis breaks, subscribers are told to reconnect and subscribe with since (503 E_PUSHES_INTERRUPTED)", async (t) => {
-        const c = await TlsClient.open(b, a.credentials.deviceKey)
+    test("[P§8] when the link to Redis breaks, subscribers stay connected: the other process's writes reach them from the store (caught up while Redis is away), once, with their seq", async (t) => {
+        const feed = a.credentials.feedId
+        const key = a.credentials.deviceKey
+        const c = await TlsClient.open(b, key)
         t.after(() => c.close())
-        assert.equal((await c.request({ method: "subscribe", resource: `/feeds/${a.credentials.feedId}`, token: "i" })).status, 200)
+        const subscribed = await c.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/away`, params: { after: "latest" }, token: "i" })
+        assert.equal(subscribed.status, 200)
         await services.redis.stop()
-        const notice = await c.notice(10_000)
-        assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
-        assert.ok(notice.body.retry_after_ms > 0)
+        assert.equal((await http(a, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "away", current_value: "while away" }] } })).status, 200)
+        const p = await c.push("i", SERVER_OWN_EVENT_WAIT_MS)
+        assert.equal(p.body.current_value, "while away")
+        assert.ok(p.body.seq > subscribed.body.seq)
+        assert.equal(c.q.closed, false, "not told to reconnect")
+        assert.equal(c.q.lines.filter((l) => l.response?.token === "i").length, 2, "the acknowledgement and one push")
     })
 })

@@ -257,21 +257,21 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         return { proxy, a, b }
     }
 
-    /**
-     * a's links to Redis are cut (and refused from now on; b's are fine), a commits `lastWords` and stops:
-     * `sub`, subscribed on b, is told 503 E_PUSHES_INTERRUPTED (from PostgreSQL's record of a's commits).
-     */
-    async function diesUnheard(proxy: FaultProxy, a: TestServer, sub: TlsClient, lastWords: () => Promise<void>): Promise<void> {
+    /** a's links to Redis are cut (and refused from now on; b's are fine), a commits `lastWords` and stops (PostgreSQL's record of a's commits shows b what it missed). */
+    async function diesUnheard(proxy: FaultProxy, a: TestServer, lastWords: () => Promise<void>): Promise<void> {
         proxy.refuse({ mode: "reset" })
         proxy.reset()
         await lastWords()
         await a.close()
-        const notice = await sub.notice(FAULT_MS)
-        assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
-        assert.match(notice.body.errors, /committed did not arrive/)
     }
 
-    test("a Redis that stops answering: requests are let through without the per-key budget while it is silent, and subscribers are told 503 E_PUSHES_INTERRUPTED; afterwards pushes cross again", async (t) => {
+    /** No notice (503 E_PUSHES_INTERRUPTED) came to `c`, and it is still connected. */
+    function neverTold(c: TlsClient, what: string): void {
+        assert.equal(c.q.lines.find((l) => l.response?.body?.code === "E_PUSHES_INTERRUPTED")?.raw, undefined, `${what}: not told to resubscribe`)
+        assert.equal(c.q.closed, false, `${what}: still connected`)
+    }
+
+    test("[P§8] a Redis that stops answering: requests are let through without the per-key budget while it is silent, and the other process's writes reach the subscribers from the store meanwhile (not told to reconnect); afterwards pushes cross again", async (t) => {
         const { proxy, a, b } = await serversWithRedisThroughProxy()
         cleanups.push(() => a.close(), () => b.close())
         const key = a.credentials.deviceKey
@@ -288,25 +288,20 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         const during = await put(a, "during")
         assert.equal(during.status, 200)
         assert.ok(holing(), "answered while Redis was still silent (the per-key budget let it through)")
-        const notice = await sub.notice(FAULT_MS)
-        assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
-        assert.ok(holing(), "told while Redis was still silent")
+        assert.equal((await sub.push("s", FAULT_MS)).body.current_value, "during")
+        // b's write cannot cross through Redis: a reads it from the store once it noticed the silence
+        assert.equal((await put(b, "from b during")).status, 200)
+        assert.equal((await sub.push("s", FAULT_MS)).body.current_value, "from b during")
+        assert.ok(holing(), "pushed while Redis was still silent")
+        neverTold(sub, "the subscriber")
 
         proxy.clear()
-        // once the link is back (its subscribers are told once more), a resubscribe gets the other process's pushes again
-        await until("pushes from the other process to cross again", async () => {
-            const c = await TlsClient.open(a, key)
-            try {
-                assert.equal((await c.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/r`, token: "s2" })).status, 200)
-                assert.equal((await put(b, "back")).status, 200)
-                return (await c.push("s2", 2000).catch(() => undefined))?.body?.current_value === "back"
-            } finally {
-                c.close()
-            }
-        }, FAULT_MS, 100)
+        assert.equal((await put(b, "back")).status, 200)
+        assert.equal((await sub.push("s", FAULT_MS)).body.current_value, "back")
+        neverTold(sub, "the subscriber")
     })
 
-    test("a process whose link to Redis broke commits a change and dies before the link is back: another process's subscribers are told 503 E_PUSHES_INTERRUPTED, and a resubscribe with since replays the change", async (t) => {
+    test("[P§8] a process whose link to Redis broke commits a change and dies before the link is back: another process's subscribers get the change from the store (PostgreSQL's record of the dead one's commits), not told to reconnect", async (t) => {
         const { proxy, a, b } = await serversWithRedisThroughProxy()
         let aDead = false
         cleanups.push(() => (aDead ? Promise.resolve() : a.close()), () => b.close())
@@ -316,48 +311,143 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         const put = (s: TestServer, value: string) => http(s, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "d", current_value: value }] } })
         const sub = await TlsClient.open(b, key)
         t.after(() => sub.close())
-        assert.equal((await sub.request({ method: "subscribe", resource, token: "s" })).status, 200)
+        assert.equal((await sub.request({ method: "subscribe", resource, token: "s", params: { after: "latest" } })).status, 200)
         assert.equal((await put(a, "crossed")).status, 200)
         const crossed = await sub.push("s")
         assert.equal(crossed.body.current_value, "crossed")
 
-        await diesUnheard(proxy, a, sub, async () => assert.equal((await put(a, "last words")).status, 200, "acknowledged: committed in PostgreSQL"))
+        await diesUnheard(proxy, a, async () => assert.equal((await put(a, "last words")).status, 200, "acknowledged: committed in PostgreSQL"))
         aDead = true
-
-        const again = await TlsClient.open(b, key)
-        t.after(() => again.close())
-        assert.equal((await again.request({ method: "subscribe", resource, token: "s", params: { since: crossed.body.at } })).status, 200)
-        assert.equal((await again.push("s")).body.current_value, "last words")
+        const caught = await sub.push("s", FAULT_MS)
+        assert.equal(caught.body.current_value, "last words")
+        assert.ok(caught.body.seq > crossed.body.seq)
+        neverTold(sub, "the subscriber")
     })
 
     for (const what of ["datastream", "feed"] as const) {
-        test(`a process whose link to Redis broke deletes a ${what} and dies before the link is back: another process's subscribers are told 503 E_PUSHES_INTERRUPTED (a deletion is a commit the others must hear of, as a write is)`, async (t) => {
+        test(`[P§8] a process whose link to Redis broke deletes a ${what} and dies before the link is back: another process's subscribers ${what === "feed" ? "get the deletion and the final 404 (caught up from the store)" : "of that feed alone are told 503 E_PUSHES_INTERRUPTED (a datastream's deletion is in no replay)"}`, async (t) => {
             const { proxy, a, b } = await serversWithRedisThroughProxy()
             let aDead = false
             cleanups.push(() => (aDead ? Promise.resolve() : a.close()), () => b.close())
-            // the master key on a feed of its own: deleting the device's feed would revoke the device key, which ends subscriptions another way
+            // the master key on feeds of its own: deleting the device's feed would revoke the device key, which ends subscriptions another way
             const key = a.credentials.masterKey
-            const made = await http(a, "POST", "/v2/feeds", { key, body: { title: "deleted while unheard" } })
-            assert.equal(made.status, 201)
-            const feed = made.body.id as number
+            const feedOf = async (title: string) => {
+                const made = await http(a, "POST", "/v2/feeds", { key, body: { title } })
+                assert.equal(made.status, 201)
+                return made.body.id as number
+            }
+            const feed = await feedOf("deleted while unheard")
+            const other = await feedOf("untouched")
             const resource = `/feeds/${feed}/datastreams/d`
             const sub = await TlsClient.open(b, key)
-            t.after(() => sub.close())
+            const bystander = await TlsClient.open(b, key)
+            t.after(() => (sub.close(), bystander.close()))
             assert.equal((await sub.request({ method: "subscribe", resource, token: "s" })).status, 200)
+            assert.equal((await bystander.request({ method: "subscribe", resource: `/feeds/${other}`, token: "o" })).status, 200)
             assert.equal((await http(a, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "d", current_value: "crossed" }] } })).status, 200)
             assert.equal((await sub.push("s")).body.current_value, "crossed")
 
             const path = what === "feed" ? `/v2/feeds/${feed}` : `/v2/feeds/${feed}/datastreams/d`
-            await diesUnheard(proxy, a, sub, async () => assert.equal((await http(a, "DELETE", path, { key })).status, 200, "deleted: committed in PostgreSQL"))
+            await diesUnheard(proxy, a, async () => {
+                assert.equal((await http(a, "PUT", `/v2/feeds/${other}`, { key, body: { datastreams: [{ id: "o", current_value: "unheard too" }] } })).status, 200)
+                assert.equal((await http(a, "DELETE", path, { key })).status, 200, "deleted: committed in PostgreSQL")
+            })
             aDead = true
-            // what the subscriber does then: subscribe again, and read what a replay does not carry (deletions)
-            const again = await TlsClient.open(b, key)
-            t.after(() => again.close())
-            const resubscribed = await again.request({ method: "subscribe", resource, token: "s", params: { since: 0 } })
-            if (what === "feed") assert.deepEqual([resubscribed.status, resubscribed.body.code], [404, "E_NOT_FOUND"])
-            else assert.equal((await http(b, "GET", `/v2/feeds/${feed}/datastreams/d`, { key })).status, 404)
+            if (what === "feed") {
+                assert.deepEqual((await sub.push("s", FAULT_MS)).body, { id: feed, deleted: true })
+                const final = await sub.push("s", FAULT_MS)
+                assert.deepEqual([final.status, final.body.code], [404, "E_FEED_DELETED"])
+                neverTold(sub, "the deleted feed's subscriber")
+            } else {
+                const notice = await sub.notice(FAULT_MS)
+                assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
+                assert.match(notice.body.errors, /datastream of feed \d+ was deleted/)
+                // what the subscriber does then: subscribe again, and read what a replay does not carry (deletions)
+                assert.equal((await http(b, "GET", `/v2/feeds/${feed}/datastreams/d`, { key })).status, 404)
+            }
+            assert.equal((await bystander.push("o", FAULT_MS)).body.current_value, "unheard too", "the other feed's change, from the store")
+            neverTold(bystander, "another feed's subscriber")
         })
     }
+
+    test("[P§8] a process's link to Redis cut while another writes to many feeds: its subscribers stay connected and get every change once, in commit order (caught up from the store); only a feed with a datastream deleted meanwhile has its subscribers told, a feed deleted meanwhile gets its deletion", async (t) => {
+        const { proxy, a, b } = await serversWithRedisThroughProxy()
+        cleanups.push(() => a.close(), () => b.close())
+        const key = a.credentials.masterKey
+        const FEEDS = 10
+        const feeds: number[] = []
+        for (let i = 0; i < FEEDS; i++) {
+            const made = await http(b, "POST", "/v2/feeds", { key, body: { title: `cut ${i}` } })
+            assert.equal(made.status, 201)
+            feeds.push(made.body.id as number)
+        }
+        const [trimmed, deleted, ...kept] = feeds
+        assert.equal((await http(b, "PUT", `/v2/feeds/${trimmed}`, { key, body: { datastreams: [{ id: "gone", current_value: "x" }] } })).status, 200)
+        // on a: one connection per feed, each subscribed with `after` (its pushes carry their seq)
+        const subs = new Map<number, { c: TlsClient; from: number }>()
+        for (const f of feeds) {
+            const c = await TlsClient.open(a, key)
+            t.after(() => c.close())
+            const r = await c.request({ method: "subscribe", resource: `/feeds/${f}`, params: { after: "latest" }, token: "s" })
+            assert.equal(r.status, 200)
+            subs.set(f, { c, from: r.body.seq as number })
+        }
+        // b writes to every feed still there, round after round, until told to stop
+        const writing = new Set(feeds)
+        let rounds = 0
+        let stop = false
+        const writer = (async () => {
+            while (!stop) {
+                rounds++
+                const answers = await Promise.all([...writing].map((f) => http(b, "PUT", `/v2/feeds/${f}`, { key, body: { datastreams: [{ id: "v", current_value: String(rounds) }] } })))
+                for (const r of answers) assert.ok(r.status === 200 || r.status === 404, `a write answered ${r.status}`)
+                await new Promise((r) => setTimeout(r, 20))
+            }
+        })()
+        const roundsPast = (n: number) => until(`${n} more rounds of writes`, ((from) => () => rounds >= from + n)(rounds), FAULT_MS, 10)
+        await roundsPast(5)
+        // a's links to Redis cut and refused: it hears nothing of b's writes
+        proxy.refuse({ mode: "reset" })
+        proxy.reset()
+        await roundsPast(10)
+        writing.delete(deleted)
+        assert.equal((await http(b, "DELETE", `/v2/feeds/${deleted}`, { key })).status, 200)
+        assert.equal((await http(b, "DELETE", `/v2/feeds/${trimmed}/datastreams/gone`, { key })).status, 200)
+        await roundsPast(10)
+        proxy.accept()
+        await roundsPast(10)
+        stop = true
+        await writer
+
+        // what the store holds after each subscription's cursor, in commit order (a replay by seq, on b)
+        const reader = await TlsClient.open(b, key)
+        t.after(() => reader.close())
+        for (const f of kept) {
+            const { c, from } = subs.get(f)!
+            const r = await reader.request({ method: "subscribe", resource: `/feeds/${f}`, params: { after: from }, token: `r${f}` })
+            assert.equal(r.status, 200)
+            // the replay's pushes, up to the cursor the acknowledgement gives (the feed's last seq)
+            const stored: number[] = []
+            while (stored.length === 0 || stored[stored.length - 1] < r.body.seq) stored.push((await reader.push(`r${f}`)).body.seq as number)
+            assert.ok(stored.length >= 30, `feed ${f}: ${stored.length} changes written`)
+            const pushedSeqs = () => c.q.lines.filter((l) => l.response?.token === "s" && l.response.status === 200 && l.response.body?.seq !== undefined && l.response.body?.current_value !== undefined).map((l) => l.response!.body.seq as number)
+            await until(`feed ${f}'s subscriber on a to have every change`, () => pushedSeqs().length >= stored.length, FAULT_MS, 50)
+            assert.deepEqual(pushedSeqs(), stored, `feed ${f}: every change once, in commit order`)
+            neverTold(c, `feed ${f}'s subscriber`)
+        }
+        // the deleted feed's subscriber: its changes up to the deletion, then the deletion and the final 404
+        const gone = subs.get(deleted)!.c
+        const final = await gone.q.next((l) => l.response?.token === "s" && l.response.status === 404, FAULT_MS)
+        assert.equal(final.response!.body.code, "E_FEED_DELETED")
+        assert.ok(gone.q.lines.some((l) => l.response?.token === "s" && l.response.body?.deleted === true && l.response.body.id === deleted), "the deletion push")
+        neverTold(gone, "the deleted feed's subscriber")
+        // the trimmed feed's subscriber alone is told: a datastream deletion is in no replay
+        const notice = await subs.get(trimmed)!.c.notice(FAULT_MS)
+        assert.deepEqual([notice.status, notice.body.code], [503, "E_PUSHES_INTERRUPTED"])
+        assert.match(notice.body.errors, new RegExp(`datastream of feed ${trimmed} was deleted`))
+        assert.ok(a.metrics.catchUps.get({ outcome: "repaired" }) >= 1, "a caught feeds up from the store")
+        t.diagnostic(`${rounds} rounds of writes; a pushed ${a.metrics.pushesCaughtUp.get()} changes from the store in ${a.metrics.catchUps.get({ outcome: "repaired" })} feed catch-ups, told ${a.metrics.pushesInterrupted.get({ scope: "feed" })} connection(s)`)
+    })
 
     test("changes published while only the publisher's link to Redis is down never arrive: the other processes notice the gap and tell their subscribers; a change Redis hears twice is handed on once", async () => {
         const proxy = await startFaultProxy({ target: { port: services.redis.port } })

@@ -63,6 +63,7 @@ const ARGS: Partial<Record<keyof Store, unknown[]>> = {
     provisioning: [async () => "provisioned"],
     recordCommitsAs: ["process-1"],
     lastSeqs: [10],
+    changesAfter: [new Map([[1, 0]]), 10],
 }
 
 /** Calls answered from memory, which meet no storage to fail: they must answer. */

@@ -571,6 +571,35 @@ for (const backend of storeBackends()) {
             }
         })
 
+        test("[P§8] changesAfter (a catch-up): each feed's last seq, its newest datastream deletion's seq and its points after the seq given, in commit order; a datastream's deletion takes a seq in its feed's chain; a deleted feed is absent", async (t) => {
+            const { store: a } = await openClosedAfter(backend, { now })
+            try {
+                if (!a.changesAfter) return t.skip("one process only: nothing to catch up")
+                a.recordCommitsAs!("p")
+                const f = (await a.createFeed({})).id
+                const g = (await a.createFeed({})).id
+                const gone = (await a.createFeed({})).id
+                const [p1] = await a.writePoints(f, [{ stream: "s", atMs: T0, value: "1" }])
+                const [p2, p3] = await a.writePoints(f, [{ stream: "s", atMs: T0 + 1, value: "2" }, { stream: "t", atMs: T0 - 5, value: "backfill" }])
+                await a.writePoints(g, [{ stream: "s", atMs: T0, value: "g" }])
+                await a.deleteFeed(gone)
+                const read = await a.changesAfter(new Map([[f, p1.seq], [g, 0], [gone, 0]]), 10)
+                assert.deepEqual([...read.keys()].sort(), [f, g].sort(), "the deleted feed is absent")
+                const top = Math.max(p2.seq, p3.seq)
+                assert.deepEqual(read.get(f), { lastSeq: top, deletedSeq: 0, points: [p2, p3].sort((x, y) => x.seq - y.seq).map(({ stream, atMs, value, seq }) => ({ stream, atMs, value, seq })) })
+                assert.equal((await a.changesAfter(new Map([[f, p1.seq]]), 1)).get(f)!.points.length, 2, "limit + 1: one more says there are more")
+                const deletion = await a.deleteDatastream(f, "t")
+                assert.ok(deletion?.seq !== undefined && deletion.seq > top, `the deletion's seq follows the feed's last: ${deletion?.seq}`)
+                assert.equal(deletion.prevSeq, top)
+                const [next] = await a.writePoints(f, [{ stream: "s", atMs: T0 + 2, value: "3" }])
+                assert.equal(next.prevSeq, deletion.seq, "the next write follows the deletion in the chain")
+                const after = (await a.changesAfter(new Map([[f, top]]), 10)).get(f)!
+                assert.deepEqual([after.lastSeq, after.deletedSeq, after.points.map((p) => p.value)], [next.seq, deletion.seq, ["3"]])
+            } finally {
+                await a.close()
+            }
+        })
+
         test("[P§10] two processes making feeds at once never give out one id twice", async () => {
             const { store: a, another } = await openClosedAfter(backend, { now })
             const b = await another()
