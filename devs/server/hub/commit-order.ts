@@ -17,7 +17,9 @@
 // feed a gap (expired): the hub then reads the feed's changes after the last seq handed on from the store
 // (hub/catch-up.ts), with the feed paused (what arrives meanwhile waits), and resumes it with them: what
 // waited and the read holds is not handed on twice. A change whose seqs were all handed on already (a
-// catch-up pushed it from the store before its publish arrived) is dropped when offered.
+// catch-up pushed it from the store before its publish arrived, or one given up on) is dropped when
+// offered: only those, not every seq below the highest handed on (one commit's changes arrive as several
+// messages, one per write it held, in any order, all with the same `prevSeq`).
 // Pure: the caller passes the time and delivers what is released.
 import type { ChangeEvent } from "./push.ts"
 
@@ -62,6 +64,8 @@ export class CommitOrder {
     private readonly paused = new Set<number>()
     /** paused feeds whose waiting changes grew past maxHeldEvents meanwhile (dropped): resume says so */
     private readonly overflowed = new Set<number>()
+    /** per feed, every seq up to this went out from the store (resume) or was given up on (giveUp): offered again, dropped */
+    private readonly covered = new Map<number, number>()
 
     constructor(private readonly limits: CommitOrderLimits) {}
 
@@ -106,8 +110,8 @@ export class CommitOrder {
             if (top === undefined || ev.seq > top) top = ev.seq
         }
         const item: Waiting = { events, after: chained ? after : undefined, top, arrivedMs: nowMs }
-        // handed on already: a catch-up pushed it from the store before its publish arrived (before load(), changes go as heard)
-        if (this.loaded && item.after !== undefined && item.top !== undefined && item.top <= this.handedOnUpTo(feed)) return { released: [], held: false, gap: false }
+        // handed on already: a catch-up pushed it from the store before its publish arrived, or it was given up on
+        if (item.after !== undefined && item.top !== undefined && item.top <= (this.covered.get(feed) ?? -Infinity)) return { released: [], held: false, gap: false }
         const h = this.held.get(feed)
         const paused = this.paused.has(feed)
         if (h === undefined && !paused && this.ready(feed, item)) {
@@ -162,10 +166,13 @@ export class CommitOrder {
         const overflowed = this.overflowed.delete(feed)
         const released: ChangeEvent[][] = repaired.length ? [repaired] : []
         for (const ev of repaired) this.handedOn(feed, ev.seq)
-        if (storeSeq !== undefined) this.handedOn(feed, storeSeq)
+        if (storeSeq !== undefined) {
+            this.handedOn(feed, storeSeq)
+            this.cover(feed, storeSeq)
+        }
         const h = this.held.get(feed)
         if (h !== undefined) {
-            const upTo = this.handedOnUpTo(feed)
+            const upTo = this.covered.get(feed) ?? -Infinity
             h.list = h.list.filter((w) => w.after === undefined || w.top === undefined || w.top > upTo)
             released.push(...this.releaseFrom(feed, h))
         }
@@ -182,16 +189,12 @@ export class CommitOrder {
         return this.floor === Infinity ? -Infinity : this.floor
     }
 
-    /** Whether load() has run: until then nothing is known of what was handed on. */
-    get loaded(): boolean {
-        return this.floor !== Infinity
-    }
-
     /** The feed was deleted: what waits goes now, in arrival order, and the feed is forgotten. */
     release(feed: number): ChangeEvent[][] {
         const h = this.held.get(feed)
         this.held.delete(feed)
         this.last.delete(feed)
+        this.covered.delete(feed)
         return h ? h.list.map((w) => w.events) : []
     }
 
@@ -207,6 +210,14 @@ export class CommitOrder {
     giveUp(feed: number): void {
         const h = this.held.get(feed)
         if (h) this.dropHeld(feed, h)
+        const last = this.last.get(feed)
+        if (last !== undefined) this.cover(feed, last)
+    }
+
+    private cover(feed: number, seq: number): void {
+        // bounded as `last` is; forgetting a feed's mark only lets a late duplicate through
+        if (this.covered.size >= this.limits.maxFeeds && !this.covered.has(feed)) this.covered.clear()
+        if (seq > (this.covered.get(feed) ?? -Infinity)) this.covered.set(feed, seq)
     }
 
     private ready(feed: number, w: Waiting): boolean {

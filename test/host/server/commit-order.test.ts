@@ -93,6 +93,14 @@ test("a change whose seqs were all handed on (a catch-up pushed it from the stor
     assert.deepEqual(values(fresh.offer(F, chained(4, 5), 0).released), ["5"], "heard out of order before load(): goes as heard")
 })
 
+test("one commit's changes arrive as several messages (one per write it held), in any order: every one goes", () => {
+    const o = started(100)
+    const second: ChangeEvent[] = [{ feed: F, seq: 102, stream: "led", atMs: 102, value: "b", prevSeq: 100 }]
+    const first: ChangeEvent[] = [{ feed: F, seq: 101, stream: "led", atMs: 101, value: "a", prevSeq: 100 }]
+    assert.deepEqual(values(o.offer(F, second, 0).released), ["b"])
+    assert.deepEqual(values(o.offer(F, first, 0).released), ["a"], "not taken for one handed on already")
+})
+
 test("more than maxHeldEvents arrive while the feed is caught up: dropped, and resume says so", () => {
     const o = started(100)
     o.pause(F)
