@@ -369,11 +369,12 @@ export class WriterThread {
         await exited
         this.trace?.file.flush()
         this.inbox?.close()
-        // answers cannot come any more: anything unanswered was not acknowledged
-        const refused = commitFailed()
-        for (const waiting of this.inflight.values()) for (const w of waiting) w.reject(refused)
+        // answers cannot come any more: the thread answers every write before the close, so one unanswered
+        // now is one it died holding, committed or not (lost() sends none to a new thread while closing)
+        const unknown = writeOutcomeUnknown()
+        for (const waiting of this.inflight.values()) for (const w of waiting) w.reject(unknown)
         this.inflight.clear()
-        this.compaction?.reject(refused)
+        this.compaction?.reject(commitFailed())
         this.compaction = undefined
     }
 }

@@ -6,11 +6,10 @@
 // `after`: a property over writes interleaved with the pages (fast-check), on SQLite and PostgreSQL, with the
 // client's own cursor (src/subscription-cursor.ts): every point once, none missed.
 import assert from "node:assert/strict"
-import { after, test } from "node:test"
 import fc from "fast-check"
 import { SubscriptionCursor } from "../../../src/subscription-cursor.ts"
-import { createScratchDatabase, skipUnlessInstalled, startPostgres, type RunningService } from "../../../devs/tools/services.ts"
-import { http, startTestServer, TlsClient, type TestServer } from "../harness/server-harness.ts"
+import { testOnEachEngine } from "../harness/each-engine.ts"
+import { http, TlsClient, type TestServer } from "../harness/server-harness.ts"
 
 const S = Date.UTC(2026, 11, 7, 9)
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -147,25 +146,10 @@ async function linkLostInReplay(s: TestServer): Promise<void> {
     }
 }
 
-let postgres: RunningService | undefined
-after(() => postgres?.stop())
-
-for (const engine of ["sqlite", "postgres"] as const) {
-    test(`${engine}: since with after latest, paged with next_since while backfills and new points are written, or its link lost in the replay: every point once, none missed (property)`, { skip: engine === "postgres" ? skipUnlessInstalled("postgresql") : undefined, timeout: 240_000 }, async () => {
-        let databaseUrl: string | undefined
-        if (engine === "postgres") {
-            postgres ??= await startPostgres({ durable: false })
-            databaseUrl = await createScratchDatabase(postgres.url, "paged_since")
-        }
-        const s = await startTestServer({ databaseUrl })
-        try {
-            await linkLostInReplay(s)
-            await fc.assert(
-                fc.asyncProperty(cases, (c) => runCase(s, c)),
-                { numRuns: 25 },
-            )
-        } finally {
-            await s.stop()
-        }
-    })
-}
+testOnEachEngine(`since with after latest, paged with next_since while backfills and new points are written, or its link lost in the replay: every point once, none missed (property)`, 240_000, async (s) => {
+    await linkLostInReplay(s)
+    await fc.assert(
+        fc.asyncProperty(cases, (c) => runCase(s, c)),
+        { numRuns: 25 },
+    )
+})

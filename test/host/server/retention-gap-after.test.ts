@@ -4,9 +4,8 @@
 // Exact, from what the retention deleted (per datastream, in the transaction that deleted it): a cursor after
 // every deleted point, or a datastream the retention took nothing from, is told nothing. On SQLite and PostgreSQL.
 import assert from "node:assert/strict"
-import { after, test } from "node:test"
-import { createScratchDatabase, skipUnlessInstalled, startPostgres, type RunningService } from "../../../devs/tools/services.ts"
-import { startTestServer, TlsClient, type TestServer } from "../harness/server-harness.ts"
+import { testOnEachEngine } from "../harness/each-engine.ts"
+import { TlsClient, type TestServer } from "../harness/server-harness.ts"
 
 const DAY_MS = 86_400_000
 
@@ -74,21 +73,4 @@ async function gaps(s: TestServer): Promise<void> {
     }
 }
 
-let postgres: RunningService | undefined
-after(() => postgres?.stop())
-
-for (const engine of ["sqlite", "postgres"] as const) {
-    test(`${engine}: after below points the retention deleted: retention_gap with the first seq still held; nothing said when nothing after the cursor was deleted`, { skip: engine === "postgres" ? skipUnlessInstalled("postgresql") : undefined, timeout: 120_000 }, async () => {
-        let databaseUrl: string | undefined
-        if (engine === "postgres") {
-            postgres ??= await startPostgres({ durable: false })
-            databaseUrl = await createScratchDatabase(postgres.url, "retention_after")
-        }
-        const s = await startTestServer({ databaseUrl })
-        try {
-            await gaps(s)
-        } finally {
-            await s.stop()
-        }
-    })
-}
+testOnEachEngine(`after below points the retention deleted: retention_gap with the first seq still held; nothing said when nothing after the cursor was deleted`, 120_000, gaps)

@@ -124,3 +124,23 @@ test("writer thread lost, and its recovery lost too: 503 E_OUTCOME_UNKNOWN (send
         await store.close()
     }
 })
+
+test("writer thread lost while the store closes, holding a write it committed: 503 E_OUTCOME_UNKNOWN, not 'nothing was written'", { timeout: 60_000 }, async () => {
+    const { store, path, loseNext } = storeLosingAnswers()
+    const f = (await store.createFeed({})).id
+    loseNext(1)
+    const writing = store.writePoints(f, [{ stream: "b", atMs: T0 - 5, value: "2" }]).then(
+        () => undefined,
+        (e: unknown) => e,
+    )
+    await store.close()
+    const refused = await writing
+    assert.ok(refused !== undefined, "answered as stored although its answer was lost")
+    const api = asApiError(refused)
+    assert.deepEqual([api.status, api.code], [503, "E_OUTCOME_UNKNOWN"], api.message)
+    assert.deepEqual(
+        rows(path, f).map(([s, at, v]) => [s, at, v]),
+        [["b", T0 - 5, "2"]],
+        "it was stored",
+    )
+})
