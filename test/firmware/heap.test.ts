@@ -15,8 +15,9 @@ describe("heap budget", () => {
         expect((await readLinkConfig()).outboxBytes).toBe(8000)
         await writeSetting("OUTBOX_BYTES", MAX_OUTBOX_BYTES)
     })
-    test("outbox, receive queue, a maximum line and a replay at their caps at once, with 8 KB to spare", async () => {
-        const r = await fillEverything(HEAP_MARGIN_BYTES, PROBE_NONE)
+    test("outbox, receive queue, a maximum line and a replay at their caps at once, with the most subscriptions, with 8 KB to spare", async () => {
+        // with the most subscriptions and sensors settings allow (nine: heap-scenario.ts LARGEST_IO_SUBSCRIPTIONS)
+        const r = await fillEverything(HEAP_MARGIN_BYTES, PROBE_NONE, false, true)
         expect(r.claims).toBe(0)
         expectEverythingHandled(r)
     })
