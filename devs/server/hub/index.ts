@@ -329,7 +329,7 @@ export class Hub {
             }
             // with `after`: the cursor the rest of it is bounded by (the first cut's snapshot), so that what is
             // committed while the client pages, a backfill older than next_since included, comes by `after`
-            const bound = req.afterSeq === undefined ? undefined : typeof req.afterSeq === "number" ? req.afterSeq : replay.highSeq
+            const bound = req.afterSeq === undefined ? undefined : typeof req.afterSeq === "number" ? throughCursor(req.afterSeq, replay.highSeq) : replay.highSeq
             return {
                 body: bound === undefined ? { replayed: events.length, truncated: true, next_since: isoOf(last.atMs) } : { replayed: events.length, truncated: true, next_since: isoOf(last.atMs), next_after: bound },
                 start: () => target.deliver(events.map((ev) => pushLine(req.token, ev))),
@@ -339,7 +339,7 @@ export class Hub {
             // [P§8] the rest of a replay by `at` bounded by a cursor is all here: not live; the client handles these
             // (their seqs are not in commit order: they do not move its cursor) and goes on with `after` = the cursor
             this.forget(sub)
-            const bound = req.afterSeq
+            const bound = throughCursor(req.afterSeq, replay.highSeq)
             return {
                 body: { seq: bound, replayed: events.length, truncated: true, next_after: bound },
                 start: () => target.deliver(events.map((ev) => pushHead(req.token) + seqPushTail(ev))),
@@ -656,4 +656,15 @@ export class Hub {
 
 function noCatchUp(): CatchUpOutcome {
     return { checked: 0, repaired: 0, pushes: 0, deleted: 0, told: new Map() }
+}
+
+/**
+ * [P§8] The cursor a replay by `at` up to a numeric `after` (a cut replay's `next_after`) is acknowledged with: that
+ * `after`, but never past the head the replay was read at. A cursor no server gave (past the head: forged, or of
+ * another store) was echoed, and the client's `after` = it then skipped what was committed between the head and it
+ * before it went live. A cursor the server gave is never past a later head (SQLite: the compaction mark only rises;
+ * PostgreSQL: the feed's highest seq, lower only when points were deleted, and then none of the feed lies between).
+ */
+export function throughCursor(afterSeq: number, headSeq: number): number {
+    return Math.min(afterSeq, headSeq)
 }

@@ -132,3 +132,23 @@ test('since with "after":"latest": the replay by `at`, acknowledged with the cur
     sub.close()
     writer.close()
 })
+
+test("since with a numeric after past the feed's head (a cursor no server gave): acknowledged with the head, so going on with after = it misses nothing written meanwhile", async () => {
+    const writer = await device()
+    const sub = await device()
+    const resource = `/feeds/${feed}/datastreams/fh`
+    await put(writer, "fh", [{ at: T0 + 200, value: "kept" }])
+    const head = (await sub.request({ method: "subscribe", resource, params: { after: "latest" }, token: "l" })).body.seq as number
+    await sub.request({ method: "unsubscribe", params: { token: "l" } })
+    const rest = await sub.request({ method: "subscribe", resource, params: { since: T0 + 199, after: head + 1000 }, token: "r" })
+    assert.equal(rest.status, 200, JSON.stringify(rest))
+    assert.deepEqual([rest.body.seq, rest.body.next_after, rest.body.replayed], [head, head, 1], "the cursor is the head the replay was read at, not the one asked for")
+    assert.equal((await sub.push("r")).body.current_value, "kept")
+    // written between the rest of the replay and the subscribe that goes on from its cursor: replayed by that one
+    await put(writer, "fh", [{ at: T0 + 201, value: "meanwhile" }])
+    const on = await sub.request({ method: "subscribe", resource, params: { after: rest.body.next_after }, token: "o" })
+    assert.deepEqual([on.status, on.body.truncated], [200, undefined], JSON.stringify(on))
+    assert.equal((await sub.push("o")).body.current_value, "meanwhile")
+    sub.close()
+    writer.close()
+})
