@@ -11,7 +11,9 @@
 //   DELETE /jwt Authorization: Bearer <jwt>            sign out: that token and every token of its family
 
 import { errorBody } from "../../src/protocol.ts"
+import { credentialOf as sharedCredentialOf, nodeHeaders } from "../server/auth/credential.ts"
 import type { Grant } from "../server/auth/grant.ts"
+import { ApiError } from "../server/errors.ts"
 import type { Take } from "../server/ratelimit.ts"
 import { bearerToken, TokenError, type TokenAuthority } from "./browser-tokens.ts"
 
@@ -36,25 +38,20 @@ export interface JwtEndpointDeps {
     spendToken?: (keyId: string) => Take | Promise<Take>
 }
 
-function header(h: JwtHttpRequest["headers"], name: string): string | undefined {
-    for (const k of Object.keys(h)) {
-        if (k.toLowerCase() !== name) continue
-        const v = h[k]
-        return Array.isArray(v) ? v[0] : v
-    }
-    return undefined
-}
-
-/** The credential of an HTTP request: Authorization: Bearer, else X-ApiKey (a key or "Bearer <jwt>"). */
+/**
+ * The credential of a token request: X-ApiKey (a key, or "Bearer <jwt>") or Authorization: Bearer <jwt>, by the rule
+ * of every door (server/auth/credential.ts: two different ones are refused 400 E_CONFLICTING_CREDENTIALS, thrown as
+ * an ApiError; was: Authorization first here, X-ApiKey first on /v2). Headers only: no ?key= (a key in a URL is logged).
+ */
 export function credentialOf(h: JwtHttpRequest["headers"]): { jwt?: string; key?: string } {
-    const jwt = bearerToken(header(h, "authorization")) ?? bearerToken(header(h, "x-apikey"))
+    const credential = sharedCredentialOf(nodeHeaders(h))
+    const jwt = bearerToken(credential)
     if (jwt) return { jwt }
-    const key = header(h, "x-apikey")
-    return key ? { key } : {}
+    return credential ? { key: credential } : {}
 }
 
 function fail(status: number, code: string, reason: string): JwtHttpResponse {
-    const titles: Record<number, string> = { 401: "Unauthorized", 405: "Method Not Allowed", 422: "Unprocessable Entity" }
+    const titles: Record<number, string> = { 400: "Bad Request", 401: "Unauthorized", 405: "Method Not Allowed", 422: "Unprocessable Entity" }
     return { status, body: errorBody(titles[status] ?? "Error", reason, code) }
 }
 
@@ -69,7 +66,13 @@ async function overBudget(deps: JwtEndpointDeps, keyId: string): Promise<JwtHttp
 export async function handleJwtRequest(req: JwtHttpRequest, deps: JwtEndpointDeps): Promise<JwtHttpResponse> {
     const method = req.method.toUpperCase()
     if (method !== "POST" && method !== "DELETE") return fail(405, "E_NOT_ALLOWED", "use POST /jwt to get a token, DELETE /jwt to revoke one")
-    const cred = credentialOf(req.headers)
+    let cred: ReturnType<typeof credentialOf>
+    try {
+        cred = credentialOf(req.headers)
+    } catch (e) {
+        if (e instanceof ApiError) return fail(e.status, e.code, e.message)
+        throw e
+    }
     try {
         if (method === "DELETE") {
             if (!cred.jwt) return fail(401, "E_UNAUTHORIZED", "send the token to revoke as Authorization: Bearer <jwt>")

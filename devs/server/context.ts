@@ -3,6 +3,7 @@
 import type { Request } from "../../src/protocol.ts"
 import { permits, type BearerVerifier, type Grant, type Permission } from "./auth/grant.ts"
 import type { KeyRing } from "./auth/keys.ts"
+import type { ProvenKeys } from "./auth/proven-keys.ts"
 import { forbidden } from "./errors.ts"
 import type { Fleet } from "./fleet/fleet.ts"
 import type { FeedStreams } from "./feed-streams.ts"
@@ -48,6 +49,8 @@ export interface RouterDeps {
     log: Logger
     now: () => number
     authFailures: Buckets
+    /** keys that authenticated from each address lately, shared with POST /jwt (ServerCore.provenKeys); default: the router's own */
+    provenKeys?: ProvenKeys
     /** requests per key (Grant.keyId), over every process on the store */
     keyRate: KeyRate
     /** changes to feeds' structure per key (Grant.keyId), over every process (handlers/write.ts beginStructureChange) */

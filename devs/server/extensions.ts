@@ -4,6 +4,7 @@
 // serve` and `npm start` mount it through ServerOptions.extensions.
 import { isRefusal, type BearerRefusal, type BearerVerifier } from "./auth/grant.ts"
 import type { KeyRing } from "./auth/keys.ts"
+import type { ProvenKeys } from "./auth/proven-keys.ts"
 import type { HttpHandler } from "./listeners/http.ts"
 import type { Logger } from "./log.ts"
 import type { KeyRate } from "./bus/bus.ts"
@@ -17,6 +18,11 @@ export interface ServerCore {
     keys: KeyRing
     /** failed authentications per remote address, the router's gate against key guessing: share it, so no route is a way around it */
     authFailures: Buckets
+    /**
+     * keys that authenticated from each address lately, which pass its failed-key lockout (the router's): a sign-in
+     * with a key (POST /jwt) proves it as a request made with it does, and a proven key passes that route's lockout too
+     */
+    provenKeys: ProvenKeys
     /**
      * [fleet] key `keyId`'s authority was used outside the router: a sign-in with it, or a renewal or
      * sign-out of a token minted from it. A device's key counts as used from then on (fleet/fleet.ts), as

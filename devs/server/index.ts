@@ -11,6 +11,7 @@ import type { Duplex } from "node:stream"
 import { keepaliveContractOf } from "../../src/keepalive.ts"
 import { PACKAGE_ROOT } from "./compiled.ts"
 import { KeyRing } from "./auth/keys.ts"
+import { ProvenKeys } from "./auth/proven-keys.ts"
 import { startBackgroundWork } from "./background.ts"
 import { ensureCredentials } from "./credentials.ts"
 import { claimStore, openBus, openStore } from "./engines.ts"
@@ -144,13 +145,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     try {
         const keys = new KeyRing(store, now)
         const authFailures = new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST })
+        // one for the router and POST /jwt: a key proven on either passes the lockout on both
+        const provenKeys = new ProvenKeys()
         const fleet = new Fleet(store, now, log, {
             perAddress: bus.keyRate({ ratePerSecond: opts.claimRatePerAddress ?? CLAIM_RATE_PER_ADDRESS, burst: opts.claimBurstPerAddress ?? CLAIM_BURST_PER_ADDRESS }),
             perProduct: bus.keyRate({ ratePerSecond: opts.claimRatePerProduct ?? CLAIM_RATE_PER_PRODUCT, burst: opts.claimBurstPerProduct ?? CLAIM_BURST_PER_PRODUCT }),
         })
         await fleet.reload()
         // tools (the dashboard at /, POST /jwt and `Bearer <jwt>` credentials), mounted with what they may use
-        const extensions = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, keyUsed: (keyId) => fleet.keyAuthenticated(keyId, true), keyRate: (config) => bus.keyRate(config), now, log }))
+        const extensions = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, provenKeys, keyUsed: (keyId) => fleet.keyAuthenticated(keyId, true), keyRate: (config) => bus.keyRate(config), now, log }))
         const pruned = await store.pruneRevokedTokenFamilies()
         if (pruned) log.info({ pruned }, "forgot signed-out token families past their end")
         // the first of several processes starting at once makes the credentials and the dev CA; the others find them
@@ -159,7 +162,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             return { ...made, tls: await loadTlsMaterial(opts, log) }
         })
 
-        const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, cors, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, extensions, log, metrics, now, elapsedMs }))
+        const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, cors, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, provenKeys, extensions, log, metrics, now, elapsedMs }))
         // [P§8] several processes: what was committed before this one heard the others (hub/commit-order.ts)
         await w.hub.syncCommitOrder()
         const devicePort = await listen(w.deviceListener, opts.devicePort ?? 7443, host, "--device-port")

@@ -1,8 +1,9 @@
 // The one resource router [P§5]: TLS, WebSocket and HTTP requests all come here as the same Request and
 // pass the same authentication and permission checks. It matches the resource, authenticates once per
 // connection [P§7], runs one small handler and turns whatever it throws into an error response.
-import { apiKeyOf, resourceSegments, type Request, type Response } from "../../src/protocol.ts"
+import { resourceSegments, type Request, type Response } from "../../src/protocol.ts"
 import { isRefusal, type Grant } from "./auth/grant.ts"
+import { BEARER, credentialOf, envelopeHeaders } from "./auth/credential.ts"
 import { ProvenKeys } from "./auth/proven-keys.ts"
 import type { Take } from "./ratelimit.ts"
 import type { Caller, Connection, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
@@ -128,18 +129,6 @@ function feedIdOf(text: string | undefined): number {
     return n
 }
 
-const BEARER = /^Bearer\s+(\S+)$/i
-/**
- * [P§7] A request's `headers` carry a token as `Authorization: Bearer <jwt>` as well as `X-ApiKey: Bearer <jwt>`, as an
- * HTTP request's do (a token works wherever a key does, docs/OPERATIONS.md); was: ignored on the device port and
- * WebSocket, "this request needs a key". Any other Authorization (a key, Basic) is no credential, as over HTTP.
- */
-function bearerAuthorizationOf(req: Request): string | undefined {
-    const h = req.headers
-    if (!h) return undefined
-    for (const name in h) if (name.toLowerCase() === "authorization" && BEARER.test(h[name])) return h[name]
-    return undefined
-}
 const NO_KEY_ON_A_CONNECTION = 'this request needs a key: send "headers":{"X-ApiKey":"<key>"} once per connection'
 const NO_KEY_OVER_HTTP = "this request needs a key: send it as the X-ApiKey header (or ?key=), a browser token as Authorization: Bearer <jwt>"
 const TOKEN_EXPIRED = "the token has expired; get a new one with POST /jwt"
@@ -148,7 +137,7 @@ const NO_PARAMS: Readonly<Record<string, string | number | boolean>> = Object.fr
 
 export class Router {
     /** keys that authenticated from each address lately: they pass that address's failed-key lockout */
-    readonly provenKeys = new ProvenKeys()
+    readonly provenKeys: ProvenKeys
     /**
      * [P§7] Each connection's check of a key it named before it had one remembered, while it runs: a request
      * that names none, pipelined behind it (sent before its answer), waits for it, rather than being refused
@@ -156,7 +145,9 @@ export class Router {
      */
     private readonly firstKeyChecks = new WeakMap<Connection, Promise<Grant>>()
 
-    constructor(readonly deps: RouterDeps) {}
+    constructor(readonly deps: RouterDeps) {
+        this.provenKeys = deps.provenKeys ?? new ProvenKeys()
+    }
 
     /**
      * [P§7] Authenticates the request's key, or the one remembered for the connection. The key a
@@ -166,7 +157,9 @@ export class Router {
      * processes' changes (KeyRing.stillIssued).
      */
     private authenticate(caller: Caller, req: Request, asKnown: boolean): Grant | Promise<Grant> {
-        const named = apiKeyOf(req) ?? bearerAuthorizationOf(req)
+        // [P§7] X-ApiKey or Authorization: Bearer (a token works wherever a key does, docs/OPERATIONS.md; any other
+        // Authorization, a key or Basic, is no credential), by the rule of every door: two different ones are refused
+        const named = credentialOf(envelopeHeaders(req.headers))
         const connection = caller.connection
         const credential = named ?? connection?.rememberedKey
         if (credential === undefined || credential === "") {

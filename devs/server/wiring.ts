@@ -10,6 +10,7 @@ import type https from "node:https"
 import type net from "node:net"
 import type { KeepaliveContract } from "../../src/keepalive.ts"
 import type { KeyRing } from "./auth/keys.ts"
+import type { ProvenKeys } from "./auth/proven-keys.ts"
 import type { Bus, SessionDirectory, SessionEntry } from "./bus/bus.ts"
 import { ApiError } from "./errors.ts"
 import { firstVerifier, type Extension } from "./extensions.ts"
@@ -86,6 +87,8 @@ export interface Foundations {
     fleet: Fleet
     /** failed authentications per remote address (shared with the extensions) */
     authFailures: Buckets
+    /** keys that authenticated from each address lately (shared with the extensions: POST /jwt) */
+    provenKeys: ProvenKeys
     extensions: Extension[]
     log: Logger
     metrics: Metrics
@@ -196,6 +199,7 @@ export function wireServer(f: Foundations): Wired {
         log,
         now,
         authFailures: f.authFailures,
+        provenKeys: f.provenKeys,
         keyRate: bus.keyRate({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }),
         structureRate: bus.keyRate({ ratePerSecond: opts.structureRatePerSecond ?? STRUCTURE_RATE_PER_SECOND, burst: opts.structureRateBurst ?? STRUCTURE_RATE_BURST }),
         verifyBearer: firstVerifier([opts.verifyBearer, ...f.extensions.map((e) => e.verifyBearer)].filter((v) => v !== undefined)),

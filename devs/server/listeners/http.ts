@@ -8,6 +8,7 @@ import type net from "node:net"
 import type { Duplex } from "node:stream"
 import type tls from "node:tls"
 import { decodeRequest, encode, jsonDepthExceeds, MAX_DEPTH, type Request } from "../../../src/protocol.ts"
+import { credentialOf, nodeHeaders } from "../auth/credential.ts"
 import { ApiError, answerTo, errorBodyOf, isProgrammingError } from "../errors.ts"
 import { CLOSE_GRACE_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_TIMEOUT_CHECK_MS, MAX_OBJECT_BYTES } from "../limits.ts"
 import type { Logger } from "../log.ts"
@@ -176,10 +177,8 @@ async function envelopeOf(req: IncomingMessage, target: string): Promise<Request
     const all = paramsOf(target)
     const params: Record<string, string> = {}
     for (const [k, v] of Object.entries(all)) if (k !== "key") params[k] = v
-    let key = req.headers["x-apikey"] as string | undefined
-    key ??= all.key
-    const authorization = req.headers["authorization"]
-    if (key === undefined && authorization && /^Bearer\s/i.test(authorization)) key = authorization
+    // [P§7] one rule on every door (auth/credential.ts): two different credentials are refused, not one chosen
+    const key = credentialOf(nodeHeaders(req.headers), all.key)
     let body: unknown
     const text = bodyText(method === "get" || method === "delete" ? Buffer.alloc(0) : await readBody(req))
     if (text.trim() !== "") {
