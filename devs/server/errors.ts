@@ -36,6 +36,7 @@ export type ServerErrorCode =
     | "E_KEY_RATE_LIMITED" // 429: the key's requests over all its connections
     | "E_STRUCTURE_RATE_LIMITED" // 429: the key's changes to feeds and datastreams (making, deleting, renaming) over its budget; nothing done
     | "E_BAD_UTF8" // 400: not UTF-8, or a lone surrogate (codec errors share it)
+    | "E_CONFLICTING_CREDENTIALS" // 400: two different credentials in one request (X-ApiKey, ?key=, Authorization: Bearer: auth/credential.ts)
     | "E_BAD_CHARACTER" // 400: a value, title or name holds a control character (U+0000-U+001F, U+007F-U+009F), U+FFFE or U+FFFF; the reason names the field
     | "E_USE_HTTPS" // 400: plain HTTP sent to the HTTPS app port
     | "E_BAD_UPGRADE" // 400: an HTTP Upgrade other than websocket on a request with a body (one without is answered in HTTP/1.1)

@@ -1,6 +1,6 @@
 // [P§7] Which credential a request carries: one rule for every door (/v2, POST and DELETE /jwt, a request's
 // `headers` on the device port and WebSocket), so that no route decides by itself which of two it acts with.
-import { ApiError } from "../errors.ts"
+import { ApiError, type ServerErrorCode } from "../errors.ts"
 
 /** `Bearer <token>`: a token (POST /jwt) where a key would go. Any other Authorization scheme (Basic, a proxy's) is no credential. */
 export const BEARER = /^Bearer\s+(\S+)$/i
@@ -23,7 +23,7 @@ export function credentialOf(header: HeaderLookup, queryKey?: string): string | 
         if (c === undefined) continue
         if (credential === undefined) credential = c
         else if (sameCredential(c, credential) === false) {
-            throw new ApiError(400, "E_CONFLICTING_CREDENTIALS", "the request carries two different credentials (X-ApiKey, ?key=, Authorization: Bearer); send one: a key as X-ApiKey, or a token as Authorization: Bearer <jwt>")
+            throw new ApiError(400, "E_CONFLICTING_CREDENTIALS" satisfies ServerErrorCode, "the request carries two different credentials (X-ApiKey, ?key=, Authorization: Bearer); send one: a key as X-ApiKey, or a token as Authorization: Bearer <jwt>")
         }
     }
     return credential
