@@ -3,7 +3,7 @@
 import { errorBody, type Response } from "../../src/protocol.ts"
 import { RECONNECT_AFTER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
-import { StoreError, type StoreFailure } from "./storage/store.ts"
+import { PartlyDeleted, StoreError, type StoreFailure } from "./storage/store.ts"
 
 export type ServerErrorCode =
     | "E_BAD_BODY" // 400: body has the wrong shape
@@ -47,6 +47,8 @@ export type ServerErrorCode =
     | "E_INTERNAL" // 500
     | "E_STORE_FAILED" // 503: storage did not commit; nothing was acknowledged
     | "E_OUTCOME_UNKNOWN" // 503: the store stopped while committing a write, which may or may not be stored; send it again (the same `at`s are stored once)
+    | "E_PARTLY_DELETED" // 503: a deletion done in chunks failed midway; body.deleted says how many went, the same deletion again deletes the rest
+    | "E_PARTLY_WRITTEN" // 503: a PUT /feeds/F's datapoints were committed, its title / empty datastreams then were not; the reason says what to send again (not the datapoints)
     | "E_SHUTTING_DOWN" // 503 notice
     | "E_SLOW_CONSUMER" // 503 notice
     // [fleet] claims (devs/server/fleet/); every refusal creates nothing
@@ -90,6 +92,8 @@ export class ApiError extends Error {
         reason: string,
         /** [P§6] 429/503: wait at least this long */
         readonly retryAfterMs?: number,
+        /** members the error's body carries besides title, errors, code, retry_after_ms (E_PARTLY_DELETED's `deleted`) */
+        readonly extra?: Record<string, unknown>,
     ) {
         super(reason)
     }
@@ -103,15 +107,15 @@ export const notAllowed = (reason: string) => new ApiError(405, "E_NOT_ALLOWED",
 export const unprocessable = (code: ServerErrorCode, reason: string) => new ApiError(422, code, reason)
 
 /** The error body of [P§6], with retry_after_ms when the error has one. */
-export function errorBodyOf(status: number, code: string, reason: string, retryAfterMs?: number): any {
+export function errorBodyOf(status: number, code: string, reason: string, retryAfterMs?: number, extra?: Record<string, unknown>): any {
     const body = errorBody(titleOf(status), reason, code)
     if (retryAfterMs !== undefined) body.retry_after_ms = Math.max(0, Math.ceil(retryAfterMs))
-    return body
+    return extra ? { ...body, ...extra } : body
 }
 
 /** A response for an error (token absent when the request had none; Session.closeWith marks notices). */
 export function errorResponse(err: ApiError, token?: string, resource?: string): Response {
-    return { token, status: err.status, resource, body: errorBodyOf(err.status, err.code, err.message, err.retryAfterMs) }
+    return { token, status: err.status, resource, body: errorBodyOf(err.status, err.code, err.message, err.retryAfterMs, err.extra) }
 }
 
 /** The server's settings cannot work (contradictory keep-alive values, a certificate without its key, …); the CLI prints the message and exits 2. */
@@ -138,6 +142,7 @@ const STORE_FAILURES: Record<StoreFailure, { status: number; code: ServerErrorCo
     "value-refused": { status: 422, code: "E_BAD_VALUE" },
     unavailable: { status: 503, code: "E_STORE_FAILED" },
     "commit-unknown": { status: 503, code: "E_OUTCOME_UNKNOWN" },
+    "partly-deleted": { status: 503, code: "E_PARTLY_DELETED" },
     // the router checks the key again and retries the write once (router.ts); a client meets it only if keys change again meanwhile
     "keys-changed": { status: 503, code: "E_STORE_FAILED" },
     "no-such-product": { status: 404, code: "E_NO_SUCH_PRODUCT" },
@@ -155,7 +160,7 @@ export function asApiError(e: unknown): ApiError {
     if (e instanceof ApiError) return e
     if (e instanceof StoreError) {
         const { status, code, retryAfterMs } = STORE_FAILURES[e.failure]
-        return new ApiError(status, code, e.message, e.retryAfterMs ?? retryAfterMs)
+        return new ApiError(status, code, e.message, e.retryAfterMs ?? retryAfterMs, e instanceof PartlyDeleted ? { deleted: e.deleted } : undefined)
     }
     return new ApiError(500, "E_INTERNAL", "the server failed to handle this request; it was logged, try again")
 }

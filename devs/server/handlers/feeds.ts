@@ -2,13 +2,12 @@
 import { ApiError, asApiError, forbidden, isProgrammingError, notFound, unprocessable } from "../errors.ts"
 import { visibleFeeds } from "../auth/grant.ts"
 import { requireFeed, type Ctx, type Result, type Routes } from "../context.ts"
-import type { PendingWrite } from "../hub/index.ts"
 import { objectBody, plainText, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"
 import { pageOf } from "./pages.ts"
 import { MAX_FEED_ID } from "../limits.ts"
 import type { PointInput } from "../storage/store.ts"
-import { admitWrite, beginStructureChange, cancelOnError, requireFound, writeAndPublish } from "./write.ts"
+import { admitWrite, beginStructureChange, requireFound, writeAndPublish } from "./write.ts"
 
 /** One page of GET /feeds; ask for the next with `page`. */
 export const FEEDS_PER_PAGE = 1000
@@ -106,22 +105,45 @@ function updateWithinBound(ctx: Ctx, title: string | undefined, ds: { points: Po
     return counted ? counted.then(() => updateExisting(ctx, title, ds, withoutValue)) : updateExisting(ctx, title, ds, withoutValue)
 }
 
-/** PUT /feeds/F once the feed is known to exist and its new datastreams fit. */
+/**
+ * PUT /feeds/F once the feed is known to exist and its new datastreams fit. [P§6] The points are committed
+ * first, then the title and the datastreams named without a value (one commit): a write the store refuses
+ * (its data, a storage failure) changes nothing, where the title used to stay changed under an answer that
+ * said nothing was written. Only a failure of the second commit after the first leaves a part done, and
+ * its answer says which (partlyUpdated).
+ */
 function updateExisting(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): Promise<Result> {
-    // refused for fan-out (429 E_FANOUT_BUSY): neither the title nor new datastreams change
+    // refused for fan-out (429 E_FANOUT_BUSY): nothing changes
     const admitted = admitWrite(ctx, ds.points)
-    if (title !== undefined || withoutValue !== undefined) return changeFeed(ctx, admitted, title, withoutValue).then(() => writeAndPublish(ctx, ds.points, admitted, UPDATED))
-    return writeAndPublish(ctx, ds.points, admitted, UPDATED)
+    if (title === undefined && withoutValue === undefined) return writeAndPublish(ctx, ds.points, admitted, UPDATED)
+    return writeAndPublish(ctx, ds.points, admitted).then((stored) =>
+        ctx.deps.store.updateFeed(ctx.feed, { title, datastreams: withoutValue }).then(
+            () => UPDATED,
+            (e: unknown) => {
+                throw ds.points.length === 0 || isProgrammingError(e) ? e : partlyUpdated(ctx.feed, ds.points.length, stored.length, title, withoutValue, asApiError(e))
+            },
+        ),
+    )
 }
 
 const UPDATED: Result = Object.freeze({ status: 200 })
 
-/** What a PUT changes besides its points: the title, datastreams named without a value. */
-function changeFeed(ctx: Ctx, admitted: PendingWrite, title: string | undefined, withoutValue: string[] | undefined): Promise<void> {
-    return cancelOnError(admitted, async () => {
-        if (title !== undefined) await ctx.deps.store.updateFeed(ctx.feed, { title })
-        if (withoutValue !== undefined) await ctx.deps.store.createDatastreams(ctx.feed, withoutValue)
-    })
+/**
+ * [P§6] A PUT whose points were committed but whose title or empty datastreams then failed to be: the store's
+ * reason ("nothing was written, send it again") is not so, and sending the points again would store stamped
+ * ones twice. 503 E_PARTLY_WRITTEN (or the refusal's own 4xx) saying what was stored and what to send again.
+ */
+function partlyUpdated(feed: number, written: number, changed: number, title: string | undefined, withoutValue: string[] | undefined, err: ApiError): ApiError {
+    const notDone = [title !== undefined ? "the title" : "", withoutValue ? `the datastreams named without a value (${withoutValue.join(", ")})` : ""].filter(Boolean).join(" and ")
+    const again = JSON.stringify({ ...(title !== undefined ? { title } : {}), ...(withoutValue ? { datastreams: withoutValue.map((id) => ({ id })) } : {}) })
+    const why = err.status >= 500 ? "the server's storage failed" : err.message
+    const when = err.retryAfterMs === undefined ? "" : " after retry_after_ms"
+    return new ApiError(
+        err.status >= 500 ? 503 : err.status,
+        err.status >= 500 ? "E_PARTLY_WRITTEN" : err.code,
+        `the ${written} datapoints were stored (${changed} of them changed something) and pushed, but not ${notDone} (${why}): send ${again} with PUT /feeds/${feed}${when}, not the datapoints again`,
+        err.retryAfterMs,
+    )
 }
 
 /** The datastreams named without a value (created empty), or undefined when every one has a value (the hot path: no list made). */

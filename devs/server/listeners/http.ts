@@ -91,7 +91,7 @@ function sendError(res: ServerResponse, err: ApiError, extraHeaders: Record<stri
     const headers: Record<string, string> = { ...extraHeaders }
     if (err.code === "E_BAD_METHOD") headers.allow ??= ALLOWED_METHODS
     if (err.retryAfterMs !== undefined) headers["retry-after"] = String(Math.ceil(err.retryAfterMs / 1000))
-    sendJson(res, err.status, errorBodyOf(err.status, err.code, err.message, err.retryAfterMs), headers)
+    sendJson(res, err.status, errorBodyOf(err.status, err.code, err.message, err.retryAfterMs, err.extra), headers)
 }
 
 /**

@@ -28,6 +28,7 @@ import type {
     DeviceKeyReissue,
     DeviceRecord,
     FeedChanges,
+    FeedUpdate,
     FeedDeletion,
     FeedRecord,
     HistoryQuery,
@@ -40,7 +41,7 @@ import type {
     SeqReplay,
     StoredPoint,
 } from "./store.ts"
-import { keysChanged, StoreError } from "./store.ts"
+import { afterChunks, deleteInChunks, keysChanged, StoreError } from "./store.ts"
 import type { StoreEngine } from "./boundary.ts"
 import { deviceOf, feedOf, keyOf, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
@@ -806,31 +807,37 @@ export class PostgresStore implements StoreEngine {
         return id
     }
 
-    async updateFeed(id: number, changes: { title?: string }): Promise<void> {
-        if (changes.title !== undefined) await this.query("UPDATE feeds SET title = $1, updated_ms = $2 WHERE id = $3", [changes.title, this.now(), id])
+    async updateFeed(id: number, changes: FeedUpdate): Promise<void> {
+        const now = this.now()
+        if (!changes.datastreams?.length) {
+            if (changes.title !== undefined) await this.query("UPDATE feeds SET title = $1, updated_ms = $2 WHERE id = $3", [changes.title, now, id])
+            return
+        }
+        const streams = changes.datastreams
+        await this.transaction(async (c) => {
+            await this.insertStreamRows(c, id, streams, now)
+            if (changes.title !== undefined) await c.query("UPDATE feeds SET title = $1, updated_ms = $2 WHERE id = $3", [changes.title, now, id])
+        })
     }
 
-    /** Runs a chunked delete until it deletes less than a chunk; each chunk is its own statement (short locks). */
-    private async deleteInChunks(where: string, params: unknown[]): Promise<number> {
-        let n = 0
-        for (;;) {
-            if (this.closed) return n
-            const r = await this.query(
-                `DELETE FROM datapoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM datapoints WHERE ${where} LIMIT ${PRUNE_CHUNK_ROWS}))`,
-                params,
-            )
-            n += r.rowCount ?? 0
-            if ((r.rowCount ?? 0) < PRUNE_CHUNK_ROWS) return n
-        }
+    /** Runs a chunked delete until it deletes less than a chunk; each chunk is its own statement (short locks; store.ts deleteInChunks: a failure midway is PartlyDeleted). */
+    private deleteInChunks(where: string, params: unknown[]): Promise<number> {
+        return deleteInChunks({
+            chunk: async () =>
+                (await this.query(`DELETE FROM datapoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM datapoints WHERE ${where} LIMIT ${PRUNE_CHUNK_ROWS}))`, params)).rowCount ?? 0,
+            chunkRows: PRUNE_CHUNK_ROWS,
+            closed: () => this.closed,
+            failureOf: (e) => this.failureOf(e),
+        })
     }
 
     async deleteFeed(id: number): Promise<FeedDeletion | undefined> {
         // the bulk in chunks; the transaction below removes what was written meanwhile
-        await this.deleteInChunks("feed = $1", [id])
+        const chunked = await this.deleteInChunks("feed = $1", [id])
         this.knownFeeds.delete(id)
         const now = this.now()
         let count: number | undefined
-        const deletion = await this.betweenBatches(async (c): Promise<FeedDeletion | undefined> => {
+        const deletion = await afterChunks(chunked, (e) => this.failureOf(e), () => this.betweenBatches(async (c): Promise<FeedDeletion | undefined> => {
             // the feed's row first, as every batch of writes does: writes to it wait, then find it gone
             if (!(await c.query("SELECT 1 FROM feeds WHERE id = $1 FOR UPDATE", [id])).rowCount) return undefined
             await c.query("DELETE FROM datapoints WHERE feed = $1", [id])
@@ -859,7 +866,7 @@ export class PostgresStore implements StoreEngine {
             count = await this.countKeysChange(c, false)
             const txn = await this.recordPublisher(c)
             return txn === undefined ? done : { ...done, txn }
-        })
+        }))
         if (deletion) this.keysMoved(count)
         return deletion
     }
@@ -875,20 +882,23 @@ export class PostgresStore implements StoreEngine {
 
     async createDatastreams(feed: number, ids: string[]): Promise<string[]> {
         const now = this.now()
-        return this.transaction(async (c) => {
-            if (!(await c.query("SELECT 1 FROM feeds WHERE id = $1 FOR KEY SHARE", [feed])).rowCount) throw new StoreError("no-such-feed", `feed ${feed} does not exist`)
-            const made = await c.query<{ id: string }>(
-                "INSERT INTO datastreams (feed, id, created_ms) SELECT $1, id, $3 FROM unnest($2::text[]) AS t(id) ON CONFLICT DO NOTHING RETURNING id",
-                [feed, ids, now],
-            )
-            const created = new Set(made.rows.map((r) => r.id))
-            return ids.filter((id) => created.has(id))
-        })
+        return this.transaction((c) => this.insertStreamRows(c, feed, ids, now))
+    }
+
+    /** New datastreams of an existing feed, in the transaction `c` runs: the ids made (those it lacked). */
+    private async insertStreamRows(c: pg.PoolClient, feed: number, ids: string[], now: number): Promise<string[]> {
+        if (!(await c.query("SELECT 1 FROM feeds WHERE id = $1 FOR KEY SHARE", [feed])).rowCount) throw new StoreError("no-such-feed", `feed ${feed} does not exist`)
+        const made = await c.query<{ id: string }>(
+            "INSERT INTO datastreams (feed, id, created_ms) SELECT $1, id, $3 FROM unnest($2::text[]) AS t(id) ON CONFLICT DO NOTHING RETURNING id",
+            [feed, ids, now],
+        )
+        const created = new Set(made.rows.map((r) => r.id))
+        return ids.filter((id) => created.has(id))
     }
 
     async deleteDatastream(feed: number, id: string): Promise<Deletion | undefined> {
-        await this.deleteInChunks("feed = $1 AND stream = $2", [feed, id])
-        return this.betweenBatches(async (c): Promise<Deletion | undefined> => {
+        const chunked = await this.deleteInChunks("feed = $1 AND stream = $2", [feed, id])
+        return afterChunks(chunked, (e) => this.failureOf(e), () => this.betweenBatches(async (c): Promise<Deletion | undefined> => {
             const locked = await c.query<{ last_seq: number | null }>("SELECT last_seq FROM feeds WHERE id = $1 FOR NO KEY UPDATE", [feed])
             await c.query("DELETE FROM datapoints WHERE feed = $1 AND stream = $2", [feed, id])
             if (!(await c.query("DELETE FROM datastreams WHERE feed = $1 AND id = $2", [feed, id])).rowCount) return undefined
@@ -900,7 +910,7 @@ export class PostgresStore implements StoreEngine {
             const chain = moved.rows[0] ? { seq: moved.rows[0].seq, prevSeq: locked.rows[0]?.last_seq ?? 0 } : {}
             const txn = await this.recordPublisher(c)
             return txn === undefined ? chain : { ...chain, txn }
-        })
+        }))
     }
 
     /**
@@ -1307,14 +1317,17 @@ export class PostgresStore implements StoreEngine {
 
     async deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number> {
         const n = await this.deleteInChunks("feed = $1 AND stream = $2 AND at_ms >= $3 AND at_ms <= $4", [feed, stream, startMs, endMs])
-        if (n && !this.closed) {
-            await this.query(
+        if (this.closed) return n
+        // also when nothing went but the current value is in the range: a deletion sent again after one that
+        // failed midway (PartlyDeleted) sets the current value that one could not
+        await afterChunks(n, (e) => this.failureOf(e), () =>
+            this.query(
                 `UPDATE datastreams SET (current_value, at_ms) = (
                    SELECT value, at_ms FROM datapoints WHERE feed = $1 AND stream = $2 ORDER BY at_ms DESC LIMIT 1
-                 ) WHERE feed = $1 AND id = $2`,
-                [feed, stream],
-            )
-        }
+                 ) WHERE feed = $1 AND id = $2 AND ($5 OR at_ms BETWEEN $3 AND $4)`,
+                [feed, stream, startMs, endMs, n > 0],
+            ),
+        )
         return n
     }
 

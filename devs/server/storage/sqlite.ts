@@ -20,6 +20,7 @@ import type {
     Deletion,
     DeviceKeyReissue,
     DeviceRecord,
+    FeedUpdate,
     FeedDeletion,
     FeedRecord,
     HistoryQuery,
@@ -32,7 +33,7 @@ import type {
     SeqReplay,
     StoredPoint,
 } from "./store.ts"
-import { keysChanged, StoreError } from "./store.ts"
+import { afterChunks, deleteInChunks, keysChanged, StoreError } from "./store.ts"
 import { ConfigError } from "../errors.ts"
 import type { Permission } from "../auth/grant.ts"
 import { ServerStamps, type StampedPoint } from "./stamps.ts"
@@ -502,31 +503,40 @@ export class SqliteStore implements StoreEngine {
         return id
     }
 
-    async updateFeed(id: number, changes: { title?: string }): Promise<void> {
+    async updateFeed(id: number, changes: FeedUpdate): Promise<void> {
         await this.visible()
-        if (changes.title !== undefined) this.stmt.renameFeed.run(changes.title, this.now(), id)
+        const now = this.now()
+        this.db.transaction(() => {
+            if (changes.datastreams?.length) this.insertStreamRows(id, changes.datastreams, now)
+            if (changes.title !== undefined) this.stmt.renameFeed.run(changes.title, now, id)
+        }).immediate()
     }
 
-    /** Runs a chunked delete until it deletes less than a chunk, yielding between chunks. */
-    private async deleteInChunks(chunk: () => number): Promise<number> {
-        let n = 0
-        for (;;) {
-            if (this.closed) return n
-            const deleted = chunk()
-            n += deleted
-            if (deleted < PRUNE_CHUNK_ROWS) return n
-            await new Promise((r) => setImmediate(r)) // let connections be served between chunks
-        }
+    /** New datastreams of an existing feed, inside a transaction: the ids made (those it lacked). */
+    private insertStreamRows(feed: number, ids: string[], now: number): string[] {
+        if (!this.stmt.feedById.get(feed)) throw new StoreError("no-such-feed", `feed ${feed} does not exist`)
+        return ids.filter((id) => this.stmt.createStream.run(feed, id, now).changes > 0)
+    }
+
+    /** Runs a chunked delete until it deletes less than a chunk, yielding between chunks (store.ts deleteInChunks: a failure midway is PartlyDeleted). */
+    private deleteInChunks(chunk: () => number): Promise<number> {
+        return deleteInChunks({
+            chunk,
+            chunkRows: PRUNE_CHUNK_ROWS,
+            closed: () => this.closed,
+            failureOf: (e) => this.failureOf(e),
+            between: () => new Promise((r) => setImmediate(r)), // let connections be served between chunks
+        })
     }
 
     async deleteFeed(id: number): Promise<FeedDeletion | undefined> {
         await this.visible()
         // the bulk in chunks; the transaction below removes what was written meanwhile
-        await this.deleteInChunks(() => this.stmt.deleteFeedChunk.run(id).changes)
+        const chunked = await this.deleteInChunks(() => this.stmt.deleteFeedChunk.run(id).changes)
         this.feeds.forget(id)
         if ("points" in this.writer) this.writer.points.forgetFeed(id)
         const now = this.now()
-        const deletion = this.db.transaction((): FeedDeletion | undefined => {
+        const deletion = await afterChunks(chunked, (e) => this.failureOf(e), () => this.db.transaction((): FeedDeletion | undefined => {
             this.stmt.deleteFeedPoints.run(id)
             if (this.stmt.deleteFeed.run(id).changes === 0) return undefined
             this.stmt.retireFeed.run(id, now)
@@ -545,7 +555,7 @@ export class SqliteStore implements StoreEngine {
                 }
             }
             return done
-        }).immediate()
+        }).immediate())
         if (deletion) this.keysChangedHere()
         return deletion
     }
@@ -571,19 +581,16 @@ export class SqliteStore implements StoreEngine {
     async createDatastreams(feed: number, ids: string[]): Promise<string[]> {
         await this.visible()
         const now = this.now()
-        return this.db.transaction(() => {
-            if (!this.stmt.feedById.get(feed)) throw new StoreError("no-such-feed", `feed ${feed} does not exist`)
-            return ids.filter((id) => this.stmt.createStream.run(feed, id, now).changes > 0)
-        }).immediate()
+        return this.db.transaction(() => this.insertStreamRows(feed, ids, now)).immediate()
     }
 
     async deleteDatastream(feed: number, id: string): Promise<Deletion | undefined> {
         await this.visible()
-        await this.deleteInChunks(() => this.stmt.deleteStreamChunk.run(feed, id).changes)
-        const deleted = this.db.transaction(() => {
+        const chunked = await this.deleteInChunks(() => this.stmt.deleteStreamChunk.run(feed, id).changes)
+        const deleted = await afterChunks(chunked, (e) => this.failureOf(e), () => this.db.transaction(() => {
             this.stmt.deleteStreamPoints.run(feed, id)
             return this.stmt.deleteStream.run(feed, id).changes > 0
-        }).immediate()
+        }).immediate())
         // one process: its deletions cross to no one, so they carry no transaction id
         return deleted ? {} : undefined
     }
@@ -665,14 +672,19 @@ export class SqliteStore implements StoreEngine {
     async deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number> {
         await this.visible()
         const n = await this.deleteInChunks(() => this.stmt.deleteRangeChunk.run(feed, stream, startMs, endMs).changes)
-        if (n && !this.closed) {
-            // one transaction: a compaction on the writer's connection between the read and the update
-            // could otherwise leave the datastream's at_ms below its newest point (PointWriter relies on it)
+        if (this.closed) return n
+        // also when nothing went but the current value is in the range: a deletion sent again after one that
+        // failed midway (PartlyDeleted) sets the current value that one could not. One transaction: a compaction on
+        // the writer's connection between the read and the update could otherwise leave the datastream's at_ms
+        // below its newest point (PointWriter relies on it)
+        await afterChunks(n, (e) => this.failureOf(e), () =>
             this.db.transaction(() => {
+                const currentAt = this.stmt.stream.get(feed, stream)?.at_ms
+                if (!n && (currentAt == null || currentAt < startMs || currentAt > endMs)) return
                 const newest = this.stmt.newestPoint.get(feed, stream)
                 this.stmt.setCurrent.run(newest?.value ?? null, newest?.at_ms ?? null, feed, stream)
-            }).immediate()
-        }
+            }).immediate(),
+        )
         return n
     }
 

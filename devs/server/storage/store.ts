@@ -20,6 +20,7 @@ export type StoreFailure =
     | "keys-changed" // keys changed since the key check a write relied on (writePoints' keysAsOf): nothing was stored; check the key again
     | "unavailable" // the database could not be reached or did not answer in time (PostgreSQL): nothing was done
     | "commit-unknown" // the database went away while confirming a commit (PostgreSQL): it may or may not have been stored
+    | "partly-deleted" // a deletion done in chunks failed after some were committed (PartlyDeleted.deleted); the rest is still stored, the same deletion again deletes it
     | "no-such-product" // a claim for a product that does not exist
     | "product-revoked" // a claim for a revoked product: it takes no new claims
     | "claim-limit" // the product has as many (unrevoked) devices as its claim limit allows
@@ -46,9 +47,68 @@ export class StoreError extends Error {
     }
 }
 
-/** The engine failed (as opposed to refusing): the failures a client is told to send again after retry_after_ms, 503 E_STORE_FAILED. */
+/** The engine failed (as opposed to refusing): the failures a client is told to send again after retry_after_ms (503 E_STORE_FAILED, E_PARTLY_DELETED). */
 export function isEngineFailure(e: StoreError): boolean {
-    return e.failure === "commit-failed" || e.failure === "unavailable" || e.failure === "commit-unknown"
+    return e.failure === "commit-failed" || e.failure === "unavailable" || e.failure === "commit-unknown" || e.failure === "partly-deleted"
+}
+
+/**
+ * [P§6] A deletion done in chunks (a range of points, a datastream's or a feed's points, the retention), each
+ * chunk its own commit so that others are served between them, failed after `deleted` datapoints were
+ * committed: the answer says so, where it said that nothing was done. What is left is still stored (the feed
+ * or datastream being deleted too); deleting is idempotent, so the same deletion sent again deletes the rest.
+ */
+export class PartlyDeleted extends StoreError {
+    constructor(
+        readonly deleted: number,
+        /** why the next chunk failed: the engine's failure (its cause is logged), or the store closing */
+        failure: StoreError,
+    ) {
+        const why = failure.failure === "closed" ? "the server began to shut down" : "the server's storage failed"
+        super(
+            "partly-deleted",
+            `${deleted} datapoints were deleted, then ${why} before the rest: what is left of what this deletion covers is still stored (the feed or datastream too, when it was being deleted), and so is its current value as it was. Send the same deletion again${failure.failure === "closed" ? " after reconnecting" : " after retry_after_ms"}: it deletes the rest (what is gone stays gone)`,
+            failure.retryAfterMs ?? 1000,
+            failure.failure === "closed" ? undefined : (failure.cause ?? failure),
+        )
+    }
+}
+
+/** A deletion's step after its chunks (its last transaction, the current value): a failure once `deleted` datapoints went is a PartlyDeleted. */
+export async function afterChunks<T>(deleted: number, failureOf: (e: unknown) => StoreError | undefined, step: () => T | Promise<T>): Promise<T> {
+    try {
+        return await step()
+    } catch (e) {
+        const failure = e instanceof StoreError ? e : failureOf(e)
+        if (deleted === 0 || failure === undefined) throw e
+        throw new PartlyDeleted(deleted, failure)
+    }
+}
+
+/**
+ * The one loop of the engines' chunked deletions: runs `chunk` (deletes at most `chunkRows`, returns how many)
+ * until one deletes fewer, `between` after each full one (SQLite lets connections be served). A failure after
+ * a chunk was committed is a PartlyDeleted; one before, as it was.
+ */
+export async function deleteInChunks(o: {
+    chunk: () => number | Promise<number>
+    chunkRows: number
+    closed: () => boolean
+    failureOf: (e: unknown) => StoreError | undefined
+    between?: () => Promise<void>
+}): Promise<number> {
+    let n = 0
+    for (;;) {
+        if (o.closed()) {
+            const closed = new StoreError("closed", "the server is shutting down; send it again after reconnecting")
+            throw n ? new PartlyDeleted(n, closed) : closed
+        }
+        // a programming error stays one (500, logged with its cause)
+        const deleted = await afterChunks(n, o.failureOf, o.chunk)
+        n += deleted
+        if (deleted < o.chunkRows) return n
+        await o.between?.()
+    }
 }
 
 /** Keys changed since the key check a write relied on (Store.writePoints' keysAsOf): nothing of it was stored; check the key again. */
@@ -96,6 +156,13 @@ export interface FeedDeletion extends Deletion {
     revokedKeys: string[]
     /** scoped to it and others: it was taken out of their list */
     detachedKeys: string[]
+}
+
+/** What PUT /feeds/F changes besides its points (Store.updateFeed). */
+export interface FeedUpdate {
+    title?: string
+    /** datastreams to make (empty), when the feed lacks them */
+    datastreams?: string[]
 }
 
 export interface DatastreamRecord {
@@ -285,7 +352,11 @@ export interface Store {
      * feed had it.
      */
     createFeed(input: { id?: number; title?: string }): Promise<FeedRecord>
-    updateFeed(id: number, changes: { title?: string }): Promise<void>
+    /**
+     * Renames the feed and makes the datastreams named (those it lacks), in one transaction: both or neither.
+     * Rejects "no-such-feed" when datastreams are named and the feed does not exist.
+     */
+    updateFeed(id: number, changes: FeedUpdate): Promise<void>
     /**
      * Removes the feed with its datastreams and datapoints, retires its id, and takes it out of the keys
      * scoped to it (one scoped to it alone is revoked). Undefined when there was no such feed.

@@ -23,6 +23,8 @@ export interface OpenedStore {
     another(): Promise<Store>
     /** makes every commit that writes the datapoint value `value` fail, as a full disk would (another connection adds a trigger) */
     failWritesOf(value: string): Promise<void>
+    /** makes every deletion of a datapoint at `fromAtMs` or later fail, as a full disk would (another connection adds a trigger), until the returned function is called */
+    failDeletesFrom(fromAtMs: number): Promise<() => Promise<void>>
     /** [PostgreSQL] makes the database refuse (SQLSTATE 23514, a check violation) every datapoint of the value `value`: a row-level error */
     refuseValuesOf?(value: string): Promise<void>
     /** [PostgreSQL] a trigger `name` running the PL/pgSQL `body` before each insert of a datapoint of the value `value` (SQL text: test values only) */
@@ -67,6 +69,14 @@ function sqliteBackend(writerThread: boolean): StoreBackend {
                     other.exec(`CREATE TRIGGER fail BEFORE INSERT ON ingest_journal WHEN NEW.value = '${value}' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
                     other.close()
                 },
+                async failDeletesFrom(fromAtMs) {
+                    const other = new Database(path)
+                    other.exec(`CREATE TRIGGER fail_deletes BEFORE DELETE ON datapoints WHEN OLD.at_ms >= ${fromAtMs} BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+                    return async () => {
+                        other.exec("DROP TRIGGER fail_deletes")
+                        other.close()
+                    }
+                },
             }
         },
     }
@@ -92,6 +102,16 @@ function postgresBackend(): StoreBackend {
                 failWritesOf: (value) => onDatapointsInsert(url, "fail", value, "RAISE EXCEPTION 'disk on fire'"),
                 refuseValuesOf: (value) => onDatapointsInsert(url, "refuse", value, "RAISE EXCEPTION 'value refused' USING ERRCODE = 'check_violation'"),
                 onInsertOf: (value, name, body) => onDatapointsInsert(url, name, value, body),
+                async failDeletesFrom(fromAtMs) {
+                    const c = new pg.Client({ connectionString: url })
+                    await c.connect()
+                    await c.query("CREATE FUNCTION fail_deletes() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'disk on fire' USING ERRCODE = 'io_error'; END $$ LANGUAGE plpgsql")
+                    await c.query(`CREATE TRIGGER fail_deletes BEFORE DELETE ON datapoints FOR EACH ROW WHEN (OLD.at_ms >= ${fromAtMs}) EXECUTE FUNCTION fail_deletes()`)
+                    return async () => {
+                        await c.query("DROP TRIGGER fail_deletes ON datapoints")
+                        await c.end()
+                    }
+                },
                 async gateWritesOf(value) {
                     const admin = new pg.Client({ connectionString: url })
                     await admin.connect()

@@ -12,6 +12,7 @@ import { test } from "node:test"
 import Database from "better-sqlite3"
 import { http, serverForThisFile, startTestServer } from "../harness/server-harness.ts"
 import { until } from "../harness/until.ts"
+import { PRUNE_CHUNK_ROWS } from "../../../devs/server/storage/rows.ts"
 
 const s = await serverForThisFile()
 const master = s.credentials.masterKey
@@ -160,4 +161,34 @@ test("a storage failure is logged once: background work's (retention at start) a
     } finally {
         rmSync(dataDir, { recursive: true, force: true })
     }
+})
+
+// [P§6] A range deleted in chunks whose later chunk fails: the answer said nothing was done although the first
+// chunks were deleted. 503 E_PARTLY_DELETED, `deleted` in the body, and the same DELETE again finishes it (both
+// stores, and a feed's deletion: test/host/server/storage/chunked-delete.test.ts). Found by the audit of 2026-12-07.
+test("a range deletion that fails after its first chunk: 503 E_PARTLY_DELETED with deleted; the same DELETE again deletes the rest", async () => {
+    const feed = (await http(s, "POST", "/v2/feeds", { key: master, body: { title: "many points" } })).body.id
+    const T0 = Date.UTC(2026, 11, 7)
+    const count = PRUNE_CHUNK_ROWS + 500
+    for (let from = 0; from < count; from += 400) {
+        const datapoints = Array.from({ length: Math.min(400, count - from) }, (_, i) => ({ at: T0 + from + i, value: "1" }))
+        const w = await http(s, "POST", `/v2/feeds/${feed}/datastreams/temp/datapoints`, { key: master, body: { datapoints } })
+        assert.equal(w.status, 200, JSON.stringify(w.body))
+    }
+    const other = new Database(join(s.dataDir, "feedline.db"))
+    other.exec(`CREATE TRIGGER fail_deletes BEFORE DELETE ON datapoints WHEN OLD.at_ms >= ${T0 + PRUNE_CHUNK_ROWS + 10} BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+    let r
+    try {
+        r = await http(s, "DELETE", `/v2/feeds/${feed}/datastreams/temp/datapoints?start=0`, { key: master })
+    } finally {
+        other.exec("DROP TRIGGER fail_deletes")
+        other.close()
+    }
+    assert.deepEqual([r.status, r.body.code, r.body.deleted], [503, "E_PARTLY_DELETED", PRUNE_CHUNK_ROWS], JSON.stringify(r.body))
+    assert.ok(r.body.retry_after_ms > 0, JSON.stringify(r.body))
+    assert.match(r.body.errors, /Send the same deletion again/, JSON.stringify(r.body))
+    assert.ok(!r.body.errors.includes("fire"), "the cause is logged, not sent")
+    const again = await http(s, "DELETE", `/v2/feeds/${feed}/datastreams/temp/datapoints?start=0`, { key: master })
+    assert.deepEqual([again.status, again.body], [200, { deleted: 500 }])
+    assert.equal((await http(s, "GET", `/v2/feeds/${feed}/datastreams/temp`, { key: master })).body.current_value, undefined)
 })
