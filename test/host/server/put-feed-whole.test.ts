@@ -5,26 +5,16 @@
 // commit alone says what was stored (503 E_PARTLY_WRITTEN) and what to send again. On HTTP and the device port
 // (one handler serves every door). Found by the adversarial audit of 2026-12-07.
 import assert from "node:assert/strict"
-import { join } from "node:path"
 import { test } from "node:test"
-import Database from "better-sqlite3"
 import pg from "pg"
 import { createScratchDatabase, skipUnlessInstalled, startPostgres } from "../../../devs/tools/services.ts"
+import { failChangesOf as failChangesOfStore } from "../harness/sqlite-faults.ts"
 import { http, serverForThisFile, startTestServer, TlsClient, type TestServer } from "../harness/server-harness.ts"
 
 const s = await serverForThisFile()
 const master = s.credentials.masterKey
 
-/** A trigger on the SQLite store of `s` failing every `event` of `table` until the returned function is called. */
-function failChangesOf(table: string, event: "INSERT" | "UPDATE"): () => void {
-    const other = new Database(join(s.dataDir, "feedline.db"))
-    const name = `fail_${table}_${event.toLowerCase()}`
-    other.exec(`CREATE TRIGGER ${name} BEFORE ${event} ON ${table} BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
-    return () => {
-        other.exec(`DROP TRIGGER ${name}`)
-        other.close()
-    }
-}
+const failChangesOf = (table: string, event: "INSERT" | "UPDATE") => failChangesOfStore(s.dataDir, table, event)
 
 const body = { title: "renamed", datastreams: [{ id: "temp", current_value: "21.5" }, { id: "empty" }] }
 

@@ -12,21 +12,14 @@ import { test } from "node:test"
 import Database from "better-sqlite3"
 import { http, serverForThisFile, startTestServer } from "../harness/server-harness.ts"
 import { until } from "../harness/until.ts"
+import { failChangesOf as failChangesOfStore } from "../harness/sqlite-faults.ts"
 import { PRUNE_CHUNK_ROWS } from "../../../devs/server/storage/rows.ts"
 
 const s = await serverForThisFile()
 const master = s.credentials.masterKey
 
 /** Makes every insert into (or update of) `table` fail until the returned function is called. */
-function failChangesOf(table: string, event: "INSERT" | "UPDATE" = "INSERT"): () => void {
-    const other = new Database(join(s.dataDir, "feedline.db"))
-    const name = `fail_${table}_${event.toLowerCase()}`
-    other.exec(`CREATE TRIGGER ${name} BEFORE ${event} ON ${table} BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
-    return () => {
-        other.exec(`DROP TRIGGER ${name}`)
-        other.close()
-    }
-}
+const failChangesOf = (table: string, event: "INSERT" | "UPDATE" = "INSERT") => failChangesOfStore(s.dataDir, table, event)
 
 const cases = [
     { what: "a new feed", table: "feeds", path: "/v2/feeds", body: { title: "on a full disk" }, listed: "/v2/feeds" },
@@ -175,14 +168,12 @@ test("a range deletion that fails after its first chunk: 503 E_PARTLY_DELETED wi
         const w = await http(s, "POST", `/v2/feeds/${feed}/datastreams/temp/datapoints`, { key: master, body: { datapoints } })
         assert.equal(w.status, 200, JSON.stringify(w.body))
     }
-    const other = new Database(join(s.dataDir, "feedline.db"))
-    other.exec(`CREATE TRIGGER fail_deletes BEFORE DELETE ON datapoints WHEN OLD.at_ms >= ${T0 + PRUNE_CHUNK_ROWS + 10} BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+    const restore = failChangesOfStore(s.dataDir, "datapoints", "DELETE", `OLD.at_ms >= ${T0 + PRUNE_CHUNK_ROWS + 10}`) // the second chunk fails
     let r
     try {
         r = await http(s, "DELETE", `/v2/feeds/${feed}/datastreams/temp/datapoints?start=0`, { key: master })
     } finally {
-        other.exec("DROP TRIGGER fail_deletes")
-        other.close()
+        restore()
     }
     assert.deepEqual([r.status, r.body.code, r.body.deleted], [503, "E_PARTLY_DELETED", PRUNE_CHUNK_ROWS], JSON.stringify(r.body))
     assert.ok(r.body.retry_after_ms > 0, JSON.stringify(r.body))

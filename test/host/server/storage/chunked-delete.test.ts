@@ -14,6 +14,18 @@ const T0 = Date.UTC(2026, 11, 7, 1)
 const COUNT = PRUNE_CHUNK_ROWS + 1000
 after(closeStoreBackends)
 
+/** What `deletion` fails with, as the client is told it, once the failure `lift` undoes is lifted. */
+async function refusal(deletion: Promise<unknown>, lift: () => Promise<void>) {
+    try {
+        await deletion
+    } catch (err) {
+        return asApiError(err)
+    } finally {
+        await lift()
+    }
+    assert.fail("the deletion should fail")
+}
+
 /** COUNT points of `stream`, at T0, T0 + 1, … oldest first (so the first chunk holds the oldest). */
 const pointsOf = (stream: string) => Array.from({ length: COUNT }, (_, i) => ({ stream, atMs: T0 + i, value: String(i) }))
 
@@ -25,15 +37,7 @@ for (const backend of storeBackends()) {
                 const f = (await store.createFeed({})).id
                 await store.writePoints(f, [{ stream: "keep", atMs: T0, value: "k" }, ...pointsOf("s")], T0 + COUNT)
                 const lift = await opened.failDeletesFrom(T0 + PRUNE_CHUNK_ROWS + 10) // the second chunk fails
-                let e
-                try {
-                    await store.deletePoints(f, "s", 0, T0 * 2)
-                    assert.fail("the deletion should fail")
-                } catch (err) {
-                    e = asApiError(err)
-                } finally {
-                    await lift()
-                }
+                const e = await refusal(store.deletePoints(f, "s", 0, T0 * 2), lift)
                 assert.deepEqual([e.status, e.code, e.extra], [503, "E_PARTLY_DELETED", { deleted: PRUNE_CHUNK_ROWS }], e.message)
                 assert.ok(e.retryAfterMs! > 0)
                 assert.match(e.message, new RegExp(`^${PRUNE_CHUNK_ROWS} datapoints were deleted`))
@@ -56,15 +60,7 @@ for (const backend of storeBackends()) {
                 const f = (await store.createFeed({})).id
                 await store.writePoints(f, pointsOf("s"), T0 + COUNT)
                 const lift = await opened.failDeletesFrom(T0 + PRUNE_CHUNK_ROWS + 10)
-                let e
-                try {
-                    await store.deleteFeed(f)
-                    assert.fail("the deletion should fail")
-                } catch (err) {
-                    e = asApiError(err)
-                } finally {
-                    await lift()
-                }
+                const e = await refusal(store.deleteFeed(f), lift)
                 assert.deepEqual([e.status, e.code, e.extra], [503, "E_PARTLY_DELETED", { deleted: PRUNE_CHUNK_ROWS }], e.message)
                 assert.ok(await store.getFeed(f), "the feed is still there")
                 assert.ok(await store.deleteFeed(f))
