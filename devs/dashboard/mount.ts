@@ -44,7 +44,7 @@ async function jwtBodyOf(req: Parameters<HttpHandler>[0]): Promise<{ body?: unkn
 
 export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
     return (core) => {
-        const { keys, authFailures, provenKeys, keyUsed, now } = core
+        const { keys, authFailures, provenKeys, keyUsed, now, elapsedMs } = core
         const tokenBudget = core.keyRate({ ratePerSecond: o.tokenMintRatePerSecond ?? TOKEN_MINT_RATE_PER_SECOND, burst: o.tokenMintBurst ?? TOKEN_MINT_BURST })
         // named apart from the per-key request budgets it may share a store with (key ids are hex)
         const spendToken = (keyId: string) => tokenBudget.take(`jwt:${keyId}`, now())
@@ -66,8 +66,8 @@ export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
             }
             // POST /jwt is no way around the router's gate against key guessing; a key proven from this address
             // (here or on any door) passes it, as it does the router's
-            const limited = authFailures.peek(address, now())
-            if (!limited.ok && !(key !== undefined && provenKeys.passes(address, key, now()))) {
+            const limited = authFailures.peek(address)
+            if (!limited.ok && !(key !== undefined && provenKeys.passes(address, key, elapsedMs()))) {
                 const b = errorBody("Too Many Requests", "too many failed keys from this address; wait before trying again", "E_AUTH_RATE_LIMITED")
                 const body = { ...b, retry_after_ms: Math.ceil(limited.retryAfterMs) }
                 sendJson(res, 429, body, { ...NO_STORE, ...retryAfterOf(body) })
@@ -80,12 +80,12 @@ export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
             }
             const r = await handleJwtRequest({ method: req.method ?? "", headers: req.headers, body }, { authority, authenticateKey: (s) => keys.authenticate(s), keyUsed, spendToken })
             if (r.status === 401) {
-                authFailures.take(address, now())
+                authFailures.take(address)
                 if (key !== undefined) provenKeys.failed(address, key)
             }
             // a sign-in with a key proves it from this address, as a request made with it does (was: a key used only
             // here never passed the lockout, on /jwt or elsewhere)
-            else if (r.status === 200 && key !== undefined) provenKeys.proven(address, key, now())
+            else if (r.status === 200 && key !== undefined) provenKeys.proven(address, key, elapsedMs())
             sendJson(res, r.status, r.body, { ...NO_STORE, ...retryAfterOf(r.body) })
             return true
         }

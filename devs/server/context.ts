@@ -10,7 +10,7 @@ import type { FeedStreams } from "./feed-streams.ts"
 import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
-import type { Buckets } from "./ratelimit.ts"
+import type { ClockedBuckets } from "./ratelimit.ts"
 import type { KeyRate, SessionDirectory } from "./bus/bus.ts"
 import type { Store } from "./storage/store.ts"
 import type { StampLead } from "./stamp-lead.ts"
@@ -48,7 +48,9 @@ export interface RouterDeps {
     metrics: Metrics
     log: Logger
     now: () => number
-    authFailures: Buckets
+    /** time gone by, ms (monotonic): the windows that live in this process alone (proven keys) */
+    elapsedMs: () => number
+    authFailures: ClockedBuckets
     /** keys that authenticated from each address lately, shared with POST /jwt (ServerCore.provenKeys); default: the router's own */
     provenKeys?: ProvenKeys
     /** requests per key (Grant.keyId), over every process on the store */

@@ -8,7 +8,7 @@ import type { ProvenKeys } from "./auth/proven-keys.ts"
 import type { HttpHandler } from "./listeners/http.ts"
 import type { Logger } from "./log.ts"
 import type { KeyRate } from "./bus/bus.ts"
-import type { BucketConfig, Buckets } from "./ratelimit.ts"
+import type { BucketConfig, ClockedBuckets } from "./ratelimit.ts"
 
 /** What an extension may use of the server it is mounted on. */
 export interface ServerCore {
@@ -17,7 +17,7 @@ export interface ServerCore {
     /** the key ring: verify a key, look one up by id, sign token families out */
     keys: KeyRing
     /** failed authentications per remote address, the router's gate against key guessing: share it, so no route is a way around it */
-    authFailures: Buckets
+    authFailures: ClockedBuckets
     /**
      * keys that authenticated from each address lately, which pass its failed-key lockout (the router's): a sign-in
      * with a key (POST /jwt) proves it as a request made with it does, and a proven key passes that route's lockout too
@@ -36,6 +36,8 @@ export interface ServerCore {
     keyRate: (config: BucketConfig) => KeyRate
     /** the server's clock */
     now: () => number
+    /** time gone by, ms (monotonic): for windows that live in this process alone (provenKeys) */
+    elapsedMs: () => number
     log: Logger
 }
 

@@ -40,7 +40,7 @@ import {
 import { createLogger } from "./log.ts"
 import { Metrics } from "./metrics.ts"
 import type { RunningServer, ServerOptions } from "./options.ts"
-import { Buckets } from "./ratelimit.ts"
+import { Buckets, ClockedBuckets } from "./ratelimit.ts"
 import { Session, type Wire } from "./session.ts"
 import { shutDown } from "./shutdown.ts"
 import { octal, securePrivateFolder } from "./storage/private-folder.ts"
@@ -144,7 +144,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     let wired: ReturnType<typeof wireServer> | undefined
     try {
         const keys = new KeyRing(store, now)
-        const authFailures = new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST })
+        // failed keys per address live in this process alone: on the monotonic clock (a wall-clock step neither lifts nor holds a lockout)
+        const authFailures = new ClockedBuckets(new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST }), elapsedMs)
         // one for the router and POST /jwt: a key proven on either passes the lockout on both
         const provenKeys = new ProvenKeys()
         const fleet = new Fleet(store, now, log, {
@@ -153,7 +154,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         })
         await fleet.reload()
         // tools (the dashboard at /, POST /jwt and `Bearer <jwt>` credentials), mounted with what they may use
-        const extensions = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, provenKeys, keyUsed: (keyId) => fleet.keyAuthenticated(keyId, true), keyRate: (config) => bus.keyRate(config), now, log }))
+        const extensions = (opts.extensions ?? []).map((mount) => mount({ dataDir: opts.dataDir, keys, authFailures, provenKeys, keyUsed: (keyId) => fleet.keyAuthenticated(keyId, true), keyRate: (config) => bus.keyRate(config), now, elapsedMs, log }))
         const pruned = await store.pruneRevokedTokenFamilies()
         if (pruned) log.info({ pruned }, "forgot signed-out token families past their end")
         // the first of several processes starting at once makes the credentials and the dev CA; the others find them

@@ -90,3 +90,28 @@ export class Buckets {
         return b ? peek(b, this.config, nowMs) : TAKEN
     }
 }
+
+/**
+ * Buckets that read their own clock: for a window that lives only in this process (failed keys per address,
+ * shared by the router, the claims and the extensions), on the monotonic clock (ServerOptions.elapsedMs), so a
+ * step of the wall clock neither lifts a lockout early nor holds one longer. One clock for every caller: none
+ * passes a time of its own.
+ */
+export class ClockedBuckets {
+    constructor(
+        private readonly buckets: Buckets,
+        private readonly clockMs: () => number,
+    ) {}
+
+    get config(): BucketConfig {
+        return this.buckets.config
+    }
+
+    take(name: string): Take {
+        return this.buckets.take(name, this.clockMs())
+    }
+
+    peek(name: string): Take {
+        return this.buckets.peek(name, this.clockMs())
+    }
+}

@@ -136,7 +136,7 @@ const TOKEN_EXPIRED = "the token has expired; get a new one with POST /jwt"
 const NO_PARAMS: Readonly<Record<string, string | number | boolean>> = Object.freeze({})
 
 export class Router {
-    /** keys that authenticated from each address lately: they pass that address's failed-key lockout */
+    /** keys that authenticated from each address lately: they pass that address's failed-key lockout (on the monotonic clock, deps.elapsedMs: the pass lives in this process alone) */
     readonly provenKeys: ProvenKeys
     /**
      * [P§7] Each connection's check of a key it named before it had one remembered, while it runs: a request
@@ -190,10 +190,10 @@ export class Router {
     private async lookUp(caller: Caller, credential: string, named: string | undefined, proven: boolean): Promise<Grant> {
         const { authFailures, keys, now, verifyBearer } = this.deps
         const address = limitKeyOf(caller.remoteAddress)
-        const limited = proven ? { ok: true, retryAfterMs: 0 } : authFailures.peek(address, now())
+        const limited = proven ? { ok: true, retryAfterMs: 0 } : authFailures.peek(address)
         // a key already proven from this address is looked up even now: a fleet behind one NAT is not
         // locked out by one misconfigured board (a guesser's keys were never proven, so they stay refused)
-        if (!limited.ok && !this.provenKeys.passes(address, credential, now())) {
+        if (!limited.ok && !this.provenKeys.passes(address, credential, this.deps.elapsedMs())) {
             throw new ApiError(429, "E_AUTH_RATE_LIMITED", "too many failed keys from this address; wait before trying again", limited.retryAfterMs)
         }
         const bearer = BEARER.exec(credential)
@@ -211,14 +211,14 @@ export class Router {
             refusal = TOKEN_EXPIRED
         }
         if (!grant) {
-            authFailures.take(address, now())
+            authFailures.take(address)
             this.provenKeys.failed(address, credential)
             if (named === undefined && caller.connection) caller.connection.rememberedKey = caller.connection.grant = undefined
             // a token this connection signed in with: its own reason (an expired token was told its key "was revoked")
             const remembered = bearer ? "this connection's token was refused; send a valid one" : "this connection's key was revoked; send a valid X-ApiKey"
             throw unauthorized(refusal ?? (named === undefined ? remembered : bearer ? "this token is not valid here; get one with POST /jwt" : "this key is unknown, revoked or expired"))
         }
-        if (!grant.bearer) this.provenKeys.proven(address, credential, now())
+        if (!grant.bearer) this.provenKeys.proven(address, credential, this.deps.elapsedMs())
         return this.accepted(caller, credential, grant)
     }
 
@@ -226,7 +226,7 @@ export class Router {
     connectionClosed(caller: Caller): void {
         const { connection } = caller
         if (connection?.rememberedKey === undefined || connection.grant === undefined || connection.grant.bearer) return
-        this.provenKeys.proven(limitKeyOf(caller.remoteAddress), connection.rememberedKey, this.deps.now())
+        this.provenKeys.proven(limitKeyOf(caller.remoteAddress), connection.rememberedKey, this.deps.elapsedMs())
     }
 
     private accepted(caller: Caller, credential: string, grant: Grant): Grant {

@@ -56,7 +56,7 @@ import {
 import { LogThrottle, type Logger } from "./log.ts"
 import { KEY_CONNECTION_SHARES, type Metrics } from "./metrics.ts"
 import type { ServerOptions } from "./options.ts"
-import { Buckets } from "./ratelimit.ts"
+import { Buckets, ClockedBuckets } from "./ratelimit.ts"
 import { Router } from "./router.ts"
 import type { Session, SessionDeps } from "./session.ts"
 import { TimerWheel } from "./timer-wheel.ts"
@@ -86,7 +86,7 @@ export interface Foundations {
     keys: KeyRing
     fleet: Fleet
     /** failed authentications per remote address (shared with the extensions) */
-    authFailures: Buckets
+    authFailures: ClockedBuckets
     /** keys that authenticated from each address lately (shared with the extensions: POST /jwt) */
     provenKeys: ProvenKeys
     extensions: Extension[]
@@ -198,6 +198,7 @@ export function wireServer(f: Foundations): Wired {
         metrics,
         log,
         now,
+        elapsedMs: f.elapsedMs,
         authFailures: f.authFailures,
         provenKeys: f.provenKeys,
         keyRate: bus.keyRate({ ratePerSecond: opts.keyRatePerSecond ?? KEY_RATE_PER_SECOND, burst: opts.keyRateBurst ?? KEY_RATE_BURST }),
@@ -277,7 +278,7 @@ export function wireServer(f: Foundations): Wired {
             metrics,
             log,
             ws,
-            rate: new Buckets(rate),
+            rate: new ClockedBuckets(new Buckets(rate), f.elapsedMs),
             now,
             health: () => ({ status: "ok", version: f.version, uptime_s: Math.round((now() - startedMs) / 1000), connections: sessions.size }),
             extraHandlers: [...(opts.httpHandlers ?? []), ...f.extensions.flatMap((e) => e.httpHandlers ?? [])],

@@ -61,9 +61,9 @@ async function claimOnce(ctx: OpenCtx): Promise<Result> {
     const fromAddress = await fleet.takeAddressClaim(address)
     if (!fromAddress.ok) throw limited(fromAddress, "from this address")
     // codes are credentials: guessing them falls under the same gate as guessing keys
-    const gate = authFailures.peek(address, now())
+    const gate = authFailures.peek(address)
     if (!gate.ok) throw new ApiError(429, "E_AUTH_RATE_LIMITED", "too many failed keys or codes from this address; wait before trying again", gate.retryAfterMs)
-    const failed = () => authFailures.take(address, now())
+    const failed = () => authFailures.take(address)
 
     const product = await store.getProduct(productId)
     if (!product) {

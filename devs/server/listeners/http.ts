@@ -13,7 +13,7 @@ import { ApiError, answerTo, errorBodyOf, isProgrammingError } from "../errors.t
 import { CLOSE_GRACE_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_TIMEOUT_CHECK_MS, MAX_OBJECT_BYTES } from "../limits.ts"
 import type { Logger } from "../log.ts"
 import type { Metrics } from "../metrics.ts"
-import type { Buckets } from "../ratelimit.ts"
+import type { ClockedBuckets } from "../ratelimit.ts"
 import { limitKeyOf } from "../limit-key.ts"
 import { httpMethodsOf, type Router } from "../router.ts"
 import { corsHeadersOf, isPreflight, preflightHeadersOf, type CorsPolicy } from "./cors.ts"
@@ -31,8 +31,8 @@ export interface HttpListenerDeps {
     ws: WsListener
     /** the app port's HTTP connection budget: a connection upgraded to /ws leaves it (admission counts it from there) */
     connections?: HttpConnections
-    /** per remote address: HTTP has no connection to hang a bucket on */
-    rate: Buckets
+    /** per remote address (HTTP has no connection to hang a bucket on), on the monotonic clock */
+    rate: ClockedBuckets
     now: () => number
     health: () => Record<string, unknown>
     extraHandlers: HttpHandler[]
@@ -276,7 +276,7 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             // every other request spends the address's budget: REST, and the extensions' routes too (POST and
             // DELETE /jwt were unlimited: a key of any tenant could store sign-outs as fast as it could send them)
             const remoteAddress = req.socket.remoteAddress ?? "?"
-            const limited = deps.rate.take(limitKeyOf(remoteAddress), deps.now())
+            const limited = deps.rate.take(limitKeyOf(remoteAddress))
             if (!limited.ok) throw new ApiError(429, "E_RATE_LIMITED", "too many requests from this address; slow down", limited.retryAfterMs)
             // a preflight spends the address's budget (above: no flood of them) and never a key's (it carries none)
             if (isPreflight(req.method, req.headers)) return answerPreflight(res, deps.cors, origin!)

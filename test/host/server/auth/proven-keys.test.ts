@@ -44,7 +44,7 @@ test("proven keys: memory stays bounded; the least recently proven are forgotten
 
 test("proven keys: a connection that closes renews its key's pass from its address (its reconnect after a long connection)", () => {
     let nowMs = 1000
-    const router = new Router({ now: () => nowMs } as unknown as RouterDeps)
+    const router = new Router({ elapsedMs: () => nowMs } as unknown as RouterDeps) // the pass is on the monotonic clock
     const caller = (grant: object | undefined) => ({ transport: "tls", remoteAddress: "10.0.0.7", connection: { rememberedKey: "device-key", grant } }) as unknown as Caller
     nowMs = 10 * 24 * 60 * 60_000 // connected for ten days
     router.connectionClosed(caller({ keyId: "k1" }))
