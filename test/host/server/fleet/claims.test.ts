@@ -276,8 +276,10 @@ describe("refusals create nothing", () => {
     })
 
     test("wrong codes count as failed keys of the address: after 10, even a right code waits (429 E_AUTH_RATE_LIMITED), nothing created", async () => {
-        let t = Date.UTC(2026, 11, 1)
-        const gated = await startTestServer({ now: () => t })
+        const t = Date.UTC(2026, 11, 1)
+        // the lockout runs on the monotonic clock (a wall-clock step lifts none): that is the one moved on
+        let skippedMs = 0
+        const gated = await startTestServer({ now: () => t, elapsedMs: () => performance.now() + skippedMs })
         try {
             const p = await makeProduct(gated)
             const before = await inventory(gated)
@@ -289,7 +291,7 @@ describe("refusals create nothing", () => {
             assert.deepEqual([gatedClaim.status, gatedClaim.body.code], [429, "E_AUTH_RATE_LIMITED"], JSON.stringify(gatedClaim.body))
             assert.ok(gatedClaim.body.retry_after_ms > 0)
             assert.deepEqual(await inventory(gated), before)
-            t += 60_000 // the address earned its failures back
+            skippedMs += 60_000 // the address earned its failures back
             assert.equal((await claim(gated, p, "honest")).status, 201)
         } finally {
             await gated.stop()
