@@ -29,6 +29,27 @@ export const retentionCutoffMs = (nowMs: number, retentionDays: number): number 
  */
 export const retentionNowMs = (nowMs: number, startedMs: number, elapsedSinceStartMs: number): number => Math.min(nowMs, startedMs + elapsedSinceStartMs)
 
+/**
+ * [P§8, P§9] The time the retention goes by (retentionNowMs), one per server: the hourly deletion and a
+ * subscribe's `retention_gap` / `retained_from` read it, so what a subscriber is told is kept is what the
+ * deletion keeps (the answer went by the plain wall clock: a step forward announced a gap, and a
+ * `retained_from` in the future, for points that were still there).
+ */
+export interface RetentionClock {
+    nowMs(): number
+    /** how far the wall clock is ahead of the start plus the time gone by: a step forward, ms */
+    aheadMs(): number
+}
+
+export function retentionClockOf(now: () => number, elapsedMs: () => number): RetentionClock {
+    const startedMs = now()
+    const startedElapsedMs = elapsedMs()
+    return {
+        nowMs: () => retentionNowMs(now(), startedMs, elapsedMs() - startedElapsedMs),
+        aheadMs: () => now() - (startedMs + elapsedMs() - startedElapsedMs),
+    }
+}
+
 export function startBackgroundWork(o: {
     keys: KeyRing
     store: Store
@@ -38,11 +59,11 @@ export function startBackgroundWork(o: {
     /** time gone by, ms (monotonic; default performance.now()) */
     elapsedMs?: () => number
     retentionDays?: number
+    /** the server's (shared with the subscribe handler); default: one from now and elapsedMs */
+    retentionClock?: RetentionClock
 }): { stop(): void } {
     const { keys, store, fleet, log, now, retentionDays } = o
-    const elapsedMs = o.elapsedMs ?? (() => performance.now())
-    const startedMs = now()
-    const startedElapsedMs = elapsedMs()
+    const clock = o.retentionClock ?? retentionClockOf(now, o.elapsedMs ?? (() => performance.now()))
     // keys stored before imported and generated keys were told apart: scrypt, in the background
     void keys.upgradeLegacyHashes().then(
         (n) => n && log.info({ keys: n }, "re-hashed the keys stored by an older version with scrypt"),
@@ -55,14 +76,12 @@ export function startBackgroundWork(o: {
     let retention: NodeJS.Timeout | undefined
     if (retentionDays !== undefined) {
         const prune = () => {
-            const nowMs = now()
-            const goneByMs = elapsedMs() - startedElapsedMs
-            const aheadMs = nowMs - (startedMs + goneByMs)
+            const aheadMs = clock.aheadMs()
             if (aheadMs > CLOCK_STEP_WARN_MS) {
                 log.warn({ aheadMs, retentionDays }, "the wall clock is ahead of the time gone by since the start (it was stepped forward): the retention deletes by the time gone by. Check the clock (date, NTP); if it is right now, restart the server and the retention goes by it")
             }
             return store
-                .prune(retentionCutoffMs(retentionNowMs(nowMs, startedMs, goneByMs), retentionDays))
+                .prune(retentionCutoffMs(clock.nowMs(), retentionDays))
                 .then((n) => n && log.info({ deleted: n, retentionDays }, "retention: deleted old datapoints"))
                 .catch((err) => logBackgroundFailure(log, err, "retention failed"))
         }

@@ -11,6 +11,7 @@ import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import type { ClockedBuckets } from "./ratelimit.ts"
+import type { RetentionClock } from "./background.ts"
 import type { KeyRate, SessionDirectory } from "./bus/bus.ts"
 import type { Store } from "./storage/store.ts"
 import type { StampLead } from "./stamp-lead.ts"
@@ -70,6 +71,8 @@ export interface RouterDeps {
     stampLead: StampLead
     /** [P§8] datapoints older than this many days are deleted (--retention-days); undefined: kept for ever */
     retentionDays?: number
+    /** the time the retention deletes by (background.ts RetentionClock); the wall clock when absent */
+    retentionClock?: RetentionClock
 }
 
 /** What a handler returns: the status and body of the response, and what to do once it is sent. */

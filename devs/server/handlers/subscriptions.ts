@@ -71,7 +71,8 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
 function retentionGap(ctx: Ctx, sinceMs: number): { retention_gap: true; retained_from: string } | undefined {
     const days = ctx.deps.retentionDays
     if (days === undefined) return undefined
-    const cutoffMs = retentionCutoffMs(ctx.deps.now(), days)
+    // the deletion's own time (RetentionClock), not the plain wall clock
+    const cutoffMs = retentionCutoffMs(ctx.deps.retentionClock?.nowMs() ?? ctx.deps.now(), days)
     // asked: the points after sinceMs; deleted: those before cutoffMs
     return sinceMs + 1 < cutoffMs ? { retention_gap: true, retained_from: isoOf(cutoffMs) } : undefined
 }

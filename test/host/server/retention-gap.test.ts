@@ -77,3 +77,30 @@ test("subscribeForever (the CLI's feedline sub) tells its caller of the gap", as
     assert.equal(gaps.length, 1)
     assert.ok(Date.parse(gaps[0]) > Date.now() - DAY_MS - 60_000)
 })
+
+// The answer went by the plain wall clock while the deletion goes by the start plus the time gone by when that is
+// earlier (background.ts retentionNowMs): after a step of the wall clock forward, a subscriber was told of a gap,
+// with a retained_from in the future, for points the retention keeps. Both go by one RetentionClock now. Found by
+// the adversarial audit of 2026-12-07.
+test("a step of the wall clock forward: retention_gap and retained_from go by the time the retention deletes by", async () => {
+    let stepMs = 0
+    const s = await serverForThisFile({ retentionDays: 1, now: () => Date.now() + stepMs })
+    const feed = s.credentials.feedId
+    const c = await TlsClient.open(s, s.credentials.deviceKey)
+    try {
+        await putRecent(c, feed, "kept", 1) // a minute old: kept
+        stepMs = 2 * DAY_MS
+        const before = Date.now()
+        const recent = await c.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/kept`, params: { since: before - DAY_MS / 2 }, token: "recent" })
+        assert.equal(recent.status, 200, JSON.stringify(recent))
+        assert.equal(recent.body?.retention_gap, undefined, `no gap: the retention keeps everything after ${new Date(before - DAY_MS).toISOString()}: ${JSON.stringify(recent)}`)
+        assert.equal((await c.push("recent")).body.current_value, "0")
+        const old = await c.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/kept`, params: { since: before - 3 * DAY_MS }, token: "old" })
+        const after = Date.now()
+        assert.equal(old.body.retention_gap, true, JSON.stringify(old))
+        const from = Date.parse(old.body.retained_from)
+        assert.ok(from >= before - DAY_MS && from <= after - DAY_MS, `retained_from ${old.body.retained_from}: a day before the time gone by, not before the stepped clock`)
+    } finally {
+        c.close()
+    }
+})
