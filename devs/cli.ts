@@ -135,10 +135,10 @@ function hoursOf(name: string, v: string | undefined): number | undefined {
 }
 
 /** --data-dir, else FEEDLINE_DATA_DIR (empty: not set), else ./data; a database an empty setting left in the working folder is used, and said (data-dir.ts) */
-function dataDirOf(v: string | undefined): string {
-    const { dir, notice } = chooseDataDir(namedDir(v, process.env.FEEDLINE_DATA_DIR), DEFAULT_DATA_DIR, ".")
+function dataDirOf(v: string | undefined): Pick<ServerOptions, "dataDir" | "dataFiles"> {
+    const { dir, notice, dataFiles } = chooseDataDir(namedDir(v, process.env.FEEDLINE_DATA_DIR), DEFAULT_DATA_DIR, ".")
     if (notice) process.stderr.write(`feedline: ${notice}\n`)
-    return dir
+    return { dataDir: dir, dataFiles }
 }
 
 async function serve(args: string[]): Promise<void> {
@@ -191,7 +191,7 @@ async function serve(args: string[]): Promise<void> {
     const claimRate = intOf("claim-rate", v["claim-rate"] ?? env.FEEDLINE_CLAIM_RATE)
     const productClaimRate = intOf("product-claim-rate", v["product-claim-rate"] ?? env.FEEDLINE_PRODUCT_CLAIM_RATE)
     const opts: ServerOptions = {
-        dataDir: dataDirOf(v["data-dir"]),
+        ...dataDirOf(v["data-dir"]),
         databaseUrl: v["database-url"] ?? (env.FEEDLINE_DATABASE_URL || undefined),
         redisUrl: v["redis-url"] ?? (env.FEEDLINE_REDIS_URL || undefined),
         host: v.host ?? env.FEEDLINE_HOST ?? "0.0.0.0",
@@ -310,14 +310,14 @@ async function keys(args: string[]): Promise<void> {
             json: { type: "boolean" },
         },
     })
-    const dataDir = dataDirOf(v["data-dir"])
+    const { dataDir, dataFiles } = dataDirOf(v["data-dir"])
     const databaseUrl = v["database-url"] ?? (process.env.FEEDLINE_DATABASE_URL || undefined)
     // run from the wrong folder, the default ./data holds no database: a key made in a new one would never
     // work, so say so (a folder named with --data-dir may be new: keys made before the first start)
     const named = namedDir(v["data-dir"], process.env.FEEDLINE_DATA_DIR) !== undefined
     if (!databaseUrl && !named && !existsSync(join(dataDir, SQLITE_FILE)))
         throw new UsageError(`${dataDir} holds no feedline database (feedline.db): run this where the server's data folder is, or name it with --data-dir (or --database-url, or --server to ask a running server)`)
-    for (const fix of securePrivateFolder(dataDir)) {
+    for (const fix of securePrivateFolder(dataDir, dataFiles)) {
         process.stderr.write(fix.error ? `feedline: ${fix.path} is ${octal(fix.from)} (readable by other users) and could not be narrowed: ${fix.error}\n` : `feedline: ${fix.path} was ${octal(fix.from)}, readable by other users; made it ${octal(fix.to)}\n`)
     }
     // the server's store: the SQLite file in the data folder, or the PostgreSQL database of --database-url

@@ -202,6 +202,8 @@ async function main() {
     try {
         server = await startServer({
             dataDir,
+            // the package root, where an old empty FEEDLINE_DATA_DIR put the database: only the data's files are narrowed
+            dataFiles: dataDirChoice.dataFiles,
             devicePort,
             appPort,
             host: env.FEEDLINE_HOST ?? "127.0.0.1",

@@ -17,6 +17,12 @@ export interface DataDirChoice {
     dir: string
     /** said once, at start, when `dir` is the old location: where the data should go, and how */
     notice?: string
+    /**
+     * When `dir` is the old location (the working folder; for `npm start` the package root), not a folder made
+     * for the data: the names of the data's files in it (ServerOptions.dataFiles). Only those are narrowed to
+     * the owner; the folder and everything else in it are left as they are.
+     */
+    dataFiles?: string[]
 }
 
 /** A setting's value, or undefined when it names nothing (absent or empty). */
@@ -32,9 +38,11 @@ export function chooseDataDir(setting: string | undefined, defaultDir: string, o
     const dir = resolve(defaultDir)
     const old = resolve(oldDir)
     if (old === dir || existsSync(join(dir, SQLITE_FILE)) || !existsSync(join(old, SQLITE_FILE))) return { dir }
-    const files = [...DATA_FOLDER_FILES, ...extraFiles].join(" ")
+    const dataFiles = [...DATA_FOLDER_FILES, ...extraFiles]
+    const files = dataFiles.join(" ")
     return {
         dir: old,
+        dataFiles,
         notice:
             `using the database found in ${old} (where an empty FEEDLINE_DATA_DIR put it) rather than a new one in ${dir}; ` +
             `to move it, stop the server, then: mkdir -p ${dir} && cd ${old} && mv ${files} ${dir}/ (or name the folder with FEEDLINE_DATA_DIR)`,

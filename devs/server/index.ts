@@ -117,7 +117,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const log = createLogger(opts.logLevel ?? "info", opts.logDestination)
     const metrics = new Metrics()
     // every datapoint, the key hashes and the token secret live here: owner-only, narrowed when found wider
-    for (const fix of securePrivateFolder(opts.dataDir)) {
+    for (const fix of securePrivateFolder(opts.dataDir, opts.dataFiles)) {
         if (fix.error) log.error({ path: fix.path, mode: octal(fix.from), error: fix.error }, "the data folder is readable by other users and could not be narrowed; fix its permissions")
         else log.warn({ path: fix.path, from: octal(fix.from), to: octal(fix.to) }, "the data folder was readable by other users; narrowed it")
     }

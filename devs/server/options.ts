@@ -16,6 +16,12 @@ import type { Store } from "./storage/store.ts"
 export interface ServerOptions {
     /** SQLite db, dev CA, credentials.json live here (several processes may share it: provisioning is locked) */
     dataDir: string
+    /**
+     * Set when dataDir is not a folder of the data's own (data-dir.ts DataDirChoice.dataFiles: the working
+     * folder an empty FEEDLINE_DATA_DIR once put the database in): the names of the data's files there, the
+     * only entries narrowed to the owner; the folder itself and the rest are left as found.
+     */
+    dataFiles?: string[]
     /** PostgreSQL instead of SQLite: postgres://USER:PASSWORD@HOST:PORT/DATABASE */
     databaseUrl?: string
     /** Redis carries pushes, the session list and per-key budgets between processes: redis://HOST:PORT[/DB] */

@@ -22,17 +22,20 @@ export interface ModeFix {
 /**
  * Creates `dir` (0700) if missing, and narrows it and everything in it that another user could read:
  * folders to 0700, files to 0600 (symbolic links are not followed). Returns what it changed or could not.
+ * With `onlyEntries` (a folder the server did not make for itself: the working folder an old empty
+ * FEEDLINE_DATA_DIR put the database in, for `npm start` the package root), only the entries of `dir` it
+ * names (patterns: "feedline.db*", "*.flash", "tls"), and what is inside them: never `dir` itself nor anything else in it.
  */
-export function securePrivateFolder(dir: string): ModeFix[] {
+export function securePrivateFolder(dir: string, onlyEntries?: readonly string[]): ModeFix[] {
     try {
-        return narrowPrivateFolder(dir)
+        return narrowPrivateFolder(dir, onlyEntries)
     } catch (e) {
         // not a folder, not ours to create or read: a setting to change, not a crash
         throw new ConfigError(`the data folder ${dir} cannot be used (${(e as Error).message}); give --data-dir a folder this user may create, read and write`)
     }
 }
 
-function narrowPrivateFolder(dir: string): ModeFix[] {
+function narrowPrivateFolder(dir: string, onlyEntries?: readonly string[]): ModeFix[] {
     mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE })
     const fixes: ModeFix[] = []
     const visit = (path: string) => {
@@ -50,8 +53,14 @@ function narrowPrivateFolder(dir: string): ModeFix[] {
         }
         if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name))
     }
-    visit(dir)
+    if (onlyEntries === undefined) visit(dir)
+    else for (const name of readdirSync(dir)) if (isNamed(name, onlyEntries)) visit(join(dir, name))
     return fixes
+}
+
+/** Whether `name` is one of `patterns` ("feedline.db*": a prefix, "*.flash": a suffix, else the name itself). */
+function isNamed(name: string, patterns: readonly string[]): boolean {
+    return patterns.some((p) => (p.endsWith("*") ? name.startsWith(p.slice(0, -1)) : p.startsWith("*") ? name.endsWith(p.slice(1)) : name === p))
 }
 
 /** "0644" */

@@ -4,7 +4,7 @@
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -85,6 +85,33 @@ test("a database an empty FEEDLINE_DATA_DIR left in the working folder is used, 
         const moved = await cliIn(project, ["keys", "list", "--json"])
         assert.ok((JSON.parse(moved.stdout) as { label?: string }[]).some((k) => k.label === label))
         assert.doesNotMatch(moved.stderr, /using the database found/)
+    } finally {
+        rmSync(project, { recursive: true, force: true })
+    }
+})
+
+// The old place is the working folder (for `npm start` the package root), a folder the
+// server did not make for itself: it narrowed it to 0700, and everything in it to 0600 (the checkout's sources,
+// node_modules), as it does its own data folder. Only the data's own files are narrowed there now. Found by the
+// adversarial audit of 2026-12-07.
+test("a database found in the working folder: only the data's files are narrowed, not the folder nor what else it holds", async () => {
+    const project = mkdtempSync(join(tmpdir(), "feedline-cwd-"))
+    try {
+        await cliIn(project, ["keys", "create", "--label", "old", "--feeds", "1", "--data-dir", project])
+        writeFileSync(join(project, "package.json"), "{}")
+        // as a checkout is: readable by others; the old database too (an old install)
+        for (const [name, mode] of [[".", 0o755], ["package.json", 0o644], [SQLITE_FILE, 0o644]] as const) chmodSync(join(project, name), mode)
+        const { stderr } = await cliIn(project, ["keys", "list", "--json"])
+        assert.match(stderr, /using the database found in/)
+        const modeOf = (name: string) => statSync(join(project, name)).mode & 0o777
+        assert.deepEqual([modeOf("."), modeOf("package.json"), modeOf(SQLITE_FILE)], [0o755, 0o644, 0o600], "the folder and its other files as found; the database narrowed")
+        // the server, given what chooseDataDir said, does the same
+        chmodSync(join(project, SQLITE_FILE), 0o644)
+        const choice = chooseDataDir(undefined, join(project, "data"), project)
+        assert.deepEqual(choice.dataFiles?.slice(0, 2), [`${SQLITE_FILE}*`, "credentials.json"])
+        const server = await startTestServer({ dataDir: choice.dir, dataFiles: choice.dataFiles })
+        await server.close() // not stop(): that deletes its data folder, here the project
+        assert.deepEqual([modeOf("."), modeOf("package.json"), modeOf(SQLITE_FILE)], [0o755, 0o644, 0o600])
     } finally {
         rmSync(project, { recursive: true, force: true })
     }
