@@ -158,8 +158,9 @@ export class Router {
      */
     private authenticate(caller: Caller, req: Request, asKnown: boolean): Grant | Promise<Grant> {
         // [P§7] X-ApiKey or Authorization: Bearer (a token works wherever a key does, docs/OPERATIONS.md; any other
-        // Authorization, a key or Basic, is no credential), by the rule of every door: two different ones are refused
-        const named = credentialOf(envelopeHeaders(req.headers))
+        // Authorization, a key or Basic, is no credential), by the rule of every door: two different ones are refused.
+        // A device's usual request has no headers (its connection's key is remembered): nothing to look at, nothing made
+        const named = req.headers === undefined ? undefined : credentialOf(envelopeHeaders(req.headers))
         const connection = caller.connection
         const credential = named ?? connection?.rememberedKey
         if (credential === undefined || credential === "") {

@@ -214,6 +214,15 @@ export class CommitOrder {
         if (last !== undefined) this.cover(feed, last)
     }
 
+    /**
+     * A paused feed's catch-up ends without repairs (nobody subscribes here, the store could not be read, or its
+     * subscribers are told to resubscribe): every seq up to `storeSeq` counts as handed on, and what waited is dropped.
+     */
+    abandon(feed: number, storeSeq?: number): void {
+        this.resume(feed, storeSeq, [])
+        this.giveUp(feed)
+    }
+
     private cover(feed: number, seq: number): void {
         // bounded as `last` is; forgetting a feed's mark only lets a late duplicate through
         if (this.covered.size >= this.limits.maxFeeds && !this.covered.has(feed)) this.covered.clear()

@@ -532,8 +532,7 @@ export class Hub {
             // a feed nobody subscribes to here has no one to catch up: what waits for it is dropped
             const page = list.slice(i, i + CATCH_UP_PAGE_FEEDS).filter((f) => {
                 if (this.byFeed.has(f)) return true
-                order.resume(f, undefined, [])
-                order.giveUp(f)
+                order.abandon(f)
                 return false
             })
             if (page.length === 0) continue
@@ -546,8 +545,7 @@ export class Hub {
             } catch (e) {
                 const rest = [...page, ...list.slice(i + CATCH_UP_PAGE_FEEDS)]
                 for (const f of rest) {
-                    order.resume(f, undefined, [])
-                    order.giveUp(f)
+                    order.abandon(f)
                 }
                 if (given === undefined) throw e
                 for (const f of rest) if (this.byFeed.has(f)) outcome.told.set(f, `the store could not be read to catch feed ${f} up (${(e as Error).message})`)
@@ -557,8 +555,7 @@ export class Hub {
                 outcome.checked++
                 const plan = planCatchUp(f, after.get(f)!, read.get(f), CATCH_UP_MAX_POINTS)
                 if (plan.kind === "told") {
-                    order.resume(f, plan.storeSeq, [])
-                    order.giveUp(f)
+                    order.abandon(f, plan.storeSeq)
                     outcome.told.set(f, plan.reason)
                     continue
                 }

@@ -1404,20 +1404,20 @@ export class PostgresStore implements StoreEngine {
 
     async prune(beforeMs: number): Promise<number> {
         let n = 0
+        // one statement a chunk: the points and what it deleted from each datastream (SeqReplay.trimmedSeq)
+        const chunk = async (feed: number): Promise<number> => {
+            const [{ deleted }] = await this.rows<{ deleted: number }>(
+                `WITH gone AS (DELETE FROM datapoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM datapoints WHERE feed = $1 AND at_ms < $2 LIMIT ${PRUNE_CHUNK_ROWS})) RETURNING stream, seq),
+                 raised AS (INSERT INTO retention_trims (feed, stream, seq) SELECT $1, stream, max(seq) FROM gone GROUP BY stream
+                            ON CONFLICT (feed, stream) DO UPDATE SET seq = GREATEST(retention_trims.seq, excluded.seq))
+                 SELECT count(*)::int AS deleted FROM gone`,
+                [feed, beforeMs],
+            )
+            return deleted
+        }
+        // the engines' one chunk loop (store.ts deleteInChunks), as SQLite's prune
         for (const { id } of await this.rows<{ id: number }>("SELECT id FROM feeds")) {
-            for (;;) {
-                if (this.closed) return n
-                // one statement: the chunk and what it deleted from each datastream (SeqReplay.trimmedSeq)
-                const [{ deleted }] = await this.rows<{ deleted: number }>(
-                    `WITH gone AS (DELETE FROM datapoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM datapoints WHERE feed = $1 AND at_ms < $2 LIMIT ${PRUNE_CHUNK_ROWS})) RETURNING stream, seq),
-                     raised AS (INSERT INTO retention_trims (feed, stream, seq) SELECT $1, stream, max(seq) FROM gone GROUP BY stream
-                                ON CONFLICT (feed, stream) DO UPDATE SET seq = GREATEST(retention_trims.seq, excluded.seq))
-                     SELECT count(*)::int AS deleted FROM gone`,
-                    [id, beforeMs],
-                )
-                n += deleted
-                if (deleted < PRUNE_CHUNK_ROWS) break
-            }
+            n += await deleteInChunks({ chunk: () => chunk(id), chunkRows: PRUNE_CHUNK_ROWS, closed: () => this.closed, failureOf: (e) => this.failureOf(e) })
         }
         return n
     }
