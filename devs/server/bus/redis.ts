@@ -149,7 +149,8 @@ export class RedisBus implements Bus {
     private readonly unheard = new UnheardCommits(this.processId, UNHEARD_LAPSE_MS)
     private commitCheck?: NodeJS.Timeout
     private commits?: CommitLog
-    private checkingCommits = false
+    /** the read of the store's record of commits under way */
+    private checkingCommits?: Promise<void>
 
     private constructor(
         /** commands: publish, sessions, rate limits */
@@ -163,15 +164,7 @@ export class RedisBus implements Bus {
         client.on("ready", () => this.publishCount())
         subscriber.on("message", (_channel: string, text: string) => this.received(text))
         subscriber.on("close", () => this.interrupted("the link to Redis broke"))
-        subscriber.on("ready", () => {
-            if (!this.broken) return
-            this.broken = false
-            // its feeds are caught up from the store below (what was committed until now), what follows is checked
-            this.unheard.rebaseline()
-            if (this.commits) void this.checkCommits(this.commits)
-            // changes published while the link was down never arrive
-            this.interruptedHandlers.forEach((h) => h("the link to Redis is back; changes published meanwhile were missed"))
-        })
+        subscriber.on("ready", () => void this.resubscribe())
         // ioredis retries by itself; an unhandled "error" event would end the process
         for (const c of [client, subscriber]) c.on("error", (err) => this.log.warn({ err: err.message }, "Redis connection error; retrying"))
     }
@@ -180,7 +173,8 @@ export class RedisBus implements Bus {
     static async connect(url: string, log: Logger, storeId: string, commits?: CommitLog): Promise<RedisBus> {
         const options = { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 2, connectTimeout: CONNECT_TIMEOUT_MS }
         const client = new Redis(url, { ...options, commandTimeout: COMMAND_TIMEOUT_MS })
-        const subscriber = new Redis(url, { ...options, enableAutoPipelining: false })
+        // subscribed again by this bus after a reconnect, to know when Redis has confirmed it (resubscribe)
+        const subscriber = new Redis(url, { ...options, enableAutoPipelining: false, autoResubscribe: false })
         const bus = new RedisBus(client, subscriber, log, new Names(`feedline:${storeId}:`))
         try {
             await withTimeout(Promise.all([client.connect(), subscriber.connect()]), CONNECT_TIMEOUT_MS, `Redis at ${redactedUrl(url)} did not answer within ${CONNECT_TIMEOUT_MS} ms`)
@@ -201,6 +195,31 @@ export class RedisBus implements Bus {
             bus.commitCheck.unref()
         }
         return bus
+    }
+
+    /**
+     * The subscription connection is back. A change published before Redis has confirmed the SUBSCRIBE
+     * (ioredis is `ready` before that) does not reach this process, so the return is said only once it has:
+     * every change published from then on arrives, and every one committed before the catch-up that
+     * follows is in the store it reads. The store's record of commits is read before that catch-up too:
+     * what it counts as heard is in the catch-up's read (with the return said at `ready`, a change of
+     * that window, on a feed that then went quiet, was never pushed here).
+     */
+    private async resubscribe(): Promise<void> {
+        if (!this.broken || this.closing) return
+        try {
+            await this.subscriber.subscribe(this.names.changes)
+        } catch (err) {
+            // the link broke again (its next "ready" tries again) or Redis refused: still down, the ping's notices go on
+            return this.log.warn({ err: (err as Error).message }, "subscribing again to the changes of the other processes failed")
+        }
+        if (!this.broken || this.closing) return
+        this.broken = false
+        // what was committed until now counts as heard: the catch-up below reads it from the store; what follows is checked
+        this.unheard.rebaseline()
+        if (this.commits) await this.checkCommits(this.commits)
+        // changes published while the link was down never arrive
+        this.interruptedHandlers.forEach((h) => h("the link to Redis is back; changes published meanwhile were missed"))
     }
 
     /**
@@ -228,10 +247,10 @@ export class RedisBus implements Bus {
      * never publishes them, nor anything after that would show the gap: the store's record of its last
      * commit does (unheard-commits.ts).
      */
-    private async checkCommits(commits: CommitLog): Promise<void> {
-        if (this.checkingCommits || this.closing || this.broken) return
-        this.checkingCommits = true
-        await commits
+    private checkCommits(commits: CommitLog): Promise<void> {
+        if (this.closing || this.broken) return Promise.resolve()
+        // one read at a time; a caller waiting for the baseline waits for the read under way
+        return (this.checkingCommits ??= commits
             .last()
             .then((last) => {
                 if (this.closing || this.broken) return
@@ -242,7 +261,7 @@ export class RedisBus implements Bus {
             })
             // the store unreachable: its writes fail too; the next check looks again
             .catch(() => {})
-            .finally(() => (this.checkingCommits = false))
+            .finally(() => (this.checkingCommits = undefined)))
     }
 
     private interrupted(why: string): void {

@@ -7,6 +7,7 @@
 // (pg_terminate_backend). Skipped, counted, where PostgreSQL or Redis is not installed.
 import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
+import net from "node:net"
 import { tmpdir } from "node:os"
 import { Writable } from "node:stream"
 import { join } from "node:path"
@@ -18,7 +19,7 @@ import { RedisBus } from "../../../../devs/server/bus/redis.ts"
 import type { HubMessage } from "../../../../devs/server/hub/index.ts"
 import { createLogger } from "../../../../devs/server/log.ts"
 import { PostgresStore } from "../../../../devs/server/storage/postgres.ts"
-import { StoreError } from "../../../../devs/server/storage/store.ts"
+import { StoreError, type Store } from "../../../../devs/server/storage/store.ts"
 import { SCALE_SKIP, startScaleServices, type ScaleServices } from "../../harness/scale.ts"
 import { http, startTestServer, TlsClient, type TestServer } from "../../harness/server-harness.ts"
 import { until } from "../../harness/until.ts"
@@ -449,6 +450,81 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         t.diagnostic(`${rounds} rounds of writes; a pushed ${a.metrics.pushesCaughtUp.get()} changes from the store in ${a.metrics.catchUps.get({ outcome: "repaired" })} feed catch-ups, told ${a.metrics.pushesInterrupted.get({ scope: "feed" })} connection(s)`)
     })
 
+    test("[P§8] a change published while a process's returning link to Redis is not yet subscribed again (between ioredis's `ready` and Redis confirming the SUBSCRIBE): caught up from the store though its feed then goes quiet, pushed once", async (t) => {
+        const redis = await SubscribeHoldingProxy.start(services.redis.port)
+        cleanups.push(() => redis.close())
+        // a's reads of PostgreSQL's record of commits can be held (unheard-commits.ts: its first read after the return counts what was committed as heard), and its catch-up reads are counted
+        const commitReads = { held: false, waiting: [] as (() => void)[] }
+        let catchUpReads = 0
+        const wrapStore = (store: Store): Store =>
+            new Proxy(store, {
+                get: (target, prop) => {
+                    if (prop === "lastCommits")
+                        return async () => {
+                            if (commitReads.held) await new Promise<void>((go) => commitReads.waiting.push(go))
+                            return target.lastCommits!()
+                        }
+                    if (prop === "changesAfter")
+                        return async (...args: Parameters<NonNullable<Store["changesAfter"]>>) => {
+                            catchUpReads++
+                            try {
+                                return await target.changesAfter!(...args)
+                            } finally {
+                                catchUpReads--
+                            }
+                        }
+                    const v = Reflect.get(target, prop, target)
+                    return typeof v === "function" ? v.bind(target) : v
+                },
+            })
+        const databaseUrl = await services.database()
+        const dataDir = mkdtempSync(join(tmpdir(), "feedline-faults-"))
+        cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }))
+        const a = await startTestServer({ databaseUrl, redisUrl: `redis://127.0.0.1:${redis.port}`, dataDir, wrapStore })
+        const b = await startTestServer({ databaseUrl, redisUrl: services.redis.url, dataDir })
+        cleanups.push(() => a.close(), () => b.close())
+        // what Redis has taken from b: its publishes, in the order Redis handles them
+        const spy = new Redis(services.redis.url)
+        cleanups.push(async () => spy.disconnect())
+        const published: string[] = []
+        spy.on("pmessage", (_p, _c, text: string) => published.push(text))
+        await spy.psubscribe("feedline:*:changes")
+        const key = a.credentials.deviceKey
+        const feed = a.credentials.feedId
+        const put = (value: string) => http(b, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "q", current_value: value }] } })
+        const sub = await TlsClient.open(a, key)
+        t.after(() => sub.close())
+        assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/q`, token: "s", params: { after: "latest" } })).status, 200)
+        assert.equal((await put("crossed")).status, 200)
+        assert.equal((await sub.push("s")).body.current_value, "crossed")
+
+        // a's links to Redis cut: b's change reaches a's subscriber from the store
+        redis.cut()
+        assert.equal((await put("while cut")).status, 200)
+        assert.equal((await sub.push("s", FAULT_MS)).body.current_value, "while cut")
+
+        // the link comes back, its SUBSCRIBE held on the way to Redis; whatever a caught up on the return is read
+        commitReads.held = true
+        redis.accept({ holdSubscribe: true })
+        await redis.subscribeHeld
+        await until("a's catch-ups to have read the store", () => catchUpReads === 0, FAULT_MS)
+        // b's change: committed, and published while a is not subscribed (Redis does not keep it for a)
+        assert.equal((await put("in the window")).status, 200)
+        await until("Redis to have handled b's publish", () => published.some((m) => m.includes("in the window")), FAULT_MS)
+        commitReads.held = false
+        for (const go of commitReads.waiting.splice(0)) go()
+        redis.release()
+
+        // the feed goes quiet: only a catch-up after the subscription was confirmed brings the change
+        assert.equal((await sub.push("s", FAULT_MS)).body.current_value, "in the window")
+        // and the next change crosses Redis, each once
+        assert.equal((await put("after")).status, 200)
+        assert.equal((await sub.push("s", FAULT_MS)).body.current_value, "after")
+        const pushed = sub.q.lines.filter((l) => l.response?.token === "s" && l.response.body?.current_value !== undefined).map((l) => l.response!.body.current_value)
+        assert.deepEqual(pushed, ["crossed", "while cut", "in the window", "after"], "every change once, in order")
+        neverTold(sub, "the subscriber")
+    })
+
     test("changes published while only the publisher's link to Redis is down never arrive: the other processes notice the gap and tell their subscribers; a change Redis hears twice is handed on once", async () => {
         const proxy = await startFaultProxy({ target: { port: services.redis.port } })
         cleanups.push(() => proxy.close())
@@ -514,3 +590,86 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         await until("the budget to be Redis's again", async () => (await rate.take("k", atMs + 5000)).ok === false, FAULT_MS, 20)
     })
 })
+
+/**
+ * A TCP proxy to Redis that cuts its connections and refuses new ones (cut), lets them in again (accept),
+ * and can hold a connection's bytes from its next SUBSCRIBE on until release(): Redis then confirms the
+ * subscription only when the test says, and a publish meanwhile does not reach that connection.
+ */
+class SubscribeHoldingProxy {
+    private readonly open = new Set<net.Socket>()
+    private refusing = false
+    private armed = false
+    private held?: () => void
+    private onHeld!: () => void
+    /** resolves when a SUBSCRIBE is being held (after accept({ holdSubscribe: true })) */
+    subscribeHeld!: Promise<void>
+
+    private constructor(private readonly server: net.Server) {}
+
+    static async start(targetPort: number): Promise<SubscribeHoldingProxy> {
+        const server = net.createServer()
+        const proxy = new SubscribeHoldingProxy(server)
+        server.on("connection", (client) => proxy.pass(client, targetPort))
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r))
+        return proxy
+    }
+
+    get port(): number {
+        return (this.server.address() as net.AddressInfo).port
+    }
+
+    private pass(client: net.Socket, targetPort: number): void {
+        if (this.refusing) return void client.destroy()
+        const upstream = net.connect(targetPort, "127.0.0.1")
+        let holding: Buffer[] | undefined
+        client.on("data", (chunk: Buffer) => {
+            // RESP: the command name as a bulk string
+            if (!holding && this.armed && /\$9\r\nsubscribe\r\n/i.test(chunk.toString("latin1"))) {
+                this.armed = false
+                holding = []
+                this.held = () => {
+                    if (holding) upstream.write(Buffer.concat(holding))
+                    holding = undefined
+                }
+                this.onHeld()
+            }
+            if (holding) holding.push(chunk)
+            else upstream.write(chunk)
+        })
+        upstream.on("data", (chunk: Buffer) => client.write(chunk))
+        for (const s of [client, upstream]) {
+            this.open.add(s)
+            s.on("error", () => {})
+            s.on("close", () => {
+                this.open.delete(s)
+                client.destroy()
+                upstream.destroy()
+            })
+        }
+    }
+
+    /** every connection reset, new ones refused until accept() */
+    cut(): void {
+        this.refusing = true
+        for (const s of this.open) s.resetAndDestroy()
+    }
+
+    accept({ holdSubscribe = false } = {}): void {
+        this.refusing = false
+        this.armed = holdSubscribe
+        this.subscribeHeld = new Promise((r) => (this.onHeld = r))
+    }
+
+    /** the held SUBSCRIBE (and what followed it) goes on to Redis */
+    release(): void {
+        this.held?.()
+        this.held = undefined
+    }
+
+    async close(): Promise<void> {
+        this.release()
+        for (const s of this.open) s.destroy()
+        await new Promise((r) => this.server.close(r))
+    }
+}
