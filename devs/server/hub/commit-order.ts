@@ -18,8 +18,9 @@
 // (hub/catch-up.ts), with the feed paused (what arrives meanwhile waits), and resumes it with them: what
 // waited and the read holds is not handed on twice. A change whose seqs were all handed on already (a
 // catch-up pushed it from the store before its publish arrived, or one given up on) is dropped when
-// offered: only those, not every seq below the highest handed on (one commit's changes arrive as several
-// messages, one per write it held, in any order, all with the same `prevSeq`).
+// offered, or when it waited: only those, not every seq below the highest handed on (one commit's changes
+// arrive as several messages, one per write it held, in any order, all with the same `prevSeq`). An older
+// version's change too: in no chain, but its seqs say whether the store's read had it.
 // Pure: the caller passes the time and delivers what is released.
 import type { ChangeEvent } from "./push.ts"
 
@@ -111,7 +112,8 @@ export class CommitOrder {
         }
         const item: Waiting = { events, after: chained ? after : undefined, top, arrivedMs: nowMs }
         // handed on already: a catch-up pushed it from the store before its publish arrived, or it was given up on
-        if (item.after !== undefined && item.top !== undefined && item.top <= (this.covered.get(feed) ?? -Infinity)) return { released: [], held: false, gap: false }
+        // (an older version's change too: in no chain, but its seqs were in that read)
+        if (item.top !== undefined && item.top <= (this.covered.get(feed) ?? -Infinity)) return { released: [], held: false, gap: false }
         const h = this.held.get(feed)
         const paused = this.paused.has(feed)
         if (h === undefined && !paused && this.ready(feed, item)) {
@@ -173,7 +175,7 @@ export class CommitOrder {
         const h = this.held.get(feed)
         if (h !== undefined) {
             const upTo = this.covered.get(feed) ?? -Infinity
-            h.list = h.list.filter((w) => w.after === undefined || w.top === undefined || w.top > upTo)
+            h.list = h.list.filter((w) => w.top === undefined || w.top > upTo)
             released.push(...this.releaseFrom(feed, h))
         }
         return { released, overflowed }

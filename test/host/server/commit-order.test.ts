@@ -148,6 +148,17 @@ test("a publisher of an older version (no `prevSeq`): its changes go as heard an
     assert.deepEqual(values(o.offer(F, chained(101, 102), 0).released), ["102"], "not held for a seq the old publisher committed")
 })
 
+test("a publisher of an older version (no `prevSeq`): its change that a catch-up pushed from the store is not pushed again, whether its publish came during the read or after it", () => {
+    const o = started(100)
+    const old = (seq: number): ChangeEvent[] => [{ feed: F, seq, stream: "led", atMs: seq, value: `old ${seq}` }]
+    o.pause(F)
+    assert.equal(o.offer(F, old(101), 0, false).held, true, "heard while the feed is caught up: waits for the read")
+    const r = o.resume(F, 102, [{ ...old(101)[0], prevSeq: 100 }, { ...old(102)[0], prevSeq: 101 }])
+    assert.deepEqual(values(r.released), ["old 101+old 102"], "the read's, once; what waited was in it")
+    assert.deepEqual(o.offer(F, old(102), 0, false).released, [], "its late publish: in the read")
+    assert.deepEqual(values(o.offer(F, old(103), 0, false).released), ["old 103"])
+})
+
 test("the feed deleted: what waits goes, in arrival order, and the feed is forgotten", () => {
     const o = started(100)
     o.offer(F, chained(101, 102, "second"), 0)

@@ -12,6 +12,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
+import { Redis } from "ioredis"
 import { SubscriptionCursor } from "../../../../src/subscription-cursor.ts"
 import { CommitGate } from "../../harness/commit-gate.ts"
 import { SCALE_SKIP, startScaleServices, stopServerGroup, type ScaleServices } from "../../harness/scale.ts"
@@ -140,5 +141,35 @@ describe("a feed's pushes in commit order across processes", { skip: SCALE_SKIP 
         assert.equal((await sub.push("l", SERVER_OWN_EVENT_WAIT_MS)).body.current_value, "third")
         assert.equal(sub.q.lines.find((l) => l.response?.body?.code === "E_PUSHES_INTERRUPTED")?.raw, undefined, "not told to resubscribe")
         assert.equal(sub.q.closed, false)
+    })
+    test("[P§8] a rolling upgrade: a change a process of an older version publishes (no `prevSeq`) after a catch-up pushed it from the store is not pushed again", async (t) => {
+        // what Redis carries, to learn the channel's name; and a connection to publish as the older process
+        const spy = new Redis(services.redis.url)
+        const olderProcess = new Redis(services.redis.url)
+        t.after(() => (spy.disconnect(), olderProcess.disconnect()))
+        let channel: string | undefined
+        spy.on("pmessage", (_pattern, ch: string) => (channel ??= ch))
+        await spy.psubscribe("feedline:*:changes")
+        const sub = await TlsClient.open(c, a.credentials.deviceKey)
+        t.after(() => sub.close())
+        assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed()}/datastreams/upgrade`, params: { after: "latest" }, token: "u" })).status, 200)
+        gate.hold()
+        const committed = gate.committed
+        const first = command(a, "upgrade", "first")
+        await until("a's command committed", () => gate.committed > committed, SERVER_OWN_EVENT_WAIT_MS)
+        assert.equal((await command(b, "upgrade", "second")).status, 200)
+        // a's publish does not come (held): c pushes both from the store
+        const caught = [await sub.push("u", SERVER_OWN_EVENT_WAIT_MS), await sub.push("u", SERVER_OWN_EVENT_WAIT_MS)]
+        assert.deepEqual(caught.map((r) => r.body.current_value), ["first", "second"])
+        // "first" published late, as a process of an older version publishes it: no prevSeq, not chained by seq
+        const { seq, at } = caught[0].body
+        const older = { p: "an older process", n: 1, m: { events: [{ feed: feed(), seq, stream: "upgrade", atMs: Date.parse(at), value: "first" }], chained: true } }
+        await olderProcess.publish(await until("the changes channel's name", () => channel, SERVER_OWN_EVENT_WAIT_MS), JSON.stringify(older))
+        gate.release()
+        assert.equal((await first).status, 200)
+        assert.equal((await command(b, "upgrade", "third")).status, 200)
+        assert.equal((await sub.push("u", SERVER_OWN_EVENT_WAIT_MS)).body.current_value, "third")
+        const values = sub.q.lines.filter((l) => l.response?.token === "u" && l.response.body?.current_value !== undefined).map((l) => l.response!.body.current_value)
+        assert.deepEqual(values, ["first", "second", "third"], "each once")
     })
 })
