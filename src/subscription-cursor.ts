@@ -52,6 +52,11 @@ export class SubscriptionCursor {
      * after it by `after` once that rest is handled, so a backfill written while the replay is paged is not missed
      */
     private boundSeq: number | undefined
+    /**
+     * (bySeq) set by acknowledged() when the server's head was below a push already handled: that push's `seq`
+     * (the caller says so to whoever operates it); undefined otherwise
+     */
+    rewoundFrom: number | undefined
 
     /**
      * `sinceAt`: replay after this `at` (the last one handled before a restart, or what the user asked for).
@@ -91,9 +96,18 @@ export class SubscriptionCursor {
 
     /** [P§8] The subscribe was acknowledged (status 200) with this body. */
     acknowledged(body: any): AckOutcome {
+        this.rewoundFrom = undefined
         if (this.bySeq && body && isSeq(body["seq"])) {
             // the cursor until a push moves it; with `since`, the pushes of the replay by `at` come first
-            this.seq = body["seq"]
+            const seq = body["seq"]
+            if (seq < this.handledSeq) {
+                // the head (an `after` past it is answered with it) is below a push handled: these seqs are another
+                // history (a failover to another store, a restored backup, a reset database). Its pushes come from
+                // there on; kept, the old mark dropped each of them as handled already, until a reboot
+                this.rewoundFrom = this.handledSeq
+                this.handledSeq = seq
+            }
+            this.seq = seq
             this.sinceOwed = typeof body["replayed"] === "number" ? body["replayed"] : 0
         }
         if (!body || body["truncated"] !== true || (typeof body["next_since"] !== "string" && typeof body["next_after"] !== "number")) {

@@ -3,15 +3,16 @@
 import { describe, expect, test } from "@devicescript/test"
 import { RequestTable } from "../../src/requests"
 import { SubscriptionCursor } from "../../src/subscription-cursor"
-import { CURSOR_VECTORS, runCursorVector, runRequestTableChecks } from "../vectors/client-core"
+import { cursorVectors, runCursorVector, runRequestTableChecks } from "../vectors/client-core"
 
 describe("client core", () => {
     test("request table: the shared checks", () => {
         expect(runRequestTableChecks(prefix => new RequestTable(prefix))).toBe("")
     })
     test("subscription cursor: the shared table", () => {
-        for (let i = 0; i < CURSOR_VECTORS.length; ++i) {
-            const v = CURSOR_VECTORS[i]
+        const vectors = cursorVectors()
+        for (let i = 0; i < vectors.length; ++i) {
+            const v = vectors[i]
             expect(runCursorVector(v, (sinceAt, limit, oneStream, bySeq) => new SubscriptionCursor(sinceAt, limit, oneStream, bySeq))).toBe("")
         }
     })

@@ -45,282 +45,327 @@ function sp(at: string, value: string, seq: number): any {
     return { id: "led", current_value: value, at: at, seq: seq }
 }
 
-export const CURSOR_VECTORS: CursorVector[] = [
-    {
-        name: "no since and no anchor: the first subscribe is live only",
-        steps: [{ op: "params", expect: "" }],
-    },
-    {
-        name: "before any push the anchor is the replay point; only the first anchor counts",
-        limit: 16,
-        steps: [
-            { op: "anchor", since: NOW_MS, expect: "" },
-            { op: "params", expect: "since=" + NOW_MS + ";limit=16" },
-            { op: "anchor", since: NOW_MS + 5000, expect: "" },
-            { op: "params", expect: "since=" + NOW_MS + ";limit=16" },
-        ],
-    },
-    {
-        name: "a given since (a restart, --since) comes before the anchor",
-        sinceAt: T1,
-        steps: [
-            { op: "anchor", since: NOW_MS, expect: "" },
-            { op: "params", expect: "since=" + T1 },
-        ],
-    },
-    {
-        name: "since follows the newest at handled; an identical repeat is dropped; a rewrite is delivered",
-        steps: [
-            { op: "ack", body: undefined, expect: "live" },
-            { op: "push", status: 200, body: dp(T5, "p1"), expect: "deliver" },
-            { op: "push", status: 200, body: dp(T5, "p1"), expect: "drop" },
-            { op: "push", status: 200, body: dp(T5, "p2"), expect: "deliver" },
-            { op: "push", status: 200, body: dp(T1, "older stream"), expect: "deliver" },
-            { op: "params", expect: "since=" + T5 },
-        ],
-    },
-    {
-        name: "one datastream: a point not newer than the last handled is old (a server ignoring since) and dropped; a rewrite of the last is delivered",
-        oneStream: true,
-        steps: [
-            { op: "ack", body: undefined, expect: "live" },
-            { op: "push", status: 200, body: dp(T2, "toggle"), expect: "deliver" },
-            { op: "push", status: 200, body: dp(T3, "on"), expect: "deliver" },
-            { op: "push", status: 200, body: dp(T2, "toggle"), expect: "drop" },
-            { op: "push", status: 200, body: dp(T1, "x"), expect: "drop" },
-            { op: "push", status: 200, body: dp(T3, "off"), expect: "deliver" },
-            { op: "push", status: 200, body: { id: "led", deleted: true }, expect: "deliver" },
-            { op: "push", status: 200, body: dp(T5, "on"), expect: "deliver" },
-            { op: "params", expect: "since=" + T5 },
-        ],
-    },
-    {
-        name: "one datastream after a restart (since = the last at handled): that point and older ones are dropped",
-        sinceAt: T2,
-        oneStream: true,
-        steps: [
-            { op: "push", status: 200, body: dp(T1, "toggle"), expect: "drop" },
-            { op: "push", status: 200, body: dp(T2, "toggle"), expect: "drop" },
-            { op: "push", status: 200, body: dp(T3, "toggle"), expect: "deliver" },
-        ],
-    },
-    {
-        name: "one datastream, a cut replay: past next_since, a point at next_since is dropped",
-        oneStream: true,
-        steps: [
-            { op: "ack", body: cut(1, T3), expect: "replaying" },
-            { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver+caughtUp" },
-            { op: "params", expect: "since=" + T3 },
-            { op: "push", status: 200, body: dp(T3, "3"), expect: "drop" },
-            { op: "push", status: 200, body: dp(T5, "5"), expect: "deliver" },
-        ],
-    },
-    {
-        name: "an answer that says retention_gap (since older than the server keeps) is read as without it: unknown members are ignored",
-        steps: [
-            { op: "ack", body: { retention_gap: true, retained_from: T1 }, expect: "live" },
-            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver" },
-            { op: "params", expect: "since=" + T2 },
-        ],
-    },
-    {
-        name: "a cut replay that also says retention_gap is followed from next_since as any cut replay",
-        steps: [
-            { op: "ack", body: { replayed: 1, truncated: true, next_since: T3, retention_gap: true, retained_from: T1 }, expect: "replaying" },
-            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
-            { op: "params", expect: "since=" + T3 },
-        ],
-    },
-    {
-        name: "a feed's body: the newest at of its datastreams; a deletion is delivered and moves nothing",
-        steps: [
-            { op: "push", status: 200, body: { id: 7, datastreams: [{ id: "a", at: T2 }, { id: "b", at: T3 }] }, expect: "deliver" },
-            { op: "push", status: 200, body: { id: "led", deleted: true }, expect: "deliver" },
-            { op: "params", expect: "since=" + T3 },
-        ],
-    },
-    {
-        name: "a final push is not a datapoint: not delivered, since unchanged",
-        sinceAt: T1,
-        steps: [
-            { op: "push", status: 408, body: { title: "Subscription ended", code: "E_SUBSCRIPTION_ENDED" }, expect: "drop" },
-            { op: "params", expect: "since=" + T1 },
-        ],
-    },
-    {
-        name: "a cut replay is handled, then the rest is asked for from next_since (same limit), until live",
-        limit: 16,
-        steps: [
-            { op: "params", expect: "limit=16" },
-            { op: "ack", body: cut(2, T2), expect: "replaying" },
-            { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver" },
-            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
-            { op: "params", expect: "since=" + T2 + ";limit=16" },
-            { op: "ack", body: {}, expect: "live" },
-            { op: "push", status: 200, body: dp(T2, "2"), expect: "drop" },
-            { op: "push", status: 200, body: dp(T3, "3"), expect: "deliver" },
-        ],
-    },
-    {
-        name: "next_since beyond the last at handled (points sharing an at were not cut): the next subscribe starts there",
-        steps: [
-            { op: "ack", body: cut(1, T3), expect: "replaying" },
-            { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver+caughtUp" },
-            { op: "params", expect: "since=" + T3 },
-        ],
-    },
-    {
-        name: "a cut replay of nothing: subscribe again at once from next_since",
-        steps: [
-            { op: "ack", body: cut(0, T2), expect: "resubscribe" },
-            { op: "params", expect: "since=" + T2 },
-        ],
-    },
-    {
-        name: "a new subscribe in the middle of a cut replay (reconnect): since = the last at handled, the old count is gone",
-        steps: [
-            { op: "ack", body: cut(3, T3), expect: "replaying" },
-            { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver" },
-            { op: "params", expect: "since=" + T1 },
-            { op: "ack", body: undefined, expect: "live" },
-            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver" },
-            { op: "push", status: 200, body: dp(T3, "3"), expect: "deliver" },
-        ],
-    },
-]
+/**
+ * The cursor cases, built on each call: a module-level table would hold that much of the firmware test
+ * program's 64 KB heap for its whole run (its later suites ran out of memory when it grew).
+ */
+export function cursorVectors(): CursorVector[] {
+    const vectors: CursorVector[] = [
+        {
+            name: "no since and no anchor: the first subscribe is live only",
+            steps: [{ op: "params", expect: "" }],
+        },
+        {
+            name: "before any push the anchor is the replay point; only the first anchor counts",
+            limit: 16,
+            steps: [
+                { op: "anchor", since: NOW_MS, expect: "" },
+                { op: "params", expect: "since=" + NOW_MS + ";limit=16" },
+                { op: "anchor", since: NOW_MS + 5000, expect: "" },
+                { op: "params", expect: "since=" + NOW_MS + ";limit=16" },
+            ],
+        },
+        {
+            name: "a given since (a restart, --since) comes before the anchor",
+            sinceAt: T1,
+            steps: [
+                { op: "anchor", since: NOW_MS, expect: "" },
+                { op: "params", expect: "since=" + T1 },
+            ],
+        },
+        {
+            name: "since follows the newest at handled; an identical repeat is dropped; a rewrite is delivered",
+            steps: [
+                { op: "ack", body: undefined, expect: "live" },
+                { op: "push", status: 200, body: dp(T5, "p1"), expect: "deliver" },
+                { op: "push", status: 200, body: dp(T5, "p1"), expect: "drop" },
+                { op: "push", status: 200, body: dp(T5, "p2"), expect: "deliver" },
+                { op: "push", status: 200, body: dp(T1, "older stream"), expect: "deliver" },
+                { op: "params", expect: "since=" + T5 },
+            ],
+        },
+        {
+            name: "one datastream: a point not newer than the last handled is old (a server ignoring since) and dropped; a rewrite of the last is delivered",
+            oneStream: true,
+            steps: [
+                { op: "ack", body: undefined, expect: "live" },
+                { op: "push", status: 200, body: dp(T2, "toggle"), expect: "deliver" },
+                { op: "push", status: 200, body: dp(T3, "on"), expect: "deliver" },
+                { op: "push", status: 200, body: dp(T2, "toggle"), expect: "drop" },
+                { op: "push", status: 200, body: dp(T1, "x"), expect: "drop" },
+                { op: "push", status: 200, body: dp(T3, "off"), expect: "deliver" },
+                { op: "push", status: 200, body: { id: "led", deleted: true }, expect: "deliver" },
+                { op: "push", status: 200, body: dp(T5, "on"), expect: "deliver" },
+                { op: "params", expect: "since=" + T5 },
+            ],
+        },
+        {
+            name: "one datastream after a restart (since = the last at handled): that point and older ones are dropped",
+            sinceAt: T2,
+            oneStream: true,
+            steps: [
+                { op: "push", status: 200, body: dp(T1, "toggle"), expect: "drop" },
+                { op: "push", status: 200, body: dp(T2, "toggle"), expect: "drop" },
+                { op: "push", status: 200, body: dp(T3, "toggle"), expect: "deliver" },
+            ],
+        },
+        {
+            name: "one datastream, a cut replay: past next_since, a point at next_since is dropped",
+            oneStream: true,
+            steps: [
+                { op: "ack", body: cut(1, T3), expect: "replaying" },
+                { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver+caughtUp" },
+                { op: "params", expect: "since=" + T3 },
+                { op: "push", status: 200, body: dp(T3, "3"), expect: "drop" },
+                { op: "push", status: 200, body: dp(T5, "5"), expect: "deliver" },
+            ],
+        },
+        {
+            name: "an answer that says retention_gap (since older than the server keeps) is read as without it: unknown members are ignored",
+            steps: [
+                { op: "ack", body: { retention_gap: true, retained_from: T1 }, expect: "live" },
+                { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver" },
+                { op: "params", expect: "since=" + T2 },
+            ],
+        },
+        {
+            name: "a cut replay that also says retention_gap is followed from next_since as any cut replay",
+            steps: [
+                { op: "ack", body: { replayed: 1, truncated: true, next_since: T3, retention_gap: true, retained_from: T1 }, expect: "replaying" },
+                { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
+                { op: "params", expect: "since=" + T3 },
+            ],
+        },
+        {
+            name: "a feed's body: the newest at of its datastreams; a deletion is delivered and moves nothing",
+            steps: [
+                { op: "push", status: 200, body: { id: 7, datastreams: [{ id: "a", at: T2 }, { id: "b", at: T3 }] }, expect: "deliver" },
+                { op: "push", status: 200, body: { id: "led", deleted: true }, expect: "deliver" },
+                { op: "params", expect: "since=" + T3 },
+            ],
+        },
+        {
+            name: "a final push is not a datapoint: not delivered, since unchanged",
+            sinceAt: T1,
+            steps: [
+                { op: "push", status: 408, body: { title: "Subscription ended", code: "E_SUBSCRIPTION_ENDED" }, expect: "drop" },
+                { op: "params", expect: "since=" + T1 },
+            ],
+        },
+        {
+            name: "a cut replay is handled, then the rest is asked for from next_since (same limit), until live",
+            limit: 16,
+            steps: [
+                { op: "params", expect: "limit=16" },
+                { op: "ack", body: cut(2, T2), expect: "replaying" },
+                { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver" },
+                { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
+                { op: "params", expect: "since=" + T2 + ";limit=16" },
+                { op: "ack", body: {}, expect: "live" },
+                { op: "push", status: 200, body: dp(T2, "2"), expect: "drop" },
+                { op: "push", status: 200, body: dp(T3, "3"), expect: "deliver" },
+            ],
+        },
+        {
+            name: "next_since beyond the last at handled (points sharing an at were not cut): the next subscribe starts there",
+            steps: [
+                { op: "ack", body: cut(1, T3), expect: "replaying" },
+                { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver+caughtUp" },
+                { op: "params", expect: "since=" + T3 },
+            ],
+        },
+        {
+            name: "a cut replay of nothing: subscribe again at once from next_since",
+            steps: [
+                { op: "ack", body: cut(0, T2), expect: "resubscribe" },
+                { op: "params", expect: "since=" + T2 },
+            ],
+        },
+        {
+            name: "a new subscribe in the middle of a cut replay (reconnect): since = the last at handled, the old count is gone",
+            steps: [
+                { op: "ack", body: cut(3, T3), expect: "replaying" },
+                { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver" },
+                { op: "params", expect: "since=" + T1 },
+                { op: "ack", body: undefined, expect: "live" },
+                { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver" },
+                { op: "push", status: 200, body: dp(T3, "3"), expect: "deliver" },
+            ],
+        },
+    ]
 
-CURSOR_VECTORS.push(
-    {
-        name: "by seq: no since: after latest; the acknowledgement's seq, then each push's, is the cursor; a backfill is delivered",
-        bySeq: true,
-        steps: [
-            { op: "params", expect: "after=latest" },
-            { op: "ack", body: { seq: 40 }, expect: "live" },
-            { op: "params", expect: "after=40" },
-            { op: "push", status: 200, body: sp(T3, "3", 41), expect: "deliver" },
-            { op: "push", status: 200, body: sp(T1, "backfill", 45), expect: "deliver" },
-            { op: "push", status: 200, body: { id: "led", deleted: true }, expect: "deliver" },
-            { op: "params", expect: "after=45" },
-        ],
-    },
-    {
-        name: "by seq on one datastream (an actuator): a backfill moves the cursor but is not handled; a rewrite of the last at is; a 13-digit seq is exact",
-        bySeq: true,
-        oneStream: true,
-        steps: [
-            { op: "ack", body: { seq: 1700000000000 }, expect: "live" },
-            { op: "push", status: 200, body: sp(T3, "3", 1700000000001), expect: "deliver" },
-            { op: "push", status: 200, body: sp(T1, "backfill", 1700000000002), expect: "drop" },
-            { op: "params", expect: "after=1700000000002" },
-            { op: "push", status: 200, body: sp(T3, "rewritten", 1700000000003), expect: "deliver" },
-            { op: "params", expect: "after=1700000000003" },
-        ],
-    },
-    {
-        name: "by seq with since: a replay by at moves no seq; cut off in it, resumed by since; once handled, by seq",
-        bySeq: true,
-        sinceAt: T1,
-        limit: 16,
-        steps: [
-            { op: "params", expect: "since=" + T1 + ";after=latest;limit=16" },
-            { op: "ack", body: { seq: 90, replayed: 2 }, expect: "live" },
-            { op: "push", status: 200, body: sp(T2, "2", 70), expect: "deliver" },
-            { op: "params", expect: "since=" + T2 + ";after=latest;limit=16" },
-            { op: "ack", body: { seq: 95, replayed: 1 }, expect: "live" },
-            { op: "push", status: 200, body: sp(T3, "3", 60), expect: "deliver" },
-            { op: "params", expect: "after=95;limit=16" },
-            { op: "push", status: 200, body: sp(T1, "backfill", 96), expect: "deliver" },
-            { op: "params", expect: "after=96;limit=16" },
-        ],
-    },
-    {
-        name: "by seq: a cut replay by since is followed from next_since, a cut replay by seq from its last push",
-        bySeq: true,
-        sinceAt: T1,
-        steps: [
-            { op: "ack", body: cut(1, T2), expect: "replaying" },
-            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
-            { op: "params", expect: "since=" + T2 + ";after=latest" },
-            { op: "ack", body: { seq: 50, replayed: 0 }, expect: "live" },
-            { op: "params", expect: "after=50" },
-            { op: "ack", body: { replayed: 2, truncated: true, next_after: 58 }, expect: "replaying" },
-            { op: "push", status: 200, body: sp(T1, "a", 51), expect: "deliver" },
-            { op: "push", status: 200, body: sp(T5, "b", 58), expect: "deliver+caughtUp" },
-            { op: "params", expect: "after=58" },
-        ],
-    },
-    {
-        name: "by seq: a cut replay by since with next_after: its rest is asked for up to that cursor (since with after), once handled by after from it; a link lost in the rest resumes bounded",
-        bySeq: true,
-        sinceAt: T1,
-        limit: 2,
-        steps: [
-            { op: "params", expect: "since=" + T1 + ";after=latest;limit=2" },
-            { op: "ack", body: { replayed: 1, truncated: true, next_since: T2, next_after: 50 }, expect: "replaying" },
-            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
-            { op: "params", expect: "since=" + T2 + ";after=50;limit=2" },
-            { op: "ack", body: { replayed: 1, truncated: true, next_since: T3, next_after: 50 }, expect: "replaying" },
-            { op: "push", status: 200, body: dp(T3, "3"), expect: "deliver+caughtUp" },
-            { op: "params", expect: "since=" + T3 + ";after=50;limit=2" },
-            { op: "ack", body: { seq: 50, replayed: 1, truncated: true, next_after: 50 }, expect: "replaying" },
-            { op: "params", expect: "since=" + T3 + ";after=50;limit=2" },
-            { op: "ack", body: { seq: 50, replayed: 1, truncated: true, next_after: 50 }, expect: "replaying" },
-            { op: "push", status: 200, body: sp(T5, "5", 44), expect: "deliver+caughtUp" },
-            { op: "params", expect: "after=50;limit=2" },
-            { op: "ack", body: { replayed: 1, truncated: true, next_after: 52 }, expect: "replaying" },
-            { op: "push", status: 200, body: sp(T1, "backfill", 52), expect: "deliver+caughtUp" },
-            { op: "params", expect: "after=52;limit=2" },
-        ],
-    },
-    {
-        name: "by seq with since, live with next_after: a link lost in its replay resumes with the rest up to that cursor; once handled, by after",
-        bySeq: true,
-        sinceAt: T1,
-        steps: [
-            { op: "ack", body: { seq: 90, replayed: 2, next_after: 90 }, expect: "live" },
-            { op: "push", status: 200, body: sp(T2, "2", 70), expect: "deliver" },
-            { op: "params", expect: "since=" + T2 + ";after=90" },
-            { op: "ack", body: { seq: 90, replayed: 1, truncated: true, next_after: 90 }, expect: "replaying" },
-            { op: "push", status: 200, body: sp(T3, "3", 60), expect: "deliver+caughtUp" },
-            { op: "params", expect: "after=90" },
-            { op: "ack", body: { seq: 91, replayed: 0, next_after: 91 }, expect: "live" },
-            { op: "params", expect: "after=91" },
-        ],
-    },
-    {
-        name: "by seq: the rest of a bounded replay by since is empty: subscribe again at once, by after",
-        bySeq: true,
-        sinceAt: T1,
-        steps: [
-            { op: "ack", body: { replayed: 1, truncated: true, next_since: T2, next_after: 7 }, expect: "replaying" },
-            { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
-            { op: "params", expect: "since=" + T2 + ";after=7" },
-            { op: "ack", body: { seq: 7, replayed: 0, truncated: true, next_after: 7 }, expect: "resubscribe" },
-            { op: "params", expect: "after=7" },
-        ],
-    },
-    {
-        name: "by seq: pushes still on the wire when the subscription was made again are not handled twice when replayed",
-        bySeq: true,
-        steps: [
-            { op: "ack", body: { seq: 10 }, expect: "live" },
-            { op: "params", expect: "after=10" },
-            { op: "push", status: 200, body: sp(T1, "a", 11), expect: "deliver" },
-            { op: "push", status: 200, body: sp(T2, "b", 12), expect: "deliver" },
-            { op: "ack", body: { seq: 12 }, expect: "live" },
-            { op: "push", status: 200, body: sp(T1, "a", 11), expect: "drop" },
-            { op: "push", status: 200, body: sp(T2, "b", 12), expect: "drop" },
-            { op: "push", status: 200, body: sp(T3, "c", 13), expect: "deliver" },
-            { op: "params", expect: "after=13" },
-        ],
-    },
-)
+    vectors.push(
+        {
+            name: "by seq: no since: after latest; the acknowledgement's seq, then each push's, is the cursor; a backfill is delivered",
+            bySeq: true,
+            steps: [
+                { op: "params", expect: "after=latest" },
+                { op: "ack", body: { seq: 40 }, expect: "live" },
+                { op: "params", expect: "after=40" },
+                { op: "push", status: 200, body: sp(T3, "3", 41), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T1, "backfill", 45), expect: "deliver" },
+                { op: "push", status: 200, body: { id: "led", deleted: true }, expect: "deliver" },
+                { op: "params", expect: "after=45" },
+            ],
+        },
+        {
+            name: "by seq on one datastream (an actuator): a backfill moves the cursor but is not handled; a rewrite of the last at is; a 13-digit seq is exact",
+            bySeq: true,
+            oneStream: true,
+            steps: [
+                { op: "ack", body: { seq: 1700000000000 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T3, "3", 1700000000001), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T1, "backfill", 1700000000002), expect: "drop" },
+                { op: "params", expect: "after=1700000000002" },
+                { op: "push", status: 200, body: sp(T3, "rewritten", 1700000000003), expect: "deliver" },
+                { op: "params", expect: "after=1700000000003" },
+            ],
+        },
+        {
+            name: "by seq with since: a replay by at moves no seq; cut off in it, resumed by since; once handled, by seq",
+            bySeq: true,
+            sinceAt: T1,
+            limit: 16,
+            steps: [
+                { op: "params", expect: "since=" + T1 + ";after=latest;limit=16" },
+                { op: "ack", body: { seq: 90, replayed: 2 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T2, "2", 70), expect: "deliver" },
+                { op: "params", expect: "since=" + T2 + ";after=latest;limit=16" },
+                { op: "ack", body: { seq: 95, replayed: 1 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T3, "3", 60), expect: "deliver" },
+                { op: "params", expect: "after=95;limit=16" },
+                { op: "push", status: 200, body: sp(T1, "backfill", 96), expect: "deliver" },
+                { op: "params", expect: "after=96;limit=16" },
+            ],
+        },
+        {
+            name: "by seq: a cut replay by since is followed from next_since, a cut replay by seq from its last push",
+            bySeq: true,
+            sinceAt: T1,
+            steps: [
+                { op: "ack", body: cut(1, T2), expect: "replaying" },
+                { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
+                { op: "params", expect: "since=" + T2 + ";after=latest" },
+                { op: "ack", body: { seq: 50, replayed: 0 }, expect: "live" },
+                { op: "params", expect: "after=50" },
+                { op: "ack", body: { replayed: 2, truncated: true, next_after: 58 }, expect: "replaying" },
+                { op: "push", status: 200, body: sp(T1, "a", 51), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T5, "b", 58), expect: "deliver+caughtUp" },
+                { op: "params", expect: "after=58" },
+            ],
+        },
+        {
+            name: "by seq: a cut replay by since with next_after: its rest is asked for up to that cursor (since with after), once handled by after from it; a link lost in the rest resumes bounded",
+            bySeq: true,
+            sinceAt: T1,
+            limit: 2,
+            steps: [
+                { op: "params", expect: "since=" + T1 + ";after=latest;limit=2" },
+                { op: "ack", body: { replayed: 1, truncated: true, next_since: T2, next_after: 50 }, expect: "replaying" },
+                { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
+                { op: "params", expect: "since=" + T2 + ";after=50;limit=2" },
+                { op: "ack", body: { replayed: 1, truncated: true, next_since: T3, next_after: 50 }, expect: "replaying" },
+                { op: "push", status: 200, body: dp(T3, "3"), expect: "deliver+caughtUp" },
+                { op: "params", expect: "since=" + T3 + ";after=50;limit=2" },
+                { op: "ack", body: { seq: 50, replayed: 1, truncated: true, next_after: 50 }, expect: "replaying" },
+                { op: "params", expect: "since=" + T3 + ";after=50;limit=2" },
+                { op: "ack", body: { seq: 50, replayed: 1, truncated: true, next_after: 50 }, expect: "replaying" },
+                { op: "push", status: 200, body: sp(T5, "5", 44), expect: "deliver+caughtUp" },
+                { op: "params", expect: "after=50;limit=2" },
+                { op: "ack", body: { replayed: 1, truncated: true, next_after: 52 }, expect: "replaying" },
+                { op: "push", status: 200, body: sp(T1, "backfill", 52), expect: "deliver+caughtUp" },
+                { op: "params", expect: "after=52;limit=2" },
+            ],
+        },
+        {
+            name: "by seq with since, live with next_after: a link lost in its replay resumes with the rest up to that cursor; once handled, by after",
+            bySeq: true,
+            sinceAt: T1,
+            steps: [
+                { op: "ack", body: { seq: 90, replayed: 2, next_after: 90 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T2, "2", 70), expect: "deliver" },
+                { op: "params", expect: "since=" + T2 + ";after=90" },
+                { op: "ack", body: { seq: 90, replayed: 1, truncated: true, next_after: 90 }, expect: "replaying" },
+                { op: "push", status: 200, body: sp(T3, "3", 60), expect: "deliver+caughtUp" },
+                { op: "params", expect: "after=90" },
+                { op: "ack", body: { seq: 91, replayed: 0, next_after: 91 }, expect: "live" },
+                { op: "params", expect: "after=91" },
+            ],
+        },
+        {
+            name: "by seq: the rest of a bounded replay by since is empty: subscribe again at once, by after",
+            bySeq: true,
+            sinceAt: T1,
+            steps: [
+                { op: "ack", body: { replayed: 1, truncated: true, next_since: T2, next_after: 7 }, expect: "replaying" },
+                { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver+caughtUp" },
+                { op: "params", expect: "since=" + T2 + ";after=7" },
+                { op: "ack", body: { seq: 7, replayed: 0, truncated: true, next_after: 7 }, expect: "resubscribe" },
+                { op: "params", expect: "after=7" },
+            ],
+        },
+        {
+            name: "by seq: pushes still on the wire when the subscription was made again are not handled twice when replayed",
+            bySeq: true,
+            steps: [
+                { op: "ack", body: { seq: 10 }, expect: "live" },
+                { op: "params", expect: "after=10" },
+                { op: "push", status: 200, body: sp(T1, "a", 11), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T2, "b", 12), expect: "deliver" },
+                { op: "ack", body: { seq: 12 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T1, "a", 11), expect: "drop" },
+                { op: "push", status: 200, body: sp(T2, "b", 12), expect: "drop" },
+                { op: "push", status: 200, body: sp(T3, "c", 13), expect: "deliver" },
+                { op: "params", expect: "after=13" },
+            ],
+        },
+    )
+
+    // (a second push: DeviceScript's compiler asserts on a call with more arguments than it encodes)
+    vectors.push(
+        {
+            name: "by seq: a head below a push handled (another store, a restored backup, a reset database; an after past the head is answered with the head): its seqs are taken from there, its pushes handled",
+            bySeq: true,
+            oneStream: true,
+            steps: [
+                { op: "ack", body: { seq: 100 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T1, "a", 101), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T2, "b", 102), expect: "deliver" },
+                { op: "params", expect: "after=102" },
+                { op: "ack", body: { seq: 5 }, expect: "live+rewound 102" },
+                { op: "push", status: 200, body: sp(T3, "c", 6), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T3, "c", 6), expect: "drop" },
+                { op: "push", status: 200, body: sp(T5, "d", 7), expect: "deliver" },
+                { op: "params", expect: "after=7" },
+                { op: "ack", body: { seq: 7 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T5, "d", 7), expect: "drop" },
+            ],
+        },
+        {
+            name: "by seq: a head below a push handled is taken whatever the answer says besides (here the rest of a replay by since bounded by a cursor)",
+            bySeq: true,
+            steps: [
+                { op: "ack", body: { seq: 50 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T1, "a", 51), expect: "deliver" },
+                { op: "ack", body: { seq: 60, replayed: 1, next_after: 60 }, expect: "live" },
+                { op: "params", expect: "since=" + T1 + ";after=60" },
+                { op: "ack", body: { seq: 3, replayed: 0, truncated: true, next_after: 3 }, expect: "resubscribe+rewound 51" },
+                { op: "params", expect: "after=3" },
+                { op: "ack", body: { seq: 3 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T2, "b", 4), expect: "deliver" },
+            ],
+        },
+    )
+    return vectors
+}
 
 /** The cursor as the runner needs it (src/subscription-cursor.ts SubscriptionCursor). */
 export interface CursorUnderTest {
     anchor(since: any): void
     subscribeParams(): any
     acknowledged(body: any): string
+    /** set by acknowledged() when the head was below a push handled: that push's seq */
+    rewoundFrom?: number
     push(status: number, body: any): { deliver: boolean; caughtUp: boolean }
 }
 
@@ -341,7 +386,10 @@ export function runCursorVector(
             if (p.after !== undefined) parts.push("after=" + p.after)
             if (p.limit !== undefined) parts.push("limit=" + p.limit)
             got = parts.join(";")
-        } else if (s.op === "ack") got = c.acknowledged(s.body)
+        } else if (s.op === "ack") {
+            got = c.acknowledged(s.body)
+            if (c.rewoundFrom !== undefined) got += "+rewound " + c.rewoundFrom
+        }
         else {
             const o = c.push(s.status === undefined ? 200 : s.status, s.body)
             got = (o.deliver ? "deliver" : "drop") + (o.caughtUp ? "+caughtUp" : "")

@@ -4,12 +4,12 @@ import assert from "node:assert/strict"
 import { test } from "node:test"
 import { RequestTable } from "../../../src/requests.ts"
 import { SubscriptionCursor } from "../../../src/subscription-cursor.ts"
-import { CURSOR_VECTORS, runCursorVector, runRequestTableChecks } from "../../vectors/client-core.ts"
+import { cursorVectors, runCursorVector, runRequestTableChecks } from "../../vectors/client-core.ts"
 
 test("request table: the shared checks", () => {
     assert.equal(runRequestTableChecks((prefix) => new RequestTable(prefix)), "")
 })
 
 test("subscription cursor: the shared table", () => {
-    for (const v of CURSOR_VECTORS) assert.equal(runCursorVector(v, (sinceAt, limit, oneStream, bySeq) => new SubscriptionCursor(sinceAt, limit, oneStream, bySeq)), "", v.name)
+    for (const v of cursorVectors()) assert.equal(runCursorVector(v, (sinceAt, limit, oneStream, bySeq) => new SubscriptionCursor(sinceAt, limit, oneStream, bySeq)), "", v.name)
 })
