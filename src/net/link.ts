@@ -75,6 +75,8 @@ export interface LinkStats {
     overlongLines: number
     unknownTokens: number
     handlerErrors: number
+    /** pushes under a subscription's token naming another resource (not handled) */
+    foreignPushes: number
 }
 
 /** Tick period the runner uses; heartbeats and deadlines are this precise. */
@@ -228,6 +230,7 @@ export class Link {
         s.drops = this.outbox.drops
         s.overlongLines = this.framer.overlong
         s.handlerErrors = this.listenerErrors + this.subs.handlerErrors
+        s.foreignPushes = this.subs.foreignPushes
         s.uptimeS = Math.floor(this.deps.now() / 1000)
         return s
     }

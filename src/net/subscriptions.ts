@@ -4,7 +4,7 @@
 // what was written meanwhile arrives and nothing arrives twice; a backlog comes in replays of at most
 // REPLAY_LIMIT pushes, and after a cut one has been handled the subscription is made again from where it
 // ended, until the server says it is live.
-import { Response, encodeShortRequest } from "../protocol"
+import { Response, encodeShortRequest, resourceCovers } from "../protocol"
 import { SubscriptionCursor } from "../subscription-cursor"
 
 /**
@@ -36,6 +36,8 @@ export class Subscriptions {
     private subs: Subscription[] = []
     /** handlers that threw; counted, never fatal */
     handlerErrors = 0
+    /** pushes under a subscription's token that name another resource: not handled; the first one logged */
+    foreignPushes = 0
 
     /**
      * `resubscribe(i)`: a cut replay of subscription `i` has been handled; send request(i) again.
@@ -104,7 +106,11 @@ export class Subscriptions {
      * last `at` handled.
      */
     acknowledged(i: number, body: any, replayDueMs: number) {
-        const o = this.subs[i].cursor.acknowledged(body)
+        const cursor = this.subs[i].cursor
+        const o = cursor.acknowledged(body)
+        // the server's seqs went back (another store, a restored backup, a reset database): say so once per answer
+        if (cursor.rewoundFrom !== undefined)
+            this.log(`link: subscription ${this.subs[i].resource}: the server's seq ${cursor.seq} is below ${cursor.rewoundFrom}, the last handled (its history was reset, restored or moved to another store); following its seqs from there`)
         if (o === "resubscribe") this.resubscribe(i)
         else if (o === "replaying") this.renewAt(i, replayDueMs)
     }
@@ -114,15 +120,26 @@ export class Subscriptions {
         for (let i = 0; i < this.subs.length; ++i) {
             const sub = this.subs[i]
             if (sub.token === r.token) {
+                // [P§8] every push names what changed (body.id): a 200 without it is the subscribe's answer
+                // again, which would be handed on as a change and counted as one of a cut replay's pushes
+                // (nested ifs, not &&: the compiler keeps each && in a variable, ~9 B of code each)
+                if (r.status < 300) if (!r.body || r.body["id"] === undefined) return false
+                // [P§8] a push's resource is the subscribed one or one under it (or above it: a feed's deletion).
+                // Another (a server that mixed up its subscriptions) is not this subscription's: not handled, and
+                // it neither moves the cursor nor ends the subscription
+                const named = r.resource
+                if (named !== undefined)
+                    if (!resourceCovers(sub.resource, named))
+                        if (!resourceCovers(named, sub.resource)) {
+                            if (this.foreignPushes++ === 0) this.log(`link: E_FOREIGN_PUSH ${named} under the token of ${sub.resource}; ignored (stats().foreignPushes counts them)`)
+                            return true
+                        }
                 if (r.status >= 300) {
                     // [P§8] a final push: nothing with this token follows
                     sub.token = undefined
                     this.ended(i, r)
                     return true
                 }
-                // [P§8] every push names what changed (body.id): a 200 without it is the subscribe's answer
-                // again, which would be handed on as a change and counted as one of a cut replay's pushes
-                if (!r.body || r.body["id"] === undefined) return false
                 const step = sub.cursor.push(r.status, r.body)
                 if (step.deliver) this.handle(sub, r)
                 if (step.caughtUp) this.resubscribe(i)

@@ -91,6 +91,28 @@ function expectResentAndStored(h: Harness, first: any) {
     expect(h.link.stats().outbox).toBe(0)
 }
 
+/** The server closes with a notice; the next connection is up after the backoff: returns its last request (a subscribe). */
+async function reconnected(h: Harness, serverTimeMs: number): Promise<any> {
+    rx(h, '{"notice":true,"status":408}\n')
+    await advance(h, 1000)
+    open(h)
+    rx(h, welcomeLine(serverTimeMs))
+    return h.t.lastRequest()
+}
+
+/** A link up, following led: its harness, the values handled, the subscribe request (unanswered). */
+function upFollowingLed(): { h: Harness; got: string[]; sub: any } {
+    const h = linkWith(0.5)
+    const got = followLed(h)
+    bringUp(h)
+    return { h: h, got: got, sub: h.t.lastRequest() }
+}
+
+/** The subscribe's answer in the short form, carrying the cursor `seq` (JSON text: a test sends ones no server gives). */
+function seqAck(h: Harness, token: string, seqJson: string) {
+    rx(h, '{"t":"' + token + '","s":200,"b":{"seq":' + seqJson + "}}\n")
+}
+
 function seqPushText(token: string, at: string, value: string, seqJson: string): string {
     return '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"id":"led","current_value":"' + value + '","at":"' + at + '","seq":' + seqJson + "}}\n"
 }
@@ -232,27 +254,70 @@ describe("a server that misbehaves", () => {
     })
 
     test("[P§8] seqs no server gives (negative, fractional, 1e400, text) are not the cursor: pushes are handled by their at, the device resumes after the last real seq", async () => {
-        const h = linkWith(0.5)
-        const got = followLed(h)
-        bringUp(h)
-        const sub = h.t.lastRequest()
-        rx(h, '{"t":"' + sub.token + '","s":200,"b":{"seq":-5}}\n')
+        const { h, got, sub } = upFollowingLed()
+        seqAck(h, sub.token, "-5")
         rx(h, seqPushText(sub.token, "2026-11-22T05:00:01.000Z", "a", "1e400"))
         rx(h, seqPushText(sub.token, "2026-11-22T05:00:02.000Z", "b", "-1"))
         rx(h, seqPushText(sub.token, "2026-11-22T05:00:03.000Z", "c", "7.5"))
         rx(h, seqPushText(sub.token, "2026-11-22T05:00:04.000Z", "d", '"8"'))
         rx(h, seqPushText(sub.token, "2026-11-22T05:00:05.000Z", "e", "9"))
         expect(got.join(",")).toBe("a,b,c,d,e")
-        rx(h, '{"notice":true,"status":408}\n')
-        await advance(h, 1000)
-        open(h)
-        rx(h, welcomeLine(SERVER_TIME_MS))
-        const again = h.t.lastRequest()
+        const again = await reconnected(h, SERVER_TIME_MS)
         expect(again.params.after).toBe(9) // not -5, null (Infinity) or -1: the server refuses those (422), on every connection
-        rx(h, '{"t":"' + again.token + '","s":200,"b":{"seq":1e400}}\n')
+        seqAck(h, again.token, "1e400")
         rx(h, seqPushText(again.token, "2026-11-22T05:00:06.000Z", "f", "10"))
         expect(got.join(",")).toBe("a,b,c,d,e,f")
         expect(h.link.stats().badLines).toBe(0)
+    })
+
+    test("[P§8] the server's seqs go back (another store, a restored backup, a reset database): the head its answer gives is the cursor, the pushes after it are handled, the operator told", async () => {
+        const { h, got, sub } = upFollowingLed()
+        seqAck(h, sub.token, "100")
+        rx(h, seqPushText(sub.token, "2026-11-22T05:00:01.000Z", "a", "101"))
+        rx(h, seqPushText(sub.token, "2026-11-22T05:00:02.000Z", "b", "102"))
+        const again = await reconnected(h, SERVER_TIME_MS + 5000) // the server that answers next keeps another history
+        expect(again.params.after).toBe(102)
+        seqAck(h, again.token, "3") // an `after` past its head is answered with the head
+        rx(h, seqPushText(again.token, "2026-11-22T05:00:07.000Z", "c", "4"))
+        rx(h, seqPushText(again.token, "2026-11-22T05:00:08.000Z", "d", "5"))
+        expect(got.join(",")).toBe("a,b,c,d") // were dropped as handled already (4 and 5 are not above 102), until a reboot
+        let told = 0
+        for (const m of h.logs) if (m.indexOf("seq 3 is below 102, the last handled") >= 0) told++
+        expect(told).toBe(1)
+        const third = await reconnected(h, SERVER_TIME_MS + 9000)
+        expect(third.params.after).toBe(5)
+        seqAck(h, third.token, "5")
+        rx(h, seqPushText(third.token, "2026-11-22T05:00:08.000Z", "d", "5")) // still on the wire from before: handled once
+        rx(h, seqPushText(third.token, "2026-11-22T05:00:09.000Z", "e", "6"))
+        expect(got.join(",")).toBe("a,b,c,d,e")
+    })
+
+    test("[P§8] a push under one of the device's tokens that names another feed or datastream: not handled, not the cursor, not the subscribe's answer, no end of the subscription; counted, logged once", async () => {
+        const h = linkWith(0.5)
+        const got: string[] = []
+        h.link.subscribe("datastreams/led", (body, resource) => {
+            got.push(resource + "=" + body.current_value)
+        })
+        bringUp(h)
+        const sub = h.t.lastRequest()
+        const push = (resource: string, body: string) => rx(h, '{"token":"' + sub.token + '","status":200,"resource":"' + resource + '","body":' + body + "}\n")
+        // before the subscribe's answer: another feed's datastream of the same name, with a seq far ahead
+        push("/feeds/99/datastreams/led", '{"id":"led","current_value":"on","at":"' + AT1 + '","seq":900}')
+        seqAck(h, sub.token, "10")
+        push("/feeds/7/datastreams/relay", '{"id":"relay","current_value":"on","at":"2026-11-22T05:00:02.000Z","seq":11}')
+        push("/feeds/70/datastreams/led", '{"id":"led","current_value":"on","at":"2026-11-22T05:00:03.000Z","seq":12}')
+        push("/feeds/7/datastreams/led", '{"id":"led","current_value":"off","at":"2026-11-22T05:00:04.000Z","seq":13}')
+        rx(h, '{"token":"' + sub.token + '","status":404,"resource":"/feeds/99","body":{"code":"E_FEED_DELETED"}}\n')
+        push("/feeds/7", '{"id":7,"deleted":true}') // the feed's own deletion names the feed: this subscription's
+        expect(got.join(",")).toBe("/feeds/7/datastreams/led=off,/feeds/7=undefined")
+        const s = h.link.stats()
+        expect(s.foreignPushes).toBe(4)
+        expect(s.rejected).toBe(0) // the device's subscription was not ended
+        expect(s.unknownTokens).toBe(0)
+        let logged = 0
+        for (const m of h.logs) if (m.indexOf("E_FOREIGN_PUSH") >= 0) logged++
+        expect(logged).toBe(1)
+        expect((await reconnected(h, SERVER_TIME_MS)).params.after).toBe(13) // not 900
     })
 
     test("forty connections, each ended by one of these faults: the outbox whole, nothing carried from one to the next, the backoff growing to its cap", async () => {
