@@ -10,6 +10,8 @@
 // FEEDLINE_REQUEST_PATH_ALLOC=1 the bytes allocated per update (V8's sampling heap profiler, collected
 // objects included).
 //   FEEDLINE_REQUEST_PATH_ROUNDS=5   measured rounds (each FEEDLINE_REQUEST_PATH_UPDATES updates, default 100000)
+//   FEEDLINE_REQUEST_PATH_STORE=1    the real store instead (its writer thread, the durable commit): the main thread's
+//                                    CPU per update with its side of the hop to that thread (one message of 200 writes a round)
 import { runEntry } from "./entry.ts"
 import { measureRequestPath } from "./request-path-measure.ts"
 
@@ -18,6 +20,7 @@ runEntry(async () => {
         rounds: Number(process.env.FEEDLINE_REQUEST_PATH_ROUNDS ?? 5),
         updatesPerRound: Number(process.env.FEEDLINE_REQUEST_PATH_UPDATES ?? 100_000),
         sampleAlloc: process.env.FEEDLINE_REQUEST_PATH_ALLOC === "1",
+        realStore: process.env.FEEDLINE_REQUEST_PATH_STORE === "1",
         log: (l) => console.log(l),
     })
 })

@@ -12,3 +12,11 @@ test("bench:request-path smoke run: CPU and allocation per update are measured",
     assert.ok(r.kbAllocatedPerUpdate !== undefined && r.kbAllocatedPerUpdate > 0, String(r.kbAllocatedPerUpdate))
     assert.ok(lines.some((l) => l.startsWith("range: ")), lines.join("\n"))
 })
+
+test("bench:request-path smoke run with the real store (FEEDLINE_REQUEST_PATH_STORE=1): the main thread's CPU per update is measured", { timeout: 60_000 }, async () => {
+    const lines: string[] = []
+    const r = await measureRequestPath({ rounds: 1, updatesPerRound: 400, sampleAlloc: false, realStore: true, log: (l) => lines.push(l) })
+    assert.equal(r.usPerUpdate.length, 1)
+    for (const us of r.usPerUpdate) assert.ok(Number.isFinite(us) && us >= 0, String(us))
+    assert.ok(lines[0].includes("the real store"), lines.join("\n"))
+})
