@@ -6,7 +6,7 @@
 import type Database from "better-sqlite3"
 import { MAX_KNOWN_FEEDS, numericOf, STORE_RETRY_MS } from "./rows.ts"
 import type { StampedPoint } from "./stamps.ts"
-import { keysChanged, StoreError } from "./store.ts"
+import { keysChanged, StoreError, type StoredPoint } from "./store.ts"
 
 /** PointInput with its `at` (the store has stamped those without) */
 type PointInput = StampedPoint
@@ -661,12 +661,35 @@ export interface GroupCommitHooks {
     onCommit?: (ms: number, requests: number) => void
     /** a commit failed (disk full, I/O error): for the log; the requests are refused "commit-failed" */
     onError?: (err: unknown) => void
-    /** after each commit, before its requests are settled: the keys' generation as it read it (PointWriter.keysGeneration) */
-    onKeysGeneration?: (generation: number) => void
+    /**
+     * after each commit, before its requests are settled: the keys' generation as it read it
+     * (PointWriter.keysGeneration); `keysRefused`: a request of it was refused "keys-changed"
+     */
+    onKeysGeneration?: (generation: number, keysRefused: boolean) => void
+}
+
+/**
+ * A request's points as stored: `written` holds its (index into `points`, seq) pairs from `from` on, `count`
+ * numbers of them. Built where the commit's answer is read, so that the write's promise resolves with them (no
+ * promise step of the store's per acknowledged update).
+ */
+export function storedPointsOf(points: PointInput[], written: ArrayLike<number>, from: number, count: number): StoredPoint[] {
+    const stored: StoredPoint[] = []
+    for (let k = from, end = from + count; k < end; k += 2) {
+        const p = points[written[k]]
+        stored.push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: written[k + 1] })
+    }
+    return stored
+}
+
+/** Whether a refusal among a commit's outcomes is "keys-changed" (GroupCommitHooks.onKeysGeneration). */
+export function refusedForKeys(refusals: readonly { failure: StoreError["failure"] }[]): boolean {
+    for (const r of refusals) if (r.failure === "keys-changed") return true
+    return false
 }
 
 interface Pending extends WriteRequest {
-    resolve: (written: WrittenPairs) => void
+    resolve: (stored: StoredPoint[]) => void
     reject: (e: StoreError) => void
 }
 
@@ -713,7 +736,7 @@ export class GroupCommit {
     ) {}
 
     /** `keysGeneration`: see WriteRequest. */
-    write(feed: number, points: PointInput[], keysGeneration?: number): Promise<WrittenPairs> {
+    write(feed: number, points: PointInput[], keysGeneration?: number): Promise<StoredPoint[]> {
         return new Promise((resolve, reject) => {
             this.pending.push({ feed, points, keysGeneration, resolve, reject })
             if (!this.scheduled) {
@@ -730,11 +753,11 @@ export class GroupCommit {
         this.pending = []
         if (batch.length === 0) return
         const outcomes = commitBatch(this.writer, batch, this.now(), this.hooks)
-        this.hooks.onKeysGeneration?.(this.writer.keysGeneration())
+        this.hooks.onKeysGeneration?.(this.writer.keysGeneration(), refusedForKeys(outcomes.filter((o) => o instanceof StoreError)))
         batch.forEach((w, i) => {
             const o = outcomes[i]
             if (o instanceof StoreError) w.reject(o)
-            else w.resolve(o)
+            else w.resolve(storedPointsOf(w.points, o, 0, o.length))
         })
         if (this.writer.journalRows() >= COMPACT_JOURNAL_ROWS) compactQuietly(this.writer, this.hooks)
     }

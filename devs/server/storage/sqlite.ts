@@ -9,7 +9,7 @@
 import { closeSync, openSync } from "node:fs"
 import type Database from "better-sqlite3"
 import { openConnection, type Synchronous } from "./connection.ts"
-import { compactionFailed, compactQuietly, FeedPresence, GroupCommit, JOURNAL_ROWS_SQL, JOURNAL_SEQS_SQL, PointWriter, type JournalRow, type JournalSeqs, type WrittenPairs } from "./point-writer.ts"
+import { compactionFailed, compactQuietly, FeedPresence, GroupCommit, JOURNAL_ROWS_SQL, JOURNAL_SEQS_SQL, PointWriter, type JournalRow, type JournalSeqs } from "./point-writer.ts"
 import { journaledStreams, journaledValues, mergeHistory, mergeStreamRow, mergeStreamRows } from "./journal-reads.ts"
 import { PRIVATE_FILE_MODE } from "./private-folder.ts"
 import { lockDatabaseForServer, type ServerLock } from "./server-lock.ts"
@@ -36,7 +36,7 @@ import type {
 import { afterChunks, deleteInChunks, keysChanged, StoreError } from "./store.ts"
 import { ConfigError } from "../errors.ts"
 import type { Permission } from "../auth/grant.ts"
-import { ServerStamps, type StampedPoint } from "./stamps.ts"
+import { ServerStamps } from "./stamps.ts"
 import { deviceOf, feedOf, keyOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
@@ -244,8 +244,6 @@ export class SqliteStore implements StoreEngine {
     private generation = -1
     /** keysVersion(): moves whenever `generation` does */
     private keysGeneration = 0
-    /** the generation as the writer's latest commit read it */
-    private writerGeneration = -1
     /** data_version was read in this event-loop turn (see noticeOtherWriters) */
     private lookedThisTurn = false
     private readonly endTurn = () => (this.lookedThisTurn = false)
@@ -276,7 +274,7 @@ export class SqliteStore implements StoreEngine {
         this.feeds = new FeedPresence(this.db)
         // [P§9] stamps given before this open (a burst runs them ahead of the clock) are never given again
         this.stamps = new ServerStamps(this.stmt.aheadOfClock.all({ now: this.now() }))
-        const hooks = { onCommit: opts.onCommit, onError: opts.onError, onKeysGeneration: (g: number) => this.writerRead(g) }
+        const hooks = { onCommit: opts.onCommit, onError: opts.onError, onKeysGeneration: (g: number, keysRefused: boolean) => this.writerRead(g, keysRefused) }
         if (threaded) this.writer = { thread: new WriterThread({ path: opts.path, synchronous: opts.synchronous ?? "FULL" }, hooks, this.now) }
         else {
             const points = new PointWriter(this.db)
@@ -608,24 +606,15 @@ export class SqliteStore implements StoreEngine {
             if (keysAsOf !== this.keysGeneration || this.generation < 0) return Promise.reject(keysChanged())
             generation = this.generation
         }
-        let stamped: StampedPoint[]
-        let writing: Promise<WrittenPairs>
         try {
             // one process writes this file: its stamps are drawn here, in memory, before the write is queued
-            stamped = this.stamps.stamp(feed, points, nowMs)
-            writing = "thread" in this.writer ? this.writer.thread.write(feed, stamped, generation) : this.writer.inline.write(feed, stamped, generation)
+            const stamped = this.stamps.stamp(feed, points, nowMs)
+            // the writer's promise as it is: it resolves with the points as stored, and a "keys-changed" refusal has
+            // been heard by writerRead before it rejects (no promise step of the store's per acknowledged update)
+            return "thread" in this.writer ? this.writer.thread.write(feed, stamped, generation) : this.writer.inline.write(feed, stamped, generation)
         } catch (e) {
             return Promise.reject(e)
         }
-        return writing.then(
-            (written) => storedPointsOf(stamped, written),
-            (e: unknown) => {
-                // refused: the writer's counter is the database's (this store's may even be ahead of it, had a
-                // transaction that raised it rolled back), so the next check is made against it
-                if (e instanceof StoreError && e.failure === "keys-changed" && this.writerGeneration !== this.generation) this.keysMoved(this.writerGeneration)
-                throw e
-            },
-        )
     }
 
     async history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]> {
@@ -1006,9 +995,11 @@ export class SqliteStore implements StoreEngine {
      * The writer read the generation in a commit: a rise is another process's change of keys (or this
      * store's, heard back), which counts from now on without a read of this connection's own.
      */
-    private writerRead(generation: number): void {
-        this.writerGeneration = generation
-        if (generation > this.generation) this.keysMoved(generation)
+    private writerRead(generation: number, keysRefused: boolean): void {
+        // a rise; or a write refused "keys-changed" while this store's counter differs from the writer's, which is
+        // the database's (this store's may even be ahead of it, had a transaction that raised it rolled back):
+        // the next check is made against the writer's
+        if (generation > this.generation || (keysRefused && generation !== this.generation)) this.keysMoved(generation)
     }
 
     /**
@@ -1056,14 +1047,4 @@ export class SqliteStore implements StoreEngine {
         this.db.close()
         this.serverLock?.release()
     }
-}
-
-/** The points a write changed, from what the writer answered (pairs of index and seq). */
-function storedPointsOf(points: StampedPoint[], written: WrittenPairs): StoredPoint[] {
-    const stored: StoredPoint[] = []
-    for (let k = 0; k < written.length; k += 2) {
-        const p = points[written[k]]
-        stored.push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: written[k + 1] })
-    }
-    return stored
 }

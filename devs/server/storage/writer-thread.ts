@@ -5,8 +5,8 @@
 // are on their way (MESSAGES_ON_THE_WAY): the writes made meanwhile go together when one is answered.
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads"
 import type { StampedPoint as PointInput } from "./stamps.ts"
-import { commitFailed, compactionFailed, refusalOf, storeErrorOf, writeOutcomeUnknown, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
-import type { StoreError } from "./store.ts"
+import { commitFailed, compactionFailed, refusalOf, refusedForKeys, storedPointsOf, storeErrorOf, writeOutcomeUnknown, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
+import type { StoredPoint, StoreError } from "./store.ts"
 import { MainTrace, traceNow, WRITER_TRACE_PATH, type MainTiming, type ThreadTiming } from "./writer-trace.ts"
 
 /**
@@ -22,13 +22,30 @@ export type ToWriter =
 /** Per write: feed, keys' generation (-1: none), number of points, then stream, atMs, value per point. */
 export type PackedWrites = (number | string)[]
 
-export function packWrites(writes: WriteRequest[]): PackedWrites {
-    const out: PackedWrites = []
+/**
+ * `into`: an array to fill again instead of a new one (WriterThread's own: postMessage has copied it by the time
+ * it returns). Written by index, so that a message of the usual size allocates nothing: a new array grown by
+ * push for 200 writes allocated ~170 B per write in copies as it grew. Its length is set last (a much shorter
+ * batch trims it); it stays packed (no holes), which the structured clone copies as a dense array.
+ */
+export function packWrites(writes: WriteRequest[], into: PackedWrites = []): PackedWrites {
+    let i = 0
     for (const w of writes) {
-        out.push(w.feed, w.keysGeneration ?? -1, w.points.length)
-        for (const p of w.points) out.push(p.stream, p.atMs, p.value)
+        i = put3(into, i, w.feed, w.keysGeneration ?? -1, w.points.length)
+        for (const p of w.points) i = put3(into, i, p.stream, p.atMs, p.value)
     }
-    return out
+    if (into.length > i) into.length = i
+    return into
+}
+
+/** packWrites' step: a, b and c at i, over what the array held or after it; the next index */
+function put3(out: PackedWrites, i: number, a: number | string, b: number | string, c: number | string): number {
+    if (i + 3 <= out.length) {
+        out[i] = a
+        out[i + 1] = b
+        out[i + 2] = c
+    } else out.push(a, b, c) // an array filled again never has fewer than i entries: no holes
+    return i + 3
 }
 
 export function unpackWrites(packed: PackedWrites): WriteRequest[] {
@@ -71,22 +88,6 @@ export function packOutcomes(outcomes: (WrittenPairs | StoreError)[]): PackedOut
     return { written, refusals }
 }
 
-export function unpackOutcomes(packed: PackedOutcomes): (WrittenPairs | StoreRefusal)[] {
-    const out: (WrittenPairs | StoreRefusal)[] = []
-    const w = packed.written
-    for (let i = 0; i < w.length; ) {
-        const n = w[i++]
-        if (n < 0) {
-            out.push(packed.refusals[-1 - n])
-            continue
-        }
-        const pairs: WrittenPairs = new Array(n)
-        for (let k = 0; k < n; ++k) pairs[k] = w[i++]
-        out.push(pairs)
-    }
-    return out
-}
-
 /**
  * Thread → main. `commitMs`: how long the message's transaction took (absent when it failed).
  * `keysGeneration`: the keys' generation as the thread's latest commit read it (PointWriter.keysGeneration).
@@ -126,9 +127,10 @@ export interface WriterThreadStart extends WriterThreadData {
 export const DOORBELL_RUNG = 0
 
 interface Waiting {
-    resolve: (written: WrittenPairs) => void
+    resolve: (stored: StoredPoint[]) => void
     reject: (e: Error) => void
 }
+
 
 /**
  * The thread's entry: the compiled .js beside this file; under tsx (development, tests) the TypeScript
@@ -163,6 +165,8 @@ export class WriterThread {
     /** FEEDLINE_WRITER_TRACE (writer-trace.ts): when the oldest queued write was queued, and each message's stamps */
     private readonly trace = WRITER_TRACE_PATH ? { file: new MainTrace(`${WRITER_TRACE_PATH}`), firstQueuedAt: 0, inflightAtQueue: 0, sent: new Map<number, MainTiming>() } : undefined
     private scheduled = false
+    /** the writes' message's array, filled again for each message (packWrites) */
+    private readonly packed: PackedWrites = []
     private readonly sendSoon = () => {
         this.scheduled = false
         if (this.inflight.size < MESSAGES_ON_THE_WAY) this.send()
@@ -180,7 +184,7 @@ export class WriterThread {
     ) {}
 
     /** `keysGeneration`: see WriteRequest. */
-    write(feed: number, points: PointInput[], keysGeneration?: number): Promise<WrittenPairs> {
+    write(feed: number, points: PointInput[], keysGeneration?: number): Promise<StoredPoint[]> {
         return new Promise((resolve, reject) => {
             if (this.trace && this.queued.length === 0) {
                 this.trace.firstQueuedAt = traceNow()
@@ -202,7 +206,7 @@ export class WriterThread {
         const id = this.nextId++
         this.inflight.set(id, batch)
         if (this.inflight.size === 1) worker.ref() // an unanswered write keeps the process alive
-        const m: ToWriter = { kind: "write", id, nowMs: this.now(), writes: packWrites(batch) }
+        const m: ToWriter = { kind: "write", id, nowMs: this.now(), writes: packWrites(batch, this.packed) }
         if (this.trace) this.trace.sent.set(id, (m.trace = { firstQueuedAt: this.trace.firstQueuedAt, inflightAtQueue: this.trace.inflightAtQueue, sentAt: traceNow() }))
         this.toThread(m)
     }
@@ -297,15 +301,21 @@ export class WriterThread {
             if (sent) this.trace.file.answered(sent, m.trace, waiting.length)
         }
         if (m.commitMs !== undefined) this.hooks.onCommit?.(m.commitMs, waiting.length)
-        this.hooks.onKeysGeneration?.(m.keysGeneration)
+        const { written, refusals } = m.outcomes
+        this.hooks.onKeysGeneration?.(m.keysGeneration, refusedForKeys(refusals))
         // what gathered while the thread committed goes now: the answers below take turns of their own
         if (this.queued.length && !this.closing && this.inflight.size < MESSAGES_ON_THE_WAY) this.send()
-        const outcomes = unpackOutcomes(m.outcomes)
-        waiting.forEach((w, i) => {
-            const o = outcomes[i]
-            if (Array.isArray(o)) w.resolve(o)
-            else w.reject(storeErrorOf(o))
-        })
+        // read straight from the packed outcomes (packOutcomes): each write resolves with its points as stored
+        let i = 0
+        for (const w of waiting) {
+            const n = written[i++]
+            if (n < 0) {
+                w.reject(storeErrorOf(refusals[-1 - n]))
+                continue
+            }
+            w.resolve(storedPointsOf(w.points, written, i, n))
+            i += n
+        }
     }
 
     /**
