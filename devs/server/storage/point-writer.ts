@@ -147,22 +147,29 @@ export const COMPACT_JOURNAL_ROWS = 4000
  */
 export const COMPACT_CHUNK_ROWS = 500
 
-/** One row of the journal: what an acknowledged write changed, in seq order. */
+/** One row of the journal: what an acknowledged write changed, in write order. */
 export interface JournalRow {
     feed: number
     stream: string
     at: number
     value: string
     now: number
+    /** the point's seq in its feed (feed_seq): what clients see */
+    feedSeq: number
 }
 
-/** The journal's rows as JournalRow; a WHERE and ORDER BY seq follow (the writer's and the store's reads alike). */
-export const JOURNAL_ROWS_SQL = "SELECT feed, stream, at_ms AS at, value, now_ms AS now FROM ingest_journal"
+/**
+ * The journal's rows as JournalRow; a WHERE and ORDER BY seq follow (the writer's and the store's reads
+ * alike). The journal's own `seq` is the order of writes over every feed (its rowid), internal to the
+ * store: compactions, compacted_seq and the writer thread's recovery go by it. Clients see `feed_seq`, a
+ * counter per feed [P§8], so that no tenant learns from its seqs how much the others write.
+ */
+export const JOURNAL_ROWS_SQL = "SELECT feed, stream, at_ms AS at, value, now_ms AS now, feed_seq AS feedSeq FROM ingest_journal"
 
 /**
- * seq: the newest seq given out (journaled); compacted: the seq up to which the journal has been moved
- * into the tables. The journal is empty when they are equal, and a replay's high-water mark (what
- * `datapoints` holds) is compacted. One statement: one snapshot.
+ * In the journal's write order (internal, JOURNAL_ROWS_SQL): seq, the newest write journaled; compacted,
+ * the one up to which the journal has been moved into the tables. The journal is empty when they are
+ * equal. One statement: one snapshot.
  *
  * The newest seq is the journal's last row (its rowid: one seek), or compacted_seq when the journal is
  * empty (a compaction moves it all and records the last seq it moved), so a commit writes the journal's
@@ -182,9 +189,9 @@ const MAX_KNOWN_STREAMS = 100_000
 const streamKey = (feed: number, stream: string) => `${feed}/${stream}`
 
 /** The journal's columns, in the order of appendSql's values. */
-const JOURNAL_COLUMNS = 6
+const JOURNAL_COLUMNS = 7
 /**
- * Rows per journal INSERT at most (×6 values: well under SQLite's bound on variables). A scratch run at
+ * Rows per journal INSERT at most (×7 values: well under SQLite's bound on variables). A scratch run at
  * 100 rows a commit: 1.4 µs of CPU per row one statement each, 0.9 µs in one statement.
  */
 const APPEND_CHUNK_ROWS = 64
@@ -200,7 +207,7 @@ export function appendStatementRows(left: number): number {
     if (left > APPEND_CHUNK_ROWS) return APPEND_CHUNK_ROWS
     return left > EXACT_APPEND_ROWS ? left - (left % EXACT_APPEND_ROWS) : left
 }
-const appendSql = (rows: number) => `INSERT INTO ingest_journal (seq, feed, stream, at_ms, value, now_ms) VALUES ${new Array(rows).fill("(?, ?, ?, ?, ?, ?)").join(", ")}`
+const appendSql = (rows: number) => `INSERT INTO ingest_journal (seq, feed, stream, at_ms, value, now_ms, feed_seq) VALUES ${new Array(rows).fill("(?, ?, ?, ?, ?, ?, ?)").join(", ")}`
 
 /**
  * The datapoint SQL of one connection, as an append-only ingest journal (LSM-style).
@@ -231,6 +238,15 @@ export class PointWriter {
     private journalPoints = 0
     /** per feed: the time of the newest commit that wrote to it (feeds.updated_ms) */
     private touched = new Map<number, number>()
+    /** per feed: the seq of its newest journaled point (what the compaction sets feeds.last_seq to) */
+    private journalFeedSeq = new Map<number, number>()
+    /**
+     * per feed with no journaled point: feeds.last_seq, its newest seq in the tables (read once, then kept
+     * through this writer's compactions). A feed's next point takes the seq after journalFeedSeq's, else
+     * this one's: a counter per feed, which only this connection's commits move (another's compaction or
+     * journal makes it forget: forgetAll).
+     */
+    private storedFeedSeq = new Map<number, number>()
     /**
      * per "feed/stream": an `at` no stored point of it is newer than (its datastream's at_ms, which the
      * writes and deletes keep at or above the newest point's). A new point newer than that needs no
@@ -249,13 +265,20 @@ export class PointWriter {
     /** seq_high_water and compacted_seq as this writer last read or wrote them (-1: not yet read) */
     private knownSeq = -1
     private knownCompacted = -1
-    /** the rows a commit journals, six values each (appendRows), and its INSERTs by number of rows */
+    /** the rows a commit journals, seven values each (appendRows), and its INSERTs by number of rows */
     private readonly rows: (number | string)[] = []
     private readonly appendStmts = new Map<number, Database.Statement<[(number | string)[]]>>()
     /** journal() in a transaction (BEGIN IMMEDIATE), made once: db.transaction() builds four wrappers at each call */
     private readonly journalImmediate: (batch: WriteRequest[], nowMs: number, recoverAfterSeq: number | undefined) => (WrittenPairs | StoreError)[]
 
-    constructor(private readonly db: Database.Database) {
+    /**
+     * `compactOnOpen` false: leave what the journal holds where it is (a writer thread started for a lost
+     * one's recovery: the recovery decides from the journal what the lost commits wrote, commit()).
+     */
+    constructor(
+        private readonly db: Database.Database,
+        { compactOnOpen = true }: { compactOnOpen?: boolean } = {},
+    ) {
         this.feeds = new FeedPresence(db)
         this.synchronous = db.pragma("synchronous", { simple: true }) as number
         // A statement that changes many rows inside a transaction keeps the pages it changes in a
@@ -267,26 +290,30 @@ export class PointWriter {
         this.stmt = {
             keysGeneration: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'generation'").pluck(),
             storedValue: db.prepare<[number, string, number], string>("SELECT value FROM datapoints WHERE feed = ? AND stream = ? AND at_ms = ?").pluck(),
+            feedLastSeq: db.prepare<[number], number>("SELECT last_seq FROM feeds WHERE id = ?").pluck(),
             streamAt: db.prepare<[number, string], number | null>("SELECT at_ms FROM datastreams WHERE feed = ? AND id = ?").pluck(),
-            // a recovery's (commit with recoverAfterSeq) look at who wrote a stored point: the journal's newest row of it, else the table's
-            journaledSeq: db.prepare<[number, string, number], number>("SELECT seq FROM ingest_journal WHERE feed = ? AND stream = ? AND at_ms = ? ORDER BY seq DESC LIMIT 1").pluck(),
-            storedSeq: db.prepare<[number, string, number], number>("SELECT seq FROM datapoints WHERE feed = ? AND stream = ? AND at_ms = ?").pluck(),
+            // a recovery's (commit with recoverAfterSeq) look at who wrote a stored point: the journal's newest row of it
+            journaled: db.prepare<[number, string, number], { seq: number; feed_seq: number }>(
+                "SELECT seq, feed_seq FROM ingest_journal WHERE feed = ? AND stream = ? AND at_ms = ? ORDER BY seq DESC LIMIT 1",
+            ),
             journalRows: db.prepare<[], JournalRow>(`${JOURNAL_ROWS_SQL} ORDER BY seq`),
             // in seq order, so that of two rows of one (feed, stream, at) the later wins; the rows of a feed
             // deleted since they were journaled go nowhere
             moveJournal: db.prepare(
                 `INSERT INTO datapoints (feed, stream, at_ms, value, seq)
-                 SELECT feed, stream, at_ms, value, seq FROM ingest_journal WHERE feed IN (SELECT id FROM feeds) ORDER BY seq
+                 SELECT feed, stream, at_ms, value, feed_seq FROM ingest_journal WHERE feed IN (SELECT id FROM feeds) ORDER BY seq
                  ON CONFLICT (feed, stream, at_ms) DO UPDATE SET value = excluded.value, seq = excluded.seq`,
             ),
             clearJournal: db.prepare("DELETE FROM ingest_journal"),
             // a stoppable compaction's chunk: the rows of seqs (from, to], and what they touch
             moveChunk: db.prepare<[number, number]>(
                 `INSERT INTO datapoints (feed, stream, at_ms, value, seq)
-                 SELECT feed, stream, at_ms, value, seq FROM ingest_journal WHERE seq > ? AND seq <= ? AND feed IN (SELECT id FROM feeds) ORDER BY seq
+                 SELECT feed, stream, at_ms, value, feed_seq FROM ingest_journal WHERE seq > ? AND seq <= ? AND feed IN (SELECT id FROM feeds) ORDER BY seq
                  ON CONFLICT (feed, stream, at_ms) DO UPDATE SET value = excluded.value, seq = excluded.seq`,
             ),
-            streamsIn: db.prepare<[number, number], { feed: number; stream: string }>("SELECT DISTINCT feed, stream FROM ingest_journal WHERE seq > ? AND seq <= ?"),
+            streamsIn: db.prepare<[number, number], { feed: number; stream: string; top: number }>(
+                "SELECT feed, stream, MAX(feed_seq) AS top FROM ingest_journal WHERE seq > ? AND seq <= ? GROUP BY feed, stream",
+            ),
             clearThrough: db.prepare<[number]>("DELETE FROM ingest_journal WHERE seq <= ?"),
             // once per datastream per compaction, with what all of the journal's points of it did
             upsertStream: db.prepare<[StreamChange]>(
@@ -299,10 +326,12 @@ export class PointWriter {
                    min_value = COALESCE(MIN(datastreams.min_value, excluded.min_value), datastreams.min_value, excluded.min_value),
                    max_value = COALESCE(MAX(datastreams.max_value, excluded.max_value), datastreams.max_value, excluded.max_value)`,
             ),
-            touchFeed: db.prepare("UPDATE feeds SET updated_ms = ? WHERE id = ?"),
-            // the store's sequence counter is the database's (the journal's newest seq), so that a reader on
-            // another connection reads it in the same snapshot as the datapoints (replay) and two writers
-            // never share a number
+            // last_seq: the feed's newest seq in the tables, a replay's cursor (SqliteStore.replay); the row
+            // updated_ms is on anyway, so the counter costs the compaction no page of its own
+            touchFeed: db.prepare<[number, number, number]>("UPDATE feeds SET updated_ms = ?, last_seq = MAX(last_seq, ?) WHERE id = ?"),
+            // the journal's write order is the database's (the journal's newest seq), so that a reader on
+            // another connection reads it in the same snapshot as the datapoints and two writers never
+            // share a number
             seqs: db.prepare<[], JournalSeqs>(JOURNAL_SEQS_SQL),
             setCompacted: db.prepare("UPDATE settings SET value = ? WHERE name = 'compacted_seq'"),
             // prepared once: db.pragma() prepares its statement at every call (a compaction of a few rows
@@ -312,7 +341,8 @@ export class PointWriter {
         }
         this.journalImmediate = db.transaction((batch: WriteRequest[], nowMs: number, recoverAfterSeq: number | undefined) => this.journal(batch, nowMs, recoverAfterSeq)).immediate
         // crash recovery: what a process left in the journal is moved before anything else happens
-        this.compact()
+        if (compactOnOpen) this.compact()
+        else this.syncJournal(true)
     }
 
     /**
@@ -325,12 +355,15 @@ export class PointWriter {
      * journal's); a failed transaction makes it read the journal again instead (forgetAll).
      *
      * `recoverAfterSeq` (a recovery: the requests of a writer thread that stopped before it answered them,
-     * sent again with the same stamps, writer-thread.ts): the seq high-water as of the last commit answered
-     * before them. A point they would write that is stored already, identical, and was written after that
-     * mark and before this transaction, was written by their own lost commit: it is reported written with
-     * the seq it was stored with (its pushes were never sent), not as "no change"; the rest is written as
-     * any commit writes it. So a lost answer is decided from the store: nothing is stored twice, and nothing
-     * that was stored is answered "not written".
+     * sent again with the same stamps, writer-thread.ts): the journal's write-order high-water as of the last
+     * commit answered before them. A point they would write that is stored already, identical, and was
+     * journaled after that mark and before this transaction, was written by their own lost commit: it is
+     * reported written with the seq it was stored with (its pushes were never sent), not as "no change"; the
+     * rest is written as any commit writes it. So a lost answer is decided from the store: nothing is stored
+     * twice, and nothing that was stored is answered "not written". The journal is what tells (a recovery's
+     * writer does not compact on open, and a thread compacts only what it answered); should it have been
+     * moved past the mark all the same (another process opened the store meanwhile), who wrote a stored
+     * point cannot be told, and every request is answered "commit-unknown" (send it again).
      */
     commit(batch: WriteRequest[], nowMs: number, recoverAfterSeq?: number): (WrittenPairs | StoreError)[] {
         try {
@@ -348,6 +381,7 @@ export class PointWriter {
     private journal(batch: WriteRequest[], nowMs: number, recoverAfterSeq: number | undefined): (WrittenPairs | StoreError)[] {
         // inside the transaction, so the feeds known to exist are those of the snapshot it writes to
         const first = this.syncJournal(this.othersCommitted())
+        if (recoverAfterSeq !== undefined && this.knownCompacted > recoverAfterSeq) return batch.map(() => writeOutcomeUnknown())
         if (this.keysStale) {
             this.knownKeysGeneration = this.stmt.keysGeneration.get()!
             this.keysStale = false
@@ -362,6 +396,7 @@ export class PointWriter {
             if (w.keysGeneration !== undefined && w.keysGeneration !== keys) return keysChanged()
             if (!this.feeds.exists(w.feed)) return new StoreError("no-such-feed", `feed ${w.feed} does not exist`)
             const written: WrittenPairs = []
+            let feedSeq = this.journalFeedSeq.get(w.feed) ?? this.storedSeqOf(w.feed)
             for (const i of order(w.points)) {
                 const p = w.points[i]
                 const key = streamKey(w.feed, p.stream)
@@ -375,11 +410,14 @@ export class PointWriter {
                     if (lost !== undefined) written.push(i, lost)
                     continue
                 }
-                rows.push(++seq, w.feed, p.stream, p.atMs, p.value, nowMs)
+                rows.push(++seq, w.feed, p.stream, p.atMs, p.value, nowMs, ++feedSeq)
                 this.noteJournaled(key, s, w.feed, p.stream, p.atMs, p.value, nowMs)
-                written.push(i, seq)
+                written.push(i, feedSeq)
             }
-            if (written.length) this.touched.set(w.feed, nowMs)
+            if (written.length) {
+                this.touched.set(w.feed, nowMs)
+                this.journalFeedSeq.set(w.feed, feedSeq)
+            }
             return written
         })
         this.appendRows()
@@ -387,8 +425,19 @@ export class PointWriter {
         return outcomes
     }
 
+    /** A feed's newest seq in the tables (feeds.last_seq), for a feed with nothing journaled: from memory, else read. */
+    private storedSeqOf(feed: number): number {
+        let seq = this.storedFeedSeq.get(feed)
+        if (seq === undefined) {
+            seq = this.stmt.feedLastSeq.get(feed) ?? 0
+            if (this.storedFeedSeq.size >= MAX_KNOWN_FEEDS) this.storedFeedSeq.clear()
+            this.storedFeedSeq.set(feed, seq)
+        }
+        return seq
+    }
+
     /**
-     * Inserts `rows` (six values a row, in seq order) into the journal, emptied after, in at most two
+     * Inserts `rows` (seven values a row, in seq order) into the journal, emptied after, in at most two
      * statements for up to APPEND_CHUNK_ROWS rows (appendStatementRows): a statement run costs ~10k
      * instructions besides its rows (the bind call, the step's cursors, the reset), which a commit of a few
      * points paid two or three times over in the halving statements before (64, 32, … 1).
@@ -474,7 +523,7 @@ export class PointWriter {
                         return { seq, through }
                     }
                     for (const s of this.streams.values()) if (this.feeds.exists(s.feed)) this.stmt.upsertStream.run(s)
-                    for (const [feed, ms] of this.touched) if (this.feeds.exists(feed)) this.stmt.touchFeed.run(ms, feed)
+                    for (const [feed, ms] of this.touched) if (this.feeds.exists(feed)) this.stmt.touchFeed.run(ms, this.journalFeedSeq.get(feed)!, feed)
                     this.stmt.clearJournal.run()
                     this.stmt.setCompacted.run(seq)
                     return { seq, through }
@@ -511,21 +560,22 @@ export class PointWriter {
      * Inside a stopped compaction's transaction: the rows of seqs (from, through] are in `datapoints`; their
      * datastreams and feeds take what the journal's memory holds for them (all of its points: the same
      * fold that the rest of the journal, still laid over them by the reads and moved later, gives again),
-     * and they leave the journal, which now starts after `through`.
+     * and they leave the journal, which now starts after `through`. A feed's last_seq is the newest seq
+     * moved, not the journal's: a replay's cursor says that every point up to it is in the tables.
      */
     private finishPart(from: number, through: number): void {
-        const feeds = new Set<number>()
-        for (const { feed, stream } of this.stmt.streamsIn.all(from, through)) {
+        const feeds = new Map<number, number>()
+        for (const { feed, stream, top } of this.stmt.streamsIn.all(from, through)) {
             const s = this.streams.get(streamKey(feed, stream))
             if (s && this.feeds.exists(feed)) {
                 this.stmt.upsertStream.run(s)
                 this.raiseNewestStored(s)
             }
-            feeds.add(feed)
+            feeds.set(feed, Math.max(feeds.get(feed) ?? 0, top))
         }
-        for (const feed of feeds) {
+        for (const [feed, top] of feeds) {
             const ms = this.touched.get(feed)
-            if (ms !== undefined && this.feeds.exists(feed)) this.stmt.touchFeed.run(ms, feed)
+            if (ms !== undefined && this.feeds.exists(feed)) this.stmt.touchFeed.run(ms, top, feed)
         }
         this.stmt.clearThrough.run(through)
         this.stmt.setCompacted.run(through)
@@ -560,10 +610,13 @@ export class PointWriter {
         return seq
     }
 
-    /** The seq a stored point was written with, when that was after `afterSeq` and at or before `throughSeq` (commit's recoverAfterSeq). */
+    /**
+     * The seq a stored point was written with, when it was journaled after `afterSeq` and at or before
+     * `throughSeq` (the journal's write order: commit's recoverAfterSeq).
+     */
     private writtenSince(feed: number, stream: string, atMs: number, afterSeq: number, throughSeq: number): number | undefined {
-        const seq = this.stmt.journaledSeq.get(feed, stream, atMs) ?? this.stmt.storedSeq.get(feed, stream, atMs)
-        return seq !== undefined && seq > afterSeq && seq <= throughSeq ? seq : undefined
+        const row = this.stmt.journaled.get(feed, stream, atMs)
+        return row !== undefined && row.seq > afterSeq && row.seq <= throughSeq ? row.feed_seq : undefined
     }
 
     /** Whether no stored point of the datastream is at or after `atMs` (see newestStored). */
@@ -579,13 +632,21 @@ export class PointWriter {
         return atMs > newest
     }
 
-    /** Another connection wrote or compacted, or a commit rolled back: neither the journal's memory nor newestStored holds. */
+    /** Another connection wrote or compacted, or a commit rolled back: neither the journal's memory nor newestStored nor the feeds' stored seqs hold. */
     private forgetAll(seq: number, compacted: number): void {
         this.newestStored.clear()
+        this.journalFeedSeq = new Map()
+        this.storedFeedSeq.clear()
         this.forgetJournal(seq, compacted)
     }
 
+    /** The journal is empty (this writer moved it, or another emptied it): what it held of each feed's seq is in feeds.last_seq now. */
     private forgetJournal(seq: number, compacted: number): void {
+        for (const [feed, feedSeq] of this.journalFeedSeq) {
+            if (this.storedFeedSeq.size >= MAX_KNOWN_FEEDS) this.storedFeedSeq.clear()
+            this.storedFeedSeq.set(feed, feedSeq)
+        }
+        this.journalFeedSeq = new Map()
         this.streams = new Map()
         this.journalPoints = 0
         this.touched = new Map()
@@ -598,6 +659,7 @@ export class PointWriter {
         const key = streamKey(r.feed, r.stream)
         this.noteJournaled(key, this.streams.get(key), r.feed, r.stream, r.at, r.value, r.now)
         this.touched.set(r.feed, r.now)
+        this.journalFeedSeq.set(r.feed, r.feedSeq)
     }
 
     /** A journaled point into memory (`s`: its datastream's entry, if it has one yet). */

@@ -170,6 +170,20 @@ export const MIGRATIONS: string[] = [
         seq INTEGER NOT NULL,
         PRIMARY KEY (feed, stream)
     ) WITHOUT ROWID;`,
+    // 12: [P§8] the seq a client sees is its feed's own: one counter for the whole store let every tenant
+    // count the others' writes (the gaps between its own pushes' seqs, "after":"latest" moving). The journal
+    // keeps its seq as the order of writes over every feed (internal: compactions, compacted_seq, the
+    // writer thread's recovery) and gives each point its feed's next seq (feed_seq), which `datapoints.seq`
+    // and retention_trims hold from now on; feeds.last_seq is a feed's newest seq in the tables (the
+    // compaction sets it; a replay's cursor) and never goes down, so no seq is given out twice, whatever is
+    // deleted. No seq is renumbered, so every cursor a client holds stays meaningful, and each feed's
+    // counter goes on from above every number a client of it can have been given: its points' seqs, and
+    // the store-wide cursor a subscribe was acknowledged with (compacted_seq, which counted every feed's
+    // writes). Journaled points keep their seq as their feed's (they were pushed with it).
+    `ALTER TABLE ingest_journal ADD COLUMN feed_seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE ingest_journal SET feed_seq = seq;
+    ALTER TABLE feeds ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE feeds SET last_seq = (SELECT value FROM settings WHERE name = 'compacted_seq');`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -301,7 +315,8 @@ export class SqliteStore implements StoreEngine {
             feedById: db.prepare<[number], FeedRow>("SELECT * FROM feeds WHERE id = ?"),
             generation: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'generation'").pluck(),
             raiseGeneration: db.prepare<[], number>("UPDATE settings SET value = value + 1 WHERE name = 'generation' RETURNING value").pluck(),
-            compactedSeq: db.prepare<[], number>("SELECT value FROM settings WHERE name = 'compacted_seq'").pluck(),
+            // [P§8] a replay's cursor: the feed's newest seq in the tables (the compaction's), 0 without
+            feedLastSeq: db.prepare<[number], number>("SELECT COALESCE((SELECT last_seq FROM feeds WHERE id = ?), 0)").pluck(),
             journalSeqs: db.prepare<[], JournalSeqs>(JOURNAL_SEQS_SQL),
             // the journal as the reads that lay it over the tables need it (journal-reads.ts): it is small
             // (at most a few thousand rows) and in seq order, so these scan it
@@ -679,24 +694,24 @@ export class SqliteStore implements StoreEngine {
 
     async replay(feed: number, stream: string | undefined, afterMs: number, limit: number, throughSeq = Number.MAX_SAFE_INTEGER): Promise<SeqReplay> {
         await this.visible()
-        // one read transaction: the high-water mark is that of the snapshot the points come from, and it is
-        // the compacted one: `datapoints` holds every point up to it and none after; a point still in the
-        // journal (journaled after the compaction visible() asked for) is not in the replay and is sent
-        // live (its seq is above the mark)
+        // one read transaction: the high-water mark is the feed's in the snapshot the points come from, and
+        // it is the compacted one (feeds.last_seq): `datapoints` holds every point of the feed up to it and
+        // none after; a point still in the journal (journaled after the compaction visible() asked for) is not
+        // in the replay and is sent live (its seq is above the mark: a feed's seqs rise in commit order)
         const { rows, highWaterSeq } = this.db.transaction(() => ({
             rows: stream === undefined ? this.stmt.replayFeed.all(feed, afterMs, throughSeq, limit) : this.stmt.replayStream.all(feed, stream, afterMs, throughSeq, limit),
-            highWaterSeq: this.stmt.compactedSeq.get()!,
+            highWaterSeq: this.stmt.feedLastSeq.get(feed)!,
         }))()
         return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq }
     }
 
     async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {
         await this.visible()
-        // as replay(): one snapshot, the compacted high-water mark its cursor (seqs are the writer's, in commit order)
+        // as replay(): one snapshot, the feed's compacted high-water mark its cursor (a feed's seqs are the writer's, in commit order)
         const { rows, highWaterSeq, trimmedSeq } = this.db.transaction(() => ({
             rows:
                 afterSeq === undefined ? [] : stream === undefined ? this.stmt.replayFeedAfterSeq.all(feed, afterSeq, limit) : this.stmt.replayStreamAfterSeq.all(feed, afterSeq, stream, limit),
-            highWaterSeq: this.stmt.compactedSeq.get()!,
+            highWaterSeq: this.stmt.feedLastSeq.get(feed)!,
             trimmedSeq: (stream === undefined ? this.stmt.feedTrimmed.get(feed) : this.stmt.streamTrimmed.get(feed, stream)) ?? 0,
         }))()
         return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq, trimmedSeq }

@@ -41,14 +41,14 @@ const { db, writer } = opened()
 
 /**
  * The thread's connection and its writer, which moves what a previous process left in the journal (crash
- * recovery). A failure here ends the thread: it is rethrown as a native Error with SQLite's code, since
+ * recovery), unless the thread is a lost one's recovery, which decides from the journal what was written. A failure here ends the thread: it is rethrown as a native Error with SQLite's code, since
  * better-sqlite3's SqliteError is none and crosses to the main thread as a plain object holding its code
  * alone (a start on a full disk printed "feedline: [object Object]").
  */
 function opened(): { db: ReturnType<typeof openConnection>; writer: PointWriter } {
     try {
         const db = openConnection(data.path, data.synchronous)
-        return { db, writer: new PointWriter(db) }
+        return { db, writer: new PointWriter(db, { compactOnOpen: !data.recovering }) }
     } catch (e) {
         const code = (e as { code?: unknown }).code
         throw Object.assign(new Error(e instanceof Error ? e.message : String(e)), typeof code === "string" ? { code } : {})

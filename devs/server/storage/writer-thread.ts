@@ -121,6 +121,8 @@ export interface WriterThreadData {
 export interface WriterThreadStart extends WriterThreadData {
     inbox: MessagePort
     doorbell: SharedArrayBuffer
+    /** started for a lost thread's recovery (its first message): the journal is left as it is until then (PointWriter's compactOnOpen) */
+    recovering: boolean
 }
 
 /** The doorbell's slot that counts the messages sent to the thread. */
@@ -255,12 +257,12 @@ export class WriterThread {
         return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }))
     }
 
-    private started(): Worker {
+    private started(recovering = false): Worker {
         if (this.worker) return this.worker
         this.isReady = false
         const { port1, port2 } = new MessageChannel()
         const doorbell = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT)
-        const worker = new Worker(entry(), { workerData: { ...this.data, inbox: port2, doorbell } satisfies WriterThreadStart, transferList: [port2] })
+        const worker = new Worker(entry(), { workerData: { ...this.data, inbox: port2, doorbell, recovering } satisfies WriterThreadStart, transferList: [port2] })
         worker.unref()
         this.inbox = port1
         this.doorbell = new Int32Array(doorbell)
@@ -356,7 +358,7 @@ export class WriterThread {
 
     /** Sends a lost thread's unanswered writes to a new one, before anything else (lost()). */
     private recover(writes: (WriteRequest & Waiting)[], afterSeq: number): void {
-        const worker = this.started()
+        const worker = this.started(true)
         const id = this.nextId++
         this.inflight.set(id, writes)
         this.recoveries.add(id)

@@ -338,8 +338,9 @@ test("journal: one commit across many feeds, with duplicates inside it and a mis
         })
         assert.deepEqual((outcomes[0] as number[]).filter((_, k) => k % 2 === 0), [2, 1, 3, 4], "indexes in stream then time order, the duplicate's last")
         assert.deepEqual((outcomes[41] as number[]).filter((_, k) => k % 2 === 0), [1], "only the changed point of the later request")
-        assert.deepEqual(seqs, seqs.map((_, i) => seqs[0] + i), "consecutive seqs in request order")
-        const rows = db.prepare("SELECT seq, feed, stream, at_ms AS at, value FROM ingest_journal ORDER BY seq").all() as { seq: number; feed: number; stream: string; at: number; value: string }[]
+        // [P§8] each feed counts its own seqs: 1-4 for each feed's first request, 5 for feed 0's later one
+        assert.deepEqual(seqs, [...ids.flatMap(() => [1, 2, 3, 4]), 5], "each feed's seqs consecutive, in request order")
+        const rows = db.prepare("SELECT feed_seq AS seq, feed, stream, at_ms AS at, value FROM ingest_journal ORDER BY rowid").all() as { seq: number; feed: number; stream: string; at: number; value: string }[]
         assert.equal(rows.length, 40 * 4 + 1)
         assert.deepEqual(rows.map((r) => r.seq), seqs)
         assert.deepEqual(rows.slice(0, 4).map((r) => [r.feed, r.stream, r.value]), [[ids[0], "a", "y"], [ids[0], "b", "0"], [ids[0], "c", "1"], [ids[0], "d", "2"]])

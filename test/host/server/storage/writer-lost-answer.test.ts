@@ -13,6 +13,7 @@ import { join } from "node:path"
 import { after, test } from "node:test"
 import Database from "better-sqlite3"
 import { asApiError } from "../../../../devs/server/errors.ts"
+import { PointWriter } from "../../../../devs/server/storage/point-writer.ts"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
 import type { FromWriter } from "../../../../devs/server/storage/writer-thread.ts"
 
@@ -48,8 +49,9 @@ function storeLosingAnswers(): { store: SqliteStore; path: string; loseNext: (an
 function rows(path: string, feed: number): [string, number, string, number][] {
     const db = new Database(path, { readonly: true })
     try {
-        const q = (table: string) => db.prepare(`SELECT stream, at_ms, value, seq FROM ${table} WHERE feed = ?`).raw().all(feed) as [string, number, string, number][]
-        return [...q("datapoints"), ...q("ingest_journal")].sort((a, b) => a[3] - b[3])
+        // the feed's seqs: datapoints.seq, the journal's feed_seq (its own seq is the store's write order)
+        const q = (table: string, seq: string) => db.prepare(`SELECT stream, at_ms, value, ${seq} FROM ${table} WHERE feed = ?`).raw().all(feed) as [string, number, string, number][]
+        return [...q("datapoints", "seq"), ...q("ingest_journal", "feed_seq")].sort((a, b) => a[3] - b[3])
     } finally {
         db.close()
     }
@@ -94,6 +96,47 @@ test("writer thread lost between a commit and its answer: the writes are answere
         assert.deepEqual((await store.writePoints(f, [{ stream: "b", atMs: T0 - 4, value: "3" }])).map((p) => p.value), ["3"])
     } finally {
         await store.close()
+    }
+})
+
+test("writer thread lost between a commit and its answer, with writes to two feeds: each answered with its own feed's seqs, as they were stored", { timeout: 60_000 }, async () => {
+    const { store, path, loseNext } = storeLosingAnswers()
+    try {
+        const f = (await store.createFeed({})).id
+        const g = (await store.createFeed({})).id
+        await store.writePoints(g, [{ stream: "a", atMs: T0 - 20, value: "0" }, { stream: "a", atMs: T0 - 19, value: "1" }])
+        loseNext(1)
+        const [onF, onG] = await Promise.all([store.writePoints(f, [{ stream: "a", atMs: T0 - 10, value: "x" }]), store.writePoints(g, [{ stream: "a", atMs: T0 - 10, value: "y" }])])
+        assert.deepEqual(onF.map((p) => p.seq), [1], "feed f's first point: its seq 1, whatever g wrote")
+        assert.deepEqual(onG.map((p) => p.seq), [3])
+        assert.deepEqual(rows(path, f).map((r) => r[3]), [1])
+        assert.deepEqual(rows(path, g).map((r) => r[3]), [1, 2, 3])
+    } finally {
+        await store.close()
+    }
+})
+
+test("a recovery whose mark the journal was moved past (another process opened the store meanwhile) cannot tell who wrote a stored point: every write commit-unknown, nothing stored twice", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-lost-answer-"))
+    dirs.push(dir)
+    const path = join(dir, "db")
+    const seeded = new SqliteStore({ path, synchronous: "NORMAL" })
+    const feed = (await seeded.createFeed({})).id
+    await seeded.close()
+    const db = new Database(path)
+    try {
+        const writer = new PointWriter(db)
+        const mark = writer.seqs().seq
+        const point = { stream: "s", atMs: T0, value: "1" }
+        assert.deepEqual(writer.commit([{ feed, points: [point] }], T0), [[0, 1]], "the lost commit")
+        // still in the journal: the recovery finds it there, written with seq 1
+        assert.deepEqual(writer.commit([{ feed, points: [point] }], T0, mark), [[0, 1]])
+        writer.compact()
+        const outcomes = writer.commit([{ feed, points: [point] }, { feed, points: [{ stream: "s", atMs: T0 + 1, value: "2" }] }], T0, mark)
+        assert.deepEqual(outcomes.map((o) => (o as { failure?: string }).failure), ["commit-unknown", "commit-unknown"])
+        assert.equal(db.prepare("SELECT COUNT(*) FROM datapoints").pluck().get(), 1, "nothing more stored")
+    } finally {
+        db.close()
     }
 })
 
