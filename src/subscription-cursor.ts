@@ -53,8 +53,9 @@ export class SubscriptionCursor {
      */
     private boundSeq: number | undefined
     /**
-     * (bySeq) set by acknowledged() when the server's head was below a push already handled: that push's `seq`
-     * (the caller says so to whoever operates it); undefined otherwise
+     * (bySeq) set by acknowledged() when the server's head was below a push already handled: that push's `seq`.
+     * The caller that says so to whoever operates it clears it (a field set only then: every field of a cursor
+     * costs the firmware's heap once per subscription)
      */
     rewoundFrom: number | undefined
 
@@ -96,7 +97,6 @@ export class SubscriptionCursor {
 
     /** [P§8] The subscribe was acknowledged (status 200) with this body. */
     acknowledged(body: any): AckOutcome {
-        this.rewoundFrom = undefined
         if (this.bySeq && body && isSeq(body["seq"])) {
             // the cursor until a push moves it; with `since`, the pushes of the replay by `at` come first
             const seq = body["seq"]

@@ -109,8 +109,10 @@ export class Subscriptions {
         const cursor = this.subs[i].cursor
         const o = cursor.acknowledged(body)
         // the server's seqs went back (another store, a restored backup, a reset database): say so once per answer
-        if (cursor.rewoundFrom !== undefined)
+        if (cursor.rewoundFrom !== undefined) {
             this.log(`link: subscription ${this.subs[i].resource}: the server's seq ${cursor.seq} is below ${cursor.rewoundFrom}, the last handled (its history was reset, restored or moved to another store); following its seqs from there`)
+            cursor.rewoundFrom = undefined
+        }
         if (o === "resubscribe") this.resubscribe(i)
         else if (o === "replaying") this.renewAt(i, replayDueMs)
     }

@@ -364,7 +364,7 @@ export interface CursorUnderTest {
     anchor(since: any): void
     subscribeParams(): any
     acknowledged(body: any): string
-    /** set by acknowledged() when the head was below a push handled: that push's seq */
+    /** set by acknowledged() when the head was below a push handled: that push's seq; the caller clears it */
     rewoundFrom?: number
     push(status: number, body: any): { deliver: boolean; caughtUp: boolean }
 }
@@ -389,6 +389,7 @@ export function runCursorVector(
         } else if (s.op === "ack") {
             got = c.acknowledged(s.body)
             if (c.rewoundFrom !== undefined) got += "+rewound " + c.rewoundFrom
+            c.rewoundFrom = undefined // told: the caller clears it
         }
         else {
             const o = c.push(s.status === undefined ? 200 : s.status, s.body)
