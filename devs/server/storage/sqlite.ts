@@ -289,7 +289,7 @@ export class SqliteStore implements StoreEngine {
         // [P§9] stamps given before this open (a burst runs them ahead of the clock) are never given again
         this.stamps = new ServerStamps(this.stmt.aheadOfClock.all({ now: this.now() }))
         const hooks = { onCommit: opts.onCommit, onError: opts.onError, onKeysGeneration: (g: number, keysRefused: boolean) => this.writerRead(g, keysRefused) }
-        if (threaded) this.writer = { thread: new WriterThread({ path: opts.path, synchronous: opts.synchronous ?? "FULL" }, hooks, this.now) }
+        if (threaded) this.writer = { thread: new WriterThread({ path: opts.path, synchronous: opts.synchronous ?? "FULL" }, hooks, this.now, (feed, stream, at) => this.stmt.pointSeq.get({ feed, stream, at }) ?? undefined) }
         else {
             const points = new PointWriter(this.db)
             this.writer = { inline: new GroupCommit(points, this.now, hooks), points }
@@ -317,6 +317,10 @@ export class SqliteStore implements StoreEngine {
             raiseGeneration: db.prepare<[], number>("UPDATE settings SET value = value + 1 WHERE name = 'generation' RETURNING value").pluck(),
             // [P§8] a replay's cursor: the feed's newest seq in the tables (the compaction's), 0 without
             feedLastSeq: db.prepare<[number], number>("SELECT COALESCE((SELECT last_seq FROM feeds WHERE id = ?), 0)").pluck(),
+            // a point's seq in its feed, in the journal (its newest row) or the tables: only for a resend after "commit-unknown"
+            pointSeq: db.prepare<[{ feed: number; stream: string; at: number }], number | null>(
+                "SELECT coalesce((SELECT feed_seq FROM ingest_journal WHERE feed = @feed AND stream = @stream AND at_ms = @at ORDER BY seq DESC LIMIT 1), (SELECT seq FROM datapoints WHERE feed = @feed AND stream = @stream AND at_ms = @at))",
+            ).pluck(),
             journalSeqs: db.prepare<[], JournalSeqs>(JOURNAL_SEQS_SQL),
             // the journal as the reads that lay it over the tables need it (journal-reads.ts): it is small
             // (at most a few thousand rows) and in seq order, so these scan it

@@ -7,6 +7,7 @@ import { MessageChannel, Worker, type MessagePort } from "node:worker_threads"
 import type { StampedPoint as PointInput } from "./stamps.ts"
 import { commitFailed, compactionFailed, refusalOf, refusedForKeys, storedPointsOf, storeErrorOf, writeOutcomeUnknown, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
 import type { StoredPoint, StoreError } from "./store.ts"
+import { UnknownOutcomes } from "./unknown-outcomes.ts"
 import { MainTrace, traceNow, WRITER_TRACE_PATH, type MainTiming, type ThreadTiming } from "./writer-trace.ts"
 
 /**
@@ -108,6 +109,13 @@ export type FromWriter =
  */
 export const MESSAGES_ON_THE_WAY = 2
 
+/**
+ * A lost thread's unanswered writes go to a new thread as a recovery (lost()); when that thread dies too,
+ * again, from the same mark, up to this many recoveries in a row. Past it they are refused "commit-unknown":
+ * the writes themselves may be what ends the threads.
+ */
+export const MAX_RECOVERIES = 3
+
 export interface WriterThreadData {
     path: string
     synchronous: "FULL" | "NORMAL"
@@ -155,8 +163,10 @@ export class WriterThread {
     private nextId = 1
     /** messages sent and not answered, each with its writes and their promises in order */
     private readonly inflight = new Map<number, (WriteRequest & Waiting)[]>()
-    /** the messages in flight that are recoveries (lost()) */
-    private readonly recoveries = new Set<number>()
+    /** the recovery in flight (lost()): its message, the seq mark it decides from, and how many recoveries in a row it is */
+    private recovery?: { id: number; afterSeq: number; tries: number }
+    /** the points of writes refused "commit-unknown", for their resends */
+    private readonly unknownOutcomes = new UnknownOutcomes()
     /**
      * the seq high-water as of the last message the thread answered (or as it opened): only the writer thread
      * journals, in message order, so every seq above it was given by a message not answered yet (lost())
@@ -183,6 +193,8 @@ export class WriterThread {
         private readonly data: WriterThreadData,
         private readonly hooks: GroupCommitHooks,
         private readonly now: () => number,
+        /** a stored point's seq as the store's own connection reads it: for a resend after "commit-unknown" (unknown-outcomes.ts) */
+        private readonly pointSeq?: (feed: number, stream: string, atMs: number) => number | undefined,
     ) {}
 
     /** `keysGeneration`: see WriteRequest. */
@@ -294,7 +306,7 @@ export class WriterThread {
         const waiting = this.inflight.get(m.id)
         if (!waiting) return
         this.inflight.delete(m.id)
-        this.recoveries.delete(m.id)
+        if (this.recovery?.id === m.id) this.recovery = undefined
         if (m.seq !== undefined) this.answeredSeq = m.seq
         this.unrefIfIdle()
         if (this.trace && m.trace) {
@@ -315,7 +327,8 @@ export class WriterThread {
                 w.reject(storeErrorOf(refusals[-1 - n]))
                 continue
             }
-            w.resolve(storedPointsOf(w.points, written, i, n))
+            const stored = storedPointsOf(w.points, written, i, n)
+            w.resolve(this.unknownOutcomes.size === 0 || !this.pointSeq ? stored : this.unknownOutcomes.resent(w.feed, w.points, stored, (stream, atMs) => this.pointSeq!(w.feed, stream, atMs)))
             i += n
         }
     }
@@ -325,9 +338,11 @@ export class WriterThread {
      * its answer), so it is not refused as "not written": it goes again first, with the same stamps, to a new
      * thread, as a recovery (PointWriter.commit's recoverAfterSeq) that decides from the store what the lost
      * commits wrote; each write is then answered as any write is, written or refused, stored once. Should the
-     * recovery itself be lost (the new thread dies too), or the high-water it needs unknown, its writes are
-     * refused "commit-unknown" (503 E_OUTCOME_UNKNOWN: send it again; the same `at`s are stored once [P§9]).
-     * The next write starts a new thread.
+     * recovery itself be lost (the new thread dies too), what is unanswered goes again from the same mark (every
+     * journal row above it is still a lost commit's: nothing was answered since), so a server stamp is kept and a point
+     * stored once; past MAX_RECOVERIES in a row, or with the high-water unknown, the writes are refused
+     * "commit-unknown" (503 E_OUTCOME_UNKNOWN: send it again; the same `at`s are stored once [P§9], and a
+     * resend found stored is pushed then: unknown-outcomes.ts). The next write starts a new thread.
      */
     private lost(worker: Worker, err: Error): void {
         if (this.worker !== worker) return
@@ -338,15 +353,21 @@ export class WriterThread {
         if (this.closing) return
         this.hooks.onError?.(err)
         const unanswered = [...this.inflight.values()].flat()
-        const decidable = this.answeredSeq !== undefined && this.recoveries.size === 0
-        const after = this.answeredSeq
+        // a recovery unanswered: no answer came since its mark, so the lost commits are all above it still
+        const lostRecovery = this.recovery
+        const after = lostRecovery ? lostRecovery.afterSeq : this.answeredSeq
+        const tries = (lostRecovery?.tries ?? 0) + 1
         this.inflight.clear()
-        this.recoveries.clear()
+        this.recovery = undefined
         this.answeredSeq = undefined // the new thread says it when it opens
-        if (!decidable) {
+        if (after === undefined || tries > MAX_RECOVERIES) {
             const unknown = writeOutcomeUnknown()
-            for (const w of unanswered) w.reject(unknown)
-        } else if (unanswered.length) this.recover(unanswered, after!)
+            for (const w of unanswered) {
+                // they may be stored: a resend that finds them so is answered written, and pushed then
+                this.unknownOutcomes.remember(w.feed, w.points)
+                w.reject(unknown)
+            }
+        } else if (unanswered.length) this.recover(unanswered, after, tries)
         // a new thread moves what the lost one journaled when it starts; the reads waiting learn when from it
         if (this.compaction) this.askToCompact()
         // what waited for the lost thread's answer goes to a new one
@@ -357,11 +378,11 @@ export class WriterThread {
     }
 
     /** Sends a lost thread's unanswered writes to a new one, before anything else (lost()). */
-    private recover(writes: (WriteRequest & Waiting)[], afterSeq: number): void {
+    private recover(writes: (WriteRequest & Waiting)[], afterSeq: number, tries: number): void {
         const worker = this.started(true)
         const id = this.nextId++
         this.inflight.set(id, writes)
-        this.recoveries.add(id)
+        this.recovery = { id, afterSeq, tries }
         worker.ref()
         this.toThread({ kind: "write", id, nowMs: this.now(), writes: packWrites(writes), recoverAfterSeq: afterSeq })
     }

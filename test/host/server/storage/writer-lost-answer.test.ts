@@ -4,8 +4,9 @@
 // stamp and was stored twice, and a resend with the same `at` was "no change", acknowledged but never pushed.
 // Now the lost writes go again, with their stamps, to a new thread that decides from the store what the lost
 // commit wrote: answered stored, with the seqs they were stored with (their pushes), stored once. When that
-// recovery is lost too, the writes are refused 503 E_OUTCOME_UNKNOWN, and a resend with the same `at` is
-// stored once and acknowledged.
+// recovery is lost too, they go again from the same mark (a server stamp kept: a resend without `at` would be
+// a second point); lost past MAX_RECOVERIES, the writes are refused 503 E_OUTCOME_UNKNOWN, and a resend with the
+// same `at` is stored once, acknowledged, and pushed then (it was stored, and nobody was pushed it).
 import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -15,7 +16,8 @@ import Database from "better-sqlite3"
 import { asApiError } from "../../../../devs/server/errors.ts"
 import { PointWriter } from "../../../../devs/server/storage/point-writer.ts"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
-import type { FromWriter } from "../../../../devs/server/storage/writer-thread.ts"
+import { MAX_RECOVERIES, WriterThread, type FromWriter } from "../../../../devs/server/storage/writer-thread.ts"
+import { http, startTestServer, TlsClient } from "../../harness/server-harness.ts"
 
 const T0 = Date.UTC(2026, 11, 7, 5)
 const dirs: string[] = []
@@ -140,12 +142,37 @@ test("a recovery whose mark the journal was moved past (another process opened t
     }
 })
 
-test("writer thread lost, and its recovery lost too: 503 E_OUTCOME_UNKNOWN (send it again), and the resend with the same `at` is stored once and acknowledged", { timeout: 60_000 }, async () => {
+test("writer thread lost, and its recovery lost too: decided from the store all the same, a server stamp kept; each point stored once", { timeout: 60_000 }, async () => {
+    const { store, path, loseNext } = storeLosingAnswers()
+    try {
+        const f = (await store.createFeed({})).id
+        loseNext(2)
+        const [stamped, given] = await Promise.all([store.writePoints(f, [{ stream: "s", value: "1" }]), store.writePoints(f, [{ stream: "b", atMs: T0 - 5, value: "2" }])])
+        const stored = rows(path, f)
+        assert.deepEqual(
+            stored.map(([s, , v]) => [s, v]),
+            [
+                ["s", "1"],
+                ["b", "2"],
+            ],
+            "each point stored once",
+        )
+        assert.deepEqual(
+            [...stamped, ...given].map((p) => [p.stream, p.atMs, p.seq]),
+            stored.map(([s, at, , seq]) => [s, at, seq]),
+            "answered with the stamps and seqs they were stored with",
+        )
+    } finally {
+        await store.close()
+    }
+})
+
+test(`writer thread lost, and ${MAX_RECOVERIES} recoveries in a row too: 503 E_OUTCOME_UNKNOWN (send it again), and the resend with the same \`at\` is stored once, acknowledged, and answered written (pushed) once`, { timeout: 60_000 }, async () => {
     const { store, path, loseNext } = storeLosingAnswers()
     try {
         const f = (await store.createFeed({})).id
         await store.writePoints(f, [{ stream: "a", atMs: T0 - 10, value: "0" }])
-        loseNext(2)
+        loseNext(MAX_RECOVERIES + 1)
         const refused = await store.writePoints(f, [{ stream: "b", atMs: T0 - 5, value: "2" }]).then(
             () => undefined,
             (e: unknown) => e,
@@ -154,8 +181,15 @@ test("writer thread lost, and its recovery lost too: 503 E_OUTCOME_UNKNOWN (send
         const api = asApiError(refused)
         assert.deepEqual([api.status, api.code], [503, "E_OUTCOME_UNKNOWN"], api.message)
         assert.match(api.message, /may or may not have been stored; send it again/)
-        // it was stored (both commits happened): the resend is acknowledged and stores nothing more
-        await store.writePoints(f, [{ stream: "b", atMs: T0 - 5, value: "2" }])
+        // it was stored (every commit happened): the resend stores nothing more, and is answered written with the
+        // seq it was stored with (its subscribers were never pushed it); a further resend is no change
+        const resent = await store.writePoints(f, [{ stream: "b", atMs: T0 - 5, value: "2" }])
+        const seqOfB = rows(path, f).find(([s]) => s === "b")![3]
+        assert.deepEqual(
+            resent.map((p) => [p.stream, p.atMs, p.value, p.seq]),
+            [["b", T0 - 5, "2", seqOfB]],
+        )
+        assert.deepEqual(await store.writePoints(f, [{ stream: "b", atMs: T0 - 5, value: "2" }]), [])
         assert.deepEqual(
             rows(path, f).map(([s, at, v]) => [s, at, v]),
             [
@@ -186,4 +220,67 @@ test("writer thread lost while the store closes, holding a write it committed: 5
         [["b", T0 - 5, "2"]],
         "it was stored",
     )
+})
+
+// A server's writer thread losing its answers (the servers below run in this process: every writer thread of it
+// loses its next `serverLoses` answers, as storeLosingAnswers does for one store).
+let serverLoses = 0
+{
+    const proto = WriterThread.prototype as unknown as ThreadInside
+    const received = proto.received
+    proto.received = function (this: ThreadInside, m: FromWriter) {
+        if (m.kind === "written" && serverLoses > 0) {
+            serverLoses--
+            void this.worker.terminate()
+            return
+        }
+        received.call(this, m)
+    }
+}
+
+/** A server on SQLite (its writer thread), and a subscriber to datastream `d` of its device's feed. */
+async function serverWithSubscriber(t: { after(fn: () => unknown): void }) {
+    const s = await startTestServer()
+    t.after(() => s.stop())
+    const key = s.credentials.deviceKey
+    const feed = s.credentials.feedId
+    const sub = await TlsClient.open(s, key)
+    t.after(() => sub.close())
+    assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/d`, token: "s" })).status, 200)
+    const put = (datapoint: { at?: string; value: string }) =>
+        http(s, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [datapoint.at ? { id: "d", datapoints: [datapoint] } : { id: "d", current_value: datapoint.value }] } })
+    const pushed = () => sub.q.lines.filter((l) => l.response?.token === "s" && l.response.body?.current_value !== undefined).map((l) => l.response!.body.current_value as string)
+    return { s, sub, put, pushed, rows: () => rows(join(s.dataDir, "feedline.db"), feed) }
+}
+
+test("server: its writer thread lost, and its recovery too: a point without `at` is answered 200, stored once with the stamp it was answered with, and pushed once", { timeout: 60_000 }, async (t) => {
+    const { sub, put, pushed, rows: stored } = await serverWithSubscriber(t)
+    serverLoses = 2
+    const r = await put({ value: "stamped" })
+    assert.equal(r.status, 200, JSON.stringify(r.body))
+    assert.equal((await sub.push("s")).body.current_value, "stamped")
+    assert.deepEqual(
+        stored().map(([s, , v]) => [s, v]),
+        [["d", "stamped"]],
+        "stored once",
+    )
+    assert.equal((await put({ value: "next" })).status, 200)
+    assert.equal((await sub.push("s")).body.current_value, "next")
+    assert.deepEqual(pushed(), ["stamped", "next"])
+})
+
+test("server: its writer thread lost past every recovery: 503 E_OUTCOME_UNKNOWN, and the device's resend, found stored, is pushed to the subscribers, once", { timeout: 60_000 }, async (t) => {
+    const { sub, put, pushed, rows: stored } = await serverWithSubscriber(t)
+    const point = { at: new Date(T0).toISOString(), value: "lost answer" }
+    serverLoses = MAX_RECOVERIES + 1
+    const refused = await put(point)
+    assert.deepEqual([refused.status, refused.body?.code], [503, "E_OUTCOME_UNKNOWN"], JSON.stringify(refused.body))
+    assert.equal(serverLoses, 0)
+    assert.equal((await put(point)).status, 200, "the resend")
+    assert.equal((await sub.push("s")).body.current_value, "lost answer")
+    assert.equal((await put(point)).status, 200, "sent once more")
+    assert.equal((await put({ at: new Date(T0 + 1).toISOString(), value: "next" })).status, 200)
+    assert.equal((await sub.push("s")).body.current_value, "next")
+    assert.deepEqual(pushed(), ["lost answer", "next"], "each once")
+    assert.equal(stored().length, 2)
 })
