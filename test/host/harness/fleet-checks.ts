@@ -83,14 +83,19 @@ export class FleetChecks {
     /** Writes the next command (values "c1", "c2", …: a value is at most 32 characters) to the feeds of `fleet`; its value. */
     async writeCommand(fleet: Fleet): Promise<string> {
         const value = `c${++this.commandsWritten}`
-        const op = await this.operator()
+        let op: FeedlineConnection | undefined
         try {
+            op = await this.operator()
             const feeds = new Set(fleet.devices.map((d) => d.feedId!))
-            const answers = await Promise.all([...feeds].map((feed) => this.ask(op, "put", `/feeds/${feed}/datastreams/${this.streams.command}`, { body: { current_value: value } })))
+            const answers = await Promise.all([...feeds].map((feed) => this.ask(op!, "put", `/feeds/${feed}/datastreams/${this.streams.command}`, { body: { current_value: value } })))
             for (const r of answers) assert.equal(r.status, 200, JSON.stringify(r.body))
             return value
+        } catch (e) {
+            // the operator's connection failed (not an answer): what the server logged meanwhile says why, or that it said nothing
+            if (e instanceof assert.AssertionError) throw e
+            throw new Error(`the operator could not write command ${value} (${(e as { code?: string }).code ?? "no code"}: ${(e as Error).message}); the server's log: ${this.server().stderr().slice(-2000) || "(nothing)"}`, { cause: e })
         } finally {
-            op.close()
+            op?.close()
         }
     }
 
