@@ -43,6 +43,12 @@ class Names {
 const SESSION_ANNOUNCE_MS = 1000
 /** ... and they expire this long after the last write: a dead process's connections leave the lists within 5 s. */
 const SESSION_TTL_MS = 5000
+/**
+ * A GET /sessions reads the other processes' entries from Redis at most this often (lists within it share one
+ * read): each list read every process's hash whole and parsed every entry, so a key's 200 requests a second
+ * were 200 full reads of the deployment's connections, for entries that change once per SESSION_ANNOUNCE_MS.
+ */
+export const OTHERS_SESSIONS_FRESH_MS = 500
 /** Connecting to Redis at start may take this long; then the server does not start (the error says where it tried). */
 const CONNECT_TIMEOUT_MS = 10_000
 /** Shutting down waits this long for Redis to take what was published, then drops the link (Redis may be the thing that is down). */
@@ -333,13 +339,19 @@ export class RedisBus implements Bus {
         const timer = setInterval(() => void announce().catch((err) => this.log.warn({ err: err.message }, "announcing this process's sessions to Redis failed")), SESSION_ANNOUNCE_MS)
         timer.unref()
         void announce().catch(() => {})
+        /** the last read of the others' entries, shared by the lists within OTHERS_SESSIONS_FRESH_MS of it */
+        let othersRead: { atMs: number; entries: Promise<SessionEntry[]> } | undefined
         return {
             list: async (viewer) => {
                 const mine = local(viewer)
+                const nowMs = performance.now()
+                if (othersRead === undefined || nowMs - othersRead.atMs >= OTHERS_SESSIONS_FRESH_MS) othersRead = { atMs: nowMs, entries: this.othersSessions() }
+                const read = othersRead
                 let others: SessionEntry[] = []
                 try {
-                    others = await this.othersSessions()
+                    others = await read.entries
                 } catch (err) {
+                    if (othersRead === read) othersRead = undefined // the next list asks again
                     this.log.warn({ err: (err as Error).message }, "reading other processes' sessions from Redis failed; listing this process's only")
                 }
                 return [...mine, ...others]
