@@ -6,7 +6,7 @@
 import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { test, type TestContext } from "node:test"
-import { KEY_REFRESH_MS, startBackgroundWork } from "../../../devs/server/background.ts"
+import { KEY_REFRESH_MS, retentionNowMs, startBackgroundWork } from "../../../devs/server/background.ts"
 import { DEVICE_SEEN_FLUSH_MS } from "../../../devs/server/limits.ts"
 import type { KeyRing } from "../../../devs/server/auth/keys.ts"
 import type { Fleet } from "../../../devs/server/fleet/fleet.ts"
@@ -109,4 +109,14 @@ test("the retention cuts by the time gone by since the start: a step of the wall
     await hourLater(-365 * DAY_MS - 2 * DAY_MS) // back, and two days behind
     assert.equal(cutoffs[2], started + 2 * HOUR_MS - 32 * DAY_MS, "the earlier of the two")
     assert.equal(warnings.length, 1)
+})
+
+test("the retention's time is the wall clock unless the wall clock was stepped ahead of the time gone by since the start", () => {
+    const startedMs = 1_700_000_000_000
+    // no step: the start's reads a fraction apart and whole milliseconds leave the sum just behind; the wall clock stands
+    assert.equal(retentionNowMs(startedMs + 5000, startedMs, 4999.3), startedMs + 5000)
+    // a step of a day forward is no time gone by: the start plus the time gone by
+    assert.equal(retentionNowMs(startedMs + 5000 + 86_400_000, startedMs, 5000), startedMs + 5000)
+    // a step back: the wall clock, as it deletes less
+    assert.equal(retentionNowMs(startedMs - 60_000, startedMs, 5000), startedMs - 60_000)
 })
