@@ -1,13 +1,18 @@
 // Reads a FEEDLINE_WRITER_TRACE file (devs/server/storage/writer-trace.ts) and says where the writes'
 // time in the server went between the first write of a message being queued and its answer reaching
-// the main thread: held on the main thread (two messages already on their way), queued at the writer
+// the main thread: held on the main thread (to its turn's end; in traces before 2026-12-07 afternoon also for an answer, two messages on their way), queued at the writer
 // thread (of it: behind compactions, checkpoints and loop turns, the rest behind other commits and the
 // thread's wake-up), the message's own commit, and the answer's way back. Per request (a line counts for
 // the requests of its message), so that its percentiles are those of the acknowledgements' server part.
 //   node --import tsx devs/bench/writer-trace-summary.ts <trace file> [from ms] [to ms]
 import { readFileSync } from "node:fs"
-import { MESSAGES_ON_THE_WAY } from "../server/storage/writer-thread.ts"
 import { runEntry } from "./entry.ts"
+
+/**
+ * Messages on their way at which the main thread held its writes for an answer, in traces of the code before
+ * 2026-12-07 afternoon (MESSAGES_ON_THE_WAY); it holds none since (writer-thread.ts sendSoon)
+ */
+const HELD_AT_MESSAGES = 2
 
 export interface TraceLine {
     sentAt: number
@@ -22,7 +27,7 @@ export interface TraceLine {
     answerMs: number
     /** SQLite checkpointed (k) or restarted the WAL (r) inside this message's commit */
     inCommit: string
-    /** messages on their way to the thread when its first write was queued (-1: not traced) */
+    /** messages on their way to the thread when its first write was queued (-1: not traced; traces of the code before 2026-12-07 afternoon only) */
     inflightAtQueue: number
 }
 
@@ -117,7 +122,7 @@ export function summarizeTrace(lines: TraceLine[]): TraceSummary {
         behindShareByKind: { compaction: share((l) => l.behindCompactionMs), checkpoint: share((l) => l.behindCheckpointMs), turn: share((l) => l.behindTurnMs) },
         tail: {
             held: mean((l) => l.heldMs),
-            heldForAnswer: mean((l) => (l.inflightAtQueue >= MESSAGES_ON_THE_WAY ? l.heldMs : 0)),
+            heldForAnswer: mean((l) => (l.inflightAtQueue >= HELD_AT_MESSAGES ? l.heldMs : 0)),
             queuedOtherCommits: mean((l) => l.queuedMs - housekeepingMs(l)),
             compaction: mean((l) => l.behindCompactionMs),
             checkpoint: mean((l) => l.behindCheckpointMs),

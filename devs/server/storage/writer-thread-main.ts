@@ -1,5 +1,5 @@
-// The SQLite writer thread (writer-thread.ts): owns a write connection and commits each message's
-// datapoint writes in one transaction (point-writer.ts), answering the message after its commit. The
+// The SQLite writer thread (writer-thread.ts): owns a write connection and commits the datapoint writes of
+// every write message waiting in its inbox in one transaction (point-writer.ts), answering them after it. The
 // commit appends to the ingest journal; the thread moves the journal into the tables (compacts) when it
 // holds COMPACT_JOURNAL_ROWS points and no message waits, when no write came for IDLE_COMPACT_MS, when a
 // read asks for it, and before it closes. While writes come a few points a commit, its own compactions
@@ -71,7 +71,25 @@ function housekeeping<T>(kind: TracedHousekeeping, work: () => T): T {
 // the seq high-water as opened (a crash's journal moved): what a recovery's lost commits came after, if none is answered
 post({ kind: "ready", seq: writer.seqs().seq })
 
-/** Handles one message; false once the thread is to end. */
+type WriteMessage = Extract<ToWriter, { kind: "write" }>
+
+/**
+ * A message taken from the inbox behind the write messages gathered for one commit (gathered()), which does not
+ * go in it: handled next, in its order.
+ */
+let next: ToWriter | undefined
+
+/** The next message: the one set aside, else the inbox's first. */
+function take(): ToWriter | undefined {
+    const m = next
+    if (m !== undefined) {
+        next = undefined
+        return m
+    }
+    return receiveMessageOnPort(inbox)?.message as ToWriter | undefined
+}
+
+/** Handles one message (with the write messages waiting behind a write); false once the thread is to end. */
 function handle(m: ToWriter): boolean {
     if (m.kind === "close") {
         compactQuietly(writer, report) // tidy: else the next open moves it
@@ -93,35 +111,68 @@ function handle(m: ToWriter): boolean {
         post({ kind: "compacted", id: m.id, failed })
         return true
     }
+    commitWrites(gathered(m))
+    return true
+}
+
+/**
+ * `first` and the write messages waiting behind it in the inbox, up to the first other message (set aside):
+ * the writes made while the thread committed, in one commit. A recovery (recoverAfterSeq) goes alone, as sent.
+ */
+function gathered(first: WriteMessage): WriteMessage[] {
+    const group = [first]
+    if (first.recoverAfterSeq !== undefined) return group
+    for (;;) {
+        const got = receiveMessageOnPort(inbox)
+        if (got === undefined) return group
+        const m = got.message as ToWriter
+        if (m.kind !== "write" || m.recoverAfterSeq !== undefined) {
+            next = m
+            return group
+        }
+        group.push(m)
+    }
+}
+
+/** Commits the messages' writes in one transaction and answers them together. */
+function commitWrites(group: WriteMessage[]): void {
     let commitMs: number | undefined
     const startAt = trace ? traceNow() : 0
     const walBefore = trace?.walIndex()
-    const writes = unpackWrites(m.writes)
+    const writes = group.length === 1 ? unpackWrites(group[0].writes) : group.flatMap((m) => unpackWrites(m.writes))
     let points = 0
     for (const w of writes) points += w.points.length
     recentPointsPerCommit = averagePointsPerCommit(recentPointsPerCommit, points)
     const outcomes = commitBatch(
         writer,
         writes,
-        m.nowMs,
+        // the newest of the messages' times (the feeds' updated time; stamps are the main thread's)
+        group[group.length - 1].nowMs,
         {
             onCommit: (ms) => (commitMs = ms),
             onError: report.onError,
         },
-        m.recoverAfterSeq,
+        group[0].recoverAfterSeq,
     )
     // the high-water after it (-1 after a rollback: unknown here, and unchanged)
     const seq = writer.seqs().seq
-    const answer: FromWriter = { kind: "written", id: m.id, outcomes: packOutcomes(outcomes), commitMs, keysGeneration: writer.keysGeneration(), seq: seq < 0 ? undefined : seq }
-    if (trace && m.trace) {
+    const answer: FromWriter = {
+        kind: "written",
+        ids: group.map((m) => m.id),
+        outcomes: packOutcomes(outcomes),
+        commitMs,
+        keysGeneration: writer.keysGeneration(),
+        seq: seq < 0 ? undefined : seq,
+    }
+    if (trace) {
         const commitEndAt = traceNow()
         const inCommit = trace.walChange(walBefore)
         // SQLite's automatic checkpoint runs inside the commit: whoever waited for this commit waited for it too
         if (inCommit) trace.housekeeping("checkpoint", startAt)
-        answer.trace = { startAt, commitEndAt, postedAt: traceNow(), behind: trace.behind(m.trace.firstQueuedAt, startAt), inCommit }
+        const postedAt = traceNow()
+        answer.traces = group.map((m) => ({ startAt, commitEndAt, postedAt, behind: trace.behind(m.trace?.firstQueuedAt ?? startAt, startAt), inCommit }))
     }
     post(answer)
-    return true
 }
 
 /**
@@ -150,9 +201,9 @@ function serve(): void {
     if (turnFrom) trace!.housekeeping("turn", turnFrom)
     const turnAt = performance.now() + LOOP_TURN_EVERY_MS
     for (;;) {
-        const got = receiveMessageOnPort(inbox)
+        const got = take()
         if (got !== undefined) {
-            if (!handle(got.message as ToWriter)) return // closed: the thread ends
+            if (!handle(got)) return // closed: the thread ends
             idleCompactDue = true
             if (performance.now() >= turnAt) break
             continue

@@ -1,8 +1,9 @@
 // The server's datapoint commits run on a worker thread that owns its own SQLite write connection, so
 // that a commit and its fsync (synchronous=FULL: a millisecond or more) never stall the event loop that
-// serves every connection. The thread commits each message in one transaction (group commit) and answers
-// after that transaction is durable; acknowledgements wait for that answer [P§9]. At most two messages
-// are on their way (MESSAGES_ON_THE_WAY): the writes made meanwhile go together when one is answered.
+// serves every connection. The writes of one event-loop turn go to the thread as one message; the thread
+// commits every write message waiting in its inbox in one transaction (group commit), so the writes made
+// while a commit runs all go in the next one, and answers after that transaction is durable;
+// acknowledgements wait for that answer [P§9].
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads"
 import type { StampedPoint as PointInput } from "./stamps.ts"
 import { commitFailed, compactionFailed, refusalOf, refusedForKeys, storedPointsOf, storeErrorOf, writeOutcomeUnknown, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
@@ -90,24 +91,19 @@ export function packOutcomes(outcomes: (WrittenPairs | StoreError)[]): PackedOut
 }
 
 /**
- * Thread → main. `commitMs`: how long the message's transaction took (absent when it failed).
+ * Thread → main. `written`: the answer to the write messages `ids` (in the order sent), committed in one
+ * transaction; `outcomes`: their requests', in that order. One answer for them all: its `seq` is the
+ * high-water after all of them, so no message of the commit is answered before the others (writer-thread.ts lost()).
+ * `commitMs`: how long the transaction took (absent when it failed). `traces`: per message, as `ids`.
  * `keysGeneration`: the keys' generation as the thread's latest commit read it (PointWriter.keysGeneration).
  * `seq` (written, ready): the journal's seq high-water after the commit (absent after one rolled back), as opened.
  */
 export type FromWriter =
-    | { kind: "written"; id: number; outcomes: PackedOutcomes; commitMs?: number; keysGeneration: number; seq?: number; trace?: ThreadTiming }
+    | { kind: "written"; ids: number[]; outcomes: PackedOutcomes; commitMs?: number; keysGeneration: number; seq?: number; traces?: ThreadTiming[] }
     | { kind: "compacted"; id: number; failed?: string }
     | { kind: "ready"; seq: number }
     | { kind: "error"; message: string; stack?: string }
     | { kind: "closed" }
-
-/**
- * Messages sent and not yet answered, at most. A message costs both threads a wake-up, which cost more
- * than the copying: one per event-loop turn (a few writes each) was 8 % of the main thread's time. Two
- * keep the thread busy (the next message is there when a commit ends: it never waits for the main thread
- * to be scheduled) while the writes made during a commit still go over in one message.
- */
-export const MESSAGES_ON_THE_WAY = 2
 
 /**
  * A lost thread's unanswered writes go to a new thread as a recovery (lost()); when that thread dies too,
@@ -172,16 +168,23 @@ export class WriterThread {
      * journals, in message order, so every seq above it was given by a message not answered yet (lost())
      */
     private answeredSeq: number | undefined
-    /** the writes not sent yet: they go together when a message on its way is answered */
+    /** the writes not sent yet: they go in one message at the end of the event-loop turn (sendSoon) */
     private queued: (WriteRequest & Waiting)[] = []
     /** FEEDLINE_WRITER_TRACE (writer-trace.ts): when the oldest queued write was queued, and each message's stamps */
-    private readonly trace = WRITER_TRACE_PATH ? { file: new MainTrace(`${WRITER_TRACE_PATH}`), firstQueuedAt: 0, inflightAtQueue: 0, sent: new Map<number, MainTiming>() } : undefined
+    private readonly trace = WRITER_TRACE_PATH ? { file: new MainTrace(`${WRITER_TRACE_PATH}`), firstQueuedAt: 0, sent: new Map<number, MainTiming>() } : undefined
     private scheduled = false
     /** the writes' message's array, filled again for each message (packWrites) */
     private readonly packed: PackedWrites = []
+    /**
+     * The turn's writes go in one message at its end, whatever is on its way: a message that comes while the
+     * thread commits waits in its inbox (no wake-up), and goes in the next commit with every other waiting
+     * there. (Holding writes on this side until an answer came, with two messages on their way, put the writes
+     * made during a slow commit two commits behind it instead of one: performance-history.md, "Ack p99 over
+     * the day".)
+     */
     private readonly sendSoon = () => {
         this.scheduled = false
-        if (this.inflight.size < MESSAGES_ON_THE_WAY) this.send()
+        this.send()
     }
     /** the compaction asked for and not answered: every read waiting meanwhile waits for it */
     private compaction?: { id: number; done: Promise<void>; resolve: () => void; reject: (e: Error) => void }
@@ -200,12 +203,9 @@ export class WriterThread {
     /** `keysGeneration`: see WriteRequest. */
     write(feed: number, points: PointInput[], keysGeneration?: number): Promise<StoredPoint[]> {
         return new Promise((resolve, reject) => {
-            if (this.trace && this.queued.length === 0) {
-                this.trace.firstQueuedAt = traceNow()
-                this.trace.inflightAtQueue = this.inflight.size
-            }
+            if (this.trace && this.queued.length === 0) this.trace.firstQueuedAt = traceNow()
             this.queued.push({ feed, points, keysGeneration, resolve, reject })
-            if (!this.scheduled && this.inflight.size < MESSAGES_ON_THE_WAY) {
+            if (!this.scheduled) {
                 this.scheduled = true
                 setImmediate(this.sendSoon)
             }
@@ -221,7 +221,7 @@ export class WriterThread {
         this.inflight.set(id, batch)
         if (this.inflight.size === 1) worker.ref() // an unanswered write keeps the process alive
         const m: ToWriter = { kind: "write", id, nowMs: this.now(), writes: packWrites(batch, this.packed) }
-        if (this.trace) this.trace.sent.set(id, (m.trace = { firstQueuedAt: this.trace.firstQueuedAt, inflightAtQueue: this.trace.inflightAtQueue, sentAt: traceNow() }))
+        if (this.trace) this.trace.sent.set(id, (m.trace = { firstQueuedAt: this.trace.firstQueuedAt, sentAt: traceNow() }))
         this.toThread(m)
     }
 
@@ -303,22 +303,25 @@ export class WriterThread {
             return
         }
         if (m.kind !== "written") return
-        const waiting = this.inflight.get(m.id)
-        if (!waiting) return
-        this.inflight.delete(m.id)
-        if (this.recovery?.id === m.id) this.recovery = undefined
+        const waiting: (WriteRequest & Waiting)[] = []
+        m.ids.forEach((id, k) => {
+            const ws = this.inflight.get(id)
+            if (!ws) return
+            this.inflight.delete(id)
+            if (this.recovery?.id === id) this.recovery = undefined
+            const sent = this.trace?.sent.get(id)
+            if (sent && m.traces) {
+                this.trace!.sent.delete(id)
+                this.trace!.file.answered(sent, m.traces[k], ws.length)
+            }
+            for (const w of ws) waiting.push(w)
+        })
+        if (waiting.length === 0) return
         if (m.seq !== undefined) this.answeredSeq = m.seq
         this.unrefIfIdle()
-        if (this.trace && m.trace) {
-            const sent = this.trace.sent.get(m.id)
-            this.trace.sent.delete(m.id)
-            if (sent) this.trace.file.answered(sent, m.trace, waiting.length)
-        }
         if (m.commitMs !== undefined) this.hooks.onCommit?.(m.commitMs, waiting.length)
         const { written, refusals } = m.outcomes
         this.hooks.onKeysGeneration?.(m.keysGeneration, refusedForKeys(refusals))
-        // what gathered while the thread committed goes now: the answers below take turns of their own
-        if (this.queued.length && !this.closing && this.inflight.size < MESSAGES_ON_THE_WAY) this.send()
         // read straight from the packed outcomes (packOutcomes): each write resolves with its points as stored
         let i = 0
         for (const w of waiting) {

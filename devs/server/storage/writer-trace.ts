@@ -30,8 +30,6 @@ export interface ThreadTiming {
 /** The main side's stamps of one message. */
 export interface MainTiming {
     firstQueuedAt: number
-    /** messages on their way when it was queued: at the most (MESSAGES_ON_THE_WAY), it was held for an answer; else for the main thread's next turn */
-    inflightAtQueue: number
     sentAt: number
 }
 
@@ -173,7 +171,6 @@ export class MainTrace {
                 (t.postedAt - t.commitEndAt).toFixed(3),
                 (receivedAt - t.postedAt).toFixed(3),
                 t.inCommit || "-",
-                main.inflightAtQueue,
             ].join(" "),
         )
         if (receivedAt - this.flushedAt >= FLUSH_EVERY_MS) this.flush()

@@ -6,6 +6,7 @@ import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { isDeepStrictEqual } from "node:util"
 import { after, test } from "node:test"
 import Database from "better-sqlite3"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
@@ -91,7 +92,7 @@ test("sqlite, writer thread: closing while a write is in flight answers the writ
     await again.close()
 })
 
-test("sqlite, writer thread: with two messages on their way, the writes made meanwhile go over together when one is answered, each answered with its own outcome", async () => {
+test("sqlite, writer thread: the writes made while a commit waits go in the next commit together (one message a turn, gathered by the thread), each answered with its own outcome", async () => {
     const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
     dirs.push(dir)
     const commits: number[] = []
@@ -114,8 +115,10 @@ test("sqlite, writer thread: with two messages on their way, the writes made mea
         other.close()
         assert.deepEqual((await first).map((p) => p.value), ["0"])
         const outcomes = await Promise.all(later)
-        // the first write; the next one, sent at once (the thread has it when the first commit ends); then the other five in one message
-        assert.deepEqual(commits, [1, 1, 5])
+        // the first write; then the six made while it waited, in one commit (they were two commits, 1 and 5, when the
+        // main thread held its writes while two messages were on their way: the five waited for the first's answer).
+        // All seven in one when the thread took the first message only after the others came (a busy machine)
+        assert.ok(isDeepStrictEqual(commits, [1, 6]) || isDeepStrictEqual(commits, [7]), `commits ${JSON.stringify(commits)}`)
         outcomes.forEach((o, k) => {
             if (k === 2) assert.equal((o as { failure?: string }).failure, "no-such-feed")
             else assert.deepEqual((o as { value: string; stream: string }[]).map((p) => p.stream + "=" + p.value), [`s=${k + 1}`, "t=x"])
