@@ -309,7 +309,10 @@ export function historyParams(windowSec) {
 async function loadStreamHistory(feed, s) {
     const b = await get(`/feeds/${feed.id}/datastreams/${s.id}/datapoints`, historyParams(rangeSec))
     s.plot.setHistory(b.datapoints || [], rangeSec)
-    s.recent = (b.datapoints || []).slice(-RECENT_VALUES).reverse()
+    // the read may predate a push that came while it was on its way: keep what the pushes added (the list was
+    // replaced, and a text stream's newest change vanished from it when the history answered last)
+    const byAt = new Map([...(b.datapoints || []).slice(-RECENT_VALUES), ...s.recent].map((p) => [p.at, p]))
+    s.recent = [...byAt.values()].sort((x, y) => (x.at < y.at ? 1 : -1)).slice(0, RECENT_VALUES)
     showValueKind(s)
 }
 
