@@ -6,7 +6,6 @@ import assert from "node:assert/strict"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { isDeepStrictEqual } from "node:util"
 import { after, test } from "node:test"
 import Database from "better-sqlite3"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
@@ -117,8 +116,9 @@ test("sqlite, writer thread: the writes made while a commit waits go in the next
         const outcomes = await Promise.all(later)
         // the first write; then the six made while it waited, in one commit (they were two commits, 1 and 5, when the
         // main thread held its writes while two messages were on their way: the five waited for the first's answer).
-        // All seven in one when the thread took the first message only after the others came (a busy machine)
-        assert.ok(isDeepStrictEqual(commits, [1, 6]) || isDeepStrictEqual(commits, [7]), `commits ${JSON.stringify(commits)}`)
+        // On a busy machine the thread may take the first message only after some of the others came: all seven in
+        // one, or those it found with the first and the rest in the next ([6, 1] in a CI run). Never a third commit.
+        assert.ok(commits.length <= 2 && commits.reduce((a, b) => a + b, 0) === 7, `commits ${JSON.stringify(commits)}`)
         outcomes.forEach((o, k) => {
             if (k === 2) assert.equal((o as { failure?: string }).failure, "no-such-feed")
             else assert.deepEqual((o as { value: string; stream: string }[]).map((p) => p.stream + "=" + p.value), [`s=${k + 1}`, "t=x"])
