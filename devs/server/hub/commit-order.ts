@@ -12,7 +12,12 @@
 // behind a change of their feed that is waiting.
 // Which seqs were handed on before this process heard anything: the store's last seq of each feed, read
 // once it listens to the bus (load), and again whenever its link to the others broke (their subscribers
-// here resubscribe): a change that follows one committed before that read need not wait.
+// here resubscribe): a change that follows one committed before that read need not wait. Seqs are per feed
+// [P§8] (no tenant may count the others' writes in them), so nothing about one feed's says anything about
+// another's: a feed this process knows nothing of (not among the feeds the read listed, or forgotten to keep
+// memory bounded, the least recently handed on first) is as before load(): its changes go as heard, and the
+// first one handed on starts its chain here. The read lists every feed with a seq when there are fewer than
+// maxFeeds: then a feed it did not list has had none, and its first commit (`prevSeq` 0) alone goes at once.
 // A change whose predecessor does not come within holdMs (its publisher died, the bus lost it) makes the
 // feed a gap (expired): the hub then reads the feed's changes after the last seq handed on from the store
 // (hub/catch-up.ts), with the feed paused (what arrives meanwhile waits), and resumes it with them: what
@@ -46,18 +51,20 @@ export interface CommitOrderLimits {
     holdMs: number
     /** changes (events) one feed may have waiting; past it, a gap at once */
     maxHeldEvents: number
-    /** feeds whose last seq is remembered; past it, the quarter with the oldest seqs is forgotten */
+    /** feeds whose last seq is remembered; past it, the quarter handed on least recently is forgotten */
     maxFeeds: number
 }
 
 export type Offered = { released: ChangeEvent[][]; held: boolean; gap: boolean }
 
 export class CommitOrder {
-    /** the highest seq handed on per feed */
+    /** the highest seq handed on per feed, the feed handed on least recently first (forgetOldest) */
     private readonly last = new Map<number, number>()
     /**
-     * every feed not in `last` has had every seq up to this handed on (or none): Infinity until load()
-     * says (changes then go as heard, as with one process)
+     * every feed not in `last` has had every seq up to this handed on: 0 when the store listed every feed with
+     * a seq and none was forgotten since (the others have none); Infinity when nothing is known of them (until
+     * load(), after a forgetting, or when the store listed only some): their changes then go as heard, as with
+     * one process. Never a seq of some feed: seqs are per feed.
      */
     private floor = Infinity
     private readonly held = new Map<number, Held>()
@@ -71,12 +78,13 @@ export class CommitOrder {
     constructor(private readonly limits: CommitOrderLimits) {}
 
     /**
-     * What was committed before now: each feed's last seq (those not listed have none above `floor`),
-     * read from the store after this process began to hear the others' changes.
+     * What was committed before now: each feed's last seq, read from the store after this process began to
+     * hear the others' changes; `complete`: those are all the feeds with a seq (the others have none).
      */
-    load(seqs: Iterable<[feed: number, seq: number]>, floor: number): { feed: number; events: ChangeEvent[] }[] {
+    load(seqs: Iterable<[feed: number, seq: number]>, complete: boolean): { feed: number; events: ChangeEvent[] }[] {
+        // before the feeds go in: making room for them forgets others, which makes the floor unknown again
+        this.floor = complete ? 0 : Infinity
         for (const [feed, seq] of seqs) this.handedOn(feed, seq)
-        this.floor = this.floor === Infinity ? floor : Math.max(this.floor, floor)
         // a change that waited for one committed before the read goes now
         const released: { feed: number; events: ChangeEvent[] }[] = []
         for (const [feed, h] of [...this.held]) for (const events of this.releaseFrom(feed, h)) released.push({ feed, events })
@@ -241,7 +249,11 @@ export class CommitOrder {
         if (last === undefined) {
             if (this.last.size >= this.limits.maxFeeds) this.forgetOldest()
             this.last.set(feed, top)
-        } else if (top > last) this.last.set(feed, top)
+        } else if (top > last) {
+            // to the end: `last` stays in the order feeds were handed on
+            this.last.delete(feed)
+            this.last.set(feed, top)
+        }
     }
 
     /**
@@ -279,14 +291,20 @@ export class CommitOrder {
     }
 
     /**
-     * Forgets the quarter of the feeds with the oldest last seqs (none waiting); the floor rises to the
-     * newest of them, so a change of one of them that follows a seq at or below it goes at once.
+     * Forgets the quarter of the feeds handed on least recently (none waiting or paused): nothing is known of
+     * a feed not in `last` from then on (floor Infinity), so a change of one of them goes at once and starts
+     * its chain again.
      */
     private forgetOldest(): void {
-        const quiet = [...this.last].filter(([feed]) => !this.held.has(feed) && !this.paused.has(feed)).sort((x, y) => x[1] - y[1])
-        const gone = quiet.slice(0, Math.max(1, Math.floor(quiet.length / 4)))
-        for (const [feed] of gone) this.last.delete(feed)
-        if (gone.length && this.floor !== Infinity) this.floor = Math.max(this.floor, gone[gone.length - 1][1])
+        const quarter = Math.max(1, Math.floor(this.last.size / 4))
+        let gone = 0
+        for (const feed of this.last.keys()) {
+            if (gone >= quarter) break
+            if (this.held.has(feed) || this.paused.has(feed)) continue
+            this.last.delete(feed)
+            gone++
+        }
+        if (gone) this.floor = Infinity
     }
 }
 

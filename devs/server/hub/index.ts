@@ -586,8 +586,8 @@ export class Hub {
      */
     async syncCommitOrder(): Promise<void> {
         if (!this.order || !this.deps.store.lastSeqs) return
-        const { seqs, floor } = await this.deps.store.lastSeqs(STAMP_ORDER_MAX_FEEDS)
-        for (const { feed, events } of this.order.load(seqs, floor)) this.fanOut(feed, events)
+        const { seqs, complete } = await this.deps.store.lastSeqs(STAMP_ORDER_MAX_FEEDS)
+        for (const { feed, events } of this.order.load(seqs, complete)) this.fanOut(feed, events)
     }
 
 

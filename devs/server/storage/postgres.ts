@@ -11,8 +11,9 @@
 //     deadlock (every other row a batch locks belongs to those feeds);
 //   - server stamps [P§9] come from the feed's row (last_stamp_ms), updated under that lock: strictly
 //     increasing per feed in commit order over every process, whatever their clocks (stamps.ts says why);
-//   - sequence numbers come from a sequence, so they are not in commit order: a replay records its
-//     snapshot instead, and Replay.seen asks whether a change's transaction is visible in it (a change
+//   - sequence numbers [P§8] are per feed, counted on from the feed's row (last_seq) under that lock: in
+//     commit order per feed over every process, and no tenant sees another's writes in them. A replay also
+//     records its snapshot, and Replay.seen asks whether a change's transaction is visible in it (a change
 //     committed after the replay was read is pushed live, one committed before is not pushed twice);
 //   - feed ids come from a high-water mark row, locked while a feed is made: never given out twice.
 // Key changes (this process's, another server's, the `feedline keys` CLI's) are announced with NOTIFY
@@ -214,6 +215,17 @@ export const MIGRATIONS: string[] = [
     // a process that missed changes of the feed reads them again by seq (Store.changesAfter), and a deletion
     // after the seq it handed on, which no read can bring back, is seen. NULL: none since this version
     `ALTER TABLE feeds ADD COLUMN deleted_seq BIGINT;`,
+    // [P§8] the seq a client sees is its feed's own: one sequence for the whole database (datapoint_seq) let
+    // every tenant count the others' writes in the gaps between its own pushes' seqs. A batch now numbers a
+    // feed's points on from its row's last_seq, which it holds locked (applyBatch), so a feed's seqs still
+    // follow its commits over every process. Nothing is renumbered, so every cursor a client holds stays
+    // meaningful, and every feed counts on from the sequence's last value: above every seq a client of it
+    // can have been given (its points', its deletions', a deleted tail's, and those of points deleted before
+    // last_seq was kept), as SQLite's migration 12 does. The sequence goes: a process of an earlier version
+    // still running would draw numbers from it below a feed's last_seq; its writes now fail instead (stop
+    // them before upgrading: docs/OPERATIONS.md).
+    `UPDATE feeds SET last_seq = (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM datapoint_seq);
+    DROP SEQUENCE datapoint_seq;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -902,9 +914,9 @@ export class PostgresStore implements StoreEngine {
             const locked = await c.query<{ last_seq: number | null }>("SELECT last_seq FROM feeds WHERE id = $1 FOR NO KEY UPDATE", [feed])
             await c.query("DELETE FROM datapoints WHERE feed = $1 AND stream = $2", [feed, id])
             if (!(await c.query("DELETE FROM datastreams WHERE feed = $1 AND id = $2", [feed, id])).rowCount) return undefined
-            // [P§8] a seq in the feed's chain, drawn under its row lock as a batch's are (Deletion.seq)
+            // [P§8] the feed's next seq, taken under its row lock as a batch's are (Deletion.seq)
             const moved = await c.query<{ seq: number }>(
-                "UPDATE feeds SET last_seq = s.seq, deleted_seq = s.seq FROM (SELECT nextval('datapoint_seq') AS seq) s WHERE id = $1 RETURNING s.seq",
+                "UPDATE feeds SET last_seq = COALESCE(last_seq, 0) + 1, deleted_seq = COALESCE(last_seq, 0) + 1 WHERE id = $1 RETURNING last_seq AS seq",
                 [feed],
             )
             const chain = moved.rows[0] ? { seq: moved.rows[0].seq, prevSeq: locked.rows[0]?.last_seq ?? 0 } : {}
@@ -1164,7 +1176,8 @@ export class PostgresStore implements StoreEngine {
             for (const p of list) last.set(identity(feed, p.stream, p.atMs), p)
             points.push(...last.values())
         })
-        const changed = await this.upsertPoints(c, points)
+        const prevSeq = new Map(locked.rows.map((r) => [r.id, r.last_seq ?? 0]))
+        const changed = await this.upsertPoints(c, points, prevSeq)
         if (changed.length === 0) return { outcomes, txn: txnText, keysCount }
         // 4. datastreams' current value, min and max; the feeds' updated time and last seq
         await this.upsertStreams(c, changed, Math.max(...batch.map((w) => w.nowMs)))
@@ -1178,7 +1191,6 @@ export class PostgresStore implements StoreEngine {
             await c.query(`WITH published AS (${recordPublisherSql("$4", "$5", "$1")}) ${setFeeds}`, [this.now(), ...touched, this.publisher, txnText])
         }
         const txn = Number(txnText)
-        const prevSeq = new Map(locked.rows.map((r) => [r.id, r.last_seq ?? 0]))
         for (const p of changed) (outcomes[p.request] as StoredPoint[]).push({ stream: p.stream, atMs: p.atMs, value: p.value, seq: p.seq, txn, prevSeq: prevSeq.get(p.feed) })
         for (const o of outcomes) if (!(o instanceof StoreError)) o.sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.atMs - b.atMs))
         return { outcomes, txn: txnText, keysCount }
@@ -1240,8 +1252,12 @@ export class PostgresStore implements StoreEngine {
      * Upserts the points in rounds in which each identity (feed, stream, at) appears once (one statement
      * cannot change a row twice): round r holds each identity's r-th write, in request order, so the later
      * request's value wins as in sqlite.ts. Returns the points that changed something, with their seq.
+     * [P§8] Seqs are per feed: each point is numbered on from its feed's last seq (`lastSeq`, read under the
+     * row lock this transaction holds, so no other process numbers the feed meanwhile), in the order the
+     * rounds apply them. A rewrite of an identical value stores nothing and its number goes unused: a gap
+     * in its feed's seqs from that feed's own writes only (the feed's last_seq is its newest stored seq).
      */
-    private async upsertPoints(c: pg.PoolClient, points: BatchPoint[]): Promise<(BatchPoint & { seq: number })[]> {
+    private async upsertPoints(c: pg.PoolClient, points: BatchPoint[], lastSeq: ReadonlyMap<number, number>): Promise<(BatchPoint & { seq: number })[]> {
         const rounds: Map<string, BatchPoint>[] = []
         for (const p of points) {
             const k = identity(p.feed, p.stream, p.atMs)
@@ -1250,16 +1266,22 @@ export class PostgresStore implements StoreEngine {
             r.set(k, p)
         }
         const changed: (BatchPoint & { seq: number })[] = []
+        const next = new Map(lastSeq)
         for (const round of rounds) {
             const list = [...round.values()].sort((a, b) => a.feed - b.feed || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : a.atMs - b.atMs))
+            const seqs = list.map((p) => {
+                const seq = (next.get(p.feed) ?? 0) + 1
+                next.set(p.feed, seq)
+                return seq
+            })
             // RETURNING yields a row only when something changed: a resent identical datapoint is no change [P§9]
             const r = await c.query<{ feed: number; stream: string; at_ms: number; seq: number }>(
                 `INSERT INTO datapoints (feed, stream, at_ms, value, seq)
-                 SELECT f, s, a, v, nextval('datapoint_seq') FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) WITH ORDINALITY AS t(f, s, a, v, i) ORDER BY i
+                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[])
                  ON CONFLICT (feed, stream, at_ms) DO UPDATE SET value = excluded.value, seq = excluded.seq
                  WHERE datapoints.value <> excluded.value
                  RETURNING feed, stream, at_ms, seq`,
-                [list.map((p) => p.feed), list.map((p) => p.stream), list.map((p) => p.atMs), list.map((p) => p.value)],
+                [list.map((p) => p.feed), list.map((p) => p.stream), list.map((p) => p.atMs), list.map((p) => p.value), seqs],
             )
             for (const row of r.rows) changed.push({ ...round.get(identity(row.feed, row.stream, row.at_ms))!, seq: row.seq })
         }
@@ -1375,9 +1397,10 @@ export class PostgresStore implements StoreEngine {
         this.publisher = process
     }
 
-    async lastSeqs(limit: number): Promise<{ seqs: Map<number, number>; floor: number }> {
-        const rows = await this.rows<{ id: number; last_seq: number }>("SELECT id, last_seq FROM feeds WHERE last_seq IS NOT NULL ORDER BY last_seq DESC LIMIT $1", [limit])
-        return { seqs: new Map(rows.map((r) => [r.id, r.last_seq])), floor: rows.length < limit ? 0 : rows[rows.length - 1].last_seq }
+    async lastSeqs(limit: number): Promise<{ seqs: Map<number, number>; complete: boolean }> {
+        // seqs are per feed, so they say nothing of which feed was written last: the feeds' updated time does
+        const rows = await this.rows<{ id: number; last_seq: number }>("SELECT id, last_seq FROM feeds WHERE last_seq IS NOT NULL ORDER BY updated_ms DESC LIMIT $1", [limit])
+        return { seqs: new Map(rows.map((r) => [r.id, r.last_seq])), complete: rows.length < limit }
     }
 
     async changesAfter(after: Map<number, number>, limit: number): Promise<Map<number, FeedChanges>> {

@@ -488,10 +488,11 @@ export interface Store {
      */
     recordCommitsAs?(process: string): void
     /**
-     * [P§8] Several processes: the `limit` feeds with the newest commits and each one's last seq; every
-     * other feed's last seq is at most `floor` (0 when all are listed). hub/commit-order.ts.
+     * [P§8] Several processes: the `limit` feeds written last and each one's last seq; `complete` when that is
+     * every feed with a seq (the others have none). Seqs are per feed: nothing is known of an unlisted feed's
+     * when it is not complete. hub/commit-order.ts.
      */
-    lastSeqs?(limit: number): Promise<{ seqs: Map<number, number>; floor: number }>
+    lastSeqs?(limit: number): Promise<{ seqs: Map<number, number>; complete: boolean }>
     /**
      * [P§8] Several processes: for each feed of `after` (feed -> the last seq this process handed on), in one
      * snapshot, what hub/catch-up.ts needs to push the changes it missed: the feed's last seq, its newest

@@ -48,7 +48,7 @@ function setup() {
             feedExists: (feed) => feeds.has(feed),
             replay: async () => ({ points: [], seen: () => false, highSeq: 0 }),
             replayAfterSeq: async () => ({ points: [], seen: () => false, highSeq: 0 }),
-            lastSeqs: async () => ({ seqs: new Map([...feeds].map(([id, f]) => [id, lastOf(f)])), floor: 0 }),
+            lastSeqs: async () => ({ seqs: new Map([...feeds].map(([id, f]) => [id, lastOf(f)])), complete: true }),
             changesAfter: async (after, limit) => {
                 if (failing) throw new Error("the store is away")
                 const out = new Map<number, FeedChanges>()

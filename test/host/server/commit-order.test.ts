@@ -18,9 +18,9 @@ const deletion = (): ChangeEvent[] => [{ feed: F, seq: Infinity, stream: "led", 
 const values = (lists: ChangeEvent[][]) => lists.map((l) => l.map((e) => (e.deleted ? "deleted" : e.value)).join("+"))
 
 /** an order that has handed on the feed's seqs up to `last` (what a start reads from the store) */
-function started(last: number, floor = 0): CommitOrder {
+function started(last: number): CommitOrder {
     const o = new CommitOrder(limits)
-    o.load([[F, last]], floor)
+    o.load([[F, last]], true)
     return o
 }
 
@@ -131,14 +131,25 @@ test("before load() nothing is known: changes go as heard, as with one process",
     assert.deepEqual(values(o.offer(F, chained(102, 103), 0).released), ["103"])
 })
 
-test("load(): a feed not listed waits only for a seq above the floor; a waiting change whose predecessor the store has goes", () => {
+const ofFeed = (feed: number, prevSeq: number, seq: number): ChangeEvent[] => [{ feed, seq, stream: "x", atMs: seq, value: String(seq), prevSeq }]
+
+test("load() listing every feed with a seq: a feed not listed has none, so its first commit goes and one after a seq it never had waits; a waiting change whose predecessor a later read has goes", () => {
     const o = new CommitOrder(limits)
-    o.load([[F, 500]], 400)
-    const other = (prevSeq: number, seq: number): ChangeEvent[] => [{ feed: 2, seq, stream: "x", atMs: seq, value: String(seq), prevSeq }]
-    assert.deepEqual(values(o.offer(2, other(300, 600), 0).released), ["600"], "its last seq at the read was at most the floor")
-    assert.equal(o.offer(2, other(650, 700), 0).held, true, "650 came after the read: it will be heard")
-    // a second read (after the link to the others broke) has the feed's 650: what waited for it goes
-    assert.deepEqual(o.load([[2, 650]], 400).map((r) => values([r.events])[0]), ["700"])
+    o.load([[F, 500]], true)
+    assert.equal(o.offer(2, ofFeed(2, 3, 4), 0).held, true, "feed 2 had no seq at the read: its 3 came after, it will be heard")
+    assert.deepEqual(values(o.offer(3, ofFeed(3, 0, 1), 0).released), ["1"], "feed 3's first commit")
+    // a second read (after the link to the others broke) has feed 2's 3: what waited for it goes
+    assert.deepEqual(o.load([[2, 3]], true).map((r) => values([r.events])[0]), ["4"])
+})
+
+test("[P§8] seqs are per feed: another feed's seqs, however high, say nothing of this one's (a read that did not list every feed leaves the others unknown: their changes go as heard)", () => {
+    const o = new CommitOrder(limits)
+    o.load([[F, 9000]], false)
+    assert.equal(o.handedOnUpTo(2), -Infinity, "nothing known of feed 2")
+    assert.deepEqual(values(o.offer(2, ofFeed(2, 6, 7), 0).released), ["7"], "goes as heard, and starts feed 2's chain here")
+    assert.equal(o.offer(2, ofFeed(2, 8, 9), 0).held, true, "8 not handed on")
+    assert.deepEqual(values(o.offer(2, ofFeed(2, 7, 8), 0).released), ["8", "9"])
+    assert.equal(o.offer(F, chained(9001, 9002), 0).held, true, "feed 1's chain is its own")
 })
 
 test("a publisher of an older version (no `prevSeq`): its changes go as heard and count as handed on", () => {
@@ -167,12 +178,20 @@ test("the feed deleted: what waits goes, in arrival order, and the feed is forgo
     assert.equal(o.waiting, 0)
 })
 
-test("past maxFeeds the oldest seqs are forgotten and the floor rises to them: a forgotten feed's next change goes at once", () => {
+test("past maxFeeds the feed handed on least recently is forgotten (not the one with the lowest seq: seqs are per feed); a forgotten feed's next change goes at once", () => {
     const o = new CommitOrder({ ...limits, maxFeeds: 4 })
-    o.load([], 0)
-    const ev = (feed: number, prevSeq: number, seq: number): ChangeEvent[] => [{ feed, seq, stream: "x", atMs: seq, value: String(seq), prevSeq }]
-    for (let feed = 1; feed <= 5; feed++) o.offer(feed, ev(feed, 0, feed * 100), 0)
-    // feed 1 (seq 100) was forgotten to make room for feed 5: the floor is 100
-    assert.deepEqual(values(o.offer(1, ev(1, 100, 1000), 0).released), ["1000"])
-    assert.equal(o.offer(1, ev(1, 1500, 1600), 0).held, true, "known again: 1500 not handed on")
+    o.load([], true)
+    assert.equal(o.offer(5, ofFeed(5, 1, 2), 0).held, true, "before the forgetting a feed not listed has no seq")
+    o.giveUp(5)
+    o.release(5)
+    // feed 1 has the highest seq but was handed on first; feed 2 the lowest, handed on again last
+    o.offer(1, ofFeed(1, 0, 900), 0)
+    for (let feed = 2; feed <= 4; feed++) o.offer(feed, ofFeed(feed, 0, feed), 0)
+    o.offer(2, ofFeed(2, 2, 3), 0)
+    o.offer(5, ofFeed(5, 0, 50), 0)
+    assert.equal(o.handedOnUpTo(1), -Infinity, "feed 1 forgotten to make room for feed 5")
+    assert.equal(o.handedOnUpTo(2), 3, "feed 2 kept")
+    assert.deepEqual(values(o.offer(1, ofFeed(1, 950, 1000), 0).released), ["1000"], "nothing known of feed 1: as heard")
+    assert.equal(o.offer(1, ofFeed(1, 1500, 1600), 0).held, true, "known again: 1500 not handed on")
+    assert.deepEqual(values(o.offer(6, ofFeed(6, 3, 4), 0).released), ["4"], "since a forgetting, a feed not known may have had seqs: as heard")
 })

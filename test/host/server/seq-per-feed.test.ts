@@ -1,10 +1,9 @@
 // [P§8] The `seq` a client sees is its feed's own (audit finding, tenant safety): on SQLite it was one counter for
 // the whole store, so a tenant read the others' write volume off its own feed: "after":"latest" moved while only
 // other feeds were written, and the gap between two of its own pushes' seqs counted everyone else's points.
-// Two feeds: writes on B leave A's cursor ("after":"latest", a replay's acknowledgement) where it was; on SQLite
-// A's next push also takes the seq right after its last one.
-// PostgreSQL still draws seqs from one sequence (datapoint_seq): its cursor is per feed, the gaps between a feed's
-// pushes are not yet (docs/PROTOCOL.md §8 says so).
+// Two feeds: writes on B leave A's cursor ("after":"latest", a replay's acknowledgement) where it was, and A's
+// next push takes the seq right after its last one. Both engines (PostgreSQL drew every seq from one sequence
+// for the whole database until its migration 9: the gaps between A's pushes counted B's points).
 import assert from "node:assert/strict"
 import { testOnEachEngine } from "../harness/each-engine.ts"
 import { TlsClient, type TestServer } from "../harness/server-harness.ts"
@@ -50,10 +49,10 @@ async function seqsOfOneFeed(s: TestServer): Promise<void> {
         await put(c, a, "t", ["2"])
         const second = (await c.push("a")).body.seq as number
         assert.ok(second > first, `A's seqs rise (${first}, ${second})`)
-        if (s.databaseUrl === undefined) assert.equal(second, first + 1, "A's next point takes the seq after its last: nothing of B's in between")
+        assert.equal(second, first + 1, "A's next point takes the seq after its last: nothing of B's in between")
     } finally {
         c.close()
     }
 }
 
-testOnEachEngine("another feed's writes are not seen through a feed's seqs: \"after\":\"latest\" and a replay's cursor stay; on SQLite the next push's seq follows the last", 120_000, seqsOfOneFeed)
+testOnEachEngine("another feed's writes are not seen through a feed's seqs: \"after\":\"latest\" and a replay's cursor stay, the next push's seq follows the last", 120_000, seqsOfOneFeed)

@@ -281,6 +281,31 @@ describe("across processes on PostgreSQL and Redis", { skip: SCALE_SKIP }, () =>
         console.log(`drain: ${acked.length} of 600 pipelined writes acknowledged (${duringDrain} of them during the drain); all pushed once on the other process`)
     })
 
+    test("[P§8] two processes writing one feed: its seqs are the feed's own, one after another in commit order over both, whatever another tenant writes meanwhile; a subscriber on either gets them in order", async (t) => {
+        const feed = a.credentials.feedId
+        const master = await TlsClient.open(a, a.credentials.masterKey)
+        const c = await TlsClient.open(b, a.credentials.deviceKey)
+        t.after(() => (master.close(), c.close()))
+        const other = await master.request({ method: "post", resource: "/feeds", body: { title: "another tenant" } })
+        assert.equal(other.status, 201, JSON.stringify(other))
+        const subscribed = await c.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/own`, params: { after: "latest" }, token: "o" })
+        assert.equal(subscribed.status, 200)
+        const PER_PROCESS = 8
+        const writes: Promise<{ status: number }>[] = []
+        for (let i = 0; i < PER_PROCESS; i++) {
+            writes.push(write(a, "own", `a${i}`), write(b, "own", `b${i}`))
+            // the other tenant's points, on both processes, in between
+            for (const s of [a, b]) writes.push(http(s, "PUT", `/v2/feeds/${other.body.id}`, { key: a.credentials.masterKey, body: { datastreams: [{ id: "x", datapoints: [{ value: "1" }, { value: "2" }] }] } }))
+        }
+        for (const r of await Promise.all(writes)) assert.equal(r.status, 200)
+        const seqs: number[] = []
+        while (seqs.length < 2 * PER_PROCESS) seqs.push((await c.push("o")).body.seq as number)
+        const first = subscribed.body.seq as number
+        assert.deepEqual(seqs, Array.from({ length: 2 * PER_PROCESS }, (_, i) => first + 1 + i), "distinct, increasing, no gaps: nothing of the other tenant's in them")
+        const latest = await c.request({ method: "subscribe", resource: `/feeds/${feed}`, params: { after: "latest" }, token: "l" })
+        assert.equal(latest.body.seq, seqs.at(-1), "the feed's cursor is its last write's seq on either process")
+    })
+
     // the last test: it stops the file's Redis
     test("[P§8] when the link to Redis breaks, subscribers stay connected: the other process's writes reach them from the store (caught up while Redis is away), once, with their seq", async (t) => {
         const feed = a.credentials.feedId

@@ -615,7 +615,7 @@ for (const backend of storeBackends()) {
             }
         })
 
-        test("[P§8] a replay knows which changes it saw, also when a change with a lower sequence number commits after it was read", async () => {
+        test("[P§8] a replay knows which changes it saw: a write to the feed that commits after it was read is pushed live, whatever other feeds commit meanwhile (their seqs are their own)", async () => {
             const { store: a, another } = await openClosedAfter(backend, { now })
             const b = await another()
             const { default: pg } = await import("pg")
@@ -625,7 +625,7 @@ for (const backend of storeBackends()) {
             try {
                 const f = (await a.createFeed({})).id
                 await a.writePoints(f, [{ stream: "x", atMs: T0, value: "0" }])
-                // hold the datastream's row: a's next commit draws its sequence number, then waits here
+                // hold the datastream's row: a's next commit takes its sequence number, then waits here
                 await blocker.query("BEGIN")
                 await blocker.query("SELECT 1 FROM datastreams WHERE feed = $1 AND id = 'x' FOR UPDATE", [f])
                 const slow = a.writePoints(f, [{ stream: "x", atMs: T0 + 1, value: "slow" }])
@@ -635,9 +635,10 @@ for (const backend of storeBackends()) {
                 const replay = await b.replay(f, undefined, T0, 10)
                 await blocker.query("COMMIT")
                 const [late] = await slow
-                assert.ok(late.seq < fast[0].seq, "the slow write drew the lower sequence number")
+                assert.equal(fast[0].seq, 1, "g's first point: f's writes take none of g's numbers")
                 assert.deepEqual(replay.points.map((p) => p.value), [], "it was not committed when the replay was read")
-                assert.equal(replay.seen(late), false, "so it must be pushed live: a high-water sequence number would have dropped it")
+                assert.ok(late.seq > replay.highSeq, "numbered after the feed's last seq, under its row lock")
+                assert.equal(replay.seen(late), false, "so it must be pushed live")
                 assert.equal(replay.seen(fast[0]), true)
             } finally {
                 await blocker.end()
@@ -655,7 +656,7 @@ for (const backend of storeBackends()) {
                 const f = (await a.createFeed({})).id
                 const g = (await a.createFeed({})).id
                 const [zero] = await a.writePoints(f, [{ stream: "x", atMs: T0, value: "0" }])
-                // a's batch holds f's row and has drawn its seq; b's write to f waits for that row; c's to g draws a higher seq now
+                // a's batch holds f's row and has taken its seq; b's write to f waits for that row; c's to g commits now
                 const held = a.writePoints(f, [{ stream: "x", atMs: T0 + 10, value: "held" }])
                 await until("a's write to be held in its commit", () => gate.waiting("INSERT INTO datapoints"))
                 const behind = b.writePoints(f, [{ stream: "x", atMs: T0 + 1, value: "behind" }])
@@ -666,8 +667,8 @@ for (const backend of storeBackends()) {
                 await gate.open()
                 const [h] = await held
                 const [bh] = await behind
-                assert.ok(h.seq < elsewhere.seq, "the held write drew its seq before the other feed's write")
-                assert.ok(bh.seq > h.seq, "b's write to the same feed drew its seq after a's commit")
+                assert.equal(elsewhere.seq, 1, "[P§8] g's seqs are its own: f's writes take none of its numbers")
+                assert.deepEqual([h.seq, bh.seq], [zero.seq + 1, zero.seq + 2], "b's write to the same feed takes the seq after a's, once a's committed")
                 assert.deepEqual([h.prevSeq, bh.prevSeq], [zero.seq, h.seq], "each names the feed's commit before it (hub/commit-order.ts)")
                 assert.ok(cursor.highSeq < h.seq, "the cursor is below every change not yet committed")
                 assert.deepEqual([cursor.seen(h), cursor.seen(bh)], [false, false], "both pushed live")
