@@ -42,6 +42,19 @@ export function summarize(losses: Loss[]): string {
     return [...by].map(([k, n]) => `${k} ${n}`).join(", ") || "none"
 }
 
+/**
+ * The 429 E_KEY_RATE_LIMITED among `losses`, by the request refused and whether it came before `disruptedAtMs`:
+ * a schedule queues a write in every outbox at once before each disruption and again after it, so on one
+ * key a fleet larger than the key's burst is refused for its own writes whatever the disruption did
+ * (docs/RELIABILITY.md, "A fleet comes back").
+ */
+export function keyRefusals(losses: Loss[], disruptedAtMs: number): string {
+    const keyed = losses.filter((l) => l.serverCode === "E_KEY_RATE_LIMITED")
+    if (keyed.length === 0) return "none"
+    const count = (before: boolean, refused: Loss["refused"]) => keyed.filter((l) => l.atMs < disruptedAtMs === before && l.refused === refused).length
+    return `before the disruption ${count(true, "write")} writes, ${count(true, "subscribe")} subscribes; after it ${count(false, "write")} writes, ${count(false, "subscribe")} subscribes`
+}
+
 export class FleetChecks {
     private commandsWritten = 0
     /** every write's `at` is a ms of its own: writes are idempotent per (feed, datastream, at) */
@@ -181,6 +194,7 @@ export async function throughDisruptions(checks: FleetChecks, fleet: Fleet, comm
         // a write in every outbox while the server is up: acknowledged or resent after the disruption
         for (const dev of fleet.devices) dev.queueWrite(checks.nextAt())
         commands.push(await checks.writeCommand(fleet))
+        const disruptedAtMs = performance.now()
         const how = await d.down()
         // a write queued while the devices are cut off: sent once they are back
         for (const dev of fleet.devices) dev.queueWrite(checks.nextAt())
@@ -193,7 +207,7 @@ export async function throughDisruptions(checks: FleetChecks, fleet: Fleet, comm
         const r = await checks.checkFleet(fleet, commands, d.label, roundStartMs)
         console.log(
             `# ${d.label} (${how}): ${fleet.devices.length} devices current ${(allBackMs / 1000).toFixed(1)} s after the ${d.up ? "server was ready" : "disruption ended"}; ` +
-                `losses ${summarize(r.losses)}; at most ${r.maxAttempts} attempts by one device since the start; ${r.stored} writes stored`,
+                `losses ${summarize(r.losses)} (E_KEY_RATE_LIMITED: ${keyRefusals(r.losses, disruptedAtMs)}); at most ${r.maxAttempts} attempts by one device since the start; ${r.stored} writes stored`,
         )
     }
 }

@@ -53,8 +53,10 @@ export interface Loss {
     message: string
     /** the delay the device then waited before dialling again */
     delayMs: number
-    /** how long the connection had been up (0: it never got a welcome) */
+    /** how long the connection had been up (0: it never got a welcome; -1: a request refused, the connection kept) */
     upForMs: number
+    /** the request refused on a connection kept (upForMs -1): what a storm's refusals were spent on */
+    refused?: "subscribe" | "write"
 }
 
 export class FleetDevice {
@@ -158,7 +160,7 @@ export class FleetDevice {
             const refused = await this.subscribeOnce(c)
             const waitMs = refused?.status === undefined ? -1 : resubscribeAfterMs(refused.status, refused.retryAfterMs ?? 0, (this.o.random ?? Math.random)())
             if (refused === undefined || waitMs < 0 || c.state === "closed") return refused
-            this.losses.push({ code: refused.code, serverCode: refused.serverCode, retryAfterMs: refused.retryAfterMs, atMs: performance.now(), message: refused.message, delayMs: waitMs, upForMs: -1 })
+            this.losses.push({ code: refused.code, serverCode: refused.serverCode, retryAfterMs: refused.retryAfterMs, atMs: performance.now(), message: refused.message, delayMs: waitMs, upForMs: -1, refused: "subscribe" })
             await new Promise((resolve) => setTimeout(resolve, waitMs))
             if ((c.state as string) === "closed" || this.stopped) return undefined
         }
@@ -239,7 +241,7 @@ export class FleetDevice {
             if (retryMs === undefined) throw new Error(`device ${this.index}: write refused ${r.status} ${JSON.stringify(r.body)}`)
             // as the firmware's link waits after a refused batch: the hint and a spread
             const delayMs = retryAfterRefusalMs(retryMs, (this.o.random ?? Math.random)())
-            this.losses.push({ code: "E_STATUS", serverCode: (r.body as { code?: string }).code, retryAfterMs: retryMs, atMs: performance.now(), message: `write refused ${r.status}`, delayMs, upForMs: -1 })
+            this.losses.push({ code: "E_STATUS", serverCode: (r.body as { code?: string }).code, retryAfterMs: retryMs, atMs: performance.now(), message: `write refused ${r.status}`, delayMs, upForMs: -1, refused: "write" })
             await new Promise((resolve) => setTimeout(resolve, delayMs))
         }
     }

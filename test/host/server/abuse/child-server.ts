@@ -124,8 +124,9 @@ export function metricSum(m: Record<string, number>, name: string): number {
 
 /** Stops the server gracefully and prints its peak memory; fails if it died during the tests or peaked over the limit. */
 export async function stopAndReport(server: ChildServer, label: string, peakLimitMiB: number): Promise<void> {
-    const peak = server.peakRssMiB()
+    // a process gone has no /proc entry to read: the failure is then that it died, with what it logged
     const alive = server.alive()
+    const peak = alive ? server.peakRssMiB() : NaN
     const code = await server.stop()
     console.log(`# ${label}: server peak RSS ${peak.toFixed(0)} MiB; graceful stop exit code ${code}`)
     assert.ok(alive, `the server died: ${server.stderr()}`)
