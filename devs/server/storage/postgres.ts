@@ -43,6 +43,7 @@ import type {
     StoredPoint,
 } from "./store.ts"
 import { afterChunks, deleteInChunks, keysChanged, StoreError } from "./store.ts"
+import { found, UnknownOutcomes } from "./unknown-outcomes.ts"
 import type { StoreEngine } from "./boundary.ts"
 import { deviceOf, feedOf, keyOf, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
@@ -496,6 +497,8 @@ export class PostgresStore implements StoreEngine {
     private readonly pool: pg.Pool
     private readonly now: () => number
     private pending: PendingWrite[] = []
+    /** the points of writes refused "commit-unknown", for their resends (unknown-outcomes.ts) */
+    private readonly unknownOutcomes = new UnknownOutcomes()
     /** the batch (or deletion, betweenBatches) committing now: one at a time */
     private committing?: Promise<void>
     /** deletions waiting for the turn (betweenBatches), each started by the commit before it as it ends */
@@ -1108,6 +1111,13 @@ export class PostgresStore implements StoreEngine {
                 if (!lost) return { batch, err }
                 // the database out of reach past the bound, or the COMMIT's outcome unknown: no part would do better
                 this.opts.onError?.(err)
+                // they may be stored: a resend that finds them so is answered written, and pushed then
+                if ((err as StoreError).failure === "commit-unknown") {
+                    batch.forEach((w, i) => {
+                        const triedPoints = tried?.outcomes[i]
+                        this.unknownOutcomes.remember(w.feed, w.points, triedPoints instanceof StoreError ? undefined : triedPoints)
+                    })
+                }
                 for (const w of batch) w.reject(err as StoreError)
                 return undefined
             }
@@ -1116,12 +1126,40 @@ export class PostgresStore implements StoreEngine {
         // keys changed since this process last heard (writes were refused for it): known from now on, without waiting for the announcement
         const read = tried?.keysCount
         if (read !== undefined && read > (this.keysCount ?? -1)) this.keysMoved(read)
+        const answers = this.unknownOutcomes.size === 0 ? outcomes! : await this.withResends(batch, outcomes!)
         batch.forEach((w, i) => {
-            const o = outcomes![i]
+            const o = answers[i]
             if (o instanceof StoreError) w.reject(o)
             else w.resolve(o)
         })
         return undefined
+    }
+
+    /**
+     * A committed batch's outcomes, with the points its writes resent of writes refused "commit-unknown" that
+     * are stored (unknown-outcomes.ts) added as written: pushed then. Their seqs are read in one query before
+     * any write of the batch is answered, so the batch's pushes keep their order; should it fail, the writes
+     * are answered as committed (the resends acknowledged, not pushed).
+     */
+    private async withResends(batch: PendingWrite[], outcomes: (StoredPoint[] | StoreError)[]): Promise<(StoredPoint[] | StoreError)[]> {
+        const resends = batch.map((w, i) => {
+            const o = outcomes[i]
+            return o instanceof StoreError ? [] : this.unknownOutcomes.resends(w.feed, w.points, o)
+        })
+        const asked = resends.flatMap((list, i) => list.map((r) => ({ feed: batch[i].feed, r })))
+        if (asked.length === 0) return outcomes
+        let seqs: Map<string, number>
+        try {
+            const rows = await this.rows<{ feed: number; stream: string; at_ms: number; seq: number }>(
+                "SELECT d.feed, d.stream, d.at_ms, d.seq FROM datapoints d JOIN unnest($1::bigint[], $2::text[], $3::bigint[]) AS t(f, s, a) ON d.feed = t.f AND d.stream = t.s AND d.at_ms = t.a",
+                [asked.map((a) => a.feed), asked.map((a) => a.r.stream), asked.map((a) => a.r.atMs)],
+            )
+            seqs = new Map(rows.map((r) => [identity(r.feed, r.stream, r.at_ms), r.seq]))
+        } catch (e) {
+            this.opts.onNotice?.("the seqs of points resent after 503 E_OUTCOME_UNKNOWN could not be read; they are acknowledged, not pushed", e)
+            return outcomes
+        }
+        return outcomes.map((o, i) => (o instanceof StoreError || resends[i].length === 0 ? o : found(o, resends[i], (stream, atMs) => seqs.get(identity(batch[i].feed, stream, atMs)))))
     }
 
     /**

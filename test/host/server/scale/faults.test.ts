@@ -20,6 +20,7 @@ import type { HubMessage } from "../../../../devs/server/hub/index.ts"
 import { createLogger } from "../../../../devs/server/log.ts"
 import { PostgresStore } from "../../../../devs/server/storage/postgres.ts"
 import { StoreError, type Store } from "../../../../devs/server/storage/store.ts"
+import { gateCommits } from "../../harness/postgres-commit-gate.ts"
 import { SCALE_SKIP, startScaleServices, type ScaleServices } from "../../harness/scale.ts"
 import { http, startTestServer, TlsClient, type TestServer } from "../../harness/server-harness.ts"
 import { until } from "../../harness/until.ts"
@@ -90,21 +91,10 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         const admin = new pg.Client({ connectionString: url })
         await admin.connect()
         cleanups.push(() => admin.end())
-        await admin.query(`CREATE FUNCTION gate() RETURNS trigger AS $$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NULL; END $$ LANGUAGE plpgsql`)
-        await admin.query(`CREATE CONSTRAINT TRIGGER gate AFTER INSERT ON datapoints DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.value LIKE 'gated%') EXECUTE FUNCTION gate()`)
-        await admin.query("SELECT pg_advisory_lock(4242)")
+        const { commitWaiting, open } = await gateCommits(admin, FAULT_MS)
         const { id: feed } = await store.createFeed({})
-        const commitWaiting = async () => {
-            let pid = 0
-            await until("a COMMIT to wait at the gate", async () => {
-                const r = await admin.query("SELECT pid FROM pg_stat_activity WHERE query = 'COMMIT' AND wait_event_type = 'Lock'")
-                pid = r.rows[0]?.pid ?? 0
-                return pid !== 0
-            }, FAULT_MS, 20)
-            return pid
-        }
         const stored = async () => (await admin.query("SELECT stream, at_ms, value FROM datapoints WHERE feed = $1 ORDER BY stream, at_ms", [feed])).rows
-        return { url, store, admin, feed, commitWaiting, stored, open: () => admin.query("SELECT pg_advisory_unlock(4242)") }
+        return { url, store, admin, feed, commitWaiting, stored, open }
     }
 
     test("the link to PostgreSQL breaks while a COMMIT is on its way and the COMMIT took effect: the write is acknowledged with what was stored, nothing stored twice (a point without `at` included)", async () => {
