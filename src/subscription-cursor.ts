@@ -14,7 +14,10 @@ export type AckOutcome =
     | "live"
     /** a cut replay: its pushes follow; push() says when they are handled */
     | "replaying"
-    /** a cut replay of nothing: subscribe again now */
+    /**
+     * subscribe again now: a cut replay of nothing, or (bySeq) a live answer whose head is below a push handled
+     * (its subscription's later pushes are to be ignored: the new one replays them)
+     */
     | "resubscribe"
 
 export interface PushOutcome {
@@ -106,6 +109,17 @@ export class SubscriptionCursor {
                 // there on; kept, the old mark dropped each of them as handled already, until a reboot
                 this.rewoundFrom = this.handledSeq
                 this.handledSeq = seq
+                // answered live by `after` alone (no `replayed`): what the new history got before this answer has no
+                // seq above it, so no replay by `after` brings it (a command written between the reset and this
+                // subscribe). Asked for by `since` (the last `at` handled) up to this head, then by `after` from it,
+                // each point once: as the rest of a replay bounded by a cursor (the caller subscribes again at once,
+                // under another token: the pushes of this live subscription are not this cursor's any more)
+                if (body["replayed"] === undefined) {
+                    this.seq = seq
+                    this.sinceOwed = 0
+                    this.boundSeq = seq
+                    return "resubscribe"
+                }
             }
             this.seq = seq
             this.sinceOwed = typeof body["replayed"] === "number" ? body["replayed"] : 0

@@ -29,6 +29,11 @@ export type SubscriberEvent =
     | { kind: "retrying"; delayMs: number; attempt: number }
     /** the subscribe was refused "not now" (429, 5xx): asked again on the same connection after `delayMs` */
     | { kind: "refused"; error: ClientError; delayMs: number }
+    /**
+     * [P§8] the server's seqs went back (a reset, restored or moved history): its head `seq` is below `fromSeq`, the last
+     * handled; what it got since the last `at` handled is asked for, then its seqs are followed
+     */
+    | { kind: "rewound"; fromSeq: number; seq: number }
 
 export interface SubscribeForeverOptions extends ConnectOptions {
     resource: string
@@ -82,18 +87,31 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             /** [P§8] subscribes with the cursor's after (or since); resolves once live (a cut replay is followed first) */
             const live = new Promise<string | number | boolean | undefined>((resolveLive, rejectLive) => {
                 let firstSince: string | number | boolean | undefined
+                /** the latest subscribe: only its pushes are the cursor's (an earlier one answered live may still push) */
+                let current = 0
                 /** `followingCut`: the rest of a cut replay, from next_since; else a subscription from the cursor */
                 const subscribe = (followingCut: boolean) => {
+                    const mine = ++current
                     const params: Request["params"] = { ...o.params, ...overlap.resume(cursor.subscribeParams(), followingCut) }
                     if (!followingCut) firstSince = params!.since
                     const onAck = (ack: Response) => {
                         // at once: the pushes of a cut replay follow in the same chunk
                         const outcome = cursor.acknowledged(ack.body)
+                        if (cursor.rewoundFrom !== undefined) {
+                            o.onEvent?.({ kind: "rewound", fromSeq: cursor.rewoundFrom, seq: cursor.seq! })
+                            cursor.rewoundFrom = undefined
+                            // answered live, it is replaced by a subscribe that replays what it would miss ("resubscribe"):
+                            // ended, or every later change would come twice on this connection
+                            c.unsubscribe({ token: ack.token }).catch(() => {})
+                        }
                         if (ack.body?.retention_gap === true) o.onEvent?.({ kind: "gap", retainedFrom: String(ack.body.retained_from), bySeq: typeof ack.body.retained_from === "number" })
                         if (outcome === "live") resolveLive(firstSince)
                         else if (outcome === "resubscribe") subscribe(true)
                     }
-                    c.subscribe(o.resource, params, onPush, onAck).catch((e: unknown) => {
+                    const ownPush = (push: Response) => {
+                        if (mine === current) onPush(push)
+                    }
+                    c.subscribe(o.resource, params, ownPush, onAck).catch((e: unknown) => {
                         // [P§8] "not now" (429, 5xx): asked again on this connection, as the firmware does; dialling
                         // again would cost a handshake per refusal, in a fleet's storm too
                         const waitMs = e instanceof ClientError && e.status !== undefined ? resubscribeAfterMs(e.status, e.retryAfterMs ?? 0, random()) : -1

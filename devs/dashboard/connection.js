@@ -142,7 +142,16 @@ export class PageConnection extends EventTarget {
             if (waitMs >= 0) setTimeout(() => ws === this.ws && this.welcome && this.subs.get(resource) === s && this.sendSubscribe(resource, s), waitMs)
         } else if (ack) {
             // [P§8] a cut replay is not live: its pushes follow, then the rest is asked for from next_since
-            if (s.cursor.acknowledged(r.body) === "resubscribe") this.sendSubscribe(resource, s, true)
+            const outcome = s.cursor.acknowledged(r.body)
+            if (s.cursor.rewoundFrom !== undefined) {
+                // the server's seqs went back (a reset, restored or moved history): this live subscription is replaced
+                // by one under another token that replays what it would miss; ended, or its changes came twice
+                console.warn(`${resource}: the server's seq ${s.cursor.seq} is below ${s.cursor.rewoundFrom}, the last shown (its history was reset, restored or moved); asking for what it got since`)
+                s.cursor.rewoundFrom = undefined
+                this.request("unsubscribe", undefined, { params: { token: s.token } }).catch(() => {})
+                s.token = this.requests.nextToken()
+            }
+            if (outcome === "resubscribe") this.sendSubscribe(resource, s, true)
         } else {
             const step = s.cursor.push(r.status, r.body)
             if (step.deliver && s.overlap.fresh(r.body)) s.onPush(r)

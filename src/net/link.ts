@@ -11,7 +11,7 @@
 //   down       connection lost; waiting a backoff delay before connecting again
 import { attemptAfterDrop, backoffDelayMs, resubscribeAfterMs, retryAfterRefusalMs } from "../backoff"
 import { KeepaliveContract, KeepaliveBounds, defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "../keepalive"
-import { MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, isDatastreamId, isNotice, valueText } from "../protocol"
+import { MAX_VALUE_CHARS, Response, Welcome, decodeServerLine, encodeShortRequest, isDatastreamId, isNotice, valueText } from "../protocol"
 import { RequestTable } from "../requests"
 import { LinkConfig } from "./config"
 import { LineFramer } from "./framer"
@@ -534,7 +534,9 @@ export class Link {
         this.deps.log(`link: subscription ${this.subs.resource(i)} ${how}: ${st} ${codeOf(r)}; renewed ${next}`)
     }
 
-    private sendSubscribe(i: number) {
+    /** `stale`: the token of a live subscription of `i` to end first (its history was reset: the new one replays what it missed) */
+    private sendSubscribe(i: number, stale?: string) {
+        if (stale !== undefined) this.send(encodeShortRequest({ method: "unsubscribe", params: { token: stale }, token: stale }))
         const token = this.requests.nextToken()
         this.requests.add(token, "subscribe", i, this.deps.now(), this.keepalive.timeoutMs)
         this.send(this.subs.request(i, token, this.authHeaders(), Math.round(this.deps.now() + this.offsetMs)))

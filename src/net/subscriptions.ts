@@ -43,7 +43,7 @@ export class Subscriptions {
      * `resubscribe(i)`: a cut replay of subscription `i` has been handled; send request(i) again.
      * `ended(i, r)`: the server ended subscription `i` with the final push `r` (status >= 300) [P§8].
      */
-    constructor(private log: (msg: string) => void, private resubscribe: (i: number) => void, private ended: (i: number, r: Response) => void) {}
+    constructor(private log: (msg: string) => void, private resubscribe: (i: number, stale?: string) => void, private ended: (i: number, r: Response) => void) {}
 
     /** Adds a subscription, replaying from `sinceAt` (the last `at` handled before a reboot) if given; returns its index. */
     add(resource: string, handler: PushHandler, sinceAt?: string): number {
@@ -106,14 +106,19 @@ export class Subscriptions {
      * last `at` handled.
      */
     acknowledged(i: number, body: any, replayDueMs: number) {
-        const cursor = this.subs[i].cursor
+        const sub = this.subs[i]
+        const cursor = sub.cursor
         const o = cursor.acknowledged(body)
+        let stale: string
         // the server's seqs went back (another store, a restored backup, a reset database): say so once per answer
         if (cursor.rewoundFrom !== undefined) {
-            this.log(`link: subscription ${this.subs[i].resource}: the server's seq ${cursor.seq} is below ${cursor.rewoundFrom}, the last handled (its history was reset, restored or moved to another store); following its seqs from there`)
+            this.log(`link: subscription ${sub.resource}: the server's seq ${cursor.seq} is below ${cursor.rewoundFrom}, the last handled (its history was reset, restored or moved to another store); asking for what it got since the last at handled, then following its seqs`)
             cursor.rewoundFrom = undefined
+            // the subscription just answered is replaced by one that replays what it would miss: it is ended, or every
+            // later change would come twice on this connection (its pushes under the old token handled by none)
+            stale = sub.token
         }
-        if (o === "resubscribe") this.resubscribe(i)
+        if (o === "resubscribe") this.resubscribe(i, stale)
         else if (o === "replaying") this.renewAt(i, replayDueMs)
     }
 

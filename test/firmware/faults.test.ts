@@ -270,17 +270,35 @@ describe("a server that misbehaves", () => {
         expect(h.link.stats().badLines).toBe(0)
     })
 
-    test("[P§8] the server's seqs go back (another store, a restored backup, a reset database): the head its answer gives is the cursor, the pushes after it are handled, the operator told", async () => {
+    test("[P§8] the server's seqs go back (another store, a restored backup, a reset database): what it got before answering is asked for by since up to its head, once; then its seqs are followed; the operator told", async () => {
         const { h, got, sub } = upFollowingLed()
         seqAck(h, sub.token, "100")
         rx(h, seqPushText(sub.token, "2026-11-22T05:00:01.000Z", "a", "101"))
         rx(h, seqPushText(sub.token, "2026-11-22T05:00:02.000Z", "b", "102"))
         const again = await reconnected(h, SERVER_TIME_MS + 5000) // the server that answers next keeps another history
         expect(again.params.after).toBe(102)
-        seqAck(h, again.token, "3") // an `after` past its head is answered with the head
-        rx(h, seqPushText(again.token, "2026-11-22T05:00:07.000Z", "c", "4"))
-        rx(h, seqPushText(again.token, "2026-11-22T05:00:08.000Z", "d", "5"))
-        expect(got.join(",")).toBe("a,b,c,d") // were dropped as handled already (4 and 5 are not above 102), until a reboot
+        seqAck(h, again.token, "3") // an `after` past its head is answered with the head; seq 3, a command, came after the reset
+        const sent = h.t.requests()
+        const ended = sent[sent.length - 2] // the answered subscription, live, is ended first: its pushes would come twice
+        expect(ended.method).toBe("unsubscribe")
+        expect(ended.params.token).toBe(again.token)
+        const missed = h.t.lastRequest() // asked for at once, under another token
+        expect(missed.method).toBe("subscribe")
+        expect(missed.token === again.token).toBe(false)
+        expect(missed.params.since).toBe("2026-11-22T05:00:02.000Z")
+        expect(missed.params.after).toBe(3)
+        rx(h, seqPushText(again.token, "2026-11-22T05:00:07.000Z", "c", "4")) // on the wire before the unsubscribe: not this cursor's any more
+        rx(h, '{"t":"' + again.token + '","b":{"removed":1}}\n')
+        rx(h, '{"t":"' + missed.token + '","s":200,"b":{"seq":3,"replayed":1,"truncated":true,"next_after":3}}\n')
+        rx(h, seqPushText(missed.token, "2026-11-22T05:00:06.000Z", "x", "3"))
+        const live = h.t.lastRequest()
+        expect(live.params.after).toBe(3)
+        expect(live.params.since).toBe(undefined)
+        seqAck(h, live.token, "5")
+        rx(h, seqPushText(live.token, "2026-11-22T05:00:07.000Z", "c", "4"))
+        rx(h, seqPushText(live.token, "2026-11-22T05:00:08.000Z", "d", "5"))
+        expect(h.link.stats().unknownTokens).toBe(2) // c under the old token, and the unsubscribe's answer
+        expect(got.join(",")).toBe("a,b,x,c,d") // without the replay by since: x never, c and d dropped as handled (not above 102) until a reboot
         let told = 0
         for (const m of h.logs) if (m.indexOf("seq 3 is below 102, the last handled") >= 0) told++
         expect(told).toBe(1)
@@ -289,7 +307,7 @@ describe("a server that misbehaves", () => {
         seqAck(h, third.token, "5")
         rx(h, seqPushText(third.token, "2026-11-22T05:00:08.000Z", "d", "5")) // still on the wire from before: handled once
         rx(h, seqPushText(third.token, "2026-11-22T05:00:09.000Z", "e", "6"))
-        expect(got.join(",")).toBe("a,b,c,d,e")
+        expect(got.join(",")).toBe("a,b,x,c,d,e")
     })
 
     test("[P§8] a push under one of the device's tokens that names another feed or datastream: not handled, not the cursor, not the subscribe's answer, no end of the subscription; counted, logged once", async () => {

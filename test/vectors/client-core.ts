@@ -324,7 +324,7 @@ export function cursorVectors(): CursorVector[] {
     // (a second push: DeviceScript's compiler asserts on a call with more arguments than it encodes)
     vectors.push(
         {
-            name: "by seq: a head below a push handled (another store, a restored backup, a reset database; an after past the head is answered with the head): its seqs are taken from there, its pushes handled",
+            name: "by seq: a head below a push handled (another store, a restored backup, a reset database; an after past the head is answered with the head): what the new history got before it is asked for by since up to that head (once), then its seqs are followed by after",
             bySeq: true,
             oneStream: true,
             steps: [
@@ -332,7 +332,14 @@ export function cursorVectors(): CursorVector[] {
                 { op: "push", status: 200, body: sp(T1, "a", 101), expect: "deliver" },
                 { op: "push", status: 200, body: sp(T2, "b", 102), expect: "deliver" },
                 { op: "params", expect: "after=102" },
-                { op: "ack", body: { seq: 5 }, expect: "live+rewound 102" },
+                // seqs 1-5 were written after the reset (the last, 5, a command at T3): no replay by after brings them
+                { op: "ack", body: { seq: 5 }, expect: "resubscribe+rewound 102" },
+                { op: "params", expect: "since=" + T2 + ";after=5" },
+                { op: "ack", body: { seq: 5, replayed: 1, truncated: true, next_after: 5 }, expect: "replaying" },
+                { op: "push", status: 200, body: sp(T3, "x", 5), expect: "deliver+caughtUp" },
+                { op: "params", expect: "after=5" },
+                { op: "ack", body: { seq: 5 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T3, "x", 5), expect: "drop" },
                 { op: "push", status: 200, body: sp(T3, "c", 6), expect: "deliver" },
                 { op: "push", status: 200, body: sp(T3, "c", 6), expect: "drop" },
                 { op: "push", status: 200, body: sp(T5, "d", 7), expect: "deliver" },

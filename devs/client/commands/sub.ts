@@ -66,6 +66,7 @@ export const subCommand: ClientCommand = {
                 else if (e.kind === "gap") note(`the replay starts at ${e.retainedFrom}: datapoints before it are past the server's retention and may be missing`)
                 else if (e.kind === "lost") note(`connection lost: ${e.error.message}`)
                 else if (e.kind === "retrying") note(`reconnecting in ${e.delayMs} ms (attempt ${e.attempt})`)
+                else if (e.kind === "rewound") note(`the server's seq ${e.seq} is below ${e.fromSeq}, the last handled (its history was reset, restored or moved to another store): asking for what it got since the last point handled, then following its seqs`)
                 else if (e.kind === "refused") note(`subscribe refused for now (${e.error.message}); asking again in ${e.delayMs} ms`)
                 else if (e.kind === "link" && e.state === "degraded") note("link degraded: the server has been silent longer than its `faulty` time")
             },

@@ -254,3 +254,65 @@ test("subscribeForever stops at once on a refused key instead of retrying", asyn
     assert.equal(srv.connections, 1)
     await srv.close()
 })
+
+test("subscribeForever after the server's seqs went back (a reset database answers after=102 with its head, 3): what it got meanwhile is asked for by since up to 3, once; the answered live subscription is ended and its pushes not handled [P§8]", async () => {
+    const at = (s: number) => `2026-11-22T05:00:0${s}.000Z`
+    const dp = (value: string, s: number, seq: number) => ({ id: "t", current_value: value, at: at(s), seq })
+    const srv = await fakeServer({
+        onRequest(req, ws, conn) {
+            const answer = (body?: unknown) => ws.send(encodeResponse({ token: req.token, status: 200, resource: req.resource, body }))
+            const push = (token: string | undefined, body: unknown) => ws.send(encodeResponse({ token, status: 200, resource: "/feeds/1/datastreams/t", body }))
+            if (req.method === "unsubscribe") return answer({ removed: 1 })
+            const p = req.params ?? {}
+            if (conn === 1) {
+                answer({ seq: 100 })
+                push(req.token, dp("a", 1, 101))
+                push(req.token, dp("b", 2, 102))
+                return void setTimeout(() => ws.terminate(), 20) // the server's history is reset while the link is down
+            }
+            if (p.after === 102) {
+                answer({ seq: 3 }) // an after past the head is answered with the head: seqs 1-3 were written after the reset
+                return push(req.token, dp("c", 7, 4)) // live: a write right after this answer, before the unsubscribe
+            }
+            if (p.since !== undefined) {
+                answer({ seq: 3, replayed: 1, truncated: true, next_after: 3 })
+                return push(req.token, dp("x", 6, 3)) // the command written after the reset, once
+            }
+            if (p.after === 3) {
+                answer({ seq: 5 })
+                push(req.token, dp("c", 7, 4))
+                return push(req.token, dp("d", 8, 5))
+            }
+            answer({ seq: 999 })
+        },
+    })
+    const got: string[] = []
+    const events: string[] = []
+    const stop = new AbortController()
+    const run = subscribeForever({
+        server: srv.url,
+        apiKey: "k",
+        resource: "/feeds/1/datastreams/t",
+        signal: stop.signal,
+        random: () => 0.5,
+        sleep: async () => {},
+        onPush: (p) => got.push(p.body.current_value),
+        onEvent: (e) => events.push(e.kind === "rewound" ? `rewound ${e.fromSeq}->${e.seq}` : e.kind),
+    })
+    try {
+        await until(() => `a, b, x, c, d handled (got ${got.join(",")})`, () => got.length >= 5)
+        assert.deepEqual(got, ["a", "b", "x", "c", "d"])
+        assert.ok(events.includes("rewound 102->3"), events.join(","))
+        const second = srv.requests.slice(srv.requests.findIndex((r) => r.params?.after === 102))
+        assert.deepEqual(second.map((r) => `${r.method} ${JSON.stringify(r.params)}`), [
+            'subscribe {"after":102}',
+            `unsubscribe {"token":"${second[0].token}"}`,
+            `subscribe {"since":"${at(2)}","after":3}`,
+            'subscribe {"after":3}',
+        ])
+    } finally {
+        stop.abort()
+        await run
+        await srv.close()
+    }
+})
