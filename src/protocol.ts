@@ -281,6 +281,18 @@ export function resourceCovers(subscribed: string, changed: string): boolean {
     return changed.slice(0, subscribed.length) === subscribed
 }
 
+/**
+ * [P§8] Whether a push under a subscription's token (or its final push) is that subscription's: it names the
+ * subscribed resource, one under it, one above it (a feed's deletion, to a subscription to one of its datastreams),
+ * or nothing. Another (a server that mixed up its subscriptions) is foreign: not handled, no cursor moved, nothing
+ * ended (`E_FOREIGN_PUSH`). The one check of the firmware, the client library and the dashboard page.
+ */
+export function pushIsFor(subscribed: string, named: string | undefined): boolean {
+    if (named === undefined) return true
+    if (resourceCovers(subscribed, named)) return true
+    return resourceCovers(named, subscribed)
+}
+
 function isSpace(c: number): boolean {
     return c === 32 || c === 10 || c === 13 || c === 9
 }

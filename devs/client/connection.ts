@@ -11,7 +11,7 @@
 
 import { EventEmitter } from "node:events"
 import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep, type KeepaliveContract } from "../../src/keepalive.ts"
-import { decodeServerLine, encodeRequest, isNotice, type Method, type Request, type Response, type Welcome } from "../../src/protocol.ts"
+import { decodeServerLine, encodeRequest, isNotice, normalizeResource, pushIsFor, type Method, type Request, type Response, type Welcome } from "../../src/protocol.ts"
 import { RequestTable } from "../../src/requests.ts"
 import { parseAddress, type ServerAddress } from "./address.ts"
 import { ClientError, statusError } from "./errors.ts"
@@ -58,6 +58,12 @@ interface Pending {
 export interface FeedlineConnectionEvents {
     /** a push for a subscription token nobody listens to any more, or a response nobody waits for */
     stray: [Response]
+    /**
+     * [P§8] a push (or final push) under a subscription's token that names a resource neither the subscribed one,
+     * nor under it, nor above it (a server that mixed up its subscriptions): not handed to the subscription
+     * (E_FOREIGN_PUSH, as the firmware counts it)
+     */
+    foreign: [Response]
     state: [LinkState]
     /** the connection is gone; `err` is undefined after our own close() */
     close: [ClientError | undefined]
@@ -71,8 +77,8 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     private readonly requests = new RequestTable("c")
     /** fires at the request table's next deadline */
     private deadlineTimer?: NodeJS.Timeout
-    /** [P§8] subscriptions by their token (a connection may hold several to one resource) */
-    private readonly subscriptions = new Map<string, { resource: string; onPush: (push: Response) => void; onAck?: (ack: Response) => void }>()
+    /** [P§8] subscriptions by their token (a connection may hold several to one resource); `named`: the resource as the server names it */
+    private readonly subscriptions = new Map<string, { resource: string; named: string; onPush: (push: Response) => void; onAck?: (ack: Response) => void }>()
     private authenticated = false
     private lastRxMs: number
     private lastTxMs: number
@@ -157,7 +163,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
      */
     async subscribe(resource: string, params: Request["params"], onPush: (push: Response) => void, onAck?: (ack: Response) => void): Promise<{ token: string; ack: Response }> {
         const token = this.requests.nextToken()
-        this.subscriptions.set(token, { resource, onPush, onAck })
+        this.subscriptions.set(token, { resource, named: normalizeResource(resource) ?? resource, onPush, onAck })
         const r = await this.sendWithToken("subscribe", resource, token, { params }).catch((e) => {
             this.subscriptions.delete(token)
             throw e
@@ -246,6 +252,9 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         }
         const sub = this.subscriptions.get(r.token)
         if (sub) {
+            // [P§8] routed by token and resource, as the firmware routes (src/protocol.ts pushIsFor): a push naming another
+            // feed or datastream is not this subscription's; it neither reaches it nor ends it
+            if (!pushIsFor(sub.named, r.resource)) return void this.emit("foreign", r)
             if (r.status !== 200) this.subscriptions.delete(r.token) // [P§8] a final push: nothing follows it
             return sub.onPush(r)
         }

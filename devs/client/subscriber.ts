@@ -34,6 +34,8 @@ export type SubscriberEvent =
      * handled; what it got since the last `at` handled is asked for, then its seqs are followed
      */
     | { kind: "rewound"; fromSeq: number; seq: number }
+    /** [P§8] a push under the subscription's token that names another resource (E_FOREIGN_PUSH): not delivered */
+    | { kind: "foreign"; push: Response }
 
 export interface SubscribeForeverOptions extends ConnectOptions {
     resource: string
@@ -80,6 +82,7 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             // registered before subscribing: a push in the same chunk as the ack may already abort
             o.signal?.addEventListener("abort", onAbort, { once: true })
             conn.on("state", (state) => o.onEvent?.({ kind: "link", state }))
+            conn.on("foreign", (push) => o.onEvent?.({ kind: "foreign", push }))
             let ended = false
             /** the server ended the subscription for good (its key revoked, its feed deleted) [P§8] */
             let endedBy: ClientError | undefined

@@ -9,7 +9,7 @@
 // (/subscription-cursor.js: seq, since, repeats, a cut replay followed) and the backoff (/backoff.js).
 // Resumed by `since` (before its first replay is handled), a feed is resumed one ms before the last `at` shown,
 // dropping what was shown at it (/stamp-overlap.js): the datastreams of one write share one `at`.
-import { decodeServerLine, encodeRequest, isNotice } from "./protocol.js"
+import { decodeServerLine, encodeRequest, isNotice, pushIsFor } from "./protocol.js"
 import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "./keepalive.js"
 import { RequestTable } from "./requests.js"
 import { SubscriptionCursor } from "./subscription-cursor.js"
@@ -36,6 +36,8 @@ export class PageConnection extends EventTarget {
         this.attempt = 0
         /** a notice's retry_after_ms: the next reconnect waits at least this long */
         this.retryAfterMs = undefined
+        /** pushes under a subscription's token naming another resource (E_FOREIGN_PUSH): not handled; the first logged */
+        this.foreignPushes = 0
         this.stopped = true
     }
 
@@ -128,6 +130,12 @@ export class PageConnection extends EventTarget {
             return p.ref.resolve(r)
         }
         const [resource, s] = sub
+        // [P§8] routed by token and resource, as the firmware and the CLI route (pushIsFor): a push naming another feed
+        // (a server that mixed up its subscriptions) is not this one's: not shown, no cursor moved, nothing ended
+        if (!pushIsFor(resource, r.resource)) {
+            if (this.foreignPushes++ === 0) console.warn(`E_FOREIGN_PUSH: ${r.resource} under the subscription to ${resource}; ignored`)
+            return
+        }
         // a subscription's acknowledgement and its pushes share its token: a datapoint is a push
         const isDatapoint = r.status === 200 && r.body && r.body.id !== undefined
         const ack = isDatapoint ? undefined : this.requests.take(r.token)

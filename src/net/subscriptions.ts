@@ -4,7 +4,7 @@
 // what was written meanwhile arrives and nothing arrives twice; a backlog comes in replays of at most
 // REPLAY_LIMIT pushes, and after a cut one has been handled the subscription is made again from where it
 // ended, until the server says it is live.
-import { Response, encodeShortRequest, resourceCovers } from "../protocol"
+import { Response, encodeShortRequest, pushIsFor } from "../protocol"
 import { SubscriptionCursor } from "../subscription-cursor"
 
 /**
@@ -134,13 +134,10 @@ export class Subscriptions {
                 // [P§8] a push's resource is the subscribed one or one under it (or above it: a feed's deletion).
                 // Another (a server that mixed up its subscriptions) is not this subscription's: not handled, and
                 // it neither moves the cursor nor ends the subscription
-                const named = r.resource
-                if (named !== undefined)
-                    if (!resourceCovers(sub.resource, named))
-                        if (!resourceCovers(named, sub.resource)) {
-                            if (this.foreignPushes++ === 0) this.log(`link: E_FOREIGN_PUSH ${named} under the token of ${sub.resource}; ignored (stats().foreignPushes counts them)`)
-                            return true
-                        }
+                if (!pushIsFor(sub.resource, r.resource)) {
+                    if (this.foreignPushes++ === 0) this.log(`link: E_FOREIGN_PUSH ${r.resource} under the token of ${sub.resource}; ignored (stats().foreignPushes counts them)`)
+                    return true
+                }
                 if (r.status >= 300) {
                     // [P§8] a final push: nothing with this token follows
                     sub.token = undefined

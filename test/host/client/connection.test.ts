@@ -255,6 +255,36 @@ test("subscribeForever stops at once on a refused key instead of retrying", asyn
     await srv.close()
 })
 
+test("a push under a subscription's token that names another feed or datastream is not the subscription's: not handed on, and a final push naming another feed ends nothing (E_FOREIGN_PUSH) [P§8]", async () => {
+    const srv = await fakeServer({
+        onRequest(req, ws) {
+            ws.send(encodeResponse({ token: req.token, status: 200, resource: req.resource }))
+            if (req.method !== "subscribe") return
+            const push = (resource: string, body: unknown, status = 200) => ws.send(encodeResponse({ token: req.token, status, resource, body }))
+            push("/feeds/99/datastreams/t", { id: "t", current_value: "other feed", at: "2026-11-22T05:00:01.000Z" })
+            push("/feeds/10/datastreams/t", { id: "t", current_value: "a feed whose id starts alike", at: "2026-11-22T05:00:01.000Z" })
+            push("/feeds/1/datastreams/u", { id: "u", current_value: "another datastream", at: "2026-11-22T05:00:01.000Z" })
+            push("/feeds/99", { title: "Subscription ended", errors: "deleted", code: "E_FEED_DELETED" }, 404)
+            push("/feeds/1/datastreams/t", { id: "t", current_value: "ours", at: "2026-11-22T05:00:02.000Z" })
+            push("/feeds/1", { id: 1, deleted: true }) // the feed's own deletion names the feed: this subscription's
+        },
+    })
+    const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
+    const foreign: string[] = []
+    c.on("foreign", (r) => foreign.push(`${r.status} ${r.resource}`))
+    const got: string[] = []
+    try {
+        // (a trailing slash: the resource as the server names it is what the pushes are matched against)
+        await c.subscribe("/feeds/1/datastreams/t/", {}, (p) => got.push(`${p.resource} ${p.body.current_value ?? "deleted"}`))
+        await until(() => `the subscription's own pushes (got ${got.join(", ")})`, () => got.length === 2)
+        assert.deepEqual(got, ["/feeds/1/datastreams/t ours", "/feeds/1 deleted"])
+        assert.deepEqual(foreign, ["200 /feeds/99/datastreams/t", "200 /feeds/10/datastreams/t", "200 /feeds/1/datastreams/u", "404 /feeds/99"])
+    } finally {
+        c.close()
+        await srv.close()
+    }
+})
+
 test("subscribeForever after the server's seqs went back (a reset database answers after=102 with its head, 3): what it got meanwhile is asked for by since up to 3, once; the answered live subscription is ended and its pushes not handled [P§8]", async () => {
     const at = (s: number) => `2026-11-22T05:00:0${s}.000Z`
     const dp = (value: string, s: number, seq: number) => ({ id: "t", current_value: value, at: at(s), seq })

@@ -38,6 +38,15 @@ async function rest(method: string, resource: string, key: string, body?: unknow
     return { status: r.status, body: await r.json().catch(() => undefined) }
 }
 
+/** A request the page sent over its WebSocket (what a test's route looks at), or undefined for a heartbeat. */
+function requestOf(m: string | Buffer): { method?: string; resource?: string; token?: string } | undefined {
+    try {
+        return JSON.parse(String(m))
+    } catch {
+        return undefined
+    }
+}
+
 before(async () => {
     if (SKIP) return
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "feedline-dash-"))
@@ -277,13 +286,7 @@ test("a subscribe the server refuses 429 (a busy key) is asked again on the same
         sockets++
         const server = ws.connectToServer()
         ws.onMessage((m) => {
-            const req = (() => {
-                try {
-                    return JSON.parse(String(m)) as { method?: string; resource?: string; token?: string }
-                } catch {
-                    return undefined
-                }
-            })()
+            const req = requestOf(m)
             if (req?.method === "subscribe" && req.resource === "/feeds/1") {
                 subscribes.push(String(req.token))
                 if (subscribes.length === 1) {
@@ -304,6 +307,33 @@ test("a subscribe the server refuses 429 (a busy key) is asked again on the same
     assert.equal(sockets, 1, "asked again on the same WebSocket, not by reconnecting")
     assert.equal((await rest("PUT", "/feeds/1/datastreams/humidity", server.credentials.deviceKey, { current_value: "47.25" })).status, 200)
     await page.waitForFunction(() => (globalThis as any).document.querySelector('.stream[data-stream="humidity"] .plot')?.getAttribute("data-last") === "47.25", null, { timeout: WAIT_MS })
+    await page.close()
+})
+
+test("[P§8] a push under the page's subscription token that names another feed (a server that mixed up its subscriptions) is not shown in this feed (E_FOREIGN_PUSH)", { skip: SKIP, timeout: 45_000 }, async () => {
+    const page = await context.newPage()
+    let injected = 0
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+        const server = ws.connectToServer()
+        ws.onMessage((m) => {
+            server.send(m)
+            const req = requestOf(m)
+            if (req?.method !== "subscribe" || req.resource !== "/feeds/1") return
+            // under feed 1's token: a datastream of feed 99, with a seq far ahead of feed 1's
+            injected++
+            ws.send(JSON.stringify({ token: req.token, status: 200, resource: "/feeds/99/datastreams/intruder", body: { id: "intruder", current_value: "9.99", at: new Date().toISOString(), seq: 1e9 } }))
+        })
+        server.onMessage((m) => ws.send(m))
+    })
+    await page.goto(base + "/")
+    await page.locator("#api-key").fill(server.credentials.masterKey)
+    await page.locator("#sign-in-form button").click()
+    await page.locator('.stream[data-stream="humidity"] .plot[data-points]').waitFor({ timeout: WAIT_MS })
+    assert.ok(injected >= 1)
+    // a write after it, pushed on the same WebSocket: once it shows, the foreign push was read before it
+    assert.equal((await rest("PUT", "/feeds/1/datastreams/humidity", server.credentials.deviceKey, { current_value: "52.75" })).status, 200)
+    await page.waitForFunction(() => (globalThis as any).document.querySelector('.stream[data-stream="humidity"] .plot')?.getAttribute("data-last") === "52.75", null, { timeout: WAIT_MS })
+    assert.equal(await page.locator('.stream[data-stream="intruder"]').count(), 0, "feed 99's datastream shown as feed 1's")
     await page.close()
 })
 

@@ -1,7 +1,7 @@
 // Protocol v1 golden vectors, Node side. The DeviceScript twin is test/firmware/protocol.test.ts.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { decodeRequest, decodeServerLine, encode, encodeByHand, encodeRequest, encodeResponse, encodeShortRequest, isNotice, quote } from "../../../src/protocol.ts"
+import { decodeRequest, decodeServerLine, encode, encodeByHand, encodeRequest, encodeResponse, encodeShortRequest, isNotice, pushIsFor, quote } from "../../../src/protocol.ts"
 import { ENCODE_VECTORS, ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, ONE_VALUE_UPDATE_SHORT_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../../vectors/envelope.ts"
 
 for (const v of REQUEST_VECTORS) {
@@ -57,4 +57,20 @@ test("a one-datastream update encodes to one compact line", () => {
     const short = encodeShortRequest(ONE_VALUE_UPDATE as any)
     assert.equal(short, ONE_VALUE_UPDATE_SHORT_LINE)
     console.log(`# in the short form [P§5a]: ${Buffer.byteLength(short) + 1} bytes`)
+})
+
+test("[P§8] pushIsFor: a push is a subscription's when it names its resource, one under it, one above it (a feed's deletion) or none", () => {
+    const cases: [string, string | undefined, boolean][] = [
+        ["/feeds/1/datastreams/t", "/feeds/1/datastreams/t", true],
+        ["/feeds/1/datastreams/t", undefined, true],
+        ["/feeds/1", "/feeds/1/datastreams/t", true],
+        ["/feeds/1/datastreams/t", "/feeds/1", true],
+        ["/", "/feeds/5/datastreams/x", true],
+        ["/feeds/1/datastreams/t", "/feeds/99/datastreams/t", false],
+        ["/feeds/1", "/feeds/10/datastreams/t", false],
+        ["/feeds/1/datastreams/t", "/feeds/1/datastreams/tt", false],
+        ["/feeds/1/datastreams/t", "/feeds/1/datastreams/u", false],
+        ["/feeds/10", "/feeds/1", false],
+    ]
+    for (const [subscribed, named, expected] of cases) assert.equal(pushIsFor(subscribed, named), expected, `${subscribed} <- ${named}`)
 })
