@@ -1392,10 +1392,10 @@ export class PostgresStore implements StoreEngine {
     }
 
     async replay(feed: number, stream: string | undefined, afterMs: number, limit: number, throughSeq = Number.MAX_SAFE_INTEGER): Promise<SeqReplay> {
-        // one statement, one snapshot: the points, the feed's highest seq (as replayAfterSeq) and the snapshot they were read in (Replay.seen)
+        // one statement, one snapshot: the points, the feed's cursor (as replayAfterSeq) and the snapshot they were read in (Replay.seen)
         const filter = stream === undefined ? "feed = $1 AND at_ms > $2 AND seq <= $4" : "feed = $1 AND at_ms > $2 AND seq <= $4 AND stream = $5"
         const rows = await this.rows<{ stream: string | null; at_ms: number | null; value: string | null; seq: number | null; snapshot: string | null }>(
-            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT max(seq) FROM datapoints WHERE feed = $1) AS seq, pg_current_snapshot()::text AS snapshot
+            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT last_seq FROM feeds WHERE id = $1) AS seq, pg_current_snapshot()::text AS snapshot
              UNION ALL
              (SELECT stream, at_ms, value, seq, NULL FROM datapoints WHERE ${filter} ORDER BY at_ms, stream LIMIT $3)`,
             stream === undefined ? [feed, afterMs, limit, throughSeq] : [feed, afterMs, limit, throughSeq, stream],
@@ -1411,14 +1411,16 @@ export class PostgresStore implements StoreEngine {
     }
 
     async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {
-        // one statement, one snapshot: the points, the feed's highest seq, what the retention deleted (trimmed)
+        // one statement, one snapshot: the points, the feed's cursor, what the retention deleted (trimmed)
         // and the snapshot (Replay.seen). A feed's seqs are drawn under its row lock (applyBatch), which a batch
         // holds until it commits: one still committing drew its seqs after every visible one, so it is above
-        // highSeq and not seen
+        // highSeq and not seen. [P§8] The cursor is the feed's last_seq (its newest seq ever given, set in the
+        // transaction that stored it; a primary-key read), as SQLite's: not max(seq) of its points, which a
+        // range delete or the retention of its newest points would move back below a seq a client holds
         const filter = stream === undefined ? "feed = $1 AND seq > $2" : "feed = $1 AND seq > $2 AND stream = $4"
         const trims = stream === undefined ? "feed = $1" : "feed = $1 AND stream = $4"
         const rows = await this.rows<{ stream: string | null; at_ms: number | null; value: string | null; seq: number | null; trimmed: number | null; snapshot: string | null }>(
-            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT max(seq) FROM datapoints WHERE feed = $1) AS seq,
+            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT last_seq FROM feeds WHERE id = $1) AS seq,
                     (SELECT max(seq) FROM retention_trims WHERE ${trims}) AS trimmed, pg_current_snapshot()::text AS snapshot
              UNION ALL
              (SELECT stream, at_ms, value, seq, NULL, NULL FROM datapoints WHERE ${filter} ORDER BY seq LIMIT $3)`,

@@ -254,6 +254,27 @@ for (const backend of storeBackends()) {
             await store.close()
         })
 
+        test("[P§8] the cursor (after: latest, a replay's) is the feed's newest seq ever given: deleting its newest points, by range or by the retention, does not move it back below a seq a client may hold", async () => {
+            const { store } = await openClosedAfter(backend, { now })
+            const f = (await store.createFeed({})).id
+            await store.writePoints(f, [{ stream: "a", atMs: T0 + 1, value: "kept" }])
+            const [newest] = await store.writePoints(f, [{ stream: "a", atMs: T0 + 2, value: "deleted" }])
+            assert.equal((await store.replayAfterSeq(f, undefined, undefined, 10)).highSeq, newest.seq)
+            assert.equal(await store.deletePoints(f, "a", T0 + 2, T0 + 2), 1)
+            assert.equal((await store.replayAfterSeq(f, undefined, undefined, 10)).highSeq, newest.seq, "after: latest after a range delete of the newest point")
+            assert.equal((await store.replay(f, undefined, T0, 10)).highSeq, newest.seq, "a `since` replay's cursor too")
+            // the retention: a backfill (an old `at`) is the feed's newest seq, and the first to go
+            const [backfill] = await store.writePoints(f, [{ stream: "a", atMs: T0 - 10, value: "backfill" }])
+            assert.ok(backfill.seq > newest.seq)
+            assert.equal(await store.prune(T0 - 5), 1)
+            assert.equal((await store.replayAfterSeq(f, "a", undefined, 10)).highSeq, backfill.seq, "after: latest after the retention deleted the newest point")
+            const resumed = await store.replayAfterSeq(f, undefined, backfill.seq, 10)
+            assert.deepEqual([resumed.points, resumed.highSeq], [[], backfill.seq], "a resume from the last seq handled: nothing, and the cursor stays")
+            const [next] = await store.writePoints(f, [{ stream: "a", atMs: T0 + 3, value: "next" }])
+            assert.equal(next.seq, backfill.seq + 1, "the feed counts on from it")
+            await store.close()
+        })
+
         test("retention and keys: prune old points, keep current values; keys insert, list, revoke, version", async () => {
             const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
