@@ -220,6 +220,18 @@ export function isDatastreamId(id: Json): boolean {
 }
 
 /**
+ * [P§5] `r` without a trailing "/" (unless it is "/"), then without a ".json" suffix: what normalizeResource
+ * changes in a valid path. The firmware's subscriptions make only these changes (their pushes name the resource
+ * in its normal form); the whole check would cost its image ~500 B of code.
+ */
+export function trimResource(r: string): string {
+    let n = r.length
+    if (n > 1) if (r.charCodeAt(n - 1) === 47) r = r.slice(0, --n)
+    if (r.slice(n - 5) === ".json") r = r.slice(0, n - 5)
+    return r
+}
+
+/**
  * [P§5] Normalises a resource path, or returns undefined when it is not one.
  * Accepts `/feeds/504`, `/feeds/504/`, `/feeds/504.json`; refuses empty, `.` and `..` segments,
  * percent-escapes, backslashes, NUL and anything outside A-Za-z0-9_.- between slashes.
@@ -228,13 +240,10 @@ export function normalizeResource(resource: Json): string | undefined {
     if (typeof resource !== "string") return undefined
     let r: string = resource
     if (r.length < 1 || r.length > MAX_RESOURCE_CHARS || r.charCodeAt(0) !== 47) return undefined
-    if (r.length > 1 && r.charCodeAt(r.length - 1) === 47) r = r.slice(0, r.length - 1)
-    if (r.endsWith(".json")) {
-        r = r.slice(0, r.length - 5)
-        // the suffix is removed once; "/x.json.json" would normalise to "/x.json", which a second
-        // decoding would change again, so the normal form would not be stable
-        if (r.endsWith(".json")) return undefined
-    }
+    r = trimResource(r)
+    // the suffix is removed once; "/x.json.json" would normalise to "/x.json", which a second
+    // decoding would change again, so the normal form would not be stable
+    if (r.endsWith(".json")) return undefined
     if (r === "/" || r === "") return "/"
     // segment by segment, in place (every request names a resource: no list of segments is made)
     let segmentStart = 1

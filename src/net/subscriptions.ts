@@ -4,7 +4,7 @@
 // what was written meanwhile arrives and nothing arrives twice; a backlog comes in replays of at most
 // REPLAY_LIMIT pushes, and after a cut one has been handled the subscription is made again from where it
 // ended, until the server says it is live.
-import { Response, encodeShortRequest, pushIsFor } from "../protocol"
+import { Response, encodeShortRequest, pushIsFor, trimResource } from "../protocol"
 import { SubscriptionCursor } from "../subscription-cursor"
 
 /**
@@ -47,6 +47,8 @@ export class Subscriptions {
 
     /** Adds a subscription, replaying from `sinceAt` (the last `at` handled before a reboot) if given; returns its index. */
     add(resource: string, handler: PushHandler, sinceAt?: string): number {
+        // [P§8] as the server names it ("/feeds/7/datastreams/led/" is "/feeds/7/datastreams/led"): its pushes are compared with it
+        resource = trimResource(resource)
         // one datastream's pushes come in `at` order: an older point a server replays against `since` is dropped
         const cursor = new SubscriptionCursor(sinceAt, REPLAY_LIMIT, resource.indexOf("/datastreams/") >= 0, true)
         this.subs.push({ resource: resource, handler: handler, token: undefined, cursor: cursor, renewAtMs: 0 })

@@ -338,6 +338,28 @@ describe("a server that misbehaves", () => {
         expect((await reconnected(h, SERVER_TIME_MS)).params.after).toBe(13) // not 900
     })
 
+    test("[P§8] a subscription written with a trailing / or .json gets its pushes, which name the resource as the server normalised it", async () => {
+        const h = linkWith(0.5)
+        const got: string[] = []
+        h.link.subscribe("/feeds/7/datastreams/led/", (body, resource) => {
+            got.push(resource + "=" + body.current_value)
+        })
+        h.link.subscribe("datastreams/relay.json", (body, resource) => {
+            got.push(resource + "=" + body.current_value)
+        })
+        bringUp(h)
+        const reqs = h.t.requests()
+        const led = reqs[reqs.length - 2]
+        const relay = reqs[reqs.length - 1]
+        seqAck(h, led.token, "10")
+        seqAck(h, relay.token, "10")
+        rx(h, '{"token":"' + led.token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"id":"led","current_value":"on","at":"' + AT1 + '","seq":11}}\n')
+        rx(h, '{"token":"' + relay.token + '","status":200,"resource":"/feeds/7/datastreams/relay","body":{"id":"relay","current_value":"off","at":"' + AT1 + '","seq":12}}\n')
+        expect(got.join(",")).toBe("/feeds/7/datastreams/led=on,/feeds/7/datastreams/relay=off")
+        expect(h.link.stats().foreignPushes).toBe(0)
+        expect(led.resource + " " + relay.resource).toBe("/feeds/7/datastreams/led /feeds/7/datastreams/relay")
+    })
+
     test("forty connections, each ended by one of these faults: the outbox whole, nothing carried from one to the next, the backoff growing to its cap", async () => {
         const h = linkWith(0.99, { backoff: { baseMs: 500, capMs: 4000, stableMs: 20000 } })
         followLed(h)

@@ -1,7 +1,7 @@
 // Protocol v1 golden vectors, Node side. The DeviceScript twin is test/firmware/protocol.test.ts.
 import { test } from "node:test"
 import assert from "node:assert/strict"
-import { decodeRequest, decodeServerLine, encode, encodeByHand, encodeRequest, encodeResponse, encodeShortRequest, isNotice, pushIsFor, quote } from "../../../src/protocol.ts"
+import { decodeRequest, decodeServerLine, encode, encodeByHand, encodeRequest, encodeResponse, encodeShortRequest, isNotice, normalizeResource, pushIsFor, quote, trimResource } from "../../../src/protocol.ts"
 import { ENCODE_VECTORS, ONE_VALUE_UPDATE, ONE_VALUE_UPDATE_LINE, ONE_VALUE_UPDATE_SHORT_LINE, REQUEST_VECTORS, SERVER_LINE_VECTORS } from "../../vectors/envelope.ts"
 
 for (const v of REQUEST_VECTORS) {
@@ -73,4 +73,20 @@ test("[P§8] pushIsFor: a push is a subscription's when it names its resource, o
         ["/feeds/10", "/feeds/1", false],
     ]
     for (const [subscribed, named, expected] of cases) assert.equal(pushIsFor(subscribed, named), expected, `${subscribed} <- ${named}`)
+})
+
+test("[P§5] trimResource: what normalizeResource changes in a valid path (the firmware's subscriptions make only this)", () => {
+    const cases: [string, string][] = [
+        ["/feeds/7/datastreams/led/", "/feeds/7/datastreams/led"],
+        ["/feeds/7/datastreams/led.json", "/feeds/7/datastreams/led"],
+        ["/feeds/7/datastreams/led.json/", "/feeds/7/datastreams/led"],
+        ["/feeds/7/datastreams/led", "/feeds/7/datastreams/led"],
+        ["/feeds/7/", "/feeds/7"],
+        ["/", "/"],
+        ["/a", "/a"],
+    ]
+    for (const [written, normal] of cases) {
+        assert.equal(trimResource(written), normal, written)
+        assert.equal(normalizeResource(written), normal, written)
+    }
 })
