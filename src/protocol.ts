@@ -291,6 +291,16 @@ export function resourceCovers(subscribed: string, changed: string): boolean {
 }
 
 /**
+ * [P§8] Whether a 200 under a subscription's token is one of its pushes: every push names what changed (`body.id`),
+ * the subscribe's answer nothing. Told apart so, a push that comes before the answer is not taken for it (the
+ * firmware, the client library, the dashboard page).
+ */
+export function namesAChange(body: Json): boolean {
+    if (!body) return false
+    return body["id"] !== undefined
+}
+
+/**
  * [P§8] Whether a push under a subscription's token (or its final push) is that subscription's: it names the
  * subscribed resource, one under it, one above it (a feed's deletion, to a subscription to one of its datastreams),
  * or nothing. Another (a server that mixed up its subscriptions) is foreign: not handled, no cursor moved, nothing

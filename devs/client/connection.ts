@@ -11,7 +11,7 @@
 
 import { EventEmitter } from "node:events"
 import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep, type KeepaliveContract } from "../../src/keepalive.ts"
-import { decodeServerLine, encodeRequest, isNotice, normalizeResource, pushIsFor, type Method, type Request, type Response, type Welcome } from "../../src/protocol.ts"
+import { decodeServerLine, encodeRequest, isNotice, namesAChange, normalizeResource, pushIsFor, type Method, type Request, type Response, type Welcome } from "../../src/protocol.ts"
 import { RequestTable } from "../../src/requests.ts"
 import { parseAddress, type ServerAddress } from "./address.ts"
 import { ClientError, statusError } from "./errors.ts"
@@ -55,6 +55,14 @@ interface Pending {
     timeoutMs: number
 }
 
+/** [P§8] one subscription of a connection; `named`: the resource as the server names it (its pushes are matched against it) */
+interface Subscription {
+    resource: string
+    named: string
+    onPush: (push: Response) => void
+    onAck?: (ack: Response) => void
+}
+
 export interface FeedlineConnectionEvents {
     /** a push for a subscription token nobody listens to any more, or a response nobody waits for */
     stray: [Response]
@@ -78,7 +86,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     /** fires at the request table's next deadline */
     private deadlineTimer?: NodeJS.Timeout
     /** [P§8] subscriptions by their token (a connection may hold several to one resource); `named`: the resource as the server names it */
-    private readonly subscriptions = new Map<string, { resource: string; named: string; onPush: (push: Response) => void; onAck?: (ack: Response) => void }>()
+    private readonly subscriptions = new Map<string, Subscription>()
     private authenticated = false
     private lastRxMs: number
     private lastTxMs: number
@@ -244,21 +252,26 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         const r = d.response!
         if (isNotice(r)) return this.end(noticeError(r, this.address.url))
         if (r.token === undefined) return void this.emit("stray", r) // a reply to a request without token: this client sends none
+        const sub = this.subscriptions.get(r.token)
+        // [P§8] a push (it names what changed) that comes before its subscribe's answer is a push, not the answer,
+        // as the firmware tells them apart (src/protocol.ts namesAChange)
+        if (sub && r.status === 200 && namesAChange(r.body)) return this.onPush(r.token, sub, r)
         const p = this.requests.take(r.token)
         if (p) {
             this.armDeadline()
-            if (r.status < 400) this.subscriptions.get(r.token)?.onAck?.(r)
+            if (r.status < 400) sub?.onAck?.(r)
             return (p.ref as Pending).resolve(r)
         }
-        const sub = this.subscriptions.get(r.token)
-        if (sub) {
-            // [P§8] routed by token and resource, as the firmware routes (src/protocol.ts pushIsFor): a push naming another
-            // feed or datastream is not this subscription's; it neither reaches it nor ends it
-            if (!pushIsFor(sub.named, r.resource)) return void this.emit("foreign", r)
-            if (r.status !== 200) this.subscriptions.delete(r.token) // [P§8] a final push: nothing follows it
-            return sub.onPush(r)
-        }
+        if (sub) return this.onPush(r.token, sub, r)
         this.emit("stray", r)
+    }
+
+    private onPush(token: string, sub: Subscription, r: Response): void {
+        // [P§8] routed by token and resource, as the firmware routes (src/protocol.ts pushIsFor): a push naming another
+        // feed or datastream is not this subscription's; it neither reaches it nor ends it
+        if (!pushIsFor(sub.named, r.resource)) return void this.emit("foreign", r)
+        if (r.status !== 200) this.subscriptions.delete(token) // [P§8] a final push: nothing follows it
+        sub.onPush(r)
     }
 
     private scheduleKeepalive(delayMs: number): void {

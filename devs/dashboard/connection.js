@@ -9,7 +9,7 @@
 // (/subscription-cursor.js: seq, since, repeats, a cut replay followed) and the backoff (/backoff.js).
 // Resumed by `since` (before its first replay is handled), a feed is resumed one ms before the last `at` shown,
 // dropping what was shown at it (/stamp-overlap.js): the datastreams of one write share one `at`.
-import { decodeServerLine, encodeRequest, isNotice, pushIsFor } from "./protocol.js"
+import { decodeServerLine, encodeRequest, isNotice, namesAChange, pushIsFor } from "./protocol.js"
 import { defaultKeepalive, keepaliveFromWelcome, keepaliveStep } from "./keepalive.js"
 import { RequestTable } from "./requests.js"
 import { SubscriptionCursor } from "./subscription-cursor.js"
@@ -137,7 +137,7 @@ export class PageConnection extends EventTarget {
             return
         }
         // a subscription's acknowledgement and its pushes share its token: a datapoint is a push
-        const isDatapoint = r.status === 200 && r.body && r.body.id !== undefined
+        const isDatapoint = r.status === 200 && namesAChange(r.body)
         const ack = isDatapoint ? undefined : this.requests.take(r.token)
         if (r.status === 401 || r.status === 403) this.dispatchEvent(new CustomEvent("unauthorized", { detail: r }))
         else if (r.status === 408) this.sendSubscribe(resource, s) // it ended by timeout: renew

@@ -4,7 +4,7 @@
 // what was written meanwhile arrives and nothing arrives twice; a backlog comes in replays of at most
 // REPLAY_LIMIT pushes, and after a cut one has been handled the subscription is made again from where it
 // ended, until the server says it is live.
-import { Response, encodeShortRequest, pushIsFor, trimResource } from "../protocol"
+import { Response, encodeShortRequest, namesAChange, pushIsFor, trimResource } from "../protocol"
 import { SubscriptionCursor } from "../subscription-cursor"
 
 /**
@@ -132,7 +132,7 @@ export class Subscriptions {
                 // [P§8] every push names what changed (body.id): a 200 without it is the subscribe's answer
                 // again, which would be handed on as a change and counted as one of a cut replay's pushes
                 // (nested ifs, not &&: the compiler keeps each && in a variable, ~9 B of code each)
-                if (r.status < 300) if (!r.body || r.body["id"] === undefined) return false
+                if (r.status < 300) if (!namesAChange(r.body)) return false
                 // [P§8] a push's resource is the subscribed one or one under it (or above it: a feed's deletion).
                 // Another (a server that mixed up its subscriptions) is not this subscription's: not handled, and
                 // it neither moves the cursor nor ends the subscription

@@ -5,7 +5,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import net from "node:net"
 import { WebSocketServer, type WebSocket } from "ws"
-import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../../../src/protocol.ts"
+import { decodeRequest, encodeResponse, encodeWelcome, type Request, type Response } from "../../../src/protocol.ts"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
 import { ClientError } from "../../../devs/client/errors.ts"
 import { subscribeForever } from "../../../devs/client/subscriber.ts"
@@ -279,6 +279,28 @@ test("a push under a subscription's token that names another feed or datastream 
         await until(() => `the subscription's own pushes (got ${got.join(", ")})`, () => got.length === 2)
         assert.deepEqual(got, ["/feeds/1/datastreams/t ours", "/feeds/1 deleted"])
         assert.deepEqual(foreign, ["200 /feeds/99/datastreams/t", "200 /feeds/10/datastreams/t", "200 /feeds/1/datastreams/u", "404 /feeds/99"])
+    } finally {
+        c.close()
+        await srv.close()
+    }
+})
+
+test("a push that comes before its subscribe's answer is a push, not the answer: handed on, and the subscribe resolves with the answer [P§8]", async () => {
+    const srv = await fakeServer({
+        onRequest(req, ws) {
+            if (req.method === "subscribe") ws.send(encodeResponse({ token: req.token, status: 200, resource: "/feeds/1/datastreams/t", body: { id: "t", current_value: "early", at: "2026-11-22T05:00:01.000Z", seq: 11 } }))
+            ws.send(encodeResponse({ token: req.token, status: 200, resource: req.resource, body: { seq: 10 } }))
+        },
+    })
+    const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
+    const strays: Response[] = []
+    c.on("stray", (r) => strays.push(r))
+    const got: string[] = []
+    try {
+        const { ack } = await c.subscribe("/feeds/1/datastreams/t", {}, (p) => got.push(`${p.resource} ${p.body.current_value}`))
+        assert.deepEqual(ack.body, { seq: 10 })
+        assert.deepEqual(got, ["/feeds/1/datastreams/t early"])
+        assert.deepEqual(strays, [])
     } finally {
         c.close()
         await srv.close()
