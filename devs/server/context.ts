@@ -6,6 +6,7 @@ import type { KeyRing } from "./auth/keys.ts"
 import type { ProvenKeys } from "./auth/proven-keys.ts"
 import { forbidden } from "./errors.ts"
 import type { Fleet } from "./fleet/fleet.ts"
+import type { Later } from "./later.ts"
 import type { FeedStreams } from "./feed-streams.ts"
 import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
@@ -103,7 +104,8 @@ export interface Ctx {
     keysAsOf?: number
 }
 
-export type Handler = (ctx: Ctx) => Promise<Result>
+/** A Later on the hot path (a points write's answer, told without a promise step: later.ts), else a promise. */
+export type Handler = (ctx: Ctx) => Promise<Result> | Later<Result>
 export type Routes = Partial<Record<"get" | "put" | "post" | "delete", Handler>>
 
 /** [fleet] What a handler that needs no key sees (a claim: its credential is in its body). */

@@ -11,6 +11,7 @@ import { ApiError, answerTo, errorResponse, notAllowed, notFound, unauthorized, 
 import { StoreError } from "./storage/store.ts"
 import { MAX_MATCHED_RESOURCES } from "./limits.ts"
 import { limitKeyOf } from "./limit-key.ts"
+import { listenTo, type Later, type Settles } from "./later.ts"
 import { datapointsRoutes } from "./handlers/datapoints.ts"
 import { claimsRoutes } from "./handlers/claims.ts"
 import { datastreamRoutes, datastreamsRoutes } from "./handlers/datastreams.ts"
@@ -265,27 +266,25 @@ export class Router {
      * and writes without the commit's check. Once: a request is never run a third time.
      */
     private answerOnce(caller: Caller, req: Request, to: AnswerTarget, tag: number, started: number, again: boolean): void {
-        let pending: Promise<Result>
+        let pending: Promise<Result> | Later<Result>
         try {
             pending = this.resultOf(caller, req, again)
         } catch (e) {
             // thrown before any wait (a handler that checks at once, such as the hot path's PUT): as if rejected
             return this.failed(caller, req, to, tag, started, again, e)
         }
-        pending.then(
-            (result) => to.answered(req, this.answerOf(req, result, undefined, started), tag),
-            (e: unknown) => this.failed(caller, req, to, tag, started, again, e),
-        )
+        // the hot path's Later: answered as the store's answer is read, no promise step (later.ts)
+        listenTo(pending, new Answering(this, caller, req, to, tag, started, again))
     }
 
-    /** answerOnce's request failed with `e`: answered with it, or run once more when keys changed after its key check. */
-    private failed(caller: Caller, req: Request, to: AnswerTarget, tag: number, started: number, again: boolean, e: unknown): void {
+    /** answerOnce's request failed with `e`: answered with it, or run once more when keys changed after its key check. Answering's. */
+    failed(caller: Caller, req: Request, to: AnswerTarget, tag: number, started: number, again: boolean, e: unknown): void {
         if (!again && e instanceof StoreError && e.failure === "keys-changed") return this.answerOnce(caller, req, to, tag, started, true)
         to.answered(req, this.answerOf(req, undefined, e, started), tag)
     }
 
-    /** The answer to `req`: its handler's `result`, or the error `e` it threw; counted. */
-    private answerOf(req: Request, result: Result | undefined, e: unknown, started: number): Answer {
+    /** The answer to `req`: its handler's `result`, or the error `e` it threw; counted. Answering's. */
+    answerOf(req: Request, result: Result | undefined, e: unknown, started: number): Answer {
         let answer: Answer
         if (result !== undefined) {
             // `short` in the literal: the session's marking of a short-form answer then changes no object's shape
@@ -303,7 +302,7 @@ export class Router {
      * The handler's result, or why not (thrown or rejected). Not async itself: the key and rate checks
      * that are at hand (the hot path's) run at once, and only a check that must wait adds a step.
      */
-    private resultOf(caller: Caller, req: Request, again: boolean): Promise<Result> {
+    private resultOf(caller: Caller, req: Request, again: boolean): Promise<Result> | Later<Result> {
         const m = req.resource === undefined ? undefined : matchOnce(req.resource)
         // [fleet] a claim needs no key: its credential is its activation code (handlers/claims.ts)
         const open = m?.route.open?.[req.method as keyof OpenRoutes]
@@ -316,7 +315,7 @@ export class Router {
     }
 
     /** After authentication: the key's rate (once per request: not again), then the handler. */
-    private limitedAndDispatched(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined, again: boolean): Promise<Result> {
+    private limitedAndDispatched(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined, again: boolean): Promise<Result> | Later<Result> {
         if (again) return this.dispatch(caller, req, grant, m, keysAsOf)
         const taken = this.deps.keyRate.take(grant.keyId, this.deps.now())
         if (taken instanceof Promise) {
@@ -330,7 +329,7 @@ export class Router {
     }
 
     /** `m`: the route `req.resource` matched, if any. Throws, or returns the handler's promise. */
-    private dispatch(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined): Promise<Result> {
+    private dispatch(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined): Promise<Result> | Later<Result> {
         const params = req.params ?? NO_PARAMS
         if (req.resource === undefined) {
             // [P§8] unsubscribe without a resource: all of the connection's subscriptions
@@ -349,5 +348,26 @@ export class Router {
             throw notAllowed(`${req.resource} does not support ${req.method}; it supports ${allowed}`)
         }
         return handler(ctx)
+    }
+}
+
+/** One request's handler outcome, to its answer (Router.answerOnce): one object, where a promise's `then` made two closures. */
+class Answering implements Settles<Result> {
+    constructor(
+        private readonly router: Router,
+        private readonly caller: Caller,
+        private readonly req: Request,
+        private readonly to: AnswerTarget,
+        private readonly tag: number,
+        private readonly started: number,
+        private readonly again: boolean,
+    ) {}
+
+    resolve(result: Result): void {
+        this.to.answered(this.req, this.router.answerOf(this.req, result, undefined, this.started), this.tag)
+    }
+
+    reject(e: unknown): void {
+        this.router.failed(this.caller, this.req, this.to, this.tag, this.started, this.again, e)
     }
 }

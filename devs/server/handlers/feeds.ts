@@ -7,6 +7,7 @@ import { feedJson } from "./shapes.ts"
 import { pageOf } from "./pages.ts"
 import { MAX_FEED_ID } from "../limits.ts"
 import type { PointInput } from "../storage/store.ts"
+import type { Later } from "../later.ts"
 import { admitWrite, beginStructureChange, requireFound, writeAndPublish } from "./write.ts"
 
 /** One page of GET /feeds; ask for the next with `page`. */
@@ -77,7 +78,7 @@ async function read(ctx: Ctx) {
 }
 
 /** PUT {"version":"1.0.0","datastreams":[{"id":"0","current_value":"980"}]}: the hot path */
-function update(ctx: Ctx): Promise<Result> {
+function update(ctx: Ctx): Promise<Result> | Later<Result> {
     requireFeed(ctx, "update")
     const body = objectBody(ctx.req.body, '{"version":"1.0.0","datastreams":[{"id":"0","current_value":"980"}]}')
     const title = titleOf(body.title)
@@ -89,7 +90,7 @@ function update(ctx: Ctx): Promise<Result> {
 }
 
 /** PUT /feeds/F once the store has said whether the feed exists. */
-function updateIfFound(ctx: Ctx, exists: boolean, title: string | undefined, ds: { points: PointInput[]; ids: string[] }): Promise<Result> {
+function updateIfFound(ctx: Ctx, exists: boolean, title: string | undefined, ds: { points: PointInput[]; ids: string[] }): Promise<Result> | Later<Result> {
     requireFound(ctx, exists)
     const withoutValue = idsWithoutValue(ds)
     // a title, or datastreams named without a value, change the feed itself: within the key's budget for
@@ -100,7 +101,7 @@ function updateIfFound(ctx: Ctx, exists: boolean, title: string | undefined, ds:
 }
 
 /** PUT /feeds/F: [P§10] its new datastreams within the feed's bound, before anything is written. */
-function updateWithinBound(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): Promise<Result> {
+function updateWithinBound(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): Promise<Result> | Later<Result> {
     const counted = ctx.deps.feedStreams.admit(ctx.feed, ds.ids)
     return counted ? counted.then(() => updateExisting(ctx, title, ds, withoutValue)) : updateExisting(ctx, title, ds, withoutValue)
 }
@@ -112,7 +113,7 @@ function updateWithinBound(ctx: Ctx, title: string | undefined, ds: { points: Po
  * said nothing was written. Only a failure of the second commit after the first leaves a part done, and
  * its answer says which (partlyUpdated).
  */
-function updateExisting(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): Promise<Result> {
+function updateExisting(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): Promise<Result> | Later<Result> {
     // refused for fan-out (429 E_FANOUT_BUSY): nothing changes
     const admitted = admitWrite(ctx, ds.points)
     if (title === undefined && withoutValue === undefined) return writeAndPublish(ctx, ds.points, admitted, UPDATED)

@@ -5,6 +5,7 @@
 import type { PendingWrite } from "../hub/index.ts"
 import type { Ctx } from "../context.ts"
 import { ApiError, notFound } from "../errors.ts"
+import { Later, listenTo, type Settles } from "../later.ts"
 import type { Take } from "../ratelimit.ts"
 import type { PointInput } from "../storage/store.ts"
 import { keysChanged, type StoredPoint } from "../storage/store.ts"
@@ -19,37 +20,64 @@ export function admitWrite(ctx: Ctx, points: PointInput[]): PendingWrite {
 }
 
 /**
- * Points without `at` are stamped by the store, with the server's clock [P§9]. Not async itself: the
- * store's promise, with what follows a commit (or a failure) chained on it, one step per write.
+ * Points without `at` are stamped by the store, with the server's clock [P§9]. Not async itself: a Later
+ * that the store's answer settles, after what follows a commit (or a failure), with no promise step between
+ * the commit and whoever listens (the router, on the hot path: later.ts); awaited, it is a promise.
  */
-export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted?: PendingWrite): Promise<StoredPoint[]>
+export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted?: PendingWrite): Later<StoredPoint[]>
 /** …resolving to `result` instead of the stored points. */
-export function writeAndPublish<T>(ctx: Ctx, points: PointInput[], admitted: PendingWrite, result: T): Promise<T>
-export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: PendingWrite = admitWrite(ctx, points), result?: unknown): Promise<unknown> {
+export function writeAndPublish<T>(ctx: Ctx, points: PointInput[], admitted: PendingWrite, result: T): Later<T>
+export function writeAndPublish(ctx: Ctx, points: PointInput[], admitted: PendingWrite = admitWrite(ctx, points), result?: unknown): Later<unknown> {
+    const answer = new Later<unknown>()
     if (points.length === 0) {
         admitted.cancel()
-        return Promise.resolve(result ?? [])
+        answer.resolve(result ?? [])
+        return answer
     }
-    let writing: Promise<StoredPoint[]>
+    const committed = new AfterCommit(ctx, points, admitted, result, answer)
+    let writing: Promise<StoredPoint[]> | undefined
     try {
-        writing = ctx.deps.store.writePoints(ctx.feed, points, ctx.deps.now(), ctx.keysAsOf)
+        writing = ctx.deps.store.writePoints(ctx.feed, points, ctx.deps.now(), ctx.keysAsOf, committed)
     } catch (e) {
         admitted.cancel()
         throw e
     }
-    return writing.then(
-        (stored) => {
+    // a store that cannot tell `committed` itself (PostgreSQL, a wrapped store) gave its promise
+    if (writing !== undefined) listenTo(writing, committed)
+    return answer
+}
+
+/** What follows a points write's commit, or its failure, told by the store; then `answer` is settled. */
+class AfterCommit implements Settles<StoredPoint[]> {
+    constructor(
+        private readonly ctx: Ctx,
+        private readonly points: PointInput[],
+        private readonly admitted: PendingWrite,
+        private readonly result: unknown,
+        private readonly answer: Later<unknown>,
+    ) {}
+
+    resolve(stored: StoredPoint[]): void {
+        const { ctx } = this
+        try {
             ctx.deps.metrics.datapointsWritten.add(stored.length)
-            const stampMs = newestStampOf(points, stored)
+            const stampMs = newestStampOf(this.points, stored)
             if (stampMs !== undefined) ctx.deps.stampLead.observe(ctx.feed, stampMs, ctx.deps.now())
-            admitted.publishPoints(stored)
-            return result ?? stored
-        },
-        (e: unknown) => {
-            admitted.cancel()
-            throw e
-        },
-    )
+            this.admitted.publishPoints(stored)
+        } catch (e) {
+            return this.answer.reject(e)
+        }
+        this.answer.resolve(this.result ?? stored)
+    }
+
+    reject(e: unknown): void {
+        try {
+            this.admitted.cancel()
+        } catch (err) {
+            return this.answer.reject(err)
+        }
+        this.answer.reject(e)
+    }
 }
 
 /**

@@ -11,6 +11,7 @@
 // every PostgreSQL failure other than a lost database, escaped it.)
 import { RECONNECT_AFTER_MS } from "../limits.ts"
 import { isEngineFailure, StoreError, type PointInput, type Store, type StoredPoint } from "./store.ts"
+import type { Settles } from "../later.ts"
 
 /** An engine: a Store that tells its own failures from programming errors. */
 export interface StoreEngine extends Store {
@@ -249,9 +250,11 @@ export class StoreBoundary implements Store {
      * commit (commitBatch, both engines), so its promise is passed on as it is (no promise step of the
      * boundary's per acknowledged update); only a throw before the write is queued is classified here.
      */
-    writePoints(feed: number, points: PointInput[], nowMs?: number, keysAsOf?: number): Promise<StoredPoint[]> {
+    writePoints(feed: number, points: PointInput[], nowMs?: number, keysAsOf?: number): Promise<StoredPoint[]>
+    writePoints(feed: number, points: PointInput[], nowMs: number | undefined, keysAsOf: number | undefined, to: Settles<StoredPoint[]>): Promise<StoredPoint[]> | undefined
+    writePoints(feed: number, points: PointInput[], nowMs?: number, keysAsOf?: number, to?: Settles<StoredPoint[]>): Promise<StoredPoint[]> | undefined {
         try {
-            return this.#engine.writePoints(feed, points, nowMs, keysAsOf)
+            return to === undefined ? this.#engine.writePoints(feed, points, nowMs, keysAsOf) : this.#engine.writePoints(feed, points, nowMs, keysAsOf, to)
         } catch (e) {
             return Promise.reject(this.#classified("writePoints", e))
         }

@@ -36,6 +36,7 @@ import type {
 import { afterChunks, deleteInChunks, keysChanged, StoreError } from "./store.ts"
 import { ConfigError } from "../errors.ts"
 import type { Permission } from "../auth/grant.ts"
+import type { Settles } from "../later.ts"
 import { ServerStamps } from "./stamps.ts"
 import { deviceOf, feedOf, keyOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
@@ -613,10 +614,13 @@ export class SqliteStore implements StoreEngine {
     }
 
     /**
-     * Not async itself: the writer's promise with the stored points chained on it, one step per write (an
-     * async function's await and its own promise were two more, on every acknowledged update).
+     * Not async itself: the writer's promise as it is, or with `to` (the hot path) no promise at all: the writer
+     * thread's answer tells `to` (an async function's await and its own promise were two more steps, on every
+     * acknowledged update). A refusal before the write is queued comes as a rejected promise either way.
      */
-    writePoints(feed: number, points: PointInput[], nowMs = this.now(), keysAsOf?: number): Promise<StoredPoint[]> {
+    writePoints(feed: number, points: PointInput[], nowMs?: number, keysAsOf?: number): Promise<StoredPoint[]>
+    writePoints(feed: number, points: PointInput[], nowMs: number | undefined, keysAsOf: number | undefined, to: Settles<StoredPoint[]>): Promise<StoredPoint[]> | undefined
+    writePoints(feed: number, points: PointInput[], nowMs = this.now(), keysAsOf?: number, to?: Settles<StoredPoint[]>): Promise<StoredPoint[]> | undefined {
         if (this.closed) return Promise.reject(new StoreError("closed", "the server is shutting down; write again after reconnecting"))
         // the key check relied on the keys as of `generation`: the writer stores the points only if the
         // counter is still there in its transaction (no read here: the hot path's saving)
@@ -628,9 +632,12 @@ export class SqliteStore implements StoreEngine {
         try {
             // one process writes this file: its stamps are drawn here, in memory, before the write is queued
             const stamped = this.stamps.stamp(feed, points, nowMs)
-            // the writer's promise as it is: it resolves with the points as stored, and a "keys-changed" refusal has
-            // been heard by writerRead before it rejects (no promise step of the store's per acknowledged update)
-            return "thread" in this.writer ? this.writer.thread.write(feed, stamped, generation) : this.writer.inline.write(feed, stamped, generation)
+            // the writer's outcome as it is: the points as stored, and a "keys-changed" refusal heard by writerRead
+            // before it is told (no promise step of the store's per acknowledged update)
+            if (!("thread" in this.writer)) return this.writer.inline.write(feed, stamped, generation)
+            if (to === undefined) return this.writer.thread.write(feed, stamped, generation)
+            this.writer.thread.writeTo(feed, stamped, generation, to)
+            return undefined
         } catch (e) {
             return Promise.reject(e)
         }

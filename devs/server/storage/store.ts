@@ -4,6 +4,7 @@
 // replay says which committed changes it saw: pushes and `since` replays use it to send nothing twice
 // and miss nothing ([P§8]).
 import type { Permission } from "../auth/grant.ts"
+import type { Settles } from "../later.ts"
 
 /**
  * Why the store refused something. Storage speaks of its own domain only: errors.ts (asApiError) is the
@@ -386,6 +387,12 @@ export interface Store {
      * commits, so a revocation also waits for the writes in the middle of their commits).
      */
     writePoints(feed: number, points: PointInput[], nowMs?: number, keysAsOf?: number): Promise<StoredPoint[]>
+    /**
+     * The same, with its outcome told to `to` when the store can (the devices' hot path: no promise step
+     * between the commit and the acknowledgement, later.ts); it returns undefined then. A store that cannot,
+     * or a wrapper that does not pass `to` on, returns its promise as above, and `to` hears nothing.
+     */
+    writePoints(feed: number, points: PointInput[], nowMs: number | undefined, keysAsOf: number | undefined, to: Settles<StoredPoint[]>): Promise<StoredPoint[]> | undefined
     history(feed: number, stream: string, q: HistoryQuery): Promise<{ atMs: number; value: string }[]>
     /** deletes datapoints with startMs <= at < endMs; the current value falls back to the newest left */
     deletePoints(feed: number, stream: string, startMs: number, endMs: number): Promise<number>

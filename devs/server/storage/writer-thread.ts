@@ -8,6 +8,7 @@ import { MessageChannel, Worker, type MessagePort } from "node:worker_threads"
 import type { StampedPoint as PointInput } from "./stamps.ts"
 import { commitFailed, compactionFailed, refusalOf, refusedForKeys, storedPointsOf, storeErrorOf, writeOutcomeUnknown, type GroupCommitHooks, type StoreRefusal, type WriteRequest, type WrittenPairs } from "./point-writer.ts"
 import type { StoredPoint, StoreError } from "./store.ts"
+import type { Settles } from "../later.ts"
 import { UnknownOutcomes } from "./unknown-outcomes.ts"
 import { MainTrace, traceNow, WRITER_TRACE_PATH, type MainTiming, type ThreadTiming } from "./writer-trace.ts"
 
@@ -132,9 +133,9 @@ export interface WriterThreadStart extends WriterThreadData {
 /** The doorbell's slot that counts the messages sent to the thread. */
 export const DOORBELL_RUNG = 0
 
-interface Waiting {
-    resolve: (stored: StoredPoint[]) => void
-    reject: (e: Error) => void
+/** A write on its way, and who hears its outcome (writeTo's `to`). */
+interface Waiting extends WriteRequest {
+    to: Settles<StoredPoint[]>
 }
 
 
@@ -158,7 +159,7 @@ export class WriterThread {
     private doorbell?: Int32Array
     private nextId = 1
     /** messages sent and not answered, each with its writes and their promises in order */
-    private readonly inflight = new Map<number, (WriteRequest & Waiting)[]>()
+    private readonly inflight = new Map<number, Waiting[]>()
     /** the recovery in flight (lost()): its message, the seq mark it decides from, and how many recoveries in a row it is */
     private recovery?: { id: number; afterSeq: number; tries: number }
     /** the points of writes refused "commit-unknown", for their resends */
@@ -169,7 +170,7 @@ export class WriterThread {
      */
     private answeredSeq: number | undefined
     /** the writes not sent yet: they go in one message at the end of the event-loop turn (sendSoon) */
-    private queued: (WriteRequest & Waiting)[] = []
+    private queued: Waiting[] = []
     /** FEEDLINE_WRITER_TRACE (writer-trace.ts): when the oldest queued write was queued, and each message's stamps */
     private readonly trace = WRITER_TRACE_PATH ? { file: new MainTrace(`${WRITER_TRACE_PATH}`), firstQueuedAt: 0, sent: new Map<number, MainTiming>() } : undefined
     private scheduled = false
@@ -202,14 +203,21 @@ export class WriterThread {
 
     /** `keysGeneration`: see WriteRequest. */
     write(feed: number, points: PointInput[], keysGeneration?: number): Promise<StoredPoint[]> {
-        return new Promise((resolve, reject) => {
-            if (this.trace && this.queued.length === 0) this.trace.firstQueuedAt = traceNow()
-            this.queued.push({ feed, points, keysGeneration, resolve, reject })
-            if (!this.scheduled) {
-                this.scheduled = true
-                setImmediate(this.sendSoon)
-            }
-        })
+        return new Promise((resolve, reject) => this.writeTo(feed, points, keysGeneration, { resolve, reject }))
+    }
+
+    /**
+     * write() with its outcome to `to`, called as the answer is read: no promise step between the commit and
+     * whoever acknowledges it (later.ts). `to` must not throw (one that does is reported, and the other
+     * writes of the answer are still settled).
+     */
+    writeTo(feed: number, points: PointInput[], keysGeneration: number | undefined, to: Settles<StoredPoint[]>): void {
+        if (this.trace && this.queued.length === 0) this.trace.firstQueuedAt = traceNow()
+        this.queued.push({ feed, points, keysGeneration, to })
+        if (!this.scheduled) {
+            this.scheduled = true
+            setImmediate(this.sendSoon)
+        }
     }
 
     private send(): void {
@@ -303,7 +311,7 @@ export class WriterThread {
             return
         }
         if (m.kind !== "written") return
-        const waiting: (WriteRequest & Waiting)[] = []
+        const waiting: Waiting[] = []
         m.ids.forEach((id, k) => {
             const ws = this.inflight.get(id)
             if (!ws) return
@@ -327,12 +335,26 @@ export class WriterThread {
         for (const w of waiting) {
             const n = written[i++]
             if (n < 0) {
-                w.reject(storeErrorOf(refusals[-1 - n]))
+                this.settle(w, undefined, storeErrorOf(refusals[-1 - n]))
                 continue
             }
             const stored = storedPointsOf(w.points, written, i, n)
-            w.resolve(this.unknownOutcomes.size === 0 || !this.pointSeq ? stored : this.unknownOutcomes.resent(w.feed, w.points, stored, (stream, atMs) => this.pointSeq!(w.feed, stream, atMs)))
+            this.settle(w, this.unknownOutcomes.size === 0 || !this.pointSeq ? stored : this.unknownOutcomes.resent(w.feed, w.points, stored, (stream, atMs) => this.pointSeq!(w.feed, stream, atMs)))
             i += n
+        }
+    }
+
+    /**
+     * Tells a write's listener its outcome (`stored`, else `error`), synchronously: the session's acknowledgement
+     * may be sent from in here. A listener that throws (it must not) is reported, so that the answer's other
+     * writes are settled still.
+     */
+    private settle(w: Waiting, stored: StoredPoint[] | undefined, error?: Error): void {
+        try {
+            if (stored !== undefined) w.to.resolve(stored)
+            else w.to.reject(error)
+        } catch (e) {
+            this.hooks.onError?.(e)
         }
     }
 
@@ -368,7 +390,7 @@ export class WriterThread {
             for (const w of unanswered) {
                 // they may be stored: a resend that finds them so is answered written, and pushed then
                 this.unknownOutcomes.remember(w.feed, w.points)
-                w.reject(unknown)
+                this.settle(w, undefined, unknown)
             }
         } else if (unanswered.length) this.recover(unanswered, after, tries)
         // a new thread moves what the lost one journaled when it starts; the reads waiting learn when from it
@@ -381,7 +403,7 @@ export class WriterThread {
     }
 
     /** Sends a lost thread's unanswered writes to a new one, before anything else (lost()). */
-    private recover(writes: (WriteRequest & Waiting)[], afterSeq: number, tries: number): void {
+    private recover(writes: Waiting[], afterSeq: number, tries: number): void {
         const worker = this.started(true)
         const id = this.nextId++
         this.inflight.set(id, writes)
@@ -408,7 +430,7 @@ export class WriterThread {
         // answers cannot come any more: the thread answers every write before the close, so one unanswered
         // now is one it died holding, committed or not (lost() sends none to a new thread while closing)
         const unknown = writeOutcomeUnknown()
-        for (const waiting of this.inflight.values()) for (const w of waiting) w.reject(unknown)
+        for (const waiting of this.inflight.values()) for (const w of waiting) this.settle(w, undefined, unknown)
         this.inflight.clear()
         this.compaction?.reject(commitFailed())
         this.compaction = undefined

@@ -3,7 +3,8 @@
 // see that nothing acknowledges it before its commit returned. Held after its commit instead
 // (`new CommitGate("after-commit")`), a write is stored but its server has not yet answered or published
 // it: another process's later write can overtake it on the way to subscribers.
-import type { Store } from "../../../devs/server/storage/store.ts"
+import { Later, listenTo, type Settles } from "../../../devs/server/later.ts"
+import type { Store, StoredPoint } from "../../../devs/server/storage/store.ts"
 
 export class CommitGate {
     private holding = false
@@ -16,11 +17,23 @@ export class CommitGate {
 
     constructor(private readonly holds: "before-commit" | "after-commit" = "before-commit") {}
 
-    /** the server's store with a gate in front of writePoints (the rest untouched) */
+    /**
+     * the server's store with a gate in front of writePoints (the rest untouched). A write that names a
+     * listener (the hot path's `to`) is told through the gate, and the store below is asked with one too, so
+     * that the path a server takes without the gate (no promise between the commit and the acknowledgement)
+     * is the one held here.
+     */
     wrap = (store: Store): Store =>
         new Proxy(store, {
             get: (target, prop) => {
-                if (prop === "writePoints") return (feed: number, points: Parameters<Store["writePoints"]>[1]) => this.write(target, feed, points)
+                if (prop === "writePoints") {
+                    return (feed: number, points: Parameters<Store["writePoints"]>[1], _nowMs?: number, _keysAsOf?: number, to?: Settles<StoredPoint[]>) => {
+                        const written = this.write(target, feed, points)
+                        if (to === undefined) return written
+                        listenTo(written, to)
+                        return undefined
+                    }
+                }
                 const v = Reflect.get(target, prop, target)
                 return typeof v === "function" ? v.bind(target) : v
             },
@@ -53,7 +66,8 @@ export class CommitGate {
         this.entered++
         for (const f of this.arrivals.splice(0)) f()
         if (this.holds === "before-commit") await this.gate()
-        const out = await target.writePoints(feed, points)
+        const told = new Later<StoredPoint[]>()
+        const out = await (target.writePoints(feed, points, undefined, undefined, told) ?? told)
         this.committed++
         if (this.holds === "after-commit") await this.gate()
         return out

@@ -9,6 +9,8 @@ import { join } from "node:path"
 import { after, test } from "node:test"
 import Database from "better-sqlite3"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
+import type { StoredPoint } from "../../../../devs/server/storage/store.ts"
+import type { Settles } from "../../../../devs/server/later.ts"
 
 const T0 = Date.UTC(2026, 10, 22, 5)
 const dirs: string[] = []
@@ -43,6 +45,45 @@ test("sqlite, writer thread: while a commit waits for the database, the event lo
         const replay = await store.replay(f, "s", 0, 10)
         const newest = Math.max(...replay.points.map((p) => p.seq))
         assert.deepEqual([replay.seen({ seq: newest }), replay.seen({ seq: newest + 1 })], [true, false])
+    } finally {
+        await store.close()
+    }
+})
+
+test("sqlite, writer thread: a write with a listener (the hot path's `to`) is told by the answer itself: after its commit, each of a commit's writes in one run with no microtask between, past one that throws", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
+    dirs.push(dir)
+    const reported: unknown[] = []
+    const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", writerThread: true, now: () => T0, onError: (e) => reported.push(e) })
+    try {
+        const f = (await store.createFeed({})).id
+        await store.writePoints(f, [{ stream: "s", atMs: T0, value: "0" }])
+        // the commit cannot happen until the other connection lets go
+        const other = new Database(join(dir, "db"))
+        other.prepare("BEGIN IMMEDIATE").run()
+        const heard: string[] = []
+        let microtaskRan = false
+        let allHeard!: () => void
+        const done = new Promise<void>((r) => (allHeard = r))
+        const listener = (k: number): Settles<StoredPoint[]> => ({
+            resolve: (stored) => {
+                heard.push(`${k}: ${stored.map((p) => p.value).join()}${microtaskRan ? " after a microtask" : ""}`)
+                if (k === 0) queueMicrotask(() => (microtaskRan = true))
+                if (k === 1) throw new Error("a listener that throws")
+                if (k === 2) allHeard()
+            },
+            reject: (e) => heard.push(`${k}: refused ${String(e)}`),
+        })
+        for (let k = 0; k < 3; k++) assert.equal(store.writePoints(f, [{ stream: "s", atMs: T0 + 1 + k, value: String(k + 1) }], undefined, undefined, listener(k)), undefined)
+        for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r))
+        assert.deepEqual(heard, [], "told before its commit could have happened")
+        other.prepare("COMMIT").run()
+        other.close()
+        await done
+        assert.deepEqual(heard, ["0: 1", "1: 2", "2: 3"])
+        assert.equal(reported.length, 1)
+        assert.match(String(reported[0]), /a listener that throws/)
+        assert.equal((await store.getDatastream(f, "s"))?.currentValue, "3")
     } finally {
         await store.close()
     }
