@@ -15,6 +15,10 @@ export interface Profile {
      * and its one subscriber's push latency is measured; of `rounds` the least disturbed one counts
      */
     noisy: { floodDevices: number; window: number; floodSubscribers: number; quietRatePerS: number; rounds: number; warmupMs: number; measureMs: number }
+    /** a server's idle RSS is read this long after its start, every target alike: V8 shrinks a young
+     * generation that grew while modules loaded only after ~8 s (feedline 72.6 -> 66.1 MiB), and the
+     * figure is meant to be what a server holds at rest, not during its start */
+    idleRssAfterStartMs: number
     /** idle connections at the target's default keep-alive (feedline: 300 ms heartbeat) */
     defaultKeepAliveIdle: { connections: number; settleMs: number; measureMs: number }
     /** idle connections held open, measured at each step (metered keep-alive for feedline) */
@@ -34,6 +38,7 @@ export const FULL: Profile = {
     throughput: { devices: 50, windows: [1, 8, 32], rounds: 2, warmupMs: 1500, measureMs: 5000 },
     latency: { devices: 50, subscribers: 10, ratePerS: 1000, rounds: 3, warmupMs: 2000, measureMs: 8000 },
     noisy: { floodDevices: 20, window: 16, floodSubscribers: 50, quietRatePerS: 20, rounds: 2, warmupMs: 2000, measureMs: 8000 },
+    idleRssAfterStartMs: 12_000,
     defaultKeepAliveIdle: { connections: 1000, settleMs: 2000, measureMs: 5000 },
     connections: { steps: [1000, 5000, 10_000], settleMs: 3000, measureMs: 3000 },
     openConcurrency: 64,
@@ -46,6 +51,7 @@ export const SMOKE: Profile = {
     throughput: { devices: 3, windows: [2], rounds: 1, warmupMs: 100, measureMs: 400 },
     latency: { devices: 3, subscribers: 2, ratePerS: 100, rounds: 1, warmupMs: 100, measureMs: 500 },
     noisy: { floodDevices: 2, window: 2, floodSubscribers: 3, quietRatePerS: 20, rounds: 1, warmupMs: 100, measureMs: 500 },
+    idleRssAfterStartMs: 0,
     defaultKeepAliveIdle: { connections: 10, settleMs: 100, measureMs: 300 },
     connections: { steps: [10], settleMs: 100, measureMs: 300 },
     openConcurrency: 8,

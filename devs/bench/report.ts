@@ -112,7 +112,8 @@ export function serverRows(results: TargetResult[], profile: Profile): Row[] {
     row(S, "  the flooded feed meanwhile: pushes delivered (all subscribers)", "pushes/s", "none", (r) => r.noisy?.floodPushesPerS)
     row(S, "  the flooded feed meanwhile: updates refused, sent again after retry_after_ms", "updates", "none", (r) => r.noisy?.floodRefused,
         "feedline: 429 E_FANOUT_BUSY once the feed owes 50 000 pushes; the peers have no such bound")
-    row(S, "server RSS, idle, no connections", "MiB", "lower", (r) => r.idleRssBytes && r.idleRssBytes / MiB)
+    row(S, "server RSS, idle, no connections", "MiB", "lower", (r) => r.idleRssBytes && r.idleRssBytes / MiB,
+        profile.idleRssAfterStartMs ? `read ${profile.idleRssAfterStartMs / 1000} s or more after each server's start (at rest: V8 shrinks what its start grew after ~8 s)` : undefined)
     const k = profile.defaultKeepAliveIdle
     row(S, `idle server CPU with ${k.connections} connections at the default keep-alive`, "% core", "lower", (r) => r.defaultKeepAliveIdle && r.defaultKeepAliveIdle.server.coreShare * 100,
         "feedline: its default keep-alive profile (`field` since issue 13: 20 s heartbeats) [P§4]; MQTT clients: 60 s keepalive")

@@ -193,6 +193,7 @@ export async function benchTargets(starts: TargetStarts, profile: Profile, ctx: 
     const log = ctx.log
     const results: TargetResult[] = []
     const live: Live[] = []
+    let lastStartMs = performance.now()
     try {
         for (const [name, start] of starts) {
             const result: TargetResult = { name, notes: [], throughputRuns: [], latencyRuns: [], noisyRuns: [], connections: [], unexpectedCloses: 0, errors: [] }
@@ -206,8 +207,10 @@ export async function benchTargets(starts: TargetStarts, profile: Profile, ctx: 
             log(`- ${name}: started (pid ${a.pid})`)
             result.notes.push(...a.notes)
             live.push({ result, target: a })
+            lastStartMs = performance.now()
         }
-        await sleep(SETTLE_AFTER_START_MS)
+        // the last one started is the youngest: once it is old enough, every target is
+        await sleep(Math.max(SETTLE_AFTER_START_MS, lastStartMs + profile.idleRssAfterStartMs - performance.now()))
         if (live.length) await loadPhases(live, profile, log)
     } finally {
         for (const x of live) {
