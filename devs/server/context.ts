@@ -104,8 +104,9 @@ export interface Ctx {
     keysAsOf?: number
 }
 
-/** A Later on the hot path (a points write's answer, told without a promise step: later.ts), else a promise. */
-export type Handler = (ctx: Ctx) => Promise<Result> | Later<Result>
+/** A handler's result to come: a Later on the hot path (a points write's answer, told without a promise step: later.ts), else a promise. */
+export type ResultToCome = Promise<Result> | Later<Result>
+export type Handler = (ctx: Ctx) => ResultToCome
 export type Routes = Partial<Record<"get" | "put" | "post" | "delete", Handler>>
 
 /** [fleet] What a handler that needs no key sees (a claim: its credential is in its body). */

@@ -6,12 +6,12 @@ import { isRefusal, type Grant } from "./auth/grant.ts"
 import { BEARER, credentialOf, envelopeHeaders } from "./auth/credential.ts"
 import { ProvenKeys } from "./auth/proven-keys.ts"
 import type { Take } from "./ratelimit.ts"
-import type { Caller, Connection, Ctx, OpenRoutes, Result, RouterDeps, Routes } from "./context.ts"
+import type { Caller, Connection, Ctx, OpenRoutes, Result, ResultToCome, RouterDeps, Routes } from "./context.ts"
 import { ApiError, answerTo, errorResponse, notAllowed, notFound, unauthorized, unprocessable } from "./errors.ts"
 import { StoreError } from "./storage/store.ts"
 import { MAX_MATCHED_RESOURCES } from "./limits.ts"
 import { limitKeyOf } from "./limit-key.ts"
-import { listenTo, type Later, type Settles } from "./later.ts"
+import { listenTo, type Settles } from "./later.ts"
 import { datapointsRoutes } from "./handlers/datapoints.ts"
 import { claimsRoutes } from "./handlers/claims.ts"
 import { datastreamRoutes, datastreamsRoutes } from "./handlers/datastreams.ts"
@@ -266,7 +266,7 @@ export class Router {
      * and writes without the commit's check. Once: a request is never run a third time.
      */
     private answerOnce(caller: Caller, req: Request, to: AnswerTarget, tag: number, started: number, again: boolean): void {
-        let pending: Promise<Result> | Later<Result>
+        let pending: ResultToCome
         try {
             pending = this.resultOf(caller, req, again)
         } catch (e) {
@@ -302,7 +302,7 @@ export class Router {
      * The handler's result, or why not (thrown or rejected). Not async itself: the key and rate checks
      * that are at hand (the hot path's) run at once, and only a check that must wait adds a step.
      */
-    private resultOf(caller: Caller, req: Request, again: boolean): Promise<Result> | Later<Result> {
+    private resultOf(caller: Caller, req: Request, again: boolean): ResultToCome {
         const m = req.resource === undefined ? undefined : matchOnce(req.resource)
         // [fleet] a claim needs no key: its credential is its activation code (handlers/claims.ts)
         const open = m?.route.open?.[req.method as keyof OpenRoutes]
@@ -315,7 +315,7 @@ export class Router {
     }
 
     /** After authentication: the key's rate (once per request: not again), then the handler. */
-    private limitedAndDispatched(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined, again: boolean): Promise<Result> | Later<Result> {
+    private limitedAndDispatched(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined, again: boolean): ResultToCome {
         if (again) return this.dispatch(caller, req, grant, m, keysAsOf)
         const taken = this.deps.keyRate.take(grant.keyId, this.deps.now())
         if (taken instanceof Promise) {
@@ -329,7 +329,7 @@ export class Router {
     }
 
     /** `m`: the route `req.resource` matched, if any. Throws, or returns the handler's promise. */
-    private dispatch(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined): Promise<Result> | Later<Result> {
+    private dispatch(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined): ResultToCome {
         const params = req.params ?? NO_PARAMS
         if (req.resource === undefined) {
             // [P§8] unsubscribe without a resource: all of the connection's subscriptions

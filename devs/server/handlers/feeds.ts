@@ -1,13 +1,12 @@
 // /feeds and /feeds/:feed [P§5]. PUT /feeds/:feed is the devices' hot path: many datastreams at once.
 import { ApiError, asApiError, forbidden, isProgrammingError, notFound, unprocessable } from "../errors.ts"
 import { visibleFeeds } from "../auth/grant.ts"
-import { requireFeed, type Ctx, type Result, type Routes } from "../context.ts"
+import { requireFeed, type Ctx, type Result, type ResultToCome, type Routes } from "../context.ts"
 import { objectBody, plainText, pointsOfDatastreams } from "./body.ts"
 import { feedJson } from "./shapes.ts"
 import { pageOf } from "./pages.ts"
 import { MAX_FEED_ID } from "../limits.ts"
 import type { PointInput } from "../storage/store.ts"
-import type { Later } from "../later.ts"
 import { admitWrite, beginStructureChange, requireFound, writeAndPublish } from "./write.ts"
 
 /** One page of GET /feeds; ask for the next with `page`. */
@@ -78,7 +77,7 @@ async function read(ctx: Ctx) {
 }
 
 /** PUT {"version":"1.0.0","datastreams":[{"id":"0","current_value":"980"}]}: the hot path */
-function update(ctx: Ctx): Promise<Result> | Later<Result> {
+function update(ctx: Ctx): ResultToCome {
     requireFeed(ctx, "update")
     const body = objectBody(ctx.req.body, '{"version":"1.0.0","datastreams":[{"id":"0","current_value":"980"}]}')
     const title = titleOf(body.title)
@@ -90,7 +89,7 @@ function update(ctx: Ctx): Promise<Result> | Later<Result> {
 }
 
 /** PUT /feeds/F once the store has said whether the feed exists. */
-function updateIfFound(ctx: Ctx, exists: boolean, title: string | undefined, ds: { points: PointInput[]; ids: string[] }): Promise<Result> | Later<Result> {
+function updateIfFound(ctx: Ctx, exists: boolean, title: string | undefined, ds: { points: PointInput[]; ids: string[] }): ResultToCome {
     requireFound(ctx, exists)
     const withoutValue = idsWithoutValue(ds)
     // a title, or datastreams named without a value, change the feed itself: within the key's budget for
@@ -101,7 +100,7 @@ function updateIfFound(ctx: Ctx, exists: boolean, title: string | undefined, ds:
 }
 
 /** PUT /feeds/F: [P§10] its new datastreams within the feed's bound, before anything is written. */
-function updateWithinBound(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): Promise<Result> | Later<Result> {
+function updateWithinBound(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): ResultToCome {
     const counted = ctx.deps.feedStreams.admit(ctx.feed, ds.ids)
     return counted ? counted.then(() => updateExisting(ctx, title, ds, withoutValue)) : updateExisting(ctx, title, ds, withoutValue)
 }
@@ -113,7 +112,7 @@ function updateWithinBound(ctx: Ctx, title: string | undefined, ds: { points: Po
  * said nothing was written. Only a failure of the second commit after the first leaves a part done, and
  * its answer says which (partlyUpdated).
  */
-function updateExisting(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): Promise<Result> | Later<Result> {
+function updateExisting(ctx: Ctx, title: string | undefined, ds: { points: PointInput[]; ids: string[] }, withoutValue: string[] | undefined): ResultToCome {
     // refused for fan-out (429 E_FANOUT_BUSY): nothing changes
     const admitted = admitWrite(ctx, ds.points)
     if (title === undefined && withoutValue === undefined) return writeAndPublish(ctx, ds.points, admitted, UPDATED)
