@@ -58,7 +58,7 @@ export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
             const address = limitKeyOf(req.socket.remoteAddress ?? "?")
             let key: string | undefined
             try {
-                key = credentialOf(req.headers).key
+                key = credentialOf(req.headersDistinct).key
             } catch (e) {
                 if (!(e instanceof ApiError)) throw e
                 sendJson(res, e.status, errorBodyOf(e.status, e.code, e.message), NO_STORE)
@@ -78,7 +78,7 @@ export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
                 sendJson(res, error.status, errorBodyOf(error.status, error.code, error.message), NO_STORE)
                 return true
             }
-            const r = await handleJwtRequest({ method: req.method ?? "", headers: req.headers, body }, { authority, authenticateKey: (s) => keys.authenticate(s), keyUsed, spendToken })
+            const r = await handleJwtRequest({ method: req.method ?? "", headers: req.headersDistinct, body }, { authority, authenticateKey: (s) => keys.authenticate(s), keyUsed, spendToken })
             if (r.status === 401) {
                 authFailures.take(address)
                 if (key !== undefined) provenKeys.failed(address, key)

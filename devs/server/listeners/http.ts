@@ -150,11 +150,16 @@ export function requestTargetProblem(target: string): string | undefined {
     return undefined
 }
 
-/** [P§5] Each query parameter percent-decoded strictly: malformed escapes or invalid UTF-8 are refused, not turned into U+FFFD. */
-function paramsOf(target: string): Record<string, string> {
+/**
+ * [P§5] Each query parameter percent-decoded strictly: malformed escapes or invalid UTF-8 are refused, not turned into
+ * U+FFFD. A repeated one is its last value, but for `key`, a credential, whose every value is kept (`keys`) so that
+ * two different ones are refused (auth/credential.ts) rather than the last taken.
+ */
+function paramsOf(target: string): { params: Record<string, string>; keys: string[] } {
     const q = target.indexOf("?")
     const params: Record<string, string> = {}
-    if (q < 0) return params
+    const keys: string[] = []
+    if (q < 0) return { params, keys }
     for (const pair of target.slice(q + 1).split("&")) {
         if (pair === "") continue
         const eq = pair.indexOf("=")
@@ -165,20 +170,19 @@ function paramsOf(target: string): Record<string, string> {
         } catch {
             throw new ApiError(400, "E_BAD_UTF8", `the query parameter ${JSON.stringify(pair.slice(0, 40))} has a malformed %-escape or ${BAD_UTF8}`)
         }
-        params[name] = value
+        if (name === "key") keys.push(value)
+        else params[name] = value
     }
-    return params
+    return { params, keys }
 }
 
 /** [P§1] method -> method, path minus /v2 -> resource, query -> params, X-ApiKey / ?key= / Authorization -> headers, body -> body. */
 async function envelopeOf(req: IncomingMessage, target: string): Promise<Request> {
     const method = req.method === "HEAD" ? "get" : (req.method ?? "").toLowerCase()
     if (!HTTP_METHODS.has(method)) throw new ApiError(405, "E_BAD_METHOD", "use GET, HEAD, PUT, POST or DELETE")
-    const all = paramsOf(target)
-    const params: Record<string, string> = {}
-    for (const [k, v] of Object.entries(all)) if (k !== "key") params[k] = v
+    const { params, keys } = paramsOf(target)
     // [P§7] one rule on every door (auth/credential.ts): two different credentials are refused, not one chosen
-    const key = credentialOf(nodeHeaders(req.headers), all.key)
+    const key = credentialOf(nodeHeaders(req.headersDistinct), keys)
     let body: unknown
     const text = bodyText(method === "get" || method === "delete" ? Buffer.alloc(0) : await readBody(req))
     if (text.trim() !== "") {
