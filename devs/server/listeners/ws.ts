@@ -34,6 +34,13 @@ export function closeCodeOf(notice: { status: number; code: string } | undefined
     return 1008 // Policy Violation: silent too long, no key in time
 }
 
+/** A handshake the port cannot take: a coded answer like every other refusal of the port, not ws's text/html one */
+function refuseHandshake(req: IncomingMessage, socket: Duplex, why: string): void {
+    const status = req.method === "GET" ? 400 : 405
+    const reason = `the WebSocket handshake was refused: ${why}; open it with GET /ws, Upgrade: websocket, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key (16 random bytes in base64), as RFC 6455 and every WebSocket library do`
+    endAndDestroy(socket, rawErrorResponse(status, "E_BAD_WEBSOCKET", reason, { "sec-websocket-version": "13" }))
+}
+
 export class WsListener {
     /** made with the first upgrade: ws is loaded only when a WebSocket client comes (~4 MiB of RSS otherwise) */
     private wss?: Promise<WebSocketServer>
@@ -50,17 +57,17 @@ export class WsListener {
             // a handshake ws refuses (no or a malformed Sec-WebSocket-Key, a version other than 13, not GET, a
             // malformed extension offer) gets a coded answer like every other refusal of the port, not ws's
             // text/html one with no code; with this listener ws leaves the socket to us
-            wss.on("wsClientError", (err: Error, socket: Duplex, req: IncomingMessage) => {
-                const status = req.method === "GET" ? 400 : 405
-                const reason = `the WebSocket handshake was refused: ${err.message}; open it with GET /ws, Upgrade: websocket, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key (16 random bytes in base64), as RFC 6455 and every WebSocket library do`
-                endAndDestroy(socket, rawErrorResponse(status, "E_BAD_WEBSOCKET", reason, { "sec-websocket-version": "13" }))
-            })
+            wss.on("wsClientError", (err: Error, socket: Duplex, req: IncomingMessage) => refuseHandshake(req, socket, err.message))
             return wss
         }))
     }
 
     /** For the HTTP server's `upgrade` event on /ws. */
     upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+        // [P§3] RFC 6455's version, 13, alone: ws also takes 8 (the hybi-08 draft of 2011, which no browser or library
+        // has sent since), and the doc promises 400 E_BAD_WEBSOCKET for any other
+        const version = req.headers["sec-websocket-version"]
+        if (version !== undefined && version !== "13") return refuseHandshake(req, socket, `Sec-WebSocket-Version ${JSON.stringify(version.slice(0, 16))} is not 13`)
         this.server().then(
             // ws refuses a socket that closed meanwhile; one that arrives while the server shuts down is dropped
             (wss) => (this.closed ? socket.destroy() : wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, req.socket.remoteAddress ?? "?"))),
