@@ -146,10 +146,23 @@ export class Door {
     }
 }
 
-/** A raw HTTP/1.1 exchange on the app port (repeated headers, odd paths: what fetch would tidy up); status and JSON body. */
-export function rawHttp(server: { appPort: number }, head: string, body = ""): Promise<{ status: number; body: any; text: string }> {
+let nextAddress = 0
+
+/**
+ * A loopback address of its own (127.0.0.2 and on) for each call: a request the test means to fail counts against
+ * the server's per-address bound of failed keys [P§7], which would answer the next ones 429 E_AUTH_RATE_LIMITED.
+ */
+export function freshAddress(): string {
+    return `127.0.${1 + Math.floor(nextAddress / 250)}.${2 + (nextAddress++ % 250)}`
+}
+
+/**
+ * A raw HTTP/1.1 exchange on the app port (repeated headers, odd paths: what fetch would tidy up), from loopback
+ * address `from`; status and JSON body.
+ */
+export function rawHttp(server: { appPort: number }, head: string, body = "", from = "127.0.0.1"): Promise<{ status: number; body: any; text: string }> {
     return new Promise((resolve, reject) => {
-        const socket = net.connect(server.appPort, "127.0.0.1")
+        const socket = net.connect({ port: server.appPort, host: "127.0.0.1", localAddress: from })
         let text = ""
         socket.setEncoding("latin1")
         socket.on("data", (d: string) => (text += d))

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { serverForThisFile } from "../harness/server-harness.ts"
-import { Door, rawHttp } from "./client.ts"
+import { Door, freshAddress, rawHttp } from "./client.ts"
 
 const s = await serverForThisFile()
 const master = s.credentials.masterKey
@@ -58,4 +58,48 @@ test("device port and WebSocket: X-ApiKey and x-apikey members with different ke
         assert.equal(same.status, 200, door)
         d.close()
     }
+})
+
+test("§7, §8: browser tokens: expiry, sign-out, forgery and a revoked key, each refused with its documented code on each door", async () => {
+    const t = await tenant()
+    const short = (await rawHttp(s, `POST /jwt HTTP/1.1\r\nX-ApiKey: ${t.key}`, JSON.stringify({ ttl: 1 }))).body
+    assert.equal(short.expires_in, 1)
+    const [tls, ws] = [await Door.tls(s), await Door.ws(s)]
+    for (const d of [tls, ws]) {
+        await d.next((o) => "welcome" in o)
+        assert.equal((await d.ask({ method: "subscribe", resource: `/feeds/${t.feed}`, headers: { Authorization: `Bearer ${short.token}` }, token: "s" })).status, 200)
+    }
+    // the subscription ends at the expiry, with nothing written
+    for (const d of [tls, ws]) assert.deepEqual(await d.answer("s", 30_000).then((p) => [p.status, p.body.code]), [401, "E_TOKEN_EXPIRED"])
+    assert.ok(Date.now() >= Date.parse(short.expires_at))
+    const expiredHttp = await rawHttp(s, `GET /v2/feeds/${t.feed} HTTP/1.1\r\nAuthorization: Bearer ${short.token}`, "", freshAddress())
+    assert.deepEqual([expiredHttp.status, expiredHttp.body.code], [401, "E_UNAUTHORIZED"])
+    for (const d of [tls, ws]) {
+        const a = await d.ask({ method: "get", resource: `/feeds/${t.feed}`, headers: { Authorization: `Bearer ${short.token}` }, token: "e" })
+        assert.deepEqual([a.status, a.body.code], [401, "E_UNAUTHORIZED"])
+        d.close()
+    }
+    const renewExpired = await rawHttp(s, `POST /jwt HTTP/1.1\r\nAuthorization: Bearer ${short.token}`, "{}", freshAddress())
+    assert.deepEqual([renewExpired.status, renewExpired.body.code], [401, "E_TOKEN_EXPIRED"])
+
+    // signed out: refused at once, everywhere; a forged one (its claims widened, or alg none) was never issued
+    const live = (await rawHttp(s, `POST /jwt HTTP/1.1\r\nX-ApiKey: ${t.key}`, JSON.stringify({ ttl: 600 }))).body.token as string
+    const [header, payload, signature] = live.split(".")
+    const widened = `${header}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload, "base64url").toString()), feeds: [1, t.feed] })).toString("base64url")}.${signature}`
+    const unsigned = `${Buffer.from(JSON.stringify({ alg: "none", typ: "JWT" })).toString("base64url")}.${payload}.`
+    for (const forged of [widened, unsigned]) {
+        assert.equal((await rawHttp(s, `GET /v2/feeds/1 HTTP/1.1\r\nAuthorization: Bearer ${forged}`, "", freshAddress())).body.code, "E_UNAUTHORIZED")
+        assert.equal((await rawHttp(s, `POST /jwt HTTP/1.1\r\nAuthorization: Bearer ${forged}`, "{}", freshAddress())).body.code, "E_TOKEN_INVALID")
+    }
+    assert.equal((await rawHttp(s, `DELETE /jwt HTTP/1.1\r\nAuthorization: Bearer ${live}`, "", freshAddress())).status, 200)
+    assert.equal((await rawHttp(s, `GET /v2/feeds/${t.feed} HTTP/1.1\r\nAuthorization: Bearer ${live}`, "", freshAddress())).body.code, "E_UNAUTHORIZED")
+    assert.equal((await rawHttp(s, `POST /jwt HTTP/1.1\r\nAuthorization: Bearer ${live}`, "{}", freshAddress())).body.code, "E_TOKEN_REVOKED")
+
+    // a token never reaches past its key: wider permissions or feeds asked for are not given
+    const narrow = (await rawHttp(s, `POST /jwt HTTP/1.1\r\nX-ApiKey: ${t.key}`, JSON.stringify({ permissions: ["read", "update"], feeds: [1, t.feed] }))).body
+    assert.deepEqual([narrow.permissions, narrow.feeds], [["read"], [t.feed]])
+    const keyId = narrow.key_id as string
+    assert.equal((await rawHttp(s, `DELETE /v2/keys/${keyId} HTTP/1.1\r\nX-ApiKey: ${master}`)).status, 200)
+    assert.equal((await rawHttp(s, `GET /v2/feeds/${t.feed} HTTP/1.1\r\nAuthorization: Bearer ${narrow.token}`, "", freshAddress())).body.code, "E_UNAUTHORIZED")
+    assert.equal((await rawHttp(s, `POST /jwt HTTP/1.1\r\nAuthorization: Bearer ${narrow.token}`, "{}", freshAddress())).body.code, "E_TOKEN_KEY_REVOKED")
 })
