@@ -102,6 +102,16 @@ export const MAX_HISTORY_POINTS = 1000
 export const DEFAULT_HISTORY_POINTS = 100
 
 /**
+ * [P§6] A token bucket's refusal (every 429 *_RATE_LIMITED) is told its turn: the time until the bucket can
+ * serve it after the requests refused before it in the same shortage, at most the time the bucket takes to
+ * fill (ratelimit.ts retryTurnMs), plus up to this share of that wait drawn at random, so retry_after_ms is
+ * at most 1.2 x burst / rate (2.4 s for a key's budget and a connection's, 12 s for structure changes).
+ * Told the time of one token instead (~5 ms on a key), a crowd refused at once came back at once and was
+ * mostly refused again (a refused write about twice more in the fleet soak).
+ */
+export const RETRY_JITTER_SHARE = 0.2
+
+/**
  * Requests per connection (token bucket): a device reporting every second uses 1/s; 50/s sustained with
  * bursts of 100 leaves room for a backlog flush after a reconnect while one misbehaving client cannot
  * monopolise the store. Over it: 429 E_RATE_LIMITED with retry_after_ms. HTTP buckets are per address.

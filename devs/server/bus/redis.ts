@@ -14,7 +14,7 @@ import { Redis } from "ioredis"
 import type { Grant } from "../auth/grant.ts"
 import type { HubMessage } from "../hub/index.ts"
 import { LogThrottle, type Logger } from "../log.ts"
-import type { BucketConfig, Take } from "../ratelimit.ts"
+import { retryHintMs, TAKEN, type BucketConfig, type Take } from "../ratelimit.ts"
 import type { Bus, KeyRate, SessionDirectory, SessionEntry } from "./bus.ts"
 import { newProcessId } from "./local.ts"
 import { redactedUrl } from "../redacted-url.ts"
@@ -76,14 +76,16 @@ const LIMITER_LOG_EVERY_MS = 10_000
 
 /**
  * A token bucket per key: KEYS[1] the bucket, ARGV[1] tokens per second, ARGV[2] burst. Returns
- * {1, 0} when a token was taken, {0, ms until one is there} when not. Time is Redis's (TIME).
+ * {1, 0} when a token was taken, {0, ms until this request's turn} when not: ratelimit.ts retryTurnMs,
+ * decided the same way here ('queued' is the turn promised to the last refusal), jittered by the caller.
+ * Time is Redis's (TIME).
  */
 const TAKE_TOKEN_LUA = `
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at', 'queued')
 local tokens = tonumber(b[1]) or burst
 local at = tonumber(b[2]) or now
 tokens = math.min(burst, tokens + math.max(0, now - at) * rate / 1000)
@@ -92,10 +94,17 @@ local retry = 0
 if tokens >= 1 then
   tokens = tokens - 1
   ok = 1
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 else
-  retry = math.ceil((1 - tokens) * 1000 / rate)
+  local token_ms = 1000 / rate
+  local turn = now + (1 - tokens) * token_ms
+  local queued = tonumber(b[3])
+  if queued and queued + token_ms > turn then turn = queued + token_ms end
+  turn = math.min(turn, now + burst * token_ms)
+  if not queued or turn > queued then queued = turn end
+  retry = math.ceil(turn - now)
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now), 'queued', tostring(queued))
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
 return {ok, retry}
 `
@@ -141,8 +150,10 @@ export class RedisBus implements Bus {
     private broken = false
     private closing = false
     private readonly limiterLog = new LogThrottle(LIMITER_LOG_EVERY_MS)
-    /** the per-key limit does not ask Redis before this (LIMITER_PAUSE_MS) */
+    /** the per-key limit does not ask Redis before this (LIMITER_PAUSE_MS; the callers' monotonic clock) */
     private limiterPausedUntilMs = 0
+    /** [0, 1), drawn for a budget refusal's jitter (ratelimit.ts retryHintMs) */
+    private readonly random: () => number = Math.random
     private pinger?: NodeJS.Timeout
     /** publishes so far (Envelope.n) */
     private published = 0
@@ -386,13 +397,13 @@ export class RedisBus implements Bus {
         const takeToken = (this.client as unknown as { takeToken: TakeToken }).takeToken.bind(this.client)
         return {
             config,
-            take: (keyId: string, nowMs: number): Take | Promise<Take> => {
+            take: (keyId: string, elapsedMs: number): Take | Promise<Take> => {
                 // Redis is known to be away: let the request through at once rather than queue a question for it
-                if (this.client.status !== "ready" || nowMs < this.limiterPausedUntilMs) return LET_THROUGH
+                if (this.client.status !== "ready" || elapsedMs < this.limiterPausedUntilMs) return LET_THROUGH
                 return takeToken(this.names.bucket(keyId), config.ratePerSecond, config.burst).then(
-                    ([ok, retryAfterMs]) => ({ ok: ok === 1, retryAfterMs }),
+                    ([ok, turnMs]) => (ok === 1 ? TAKEN : { ok: false, retryAfterMs: retryHintMs(turnMs, this.random()) }),
                     (err) => {
-                        this.limiterPausedUntilMs = nowMs + LIMITER_PAUSE_MS
+                        this.limiterPausedUntilMs = elapsedMs + LIMITER_PAUSE_MS
                         if (this.limiterLog.due(Date.now())) this.log.warn({ err: (err as Error).message }, "the per-key limit could not ask Redis; requests are let through meanwhile")
                         return LET_THROUGH
                     },

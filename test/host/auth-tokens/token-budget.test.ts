@@ -4,11 +4,14 @@
 // scale/cross-process.test.ts.)
 import assert from "node:assert/strict"
 import { after, test } from "node:test"
+import { RETRY_JITTER_SHARE } from "../../../devs/server/limits.ts"
 import { httpFrom, startTestServer } from "../harness/server-harness.ts"
 
 let t = Date.UTC(2026, 11, 1)
+// the budget runs on the monotonic clock (a wall-clock step neither refills nor freezes it): held still here, moved with t
+let elapsed = performance.now()
 // 3 tokens per key, one more a second
-const s = await startTestServer({ now: () => t, tokenMintRatePerSecond: 1, tokenMintBurst: 3 })
+const s = await startTestServer({ now: () => t, elapsedMs: () => elapsed, tokenMintRatePerSecond: 1, tokenMintBurst: 3 })
 after(() => s.stop())
 
 /** POST /jwt from loopback address `from` (127.0.0.x: each its own address to the server). */
@@ -24,11 +27,13 @@ test("a key's tokens are limited over every address: sign-ins and renewals spend
     assert.equal((await mint("127.0.0.3", key)).status, 200)
     // a renewal is a token too
     assert.equal((await mint("127.0.0.4", { authorization: `Bearer ${first.body.token}` })).status, 200)
-    for (const [from, headers] of [["127.0.0.5", key], ["127.0.0.6", { authorization: `Bearer ${first.body.token}` }]] as const) {
+    for (const [turn, from, headers] of [[1, "127.0.0.5", key], [2, "127.0.0.6", { authorization: `Bearer ${first.body.token}` }]] as const) {
         const over = await mint(from, headers)
         assert.deepEqual([over.status, over.body.code, over.body.token], [429, "E_TOKEN_RATE_LIMITED", undefined], `${from}: ${JSON.stringify(over.body)}`)
-        assert.equal(over.body.retry_after_ms, 1000, JSON.stringify(over.body))
-        assert.equal(over.retryAfter, "1")
+        // [P§6] its turn: the n-th refused waits for the n-th token to come (1 s each), and up to a fifth more
+        const ms = over.body.retry_after_ms
+        assert.ok(ms >= turn * 1000 && ms <= turn * 1000 * (1 + RETRY_JITTER_SHARE), JSON.stringify(over.body))
+        assert.equal(over.retryAfter, String(Math.ceil(ms / 1000)))
         assert.match(over.body.errors, new RegExp(`key ${first.body.key_id}`))
     }
     // another key has its own budget; a wrong key spends none (it is a failed key of its address)
@@ -36,6 +41,7 @@ test("a key's tokens are limited over every address: sign-ins and renewals spend
     assert.equal((await mint("127.0.0.7", { "X-ApiKey": "not-a-key-at-all" })).status, 401)
     // a second later the key has one token again
     t += 1000
+    elapsed += 1000
     assert.equal((await mint("127.0.0.8", key)).status, 200)
     assert.equal((await mint("127.0.0.8", key)).status, 429)
     // what was minted before still works

@@ -46,13 +46,17 @@ export function summarize(losses: Loss[]): string {
  * The 429 E_KEY_RATE_LIMITED among `losses`, by the request refused and whether it came before `disruptedAtMs`:
  * a schedule queues a write in every outbox at once before each disruption and again after it, so on one
  * key a fleet larger than the key's burst is refused for its own writes whatever the disruption did
- * (docs/RELIABILITY.md, "A fleet comes back").
+ * (docs/RELIABILITY.md, "A fleet comes back"). "again": refusals of a retry (the same request refused
+ * before), what the server's retry hints are meant to keep few [P§6].
  */
 export function keyRefusals(losses: Loss[], disruptedAtMs: number): string {
     const keyed = losses.filter((l) => l.serverCode === "E_KEY_RATE_LIMITED")
     if (keyed.length === 0) return "none"
-    const count = (before: boolean, refused: Loss["refused"]) => keyed.filter((l) => l.atMs < disruptedAtMs === before && l.refused === refused).length
-    return `before the disruption ${count(true, "write")} writes, ${count(true, "subscribe")} subscribes; after it ${count(false, "write")} writes, ${count(false, "subscribe")} subscribes`
+    const count = (before: boolean, refused: Loss["refused"]) => {
+        const these = keyed.filter((l) => l.atMs < disruptedAtMs === before && l.refused === refused)
+        return `${these.length} ${refused}s (${these.filter((l) => l.again).length} again)`
+    }
+    return `before the disruption ${count(true, "write")}, ${count(true, "subscribe")}; after it ${count(false, "write")}, ${count(false, "subscribe")}`
 }
 
 export class FleetChecks {

@@ -57,6 +57,8 @@ export interface Loss {
     upForMs: number
     /** the request refused on a connection kept (upForMs -1): what a storm's refusals were spent on */
     refused?: "subscribe" | "write"
+    /** that request (the same subscribe on the same connection, the same outbox point) was refused before: a retry refused again */
+    again?: boolean
 }
 
 export class FleetDevice {
@@ -84,6 +86,8 @@ export class FleetDevice {
     private wake?: () => void
     /** the point waiting in the outbox (its `at` stays the same until acknowledged) */
     private outbox: { at: number; value: string } | undefined
+    /** the `at` of the outbox point last refused (Loss.again) */
+    private refusedAt: number | undefined
     private seq = 0
     /** the send of the outbox under way (one at a time) */
     private flushing: Promise<void> = Promise.resolve()
@@ -156,11 +160,11 @@ export class FleetDevice {
      * resubscribeAfterMs); another refusal is returned: the link drops and dials again.
      */
     private async subscribe(c: FeedlineConnection): Promise<ClientError | undefined> {
-        for (;;) {
+        for (let again = false; ; again = true) {
             const refused = await this.subscribeOnce(c)
             const waitMs = refused?.status === undefined ? -1 : resubscribeAfterMs(refused.status, refused.retryAfterMs ?? 0, (this.o.random ?? Math.random)())
             if (refused === undefined || waitMs < 0 || c.state === "closed") return refused
-            this.losses.push({ code: refused.code, serverCode: refused.serverCode, retryAfterMs: refused.retryAfterMs, atMs: performance.now(), message: refused.message, delayMs: waitMs, upForMs: -1, refused: "subscribe" })
+            this.losses.push({ code: refused.code, serverCode: refused.serverCode, retryAfterMs: refused.retryAfterMs, atMs: performance.now(), message: refused.message, delayMs: waitMs, upForMs: -1, refused: "subscribe", again })
             await new Promise((resolve) => setTimeout(resolve, waitMs))
             if ((c.state as string) === "closed" || this.stopped) return undefined
         }
@@ -241,7 +245,9 @@ export class FleetDevice {
             if (retryMs === undefined) throw new Error(`device ${this.index}: write refused ${r.status} ${JSON.stringify(r.body)}`)
             // as the firmware's link waits after a refused batch: the hint and a spread
             const delayMs = retryAfterRefusalMs(retryMs, (this.o.random ?? Math.random)())
-            this.losses.push({ code: "E_STATUS", serverCode: (r.body as { code?: string }).code, retryAfterMs: retryMs, atMs: performance.now(), message: `write refused ${r.status}`, delayMs, upForMs: -1, refused: "write" })
+            const again = this.refusedAt === point.at
+            this.refusedAt = point.at
+            this.losses.push({ code: "E_STATUS", serverCode: (r.body as { code?: string }).code, retryAfterMs: retryMs, atMs: performance.now(), message: `write refused ${r.status}`, delayMs, upForMs: -1, refused: "write", again })
             await new Promise((resolve) => setTimeout(resolve, delayMs))
         }
     }

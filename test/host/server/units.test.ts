@@ -33,8 +33,10 @@ test("token bucket: a burst, then the rate, with a retry hint", () => {
     const cfg = { ratePerSecond: 10, burst: 3 }
     const b = fullBucket(cfg, 0)
     assert.deepEqual([take(b, cfg, 0).ok, take(b, cfg, 0).ok, take(b, cfg, 0).ok], [true, true, true])
-    assert.deepEqual(take(b, cfg, 0), { ok: false, retryAfterMs: 100 })
-    assert.deepEqual(take(b, cfg, 50), { ok: false, retryAfterMs: 50 })
+    // the hint: the refused request's turn, no jitter drawn here (retry-hints.test.ts)
+    assert.deepEqual(take(b, cfg, 0, () => 0), { ok: false, retryAfterMs: 100 })
+    // one token is 50 ms away, but the refusal before took that turn: this one's is a token later
+    assert.deepEqual(take(b, cfg, 50, () => 0), { ok: false, retryAfterMs: 150 })
     assert.equal(take(b, cfg, 100).ok, true)
     assert.equal(take(b, cfg, 10_000).ok, true)
     assert.ok(b.tokens <= cfg.burst)
