@@ -47,7 +47,7 @@ export function mountDashboard(o: DashboardOptions = {}): ServerExtension {
         const { keys, authFailures, provenKeys, keyUsed, now, elapsedMs } = core
         const tokenBudget = core.keyRate({ ratePerSecond: o.tokenMintRatePerSecond ?? TOKEN_MINT_RATE_PER_SECOND, burst: o.tokenMintBurst ?? TOKEN_MINT_BURST })
         // named apart from the per-key request budgets it may share a store with (key ids are hex)
-        const spendToken = (keyId: string) => tokenBudget.take(`jwt:${keyId}`, now())
+        const spendToken = (keyId: string) => tokenBudget.take(`jwt:${keyId}`, elapsedMs())
         const authority = tokenAuthorityFor(core.dataDir, (id) => keys.findKey(id), {
             now,
             maxAgeMs: o.tokenMaxAgeMs,

@@ -153,6 +153,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         const fleet = new Fleet(store, now, log, {
             perAddress: bus.keyRate({ ratePerSecond: opts.claimRatePerAddress ?? CLAIM_RATE_PER_ADDRESS, burst: opts.claimBurstPerAddress ?? CLAIM_BURST_PER_ADDRESS }),
             perProduct: bus.keyRate({ ratePerSecond: opts.claimRatePerProduct ?? CLAIM_RATE_PER_PRODUCT, burst: opts.claimBurstPerProduct ?? CLAIM_BURST_PER_PRODUCT }),
+            elapsedMs,
         })
         await fleet.reload()
         // tools (the dashboard at /, POST /jwt and `Bearer <jwt>` credentials), mounted with what they may use

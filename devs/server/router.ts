@@ -317,7 +317,7 @@ export class Router {
     /** After authentication: the key's rate (once per request: not again), then the handler. */
     private limitedAndDispatched(caller: Caller, req: Request, grant: Grant, m: Matched | undefined, keysAsOf: number | undefined, again: boolean): ResultToCome {
         if (again) return this.dispatch(caller, req, grant, m, keysAsOf)
-        const taken = this.deps.keyRate.take(grant.keyId, this.deps.now())
+        const taken = this.deps.keyRate.take(grant.keyId, this.deps.elapsedMs())
         if (taken instanceof Promise) {
             return taken.then((t) => {
                 this.limitKey(grant, t)

@@ -39,7 +39,12 @@ export interface SessionDirectory {
 /** The request budget per key over every process [limits.ts KEY_RATE_PER_SECOND]. */
 export interface KeyRate {
     readonly config: BucketConfig
-    take(keyId: string, nowMs: number): Take | Promise<Take>
+    /**
+     * `elapsedMs`: the server's monotonic clock (ServerOptions.elapsedMs), never the wall clock: in memory the
+     * bucket runs on it, so a step of the wall clock neither refills nor freezes a budget (Redis's budget
+     * runs on Redis's TIME; this process only pauses its questions by it).
+     */
+    take(keyId: string, elapsedMs: number): Take | Promise<Take>
 }
 
 export interface Bus {

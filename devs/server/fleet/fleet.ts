@@ -15,6 +15,8 @@ import type { DeviceRecord, Store } from "../storage/store.ts"
 export interface ClaimRates {
     perAddress: KeyRate
     perProduct: KeyRate
+    /** the monotonic clock they run on (ServerOptions.elapsedMs): a wall-clock step neither refills nor freezes them */
+    elapsedMs: () => number
 }
 
 interface KeyOwner {
@@ -49,7 +51,7 @@ export class Fleet {
 
     /** A claim from `address`, whatever it carries: spent before anything is looked at. */
     takeAddressClaim(address: string): Take | Promise<Take> {
-        return this.rates.perAddress.take(`claim-address:${address}`, this.now())
+        return this.rates.perAddress.take(`claim-address:${address}`, this.rates.elapsedMs())
     }
 
     /**
@@ -60,7 +62,7 @@ export class Fleet {
      * are cheap, valid codes are not; what makes nothing is bounded per address (the claim rate, failed keys).
      */
     takeProductClaim(product: string): Take | Promise<Take> {
-        return this.rates.perProduct.take(`claim-product:${product}`, this.now())
+        return this.rates.perProduct.take(`claim-product:${product}`, this.rates.elapsedMs())
     }
 
     /** Reloads which keys are devices' (at start, and whenever keys changed: claims in another process included). */

@@ -100,7 +100,7 @@ export function beginStructureChange(ctx: Ctx): void | Promise<void> {
     requireKeysLooked(ctx)
     if (ctx.grant.master) return
     // named apart from the per-key request budget it may share a store with (key ids are hex)
-    const taken = ctx.deps.structureRate.take(`structure:${ctx.grant.keyId}`, ctx.deps.now())
+    const taken = ctx.deps.structureRate.take(`structure:${ctx.grant.keyId}`, ctx.deps.elapsedMs())
     if (taken instanceof Promise) return taken.then((t) => refuseOverBudget(ctx, t))
     refuseOverBudget(ctx, taken)
 }
