@@ -23,7 +23,8 @@ if (file) {
                     return new Uint8Array(0)
                 }
             }
-            this.flashSave = (buf) => fs.writeFileSync(file, buf)
+            // the flash holds the key the board claimed: owner-only, as every file of the data folder
+            this.flashSave = (buf) => fs.writeFileSync(file, buf, { mode: 0o600 })
         },
     })
 }
