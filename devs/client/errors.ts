@@ -83,9 +83,31 @@ export function connectError(err: unknown, where: string): ClientError {
         return new ClientError("E_UNREACHABLE", `cannot reach a server at ${where} (${code}); is it running, and are host and port right?`, { cause: err })
     }
     if (code.startsWith("ERR_SSL") || code.startsWith("ERR_TLS") || /ssl|tls/i.test(text)) {
-        return new ClientError("E_TLS", `TLS handshake with ${where} failed (${code || text}); is this the TLS device port?`, { cause: err })
+        // wss:// to an app port that speaks plain HTTP (a server on a loopback --host, as under npm start)
+        const hint = where.startsWith("wss://") ? "does this app port speak plain HTTP (a loopback server, npm start)? then use http:// or ws://" : "is this the TLS device port?"
+        return new ClientError("E_TLS", `TLS handshake with ${where} failed (${code || text}); ${hint}`, { cause: err })
     }
     return new ClientError("E_UNREACHABLE", `connection to ${where} failed: ${text}`, { cause: err })
+}
+
+/**
+ * The app port answered the WebSocket upgrade with an HTTP status (`body`: what it sent, JSON from feedline):
+ * a wrong scheme (`400 E_USE_HTTPS`: ws:// or http:// to a port that speaks TLS), a wrong path, or not feedline.
+ */
+export function upgradeRefusedError(url: string, status: number, body: string): ClientError {
+    let serverCode: string | undefined
+    try {
+        const code = (JSON.parse(body) as { code?: unknown }).code
+        if (typeof code === "string") serverCode = code
+    } catch {
+        // not feedline's JSON: the status alone
+    }
+    if (serverCode === "E_USE_HTTPS") {
+        const secure = url.replace(/^ws:/, "wss:")
+        return new ClientError("E_USAGE", `${url}: this app port speaks TLS; use --server ${secure.replace(/^wss:/, "https:").replace(/\/ws$/, "")} (or ${secure})`, { status, serverCode })
+    }
+    const hint = status === 404 ? "is the path /ws right?" : "is this a feedline app port?"
+    return new ClientError("E_UNREACHABLE", `${url} answered the WebSocket upgrade with HTTP ${status}${serverCode ? " " + serverCode : ""}; ${hint}`, { status, serverCode })
 }
 
 /** Turns an error response [P§6] into a ClientError. */

@@ -5,10 +5,12 @@ import tls from "node:tls"
 import net from "node:net"
 import type WebSocket from "ws"
 import type { ServerAddress } from "./address.ts"
-import { ClientError, connectError } from "./errors.ts"
+import { ClientError, connectError, upgradeRefusedError } from "./errors.ts"
 
 /** A server line longer than this is a broken or hostile server; history responses (1000 points) are ~100 KB. */
 export const MAX_SERVER_LINE_BYTES = 4 * 1024 * 1024
+/** of a refused WebSocket upgrade's body, what is read for its reason (feedline's are under 300) */
+const REFUSAL_BODY_CHARS = 4096
 /** Dialling, TLS and the WebSocket upgrade together get this long before we call the server unreachable. */
 export const CONNECT_TIMEOUT_MS = 5000
 
@@ -171,8 +173,14 @@ async function openWs(addr: ServerAddress, opts: LineChannelOptions): Promise<Li
             for (const l of lines) inbox.line(l)
         })
         ws.on("unexpected-response", (_req, res) => {
-            failure = new ClientError("E_UNREACHABLE", `${addr.url} answered the WebSocket upgrade with HTTP ${res.statusCode}; is the path /ws right?`)
-            ws.terminate()
+            // the answer's body says why (feedline's JSON: a wrong scheme is 400 E_USE_HTTPS); a few KB are enough
+            let body = ""
+            res.setEncoding("utf8")
+            res.on("data", (chunk: string) => void (body.length < REFUSAL_BODY_CHARS && (body += chunk)))
+            res.once("close", () => {
+                failure = upgradeRefusedError(addr.url, res.statusCode ?? 0, body)
+                ws.terminate()
+            })
         })
         ws.on("error", (e) => (failure = failure ?? e))
         ws.on("close", () => {

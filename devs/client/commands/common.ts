@@ -33,7 +33,8 @@ export const CONNECTION_OPTIONS = {
 } as const satisfies ParseArgsConfig["options"]
 
 export const CONNECTION_USAGE = `connection:
-  -s, --server URL   tls://host:7443 (device port) or ws://host:7080/ws   [$FEEDLINE_SERVER, default ${DEFAULT_SERVER}]
+  -s, --server URL   tls://host:7443 (device port), or the app port: https://host:7080 or wss://host:7080/ws
+                     (http://, ws:// when the server listens on loopback, as npm start's)  [$FEEDLINE_SERVER, default ${DEFAULT_SERVER}]
   -k, --key KEY      API key, or "Bearer <jwt>"                             [$FEEDLINE_KEY]
       --ca FILE      PEM of the CA to trust (dev CA: <data-dir>/tls/ca.pem) [$FEEDLINE_CA]
       --timeout-ms N how long to wait for a response (default 10000)`
