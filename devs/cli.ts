@@ -58,7 +58,8 @@ serve:
                         door, instead of the profiles    is given]
   --faulty-ms N         degraded after this silence     [FEEDLINE_FAULTY_MS, default: 3 heartbeats, >= 1000,
                                                          at most halfway to the timeout]
-  --timeout-ms N        idle connections are closed     [FEEDLINE_TIMEOUT_MS, default 3000]
+  --timeout-ms N        idle connections are closed     [FEEDLINE_TIMEOUT_MS, default 3000 when any of the three
+                        after this silence               is given; else the profile's: 60 s field, 3 s seed]
   --retention-days N    delete older datapoints         [FEEDLINE_RETENTION_DAYS, default: keep]
   --token-max-age-hours N  a dashboard sign-in (POST /jwt token and its renewals) lasts at most N hours
                                                         [FEEDLINE_TOKEN_MAX_AGE_HOURS, default 24]

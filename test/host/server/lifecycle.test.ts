@@ -230,6 +230,8 @@ test("cli: serve --ready-file, the simulator's way of trusting the dev CA, keys 
 test("cli: --help describes the commands; bad flags exit 2 with a reason", async () => {
     const help = await run(process.execPath, [...CLI, "--help"])
     for (const word of ["serve", "keys create", "--ready-file", "--tls-cert", "FEEDLINE_DATA_DIR"]) assert.ok(help.stdout.includes(word), word)
+    // with none of the three keep-alive flags the device port's profile decides (field: 60 s), not 3000 ms
+    assert.match(help.stdout, /--timeout-ms N .*default 3000 when any of the three\n.*else the profile's: 60 s field/)
     const bad = await run(process.execPath, [...CLI, "serve", "--device-port", "seven"]).catch((e) => e)
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /--device-port must be a whole number/)
