@@ -347,7 +347,7 @@ async function keys(args: string[]): Promise<void> {
         } else if (sub === "revoke") {
             const id = positionals[0]
             if (!id) throw new UsageError("say which key: feedline keys revoke <id> (ids are in `feedline keys list`)")
-            if (!(await ring.revoke(id))) throw new UsageError(`there is no unrevoked key with id ${id}`)
+            if (!(await ring.revoke(id))) throw new UsageError(`there is no unrevoked key with id ${id}; \`feedline keys list\` shows the keys' ids (a revoked one says so)`)
             process.stdout.write(`revoked ${id}\n`)
         } else throw new UsageError(`unknown keys command "${sub ?? ""}"; use create, list or revoke`)
     } finally {

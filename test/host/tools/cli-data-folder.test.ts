@@ -136,3 +136,18 @@ test("chooseDataDir: a named folder wins; the default unless only the old place 
         rmSync(root, { recursive: true, force: true })
     }
 })
+
+test("local `keys revoke` of an id no key has: exit 2, saying where the ids are", async () => {
+    const project = mkdtempSync(join(tmpdir(), "feedline-revoke-"))
+    try {
+        const dataDir = join(project, "data")
+        const failed = await cliIn(project, ["keys", "revoke", "3f9a1c2e", "--data-dir", dataDir]).then(
+            () => assert.fail("revoking a key that does not exist succeeded"),
+            (e: { code?: number; stderr?: string }) => e
+        )
+        assert.equal(failed.code, 2)
+        assert.match(failed.stderr ?? "", /no unrevoked key with id 3f9a1c2e; `feedline keys list` shows the keys' ids/)
+    } finally {
+        rmSync(project, { recursive: true, force: true })
+    }
+})
