@@ -77,6 +77,7 @@ export async function readClaimIdentity(): Promise<ClaimIdentity | undefined> {
     const code = await readTextSetting("CLAIM_CODE", "")
     if (!productId || !code) {
         console.log(`claim: no PRODUCT_ID and CLAIM_CODE; this board's hardware id is ${hw} (what \`feedline products codes\` needs)`)
+        console.warn("link: E_NO_API_KEY: no API_KEY and nothing to claim one with; the server will refuse this device (401). Put PRODUCT_ID and CLAIM_CODE (docs/FLEET.md), or the device key, in .env.local")
         return undefined
     }
     return { productId: productId, code: code, hardwareId: hw }

@@ -73,7 +73,7 @@ export async function readLinkConfig(): Promise<LinkConfig> {
             stableMs: d.backoff.stableMs,
         },
     }
-    if (!cfg.apiKey) console.warn("link: E_NO_API_KEY: setting API_KEY is empty; the server will refuse this device (401) unless it claims a key (PRODUCT_ID and CLAIM_CODE, docs/FLEET.md). Put the device key in .env.local")
+    // no API_KEY is a fleet board's normal start (it claims one): src/net/claim.ts warns when it has no code either
     return cfg
 }
 

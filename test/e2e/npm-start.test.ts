@@ -57,6 +57,8 @@ test("npm start: the simulated board claims its feed, its data reaches the serve
         assert.match(first, new RegExp(`^device \\| link: tls://localhost:\\d+ feed ${claimed[1]},`, "m"), "the link runs on the claimed feed")
         assert.match(first, /^start  \| made product p[0-9a-f]{8} /m)
         assert.equal(statSync(join(dataDir, "demo-product.json")).mode & 0o077, 0, "the product secret is readable by its owner only")
+        assert.equal(statSync(join(dataDir, "sim-board-1.flash")).mode & 0o077, 0, "the board's flash (its claimed key) is readable by its owner only")
+        assert.doesNotMatch(first, /E_NO_API_KEY/, "a board flashed with a product id and code is not told it has no key")
 
         const second = await startUntilStored(dataDir, 2)
         assert.doesNotMatch(second, /^device \| claim:/m, "the second run claimed again")
