@@ -1,6 +1,6 @@
 // `npm run bench`: every benchmark this machine can run, in one run, so ratios hold on a noisy
 // machine. Prints one table and writes devs/bench/results/latest.json + latest.md.
-//   FEEDLINE_BENCH_SMOKE=1       tiny sizes, a few seconds (what the smoke test runs)
+//   FEEDLINE_BENCH_SMOKE=1       tiny sizes, every target: about a minute, more under load (what the smoke test runs)
 //   FEEDLINE_BENCH_ONLY=a,b      only these parts: feedline, feedline-pg, feedline-pg-2w, mosquitto, aedes, ingest, firmware
 //   FEEDLINE_BENCH_OUT=DIR       where to write latest.json/latest.md (smoke runs: a temp dir)
 //   FEEDLINE_BENCH_SERVER_ARGS   extra `serve` flags for the feedline server, e.g. "--log-level warn"
