@@ -101,6 +101,8 @@ export async function openBus(redisUrl: string | undefined, log: Logger, store: 
         const commits = store.recordCommitsAs && store.lastCommits ? { recordAs: store.recordCommitsAs.bind(store), last: store.lastCommits.bind(store) } : undefined
         return await RedisBus.connect(redisUrl, log, await store.storeId(), commits)
     } catch (e) {
+        // PostgreSQL's record of commits unreadable: says so itself
+        if (e instanceof UnavailableError) throw e
         throw new UnavailableError(`could not reach Redis at ${redactedUrl(redisUrl)}: ${(e as Error).message}`)
     }
 }

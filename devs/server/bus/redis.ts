@@ -18,6 +18,8 @@ import { retryHintMs, TAKEN, type BucketConfig, type Take } from "../ratelimit.t
 import type { Bus, KeyRate, SessionDirectory, SessionEntry } from "./bus.ts"
 import { newProcessId } from "./local.ts"
 import { redactedUrl } from "../redacted-url.ts"
+import { backoffDelayMs, type BackoffConfig } from "../../../src/backoff.ts"
+import { UnavailableError } from "../errors.ts"
 import { UnheardCommits } from "./unheard-commits.ts"
 
 /** Every key and channel of one store's processes: `feedline:<store id>:…` (Store.storeId), so the processes of two stores on one Redis never hear each other. */
@@ -131,6 +133,12 @@ interface Envelope {
  */
 const COMMIT_CHECK_MS = 1000
 const UNHEARD_LAPSE_MS = 5000
+/**
+ * The read of that record that sets what counts as heard (at start, and when the link to Redis is back) is
+ * tried again after a failure with this backoff (full jitter): the catch-up that covers what it counts as
+ * heard must read the store after it, so nothing goes on without it. At start it is given CONNECT_TIMEOUT_MS.
+ */
+const BASELINE_RETRY: BackoffConfig = { baseMs: 100, capMs: 2000 }
 
 /** The store's record of which process committed what (Store.recordCommitsAs, Store.lastCommits). */
 export interface CommitLog {
@@ -146,8 +154,15 @@ export class RedisBus implements Bus {
     readonly processId = newProcessId()
     private readonly messageHandlers: ((m: HubMessage) => void)[] = []
     private readonly interruptedHandlers: ((why: string) => void)[] = []
-    /** the subscription connection lost its link since it last was subscribed */
+    /**
+     * the subscription connection lost its link since it last was subscribed, or it is subscribed again but the
+     * store's record of commits has not been read since (the return is not said before it is: resubscribe)
+     */
     private broken = false
+    /** times the subscription connection closed: a return under way whose link closed again stops (the next "ready" starts anew) */
+    private linkDrops = 0
+    /** why the link counts as down, said with the notices every SUBSCRIBER_PING_MS */
+    private downWhy = "the link to Redis is down"
     private closing = false
     private readonly limiterLog = new LogThrottle(LIMITER_LOG_EVERY_MS)
     /** the per-key limit does not ask Redis before this (LIMITER_PAUSE_MS; the callers' monotonic clock) */
@@ -180,7 +195,11 @@ export class RedisBus implements Bus {
         client.defineCommand("takeToken", { numberOfKeys: 1, lua: TAKE_TOKEN_LUA })
         client.on("ready", () => this.publishCount())
         subscriber.on("message", (_channel: string, text: string) => this.received(text))
-        subscriber.on("close", () => this.interrupted("the link to Redis broke"))
+        subscriber.on("close", () => {
+            this.linkDrops++
+            this.downWhy = "the link to Redis is down"
+            this.interrupted("the link to Redis broke")
+        })
         subscriber.on("ready", () => void this.resubscribe())
         // ioredis retries by itself; an unhandled "error" event would end the process
         for (const c of [client, subscriber]) c.on("error", (err) => this.log.warn({ err: err.message }, "Redis connection error; retrying"))
@@ -205,8 +224,15 @@ export class RedisBus implements Bus {
         bus.pinger.unref()
         if (commits) {
             commits.recordAs(bus.processId)
-            // what was committed before this process serves anyone counts as heard: its subscribers' replays hold it
-            await bus.checkCommits(commits)
+            // what was committed before this process serves anyone counts as heard: its subscribers' replays hold
+            // it. Not read, a later read would take its place and count as heard what was committed after the
+            // hub read the feeds' last seqs (index.ts): a dead publisher's commit of that window never pushed
+            const startedMs = performance.now()
+            const read = await bus.readBaseline(commits, () => performance.now() - startedMs < CONNECT_TIMEOUT_MS)
+            if (read !== true) {
+                await bus.close()
+                throw new UnavailableError(`PostgreSQL's record of commits could not be read within ${CONNECT_TIMEOUT_MS} ms (${read.message})`)
+            }
             bus.commits = commits
             bus.commitCheck = setInterval(() => void bus.checkCommits(commits), COMMIT_CHECK_MS)
             bus.commitCheck.unref()
@@ -224,19 +250,52 @@ export class RedisBus implements Bus {
      */
     private async resubscribe(): Promise<void> {
         if (!this.broken || this.closing) return
+        const drops = this.linkDrops
+        const same = () => this.broken && !this.closing && this.linkDrops === drops
         try {
             await this.subscriber.subscribe(this.names.changes)
         } catch (err) {
             // the link broke again (its next "ready" tries again) or Redis refused: still down, the ping's notices go on
             return this.log.warn({ err: (err as Error).message }, "subscribing again to the changes of the other processes failed")
         }
-        if (!this.broken || this.closing) return
-        this.broken = false
-        // what was committed until now counts as heard: the catch-up below reads it from the store; what follows is checked
+        if (!same()) return
+        // what was committed until now counts as heard: the catch-up below reads it from the store; what follows is
+        // checked. The read must succeed before the return is said: taken by a later read instead, it would count as
+        // heard what was committed after the catch-up's read (a dead publisher's commit, its feed quiet, never pushed).
+        // Until then the link counts as down: the feeds subscribed here are caught up from the store every
+        // SUBSCRIBER_PING_MS meanwhile, as while it was down
         this.unheard.rebaseline()
-        if (this.commits) await this.checkCommits(this.commits)
+        if (this.commits) {
+            this.downWhy = "the link to Redis is back, but PostgreSQL's record of commits could not be read yet"
+            if ((await this.readBaseline(this.commits, same)) !== true || !same()) return
+        }
+        this.broken = false
+        this.downWhy = "the link to Redis is down"
         // changes published while the link was down never arrive
         this.interruptedHandlers.forEach((h) => h("the link to Redis is back; changes published meanwhile were missed"))
+    }
+
+    /**
+     * Reads the store's record of commits as what counts as heard (UnheardCommits' baseline), trying again
+     * with BASELINE_RETRY's backoff while `still()`: true once read, else the last failure.
+     */
+    private async readBaseline(commits: CommitLog, still: () => boolean): Promise<true | Error> {
+        for (let attempt = 0; ; attempt++) {
+            let failure: Error
+            try {
+                const last = await commits.last()
+                if (!still()) return new Error("given up")
+                // the baseline: nothing is late in it
+                this.unheard.check(last, performance.now())
+                return true
+            } catch (err) {
+                failure = err as Error
+            }
+            const waitMs = backoffDelayMs(BASELINE_RETRY, attempt, Math.random(), 0)
+            this.log.warn({ err: failure.message, attempt: attempt + 1, retryInMs: waitMs }, "reading PostgreSQL's record of commits failed; reading it again (the other processes' changes are caught up from the store meanwhile)")
+            await new Promise((r) => setTimeout(r, waitMs).unref())
+            if (!still()) return failure
+        }
     }
 
     /**
@@ -246,7 +305,7 @@ export class RedisBus implements Bus {
      */
     private pingSubscriber(): void {
         // while the link is down nothing of the others arrives: they are caught up from the store meanwhile (wiring.ts)
-        if (this.broken && !this.closing) this.interruptedHandlers.forEach((h) => h("the link to Redis is down"))
+        if (this.broken && !this.closing) this.interruptedHandlers.forEach((h) => h(this.downWhy))
         if (this.pinging || this.closing || this.subscriber.status !== "ready") return
         this.pinging = true
         withTimeout(this.subscriber.ping(), PING_TIMEOUT_MS, "no answer to a ping")

@@ -446,27 +446,20 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         // a's reads of PostgreSQL's record of commits can be held (unheard-commits.ts: its first read after the return counts what was committed as heard), and its catch-up reads are counted
         const commitReads = { held: false, waiting: [] as (() => void)[] }
         let catchUpReads = 0
-        const wrapStore = (store: Store): Store =>
-            new Proxy(store, {
-                get: (target, prop) => {
-                    if (prop === "lastCommits")
-                        return async () => {
-                            if (commitReads.held) await new Promise<void>((go) => commitReads.waiting.push(go))
-                            return target.lastCommits!()
-                        }
-                    if (prop === "changesAfter")
-                        return async (...args: Parameters<NonNullable<Store["changesAfter"]>>) => {
-                            catchUpReads++
-                            try {
-                                return await target.changesAfter!(...args)
-                            } finally {
-                                catchUpReads--
-                            }
-                        }
-                    const v = Reflect.get(target, prop, target)
-                    return typeof v === "function" ? v.bind(target) : v
-                },
-            })
+        const wrapStore = storeWith((store) => ({
+            lastCommits: async () => {
+                if (commitReads.held) await new Promise<void>((go) => commitReads.waiting.push(go))
+                return store.lastCommits!()
+            },
+            changesAfter: async (...args) => {
+                catchUpReads++
+                try {
+                    return await store.changesAfter!(...args)
+                } finally {
+                    catchUpReads--
+                }
+            },
+        }))
         const databaseUrl = await services.database()
         const dataDir = mkdtempSync(join(tmpdir(), "feedline-faults-"))
         cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }))
@@ -513,6 +506,83 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         const pushed = sub.q.lines.filter((l) => l.response?.token === "s" && l.response.body?.current_value !== undefined).map((l) => l.response!.body.current_value)
         assert.deepEqual(pushed, ["crossed", "while cut", "in the window", "after"], "every change once, in order")
         neverTold(sub, "the subscriber")
+    })
+
+    test("[P§8] PostgreSQL's record of commits cannot be read when a process's link to Redis comes back: the return waits for that read (tried again), so a change another process commits meanwhile and never publishes (it dies) is still pushed, from the store, once", async (t) => {
+        // a's reads of the record of commits fail while `failing`; its catch-up reads are timed
+        let failing = false
+        let failedAtMs: number | undefined
+        const catchUpReads: { startMs: number; done: boolean }[] = []
+        const wrapStore = storeWith((store) => ({
+            lastCommits: async () => {
+                if (failing) {
+                    failedAtMs ??= performance.now()
+                    throw new StoreError("unavailable", "the record of commits could not be read (the test's fault)", 1000)
+                }
+                return store.lastCommits!()
+            },
+            changesAfter: async (...args) => {
+                const read = { startMs: performance.now(), done: false }
+                catchUpReads.push(read)
+                try {
+                    return await store.changesAfter!(...args)
+                } finally {
+                    read.done = true
+                }
+            },
+        }))
+        const [toA, toB] = [await startFaultProxy({ target: { port: services.redis.port } }), await startFaultProxy({ target: { port: services.redis.port } })]
+        cleanups.push(() => toA.close(), () => toB.close())
+        const databaseUrl = await services.database()
+        const dataDir = mkdtempSync(join(tmpdir(), "feedline-faults-"))
+        cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }))
+        const a = await startTestServer({ databaseUrl, redisUrl: through(services.redis.url, toA), dataDir, wrapStore })
+        const b = await startTestServer({ databaseUrl, redisUrl: through(services.redis.url, toB), dataDir })
+        let bDead = false
+        cleanups.push(() => a.close(), () => (bDead ? Promise.resolve() : b.close()))
+        const key = a.credentials.deviceKey
+        const feed = a.credentials.feedId
+        const put = (value: string) => http(b, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "w", current_value: value }] } })
+        const sub = await TlsClient.open(a, key)
+        t.after(() => sub.close())
+        assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/w`, token: "s", params: { after: "latest" } })).status, 200)
+        assert.equal((await put("crossed")).status, 200)
+        assert.equal((await sub.push("s")).body.current_value, "crossed")
+
+        // a's link to Redis cut (it catches up from the store meanwhile); then back, its first read of the record failing
+        toA.refuse({ mode: "reset" })
+        toA.reset()
+        const readsWhileDown = catchUpReads.length
+        await until("a to catch up from the store while its link is down", () => catchUpReads.length > readsWhileDown, FAULT_MS)
+        failing = true
+        toA.accept()
+        await until("a's read of the record of commits to fail after its link came back", () => failedAtMs !== undefined, FAULT_MS)
+        // whatever a catches up on its return has read the store (without the fix: the last catch-up there is)
+        await until("a catch-up after that failure to have read the store", () => catchUpReads.some((r) => r.startMs > failedAtMs! && r.done), FAULT_MS)
+
+        // b commits a change and dies before its own link to Redis is back: only the store has it
+        await diesUnheard(toB, b, async () => assert.equal((await put("unheard")).status, 200, "committed in PostgreSQL"))
+        bDead = true
+        failing = false
+        // the feed stays quiet: without the fix a's next read of the record counted b's commit as heard, and no catch-up followed
+        assert.equal((await sub.push("s", 15_000)).body.current_value, "unheard")
+        const pushed = sub.q.lines.filter((l) => l.response?.token === "s" && l.response.body?.current_value !== undefined).map((l) => l.response!.body.current_value)
+        assert.deepEqual(pushed, ["crossed", "unheard"], "every change once, in order")
+        neverTold(sub, "the subscriber")
+    })
+
+    test("a process whose first reads of PostgreSQL's record of commits fail at its start reads it again before it goes on (what counts as heard is read before the feeds' last seqs)", async () => {
+        let reads = 0
+        const commits = {
+            recordAs: () => {},
+            last: async () => {
+                if (++reads <= 2) throw new StoreError("unavailable", "the record of commits could not be read (the test's fault)")
+                return new Map<string, number>()
+            },
+        }
+        const bus = await RedisBus.connect(services.redis.url, createLogger("silent"), "baseline", commits)
+        cleanups.push(() => bus.close())
+        assert.equal(reads, 3, "read until it succeeded")
     })
 
     test("changes published while only the publisher's link to Redis is down never arrive: the other processes notice the gap and tell their subscribers; a change Redis hears twice is handed on once", async () => {
@@ -580,6 +650,20 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         await until("the budget to be Redis's again", async () => (await rate.take("k", atMs + 5000)).ok === false, FAULT_MS, 20)
     })
 })
+
+/** startServer's wrapStore: the store with the methods `replaced` gives (each may call the store's own). */
+function storeWith(replaced: (store: Store) => Partial<Store>): (store: Store) => Store {
+    return (store) => {
+        const own: Partial<Store> = replaced(store)
+        return new Proxy(store, {
+            get: (target, prop) => {
+                if (Object.hasOwn(own, prop)) return own[prop as keyof Store]
+                const v = Reflect.get(target, prop, target)
+                return typeof v === "function" ? v.bind(target) : v
+            },
+        })
+    }
+}
 
 /**
  * A TCP proxy to Redis that cuts its connections and refuses new ones (cut), lets them in again (accept),
