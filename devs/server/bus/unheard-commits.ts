@@ -7,9 +7,9 @@
 // a time, so its last is its highest); every process reads those now and then (Store.lastCommits) and
 // compares them with the transaction ids it heard from each publisher. A commit still unheard
 // UNHEARD_LAPSE_MS after it was first seen is a change missed: the feeds subscribed in the process are
-// caught up from the store (hub/catch-up.ts: the missed datapoints pushed, a deleted feed's deletion too;
-// only a feed where that cannot be done, a datastream deletion say, has its subscribers told to
-// resubscribe with `after`, E_PUSHES_INTERRUPTED). Pure: the caller passes the time.
+// caught up from the store (hub/catch-up.ts: the missed datapoints and deletions pushed; only a feed where
+// that cannot be done, a datastream deleted twice say, has its subscribers told to resubscribe with
+// `after`, E_PUSHES_INTERRUPTED). Pure: the caller passes the time.
 
 /** Publishers whose last heard commit a process remembers; past this it forgets them and takes the store's list as heard. */
 const MAX_PUBLISHERS = 10_000

@@ -1,6 +1,7 @@
 // /feeds/:feed/datastreams and /feeds/:feed/datastreams/:ds [P§5].
 import { notFound } from "../errors.ts"
 import { requireFeed, type Ctx, type Routes } from "../context.ts"
+import { datastreamDeletionEvent } from "../hub/index.ts"
 import { datastreamIdOf, isObject, objectBody, pointsOfDatastream, pointsOfDatastreams } from "./body.ts"
 import { hasHistoryParams, historyOf, noSuchDatastream } from "./datapoints.ts"
 import { datastreamJson } from "./shapes.ts"
@@ -61,7 +62,7 @@ async function remove(ctx: Ctx) {
     if (!deletion) throw notFound(`feed ${ctx.feed} has no datastream "${id}"`)
     ctx.deps.feedStreams.forget(ctx.feed, id)
     // [P§8] in its feed's chain where the store gives it a seq (PostgreSQL), as datapoints are; else in none (Infinity)
-    ctx.deps.hub.publish([{ feed: ctx.feed, seq: deletion.seq ?? Infinity, prevSeq: deletion.prevSeq, txn: deletion.txn, stream: id, deleted: true }])
+    ctx.deps.hub.publish([datastreamDeletionEvent(ctx.feed, id, deletion)])
     return { status: 200 }
 }
 

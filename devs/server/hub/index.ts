@@ -31,7 +31,7 @@ import { planCatchUp, pointEvent, type CatchUpOutcome } from "./catch-up.ts"
 import { finalPushLine, Subscription, type PushTarget, type SubscriptionSpec } from "./subscription.ts"
 import { WheelTimer, type TimerWheel } from "../timer-wheel.ts"
 
-export { changeBody, changeResource, pushLine, pushTail, type ChangeEvent } from "./push.ts"
+export { changeBody, changeResource, datastreamDeletionEvent, pushLine, pushTail, type ChangeEvent } from "./push.ts"
 export { cutReplay } from "./replay.ts"
 export { fanoutRetryAfterMs, type FanoutLimits } from "./fanout.ts"
 export type { CatchUpOutcome } from "./catch-up.ts"

@@ -19,6 +19,14 @@ export interface ChangeEvent {
     prevSeq?: number
 }
 
+/**
+ * [P§8] A datastream's deletion as a change: pushed `{"id":stream,"deleted":true}`, the subscription going on. `seq`: its
+ * seq in its feed's chain where the store gives it one (Deletion.seq, PostgreSQL), else Infinity (in no replay).
+ */
+export function datastreamDeletionEvent(feed: number, stream: string, d: { seq?: number; prevSeq?: number; txn?: number }): ChangeEvent {
+    return { feed, seq: d.seq ?? Infinity, prevSeq: d.prevSeq, txn: d.txn, stream, deleted: true }
+}
+
 /** [P§8] The resource a change is pushed under. */
 export function changeResource(ev: ChangeEvent): string {
     return ev.stream === undefined ? `/feeds/${ev.feed}` : `/feeds/${ev.feed}/datastreams/${ev.stream}`

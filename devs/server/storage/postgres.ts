@@ -227,6 +227,29 @@ export const MIGRATIONS: string[] = [
     // them before upgrading: docs/OPERATIONS.md).
     `UPDATE feeds SET last_seq = (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM datapoint_seq);
     DROP SEQUENCE datapoint_seq;`,
+    // [P§8] which datastream a deletion's seq deleted: a process that missed it pushes it in a catch-up (what a live
+    // subscriber got) instead of telling the feed's subscribers to resubscribe. Each name's newest deletion, and the
+    // one before it (earlier_seq): two after the seq a process handed on cannot both be told apart. deleted_seq stays
+    // (processes of the version before read it); a deletion that moves it without a row here (made by one of them,
+    // or before this migration) leaves its seq in unnamed_deleted_seq (the trigger), which a catch-up cannot get past
+    `CREATE TABLE datastream_deletions (
+        feed BIGINT NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        stream TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        earlier_seq BIGINT,
+        PRIMARY KEY (feed, stream)
+    );
+    ALTER TABLE feeds ADD COLUMN unnamed_deleted_seq BIGINT;
+    UPDATE feeds SET unnamed_deleted_seq = deleted_seq WHERE deleted_seq IS NOT NULL;
+    CREATE FUNCTION feedline_unnamed_deletion() RETURNS trigger AS $$
+    BEGIN
+        IF NEW.deleted_seq IS DISTINCT FROM OLD.deleted_seq
+           AND NOT EXISTS (SELECT 1 FROM datastream_deletions WHERE feed = NEW.id AND seq = NEW.deleted_seq) THEN
+            NEW.unnamed_deleted_seq := NEW.deleted_seq;
+        END IF;
+        RETURN NEW;
+    END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER feeds_unnamed_deletion BEFORE UPDATE OF deleted_seq ON feeds FOR EACH ROW EXECUTE FUNCTION feedline_unnamed_deletion();`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -917,6 +940,12 @@ export class PostgresStore implements StoreEngine {
             const locked = await c.query<{ last_seq: number | null }>("SELECT last_seq FROM feeds WHERE id = $1 FOR NO KEY UPDATE", [feed])
             await c.query("DELETE FROM datapoints WHERE feed = $1 AND stream = $2", [feed, id])
             if (!(await c.query("DELETE FROM datastreams WHERE feed = $1 AND id = $2", [feed, id])).rowCount) return undefined
+            // [P§8] which datastream the feed's next seq deletes, for a catch-up (Store.changesAfter); before the row moves to it (its trigger)
+            await c.query(
+                `INSERT INTO datastream_deletions (feed, stream, seq) SELECT id, $2, COALESCE(last_seq, 0) + 1 FROM feeds WHERE id = $1
+                 ON CONFLICT (feed, stream) DO UPDATE SET earlier_seq = datastream_deletions.seq, seq = excluded.seq`,
+                [feed, id],
+            )
             // [P§8] the feed's next seq, taken under its row lock as a batch's are (Deletion.seq)
             const moved = await c.query<{ seq: number }>(
                 "UPDATE feeds SET last_seq = COALESCE(last_seq, 0) + 1, deleted_seq = COALESCE(last_seq, 0) + 1 WHERE id = $1 RETURNING last_seq AS seq",
@@ -1445,18 +1474,28 @@ export class PostgresStore implements StoreEngine {
 
     async changesAfter(after: Map<number, number>, limit: number): Promise<Map<number, FeedChanges>> {
         const feeds = [...after.keys()]
-        // one statement, one snapshot: each feed's row and its points after the seq given (the (feed, seq) index)
-        const rows = await this.rows<{ feed: number; last_seq: number | null; deleted_seq: number | null; stream: string | null; at_ms: number | null; value: string | null; seq: number | null }>(
-            `SELECT id AS feed, last_seq, deleted_seq, NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, NULL::bigint AS seq FROM feeds WHERE id = ANY($1::bigint[])
+        // one statement, one snapshot: each feed's row, its datastreams' deletions and its points after the seq given (the (feed, seq) index)
+        const rows = await this.rows<{ kind: "f" | "d" | "p"; feed: number; seq: number | null; other: number | null; stream: string | null; at_ms: number | null; value: string | null }>(
+            `SELECT 'f' AS kind, id AS feed, last_seq AS seq, unnamed_deleted_seq AS other, NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value FROM feeds WHERE id = ANY($1::bigint[])
              UNION ALL
-             SELECT t.f, NULL, NULL, d.stream, d.at_ms, d.value, d.seq FROM unnest($1::bigint[], $2::bigint[]) AS t(f, s)
+             SELECT 'd', t.f, x.seq, x.earlier_seq, x.stream, NULL, NULL FROM unnest($1::bigint[], $2::bigint[]) AS t(f, s)
+             CROSS JOIN LATERAL (SELECT stream, seq, earlier_seq FROM datastream_deletions WHERE feed = t.f AND seq > t.s ORDER BY seq LIMIT $3) x
+             UNION ALL
+             SELECT 'p', t.f, d.seq, NULL, d.stream, d.at_ms, d.value FROM unnest($1::bigint[], $2::bigint[]) AS t(f, s)
              CROSS JOIN LATERAL (SELECT stream, at_ms, value, seq FROM datapoints WHERE feed = t.f AND seq > t.s ORDER BY seq LIMIT $3) d`,
             [feeds, feeds.map((f) => after.get(f)), limit + 1],
         )
         const out = new Map<number, FeedChanges>()
-        for (const r of rows) if (r.stream === null) out.set(r.feed, { lastSeq: r.last_seq ?? 0, deletedSeq: r.deleted_seq ?? 0, points: [] })
-        for (const r of rows) if (r.stream !== null) out.get(r.feed)?.points.push({ stream: r.stream, atMs: r.at_ms!, value: r.value!, seq: r.seq! })
-        for (const f of out.values()) f.points.sort((a, b) => a.seq - b.seq)
+        for (const r of rows) if (r.kind === "f") out.set(r.feed, { lastSeq: r.seq ?? 0, unnamedDeletionSeq: r.other ?? 0, deletions: [], points: [] })
+        for (const r of rows) {
+            const f = out.get(r.feed)
+            if (r.kind === "d") f?.deletions.push({ stream: r.stream!, seq: r.seq!, earlierSeq: r.other ?? 0 })
+            else if (r.kind === "p") f?.points.push({ stream: r.stream!, atMs: r.at_ms!, value: r.value!, seq: r.seq! })
+        }
+        for (const f of out.values()) {
+            f.points.sort((a, b) => a.seq - b.seq)
+            f.deletions.sort((a, b) => a.seq - b.seq)
+        }
         return out
     }
 

@@ -141,14 +141,28 @@ export interface Deletion {
     prevSeq?: number
 }
 
-/** [P§8] A feed as Store.changesAfter read it: its last seq, its last datastream deletion's seq, and its datapoints after the seq asked. */
+/** [P§8] A feed as Store.changesAfter read it: its last seq, its datastreams' deletions and its datapoints after the seq asked. */
 export interface FeedChanges {
     /** the feed's last seq (0: none) */
     lastSeq: number
-    /** the seq of the feed's newest datastream deletion (0: none recorded): one after the seq asked cannot be replayed */
-    deletedSeq: number
+    /**
+     * the seq of the feed's newest datastream deletion the store cannot name (made before PostgreSQL migration 10,
+     * or by a process of a version without it; 0: none): one after the seq asked cannot be caught up
+     */
+    unnamedDeletionSeq: number
+    /** its datastreams' deletions with a seq above the one asked (each name's newest), in commit order, at most the limit asked + 1 */
+    deletions: RecordedDeletion[]
     /** its datapoints with a seq above the one asked, in commit order, at most the limit asked + 1 */
     points: StoredPoint[]
+}
+
+/** [P§8] A datastream's deletion as the store records it (PostgreSQL: each name's newest, and the one before it). */
+export interface RecordedDeletion {
+    stream: string
+    /** the seq it took in its feed's chain (Deletion.seq) */
+    seq: number
+    /** the seq of the deletion of the same name before it (0: none recorded): one after the seq asked says it was deleted twice since */
+    earlierSeq: number
 }
 
 /** What deleting a feed did to the keys scoped to it (ids). */
@@ -502,9 +516,9 @@ export interface Store {
     lastSeqs?(limit: number): Promise<{ seqs: Map<number, number>; complete: boolean }>
     /**
      * [P§8] Several processes: for each feed of `after` (feed -> the last seq this process handed on), in one
-     * snapshot, what hub/catch-up.ts needs to push the changes it missed: the feed's last seq, its newest
-     * datastream deletion's seq and its datapoints after that seq (at most `limit` + 1, so that one more
-     * says there are more). A feed missing from the answer does not exist (deleted).
+     * snapshot, what hub/catch-up.ts needs to push the changes it missed: the feed's last seq, its datastreams'
+     * deletions and its datapoints after that seq (at most `limit` + 1 of each, so that one more says there are
+     * more), and whether a deletion it cannot name came after it. A feed missing from the answer does not exist (deleted).
      */
     changesAfter?(after: Map<number, number>, limit: number): Promise<Map<number, FeedChanges>>
     /** [several processes] Each recording process's last commit (a transaction id); rows older than a day are dropped. */

@@ -1,14 +1,14 @@
 // [P§8] A hub of one of several processes catching feeds up from the store (hub/catch-up.ts, Hub.catchUp)
 // after it may have missed other processes' changes, on its own: the store is a fake holding each feed's
-// points, last seq and newest datastream deletion. The missed changes go out in commit order before what was
-// heard meanwhile, nothing twice; a deleted feed gets its deletion; only a feed that cannot be caught up has
+// points, datastream deletions and last seq. The missed changes go out in commit order before what was
+// heard meanwhile, nothing twice, a datastream's deletion among them; a deleted feed gets its deletion; only a feed that cannot be caught up has
 // its subscribers told; the store unreadable rejects (the caller tells everyone). The PostgreSQL side:
 // test/host/server/scale/faults.test.ts and push-order.test.ts.
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import { planCatchUp } from "../../../devs/server/hub/catch-up.ts"
 import { Hub, type ChangeEvent, type PushTarget } from "../../../devs/server/hub/index.ts"
-import type { FeedChanges, StoredPoint } from "../../../devs/server/storage/store.ts"
+import type { FeedChanges, RecordedDeletion, StoredPoint } from "../../../devs/server/storage/store.ts"
 
 class Target implements PushTarget {
     open = true
@@ -26,19 +26,20 @@ class Target implements PushTarget {
     }
 }
 
-/** what a store holds of a feed: its points (seq order) and its newest datastream deletion's seq */
+/** what a store holds of a feed: its points and its datastreams' deletions (seq order), and its newest deletion it cannot name */
 interface FakeFeed {
     points: StoredPoint[]
-    deletedSeq: number
+    deletions: RecordedDeletion[]
+    unnamedSeq: number
 }
 
 function setup() {
     const feeds = new Map<number, FakeFeed>([
-        [1, { points: [], deletedSeq: 0 }],
-        [2, { points: [], deletedSeq: 0 }],
-        [3, { points: [], deletedSeq: 0 }],
+        [1, { points: [], deletions: [], unnamedSeq: 0 }],
+        [2, { points: [], deletions: [], unnamedSeq: 0 }],
+        [3, { points: [], deletions: [], unnamedSeq: 0 }],
     ])
-    const lastOf = (f: FakeFeed) => Math.max(f.deletedSeq, ...f.points.map((p) => p.seq), 0)
+    const lastOf = (f: FakeFeed) => Math.max(f.unnamedSeq, ...f.deletions.map((d) => d.seq), ...f.points.map((p) => p.seq), 0)
     const missed: Map<number, string>[] = []
     let failing = false
     const hub = new Hub({
@@ -54,7 +55,7 @@ function setup() {
                 const out = new Map<number, FeedChanges>()
                 for (const [id, seq] of after) {
                     const f = feeds.get(id)
-                    if (f) out.set(id, { lastSeq: lastOf(f), deletedSeq: f.deletedSeq, points: f.points.filter((p) => p.seq > seq).slice(0, limit + 1) })
+                    if (f) out.set(id, { lastSeq: lastOf(f), unnamedDeletionSeq: f.unnamedSeq, deletions: f.deletions.filter((d) => d.seq > seq).slice(0, limit + 1), points: f.points.filter((p) => p.seq > seq).slice(0, limit + 1) })
                 }
                 return out
             },
@@ -104,24 +105,32 @@ test("missed changes go out from the store in commit order, before what was hear
     assert.deepEqual(t.values(), ["a", "b", "c", "d", "e"], "b's late publish dropped")
 })
 
-test("only a feed with a datastream deleted after what was pushed has its subscribers told; a deleted feed's subscribers get the deletion; a feed with nothing missed is left alone", async () => {
+test("a datastream deleted unheard goes out in its place among the missed changes, to the subscribers it concerns; a feed the store cannot tell about (a name deleted twice, a deletion it cannot name) has its subscribers told; a deleted feed's subscribers get the deletion; a feed with nothing missed is left alone", async () => {
     const { hub, feeds, commit, missed } = setup()
     await hub.syncCommitOrder()
     const [t1, t2, t3] = [await subscribed(hub, 1), await subscribed(hub, 2), await subscribed(hub, 3)]
+    const other = new Target()
+    ;(await hub.subscribe(other, { token: "o", resource: "/feeds/1/datastreams/o", feed: 1, stream: "o", refusal: () => undefined, limit: 1000 })).start()
     commit(1, 21, "one")
     commit(2, 22, "two")
-    feeds.get(2)!.deletedSeq = 23 // a datastream of feed 2 deleted on a process whose publish never came
-    feeds.delete(3) // feed 3 deleted, unheard
     await turns()
+    // on a process whose publishes never came: feed 1's "s" deleted between two writes, feed 2's "s" deleted twice
+    commit(1, 23, "before", false)
+    feeds.get(1)!.deletions.push({ stream: "s", seq: 24, earlierSeq: 0 })
+    commit(1, 25, "after", false)
+    feeds.get(2)!.deletions.push({ stream: "s", seq: 27, earlierSeq: 26 })
+    feeds.delete(3) // feed 3 deleted, unheard
     const o = await hub.catchUp("changes another process committed did not arrive")
     await turns()
     assert.deepEqual([...o.told.keys()], [2])
-    assert.match(o.told.get(2)!, /datastream of feed 2 was deleted/)
+    assert.match(o.told.get(2)!, /datastream "s" of feed 2 was deleted more than once/)
     assert.deepEqual(missed.map((m) => [...m.keys()]), [[2]], "the wiring tells feed 2's subscribers alone")
-    assert.equal(o.deleted, 1)
+    assert.deepEqual([o.repaired, o.pushes, o.deleted], [1, 3, 1])
+    assert.deepEqual(t1.parsed().map((r) => r.body.current_value ?? (r.body.deleted && `deleted ${r.body.id}`)), ["one", "before", "deleted s", "after"], "in commit order")
+    assert.deepEqual(other.lines, [], "a subscriber of another datastream of the feed is pushed nothing")
     const ended = t3.parsed()
     assert.deepEqual(ended.slice(-2).map((r) => [r.status, r.body.deleted ?? r.body.code]), [[200, true], [404, "E_FEED_DELETED"]])
-    assert.deepEqual([t1.values(), t2.values()], [["one"], ["two"]])
+    assert.deepEqual(t2.values(), ["two"])
 })
 
 test("the store cannot be read: a catch-up of every feed rejects (the caller tells every subscriber); one of given feeds tells theirs", async () => {
@@ -140,13 +149,17 @@ test("the store cannot be read: a catch-up of every feed rejects (the caller tel
     assert.deepEqual(t.values(), ["after"])
 })
 
-test("planCatchUp: nothing newer, datapoints only, too many, a deletion, the feed gone, nothing known", () => {
+test("planCatchUp: nothing newer, datapoints and deletions in seq order, too many, a name deleted twice, a deletion it cannot name, the feed gone, nothing known", () => {
     const p = (seq: number): StoredPoint => ({ stream: "s", atMs: seq, value: String(seq), seq })
-    assert.deepEqual(planCatchUp(1, 10, { lastSeq: 10, deletedSeq: 5, points: [] }, 3), { kind: "current", storeSeq: 10 })
-    const repair = planCatchUp(1, 10, { lastSeq: 12, deletedSeq: 5, points: [p(11), p(12)] }, 3)
-    assert.deepEqual(repair.kind === "repair" && repair.events.map((e) => e.seq), [11, 12])
-    assert.equal(planCatchUp(1, 10, { lastSeq: 14, deletedSeq: 0, points: [p(11), p(12), p(13), p(14)] }, 3).kind, "told")
-    assert.equal(planCatchUp(1, 10, { lastSeq: 12, deletedSeq: 11, points: [p(12)] }, 3).kind, "told")
+    const d = (seq: number, earlierSeq = 0): RecordedDeletion => ({ stream: "t", seq, earlierSeq })
+    const read = (lastSeq: number, points: StoredPoint[], deletions: RecordedDeletion[] = [], unnamedDeletionSeq = 0): FeedChanges => ({ lastSeq, unnamedDeletionSeq, deletions, points })
+    assert.deepEqual(planCatchUp(1, 10, read(10, [], [], 5), 3), { kind: "current", storeSeq: 10 })
+    const repair = planCatchUp(1, 10, read(13, [p(11), p(13)], [d(12, 4)], 5), 3)
+    assert.deepEqual(repair.kind === "repair" && repair.events.map((e) => [e.seq, e.deleted ?? false]), [[11, false], [12, true], [13, false]])
+    assert.equal(planCatchUp(1, 10, read(14, [p(11), p(12), p(13), p(14)]), 3).kind, "told")
+    assert.equal(planCatchUp(1, 10, read(14, [p(11), p(12), p(13)], [d(14)]), 3).kind, "told", "more than the limit, deletions counted")
+    assert.equal(planCatchUp(1, 10, read(12, [p(12)], [d(11, 0)], 11), 3).kind, "told", "a deletion it cannot name")
+    assert.equal(planCatchUp(1, 10, read(13, [p(12)], [d(13, 11)]), 3).kind, "told", "a name deleted twice")
     assert.deepEqual(planCatchUp(1, 10, undefined, 3), { kind: "deleted" })
-    assert.equal(planCatchUp(1, -Infinity, { lastSeq: 1, deletedSeq: 0, points: [] }, 3).kind, "told")
+    assert.equal(planCatchUp(1, -Infinity, read(1, []), 3).kind, "told")
 })

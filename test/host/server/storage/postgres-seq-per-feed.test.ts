@@ -10,6 +10,7 @@ import assert from "node:assert/strict"
 import { randomBytes } from "node:crypto"
 import { after, describe, test } from "node:test"
 import pg from "pg"
+import { planCatchUp } from "../../../../devs/server/hub/catch-up.ts"
 import { MIGRATIONS, PostgresStore, SCHEMA_VERSION } from "../../../../devs/server/storage/postgres.ts"
 import { createScratchDatabase, skipUnlessInstalled, startPostgres, type RunningService } from "../../../../devs/tools/services.ts"
 
@@ -34,20 +35,31 @@ async function sql<T extends pg.QueryResultRow>(url: string, text: string, value
     }
 }
 
-/**
- * Schema 8 as shipped, as the old code left it (every seq from datapoint_seq): feed 1's points 1, 3, 5 (its 6
- * deleted by its tenant since: a client of it may hold 6); feed 2's 4 and 7, its 2 deleted by the retention
- * (retention_trims); feed 3's datastream deleted, which took 8 (deleted_seq); feed 4 never written.
- */
-async function oldDatabase(): Promise<string> {
+/** A new database at `schema` (the migrations up to it), then `fill`ed as the code of that version would, in one transaction. */
+async function databaseAt(schema: number, fill: (c: pg.Client) => Promise<void>): Promise<string> {
     const url = await scratch()
     const c = new pg.Client({ connectionString: url })
     await c.connect()
     try {
         await c.query("BEGIN")
         await c.query("CREATE TABLE feedline_schema (version INT NOT NULL)")
-        for (let v = 0; v < OLD_SCHEMA; v++) await c.query(MIGRATIONS[v])
-        await c.query("INSERT INTO feedline_schema (version) VALUES ($1)", [OLD_SCHEMA])
+        for (let v = 0; v < schema; v++) await c.query(MIGRATIONS[v])
+        await c.query("INSERT INTO feedline_schema (version) VALUES ($1)", [schema])
+        await fill(c)
+        await c.query("COMMIT")
+    } finally {
+        await c.end()
+    }
+    return url
+}
+
+/**
+ * Schema 8 as shipped, as the old code left it (every seq from datapoint_seq): feed 1's points 1, 3, 5 (its 6
+ * deleted by its tenant since: a client of it may hold 6); feed 2's 4 and 7, its 2 deleted by the retention
+ * (retention_trims); feed 3's datastream deleted, which took 8 (deleted_seq); feed 4 never written.
+ */
+function oldDatabase(): Promise<string> {
+    return databaseAt(OLD_SCHEMA, async (c) => {
         for (const f of [1, 2, 3, 4]) await c.query("INSERT INTO feeds (id, created_ms, updated_ms) VALUES ($1, $2, $2)", [f, T0])
         await c.query("UPDATE settings SET int_value = 4 WHERE name = 'feed_id_high_water'")
         for (const f of [1, 2]) await c.query("INSERT INTO datastreams (feed, id, created_ms) VALUES ($1, 's', $2)", [f, T0])
@@ -59,11 +71,7 @@ async function oldDatabase(): Promise<string> {
         await c.query("DELETE FROM datapoints WHERE seq IN (2, 6)")
         await c.query("INSERT INTO retention_trims (feed, stream, seq) VALUES (2, 's', 2)")
         await c.query("UPDATE feeds SET last_seq = s, deleted_seq = s FROM (SELECT nextval('datapoint_seq') AS s) n WHERE id = 3")
-        await c.query("COMMIT")
-    } finally {
-        await c.end()
-    }
-    return url
+    })
 }
 
 const pointsOf = (r: { points: { value: string; seq: number }[] }) => r.points.map((p) => [p.value, p.seq])
@@ -136,5 +144,67 @@ describe("PostgreSQL: a feed's seqs are its own", { skip: skipUnlessInstalled("p
             await a.close()
             await b.close()
         }
+    })
+})
+
+// [P§8] Migration 10: which datastream a deletion's seq deleted (datastream_deletions), so that a process that missed
+// it pushes it in a catch-up (hub/catch-up.ts) instead of telling the feed's subscribers to resubscribe. A deletion
+// the store cannot name (made before the migration, or by a process of the version before, which moves deleted_seq
+// alone) leaves its seq in unnamed_deleted_seq, which a catch-up cannot get past.
+describe("PostgreSQL: a datastream's deletion is named for a catch-up", { skip: skipUnlessInstalled("postgresql") }, () => {
+    /** the schema before it (9), as the code of that version left it: feed 1's points 1 and 2, a datastream of it deleted (3), a point 4 */
+    function schema9(): Promise<string> {
+        return databaseAt(9, async (c) => {
+            await c.query("INSERT INTO feeds (id, created_ms, updated_ms) VALUES (1, $1, $1)", [T0])
+            await c.query("UPDATE settings SET int_value = 1 WHERE name = 'feed_id_high_water'")
+            await c.query("INSERT INTO datastreams (feed, id, created_ms) VALUES (1, 's', $1)", [T0])
+            await c.query("INSERT INTO datapoints (feed, stream, at_ms, value, seq) VALUES (1, 's', $1, '1', 1), (1, 's', $1 + 1, '2', 2), (1, 's', $1 + 3, '4', 4)", [T0])
+            await c.query("UPDATE feeds SET last_seq = 4, deleted_seq = 3 WHERE id = 1")
+        })
+    }
+    /** a datastream's deletion as the code of schema 9 makes it: the feed's next seq, in deleted_seq alone */
+    const deletedByOldVersion = (url: string, feed: number, stream: string) =>
+        sql(
+            url,
+            `WITH gone AS (DELETE FROM datastreams WHERE feed = $1 AND id = $2)
+             UPDATE feeds SET last_seq = COALESCE(last_seq, 0) + 1, deleted_seq = COALESCE(last_seq, 0) + 1 WHERE id = $1 RETURNING last_seq AS seq`,
+            [feed, stream],
+        ).then((rows) => Number((rows[0] as { seq: string }).seq))
+
+    test("a database of schema 9 opens with its deletions unnamed; the new version's deletions are named (each name's newest, and the one before), the old version's are not; a feed's deletion takes its record with it", async () => {
+        const url = await schema9()
+        const store = await PostgresStore.open({ url, now: () => T0 + 100 })
+        const read = async (after: number) => (await store.changesAfter(new Map([[1, after]]), 10)).get(1)!
+        try {
+            assert.deepEqual(await read(2), { lastSeq: 4, unnamedDeletionSeq: 3, deletions: [], points: [{ stream: "s", atMs: T0 + 3, value: "4", seq: 4 }] }, "the deletion made before the migration: unnamed")
+            assert.equal(planCatchUp(1, 2, await read(2), 10).kind, "told", "a catch-up from before it cannot say what it deleted")
+            assert.equal(planCatchUp(1, 3, await read(3), 10).kind, "repair", "from after it: point 4")
+
+            await store.writePoints(1, [{ stream: "t", atMs: T0 + 5, value: "5" }])
+            const deletion = await store.deleteDatastream(1, "t")
+            assert.equal(deletion?.seq, 6)
+            assert.deepEqual((await read(4)).deletions, [{ stream: "t", seq: 6, earlierSeq: 0 }])
+            assert.equal((await read(4)).unnamedDeletionSeq, 3, "named: the trigger leaves it")
+            const plan = planCatchUp(1, 4, await read(4), 10)
+            assert.deepEqual(plan.kind === "repair" && plan.events.map((e) => [e.seq, e.stream, e.deleted ?? false]), [[6, "t", true]], "its point 5 went with it")
+
+            // a process of the version before, still running, deletes a datastream: the store cannot name it
+            await store.writePoints(1, [{ stream: "u", atMs: T0 + 7, value: "7" }])
+            assert.equal(await deletedByOldVersion(url, 1, "u"), 8)
+            assert.equal((await read(6)).unnamedDeletionSeq, 8)
+            assert.equal(planCatchUp(1, 6, await read(6), 10).kind, "told")
+            // the same name deleted again by this version: named, with the seq of its deletion before
+            await store.writePoints(1, [{ stream: "t", atMs: T0 + 9, value: "9" }])
+            assert.equal((await store.deleteDatastream(1, "t"))?.seq, 10)
+            assert.deepEqual((await read(8)).deletions, [{ stream: "t", seq: 10, earlierSeq: 6 }])
+            assert.equal(planCatchUp(1, 8, await read(8), 10).kind, "repair", "deleted once after 8")
+            assert.equal(planCatchUp(1, 5, await read(5), 10).kind, "told", "deleted twice after 5")
+
+            await store.deleteFeed(1)
+            assert.deepEqual(await sql(url, "SELECT count(*)::int AS n FROM datastream_deletions"), [{ n: 0 }])
+        } finally {
+            await store.close()
+        }
+        assert.deepEqual(await sql(url, "SELECT version FROM feedline_schema"), [{ version: SCHEMA_VERSION }])
     })
 })

@@ -592,7 +592,7 @@ for (const backend of storeBackends()) {
             }
         })
 
-        test("[P§8] changesAfter (a catch-up): each feed's last seq, its newest datastream deletion's seq and its points after the seq given, in commit order; a datastream's deletion takes a seq in its feed's chain; a deleted feed is absent", async (t) => {
+        test("[P§8] changesAfter (a catch-up): each feed's last seq, its datastreams' deletions and its points after the seq given, in commit order; a datastream's deletion takes a seq in its feed's chain, named; a deleted feed is absent", async (t) => {
             const { store: a } = await openClosedAfter(backend, { now })
             try {
                 if (!a.changesAfter) return t.skip("one process only: nothing to catch up")
@@ -607,7 +607,7 @@ for (const backend of storeBackends()) {
                 const read = await a.changesAfter(new Map([[f, p1.seq], [g, 0], [gone, 0]]), 10)
                 assert.deepEqual([...read.keys()].sort(), [f, g].sort(), "the deleted feed is absent")
                 const top = Math.max(p2.seq, p3.seq)
-                assert.deepEqual(read.get(f), { lastSeq: top, deletedSeq: 0, points: [p2, p3].sort((x, y) => x.seq - y.seq).map(({ stream, atMs, value, seq }) => ({ stream, atMs, value, seq })) })
+                assert.deepEqual(read.get(f), { lastSeq: top, unnamedDeletionSeq: 0, deletions: [], points: [p2, p3].sort((x, y) => x.seq - y.seq).map(({ stream, atMs, value, seq }) => ({ stream, atMs, value, seq })) })
                 assert.equal((await a.changesAfter(new Map([[f, p1.seq]]), 1)).get(f)!.points.length, 2, "limit + 1: one more says there are more")
                 const deletion = await a.deleteDatastream(f, "t")
                 assert.ok(deletion?.seq !== undefined && deletion.seq > top, `the deletion's seq follows the feed's last: ${deletion?.seq}`)
@@ -615,7 +615,12 @@ for (const backend of storeBackends()) {
                 const [next] = await a.writePoints(f, [{ stream: "s", atMs: T0 + 2, value: "3" }])
                 assert.equal(next.prevSeq, deletion.seq, "the next write follows the deletion in the chain")
                 const after = (await a.changesAfter(new Map([[f, top]]), 10)).get(f)!
-                assert.deepEqual([after.lastSeq, after.deletedSeq, after.points.map((p) => p.value)], [next.seq, deletion.seq, ["3"]])
+                assert.deepEqual([after.lastSeq, after.unnamedDeletionSeq, after.deletions, after.points.map((p) => p.value)], [next.seq, 0, [{ stream: "t", seq: deletion.seq, earlierSeq: 0 }], ["3"]])
+                // the same name made and deleted again: its newest deletion, and the seq of the one before
+                await a.writePoints(f, [{ stream: "t", atMs: T0, value: "again" }])
+                const again = await a.deleteDatastream(f, "t")
+                assert.deepEqual((await a.changesAfter(new Map([[f, top]]), 10)).get(f)!.deletions, [{ stream: "t", seq: again!.seq, earlierSeq: deletion.seq }])
+                assert.deepEqual((await a.changesAfter(new Map([[f, again!.seq!]]), 10)).get(f)!.deletions, [], "none after the seq given")
             } finally {
                 await a.close()
             }
