@@ -321,3 +321,23 @@ test("§3, §4: a WebSocket message fragmented for longer than the timeout ends 
     assert.ok(closed, "closed")
     assert.match(received, /"code":"E_IDLE_TIMEOUT"/)
 })
+
+test("§3, §1: over HTTP too, a client that half-closes after its request (printf … | nc -N) gets its answer, /jwt included", async () => {
+    // was: Node ended the socket at the client's FIN (httpAllowHalfOpen off), so an answer that took an I/O turn
+    // or more (POST /jwt minting its token) was never sent; /v2 answers were sent when they came soon enough
+    const exchange = (request: string) =>
+        new Promise<string>((resolve, reject) => {
+            const socket = net.connect(s.appPort, "127.0.0.1")
+            let text = ""
+            socket.setEncoding("latin1")
+            socket.on("data", (d: string) => (text += d))
+            socket.on("error", reject)
+            socket.on("close", () => resolve(text))
+            socket.end(request) // the request, then FIN
+        })
+    const minted = await exchange(`POST /jwt HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`)
+    assert.match(minted, /^HTTP\/1\.1 200 /)
+    assert.match(minted, /"token":"/)
+    const put = await exchange(`PUT /v2/feeds/1/datastreams/hc HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${master}\r\nContent-Type: application/json\r\nContent-Length: 21\r\n\r\n{"current_value":"1"}`)
+    assert.match(put, /^HTTP\/1\.1 200 /)
+})
