@@ -8,8 +8,10 @@ import { RETRY_JITTER_SHARE } from "../../../devs/server/limits.ts"
 import { httpFrom, startTestServer } from "../harness/server-harness.ts"
 
 let t = Date.UTC(2026, 11, 1)
-// the budget runs on the monotonic clock (a wall-clock step neither refills nor freezes it): held still here, moved with t
-let elapsed = performance.now()
+// the budget runs on the monotonic clock (a wall-clock step neither refills nor freezes it): held still here, moved with t.
+// A whole number of ms: from a fractional performance.now(), (x + 1000) - x can come out just under 1000, a token
+// short of one, and the mint "a second later" was refused (1 run in 3)
+let elapsed = Math.floor(performance.now())
 // 3 tokens per key, one more a second
 const s = await startTestServer({ now: () => t, elapsedMs: () => elapsed, tokenMintRatePerSecond: 1, tokenMintBurst: 3 })
 after(() => s.stop())
