@@ -4,12 +4,10 @@
 // WebSocket and TLS. A renewal keeps the first token's lifetime and no token outlives the sign-in's
 // maximum age (configurable).
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { after, test } from "node:test"
 import { SqliteStore } from "../../../devs/server/storage/sqlite.ts"
 import { http, SERVER_OWN_EVENT_WAIT_MS, serverForThisFile, startTestServer, TlsClient, WsClient, type TestServer } from "../harness/server-harness.ts"
+import { tempDir, tempStorePath } from "../harness/temp-dirs.ts"
 
 const s = await serverForThisFile()
 const feed = s.credentials.feedId
@@ -61,7 +59,7 @@ test("signing out ends the subscriptions made with the token's family at once, i
 })
 
 test("signing out covers the whole family and lasts across a restart: earlier and later renewals are refused, renewing is refused", async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), "feedline-jwt-"))
+    const dataDir = tempDir("feedline-jwt-")
     let server = await startTestServer({ dataDir })
     try {
         const key = server.credentials.deviceKey
@@ -88,9 +86,8 @@ test("signing out covers the whole family and lasts across a restart: earlier an
 })
 
 test("signed-out families are kept until their end, then pruned", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-jwt-prune-"))
     let now = Date.UTC(2026, 10, 22, 5)
-    const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", now: () => now })
+    const store = new SqliteStore({ path: tempStorePath("feedline-jwt-prune-"), synchronous: "NORMAL", now: () => now })
     try {
         await store.revokeTokenFamily("f1", now + 60_000)
         await store.revokeTokenFamily("f2", now + 120_000)
@@ -104,7 +101,6 @@ test("signed-out families are kept until their end, then pruned", async () => {
         assert.equal(await store.pruneRevokedTokenFamilies(), 0)
     } finally {
         await store.close()
-        rmSync(dir, { recursive: true, force: true })
     }
 })
 

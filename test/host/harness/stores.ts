@@ -3,15 +3,13 @@
 // calls storeBackends() once and closeStoreBackends() in its `after`. PostgreSQL is skipped, with the
 // reason, where it is not installed (`npm test` counts the skip; with CI=true they run and fail).
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import Database from "better-sqlite3"
 import pg from "pg"
 import { PostgresStore } from "../../../devs/server/storage/postgres.ts"
 import { SqliteStore } from "../../../devs/server/storage/sqlite.ts"
 import type { Store } from "../../../devs/server/storage/store.ts"
 import { createScratchDatabase, skipUnlessInstalled, startPostgres, type RunningService } from "../../../devs/tools/services.ts"
+import { tempStorePath } from "./temp-dirs.ts"
 
 export interface OpenedStore {
     store: Store
@@ -45,16 +43,13 @@ export interface StoreBackend {
     open(o?: { now?: () => number }): Promise<OpenedStore>
 }
 
-const dirs: string[] = []
 let postgres: Promise<RunningService> | undefined
 
 function sqliteBackend(writerThread: boolean): StoreBackend {
     return {
         name: writerThread ? "sqlite-thread" : "sqlite",
         async open(o = {}) {
-            const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-            dirs.push(dir)
-            const path = join(dir, "db")
+            const path = tempStorePath("feedline-store-")
             let commits = 0
             const errors: unknown[] = []
             const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread, now: o.now, onCommit: () => commits++, onError: (e) => errors.push(e) })
@@ -148,9 +143,8 @@ export function storeBackends(): StoreBackend[] {
     return [sqliteBackend(false), sqliteBackend(true), postgresBackend()]
 }
 
-/** Stops the file's PostgreSQL server and deletes the SQLite folders. */
+/** Stops the file's PostgreSQL server (the SQLite folders go after the file's tests: temp-dirs.ts). */
 export async function closeStoreBackends(): Promise<void> {
-    dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true }))
     const p = postgres
     postgres = undefined
     if (p) await (await p).stop()

@@ -7,23 +7,17 @@
 // ConfigError), with no warning about the folder it made itself.
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { after, test } from "node:test"
+import { test } from "node:test"
 import { promisify } from "node:util"
 import { compiledCli, compiledEntry } from "../../../devs/server/compiled.ts"
 import { ConfigError } from "../../../devs/server/errors.ts"
 import { startServer, type ServerOptions } from "../../../devs/server/index.ts"
+import { tempDir } from "../harness/temp-dirs.ts"
 
 const run = promisify(execFile)
-const dirs: string[] = []
-const newDir = () => {
-    const d = mkdtempSync(join(tmpdir(), "feedline-refusal-"))
-    dirs.push(d)
-    return d
-}
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+const newDir = () => tempDir("feedline-refusal-")
 
 const start = (o: Partial<ServerOptions> & { dataDir: string }) => startServer({ devicePort: 0, appPort: 0, logLevel: "silent", ...o })
 /** The start is refused with a ConfigError matching `pattern`; one that starts anyway is closed, so the test ends. */

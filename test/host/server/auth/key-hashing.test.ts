@@ -3,25 +3,15 @@
 // whichever way they are imported (API, CLI); both authenticate. Keys stored by an older version (SHA-256,
 // imported or not, no one can tell) keep working and are re-hashed with scrypt by the server after it starts.
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { after, test } from "node:test"
+import { test } from "node:test"
 import Database from "better-sqlite3"
 import { scryptOf, sha256Of } from "../../../../devs/server/auth/key-hash.ts"
 import { KeyRing } from "../../../../devs/server/auth/keys.ts"
 import type { ApiError } from "../../../../devs/server/errors.ts"
 import { MIGRATIONS, SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
 import { feedlineCli, http, startTestServer, TlsClient } from "../../harness/server-harness.ts"
-
-const dirs: string[] = []
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
-
-function tempDir(): string {
-    const d = mkdtempSync(join(tmpdir(), "feedline-key-hash-"))
-    dirs.push(d)
-    return d
-}
+import { tempDir } from "../../harness/temp-dirs.ts"
 
 interface Row {
     id: string
@@ -46,7 +36,7 @@ function saltOf(path: string): Buffer {
 }
 
 test("a generated key is stored as its SHA-256, an imported one as scrypt under the store's salt; both work, nothing else does", async () => {
-    const path = join(tempDir(), "feedline.db")
+    const path = join(tempDir("feedline-key-hash-"), "feedline.db")
     const store = new SqliteStore({ path, synchronous: "NORMAL" })
     try {
         const ring = new KeyRing(store)
@@ -77,7 +67,7 @@ test("a generated key is stored as its SHA-256, an imported one as scrypt under 
 })
 
 test("keys imported through the API and through the CLI are stored with scrypt and work on the device port", async () => {
-    const s = await startTestServer({ dataDir: tempDir() })
+    const s = await startTestServer({ dataDir: tempDir("feedline-key-hash-") })
     try {
         const viaApi = await http(s, "POST", "/v2/keys", { key: s.credentials.masterKey, body: { permissions: ["read"], feeds: [1], key: "imported-by-api" } })
         assert.equal(viaApi.status, 201)
@@ -95,7 +85,7 @@ test("keys imported through the API and through the CLI are stored with scrypt a
 })
 
 test("migration: keys stored as SHA-256 by an older version keep working and are re-hashed with scrypt after the start", async () => {
-    const dataDir = tempDir()
+    const dataDir = tempDir("feedline-key-hash-")
     const path = join(dataDir, "feedline.db")
     // the first schema, as shipped: plain SHA-256 for every key, imported or generated
     const db = new Database(path)

@@ -5,21 +5,15 @@
 // them (devs/server/storage/folder-lock.ts): its decisions, waiting for a holder, taking over a lock a
 // dead process left. The servers part is skipped, counted, where PostgreSQL or Redis is not installed.
 import assert from "node:assert/strict"
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, mkdirSync, readFileSync, rmSync, utimesSync } from "node:fs"
 import { join } from "node:path"
 import { after, before, describe, test } from "node:test"
 import { LOCK_NAME, lockStep, withFolderLock } from "../../../../devs/server/storage/folder-lock.ts"
 import { SCALE_SKIP, startScaleServices, type ScaleServices } from "../../harness/scale.ts"
 import { startTestServer, TlsClient, type TestServer } from "../../harness/server-harness.ts"
+import { tempDir } from "../../harness/temp-dirs.ts"
 
-const dirs: string[] = []
-const newDir = () => {
-    const d = mkdtempSync(join(tmpdir(), "feedline-provision-"))
-    dirs.push(d)
-    return d
-}
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
+const newDir = () => tempDir("feedline-provision-")
 
 test("the folder lock's decisions: retry when released, wait while held, take over a stale lock, give up after two minutes", () => {
     assert.equal(lockStep(undefined, 0), "retry-now")

@@ -7,25 +7,21 @@
 // (and is a change again after a delete, even one made by another connection), and a compaction never
 // leaves the connection at synchronous=NORMAL.
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync, statSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { statSync } from "node:fs"
 import { join } from "node:path"
-import { after, test } from "node:test"
+import { test } from "node:test"
 import Database from "better-sqlite3"
 import { appendStatementRows, COMPACT_CHUNK_ROWS, COMPACT_JOURNAL_ROWS, PointWriter } from "../../../../devs/server/storage/point-writer.ts"
 import { MIGRATIONS, SCHEMA_VERSION, SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
+import { tempStorePath } from "../../harness/temp-dirs.ts"
 
 const T0 = Date.UTC(2026, 11, 6, 12)
 /** SQLite's WAL file format: a 32-byte file header, then per frame a 24-byte header and one page */
 const WAL_HEADER_BYTES = 32
 const WAL_FRAME_HEADER_BYTES = 24
-const dirs: string[] = []
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 function scratchPath(): string {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-journal-"))
-    dirs.push(dir)
-    return join(dir, "db")
+    return tempStorePath("feedline-journal-")
 }
 
 /** Rows in the journal and in datapoints, read by a connection of their own. */

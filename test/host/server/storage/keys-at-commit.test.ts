@@ -7,27 +7,21 @@
 // The same on PostgreSQL with another server process revoking: its commit reads the count of key changes
 // under a lock every change of keys takes before it commits (postgres.ts LOCK_KEYS).
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
 import type { Socket } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
 import { after, describe, test } from "node:test"
 import { generatedKey } from "../../../../devs/server/auth/keys.ts"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
 import { StoreError, type Store } from "../../../../devs/server/storage/store.ts"
 import { closeStoreBackends, storeBackends, type OpenedStore } from "../../harness/stores.ts"
 import { until } from "../../harness/until.ts"
+import { tempStorePath } from "../../harness/temp-dirs.ts"
 
 const T0 = Date.UTC(2026, 11, 6, 19)
-const dirs: string[] = []
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 const WHOLE = { startMs: 0, endMs: T0 * 2, limit: 100 }
 
 function scratchPath(): string {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-keys-at-commit-"))
-    dirs.push(dir)
-    return join(dir, "db")
+    return tempStorePath("feedline-keys-at-commit-")
 }
 
 const keysChanged = (e: unknown) => e instanceof StoreError && e.failure === "keys-changed"

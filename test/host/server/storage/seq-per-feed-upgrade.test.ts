@@ -4,16 +4,12 @@
 // acknowledged with, which a deleted tail of the feed left above its points); a point a crash left in the journal
 // keeps its seq; from then on a feed's seqs and its cursor move with its own writes only.
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { after, test } from "node:test"
+import { test } from "node:test"
 import Database from "better-sqlite3"
 import { MIGRATIONS, SCHEMA_VERSION, SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
+import { tempStorePath } from "../../harness/temp-dirs.ts"
 
 const T0 = Date.UTC(2026, 11, 7, 12)
-const dirs: string[] = []
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 /**
  * Schema 11 as shipped, as the old code left it: feed 1's points have seqs 1, 3, 5 (its 6 deleted by its tenant
@@ -21,9 +17,7 @@ after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
  * 2, 4, 7, its 2 deleted by the retention (retention_trims); with `crashed` its 8 is still in the journal.
  */
 function oldDatabase(crashed: boolean): string {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-seq-upgrade-"))
-    dirs.push(dir)
-    const path = join(dir, "db")
+    const path = tempStorePath("feedline-seq-upgrade-")
     const old = new Database(path)
     old.pragma("journal_mode = WAL")
     for (let v = 0; v < 11; v++) old.exec(MIGRATIONS[v])

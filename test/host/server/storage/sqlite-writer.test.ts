@@ -3,22 +3,18 @@
 // flight; one datastream upsert per commit gives what one per datapoint gave. The Store contract itself
 // runs against both (test/host/harness/stores.ts).
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { after, test } from "node:test"
+import { test } from "node:test"
 import Database from "better-sqlite3"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
 import type { StoredPoint } from "../../../../devs/server/storage/store.ts"
 import type { Settles } from "../../../../devs/server/later.ts"
+import { tempDir, tempStorePath } from "../../harness/temp-dirs.ts"
 
 const T0 = Date.UTC(2026, 10, 22, 5)
-const dirs: string[] = []
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 test("sqlite, writer thread: while a commit waits for the database, the event loop keeps serving reads; the write is answered once committed", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-    dirs.push(dir)
+    const dir = tempDir("feedline-store-")
     const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", writerThread: true, now: () => T0 })
     try {
         const f = (await store.createFeed({})).id
@@ -51,8 +47,7 @@ test("sqlite, writer thread: while a commit waits for the database, the event lo
 })
 
 test("sqlite, writer thread: a write with a listener (the hot path's `to`) is told by the answer itself: after its commit, each of a commit's writes in one run with no microtask between, past one that throws", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-    dirs.push(dir)
+    const dir = tempDir("feedline-store-")
     const reported: unknown[] = []
     const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", writerThread: true, now: () => T0, onError: (e) => reported.push(e) })
     try {
@@ -90,8 +85,7 @@ test("sqlite, writer thread: a write with a listener (the hot path's `to`) is to
 })
 
 test("sqlite: one datastream upsert per commit gives what one per point gave (newest value, min, max)", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-    dirs.push(dir)
+    const dir = tempDir("feedline-store-")
     const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", now: () => T0 })
     try {
         const f = (await store.createFeed({})).id
@@ -116,9 +110,7 @@ test("sqlite: one datastream upsert per commit gives what one per point gave (ne
 })
 
 test("sqlite, writer thread: closing while a write is in flight answers the write, then ends the thread", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-    dirs.push(dir)
-    const path = join(dir, "db")
+    const path = tempStorePath("feedline-store-")
     const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread: true, now: () => T0 })
     const f = (await store.createFeed({})).id
     await store.writePoints(f, [{ stream: "s", atMs: T0, value: "0" }]) // the thread is up
@@ -133,8 +125,7 @@ test("sqlite, writer thread: closing while a write is in flight answers the writ
 })
 
 test("sqlite, writer thread: the writes made while a commit waits go in the next commit together (one message a turn, gathered by the thread), each answered with its own outcome", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-    dirs.push(dir)
+    const dir = tempDir("feedline-store-")
     const commits: number[] = []
     const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", writerThread: true, now: () => T0, onCommit: (_ms, requests) => commits.push(requests) })
     try {
@@ -171,9 +162,7 @@ test("sqlite, writer thread: the writes made while a commit waits go in the next
 })
 
 test("sqlite, writer thread: with nothing to do it sleeps, moves its journal after a second without writes, and wakes for the next write", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-    dirs.push(dir)
-    const path = join(dir, "db")
+    const path = tempStorePath("feedline-store-")
     const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread: true, now: () => T0 })
     /** the journal's rows, read by a connection of its own (not a read of the store's: none asks the thread to compact) */
     const journalRows = () => {
@@ -206,8 +195,7 @@ test("sqlite, writer thread: with nothing to do it sleeps, moves its journal aft
 })
 
 test("sqlite, writer thread: a thread that dies is replaced; the next write goes to the new one (its own inbox and doorbell), which sleeps and wakes as the first did", { timeout: 60_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-    dirs.push(dir)
+    const dir = tempDir("feedline-store-")
     const errors: string[] = []
     const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", writerThread: true, now: () => T0, onError: (e) => errors.push(String(e)) })
     try {

@@ -6,21 +6,15 @@
 // than the last `at` a subscriber had handled (a `since` replay left it out). Stamps given before a store
 // opens are never given again.
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { after, test } from "node:test"
+import { test } from "node:test"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
+import { tempStorePath } from "../../harness/temp-dirs.ts"
 
 const T0 = Date.UTC(2026, 11, 7, 3)
 const BURST = 500
-const dirs: string[] = []
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 function scratchPath(): string {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-stamps-"))
-    dirs.push(dir)
-    return join(dir, "db")
+    return tempStorePath("feedline-stamps-")
 }
 
 for (const ending of ["a restart", "a crash (the journal not moved)"] as const) {

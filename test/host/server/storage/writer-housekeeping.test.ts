@@ -3,12 +3,12 @@
 // what each write waited for (FEEDLINE_WRITER_TRACE, storage/writer-trace.ts), which this file turns on
 // for its own process.
 import assert from "node:assert/strict"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { after, test } from "node:test"
+import { test } from "node:test"
+import { tempDir } from "../../harness/temp-dirs.ts"
 
-const traceDir = mkdtempSync(join(tmpdir(), "feedline-writer-trace-"))
+const traceDir = tempDir("feedline-writer-trace-")
 const TRACE = join(traceDir, "trace")
 process.env.FEEDLINE_WRITER_TRACE = TRACE // before the store's modules load (they read it once), and the thread inherits it
 const { averagePointsPerCommit, compactionYields, WHOLE_COMPACTION_POINTS_PER_COMMIT } = await import("../../../../devs/server/storage/housekeeping.ts")
@@ -17,8 +17,6 @@ const { overlapMs, walChange } = await import("../../../../devs/server/storage/w
 const { parseTrace } = await import("../../../../devs/bench/writer-trace-summary.ts")
 
 const T0 = Date.UTC(2026, 11, 7, 0)
-const dirs = [traceDir]
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 test("housekeeping: a compaction yields to writes while they come a few points a commit, and runs whole once the writer is busy", () => {
     let recent = 0
@@ -42,8 +40,7 @@ test("writer trace: the overlap of a wait with housekeeping spans; what a commit
 })
 
 test("writer trace: every answered message is traced with its parts, and SQLite's checkpoints inside commits are seen", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-    dirs.push(dir)
+    const dir = tempDir("feedline-store-")
     const store = new SqliteStore({ path: join(dir, "db"), synchronous: "NORMAL", writerThread: true, now: () => T0 })
     // each write awaited: a commit of its own, a WAL frame each, so SQLite's automatic checkpoint (at 1000 frames) runs twice or more
     const COMMITS = 2500

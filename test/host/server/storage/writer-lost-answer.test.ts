@@ -8,8 +8,6 @@
 // a second point); lost past MAX_RECOVERIES, the writes are refused 503 E_OUTCOME_UNKNOWN, and a resend with the
 // same `at` is stored once, acknowledged, and pushed then (it was stored, and nobody was pushed it).
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { after, test } from "node:test"
 import Database from "better-sqlite3"
@@ -18,10 +16,9 @@ import { PointWriter } from "../../../../devs/server/storage/point-writer.ts"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
 import { MAX_RECOVERIES, WriterThread, type FromWriter } from "../../../../devs/server/storage/writer-thread.ts"
 import { http, startTestServer, TlsClient } from "../../harness/server-harness.ts"
+import { tempStorePath } from "../../harness/temp-dirs.ts"
 
 const T0 = Date.UTC(2026, 11, 7, 5)
-const dirs: string[] = []
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 interface ThreadInside {
     worker: { terminate(): Promise<number> }
@@ -30,9 +27,7 @@ interface ThreadInside {
 
 /** A store on a writer thread whose next `answers` write answers are lost: the thread is ended as each is posted (after its commit). */
 function storeLosingAnswers(): { store: SqliteStore; path: string; loseNext: (answers: number) => void } {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-lost-answer-"))
-    dirs.push(dir)
-    const path = join(dir, "db")
+    const path = tempStorePath("feedline-lost-answer-")
     const store = new SqliteStore({ path, synchronous: "NORMAL", writerThread: true, now: () => T0, onError: () => {} })
     const thread = (store as unknown as { writer: { thread: ThreadInside } }).writer.thread
     const received = thread.received.bind(thread)
@@ -119,9 +114,7 @@ test("writer thread lost between a commit and its answer, with writes to two fee
 })
 
 test("a recovery whose mark the journal was moved past (another process opened the store meanwhile) cannot tell who wrote a stored point: every write commit-unknown, nothing stored twice", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-lost-answer-"))
-    dirs.push(dir)
-    const path = join(dir, "db")
+    const path = tempStorePath("feedline-lost-answer-")
     const seeded = new SqliteStore({ path, synchronous: "NORMAL" })
     const feed = (await seeded.createFeed({})).id
     await seeded.close()

@@ -4,26 +4,22 @@
 // a close). This file runs in a process of its own, so SQLite's temporary folder (read once, at its first
 // use) is a scratch folder the test watches.
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync, watch, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { watch, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { after, test } from "node:test"
+import { test } from "node:test"
 import Database from "better-sqlite3"
+import { tempDir, tempStorePath } from "../../harness/temp-dirs.ts"
 
-const sqliteTmp = mkdtempSync(join(tmpdir(), "feedline-sqlite-tmp-"))
+const sqliteTmp = tempDir("feedline-sqlite-tmp-")
 process.env.SQLITE_TMPDIR = sqliteTmp // before the first connection of this process
 const { PointWriter } = await import("../../../../devs/server/storage/point-writer.ts")
 const { SqliteStore } = await import("../../../../devs/server/storage/sqlite.ts")
 
 const T0 = Date.UTC(2026, 11, 6, 22)
 const STREAMS = 50
-const dirs = [sqliteTmp]
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 
 test("writer: a compaction of thousands of points creates no temporary file (its statement journal stays in memory); with SQLite's default it does", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "feedline-store-"))
-    dirs.push(dir)
-    const path = join(dir, "db")
+    const path = tempStorePath("feedline-store-")
     const setup = new SqliteStore({ path, synchronous: "NORMAL", now: () => T0 })
     const f = (await setup.createFeed({})).id
     await setup.close()
