@@ -4,15 +4,14 @@
 // and `apt-get` is a stub that fails.
 import assert from "node:assert/strict"
 import { spawnSync } from "node:child_process"
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { chmodSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { after, test } from "node:test"
+import { test } from "node:test"
 import { fileURLToPath } from "node:url"
+import { tempDir } from "../harness/temp-dirs.ts"
 
 const SCRIPT = fileURLToPath(new URL("../../../devs/tools/install-system-deps.sh", import.meta.url))
-const stubs = mkdtempSync(join(tmpdir(), "feedline-system-deps-"))
-after(() => rmSync(stubs, { recursive: true, force: true }))
+const stubs = tempDir("feedline-system-deps-")
 for (const [name, body] of [["apt-get", "echo 'E: Unable to locate package' >&2; exit 100"], ["systemctl", "exit 0"], ["service", "exit 0"]]) {
     writeFileSync(join(stubs, name), `#!/bin/sh\n${body}\n`)
     chmodSync(join(stubs, name), 0o755)

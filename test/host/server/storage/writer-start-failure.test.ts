@@ -4,19 +4,17 @@
 // "feedline: [object Object]" (better-sqlite3's SqliteError crossed the thread as a plain object) and kept
 // the server lock of the process. A trigger that fails the journal's move stands in for the full disk.
 import assert from "node:assert/strict"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { after, test } from "node:test"
+import { test } from "node:test"
 import Database from "better-sqlite3"
 import { ConfigError } from "../../../../devs/server/errors.ts"
 import { startServer } from "../../../../devs/server/index.ts"
 import { PointWriter } from "../../../../devs/server/storage/point-writer.ts"
 import { SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
+import { tempDir } from "../../harness/temp-dirs.ts"
 
 const T0 = Date.UTC(2026, 11, 7, 3)
-const dataDir = mkdtempSync(join(tmpdir(), "feedline-writer-start-"))
-after(() => rmSync(dataDir, { recursive: true, force: true }))
+const dataDir = tempDir("feedline-writer-start-")
 
 test("a writer thread that cannot move a crash's journal at start: a ConfigError naming the database and the cause; the database is let go", async () => {
     const path = join(dataDir, "feedline.db")
