@@ -1,8 +1,8 @@
-// The HAProxy configuration for several feedline processes behind one address (README "Running more
-// than one process"): TCP mode, so TLS passes through to feedline (devices check feedline's certificate,
+// The HAProxy configuration for several feedline processes behind one address (docs/OPERATIONS.md "Several
+// machines behind HAProxy"): TCP mode, so TLS passes through to feedline (devices check feedline's certificate,
 // and HAProxy needs no key), health checks on each process's GET /healthz, and the least loaded process
 // for each new connection; optionally the PROXY protocol, so the processes see the clients' addresses. The failover test (test/e2e/failover.test.ts) runs HAProxy with exactly
-// this, and the README's example is this function's output (test/host/tools/haproxy-config.test.ts).
+// this, and OPERATIONS.md's example is this function's output (test/host/tools/haproxy-config.test.ts).
 
 export interface HaproxyBackend {
     name: string

@@ -1,4 +1,4 @@
-// A planned reboot loses nothing (README "Reboots"): the whole device (src/app/device.ts: link, simulated
+// A planned reboot loses nothing (docs/FIRMWARE.md "Reboots"): the whole device (src/app/device.ts: link, simulated
 // sensors, actuators) in the simulator, its flash in a file that outlives the run (devs/tools/sim-flash.cjs),
 // through the fault proxy to the real server. The device is cut off until its last-resort reboot
 // (REBOOT_MIN 0.1: 6 s), which saves its outbox to flash; the run ends there (a reboot), a command is
