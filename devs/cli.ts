@@ -102,7 +102,7 @@ keys create:
   --label TEXT          what the key is for
   --permissions LIST    comma-separated: ${PERMISSIONS.join(",")}  (default read,update)
   --feeds LIST          comma-separated feed ids, or * for all (default *)
-  --master              a master key: everything, including feeds and keys
+  --master              a master key: everything, every feed (so no --feeds), feeds and keys
   --secret SECRET       import an existing key instead of making one (12-128 characters)
 `
 

@@ -265,6 +265,10 @@ export class KeyRing {
         for (const p of input.permissions) {
             if (!PERMISSIONS.includes(p)) throw new ApiError(422, "E_BAD_VALUE", `unknown permission "${p}"; use ${PERMISSIONS.join(", ")}`)
         }
+        // a master key reaches every feed: a feed list beside it would read as a limit the key does not have
+        if (input.master && input.feeds !== undefined) {
+            throw new ApiError(422, "E_BAD_VALUE", `a master key reaches every feed, so it takes no feed list (${input.feeds.join(",")}): leave the feeds out for a master key, or leave master out for a key limited to those feeds`)
+        }
         // a key's feeds count as ids given out (limits.ts MAX_FEED_ID says why they are bounded)
         const tooHigh = input.master ? undefined : input.feeds?.find((f) => f > MAX_FEED_ID)
         if (tooHigh !== undefined) throw new ApiError(422, "E_BAD_VALUE", `feed id ${tooHigh} is above ${MAX_FEED_ID}, the highest a feed may have`)
