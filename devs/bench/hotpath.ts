@@ -105,10 +105,10 @@ async function main(): Promise<void> {
                         if (pacedMainUs !== undefined) fig.mainPerUpdate.push(pacedMainUs)
                         const cpu = `server ${pacedUs.toFixed(1)} µs CPU per update${pacedMainUs === undefined ? "" : ` (main thread ${pacedMainUs.toFixed(1)})`}`
                         let commits = ""
-                        if (commitsBefore !== undefined && commitsAfter !== undefined && p.server.mainThreadCpuMs !== undefined) {
+                        if (commitsBefore !== undefined && commitsAfter !== undefined && p.server.otherThreadsCpuMs !== undefined) {
                             // the measured window's share of the phase's commits, at its steady rate
                             const inWindow = ((commitsAfter - commitsBefore) * p.measureMs) / (p.measureMs + PACED_WARMUP_MS)
-                            const offMainUs = ((p.server.cpuMs - p.server.mainThreadCpuMs) * 1000) / Math.max(1, inWindow)
+                            const offMainUs = (p.server.otherThreadsCpuMs * 1000) / Math.max(1, inWindow)
                             fig.offMainPerCommit.push(offMainUs)
                             commits = `; ${(inWindow / (p.measureMs / 1000)).toFixed(0)} commits/s, ${(p.acked / Math.max(1, inWindow)).toFixed(1)} updates per commit, off the main thread ${offMainUs.toFixed(0)} µs CPU per commit`
                         }

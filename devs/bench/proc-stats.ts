@@ -13,6 +13,12 @@ export interface ProcSample {
     rssBytes: number
     /** of cpuMs, the process's main thread alone (a Node server's event loop; not its workers, GC helpers or libuv pool); one pid only */
     mainThreadCpuMs?: number
+    /**
+     * of cpuMs, its other live threads together (workers, GC helpers, libuv pool); one pid only. Summed from
+     * each thread's own counters: cpuMs minus mainThreadCpuMs is not this, as the kernel splits a process's and
+     * a thread's time into user and system apart, and over a short window the difference came out negative
+     */
+    otherThreadsCpuMs?: number
     /** monotonic time of the sample, ms */
     atMs: number
 }
@@ -26,6 +32,7 @@ export function sampleProc(pid: number | number[]): ProcSample {
     let cpuMs = 0
     let rssBytes = 0
     const mainThreadCpuMs = typeof pid === "number" ? cpuMsOf(readFileSync(`/proc/${pid}/task/${pid}/stat`, "utf8")) : undefined
+    const otherThreadsCpuMs = typeof pid === "number" ? otherThreadsCpuMsOf(pid) : undefined
     for (const p of pids) {
         let stat: string
         try {
@@ -37,7 +44,21 @@ export function sampleProc(pid: number | number[]): ProcSample {
         cpuMs += cpuMsOf(stat)
         rssBytes += Number(statFields(stat)[21]) * PAGE_BYTES
     }
-    return { cpuMs, rssBytes, mainThreadCpuMs, atMs: performance.now() }
+    return { cpuMs, rssBytes, mainThreadCpuMs, otherThreadsCpuMs, atMs: performance.now() }
+}
+
+/** user + system CPU ms of every live thread of `pid` but its main one */
+function otherThreadsCpuMsOf(pid: number): number {
+    let ms = 0
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        if (tid === String(pid)) continue
+        try {
+            ms += cpuMsOf(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"))
+        } catch {
+            // a thread that ended between the listing and the read
+        }
+    }
+    return ms
 }
 
 /** The fields after the command name of a /proc stat line (the name, field 2, may contain spaces; fields after it are fixed). */

@@ -28,6 +28,8 @@ export interface ServerWindow {
     rssBytes: number
     /** of cpuMs, the server's main thread (its event loop) alone, when the server is one process */
     mainThreadCpuMs?: number
+    /** of cpuMs, the server's other threads (the SQLite writer, GC helpers, libuv pool), when the server is one process */
+    otherThreadsCpuMs?: number
 }
 
 export interface ClosedLoopResult {
@@ -103,7 +105,8 @@ function sumBytes(conns: { bytes(): WireBytes }[]): WireBytes {
 
 function serverWindow(a: ProcSample, b: ProcSample): ServerWindow {
     const mainThreadCpuMs = a.mainThreadCpuMs === undefined || b.mainThreadCpuMs === undefined ? undefined : b.mainThreadCpuMs - a.mainThreadCpuMs
-    return { ...cpuBetween(a, b), rssBytes: b.rssBytes, mainThreadCpuMs }
+    const otherThreadsCpuMs = a.otherThreadsCpuMs === undefined || b.otherThreadsCpuMs === undefined ? undefined : b.otherThreadsCpuMs - a.otherThreadsCpuMs
+    return { ...cpuBetween(a, b), rssBytes: b.rssBytes, mainThreadCpuMs, otherThreadsCpuMs }
 }
 
 function clientShare(a: NodeJS.CpuUsage, ms: number): number {
