@@ -45,7 +45,7 @@ import type {
 import { afterChunks, deleteInChunks, keysChanged, StoreError } from "./store.ts"
 import { found, UnknownOutcomes } from "./unknown-outcomes.ts"
 import type { StoreEngine } from "./boundary.ts"
-import { deviceOf, feedOf, keyOf, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
+import { deviceOf, feedOf, keyOf, legacyTrimAtSql, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /**
  * Schema migrations; index i brings the database from version i to i+1, each in one transaction under a
@@ -250,6 +250,11 @@ export const MIGRATIONS: string[] = [
         RETURN NEW;
     END $$ LANGUAGE plpgsql;
     CREATE TRIGGER feeds_unnamed_deletion BEFORE UPDATE OF deleted_seq ON feeds FOR EACH ROW EXECUTE FUNCTION feedline_unnamed_deletion();`,
+    // [P§8] per datastream, also the newest `at` the retention deleted: a subscribe with `since` below it is told
+    // that points after it are gone (retention_gap), from what was deleted, not from the configured retention. A
+    // trim recorded before holds no `at`: bounded from what is left (rows.ts legacyTrimAtSql), as SQLite's 13 (schema 11)
+    `ALTER TABLE retention_trims ADD COLUMN at_ms BIGINT NOT NULL DEFAULT 0;
+    UPDATE retention_trims SET at_ms = ${legacyTrimAtSql("retention_trims")};`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -261,6 +266,34 @@ export const SCHEMA_VERSION = MIGRATIONS.length
  */
 function seenIn(visible: (txn: number) => boolean, highSeq: number): (ch: CommitRef) => boolean {
     return (ch) => (ch.txn !== undefined ? visible(ch.txn) : ch.seq <= highSeq)
+}
+
+/** A row of a replay's one statement: a point, or (snapshot set) the head replayHeadSql reads. */
+interface ReplayRow {
+    stream: string | null
+    at_ms: number | null
+    value: string | null
+    seq: number | null
+    trimmed_seq: number | null
+    trimmed_at_ms: number | null
+    snapshot: string | null
+}
+
+/**
+ * [P§8] The head row of a replay, in the statement (the snapshot) its points are read in: the feed's cursor, what the
+ * retention deleted from the datastreams `trims` selects (the feed's or one stream's: their newest seq and `at`), and
+ * the snapshot (Replay.seen). $1 is the feed. Its points follow, UNION ALL, with NULL for the last three columns.
+ */
+const replayHeadSql = (trims: string): string =>
+    `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT last_seq FROM feeds WHERE id = $1) AS seq,
+            t.seq AS trimmed_seq, t.at_ms AS trimmed_at_ms, pg_current_snapshot()::text AS snapshot
+       FROM (SELECT max(seq) AS seq, max(at_ms) AS at_ms FROM retention_trims WHERE ${trims}) t`
+
+/** What a replay's head row (replayHeadSql) says. */
+function replayHeadOf(rows: ReplayRow[]): Omit<SeqReplay, "points"> {
+    const head = rows.find((r) => r.snapshot !== null)!
+    const highSeq = head.seq ?? 0
+    return { seen: seenIn(snapshotOf(head.snapshot!), highSeq), highSeq, trimmedSeq: head.trimmed_seq ?? 0, trimmedAtMs: head.trimmed_at_ms ?? undefined }
 }
 
 /** NOTIFY channel: keys or token revocations changed, or a feed was deleted (keysVersion, feedExists' memory). */
@@ -1423,20 +1456,17 @@ export class PostgresStore implements StoreEngine {
     async replay(feed: number, stream: string | undefined, afterMs: number, limit: number, throughSeq = Number.MAX_SAFE_INTEGER): Promise<SeqReplay> {
         // one statement, one snapshot: the points, the feed's cursor (as replayAfterSeq) and the snapshot they were read in (Replay.seen)
         const filter = stream === undefined ? "feed = $1 AND at_ms > $2 AND seq <= $4" : "feed = $1 AND at_ms > $2 AND seq <= $4 AND stream = $5"
-        const rows = await this.rows<{ stream: string | null; at_ms: number | null; value: string | null; seq: number | null; snapshot: string | null }>(
-            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT last_seq FROM feeds WHERE id = $1) AS seq, pg_current_snapshot()::text AS snapshot
+        const rows = await this.rows<ReplayRow>(
+            `${replayHeadSql(stream === undefined ? "feed = $1" : "feed = $1 AND stream = $5")}
              UNION ALL
-             (SELECT stream, at_ms, value, seq, NULL FROM datapoints WHERE ${filter} ORDER BY at_ms, stream LIMIT $3)`,
+             (SELECT stream, at_ms, value, seq, NULL, NULL, NULL FROM datapoints WHERE ${filter} ORDER BY at_ms, stream LIMIT $3)`,
             stream === undefined ? [feed, afterMs, limit, throughSeq] : [feed, afterMs, limit, throughSeq, stream],
         )
-        const head = rows.find((r) => r.snapshot !== null)!
-        const visible = snapshotOf(head.snapshot!)
         const points = rows
             .filter((r) => r.snapshot === null)
             .map((r) => ({ stream: r.stream!, atMs: r.at_ms!, value: r.value!, seq: r.seq! }))
             .sort((a, b) => a.atMs - b.atMs || (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0))
-        const highSeq = head.seq ?? 0
-        return { points, seen: seenIn(visible, highSeq), highSeq }
+        return { points, ...replayHeadOf(rows) }
     }
 
     async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {
@@ -1447,19 +1477,14 @@ export class PostgresStore implements StoreEngine {
         // transaction that stored it; a primary-key read), as SQLite's: not max(seq) of its points, which a
         // range delete or the retention of its newest points would move back below a seq a client holds
         const filter = stream === undefined ? "feed = $1 AND seq > $2" : "feed = $1 AND seq > $2 AND stream = $4"
-        const trims = stream === undefined ? "feed = $1" : "feed = $1 AND stream = $4"
-        const rows = await this.rows<{ stream: string | null; at_ms: number | null; value: string | null; seq: number | null; trimmed: number | null; snapshot: string | null }>(
-            `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT last_seq FROM feeds WHERE id = $1) AS seq,
-                    (SELECT max(seq) FROM retention_trims WHERE ${trims}) AS trimmed, pg_current_snapshot()::text AS snapshot
+        const rows = await this.rows<ReplayRow>(
+            `${replayHeadSql(stream === undefined ? "feed = $1" : "feed = $1 AND stream = $4")}
              UNION ALL
-             (SELECT stream, at_ms, value, seq, NULL, NULL FROM datapoints WHERE ${filter} ORDER BY seq LIMIT $3)`,
+             (SELECT stream, at_ms, value, seq, NULL, NULL, NULL FROM datapoints WHERE ${filter} ORDER BY seq LIMIT $3)`,
             stream === undefined ? [feed, afterSeq ?? Number.MAX_SAFE_INTEGER, limit] : [feed, afterSeq ?? Number.MAX_SAFE_INTEGER, limit, stream],
         )
-        const head = rows.find((r) => r.snapshot !== null)!
-        const visible = snapshotOf(head.snapshot!)
         const points = rows.filter((r) => r.snapshot === null).map((r) => ({ stream: r.stream!, atMs: r.at_ms!, value: r.value!, seq: r.seq! }))
-        const highSeq = head.seq ?? 0
-        return { points, seen: seenIn(visible, highSeq), highSeq, trimmedSeq: head.trimmed ?? 0 }
+        return { points, ...replayHeadOf(rows) }
     }
 
     recordCommitsAs(process: string): void {
@@ -1506,12 +1531,12 @@ export class PostgresStore implements StoreEngine {
 
     async prune(beforeMs: number): Promise<number> {
         let n = 0
-        // one statement a chunk: the points and what it deleted from each datastream (SeqReplay.trimmedSeq)
+        // one statement a chunk: the points and what it deleted from each datastream (SeqReplay.trimmedSeq, trimmedAtMs)
         const chunk = async (feed: number): Promise<number> => {
             const [{ deleted }] = await this.rows<{ deleted: number }>(
-                `WITH gone AS (DELETE FROM datapoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM datapoints WHERE feed = $1 AND at_ms < $2 LIMIT ${PRUNE_CHUNK_ROWS})) RETURNING stream, seq),
-                 raised AS (INSERT INTO retention_trims (feed, stream, seq) SELECT $1, stream, max(seq) FROM gone GROUP BY stream
-                            ON CONFLICT (feed, stream) DO UPDATE SET seq = GREATEST(retention_trims.seq, excluded.seq))
+                `WITH gone AS (DELETE FROM datapoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM datapoints WHERE feed = $1 AND at_ms < $2 LIMIT ${PRUNE_CHUNK_ROWS})) RETURNING stream, seq, at_ms),
+                 raised AS (INSERT INTO retention_trims (feed, stream, seq, at_ms) SELECT $1, stream, max(seq), max(at_ms) FROM gone GROUP BY stream
+                            ON CONFLICT (feed, stream) DO UPDATE SET seq = GREATEST(retention_trims.seq, excluded.seq), at_ms = GREATEST(retention_trims.at_ms, excluded.at_ms))
                  SELECT count(*)::int AS deleted FROM gone`,
                 [feed, beforeMs],
             )

@@ -11,6 +11,24 @@ import type { DatastreamRecord, DeviceRecord, FeedRecord, KeyHashKind, KeyRecord
  */
 export const PRUNE_CHUNK_ROWS = 5000
 
+/**
+ * [P§8] SQL for the newest `at` the retention deleted from the datastream of the `trims` row (feed, stream, seq), which a
+ * trim recorded before the `at` was kept (before SQLite's schema 13, PostgreSQL's 11) does not hold: an `at` no deleted point is newer
+ * than, as little above the deleted ones as what is left tells. Each run of the retention deleted every point then
+ * older than its cutoff, and the cutoffs rose: a point left that was written before the newest one deleted
+ * (seq <= the trim's) outlived every run that deleted from it, so it is newer than each point deleted: the oldest such,
+ * less 1 ms. None left: the oldest point written since, less 1 ms (newer than every deleted one unless it was written
+ * older than the retention after its last run: the next run deletes it and records its `at`). None at all: the
+ * current value's `at` (the retention keeps it: the newest point it deleted). No datastream either (deleted by its
+ * client since): 0. Each a walk of the datastream's points by `at` (the primary key) that stops at the first
+ * match. Part of both migrations: never edit it.
+ */
+export const legacyTrimAtSql = (trims: string): string => `COALESCE(
+        (SELECT d.at_ms - 1 FROM datapoints d WHERE d.feed = ${trims}.feed AND d.stream = ${trims}.stream AND d.seq <= ${trims}.seq ORDER BY d.at_ms LIMIT 1),
+        (SELECT d.at_ms - 1 FROM datapoints d WHERE d.feed = ${trims}.feed AND d.stream = ${trims}.stream ORDER BY d.at_ms LIMIT 1),
+        (SELECT s.at_ms FROM datastreams s WHERE s.feed = ${trims}.feed AND s.id = ${trims}.stream),
+        0)`
+
 /** After a failed commit clients wait this long before resending: storage trouble rarely clears at once. */
 export const STORE_RETRY_MS = 1000
 

@@ -38,7 +38,7 @@ import { ConfigError } from "../errors.ts"
 import type { Permission } from "../auth/grant.ts"
 import type { Settles } from "../later.ts"
 import { ServerStamps } from "./stamps.ts"
-import { deviceOf, feedOf, keyOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
+import { deviceOf, feedOf, keyOf, legacyTrimAtSql, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
 export const MIGRATIONS: string[] = [
@@ -185,6 +185,11 @@ export const MIGRATIONS: string[] = [
     UPDATE ingest_journal SET feed_seq = seq;
     ALTER TABLE feeds ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;
     UPDATE feeds SET last_seq = (SELECT value FROM settings WHERE name = 'compacted_seq');`,
+    // 13: [P§8] per datastream, also the newest `at` the retention deleted: a subscribe with `since` below it is
+    // told that points after it are gone (retention_gap), from what was deleted, not from the configured retention.
+    // A trim recorded before holds no `at`: bounded from what is left (rows.ts legacyTrimAtSql)
+    `ALTER TABLE retention_trims ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0;
+    UPDATE retention_trims SET at_ms = ${legacyTrimAtSql("retention_trims")};`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -206,6 +211,12 @@ export interface SqliteStoreOptions {
     onCommit?: (ms: number, requests: number) => void
     /** a group commit or a move of the journal failed (disk full, I/O error): for the log; the writes waiting for it get a 503 (a call's own failures: storage/boundary.ts) */
     onError?: (err: unknown) => void
+}
+
+/** What the retention deleted from a feed or a datastream (retention_trims); NULLs (a feed's MAX) or no row: nothing */
+interface TrimRow {
+    seq: number | null
+    at_ms: number | null
 }
 
 interface PointRow {
@@ -393,16 +404,17 @@ export class SqliteStore implements StoreEngine {
                 `DELETE FROM datapoints WHERE (feed, stream, at_ms) IN
                    (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? AND stream = ? LIMIT ${PRUNE_CHUNK_ROWS})`,
             ),
-            pruneChunk: db.prepare<[number, number], { stream: string; seq: number }>(
+            pruneChunk: db.prepare<[number, number], { stream: string; seq: number; at_ms: number }>(
                 `DELETE FROM datapoints WHERE (feed, stream, at_ms) IN
                    (SELECT feed, stream, at_ms FROM datapoints WHERE feed = ? AND at_ms < ? LIMIT ${PRUNE_CHUNK_ROWS})
-                 RETURNING stream, seq`,
+                 RETURNING stream, seq, at_ms`,
             ),
-            raiseTrimmed: db.prepare<[number, string, number]>(
-                "INSERT INTO retention_trims (feed, stream, seq) VALUES (?, ?, ?) ON CONFLICT (feed, stream) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            raiseTrimmed: db.prepare<[number, string, number, number]>(
+                `INSERT INTO retention_trims (feed, stream, seq, at_ms) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (feed, stream) DO UPDATE SET seq = MAX(seq, excluded.seq), at_ms = MAX(at_ms, excluded.at_ms)`,
             ),
-            feedTrimmed: db.prepare<[number], number | null>("SELECT MAX(seq) FROM retention_trims WHERE feed = ?").pluck(),
-            streamTrimmed: db.prepare<[number, string], number>("SELECT seq FROM retention_trims WHERE feed = ? AND stream = ?").pluck(),
+            feedTrimmed: db.prepare<[number], TrimRow>("SELECT MAX(seq) AS seq, MAX(at_ms) AS at_ms FROM retention_trims WHERE feed = ?"),
+            streamTrimmed: db.prepare<[number, string], TrimRow>("SELECT seq, at_ms FROM retention_trims WHERE feed = ? AND stream = ?"),
             feedIds: db.prepare<[], { id: number }>("SELECT id FROM feeds"),
             keys: db.prepare<[], SqliteKeyRow>("SELECT * FROM api_keys ORDER BY created_ms, id"),
             insertKey: db.prepare(
@@ -709,34 +721,44 @@ export class SqliteStore implements StoreEngine {
         // it is the compacted one (feeds.last_seq): `datapoints` holds every point of the feed up to it and
         // none after; a point still in the journal (journaled after the compaction visible() asked for) is not
         // in the replay and is sent live (its seq is above the mark: a feed's seqs rise in commit order)
-        const { rows, highWaterSeq } = this.db.transaction(() => ({
+        const { rows, highWaterSeq, trimmed } = this.db.transaction(() => ({
             rows: stream === undefined ? this.stmt.replayFeed.all(feed, afterMs, throughSeq, limit) : this.stmt.replayStream.all(feed, stream, afterMs, throughSeq, limit),
             highWaterSeq: this.stmt.feedLastSeq.get(feed)!,
+            trimmed: this.trimmed(feed, stream),
         }))()
-        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq }
+        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq, ...trimmed }
+    }
+
+    /** [P§8] What the retention deleted from the feed (or the stream), inside a replay's read transaction. */
+    private trimmed(feed: number, stream: string | undefined): Pick<SeqReplay, "trimmedSeq" | "trimmedAtMs"> {
+        const t = stream === undefined ? this.stmt.feedTrimmed.get(feed) : this.stmt.streamTrimmed.get(feed, stream)
+        return { trimmedSeq: t?.seq ?? 0, trimmedAtMs: t?.at_ms ?? undefined }
     }
 
     async replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay> {
         await this.visible()
         // as replay(): one snapshot, the feed's compacted high-water mark its cursor (a feed's seqs are the writer's, in commit order)
-        const { rows, highWaterSeq, trimmedSeq } = this.db.transaction(() => ({
+        const { rows, highWaterSeq, trimmed } = this.db.transaction(() => ({
             rows:
                 afterSeq === undefined ? [] : stream === undefined ? this.stmt.replayFeedAfterSeq.all(feed, afterSeq, limit) : this.stmt.replayStreamAfterSeq.all(feed, afterSeq, stream, limit),
             highWaterSeq: this.stmt.feedLastSeq.get(feed)!,
-            trimmedSeq: (stream === undefined ? this.stmt.feedTrimmed.get(feed) : this.stmt.streamTrimmed.get(feed, stream)) ?? 0,
+            trimmed: this.trimmed(feed, stream),
         }))()
-        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq, trimmedSeq }
+        return { points: rows.map((r) => ({ stream: r.stream, atMs: r.at_ms, value: r.value, seq: r.seq })), seen: (c) => c.seq <= highWaterSeq, highSeq: highWaterSeq, ...trimmed }
     }
 
     async prune(beforeMs: number): Promise<number> {
         await this.visible()
         let n = 0
-        // each chunk with what it deleted from each datastream (SeqReplay.trimmedSeq), in one transaction
+        // each chunk with what it deleted from each datastream (SeqReplay.trimmedSeq, trimmedAtMs), in one transaction
         const chunk = this.db.transaction((feed: number): number => {
             const gone = this.stmt.pruneChunk.all(feed, beforeMs)
-            const top = new Map<string, number>()
-            for (const g of gone) top.set(g.stream, Math.max(top.get(g.stream) ?? 0, g.seq))
-            for (const [stream, seq] of top) this.stmt.raiseTrimmed.run(feed, stream, seq)
+            const top = new Map<string, { seq: number; atMs: number }>()
+            for (const g of gone) {
+                const t = top.get(g.stream)
+                top.set(g.stream, { seq: Math.max(t?.seq ?? 0, g.seq), atMs: Math.max(t?.atMs ?? -Infinity, g.at_ms) })
+            }
+            for (const [stream, t] of top) this.stmt.raiseTrimmed.run(feed, stream, t.seq, t.atMs)
             return gone.length
         })
         for (const { id } of this.stmt.feedIds.all()) n += await this.deleteInChunks(() => chunk.immediate(id))

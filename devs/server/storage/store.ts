@@ -248,10 +248,16 @@ export interface SeqReplay extends Replay {
      */
     highSeq: number
     /**
-     * (replayAfterSeq) the highest seq the retention deleted from the feed (or the stream), 0 for none, in the
-     * same snapshot: a replay after a seq below it misses what was deleted [P§8] (retention_gap)
+     * the highest seq the retention deleted from the feed (or the stream), 0 for none, in the same snapshot: a
+     * replay after a seq below it misses what was deleted [P§8] (retention_gap)
      */
     trimmedSeq?: number
+    /**
+     * the newest `at` the retention deleted from the feed (its datastreams' newest) or the stream, undefined for
+     * none, in the same snapshot: a replay after an `at` below it misses what was deleted [P§8] (retention_gap).
+     * Recorded with the deletion, as trimmedSeq; a range a client deleted itself is in neither.
+     */
+    trimmedAtMs?: number
 }
 
 /**
@@ -425,7 +431,10 @@ export interface Store {
      * a backfill (a point given an `at` older than others) is after the last change a client handled.
      */
     replayAfterSeq(feed: number, stream: string | undefined, afterSeq: number | undefined, limit: number): Promise<SeqReplay>
-    /** deletes datapoints older than beforeMs (retention); current values stay */
+    /**
+     * deletes datapoints older than beforeMs (retention); current values stay. Records, in the transaction that
+     * deletes them, each datastream's newest seq and `at` deleted, never lowered (SeqReplay.trimmedSeq, trimmedAtMs)
+     */
     prune(beforeMs: number): Promise<number>
 
     listKeys(): Promise<KeyRecord[]>

@@ -11,7 +11,8 @@ import { randomBytes } from "node:crypto"
 import { after, describe, test } from "node:test"
 import pg from "pg"
 import { planCatchUp } from "../../../../devs/server/hub/catch-up.ts"
-import { MIGRATIONS, PostgresStore, SCHEMA_VERSION } from "../../../../devs/server/storage/postgres.ts"
+import { PostgresStore, SCHEMA_VERSION } from "../../../../devs/server/storage/postgres.ts"
+import { oldPostgresDatabase } from "../../harness/old-schemas.ts"
 import { createScratchDatabase, skipUnlessInstalled, startPostgres, type RunningService } from "../../../../devs/tools/services.ts"
 
 const T0 = Date.UTC(2026, 11, 7, 12)
@@ -38,18 +39,7 @@ async function sql<T extends pg.QueryResultRow>(url: string, text: string, value
 /** A new database at `schema` (the migrations up to it), then `fill`ed as the code of that version would, in one transaction. */
 async function databaseAt(schema: number, fill: (c: pg.Client) => Promise<void>): Promise<string> {
     const url = await scratch()
-    const c = new pg.Client({ connectionString: url })
-    await c.connect()
-    try {
-        await c.query("BEGIN")
-        await c.query("CREATE TABLE feedline_schema (version INT NOT NULL)")
-        for (let v = 0; v < schema; v++) await c.query(MIGRATIONS[v])
-        await c.query("INSERT INTO feedline_schema (version) VALUES ($1)", [schema])
-        await fill(c)
-        await c.query("COMMIT")
-    } finally {
-        await c.end()
-    }
+    await oldPostgresDatabase(url, schema, fill)
     return url
 }
 

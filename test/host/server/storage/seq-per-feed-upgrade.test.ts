@@ -6,8 +6,8 @@
 import assert from "node:assert/strict"
 import { test } from "node:test"
 import Database from "better-sqlite3"
-import { MIGRATIONS, SCHEMA_VERSION, SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
-import { tempStorePath } from "../../harness/temp-dirs.ts"
+import { SCHEMA_VERSION, SqliteStore } from "../../../../devs/server/storage/sqlite.ts"
+import { oldSqliteDatabase } from "../../harness/old-schemas.ts"
 
 const T0 = Date.UTC(2026, 11, 7, 12)
 
@@ -17,24 +17,19 @@ const T0 = Date.UTC(2026, 11, 7, 12)
  * 2, 4, 7, its 2 deleted by the retention (retention_trims); with `crashed` its 8 is still in the journal.
  */
 function oldDatabase(crashed: boolean): string {
-    const path = tempStorePath("feedline-seq-upgrade-")
-    const old = new Database(path)
-    old.pragma("journal_mode = WAL")
-    for (let v = 0; v < 11; v++) old.exec(MIGRATIONS[v])
-    old.pragma("user_version = 11")
-    const feed = old.prepare("INSERT INTO feeds (id, title, created_ms, updated_ms) VALUES (?, '', ?, ?)")
-    const stream = old.prepare("INSERT INTO datastreams (feed, id, current_value, at_ms, created_ms) VALUES (?, 's', ?, ?, ?)")
-    const point = old.prepare("INSERT INTO datapoints (feed, stream, at_ms, value, seq) VALUES (?, 's', ?, ?, ?)")
-    for (const f of [1, 2]) feed.run(f, T0, T0)
-    stream.run(1, "5", T0 + 5, T0)
-    stream.run(2, "7", T0 + 7, T0)
-    for (const seq of [1, 3, 5]) point.run(1, T0 + seq, String(seq), seq)
-    for (const seq of [4, 7]) point.run(2, T0 + seq, String(seq), seq)
-    old.prepare("INSERT INTO retention_trims (feed, stream, seq) VALUES (2, 's', 2)").run()
-    if (crashed) old.prepare("INSERT INTO ingest_journal (seq, feed, stream, at_ms, value, now_ms) VALUES (8, 2, 's', ?, '8', ?)").run(T0 + 8, T0 + 8)
-    old.prepare("UPDATE settings SET value = 7 WHERE name = 'compacted_seq'").run()
-    old.close()
-    return path
+    return oldSqliteDatabase(11, (old) => {
+        const feed = old.prepare("INSERT INTO feeds (id, title, created_ms, updated_ms) VALUES (?, '', ?, ?)")
+        const stream = old.prepare("INSERT INTO datastreams (feed, id, current_value, at_ms, created_ms) VALUES (?, 's', ?, ?, ?)")
+        const point = old.prepare("INSERT INTO datapoints (feed, stream, at_ms, value, seq) VALUES (?, 's', ?, ?, ?)")
+        for (const f of [1, 2]) feed.run(f, T0, T0)
+        stream.run(1, "5", T0 + 5, T0)
+        stream.run(2, "7", T0 + 7, T0)
+        for (const seq of [1, 3, 5]) point.run(1, T0 + seq, String(seq), seq)
+        for (const seq of [4, 7]) point.run(2, T0 + seq, String(seq), seq)
+        old.prepare("INSERT INTO retention_trims (feed, stream, seq) VALUES (2, 's', 2)").run()
+        if (crashed) old.prepare("INSERT INTO ingest_journal (seq, feed, stream, at_ms, value, now_ms) VALUES (8, 2, 's', ?, '8', ?)").run(T0 + 8, T0 + 8)
+        old.prepare("UPDATE settings SET value = 7 WHERE name = 'compacted_seq'").run()
+    })
 }
 
 const pointsOf = (r: { points: { value: string; seq: number }[] }) => r.points.map((p) => [p.value, p.seq])

@@ -275,6 +275,41 @@ for (const backend of storeBackends()) {
             await store.close()
         })
 
+        // [P§8] A `since` replay's retention_gap went by the configured retention (--retention-days, by the clock), not by
+        // what was deleted: a retention not run yet announced a gap for points still stored, one turned off after it
+        // deleted announced none. Now each replay says, from the same snapshot as its points, the newest `at` the
+        // retention deleted (recorded with the deletion, as the seq an `after` replay goes by).
+        test("[P§8] a replay says the newest `at` and seq the retention deleted from the datastream, or the feed (its streams' newest): not a range the client deleted, never lowered", async () => {
+            const { store } = await openClosedAfter(backend, { now })
+            const f = (await store.createFeed({})).id
+            const trims = async (stream: string | undefined) => {
+                const [bySince, bySeq] = [await store.replay(f, stream, 0, 10), await store.replayAfterSeq(f, stream, 0, 10)]
+                assert.deepEqual([bySince.trimmedAtMs, bySince.trimmedSeq ?? 0], [bySeq.trimmedAtMs, bySeq.trimmedSeq ?? 0], "both replays read the same record")
+                return [bySince.trimmedAtMs, bySince.trimmedSeq ?? 0]
+            }
+            // a's old point is written after b's, whose `at` is newer: the feed's newest `at` and newest seq are apart
+            const [b1] = await store.writePoints(f, [{ stream: "b", atMs: T0 - 8, value: "b-old" }])
+            const [a1] = await store.writePoints(f, [{ stream: "a", atMs: T0 - 10, value: "a-old" }])
+            await store.writePoints(f, [{ stream: "a", atMs: T0 - 2, value: "a-new" }, { stream: "b", atMs: T0 - 1, value: "b-new" }, { stream: "c", atMs: T0 - 20, value: "c-old" }])
+            assert.deepEqual(await trims(undefined), [undefined, 0], "nothing deleted: nothing said, however old the points")
+            assert.equal(await store.deletePoints(f, "c", T0 - 30, T0 - 10), 1, "the client deletes c's old point itself")
+            assert.deepEqual(await trims("c"), [undefined, 0], "a range the client deleted is not the retention's")
+            assert.equal(await store.prune(T0 - 5), 2)
+            assert.deepEqual(await trims("a"), [T0 - 10, a1.seq])
+            assert.deepEqual(await trims("b"), [T0 - 8, b1.seq])
+            assert.deepEqual(await trims(undefined), [T0 - 8, a1.seq], "the feed: each its streams' newest")
+            assert.deepEqual(await trims("c"), [undefined, 0])
+            // a later retention with a longer period (an earlier cutoff) deletes nothing and lowers nothing
+            assert.equal(await store.prune(T0 - 100), 0)
+            assert.deepEqual(await trims(undefined), [T0 - 8, a1.seq])
+            // a backfill older than what was deleted, deleted after: the newest `at` stays
+            const [a2] = await store.writePoints(f, [{ stream: "a", atMs: T0 - 50, value: "a-backfill" }])
+            assert.equal(await store.prune(T0 - 5), 1)
+            assert.deepEqual(await trims("a"), [T0 - 10, a2.seq])
+            assert.deepEqual((await store.replay(f, "a", 0, 10)).points.map((p) => p.value), ["a-new"])
+            await store.close()
+        })
+
         test("retention and keys: prune old points, keep current values; keys insert, list, revoke, version", async () => {
             const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
