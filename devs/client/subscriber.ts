@@ -20,8 +20,8 @@ import { StampOverlap } from "./stamp-overlap.ts"
 export type SubscriberEvent =
     | { kind: "subscribed"; session: string; since?: string }
     /**
-     * [P§8] the since asked for is older than the server's retention: datapoints before retainedFrom (an `at`) may be
-     * gone; or (`bySeq`) the retention deleted points written after the cursor: retainedFrom is the first seq still held
+     * [P§8] the server's retention deleted datapoints after the since asked for: every one from retainedFrom (an `at`)
+     * on is held; or (`bySeq`) it deleted points written after the cursor: retainedFrom is the first seq still held
      */
     | { kind: "gap"; retainedFrom: string; bySeq?: boolean }
     | { kind: "link"; state: LinkState }

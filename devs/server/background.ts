@@ -19,7 +19,7 @@ const RETENTION_CHECK_MS = 3600_000
 const CLOCK_STEP_WARN_MS = 60_000
 
 /** [P§8] The oldest `at` the retention keeps at `nowMs`: datapoints before it are deleted (within RETENTION_CHECK_MS). */
-export const retentionCutoffMs = (nowMs: number, retentionDays: number): number => nowMs - retentionDays * 86_400_000
+const retentionCutoffMs = (nowMs: number, retentionDays: number): number => nowMs - retentionDays * 86_400_000
 
 /**
  * The two clocks' readings differ without any step: Date.now() is whole milliseconds and the start's two reads are
@@ -39,18 +39,17 @@ export const retentionNowMs = (nowMs: number, startedMs: number, elapsedSinceSta
     nowMs - (startedMs + elapsedSinceStartMs) <= CLOCK_READ_SLACK_MS ? nowMs : startedMs + elapsedSinceStartMs
 
 /**
- * [P§8, P§9] The time the retention goes by (retentionNowMs), one per server: the hourly deletion and a
- * subscribe's `retention_gap` / `retained_from` read it, so what a subscriber is told is kept is what the
- * deletion keeps (the answer went by the plain wall clock: a step forward announced a gap, and a
- * `retained_from` in the future, for points that were still there).
+ * [P§9] The time the retention goes by (retentionNowMs). A subscribe's `retention_gap` does not read it: it goes by
+ * what the deletion recorded (hub/replay.ts RetentionGap), so a clock the answer and the deletion read apart cannot
+ * tell a subscriber of a gap that is not there.
  */
-export interface RetentionClock {
+interface RetentionClock {
     nowMs(): number
     /** how far the wall clock is ahead of the start plus the time gone by: a step forward, ms */
     aheadMs(): number
 }
 
-export function retentionClockOf(now: () => number, elapsedMs: () => number): RetentionClock {
+function retentionClockOf(now: () => number, elapsedMs: () => number): RetentionClock {
     const startedMs = now()
     const startedElapsedMs = elapsedMs()
     return {
@@ -68,11 +67,9 @@ export function startBackgroundWork(o: {
     /** time gone by, ms (monotonic; default performance.now()) */
     elapsedMs?: () => number
     retentionDays?: number
-    /** the server's (shared with the subscribe handler); default: one from now and elapsedMs */
-    retentionClock?: RetentionClock
 }): { stop(): void } {
     const { keys, store, fleet, log, now, retentionDays } = o
-    const clock = o.retentionClock ?? retentionClockOf(now, o.elapsedMs ?? (() => performance.now()))
+    const clock = retentionClockOf(now, o.elapsedMs ?? (() => performance.now()))
     // keys stored before imported and generated keys were told apart: scrypt, in the background
     void keys.upgradeLegacyHashes().then(
         (n) => n && log.info({ keys: n }, "re-hashed the keys stored by an older version with scrypt"),

@@ -12,7 +12,6 @@ import type { Hub, PushTarget } from "./hub/index.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import type { ClockedBuckets } from "./ratelimit.ts"
-import type { RetentionClock } from "./background.ts"
 import type { KeyRate, SessionDirectory } from "./bus/bus.ts"
 import type { Store } from "./storage/store.ts"
 import type { StampLead } from "./stamp-lead.ts"
@@ -70,10 +69,6 @@ export interface RouterDeps {
     feedStreams: FeedStreams
     /** [P§9] how far server stamps lead the clock (handlers/write.ts tells it each stamped write) */
     stampLead: StampLead
-    /** [P§8] datapoints older than this many days are deleted (--retention-days); undefined: kept for ever */
-    retentionDays?: number
-    /** the time the retention deletes by (background.ts RetentionClock); the wall clock when absent */
-    retentionClock?: RetentionClock
 }
 
 /** What a handler returns: the status and body of the response, and what to do once it is sent. */

@@ -12,7 +12,7 @@ import { keepaliveContractOf } from "../../src/keepalive.ts"
 import { PACKAGE_ROOT } from "./compiled.ts"
 import { KeyRing } from "./auth/keys.ts"
 import { ProvenKeys } from "./auth/proven-keys.ts"
-import { retentionClockOf, startBackgroundWork } from "./background.ts"
+import { startBackgroundWork } from "./background.ts"
 import { ensureCredentials } from "./credentials.ts"
 import { claimStore, openBus, openStore } from "./engines.ts"
 import { ConfigError } from "./errors.ts"
@@ -144,8 +144,6 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     let wired: ReturnType<typeof wireServer> | undefined
     try {
         const keys = new KeyRing(store, now)
-        // one per server: the hourly deletion and a subscribe's retention_gap go by the same time
-        const retentionClock = retentionClockOf(now, elapsedMs)
         // failed keys per address live in this process alone: on the monotonic clock (a wall-clock step neither lifts nor holds a lockout)
         const authFailures = new ClockedBuckets(new Buckets({ ratePerSecond: AUTH_FAILURES_PER_MINUTE / 60, burst: AUTH_FAILURES_BURST }), elapsedMs)
         // one for the router and POST /jwt: a key proven on either passes the lockout on both
@@ -166,7 +164,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             return { ...made, tls: await loadTlsMaterial(opts, log) }
         })
 
-        const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, cors, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, provenKeys, extensions, log, metrics, now, elapsedMs, retentionClock }))
+        const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, cors, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, provenKeys, extensions, log, metrics, now, elapsedMs }))
         // [P§8] several processes: what was committed before this one heard the others (hub/commit-order.ts)
         await w.hub.syncCommitOrder()
         const devicePort = await listen(w.deviceListener, opts.devicePort ?? 7443, host, "--device-port")
@@ -174,7 +172,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         if (appScheme === "http" && !isLoopbackHost(host)) log.warn({ host, port: appPort }, "plain HTTP app port open (--insecure-http): keys and tokens cross the network in clear")
         const insecureTcpPort = w.tcpServer ? await listen(w.tcpServer, opts.insecureTcpPort!, host, "--insecure-tcp-port") : undefined
         if (w.tcpServer) log.warn({ port: insecureTcpPort }, "plain TCP device port open: development only, keys travel unencrypted")
-        const background = startBackgroundWork({ keys, store, fleet, log, now, elapsedMs, retentionDays: opts.retentionDays, retentionClock })
+        const background = startBackgroundWork({ keys, store, fleet, log, now, elapsedMs, retentionDays: opts.retentionDays })
         if (cors) log.info({ corsOrigins: opts.corsOrigins }, "the app port answers cross-origin calls from these origins' pages")
         if (opts.trustedProxies?.length) log.info({ trustedProxies: opts.trustedProxies }, "device and app ports read the PROXY protocol from these proxies")
         log.info(

@@ -57,7 +57,6 @@ import { LogThrottle, type Logger } from "./log.ts"
 import { KEY_CONNECTION_SHARES, type Metrics } from "./metrics.ts"
 import type { ServerOptions } from "./options.ts"
 import { Buckets, ClockedBuckets } from "./ratelimit.ts"
-import type { RetentionClock } from "./background.ts"
 import { Router } from "./router.ts"
 import type { Session, SessionDeps } from "./session.ts"
 import { TimerWheel } from "./timer-wheel.ts"
@@ -96,8 +95,6 @@ export interface Foundations {
     now: () => number
     /** time gone by, ms (monotonic): what durations are measured with */
     elapsedMs: () => number
-    /** the time the retention deletes by, shared with the background work */
-    retentionClock: RetentionClock
 }
 
 export interface Wired {
@@ -212,8 +209,6 @@ export function wireServer(f: Foundations): Wired {
         sessions: directory,
         processId: bus.processId,
         stampLead,
-        retentionDays: opts.retentionDays,
-        retentionClock: f.retentionClock,
     })
     const rate = { ratePerSecond: opts.ratePerSecond ?? RATE_PER_SECOND, burst: opts.rateBurst ?? RATE_BURST }
     const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS

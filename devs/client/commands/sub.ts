@@ -65,7 +65,7 @@ export const subCommand: ClientCommand = {
             onEvent(e) {
                 if (e.kind === "subscribed") note(`subscribed to ${resource} (session ${e.session}${e.since ? ", replaying after " + e.since : ""})`)
                 else if (e.kind === "gap" && e.bySeq) note(`the replay starts at seq ${e.retainedFrom}: datapoints written after the last one handled were past the server's retention and are missing`)
-                else if (e.kind === "gap") note(`the replay starts at ${e.retainedFrom}: datapoints before it are past the server's retention and may be missing`)
+                else if (e.kind === "gap") note(`the server's retention deleted datapoints after the since asked for: the history is whole from ${e.retainedFrom} on`)
                 else if (e.kind === "lost") note(`connection lost: ${e.error.message}`)
                 else if (e.kind === "retrying") note(`reconnecting in ${e.delayMs} ms (attempt ${e.attempt})`)
                 else if (e.kind === "rewound") note(`the server's seq ${e.seq} is below ${e.fromSeq}, the last handled (its history was reset, restored or moved to another store): asking for what it got since the last point handled, then following its seqs`)

@@ -3,8 +3,7 @@
 import { ApiError, notAllowed, notFound, unprocessable } from "../errors.ts"
 import { MAX_REPLAY_POINTS } from "../limits.ts"
 import { requireFeed, type Connection, type Ctx, type Result } from "../context.ts"
-import { retentionCutoffMs } from "../background.ts"
-import { isoOf, parseTime } from "../time.ts"
+import { parseTime } from "../time.ts"
 import { datastreamIdOf } from "./body.ts"
 import { intParam } from "./datapoints.ts"
 
@@ -59,22 +58,8 @@ export async function subscribe(ctx: Ctx): Promise<Result> {
         limit,
         timeoutMs,
     })
-    const gap = sinceMs === undefined ? undefined : retentionGap(ctx, sinceMs)
-    return { status: 200, body: gap === undefined ? subscribed.body : { ...subscribed.body, ...gap }, after: subscribed.start }
-}
-
-/**
- * [P§8] A `since` older than the retention keeps: datapoints after it may have been deleted (--retention-days),
- * so the replay may start later than asked. The answer says so (was: nothing, and the gap went unnoticed), with
- * the oldest `at` still kept; the replay holds whatever is still stored. Undefined when nothing can be missing.
- */
-function retentionGap(ctx: Ctx, sinceMs: number): { retention_gap: true; retained_from: string } | undefined {
-    const days = ctx.deps.retentionDays
-    if (days === undefined) return undefined
-    // the deletion's own time (RetentionClock), not the plain wall clock
-    const cutoffMs = retentionCutoffMs(ctx.deps.retentionClock?.nowMs() ?? ctx.deps.now(), days)
-    // asked: the points after sinceMs; deleted: those before cutoffMs
-    return sinceMs + 1 < cutoffMs ? { retention_gap: true, retained_from: isoOf(cutoffMs) } : undefined
+    // [P§8] a retention_gap, by `since` or `after`, is the hub's: read with the replay (hub/replay.ts RetentionGap)
+    return { status: 200, body: subscribed.body, after: subscribed.start }
 }
 
 /**

@@ -144,13 +144,15 @@ export interface SubscribeRequest extends SubscriptionSpec {
 
 export interface Subscribed {
     /**
-     * the acknowledgement's body: set when the replay was cut (the subscription is then not live), or for a
-     * subscription made with `after`: the cursor to resubscribe from while no push came (`seq`)
+     * the acknowledgement's body: set when the replay was cut (the subscription is then not live), for a
+     * subscription made with `after`: the cursor to resubscribe from while no push came (`seq`), or when the
+     * retention deleted points the replay was asked for (RetentionGap)
      */
     body?:
-        | { replayed: number; truncated: true; next_since: string; next_after?: number }
+        | ({ replayed: number; truncated: true; next_since: string; next_after?: number } & Partial<RetentionGap>)
         | ({ replayed: number; truncated: true; next_after: number; seq?: number } & Partial<RetentionGap>)
         | ({ seq: number; replayed?: number; next_after?: number } & Partial<RetentionGap>)
+        | RetentionGap
     /** Run right after the acknowledgement is queued: the replay's pushes, then live (and the timeout starts). */
     start(): void
 }
@@ -331,7 +333,7 @@ export class Hub {
             // committed while the client pages, a backfill older than next_since included, comes by `after`
             const bound = req.afterSeq === undefined ? undefined : typeof req.afterSeq === "number" ? throughCursor(req.afterSeq, replay.highSeq) : replay.highSeq
             return {
-                body: bound === undefined ? { replayed: events.length, truncated: true, next_since: isoOf(last.atMs) } : { replayed: events.length, truncated: true, next_since: isoOf(last.atMs), next_after: bound },
+                body: bound === undefined ? { replayed: events.length, truncated: true, next_since: isoOf(last.atMs), ...replay.gap } : { replayed: events.length, truncated: true, next_since: isoOf(last.atMs), next_after: bound, ...replay.gap },
                 start: () => target.deliver(events.map((ev) => pushLine(req.token, ev))),
             }
         }
@@ -341,19 +343,20 @@ export class Hub {
             this.forget(sub)
             const bound = throughCursor(req.afterSeq, replay.highSeq)
             return {
-                body: { seq: bound, replayed: events.length, truncated: true, next_after: bound },
+                body: { seq: bound, replayed: events.length, truncated: true, next_after: bound, ...replay.gap },
                 start: () => target.deliver(events.map((ev) => pushHead(req.token) + seqPushTail(ev))),
             }
         }
         // [P§8] `after`: the cursor to keep until a push moves it (every change of the feed up to it is replayed or
         // older); with `since` also how many pushes the replay by `at` brings (their seqs are not in order: the
         // client resumes by `at` until it has handled them)
-        let body: Subscribed["body"]
+        // [P§8] either: the retention deleted points the replay was asked for (hub/replay.ts RetentionGap)
+        let body: Subscribed["body"] = replay.gap
         if (req.afterSeq !== undefined) {
             const seq = Math.max(replay.highSeq, last?.seq ?? 0)
             // with `since`: also the `after` to resume with, beside `since`, should the link go before the replay is
             // handled (next_after: the rest of the replay up to this cursor, then by `after`)
-            body = req.sinceMs === undefined ? { seq, ...replay.gap } : { seq, replayed: events.length, next_after: seq }
+            body = req.sinceMs === undefined ? { seq, ...replay.gap } : { seq, replayed: events.length, next_after: seq, ...replay.gap }
         }
         return { body, start: () => (sub.goLive(events, replay.seen), startTimer()) }
     }

@@ -1,7 +1,8 @@
 // [P§8] The `since` replay of a subscription: what the store holds after `since`, cut so that a device
 // can hold it and so that resubscribing with next_since misses nothing and repeats nothing.
 import { MAX_REPLAY_POINTS } from "../limits.ts"
-import type { CommitRef, Store, StoredPoint } from "../storage/store.ts"
+import type { CommitRef, SeqReplay, Store, StoredPoint } from "../storage/store.ts"
+import { isoOf } from "../time.ts"
 
 /**
  * What of a replay to send: at most `limit` points (`points` holds one more, to tell whether there are
@@ -45,14 +46,15 @@ export async function readReplay(
     sinceMs: number,
     limit: number,
     throughSeq?: number,
-): Promise<ReplayRead & { highSeq: number }> {
+): Promise<ReplayRead & { highSeq: number; gap?: RetentionGap }> {
     let read = limit + 1
     for (;;) {
         const r = await store.replay(feed, stream, sinceMs, read, throughSeq)
         const cut = cutReplay(r.points, limit)
-        if (cut) return { ...cut, seen: r.seen, highSeq: r.highSeq }
+        const gap = gapSince(r, sinceMs)
+        if (cut) return { ...cut, seen: r.seen, highSeq: r.highSeq, gap }
         // every point read shares the first `at`: all of them, if that was all there is; else read further
-        if (r.points.length < read) return { points: r.points, truncated: false, seen: r.seen, highSeq: r.highSeq }
+        if (r.points.length < read) return { points: r.points, truncated: false, seen: r.seen, highSeq: r.highSeq, gap }
         read = Math.max(read * 2, MAX_REPLAY_POINTS + 1)
     }
 }
@@ -72,16 +74,36 @@ export async function readSeqReplay(
     const r = await store.replayAfterSeq(feed, stream, afterSeq, limit + 1)
     const truncated = r.points.length > limit
     const points = truncated ? r.points.slice(0, limit) : r.points
-    // [P§8] the retention deleted points written after the client's cursor: the replay starts later than asked
-    const gap = afterSeq !== undefined && (r.trimmedSeq ?? 0) > afterSeq ? { retention_gap: true as const, retained_from: points.length ? points[0].seq : r.highSeq } : undefined
+    const gap = afterSeq === undefined ? undefined : gapAfterSeq(r, afterSeq, points.length ? points[0].seq : r.highSeq)
     return { points, truncated, seen: r.seen, highSeq: r.highSeq, gap }
 }
 
 /**
- * [P§8] What the acknowledgement of a subscribe with `after` adds when the retention deleted points written after
- * that cursor: `retained_from`, the first seq the replay brings (the acknowledgement's cursor when it brings none).
+ * [P§8] What a subscribe's acknowledgement adds when the retention deleted points its replay was asked for, so that
+ * the replay starts later than asked. Both forms go by what the retention deleted (the store's record of each
+ * datastream's newest seq and `at` deleted, read in the replay's snapshot: SeqReplay.trimmedSeq, trimmedAtMs), never
+ * by the retention configured now: a retention not run yet, turned off since, or longer or shorter than the one that
+ * deleted, said a gap that was not there or none for one that was. A range a client deleted itself is not said.
  */
 export interface RetentionGap {
     retention_gap: true
-    retained_from: number
+    /** `after`: the first seq still held after the cursor (a number); `since`: the `at` from which on nothing was deleted */
+    retained_from: number | string
+}
+
+/**
+ * `after`: the retention deleted a point written after the client's cursor (seqs are in commit order); `retained_from`
+ * the first seq the replay brings (the acknowledgement's cursor when it brings none).
+ */
+function gapAfterSeq(r: SeqReplay, afterSeq: number, firstHeldSeq: number): RetentionGap | undefined {
+    return (r.trimmedSeq ?? 0) > afterSeq ? { retention_gap: true, retained_from: firstHeldSeq } : undefined
+}
+
+/**
+ * `since`: the retention deleted a point with an `at` after it (its newest deleted `at` is); `retained_from` 1 ms
+ * after that `at`: every point stored with an `at` from it on is still held (the meaning it had as "the oldest `at`
+ * the retention keeps").
+ */
+function gapSince(r: SeqReplay, sinceMs: number): RetentionGap | undefined {
+    return r.trimmedAtMs !== undefined && r.trimmedAtMs > sinceMs ? { retention_gap: true, retained_from: isoOf(r.trimmedAtMs + 1) } : undefined
 }

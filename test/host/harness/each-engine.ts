@@ -4,12 +4,13 @@ import { test } from "node:test"
 import { createScratchDatabase, skipUnlessInstalled, startPostgres } from "../../../devs/tools/services.ts"
 import { startTestServer, type TestServer } from "./server-harness.ts"
 
-export function testOnEachEngine(name: string, timeoutMs: number, body: (s: TestServer) => Promise<void>): void {
+/** `options`: the server's, as startTestServer takes them (the engine's database is this helper's). */
+export function testOnEachEngine(name: string, timeoutMs: number, body: (s: TestServer) => Promise<void>, options: Parameters<typeof startTestServer>[0] = {}): void {
     for (const engine of ["sqlite", "postgres"] as const) {
         test(`${engine}: ${name}`, { skip: engine === "postgres" ? skipUnlessInstalled("postgresql") : undefined, timeout: timeoutMs }, async () => {
             const postgres = engine === "postgres" ? await startPostgres({ durable: false }) : undefined
             try {
-                const s = await startTestServer({ databaseUrl: postgres && (await createScratchDatabase(postgres.url, "each_engine")) })
+                const s = await startTestServer({ ...options, databaseUrl: postgres && (await createScratchDatabase(postgres.url, "each_engine")) })
                 try {
                     await body(s)
                 } finally {
