@@ -23,8 +23,8 @@ const retentionCutoffMs = (nowMs: number, retentionDays: number): number => nowM
 
 /**
  * The two clocks' readings differ without any step: Date.now() is whole milliseconds and the start's two reads are
- * apart, so the start plus the time gone by ran up to ~1 ms behind the wall clock, and a subscriber's
- * `retained_from` came out a fraction before "now minus the retention" (a load-dependent test failure).
+ * apart, so the start plus the time gone by ran up to ~1 ms behind the wall clock (a subscriber's `retained_from`, when
+ * it was "now minus the retention", came out a fraction early: a load-dependent test failure).
  * A step that matters to a retention is hours; within this the wall clock is taken as it is.
  */
 const CLOCK_READ_SLACK_MS = 1000
