@@ -45,9 +45,11 @@ export function backoffDelayMs(cfg: BackoffConfig, attempt: number, rand01: numb
 /** A request (a subscribe, a batch) refused 429 or 5xx without a retry_after_ms is sent again after this long. */
 export const BUSY_RETRY_MS = 1000
 /**
- * ...plus up to this much, drawn uniformly: a server's retry_after_ms says when it can take one more, and a
- * fleet on one key told the same instant would come back together, all but a few to be refused again
- * (500 simulated devices over the WebSocket: 6,500-8,100 429 E_KEY_RATE_LIMITED per restart without it).
+ * ...plus up to this much, drawn uniformly: a server's retry_after_ms is the refusal's turn (PROTOCOL.md
+ * §6; it spreads a crowd refused at one instant, with up to a fifth more), and clients of other limits or
+ * processes told close turns would still come back together, all but a few to be refused again (500 simulated
+ * devices over the WebSocket, before the server gave turns: 6,500-8,100 429 E_KEY_RATE_LIMITED per restart
+ * without this).
  */
 export const BUSY_SPREAD_MS = 1000
 
