@@ -190,6 +190,16 @@ export class CommitOrder {
     }
 
     /**
+     * The feed's only subscriber in this process read the store at the feed's head `seq` (hub/index.ts startsAt): every
+     * seq up to it counts as handed on, what waited and is among them is dropped, the rest goes as it may. Nothing
+     * while the feed is paused: its catch-up, under way, decides.
+     */
+    startAt(feed: number, seq: number): ChangeEvent[][] {
+        if (this.paused.has(feed)) return []
+        return this.resume(feed, seq, []).released
+    }
+
+    /**
      * The highest seq of `feed` handed on (every one up to it went, or was committed before this process
      * listened); -Infinity before load() (nothing is known).
      */

@@ -300,7 +300,13 @@ export class Hub {
             const ms = req.timeoutMs
             sub.timer = this.clock.setTimer(() => sub.end(408, "E_SUBSCRIPTION_ENDED", `the subscription's timeout of ${ms} ms elapsed; subscribe again to go on`), Math.max(0, timeoutInMs))
         }
-        if (req.sinceMs === undefined && req.afterSeq === undefined) return { start: () => (sub.goLive([]), startTimer()) }
+        // [P§8] a plain subscribe pushes what is committed after its answer. Where feeds are caught up from the store (several
+        // processes on PostgreSQL) it reads the feed's head too (a replay of nothing, one statement): the hub's place in the
+        // feed's commit order may be behind the store's (nobody here subscribed to it while this process missed changes: a
+        // catch-up skips such feeds), and what a catch-up or a held change then brings from before that head is not pushed
+        // to it (seen), as a replay's is not; startsAt moves that place up
+        const plain = req.sinceMs === undefined && req.afterSeq === undefined
+        if (plain && (this.order === undefined || this.deps.store.changesAfter === undefined)) return { start: () => (sub.goLive([]), startTimer()) }
 
         let replay: ReplayRead & { highSeq: number; gap?: RetentionGap }
         try {
@@ -320,6 +326,10 @@ export class Hub {
         }
         const events = replay.points.map((p) => pointEvent(req.feed, p))
         const last = replay.points[replay.points.length - 1]
+        if (plain) {
+            this.startsAt(sub, replay.highSeq)
+            return { start: () => (sub.goLive([], replay.seen), startTimer()) }
+        }
         if (replay.truncated) {
             // not live: the client resubscribes with next_since (next_after) and gets the rest, then live changes
             this.forget(sub)
@@ -358,7 +368,23 @@ export class Hub {
             // handled (next_after: the rest of the replay up to this cursor, then by `after`)
             body = req.sinceMs === undefined ? { seq, ...replay.gap } : { seq, replayed: events.length, next_after: seq, ...replay.gap }
         }
+        this.startsAt(sub, replay.highSeq)
         return { body, start: () => (sub.goLive(events, replay.seen), startTimer()) }
+    }
+
+    /**
+     * [P§8] Several processes: `sub`, going live, read the store at its feed's head `headSeq` (its replay's snapshot),
+     * and every change up to it is in that read or before it (not pushed to it). When it is the feed's only
+     * subscription here, the feed's place in commit order moves up to that head: a place left behind while nobody here
+     * subscribed (its changes missed, its catch-ups skipped) would hold the next change for the ones before it, then
+     * catch up from there (pushing nothing new to it) or, past CATCH_UP_MAX_POINTS, tell it to resubscribe. With other
+     * subscriptions here the place is theirs (kept by the catch-ups): moving it past a change still on its way would
+     * put that change after later ones for them.
+     */
+    private startsAt(sub: Subscription, headSeq: number): void {
+        const subs = this.byFeed.get(sub.feed)
+        if (this.order === undefined || subs?.size !== 1 || !subs.has(sub)) return
+        for (const events of this.order.startAt(sub.feed, headSeq)) this.fanOut(sub.feed, events)
     }
 
     /** [P§8] Removes a connection's subscriptions: the one with `token`, all to `resource`, or all; how many. */

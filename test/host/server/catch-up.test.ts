@@ -48,7 +48,12 @@ function setup() {
         store: {
             feedExists: (feed) => feeds.has(feed),
             replay: async () => ({ points: [], seen: () => false, highSeq: 0 }),
-            replayAfterSeq: async () => ({ points: [], seen: () => false, highSeq: 0 }),
+            // the feed's head in the read's snapshot: every seq up to it committed before the read (seen), later ones not
+            replayAfterSeq: async (feed, _stream, afterSeq, limit) => {
+                const f = feeds.get(feed)!
+                const highSeq = lastOf(f)
+                return { points: f.points.filter((p) => p.seq > (afterSeq ?? Infinity)).slice(0, limit), seen: (c) => c.seq <= highSeq, highSeq }
+            },
             lastSeqs: async () => ({ seqs: new Map([...feeds].map(([id, f]) => [id, lastOf(f)])), complete: true }),
             changesAfter: async (after, limit) => {
                 if (failing) throw new Error("the store is away")
@@ -74,9 +79,9 @@ function setup() {
     return { hub, feeds, commit, missed, fail: (on: boolean) => (failing = on) }
 }
 
-async function subscribed(hub: Hub, feed: number): Promise<Target> {
+async function subscribed(hub: Hub, feed: number, params: { afterSeq?: number | "latest" } = {}): Promise<Target> {
     const t = new Target()
-    ;(await hub.subscribe(t, { token: `s${feed}`, resource: `/feeds/${feed}`, feed, refusal: () => undefined, limit: 1000 })).start()
+    ;(await hub.subscribe(t, { token: `s${feed}`, resource: `/feeds/${feed}`, feed, refusal: () => undefined, limit: 1000, withSeq: params.afterSeq !== undefined, ...params })).start()
     return t
 }
 
@@ -147,6 +152,32 @@ test("the store cannot be read: a catch-up of every feed rejects (the caller tel
     commit(1, 31, "after")
     await turns()
     assert.deepEqual(t.values(), ["after"])
+})
+
+test("a feed nobody subscribed to while its changes were missed (a catch-up skips it): a plain subscriber made afterwards is pushed only what is committed after its answer, at once, not what was missed before it (nor held for it); one with `after` gets the missed ones in its replay, each once", async () => {
+    const { hub, commit, missed } = setup()
+    await hub.syncCommitOrder()
+    commit(1, 1, "heard")
+    commit(2, 1, "heard")
+    await turns()
+    // the link to the others broke: feeds 1 and 2 are written meanwhile, unheard, and a catch-up skips them (no subscriber here)
+    for (let seq = 2; seq <= 4; seq++) commit(1, seq, `missed ${seq}`, false)
+    for (let seq = 2; seq <= 1100; seq++) commit(2, seq, `missed ${seq}`, false)
+    assert.equal((await hub.catchUp("the link to the others is back")).checked, 0)
+    const plain = await subscribed(hub, 1)
+    const after = await subscribed(hub, 2, { afterSeq: 1000 })
+    commit(1, 5, "new")
+    commit(2, 1101, "new")
+    await turns()
+    assert.deepEqual(plain.values(), ["new"], "without the hold a stale position puts on it, and nothing committed before the subscribe")
+    const seqs = after.parsed().filter((r) => r.status === 200 && r.body.seq !== undefined).map((r) => r.body.seq)
+    assert.deepEqual(seqs, [...Array.from({ length: 100 }, (_, i) => 1001 + i), 1101], "the replay after 1000, then the new change: each once, in order")
+    // the next catch-up of every feed finds them current: nothing pushed again, nobody told
+    const o = await hub.catchUp("another interruption")
+    await turns()
+    assert.deepEqual([o.checked, o.repaired, o.told.size, missed.length], [2, 0, 0, 0])
+    assert.deepEqual(plain.values(), ["new"])
+    assert.equal(after.parsed().length, 101)
 })
 
 test("planCatchUp: nothing newer, datapoints and deletions in seq order, too many, a name deleted twice, a deletion it cannot name, the feed gone, nothing known", () => {
