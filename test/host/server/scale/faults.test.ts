@@ -11,7 +11,7 @@ import net from "node:net"
 import { tmpdir } from "node:os"
 import { Writable } from "node:stream"
 import { join } from "node:path"
-import { after, before, describe, test } from "node:test"
+import { after, before, describe, test, type TestContext } from "node:test"
 import { Redis } from "ioredis"
 import pg from "pg"
 import { startFaultProxy, type FaultProxy } from "../../../../devs/faultproxy/proxy.ts"
@@ -256,6 +256,22 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         await a.close()
     }
 
+    /**
+     * A subscriber on `a` (with `after`, token "s") to the device feed's datastream `stream`, and `put`, a write of it on
+     * `b`: one change has crossed from b to a's subscriber when it returns.
+     */
+    async function subscribedAcross(a: TestServer, b: TestServer, stream: string, t: TestContext) {
+        const key = a.credentials.deviceKey
+        const feed = a.credentials.feedId
+        const put = (value: string) => http(b, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: stream, current_value: value }] } })
+        const sub = await TlsClient.open(a, key)
+        t.after(() => sub.close())
+        assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/${stream}`, token: "s", params: { after: "latest" } })).status, 200)
+        assert.equal((await put("crossed")).status, 200)
+        assert.equal((await sub.push("s")).body.current_value, "crossed")
+        return { sub, put }
+    }
+
     /** No notice (503 E_PUSHES_INTERRUPTED) came to `c`, and it is still connected. */
     function neverTold(c: TlsClient, what: string): void {
         assert.equal(c.q.lines.find((l) => l.response?.body?.code === "E_PUSHES_INTERRUPTED")?.raw, undefined, `${what}: not told to resubscribe`)
@@ -456,6 +472,69 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         t.diagnostic(`${rounds} rounds of writes; a pushed ${a.metrics.pushesCaughtUp.get()} changes from the store in ${a.metrics.catchUps.get({ outcome: "repaired" })} feed catch-ups, told ${a.metrics.pushesInterrupted.get({ scope: "feed" })} connection(s)`)
     })
 
+    test("[P§8] feeds nobody on a process subscribed to while its link to Redis was down (its catch-ups skip them): a subscriber made there once the link is back gets what it asked for, each once, and nothing before: a plain one only what is committed after its answer, one with `after: \"latest\"` not told to resubscribe (over 1000 changes were missed), one with `after` or `since` its replay", async (t) => {
+        const { proxy, a, b } = await serversWithRedisThroughProxy()
+        cleanups.push(() => a.close(), () => b.close())
+        const key = a.credentials.masterKey
+        const feedOf = async (title: string) => {
+            const made = await http(b, "POST", "/v2/feeds", { key, body: { title } })
+            assert.equal(made.status, 201)
+            return made.body.id as number
+        }
+        const [plain, latest, after, since] = [await feedOf("plain"), await feedOf("after latest"), await feedOf("after a cursor"), await feedOf("since")]
+        const atOf = (i: number) => new Date(Date.UTC(2026, 0, 1) + i).toISOString()
+        // writes on b of datapoints numbered from `from` on, their `at`s in that order (a body holds at most 16 KiB: 250 a write)
+        const put = async (feed: number, values: string[], from: number) => {
+            for (let i = 0; i < values.length; i += 250) {
+                const datapoints = values.slice(i, i + 250).map((value, j) => ({ at: atOf(from + i + j), value }))
+                assert.equal((await http(b, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "v", datapoints }] } })).status, 200)
+            }
+        }
+        for (const f of [plain, latest, after, since]) await put(f, ["before"], 0)
+        // the cursor a client of `after` kept, from a subscription on b
+        const reader = await TlsClient.open(b, key)
+        t.after(() => reader.close())
+        const cursor = (await reader.request({ method: "subscribe", resource: `/feeds/${after}`, token: "r", params: { after: "latest" } })).body.seq as number
+
+        // a's links to Redis cut: b's writes meanwhile never reach it, and nobody on a subscribes to those feeds
+        proxy.refuse({ mode: "reset" })
+        proxy.reset()
+        const missed = ["missed 1", "missed 2", "missed 3"]
+        for (const f of [plain, after, since]) await put(f, missed, 1)
+        await put(latest, Array.from({ length: 1100 }, (_, i) => `missed ${i + 1}`), 1)
+        proxy.accept()
+        // back: Redis counts a's subscription to the changes again
+        const spy = new Redis(services.redis.url)
+        cleanups.push(async () => spy.disconnect())
+        const channel = `feedline:${await a.store.storeId()}:changes`
+        await until("a to subscribe to the changes again", async () => ((await spy.pubsub("NUMSUB", channel)) as [string, number])[1] === 2, FAULT_MS, 50)
+
+        const subscriber = async (feed: number, params?: Record<string, string | number>) => {
+            const c = await TlsClient.open(a, key)
+            t.after(() => c.close())
+            assert.equal((await c.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/v`, token: "s", params })).status, 200)
+            return c
+        }
+        const subs = { plain: await subscriber(plain), latest: await subscriber(latest, { after: "latest" }), after: await subscriber(after, { after: cursor }), since: await subscriber(since, { since: atOf(0) }) }
+        for (const f of [plain, latest, after, since]) await put(f, ["new"], 2000)
+        const values = (c: TlsClient) => c.q.lines.filter((l) => l.response?.token === "s" && l.response.body?.current_value !== undefined).map((l) => l.response!.body.current_value as string)
+        const expected = { plain: ["new"], latest: ["new"], after: [...missed, "new"], since: [...missed, "new"] }
+        for (const [what, c] of Object.entries(subs)) {
+            // without the fix a held "new" for the changes it missed (its place in the feed's order left behind), then caught
+            // the feed up from there: the plain subscriber got "missed 1" first, the one with `after: "latest"` was told
+            await until(`the ${what} subscriber to have as many pushes as it is owed`, () => values(c).length >= expected[what as keyof typeof expected].length || c.q.closed, FAULT_MS, 50)
+            assert.deepEqual(values(c), expected[what as keyof typeof expected], `the ${what} subscriber: each once, in order, nothing before what it asked`)
+        }
+        // and the next change crosses at once to each, alone
+        for (const f of [plain, latest, after, since]) await put(f, ["next"], 2001)
+        for (const [what, c] of Object.entries(subs)) {
+            const owed = [...expected[what as keyof typeof expected], "next"]
+            await until(`the ${what} subscriber to have the next change`, () => values(c).length >= owed.length || c.q.closed, FAULT_MS, 50)
+            assert.deepEqual(values(c), owed, `the ${what} subscriber`)
+            neverTold(c, `the ${what} subscriber`)
+        }
+    })
+
     test("[P§8] a change published while a process's returning link to Redis is not yet subscribed again (between ioredis's `ready` and Redis confirming the SUBSCRIBE): caught up from the store though its feed then goes quiet, pushed once", async (t) => {
         const redis = await SubscribeHoldingProxy.start(services.redis.port)
         cleanups.push(() => redis.close())
@@ -488,14 +567,7 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         const published: string[] = []
         spy.on("pmessage", (_p, _c, text: string) => published.push(text))
         await spy.psubscribe("feedline:*:changes")
-        const key = a.credentials.deviceKey
-        const feed = a.credentials.feedId
-        const put = (value: string) => http(b, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "q", current_value: value }] } })
-        const sub = await TlsClient.open(a, key)
-        t.after(() => sub.close())
-        assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/q`, token: "s", params: { after: "latest" } })).status, 200)
-        assert.equal((await put("crossed")).status, 200)
-        assert.equal((await sub.push("s")).body.current_value, "crossed")
+        const { sub, put } = await subscribedAcross(a, b, "q", t)
 
         // a's links to Redis cut: b's change reaches a's subscriber from the store
         redis.cut()
@@ -556,14 +628,7 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         const b = await startTestServer({ databaseUrl, redisUrl: through(services.redis.url, toB), dataDir })
         let bDead = false
         cleanups.push(() => a.close(), () => (bDead ? Promise.resolve() : b.close()))
-        const key = a.credentials.deviceKey
-        const feed = a.credentials.feedId
-        const put = (value: string) => http(b, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "w", current_value: value }] } })
-        const sub = await TlsClient.open(a, key)
-        t.after(() => sub.close())
-        assert.equal((await sub.request({ method: "subscribe", resource: `/feeds/${feed}/datastreams/w`, token: "s", params: { after: "latest" } })).status, 200)
-        assert.equal((await put("crossed")).status, 200)
-        assert.equal((await sub.push("s")).body.current_value, "crossed")
+        const { sub, put } = await subscribedAcross(a, b, "w", t)
 
         // a's link to Redis cut (it catches up from the store meanwhile); then back, its first read of the record failing
         toA.refuse({ mode: "reset" })
