@@ -45,7 +45,7 @@ import type {
 import { afterChunks, deleteInChunks, keysChanged, StoreError } from "./store.ts"
 import { found, UnknownOutcomes } from "./unknown-outcomes.ts"
 import type { StoreEngine } from "./boundary.ts"
-import { deviceOf, feedOf, keyOf, legacyTrimAtSql, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
+import { deviceOf, feedOf, keyOf, legacyTrimAtSql, MAX_KNOWN_FEEDS, numericOf, productOf, PRUNE_CHUNK_ROWS, raiseTrimSql, STORE_RETRY_MS, streamOf, trimAtSql, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /**
  * Schema migrations; index i brings the database from version i to i+1, each in one transaction under a
@@ -255,6 +255,29 @@ export const MIGRATIONS: string[] = [
     // trim recorded before holds no `at`: bounded from what is left (rows.ts legacyTrimAtSql), as SQLite's 13 (schema 11)
     `ALTER TABLE retention_trims ADD COLUMN at_ms BIGINT NOT NULL DEFAULT 0;
     UPDATE retention_trims SET at_ms = ${legacyTrimAtSql("retention_trims")};`,
+    // [P§8] a datastream's trims go with it, in its deletion's transaction, whichever version deletes it (its feed's
+    // too: the cascade): one re-created under its name was told of the old one's deleted points (retention_gap);
+    // those of the datastreams deleted before go now. And a trim written without its `at` (a process of schema 10
+    // still running in a rolling upgrade: its retention inserts the seq alone, at_ms taking the default, and raises
+    // the seq alone, at_ms left below what it deleted) is marked unknown (at_ms 0, which a replay bounds: rows.ts
+    // trimAtSql): only the writes of this version on say at_written, which the trigger clears in each row it writes
+    `DELETE FROM retention_trims t WHERE NOT EXISTS (SELECT 1 FROM datastreams s WHERE s.feed = t.feed AND s.id = t.stream);
+    CREATE FUNCTION feedline_datastream_trims_deleted() RETURNS trigger AS $$
+    BEGIN
+        DELETE FROM retention_trims WHERE feed = OLD.feed AND stream = OLD.id;
+        RETURN NULL;
+    END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER datastreams_trims_deleted AFTER DELETE ON datastreams FOR EACH ROW EXECUTE FUNCTION feedline_datastream_trims_deleted();
+    ALTER TABLE retention_trims ADD COLUMN at_written BOOLEAN NOT NULL DEFAULT FALSE;
+    CREATE FUNCTION feedline_trim_at_written() RETURNS trigger AS $$
+    BEGIN
+        IF NOT NEW.at_written THEN
+            NEW.at_ms := 0;
+        END IF;
+        NEW.at_written := FALSE;
+        RETURN NEW;
+    END $$ LANGUAGE plpgsql;
+    CREATE TRIGGER retention_trims_at_written BEFORE INSERT OR UPDATE ON retention_trims FOR EACH ROW EXECUTE FUNCTION feedline_trim_at_written();`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -287,7 +310,7 @@ interface ReplayRow {
 const replayHeadSql = (trims: string): string =>
     `SELECT NULL::text AS stream, NULL::bigint AS at_ms, NULL::text AS value, (SELECT last_seq FROM feeds WHERE id = $1) AS seq,
             t.seq AS trimmed_seq, t.at_ms AS trimmed_at_ms, pg_current_snapshot()::text AS snapshot
-       FROM (SELECT max(seq) AS seq, max(at_ms) AS at_ms FROM retention_trims WHERE ${trims}) t`
+       FROM (SELECT max(seq) AS seq, max(${trimAtSql("retention_trims")}) AS at_ms FROM retention_trims WHERE ${trims}) t`
 
 /** What a replay's head row (replayHeadSql) says. */
 function replayHeadOf(rows: ReplayRow[]): Omit<SeqReplay, "points"> {
@@ -1535,8 +1558,8 @@ export class PostgresStore implements StoreEngine {
         const chunk = async (feed: number): Promise<number> => {
             const [{ deleted }] = await this.rows<{ deleted: number }>(
                 `WITH gone AS (DELETE FROM datapoints WHERE ctid = ANY(ARRAY(SELECT ctid FROM datapoints WHERE feed = $1 AND at_ms < $2 LIMIT ${PRUNE_CHUNK_ROWS})) RETURNING stream, seq, at_ms),
-                 raised AS (INSERT INTO retention_trims (feed, stream, seq, at_ms) SELECT $1, stream, max(seq), max(at_ms) FROM gone GROUP BY stream
-                            ON CONFLICT (feed, stream) DO UPDATE SET seq = GREATEST(retention_trims.seq, excluded.seq), at_ms = GREATEST(retention_trims.at_ms, excluded.at_ms))
+                 raised AS (INSERT INTO retention_trims (feed, stream, seq, at_ms, at_written) SELECT $1, stream, max(seq), max(at_ms), TRUE FROM gone GROUP BY stream
+                            ON CONFLICT (feed, stream) DO UPDATE SET ${raiseTrimSql("GREATEST")})
                  SELECT count(*)::int AS deleted FROM gone`,
                 [feed, beforeMs],
             )

@@ -29,6 +29,25 @@ export const legacyTrimAtSql = (trims: string): string => `COALESCE(
         (SELECT s.at_ms FROM datastreams s WHERE s.feed = ${trims}.feed AND s.id = ${trims}.stream),
         0)`
 
+/**
+ * [P§8] SQL for the newest `at` the retention deleted from the datastream of the `trims` row, as a replay reads it:
+ * its at_ms, or where that is unknown (0: a trim written by a process of a version that kept no `at`, during a rolling
+ * upgrade, or beside a `feedline keys` that upgraded the SQLite file under a running server; the trims tables'
+ * triggers set it so) the bound legacyTrimAtSql gives a trim recorded before the `at` was kept. Never below a point
+ * deleted: a gap is never left unsaid, at worst told a little early.
+ */
+export const trimAtSql = (trims: string): string => `CASE WHEN ${trims}.at_ms = 0 THEN ${legacyTrimAtSql(trims)} ELSE ${trims}.at_ms END`
+
+/**
+ * [P§8] The ON CONFLICT update of a retention_trims row the retention deleted more from (`greatest`: the engine's
+ * MAX/GREATEST). at_written says this write knows its `at` (the triggers set at_ms unknown on a write without it, an
+ * older version's), and an unknown at_ms stays unknown: a higher `at` now says nothing of what that write deleted.
+ */
+export const raiseTrimSql = (greatest: "MAX" | "GREATEST"): string =>
+    `seq = ${greatest}(retention_trims.seq, excluded.seq),
+     at_ms = CASE WHEN retention_trims.at_ms = 0 THEN 0 ELSE ${greatest}(retention_trims.at_ms, excluded.at_ms) END,
+     at_written = TRUE`
+
 /** After a failed commit clients wait this long before resending: storage trouble rarely clears at once. */
 export const STORE_RETRY_MS = 1000
 

@@ -38,7 +38,7 @@ import { ConfigError } from "../errors.ts"
 import type { Permission } from "../auth/grant.ts"
 import type { Settles } from "../later.ts"
 import { ServerStamps } from "./stamps.ts"
-import { deviceOf, feedOf, keyOf, legacyTrimAtSql, productOf, PRUNE_CHUNK_ROWS, STORE_RETRY_MS, streamOf, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
+import { deviceOf, feedOf, keyOf, legacyTrimAtSql, productOf, PRUNE_CHUNK_ROWS, raiseTrimSql, STORE_RETRY_MS, streamOf, trimAtSql, type DeviceRow, type FeedRow, type KeyRow, type ProductRow, type StreamRow } from "./rows.ts"
 
 /** Schema migrations; index i brings the database from user_version i to i+1. Never edit a shipped one. */
 export const MIGRATIONS: string[] = [
@@ -190,6 +190,23 @@ export const MIGRATIONS: string[] = [
     // A trim recorded before holds no `at`: bounded from what is left (rows.ts legacyTrimAtSql)
     `ALTER TABLE retention_trims ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0;
     UPDATE retention_trims SET at_ms = ${legacyTrimAtSql("retention_trims")};`,
+    // 14: [P§8] a datastream's trims go with it, in its deletion's transaction (its feed's too: the cascade): one
+    // re-created under its name was told of the old one's deleted points (retention_gap); those of the datastreams
+    // deleted before go now. And a trim written without its `at` (a server of schema 12 still running beside a
+    // `feedline keys` that upgraded the file: its retention writes the seq alone) is marked unknown (at_ms 0, which
+    // a replay bounds: rows.ts trimAtSql): only the writes of this version on say at_written, which the triggers
+    // clear after each (an older server's update leaves it clear)
+    `DELETE FROM retention_trims WHERE NOT EXISTS (SELECT 1 FROM datastreams s WHERE s.feed = retention_trims.feed AND s.id = retention_trims.stream);
+    CREATE TRIGGER datastreams_trims_deleted AFTER DELETE ON datastreams BEGIN
+        DELETE FROM retention_trims WHERE feed = OLD.feed AND stream = OLD.id;
+    END;
+    ALTER TABLE retention_trims ADD COLUMN at_written INTEGER NOT NULL DEFAULT 0;
+    CREATE TRIGGER retention_trims_inserted AFTER INSERT ON retention_trims WHEN NEW.at_written BEGIN
+        UPDATE retention_trims SET at_written = 0 WHERE feed = NEW.feed AND stream = NEW.stream;
+    END;
+    CREATE TRIGGER retention_trims_updated AFTER UPDATE ON retention_trims WHEN NEW.at_written OR (NOT OLD.at_written AND NEW.at_ms <> 0) BEGIN
+        UPDATE retention_trims SET at_ms = CASE WHEN NEW.at_written THEN NEW.at_ms ELSE 0 END, at_written = 0 WHERE feed = NEW.feed AND stream = NEW.stream;
+    END;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -410,11 +427,11 @@ export class SqliteStore implements StoreEngine {
                  RETURNING stream, seq, at_ms`,
             ),
             raiseTrimmed: db.prepare<[number, string, number, number]>(
-                `INSERT INTO retention_trims (feed, stream, seq, at_ms) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (feed, stream) DO UPDATE SET seq = MAX(seq, excluded.seq), at_ms = MAX(at_ms, excluded.at_ms)`,
+                `INSERT INTO retention_trims (feed, stream, seq, at_ms, at_written) VALUES (?, ?, ?, ?, TRUE)
+                 ON CONFLICT (feed, stream) DO UPDATE SET ${raiseTrimSql("MAX")}`,
             ),
-            feedTrimmed: db.prepare<[number], TrimRow>("SELECT MAX(seq) AS seq, MAX(at_ms) AS at_ms FROM retention_trims WHERE feed = ?"),
-            streamTrimmed: db.prepare<[number, string], TrimRow>("SELECT seq, at_ms FROM retention_trims WHERE feed = ? AND stream = ?"),
+            feedTrimmed: db.prepare<[number], TrimRow>(`SELECT MAX(seq) AS seq, MAX(${trimAtSql("retention_trims")}) AS at_ms FROM retention_trims WHERE feed = ?`),
+            streamTrimmed: db.prepare<[number, string], TrimRow>(`SELECT seq, ${trimAtSql("retention_trims")} AS at_ms FROM retention_trims WHERE feed = ? AND stream = ?`),
             feedIds: db.prepare<[], { id: number }>("SELECT id FROM feeds"),
             keys: db.prepare<[], SqliteKeyRow>("SELECT * FROM api_keys ORDER BY created_ms, id"),
             insertKey: db.prepare(

@@ -310,6 +310,31 @@ for (const backend of storeBackends()) {
             await store.close()
         })
 
+        // [P§8] Deleting a datastream left what the retention had deleted from it in retention_trims: one re-created under
+        // its name was told of the old one's deleted points, by `since` and by `after`. Its trims go with it now, in its
+        // deletion's transaction.
+        test("[P§8] a datastream deleted takes what the retention deleted from it along: re-created under its name, it is told of no gap until the retention deletes from it", async () => {
+            const { store } = await openClosedAfter(backend, { now })
+            const f = (await store.createFeed({})).id
+            const trims = async (stream: string | undefined) => {
+                const [bySince, bySeq] = [await store.replay(f, stream, 0, 10), await store.replayAfterSeq(f, stream, 0, 10)]
+                return [bySince.trimmedAtMs, bySeq.trimmedSeq ?? 0]
+            }
+            const [old] = await store.writePoints(f, [{ stream: "a", atMs: T0 - 10, value: "old" }])
+            await store.writePoints(f, [{ stream: "a", atMs: T0 - 2, value: "kept" }, { stream: "b", atMs: T0 - 2, value: "b" }])
+            assert.equal(await store.prune(T0 - 5), 1)
+            assert.deepEqual(await trims("a"), [T0 - 10, old.seq])
+            assert.ok(await store.deleteDatastream(f, "a"))
+            // re-created by a write: a point older than the one deleted from the old datastream
+            const [again] = await store.writePoints(f, [{ stream: "a", atMs: T0 - 20, value: "again" }])
+            assert.deepEqual(await trims("a"), [undefined, 0], "the old datastream's trims went with it")
+            assert.deepEqual(await trims(undefined), [undefined, 0], "the feed's too")
+            assert.deepEqual((await store.replay(f, "a", T0 - 30, 10)).points.map((p) => p.value), ["again"])
+            assert.equal(await store.prune(T0 - 5), 1)
+            assert.deepEqual(await trims("a"), [T0 - 20, again.seq], "the retention records what it deletes from the new one")
+            await store.close()
+        })
+
         test("retention and keys: prune old points, keep current values; keys insert, list, revoke, version", async () => {
             const { store } = await openClosedAfter(backend, { now })
             const f = (await store.createFeed({})).id
