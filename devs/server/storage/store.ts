@@ -255,7 +255,9 @@ export interface SeqReplay extends Replay {
     /**
      * the newest `at` the retention deleted from the feed (its datastreams' newest) or the stream, undefined for
      * none, in the same snapshot: a replay after an `at` below it misses what was deleted [P§8] (retention_gap).
-     * Recorded with the deletion, as trimmedSeq; a range a client deleted itself is in neither.
+     * Recorded with the deletion, as trimmedSeq; a range a client deleted itself is in neither, nor a datastream
+     * deleted since (its record goes with it). One an older version recorded without its `at` reads as an upper bound
+     * (rows.ts trimAtSql): never below a point deleted.
      */
     trimmedAtMs?: number
 }
@@ -388,7 +390,7 @@ export interface Store {
     getDatastream(feed: number, id: string): Promise<DatastreamRecord | undefined>
     /** creates the ones that do not exist; returns the ids created */
     createDatastreams(feed: number, ids: string[]): Promise<string[]>
-    /** removes the datastream with its datapoints; undefined when there was no such datastream */
+    /** removes the datastream with its datapoints and what the retention deleted from it (SeqReplay.trimmedSeq, trimmedAtMs), in one transaction; undefined when there was no such datastream */
     deleteDatastream(feed: number, id: string): Promise<Deletion | undefined>
 
     /**
