@@ -23,9 +23,7 @@ const helpText = (clientCommandsHelp: string) => `feedline: socket server for fi
 
 Usage:
   feedline serve [options]             run the server (devices: TLS; apps: HTTPS /v2 + WSS /ws)
-  feedline keys create [options]       make an API key; prints it once
-  feedline keys list [--json]          list keys (never the keys themselves)
-  feedline keys revoke <id>            revoke a key; open connections using it lose it at once
+${LOCAL_KEYS_USAGE}
   feedline proxy --target HOST:PORT    fault-injection proxy in front of a server (\`feedline proxy --help\`)
   feedline --help
 
@@ -98,12 +96,29 @@ serve:
   --ready-file FILE     once listening, write {"devicePort","appPort","appScheme","caCertPath","pid"} there
                         (with --workers: once all listen; "pid" is the primary's, "workers" theirs)
 
-keys create:
+${KEYS_CREATE_OPTIONS}`
+
+// the local `keys` (the data folder's store), shared by `feedline --help` and `feedline keys --help`
+const LOCAL_KEYS_USAGE = `  feedline keys create [options]       make an API key; prints it once
+  feedline keys list [--json]          list keys (never the keys themselves)
+  feedline keys revoke <id>            revoke a key; open connections using it lose it at once`
+
+const KEYS_CREATE_OPTIONS = `keys create:
   --label TEXT          what the key is for
   --permissions LIST    comma-separated: ${PERMISSIONS.join(",")}  (default read,update)
   --feeds LIST          comma-separated feed ids, or * for all (default *)
   --master              a master key: everything, every feed (so no --feeds), feeds and keys
   --secret SECRET       import an existing key instead of making one (12-128 characters)
+`
+
+/** `feedline keys --help` without a server: both ways of managing keys, not the whole command list. */
+const keysHelpText = (remoteUsage: string) => `On the server machine, the data folder's keys (--data-dir DIR, default ./${DEFAULT_DATA_DIR} or $FEEDLINE_DATA_DIR;
+--database-url URL for PostgreSQL):
+${LOCAL_KEYS_USAGE}
+
+${KEYS_CREATE_OPTIONS}
+Over the network, with --server or --key (or $FEEDLINE_SERVER without --data-dir), a master key:
+${remoteUsage}
 `
 
 class UsageError extends Error {}
@@ -359,7 +374,7 @@ async function keys(args: string[]): Promise<void> {
 function isRemoteKeys(args: string[]): boolean {
     if (args.some((a) => a.startsWith("--data-dir"))) return false // a data folder is always local
     if (args.some((a) => /^(-s|-k|--server|--key)(=|$)/.test(a))) return true
-    return process.env.FEEDLINE_SERVER !== undefined && !args.some((a) => a.startsWith("--data-dir"))
+    return Boolean(process.env.FEEDLINE_SERVER) && !args.some((a) => a.startsWith("--data-dir")) // set empty is unset, as elsewhere
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -375,6 +390,10 @@ async function main(argv: string[]): Promise<void> {
     if (command === "proxy") {
         const { runProxyCli } = await import("./faultproxy/command.ts")
         process.exitCode = await runProxyCli(rest) // handles its own --help
+        return
+    }
+    if (command === "keys" && (rest.includes("--help") || rest.includes("-h"))) {
+        process.stdout.write(keysHelpText(client.commandUsage("keys")))
         return
     }
     if (command === undefined || command === "--help" || command === "-h" || command === "help" || rest.includes("--help")) {

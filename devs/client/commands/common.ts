@@ -40,7 +40,12 @@ export const CONNECTION_USAGE = `connection:
       --timeout-ms N how long to wait for a response (default 10000)`
 
 export function usageError(message: string, usage: string): ClientError {
-    return new ClientError("E_USAGE", `${message}\n\nusage: ${usage}`)
+    return new ClientError("E_USAGE", `${message}\n\n${usageText(usage)}`)
+}
+
+/** "usage: " before a command's usage, its further forms (lines starting `feedline `) aligned under the first. */
+export function usageText(usage: string): string {
+    return `usage: ${usage.replace(/\n(?=feedline )/g, "\n       ")}`
 }
 
 /** parseArgs with our usage text on every mistake. */
@@ -84,7 +89,7 @@ export async function withConnection<T>(values: Record<string, unknown>, io: Com
 /** Runs a command and returns its exit status; errors are printed, never thrown. */
 export async function runCommand(cmd: ClientCommand, argv: string[], io: CommandIo): Promise<number> {
     if (argv.includes("--help") || argv.includes("-h")) {
-        io.out(`usage: ${cmd.usage}\n`)
+        io.out(`${usageText(cmd.usage)}\n`)
         return 0
     }
     try {

@@ -1,7 +1,7 @@
 // The client's subcommands, registered in devs/cli.ts next to the server's own (`serve`, `keys --data-dir`).
 
 import type { ClientCommand, CommandIo } from "./common.ts"
-import { runCommand } from "./common.ts"
+import { runCommand, usageText } from "./common.ts"
 import { devicesCommand } from "./devices.ts"
 import { getCommand } from "./get.ts"
 import { historyCommand } from "./history.ts"
@@ -47,4 +47,9 @@ export function clientCommandsHelp(): string {
     return Object.entries(CLIENT_COMMANDS)
         .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
         .join("\n")
+}
+
+/** A command's usage as `--help` prints it ("usage: ..."); for the bin's own help of `keys`. */
+export function commandUsage(name: string): string {
+    return usageText(CLIENT_COMMANDS[name].usage)
 }

@@ -236,3 +236,14 @@ test("cli: --help describes the commands; bad flags exit 2 with a reason", async
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /--device-port must be a whole number/)
 })
+
+test("cli: keys --help without a server is the keys' help, both ways; further usage forms line up under the first", async () => {
+    // it printed the whole command list, which names neither --data-dir nor --secret for keys
+    const keys = await run(process.execPath, [...CLI, "keys", "--help"], { env: { ...process.env, FEEDLINE_SERVER: "" } })
+    assert.match(keys.stdout, /^On the server machine, the data folder's keys \(--data-dir DIR/)
+    assert.match(keys.stdout, /--secret SECRET +import an existing key/)
+    assert.match(keys.stdout, /Over the network, with --server or --key[^\n]*\nusage: feedline keys list \[--json\]\n {7}feedline keys create /)
+    assert.doesNotMatch(keys.stdout, /Client \(over the network/)
+    const products = await run(process.execPath, [...CLI, "products", "--help"])
+    assert.match(products.stdout, /^usage: feedline products list \[--json\]\n {7}feedline products create [^\n]*\n {7}feedline products revoke ID\n {7}feedline products codes /)
+})
