@@ -150,6 +150,8 @@ export function wireServer(f: Foundations): Wired {
         },
     })
     bus.onMessage((m) => hub.receive(m))
+    // [P§9] a write refused 503 E_OUTCOME_UNKNOWN whose commit took effect after all (PostgreSQL): pushed then, resent or not
+    store.onLateCommits?.((feed, points) => hub.publishCommitted(feed, points))
     metrics.sampleOnRender(() => metrics.pushesOwed.set({}, hub.totalOwed))
     // keys or tokens changed (revoked here, by the CLI, another process, or signed out): end the subscriptions they no longer allow
     keys.onReload(() => hub.recheck())

@@ -463,6 +463,15 @@ export class Hub {
         if (events.length) this.deps.relay?.({ events, chained: "seq" })
     }
 
+    /**
+     * [P§9] Points of `feed` committed by a write this process refused as of unknown outcome (Store.onLateCommits): queued
+     * for their subscriptions, here and on the other processes, as the write's would have been (no admission: a write's
+     * few points, once).
+     */
+    publishCommitted(feed: number, points: StoredPoint[]): void {
+        if (this.listened(feed)) this.publish(points.map((p) => pointEvent(feed, p)))
+    }
+
     /** What another process published (through the bus): delivered to this process's subscriptions, relayed no further. */
     receive(message: HubMessage): void {
         if ("endedFeed" in message) this.endFeedHere(message.endedFeed)

@@ -49,16 +49,19 @@ export class StoreBoundary implements Store {
     readonly lastSeqs?: Store["lastSeqs"]
     readonly changesAfter?: Store["changesAfter"]
     readonly lastCommits?: Store["lastCommits"]
+    readonly onLateCommits?: Store["onLateCommits"]
 
     constructor(engine: StoreEngine, onFailure: StoreFailureReport = () => {}) {
         this.#engine = engine
         this.#onFailure = onFailure
         // [several processes] PostgreSQL's only: present here when the engine has them
-        const { recordCommitsAs, lastSeqs, changesAfter, lastCommits } = engine
+        const { recordCommitsAs, lastSeqs, changesAfter, lastCommits, onLateCommits } = engine
         if (recordCommitsAs) this.recordCommitsAs = (process) => this.#now("recordCommitsAs", () => recordCommitsAs.call(engine, process))
         if (lastSeqs) this.lastSeqs = (limit) => this.#later("lastSeqs", () => lastSeqs.call(engine, limit))
         if (changesAfter) this.changesAfter = (after, limit) => this.#later("changesAfter", () => changesAfter.call(engine, after, limit))
         if (lastCommits) this.lastCommits = () => this.#later("lastCommits", () => lastCommits.call(engine))
+        // [P§9] a handler, called later: nothing to classify
+        if (onLateCommits) this.onLateCommits = (handler) => onLateCommits.call(engine, handler)
     }
 
     /** What `e`, met in `call`, leaves the boundary as (see the top); a failure of the engine's is reported, once. */

@@ -352,6 +352,15 @@ const WRITE_TIMEOUT_MS = 10_000
  */
 const RETRY_PAUSE_FIRST_MS = 50
 const RETRY_PAUSE_MAX_MS = 1000
+/**
+ * A write refused "commit-unknown" (its COMMIT's outcome not learnt within the write's bound) has its transaction asked
+ * about this often afterwards, for this long: once PostgreSQL says it committed, its points are pushed (Store.onLateCommits),
+ * on every process, also when the client never resends or resends to another process (which does not remember them).
+ */
+const UNKNOWN_SETTLE_EVERY_MS = 1000
+const UNKNOWN_SETTLE_FOR_MS = 10 * 60_000
+/** Such transactions asked about at most (one refusal per COMMIT in flight when the database went away: few); past it, the oldest is given up (a resend to this process still finds its points). */
+const MAX_UNSETTLED_COMMITS = 1000
 /** The LISTEN connection, when lost, is made again after this long (and keysVersion moves: a change may have been missed). */
 const LISTEN_RECONNECT_MS = 1000
 /**
@@ -578,6 +587,11 @@ export class PostgresStore implements StoreEngine {
     private pending: PendingWrite[] = []
     /** the points of writes refused "commit-unknown", for their resends (unknown-outcomes.ts) */
     private readonly unknownOutcomes = new UnknownOutcomes()
+    /** those writes by transaction, asked about until PostgreSQL knows its outcome (settleUnknown) */
+    private readonly unsettled = new Map<string, { writes: { feed: number; points: StoredPoint[]; stamped: StoredPoint[] }[]; untilMs: number }>()
+    private settleTimer?: NodeJS.Timeout
+    /** Store.onLateCommits */
+    private lateCommits?: (feed: number, points: StoredPoint[]) => void
     /** the batch (or deletion, betweenBatches) committing now: one at a time */
     private committing?: Promise<void>
     /** deletions waiting for the turn (betweenBatches), each started by the commit before it as it ends */
@@ -1196,12 +1210,24 @@ export class PostgresStore implements StoreEngine {
                 if (!lost) return { batch, err }
                 // the database out of reach past the bound, or the COMMIT's outcome unknown: no part would do better
                 this.opts.onError?.(err)
-                // they may be stored: a resend that finds them so is answered written, and pushed then
+                // they may be stored: a resend that finds them so is answered written, and pushed then; or, first, the
+                // store learns the COMMIT took effect (settleUnknown) and they are pushed then
                 if ((err as StoreError).failure === "commit-unknown") {
+                    const writes: { feed: number; points: StoredPoint[]; stamped: StoredPoint[] }[] = []
                     batch.forEach((w, i) => {
                         const triedPoints = tried?.outcomes[i]
                         this.unknownOutcomes.remember(w.feed, w.points, triedPoints instanceof StoreError ? undefined : triedPoints)
+                        if (triedPoints === undefined || triedPoints instanceof StoreError || triedPoints.length === 0) return
+                        // the points the server stamped: no resend can be the same point (it is stamped anew), so none claims them
+                        const given = new Set(w.points.flatMap((p) => (p.atMs === undefined ? [] : [identity(w.feed, p.stream, p.atMs)])))
+                        writes.push({ feed: w.feed, points: triedPoints, stamped: triedPoints.filter((p) => !given.has(identity(w.feed, p.stream, p.atMs))) })
                     })
+                    // and pushed once PostgreSQL says the COMMIT took effect
+                    if (tried?.txn !== undefined && writes.length) {
+                        if (this.unsettled.size >= MAX_UNSETTLED_COMMITS) this.unsettled.delete(this.unsettled.keys().next().value!)
+                        this.unsettled.set(tried.txn, { writes, untilMs: performance.now() + UNKNOWN_SETTLE_FOR_MS })
+                        this.scheduleSettle()
+                    }
                 }
                 for (const w of batch) w.reject(err as StoreError)
                 return undefined
@@ -1245,6 +1271,50 @@ export class PostgresStore implements StoreEngine {
             return outcomes
         }
         return outcomes.map((o, i) => (o instanceof StoreError || resends[i].length === 0 ? o : found(o, resends[i], (stream, atMs) => seqs.get(identity(batch[i].feed, stream, atMs)))))
+    }
+
+    onLateCommits(handler: (feed: number, points: StoredPoint[]) => void): void {
+        this.lateCommits = handler
+    }
+
+    private scheduleSettle(): void {
+        if (this.settleTimer !== undefined || this.closed || this.unsettled.size === 0) return
+        this.settleTimer = setTimeout(() => {
+            void this.settleUnknown().finally(() => {
+                this.settleTimer = undefined
+                this.scheduleSettle()
+            })
+        }, UNKNOWN_SETTLE_EVERY_MS)
+        this.settleTimer.unref()
+    }
+
+    /**
+     * Asks PostgreSQL about the transactions of writes refused "commit-unknown": committed, their points no resend has
+     * claimed are handed to onLateCommits (pushed here and relayed to the other processes, as the write would have
+     * been); aborted, they are forgotten (a resend stores them anew). Still in progress or out of reach: asked again,
+     * until UNKNOWN_SETTLE_FOR_MS; then (and when PostgreSQL no longer knows the transaction) only a resend to this
+     * process finds them.
+     */
+    private async settleUnknown(): Promise<void> {
+        for (const [txn, u] of [...this.unsettled]) {
+            if (this.closed) return
+            let status: string | null | undefined
+            try {
+                status = (await this.rows<{ s: string | null }>("SELECT pg_xact_status($1::xid8) AS s", [txn]))[0].s
+            } catch {
+                status = undefined
+            }
+            if (status !== "committed" && status !== "aborted") {
+                if (status === null || performance.now() >= u.untilMs) this.unsettled.delete(txn)
+                continue
+            }
+            this.unsettled.delete(txn)
+            for (const w of u.writes) {
+                const late = this.unknownOutcomes.settled(w.feed, w.points, status === "committed")
+                if (status === "committed") late.push(...w.stamped)
+                if (late.length) this.lateCommits?.(w.feed, late.sort((x, y) => x.seq - y.seq))
+            }
+        }
     }
 
     /**
@@ -1835,6 +1905,7 @@ export class PostgresStore implements StoreEngine {
         }
         clearTimeout(this.listenTimer)
         clearInterval(this.listenCheck)
+        clearTimeout(this.settleTimer)
         const listener = this.listener
         this.listener = undefined
         await listener?.end().catch(() => {})

@@ -520,6 +520,12 @@ export interface Store {
      */
     recordCommitsAs?(process: string): void
     /**
+     * [P§9; PostgreSQL] `handler` is given the points of a write refused "commit-unknown" (503 E_OUTCOME_UNKNOWN) whose
+     * COMMIT this store later learnt took effect, as that commit stored them (seq, prevSeq, txn), those no resend
+     * claimed first (unknown-outcomes.ts): the hub pushes them then, here and on the other processes.
+     */
+    onLateCommits?(handler: (feed: number, points: StoredPoint[]) => void): void
+    /**
      * [P§8] Several processes: the `limit` feeds written last and each one's last seq; `complete` when that is
      * every feed with a seq (the others have none). Seqs are per feed: nothing is known of an unlisted feed's
      * when it is not complete. hub/commit-order.ts.

@@ -7,6 +7,8 @@
 // them), and a resend's point found stored with the value remembered is answered as written, with the seq it
 // was stored with, once: it is pushed then. One implementation for both engines; each finds the seqs its own
 // way (SQLite on the store's connection at once, PostgreSQL in one query before it answers the batch).
+// PostgreSQL can also learn the outcome afterwards (pg_xact_status): it then pushes the points no resend
+// claimed first (settled), so that a resend to another process, or none, still leaves no subscriber without them.
 import type { PointInput, StoredPoint } from "./store.ts"
 
 /** Points remembered at most (a refusal takes several writer threads lost in a row, or a database lost at a COMMIT: rare); past it, all are forgotten. */
@@ -66,6 +68,22 @@ export class UnknownOutcomes {
             ;(out ??= []).push({ stream: p.stream, atMs: p.atMs, value: p.value, tried: refused.tried })
         }
         return out ?? NONE
+    }
+
+    /**
+     * The refused write's commit turned out to have `committed` (or not): its points (`tried`, as that commit stored
+     * them) are forgotten, and, committed, those no resend has claimed yet are returned, to be pushed now (each once:
+     * a later resend of them is no change). PostgreSQL learns it later (postgres.ts settleUnknown).
+     */
+    settled(feed: number, tried: readonly StoredPoint[], committed: boolean): StoredPoint[] {
+        const out: StoredPoint[] = []
+        for (const t of tried) {
+            const key = keyOf(feed, t.stream, t.atMs)
+            if (this.points.get(key)?.tried?.seq !== t.seq) continue
+            this.points.delete(key)
+            if (committed) out.push(t)
+        }
+        return out
     }
 
     /** resends() and found() in one, for an engine that reads a point's seq at once (SQLite). */

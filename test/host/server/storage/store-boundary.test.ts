@@ -64,12 +64,13 @@ const ARGS: Partial<Record<keyof Store, unknown[]>> = {
     recordCommitsAs: ["process-1"],
     lastSeqs: [10],
     changesAfter: [new Map([[1, 0]]), 10],
+    onLateCommits: [() => {}],
 }
 
 /** Calls answered from memory, which meet no storage to fail: they must answer. */
 const FROM_MEMORY: Record<string, string[]> = {
     sqlite: ["keysVersionAsKnown", "provisioning", "close"],
-    postgres: ["keysVersion", "keysVersionAsKnown", "recordCommitsAs", "catchUp", "close"],
+    postgres: ["keysVersion", "keysVersionAsKnown", "recordCommitsAs", "onLateCommits", "catchUp", "close"],
 }
 
 /** Every method the boundary has: its own (a Store's, the optional ones where the engine has them) and its prototype's. */
