@@ -326,6 +326,11 @@ export interface ServerLineVector {
     expect?: string
     /** [P§6] for kind "response": whether it is a connection notice (isNotice) */
     notice?: boolean
+    /**
+     * the kind in the DeviceScript runtime where it differs: its strings are UTF-8, and its JSON.parse refuses an
+     * escaped lone surrogate (SyntaxError: a bad line, counted, never a panic); Node's keeps it
+     */
+    deviceScriptKind?: string
 }
 
 export const SERVER_LINE_VECTORS: ServerLineVector[] = [
@@ -395,6 +400,58 @@ export const SERVER_LINE_VECTORS: ServerLineVector[] = [
         kind: "response",
         expect: '{"token":"s1","status":200,"body":{"current_value":"\\\\uffff"}}',
     },
+    // \u escapes [P§10]: the server writes every non-ASCII character so, and echoes a request's token as sent (a
+    // 400 E_BAD_UTF8 answer included, whose token may be a lone surrogate). Never a panic, never a token matched wrongly
+    {
+        name: "400 E_BAD_UTF8 echoing a lone high surrogate as the token: the device cannot read it (no token of its own matches)",
+        input: '{"t":"\\ud800","s":400,"b":{"code":"E_BAD_UTF8"}}',
+        kind: "response",
+        expect: '{"t":"\\ud800","s":400,"b":{"code":"E_BAD_UTF8"}}',
+        deviceScriptKind: "invalid",
+    },
+    {
+        name: "a lone surrogate (\\ud831): not read as a device token (a parser that kept its low byte would read '1')",
+        input: '{"t":"\\ud831","s":400,"b":{"code":"E_BAD_UTF8"}}',
+        kind: "response",
+        expect: '{"t":"\\ud831","s":400,"b":{"code":"E_BAD_UTF8"}}',
+        deviceScriptKind: "invalid",
+    },
+    {
+        name: "a push holding a lone low surrogate",
+        input: '{"token":"s1","status":200,"resource":"/feeds/1/datastreams/led","body":{"id":"led","current_value":"\\udc00","at":"2026-11-22T05:00:00.000Z"}}',
+        kind: "response",
+        expect: '{"token":"s1","status":200,"resource":"/feeds/1/datastreams/led","body":{"id":"led","current_value":"\\udc00","at":"2026-11-22T05:00:00.000Z"}}',
+        deviceScriptKind: "invalid",
+    },
+    {
+        name: "a high surrogate, then an escape that is no low one",
+        input: '{"token":"s1","status":200,"body":{"current_value":"\\ud800\\u0031"}}',
+        kind: "response",
+        expect: '{"token":"s1","status":200,"body":{"current_value":"\\ud8001"}}',
+        deviceScriptKind: "invalid",
+    },
+    {
+        name: "a lone surrogate as a member name",
+        input: '{"token":"s1","status":200,"body":{"\\ud800":1}}',
+        kind: "response",
+        expect: '{"token":"s1","status":200,"body":{"\\ud800":1}}',
+        deviceScriptKind: "invalid",
+    },
+    {
+        name: "a surrogate pair (upper-case hex too) in the token and a value: one character, the same in both runtimes",
+        input: '{"t":"\\uD83D\\uDE00","b":{"id":"led","current_value":"\\ud83d\\ude00x"}}',
+        kind: "response",
+        expect: '{"t":"\\ud83d\\ude00","b":{"id":"led","current_value":"\\ud83d\\ude00x"}}',
+    },
+    {
+        name: "\\u0000 and \\u00e9 in a value: read (an older server stored NUL; this one refuses it at the door)",
+        input: '{"token":"s1","status":200,"body":{"current_value":"1\\u0000\\u00e9"}}',
+        kind: "response",
+        expect: '{"token":"s1","status":200,"body":{"current_value":"1\\u0000\\u00e9"}}',
+    },
+    { name: "a malformed escape (\\u12): a bad line", input: '{"token":"s1","status":200,"body":{"current_value":"\\u12"}}', kind: "invalid" },
+    { name: "an escape with a letter that is no hex digit: a bad line", input: '{"token":"s1","status":200,"body":{"current_value":"\\u0g00"}}', kind: "invalid" },
+    { name: "an escape cut by the line's end: a bad line", input: '{"token":"s1","status":200,"body":{"current_value":"\\u00', kind: "invalid" },
     { name: "array", input: "[1,2]", kind: "invalid" },
     { name: "object without status", input: '{"hello":1}', kind: "invalid" },
     {
