@@ -23,7 +23,10 @@ export type AckOutcome =
 export interface PushOutcome {
     /** hand the push to the application: a datapoint not handled yet (always false for a final push) */
     deliver: boolean
-    /** the last push of a cut replay: once it is handled, subscribe again (subscribeParams gives next_since) */
+    /**
+     * subscribe again now (subscribeParams says how): the last push of a cut replay was handled (from next_since),
+     * or (bySeq, rewoundFrom set) a push said the server's seqs went back (this subscription is to be ended)
+     */
     caughtUp: boolean
 }
 
@@ -56,9 +59,10 @@ export class SubscriptionCursor {
      */
     private boundSeq: number | undefined
     /**
-     * (bySeq) set by acknowledged() when the server's head was below a push already handled: that push's `seq`.
-     * The caller that says so to whoever operates it clears it (a field set only then: every field of a cursor
-     * costs the firmware's heap once per subscription)
+     * (bySeq) set by acknowledged() when the server's head was below a push already handled, or by push() when a
+     * push said so (PushOutcome.caughtUp with it): that push's `seq`, until the next acknowledgement. The caller
+     * that says so to whoever operates it clears it (a field set only then: every field of a cursor costs the
+     * firmware's heap once per subscription)
      */
     rewoundFrom: number | undefined
 
@@ -100,6 +104,8 @@ export class SubscriptionCursor {
 
     /** [P§8] The subscribe was acknowledged (status 200) with this body. */
     acknowledged(body: any): AckOutcome {
+        // a push's rewind is its own, told with it: a caller that read it only here would end this answer's subscription
+        if (this.rewoundFrom !== undefined) this.rewoundFrom = undefined
         if (this.bySeq && body && isSeq(body["seq"])) {
             // the cursor until a push moves it; with `since`, the pushes of the replay by `at` come first
             const seq = body["seq"]
@@ -107,19 +113,16 @@ export class SubscriptionCursor {
                 // the head (an `after` past it is answered with it) is below a push handled: these seqs are another
                 // history (a failover to another store, a restored backup, a reset database). Its pushes come from
                 // there on; kept, the old mark dropped each of them as handled already, until a reboot
-                this.rewoundFrom = this.handledSeq
-                this.handledSeq = seq
                 // answered live by `after` alone (no `replayed`): what the new history got before this answer has no
                 // seq above it, so no replay by `after` brings it (a command written between the reset and this
-                // subscribe). Asked for by `since` (the last `at` handled) up to this head, then by `after` from it,
-                // each point once: as the rest of a replay bounded by a cursor (the caller subscribes again at once,
-                // under another token: the pushes of this live subscription are not this cursor's any more)
+                // subscribe). Asked for again (rewind) under another token: the pushes of this live subscription are
+                // not this cursor's any more
                 if (body["replayed"] === undefined) {
-                    this.seq = seq
-                    this.sinceOwed = 0
-                    this.boundSeq = seq
+                    this.rewind(seq)
                     return "resubscribe"
                 }
+                this.rewoundFrom = this.handledSeq
+                this.handledSeq = seq
             }
             this.seq = seq
             this.sinceOwed = typeof body["replayed"] === "number" ? body["replayed"] : 0
@@ -152,6 +155,16 @@ export class SubscriptionCursor {
                 // the last push of a live subscription's replay by `since`: from now on by `after`
                 if (--this.sinceOwed === 0 && this.replayOwed === 0) this.boundSeq = undefined
             } else {
+                // not above a push handled, yet newer than every `at` handled: no repeat (a repeat's `at` was handled),
+                // but a history whose seqs went back while the connection stayed up (its server process stayed, its
+                // store failed over to a restored replica, or was restored in place). Kept, the old mark dropped every
+                // later push as handled until the next connection. Not handled now: asked for again from just below it
+                // (rewind; never -1, which the server refuses), under another token; the caller ends this
+                // subscription (rewoundFrom). (Nested ifs, not &&: the compiler keeps each && in a variable, ~9 B each)
+                if (seq <= this.handledSeq) if (newestAt(body, this.lastAt) !== this.lastAt) {
+                    this.rewind(seq > 0 ? seq - 1 : 0)
+                    return { deliver: false, caughtUp: true }
+                }
                 this.seq = seq
                 inOrder = true
             }
@@ -165,6 +178,22 @@ export class SubscriptionCursor {
             caughtUp = true
         }
         return { deliver: deliver, caughtUp: caughtUp }
+    }
+
+    /**
+     * (bySeq) The server's seqs went back below a push handled; `head`: the new history's, or just below its first
+     * push seen. What that history holds after the last `at` handled, up to `head`, is asked for by `since` with
+     * `after` = `head` (the rest of a replay bounded by a cursor: each point once), then by `after` from `head`
+     * (every point after it, whatever its `at`). The old mark is set back to `head`: the pushes after it are
+     * handled, not dropped as handled already until a reboot. rewoundFrom tells the caller (it logs, ends the
+     * subscription that said so and subscribes again at once).
+     */
+    private rewind(head: number) {
+        this.rewoundFrom = this.handledSeq
+        this.handledSeq = head
+        this.seq = head
+        this.sinceOwed = 0
+        this.boundSeq = head
     }
 
     /** Everything up to `next_since` is in: the next subscribe starts there (unless a newer `at` was handled). */

@@ -111,17 +111,22 @@ export class Subscriptions {
         const sub = this.subs[i]
         const cursor = sub.cursor
         const o = cursor.acknowledged(body)
-        let stale: string
-        // the server's seqs went back (another store, a restored backup, a reset database): say so once per answer
-        if (cursor.rewoundFrom !== undefined) {
-            this.log(`link: subscription ${sub.resource}: the server's seq ${cursor.seq} is below ${cursor.rewoundFrom}, the last handled (its history was reset, restored or moved to another store); asking for what it got since the last at handled, then following its seqs`)
-            cursor.rewoundFrom = undefined
-            // the subscription just answered is replaced by one that replays what it would miss: it is ended, or every
-            // later change would come twice on this connection (its pushes under the old token handled by none)
-            stale = sub.token
-        }
+        const stale = this.rewound(sub)
         if (o === "resubscribe") this.resubscribe(i, stale)
         else if (o === "replaying") this.renewAt(i, replayDueMs)
+    }
+
+    /**
+     * The server's seqs went back (another store, a restored backup, a reset database), as an answer or a push said:
+     * said once per answer or push; the token of the subscription that said so, which is to be ended (a subscribe
+     * replaces it that replays what it would miss: kept, every later change would come twice on this connection)
+     */
+    private rewound(sub: Subscription): string {
+        const cursor = sub.cursor
+        if (cursor.rewoundFrom === undefined) return undefined
+        this.log(`link: subscription ${sub.resource}: the server's seq ${cursor.seq} is below ${cursor.rewoundFrom}, the last handled (its history was reset, restored or moved to another store); asking for what it got since the last at handled, then following its seqs`)
+        cursor.rewoundFrom = undefined
+        return sub.token
     }
 
     /** Hands a push to its handler. False when the token belongs to no subscription. */
@@ -148,7 +153,7 @@ export class Subscriptions {
                 }
                 const step = sub.cursor.push(r.status, r.body)
                 if (step.deliver) this.handle(sub, r)
-                if (step.caughtUp) this.resubscribe(i)
+                if (step.caughtUp) this.resubscribe(i, this.rewound(sub))
                 return true
             }
         }

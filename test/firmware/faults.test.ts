@@ -117,6 +117,31 @@ function seqPushText(token: string, at: string, value: string, seqJson: string):
     return '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":{"id":"led","current_value":"' + value + '","at":"' + at + '","seq":' + seqJson + "}}\n"
 }
 
+/**
+ * [P§8] After a history that went back: the subscription under `token` (live, its pushes would come twice) is ended
+ * first, then asked for at once under another token by `since` up to the cursor `after`; returns that subscribe.
+ */
+function endedAndAskedAgain(h: Harness, token: string, since: string, after: number): any {
+    const sent = h.t.requests()
+    const ended = sent[sent.length - 2]
+    expect(ended.method).toBe("unsubscribe")
+    expect(ended.params.token).toBe(token)
+    const missed = h.t.lastRequest()
+    expect(missed.method).toBe("subscribe")
+    expect(missed.token === token).toBe(false)
+    expect(missed.params.since).toBe(since)
+    expect(missed.params.after).toBe(after)
+    return missed
+}
+
+/** The last request: a subscribe by `after` alone, from `after` (the rest of a bounded replay handled); returned. */
+function askedByAfter(h: Harness, after: number): any {
+    const live = h.t.lastRequest()
+    expect(live.params.after).toBe(after)
+    expect(live.params.since).toBe(undefined)
+    return live
+}
+
 describe("a server that misbehaves", () => {
     test("closes in the middle of a line: the rest is not glued to the next connection's welcome; the batch is resent", async () => {
         const h = linkWith(0.5)
@@ -278,22 +303,12 @@ describe("a server that misbehaves", () => {
         const again = await reconnected(h, SERVER_TIME_MS + 5000) // the server that answers next keeps another history
         expect(again.params.after).toBe(102)
         seqAck(h, again.token, "3") // an `after` past its head is answered with the head; seq 3, a command, came after the reset
-        const sent = h.t.requests()
-        const ended = sent[sent.length - 2] // the answered subscription, live, is ended first: its pushes would come twice
-        expect(ended.method).toBe("unsubscribe")
-        expect(ended.params.token).toBe(again.token)
-        const missed = h.t.lastRequest() // asked for at once, under another token
-        expect(missed.method).toBe("subscribe")
-        expect(missed.token === again.token).toBe(false)
-        expect(missed.params.since).toBe("2026-11-22T05:00:02.000Z")
-        expect(missed.params.after).toBe(3)
+        const missed = endedAndAskedAgain(h, again.token, "2026-11-22T05:00:02.000Z", 3)
         rx(h, seqPushText(again.token, "2026-11-22T05:00:07.000Z", "c", "4")) // on the wire before the unsubscribe: not this cursor's any more
         rx(h, '{"t":"' + again.token + '","b":{"removed":1}}\n')
         rx(h, '{"t":"' + missed.token + '","s":200,"b":{"seq":3,"replayed":1,"truncated":true,"next_after":3}}\n')
         rx(h, seqPushText(missed.token, "2026-11-22T05:00:06.000Z", "x", "3"))
-        const live = h.t.lastRequest()
-        expect(live.params.after).toBe(3)
-        expect(live.params.since).toBe(undefined)
+        const live = askedByAfter(h, 3)
         seqAck(h, live.token, "5")
         rx(h, seqPushText(live.token, "2026-11-22T05:00:07.000Z", "c", "4"))
         rx(h, seqPushText(live.token, "2026-11-22T05:00:08.000Z", "d", "5"))
@@ -308,6 +323,63 @@ describe("a server that misbehaves", () => {
         rx(h, seqPushText(third.token, "2026-11-22T05:00:08.000Z", "d", "5")) // still on the wire from before: handled once
         rx(h, seqPushText(third.token, "2026-11-22T05:00:09.000Z", "e", "6"))
         expect(got.join(",")).toBe("a,b,x,c,d,e")
+    })
+
+    test("[P§10] \\u escapes: a lone surrogate (a 400 E_BAD_UTF8 echoing one as its token, a pushed value) is a bad line: no panic, no token of the device matched, no reconnect, no cursor moved; a pair, \\u0000 and \\u00e9 are read", async () => {
+        const { h, got, sub } = upFollowingLed()
+        seqAck(h, sub.token, "10")
+        const put = batchInFlight(h)
+        // the lone surrogate whose low byte is the token's first character (a parser keeping that byte would match it)
+        const hex = "0123456789abcdef"
+        const c = put.token.charCodeAt(0)
+        const lone = "\\ud8" + hex.charAt(c >> 4) + hex.charAt(c & 15)
+        rx(h, '{"t":"\\ud800","s":400,"b":{"code":"E_BAD_UTF8"}}\n')
+        rx(h, '{"t":"' + lone + '","s":400,"b":{"code":"E_BAD_UTF8"}}\n')
+        rx(h, '{"t":"' + put.token + '\\udc00","s":400,"b":{"code":"E_BAD_UTF8"}}\n')
+        rx(h, '{"t":"' + put.token + '\\u12","s":400}\n')
+        rx(h, seqPushText(sub.token, AT1, "\\ud800", "11"))
+        rx(h, seqPushText(sub.token, AT1, "1\\ud800\\u0031", "12"))
+        let s = h.link.stats()
+        expect(s.badLines).toBe(6)
+        expect(s.unknownTokens).toBe(0)
+        expect(s.outbox).toBe(2) // the batch is neither refused nor dropped: its answer is still to come
+        expect(got.length).toBe(0)
+        rx(h, seqPushText(sub.token, "2026-11-22T05:00:02.000Z", "a\\u0000\\u00e9\\ud83d\\ude00", "13"))
+        expect(got.length).toBe(1)
+        expect(got[0].length).toBe(4) // a, NUL, e acute, one character outside the BMP (a DeviceScript string counts code points)
+        expect(got[0].charCodeAt(1)).toBe(0)
+        ackLast(h, 200)
+        s = h.link.stats()
+        expect(s.outbox).toBe(0)
+        expect(s.rejected).toBe(0)
+        expect(h.link.state).toBe("up")
+        expect((await reconnected(h, SERVER_TIME_MS + 5000)).params.after).toBe(13)
+    })
+
+    test("[P§8] the server's seqs go back while the connection stays up (its store failed over to a restored replica, its process stayed): the first push newer than every at handled is not dropped as a repeat; the subscription is ended and asked for again by since up to just below it, then by after; the operator told", async () => {
+        const { h, got, sub } = upFollowingLed()
+        seqAck(h, sub.token, "100")
+        rx(h, seqPushText(sub.token, "2026-11-22T05:00:01.000Z", "a", "101"))
+        rx(h, seqPushText(sub.token, "2026-11-22T05:00:02.000Z", "b", "102"))
+        rx(h, seqPushText(sub.token, "2026-11-22T05:00:02.000Z", "b", "102")) // a repeat: dropped, nothing asked
+        const before = h.t.requests().length
+        // the restored history: seq 4 with an `at` already handled (a repeat to the device), then seq 5, a command
+        rx(h, seqPushText(sub.token, "2026-11-22T05:00:01.000Z", "a", "4"))
+        expect(h.t.requests().length).toBe(before)
+        rx(h, seqPushText(sub.token, "2026-11-22T05:00:06.000Z", "x", "5"))
+        const missed = endedAndAskedAgain(h, sub.token, "2026-11-22T05:00:02.000Z", 4)
+        rx(h, seqPushText(sub.token, "2026-11-22T05:00:07.000Z", "y", "6")) // on the wire before the unsubscribe: not this cursor's any more
+        rx(h, '{"t":"' + missed.token + '","s":200,"b":{"seq":4,"replayed":0,"truncated":true,"next_after":4}}\n')
+        const live = askedByAfter(h, 4)
+        seqAck(h, live.token, "6")
+        rx(h, seqPushText(live.token, "2026-11-22T05:00:06.000Z", "x", "5"))
+        rx(h, seqPushText(live.token, "2026-11-22T05:00:07.000Z", "y", "6"))
+        expect(got.join(",")).toBe("a,b,x,y") // before: a,b (x and y dropped as handled, not above 102, until the next connection)
+        let told = 0
+        for (const m of h.logs) if (m.indexOf("is below 102, the last handled") >= 0) told++
+        expect(told).toBe(1)
+        expect(h.link.state).toBe("up")
+        expect((await reconnected(h, SERVER_TIME_MS + 9000)).params.after).toBe(6)
     })
 
     test("[P§8] a push under one of the device's tokens that names another feed or datastream: not handled, not the cursor, not the subscribe's answer, no end of the subscription; counted, logged once", async () => {

@@ -11,7 +11,7 @@ export interface CursorStep {
     since?: any
     status?: number
     body?: any
-    /** params: "since=…;after=…;limit=…" (absent ones left out); ack: the outcome; push: "deliver"|"drop", then "+caughtUp" */
+    /** params: "since=…;after=…;limit=…" (absent ones left out); ack: the outcome; push: "deliver"|"drop", then "+caughtUp"; either, then "+rewound N" when the cursor says its server's seqs went back */
     expect: string
 }
 
@@ -363,6 +363,48 @@ export function cursorVectors(): CursorVector[] {
             ],
         },
     )
+
+    // (a third push: the compiler's limit on a call's arguments, as above)
+    vectors.push(
+        {
+            name: "by seq: a push not above a push handled but newer than every at handled is no repeat: the server's seqs went back while the connection stayed up (its store failed over to a restored replica); not handled, asked for again by since up to just below it, then by after from there",
+            bySeq: true,
+            oneStream: true,
+            steps: [
+                { op: "ack", body: { seq: 100 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T1, "a", 101), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T2, "b", 102), expect: "deliver" },
+                // repeats (a subscription's pushes still on the wire): their ats were handled
+                { op: "push", status: 200, body: sp(T1, "a", 101), expect: "drop" },
+                { op: "push", status: 200, body: sp(T2, "b", 102), expect: "drop" },
+                // the restored history's seq 5, a command written after the failover
+                { op: "push", status: 200, body: sp(T3, "x", 5), expect: "drop+caughtUp+rewound 102" },
+                { op: "params", expect: "since=" + T2 + ";after=4" },
+                { op: "ack", body: { seq: 4, replayed: 0, truncated: true, next_after: 4 }, expect: "resubscribe" },
+                { op: "params", expect: "after=4" },
+                { op: "ack", body: { seq: 6 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T3, "x", 5), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T5, "y", 6), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T5, "y", 6), expect: "drop" },
+                { op: "params", expect: "after=6" },
+            ],
+        },
+        {
+            name: "by seq on a feed: a backfill (an older at) and a deletion under a seq not above the last handled are repeats; a link lost before the rewind's answer asks the same again",
+            bySeq: true,
+            steps: [
+                { op: "ack", body: { seq: 10 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T5, "a", 11), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T1, "backfill", 12), expect: "deliver" },
+                { op: "push", status: 200, body: sp(T1, "backfill", 12), expect: "drop" },
+                { op: "push", status: 200, body: { id: "led", deleted: true, seq: 12 }, expect: "drop" },
+                { op: "push", status: 200, body: sp(T5, "a", 11), expect: "drop" },
+                { op: "push", status: 200, body: { id: 7, datastreams: [{ id: "led", current_value: "z", at: "2026-11-22T05:00:09.000Z" }], seq: 0 }, expect: "drop+caughtUp+rewound 12" },
+                { op: "params", expect: "since=" + T5 + ";after=0" },
+                { op: "params", expect: "since=" + T5 + ";after=0" },
+            ],
+        },
+    )
     return vectors
 }
 
@@ -371,7 +413,7 @@ export interface CursorUnderTest {
     anchor(since: any): void
     subscribeParams(): any
     acknowledged(body: any): string
-    /** set by acknowledged() when the head was below a push handled: that push's seq; the caller clears it */
+    /** set by acknowledged() or push() when the server's seqs went back below a push handled: that push's seq; the caller clears it */
     rewoundFrom?: number
     push(status: number, body: any): { deliver: boolean; caughtUp: boolean }
 }
@@ -395,13 +437,13 @@ export function runCursorVector(
             got = parts.join(";")
         } else if (s.op === "ack") {
             got = c.acknowledged(s.body)
-            if (c.rewoundFrom !== undefined) got += "+rewound " + c.rewoundFrom
-            c.rewoundFrom = undefined // told: the caller clears it
-        }
-        else {
+        } else {
             const o = c.push(s.status === undefined ? 200 : s.status, s.body)
             got = (o.deliver ? "deliver" : "drop") + (o.caughtUp ? "+caughtUp" : "")
         }
+        // acknowledgements and pushes alike: the caller is told, and clears it
+        if (c.rewoundFrom !== undefined) got += "+rewound " + c.rewoundFrom
+        c.rewoundFrom = undefined
         if (got !== s.expect) return v.name + ", step " + (i + 1) + " (" + s.op + "): expected '" + s.expect + "', got '" + got + "'"
     }
     return ""
