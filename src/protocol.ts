@@ -401,6 +401,9 @@ function decodeRequestObject(text: string, raw: Json, short: boolean, fromBytes:
     if (tooDeep) return fail("E_TOO_DEEP", 400, "the request nests more than " + MAX_DEPTH + " levels deep", token)
     // a short-form request's unknown members are not read, so not checked either
     if ((!fromBytes || text.indexOf("\\u") >= 0) && holdsLoneSurrogate(short ? requestInLongForm(raw) : raw)) {
+        // a token that is no Unicode text is not echoed: the answer would hold what the server refuses, and a strict
+        // client's parser (DeviceScript's, serde_json) could not read it at all; answered as an unreadable token is
+        if (token !== undefined) if (hasLoneSurrogate(token)) token = undefined
         return fail("E_BAD_UTF8", 400, "the request holds a lone UTF-16 surrogate (such as \\ud800 without its pair), which is no character; send valid Unicode text", token)
     }
 

@@ -308,6 +308,13 @@ export const REQUEST_VECTORS: RequestVector[] = [
         errorShort: true,
     },
     {
+        name: "a lone surrogate as the token: refused without it (an answer holds only Unicode text)",
+        from: "protocol v1 §5 (the token echoed when one can be read)",
+        input: '{"method":"get","resource":"/feeds/1","token":"\\udc00"}',
+        error: "E_BAD_UTF8",
+        deviceScriptError: "E_BAD_JSON",
+    },
+    {
         name: "short form: a lone surrogate",
         from: "protocol v1 §5a, §5",
         input: '{"r":"/feeds/1","b":{"v":"\\ud800"},"t":"s"}',
