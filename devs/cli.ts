@@ -272,7 +272,14 @@ async function serve(args: string[]): Promise<void> {
         })
         process.exit(code)
     }
+    // SIGHUP reloads the TLS certificate (tls/reload.ts). Node's default for it is to end the process: taken
+    // from here on, and one that arrives while the server starts (a worker the primary just forked) is done once it has
+    let reloadTls: (() => void) | undefined
+    let reloadAsked = false
+    process.on("SIGHUP", () => (reloadTls ? reloadTls() : (reloadAsked = true)))
     const server = await startServer(opts)
+    reloadTls = () => void server.reloadTls()
+    if (reloadAsked) reloadTls()
     if (server.credentialsCreated) {
         // printed once; the log never carries keys
         process.stderr.write(

@@ -47,6 +47,7 @@ import { octal, securePrivateFolder } from "./storage/private-folder.ts"
 import { withFolderLock } from "./storage/folder-lock.ts"
 import type { Store } from "./storage/store.ts"
 import { loadTlsMaterial } from "./tls/material.ts"
+import { TlsCertificates } from "./tls/reload.ts"
 import { wireServer } from "./wiring.ts"
 
 export type { BearerVerifier, Grant } from "./auth/grant.ts"
@@ -165,6 +166,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         })
 
         const w = (wired = wireServer({ opts, version: SERVER_VERSION, appScheme, trustedProxies, cors, keepalive: keepalive.contract, appKeepalive, tls, store, bus, keys, fleet, authFailures, provenKeys, extensions, log, metrics, now, elapsedMs }))
+        const certificates = new TlsCertificates(tls, w.tlsServers, { log, metrics, now })
         // [P§8] several processes: what was committed before this one heard the others (hub/commit-order.ts)
         await w.hub.syncCommitOrder()
         const devicePort = await listen(w.deviceListener, opts.devicePort ?? 7443, host, "--device-port")
@@ -192,7 +194,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             return session
         }
         const attachDuplex = (stream: Duplex, remoteAddress = "duplex") => attachStream(w.sessionDeps, stream, "tcp", remoteAddress)
-        return { devicePort, appPort, appScheme, insecureTcpPort, caCertPath: tls.caCertPath, credentials, credentialsCreated: created, keys, store, fleet, metrics, log, attachWire, attachDuplex, close }
+        const reloadTls = () => certificates.reload()
+        return { devicePort, appPort, appScheme, insecureTcpPort, caCertPath: tls.caCertPath, credentials, credentialsCreated: created, keys, store, fleet, metrics, log, attachWire, attachDuplex, reloadTls, close }
     } catch (e) {
         for (const l of [wired?.deviceListener, wired?.appListener, wired?.tcpServer]) if (l?.listening) l.close()
         wired?.ws.close()

@@ -160,6 +160,16 @@ export class Metrics {
     )
     readonly stampLead = new Family("feedline_stamp_lead_seconds", "The most a server stamp led this process's clock since the previous scrape (0: none led it).", "gauge")
     readonly pushesOwed = new Family("feedline_pushes_owed", "Pushes queued for subscribers and not yet delivered, all feeds (sampled at each scrape).", "gauge")
+    readonly tlsCertificateExpiry = new Family(
+        "feedline_tls_certificate_expiration_timestamp_seconds",
+        "When the TLS certificate both TLS ports serve now expires (its notAfter), in seconds since the epoch: alert when it is less than 14 days away.",
+        "gauge",
+    )
+    readonly tlsReloads = new Family(
+        "feedline_tls_reloads_total",
+        "TLS certificate reloads (SIGHUP), by outcome: ok, or the code of the check the new files failed (the previous certificate is still served).",
+        "counter",
+    )
     readonly datapoints = new Family("feedline_datapoints_written_total", "Datapoints committed that changed something.", "counter")
     readonly storeCommit = new Histogram(
         "feedline_store_commit_seconds",
@@ -216,6 +226,8 @@ export class Metrics {
             this.stampsAhead,
             this.stampLead,
             this.claims,
+            this.tlsCertificateExpiry,
+            this.tlsReloads,
             this.datapoints,
             this.storeCommit,
             this.storeQuery,

@@ -12,6 +12,7 @@ import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import type { Session, Wire } from "./session.ts"
 import type { Store } from "./storage/store.ts"
+import type { TlsReload } from "./tls/reload.ts"
 
 export interface ServerOptions {
     /** SQLite db, dev CA, credentials.json live here (several processes may share it: provisioning is locked) */
@@ -163,6 +164,12 @@ export interface RunningServer {
     attachWire(wire: Wire): Session
     /** serve the device protocol over any byte stream (an in-memory Duplex, a serial link, …) */
     attachDuplex(stream: Duplex, remoteAddress?: string): Session
+    /**
+     * Reads --tls-cert / --tls-key (or the development certificate) again and, if they pass the checks, serves
+     * them from the next handshake on, on both TLS ports; open connections keep theirs. What `feedline serve`
+     * does on SIGHUP. A failed check keeps the previous certificate (logged as E_TLS_RELOAD with its code).
+     */
+    reloadTls(): TlsReload
     /** graceful: stop accepting, let requests in flight finish, flush writes, send a final notice, close */
     close(): Promise<void>
 }

@@ -8,6 +8,7 @@
 import type http from "node:http"
 import type https from "node:https"
 import type net from "node:net"
+import type { Server as TlsServer } from "node:tls"
 import type { KeepaliveContract } from "../../src/keepalive.ts"
 import type { KeyRing } from "./auth/keys.ts"
 import type { ProvenKeys } from "./auth/proven-keys.ts"
@@ -105,6 +106,8 @@ export interface Wired {
     sessionDeps: SessionDeps
     /** the device port's TLS server */
     tlsServer: net.Server
+    /** the servers that present the certificate: the device port's, and the app port's when it speaks HTTPS */
+    tlsServers: TlsServer[]
     /** what listens on the device port: the TLS server, or the PROXY protocol front before it (--trusted-proxies) */
     deviceListener: net.Server
     /** the app port's server: the HTTP server itself, or the front that hands TLS to it */
@@ -317,5 +320,7 @@ export function wireServer(f: Foundations): Wired {
           )
         : appServer
     const tcpServer = opts.insecureTcpPort === undefined ? undefined : createTcpListener(sessionDeps, maxConnections)
-    return { hub, sessions, directory, sessionDeps, tlsServer, deviceListener, appServer, appListener, httpServer, httpRequests, ws, tcpServer }
+    // the servers that present the certificate: a reload swaps it in on each (tls/reload.ts)
+    const tlsServers: TlsServer[] = f.appScheme === "https" ? [tlsServer, httpServer as https.Server] : [tlsServer]
+    return { hub, sessions, directory, sessionDeps, tlsServer, tlsServers, deviceListener, appServer, appListener, httpServer, httpRequests, ws, tcpServer }
 }

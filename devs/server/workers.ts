@@ -1,7 +1,8 @@
 // `feedline serve --workers N`: N server processes on one machine sharing its listening ports (Node's
 // cluster module: the primary accepts and hands connections to the workers in turn). The primary serves
-// nothing itself: it starts the workers, starts a new one when one dies, and on SIGTERM or SIGINT tells
-// each to drain (shutdown.ts) and exits once they have. The workers are ordinary servers on one
+// nothing itself: it starts the workers, starts a new one when one dies, on SIGTERM or SIGINT tells
+// each to drain (shutdown.ts) and exits once they have, and passes SIGHUP (reload the TLS certificate,
+// tls/reload.ts) on to each: every worker presents the certificate, the primary only hands sockets over. The workers are ordinary servers on one
 // PostgreSQL and one Redis, as several machines' would be (docs/OPERATIONS.md "Running more than one process").
 import cluster, { type Worker } from "node:cluster"
 import { watchHandoffs } from "./cluster-handoffs.ts"
@@ -40,6 +41,8 @@ export function runPrimary(o: WorkersOptions): Promise<number> {
     return new Promise((resolve) => {
         const live = new Set<Worker>()
         const ready = new Set<Worker>()
+        /** workers that were starting at a SIGHUP: it is passed on once they listen (they may have read the files before) */
+        const owesReload = new Set<Worker>()
         let everyoneReady = false
         let stopping = false
         let exitCode = 0
@@ -60,6 +63,7 @@ export function runPrimary(o: WorkersOptions): Promise<number> {
             w.on("message", (m: unknown) => {
                 if (!isWorkerReady(m)) return
                 ready.add(w)
+                if (owesReload.delete(w)) w.process.kill("SIGHUP")
                 if (!everyoneReady && ready.size === o.count) {
                     everyoneReady = true
                     o.onReady(m, [...live].map((x) => x.process.pid!))
@@ -67,6 +71,7 @@ export function runPrimary(o: WorkersOptions): Promise<number> {
             })
             w.on("exit", (code, signal) => {
                 live.delete(w)
+                owesReload.delete(w)
                 const wasReady = ready.delete(w)
                 if (stopping) {
                     if (live.size === 0) resolve(exitCode)
@@ -93,6 +98,14 @@ export function runPrimary(o: WorkersOptions): Promise<number> {
         }
         process.on("SIGTERM", () => stopAll(0))
         process.on("SIGINT", () => stopAll(0))
+        process.on("SIGHUP", () => {
+            o.log(`SIGHUP: reloading the TLS certificate in ${live.size} worker(s)`)
+            // one still starting may not take the signal yet (Node's default ends it): it gets it once it listens
+            for (const w of live) {
+                if (ready.has(w)) w.process.kill("SIGHUP")
+                else owesReload.add(w)
+            }
+        })
         for (let i = 0; i < o.count; i++) start()
     })
 }
