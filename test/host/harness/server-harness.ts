@@ -72,6 +72,17 @@ export async function serverForThisFile(options: Parameters<typeof startTestServ
     return server
 }
 
+/** The SHA-256 fingerprint of the certificate a new TLS handshake on `port` gets (device port, or an HTTPS app port). */
+export function tlsFingerprint(port: number, ca: Buffer | string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const c = tls.connect({ host: "127.0.0.1", port, ca, servername: "localhost" }, () => {
+            resolve(c.getPeerCertificate().fingerprint256)
+            c.destroy()
+        })
+        c.on("error", reject)
+    })
+}
+
 /** One server line as the client saw it. */
 export type Line = { raw: string } & ReturnType<typeof decodeServerLine>
 
@@ -229,9 +240,10 @@ export class WsClient extends Client {
         ws.on("error", () => {})
     }
 
-    static open(server: { appPort: number }, opts: { heartbeat?: boolean } = {}): Promise<WsClient> {
+    /** Over WebSocket, or with `ca` over WSS (an HTTPS app port) trusting it. */
+    static open(server: { appPort: number }, opts: { heartbeat?: boolean; ca?: Buffer } = {}): Promise<WsClient> {
         return new Promise((resolve, reject) => {
-            const ws = new WebSocket(`ws://127.0.0.1:${server.appPort}/ws`)
+            const ws = opts.ca ? new WebSocket(`wss://127.0.0.1:${server.appPort}/ws`, { ca: opts.ca }) : new WebSocket(`ws://127.0.0.1:${server.appPort}/ws`)
             ws.once("open", () => resolve(new WsClient(ws, opts.heartbeat ?? false)))
             ws.once("error", reject)
         })

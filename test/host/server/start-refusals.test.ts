@@ -79,7 +79,7 @@ test("the CLI: settings a start cannot work with exit 2 with what to change, nev
             [["keys", "list", "--data-dir", fileAsFolder], /the data folder .*a-file cannot be used/],
             [serve("--data-dir", notADatabase), /cannot open the database .*feedline\.db \(SQLITE_NOTADB/],
             [serve("--tls-cert", join(base, "missing.pem"), "--tls-key", join(base, "missing-key.pem")), /cannot read --tls-cert .*missing\.pem \(ENOENT\)/],
-            [serve("--tls-cert", join(tls, "server.pem"), "--tls-key", join(tls, "ca-key.pem")), /are not a usable certificate and key \(.*key values mismatch/],
+            [serve("--tls-cert", join(tls, "server.pem"), "--tls-key", join(tls, "ca-key.pem")), /are not a usable certificate and key \(E_TLS_KEY_MISMATCH: the key is not the certificate.s/],
             [serve("--device-port", String(holder.devicePort)), /the port is in use by another program/],
             [serve("--log-level", "loud"), /--log-level: no level "loud"/],
             [serve("--cors-origins", "https://app.example.com/"), /--cors-origins: "https:\/\/app\.example\.com\/" is not an origin; write it as browsers send it: "https:\/\/app\.example\.com"/],

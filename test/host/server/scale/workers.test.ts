@@ -1,6 +1,7 @@
 // `feedline serve --workers N` (issue 14): N processes sharing the listening ports, on one PostgreSQL and
 // one Redis; connections are spread over them, what one acknowledges reaches subscribers on another, a
-// worker that dies is replaced, and SIGTERM to the primary drains them all. Without PostgreSQL and Redis
+// worker that dies is replaced, SIGHUP to the primary reloads the TLS certificate in every worker, and
+// SIGTERM to the primary drains them all. Without PostgreSQL and Redis
 // the flag is refused with what to do. Skipped, counted, where PostgreSQL or Redis is not installed.
 import assert from "node:assert/strict"
 import { execFile } from "node:child_process"
@@ -11,11 +12,14 @@ import { promisify } from "node:util"
 import { after, before, describe, test } from "node:test"
 import { startServerProcess, type ServerProcess } from "../../../e2e/server-process.ts"
 import { SCALE_SKIP, startScaleServices, type ScaleServices } from "../../harness/scale.ts"
+import { CertificateFiles, testCertificate } from "../../harness/certificates.ts"
 import { http, TlsClient } from "../../harness/server-harness.ts"
 import { until } from "../../harness/until.ts"
 import { compiledCli } from "../../../../devs/server/compiled.ts"
 
 const execFileAsync = promisify(execFile)
+/** the workers serve --tls-cert / --tls-key files: A at start, B from the SIGHUP test on */
+const [A, B] = [await testCertificate(), await testCertificate()]
 /** how long a client waits for a connection's welcome before it tries again (a device: CONNECT_S) */
 const OPEN_GIVE_UP_MS = 3000
 
@@ -35,10 +39,13 @@ describe("feedline serve --workers 2", { skip: SCALE_SKIP }, () => {
     let server: ServerProcess
     let dataDir: string
     let ready: { workers: number[] }
+    let files: CertificateFiles
     before(async () => {
         services = await startScaleServices()
         dataDir = mkdtempSync(join(tmpdir(), "feedline-workers-"))
-        server = await startServerProcess({ dataDir, args: ["--workers", "2", "--database-url", await services.database(), "--redis-url", services.redis.url] })
+        files = new CertificateFiles(dataDir)
+        files.install(A)
+        server = await startServerProcess({ dataDir, args: ["--workers", "2", "--database-url", await services.database(), "--redis-url", services.redis.url, ...files.args] })
         ready = JSON.parse(readFileSync(join(dataDir, "ready.json"), "utf8"))
     })
     after(async () => {
@@ -53,7 +60,7 @@ describe("feedline serve --workers 2", { skip: SCALE_SKIP }, () => {
         rmSync(dataDir, { recursive: true, force: true })
     })
 
-    const ca = () => readFileSync(server.caCertPath)
+    const ca = () => Buffer.from(A.caCertPem + B.caCertPem)
     const open = () => TlsClient.open({ devicePort: server.devicePort, ca: ca() }, server.credentials.deviceKey)
     /**
      * A connection the primary hands to a worker at the moment it is killed dies with that worker (Node's
@@ -101,6 +108,28 @@ describe("feedline serve --workers 2", { skip: SCALE_SKIP }, () => {
             return !p.includes(`:${victim}:`) && !p.includes(`:${ready.workers[1]}:`)
         }, 30_000)
         assert.equal((await http({ appPort: server.appPort }, "GET", "/healthz")).status, 200)
+    })
+
+    test("SIGHUP to the primary: every worker serves the renewed certificate to new handshakes; open connections go on (was: the primary ended)", async () => {
+        const before = await open()
+        try {
+            files.install(B)
+            process.kill(server.pid, "SIGHUP")
+            // connections land on the workers in turn: the latest handshake seen from each worker, until both are B
+            const latest = new Map<string, string>()
+            await until(() => `both workers serving the renewed certificate (primary alive: ${server.alive()}; seen ${JSON.stringify([...latest])})`, async () => {
+                const c = await openWithin(OPEN_GIVE_UP_MS)
+                if (!c) return false
+                latest.set(await processOf(c), c.socket.getPeerCertificate().fingerprint256)
+                c.close()
+                return latest.size >= 2 && [...latest.values()].every((f) => f === B.fingerprint)
+            }, 30_000)
+            assert.equal(before.socket.getPeerCertificate().fingerprint256, A.fingerprint)
+            assert.equal((await before.request({ method: "get", resource: "/session" })).status, 200)
+            assert.ok(server.alive())
+        } finally {
+            before.close()
+        }
     })
 
     test("SIGTERM to the primary drains every worker and exits 0", async () => {

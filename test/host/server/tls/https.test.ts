@@ -17,7 +17,7 @@ import { decodeServerLine, encodeRequest } from "../../../../src/protocol.ts"
 import { appSchemeOf } from "../../../../devs/server/listeners/app-port.ts"
 import { ConfigError } from "../../../../devs/server/errors.ts"
 import { startServer } from "../../../../devs/server/index.ts"
-import { serverForThisFile, startTestServer } from "../../harness/server-harness.ts"
+import { serverForThisFile, startTestServer, tlsFingerprint } from "../../harness/server-harness.ts"
 import { compiledCli } from "../../../../devs/server/compiled.ts"
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url))
@@ -72,15 +72,7 @@ test("HTTPS: the deployment check of docs/FIRMWARE.md (GET /v2/feeds/1 with the 
     assert.equal(r.body.id, s.credentials.feedId)
     assert.equal((await get("/healthz")).body.status, "ok")
     // one certificate for both ports
-    const fingerprint = (port: number) =>
-        new Promise<string>((resolve, reject) => {
-            const c = tls.connect({ host: "127.0.0.1", port, ca: s.ca, servername: "localhost" }, () => {
-                resolve(c.getPeerCertificate().fingerprint256)
-                c.destroy()
-            })
-            c.on("error", reject)
-        })
-    assert.equal(await fingerprint(s.appPort), await fingerprint(s.devicePort))
+    assert.equal(await tlsFingerprint(s.appPort, s.ca), await tlsFingerprint(s.devicePort, s.ca))
 })
 
 test("HTTPS: plain HTTP sent to the HTTPS port gets a readable 400 E_USE_HTTPS, and is not served", async () => {
