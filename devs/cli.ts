@@ -50,6 +50,7 @@ serve:
   --insecure-tcp-port N plain TCP device port, development only (off by default)
   --tls-cert FILE       PEM certificate chain           [FEEDLINE_TLS_CERT; default: dev CA in DIR/tls]
   --tls-key FILE        PEM private key                 [FEEDLINE_TLS_KEY]
+                        both read again on SIGHUP (systemctl reload), served without a restart
   --keepalive PROFILE   device doors' keep-alive [P§4]  [FEEDLINE_KEEPALIVE, default field: 20 s / 30 s / 60 s;
                         seed: 300 / 1000 / 3000 ms, what the app door's WebSocket always announces]
   --heartbeat-ms N      keep-alive contract of every    [FEEDLINE_HEARTBEAT_MS, default 300 when any of the three

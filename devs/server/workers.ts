@@ -2,8 +2,9 @@
 // cluster module: the primary accepts and hands connections to the workers in turn). The primary serves
 // nothing itself: it starts the workers, starts a new one when one dies, on SIGTERM or SIGINT tells
 // each to drain (shutdown.ts) and exits once they have, and passes SIGHUP (reload the TLS certificate,
-// tls/reload.ts) on to each: every worker presents the certificate, the primary only hands sockets over. The workers are ordinary servers on one
-// PostgreSQL and one Redis, as several machines' would be (docs/OPERATIONS.md "Running more than one process").
+// tls/reload.ts) on to each: the workers present the certificate, the primary only hands sockets over.
+// The workers are ordinary servers on one PostgreSQL and one Redis, as several machines' would be
+// (docs/OPERATIONS.md "Running more than one process").
 import cluster, { type Worker } from "node:cluster"
 import { watchHandoffs } from "./cluster-handoffs.ts"
 

@@ -73,7 +73,7 @@ export function checkCertificate(certPem: Buffer | string, keyPem: Buffer | stri
         throw new CertificateProblem("E_TLS_BAD_KEY", `the key file holds no usable private key (${(e as Error).message}); give the unencrypted PEM key (privkey.pem)`)
     }
     if (!leaf.checkPrivateKey(key)) {
-        throw new CertificateProblem("E_TLS_KEY_MISMATCH", `the key is not the certificate's (${leaf.subject.replace(/\n/g, ", ")}): give the key that was issued with it (certbot: privkey.pem beside fullchain.pem)`)
+        throw new CertificateProblem("E_TLS_KEY_MISMATCH", `the key is not the certificate's (${subjectOf(leaf)}): give the key that was issued with it (certbot: privkey.pem beside fullchain.pem)`)
     }
     try {
         tls.createSecureContext(tlsServerOptions(certPem, keyPem))
@@ -90,9 +90,14 @@ export function validityProblem(info: CertificateInfo, nowMs: number): Certifica
     return undefined
 }
 
+/** "CN=localhost, O=…" (Node gives one attribute a line) */
+function subjectOf(leaf: X509Certificate): string {
+    return leaf.subject.replace(/\n/g, ", ")
+}
+
 function describe(leaf: X509Certificate, chainLength: number): CertificateInfo {
     return {
-        subject: leaf.subject.replace(/\n/g, ", "),
+        subject: subjectOf(leaf),
         subjectAltName: leaf.subjectAltName ?? "",
         notBefore: new Date(leaf.validFrom).toISOString(),
         notBeforeMs: Date.parse(leaf.validFrom),
