@@ -49,8 +49,19 @@ export class StreamPlot {
     /** Replaces the data with a history of {at, value} (oldest first) and shows the last `windowSec`. */
     setHistory(points, windowSec) {
         this.windowSec = windowSec
-        this.xs = points.map((p) => Date.parse(p.at) / 1000)
-        this.ys = points.map((p) => numeric(p.value))
+        const xs = points.map((p) => Date.parse(p.at) / 1000)
+        const ys = points.map((p) => numeric(p.value))
+        // the read may predate a push that came while it was on its way: the live points newer than its newest are
+        // kept (replaced, the newest value vanished from the plot until the next push; draw() cuts the window)
+        const newest = xs.length ? xs[xs.length - 1] : -Infinity
+        for (let i = 0; i < this.xs.length; i++) {
+            if (this.xs[i] > newest) {
+                xs.push(this.xs[i])
+                ys.push(this.ys[i])
+            }
+        }
+        this.xs = xs
+        this.ys = ys
         const stepped = this.ys.length > 0 && this.ys.every((y) => y === 0 || y === 1 || y === null)
         if (stepped !== this.stepped) {
             this.stepped = stepped
