@@ -33,6 +33,7 @@ export type ServerErrorCode =
     | "E_TOO_MANY_CONNECTIONS" // 429 notice: the server's or the address's maximum
     | "E_TOO_MANY_CONNECTIONS_FOR_KEY" // 429 to the request whose key holds its maximum of connections, then the same notice
     | "E_TOO_MANY_UNAUTHENTICATED" // 429 notice: the address holds its maximum of connections without a valid key yet
+    | "E_TOO_MANY_REFUSALS" // 429 notice: the connection went on sending once refused (over its rate, lines that are no request) past a burst's worth
     | "E_KEY_RATE_LIMITED" // 429: the key's requests over all its connections
     | "E_STRUCTURE_RATE_LIMITED" // 429: the key's changes to feeds and datastreams (making, deleting, renaming) over its budget; nothing done
     | "E_BAD_UTF8" // 400: not UTF-8, or a lone surrogate (codec errors share it)

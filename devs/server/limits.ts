@@ -120,6 +120,17 @@ export const RATE_PER_SECOND = 50
 export const RATE_BURST = 100
 
 /**
+ * [P§6] Refusals a device or WebSocket connection's session answers by itself (a request over the connection's rate,
+ * a bad line, an object that is no request) are not routed, so no rate spends anything on them: a client that went
+ * on sending once refused had each answered at line rate, some 70,000 a second on one connection of 2-byte lines
+ * (`x\n`, `{}\n`, a 150-byte answer each), a core of the server for one client's bandwidth. They spend a budget of
+ * their own: the connection's request rate, with bursts of this many request bursts (400 by default), so a client
+ * that pipelines five bursts' worth at once still has every one answered, and one that heeds its 429s never meets
+ * it. Over it: notice 429 E_TOO_MANY_REFUSALS, then close (a reconnect costs a TLS handshake, a burst of refusals).
+ */
+export const REFUSAL_BURSTS = 4
+
+/**
  * Requests per key (token bucket), over all its connections and doors: 20 connections with one key must not
  * get 20 times one connection's budget. A key may be shared by a fleet (the device key of `npm start` is),
  * so it holds 200/s with bursts of 400: 200 devices writing every second, or 1000 every five, and the

@@ -11,7 +11,7 @@ import { ObjectFramer, type FramerSink } from "./framer.ts"
 import type { Admission, Admitted } from "./listeners/admission.ts"
 import { limitKeyOf } from "./limit-key.ts"
 import type { Grant } from "./auth/grant.ts"
-import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, MAX_WAITING_REQUEST_CHARS, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
+import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, MAX_WAITING_REQUEST_CHARS, RECONNECT_AFTER_MS, REFUSAL_BURSTS, SLOW_CONSUMER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts"
@@ -101,6 +101,8 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
 
     private readonly framer = new ObjectFramer(MAX_OBJECT_BYTES)
     private readonly bucket: Bucket
+    /** [P§6] the refusals this session answers by itself (refusalsLeft); made at the first, so an idle connection holds none */
+    private refusals?: Bucket
     private lastRxMs: number
     private lastTxMs: number
     private congestedSinceMs?: number
@@ -237,6 +239,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
 
     /** [FramerSink] [P§3] one answer per bad line; token "": no token could be read from it */
     framedGarbage(reason: string): void {
+        if (!this.refusalsLeft(this.lastRxMs)) return
         this.send(encodeResponse(errorResponse(new ApiError(400, "E_BAD_JSON", reason), "")))
     }
 
@@ -274,6 +277,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         // decoded from bytes: a lone surrogate can only come from a \u escape
         const decoded = decodeRequest(text, true, shallow, parseDeviceUpdate(text))
         if (!utf8) {
+            if (!this.refusalsLeft(nowMs)) return
             const token = decoded.request?.token ?? decoded.error?.token ?? ""
             this.deps.metrics.requests.add({ method: "invalid", status: "400" })
             const err = new ApiError(400, "E_BAD_UTF8", "the request is not valid UTF-8; send text as UTF-8 (non-ASCII may also be escaped as \\uXXXX); nothing was done")
@@ -282,6 +286,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
             return
         }
         if (decoded.error) {
+            if (!this.refusalsLeft(nowMs)) return
             const e = decoded.error
             this.deps.metrics.requests.add({ method: "invalid", status: String(e.status) })
             const err = new ApiError(e.status, e.code, e.reason)
@@ -293,6 +298,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         const req = decoded.request!
         const limited = take(this.bucket, this.deps.config.rate, nowMs)
         if (!limited.ok) {
+            if (!this.refusalsLeft(nowMs)) return
             const err = new ApiError(429, "E_RATE_LIMITED", `over ${this.deps.config.rate.ratePerSecond} requests per second on one connection; slow down`, limited.retryAfterMs)
             this.deps.metrics.requests.add({ method: req.method, status: "429" })
             this.send(encodeResponse({ ...errorResponse(err, req.token ?? "", req.resource), short: req.short }))
@@ -310,6 +316,21 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
             this.waitPaused = true
             this.wire.pause?.()
         }
+    }
+
+    /**
+     * [P§6] Whether this session may answer one more refusal of its own (a request over the connection's rate, a
+     * bad line, an object that is no request) at `nowMs`, within REFUSAL_BURSTS (limits.ts says why); else it has
+     * closed the connection (429 E_TOO_MANY_REFUSALS). Only refusals spend it: the requests' path is as it was.
+     */
+    private refusalsLeft(nowMs: number): boolean {
+        const rate = this.deps.config.rate
+        const budget = { ratePerSecond: rate.ratePerSecond, burst: rate.burst * REFUSAL_BURSTS }
+        const spent = take((this.refusals ??= fullBucket(budget, nowMs)), budget, nowMs)
+        if (spent.ok) return true
+        const why = `this connection went on sending after ${budget.burst} of its lines were refused (requests over its rate of ${rate.ratePerSecond} a second, or lines that are no request)`
+        this.closeWith(new ApiError(429, "E_TOO_MANY_REFUSALS", `${why}; reconnect after retry_after_ms, wait retry_after_ms after each 429, and send one JSON request object per line`, spent.retryAfterMs))
+        return false
     }
 
     private routeWrite(req: Request): void {

@@ -1,0 +1,84 @@
+// A client that goes on sending once refused: requests over its connection's rate, bad lines, objects that are no
+// request. The session answers those itself (no route, so no rate spent anything on them): each was answered at
+// line rate, some 70,000 a second on one connection of `x\n` or `{}\n` lines, a core of the server for one client's
+// bandwidth. Now they spend a budget of REFUSAL_BURSTS request bursts at the request rate; past it the connection
+// gets the notice 429 E_TOO_MANY_REFUSALS and is closed, on both stream doors. The clock stands still unless a test
+// moves it, so no bucket refills behind a test's back.
+import { test } from "node:test"
+import assert from "node:assert/strict"
+import { encodeRequest } from "../../../../src/protocol.ts"
+import { RATE_BURST, RATE_PER_SECOND, REFUSAL_BURSTS } from "../../../../devs/server/limits.ts"
+import { serverForThisFile, TlsClient, WsClient, type Line } from "../../harness/server-harness.ts"
+
+let clockMs = 1_000_000
+const server = await serverForThisFile({ ratePerSecond: RATE_PER_SECOND, rateBurst: RATE_BURST, elapsedMs: () => clockMs })
+const key = server.credentials.deviceKey
+const REFUSALS = RATE_BURST * REFUSAL_BURSTS
+
+const answers = (lines: Line[]) => lines.filter((l) => l.kind === "response" && l.response!.notice !== true)
+const noticeOf = (lines: Line[]) => lines.find((l) => l.kind === "response" && l.response!.notice === true)?.response
+
+/** `n` requests for /session, one line each, tokens r0… */
+const sessionReads = (n: number, from = 0) => Array.from({ length: n }, (_, i) => encodeRequest({ method: "get", resource: "/session", token: `r${from + i}` })).join("\n")
+
+test("requests over the rate: REFUSAL_BURSTS bursts answered 429 E_RATE_LIMITED, then notice 429 E_TOO_MANY_REFUSALS and the close (was: every one answered, at line rate)", async () => {
+    const c = await TlsClient.open(server, key) // one request: RATE_BURST - 1 left
+    const sent = RATE_BURST - 1 + REFUSALS + 500
+    c.sendRaw(sessionReads(sent))
+    await c.q.untilClosed(20_000)
+    const got = answers(c.q.lines)
+    // reads are taken one at a time: those still waiting when the connection closes are not answered
+    assert.ok(got.filter((l) => l.response!.status === 200).length <= RATE_BURST)
+    const refused = got.filter((l) => l.response!.status === 429)
+    assert.equal(refused.length, REFUSALS, `${sent} sent: the budget's refusals answered, no more`)
+    assert.ok(refused.every((l) => l.response!.body.code === "E_RATE_LIMITED"))
+    const notice = noticeOf(c.q.lines)!
+    assert.deepEqual([notice.status, notice.body.code], [429, "E_TOO_MANY_REFUSALS"])
+    assert.match(notice.body.errors, /wait retry_after_ms after each 429/)
+    assert.ok(notice.body.retry_after_ms > 0)
+})
+
+test("bad lines and objects that are no request spend the same budget, before a key too", async () => {
+    for (const [what, line] of [
+        ["bad lines", "x"],
+        ["empty objects (E_NO_METHOD)", "{}"],
+        ["lone surrogates (E_BAD_UTF8)", '{"method":"get","resource":"/session","token":"\\ud800"}'],
+    ] as const) {
+        const c = await TlsClient.open(server) // no key: the auth deadline (5 s) does not pass, the clock stands still
+        c.sendRaw(Array.from({ length: REFUSALS + 300 }, () => line).join("\n"))
+        await c.q.untilClosed(20_000)
+        assert.equal(answers(c.q.lines).filter((l) => l.response!.status === 400).length, REFUSALS, what)
+        assert.equal(noticeOf(c.q.lines)?.body.code, "E_TOO_MANY_REFUSALS", what)
+    }
+})
+
+test("the WebSocket door: the same budget, then the notice and close code 1013 (try again later)", async () => {
+    const ws = await WsClient.open(server)
+    await ws.welcome()
+    let closeCode: number | undefined
+    ws.ws.once("close", (code) => (closeCode = code))
+    for (let i = 0; i < REFUSALS + 100; ++i) ws.sendRaw("{}")
+    await ws.q.untilClosed(20_000)
+    assert.equal(closeCode, 1013)
+    assert.equal(answers(ws.q.lines).length, REFUSALS)
+    assert.equal(noticeOf(ws.q.lines)?.body.code, "E_TOO_MANY_REFUSALS")
+})
+
+test("a client that waits as it is told is never closed: the budget refills at the request rate", async () => {
+    const c = await TlsClient.open(server, key)
+    let token = 0
+    for (let round = 0; round < 3; ++round) {
+        // a whole burst served, the whole refusal budget answered: the connection stays
+        const n = RATE_BURST + REFUSALS - (round === 0 ? 1 : 0)
+        c.sendRaw(sessionReads(n, token))
+        const last = await c.response(`r${token + n - 1}`, 20_000)
+        token += n
+        assert.equal(last.response!.status, 429)
+        assert.equal(c.q.closed, false)
+        assert.equal(noticeOf(c.q.lines), undefined)
+        // what the bigger budget needs to refill (the request burst's is within it)
+        clockMs += (REFUSALS / RATE_PER_SECOND) * 1000
+    }
+    assert.equal((await c.request({ method: "get", resource: "/session" })).status, 200)
+    c.close()
+})
