@@ -106,6 +106,14 @@ export const forbidden = (reason: string) => new ApiError(403, "E_FORBIDDEN", re
 export const notFound = (reason: string) => new ApiError(404, "E_NOT_FOUND", reason)
 export const notAllowed = (reason: string) => new ApiError(405, "E_NOT_ALLOWED", reason)
 export const unprocessable = (code: ServerErrorCode, reason: string) => new ApiError(422, code, reason)
+/**
+ * [P§6] The refusal of a client that went on sending past its refusal budget (ratelimit.ts refusalBudgetOf): `who`
+ * says which (a connection, an address), `what` what to do instead; then its connection closes.
+ */
+export function tooManyRefusals(who: string, budget: { ratePerSecond: number; burst: number }, what: string, retryAfterMs: number): ApiError {
+    const why = `${who} after ${budget.burst} of its requests were refused (over its rate of ${budget.ratePerSecond} a second, or not requests at all)`
+    return new ApiError(429, "E_TOO_MANY_REFUSALS", `${why}; ${what}`, retryAfterMs)
+}
 
 /** The error body of [P§6], with retry_after_ms when the error has one. */
 export function errorBodyOf(status: number, code: string, reason: string, retryAfterMs?: number, extra?: Record<string, unknown>): any {

@@ -1,7 +1,7 @@
 // Token buckets, pure: the caller passes the time (and, for a refusal's hint, the randomness). One per
 // connection for requests; by name, one per key for requests, per remote address for HTTP requests and failed
 // authentications (limits.ts says why).
-import { MAX_TRACKED_ADDRESSES, RETRY_JITTER_SHARE } from "./limits.ts"
+import { MAX_TRACKED_ADDRESSES, REFUSAL_BURSTS, RETRY_JITTER_SHARE } from "./limits.ts"
 
 export interface Bucket {
     tokens: number
@@ -25,6 +25,11 @@ export interface Take {
     ok: boolean
     /** when not ok: ms until this request's turn (retryTurnMs), jittered (retryHintMs) */
     retryAfterMs: number
+}
+
+/** [P§6] The budget of the refusals a door answers without taking the request, for a request rate `rate` (limits.ts REFUSAL_BURSTS says why). */
+export function refusalBudgetOf(rate: BucketConfig): BucketConfig {
+    return { ratePerSecond: rate.ratePerSecond, burst: rate.burst * REFUSAL_BURSTS }
 }
 
 export function fullBucket(cfg: BucketConfig, nowMs: number): Bucket {

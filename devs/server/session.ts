@@ -6,12 +6,12 @@ import { randomBytes } from "node:crypto"
 import { keepaliveStep } from "../../src/keepalive.ts"
 import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../../src/protocol.ts"
 import { parseDeviceUpdate } from "./update-parse.ts"
-import { ApiError, errorResponse } from "./errors.ts"
+import { ApiError, errorResponse, tooManyRefusals } from "./errors.ts"
 import { ObjectFramer, type FramerSink } from "./framer.ts"
 import type { Admission, Admitted } from "./listeners/admission.ts"
 import { limitKeyOf } from "./limit-key.ts"
 import type { Grant } from "./auth/grant.ts"
-import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, MAX_WAITING_REQUEST_CHARS, RECONNECT_AFTER_MS, REFUSAL_BURSTS, SLOW_CONSUMER_MS } from "./limits.ts"
+import { CONGESTED_QUEUE_BYTES, MAX_OBJECT_BYTES, MAX_QUEUE_BYTES, MAX_WAITING_REQUEST_CHARS, RECONNECT_AFTER_MS, SLOW_CONSUMER_MS } from "./limits.ts"
 import type { Logger } from "./log.ts"
 import type { Metrics } from "./metrics.ts"
 import { fullBucket, take, type Bucket, type BucketConfig } from "./ratelimit.ts"
@@ -44,6 +44,8 @@ export interface SessionConfig {
     faultyMs: number
     timeoutMs: number
     rate: BucketConfig
+    /** [P§6] the refusals the session answers by itself (refusalBudgetOf the rate) */
+    refusals: BucketConfig
     /** [P§7] a connection must make an authenticated request within this long of its welcome */
     authDeadlineMs: number
     maxQueueBytes: number
@@ -324,12 +326,10 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
      * closed the connection (429 E_TOO_MANY_REFUSALS). Only refusals spend it: the requests' path is as it was.
      */
     private refusalsLeft(nowMs: number): boolean {
-        const rate = this.deps.config.rate
-        const budget = { ratePerSecond: rate.ratePerSecond, burst: rate.burst * REFUSAL_BURSTS }
+        const budget = this.deps.config.refusals
         const spent = take((this.refusals ??= fullBucket(budget, nowMs)), budget, nowMs)
         if (spent.ok) return true
-        const why = `this connection went on sending after ${budget.burst} of its lines were refused (requests over its rate of ${rate.ratePerSecond} a second, or lines that are no request)`
-        this.closeWith(new ApiError(429, "E_TOO_MANY_REFUSALS", `${why}; reconnect after retry_after_ms, wait retry_after_ms after each 429, and send one JSON request object per line`, spent.retryAfterMs))
+        this.closeWith(tooManyRefusals("this connection went on sending", budget, "reconnect after retry_after_ms, wait retry_after_ms after each 429, and send one JSON request object per line", spent.retryAfterMs))
         return false
     }
 

@@ -57,7 +57,7 @@ import {
 import { LogThrottle, type Logger } from "./log.ts"
 import { KEY_CONNECTION_SHARES, type Metrics } from "./metrics.ts"
 import type { ServerOptions } from "./options.ts"
-import { Buckets, ClockedBuckets } from "./ratelimit.ts"
+import { Buckets, ClockedBuckets, refusalBudgetOf } from "./ratelimit.ts"
 import { Router } from "./router.ts"
 import type { Session, SessionDeps } from "./session.ts"
 import { TimerWheel } from "./timer-wheel.ts"
@@ -243,6 +243,7 @@ export function wireServer(f: Foundations): Wired {
             version: f.version,
             ...f.keepalive,
             rate,
+            refusals: refusalBudgetOf(rate),
             authDeadlineMs: opts.authDeadlineMs ?? AUTH_DEADLINE_MS,
             maxQueueBytes: opts.maxQueueBytes ?? MAX_QUEUE_BYTES,
             slowConsumerMs: opts.slowConsumerMs ?? SLOW_CONSUMER_MS,
@@ -283,6 +284,7 @@ export function wireServer(f: Foundations): Wired {
             log,
             ws,
             rate: new ClockedBuckets(new Buckets(rate), f.elapsedMs),
+            refusals: new ClockedBuckets(new Buckets(refusalBudgetOf(rate)), f.elapsedMs),
             now,
             health: () => ({ status: "ok", version: f.version, uptime_s: Math.round((now() - startedMs) / 1000), connections: sessions.size }),
             extraHandlers: [...(opts.httpHandlers ?? []), ...f.extensions.flatMap((e) => e.httpHandlers ?? [])],

@@ -9,7 +9,7 @@ import type { Duplex } from "node:stream"
 import type tls from "node:tls"
 import { decodeRequest, encode, jsonDepthExceeds, MAX_DEPTH, type Request } from "../../../src/protocol.ts"
 import { credentialOf, nodeHeaders } from "../auth/credential.ts"
-import { ApiError, answerTo, errorBodyOf, isProgrammingError } from "../errors.ts"
+import { ApiError, answerTo, errorBodyOf, isProgrammingError, tooManyRefusals } from "../errors.ts"
 import { CLOSE_GRACE_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_TIMEOUT_CHECK_MS, MAX_OBJECT_BYTES } from "../limits.ts"
 import type { Logger } from "../log.ts"
 import type { Metrics } from "../metrics.ts"
@@ -33,6 +33,8 @@ export interface HttpListenerDeps {
     connections?: HttpConnections
     /** per remote address (HTTP has no connection to hang a bucket on), on the monotonic clock */
     rate: ClockedBuckets
+    /** [P§6] the refusals of `rate` per remote address (ratelimit.ts refusalBudgetOf): past them, an answer closes its connection */
+    refusals: ClockedBuckets
     now: () => number
     health: () => Record<string, unknown>
     extraHandlers: HttpHandler[]
@@ -257,7 +259,14 @@ export function rawErrorResponse(status: number, code: string, reason: string, h
 export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsOptions, opts: HttpTimeouts = { headersTimeoutMs: HTTP_HEADERS_TIMEOUT_MS, requestTimeoutMs: HTTP_REQUEST_TIMEOUT_MS }): http.Server {
     // requireHostHeader off: a request without Host (HTTP/1.1 wants one; we serve no virtual hosts) gets our
     // coded answer, not Node's bare 400 with an empty body
+    /**
+     * [P§6] Connections answered 429 E_TOO_MANY_REFUSALS: that answer closes them, and a request pipelined behind it is
+     * not taken (RFC 9112 §9.6: the client sends it again on a new connection). Without this an address over its
+     * rate had every request answered 429, some 33,000 a second on one keep-alive connection.
+     */
+    const closing = new WeakSet<object>()
     const handler = async (req: IncomingMessage, res: ServerResponse) => {
+        if (closing.has(req.socket)) return
         deps.inFlight?.began(res)
         const origin = typeof req.headers.origin === "string" ? req.headers.origin : undefined
         // on every answer, errors included (writeHead merges them): an allowed web app reads a 401's reason, a 429's Retry-After
@@ -281,7 +290,13 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             // DELETE /jwt were unlimited: a key of any tenant could store sign-outs as fast as it could send them)
             const remoteAddress = req.socket.remoteAddress ?? "?"
             const limited = deps.rate.take(limitKeyOf(remoteAddress))
-            if (!limited.ok) throw new ApiError(429, "E_RATE_LIMITED", "too many requests from this address; slow down", limited.retryAfterMs)
+            if (!limited.ok) {
+                const refusal = deps.refusals.take(limitKeyOf(remoteAddress))
+                if (refusal.ok) throw new ApiError(429, "E_RATE_LIMITED", "too many requests from this address; slow down", limited.retryAfterMs)
+                closing.add(req.socket)
+                const what = "this connection closes; wait retry_after_ms (Retry-After) after each 429 before sending again"
+                return sendError(res, tooManyRefusals("this address went on sending", deps.refusals.config, what, refusal.retryAfterMs), { connection: "close" })
+            }
             // a preflight spends the address's budget (above: no flood of them) and never a key's (it carries none)
             if (isPreflight(req.method, req.headers)) return answerPreflight(res, deps.cors, origin!)
             if (url.pathname === REST_PREFIX || url.pathname.startsWith(REST_PREFIX + "/")) {
