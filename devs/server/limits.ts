@@ -283,6 +283,18 @@ export const HTTP_HEADERS_TIMEOUT_MS = 10_000
 export const HTTP_REQUEST_TIMEOUT_MS = 30_000
 export const HTTP_TIMEOUT_CHECK_MS = 1000
 
+/**
+ * GET /healthz and GET /metrics (app port) per remote address (token bucket), apart from its request rate, so that a
+ * load balancer's checks and a Prometheus scrape are never refused for what other clients behind their address do.
+ * They ask a few times a second at most; unbounded (as they were), one client pipelining GET /metrics on one
+ * connection had it rendered ~24,000 times a second (28 µs and ~7 KB each, for 40 bytes asked, no key needed),
+ * most of a core. 1000 a second with bursts of 2000 holds that to ~3 % of one and leaves any fleet of checkers
+ * behind one address room. Over it: 429 E_RATE_LIMITED with retry_after_ms (and Retry-After), spending the
+ * address's refusal budget like any 429 (REFUSAL_BURSTS).
+ */
+export const MONITORING_RATE_PER_SECOND = 1000
+export const MONITORING_BURST = 2000
+
 /** [P§6] how long a client told to go away (503 shutdown, 429 full) should wait before reconnecting. */
 export const RECONNECT_AFTER_MS = 2000
 /** After the final notice a socket gets this long to flush before it is destroyed. */

@@ -13,7 +13,7 @@ import { ApiError, answerTo, errorBodyOf, isProgrammingError, tooManyRefusals } 
 import { CLOSE_GRACE_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, HTTP_TIMEOUT_CHECK_MS, MAX_OBJECT_BYTES } from "../limits.ts"
 import type { Logger } from "../log.ts"
 import type { Metrics } from "../metrics.ts"
-import type { ClockedBuckets } from "../ratelimit.ts"
+import type { ClockedBuckets, Take } from "../ratelimit.ts"
 import { limitKeyOf } from "../limit-key.ts"
 import { httpMethodsOf, type Router } from "../router.ts"
 import { corsHeadersOf, isPreflight, preflightHeadersOf, type CorsPolicy } from "./cors.ts"
@@ -35,6 +35,8 @@ export interface HttpListenerDeps {
     rate: ClockedBuckets
     /** [P§6] the refusals of `rate` per remote address (ratelimit.ts refusalBudgetOf): past them, an answer closes its connection */
     refusals: ClockedBuckets
+    /** GET /healthz and GET /metrics per remote address, apart from `rate` (limits.ts MONITORING_RATE_PER_SECOND) */
+    monitoring: ClockedBuckets
     now: () => number
     health: () => Record<string, unknown>
     extraHandlers: HttpHandler[]
@@ -265,6 +267,14 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
      * rate had every request answered 429, some 33,000 a second on one keep-alive connection.
      */
     const closing = new WeakSet<object>()
+    /** A request over a budget (`limited`): 429 E_RATE_LIMITED, or past the address's refusals 429 E_TOO_MANY_REFUSALS, and its connection closes. */
+    const refuseOverRate = (req: IncomingMessage, res: ServerResponse, address: string, limited: Take, reason: string): void => {
+        const refusal = deps.refusals.take(address)
+        if (refusal.ok) throw new ApiError(429, "E_RATE_LIMITED", reason, limited.retryAfterMs)
+        closing.add(req.socket)
+        const what = "this connection closes; wait retry_after_ms (Retry-After) after each 429 before sending again"
+        sendError(res, tooManyRefusals("this address went on sending", deps.refusals.config, what, refusal.retryAfterMs), { connection: "close" })
+    }
     const handler = async (req: IncomingMessage, res: ServerResponse) => {
         if (closing.has(req.socket)) return
         deps.inFlight?.began(res)
@@ -280,6 +290,11 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
                 // it is there, for GET: not the 404 "nothing at /healthz" of a path that is not
                 return sendError(res, new ApiError(405, "E_BAD_METHOD", `${url.pathname} answers GET (or HEAD) only`), { allow: "GET, HEAD" })
             }
+            const address = limitKeyOf(req.socket.remoteAddress ?? "?")
+            if (url.pathname === "/healthz" || url.pathname === "/metrics") {
+                const checked = deps.monitoring.take(address)
+                if (!checked.ok) return refuseOverRate(req, res, address, checked, `${url.pathname} takes at most ${deps.monitoring.config.ratePerSecond} requests a second from one address; slow down`)
+            }
             if (url.pathname === "/healthz") return sendJson(res, 200, deps.health())
             if (url.pathname === "/metrics") {
                 const text = deps.metrics.render()
@@ -289,14 +304,8 @@ export function createHttpListener(deps: HttpListenerDeps, tlsOptions?: tls.TlsO
             // every other request spends the address's budget: REST, and the extensions' routes too (POST and
             // DELETE /jwt were unlimited: a key of any tenant could store sign-outs as fast as it could send them)
             const remoteAddress = req.socket.remoteAddress ?? "?"
-            const limited = deps.rate.take(limitKeyOf(remoteAddress))
-            if (!limited.ok) {
-                const refusal = deps.refusals.take(limitKeyOf(remoteAddress))
-                if (refusal.ok) throw new ApiError(429, "E_RATE_LIMITED", "too many requests from this address; slow down", limited.retryAfterMs)
-                closing.add(req.socket)
-                const what = "this connection closes; wait retry_after_ms (Retry-After) after each 429 before sending again"
-                return sendError(res, tooManyRefusals("this address went on sending", deps.refusals.config, what, refusal.retryAfterMs), { connection: "close" })
-            }
+            const limited = deps.rate.take(address)
+            if (!limited.ok) return refuseOverRate(req, res, address, limited, "too many requests from this address; slow down")
             // a preflight spends the address's budget (above: no flood of them) and never a key's (it carries none)
             if (isPreflight(req.method, req.headers)) return answerPreflight(res, deps.cors, origin!)
             if (url.pathname === REST_PREFIX || url.pathname.startsWith(REST_PREFIX + "/")) {

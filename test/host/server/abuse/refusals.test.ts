@@ -9,7 +9,7 @@ import { test } from "node:test"
 import assert from "node:assert/strict"
 import net from "node:net"
 import { encodeRequest } from "../../../../src/protocol.ts"
-import { RATE_BURST, RATE_PER_SECOND, REFUSAL_BURSTS } from "../../../../devs/server/limits.ts"
+import { MONITORING_BURST, RATE_BURST, RATE_PER_SECOND, REFUSAL_BURSTS } from "../../../../devs/server/limits.ts"
 import { serverForThisFile, TlsClient, WsClient, type Line } from "../../harness/server-harness.ts"
 
 let clockMs = 1_000_000
@@ -83,6 +83,39 @@ test("a client that waits as it is told is never closed: the budget refills at t
     }
     assert.equal((await c.request({ method: "get", resource: "/session" })).status, 200)
     c.close()
+})
+
+/** What `requests` (HTTP/1.1 request text) pipelined on one connection from `localAddress` are answered, in order, once the server closes it or `expected` answers came. */
+async function pipelined(localAddress: string, requests: string, expected: number): Promise<{ status: number; code?: string; close: boolean }[]> {
+    const socket = net.connect({ port: server.appPort, host: "127.0.0.1", localAddress })
+    let raw = ""
+    socket.setEncoding("latin1")
+    socket.on("error", () => {})
+    const answers = () => raw.split("HTTP/1.1 ").slice(1).map((a) => ({ status: Number(a.slice(0, 3)), code: /"code":"(\w+)"/.exec(a)?.[1], close: /\r\nconnection: close\r\n/i.test(a) }))
+    await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${answers().length} answers, not closed`)), 20_000)
+        const done = () => (clearTimeout(timer), resolve())
+        socket.on("data", (d: string) => {
+            raw += d
+            // the last answer whole: its body ends the text (each is one JSON object or metrics text with a final newline)
+            if (answers().length >= expected && /\}$|\n$/.test(raw)) done()
+        })
+        socket.once("close", done)
+        socket.write(requests)
+    })
+    socket.destroy()
+    return answers()
+}
+
+test("HTTP: GET /healthz and /metrics have a budget of their own per address (was: none; one connection had /metrics rendered ~24,000 times a second, no key needed)", async () => {
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`
+    const got = await pipelined("127.0.0.2", get("/healthz").repeat(MONITORING_BURST - 1) + get("/metrics") + get("/metrics"), MONITORING_BURST + 1)
+    assert.equal(got.length, MONITORING_BURST + 1)
+    assert.ok(got.slice(0, MONITORING_BURST).every((a) => a.status === 200))
+    assert.deepEqual(got[MONITORING_BURST], { status: 429, code: "E_RATE_LIMITED", close: false })
+    // the REST budget is another: this address still has its burst there
+    const rest = await pipelined("127.0.0.2", `GET /v2/session HTTP/1.1\r\nHost: x\r\nX-ApiKey: ${key}\r\n\r\n`, 1)
+    assert.equal(rest[0].status, 200)
 })
 
 test("HTTP: an address past its refusals gets 429 E_TOO_MANY_REFUSALS with Connection: close, and what it pipelined behind is not taken (was: every request answered 429, ~33,000 a second)", async () => {
