@@ -6,6 +6,7 @@
 import { Auth } from "./auth.js"
 import { retryAfterRefusalMs } from "./backoff.js"
 import { PageConnection } from "./connection.js"
+import { sendAgainAsIs } from "./resend.js"
 import { FleetView } from "./fleet.js"
 import { StreamPlot } from "./plots.js"
 import { newestAt } from "./subscription-cursor.js"
@@ -136,11 +137,12 @@ conn.addEventListener("notice", (e) => status(`server notice ${e.detail.status}:
  * big fleet's history can exceed the per-connection request rate, and a write to a feed that owes its
  * subscribers too many pushes is refused (429 E_FANOUT_BUSY). Such an answer is sent again after the
  * server's retry_after_ms and a spread (`onWait` is told), up to MAX_ATTEMPTS in all; the last answer is returned.
+ * Not a 503 after which a write may be stored (/resend.js): the page's values have no `at`, and were stored twice.
  */
 async function requestRetrying(method, resource, o = {}, onWait = () => {}) {
     for (let attempt = 1; ; attempt++) {
         const r = await conn.request(method, resource, o)
-        if ((r.status === 429 || r.status === 503) && attempt < MAX_ATTEMPTS) {
+        if (sendAgainAsIs(r.status, r.body && r.body.code) && attempt < MAX_ATTEMPTS) {
             // the hint (else 1 s) and a random spread, as a board waits (/backoff.js): pages told at once come back apart
             const waitMs = retryAfterRefusalMs((r.body && r.body.retry_after_ms) || 0, Math.random())
             onWait(r, waitMs)

@@ -46,6 +46,7 @@ const SHARED_TS: Record<string, string> = {
     "/backoff.js": "src/backoff.ts",
     // the client library's, import-free like the ones above
     "/stamp-overlap.js": "devs/client/stamp-overlap.ts",
+    "/resend.js": "devs/client/resend.ts",
 }
 
 /**

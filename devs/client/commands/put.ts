@@ -1,6 +1,7 @@
 import { backoffDelayMs, CLIENT_BACKOFF, retryAfterRefusalMs } from "../../../src/backoff.ts"
 import { isDatastreamId, resourceSegments, valueText, MAX_VALUE_CHARS, type Response } from "../../../src/protocol.ts"
 import { statusError } from "../errors.ts"
+import { sendAgainAsIs } from "../resend.ts"
 import { CONNECTION_USAGE, pairs, parse, printJson, usageError, withConnection, type ClientCommand } from "./common.ts"
 import { resourceArg } from "./get.ts"
 
@@ -13,7 +14,8 @@ const USAGE = `feedline put RESOURCE id=value ... | put DATASTREAM-RESOURCE valu
   feedline put /feeds/1 --body '{"datastreams":[...]}'  any body
   -v, --verbose  print the response
   A write answered 429 or 503 (nothing stored: over the rate limit, or the feed's subscribers are still
-  being sent earlier writes) is sent again after the server's retry_after_ms, ${PUT_ATTEMPTS} times in all.
+  being sent earlier writes) is sent again after the server's retry_after_ms, ${PUT_ATTEMPTS} times in all;
+  not one that may be stored (503 E_OUTCOME_UNKNOWN, E_PARTLY_WRITTEN), whose reason says what to send.
 ${CONNECTION_USAGE}`
 
 /** The request body for `put` from its command-line words. */
@@ -58,15 +60,16 @@ export interface RetryOptions {
  * Sends a write until it is answered other than 429/503, waiting between attempts with backoff whose floor
  * is the server's retry_after_ms plus a random spread (retryAfterRefusalMs) [P§6] (a feed busy with its fan-out answers 429 E_FANOUT_BUSY, a rate
  * limit 429 E_RATE_LIMITED; nothing was stored either way). Resolves with the success's body; any other
- * error, or the last refusal, rejects with its ClientError.
+ * error, or the last refusal, rejects with its ClientError. A 503 after which the write may be stored
+ * (E_OUTCOME_UNKNOWN, E_PARTLY_WRITTEN: sendAgainAsIs) is not sent again: its points have no `at`, and were stored
+ * twice; the error carries the server's reason, which says what to send.
  */
 export async function sendRetrying(send: () => Promise<Response>, resource: string, o: RetryOptions = {}): Promise<unknown> {
     const attempts = o.attempts ?? PUT_ATTEMPTS
     const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
     for (let attempt = 1; ; attempt++) {
         const r = await send()
-        const later = r.status === 429 || r.status === 503
-        if (later && attempt < attempts) {
+        if (sendAgainAsIs(r.status, r.body?.code) && attempt < attempts) {
             const hint = typeof r.body?.retry_after_ms === "number" ? r.body.retry_after_ms : 0
             const rand01 = (o.random ?? Math.random)()
             const backoffMs = backoffDelayMs(CLIENT_BACKOFF, attempt - 1, rand01, 0)

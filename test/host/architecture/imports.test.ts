@@ -29,6 +29,7 @@ test("the import graph is read whole: every relative import names a file, the pa
         "devs/dashboard/subscription-cursor.js": "src/subscription-cursor.ts",
         "devs/dashboard/backoff.js": "src/backoff.ts",
         "devs/dashboard/stamp-overlap.js": "devs/client/stamp-overlap.ts",
+        "devs/dashboard/resend.js": "devs/client/resend.ts",
     })
     for (const f of ["src/protocol.ts", "src/net/link.ts", "devs/server/index.ts", "devs/dashboard/connection.js", "devs/bench/firmware/device/link-bench.ts"]) {
         assert.ok(graph.files.includes(f), `${f} is read`)

@@ -112,6 +112,23 @@ test("put: a 429 or 503 answer is sent again after retry_after_ms and a random s
     assert.equal(sent, 1)
 })
 
+test("put: a write answered 503 E_OUTCOME_UNKNOWN or E_PARTLY_WRITTEN is not sent again (its points, without `at`, were stored twice); 503 E_STORE_FAILED is", async () => {
+    for (const code of ["E_OUTCOME_UNKNOWN", "E_PARTLY_WRITTEN"]) {
+        let sent = 0
+        const maybe = { token: "c1", status: 503, resource: "/feeds/1", body: { errors: "it may be stored", code, retry_after_ms: 100 } }
+        const ok = { token: "c1", status: 200, resource: "/feeds/1" }
+        await assert.rejects(
+            sendRetrying(async () => (sent++ ? ok : maybe), "/feeds/1", { random: () => 0, sleep: async () => {} }),
+            (e: any) => e instanceof ClientError && e.status === 503 && e.serverCode === code && /it may be stored/.test(e.message),
+        )
+        assert.equal(sent, 1, code)
+    }
+    let sent = 0
+    const failed = { token: "c1", status: 503, resource: "/feeds/1", body: { errors: "nothing stored", code: "E_STORE_FAILED", retry_after_ms: 100 } }
+    await sendRetrying(async () => (sent++ ? { token: "c1", status: 200, resource: "/feeds/1" } : failed), "/feeds/1", { random: () => 0, sleep: async () => {} })
+    assert.equal(sent, 2)
+})
+
 test("history: the datastream argument in its three forms", () => {
     assert.equal(datapointsResource("temp", "3"), "/feeds/3/datastreams/temp/datapoints")
     assert.equal(datapointsResource("1/temp", undefined), "/feeds/1/datastreams/temp/datapoints")
