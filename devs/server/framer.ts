@@ -232,3 +232,14 @@ export class ObjectFramer {
         this.partsBytes = 0
     }
 }
+
+/**
+ * [P§3] How many whole objects `text` holds one after another, whitespace between them, and nothing else (0 when it
+ * holds anything else): a WebSocket message written as a device port's stream, several requests in one, which a
+ * message may not be, is told so rather than called no JSON.
+ */
+export function objectsIn(text: string): number {
+    const framer = new ObjectFramer()
+    const events = framer.feed(Buffer.from(text, "utf8"))
+    return framer.pendingBytes > 0 || events.some((e) => e.kind !== "object") ? 0 : events.length
+}

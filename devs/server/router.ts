@@ -64,6 +64,15 @@ const PARAM_NAMES = new Map(ROUTES.map((r) => [r, r.pattern.map((p) => (p.starts
 const RESOURCE_HELP =
     "resources are /feeds, /feeds/:feed, /feeds/:feed/datastreams[/:id[/datapoints]], /keys, /session, /sessions, /products[/:product[/claims]] and /devices[/:device[/rearm]]"
 
+/**
+ * [P§1] Why a resource named nothing: a REST path's /v2 (`GET /v2/feeds/504` is resource /feeds/504) written into a
+ * request, as a client ported from the REST API does, is said so; else the list of resources.
+ */
+function hintFor(resource: string): string {
+    if (/^\/v2(\/|$)/i.test(resource)) return `a resource has no /v2 in front, which is the HTTP path's alone: send "${resource.slice(3) || "/feeds"}"`
+    return RESOURCE_HELP
+}
+
 /** What a request is answered: the response, and what to run once it is sent (a subscription's replay). */
 export interface Answer {
     response: Response
@@ -335,7 +344,7 @@ export class Router {
             // [P§8] unsubscribe without a resource: all of the connection's subscriptions
             return unsubscribeAll({ req, params, grant, caller, deps: this.deps, resource: "", path: {}, feed: 0 })
         }
-        if (!m) throw notFound(`there is no resource ${req.resource}; ${RESOURCE_HELP}`)
+        if (!m) throw notFound(`there is no resource ${req.resource}; ${hintFor(req.resource)}`)
         const ctx: Ctx = { req, params, grant, caller, deps: this.deps, resource: req.resource, path: m.path, feed: (m.feed ??= feedIdOf(m.path.feed)), keysAsOf }
         if (req.method === "subscribe" || req.method === "unsubscribe") {
             if (!m.route.subscribable) throw notAllowed(`${req.resource} cannot be subscribed to; subscribe to a feed or a datastream`)

@@ -7,7 +7,7 @@ import { keepaliveStep } from "../../src/keepalive.ts"
 import { decodeRequest, encodeResponse, encodeWelcome, type Request } from "../../src/protocol.ts"
 import { parseDeviceUpdate } from "./update-parse.ts"
 import { ApiError, errorResponse, tooManyRefusals } from "./errors.ts"
-import { ObjectFramer, type FramerSink } from "./framer.ts"
+import { ObjectFramer, objectsIn, type FramerSink } from "./framer.ts"
 import type { Admission, Admitted } from "./listeners/admission.ts"
 import { limitKeyOf } from "./limit-key.ts"
 import type { Grant } from "./auth/grant.ts"
@@ -270,11 +270,14 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.greet()
         if (this.state !== "open" || this.draining) return
         this.lastRxMs = this.deps.elapsedMs()
-        this.request(text, utf8, this.lastRxMs, false)
+        this.request(text, utf8, this.lastRxMs, false, true)
     }
 
-    /** One request object received at `nowMs`: decoded, rate-limited, routed. `shallow`: the framer measured its nesting (within MAX_DEPTH). */
-    private request(text: string, utf8: boolean, nowMs: number, shallow: boolean): void {
+    /**
+     * One request object received at `nowMs`: decoded, rate-limited, routed. `shallow`: the framer measured its nesting
+     * (within MAX_DEPTH). `message`: it is a whole WebSocket message, which the framer did not cut.
+     */
+    private request(text: string, utf8: boolean, nowMs: number, shallow: boolean, message = false): void {
         this.requests++
         // decoded from bytes: a lone surrogate can only come from a \u escape
         const decoded = decodeRequest(text, true, shallow, parseDeviceUpdate(text))
@@ -291,7 +294,7 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
             if (!this.refusalsLeft(nowMs)) return
             const e = decoded.error
             this.deps.metrics.requests.add({ method: "invalid", status: String(e.status) })
-            const err = new ApiError(e.status, e.code, e.reason)
+            const err = new ApiError(e.status, e.code, message && e.code === "E_BAD_JSON" ? severalObjects(text) ?? e.reason : e.reason)
             // no token: an error about an unreadable request is still a response, so give it an empty token;
             // [P§5a] a short-form request's error in the short form (one that is no JSON object has no form: long)
             this.send(encodeResponse({ ...errorResponse(err, e.token ?? ""), short: e.short }))
@@ -541,4 +544,10 @@ export class Session implements Connection, FramerSink, Caller, WheelEntry, Answ
         this.deps.router.connectionClosed(this)
         if (this.deps.sessions.delete(this)) this.deps.metrics.connectionsOpen.add({ transport: this.transport }, -1)
     }
+}
+
+/** [P§3] The reason for a WebSocket message that holds several requests (one per message), if it does. */
+function severalObjects(text: string): string | undefined {
+    const n = objectsIn(text)
+    return n > 1 ? `a WebSocket message holds one request, this one holds ${n} JSON objects: send each in a message of its own (none of them was done)` : undefined
 }
