@@ -210,10 +210,15 @@ def client_life(open_door):
         expect(s["status"] == 200, f"subscribed: {s}")
         replay = [answer(d, "s1")["body"]["current_value"] for _ in range(2)]
         expect(replay == ["20.5", "21.5"], f"the replay since, in order: {replay}")
+        for token, resource in (("sf", f"/feeds/{feed}"), ("sd", R + "/datapoints")):
+            expect(ask(d, {"method": "subscribe", "resource": resource, "token": token})["resource"] == resource, "subscribed")
         other = signed_in(open_door())
         ask(other, {"method": "put", "resource": R, "body": {"current_value": "22"}, "token": "w2"})
         live = answer(d, "s1")
         expect(live["resource"] == R and live["body"]["current_value"] == "22", f"a push from another connection's write: {live}")
+        for token in ("sf", "sd"):
+            p = answer(d, token)
+            expect(p["resource"] == R and p["body"]["current_value"] == "22", f"a push names the datastream, whatever the subscription names: {p}")
         last_at = live["body"]["at"]
         d.close()
         # written while this client is away; it reconnects and subscribes since the last at it handled
