@@ -40,6 +40,7 @@ export type ServerErrorCode =
     | "E_CONFLICTING_CREDENTIALS" // 400: two different credentials in one request (X-ApiKey, ?key=, Authorization: Bearer: auth/credential.ts)
     | "E_BAD_CHARACTER" // 400: a value, title or name holds a control character (U+0000-U+001F, U+007F-U+009F), U+FFFE or U+FFFF; the reason names the field
     | "E_USE_HTTPS" // 400: plain HTTP sent to the HTTPS app port
+    | "E_USE_TLS" // 400 notice: the protocol in clear sent to the TLS device port
     | "E_BAD_UPGRADE" // 400: an HTTP Upgrade other than websocket on a request with a body (one without is answered in HTTP/1.1)
     | "E_BAD_EXPECT" // 417: an HTTP Expect header other than 100-continue
     | "E_HEADERS_TOO_LARGE" // 431: an HTTP request's headers over Node's limit (16 KiB)

@@ -26,7 +26,7 @@ import { HttpConnections } from "./listeners/http-connections.ts"
 import type { CorsPolicy } from "./listeners/cors.ts"
 import { createHttpListener, HttpRequestsInFlight } from "./listeners/http.ts"
 import { createProxyFront, type ProxyFrontOptions } from "./listeners/proxy-front.ts"
-import { createTcpListener, createTlsListener, untrustedDeviceSocket } from "./listeners/tls.ts"
+import { createDeviceFront, createTcpListener, createTlsListener, deviceSocket } from "./listeners/tls.ts"
 import { WsListener } from "./listeners/ws.ts"
 import {
     AUTH_DEADLINE_MS,
@@ -308,10 +308,10 @@ export function wireServer(f: Foundations): Wired {
     const deviceListener = trusted
         ? front("device", tlsServer, (s) => tlsServer.emit("connection", s), {
               tlsServer,
-              untrusted: untrustedDeviceSocket(tlsServer, handshakes, log, proxyRefused),
+              untrusted: deviceSocket(tlsServer, handshakes, log, proxyRefused),
               maxConnections: tlsServer.maxConnections,
           })
-        : tlsServer
+        : createDeviceFront(tlsServer, handshakes, log, proxyRefused)
     const appListener = trusted
         ? front(
               "app",

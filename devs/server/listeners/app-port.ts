@@ -8,7 +8,7 @@ import type https from "node:https"
 import { endAndDestroy, rawErrorResponse } from "./http.ts"
 import type { Logger } from "../log.ts"
 import type { PendingHandshakes } from "./handshakes.ts"
-import { onFirstBytes, UNTRUSTED_PROXY_HEADER, untrustedProxyHeader } from "./proxy-front.ts"
+import { onFirstBytes, TLS_HANDSHAKE_RECORD, UNTRUSTED_PROXY_HEADER, untrustedProxyHeader } from "./proxy-front.ts"
 
 export type AppScheme = "https" | "http"
 
@@ -32,9 +32,6 @@ export function appSchemeOf(host: string, opts: { appTls?: boolean; insecureHttp
     if (isLoopbackHost(host)) return { scheme: "http" }
     return { error: `plain HTTP on ${host} would carry keys and tokens across the network in clear; serve HTTPS (the default) or pass --insecure-http` }
 }
-
-/** The first byte of a TLS record carrying a handshake (the ClientHello). */
-const TLS_HANDSHAKE_RECORD = 0x16
 
 /**
  * Listens for `secure` (an https.Server that is not listening itself): a connection whose first byte

@@ -62,6 +62,9 @@ export function untrustedProxyHeader(first: Buffer, socket: Pick<net.Socket, "re
     return true
 }
 
+/** The first byte of a TLS record carrying a handshake (a ClientHello): what a TLS port's first bytes must start with. */
+export const TLS_HANDSHAKE_RECORD = 0x16
+
 /** Calls `fn` with a socket's first bytes, which stay in the socket (paused) for whoever reads it next. */
 export function onFirstBytes(socket: net.Socket, fn: (first: Buffer) => void): void {
     socket.once("data", (first: Buffer) => {

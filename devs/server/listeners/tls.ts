@@ -1,11 +1,14 @@
 // The device port: TLS over TCP (1.2 or 1.3 [P§1], the policy of tls/policy.ts), and the plain-TCP development port.
 import net from "node:net"
 import tls from "node:tls"
+import { encodeResponse } from "../../../src/protocol.ts"
+import { ApiError, errorResponse } from "../errors.ts"
 import type { SessionDeps } from "../session.ts"
 import { tlsServerOptions } from "../tls/policy.ts"
 import type { Logger } from "../log.ts"
 import type { PendingHandshakes } from "./handshakes.ts"
-import { onFirstBytes, untrustedProxyHeader } from "./proxy-front.ts"
+import { endAndDestroy } from "./http.ts"
+import { onFirstBytes, TLS_HANDSHAKE_RECORD, untrustedProxyHeader } from "./proxy-front.ts"
 import { attachStream } from "./stream.ts"
 
 export interface TlsListenerOptions {
@@ -50,16 +53,37 @@ export function createTlsListener(deps: SessionDeps, opts: TlsListenerOptions): 
 }
 
 /**
- * With --trusted-proxies, a device-port connection from a peer not on the list: pending from its accept
- * as always, its first bytes looked at so that a PROXY header it sends is refused with a reason in the
- * log rather than failing as a bad TLS handshake, then TLS.
+ * [P§1] What a device-port connection that speaks the protocol in clear is told (the Xively Socket Server's TCP port
+ * was plain, and its documents say so): a TLS server fails such a connection at its first byte and closes it without
+ * a word the client could read.
  */
-export function untrustedDeviceSocket(server: tls.Server, handshakes: PendingHandshakes, log: Logger, onRefused: (code: string) => void): (socket: net.Socket) => void {
+const USE_TLS = new ApiError(
+    400,
+    "E_USE_TLS",
+    "this port speaks TLS 1.2 or 1.3: connect with TLS (e.g. openssl s_client -connect host:port); nothing of this connection was served, and what it sent (a key, perhaps) crossed the network in clear",
+)
+
+/**
+ * The device port's listener: each connection pending from its accept (as a TLS handshake), its first bytes looked
+ * at, then TLS (`server`). A connection in clear gets the notice USE_TLS in clear; a PROXY header from a peer not
+ * in --trusted-proxies is refused with a reason in the log rather than failing as a bad TLS handshake.
+ */
+export function createDeviceFront(server: tls.Server, handshakes: PendingHandshakes, log: Logger, onProxyRefused?: (code: string) => void): net.Server {
+    const front = net.createServer(deviceSocket(server, handshakes, log, onProxyRefused))
+    front.maxConnections = server.maxConnections
+    return front
+}
+
+/** One device-port socket, as createDeviceFront takes it (also a trusted proxy front's, for a peer not on its list). */
+export function deviceSocket(server: tls.Server, handshakes: PendingHandshakes, log: Logger, onProxyRefused?: (code: string) => void): (socket: net.Socket) => void {
     return (socket) => {
         handshakes.accepted(socket, "device")
+        socket.on("error", () => socket.destroy())
         onFirstBytes(socket, (first) => {
-            if (untrustedProxyHeader(first, socket, log, "device", onRefused)) socket.destroy()
-            else server.emit("connection", socket)
+            if (untrustedProxyHeader(first, socket, log, "device", onProxyRefused)) return void socket.destroy()
+            if (first[0] === TLS_HANDSHAKE_RECORD) return void server.emit("connection", socket)
+            log.info({ remote: socket.remoteAddress }, "a device-port connection in clear, not TLS: refused")
+            endAndDestroy(socket, encodeResponse({ notice: true, ...errorResponse(USE_TLS) }) + "\n")
         })
     }
 }

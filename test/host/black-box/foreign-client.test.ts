@@ -3,6 +3,7 @@
 // What it stumbled on is checked here in Node too, so a machine without Python still holds the server to it.
 import assert from "node:assert/strict"
 import { execFile, execFileSync } from "node:child_process"
+import net from "node:net"
 import { fileURLToPath } from "node:url"
 import { test } from "node:test"
 import { serverForThisFile } from "../harness/server-harness.ts"
@@ -34,7 +35,7 @@ test("a Python client written from PROTOCOL.md: every check passes on every door
     })
     const lines = out.split("\n").filter((l) => l.startsWith("ok ") || l.startsWith("FAIL "))
     assert.deepEqual(lines.filter((l) => l.startsWith("FAIL")), [], out)
-    assert.equal(lines.length, 7, out)
+    assert.equal(lines.length, 8, out)
     assert.equal(code, 0, out)
 })
 
@@ -61,4 +62,22 @@ test("§5: a resource with a REST path's /v2 is 404 naming the resource to send"
         assert.match(a.body.errors, /no \/v2 in front.*send "\/feeds\/1"/, door)
         d.close()
     }
+})
+
+test("§1: the protocol in clear sent to the TLS device port gets the notice 400 E_USE_TLS in clear, then the close (was: closed without a word)", async () => {
+    const socket = net.connect(s.devicePort, "127.0.0.1")
+    let text = ""
+    socket.setEncoding("latin1")
+    socket.on("data", (d: string) => (text += d))
+    const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()))
+    socket.on("error", () => {})
+    socket.write(JSON.stringify({ method: "get", resource: "/feeds/1", headers: { "X-ApiKey": "abcdef123456" }, token: "clear" }) + "\n")
+    await closed
+    const notice = JSON.parse(text.split("\n")[0])
+    assert.deepEqual([notice.notice, notice.status, notice.body.code, "token" in notice], [true, 400, "E_USE_TLS", false], text)
+    assert.match(notice.body.errors, /connect with TLS/)
+    // and the port still speaks TLS
+    const tls = await Door.tls(s)
+    assert.ok("welcome" in (await tls.next()))
+    tls.close()
 })

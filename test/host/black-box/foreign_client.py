@@ -334,10 +334,26 @@ def ws_edges():
     d.close()
 
 
+def clear_to_tls():
+    # the Xively seed's TCP socket was plain: the same request in clear to the TLS port is told to use TLS
+    s = socket.create_connection((CFG["host"], CFG["tls"]), timeout=WAIT_S)
+    s.sendall(b'{"method":"get","resource":"/feeds/1","headers":{"X-ApiKey":"abcdef123456"},"token":"0x12345"}\n')
+    out = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    notice = json.loads(out.split(b"\n")[0])
+    expect(notice.get("notice") is True and notice["body"]["code"] == "E_USE_TLS", f"told to use TLS, in clear: {out!r}")
+
+
 for name, open_door in doors():
     check(f"{name}: connect, auth, put, get, subscribe since, pushes, reconnect, unsubscribe", client_life(open_door))
 check("tls: before the welcome, CRLF, split, two a line, pretty-printed, case, leading slash, /v2, a bad line", stream_edges(True))
 check("tcp: the same over plain TCP, and a half-close", stream_edges(False))
+check("tls: the protocol in clear to the TLS port", clear_to_tls)
 check("ws: binary, fragmented, two requests in one message, a key on the URL", ws_edges)
 check("ws: the server's heartbeat, ours, the idle timeout's notice and close", ws_keepalive)
 sys.exit(1 if failures else 0)
