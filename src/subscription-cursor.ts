@@ -4,7 +4,8 @@
 // `seq` (`bySeq`): the `seq` of the last push (or acknowledgement) handled, resumed with `after`, which also
 // replays the backfills (points written with an `at` older than one handled) that `since` leaves out; a
 // first replay from a time goes by `since` (with `"after":"latest"`) until its pushes are handled.
-// Pure: it sends nothing and keeps no time; the caller subscribes when told to.
+// Pure: it sends nothing and keeps no time; the caller subscribes when told to, and says when a cut replay's
+// time is up (overdue).
 // Import-free and shared like src/protocol.ts: the firmware's subscriptions, the client library's
 // subscribeForever (`feedline sub`), the dashboard page (served as /subscription-cursor.js).
 
@@ -12,7 +13,7 @@
 export type AckOutcome =
     /** live: every later change is pushed */
     | "live"
-    /** a cut replay: its pushes follow; push() says when they are handled */
+    /** a cut replay: its pushes follow; push() says when they are handled (overdue() when not all in within `timeout`) */
     | "replaying"
     /**
      * subscribe again now: a cut replay of nothing, or (bySeq) a live answer whose head is below a push handled
@@ -194,6 +195,25 @@ export class SubscriptionCursor {
         this.seq = head
         this.sinceOwed = 0
         this.boundSeq = head
+    }
+
+    /**
+     * [P§8] A cut replay's pushes were not all in within `timeout` of its answer, on the connection that got it (the
+     * caller's timer; a reconnect is not this: subscribeParams() then resumes from what was handled). They follow
+     * their answer at once, so the ones missing were lines this client could not read (a lone surrogate, `\uFFFE`:
+     * bad lines) or were never sent. Asked for again from the last one handled, an unreadable last point of a replay
+     * bounded by a cursor came back as the whole of the next one, short again, every `timeout`: never live. The replay
+     * counts as handled instead (next_since; the bounded rest done: by `after`), so the next subscribe goes on past
+     * it. Returns how many were skipped (0: none owed).
+     */
+    overdue(): number {
+        const owed = this.replayOwed
+        if (owed > 0) {
+            this.replayOwed = 0
+            this.sinceOwed = 0
+            this.caughtUp()
+        }
+        return owed
     }
 
     /** Everything up to `next_since` is in: the next subscribe starts there (unless a newer `at` was handled). */

@@ -74,12 +74,18 @@ export class Subscriptions {
         return this.subs[i].renewAtMs !== NEVER
     }
 
-    /** A subscription whose renewal is due at `nowMs` (its renewal is then no longer owed), else -1. */
+    /**
+     * A subscription whose renewal is due at `nowMs` (its renewal is then no longer owed), else -1. A cut replay's
+     * pushes still owed then (its `timeout` is up) were lines it could not read (bad lines, counted): skipped, the
+     * subscription goes on past them (SubscriptionCursor.overdue).
+     */
     due(nowMs: number): number {
         for (let i = 0; i < this.subs.length; ++i) {
             const sub = this.subs[i]
             if (sub.renewAtMs > 0 && nowMs >= sub.renewAtMs) {
                 sub.renewAtMs = 0
+                const skipped = sub.cursor.overdue()
+                if (skipped > 0) this.log(`link: subscription ${sub.resource}: ${skipped} of a cut replay's pushes not read (bad lines); going on past them`)
                 return i
             }
         }
@@ -104,8 +110,8 @@ export class Subscriptions {
 
     /**
      * [P§8] The subscribe of `i` was acknowledged (status 200): a cut replay's pushes follow, then the rest is
-     * asked for. Pushes not all in by `replayDueMs` (a `replayed` count overstated): asked for then, from the
-     * last `at` handled.
+     * asked for. Pushes not all in by `replayDueMs` (lines it could not read, or a `replayed` count overstated):
+     * skipped then, the rest asked for from past them (due()).
      */
     acknowledged(i: number, body: any, replayDueMs: number) {
         const sub = this.subs[i]

@@ -380,7 +380,7 @@ describe("link robustness (misbehaving server)", () => {
         rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "toggle") + push(sub.token, "2026-11-22T05:00:02.000Z", "toggle") + push(sub.token, "2026-11-22T05:00:03.000Z", "off"))
         expect(got.join(",")).toBe("off")
     })
-    test("a cut replay that brings fewer pushes than it announced is asked for again after `timeout`, from the last at handled", async () => {
+    test("a cut replay that brings fewer pushes than it announced is taken as handled after `timeout`: the rest from next_since", async () => {
         const h = makeLink()
         const got: string[] = []
         h.link.subscribe("datastreams/led", body => {
@@ -399,8 +399,40 @@ describe("link robustness (misbehaving server)", () => {
         await advance(h, 200) // `timeout` (3 s) after the acknowledgement
         expect(subscribes().length).toBe(2)
         const again = subscribes()[1]
-        expect(again.params.since).toBe("2026-11-22T05:00:01.000Z")
+        expect(again.params.since).toBe("2026-11-22T05:00:03.000Z")
         expect(got.join(",")).toBe("a")
+        expect(h.link.state).toBe("up")
+    })
+    test("the unreadable last point of a replay bounded by a cursor (\\uFFFE: a bad line) is skipped after `timeout`; the subscription goes on by after and goes live", async () => {
+        const { h, got, sub } = ledSubscribing(makeLink())
+        const subscribes = () => h.t.requests().filter(q => q.method === "subscribe")
+        const ack = (token: string, body: string) => rx(h, '{"token":"' + token + '","status":200,"resource":"/feeds/7/datastreams/led","body":' + body + "}\n")
+        ack(sub.token, '{"replayed":2,"truncated":true,"next_since":"2026-11-22T05:00:02.000Z","next_after":50}')
+        rx(h, push(sub.token, "2026-11-22T05:00:01.000Z", "a") + push(sub.token, "2026-11-22T05:00:02.000Z", "b"))
+        const rest = subscribes()[1]
+        expect(rest.params.since).toBe("2026-11-22T05:00:02.000Z")
+        expect(rest.params.after).toBe(50)
+        // the rest of it: one point, stored before \uFFFE was refused, which this runtime cannot parse
+        ack(rest.token, '{"seq":50,"replayed":1,"truncated":true,"next_after":50}')
+        rx(h, seqPush(rest.token, "2026-11-22T05:00:03.000Z", "\\uFFFE", 44))
+        expect(h.link.stats().badLines).toBe(1)
+        for (let i = 0; i < 32; ++i) {
+            rx(h, "\n")
+            await advance(h, 100)
+        }
+        // before: asked for again by since from 02, the same page of that one point, short again, every `timeout`
+        expect(subscribes().length).toBe(3)
+        const live = subscribes()[2]
+        expect(live.params.since).toBe(undefined)
+        expect(live.params.after).toBe(50)
+        rx(h, seqAck(live.token, 50) + seqPush(live.token, "2026-11-22T05:00:05.000Z", "c", 51))
+        for (let i = 0; i < 32; ++i) {
+            rx(h, "\n")
+            await advance(h, 100)
+        }
+        expect(subscribes().length).toBe(3)
+        expect(got.join(",")).toBe("a,b,c")
+        expect(h.link.stats().badLines).toBe(1)
         expect(h.link.state).toBe("up")
     })
     test("a second welcome is ignored", async () => {

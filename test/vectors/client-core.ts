@@ -6,12 +6,12 @@
 
 /** One step on a cursor, and what it must answer (as text, so both runtimes compare the same way). */
 export interface CursorStep {
-    /** anchor(since) | params: subscribeParams() | ack: acknowledged(body) | push: push(status, body) */
+    /** anchor(since) | params: subscribeParams() | ack: acknowledged(body) | push: push(status, body) | overdue: overdue() */
     op: string
     since?: any
     status?: number
     body?: any
-    /** params: "since=…;after=…;limit=…" (absent ones left out); ack: the outcome; push: "deliver"|"drop", then "+caughtUp"; either, then "+rewound N" when the cursor says its server's seqs went back */
+    /** params: "since=…;after=…;limit=…" (absent ones left out); ack: the outcome; push: "deliver"|"drop", then "+caughtUp"; either, then "+rewound N" when the cursor says its server's seqs went back; overdue: "skipped N" */
     expect: string
 }
 
@@ -45,12 +45,18 @@ function sp(at: string, value: string, seq: number): any {
     return { id: "led", current_value: value, at: at, seq: seq }
 }
 
+/** how many parts cursorVectors(part) has */
+export const CURSOR_VECTOR_PARTS = 5
+
 /**
  * The cursor cases, built on each call: a module-level table would hold that much of the firmware test
- * program's 64 KB heap for its whole run (its later suites ran out of memory when it grew).
+ * program's 64 KB heap for its whole run (its later suites ran out of memory when it grew). `part` (0 to
+ * CURSOR_VECTOR_PARTS - 1): only that part, so the firmware test holds one part at a time (the whole table no
+ * longer fits beside its program); without it, all of them.
  */
-export function cursorVectors(): CursorVector[] {
-    const vectors: CursorVector[] = [
+export function cursorVectors(part?: number): CursorVector[] {
+    let vectors: CursorVector[] = []
+    if (part === undefined || part === 0) vectors = [
         {
             name: "no since and no anchor: the first subscribe is live only",
             steps: [{ op: "params", expect: "" }],
@@ -194,7 +200,7 @@ export function cursorVectors(): CursorVector[] {
         },
     ]
 
-    vectors.push(
+    if (part === undefined || part === 1) vectors.push(
         {
             name: "by seq: no since: after latest; the acknowledgement's seq, then each push's, is the cursor; a backfill is delivered",
             bySeq: true,
@@ -322,7 +328,7 @@ export function cursorVectors(): CursorVector[] {
     )
 
     // (a second push: DeviceScript's compiler asserts on a call with more arguments than it encodes)
-    vectors.push(
+    if (part === undefined || part === 2) vectors.push(
         {
             name: "by seq: a head below a push handled (another store, a restored backup, a reset database; an after past the head is answered with the head): what the new history got before it is asked for by since up to that head (once), then its seqs are followed by after",
             bySeq: true,
@@ -365,7 +371,7 @@ export function cursorVectors(): CursorVector[] {
     )
 
     // (a third push: the compiler's limit on a call's arguments, as above)
-    vectors.push(
+    if (part === undefined || part === 3) vectors.push(
         {
             name: "by seq: a push not above a push handled but newer than every at handled is no repeat: the server's seqs went back while the connection stayed up (its store failed over to a restored replica); not handled, asked for again by since up to just below it, then by after from there",
             bySeq: true,
@@ -405,6 +411,59 @@ export function cursorVectors(): CursorVector[] {
             ],
         },
     )
+
+    // (a fourth push, as above) a cut replay's time is up (overdue: `timeout` after its answer on the same connection)
+    // with pushes still owed: lines the client could not read (a lone surrogate, \uFFFE) are skipped, the rest goes on
+    if (part === undefined || part === 4) vectors.push(
+        {
+            name: "by seq: the last push of a replay bounded by a cursor cannot be read: its time up, the replay counts as handled and goes on by after, live; asked for by since again, the same unreadable page came back for ever",
+            bySeq: true,
+            sinceAt: T1,
+            limit: 2,
+            steps: [
+                { op: "ack", body: { replayed: 2, truncated: true, next_since: T3, next_after: 50 }, expect: "replaying" },
+                { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver" },
+                // the page's last point (at T3) is unreadable: a bad line, never seen here
+                { op: "overdue", expect: "skipped 1" },
+                { op: "params", expect: "since=" + T3 + ";after=50;limit=2" },
+                { op: "ack", body: { seq: 50, replayed: 2, truncated: true, next_after: 50 }, expect: "replaying" },
+                { op: "push", status: 200, body: sp(T5, "5", 44), expect: "deliver" },
+                // its last point (seq 47) is unreadable
+                { op: "overdue", expect: "skipped 1" },
+                { op: "params", expect: "after=50;limit=2" },
+                { op: "ack", body: { seq: 50 }, expect: "live" },
+                { op: "push", status: 200, body: sp(T1, "backfill", 51), expect: "deliver" },
+                { op: "overdue", expect: "skipped 0" },
+                { op: "params", expect: "after=51;limit=2" },
+            ],
+        },
+        {
+            name: "a cut replay whose pushes are all in owes nothing when its time is up; by since alone, one short goes on from next_since; by after, from its last push handled",
+            bySeq: true,
+            steps: [
+                { op: "ack", body: { replayed: 1, truncated: true, next_after: 58 }, expect: "replaying" },
+                { op: "push", status: 200, body: sp(T1, "a", 51), expect: "deliver+caughtUp" },
+                { op: "overdue", expect: "skipped 0" },
+                { op: "params", expect: "after=51" },
+                { op: "ack", body: { replayed: 3, truncated: true, next_after: 60 }, expect: "replaying" },
+                { op: "push", status: 200, body: sp(T2, "b", 52), expect: "deliver" },
+                { op: "overdue", expect: "skipped 2" },
+                { op: "params", expect: "after=52" },
+            ],
+        },
+        {
+            name: "by since: a cut replay one push short when its time is up goes on from next_since",
+            steps: [
+                { op: "ack", body: cut(3, T3), expect: "replaying" },
+                { op: "push", status: 200, body: dp(T1, "1"), expect: "deliver" },
+                { op: "push", status: 200, body: dp(T2, "2"), expect: "deliver" },
+                { op: "overdue", expect: "skipped 1" },
+                { op: "params", expect: "since=" + T3 },
+                { op: "ack", body: undefined, expect: "live" },
+                { op: "push", status: 200, body: dp(T5, "5"), expect: "deliver" },
+            ],
+        },
+    )
     return vectors
 }
 
@@ -416,6 +475,8 @@ export interface CursorUnderTest {
     /** set by acknowledged() or push() when the server's seqs went back below a push handled: that push's seq; the caller clears it */
     rewoundFrom?: number
     push(status: number, body: any): { deliver: boolean; caughtUp: boolean }
+    /** a cut replay's time is up: how many of its pushes were skipped */
+    overdue(): number
 }
 
 /** Runs one vector; returns what differed ("" when all steps answered as expected). */
@@ -437,6 +498,8 @@ export function runCursorVector(
             got = parts.join(";")
         } else if (s.op === "ack") {
             got = c.acknowledged(s.body)
+        } else if (s.op === "overdue") {
+            got = "skipped " + c.overdue()
         } else {
             const o = c.push(s.status === undefined ? 200 : s.status, s.body)
             got = (o.deliver ? "deliver" : "drop") + (o.caughtUp ? "+caughtUp" : "")
