@@ -95,6 +95,8 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
     private readonly now: () => number
     private closeReason: ClientError | undefined
     private ended = false
+    /** [P§6] lines that are no protocol line (E_BAD_LINE: not JSON, `\uFFFE`, no status): ignored, counted as the firmware counts them */
+    badLines = 0
 
     private constructor(private readonly opts: ConnectOptions) {
         super()
@@ -196,6 +198,11 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         return typeof body?.removed === "number" ? body.removed : 0
     }
 
+    /** [P§4] the connection's `timeout` (ms): silent this long, it is dead; a cut replay's pushes not in by then are not coming [P§8] */
+    get timeoutMs(): number {
+        return this.contract.timeoutMs
+    }
+
     /** Graceful close: pending requests fail with E_CLOSED. */
     close(): void {
         this.end(undefined)
@@ -248,6 +255,7 @@ export class FeedlineConnection extends EventEmitter<FeedlineConnectionEvents> {
         this.lastRxMs = this.now()
         if (this.state === "degraded") this.setState("online")
         const d = decodeServerLine(line)
+        if (d.kind === "invalid") this.badLines++
         if (d.kind !== "response") return // heartbeats; a second welcome or garbage is ignored
         const r = d.response!
         if (isNotice(r)) return this.end(noticeError(r, this.address.url))

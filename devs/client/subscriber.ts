@@ -9,6 +9,9 @@
 // (src/subscription-cursor.ts), the one the firmware and the dashboard page use.
 // A subscribe refused "not now" (429, 5xx) is asked again on the same connection when the firmware would
 // (src/backoff.ts resubscribeAfterMs); a refusal for good (401, 403, 404, another 4xx) ends the run.
+// A history that went back (the server's seqs below the cursor) ends the subscription that said so and makes it
+// again under another token ("rewound"); a cut replay whose pushes are not all in within the connection's
+// `timeout` skips the missing ones (lines it could not read: "skipped") and goes on past them, as the firmware does.
 
 import { backoffDelayMs, CLIENT_BACKOFF, resubscribeAfterMs } from "../../src/backoff.ts"
 import type { Request, Response } from "../../src/protocol.ts"
@@ -30,10 +33,21 @@ export type SubscriberEvent =
     /** the subscribe was refused "not now" (429, 5xx): asked again on the same connection after `delayMs` */
     | { kind: "refused"; error: ClientError; delayMs: number }
     /**
-     * [P§8] the server's seqs went back (a reset, restored or moved history): its head `seq` is below `fromSeq`, the last
-     * handled; what it got since the last `at` handled is asked for, then its seqs are followed
+     * [P§8] the server's seqs went back (a reset, restored or moved history), as an answer or a push said: its head `seq`
+     * (or just below the push that said so) is below `fromSeq`, the last handled. The subscription that said so is ended
+     * (`unsubscribe` with its token: its pushes are not handled) and made again under another token: what that history
+     * got after `since` (the last `at` handled) up to `seq` comes once, then its seqs are followed from `seq`, every point
+     * once. Pushes keep coming to `onPush`; an application that keeps state derived from seqs (or counts points) can
+     * re-read `resource` here.
      */
-    | { kind: "rewound"; fromSeq: number; seq: number }
+    | { kind: "rewound"; resource: string; fromSeq: number; seq: number; since?: string }
+    /**
+     * [P§8] a cut replay's pushes were not all in within the connection's `timeout` of its answer: `count` of them could
+     * not be read (bad lines: `\uFFFE`, which no client takes; FeedlineConnection.badLines counts them) or were never
+     * sent. They are skipped and the subscription goes on past them (SubscriptionCursor.overdue); asked for again, an
+     * unreadable last point came back alone every `timeout` and the subscription never went live
+     */
+    | { kind: "skipped"; resource: string; count: number }
     /** [P§8] a push under the subscription's token that names another resource (E_FOREIGN_PUSH): not delivered */
     | { kind: "foreign"; push: Response }
 
@@ -87,11 +101,25 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
             /** the server ended the subscription for good (its key revoked, its feed deleted) [P§8] */
             let endedBy: ClientError | undefined
             const c = conn
+            /** [P§8] a cut replay's time: its pushes not all in by then are skipped (SubscriptionCursor.overdue) */
+            let replayTimer: NodeJS.Timeout | undefined
+            void lost.then(() => clearTimeout(replayTimer))
             /** [P§8] subscribes with the cursor's after (or since); resolves once live (a cut replay is followed first) */
             const live = new Promise<string | number | boolean | undefined>((resolveLive, rejectLive) => {
                 let firstSince: string | number | boolean | undefined
                 /** the latest subscribe: only its pushes are the cursor's (an earlier one answered live may still push) */
                 let current = 0
+                /**
+                 * [P§8] the cursor says the server's seqs went back (an answer or a push under `token` said so): told once, and
+                 * the subscription that said so is ended: live, every later change would come twice on this connection, and
+                 * the subscribe that follows (under another token) replays what it would miss
+                 */
+                const rewound = (token: string | undefined) => {
+                    if (cursor.rewoundFrom === undefined) return
+                    o.onEvent?.({ kind: "rewound", resource: o.resource, fromSeq: cursor.rewoundFrom, seq: cursor.seq!, since: cursor.lastAt })
+                    cursor.rewoundFrom = undefined
+                    if (token !== undefined) c.unsubscribe({ token }).catch(() => {})
+                }
                 /** `followingCut`: the rest of a cut replay, from next_since; else a subscription from the cursor */
                 const subscribe = (followingCut: boolean) => {
                     const mine = ++current
@@ -100,16 +128,21 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
                     const onAck = (ack: Response) => {
                         // at once: the pushes of a cut replay follow in the same chunk
                         const outcome = cursor.acknowledged(ack.body)
-                        if (cursor.rewoundFrom !== undefined) {
-                            o.onEvent?.({ kind: "rewound", fromSeq: cursor.rewoundFrom, seq: cursor.seq! })
-                            cursor.rewoundFrom = undefined
-                            // answered live, it is replaced by a subscribe that replays what it would miss ("resubscribe"):
-                            // ended, or every later change would come twice on this connection
-                            c.unsubscribe({ token: ack.token }).catch(() => {})
-                        }
+                        rewound(ack.token)
                         if (ack.body?.retention_gap === true) o.onEvent?.({ kind: "gap", retainedFrom: String(ack.body.retained_from), bySeq: typeof ack.body.retained_from === "number" })
                         if (outcome === "live") resolveLive(firstSince)
                         else if (outcome === "resubscribe") subscribe(true)
+                        else {
+                            // its pushes follow at once: those not in within `timeout` are not coming (lines not read)
+                            clearTimeout(replayTimer)
+                            replayTimer = setTimeout(() => {
+                                if (mine !== current || c.state === "closed") return
+                                const skipped = cursor.overdue()
+                                if (skipped > 0) o.onEvent?.({ kind: "skipped", resource: o.resource, count: skipped })
+                                subscribe(true)
+                            }, c.timeoutMs)
+                            replayTimer.unref()
+                        }
                     }
                     const ownPush = (push: Response) => {
                         if (mine === current) onPush(push)
@@ -131,7 +164,11 @@ export async function subscribeForever(o: SubscribeForeverOptions): Promise<void
                     else if (push.status >= 400) endedBy = statusError(push.status, push.resource, push.body)
                     if (push.status !== 200 || (step.deliver && overlap.fresh(push.body))) o.onPush(push)
                     if (ended || endedBy) conn!.close()
-                    else if (step.caughtUp) subscribe(true) // a cut replay handled: the rest from next_since
+                    else if (step.caughtUp) {
+                        // a cut replay handled: the rest from next_since; or the push said the server's seqs went back
+                        rewound(push.token)
+                        subscribe(true)
+                    }
                 }
                 subscribe(false)
             })

@@ -69,6 +69,7 @@ export const subCommand: ClientCommand = {
                 else if (e.kind === "lost") note(`connection lost: ${e.error.message}`)
                 else if (e.kind === "retrying") note(`reconnecting in ${e.delayMs} ms (attempt ${e.attempt})`)
                 else if (e.kind === "rewound") note(`the server's seq ${e.seq} is below ${e.fromSeq}, the last handled (its history was reset, restored or moved to another store): asking for what it got since the last point handled, then following its seqs`)
+                else if (e.kind === "skipped") note(`${e.count} of a replay's points could not be read (a bad line, such as \\uFFFE from an older store): skipped, going on past them`)
                 else if (e.kind === "foreign" && foreign++ === 0) note(`E_FOREIGN_PUSH: a push for ${e.push.resource} under the subscription to ${resource}; ignored, and any more after it without a word`)
                 else if (e.kind === "refused") note(`subscribe refused for now (${e.error.message}); asking again in ${e.delayMs} ms`)
                 else if (e.kind === "link" && e.state === "degraded") note("link degraded: the server has been silent longer than its `faulty` time")

@@ -8,7 +8,7 @@ import { WebSocketServer, type WebSocket } from "ws"
 import { decodeRequest, encodeResponse, encodeWelcome, type Request, type Response } from "../../../src/protocol.ts"
 import { FeedlineConnection } from "../../../devs/client/connection.ts"
 import { ClientError } from "../../../devs/client/errors.ts"
-import { subscribeForever } from "../../../devs/client/subscriber.ts"
+import { subscribeForever, type SubscriberEvent } from "../../../devs/client/subscriber.ts"
 import { until } from "../harness/until.ts"
 
 interface FakeOptions {
@@ -55,6 +55,15 @@ async function fakeServer(o: FakeOptions = {}) {
             return new Promise<void>((r) => wss.close(() => r()))
         },
     }
+}
+
+/** subscribeForever on a fake server, without real waits between attempts: each push's value in `got`, each event in `events` */
+function subscribeToFake(url: string, o: { resource: string; since?: string; params?: Request["params"] }) {
+    const got: string[] = []
+    const events: SubscriberEvent[] = []
+    const stop = new AbortController()
+    const run = subscribeForever({ server: url, apiKey: "k", ...o, signal: stop.signal, random: () => 0.5, sleep: async () => {}, onPush: (p) => got.push(p.body.current_value), onEvent: (e) => events.push(e) })
+    return { got, events, end: () => (stop.abort(), run) }
 }
 
 async function freePort(): Promise<number> {
@@ -338,23 +347,11 @@ test("subscribeForever after the server's seqs went back (a reset database answe
             answer({ seq: 999 })
         },
     })
-    const got: string[] = []
-    const events: string[] = []
-    const stop = new AbortController()
-    const run = subscribeForever({
-        server: srv.url,
-        apiKey: "k",
-        resource: "/feeds/1/datastreams/t",
-        signal: stop.signal,
-        random: () => 0.5,
-        sleep: async () => {},
-        onPush: (p) => got.push(p.body.current_value),
-        onEvent: (e) => events.push(e.kind === "rewound" ? `rewound ${e.fromSeq}->${e.seq}` : e.kind),
-    })
+    const { got, events, end } = subscribeToFake(srv.url, { resource: "/feeds/1/datastreams/t" })
     try {
         await until(() => `a, b, x, c, d handled (got ${got.join(",")})`, () => got.length >= 5)
         assert.deepEqual(got, ["a", "b", "x", "c", "d"])
-        assert.ok(events.includes("rewound 102->3"), events.join(","))
+        assert.ok(events.some((e) => e.kind === "rewound" && e.fromSeq === 102 && e.seq === 3), JSON.stringify(events))
         const second = srv.requests.slice(srv.requests.findIndex((r) => r.params?.after === 102))
         assert.deepEqual(second.map((r) => `${r.method} ${JSON.stringify(r.params)}`), [
             'subscribe {"after":102}',
@@ -363,8 +360,127 @@ test("subscribeForever after the server's seqs went back (a reset database answe
             'subscribe {"after":3}',
         ])
     } finally {
-        stop.abort()
-        await run
+        await end()
+        await srv.close()
+    }
+})
+
+test("subscribeForever after a push said the server's seqs went back on a live connection (seq 5 below 102, at newer than every at handled): a rewound event with the resource and the new cursor; the live subscription is ended, its later pushes not handled; what was missed comes once [P§8]", async () => {
+    const at = (s: number) => `2026-11-22T05:00:0${s}.000Z`
+    const dp = (value: string, s: number, seq: number) => ({ id: "t", current_value: value, at: at(s), seq })
+    const srv = await fakeServer({
+        onRequest(req, ws) {
+            const answer = (body?: unknown) => ws.send(encodeResponse({ token: req.token, status: 200, resource: req.resource, body }))
+            const push = (token: string | undefined, body: unknown) => ws.send(encodeResponse({ token, status: 200, resource: "/feeds/1/datastreams/t", body }))
+            if (req.method === "unsubscribe") return answer({ removed: 1 })
+            const p = req.params ?? {}
+            if (p.after === "latest") {
+                answer({ seq: 100 })
+                push(req.token, dp("a", 1, 101))
+                push(req.token, dp("b", 2, 102))
+                // the store failed over to a replica restored from before 101, and took a command (seq 5) meanwhile
+                push(req.token, dp("x", 3, 5))
+                return push(req.token, dp("y", 5, 6)) // still on the wire when the client ends this subscription
+            }
+            if (p.since !== undefined) return answer({ seq: 4, replayed: 0, truncated: true, next_after: 4 })
+            if (p.after === 4) {
+                answer({ seq: 6 })
+                push(req.token, dp("x", 3, 5))
+                return push(req.token, dp("y", 5, 6))
+            }
+            answer({ seq: 999 })
+        },
+    })
+    const { got, events, end } = subscribeToFake(srv.url, { resource: "/feeds/1/datastreams/t" })
+    try {
+        await until(() => `a, b, x, y handled (got ${got.join(",")})`, () => got.length >= 4)
+        const first = srv.requests[0]
+        // before: no event, and the first subscription stayed on the server, its pushes ignored
+        assert.deepEqual(events.filter((e) => e.kind === "rewound"), [{ kind: "rewound", resource: "/feeds/1/datastreams/t", fromSeq: 102, seq: 4, since: at(2) }])
+        await until("the unsubscribe and both subscribes", () => srv.requests.length >= 4)
+        assert.deepEqual(srv.requests.map((r) => `${r.method} ${JSON.stringify(r.params)}`), [
+            'subscribe {"after":"latest"}',
+            `unsubscribe {"token":"${first.token}"}`,
+            `subscribe {"since":"${at(2)}","after":4}`,
+            'subscribe {"after":4}',
+        ])
+        assert.ok(srv.requests.slice(2).every((r) => r.token !== first.token), "made again under another token")
+        assert.deepEqual(got, ["a", "b", "x", "y"])
+    } finally {
+        await end()
+        await srv.close()
+    }
+})
+
+test("subscribeForever: a replay bounded by a cursor whose last point cannot be read (\\uFFFE, a bad line) is skipped after the connection's timeout, and the subscription goes on by after and goes live; before, it asked for that point for ever [P§8]", { timeout: 30_000 }, async () => {
+    const at = (s: number) => `2026-11-22T05:00:0${s}.000Z`
+    const R = "/feeds/1/datastreams/t"
+    /** a push as a store written before U+FFFE was refused sends it: the escape in the JSON text */
+    const unreadable = (token: string | undefined, s: number, seq?: number) =>
+        `{"token":${JSON.stringify(token)},"status":200,"resource":"${R}","body":{"id":"t","current_value":"1\\ufffe","at":"${at(s)}"${seq === undefined ? "" : `,"seq":${seq}`}}}`
+    const heartbeats = new Set<ReturnType<typeof setInterval>>()
+    const srv = await fakeServer({
+        onRequest(req, ws) {
+            if (heartbeats.size === 0) {
+                // the server stays audible: the link is not dead, only the replay's points are missing
+                const beat = setInterval(() => ws.send(""), 100)
+                heartbeats.add(beat)
+                ws.on("close", () => clearInterval(beat))
+            }
+            const answer = (body?: unknown) => ws.send(encodeResponse({ token: req.token, status: 200, resource: R, body }))
+            const push = (body: unknown) => ws.send(encodeResponse({ token: req.token, status: 200, resource: R, body }))
+            const p = req.params ?? {}
+            if (p.after === "latest") {
+                answer({ replayed: 2, truncated: true, next_since: at(2), next_after: 50 })
+                push({ id: "t", current_value: "a", at: at(1) })
+                return ws.send(unreadable(req.token, 2))
+            }
+            if (p.since !== undefined) {
+                answer({ seq: 50, replayed: 1, truncated: true, next_after: 50 })
+                return ws.send(unreadable(req.token, 3, 44))
+            }
+            if (p.after === 50) {
+                answer({ seq: 50 })
+                return push({ id: "t", current_value: "c", at: at(5), seq: 51 })
+            }
+            answer({ seq: 999 })
+        },
+    })
+    const { got, events, end } = subscribeToFake(srv.url, { resource: R, since: at(0), params: { limit: 2 } })
+    const kinds = () => events.map((e) => e.kind)
+    try {
+        await until(() => `a and c handled, live (got ${got.join(",")}; events ${kinds().join(",")})`, () => got.length >= 2 && kinds().includes("subscribed"), 20_000)
+        assert.deepEqual(got, ["a", "c"])
+        assert.deepEqual(events.filter((e) => e.kind === "skipped"), [{ kind: "skipped", resource: R, count: 1 }, { kind: "skipped", resource: R, count: 1 }])
+        assert.deepEqual(srv.requests.map((r) => JSON.stringify(r.params)), [
+            `{"limit":2,"since":"${at(0)}","after":"latest"}`,
+            `{"limit":2,"since":"${at(2)}","after":50}`,
+            '{"limit":2,"after":50}',
+        ])
+        assert.equal(kinds().includes("lost"), false, kinds().join(","))
+    } finally {
+        await end()
+        for (const beat of heartbeats) clearInterval(beat)
+        await srv.close()
+    }
+})
+
+test("a line that is no protocol line (\\uFFFE in a string, not JSON) is ignored and counted in badLines, as the firmware counts them [P§6]", async () => {
+    const srv = await fakeServer({
+        onRequest(req, ws) {
+            ws.send(`{"token":"x","status":200,"resource":"/feeds/1/datastreams/t","body":{"id":"t","current_value":"\\uFFFE"}}`)
+            ws.send("not json")
+            ws.send(encodeResponse({ token: req.token, status: 200, resource: req.resource, body: { ok: true } }))
+        },
+    })
+    const c = await FeedlineConnection.connect({ server: srv.url, apiKey: "k" })
+    try {
+        assert.equal(c.badLines, 0)
+        assert.deepEqual(await c.call("get", "/feeds/1"), { ok: true })
+        assert.equal(c.badLines, 2)
+        assert.equal(c.state, "online")
+    } finally {
+        c.close()
         await srv.close()
     }
 })
