@@ -131,6 +131,8 @@ conn.addEventListener("welcome", (e) => {
 })
 
 conn.addEventListener("notice", (e) => status(`server notice ${e.detail.status}: ${(e.detail.body && e.detail.body.errors) || ""}`))
+// [P§8] the server's seqs went back (its store restored or moved): the page catches up on what that history got
+conn.addEventListener("rewound", (e) => status(`${e.detail.resource}: the server's history went back (seq ${e.detail.fromSeq} to ${e.detail.seq}); catching up`))
 
 /**
  * A request over the connection, answered with any status. A 429 or 503 says "not now, nothing was done": a

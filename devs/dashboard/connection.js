@@ -30,7 +30,10 @@ export class PageConnection extends EventTarget {
         this.welcome = undefined
         /** requests in flight, subscribes included (ref: { resolve, reject } or the subscription) */
         this.requests = new RequestTable("p")
-        /** resource -> { token, cursor, onPush }; a subscription keeps its token, so subscribing again replaces it [P§8] */
+        /**
+         * resource -> { token, cursor, overlap, onPush, asked }; a subscription keeps its token, so subscribing again replaces
+         * it [P§8] (save after its server's seqs went back: rewound()); `asked` counts its subscribes
+         */
         this.subs = new Map()
         /** failed attempts since the last welcome */
         this.attempt = 0
@@ -151,20 +154,50 @@ export class PageConnection extends EventTarget {
         } else if (ack) {
             // [P§8] a cut replay is not live: its pushes follow, then the rest is asked for from next_since
             const outcome = s.cursor.acknowledged(r.body)
-            if (s.cursor.rewoundFrom !== undefined) {
-                // the server's seqs went back (a reset, restored or moved history): this live subscription is replaced
-                // by one under another token that replays what it would miss; ended, or its changes came twice
-                console.warn(`${resource}: the server's seq ${s.cursor.seq} is below ${s.cursor.rewoundFrom}, the last shown (its history was reset, restored or moved); asking for what it got since`)
-                s.cursor.rewoundFrom = undefined
-                this.request("unsubscribe", undefined, { params: { token: s.token } }).catch(() => {})
-                s.token = this.requests.nextToken()
-            }
+            this.rewound(resource, s)
             if (outcome === "resubscribe") this.sendSubscribe(resource, s, true)
+            else if (outcome === "replaying") this.awaitReplay(resource, s)
         } else {
             const step = s.cursor.push(r.status, r.body)
             if (step.deliver && s.overlap.fresh(r.body)) s.onPush(r)
-            if (step.caughtUp) this.sendSubscribe(resource, s, true)
+            if (!step.caughtUp) return
+            // a cut replay handled: the rest from next_since; or the push said the server's seqs went back
+            this.rewound(resource, s)
+            this.sendSubscribe(resource, s, true)
         }
+    }
+
+    /**
+     * [P§8] The cursor says the server's seqs went back (a reset, restored or moved history), as an answer or a push
+     * said: the subscription that said so is ended and the next subscribe goes under another token. Live, its changes
+     * came twice; under the same token the server took the next subscribe for that subscription made again, and its
+     * pushes still on the wire for the new one's. Told to the page as a "rewound" event.
+     */
+    rewound(resource, s) {
+        const c = s.cursor
+        if (c.rewoundFrom === undefined) return
+        console.warn(`${resource}: the server's seq ${c.seq} is below ${c.rewoundFrom}, the last shown (its history was reset, restored or moved); asking for what it got since`)
+        const detail = { resource, fromSeq: c.rewoundFrom, seq: c.seq, since: c.lastAt }
+        c.rewoundFrom = undefined
+        this.request("unsubscribe", undefined, { params: { token: s.token } }).catch(() => {})
+        s.token = this.requests.nextToken()
+        this.dispatchEvent(new CustomEvent("rewound", { detail }))
+    }
+
+    /**
+     * [P§8] A cut replay's pushes follow its answer at once: those not in within `timeout` are not coming (lines the
+     * page could not read, such as `\uFFFE`): skipped, and the rest asked for past them (SubscriptionCursor.overdue),
+     * not the same unreadable point again and again.
+     */
+    awaitReplay(resource, s) {
+        const ws = this.ws
+        const asked = s.asked
+        setTimeout(() => {
+            if (ws !== this.ws || s.asked !== asked || this.subs.get(resource) !== s) return
+            const skipped = s.cursor.overdue()
+            if (skipped > 0) console.warn(`${resource}: ${skipped} points of a cut replay could not be read; going on past them`)
+            this.sendSubscribe(resource, s, true)
+        }, this.contract.timeoutMs)
     }
 
     /** One timer, at the request table's next deadline: a request overdue fails (an unanswered subscribe is sent again on the next welcome). */
@@ -197,7 +230,7 @@ export class PageConnection extends EventTarget {
      */
     subscribe(resource, sinceAt, onPush) {
         if (this.subs.has(resource)) return // already kept subscribed
-        const s = { token: this.requests.nextToken(), cursor: new SubscriptionCursor(sinceAt, undefined, undefined, true), overlap: new StampOverlap(), onPush }
+        const s = { token: this.requests.nextToken(), cursor: new SubscriptionCursor(sinceAt, undefined, undefined, true), overlap: new StampOverlap(), onPush, asked: 0 }
         this.subs.set(resource, s)
         if (this.welcome && this.ws) {
             s.cursor.anchor(this.welcome.time)
@@ -217,6 +250,7 @@ export class PageConnection extends EventTarget {
 
     /** @param {boolean} [followingCut] the rest of a cut replay is asked for (from next_since exactly) */
     sendSubscribe(resource, s, followingCut = false) {
+        s.asked++ // a cut replay's timer is for its own subscribe only
         const req = { method: "subscribe", resource, params: s.overlap.resume(s.cursor.subscribeParams(), followingCut), token: s.token }
         const cred = this.credential()
         if (cred) req.headers = { "X-ApiKey": cred }
