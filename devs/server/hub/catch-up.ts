@@ -12,7 +12,12 @@
 //   - what the store cannot tell: a datastream deleted twice after it (the store names each datastream's last
 //     deletion, and keeps only the seq of the one before), a deletion it cannot name (made before PostgreSQL migration 10, or by a process of an older
 //     version), more than `limit` changes, or nothing known of what was handed on: the feed's subscribers here
-//     are told to resubscribe with `after` (503 E_PUSHES_INTERRUPTED), and only they.
+//     are told to resubscribe with `after` (503 E_PUSHES_INTERRUPTED), and only they;
+//   - the store's last seq below the seq handed on: the feed's history went back (the store failed over to a
+//     restored replica, or was restored in place; in one history a feed's last seq never goes back, and every seq
+//     handed on here was committed before the read): its subscribers here are told, as above (their cursors,
+//     src/subscription-cursor.ts, take the lower head the resubscribe is answered with as a reset), and the
+//     feed's place here starts again at the store's last seq.
 // Pure: the hub (index.ts) reads the store and acts on the plan.
 import type { FeedChanges, RecordedDeletion, StoredPoint } from "../storage/store.ts"
 import { datastreamDeletionEvent, type ChangeEvent } from "./push.ts"
@@ -22,12 +27,16 @@ export type CatchUpPlan =
     | { kind: "repair"; storeSeq: number; events: ChangeEvent[] }
     | { kind: "deleted" }
     | { kind: "told"; storeSeq?: number; reason: string }
+    | { kind: "reset"; storeSeq: number; reason: string }
 
 /** The plan for `feed`, whose seqs up to `handedOn` went out here, as the store has it now (`read`: undefined when the feed does not exist). */
 export function planCatchUp(feed: number, handedOn: number, read: FeedChanges | undefined, limit: number): CatchUpPlan {
     if (read === undefined) return { kind: "deleted" }
     if (!Number.isFinite(handedOn)) return { kind: "told", storeSeq: read.lastSeq, reason: `what feed ${feed}'s subscribers here were pushed is not known` }
-    if (read.lastSeq <= handedOn) return { kind: "current", storeSeq: read.lastSeq }
+    if (read.lastSeq < handedOn) {
+        return { kind: "reset", storeSeq: read.lastSeq, reason: `feed ${feed}'s seqs went back (the store's last is ${read.lastSeq}, ${handedOn} were pushed here): the store's history was reset (a failover to a restored replica, a restored backup)` }
+    }
+    if (read.lastSeq === handedOn) return { kind: "current", storeSeq: read.lastSeq }
     const told = (reason: string): CatchUpPlan => ({ kind: "told", storeSeq: read.lastSeq, reason })
     if (read.unnamedDeletionSeq > handedOn) return told(`a datastream of feed ${feed} was deleted meanwhile, and the store does not say which (a deletion is in no replay)`)
     const twice = read.deletions.find((d) => d.earlierSeq > handedOn)

@@ -26,6 +26,13 @@
 // offered, or when it waited: only those, not every seq below the highest handed on (one commit's changes
 // arrive as several messages, one per write it held, in any order, all with the same `prevSeq`). An older
 // version's change too: in no chain, but its seqs say whether the store's read had it.
+// A change whose seqs are all at or below the highest handed on is stale: a late publish, a piece of a commit
+// heard after a later piece, or a history that went back (the store failed over to a restored replica, or was
+// restored in place: its seqs start again below ours, and such a change, dropped as handed on, reached nobody).
+// Only the store can tell which (its last seq below the place read before it: catch-up.ts), so offer() says so
+// and the hub reads the feed; a history gone back is rewound (rewind) and the feed's subscribers resubscribe.
+// The hub orders only the feeds subscribed to in its process: a feed's place is set where its subscribers
+// start (startAt), read from the store with their replays.
 // Pure: the caller passes the time and delivers what is released.
 import type { ChangeEvent } from "./push.ts"
 
@@ -55,7 +62,11 @@ export interface CommitOrderLimits {
     maxFeeds: number
 }
 
-export type Offered = { released: ChangeEvent[][]; held: boolean; gap: boolean }
+/**
+ * `stale`: every seq of the change was handed on already (and the feed is not being caught up): a late publish,
+ * or the store's history went back; the hub reads the feed from the store to know which (Hub.catchUp)
+ */
+export type Offered = { released: ChangeEvent[][]; held: boolean; gap: boolean; stale: boolean }
 
 export class CommitOrder {
     /** the highest seq handed on per feed, the feed handed on least recently first (forgetOldest) */
@@ -119,18 +130,20 @@ export class CommitOrder {
             if (top === undefined || ev.seq > top) top = ev.seq
         }
         const item: Waiting = { events, after: chained ? after : undefined, top, arrivedMs: nowMs }
+        const paused = this.paused.has(feed)
+        // a catch-up under way reads the store after the place it had: it finds a history gone back by itself
+        const stale = !paused && item.top !== undefined && item.top <= this.handedOnUpTo(feed)
         // handed on already: a catch-up pushed it from the store before its publish arrived, or it was given up on
         // (an older version's change too: in no chain, but its seqs were in that read)
-        if (item.top !== undefined && item.top <= (this.covered.get(feed) ?? -Infinity)) return { released: [], held: false, gap: false }
+        if (item.top !== undefined && item.top <= (this.covered.get(feed) ?? -Infinity)) return { released: [], held: false, gap: false, stale }
         const h = this.held.get(feed)
-        const paused = this.paused.has(feed)
         if (h === undefined && !paused && this.ready(feed, item)) {
             this.handedOn(feed, item.top)
-            return { released: [events], held: false, gap: false }
+            return { released: [events], held: false, gap: false, stale }
         }
         if (h === undefined) {
             this.held.set(feed, { list: [item], sinceMs: nowMs })
-            return { released: [], held: true, gap: false }
+            return { released: [], held: true, gap: false, stale }
         }
         h.list.push(item)
         if (paused) {
@@ -138,15 +151,15 @@ export class CommitOrder {
                 this.held.delete(feed)
                 this.overflowed.add(feed)
             }
-            return { released: [], held: true, gap: false }
+            return { released: [], held: true, gap: false, stale }
         }
         const released = this.releaseFrom(feed, h)
         if (this.held.has(feed) && heldEvents(h) > this.limits.maxHeldEvents) {
             // not counted as handed on: the catch-up the gap calls for reads them from the store
             this.held.delete(feed)
-            return { released, held: false, gap: true }
+            return { released, held: false, gap: true, stale }
         }
-        return { released, held: this.held.has(feed), gap: false }
+        return { released, held: this.held.has(feed), gap: false, stale }
     }
 
     /**
@@ -176,27 +189,34 @@ export class CommitOrder {
         const overflowed = this.overflowed.delete(feed)
         const released: ChangeEvent[][] = repaired.length ? [repaired] : []
         for (const ev of repaired) this.handedOn(feed, ev.seq)
-        if (storeSeq !== undefined) {
-            this.handedOn(feed, storeSeq)
-            this.cover(feed, storeSeq)
-        }
-        const h = this.held.get(feed)
-        if (h !== undefined) {
-            const upTo = this.covered.get(feed) ?? -Infinity
-            h.list = h.list.filter((w) => w.top === undefined || w.top > upTo)
-            released.push(...this.releaseFrom(feed, h))
-        }
+        if (storeSeq !== undefined) this.moveTo(feed, storeSeq)
+        released.push(...this.releaseCovered(feed))
         return { released, overflowed }
     }
 
     /**
-     * The feed's only subscriber in this process read the store at the feed's head `seq` (hub/index.ts startsAt): every
-     * seq up to it counts as handed on, what waited and is among them is dropped, the rest goes as it may. Nothing
-     * while the feed is paused: its catch-up, under way, decides.
+     * Every subscriber of the feed in this process read the store at the feed's head `seq` or later (hub/index.ts
+     * startsAt): every seq up to it counts as handed on, what waited and is among them is dropped, the rest goes as
+     * it may. While the feed is paused the place moves all the same (its catch-up, under way, goes on from there,
+     * or reads again from there: Hub.catchUp), and what waits waits for the catch-up.
      */
     startAt(feed: number, seq: number): ChangeEvent[][] {
-        if (this.paused.has(feed)) return []
-        return this.resume(feed, seq, []).released
+        this.moveTo(feed, seq)
+        return this.paused.has(feed) ? [] : this.releaseCovered(feed)
+    }
+
+    /**
+     * The store's history of the feed went back below what was handed on here (a failover to a restored replica, a
+     * restored backup): `storeSeq`, its last seq now, is the feed's place; what waits and what was known of the old
+     * history is dropped (the feed's subscribers here resubscribe; their replays come from the new one).
+     */
+    rewind(feed: number, storeSeq: number): void {
+        this.paused.delete(feed)
+        this.overflowed.delete(feed)
+        this.held.delete(feed)
+        this.last.delete(feed)
+        this.covered.delete(feed)
+        this.moveTo(feed, storeSeq)
     }
 
     /**
@@ -241,6 +261,21 @@ export class CommitOrder {
     abandon(feed: number, storeSeq?: number): void {
         this.resume(feed, storeSeq, [])
         this.giveUp(feed)
+    }
+
+    /** Every seq of the feed up to `seq` counts as handed on (went out, or is before every subscriber's replay): offered again, dropped. */
+    private moveTo(feed: number, seq: number): void {
+        this.handedOn(feed, seq)
+        this.cover(feed, seq)
+    }
+
+    /** Drops the waiting changes whose seqs were all handed on, and hands on what may go. */
+    private releaseCovered(feed: number): ChangeEvent[][] {
+        const h = this.held.get(feed)
+        if (h === undefined) return []
+        const upTo = this.covered.get(feed) ?? -Infinity
+        h.list = h.list.filter((w) => w.top === undefined || w.top > upTo)
+        return this.releaseFrom(feed, h)
     }
 
     private cover(feed: number, seq: number): void {

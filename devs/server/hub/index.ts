@@ -212,6 +212,11 @@ export class Hub {
     private catching: Promise<unknown> = Promise.resolve()
     /** a catch-up of every subscribed feed queued and not yet started: a new request for one joins it */
     private queuedFull?: Promise<CatchUpOutcome>
+    /**
+     * feeds whose catch-up could not be done while a subscription of theirs here was still reading its replay: they
+     * stay paused and are read again once every one has started (startsAt), or gone
+     */
+    private readonly awaitingStart = new Set<number>()
 
     constructor(private readonly deps: HubDeps) {
         this.clock = deps.clock ?? NODE_CLOCK
@@ -301,10 +306,9 @@ export class Hub {
             sub.timer = this.clock.setTimer(() => sub.end(408, "E_SUBSCRIPTION_ENDED", `the subscription's timeout of ${ms} ms elapsed; subscribe again to go on`), Math.max(0, timeoutInMs))
         }
         // [P§8] a plain subscribe pushes what is committed after its answer. Where feeds are caught up from the store (several
-        // processes on PostgreSQL) it reads the feed's head too (a replay of nothing, one statement): the hub's place in the
-        // feed's commit order may be behind the store's (nobody here subscribed to it while this process missed changes: a
-        // catch-up skips such feeds), and what a catch-up or a held change then brings from before that head is not pushed
-        // to it (seen), as a replay's is not; startsAt moves that place up
+        // processes on PostgreSQL) it reads the feed's head too (a replay of nothing, one statement): the hub keeps no place
+        // in the commit order of a feed nobody here subscribes to, and what a catch-up or a held change brings from before
+        // that head is not pushed to it (seen), as a replay's is not; startsAt sets the place there
         const plain = req.sinceMs === undefined && req.afterSeq === undefined
         if (plain && (this.order === undefined || this.deps.store.changesAfter === undefined)) return { start: () => (sub.goLive([]), startTimer()) }
 
@@ -374,17 +378,33 @@ export class Hub {
 
     /**
      * [P§8] Several processes: `sub`, going live, read the store at its feed's head `headSeq` (its replay's snapshot),
-     * and every change up to it is in that read or before it (not pushed to it). When it is the feed's only
-     * subscription here, the feed's place in commit order moves up to that head: a place left behind while nobody here
-     * subscribed (its changes missed, its catch-ups skipped) would hold the next change for the ones before it, then
-     * catch up from there (pushing nothing new to it) or, past CATCH_UP_MAX_POINTS, tell it to resubscribe. With other
-     * subscriptions here the place is theirs (kept by the catch-ups): moving it past a change still on its way would
-     * put that change after later ones for them.
+     * and every change up to it is in that read or before it (not pushed to it). Once every subscription of the feed
+     * here has read its head, the feed's place in commit order moves up to the lowest of them: none needs a change up
+     * to it from the order. A place left behind while nobody here subscribed would hold the next change for the ones
+     * before it, then catch up from there (pushing nothing new to them) or, past CATCH_UP_MAX_POINTS, tell them to
+     * resubscribe; moving it past a change still on its way to a subscription that started lower would drop that
+     * change for it. (Was: only the feed's one subscription moved it: two arriving at once moved nothing, and a
+     * catch-up under way kept it.) A head below the place (a history gone back) moves nothing: the feed's next change
+     * is stale, and the store tells (check).
      */
     private startsAt(sub: Subscription, headSeq: number): void {
-        const subs = this.byFeed.get(sub.feed)
-        if (this.order === undefined || subs?.size !== 1 || !subs.has(sub)) return
-        for (const events of this.order.startAt(sub.feed, headSeq)) this.fanOut(sub.feed, events)
+        const order = this.order
+        if (order === undefined || !this.byFeed.get(sub.feed)?.has(sub)) return
+        sub.startSeq = headSeq
+        const from = this.startedFrom(sub.feed)
+        if (from === undefined) return
+        for (const events of order.startAt(sub.feed, from)) this.fanOut(sub.feed, events)
+        if (this.awaitingStart.delete(sub.feed)) void this.catchUp(`feed ${sub.feed}'s subscriptions here went live`, [sub.feed])
+    }
+
+    /** The lowest head the feed's subscriptions here read (startsAt); undefined while one is still reading its replay, or none is left. */
+    private startedFrom(feed: number): number | undefined {
+        let from: number | undefined
+        for (const s of this.byFeed.get(feed) ?? []) {
+            if (s.startSeq === undefined) return undefined
+            if (from === undefined || s.startSeq < from) from = s.startSeq
+        }
+        return from
     }
 
     /** [P§8] Removes a connection's subscriptions: the one with `token`, all to `resource`, or all; how many. */
@@ -482,8 +502,10 @@ export class Hub {
         const order = this.order
         const byFeed = new Map<number, ChangeEvent[]>()
         for (const ev of events) {
-            // in commit order, every feed's changes count, also of feeds nobody here subscribes to yet
-            if (order === undefined && !this.byFeed.has(ev.feed)) continue
+            // a feed nobody here subscribes to needs no order: its place is set where its first subscribers start
+            // (startsAt), so a change of it missed before then holds nothing back (was: after the link to the others
+            // broke, such a feed's next change was held for holdMs and counted as a gap)
+            if (!this.byFeed.has(ev.feed)) continue
             const list = byFeed.get(ev.feed)
             if (list) list.push(ev)
             else byFeed.set(ev.feed, [ev])
@@ -498,8 +520,19 @@ export class Hub {
             if (o.held) this.deps.onHeld?.()
             for (const released of o.released) this.fanOut(feed, released)
             if (o.gap) this.orderGap(feed)
+            if (o.stale) this.check(feed, `a change of feed ${feed} came with seqs pushed here already`)
         }
         this.watchOrder()
+    }
+
+    /**
+     * [P§8] What this process knows of `feed` may be of a history the store no longer has (it failed over to a restored
+     * replica, or was restored in place; else it was a late publish): the
+     * feed is caught up, which compares the store's last seq with the one pushed here and tells its subscribers if the
+     * store's went back (catch-up.ts). One at a time: the feed is paused meanwhile, and a paused feed says nothing stale.
+     */
+    private check(feed: number, why: string): void {
+        void this.catchUp(`${why} (a late publish, or the store's history went back)`, [feed])
     }
 
     /** A change of `feed` waited too long for the one before it, or too many waited: the feed is caught up from the store. */
@@ -551,7 +584,7 @@ export class Hub {
         if (feeds) for (const f of feeds) order.pause(f)
         const run = this.catching.then(() => {
             if (feeds === undefined) this.queuedFull = undefined
-            return this.catchUpNow(order, feeds)
+            return this.catchUpNow(order, feeds, why)
         })
         if (feeds === undefined) this.queuedFull = run
         this.catching = run.catch(() => {})
@@ -563,9 +596,11 @@ export class Hub {
         })
     }
 
-    private async catchUpNow(order: CommitOrder, given: number[] | undefined): Promise<CatchUpOutcome> {
+    private async catchUpNow(order: CommitOrder, given: number[] | undefined, why: string): Promise<CatchUpOutcome> {
         const outcome = noCatchUp()
         const list = given ?? [...this.byFeed.keys()]
+        /** feeds whose place moved while they were read (a subscription here went live at its head): read again from there */
+        const again: number[] = []
         for (let i = 0; i < list.length; i += CATCH_UP_PAGE_FEEDS) {
             // a feed nobody subscribes to here has no one to catch up: what waits for it is dropped
             const page = list.slice(i, i + CATCH_UP_PAGE_FEEDS).filter((f) => {
@@ -592,9 +627,20 @@ export class Hub {
             for (const f of page) {
                 outcome.checked++
                 const plan = planCatchUp(f, after.get(f)!, read.get(f), CATCH_UP_MAX_POINTS)
+                if (plan.kind === "reset") {
+                    order.rewind(f, plan.storeSeq)
+                    // a subscription still reading its replay reads the store's new history: only those live here are told
+                    if ([...(this.byFeed.get(f) ?? [])].some((s) => s.startSeq !== undefined)) outcome.told.set(f, plan.reason)
+                    continue
+                }
                 if (plan.kind === "told") {
-                    order.abandon(f, plan.storeSeq)
-                    outcome.told.set(f, plan.reason)
+                    // [P§8] what it could not tell is before a subscription's head: not theirs to be told of
+                    if (order.handedOnUpTo(f) > after.get(f)!) again.push(f)
+                    else if (this.byFeed.has(f) && this.startedFrom(f) === undefined) this.awaitingStart.add(f)
+                    else {
+                        order.abandon(f, plan.storeSeq)
+                        outcome.told.set(f, plan.reason)
+                    }
                     continue
                 }
                 const repaired = plan.kind === "repair" ? plan.events : []
@@ -614,6 +660,7 @@ export class Hub {
                 }
             }
         }
+        if (again.length) void this.catchUp(why, again)
         return outcome
     }
 
@@ -678,7 +725,16 @@ export class Hub {
         if (sub.state !== "ended") sub.detach()
         const set = this.byFeed.get(sub.feed)
         if (!set?.delete(sub)) return
-        if (set.size === 0) this.byFeed.delete(sub.feed)
+        if (set.size === 0) {
+            this.byFeed.delete(sub.feed)
+            // nobody here to push to: what waits for an earlier commit of it waits for nothing (no gap)
+            this.order?.giveUp(sub.feed)
+        }
+        // a catch-up waited for this one's replay: the others here have started, or none is left
+        if (this.awaitingStart.has(sub.feed) && (set.size === 0 || this.startedFrom(sub.feed) !== undefined)) {
+            this.awaitingStart.delete(sub.feed)
+            void this.catchUp(`a subscription to feed ${sub.feed} that a catch-up waited for ended`, [sub.feed])
+        }
         const mine = this.byTarget.get(sub.target)
         if (mine?.get(sub.token) === sub) {
             mine.delete(sub.token)

@@ -53,6 +53,11 @@ export class Subscription {
     readonly refusal: () => Refusal | undefined
     /** the timeout's timer, kept by the hub */
     timer?: unknown
+    /**
+     * (several processes) the feed's head its replay was read at: every change up to it is in that read or before
+     * it (never pushed to it); undefined until then (hub/index.ts startsAt)
+     */
+    startSeq?: number
     /** live changes that arrive while the replay is being read */
     private buffered: ChangeEvent[] = []
     /** whether a change was committed before the replay was read: in the replay already (or older than it), not pushed again */

@@ -33,7 +33,7 @@ interface FakeFeed {
     unnamedSeq: number
 }
 
-function setup() {
+function setup(opts: { holdMs?: number } = {}) {
     const feeds = new Map<number, FakeFeed>([
         [1, { points: [], deletions: [], unnamedSeq: 0 }],
         [2, { points: [], deletions: [], unnamedSeq: 0 }],
@@ -41,10 +41,16 @@ function setup() {
     ])
     const lastOf = (f: FakeFeed) => Math.max(f.unnamedSeq, ...f.deletions.map((d) => d.seq), ...f.points.map((p) => p.seq), 0)
     const missed: Map<number, string>[] = []
+    const counted = { gaps: 0, held: 0 }
     let failing = false
+    /** while set, the catch-ups' reads (changesAfter) and the subscribes' replays wait for them (a read in flight) */
+    const gates: { reads?: Promise<void>; replays?: Promise<void> } = {}
     const hub = new Hub({
         relay: () => {},
+        limits: opts.holdMs === undefined ? undefined : { stampOrderHoldMs: opts.holdMs },
         onMissed: (told) => missed.push(told),
+        onOrderGap: () => counted.gaps++,
+        onHeld: () => counted.held++,
         store: {
             feedExists: (feed) => feeds.has(feed),
             replay: async () => ({ points: [], seen: () => false, highSeq: 0 }),
@@ -52,16 +58,20 @@ function setup() {
             replayAfterSeq: async (feed, _stream, afterSeq, limit) => {
                 const f = feeds.get(feed)!
                 const highSeq = lastOf(f)
-                return { points: f.points.filter((p) => p.seq > (afterSeq ?? Infinity)).slice(0, limit), seen: (c) => c.seq <= highSeq, highSeq }
+                const points = f.points.filter((p) => p.seq > (afterSeq ?? Infinity)).slice(0, limit)
+                if (gates.replays) await gates.replays
+                return { points, seen: (c) => c.seq <= highSeq, highSeq }
             },
             lastSeqs: async () => ({ seqs: new Map([...feeds].map(([id, f]) => [id, lastOf(f)])), complete: true }),
             changesAfter: async (after, limit) => {
                 if (failing) throw new Error("the store is away")
+                // the snapshot is taken when the read starts: what is committed while it is in flight is not in it
                 const out = new Map<number, FeedChanges>()
                 for (const [id, seq] of after) {
                     const f = feeds.get(id)
                     if (f) out.set(id, { lastSeq: lastOf(f), unnamedDeletionSeq: f.unnamedSeq, deletions: f.deletions.filter((d) => d.seq > seq).slice(0, limit + 1), points: f.points.filter((p) => p.seq > seq).slice(0, limit + 1) })
                 }
+                if (gates.reads) await gates.reads
                 return out
             },
         },
@@ -76,7 +86,21 @@ function setup() {
         if (heard) hub.receive({ events, chained: "seq" })
         return events
     }
-    return { hub, feeds, commit, missed, fail: (on: boolean) => (failing = on) }
+    /** the catch-ups' reads, or the subscribes' replays, started from now on wait until the returned function is called (their snapshots taken) */
+    const hold = (which: keyof typeof gates): (() => void) => {
+        let open!: () => void
+        gates[which] = new Promise<void>((r) => (open = r))
+        return () => {
+            gates[which] = undefined
+            open()
+        }
+    }
+    /** the store's history goes back to `seq` (a failover to a restored replica): what feed committed after it is gone */
+    const restore = (feed: number, seq: number) => {
+        const f = feeds.get(feed)!
+        f.points = f.points.filter((p) => p.seq <= seq)
+    }
+    return { hub, feeds, commit, missed, counted, hold, restore, fail: (on: boolean) => (failing = on) }
 }
 
 async function subscribed(hub: Hub, feed: number, params: { afterSeq?: number | "latest" } = {}): Promise<Target> {
@@ -193,4 +217,98 @@ test("planCatchUp: nothing newer, datapoints and deletions in seq order, too man
     assert.equal(planCatchUp(1, 10, read(13, [p(12)], [d(13, 11)]), 3).kind, "told", "a name deleted twice")
     assert.deepEqual(planCatchUp(1, 10, undefined, 3), { kind: "deleted" })
     assert.equal(planCatchUp(1, -Infinity, read(1, []), 3).kind, "told")
+})
+
+test("[P§8] the store's history went back (a failover to a restored replica): a change whose seqs were pushed here already (in the old history) is not dropped in silence: the feed's subscribers are told to resubscribe, and its order goes on from the store's head", async () => {
+    const { hub, commit, missed, restore } = setup()
+    await hub.syncCommitOrder()
+    const t = await subscribed(hub, 1, { afterSeq: "latest" })
+    for (let seq = 1; seq <= 5; seq++) commit(1, seq, `old ${seq}`)
+    // a catch-up (the link to the others came back) found nothing missed: every seq up to 5 counts as pushed
+    assert.equal((await hub.catchUp("the link to the others came back")).checked, 1)
+    await turns()
+    assert.deepEqual(t.values(), ["old 1", "old 2", "old 3", "old 4", "old 5"])
+    // the store fails over to a replica restored at seq 2: the next commit takes seq 3 again, after 2
+    restore(1, 2)
+    commit(1, 3, "new 3")
+    await turns()
+    assert.deepEqual(missed.map((m) => [...m.keys()]), [[1]], "its subscribers are told (503 E_PUSHES_INTERRUPTED: they resubscribe with after)")
+    assert.match(missed[0].get(1)!, /feed 1's seqs went back/)
+    // resubscribed (by `after` = 2, the new head less one, as the cursor does): the replay, then the next change at once
+    const again = await subscribed(hub, 1, { afterSeq: 2 })
+    commit(1, 4, "new 4")
+    await turns()
+    assert.deepEqual(again.values(), ["new 3", "new 4"])
+    assert.equal(missed.length, 1, "told once")
+})
+
+test("a feed's first subscriber here goes live while a catch-up of the feed reads the store from a place left behind: the catch-up goes on from its head, and nobody is told to resubscribe however many changes were missed before it", async () => {
+    const { hub, commit, missed, hold } = setup()
+    await hub.syncCommitOrder()
+    const first = await subscribed(hub, 2)
+    // the link to the others broke: 1100 changes of feed 2 unheard (more than a catch-up pushes)
+    for (let seq = 1; seq <= 1100; seq++) commit(2, seq, `missed ${seq}`, false)
+    const open = hold("reads")
+    const catching = hub.catchUp("the link to the others is back")
+    await turns()
+    // while its read is in flight the feed's subscriber goes and another comes, live from the store's head
+    hub.unsubscribe(first)
+    const next = await subscribed(hub, 2, { afterSeq: "latest" })
+    open()
+    await catching
+    await turns()
+    assert.deepEqual(missed, [], "nobody told: the one subscriber went live after what was missed")
+    commit(2, 1101, "new")
+    await turns()
+    assert.deepEqual(next.values(), ["new"], "at once")
+})
+
+test("a subscriber whose replay is read while a catch-up of its feed plans (registered, not live): not told to resubscribe for changes missed before its head, and pushed the next change at once", async () => {
+    const { hub, commit, missed, hold } = setup()
+    await hub.syncCommitOrder()
+    const first = await subscribed(hub, 2)
+    for (let seq = 1; seq <= 1100; seq++) commit(2, seq, `missed ${seq}`, false)
+    hub.unsubscribe(first)
+    const open = hold("replays")
+    const subscribing = subscribed(hub, 2, { afterSeq: "latest" })
+    await turns()
+    await hub.catchUp("the link to the others is back")
+    open()
+    const next = await subscribing
+    await turns()
+    assert.deepEqual(missed, [], "nobody here had gone live before what was missed")
+    commit(2, 1101, "new")
+    await turns()
+    assert.deepEqual(next.values(), ["new"])
+})
+
+test("two subscribers arriving at once on a feed whose changes were missed while nobody here subscribed: its next change goes to both at once, not held for the missed ones", async () => {
+    const { hub, commit, counted, missed } = setup()
+    await hub.syncCommitOrder()
+    for (let seq = 1; seq <= 3; seq++) commit(1, seq, `missed ${seq}`, false)
+    const [plain, after] = await Promise.all([subscribed(hub, 1), subscribed(hub, 1, { afterSeq: "latest" })])
+    commit(1, 4, "new")
+    await turns()
+    assert.deepEqual([plain.values(), after.values(), counted.held, missed.length], [["new"], ["new"], 0, 0])
+})
+
+test("a feed nobody subscribes to here needs no order: after its changes were missed its next change is neither held nor a gap, nor is one waiting when its last subscriber goes", async () => {
+    const { hub, commit, counted } = setup({ holdMs: 10 })
+    await hub.syncCommitOrder()
+    for (let seq = 1; seq <= 3; seq++) commit(3, seq, `missed ${seq}`, false)
+    await hub.catchUp("the link to the others is back")
+    commit(3, 4, "heard")
+    // a subscriber whose feed has a change waiting for one that never comes, and goes
+    const t = await subscribed(hub, 2)
+    commit(2, 1, "lost", false)
+    commit(2, 2, "waits")
+    assert.equal(counted.held, 1)
+    hub.unsubscribe(t)
+    await new Promise((r) => setTimeout(r, 50))
+    assert.deepEqual(counted, { gaps: 0, held: 1 })
+    // feed 3's first subscriber later gets its next change at once
+    const later = await subscribed(hub, 3)
+    commit(3, 5, "new")
+    await turns()
+    assert.deepEqual(later.values(), ["new"])
 })

@@ -195,3 +195,32 @@ test("past maxFeeds the feed handed on least recently is forgotten (not the one 
     assert.equal(o.offer(1, ofFeed(1, 1500, 1600), 0).held, true, "known again: 1500 not handed on")
     assert.deepEqual(values(o.offer(6, ofFeed(6, 3, 4), 0).released), ["4"], "since a forgetting, a feed not known may have had seqs: as heard")
 })
+
+test("a change whose seqs were all handed on is stale (a late publish, or the store's history gone back: the hub asks the store), not while the feed is caught up; rewind starts the feed's order again at the store's head", () => {
+    const o = started(100)
+    assert.equal(o.offer(F, chained(100, 101), 0).stale, false)
+    const late = o.offer(F, chained(99, 100, "late"), 0)
+    assert.deepEqual([values(late.released), late.stale], [["late"], true], "not dropped (nothing says it went out): handed on, and said")
+    o.resume(F, 105, [])
+    const covered = o.offer(F, chained(102, 103, "new history"), 0)
+    assert.deepEqual([covered.released, covered.stale], [[], true], "dropped as handed on, but said: the store tells whether its history went back")
+    o.pause(F)
+    assert.equal(o.offer(F, chained(101, 102), 0).stale, false, "the catch-up under way reads the store anyway")
+    // the store's last seq is 3: the feed's place goes back there, what waited (of the old history) is dropped
+    o.rewind(F, 3)
+    assert.equal(o.handedOnUpTo(F), 3)
+    assert.equal(o.waiting, 0)
+    const next = o.offer(F, chained(3, 4, "4"), 0)
+    assert.deepEqual([values(next.released), next.stale], [["4"], false])
+    assert.deepEqual(values(o.offer(F, chained(4, 5, "5"), 0).released), ["5"])
+})
+
+test("startAt (every subscriber here read the store at that head or later) moves the feed's place while it is caught up too; what waits goes with the catch-up's end", () => {
+    const o = started(100)
+    assert.equal(o.offer(F, chained(101, 102, "before the head"), 0).held, true)
+    o.pause(F)
+    assert.deepEqual(o.startAt(F, 150), [], "paused: nothing goes yet")
+    assert.equal(o.handedOnUpTo(F), 150, "a catch-up reading from here on starts at the subscribers' head")
+    assert.equal(o.offer(F, chained(150, 151, "after it"), 0).held, true)
+    assert.deepEqual(values(o.resume(F, 150, []).released), ["after it"], "the one before the head dropped (in every subscriber's read)")
+})
