@@ -570,9 +570,11 @@ export class Hub {
     /**
      * [P§8] Several processes: changes of `feeds` (undefined: every feed subscribed here) may not have reached
      * this process (the link to the others broke, a publisher died before publishing, a change's predecessor
-     * never came). Each is caught up from the store (catch-up.ts): what was committed after the last seq
-     * handed on here is pushed in commit order before anything heard later; a deleted feed's subscribers get
-     * the deletion; where that cannot be done, the feed's subscribers are told (onMissed). One catch-up at a
+     * never came), or the store's history of them went back (check). Each is caught up from the store
+     * (catch-up.ts): what was committed after the last seq handed on here is pushed in commit order before
+     * anything heard later; a deleted feed's subscribers get the deletion; where that cannot be done, or the
+     * history went back, the feed's subscribers are told (onMissed), save those still reading their replays
+     * (the catch-up waits for them: what it could not tell may be before their heads). One catch-up at a
      * time. Rejects when the store could not be read, for `feeds` undefined (the caller then tells every
      * subscriber); for given feeds their subscribers are told then.
      */
