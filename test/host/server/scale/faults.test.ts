@@ -24,6 +24,7 @@ import { gateCommits } from "../../harness/postgres-commit-gate.ts"
 import { SCALE_SKIP, startScaleServices, type ScaleServices } from "../../harness/scale.ts"
 import { http, startTestServer, TlsClient, type TestServer } from "../../harness/server-harness.ts"
 import { until } from "../../harness/until.ts"
+import { SubscriptionCursor } from "../../../../src/subscription-cursor.ts"
 
 /** How long a fault lasts at most: a server without the fix would wait it out; the fixed one answers long before. */
 const FAULT_MS = 30_000
@@ -236,7 +237,7 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         await until("another process's key change to be heard", () => listening.keysVersion() !== remade, FAULT_MS)
     })
 
-    /** Two servers on one new database and the file's Redis: `a` reaches Redis through `proxy`, `b` directly. */
+    /** Two servers on one new database (`databaseUrl`) and the file's Redis: `a` reaches Redis through `proxy`, `b` directly. */
     async function serversWithRedisThroughProxy() {
         const proxy = await startFaultProxy({ target: { port: services.redis.port } })
         cleanups.push(() => proxy.close())
@@ -245,7 +246,7 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }))
         const a = await startTestServer({ databaseUrl, redisUrl: through(services.redis.url, proxy), dataDir })
         const b = await startTestServer({ databaseUrl, redisUrl: services.redis.url, dataDir })
-        return { proxy, a, b }
+        return { proxy, a, b, databaseUrl }
     }
 
     /** a's links to Redis are cut (and refused from now on; b's are fine), a commits `lastWords` and stops (PostgreSQL's record of a's commits shows b what it missed). */
@@ -594,6 +595,52 @@ describe("faults of PostgreSQL and Redis under the server", { skip: SCALE_SKIP }
         const pushed = sub.q.lines.filter((l) => l.response?.token === "s" && l.response.body?.current_value !== undefined).map((l) => l.response!.body.current_value)
         assert.deepEqual(pushed, ["crossed", "while cut", "in the window", "after"], "every change once, in order")
         neverTold(sub, "the subscriber")
+    })
+
+    test("[P§8] PostgreSQL failed over to a replica restored from before a feed's newest commits (its seqs go back): a process's subscriber is told to resubscribe (503 E_PUSHES_INTERRUPTED), not left without the new history's change; its cursor, resubscribing, gets it, then goes live", async () => {
+        const { a, b, databaseUrl } = await serversWithRedisThroughProxy()
+        cleanups.push(() => a.close(), () => b.close())
+        const key = a.credentials.deviceKey
+        const feed = a.credentials.feedId
+        const put = (value: string) => http(b, "PUT", `/v2/feeds/${feed}`, { key, body: { datastreams: [{ id: "restored", current_value: value }] } })
+        for (const v of ["before 1", "before 2"]) assert.equal((await put(v)).status, 200)
+        // a device's cursor (by seq, one datastream), live on a from the feed's head: every seq up to it counts as pushed there
+        const cursor = new SubscriptionCursor(undefined, 16, true, true)
+        const resource = `/feeds/${feed}/datastreams/restored`
+        const sub = await TlsClient.open(a, key)
+        cleanups.push(async () => sub.close())
+        const ack = await sub.request({ method: "subscribe", resource, token: "s", params: { after: "latest" } })
+        assert.equal(cursor.acknowledged(ack.body), "live")
+        const head = ack.body.seq as number
+        for (const v of ["old 1", "old 2"]) assert.equal((await put(v)).status, 200)
+        for (const v of ["old 1", "old 2"]) {
+            const p = await sub.push("s", FAULT_MS)
+            assert.equal(p.body.current_value, v)
+            assert.equal(cursor.push(p.status, p.body).deliver, true)
+        }
+        // the failover: the replica has the feed up to the seq before the head; the next commit takes the head's seq again
+        const admin = new pg.Client({ connectionString: databaseUrl })
+        await admin.connect()
+        cleanups.push(() => admin.end())
+        await admin.query("DELETE FROM datapoints WHERE feed = $1 AND seq >= $2", [feed, head])
+        await admin.query("UPDATE feeds SET last_seq = $2 WHERE id = $1", [feed, head - 1])
+        assert.equal((await put("new")).status, 200)
+        // without the fix a dropped it as pushed already (its seq at the subscriber's head): the subscriber never heard of it
+        await until("a's subscriber to be told to resubscribe", () => sub.q.lines.some((l) => l.response?.body?.code === "E_PUSHES_INTERRUPTED"), FAULT_MS, 50)
+        // as the firmware's link does: again with `after`, answered with the new head (below what it handled: a reset),
+        // then by `since` the last `at` it handled up to that head, then live by `after`
+        const again = await TlsClient.open(a, key)
+        cleanups.push(async () => again.close())
+        const resubscribe = (token: string) => again.request({ method: "subscribe", resource, token, params: cursor.subscribeParams() })
+        assert.equal(cursor.acknowledged((await resubscribe("r1")).body), "resubscribe", "the lower head read as a reset")
+        assert.equal(cursor.acknowledged((await resubscribe("r2")).body), "replaying")
+        const p = await again.push("r2", FAULT_MS)
+        assert.equal(p.body.current_value, "new")
+        const handled = cursor.push(p.status, p.body)
+        assert.deepEqual([handled.deliver, handled.caughtUp], [true, true])
+        assert.equal(cursor.acknowledged((await resubscribe("r3")).body), "live")
+        assert.equal((await put("next")).status, 200)
+        assert.equal((await again.push("r3", FAULT_MS)).body.current_value, "next")
     })
 
     test("[P§8] PostgreSQL's record of commits cannot be read when a process's link to Redis comes back: the return waits for that read (tried again), so a change another process commits meanwhile and never publishes (it dies) is still pushed, from the store, once", async (t) => {
