@@ -8,6 +8,7 @@ import { credentialsPath } from "./server/credentials.ts"
 import { writeFileWhole } from "./server/write-whole.ts"
 import { ApiError, ConfigError, UnavailableError } from "./server/errors.ts"
 import { startServer, type ServerOptions } from "./server/index.ts"
+import { outliveOutput } from "./server/log.ts"
 import { isWorker, reportReady, runPrimary } from "./server/workers.ts"
 import { mountDashboard } from "./dashboard/mount.ts"
 import { octal, securePrivateFolder } from "./server/storage/private-folder.ts"
@@ -159,6 +160,10 @@ function dataDirOf(v: string | undefined): Pick<ServerOptions, "dataDir" | "data
 }
 
 async function serve(args: string[]): Promise<void> {
+    // a server started in a terminal outlives it (SIGHUP is the certificate reload): its output going away
+    // (EIO, EPIPE) must not end it; the log's own descriptor is handled by the server (log.ts LogDestination)
+    outliveOutput(process.stdout)
+    outliveOutput(process.stderr)
     const { values: v } = parseArgs({
         args,
         options: {

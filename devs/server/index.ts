@@ -37,7 +37,7 @@ import {
     MAX_HTTP_CONNECTIONS,
     MAX_HTTP_CONNECTIONS_PER_ADDRESS,
 } from "./limits.ts"
-import { createLogger } from "./log.ts"
+import { createLogger, LogDestination } from "./log.ts"
 import { Metrics } from "./metrics.ts"
 import type { RunningServer, ServerOptions } from "./options.ts"
 import { Buckets, ClockedBuckets } from "./ratelimit.ts"
@@ -115,8 +115,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     const now = opts.now ?? Date.now
     // durations (keep-alive, deadlines, rates, the retention's guard) on the monotonic clock: a step of the wall clock moves none
     const elapsedMs = opts.elapsedMs ?? (() => performance.now())
-    const log = createLogger(opts.logLevel ?? "info", opts.logDestination)
+    // stdout unless told otherwise: a descriptor that fails (the terminal closed) drops lines, it does not end the server
+    const logOutput = opts.logDestination ? undefined : new LogDestination(1)
+    const log = createLogger(opts.logLevel ?? "info", opts.logDestination ?? logOutput)
     const metrics = new Metrics()
+    if (logOutput) metrics.sampleOnRender(() => metrics.logLinesDropped.set({}, logOutput.droppedLines))
     // every datapoint, the key hashes and the token secret live here: owner-only, narrowed when found wider
     for (const fix of securePrivateFolder(opts.dataDir, opts.dataFiles)) {
         if (fix.error) log.error({ path: fix.path, mode: octal(fix.from), error: fix.error }, "the data folder is readable by other users and could not be narrowed; fix its permissions")

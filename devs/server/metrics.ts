@@ -170,6 +170,11 @@ export class Metrics {
         "TLS certificate reloads (SIGHUP), by outcome: ok, or the code of the check the new files failed (the previous certificate is still served).",
         "counter",
     )
+    readonly logLinesDropped = new Family(
+        "feedline_log_lines_dropped_total",
+        "Log lines dropped because the log's descriptor (stdout) failed to take them: a closed terminal, a pipe with no reader, a full disk.",
+        "counter",
+    )
     readonly datapoints = new Family("feedline_datapoints_written_total", "Datapoints committed that changed something.", "counter")
     readonly storeCommit = new Histogram(
         "feedline_store_commit_seconds",
@@ -228,6 +233,7 @@ export class Metrics {
             this.claims,
             this.tlsCertificateExpiry,
             this.tlsReloads,
+            this.logLinesDropped,
             this.datapoints,
             this.storeCommit,
             this.storeQuery,

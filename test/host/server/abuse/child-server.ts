@@ -87,16 +87,7 @@ export async function startChildServer(args: string[] = [], place: ChildServerPl
         alive: () => child.exitCode === null && child.signalCode === null,
         peakRssMiB: () => procStatusKiB(ready.pid, "VmHWM") / 1024,
         rssMiB: () => procStatusKiB(ready.pid, "VmRSS") / 1024,
-        metrics: async () => {
-            const text = await (await fetch(`http://127.0.0.1:${ready.appPort}/metrics`)).text()
-            const out: Record<string, number> = {}
-            for (const line of text.split("\n")) {
-                if (line.startsWith("#") || !line.trim()) continue
-                const sp = line.lastIndexOf(" ")
-                out[line.slice(0, sp)] = Number(line.slice(sp + 1))
-            }
-            return out
-        },
+        metrics: () => scrapeMetrics(ready.appPort),
         stop: async () => {
             if (child.exitCode === null) child.kill("SIGTERM")
             const timer = setTimeout(() => child.kill("SIGKILL"), STOP_WAIT_MS)
@@ -113,6 +104,21 @@ export async function startChildServer(args: string[] = [], place: ChildServerPl
             return how
         },
     }
+}
+
+/** a scrape unanswered this long fails (a hung server), rather than hold its test for ever; a bound, not a measurement */
+const SCRAPE_LIMIT_MS = 10_000
+
+/** Prometheus text of GET /metrics on a loopback app port speaking HTTP, parsed into "name{labels}" -> value */
+export async function scrapeMetrics(appPort: number): Promise<Record<string, number>> {
+    const text = await (await fetch(`http://127.0.0.1:${appPort}/metrics`, { signal: AbortSignal.timeout(SCRAPE_LIMIT_MS) })).text()
+    const out: Record<string, number> = {}
+    for (const line of text.split("\n")) {
+        if (line.startsWith("#") || !line.trim()) continue
+        const sp = line.lastIndexOf(" ")
+        out[line.slice(0, sp)] = Number(line.slice(sp + 1))
+    }
+    return out
 }
 
 /** Sum of a metric over all its label sets. */
