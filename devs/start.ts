@@ -5,7 +5,8 @@
 //      first run it claims its own feed and key; its flash is a file in the data folder, so the next run
 //      uses what it kept. FEEDLINE_SIM_BOARDS=2 starts two boards claiming from the one product;
 //   3. a readable live log: what the devices print, what the server stores, what to try next.
-// Ctrl-C stops the simulator, then the server (graceful: pending writes flushed).
+// Ctrl-C stops the simulator, then the server (graceful: pending writes flushed). SIGHUP reloads the server's
+// TLS certificate, as for `feedline serve`.
 import { spawn, type ChildProcess } from "node:child_process"
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join, relative } from "node:path"
@@ -13,6 +14,7 @@ import { Writable } from "node:stream"
 import { parseEnv } from "node:util"
 import { startServer, type RunningServer } from "./server/index.ts"
 import { ConfigError } from "./server/errors.ts"
+import { outliveOutput } from "./server/log.ts"
 import { mountDashboard } from "./dashboard/mount.ts"
 import { subscribeForever } from "./client/subscriber.ts"
 import { FeedlineConnection } from "./client/connection.ts"
@@ -196,6 +198,16 @@ function feedHints(server: RunningServer, feedId: number) {
 
 async function main() {
     refuseStaleBuild("npm start")
+    // closing the terminal must not crash the demo at its next line (EIO, EPIPE): the simulators get the
+    // terminal's SIGHUP too and end, which stops the demo as Ctrl-C does
+    outliveOutput(process.stdout)
+    outliveOutput(process.stderr)
+    // SIGHUP, as for `feedline serve`: the server reads its TLS certificate again (the development one, in
+    // the data folder: unchanged unless its files were replaced). Node's default for it ends the process and
+    // leaves the simulators running: taken from here on, and one that arrives while the server starts is done once it has
+    let reloadTls: (() => void) | undefined
+    let reloadAsked = false
+    process.on("SIGHUP", () => (reloadTls ? reloadTls() : (reloadAsked = true)))
     if (dataDirChoice.notice) say("start", dataDirChoice.notice)
     mkdirSync(dataDir, { recursive: true, mode: 0o700 }) // owner-only, as the server wants it (it would narrow it, and say so)
     let server: RunningServer
@@ -223,6 +235,11 @@ async function main() {
         }
         throw e
     }
+    reloadTls = () => {
+        const r = server.reloadTls()
+        say("start", r.ok ? `SIGHUP: TLS certificate reloaded (${r.certificate.subject}, until ${r.certificate.notAfter})` : `SIGHUP: TLS certificate not reloaded (${r.code}: ${r.message}); still serving the previous one`)
+    }
+    if (reloadAsked) reloadTls()
     if (!server.credentials.masterKey) {
         say("start", `${dataDir} has keys but no credentials.json, so this demo has no master key to make its product with; start on a fresh FEEDLINE_DATA_DIR`)
         await server.close()

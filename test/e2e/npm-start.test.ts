@@ -1,7 +1,8 @@
 // `npm start` on a fresh data folder: the server comes up, the simulated board claims its own feed and key
 // from the demo product (no key typed anywhere, docs/FLEET.md), its samples are stored within a bounded
 // time, and Ctrl-C stops everything cleanly. A second `npm start` on the same folder: the board uses the
-// feed and key it kept in its flash, and claims nothing.
+// feed and key it kept in its flash, and claims nothing; SIGHUP reloads the server's certificate, as for
+// `feedline serve`, and the demo goes on (it used to end npm start and leave the simulator running).
 import { test } from "node:test"
 import assert from "node:assert/strict"
 import { spawn } from "node:child_process"
@@ -15,8 +16,11 @@ const ROOT = join(import.meta.dirname, "..", "..")
 /** a bound, not a measurement: the first sample took 25-49 s at load 8-14 (printed below) */
 const FIRST_SAMPLE_WITHIN_MS = 120_000
 
-/** One `npm start` on `dataDir` until its first stored temperature, then Ctrl-C; everything it printed. */
-async function startUntilStored(dataDir: string, run: number): Promise<string> {
+/**
+ * One `npm start` on `dataDir` until its first stored temperature (then, with `sighup`, a SIGHUP: the server
+ * reloads its certificate and the demo goes on), then Ctrl-C; everything it printed.
+ */
+async function startUntilStored(dataDir: string, run: number, o: { sighup?: boolean } = {}): Promise<string> {
     const child = spawn(process.execPath, [compiledEntry("devs/start.ts")], {
         cwd: ROOT,
         env: { ...process.env, FEEDLINE_DATA_DIR: dataDir, FEEDLINE_DEVICE_PORT: "0", FEEDLINE_APP_PORT: "0", NO_COLOR: "1" },
@@ -39,6 +43,10 @@ async function startUntilStored(dataDir: string, run: number): Promise<string> {
         console.log(`# npm start (run ${run}): first temperature stored ${Date.now() - started} ms after launch`)
         assert.match(out, /^device \| link: greeting -> up/m)
         assert.match(out, /^start  \| dashboard: +http:\/\/127\.0\.0\.1:\d+\//m)
+        if (o.sighup) {
+            child.kill("SIGHUP")
+            await seen(/^start  \| SIGHUP: TLS certificate reloaded \(CN=localhost/m, FIRST_SAMPLE_WITHIN_MS)
+        }
         child.kill("SIGINT")
         assert.equal(await exited, 0)
         assert.match(out, /^start  \| stopped$/m)
@@ -60,7 +68,7 @@ test("npm start: the simulated board claims its feed, its data reaches the serve
         assert.equal(statSync(join(dataDir, "sim-board-1.flash")).mode & 0o077, 0, "the board's flash (its claimed key) is readable by its owner only")
         assert.doesNotMatch(first, /E_NO_API_KEY/, "a board flashed with a product id and code is not told it has no key")
 
-        const second = await startUntilStored(dataDir, 2)
+        const second = await startUntilStored(dataDir, 2, { sighup: true })
         assert.doesNotMatch(second, /^device \| claim:/m, "the second run claimed again")
         assert.doesNotMatch(second, /^start  \| made product/m)
         assert.match(second, new RegExp(`^device \\| link: tls://localhost:\\d+ feed ${claimed[1]},`, "m"), "the same feed, from the board's flash")
