@@ -46,7 +46,7 @@ const CHECK_INTERVAL_MS = 1000
 /**
  * A health check's answer may take this long: without it HAProxy allows only the check interval, and a
  * process whose event loop stalls for two intervals (GC, a commit's fsync, a burst of TLS handshakes
- * after a failover, a loaded machine) is marked down and all its connections are cut
+ * after a failover, a loaded machine) is marked down and all its device connections are cut
  * (`on-marked-down shutdown-sessions`). A dead process still refuses the check at once.
  */
 const CHECK_TIMEOUT_MS = 2000
@@ -58,15 +58,17 @@ export function haproxyConfig(o: HaproxyOptions): string {
     // the checks go to the app port, which expects the header from HAProxy too: they send a LOCAL one
     const proxy = o.proxyProtocol ? " send-proxy-v2 check-send-proxy" : ""
     const check = (b: HaproxyBackend) => `check port ${b.appPort}${o.appTls ? " check-ssl verify none" : ""}${proxy}`
-    const backend = (name: string, port: (b: HaproxyBackend) => number) =>
+    const backend = (name: string, port: (b: HaproxyBackend) => number, cutOnDown: boolean) =>
         [
             `backend ${name}`,
             "    balance leastconn",
             "    option httpchk",
             "    http-check send meth GET uri /healthz",
             "    http-check expect status 200",
-            // a process marked down loses its connections at once (they reconnect to the others)
-            `    default-server inter ${inter}ms fall 2 rise 2 on-marked-down shutdown-sessions`,
+            // devices: a process marked down loses its connections at once (they reconnect to the others).
+            // Not the app port's: that also cuts a request HAProxy is connecting to the process at that moment,
+            // which it would otherwise retry on another (retries, redispatch), and an HTTP client does not resend
+            `    default-server inter ${inter}ms fall 2 rise 2${cutOnDown ? " on-marked-down shutdown-sessions" : ""}`,
             ...o.backends.map((b) => `    server ${b.name} ${b.host}:${port(b)} ${check(b)}`),
         ].join("\n")
     return (
@@ -92,9 +94,9 @@ export function haproxyConfig(o: HaproxyOptions): string {
             `    bind ${o.bindApp}`,
             "    default_backend feedline_app",
             "",
-            backend("feedline_devices", (b) => b.devicePort),
+            backend("feedline_devices", (b) => b.devicePort, true),
             "",
-            backend("feedline_app", (b) => b.appPort),
+            backend("feedline_app", (b) => b.appPort, false),
         ].join("\n") + "\n"
     )
 }

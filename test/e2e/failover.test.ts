@@ -55,6 +55,8 @@ interface Findings {
     account: SampleAccount
     /** the process ids holding the device: first, after the kill, after the drain */
     holders: string[]
+    /** requests sent again because their answer was lost with the connection (which, and why) */
+    resent: string[]
 }
 
 describe("HAProxy in front of two processes: a process dies, another is drained, devices move through the proxy, nothing lost or repeated", { skip: SKIP, timeout: 300_000 }, () => {
@@ -68,7 +70,7 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
     let masterKey = ""
     let deviceKeyId = ""
     let feed = 0
-    const rec = { commands: [] as string[], holders: [] as string[] } as Findings
+    const rec = { commands: [] as string[], holders: [] as string[], resent: [] as string[] } as Findings
 
     const start = async (name: "a" | "b", ports?: { devicePort: number; appPort: number }) => {
         const s = await startServerProcess({ dataDir, readyFile: join(dataDir, `ready-${name}.json`), ...ports, args: serverArgs })
@@ -77,10 +79,11 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
     }
     let serverArgs: string[] = []
     /**
-     * One request through HAProxy's app frontend, to whichever process it picks, on a connection of its
-     * own: a kept-alive one could be bound to the process just killed (and a write is not sent twice).
+     * One request through HAProxy's app frontend, to whichever process it picks, on a connection of its own
+     * (a kept-alive one could be bound to the process just killed). Rejects when no answer came: the
+     * connection reset (`socket hang up`) or the bound passed.
      */
-    const api = (method: string, path: string, body?: unknown) =>
+    const send = (method: string, path: string, body?: unknown) =>
         new Promise<{ status: number; body: any }>((resolve, reject) => {
             const data = body === undefined ? undefined : JSON.stringify(body)
             const headers = { "X-ApiKey": masterKey, ...(data ? { "content-type": "application/json", "content-length": Buffer.byteLength(data) } : {}) }
@@ -96,6 +99,29 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
             req.setTimeout(WAIT_MS, () => req.destroy(new Error(`no answer within ${WAIT_MS} ms`)))
             req.end(data)
         })
+    /**
+     * A request sent until it is answered, as a client behind a proxy must (docs/OPERATIONS.md): a request in
+     * flight on a process that dies ends with its connection reset and no answer, and a write's outcome is then
+     * unknown (HAProxy cut such requests also when it marked a dead process down while still connecting them to
+     * it: `socket hang up` in 1 of 29 runs, before the app backend lost `on-marked-down shutdown-sessions`).
+     * Resending is safe here because every request is one that may be repeated:
+     * reads, and writes of datapoints with their own `at` (stored once, and a repeat that changes nothing is
+     * not pushed again [P§9]). A write without `at` must not be resent so: it would be stored twice.
+     */
+    const api = (method: string, path: string, body?: unknown) => {
+        let lost = ""
+        return until(
+            () => `${method} ${path} answered through HAProxy (the last attempt: ${lost})`,
+            () =>
+                send(method, path, body).catch((e: Error) => {
+                    lost = e.message
+                    rec.resent.push(`${method} ${path}: ${e.message}`)
+                    return undefined
+                }),
+            WAIT_MS,
+            SERVER_POLL_MS,
+        )
+    }
     /** every stored datapoint of a stream, oldest first, rows as the server returns them (duplicates must show) */
     const history = async (stream: string) => {
         const r = await api("GET", `/feeds/${feed}/datastreams/${stream}/datapoints?limit=1000`)
@@ -104,12 +130,15 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
         assert.ok(r.body.datapoints.length < 1000, "one page holds the whole history")
         return r.body.datapoints as { at: string; value: string }[]
     }
+    let lastCommandAtMs = 0
     const writeCommand = async (value: string) => {
-        let r = await api("PUT", `/feeds/${feed}/datastreams/cmd`, { current_value: value })
+        // its own `at`, later than the previous command's: resent after a lost answer, it is stored and pushed once
+        const body = { current_value: value, at: (lastCommandAtMs = Math.max(Date.now(), lastCommandAtMs + 1)) }
+        let r = await api("PUT", `/feeds/${feed}/datastreams/cmd`, body)
         // a process that began to drain as the request reached it refuses it with nothing stored: again, as a client would
         for (let i = 0; i < 5 && r.status === 503; i++) {
             await new Promise((resolve) => setTimeout(resolve, Math.min(r.body?.retry_after_ms ?? 500, 2000)))
-            r = await api("PUT", `/feeds/${feed}/datastreams/cmd`, { current_value: value })
+            r = await api("PUT", `/feeds/${feed}/datastreams/cmd`, body)
         }
         assert.equal(r.status, 200, `writing cmd ${value}: ${JSON.stringify(r.body)}`)
         rec.commands.push(value)
@@ -151,7 +180,7 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
             backends: [a, b].map((s, i) => ({ name: "ab"[i], host: "127.0.0.1", devicePort: s.devicePort, appPort: s.appPort })),
         })
         haproxy = await startHaproxy(config, [devicePort, appPort])
-        await until("HAProxy to see both processes up", async () => (await api("GET", `/feeds/${feed}`).catch(() => undefined))?.status === 200, WAIT_MS, SERVER_POLL_MS)
+        await until("HAProxy to see both processes up", async () => (await send("GET", `/feeds/${feed}`).catch(() => undefined))?.status === 200, WAIT_MS, SERVER_POLL_MS)
 
         fw = runFirmware(genEntry("failover", deviceSettings(devicePort, { feedId: feed, deviceKey: a.credentials.deviceKey }), APP), a.caCertPath, 280_000)
         await fw.waitFor(UP, VM_START_MS)
@@ -201,7 +230,8 @@ describe("HAProxy in front of two processes: a process dies, another is drained,
         rec.handled = fw.lines.map((l) => /^handled cmd (.*)$/.exec(l.text)?.[1]).filter((v): v is string => v !== undefined)
         console.log(
             `failover: device on ${rec.holders.join(" -> ")}; up again ${rec.upAfterKillMs} ms after the SIGKILL, ${rec.upAfterDrainMs} ms after the drain began; ` +
-                `produced ${rec.produced}, stored ${rec.account.distinct} (${rec.account.stored} rows), dropped ${rec.drops}; commands ${rec.commands.length}, handled ${rec.handled.length}, echoed ${rec.echoes.length}`,
+                `produced ${rec.produced}, stored ${rec.account.distinct} (${rec.account.stored} rows), dropped ${rec.drops}; commands ${rec.commands.length}, handled ${rec.handled.length}, echoed ${rec.echoes.length}; ` +
+                `resent after a lost answer: ${rec.resent.length ? rec.resent.join("; ") : "none"}`,
         )
     })
 

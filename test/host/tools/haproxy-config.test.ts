@@ -51,6 +51,16 @@ test("with the PROXY protocol every server line sends a v2 header, and its healt
     assert.doesNotMatch(haproxyConfig({ ...DOCUMENTED, proxyProtocol: false }), /send-proxy/)
 })
 
+test("a process marked down loses its device connections at once, not the app port's: a request HAProxy is still connecting there is tried on another", () => {
+    // on-marked-down shutdown-sessions also ends a session still connecting to the process being marked down, which
+    // HAProxy would otherwise retry on another (retries, redispatch): e2e/failover.test.ts lost a PUT to it
+    const [devices, app] = haproxyConfig(DOCUMENTED).split("\nbackend ").slice(1)
+    assert.match(devices, /^feedline_devices\n[\s\S]*default-server [^\n]* on-marked-down shutdown-sessions\n/)
+    assert.match(app, /^feedline_app\n/)
+    assert.doesNotMatch(app, /shutdown-sessions/)
+    assert.match(haproxyConfig(DOCUMENTED), /\n    retries 2\n    option redispatch 1\n/)
+})
+
 test("HAProxy accepts the configuration (haproxy -c)", { skip: skipUnlessInstalled("haproxy") }, () => {
     const dir = mkdtempSync(join(tmpdir(), "feedline-haproxy-check-"))
     try {
