@@ -33,9 +33,8 @@ export function productJson(p: ProductRecord, devices?: number): Record<string, 
 
 /** The sampling policies a claim's answer hands the board (it keeps them as CFG_<id> settings), by datastream. */
 export function claimPolicies(p: Pick<ProductRecord, "datastreams">): Record<string, string> {
-    const out: Record<string, string> = {}
-    for (const d of p.datastreams) if (d.policy !== undefined) out[d.id] = d.policy
-    return out
+    // own properties: `__proto__` is a valid datastream id, and assigned on a plain object it would hit the setter
+    return Object.fromEntries(p.datastreams.flatMap((d) => (d.policy === undefined ? [] : [[d.id, d.policy]])))
 }
 
 function datastreamsOf(v: unknown): ProductDatastream[] {

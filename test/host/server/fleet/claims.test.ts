@@ -302,6 +302,20 @@ describe("refusals create nothing", () => {
 /** The longest line a board reads (src/net/framer.ts MAX_LINE_BYTES, DeviceScript code tsc does not compile here). */
 const BOARD_MAX_LINE_BYTES = 1024
 
+describe("a claim's answer names every policy", () => {
+    // found by the red-team pass: `__proto__` is a valid datastream id, and a policy for it was set on a plain
+    // object, where that name is the prototype's setter: the policy was dropped from the answer without a word
+    test("a datastream named __proto__ (a valid id) gets its policy in the claim's answer", async () => {
+        const p = await makeProduct(s, { datastreams: [{ id: "__proto__", policy: "i=10s d=0.2" }, { id: "temp", policy: "i=5s d=0.1" }] })
+        const r = await claimOn(s, "tls", p.id, { hardware_id: "proto-1", code: p.code("proto-1"), firmware: "0.1.0" })
+        r.client?.close()
+        assert.equal(r.status, 201, JSON.stringify(r.body))
+        assert.ok(Object.hasOwn(r.body.policies, "__proto__"), JSON.stringify(r.body.policies))
+        assert.equal(r.body.policies["__proto__"], "i=10s d=0.2")
+        assert.equal(r.body.policies.temp, "i=5s d=0.1")
+    })
+})
+
 describe("a claim's answer fits a board", () => {
     test("a product whose policies would make the answer longer than a board reads (1024 B a line) is refused (422 E_BAD_VALUE); at the limit the answer line fits", async () => {
         const policy = "i=10s d=0.25 s=10m" // 18 characters
